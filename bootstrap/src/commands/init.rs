@@ -1,0 +1,231 @@
+//! `landfall init`: writes a commented `landfall.toml` from flags and defaults.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use handlebars::{Handlebars, no_escape};
+use serde::Serialize;
+
+use crate::cli::InitArgs;
+use crate::config::Config;
+use crate::names;
+
+const TEMPLATE: &str = include_str!("../../templates/landfall.toml.hbs");
+
+/// The values `landfall.toml` is written from.
+#[derive(Debug, Serialize)]
+pub struct InitValues {
+    pub version: &'static str,
+    pub name: String,
+    pub region: String,
+    pub repo_url: String,
+    pub revision: String,
+    pub vcs: String,
+    pub repo_allowlist: Vec<String>,
+    pub vpc_cidr: String,
+    pub kubernetes_version: String,
+}
+
+pub fn run(args: &InitArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let dir = super::output_dir(&args.config, None);
+    let values = InitValues {
+        version: env!("CARGO_PKG_VERSION"),
+        name: match &args.name {
+            Some(name) => name.clone(),
+            None => default_name(&dir),
+        },
+        region: args.region.clone().unwrap_or_else(default_region),
+        repo_url: match &args.repo_url {
+            Some(url) => url.clone(),
+            None => origin_remote(&dir).context(
+                "no --repo-url given and this folder has no git `origin` remote; \
+                 pass --repo-url with the Git repository Argo CD will sync from",
+            )?,
+        },
+        revision: args.revision.clone(),
+        vcs: args.vcs.clone(),
+        repo_allowlist: args.repo_allowlist.clone(),
+        vpc_cidr: args.vpc_cidr.clone(),
+        kubernetes_version: args.kubernetes_version.clone(),
+    };
+    check_flags(&values)?;
+    let text = render(&values)?;
+    write_new(&args.config, &text, args.force)?;
+    writeln!(
+        stdout,
+        "wrote {}\nnext: review it, then run `landfall render`",
+        args.config.display()
+    )?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Renders the commented file and checks that it reads back as a valid configuration.
+pub fn render(values: &InitValues) -> anyhow::Result<String> {
+    let mut registry = Handlebars::new();
+    registry.set_strict_mode(true);
+    registry.register_escape_fn(no_escape);
+    registry.register_helper(
+        "toml",
+        Box::new(
+            |h: &handlebars::Helper<'_>,
+             _: &Handlebars<'_>,
+             _: &handlebars::Context,
+             _: &mut handlebars::RenderContext<'_, '_>,
+             out: &mut dyn handlebars::Output|
+             -> handlebars::HelperResult {
+                let value = h
+                    .param(0)
+                    .and_then(|p| p.value().as_str())
+                    .unwrap_or_default();
+                out.write(&toml::Value::String(value.to_owned()).to_string())?;
+                Ok(())
+            },
+        ),
+    );
+    let text = registry.render_template(TEMPLATE, values)?;
+    Config::parse(&text, Path::new("landfall.toml"))
+        .context("the generated landfall.toml is invalid")?;
+    Ok(text)
+}
+
+/// Validates the flags first, so errors name the flag rather than a line of a file not yet written.
+fn check_flags(v: &InitValues) -> anyhow::Result<()> {
+    names::platform_name(&v.name).map_err(|e| anyhow::anyhow!("invalid --name: {e}"))?;
+    if let Err((message, help)) = names::aws_region(&v.region) {
+        bail!(
+            "invalid --region: {message}{}",
+            help.map(|h| format!("; {h}")).unwrap_or_default()
+        );
+    }
+    if let Err((message, help)) = names::vpc_cidr(&v.vpc_cidr) {
+        bail!(
+            "invalid --vpc-cidr: {message}{}",
+            help.map(|h| format!("; {h}")).unwrap_or_default()
+        );
+    }
+    names::repo_url(&v.repo_url).map_err(|e| anyhow::anyhow!("invalid --repo-url: {e}"))?;
+    Ok(())
+}
+
+fn write_new(path: &Path, text: &str, force: bool) -> anyhow::Result<()> {
+    if !force && path.exists() {
+        bail!(
+            "{} already exists; pass --force to overwrite it, or edit it by hand",
+            path.display()
+        );
+    }
+    let dir = super::output_dir(path, None);
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    let mut file = tempfile::NamedTempFile::new_in(&dir)
+        .with_context(|| format!("cannot write in {}", dir.display()))?;
+    file.write_all(text.as_bytes())
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    if force {
+        file.persist(path)
+    } else {
+        file.persist_noclobber(path)
+    }
+    .map_err(|e| e.error)
+    .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+fn default_name(dir: &Path) -> String {
+    std::path::absolute(dir)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .and_then(|n| names::suggest_label(&n))
+        .map(|n| {
+            n.chars()
+                .take(names::MAX_PLATFORM_NAME)
+                .collect::<String>()
+                .trim_end_matches('-')
+                .to_owned()
+        })
+        .filter(|n| names::platform_name(n).is_ok())
+        .unwrap_or_else(|| "landfall".to_owned())
+}
+
+fn default_region() -> String {
+    std::env::var("AWS_REGION")
+        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
+        .ok()
+        .filter(|r| names::aws_region(r).is_ok())
+        .unwrap_or_else(|| "us-east-1".to_owned())
+}
+
+fn origin_remote(dir: &Path) -> Option<String> {
+    let output = std::process::Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(["remote", "get-url", "origin"])
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    let url = String::from_utf8(output.stdout).ok()?.trim().to_owned();
+    (output.status.success() && !url.is_empty()).then_some(url)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values() -> InitValues {
+        InitValues {
+            version: "0.0.0",
+            name: "acme".into(),
+            region: "eu-west-1".into(),
+            repo_url: "https://github.com/acme/platform.git".into(),
+            revision: "main".into(),
+            vcs: "gitlab".into(),
+            repo_allowlist: vec!["acme/*".into(), "ops/infra".into()],
+            vpc_cidr: "10.1.0.0/16".into(),
+            kubernetes_version: "1.33".into(),
+        }
+    }
+
+    #[test]
+    fn the_written_file_reads_back_with_the_flag_values() {
+        let text = render(&values()).unwrap();
+        let config = Config::parse(&text, Path::new("landfall.toml")).unwrap();
+        assert_eq!(config.name(), "acme");
+        assert_eq!(config.function.vcs.get_ref(), "gitlab");
+        assert_eq!(config.function.repo_allowlist.len(), 2);
+        assert_eq!(config.network.vpc_cidr.get_ref(), "10.1.0.0/16");
+        assert_eq!(config.gitops.revision.get_ref(), "main");
+    }
+
+    #[test]
+    fn bad_flags_are_named_in_the_error() {
+        let mut v = values();
+        v.name = "Acme_Corp".into();
+        assert!(
+            check_flags(&v)
+                .unwrap_err()
+                .to_string()
+                .starts_with("invalid --name")
+        );
+        let mut v = values();
+        v.region = "eu-west-9".into();
+        assert!(
+            check_flags(&v)
+                .unwrap_err()
+                .to_string()
+                .contains("eu-west-")
+        );
+    }
+
+    #[test]
+    fn an_existing_file_is_kept_without_force() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("landfall.toml");
+        std::fs::write(&path, "mine").unwrap();
+        let err = write_new(&path, "new", false).unwrap_err();
+        assert!(err.to_string().contains("pass --force"), "{err}");
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "mine");
+        write_new(&path, "new", true).unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "new");
+    }
+}

@@ -1,0 +1,302 @@
+//! Validation of the names and values a platform is built from: DNS-1123 labels, AWS regions,
+//! bucket and table names, CIDR blocks, repository URLs and paths.
+
+use std::net::Ipv4Addr;
+
+use ipnet::Ipv4Net;
+
+/// The longest platform name: it prefixes bucket, role and table names that AWS caps.
+pub const MAX_PLATFORM_NAME: usize = 24;
+
+/// AWS regions Landfall knows, commercial, GovCloud and China partitions.
+pub const AWS_REGIONS: &[&str] = &[
+    "af-south-1",
+    "ap-east-1",
+    "ap-east-2",
+    "ap-northeast-1",
+    "ap-northeast-2",
+    "ap-northeast-3",
+    "ap-south-1",
+    "ap-south-2",
+    "ap-southeast-1",
+    "ap-southeast-2",
+    "ap-southeast-3",
+    "ap-southeast-4",
+    "ap-southeast-5",
+    "ap-southeast-6",
+    "ap-southeast-7",
+    "ca-central-1",
+    "ca-west-1",
+    "cn-north-1",
+    "cn-northwest-1",
+    "eu-central-1",
+    "eu-central-2",
+    "eu-north-1",
+    "eu-south-1",
+    "eu-south-2",
+    "eu-west-1",
+    "eu-west-2",
+    "eu-west-3",
+    "il-central-1",
+    "me-central-1",
+    "me-south-1",
+    "mx-central-1",
+    "sa-east-1",
+    "us-east-1",
+    "us-east-2",
+    "us-gov-east-1",
+    "us-gov-west-1",
+    "us-west-1",
+    "us-west-2",
+];
+
+/// Checks a Kubernetes DNS-1123 label: at most 63 lowercase alphanumerics or '-', starting and
+/// ending with an alphanumeric.
+pub fn dns1123_label(name: &str) -> Result<(), String> {
+    if name.is_empty() {
+        return Err("it is empty".to_owned());
+    }
+    if name.len() > 63 {
+        return Err(format!(
+            "it has {} characters, at most 63 are allowed",
+            name.len()
+        ));
+    }
+    if let Some(c) = name
+        .chars()
+        .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+    {
+        return Err(format!(
+            "{c:?} is not allowed: use lowercase letters, digits and '-' (a DNS-1123 label)"
+        ));
+    }
+    if name.starts_with('-') || name.ends_with('-') {
+        return Err("it must start and end with a letter or digit (a DNS-1123 label)".to_owned());
+    }
+    Ok(())
+}
+
+/// Checks an app name: a DNS-1123 label (it names an Argo CD Application and a file).
+pub fn app_name(name: &str) -> Result<(), String> {
+    dns1123_label(name)
+}
+
+/// Checks the platform name: a DNS-1123 label short enough to prefix AWS resource names.
+pub fn platform_name(name: &str) -> Result<(), String> {
+    dns1123_label(name)?;
+    if name.len() > MAX_PLATFORM_NAME {
+        return Err(format!(
+            "{name:?} has {} characters; at most {MAX_PLATFORM_NAME} keep the derived AWS names within their limits",
+            name.len()
+        ));
+    }
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        return Err(format!("{name:?} must start with a letter"));
+    }
+    Ok(())
+}
+
+/// The DNS-1123 label closest to `name`, when one can be made from it.
+#[must_use]
+pub fn suggest_label(name: &str) -> Option<String> {
+    let mut out = String::new();
+    for c in name.chars() {
+        let c = c.to_ascii_lowercase();
+        if c.is_ascii_lowercase() || c.is_ascii_digit() {
+            out.push(c);
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    let trimmed: String = out.trim_matches('-').chars().take(63).collect();
+    let trimmed = trimmed.trim_end_matches('-').to_owned();
+    dns1123_label(&trimmed).ok().map(|()| trimmed)
+}
+
+/// Checks an AWS region; on failure gives the message and a suggestion.
+pub fn aws_region(region: &str) -> Result<(), (String, Option<String>)> {
+    if AWS_REGIONS.contains(&region) {
+        return Ok(());
+    }
+    let closest = AWS_REGIONS
+        .iter()
+        .map(|r| (strsim::levenshtein(region, r), *r))
+        .min()
+        .filter(|(distance, _)| *distance <= 3)
+        .map(|(_, r)| r);
+    Err((
+        format!("unknown AWS region {region:?}"),
+        Some(match closest {
+            Some(r) => format!("did you mean {r:?}?"),
+            None => "use a region code such as \"eu-west-1\" or \"us-east-1\"".to_owned(),
+        }),
+    ))
+}
+
+/// Checks an S3 bucket name (general purpose buckets).
+pub fn s3_bucket(name: &str) -> Result<(), String> {
+    if !(3..=63).contains(&name.len()) {
+        return Err(format!("{name:?} must have 3 to 63 characters"));
+    }
+    if name
+        .chars()
+        .any(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '.'))
+    {
+        return Err(format!(
+            "{name:?} may only hold lowercase letters, digits, '-' and '.'"
+        ));
+    }
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if !edge_ok(name.chars().next()) || !edge_ok(name.chars().last()) {
+        return Err(format!(
+            "{name:?} must start and end with a letter or digit"
+        ));
+    }
+    if name.contains("..") || name.parse::<Ipv4Addr>().is_ok() {
+        return Err(format!("{name:?} is not a valid bucket name"));
+    }
+    Ok(())
+}
+
+/// Checks a DynamoDB table name.
+pub fn dynamodb_table(name: &str) -> Result<(), String> {
+    if !(3..=255).contains(&name.len())
+        || name
+            .chars()
+            .any(|c| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+    {
+        return Err(format!(
+            "{name:?} must have 3 to 255 letters, digits, '-', '_' or '.'"
+        ));
+    }
+    Ok(())
+}
+
+/// Checks the VPC's IPv4 block: a network address with a /16 to /24 prefix.
+pub fn vpc_cidr(cidr: &str) -> Result<(), (String, Option<String>)> {
+    let net: Ipv4Net = cidr.parse().map_err(|_| {
+        (
+            format!("invalid CIDR {cidr:?}"),
+            Some("write an IPv4 block such as \"10.0.0.0/16\"".to_owned()),
+        )
+    })?;
+    if net.network() != net.addr() {
+        return Err((
+            format!("{cidr:?} has host bits set"),
+            Some(format!("use the network address: \"{}\"", net.trunc())),
+        ));
+    }
+    if !(16..=24).contains(&net.prefix_len()) {
+        return Err((
+            format!(
+                "the VPC block {cidr:?} has a /{} prefix; the VPC needs /16 to /24",
+                net.prefix_len()
+            ),
+            Some("use a /16, such as \"10.0.0.0/16\", for room to grow".to_owned()),
+        ));
+    }
+    if !net.addr().is_private() && !is_shared_or_private(net.addr()) {
+        return Err((
+            format!("{cidr:?} is not a private (RFC 1918) block"),
+            Some("use 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 space".to_owned()),
+        ));
+    }
+    Ok(())
+}
+
+fn is_shared_or_private(addr: Ipv4Addr) -> bool {
+    // 100.64.0.0/10 (carrier-grade NAT) is also accepted by AWS for VPCs.
+    let [a, b, ..] = addr.octets();
+    a == 100 && (64..128).contains(&b)
+}
+
+/// Checks a Git or Helm repository URL.
+pub fn repo_url(url: &str) -> Result<(), String> {
+    let ok_scheme = ["https://", "http://", "ssh://", "git@", "oci://", "file://"]
+        .iter()
+        .any(|s| url.starts_with(s));
+    if !ok_scheme {
+        return Err(format!(
+            "{url:?} is not a repository URL: use https://, ssh://, git@host:path or oci://"
+        ));
+    }
+    if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err(format!("{url:?} contains whitespace"));
+    }
+    Ok(())
+}
+
+/// Checks a folder inside a repository: relative, forward slashes, no `..`.
+pub fn repo_path(path: &str) -> Result<(), String> {
+    if path.is_empty() {
+        return Err("it is empty: use \".\" for the repository root".to_owned());
+    }
+    if path.starts_with('/') || path.contains('\\') {
+        return Err(format!("{path:?} must be relative, with forward slashes"));
+    }
+    if path.split('/').any(|part| part == "..") {
+        return Err(format!("{path:?} must not leave the repository ('..')"));
+    }
+    if path.chars().any(char::is_control) {
+        return Err(format!("{path:?} contains control characters"));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dns_labels_follow_rfc_1123() {
+        for ok in ["a", "guestbook", "my-app-2", &"a".repeat(63)] {
+            assert!(dns1123_label(ok).is_ok(), "{ok}");
+        }
+        for bad in ["", "-a", "a-", "A", "a_b", "a.b", &"a".repeat(64), "é"] {
+            assert!(dns1123_label(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn suggestions_are_valid_labels() {
+        assert_eq!(suggest_label("My_App").as_deref(), Some("my-app"));
+        assert_eq!(suggest_label("--x--").as_deref(), Some("x"));
+        assert_eq!(suggest_label("___"), None);
+    }
+
+    #[test]
+    fn vpc_blocks_must_be_private_network_addresses() {
+        assert!(vpc_cidr("10.0.0.0/16").is_ok());
+        assert!(vpc_cidr("192.168.0.0/20").is_ok());
+        assert!(vpc_cidr("10.0.0.0/8").is_err());
+        assert!(vpc_cidr("10.0.0.0/28").is_err());
+        assert!(vpc_cidr("8.8.0.0/16").is_err());
+        assert!(vpc_cidr("10.0.0.0").is_err());
+        let (_, help) = vpc_cidr("10.0.3.0/16").unwrap_err();
+        assert_eq!(help.unwrap(), "use the network address: \"10.0.0.0/16\"");
+    }
+
+    #[test]
+    fn regions_are_checked_against_the_known_list() {
+        assert!(aws_region("us-east-1").is_ok());
+        let (msg, help) = aws_region("us-est-1").unwrap_err();
+        assert!(msg.contains("us-est-1"));
+        assert_eq!(help.unwrap(), "did you mean \"us-east-1\"?");
+    }
+
+    #[test]
+    fn bucket_names_follow_s3_rules() {
+        assert!(s3_bucket("acme-tfstate-eu-west-1").is_ok());
+        assert!(s3_bucket("Acme").is_err());
+        assert!(s3_bucket("192.168.1.1").is_err());
+        assert!(s3_bucket("a..b").is_err());
+    }
+
+    #[test]
+    fn repo_paths_stay_inside_the_repository() {
+        assert!(repo_path("apps/guestbook").is_ok());
+        assert!(repo_path(".").is_ok());
+        assert!(repo_path("../x").is_err());
+        assert!(repo_path("/etc").is_err());
+    }
+}
