@@ -15,6 +15,22 @@ use crate::names;
 /// The default name of the configuration file.
 pub const DEFAULT_CONFIG_FILE: &str = "landfall.toml";
 
+/// The VCS hosts the function speaks to.
+pub const VCS_HOSTS: [&str; 6] = [
+    "github",
+    "gitlab",
+    "azure-devops",
+    "bitbucket-cloud",
+    "bitbucket-server",
+    "gitea",
+];
+
+/// The retention periods CloudWatch Logs accepts, in days.
+const LOG_RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
 /// A parsed and validated `landfall.toml`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -280,17 +296,18 @@ pub enum ConfigError {
 }
 
 fn render_diagnostics(path: &Path, diagnostics: &[Diagnostic]) -> String {
+    use std::fmt::Write as _;
     let mut out = String::new();
     for (i, d) in diagnostics.iter().enumerate() {
         if i > 0 {
             out.push('\n');
         }
-        match d.line {
-            Some(line) => out.push_str(&format!("{}:{line}: {}", path.display(), d.message)),
-            None => out.push_str(&format!("{}: {}", path.display(), d.message)),
-        }
+        let _ = match d.line {
+            Some(line) => write!(out, "{}:{line}: {}", path.display(), d.message),
+            None => write!(out, "{}: {}", path.display(), d.message),
+        };
         if let Some(help) = &d.help {
-            out.push_str(&format!("\n  help: {help}"));
+            let _ = write!(out, "\n  help: {help}");
         }
     }
     out
@@ -405,10 +422,10 @@ impl Config {
                 Some("set `bucket` in [state]".to_owned()),
             );
         }
-        if let Some(table) = &self.state.lock_table {
-            if let Err(e) = names::dynamodb_table(table.get_ref()) {
-                v.at(table, format!("invalid lock table name: {e}"), None);
-            }
+        if let Some(table) = &self.state.lock_table
+            && let Err(e) = names::dynamodb_table(table.get_ref())
+        {
+            v.at(table, format!("invalid lock table name: {e}"), None);
         }
         if let Some(key) = &self.state.key {
             let k = key.get_ref();
@@ -420,14 +437,14 @@ impl Config {
                 );
             }
         }
-        if let Some(days) = &self.state.noncurrent_version_days {
-            if *days.get_ref() == 0 {
-                v.at(
-                    days,
-                    "noncurrent_version_days must be at least 1".to_owned(),
-                    None,
-                );
-            }
+        if let Some(days) = &self.state.noncurrent_version_days
+            && *days.get_ref() == 0
+        {
+            v.at(
+                days,
+                "noncurrent_version_days must be at least 1".to_owned(),
+                None,
+            );
         }
     }
 
@@ -513,32 +530,24 @@ impl Config {
 
     fn validate_function(&self, v: &mut Validator<'_>) {
         let f = &self.function;
-        const HOSTS: [&str; 6] = [
-            "github",
-            "gitlab",
-            "azure-devops",
-            "bitbucket-cloud",
-            "bitbucket-server",
-            "gitea",
-        ];
-        if !HOSTS.contains(&f.vcs.get_ref().as_str()) {
+        if !VCS_HOSTS.contains(&f.vcs.get_ref().as_str()) {
             v.at(
                 &f.vcs,
                 format!("unknown vcs {:?}", f.vcs.get_ref()),
-                Some(format!("use one of: {}", HOSTS.join(", "))),
+                Some(format!("use one of: {}", VCS_HOSTS.join(", "))),
             );
         }
-        if let Some(url) = &f.vcs_url {
-            if !url.get_ref().starts_with("https://") && !url.get_ref().starts_with("http://") {
-                v.at(
-                    url,
-                    format!("vcs_url {:?} is not an http(s) URL", url.get_ref()),
-                    Some(
-                        "write the API base URL, e.g. \"https://github.example.com/api/v3\""
-                            .to_owned(),
-                    ),
-                );
-            }
+        if let Some(url) = &f.vcs_url
+            && !url.get_ref().starts_with("https://")
+            && !url.get_ref().starts_with("http://")
+        {
+            v.at(
+                url,
+                format!("vcs_url {:?} is not an http(s) URL", url.get_ref()),
+                Some(
+                    "write the API base URL, e.g. \"https://github.example.com/api/v3\"".to_owned(),
+                ),
+            );
         }
         for glob in &f.repo_allowlist {
             let g = glob.get_ref();
@@ -568,13 +577,9 @@ impl Config {
                 None,
             );
         }
-        const RETENTION: [u32; 22] = [
-            1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557,
-            2922, 3288, 3653,
-        ];
         let days = *f.log_retention_days.get_ref();
-        if !RETENTION.contains(&days) {
-            let nearest = RETENTION
+        if !LOG_RETENTION_DAYS.contains(&days) {
+            let nearest = LOG_RETENTION_DAYS
                 .iter()
                 .min_by_key(|d| d.abs_diff(days))
                 .copied()
@@ -631,15 +636,15 @@ impl Config {
                     None,
                 );
             }
-            if let Some(ns) = &app.namespace {
-                if let Err(e) = names::dns1123_label(ns.get_ref()) {
-                    v.at(ns, format!("invalid namespace of app {name:?}: {e}"), None);
-                }
+            if let Some(ns) = &app.namespace
+                && let Err(e) = names::dns1123_label(ns.get_ref())
+            {
+                v.at(ns, format!("invalid namespace of app {name:?}: {e}"), None);
             }
-            if let Some(rev) = &app.revision {
-                if rev.get_ref().trim().is_empty() {
-                    v.at(rev, format!("app {name:?} has an empty revision"), None);
-                }
+            if let Some(rev) = &app.revision
+                && rev.get_ref().trim().is_empty()
+            {
+                v.at(rev, format!("app {name:?} has an empty revision"), None);
             }
             match (&app.path, &app.chart, &app.chart_version) {
                 (Some(path), None, None) => {

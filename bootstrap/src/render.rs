@@ -154,7 +154,8 @@ struct PlatformContext<'a> {
     version: &'static str,
     name: &'a str,
     region: &'a str,
-    tags: BTreeMap<&'a str, &'a str>,
+    /// `"key" = "value"` lines of the default tags, aligned as `terraform fmt` aligns them.
+    tag_lines: Vec<String>,
     state: StateContext,
     network: NetworkContext<'a>,
     cluster: ClusterContext<'a>,
@@ -271,7 +272,7 @@ impl<'a> PlatformContext<'a> {
             version: env!("CARGO_PKG_VERSION"),
             name: c.name(),
             region: c.platform.region.get_ref(),
-            tags,
+            tag_lines: aligned_assignments(&tags),
             state: StateContext {
                 bucket: c.state_bucket(),
                 lock_table: c.state_lock_table(),
@@ -363,6 +364,16 @@ impl<'a> AppContext<'a> {
             sync_wave: app.sync_wave.to_string(),
         }
     }
+}
+
+/// `"key" = "value"` lines with the `=` aligned, as `terraform fmt` writes a map.
+fn aligned_assignments(map: &BTreeMap<&str, &str>) -> Vec<String> {
+    let keys: Vec<String> = map.keys().map(|k| hcl_string(k)).collect();
+    let width = keys.iter().map(|k| k.chars().count()).max().unwrap_or(0);
+    keys.iter()
+        .zip(map.values())
+        .map(|(k, v)| format!("{k:width$} = {}", hcl_string(v)))
+        .collect()
 }
 
 /// The EKS AMI type matching the instance types: Graviton families (`m7g`, `c6gn`...) run ARM.
