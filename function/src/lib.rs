@@ -1,2 +1,12 @@
-//! The Landfall function: receives pull-request webhooks, takes per-project locks and dispatches
-//! Terraform runs. Its parts land issue by issue; see the README's development guide.
+//! The Landfall function: receives pull-request webhooks from GitHub, GitLab, Azure DevOps,
+//! Bitbucket Cloud and Server, and Gitea/Forgejo; authenticates them; normalises them into one
+//! [`event::Event`] model; parses comment commands; and (in later stages) takes per-project locks
+//! and dispatches Terraform runs. The same handler runs under AWS Lambda and as a plain HTTP server.
+//!
+//! Module map: [`webhook`] (authentication and one parser per host), [`event`] (the normalised
+//! model), [`command`] (comment commands), [`cli`] (the `landfall-function` command line).
+
+pub mod cli;
+pub mod command;
+pub mod event;
+pub mod webhook;

@@ -1,14 +1,16 @@
 //! `landfall-function`: the webhook function (under Lambda) or its standalone server.
 
+use std::process::ExitCode;
+
 use clap::Parser;
 
-/// Serverless pull-request automation for Terraform.
-#[derive(Debug, Parser)]
-#[command(name = "landfall-function", version, about)]
-struct Cli {}
-
-fn main() {
-    let _cli = Cli::parse();
-    eprintln!("landfall-function: nothing to run yet");
-    std::process::exit(2);
+fn main() -> ExitCode {
+    let cli = landfall_function::cli::Cli::parse();
+    match landfall_function::cli::run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("landfall-function: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
 }

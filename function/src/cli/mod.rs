@@ -1,0 +1,59 @@
+//! The `landfall-function` command line: clap types here, one module per subcommand with its
+//! `Args` and `run`; this module only dispatches.
+
+mod inspect;
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+pub use self::inspect::InspectArgs;
+
+/// Serverless pull-request automation for Terraform: the webhook function.
+///
+/// Under AWS Lambda (when `AWS_LAMBDA_RUNTIME_API` is set) it runs the Lambda handler with no
+/// arguments. Elsewhere, `serve` runs the same handler over plain HTTP.
+#[derive(Debug, Parser)]
+#[command(name = "landfall-function", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Tools for webhook deliveries.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
+}
+
+/// `landfall-function webhook ...`
+#[derive(Debug, Subcommand)]
+pub enum WebhookCommand {
+    /// Read one delivery and print the normalised event as JSON.
+    Inspect(InspectArgs),
+}
+
+/// Runs the parsed command line.
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Some(Command::Webhook(WebhookCommand::Inspect(args))) => inspect::run(&args),
+        None => {
+            anyhow::bail!(
+                "no command given: run `landfall-function serve --listen ADDR`, or run under AWS Lambda"
+            )
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

@@ -1,0 +1,297 @@
+//! Azure DevOps service hooks. There is no event header: the body's `eventType` names the event.
+//! Branches are full refs (`refs/heads/main`) and are shortened. `git.pullrequest.updated` covers
+//! every change; its `status` and `message.text` say which. Comment events come in two resource
+//! versions: 2.0 carries the pull request, 1.0 only the comment (so `number` is unknown).
+//! Repositories are named `project/repo`; the organisation is fixed by `LANDFALL_VCS_URL`.
+
+use serde::Deserialize;
+
+use super::{ParseError, from_json, short_branch};
+use crate::command::parse_comment;
+use crate::event::{
+    CommitSha, DeliveryId, Event, EventKind, IgnoreReason, Provider, PullRequestNumber, RepoName,
+};
+
+#[derive(Deserialize)]
+struct Named {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Repo {
+    name: Option<String>,
+    project: Option<Named>,
+    remote_url: Option<String>,
+}
+
+impl Repo {
+    fn full_name(&self) -> Option<RepoName> {
+        let project = self.project.as_ref()?.name.as_deref()?;
+        Some(RepoName::new(format!(
+            "{project}/{}",
+            self.name.as_deref()?
+        )))
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Identity {
+    unique_name: Option<String>,
+    display_name: Option<String>,
+}
+
+impl Identity {
+    fn into_name(self) -> Option<String> {
+        self.unique_name.or(self.display_name)
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Commit {
+    commit_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PullRequest {
+    #[serde(rename = "pullRequestId")]
+    id: Option<u64>,
+    status: Option<String>,
+    repository: Option<Repo>,
+    source_ref_name: Option<String>,
+    target_ref_name: Option<String>,
+    last_merge_source_commit: Option<Commit>,
+    created_by: Option<Identity>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Comment {
+    content: Option<String>,
+    author: Option<Identity>,
+    #[serde(rename = "commentType")]
+    kind: Option<String>,
+    is_deleted: Option<bool>,
+}
+
+/// The `resource`: a pull request, a comment (1.0), or a comment with its pull request (2.0).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Resource {
+    #[serde(flatten)]
+    pull_request: PullRequest,
+    #[serde(flatten)]
+    comment_v1: Comment,
+    comment: Option<Comment>,
+    #[serde(rename = "pullRequest")]
+    comment_pull_request: Option<PullRequest>,
+}
+
+#[derive(Deserialize)]
+struct Message {
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Envelope {
+    id: Option<String>,
+    event_type: Option<String>,
+    message: Option<Message>,
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    resource: Option<Resource>,
+}
+
+#[derive(Deserialize)]
+struct RepoOnly {
+    repository: Option<Repo>,
+}
+
+#[derive(Deserialize)]
+struct PushPayload {
+    resource: Option<RepoOnly>,
+}
+
+const P: Provider = Provider::AzureDevops;
+const COMMENT_EVENT: &str = "ms.vss-code.git-pullrequest-comment-event";
+
+pub(super) fn parse(body: &[u8]) -> Result<Event, ParseError> {
+    let envelope: Envelope = from_json(P, "service hook", body)?;
+    let event_type = envelope.event_type.unwrap_or_default();
+    let delivery = envelope.id.map(DeliveryId::new);
+    let message = envelope.message.and_then(|m| m.text).unwrap_or_default();
+    if !event_type.starts_with("git.pullrequest.") && event_type != COMMENT_EVENT {
+        // Events we do not handle are not parsed further, so their resource's shape cannot fail us.
+        let reason = if event_type == "git.push" {
+            IgnoreReason::BranchPush
+        } else {
+            IgnoreReason::UnhandledEvent(event_type.clone())
+        };
+        let mut event = Event::new(P, EventKind::Ignored(reason));
+        event.delivery = delivery;
+        event.repo = serde_json::from_slice::<PushPayload>(body)
+            .ok()
+            .and_then(|p| p.resource)
+            .and_then(|r| r.repository)
+            .and_then(|r| r.full_name());
+        return Ok(event);
+    }
+    let payload: Payload = from_json(P, &event_type, body)?;
+    let Some(resource) = payload.resource else {
+        let mut event = Event::new(
+            P,
+            EventKind::Ignored(IgnoreReason::UnhandledEvent(event_type)),
+        );
+        event.delivery = delivery;
+        return Ok(event);
+    };
+    let (pr, comment) = if event_type == COMMENT_EVENT {
+        (
+            resource.comment_pull_request,
+            Some(resource.comment.unwrap_or(resource.comment_v1)),
+        )
+    } else {
+        (Some(resource.pull_request), None)
+    };
+    let status = pr
+        .as_ref()
+        .and_then(|p| p.status.as_deref())
+        .unwrap_or_default()
+        .to_owned();
+    let kind = match event_type.as_str() {
+        "git.pullrequest.created" => EventKind::Opened,
+        "git.pullrequest.merged" | "git.pullrequest.updated" if status == "completed" => {
+            EventKind::Merged
+        }
+        "git.pullrequest.updated" if status == "abandoned" => EventKind::Closed,
+        "git.pullrequest.updated" => updated_kind(&message),
+        "git.pullrequest.merged" => EventKind::Ignored(IgnoreReason::UnhandledAction {
+            event: event_type.clone(),
+            action: "merge attempted".to_owned(),
+        }),
+        COMMENT_EVENT => comment_kind(comment.as_ref()),
+        _ => EventKind::Ignored(IgnoreReason::UnhandledEvent(event_type.clone())),
+    };
+    let mut event = Event::new(P, kind);
+    event.delivery = delivery;
+    if let Some(comment) = comment {
+        event.comment = comment.content;
+        event.sender = comment.author.and_then(Identity::into_name);
+    }
+    if let Some(pr) = pr {
+        event.repo = pr.repository.as_ref().and_then(Repo::full_name);
+        event.clone_url = pr.repository.and_then(|r| r.remote_url);
+        event.number = pr.id.map(PullRequestNumber);
+        event.head_sha = pr
+            .last_merge_source_commit
+            .and_then(|c| c.commit_id)
+            .map(CommitSha::new);
+        event.head_branch = pr.source_ref_name.as_deref().map(short_branch);
+        event.base_branch = pr.target_ref_name.as_deref().map(short_branch);
+        event.pr_author = pr.created_by.and_then(Identity::into_name);
+    }
+    Ok(event)
+}
+
+/// Reads an active pull request's update from the message Azure DevOps writes for it.
+fn updated_kind(message: &str) -> EventKind {
+    let m = message.to_ascii_lowercase();
+    if m.contains("updated the source branch") {
+        EventKind::Pushed
+    } else if m.contains("reactivated") {
+        EventKind::Reopened
+    } else if m.contains("published") {
+        EventKind::Ready
+    } else {
+        EventKind::Ignored(IgnoreReason::UnhandledAction {
+            event: "git.pullrequest.updated".to_owned(),
+            action: message.to_owned(),
+        })
+    }
+}
+
+fn comment_kind(comment: Option<&Comment>) -> EventKind {
+    let Some(comment) = comment else {
+        return EventKind::Commented(None);
+    };
+    if comment.kind.as_deref() == Some("system") {
+        return EventKind::Ignored(IgnoreReason::SystemComment);
+    }
+    if comment.is_deleted == Some(true) {
+        return EventKind::Ignored(IgnoreReason::CommentChanged("deleted".to_owned()));
+    }
+    EventKind::Commented(comment.content.as_deref().and_then(parse_comment))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_str(body: &str) -> Event {
+        parse(body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn an_update_that_moves_the_source_branch_is_a_push() {
+        let e = parse_str(
+            r#"{"eventType":"git.pullrequest.updated","message":{"text":"Jamal Hartnett updated the source branch of pull request 1"},
+               "resource":{"pullRequestId":1,"status":"active","sourceRefName":"refs/heads/feature/x","targetRefName":"refs/heads/main",
+               "repository":{"name":"infra","project":{"name":"Ops"}}}}"#,
+        );
+        assert_eq!(e.kind, EventKind::Pushed);
+        assert_eq!(
+            (e.head_branch.as_deref(), e.base_branch.as_deref()),
+            (Some("feature/x"), Some("main"))
+        );
+        assert_eq!(e.repo, Some(RepoName::new("Ops/infra")));
+    }
+
+    #[test]
+    fn abandoned_is_closed_and_reactivated_is_reopened() {
+        let e = parse_str(
+            r#"{"eventType":"git.pullrequest.updated","resource":{"status":"abandoned"}}"#,
+        );
+        assert_eq!(e.kind, EventKind::Closed);
+        let e = parse_str(
+            r#"{"eventType":"git.pullrequest.updated","message":{"text":"X reactivated pull request 1"},"resource":{"status":"active"}}"#,
+        );
+        assert_eq!(e.kind, EventKind::Reopened);
+    }
+
+    #[test]
+    fn a_merge_attempt_that_did_not_complete_is_ignored() {
+        let e =
+            parse_str(r#"{"eventType":"git.pullrequest.merged","resource":{"status":"active"}}"#);
+        assert!(matches!(
+            e.kind,
+            EventKind::Ignored(IgnoreReason::UnhandledAction { .. })
+        ));
+    }
+
+    #[test]
+    fn system_comments_are_not_commands() {
+        let e = parse_str(
+            r#"{"eventType":"ms.vss-code.git-pullrequest-comment-event","resource":{"comment":{"content":"atlantis plan","commentType":"system"},"pullRequest":{"pullRequestId":2}}}"#,
+        );
+        assert_eq!(e.kind, EventKind::Ignored(IgnoreReason::SystemComment));
+        assert_eq!(e.number, Some(PullRequestNumber(2)));
+    }
+
+    #[test]
+    fn a_version_one_comment_has_no_pull_request_number() {
+        let e = parse_str(
+            r#"{"eventType":"ms.vss-code.git-pullrequest-comment-event","resource":{"content":"landfall plan","author":{"uniqueName":"a@b"}}}"#,
+        );
+        assert!(matches!(e.kind, EventKind::Commented(Some(_))));
+        assert_eq!(
+            (e.number, e.repo, e.sender.as_deref()),
+            (None, None, Some("a@b"))
+        );
+    }
+}

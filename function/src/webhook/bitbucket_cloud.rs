@@ -1,0 +1,241 @@
+//! Bitbucket Cloud. The event type lives only in `X-Event-Key` (`pullrequest:created`, ...); the
+//! body never names it. Commit hashes are 12-character abbreviations that must be resolved through
+//! the API before a plan is bound to them. `pullrequest:updated` fires for any change, commits or
+//! not; it is reported as a push and the head SHA tells later stages whether anything moved.
+
+use http::HeaderMap;
+use serde::Deserialize;
+
+use super::auth::header;
+use super::{ParseError, from_json};
+use crate::command::parse_comment;
+use crate::event::{
+    CommitSha, Event, EventKind, IgnoreReason, Provider, PullRequestNumber, RepoName,
+};
+
+#[derive(Deserialize)]
+struct Account {
+    nickname: Option<String>,
+    username: Option<String>,
+    display_name: Option<String>,
+}
+
+impl Account {
+    fn name(self) -> Option<String> {
+        self.nickname.or(self.username).or(self.display_name)
+    }
+}
+
+#[derive(Deserialize)]
+struct Href {
+    href: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Links {
+    html: Option<Href>,
+}
+
+#[derive(Deserialize)]
+struct Repo {
+    full_name: Option<String>,
+    links: Option<Links>,
+}
+
+#[derive(Deserialize)]
+struct Named {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Hash {
+    hash: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Endpoint {
+    branch: Option<Named>,
+    commit: Option<Hash>,
+    repository: Option<Repo>,
+}
+
+#[derive(Deserialize)]
+struct PullRequest {
+    id: Option<u64>,
+    author: Option<Account>,
+    source: Option<Endpoint>,
+    destination: Option<Endpoint>,
+    state: Option<String>,
+    created_on: Option<String>,
+    updated_on: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Content {
+    raw: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Comment {
+    content: Option<Content>,
+}
+
+#[derive(Deserialize)]
+struct Payload {
+    pullrequest: Option<PullRequest>,
+    comment: Option<Comment>,
+    actor: Option<Account>,
+    repository: Option<Repo>,
+}
+
+const P: Provider = Provider::BitbucketCloud;
+
+pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseError> {
+    let key = header(headers, "x-event-key");
+    let payload: Payload = from_json(P, key.unwrap_or("pullrequest"), body)?;
+    let key = key.map_or_else(|| infer_key(&payload), str::to_owned);
+    let comment = payload.comment.and_then(|c| c.content).and_then(|c| c.raw);
+    let kind = match key.as_str() {
+        "pullrequest:created" => EventKind::Opened,
+        "pullrequest:updated" => EventKind::Pushed,
+        "pullrequest:fulfilled" => EventKind::Merged,
+        "pullrequest:rejected" => EventKind::Closed,
+        "pullrequest:comment_created" => {
+            EventKind::Commented(comment.as_deref().and_then(parse_comment))
+        }
+        "pullrequest:comment_updated" => {
+            EventKind::Ignored(IgnoreReason::CommentChanged("updated".to_owned()))
+        }
+        "pullrequest:comment_deleted" => {
+            EventKind::Ignored(IgnoreReason::CommentChanged("deleted".to_owned()))
+        }
+        "repo:push" => EventKind::Ignored(IgnoreReason::BranchPush),
+        "" => EventKind::Ignored(IgnoreReason::MissingEventType),
+        other => match other.split_once(':') {
+            Some(("pullrequest", action)) => EventKind::Ignored(IgnoreReason::UnhandledAction {
+                event: "pullrequest".to_owned(),
+                action: action.to_owned(),
+            }),
+            _ => EventKind::Ignored(IgnoreReason::UnhandledEvent(other.to_owned())),
+        },
+    };
+    let mut event = Event::new(P, kind);
+    event.repo = payload
+        .repository
+        .and_then(|r| r.full_name)
+        .map(RepoName::new);
+    event.sender = payload.actor.and_then(Account::name);
+    event.comment = comment;
+    if let Some(pr) = payload.pullrequest {
+        event.number = pr.id.map(PullRequestNumber);
+        event.pr_author = pr.author.and_then(Account::name);
+        if let Some(source) = pr.source {
+            event.head_sha = source.commit.and_then(|c| c.hash).map(CommitSha::new);
+            event.head_branch = source.branch.and_then(|b| b.name);
+            event.clone_url = source
+                .repository
+                .and_then(|r| r.links)
+                .and_then(|l| l.html)
+                .and_then(|h| h.href)
+                .map(|href| format!("{href}.git"));
+        }
+        if let Some(destination) = pr.destination {
+            event.base_branch = destination.branch.and_then(|b| b.name);
+            // The pull request lives in the destination repository.
+            if event.repo.is_none() {
+                event.repo = destination
+                    .repository
+                    .and_then(|r| r.full_name)
+                    .map(RepoName::new);
+            }
+        }
+    }
+    Ok(event)
+}
+
+/// Best guess at the event key of a payload saved without its headers.
+fn infer_key(payload: &Payload) -> String {
+    let Some(pr) = &payload.pullrequest else {
+        return String::new();
+    };
+    if payload.comment.is_some() {
+        return "pullrequest:comment_created".to_owned();
+    }
+    match pr.state.as_deref() {
+        Some("MERGED") => "pullrequest:fulfilled",
+        Some("DECLINED" | "SUPERSEDED") => "pullrequest:rejected",
+        _ if pr.created_on.is_some() && pr.created_on == pr.updated_on => "pullrequest:created",
+        _ => "pullrequest:updated",
+    }
+    .to_owned()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_key(key: &'static str, body: &str) -> Event {
+        let headers: HeaderMap = [(
+            http::HeaderName::from_static("x-event-key"),
+            http::HeaderValue::from_static(key),
+        )]
+        .into_iter()
+        .collect();
+        parse(&headers, body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn the_event_key_header_decides_the_kind() {
+        let body = r#"{"pullrequest":{"id":1,"state":"OPEN"}}"#;
+        assert_eq!(
+            with_key("pullrequest:created", body).kind,
+            EventKind::Opened
+        );
+        assert_eq!(
+            with_key("pullrequest:updated", body).kind,
+            EventKind::Pushed
+        );
+        assert_eq!(
+            with_key("pullrequest:fulfilled", body).kind,
+            EventKind::Merged
+        );
+        assert_eq!(
+            with_key("pullrequest:rejected", body).kind,
+            EventKind::Closed
+        );
+        assert!(matches!(
+            with_key("pullrequest:approved", body).kind,
+            EventKind::Ignored(IgnoreReason::UnhandledAction { .. })
+        ));
+        assert_eq!(
+            with_key("issue:created", "{}").kind,
+            EventKind::Ignored(IgnoreReason::UnhandledEvent("issue:created".into()))
+        );
+    }
+
+    #[test]
+    fn without_the_header_the_key_is_inferred_from_the_state() {
+        let parse_plain = |body: &str| parse(&HeaderMap::new(), body.as_bytes()).unwrap().kind;
+        assert_eq!(
+            parse_plain(r#"{"pullrequest":{"state":"MERGED"}}"#),
+            EventKind::Merged
+        );
+        assert_eq!(
+            parse_plain(r#"{"pullrequest":{"state":"OPEN","created_on":"t","updated_on":"t"}}"#),
+            EventKind::Opened
+        );
+        assert_eq!(
+            parse_plain("{}"),
+            EventKind::Ignored(IgnoreReason::MissingEventType)
+        );
+    }
+
+    #[test]
+    fn short_hashes_are_kept_and_flagged_as_abbreviated() {
+        let e = with_key(
+            "pullrequest:created",
+            r#"{"pullrequest":{"source":{"commit":{"hash":"e0624da46d3a"}}}}"#,
+        );
+        assert!(e.head_sha.unwrap().is_abbreviated());
+    }
+}

@@ -1,0 +1,229 @@
+//! Bitbucket Server and Data Center. The event type is in `X-Event-Key` and, unlike Bitbucket
+//! Cloud, also in the body's `eventKey`. Repositories are named `PROJECT_KEY/slug`, as in the
+//! host's URLs (`/projects/KEY/repos/slug`).
+
+use http::HeaderMap;
+use serde::Deserialize;
+
+use super::auth::header;
+use super::{ParseError, from_json};
+use crate::command::parse_comment;
+use crate::event::{
+    CommitSha, Event, EventKind, IgnoreReason, Provider, PullRequestNumber, RepoName,
+};
+
+#[derive(Deserialize)]
+struct User {
+    name: Option<String>,
+    slug: Option<String>,
+}
+
+impl User {
+    fn into_name(self) -> Option<String> {
+        self.name.or(self.slug)
+    }
+}
+
+#[derive(Deserialize)]
+struct Project {
+    key: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CloneLink {
+    href: Option<String>,
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Links {
+    #[serde(default)]
+    clone: Vec<CloneLink>,
+}
+
+#[derive(Deserialize)]
+struct Repo {
+    slug: Option<String>,
+    project: Option<Project>,
+    links: Option<Links>,
+}
+
+impl Repo {
+    fn full_name(&self) -> Option<RepoName> {
+        let key = self.project.as_ref()?.key.as_deref()?;
+        Some(RepoName::new(format!("{key}/{}", self.slug.as_deref()?)))
+    }
+
+    fn http_clone_url(&self) -> Option<String> {
+        self.links
+            .as_ref()?
+            .clone
+            .iter()
+            .find(|l| matches!(l.name.as_deref(), Some("http" | "https")))?
+            .href
+            .clone()
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Ref {
+    display_id: Option<String>,
+    id: Option<String>,
+    latest_commit: Option<String>,
+    repository: Option<Repo>,
+}
+
+#[derive(Deserialize)]
+struct Participant {
+    user: Option<User>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PullRequest {
+    id: Option<u64>,
+    author: Option<Participant>,
+    from_ref: Option<Ref>,
+    to_ref: Option<Ref>,
+}
+
+#[derive(Deserialize)]
+struct Comment {
+    text: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Payload {
+    event_key: Option<String>,
+    actor: Option<User>,
+    pull_request: Option<PullRequest>,
+    comment: Option<Comment>,
+    repository: Option<Repo>,
+}
+
+const P: Provider = Provider::BitbucketServer;
+
+pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseError> {
+    let header_key = header(headers, "x-event-key");
+    let payload: Payload = from_json(P, header_key.unwrap_or("event"), body)?;
+    let key = header_key
+        .map(str::to_owned)
+        .or(payload.event_key)
+        .unwrap_or_default();
+    let comment = payload.comment.and_then(|c| c.text);
+    let kind = match key.as_str() {
+        "pr:opened" => EventKind::Opened,
+        "pr:from_ref_updated" => EventKind::Pushed,
+        "pr:merged" => EventKind::Merged,
+        "pr:declined" | "pr:deleted" => EventKind::Closed,
+        "pr:comment:added" => EventKind::Commented(comment.as_deref().and_then(parse_comment)),
+        "pr:comment:edited" => {
+            EventKind::Ignored(IgnoreReason::CommentChanged("edited".to_owned()))
+        }
+        "pr:comment:deleted" => {
+            EventKind::Ignored(IgnoreReason::CommentChanged("deleted".to_owned()))
+        }
+        "diagnostics:ping" => EventKind::Ping,
+        "repo:refs_changed" => EventKind::Ignored(IgnoreReason::BranchPush),
+        "" => EventKind::Ignored(IgnoreReason::MissingEventType),
+        other => match other.split_once(':') {
+            Some(("pr", action)) => EventKind::Ignored(IgnoreReason::UnhandledAction {
+                event: "pr".to_owned(),
+                action: action.to_owned(),
+            }),
+            _ => EventKind::Ignored(IgnoreReason::UnhandledEvent(other.to_owned())),
+        },
+    };
+    let mut event = Event::new(P, kind);
+    event.sender = payload.actor.and_then(User::into_name);
+    event.comment = comment;
+    event.repo = payload.repository.as_ref().and_then(Repo::full_name);
+    if let Some(pr) = payload.pull_request {
+        event.number = pr.id.map(PullRequestNumber);
+        event.pr_author = pr.author.and_then(|a| a.user).and_then(User::into_name);
+        if let Some(to) = pr.to_ref {
+            event.repo = to
+                .repository
+                .as_ref()
+                .and_then(Repo::full_name)
+                .or(event.repo);
+            event.base_branch = to
+                .display_id
+                .or_else(|| to.id.as_deref().map(super::short_branch));
+        }
+        if let Some(from) = pr.from_ref {
+            event.head_sha = from.latest_commit.map(CommitSha::new);
+            event.head_branch = from
+                .display_id
+                .or_else(|| from.id.as_deref().map(super::short_branch));
+            event.clone_url = from.repository.as_ref().and_then(Repo::http_clone_url);
+        }
+    }
+    Ok(event)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn with_key(key: &'static str, body: &str) -> Event {
+        let headers: HeaderMap = [(
+            http::HeaderName::from_static("x-event-key"),
+            http::HeaderValue::from_static(key),
+        )]
+        .into_iter()
+        .collect();
+        parse(&headers, body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn every_documented_pull_request_key_maps_to_an_event() {
+        let cases = [
+            ("pr:opened", EventKind::Opened),
+            ("pr:from_ref_updated", EventKind::Pushed),
+            ("pr:merged", EventKind::Merged),
+            ("pr:declined", EventKind::Closed),
+            ("pr:deleted", EventKind::Closed),
+            ("diagnostics:ping", EventKind::Ping),
+            (
+                "repo:refs_changed",
+                EventKind::Ignored(IgnoreReason::BranchPush),
+            ),
+        ];
+        for (key, kind) in cases {
+            assert_eq!(with_key(key, "{}").kind, kind, "{key}");
+        }
+        assert!(matches!(
+            with_key("pr:modified", "{}").kind,
+            EventKind::Ignored(IgnoreReason::UnhandledAction { .. })
+        ));
+        assert!(matches!(
+            with_key("pr:reviewer:approved", "{}").kind,
+            EventKind::Ignored(IgnoreReason::UnhandledAction { .. })
+        ));
+    }
+
+    #[test]
+    fn the_body_event_key_is_used_when_the_header_is_missing() {
+        let e = parse(&HeaderMap::new(), br#"{"eventKey":"pr:merged"}"#).unwrap();
+        assert_eq!(e.kind, EventKind::Merged);
+    }
+
+    #[test]
+    fn the_repo_is_the_target_project_key_and_slug() {
+        let e = with_key(
+            "pr:opened",
+            r#"{"pullRequest":{"id":1,"toRef":{"displayId":"main","repository":{"slug":"infra","project":{"key":"OPS"}}},
+               "fromRef":{"id":"refs/heads/feature","latestCommit":"abc","repository":{"slug":"infra","project":{"key":"~ALICE"},
+               "links":{"clone":[{"href":"ssh://x","name":"ssh"},{"href":"https://bb/scm/~alice/infra.git","name":"http"}]}}}}}"#,
+        );
+        assert_eq!(e.repo, Some(RepoName::new("OPS/infra")));
+        assert_eq!(e.head_branch.as_deref(), Some("feature"));
+        assert_eq!(
+            e.clone_url.as_deref(),
+            Some("https://bb/scm/~alice/infra.git")
+        );
+    }
+}

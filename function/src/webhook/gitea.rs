@@ -1,0 +1,256 @@
+//! Gitea and Forgejo. Their payloads follow GitHub's shape; the differences are the headers
+//! (`X-Gitea-Event` / `X-Forgejo-Event`), the `synchronized` action, `is_pull` on comments, and
+//! drafts marked by a `WIP:` title prefix rather than a flag.
+
+use http::HeaderMap;
+use serde::Deserialize;
+
+use super::auth::header;
+use super::github::{self, Comment, Issue, PullRequest, Repo, User};
+use super::{ParseError, from_json, has_draft_prefix};
+use crate::event::{Event, EventKind, IgnoreReason, Provider, PullRequestNumber, RepoName};
+
+#[derive(Deserialize)]
+struct TitleChange {
+    from: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Changes {
+    title: Option<TitleChange>,
+}
+
+#[derive(Deserialize)]
+struct GiteaPullRequest {
+    title: Option<String>,
+    #[serde(flatten)]
+    common: PullRequest,
+}
+
+#[derive(Deserialize)]
+struct PullRequestEvent {
+    action: Option<String>,
+    number: Option<u64>,
+    pull_request: Option<GiteaPullRequest>,
+    changes: Option<Changes>,
+    repository: Option<Repo>,
+    sender: Option<User>,
+}
+
+#[derive(Deserialize)]
+struct IssueCommentEvent {
+    action: Option<String>,
+    issue: Option<Issue>,
+    comment: Option<Comment>,
+    repository: Option<Repo>,
+    sender: Option<User>,
+    is_pull: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct Common {
+    repository: Option<Repo>,
+    sender: Option<User>,
+}
+
+const P: Provider = Provider::Gitea;
+
+pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseError> {
+    let event_type = [
+        "x-forgejo-event",
+        "x-gitea-event",
+        "x-gogs-event",
+        "x-github-event",
+    ]
+    .iter()
+    .find_map(|n| header(headers, n))
+    .unwrap_or_else(|| github::infer_event_type(body));
+    match event_type {
+        "pull_request" | "pull_request_sync" => {
+            let e: PullRequestEvent = from_json(P, event_type, body)?;
+            let action = e.action.unwrap_or_default();
+            let pr = e.pull_request.as_ref();
+            let was_draft = e
+                .changes
+                .and_then(|c| c.title)
+                .and_then(|t| t.from)
+                .is_some_and(|from| has_draft_prefix(&from));
+            let is_draft = pr
+                .and_then(|p| p.title.as_deref())
+                .is_some_and(has_draft_prefix);
+            let kind = match action.as_str() {
+                "opened" => EventKind::Opened,
+                "synchronized" | "synchronize" => EventKind::Pushed,
+                "reopened" => EventKind::Reopened,
+                "closed" if pr.and_then(|p| p.common.merged) == Some(true) => EventKind::Merged,
+                "closed" => EventKind::Closed,
+                "edited" if was_draft && !is_draft => EventKind::Ready,
+                _ => EventKind::Ignored(IgnoreReason::UnhandledAction {
+                    event: event_type.to_owned(),
+                    action,
+                }),
+            };
+            let mut event =
+                github::pull_request_event(P, kind, pr.map(|p| &p.common), e.repository, e.sender);
+            event.number = event.number.or(e.number.map(PullRequestNumber));
+            Ok(event)
+        }
+        "issue_comment" | "pull_request_comment" => {
+            let e: IssueCommentEvent = from_json(P, event_type, body)?;
+            let is_pull = e
+                .is_pull
+                .or((event_type == "pull_request_comment").then_some(true));
+            Ok(github::issue_comment_event(
+                P,
+                e.action,
+                e.issue,
+                e.comment,
+                e.repository,
+                e.sender,
+                is_pull,
+            ))
+        }
+        other => {
+            let common = serde_json::from_slice(body).unwrap_or(Common {
+                repository: None,
+                sender: None,
+            });
+            let reason = match other {
+                "push" => IgnoreReason::BranchPush,
+                _ => IgnoreReason::UnhandledEvent(other.to_owned()),
+            };
+            let mut event = Event::new(P, EventKind::Ignored(reason));
+            event.repo = common
+                .repository
+                .and_then(|r| r.full_name)
+                .map(RepoName::new);
+            event.sender = common.sender.and_then(|s| s.login);
+            Ok(event)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::event::CommitSha;
+
+    fn parse_as(event: &'static str, body: &str) -> Event {
+        let headers: HeaderMap = [
+            (
+                http::HeaderName::from_static("x-gitea-event"),
+                http::HeaderValue::from_static(event),
+            ),
+            (
+                http::HeaderName::from_static("x-gitea-delivery"),
+                http::HeaderValue::from_static("d-1"),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        parse(&headers, body.as_bytes()).unwrap()
+    }
+
+    const PR: &str = r#""pull_request":{"number":4,"title":"TITLE","user":{"login":"alice"},"merged":MERGED,
+        "head":{"ref":"feature","sha":"0123456789012345678901234567890123456789","repo":{"full_name":"alice/infra","clone_url":"https://gitea.example/alice/infra.git"}},
+        "base":{"ref":"main","sha":"x"}},"repository":{"full_name":"org/infra"},"sender":{"login":"bob"}"#;
+
+    fn pr(action: &str, title: &str, merged: bool, extra: &str) -> String {
+        format!(
+            r#"{{"action":"{action}","number":4,{}{extra}}}"#,
+            PR.replace("TITLE", title)
+                .replace("MERGED", &merged.to_string())
+        )
+    }
+
+    #[test]
+    fn synchronized_is_a_push_and_carries_the_head() {
+        let e = parse_as("pull_request", &pr("synchronized", "t", false, ""));
+        assert_eq!(e.kind, EventKind::Pushed);
+        assert_eq!(
+            e.head_sha,
+            Some(CommitSha::new("0123456789012345678901234567890123456789"))
+        );
+        assert_eq!(
+            (e.head_branch.as_deref(), e.base_branch.as_deref()),
+            (Some("feature"), Some("main"))
+        );
+        assert_eq!(e.repo, Some(RepoName::new("org/infra")));
+        assert_eq!(
+            e.clone_url.as_deref(),
+            Some("https://gitea.example/alice/infra.git")
+        );
+    }
+
+    #[test]
+    fn closed_and_merged_is_a_merge_and_closed_alone_is_not() {
+        assert_eq!(
+            parse_as("pull_request", &pr("closed", "t", true, "")).kind,
+            EventKind::Merged
+        );
+        assert_eq!(
+            parse_as("pull_request", &pr("closed", "t", false, "")).kind,
+            EventKind::Closed
+        );
+    }
+
+    #[test]
+    fn removing_the_wip_prefix_marks_the_pull_request_ready() {
+        let e = parse_as(
+            "pull_request",
+            &pr(
+                "edited",
+                "fix",
+                false,
+                r#","changes":{"title":{"from":"WIP: fix"}}"#,
+            ),
+        );
+        assert_eq!(e.kind, EventKind::Ready);
+        let e = parse_as(
+            "pull_request",
+            &pr(
+                "edited",
+                "fixed",
+                false,
+                r#","changes":{"title":{"from":"fix"}}"#,
+            ),
+        );
+        assert!(matches!(e.kind, EventKind::Ignored(_)));
+    }
+
+    #[test]
+    fn comments_are_commands_only_on_pull_requests() {
+        let body = |is_pull: bool| {
+            format!(
+                r#"{{"action":"created","is_pull":{is_pull},"issue":{{"number":4,"pull_request":null}},"comment":{{"body":"atlantis plan"}}}}"#
+            )
+        };
+        assert!(matches!(
+            parse_as("issue_comment", &body(true)).kind,
+            EventKind::Commented(Some(_))
+        ));
+        assert!(matches!(
+            parse_as("issue_comment", &body(false)).kind,
+            EventKind::Ignored(IgnoreReason::NotAPullRequestComment(_))
+        ));
+    }
+
+    #[test]
+    fn the_delivery_header_is_kept() {
+        let headers: HeaderMap = [
+            (
+                http::HeaderName::from_static("x-forgejo-event"),
+                http::HeaderValue::from_static("push"),
+            ),
+            (
+                http::HeaderName::from_static("x-forgejo-delivery"),
+                http::HeaderValue::from_static("d-2"),
+            ),
+        ]
+        .into_iter()
+        .collect();
+        let e = super::super::parse(P, &headers, b"{}").unwrap();
+        assert_eq!(e.delivery.unwrap().as_str(), "d-2");
+        assert_eq!(e.kind, EventKind::Ignored(IgnoreReason::BranchPush));
+    }
+}

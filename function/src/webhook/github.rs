@@ -1,0 +1,381 @@
+//! GitHub (github.com and Enterprise Server; repository, organisation and App hooks). The event
+//! type is in `X-GitHub-Event`; when that header is missing (a payload saved without headers) it
+//! is inferred from the body's shape.
+
+use http::HeaderMap;
+use serde::Deserialize;
+use serde::de::IgnoredAny;
+
+use super::auth::header;
+use super::{ParseError, from_json};
+use crate::command::parse_comment;
+use crate::event::{
+    CommitSha, Event, EventKind, IgnoreReason, Provider, PullRequestNumber, RepoName,
+};
+
+#[derive(Deserialize)]
+pub(super) struct Repo {
+    pub full_name: Option<String>,
+    pub clone_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct User {
+    pub login: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Ref {
+    #[serde(rename = "ref")]
+    pub name: Option<String>,
+    pub sha: Option<String>,
+    pub repo: Option<Repo>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct PullRequest {
+    pub number: Option<u64>,
+    pub user: Option<User>,
+    pub head: Option<Ref>,
+    pub base: Option<Ref>,
+    pub merged: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct PullRequestEvent {
+    action: Option<String>,
+    number: Option<u64>,
+    pull_request: Option<PullRequest>,
+    repository: Option<Repo>,
+    sender: Option<User>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Issue {
+    pub number: Option<u64>,
+    pub user: Option<User>,
+    pub pull_request: Option<IgnoredAny>,
+}
+
+#[derive(Deserialize)]
+pub(super) struct Comment {
+    pub body: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct IssueCommentEvent {
+    action: Option<String>,
+    issue: Option<Issue>,
+    comment: Option<Comment>,
+    repository: Option<Repo>,
+    sender: Option<User>,
+}
+
+#[derive(Deserialize)]
+struct ReviewComment {
+    pull_request: Option<PullRequest>,
+    comment: Option<Comment>,
+    repository: Option<Repo>,
+    sender: Option<User>,
+}
+
+#[derive(Deserialize)]
+struct Review {
+    action: Option<String>,
+    pull_request: Option<PullRequest>,
+    repository: Option<Repo>,
+    sender: Option<User>,
+}
+
+#[derive(Deserialize)]
+struct Common {
+    repository: Option<Repo>,
+    sender: Option<User>,
+}
+
+#[derive(Deserialize)]
+struct Shape {
+    zen: Option<IgnoredAny>,
+    pull_request: Option<IgnoredAny>,
+    issue: Option<IgnoredAny>,
+    comment: Option<IgnoredAny>,
+    review: Option<IgnoredAny>,
+    pusher: Option<IgnoredAny>,
+}
+
+const P: Provider = Provider::Github;
+
+pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseError> {
+    let event_type = header(headers, "x-github-event").unwrap_or_else(|| infer_event_type(body));
+    match event_type {
+        "pull_request" => {
+            let e: PullRequestEvent = from_json(P, event_type, body)?;
+            let action = e.action.unwrap_or_default();
+            let pr = e.pull_request.as_ref();
+            let kind = match action.as_str() {
+                "opened" => EventKind::Opened,
+                "synchronize" => EventKind::Pushed,
+                "ready_for_review" => EventKind::Ready,
+                "reopened" => EventKind::Reopened,
+                "closed" if pr.and_then(|p| p.merged) == Some(true) => EventKind::Merged,
+                "closed" => EventKind::Closed,
+                _ => EventKind::Ignored(IgnoreReason::UnhandledAction {
+                    event: event_type.to_owned(),
+                    action,
+                }),
+            };
+            let mut event = pull_request_event(P, kind, pr, e.repository, e.sender);
+            event.number = event.number.or(e.number.map(PullRequestNumber));
+            Ok(event)
+        }
+        "issue_comment" => {
+            let e: IssueCommentEvent = from_json(P, event_type, body)?;
+            Ok(issue_comment_event(
+                P,
+                e.action,
+                e.issue,
+                e.comment,
+                e.repository,
+                e.sender,
+                None,
+            ))
+        }
+        "pull_request_review_comment" => {
+            let e: ReviewComment = from_json(P, event_type, body)?;
+            let mut event = pull_request_event(
+                P,
+                EventKind::Ignored(IgnoreReason::ReviewComment),
+                e.pull_request.as_ref(),
+                e.repository,
+                e.sender,
+            );
+            event.comment = e.comment.and_then(|c| c.body);
+            Ok(event)
+        }
+        "pull_request_review" | "pull_request_review_thread" => {
+            let e: Review = from_json(P, event_type, body)?;
+            let reason = IgnoreReason::UnhandledAction {
+                event: event_type.to_owned(),
+                action: e.action.unwrap_or_default(),
+            };
+            Ok(pull_request_event(
+                P,
+                EventKind::Ignored(reason),
+                e.pull_request.as_ref(),
+                e.repository,
+                e.sender,
+            ))
+        }
+        "ping" => Ok(common_event(
+            P,
+            EventKind::Ping,
+            from_json(P, event_type, body)?,
+        )),
+        "push" => Ok(common_event(
+            P,
+            EventKind::Ignored(IgnoreReason::BranchPush),
+            from_json(P, event_type, body)?,
+        )),
+        other => {
+            // An event type we do not handle: name it, and keep whatever repo and sender it has.
+            let common = serde_json::from_slice(body).unwrap_or(Common {
+                repository: None,
+                sender: None,
+            });
+            Ok(common_event(
+                P,
+                EventKind::Ignored(IgnoreReason::UnhandledEvent(other.to_owned())),
+                common,
+            ))
+        }
+    }
+}
+
+fn common_event(provider: Provider, kind: EventKind, common: Common) -> Event {
+    let mut event = Event::new(provider, kind);
+    event.repo = common
+        .repository
+        .and_then(|r| r.full_name)
+        .map(RepoName::new);
+    event.sender = common.sender.and_then(|s| s.login);
+    event
+}
+
+/// Fills an event from a GitHub-shaped pull request (Gitea's is the same shape).
+pub(super) fn pull_request_event(
+    provider: Provider,
+    kind: EventKind,
+    pr: Option<&PullRequest>,
+    repository: Option<Repo>,
+    sender: Option<User>,
+) -> Event {
+    let mut event = Event::new(provider, kind);
+    event.repo = repository.and_then(|r| r.full_name).map(RepoName::new);
+    event.sender = sender.and_then(|s| s.login);
+    if let Some(pr) = pr {
+        event.number = pr.number.map(PullRequestNumber);
+        event.pr_author = pr.user.as_ref().and_then(|u| u.login.clone());
+        if let Some(head) = &pr.head {
+            event.head_sha = head.sha.clone().map(CommitSha::new);
+            event.head_branch.clone_from(&head.name);
+            event.clone_url = head.repo.as_ref().and_then(|r| r.clone_url.clone());
+        }
+        event.base_branch = pr.base.as_ref().and_then(|b| b.name.clone());
+    }
+    event
+}
+
+/// Fills an event from a GitHub-shaped issue comment (Gitea's is the same shape). `is_pull` is
+/// Gitea's explicit flag; GitHub marks pull requests with `issue.pull_request`.
+pub(super) fn issue_comment_event(
+    provider: Provider,
+    action: Option<String>,
+    issue: Option<Issue>,
+    comment: Option<Comment>,
+    repository: Option<Repo>,
+    sender: Option<User>,
+    is_pull: Option<bool>,
+) -> Event {
+    let on_pull =
+        is_pull.unwrap_or(false) || issue.as_ref().is_some_and(|i| i.pull_request.is_some());
+    let body = comment.and_then(|c| c.body);
+    let action = action.unwrap_or_default();
+    let kind = if !on_pull {
+        EventKind::Ignored(IgnoreReason::NotAPullRequestComment("an issue"))
+    } else if action != "created" {
+        EventKind::Ignored(IgnoreReason::CommentChanged(action))
+    } else {
+        EventKind::Commented(body.as_deref().and_then(parse_comment))
+    };
+    let mut event = Event::new(provider, kind);
+    event.repo = repository.and_then(|r| r.full_name).map(RepoName::new);
+    event.sender = sender.and_then(|s| s.login);
+    if let Some(issue) = issue {
+        event.number = issue.number.map(PullRequestNumber);
+        event.pr_author = issue.user.and_then(|u| u.login);
+    }
+    event.comment = body;
+    event
+}
+
+/// The event type of a GitHub-shaped payload saved without its headers.
+pub(super) fn infer_event_type(body: &[u8]) -> &'static str {
+    let Ok(shape) = serde_json::from_slice::<Shape>(body) else {
+        return "unknown";
+    };
+    match shape {
+        Shape { zen: Some(_), .. } => "ping",
+        Shape {
+            review: Some(_), ..
+        } => "pull_request_review",
+        Shape {
+            comment: Some(_),
+            issue: Some(_),
+            ..
+        } => "issue_comment",
+        Shape {
+            comment: Some(_),
+            pull_request: Some(_),
+            ..
+        } => "pull_request_review_comment",
+        Shape {
+            pull_request: Some(_),
+            ..
+        } => "pull_request",
+        Shape {
+            pusher: Some(_), ..
+        } => "push",
+        _ => "unknown",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_as(event: &'static str, body: &str) -> Event {
+        let headers: HeaderMap = [(
+            http::HeaderName::from_static("x-github-event"),
+            http::HeaderValue::from_static(event),
+        )]
+        .into_iter()
+        .collect();
+        parse(&headers, body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_closed_pull_request_that_was_merged_is_a_merge() {
+        let e = parse_as(
+            "pull_request",
+            r#"{"action":"closed","pull_request":{"number":3,"merged":true}}"#,
+        );
+        assert_eq!(e.kind, EventKind::Merged);
+        assert_eq!(e.number, Some(PullRequestNumber(3)));
+    }
+
+    #[test]
+    fn a_comment_on_a_pull_request_carries_its_command_but_no_head_sha() {
+        let e = parse_as(
+            "issue_comment",
+            r#"{"action":"created","issue":{"number":7,"pull_request":{"url":"x"},"user":{"login":"a"}},"comment":{"body":"landfall plan"},"repository":{"full_name":"o/r"},"sender":{"login":"b"}}"#,
+        );
+        assert!(matches!(e.kind, EventKind::Commented(Some(_))));
+        assert_eq!(e.head_sha, None);
+        assert_eq!(
+            (e.pr_author.as_deref(), e.sender.as_deref()),
+            (Some("a"), Some("b"))
+        );
+    }
+
+    #[test]
+    fn an_edited_command_comment_is_ignored() {
+        let e = parse_as(
+            "issue_comment",
+            r#"{"action":"edited","issue":{"number":7,"pull_request":{}},"comment":{"body":"landfall apply"}}"#,
+        );
+        assert_eq!(
+            e.kind,
+            EventKind::Ignored(IgnoreReason::CommentChanged("edited".into()))
+        );
+    }
+
+    #[test]
+    fn a_comment_with_a_null_pull_request_is_on_an_issue() {
+        let e = parse_as(
+            "issue_comment",
+            r#"{"action":"created","issue":{"number":7,"pull_request":null},"comment":{"body":"landfall plan"}}"#,
+        );
+        assert_eq!(
+            e.kind,
+            EventKind::Ignored(IgnoreReason::NotAPullRequestComment("an issue"))
+        );
+    }
+
+    #[test]
+    fn unknown_event_types_are_ignored_by_name() {
+        let e = parse_as("check_run", r#"{"repository":{"full_name":"o/r"}}"#);
+        assert_eq!(
+            e.kind,
+            EventKind::Ignored(IgnoreReason::UnhandledEvent("check_run".into()))
+        );
+        assert_eq!(e.repo, Some(RepoName::new("o/r")));
+    }
+
+    #[test]
+    fn the_event_type_is_inferred_when_the_header_is_missing() {
+        assert_eq!(infer_event_type(br#"{"zen":"x","hook_id":1}"#), "ping");
+        assert_eq!(
+            infer_event_type(br#"{"action":"opened","pull_request":{}}"#),
+            "pull_request"
+        );
+        assert_eq!(
+            infer_event_type(br#"{"issue":{},"comment":{}}"#),
+            "issue_comment"
+        );
+        assert_eq!(
+            infer_event_type(br#"{"pull_request":{},"comment":{}}"#),
+            "pull_request_review_comment"
+        );
+        assert_eq!(infer_event_type(b"[]"), "unknown");
+    }
+}

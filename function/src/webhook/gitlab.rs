@@ -1,0 +1,337 @@
+//! GitLab (project, group and system hooks). The kind is the body's `object_kind` (system hooks
+//! say `X-Gitlab-Event: System Hook` for every kind). Merge-request `update`s are pushes only when
+//! they carry `oldrev`; an update that clears the draft flag (or the `Draft:` title prefix) marks the
+//! merge request ready. Namespaces nest, so the repo is the whole `path_with_namespace`.
+
+use http::HeaderMap;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use super::auth::header;
+use super::{ParseError, from_json, has_draft_prefix};
+use crate::command::parse_comment;
+use crate::event::{
+    CommitSha, Event, EventKind, IgnoreReason, Provider, PullRequestNumber, RepoName,
+};
+
+#[derive(Deserialize)]
+struct Project {
+    path_with_namespace: Option<String>,
+    git_http_url: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct User {
+    id: Option<u64>,
+    username: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Commit {
+    id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct MergeRequest {
+    iid: Option<u64>,
+    action: Option<String>,
+    oldrev: Option<String>,
+    source_branch: Option<String>,
+    target_branch: Option<String>,
+    last_commit: Option<Commit>,
+    author_id: Option<u64>,
+    source: Option<Project>,
+}
+
+#[derive(Deserialize)]
+struct MergeRequestEvent {
+    user: Option<User>,
+    project: Option<Project>,
+    object_attributes: Option<MergeRequest>,
+    changes: Option<Map<String, Value>>,
+}
+
+#[derive(Deserialize)]
+struct Note {
+    #[serde(rename = "note")]
+    text: Option<String>,
+    noteable_type: Option<String>,
+    action: Option<String>,
+    system: Option<bool>,
+}
+
+#[derive(Deserialize)]
+struct NoteEvent {
+    user: Option<User>,
+    project: Option<Project>,
+    object_attributes: Option<Note>,
+    merge_request: Option<MergeRequest>,
+}
+
+#[derive(Deserialize)]
+struct Sniff {
+    object_kind: Option<String>,
+    event_name: Option<String>,
+    project: Option<Project>,
+    user: Option<User>,
+    user_username: Option<String>,
+}
+
+const P: Provider = Provider::Gitlab;
+
+pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseError> {
+    let by_header = match header(headers, "x-gitlab-event") {
+        Some("Merge Request Hook") => Some("merge_request"),
+        Some("Note Hook") => Some("note"),
+        _ => None,
+    };
+    let kind_name = if let Some(kind) = by_header {
+        kind.to_owned()
+    } else {
+        let sniff: Sniff = from_json(P, "hook", body)?;
+        match sniff.object_kind.or(sniff.event_name) {
+            Some(kind) if kind == "merge_request" || kind == "note" => kind,
+            other => {
+                let kind = other.unwrap_or_else(|| {
+                    header(headers, "x-gitlab-event")
+                        .unwrap_or("unknown")
+                        .to_owned()
+                });
+                let reason = match kind.as_str() {
+                    "push" | "tag_push" => IgnoreReason::BranchPush,
+                    _ => IgnoreReason::UnhandledEvent(kind),
+                };
+                let mut event = Event::new(P, EventKind::Ignored(reason));
+                event.repo = sniff
+                    .project
+                    .and_then(|p| p.path_with_namespace)
+                    .map(RepoName::new);
+                event.sender = sniff.user.and_then(|u| u.username).or(sniff.user_username);
+                return Ok(event);
+            }
+        }
+    };
+    Ok(if kind_name == "merge_request" {
+        merge_request(&from_json(P, "merge_request", body)?)
+    } else {
+        note(from_json(P, "note", body)?)
+    })
+}
+
+fn merge_request(e: &MergeRequestEvent) -> Event {
+    let mr = e.object_attributes.as_ref();
+    let action = mr.and_then(|m| m.action.clone()).unwrap_or_default();
+    let kind = match action.as_str() {
+        "open" => EventKind::Opened,
+        "reopen" => EventKind::Reopened,
+        "close" => EventKind::Closed,
+        "merge" => EventKind::Merged,
+        "update" if mr.is_some_and(|m| m.oldrev.as_deref().is_some_and(|r| !r.is_empty())) => {
+            EventKind::Pushed
+        }
+        "update" if became_ready(e.changes.as_ref()) => EventKind::Ready,
+        "update" => {
+            let mut fields: Vec<String> = e
+                .changes
+                .iter()
+                .flat_map(Map::keys)
+                .filter(|k| {
+                    !matches!(
+                        k.as_str(),
+                        "updated_at" | "updated_by_id" | "last_edited_at" | "last_edited_by_id"
+                    )
+                })
+                .cloned()
+                .collect();
+            fields.sort();
+            EventKind::Ignored(IgnoreReason::UpdateWithoutCommits(fields))
+        }
+        _ => EventKind::Ignored(IgnoreReason::UnhandledAction {
+            event: "merge_request".to_owned(),
+            action,
+        }),
+    };
+    let mut event = Event::new(P, kind);
+    event.repo = e
+        .project
+        .as_ref()
+        .and_then(|p| p.path_with_namespace.clone())
+        .map(RepoName::new);
+    fill_from_merge_request(&mut event, mr, e.user.as_ref(), e.project.as_ref());
+    event
+}
+
+fn note(e: NoteEvent) -> Event {
+    let note = e.object_attributes.as_ref();
+    let text = note.and_then(|n| n.text.clone());
+    let kind = match note.and_then(|n| n.noteable_type.as_deref()) {
+        Some("MergeRequest") if note.and_then(|n| n.system) == Some(true) => {
+            EventKind::Ignored(IgnoreReason::SystemComment)
+        }
+        Some("MergeRequest") => match note.and_then(|n| n.action.as_deref()) {
+            Some(action) if action != "create" => {
+                EventKind::Ignored(IgnoreReason::CommentChanged(format!("{action}d")))
+            }
+            _ => EventKind::Commented(text.as_deref().and_then(parse_comment)),
+        },
+        Some("Issue") => EventKind::Ignored(IgnoreReason::NotAPullRequestComment("an issue")),
+        Some("Commit") => EventKind::Ignored(IgnoreReason::NotAPullRequestComment("a commit")),
+        Some("Snippet") => EventKind::Ignored(IgnoreReason::NotAPullRequestComment("a snippet")),
+        _ => EventKind::Ignored(IgnoreReason::NotAPullRequestComment("something else")),
+    };
+    let on_mr = note.and_then(|n| n.noteable_type.as_deref()) == Some("MergeRequest");
+    let mut event = Event::new(P, kind);
+    event.repo = e
+        .project
+        .as_ref()
+        .and_then(|p| p.path_with_namespace.clone())
+        .map(RepoName::new);
+    if on_mr {
+        fill_from_merge_request(
+            &mut event,
+            e.merge_request.as_ref(),
+            e.user.as_ref(),
+            e.project.as_ref(),
+        );
+    } else {
+        event.sender = e.user.and_then(|u| u.username);
+    }
+    event.comment = text;
+    event
+}
+
+fn fill_from_merge_request(
+    event: &mut Event,
+    mr: Option<&MergeRequest>,
+    user: Option<&User>,
+    project: Option<&Project>,
+) {
+    event.sender = user.and_then(|u| u.username.clone());
+    let Some(mr) = mr else { return };
+    event.number = mr.iid.map(PullRequestNumber);
+    event.head_sha = mr
+        .last_commit
+        .as_ref()
+        .and_then(|c| c.id.clone())
+        .map(CommitSha::new);
+    event.head_branch.clone_from(&mr.source_branch);
+    event.base_branch.clone_from(&mr.target_branch);
+    // GitLab names only the author's id. The acting user is the author when the ids agree, or,
+    // in older payloads whose user has no id, when the action is opening the merge request.
+    if let Some(user) = user {
+        let is_author = match (user.id, mr.author_id) {
+            (Some(id), Some(author)) => id == author,
+            _ => mr.action.as_deref() == Some("open"),
+        };
+        if is_author {
+            event.pr_author.clone_from(&user.username);
+        }
+    }
+    event.clone_url = mr
+        .source
+        .as_ref()
+        .and_then(|s| s.git_http_url.clone())
+        .or_else(|| project.and_then(|p| p.git_http_url.clone()));
+}
+
+/// Whether an update turned a draft into a ready merge request: `draft` or `work_in_progress` went
+/// from true to false, or the title lost its `Draft:` prefix.
+fn became_ready(changes: Option<&Map<String, Value>>) -> bool {
+    let Some(changes) = changes else { return false };
+    let flag_cleared = |key: &str| {
+        changes.get(key).is_some_and(|c| {
+            c["previous"] == Value::Bool(true) && c["current"] == Value::Bool(false)
+        })
+    };
+    let title_cleared = changes.get("title").is_some_and(|c| {
+        let prev = c["previous"].as_str().unwrap_or_default();
+        let cur = c["current"].as_str().unwrap_or_default();
+        has_draft_prefix(prev) && !has_draft_prefix(cur)
+    });
+    flag_cleared("draft") || flag_cleared("work_in_progress") || title_cleared
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse_body(body: &str) -> Event {
+        parse(&HeaderMap::new(), body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn an_update_with_oldrev_is_a_push() {
+        let e = parse_body(
+            r#"{"object_kind":"merge_request","object_attributes":{"iid":3,"action":"update","oldrev":"abc"}}"#,
+        );
+        assert_eq!(e.kind, EventKind::Pushed);
+    }
+
+    #[test]
+    fn an_update_clearing_the_draft_flag_is_ready() {
+        for changes in [
+            r#"{"draft":{"previous":true,"current":false}}"#,
+            r#"{"work_in_progress":{"previous":true,"current":false}}"#,
+            r#"{"title":{"previous":"Draft: x","current":"x"}}"#,
+        ] {
+            let body = format!(
+                r#"{{"object_kind":"merge_request","object_attributes":{{"action":"update"}},"changes":{changes}}}"#
+            );
+            assert_eq!(parse_body(&body).kind, EventKind::Ready, "{changes}");
+        }
+    }
+
+    #[test]
+    fn an_update_marking_draft_names_the_changed_fields() {
+        let e = parse_body(
+            r#"{"object_kind":"merge_request","object_attributes":{"action":"update"},"changes":{"draft":{"previous":false,"current":true},"updated_at":{}}}"#,
+        );
+        assert_eq!(
+            e.kind,
+            EventKind::Ignored(IgnoreReason::UpdateWithoutCommits(vec!["draft".into()]))
+        );
+    }
+
+    #[test]
+    fn approvals_are_ignored() {
+        let e = parse_body(
+            r#"{"object_kind":"merge_request","object_attributes":{"action":"approved"}}"#,
+        );
+        assert!(matches!(
+            e.kind,
+            EventKind::Ignored(IgnoreReason::UnhandledAction { .. })
+        ));
+    }
+
+    #[test]
+    fn system_hooks_without_object_kind_are_ignored_by_event_name() {
+        let e = parse_body(r#"{"event_name":"project_create","path_with_namespace":"a/b"}"#);
+        assert_eq!(
+            e.kind,
+            EventKind::Ignored(IgnoreReason::UnhandledEvent("project_create".into()))
+        );
+    }
+
+    #[test]
+    fn system_notes_and_edited_notes_are_not_commands() {
+        let e = parse_body(
+            r#"{"object_kind":"note","object_attributes":{"noteable_type":"MergeRequest","note":"atlantis plan","system":true}}"#,
+        );
+        assert_eq!(e.kind, EventKind::Ignored(IgnoreReason::SystemComment));
+        let e = parse_body(
+            r#"{"object_kind":"note","object_attributes":{"noteable_type":"MergeRequest","note":"atlantis plan","action":"update"}}"#,
+        );
+        assert_eq!(
+            e.kind,
+            EventKind::Ignored(IgnoreReason::CommentChanged("updated".into()))
+        );
+    }
+
+    #[test]
+    fn the_author_is_named_only_when_the_actor_is_the_author() {
+        let e = parse_body(
+            r#"{"object_kind":"merge_request","user":{"id":1,"username":"a"},"object_attributes":{"action":"open","author_id":2}}"#,
+        );
+        assert_eq!((e.pr_author, e.sender.as_deref()), (None, Some("a")));
+    }
+}

@@ -1,0 +1,475 @@
+//! Every PR-related delivery in the shared corpus (`../shared/corpus/`, read in place): signed here
+//! with a test secret the way its host signs, verified, parsed, and the normalised event
+//! snapshotted with insta. Plus the published signature vectors and tamper checks.
+
+use std::path::{Path, PathBuf};
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use landfall_function::event::Provider;
+use landfall_function::webhook::{self, Verifier, auth};
+use secrecy::SecretString;
+
+const SECRET: &str = "landfall-test-secret";
+
+fn corpus() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus")
+}
+
+/// The headers each host sends with this file's event (the corpus keeps bodies only).
+fn delivery_headers(rel: &str) -> (Provider, Vec<(&'static str, String)>) {
+    let name = rel.rsplit('/').next().unwrap();
+    let dir = rel.split('/').next().unwrap();
+    let header = |k: &'static str, v: &str| (k, v.to_owned());
+    match dir {
+        "github-octokit-webhooks" => {
+            let event = rel.split('/').nth(1).unwrap();
+            (
+                Provider::Github,
+                vec![
+                    header("X-GitHub-Event", event),
+                    header("X-GitHub-Delivery", "72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+                ],
+            )
+        }
+        "atlantis-webhooks" => match rel.split('/').nth(1).unwrap() {
+            "github" => {
+                let event = if name.contains("IssueComment") {
+                    "issue_comment"
+                } else {
+                    "pull_request"
+                };
+                (
+                    Provider::Github,
+                    vec![
+                        header("X-GitHub-Event", event),
+                        header("X-GitHub-Enterprise-Host", "ghe.example.com"),
+                    ],
+                )
+            }
+            "gitlab" => {
+                let event = if name.contains("Comment") || name.contains("comment") {
+                    "Note Hook"
+                } else {
+                    "Merge Request Hook"
+                };
+                (
+                    Provider::Gitlab,
+                    vec![
+                        header("X-Gitlab-Event", event),
+                        header("X-Gitlab-Event-UUID", "gl-1"),
+                    ],
+                )
+            }
+            "bitbucket-cloud" => {
+                let key = match name {
+                    "bitbucket-cloud-comment-event.json" => "pullrequest:comment_created",
+                    "bitbucket-cloud-pull-event-created.json" => "pullrequest:created",
+                    "bitbucket-cloud-pull-event-fulfilled.json" => "pullrequest:fulfilled",
+                    "bitbucket-cloud-pull-event-rejected.json" => "pullrequest:rejected",
+                    "bitbucket-cloud-pull-event-updated.json" => "pullrequest:updated",
+                    other => panic!("no event key for {other}"),
+                };
+                (
+                    Provider::BitbucketCloud,
+                    vec![
+                        header("X-Event-Key", key),
+                        header("X-Request-UUID", "bbc-1"),
+                        header("X-Hook-UUID", "h"),
+                    ],
+                )
+            }
+            "bitbucket-server" => {
+                let key = match name {
+                    "bitbucket-server-comment-event.json" => "pr:comment:added",
+                    "bitbucket-server-pull-event-created.json" => "pr:opened",
+                    "bitbucket-server-pull-event-merged.json" => "pr:merged",
+                    other => panic!("no event key for {other}"),
+                };
+                (
+                    Provider::BitbucketServer,
+                    vec![header("X-Event-Key", key), header("X-Request-Id", "bbs-1")],
+                )
+            }
+            other => panic!("unknown atlantis folder {other}"),
+        },
+        "azuredevops-mcdafydd-go-azuredevops" => (
+            Provider::AzureDevops,
+            vec![
+                header("X-VSS-ActivityId", "a"),
+                header("User-Agent", "VSServices/15.255.65000.0"),
+            ],
+        ),
+        "gitlab-xanzy-go-gitlab" => {
+            let event = match name {
+                "merge_request.json" | "group_merge_request.json" => "Merge Request Hook",
+                "service_merge_request.json" => "System Hook",
+                "push.json" => "Push Hook",
+                "pipeline.json" => "Pipeline Hook",
+                _ => "Note Hook",
+            };
+            (Provider::Gitlab, vec![header("X-Gitlab-Event", event)])
+        }
+        other => panic!("unknown corpus folder {other}"),
+    }
+}
+
+fn deliveries() -> Vec<String> {
+    let mut files = Vec::new();
+    for dir in [
+        "github-octokit-webhooks",
+        "atlantis-webhooks",
+        "azuredevops-mcdafydd-go-azuredevops",
+        "gitlab-xanzy-go-gitlab",
+    ] {
+        collect(&corpus().join(dir), &mut files);
+    }
+    let root = corpus();
+    let mut rel: Vec<String> = files
+        .iter()
+        .map(|f| {
+            f.strip_prefix(&root)
+                .unwrap()
+                .to_string_lossy()
+                .replace('\\', "/")
+        })
+        .collect();
+    rel.sort();
+    rel
+}
+
+fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
+    for entry in
+        std::fs::read_dir(dir).unwrap_or_else(|e| panic!("cannot read {}: {e}", dir.display()))
+    {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect(&path, out);
+        } else if path.extension().is_some_and(|e| e == "json") {
+            out.push(path);
+        }
+    }
+}
+
+fn header_map(pairs: &[(&'static str, String)]) -> HeaderMap {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            (
+                HeaderName::from_bytes(k.as_bytes()).unwrap(),
+                HeaderValue::from_str(v).unwrap(),
+            )
+        })
+        .collect()
+}
+
+fn secret_for(provider: Provider) -> &'static str {
+    if provider == Provider::AzureDevops {
+        "landfall:landfall-test-secret"
+    } else {
+        SECRET
+    }
+}
+
+/// Signs, verifies, detects the host and parses one corpus file; returns the inspect view.
+fn inspect(rel: &str, body: &[u8]) -> serde_json::Value {
+    let (provider, mut pairs) = delivery_headers(rel);
+    let (sig_name, sig_value) = auth::sign(provider, secret_for(provider), body);
+    pairs.push((sig_name, sig_value));
+    let headers = header_map(&pairs);
+    assert_eq!(
+        webhook::detect_provider(&headers, body),
+        Some(provider),
+        "{rel}: host not recognised"
+    );
+    let verifier = Verifier::new(
+        provider,
+        SecretString::from(secret_for(provider).to_owned()),
+        false,
+    );
+    verifier
+        .verify(&headers, body)
+        .unwrap_or_else(|e| panic!("{rel}: {e}"));
+    let event = webhook::parse(provider, &headers, body).unwrap_or_else(|e| panic!("{rel}: {e}"));
+    serde_json::to_value(event.view(Some(true))).unwrap()
+}
+
+#[test]
+fn every_corpus_delivery_verifies_parses_and_matches_its_snapshot() {
+    let files = deliveries();
+    assert!(
+        files.len() >= 90,
+        "expected the whole webhook corpus, found {} files",
+        files.len()
+    );
+    for rel in files {
+        let body = std::fs::read(corpus().join(&rel)).unwrap();
+        let view = inspect(&rel, &body);
+        let name = rel.trim_end_matches(".json").replace('/', "__");
+        insta::assert_json_snapshot!(name, view);
+    }
+}
+
+#[test]
+fn comments_on_plain_issues_are_ignored() {
+    for rel in deliveries().iter().filter(|r| {
+        r.contains("issue_comment/") || r.contains("note_issue") || r.contains("note_commit")
+    }) {
+        let view = inspect(rel, &std::fs::read(corpus().join(rel)).unwrap());
+        assert_eq!(view["event"], "ignored", "{rel}");
+        assert!(
+            view["reason"].as_str().unwrap().starts_with("comment on"),
+            "{rel}"
+        );
+    }
+}
+
+#[test]
+fn the_atlantis_comment_placeholder_becomes_a_command_when_filled_in() {
+    let rel = "atlantis-webhooks/github/githubIssueCommentEvent.json";
+    let raw = std::fs::read_to_string(corpus().join(rel)).unwrap();
+    for (text, name) in [
+        ("atlantis plan -d infra -- -var 'a=b'", "plan"),
+        ("landfall apply -p staging", "apply"),
+    ] {
+        let body = raw.replace("###comment body###", text);
+        let view = inspect(rel, body.as_bytes());
+        assert_eq!(view["event"], "comment");
+        assert_eq!(view["command"]["name"], name);
+        assert_eq!(
+            view["head_sha"],
+            serde_json::Value::Null,
+            "issue_comment never carries the head SHA"
+        );
+    }
+    let body = raw.replace("###comment body###", "landfall destroy");
+    let view = inspect(rel, body.as_bytes());
+    assert_eq!(view["event"], "comment");
+    assert!(
+        view["command"]["reply"]
+            .as_str()
+            .unwrap()
+            .contains("unknown command")
+    );
+}
+
+#[test]
+fn gitlab_updates_are_pushes_only_with_oldrev_and_ready_only_when_draft_is_cleared() {
+    for rel in deliveries()
+        .iter()
+        .filter(|r| r.contains("gitlab-merge-request-event-update") || r.contains("mark-as-ready"))
+    {
+        let view = inspect(rel, &std::fs::read(corpus().join(rel)).unwrap());
+        let expected = if rel.ends_with("update-new-commit.json") {
+            "pushed"
+        } else if rel.ends_with("mark-as-ready.json") {
+            "ready"
+        } else {
+            "ignored"
+        };
+        assert_eq!(view["event"], expected, "{rel}");
+    }
+}
+
+#[test]
+fn published_signature_vectors_verify() {
+    let vectors: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(corpus().join("signature-vectors/signature-vectors.json")).unwrap(),
+    )
+    .unwrap();
+    for v in vectors["vectors"].as_array().unwrap() {
+        let body = match v["payload_file"].as_str() {
+            Some(file) => std::fs::read(corpus().join(file)).unwrap(),
+            None => v["payload_text"].as_str().unwrap().as_bytes().to_vec(),
+        };
+        let provider: Provider = v["provider"].as_str().unwrap().parse().unwrap();
+        let headers = header_map(&[(
+            leak(v["header"].as_str().unwrap()),
+            v["expected_header_value"].as_str().unwrap().to_owned(),
+        )]);
+        let verifier = Verifier::new(
+            provider,
+            SecretString::from(v["secret"].as_str().unwrap().to_owned()),
+            false,
+        );
+        assert_eq!(
+            verifier.verify(&headers, &body).is_ok(),
+            v["must_verify"].as_bool().unwrap(),
+            "{}",
+            v["id"]
+        );
+        assert_eq!(
+            auth::sign(provider, v["secret"].as_str().unwrap(), &body).1,
+            v["expected_header_value"].as_str().unwrap()
+        );
+    }
+}
+
+fn leak(s: &str) -> &'static str {
+    Box::leak(s.to_owned().into_boxed_str())
+}
+
+#[test]
+fn every_single_byte_change_to_the_github_docs_vector_is_refused() {
+    let secret = SecretString::from("It's a Secret to Everybody".to_owned());
+    let verifier = Verifier::new(Provider::Github, secret, false);
+    let body = b"Hello, World!".to_vec();
+    let sig = "sha256=757107ea0eb2509fc211221cce984b8a37570b6d7586c22c46f4379c8b043e17";
+    let headers = |value: &str| header_map(&[("X-Hub-Signature-256", value.to_owned())]);
+    assert!(verifier.verify(&headers(sig), &body).is_ok());
+    for i in 0..body.len() {
+        for b in 0..=255u8 {
+            if b == body[i] {
+                continue;
+            }
+            let mut changed = body.clone();
+            changed[i] = b;
+            assert!(
+                verifier.verify(&headers(sig), &changed).is_err(),
+                "body byte {i} = {b}"
+            );
+        }
+    }
+    let sig_bytes = sig.as_bytes();
+    for i in 0..sig_bytes.len() {
+        for b in 0x20..0x7fu8 {
+            if b == sig_bytes[i] {
+                continue;
+            }
+            let mut changed = sig_bytes.to_vec();
+            changed[i] = b;
+            let changed = String::from_utf8(changed).unwrap();
+            // Hex digits and the prefix are case-insensitive: a change of case is the same signature.
+            if changed.eq_ignore_ascii_case(sig) {
+                continue;
+            }
+            assert!(
+                verifier.verify(&headers(&changed), &body).is_err(),
+                "signature byte {i} = {b}"
+            );
+        }
+    }
+}
+
+#[test]
+fn every_single_byte_change_to_a_signed_corpus_body_is_refused_for_every_host() {
+    let samples = [
+        "atlantis-webhooks/bitbucket-server/bitbucket-server-pull-event-created.json",
+        "atlantis-webhooks/bitbucket-cloud/bitbucket-cloud-pull-event-updated.json",
+        "github-octokit-webhooks/ping/payload.json",
+    ];
+    for rel in samples {
+        let body = std::fs::read(corpus().join(rel)).unwrap();
+        let (provider, _) = delivery_headers(rel);
+        let (name, value) = auth::sign(provider, SECRET, &body);
+        let headers = header_map(&[(name, value)]);
+        let verifier = Verifier::new(provider, SecretString::from(SECRET.to_owned()), false);
+        assert!(verifier.verify(&headers, &body).is_ok());
+        let mut changed = body.clone();
+        for i in 0..body.len() {
+            changed[i] ^= 0x01;
+            assert!(
+                verifier.verify(&headers, &changed).is_err(),
+                "{rel}: byte {i}"
+            );
+            changed[i] = body[i];
+        }
+    }
+    // Gitea signs the same way; GitLab and Azure DevOps send the secret, so change the secret instead.
+    let body = b"{}";
+    let (name, value) = auth::sign(Provider::Gitea, SECRET, body);
+    let verifier = Verifier::new(
+        Provider::Gitea,
+        SecretString::from(SECRET.to_owned()),
+        false,
+    );
+    for i in 0..value.len() {
+        let mut changed = value.clone().into_bytes();
+        changed[i] = if changed[i] == b'0' { b'1' } else { b'0' };
+        let changed = String::from_utf8(changed).unwrap();
+        assert!(
+            verifier
+                .verify(&header_map(&[(name, changed)]), body)
+                .is_err()
+        );
+    }
+    for provider in [Provider::Gitlab, Provider::AzureDevops] {
+        let secret = secret_for(provider);
+        let verifier = Verifier::new(provider, SecretString::from(secret.to_owned()), false);
+        for i in 0..secret.len() {
+            let mut wrong = secret.as_bytes().to_vec();
+            wrong[i] ^= 0x01;
+            let (name, value) = auth::sign(provider, std::str::from_utf8(&wrong).unwrap(), body);
+            assert!(
+                verifier
+                    .verify(&header_map(&[(name, value)]), body)
+                    .is_err(),
+                "{provider} byte {i}"
+            );
+        }
+    }
+}
+
+#[test]
+fn requests_without_a_signature_are_refused() {
+    for rel in deliveries().iter().take(200) {
+        let (provider, pairs) = delivery_headers(rel);
+        let body = std::fs::read(corpus().join(rel)).unwrap();
+        let verifier = Verifier::new(
+            provider,
+            SecretString::from(secret_for(provider).to_owned()),
+            false,
+        );
+        assert!(
+            verifier.verify(&header_map(&pairs), &body).is_err(),
+            "{rel}"
+        );
+    }
+}
+
+#[test]
+fn the_inspect_command_prints_the_contract_shape() {
+    let rel = "github-octokit-webhooks/pull_request/opened.payload.json";
+    let body = std::fs::read(corpus().join(rel)).unwrap();
+    let (_, sig) = auth::sign(Provider::Github, SECRET, &body);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_landfall-function"))
+        .args([
+            "webhook",
+            "inspect",
+            "--header",
+            "x-github-event: pull_request",
+            "--header",
+        ])
+        .arg(format!("X-Hub-Signature-256: {sig}"))
+        .args(["--secret", SECRET])
+        .arg(corpus().join(rel))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(view["provider"], "github");
+    assert_eq!(view["event"], "opened");
+    assert_eq!(view["repo"], "Codertocat/Hello-World");
+    assert_eq!(view["number"], 2);
+    assert_eq!(view["head_sha"], "ec26c3e57ca3a959ca5aad62de7213c562f8c821");
+    assert_eq!(
+        (view["head_branch"].as_str(), view["base_branch"].as_str()),
+        (Some("changes"), Some("master"))
+    );
+    assert_eq!(view["verified"], true);
+
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_landfall-function"))
+        .args(["webhook", "inspect", "--provider", "github", "-"])
+        .stdin(std::fs::File::open(corpus().join(rel)).unwrap())
+        .output()
+        .unwrap();
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        view["event"], "opened",
+        "the event type is inferred without X-GitHub-Event"
+    );
+    assert!(view["verified"].is_null());
+}
