@@ -220,6 +220,8 @@ struct FunctionContext<'a> {
     dispatcher_group: &'static str,
     memory_mb: u32,
     log_retention_days: u32,
+    /// The operator chose a retention under a year: said so where checkov would flag it.
+    log_retention_below_a_year: bool,
     artifact_retention_days: u32,
 }
 
@@ -330,6 +332,7 @@ impl<'a> PlatformContext<'a> {
                 dispatcher_group: DISPATCHER_GROUP,
                 memory_mb: *function.memory_mb.get_ref(),
                 log_retention_days: *function.log_retention_days.get_ref(),
+                log_retention_below_a_year: *function.log_retention_days.get_ref() < 365,
                 artifact_retention_days: *function.artifact_retention_days.get_ref(),
             },
             apps: c

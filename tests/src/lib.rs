@@ -294,17 +294,27 @@ skip_region_validation      = true
     /// Creates a `DynamoDB` table with Terraform's lock table schema: a string hash key `LockID`,
     /// billed per request.
     pub fn create_lock_table(&self, table: &str) -> anyhow::Result<()> {
+        self.create_lock_table_in(table, AWS_REGION)
+    }
+
+    /// Creates a lock table like [`create_lock_table`](Self::create_lock_table), in `region`.
+    pub fn create_lock_table_in(&self, table: &str, region: &str) -> anyhow::Result<()> {
         let body = format!(
             r#"{{"TableName":"{table}","AttributeDefinitions":[{{"AttributeName":"LockID","AttributeType":"S"}}],"KeySchema":[{{"AttributeName":"LockID","KeyType":"HASH"}}],"BillingMode":"PAY_PER_REQUEST"}}"#
         );
-        self.dynamodb("CreateTable", &body).map(drop)
+        self.dynamodb_in(region, "CreateTable", &body).map(drop)
     }
 
     /// Calls a `DynamoDB` API action, such as `Scan` or `PutItem`, with a JSON request body and
     /// returns the JSON response body.
     pub fn dynamodb(&self, action: &str, json: &str) -> anyhow::Result<String> {
+        self.dynamodb_in(AWS_REGION, action, json)
+    }
+
+    /// Calls a `DynamoDB` API action in `region`.
+    pub fn dynamodb_in(&self, region: &str, action: &str, json: &str) -> anyhow::Result<String> {
         let target = format!("DynamoDB_20120810.{action}");
-        let auth = aws_authorization("dynamodb");
+        let auth = aws_authorization_in("dynamodb", region);
         let headers = [
             ("X-Amz-Target", target.as_str()),
             ("Content-Type", "application/x-amz-json-1.0"),
@@ -384,8 +394,13 @@ fn free_port() -> anyhow::Result<u16> {
 /// A SigV4-shaped `Authorization` header: moto reads the service from its credential scope and
 /// does not verify the signature.
 fn aws_authorization(service: &str) -> String {
+    aws_authorization_in(service, AWS_REGION)
+}
+
+/// The same, scoped to `region`: moto keeps `DynamoDB` tables per region, as AWS does.
+fn aws_authorization_in(service: &str, region: &str) -> String {
     format!(
-        "AWS4-HMAC-SHA256 Credential=test/20260101/{AWS_REGION}/{service}/aws4_request, \
+        "AWS4-HMAC-SHA256 Credential=test/20260101/{region}/{service}/aws4_request, \
          SignedHeaders=host, Signature=0"
     )
 }
