@@ -4,9 +4,17 @@
 //! and dispatches Terraform runs. The same handler runs under AWS Lambda and as a plain HTTP server.
 //!
 //! Module map: [`webhook`] (authentication and one parser per host), [`event`] (the normalised
-//! model), [`command`] (comment commands), [`cli`] (the `landfall-function` command line).
+//! model), [`command`] (comment commands), [`allowlist`], [`config`] (environment variables),
+//! [`handler`] (the HTTP handler and the event sink seam), [`server`] (`serve`), [`lambda`],
+//! [`telemetry`] (JSON logs), [`cli`] (the `landfall-function` command line).
 
+pub mod allowlist;
 pub mod cli;
 pub mod command;
+pub mod config;
 pub mod event;
+pub mod handler;
+pub mod lambda;
+pub mod server;
+pub mod telemetry;
 pub mod webhook;

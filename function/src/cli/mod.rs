@@ -2,12 +2,15 @@
 //! `Args` and `run`; this module only dispatches.
 
 mod inspect;
+mod serve;
 
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
 pub use self::inspect::InspectArgs;
+pub use self::serve::ServeArgs;
+use crate::config::env_vars;
 
 /// Serverless pull-request automation for Terraform: the webhook function.
 ///
@@ -23,6 +26,9 @@ pub struct Cli {
 /// The subcommands.
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Serve the webhook handler over plain HTTP (configured by the LANDFALL_* environment
+    /// variables; see docs/function.md).
+    Serve(ServeArgs),
     /// Tools for webhook deliveries.
     #[command(subcommand)]
     Webhook(WebhookCommand),
@@ -39,6 +45,8 @@ pub enum WebhookCommand {
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Webhook(WebhookCommand::Inspect(args))) => inspect::run(&args),
+        Some(Command::Serve(args)) => serve::run(&args),
+        None if std::env::var_os(env_vars::LAMBDA_RUNTIME_API).is_some() => serve::run_lambda(),
         None => {
             anyhow::bail!(
                 "no command given: run `landfall-function serve --listen ADDR`, or run under AWS Lambda"

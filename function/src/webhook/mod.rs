@@ -34,9 +34,6 @@ pub enum ParseError {
         #[source]
         source: serde_json::Error,
     },
-    /// A form-encoded body (`application/x-www-form-urlencoded`) has no `payload` field.
-    #[error("the form-encoded body has no payload field")]
-    MissingFormPayload,
 }
 
 /// Recognises the host from the headers it always sends; falls back to the few bodies that name
@@ -99,7 +96,7 @@ fn sniff_body(body: &[u8]) -> Option<Provider> {
 
 /// Parses an authenticated delivery from `provider` into an [`Event`].
 pub fn parse(provider: Provider, headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseError> {
-    let body = json_body(headers, body)?;
+    let body = json_body(headers, body);
     let mut event = match provider {
         Provider::Github => github::parse(headers, &body),
         Provider::Gitlab => gitlab::parse(headers, &body),
@@ -141,20 +138,22 @@ pub fn delivery_id(provider: Provider, headers: &HeaderMap) -> Option<DeliveryId
 }
 
 /// GitHub and Gitea can send `application/x-www-form-urlencoded` bodies with the JSON in a
-/// `payload` field; everything else is the JSON itself.
-fn json_body<'a>(headers: &HeaderMap, body: &'a [u8]) -> Result<Cow<'a, [u8]>, ParseError> {
+/// `payload` field; everything else is the JSON itself. A "form" body that has no `payload` field
+/// is read as JSON (tools such as `curl --data` label JSON as a form).
+fn json_body<'a>(headers: &HeaderMap, body: &'a [u8]) -> Cow<'a, [u8]> {
     let form = header(headers, "content-type").is_some_and(|ct| {
         ct.trim_start()
             .to_ascii_lowercase()
             .starts_with("application/x-www-form-urlencoded")
     });
-    if !form {
-        return Ok(Cow::Borrowed(body));
+    if !form || body.first() == Some(&b'{') {
+        return Cow::Borrowed(body);
     }
     form_urlencoded::parse(body)
         .find(|(k, _)| k == "payload")
-        .map(|(_, v)| Cow::Owned(v.into_owned().into_bytes()))
-        .ok_or(ParseError::MissingFormPayload)
+        .map_or(Cow::Borrowed(body), |(_, v)| {
+            Cow::Owned(v.into_owned().into_bytes())
+        })
 }
 
 /// Deserialises a payload. The typed fast path refuses duplicate keys, which some hosts' payloads
@@ -263,12 +262,10 @@ mod tests {
     #[test]
     fn form_encoded_bodies_are_unwrapped() {
         let h = headers(&[("content-type", "application/x-www-form-urlencoded")]);
-        let body = json_body(&h, b"payload=%7B%22zen%22%3A%22x%22%7D").unwrap();
+        let body = json_body(&h, b"payload=%7B%22zen%22%3A%22x%22%7D");
         assert_eq!(&*body, br#"{"zen":"x"}"#);
-        assert!(matches!(
-            json_body(&h, b"other=1"),
-            Err(ParseError::MissingFormPayload)
-        ));
+        assert_eq!(&*json_body(&h, br#"{"zen":"x"}"#), br#"{"zen":"x"}"#);
+        assert_eq!(&*json_body(&h, b"other=1"), b"other=1");
     }
 
     #[test]

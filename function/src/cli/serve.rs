@@ -1,0 +1,80 @@
+//! `landfall-function serve`: the webhook handler over plain HTTP, and the Lambda entry point
+//! (the same start-up, a different loop).
+
+use std::net::SocketAddr;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+use tokio::net::TcpListener;
+
+use crate::config::Config;
+use crate::handler::{LogSink, WebhookHandler};
+use crate::{lambda, server, telemetry};
+
+/// Arguments of `serve`.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(
+        long,
+        value_name = "ADDR",
+        env = "LANDFALL_LISTEN",
+        default_value = "127.0.0.1:8080"
+    )]
+    pub listen: SocketAddr,
+}
+
+fn start_up() -> anyhow::Result<Config> {
+    telemetry::init();
+    let config = Config::from_env().context("invalid configuration")?;
+    if config.allowlist.allows_all() {
+        tracing::warn!(
+            "LANDFALL_REPO_ALLOWLIST is not set: every repository that knows the secret may use this deployment"
+        );
+    }
+    Ok(config)
+}
+
+async fn handler(config: &Config) -> anyhow::Result<Arc<WebhookHandler<LogSink>>> {
+    let secrets = config
+        .resolve_secrets()
+        .await
+        .context("cannot read the secrets")?;
+    Ok(Arc::new(WebhookHandler::from_config(
+        config, &secrets, LogSink,
+    )))
+}
+
+pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let config = start_up()?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let handler = handler(&config).await?;
+        let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(%addr, vcs = config.vcs.as_str(), max_body_bytes = config.max_body_bytes, "listening");
+        server::serve(listener, handler, server::shutdown_signal()).await?;
+        Ok(ExitCode::SUCCESS)
+    })
+}
+
+/// Runs under AWS Lambda: a single-threaded runtime (one invocation at a time per instance, and
+/// the fastest cold start), the handler built once, then the runtime loop.
+pub(super) fn run_lambda() -> anyhow::Result<ExitCode> {
+    let config = start_up()?;
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(async {
+        let handler = handler(&config).await?;
+        lambda::run(handler)
+            .await
+            .map_err(|e| anyhow::anyhow!(e))
+            .context("the Lambda runtime stopped")?;
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,653 @@
+//! The function's configuration: environment variables read once at start-up into a typed
+//! [`Config`]. The names in [`env_vars`] are the product's interface (the rendered Terraform and
+//! the docs use them). A missing or invalid setting is a [`ConfigError`] that names the variable.
+//! Secrets are [`SecretString`]s; a secret given by ARN is fetched from AWS Secrets Manager by
+//! [`Config::resolve_secrets`], only when an `*_ARN` variable is set.
+
+use std::path::PathBuf;
+
+use secrecy::SecretString;
+
+use crate::allowlist::{AllowlistError, RepoAllowlist};
+use crate::event::Provider;
+
+/// The environment variables the function reads.
+pub mod env_vars {
+    /// The VCS host: `github`, `gitlab`, `azure-devops`, `bitbucket-cloud`, `bitbucket-server`, `gitea`.
+    pub const VCS: &str = "LANDFALL_VCS";
+    /// The host's API base URL.
+    pub const VCS_URL: &str = "LANDFALL_VCS_URL";
+    /// The API token.
+    pub const VCS_TOKEN: &str = "LANDFALL_VCS_TOKEN";
+    /// The Secrets Manager ARN holding the API token.
+    pub const VCS_TOKEN_ARN: &str = "LANDFALL_VCS_TOKEN_ARN";
+    /// The webhook secret (for Azure DevOps, the basic-auth `user:password`).
+    pub const WEBHOOK_SECRET: &str = "LANDFALL_WEBHOOK_SECRET";
+    /// The Secrets Manager ARN holding the webhook secret.
+    pub const WEBHOOK_SECRET_ARN: &str = "LANDFALL_WEBHOOK_SECRET_ARN";
+    /// `true` to accept legacy SHA-1 signatures (`X-Hub-Signature: sha1=`).
+    pub const WEBHOOK_ALLOW_SHA1: &str = "LANDFALL_WEBHOOK_ALLOW_SHA1";
+    /// Comma-separated globs of repositories that may use this deployment.
+    pub const REPO_ALLOWLIST: &str = "LANDFALL_REPO_ALLOWLIST";
+    /// `dynamodb` or `embedded`.
+    pub const STORE: &str = "LANDFALL_STORE";
+    /// The DynamoDB table (with `LANDFALL_STORE=dynamodb`).
+    pub const TABLE: &str = "LANDFALL_TABLE";
+    /// The S3 bucket (with `LANDFALL_STORE=dynamodb`).
+    pub const BUCKET: &str = "LANDFALL_BUCKET";
+    /// The data directory (with `LANDFALL_STORE=embedded`).
+    pub const DATA_DIR: &str = "LANDFALL_DATA_DIR";
+    /// `kubernetes` or `local`.
+    pub const DISPATCH: &str = "LANDFALL_DISPATCH";
+    /// The runners' namespace (with `LANDFALL_DISPATCH=kubernetes`).
+    pub const RUNNER_NAMESPACE: &str = "LANDFALL_RUNNER_NAMESPACE";
+    /// The runner image (with `LANDFALL_DISPATCH=kubernetes`).
+    pub const RUNNER_IMAGE: &str = "LANDFALL_RUNNER_IMAGE";
+    /// The runners' service account (with `LANDFALL_DISPATCH=kubernetes`).
+    pub const RUNNER_SERVICE_ACCOUNT: &str = "LANDFALL_RUNNER_SERVICE_ACCOUNT";
+    /// The operator's server-side policy (Atlantis `repos.yaml` format).
+    pub const POLICY: &str = "LANDFALL_POLICY";
+    /// The largest webhook body accepted, in bytes.
+    pub const MAX_BODY_BYTES: &str = "LANDFALL_MAX_BODY_BYTES";
+    /// The log filter (`tracing` directives, e.g. `info,landfall_function=debug`).
+    pub const LOG: &str = "LANDFALL_LOG";
+    /// Set by AWS Lambda: the runtime API's address. Its presence means "running under Lambda".
+    pub const LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
+}
+
+/// The default body limit: 25 MiB, GitHub's cap on webhook payloads.
+pub const DEFAULT_MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+
+/// A setting that stops start-up.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// A required variable is not set.
+    #[error("{var} is not set: {hint}")]
+    Missing {
+        /// The variable.
+        var: &'static str,
+        /// How to fix it.
+        hint: &'static str,
+    },
+    /// A variable has a value we cannot use.
+    #[error("{var}={value:?} is invalid: {reason}")]
+    Invalid {
+        /// The variable.
+        var: &'static str,
+        /// Its value (never a secret's).
+        value: String,
+        /// Why.
+        reason: String,
+    },
+    /// Both a value and an ARN are set for the same secret.
+    #[error("both {var} and {arn_var} are set: set only one")]
+    Ambiguous {
+        /// The value variable.
+        var: &'static str,
+        /// The ARN variable.
+        arn_var: &'static str,
+    },
+    /// The allowlist has an invalid glob.
+    #[error("{} is invalid", env_vars::REPO_ALLOWLIST)]
+    Allowlist(#[source] AllowlistError),
+    /// A secret could not be read from Secrets Manager.
+    #[error("cannot read {var} ({arn}) from AWS Secrets Manager")]
+    SecretsManager {
+        /// The ARN variable.
+        var: &'static str,
+        /// The ARN.
+        arn: String,
+        /// What the SDK said.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+}
+
+/// Where a secret comes from.
+#[derive(Clone, Debug)]
+pub enum SecretSource {
+    /// Given directly in the environment.
+    Value(SecretString),
+    /// To be read from AWS Secrets Manager.
+    Arn {
+        /// The variable that named it.
+        var: &'static str,
+        /// The secret's ARN.
+        arn: String,
+    },
+}
+
+/// Where the function keeps locks, plan records and planfiles.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreConfig {
+    /// DynamoDB and S3.
+    DynamoDb {
+        /// The table.
+        table: String,
+        /// The bucket.
+        bucket: String,
+    },
+    /// The embedded store in a local directory.
+    Embedded {
+        /// The directory.
+        data_dir: PathBuf,
+    },
+}
+
+/// Where Terraform runs are dispatched.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum DispatchConfig {
+    /// Kubernetes Jobs.
+    Kubernetes {
+        /// The namespace.
+        namespace: String,
+        /// The runner image.
+        image: String,
+        /// The service account.
+        service_account: String,
+    },
+    /// A local process.
+    Local,
+}
+
+/// The function's configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    /// The VCS host.
+    pub vcs: Provider,
+    /// The host's API base URL; `None` for hosts with no public service (Bitbucket Server).
+    pub vcs_url: Option<String>,
+    /// The API token, if configured.
+    pub vcs_token: Option<SecretSource>,
+    /// The webhook secret.
+    pub webhook_secret: SecretSource,
+    /// Whether SHA-1 signatures are accepted.
+    pub allow_sha1: bool,
+    /// Which repositories may use this deployment.
+    pub allowlist: RepoAllowlist,
+    /// The largest webhook body accepted.
+    pub max_body_bytes: usize,
+    /// The store.
+    pub store: StoreConfig,
+    /// The dispatcher.
+    pub dispatch: DispatchConfig,
+    /// The operator's policy file.
+    pub policy: Option<PathBuf>,
+}
+
+/// The secrets, once read.
+#[derive(Clone, Debug)]
+pub struct Secrets {
+    /// The webhook secret.
+    pub webhook_secret: SecretString,
+    /// The API token.
+    pub vcs_token: Option<SecretString>,
+}
+
+impl Config {
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Self, ConfigError> {
+        let lambda = std::env::var_os(env_vars::LAMBDA_RUNTIME_API).is_some();
+        Self::from_lookup(|name| std::env::var(name).ok(), lambda)
+    }
+
+    /// Reads the configuration through `lookup` (a variable's value, `None` when unset; empty
+    /// values count as unset). `under_lambda` picks the production defaults (DynamoDB store,
+    /// Kubernetes dispatch) instead of the embedded ones.
+    pub fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        under_lambda: bool,
+    ) -> Result<Self, ConfigError> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
+        let vcs = match get(env_vars::VCS) {
+            Some(v) => {
+                v.parse()
+                    .map_err(|e: crate::event::UnknownProvider| ConfigError::Invalid {
+                        var: env_vars::VCS,
+                        value: v.clone(),
+                        reason: e.to_string(),
+                    })?
+            }
+            None => Provider::Github,
+        };
+        let vcs_url = match get(env_vars::VCS_URL) {
+            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
+                Some(url.trim_end_matches('/').to_owned())
+            }
+            Some(url) => {
+                return Err(ConfigError::Invalid {
+                    var: env_vars::VCS_URL,
+                    value: url,
+                    reason: "expected an http:// or https:// URL".to_owned(),
+                });
+            }
+            None => default_vcs_url(vcs).map(str::to_owned),
+        };
+        let webhook_secret = secret(&get, env_vars::WEBHOOK_SECRET, env_vars::WEBHOOK_SECRET_ARN)?.ok_or(
+            ConfigError::Missing {
+                var: env_vars::WEBHOOK_SECRET,
+                hint: "the function never accepts unsigned webhooks; set the secret configured on the VCS host \
+                       (or LANDFALL_WEBHOOK_SECRET_ARN to read it from AWS Secrets Manager)",
+            },
+        )?;
+        if vcs == Provider::AzureDevops
+            && let SecretSource::Value(value) = &webhook_secret
+            && !secrecy::ExposeSecret::expose_secret(value).contains(':')
+        {
+            return Err(ConfigError::Invalid {
+                var: env_vars::WEBHOOK_SECRET,
+                value: "(hidden)".to_owned(),
+                reason:
+                    "for azure-devops the secret is the service hook's basic-auth `user:password`"
+                        .to_owned(),
+            });
+        }
+        let vcs_token = secret(&get, env_vars::VCS_TOKEN, env_vars::VCS_TOKEN_ARN)?;
+        let allow_sha1 = match get(env_vars::WEBHOOK_ALLOW_SHA1) {
+            None => false,
+            Some(v) => parse_bool(&v).ok_or_else(|| ConfigError::Invalid {
+                var: env_vars::WEBHOOK_ALLOW_SHA1,
+                value: v.clone(),
+                reason: "expected true or false".to_owned(),
+            })?,
+        };
+        let allowlist = match get(env_vars::REPO_ALLOWLIST) {
+            Some(spec) => RepoAllowlist::parse(&spec).map_err(ConfigError::Allowlist)?,
+            None => RepoAllowlist::allow_all(),
+        };
+        let max_body_bytes =
+            match get(env_vars::MAX_BODY_BYTES) {
+                None => DEFAULT_MAX_BODY_BYTES,
+                Some(v) => v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
+                    ConfigError::Invalid {
+                        var: env_vars::MAX_BODY_BYTES,
+                        value: v.clone(),
+                        reason: "expected a positive number of bytes".to_owned(),
+                    }
+                })?,
+            };
+        let store = store(&get, under_lambda)?;
+        let dispatch = dispatch(&get, under_lambda)?;
+        let policy = get(env_vars::POLICY).map(PathBuf::from);
+        if let Some(path) = &policy
+            && !path.is_file()
+        {
+            return Err(ConfigError::Invalid {
+                var: env_vars::POLICY,
+                value: path.display().to_string(),
+                reason: "no such file".to_owned(),
+            });
+        }
+        Ok(Config {
+            vcs,
+            vcs_url,
+            vcs_token,
+            webhook_secret,
+            allow_sha1,
+            allowlist,
+            max_body_bytes,
+            store,
+            dispatch,
+            policy,
+        })
+    }
+
+    /// Reads the secrets, from Secrets Manager for those given by ARN (the AWS SDK is set up only
+    /// then).
+    pub async fn resolve_secrets(&self) -> Result<Secrets, ConfigError> {
+        let needs_aws = matches!(self.webhook_secret, SecretSource::Arn { .. })
+            || matches!(self.vcs_token, Some(SecretSource::Arn { .. }));
+        let client = if needs_aws {
+            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            Some(aws_sdk_secretsmanager::Client::new(&sdk))
+        } else {
+            None
+        };
+        let webhook_secret = fetch(client.as_ref(), &self.webhook_secret).await?;
+        let vcs_token = match &self.vcs_token {
+            Some(source) => Some(fetch(client.as_ref(), source).await?),
+            None => None,
+        };
+        Ok(Secrets {
+            webhook_secret,
+            vcs_token,
+        })
+    }
+}
+
+async fn fetch(
+    client: Option<&aws_sdk_secretsmanager::Client>,
+    source: &SecretSource,
+) -> Result<SecretString, ConfigError> {
+    match source {
+        SecretSource::Value(value) => Ok(value.clone()),
+        SecretSource::Arn { var, arn } => {
+            let client = client.expect("a client is built whenever a secret is given by ARN");
+            let out = client
+                .get_secret_value()
+                .secret_id(arn)
+                .send()
+                .await
+                .map_err(|e| ConfigError::SecretsManager {
+                    var,
+                    arn: arn.clone(),
+                    source: aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+                        .to_string()
+                        .into(),
+                })?;
+            let value = out
+                .secret_string()
+                .ok_or_else(|| ConfigError::SecretsManager {
+                    var,
+                    arn: arn.clone(),
+                    source: "the secret has no SecretString (binary secrets are not supported)"
+                        .into(),
+                })?;
+            Ok(SecretString::from(value.to_owned()))
+        }
+    }
+}
+
+fn secret(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    arn_var: &'static str,
+) -> Result<Option<SecretSource>, ConfigError> {
+    match (get(var), get(arn_var)) {
+        (Some(_), Some(_)) => Err(ConfigError::Ambiguous { var, arn_var }),
+        (Some(value), None) => Ok(Some(SecretSource::Value(SecretString::from(value)))),
+        (None, Some(arn)) if arn.starts_with("arn:") => {
+            Ok(Some(SecretSource::Arn { var: arn_var, arn }))
+        }
+        (None, Some(arn)) => Err(ConfigError::Invalid {
+            var: arn_var,
+            value: arn,
+            reason: "expected an ARN (arn:aws:secretsmanager:REGION:ACCOUNT:secret:NAME)"
+                .to_owned(),
+        }),
+        (None, None) => Ok(None),
+    }
+}
+
+fn store(
+    get: &impl Fn(&str) -> Option<String>,
+    under_lambda: bool,
+) -> Result<StoreConfig, ConfigError> {
+    let kind = get(env_vars::STORE)
+        .unwrap_or_else(|| if under_lambda { "dynamodb" } else { "embedded" }.to_owned());
+    match kind.as_str() {
+        "dynamodb" => Ok(StoreConfig::DynamoDb {
+            table: get(env_vars::TABLE).ok_or(ConfigError::Missing {
+                var: env_vars::TABLE,
+                hint: "the DynamoDB store needs its table name",
+            })?,
+            bucket: get(env_vars::BUCKET).ok_or(ConfigError::Missing {
+                var: env_vars::BUCKET,
+                hint: "the DynamoDB store keeps planfiles in an S3 bucket",
+            })?,
+        }),
+        "embedded" => Ok(StoreConfig::Embedded {
+            data_dir: get(env_vars::DATA_DIR).map_or_else(
+                || {
+                    PathBuf::from(if under_lambda {
+                        "/tmp/landfall"
+                    } else {
+                        ".landfall"
+                    })
+                },
+                PathBuf::from,
+            ),
+        }),
+        _ => Err(ConfigError::Invalid {
+            var: env_vars::STORE,
+            value: kind,
+            reason: "expected dynamodb or embedded".to_owned(),
+        }),
+    }
+}
+
+fn dispatch(
+    get: &impl Fn(&str) -> Option<String>,
+    under_lambda: bool,
+) -> Result<DispatchConfig, ConfigError> {
+    let kind = get(env_vars::DISPATCH)
+        .unwrap_or_else(|| if under_lambda { "kubernetes" } else { "local" }.to_owned());
+    let required =
+        |var: &'static str, hint: &'static str| get(var).ok_or(ConfigError::Missing { var, hint });
+    match kind.as_str() {
+        "kubernetes" => Ok(DispatchConfig::Kubernetes {
+            namespace: required(
+                env_vars::RUNNER_NAMESPACE,
+                "Kubernetes dispatch needs the runners' namespace",
+            )?,
+            image: required(
+                env_vars::RUNNER_IMAGE,
+                "Kubernetes dispatch needs the runner image",
+            )?,
+            service_account: required(
+                env_vars::RUNNER_SERVICE_ACCOUNT,
+                "Kubernetes dispatch needs the runners' service account",
+            )?,
+        }),
+        "local" => Ok(DispatchConfig::Local),
+        _ => Err(ConfigError::Invalid {
+            var: env_vars::DISPATCH,
+            value: kind,
+            reason: "expected kubernetes or local".to_owned(),
+        }),
+    }
+}
+
+/// The public service's API for hosts that have one.
+#[must_use]
+pub fn default_vcs_url(vcs: Provider) -> Option<&'static str> {
+    match vcs {
+        Provider::Github => Some("https://api.github.com"),
+        Provider::Gitlab => Some("https://gitlab.com"),
+        Provider::AzureDevops => Some("https://dev.azure.com"),
+        Provider::BitbucketCloud => Some("https://api.bitbucket.org"),
+        Provider::Gitea => Some("https://gitea.com"),
+        Provider::BitbucketServer => None,
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::HashMap;
+
+    use secrecy::ExposeSecret;
+
+    use super::*;
+
+    fn config(vars: &[(&str, &str)], under_lambda: bool) -> Result<Config, ConfigError> {
+        let map: HashMap<String, String> = vars
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        Config::from_lookup(|k| map.get(k).cloned(), under_lambda)
+    }
+
+    #[test]
+    fn a_secret_alone_is_enough_outside_lambda() {
+        let c = config(&[("LANDFALL_WEBHOOK_SECRET", "s")], false).unwrap();
+        assert_eq!(c.vcs, Provider::Github);
+        assert_eq!(c.vcs_url.as_deref(), Some("https://api.github.com"));
+        assert_eq!(
+            c.store,
+            StoreConfig::Embedded {
+                data_dir: ".landfall".into()
+            }
+        );
+        assert_eq!(c.dispatch, DispatchConfig::Local);
+        assert!(c.allowlist.allows_all());
+        assert_eq!(c.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    }
+
+    #[test]
+    fn start_up_without_a_secret_names_the_variable() {
+        let err = config(&[("LANDFALL_VCS", "gitlab")], false).unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("LANDFALL_WEBHOOK_SECRET is not set"),
+            "{err}"
+        );
+        let err = config(&[("LANDFALL_WEBHOOK_SECRET", "  ")], false).unwrap_err();
+        assert!(matches!(
+            err,
+            ConfigError::Missing {
+                var: "LANDFALL_WEBHOOK_SECRET",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn invalid_settings_name_their_variable() {
+        for (vars, var) in [
+            (vec![("LANDFALL_VCS", "svn")], "LANDFALL_VCS"),
+            (
+                vec![("LANDFALL_VCS_URL", "gitlab.example.com")],
+                "LANDFALL_VCS_URL",
+            ),
+            (
+                vec![("LANDFALL_WEBHOOK_ALLOW_SHA1", "maybe")],
+                "LANDFALL_WEBHOOK_ALLOW_SHA1",
+            ),
+            (
+                vec![("LANDFALL_REPO_ALLOWLIST", "a/[b")],
+                "LANDFALL_REPO_ALLOWLIST",
+            ),
+            (vec![("LANDFALL_STORE", "postgres")], "LANDFALL_STORE"),
+            (vec![("LANDFALL_DISPATCH", "nomad")], "LANDFALL_DISPATCH"),
+            (
+                vec![("LANDFALL_MAX_BODY_BYTES", "0")],
+                "LANDFALL_MAX_BODY_BYTES",
+            ),
+            (
+                vec![("LANDFALL_POLICY", "/nonexistent/repos.yaml")],
+                "LANDFALL_POLICY",
+            ),
+            (
+                vec![("LANDFALL_VCS_TOKEN_ARN", "not-an-arn")],
+                "LANDFALL_VCS_TOKEN_ARN",
+            ),
+        ] {
+            let mut vars = vars;
+            vars.push(("LANDFALL_WEBHOOK_SECRET", "s"));
+            let err = config(&vars, false).unwrap_err();
+            assert!(err.to_string().contains(var), "{var}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_secret_and_its_arn_together_are_ambiguous() {
+        let err = config(
+            &[
+                ("LANDFALL_WEBHOOK_SECRET", "s"),
+                ("LANDFALL_WEBHOOK_SECRET_ARN", "arn:aws:secretsmanager:x"),
+            ],
+            false,
+        )
+        .unwrap_err();
+        assert!(matches!(err, ConfigError::Ambiguous { .. }));
+    }
+
+    #[test]
+    fn under_lambda_the_production_store_and_dispatch_need_their_settings() {
+        let err = config(&[("LANDFALL_WEBHOOK_SECRET", "s")], true).unwrap_err();
+        assert!(
+            err.to_string().starts_with("LANDFALL_TABLE is not set"),
+            "{err}"
+        );
+        let c = config(
+            &[
+                ("LANDFALL_WEBHOOK_SECRET", "s"),
+                ("LANDFALL_TABLE", "t"),
+                ("LANDFALL_BUCKET", "b"),
+                ("LANDFALL_RUNNER_NAMESPACE", "landfall"),
+                ("LANDFALL_RUNNER_IMAGE", "img"),
+                ("LANDFALL_RUNNER_SERVICE_ACCOUNT", "runner"),
+            ],
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            c.store,
+            StoreConfig::DynamoDb {
+                table: "t".into(),
+                bucket: "b".into()
+            }
+        );
+        assert!(matches!(c.dispatch, DispatchConfig::Kubernetes { .. }));
+    }
+
+    #[test]
+    fn azure_devops_secrets_are_user_and_password() {
+        let err = config(
+            &[
+                ("LANDFALL_VCS", "azure-devops"),
+                ("LANDFALL_WEBHOOK_SECRET", "nopassword"),
+            ],
+            false,
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("user:password"));
+        assert!(
+            !err.to_string().contains("nopassword"),
+            "the secret is never echoed"
+        );
+        config(
+            &[
+                ("LANDFALL_VCS", "azure-devops"),
+                ("LANDFALL_WEBHOOK_SECRET", "u:p"),
+            ],
+            false,
+        )
+        .unwrap();
+    }
+
+    #[test]
+    fn bitbucket_server_has_no_default_url_and_urls_lose_their_trailing_slash() {
+        let c = config(
+            &[
+                ("LANDFALL_VCS", "bitbucket-server"),
+                ("LANDFALL_WEBHOOK_SECRET", "s"),
+            ],
+            false,
+        )
+        .unwrap();
+        assert_eq!(c.vcs_url, None);
+        let c = config(
+            &[
+                ("LANDFALL_VCS_URL", "https://ghe.example.com/api/v3/"),
+                ("LANDFALL_WEBHOOK_SECRET", "s"),
+            ],
+            false,
+        )
+        .unwrap();
+        assert_eq!(c.vcs_url.as_deref(), Some("https://ghe.example.com/api/v3"));
+    }
+
+    #[tokio::test]
+    async fn secrets_given_directly_resolve_without_aws() {
+        let c = config(
+            &[
+                ("LANDFALL_WEBHOOK_SECRET", "s"),
+                ("LANDFALL_VCS_TOKEN", "t"),
+            ],
+            false,
+        )
+        .unwrap();
+        let secrets = c.resolve_secrets().await.unwrap();
+        assert_eq!(secrets.webhook_secret.expose_secret(), "s");
+        assert_eq!(secrets.vcs_token.unwrap().expose_secret(), "t");
+    }
+}
