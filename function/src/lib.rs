@@ -16,5 +16,6 @@ pub mod event;
 pub mod handler;
 pub mod lambda;
 pub mod server;
+pub mod store;
 pub mod telemetry;
 pub mod webhook;

@@ -1,0 +1,459 @@
+//! Plan artifacts: planfiles and full logs, stored in S3 (production) or in a local folder (the
+//! embedded default). Every artifact is stored with its SHA-256, and every read checks it, so a
+//! planfile altered after review is refused rather than applied.
+//!
+//! Object keys come from [`keys::planfile_key`](super::keys::planfile_key): one object per repo,
+//! PR, project, commit and run. S3 objects are encrypted by the bucket's default encryption
+//! (SSE-KMS with the bucket's key); the puts set no encryption header, since naming `aws:kms`
+//! without a key id would switch to the AWS-managed key instead of the bucket's own.
+
+use std::future::Future;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+
+use aws_sdk_s3::primitives::ByteStream;
+use base64::Engine as _;
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+/// A stored artifact: its key and the SHA-256 of its bytes (lower-case hex).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredArtifact {
+    /// The object key (S3) or relative path (local folder).
+    pub key: String,
+    /// SHA-256 of the content, lower-case hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+}
+
+/// What can go wrong storing or reading an artifact.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    /// No object under the key.
+    #[error("artifact {key} not found in {location}")]
+    NotFound {
+        /// The bucket (`s3://bucket`) or folder.
+        location: String,
+        /// The key.
+        key: String,
+    },
+    /// The stored bytes do not match the recorded SHA-256: the object was altered or corrupted.
+    #[error(
+        "artifact {key} in {location} fails its checksum: the plan recorded SHA-256 {expected}, \
+         the stored object has {actual}; it was changed after the plan, so plan again"
+    )]
+    ChecksumMismatch {
+        /// The bucket or folder.
+        location: String,
+        /// The key.
+        key: String,
+        /// The SHA-256 recorded with the plan.
+        expected: String,
+        /// The SHA-256 of what is stored now.
+        actual: String,
+    },
+    /// The key is not a relative path of plain segments.
+    #[error("artifact key {key:?} is not a relative path of plain segments")]
+    InvalidKey {
+        /// The key.
+        key: String,
+    },
+    /// An S3 request failed.
+    #[error("S3 {operation} s3://{bucket}/{key} failed")]
+    S3 {
+        /// The S3 operation, such as `PutObject`.
+        operation: &'static str,
+        /// The bucket.
+        bucket: String,
+        /// The key (or prefix).
+        key: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// A local file operation failed.
+    #[error("{action} {} failed", path.display())]
+    Io {
+        /// What was being done.
+        action: &'static str,
+        /// The file or folder.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Where artifacts are kept.
+pub trait Artifacts: Send + Sync {
+    /// Stores `bytes` under `key` and returns its checksum record.
+    fn put(
+        &self,
+        key: &str,
+        bytes: Vec<u8>,
+    ) -> impl Future<Output = Result<StoredArtifact, ArtifactError>> + Send;
+
+    /// Reads an artifact back, refusing it unless its SHA-256 matches the record.
+    fn get_verified(
+        &self,
+        artifact: &StoredArtifact,
+    ) -> impl Future<Output = Result<Vec<u8>, ArtifactError>> + Send;
+
+    /// Deletes every artifact under `prefix` (a PR's planfiles when it closes); returns how many.
+    fn delete_prefix(
+        &self,
+        prefix: &str,
+    ) -> impl Future<Output = Result<usize, ArtifactError>> + Send;
+}
+
+/// SHA-256 of `bytes`, lower-case hex.
+#[must_use]
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn verify(
+    location: &str,
+    artifact: &StoredArtifact,
+    bytes: Vec<u8>,
+) -> Result<Vec<u8>, ArtifactError> {
+    let actual = sha256_hex(&bytes);
+    if actual == artifact.sha256 {
+        Ok(bytes)
+    } else {
+        Err(ArtifactError::ChecksumMismatch {
+            location: location.to_owned(),
+            key: artifact.key.clone(),
+            expected: artifact.sha256.clone(),
+            actual,
+        })
+    }
+}
+
+/// Artifacts in an S3 bucket.
+#[derive(Debug, Clone)]
+pub struct S3Artifacts {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+}
+
+impl S3Artifacts {
+    /// Artifacts in `bucket`, through a client built once at start-up.
+    #[must_use]
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        Self {
+            client,
+            bucket: bucket.into(),
+        }
+    }
+
+    /// The bucket.
+    #[must_use]
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
+    fn error(
+        &self,
+        operation: &'static str,
+        key: &str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> ArtifactError {
+        ArtifactError::S3 {
+            operation,
+            bucket: self.bucket.clone(),
+            key: key.to_owned(),
+            source: Box::new(source),
+        }
+    }
+}
+
+impl Artifacts for S3Artifacts {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<StoredArtifact, ArtifactError> {
+        let digest = Sha256::digest(&bytes);
+        let artifact = StoredArtifact {
+            key: key.to_owned(),
+            sha256: hex::encode(digest),
+            size: bytes.len() as u64,
+        };
+        // S3 checks the upload against checksum_sha256 and keeps it with the object; the hex
+        // copy in the metadata is for people reading the bucket.
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .checksum_sha256(base64::engine::general_purpose::STANDARD.encode(digest))
+            .metadata("sha256", &artifact.sha256)
+            .body(ByteStream::from(bytes))
+            .send()
+            .await
+            .map_err(|err| self.error("PutObject", key, aws_sdk_s3::Error::from(err)))?;
+        Ok(artifact)
+    }
+
+    async fn get_verified(&self, artifact: &StoredArtifact) -> Result<Vec<u8>, ArtifactError> {
+        let key = artifact.key.as_str();
+        let response = match self
+            .client
+            .get_object()
+            .bucket(&self.bucket)
+            .key(key)
+            .send()
+            .await
+        {
+            Ok(response) => response,
+            Err(err) => {
+                let err = aws_sdk_s3::Error::from(err);
+                return Err(if matches!(err, aws_sdk_s3::Error::NoSuchKey(_)) {
+                    ArtifactError::NotFound {
+                        location: format!("s3://{}", self.bucket),
+                        key: key.to_owned(),
+                    }
+                } else {
+                    self.error("GetObject", key, err)
+                });
+            }
+        };
+        let bytes = response
+            .body
+            .collect()
+            .await
+            .map_err(|err| self.error("GetObject", key, err))?
+            .into_bytes()
+            .to_vec();
+        verify(&format!("s3://{}", self.bucket), artifact, bytes)
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<usize, ArtifactError> {
+        let mut deleted = 0;
+        let mut pages = self
+            .client
+            .list_objects_v2()
+            .bucket(&self.bucket)
+            .prefix(prefix)
+            .into_paginator()
+            .send();
+        while let Some(page) = pages.next().await {
+            let page = page
+                .map_err(|err| self.error("ListObjectsV2", prefix, aws_sdk_s3::Error::from(err)))?;
+            for object in page.contents() {
+                let Some(key) = object.key() else { continue };
+                self.client
+                    .delete_object()
+                    .bucket(&self.bucket)
+                    .key(key)
+                    .send()
+                    .await
+                    .map_err(|err| self.error("DeleteObject", key, aws_sdk_s3::Error::from(err)))?;
+                deleted += 1;
+            }
+        }
+        Ok(deleted)
+    }
+}
+
+/// Artifacts in a local folder (`LANDFALL_DATA_DIR/artifacts`), written atomically.
+#[derive(Debug, Clone)]
+pub struct LocalArtifacts {
+    root: PathBuf,
+}
+
+impl LocalArtifacts {
+    /// Artifacts under `root`, created on first write.
+    #[must_use]
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    /// The path of `key`, refusing keys that could leave the folder.
+    pub fn path_of(&self, key: &str) -> Result<PathBuf, ArtifactError> {
+        let plain = key
+            .split('/')
+            .all(|segment| !matches!(segment, "" | "." | "..") && !segment.contains('\\'));
+        if plain {
+            Ok(self.root.join(key))
+        } else {
+            Err(ArtifactError::InvalidKey {
+                key: key.to_owned(),
+            })
+        }
+    }
+
+    fn location(&self) -> String {
+        self.root.display().to_string()
+    }
+}
+
+fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ArtifactError {
+    let path = path.to_path_buf();
+    move |source| ArtifactError::Io {
+        action,
+        path,
+        source,
+    }
+}
+
+impl Artifacts for LocalArtifacts {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<StoredArtifact, ArtifactError> {
+        let path = self.path_of(key)?;
+        let artifact = StoredArtifact {
+            key: key.to_owned(),
+            sha256: sha256_hex(&bytes),
+            size: bytes.len() as u64,
+        };
+        tokio::task::spawn_blocking(move || {
+            let dir = path.parent().expect("an artifact path has a parent folder");
+            std::fs::create_dir_all(dir).map_err(io_error("creating", dir))?;
+            let mut tmp = tempfile::NamedTempFile::new_in(dir)
+                .map_err(io_error("creating a file in", dir))?;
+            tmp.write_all(&bytes)
+                .map_err(io_error("writing", tmp.path()))?;
+            tmp.as_file()
+                .sync_all()
+                .map_err(io_error("syncing", tmp.path()))?;
+            tmp.persist(&path)
+                .map_err(|err| io_error("renaming into", &path)(err.error))?;
+            Ok(())
+        })
+        .await
+        .expect("the artifact write task does not panic")?;
+        Ok(artifact)
+    }
+
+    async fn get_verified(&self, artifact: &StoredArtifact) -> Result<Vec<u8>, ArtifactError> {
+        let path = self.path_of(&artifact.key)?;
+        let bytes = match tokio::fs::read(&path).await {
+            Ok(bytes) => bytes,
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ArtifactError::NotFound {
+                    location: self.location(),
+                    key: artifact.key.clone(),
+                });
+            }
+            Err(err) => return Err(io_error("reading", &path)(err)),
+        };
+        verify(&self.location(), artifact, bytes)
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<usize, ArtifactError> {
+        let folder = self.path_of(prefix.trim_end_matches('/'))?;
+        tokio::task::spawn_blocking(move || {
+            let count = count_files(&folder);
+            match std::fs::remove_dir_all(&folder) {
+                Ok(()) => Ok(count),
+                Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(0),
+                Err(err) => Err(io_error("removing", &folder)(err)),
+            }
+        })
+        .await
+        .expect("the artifact delete task does not panic")
+    }
+}
+
+fn count_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map_or(0, |entries| {
+        entries
+            .flatten()
+            .map(|entry| {
+                let path = entry.path();
+                if path.is_dir() { count_files(&path) } else { 1 }
+            })
+            .sum()
+    })
+}
+
+/// The artifact store chosen at start-up.
+#[derive(Debug, Clone)]
+pub enum AnyArtifacts {
+    /// An S3 bucket (production).
+    S3(S3Artifacts),
+    /// A local folder (embedded).
+    Local(LocalArtifacts),
+}
+
+impl Artifacts for AnyArtifacts {
+    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<StoredArtifact, ArtifactError> {
+        match self {
+            Self::S3(store) => store.put(key, bytes).await,
+            Self::Local(store) => store.put(key, bytes).await,
+        }
+    }
+
+    async fn get_verified(&self, artifact: &StoredArtifact) -> Result<Vec<u8>, ArtifactError> {
+        match self {
+            Self::S3(store) => store.get_verified(artifact).await,
+            Self::Local(store) => store.get_verified(artifact).await,
+        }
+    }
+
+    async fn delete_prefix(&self, prefix: &str) -> Result<usize, ArtifactError> {
+        match self {
+            Self::S3(store) => store.delete_prefix(prefix).await,
+            Self::Local(store) => store.delete_prefix(prefix).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn local_keys_that_could_leave_the_folder_are_refused() {
+        let local = LocalArtifacts::new("/data/artifacts");
+        for key in [
+            "../x",
+            "/etc/passwd",
+            "a/../../b",
+            "",
+            "a/./b",
+            "a//b",
+            "a\\..\\b",
+        ] {
+            assert!(local.path_of(key).is_err(), "{key} accepted");
+        }
+        assert_eq!(
+            local.path_of("planfiles/o%2Fr/pr-1/x.tfplan").unwrap(),
+            Path::new("/data/artifacts/planfiles/o%2Fr/pr-1/x.tfplan")
+        );
+    }
+
+    #[tokio::test]
+    async fn a_local_planfile_round_trips_and_a_tampered_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalArtifacts::new(dir.path());
+        let stored = local
+            .put("planfiles/p.tfplan", b"plan".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(stored.sha256, sha256_hex(b"plan"));
+        assert_eq!(local.get_verified(&stored).await.unwrap(), b"plan");
+        std::fs::write(dir.path().join("planfiles/p.tfplan"), b"evil").unwrap();
+        let err = local.get_verified(&stored).await.unwrap_err();
+        assert!(
+            matches!(err, ArtifactError::ChecksumMismatch { .. }),
+            "{err:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn deleting_a_prefix_removes_a_prs_planfiles_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let local = LocalArtifacts::new(dir.path());
+        let one = local
+            .put("planfiles/r/pr-1/a.tfplan", b"1".to_vec())
+            .await
+            .unwrap();
+        let two = local
+            .put("planfiles/r/pr-2/a.tfplan", b"2".to_vec())
+            .await
+            .unwrap();
+        assert_eq!(local.delete_prefix("planfiles/r/pr-1/").await.unwrap(), 1);
+        assert!(matches!(
+            local.get_verified(&one).await,
+            Err(ArtifactError::NotFound { .. })
+        ));
+        assert_eq!(local.get_verified(&two).await.unwrap(), b"2");
+    }
+}

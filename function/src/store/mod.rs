@@ -1,0 +1,482 @@
+//! State that survives restarts and scales out with the function: per-project locks held by pull
+//! requests, plan records bound to a head commit and a planfile checksum, and webhook delivery
+//! records that de-duplicate redeliveries.
+//!
+//! One [`Store`] trait, two real implementations held to one contract suite
+//! (`function/tests/store_contract.rs`):
+//!
+//! - [`dynamodb::DynamoStore`], production: a single DynamoDB table keyed on `pk`/`sk`, conditional
+//!   writes only, one `TransactWriteItems` for up to 100 locks, throttling and transaction
+//!   conflicts retried with backoff and jitter.
+//! - [`embedded::EmbeddedStore`], the default outside AWS: a redb file, so a laptop or demo run
+//!   keeps its locks across restarts.
+//!
+//! Planfiles and logs go to an [`artifacts::Artifacts`] store (S3 or a local folder), checked by
+//! SHA-256 on the way back. [`config::StoreConfig`] reads the environment once; [`ops`] holds the
+//! operator commands behind `landfall locks`. The key layout is described in `docs/store.md`.
+
+pub mod artifacts;
+pub mod config;
+pub mod dynamodb;
+pub mod embedded;
+pub mod keys;
+pub mod ops;
+pub mod retry;
+
+use std::fmt;
+use std::future::Future;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use serde::{Deserialize, Serialize};
+
+pub use artifacts::{AnyArtifacts, ArtifactError, Artifacts, StoredArtifact};
+pub use config::{ConfigError, StoreConfig};
+pub use dynamodb::{DynamoError, DynamoStore};
+pub use embedded::{EmbeddedError, EmbeddedStore};
+
+/// The most locks taken in one DynamoDB transaction; `TransactWriteItems` accepts 100 actions.
+/// Larger sets are taken one by one in key order and rolled back on refusal.
+pub const MAX_TRANSACTION_ITEMS: usize = 100;
+
+/// How long a delivery record de-duplicates redeliveries. GitHub lets a user redeliver for three
+/// days, GitLab and Bitbucket retry within hours; a week covers all of them.
+pub const DELIVERY_TTL: Duration = Duration::from_hours(7 * 24);
+
+/// What a lock covers: one Terraform project of one repository, identified by its directory,
+/// its workspace and, when the repository config names it, its project name.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct LockKey {
+    /// The repository, `owner/name` (GitLab subgroups keep their full path).
+    pub repo: String,
+    /// The project directory relative to the repository root, `.` for the root.
+    pub dir: String,
+    /// The Terraform workspace, usually `default`.
+    pub workspace: String,
+    /// The project name from `landfall.yaml` / `atlantis.yaml`, when the config names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub project: Option<String>,
+}
+
+impl LockKey {
+    /// A key for `dir` in `workspace` of `repo`, without a project name.
+    #[must_use]
+    pub fn new(
+        repo: impl Into<String>,
+        dir: impl Into<String>,
+        workspace: impl Into<String>,
+    ) -> Self {
+        Self {
+            repo: repo.into(),
+            dir: dir.into(),
+            workspace: workspace.into(),
+            project: None,
+        }
+    }
+
+    /// The same key with a project name.
+    #[must_use]
+    pub fn named(mut self, project: impl Into<String>) -> Self {
+        self.project = Some(project.into());
+        self
+    }
+
+    /// The project's display name: its configured name, else `dir` (with `:workspace` when the
+    /// workspace is not `default`).
+    #[must_use]
+    pub fn project_label(&self) -> String {
+        match &self.project {
+            Some(name) => name.clone(),
+            None if self.workspace == "default" => self.dir.clone(),
+            None => format!("{}:{}", self.dir, self.workspace),
+        }
+    }
+}
+
+impl fmt::Display for LockKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} {} (workspace {}",
+            self.repo, self.dir, self.workspace
+        )?;
+        if let Some(project) = &self.project {
+            write!(f, ", project {project}")?;
+        }
+        f.write_str(")")
+    }
+}
+
+/// Who takes a lock: a pull request of the lock's repository, with what a "locked by #N" reply
+/// needs to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LockHolder {
+    /// The pull request (merge request) number.
+    pub pr: u64,
+    /// The user whose event took the lock.
+    pub user: String,
+    /// The head commit the PR was at when it took (or last re-took) the lock.
+    pub head_sha: String,
+    /// A link to the pull request, for "locked by #N".
+    pub pull_url: String,
+}
+
+/// A lock as stored: what it covers, who holds it and since when.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Lock {
+    /// What the lock covers.
+    pub key: LockKey,
+    /// The pull request holding it.
+    pub holder: LockHolder,
+    /// When the PR first took it, in seconds since the Unix epoch; re-planning keeps it.
+    pub since: u64,
+}
+
+/// The answer to a request for a set of locks: all of them, or none and who is in the way.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum LockOutcome {
+    /// The PR holds every requested lock (newly taken or already its own).
+    Acquired,
+    /// Other PRs hold these locks; the requester took none of the set.
+    HeldBy(Vec<Lock>),
+}
+
+/// The answer to a request to release one lock.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum ReleaseOutcome {
+    /// The lock was released (and the holder's plan for it discarded).
+    Released(Lock),
+    /// Nobody held it.
+    NotLocked,
+    /// Another PR holds it; nothing changed.
+    HeldBy(Lock),
+}
+
+/// Where a plan stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PlanStatus {
+    /// A plan Job is running.
+    Planning,
+    /// The plan has changes and a stored planfile.
+    Planned,
+    /// The plan found nothing to change.
+    NoChanges,
+    /// The plan failed.
+    Failed,
+    /// An apply Job is running with the stored planfile.
+    Applying,
+    /// The planfile was applied.
+    Applied,
+}
+
+impl PlanStatus {
+    /// Every status, in lifecycle order.
+    pub const ALL: [PlanStatus; 6] = [
+        Self::Planning,
+        Self::Planned,
+        Self::NoChanges,
+        Self::Failed,
+        Self::Applying,
+        Self::Applied,
+    ];
+
+    /// The stored (and printed) name, such as `no_changes`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Planning => "planning",
+            Self::Planned => "planned",
+            Self::NoChanges => "no_changes",
+            Self::Failed => "failed",
+            Self::Applying => "applying",
+            Self::Applied => "applied",
+        }
+    }
+
+    /// The status named `name`, if any.
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|status| status.as_str() == name)
+    }
+}
+
+impl fmt::Display for PlanStatus {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A project's plan, bound to the PR, the head commit it was made at and its planfile's
+/// checksum, so that a stale or altered plan is never applied.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanRecord {
+    /// The project (and lock) the plan is for.
+    pub key: LockKey,
+    /// The pull request that made it; it must hold the lock for the record to be written.
+    pub pr: u64,
+    /// The head commit the plan was made at.
+    pub head_sha: String,
+    /// The run (Job) that made or is making it.
+    pub run_id: String,
+    /// Where the plan stands.
+    pub status: PlanStatus,
+    /// The stored planfile and its SHA-256, once there is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub planfile: Option<StoredArtifact>,
+    /// When the record was last written, in seconds since the Unix epoch.
+    pub updated_at: u64,
+}
+
+/// The answer to a plan record write.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum PlanOutcome {
+    /// The record is stored.
+    Written,
+    /// The PR no longer holds the project's lock (released, or taken by the PR shown); nothing
+    /// was written.
+    LockNotHeld(Option<Lock>),
+}
+
+/// The answer to recording a webhook delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[must_use]
+pub enum DeliveryOutcome {
+    /// First time this delivery is seen: handle it.
+    New,
+    /// A redelivery of one already handled (and not yet expired): ignore it.
+    Duplicate,
+}
+
+/// Everything that can fail in a store, by implementation. Expected outcomes (a held lock, a
+/// duplicate delivery) are values of the `*Outcome` enums, never errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A DynamoDB request failed for a reason other than an expected condition.
+    #[error(transparent)]
+    DynamoDb(#[from] DynamoError),
+    /// The embedded database failed.
+    #[error(transparent)]
+    Embedded(#[from] EmbeddedError),
+    /// The request itself is invalid, such as a lock set spanning two repositories.
+    #[error("invalid store request: {0}")]
+    InvalidRequest(String),
+    /// Locks were taken, a later step failed, and releasing them failed too: they stay held by
+    /// the PR until `landfall locks release` or the sweeper removes them.
+    #[error(
+        "{} lock(s) taken for PR #{pr} could not be released after a failure: {}",
+        keys.len(),
+        keys.iter().map(ToString::to_string).collect::<Vec<_>>().join("; ")
+    )]
+    LocksLeftBehind {
+        /// The PR that holds them.
+        pr: u64,
+        /// The locks left held.
+        keys: Vec<LockKey>,
+        /// The failure that interrupted the acquisition.
+        #[source]
+        source: Box<StoreError>,
+    },
+}
+
+/// A store's result.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+/// The store behind the function: locks, plan records and delivery records. Every write is
+/// conditional; there is no read-then-write anywhere, so any number of function instances may
+/// share one store.
+pub trait Store: Send + Sync {
+    /// Records a webhook delivery id (namespaced by the caller, such as `github:<guid>`); a
+    /// redelivery within `ttl` is a [`DeliveryOutcome::Duplicate`].
+    fn record_delivery(
+        &self,
+        delivery: &str,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<DeliveryOutcome>> + Send;
+
+    /// Takes all `keys` for `holder`, or none of them. Locks the PR already holds count as taken
+    /// (re-planning keeps them, and keeps their `since`). All keys must name one repository.
+    fn acquire_locks(
+        &self,
+        holder: &LockHolder,
+        keys: &[LockKey],
+    ) -> impl Future<Output = Result<LockOutcome>> + Send;
+
+    /// Releases one lock and discards its holder's plan for it: only if `pr` holds it, or
+    /// whoever holds it when `pr` is `None` (an operator's release).
+    fn release_lock(
+        &self,
+        key: &LockKey,
+        pr: Option<u64>,
+    ) -> impl Future<Output = Result<ReleaseOutcome>> + Send;
+
+    /// Releases every lock of a PR and discards its plan records (merge, close, `unlock`);
+    /// returns the locks released.
+    fn release_pr(&self, repo: &str, pr: u64) -> impl Future<Output = Result<Vec<Lock>>> + Send;
+
+    /// The lock on `key`, if any.
+    fn get_lock(&self, key: &LockKey) -> impl Future<Output = Result<Option<Lock>>> + Send;
+
+    /// All locks, or those of one repository, ordered by repository then key.
+    fn list_locks(&self, repo: Option<&str>) -> impl Future<Output = Result<Vec<Lock>>> + Send;
+
+    /// Writes a plan record, only while its PR holds the project's lock.
+    fn put_plan(&self, plan: &PlanRecord) -> impl Future<Output = Result<PlanOutcome>> + Send;
+
+    /// The PR's plan record for a project, if any.
+    fn get_plan(
+        &self,
+        key: &LockKey,
+        pr: u64,
+    ) -> impl Future<Output = Result<Option<PlanRecord>>> + Send;
+
+    /// All plan records of a PR, ordered by key.
+    fn list_plans(
+        &self,
+        repo: &str,
+        pr: u64,
+    ) -> impl Future<Output = Result<Vec<PlanRecord>>> + Send;
+}
+
+/// The store chosen at start-up from [`StoreConfig`]: one type for both implementations, so the
+/// handler needs no generics and no boxing.
+#[derive(Debug, Clone)]
+pub enum AnyStore {
+    /// DynamoDB (production).
+    DynamoDb(DynamoStore),
+    /// The embedded redb file.
+    Embedded(EmbeddedStore),
+}
+
+macro_rules! dispatch {
+    ($self:ident, $store:ident => $call:expr) => {
+        match $self {
+            AnyStore::DynamoDb($store) => $call.await,
+            AnyStore::Embedded($store) => $call.await,
+        }
+    };
+}
+
+impl Store for AnyStore {
+    async fn record_delivery(&self, delivery: &str, ttl: Duration) -> Result<DeliveryOutcome> {
+        dispatch!(self, s => s.record_delivery(delivery, ttl))
+    }
+    async fn acquire_locks(&self, holder: &LockHolder, keys: &[LockKey]) -> Result<LockOutcome> {
+        dispatch!(self, s => s.acquire_locks(holder, keys))
+    }
+    async fn release_lock(&self, key: &LockKey, pr: Option<u64>) -> Result<ReleaseOutcome> {
+        dispatch!(self, s => s.release_lock(key, pr))
+    }
+    async fn release_pr(&self, repo: &str, pr: u64) -> Result<Vec<Lock>> {
+        dispatch!(self, s => s.release_pr(repo, pr))
+    }
+    async fn get_lock(&self, key: &LockKey) -> Result<Option<Lock>> {
+        dispatch!(self, s => s.get_lock(key))
+    }
+    async fn list_locks(&self, repo: Option<&str>) -> Result<Vec<Lock>> {
+        dispatch!(self, s => s.list_locks(repo))
+    }
+    async fn put_plan(&self, plan: &PlanRecord) -> Result<PlanOutcome> {
+        dispatch!(self, s => s.put_plan(plan))
+    }
+    async fn get_plan(&self, key: &LockKey, pr: u64) -> Result<Option<PlanRecord>> {
+        dispatch!(self, s => s.get_plan(key, pr))
+    }
+    async fn list_plans(&self, repo: &str, pr: u64) -> Result<Vec<PlanRecord>> {
+        dispatch!(self, s => s.list_plans(repo, pr))
+    }
+}
+
+/// Checks a lock request and returns its keys sorted and de-duplicated: every key names one
+/// repository, none is empty. Sorting gives every caller the same acquisition order.
+pub(crate) fn normalise_keys(keys: &[LockKey]) -> Result<Vec<LockKey>> {
+    let Some(first) = keys.first() else {
+        return Ok(Vec::new());
+    };
+    for key in keys {
+        if key.repo != first.repo {
+            return Err(StoreError::InvalidRequest(format!(
+                "one lock set spans two repositories, {} and {}",
+                first.repo, key.repo
+            )));
+        }
+        if key.repo.is_empty() || key.dir.is_empty() || key.workspace.is_empty() {
+            return Err(StoreError::InvalidRequest(format!(
+                "lock key has an empty repository, directory or workspace: {key:?}"
+            )));
+        }
+    }
+    let mut sorted = keys.to_vec();
+    sorted.sort();
+    sorted.dedup();
+    Ok(sorted)
+}
+
+/// Now, in seconds since the Unix epoch.
+#[must_use]
+pub fn now_secs() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_secs())
+}
+
+/// A Unix time as RFC 3339 UTC, such as `2026-05-01T12:00:00Z`.
+#[must_use]
+pub fn format_timestamp(secs: u64) -> String {
+    let secs = i64::try_from(secs).unwrap_or(i64::MAX);
+    aws_smithy_types::DateTime::from_secs(secs)
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap_or_else(|_| secs.to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lock_sets_are_sorted_and_deduplicated_so_every_caller_takes_them_in_one_order() {
+        let a = LockKey::new("o/r", "b", "default");
+        let b = LockKey::new("o/r", "a", "default");
+        let keys = normalise_keys(&[a.clone(), b.clone(), a.clone()]).unwrap();
+        assert_eq!(keys, vec![b, a]);
+    }
+
+    #[test]
+    fn a_lock_set_spanning_two_repositories_is_refused() {
+        let err = normalise_keys(&[
+            LockKey::new("o/one", ".", "default"),
+            LockKey::new("o/two", ".", "default"),
+        ])
+        .unwrap_err();
+        assert!(err.to_string().contains("two repositories"), "{err}");
+    }
+
+    #[test]
+    fn plan_status_names_round_trip() {
+        for status in PlanStatus::ALL {
+            assert_eq!(PlanStatus::parse(status.as_str()), Some(status));
+            let json = serde_json::to_string(&status).unwrap();
+            assert_eq!(json, format!("\"{status}\""));
+        }
+        assert_eq!(PlanStatus::parse("bogus"), None);
+    }
+
+    #[test]
+    fn project_label_prefers_the_configured_name_then_dir_and_workspace() {
+        let key = LockKey::new("o/r", "envs/prod", "default");
+        assert_eq!(key.project_label(), "envs/prod");
+        assert_eq!(
+            LockKey::new("o/r", "envs/prod", "blue").project_label(),
+            "envs/prod:blue"
+        );
+        assert_eq!(key.named("prod").project_label(), "prod");
+    }
+
+    #[test]
+    fn timestamps_format_as_rfc3339_utc() {
+        assert_eq!(format_timestamp(0), "1970-01-01T00:00:00Z");
+        assert_eq!(format_timestamp(1_777_636_800), "2026-05-01T12:00:00Z");
+    }
+}

@@ -1,0 +1,212 @@
+//! The operator commands behind `landfall locks list` and `landfall locks release`, as library
+//! functions returning printable rows; the CLI only parses arguments and prints.
+
+use std::fmt::Write as _;
+
+use serde::Serialize;
+
+use super::{Lock, ReleaseOutcome, Result, Store, format_timestamp};
+
+/// One lock as `landfall locks list` shows it (and as one object of `--json`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LockRow {
+    /// The repository.
+    pub repo: String,
+    /// The project's name, or its directory (and workspace) when it has none.
+    pub project: String,
+    /// The project directory.
+    pub dir: String,
+    /// The Terraform workspace.
+    pub workspace: String,
+    /// The PR holding the lock.
+    pub pr: u64,
+    /// When the PR took it, RFC 3339 UTC.
+    pub since: String,
+    /// The user whose event took it.
+    pub user: String,
+    /// A link to the PR.
+    pub pull_url: String,
+    /// The PR's plan status for the project, if it has a plan record.
+    pub plan_status: Option<String>,
+}
+
+/// What to release.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReleaseTarget {
+    /// Every lock of a PR, with its plans.
+    Pr(u64),
+    /// The locks of one project, whoever holds them: matched by project name, or by directory
+    /// (`dir` or `dir:workspace`).
+    Project(String),
+}
+
+/// Lists locks, of one repository or all, with each holder's plan status.
+pub async fn list_locks(store: &impl Store, repo: Option<&str>) -> Result<Vec<LockRow>> {
+    let locks = store.list_locks(repo).await?;
+    let mut rows = Vec::with_capacity(locks.len());
+    for lock in locks {
+        let plan = store.get_plan(&lock.key, lock.holder.pr).await?;
+        rows.push(LockRow {
+            repo: lock.key.repo.clone(),
+            project: lock.key.project_label(),
+            dir: lock.key.dir.clone(),
+            workspace: lock.key.workspace.clone(),
+            pr: lock.holder.pr,
+            since: format_timestamp(lock.since),
+            user: lock.holder.user,
+            pull_url: lock.holder.pull_url,
+            plan_status: plan.map(|plan| plan.status.to_string()),
+        });
+    }
+    Ok(rows)
+}
+
+/// Releases the locks `target` names in `repo` and returns them.
+pub async fn release_locks(
+    store: &impl Store,
+    repo: &str,
+    target: &ReleaseTarget,
+) -> Result<Vec<Lock>> {
+    match target {
+        ReleaseTarget::Pr(pr) => store.release_pr(repo, *pr).await,
+        ReleaseTarget::Project(project) => {
+            let mut released = Vec::new();
+            for lock in store.list_locks(Some(repo)).await? {
+                let key = &lock.key;
+                let matches = key.project.as_deref() == Some(project.as_str())
+                    || key.project_label() == *project
+                    || (key.dir == *project && key.project.is_none())
+                    || format!("{}:{}", key.dir, key.workspace) == *project;
+                if matches
+                    && let ReleaseOutcome::Released(lock) = store.release_lock(key, None).await?
+                {
+                    released.push(lock);
+                }
+            }
+            Ok(released)
+        }
+    }
+}
+
+/// The rows as an aligned text table with a header, or a one-line note when there are none.
+#[must_use]
+pub fn render_table(rows: &[LockRow]) -> String {
+    if rows.is_empty() {
+        return "no locks\n".to_owned();
+    }
+    let header = [
+        "REPO",
+        "PROJECT",
+        "DIR",
+        "WORKSPACE",
+        "PR",
+        "SINCE",
+        "BY",
+        "PLAN",
+    ];
+    let cells: Vec<[String; 8]> = rows
+        .iter()
+        .map(|row| {
+            [
+                row.repo.clone(),
+                row.project.clone(),
+                row.dir.clone(),
+                row.workspace.clone(),
+                format!("#{}", row.pr),
+                row.since.clone(),
+                row.user.clone(),
+                row.plan_status.clone().unwrap_or_else(|| "-".to_owned()),
+            ]
+        })
+        .collect();
+    let mut widths = header.map(str::len);
+    for row in &cells {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let mut out = String::new();
+    let mut line = |cells: &[&str]| {
+        let mut text = String::new();
+        for (cell, width) in cells.iter().zip(widths) {
+            let _ = write!(text, "{cell:<width$}  ");
+        }
+        out.push_str(text.trim_end());
+        out.push('\n');
+    };
+    line(&header);
+    for row in &cells {
+        line(&row.each_ref().map(String::as_str));
+    }
+    out
+}
+
+/// One line per released lock, or a note that nothing matched.
+#[must_use]
+pub fn render_released(repo: &str, target: &ReleaseTarget, released: &[Lock]) -> String {
+    if released.is_empty() {
+        return match target {
+            ReleaseTarget::Pr(pr) => {
+                format!("PR #{pr} of {repo} holds no locks; nothing released\n")
+            }
+            ReleaseTarget::Project(project) => {
+                format!("no lock of {repo} matches project {project:?}; nothing released\n")
+            }
+        };
+    }
+    let mut out = String::new();
+    for lock in released {
+        let _ = writeln!(
+            out,
+            "released {} {} (workspace {}), held by #{} since {}",
+            lock.key.repo,
+            lock.key.project_label(),
+            lock.key.workspace,
+            lock.holder.pr,
+            format_timestamp(lock.since)
+        );
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn row(repo: &str, project: &str, pr: u64) -> LockRow {
+        LockRow {
+            repo: repo.into(),
+            project: project.into(),
+            dir: project.into(),
+            workspace: "default".into(),
+            pr,
+            since: "2026-05-01T12:00:00Z".into(),
+            user: "alice".into(),
+            pull_url: format!("https://example.test/{pr}"),
+            plan_status: (pr == 1).then(|| "planned".into()),
+        }
+    }
+
+    #[test]
+    fn the_table_aligns_columns_under_a_header() {
+        let text = render_table(&[row("acme/infra", "envs/prod", 1), row("o/r", ".", 12)]);
+        insta::assert_snapshot!(text, @r"
+        REPO        PROJECT    DIR        WORKSPACE  PR   SINCE                 BY     PLAN
+        acme/infra  envs/prod  envs/prod  default    #1   2026-05-01T12:00:00Z  alice  planned
+        o/r         .          .          default    #12  2026-05-01T12:00:00Z  alice  -
+        ");
+    }
+
+    #[test]
+    fn an_empty_list_says_so() {
+        assert_eq!(render_table(&[]), "no locks\n");
+    }
+
+    #[test]
+    fn json_rows_carry_the_documented_keys() {
+        let json = serde_json::to_value(row("o/r", ".", 3)).unwrap();
+        for key in ["repo", "project", "dir", "workspace", "pr", "since"] {
+            assert!(json.get(key).is_some(), "{key} missing from {json}");
+        }
+    }
+}
