@@ -108,7 +108,7 @@ fn cargo_lambda_watch_serves_signed_deliveries_through_the_function_url() {
     };
 
     // The emulator listens at once; the first invocation waits while the function builds.
-    let deadline = Instant::now() + Duration::from_secs(120);
+    let deadline = Instant::now() + Duration::from_mins(2);
     while TcpStream::connect(("127.0.0.1", port)).is_err() {
         assert!(
             Instant::now() < deadline,
@@ -128,7 +128,7 @@ fn cargo_lambda_watch_serves_signed_deliveries_through_the_function_url() {
         (sig_name, sig.clone()),
     ];
     // Allow for the build: a cold build of the function's dependencies takes minutes on two cores.
-    let (status, body) = post(port, &headers, &opened, Duration::from_secs(1500));
+    let (status, body) = post(port, &headers, &opened, Duration::from_mins(25));
     assert_eq!(status, 202, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["event"]["event"], "opened");
@@ -137,7 +137,7 @@ fn cargo_lambda_watch_serves_signed_deliveries_through_the_function_url() {
     let mut forged = headers.clone();
     let last = if sig.ends_with('0') { '1' } else { '0' };
     forged[2].1 = format!("{}{last}", &sig[..sig.len() - 1]);
-    assert_eq!(post(port, &forged, &opened, Duration::from_secs(60)).0, 401);
+    assert_eq!(post(port, &forged, &opened, Duration::from_mins(1)).0, 401);
 
     let outside =
         std::fs::read(corpus.join("atlantis-webhooks/github/githubPullRequestOpenedEvent.json"))
@@ -148,7 +148,7 @@ fn cargo_lambda_watch_serves_signed_deliveries_through_the_function_url() {
         (sig_name, sig),
     ];
     assert_eq!(
-        post(port, &headers, &outside, Duration::from_secs(60)).0,
+        post(port, &headers, &outside, Duration::from_mins(1)).0,
         403
     );
     drop(watch);
