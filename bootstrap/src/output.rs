@@ -126,8 +126,9 @@ pub fn apply(out: &Path, changes: &[Change]) -> Result<(), OutputError> {
             .prefix(".landfall-")
             .tempfile_in(dir)
             .map_err(io_error("create a temporary file in", dir))?;
+        // No fsync per file: these are regenerable text files in a working tree, and syncing
+        // thousands of them costs seconds. The rename still makes each replacement atomic.
         file.write_all(new.as_bytes())
-            .and_then(|()| file.as_file().sync_all())
             .map_err(io_error("write", &target))?;
         staged.push((file, target));
     }
