@@ -172,7 +172,8 @@ pub fn dynamodb_table(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks the VPC's IPv4 block: a network address with a /16 to /24 prefix.
+/// Checks the VPC's IPv4 block: a network address with a /16 to /20 prefix, so that every
+/// public and control-plane subnet carved from it (an eighth of an eighth) is at least a /26.
 pub fn vpc_cidr(cidr: &str) -> Result<(), (String, Option<String>)> {
     let net: Ipv4Net = cidr.parse().map_err(|_| {
         (
@@ -186,10 +187,10 @@ pub fn vpc_cidr(cidr: &str) -> Result<(), (String, Option<String>)> {
             Some(format!("use the network address: \"{}\"", net.trunc())),
         ));
     }
-    if !(16..=24).contains(&net.prefix_len()) {
+    if !(16..=20).contains(&net.prefix_len()) {
         return Err((
             format!(
-                "the VPC block {cidr:?} has a /{} prefix; the VPC needs /16 to /24",
+                "the VPC block {cidr:?} has a /{} prefix; the VPC needs /16 to /20",
                 net.prefix_len()
             ),
             Some("use a /16, such as \"10.0.0.0/16\", for room to grow".to_owned()),
@@ -268,6 +269,7 @@ mod tests {
     fn vpc_blocks_must_be_private_network_addresses() {
         assert!(vpc_cidr("10.0.0.0/16").is_ok());
         assert!(vpc_cidr("192.168.0.0/20").is_ok());
+        assert!(vpc_cidr("192.168.0.0/21").is_err());
         assert!(vpc_cidr("10.0.0.0/8").is_err());
         assert!(vpc_cidr("10.0.0.0/28").is_err());
         assert!(vpc_cidr("8.8.0.0/16").is_err());

@@ -509,3 +509,28 @@ fn help_teaches_each_command() {
     let render = ok(dir.path(), &["render", "--help"]);
     assert!(render.contains("Exit status"), "{render}");
 }
+
+#[test]
+fn help_output_is_reviewed() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["--help"][..],
+        &["init", "--help"],
+        &["render", "--help"],
+        &["app", "add", "--help"],
+        &["app", "remove", "--help"],
+        &["app", "list", "--help"],
+        &["demo", "--help"],
+    ] {
+        let name = format!("help__{}", args[..args.len() - 1].join("_"));
+        let name = if name == "help__" {
+            "help__landfall".to_owned()
+        } else {
+            name
+        };
+        let help = ok(dir.path(), args);
+        insta::with_settings!({ snapshot_path => "snapshots", prepend_module_to_snapshot => false, omit_expression => true }, {
+            insta::assert_snapshot!(name, help);
+        });
+    }
+}
