@@ -1,0 +1,132 @@
+//! Cold start: the time from exec to the first poll of the Lambda runtime API
+//! (`GET /2018-06-01/runtime/invocation/next`), for `landfall-function` and for a hello-world
+//! `lambda_http` binary (`examples/hello_lambda.rs`) built the same way (release profile, same
+//! package), measured side by side against a fake runtime API on loopback. Also prints the release
+//! binary sizes. The issue's targets: at most 1.5x the hello-world, and a binary under 15 MB.
+//!
+//! `LANDFALL_COLD_START_RUNS` sets the number of measured spawns per binary (default 40).
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+const LAMBDA_ENV: [(&str, &str); 6] = [
+    ("AWS_LAMBDA_FUNCTION_NAME", "landfall-function"),
+    ("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "256"),
+    ("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST"),
+    ("AWS_LAMBDA_LOG_STREAM_NAME", "bench"),
+    ("AWS_LAMBDA_LOG_GROUP_NAME", "/aws/lambda/landfall-function"),
+    ("AWS_REGION", "us-east-1"),
+];
+
+/// The production configuration, as the rendered Terraform sets it (secrets given directly, so no
+/// Secrets Manager call is part of the measurement).
+const FUNCTION_ENV: [(&str, &str); 10] = [
+    ("LANDFALL_VCS", "github"),
+    ("LANDFALL_WEBHOOK_SECRET", "bench-secret"),
+    ("LANDFALL_VCS_TOKEN", "bench-token"),
+    ("LANDFALL_REPO_ALLOWLIST", "acme/*,platform/**"),
+    ("LANDFALL_STORE", "dynamodb"),
+    ("LANDFALL_TABLE", "landfall"),
+    ("LANDFALL_BUCKET", "landfall-plans"),
+    ("LANDFALL_RUNNER_NAMESPACE", "landfall"),
+    ("LANDFALL_RUNNER_IMAGE", "landfall-runner:latest"),
+    ("LANDFALL_RUNNER_SERVICE_ACCOUNT", "landfall-runner"),
+];
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let cargo = option_env!("CARGO").unwrap_or("cargo");
+    let status = Command::new(cargo)
+        .args(["build", "--release", "-p", "landfall-function", "--bin", "landfall-function", "--example", "hello_lambda"])
+        .current_dir(&root)
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "the release build failed");
+    let release = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from).join("release");
+    let function = release.join("landfall-function");
+    let hello = release.join("examples").join("hello_lambda");
+
+    let runs: usize = std::env::var("LANDFALL_COLD_START_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
+    let mut function_times = Vec::with_capacity(runs);
+    let mut hello_times = Vec::with_capacity(runs);
+    for i in 0..runs + 3 {
+        let f = first_poll(&function, &FUNCTION_ENV);
+        let h = first_poll(&hello, &[]);
+        if i >= 3 {
+            // The first spawns warm the page cache; they are not counted.
+            function_times.push(f);
+            hello_times.push(h);
+        }
+    }
+    let f = Summary::of(&mut function_times);
+    let h = Summary::of(&mut hello_times);
+    println!("cold start, exec to first poll of the runtime API ({runs} spawns each, interleaved):");
+    println!("  landfall-function  median {:>7.3} ms  mean {:>7.3} ms  p90 {:>7.3} ms", f.median, f.mean, f.p90);
+    println!("  hello_lambda       median {:>7.3} ms  mean {:>7.3} ms  p90 {:>7.3} ms", h.median, h.mean, h.p90);
+    println!("  ratio (median)     {:.2}x   (target: at most 1.5x)", f.median / h.median);
+    // Sizes and counts here are far below 2^52: the conversions to f64 are exact.
+    #[allow(clippy::cast_precision_loss)]
+    let size = |p: &Path| std::fs::metadata(p).map_or(f64::NAN, |m| m.len() as f64 / 1_000_000.0);
+    println!("release binary sizes:");
+    println!("  landfall-function  {:.2} MB   (target: under 15 MB)", size(&function));
+    println!("  hello_lambda       {:.2} MB", size(&hello));
+}
+
+struct Summary {
+    median: f64,
+    mean: f64,
+    p90: f64,
+}
+
+impl Summary {
+    #[allow(clippy::cast_precision_loss)] // a few dozen samples: exact in f64
+    fn of(times: &mut [Duration]) -> Summary {
+        times.sort();
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let n = times.len();
+        Summary {
+            median: ms(times[n / 2]),
+            mean: times.iter().map(|d| ms(*d)).sum::<f64>() / n as f64,
+            p90: ms(times[(n * 9 / 10).min(n - 1)]),
+        }
+    }
+}
+
+/// Spawns `binary` against a fresh fake runtime API and returns the time until its first poll.
+fn first_poll(binary: &Path, env: &[(&str, &str)]) -> Duration {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let api = listener.local_addr().unwrap().to_string();
+    let start = Instant::now();
+    let mut child = Command::new(binary)
+        .env_clear()
+        .envs(LAMBDA_ENV)
+        .envs(env.iter().copied())
+        .env("AWS_LAMBDA_RUNTIME_API", &api)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
+    let (mut stream, _) = listener.accept().unwrap();
+    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        let n = stream.read(&mut buf).unwrap();
+        assert!(n > 0, "{} closed the connection before polling", binary.display());
+        request.extend_from_slice(&buf[..n]);
+    }
+    let elapsed = start.elapsed();
+    assert!(
+        request.starts_with(b"GET /2018-06-01/runtime/invocation/next"),
+        "{} sent {:?} first",
+        binary.display(),
+        String::from_utf8_lossy(&request)
+    );
+    let _ = child.kill();
+    let _ = child.wait();
+    elapsed
+}
