@@ -37,19 +37,36 @@ const FUNCTION_ENV: [(&str, &str); 10] = [
 ];
 
 fn main() {
-    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf();
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .unwrap()
+        .to_path_buf();
     let cargo = option_env!("CARGO").unwrap_or("cargo");
     let status = Command::new(cargo)
-        .args(["build", "--release", "-p", "landfall-function", "--bin", "landfall-function", "--example", "hello_lambda"])
+        .args([
+            "build",
+            "--release",
+            "-p",
+            "landfall-function",
+            "--bin",
+            "landfall-function",
+            "--example",
+            "hello_lambda",
+        ])
         .current_dir(&root)
         .status()
         .expect("cargo runs");
     assert!(status.success(), "the release build failed");
-    let release = std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root.join("target"), PathBuf::from).join("release");
+    let release = std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root.join("target"), PathBuf::from)
+        .join("release");
     let function = release.join("landfall-function");
     let hello = release.join("examples").join("hello_lambda");
 
-    let runs: usize = std::env::var("LANDFALL_COLD_START_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(40);
+    let runs: usize = std::env::var("LANDFALL_COLD_START_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(40);
     let mut function_times = Vec::with_capacity(runs);
     let mut hello_times = Vec::with_capacity(runs);
     for i in 0..runs + 3 {
@@ -63,15 +80,29 @@ fn main() {
     }
     let f = Summary::of(&mut function_times);
     let h = Summary::of(&mut hello_times);
-    println!("cold start, exec to first poll of the runtime API ({runs} spawns each, interleaved):");
-    println!("  landfall-function  median {:>7.3} ms  mean {:>7.3} ms  p90 {:>7.3} ms", f.median, f.mean, f.p90);
-    println!("  hello_lambda       median {:>7.3} ms  mean {:>7.3} ms  p90 {:>7.3} ms", h.median, h.mean, h.p90);
-    println!("  ratio (median)     {:.2}x   (target: at most 1.5x)", f.median / h.median);
+    println!(
+        "cold start, exec to first poll of the runtime API ({runs} spawns each, interleaved):"
+    );
+    println!(
+        "  landfall-function  median {:>7.3} ms  mean {:>7.3} ms  p90 {:>7.3} ms",
+        f.median, f.mean, f.p90
+    );
+    println!(
+        "  hello_lambda       median {:>7.3} ms  mean {:>7.3} ms  p90 {:>7.3} ms",
+        h.median, h.mean, h.p90
+    );
+    println!(
+        "  ratio (median)     {:.2}x   (target: at most 1.5x)",
+        f.median / h.median
+    );
     // Sizes and counts here are far below 2^52: the conversions to f64 are exact.
     #[allow(clippy::cast_precision_loss)]
     let size = |p: &Path| std::fs::metadata(p).map_or(f64::NAN, |m| m.len() as f64 / 1_000_000.0);
     println!("release binary sizes:");
-    println!("  landfall-function  {:.2} MB   (target: under 15 MB)", size(&function));
+    println!(
+        "  landfall-function  {:.2} MB   (target: under 15 MB)",
+        size(&function)
+    );
     println!("  hello_lambda       {:.2} MB", size(&hello));
 }
 
@@ -111,12 +142,18 @@ fn first_poll(binary: &Path, env: &[(&str, &str)]) -> Duration {
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
     let (mut stream, _) = listener.accept().unwrap();
-    stream.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
     let mut request = Vec::new();
     let mut buf = [0u8; 1024];
     while !request.windows(4).any(|w| w == b"\r\n\r\n") {
         let n = stream.read(&mut buf).unwrap();
-        assert!(n > 0, "{} closed the connection before polling", binary.display());
+        assert!(
+            n > 0,
+            "{} closed the connection before polling",
+            binary.display()
+        );
         request.extend_from_slice(&buf[..n]);
     }
     let elapsed = start.elapsed();

@@ -26,22 +26,32 @@ fn delivery() -> (HeaderMap, Vec<u8>) {
     let mut headers = HeaderMap::new();
     headers.insert(name, HeaderValue::from_str(&value).unwrap());
     headers.insert("x-github-event", HeaderValue::from_static("pull_request"));
-    headers.insert("x-github-delivery", HeaderValue::from_static("72d3162e-cc78-11e3-81ab-4c9367dc0958"));
+    headers.insert(
+        "x-github-delivery",
+        HeaderValue::from_static("72d3162e-cc78-11e3-81ab-4c9367dc0958"),
+    );
     (headers, body)
 }
 
 fn bench(c: &mut Criterion) {
     let (headers, body) = delivery();
-    let verifier = Verifier::new(Provider::Github, SecretString::from(SECRET.to_owned()), false);
+    let verifier = Verifier::new(
+        Provider::Github,
+        SecretString::from(SECRET.to_owned()),
+        false,
+    );
     let allowlist = RepoAllowlist::parse("Codertocat/*, acme/**").unwrap();
     let handler = WebhookHandler::new(verifier, allowlist, DEFAULT_MAX_BODY_BYTES, LogSink);
-    let signature = hex::decode(&headers["x-hub-signature-256"].to_str().unwrap()["sha256=".len()..]).unwrap();
+    let signature =
+        hex::decode(&headers["x-hub-signature-256"].to_str().unwrap()["sha256=".len()..]).unwrap();
 
     let mut group = c.benchmark_group(format!("github_pull_request_{}_bytes", body.len()));
     group.throughput(Throughput::Bytes(body.len() as u64));
     group.bench_function("authenticate_parse_route", |b| {
         b.iter(|| {
-            let event = handler.admit(black_box(&headers), black_box(&body)).unwrap();
+            let event = handler
+                .admit(black_box(&headers), black_box(&body))
+                .unwrap();
             assert!(event.is_actionable());
             event
         });

@@ -5,7 +5,10 @@
 use lambda_http::{Body, Error, Request, Response, service_fn};
 
 fn main() -> Result<(), Error> {
-    tokio::runtime::Builder::new_current_thread().enable_all().build()?.block_on(lambda_http::run(service_fn(
-        |_request: Request| async { Ok::<_, Error>(Response::new(Body::from("hello, world"))) },
-    )))
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?
+        .block_on(lambda_http::run(service_fn(|_request: Request| async {
+            Ok::<_, Error>(Response::new(Body::from("hello, world")))
+        })))
 }

@@ -3,7 +3,9 @@
 //! segment, `**` across segments (nested GitLab groups); matching ignores case, as hosts do. A lone
 //! `*` allows every repository.
 
-use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
+use std::sync::OnceLock;
+
+use globset::{Glob, GlobBuilder, GlobSet, GlobSetBuilder};
 
 use crate::event::RepoName;
 
@@ -18,11 +20,13 @@ pub struct AllowlistError {
     pub source: globset::Error,
 }
 
-/// Which repositories may use this deployment.
+/// Which repositories may use this deployment. Patterns are checked when parsed; the matcher is
+/// compiled on first use, which keeps that work out of the Lambda cold start.
 #[derive(Clone, Debug)]
 pub struct RepoAllowlist {
     patterns: Vec<String>,
-    set: GlobSet,
+    globs: Vec<Glob>,
+    set: OnceLock<GlobSet>,
     allow_all: bool,
 }
 
@@ -35,26 +39,24 @@ impl RepoAllowlist {
             .filter(|p| !p.is_empty())
             .map(str::to_owned)
             .collect();
-        let mut builder = GlobSetBuilder::new();
-        for pattern in &patterns {
-            let glob = GlobBuilder::new(pattern)
-                .case_insensitive(true)
-                .literal_separator(true)
-                .build()
-                .map_err(|source| AllowlistError {
-                    pattern: pattern.clone(),
-                    source,
-                })?;
-            builder.add(glob);
-        }
-        let set = builder.build().map_err(|source| AllowlistError {
-            pattern: spec.to_owned(),
-            source,
-        })?;
+        let globs = patterns
+            .iter()
+            .map(|pattern| {
+                GlobBuilder::new(pattern)
+                    .case_insensitive(true)
+                    .literal_separator(true)
+                    .build()
+                    .map_err(|source| AllowlistError {
+                        pattern: pattern.clone(),
+                        source,
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         let allow_all = patterns.iter().any(|p| p == "*" || p == "**");
         Ok(RepoAllowlist {
             patterns,
-            set,
+            globs,
+            set: OnceLock::new(),
             allow_all,
         })
     }
@@ -68,7 +70,18 @@ impl RepoAllowlist {
     /// Whether `repo` may use this deployment.
     #[must_use]
     pub fn allows(&self, repo: &RepoName) -> bool {
-        self.allow_all || self.set.is_match(repo.as_str())
+        self.allow_all || self.matcher().is_match(repo.as_str())
+    }
+
+    fn matcher(&self) -> &GlobSet {
+        self.set.get_or_init(|| {
+            let mut builder = GlobSetBuilder::new();
+            for glob in &self.globs {
+                builder.add(glob.clone());
+            }
+            // Every glob parsed; a set of valid globs always builds.
+            builder.build().unwrap_or_else(|_| GlobSet::empty())
+        })
     }
 
     /// Whether every repository is allowed.

@@ -209,6 +209,9 @@ pub struct Event {
     pub comment: Option<String>,
     /// The URL to clone the head from, when the payload gives one.
     pub clone_url: Option<String>,
+    /// The GitHub App installation that sent the delivery (`installation.id`); API tokens for
+    /// the repository are minted for it.
+    pub installation: Option<u64>,
 }
 
 impl Event {
@@ -228,6 +231,7 @@ impl Event {
             sender: None,
             comment: None,
             clone_url: None,
+            installation: None,
         }
     }
 

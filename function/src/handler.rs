@@ -173,10 +173,15 @@ impl<S: EventSink> WebhookHandler<S> {
     /// for logging; this is what the benchmark measures.
     pub fn admit(&self, headers: &HeaderMap, body: &[u8]) -> Result<Event, Rejection> {
         if body.len() > self.max_body_bytes {
-            return Err(Rejection::TooLarge { limit: self.max_body_bytes });
+            return Err(Rejection::TooLarge {
+                limit: self.max_body_bytes,
+            });
         }
-        self.verifier.verify(headers, body).map_err(Rejection::Unauthorized)?;
-        let event = webhook::parse(self.verifier.provider(), headers, body).map_err(Rejection::BadPayload)?;
+        self.verifier
+            .verify(headers, body)
+            .map_err(Rejection::Unauthorized)?;
+        let event = webhook::parse(self.verifier.provider(), headers, body)
+            .map_err(Rejection::BadPayload)?;
         let span = tracing::Span::current();
         if let Some(delivery) = &event.delivery {
             span.record("delivery", delivery.as_str());
@@ -188,7 +193,9 @@ impl<S: EventSink> WebhookHandler<S> {
             span.record("pr", number.0);
         }
         match &event.repo {
-            Some(repo) if !self.allowlist.allows(repo) => Err(Rejection::RepoNotAllowed(repo.clone())),
+            Some(repo) if !self.allowlist.allows(repo) => {
+                Err(Rejection::RepoNotAllowed(repo.clone()))
+            }
             None if event.is_actionable() => Err(Rejection::UnknownRepo),
             _ => Ok(event),
         }

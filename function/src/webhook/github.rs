@@ -42,7 +42,13 @@ pub(super) struct PullRequest {
 }
 
 #[derive(Deserialize)]
+pub(super) struct Installation {
+    pub id: Option<u64>,
+}
+
+#[derive(Deserialize)]
 struct PullRequestEvent {
+    installation: Option<Installation>,
     action: Option<String>,
     number: Option<u64>,
     pull_request: Option<PullRequest>,
@@ -64,6 +70,7 @@ pub(super) struct Comment {
 
 #[derive(Deserialize)]
 struct IssueCommentEvent {
+    installation: Option<Installation>,
     action: Option<String>,
     issue: Option<Issue>,
     comment: Option<Comment>,
@@ -89,6 +96,7 @@ struct Review {
 
 #[derive(Deserialize)]
 struct Common {
+    installation: Option<Installation>,
     repository: Option<Repo>,
     sender: Option<User>,
 }
@@ -126,11 +134,13 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
             };
             let mut event = pull_request_event(P, kind, pr, e.repository, e.sender);
             event.number = event.number.or(e.number.map(PullRequestNumber));
+            event.installation = e.installation.and_then(|i| i.id);
             Ok(event)
         }
         "issue_comment" => {
             let e: IssueCommentEvent = from_json(P, event_type, body)?;
-            Ok(issue_comment_event(
+            let installation = e.installation.and_then(|i| i.id);
+            let mut event = issue_comment_event(
                 P,
                 e.action,
                 e.issue,
@@ -138,7 +148,9 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
                 e.repository,
                 e.sender,
                 None,
-            ))
+            );
+            event.installation = installation;
+            Ok(event)
         }
         "pull_request_review_comment" => {
             let e: ReviewComment = from_json(P, event_type, body)?;
@@ -179,6 +191,7 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
         other => {
             // An event type we do not handle: name it, and keep whatever repo and sender it has.
             let common = serde_json::from_slice(body).unwrap_or(Common {
+                installation: None,
                 repository: None,
                 sender: None,
             });
@@ -198,6 +211,7 @@ fn common_event(provider: Provider, kind: EventKind, common: Common) -> Event {
         .and_then(|r| r.full_name)
         .map(RepoName::new);
     event.sender = common.sender.and_then(|s| s.login);
+    event.installation = common.installation.and_then(|i| i.id);
     event
 }
 
@@ -349,6 +363,17 @@ mod tests {
             e.kind,
             EventKind::Ignored(IgnoreReason::NotAPullRequestComment("an issue"))
         );
+    }
+
+    #[test]
+    fn github_app_deliveries_keep_their_installation() {
+        let e = parse_as(
+            "pull_request",
+            r#"{"action":"opened","installation":{"id":42,"node_id":"x"},"pull_request":{"number":1}}"#,
+        );
+        assert_eq!(e.installation, Some(42));
+        let e = parse_as("ping", r#"{"zen":"z","installation":{"id":7}}"#);
+        assert_eq!(e.installation, Some(7));
     }
 
     #[test]
