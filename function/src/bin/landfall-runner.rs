@@ -1,6 +1,6 @@
-//! `landfall-runner`: runs one Terraform plan or apply inside a Kubernetes Job.
+//! `landfall-runner`: runs one Terraform plan or apply inside a Kubernetes Job (or as a local
+//! process) and reports back. Everything lives in [`landfall_function::runner`].
 
-fn main() {
-    eprintln!("landfall-runner: nothing to run yet");
-    std::process::exit(2);
+fn main() -> std::process::ExitCode {
+    landfall_function::runner::main()
 }

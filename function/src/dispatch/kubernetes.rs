@@ -1,0 +1,490 @@
+//! The production dispatcher: one Kubernetes Job per run, in the runner namespace, under the
+//! runner's service account (which IRSA or EKS Pod Identity maps to the runner's IAM role).
+//!
+//! [`job_spec`] is pure: the same [`RunSpec`] and [`RunnerSettings`] always give the same Job,
+//! which `kubernetes-validate --strict` accepts (see `function/tests/dispatch_kubernetes.rs`).
+//! [`KubernetesDispatcher`] only creates it; the API's 409 means the run's Job already exists,
+//! which is [`DispatchOutcome::AlreadyDispatched`].
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use k8s_openapi::api::batch::v1::{Job, JobSpec};
+use k8s_openapi::api::core::v1::{
+    Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, PodSecurityContext,
+    PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, SecretKeySelector,
+    SecurityContext, Volume, VolumeMount,
+};
+use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
+use kube::api::{Api, PostParams};
+
+use super::names::label_value;
+use super::spec::RunSpec;
+use super::{DispatchError, DispatchOutcome, Dispatcher};
+use crate::config::env_vars;
+
+/// The label and annotation prefix of everything Landfall creates.
+pub const LABEL_PREFIX: &str = "landfall.dev";
+
+/// Where the runner's writable work volume is mounted; the clone, the plugin cache and
+/// `HOME` live under it.
+pub const WORK_DIR: &str = "/work";
+
+/// The runner's user and group: a fixed non-root id, so `runAsNonRoot` can be verified by the
+/// kubelet even for an image without a numeric `USER`.
+pub const RUNNER_UID: i64 = 65_532;
+
+/// The variable that names the runner's work directory.
+pub const WORK_DIR_VAR: &str = "LANDFALL_WORK_DIR";
+
+/// How long past the run's own timeout the Job may live: the runner stops Terraform at the
+/// timeout (SIGINT, then a kill after a grace period) and still needs time to upload and report.
+pub const DEADLINE_MARGIN: Duration = Duration::from_mins(5);
+
+/// The Secret key that holds the VCS token, read by the Job through `secretKeyRef`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SecretKeyRef {
+    /// The Secret's name in the runner namespace.
+    pub name: String,
+    /// The key inside it.
+    pub key: String,
+}
+
+/// CPU and memory for the runner container.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resources {
+    /// CPU request, such as `250m`.
+    pub cpu_request: String,
+    /// Memory request, such as `512Mi`.
+    pub memory_request: String,
+    /// CPU limit.
+    pub cpu_limit: String,
+    /// Memory limit.
+    pub memory_limit: String,
+    /// The work volume's size limit (clone, providers, planfile).
+    pub work_size_limit: String,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Self {
+            cpu_request: "250m".to_owned(),
+            memory_request: "512Mi".to_owned(),
+            cpu_limit: "2".to_owned(),
+            memory_limit: "2Gi".to_owned(),
+            work_size_limit: "4Gi".to_owned(),
+        }
+    }
+}
+
+/// Where and how runner Jobs run: the function's `LANDFALL_RUNNER_*` settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunnerSettings {
+    /// The runner namespace (`LANDFALL_RUNNER_NAMESPACE`).
+    pub namespace: String,
+    /// The runner image (`LANDFALL_RUNNER_IMAGE`).
+    pub image: String,
+    /// The runner service account (`LANDFALL_RUNNER_SERVICE_ACCOUNT`).
+    pub service_account: String,
+    /// The Secret key holding the VCS token.
+    pub token_secret: SecretKeyRef,
+    /// Requests and limits.
+    pub resources: Resources,
+    /// How long a finished Job (and its pod and logs) is kept.
+    pub ttl_after_finished: Duration,
+    /// Plain settings every runner needs, such as `LANDFALL_STORE`, `LANDFALL_TABLE`,
+    /// `LANDFALL_BUCKET` and `AWS_REGION`. Never a secret: those come from Secret references.
+    pub env: Vec<(String, String)>,
+}
+
+impl RunnerSettings {
+    /// Settings with the default token Secret (`landfall-vcs-token`, key `token`), resources and
+    /// a one-hour TTL.
+    #[must_use]
+    pub fn new(
+        namespace: impl Into<String>,
+        image: impl Into<String>,
+        service_account: impl Into<String>,
+    ) -> Self {
+        Self {
+            namespace: namespace.into(),
+            image: image.into(),
+            service_account: service_account.into(),
+            token_secret: SecretKeyRef {
+                name: "landfall-vcs-token".to_owned(),
+                key: "token".to_owned(),
+            },
+            resources: Resources::default(),
+            ttl_after_finished: Duration::from_hours(1),
+            env: Vec::new(),
+        }
+    }
+}
+
+/// The labels of a run's Job and pod: component, repository, PR, project and command, each a
+/// valid label value (exact values are in the annotations).
+#[must_use]
+pub fn job_labels(spec: &RunSpec) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (
+            "app.kubernetes.io/name".to_owned(),
+            "landfall-runner".to_owned(),
+        ),
+        (
+            "app.kubernetes.io/managed-by".to_owned(),
+            "landfall".to_owned(),
+        ),
+        (format!("{LABEL_PREFIX}/repo"), label_value(&spec.repo)),
+        (format!("{LABEL_PREFIX}/pr"), spec.pr.to_string()),
+        (
+            format!("{LABEL_PREFIX}/project"),
+            label_value(&spec.project.label()),
+        ),
+        (
+            format!("{LABEL_PREFIX}/command"),
+            spec.command.as_str().to_owned(),
+        ),
+    ])
+}
+
+fn job_annotations(spec: &RunSpec) -> BTreeMap<String, String> {
+    BTreeMap::from([
+        (format!("{LABEL_PREFIX}/repo"), spec.repo.clone()),
+        (format!("{LABEL_PREFIX}/dir"), spec.project.dir.clone()),
+        (
+            format!("{LABEL_PREFIX}/workspace"),
+            spec.project.workspace.clone(),
+        ),
+        (format!("{LABEL_PREFIX}/head-sha"), spec.head_sha.clone()),
+    ])
+}
+
+fn plain(name: &str, value: impl Into<String>) -> EnvVar {
+    EnvVar {
+        name: name.to_owned(),
+        value: Some(value.into()),
+        value_from: None,
+    }
+}
+
+fn quantities(pairs: [(&str, &str); 2]) -> BTreeMap<String, Quantity> {
+    pairs
+        .into_iter()
+        .map(|(name, value)| (name.to_owned(), Quantity(value.to_owned())))
+        .collect()
+}
+
+fn secs_i64(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// The Job for one run. Pure: no I/O, deterministic.
+#[must_use]
+#[allow(clippy::too_many_lines)] // One literal object, easier to review whole than split.
+pub fn job_spec(spec: &RunSpec, settings: &RunnerSettings) -> Job {
+    let name = spec.run_id();
+    let labels = job_labels(spec);
+
+    let mut env: Vec<EnvVar> = spec
+        .to_env()
+        .into_iter()
+        .map(|(name, value)| plain(name, value))
+        .collect();
+    env.extend(
+        settings
+            .env
+            .iter()
+            .filter(|(name, _)| !spec.to_env().iter().any(|(own, _)| own == name))
+            .map(|(name, value)| plain(name, value.clone())),
+    );
+    env.push(plain(WORK_DIR_VAR, WORK_DIR));
+    env.push(plain("HOME", format!("{WORK_DIR}/home")));
+    env.push(plain("TMPDIR", "/tmp"));
+    env.push(EnvVar {
+        name: env_vars::VCS_TOKEN.to_owned(),
+        value: None,
+        value_from: Some(EnvVarSource {
+            secret_key_ref: Some(SecretKeySelector {
+                name: settings.token_secret.name.clone(),
+                key: settings.token_secret.key.clone(),
+                optional: Some(false),
+            }),
+            ..EnvVarSource::default()
+        }),
+    });
+
+    let resources = &settings.resources;
+    let container = Container {
+        name: "runner".to_owned(),
+        image: Some(settings.image.clone()),
+        command: Some(vec!["landfall-runner".to_owned()]),
+        env: Some(env),
+        resources: Some(ResourceRequirements {
+            requests: Some(quantities([
+                ("cpu", &resources.cpu_request),
+                ("memory", &resources.memory_request),
+            ])),
+            limits: Some(quantities([
+                ("cpu", &resources.cpu_limit),
+                ("memory", &resources.memory_limit),
+            ])),
+            ..ResourceRequirements::default()
+        }),
+        security_context: Some(SecurityContext {
+            allow_privilege_escalation: Some(false),
+            read_only_root_filesystem: Some(true),
+            run_as_non_root: Some(true),
+            capabilities: Some(Capabilities {
+                drop: Some(vec!["ALL".to_owned()]),
+                add: None,
+            }),
+            seccomp_profile: Some(SeccompProfile {
+                type_: "RuntimeDefault".to_owned(),
+                localhost_profile: None,
+            }),
+            ..SecurityContext::default()
+        }),
+        volume_mounts: Some(vec![
+            VolumeMount {
+                name: "work".to_owned(),
+                mount_path: WORK_DIR.to_owned(),
+                ..VolumeMount::default()
+            },
+            VolumeMount {
+                name: "tmp".to_owned(),
+                mount_path: "/tmp".to_owned(),
+                ..VolumeMount::default()
+            },
+        ]),
+        ..Container::default()
+    };
+
+    let empty_dir = |limit: &str| Volume {
+        empty_dir: Some(EmptyDirVolumeSource {
+            medium: None,
+            size_limit: Some(Quantity(limit.to_owned())),
+        }),
+        ..Volume::default()
+    };
+
+    Job {
+        metadata: ObjectMeta {
+            name: Some(name),
+            namespace: Some(settings.namespace.clone()),
+            labels: Some(labels.clone()),
+            annotations: Some(job_annotations(spec)),
+            ..ObjectMeta::default()
+        },
+        spec: Some(JobSpec {
+            backoff_limit: Some(0),
+            active_deadline_seconds: Some(secs_i64(spec.project.timeout + DEADLINE_MARGIN)),
+            ttl_seconds_after_finished: Some(
+                i32::try_from(settings.ttl_after_finished.as_secs()).unwrap_or(i32::MAX),
+            ),
+            template: PodTemplateSpec {
+                metadata: Some(ObjectMeta {
+                    labels: Some(labels),
+                    ..ObjectMeta::default()
+                }),
+                spec: Some(PodSpec {
+                    service_account_name: Some(settings.service_account.clone()),
+                    // The runner never calls the Kubernetes API; IRSA and Pod Identity inject
+                    // their own projected token regardless.
+                    automount_service_account_token: Some(false),
+                    restart_policy: Some("Never".to_owned()),
+                    security_context: Some(PodSecurityContext {
+                        run_as_non_root: Some(true),
+                        run_as_user: Some(RUNNER_UID),
+                        run_as_group: Some(RUNNER_UID),
+                        fs_group: Some(RUNNER_UID),
+                        seccomp_profile: Some(SeccompProfile {
+                            type_: "RuntimeDefault".to_owned(),
+                            localhost_profile: None,
+                        }),
+                        ..PodSecurityContext::default()
+                    }),
+                    containers: vec![container],
+                    volumes: Some(vec![
+                        Volume {
+                            name: "work".to_owned(),
+                            ..empty_dir(&resources.work_size_limit)
+                        },
+                        Volume {
+                            name: "tmp".to_owned(),
+                            ..empty_dir("1Gi")
+                        },
+                    ]),
+                    ..PodSpec::default()
+                }),
+            },
+            ..JobSpec::default()
+        }),
+        status: None,
+    }
+}
+
+/// What the Kubernetes API can refuse or fail. A 409 is not here: it is
+/// [`DispatchOutcome::AlreadyDispatched`].
+#[derive(Debug, thiserror::Error)]
+pub enum KubernetesError {
+    /// The API answered with an error status (403: the function's role may not create Jobs in
+    /// the namespace; 5xx: the API server failed).
+    #[error("creating Job {job} in namespace {namespace} failed: HTTP {code}: {message}")]
+    Api {
+        /// The Job's name.
+        job: String,
+        /// The namespace.
+        namespace: String,
+        /// The HTTP status.
+        code: u16,
+        /// The API's message.
+        message: String,
+        /// The cause.
+        #[source]
+        source: kube::Error,
+    },
+    /// The API could not be reached or its answer not read.
+    #[error("creating Job {job} in namespace {namespace} failed")]
+    Transport {
+        /// The Job's name.
+        job: String,
+        /// The namespace.
+        namespace: String,
+        /// The cause.
+        #[source]
+        source: kube::Error,
+    },
+}
+
+/// Creates runner Jobs through a [`kube::Client`] built once at start-up.
+#[derive(Clone)]
+pub struct KubernetesDispatcher {
+    client: kube::Client,
+    settings: RunnerSettings,
+}
+
+impl std::fmt::Debug for KubernetesDispatcher {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KubernetesDispatcher")
+            .field("settings", &self.settings)
+            .finish_non_exhaustive()
+    }
+}
+
+impl KubernetesDispatcher {
+    /// A dispatcher creating Jobs with `client`.
+    #[must_use]
+    pub fn new(client: kube::Client, settings: RunnerSettings) -> Self {
+        Self { client, settings }
+    }
+
+    /// The settings.
+    #[must_use]
+    pub fn settings(&self) -> &RunnerSettings {
+        &self.settings
+    }
+}
+
+impl Dispatcher for KubernetesDispatcher {
+    async fn dispatch(&self, spec: &RunSpec) -> Result<DispatchOutcome, DispatchError> {
+        let job = job_spec(spec, &self.settings);
+        let run_id = spec.run_id();
+        let jobs: Api<Job> = Api::namespaced(self.client.clone(), &self.settings.namespace);
+        match jobs.create(&PostParams::default(), &job).await {
+            Ok(_) => {
+                tracing::info!(job = %run_id, namespace = %self.settings.namespace, "runner Job created");
+                Ok(DispatchOutcome::Dispatched { run_id })
+            }
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                tracing::info!(job = %run_id, "runner Job already exists");
+                Ok(DispatchOutcome::AlreadyDispatched { run_id })
+            }
+            Err(kube::Error::Api(status)) => Err(KubernetesError::Api {
+                job: run_id,
+                namespace: self.settings.namespace.clone(),
+                code: status.code,
+                message: status.message.clone(),
+                source: kube::Error::Api(status),
+            }
+            .into()),
+            Err(source) => Err(KubernetesError::Transport {
+                job: run_id,
+                namespace: self.settings.namespace.clone(),
+                source,
+            }
+            .into()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dispatch::spec::tests::plan_spec;
+
+    fn settings() -> RunnerSettings {
+        RunnerSettings::new(
+            "landfall-runners",
+            "ghcr.io/acme/landfall:1.0",
+            "landfall-runner",
+        )
+    }
+
+    fn container(job: &Job) -> &Container {
+        &job.spec
+            .as_ref()
+            .unwrap()
+            .template
+            .spec
+            .as_ref()
+            .unwrap()
+            .containers[0]
+    }
+
+    #[test]
+    fn the_token_comes_from_a_secret_reference_never_a_literal() {
+        let job = job_spec(&plan_spec(), &settings());
+        let env = container(&job).env.as_ref().unwrap();
+        let token = env
+            .iter()
+            .find(|var| var.name == env_vars::VCS_TOKEN)
+            .unwrap();
+        assert_eq!(token.value, None);
+        let reference = token
+            .value_from
+            .as_ref()
+            .unwrap()
+            .secret_key_ref
+            .as_ref()
+            .unwrap();
+        assert_eq!(reference.name, "landfall-vcs-token");
+        assert_eq!(reference.key, "token");
+    }
+
+    #[test]
+    fn settings_never_override_the_runs_own_inputs() {
+        let mut settings = settings();
+        settings
+            .env
+            .push(("LANDFALL_RUN_PR".to_owned(), "999".to_owned()));
+        let job = job_spec(&plan_spec(), &settings);
+        let prs: Vec<_> = container(&job)
+            .env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .filter(|var| var.name == "LANDFALL_RUN_PR")
+            .collect();
+        assert_eq!(prs.len(), 1);
+        assert_eq!(prs[0].value.as_deref(), Some("42"));
+    }
+
+    #[test]
+    fn the_deadline_leaves_the_runner_time_to_report_after_its_own_timeout() {
+        let job = job_spec(&plan_spec(), &settings());
+        let spec = job.spec.unwrap();
+        assert_eq!(spec.active_deadline_seconds, Some(1800 + 300));
+        assert_eq!(spec.backoff_limit, Some(0));
+    }
+}

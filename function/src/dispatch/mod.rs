@@ -1,0 +1,86 @@
+//! Dispatch: starting one Terraform run (PR × project × command × head commit) somewhere it can
+//! run. One [`Dispatcher`] trait, two real implementations:
+//!
+//! - [`kubernetes::KubernetesDispatcher`], production: one Kubernetes Job per run, built by the
+//!   pure [`kubernetes::job_spec`], named deterministically so a retry finds its own Job (a 409
+//!   is [`DispatchOutcome::AlreadyDispatched`], not an error).
+//! - [`local::LocalDispatcher`], the default outside AWS: the same `landfall-runner` binary as a
+//!   detached child process with the same inputs.
+//!
+//! Both hand the runner a [`RunSpec`] as environment variables ([`RunSpec::to_env`]); the runner
+//! itself is [`crate::runner`]. The Job layout and the variables are described in `docs/runs.md`.
+
+pub mod kubernetes;
+pub mod local;
+pub mod names;
+pub mod spec;
+
+use std::future::Future;
+
+pub use kubernetes::{KubernetesDispatcher, KubernetesError, RunnerSettings};
+pub use local::{LocalDispatcher, LocalError};
+pub use spec::{PlanToApply, ProjectSpec, RunCommand, RunSpec, SpecError};
+
+/// The answer to a dispatch: an expected outcome, never an error.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum DispatchOutcome {
+    /// The run was started; its id (the Job name).
+    Dispatched {
+        /// The run's id.
+        run_id: String,
+    },
+    /// The same run was dispatched before (a retry or redelivery); nothing new was started.
+    AlreadyDispatched {
+        /// The run's id.
+        run_id: String,
+    },
+}
+
+impl DispatchOutcome {
+    /// The run's id, either way.
+    #[must_use]
+    pub fn run_id(&self) -> &str {
+        match self {
+            Self::Dispatched { run_id } | Self::AlreadyDispatched { run_id } => run_id,
+        }
+    }
+}
+
+/// Everything that can fail in a dispatch, by implementation.
+#[derive(Debug, thiserror::Error)]
+pub enum DispatchError {
+    /// The Kubernetes API refused or failed the Job.
+    #[error(transparent)]
+    Kubernetes(#[from] KubernetesError),
+    /// The local runner process could not be started.
+    #[error(transparent)]
+    Local(#[from] LocalError),
+}
+
+/// Starts runs. A run that was already started is [`DispatchOutcome::AlreadyDispatched`].
+pub trait Dispatcher: Send + Sync {
+    /// Starts `spec`'s run and returns at once, without waiting for it to finish.
+    fn dispatch(
+        &self,
+        spec: &RunSpec,
+    ) -> impl Future<Output = Result<DispatchOutcome, DispatchError>> + Send;
+}
+
+/// The dispatcher chosen at start-up: one type for both implementations.
+#[derive(Debug, Clone)]
+pub enum AnyDispatcher {
+    /// Kubernetes Jobs (production).
+    Kubernetes(Box<KubernetesDispatcher>),
+    /// A local child process.
+    Local(LocalDispatcher),
+}
+
+impl Dispatcher for AnyDispatcher {
+    async fn dispatch(&self, spec: &RunSpec) -> Result<DispatchOutcome, DispatchError> {
+        match self {
+            Self::Kubernetes(dispatcher) => dispatcher.dispatch(spec).await,
+            Self::Local(dispatcher) => dispatcher.dispatch(spec).await,
+        }
+    }
+}

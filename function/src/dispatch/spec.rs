@@ -1,0 +1,471 @@
+//! What one run is: a [`RunSpec`] names the pull request, the project, the command and the head
+//! commit, and carries everything the runner needs. It travels to the runner as environment
+//! variables ([`RunSpec::to_env`] / [`RunSpec::from_lookup`]), identical for a Kubernetes Job and
+//! a local process, so both dispatchers start the very same runner with the very same inputs.
+//!
+//! Secrets are never part of a spec: the VCS token reaches the runner separately (a Secret
+//! reference in the Job, an inherited variable for a local process).
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::event::Provider;
+use crate::runner::workflow::Step;
+use crate::store::{LockKey, StoredArtifact};
+
+/// The environment variables that carry a [`RunSpec`] to the runner.
+pub mod env_vars {
+    /// The run's id: the Job name, also used in artifact keys.
+    pub const RUN_ID: &str = "LANDFALL_RUN_ID";
+    /// `plan` or `apply`.
+    pub const COMMAND: &str = "LANDFALL_RUN_COMMAND";
+    /// The VCS host (the function's own `LANDFALL_VCS`), which picks the git credential user.
+    pub const VCS: &str = "LANDFALL_VCS";
+    /// The base repository, `owner/name`.
+    pub const REPO: &str = "LANDFALL_RUN_REPO";
+    /// The head repository (differs for a PR from a fork).
+    pub const HEAD_REPO: &str = "LANDFALL_RUN_HEAD_REPO";
+    /// The pull request number.
+    pub const PR: &str = "LANDFALL_RUN_PR";
+    /// The head commit to check out.
+    pub const HEAD_SHA: &str = "LANDFALL_RUN_HEAD_SHA";
+    /// The PR's head branch.
+    pub const HEAD_BRANCH: &str = "LANDFALL_RUN_HEAD_BRANCH";
+    /// The PR's base branch.
+    pub const BASE_BRANCH: &str = "LANDFALL_RUN_BASE_BRANCH";
+    /// The URL to clone (HTTPS in production; `file://` in tests).
+    pub const CLONE_URL: &str = "LANDFALL_RUN_CLONE_URL";
+    /// Who asked for the run.
+    pub const USER: &str = "LANDFALL_RUN_USER";
+    /// The project's name, when the repo config names it.
+    pub const PROJECT: &str = "LANDFALL_RUN_PROJECT";
+    /// The project directory, relative to the repository root.
+    pub const DIR: &str = "LANDFALL_RUN_DIR";
+    /// The Terraform workspace.
+    pub const WORKSPACE: &str = "LANDFALL_RUN_WORKSPACE";
+    /// The project's pinned Terraform version, when it pins one.
+    pub const TERRAFORM_VERSION: &str = "LANDFALL_RUN_TERRAFORM_VERSION";
+    /// The run's time limit in seconds.
+    pub const TIMEOUT: &str = "LANDFALL_RUN_TIMEOUT";
+    /// The workflow's steps as JSON; absent for the default workflow.
+    pub const WORKFLOW: &str = "LANDFALL_RUN_WORKFLOW";
+    /// Extra Terraform arguments from the comment (`-- ...`), as a JSON array of strings.
+    pub const EXTRA_ARGS: &str = "LANDFALL_RUN_EXTRA_ARGS";
+    /// What triggered the run (the webhook delivery id), part of the run's identity.
+    pub const TRIGGER: &str = "LANDFALL_RUN_TRIGGER";
+    /// Apply only: the stored planfile's key.
+    pub const PLANFILE_KEY: &str = "LANDFALL_RUN_PLANFILE_KEY";
+    /// Apply only: the stored planfile's SHA-256, from the plan record.
+    pub const PLANFILE_SHA256: &str = "LANDFALL_RUN_PLANFILE_SHA256";
+    /// Apply only: the stored planfile's size in bytes.
+    pub const PLANFILE_SIZE: &str = "LANDFALL_RUN_PLANFILE_SIZE";
+    /// Apply only: the head commit the plan was made at, from the plan record.
+    pub const PLANNED_SHA: &str = "LANDFALL_RUN_PLANNED_SHA";
+}
+
+/// The default time limit of a run when the project sets none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_hours(1);
+
+/// What a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunCommand {
+    /// `terraform plan`, stored for a later apply.
+    Plan,
+    /// Apply a stored planfile.
+    Apply,
+}
+
+impl RunCommand {
+    /// The command word, as in comments and labels.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plan => "plan",
+            Self::Apply => "apply",
+        }
+    }
+
+    /// The command named `word`.
+    #[must_use]
+    pub fn parse(word: &str) -> Option<Self> {
+        match word {
+            "plan" => Some(Self::Plan),
+            "apply" => Some(Self::Apply),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RunCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The project a run is for: the lock key's fields plus how to run it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectSpec {
+    /// The project's name, when the repo config names it.
+    pub name: Option<String>,
+    /// The directory relative to the repository root, `.` for the root.
+    pub dir: String,
+    /// The Terraform workspace.
+    pub workspace: String,
+    /// The pinned Terraform version, when the project pins one.
+    pub terraform_version: Option<String>,
+    /// The run's time limit; the Job's `activeDeadlineSeconds` derives from it.
+    pub timeout: Duration,
+    /// The workflow's steps; `None` for the default workflow of the command.
+    pub workflow: Option<Vec<Step>>,
+}
+
+impl ProjectSpec {
+    /// A project in `dir`, workspace `default`, with the default timeout and workflow.
+    #[must_use]
+    pub fn new(dir: impl Into<String>) -> Self {
+        Self {
+            name: None,
+            dir: dir.into(),
+            workspace: "default".to_owned(),
+            terraform_version: None,
+            timeout: DEFAULT_TIMEOUT,
+            workflow: None,
+        }
+    }
+
+    /// The project's display name: its configured name, else its dir (and workspace).
+    #[must_use]
+    pub fn label(&self) -> String {
+        match &self.name {
+            Some(name) => name.clone(),
+            None if self.workspace == "default" => self.dir.clone(),
+            None => format!("{}:{}", self.dir, self.workspace),
+        }
+    }
+}
+
+/// The planfile an apply must use, from the plan record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanToApply {
+    /// The stored planfile and its recorded SHA-256.
+    pub planfile: StoredArtifact,
+    /// The head commit the plan was made at.
+    pub planned_sha: String,
+}
+
+/// One run: PR × project × command × head commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// The VCS host.
+    pub provider: Provider,
+    /// The base repository, `owner/name`.
+    pub repo: String,
+    /// The head repository, `owner/name` (differs from `repo` for a fork).
+    pub head_repo: String,
+    /// The pull request number.
+    pub pr: u64,
+    /// The head commit the run is bound to.
+    pub head_sha: String,
+    /// The PR's head branch.
+    pub head_branch: String,
+    /// The PR's base branch.
+    pub base_branch: String,
+    /// The URL to clone from.
+    pub clone_url: String,
+    /// Who asked for the run.
+    pub user: String,
+    /// What to run.
+    pub command: RunCommand,
+    /// The project.
+    pub project: ProjectSpec,
+    /// Extra arguments for Terraform from the comment, passed as argv, never through a shell.
+    pub extra_args: Vec<String>,
+    /// What triggered the run (the delivery id); a redelivery maps to the same run, a new
+    /// comment to a new one.
+    pub trigger: String,
+    /// Apply only: the planfile to apply and where it was planned.
+    pub apply: Option<PlanToApply>,
+}
+
+/// A spec that cannot be read from the environment.
+#[derive(Debug, thiserror::Error)]
+pub enum SpecError {
+    /// A required variable is unset or empty.
+    #[error("{var} is not set: {what}")]
+    Missing {
+        /// The variable.
+        var: &'static str,
+        /// What it should hold.
+        what: &'static str,
+    },
+    /// A variable holds a value that cannot be parsed.
+    #[error("{var} is invalid ({value:?}): {problem}")]
+    Invalid {
+        /// The variable.
+        var: &'static str,
+        /// The value found (never a secret: specs hold none).
+        value: String,
+        /// What is wrong with it.
+        problem: String,
+    },
+}
+
+impl RunSpec {
+    /// The project's lock key: the store's identity of this project.
+    #[must_use]
+    pub fn lock_key(&self) -> LockKey {
+        LockKey {
+            repo: self.repo.clone(),
+            dir: self.project.dir.clone(),
+            workspace: self.project.workspace.clone(),
+            project: self.project.name.clone(),
+        }
+    }
+
+    /// The run's id: the deterministic Job name (see [`super::names::job_name`]).
+    #[must_use]
+    pub fn run_id(&self) -> String {
+        super::names::job_name(self)
+    }
+
+    /// The variables that carry this spec (and its run id) to the runner, in a fixed order.
+    #[must_use]
+    pub fn to_env(&self) -> Vec<(&'static str, String)> {
+        use env_vars as v;
+        let mut env = vec![
+            (v::RUN_ID, self.run_id()),
+            (v::COMMAND, self.command.as_str().to_owned()),
+            (v::VCS, self.provider.as_str().to_owned()),
+            (v::REPO, self.repo.clone()),
+            (v::HEAD_REPO, self.head_repo.clone()),
+            (v::PR, self.pr.to_string()),
+            (v::HEAD_SHA, self.head_sha.clone()),
+            (v::HEAD_BRANCH, self.head_branch.clone()),
+            (v::BASE_BRANCH, self.base_branch.clone()),
+            (v::CLONE_URL, self.clone_url.clone()),
+            (v::USER, self.user.clone()),
+            (v::DIR, self.project.dir.clone()),
+            (v::WORKSPACE, self.project.workspace.clone()),
+            (v::TIMEOUT, self.project.timeout.as_secs().to_string()),
+            (v::TRIGGER, self.trigger.clone()),
+        ];
+        if let Some(name) = &self.project.name {
+            env.push((v::PROJECT, name.clone()));
+        }
+        if let Some(version) = &self.project.terraform_version {
+            env.push((v::TERRAFORM_VERSION, version.clone()));
+        }
+        if let Some(steps) = &self.project.workflow {
+            env.push((
+                v::WORKFLOW,
+                serde_json::to_string(steps).expect("workflow steps serialise"),
+            ));
+        }
+        if !self.extra_args.is_empty() {
+            env.push((
+                v::EXTRA_ARGS,
+                serde_json::to_string(&self.extra_args).expect("strings serialise"),
+            ));
+        }
+        if let Some(apply) = &self.apply {
+            env.push((v::PLANFILE_KEY, apply.planfile.key.clone()));
+            env.push((v::PLANFILE_SHA256, apply.planfile.sha256.clone()));
+            env.push((v::PLANFILE_SIZE, apply.planfile.size.to_string()));
+            env.push((v::PLANNED_SHA, apply.planned_sha.clone()));
+        }
+        env
+    }
+
+    /// Reads a spec from the process environment.
+    pub fn from_env() -> Result<Self, SpecError> {
+        Self::from_lookup(|name| std::env::var(name).ok())
+    }
+
+    /// Reads a spec through `get` (the environment, or a map in tests). Empty values count as
+    /// unset.
+    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SpecError> {
+        use env_vars as v;
+        let get = |name: &str| get(name).filter(|value| !value.is_empty());
+        let require = |var: &'static str, what: &'static str| {
+            get(var).ok_or(SpecError::Missing { var, what })
+        };
+        let invalid = |var: &'static str, value: &str, problem: String| SpecError::Invalid {
+            var,
+            value: value.to_owned(),
+            problem,
+        };
+        let parse_u64 = |var: &'static str, value: String| {
+            value
+                .trim()
+                .parse::<u64>()
+                .map_err(|err| invalid(var, &value, err.to_string()))
+        };
+
+        let command_word = require(v::COMMAND, "the command, plan or apply")?;
+        let command = RunCommand::parse(&command_word).ok_or_else(|| {
+            invalid(
+                v::COMMAND,
+                &command_word,
+                "expected plan or apply".to_owned(),
+            )
+        })?;
+        let provider_name = require(v::VCS, "the VCS host")?;
+        let provider = provider_name
+            .parse::<Provider>()
+            .map_err(|err| invalid(v::VCS, &provider_name, err.to_string()))?;
+        let repo = require(v::REPO, "the base repository, owner/name")?;
+        let timeout = match get(v::TIMEOUT) {
+            Some(value) => Duration::from_secs(parse_u64(v::TIMEOUT, value)?),
+            None => DEFAULT_TIMEOUT,
+        };
+        let workflow = match get(v::WORKFLOW) {
+            Some(json) => Some(
+                serde_json::from_str::<Vec<Step>>(&json)
+                    .map_err(|err| invalid(v::WORKFLOW, &json, err.to_string()))?,
+            ),
+            None => None,
+        };
+        let extra_args = match get(v::EXTRA_ARGS) {
+            Some(json) => serde_json::from_str::<Vec<String>>(&json)
+                .map_err(|err| invalid(v::EXTRA_ARGS, &json, err.to_string()))?,
+            None => Vec::new(),
+        };
+        let apply = match command {
+            RunCommand::Plan => None,
+            RunCommand::Apply => Some(PlanToApply {
+                planfile: StoredArtifact {
+                    key: require(v::PLANFILE_KEY, "the stored planfile to apply")?,
+                    sha256: require(v::PLANFILE_SHA256, "the planfile's recorded SHA-256")?,
+                    size: match get(v::PLANFILE_SIZE) {
+                        Some(value) => parse_u64(v::PLANFILE_SIZE, value)?,
+                        None => 0,
+                    },
+                },
+                planned_sha: require(v::PLANNED_SHA, "the commit the plan was made at")?,
+            }),
+        };
+        let spec = Self {
+            provider,
+            head_repo: get(v::HEAD_REPO).unwrap_or_else(|| repo.clone()),
+            repo,
+            pr: parse_u64(v::PR, require(v::PR, "the pull request number")?)?,
+            head_sha: require(v::HEAD_SHA, "the head commit to check out")?,
+            head_branch: get(v::HEAD_BRANCH).unwrap_or_default(),
+            base_branch: get(v::BASE_BRANCH).unwrap_or_default(),
+            clone_url: require(v::CLONE_URL, "the URL to clone")?,
+            user: get(v::USER).unwrap_or_default(),
+            command,
+            project: ProjectSpec {
+                name: get(v::PROJECT),
+                dir: get(v::DIR).unwrap_or_else(|| ".".to_owned()),
+                workspace: get(v::WORKSPACE).unwrap_or_else(|| "default".to_owned()),
+                terraform_version: get(v::TERRAFORM_VERSION),
+                timeout,
+                workflow,
+            },
+            extra_args,
+            trigger: get(v::TRIGGER).unwrap_or_default(),
+            apply,
+        };
+        if let Some(given) = get(v::RUN_ID) {
+            let derived = spec.run_id();
+            if given != derived {
+                return Err(invalid(
+                    v::RUN_ID,
+                    &given,
+                    format!("the other inputs derive run id {derived}"),
+                ));
+            }
+        }
+        Ok(spec)
+    }
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// A plan of `envs/prod` in PR #42 of `acme/infra`.
+    pub(crate) fn plan_spec() -> RunSpec {
+        RunSpec {
+            provider: Provider::Github,
+            repo: "acme/infra".to_owned(),
+            head_repo: "acme/infra".to_owned(),
+            pr: 42,
+            head_sha: "ec26c3e57ca3a959ca5aad62de7213c562f8c821".to_owned(),
+            head_branch: "feature/vpc".to_owned(),
+            base_branch: "main".to_owned(),
+            clone_url: "https://github.com/acme/infra.git".to_owned(),
+            user: "octocat".to_owned(),
+            command: RunCommand::Plan,
+            project: ProjectSpec {
+                name: Some("prod".to_owned()),
+                timeout: Duration::from_mins(30),
+                ..ProjectSpec::new("envs/prod")
+            },
+            extra_args: vec!["-target=terraform_data.a".to_owned()],
+            trigger: "github:72d3162e-cc78-11e3-81ab-4c9367dc0958".to_owned(),
+            apply: None,
+        }
+    }
+
+    fn round_trip(spec: &RunSpec) -> RunSpec {
+        let env: HashMap<&str, String> = spec.to_env().into_iter().collect();
+        RunSpec::from_lookup(|name| env.get(name).cloned()).unwrap()
+    }
+
+    #[test]
+    fn a_plan_spec_round_trips_through_the_environment() {
+        let spec = plan_spec();
+        assert_eq!(round_trip(&spec), spec);
+    }
+
+    #[test]
+    fn an_apply_spec_with_a_custom_workflow_round_trips_through_the_environment() {
+        let mut spec = plan_spec();
+        spec.command = RunCommand::Apply;
+        spec.project.workflow = Some(vec![Step::Run {
+            command: "terragrunt apply $PLANFILE".to_owned(),
+        }]);
+        spec.apply = Some(PlanToApply {
+            planfile: StoredArtifact {
+                key: "planfiles/x.tfplan".to_owned(),
+                sha256: "ab".repeat(32),
+                size: 123,
+            },
+            planned_sha: spec.head_sha.clone(),
+        });
+        assert_eq!(round_trip(&spec), spec);
+    }
+
+    #[test]
+    fn an_apply_without_its_planfile_is_refused_naming_the_variable() {
+        let mut spec = plan_spec();
+        spec.command = RunCommand::Apply;
+        let env: HashMap<&str, String> = spec.to_env().into_iter().collect();
+        let err = RunSpec::from_lookup(|name| env.get(name).cloned()).unwrap_err();
+        assert!(err.to_string().contains(env_vars::PLANFILE_KEY), "{err}");
+    }
+
+    #[test]
+    fn a_run_id_that_does_not_match_the_inputs_is_refused() {
+        let mut env: HashMap<&str, String> = plan_spec().to_env().into_iter().collect();
+        env.insert(env_vars::PR, "43".to_owned());
+        let err = RunSpec::from_lookup(|name| env.get(name).cloned()).unwrap_err();
+        assert!(err.to_string().contains(env_vars::RUN_ID), "{err}");
+    }
+
+    #[test]
+    fn the_spec_never_carries_the_token() {
+        let env = plan_spec().to_env();
+        assert!(
+            env.iter()
+                .all(|(name, _)| !name.contains("TOKEN") && !name.contains("SECRET"))
+        );
+    }
+}

@@ -1,0 +1,218 @@
+//! Running one child process under the run's deadline: its output captured (and echoed to the
+//! runner's stderr, so a Job's log shows it), and, past the deadline, stopped the way Terraform
+//! expects: SIGINT to its process group (Terraform then finishes or cancels its current
+//! operations and releases the state lock), and SIGKILL after a grace period.
+
+use std::io::{self, Read, Write as _};
+use std::os::unix::process::CommandExt as _;
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use rustix::process::{Pid, Signal, kill_process_group};
+
+/// How a process ended.
+#[derive(Debug)]
+pub struct Finished {
+    /// Its exit status.
+    pub status: ExitStatus,
+    /// Its standard output, or stdout and stderr interleaved when merged.
+    pub output: Vec<u8>,
+    /// Its standard error, when not merged.
+    pub stderr: Vec<u8>,
+    /// Whether it was stopped at the deadline.
+    pub timed_out: bool,
+}
+
+impl Finished {
+    /// The output as text (lossy).
+    #[must_use]
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.output).into_owned()
+    }
+
+    /// Standard error as text (lossy).
+    #[must_use]
+    pub fn stderr_text(&self) -> String {
+        String::from_utf8_lossy(&self.stderr).into_owned()
+    }
+}
+
+/// Whether stderr joins stdout (human output) or stays apart (`show -json`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Capture {
+    /// One stream, in the order written.
+    Merged,
+    /// Stdout alone; stderr separately.
+    Split,
+}
+
+fn reader(mut from: impl Read + Send + 'static, echo: bool) -> JoinHandle<Vec<u8>> {
+    std::thread::spawn(move || {
+        let mut all = Vec::new();
+        let mut buf = [0_u8; 16 * 1024];
+        loop {
+            match from.read(&mut buf) {
+                Ok(0) | Err(_) => break,
+                Ok(n) => {
+                    all.extend_from_slice(&buf[..n]);
+                    if echo {
+                        let _ = io::stderr().write_all(&buf[..n]);
+                    }
+                }
+            }
+        }
+        all
+    })
+}
+
+fn signal_group(child: &Child, signal: Signal) {
+    // The child leads its own group (process_group(0)), so its pid is the group id.
+    let pid = Pid::from_child(child);
+    let _ = kill_process_group(pid, signal);
+}
+
+/// Runs `cmd` to completion or until `deadline` (then SIGINT, and SIGKILL `grace` later).
+/// `echo` copies the output to the runner's stderr as it arrives.
+pub fn run(
+    mut cmd: Command,
+    capture: Capture,
+    deadline: Instant,
+    grace: Duration,
+    echo: bool,
+) -> io::Result<Finished> {
+    cmd.stdin(Stdio::null()).process_group(0);
+    let (out_reader, err_reader);
+    let mut child = match capture {
+        Capture::Merged => {
+            let (read, write) = io::pipe()?;
+            cmd.stdout(write.try_clone()?).stderr(write);
+            let child = cmd.spawn()?;
+            // Drop the command, and with it our copies of the pipe's write end, so the reader
+            // sees end-of-file when the child's copies close.
+            drop(cmd);
+            out_reader = reader(read, echo);
+            err_reader = None;
+            child
+        }
+        Capture::Split => {
+            cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+            let mut child = cmd.spawn()?;
+            drop(cmd);
+            out_reader = reader(child.stdout.take().expect("stdout is piped"), false);
+            err_reader = Some(reader(child.stderr.take().expect("stderr is piped"), echo));
+            child
+        }
+    };
+    let mut timed_out = false;
+    let mut kill_at: Option<Instant> = None;
+    let mut pause = Duration::from_millis(1);
+    let status = loop {
+        if let Some(status) = child.try_wait()? {
+            break status;
+        }
+        let now = Instant::now();
+        match kill_at {
+            None if now >= deadline => {
+                timed_out = true;
+                signal_group(&child, Signal::INT);
+                kill_at = Some(now + grace);
+            }
+            Some(at) if now >= at => {
+                signal_group(&child, Signal::KILL);
+                break child.wait()?;
+            }
+            _ => {}
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(25));
+    };
+    if timed_out {
+        // Whatever the group left behind must not hold the pipes open.
+        signal_group(&child, Signal::KILL);
+    }
+    let output = out_reader.join().unwrap_or_default();
+    let stderr = err_reader
+        .map(|handle| handle.join().unwrap_or_default())
+        .unwrap_or_default();
+    Ok(Finished {
+        status,
+        output,
+        stderr,
+        timed_out,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sh(script: &str) -> Command {
+        let mut cmd = Command::new("sh");
+        cmd.arg("-c").arg(script);
+        cmd
+    }
+
+    #[test]
+    fn merged_output_keeps_both_streams() {
+        let far = Instant::now() + Duration::from_mins(1);
+        let done = run(
+            sh("echo out; echo err >&2"),
+            Capture::Merged,
+            far,
+            Duration::ZERO,
+            false,
+        )
+        .unwrap();
+        assert!(done.status.success());
+        assert_eq!(done.text(), "out\nerr\n");
+    }
+
+    #[test]
+    fn split_output_keeps_stdout_apart() {
+        let far = Instant::now() + Duration::from_mins(1);
+        let done = run(
+            sh("echo out; echo err >&2; exit 3"),
+            Capture::Split,
+            far,
+            Duration::ZERO,
+            false,
+        )
+        .unwrap();
+        assert_eq!(done.status.code(), Some(3));
+        assert_eq!(done.text(), "out\n");
+        assert_eq!(done.stderr_text(), "err\n");
+    }
+
+    #[test]
+    fn a_process_past_its_deadline_gets_sigint_first() {
+        let started = Instant::now();
+        let done = run(
+            sh("trap 'echo interrupted; exit 130' INT; sleep 30 & wait"),
+            Capture::Merged,
+            started + Duration::from_millis(300),
+            Duration::from_secs(20),
+            false,
+        )
+        .unwrap();
+        assert!(done.timed_out);
+        assert_eq!(done.text(), "interrupted\n");
+        assert!(started.elapsed() < Duration::from_secs(20));
+    }
+
+    #[test]
+    fn a_process_that_ignores_sigint_is_killed_after_the_grace_period() {
+        let started = Instant::now();
+        let done = run(
+            sh("trap '' INT; sleep 30"),
+            Capture::Merged,
+            started + Duration::from_millis(200),
+            Duration::from_millis(300),
+            false,
+        )
+        .unwrap();
+        assert!(done.timed_out);
+        assert!(!done.status.success());
+        assert!(started.elapsed() < Duration::from_secs(20));
+    }
+}

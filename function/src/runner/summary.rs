@@ -1,0 +1,459 @@
+//! A plan's summary from `terraform show -json <planfile>`: counts to add, change, destroy,
+//! import, move, replace and forget, as Terraform's own `Plan:` line counts them, plus the
+//! addresses and actions of the changed resources. No attribute value is ever kept, so a
+//! summary cannot leak one; [`sensitive_values`] collects the values Terraform marks sensitive
+//! (`before_sensitive`, `after_sensitive`, sensitive outputs and variables) so the human plan
+//! text can be scrubbed of any that slip into it ([`redact`]).
+//!
+//! Pure and lenient: unknown fields are ignored, so plans from Terraform 0.12 to 1.15 all read;
+//! a document that is not a plan is a [`SummaryError`], never a panic.
+
+use std::fmt::Write as _;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// What a resource change does, as one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ChangeAction {
+    /// `["create"]`.
+    Create,
+    /// `["update"]`.
+    Update,
+    /// `["delete"]`.
+    Delete,
+    /// `["delete","create"]` or `["create","delete"]`.
+    Replace,
+    /// `["read"]` (a data source read during apply).
+    Read,
+    /// `["forget"]`: removed from state, not destroyed.
+    Forget,
+    /// `["no-op"]`: only interesting when moved or imported.
+    NoOp,
+    /// Anything else.
+    Other,
+}
+
+impl ChangeAction {
+    fn from_actions(actions: &[Value]) -> Self {
+        let words: Vec<&str> = actions.iter().filter_map(Value::as_str).collect();
+        match words.as_slice() {
+            ["create"] => Self::Create,
+            ["update"] => Self::Update,
+            ["delete"] => Self::Delete,
+            ["delete", "create"] | ["create", "delete"] => Self::Replace,
+            ["read"] => Self::Read,
+            ["forget"] => Self::Forget,
+            ["no-op"] => Self::NoOp,
+            _ => Self::Other,
+        }
+    }
+}
+
+/// One changed resource, without any of its values.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResourceLine {
+    /// Its address, such as `module.net.aws_vpc.this`.
+    pub address: String,
+    /// What happens to it.
+    pub action: ChangeAction,
+    /// Where it moved from, when it moved.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub moved_from: Option<String>,
+    /// Whether it is being imported.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub importing: bool,
+}
+
+/// The counts of one plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanSummary {
+    /// The Terraform version that made the plan, when recorded.
+    pub terraform_version: Option<String>,
+    /// Resources to create (replacements included, as Terraform counts them).
+    pub add: usize,
+    /// Resources to update in place.
+    pub change: usize,
+    /// Resources to destroy (replacements included).
+    pub destroy: usize,
+    /// Resources to import.
+    pub import: usize,
+    /// Resources moved to a new address.
+    pub moved: usize,
+    /// Resources replaced (counted in both `add` and `destroy`).
+    pub replace: usize,
+    /// Resources removed from state without being destroyed.
+    pub forget: usize,
+    /// Outputs that change.
+    pub output_changes: usize,
+    /// Whether Terraform reported the plan as errored.
+    pub errored: bool,
+    /// The resources that change, are moved, imported or forgotten, in plan order.
+    pub resources: Vec<ResourceLine>,
+}
+
+impl PlanSummary {
+    /// Whether applying the plan would change anything (resources or outputs).
+    #[must_use]
+    pub fn has_changes(&self) -> bool {
+        self.add + self.change + self.destroy + self.import + self.moved + self.forget > 0
+            || self.output_changes > 0
+    }
+
+    /// One line: Terraform's `Plan:` line with the extra counts it leaves out, or `No changes.`.
+    #[must_use]
+    pub fn line(&self) -> String {
+        if self.errored {
+            return "Plan failed: Terraform reported errors.".to_owned();
+        }
+        let resources =
+            self.add + self.change + self.destroy + self.import + self.moved + self.forget;
+        if resources == 0 {
+            return if self.output_changes > 0 {
+                format!(
+                    "No resource changes; {} output{} change{}.",
+                    self.output_changes,
+                    if self.output_changes == 1 { "" } else { "s" },
+                    if self.output_changes == 1 { "s" } else { "" },
+                )
+            } else {
+                "No changes.".to_owned()
+            };
+        }
+        let mut line = String::from("Plan: ");
+        if self.import > 0 {
+            let _ = write!(line, "{} to import, ", self.import);
+        }
+        let _ = write!(
+            line,
+            "{} to add, {} to change, {} to destroy",
+            self.add, self.change, self.destroy
+        );
+        let mut extra = Vec::new();
+        if self.replace > 0 {
+            extra.push(format!("{} to replace", self.replace));
+        }
+        if self.moved > 0 {
+            extra.push(format!("{} to move", self.moved));
+        }
+        if self.forget > 0 {
+            extra.push(format!("{} to forget", self.forget));
+        }
+        if !extra.is_empty() {
+            let _ = write!(line, " ({})", extra.join(", "));
+        }
+        line.push('.');
+        line
+    }
+}
+
+/// A document that is not a readable plan.
+#[derive(Debug, thiserror::Error)]
+pub enum SummaryError {
+    /// Not JSON at all.
+    #[error("the plan is not JSON: {0}")]
+    Json(#[from] serde_json::Error),
+    /// JSON, but not shaped like `terraform show -json` output.
+    #[error("the plan JSON is malformed: {0}")]
+    Shape(String),
+    /// No JSON document in the text.
+    #[error("no plan JSON found in the output")]
+    Empty,
+}
+
+/// The JSON documents in `text`: one per line that starts with `{` (terragrunt run-all prints
+/// several; wrappers print noise around them), or the whole text when it is one document.
+fn documents(text: &str) -> Result<Vec<Value>, SummaryError> {
+    if let Ok(value) = serde_json::from_str::<Value>(text) {
+        return Ok(vec![value]);
+    }
+    let docs = text
+        .lines()
+        .filter(|line| line.trim_start().starts_with('{'))
+        .map(serde_json::from_str::<Value>)
+        .collect::<Result<Vec<_>, _>>()?;
+    if docs.is_empty() {
+        Err(SummaryError::Empty)
+    } else {
+        Ok(docs)
+    }
+}
+
+/// Summarises every plan document in `text`.
+pub fn summarize_all(text: &str) -> Result<Vec<PlanSummary>, SummaryError> {
+    documents(text)?.iter().map(summarize_value).collect()
+}
+
+/// Summarises the first plan document in `text`.
+pub fn summarize(text: &str) -> Result<PlanSummary, SummaryError> {
+    let docs = documents(text)?;
+    summarize_value(docs.first().ok_or(SummaryError::Empty)?)
+}
+
+fn summarize_value(plan: &Value) -> Result<PlanSummary, SummaryError> {
+    let Some(object) = plan.as_object() else {
+        return Err(SummaryError::Shape("the document is not an object".into()));
+    };
+    let mut summary = PlanSummary {
+        terraform_version: object
+            .get("terraform_version")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+        errored: object
+            .get("errored")
+            .and_then(Value::as_bool)
+            .unwrap_or(false),
+        ..PlanSummary::default()
+    };
+    let changes = match object.get("resource_changes") {
+        None | Some(Value::Null) => &[][..],
+        Some(Value::Array(changes)) => changes.as_slice(),
+        Some(_) => {
+            return Err(SummaryError::Shape("resource_changes is not a list".into()));
+        }
+    };
+    for change in changes {
+        let address = change
+            .get("address")
+            .and_then(Value::as_str)
+            .unwrap_or("?")
+            .to_owned();
+        let detail = change.get("change");
+        let action = detail
+            .and_then(|c| c.get("actions"))
+            .and_then(Value::as_array)
+            .map_or(ChangeAction::Other, |actions| {
+                ChangeAction::from_actions(actions)
+            });
+        let importing = detail
+            .and_then(|c| c.get("importing"))
+            .is_some_and(|value| !value.is_null());
+        let moved_from = change
+            .get("previous_address")
+            .and_then(Value::as_str)
+            .filter(|previous| *previous != address)
+            .map(str::to_owned);
+        match action {
+            ChangeAction::Create => summary.add += 1,
+            ChangeAction::Update => summary.change += 1,
+            ChangeAction::Delete => summary.destroy += 1,
+            ChangeAction::Replace => {
+                summary.add += 1;
+                summary.destroy += 1;
+                summary.replace += 1;
+            }
+            ChangeAction::Forget => summary.forget += 1,
+            ChangeAction::Read | ChangeAction::NoOp | ChangeAction::Other => {}
+        }
+        if importing {
+            summary.import += 1;
+        }
+        if moved_from.is_some() {
+            summary.moved += 1;
+        }
+        let interesting = !matches!(
+            action,
+            ChangeAction::NoOp | ChangeAction::Read | ChangeAction::Other
+        ) || importing
+            || moved_from.is_some();
+        if interesting {
+            summary.resources.push(ResourceLine {
+                address,
+                action,
+                moved_from,
+                importing,
+            });
+        }
+    }
+    if let Some(outputs) = object.get("output_changes").and_then(Value::as_object) {
+        summary.output_changes = outputs
+            .values()
+            .filter(|output| {
+                output
+                    .get("actions")
+                    .and_then(Value::as_array)
+                    .is_some_and(|actions| {
+                        ChangeAction::from_actions(actions) != ChangeAction::NoOp
+                    })
+            })
+            .count();
+    }
+    Ok(summary)
+}
+
+/// Every value the plan marks sensitive (through `before_sensitive`/`after_sensitive` masks,
+/// sensitive outputs and sensitive root variables), as the strings that could appear in text.
+/// Strings shorter than four characters and the words `true`, `false` and `null` are left out:
+/// scrubbing those would mangle the text without hiding anything.
+#[must_use]
+pub fn sensitive_values(text: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    let Ok(docs) = documents(text) else {
+        return found;
+    };
+    for plan in &docs {
+        let changes = plan
+            .get("resource_changes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .chain(
+                plan.get("resource_drift")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten(),
+            );
+        for change in changes {
+            let Some(detail) = change.get("change") else {
+                continue;
+            };
+            for (value, mask) in [("before", "before_sensitive"), ("after", "after_sensitive")] {
+                if let (Some(value), Some(mask)) = (detail.get(value), detail.get(mask)) {
+                    masked_leaves(value, mask, &mut found);
+                }
+            }
+        }
+        if let Some(outputs) = plan.get("output_changes").and_then(Value::as_object) {
+            for output in outputs.values() {
+                for (value, mask) in [("before", "before_sensitive"), ("after", "after_sensitive")]
+                {
+                    if let (Some(value), Some(mask)) = (output.get(value), output.get(mask)) {
+                        masked_leaves(value, mask, &mut found);
+                    }
+                }
+            }
+        }
+        let sensitive_vars = plan
+            .pointer("/configuration/root_module/variables")
+            .and_then(Value::as_object);
+        if let (Some(config), Some(values)) = (
+            sensitive_vars,
+            plan.get("variables").and_then(Value::as_object),
+        ) {
+            for (name, declared) in config {
+                if declared.get("sensitive").and_then(Value::as_bool) == Some(true)
+                    && let Some(value) = values.get(name).and_then(|v| v.get("value"))
+                {
+                    leaves(value, &mut found);
+                }
+            }
+        }
+    }
+    found.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
+    found.dedup();
+    found
+}
+
+/// The leaves of `value` where `mask` (a sensitivity mask of the same shape, or `true` for a
+/// whole subtree) says sensitive.
+fn masked_leaves(value: &Value, mask: &Value, found: &mut Vec<String>) {
+    match mask {
+        Value::Bool(true) => leaves(value, found),
+        Value::Object(mask) => {
+            if let Value::Object(value) = value {
+                for (key, sub_mask) in mask {
+                    if let Some(sub_value) = value.get(key) {
+                        masked_leaves(sub_value, sub_mask, found);
+                    }
+                }
+            }
+        }
+        Value::Array(mask) => {
+            if let Value::Array(value) = value {
+                for (sub_value, sub_mask) in value.iter().zip(mask) {
+                    masked_leaves(sub_value, sub_mask, found);
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
+fn leaves(value: &Value, found: &mut Vec<String>) {
+    match value {
+        Value::String(text)
+            if text.chars().count() >= 4 && !matches!(text.as_str(), "true" | "false" | "null") =>
+        {
+            found.push(text.clone());
+        }
+        Value::Array(items) => items.iter().for_each(|item| leaves(item, found)),
+        Value::Object(map) => map.values().for_each(|item| leaves(item, found)),
+        _ => {}
+    }
+}
+
+/// The mark that replaces a sensitive value, as Terraform writes it.
+pub const REDACTED: &str = "(sensitive value)";
+
+/// `text` with every occurrence of every value in `secrets` replaced by [`REDACTED`]; longer
+/// values first, so a secret containing another is replaced whole.
+#[must_use]
+pub fn redact(text: &str, secrets: &[String]) -> String {
+    let mut out = text.to_owned();
+    let mut ordered: Vec<&String> = secrets.iter().collect();
+    ordered.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
+    for secret in ordered {
+        if !secret.is_empty() && out.contains(secret.as_str()) {
+            out = out.replace(secret.as_str(), REDACTED);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_replacement_counts_as_one_add_and_one_destroy() {
+        let summary = summarize(
+            r#"{"resource_changes":[{"address":"a.b","change":{"actions":["delete","create"]}}]}"#,
+        )
+        .unwrap();
+        assert_eq!((summary.add, summary.destroy, summary.replace), (1, 1, 1));
+        assert_eq!(
+            summary.line(),
+            "Plan: 1 to add, 0 to change, 1 to destroy (1 to replace)."
+        );
+    }
+
+    #[test]
+    fn resource_changes_that_are_not_a_list_are_refused_without_panicking() {
+        let err = summarize(r#"{"resource_changes": "invalid"}"#).unwrap_err();
+        assert!(matches!(err, SummaryError::Shape(_)), "{err}");
+    }
+
+    #[test]
+    fn text_without_json_is_refused() {
+        assert!(matches!(summarize("Error: no"), Err(SummaryError::Empty)));
+    }
+
+    #[test]
+    fn values_under_a_sensitive_mask_are_collected_and_scrubbed() {
+        let plan = r#"{"resource_changes":[{"address":"x.y","change":{"actions":["create"],
+            "before":null,"after":{"name":"public","password":"hunter22","tags":["a","topsecret"]},
+            "before_sensitive":false,"after_sensitive":{"password":true,"tags":[false,true]}}}]}"#;
+        let secrets = sensitive_values(plan);
+        assert_eq!(secrets, ["topsecret", "hunter22"]);
+        assert_eq!(
+            redact("password = hunter22, name = public", &secrets),
+            "password = (sensitive value), name = public"
+        );
+    }
+
+    #[test]
+    fn sensitive_root_variables_are_collected() {
+        let plan = r#"{"variables":{"token":{"value":"abcd-1234"},"region":{"value":"eu-west-1"}},
+            "configuration":{"root_module":{"variables":{"token":{"sensitive":true},"region":{}}}}}"#;
+        assert_eq!(sensitive_values(plan), ["abcd-1234"]);
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn summarising_arbitrary_text_never_panics(text in ".{0,200}") {
+            let _ = summarize_all(&text);
+            let _ = sensitive_values(&text);
+        }
+    }
+}

@@ -1,0 +1,282 @@
+//! A project's workflow: the steps a plan or an apply runs, and the environment variables each
+//! step sees. The default plan is `init` then `plan`; the default apply is `init` then `apply`
+//! (every run starts from a fresh clone, so an apply initialises too). Custom steps come from
+//! the repo config or the operator's policy, in Atlantis' vocabulary: `init`, `plan`, `apply`
+//! with `extra_args`, `run` (a shell command) and `env`.
+//!
+//! Only `run` steps go through `sh -c`, because their text is an operator- or repo-defined
+//! command line. Everything a commenter typed reaches Terraform as argv entries, never a shell.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::dispatch::spec::{RunCommand, RunSpec};
+
+/// One workflow step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// `terraform init -input=false` plus `extra_args`.
+    Init {
+        /// Extra arguments from the workflow definition.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        extra_args: Vec<String>,
+    },
+    /// `terraform plan -input=false -out=$PLANFILE` plus `extra_args` and the comment's args.
+    Plan {
+        /// Extra arguments from the workflow definition.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        extra_args: Vec<String>,
+    },
+    /// `terraform apply -input=false $PLANFILE` plus `extra_args` and the comment's args.
+    Apply {
+        /// Extra arguments from the workflow definition.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        extra_args: Vec<String>,
+    },
+    /// A shell command (`sh -c`), run in the project directory with Atlantis' variables.
+    Run {
+        /// The command line.
+        command: String,
+    },
+    /// Sets a variable for the following steps, to `value` or to the output of `command`.
+    Env {
+        /// The variable's name.
+        name: String,
+        /// A literal value.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        value: Option<String>,
+        /// A shell command whose trimmed output is the value.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        command: Option<String>,
+    },
+}
+
+impl Step {
+    /// The step's name in reports: `init`, `plan`, `apply`, `run` or `env`.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Init { .. } => "init",
+            Self::Plan { .. } => "plan",
+            Self::Apply { .. } => "apply",
+            Self::Run { .. } => "run",
+            Self::Env { .. } => "env",
+        }
+    }
+}
+
+/// The default steps of `command`.
+#[must_use]
+pub fn default_steps(command: RunCommand) -> Vec<Step> {
+    let init = Step::Init {
+        extra_args: Vec::new(),
+    };
+    match command {
+        RunCommand::Plan => vec![
+            init,
+            Step::Plan {
+                extra_args: Vec::new(),
+            },
+        ],
+        RunCommand::Apply => vec![
+            init,
+            Step::Apply {
+                extra_args: Vec::new(),
+            },
+        ],
+    }
+}
+
+/// The Terraform argv of a built-in step, after the binary: fixed flags, the workflow's
+/// `extra_args`, then the comment's `comment_args` (plan and apply only), then the planfile
+/// for apply. `None` for `run` and `env`.
+#[must_use]
+pub fn terraform_args(
+    step: &Step,
+    planfile: &Path,
+    comment_args: &[String],
+) -> Option<Vec<String>> {
+    let planfile = planfile.display().to_string();
+    let (mut args, extra, with_comment): (Vec<String>, &[String], bool) = match step {
+        Step::Init { extra_args } => (
+            vec!["init".into(), "-input=false".into(), "-no-color".into()],
+            extra_args,
+            false,
+        ),
+        Step::Plan { extra_args } => (
+            vec![
+                "plan".into(),
+                "-input=false".into(),
+                "-no-color".into(),
+                format!("-out={planfile}"),
+            ],
+            extra_args,
+            true,
+        ),
+        Step::Apply { extra_args } => (
+            vec!["apply".into(), "-input=false".into(), "-no-color".into()],
+            extra_args,
+            true,
+        ),
+        Step::Run { .. } | Step::Env { .. } => return None,
+    };
+    args.extend(extra.iter().cloned());
+    if with_comment {
+        args.extend(comment_args.iter().cloned());
+    }
+    if matches!(step, Step::Apply { .. }) {
+        args.push(planfile);
+    }
+    Some(args)
+}
+
+/// Splits `owner/name` at its last `/` (GitLab's nested groups stay in the owner).
+fn owner_and_name(full: &str) -> (&str, &str) {
+    full.rsplit_once('/').unwrap_or(("", full))
+}
+
+/// Atlantis' `COMMENT_ARGS`: every character of every argument backslash-escaped, arguments
+/// joined by commas, so a script can split them safely.
+#[must_use]
+pub fn comment_args_var(args: &[String]) -> String {
+    args.iter()
+        .map(|arg| {
+            arg.chars().fold(String::new(), |mut out, c| {
+                out.push('\\');
+                out.push(c);
+                out
+            })
+        })
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// The variables every step sees, named as Atlantis names them, so custom workflows written
+/// for Atlantis run unchanged.
+#[must_use]
+pub fn step_env(
+    spec: &RunSpec,
+    project_dir: &Path,
+    planfile: &Path,
+) -> Vec<(&'static str, String)> {
+    let (base_owner, base_name) = owner_and_name(&spec.repo);
+    let (head_owner, head_name) = owner_and_name(&spec.head_repo);
+    let showfile = planfile.with_extension("json");
+    vec![
+        ("WORKSPACE", spec.project.workspace.clone()),
+        (
+            "ATLANTIS_TERRAFORM_VERSION",
+            spec.project.terraform_version.clone().unwrap_or_default(),
+        ),
+        ("DIR", project_dir.display().to_string()),
+        ("PLANFILE", planfile.display().to_string()),
+        ("SHOWFILE", showfile.display().to_string()),
+        ("BASE_REPO_NAME", base_name.to_owned()),
+        ("BASE_REPO_OWNER", base_owner.to_owned()),
+        ("HEAD_REPO_NAME", head_name.to_owned()),
+        ("HEAD_REPO_OWNER", head_owner.to_owned()),
+        ("HEAD_BRANCH_NAME", spec.head_branch.clone()),
+        ("HEAD_COMMIT", spec.head_sha.clone()),
+        ("BASE_BRANCH_NAME", spec.base_branch.clone()),
+        (
+            "PROJECT_NAME",
+            spec.project.name.clone().unwrap_or_default(),
+        ),
+        ("PULL_NUM", spec.pr.to_string()),
+        ("PULL_AUTHOR", spec.user.clone()),
+        ("REPO_REL_DIR", spec.project.dir.clone()),
+        ("USER_NAME", spec.user.clone()),
+        ("COMMENT_ARGS", comment_args_var(&spec.extra_args)),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::PathBuf;
+
+    use super::*;
+    use crate::dispatch::spec::tests::plan_spec;
+
+    #[test]
+    fn the_default_plan_is_init_then_plan_with_the_planfile() {
+        let steps = default_steps(RunCommand::Plan);
+        let planfile = PathBuf::from("/work/out/plan.tfplan");
+        let argv: Vec<_> = steps
+            .iter()
+            .map(|step| terraform_args(step, &planfile, &["-target=a".to_owned()]).unwrap())
+            .collect();
+        assert_eq!(argv[0], ["init", "-input=false", "-no-color"]);
+        assert_eq!(
+            argv[1],
+            [
+                "plan",
+                "-input=false",
+                "-no-color",
+                "-out=/work/out/plan.tfplan",
+                "-target=a"
+            ]
+        );
+    }
+
+    #[test]
+    fn apply_takes_the_planfile_last() {
+        let argv = terraform_args(
+            &Step::Apply {
+                extra_args: vec!["-parallelism=2".to_owned()],
+            },
+            Path::new("p.tfplan"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            argv,
+            [
+                "apply",
+                "-input=false",
+                "-no-color",
+                "-parallelism=2",
+                "p.tfplan"
+            ]
+        );
+    }
+
+    #[test]
+    fn comment_args_are_escaped_as_atlantis_does() {
+        assert_eq!(
+            comment_args_var(&["-target=a".to_owned(), "x y".to_owned()]),
+            "\\-\\t\\a\\r\\g\\e\\t\\=\\a,\\x\\ \\y"
+        );
+    }
+
+    #[test]
+    fn steps_see_atlantis_variables() {
+        let mut spec = plan_spec();
+        spec.repo = "group/sub/infra".to_owned();
+        let env = step_env(
+            &spec,
+            Path::new("/w/repo/envs/prod"),
+            Path::new("/w/out/p.tfplan"),
+        );
+        let get = |name: &str| env.iter().find(|(n, _)| *n == name).unwrap().1.clone();
+        assert_eq!(get("BASE_REPO_OWNER"), "group/sub");
+        assert_eq!(get("BASE_REPO_NAME"), "infra");
+        assert_eq!(get("PULL_NUM"), "42");
+        assert_eq!(get("PROJECT_NAME"), "prod");
+        assert_eq!(get("PLANFILE"), "/w/out/p.tfplan");
+        assert_eq!(get("SHOWFILE"), "/w/out/p.json");
+        assert_eq!(get("HEAD_COMMIT"), spec.head_sha);
+    }
+
+    #[test]
+    fn workflow_steps_read_as_json() {
+        let steps: Vec<Step> = serde_json::from_str(
+            r#"[{"step":"init"},{"step":"run","command":"terragrunt plan -out $PLANFILE"},
+                {"step":"env","name":"A","value":"b"}]"#,
+        )
+        .unwrap();
+        assert_eq!(steps[0], Step::Init { extra_args: vec![] });
+        assert_eq!(steps[1].name(), "run");
+    }
+}
