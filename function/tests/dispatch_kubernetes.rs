@@ -1,0 +1,242 @@
+//! The Kubernetes dispatcher against a `tower-test` mock API server, one scenario per test: the
+//! exact Job it POSTs, a 409 as "already dispatched", 403 and 5xx as typed errors. The Job
+//! manifest itself passes `kubernetes-validate --strict`.
+
+use std::time::Duration;
+
+use http::{Request, Response, StatusCode};
+use http_body_util::BodyExt as _;
+use kube::client::Body;
+use landfall_function::dispatch::kubernetes::{KubernetesError, job_spec};
+use landfall_function::dispatch::{
+    DispatchError, DispatchOutcome, Dispatcher as _, KubernetesDispatcher, ProjectSpec, RunCommand,
+    RunSpec, RunnerSettings,
+};
+use landfall_function::event::Provider;
+use tower_test::mock::{self, Handle};
+
+type ApiHandle = Handle<Request<Body>, Response<Body>>;
+
+fn spec() -> RunSpec {
+    RunSpec {
+        provider: Provider::Github,
+        repo: "acme/infra".to_owned(),
+        head_repo: "acme/infra".to_owned(),
+        pr: 7,
+        head_sha: "ec26c3e57ca3a959ca5aad62de7213c562f8c821".to_owned(),
+        head_branch: "change-vpc".to_owned(),
+        base_branch: "main".to_owned(),
+        clone_url: "https://github.com/acme/infra.git".to_owned(),
+        user: "octocat".to_owned(),
+        command: RunCommand::Plan,
+        project: ProjectSpec {
+            name: Some("network".to_owned()),
+            timeout: Duration::from_mins(20),
+            ..ProjectSpec::new("envs/prod/network")
+        },
+        extra_args: vec!["-target=terraform_data.a".to_owned()],
+        trigger: "github:72d3162e-cc78-11e3-81ab-4c9367dc0958".to_owned(),
+        apply: None,
+    }
+}
+
+fn settings() -> RunnerSettings {
+    let mut settings = RunnerSettings::new(
+        "landfall-runners",
+        "ghcr.io/landfall-dev/landfall-runner:0.1.0",
+        "landfall-runner",
+    );
+    settings.env = vec![
+        ("LANDFALL_STORE".to_owned(), "dynamodb".to_owned()),
+        ("LANDFALL_TABLE".to_owned(), "landfall".to_owned()),
+        ("LANDFALL_BUCKET".to_owned(), "landfall-plans".to_owned()),
+        ("AWS_REGION".to_owned(), "eu-west-1".to_owned()),
+    ];
+    settings
+}
+
+fn dispatcher() -> (KubernetesDispatcher, ApiHandle) {
+    let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
+    let client = kube::Client::new(service, "default");
+    (KubernetesDispatcher::new(client, settings()), handle)
+}
+
+fn status_body(code: u16, reason: &str, message: &str) -> Body {
+    Body::from(
+        serde_json::to_vec(&serde_json::json!({
+            "kind": "Status", "apiVersion": "v1", "metadata": {},
+            "status": "Failure", "message": message, "reason": reason, "code": code,
+        }))
+        .unwrap(),
+    )
+}
+
+/// Answers the next request with `status` and `body`; returns the request's method, URI and
+/// JSON body.
+async fn answer(
+    handle: &mut ApiHandle,
+    status: StatusCode,
+    body: impl FnOnce(&serde_json::Value) -> Body,
+) -> (String, String, serde_json::Value) {
+    let (request, send) = handle
+        .next_request()
+        .await
+        .expect("the dispatcher calls the API");
+    let method = request.method().to_string();
+    let uri = request.uri().to_string();
+    let bytes = request.into_body().collect().await.unwrap().to_bytes();
+    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    send.send_response(
+        Response::builder()
+            .status(status)
+            .body(body(&json))
+            .unwrap(),
+    );
+    (method, uri, json)
+}
+
+#[tokio::test]
+async fn dispatch_posts_exactly_the_job_spec_to_the_runner_namespace() {
+    let (dispatcher, mut handle) = dispatcher();
+    let spec = spec();
+    let server = tokio::spawn(async move {
+        answer(&mut handle, StatusCode::CREATED, |job| {
+            Body::from(serde_json::to_vec(job).unwrap())
+        })
+        .await
+    });
+    let outcome = dispatcher.dispatch(&spec).await.unwrap();
+    let (method, uri, body) = server.await.unwrap();
+    assert_eq!(method, "POST");
+    assert_eq!(uri, "/apis/batch/v1/namespaces/landfall-runners/jobs?");
+    assert_eq!(
+        body,
+        serde_json::to_value(job_spec(&spec, &settings())).unwrap()
+    );
+    assert_eq!(
+        outcome,
+        DispatchOutcome::Dispatched {
+            run_id: spec.run_id()
+        }
+    );
+    assert_eq!(body["metadata"]["name"], spec.run_id());
+}
+
+#[tokio::test]
+async fn a_conflict_means_the_run_was_already_dispatched() {
+    let (dispatcher, mut handle) = dispatcher();
+    let spec = spec();
+    let name = spec.run_id();
+    let server = tokio::spawn(async move {
+        answer(&mut handle, StatusCode::CONFLICT, |_| {
+            status_body(
+                409,
+                "AlreadyExists",
+                &format!("jobs.batch \"{name}\" already exists"),
+            )
+        })
+        .await
+    });
+    let outcome = dispatcher.dispatch(&spec).await.unwrap();
+    server.await.unwrap();
+    assert_eq!(
+        outcome,
+        DispatchOutcome::AlreadyDispatched {
+            run_id: spec.run_id()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_forbidden_create_is_a_typed_error_naming_job_and_namespace() {
+    let (dispatcher, mut handle) = dispatcher();
+    let server = tokio::spawn(async move {
+        answer(&mut handle, StatusCode::FORBIDDEN, |_| {
+            status_body(
+                403,
+                "Forbidden",
+                "jobs.batch is forbidden: User \"landfall-function\" cannot create resource \"jobs\"",
+            )
+        })
+        .await
+    });
+    let err = dispatcher.dispatch(&spec()).await.unwrap_err();
+    server.await.unwrap();
+    let DispatchError::Kubernetes(KubernetesError::Api {
+        code,
+        namespace,
+        message,
+        ..
+    }) = &err
+    else {
+        panic!("expected an API error, got {err:?}");
+    };
+    assert_eq!(*code, 403);
+    assert_eq!(namespace, "landfall-runners");
+    assert!(message.contains("cannot create resource"), "{message}");
+    assert!(err.to_string().contains("HTTP 403"), "{err}");
+}
+
+#[tokio::test]
+async fn a_server_error_with_a_plain_text_body_is_a_typed_error() {
+    let (dispatcher, mut handle) = dispatcher();
+    let server = tokio::spawn(async move {
+        answer(&mut handle, StatusCode::SERVICE_UNAVAILABLE, |_| {
+            Body::from("upstream connect error".as_bytes().to_vec())
+        })
+        .await
+    });
+    let err = dispatcher.dispatch(&spec()).await.unwrap_err();
+    server.await.unwrap();
+    assert!(
+        matches!(
+            err,
+            DispatchError::Kubernetes(KubernetesError::Api { code: 503, .. })
+        ),
+        "{err:?}"
+    );
+}
+
+#[test]
+fn the_job_manifest_is_stable() {
+    let job = serde_json::to_value(job_spec(&spec(), &settings())).unwrap();
+    insta::assert_json_snapshot!("runner_job", job);
+}
+
+#[test]
+fn the_job_manifest_passes_kubernetes_validate_strict() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut apply = spec();
+    apply.command = RunCommand::Apply;
+    apply.apply = Some(landfall_function::dispatch::PlanToApply {
+        planfile: landfall_function::store::StoredArtifact {
+            key: "planfiles/acme%2Finfra/pr-7/x.tfplan".to_owned(),
+            sha256: "0".repeat(64),
+            size: 10,
+        },
+        planned_sha: apply.head_sha.clone(),
+    });
+    let mut files = Vec::new();
+    for (name, spec) in [("plan.json", spec()), ("apply.json", apply)] {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            serde_json::to_vec_pretty(&job_spec(&spec, &settings())).unwrap(),
+        )
+        .unwrap();
+        files.push(path);
+    }
+    let output = std::process::Command::new(landfall_e2e::tool("kubernetes-validate"))
+        .arg("--strict")
+        .arg("--kubernetes-version")
+        .arg("1.33.0")
+        .args(&files)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "kubernetes-validate refused the Job:\n{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
