@@ -1,11 +1,14 @@
 //! The operator commands behind `landfall locks list` and `landfall locks release`, as library
-//! functions returning printable rows; the CLI only parses arguments and prints.
+//! functions returning printable rows; the CLI only parses arguments and prints. The
+//! `*_blocking` forms connect from a [`StoreConfig`] on a runtime of their own, for synchronous
+//! callers such as the `landfall` CLI.
 
 use std::fmt::Write as _;
 
+use anyhow::Context as _;
 use serde::Serialize;
 
-use super::{Lock, ReleaseOutcome, Result, Store, format_timestamp};
+use super::{Lock, ReleaseOutcome, Result, Store, StoreConfig, format_timestamp};
 
 /// One lock as `landfall locks list` shows it (and as one object of `--json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -86,6 +89,44 @@ pub async fn release_locks(
             Ok(released)
         }
     }
+}
+
+fn block_on<T>(future: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start an async runtime")?
+        .block_on(future)
+}
+
+/// [`list_locks`] on the store `config` names.
+pub fn list_locks_blocking(
+    config: &StoreConfig,
+    repo: Option<&str>,
+) -> anyhow::Result<Vec<LockRow>> {
+    block_on(async {
+        let (store, _) = config.connect().await?;
+        list_locks(&store, repo)
+            .await
+            .with_context(|| format!("cannot list the locks in the {}", config.describe()))
+    })
+}
+
+/// [`release_locks`] on the store `config` names.
+pub fn release_locks_blocking(
+    config: &StoreConfig,
+    repo: &str,
+    target: &ReleaseTarget,
+) -> anyhow::Result<Vec<Lock>> {
+    block_on(async {
+        let (store, _) = config.connect().await?;
+        release_locks(&store, repo, target).await.with_context(|| {
+            format!(
+                "cannot release locks of {repo} in the {}",
+                config.describe()
+            )
+        })
+    })
 }
 
 /// The rows as an aligned text table with a header, or a one-line note when there are none.
