@@ -16,6 +16,8 @@ pub mod dispatch;
 pub mod event;
 pub mod handler;
 pub mod lambda;
+pub mod projects;
+pub mod repo_config;
 pub mod runner;
 pub mod server;
 pub mod store;

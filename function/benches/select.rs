@@ -1,0 +1,2 @@
+//! Project selection benchmark (filled in with the selection module).
+fn main() {}

@@ -1,0 +1,496 @@
+//! The operator's server-side policy (`LANDFALL_POLICY`), in Atlantis' server-side `repos.yaml`
+//! format: `repos` entries matched by exact id or `/regex/`, later matches overriding earlier
+//! ones key by key, on top of Atlantis' built-in defaults; plus server-side `workflows`.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+use regex::Regex;
+
+use super::diag::{ConfigErrors, Diagnostic};
+use super::read::Reader;
+use super::repo::{BranchPattern, Requirement};
+use super::workflow::{DEFAULT_WORKFLOW, Workflow, read_workflows};
+use super::yaml::{self, Node, Value};
+
+/// A key that a repo file may set only when the policy lists it in `allowed_overrides`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum OverrideKey {
+    /// `apply_requirements`.
+    ApplyRequirements,
+    /// `plan_requirements`.
+    PlanRequirements,
+    /// `import_requirements` (accepted in policies; Landfall has no import command).
+    ImportRequirements,
+    /// `workflow`.
+    Workflow,
+    /// `delete_source_branch_on_merge` (accepted; not supported yet).
+    DeleteSourceBranchOnMerge,
+    /// `repo_locking` (accepted; not supported yet).
+    RepoLocking,
+    /// `repo_locks` (accepted; not supported yet).
+    RepoLocks,
+    /// `custom_policy_check` (accepted; not supported yet).
+    CustomPolicyCheck,
+    /// `policy_check` (accepted; not supported yet).
+    PolicyCheck,
+}
+
+impl OverrideKey {
+    /// Every key, as written in YAML.
+    pub const ALL: [(&'static str, OverrideKey); 9] = [
+        ("apply_requirements", OverrideKey::ApplyRequirements),
+        ("plan_requirements", OverrideKey::PlanRequirements),
+        ("import_requirements", OverrideKey::ImportRequirements),
+        ("workflow", OverrideKey::Workflow),
+        (
+            "delete_source_branch_on_merge",
+            OverrideKey::DeleteSourceBranchOnMerge,
+        ),
+        ("repo_locking", OverrideKey::RepoLocking),
+        ("repo_locks", OverrideKey::RepoLocks),
+        ("custom_policy_check", OverrideKey::CustomPolicyCheck),
+        ("policy_check", OverrideKey::PolicyCheck),
+    ];
+
+    /// The key as written in YAML.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        OverrideKey::ALL
+            .iter()
+            .find(|(_, k)| *k == self)
+            .map_or("", |(s, _)| s)
+    }
+}
+
+/// How a `repos` entry names repositories.
+#[derive(Clone, Debug)]
+pub enum RepoId {
+    /// An exact id: `host/owner/repo` (Atlantis' form) or `owner/repo`.
+    Exact(String),
+    /// `/regex/`, matched against both forms.
+    Pattern(Regex),
+}
+
+impl RepoId {
+    fn matches(&self, full_id: &str, name: &str) -> bool {
+        match self {
+            RepoId::Exact(id) => id == full_id || id == name,
+            RepoId::Pattern(re) => re.is_match(full_id) || re.is_match(name),
+        }
+    }
+}
+
+/// One entry of `repos`; every key but `id` is optional and overrides earlier matches only when
+/// set.
+#[derive(Clone, Debug)]
+pub struct RepoRule {
+    /// The line where the entry starts.
+    pub line: usize,
+    /// `id`.
+    pub id: RepoId,
+    /// `branch`: the entry applies only to PRs into matching base branches.
+    pub branch: Option<BranchPattern>,
+    /// `repo_config_file`: the repo file to read instead of `landfall.yaml`/`atlantis.yaml`.
+    pub repo_config_file: Option<String>,
+    /// `apply_requirements`.
+    pub apply_requirements: Option<Vec<Requirement>>,
+    /// `plan_requirements`.
+    pub plan_requirements: Option<Vec<Requirement>>,
+    /// `workflow`: the default workflow for matching repos.
+    pub workflow: Option<String>,
+    /// `allowed_overrides`.
+    pub allowed_overrides: Option<Vec<OverrideKey>>,
+    /// `allowed_workflows`.
+    pub allowed_workflows: Option<Vec<String>>,
+    /// `allow_custom_workflows`.
+    pub allow_custom_workflows: Option<bool>,
+}
+
+/// The policy file, validated.
+#[derive(Clone, Debug)]
+pub struct Policy {
+    /// The file it came from (shown in refusals so people know what to change).
+    pub file: String,
+    /// `repos`, in file order.
+    pub repos: Vec<RepoRule>,
+    /// Server-side `workflows`, including a `default` if the operator redefined it.
+    pub workflows: BTreeMap<String, Workflow>,
+    /// Keys that were ignored.
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// The policy in force for one repository and base branch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EffectivePolicy {
+    /// The policy file, or `None` when no policy is configured (Atlantis' defaults).
+    pub file: Option<String>,
+    /// `apply_requirements`.
+    pub apply_requirements: Vec<Requirement>,
+    /// `plan_requirements`.
+    pub plan_requirements: Vec<Requirement>,
+    /// The default workflow's name.
+    pub workflow: String,
+    /// What repo files may set.
+    pub allowed_overrides: BTreeSet<OverrideKey>,
+    /// Which workflows repo files may select (empty: any).
+    pub allowed_workflows: Vec<String>,
+    /// Whether repo files may define workflows.
+    pub allow_custom_workflows: bool,
+    /// The repo file to read, when the policy names one.
+    pub repo_config_file: Option<String>,
+    /// Server-side workflows, with the built-in `default` unless redefined.
+    pub workflows: BTreeMap<String, Workflow>,
+}
+
+impl Default for EffectivePolicy {
+    /// Atlantis' defaults: no requirements, the `default` workflow, no overrides, no custom
+    /// workflows.
+    fn default() -> Self {
+        let mut workflows = BTreeMap::new();
+        workflows.insert(DEFAULT_WORKFLOW.to_owned(), Workflow::builtin_default());
+        EffectivePolicy {
+            file: None,
+            apply_requirements: Vec::new(),
+            plan_requirements: Vec::new(),
+            workflow: DEFAULT_WORKFLOW.to_owned(),
+            allowed_overrides: BTreeSet::new(),
+            allowed_workflows: Vec::new(),
+            allow_custom_workflows: false,
+            repo_config_file: None,
+            workflows,
+        }
+    }
+}
+
+/// Why the policy file cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum PolicyError {
+    /// The file cannot be read.
+    #[error("cannot read the policy file {path}")]
+    Read {
+        /// The path.
+        path: String,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not a valid policy.
+    #[error("the policy file is invalid:\n{0}")]
+    Invalid(#[from] ConfigErrors),
+}
+
+const TOP_KEYS: &[&str] = &["repos", "workflows"];
+const TOP_UNSUPPORTED: &[&str] = &["policies", "metrics", "team_authz"];
+const REPO_KEYS: &[&str] = &[
+    "id",
+    "branch",
+    "repo_config_file",
+    "apply_requirements",
+    "plan_requirements",
+    "import_requirements",
+    "workflow",
+    "allowed_overrides",
+    "allowed_workflows",
+    "allow_custom_workflows",
+];
+const REPO_UNSUPPORTED: &[&str] = &[
+    "delete_source_branch_on_merge",
+    "repo_locking",
+    "repo_locks",
+    "custom_policy_check",
+    "policy_check",
+    "pre_workflow_hooks",
+    "post_workflow_hooks",
+    "autodiscover",
+    "silence_pr_comments",
+];
+
+impl Policy {
+    /// Reads and validates the policy at `path`.
+    pub fn load(path: &Path) -> Result<Policy, PolicyError> {
+        let text = std::fs::read_to_string(path).map_err(|source| PolicyError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Ok(Policy::parse(&path.display().to_string(), &text)?)
+    }
+
+    /// Validates a policy's text; `file` names it in diagnostics.
+    pub fn parse(file: &str, text: &str) -> Result<Policy, ConfigErrors> {
+        let mut r = Reader::new(file);
+        let mut policy = Policy {
+            file: file.to_owned(),
+            repos: Vec::new(),
+            workflows: BTreeMap::new(),
+            warnings: Vec::new(),
+        };
+        let root = match yaml::parse(text) {
+            Ok(Some(root)) => root,
+            Ok(None) => return Ok(policy),
+            Err(e) => {
+                return Err(ConfigErrors::new(vec![Diagnostic::error(
+                    file,
+                    e.line,
+                    format!("invalid YAML: {}", e.message),
+                )]));
+            }
+        };
+        if let Some(entries) = r.map(&root, "the policy file") {
+            for e in entries {
+                match e.key.as_str() {
+                    "repos" => {
+                        if e.value.value != Value::Null
+                            && let Some(items) = r.seq(&e.value, "`repos`")
+                        {
+                            for item in items {
+                                if let Some(rule) = read_rule(&mut r, item) {
+                                    policy.repos.push(rule);
+                                }
+                            }
+                        }
+                    }
+                    "workflows" => policy.workflows = read_workflows(&mut r, &e.value),
+                    k if TOP_UNSUPPORTED.contains(&k) => r.unsupported_key(e, "the policy"),
+                    _ => r.unknown_key(e, "the policy", TOP_KEYS),
+                }
+            }
+        }
+        for rule in &policy.repos {
+            if let Some(w) = &rule.workflow
+                && w != DEFAULT_WORKFLOW
+                && !policy.workflows.contains_key(w)
+            {
+                r.error(
+                    rule.line,
+                    format!("`workflow: {w}` is not defined under `workflows`"),
+                );
+            }
+        }
+        if r.has_errors() {
+            return Err(ConfigErrors::new(r.diagnostics));
+        }
+        policy.warnings = r.diagnostics;
+        Ok(policy)
+    }
+
+    /// The policy for `repo` (`owner/name`) on `host` (`github.com`) for PRs into `base_branch`:
+    /// Atlantis' defaults, then every matching entry in order, each key overriding only when set.
+    #[must_use]
+    pub fn resolve(&self, host: &str, repo: &str, base_branch: &str) -> EffectivePolicy {
+        let full_id = format!("{host}/{repo}");
+        let mut out = EffectivePolicy {
+            file: Some(self.file.clone()),
+            ..EffectivePolicy::default()
+        };
+        for (name, workflow) in &self.workflows {
+            out.workflows.insert(name.clone(), workflow.clone());
+        }
+        for rule in &self.repos {
+            if !rule.id.matches(&full_id, repo) {
+                continue;
+            }
+            if let Some(b) = &rule.branch
+                && !b.matches(base_branch)
+            {
+                continue;
+            }
+            if let Some(v) = &rule.apply_requirements {
+                out.apply_requirements.clone_from(v);
+            }
+            if let Some(v) = &rule.plan_requirements {
+                out.plan_requirements.clone_from(v);
+            }
+            if let Some(v) = &rule.workflow {
+                out.workflow.clone_from(v);
+            }
+            if let Some(v) = &rule.allowed_overrides {
+                out.allowed_overrides = v.iter().copied().collect();
+            }
+            if let Some(v) = &rule.allowed_workflows {
+                out.allowed_workflows.clone_from(v);
+            }
+            if let Some(v) = rule.allow_custom_workflows {
+                out.allow_custom_workflows = v;
+            }
+            if let Some(v) = &rule.repo_config_file {
+                out.repo_config_file = Some(v.clone());
+            }
+        }
+        out
+    }
+}
+
+fn read_rule(r: &mut Reader, node: &Node) -> Option<RepoRule> {
+    let entries = r.map(node, "each entry of `repos`")?;
+    let mut rule = RepoRule {
+        line: node.line,
+        id: RepoId::Exact(String::new()),
+        branch: None,
+        repo_config_file: None,
+        apply_requirements: None,
+        plan_requirements: None,
+        workflow: None,
+        allowed_overrides: None,
+        allowed_workflows: None,
+        allow_custom_workflows: None,
+    };
+    let mut id_seen = false;
+    for e in entries {
+        let v = &e.value;
+        match e.key.as_str() {
+            "id" => {
+                let id = r.non_empty(v, "`id`")?;
+                id_seen = true;
+                rule.id =
+                    if let Some(inner) = id.strip_prefix('/').and_then(|s| s.strip_suffix('/')) {
+                        match Regex::new(inner) {
+                            Ok(re) => RepoId::Pattern(re),
+                            Err(err) => {
+                                r.error(e.line, format!("`id: {id}` is not a valid regex: {err}"));
+                                return None;
+                            }
+                        }
+                    } else {
+                        RepoId::Exact(id)
+                    };
+            }
+            "branch" => {
+                let b = r.non_empty(v, "`branch`")?;
+                match BranchPattern::new(&b) {
+                    Ok(b) => rule.branch = Some(b),
+                    Err(err) => {
+                        r.error(e.line, format!("`branch: {b}` is not a valid regex: {err}"));
+                    }
+                }
+            }
+            "repo_config_file" => rule.repo_config_file = r.non_empty(v, "`repo_config_file`"),
+            "apply_requirements" => {
+                rule.apply_requirements = requirements(r, v, "`apply_requirements`");
+            }
+            "plan_requirements" => {
+                rule.plan_requirements = requirements(r, v, "`plan_requirements`");
+            }
+            "import_requirements" => {
+                requirements(r, v, "`import_requirements`");
+            }
+            "workflow" => rule.workflow = r.non_empty(v, "`workflow`"),
+            "allowed_overrides" => {
+                let names = r.strings(v, "`allowed_overrides`")?;
+                let mut keys = Vec::new();
+                for name in names {
+                    match OverrideKey::ALL.iter().find(|(n, _)| *n == name) {
+                        Some((_, k)) => keys.push(*k),
+                        None => {
+                            r.error(e.line, format!("`allowed_overrides` lists `{name}`, which is not a key repo files can override"))
+                                .help = Some(format!(
+                                    "the keys are: {}",
+                                    OverrideKey::ALL.map(|(n, _)| n).join(", ")
+                                ));
+                        }
+                    }
+                }
+                rule.allowed_overrides = Some(keys);
+            }
+            "allowed_workflows" => rule.allowed_workflows = r.strings(v, "`allowed_workflows`"),
+            "allow_custom_workflows" => {
+                rule.allow_custom_workflows = r.bool(v, "`allow_custom_workflows`");
+            }
+            k if REPO_UNSUPPORTED.contains(&k) => r.unsupported_key(e, "a `repos` entry"),
+            _ => r.unknown_key(e, "a `repos` entry", REPO_KEYS),
+        }
+    }
+    if !id_seen {
+        r.error(node.line, "each `repos` entry needs `id`").help = Some(
+            "use an exact id such as `github.com/owner/repo`, or a regex such as `/.*/`".to_owned(),
+        );
+        return None;
+    }
+    Some(rule)
+}
+
+fn requirements(r: &mut Reader, node: &Node, what: &str) -> Option<Vec<Requirement>> {
+    let names = r.strings(node, what)?;
+    let mut out = Vec::new();
+    for name in names {
+        match name.as_str() {
+            "approved" => out.push(Requirement::Approved),
+            "mergeable" => out.push(Requirement::Mergeable),
+            "undiverged" => out.push(Requirement::Undiverged),
+            _ => {
+                r.error(node.line, format!("unknown requirement `{name}` in {what}"))
+                    .help =
+                    Some("the requirements are approved, mergeable and undiverged".to_owned());
+                return None;
+            }
+        }
+    }
+    Some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn later_matching_entries_override_only_the_keys_they_set() {
+        let p = Policy::parse(
+            "repos.yaml",
+            "repos:\n- id: /.*/\n  allow_custom_workflows: true\n  apply_requirements: [approved]\n- id: github.com/owner/repo\n  apply_requirements: []\n",
+        )
+        .unwrap();
+        let e = p.resolve("github.com", "owner/repo", "main");
+        assert!(e.apply_requirements.is_empty());
+        assert!(e.allow_custom_workflows);
+        assert_eq!(e.workflow, "default");
+        assert!(e.allowed_overrides.is_empty());
+        let other = p.resolve("github.com", "owner/other", "main");
+        assert_eq!(other.apply_requirements, [Requirement::Approved]);
+    }
+
+    #[test]
+    fn an_exact_id_matches_with_or_without_the_host() {
+        let p = Policy::parse(
+            "p",
+            "repos:\n- id: acme/infra\n  apply_requirements: [mergeable]\n",
+        )
+        .unwrap();
+        assert_eq!(
+            p.resolve("gitlab.com", "acme/infra", "main")
+                .apply_requirements,
+            [Requirement::Mergeable]
+        );
+    }
+
+    #[test]
+    fn a_branch_restricted_entry_applies_only_to_that_base_branch() {
+        let p = Policy::parse(
+            "p",
+            "repos:\n- id: /.*/\n  branch: /^main$/\n  apply_requirements: [approved]\n",
+        )
+        .unwrap();
+        assert_eq!(p.resolve("h", "a/b", "main").apply_requirements.len(), 1);
+        assert!(p.resolve("h", "a/b", "dev").apply_requirements.is_empty());
+    }
+
+    #[test]
+    fn a_repo_default_workflow_must_be_defined() {
+        let err = Policy::parse("p", "repos:\n- id: /.*/\n  workflow: missing\n").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("`workflow: missing` is not defined"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn hooks_are_reported_as_unsupported_not_ignored_silently() {
+        let p = Policy::parse(
+            "p",
+            "repos:\n- id: /.*/\n  pre_workflow_hooks:\n  - run: x\n",
+        )
+        .unwrap();
+        assert_eq!(p.warnings.len(), 1);
+        assert!(p.warnings[0].message.contains("pre_workflow_hooks"));
+    }
+}

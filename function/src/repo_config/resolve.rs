@@ -1,0 +1,306 @@
+//! Merging the repo file over the policy, enforced the way Atlantis enforces it: a restricted key
+//! set by the repo file without the policy's leave is refused, naming the key, its line and the
+//! policy change that would allow it.
+
+use super::diag::{ConfigErrors, Diagnostic};
+use super::policy::{EffectivePolicy, OverrideKey};
+use super::repo::{Autoplan, BranchPattern, ProjectConfig, RepoConfig, Requirement};
+use super::workflow::{DEFAULT_WORKFLOW, Workflow};
+
+/// One project with every setting decided: the unit that selection, locking and dispatch use.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ResolvedProject {
+    /// The project's `name`, if the config gives one.
+    pub name: Option<String>,
+    /// The directory relative to the repo root, `.` for the root.
+    pub dir: String,
+    /// The Terraform workspace.
+    pub workspace: String,
+    /// A pinned Terraform version.
+    pub terraform_version: Option<String>,
+    /// Autoplan settings.
+    pub autoplan: Autoplan,
+    /// Requirements before `apply`.
+    pub apply_requirements: Vec<Requirement>,
+    /// Requirements before `plan`.
+    pub plan_requirements: Vec<Requirement>,
+    /// The workflow's name.
+    pub workflow_name: String,
+    /// The workflow's steps.
+    pub workflow: Workflow,
+    /// `execution_order_group`.
+    pub execution_order_group: i64,
+    /// `depends_on`.
+    pub depends_on: Vec<String>,
+    /// `branch`.
+    pub branch: Option<BranchPattern>,
+}
+
+impl ResolvedProject {
+    /// A project with the policy's defaults, for autodiscovered directories.
+    #[must_use]
+    pub fn with_defaults(policy: &EffectivePolicy, dir: &str) -> Self {
+        ResolvedProject {
+            name: None,
+            dir: dir.to_owned(),
+            workspace: "default".to_owned(),
+            terraform_version: None,
+            autoplan: Autoplan::default(),
+            apply_requirements: policy.apply_requirements.clone(),
+            plan_requirements: policy.plan_requirements.clone(),
+            workflow_name: policy.workflow.clone(),
+            workflow: policy
+                .workflows
+                .get(&policy.workflow)
+                .cloned()
+                .unwrap_or_else(Workflow::builtin_default),
+            execution_order_group: 0,
+            depends_on: Vec::new(),
+            branch: None,
+        }
+    }
+
+    /// The name people see and type after `-p`: `name`, else `dir` (with `/workspace` unless
+    /// `default`).
+    #[must_use]
+    pub fn display_name(&self) -> String {
+        match &self.name {
+            Some(n) => n.clone(),
+            None if self.workspace == "default" => self.dir.clone(),
+            None => format!("{}/{}", self.dir, self.workspace),
+        }
+    }
+}
+
+/// The configuration for one PR: where it came from, repo-wide settings and the projects.
+#[derive(Clone, Debug)]
+pub struct ResolvedConfig {
+    /// The repo file used, or `None` when the repo has none.
+    pub file: Option<String>,
+    /// `automerge`.
+    pub automerge: bool,
+    /// `parallel_plan`.
+    pub parallel_plan: bool,
+    /// `parallel_apply`.
+    pub parallel_apply: bool,
+    /// The configured projects. Empty means: autodiscover.
+    pub projects: Vec<ResolvedProject>,
+    /// Ignored keys, to report in the PR comment.
+    pub warnings: Vec<Diagnostic>,
+}
+
+impl ResolvedConfig {
+    /// Whether projects come from autodiscovery (no file, or a file without `projects`).
+    #[must_use]
+    pub fn autodiscover(&self) -> bool {
+        self.projects.is_empty()
+    }
+}
+
+/// Merges the repo file (if any) over the effective policy and enforces `allowed_overrides`,
+/// `allowed_workflows` and `allow_custom_workflows`.
+pub fn resolve(
+    policy: &EffectivePolicy,
+    repo: Option<&RepoConfig>,
+) -> Result<ResolvedConfig, ConfigErrors> {
+    let Some(repo) = repo else {
+        return Ok(ResolvedConfig {
+            file: None,
+            automerge: false,
+            parallel_plan: false,
+            parallel_apply: false,
+            projects: Vec::new(),
+            warnings: Vec::new(),
+        });
+    };
+    let mut diags: Vec<Diagnostic> = Vec::new();
+    let policy_name = policy.file.as_deref().map_or_else(
+        || "the server-side policy (LANDFALL_POLICY, none is set)".to_owned(),
+        |f| format!("the server-side policy `{f}` (LANDFALL_POLICY)"),
+    );
+
+    if let Some(line) = repo.workflows_line
+        && !policy.allow_custom_workflows
+        && !repo.workflows.is_empty()
+    {
+        diags.push(
+            Diagnostic::error(
+                &repo.file,
+                line,
+                "this repository may not define its own `workflows`",
+            )
+            .with_help(format!(
+                "custom workflows run arbitrary commands, so they need `allow_custom_workflows: true` for this repository in {policy_name}; or use a workflow defined there"
+            )),
+        );
+    }
+
+    let mut projects = Vec::with_capacity(repo.projects.len());
+    for p in &repo.projects {
+        if let Some(project) = resolve_project(policy, repo, p, &policy_name, &mut diags) {
+            projects.push(project);
+        }
+    }
+
+    if diags.iter().any(Diagnostic::is_error) {
+        diags.extend(repo.warnings.iter().cloned());
+        return Err(ConfigErrors::new(diags));
+    }
+    let mut warnings = repo.warnings.clone();
+    warnings.extend(diags);
+    Ok(ResolvedConfig {
+        file: Some(repo.file.clone()),
+        automerge: repo.automerge,
+        parallel_plan: repo.parallel_plan,
+        parallel_apply: repo.parallel_apply,
+        projects,
+        warnings,
+    })
+}
+
+fn refuse(
+    repo: &RepoConfig,
+    p: &ProjectConfig,
+    key: OverrideKey,
+    line: usize,
+    policy_name: &str,
+) -> Diagnostic {
+    let k = key.as_str();
+    Diagnostic::error(
+        &repo.file,
+        line,
+        format!(
+            "project `{}` sets `{k}`, which this repository may not override",
+            p.display_name()
+        ),
+    )
+    .with_help(format!(
+        "to allow it, add `{k}` to `allowed_overrides` for this repository in {policy_name}; or remove `{k}` from this project"
+    ))
+}
+
+// Each restricted key is checked in turn, in the order Atlantis documents them.
+#[allow(clippy::too_many_lines)]
+fn resolve_project(
+    policy: &EffectivePolicy,
+    repo: &RepoConfig,
+    p: &ProjectConfig,
+    policy_name: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> Option<ResolvedProject> {
+    let allowed = |k: OverrideKey| policy.allowed_overrides.contains(&k);
+    let mut ok = true;
+
+    let apply_requirements = match &p.apply_requirements {
+        Some(s) if !allowed(OverrideKey::ApplyRequirements) => {
+            diags.push(refuse(
+                repo,
+                p,
+                OverrideKey::ApplyRequirements,
+                s.line,
+                policy_name,
+            ));
+            ok = false;
+            Vec::new()
+        }
+        Some(s) => s.value.clone(),
+        None => policy.apply_requirements.clone(),
+    };
+    let plan_requirements = match &p.plan_requirements {
+        Some(s) if !allowed(OverrideKey::PlanRequirements) => {
+            diags.push(refuse(
+                repo,
+                p,
+                OverrideKey::PlanRequirements,
+                s.line,
+                policy_name,
+            ));
+            ok = false;
+            Vec::new()
+        }
+        Some(s) => s.value.clone(),
+        None => policy.plan_requirements.clone(),
+    };
+
+    let (workflow_name, workflow) = match &p.workflow {
+        Some(s) if !allowed(OverrideKey::Workflow) => {
+            diags.push(refuse(repo, p, OverrideKey::Workflow, s.line, policy_name));
+            ok = false;
+            (String::new(), Workflow::builtin_default())
+        }
+        Some(s) => {
+            let name = &s.value;
+            let custom = policy
+                .allow_custom_workflows
+                .then(|| repo.workflows.get(name))
+                .flatten();
+            let server = policy.workflows.get(name);
+            if let Some(w) = custom {
+                (name.clone(), w.clone())
+            } else if let Some(w) = server {
+                if !policy.allowed_workflows.is_empty()
+                    && !policy.allowed_workflows.contains(name)
+                    && name != DEFAULT_WORKFLOW
+                {
+                    diags.push(
+                        Diagnostic::error(
+                            &repo.file,
+                            s.line,
+                            format!("workflow `{name}` is not allowed for this repository"),
+                        )
+                        .with_help(format!(
+                            "the allowed workflows are: {}; or add `{name}` to `allowed_workflows` in {policy_name}",
+                            policy.allowed_workflows.join(", ")
+                        )),
+                    );
+                    ok = false;
+                }
+                (name.clone(), w.clone())
+            } else {
+                let mut d = Diagnostic::error(
+                    &repo.file,
+                    s.line,
+                    format!("workflow `{name}` is not defined"),
+                );
+                d = if repo.workflows.contains_key(name) {
+                    d.with_help(format!(
+                        "it is defined in this file, but this repository may not define workflows: that needs `allow_custom_workflows: true` in {policy_name}"
+                    ))
+                } else {
+                    let mut known: Vec<&str> =
+                        policy.workflows.keys().map(String::as_str).collect();
+                    if policy.allow_custom_workflows {
+                        known.extend(repo.workflows.keys().map(String::as_str));
+                    }
+                    d.with_help(format!("the workflows available are: {}", known.join(", ")))
+                };
+                diags.push(d);
+                ok = false;
+                (String::new(), Workflow::builtin_default())
+            }
+        }
+        None => (
+            policy.workflow.clone(),
+            policy
+                .workflows
+                .get(&policy.workflow)
+                .cloned()
+                .unwrap_or_else(Workflow::builtin_default),
+        ),
+    };
+
+    ok.then(|| ResolvedProject {
+        name: p.name.clone(),
+        dir: p.dir.clone(),
+        workspace: p.workspace.clone(),
+        terraform_version: p.terraform_version.clone(),
+        autoplan: p.autoplan.clone(),
+        apply_requirements,
+        plan_requirements,
+        workflow_name,
+        workflow,
+        execution_order_group: p.execution_order_group,
+        depends_on: p.depends_on.clone(),
+        branch: p.branch.clone(),
+    })
+}

@@ -1,0 +1,356 @@
+//! Workflows: the steps run for `plan` and `apply`, in Atlantis' `workflows` format, shared by the
+//! repo file and the server-side policy.
+
+use std::collections::BTreeMap;
+
+use super::read::Reader;
+use super::yaml::{Node, Value};
+
+/// The name of the workflow every project uses unless told otherwise.
+pub const DEFAULT_WORKFLOW: &str = "default";
+
+/// A named workflow: the steps for each stage. A stage that is absent runs the default steps.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Workflow {
+    /// Steps for `plan`; `None` means the default `[init, plan]`.
+    pub plan: Option<Vec<Step>>,
+    /// Steps for `apply`; `None` means the default `[apply]`.
+    pub apply: Option<Vec<Step>>,
+    /// The line where the workflow is defined (0 for the built-in default).
+    pub line: usize,
+}
+
+impl Workflow {
+    /// Atlantis' default workflow: `plan: [init, plan]`, `apply: [apply]`.
+    #[must_use]
+    pub fn builtin_default() -> Self {
+        Workflow {
+            plan: None,
+            apply: None,
+            line: 0,
+        }
+    }
+
+    /// The plan steps, the defaults filled in.
+    #[must_use]
+    pub fn plan_steps(&self) -> Vec<Step> {
+        self.plan.clone().unwrap_or_else(|| {
+            vec![
+                Step::Init { extra_args: vec![] },
+                Step::Plan { extra_args: vec![] },
+            ]
+        })
+    }
+
+    /// The apply steps, the defaults filled in.
+    #[must_use]
+    pub fn apply_steps(&self) -> Vec<Step> {
+        self.apply
+            .clone()
+            .unwrap_or_else(|| vec![Step::Apply { extra_args: vec![] }])
+    }
+}
+
+/// One step of a stage.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Step {
+    /// `terraform init` with extra arguments.
+    Init {
+        /// Appended to the command line.
+        extra_args: Vec<String>,
+    },
+    /// `terraform plan` with extra arguments.
+    Plan {
+        /// Appended to the command line.
+        extra_args: Vec<String>,
+    },
+    /// `terraform apply` with extra arguments.
+    Apply {
+        /// Appended to the command line.
+        extra_args: Vec<String>,
+    },
+    /// A shell command.
+    Run {
+        /// The command line, run by `shell` with `shell_args` (`sh -c` by default).
+        command: String,
+        /// The shell, when not `sh`.
+        shell: Option<String>,
+        /// The shell's arguments, when not `-c`.
+        shell_args: Vec<String>,
+        /// Whether the output goes into the PR comment.
+        output: RunOutput,
+    },
+    /// Sets an environment variable for the steps after it.
+    Env {
+        /// The variable.
+        name: String,
+        /// Where its value comes from.
+        source: EnvSource,
+    },
+}
+
+/// What a `run` step's output does in the comment.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunOutput {
+    /// Shown (the default).
+    Show,
+    /// Hidden from the comment.
+    Hide,
+    /// Shown from after the last `Refreshing...` line.
+    StripRefreshing,
+}
+
+/// The value of an `env` step.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum EnvSource {
+    /// A literal value.
+    Value(String),
+    /// The output of a shell command.
+    Command(String),
+}
+
+const WORKFLOW_KEYS: &[&str] = &["plan", "apply"];
+const WORKFLOW_UNSUPPORTED: &[&str] = &["policy_check", "import", "state_rm"];
+
+/// Reads a `workflows:` mapping.
+pub(crate) fn read_workflows(r: &mut Reader, node: &Node) -> BTreeMap<String, Workflow> {
+    let mut out = BTreeMap::new();
+    if node.value == Value::Null {
+        return out;
+    }
+    let Some(entries) = r.map(node, "`workflows`") else {
+        return out;
+    };
+    for entry in entries {
+        let name = entry.key.clone();
+        let mut workflow = Workflow {
+            plan: None,
+            apply: None,
+            line: entry.line,
+        };
+        if entry.value.value == Value::Null {
+            out.insert(name, workflow);
+            continue;
+        }
+        let Some(stages) = r.map(&entry.value, &format!("workflow `{name}`")) else {
+            continue;
+        };
+        for stage in stages {
+            let context = format!("workflow `{name}`");
+            match stage.key.as_str() {
+                "plan" => workflow.plan = read_stage(r, &stage.value, &name, "plan"),
+                "apply" => workflow.apply = read_stage(r, &stage.value, &name, "apply"),
+                k if WORKFLOW_UNSUPPORTED.contains(&k) => r.unsupported_key(stage, &context),
+                _ => r.unknown_key(stage, &context, WORKFLOW_KEYS),
+            }
+        }
+        out.insert(name, workflow);
+    }
+    out
+}
+
+fn read_stage(r: &mut Reader, node: &Node, workflow: &str, stage: &str) -> Option<Vec<Step>> {
+    let what = format!("stage `{stage}` of workflow `{workflow}`");
+    if node.value == Value::Null {
+        return Some(Vec::new());
+    }
+    let entries = r.map(node, &what)?;
+    let mut steps = Some(Vec::new());
+    for entry in entries {
+        if entry.key != "steps" {
+            r.unknown_key(entry, &what, &["steps"]);
+            continue;
+        }
+        let items = if entry.value.value == Value::Null {
+            &[][..]
+        } else {
+            r.seq(&entry.value, &format!("`steps` of {what}"))?
+        };
+        for item in items {
+            match read_step(r, item, &what) {
+                Some(step) => {
+                    if let Some(s) = steps.as_mut() {
+                        s.push(step);
+                    }
+                }
+                None => steps = None,
+            }
+        }
+    }
+    steps
+}
+
+const STEP_NAMES: &[&str] = &["init", "plan", "apply", "run", "env"];
+const STEP_UNSUPPORTED: &[&str] = &[
+    "show",
+    "policy_check",
+    "import",
+    "state_rm",
+    "multienv",
+    "version",
+];
+
+fn read_step(r: &mut Reader, node: &Node, what: &str) -> Option<Step> {
+    match &node.value {
+        Value::Scalar { text, .. } => builtin(r, node.line, text, Vec::new(), what),
+        Value::Map(entries) if entries.len() == 1 => {
+            let entry = &entries[0];
+            match entry.key.as_str() {
+                "run" => read_run(r, &entry.value),
+                "env" => read_env(r, &entry.value),
+                name if !matches!(name, "init" | "plan" | "apply") => {
+                    builtin(r, entry.line, name, Vec::new(), what)
+                }
+                name => {
+                    let mut extra_args = Vec::new();
+                    if entry.value.value != Value::Null {
+                        let step_what = format!("step `{name}`");
+                        for e in r.map(&entry.value, &step_what)? {
+                            if e.key == "extra_args" {
+                                extra_args =
+                                    r.strings(&e.value, &format!("`extra_args` of {step_what}"))?;
+                            } else {
+                                r.unknown_key(e, &step_what, &["extra_args"]);
+                            }
+                        }
+                    }
+                    builtin(r, entry.line, name, extra_args, what)
+                }
+            }
+        }
+        _ => {
+            r.error(
+                node.line,
+                format!("each step in {what} must be a step name (`init`) or a one-key mapping (`run: ...`)"),
+            );
+            None
+        }
+    }
+}
+
+fn builtin(
+    r: &mut Reader,
+    line: usize,
+    name: &str,
+    extra_args: Vec<String>,
+    what: &str,
+) -> Option<Step> {
+    match name {
+        "init" => Some(Step::Init { extra_args }),
+        "plan" => Some(Step::Plan { extra_args }),
+        "apply" => Some(Step::Apply { extra_args }),
+        "run" | "env" => {
+            r.error(line, format!("step `{name}` in {what} needs a value"));
+            None
+        }
+        n if STEP_UNSUPPORTED.contains(&n) => {
+            r.error(
+                line,
+                format!("step `{n}` in {what} is not supported by Landfall yet"),
+            )
+            .help =
+                Some("use a `run` step with the equivalent command, or remove the step".to_owned());
+            None
+        }
+        n => {
+            r.error(line, format!("unknown step `{n}` in {what}")).help =
+                Some(format!("the steps are: {}", STEP_NAMES.join(", ")));
+            None
+        }
+    }
+}
+
+fn read_run(r: &mut Reader, node: &Node) -> Option<Step> {
+    if let Value::Scalar { text, .. } = &node.value {
+        return Some(Step::Run {
+            command: text.clone(),
+            shell: None,
+            shell_args: Vec::new(),
+            output: RunOutput::Show,
+        });
+    }
+    let entries = r.map(node, "step `run`")?;
+    let (mut command, mut shell, mut shell_args, mut output) =
+        (None, None, Vec::new(), RunOutput::Show);
+    for e in entries {
+        match e.key.as_str() {
+            "command" => command = r.non_empty(&e.value, "`run.command`"),
+            "shell" => shell = r.non_empty(&e.value, "`run.shell`"),
+            "shellArgs" => shell_args = read_shell_args(r, &e.value)?,
+            "output" => {
+                let text = r.string(&e.value, "`run.output`")?;
+                output = match text.as_str() {
+                    "show" => RunOutput::Show,
+                    "hide" => RunOutput::Hide,
+                    "strip_refreshing" => RunOutput::StripRefreshing,
+                    other => {
+                        r.error(
+                            e.value.line,
+                            format!("`run.output` must be show, hide or strip_refreshing, found `{other}`"),
+                        );
+                        return None;
+                    }
+                };
+            }
+            _ => r.unknown_key(
+                e,
+                "step `run`",
+                &["command", "shell", "shellArgs", "output"],
+            ),
+        }
+    }
+    let Some(command) = command else {
+        r.error(node.line, "step `run` needs `command`");
+        return None;
+    };
+    Some(Step::Run {
+        command,
+        shell,
+        shell_args,
+        output,
+    })
+}
+
+fn read_shell_args(r: &mut Reader, node: &Node) -> Option<Vec<String>> {
+    match &node.value {
+        Value::Scalar { text, .. } => Some(text.split_whitespace().map(str::to_owned).collect()),
+        _ => r.strings(node, "`shellArgs`"),
+    }
+}
+
+fn read_env(r: &mut Reader, node: &Node) -> Option<Step> {
+    let entries = r.map(node, "step `env`")?;
+    let (mut name, mut value, mut command) = (None, None, None);
+    for e in entries {
+        match e.key.as_str() {
+            "name" => name = r.non_empty(&e.value, "`env.name`"),
+            "value" => value = r.string(&e.value, "`env.value`"),
+            "command" => command = r.non_empty(&e.value, "`env.command`"),
+            "shell" | "shellArgs" => r.unsupported_key(e, "step `env`"),
+            _ => r.unknown_key(e, "step `env`", &["name", "value", "command"]),
+        }
+    }
+    let Some(name) = name else {
+        r.error(node.line, "step `env` needs `name`");
+        return None;
+    };
+    let source = match (value, command) {
+        (Some(v), None) => EnvSource::Value(v),
+        (None, Some(c)) => EnvSource::Command(c),
+        (Some(_), Some(_)) => {
+            r.error(
+                node.line,
+                format!("step `env` for `{name}` sets both `value` and `command`; set one"),
+            );
+            return None;
+        }
+        (None, None) => {
+            r.error(
+                node.line,
+                format!("step `env` for `{name}` needs `value` or `command`"),
+            );
+            return None;
+        }
+    };
+    Some(Step::Env { name, source })
+}

@@ -1,0 +1,299 @@
+//! A YAML document as a tree that remembers where every node and key starts, built from
+//! `saphyr-parser` events. Config readers walk this tree so that every problem they report names
+//! its line, and duplicate keys (which YAML forbids but many loaders silently collapse) are refused.
+
+use std::collections::HashMap;
+
+use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
+
+/// A node with the position (1-based line and column) where it starts.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Node {
+    /// The line, 1-based.
+    pub line: usize,
+    /// The column, 1-based.
+    pub column: usize,
+    /// What the node holds.
+    pub value: Value,
+}
+
+/// The content of a [`Node`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Value {
+    /// `null`, `~` or nothing at all.
+    Null,
+    /// A scalar with its text and whether it was written plain (unquoted), which decides whether
+    /// `true` is a boolean or a string.
+    Scalar {
+        /// The text.
+        text: String,
+        /// Written without quotes or block style.
+        plain: bool,
+    },
+    /// A sequence.
+    Seq(Vec<Node>),
+    /// A mapping, in document order.
+    Map(Vec<Entry>),
+}
+
+/// One `key: value` pair of a mapping.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Entry {
+    /// The key's text.
+    pub key: String,
+    /// The key's line, 1-based.
+    pub line: usize,
+    /// The key's column, 1-based.
+    pub column: usize,
+    /// The value.
+    pub value: Node,
+}
+
+/// Why a text is not a YAML document we can read.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}, column {column}: {message}")]
+pub struct YamlError {
+    /// The line, 1-based.
+    pub line: usize,
+    /// The column, 1-based.
+    pub column: usize,
+    /// What is wrong.
+    pub message: String,
+}
+
+impl Node {
+    /// A short name for the node's kind, for messages ("a mapping", "a list", ...).
+    #[must_use]
+    pub fn kind(&self) -> &'static str {
+        match &self.value {
+            Value::Null => "nothing (null)",
+            Value::Scalar { .. } => "a scalar",
+            Value::Seq(_) => "a list",
+            Value::Map(_) => "a mapping",
+        }
+    }
+}
+
+/// Parses one YAML document; `Ok(None)` for an empty text (or only comments).
+pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
+    let mut builder = Builder {
+        parser: Parser::new_from_str(text),
+        anchors: HashMap::new(),
+    };
+    builder.document()
+}
+
+struct Builder<'a> {
+    parser: Parser<'a, saphyr_parser::StrInput<'a>>,
+    anchors: HashMap<usize, Node>,
+}
+
+fn scan_error(e: &ScanError) -> YamlError {
+    YamlError {
+        line: e.marker().line(),
+        column: e.marker().col() + 1,
+        message: e.info().to_owned(),
+    }
+}
+
+fn at(span: Span, message: impl Into<String>) -> YamlError {
+    YamlError {
+        line: span.start.line(),
+        column: span.start.col() + 1,
+        message: message.into(),
+    }
+}
+
+impl<'a> Builder<'a> {
+    fn next(&mut self) -> Result<(Event<'a>, Span), YamlError> {
+        match self.parser.next_event() {
+            Some(Ok(event)) => Ok(event),
+            Some(Err(e)) => Err(scan_error(&e)),
+            None => Err(YamlError {
+                line: 0,
+                column: 0,
+                message: "unexpected end of input".to_owned(),
+            }),
+        }
+    }
+
+    fn document(&mut self) -> Result<Option<Node>, YamlError> {
+        let mut root = None;
+        loop {
+            let (event, span) = self.next()?;
+            match event {
+                Event::StreamStart | Event::Nothing | Event::DocumentEnd => {}
+                Event::StreamEnd => return Ok(root),
+                Event::DocumentStart(_) => {
+                    if root.is_some() {
+                        return Err(at(
+                            span,
+                            "a second YAML document (`---`): the file must hold exactly one",
+                        ));
+                    }
+                    let (event, span) = self.next()?;
+                    root = Some(self.node(event, span)?);
+                }
+                other => root = Some(self.node(other, span)?),
+            }
+        }
+    }
+
+    fn node(&mut self, event: Event<'a>, span: Span) -> Result<Node, YamlError> {
+        let line = span.start.line();
+        let column = span.start.col() + 1;
+        let (value, anchor) = match event {
+            Event::Scalar(text, style, anchor, _tag) => {
+                let plain = style == ScalarStyle::Plain;
+                let value = if plain && matches!(text.as_ref(), "" | "~" | "null" | "Null" | "NULL")
+                {
+                    Value::Null
+                } else {
+                    Value::Scalar {
+                        text: text.into_owned(),
+                        plain,
+                    }
+                };
+                (value, anchor)
+            }
+            Event::SequenceStart(anchor, _tag) => {
+                let mut items = Vec::new();
+                loop {
+                    let (event, span) = self.next()?;
+                    if matches!(event, Event::SequenceEnd) {
+                        break;
+                    }
+                    items.push(self.node(event, span)?);
+                }
+                (Value::Seq(items), anchor)
+            }
+            Event::MappingStart(anchor, _tag) => (Value::Map(self.mapping()?), anchor),
+            Event::Alias(id) => {
+                return self
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .map(|mut node| {
+                        node.line = line;
+                        node.column = column;
+                        node
+                    })
+                    .ok_or_else(|| at(span, "alias to an unknown anchor"));
+            }
+            other => return Err(at(span, format!("unexpected YAML event {other:?}"))),
+        };
+        let node = Node {
+            line,
+            column,
+            value,
+        };
+        if anchor != 0 {
+            self.anchors.insert(anchor, node.clone());
+        }
+        Ok(node)
+    }
+
+    fn mapping(&mut self) -> Result<Vec<Entry>, YamlError> {
+        let mut entries: Vec<Entry> = Vec::new();
+        loop {
+            let (event, span) = self.next()?;
+            let key = match event {
+                Event::MappingEnd => return Ok(entries),
+                Event::Scalar(text, ..) => text.into_owned(),
+                Event::Alias(_) | Event::SequenceStart(..) | Event::MappingStart(..) => {
+                    return Err(at(span, "mapping keys must be plain strings"));
+                }
+                other => return Err(at(span, format!("unexpected YAML event {other:?}"))),
+            };
+            let line = span.start.line();
+            let column = span.start.col() + 1;
+            if let Some(first) = entries.iter().find(|e| e.key == key) {
+                return Err(at(
+                    span,
+                    format!(
+                        "duplicate key `{key}` (first set on line {}); YAML keys must be unique",
+                        first.line
+                    ),
+                ));
+            }
+            let (event, span) = self.next()?;
+            let value = self.node(event, span)?;
+            entries.push(Entry {
+                key,
+                line,
+                column,
+                value,
+            });
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nodes_carry_the_line_they_start_on() {
+        let doc = parse("version: 3\nprojects:\n- dir: a\n  workspace: w\n")
+            .unwrap()
+            .unwrap();
+        let Value::Map(entries) = doc.value else {
+            panic!("not a map")
+        };
+        assert_eq!(entries[1].key, "projects");
+        assert_eq!(entries[1].line, 2);
+        let Value::Seq(items) = &entries[1].value.value else {
+            panic!("not a seq")
+        };
+        let Value::Map(project) = &items[0].value else {
+            panic!("not a map")
+        };
+        assert_eq!((project[1].key.as_str(), project[1].line), ("workspace", 4));
+    }
+
+    #[test]
+    fn empty_text_is_no_document() {
+        assert_eq!(parse("# only a comment\n").unwrap(), None);
+    }
+
+    #[test]
+    fn duplicate_keys_are_refused_with_both_lines() {
+        let err = parse("a: 1\nb: 2\na: 3\n").unwrap_err();
+        assert_eq!(err.line, 3);
+        assert!(err.message.contains("first set on line 1"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_name_their_line() {
+        let err = parse("a: [1, 2\nb: 3\n").unwrap_err();
+        assert!(err.line >= 1, "{err}");
+    }
+
+    #[test]
+    fn aliases_resolve_to_their_anchor() {
+        let doc = parse("x: &a [1]\ny: *a\n").unwrap().unwrap();
+        let Value::Map(entries) = doc.value else {
+            panic!()
+        };
+        assert!(matches!(entries[1].value.value, Value::Seq(ref v) if v.len() == 1));
+    }
+
+    #[test]
+    fn two_documents_are_refused() {
+        assert!(parse("a: 1\n---\nb: 2\n").is_err());
+    }
+
+    #[test]
+    fn quoted_true_is_a_string_and_plain_true_is_plain() {
+        let doc = parse("a: 'true'\nb: true\n").unwrap().unwrap();
+        let Value::Map(e) = doc.value else { panic!() };
+        assert!(matches!(
+            &e[0].value.value,
+            Value::Scalar { plain: false, .. }
+        ));
+        assert!(matches!(
+            &e[1].value.value,
+            Value::Scalar { plain: true, .. }
+        ));
+    }
+}
