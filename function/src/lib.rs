@@ -22,4 +22,5 @@ pub mod runner;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod vcs;
 pub mod webhook;

@@ -1,0 +1,369 @@
+//! Bitbucket Server and Data Center, REST 1.0 with `reqwest`. Repositories are `PROJECT/slug`.
+//! A token of the form `user:password` is sent as Basic auth, anything else as a Bearer HTTP
+//! access token.
+//!
+//! Endpoints (under `rest/api/1.0/projects/{KEY}/repos/{slug}`): `GET pull-requests/{id}` and
+//! `GET pull-requests/{id}/merge`, `GET pull-requests/{id}/changes` (`isLastPage` +
+//! `nextPageStart` pagination), `GET raw/{path}?at=`, `GET files?at=` (paged),
+//! `POST pull-requests/{id}/comments`, `GET`+`PUT pull-requests/{id}/comments/{cid}` (edits carry
+//! the comment's `version`), and `POST rest/build-status/1.0/commits/{sha}`.
+
+use http::{Method, StatusCode};
+use secrecy::SecretString;
+use serde::Deserialize;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+
+use super::http::{Auth, Idempotency, Rest, RetryPolicy, check, path, segment};
+use super::{
+    CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, VcsClient, VcsError,
+    owner_and_name, truncate,
+};
+use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
+use crate::projects::{ChangedFile, FileStatus};
+
+/// Bitbucket Server's comment limit: 32,768 characters.
+pub const COMMENT_LIMIT: usize = 32_768;
+
+/// The Bitbucket Server adapter.
+#[derive(Debug, Clone)]
+pub struct BitbucketServerClient {
+    rest: Rest,
+}
+
+impl BitbucketServerClient {
+    /// `url` is the server's base URL (`https://bitbucket.example.com`); there is no default.
+    pub fn new(url: Option<&str>, token: &SecretString, retry: RetryPolicy) -> Result<Self> {
+        let url = url.ok_or_else(|| VcsError::Config {
+            message: "Bitbucket Server needs LANDFALL_VCS_URL=https://<your Bitbucket server>"
+                .to_owned(),
+        })?;
+        Ok(BitbucketServerClient {
+            rest: Rest::new(url, Auth::basic_or(token, Auth::Bearer), retry)?,
+        })
+    }
+
+    fn repo_path(repo: &RepoName) -> Result<String> {
+        let (project, slug) = owner_and_name(repo)?;
+        Ok(format!(
+            "rest/api/1.0/projects/{}/repos/{}",
+            segment(project),
+            segment(slug)
+        ))
+    }
+
+    /// Every page, following `isLastPage` and `nextPageStart`.
+    async fn pages<T: serde::de::DeserializeOwned>(
+        &self,
+        first: &str,
+        what: &str,
+    ) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        let mut start = 0u64;
+        loop {
+            let sep = if first.contains('?') { '&' } else { '?' };
+            let page: Paged<T> = self
+                .rest
+                .get(&format!("{first}{sep}start={start}"), what)
+                .await?;
+            out.extend(page.values);
+            match (page.is_last_page, page.next_page_start) {
+                (false, Some(next)) => start = next,
+                _ => return Ok(out),
+            }
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Paged<T> {
+    values: Vec<T>,
+    #[serde(default = "yes")]
+    is_last_page: bool,
+    next_page_start: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PrJson {
+    from_ref: RefJson,
+    to_ref: RefJson,
+    author: Participant,
+    state: String,
+    #[serde(default)]
+    reviewers: Vec<Participant>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct RefJson {
+    display_id: String,
+    latest_commit: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Participant {
+    user: User,
+    #[serde(default)]
+    approved: bool,
+}
+
+#[derive(Deserialize)]
+struct User {
+    name: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct MergeJson {
+    can_merge: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Change {
+    path: PathJson,
+    src_path: Option<PathJson>,
+    #[serde(rename = "type")]
+    kind: String,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PathJson {
+    to_string: String,
+}
+
+#[derive(Deserialize)]
+struct CommentJson {
+    id: u64,
+    version: u64,
+}
+
+fn status_key(context: &str) -> String {
+    let digest = Sha256::digest(context.as_bytes());
+    format!("landfall-{}", hex::encode(&digest[..12]))
+}
+
+impl BitbucketServerClient {
+    async fn get_pr(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<PrJson> {
+        let what = format!("get pull request {repo}#{pr}");
+        self.rest
+            .get(
+                &format!("{}/pull-requests/{pr}", Self::repo_path(repo)?),
+                &what,
+            )
+            .await
+    }
+}
+
+impl VcsClient for BitbucketServerClient {
+    fn provider(&self) -> Provider {
+        Provider::BitbucketServer
+    }
+
+    fn comment_limit(&self) -> usize {
+        COMMENT_LIMIT
+    }
+
+    async fn pull_request(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<PullRequest> {
+        let j = self.get_pr(repo, pr).await?;
+        let state = match j.state.as_str() {
+            "OPEN" => PrState::Open,
+            "MERGED" => PrState::Merged,
+            _ => PrState::Closed,
+        };
+        let mergeable = if state == PrState::Open {
+            let what = format!("check whether {repo}#{pr} can merge");
+            let m: MergeJson = self
+                .rest
+                .get(
+                    &format!("{}/pull-requests/{pr}/merge", Self::repo_path(repo)?),
+                    &what,
+                )
+                .await?;
+            Some(m.can_merge)
+        } else {
+            Some(false)
+        };
+        Ok(PullRequest {
+            number: pr,
+            head_sha: CommitSha::new(j.from_ref.latest_commit.unwrap_or_default()),
+            head_branch: j.from_ref.display_id,
+            base_branch: j.to_ref.display_id,
+            author: j.author.user.name,
+            state,
+            mergeable,
+        })
+    }
+
+    async fn changed_files(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+    ) -> Result<Vec<ChangedFile>> {
+        let what = format!("list files of {repo}#{pr}");
+        let changes: Vec<Change> = self
+            .pages(
+                &format!(
+                    "{}/pull-requests/{pr}/changes?limit=1000",
+                    Self::repo_path(repo)?
+                ),
+                &what,
+            )
+            .await?;
+        Ok(changes
+            .into_iter()
+            .map(|c| match (c.kind.as_str(), c.src_path) {
+                ("MOVE", Some(src)) => ChangedFile::renamed(&src.to_string, &c.path.to_string),
+                ("DELETE", _) => ChangedFile::new(&c.path.to_string, FileStatus::Removed),
+                ("ADD" | "COPY", _) => ChangedFile::new(&c.path.to_string, FileStatus::Added),
+                _ => ChangedFile::modified(&c.path.to_string),
+            })
+            .collect())
+    }
+
+    async fn read_file(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        file: &str,
+    ) -> Result<Option<Vec<u8>>> {
+        let what = format!("read {file} at {sha} in {repo}");
+        let url = self.rest.url(&format!(
+            "{}/raw/{}?at={}",
+            Self::repo_path(repo)?,
+            path(file),
+            segment(sha.as_str())
+        ))?;
+        let r = self
+            .rest
+            .send(
+                Method::GET,
+                url,
+                None,
+                "*/*",
+                Idempotency::Idempotent,
+                &what,
+            )
+            .await?;
+        if r.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        Ok(Some(check(r, &what)?.body.to_vec()))
+    }
+
+    async fn list_files(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
+        let what = format!("list the tree of {repo} at {sha}");
+        self.pages(
+            &format!(
+                "{}/files?at={}&limit=1000",
+                Self::repo_path(repo)?,
+                segment(sha.as_str())
+            ),
+            &what,
+        )
+        .await
+    }
+
+    async fn post_comment(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+        body: &str,
+    ) -> Result<CommentId> {
+        let what = format!("comment on {repo}#{pr}");
+        let c: CommentJson = self
+            .rest
+            .send_json(
+                Method::POST,
+                &format!("{}/pull-requests/{pr}/comments", Self::repo_path(repo)?),
+                &json!({ "text": body }),
+                Idempotency::NotIdempotent,
+                &what,
+            )
+            .await?;
+        Ok(CommentId(c.id.to_string()))
+    }
+
+    async fn edit_comment(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+        id: &CommentId,
+        body: &str,
+    ) -> Result<()> {
+        let what = format!("edit comment {id} on {repo}#{pr}");
+        let target = format!(
+            "{}/pull-requests/{pr}/comments/{}",
+            Self::repo_path(repo)?,
+            segment(&id.0)
+        );
+        // An edit must name the version it replaces; read it, then write.
+        let current: CommentJson = self.rest.get(&target, &what).await?;
+        let _: serde_json::Value = self
+            .rest
+            .send_json(
+                Method::PUT,
+                &target,
+                &json!({ "text": body, "version": current.version }),
+                Idempotency::Idempotent,
+                &what,
+            )
+            .await?;
+        Ok(())
+    }
+
+    async fn set_status(
+        &self,
+        _repo: &RepoName,
+        sha: &CommitSha,
+        status: &CommitStatus,
+    ) -> Result<()> {
+        let what = format!("set status {} on {sha}", status.context);
+        let state = match status.state {
+            StatusState::Pending => "INPROGRESS",
+            StatusState::Success => "SUCCESSFUL",
+            StatusState::Failure | StatusState::Error => "FAILED",
+        };
+        let url = self.rest.url(&format!(
+            "rest/build-status/1.0/commits/{}",
+            segment(sha.as_str())
+        ))?;
+        let mut body = json!({
+            "state": state,
+            "key": status_key(&status.context),
+            "name": status.context,
+            "description": truncate(&status.description, 255),
+        });
+        body["url"] = json!(
+            status.target_url.clone().unwrap_or_else(|| self
+                .rest
+                .url("")
+                .map(|u| u.to_string())
+                .unwrap_or_default())
+        );
+        let r = self
+            .rest
+            .send(
+                Method::POST,
+                url,
+                Some(&body),
+                "application/json",
+                Idempotency::Idempotent,
+                &what,
+            )
+            .await?;
+        check(r, &what).map(drop)
+    }
+
+    async fn is_approved(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<bool> {
+        let j = self.get_pr(repo, pr).await?;
+        Ok(j.reviewers.iter().any(|r| r.approved))
+    }
+}

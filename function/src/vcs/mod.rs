@@ -1,0 +1,390 @@
+//! Talking back to the VCS host: one [`VcsClient`] trait, one adapter per host.
+//!
+//! | host | client | module |
+//! |---|---|---|
+//! | GitHub (github.com, Enterprise; PAT or GitHub App) | octocrab | [`github`] |
+//! | GitLab | reqwest | [`gitlab`] |
+//! | Azure DevOps | reqwest | [`azure_devops`] |
+//! | Bitbucket Cloud | reqwest | [`bitbucket_cloud`] |
+//! | Bitbucket Server / Data Center | reqwest | [`bitbucket_server`] |
+//! | Gitea / Forgejo | reqwest | [`gitea`] |
+//!
+//! Every call goes through [`http::with_retries`]: rate-limit replies are waited out (bounded),
+//! transient failures of idempotent calls are retried, and a comment is never posted twice.
+
+pub mod azure_devops;
+pub mod bitbucket_cloud;
+pub mod bitbucket_server;
+pub mod gitea;
+pub mod github;
+pub mod gitlab;
+pub mod http;
+
+use std::fmt;
+use std::future::Future;
+use std::time::Duration;
+
+use secrecy::SecretString;
+use serde::{Deserialize, Serialize};
+
+use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
+use crate::projects::ChangedFile;
+
+pub use http::{Idempotency, RetryPolicy};
+
+/// Where a PR stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrState {
+    /// Open (including drafts).
+    Open,
+    /// Closed without merging (declined, abandoned).
+    Closed,
+    /// Merged.
+    Merged,
+}
+
+/// A pull request as the host reports it now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PullRequest {
+    /// Its number.
+    pub number: PullRequestNumber,
+    /// The head commit.
+    pub head_sha: CommitSha,
+    /// The head branch (short name).
+    pub head_branch: String,
+    /// The base branch (short name).
+    pub base_branch: String,
+    /// Who opened it.
+    pub author: String,
+    /// Open, closed or merged.
+    pub state: PrState,
+    /// Whether the host says it can be merged; `None` while the host is still computing it.
+    pub mergeable: Option<bool>,
+}
+
+/// A comment's id as the host needs it to edit the comment (Azure DevOps: `thread/comment`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CommentId(pub String);
+
+impl fmt::Display for CommentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The state of a commit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusState {
+    /// Running.
+    Pending,
+    /// Succeeded.
+    Success,
+    /// Terraform failed (or a requirement is not met).
+    Failure,
+    /// Landfall could not run it.
+    Error,
+}
+
+/// One commit status (or check) per project and command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitStatus {
+    /// The name, from [`status_context`]: one per project and command.
+    pub context: String,
+    /// The state.
+    pub state: StatusState,
+    /// One line for people (hosts cut it at about 140 characters).
+    pub description: String,
+    /// A link to the comment or the full log.
+    pub target_url: Option<String>,
+}
+
+/// The status name for `command` (`plan`, `apply`) of `project`: `landfall/plan: envs/prod`.
+#[must_use]
+pub fn status_context(command: &str, project: &str) -> String {
+    format!("landfall/{command}: {project}")
+}
+
+/// Why a VCS call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VcsError {
+    /// No response (connection refused, timeout, TLS).
+    #[error("{what}: the request to the VCS host failed")]
+    Transport {
+        /// What was asked.
+        what: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The host answered 404.
+    #[error("{what}: not found")]
+    NotFound {
+        /// What was asked.
+        what: String,
+    },
+    /// The host refused with another status.
+    #[error("{what}: the VCS host answered {status}: {message}")]
+    Status {
+        /// What was asked.
+        what: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of the body.
+        message: String,
+    },
+    /// Rate limited for longer than we wait, or after every retry.
+    #[error("{what}: rate limited by the VCS host{}", retry_after.map(|d| format!(" (retry in {}s)", d.as_secs())).unwrap_or_default())]
+    RateLimited {
+        /// What was asked.
+        what: String,
+        /// When the host says to come back.
+        retry_after: Option<Duration>,
+    },
+    /// The body is not what the API documents.
+    #[error("{what}: unexpected response from the VCS host")]
+    Decode {
+        /// What was asked.
+        what: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// The client cannot be built or a value cannot be used (bad URL, bad key, bad repo name).
+    #[error("{message}")]
+    Config {
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// `Result` for VCS calls.
+pub type Result<T, E = VcsError> = std::result::Result<T, E>;
+
+/// What the function needs from a VCS host.
+pub trait VcsClient: Send + Sync {
+    /// The host kind.
+    fn provider(&self) -> Provider;
+
+    /// The longest comment the host accepts, in bytes (what [`crate::comment`] splits at).
+    fn comment_limit(&self) -> usize;
+
+    /// The PR as it is now.
+    fn pull_request(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+    ) -> impl Future<Output = Result<PullRequest>> + Send;
+
+    /// Every file the PR changes (all pages).
+    fn changed_files(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+    ) -> impl Future<Output = Result<Vec<ChangedFile>>> + Send;
+
+    /// A file's bytes at `sha`; `None` when it does not exist.
+    fn read_file(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        path: &str,
+    ) -> impl Future<Output = Result<Option<Vec<u8>>>> + Send;
+
+    /// Every file path in the tree at `sha`.
+    fn list_files(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    /// Posts a comment on the PR.
+    fn post_comment(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+        body: &str,
+    ) -> impl Future<Output = Result<CommentId>> + Send;
+
+    /// Replaces a comment's text.
+    fn edit_comment(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+        id: &CommentId,
+        body: &str,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Sets a commit status on `sha`.
+    fn set_status(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        status: &CommitStatus,
+    ) -> impl Future<Output = Result<()>> + Send;
+
+    /// Whether the PR is approved (at least one approval, none withdrawn by a later review).
+    fn is_approved(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+    ) -> impl Future<Output = Result<bool>> + Send;
+}
+
+/// How to reach the host, from `LANDFALL_VCS`, `LANDFALL_VCS_URL` and the token.
+#[derive(Clone, Debug)]
+pub struct VcsSettings {
+    /// The host kind.
+    pub provider: Provider,
+    /// The API base URL; `None` for the public service.
+    pub base_url: Option<String>,
+    /// The token (`user:password` for Basic auth where the host takes it).
+    pub token: SecretString,
+    /// Retries.
+    pub retry: RetryPolicy,
+}
+
+/// One of the adapters, chosen at start-up by `LANDFALL_VCS`.
+#[derive(Debug)]
+pub enum AnyVcs {
+    /// GitHub.
+    Github(github::GithubClient),
+    /// GitLab.
+    Gitlab(gitlab::GitlabClient),
+    /// Azure DevOps.
+    AzureDevops(azure_devops::AzureDevopsClient),
+    /// Bitbucket Cloud.
+    BitbucketCloud(bitbucket_cloud::BitbucketCloudClient),
+    /// Bitbucket Server.
+    BitbucketServer(bitbucket_server::BitbucketServerClient),
+    /// Gitea.
+    Gitea(gitea::GiteaClient),
+}
+
+impl AnyVcs {
+    /// Builds the adapter for `settings.provider` with a token. GitHub Apps use
+    /// [`github::GithubClient::app`] instead.
+    pub fn new(settings: &VcsSettings) -> Result<Self> {
+        let url = settings.base_url.as_deref();
+        let token = settings.token.clone();
+        let retry = settings.retry;
+        Ok(match settings.provider {
+            Provider::Github => {
+                AnyVcs::Github(github::GithubClient::personal_token(url, token, retry)?)
+            }
+            Provider::Gitlab => AnyVcs::Gitlab(gitlab::GitlabClient::new(url, &token, retry)?),
+            Provider::AzureDevops => {
+                AnyVcs::AzureDevops(azure_devops::AzureDevopsClient::new(url, &token, retry)?)
+            }
+            Provider::BitbucketCloud => AnyVcs::BitbucketCloud(
+                bitbucket_cloud::BitbucketCloudClient::new(url, &token, retry)?,
+            ),
+            Provider::BitbucketServer => AnyVcs::BitbucketServer(
+                bitbucket_server::BitbucketServerClient::new(url, &token, retry)?,
+            ),
+            Provider::Gitea => AnyVcs::Gitea(gitea::GiteaClient::new(url, &token, retry)?),
+        })
+    }
+}
+
+macro_rules! dispatch {
+    ($self:ident, $c:ident => $call:expr) => {
+        match $self {
+            AnyVcs::Github($c) => $call,
+            AnyVcs::Gitlab($c) => $call,
+            AnyVcs::AzureDevops($c) => $call,
+            AnyVcs::BitbucketCloud($c) => $call,
+            AnyVcs::BitbucketServer($c) => $call,
+            AnyVcs::Gitea($c) => $call,
+        }
+    };
+}
+
+impl VcsClient for AnyVcs {
+    fn provider(&self) -> Provider {
+        dispatch!(self, c => c.provider())
+    }
+
+    fn comment_limit(&self) -> usize {
+        dispatch!(self, c => c.comment_limit())
+    }
+
+    async fn pull_request(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<PullRequest> {
+        dispatch!(self, c => c.pull_request(repo, pr).await)
+    }
+
+    async fn changed_files(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+    ) -> Result<Vec<ChangedFile>> {
+        dispatch!(self, c => c.changed_files(repo, pr).await)
+    }
+
+    async fn read_file(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        path: &str,
+    ) -> Result<Option<Vec<u8>>> {
+        dispatch!(self, c => c.read_file(repo, sha, path).await)
+    }
+
+    async fn list_files(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
+        dispatch!(self, c => c.list_files(repo, sha).await)
+    }
+
+    async fn post_comment(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+        body: &str,
+    ) -> Result<CommentId> {
+        dispatch!(self, c => c.post_comment(repo, pr, body).await)
+    }
+
+    async fn edit_comment(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+        id: &CommentId,
+        body: &str,
+    ) -> Result<()> {
+        dispatch!(self, c => c.edit_comment(repo, pr, id, body).await)
+    }
+
+    async fn set_status(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        status: &CommitStatus,
+    ) -> Result<()> {
+        dispatch!(self, c => c.set_status(repo, sha, status).await)
+    }
+
+    async fn is_approved(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<bool> {
+        dispatch!(self, c => c.is_approved(repo, pr).await)
+    }
+}
+
+/// Splits `owner/name` (or `PROJECT/slug`, `project/repo`); GitLab keeps the whole path.
+pub(crate) fn owner_and_name(repo: &RepoName) -> Result<(&str, &str)> {
+    repo.as_str()
+        .split_once('/')
+        .filter(|(o, n)| !o.is_empty() && !n.is_empty() && !n.contains('/'))
+        .ok_or_else(|| VcsError::Config {
+            message: format!("repository name {repo} is not of the form owner/name"),
+        })
+}
+
+/// A host's description cut to `max` characters on a character boundary.
+pub(crate) fn truncate(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_owned();
+    }
+    let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
+    out.push('…');
+    out
+}

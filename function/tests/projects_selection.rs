@@ -1,0 +1,423 @@
+//! Project selection on generated monorepos: `when_modified` globs, module-dependency
+//! propagation, deleted and renamed projects, and comment commands.
+
+use std::fmt::Write as _;
+
+use landfall_function::command::{ParsedComment, parse_comment};
+use landfall_function::projects::{
+    ChangedFile, FileStatus, Reason, Request, SelectionError, TerraformTree, select,
+};
+use landfall_function::repo_config::{EffectivePolicy, ResolvedConfig, load};
+
+fn no_config() -> ResolvedConfig {
+    load(&EffectivePolicy::default(), None).unwrap()
+}
+
+fn config(text: &str) -> ResolvedConfig {
+    load(&EffectivePolicy::default(), Some(("atlantis.yaml", text))).unwrap()
+}
+
+fn module(source: &str) -> String {
+    format!("module \"m\" {{\n  source = \"{source}\"\n}}\n")
+}
+
+/// A monorepo: `envs/{dev,prod}/{app,db,edge}` roots; `app` uses `modules/service`, which uses
+/// `modules/network`; `db` uses `modules/network` directly; `edge` uses nothing local.
+fn monorepo() -> TerraformTree {
+    let mut files: Vec<(String, String)> = Vec::new();
+    for env in ["dev", "prod"] {
+        files.push((
+            format!("envs/{env}/app/main.tf"),
+            module("../../../modules/service"),
+        ));
+        files.push((
+            format!("envs/{env}/db/main.tf"),
+            module("../../../modules/network"),
+        ));
+        files.push((
+            format!("envs/{env}/edge/main.tf"),
+            module("terraform-aws-modules/cloudfront/aws"),
+        ));
+    }
+    files.push(("modules/service/main.tf".into(), module("../network")));
+    files.push((
+        "modules/network/main.tf".into(),
+        "variable \"cidr\" {}\n".into(),
+    ));
+    TerraformTree::from_files(files.iter().map(|(p, t)| (p.as_str(), t.as_str())))
+}
+
+fn dirs(sel: &landfall_function::projects::Selection) -> Vec<&str> {
+    sel.projects
+        .iter()
+        .map(|s| s.project.dir.as_str())
+        .collect()
+}
+
+#[test]
+fn a_change_to_a_module_plans_every_root_that_uses_it_directly_or_through_another_module() {
+    let tree = monorepo();
+    let changed = [ChangedFile::modified("modules/network/main.tf")];
+    let sel = select(
+        &no_config(),
+        &EffectivePolicy::default(),
+        &tree,
+        &changed,
+        "main",
+        &Request::autoplan(),
+    )
+    .unwrap();
+    assert_eq!(
+        dirs(&sel),
+        [
+            "envs/dev/app",
+            "envs/dev/db",
+            "envs/prod/app",
+            "envs/prod/db"
+        ]
+    );
+    let app = &sel.projects[0];
+    assert_eq!(
+        app.reason,
+        Reason::ModuleChanged(vec![
+            "envs/dev/app".into(),
+            "modules/service".into(),
+            "modules/network".into()
+        ])
+    );
+    assert_eq!(
+        sel.projects[1].reason,
+        Reason::ModuleChanged(vec!["envs/dev/db".into(), "modules/network".into()])
+    );
+}
+
+#[test]
+fn a_change_inside_a_root_plans_only_that_root() {
+    let tree = monorepo();
+    let changed = [
+        ChangedFile::modified("envs/prod/edge/main.tf"),
+        ChangedFile::modified("envs/prod/edge/README.md"),
+        ChangedFile::modified("docs/index.md"),
+    ];
+    let sel = select(
+        &no_config(),
+        &EffectivePolicy::default(),
+        &tree,
+        &changed,
+        "main",
+        &Request::autoplan(),
+    )
+    .unwrap();
+    assert_eq!(dirs(&sel), ["envs/prod/edge"]);
+    assert_eq!(sel.projects[0].reason, Reason::Changed);
+}
+
+#[test]
+fn nested_tfvars_belong_to_the_nearest_terraform_directory() {
+    let tree = monorepo();
+    let changed = [ChangedFile::modified("envs/dev/db/vars/extra.tfvars")];
+    let sel = select(
+        &no_config(),
+        &EffectivePolicy::default(),
+        &tree,
+        &changed,
+        "main",
+        &Request::autoplan(),
+    )
+    .unwrap();
+    assert_eq!(dirs(&sel), ["envs/dev/db"]);
+}
+
+#[test]
+fn a_deleted_project_is_reported_and_not_planned() {
+    // At head, envs/dev/edge is gone.
+    let mut tree = monorepo();
+    tree.dirs.remove("envs/dev/edge");
+    let changed = [ChangedFile::new(
+        "envs/dev/edge/main.tf",
+        FileStatus::Removed,
+    )];
+    let sel = select(
+        &no_config(),
+        &EffectivePolicy::default(),
+        &tree,
+        &changed,
+        "main",
+        &Request::autoplan(),
+    )
+    .unwrap();
+    assert!(sel.projects.is_empty());
+    assert_eq!(sel.deleted.len(), 1);
+    assert_eq!(sel.deleted[0].dir, "envs/dev/edge");
+    assert_eq!(sel.deleted[0].renamed_to, None);
+}
+
+#[test]
+fn a_renamed_project_is_planned_at_its_new_place_and_reported_at_its_old_one() {
+    let tree = TerraformTree::from_files([
+        ("envs/staging/edge/main.tf", ""),
+        ("envs/staging/edge/vars.tf", ""),
+    ]);
+    let changed = [
+        ChangedFile::renamed("envs/dev/edge/main.tf", "envs/staging/edge/main.tf"),
+        ChangedFile::renamed("envs/dev/edge/vars.tf", "envs/staging/edge/vars.tf"),
+    ];
+    let sel = select(
+        &no_config(),
+        &EffectivePolicy::default(),
+        &tree,
+        &changed,
+        "main",
+        &Request::autoplan(),
+    )
+    .unwrap();
+    assert_eq!(dirs(&sel), ["envs/staging/edge"]);
+    assert_eq!(sel.deleted[0].dir, "envs/dev/edge");
+    assert_eq!(
+        sel.deleted[0].renamed_to.as_deref(),
+        Some("envs/staging/edge")
+    );
+}
+
+#[test]
+fn a_configured_project_whose_directory_is_gone_is_reported_as_deleted() {
+    let tree = TerraformTree::from_files([("live/main.tf", "")]);
+    let cfg = config("version: 3\nprojects:\n- name: old\n  dir: old\n- dir: live\n");
+    let changed = [
+        ChangedFile::new("old/main.tf", FileStatus::Removed),
+        ChangedFile::modified("live/main.tf"),
+    ];
+    let sel = select(
+        &cfg,
+        &EffectivePolicy::default(),
+        &tree,
+        &changed,
+        "main",
+        &Request::autoplan(),
+    )
+    .unwrap();
+    assert_eq!(dirs(&sel), ["live"]);
+    assert_eq!(sel.deleted[0].name.as_deref(), Some("old"));
+}
+
+#[test]
+fn when_modified_globs_select_configured_projects_and_autoplan_false_skips_only_autoplans() {
+    let tree = TerraformTree::from_files([
+        ("project1/main.tf", ""),
+        ("project2/main.tf", ""),
+        ("modules/module1/main.tf", ""),
+    ]);
+    let cfg = config(
+        "version: 3\nprojects:\n- dir: project1\n  autoplan:\n    when_modified: [\"../modules/**/*.tf\", \"*.tf*\"]\n- dir: project2\n  autoplan:\n    enabled: false\n",
+    );
+    let module_change = [ChangedFile::modified("modules/module1/submodule/main.tf")];
+    let sel = select(
+        &cfg,
+        &EffectivePolicy::default(),
+        &tree,
+        &module_change,
+        "main",
+        &Request::autoplan(),
+    )
+    .unwrap();
+    assert_eq!(dirs(&sel), ["project1"]);
+
+    let p2 = [ChangedFile::modified("project2/main.tf")];
+    let auto = select(
+        &cfg,
+        &EffectivePolicy::default(),
+        &tree,
+        &p2,
+        "main",
+        &Request::autoplan(),
+    )
+    .unwrap();
+    assert!(auto.projects.is_empty(), "autoplan disabled");
+    let manual = select(
+        &cfg,
+        &EffectivePolicy::default(),
+        &tree,
+        &p2,
+        "main",
+        &Request::default(),
+    )
+    .unwrap();
+    assert_eq!(
+        dirs(&manual),
+        ["project2"],
+        "`landfall plan` still uses when_modified"
+    );
+}
+
+#[test]
+fn projects_restricted_to_a_branch_are_only_considered_for_prs_into_it() {
+    let tree = TerraformTree::from_files([
+        ("infrastructure/production/main.tf", ""),
+        ("infrastructure/staging/main.tf", ""),
+    ]);
+    let cfg = config(
+        "version: 3\nprojects:\n- name: prod\n  branch: /^production$/\n  dir: infrastructure/production\n- name: stg\n  branch: /^staging$/\n  dir: infrastructure/staging\n",
+    );
+    let changed = [
+        ChangedFile::modified("infrastructure/production/main.tf"),
+        ChangedFile::modified("infrastructure/staging/main.tf"),
+    ];
+    let sel = select(
+        &cfg,
+        &EffectivePolicy::default(),
+        &tree,
+        &changed,
+        "staging",
+        &Request::autoplan(),
+    )
+    .unwrap();
+    assert_eq!(dirs(&sel), ["infrastructure/staging"]);
+}
+
+#[test]
+fn execution_order_groups_order_the_selection() {
+    let tree = TerraformTree::from_files([("a/main.tf", ""), ("b/main.tf", "")]);
+    let cfg = config(
+        "version: 3\nprojects:\n- dir: a\n  execution_order_group: 2\n- dir: b\n  execution_order_group: 1\n",
+    );
+    let changed = [
+        ChangedFile::modified("a/main.tf"),
+        ChangedFile::modified("b/main.tf"),
+    ];
+    let sel = select(
+        &cfg,
+        &EffectivePolicy::default(),
+        &tree,
+        &changed,
+        "main",
+        &Request::autoplan(),
+    )
+    .unwrap();
+    assert_eq!(dirs(&sel), ["b", "a"]);
+}
+
+fn request(comment: &str) -> Request {
+    match parse_comment(comment) {
+        Some(ParsedComment::Command(c)) => Request::from_command(&c),
+        other => panic!("{other:?}"),
+    }
+}
+
+#[test]
+fn comment_flags_select_explicitly_by_name_dir_and_workspace() {
+    let tree = TerraformTree::from_files([("project1/main.tf", "")]);
+    let cfg = config(
+        "version: 3\nprojects:\n- name: stg\n  dir: project1\n  workspace: staging\n- name: prd\n  dir: project1\n  workspace: production\n",
+    );
+    let by_name = select(
+        &cfg,
+        &EffectivePolicy::default(),
+        &tree,
+        &[],
+        "main",
+        &request("atlantis plan -p prd"),
+    )
+    .unwrap();
+    assert_eq!(by_name.projects[0].project.workspace, "production");
+    assert_eq!(by_name.projects[0].reason, Reason::Requested);
+    let by_dir = select(
+        &cfg,
+        &EffectivePolicy::default(),
+        &tree,
+        &[],
+        "main",
+        &request("landfall plan -d ./project1 -w staging"),
+    )
+    .unwrap();
+    assert_eq!(by_dir.projects[0].project.name.as_deref(), Some("stg"));
+
+    let err = select(
+        &cfg,
+        &EffectivePolicy::default(),
+        &tree,
+        &[],
+        "main",
+        &request("landfall plan -p nope"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no project is named `nope`: the projects are stg, prd"
+    );
+    let err = select(
+        &cfg,
+        &EffectivePolicy::default(),
+        &tree,
+        &[],
+        "main",
+        &request("landfall plan -d project1"),
+    )
+    .unwrap_err();
+    assert!(matches!(err, SelectionError::NotConfigured { .. }), "{err}");
+}
+
+#[test]
+fn without_a_config_dash_d_plans_any_terraform_directory_and_refuses_others() {
+    let tree = monorepo();
+    let sel = select(
+        &no_config(),
+        &EffectivePolicy::default(),
+        &tree,
+        &[],
+        "main",
+        &request("landfall plan -d envs/dev/app -w blue"),
+    )
+    .unwrap();
+    assert_eq!(sel.projects[0].project.workspace, "blue");
+    let err = select(
+        &no_config(),
+        &EffectivePolicy::default(),
+        &tree,
+        &[],
+        "main",
+        &request("landfall plan -d docs"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "directory `docs` holds no Terraform files at the head commit"
+    );
+}
+
+#[test]
+fn a_generated_monorepo_selects_exactly_the_projects_its_files_touch() {
+    // 40 teams x 25 services; every 10th service also watches a shared module folder.
+    let mut text = String::from("version: 3\nprojects:\n");
+    let mut tf = Vec::new();
+    for t in 0..40 {
+        for s in 0..25 {
+            let dir = format!("teams/t{t}/svc{s}");
+            writeln!(text, "- dir: {dir}").unwrap();
+            if s % 10 == 0 {
+                text.push_str("  autoplan:\n    when_modified: [\"**/*.tf*\", \"../../../shared/net/**/*.tf\"]\n");
+            }
+            tf.push(format!("{dir}/main.tf"));
+        }
+    }
+    let cfg = config(&text);
+    let tree = TerraformTree::from_files(tf.iter().map(|p| (p.as_str(), "")));
+    let changed = [
+        ChangedFile::modified("teams/t3/svc7/main.tf"),
+        ChangedFile::modified("teams/t3/svc7x/notes.txt"),
+        ChangedFile::modified("shared/net/vpc/main.tf"),
+        ChangedFile::modified("teams/t39/svc24/env/prod.tfvars"),
+    ];
+    let sel = select(
+        &cfg,
+        &EffectivePolicy::default(),
+        &tree,
+        &changed,
+        "main",
+        &Request::autoplan(),
+    )
+    .unwrap();
+    assert_eq!(sel.projects.len(), 2 + 40 * 3, "{:?}", dirs(&sel));
+    assert!(dirs(&sel).contains(&"teams/t3/svc7"));
+    assert!(dirs(&sel).contains(&"teams/t39/svc24"));
+    assert!(dirs(&sel).contains(&"teams/t0/svc20"));
+}

@@ -1,0 +1,406 @@
+//! The GitHub adapter against a wiremock GitHub that asserts the requests GitHub's REST API
+//! documents: method, path, query, headers (auth, media type, API version) and JSON body,
+//! including Link pagination, rate-limit replies and GitHub App installation tokens.
+
+use std::time::Duration;
+
+use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
+use landfall_function::projects::{ChangedFile, FileStatus};
+use landfall_function::vcs::github::GithubClient;
+use landfall_function::vcs::{
+    CommitStatus, PrState, RetryPolicy, StatusState, VcsClient, VcsError,
+};
+use secrecy::SecretString;
+use serde_json::json;
+use wiremock::matchers::{
+    body_json, header, header_regex, method, path, query_param, query_param_is_missing,
+};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+
+fn policy() -> RetryPolicy {
+    RetryPolicy {
+        max_retries: 2,
+        max_wait: Duration::from_secs(5),
+        backoff: Duration::from_millis(10),
+    }
+}
+
+fn client(server: &MockServer) -> GithubClient {
+    GithubClient::personal_token(
+        Some(&server.uri()),
+        SecretString::from("ghp_test"),
+        policy(),
+    )
+    .unwrap()
+}
+
+fn repo() -> RepoName {
+    RepoName::new("acme/infra")
+}
+
+const PR: PullRequestNumber = PullRequestNumber(7);
+
+fn github_get(p: &str) -> wiremock::MockBuilder {
+    Mock::given(method("GET"))
+        .and(path(p))
+        .and(header("authorization", "Bearer ghp_test"))
+        .and(header("x-github-api-version", "2022-11-28"))
+}
+
+#[tokio::test]
+async fn a_pull_request_is_read_with_head_base_author_state_and_mergeability() {
+    let server = MockServer::start().await;
+    github_get("/repos/acme/infra/pulls/7")
+        .and(header("accept", "application/vnd.github+json"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "number": 7, "state": "open", "merged": false, "mergeable": true,
+            "head": {"ref": "feature", "sha": SHA},
+            "base": {"ref": "main", "sha": "0000000000000000000000000000000000000000"},
+            "user": {"login": "octocat"}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let pr = client(&server).pull_request(&repo(), PR).await.unwrap();
+    assert_eq!(pr.head_sha.as_str(), SHA);
+    assert_eq!(
+        (pr.head_branch.as_str(), pr.base_branch.as_str()),
+        ("feature", "main")
+    );
+    assert_eq!(pr.author, "octocat");
+    assert_eq!(pr.state, PrState::Open);
+    assert_eq!(pr.mergeable, Some(true));
+}
+
+#[tokio::test]
+async fn changed_files_follow_the_link_header_across_pages() {
+    let server = MockServer::start().await;
+    let next = format!(
+        "{}/repositories/1/pulls/7/files?per_page=100&page=2",
+        server.uri()
+    );
+    github_get("/repos/acme/infra/pulls/7/files")
+        .and(query_param("per_page", "100"))
+        .and(query_param_is_missing("page"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header(
+                    "link",
+                    format!("<{next}>; rel=\"next\", <{next}>; rel=\"last\"").as_str(),
+                )
+                .set_body_json(json!([
+                    {"filename": "envs/prod/main.tf", "status": "modified"},
+                    {"filename": "envs/dev/old.tf", "status": "removed"}
+                ])),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    github_get("/repositories/1/pulls/7/files")
+        .and(query_param("page", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"filename": "envs/stg/main.tf", "status": "renamed", "previous_filename": "envs/staging/main.tf"}
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let files = client(&server).changed_files(&repo(), PR).await.unwrap();
+    assert_eq!(
+        files,
+        [
+            ChangedFile::modified("envs/prod/main.tf"),
+            ChangedFile::new("envs/dev/old.tf", FileStatus::Removed),
+            ChangedFile::renamed("envs/staging/main.tf", "envs/stg/main.tf"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn files_are_read_raw_at_the_sha_and_a_missing_file_is_none() {
+    let server = MockServer::start().await;
+    github_get("/repos/acme/infra/contents/atlantis.yaml")
+        .and(query_param("ref", SHA))
+        .and(header("accept", "application/vnd.github.raw+json"))
+        .respond_with(ResponseTemplate::new(200).set_body_string("version: 3\n"))
+        .expect(1)
+        .mount(&server)
+        .await;
+    github_get("/repos/acme/infra/contents/landfall.yaml")
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    let sha = CommitSha::new(SHA);
+    assert_eq!(
+        c.read_file(&repo(), &sha, "atlantis.yaml")
+            .await
+            .unwrap()
+            .unwrap(),
+        b"version: 3\n"
+    );
+    assert_eq!(
+        c.read_file(&repo(), &sha, "landfall.yaml").await.unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
+async fn the_tree_is_listed_recursively_and_only_blobs_are_files() {
+    let server = MockServer::start().await;
+    github_get(&format!("/repos/acme/infra/git/trees/{SHA}"))
+        .and(query_param("recursive", "1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "sha": SHA, "truncated": false,
+            "tree": [
+                {"path": "envs", "type": "tree"},
+                {"path": "envs/main.tf", "type": "blob"},
+                {"path": "vendor/mod", "type": "commit"}
+            ]
+        })))
+        .mount(&server)
+        .await;
+    let files = client(&server)
+        .list_files(&repo(), &CommitSha::new(SHA))
+        .await
+        .unwrap();
+    assert_eq!(files, ["envs/main.tf"]);
+}
+
+#[tokio::test]
+async fn a_comment_is_posted_then_edited_in_place() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/repos/acme/infra/issues/7/comments"))
+        .and(header("authorization", "Bearer ghp_test"))
+        .and(header("content-type", "application/json"))
+        .and(body_json(json!({"body": "Planning 2 projects..."})))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"id": 1001, "body": "Planning 2 projects..."})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PATCH"))
+        .and(path("/repos/acme/infra/issues/comments/1001"))
+        .and(body_json(json!({"body": "Plan: 1 to add"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 1001})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    let id = c
+        .post_comment(&repo(), PR, "Planning 2 projects...")
+        .await
+        .unwrap();
+    assert_eq!(id.0, "1001");
+    c.edit_comment(&repo(), PR, &id, "Plan: 1 to add")
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_commit_status_names_the_project_and_command() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("/repos/acme/infra/statuses/{SHA}")))
+        .and(body_json(json!({
+            "state": "success",
+            "context": "landfall/plan: envs/prod",
+            "description": "Plan: 1 to add, 0 to change, 0 to destroy",
+            "target_url": "https://github.com/acme/infra/pull/7#issuecomment-1001"
+        })))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let status = CommitStatus {
+        context: landfall_function::vcs::status_context("plan", "envs/prod"),
+        state: StatusState::Success,
+        description: "Plan: 1 to add, 0 to change, 0 to destroy".into(),
+        target_url: Some("https://github.com/acme/infra/pull/7#issuecomment-1001".into()),
+    };
+    client(&server)
+        .set_status(&repo(), &CommitSha::new(SHA), &status)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn approval_is_each_reviewers_latest_decision() {
+    let server = MockServer::start().await;
+    github_get("/repos/acme/infra/pulls/7/reviews")
+        .and(query_param("per_page", "100"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"user": {"login": "alice"}, "state": "APPROVED"},
+            {"user": {"login": "alice"}, "state": "DISMISSED"},
+            {"user": {"login": "bob"}, "state": "COMMENTED"}
+        ])))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    github_get("/repos/acme/infra/pulls/7/reviews")
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"user": {"login": "bob"}, "state": "CHANGES_REQUESTED"},
+            {"user": {"login": "bob"}, "state": "APPROVED"},
+            {"user": {"login": "bob"}, "state": "COMMENTED"}
+        ])))
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    assert!(!c.is_approved(&repo(), PR).await.unwrap());
+    assert!(c.is_approved(&repo(), PR).await.unwrap());
+}
+
+#[tokio::test]
+async fn a_secondary_rate_limit_is_waited_out_and_the_refused_post_sent_again() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/repos/acme/infra/issues/7/comments"))
+        .respond_with(
+            ResponseTemplate::new(403)
+                .insert_header("retry-after", "0")
+                .set_body_json(json!({"message": "You have exceeded a secondary rate limit."})),
+        )
+        .up_to_n_times(1)
+        .expect(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/repos/acme/infra/issues/7/comments"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 5})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let id = client(&server)
+        .post_comment(&repo(), PR, "hi")
+        .await
+        .unwrap();
+    assert_eq!(id.0, "5");
+}
+
+#[tokio::test]
+async fn a_comment_post_that_failed_with_a_5xx_is_not_repeated() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/repos/acme/infra/issues/7/comments"))
+        .respond_with(ResponseTemplate::new(502))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = client(&server)
+        .post_comment(&repo(), PR, "hi")
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, VcsError::Status { status: 502, .. }),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_get_that_failed_with_a_5xx_is_retried() {
+    let server = MockServer::start().await;
+    github_get("/repos/acme/infra/pulls/7")
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .expect(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    github_get("/repos/acme/infra/pulls/7")
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "state": "closed", "merged": true, "mergeable": null,
+            "head": {"ref": "f", "sha": SHA}, "base": {"ref": "main"}, "user": {"login": "o"}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let pr = client(&server).pull_request(&repo(), PR).await.unwrap();
+    assert_eq!(pr.state, PrState::Merged);
+    assert_eq!(pr.mergeable, None);
+}
+
+#[tokio::test]
+async fn an_exhausted_primary_rate_limit_that_resets_later_fails_without_retrying() {
+    let server = MockServer::start().await;
+    let reset = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+        + 3600;
+    github_get("/repos/acme/infra/pulls/7")
+        .respond_with(
+            ResponseTemplate::new(403)
+                .insert_header("x-ratelimit-remaining", "0")
+                .insert_header("x-ratelimit-reset", reset.to_string().as_str())
+                .set_body_json(json!({"message": "API rate limit exceeded"})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = client(&server).pull_request(&repo(), PR).await.unwrap_err();
+    assert!(
+        matches!(err, VcsError::RateLimited { retry_after: Some(d), .. } if d.as_secs() > 3500),
+        "{err:?}"
+    );
+}
+
+#[tokio::test]
+async fn an_enterprise_base_url_keeps_its_api_v3_path() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v3/repos/acme/infra/pulls/7"))
+        .and(header("authorization", "Bearer ghp_test"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "state": "open", "head": {"ref": "f", "sha": SHA}, "base": {"ref": "main"}, "user": {"login": "o"}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = GithubClient::personal_token(
+        Some(&format!("{}/api/v3", server.uri())),
+        SecretString::from("ghp_test"),
+        policy(),
+    )
+    .unwrap();
+    c.pull_request(&repo(), PR).await.unwrap();
+}
+
+#[tokio::test]
+async fn a_github_app_exchanges_its_jwt_for_an_installation_token_and_uses_it() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/app/installations/99/access_tokens"))
+        .and(header_regex(
+            "authorization",
+            r"^Bearer [A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",
+        ))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "token": "ghs_installation",
+            "expires_at": "2099-01-01T00:00:00Z",
+            "permissions": {"pull_requests": "write", "contents": "read", "statuses": "write"},
+            "repository_selection": "selected"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/infra/pulls/7"))
+        .and(header("authorization", "Bearer ghs_installation"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "state": "open", "head": {"ref": "f", "sha": SHA}, "base": {"ref": "main"}, "user": {"login": "o"}
+        })))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let key = include_bytes!("vcs_fixtures/github-app-test-key.pem");
+    let c = GithubClient::app(Some(&server.uri()), 12345, key, 99, policy()).unwrap();
+    c.pull_request(&repo(), PR).await.unwrap();
+    // The token is cached until it expires: no second exchange.
+    c.pull_request(&repo(), PR).await.unwrap();
+}
