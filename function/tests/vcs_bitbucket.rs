@@ -1,0 +1,314 @@
+//! The Bitbucket Cloud and Bitbucket Server adapters against wiremock fakes asserting the
+//! documented requests: Cloud's `next`-URL pagination, `content.raw` comments and build
+//! statuses; Server's `isLastPage`/`nextPageStart` pagination, versioned comment edits and the
+//! build-status API.
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
+use landfall_function::projects::{ChangedFile, FileStatus};
+use landfall_function::vcs::bitbucket_cloud::BitbucketCloudClient;
+use landfall_function::vcs::bitbucket_server::BitbucketServerClient;
+use landfall_function::vcs::{
+    CommitStatus, PrState, RetryPolicy, StatusState, VcsClient, VcsError,
+};
+use secrecy::SecretString;
+use serde_json::json;
+use wiremock::matchers::{body_json, body_partial_json, header, method, path, query_param};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+const PR: PullRequestNumber = PullRequestNumber(5);
+
+fn policy() -> RetryPolicy {
+    RetryPolicy {
+        max_retries: 2,
+        max_wait: Duration::from_secs(5),
+        backoff: Duration::from_millis(10),
+    }
+}
+
+fn cloud(server: &MockServer) -> BitbucketCloudClient {
+    BitbucketCloudClient::new(
+        Some(&format!("{}/2.0", server.uri())),
+        &SecretString::from("bot:app-pass"),
+        policy(),
+    )
+    .unwrap()
+}
+
+fn server_client(server: &MockServer) -> BitbucketServerClient {
+    BitbucketServerClient::new(
+        Some(&server.uri()),
+        &SecretString::from("bbs-token"),
+        policy(),
+    )
+    .unwrap()
+}
+
+fn basic() -> String {
+    format!(
+        "Basic {}",
+        base64::engine::general_purpose::STANDARD.encode("bot:app-pass")
+    )
+}
+
+const CLOUD: &str = "/2.0/repositories/acme/infra";
+const SERVER: &str = "/rest/api/1.0/projects/PLAT/repos/infra";
+
+#[tokio::test]
+async fn cloud_reads_a_pull_request_and_its_diffstat_across_pages() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{CLOUD}/pullrequests/5")))
+        .and(header("authorization", basic().as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 5, "state": "OPEN",
+            "source": {"branch": {"name": "feature"}, "commit": {"hash": "ec26c3e57ca3"}},
+            "destination": {"branch": {"name": "main"}, "commit": {"hash": "000000000000"}},
+            "author": {"display_name": "Dev", "nickname": "dev"},
+            "participants": [{"approved": false}, {"approved": true}]
+        })))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let next = format!(
+        "{}{CLOUD}/pullrequests/5/diffstat?pagelen=500&page=2",
+        server.uri()
+    );
+    Mock::given(method("GET"))
+        .and(path(format!("{CLOUD}/pullrequests/5/diffstat")))
+        .and(query_param("pagelen", "500"))
+        .and(wiremock::matchers::query_param_is_missing("page"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "values": [
+                {"status": "modified", "old": {"path": "a/main.tf"}, "new": {"path": "a/main.tf"}},
+                {"status": "removed", "old": {"path": "b/x.tf"}, "new": null}
+            ],
+            "next": next
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{CLOUD}/pullrequests/5/diffstat")))
+        .and(query_param("page", "2"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "values": [{"status": "renamed", "old": {"path": "c/old.tf"}, "new": {"path": "c/new.tf"}}]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = cloud(&server);
+    let pr = c
+        .pull_request(&RepoName::new("acme/infra"), PR)
+        .await
+        .unwrap();
+    assert!(pr.head_sha.is_abbreviated());
+    assert_eq!((pr.author.as_str(), pr.state), ("dev", PrState::Open));
+    assert!(
+        c.is_approved(&RepoName::new("acme/infra"), PR)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        c.changed_files(&RepoName::new("acme/infra"), PR)
+            .await
+            .unwrap(),
+        [
+            ChangedFile::modified("a/main.tf"),
+            ChangedFile::new("b/x.tf", FileStatus::Removed),
+            ChangedFile::renamed("c/old.tf", "c/new.tf"),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn cloud_comments_sources_and_build_statuses_use_the_documented_bodies() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{CLOUD}/src/{SHA}/atlantis.yaml")))
+        .respond_with(ResponseTemplate::new(200).set_body_string("version: 3\n"))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("{CLOUD}/pullrequests/5/comments")))
+        .and(body_json(json!({"content": {"raw": "Planning..."}})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 88})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(format!("{CLOUD}/pullrequests/5/comments/88")))
+        .and(body_json(json!({"content": {"raw": "Planned"}})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 88})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("{CLOUD}/commit/{SHA}/statuses/build")))
+        .and(body_partial_json(json!({
+            "state": "INPROGRESS", "name": "landfall/plan: a", "url": "https://logs/1", "description": "Planning"
+        })))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"key": "k"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = cloud(&server);
+    let repo = RepoName::new("acme/infra");
+    let sha = CommitSha::new(SHA);
+    assert_eq!(
+        c.read_file(&repo, &sha, "atlantis.yaml")
+            .await
+            .unwrap()
+            .unwrap(),
+        b"version: 3\n"
+    );
+    let id = c.post_comment(&repo, PR, "Planning...").await.unwrap();
+    c.edit_comment(&repo, PR, &id, "Planned").await.unwrap();
+    let status = CommitStatus {
+        context: "landfall/plan: a".into(),
+        state: StatusState::Pending,
+        description: "Planning".into(),
+        target_url: Some("https://logs/1".into()),
+    };
+    c.set_status(&repo, &sha, &status).await.unwrap();
+}
+
+#[tokio::test]
+async fn server_reads_a_pull_request_its_mergeability_and_paged_changes() {
+    let server = MockServer::start().await;
+    let get = |p: String| {
+        Mock::given(method("GET"))
+            .and(path(p))
+            .and(header("authorization", "Bearer bbs-token"))
+    };
+    get(format!("{SERVER}/pull-requests/5"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 5, "state": "OPEN",
+            "fromRef": {"displayId": "feature", "latestCommit": SHA},
+            "toRef": {"displayId": "main", "latestCommit": "0"},
+            "author": {"user": {"name": "dev"}, "approved": false},
+            "reviewers": [{"user": {"name": "lead"}, "approved": true}]
+        })))
+        .mount(&server)
+        .await;
+    get(format!("{SERVER}/pull-requests/5/merge"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"canMerge": false, "conflicted": true})),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    get(format!("{SERVER}/pull-requests/5/changes"))
+        .and(query_param("start", "0"))
+        .and(query_param("limit", "1000"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "values": [{"path": {"toString": "a/main.tf"}, "type": "MODIFY"}],
+            "isLastPage": false, "nextPageStart": 1
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    get(format!("{SERVER}/pull-requests/5/changes"))
+        .and(query_param("start", "1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "values": [
+                {"path": {"toString": "b/new.tf"}, "srcPath": {"toString": "b/old.tf"}, "type": "MOVE"},
+                {"path": {"toString": "c/x.tf"}, "type": "DELETE"}
+            ],
+            "isLastPage": true
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = server_client(&server);
+    let repo = RepoName::new("PLAT/infra");
+    let pr = c.pull_request(&repo, PR).await.unwrap();
+    assert_eq!((pr.head_sha.as_str(), pr.mergeable), (SHA, Some(false)));
+    assert!(c.is_approved(&repo, PR).await.unwrap());
+    assert_eq!(
+        c.changed_files(&repo, PR).await.unwrap(),
+        [
+            ChangedFile::modified("a/main.tf"),
+            ChangedFile::renamed("b/old.tf", "b/new.tf"),
+            ChangedFile::new("c/x.tf", FileStatus::Removed),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn server_edits_a_comment_with_its_current_version_and_posts_build_statuses() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!("{SERVER}/pull-requests/5/comments")))
+        .and(body_json(json!({"text": "Planning..."})))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 17, "version": 0})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{SERVER}/pull-requests/5/comments/17")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 17, "version": 3})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(format!("{SERVER}/pull-requests/5/comments/17")))
+        .and(body_json(json!({"text": "Planned", "version": 3})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 17, "version": 4})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/rest/build-status/1.0/commits/{SHA}")))
+        .and(header("authorization", "Bearer bbs-token"))
+        .and(body_partial_json(
+            json!({"state": "SUCCESSFUL", "name": "landfall/plan: a", "url": "https://logs/2"}),
+        ))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{SERVER}/raw/envs/main.tf")))
+        .and(query_param("at", SHA))
+        .respond_with(ResponseTemplate::new(429).insert_header("retry-after", "0"))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{SERVER}/raw/envs/main.tf")))
+        .respond_with(ResponseTemplate::new(200).set_body_string("x"))
+        .mount(&server)
+        .await;
+    let c = server_client(&server);
+    let repo = RepoName::new("PLAT/infra");
+    let id = c.post_comment(&repo, PR, "Planning...").await.unwrap();
+    c.edit_comment(&repo, PR, &id, "Planned").await.unwrap();
+    let status = CommitStatus {
+        context: "landfall/plan: a".into(),
+        state: StatusState::Success,
+        description: "ok".into(),
+        target_url: Some("https://logs/2".into()),
+    };
+    c.set_status(&repo, &CommitSha::new(SHA), &status)
+        .await
+        .unwrap();
+    assert_eq!(
+        c.read_file(&repo, &CommitSha::new(SHA), "envs/main.tf")
+            .await
+            .unwrap()
+            .unwrap(),
+        b"x"
+    );
+}
+
+#[test]
+fn bitbucket_server_needs_a_base_url() {
+    let err = BitbucketServerClient::new(None, &SecretString::from("t"), policy()).unwrap_err();
+    assert!(matches!(err, VcsError::Config { .. }));
+}
