@@ -11,6 +11,7 @@
 pub mod allowlist;
 pub mod cli;
 pub mod command;
+pub mod comment;
 pub mod config;
 pub mod dispatch;
 pub mod event;
