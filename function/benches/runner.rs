@@ -48,6 +48,26 @@ fn ms(duration: Duration) -> String {
     format!("{:.0} ms", duration.as_secs_f64() * 1000.0)
 }
 
+/// A bare `terraform init && terraform plan -out` of a fresh copy of the project.
+fn bare_plan(dir: &Path, run: usize) -> Duration {
+    let bare_dir = dir.join(format!("bare-{run}"));
+    std::fs::create_dir_all(&bare_dir).unwrap();
+    std::fs::write(bare_dir.join("main.tf"), MAIN_TF).unwrap();
+    let started = Instant::now();
+    for args in [
+        vec!["init", "-input=false", "-no-color"],
+        vec!["plan", "-input=false", "-no-color", "-out=plan.tfplan"],
+    ] {
+        let status = landfall_e2e::terraform(&bare_dir)
+            .args(&args)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(status.success(), "bare terraform {args:?}");
+    }
+    started.elapsed()
+}
+
 fn main() {
     let runs: usize = std::env::var("RUNNER_BENCH_RUNS")
         .ok()
@@ -69,23 +89,7 @@ fn main() {
     let mut overhead = Vec::new();
     let mut clone = Vec::new();
     for run in 0..runs {
-        // Bare Terraform: a fresh copy of the project, init and plan -out.
-        let bare_dir = dir.path().join(format!("bare-{run}"));
-        std::fs::create_dir_all(&bare_dir).unwrap();
-        std::fs::write(bare_dir.join("main.tf"), MAIN_TF).unwrap();
-        let started = Instant::now();
-        for args in [
-            vec!["init", "-input=false", "-no-color"],
-            vec!["plan", "-input=false", "-no-color", "-out=plan.tfplan"],
-        ] {
-            let status = landfall_e2e::terraform(&bare_dir)
-                .args(&args)
-                .stdout(std::process::Stdio::null())
-                .status()
-                .unwrap();
-            assert!(status.success(), "bare terraform {args:?}");
-        }
-        bare.push(started.elapsed());
+        bare.push(bare_plan(dir.path(), run));
 
         // The runner, on the same project.
         let spec = RunSpec {
