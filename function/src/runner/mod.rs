@@ -404,6 +404,13 @@ pub fn plan_text(output: &str) -> String {
 /// Prepares the work directory and the token file; returns the git environment.
 fn prepare(spec: &RunSpec, opts: &RunnerOptions) -> std::io::Result<Vec<(String, String)>> {
     fs::create_dir_all(opts.work_dir.join("out"))?;
+    // In a Job, HOME is a folder of the writable work volume that nobody has made yet; git and
+    // Terraform write their settings there.
+    if let Some(home) = std::env::var_os("HOME").map(PathBuf::from)
+        && home.starts_with(&opts.work_dir)
+    {
+        fs::create_dir_all(&home)?;
+    }
     let secrets = opts.work_dir.join("secrets");
     fs::DirBuilder::new()
         .recursive(true)
