@@ -1,12 +1,19 @@
-//! Embedded store throughput: lock operations per second through the `Store` trait, each one a
-//! durable redb write transaction (fsync on commit). The target: 10,000 lock operations
-//! per second or more on the 2-core reference machine. Criterion reports `elem/s` = operations
-//! per second.
+//! Embedded store throughput: lock operations per second through the `Store` trait, each one
+//! durable (committed with fsync) before its caller hears the outcome. The target: 10,000
+//! lock operations per second or more on the 2-core reference machine. Criterion reports
+//! `elem/s` = operations per second.
+//!
+//! One caller at a time waits for one fsync per write, so the sequential figure is bounded by the
+//! disk's sync latency; concurrent callers share commits (group commit), which is how a busy
+//! server meets the target.
 
 use std::hint::black_box;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 use landfall_function::store::{EmbeddedStore, LockHolder, LockKey, LockOutcome, Store};
+
+/// Concurrent clients in the concurrent benchmark.
+const CONCURRENT: u64 = 64;
 
 fn holder(pr: u64) -> LockHolder {
     LockHolder {
@@ -65,14 +72,14 @@ fn bench(c: &mut Criterion) {
         });
     });
 
-    // Four tasks at once, each taking and releasing its own lock: the runtime's view of a busy
-    // `serve` process.
-    group.throughput(Throughput::Elements(8));
-    group.bench_function("four_concurrent_acquire_release", |b| {
+    // 64 tasks at once, each taking and releasing its own lock: a busy `serve` process. The
+    // writer commits whatever is queued together, one fsync for many operations.
+    group.throughput(Throughput::Elements(2 * CONCURRENT));
+    group.bench_function("64_concurrent_acquire_release", |b| {
         b.iter(|| {
             runtime.block_on(async {
                 let mut tasks = tokio::task::JoinSet::new();
-                for task in 0..4u64 {
+                for task in 0..CONCURRENT {
                     let store = store.clone();
                     tasks.spawn(async move {
                         let k = key(2_000 + usize::try_from(task).unwrap());

@@ -6,8 +6,10 @@
 //! reports the database as in use instead of opening it.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::Duration;
+
+use tokio::sync::oneshot;
 
 use redb::{
     Database, DatabaseError, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
@@ -80,7 +82,13 @@ pub enum EmbeddedError {
         #[source]
         source: serde_json::Error,
     },
-    /// The blocking task running the transaction panicked or was cancelled.
+    /// The writer thread stopped (it panicked); the store must be opened again.
+    #[error("embedded store {path}: the writer thread stopped")]
+    WriterStopped {
+        /// The database file.
+        path: PathBuf,
+    },
+    /// The blocking task running a read panicked or was cancelled.
     #[error("embedded store {path}: the {action} task failed")]
     Task {
         /// The database file.
@@ -93,7 +101,13 @@ pub enum EmbeddedError {
     },
 }
 
-/// The embedded, file-backed store. Cheap to clone: clones share one open database.
+/// The embedded, file-backed store. Cheap to clone: clones share one open database and one
+/// writer thread.
+///
+/// Writes go to the writer thread, which runs every write waiting at that moment in one redb
+/// transaction and commits it durably once (group commit): under load, one fsync covers many
+/// operations, and no caller hears its outcome before it is on disk. Reads run in their own read
+/// transactions on the blocking pool.
 #[derive(Debug, Clone)]
 pub struct EmbeddedStore {
     inner: Arc<Inner>,
@@ -101,14 +115,82 @@ pub struct EmbeddedStore {
 
 #[derive(Debug)]
 struct Inner {
+    shared: Arc<Shared>,
+    jobs: Option<mpsc::Sender<Job>>,
+    writer: Option<std::thread::JoinHandle<()>>,
+}
+
+#[derive(Debug)]
+struct Shared {
     db: Database,
     path: PathBuf,
 }
 
-/// Whether a write transaction keeps or drops its changes.
+impl Drop for Inner {
+    /// Stops the writer after the writes already queued and waits for it, so the file is closed
+    /// (and can be opened again) once the last clone is gone.
+    fn drop(&mut self) {
+        drop(self.jobs.take());
+        if let Some(writer) = self.writer.take() {
+            let _ = writer.join();
+        }
+    }
+}
+
+/// Whether a write keeps or drops its changes. A closure that returns `Abort` must not have
+/// written anything: it may share its transaction with other writes.
 enum Finish<T> {
     Commit(T),
     Abort(T),
+}
+
+/// The most writes one group commit carries.
+const MAX_BATCH: usize = 256;
+
+/// A queued write: its closure (re-runnable, so a failing batch can be split up) and how to
+/// report a failure.
+struct Job {
+    action: &'static str,
+    run: Box<dyn Fn(&WriteTransaction, &Path) -> Result<Ran, Partial> + Send>,
+    fail: Box<dyn FnOnce(EmbeddedError) + Send>,
+}
+
+/// A write that ran: whether it changed anything, and how to hand its outcome to the caller
+/// once the transaction is committed.
+struct Ran {
+    wrote: bool,
+    deliver: Box<dyn FnOnce() + Send>,
+}
+
+type Reply<T> = Arc<Mutex<Option<oneshot::Sender<Result<T, EmbeddedError>>>>>;
+
+fn job<T, F>(action: &'static str, f: F) -> (Job, oneshot::Receiver<Result<T, EmbeddedError>>)
+where
+    T: Send + 'static,
+    F: Fn(&WriteTransaction, &Path) -> Result<Finish<T>, Partial> + Send + 'static,
+{
+    let (sender, receiver) = oneshot::channel();
+    let reply: Reply<T> = Arc::new(Mutex::new(Some(sender)));
+    let on_success = Arc::clone(&reply);
+    let run = Box::new(move |txn: &WriteTransaction, path: &Path| {
+        let (wrote, value) = match f(txn, path)? {
+            Finish::Commit(value) => (true, value),
+            Finish::Abort(value) => (false, value),
+        };
+        let reply = Arc::clone(&on_success);
+        let deliver: Box<dyn FnOnce() + Send> = Box::new(move || {
+            if let Some(sender) = reply.lock().expect("reply lock").take() {
+                let _ = sender.send(Ok(value));
+            }
+        });
+        Ok(Ran { wrote, deliver })
+    });
+    let fail = Box::new(move |err: EmbeddedError| {
+        if let Some(sender) = reply.lock().expect("reply lock").take() {
+            let _ = sender.send(Err(err));
+        }
+    });
+    (Job { action, run, fail }, receiver)
 }
 
 impl EmbeddedStore {
@@ -132,41 +214,58 @@ impl EmbeddedStore {
                 source: Box::new(other),
             },
         })?;
-        let inner = Inner {
+        let shared = Arc::new(Shared {
             db,
             path: path.to_path_buf(),
-        };
-        inner.write_now("create tables", |txn, _| {
+        });
+        let (create, _) = job("create tables", |txn, _| {
             txn.open_table(LOCKS)?;
             txn.open_table(PLANS)?;
             txn.open_table(DELIVERIES)?;
             txn.open_table(DELIVERY_EXPIRY)?;
             Ok(Finish::Commit(()))
-        })?;
+        });
+        shared.try_batch(std::slice::from_ref(&create))?;
+        let (jobs, queue) = mpsc::channel();
+        let writer_shared = Arc::clone(&shared);
+        let writer = std::thread::Builder::new()
+            .name("landfall-store-writer".into())
+            .spawn(move || writer_shared.write_loop(&queue))
+            .map_err(|err| EmbeddedError::Open {
+                path: path.to_path_buf(),
+                source: Box::new(err),
+            })?;
         Ok(Self {
-            inner: Arc::new(inner),
+            inner: Arc::new(Inner {
+                shared,
+                jobs: Some(jobs),
+                writer: Some(writer),
+            }),
         })
     }
 
     /// The database file.
     #[must_use]
     pub fn path(&self) -> &Path {
-        &self.inner.path
+        &self.inner.shared.path
     }
 
     async fn write<T, F>(&self, action: &'static str, f: F) -> Result<T, EmbeddedError>
     where
         T: Send + 'static,
-        F: FnOnce(&WriteTransaction, &Path) -> Result<Finish<T>, Partial> + Send + 'static,
+        F: Fn(&WriteTransaction, &Path) -> Result<Finish<T>, Partial> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
-        tokio::task::spawn_blocking(move || inner.write_now(action, f))
-            .await
-            .map_err(|source| EmbeddedError::Task {
-                path: self.inner.path.clone(),
-                action,
-                source,
-            })?
+        let stopped = || EmbeddedError::WriterStopped {
+            path: self.path().to_path_buf(),
+        };
+        let (job, outcome) = job(action, f);
+        self.inner
+            .jobs
+            .as_ref()
+            .ok_or_else(stopped)?
+            .send(job)
+            .map_err(|_| stopped())?;
+        outcome.await.map_err(|_| stopped())?
     }
 
     async fn read<T, F>(&self, action: &'static str, f: F) -> Result<T, EmbeddedError>
@@ -174,24 +273,24 @@ impl EmbeddedStore {
         T: Send + 'static,
         F: FnOnce(&ReadTransaction, &Path) -> Result<T, Partial> + Send + 'static,
     {
-        let inner = Arc::clone(&self.inner);
+        let shared = Arc::clone(&self.inner.shared);
         tokio::task::spawn_blocking(move || {
-            let txn = inner
+            let txn = shared
                 .db
                 .begin_read()
-                .map_err(|err| inner.storage(action, err))?;
-            f(&txn, &inner.path).map_err(|partial| partial.complete(&inner.path, action))
+                .map_err(|err| shared.storage(action, err))?;
+            f(&txn, &shared.path).map_err(|partial| partial.complete(&shared.path, action))
         })
         .await
         .map_err(|source| EmbeddedError::Task {
-            path: self.inner.path.clone(),
+            path: self.path().to_path_buf(),
             action,
             source,
         })?
     }
 }
 
-impl Inner {
+impl Shared {
     fn storage(&self, action: &'static str, err: impl Into<redb::Error>) -> EmbeddedError {
         EmbeddedError::Storage {
             path: self.path.clone(),
@@ -200,26 +299,69 @@ impl Inner {
         }
     }
 
-    fn write_now<T>(
-        &self,
-        action: &'static str,
-        f: impl FnOnce(&WriteTransaction, &Path) -> Result<Finish<T>, Partial>,
-    ) -> Result<T, EmbeddedError> {
+    /// The writer thread: takes every write queued at the moment (up to [`MAX_BATCH`]) and runs
+    /// them as one transaction, until the store is dropped.
+    fn write_loop(&self, queue: &mpsc::Receiver<Job>) {
+        while let Ok(first) = queue.recv() {
+            let mut batch = vec![first];
+            while batch.len() < MAX_BATCH {
+                match queue.try_recv() {
+                    Ok(job) => batch.push(job),
+                    Err(_) => break,
+                }
+            }
+            self.run_batch(batch);
+        }
+    }
+
+    /// Runs a batch and answers every write in it. If the batch fails, nothing of it was
+    /// committed, and each write runs again alone so that only the failing one fails.
+    fn run_batch(&self, batch: Vec<Job>) {
+        match self.try_batch(&batch) {
+            Ok(ran) => {
+                for ran in ran {
+                    (ran.deliver)();
+                }
+            }
+            Err(_) if batch.len() > 1 => {
+                for job in batch {
+                    self.run_batch(vec![job]);
+                }
+            }
+            Err(err) => {
+                if let Some(job) = batch.into_iter().next() {
+                    (job.fail)(err);
+                }
+            }
+        }
+    }
+
+    fn try_batch(&self, batch: &[Job]) -> Result<Vec<Ran>, EmbeddedError> {
+        let action = batch.first().map_or("write", |job| job.action);
         let txn = self
             .db
             .begin_write()
             .map_err(|err| self.storage(action, err))?;
-        match f(&txn, &self.path) {
-            Ok(Finish::Commit(value)) => {
-                txn.commit().map_err(|err| self.storage(action, err))?;
-                Ok(value)
+        let mut ran = Vec::with_capacity(batch.len());
+        let mut dirty = false;
+        for job in batch {
+            match (job.run)(&txn, &self.path) {
+                Ok(done) => {
+                    dirty |= done.wrote;
+                    ran.push(done);
+                }
+                Err(partial) => {
+                    let _ = txn.abort();
+                    return Err(partial.complete(&self.path, job.action));
+                }
             }
-            Ok(Finish::Abort(value)) => {
-                txn.abort().map_err(|err| self.storage(action, err))?;
-                Ok(value)
-            }
-            Err(partial) => Err(partial.complete(&self.path, action)),
         }
+        if dirty {
+            txn.commit().map_err(|err| self.storage(action, err))?;
+        } else {
+            txn.abort().map_err(|err| self.storage(action, err))?;
+        }
+        Ok(ran)
     }
 }
 
