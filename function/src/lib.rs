@@ -17,6 +17,7 @@ pub mod dispatch;
 pub mod event;
 pub mod handler;
 pub mod lambda;
+pub mod orchestrate;
 pub mod projects;
 pub mod repo_config;
 pub mod runner;

@@ -10,7 +10,8 @@ use clap::Args;
 use tokio::net::TcpListener;
 
 use crate::config::Config;
-use crate::handler::{LogSink, WebhookHandler};
+use crate::handler::WebhookHandler;
+use crate::orchestrate::AnySink;
 use crate::{lambda, server, telemetry};
 
 /// Arguments of `serve`.
@@ -37,13 +38,14 @@ fn start_up() -> anyhow::Result<Config> {
     Ok(config)
 }
 
-async fn handler(config: &Config) -> anyhow::Result<Arc<WebhookHandler<LogSink>>> {
+async fn handler(config: &Config) -> anyhow::Result<Arc<WebhookHandler<AnySink>>> {
     let secrets = config
         .resolve_secrets()
         .await
         .context("cannot read the secrets")?;
+    let sink = AnySink::from_config(config, &secrets).await?;
     Ok(Arc::new(WebhookHandler::from_config(
-        config, &secrets, LogSink,
+        config, &secrets, sink,
     )))
 }
 

@@ -262,7 +262,12 @@ pub(super) fn issue_comment_event(
         EventKind::Commented(body.as_deref().and_then(parse_comment))
     };
     let mut event = Event::new(provider, kind);
-    event.repo = repository.and_then(|r| r.full_name).map(RepoName::new);
+    if let Some(repository) = repository {
+        // Comment payloads carry no head: the base repository's clone URL serves the PR's head
+        // commit too (hosts keep pull request heads in the base repository).
+        event.clone_url = repository.clone_url;
+        event.repo = repository.full_name.map(RepoName::new);
+    }
     event.sender = sender.and_then(|s| s.login);
     if let Some(issue) = issue {
         event.number = issue.number.map(PullRequestNumber);

@@ -1,0 +1,286 @@
+//! Applying a PR's plans: requirements first, then one apply run per plan with its stored
+//! planfile (which the runner verifies by checksum).
+
+use std::sync::Arc;
+
+use anyhow::Context as _;
+use tokio::task::JoinSet;
+
+use super::plan::{Loaded, refused, run_spec, short};
+use super::{Inner, PrContext};
+use crate::command::Command;
+use crate::dispatch::{DispatchOutcome, Dispatcher, PlanToApply, RunCommand, RunSpec};
+use crate::repo_config::{Requirement, ResolvedProject};
+use crate::runner::RunStatus;
+use crate::runner::comment::{Outcome, ProjectResult};
+use crate::store::{PlanRecord, PlanStatus, Store};
+use crate::vcs::{StatusState, VcsClient, status_context};
+
+impl Inner {
+    /// `landfall apply`: checks each selected plan and applies those that pass.
+    pub(crate) async fn apply(
+        self: &Arc<Self>,
+        ctx: &PrContext,
+        command: &Command,
+    ) -> anyhow::Result<()> {
+        let records: Vec<PlanRecord> = self
+            .store
+            .list_plans(ctx.repo.as_str(), ctx.pr.0)
+            .await?
+            .into_iter()
+            .filter(|r| selected(r, command))
+            .collect();
+        if records.is_empty() {
+            self.upsert_comment(
+                ctx,
+                None,
+                "**Nothing to apply:** this pull request has no plan for that selection. Comment `landfall plan` first.",
+            )
+            .await?;
+            return Ok(());
+        }
+        let (config, policy) = match self.load_config(ctx).await? {
+            Loaded::Config(loaded) => *loaded,
+            Loaded::Invalid(comment) => {
+                self.upsert_comment(ctx, None, &comment).await?;
+                return Ok(());
+            }
+        };
+        let mut approved: Option<bool> = None;
+        let mut results = Vec::new();
+        let mut to_apply = Vec::new();
+        for record in records {
+            let project = project_for(&config, &policy, &record);
+            let mut reasons = self.check(ctx, &record, &project, &mut approved).await?;
+            let Some(planfile) = record.planfile.clone() else {
+                if reasons.is_empty() {
+                    reasons.push("the plan record names no planfile".to_owned());
+                }
+                let spec = run_spec(ctx, &project, RunCommand::Apply, &command.extra_args, None);
+                results.push(refused(&spec, &reasons.join("; ")));
+                continue;
+            };
+            let spec = run_spec(
+                ctx,
+                &project,
+                RunCommand::Apply,
+                &command.extra_args,
+                Some(PlanToApply {
+                    planfile,
+                    planned_sha: record.head_sha.clone(),
+                }),
+            );
+            if reasons.is_empty() {
+                to_apply.push(spec);
+            } else {
+                results.push(refused(&spec, &reasons.join("; ")));
+            }
+        }
+        let header = format!(
+            "**`apply`** of {} project(s) at `{}`{}",
+            to_apply.len(),
+            short(ctx.head_sha.as_str()),
+            if results.is_empty() {
+                String::new()
+            } else {
+                format!(", {} refused", results.len())
+            }
+        );
+        let body = format!("{header}\n\n{}", crate::runner::comment::render(&results));
+        let comment = self.upsert_comment(ctx, None, &body).await?;
+        let mut runs = JoinSet::new();
+        for spec in to_apply {
+            let inner = Arc::clone(self);
+            runs.spawn(async move {
+                let result = inner.run_apply(&spec).await;
+                (spec, result)
+            });
+        }
+        while let Some(done) = runs.join_next().await {
+            let (spec, result) = done.context("a run task panicked")?;
+            results.push(result.unwrap_or_else(|err| {
+                ProjectResult::new(
+                    &spec.project,
+                    RunCommand::Apply,
+                    Outcome::Failed {
+                        step: "dispatch".to_owned(),
+                        output: format!("{err:#}"),
+                    },
+                )
+            }));
+            let body = format!("{header}\n\n{}", crate::runner::comment::render(&results));
+            self.upsert_comment(ctx, Some(&comment), &body).await?;
+        }
+        Ok(())
+    }
+
+    /// Why `record` cannot be applied now; empty when it can. `approved` caches the host's
+    /// answer across projects.
+    async fn check(
+        &self,
+        ctx: &PrContext,
+        record: &PlanRecord,
+        project: &ResolvedProject,
+        approved: &mut Option<bool>,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut reasons = Vec::new();
+        match record.status {
+            PlanStatus::Planned => {}
+            PlanStatus::NoChanges => {
+                reasons.push("the plan has no changes to apply".to_owned());
+            }
+            PlanStatus::Applied => reasons.push("this plan was already applied".to_owned()),
+            PlanStatus::Planning | PlanStatus::Applying => {
+                reasons.push("a run for this project is still in progress".to_owned());
+            }
+            PlanStatus::Failed => {
+                reasons.push("the last run failed; fix it and comment `landfall plan`".to_owned());
+            }
+        }
+        match self.store.get_lock(&record.key).await? {
+            Some(lock) if lock.holder.pr == ctx.pr.0 => {}
+            Some(lock) => reasons.push(format!(
+                "the project is locked by #{} ({})",
+                lock.holder.pr, lock.holder.pull_url
+            )),
+            None => reasons.push(
+                "this pull request no longer holds the project's lock; comment `landfall plan`"
+                    .to_owned(),
+            ),
+        }
+        if record.head_sha != ctx.head_sha.as_str() {
+            reasons.push(format!(
+                "the plan is stale: it was made at `{}`, and the pull request's head is now `{}`. Comment `landfall plan` to plan again",
+                short(&record.head_sha),
+                short(ctx.head_sha.as_str())
+            ));
+        }
+        for requirement in &project.apply_requirements {
+            match requirement {
+                Requirement::Approved => {
+                    let yes = if let Some(yes) = *approved {
+                        yes
+                    } else {
+                        let yes = self.vcs.is_approved(&ctx.repo, ctx.pr).await?;
+                        *approved = Some(yes);
+                        yes
+                    };
+                    if !yes {
+                        reasons.push(
+                            "the pull request must be approved before it is applied (apply requirement `approved`)"
+                                .to_owned(),
+                        );
+                    }
+                }
+                Requirement::Mergeable => {
+                    if ctx.mergeable != Some(true) {
+                        reasons.push(
+                            "the pull request must be mergeable before it is applied (apply requirement `mergeable`)"
+                                .to_owned(),
+                        );
+                    }
+                }
+                Requirement::Undiverged => {}
+            }
+        }
+        Ok(reasons)
+    }
+
+    async fn run_apply(&self, spec: &RunSpec) -> anyhow::Result<ProjectResult> {
+        let run_id = spec.run_id();
+        let context = status_context("apply", &spec.project.label());
+        if let crate::store::PlanOutcome::LockNotHeld(_) = self
+            .record_status(spec, &run_id, PlanStatus::Applying, None)
+            .await?
+        {
+            return Ok(refused(
+                spec,
+                "the lock was released before the apply started",
+            ));
+        }
+        self.status(spec, &context, StatusState::Pending, "Applying…")
+            .await;
+        let outcome = self.dispatcher.dispatch(spec).await?;
+        tracing::info!(run = %run_id, project = %spec.project.label(), "apply dispatched");
+        if let DispatchOutcome::AlreadyDispatched { .. } = outcome {
+            return Ok(refused(spec, "this apply was already dispatched"));
+        }
+        let Some(report) = self.wait_for_report(spec, &run_id).await else {
+            return Ok(refused(
+                spec,
+                &format!("dispatched as `{run_id}`; its result is posted by the run"),
+            ));
+        };
+        match report {
+            Ok(report) => {
+                let status = match report.status {
+                    RunStatus::Applied => PlanStatus::Applied,
+                    // Refused before Terraform changed anything: the plan stays as it was.
+                    RunStatus::Refused => PlanStatus::Planned,
+                    _ => PlanStatus::Failed,
+                };
+                let _ = self.record_status(spec, &run_id, status, None).await?;
+                let (state, description) = match report.status {
+                    RunStatus::Applied => (StatusState::Success, "Applied"),
+                    RunStatus::Refused => (StatusState::Failure, "Refused"),
+                    RunStatus::TimedOut => (StatusState::Failure, "Timed out"),
+                    _ => (StatusState::Failure, "Apply failed"),
+                };
+                self.status(spec, &context, state, description).await;
+                Ok(report.result)
+            }
+            Err(output) => {
+                let _ = self
+                    .record_status(spec, &run_id, PlanStatus::Failed, None)
+                    .await?;
+                self.status(spec, &context, StatusState::Error, "The runner failed")
+                    .await;
+                Ok(ProjectResult::new(
+                    &spec.project,
+                    RunCommand::Apply,
+                    Outcome::Failed {
+                        step: "runner".to_owned(),
+                        output,
+                    },
+                ))
+            }
+        }
+    }
+}
+
+/// Whether a plan record is one the command's `-p`/`-d`/`-w` select (all when none is given).
+fn selected(record: &PlanRecord, command: &Command) -> bool {
+    if let Some(name) = &command.project {
+        return record.key.project.as_deref() == Some(name.as_str())
+            || (record.key.project.is_none() && record.key.project_label() == *name);
+    }
+    if command.dir.is_some() || command.workspace.is_some() {
+        let dir = command.dir.as_deref().unwrap_or(".");
+        let workspace = command.workspace.as_deref().unwrap_or("default");
+        return record.key.dir == dir && record.key.workspace == workspace;
+    }
+    true
+}
+
+/// The configured project a plan record is for, or the policy's defaults for a discovered one.
+fn project_for(
+    config: &crate::repo_config::ResolvedConfig,
+    policy: &crate::repo_config::EffectivePolicy,
+    record: &PlanRecord,
+) -> ResolvedProject {
+    config
+        .projects
+        .iter()
+        .find(|p| {
+            p.dir == record.key.dir
+                && p.workspace == record.key.workspace
+                && p.name == record.key.project
+        })
+        .cloned()
+        .unwrap_or_else(|| {
+            let mut p = ResolvedProject::with_defaults(policy, &record.key.dir);
+            p.workspace.clone_from(&record.key.workspace);
+            p.name.clone_from(&record.key.project);
+            p
+        })
+}

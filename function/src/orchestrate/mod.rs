@@ -1,0 +1,502 @@
+//! The loop: what the function does with an accepted event. [`Orchestrator`] is the production
+//! [`EventSink`]: it records the delivery in the store (so a redelivery does nothing), answers,
+//! and does the slow work off the request path:
+//!
+//! - **PR opened, pushed, reopened, ready** (and `landfall plan`): the repo config and the
+//!   Terraform tree at the head commit and the PR's changed files from the VCS host; the projects
+//!   selected; all their locks taken at once (projects another PR holds get "locked by #N" and are
+//!   not planned); a plan record `planning` and one run dispatched per project; as each run
+//!   reports, its plan record, commit status and the PR comment.
+//! - **`landfall apply`** (or `atlantis apply`): each plan record checked (plan made, lock held,
+//!   made at the current head commit, approved or mergeable when required); an apply run with the
+//!   stored planfile, which the runner verifies by checksum; the result recorded and commented.
+//! - **Merge or close**, **`landfall unlock`**: the PR's locks released and its plans discarded.
+//! - `help`, `version` and commands that cannot be parsed: the reply text as a comment.
+//!
+//! Runs report back through the dispatcher: the local dispatcher's `report.json` is watched here.
+//! A Kubernetes Job's report (its last log line) is not read back yet.
+
+mod apply;
+mod plan;
+mod text;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::Context as _;
+
+use crate::command::{Action, Command, ParsedComment};
+use crate::config::{Config, DispatchConfig, Secrets};
+use crate::dispatch::{
+    AnyDispatcher, KubernetesDispatcher, LocalDispatcher, RunSpec, RunnerSettings,
+};
+use crate::event::{CommitSha, Event, EventKind, Provider, PullRequestNumber, RepoName};
+use crate::handler::{EventSink, LogSink, SinkError};
+use crate::repo_config::{EffectivePolicy, Policy};
+use crate::runner::RunReport;
+use crate::store::{AnyStore, DELIVERY_TTL, DeliveryOutcome, Store};
+use crate::vcs::{AnyVcs, CommentId, RetryPolicy, VcsClient, VcsSettings};
+
+/// The variable naming the `landfall-runner` binary for local dispatch (default: beside
+/// `landfall-function`).
+pub const RUNNER_VAR: &str = "LANDFALL_RUNNER";
+
+/// The sink chosen at start-up: the whole loop when the function can talk to the VCS host, else
+/// only logging (a deployment without `LANDFALL_VCS_TOKEN` verifies and logs deliveries).
+#[derive(Debug)]
+pub enum AnySink {
+    /// Logs events only.
+    Log(LogSink),
+    /// Plans, applies, locks and comments.
+    Loop(Orchestrator),
+}
+
+impl EventSink for AnySink {
+    async fn record(&self, event: &Event) -> Result<(), SinkError> {
+        match self {
+            AnySink::Log(sink) => sink.record(event).await,
+            AnySink::Loop(sink) => sink.record(event).await,
+        }
+    }
+}
+
+impl AnySink {
+    /// The sink for `config`: the loop when a VCS token is configured, else the log sink.
+    pub async fn from_config(config: &Config, secrets: &Secrets) -> anyhow::Result<Self> {
+        if secrets.vcs_token.is_none() {
+            tracing::warn!(
+                "LANDFALL_VCS_TOKEN is not set: deliveries are verified and logged, nothing is planned"
+            );
+            return Ok(AnySink::Log(LogSink));
+        }
+        Ok(AnySink::Loop(
+            Orchestrator::from_config(config, secrets).await?,
+        ))
+    }
+}
+
+/// The loop, built once at start-up; cheap to clone.
+#[derive(Clone)]
+pub struct Orchestrator {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    pub(crate) provider: Provider,
+    pub(crate) vcs_url: Option<String>,
+    pub(crate) store: AnyStore,
+    pub(crate) dispatcher: AnyDispatcher,
+    pub(crate) vcs: AnyVcs,
+    pub(crate) policy: Option<Policy>,
+    /// How often a local run's report is looked for.
+    pub(crate) poll: Duration,
+}
+
+impl std::fmt::Debug for Orchestrator {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Orchestrator")
+            .field("provider", &self.inner.provider)
+            .field("vcs_url", &self.inner.vcs_url)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Orchestrator {
+    /// Builds the store, the dispatcher, the VCS client and the policy from the configuration.
+    pub async fn from_config(config: &Config, secrets: &Secrets) -> anyhow::Result<Self> {
+        let token = secrets
+            .vcs_token
+            .clone()
+            .context("LANDFALL_VCS_TOKEN is not set: the function needs it to talk to the host")?;
+        let store_config =
+            crate::store::StoreConfig::from_env().context("invalid store configuration")?;
+        let (store, _artifacts) = store_config
+            .connect()
+            .await
+            .with_context(|| format!("cannot open the store ({})", store_config.describe()))?;
+        let dispatcher = match &config.dispatch {
+            DispatchConfig::Local => {
+                let runner = std::env::var_os(RUNNER_VAR)
+                    .map_or_else(LocalDispatcher::runner_beside_current_exe, PathBuf::from);
+                let (runs_dir, env) = match &config.store {
+                    crate::config::StoreConfig::Embedded { data_dir } => {
+                        let data_dir =
+                            std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.clone());
+                        (
+                            data_dir.join("runs"),
+                            vec![
+                                ("LANDFALL_STORE".to_owned(), "embedded".to_owned()),
+                                (
+                                    "LANDFALL_DATA_DIR".to_owned(),
+                                    data_dir.display().to_string(),
+                                ),
+                            ],
+                        )
+                    }
+                    crate::config::StoreConfig::DynamoDb { table, bucket } => (
+                        std::env::temp_dir().join("landfall-runs"),
+                        vec![
+                            ("LANDFALL_STORE".to_owned(), "dynamodb".to_owned()),
+                            ("LANDFALL_TABLE".to_owned(), table.clone()),
+                            ("LANDFALL_BUCKET".to_owned(), bucket.clone()),
+                        ],
+                    ),
+                };
+                AnyDispatcher::Local(LocalDispatcher::new(
+                    runner,
+                    runs_dir,
+                    env,
+                    Some(token.clone()),
+                ))
+            }
+            DispatchConfig::Kubernetes {
+                namespace,
+                image,
+                service_account,
+            } => {
+                let client = kube::Client::try_default()
+                    .await
+                    .context("cannot reach the Kubernetes API for dispatch")?;
+                AnyDispatcher::Kubernetes(Box::new(KubernetesDispatcher::new(
+                    client,
+                    RunnerSettings::new(namespace, image, service_account),
+                )))
+            }
+        };
+        let vcs = AnyVcs::new(&VcsSettings {
+            provider: config.vcs,
+            base_url: config.vcs_url.clone(),
+            token,
+            retry: RetryPolicy::default(),
+        })
+        .context("cannot build the VCS client")?;
+        let policy = match &config.policy {
+            Some(path) => Some(Policy::load(path).context("invalid LANDFALL_POLICY")?),
+            None => None,
+        };
+        Ok(Self::new(Inner {
+            provider: config.vcs,
+            vcs_url: config.vcs_url.clone(),
+            store,
+            dispatcher,
+            vcs,
+            policy,
+            poll: Duration::from_millis(100),
+        }))
+    }
+
+    pub(crate) fn new(inner: Inner) -> Self {
+        Orchestrator {
+            inner: Arc::new(inner),
+        }
+    }
+}
+
+impl EventSink for Orchestrator {
+    async fn record(&self, event: &Event) -> Result<(), SinkError> {
+        if let Some(delivery) = &event.delivery {
+            let id = format!("{}:{}", event.provider.as_str(), delivery.as_str());
+            let outcome = self
+                .inner
+                .store
+                .record_delivery(&id, DELIVERY_TTL)
+                .await
+                .map_err(|e| SinkError(Box::new(e)))?;
+            if outcome == DeliveryOutcome::Duplicate {
+                tracing::info!("redelivery: already handled");
+                return Ok(());
+            }
+        }
+        // The host waits for the answer; the work goes on without it. (Under Lambda the
+        // invocation may be frozen after the answer: a durable hand-off is still to come.)
+        let inner = Arc::clone(&self.inner);
+        let event = event.clone();
+        let span = tracing::Span::current();
+        tokio::spawn(tracing::Instrument::instrument(
+            async move {
+                let started = Instant::now();
+                if let Err(err) = inner.process(&event).await {
+                    tracing::error!(error = format!("{err:#}"), "handling the event failed");
+                    inner.report_failure(&event, &err).await;
+                }
+                tracing::info!(
+                    elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+                    "event handled"
+                );
+            },
+            span,
+        ));
+        Ok(())
+    }
+}
+
+/// A pull request as one piece of work sees it.
+#[derive(Clone, Debug)]
+pub(crate) struct PrContext {
+    pub(crate) provider: Provider,
+    pub(crate) repo: RepoName,
+    pub(crate) pr: PullRequestNumber,
+    pub(crate) head_sha: CommitSha,
+    pub(crate) head_branch: String,
+    pub(crate) base_branch: String,
+    pub(crate) clone_url: String,
+    pub(crate) user: String,
+    pub(crate) mergeable: Option<bool>,
+    pub(crate) trigger: String,
+}
+
+impl Inner {
+    async fn process(self: &Arc<Self>, event: &Event) -> anyhow::Result<()> {
+        let (Some(repo), Some(pr)) = (&event.repo, event.number) else {
+            return Ok(());
+        };
+        match &event.kind {
+            EventKind::Opened | EventKind::Pushed | EventKind::Reopened | EventKind::Ready => {
+                let ctx = self.context(event, repo, pr, false).await?;
+                self.plan(&ctx, &crate::projects::Request::autoplan(), &[])
+                    .await
+            }
+            EventKind::Merged | EventKind::Closed => {
+                let released = self.store.release_pr(repo.as_str(), pr.0).await?;
+                if !released.is_empty() {
+                    let verb = if event.kind == EventKind::Merged {
+                        "merged"
+                    } else {
+                        "closed"
+                    };
+                    let body = text::released(&released, &format!("this pull request was {verb}"));
+                    self.vcs.post_comment(repo, pr, &body).await?;
+                }
+                Ok(())
+            }
+            EventKind::Commented(Some(ParsedComment::Command(command))) => {
+                self.command(event, repo, pr, command).await
+            }
+            EventKind::Commented(Some(invalid @ ParsedComment::Invalid(_))) => {
+                if let Some(reply) = invalid.reply() {
+                    self.vcs.post_comment(repo, pr, &reply).await?;
+                }
+                Ok(())
+            }
+            _ => Ok(()),
+        }
+    }
+
+    async fn command(
+        self: &Arc<Self>,
+        event: &Event,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+        command: &Command,
+    ) -> anyhow::Result<()> {
+        match command.action {
+            Action::Plan => {
+                let ctx = self.context(event, repo, pr, true).await?;
+                self.plan(
+                    &ctx,
+                    &crate::projects::Request::from_command(command),
+                    &command.extra_args,
+                )
+                .await
+            }
+            Action::Apply => {
+                let ctx = self.context(event, repo, pr, true).await?;
+                self.apply(&ctx, command).await
+            }
+            Action::Unlock => {
+                let released = self.store.release_pr(repo.as_str(), pr.0).await?;
+                let body = if released.is_empty() {
+                    "This pull request holds no locks.".to_owned()
+                } else {
+                    text::released(&released, "`landfall unlock`")
+                };
+                self.vcs.post_comment(repo, pr, &body).await?;
+                Ok(())
+            }
+            Action::Help | Action::Version => {
+                if let Some(reply) = command.reply() {
+                    self.vcs.post_comment(repo, pr, &reply).await?;
+                }
+                Ok(())
+            }
+        }
+    }
+
+    /// The PR's head and branches: from the event when it carries them, else from the host
+    /// (comment payloads carry no head).
+    async fn context(
+        &self,
+        event: &Event,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+        fetch: bool,
+    ) -> anyhow::Result<PrContext> {
+        let clone_url = event
+            .clone_url
+            .clone()
+            .context("the delivery names no clone URL")?;
+        let user = event
+            .sender
+            .clone()
+            .or_else(|| event.pr_author.clone())
+            .unwrap_or_default();
+        let trigger = event.delivery.as_ref().map_or_else(
+            || format!("t{}", crate::store::now_secs()),
+            |d| d.as_str().to_owned(),
+        );
+        let complete = event.head_sha.as_ref().is_some_and(|s| !s.is_abbreviated())
+            && event.head_branch.is_some()
+            && event.base_branch.is_some();
+        if complete && !fetch {
+            return Ok(PrContext {
+                provider: self.provider,
+                repo: repo.clone(),
+                pr,
+                head_sha: event.head_sha.clone().expect("checked"),
+                head_branch: event.head_branch.clone().expect("checked"),
+                base_branch: event.base_branch.clone().expect("checked"),
+                clone_url,
+                user,
+                mergeable: None,
+                trigger,
+            });
+        }
+        let now = self.vcs.pull_request(repo, pr).await?;
+        Ok(PrContext {
+            provider: self.provider,
+            repo: repo.clone(),
+            pr,
+            head_sha: now.head_sha,
+            head_branch: now.head_branch,
+            base_branch: now.base_branch,
+            clone_url,
+            user,
+            mergeable: now.mergeable,
+            trigger,
+        })
+    }
+
+    /// The policy in force for this PR.
+    pub(crate) fn effective_policy(&self, ctx: &PrContext) -> EffectivePolicy {
+        self.policy
+            .as_ref()
+            .map_or_else(EffectivePolicy::default, |p| {
+                p.resolve(&self.host(), ctx.repo.as_str(), &ctx.base_branch)
+            })
+    }
+
+    /// The host name policies match on (`github.com`, `gitlab.example.com`).
+    fn host(&self) -> String {
+        let url = self.vcs_url.as_deref().unwrap_or_default();
+        let host = url::Url::parse(url)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .unwrap_or_default();
+        match host.as_str() {
+            "api.github.com" => "github.com".to_owned(),
+            "api.bitbucket.org" => "bitbucket.org".to_owned(),
+            "" => self.provider.as_str().to_owned(),
+            _ => host,
+        }
+    }
+
+    /// The PR's web page, for "locked by #N".
+    pub(crate) fn pull_url(&self, repo: &RepoName, pr: PullRequestNumber) -> String {
+        let api = self.vcs_url.as_deref().unwrap_or_default();
+        let web = match self.provider {
+            Provider::Github if api == "https://api.github.com" => "https://github.com".to_owned(),
+            _ => api
+                .trim_end_matches("/api/v3")
+                .trim_end_matches("/api/v4")
+                .trim_end_matches("/api/v1")
+                .to_owned(),
+        };
+        match self.provider {
+            Provider::Gitlab => format!("{web}/{repo}/-/merge_requests/{pr}"),
+            Provider::BitbucketCloud => format!("https://bitbucket.org/{repo}/pull-requests/{pr}"),
+            _ => format!("{web}/{repo}/pull/{pr}"),
+        }
+    }
+
+    /// Waits for a local run's report. `None` for runs whose report cannot be read here
+    /// (Kubernetes Jobs), or when the run ended without one (its log tail is returned instead).
+    pub(crate) async fn wait_for_report(
+        &self,
+        spec: &RunSpec,
+        run_id: &str,
+    ) -> Option<Result<RunReport, String>> {
+        let AnyDispatcher::Local(local) = &self.dispatcher else {
+            return None;
+        };
+        let report = local.report_path(run_id);
+        let deadline = Instant::now() + spec.project.timeout + Duration::from_mins(5);
+        loop {
+            let ended = local.exit_status(run_id);
+            if let Ok(json) = tokio::fs::read_to_string(&report).await
+                && let Ok(parsed) = serde_json::from_str::<RunReport>(&json)
+            {
+                return Some(Ok(parsed));
+            }
+            if let Some(status) = ended {
+                // The report is written before the process ends; one more look, then give up.
+                if let Ok(json) = tokio::fs::read_to_string(&report).await
+                    && let Ok(parsed) = serde_json::from_str::<RunReport>(&json)
+                {
+                    return Some(Ok(parsed));
+                }
+                let log = tokio::fs::read_to_string(local.run_dir(run_id).join("runner.log"))
+                    .await
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                return Some(Err(format!(
+                    "the runner ended ({}) without a report:\n{}",
+                    status.trim(),
+                    tail.join("\n")
+                )));
+            }
+            if Instant::now() > deadline {
+                return Some(Err("the runner did not report in time".to_owned()));
+            }
+            tokio::time::sleep(self.poll).await;
+        }
+    }
+
+    /// Tells the PR that handling its event failed, best effort.
+    async fn report_failure(&self, event: &Event, err: &anyhow::Error) {
+        if let (Some(repo), Some(pr)) = (&event.repo, event.number) {
+            let body = format!(
+                "**Landfall could not handle this event.**\n\n```\n{err:#}\n```\n\nComment `landfall plan` to try again."
+            );
+            if let Err(e) = self.vcs.post_comment(repo, pr, &body).await {
+                tracing::warn!(error = %e, "could not report the failure on the PR");
+            }
+        }
+    }
+
+    /// Posts `body`, or edits the comment `id` when there is one; returns the comment's id.
+    pub(crate) async fn upsert_comment(
+        &self,
+        ctx: &PrContext,
+        id: Option<&CommentId>,
+        body: &str,
+    ) -> anyhow::Result<CommentId> {
+        let limit = self.vcs.comment_limit();
+        let body = if body.len() > limit {
+            crate::comment::split(body, &crate::comment::SplitOptions::new(limit, 1))
+                .into_iter()
+                .next()
+                .unwrap_or_default()
+        } else {
+            body.to_owned()
+        };
+        match id {
+            Some(id) => {
+                self.vcs.edit_comment(&ctx.repo, ctx.pr, id, &body).await?;
+                Ok(id.clone())
+            }
+            None => Ok(self.vcs.post_comment(&ctx.repo, ctx.pr, &body).await?),
+        }
+    }
+}

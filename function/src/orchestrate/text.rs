@@ -1,0 +1,79 @@
+//! The function's own comment texts (the runner renders each project's result).
+
+use std::fmt::Write as _;
+
+use super::PrContext;
+use super::plan::short;
+use crate::projects::Deleted;
+use crate::repo_config::ResolvedProject;
+use crate::store::Lock;
+
+/// "Locks released" after a merge, a close or `landfall unlock`.
+pub(crate) fn released(locks: &[Lock], why: &str) -> String {
+    let mut out =
+        format!("**Locks released** ({why}); the plans of this pull request are discarded:\n\n");
+    for lock in locks {
+        let _ = writeln!(out, "- `{}`", lock.key.project_label());
+    }
+    out
+}
+
+/// A project the PR deleted or renamed.
+pub(crate) fn deleted(deleted: &Deleted) -> String {
+    let name = deleted.name.as_deref().unwrap_or(&deleted.dir);
+    match &deleted.renamed_to {
+        Some(to) => {
+            format!("Project `{name}` moved to `{to}`: it is not planned at its old place.")
+        }
+        None => format!("Project `{name}` was deleted: it is not planned."),
+    }
+}
+
+/// `text` followed by the notes, if any.
+pub(crate) fn with_notes(text: &str, notes: &[String]) -> String {
+    let mut out = text.to_owned();
+    if !notes.is_empty() {
+        out.push_str("\n\n");
+        for note in notes {
+            let _ = writeln!(out, "- {note}");
+        }
+    }
+    out
+}
+
+/// The head of a plan comment: what runs, what is locked by another PR, notes.
+pub(crate) fn plan_header(
+    ctx: &PrContext,
+    planned: &[ResolvedProject],
+    held_by: &[Lock],
+    notes: &[String],
+) -> String {
+    let mut out = format!(
+        "**`plan`** of {} project(s) at `{}`",
+        planned.len(),
+        short(ctx.head_sha.as_str())
+    );
+    if planned.is_empty() {
+        out.push_str(": nothing could be planned.");
+    } else {
+        out.push_str(": ");
+        let names: Vec<String> = planned
+            .iter()
+            .map(|p| format!("`{}`", p.display_name()))
+            .collect();
+        out.push_str(&names.join(", "));
+    }
+    for lock in held_by {
+        let _ = write!(
+            out,
+            "\n\n**Locked:** `{}` is locked by #{} ([link]({})), so it is not planned here. \
+             The lock is released when #{} is merged or closed, or with `landfall unlock` on #{}.",
+            lock.key.project_label(),
+            lock.holder.pr,
+            lock.holder.pull_url,
+            lock.holder.pr,
+            lock.holder.pr
+        );
+    }
+    with_notes(&out, notes)
+}
