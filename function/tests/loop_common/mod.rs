@@ -1,0 +1,486 @@
+//! Shared by the loop tests: a fake GitHub API backed by a local git repository, the real
+//! `landfall-function serve` as a child process, and GitHub-shaped signed deliveries.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use landfall_function::event::Provider;
+use landfall_function::webhook::auth::sign;
+use serde_json::{Value, json};
+use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::any};
+
+pub const SECRET: &str = "loop-webhook-secret";
+pub const TOKEN: &str = "loop-vcs-token-5f1c";
+pub const REPO: &str = "acme/infra";
+
+pub fn git(dir: &Path, args: &[&str]) -> String {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .env("GIT_AUTHOR_NAME", "t")
+        .env("GIT_AUTHOR_EMAIL", "t@example.com")
+        .env("GIT_COMMITTER_NAME", "t")
+        .env("GIT_COMMITTER_EMAIL", "t@example.com")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "git {args:?}: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    String::from_utf8_lossy(&output.stdout).trim().to_owned()
+}
+
+pub fn git_bytes(dir: &Path, args: &[&str]) -> Option<Vec<u8>> {
+    let output = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .ok()?;
+    output.status.success().then_some(output.stdout)
+}
+
+/// A pull request as the fake host keeps it.
+#[derive(Clone, Debug)]
+pub struct Pr {
+    pub head: String,
+    pub author: String,
+    pub merged: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct HostState {
+    pub prs: BTreeMap<u64, Pr>,
+    pub approved: BTreeSet<u64>,
+    /// (comment id, PR, body), in posting order.
+    pub comments: Vec<(u64, u64, String)>,
+    /// (sha, context, state).
+    pub statuses: Vec<(String, String, String)>,
+    pub unauthorized: usize,
+}
+
+/// The fake GitHub API: answers what the GitHub adapter asks, from the git repository.
+#[derive(Clone)]
+pub struct FakeGithub {
+    pub repo: PathBuf,
+    pub state: Arc<Mutex<HostState>>,
+}
+
+pub fn json_response(status: u16, body: &Value) -> ResponseTemplate {
+    ResponseTemplate::new(status).set_body_json(body)
+}
+
+impl Respond for FakeGithub {
+    fn respond(&self, request: &Request) -> ResponseTemplate {
+        let auth = request
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or_default();
+        let mut state = self.state.lock().unwrap();
+        if !auth.ends_with(TOKEN) {
+            state.unauthorized += 1;
+            return json_response(401, &json!({"message": "Bad credentials"}));
+        }
+        let path = request.url.path().to_owned();
+        let Some(rest) = path.strip_prefix(&format!("/repos/{REPO}/")) else {
+            return json_response(404, &json!({"message": "Not Found"}));
+        };
+        let parts: Vec<&str> = rest.split('/').collect();
+        let method = request.method.as_str();
+        let repo = &self.repo;
+        match (method, parts.as_slice()) {
+            ("GET", ["pulls", n]) => {
+                let n: u64 = n.parse().unwrap();
+                let Some(pr) = state.prs.get(&n) else {
+                    return json_response(404, &json!({"message": "Not Found"}));
+                };
+                let sha = git(repo, &["rev-parse", &pr.head]);
+                json_response(
+                    200,
+                    &json!({
+                        "number": n,
+                        "state": if pr.merged { "closed" } else { "open" },
+                        "merged": pr.merged,
+                        "mergeable": true,
+                        "user": {"login": pr.author},
+                        "head": {"ref": pr.head, "sha": sha},
+                        "base": {"ref": "main", "sha": git(repo, &["rev-parse", "main"])},
+                    }),
+                )
+            }
+            ("GET", ["pulls", n, "files"]) => {
+                let n: u64 = n.parse().unwrap();
+                let head = state.prs[&n].head.clone();
+                let diff = git(repo, &["diff", "--name-status", &format!("main...{head}")]);
+                let files: Vec<Value> = diff
+                    .lines()
+                    .filter_map(|line| line.split_once('\t'))
+                    .map(|(status, file)| {
+                        let status = match status {
+                            "A" => "added",
+                            "D" => "removed",
+                            _ => "modified",
+                        };
+                        json!({"filename": file, "status": status})
+                    })
+                    .collect();
+                json_response(200, &Value::Array(files))
+            }
+            ("GET", ["pulls", n, "reviews"]) => {
+                let n: u64 = n.parse().unwrap();
+                let reviews = if state.approved.contains(&n) {
+                    json!([{"user": {"login": "reviewer"}, "state": "APPROVED"}])
+                } else {
+                    json!([{"user": {"login": "reviewer"}, "state": "COMMENTED"}])
+                };
+                json_response(200, &reviews)
+            }
+            ("GET", ["git", "trees", sha]) => {
+                let files = git(repo, &["ls-tree", "-r", "--name-only", sha]);
+                let tree: Vec<Value> = files
+                    .lines()
+                    .map(|p| json!({"path": p, "type": "blob", "mode": "100644"}))
+                    .collect();
+                json_response(200, &json!({"sha": sha, "tree": tree, "truncated": false}))
+            }
+            ("GET", ["contents", file @ ..]) => {
+                let file = file.join("/");
+                let sha = request
+                    .url
+                    .query_pairs()
+                    .find(|(k, _)| k == "ref")
+                    .map(|(_, v)| v.into_owned())
+                    .unwrap();
+                match git_bytes(repo, &["show", &format!("{sha}:{file}")]) {
+                    Some(bytes) => ResponseTemplate::new(200).set_body_bytes(bytes),
+                    None => json_response(404, &json!({"message": "Not Found"})),
+                }
+            }
+            ("POST", ["issues", n, "comments"]) => {
+                let n: u64 = n.parse().unwrap();
+                let body: Value = serde_json::from_slice(&request.body).unwrap();
+                let id = 1000 + state.comments.len() as u64;
+                state
+                    .comments
+                    .push((id, n, body["body"].as_str().unwrap().to_owned()));
+                json_response(201, &json!({"id": id}))
+            }
+            ("PATCH", ["issues", "comments", id]) => {
+                let id: u64 = id.parse().unwrap();
+                let body: Value = serde_json::from_slice(&request.body).unwrap();
+                let Some(comment) = state.comments.iter_mut().find(|c| c.0 == id) else {
+                    return json_response(404, &json!({"message": "Not Found"}));
+                };
+                comment.2 = body["body"].as_str().unwrap().to_owned();
+                json_response(200, &json!({"id": id}))
+            }
+            ("POST", ["statuses", sha]) => {
+                let body: Value = serde_json::from_slice(&request.body).unwrap();
+                state.statuses.push((
+                    (*sha).to_owned(),
+                    body["context"].as_str().unwrap_or_default().to_owned(),
+                    body["state"].as_str().unwrap_or_default().to_owned(),
+                ));
+                json_response(201, &json!({}))
+            }
+            _ => json_response(404, &json!({"message": "Not Found"})),
+        }
+    }
+}
+
+/// The server child, killed when dropped.
+pub struct Server {
+    pub child: Child,
+    pub addr: String,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_server(vars: &[(&str, String)], log: &Path) -> Server {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_landfall-function"));
+    command
+        .args(["serve", "--listen", &addr])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if name.starts_with("LANDFALL_") || name.starts_with("AWS_") {
+            command.env_remove(name);
+        }
+    }
+    command.envs(vars.iter().map(|(k, v)| (*k, v.as_str())));
+    let mut child = command.spawn().unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let log = log.to_owned();
+    std::thread::spawn(move || {
+        let mut file = std::fs::File::create(log).unwrap();
+        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+            let _ = writeln!(file, "{line}");
+            let _ = tx.send(line);
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("the server never said it was listening");
+        if line.contains("\"listening\"") {
+            return Server { child, addr };
+        }
+    }
+}
+
+impl Server {
+    /// Posts a signed GitHub delivery; returns the status and how long the answer took.
+    pub fn deliver(&self, event: &str, delivery: &str, body: &[u8]) -> (u16, Duration) {
+        let (name, value) = sign(Provider::Github, SECRET, body);
+        let mut head = format!(
+            "POST / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n\
+             User-Agent: GitHub-Hookshot/loop\r\nX-GitHub-Event: {event}\r\nX-GitHub-Delivery: {delivery}\r\n\
+             X-GitHub-Hook-ID: 1\r\n{name}: {value}\r\nContent-Length: {}\r\n\r\n",
+            body.len()
+        )
+        .into_bytes();
+        head.extend_from_slice(body);
+        let started = Instant::now();
+        let mut stream = TcpStream::connect(&self.addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(30)))
+            .unwrap();
+        stream.write_all(&head).unwrap();
+        let mut response = Vec::new();
+        let _ = stream.read_to_end(&mut response);
+        let elapsed = started.elapsed();
+        let text = String::from_utf8_lossy(&response);
+        let status = text
+            .split(' ')
+            .nth(1)
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0);
+        (status, elapsed)
+    }
+}
+
+pub fn corpus(rel: &str) -> Value {
+    let path = landfall_e2e::shared_dir()
+        .join("corpus/github-octokit-webhooks")
+        .join(rel);
+    serde_json::from_slice(&std::fs::read(path).unwrap()).unwrap()
+}
+
+/// Puts our repository into an octokit example payload.
+pub fn set_repository(payload: &mut Value, clone_url: &str) {
+    let repository = &mut payload["repository"];
+    repository["full_name"] = json!(REPO);
+    repository["name"] = json!("infra");
+    repository["owner"]["login"] = json!("acme");
+    repository["clone_url"] = json!(clone_url);
+    repository["default_branch"] = json!("main");
+    payload["sender"]["login"] = json!("octocat");
+}
+
+pub struct Story {
+    pub dir: tempfile::TempDir,
+    pub host: FakeGithub,
+    pub deliveries: u64,
+}
+
+impl Story {
+    pub fn origin(&self) -> PathBuf {
+        self.dir.path().join("origin")
+    }
+
+    pub fn clone_url(&self) -> String {
+        format!("file://{}", self.origin().display())
+    }
+
+    pub fn main_tf(&self, value: &str) -> String {
+        format!(
+            "terraform {{\n  backend \"local\" {{\n    path = \"{}\"\n  }}\n}}\n\n\
+             resource \"terraform_data\" \"app\" {{\n  input = \"{value}\"\n}}\n",
+            self.dir.path().join("state/terraform.tfstate").display()
+        )
+    }
+
+    /// Commits `files` on `branch` (created from main when new); returns the new head.
+    pub fn commit(&self, branch: &str, files: &[(&str, String)], message: &str) -> String {
+        let repo = self.origin();
+        let first = git_bytes(&repo, &["rev-parse", "--verify", "HEAD"]).is_none();
+        if first {
+            // The first commit makes `main`.
+        } else if git(&repo, &["branch", "--list", branch]).is_empty() {
+            git(&repo, &["checkout", "--quiet", "-b", branch, "main"]);
+        } else {
+            git(&repo, &["checkout", "--quiet", branch]);
+        }
+        for (path, text) in files {
+            let path = repo.join(path);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        git(&repo, &["add", "-A"]);
+        git(&repo, &["commit", "--quiet", "-m", message]);
+        let sha = git(&repo, &["rev-parse", "HEAD"]);
+        if !first {
+            git(&repo, &["checkout", "--quiet", "main"]);
+        }
+        sha
+    }
+
+    pub fn next_delivery(&mut self) -> String {
+        self.deliveries += 1;
+        format!("72d3162e-cc78-11e3-81ab-{:012x}", self.deliveries)
+    }
+
+    pub fn pull_request(&self, action: &str, number: u64, merged: bool) -> Vec<u8> {
+        let mut payload = corpus("pull_request/opened.payload.json");
+        let pr = self.host.state.lock().unwrap().prs[&number].clone();
+        let repo = self.origin();
+        set_repository(&mut payload, &self.clone_url());
+        payload["action"] = json!(action);
+        payload["number"] = json!(number);
+        let p = &mut payload["pull_request"];
+        p["number"] = json!(number);
+        p["state"] = json!(if action == "closed" { "closed" } else { "open" });
+        p["merged"] = json!(merged);
+        p["user"]["login"] = json!(pr.author);
+        p["head"]["ref"] = json!(pr.head);
+        p["head"]["sha"] = json!(git(&repo, &["rev-parse", &pr.head]));
+        p["head"]["repo"]["full_name"] = json!(REPO);
+        p["head"]["repo"]["clone_url"] = json!(self.clone_url());
+        p["base"]["ref"] = json!("main");
+        p["base"]["sha"] = json!(git(&repo, &["rev-parse", "main"]));
+        p["base"]["repo"]["full_name"] = json!(REPO);
+        p["base"]["repo"]["clone_url"] = json!(self.clone_url());
+        serde_json::to_vec(&payload).unwrap()
+    }
+
+    pub fn comment(&self, number: u64, text: &str) -> Vec<u8> {
+        let mut payload = corpus("issue_comment/created.payload.json");
+        set_repository(&mut payload, &self.clone_url());
+        payload["action"] = json!("created");
+        payload["issue"]["number"] = json!(number);
+        payload["issue"]["pull_request"] = json!({
+            "url": format!("https://api.github.com/repos/{REPO}/pulls/{number}"),
+        });
+        payload["comment"]["body"] = json!(text);
+        payload["comment"]["user"]["login"] = json!("octocat");
+        serde_json::to_vec(&payload).unwrap()
+    }
+
+    pub fn comments(&self, pr: u64) -> Vec<String> {
+        self.host
+            .state
+            .lock()
+            .unwrap()
+            .comments
+            .iter()
+            .filter(|c| c.1 == pr)
+            .map(|c| c.2.clone())
+            .collect()
+    }
+
+    /// Waits for a comment on `pr`, posted after the first `after` ones, that contains `needle`
+    /// (comments are edited in place as results arrive).
+    pub fn wait_comment(&self, pr: u64, after: usize, needle: &str) -> String {
+        let deadline = Instant::now() + Duration::from_mins(3);
+        loop {
+            let comments = self.comments(pr);
+            if let Some(found) = comments.iter().skip(after).find(|c| c.contains(needle)) {
+                return found.clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no comment on #{pr} containing {needle:?}; comments after {after}: {:#?}",
+                comments.iter().skip(after).collect::<Vec<_>>()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+}
+
+/// A fake GitHub (on `runtime`) over an empty repository `origin` in a fresh folder.
+pub fn new_story(runtime: &tokio::runtime::Runtime) -> (MockServer, Story) {
+    let dir = tempfile::tempdir().unwrap();
+    let origin = dir.path().join("origin");
+    std::fs::create_dir_all(&origin).unwrap();
+    git(&origin, &["init", "--quiet", "--initial-branch=main"]);
+    let mock = runtime.block_on(MockServer::start());
+    let host = FakeGithub {
+        repo: origin,
+        state: Arc::default(),
+    };
+    runtime.block_on(Mock::given(any()).respond_with(host.clone()).mount(&mock));
+    let story = Story {
+        dir,
+        host,
+        deliveries: 0,
+    };
+    (mock, story)
+}
+
+/// The brief's variables for `serve` against `mock`, with the embedded store in `data`, local
+/// dispatch, `.tools/bin` on `PATH` and Terraform kept offline.
+pub fn server_env(mock: &MockServer, data: &Path) -> Vec<(&'static str, String)> {
+    vec![
+        ("LANDFALL_VCS", "github".to_owned()),
+        ("LANDFALL_VCS_URL", mock.uri()),
+        ("LANDFALL_VCS_TOKEN", TOKEN.to_owned()),
+        ("LANDFALL_WEBHOOK_SECRET", SECRET.to_owned()),
+        ("LANDFALL_REPO_ALLOWLIST", "acme/*".to_owned()),
+        ("LANDFALL_STORE", "embedded".to_owned()),
+        ("LANDFALL_DATA_DIR", data.display().to_string()),
+        ("LANDFALL_DISPATCH", "local".to_owned()),
+        (
+            "PATH",
+            landfall_e2e::path_with_tools()
+                .to_string_lossy()
+                .into_owned(),
+        ),
+        (
+            "TF_CLI_CONFIG_FILE",
+            landfall_e2e::tools_dir()
+                .join("terraformrc-offline")
+                .display()
+                .to_string(),
+        ),
+    ]
+}
+
+/// Sets PR `number` on `head` by `author` in the fake host.
+pub fn open_pr(story: &Story, number: u64, head: &str, author: &str) {
+    story.host.state.lock().unwrap().prs.insert(
+        number,
+        Pr {
+            head: head.to_owned(),
+            author: author.to_owned(),
+            merged: false,
+        },
+    );
+}
+
+/// The number of runs dispatched locally so far.
+pub fn run_dirs(data: &Path) -> usize {
+    std::fs::read_dir(data.join("runs")).map_or(0, |d| d.count())
+}
