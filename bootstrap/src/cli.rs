@@ -29,6 +29,9 @@ pub enum Command {
     App(AppCommand),
     /// Render a complete example platform into a folder, with no cloud account needed.
     Demo(DemoArgs),
+    /// List or release the pull-request locks the Landfall function holds.
+    #[command(subcommand)]
+    Locks(crate::commands::locks::LocksCommand),
 }
 
 /// Where the configuration is and where output goes.

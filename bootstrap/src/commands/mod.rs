@@ -3,6 +3,7 @@
 pub mod app;
 pub mod demo;
 pub mod init;
+pub mod locks;
 pub mod render;
 
 use std::path::{Path, PathBuf};

@@ -147,11 +147,14 @@ enum Finish<T> {
 /// The most writes one group commit carries.
 const MAX_BATCH: usize = 256;
 
+/// A write's work inside a (possibly shared) transaction.
+type RunWrite = Box<dyn Fn(&WriteTransaction, &Path) -> Result<Ran, Partial> + Send>;
+
 /// A queued write: its closure (re-runnable, so a failing batch can be split up) and how to
 /// report a failure.
 struct Job {
     action: &'static str,
-    run: Box<dyn Fn(&WriteTransaction, &Path) -> Result<Ran, Partial> + Send>,
+    run: RunWrite,
     fail: Box<dyn FnOnce(EmbeddedError) + Send>,
 }
 

@@ -1,0 +1,114 @@
+//! `landfall locks` as an operator runs it, on the embedded store chosen by the same variables as
+//! the function. (The listing and release logic is tested on both stores in
+//! `function/tests/store_ops.rs`.)
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn landfall(data_dir: &Path, store: &str, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_landfall"))
+        .args(args)
+        .env("LANDFALL_STORE", store)
+        .env("LANDFALL_DATA_DIR", data_dir)
+        .env_remove("AWS_LAMBDA_FUNCTION_NAME")
+        .output()
+        .expect("landfall runs")
+}
+
+fn stdout(out: &Output) -> String {
+    assert!(out.status.success(), "landfall failed: {out:?}");
+    String::from_utf8(out.stdout.clone()).unwrap()
+}
+
+#[test]
+fn an_empty_store_lists_no_locks_as_text_and_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = stdout(&landfall(dir.path(), "embedded", &["locks", "list"]));
+    assert_eq!(text, "no locks\n");
+    let json = stdout(&landfall(
+        dir.path(),
+        "embedded",
+        &["locks", "list", "--repo", "acme/infra", "--json"],
+    ));
+    assert_eq!(json.trim(), "[]");
+    assert!(
+        dir.path().join("landfall.redb").is_file(),
+        "the store lives in LANDFALL_DATA_DIR"
+    );
+}
+
+#[test]
+fn releasing_what_nobody_holds_says_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = stdout(&landfall(
+        dir.path(),
+        "embedded",
+        &["locks", "release", "--repo", "acme/infra", "--pr", "7"],
+    ));
+    assert_eq!(
+        text,
+        "PR #7 of acme/infra holds no locks; nothing released\n"
+    );
+    let text = stdout(&landfall(
+        dir.path(),
+        "embedded",
+        &[
+            "locks",
+            "release",
+            "--repo",
+            "acme/infra",
+            "--project",
+            "prod",
+        ],
+    ));
+    assert_eq!(
+        text,
+        "no lock of acme/infra matches project \"prod\"; nothing released\n"
+    );
+}
+
+#[test]
+fn release_needs_a_pr_or_a_project() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = landfall(
+        dir.path(),
+        "embedded",
+        &["locks", "release", "--repo", "acme/infra"],
+    );
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--pr"), "{err}");
+}
+
+#[test]
+fn a_wrong_store_setting_is_explained() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = landfall(dir.path(), "redis", &["locks", "list"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`dynamodb` or `embedded`"), "{err}");
+    let out = landfall(dir.path(), "dynamodb", &["locks", "list"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("LANDFALL_TABLE"), "{err}");
+}
+
+#[test]
+fn help_names_the_variables_that_choose_the_store() {
+    let dir = tempfile::tempdir().unwrap();
+    for command in ["list", "release"] {
+        let help = stdout(&landfall(
+            dir.path(),
+            "embedded",
+            &["locks", command, "--help"],
+        ));
+        for needle in [
+            "LANDFALL_STORE",
+            "LANDFALL_TABLE",
+            "LANDFALL_DATA_DIR",
+            "--repo",
+        ] {
+            assert!(help.contains(needle), "{needle} missing from:\n{help}");
+        }
+    }
+}
