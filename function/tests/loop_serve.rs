@@ -8,7 +8,8 @@
 //! One story, in order: PR #1 opened → plan comment with "Plan: 1 to add"; PR #2 on the same
 //! project → "locked by #1"; `landfall apply` before approval → refused; a push not yet delivered
 //! → applying the old plan refused as stale; the push delivered → re-plan; `atlantis apply` →
-//! applied; merge → locks released and PR #2 can plan; the same delivery twice → one run.
+//! applied; merge → locks released and PR #2 can plan; the same delivery twice → one run;
+//! `landfall unlock` → released, and the store, opened afterwards, holds no lock and no plan.
 
 mod loop_common;
 
@@ -154,7 +155,21 @@ fn the_whole_loop_through_serve_with_real_terraform() {
     assert_eq!(run_dirs(&data), runs, "a redelivery runs nothing");
     assert_eq!(story.host.state.lock().unwrap().comments.len(), comments);
 
+    // 8. `landfall unlock` on PR #2 → released; the store, opened once the server is gone,
+    // holds no lock and no plan.
+    let seen = story.comments(2).len();
+    let id = story.next_delivery();
+    let (status, _) = server.deliver("issue_comment", &id, &story.comment(2, "landfall unlock"));
+    assert_eq!(status, 202);
+    story.wait_comment(2, seen, "Locks released");
     drop(server);
+    let store = landfall_function::store::EmbeddedStore::open_dir(&data).unwrap();
+    runtime.block_on(async {
+        use landfall_function::store::Store as _;
+        assert_eq!(store.list_locks(None).await.unwrap(), vec![]);
+        assert_eq!(store.list_plans("acme/infra", 1).await.unwrap(), vec![]);
+        assert_eq!(store.list_plans("acme/infra", 2).await.unwrap(), vec![]);
+    });
     for (id, pr, body) in &story.host.state.lock().unwrap().comments {
         eprintln!("--- comment {id} on #{pr} ---\n{body}");
     }
