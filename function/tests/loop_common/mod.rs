@@ -210,6 +210,19 @@ impl Drop for Server {
     }
 }
 
+/// The `landfall-function` binary: Cargo's for tests, else the one beside the running example
+/// (`target/<profile>/examples/<name>` → `target/<profile>/landfall-function`).
+pub fn function_binary() -> PathBuf {
+    if let Some(path) = option_env!("CARGO_BIN_EXE_landfall-function") {
+        return PathBuf::from(path);
+    }
+    let exe = std::env::current_exe().unwrap();
+    exe.parent()
+        .and_then(Path::parent)
+        .map(|dir| dir.join("landfall-function"))
+        .unwrap()
+}
+
 pub fn start_server(vars: &[(&str, String)], log: &Path) -> Server {
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -217,7 +230,7 @@ pub fn start_server(vars: &[(&str, String)], log: &Path) -> Server {
         .unwrap()
         .port();
     let addr = format!("127.0.0.1:{port}");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_landfall-function"));
+    let mut command = Command::new(function_binary());
     command
         .args(["serve", "--listen", &addr])
         .stdout(Stdio::piped())
