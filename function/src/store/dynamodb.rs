@@ -21,6 +21,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
+use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
@@ -45,6 +46,12 @@ use super::{
 pub const REPO_INDEX: &str = "by_repo";
 /// The attribute DynamoDB's TTL reads (Unix seconds).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
+
+/// How long one attempt may take before it is abandoned and retried: DynamoDB answers in
+/// milliseconds, and a stuck connection must not eat a webhook's time budget.
+pub const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long connecting may take.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(2);
 
 type Item = HashMap<String, AttributeValue>;
 type BoxError = Box<dyn std::error::Error + Send + Sync>;
@@ -315,13 +322,20 @@ fn plan_item(plan: &PlanRecord) -> Item {
 impl DynamoStore {
     /// A store on `table` through `client` (built once at start-up from the environment, see
     /// [`StoreConfig`](super::StoreConfig)). The SDK's own retries are switched off: this store
-    /// retries throttling and conflicts itself, with [`Backoff::default`].
+    /// retries throttling, conflicts and timeouts itself, with [`Backoff::default`]; each attempt
+    /// is bounded by [`ATTEMPT_TIMEOUT`].
     #[must_use]
     pub fn new(client: &Client, table: impl Into<String>) -> Self {
         let config = client
             .config()
             .to_builder()
             .retry_config(RetryConfig::disabled())
+            .timeout_config(
+                TimeoutConfig::builder()
+                    .connect_timeout(CONNECT_TIMEOUT)
+                    .operation_attempt_timeout(ATTEMPT_TIMEOUT)
+                    .build(),
+            )
             .build();
         Self {
             client: Client::from_conf(config),
@@ -396,11 +410,15 @@ impl DynamoStore {
         &self,
         items: Vec<TransactWriteItem>,
     ) -> Result<std::result::Result<(), SdkError<TransactWriteItemsError>>> {
+        // One token for every attempt: DynamoDB applies a retried transaction whose first
+        // attempt did succeed (a lost response, a timeout) only once, for ten minutes.
+        let token = format!("{:016x}{:016x}", fastrand::u64(..), fastrand::u64(..));
         let outcome = self
             .retrying("TransactWriteItems", is_transient_transaction, || {
                 self.client
                     .transact_write_items()
                     .set_transact_items(Some(items.clone()))
+                    .client_request_token(&token)
                     .send()
             })
             .await?;
