@@ -12,7 +12,8 @@ pub const LANDFALL_STORE: &str = "LANDFALL_STORE";
 pub const LANDFALL_TABLE: &str = "LANDFALL_TABLE";
 /// The S3 bucket for planfiles and logs (with `LANDFALL_STORE=dynamodb`).
 pub const LANDFALL_BUCKET: &str = "LANDFALL_BUCKET";
-/// The folder of the embedded database and artifacts (default `.landfall`).
+/// The folder of the embedded database and artifacts (default `.landfall`, `/tmp/landfall` under
+/// Lambda).
 pub const LANDFALL_DATA_DIR: &str = "LANDFALL_DATA_DIR";
 /// Set by the Lambda runtime; its presence makes DynamoDB the default store.
 pub const AWS_LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
@@ -22,6 +23,8 @@ pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 pub const AWS_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
 /// The default data folder of the embedded store, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = ".landfall";
+/// The default data folder under Lambda, whose only writable folder is `/tmp`.
+pub const LAMBDA_DATA_DIR: &str = "/tmp/landfall";
 
 /// The store configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -75,8 +78,9 @@ impl StoreConfig {
     /// count as unset.
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
         let get = |name: &str| get(name).filter(|value| !value.trim().is_empty());
+        let under_lambda = get(AWS_LAMBDA_FUNCTION_NAME).is_some();
         let kind = get(LANDFALL_STORE).unwrap_or_else(|| {
-            if get(AWS_LAMBDA_FUNCTION_NAME).is_some() {
+            if under_lambda {
                 "dynamodb".to_owned()
             } else {
                 "embedded".to_owned()
@@ -95,8 +99,16 @@ impl StoreConfig {
                 path_style: get(AWS_ENDPOINT_URL).is_some() || get(AWS_ENDPOINT_URL_S3).is_some(),
             }),
             "embedded" => Ok(Self::Embedded {
-                data_dir: get(LANDFALL_DATA_DIR)
-                    .map_or_else(|| PathBuf::from(DEFAULT_DATA_DIR), PathBuf::from),
+                data_dir: get(LANDFALL_DATA_DIR).map_or_else(
+                    || {
+                        PathBuf::from(if under_lambda {
+                            LAMBDA_DATA_DIR
+                        } else {
+                            DEFAULT_DATA_DIR
+                        })
+                    },
+                    PathBuf::from,
+                ),
             }),
             _ => Err(ConfigError::UnknownStore { value: kind }),
         }
@@ -214,6 +226,20 @@ mod tests {
                 ..
             }
         ));
+    }
+
+    #[test]
+    fn an_embedded_store_under_lambda_defaults_to_tmp() {
+        assert_eq!(
+            config(&[
+                ("AWS_LAMBDA_FUNCTION_NAME", "landfall"),
+                ("LANDFALL_STORE", "embedded")
+            ])
+            .unwrap(),
+            StoreConfig::Embedded {
+                data_dir: PathBuf::from("/tmp/landfall")
+            }
+        );
     }
 
     #[test]
