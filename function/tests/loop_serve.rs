@@ -15,7 +15,9 @@ mod loop_common;
 
 use std::time::{Duration, Instant};
 
-use loop_common::{new_story, open_pr, run_dirs, server_env, start_server};
+use std::path::Path;
+
+use loop_common::{Server, Story, new_story, open_pr, run_dirs, server_env, start_server};
 
 #[test]
 fn the_whole_loop_through_serve_with_real_terraform() {
@@ -42,10 +44,45 @@ fn the_whole_loop_through_serve_with_real_terraform() {
     env.push(("LANDFALL_POLICY", policy.display().to_string()));
     let server = start_server(&env, &story.dir.path().join("server.log"));
     let mut answers = Vec::new();
+    let opened = plan_and_lock(&server, &mut story, &data, &mut answers);
+    let b = apply_refused(&server, &mut story, &data);
+    apply_and_merge(&server, &mut story, &mut answers, &b);
+    let runs = redelivery_and_unlock(&server, &mut story, &data, &opened);
 
+    drop(server);
+    let embedded = landfall_function::store::EmbeddedStore::open_dir(&data).unwrap();
+    runtime.block_on(async {
+        use landfall_function::store::Store as _;
+        assert_eq!(embedded.list_locks(None).await.unwrap(), vec![]);
+        assert_eq!(embedded.list_plans("acme/infra", 1).await.unwrap(), vec![]);
+        assert_eq!(embedded.list_plans("acme/infra", 2).await.unwrap(), vec![]);
+    });
+    for (id, pr, body) in &story.host.state.lock().unwrap().comments {
+        eprintln!("--- comment {id} on #{pr} ---\n{body}");
+    }
+    let mut answers: Vec<u128> = answers.iter().map(Duration::as_millis).collect();
+    answers.sort_unstable();
+    eprintln!(
+        "loop: {} runs, webhook answers {answers:?} ms, whole story {:.1} s",
+        runs,
+        started.elapsed().as_secs_f64()
+    );
+    assert!(
+        answers.iter().all(|ms| *ms < 2_000),
+        "the host is never kept waiting: {answers:?}"
+    );
+}
+
+/// Steps 1 and 2; returns PR #1's opened delivery (id and body) to redeliver later.
+fn plan_and_lock(
+    server: &Server,
+    story: &mut Story,
+    data: &Path,
+    answers: &mut Vec<Duration>,
+) -> (String, Vec<u8>) {
     // 1. PR #1 opened → one plan, commented with Terraform's own "Plan: 1 to add".
     let a = story.commit("change", &[("envs/app/main.tf", story.main_tf("v2"))], "v2");
-    open_pr(&story, 1, "change", "octocat");
+    open_pr(story, 1, "change", "octocat");
     let opened_id = story.next_delivery();
     let opened = story.pull_request("opened", 1, false);
     let (status, took) = server.deliver("pull_request", &opened_id, &opened);
@@ -55,7 +92,7 @@ fn the_whole_loop_through_serve_with_real_terraform() {
     assert!(plan.contains("envs/app"), "{plan}");
     assert!(plan.contains("landfall apply -d envs/app"), "{plan}");
     assert!(plan.contains(&a[..7]), "the plan names its commit: {plan}");
-    assert_eq!(run_dirs(&data), 1);
+    assert_eq!(run_dirs(data), 1);
     {
         let state = story.host.state.lock().unwrap();
         assert!(
@@ -70,7 +107,7 @@ fn the_whole_loop_through_serve_with_real_terraform() {
 
     // 2. PR #2 on the same project → "locked by #1", nothing run for it.
     story.commit("other", &[("envs/app/main.tf", story.main_tf("v3"))], "v3");
-    open_pr(&story, 2, "other", "hubot");
+    open_pr(story, 2, "other", "hubot");
     let id = story.next_delivery();
     let (status, took) =
         server.deliver("pull_request", &id, &story.pull_request("opened", 2, false));
@@ -78,8 +115,13 @@ fn the_whole_loop_through_serve_with_real_terraform() {
     answers.push(took);
     let locked = story.wait_comment(2, 0, "locked by #1");
     assert!(locked.contains("not planned"), "{locked}");
-    assert_eq!(run_dirs(&data), 1, "no run for a locked project");
+    assert_eq!(run_dirs(data), 1, "no run for a locked project");
 
+    (opened_id, opened)
+}
+
+/// Steps 3 and 4; returns the new head of PR #1.
+fn apply_refused(server: &Server, story: &mut Story, data: &Path) -> String {
     // 3. `landfall apply` without the approval the policy requires → refused.
     let seen = story.comments(1).len();
     let id = story.next_delivery();
@@ -87,7 +129,7 @@ fn the_whole_loop_through_serve_with_real_terraform() {
     assert_eq!(status, 202);
     let refused = story.wait_comment(1, seen, "Refused");
     assert!(refused.contains("must be approved"), "{refused}");
-    assert_eq!(run_dirs(&data), 1, "no run for a refused apply");
+    assert_eq!(run_dirs(data), 1, "no run for a refused apply");
 
     // 4. A push whose delivery has not arrived yet; approved now: the old plan is stale.
     let b = story.commit("change", &[("README.md", "infra, v2\n".to_owned())], "docs");
@@ -99,8 +141,13 @@ fn the_whole_loop_through_serve_with_real_terraform() {
     let stale = story.wait_comment(1, seen, "Refused");
     assert!(stale.contains("stale"), "{stale}");
     assert!(!stale.contains("approved"), "{stale}");
-    assert_eq!(run_dirs(&data), 1, "no run for a stale plan");
+    assert_eq!(run_dirs(data), 1, "no run for a stale plan");
 
+    b
+}
+
+/// Steps 5 and 6.
+fn apply_and_merge(server: &Server, story: &mut Story, answers: &mut Vec<Duration>, b: &str) {
     // 5. The push arrives → re-planned at the new head; `atlantis apply` → applied.
     let seen = story.comments(1).len();
     let id = story.next_delivery();
@@ -145,14 +192,23 @@ fn the_whole_loop_through_serve_with_real_terraform() {
     assert_eq!(status, 202);
     let plan2 = story.wait_comment(2, seen, "Plan:");
     assert!(!plan2.contains("locked by"), "{plan2}");
+}
 
+/// Steps 7 and 8; returns the number of runs.
+fn redelivery_and_unlock(
+    server: &Server,
+    story: &mut Story,
+    data: &Path,
+    opened: &(String, Vec<u8>),
+) -> usize {
+    let (opened_id, opened) = opened;
     // 7. The same delivery again → answered, nothing run, nothing commented.
-    let runs = run_dirs(&data);
+    let runs = run_dirs(data);
     let comments = story.host.state.lock().unwrap().comments.len();
-    let (status, _) = server.deliver("pull_request", &opened_id, &opened);
+    let (status, _) = server.deliver("pull_request", opened_id, opened);
     assert_eq!(status, 202);
     std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(run_dirs(&data), runs, "a redelivery runs nothing");
+    assert_eq!(run_dirs(data), runs, "a redelivery runs nothing");
     assert_eq!(story.host.state.lock().unwrap().comments.len(), comments);
 
     // 8. `landfall unlock` on PR #2 → released; the store, opened once the server is gone,
@@ -162,26 +218,5 @@ fn the_whole_loop_through_serve_with_real_terraform() {
     let (status, _) = server.deliver("issue_comment", &id, &story.comment(2, "landfall unlock"));
     assert_eq!(status, 202);
     story.wait_comment(2, seen, "Locks released");
-    drop(server);
-    let store = landfall_function::store::EmbeddedStore::open_dir(&data).unwrap();
-    runtime.block_on(async {
-        use landfall_function::store::Store as _;
-        assert_eq!(store.list_locks(None).await.unwrap(), vec![]);
-        assert_eq!(store.list_plans("acme/infra", 1).await.unwrap(), vec![]);
-        assert_eq!(store.list_plans("acme/infra", 2).await.unwrap(), vec![]);
-    });
-    for (id, pr, body) in &story.host.state.lock().unwrap().comments {
-        eprintln!("--- comment {id} on #{pr} ---\n{body}");
-    }
-    let mut answers: Vec<u128> = answers.iter().map(Duration::as_millis).collect();
-    answers.sort_unstable();
-    eprintln!(
-        "loop: {} runs, webhook answers {answers:?} ms, whole story {:.1} s",
-        runs,
-        started.elapsed().as_secs_f64()
-    );
-    assert!(
-        answers.iter().all(|ms| *ms < 2_000),
-        "the host is never kept waiting: {answers:?}"
-    );
+    runs
 }

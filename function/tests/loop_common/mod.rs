@@ -78,6 +78,62 @@ pub fn json_response(status: u16, body: &Value) -> ResponseTemplate {
     ResponseTemplate::new(status).set_body_json(body)
 }
 
+impl FakeGithub {
+    /// The pull request routes: the PR, its files (the diff against `main`), its reviews.
+    fn read_pull(&self, state: &HostState, parts: &[&str]) -> Option<ResponseTemplate> {
+        let repo = &self.repo;
+        Some(match parts {
+            ["pulls", n] => {
+                let n: u64 = n.parse().unwrap();
+                let Some(pr) = state.prs.get(&n) else {
+                    return Some(json_response(404, &json!({"message": "Not Found"})));
+                };
+                let sha = git(repo, &["rev-parse", &pr.head]);
+                json_response(
+                    200,
+                    &json!({
+                        "number": n,
+                        "state": if pr.merged { "closed" } else { "open" },
+                        "merged": pr.merged,
+                        "mergeable": true,
+                        "user": {"login": pr.author},
+                        "head": {"ref": pr.head, "sha": sha},
+                        "base": {"ref": "main", "sha": git(repo, &["rev-parse", "main"])},
+                    }),
+                )
+            }
+            ["pulls", n, "files"] => {
+                let n: u64 = n.parse().unwrap();
+                let head = state.prs[&n].head.clone();
+                let diff = git(repo, &["diff", "--name-status", &format!("main...{head}")]);
+                let files: Vec<Value> = diff
+                    .lines()
+                    .filter_map(|line| line.split_once('\t'))
+                    .map(|(status, file)| {
+                        let status = match status {
+                            "A" => "added",
+                            "D" => "removed",
+                            _ => "modified",
+                        };
+                        json!({"filename": file, "status": status})
+                    })
+                    .collect();
+                json_response(200, &Value::Array(files))
+            }
+            ["pulls", n, "reviews"] => {
+                let n: u64 = n.parse().unwrap();
+                let reviews = if state.approved.contains(&n) {
+                    json!([{"user": {"login": "reviewer"}, "state": "APPROVED"}])
+                } else {
+                    json!([{"user": {"login": "reviewer"}, "state": "COMMENTED"}])
+                };
+                json_response(200, &reviews)
+            }
+            _ => return None,
+        })
+    }
+}
+
 impl Respond for FakeGithub {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let auth = request
@@ -97,53 +153,12 @@ impl Respond for FakeGithub {
         let parts: Vec<&str> = rest.split('/').collect();
         let method = request.method.as_str();
         let repo = &self.repo;
+        if method == "GET"
+            && let Some(response) = self.read_pull(&state, &parts)
+        {
+            return response;
+        }
         match (method, parts.as_slice()) {
-            ("GET", ["pulls", n]) => {
-                let n: u64 = n.parse().unwrap();
-                let Some(pr) = state.prs.get(&n) else {
-                    return json_response(404, &json!({"message": "Not Found"}));
-                };
-                let sha = git(repo, &["rev-parse", &pr.head]);
-                json_response(
-                    200,
-                    &json!({
-                        "number": n,
-                        "state": if pr.merged { "closed" } else { "open" },
-                        "merged": pr.merged,
-                        "mergeable": true,
-                        "user": {"login": pr.author},
-                        "head": {"ref": pr.head, "sha": sha},
-                        "base": {"ref": "main", "sha": git(repo, &["rev-parse", "main"])},
-                    }),
-                )
-            }
-            ("GET", ["pulls", n, "files"]) => {
-                let n: u64 = n.parse().unwrap();
-                let head = state.prs[&n].head.clone();
-                let diff = git(repo, &["diff", "--name-status", &format!("main...{head}")]);
-                let files: Vec<Value> = diff
-                    .lines()
-                    .filter_map(|line| line.split_once('\t'))
-                    .map(|(status, file)| {
-                        let status = match status {
-                            "A" => "added",
-                            "D" => "removed",
-                            _ => "modified",
-                        };
-                        json!({"filename": file, "status": status})
-                    })
-                    .collect();
-                json_response(200, &Value::Array(files))
-            }
-            ("GET", ["pulls", n, "reviews"]) => {
-                let n: u64 = n.parse().unwrap();
-                let reviews = if state.approved.contains(&n) {
-                    json!([{"user": {"login": "reviewer"}, "state": "APPROVED"}])
-                } else {
-                    json!([{"user": {"login": "reviewer"}, "state": "COMMENTED"}])
-                };
-                json_response(200, &reviews)
-            }
             ("GET", ["git", "trees", sha]) => {
                 let files = git(repo, &["ls-tree", "-r", "--name-only", sha]);
                 let tree: Vec<Value> = files
@@ -180,7 +195,7 @@ impl Respond for FakeGithub {
                 let Some(comment) = state.comments.iter_mut().find(|c| c.0 == id) else {
                     return json_response(404, &json!({"message": "Not Found"}));
                 };
-                comment.2 = body["body"].as_str().unwrap().to_owned();
+                body["body"].as_str().unwrap().clone_into(&mut comment.2);
                 json_response(200, &json!({"id": id}))
             }
             ("POST", ["statuses", sha]) => {
@@ -242,8 +257,11 @@ pub fn start_server(vars: &[(&str, String)], log: &Path) -> Server {
         }
     }
     command.envs(vars.iter().map(|(k, v)| (*k, v.as_str())));
-    let mut child = command.spawn().unwrap();
-    let stdout = child.stdout.take().unwrap();
+    let mut server = Server {
+        child: command.spawn().unwrap(),
+        addr,
+    };
+    let stdout = server.child.stdout.take().unwrap();
     let (tx, rx) = std::sync::mpsc::channel();
     let log = log.to_owned();
     std::thread::spawn(move || {
@@ -259,7 +277,7 @@ pub fn start_server(vars: &[(&str, String)], log: &Path) -> Server {
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("the server never said it was listening");
         if line.contains("\"listening\"") {
-            return Server { child, addr };
+            return server;
         }
     }
 }
@@ -495,5 +513,5 @@ pub fn open_pr(story: &Story, number: u64, head: &str, author: &str) {
 
 /// The number of runs dispatched locally so far.
 pub fn run_dirs(data: &Path) -> usize {
-    std::fs::read_dir(data.join("runs")).map_or(0, |d| d.count())
+    std::fs::read_dir(data.join("runs")).map_or(0, Iterator::count)
 }
