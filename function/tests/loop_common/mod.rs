@@ -285,32 +285,50 @@ pub fn start_server(vars: &[(&str, String)], log: &Path) -> Server {
 impl Server {
     /// Posts a signed GitHub delivery; returns the status and how long the answer took.
     pub fn deliver(&self, event: &str, delivery: &str, body: &[u8]) -> (u16, Duration) {
-        let (name, value) = sign(Provider::Github, SECRET, body);
-        let mut head = format!(
-            "POST / HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n\
-             User-Agent: GitHub-Hookshot/loop\r\nX-GitHub-Event: {event}\r\nX-GitHub-Delivery: {delivery}\r\n\
-             X-GitHub-Hook-ID: 1\r\n{name}: {value}\r\nContent-Length: {}\r\n\r\n",
-            body.len()
+        deliver_to(
+            &self.addr,
+            "/",
+            event,
+            delivery,
+            body,
+            Duration::from_secs(30),
         )
-        .into_bytes();
-        head.extend_from_slice(body);
-        let started = Instant::now();
-        let mut stream = TcpStream::connect(&self.addr).unwrap();
-        stream
-            .set_read_timeout(Some(Duration::from_secs(30)))
-            .unwrap();
-        stream.write_all(&head).unwrap();
-        let mut response = Vec::new();
-        let _ = stream.read_to_end(&mut response);
-        let elapsed = started.elapsed();
-        let text = String::from_utf8_lossy(&response);
-        let status = text
-            .split(' ')
-            .nth(1)
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0);
-        (status, elapsed)
     }
+}
+
+/// Posts a signed GitHub delivery to `http://{addr}{path}`, waiting at most `timeout` for the
+/// answer; returns the status and how long the answer took.
+pub fn deliver_to(
+    addr: &str,
+    path: &str,
+    event: &str,
+    delivery: &str,
+    body: &[u8],
+    timeout: Duration,
+) -> (u16, Duration) {
+    let (name, value) = sign(Provider::Github, SECRET, body);
+    let mut head = format!(
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\n\
+         User-Agent: GitHub-Hookshot/loop\r\nX-GitHub-Event: {event}\r\nX-GitHub-Delivery: {delivery}\r\n\
+         X-GitHub-Hook-ID: 1\r\n{name}: {value}\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    )
+    .into_bytes();
+    head.extend_from_slice(body);
+    let started = Instant::now();
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(timeout)).unwrap();
+    stream.write_all(&head).unwrap();
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    let elapsed = started.elapsed();
+    let text = String::from_utf8_lossy(&response);
+    let status = text
+        .split(' ')
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    (status, elapsed)
 }
 
 pub fn corpus(rel: &str) -> Value {

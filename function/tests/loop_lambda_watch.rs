@@ -1,0 +1,153 @@
+//! The loop under the Lambda runtime emulator: `cargo lambda watch` builds and runs
+//! `landfall-function`, configured only by the brief's variables (embedded store, local
+//! dispatch), and signed GitHub deliveries go through its Function URL endpoint. The same fake
+//! GitHub, local git repository and real `terraform` as `loop_serve.rs`: PR opened → plan
+//! comment; a second PR → "locked by #1"; `landfall apply` → applied; the same delivery twice →
+//! one run. (The emulator does not freeze the function between invocations, so the work
+//! spawned after the answer completes here; on AWS it needs the durable hand-off still to come.)
+
+mod loop_common;
+
+use std::net::{TcpListener, TcpStream};
+use std::os::unix::process::CommandExt as _;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use loop_common::{deliver_to, new_story, open_pr, run_dirs, server_env};
+
+const FUNCTION_URL: &str = "/lambda-url/landfall-function/";
+
+/// `cargo lambda watch` and everything it started (its own process group), killed when dropped.
+struct Watch {
+    child: Child,
+}
+
+impl Drop for Watch {
+    fn drop(&mut self) {
+        let group = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn the_loop_through_cargo_lambda_watch() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (mock, mut story) = new_story(&runtime);
+    story.commit(
+        "main",
+        &[("envs/app/main.tf", story.main_tf("v1"))],
+        "initial",
+    );
+    let a = story.commit("change", &[("envs/app/main.tf", story.main_tf("v2"))], "v2");
+    open_pr(&story, 1, "change", "octocat");
+    story.commit("other", &[("envs/app/main.tf", story.main_tf("v3"))], "v3");
+    open_pr(&story, 2, "other", "hubot");
+
+    let data = story.dir.path().join("data");
+    let mut env = server_env(&mock, &data);
+    env.push((
+        "LANDFALL_RUNNER",
+        env!("CARGO_BIN_EXE_landfall-runner").to_owned(),
+    ));
+    let (_watch, addr) = start_watch(&env);
+
+    // PR #1 opened: the first invocation waits for the build.
+    let opened_id = story.next_delivery();
+    let opened = story.pull_request("opened", 1, false);
+    let (status, _) = deliver_to(
+        &addr,
+        FUNCTION_URL,
+        "pull_request",
+        &opened_id,
+        &opened,
+        Duration::from_mins(25),
+    );
+    assert_eq!(status, 202);
+    let plan = story.wait_comment(1, 0, "Plan: 1 to add");
+    assert!(plan.contains(&a[..7]), "{plan}");
+
+    let timeout = Duration::from_mins(1);
+    let id = story.next_delivery();
+    let body = story.pull_request("opened", 2, false);
+    let (status, took) = deliver_to(&addr, FUNCTION_URL, "pull_request", &id, &body, timeout);
+    assert_eq!(status, 202);
+    assert!(took < Duration::from_secs(2), "answered in {took:?}");
+    story.wait_comment(2, 0, "locked by #1");
+
+    let id = story.next_delivery();
+    let body = story.comment(1, "landfall apply");
+    let (status, _) = deliver_to(&addr, FUNCTION_URL, "issue_comment", &id, &body, timeout);
+    assert_eq!(status, 202);
+    story.wait_comment(1, 1, "Apply complete!");
+
+    let runs = run_dirs(&data);
+    let (status, _) = deliver_to(
+        &addr,
+        FUNCTION_URL,
+        "pull_request",
+        &opened_id,
+        &opened,
+        timeout,
+    );
+    assert_eq!(status, 202);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(run_dirs(&data), runs, "a redelivery runs nothing");
+    assert_eq!(runs, 2, "one plan and one apply");
+}
+
+/// Starts `cargo lambda watch` with `env` on a free port; returns it and its address once it
+/// listens.
+fn start_watch(env: &[(&str, String)]) -> (Watch, String) {
+    let cargo_lambda = landfall_e2e::tool("cargo-lambda");
+    let env_vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut command = Command::new(&cargo_lambda);
+    command
+        .args([
+            "lambda",
+            "watch",
+            "--package",
+            "landfall-function",
+            "--bin",
+            "landfall-function",
+            "--ignore-changes",
+            "--invoke-address",
+            "127.0.0.1",
+            "--invoke-port",
+            &port.to_string(),
+            "--env-var",
+            &env_vars.join(","),
+        ])
+        .current_dir(landfall_e2e::repo_root())
+        .env("PATH", landfall_e2e::path_with_tools())
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .stdout(Stdio::null())
+        .stderr(Stdio::inherit())
+        .process_group(0);
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy().into_owned();
+        if name.starts_with("LANDFALL_") {
+            command.env_remove(name);
+        }
+    }
+    let watch = Watch {
+        child: command.spawn().expect("cargo lambda watch starts"),
+    };
+    let addr = format!("127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_mins(2);
+    while TcpStream::connect(&addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "cargo lambda watch never listened"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+
+    (watch, addr)
+}
