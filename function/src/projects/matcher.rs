@@ -10,13 +10,13 @@
 //! what gets compiled.
 //!
 //! The speed comes from two facts. Most projects share the same pattern rests (the defaults), so
-//! each distinct list is compiled once into one [`GlobSet`]. And a pattern can only match files
+//! each distinct list is compiled once. And a pattern can only match files
 //! under its literal prefix, so each project looks only at the slice of the sorted changed files
 //! under its prefixes instead of at every file.
 
 use std::collections::HashMap;
 
-use globset::{Glob, GlobBuilder, GlobMatcher, GlobSet, GlobSetBuilder};
+use globset::{Glob, GlobBuilder, GlobMatcher};
 
 fn glob(pattern: &str) -> Result<Glob, globset::Error> {
     GlobBuilder::new(pattern)
@@ -95,24 +95,55 @@ fn literal_part(rest: &str) -> String {
     }
 }
 
-/// One distinct list of pattern rests, compiled: glob `2i` is rest `i`, glob `2i+1` everything
-/// under it (a pattern naming a directory matches its contents).
+/// One pattern, compiled: how many directories it climbs above the project, the literal start
+/// of the rest (where matching files must lie), and the rest as globs.
 #[derive(Debug)]
-struct CompiledList {
-    set: GlobSet,
+struct CompiledPattern {
+    ups: usize,
+    literal: String,
+    negated: bool,
+    glob: GlobMatcher,
+    /// Everything under what the pattern names.
+    under: GlobMatcher,
 }
 
-impl CompiledList {
-    fn new(rests: &[String]) -> Result<Self, globset::Error> {
-        let mut builder = GlobSetBuilder::new();
-        for rest in rests {
-            builder.add(glob(rest)?);
-            builder.add(glob(&format!("{rest}/**"))?);
-        }
-        Ok(CompiledList {
-            set: builder.build()?,
-        })
+/// The ancestor of `dir` (`.` for the root) `ups` levels up: `""` for the root, `None` above it.
+fn ancestor(dir: &str, ups: usize) -> Option<&str> {
+    if dir == "." {
+        return (ups == 0).then_some("");
     }
+    let mut end = dir.len();
+    for _ in 0..ups {
+        if end == 0 {
+            return None;
+        }
+        end = dir[..end].rfind('/').unwrap_or(0);
+    }
+    Some(&dir[..end])
+}
+
+fn compile_list(patterns: &[String]) -> Result<Vec<CompiledPattern>, globset::Error> {
+    patterns
+        .iter()
+        .map(|p| {
+            // The directory is irrelevant to the rest and to how far the pattern climbs.
+            let s = split("x", p);
+            let ups = p
+                .trim_start_matches('!')
+                .trim()
+                .split('/')
+                .take_while(|part| matches!(*part, ".." | "." | ""))
+                .filter(|part| *part == "..")
+                .count();
+            Ok(CompiledPattern {
+                ups,
+                literal: literal_part(&s.rest),
+                negated: s.negated,
+                glob: glob(&s.rest)?.compile_matcher(),
+                under: glob(&format!("{}/**", s.rest))?.compile_matcher(),
+            })
+        })
+        .collect()
 }
 
 /// The path of `file` relative to `dir` (`.` for the root), with `../` where `file` is outside.
@@ -150,70 +181,30 @@ pub struct PatternInput<'a> {
     pub patterns: &'a [String],
 }
 
-#[derive(Debug)]
-struct IndexedProject {
-    list: usize,
-    /// Per pattern: its prefix (`None`: matches nothing) and whether it is negated.
-    patterns: Vec<(Option<String>, bool)>,
-    /// The distinct prefixes of the patterns, to run the set once per prefix.
-    prefixes: Vec<String>,
-    /// Where the files that positive patterns can match start.
-    bases: Vec<String>,
-}
-
 /// Compiled `when_modified` patterns of many projects, ready to be matched against a PR's files.
 #[derive(Debug)]
-pub struct ProjectIndex {
-    lists: Vec<CompiledList>,
-    projects: Vec<IndexedProject>,
+pub struct ProjectIndex<'a> {
+    lists: Vec<Vec<CompiledPattern>>,
+    projects: Vec<(&'a str, usize)>,
 }
 
-impl ProjectIndex {
-    /// Compiles the patterns of `projects`, each distinct list of rests once.
-    pub fn new<'a>(
+impl<'a> ProjectIndex<'a> {
+    /// Compiles the patterns of `projects`, each distinct list once.
+    pub fn new(
         projects: impl IntoIterator<Item = PatternInput<'a>>,
     ) -> Result<Self, globset::Error> {
         let mut lists = Vec::new();
-        let mut by_rests: HashMap<Vec<String>, usize> = HashMap::new();
+        let mut by_list: HashMap<&'a [String], usize> = HashMap::new();
         let mut out = Vec::new();
         for p in projects {
-            let splits: Vec<Split> = p.patterns.iter().map(|pat| split(p.dir, pat)).collect();
-            let rests: Vec<String> = splits.iter().map(|s| s.rest.clone()).collect();
-            let list = if let Some(i) = by_rests.get(&rests) {
+            let list = if let Some(i) = by_list.get(p.patterns) {
                 *i
             } else {
-                lists.push(CompiledList::new(&rests)?);
-                by_rests.insert(rests, lists.len() - 1);
+                lists.push(compile_list(p.patterns)?);
+                by_list.insert(p.patterns, lists.len() - 1);
                 lists.len() - 1
             };
-            let mut prefixes: Vec<String> =
-                splits.iter().filter_map(|s| s.prefix.clone()).collect();
-            prefixes.sort_unstable();
-            prefixes.dedup();
-            let mut bases: Vec<String> = splits
-                .iter()
-                .filter(|s| !s.negated)
-                .filter_map(|s| {
-                    s.prefix
-                        .as_ref()
-                        .map(|pre| format!("{pre}{}", literal_part(&s.rest)))
-                })
-                .collect();
-            bases.sort_unstable();
-            bases.dedup();
-            // A base that another base contains adds nothing.
-            let mut kept: Vec<String> = Vec::with_capacity(bases.len());
-            for b in bases {
-                if !kept.iter().any(|k| b.starts_with(k.as_str())) {
-                    kept.push(b);
-                }
-            }
-            out.push(IndexedProject {
-                list,
-                patterns: splits.into_iter().map(|s| (s.prefix, s.negated)).collect(),
-                prefixes,
-                bases: kept,
-            });
+            out.push((p.dir, list));
         }
         Ok(ProjectIndex {
             lists,
@@ -221,22 +212,25 @@ impl ProjectIndex {
         })
     }
 
-    fn selects(&self, p: &IndexedProject, file: &str, scratch: &mut Vec<usize>) -> bool {
-        let set = &self.lists[p.list].set;
-        let mut last: Option<usize> = None;
-        for prefix in &p.prefixes {
-            let Some(rel) = file.strip_prefix(prefix.as_str()) else {
+    /// Whether `file` is selected for the project at `dir`: the last matching pattern decides.
+    fn selects(dir: &str, list: &[CompiledPattern], file: &str) -> bool {
+        let mut decision = false;
+        for pat in list {
+            let Some(anc) = ancestor(dir, pat.ups) else {
                 continue;
             };
-            set.matches_into(rel, scratch);
-            for g in scratch.iter() {
-                let i = g / 2;
-                if p.patterns[i].0.as_deref() == Some(prefix.as_str()) {
-                    last = last.max(Some(i));
-                }
+            let rel = if anc.is_empty() {
+                Some(file)
+            } else {
+                file.strip_prefix(anc).and_then(|r| r.strip_prefix('/'))
+            };
+            if let Some(rel) = rel
+                && (pat.glob.is_match(rel) || pat.under.is_match(rel))
+            {
+                decision = !pat.negated;
             }
         }
-        last.is_some_and(|i| !p.patterns[i].1)
+        decision
     }
 
     /// Indices (in input order) of the projects that `files` modify.
@@ -245,15 +239,25 @@ impl ProjectIndex {
         let mut sorted: Vec<&str> = files.to_vec();
         sorted.sort_unstable();
         sorted.dedup();
-        let mut scratch = Vec::new();
+        let mut base = String::new();
         let mut out = Vec::new();
-        for (i, p) in self.projects.iter().enumerate() {
-            let hit = p.bases.iter().any(|base| {
+        for (i, (dir, list)) in self.projects.iter().enumerate() {
+            let list = &self.lists[*list];
+            let hit = list.iter().filter(|p| !p.negated).any(|pat| {
+                let Some(anc) = ancestor(dir, pat.ups) else {
+                    return false;
+                };
+                base.clear();
+                if !anc.is_empty() {
+                    base.push_str(anc);
+                    base.push('/');
+                }
+                base.push_str(&pat.literal);
                 let start = sorted.partition_point(|f| *f < base.as_str());
                 sorted[start..]
                     .iter()
                     .take_while(|f| f.starts_with(base.as_str()))
-                    .any(|f| self.selects(p, f, &mut scratch))
+                    .any(|f| Self::selects(dir, list, f))
             });
             if hit {
                 out.push(i);
