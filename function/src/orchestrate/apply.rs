@@ -284,3 +284,46 @@ fn project_for(
             p
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::command::{ParsedComment, parse_comment};
+    use crate::store::LockKey;
+
+    fn command(text: &str) -> Command {
+        match parse_comment(text) {
+            Some(ParsedComment::Command(c)) => c,
+            other => panic!("{text}: {other:?}"),
+        }
+    }
+
+    fn record(key: LockKey) -> PlanRecord {
+        PlanRecord {
+            key,
+            pr: 1,
+            head_sha: "a".repeat(40),
+            run_id: "r".to_owned(),
+            status: PlanStatus::Planned,
+            planfile: None,
+            updated_at: 0,
+        }
+    }
+
+    #[test]
+    fn apply_flags_select_plan_records_like_plan_flags_select_projects() {
+        let app = record(LockKey::new("acme/infra", "envs/app", "default"));
+        let staging = record(LockKey::new("acme/infra", "envs/app", "staging"));
+        let named = record(LockKey::new("acme/infra", "envs/db", "default").named("db"));
+        let all = command("landfall apply");
+        assert!(selected(&app, &all) && selected(&staging, &all) && selected(&named, &all));
+        let dir = command("atlantis apply -d envs/app");
+        assert!(selected(&app, &dir) && !selected(&staging, &dir) && !selected(&named, &dir));
+        let workspace = command("landfall apply -d envs/app -w staging");
+        assert!(!selected(&app, &workspace) && selected(&staging, &workspace));
+        let by_name = command("landfall apply -p db");
+        assert!(selected(&named, &by_name) && !selected(&app, &by_name));
+        let by_label = command("landfall apply -p envs/app");
+        assert!(selected(&app, &by_label) && !selected(&named, &by_label));
+    }
+}
