@@ -547,7 +547,7 @@ mod tests {
         );
         assert_eq!(
             judge_at(Idempotency::Idempotent, 0, &r),
-            Verdict::RateLimited(Some(Duration::from_secs(3600)))
+            Verdict::RateLimited(Some(Duration::from_hours(1)))
         );
     }
 
@@ -560,7 +560,7 @@ mod tests {
         );
         assert_eq!(
             judge_at(Idempotency::Idempotent, 0, &r),
-            Verdict::Retry(Duration::from_secs(60))
+            Verdict::Retry(Duration::from_mins(1))
         );
     }
 

@@ -271,7 +271,7 @@ pub fn start_server(vars: &[(&str, String)], log: &Path) -> Server {
             let _ = tx.send(line);
         }
     });
-    let deadline = Instant::now() + Duration::from_secs(60);
+    let deadline = Instant::now() + Duration::from_mins(1);
     loop {
         let line = rx
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
