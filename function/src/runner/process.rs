@@ -190,7 +190,8 @@ mod tests {
         let done = run(
             sh("trap 'echo interrupted; exit 130' INT; sleep 30 & wait"),
             Capture::Merged,
-            started + Duration::from_millis(300),
+            // Long enough for a loaded machine's shell to have set its trap before the signal.
+            started + Duration::from_secs(2),
             Duration::from_secs(20),
             false,
         )
