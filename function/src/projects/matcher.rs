@@ -103,8 +103,17 @@ struct CompiledPattern {
     literal: String,
     negated: bool,
     glob: GlobMatcher,
-    /// Everything under what the pattern names.
-    under: GlobMatcher,
+}
+
+impl CompiledPattern {
+    /// Whether `rel` or one of its parent directories matches (a pattern naming a directory
+    /// selects everything under it).
+    fn matches(&self, rel: &str) -> bool {
+        self.glob.is_match(rel)
+            || rel
+                .match_indices('/')
+                .any(|(i, _)| self.glob.is_match(&rel[..i]))
+    }
 }
 
 /// The ancestor of `dir` (`.` for the root) `ups` levels up: `""` for the root, `None` above it.
@@ -122,7 +131,10 @@ fn ancestor(dir: &str, ups: usize) -> Option<&str> {
     Some(&dir[..end])
 }
 
-fn compile_list(patterns: &[String]) -> Result<Vec<CompiledPattern>, globset::Error> {
+fn compile_list(
+    patterns: &[String],
+    globs: &mut HashMap<String, GlobMatcher>,
+) -> Result<Vec<CompiledPattern>, globset::Error> {
     patterns
         .iter()
         .map(|p| {
@@ -135,12 +147,19 @@ fn compile_list(patterns: &[String]) -> Result<Vec<CompiledPattern>, globset::Er
                 .take_while(|part| matches!(*part, ".." | "." | ""))
                 .filter(|part| *part == "..")
                 .count();
+            let matcher = match globs.get(&s.rest) {
+                Some(m) => m.clone(),
+                None => {
+                    let m = glob(&s.rest)?.compile_matcher();
+                    globs.insert(s.rest.clone(), m.clone());
+                    m
+                }
+            };
             Ok(CompiledPattern {
                 ups,
                 literal: literal_part(&s.rest),
                 negated: s.negated,
-                glob: glob(&s.rest)?.compile_matcher(),
-                under: glob(&format!("{}/**", s.rest))?.compile_matcher(),
+                glob: matcher,
             })
         })
         .collect()
@@ -195,12 +214,13 @@ impl<'a> ProjectIndex<'a> {
     ) -> Result<Self, globset::Error> {
         let mut lists = Vec::new();
         let mut by_list: HashMap<&'a [String], usize> = HashMap::new();
+        let mut globs = HashMap::new();
         let mut out = Vec::new();
         for p in projects {
             let list = if let Some(i) = by_list.get(p.patterns) {
                 *i
             } else {
-                lists.push(compile_list(p.patterns)?);
+                lists.push(compile_list(p.patterns, &mut globs)?);
                 by_list.insert(p.patterns, lists.len() - 1);
                 lists.len() - 1
             };
@@ -225,7 +245,7 @@ impl<'a> ProjectIndex<'a> {
                 file.strip_prefix(anc).and_then(|r| r.strip_prefix('/'))
             };
             if let Some(rel) = rel
-                && (pat.glob.is_match(rel) || pat.under.is_match(rel))
+                && pat.matches(rel)
             {
                 decision = !pat.negated;
             }
