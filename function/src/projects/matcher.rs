@@ -147,13 +147,12 @@ fn compile_list(
                 .take_while(|part| matches!(*part, ".." | "." | ""))
                 .filter(|part| *part == "..")
                 .count();
-            let matcher = match globs.get(&s.rest) {
-                Some(m) => m.clone(),
-                None => {
-                    let m = glob(&s.rest)?.compile_matcher();
-                    globs.insert(s.rest.clone(), m.clone());
-                    m
-                }
+            let matcher = if let Some(m) = globs.get(&s.rest) {
+                m.clone()
+            } else {
+                let m = glob(&s.rest)?.compile_matcher();
+                globs.insert(s.rest.clone(), m.clone());
+                m
             };
             Ok(CompiledPattern {
                 ups,
