@@ -187,8 +187,13 @@ mod tests {
     #[test]
     fn a_process_past_its_deadline_gets_sigint_first() {
         let started = Instant::now();
+        // A shell started with SIGINT ignored (as under `cmd &` in a script) cannot trap it, so
+        // give it the default disposition whatever the test process inherited.
+        let mut cmd = Command::new("env");
+        cmd.args(["--default-signal=INT", "sh", "-c"])
+            .arg("trap 'echo interrupted; exit 130' INT; sleep 30 & wait");
         let done = run(
-            sh("trap 'echo interrupted; exit 130' INT; sleep 30 & wait"),
+            cmd,
             Capture::Merged,
             // Long enough for a loaded machine's shell to have set its trap before the signal.
             started + Duration::from_secs(2),
