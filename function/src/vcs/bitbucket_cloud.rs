@@ -8,13 +8,13 @@
 //! `GET src/{commit}/?max_depth=` (`next`), `POST pullrequests/{id}/comments`,
 //! `PUT pullrequests/{id}/comments/{cid}`, `POST commit/{sha}/statuses/build`.
 
-use http::{Method, StatusCode};
+use http::Method;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
 
-use super::http::{Auth, Idempotency, Rest, RetryPolicy, check, path, segment};
+use super::http::{Auth, Idempotency, Rest, RetryPolicy, path, segment};
 use super::{
     CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, VcsClient, owner_and_name,
     truncate,
@@ -229,21 +229,7 @@ impl VcsClient for BitbucketCloudClient {
             segment(sha.as_str()),
             path(file)
         ))?;
-        let r = self
-            .rest
-            .send(
-                Method::GET,
-                url,
-                None,
-                "*/*",
-                Idempotency::Idempotent,
-                &what,
-            )
-            .await?;
-        if r.status == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        Ok(Some(check(r, &what)?.body.to_vec()))
+        self.rest.get_file(url, &what).await
     }
 
     async fn list_files(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {

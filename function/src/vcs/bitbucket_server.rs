@@ -8,7 +8,7 @@
 //! `POST pull-requests/{id}/comments`, `GET`+`PUT pull-requests/{id}/comments/{cid}` (edits carry
 //! the comment's `version`), and `POST rest/build-status/1.0/commits/{sha}`.
 
-use http::{Method, StatusCode};
+use http::Method;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
@@ -241,21 +241,7 @@ impl VcsClient for BitbucketServerClient {
             path(file),
             segment(sha.as_str())
         ))?;
-        let r = self
-            .rest
-            .send(
-                Method::GET,
-                url,
-                None,
-                "*/*",
-                Idempotency::Idempotent,
-                &what,
-            )
-            .await?;
-        if r.status == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        Ok(Some(check(r, &what)?.body.to_vec()))
+        self.rest.get_file(url, &what).await
     }
 
     async fn list_files(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {

@@ -7,12 +7,12 @@
 
 use std::collections::BTreeMap;
 
-use http::{Method, StatusCode};
+use http::Method;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::http::{Auth, Idempotency, Rest, RetryPolicy, check, next_link, path, segment};
+use super::http::{Auth, Idempotency, Rest, RetryPolicy, next_link, path, segment};
 use super::{
     CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, VcsClient, owner_and_name,
     truncate,
@@ -190,21 +190,7 @@ impl VcsClient for GiteaClient {
             path(file),
             segment(sha.as_str())
         ))?;
-        let r = self
-            .rest
-            .send(
-                Method::GET,
-                url,
-                None,
-                "*/*",
-                Idempotency::Idempotent,
-                &what,
-            )
-            .await?;
-        if r.status == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        Ok(Some(check(r, &what)?.body.to_vec()))
+        self.rest.get_file(url, &what).await
     }
 
     async fn list_files(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {

@@ -7,12 +7,12 @@
 //! `POST .../merge_requests/:iid/notes`, `PUT .../notes/:id`, `POST /projects/:id/statuses/:sha`,
 //! `GET .../merge_requests/:iid/approvals`.
 
-use http::{Method, StatusCode};
+use http::Method;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::http::{Auth, Idempotency, Rest, RetryPolicy, check, path, segment};
+use super::http::{Auth, Idempotency, Rest, RetryPolicy, path, segment};
 use super::{
     CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, VcsClient, truncate,
 };
@@ -216,21 +216,7 @@ impl VcsClient for GitlabClient {
             segment(file),
             segment(sha.as_str())
         ))?;
-        let r = self
-            .rest
-            .send(
-                Method::GET,
-                url,
-                None,
-                "*/*",
-                Idempotency::Idempotent,
-                &what,
-            )
-            .await?;
-        if r.status == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        Ok(Some(check(r, &what)?.body.to_vec()))
+        self.rest.get_file(url, &what).await
     }
 
     async fn list_files(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {

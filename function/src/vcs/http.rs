@@ -415,6 +415,17 @@ impl Rest {
         check(r, what)
     }
 
+    /// The raw bytes of a file, `None` when the host answers 404.
+    pub async fn get_file(&self, url: url::Url, what: &str) -> Result<Option<Vec<u8>>, VcsError> {
+        let r = self
+            .send(Method::GET, url, None, "*/*", Idempotency::Idempotent, what)
+            .await?;
+        if r.status == StatusCode::NOT_FOUND {
+            return Ok(None);
+        }
+        Ok(Some(check(r, what)?.body.to_vec()))
+    }
+
     /// A request with a JSON body, the response parsed as JSON.
     pub async fn send_json<T: DeserializeOwned>(
         &self,
