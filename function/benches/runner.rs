@@ -106,6 +106,7 @@ fn main() {
             project: ProjectSpec::new("app"),
             extra_args: Vec::new(),
             trigger: format!("bench-{run}"),
+            report_back: None,
             apply: None,
         };
         let report_file = dir.path().join(format!("report-{run}.json"));

@@ -20,6 +20,7 @@ pub mod lambda;
 pub mod orchestrate;
 pub mod projects;
 pub mod repo_config;
+pub mod report;
 pub mod runner;
 pub mod server;
 pub mod store;

@@ -36,6 +36,7 @@ fn spec() -> RunSpec {
         },
         extra_args: vec!["-target=terraform_data.a".to_owned()],
         trigger: "github:72d3162e-cc78-11e3-81ab-4c9367dc0958".to_owned(),
+        report_back: None,
         apply: None,
     }
 }

@@ -78,6 +78,7 @@ async fn a_local_dispatch_runs_the_runner_detached_and_only_once() {
         project: ProjectSpec::new("app"),
         extra_args: Vec::new(),
         trigger: "gitea:1".to_owned(),
+        report_back: None,
         apply: None,
     };
 

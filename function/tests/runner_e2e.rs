@@ -101,6 +101,7 @@ impl Fixture {
             },
             extra_args: Vec::new(),
             trigger: trigger.to_owned(),
+            report_back: None,
             apply: None,
         }
     }

@@ -110,6 +110,7 @@ fn a_plan_stored_in_s3_applies_into_an_s3_backend() {
         },
         extra_args: Vec::new(),
         trigger: "gitlab:1".to_owned(),
+        report_back: None,
         apply: None,
     };
     let report = run(&moto, dir.path(), &plan);
@@ -142,6 +143,7 @@ fn a_plan_stored_in_s3_applies_into_an_s3_backend() {
     let apply = RunSpec {
         command: RunCommand::Apply,
         trigger: "gitlab:2".to_owned(),
+        report_back: None,
         apply: Some(PlanToApply {
             planfile,
             planned_sha: head,

@@ -33,6 +33,8 @@ async fn seed(store: &impl Store) {
         status: PlanStatus::Planned,
         planfile: None,
         updated_at: 1,
+        trigger: None,
+        result: None,
     };
     assert_eq!(store.put_plan(&plan).await.unwrap(), PlanOutcome::Written);
 }

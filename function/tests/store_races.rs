@@ -103,6 +103,8 @@ async fn run(store: impl Store, pr: u64, op: Op) -> Done {
                 status: PlanStatus::Planned,
                 planfile: None,
                 updated_at: 1,
+                trigger: None,
+                result: None,
             };
             Done::Plan(key, store.put_plan(&record).await.unwrap())
         }

@@ -89,6 +89,8 @@ async fn each_webhook_costs_the_documented_number_of_dynamodb_requests() {
         status: PlanStatus::Planned,
         planfile: None,
         updated_at: 1,
+        trigger: None,
+        result: None,
     };
     assert_eq!(store.put_plan(&record).await.unwrap(), PlanOutcome::Written);
     assert_eq!(measure("plan record", log.take()), ["TransactWriteItems"]);

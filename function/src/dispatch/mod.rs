@@ -19,7 +19,7 @@ use std::future::Future;
 
 pub use kubernetes::{KubernetesDispatcher, KubernetesError, RunnerSettings};
 pub use local::{LocalDispatcher, LocalError};
-pub use spec::{PlanToApply, ProjectSpec, RunCommand, RunSpec, SpecError};
+pub use spec::{CommentThread, PlanToApply, ProjectSpec, RunCommand, RunSpec, SpecError};
 
 /// The answer to a dispatch: an expected outcome, never an error.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -63,6 +63,9 @@ pub mod env_vars {
     pub const PLANFILE_SIZE: &str = "LANDFALL_RUN_PLANFILE_SIZE";
     /// Apply only: the head commit the plan was made at, from the plan record.
     pub const PLANNED_SHA: &str = "LANDFALL_RUN_PLANNED_SHA";
+    /// Set when the runner records its own result (plan record, status, comment): the PR
+    /// comment to edit and its header, as JSON.
+    pub const REPORT_BACK: &str = "LANDFALL_RUN_REPORT_BACK";
 }
 
 /// The default time limit of a run when the project sets none.
@@ -188,6 +191,19 @@ pub struct RunSpec {
     pub trigger: String,
     /// Apply only: the planfile to apply and where it was planned.
     pub apply: Option<PlanToApply>,
+    /// Set when the runner records its own result (it can reach the store): the PR comment
+    /// the runs of this trigger share. `None` when the function records the result itself.
+    pub report_back: Option<CommentThread>,
+}
+
+/// The PR comment that the runs of one command share: each run's result is added to it as the
+/// run reports (see [`crate::report`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommentThread {
+    /// The comment's id on the host.
+    pub comment_id: String,
+    /// The text above the projects' results (what was selected, locked, refused).
+    pub header: String,
 }
 
 /// A spec that cannot be read from the environment.
@@ -275,6 +291,12 @@ impl RunSpec {
             env.push((v::PLANFILE_SHA256, apply.planfile.sha256.clone()));
             env.push((v::PLANFILE_SIZE, apply.planfile.size.to_string()));
             env.push((v::PLANNED_SHA, apply.planned_sha.clone()));
+        }
+        if let Some(thread) = &self.report_back {
+            env.push((
+                v::REPORT_BACK,
+                serde_json::to_string(thread).expect("a comment thread serialises"),
+            ));
         }
         env
     }
@@ -369,6 +391,13 @@ impl RunSpec {
             extra_args,
             trigger: get(v::TRIGGER).unwrap_or_default(),
             apply,
+            report_back: match get(v::REPORT_BACK) {
+                Some(json) => Some(
+                    serde_json::from_str::<CommentThread>(&json)
+                        .map_err(|err| invalid(v::REPORT_BACK, &json, err.to_string()))?,
+                ),
+                None => None,
+            },
         };
         if let Some(given) = get(v::RUN_ID) {
             let derived = spec.run_id();
@@ -410,6 +439,7 @@ pub(crate) mod tests {
             },
             extra_args: vec!["-target=terraform_data.a".to_owned()],
             trigger: "github:72d3162e-cc78-11e3-81ab-4c9367dc0958".to_owned(),
+            report_back: None,
             apply: None,
         }
     }
@@ -439,6 +469,10 @@ pub(crate) mod tests {
                 size: 123,
             },
             planned_sha: spec.head_sha.clone(),
+        });
+        spec.report_back = Some(CommentThread {
+            comment_id: "1234".to_owned(),
+            header: "**`apply`** of 1 project\n\n\"quoted\"".to_owned(),
         });
         assert_eq!(round_trip(&spec), spec);
     }

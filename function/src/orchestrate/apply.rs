@@ -3,18 +3,14 @@
 
 use std::sync::Arc;
 
-use anyhow::Context as _;
-use tokio::task::JoinSet;
-
-use super::plan::{Loaded, refused, run_spec, short};
+use super::plan::{Loaded, refused, run_spec};
 use super::{Inner, PrContext};
 use crate::command::Command;
-use crate::dispatch::{DispatchOutcome, Dispatcher, PlanToApply, RunCommand, RunSpec};
+use crate::dispatch::{CommentThread, PlanToApply, RunCommand};
 use crate::repo_config::{Requirement, ResolvedProject};
-use crate::runner::RunStatus;
-use crate::runner::comment::{Outcome, ProjectResult};
+use crate::report::short;
 use crate::store::{PlanRecord, PlanStatus, Store};
-use crate::vcs::{StatusState, VcsClient, status_context};
+use crate::vcs::VcsClient;
 
 impl Inner {
     /// `landfall apply`: checks each selected plan and applies those that pass.
@@ -86,32 +82,20 @@ impl Inner {
                 format!(", {} refused", results.len())
             }
         );
-        let body = format!("{header}\n\n{}", crate::runner::comment::render(&results));
-        let comment = self.upsert_comment(ctx, None, &body).await?;
-        let mut runs = JoinSet::new();
-        for spec in to_apply {
-            let inner = Arc::clone(self);
-            runs.spawn(async move {
-                let result = inner.run_apply(&spec).await;
-                (spec, result)
-            });
-        }
-        while let Some(done) = runs.join_next().await {
-            let (spec, result) = done.context("a run task panicked")?;
-            results.push(result.unwrap_or_else(|err| {
-                ProjectResult::new(
-                    &spec.project,
-                    RunCommand::Apply,
-                    Outcome::Failed {
-                        step: "dispatch".to_owned(),
-                        output: format!("{err:#}"),
-                    },
-                )
-            }));
-            let body = format!("{header}\n\n{}", crate::runner::comment::render(&results));
-            self.upsert_comment(ctx, Some(&comment), &body).await?;
-        }
-        Ok(())
+        let header = crate::report::compose(&header, &results);
+        let comment = self.upsert_comment(ctx, None, &header).await?;
+        let thread = CommentThread {
+            comment_id: comment.0,
+            header,
+        };
+        let specs = to_apply
+            .into_iter()
+            .map(|mut spec| {
+                spec.report_back = self.report_back.then(|| thread.clone());
+                spec
+            })
+            .collect();
+        self.run_group(specs, &thread).await
     }
 
     /// Why `record` cannot be applied now; empty when it can. `approved` caches the host's
@@ -185,67 +169,6 @@ impl Inner {
         }
         Ok(reasons)
     }
-
-    async fn run_apply(&self, spec: &RunSpec) -> anyhow::Result<ProjectResult> {
-        let run_id = spec.run_id();
-        let context = status_context("apply", &spec.project.label());
-        if let crate::store::PlanOutcome::LockNotHeld(_) = self
-            .record_status(spec, &run_id, PlanStatus::Applying, None)
-            .await?
-        {
-            return Ok(refused(
-                spec,
-                "the lock was released before the apply started",
-            ));
-        }
-        self.status(spec, &context, StatusState::Pending, "Applying…")
-            .await;
-        let outcome = self.dispatcher.dispatch(spec).await?;
-        tracing::info!(run = %run_id, project = %spec.project.label(), "apply dispatched");
-        if let DispatchOutcome::AlreadyDispatched { .. } = outcome {
-            return Ok(refused(spec, "this apply was already dispatched"));
-        }
-        let Some(report) = self.wait_for_report(spec, &run_id).await else {
-            return Ok(refused(
-                spec,
-                &format!("dispatched as `{run_id}`; its result is posted by the run"),
-            ));
-        };
-        match report {
-            Ok(report) => {
-                let status = match report.status {
-                    RunStatus::Applied => PlanStatus::Applied,
-                    // Refused before Terraform changed anything: the plan stays as it was.
-                    RunStatus::Refused => PlanStatus::Planned,
-                    _ => PlanStatus::Failed,
-                };
-                let _ = self.record_status(spec, &run_id, status, None).await?;
-                let (state, description) = match report.status {
-                    RunStatus::Applied => (StatusState::Success, "Applied"),
-                    RunStatus::Refused => (StatusState::Failure, "Refused"),
-                    RunStatus::TimedOut => (StatusState::Failure, "Timed out"),
-                    _ => (StatusState::Failure, "Apply failed"),
-                };
-                self.status(spec, &context, state, description).await;
-                Ok(report.result)
-            }
-            Err(output) => {
-                let _ = self
-                    .record_status(spec, &run_id, PlanStatus::Failed, None)
-                    .await?;
-                self.status(spec, &context, StatusState::Error, "The runner failed")
-                    .await;
-                Ok(ProjectResult::new(
-                    &spec.project,
-                    RunCommand::Apply,
-                    Outcome::Failed {
-                        step: "runner".to_owned(),
-                        output,
-                    },
-                ))
-            }
-        }
-    }
 }
 
 /// Whether a plan record is one the command's `-p`/`-d`/`-w` select (all when none is given).
@@ -307,6 +230,8 @@ mod tests {
             status: PlanStatus::Planned,
             planfile: None,
             updated_at: 0,
+            trigger: None,
+            result: None,
         }
     }
 

@@ -34,6 +34,7 @@ use crate::dispatch::{
 use crate::event::{CommitSha, Event, EventKind, Provider, PullRequestNumber, RepoName};
 use crate::handler::{EventSink, LogSink, SinkError};
 use crate::repo_config::{EffectivePolicy, Policy};
+use crate::report::Reporter;
 use crate::runner::RunReport;
 use crate::store::{AnyStore, DELIVERY_TTL, DeliveryOutcome, Store};
 use crate::vcs::{AnyVcs, CommentId, RetryPolicy, VcsClient, VcsSettings};
@@ -89,6 +90,9 @@ pub(crate) struct Inner {
     pub(crate) dispatcher: AnyDispatcher,
     pub(crate) vcs: AnyVcs,
     pub(crate) policy: Option<Policy>,
+    /// Whether runners record their own results (they can reach the store: DynamoDB); else
+    /// the function waits for each local run's report and records it.
+    pub(crate) report_back: bool,
     /// How often a local run's report is looked for.
     pub(crate) poll: Duration,
 }
@@ -115,34 +119,22 @@ impl Orchestrator {
             .connect()
             .await
             .with_context(|| format!("cannot open the store ({})", store_config.describe()))?;
+        let report_back = matches!(config.store, crate::config::StoreConfig::DynamoDb { .. });
+        let env = runner_env(config);
         let dispatcher = match &config.dispatch {
             DispatchConfig::Local => {
                 let runner = std::env::var_os(RUNNER_VAR)
                     .map_or_else(LocalDispatcher::runner_beside_current_exe, PathBuf::from);
-                let (runs_dir, env) = match &config.store {
-                    crate::config::StoreConfig::Embedded { data_dir } => {
-                        let data_dir =
-                            std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.clone());
-                        (
-                            data_dir.join("runs"),
-                            vec![
-                                ("LANDFALL_STORE".to_owned(), "embedded".to_owned()),
-                                (
-                                    "LANDFALL_DATA_DIR".to_owned(),
-                                    data_dir.display().to_string(),
-                                ),
-                            ],
-                        )
+                let data_dir = match &config.store {
+                    crate::config::StoreConfig::Embedded { data_dir } => Some(data_dir.clone()),
+                    crate::config::StoreConfig::DynamoDb { .. } => {
+                        std::env::var_os(crate::config::env_vars::DATA_DIR).map(PathBuf::from)
                     }
-                    crate::config::StoreConfig::DynamoDb { table, bucket } => (
-                        std::env::temp_dir().join("landfall-runs"),
-                        vec![
-                            ("LANDFALL_STORE".to_owned(), "dynamodb".to_owned()),
-                            ("LANDFALL_TABLE".to_owned(), table.clone()),
-                            ("LANDFALL_BUCKET".to_owned(), bucket.clone()),
-                        ],
-                    ),
                 };
+                let runs_dir = data_dir.map_or_else(
+                    || std::env::temp_dir().join("landfall-runs"),
+                    |dir| std::path::absolute(&dir).unwrap_or(dir).join("runs"),
+                );
                 AnyDispatcher::Local(LocalDispatcher::new(
                     runner,
                     runs_dir,
@@ -158,10 +150,9 @@ impl Orchestrator {
                 let client = kube::Client::try_default()
                     .await
                     .context("cannot reach the Kubernetes API for dispatch")?;
-                AnyDispatcher::Kubernetes(Box::new(KubernetesDispatcher::new(
-                    client,
-                    RunnerSettings::new(namespace, image, service_account),
-                )))
+                let mut settings = RunnerSettings::new(namespace, image, service_account);
+                settings.env = env;
+                AnyDispatcher::Kubernetes(Box::new(KubernetesDispatcher::new(client, settings)))
             }
         };
         let vcs = AnyVcs::new(&VcsSettings {
@@ -182,6 +173,7 @@ impl Orchestrator {
             dispatcher,
             vcs,
             policy,
+            report_back,
             poll: Duration::from_millis(100),
         }))
     }
@@ -229,6 +221,37 @@ impl EventSink for Orchestrator {
         ));
         Ok(())
     }
+}
+
+/// The plain settings a runner needs, whichever dispatcher starts it: where the store is (a
+/// runner on DynamoDB records its own result), the VCS host's URL and the AWS region and
+/// endpoint. Never a secret: the token reaches the runner separately.
+fn runner_env(config: &Config) -> Vec<(String, String)> {
+    use crate::config::env_vars as v;
+    let mut env = Vec::new();
+    match &config.store {
+        crate::config::StoreConfig::Embedded { data_dir } => {
+            let data_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.clone());
+            env.push((v::STORE.to_owned(), "embedded".to_owned()));
+            env.push((v::DATA_DIR.to_owned(), data_dir.display().to_string()));
+        }
+        crate::config::StoreConfig::DynamoDb { table, bucket } => {
+            env.push((v::STORE.to_owned(), "dynamodb".to_owned()));
+            env.push((v::TABLE.to_owned(), table.clone()));
+            env.push((v::BUCKET.to_owned(), bucket.clone()));
+        }
+    }
+    if let Some(url) = &config.vcs_url {
+        env.push((v::VCS_URL.to_owned(), url.clone()));
+    }
+    for name in ["AWS_REGION", "AWS_ENDPOINT_URL"] {
+        if let Ok(value) = std::env::var(name)
+            && !value.is_empty()
+        {
+            env.push((name.to_owned(), value));
+        }
+    }
+    env
 }
 
 /// A pull request as one piece of work sees it.
@@ -401,63 +424,45 @@ impl Inner {
         }
     }
 
-    /// The PR's web page, for "locked by #N".
-    pub(crate) fn pull_url(&self, repo: &RepoName, pr: PullRequestNumber) -> String {
-        let api = self.vcs_url.as_deref().unwrap_or_default();
-        let web = match self.provider {
-            Provider::Github if api == "https://api.github.com" => "https://github.com".to_owned(),
-            _ => api
-                .trim_end_matches("/api/v3")
-                .trim_end_matches("/api/v4")
-                .trim_end_matches("/api/v1")
-                .to_owned(),
-        };
-        match self.provider {
-            Provider::Gitlab => format!("{web}/{repo}/-/merge_requests/{pr}"),
-            Provider::BitbucketCloud => format!("https://bitbucket.org/{repo}/pull-requests/{pr}"),
-            _ => format!("{web}/{repo}/pull/{pr}"),
-        }
-    }
-
-    /// Waits for a local run's report. `None` for runs whose report cannot be read here
-    /// (Kubernetes Jobs), or when the run ended without one (its log tail is returned instead).
+    /// Waits for a local run's report; `Err` holds the log tail of a run that ended without
+    /// one, or says that none came in time.
     pub(crate) async fn wait_for_report(
         &self,
         spec: &RunSpec,
         run_id: &str,
-    ) -> Option<Result<RunReport, String>> {
+    ) -> Result<RunReport, String> {
         let AnyDispatcher::Local(local) = &self.dispatcher else {
-            return None;
+            return Err("only local runs report to the function".to_owned());
         };
         let report = local.report_path(run_id);
         let deadline = Instant::now() + spec.project.timeout + Duration::from_mins(5);
+        let read = || async {
+            let json = tokio::fs::read_to_string(&report).await.ok()?;
+            serde_json::from_str::<RunReport>(&json).ok()
+        };
         loop {
             let ended = local.exit_status(run_id);
-            if let Ok(json) = tokio::fs::read_to_string(&report).await
-                && let Ok(parsed) = serde_json::from_str::<RunReport>(&json)
-            {
-                return Some(Ok(parsed));
+            if let Some(parsed) = read().await {
+                return Ok(parsed);
             }
             if let Some(status) = ended {
                 // The report is written before the process ends; one more look, then give up.
-                if let Ok(json) = tokio::fs::read_to_string(&report).await
-                    && let Ok(parsed) = serde_json::from_str::<RunReport>(&json)
-                {
-                    return Some(Ok(parsed));
+                if let Some(parsed) = read().await {
+                    return Ok(parsed);
                 }
                 let log = tokio::fs::read_to_string(local.run_dir(run_id).join("runner.log"))
                     .await
                     .unwrap_or_default();
                 let tail: Vec<&str> = log.lines().rev().take(40).collect();
                 let tail: Vec<&str> = tail.into_iter().rev().collect();
-                return Some(Err(format!(
+                return Err(format!(
                     "the runner ended ({}) without a report:\n{}",
                     status.trim(),
                     tail.join("\n")
-                )));
+                ));
             }
             if Instant::now() > deadline {
-                return Some(Err("the runner did not report in time".to_owned()));
+                return Err("the runner did not report in time".to_owned());
             }
             tokio::time::sleep(self.poll).await;
         }
@@ -475,28 +480,25 @@ impl Inner {
         }
     }
 
-    /// Posts `body`, or edits the comment `id` when there is one; returns the comment's id.
+    /// Posts `body` on the PR, or edits the comment `id`; returns the comment's id.
     pub(crate) async fn upsert_comment(
         &self,
         ctx: &PrContext,
         id: Option<&CommentId>,
         body: &str,
     ) -> anyhow::Result<CommentId> {
-        let limit = self.vcs.comment_limit();
-        let body = if body.len() > limit {
-            crate::comment::split(body, &crate::comment::SplitOptions::new(limit, 1))
-                .into_iter()
-                .next()
-                .unwrap_or_default()
-        } else {
-            body.to_owned()
-        };
-        match id {
-            Some(id) => {
-                self.vcs.edit_comment(&ctx.repo, ctx.pr, id, &body).await?;
-                Ok(id.clone())
-            }
-            None => Ok(self.vcs.post_comment(&ctx.repo, ctx.pr, &body).await?),
+        self.reporter()
+            .upsert_comment(&ctx.repo, ctx.pr, id, body)
+            .await
+    }
+
+    /// What records runs, borrowing this loop's store and VCS client.
+    pub(crate) fn reporter(&self) -> Reporter<'_> {
+        Reporter {
+            store: &self.store,
+            vcs: &self.vcs,
+            provider: self.provider,
+            vcs_url: self.vcs_url.as_deref(),
         }
     }
 }

@@ -6,14 +6,18 @@ use anyhow::Context as _;
 use tokio::task::JoinSet;
 
 use super::{Inner, PrContext, text};
-use crate::dispatch::{DispatchOutcome, Dispatcher, ProjectSpec, RunCommand, RunSpec};
+use std::time::{Duration, Instant};
+
+use crate::dispatch::{
+    CommentThread, DispatchOutcome, Dispatcher, ProjectSpec, RunCommand, RunSpec,
+};
 use crate::projects::discover::is_terraform_file;
 use crate::projects::{Request, TerraformTree, select};
 use crate::repo_config::{self, EffectivePolicy, ResolvedConfig, ResolvedProject};
 use crate::runner::comment::{Outcome, ProjectResult};
-use crate::runner::{RunReport, RunStatus, workflow::Step};
-use crate::store::{LockHolder, LockKey, LockOutcome, PlanOutcome, PlanRecord, PlanStatus, Store};
-use crate::vcs::{CommentId, CommitStatus, StatusState, VcsClient, status_context};
+use crate::runner::workflow::Step;
+use crate::store::{LockHolder, LockKey, LockOutcome, PlanOutcome, PlanStatus, Store};
+use crate::vcs::{StatusState, VcsClient, status_context};
 
 /// The config at the head, or the comment that says why it cannot be used.
 pub(crate) enum Loaded {
@@ -117,7 +121,7 @@ impl Inner {
             pr: ctx.pr.0,
             user: ctx.user.clone(),
             head_sha: ctx.head_sha.as_str().to_owned(),
-            pull_url: self.pull_url(&ctx.repo, ctx.pr),
+            pull_url: self.reporter().pull_url(&ctx.repo, ctx.pr),
         };
         let mut wanted: Vec<ResolvedProject> = projects;
         let mut held_by = Vec::new();
@@ -139,224 +143,155 @@ impl Inner {
         if wanted.is_empty() {
             return Ok(());
         }
-        let mut results: Vec<ProjectResult> = Vec::new();
+        let thread = CommentThread {
+            comment_id: comment.0,
+            header,
+        };
         // Projects run in parallel within an execution order group, groups one after another.
         let mut groups: Vec<i64> = wanted.iter().map(|p| p.execution_order_group).collect();
         groups.dedup();
         for group in groups {
-            let mut runs = JoinSet::new();
-            for project in wanted.iter().filter(|p| p.execution_order_group == group) {
-                let spec = run_spec(ctx, project, RunCommand::Plan, extra_args, None);
-                let inner = Arc::clone(self);
-                runs.spawn(async move {
-                    let result = inner.run_plan(&spec).await;
-                    (spec, result)
-                });
-            }
-            while let Some(done) = runs.join_next().await {
-                let (spec, result) = done.context("a run task panicked")?;
-                let result = result.unwrap_or_else(|err| {
-                    ProjectResult::new(
-                        &spec.project,
-                        RunCommand::Plan,
-                        Outcome::Failed {
-                            step: "dispatch".to_owned(),
-                            output: format!("{err:#}"),
-                        },
-                    )
-                });
-                results.push(result);
-                self.show_results(ctx, &comment, &header, &results).await?;
+            let specs: Vec<RunSpec> = wanted
+                .iter()
+                .filter(|p| p.execution_order_group == group)
+                .map(|project| {
+                    let mut spec = run_spec(ctx, project, RunCommand::Plan, extra_args, None);
+                    spec.report_back = self.report_back.then(|| thread.clone());
+                    spec
+                })
+                .collect();
+            self.run_group(specs.clone(), &thread).await?;
+            if self.report_back {
+                self.wait_for_results(&specs).await?;
             }
         }
         Ok(())
     }
 
-    async fn show_results(
-        &self,
-        ctx: &PrContext,
-        comment: &CommentId,
-        header: &str,
-        results: &[ProjectResult],
+    /// Runs `specs` in parallel; a run that cannot start is recorded as failed.
+    pub(crate) async fn run_group(
+        self: &Arc<Self>,
+        specs: Vec<RunSpec>,
+        thread: &CommentThread,
     ) -> anyhow::Result<()> {
-        let body = format!("{header}\n\n{}", crate::runner::comment::render(results));
-        self.upsert_comment(ctx, Some(comment), &body).await?;
+        let mut runs = JoinSet::new();
+        for spec in specs {
+            let inner = Arc::clone(self);
+            let thread = thread.clone();
+            runs.spawn(async move {
+                let result = inner.run(&spec, &thread).await;
+                (spec, thread, result)
+            });
+        }
+        while let Some(done) = runs.join_next().await {
+            let (spec, thread, result) = done.context("a run task panicked")?;
+            if let Err(err) = result {
+                tracing::error!(error = format!("{err:#}"), project = %spec.project.label(), "the run could not start");
+                let failed = ProjectResult::new(
+                    &spec.project,
+                    spec.command,
+                    Outcome::Failed {
+                        step: "dispatch".to_owned(),
+                        output: format!("{err:#}"),
+                    },
+                );
+                let reporter = self.reporter();
+                let written = reporter
+                    .record_status(
+                        &spec,
+                        &spec.run_id(),
+                        PlanStatus::Failed,
+                        None,
+                        Some(&failed),
+                    )
+                    .await?;
+                let extra = (written != PlanOutcome::Written).then_some(&failed);
+                reporter.publish(&spec, &thread, extra).await?;
+            }
+        }
         Ok(())
     }
 
-    /// Records `planning`, dispatches one plan run and records its report.
-    async fn run_plan(&self, spec: &RunSpec) -> anyhow::Result<ProjectResult> {
+    /// Records the run as started, dispatches it and, when the function records runs itself,
+    /// waits for its report and records it.
+    async fn run(&self, spec: &RunSpec, thread: &CommentThread) -> anyhow::Result<()> {
         let run_id = spec.run_id();
-        let key = spec.lock_key();
-        let planning = PlanRecord {
-            key: key.clone(),
-            pr: spec.pr,
-            head_sha: spec.head_sha.clone(),
-            run_id: run_id.clone(),
-            status: PlanStatus::Planning,
-            planfile: None,
-            updated_at: crate::store::now_secs(),
-        };
-        if let PlanOutcome::LockNotHeld(_) = self.store.put_plan(&planning).await? {
-            return Ok(refused(
-                spec,
-                "the lock was released before the plan started",
-            ));
+        let reporter = self.reporter();
+        if let Some(existing) = self.store.get_plan(&spec.lock_key(), spec.pr).await?
+            && existing.run_id == run_id
+        {
+            tracing::info!(run = %run_id, "already dispatched: the first dispatch records it");
+            return Ok(());
         }
-        let context = status_context("plan", &spec.project.label());
-        self.status(spec, &context, StatusState::Pending, "Planning…")
+        let (started, verb) = match spec.command {
+            RunCommand::Plan => (PlanStatus::Planning, "Planning…"),
+            RunCommand::Apply => (PlanStatus::Applying, "Applying…"),
+        };
+        if let PlanOutcome::LockNotHeld(_) = reporter
+            .record_status(spec, &run_id, started, None, None)
+            .await?
+        {
+            let refused = refused(
+                spec,
+                &format!("the lock was released before the {} started", spec.command),
+            );
+            return reporter.publish(spec, thread, Some(&refused)).await;
+        }
+        let context = status_context(spec.command.as_str(), &spec.project.label());
+        reporter
+            .status(spec, &context, StatusState::Pending, verb)
             .await;
         let outcome = self.dispatcher.dispatch(spec).await?;
-        tracing::info!(run = %run_id, project = %spec.project.label(), "plan dispatched");
+        tracing::info!(run = %run_id, project = %spec.project.label(), command = %spec.command, "run dispatched");
         if let DispatchOutcome::AlreadyDispatched { .. } = outcome {
-            return Ok(refused(spec, "this run was already dispatched"));
+            tracing::info!(run = %run_id, "already dispatched: its report is recorded by the first");
+            return Ok(());
         }
-        let Some(report) = self.wait_for_report(spec, &run_id).await else {
-            return Ok(ProjectResult::new(
-                &spec.project,
-                RunCommand::Plan,
-                Outcome::Refused {
-                    reason: format!("dispatched as `{run_id}`; its result is posted by the run"),
-                },
-            ));
-        };
-        let report = match report {
-            Ok(report) => report,
-            Err(output) => {
-                let _ = self
-                    .record_status(spec, &run_id, PlanStatus::Failed, None)
-                    .await?;
-                self.status(spec, &context, StatusState::Error, "The runner failed")
-                    .await;
-                return Ok(ProjectResult::new(
-                    &spec.project,
-                    RunCommand::Plan,
-                    Outcome::Failed {
-                        step: "runner".to_owned(),
-                        output,
-                    },
-                ));
-            }
-        };
-        self.record_plan_report(spec, &report, &context).await
-    }
-
-    async fn record_plan_report(
-        &self,
-        spec: &RunSpec,
-        report: &RunReport,
-        context: &str,
-    ) -> anyhow::Result<ProjectResult> {
-        let mut result = report.result.clone();
-        if let Some(status) = report.status.plan_status() {
-            // The record is written only while the PR holds the lock and the plan's commit is
-            // still the head: a plan overtaken by a push is never applied.
-            let now = self
-                .vcs
-                .pull_request(
-                    &crate::event::RepoName::new(&spec.repo),
-                    crate::event::PullRequestNumber(spec.pr),
-                )
-                .await?;
-            if now.head_sha.as_str() != report.head_sha {
-                result.outcome = Outcome::Refused {
-                    reason: format!(
-                        "the pull request moved to `{}` while this plan ran at `{}`; it is not recorded",
-                        short(now.head_sha.as_str()),
-                        short(&report.head_sha)
-                    ),
-                };
-            } else if let PlanOutcome::LockNotHeld(by) = self
-                .record_status(spec, &report.run_id, status, report.planfile.clone())
-                .await?
-            {
-                result.outcome = Outcome::Refused {
-                    reason: match by {
-                        Some(lock) => format!(
-                            "the lock was taken by #{} while this plan ran; it is not recorded",
-                            lock.holder.pr
-                        ),
-                        None => "the lock was released while this plan ran; it is not recorded"
-                            .to_owned(),
-                    },
-                };
-            }
+        if spec.report_back.is_some() {
+            return Ok(());
         }
-        let (state, description) = match report.status {
-            RunStatus::Planned => (
-                StatusState::Success,
-                report.summary.as_ref().map_or_else(
-                    || "Planned".to_owned(),
-                    crate::runner::summary::PlanSummary::line,
-                ),
-            ),
-            RunStatus::NoChanges => (StatusState::Success, "No changes".to_owned()),
-            RunStatus::Refused => (StatusState::Failure, "Refused".to_owned()),
-            RunStatus::TimedOut => (StatusState::Failure, "Timed out".to_owned()),
-            RunStatus::Failed | RunStatus::Applied => {
-                (StatusState::Failure, "Plan failed".to_owned())
+        let report = self.wait_for_report(spec, &run_id).await;
+        reporter
+            .finish(spec, report.as_ref().map_err(Clone::clone), Some(thread))
+            .await?;
+        Ok(())
+    }
+
+    /// Waits until every run of `specs` has stored its result (runs that report back), so the
+    /// next execution order group starts after this one ended.
+    async fn wait_for_results(&self, specs: &[RunSpec]) -> anyhow::Result<()> {
+        let Some(first) = specs.first() else {
+            return Ok(());
+        };
+        let limit = specs
+            .iter()
+            .map(|s| s.project.timeout)
+            .max()
+            .unwrap_or_default()
+            + Duration::from_mins(5);
+        let deadline = Instant::now() + limit;
+        let poll = self.poll.max(Duration::from_millis(500));
+        loop {
+            let records = self.store.list_plans(&first.repo, first.pr).await?;
+            let done = specs.iter().all(|spec| {
+                records.iter().any(|r| {
+                    r.key == spec.lock_key()
+                        && r.trigger.as_deref() == Some(spec.trigger.as_str())
+                        && r.result.is_some()
+                })
+            });
+            if done {
+                return Ok(());
             }
-        };
-        self.status(spec, context, state, &description).await;
-        Ok(result)
-    }
-
-    pub(crate) async fn record_status(
-        &self,
-        spec: &RunSpec,
-        run_id: &str,
-        status: PlanStatus,
-        planfile: Option<crate::store::StoredArtifact>,
-    ) -> anyhow::Result<PlanOutcome> {
-        let head_sha = spec
-            .apply
-            .as_ref()
-            .map_or_else(|| spec.head_sha.clone(), |a| a.planned_sha.clone());
-        let planfile = planfile.or_else(|| spec.apply.as_ref().map(|a| a.planfile.clone()));
-        Ok(self
-            .store
-            .put_plan(&PlanRecord {
-                key: spec.lock_key(),
-                pr: spec.pr,
-                head_sha,
-                run_id: run_id.to_owned(),
-                status,
-                planfile,
-                updated_at: crate::store::now_secs(),
-            })
-            .await?)
-    }
-
-    /// Sets a commit status, best effort: a status that cannot be set is logged, not fatal.
-    pub(crate) async fn status(
-        &self,
-        spec: &RunSpec,
-        context: &str,
-        state: StatusState,
-        description: &str,
-    ) {
-        let status = CommitStatus {
-            context: context.to_owned(),
-            state,
-            description: description.to_owned(),
-            target_url: Some(self.pull_url(
-                &crate::event::RepoName::new(&spec.repo),
-                crate::event::PullRequestNumber(spec.pr),
-            )),
-        };
-        let sha = crate::event::CommitSha::new(&spec.head_sha);
-        if let Err(err) = self
-            .vcs
-            .set_status(&crate::event::RepoName::new(&spec.repo), &sha, &status)
-            .await
-        {
-            tracing::warn!(error = %err, context, "could not set the commit status");
+            if Instant::now() > deadline {
+                anyhow::bail!(
+                    "the runs of this execution order group did not report within {} s",
+                    limit.as_secs()
+                );
+            }
+            tokio::time::sleep(poll).await;
         }
     }
-}
-
-pub(crate) fn short(sha: &str) -> &str {
-    &sha[..sha.len().min(7)]
 }
 
 pub(crate) fn refused(spec: &RunSpec, reason: &str) -> ProjectResult {
@@ -415,6 +350,7 @@ pub(crate) fn run_spec(
         },
         extra_args: extra_args.to_vec(),
         trigger: ctx.trigger.clone(),
+        report_back: None,
         apply,
     }
 }

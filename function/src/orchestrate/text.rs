@@ -3,9 +3,9 @@
 use std::fmt::Write as _;
 
 use super::PrContext;
-use super::plan::short;
 use crate::projects::Deleted;
 use crate::repo_config::ResolvedProject;
+use crate::report::short;
 use crate::store::Lock;
 
 /// "Locks released" after a merge, a close or `landfall unlock`.

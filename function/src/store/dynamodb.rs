@@ -287,6 +287,14 @@ impl Fields<'_> {
                 .ok_or_else(|| self.malformed(format!("unknown plan status {status:?}")))?,
             planfile,
             updated_at: self.n("updated_at")?,
+            trigger: self.opt_s("trigger")?,
+            result: match self.opt_s("result")? {
+                Some(json) => Some(
+                    serde_json::from_str(&json)
+                        .map_err(|err| self.malformed(format!("unreadable run result: {err}")))?,
+                ),
+                None => None,
+            },
         })
     }
 }
@@ -315,6 +323,13 @@ fn plan_item(plan: &PlanRecord) -> Item {
         item.insert("planfile_key".into(), s(&planfile.key));
         item.insert("planfile_sha256".into(), s(&planfile.sha256));
         item.insert("planfile_size".into(), n(planfile.size));
+    }
+    if let Some(trigger) = &plan.trigger {
+        item.insert("trigger".into(), s(trigger));
+    }
+    if let Some(result) = &plan.result {
+        let json = serde_json::to_string(result).expect("a run result serialises");
+        item.insert("result".into(), s(json));
     }
     item
 }
@@ -1060,6 +1075,16 @@ mod tests {
                 size: 12,
             }),
             updated_at: 5,
+            trigger: Some("delivery-1".into()),
+            result: Some(crate::runner::comment::ProjectResult {
+                name: Some("prod".into()),
+                dir: "envs/prod".into(),
+                workspace: "default".into(),
+                command: crate::dispatch::RunCommand::Plan,
+                outcome: crate::runner::comment::Outcome::Refused {
+                    reason: "a \"quoted\" reason\nover two lines".into(),
+                },
+            }),
         };
         let item = plan_item(&plan);
         let fields = Fields {

@@ -227,6 +227,13 @@ pub struct PlanRecord {
     pub planfile: Option<StoredArtifact>,
     /// When the record was last written, in seconds since the Unix epoch.
     pub updated_at: u64,
+    /// The command run (the webhook delivery) the latest run belongs to: the runs of one
+    /// trigger share one PR comment.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub trigger: Option<String>,
+    /// The latest run's result as the PR comment shows it, once the run has reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub result: Option<crate::runner::comment::ProjectResult>,
 }
 
 /// The answer to a plan record write.

@@ -43,6 +43,8 @@ fn plan(key: &LockKey, pr: u64, status: PlanStatus) -> PlanRecord {
             size: 42,
         }),
         updated_at: 1_777_636_800,
+        trigger: None,
+        result: None,
     }
 }
 
