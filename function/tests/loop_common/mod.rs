@@ -2,6 +2,8 @@
 //! `landfall-function serve` as a child process, and GitHub-shaped signed deliveries.
 #![allow(dead_code)]
 
+pub mod steps;
+
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
