@@ -21,6 +21,14 @@ pub mod env_vars {
     pub const VCS_TOKEN: &str = "LANDFALL_VCS_TOKEN";
     /// The Secrets Manager ARN holding the API token.
     pub const VCS_TOKEN_ARN: &str = "LANDFALL_VCS_TOKEN_ARN";
+    /// A GitHub App's numeric id (instead of a token, with `LANDFALL_VCS=github`).
+    pub const GITHUB_APP_ID: &str = "LANDFALL_GITHUB_APP_ID";
+    /// The GitHub App's private key (PEM).
+    pub const GITHUB_APP_KEY: &str = "LANDFALL_GITHUB_APP_KEY";
+    /// The Secrets Manager ARN holding the GitHub App's private key.
+    pub const GITHUB_APP_KEY_ARN: &str = "LANDFALL_GITHUB_APP_KEY_ARN";
+    /// The GitHub App installation to act as (optional: else found per repository).
+    pub const GITHUB_INSTALLATION_ID: &str = "LANDFALL_GITHUB_INSTALLATION_ID";
     /// The webhook secret (for Azure DevOps, the basic-auth `user:password`).
     pub const WEBHOOK_SECRET: &str = "LANDFALL_WEBHOOK_SECRET";
     /// The Secrets Manager ARN holding the webhook secret.
@@ -150,6 +158,17 @@ pub enum DispatchConfig {
     Local,
 }
 
+/// A GitHub App to authenticate as, instead of a token.
+#[derive(Clone, Debug)]
+pub struct GithubAppConfig {
+    /// The App's id (`LANDFALL_GITHUB_APP_ID`).
+    pub app_id: u64,
+    /// Its private key, PEM (`LANDFALL_GITHUB_APP_KEY` or `..._ARN`).
+    pub key: SecretSource,
+    /// The installation (`LANDFALL_GITHUB_INSTALLATION_ID`); `None`: per repository.
+    pub installation_id: Option<u64>,
+}
+
 /// The function's configuration.
 #[derive(Clone, Debug)]
 pub struct Config {
@@ -159,6 +178,8 @@ pub struct Config {
     pub vcs_url: Option<String>,
     /// The API token, if configured.
     pub vcs_token: Option<SecretSource>,
+    /// The GitHub App, if configured (then there is no `vcs_token`).
+    pub github_app: Option<GithubAppConfig>,
     /// The webhook secret.
     pub webhook_secret: SecretSource,
     /// Whether SHA-1 signatures are accepted.
@@ -182,6 +203,16 @@ pub struct Secrets {
     pub webhook_secret: SecretString,
     /// The API token.
     pub vcs_token: Option<SecretString>,
+    /// The GitHub App's private key (PEM), checked to be an RSA key.
+    pub github_app_key: Option<SecretString>,
+}
+
+impl Secrets {
+    /// Whether the function can talk to the host: a token, or a GitHub App's key.
+    #[must_use]
+    pub fn has_vcs_credentials(&self) -> bool {
+        self.vcs_token.is_some() || self.github_app_key.is_some()
+    }
 }
 
 impl Config {
@@ -243,6 +274,7 @@ impl Config {
             });
         }
         let vcs_token = secret(&get, env_vars::VCS_TOKEN, env_vars::VCS_TOKEN_ARN)?;
+        let github_app = github_app(&get, vcs, vcs_token.is_some())?;
         let allow_sha1 = match get(env_vars::WEBHOOK_ALLOW_SHA1) {
             None => false,
             Some(v) => parse_bool(&v).ok_or_else(|| ConfigError::Invalid {
@@ -282,6 +314,7 @@ impl Config {
             vcs,
             vcs_url,
             vcs_token,
+            github_app,
             webhook_secret,
             allow_sha1,
             allowlist,
@@ -293,10 +326,13 @@ impl Config {
     }
 
     /// Reads the secrets, from Secrets Manager for those given by ARN (the AWS SDK is set up only
-    /// then).
+    /// then). A GitHub App key read from Secrets Manager is checked here.
     pub async fn resolve_secrets(&self) -> Result<Secrets, ConfigError> {
-        let needs_aws = matches!(self.webhook_secret, SecretSource::Arn { .. })
-            || matches!(self.vcs_token, Some(SecretSource::Arn { .. }));
+        let app_key = self.github_app.as_ref().map(|app| &app.key);
+        let needs_aws = [Some(&self.webhook_secret), self.vcs_token.as_ref(), app_key]
+            .into_iter()
+            .flatten()
+            .any(|source| matches!(source, SecretSource::Arn { .. }));
         let client = if needs_aws {
             let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
             Some(aws_sdk_secretsmanager::Client::new(&sdk))
@@ -308,9 +344,20 @@ impl Config {
             Some(source) => Some(fetch(client.as_ref(), source).await?),
             None => None,
         };
+        let github_app_key = match app_key {
+            Some(source) => {
+                let key = fetch(client.as_ref(), source).await?;
+                if let SecretSource::Arn { var, arn } = source {
+                    check_app_key(var, arn, &key)?;
+                }
+                Some(key)
+            }
+            None => None,
+        };
         Ok(Secrets {
             webhook_secret,
             vcs_token,
+            github_app_key,
         })
     }
 }
@@ -322,7 +369,13 @@ async fn fetch(
     match source {
         SecretSource::Value(value) => Ok(value.clone()),
         SecretSource::Arn { var, arn } => {
-            let client = client.expect("a client is built whenever a secret is given by ARN");
+            let Some(client) = client else {
+                return Err(ConfigError::SecretsManager {
+                    var,
+                    arn: arn.clone(),
+                    source: "no AWS Secrets Manager client was set up".into(),
+                });
+            };
             let out = client
                 .get_secret_value()
                 .secret_id(arn)
@@ -346,6 +399,94 @@ async fn fetch(
             Ok(SecretString::from(value.to_owned()))
         }
     }
+}
+
+/// Stops start-up when `key` (from `var`, shown as `shown`) is not an RSA private key in PEM.
+fn check_app_key(var: &'static str, shown: &str, key: &SecretString) -> Result<(), ConfigError> {
+    crate::vcs::github::app_key(secrecy::ExposeSecret::expose_secret(key).as_bytes())
+        .map(drop)
+        .map_err(|e| ConfigError::Invalid {
+            var,
+            value: shown.to_owned(),
+            reason: e.to_string(),
+        })
+}
+
+/// The GitHub App settings: all of them or none, only for GitHub.
+fn github_app(
+    get: &impl Fn(&str) -> Option<String>,
+    vcs: Provider,
+    has_token: bool,
+) -> Result<Option<GithubAppConfig>, ConfigError> {
+    let id = |var: &'static str, what: &str| -> Result<Option<u64>, ConfigError> {
+        get(var)
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| *n > 0)
+                    .ok_or_else(|| ConfigError::Invalid {
+                        var,
+                        value: v.clone(),
+                        reason: format!("expected {what}"),
+                    })
+            })
+            .transpose()
+    };
+    let app_id = id(
+        env_vars::GITHUB_APP_ID,
+        "the App's numeric id (the App's settings page, \"App ID\")",
+    )?;
+    let key = secret(get, env_vars::GITHUB_APP_KEY, env_vars::GITHUB_APP_KEY_ARN)?;
+    let installation_id = id(
+        env_vars::GITHUB_INSTALLATION_ID,
+        "the installation's numeric id (the number at the end of its settings URL)",
+    )?;
+    let (app_id, key) = match (app_id, key) {
+        (None, None) if installation_id.is_none() => return Ok(None),
+        (Some(app_id), Some(key)) => (app_id, key),
+        (None, _) => {
+            return Err(ConfigError::Missing {
+                var: env_vars::GITHUB_APP_ID,
+                hint: "a GitHub App's private key or installation is set, but not the App's id",
+            });
+        }
+        (Some(_), None) => {
+            return Err(ConfigError::Missing {
+                var: env_vars::GITHUB_APP_KEY,
+                hint: "a GitHub App needs its private key (PEM), or LANDFALL_GITHUB_APP_KEY_ARN \
+                       to read it from AWS Secrets Manager",
+            });
+        }
+    };
+    if vcs != Provider::Github {
+        return Err(ConfigError::Invalid {
+            var: env_vars::GITHUB_APP_ID,
+            value: app_id.to_string(),
+            reason: format!(
+                "GitHub App settings are for LANDFALL_VCS=github, not {}",
+                vcs.as_str()
+            ),
+        });
+    }
+    if has_token {
+        return Err(ConfigError::Invalid {
+            var: env_vars::VCS_TOKEN,
+            value: "(hidden)".to_owned(),
+            reason: format!(
+                "a GitHub App is configured ({}): unset the token, or the App's variables",
+                env_vars::GITHUB_APP_ID
+            ),
+        });
+    }
+    if let SecretSource::Value(pem) = &key {
+        check_app_key(env_vars::GITHUB_APP_KEY, "(hidden)", pem)?;
+    }
+    Ok(Some(GithubAppConfig {
+        app_id,
+        key,
+        installation_id,
+    }))
 }
 
 fn secret(
@@ -649,5 +790,151 @@ mod tests {
         let secrets = c.resolve_secrets().await.unwrap();
         assert_eq!(secrets.webhook_secret.expose_secret(), "s");
         assert_eq!(secrets.vcs_token.unwrap().expose_secret(), "t");
+    }
+
+    const APP_KEY: &str = include_str!("../tests/vcs_fixtures/github-app-test-key.pem");
+
+    #[tokio::test]
+    async fn a_github_app_replaces_the_token() {
+        let c = config(
+            &[
+                ("LANDFALL_WEBHOOK_SECRET", "s"),
+                ("LANDFALL_GITHUB_APP_ID", " 12345 "),
+                ("LANDFALL_GITHUB_APP_KEY", APP_KEY),
+                ("LANDFALL_GITHUB_INSTALLATION_ID", "99"),
+            ],
+            false,
+        )
+        .unwrap();
+        let app = c.github_app.as_ref().unwrap();
+        assert_eq!((app.app_id, app.installation_id), (12345, Some(99)));
+        assert!(c.vcs_token.is_none());
+        let secrets = c.resolve_secrets().await.unwrap();
+        assert!(secrets.has_vcs_credentials());
+        assert_eq!(
+            secrets.github_app_key.unwrap().expose_secret().trim(),
+            APP_KEY.trim()
+        );
+        // The installation is optional.
+        let c = config(
+            &[
+                ("LANDFALL_WEBHOOK_SECRET", "s"),
+                ("LANDFALL_GITHUB_APP_ID", "12345"),
+                (
+                    "LANDFALL_GITHUB_APP_KEY_ARN",
+                    "arn:aws:secretsmanager:eu-west-1:1:secret:k",
+                ),
+            ],
+            false,
+        )
+        .unwrap();
+        assert!(matches!(
+            c.github_app.unwrap().key,
+            SecretSource::Arn {
+                var: "LANDFALL_GITHUB_APP_KEY_ARN",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn github_app_mistakes_stop_start_up_naming_the_variable() {
+        let base = [("LANDFALL_WEBHOOK_SECRET", "s")];
+        for (vars, var, says) in [
+            (
+                vec![
+                    ("LANDFALL_GITHUB_APP_ID", "my-app"),
+                    ("LANDFALL_GITHUB_APP_KEY", APP_KEY),
+                ],
+                "LANDFALL_GITHUB_APP_ID",
+                "numeric id",
+            ),
+            (
+                vec![
+                    ("LANDFALL_GITHUB_APP_ID", "1"),
+                    ("LANDFALL_GITHUB_APP_KEY", APP_KEY),
+                    ("LANDFALL_GITHUB_INSTALLATION_ID", "-3"),
+                ],
+                "LANDFALL_GITHUB_INSTALLATION_ID",
+                "numeric id",
+            ),
+            (
+                vec![
+                    ("LANDFALL_GITHUB_APP_ID", "1"),
+                    (
+                        "LANDFALL_GITHUB_APP_KEY",
+                        "-----BEGIN RSA PRIVATE KEY-----\nnope\n-----END RSA PRIVATE KEY-----",
+                    ),
+                ],
+                "LANDFALL_GITHUB_APP_KEY",
+                "not an RSA private key in PEM",
+            ),
+            (
+                vec![("LANDFALL_GITHUB_APP_KEY", APP_KEY)],
+                "LANDFALL_GITHUB_APP_ID",
+                "not the App's id",
+            ),
+            (
+                vec![("LANDFALL_GITHUB_APP_ID", "1")],
+                "LANDFALL_GITHUB_APP_KEY",
+                "private key",
+            ),
+            (
+                vec![
+                    ("LANDFALL_GITHUB_APP_ID", "1"),
+                    ("LANDFALL_GITHUB_APP_KEY", APP_KEY),
+                    ("LANDFALL_VCS_TOKEN", "ghp_x"),
+                ],
+                "LANDFALL_VCS_TOKEN",
+                "unset the token",
+            ),
+            (
+                vec![
+                    ("LANDFALL_VCS", "gitlab"),
+                    ("LANDFALL_GITHUB_APP_ID", "1"),
+                    ("LANDFALL_GITHUB_APP_KEY", APP_KEY),
+                ],
+                "LANDFALL_GITHUB_APP_ID",
+                "not gitlab",
+            ),
+        ] {
+            let mut vars = vars;
+            vars.extend(base);
+            let err = config(&vars, false).unwrap_err().to_string();
+            assert!(err.starts_with(var) && err.contains(says), "{var}: {err}");
+            assert!(
+                !err.contains("nope") && !err.contains("ghp_x"),
+                "no secret in {err}"
+            );
+        }
+    }
+
+    #[tokio::test]
+    async fn the_vcs_client_is_built_from_the_app_or_the_token() {
+        use crate::vcs::{AnyVcs, RetryPolicy};
+        let app = config(
+            &[
+                ("LANDFALL_WEBHOOK_SECRET", "s"),
+                ("LANDFALL_GITHUB_APP_ID", "1"),
+                ("LANDFALL_GITHUB_APP_KEY", APP_KEY),
+            ],
+            false,
+        )
+        .unwrap();
+        let secrets = app.resolve_secrets().await.unwrap();
+        let vcs = AnyVcs::from_config(&app, &secrets, RetryPolicy::default()).unwrap();
+        assert!(matches!(vcs, AnyVcs::Github(_)));
+        let gitlab = config(
+            &[("LANDFALL_WEBHOOK_SECRET", "s"), ("LANDFALL_VCS", "gitlab")],
+            false,
+        )
+        .unwrap();
+        let secrets = gitlab.resolve_secrets().await.unwrap();
+        assert!(!secrets.has_vcs_credentials());
+        let err = AnyVcs::from_config(&gitlab, &secrets, RetryPolicy::default()).unwrap_err();
+        assert!(
+            err.to_string().starts_with("LANDFALL_VCS_TOKEN is not set"),
+            "{err}"
+        );
     }
 }

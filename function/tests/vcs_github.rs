@@ -2,7 +2,7 @@
 //! documents: method, path, query, headers (auth, media type, API version) and JSON body,
 //! including Link pagination, rate-limit replies and GitHub App installation tokens.
 
-use std::time::Duration;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
 use landfall_function::projects::{ChangedFile, FileStatus};
@@ -10,7 +10,7 @@ use landfall_function::vcs::github::GithubClient;
 use landfall_function::vcs::{
     CommitStatus, PrState, RetryPolicy, StatusState, VcsClient, VcsError,
 };
-use secrecy::SecretString;
+use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
 use wiremock::matchers::{
     body_json, header, header_regex, method, path, query_param, query_param_is_missing,
@@ -371,36 +371,314 @@ async fn an_enterprise_base_url_keeps_its_api_v3_path() {
     c.pull_request(&repo(), PR).await.unwrap();
 }
 
-#[tokio::test]
-async fn a_github_app_exchanges_its_jwt_for_an_installation_token_and_uses_it() {
-    let server = MockServer::start().await;
+const APP_KEY: &[u8] = include_bytes!("vcs_fixtures/github-app-test-key.pem");
+const APP_PUBLIC_KEY: &[u8] = include_bytes!("vcs_fixtures/github-app-test-key.pub.pem");
+const JWT: &str = r"^Bearer [A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$";
+
+fn app(server: &MockServer, installation: Option<u64>) -> GithubClient {
+    GithubClient::app(Some(&server.uri()), 12345, APP_KEY, installation, policy()).unwrap()
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// `expires_at` as GitHub writes it (RFC 3339, UTC), `secs` from now.
+fn expires_in(secs: u64) -> String {
+    aws_smithy_types::DateTime::from_secs(i64::try_from(now() + secs).unwrap())
+        .fmt(aws_smithy_types::date_time::Format::DateTime)
+        .unwrap()
+}
+
+/// GitHub's documented reply to `POST /app/installations/{id}/access_tokens`.
+fn access_token(token: &str, expires_at: &str) -> ResponseTemplate {
+    ResponseTemplate::new(201).set_body_json(json!({
+        "token": token,
+        "expires_at": expires_at,
+        "permissions": {"pull_requests": "write", "contents": "read", "statuses": "write"},
+        "repository_selection": "selected"
+    }))
+}
+
+fn mint(installation: u64) -> wiremock::MockBuilder {
     Mock::given(method("POST"))
-        .and(path("/app/installations/99/access_tokens"))
-        .and(header_regex(
-            "authorization",
-            r"^Bearer [A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",
-        ))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
-            "token": "ghs_installation",
-            "expires_at": "2099-01-01T00:00:00Z",
-            "permissions": {"pull_requests": "write", "contents": "read", "statuses": "write"},
-            "repository_selection": "selected"
+        .and(path(format!(
+            "/app/installations/{installation}/access_tokens"
+        )))
+        .and(header_regex("authorization", JWT))
+        .and(header("accept", "application/vnd.github+json"))
+        .and(header("x-github-api-version", "2022-11-28"))
+}
+
+/// Installation `id` answers two exchanges, each once, with these tokens and lifetimes (s).
+async fn mint_in_turn(server: &MockServer, id: u64, tokens: [(&str, u64); 2]) {
+    for (priority, (token, lifetime)) in (1u8..).zip(tokens) {
+        mint(id)
+            .respond_with(access_token(token, &expires_in(lifetime)))
+            .up_to_n_times(1)
+            .expect(1)
+            .with_priority(priority)
+            .mount(server)
+            .await;
+    }
+}
+
+fn pr_json() -> serde_json::Value {
+    json!({"state": "open", "head": {"ref": "f", "sha": SHA}, "base": {"ref": "main"}, "user": {"login": "o"}})
+}
+
+/// Checks every JWT the App sent: RS256 signed by the App's key, `iss` the App id, `iat`
+/// backdated for clock drift, `exp` at most 10 minutes after `iat` (GitHub's limit).
+async fn assert_app_jwts(server: &MockServer, expected: usize) {
+    use octocrab::jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
+    #[derive(serde::Deserialize)]
+    struct Claims {
+        iss: u64,
+        iat: u64,
+        exp: u64,
+    }
+    let key = DecodingKey::from_rsa_pem(APP_PUBLIC_KEY).unwrap();
+    let mut validation = Validation::new(Algorithm::RS256);
+    validation.leeway = 0;
+    validation.set_required_spec_claims(&["exp"]);
+    let requests = server.received_requests().await.unwrap();
+    let jwts: Vec<String> = requests
+        .iter()
+        .filter_map(|r| r.headers.get("authorization")?.to_str().ok())
+        .filter_map(|h| h.strip_prefix("Bearer "))
+        .filter(|t| t.matches('.').count() == 2)
+        .map(str::to_owned)
+        .collect();
+    assert_eq!(jwts.len(), expected, "JWT-authenticated requests");
+    for jwt in jwts {
+        let claims = decode::<Claims>(&jwt, &key, &validation).unwrap().claims;
+        let now = now();
+        assert_eq!(claims.iss, 12345);
+        assert!(
+            claims.iat + 30 <= now,
+            "iat is backdated: {} vs {now}",
+            claims.iat
+        );
+        assert!(claims.exp > now && claims.exp - claims.iat <= 600);
+    }
+}
+
+#[tokio::test]
+async fn a_github_app_mints_an_installation_token_and_refreshes_it_before_it_expires() {
+    let server = MockServer::start().await;
+    // The first token expires in two minutes, inside the refresh margin: the next call mints a
+    // new one, which then lasts an hour and is reused.
+    mint_in_turn(&server, 99, [("ghs_first", 120), ("ghs_second", 3600)]).await;
+    for (token, times) in [("ghs_first", 1), ("ghs_second", 2)] {
+        Mock::given(method("GET"))
+            .and(path("/repos/acme/infra/pulls/7"))
+            .and(header("authorization", format!("Bearer {token}").as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(pr_json()))
+            .expect(times)
+            .mount(&server)
+            .await;
+    }
+    let c = app(&server, Some(99));
+    for _ in 0..3 {
+        c.pull_request(&repo(), PR).await.unwrap();
+    }
+    assert_app_jwts(&server, 2).await;
+}
+
+#[tokio::test]
+async fn without_an_installation_id_it_is_found_from_the_repository_once() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/infra/installation"))
+        .and(header_regex("authorization", JWT))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 42, "app_id": 12345, "account": {"login": "acme"}, "target_type": "Organization"
         })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mint(42)
+        .respond_with(access_token("ghs_acme", &expires_in(3600)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mint(7)
+        .respond_with(access_token("ghs_other", &expires_in(3600)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    for (repo, token) in [("acme/infra", "ghs_acme"), ("other/infra", "ghs_other")] {
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/{repo}/pulls/7")))
+            .and(header("authorization", format!("Bearer {token}").as_str()))
+            .respond_with(ResponseTemplate::new(200).set_body_json(pr_json()))
+            .expect(2)
+            .mount(&server)
+            .await;
+    }
+    let c = app(&server, None);
+    c.pull_request(&repo(), PR).await.unwrap();
+    c.pull_request(&repo(), PR).await.unwrap();
+    // A delivery's installation.id saves the lookup.
+    let other = RepoName::new("other/infra");
+    c.remember_installation(&other, 7);
+    c.pull_request(&other, PR).await.unwrap();
+    c.pull_request(&other, PR).await.unwrap();
+    assert_app_jwts(&server, 3).await;
+}
+
+#[tokio::test]
+async fn a_token_github_no_longer_accepts_is_replaced_once() {
+    let server = MockServer::start().await;
+    mint_in_turn(&server, 99, [("ghs_revoked", 3600), ("ghs_new", 3600)]).await;
+    Mock::given(method("GET"))
+        .and(path("/repos/acme/infra/pulls/7"))
+        .and(header("authorization", "Bearer ghs_revoked"))
+        .respond_with(
+            ResponseTemplate::new(401).set_body_json(json!({"message": "Bad credentials"})),
+        )
         .expect(1)
         .mount(&server)
         .await;
     Mock::given(method("GET"))
         .and(path("/repos/acme/infra/pulls/7"))
-        .and(header("authorization", "Bearer ghs_installation"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "state": "open", "head": {"ref": "f", "sha": SHA}, "base": {"ref": "main"}, "user": {"login": "o"}
-        })))
-        .expect(2)
+        .and(header("authorization", "Bearer ghs_new"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(pr_json()))
+        .expect(1)
         .mount(&server)
         .await;
-    let key = include_bytes!("vcs_fixtures/github-app-test-key.pem");
-    let c = GithubClient::app(Some(&server.uri()), 12345, key, 99, policy()).unwrap();
-    c.pull_request(&repo(), PR).await.unwrap();
-    // The token is cached until it expires: no second exchange.
-    c.pull_request(&repo(), PR).await.unwrap();
+    app(&server, Some(99))
+        .pull_request(&repo(), PR)
+        .await
+        .unwrap();
+}
+
+#[tokio::test]
+async fn a_refused_token_exchange_is_a_clear_error_and_the_runner_token_is_the_installations() {
+    let server = MockServer::start().await;
+    mint(99)
+        .respond_with(ResponseTemplate::new(401).set_body_json(json!({
+            "message": "'Expiration time' claim ('exp') is too far in the future",
+            "documentation_url": "https://docs.github.com/rest"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let err = app(&server, Some(99))
+        .pull_request(&repo(), PR)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&err, VcsError::Status { status: 401, message, .. } if message.contains("too far")),
+        "{err:?}"
+    );
+    assert!(err.to_string().contains("installation 99"), "{err}");
+
+    let server = MockServer::start().await;
+    mint(5)
+        .respond_with(access_token("ghs_runner", &expires_in(3600)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = app(&server, Some(5));
+    let hour = Duration::from_secs(50 * 60);
+    let token = c.token_for(&repo(), hour).await.unwrap();
+    assert_eq!(token.expose_secret(), "ghs_runner");
+    // Cached: a second ask within its life mints nothing.
+    c.token_for(&repo(), hour).await.unwrap();
+}
+
+#[tokio::test]
+async fn an_app_key_that_is_not_an_rsa_pem_is_refused_and_one_line_pems_are_accepted() {
+    let err = GithubClient::app(None, 1, b"not a key", Some(1), policy()).unwrap_err();
+    assert!(
+        err.to_string().contains("not an RSA private key in PEM"),
+        "{err}"
+    );
+    let one_line = String::from_utf8(APP_KEY.to_vec())
+        .unwrap()
+        .trim()
+        .replace('\n', "\\n");
+    GithubClient::app(None, 1, one_line.as_bytes(), Some(1), policy()).unwrap();
+}
+
+#[tokio::test]
+async fn a_tree_github_truncates_is_walked_folder_by_folder() {
+    let server = MockServer::start().await;
+    // The root and `envs` are too big to list recursively; `modules` is not.
+    let trees = [
+        (
+            SHA,
+            true,
+            json!({"sha": SHA, "truncated": true, "tree": [{"path": "partial.tf", "type": "blob", "sha": "x"}]}),
+        ),
+        (
+            SHA,
+            false,
+            json!({"sha": SHA, "truncated": false, "tree": [
+                {"path": "README.md", "type": "blob", "sha": "b1"},
+                {"path": "envs", "type": "tree", "sha": "t-envs"},
+                {"path": "modules", "type": "tree", "sha": "t-mods"},
+                {"path": "vendor", "type": "commit", "sha": "c1"}
+            ]}),
+        ),
+        (
+            "t-envs",
+            true,
+            json!({"sha": "t-envs", "truncated": true, "tree": []}),
+        ),
+        (
+            "t-envs",
+            false,
+            json!({"sha": "t-envs", "truncated": false, "tree": [
+                {"path": "prod", "type": "tree", "sha": "t-prod"},
+                {"path": "versions.tf", "type": "blob", "sha": "b2"}
+            ]}),
+        ),
+        (
+            "t-prod",
+            true,
+            json!({"sha": "t-prod", "truncated": false, "tree": [
+                {"path": "main.tf", "type": "blob", "sha": "b3"},
+                {"path": "net", "type": "tree", "sha": "t-net"},
+                {"path": "net/vpc.tf", "type": "blob", "sha": "b4"}
+            ]}),
+        ),
+        (
+            "t-mods",
+            true,
+            json!({"sha": "t-mods", "truncated": false, "tree": [
+                {"path": "vpc/main.tf", "type": "blob", "sha": "b5"}
+            ]}),
+        ),
+    ];
+    for (sha, recursive, body) in trees {
+        let m = github_get(&format!("/repos/acme/infra/git/trees/{sha}"));
+        let m = if recursive {
+            m.and(query_param("recursive", "1"))
+        } else {
+            m.and(query_param_is_missing("recursive"))
+        };
+        m.respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let files = client(&server)
+        .list_files(&repo(), &CommitSha::new(SHA))
+        .await
+        .unwrap();
+    assert_eq!(
+        files,
+        [
+            "README.md",
+            "envs/prod/main.tf",
+            "envs/prod/net/vpc.tf",
+            "envs/versions.tf",
+            "modules/vpc/main.tf"
+        ]
+    );
 }

@@ -6,15 +6,18 @@
 //! Endpoints (REST, `X-GitHub-Api-Version: 2022-11-28`):
 //! `GET /repos/{o}/{r}/pulls/{n}`, `GET .../pulls/{n}/files?per_page=100` (Link pagination, at
 //! most 3,000 files), `GET .../contents/{path}?ref={sha}` (raw media type),
-//! `GET .../git/trees/{sha}?recursive=1`, `POST .../issues/{n}/comments`,
+//! `GET .../git/trees/{sha}?recursive=1` (a truncated tree walked folder by folder),
+//! `POST .../issues/{n}/comments`,
 //! `PATCH .../issues/comments/{id}`, `POST .../statuses/{sha}`, `GET .../pulls/{n}/reviews`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::{Duration, SystemTime};
 
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use octocrab::Octocrab;
-use octocrab::models::{AppId, InstallationId};
+use octocrab::models::AppId;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
@@ -38,12 +41,85 @@ pub const COMMENT_LIMIT: usize = 65_536;
 const ACCEPT_JSON: &str = "application/vnd.github+json";
 const ACCEPT_RAW: &str = "application/vnd.github.raw+json";
 
+/// How long before an installation token expires it is replaced (GitHub's last one hour).
+pub const TOKEN_REFRESH_MARGIN: Duration = Duration::from_mins(5);
+
 /// The GitHub adapter.
 #[derive(Debug, Clone)]
 pub struct GithubClient {
-    octocrab: Octocrab,
+    auth: Auth,
     base: url::Url,
     retry: RetryPolicy,
+}
+
+#[derive(Debug, Clone)]
+enum Auth {
+    /// A personal access token: octocrab sends it as `Bearer`.
+    Token {
+        octocrab: Octocrab,
+        token: SecretString,
+    },
+    /// A GitHub App: octocrab signs the JWT; installation tokens are minted and cached here.
+    App(Arc<AppAuth>),
+}
+
+#[derive(Debug)]
+struct AppAuth {
+    /// Authenticates as the App itself (a fresh RS256 JWT, `iat` 60 s back, `exp` 9 min ahead).
+    jwt: Octocrab,
+    /// The configured installation; `None`: per repository, from the webhook or the API.
+    installation: Option<u64>,
+    /// Repository → installation, learnt from deliveries or `GET /repos/{o}/{r}/installation`.
+    by_repo: Mutex<HashMap<String, u64>>,
+    /// Installation → its current token.
+    tokens: Mutex<HashMap<u64, InstallationToken>>,
+}
+
+#[derive(Debug, Clone)]
+struct InstallationToken {
+    octocrab: Octocrab,
+    token: SecretString,
+    expires_at: SystemTime,
+}
+
+/// One API call: what to send and how to treat it.
+struct Call<'a> {
+    method: Method,
+    target: &'a str,
+    body: Option<&'a serde_json::Value>,
+    accept: &'a str,
+    idempotency: Idempotency,
+    what: &'a str,
+}
+
+impl<'a> Call<'a> {
+    fn get(target: &'a str, accept: &'a str, what: &'a str) -> Self {
+        Call {
+            method: Method::GET,
+            target,
+            body: None,
+            accept,
+            idempotency: Idempotency::Idempotent,
+            what,
+        }
+    }
+
+    fn with_body(
+        method: Method,
+        target: &'a str,
+        body: &'a serde_json::Value,
+        idempotency: Idempotency,
+        what: &'a str,
+    ) -> Self {
+        Call {
+            method,
+            target,
+            body: Some(body),
+            accept: ACCEPT_JSON,
+            idempotency,
+            what,
+        }
+    }
 }
 
 fn config_error(e: impl std::fmt::Display) -> VcsError {
@@ -54,6 +130,37 @@ fn config_error(e: impl std::fmt::Display) -> VcsError {
 
 fn base_url(url: Option<&str>) -> Result<url::Url> {
     url::Url::parse(url.unwrap_or(DEFAULT_URL).trim_end_matches('/')).map_err(config_error)
+}
+
+fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+/// A GitHub App private key from its PEM (PKCS#1 `RSA PRIVATE KEY`, as GitHub hands it out, or
+/// PKCS#8). A PEM pasted into one line with literal `\n`s is accepted too.
+///
+/// # Errors
+///
+/// [`VcsError::Config`] when it is not an RSA private key in PEM.
+pub fn app_key(pem: &[u8]) -> Result<octocrab::EncodingKey> {
+    let text = String::from_utf8_lossy(pem);
+    let text = if text.contains("\\n") && !text.trim().contains('\n') {
+        text.replace("\\n", "\n")
+    } else {
+        text.into_owned()
+    };
+    octocrab::EncodingKey::from_rsa_pem(text.trim().as_bytes()).map_err(|e| VcsError::Config {
+        message: format!(
+            "the GitHub App private key is not an RSA private key in PEM \
+             (-----BEGIN RSA PRIVATE KEY-----, as GitHub downloads it): {e}"
+        ),
+    })
+}
+
+#[derive(Deserialize)]
+struct AccessTokenJson {
+    token: String,
+    expires_at: String,
 }
 
 impl GithubClient {
@@ -68,44 +175,139 @@ impl GithubClient {
         let octocrab = Octocrab::builder()
             .base_uri(base.as_str())
             .map_err(config_error)?
-            .personal_token(token)
+            .personal_token(token.clone())
             .build()
             .map_err(config_error)?;
         Ok(GithubClient {
-            octocrab,
+            auth: Auth::Token { octocrab, token },
             base,
             retry,
         })
     }
 
-    /// As a GitHub App installation: octocrab signs a JWT with the App's private key (PEM) and
-    /// exchanges it for installation tokens, renewed before they expire.
+    /// As a GitHub App: octocrab signs a JWT with the App's private key (PEM), which is exchanged
+    /// for installation tokens (`POST /app/installations/{id}/access_tokens`), cached and
+    /// replaced [`TOKEN_REFRESH_MARGIN`] before they expire. With `installation_id` `None` the
+    /// installation is found per repository: from [`Self::remember_installation`] (the webhook's
+    /// `installation.id`), else `GET /repos/{o}/{r}/installation`.
     pub fn app(
         url: Option<&str>,
         app_id: u64,
         private_key_pem: &[u8],
-        installation_id: u64,
+        installation_id: Option<u64>,
         retry: RetryPolicy,
     ) -> Result<Self> {
         let base = base_url(url)?;
-        let key =
-            octocrab::EncodingKey::from_rsa_pem(private_key_pem).map_err(|e| VcsError::Config {
-                message: format!("the GitHub App private key is not an RSA PEM key: {e}"),
-            })?;
-        let app = Octocrab::builder()
+        let key = app_key(private_key_pem)?;
+        let jwt = Octocrab::builder()
             .base_uri(base.as_str())
             .map_err(config_error)?
             .app(AppId(app_id), key)
             .build()
             .map_err(config_error)?;
-        let octocrab = app
-            .installation(InstallationId(installation_id))
-            .map_err(config_error)?;
         Ok(GithubClient {
-            octocrab,
+            auth: Auth::App(Arc::new(AppAuth {
+                jwt,
+                installation: installation_id,
+                by_repo: Mutex::new(HashMap::new()),
+                tokens: Mutex::new(HashMap::new()),
+            })),
             base,
             retry,
         })
+    }
+
+    /// Records the installation a delivery for `repo` came from (its `installation.id`), so no
+    /// API call is needed to find it. A configured installation id takes precedence.
+    pub fn remember_installation(&self, repo: &RepoName, installation_id: u64) {
+        if let Auth::App(app) = &self.auth {
+            locked(&app.by_repo).insert(repo.as_str().to_owned(), installation_id);
+        }
+    }
+
+    /// A token for `repo` that stays valid for at least `valid_for` (at most about 55 minutes
+    /// for an App): the personal token, or an installation token, minted when the cached one
+    /// would expire sooner. This is what a runner needs to clone and comment.
+    ///
+    /// # Errors
+    ///
+    /// When the installation cannot be found or the token cannot be minted.
+    pub async fn token_for(&self, repo: &RepoName, valid_for: Duration) -> Result<SecretString> {
+        match &self.auth {
+            Auth::Token { token, .. } => Ok(token.clone()),
+            Auth::App(app) => {
+                let id = self.installation_for(app, repo).await?;
+                Ok(self.installation_token(app, id, valid_for).await?.token)
+            }
+        }
+    }
+
+    async fn installation_for(&self, app: &AppAuth, repo: &RepoName) -> Result<u64> {
+        if let Some(id) = app.installation {
+            return Ok(id);
+        }
+        if let Some(id) = locked(&app.by_repo).get(repo.as_str()) {
+            return Ok(*id);
+        }
+        let (o, r) = owner_and_name(repo)?;
+        let what = format!("find the GitHub App installation for {repo}");
+        let target = format!("/repos/{o}/{r}/installation");
+        let resp = self
+            .send(&app.jwt, &Call::get(&target, ACCEPT_JSON, &what))
+            .await?;
+        let id: IdJson = check(resp, &what)?.json(&what)?;
+        locked(&app.by_repo).insert(repo.as_str().to_owned(), id.id);
+        Ok(id.id)
+    }
+
+    async fn installation_token(
+        &self,
+        app: &AppAuth,
+        id: u64,
+        valid_for: Duration,
+    ) -> Result<InstallationToken> {
+        let fresh_until = SystemTime::now() + valid_for;
+        if let Some(cached) = locked(&app.tokens).get(&id)
+            && cached.expires_at > fresh_until
+        {
+            return Ok(cached.clone());
+        }
+        let what = format!("mint an access token for GitHub App installation {id}");
+        let target = format!("/app/installations/{id}/access_tokens");
+        // Minting twice only makes a second token: safe to retry.
+        let call = Call {
+            method: Method::POST,
+            target: &target,
+            body: None,
+            accept: ACCEPT_JSON,
+            idempotency: Idempotency::Idempotent,
+            what: &what,
+        };
+        let resp = self.send(&app.jwt, &call).await?;
+        let json: AccessTokenJson = check(resp, &what)?.json(&what)?;
+        let expires_at = aws_smithy_types::DateTime::from_str(
+            &json.expires_at,
+            aws_smithy_types::date_time::Format::DateTime,
+        )
+        .ok()
+        .and_then(|t| SystemTime::try_from(t).ok())
+        .ok_or_else(|| VcsError::Status {
+            what: what.clone(),
+            status: 201,
+            message: format!("expires_at {:?} is not an RFC 3339 time", json.expires_at),
+        })?;
+        let token = SecretString::from(json.token);
+        let octocrab = app
+            .jwt
+            .user_access_token(token.clone())
+            .map_err(config_error)?;
+        let minted = InstallationToken {
+            octocrab,
+            token,
+            expires_at,
+        };
+        locked(&app.tokens).insert(id, minted.clone());
+        Ok(minted)
     }
 
     /// A path relative to the API base, from a path or a `Link` URL on the same host (octocrab
@@ -123,26 +325,40 @@ impl GithubClient {
         Ok(target.to_owned())
     }
 
-    async fn request(
-        &self,
-        method: Method,
-        target: &str,
-        body: Option<&serde_json::Value>,
-        accept: &str,
-        idempotency: Idempotency,
-        what: &str,
-    ) -> Result<RawResponse> {
-        let uri = self.relative(target)?;
-        with_retries(&self.retry, idempotency, what, || {
+    /// Sends `call` for `repo` with the right credentials. An App's installation token that
+    /// GitHub no longer accepts (401: revoked, clock skew) is replaced once.
+    async fn request(&self, repo: &RepoName, call: &Call<'_>) -> Result<RawResponse> {
+        match &self.auth {
+            Auth::Token { octocrab, .. } => self.send(octocrab, call).await,
+            Auth::App(app) => {
+                let id = self.installation_for(app, repo).await?;
+                let token = self
+                    .installation_token(app, id, TOKEN_REFRESH_MARGIN)
+                    .await?;
+                let resp = self.send(&token.octocrab, call).await?;
+                if resp.status != StatusCode::UNAUTHORIZED {
+                    return Ok(resp);
+                }
+                locked(&app.tokens).remove(&id);
+                let token = self
+                    .installation_token(app, id, TOKEN_REFRESH_MARGIN)
+                    .await?;
+                self.send(&token.octocrab, call).await
+            }
+        }
+    }
+
+    async fn send(&self, octocrab: &Octocrab, call: &Call<'_>) -> Result<RawResponse> {
+        let uri = self.relative(call.target)?;
+        with_retries(&self.retry, call.idempotency, call.what, || {
             let builder = Request::builder()
-                .method(method.clone())
+                .method(call.method.clone())
                 .uri(uri.as_str())
-                .header(http::header::ACCEPT, accept);
-            let octocrab = &self.octocrab;
+                .header(http::header::ACCEPT, call.accept);
             async move {
                 let request =
                     octocrab
-                        .build_request(builder, body)
+                        .build_request(builder, call.body)
                         .map_err(|e| TransportError {
                             maybe_sent: false,
                             source: Box::new(e),
@@ -175,18 +391,12 @@ impl GithubClient {
 
     async fn get_json<T: serde::de::DeserializeOwned>(
         &self,
+        repo: &RepoName,
         target: &str,
         what: &str,
     ) -> Result<T> {
         let r = self
-            .request(
-                Method::GET,
-                target,
-                None,
-                ACCEPT_JSON,
-                Idempotency::Idempotent,
-                what,
-            )
+            .request(repo, &Call::get(target, ACCEPT_JSON, what))
             .await?;
         check(r, what)?.json(what)
     }
@@ -194,6 +404,7 @@ impl GithubClient {
     /// Every page of a list, following `Link: rel="next"`.
     async fn get_pages<T: serde::de::DeserializeOwned>(
         &self,
+        repo: &RepoName,
         first: &str,
         what: &str,
     ) -> Result<Vec<T>> {
@@ -201,14 +412,7 @@ impl GithubClient {
         let mut next = Some(first.to_owned());
         while let Some(target) = next {
             let r = self
-                .request(
-                    Method::GET,
-                    &target,
-                    None,
-                    ACCEPT_JSON,
-                    Idempotency::Idempotent,
-                    what,
-                )
+                .request(repo, &Call::get(&target, ACCEPT_JSON, what))
                 .await?;
             let r = check(r, what)?;
             let mut page: Vec<T> = r.json(what)?;
@@ -262,6 +466,8 @@ struct TreeEntry {
     path: String,
     #[serde(rename = "type")]
     kind: String,
+    #[serde(default)]
+    sha: String,
 }
 
 #[derive(Deserialize)]
@@ -297,7 +503,7 @@ impl VcsClient for GithubClient {
         let (o, r) = owner_and_name(repo)?;
         let what = format!("get pull request {repo}#{pr}");
         let j: PrJson = self
-            .get_json(&format!("/repos/{o}/{r}/pulls/{pr}"), &what)
+            .get_json(repo, &format!("/repos/{o}/{r}/pulls/{pr}"), &what)
             .await?;
         Ok(PullRequest {
             number: pr,
@@ -323,6 +529,7 @@ impl VcsClient for GithubClient {
         let what = format!("list files of {repo}#{pr}");
         let files: Vec<FileJson> = self
             .get_pages(
+                repo,
                 &format!("/repos/{o}/{r}/pulls/{pr}/files?per_page=100"),
                 &what,
             )
@@ -351,14 +558,7 @@ impl VcsClient for GithubClient {
             super::http::segment(sha.as_str())
         );
         let resp = self
-            .request(
-                Method::GET,
-                &target,
-                None,
-                ACCEPT_RAW,
-                Idempotency::Idempotent,
-                &what,
-            )
+            .request(repo, &Call::get(&target, ACCEPT_RAW, &what))
             .await?;
         if resp.status == StatusCode::NOT_FOUND {
             return Ok(None);
@@ -369,25 +569,54 @@ impl VcsClient for GithubClient {
     async fn list_files(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
         let (o, r) = owner_and_name(repo)?;
         let what = format!("list the tree of {repo} at {sha}");
-        let tree: TreeJson = self
-            .get_json(
-                &format!("/repos/{o}/{r}/git/trees/{sha}?recursive=1"),
-                &what,
-            )
-            .await?;
-        if tree.truncated {
-            return Err(VcsError::Status {
-                what,
-                status: 200,
-                message: "GitHub truncated the recursive tree (over 100,000 entries)".to_owned(),
-            });
+        // Each tree is listed recursively; one GitHub truncates (over 100,000 entries or 7 MB)
+        // is listed one level deep instead and its subtrees queued, so a monorepo of any size
+        // costs one request per tree that is too big plus one per subtree of those.
+        let mut files = Vec::new();
+        let mut queue = vec![(String::new(), super::http::segment(sha.as_str()))];
+        while let Some((prefix, tree_sha)) = queue.pop() {
+            let recursive: TreeJson = self
+                .get_json(
+                    repo,
+                    &format!("/repos/{o}/{r}/git/trees/{tree_sha}?recursive=1"),
+                    &what,
+                )
+                .await?;
+            if !recursive.truncated {
+                files.extend(
+                    recursive
+                        .tree
+                        .into_iter()
+                        .filter(|e| e.kind == "blob")
+                        .map(|e| format!("{prefix}{}", e.path)),
+                );
+                continue;
+            }
+            let level: TreeJson = self
+                .get_json(repo, &format!("/repos/{o}/{r}/git/trees/{tree_sha}"), &what)
+                .await?;
+            if level.truncated {
+                return Err(VcsError::Status {
+                    what,
+                    status: 200,
+                    message: format!(
+                        "GitHub truncated the listing of the single folder {prefix:?}"
+                    ),
+                });
+            }
+            for entry in level.tree {
+                match entry.kind.as_str() {
+                    "blob" => files.push(format!("{prefix}{}", entry.path)),
+                    "tree" => queue.push((
+                        format!("{prefix}{}/", entry.path),
+                        super::http::segment(&entry.sha),
+                    )),
+                    _ => {}
+                }
+            }
         }
-        Ok(tree
-            .tree
-            .into_iter()
-            .filter(|e| e.kind == "blob")
-            .map(|e| e.path)
-            .collect())
+        files.sort_unstable();
+        Ok(files)
     }
 
     async fn post_comment(
@@ -398,16 +627,16 @@ impl VcsClient for GithubClient {
     ) -> Result<CommentId> {
         let (o, r) = owner_and_name(repo)?;
         let what = format!("comment on {repo}#{pr}");
-        let resp = self
-            .request(
-                Method::POST,
-                &format!("/repos/{o}/{r}/issues/{pr}/comments"),
-                Some(&json!({ "body": body })),
-                ACCEPT_JSON,
-                Idempotency::NotIdempotent,
-                &what,
-            )
-            .await?;
+        let target = format!("/repos/{o}/{r}/issues/{pr}/comments");
+        let body = json!({ "body": body });
+        let call = Call::with_body(
+            Method::POST,
+            &target,
+            &body,
+            Idempotency::NotIdempotent,
+            &what,
+        );
+        let resp = self.request(repo, &call).await?;
         let id: IdJson = check(resp, &what)?.json(&what)?;
         Ok(CommentId(id.id.to_string()))
     }
@@ -421,19 +650,19 @@ impl VcsClient for GithubClient {
     ) -> Result<()> {
         let (o, r) = owner_and_name(repo)?;
         let what = format!("edit comment {id} in {repo}");
-        let resp = self
-            .request(
-                Method::PATCH,
-                &format!(
-                    "/repos/{o}/{r}/issues/comments/{}",
-                    super::http::segment(&id.0)
-                ),
-                Some(&json!({ "body": body })),
-                ACCEPT_JSON,
-                Idempotency::Idempotent,
-                &what,
-            )
-            .await?;
+        let target = format!(
+            "/repos/{o}/{r}/issues/comments/{}",
+            super::http::segment(&id.0)
+        );
+        let body = json!({ "body": body });
+        let call = Call::with_body(
+            Method::PATCH,
+            &target,
+            &body,
+            Idempotency::Idempotent,
+            &what,
+        );
+        let resp = self.request(repo, &call).await?;
         check(resp, &what).map(drop)
     }
 
@@ -460,16 +689,9 @@ impl VcsClient for GithubClient {
             body["target_url"] = json!(url);
         }
         // A status is keyed by its context: sending it again changes nothing.
-        let resp = self
-            .request(
-                Method::POST,
-                &format!("/repos/{o}/{r}/statuses/{sha}"),
-                Some(&body),
-                ACCEPT_JSON,
-                Idempotency::Idempotent,
-                &what,
-            )
-            .await?;
+        let target = format!("/repos/{o}/{r}/statuses/{sha}");
+        let call = Call::with_body(Method::POST, &target, &body, Idempotency::Idempotent, &what);
+        let resp = self.request(repo, &call).await?;
         check(resp, &what).map(drop)
     }
 
@@ -478,6 +700,7 @@ impl VcsClient for GithubClient {
         let what = format!("list reviews of {repo}#{pr}");
         let reviews: Vec<ReviewJson> = self
             .get_pages(
+                repo,
                 &format!("/repos/{o}/{r}/pulls/{pr}/reviews?per_page=100"),
                 &what,
             )

@@ -234,7 +234,8 @@ pub(crate) fn check(response: RawResponse, what: &str) -> Result<RawResponse, Vc
         });
     }
     let mut message = String::from_utf8_lossy(&response.body).into_owned();
-    message.truncate(500);
+    // On a character boundary: a host's message may be any UTF-8.
+    message.truncate(message.floor_char_boundary(500));
     Err(VcsError::Status {
         what: what.to_owned(),
         status: response.status.as_u16(),
@@ -508,6 +509,16 @@ mod tests {
     }
 
     const NOW: u64 = 1_700_000_000;
+
+    #[test]
+    fn a_long_error_body_is_cut_on_a_character_boundary() {
+        // 499 ASCII bytes then 'é' (2 bytes) straddles byte 500.
+        let body = format!("{}é and more", "x".repeat(499));
+        let Err(VcsError::Status { message, .. }) = check(response(500, &[], &body), "w") else {
+            panic!("a 500 is an error");
+        };
+        assert_eq!(message, "x".repeat(499));
+    }
 
     fn judge_at(idem: Idempotency, attempt: u32, r: &RawResponse) -> Verdict {
         judge(
