@@ -158,7 +158,10 @@ impl<S: EventSink> WebhookHandler<S> {
         );
         Self::new(
             verifier,
-            config.allowlist.clone(),
+            config
+                .allowlist
+                .clone()
+                .with_vcs_url(config.vcs_url.as_deref()),
             config.max_body_bytes,
             sink,
         )
@@ -193,7 +196,7 @@ impl<S: EventSink> WebhookHandler<S> {
             span.record("pr", number.0);
         }
         match &event.repo {
-            Some(repo) if !self.allowlist.allows(repo) => {
+            Some(repo) if !self.allowlist.allows(repo, event.clone_url.as_deref()) => {
                 Err(Rejection::RepoNotAllowed(repo.clone()))
             }
             None if event.is_actionable() => Err(Rejection::UnknownRepo),

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use landfall_function::event::Provider;
+use landfall_function::event::{DeliveryId, Provider};
 use landfall_function::webhook::{self, Verifier, auth};
 use secrecy::SecretString;
 
@@ -406,6 +406,107 @@ fn every_single_byte_change_to_a_signed_corpus_body_is_refused_for_every_host() 
                 "{provider} byte {i}"
             );
         }
+    }
+}
+
+/// Flips each byte of `bytes` in turn (to every other printable ASCII byte when `printable`,
+/// else by its lowest bit) and asserts that `refused` holds for every change.
+fn every_single_byte_change(bytes: &[u8], printable: bool, refused: impl Fn(&[u8]) -> bool) {
+    for i in 0..bytes.len() {
+        let replacements: Vec<u8> = if printable {
+            (0x20..0x7fu8).filter(|b| *b != bytes[i]).collect()
+        } else {
+            vec![bytes[i] ^ 0x01]
+        };
+        for b in replacements {
+            let mut changed = bytes.to_vec();
+            changed[i] = b;
+            assert!(refused(&changed), "byte {i} changed to {b:#04x}");
+        }
+    }
+}
+
+/// GitLab's signing token (Standard Webhooks). Two vectors: the specification's published one,
+/// and a corpus merge-request delivery signed with Python's `hmac` (key
+/// `landfall-gitlab-signing-key-32b!`, id and timestamp below):
+/// `base64(hmac.new(key, id + b"." + ts + b"." + body, sha256).digest())`.
+#[test]
+fn gitlab_signed_deliveries_verify_and_every_single_byte_change_is_refused() {
+    use std::time::{Duration, UNIX_EPOCH};
+    let vectors = [
+        (
+            "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+            "msg_p5jXN8AQM9LWM0D4loKWxJek",
+            "1614265330",
+            br#"{"test": 2432232314}"#.to_vec(),
+            "v1,g0hM9SsE+OTPJTGt/tmIKtSyZlE3uFJELVlNIOLJ1OE=",
+        ),
+        (
+            "whsec_bGFuZGZhbGwtZ2l0bGFiLXNpZ25pbmcta2V5LTMyYiE=",
+            "d4c1a2b0-5e6f-4a7b-8c9d-0e1f2a3b4c5d",
+            "1767225600",
+            std::fs::read(
+                corpus().join("atlantis-webhooks/gitlab/gitlab-merge-request-event.json"),
+            )
+            .unwrap(),
+            "v1,0gF1x0L5GAzWe+mxb8XGVe5ptzZ9VV+B3jck85CSKZk=",
+        ),
+    ];
+    for (secret, id, timestamp, body, signature) in vectors {
+        let verifier = Verifier::new(
+            Provider::Gitlab,
+            SecretString::from(secret.to_owned()),
+            false,
+        );
+        let now = UNIX_EPOCH + Duration::from_secs(timestamp.parse().unwrap());
+        let headers = |id: &str, ts: &str, sig: &str| {
+            let mut pairs = vec![("X-Gitlab-Event", "Merge Request Hook".to_owned())];
+            for (name, value) in [
+                ("webhook-id", id),
+                ("webhook-timestamp", ts),
+                ("webhook-signature", sig),
+            ] {
+                pairs.push((name, value.to_owned()));
+            }
+            header_map(&pairs)
+        };
+        let ok = headers(id, timestamp, signature);
+        assert_eq!(verifier.verify_at(&ok, &body, now), Ok(()), "{id}");
+        assert_eq!(
+            auth::sign_standard_webhook(secret, id, timestamp.parse().unwrap(), &body).as_deref(),
+            Some(signature)
+        );
+        // The parser reads the signed delivery like any other; its id is the delivery id.
+        if body.len() > 100 {
+            let event = webhook::parse(Provider::Gitlab, &ok, &body).unwrap();
+            assert_eq!(event.delivery.as_ref().map(DeliveryId::as_str), Some(id));
+        }
+        every_single_byte_change(&body, false, |changed| {
+            verifier.verify_at(&ok, changed, now).is_err()
+        });
+        let text = |b: &[u8]| String::from_utf8(b.to_vec()).unwrap();
+        every_single_byte_change(id.as_bytes(), true, |changed| {
+            let h = headers(&text(changed), timestamp, signature);
+            verifier.verify_at(&h, &body, now).is_err()
+        });
+        every_single_byte_change(timestamp.as_bytes(), true, |changed| {
+            let h = headers(id, &text(changed), signature);
+            verifier.verify_at(&h, &body, now).is_err()
+        });
+        every_single_byte_change(signature.as_bytes(), true, |changed| {
+            // A trailing space only separates signatures: the same one is still sent.
+            let changed = text(changed);
+            changed.trim_end() == signature
+                || verifier
+                    .verify_at(&headers(id, timestamp, &changed), &body, now)
+                    .is_err()
+        });
+        // A changed secret fails too.
+        let mut key = secret.as_bytes().to_vec();
+        let last = key.len() - 2;
+        key[last] = if key[last] == b'A' { b'B' } else { b'A' };
+        let other = Verifier::new(Provider::Gitlab, SecretString::from(text(&key)), false);
+        assert!(other.verify_at(&ok, &body, now).is_err());
     }
 }
 

@@ -43,6 +43,8 @@ async fn handler(config: &Config) -> anyhow::Result<Arc<WebhookHandler<AnySink>>
         .resolve_secrets()
         .await
         .context("cannot read the secrets")?;
+    crate::webhook::auth::check_secret(config.vcs, &secrets.webhook_secret)
+        .context("LANDFALL_WEBHOOK_SECRET is invalid")?;
     let sink = AnySink::from_config(config, &secrets).await?;
     Ok(Arc::new(WebhookHandler::from_config(
         config, &secrets, sink,

@@ -120,6 +120,7 @@ pub fn delivery_id(provider: Provider, headers: &HeaderMap) -> Option<DeliveryId
             "x-gitlab-event-uuid",
             "x-gitlab-webhook-uuid",
             "idempotency-key",
+            "webhook-id",
         ],
         Provider::BitbucketCloud => &["x-request-uuid"],
         Provider::BitbucketServer => &["x-request-id"],
