@@ -16,6 +16,7 @@ pub mod config;
 pub mod dispatch;
 pub mod event;
 pub mod handler;
+pub mod handoff;
 pub mod lambda;
 pub mod orchestrate;
 pub mod projects;

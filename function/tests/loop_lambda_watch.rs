@@ -1,10 +1,12 @@
-//! The loop under the Lambda runtime emulator: `cargo lambda watch` builds and runs
-//! `landfall-function`, configured only by the brief's variables (embedded store, local
-//! dispatch), and signed GitHub deliveries go through its Function URL endpoint. The same fake
-//! GitHub, local git repository and real `terraform` as `loop_serve.rs`: PR opened → plan
-//! comment; a second PR → "locked by #1"; `landfall apply` → applied; the same delivery twice →
-//! one run. (The emulator does not freeze the function between invocations, so the work
-//! spawned after the answer completes here; on AWS it needs the durable hand-off still to come.)
+//! The loop under the Lambda runtime emulator, shaped like production: `cargo lambda watch`
+//! builds and runs `landfall-function` (two instances allowed), configured only by the brief's
+//! variables with the DynamoDB store and S3 on moto and local dispatch. Signed GitHub deliveries
+//! go through its Function URL endpoint; each invocation verifies, answers and hands the event
+//! off as an asynchronous invocation of the function itself, sent to the emulator's own Invoke
+//! API (`AWS_ENDPOINT_URL_LAMBDA`), which does the work; runners record their own results. The
+//! same fake GitHub, local git repository and real `terraform` as `loop_serve.rs`: PR opened →
+//! plan comment; a second PR → "locked by #1"; `landfall apply` → applied; the same delivery
+//! twice → one run.
 
 mod loop_common;
 
@@ -13,9 +15,21 @@ use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
+use landfall_e2e::MotoServer;
+use landfall_function::store::DynamoStore;
 use loop_common::{deliver_to, new_story, open_pr, run_dirs, server_env};
 
 const FUNCTION_URL: &str = "/lambda-url/landfall-function/";
+const TABLE: &str = "landfall-watch";
+const BUCKET: &str = "landfall-watch-artifacts";
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
 
 /// `cargo lambda watch` and everything it started (its own process group), killed when dropped.
 struct Watch {
@@ -45,13 +59,45 @@ fn the_loop_through_cargo_lambda_watch() {
     story.commit("other", &[("envs/app/main.tf", story.main_tf("v3"))], "v3");
     open_pr(&story, 2, "other", "hubot");
 
+    let moto = MotoServer::start().expect("moto starts (run scripts/install-tools)");
+    moto.create_bucket(BUCKET).unwrap();
     let data = story.dir.path().join("data");
+    let port = free_port();
     let mut env = server_env(&mock, &data);
-    env.push((
-        "LANDFALL_RUNNER",
-        env!("CARGO_BIN_EXE_landfall-runner").to_owned(),
-    ));
-    let (_watch, addr) = start_watch(&env);
+    for (name, value) in [
+        (
+            "LANDFALL_RUNNER",
+            env!("CARGO_BIN_EXE_landfall-runner").to_owned(),
+        ),
+        ("LANDFALL_STORE", "dynamodb".to_owned()),
+        ("LANDFALL_TABLE", TABLE.to_owned()),
+        ("LANDFALL_BUCKET", BUCKET.to_owned()),
+        ("AWS_ENDPOINT_URL", moto.endpoint()),
+        (
+            "AWS_ENDPOINT_URL_LAMBDA",
+            format!("http://127.0.0.1:{port}"),
+        ),
+        ("AWS_ACCESS_KEY_ID", "test".to_owned()),
+        ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
+        ("AWS_REGION", landfall_e2e::AWS_REGION.to_owned()),
+        ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
+    ] {
+        env.retain(|(n, _)| *n != name);
+        env.push((name, value));
+    }
+    runtime.block_on(async {
+        let sdk = aws_config::SdkConfig::builder()
+            .behavior_version(aws_config::BehaviorVersion::latest())
+            .region(aws_config::Region::new(landfall_e2e::AWS_REGION))
+            .endpoint_url(moto.endpoint())
+            .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+                aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "moto"),
+            ))
+            .build();
+        let store = DynamoStore::new(&aws_sdk_dynamodb::Client::new(&sdk), TABLE);
+        store.create_table().await.unwrap();
+    });
+    let (_watch, addr) = start_watch(&env, port);
 
     // PR #1 opened: the first invocation waits for the build.
     let opened_id = story.next_delivery();
@@ -97,16 +143,11 @@ fn the_loop_through_cargo_lambda_watch() {
     assert_eq!(runs, 2, "one plan and one apply");
 }
 
-/// Starts `cargo lambda watch` with `env` on a free port; returns it and its address once it
-/// listens.
-fn start_watch(env: &[(&str, String)]) -> (Watch, String) {
+/// Starts `cargo lambda watch` with `env` on `port`, two instances at most (one answers a
+/// delivery while the other works on the hand-off); returns it and its address once it listens.
+fn start_watch(env: &[(&str, String)], port: u16) -> (Watch, String) {
     let cargo_lambda = landfall_e2e::tool("cargo-lambda");
     let env_vars: Vec<String> = env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
     let mut command = Command::new(&cargo_lambda);
     command
         .args([
@@ -121,6 +162,8 @@ fn start_watch(env: &[(&str, String)]) -> (Watch, String) {
             "127.0.0.1",
             "--invoke-port",
             &port.to_string(),
+            "--concurrency",
+            "2",
             "--env-var",
             &env_vars.join(","),
         ])

@@ -63,6 +63,17 @@ impl EventSink for AnySink {
 }
 
 impl AnySink {
+    /// Handles a hand-off invocation (see [`crate::handoff`]).
+    pub async fn handle_handoff(&self, payload: &serde_json::Value) -> Result<(), SinkError> {
+        match self {
+            AnySink::Loop(sink) => sink.handle_handoff(payload).await,
+            AnySink::Log(_) => {
+                tracing::warn!("a hand-off arrived, but this deployment only logs deliveries");
+                Ok(())
+            }
+        }
+    }
+
     /// The sink for `config`: the loop when a VCS token is configured, else the log sink.
     pub async fn from_config(config: &Config, secrets: &Secrets) -> anyhow::Result<Self> {
         if secrets.vcs_token.is_none() {
@@ -93,6 +104,10 @@ pub(crate) struct Inner {
     /// Whether runners record their own results (they can reach the store: DynamoDB); else
     /// the function waits for each local run's report and records it.
     pub(crate) report_back: bool,
+    /// Under Lambda: where events go to be handled by an asynchronous invocation.
+    pub(crate) handoff: Option<crate::handoff::LambdaHandoff>,
+    /// The key hand-offs are sealed with (the webhook secret).
+    pub(crate) handoff_key: secrecy::SecretString,
     /// How often a local run's report is looked for.
     pub(crate) poll: Duration,
 }
@@ -174,6 +189,8 @@ impl Orchestrator {
             vcs,
             policy,
             report_back,
+            handoff: crate::handoff::LambdaHandoff::from_env(&secrets.webhook_secret)?,
+            handoff_key: secrets.webhook_secret.clone(),
             poll: Duration::from_millis(100),
         }))
     }
@@ -187,39 +204,75 @@ impl Orchestrator {
 
 impl EventSink for Orchestrator {
     async fn record(&self, event: &Event) -> Result<(), SinkError> {
-        if let Some(delivery) = &event.delivery {
-            let id = format!("{}:{}", event.provider.as_str(), delivery.as_str());
-            let outcome = self
-                .inner
-                .store
-                .record_delivery(&id, DELIVERY_TTL)
+        if let Some(handoff) = &self.inner.handoff {
+            // Under Lambda: queued durably as an asynchronous invocation, which de-duplicates
+            // and does the work (see `crate::handoff`).
+            return handoff
+                .send(event)
                 .await
-                .map_err(|e| SinkError(Box::new(e)))?;
-            if outcome == DeliveryOutcome::Duplicate {
-                tracing::info!("redelivery: already handled");
-                return Ok(());
-            }
+                .map_err(|err| SinkError(err.into()));
         }
-        // The host waits for the answer; the work goes on without it. (Under Lambda the
-        // invocation may be frozen after the answer: a durable hand-off is still to come.)
+        if self.is_redelivery(event).await? {
+            return Ok(());
+        }
+        // The host waits for the answer; the work goes on without it, in this process.
         let inner = Arc::clone(&self.inner);
         let event = event.clone();
         let span = tracing::Span::current();
         tokio::spawn(tracing::Instrument::instrument(
-            async move {
-                let started = Instant::now();
-                if let Err(err) = inner.process(&event).await {
-                    tracing::error!(error = format!("{err:#}"), "handling the event failed");
-                    inner.report_failure(&event, &err).await;
-                }
-                tracing::info!(
-                    elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-                    "event handled"
-                );
-            },
+            async move { inner.process_logged(&event).await },
             span,
         ));
         Ok(())
+    }
+}
+
+impl Orchestrator {
+    /// Handles a hand-off invocation: checks its seal, de-duplicates the delivery and does the
+    /// work before returning (nobody waits for this invocation). An error makes Lambda retry.
+    pub async fn handle_handoff(&self, payload: &serde_json::Value) -> Result<(), SinkError> {
+        let event = crate::handoff::open(payload, &self.inner.handoff_key)
+            .map_err(|err| SinkError(Box::new(err)))?;
+        let span = tracing::info_span!(
+            "handoff",
+            provider = event.provider.as_str(),
+            delivery = event
+                .delivery
+                .as_ref()
+                .map(crate::event::DeliveryId::as_str),
+            repo = event.repo.as_ref().map(RepoName::as_str),
+            pr = event.number.map(|n| n.0),
+        );
+        tracing::Instrument::instrument(
+            async {
+                if self.is_redelivery(&event).await? {
+                    return Ok(());
+                }
+                self.inner.process_logged(&event).await;
+                Ok(())
+            },
+            span,
+        )
+        .await
+    }
+
+    /// Records the delivery; `true` when it was seen before (nothing more to do).
+    async fn is_redelivery(&self, event: &Event) -> Result<bool, SinkError> {
+        let Some(delivery) = &event.delivery else {
+            return Ok(false);
+        };
+        let id = format!("{}:{}", event.provider.as_str(), delivery.as_str());
+        let outcome = self
+            .inner
+            .store
+            .record_delivery(&id, DELIVERY_TTL)
+            .await
+            .map_err(|e| SinkError(Box::new(e)))?;
+        if outcome == DeliveryOutcome::Duplicate {
+            tracing::info!("redelivery: already handled");
+            return Ok(true);
+        }
+        Ok(false)
     }
 }
 
@@ -270,6 +323,19 @@ pub(crate) struct PrContext {
 }
 
 impl Inner {
+    /// Does the work for `event`; a failure is logged and reported on the PR.
+    async fn process_logged(self: &Arc<Self>, event: &Event) {
+        let started = Instant::now();
+        if let Err(err) = self.process(event).await {
+            tracing::error!(error = format!("{err:#}"), "handling the event failed");
+            self.report_failure(event, &err).await;
+        }
+        tracing::info!(
+            elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
+            "event handled"
+        );
+    }
+
     async fn process(self: &Arc<Self>, event: &Event) -> anyhow::Result<()> {
         let (Some(repo), Some(pr)) = (&event.repo, event.number) else {
             return Ok(());

@@ -1,0 +1,346 @@
+//! The durable hand-off under Lambda. Lambda may freeze an execution environment as soon as an
+//! invocation has answered, so work spawned after the answer is not safe there. Instead, the
+//! invocation that receives a webhook verifies it, answers `202` and hands the event to the
+//! function itself as an **asynchronous invocation** (`InvocationType: Event`): Lambda queues it
+//! durably and retries it on failure, and that second invocation does the slow work (repo config,
+//! selection, locks, dispatch) while nobody waits. A hand-off that Lambda does not accept is a
+//! `500`, so the host redelivers; nothing was recorded.
+//!
+//! The payload is the normalised event (not the raw delivery: Azure DevOps' and GitLab's
+//! secrets travel in headers), sealed with an HMAC-SHA256 keyed by the webhook secret, so a
+//! principal allowed to invoke the function still cannot forge an event without the secret.
+//!
+//! Outside Lambda, and under Lambda with `LANDFALL_HANDOFF=inline`, the work is spawned in the
+//! same process after the answer, as `serve` does.
+
+use std::fmt::Write as _;
+
+use hmac::{Hmac, Mac as _};
+use secrecy::{ExposeSecret as _, SecretString};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+use tokio::sync::OnceCell;
+
+use crate::command::parse_comment;
+use crate::event::{
+    CommitSha, DeliveryId, Event, EventKind, Provider, PullRequestNumber, RepoName,
+};
+
+/// The key of a hand-off payload's one member; any other invocation is an HTTP event.
+pub const PAYLOAD_KEY: &str = "landfall_handoff";
+/// `lambda` (the default under Lambda) or `inline` (spawn after the answer, as outside Lambda).
+pub const MODE_VAR: &str = "LANDFALL_HANDOFF";
+/// The function Lambda runs, set by the runtime.
+const FUNCTION_NAME_VAR: &str = "AWS_LAMBDA_FUNCTION_NAME";
+/// The version Lambda runs, set by the runtime (`$LATEST` or a number).
+const FUNCTION_VERSION_VAR: &str = "AWS_LAMBDA_FUNCTION_VERSION";
+
+/// An event as it travels in a hand-off: the actionable kinds only, a comment's command parsed
+/// again on arrival from its text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct HandoffEvent {
+    kind: String,
+    provider: Provider,
+    delivery: Option<String>,
+    repo: Option<String>,
+    number: Option<u64>,
+    head_sha: Option<String>,
+    head_branch: Option<String>,
+    base_branch: Option<String>,
+    pr_author: Option<String>,
+    sender: Option<String>,
+    comment: Option<String>,
+    clone_url: Option<String>,
+    installation: Option<u64>,
+}
+
+/// A hand-off that cannot be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum HandoffError {
+    /// Not a hand-off payload, or not one this version reads.
+    #[error("malformed hand-off payload: {0}")]
+    Malformed(String),
+    /// The seal does not match: not sent by this deployment.
+    #[error("the hand-off's seal does not match; it was not sent by this function")]
+    BadSeal,
+}
+
+impl HandoffEvent {
+    /// The hand-off form of `event`; `None` for events with nothing to do.
+    #[must_use]
+    pub fn from_event(event: &Event) -> Option<Self> {
+        if !event.is_actionable() {
+            return None;
+        }
+        Some(Self {
+            kind: event.kind.name().to_owned(),
+            provider: event.provider,
+            delivery: event.delivery.as_ref().map(|d| d.as_str().to_owned()),
+            repo: event.repo.as_ref().map(|r| r.as_str().to_owned()),
+            number: event.number.map(|n| n.0),
+            head_sha: event.head_sha.as_ref().map(|s| s.as_str().to_owned()),
+            head_branch: event.head_branch.clone(),
+            base_branch: event.base_branch.clone(),
+            pr_author: event.pr_author.clone(),
+            sender: event.sender.clone(),
+            comment: event.comment.clone(),
+            clone_url: event.clone_url.clone(),
+            installation: event.installation,
+        })
+    }
+
+    /// The event again.
+    pub fn into_event(self) -> Result<Event, HandoffError> {
+        let kind = match self.kind.as_str() {
+            "opened" => EventKind::Opened,
+            "pushed" => EventKind::Pushed,
+            "ready" => EventKind::Ready,
+            "reopened" => EventKind::Reopened,
+            "closed" => EventKind::Closed,
+            "merged" => EventKind::Merged,
+            "comment" => EventKind::Commented(self.comment.as_deref().and_then(parse_comment)),
+            other => {
+                return Err(HandoffError::Malformed(format!(
+                    "unknown event kind {other:?}"
+                )));
+            }
+        };
+        let mut event = Event::new(self.provider, kind);
+        event.delivery = self.delivery.map(DeliveryId::new);
+        event.repo = self.repo.map(RepoName::new);
+        event.number = self.number.map(PullRequestNumber);
+        event.head_sha = self.head_sha.map(CommitSha::new);
+        event.head_branch = self.head_branch;
+        event.base_branch = self.base_branch;
+        event.pr_author = self.pr_author;
+        event.sender = self.sender;
+        event.comment = self.comment;
+        event.clone_url = self.clone_url;
+        event.installation = self.installation;
+        Ok(event)
+    }
+}
+
+#[derive(Serialize, Deserialize)]
+struct Sealed {
+    event: HandoffEvent,
+    seal: String,
+}
+
+fn seal_of(event: &HandoffEvent, key: &SecretString) -> String {
+    let mut mac = Hmac::<Sha256>::new_from_slice(key.expose_secret().as_bytes())
+        .expect("HMAC takes keys of any length");
+    mac.update(b"landfall-handoff-v1\n");
+    mac.update(&serde_json::to_vec(event).expect("a hand-off event serialises"));
+    let mut hex = String::with_capacity(64);
+    for byte in mac.finalize().into_bytes() {
+        let _ = write!(hex, "{byte:02x}");
+    }
+    hex
+}
+
+/// The invocation payload handing `event` off: `{"landfall_handoff": {"event": ..., "seal":
+/// ...}}`; `None` for events with nothing to do.
+#[must_use]
+pub fn seal(event: &Event, key: &SecretString) -> Option<serde_json::Value> {
+    let event = HandoffEvent::from_event(event)?;
+    let seal = seal_of(&event, key);
+    Some(serde_json::json!({ PAYLOAD_KEY: Sealed { event, seal } }))
+}
+
+/// Whether an invocation payload is a hand-off.
+#[must_use]
+pub fn is_handoff(payload: &serde_json::Value) -> bool {
+    payload.get(PAYLOAD_KEY).is_some()
+}
+
+/// The event a hand-off payload carries, once its seal is checked (in constant time).
+pub fn open(payload: &serde_json::Value, key: &SecretString) -> Result<Event, HandoffError> {
+    let inner = payload
+        .get(PAYLOAD_KEY)
+        .ok_or_else(|| HandoffError::Malformed(format!("no {PAYLOAD_KEY:?} member")))?;
+    let sealed: Sealed = serde_json::from_value(inner.clone())
+        .map_err(|err| HandoffError::Malformed(err.to_string()))?;
+    let expected = seal_of(&sealed.event, key);
+    if !bool::from(subtle::ConstantTimeEq::ct_eq(
+        expected.as_bytes(),
+        sealed.seal.as_bytes(),
+    )) {
+        return Err(HandoffError::BadSeal);
+    }
+    sealed.event.into_event()
+}
+
+/// Hands events off to this very function as asynchronous Lambda invocations.
+pub struct LambdaHandoff {
+    function: String,
+    qualifier: Option<String>,
+    key: SecretString,
+    client: OnceCell<aws_sdk_lambda::Client>,
+}
+
+impl std::fmt::Debug for LambdaHandoff {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LambdaHandoff")
+            .field("function", &self.function)
+            .field("qualifier", &self.qualifier)
+            .finish_non_exhaustive()
+    }
+}
+
+impl LambdaHandoff {
+    /// The hand-off for this process: under Lambda unless `LANDFALL_HANDOFF=inline`. The AWS
+    /// client is built on first use, keeping it off the cold start.
+    pub fn from_env(key: &SecretString) -> anyhow::Result<Option<Self>> {
+        let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
+        match get(MODE_VAR).as_deref().map(str::trim) {
+            Some("inline") => return Ok(None),
+            Some("lambda") | None => {}
+            Some(other) => anyhow::bail!(
+                "{MODE_VAR} is invalid ({other:?}): expected `lambda` (hand events to an \
+                 asynchronous invocation, the default under Lambda) or `inline`"
+            ),
+        }
+        let Some(function) = get(FUNCTION_NAME_VAR) else {
+            return Ok(None);
+        };
+        let qualifier = get(FUNCTION_VERSION_VAR).filter(|v| v != "$LATEST");
+        Ok(Some(Self {
+            function,
+            qualifier,
+            key: key.clone(),
+            client: OnceCell::new(),
+        }))
+    }
+
+    /// Queues `event` as an asynchronous invocation of this function. Events with nothing to
+    /// do are not sent.
+    pub async fn send(&self, event: &Event) -> anyhow::Result<()> {
+        let Some(payload) = seal(event, &self.key) else {
+            return Ok(());
+        };
+        let client = self
+            .client
+            .get_or_init(|| async {
+                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                aws_sdk_lambda::Client::new(&sdk)
+            })
+            .await;
+        let bytes = serde_json::to_vec(&payload).expect("a hand-off serialises");
+        let answer = client
+            .invoke()
+            .function_name(&self.function)
+            .set_qualifier(self.qualifier.clone())
+            .invocation_type(aws_sdk_lambda::types::InvocationType::Event)
+            .payload(aws_sdk_lambda::primitives::Blob::new(bytes))
+            .send()
+            .await
+            .map_err(|err| {
+                anyhow::anyhow!(
+                    "Lambda did not accept the hand-off to {}: {}",
+                    self.function,
+                    aws_sdk_lambda::error::DisplayErrorContext(&err)
+                )
+            })?;
+        tracing::info!(
+            status = answer.status_code(),
+            function = %self.function,
+            "event handed off"
+        );
+        Ok(())
+    }
+
+    /// The key hand-offs are sealed with.
+    #[must_use]
+    pub fn key(&self) -> &SecretString {
+        &self.key
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn key() -> SecretString {
+        SecretString::from("webhook-secret")
+    }
+
+    fn comment_event() -> Event {
+        let mut event = Event::new(
+            Provider::Github,
+            EventKind::Commented(parse_comment("landfall apply -p prod")),
+        );
+        event.delivery = Some(DeliveryId::new("d-1"));
+        event.repo = Some(RepoName::new("acme/infra"));
+        event.number = Some(PullRequestNumber(7));
+        event.sender = Some("octocat".to_owned());
+        event.comment = Some("landfall apply -p prod".to_owned());
+        event.clone_url = Some("https://github.com/acme/infra.git".to_owned());
+        event.installation = Some(42);
+        event
+    }
+
+    #[test]
+    fn every_actionable_event_survives_the_hand_off() {
+        let mut events = vec![comment_event()];
+        for kind in [
+            EventKind::Opened,
+            EventKind::Pushed,
+            EventKind::Ready,
+            EventKind::Reopened,
+            EventKind::Closed,
+            EventKind::Merged,
+        ] {
+            let mut event = Event::new(Provider::Gitlab, kind);
+            event.repo = Some(RepoName::new("group/sub/infra"));
+            event.number = Some(PullRequestNumber(3));
+            event.head_sha = Some(CommitSha::new("a".repeat(40)));
+            event.head_branch = Some("feature".to_owned());
+            event.base_branch = Some("main".to_owned());
+            event.pr_author = Some("dev".to_owned());
+            events.push(event);
+        }
+        for event in events {
+            let payload = seal(&event, &key()).expect("actionable");
+            assert!(is_handoff(&payload));
+            assert_eq!(open(&payload, &key()).unwrap(), event);
+        }
+    }
+
+    #[test]
+    fn events_with_nothing_to_do_are_not_handed_off() {
+        assert!(seal(&Event::new(Provider::Github, EventKind::Ping), &key()).is_none());
+        assert!(
+            seal(
+                &Event::new(Provider::Github, EventKind::Commented(None)),
+                &key()
+            )
+            .is_none()
+        );
+    }
+
+    #[test]
+    fn a_changed_or_foreign_hand_off_is_refused() {
+        let payload = seal(&comment_event(), &key()).unwrap();
+        assert!(matches!(
+            open(&payload, &SecretString::from("other")),
+            Err(HandoffError::BadSeal)
+        ));
+        let mut forged = payload.clone();
+        forged[PAYLOAD_KEY]["event"]["comment"] = "landfall apply -p other".into();
+        assert!(matches!(open(&forged, &key()), Err(HandoffError::BadSeal)));
+        let mut truncated = payload.clone();
+        truncated[PAYLOAD_KEY]["seal"] = "00".into();
+        assert!(matches!(
+            open(&truncated, &key()),
+            Err(HandoffError::BadSeal)
+        ));
+        assert!(matches!(
+            open(&serde_json::json!({ "version": "2.0" }), &key()),
+            Err(HandoffError::Malformed(_))
+        ));
+        let mut unknown = payload;
+        unknown[PAYLOAD_KEY]["event"]["kind"] = "ping".into();
+        assert!(open(&unknown, &key()).is_err());
+    }
+}
