@@ -73,6 +73,17 @@ async fn cloud_reads_a_pull_request_and_its_diffstat_across_pages() {
         .expect(2)
         .mount(&server)
         .await;
+    // The PR gives the 12-character hash; the commit endpoint gives it in full.
+    Mock::given(method("GET"))
+        .and(path(format!("{CLOUD}/commit/ec26c3e57ca3")))
+        .and(header("authorization", basic().as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "type": "commit", "hash": SHA, "date": "2025-01-01T00:00:00+00:00",
+            "message": "change", "parents": [{"hash": "000000000000", "type": "commit"}]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
     let next = format!(
         "{}{CLOUD}/pullrequests/5/diffstat?pagelen=500&page=2",
         server.uri()
@@ -105,7 +116,7 @@ async fn cloud_reads_a_pull_request_and_its_diffstat_across_pages() {
         .pull_request(&RepoName::new("acme/infra"), PR)
         .await
         .unwrap();
-    assert!(pr.head_sha.is_abbreviated());
+    assert_eq!(pr.head_sha.as_str(), SHA);
     assert_eq!((pr.author.as_str(), pr.state), ("dev", PrState::Open));
     assert!(
         c.is_approved(&RepoName::new("acme/infra"), PR)
@@ -122,6 +133,32 @@ async fn cloud_reads_a_pull_request_and_its_diffstat_across_pages() {
             ChangedFile::renamed("c/old.tf", "c/new.tf"),
         ]
     );
+}
+
+#[tokio::test]
+async fn cloud_refuses_a_resolved_hash_that_is_not_the_short_one_in_full() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path(format!("{CLOUD}/commit/ec26c3e57ca3")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "type": "commit", "hash": "ffffffffffffa959ca5aad62de7213c562f8c821"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = cloud(&server);
+    let repo = RepoName::new("acme/infra");
+    let err = c
+        .full_sha(&repo, &CommitSha::new("ec26c3e57ca3"))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().contains("not ec26c3e57ca3 in full"),
+        "{err}"
+    );
+    // A full hash needs no request.
+    let full = c.full_sha(&repo, &CommitSha::new(SHA)).await.unwrap();
+    assert_eq!(full.as_str(), SHA);
 }
 
 #[tokio::test]
@@ -236,6 +273,80 @@ async fn server_reads_a_pull_request_its_mergeability_and_paged_changes() {
             ChangedFile::renamed("b/old.tf", "b/new.tf"),
             ChangedFile::new("c/x.tf", FileStatus::Removed),
         ]
+    );
+}
+
+#[tokio::test]
+async fn server_rereads_a_stale_comment_version_and_edits_once_more() {
+    let server = MockServer::start().await;
+    let comment = format!("{SERVER}/pull-requests/5/comments/17");
+    // Someone edits between our read and our write: version 3 is stale by then.
+    for (version, times) in [(3, 1), (4, 1)] {
+        Mock::given(method("GET"))
+            .and(path(&comment))
+            .and(header("authorization", "Bearer bbs-token"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_json(json!({"id": 17, "version": version, "text": "old"})),
+            )
+            .up_to_n_times(times)
+            .with_priority(u8::try_from(version).unwrap())
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    Mock::given(method("PUT"))
+        .and(path(&comment))
+        .and(body_json(json!({"text": "Planned", "version": 3})))
+        .respond_with(ResponseTemplate::new(409).set_body_json(json!({"errors": [{
+            "context": null,
+            "message": "You are attempting to modify a comment based on out-of-date information.",
+            "exceptionName": "com.atlassian.bitbucket.comment.CommentOutOfDateException"
+        }]})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(&comment))
+        .and(body_json(json!({"text": "Planned", "version": 4})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 17, "version": 5})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = server_client(&server);
+    let repo = RepoName::new("PLAT/infra");
+    let id = landfall_function::vcs::CommentId("17".into());
+    c.edit_comment(&repo, PR, &id, "Planned").await.unwrap();
+}
+
+#[tokio::test]
+async fn server_gives_up_after_a_second_stale_version() {
+    let server = MockServer::start().await;
+    let comment = format!("{SERVER}/pull-requests/5/comments/17");
+    Mock::given(method("GET"))
+        .and(path(&comment))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 17, "version": 3})))
+        .expect(2)
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(&comment))
+        .respond_with(ResponseTemplate::new(409).set_body_string("out-of-date"))
+        .expect(2)
+        .mount(&server)
+        .await;
+    let err = server_client(&server)
+        .edit_comment(
+            &RepoName::new("PLAT/infra"),
+            PR,
+            &landfall_function::vcs::CommentId("17".into()),
+            "Planned",
+        )
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, VcsError::Status { status: 409, .. }),
+        "{err:?}"
     );
 }
 

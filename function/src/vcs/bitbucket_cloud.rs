@@ -1,9 +1,10 @@
 //! Bitbucket Cloud, REST 2.0 with `reqwest`. Repositories are `workspace/slug`. A token of the
 //! form `user:app-password` is sent as Basic auth, anything else as a Bearer access token.
-//! Bitbucket Cloud gives 12-character commit hashes in PRs; callers resolve them before binding
-//! anything to them ([`CommitSha::is_abbreviated`]).
+//! Bitbucket Cloud gives 12-character commit hashes in PRs (and in webhooks); [`VcsClient::pull_request`]
+//! resolves the head to the full 40-character hash with `GET commit/{short}`, so plans are bound
+//! to a full SHA ([`CommitSha::is_abbreviated`]).
 //!
-//! Endpoints (under `repositories/{ws}/{slug}`): `GET pullrequests/{id}`,
+//! Endpoints (under `repositories/{ws}/{slug}`): `GET pullrequests/{id}`, `GET commit/{hash}`,
 //! `GET pullrequests/{id}/diffstat` (`next` URL pagination), `GET src/{commit}/{path}`,
 //! `GET src/{commit}/?max_depth=` (`next`), `POST pullrequests/{id}/comments`,
 //! `PUT pullrequests/{id}/comments/{cid}`, `POST commit/{sha}/statuses/build`.
@@ -143,6 +144,39 @@ fn status_key(context: &str) -> String {
 }
 
 impl BitbucketCloudClient {
+    /// The full 40-character hash of `sha` (a full one is returned as it is).
+    ///
+    /// # Errors
+    ///
+    /// When the commit cannot be read, or Bitbucket answers with a hash that does not extend
+    /// `sha`.
+    pub async fn full_sha(&self, repo: &RepoName, sha: &CommitSha) -> Result<CommitSha> {
+        if !sha.is_abbreviated() {
+            return Ok(sha.clone());
+        }
+        let what = format!("resolve commit {sha} in {repo}");
+        let commit: Hash = self
+            .rest
+            .get(
+                &format!(
+                    "{}/commit/{}",
+                    Self::repo_path(repo)?,
+                    segment(sha.as_str())
+                ),
+                &what,
+            )
+            .await?;
+        let full = CommitSha::new(commit.hash);
+        if full.is_abbreviated() || !full.as_str().starts_with(sha.as_str()) {
+            return Err(super::VcsError::Status {
+                what,
+                status: 200,
+                message: format!("Bitbucket answered commit {full}, which is not {sha} in full"),
+            });
+        }
+        Ok(full)
+    }
+
     async fn get_pr(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<PrJson> {
         let what = format!("get pull request {repo}#{pr}");
         self.rest
@@ -165,9 +199,14 @@ impl VcsClient for BitbucketCloudClient {
 
     async fn pull_request(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<PullRequest> {
         let j = self.get_pr(repo, pr).await?;
+        // A PR whose source branch is gone (declined, merged and deleted) may have no commit.
+        let head_sha = match j.source.commit {
+            Some(c) => self.full_sha(repo, &CommitSha::new(c.hash)).await?,
+            None => CommitSha::new(String::new()),
+        };
         Ok(PullRequest {
             number: pr,
-            head_sha: CommitSha::new(j.source.commit.map(|c| c.hash).unwrap_or_default()),
+            head_sha,
             head_branch: j.source.branch.name,
             base_branch: j.destination.branch.name,
             author: j

@@ -290,19 +290,30 @@ impl VcsClient for BitbucketServerClient {
             Self::repo_path(repo)?,
             segment(&id.0)
         );
-        // An edit must name the version it replaces; read it, then write.
-        let current: CommentJson = self.rest.get(&target, &what).await?;
-        let _: serde_json::Value = self
-            .rest
-            .send_json(
-                Method::PUT,
-                &target,
-                &json!({ "text": body, "version": current.version }),
-                Idempotency::Idempotent,
-                &what,
-            )
-            .await?;
-        Ok(())
+        // An edit must name the version it replaces; read it, then write. Someone editing in
+        // between makes the version stale (409): read it again and write once more (the edit
+        // sets the whole text, so repeating it is harmless).
+        let mut stale_retries = 1;
+        loop {
+            let current: CommentJson = self.rest.get(&target, &what).await?;
+            let sent: Result<serde_json::Value> = self
+                .rest
+                .send_json(
+                    Method::PUT,
+                    &target,
+                    &json!({ "text": body, "version": current.version }),
+                    Idempotency::Idempotent,
+                    &what,
+                )
+                .await;
+            match sent {
+                Err(VcsError::Status { status: 409, .. }) if stale_retries > 0 => {
+                    stale_retries -= 1;
+                    tracing::info!(what, "comment version was stale; re-reading it");
+                }
+                other => return other.map(drop),
+            }
+        }
     }
 
     async fn set_status(
