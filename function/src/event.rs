@@ -339,6 +339,18 @@ pub enum IgnoreReason {
     UpdateWithoutCommits(Vec<String>),
     /// A Bitbucket Cloud delivery without the `X-Event-Key` header that names its type.
     MissingEventType,
+    /// An Azure DevOps comment event in resource version 1.0, which names no repository: the
+    /// service hook must be set to resource version 2.0.
+    AzureCommentWithoutRepository,
+}
+
+impl IgnoreReason {
+    /// Whether the host is set up wrongly, so that deliveries the function should act on are lost
+    /// until the operator fixes it: logged as a warning, not as routine.
+    #[must_use]
+    pub fn needs_operator(&self) -> bool {
+        matches!(self, IgnoreReason::AzureCommentWithoutRepository)
+    }
 }
 
 impl fmt::Display for IgnoreReason {
@@ -368,6 +380,10 @@ impl fmt::Display for IgnoreReason {
                 )
             }
             IgnoreReason::MissingEventType => f.write_str("no X-Event-Key header"),
+            IgnoreReason::AzureCommentWithoutRepository => f.write_str(
+                "Azure DevOps comment event in resource version 1.0, which names no repository: \
+                 edit the \"Pull request commented on\" service hook and set its resource version to 2.0",
+            ),
         }
     }
 }

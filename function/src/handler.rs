@@ -20,7 +20,7 @@ use serde_json::json;
 use tracing::{Instrument, field};
 
 use crate::allowlist::RepoAllowlist;
-use crate::event::{Event, RepoName};
+use crate::event::{Event, EventKind, RepoName};
 use crate::webhook::{self, AuthError, ParseError, Verifier};
 
 /// Where accepted events go. Production records them in the store (a later stage); until then,
@@ -246,7 +246,12 @@ impl<S: EventSink> WebhookHandler<S> {
                 }
                 Ok(Handled::Acknowledged(event)) => {
                     let view = event.view(Some(true));
-                    tracing::info!(event = event.kind.name(), reason = view.reason.as_deref(), "acknowledged");
+                    if matches!(&event.kind, EventKind::Ignored(reason) if reason.needs_operator()) {
+                        // Deliveries that should act are lost until the host is set up right.
+                        tracing::warn!(event = event.kind.name(), reason = view.reason.as_deref(), "acknowledged, but the VCS host needs fixing");
+                    } else {
+                        tracing::info!(event = event.kind.name(), reason = view.reason.as_deref(), "acknowledged");
+                    }
                     json_response(StatusCode::OK, &json!({ "status": event.kind.name(), "event": view }))
                 }
                 Err(rejection) => {

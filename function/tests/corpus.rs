@@ -252,6 +252,75 @@ fn the_atlantis_comment_placeholder_becomes_a_command_when_filled_in() {
     );
 }
 
+/// Azure DevOps comment events through the whole handler: version 2.0 carries the pull request and
+/// a command is accepted; version 1.0 names no repository, so even a command is answered 200
+/// `ignored` with the fix in the reason (not a bare 403 the operator cannot act on).
+#[test]
+fn azure_devops_comment_events_in_both_resource_versions_get_a_clear_answer() {
+    use http_body_util::Full;
+    use landfall_function::allowlist::RepoAllowlist;
+    use landfall_function::handler::{LogSink, WebhookHandler};
+
+    let handler = WebhookHandler::new(
+        Verifier::new(
+            Provider::AzureDevops,
+            SecretString::from(secret_for(Provider::AzureDevops).to_owned()),
+            false,
+        ),
+        RepoAllowlist::parse("Fabrikam/*").unwrap(),
+        1 << 20,
+        LogSink,
+    );
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .build()
+        .unwrap();
+    let respond = |rel: &str, body: String| {
+        let (_, pairs) = delivery_headers(rel);
+        let (name, value) = auth::sign(
+            Provider::AzureDevops,
+            secret_for(Provider::AzureDevops),
+            body.as_bytes(),
+        );
+        let mut request = http::Request::post("/");
+        for (name, value) in pairs.into_iter().chain([(name, value)]) {
+            request = request.header(name, value);
+        }
+        let request = request.body(Full::new(bytes::Bytes::from(body))).unwrap();
+        let response = runtime.block_on(handler.respond(request));
+        let json: serde_json::Value = serde_json::from_str(response.body()).unwrap();
+        (response.status().as_u16(), json)
+    };
+    let dir = "azuredevops-mcdafydd-go-azuredevops";
+    for version in ["v1", "v2"] {
+        let rel = format!("{dir}/git-pullrequest-comment-event-{version}.json");
+        let raw = std::fs::read_to_string(corpus().join(&rel)).unwrap();
+        for body in [
+            raw.clone(),
+            raw.replace("This is my comment.", "landfall plan"),
+        ] {
+            let (status, json) = respond(&rel, body.clone());
+            let event = &json["event"];
+            assert_eq!(event["number"], 1, "{rel}");
+            if version == "v1" {
+                assert_eq!(status, 200, "{rel}: {json}");
+                assert_eq!(json["status"], "ignored");
+                assert!(
+                    event["reason"]
+                        .as_str()
+                        .unwrap()
+                        .contains("set its resource version to 2.0"),
+                    "{json}"
+                );
+            } else if body.contains("landfall plan") {
+                assert_eq!((status, &event["repo"]), (202, &"Fabrikam/Fabrikam".into()));
+                assert_eq!(event["command"]["name"], "plan");
+            } else {
+                assert_eq!((status, &json["status"]), (200, &"comment".into()));
+            }
+        }
+    }
+}
+
 #[test]
 fn gitlab_updates_are_pushes_only_with_oldrev_and_ready_only_when_draft_is_cleared() {
     for rel in deliveries()

@@ -1,7 +1,9 @@
 //! Azure DevOps service hooks. There is no event header: the body's `eventType` names the event.
 //! Branches are full refs (`refs/heads/main`) and are shortened. `git.pullrequest.updated` covers
 //! every change; its `status` and `message.text` say which. Comment events come in two resource
-//! versions: 2.0 carries the pull request, 1.0 only the comment (so `number` is unknown).
+//! versions: 2.0 carries the pull request; 1.0 only the comment, whose API links give the pull
+//! request's number and the repository's id but not its name. A 1.0 comment that does not carry
+//! the pull request is ignored with a reason that tells the operator to choose version 2.0.
 //! Repositories are named `project/repo`; the organisation is fixed by `LANDFALL_VCS_URL`.
 
 use serde::Deserialize;
@@ -54,7 +56,7 @@ struct Commit {
     commit_id: Option<String>,
 }
 
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct PullRequest {
     #[serde(rename = "pullRequestId")]
@@ -68,6 +70,37 @@ struct PullRequest {
 }
 
 #[derive(Deserialize)]
+struct Link {
+    href: Option<String>,
+}
+
+/// A comment's API links (`.../_apis/git/repositories/{id}/pullRequests/{n}/threads/...`).
+#[derive(Deserialize)]
+struct CommentLinks {
+    #[serde(rename = "self")]
+    this: Option<Link>,
+    threads: Option<Link>,
+}
+
+impl CommentLinks {
+    /// The pull request's number, from the first link whose path has `pullRequests/{n}`.
+    fn pull_request(&self) -> Option<PullRequestNumber> {
+        [&self.this, &self.threads]
+            .into_iter()
+            .flatten()
+            .filter_map(|link| link.href.as_deref())
+            .find_map(pull_request_in_path)
+    }
+}
+
+/// `.../pullRequests/12/threads/5` → 12.
+fn pull_request_in_path(href: &str) -> Option<PullRequestNumber> {
+    let mut segments = href.split(['/', '?', '#']);
+    segments.find(|s| s.eq_ignore_ascii_case("pullRequests"))?;
+    segments.next()?.parse().ok().map(PullRequestNumber)
+}
+
+#[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Comment {
     content: Option<String>,
@@ -75,6 +108,8 @@ struct Comment {
     #[serde(rename = "commentType")]
     kind: Option<String>,
     is_deleted: Option<bool>,
+    #[serde(rename = "_links")]
+    links: Option<CommentLinks>,
 }
 
 /// The `resource`: a pull request, a comment (1.0), or a comment with its pull request (2.0).
@@ -152,10 +187,20 @@ pub(super) fn parse(body: &[u8]) -> Result<Event, ParseError> {
         return Ok(event);
     };
     let (pr, comment) = if event_type == COMMENT_EVENT {
-        (
-            resource.comment_pull_request,
-            Some(resource.comment.unwrap_or(resource.comment_v1)),
-        )
+        let comment = resource.comment.unwrap_or(resource.comment_v1);
+        // Resource version 1.0 has no pull request beside the comment; take its number from the
+        // comment's links, so that the log and the answer name it.
+        let pr = resource.comment_pull_request.or_else(|| {
+            let number = comment
+                .links
+                .as_ref()
+                .and_then(CommentLinks::pull_request)?;
+            Some(PullRequest {
+                id: Some(number.0),
+                ..PullRequest::default()
+            })
+        });
+        (pr, Some(comment))
     } else {
         (Some(resource.pull_request), None)
     };
@@ -175,7 +220,10 @@ pub(super) fn parse(body: &[u8]) -> Result<Event, ParseError> {
             event: event_type.clone(),
             action: "merge attempted".to_owned(),
         }),
-        COMMENT_EVENT => comment_kind(comment.as_ref()),
+        COMMENT_EVENT => comment_kind(
+            comment.as_ref(),
+            pr.as_ref().is_some_and(|p| p.repository.is_some()),
+        ),
         _ => EventKind::Ignored(IgnoreReason::UnhandledEvent(event_type.clone())),
     };
     let mut event = Event::new(P, kind);
@@ -216,7 +264,7 @@ fn updated_kind(message: &str) -> EventKind {
     }
 }
 
-fn comment_kind(comment: Option<&Comment>) -> EventKind {
+fn comment_kind(comment: Option<&Comment>, names_repository: bool) -> EventKind {
     let Some(comment) = comment else {
         return EventKind::Commented(None);
     };
@@ -225,6 +273,9 @@ fn comment_kind(comment: Option<&Comment>) -> EventKind {
     }
     if comment.is_deleted == Some(true) {
         return EventKind::Ignored(IgnoreReason::CommentChanged("deleted".to_owned()));
+    }
+    if !names_repository {
+        return EventKind::Ignored(IgnoreReason::AzureCommentWithoutRepository);
     }
     EventKind::Commented(comment.content.as_deref().and_then(parse_comment))
 }
@@ -284,14 +335,79 @@ mod tests {
     }
 
     #[test]
-    fn a_version_one_comment_has_no_pull_request_number() {
+    fn a_version_one_comment_names_no_repository_and_asks_for_version_two() {
         let e = parse_str(
-            r#"{"eventType":"ms.vss-code.git-pullrequest-comment-event","resource":{"content":"landfall plan","author":{"uniqueName":"a@b"}}}"#,
+            r#"{"eventType":"ms.vss-code.git-pullrequest-comment-event","resource":{"content":"landfall plan","author":{"uniqueName":"a@b"},
+               "_links":{"self":{"href":"https://dev.azure.com/org/_apis/git/repositories/4bc1/pullRequests/12/threads/5/comments/2"}}}}"#,
+        );
+        assert_eq!(
+            e.kind,
+            EventKind::Ignored(IgnoreReason::AzureCommentWithoutRepository)
+        );
+        assert!(
+            e.view(None)
+                .reason
+                .unwrap()
+                .contains("resource version to 2.0")
+        );
+        assert_eq!(
+            (e.number, e.repo, e.sender.as_deref(), e.comment.as_deref()),
+            (
+                Some(PullRequestNumber(12)),
+                None,
+                Some("a@b"),
+                Some("landfall plan")
+            )
+        );
+        // Without links, nothing names the pull request either.
+        let e = parse_str(
+            r#"{"eventType":"ms.vss-code.git-pullrequest-comment-event","resource":{"content":"landfall plan"}}"#,
+        );
+        assert_eq!(
+            (e.kind, e.number),
+            (
+                EventKind::Ignored(IgnoreReason::AzureCommentWithoutRepository),
+                None
+            )
+        );
+    }
+
+    #[test]
+    fn a_version_one_comment_with_its_pull_request_is_a_command() {
+        let e = parse_str(
+            r#"{"eventType":"ms.vss-code.git-pullrequest-comment-event","resourceVersion":"1.0","resource":{"content":"landfall plan",
+               "pullRequest":{"pullRequestId":7,"repository":{"name":"infra","project":{"name":"Ops"}}}}}"#,
         );
         assert!(matches!(e.kind, EventKind::Commented(Some(_))));
         assert_eq!(
-            (e.number, e.repo, e.sender.as_deref()),
-            (None, None, Some("a@b"))
+            (e.number, e.repo),
+            (Some(PullRequestNumber(7)), Some(RepoName::new("Ops/infra")))
         );
+    }
+
+    #[test]
+    fn the_pull_request_number_is_read_from_api_paths_only() {
+        for (href, number) in [
+            (
+                "https://x/_apis/git/repositories/r/pullRequests/1/threads/5",
+                Some(1),
+            ),
+            (
+                "https://x/_apis/git/repositories/r/pullrequests/42",
+                Some(42),
+            ),
+            ("https://x/_apis/git/repositories/r/pullRequests/", None),
+            (
+                "https://x/_apis/git/repositories/r/pullRequests/x/threads",
+                None,
+            ),
+            ("https://x/_git/Fabrikam/pullrequest/1", None),
+        ] {
+            assert_eq!(
+                pull_request_in_path(href),
+                number.map(PullRequestNumber),
+                "{href}"
+            );
+        }
     }
 }
