@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use landfall_function::dispatch::{PlanToApply, ProjectSpec, RunCommand, RunSpec};
 use landfall_function::event::Provider;
-use landfall_function::runner::workflow::Step;
+use landfall_function::runner::workflow::{RunOutput, Step};
 use landfall_function::runner::{RunReport, RunStatus};
 
 /// A token the runner must never print or store.
@@ -296,12 +296,11 @@ fn custom_run_steps_get_atlantis_variables_and_comment_args_are_never_run_by_a_s
             value: None,
             command: Some("echo hello".to_owned()),
         },
-        Step::Run {
-            command: "\"$LANDFALL_TERRAFORM\" plan -input=false -no-color -out=\"$PLANFILE\" \
-                      && printf '%s\\n' \"$GREETING pr=$PULL_NUM project=$PROJECT_NAME \
-                      owner=$BASE_REPO_OWNER head=$HEAD_COMMIT args=$COMMENT_ARGS\""
-                .to_owned(),
-        },
+        Step::run(
+            "\"$LANDFALL_TERRAFORM\" plan -input=false -no-color -out=\"$PLANFILE\" \
+             && printf '%s\\n' \"$GREETING pr=$PULL_NUM project=$PROJECT_NAME \
+             owner=$BASE_REPO_OWNER head=$HEAD_COMMIT args=$COMMENT_ARGS\"",
+        ),
     ]);
     let report = fx.run(&spec);
     assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
@@ -316,14 +315,75 @@ fn custom_run_steps_get_atlantis_variables_and_comment_args_are_never_run_by_a_s
 }
 
 #[test]
+fn a_run_step_uses_its_shell_and_arguments_and_a_hidden_step_stays_out_of_the_comment() {
+    let fx = Fixture::new();
+    let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
+    let mut spec = fx.spec(&head, "delivery-1");
+    spec.project.workflow = Some(vec![
+        Step::Run {
+            command: "echo \"shown-by-$0\"; false | true".to_owned(),
+            shell: Some("bash".to_owned()),
+            shell_args: vec!["-o".to_owned(), "pipefail".to_owned(), "-c".to_owned()],
+            output: RunOutput::Show,
+        },
+        Step::Run {
+            command: "echo hidden-output-7f3".to_owned(),
+            shell: None,
+            shell_args: Vec::new(),
+            output: RunOutput::Hide,
+        },
+    ]);
+    let report = fx.run(&spec);
+    // `false | true` fails only under pipefail: the step ran with the given arguments.
+    assert_eq!(report.status, RunStatus::Failed, "{}", report.comment);
+    assert!(
+        report.comment.contains("shown-by-bash"),
+        "{}",
+        report.comment
+    );
+
+    spec.trigger = "delivery-2".to_owned();
+    spec.project.workflow = Some(vec![
+        Step::Init {
+            extra_args: Vec::new(),
+        },
+        Step::Plan {
+            extra_args: Vec::new(),
+        },
+        Step::Run {
+            command: "echo \"shown-by-$0\"".to_owned(),
+            shell: Some("bash".to_owned()),
+            shell_args: vec!["-c".to_owned()],
+            output: RunOutput::Show,
+        },
+        Step::Run {
+            command: "echo hidden-output-7f3".to_owned(),
+            shell: None,
+            shell_args: Vec::new(),
+            output: RunOutput::Hide,
+        },
+    ]);
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
+    assert!(
+        report.comment.contains("shown-by-bash"),
+        "{}",
+        report.comment
+    );
+    assert!(
+        !report.comment.contains("hidden-output-7f3"),
+        "{}",
+        report.comment
+    );
+}
+
+#[test]
 fn a_run_past_its_time_limit_is_stopped_and_reported() {
     let fx = Fixture::new();
     let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
     let mut spec = fx.spec(&head, "delivery-1");
     spec.project.timeout = Duration::from_secs(3);
-    spec.project.workflow = Some(vec![Step::Run {
-        command: "echo started; sleep 60".to_owned(),
-    }]);
+    spec.project.workflow = Some(vec![Step::run("echo started; sleep 60")]);
     let started = std::time::Instant::now();
     let report = fx.run(&spec);
     assert_eq!(report.status, RunStatus::TimedOut, "{}", report.comment);

@@ -461,6 +461,9 @@ pub(crate) mod tests {
         spec.command = RunCommand::Apply;
         spec.project.workflow = Some(vec![Step::Run {
             command: "terragrunt apply $PLANFILE".to_owned(),
+            shell: Some("bash".to_owned()),
+            shell_args: vec!["-eo".to_owned(), "pipefail".to_owned(), "-c".to_owned()],
+            output: crate::runner::workflow::RunOutput::StripRefreshing,
         }]);
         spec.apply = Some(PlanToApply {
             planfile: StoredArtifact {

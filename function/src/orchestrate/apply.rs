@@ -6,7 +6,7 @@ use std::sync::Arc;
 use super::plan::{Loaded, refused, run_spec};
 use super::{Inner, PrContext};
 use crate::command::Command;
-use crate::dispatch::{CommentThread, PlanToApply, RunCommand};
+use crate::dispatch::{CommentThread, PlanToApply, RunCommand, RunSpec};
 use crate::repo_config::{Requirement, ResolvedProject};
 use crate::report::short;
 use crate::store::{PlanRecord, PlanStatus, Store};
@@ -19,12 +19,11 @@ impl Inner {
         ctx: &PrContext,
         command: &Command,
     ) -> anyhow::Result<()> {
-        let records: Vec<PlanRecord> = self
-            .store
-            .list_plans(ctx.repo.as_str(), ctx.pr.0)
-            .await?
-            .into_iter()
+        let all_records = self.store.list_plans(ctx.repo.as_str(), ctx.pr.0).await?;
+        let records: Vec<PlanRecord> = all_records
+            .iter()
             .filter(|r| selected(r, command))
+            .cloned()
             .collect();
         if records.is_empty() {
             self.upsert_comment(
@@ -45,9 +44,10 @@ impl Inner {
         let mut approved: Option<bool> = None;
         let mut results = Vec::new();
         let mut to_apply = Vec::new();
-        for record in records {
+        for record in records.clone() {
             let project = project_for(&config, &policy, &record);
             let mut reasons = self.check(ctx, &record, &project, &mut approved).await?;
+            reasons.extend(unapplied_dependencies(&project, &all_records, &records));
             let Some(planfile) = record.planfile.clone() else {
                 if reasons.is_empty() {
                     reasons.push("the plan record names no planfile".to_owned());
@@ -67,7 +67,7 @@ impl Inner {
                 }),
             );
             if reasons.is_empty() {
-                to_apply.push(spec);
+                to_apply.push((spec, project.depends_on.clone()));
             } else {
                 results.push(refused(&spec, &reasons.join("; ")));
             }
@@ -88,14 +88,60 @@ impl Inner {
             comment_id: comment.0,
             header,
         };
-        let specs = to_apply
-            .into_iter()
-            .map(|mut spec| {
-                spec.report_back = self.report_back.then(|| thread.clone());
-                spec
-            })
+        for (spec, _) in &mut to_apply {
+            spec.report_back = self.report_back.then(|| thread.clone());
+        }
+        // `depends_on`: a project is applied after the projects it depends on, and only once
+        // they are applied.
+        let in_apply: Vec<String> = to_apply
+            .iter()
+            .filter_map(|(spec, _)| spec.project.name.clone())
             .collect();
-        self.run_group(specs, &thread).await
+        let stages = stages(to_apply);
+        let mut applied: Vec<String> = Vec::new();
+        for stage in stages {
+            let mut ready = Vec::new();
+            for (spec, depends_on) in stage {
+                match depends_on
+                    .iter()
+                    .find(|dep| in_apply.contains(dep) && !applied.contains(dep))
+                {
+                    Some(dep) => {
+                        let refused = refused(
+                            &spec,
+                            &format!("`{dep}`, which this project depends on, was not applied"),
+                        );
+                        let reporter = self.reporter();
+                        let run_id = spec.run_id();
+                        let _ = reporter
+                            .record_status(
+                                &spec,
+                                &run_id,
+                                PlanStatus::Planned,
+                                None,
+                                Some(&refused),
+                            )
+                            .await?;
+                        reporter.publish(&spec, &thread, Some(&refused)).await?;
+                    }
+                    None => ready.push(spec),
+                }
+            }
+            self.run_group(ready.clone(), &thread).await?;
+            if self.report_back {
+                self.wait_for_results(&ready).await?;
+            }
+            let now = self.store.list_plans(ctx.repo.as_str(), ctx.pr.0).await?;
+            for spec in &ready {
+                let done = now
+                    .iter()
+                    .any(|r| r.key == spec.lock_key() && r.status == PlanStatus::Applied);
+                if done && let Some(name) = &spec.project.name {
+                    applied.push(name.clone());
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Why `record` cannot be applied now; empty when it can. `approved` caches the host's
@@ -171,6 +217,55 @@ impl Inner {
     }
 }
 
+/// The projects `project` depends on that have a plan with changes in this PR that is neither
+/// applied nor part of this apply: applying `project` first would break the order.
+fn unapplied_dependencies(
+    project: &ResolvedProject,
+    all: &[PlanRecord],
+    selected: &[PlanRecord],
+) -> Vec<String> {
+    project
+        .depends_on
+        .iter()
+        .filter(|dep| {
+            let named = |r: &&PlanRecord| r.key.project.as_deref() == Some(dep.as_str());
+            all.iter().filter(named).any(|r| r.status == PlanStatus::Planned)
+                && !selected.iter().any(|r| named(&r))
+        })
+        .map(|dep| {
+            format!(
+                "it depends on `{dep}`, whose plan is not applied yet: apply it first (`landfall apply -p {dep}`), or both with `landfall apply`"
+            )
+        })
+        .collect()
+}
+
+/// `runs` in stages: each run after every run it depends on (by project name); a cycle is
+/// broken by running what remains together.
+fn stages(runs: Vec<(RunSpec, Vec<String>)>) -> Vec<Vec<(RunSpec, Vec<String>)>> {
+    let names: Vec<String> = runs
+        .iter()
+        .filter_map(|(s, _)| s.project.name.clone())
+        .collect();
+    let mut remaining = runs;
+    let mut placed: Vec<String> = Vec::new();
+    let mut stages = Vec::new();
+    while !remaining.is_empty() {
+        let (ready, blocked): (Vec<_>, Vec<_>) = remaining.into_iter().partition(|(_, deps)| {
+            deps.iter()
+                .all(|dep| placed.contains(dep) || !names.contains(dep))
+        });
+        if ready.is_empty() {
+            stages.push(blocked);
+            break;
+        }
+        placed.extend(ready.iter().filter_map(|(s, _)| s.project.name.clone()));
+        stages.push(ready);
+        remaining = blocked;
+    }
+    stages
+}
+
 /// Whether a plan record is one the command's `-p`/`-d`/`-w` select (all when none is given).
 fn selected(record: &PlanRecord, command: &Command) -> bool {
     if let Some(name) = &command.project {
@@ -233,6 +328,69 @@ mod tests {
             trigger: None,
             result: None,
         }
+    }
+
+    fn named_run(name: &str) -> RunSpec {
+        let mut spec = crate::dispatch::spec::tests::plan_spec();
+        spec.project.name = Some(name.to_owned());
+        spec.project.dir = format!("envs/{name}");
+        spec
+    }
+
+    fn stage_names(stages: &[Vec<(RunSpec, Vec<String>)>]) -> Vec<Vec<String>> {
+        stages
+            .iter()
+            .map(|stage| {
+                stage
+                    .iter()
+                    .map(|(s, _)| s.project.name.clone().unwrap())
+                    .collect()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn dependencies_are_applied_in_stages_before_their_dependents() {
+        let deps = |names: &[&str]| names.iter().map(|n| (*n).to_owned()).collect();
+        let runs = vec![
+            (named_run("app"), deps(&["network", "db"])),
+            (named_run("db"), deps(&["network"])),
+            (named_run("network"), deps(&[])),
+            (named_run("dns"), deps(&["elsewhere"])),
+        ];
+        assert_eq!(
+            stage_names(&stages(runs)),
+            vec![vec!["network", "dns"], vec!["db"], vec!["app"]]
+        );
+        let cycle = vec![
+            (named_run("a"), deps(&["b"])),
+            (named_run("b"), deps(&["a"])),
+            (named_run("c"), deps(&[])),
+        ];
+        assert_eq!(stage_names(&stages(cycle)), vec![vec!["c"], vec!["a", "b"]]);
+    }
+
+    #[test]
+    fn a_dependent_is_refused_while_its_dependency_has_an_unapplied_plan_outside_this_apply() {
+        let network =
+            record(LockKey::new("acme/infra", "envs/network", "default").named("network"));
+        let app = record(LockKey::new("acme/infra", "envs/app", "default").named("app"));
+        let mut project = ResolvedProject::with_defaults(
+            &crate::repo_config::EffectivePolicy::default(),
+            "envs/app",
+        );
+        project.depends_on = vec!["network".to_owned()];
+        let all = vec![network.clone(), app.clone()];
+        let reasons = unapplied_dependencies(&project, &all, std::slice::from_ref(&app));
+        assert_eq!(reasons.len(), 1);
+        assert!(
+            reasons[0].contains("landfall apply -p network"),
+            "{reasons:?}"
+        );
+        assert!(unapplied_dependencies(&project, &all, &all).is_empty());
+        let mut applied = network;
+        applied.status = PlanStatus::Applied;
+        assert!(unapplied_dependencies(&project, &[applied, app.clone()], &[app]).is_empty());
     }
 
     #[test]

@@ -15,7 +15,7 @@ use crate::projects::discover::is_terraform_file;
 use crate::projects::{Request, TerraformTree, select};
 use crate::repo_config::{self, EffectivePolicy, ResolvedConfig, ResolvedProject};
 use crate::runner::comment::{Outcome, ProjectResult};
-use crate::runner::workflow::Step;
+use crate::runner::workflow::{RunOutput, Step};
 use crate::store::{LockHolder, LockKey, LockOutcome, PlanOutcome, PlanStatus, Store};
 use crate::vcs::{StatusState, VcsClient, status_context};
 
@@ -149,6 +149,7 @@ impl Inner {
         };
         // Projects run in parallel within an execution order group, groups one after another.
         let mut groups: Vec<i64> = wanted.iter().map(|p| p.execution_order_group).collect();
+        groups.sort_unstable();
         groups.dedup();
         for group in groups {
             let specs: Vec<RunSpec> = wanted
@@ -259,7 +260,7 @@ impl Inner {
 
     /// Waits until every run of `specs` has stored its result (runs that report back), so the
     /// next execution order group starts after this one ended.
-    async fn wait_for_results(&self, specs: &[RunSpec]) -> anyhow::Result<()> {
+    pub(crate) async fn wait_for_results(&self, specs: &[RunSpec]) -> anyhow::Result<()> {
         let Some(first) = specs.first() else {
             return Ok(());
         };
@@ -366,8 +367,20 @@ fn runner_step(step: &repo_config::Step) -> Step {
         repo_config::Step::Apply { extra_args } => Step::Apply {
             extra_args: extra_args.clone(),
         },
-        repo_config::Step::Run { command, .. } => Step::Run {
+        repo_config::Step::Run {
+            command,
+            shell,
+            shell_args,
+            output,
+        } => Step::Run {
             command: command.clone(),
+            shell: shell.clone(),
+            shell_args: shell_args.clone(),
+            output: match output {
+                repo_config::RunOutput::Show => RunOutput::Show,
+                repo_config::RunOutput::Hide => RunOutput::Hide,
+                repo_config::RunOutput::StripRefreshing => RunOutput::StripRefreshing,
+            },
         },
         repo_config::Step::Env { name, source } => match source {
             repo_config::EnvSource::Value(value) => Step::Env {

@@ -319,10 +319,23 @@ impl Run<'_> {
                         main_output = output;
                     }
                 }
-                Step::Run { command } => {
-                    let mut cmd = Command::new("sh");
-                    cmd.arg("-c").arg(command);
-                    main_output = self.exec("run", cmd, command, dir)?;
+                Step::Run {
+                    command,
+                    shell,
+                    shell_args,
+                    output,
+                } => {
+                    let mut cmd = Command::new(shell.as_deref().unwrap_or("sh"));
+                    if shell_args.is_empty() {
+                        cmd.arg("-c");
+                    } else {
+                        cmd.args(shell_args);
+                    }
+                    cmd.arg(command);
+                    let text = self.exec("run", cmd, command, dir)?;
+                    if let Some(shown) = output.shown(&text) {
+                        main_output = shown;
+                    }
                 }
                 Step::Env {
                     name,

@@ -35,10 +35,20 @@ pub enum Step {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         extra_args: Vec<String>,
     },
-    /// A shell command (`sh -c`), run in the project directory with Atlantis' variables.
+    /// A shell command (`sh -c` unless the step names another shell), run in the project
+    /// directory with Atlantis' variables.
     Run {
         /// The command line.
         command: String,
+        /// The shell, when not `sh`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shell: Option<String>,
+        /// The shell's arguments before the command, when not `-c`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        shell_args: Vec<String>,
+        /// What of its output the comment shows.
+        #[serde(default, skip_serializing_if = "RunOutput::is_show")]
+        output: RunOutput,
     },
     /// Sets a variable for the following steps, to `value` or to the output of `command`.
     Env {
@@ -53,7 +63,53 @@ pub enum Step {
     },
 }
 
+/// What of a `run` step's output the PR comment shows (Atlantis' `output`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutput {
+    /// All of it (the default).
+    #[default]
+    Show,
+    /// None of it: the step's output stays in the log only.
+    Hide,
+    /// All but Terraform's `Refreshing state...` lines.
+    StripRefreshing,
+}
+
+impl RunOutput {
+    fn is_show(&self) -> bool {
+        *self == Self::Show
+    }
+
+    /// The part of `output` the comment shows; `None` for a hidden step.
+    #[must_use]
+    pub fn shown(self, output: &str) -> Option<String> {
+        match self {
+            Self::Show => Some(output.to_owned()),
+            Self::Hide => None,
+            Self::StripRefreshing => Some(
+                output
+                    .lines()
+                    .filter(|line| !line.contains(": Refreshing state..."))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+        }
+    }
+}
+
 impl Step {
+    /// A `run` step through `sh -c`, its output shown.
+    #[must_use]
+    pub fn run(command: impl Into<String>) -> Self {
+        Self::Run {
+            command: command.into(),
+            shell: None,
+            shell_args: Vec::new(),
+            output: RunOutput::Show,
+        }
+    }
+
     /// The step's name in reports: `init`, `plan`, `apply`, `run` or `env`.
     #[must_use]
     pub fn name(&self) -> &'static str {
@@ -198,6 +254,17 @@ mod tests {
 
     use super::*;
     use crate::dispatch::spec::tests::plan_spec;
+
+    #[test]
+    fn a_run_steps_output_setting_picks_what_the_comment_shows() {
+        let output = "aws_s3_bucket.a: Refreshing state... [id=a]\n\nNo changes.";
+        assert_eq!(RunOutput::Show.shown(output).as_deref(), Some(output));
+        assert_eq!(RunOutput::Hide.shown(output), None);
+        assert_eq!(
+            RunOutput::StripRefreshing.shown(output).as_deref(),
+            Some("\nNo changes.")
+        );
+    }
 
     #[test]
     fn the_default_plan_is_init_then_plan_with_the_planfile() {
