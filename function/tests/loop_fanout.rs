@@ -55,6 +55,10 @@ fn a_ten_project_push_is_answered_at_once_and_dispatched_fast() {
     let mut dispatched = Vec::new();
     for push in 0..PUSHES {
         let action = if push == 0 { "opened" } else { "synchronize" };
+        if push > 0 {
+            // A real push: a new head (a head planned already is not planned again).
+            story.commit("change", &[("NOTES.md", format!("push {push}\n"))], "notes");
+        }
         let body = story.pull_request(action, 1, false);
         let id = story.next_delivery();
         let started = Instant::now();
@@ -76,6 +80,14 @@ fn a_ten_project_push_is_answered_at_once_and_dispatched_fast() {
         // Let the stub runs be recorded before the next push.
         story.wait_comment(1, push, "runner");
     }
+    // An update that brings no new commit (Bitbucket Cloud sends one for a title edit) plans
+    // nothing again.
+    let runs = run_dirs(&data);
+    let id = story.next_delivery();
+    let body = story.pull_request("synchronize", 1, false);
+    assert_eq!(server.deliver("pull_request", &id, &body).0, 202);
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(run_dirs(&data), runs, "the same head is not planned twice");
     drop(server);
     answers.sort_unstable();
     dispatched.sort_unstable();

@@ -341,6 +341,12 @@ impl Inner {
             return Ok(());
         };
         match &event.kind {
+            EventKind::Pushed if self.planned_at_head(event, repo, pr).await? => {
+                // Bitbucket Cloud sends `pullrequest:updated` for title and description edits
+                // too: a head that was planned already needs no new plan.
+                tracing::info!("the head was planned already: nothing to re-plan");
+                Ok(())
+            }
             EventKind::Opened | EventKind::Pushed | EventKind::Reopened | EventKind::Ready => {
                 let ctx = self.context(event, repo, pr, false).await?;
                 self.plan(&ctx, &crate::projects::Request::autoplan(), &[])
@@ -370,6 +376,24 @@ impl Inner {
             }
             _ => Ok(()),
         }
+    }
+
+    /// Whether the PR has plan records made at the event's head commit (a 12-character
+    /// Bitbucket Cloud hash matches as a prefix).
+    async fn planned_at_head(
+        &self,
+        event: &Event,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+    ) -> anyhow::Result<bool> {
+        let Some(head) = event.head_sha.as_ref().map(CommitSha::as_str) else {
+            return Ok(false);
+        };
+        if head.len() < 7 {
+            return Ok(false);
+        }
+        let records = self.store.list_plans(repo.as_str(), pr.0).await?;
+        Ok(records.iter().any(|r| r.head_sha.starts_with(head)))
     }
 
     async fn command(
