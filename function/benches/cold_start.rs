@@ -138,10 +138,31 @@ fn first_poll(binary: &Path, env: &[(&str, &str)]) -> Duration {
         .env("AWS_LAMBDA_RUNTIME_API", &api)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(Stdio::piped())
         .spawn()
         .unwrap_or_else(|e| panic!("cannot run {}: {e}", binary.display()));
-    let (mut stream, _) = listener.accept().unwrap();
+    // A binary that stops before polling (a start-up error) must fail the bench, not hang it.
+    listener.set_nonblocking(true).unwrap();
+    let mut stream = loop {
+        match listener.accept() {
+            Ok((stream, _)) => break stream,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
+                if let Some(status) = child.try_wait().unwrap() {
+                    let mut stderr = String::new();
+                    if let Some(mut pipe) = child.stderr.take() {
+                        let _ = pipe.read_to_string(&mut stderr);
+                    }
+                    panic!(
+                        "{} stopped ({status}) before polling the runtime API:\n{stderr}",
+                        binary.display()
+                    );
+                }
+                std::thread::sleep(Duration::from_micros(50));
+            }
+            Err(e) => panic!("accept: {e}"),
+        }
+    };
+    stream.set_nonblocking(false).unwrap();
     stream
         .set_read_timeout(Some(Duration::from_secs(10)))
         .unwrap();

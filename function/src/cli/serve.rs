@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use tokio::net::TcpListener;
 
-use crate::config::Config;
+use crate::config::{Config, Secrets};
 use crate::handler::WebhookHandler;
 use crate::orchestrate::AnySink;
 use crate::{lambda, server, telemetry};
@@ -38,13 +38,19 @@ fn start_up() -> anyhow::Result<Config> {
     Ok(config)
 }
 
-async fn handler(config: &Config) -> anyhow::Result<Arc<WebhookHandler<AnySink>>> {
+/// Reads the secrets (by ARN if so configured) and checks them.
+async fn secrets(config: &Config) -> anyhow::Result<Secrets> {
     let secrets = config
         .resolve_secrets()
         .await
         .context("cannot read the secrets")?;
     crate::webhook::auth::check_secret(config.vcs, &secrets.webhook_secret)
         .context("LANDFALL_WEBHOOK_SECRET is invalid")?;
+    Ok(secrets)
+}
+
+async fn handler(config: &Config) -> anyhow::Result<Arc<WebhookHandler<AnySink>>> {
+    let secrets = secrets(config).await?;
     let sink = AnySink::from_config(config, &secrets).await?;
     Ok(Arc::new(WebhookHandler::from_config(
         config, &secrets, sink,
@@ -74,7 +80,16 @@ pub(super) fn run_lambda() -> anyhow::Result<ExitCode> {
         .enable_all()
         .build()?;
     runtime.block_on(async {
-        let handler = handler(&config).await?;
+        let secrets = secrets(&config).await?;
+        // The settings that only the sink's construction reads are checked now, without building
+        // its clients: that waits for the first invocation (`LazySink`), after the first poll.
+        crate::store::StoreConfig::from_env().context("invalid store configuration")?;
+        crate::handoff::LambdaHandoff::from_env(&secrets.webhook_secret)?;
+        if let Some(path) = &config.policy {
+            crate::repo_config::Policy::load(path).context("invalid LANDFALL_POLICY")?;
+        }
+        let sink = lambda::LazySink::new(config.clone(), secrets.clone());
+        let handler = Arc::new(WebhookHandler::from_config(&config, &secrets, sink));
         lambda::run(handler)
             .await
             .map_err(|e| anyhow::anyhow!(e))
