@@ -362,6 +362,22 @@ impl Config {
     }
 }
 
+/// Reads one secret from Secrets Manager by ARN (`var` names the setting in errors), with the
+/// SDK's default configuration. The runner reads the VCS token this way when its Job carries
+/// `LANDFALL_VCS_TOKEN_ARN` instead of a Kubernetes Secret.
+pub async fn read_secret_arn(var: &'static str, arn: &str) -> Result<SecretString, ConfigError> {
+    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let client = aws_sdk_secretsmanager::Client::new(&sdk);
+    fetch(
+        Some(&client),
+        &SecretSource::Arn {
+            var,
+            arn: arn.to_owned(),
+        },
+    )
+    .await
+}
+
 async fn fetch(
     client: Option<&aws_sdk_secretsmanager::Client>,
     source: &SecretSource,

@@ -208,7 +208,14 @@ pub fn job_spec(spec: &RunSpec, settings: &RunnerSettings) -> Job {
             secret_key_ref: Some(SecretKeySelector {
                 name: settings.token_secret.name.clone(),
                 key: settings.token_secret.key.clone(),
-                optional: Some(false),
+                // With the token's ARN passed on, the runner reads it from Secrets Manager and
+                // the Secret may be absent.
+                optional: Some(
+                    settings
+                        .env
+                        .iter()
+                        .any(|(name, _)| name == crate::config::env_vars::VCS_TOKEN_ARN),
+                ),
             }),
             ..EnvVarSource::default()
         }),
@@ -460,6 +467,29 @@ mod tests {
             .unwrap();
         assert_eq!(reference.name, "landfall-vcs-token");
         assert_eq!(reference.key, "token");
+        assert_eq!(reference.optional, Some(false), "no other source: required");
+
+        let mut with_arn = settings();
+        let arn = "arn:aws:secretsmanager:eu-west-1:1:secret:vcs";
+        with_arn
+            .env
+            .push((env_vars::VCS_TOKEN_ARN.to_owned(), arn.to_owned()));
+        let job = job_spec(&plan_spec(), &with_arn);
+        let env = container(&job).env.as_ref().unwrap();
+        let by_name = |name: &str| env.iter().find(|var| var.name == name).unwrap();
+        assert_eq!(by_name(env_vars::VCS_TOKEN_ARN).value.as_deref(), Some(arn));
+        let reference = by_name(env_vars::VCS_TOKEN)
+            .value_from
+            .as_ref()
+            .unwrap()
+            .secret_key_ref
+            .as_ref()
+            .unwrap();
+        assert_eq!(
+            reference.optional,
+            Some(true),
+            "the runner reads the ARN instead"
+        );
     }
 
     #[test]

@@ -37,7 +37,7 @@ use crate::repo_config::{EffectivePolicy, Policy};
 use crate::report::Reporter;
 use crate::runner::RunReport;
 use crate::store::{AnyStore, DELIVERY_TTL, DeliveryOutcome, Store};
-use crate::vcs::{AnyVcs, CommentId, RetryPolicy, VcsClient, VcsSettings};
+use crate::vcs::{AnyVcs, CommentId, RetryPolicy, VcsClient};
 
 /// The variable naming the `landfall-runner` binary for local dispatch (default: beside
 /// `landfall-function`).
@@ -76,7 +76,7 @@ impl AnySink {
 
     /// The sink for `config`: the loop when a VCS token is configured, else the log sink.
     pub async fn from_config(config: &Config, secrets: &Secrets) -> anyhow::Result<Self> {
-        if secrets.vcs_token.is_none() {
+        if !secrets.has_vcs_credentials() {
             tracing::warn!(
                 "LANDFALL_VCS_TOKEN is not set: deliveries are verified and logged, nothing is planned"
             );
@@ -124,10 +124,6 @@ impl std::fmt::Debug for Orchestrator {
 impl Orchestrator {
     /// Builds the store, the dispatcher, the VCS client and the policy from the configuration.
     pub async fn from_config(config: &Config, secrets: &Secrets) -> anyhow::Result<Self> {
-        let token = secrets
-            .vcs_token
-            .clone()
-            .context("LANDFALL_VCS_TOKEN is not set: the function needs it to talk to the host")?;
         let store_config =
             crate::store::StoreConfig::from_env().context("invalid store configuration")?;
         let (store, _artifacts) = store_config
@@ -154,7 +150,7 @@ impl Orchestrator {
                     runner,
                     runs_dir,
                     env,
-                    Some(token.clone()),
+                    secrets.vcs_token.clone(),
                 ))
             }
             DispatchConfig::Kubernetes {
@@ -170,13 +166,8 @@ impl Orchestrator {
                 AnyDispatcher::Kubernetes(Box::new(KubernetesDispatcher::new(client, settings)))
             }
         };
-        let vcs = AnyVcs::new(&VcsSettings {
-            provider: config.vcs,
-            base_url: config.vcs_url.clone(),
-            token,
-            retry: RetryPolicy::default(),
-        })
-        .context("cannot build the VCS client")?;
+        let vcs = AnyVcs::from_config(config, secrets, RetryPolicy::default())
+            .context("cannot build the VCS client")?;
         let policy = match &config.policy {
             Some(path) => Some(Policy::load(path).context("invalid LANDFALL_POLICY")?),
             None => None,
@@ -297,6 +288,11 @@ fn runner_env(config: &Config) -> Vec<(String, String)> {
     if let Some(url) = &config.vcs_url {
         env.push((v::VCS_URL.to_owned(), url.clone()));
     }
+    // A token kept in Secrets Manager is read there by the runner itself (its role may read
+    // it); the ARN is not a secret.
+    if let Some(crate::config::SecretSource::Arn { arn, .. }) = &config.vcs_token {
+        env.push((v::VCS_TOKEN_ARN.to_owned(), arn.clone()));
+    }
     for name in ["AWS_REGION", "AWS_ENDPOINT_URL"] {
         if let Ok(value) = std::env::var(name)
             && !value.is_empty()
@@ -340,6 +336,9 @@ impl Inner {
         let (Some(repo), Some(pr)) = (&event.repo, event.number) else {
             return Ok(());
         };
+        if let Some(installation) = event.installation {
+            self.vcs.remember_installation(repo, installation);
+        }
         match &event.kind {
             EventKind::Pushed if self.planned_at_head(event, repo, pr).await? => {
                 // Bitbucket Cloud sends `pullrequest:updated` for title and description edits

@@ -808,7 +808,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let opts = RunnerOptions::from_env();
+    let mut opts = RunnerOptions::from_env();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -820,6 +820,16 @@ pub fn main() -> ExitCode {
         }
     };
     let report = runtime.block_on(async {
+        if opts.token.is_none()
+            && let Some(arn) = std::env::var(function_env::VCS_TOKEN_ARN)
+                .ok()
+                .filter(|arn| !arn.is_empty())
+        {
+            let token = crate::config::read_secret_arn(function_env::VCS_TOKEN_ARN, &arn)
+                .await
+                .map_err(|e| (2, e.to_string()))?;
+            opts.token = Some(token);
+        }
         if spec.report_back.is_none() {
             let artifacts = artifacts_from_env().await.map_err(|e| (2, e.to_string()))?;
             return Ok(run(&spec, &opts, &artifacts).await);
