@@ -125,6 +125,7 @@ impl Fixture {
             .env("LANDFALL_RUN_REPORT", &report_file)
             .env("LANDFALL_RUN_GRACE", "2")
             .env("LANDFALL_TERRAFORM", landfall_e2e::tool("terraform"))
+            .env("LANDFALL_TERRAFORM_VERSIONS_DIR", self.path("versions"))
             .env("LANDFALL_VCS_TOKEN", TOKEN)
             .env(
                 "TF_CLI_CONFIG_FILE",
@@ -375,6 +376,36 @@ fn a_run_step_uses_its_shell_and_arguments_and_a_hidden_step_stays_out_of_the_co
         "{}",
         report.comment
     );
+}
+
+#[test]
+fn a_pinned_terraform_version_is_used_or_the_run_says_it_is_missing() {
+    let fx = Fixture::new();
+    let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
+    let mut spec = fx.spec(&head, "delivery-1");
+    spec.project.terraform_version = Some("0.12.31".to_owned());
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Failed, "{}", report.comment);
+    assert!(
+        report.comment.contains("pins Terraform 0.12.31"),
+        "{}",
+        report.comment
+    );
+
+    // A version the runner image carries in its versions folder is the one run.
+    let pinned = fx.path("versions/9.9.9");
+    std::fs::create_dir_all(&pinned).unwrap();
+    std::os::unix::fs::symlink(landfall_e2e::tool("terraform"), pinned.join("terraform")).unwrap();
+    spec.trigger = "delivery-2".to_owned();
+    spec.project.terraform_version = Some("v9.9.9".to_owned());
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
+
+    // A constraint is Terraform's own business (`required_version`).
+    spec.trigger = "delivery-3".to_owned();
+    spec.project.terraform_version = Some(">= 1.0".to_owned());
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
 }
 
 #[test]

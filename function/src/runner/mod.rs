@@ -43,6 +43,9 @@ use workflow::Step;
 pub const TERRAFORM_VAR: &str = "LANDFALL_TERRAFORM";
 /// The variable naming the shared provider plugin cache (default: `<work dir>/plugin-cache`).
 pub const PLUGIN_CACHE_VAR: &str = "LANDFALL_PLUGIN_CACHE_DIR";
+/// The variable naming a folder of Terraform versions, `<dir>/<version>/terraform`, for projects
+/// that pin `terraform_version`.
+pub const TERRAFORM_VERSIONS_VAR: &str = "LANDFALL_TERRAFORM_VERSIONS_DIR";
 /// The variable setting the grace period between SIGINT and SIGKILL, in seconds (default 30).
 pub const GRACE_VAR: &str = "LANDFALL_RUN_GRACE";
 
@@ -56,6 +59,8 @@ pub struct RunnerOptions {
     pub work_dir: PathBuf,
     /// The `terraform` binary.
     pub terraform: PathBuf,
+    /// Other Terraform versions, `<dir>/<version>/terraform`, for projects that pin one.
+    pub versions_dir: Option<PathBuf>,
     /// The provider plugin cache, shared between runs; `init` holds a lock on it.
     pub plugin_cache: PathBuf,
     /// Time between SIGINT and SIGKILL when a run passes its limit.
@@ -93,6 +98,7 @@ impl RunnerOptions {
             plugin_cache: get(PLUGIN_CACHE_VAR)
                 .map_or_else(|| work_dir.join("plugin-cache"), PathBuf::from),
             terraform: get(TERRAFORM_VAR).map_or_else(|| PathBuf::from("terraform"), PathBuf::from),
+            versions_dir: get(TERRAFORM_VERSIONS_VAR).map(PathBuf::from),
             grace: get(GRACE_VAR)
                 .and_then(|value| value.to_str()?.parse().ok())
                 .map_or(Duration::from_secs(30), Duration::from_secs),
@@ -189,6 +195,8 @@ pub struct RunReport {
 struct Run<'a> {
     spec: &'a RunSpec,
     opts: &'a RunnerOptions,
+    /// The Terraform binary for this project (its pinned version, when it pins one).
+    terraform: PathBuf,
     started: Instant,
     deadline: Instant,
     planfile: PathBuf,
@@ -281,7 +289,7 @@ impl Run<'_> {
     }
 
     fn terraform(&self, args: &[String]) -> (Command, String) {
-        let mut cmd = Command::new(&self.opts.terraform);
+        let mut cmd = Command::new(&self.terraform);
         cmd.args(args);
         (cmd, format!("terraform {}", args.join(" ")))
     }
@@ -414,6 +422,68 @@ pub fn plan_text(output: &str) -> String {
     lines[start..end].join("\n").trim().to_owned()
 }
 
+/// The Terraform binary for the project: for a pinned exact version, `<versions dir>/<version>/
+/// terraform` or the default binary when it is that version; never another version. A version
+/// constraint (`>= 1.5`, `~> 1.9`) is left to Terraform's own `required_version` check.
+fn pick_terraform(spec: &RunSpec, opts: &RunnerOptions) -> Result<PathBuf, String> {
+    let Some(pinned) = spec.project.terraform_version.as_deref() else {
+        return Ok(opts.terraform.clone());
+    };
+    let wanted = pinned.trim().trim_start_matches(['v', '=']).trim();
+    let exact = wanted.starts_with(|c: char| c.is_ascii_digit())
+        && wanted
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
+    if !exact {
+        return Ok(opts.terraform.clone());
+    }
+    if let Some(dir) = &opts.versions_dir {
+        let candidate = dir.join(wanted).join("terraform");
+        if candidate.is_file() {
+            return Ok(candidate);
+        }
+    }
+    let found = installed_version(&opts.terraform)?;
+    if found == wanted {
+        return Ok(opts.terraform.clone());
+    }
+    Err(format!(
+        "the project pins Terraform {wanted} (terraform_version), but this runner's terraform \
+         ({}) is {found}{}. Add Terraform {wanted} to the runner image{}, or change the \
+         project's terraform_version.",
+        opts.terraform.display(),
+        opts.versions_dir
+            .as_ref()
+            .map_or_else(String::new, |dir| format!(
+                " and {} has no {wanted}/terraform",
+                dir.display()
+            )),
+        opts.versions_dir.as_ref().map_or_else(
+            || format!(" (as <dir>/{wanted}/terraform with {TERRAFORM_VERSIONS_VAR}=<dir>)"),
+            |dir| format!(" as {}", dir.join(wanted).join("terraform").display())
+        ),
+    ))
+}
+
+/// What `terraform version -json` says `terraform` is.
+fn installed_version(terraform: &Path) -> Result<String, String> {
+    let out = Command::new(terraform)
+        .args(["version", "-json"])
+        .env("CHECKPOINT_DISABLE", "1")
+        .output()
+        .map_err(|err| format!("cannot run {}: {err}", terraform.display()))?;
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).map_err(|err| {
+        format!(
+            "{} version -json printed no JSON ({err})",
+            terraform.display()
+        )
+    })?;
+    json.get("terraform_version")
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| format!("{} version -json names no version", terraform.display()))
+}
+
 /// Prepares the work directory and the token file; returns the git environment.
 fn prepare(spec: &RunSpec, opts: &RunnerOptions) -> std::io::Result<Vec<(String, String)>> {
     fs::create_dir_all(opts.work_dir.join("out"))?;
@@ -457,6 +527,7 @@ pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: 
     let mut run = Run {
         spec,
         opts,
+        terraform: opts.terraform.clone(),
         started,
         deadline: started + spec.project.timeout,
         planfile: opts.work_dir.join("out").join("plan.tfplan"),
@@ -522,6 +593,12 @@ fn failed(step: &str, output: impl Into<String>) -> Stop {
 #[allow(clippy::too_many_lines)] // The run's sequence, read top to bottom.
 async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Executed, Stop> {
     let spec = run.spec;
+    run.terraform = pick_terraform(spec, run.opts).map_err(|output| {
+        Stop(Outcome::Failed {
+            step: "terraform".to_owned(),
+            output,
+        })
+    })?;
     // An apply is checked before anything is cloned: the plan must be for the current head,
     // and the planfile must be the very bytes recorded with it.
     let planfile_bytes = match (spec.command, &spec.apply) {
