@@ -335,6 +335,12 @@ pub fn job_spec(spec: &RunSpec, settings: &RunnerSettings) -> Job {
 /// [`DispatchOutcome::AlreadyDispatched`].
 #[derive(Debug, thiserror::Error)]
 pub enum KubernetesError {
+    /// No EKS token could be made (no AWS credentials, or the token file cannot be written).
+    #[error("cannot authenticate to the EKS cluster: {message}")]
+    Auth {
+        /// What failed.
+        message: String,
+    },
     /// The API answered with an error status (403: the function's role may not create Jobs in
     /// the namespace; 5xx: the API server failed).
     #[error("creating Job {job} in namespace {namespace} failed: HTTP {code}: {message}")]
@@ -369,6 +375,7 @@ pub enum KubernetesError {
 pub struct KubernetesDispatcher {
     client: kube::Client,
     settings: RunnerSettings,
+    eks: Option<std::sync::Arc<super::eks::EksAuth>>,
 }
 
 impl std::fmt::Debug for KubernetesDispatcher {
@@ -383,7 +390,25 @@ impl KubernetesDispatcher {
     /// A dispatcher creating Jobs with `client`.
     #[must_use]
     pub fn new(client: kube::Client, settings: RunnerSettings) -> Self {
-        Self { client, settings }
+        Self {
+            client,
+            settings,
+            eks: None,
+        }
+    }
+
+    /// A dispatcher whose client authenticates with EKS tokens that `auth` keeps fresh.
+    #[must_use]
+    pub fn with_eks(
+        client: kube::Client,
+        settings: RunnerSettings,
+        auth: super::eks::EksAuth,
+    ) -> Self {
+        Self {
+            client,
+            settings,
+            eks: Some(std::sync::Arc::new(auth)),
+        }
     }
 
     /// The settings.
@@ -397,6 +422,11 @@ impl Dispatcher for KubernetesDispatcher {
     async fn dispatch(&self, spec: &RunSpec) -> Result<DispatchOutcome, DispatchError> {
         let job = job_spec(spec, &self.settings);
         let run_id = spec.run_id();
+        if let Some(auth) = &self.eks {
+            auth.refresh().await.map_err(|err| KubernetesError::Auth {
+                message: format!("{err:#}"),
+            })?;
+        }
         let jobs: Api<Job> = Api::namespaced(self.client.clone(), &self.settings.namespace);
         match jobs.create(&PostParams::default(), &job).await {
             Ok(_) => {

@@ -10,6 +10,7 @@
 //! Both hand the runner a [`RunSpec`] as environment variables ([`RunSpec::to_env`]); the runner
 //! itself is [`crate::runner`]. The Job layout and the variables are described in `docs/runs.md`.
 
+pub mod eks;
 pub mod kubernetes;
 pub mod local;
 pub mod names;

@@ -158,12 +158,24 @@ impl Orchestrator {
                 image,
                 service_account,
             } => {
-                let client = kube::Client::try_default()
-                    .await
-                    .context("cannot reach the Kubernetes API for dispatch")?;
                 let mut settings = RunnerSettings::new(namespace, image, service_account);
                 settings.env = env;
-                AnyDispatcher::Kubernetes(Box::new(KubernetesDispatcher::new(client, settings)))
+                // Under Lambda the cluster comes from LANDFALL_EKS_*, with EKS tokens; elsewhere
+                // from the kubeconfig or the pod's service account.
+                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                let dispatcher = match crate::dispatch::eks::client_from_env(&sdk)
+                    .await
+                    .context("cannot set up the EKS cluster's API client")?
+                {
+                    Some((client, auth)) => KubernetesDispatcher::with_eks(client, settings, auth),
+                    None => {
+                        let client = kube::Client::try_default()
+                            .await
+                            .context("cannot reach the Kubernetes API for dispatch")?;
+                        KubernetesDispatcher::new(client, settings)
+                    }
+                };
+                AnyDispatcher::Kubernetes(Box::new(dispatcher))
             }
         };
         let vcs = AnyVcs::from_config(config, secrets, RetryPolicy::default())
