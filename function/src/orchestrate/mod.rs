@@ -13,8 +13,9 @@
 //! - **Merge or close**, **`landfall unlock`**: the PR's locks released and its plans discarded.
 //! - `help`, `version` and commands that cannot be parsed: the reply text as a comment.
 //!
-//! Runs report back through the dispatcher: the local dispatcher's `report.json` is watched here.
-//! A Kubernetes Job's report (its last log line) is not read back yet.
+//! Results are recorded by whoever can reach the store ([`crate::report`]): on DynamoDB the
+//! runner itself; with the embedded store, this loop, from the local run's `report.json`. Under
+//! Lambda events are handed to an asynchronous invocation first ([`crate::handoff`]).
 
 mod apply;
 mod plan;
