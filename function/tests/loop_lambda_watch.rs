@@ -94,8 +94,8 @@ fn the_loop_through_cargo_lambda_watch() {
                 aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "moto"),
             ))
             .build();
-        let store = DynamoStore::new(&aws_sdk_dynamodb::Client::new(&sdk), TABLE);
-        store.create_table().await.unwrap();
+        let table = DynamoStore::new(&aws_sdk_dynamodb::Client::new(&sdk), TABLE);
+        table.create_table().await.unwrap();
     });
     let (_watch, addr) = start_watch(&env, port);
 

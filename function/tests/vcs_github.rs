@@ -584,7 +584,7 @@ async fn a_refused_token_exchange_is_a_clear_error_and_the_runner_token_is_the_i
         .mount(&server)
         .await;
     let c = app(&server, Some(5));
-    let hour = Duration::from_secs(50 * 60);
+    let hour = Duration::from_mins(50);
     let token = c.token_for(&repo(), hour).await.unwrap();
     assert_eq!(token.expose_secret(), "ghs_runner");
     // Cached: a second ask within its life mints nothing.

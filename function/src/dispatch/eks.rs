@@ -31,7 +31,7 @@ pub const CA_DATA_VAR: &str = "LANDFALL_EKS_CA_DATA";
 
 /// How long the presigned URL inside a token is valid for signing (EKS accepts the token for
 /// 15 minutes after the signing time).
-const PRESIGN_EXPIRY: Duration = Duration::from_secs(60);
+const PRESIGN_EXPIRY: Duration = Duration::from_mins(1);
 /// A token older than this is replaced before the next dispatch.
 const REFRESH_AFTER: Duration = Duration::from_mins(10);
 

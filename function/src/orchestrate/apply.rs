@@ -91,6 +91,17 @@ impl Inner {
         for (spec, _) in &mut to_apply {
             spec.report_back = self.report_back.then(|| thread.clone());
         }
+        self.apply_in_stages(ctx, &thread, to_apply).await
+    }
+
+    /// Runs the applies: `depends_on` dependencies first, in stages; a dependent only once its
+    /// dependencies in this apply were applied.
+    async fn apply_in_stages(
+        self: &Arc<Self>,
+        ctx: &PrContext,
+        thread: &CommentThread,
+        to_apply: Vec<(RunSpec, Vec<String>)>,
+    ) -> anyhow::Result<()> {
         // `depends_on`: a project is applied after the projects it depends on, and only once
         // they are applied.
         let in_apply: Vec<String> = to_apply
@@ -122,12 +133,12 @@ impl Inner {
                                 Some(&refused),
                             )
                             .await?;
-                        reporter.publish(&spec, &thread, Some(&refused)).await?;
+                        reporter.publish(&spec, thread, Some(&refused)).await?;
                     }
                     None => ready.push(spec),
                 }
             }
-            self.run_group(ready.clone(), &thread).await?;
+            self.run_group(ready.clone(), thread).await?;
             if self.report_back {
                 self.wait_for_results(&ready).await?;
             }

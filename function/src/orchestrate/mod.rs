@@ -164,17 +164,16 @@ impl Orchestrator {
                 // Under Lambda the cluster comes from LANDFALL_EKS_*, with EKS tokens; elsewhere
                 // from the kubeconfig or the pod's service account.
                 let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
-                let dispatcher = match crate::dispatch::eks::client_from_env(&sdk)
+                let eks = crate::dispatch::eks::client_from_env(&sdk)
                     .await
-                    .context("cannot set up the EKS cluster's API client")?
-                {
-                    Some((client, auth)) => KubernetesDispatcher::with_eks(client, settings, auth),
-                    None => {
-                        let client = kube::Client::try_default()
-                            .await
-                            .context("cannot reach the Kubernetes API for dispatch")?;
-                        KubernetesDispatcher::new(client, settings)
-                    }
+                    .context("cannot set up the EKS cluster's API client")?;
+                let dispatcher = if let Some((client, auth)) = eks {
+                    KubernetesDispatcher::with_eks(client, settings, auth)
+                } else {
+                    let client = kube::Client::try_default()
+                        .await
+                        .context("cannot reach the Kubernetes API for dispatch")?;
+                    KubernetesDispatcher::new(client, settings)
                 };
                 AnyDispatcher::Kubernetes(Box::new(dispatcher))
             }

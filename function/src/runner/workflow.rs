@@ -77,6 +77,10 @@ pub enum RunOutput {
 }
 
 impl RunOutput {
+    #[allow(
+        clippy::trivially_copy_pass_by_ref,
+        reason = "serde's skip_serializing_if passes a reference"
+    )]
     fn is_show(&self) -> bool {
         *self == Self::Show
     }
