@@ -16,7 +16,9 @@ use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
 use landfall_e2e::{AWS_REGION, MotoServer};
 use landfall_function::store::{DynamoStore, Store as _};
 
-use loop_common::steps::{apply_and_merge, apply_refused, plan_and_lock, redelivery_and_unlock};
+use loop_common::steps::{
+    apply_and_merge, apply_refused, initial_commit_and_policy, plan_and_lock, redelivery_and_unlock,
+};
 use loop_common::{new_story, server_env, start_server};
 
 const TABLE: &str = "landfall-loop";
@@ -43,20 +45,7 @@ fn the_whole_loop_on_dynamodb_and_s3_with_runners_reporting_back() {
     moto.create_bucket(BUCKET).unwrap();
 
     let (mock, mut story) = new_story(&runtime);
-    story.commit(
-        "main",
-        &[
-            ("envs/app/main.tf", story.main_tf("v1")),
-            ("README.md", "infra\n".to_owned()),
-        ],
-        "initial",
-    );
-    let policy = story.dir.path().join("repos.yaml");
-    std::fs::write(
-        &policy,
-        "repos:\n  - id: /.*/\n    apply_requirements: [approved]\n",
-    )
-    .unwrap();
+    let policy = initial_commit_and_policy(&story);
     let data = story.dir.path().join("data");
     let mut env = server_env(&mock, &data);
     for (name, value) in [

@@ -15,7 +15,9 @@ mod loop_common;
 
 use std::time::{Duration, Instant};
 
-use loop_common::steps::{apply_and_merge, apply_refused, plan_and_lock, redelivery_and_unlock};
+use loop_common::steps::{
+    apply_and_merge, apply_refused, initial_commit_and_policy, plan_and_lock, redelivery_and_unlock,
+};
 use loop_common::{new_story, server_env, start_server};
 
 #[test]
@@ -23,21 +25,7 @@ fn the_whole_loop_through_serve_with_real_terraform() {
     let started = Instant::now();
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (mock, mut story) = new_story(&runtime);
-    story.commit(
-        "main",
-        &[
-            ("envs/app/main.tf", story.main_tf("v1")),
-            ("README.md", "infra\n".to_owned()),
-        ],
-        "initial",
-    );
-    // The operator's policy: every repository needs an approval before apply.
-    let policy = story.dir.path().join("repos.yaml");
-    std::fs::write(
-        &policy,
-        "repos:\n  - id: /.*/\n    apply_requirements: [approved]\n",
-    )
-    .unwrap();
+    let policy = initial_commit_and_policy(&story);
     let data = story.dir.path().join("data");
     let mut env = server_env(&mock, &data);
     env.push(("LANDFALL_POLICY", policy.display().to_string()));

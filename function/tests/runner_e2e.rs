@@ -315,24 +315,37 @@ fn custom_run_steps_get_atlantis_variables_and_comment_args_are_never_run_by_a_s
     assert!(!fx.path("origin/envs/app/pwned").exists());
 }
 
+/// A `run` step through `bash` with `args`, its output shown.
+fn bash(command: &str, args: &[&str]) -> Step {
+    Step::Run {
+        command: command.to_owned(),
+        shell: Some("bash".to_owned()),
+        shell_args: args.iter().map(|a| (*a).to_owned()).collect(),
+        output: RunOutput::Show,
+    }
+}
+
+/// A `run` step whose output stays out of the comment.
+fn hidden(command: &str) -> Step {
+    Step::Run {
+        command: command.to_owned(),
+        shell: None,
+        shell_args: Vec::new(),
+        output: RunOutput::Hide,
+    }
+}
+
 #[test]
 fn a_run_step_uses_its_shell_and_arguments_and_a_hidden_step_stays_out_of_the_comment() {
     let fx = Fixture::new();
     let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
     let mut spec = fx.spec(&head, "delivery-1");
     spec.project.workflow = Some(vec![
-        Step::Run {
-            command: "echo \"shown-by-$0\"; false | true".to_owned(),
-            shell: Some("bash".to_owned()),
-            shell_args: vec!["-o".to_owned(), "pipefail".to_owned(), "-c".to_owned()],
-            output: RunOutput::Show,
-        },
-        Step::Run {
-            command: "echo hidden-output-7f3".to_owned(),
-            shell: None,
-            shell_args: Vec::new(),
-            output: RunOutput::Hide,
-        },
+        bash(
+            "echo \"shown-by-$0\"; false | true",
+            &["-o", "pipefail", "-c"],
+        ),
+        hidden("echo hidden-output-7f3"),
     ]);
     let report = fx.run(&spec);
     // `false | true` fails only under pipefail: the step ran with the given arguments.
@@ -351,18 +364,8 @@ fn a_run_step_uses_its_shell_and_arguments_and_a_hidden_step_stays_out_of_the_co
         Step::Plan {
             extra_args: Vec::new(),
         },
-        Step::Run {
-            command: "echo \"shown-by-$0\"".to_owned(),
-            shell: Some("bash".to_owned()),
-            shell_args: vec!["-c".to_owned()],
-            output: RunOutput::Show,
-        },
-        Step::Run {
-            command: "echo hidden-output-7f3".to_owned(),
-            shell: None,
-            shell_args: Vec::new(),
-            output: RunOutput::Hide,
-        },
+        bash("echo \"shown-by-$0\"", &["-c"]),
+        hidden("echo hidden-output-7f3"),
     ]);
     let report = fx.run(&spec);
     assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);

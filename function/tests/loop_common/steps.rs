@@ -7,6 +7,26 @@ use std::time::Duration;
 
 use super::{Server, Story, open_pr, run_dirs};
 
+/// The story's start: `main` with one project, and the operator's policy (every repository
+/// needs an approval before apply) written beside it; returns the policy's path.
+pub fn initial_commit_and_policy(story: &Story) -> std::path::PathBuf {
+    story.commit(
+        "main",
+        &[
+            ("envs/app/main.tf", story.main_tf("v1")),
+            ("README.md", "infra\n".to_owned()),
+        ],
+        "initial",
+    );
+    let policy = story.dir.path().join("repos.yaml");
+    std::fs::write(
+        &policy,
+        "repos:\n  - id: /.*/\n    apply_requirements: [approved]\n",
+    )
+    .unwrap();
+    policy
+}
+
 /// Steps 1 and 2; returns PR #1's opened delivery (id and body) to redeliver later.
 pub fn plan_and_lock(
     server: &Server,
