@@ -4,9 +4,9 @@
 //! go through its Function URL endpoint; each invocation verifies, answers and hands the event
 //! off as an asynchronous invocation of the function itself, sent to the emulator's own Invoke
 //! API (`AWS_ENDPOINT_URL_LAMBDA`), which does the work; runners record their own results. The
-//! same fake GitHub, local git repository and real `terraform` as `loop_serve.rs`: PR opened →
-//! plan comment; a second PR → "locked by #1"; `landfall apply` → applied; the same delivery
-//! twice → one run.
+//! same fake GitHub, local git repository, real `terraform` and story as `loop_serve.rs`: plan,
+//! "locked by #1", apply refused without approval, a stale plan refused after a push, apply,
+//! merge releases, the same delivery twice → one run, unlock.
 
 mod loop_common;
 
@@ -17,7 +17,12 @@ use std::time::{Duration, Instant};
 
 use landfall_e2e::MotoServer;
 use landfall_function::store::DynamoStore;
-use loop_common::{deliver_to, new_story, open_pr, run_dirs, server_env};
+use loop_common::new_story;
+use loop_common::server_env;
+use loop_common::steps::{
+    FunctionUrl, apply_and_merge, apply_refused, initial_commit_and_policy, plan_and_lock,
+    redelivery_and_unlock,
+};
 
 const FUNCTION_URL: &str = "/lambda-url/landfall-function/";
 const TABLE: &str = "landfall-watch";
@@ -49,16 +54,7 @@ impl Drop for Watch {
 fn the_loop_through_cargo_lambda_watch() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let (mock, mut story) = new_story(&runtime);
-    story.commit(
-        "main",
-        &[("envs/app/main.tf", story.main_tf("v1"))],
-        "initial",
-    );
-    let a = story.commit("change", &[("envs/app/main.tf", story.main_tf("v2"))], "v2");
-    open_pr(&story, 1, "change", "octocat");
-    story.commit("other", &[("envs/app/main.tf", story.main_tf("v3"))], "v3");
-    open_pr(&story, 2, "other", "hubot");
-
+    let policy = initial_commit_and_policy(&story);
     let moto = MotoServer::start().expect("moto starts (run scripts/install-tools)");
     moto.create_bucket(BUCKET).unwrap();
     let data = story.dir.path().join("data");
@@ -69,6 +65,7 @@ fn the_loop_through_cargo_lambda_watch() {
             "LANDFALL_RUNNER",
             env!("CARGO_BIN_EXE_landfall-runner").to_owned(),
         ),
+        ("LANDFALL_POLICY", policy.display().to_string()),
         ("LANDFALL_STORE", "dynamodb".to_owned()),
         ("LANDFALL_TABLE", TABLE.to_owned()),
         ("LANDFALL_BUCKET", BUCKET.to_owned()),
@@ -85,62 +82,41 @@ fn the_loop_through_cargo_lambda_watch() {
         env.retain(|(n, _)| *n != name);
         env.push((name, value));
     }
-    runtime.block_on(async {
-        let sdk = aws_config::SdkConfig::builder()
-            .behavior_version(aws_config::BehaviorVersion::latest())
-            .region(aws_config::Region::new(landfall_e2e::AWS_REGION))
-            .endpoint_url(moto.endpoint())
-            .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
-                aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "moto"),
-            ))
-            .build();
-        let table = DynamoStore::new(&aws_sdk_dynamodb::Client::new(&sdk), TABLE);
-        table.create_table().await.unwrap();
-    });
+    let sdk = aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(landfall_e2e::AWS_REGION))
+        .endpoint_url(moto.endpoint())
+        .credentials_provider(aws_sdk_dynamodb::config::SharedCredentialsProvider::new(
+            aws_sdk_dynamodb::config::Credentials::new("test", "test", None, None, "moto"),
+        ))
+        .build();
+    let table = DynamoStore::new(&aws_sdk_dynamodb::Client::new(&sdk), TABLE);
+    runtime.block_on(table.create_table()).unwrap();
     let (_watch, addr) = start_watch(&env, port);
+    // The first invocation waits for `cargo lambda watch` to build the function.
+    let url = FunctionUrl {
+        addr,
+        path: FUNCTION_URL,
+        timeout: Duration::from_mins(25),
+    };
 
-    // PR #1 opened: the first invocation waits for the build.
-    let opened_id = story.next_delivery();
-    let opened = story.pull_request("opened", 1, false);
-    let (status, _) = deliver_to(
-        &addr,
-        FUNCTION_URL,
-        "pull_request",
-        &opened_id,
-        &opened,
-        Duration::from_mins(25),
+    let mut answers = Vec::new();
+    let opened = plan_and_lock(&url, &mut story, &data, &mut answers);
+    let b = apply_refused(&url, &mut story, &data);
+    apply_and_merge(&url, &mut story, &mut answers, &b);
+    let runs = redelivery_and_unlock(&url, &mut story, &data, &opened);
+    assert_eq!(runs, 4, "plan, re-plan, apply, and PR #2's plan");
+    runtime.block_on(async {
+        assert_eq!(table.list_locks(None).await.unwrap(), vec![]);
+        assert_eq!(table.list_plans("acme/infra", 1).await.unwrap(), vec![]);
+    });
+    // Every answer but the first (which includes the build) came at once: the work was handed
+    // off to another invocation.
+    answers.remove(0);
+    assert!(
+        answers.iter().all(|took| *took < Duration::from_secs(5)),
+        "{answers:?}"
     );
-    assert_eq!(status, 202);
-    let plan = story.wait_comment(1, 0, "Plan: 1 to add");
-    assert!(plan.contains(&a[..7]), "{plan}");
-
-    let timeout = Duration::from_mins(1);
-    let id = story.next_delivery();
-    let body = story.pull_request("opened", 2, false);
-    let (status, took) = deliver_to(&addr, FUNCTION_URL, "pull_request", &id, &body, timeout);
-    assert_eq!(status, 202);
-    assert!(took < Duration::from_secs(2), "answered in {took:?}");
-    story.wait_comment(2, 0, "locked by #1");
-
-    let id = story.next_delivery();
-    let body = story.comment(1, "landfall apply");
-    let (status, _) = deliver_to(&addr, FUNCTION_URL, "issue_comment", &id, &body, timeout);
-    assert_eq!(status, 202);
-    story.wait_comment(1, 1, "Apply complete!");
-
-    let runs = run_dirs(&data);
-    let (status, _) = deliver_to(
-        &addr,
-        FUNCTION_URL,
-        "pull_request",
-        &opened_id,
-        &opened,
-        timeout,
-    );
-    assert_eq!(status, 202);
-    std::thread::sleep(Duration::from_secs(2));
-    assert_eq!(run_dirs(&data), runs, "a redelivery runs nothing");
-    assert_eq!(runs, 2, "one plan and one apply");
 }
 
 /// Starts `cargo lambda watch` with `env` on `port`, two instances at most (one answers a

@@ -110,7 +110,9 @@ impl Inner {
             .collect();
         let stages = stages(to_apply);
         let mut applied: Vec<String> = Vec::new();
-        for stage in stages {
+        let count = stages.len();
+        for (index, stage) in stages.into_iter().enumerate() {
+            let last = index + 1 == count;
             let mut ready = Vec::new();
             for (spec, depends_on) in stage {
                 match depends_on
@@ -139,6 +141,10 @@ impl Inner {
                 }
             }
             self.run_group(ready.clone(), thread).await?;
+            // Runs that report back are waited for only when another stage must follow.
+            if last {
+                break;
+            }
             if self.report_back {
                 self.wait_for_results(&ready).await?;
             }

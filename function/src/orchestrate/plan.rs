@@ -163,6 +163,7 @@ impl Inner {
         let mut groups: Vec<i64> = wanted.iter().map(|p| p.execution_order_group).collect();
         groups.sort_unstable();
         groups.dedup();
+        let last = groups.last().copied();
         for group in groups {
             let specs: Vec<RunSpec> = wanted
                 .iter()
@@ -174,7 +175,8 @@ impl Inner {
                 })
                 .collect();
             self.run_group(specs.clone(), &thread).await?;
-            if self.report_back {
+            // Runs that report back are waited for only when another group must follow.
+            if self.report_back && Some(group) != last {
                 self.wait_for_results(&specs).await?;
             }
         }

@@ -1,11 +1,39 @@
 //! The loop's story, told the same way to every deployment shape (`loop_serve.rs` with the
-//! embedded store, `loop_moto.rs` with DynamoDB and S3): each step delivers, then checks what
-//! the PR shows and how many runs were started.
+//! embedded store, `loop_moto.rs` with DynamoDB and S3, `loop_lambda_watch.rs` under the Lambda
+//! emulator): each step delivers, then checks what the PR shows and how many runs were started.
 
 use std::path::Path;
 use std::time::Duration;
 
-use super::{Server, Story, open_pr, run_dirs};
+use super::{Server, Story, deliver_to, open_pr, run_dirs};
+
+/// Where the story's deliveries go.
+pub trait Deliver {
+    /// Posts a signed GitHub delivery; returns the status and how long the answer took.
+    fn deliver(&self, event: &str, delivery: &str, body: &[u8]) -> (u16, Duration);
+}
+
+impl Deliver for Server {
+    fn deliver(&self, event: &str, delivery: &str, body: &[u8]) -> (u16, Duration) {
+        Server::deliver(self, event, delivery, body)
+    }
+}
+
+/// A Function URL path on the Lambda emulator's address.
+pub struct FunctionUrl {
+    /// `host:port`.
+    pub addr: String,
+    /// The path, `/lambda-url/<function>/`.
+    pub path: &'static str,
+    /// How long an answer may take (the first invocation waits for the build).
+    pub timeout: Duration,
+}
+
+impl Deliver for FunctionUrl {
+    fn deliver(&self, event: &str, delivery: &str, body: &[u8]) -> (u16, Duration) {
+        deliver_to(&self.addr, self.path, event, delivery, body, self.timeout)
+    }
+}
 
 /// The story's start: `main` with one project, and the operator's policy (every repository
 /// needs an approval before apply) written beside it; returns the policy's path.
@@ -29,7 +57,7 @@ pub fn initial_commit_and_policy(story: &Story) -> std::path::PathBuf {
 
 /// Steps 1 and 2; returns PR #1's opened delivery (id and body) to redeliver later.
 pub fn plan_and_lock(
-    server: &Server,
+    server: &impl Deliver,
     story: &mut Story,
     data: &Path,
     answers: &mut Vec<Duration>,
@@ -75,7 +103,7 @@ pub fn plan_and_lock(
 }
 
 /// Steps 3 and 4; returns the new head of PR #1.
-pub fn apply_refused(server: &Server, story: &mut Story, data: &Path) -> String {
+pub fn apply_refused(server: &impl Deliver, story: &mut Story, data: &Path) -> String {
     // 3. `landfall apply` without the approval the policy requires → refused.
     let seen = story.comments(1).len();
     let id = story.next_delivery();
@@ -101,7 +129,12 @@ pub fn apply_refused(server: &Server, story: &mut Story, data: &Path) -> String 
 }
 
 /// Steps 5 and 6.
-pub fn apply_and_merge(server: &Server, story: &mut Story, answers: &mut Vec<Duration>, b: &str) {
+pub fn apply_and_merge(
+    server: &impl Deliver,
+    story: &mut Story,
+    answers: &mut Vec<Duration>,
+    b: &str,
+) {
     // 5. The push arrives → re-planned at the new head; `atlantis apply` → applied.
     let seen = story.comments(1).len();
     let id = story.next_delivery();
@@ -150,7 +183,7 @@ pub fn apply_and_merge(server: &Server, story: &mut Story, answers: &mut Vec<Dur
 
 /// Steps 7 and 8; returns the number of runs.
 pub fn redelivery_and_unlock(
-    server: &Server,
+    server: &impl Deliver,
     story: &mut Story,
     data: &Path,
     opened: &(String, Vec<u8>),
