@@ -201,30 +201,63 @@ impl Inner {
         while let Some(done) = runs.join_next().await {
             let (spec, thread, result) = done.context("a run task panicked")?;
             if let Err(err) = result {
-                tracing::error!(error = format!("{err:#}"), project = %spec.project.label(), "the run could not start");
-                let failed = ProjectResult::new(
-                    &spec.project,
-                    spec.command,
-                    Outcome::Failed {
-                        step: "dispatch".to_owned(),
-                        output: format!("{err:#}"),
-                    },
-                );
-                let reporter = self.reporter();
-                let written = reporter
-                    .record_status(
-                        &spec,
-                        &spec.run_id(),
-                        PlanStatus::Failed,
-                        None,
-                        Some(&failed),
-                    )
-                    .await?;
-                let extra = (written != PlanOutcome::Written).then_some(&failed);
-                reporter.publish(&spec, &thread, extra).await?;
+                self.run_not_started(&spec, &thread, &err).await?;
             }
         }
         Ok(())
+    }
+
+    /// Records a run that failed before or while starting. A plan that could not be dispatched
+    /// gives its lock back (no lock is held without a run); an apply keeps its plan.
+    async fn run_not_started(
+        &self,
+        spec: &RunSpec,
+        thread: &CommentThread,
+        err: &anyhow::Error,
+    ) -> anyhow::Result<()> {
+        tracing::error!(error = format!("{err:#}"), project = %spec.project.label(), "the run could not start");
+        let not_dispatched = err
+            .downcast_ref::<crate::dispatch::DispatchError>()
+            .is_some();
+        let reporter = self.reporter();
+        if not_dispatched && spec.command == RunCommand::Plan {
+            let failed = ProjectResult::new(
+                &spec.project,
+                spec.command,
+                Outcome::Failed {
+                    step: "dispatch".to_owned(),
+                    output: format!(
+                        "{err:#}\n\nNothing runs for this project, so its lock was released. \
+                         Comment `landfall plan` to try again."
+                    ),
+                },
+            );
+            reporter.publish(spec, thread, Some(&failed)).await?;
+            let released = self
+                .store
+                .release_lock(&spec.lock_key(), Some(spec.pr))
+                .await?;
+            tracing::info!(?released, project = %spec.project.label(), "lock given back");
+            return Ok(());
+        }
+        let failed = ProjectResult::new(
+            &spec.project,
+            spec.command,
+            Outcome::Failed {
+                step: if not_dispatched { "dispatch" } else { "record" }.to_owned(),
+                output: format!("{err:#}"),
+            },
+        );
+        // An apply that did not start leaves its plan as it was.
+        let status = match spec.command {
+            RunCommand::Apply if not_dispatched => PlanStatus::Planned,
+            _ => PlanStatus::Failed,
+        };
+        let written = reporter
+            .record_status(spec, &spec.run_id(), status, None, Some(&failed))
+            .await?;
+        let extra = (written != PlanOutcome::Written).then_some(&failed);
+        reporter.publish(spec, thread, extra).await
     }
 
     /// Records the run as started, dispatches it and, when the function records runs itself,
