@@ -33,9 +33,9 @@ fn a_plan_that_cannot_be_dispatched_gives_its_lock_back() {
     assert!(comment.contains("landfall plan"), "{comment}");
     drop(server);
 
-    let store = landfall_function::store::EmbeddedStore::open_dir(&data).unwrap();
+    let embedded = landfall_function::store::EmbeddedStore::open_dir(&data).unwrap();
     runtime.block_on(async {
-        assert_eq!(store.list_locks(None).await.unwrap(), vec![]);
-        assert_eq!(store.list_plans("acme/infra", 1).await.unwrap(), vec![]);
+        assert_eq!(embedded.list_locks(None).await.unwrap(), vec![]);
+        assert_eq!(embedded.list_plans("acme/infra", 1).await.unwrap(), vec![]);
     });
 }

@@ -16,7 +16,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use landfall_e2e::MotoServer;
-use landfall_function::store::DynamoStore;
+use landfall_function::store::{DynamoStore, Store as _};
 use loop_common::new_story;
 use loop_common::server_env;
 use loop_common::steps::{
