@@ -393,7 +393,9 @@ pub(crate) fn run_spec(
             dir: project.dir.clone(),
             workspace: project.workspace.clone(),
             terraform_version: project.terraform_version.clone(),
-            timeout: crate::dispatch::spec::DEFAULT_TIMEOUT,
+            timeout: project
+                .timeout
+                .unwrap_or(crate::dispatch::spec::DEFAULT_TIMEOUT),
             workflow,
         },
         extra_args: extra_args.to_vec(),

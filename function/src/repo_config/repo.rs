@@ -148,6 +148,8 @@ pub struct ProjectConfig {
     pub workspace: String,
     /// `terraform_version`.
     pub terraform_version: Option<String>,
+    /// `timeout` (a Landfall key): the run's time limit.
+    pub timeout: Option<std::time::Duration>,
     /// `autoplan`.
     pub autoplan: Autoplan,
     /// `apply_requirements` (restricted).
@@ -196,6 +198,7 @@ const PROJECT_KEYS: &[&str] = &[
     "dir",
     "workspace",
     "terraform_version",
+    "timeout",
     "autoplan",
     "apply_requirements",
     "plan_requirements",
@@ -311,6 +314,7 @@ fn read_project(r: &mut Reader, node: &Node) -> Option<ProjectConfig> {
         dir: String::new(),
         workspace: "default".to_owned(),
         terraform_version: None,
+        timeout: None,
         autoplan: Autoplan::default(),
         apply_requirements: None,
         plan_requirements: None,
@@ -372,6 +376,17 @@ fn read_project(r: &mut Reader, node: &Node) -> Option<ProjectConfig> {
                     } else {
                         r.error(e.line, format!("`terraform_version: {version}` is not a version"))
                             .help = Some("write a version such as `1.9.5` or `v1.9.5`, or a constraint such as `~> 1.9`".to_owned());
+                    }
+                }
+            }
+            "timeout" => {
+                if let Some(text) = r.non_empty(v, "`timeout`") {
+                    match parse_timeout(&text) {
+                        Some(limit) => p.timeout = Some(limit),
+                        None => {
+                            r.error(e.line, format!("`timeout: {text}` is not a time limit between 1 minute and 24 hours"))
+                                .help = Some("write seconds (`900`) or a number with `s`, `m` or `h` (`45m`, `2h`)".to_owned());
+                        }
                     }
                 }
             }
@@ -636,9 +651,48 @@ mod tests {
     }
 
     #[test]
+    fn a_project_timeout_is_read_in_seconds_minutes_or_hours_within_bounds() {
+        let minutes = std::time::Duration::from_mins;
+        assert_eq!(parse_timeout("900"), Some(minutes(15)));
+        assert_eq!(parse_timeout("45m"), Some(minutes(45)));
+        assert_eq!(parse_timeout("2h"), Some(minutes(120)));
+        assert_eq!(
+            parse_timeout("90s"),
+            Some(std::time::Duration::from_secs(90))
+        );
+        for bad in ["30s", "25h", "soon", "-5m", ""] {
+            assert_eq!(parse_timeout(bad), None, "{bad}");
+        }
+        let text = "version: 3\nprojects:\n- dir: a\n  timeout: 45m\n- dir: b\n";
+        let config = parse_repo_config("landfall.yaml", text).unwrap();
+        assert_eq!(config.projects[0].timeout, Some(minutes(45)));
+        assert_eq!(config.projects[1].timeout, None);
+        let text = "version: 3\nprojects:\n- dir: a\n  timeout: forever\n";
+        let err = parse_repo_config("landfall.yaml", text).unwrap_err();
+        assert!(err.to_string().contains(":4:"), "{err}");
+        assert!(err.to_string().contains("`timeout: forever`"), "{err}");
+    }
+
+    #[test]
     fn a_depends_on_cycle_is_an_error_that_names_the_cycle() {
         let text = "version: 3\nprojects:\n- name: a\n  dir: a\n  depends_on: [b]\n- name: b\n  dir: b\n  depends_on: [a]\n";
         let err = parse_repo_config("atlantis.yaml", text).unwrap_err();
         assert!(err.to_string().contains("cycle: a -> b -> a"), "{err}");
     }
+}
+
+/// A project's `timeout`: seconds, or a number with `s`, `m` or `h`; from 1 minute to 24 hours.
+#[must_use]
+pub fn parse_timeout(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last()? {
+        (i, 's') => (&text[..i], 1),
+        (i, 'm') => (&text[..i], 60),
+        (i, 'h') => (&text[..i], 3600),
+        _ => (text, 1),
+    };
+    let secs = number.trim().parse::<u64>().ok()?.checked_mul(unit)?;
+    (60..=86_400)
+        .contains(&secs)
+        .then(|| std::time::Duration::from_secs(secs))
 }

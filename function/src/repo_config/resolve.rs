@@ -32,6 +32,8 @@ pub struct ResolvedProject {
     pub execution_order_group: i64,
     /// `depends_on`.
     pub depends_on: Vec<String>,
+    /// `timeout`, when the project sets one.
+    pub timeout: Option<std::time::Duration>,
     /// `branch`.
     pub branch: Option<BranchPattern>,
 }
@@ -56,6 +58,7 @@ impl ResolvedProject {
                 .unwrap_or_else(Workflow::builtin_default),
             execution_order_group: 0,
             depends_on: Vec::new(),
+            timeout: None,
             branch: None,
         }
     }
@@ -301,6 +304,7 @@ fn resolve_project(
         workflow,
         execution_order_group: p.execution_order_group,
         depends_on: p.depends_on.clone(),
+        timeout: p.timeout,
         branch: p.branch.clone(),
     })
 }
