@@ -612,6 +612,22 @@ fn find_cycle(projects: &[ProjectConfig]) -> Option<Vec<String>> {
     None
 }
 
+/// A project's `timeout`: seconds, or a number with `s`, `m` or `h`; from 1 minute to 24 hours.
+#[must_use]
+pub fn parse_timeout(text: &str) -> Option<std::time::Duration> {
+    let text = text.trim();
+    let (number, unit) = match text.char_indices().last()? {
+        (i, 's') => (&text[..i], 1),
+        (i, 'm') => (&text[..i], 60),
+        (i, 'h') => (&text[..i], 3600),
+        _ => (text, 1),
+    };
+    let secs = number.trim().parse::<u64>().ok()?.checked_mul(unit)?;
+    (60..=86_400)
+        .contains(&secs)
+        .then(|| std::time::Duration::from_secs(secs))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -679,20 +695,4 @@ mod tests {
         let err = parse_repo_config("atlantis.yaml", text).unwrap_err();
         assert!(err.to_string().contains("cycle: a -> b -> a"), "{err}");
     }
-}
-
-/// A project's `timeout`: seconds, or a number with `s`, `m` or `h`; from 1 minute to 24 hours.
-#[must_use]
-pub fn parse_timeout(text: &str) -> Option<std::time::Duration> {
-    let text = text.trim();
-    let (number, unit) = match text.char_indices().last()? {
-        (i, 's') => (&text[..i], 1),
-        (i, 'm') => (&text[..i], 60),
-        (i, 'h') => (&text[..i], 3600),
-        _ => (text, 1),
-    };
-    let secs = number.trim().parse::<u64>().ok()?.checked_mul(unit)?;
-    (60..=86_400)
-        .contains(&secs)
-        .then(|| std::time::Duration::from_secs(secs))
 }
