@@ -482,19 +482,9 @@ mod tests {
     #[test]
     fn the_token_comes_from_a_secret_reference_never_a_literal() {
         let job = job_spec(&plan_spec(), &settings());
-        let env = container(&job).env.as_ref().unwrap();
-        let token = env
-            .iter()
-            .find(|var| var.name == env_vars::VCS_TOKEN)
-            .unwrap();
+        let token = env_var(&job, env_vars::VCS_TOKEN);
         assert_eq!(token.value, None);
-        let reference = token
-            .value_from
-            .as_ref()
-            .unwrap()
-            .secret_key_ref
-            .as_ref()
-            .unwrap();
+        let reference = secret_reference(token);
         assert_eq!(reference.name, "landfall-vcs-token");
         assert_eq!(reference.key, "token");
         assert_eq!(reference.optional, Some(false), "no other source: required");
@@ -505,21 +495,29 @@ mod tests {
             .env
             .push((env_vars::VCS_TOKEN_ARN.to_owned(), arn.to_owned()));
         let job = job_spec(&plan_spec(), &with_arn);
-        let env = container(&job).env.as_ref().unwrap();
-        let by_name = |name: &str| env.iter().find(|var| var.name == name).unwrap();
-        assert_eq!(by_name(env_vars::VCS_TOKEN_ARN).value.as_deref(), Some(arn));
-        let reference = by_name(env_vars::VCS_TOKEN)
-            .value_from
+        assert_eq!(
+            env_var(&job, env_vars::VCS_TOKEN_ARN).value.as_deref(),
+            Some(arn)
+        );
+        assert_eq!(
+            secret_reference(env_var(&job, env_vars::VCS_TOKEN)).optional,
+            Some(true),
+            "the runner reads the ARN instead"
+        );
+    }
+
+    fn env_var<'a>(job: &'a Job, name: &str) -> &'a EnvVar {
+        let env = container(job).env.as_ref().unwrap();
+        env.iter().find(|var| var.name == name).unwrap()
+    }
+
+    fn secret_reference(var: &EnvVar) -> &SecretKeySelector {
+        var.value_from
             .as_ref()
             .unwrap()
             .secret_key_ref
             .as_ref()
-            .unwrap();
-        assert_eq!(
-            reference.optional,
-            Some(true),
-            "the runner reads the ARN instead"
-        );
+            .unwrap()
     }
 
     #[test]

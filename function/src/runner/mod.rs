@@ -798,59 +798,63 @@ pub async fn artifacts_from_env() -> Result<AnyArtifacts, crate::store::ConfigEr
     })
 }
 
-/// The store, artifacts and VCS client of a runner that records its own result, built before
-/// the run so that a misconfigured runner fails before Terraform does anything.
-async fn report_back_clients(
-    spec: &RunSpec,
-    opts: &RunnerOptions,
-) -> anyhow::Result<(crate::store::AnyStore, AnyArtifacts, crate::vcs::AnyVcs)> {
-    use anyhow::Context as _;
-    let config = StoreConfig::from_env().context("invalid store configuration")?;
-    let (store, artifacts) = config
-        .connect()
-        .await
-        .with_context(|| format!("cannot open the store ({})", config.describe()))?;
-    let token = opts.token.clone().with_context(|| {
-        format!(
-            "{} is not set: a runner that records its own result needs it",
-            function_env::VCS_TOKEN
-        )
-    })?;
-    let base_url = std::env::var(function_env::VCS_URL)
-        .ok()
-        .filter(|url| !url.is_empty())
-        .or_else(|| crate::config::default_vcs_url(spec.provider).map(str::to_owned));
-    let vcs = crate::vcs::AnyVcs::new(&crate::vcs::VcsSettings {
-        provider: spec.provider,
-        base_url,
-        token,
-        retry: crate::vcs::RetryPolicy::default(),
-    })
-    .context("cannot build the VCS client")?;
-    Ok((store, artifacts, vcs))
+/// What a runner that records its own result talks to.
+struct ReportBack {
+    store: crate::store::AnyStore,
+    artifacts: AnyArtifacts,
+    vcs: crate::vcs::AnyVcs,
+    /// The host's API base URL, for the links in statuses and comments.
+    vcs_url: Option<String>,
 }
 
-/// Records the run's result: plan record, commit status, the shared PR comment.
-async fn report_back(
-    spec: &RunSpec,
-    report: &RunReport,
-    store: &crate::store::AnyStore,
-    vcs: &crate::vcs::AnyVcs,
-) -> anyhow::Result<()> {
-    let base_url = std::env::var(function_env::VCS_URL).ok();
-    let reporter = crate::report::Reporter {
-        store,
-        vcs,
-        provider: spec.provider,
-        vcs_url: base_url
-            .as_deref()
+impl ReportBack {
+    /// The clients, built before the run so that a misconfigured runner fails before Terraform
+    /// does anything.
+    async fn connect(spec: &RunSpec, opts: &RunnerOptions) -> anyhow::Result<Self> {
+        use anyhow::Context as _;
+        let config = StoreConfig::from_env().context("invalid store configuration")?;
+        let (store, artifacts) = config
+            .connect()
+            .await
+            .with_context(|| format!("cannot open the store ({})", config.describe()))?;
+        let token = opts.token.clone().with_context(|| {
+            format!(
+                "{} is not set: a runner that records its own result needs it",
+                function_env::VCS_TOKEN
+            )
+        })?;
+        let vcs_url = std::env::var(function_env::VCS_URL)
+            .ok()
             .filter(|url| !url.is_empty())
-            .or_else(|| crate::config::default_vcs_url(spec.provider)),
-    };
-    reporter
-        .finish(spec, Ok(report), spec.report_back.as_ref())
-        .await?;
-    Ok(())
+            .or_else(|| crate::config::default_vcs_url(spec.provider).map(str::to_owned));
+        let vcs = crate::vcs::AnyVcs::new(&crate::vcs::VcsSettings {
+            provider: spec.provider,
+            base_url: vcs_url.clone(),
+            token,
+            retry: crate::vcs::RetryPolicy::default(),
+        })
+        .context("cannot build the VCS client")?;
+        Ok(Self {
+            store,
+            artifacts,
+            vcs,
+            vcs_url,
+        })
+    }
+
+    /// Records the run's result: plan record, commit status, the shared PR comment.
+    async fn record(&self, spec: &RunSpec, report: &RunReport) -> anyhow::Result<()> {
+        let reporter = crate::report::Reporter {
+            store: &self.store,
+            vcs: &self.vcs,
+            provider: spec.provider,
+            vcs_url: self.vcs_url.as_deref(),
+        };
+        reporter
+            .finish(spec, Ok(report), spec.report_back.as_ref())
+            .await?;
+        Ok(())
+    }
 }
 
 /// `landfall-runner`'s whole program; `main` only calls this.
@@ -911,11 +915,11 @@ pub fn main() -> ExitCode {
             let artifacts = artifacts_from_env().await.map_err(|e| (2, e.to_string()))?;
             return Ok(run(&spec, &opts, &artifacts).await);
         }
-        let (store, artifacts, vcs) = report_back_clients(&spec, &opts)
+        let back = ReportBack::connect(&spec, &opts)
             .await
             .map_err(|e| (2, format!("{e:#}")))?;
-        let report = run(&spec, &opts, &artifacts).await;
-        report_back(&spec, &report, &store, &vcs)
+        let report = run(&spec, &opts, &back.artifacts).await;
+        back.record(&spec, &report)
             .await
             .map_err(|e| (1, format!("recording the result failed: {e:#}")))?;
         Ok(report)
