@@ -458,13 +458,18 @@ impl fmt::Display for Command {
     /// The canonical spelling, e.g. `landfall plan -d infra -- -var x=1`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.tool.as_str(), self.action.as_str())?;
-        for (flag, value) in [
-            ("-p", &self.project),
-            ("-d", &self.dir),
-            ("-w", &self.workspace),
+        for (flag, long, value) in [
+            ("-p", "--project", &self.project),
+            ("-d", "--dir", &self.dir),
+            ("-w", "--workspace", &self.workspace),
         ] {
-            if let Some(v) = value {
-                write!(f, " {flag} {}", shell_words::quote(v))?;
+            match value {
+                // A value that looks like a flag (`--`) is only unambiguous joined to its flag.
+                Some(v) if v.starts_with('-') => {
+                    write!(f, " {long}={}", shell_words::quote(v))?;
+                }
+                Some(v) => write!(f, " {flag} {}", shell_words::quote(v))?,
+                None => {}
             }
         }
         if self.verbose {
@@ -493,6 +498,19 @@ mod tests {
             Some(ParsedComment::Invalid(i)) => i.error,
             other => panic!("{text:?} parsed as {other:?}"),
         }
+    }
+
+    #[test]
+    fn a_value_that_looks_like_a_flag_survives_the_canonical_spelling() {
+        let Some(ParsedComment::Command(first)) = parse_comment("landfall plan --workspace=--")
+        else {
+            panic!("parses");
+        };
+        assert_eq!(first.to_string(), "landfall plan --workspace=--");
+        let Some(ParsedComment::Command(second)) = parse_comment(&first.to_string()) else {
+            panic!("the canonical spelling parses");
+        };
+        assert_eq!(second, first);
     }
 
     #[test]
