@@ -7,6 +7,7 @@
 //! `GET /repos/{o}/{r}/pulls/{n}`, `GET .../pulls/{n}/files?per_page=100` (Link pagination, at
 //! most 3,000 files), `GET .../contents/{path}?ref={sha}` (raw media type),
 //! `GET .../git/trees/{sha}?recursive=1` (a truncated tree walked folder by folder),
+//! `GET .../tarball/{sha}` (a 302 to a pre-signed download, followed without the token),
 //! `POST .../issues/{n}/comments`,
 //! `PATCH .../issues/comments/{id}`, `POST .../statuses/{sha}`, `GET .../pulls/{n}/reviews`.
 
@@ -22,12 +23,14 @@ use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::archive::{self, ArchiveLimits};
 use super::http::{
-    Idempotency, RawResponse, RetryPolicy, TransportError, check, next_link, path, with_retries,
+    Idempotency, RawResponse, RetryPolicy, TransportError, check, next_link, path, segment,
+    with_retries,
 };
 use super::{
-    CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, VcsClient, VcsError,
-    owner_and_name, truncate,
+    CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter, VcsClient,
+    VcsError, owner_and_name, truncate,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
@@ -50,6 +53,9 @@ pub struct GithubClient {
     auth: Auth,
     base: url::Url,
     retry: RetryPolicy,
+    /// Fetches the archive a tarball request redirects to: pre-signed, so sent no credentials.
+    download: reqwest::Client,
+    archive_limits: ArchiveLimits,
 }
 
 #[derive(Debug, Clone)]
@@ -132,6 +138,17 @@ fn base_url(url: Option<&str>) -> Result<url::Url> {
     url::Url::parse(url.unwrap_or(DEFAULT_URL).trim_end_matches('/')).map_err(config_error)
 }
 
+/// The client for archive downloads: no credentials, no default headers of octocrab's.
+fn download_client() -> Result<reqwest::Client> {
+    reqwest::Client::builder()
+        .user_agent(concat!("landfall/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(Duration::from_secs(10))
+        .read_timeout(Duration::from_secs(30))
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .build()
+        .map_err(config_error)
+}
+
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(PoisonError::into_inner)
 }
@@ -182,6 +199,8 @@ impl GithubClient {
             auth: Auth::Token { octocrab, token },
             base,
             retry,
+            download: download_client()?,
+            archive_limits: ArchiveLimits::default(),
         })
     }
 
@@ -214,7 +233,17 @@ impl GithubClient {
             })),
             base,
             retry,
+            download: download_client()?,
+            archive_limits: ArchiveLimits::default(),
         })
+    }
+
+    /// The same client with other limits on tree archives (see [`archive::ArchiveLimits`]);
+    /// an archive over them is not used.
+    #[must_use]
+    pub fn with_archive_limits(mut self, limits: ArchiveLimits) -> Self {
+        self.archive_limits = limits;
+        self
     }
 
     /// Records the installation a delivery for `repo` came from (its `installation.id`), so no
@@ -617,6 +646,82 @@ impl VcsClient for GithubClient {
         }
         files.sort_unstable();
         Ok(files)
+    }
+
+    async fn read_tree(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        wanted: &TreeFilter,
+    ) -> Result<Option<BTreeMap<String, Vec<u8>>>> {
+        let (o, r) = owner_and_name(repo)?;
+        let what = format!("download the archive of {repo} at {sha}");
+        let target = format!("/repos/{o}/{r}/tarball/{}", segment(sha.as_str()));
+        let resp = self
+            .request(repo, &Call::get(&target, ACCEPT_JSON, &what))
+            .await?;
+        let archive_error = |source| VcsError::Archive {
+            what: what.clone(),
+            source,
+        };
+        let limits = self.archive_limits;
+        if resp.status.is_success() {
+            // Not what GitHub documents (a redirect), but an archive all the same.
+            if resp.body.len() as u64 > limits.compressed {
+                return Err(archive_error(archive::ArchiveError::TooLarge {
+                    what: "compressed bytes",
+                    limit: limits.compressed,
+                }));
+            }
+            let wanted = wanted.clone();
+            let files = tokio::task::spawn_blocking(move || {
+                archive::unpack(&resp.body[..], &wanted, &limits)
+            })
+            .await
+            .map_err(|e| archive_error(archive::ArchiveError::Read(std::io::Error::other(e))))?;
+            return files.map(Some).map_err(archive_error);
+        }
+        let location = resp
+            .status
+            .is_redirection()
+            .then(|| resp.header("location"))
+            .flatten()
+            .and_then(|l| self.base.join(l).ok());
+        let Some(url) = location else {
+            // Neither an archive nor a redirect: `check` says why.
+            return check(resp, &what).map(|_| None);
+        };
+        // The URL carries its own short-lived token; GitHub's is never sent off the API.
+        let download = self
+            .download
+            .get(url)
+            .header(http::header::ACCEPT, "*/*")
+            .send()
+            .await
+            .map_err(|e| VcsError::Transport {
+                what: what.clone(),
+                source: Box::new(e),
+            })?;
+        if !download.status().is_success() {
+            return Err(VcsError::Status {
+                what,
+                status: download.status().as_u16(),
+                message: "the archive download was refused".into(),
+            });
+        }
+        if download
+            .content_length()
+            .is_some_and(|n| n > limits.compressed)
+        {
+            return Err(archive_error(archive::ArchiveError::TooLarge {
+                what: "compressed bytes",
+                limit: limits.compressed,
+            }));
+        }
+        archive::download(download, wanted.clone(), limits)
+            .await
+            .map(Some)
+            .map_err(archive_error)
     }
 
     async fn post_comment(

@@ -12,6 +12,7 @@
 //! Every call goes through [`http::with_retries`]: rate-limit replies are waited out (bounded),
 //! transient failures of idempotent calls are retried, and a comment is never posted twice.
 
+pub mod archive;
 pub mod azure_devops;
 pub mod bitbucket_cloud;
 pub mod bitbucket_server;
@@ -19,7 +20,9 @@ pub mod gitea;
 pub mod github;
 pub mod gitlab;
 pub mod http;
+pub mod tree;
 
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::time::Duration;
@@ -31,6 +34,7 @@ use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::ChangedFile;
 
 pub use http::{Idempotency, RetryPolicy};
+pub use tree::TreeFilter;
 
 /// Where a PR stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -152,6 +156,15 @@ pub enum VcsError {
         #[source]
         source: serde_json::Error,
     },
+    /// An archive of the tree cannot be used.
+    #[error("{what}: the archive cannot be used")]
+    Archive {
+        /// What was asked.
+        what: String,
+        /// Why.
+        #[source]
+        source: archive::ArchiveError,
+    },
     /// The client cannot be built or a value cannot be used (bad URL, bad key, bad repo name).
     #[error("{message}")]
     Config {
@@ -199,6 +212,20 @@ pub trait VcsClient: Send + Sync {
         repo: &RepoName,
         sha: &CommitSha,
     ) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    /// The files at `sha` that `wanted` accepts, by path, from one download of the whole tree
+    /// where the host offers it; `Ok(None)` where it does not (the default). A path the
+    /// archive does not hold as a regular file (a symlink) is left out. [`tree::read_files`]
+    /// reads what this leaves out, or everything when it fails, one file at a time.
+    fn read_tree(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        wanted: &TreeFilter,
+    ) -> impl Future<Output = Result<Option<BTreeMap<String, Vec<u8>>>>> + Send {
+        let _ = (repo, sha, wanted);
+        async { Ok(None) }
+    }
 
     /// Posts a comment on the PR.
     fn post_comment(
@@ -385,6 +412,15 @@ impl VcsClient for AnyVcs {
 
     async fn list_files(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
         dispatch!(self, c => c.list_files(repo, sha).await)
+    }
+
+    async fn read_tree(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        wanted: &TreeFilter,
+    ) -> Result<Option<BTreeMap<String, Vec<u8>>>> {
+        dispatch!(self, c => c.read_tree(repo, sha, wanted).await)
     }
 
     async fn post_comment(
