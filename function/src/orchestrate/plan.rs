@@ -11,14 +11,13 @@ use std::time::{Duration, Instant};
 use crate::dispatch::{
     CommentThread, DispatchOutcome, Dispatcher, ProjectSpec, RunCommand, RunSpec,
 };
-use crate::projects::discover::is_terraform_file;
-use crate::projects::{Request, TerraformTree, select};
+use crate::projects::{Request, select};
 use crate::repo_config::{self, EffectivePolicy, ResolvedConfig, ResolvedProject};
 use crate::runner::comment::{Outcome, ProjectResult};
 use crate::runner::workflow::{RunOutput, Step};
 use crate::store::{LockHolder, LockKey, LockOutcome, PlanOutcome, PlanStatus, Store};
-use crate::vcs::tree::read_files;
-use crate::vcs::{StatusState, TreeFilter, VcsClient, status_context};
+use crate::vcs::tree::HeadFiles;
+use crate::vcs::{StatusState, VcsClient, status_context};
 
 /// The config at the head, or the comment that says why it cannot be used.
 pub(crate) enum Loaded {
@@ -51,23 +50,6 @@ impl Inner {
         Ok(Loaded::resolve(policy, found.as_ref()))
     }
 
-    /// The repo config and every Terraform file at the head commit: one archive download
-    /// where the host offers it, else (and for what it leaves out) one read per file.
-    async fn head_tree(
-        &self,
-        ctx: &PrContext,
-        config_files: &[String],
-    ) -> anyhow::Result<Vec<(String, String)>> {
-        let config_files = config_files.to_vec();
-        let wanted =
-            TreeFilter::new(move |p| is_terraform_file(p) || config_files.iter().any(|c| c == p));
-        let files = read_files(&self.vcs, &ctx.repo, &ctx.head_sha, &wanted).await?;
-        Ok(files
-            .into_iter()
-            .map(|(path, bytes)| (path, String::from_utf8_lossy(&bytes).into_owned()))
-            .collect())
-    }
-
     /// Plans the projects `request` selects.
     pub(crate) async fn plan(
         self: &Arc<Self>,
@@ -75,29 +57,22 @@ impl Inner {
         request: &Request,
         extra_args: &[String],
     ) -> anyhow::Result<()> {
-        // The config and the Terraform files come from one read of the head's tree.
+        // The config and the Terraform files come from one read of the head's tree: one
+        // archive download where the host offers it.
         let policy = self.effective_policy(ctx);
         let config_files = repo_config::config_file_candidates(&policy);
-        let (changed, files) = tokio::try_join!(
-            async {
-                self.vcs
-                    .changed_files(&ctx.repo, ctx.pr)
-                    .await
-                    .map_err(anyhow::Error::from)
-            },
-            self.head_tree(ctx, &config_files)
+        let (changed, head) = tokio::try_join!(
+            self.vcs.changed_files(&ctx.repo, ctx.pr),
+            HeadFiles::read(&self.vcs, &ctx.repo, &ctx.head_sha, &config_files)
         )?;
-        let found = config_files
-            .iter()
-            .find_map(|c| files.iter().find(|(p, _)| p == c));
-        let (config, policy) = match Loaded::resolve(policy, found) {
+        let (config, policy) = match Loaded::resolve(policy, head.config.as_ref()) {
             Loaded::Config(loaded) => *loaded,
             Loaded::Invalid(comment) => {
                 self.upsert_comment(ctx, None, &comment).await?;
                 return Ok(());
             }
         };
-        let tree = TerraformTree::from_files(files.iter().map(|(p, t)| (p.as_str(), t.as_str())));
+        let tree = head.tree();
         let selection = match select(&config, &policy, &tree, &changed, &ctx.base_branch, request) {
             Ok(selection) => selection,
             Err(err) => {

@@ -21,6 +21,8 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 
 use super::{Result, VcsClient};
 use crate::event::{CommitSha, RepoName};
+use crate::projects::TerraformTree;
+use crate::projects::discover::is_terraform_file;
 
 /// How many single-file reads are in flight at once: hosts treat bursts of concurrent requests
 /// as abuse (GitHub's secondary rate limits). Measured: 64 in flight read 500 files in 0.37 s
@@ -100,4 +102,52 @@ pub async fn read_files<V: VcsClient>(
     files.extend(read);
     files.sort_unstable();
     Ok(files)
+}
+
+/// What planning reads at a PR's head commit.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct HeadFiles {
+    /// The first repo config file found among the candidates: its name and text.
+    pub config: Option<(String, String)>,
+    /// Every Terraform file: path and text, sorted by path.
+    pub terraform: Vec<(String, String)>,
+}
+
+impl HeadFiles {
+    /// Reads the repo config (the first of `config_files`, in order, that exists) and every
+    /// Terraform file at `sha`, with [`read_files`].
+    ///
+    /// # Errors
+    ///
+    /// As [`read_files`].
+    pub async fn read<V: VcsClient>(
+        vcs: &V,
+        repo: &RepoName,
+        sha: &CommitSha,
+        config_files: &[String],
+    ) -> Result<Self> {
+        let candidates = config_files.to_vec();
+        let wanted =
+            TreeFilter::new(move |p| is_terraform_file(p) || candidates.iter().any(|c| c == p));
+        let files: Vec<(String, String)> = read_files(vcs, repo, sha, &wanted)
+            .await?
+            .into_iter()
+            .map(|(path, bytes)| (path, String::from_utf8_lossy(&bytes).into_owned()))
+            .collect();
+        let config = config_files
+            .iter()
+            .find_map(|c| files.iter().find(|(p, _)| p == c))
+            .cloned();
+        let terraform = files
+            .into_iter()
+            .filter(|(p, _)| is_terraform_file(p))
+            .collect();
+        Ok(HeadFiles { config, terraform })
+    }
+
+    /// The Terraform files parsed for selection.
+    #[must_use]
+    pub fn tree(&self) -> TerraformTree {
+        TerraformTree::from_files(self.terraform.iter().map(|(p, t)| (p.as_str(), t.as_str())))
+    }
 }
