@@ -46,7 +46,7 @@ proptest! {
     #[test]
     fn parts_fit_are_capped_and_balanced(lines in prop::collection::vec(line(), 0..200), limit in 512usize..3000, max_parts in 1usize..6) {
         let body = lines.join("\n");
-        let parts = split(&body, &SplitOptions { limit, max_parts, full_log_url: Some("https://x/log".into()) });
+        let parts = split(&body, &SplitOptions { limit, max_parts, full_log: Some("[Full log](https://x/log)".into()) });
         prop_assert!(parts.len() <= max_parts);
         if body.len() > limit {
             for (i, p) in parts.iter().enumerate() {
