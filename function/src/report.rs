@@ -12,15 +12,26 @@
 //! comment's header and edits the comment. A run whose edit may have overtaken another's
 //! re-reads the records after editing and edits again until what it showed is current, so the
 //! last edit always holds every result.
+//!
+//! A body over the host's limit is split ([`crate::comment::split`]) into at most
+//! [`MAX_COMMENT_PARTS`] comments: the first is the command's comment, the others are posted once
+//! and their ids kept in the store ([`Store::add_comment_parts`]), so every later rebuild edits
+//! them in place. Two runs that post a part at once both try to record it; the one whose write
+//! is refused marks its own comment as a duplicate and edits the winner's from then on. When
+//! even the last part cannot hold the rest, it says so and links every run's full log.
 
 use std::fmt::Write as _;
 
+use crate::comment::{MAX_COMMENT_PARTS, SUPERSEDED, SplitOptions, place, split};
 use crate::dispatch::{CommentThread, RunCommand, RunSpec};
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::runner::comment::{Outcome, ProjectResult, render};
 use crate::runner::summary::PlanSummary;
 use crate::runner::{RunReport, RunStatus};
-use crate::store::{AnyStore, PlanOutcome, PlanRecord, PlanStatus, Store, StoredArtifact};
+use crate::store::{
+    AnyArtifacts, AnyStore, PartsOutcome, PlanOutcome, PlanRecord, PlanStatus, Store,
+    StoredArtifact,
+};
 use crate::vcs::{AnyVcs, CommentId, CommitStatus, StatusState, VcsClient, status_context};
 
 /// The most bytes of Terraform output a stored result keeps: a plan record stays far below
@@ -31,6 +42,9 @@ pub const RESULT_TEXT_LIMIT: usize = 60 * 1024;
 /// How many times one run edits the shared comment before leaving it to the others.
 const PUBLISH_ROUNDS: usize = 4;
 
+/// How long the links to full logs in a cut comment work: the longest S3 allows.
+pub const LOG_LINK_VALIDITY: std::time::Duration = crate::store::artifacts::MAX_LINK_VALIDITY;
+
 /// What records runs: the store, the VCS client and the host's identity.
 #[derive(Debug, Clone, Copy)]
 pub struct Reporter<'a> {
@@ -38,6 +52,8 @@ pub struct Reporter<'a> {
     pub store: &'a AnyStore,
     /// Comments and statuses.
     pub vcs: &'a AnyVcs,
+    /// Where runs' full logs are, for the links of a cut comment.
+    pub artifacts: &'a AnyArtifacts,
     /// The host kind, for web links.
     pub provider: Provider,
     /// The host's API base URL (`LANDFALL_VCS_URL`), for web links.
@@ -237,9 +253,6 @@ impl Reporter<'_> {
         thread: &CommentThread,
         extra: Option<&ProjectResult>,
     ) -> anyhow::Result<()> {
-        let repo = RepoName::new(&spec.repo);
-        let pr = PullRequestNumber(spec.pr);
-        let id = CommentId(thread.comment_id.clone());
         let mut shown: Option<String> = None;
         for _ in 0..PUBLISH_ROUNDS {
             let records = self.store.list_plans(&spec.repo, spec.pr).await?;
@@ -253,10 +266,128 @@ impl Reporter<'_> {
             if shown.as_deref() == Some(body.as_str()) {
                 break;
             }
-            self.upsert_comment(&repo, pr, Some(&id), &body).await?;
+            self.show_split(spec, thread, &body, &results).await?;
             shown = Some(body);
         }
         Ok(())
+    }
+
+    /// Shows `body` in the thread's comment and, when it is over the host's limit, in the
+    /// thread's part comments: the ones already posted are edited, missing ones posted once.
+    async fn show_split(
+        &self,
+        spec: &RunSpec,
+        thread: &CommentThread,
+        body: &str,
+        results: &[ProjectResult],
+    ) -> anyhow::Result<()> {
+        let repo = RepoName::new(&spec.repo);
+        let pr = PullRequestNumber(spec.pr);
+        let limit = self.vcs.comment_limit();
+        let mut options = SplitOptions::new(limit, MAX_COMMENT_PARTS);
+        if body.len() > limit {
+            options.full_log = self.full_logs(results).await;
+        }
+        let parts = split(body, &options);
+        let first = parts.first().map_or("", String::as_str);
+        self.vcs
+            .edit_comment(&repo, pr, &CommentId(thread.comment_id.clone()), first)
+            .await?;
+        let store = self.store;
+        let mut ids = store
+            .comment_parts(&spec.repo, spec.pr, &thread.comment_id)
+            .await?;
+        let mut fresh: Vec<String> = Vec::new();
+        // Each refused write means another run recorded more parts, so this ends.
+        for _ in 0..MAX_COMMENT_PARTS {
+            let posts = place(&parts, &ids).posts;
+            if posts.is_empty() {
+                break;
+            }
+            let mut posted = Vec::new();
+            let mut failed = None;
+            for part in posts {
+                match self.vcs.post_comment(&repo, pr, part).await {
+                    Ok(id) => posted.push(id.0),
+                    Err(err) => {
+                        failed = Some(err);
+                        break;
+                    }
+                }
+            }
+            let recorded = if posted.is_empty() {
+                None
+            } else {
+                Some(
+                    store
+                        .add_comment_parts(&spec.repo, spec.pr, &thread.comment_id, &ids, &posted)
+                        .await?,
+                )
+            };
+            match recorded {
+                Some(PartsOutcome::Written(all)) => {
+                    ids = all;
+                    fresh = posted;
+                }
+                Some(PartsOutcome::Changed(current)) => {
+                    tracing::info!(
+                        comment = %thread.comment_id,
+                        "another run posted the comment's parts first; using its comments"
+                    );
+                    for id in &posted {
+                        self.vcs
+                            .edit_comment(&repo, pr, &CommentId(id.clone()), SUPERSEDED)
+                            .await?;
+                    }
+                    ids = current;
+                }
+                None => {}
+            }
+            if let Some(err) = failed {
+                return Err(err.into());
+            }
+        }
+        for (id, part) in place(&parts, &ids).edits {
+            if !fresh.iter().any(|posted| posted == id) {
+                self.vcs
+                    .edit_comment(&repo, pr, &CommentId(id.to_owned()), part)
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Markdown naming the full logs of `results`: links where they can be made (and how long
+    /// they work), else where the logs are. `None` when no result has a stored log.
+    async fn full_logs(&self, results: &[ProjectResult]) -> Option<String> {
+        let mut links = Vec::new();
+        let mut expiring = false;
+        for result in results {
+            let Some(log) = &result.log else { continue };
+            let link = self.artifacts.link(&log.key, LOG_LINK_VALIDITY).await;
+            expiring |= link.valid_for.is_some();
+            let label = result.label();
+            links.push(match link.url {
+                Some(url) => format!("[{label}]({url})"),
+                None => format!("{label}: `{}`", link.location),
+            });
+        }
+        if links.is_empty() {
+            return None;
+        }
+        let mut text = format!("Full logs: {}.", links.join(", "));
+        if expiring {
+            let _ = write!(
+                text,
+                " The links work for {} days (until {}), or until the run's credentials expire \
+                 if that is sooner.",
+                LOG_LINK_VALIDITY.as_secs() / 86_400,
+                crate::store::format_timestamp(
+                    crate::store::now_secs() + LOG_LINK_VALIDITY.as_secs()
+                ),
+            );
+        }
+        Some(text)
     }
 
     /// Posts `body`, or edits the comment `id` when there is one; returns the comment's id. A

@@ -99,6 +99,8 @@ pub(crate) struct Inner {
     pub(crate) provider: Provider,
     pub(crate) vcs_url: Option<String>,
     pub(crate) store: AnyStore,
+    /// Where runs' planfiles and logs are, for the log links of a cut comment.
+    pub(crate) artifacts: crate::store::AnyArtifacts,
     pub(crate) dispatcher: AnyDispatcher,
     pub(crate) vcs: AnyVcs,
     pub(crate) policy: Option<Policy>,
@@ -127,7 +129,7 @@ impl Orchestrator {
     pub async fn from_config(config: &Config, secrets: &Secrets) -> anyhow::Result<Self> {
         let store_config =
             crate::store::StoreConfig::from_env().context("invalid store configuration")?;
-        let (store, _artifacts) = store_config
+        let (store, artifacts) = store_config
             .connect()
             .await
             .with_context(|| format!("cannot open the store ({})", store_config.describe()))?;
@@ -188,6 +190,7 @@ impl Orchestrator {
             provider: config.vcs,
             vcs_url: config.vcs_url.clone(),
             store,
+            artifacts,
             dispatcher,
             vcs,
             policy,
@@ -598,6 +601,7 @@ impl Inner {
         Reporter {
             store: &self.store,
             vcs: &self.vcs,
+            artifacts: &self.artifacts,
             provider: self.provider,
             vcs_url: self.vcs_url.as_deref(),
         }

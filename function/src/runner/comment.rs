@@ -10,6 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::summary::PlanSummary;
 use crate::dispatch::spec::{ProjectSpec, RunCommand};
+use crate::store::StoredArtifact;
 
 /// How many lines of a failed step's output the comment shows (the full log is stored).
 pub const ERROR_TAIL_LINES: usize = 80;
@@ -72,6 +73,9 @@ pub struct ProjectResult {
     pub command: RunCommand,
     /// How it ended.
     pub outcome: Outcome,
+    /// The run's full log, once stored: a comment cut at the host's limit links it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<StoredArtifact>,
 }
 
 impl ProjectResult {
@@ -84,6 +88,7 @@ impl ProjectResult {
             workspace: project.workspace.clone(),
             command,
             outcome,
+            log: None,
         }
     }
 
@@ -113,6 +118,17 @@ impl ProjectResult {
             Some(name) => format!("landfall apply -p {name}"),
             None if self.workspace == "default" => format!("landfall apply -d {}", self.dir),
             None => format!("landfall apply -d {} -w {}", self.dir, self.workspace),
+        }
+    }
+
+    /// The project as the comment names it, in backticks: its configured name, else its dir
+    /// (with the workspace when it is not `default`).
+    #[must_use]
+    pub fn label(&self) -> String {
+        match (&self.name, self.workspace.as_str()) {
+            (Some(name), _) => format!("`{name}`"),
+            (None, "default") => format!("`{}`", self.dir),
+            (None, workspace) => format!("`{}` workspace `{workspace}`", self.dir),
         }
     }
 

@@ -540,7 +540,7 @@ pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: 
         Ok(done) => done,
         Err(Stop(outcome)) => (outcome, None, None),
     };
-    let result = ProjectResult::new(&spec.project, spec.command, outcome);
+    let mut result = ProjectResult::new(&spec.project, spec.command, outcome);
     let status = match &result.outcome {
         Outcome::Planned { .. } => RunStatus::Planned,
         Outcome::NoChanges { .. } => RunStatus::NoChanges,
@@ -562,6 +562,7 @@ pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: 
             }
         }
     };
+    result.log.clone_from(&log);
     RunReport {
         comment: comment::render(std::slice::from_ref(&result)),
         run_id,
@@ -847,6 +848,7 @@ impl ReportBack {
         let reporter = crate::report::Reporter {
             store: &self.store,
             vcs: &self.vcs,
+            artifacts: &self.artifacts,
             provider: spec.provider,
             vcs_url: self.vcs_url.as_deref(),
         };

@@ -10,7 +10,9 @@
 use std::future::Future;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
+use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine as _;
 use serde::{Deserialize, Serialize};
@@ -25,6 +27,23 @@ pub struct StoredArtifact {
     pub sha256: String,
     /// Size in bytes.
     pub size: u64,
+}
+
+/// The longest a presigned S3 link can live: SigV4 refuses more than seven days. A link signed
+/// with temporary credentials (a Job's IAM role) stops working when they expire, which can be
+/// sooner.
+pub const MAX_LINK_VALIDITY: Duration = Duration::from_hours(7 * 24);
+
+/// Where a person can read a stored artifact, such as a run's full log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArtifactLink {
+    /// A URL to read it: an S3 presigned GET, or a `file://` URL for the local folder; `None`
+    /// when none could be made.
+    pub url: Option<String>,
+    /// Where it is, always: `s3://<bucket>/<key>` or the local path.
+    pub location: String,
+    /// How long `url` works, for a URL that expires.
+    pub valid_for: Option<Duration>,
 }
 
 /// What can go wrong storing or reading an artifact.
@@ -152,6 +171,37 @@ impl S3Artifacts {
     #[must_use]
     pub fn bucket(&self) -> &str {
         &self.bucket
+    }
+
+    /// A presigned GET of `key`, valid for `valid_for` (at most [`MAX_LINK_VALIDITY`]); signed
+    /// locally, with no request to S3. The URL carries the signature and, with temporary
+    /// credentials, their session token: what anyone holding it can do is read this one object
+    /// until it expires.
+    pub async fn link(&self, key: &str, valid_for: Duration) -> ArtifactLink {
+        let valid_for = valid_for.min(MAX_LINK_VALIDITY);
+        let presigned = match PresigningConfig::expires_in(valid_for) {
+            Ok(config) => self
+                .client
+                .get_object()
+                .bucket(&self.bucket)
+                .key(key)
+                .presigned(config)
+                .await
+                .map_err(|err| err.to_string()),
+            Err(err) => Err(err.to_string()),
+        };
+        let url = match presigned {
+            Ok(request) => Some(request.uri().to_owned()),
+            Err(err) => {
+                tracing::warn!(error = %err, key, "could not presign a link to an artifact");
+                None
+            }
+        };
+        ArtifactLink {
+            valid_for: url.is_some().then_some(valid_for),
+            url,
+            location: format!("s3://{}/{key}", self.bucket),
+        }
     }
 
     fn error(
@@ -283,6 +333,23 @@ impl LocalArtifacts {
     fn location(&self) -> String {
         self.root.display().to_string()
     }
+
+    /// The local file of `key` as a `file://` URL, for a person on the same machine.
+    #[must_use]
+    pub fn link(&self, key: &str) -> ArtifactLink {
+        match self.path_of(key) {
+            Ok(path) => ArtifactLink {
+                url: Some(format!("file://{}", path.display())),
+                location: path.display().to_string(),
+                valid_for: None,
+            },
+            Err(_) => ArtifactLink {
+                url: None,
+                location: format!("{} in {}", key, self.location()),
+                valid_for: None,
+            },
+        }
+    }
 }
 
 fn io_error(action: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ArtifactError {
@@ -372,6 +439,17 @@ pub enum AnyArtifacts {
     Local(LocalArtifacts),
 }
 
+impl AnyArtifacts {
+    /// Where a person can read the artifact `key`: a presigned link valid for `valid_for` (S3),
+    /// or the local file.
+    pub async fn link(&self, key: &str, valid_for: Duration) -> ArtifactLink {
+        match self {
+            Self::S3(store) => store.link(key, valid_for).await,
+            Self::Local(store) => store.link(key),
+        }
+    }
+}
+
 impl Artifacts for AnyArtifacts {
     async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<StoredArtifact, ArtifactError> {
         match self {
@@ -398,6 +476,59 @@ impl Artifacts for AnyArtifacts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn an_s3_log_link_is_presigned_locally_for_at_most_seven_days_without_the_secret() {
+        let config = aws_sdk_s3::Config::builder()
+            .behavior_version_latest()
+            .region(aws_sdk_s3::config::Region::new("eu-west-1"))
+            .credentials_provider(aws_sdk_s3::config::Credentials::new(
+                "AKIDEXAMPLE",
+                "wJalrXUtnFEMI-the-secret",
+                Some("the-session-token".to_owned()),
+                None,
+                "test",
+            ))
+            .build();
+        let s3 = S3Artifacts::new(aws_sdk_s3::Client::from_conf(config), "landfall-artifacts");
+        let link = s3
+            .link(
+                "logs/acme%2Finfra/pr-7/run.log",
+                Duration::from_hours(30 * 24),
+            )
+            .await;
+        let url = link.url.expect("a presigned URL");
+        assert!(
+            url.starts_with("https://landfall-artifacts.s3.eu-west-1.amazonaws.com/logs/"),
+            "{url}"
+        );
+        assert!(
+            url.contains("X-Amz-Expires=604800"),
+            "capped at 7 days: {url}"
+        );
+        assert!(url.contains("X-Amz-Signature=") && url.contains("X-Amz-Security-Token="));
+        assert!(
+            !url.contains("the-secret"),
+            "the secret key never leaves: {url}"
+        );
+        assert_eq!(link.valid_for, Some(MAX_LINK_VALIDITY));
+        assert_eq!(
+            link.location,
+            "s3://landfall-artifacts/logs/acme%2Finfra/pr-7/run.log"
+        );
+    }
+
+    #[test]
+    fn a_local_log_link_is_its_file_url() {
+        let local = LocalArtifacts::new("/data/artifacts");
+        let link = local.link("logs/r/pr-1/run.log");
+        assert_eq!(
+            link.url.as_deref(),
+            Some("file:///data/artifacts/logs/r/pr-1/run.log")
+        );
+        assert_eq!(link.valid_for, None);
+        assert_eq!(local.link("../etc/passwd").url, None);
+    }
 
     #[test]
     fn local_keys_that_could_leave_the_folder_are_refused() {

@@ -1,4 +1,4 @@
-//! The production store: one DynamoDB table (`pk`/`sk`, TTL on `expires_at`) holding three kinds
+//! The production store: one DynamoDB table (`pk`/`sk`, TTL on `expires_at`) holding four kinds
 //! of items, written only with conditions:
 //!
 //! | item | `pk` | `sk` | written by |
@@ -6,6 +6,7 @@
 //! | lock | `lock#<repo>#<dir>#<workspace>#<project>` | `item` | `Update` if absent or held by the same PR |
 //! | plan record | `plan#<repo>#<pr>` | `<dir>#<workspace>#<project>` | `Put`, in a transaction with a `ConditionCheck` on the lock |
 //! | delivery | `delivery#<id>` | `item` | `PutItem` if absent or expired |
+//! | split comment | `comment#<repo>#<pr>` | `<comment id>` | `PutItem` if absent or its `part_count` is unchanged |
 //!
 //! Locks carry `gsi1pk = repo#<repo>` and `gsi1sk = <pr>#<project>` for the sparse index
 //! [`REPO_INDEX`], which lists a repository's or a PR's locks without a scan. Every project's
@@ -37,9 +38,9 @@ use aws_sdk_dynamodb::types::{
 use super::keys::{self, ITEM_SK};
 use super::retry::Backoff;
 use super::{
-    DeliveryOutcome, Lock, LockHolder, LockKey, LockOutcome, MAX_TRANSACTION_ITEMS, PlanOutcome,
-    PlanRecord, PlanStatus, ReleaseOutcome, Result, Store, StoreError, StoredArtifact,
-    normalise_keys, now_secs,
+    COMMENT_PARTS_TTL, DeliveryOutcome, Lock, LockHolder, LockKey, LockOutcome,
+    MAX_TRANSACTION_ITEMS, PartsOutcome, PlanOutcome, PlanRecord, PlanStatus, ReleaseOutcome,
+    Result, Store, StoreError, StoredArtifact, normalise_keys, now_secs,
 };
 
 /// The sparse global secondary index over locks: hash `gsi1pk`, range `gsi1sk`, all attributes.
@@ -243,6 +244,20 @@ impl Fields<'_> {
                 .parse()
                 .map_err(|_| self.malformed(format!("{name} is not an unsigned integer: {value}"))),
             other => Err(self.malformed(format!("{name} is not a number: {other:?}"))),
+        }
+    }
+
+    /// A split comment's part ids (`parts`, a list of strings).
+    fn parts(&self) -> Result<Vec<String>, DynamoError> {
+        match self.item.get("parts") {
+            Some(AttributeValue::L(values)) => values
+                .iter()
+                .map(|value| match value {
+                    AttributeValue::S(id) => Ok(id.clone()),
+                    other => Err(self.malformed(format!("a part id is not a string: {other:?}"))),
+                })
+                .collect(),
+            other => Err(self.malformed(format!("parts is not a list: {other:?}"))),
         }
     }
 
@@ -1017,6 +1032,77 @@ impl Store for DynamoStore {
         plans.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(plans)
     }
+
+    async fn comment_parts(&self, repo: &str, pr: u64, comment_id: &str) -> Result<Vec<String>> {
+        let item = self
+            .get_item(keys::comment_parts_pk(repo, pr), keys::escape(comment_id))
+            .await?;
+        Ok(item
+            .map(|item| self.fields(&item).parts())
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    async fn add_comment_parts(
+        &self,
+        repo: &str,
+        pr: u64,
+        comment_id: &str,
+        known: &[String],
+        added: &[String],
+    ) -> Result<PartsOutcome> {
+        let (pk, sk) = (keys::comment_parts_pk(repo, pr), keys::escape(comment_id));
+        let parts: Vec<String> = known.iter().chain(added).cloned().collect();
+        let now = now_secs();
+        // The list only grows, by writes conditioned on its length: its length names its content.
+        let condition = if known.is_empty() {
+            "attribute_not_exists(pk)"
+        } else {
+            "#count = :known"
+        };
+        let outcome = self
+            .retrying("PutItem", is_transient::<PutItemError, _>, || {
+                let mut put = self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .item("pk", s(&pk))
+                    .item("sk", s(&sk))
+                    .item("kind", s("comment_parts"))
+                    .item("parts", AttributeValue::L(parts.iter().map(s).collect()))
+                    .item("part_count", n(parts.len() as u64))
+                    .item(
+                        TTL_ATTRIBUTE,
+                        n(now.saturating_add(COMMENT_PARTS_TTL.as_secs())),
+                    )
+                    .condition_expression(condition);
+                if !known.is_empty() {
+                    put = put
+                        .expression_attribute_names("#count", "part_count")
+                        .expression_attribute_values(":known", n(known.len() as u64));
+                }
+                put.send()
+            })
+            .await?;
+        match outcome {
+            Ok(_) => Ok(PartsOutcome::Written(parts)),
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                let current = self
+                    .get_item(pk, sk)
+                    .await?
+                    .map(|item| self.fields(&item).parts())
+                    .transpose()?
+                    .unwrap_or_default();
+                Ok(PartsOutcome::Changed(current))
+            }
+            Err(err) => Err(self.request_error("PutItem", aws_sdk_dynamodb::Error::from(err))),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -1084,6 +1170,11 @@ mod tests {
                 outcome: crate::runner::comment::Outcome::Refused {
                     reason: "a \"quoted\" reason\nover two lines".into(),
                 },
+                log: Some(StoredArtifact {
+                    key: "logs/x".into(),
+                    sha256: "cd".repeat(32),
+                    size: 9,
+                }),
             }),
         };
         let item = plan_item(&plan);

@@ -20,7 +20,7 @@ use serde::de::DeserializeOwned;
 
 use super::keys;
 use super::{
-    DeliveryOutcome, Lock, LockHolder, LockKey, LockOutcome, PlanOutcome, PlanRecord,
+    DeliveryOutcome, Lock, LockHolder, LockKey, LockOutcome, PartsOutcome, PlanOutcome, PlanRecord,
     ReleaseOutcome, Result, Store, normalise_keys, now_secs,
 };
 
@@ -28,6 +28,8 @@ use super::{
 const LOCKS: TableDefinition<&str, &[u8]> = TableDefinition::new("locks");
 /// Plan key (see [`keys::embedded_plan_key`]) → JSON [`PlanRecord`].
 const PLANS: TableDefinition<&str, &[u8]> = TableDefinition::new("plans");
+/// Split comment key (see [`keys::embedded_comment_parts_key`]) → JSON list of part comment ids.
+const COMMENT_PARTS: TableDefinition<&str, &[u8]> = TableDefinition::new("comment_parts");
 /// Delivery id → when it expires (Unix seconds).
 const DELIVERIES: TableDefinition<&str, u64> = TableDefinition::new("deliveries");
 /// (expiry, delivery id), to prune expired deliveries oldest first.
@@ -224,6 +226,7 @@ impl EmbeddedStore {
         let (create, _) = job("create tables", |txn, _| {
             txn.open_table(LOCKS)?;
             txn.open_table(PLANS)?;
+            txn.open_table(COMMENT_PARTS)?;
             txn.open_table(DELIVERIES)?;
             txn.open_table(DELIVERY_EXPIRY)?;
             Ok(Finish::Commit(()))
@@ -537,6 +540,11 @@ impl Store for EmbeddedStore {
                 for (id, _) in &records {
                     plans.remove(id.as_str())?;
                 }
+                let mut comments = txn.open_table(COMMENT_PARTS)?;
+                let threads: Vec<(String, Vec<String>)> = scan_prefix(&comments, &prefix)?;
+                for (id, _) in &threads {
+                    comments.remove(id.as_str())?;
+                }
                 Ok(Finish::Commit(
                     held.into_iter().map(|(_, lock)| lock).collect(),
                 ))
@@ -621,6 +629,46 @@ impl Store for EmbeddedStore {
             .await?;
         plans.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(plans)
+    }
+
+    async fn comment_parts(&self, repo: &str, pr: u64, comment_id: &str) -> Result<Vec<String>> {
+        let id = keys::embedded_comment_parts_key(repo, pr, comment_id);
+        let parts = self
+            .read("read a comment's parts", move |txn, _| {
+                let table = txn.open_table(COMMENT_PARTS)?;
+                let value = table.get(id.as_str())?;
+                value.map(|v| decode(&id, v.value())).transpose()
+            })
+            .await?;
+        Ok(parts.unwrap_or_default())
+    }
+
+    async fn add_comment_parts(
+        &self,
+        repo: &str,
+        pr: u64,
+        comment_id: &str,
+        known: &[String],
+        added: &[String],
+    ) -> Result<PartsOutcome> {
+        let id = keys::embedded_comment_parts_key(repo, pr, comment_id);
+        let (known, added) = (known.to_vec(), added.to_vec());
+        let outcome = self
+            .write("add a comment's parts", move |txn, _| {
+                let mut table = txn.open_table(COMMENT_PARTS)?;
+                let mut parts: Vec<String> = match table.get(id.as_str())? {
+                    Some(value) => decode(&id, value.value())?,
+                    None => Vec::new(),
+                };
+                if parts != known {
+                    return Ok(Finish::Abort(PartsOutcome::Changed(parts)));
+                }
+                parts.extend(added.iter().cloned());
+                table.insert(id.as_str(), encode(&parts).as_slice())?;
+                Ok(Finish::Commit(PartsOutcome::Written(parts)))
+            })
+            .await?;
+        Ok(outcome)
     }
 }
 

@@ -100,6 +100,20 @@ pub fn repo_index_pr_prefix(pr: u64) -> String {
     format!("{pr:020}#")
 }
 
+/// The partition key of the records of a PR's split comments: `comment#<repo>#<pr>`; the sort
+/// key is the command comment's id.
+#[must_use]
+pub fn comment_parts_pk(repo: &str, pr: u64) -> String {
+    format!("comment#{}#{pr}", escape(repo))
+}
+
+/// The embedded store's key of a split comment's record: `<repo>#<pr, zero-padded>#<comment id>`,
+/// so a PR's records are one range.
+#[must_use]
+pub fn embedded_comment_parts_key(repo: &str, pr: u64, comment_id: &str) -> String {
+    format!("{}{}", embedded_plan_prefix(repo, pr), escape(comment_id))
+}
+
 /// The partition key of a delivery record: `delivery#<id>`.
 #[must_use]
 pub fn delivery_pk(delivery: &str) -> String {

@@ -38,6 +38,10 @@ pub use embedded::{EmbeddedError, EmbeddedStore};
 /// Larger sets are taken one by one in key order and rolled back on refusal.
 pub const MAX_TRANSACTION_ITEMS: usize = 100;
 
+/// How long DynamoDB keeps the record of a split comment's part comments: a command's runs
+/// finish within hours, and a later command gets a comment (and a record) of its own.
+pub const COMMENT_PARTS_TTL: Duration = Duration::from_hours(30 * 24);
+
 /// How long a delivery record de-duplicates redeliveries. GitHub lets a user redeliver for three
 /// days, GitLab and Bitbucket retry within hours; a week covers all of them.
 pub const DELIVERY_TTL: Duration = Duration::from_hours(7 * 24);
@@ -247,6 +251,17 @@ pub enum PlanOutcome {
     LockNotHeld(Option<Lock>),
 }
 
+/// The answer to adding part comments to a split comment's record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[must_use]
+pub enum PartsOutcome {
+    /// The ids are stored; here is the whole list.
+    Written(Vec<String>),
+    /// Another run added part comments first (the stored list no longer has the length the
+    /// caller knew); nothing was written, and here is the list it holds now.
+    Changed(Vec<String>),
+}
+
 /// The answer to recording a webhook delivery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[must_use]
@@ -345,6 +360,28 @@ pub trait Store: Send + Sync {
         repo: &str,
         pr: u64,
     ) -> impl Future<Output = Result<Vec<PlanRecord>>> + Send;
+
+    /// The ids of the part comments posted after `comment_id` (a command's comment on PR `pr`)
+    /// when its body was split, in order; empty when it never was.
+    fn comment_parts(
+        &self,
+        repo: &str,
+        pr: u64,
+        comment_id: &str,
+    ) -> impl Future<Output = Result<Vec<String>>> + Send;
+
+    /// Appends the ids of part comments just posted (`added`) to `comment_id`'s list, only
+    /// while the list is still `known` (what the caller read). The list only ever grows, so
+    /// its length is its version: two runs that both posted a part race here, one wins, and the
+    /// other learns the winner's ids ([`PartsOutcome::Changed`]) and stops showing its own.
+    fn add_comment_parts(
+        &self,
+        repo: &str,
+        pr: u64,
+        comment_id: &str,
+        known: &[String],
+        added: &[String],
+    ) -> impl Future<Output = Result<PartsOutcome>> + Send;
 }
 
 /// The store chosen at start-up from [`StoreConfig`]: one type for both implementations, so the
@@ -393,6 +430,19 @@ impl Store for AnyStore {
     }
     async fn list_plans(&self, repo: &str, pr: u64) -> Result<Vec<PlanRecord>> {
         dispatch!(self, s => s.list_plans(repo, pr))
+    }
+    async fn comment_parts(&self, repo: &str, pr: u64, comment_id: &str) -> Result<Vec<String>> {
+        dispatch!(self, s => s.comment_parts(repo, pr, comment_id))
+    }
+    async fn add_comment_parts(
+        &self,
+        repo: &str,
+        pr: u64,
+        comment_id: &str,
+        known: &[String],
+        added: &[String],
+    ) -> Result<PartsOutcome> {
+        dispatch!(self, s => s.add_comment_parts(repo, pr, comment_id, known, added))
     }
 }
 

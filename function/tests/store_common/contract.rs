@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use landfall_function::store::{
-    DeliveryOutcome, LockKey, LockOutcome, PlanOutcome, PlanRecord, PlanStatus, ReleaseOutcome,
-    Store, StoredArtifact,
+    DeliveryOutcome, LockKey, LockOutcome, PartsOutcome, PlanOutcome, PlanRecord, PlanStatus,
+    ReleaseOutcome, Store, StoredArtifact,
 };
 
 use super::{REPO, holder, project, projects};
@@ -25,7 +25,8 @@ macro_rules! for_each_contract_case {
             a_plan_record_is_refused_once_the_lock_is_gone,
             redeliveries_are_recognised_until_they_expire,
             locks_are_listed_per_repository_or_all,
-            names_with_separators_are_distinct_locks
+            names_with_separators_are_distinct_locks,
+            a_split_comments_parts_grow_only_from_what_the_writer_read
         );
     };
 }
@@ -389,4 +390,47 @@ pub async fn names_with_separators_are_distinct_locks(store: &impl Store) {
     let released = store.release_pr(REPO, 2).await.unwrap();
     assert_eq!(released.len(), 1);
     assert_eq!(released[0].key, b);
+}
+
+fn ids(ids: &[&str]) -> Vec<String> {
+    ids.iter().map(|id| (*id).to_owned()).collect()
+}
+
+pub async fn a_split_comments_parts_grow_only_from_what_the_writer_read(store: &impl Store) {
+    let parts = |pr: u64, comment: &'static str| store.comment_parts(REPO, pr, comment);
+    assert_eq!(parts(1, "100").await.unwrap(), ids(&[]));
+    // Two runs posted a second part at once: one record wins, the other learns its ids.
+    let (first, second) = (ids(&["101"]), ids(&["201"]));
+    let (one, two) = tokio::join!(
+        store.add_comment_parts(REPO, 1, "100", &[], &first),
+        store.add_comment_parts(REPO, 1, "100", &[], &second),
+    );
+    let mut outcomes = [one.unwrap(), two.unwrap()];
+    outcomes.sort_by_key(|o| matches!(o, PartsOutcome::Changed(_)));
+    let PartsOutcome::Written(winner) = outcomes[0].clone() else {
+        panic!("neither write won: {outcomes:?}")
+    };
+    assert_eq!(outcomes[1], PartsOutcome::Changed(winner.clone()));
+    assert_eq!(parts(1, "100").await.unwrap(), winner);
+    // Growing from the stored list is accepted; from an older list, refused with the new one.
+    let grown = [winner.clone(), ids(&["102", "103"])].concat();
+    assert_eq!(
+        store
+            .add_comment_parts(REPO, 1, "100", &winner, &ids(&["102", "103"]))
+            .await
+            .unwrap(),
+        PartsOutcome::Written(grown.clone())
+    );
+    assert_eq!(
+        store
+            .add_comment_parts(REPO, 1, "100", &winner, &ids(&["104"]))
+            .await
+            .unwrap(),
+        PartsOutcome::Changed(grown.clone())
+    );
+    assert_eq!(parts(1, "100").await.unwrap(), grown);
+    // Other comments, other PRs and ids with separators are separate records.
+    assert_eq!(parts(2, "100").await.unwrap(), ids(&[]));
+    assert_eq!(parts(1, "10").await.unwrap(), ids(&[]));
+    assert_eq!(parts(1, "100#").await.unwrap(), ids(&[]));
 }
