@@ -7,6 +7,7 @@ mod archive_common;
 use std::collections::BTreeMap;
 
 use archive_common::{Entry, github_tarball, gzip, tar};
+use landfall_function::projects::discover::is_terraform_file;
 use landfall_function::vcs::TreeFilter;
 use landfall_function::vcs::archive::{ArchiveError, ArchiveLimits, unpack};
 use proptest::prelude::*;
@@ -14,7 +15,7 @@ use proptest::prelude::*;
 const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
 
 fn terraform() -> TreeFilter {
-    TreeFilter::new(|p: &str| p.ends_with(".tf") || p == "atlantis.yaml")
+    TreeFilter::new(|p: &str| is_terraform_file(p) || p == "atlantis.yaml")
 }
 
 fn unpacked(archive: &[u8]) -> Result<BTreeMap<String, Vec<u8>>, ArchiveError> {
@@ -134,7 +135,8 @@ fn wanted_files_over_the_kept_limit_refuse_the_archive() {
 
 #[test]
 fn a_decompression_bomb_stops_at_the_unpacked_limit() {
-    let archive = tar_gz(&[("acme-x/zeros.bin", Entry::File(&[0; 1 << 20]))]);
+    let zeros = vec![0; 1 << 20];
+    let archive = tar_gz(&[("acme-x/zeros.bin", Entry::File(&zeros))]);
     let limits = ArchiveLimits {
         unpacked: 64 << 10,
         ..ArchiveLimits::default()

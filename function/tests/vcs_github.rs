@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use archive_common::{Entry, github_tarball, gzip, tar};
 use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
+use landfall_function::projects::discover::is_terraform_file;
 use landfall_function::projects::{ChangedFile, FileStatus, Request, select};
 use landfall_function::repo_config::{EffectivePolicy, REPO_CONFIG_FILES, load};
 use landfall_function::vcs::archive::ArchiveLimits;
@@ -752,7 +753,7 @@ async fn serve_listing(server: &MockServer) {
 /// The monorepo's Terraform files, each readable on its own (the contents API follows a
 /// symlink); nothing else is.
 async fn serve_contents(server: &MockServer) {
-    for (file, text) in MONOREPO.iter().filter(|(p, _)| p.ends_with(".tf")) {
+    for (file, text) in MONOREPO.iter().filter(|(p, _)| is_terraform_file(p)) {
         github_get(&format!("/repos/acme/infra/contents/{file}"))
             .and(query_param("ref", SHA))
             .and(header("accept", "application/vnd.github.raw+json"))
@@ -826,7 +827,12 @@ async fn assert_no_credentials(host: &MockServer) {
     let requests = host.received_requests().await.unwrap();
     assert!(!requests.is_empty());
     for request in requests {
-        assert_eq!(request.headers.get("authorization"), None, "{}", request.url);
+        assert_eq!(
+            request.headers.get("authorization"),
+            None,
+            "{}",
+            request.url
+        );
     }
 }
 
@@ -864,7 +870,7 @@ async fn plan_from(c: &GithubClient) -> (HeadFiles, Vec<String>) {
 fn monorepo_terraform() -> Vec<(String, String)> {
     MONOREPO
         .iter()
-        .filter(|(p, _)| p.ends_with(".tf"))
+        .filter(|(p, _)| is_terraform_file(p))
         .map(|(p, t)| ((*p).to_owned(), (*t).to_owned()))
         .collect()
 }
@@ -896,7 +902,7 @@ async fn the_tree_is_read_from_one_tarball_and_the_redirect_is_followed_without_
         ],
     );
     serve_tarball(&api, "", &codeload, archive).await;
-    let wanted = TreeFilter::new(|p: &str| p.ends_with(".tf") || p == "atlantis.yaml");
+    let wanted = TreeFilter::new(|p: &str| is_terraform_file(p) || p == "atlantis.yaml");
     let files = client(&api)
         .read_tree(&repo(), &CommitSha::new(SHA), &wanted)
         .await
@@ -923,7 +929,7 @@ async fn an_enterprise_tarball_redirect_on_the_same_host_is_followed_without_the
         policy(),
     )
     .unwrap();
-    let wanted = TreeFilter::new(|p: &str| p.ends_with(".tf"));
+    let wanted = TreeFilter::new(|p: &str| is_terraform_file(p));
     let files = c
         .read_tree(&repo(), &CommitSha::new(SHA), &wanted)
         .await

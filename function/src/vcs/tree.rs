@@ -65,8 +65,11 @@ pub async fn read_files<V: VcsClient>(
     sha: &CommitSha,
     wanted: &TreeFilter,
 ) -> Result<Vec<(String, Vec<u8>)>> {
-    let (listing, archive) =
-        tokio::join!(vcs.list_files(repo, sha), vcs.read_tree(repo, sha, wanted));
+    // Boxed: a download's future is large, and every caller's would hold it.
+    let (listing, archive) = tokio::join!(
+        vcs.list_files(repo, sha),
+        Box::pin(vcs.read_tree(repo, sha, wanted))
+    );
     let listing = listing?;
     let mut archived = match archive {
         Ok(files) => files.unwrap_or_default(),
