@@ -799,10 +799,7 @@ async fn serve_tarball(
         "{}/acme/infra/legacy.tar.gz/{SHA}?token={CODELOAD_TOKEN}",
         codeload.uri()
     );
-    Mock::given(method("GET"))
-        .and(path(format!("{api_prefix}/repos/acme/infra/tarball/{SHA}")))
-        .and(header("authorization", "Bearer ghp_test"))
-        .and(header("x-github-api-version", "2022-11-28"))
+    github_get(&format!("{api_prefix}/repos/acme/infra/tarball/{SHA}"))
         .and(header("accept", "application/vnd.github+json"))
         .respond_with(ResponseTemplate::new(302).insert_header("location", signed.as_str()))
         .expect(1)
