@@ -1,49 +1,31 @@
-//! The function under the real Lambda runtime emulator: `cargo lambda watch` builds and starts
-//! `landfall-function`, and the test posts signed deliveries to its local Function URL endpoint
-//! (`/lambda-url/landfall-function/`), which reaches the handler as an API Gateway v2 / Function
-//! URL event through `lambda_http`.
+//! The function under the real Lambda runtime emulator: `cargo lambda watch` serves the Runtime
+//! API to `landfall-function` and the test posts signed deliveries to its local Function URL
+//! endpoint (`/lambda-url/landfall-function/`), which reaches the handler as an API Gateway v2 /
+//! Function URL event through `lambda_http`.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
+use std::net::TcpStream;
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
+use landfall_e2e::LambdaEmulator;
 use landfall_function::event::Provider;
 use landfall_function::webhook::auth::sign;
 
 const SECRET: &str = "lambda-watch-secret";
 
-/// `cargo lambda watch` and everything it started (it runs in its own process group), killed when
-/// dropped, whatever the test's outcome.
-struct Watch {
-    child: Child,
-}
-
-impl Drop for Watch {
-    fn drop(&mut self) {
-        let group = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// Posts to the Function URL endpoint; returns the status and the body.
-fn post(port: u16, headers: &[(&str, String)], body: &[u8], timeout: Duration) -> (u16, String) {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+fn post(
+    emulator: &LambdaEmulator,
+    headers: &[(&str, String)],
+    body: &[u8],
+    timeout: Duration,
+) -> (u16, String) {
+    let mut stream = TcpStream::connect(emulator.addr()).unwrap();
     stream.set_read_timeout(Some(timeout)).unwrap();
     let mut request = format!(
-        "POST /lambda-url/landfall-function/ HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        "POST {} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+        emulator.function_url_path(),
         body.len()
     );
     for (k, v) in headers {
@@ -72,50 +54,20 @@ fn post(port: u16, headers: &[(&str, String)], body: &[u8], timeout: Duration) -
 
 #[test]
 fn cargo_lambda_watch_serves_signed_deliveries_through_the_function_url() {
-    let cargo_lambda = landfall_e2e::tool("cargo-lambda");
-    let port = free_port();
     let data_dir = tempfile::tempdir().unwrap();
-    let env_vars = format!(
-        "LANDFALL_WEBHOOK_SECRET={SECRET},LANDFALL_VCS=github,LANDFALL_REPO_ALLOWLIST=Codertocat/*,LANDFALL_STORE=embedded,LANDFALL_DISPATCH=local,LANDFALL_DATA_DIR={}",
-        data_dir.path().display()
-    );
-    let mut command = Command::new(&cargo_lambda);
-    command
-        .args([
-            "lambda",
-            "watch",
-            "--package",
-            "landfall-function",
-            "--bin",
-            "landfall-function",
-            "--ignore-changes",
-        ])
-        .args([
-            "--invoke-address",
-            "127.0.0.1",
-            "--invoke-port",
-            &port.to_string(),
-        ])
-        .args(["--env-var", &env_vars])
-        .current_dir(landfall_e2e::repo_root())
-        .env("PATH", landfall_e2e::path_with_tools())
-        .env_remove("AWS_LAMBDA_RUNTIME_API")
-        .stdout(Stdio::inherit())
-        .stderr(Stdio::inherit())
-        .process_group(0);
-    let watch = Watch {
-        child: command.spawn().expect("cargo lambda watch starts"),
-    };
-
-    // The emulator listens at once; the first invocation waits while the function builds.
-    let deadline = Instant::now() + Duration::from_mins(2);
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            Instant::now() < deadline,
-            "cargo lambda watch never listened on {port}"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    let mut emulator =
+        LambdaEmulator::start("landfall-function").expect("cargo lambda watch starts");
+    let env = [
+        ("LANDFALL_WEBHOOK_SECRET", SECRET.to_owned()),
+        ("LANDFALL_VCS", "github".to_owned()),
+        ("LANDFALL_REPO_ALLOWLIST", "Codertocat/*".to_owned()),
+        ("LANDFALL_STORE", "embedded".to_owned()),
+        ("LANDFALL_DISPATCH", "local".to_owned()),
+        ("LANDFALL_DATA_DIR", data_dir.path().display().to_string()),
+    ];
+    emulator
+        .start_instance(Path::new(env!("CARGO_BIN_EXE_landfall-function")), &env)
+        .expect("the function starts");
 
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
     let opened =
@@ -127,8 +79,7 @@ fn cargo_lambda_watch_serves_signed_deliveries_through_the_function_url() {
         ("X-GitHub-Delivery", "lambda-delivery-1".to_owned()),
         (sig_name, sig.clone()),
     ];
-    // Allow for the build: a cold build of the function's dependencies takes minutes on two cores.
-    let (status, body) = post(port, &headers, &opened, Duration::from_mins(25));
+    let (status, body) = post(&emulator, &headers, &opened, Duration::from_mins(1));
     assert_eq!(status, 202, "{body}");
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["event"]["event"], "opened");
@@ -137,7 +88,10 @@ fn cargo_lambda_watch_serves_signed_deliveries_through_the_function_url() {
     let mut forged = headers.clone();
     let last = if sig.ends_with('0') { '1' } else { '0' };
     forged[2].1 = format!("{}{last}", &sig[..sig.len() - 1]);
-    assert_eq!(post(port, &forged, &opened, Duration::from_mins(1)).0, 401);
+    assert_eq!(
+        post(&emulator, &forged, &opened, Duration::from_mins(1)).0,
+        401
+    );
 
     let outside =
         std::fs::read(corpus.join("atlantis-webhooks/github/githubPullRequestOpenedEvent.json"))
@@ -148,8 +102,7 @@ fn cargo_lambda_watch_serves_signed_deliveries_through_the_function_url() {
         (sig_name, sig),
     ];
     assert_eq!(
-        post(port, &headers, &outside, Duration::from_mins(1)).0,
+        post(&emulator, &headers, &outside, Duration::from_mins(1)).0,
         403
     );
-    drop(watch);
 }

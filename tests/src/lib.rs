@@ -18,6 +18,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+mod lambda;
+pub use lambda::LambdaEmulator;
+
 /// How long [`MotoServer::start`] waits for the server to answer. Importing moto takes a couple
 /// of seconds; a loaded 2-core CI machine running tests in parallel needs the margin.
 const MOTO_START_TIMEOUT: Duration = Duration::from_mins(1);
@@ -386,7 +389,8 @@ impl Drop for MotoServer {
     }
 }
 
-fn free_port() -> anyhow::Result<u16> {
+/// A free loopback port: bound to port 0, then released (another process can take it first).
+pub fn free_port() -> anyhow::Result<u16> {
     let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).context("finding a free port")?;
     Ok(listener.local_addr()?.port())
 }

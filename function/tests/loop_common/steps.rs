@@ -24,14 +24,14 @@ pub struct FunctionUrl {
     /// `host:port`.
     pub addr: String,
     /// The path, `/lambda-url/<function>/`.
-    pub path: &'static str,
-    /// How long an answer may take (the first invocation waits for the build).
+    pub path: String,
+    /// How long an answer may take.
     pub timeout: Duration,
 }
 
 impl Deliver for FunctionUrl {
     fn deliver(&self, event: &str, delivery: &str, body: &[u8]) -> (u16, Duration) {
-        deliver_to(&self.addr, self.path, event, delivery, body, self.timeout)
+        deliver_to(&self.addr, &self.path, event, delivery, body, self.timeout)
     }
 }
 
