@@ -20,6 +20,8 @@ use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::a
 pub const SECRET: &str = "loop-webhook-secret";
 pub const TOKEN: &str = "loop-vcs-token-5f1c";
 pub const REPO: &str = "acme/infra";
+/// The token GitHub signs a tarball's download URL with.
+pub const ARCHIVE_TOKEN: &str = "loop-archive-token";
 
 pub fn git(dir: &Path, args: &[&str]) -> String {
     let output = Command::new("git")
@@ -67,6 +69,12 @@ pub struct HostState {
     /// (sha, context, state).
     pub statuses: Vec<(String, String, String)>,
     pub unauthorized: usize,
+    /// Tree archives downloaded (from the tarball endpoint's redirect).
+    pub archives: usize,
+    /// Requests to the archive download that carried credentials (it is pre-signed: none must).
+    pub credentials_off_api: usize,
+    /// Files read one by one through the contents API.
+    pub file_reads: usize,
 }
 
 /// The fake GitHub API: answers what the GitHub adapter asks, from the git repository.
@@ -136,6 +144,29 @@ impl FakeGithub {
     }
 }
 
+impl FakeGithub {
+    /// The pre-signed download the tarball endpoint redirects to (codeload.github.com on
+    /// github.com): the repository's `git archive` at `sha`, as GitHub makes it.
+    fn archive(&self, state: &mut HostState, request: &Request, sha: &str) -> ResponseTemplate {
+        if request.headers.contains_key("authorization") {
+            state.credentials_off_api += 1;
+            return json_response(403, &json!({"message": "credentials sent off the API"}));
+        }
+        let signed = request
+            .url
+            .query_pairs()
+            .any(|(k, v)| k == "token" && v == ARCHIVE_TOKEN);
+        let prefix = format!("--prefix={}-{}/", REPO.replace('/', "-"), &sha[..7]);
+        match git_bytes(&self.repo, &["archive", "--format=tar.gz", &prefix, sha]) {
+            Some(archive) if signed => {
+                state.archives += 1;
+                ResponseTemplate::new(200).set_body_bytes(archive)
+            }
+            _ => json_response(404, &json!({"message": "Not Found"})),
+        }
+    }
+}
+
 impl Respond for FakeGithub {
     fn respond(&self, request: &Request) -> ResponseTemplate {
         let auth = request
@@ -144,6 +175,13 @@ impl Respond for FakeGithub {
             .and_then(|v| v.to_str().ok())
             .unwrap_or_default();
         let mut state = self.state.lock().unwrap();
+        if let Some(sha) = request
+            .url
+            .path()
+            .strip_prefix(&format!("/_codeload/{REPO}/legacy.tar.gz/"))
+        {
+            return self.archive(&mut state, request, sha);
+        }
         if !auth.ends_with(TOKEN) {
             state.unauthorized += 1;
             return json_response(401, &json!({"message": "Bad credentials"}));
@@ -169,7 +207,12 @@ impl Respond for FakeGithub {
                     .collect();
                 json_response(200, &json!({"sha": sha, "tree": tree, "truncated": false}))
             }
+            ("GET", ["tarball", sha]) => ResponseTemplate::new(302).insert_header(
+                "location",
+                format!("/_codeload/{REPO}/legacy.tar.gz/{sha}?token={ARCHIVE_TOKEN}").as_str(),
+            ),
             ("GET", ["contents", file @ ..]) => {
+                state.file_reads += 1;
                 let file = file.join("/");
                 let sha = request
                     .url

@@ -85,6 +85,11 @@ pub fn plan_and_lock(
             state.statuses
         );
         assert_eq!(state.unauthorized, 0);
+        // The head's config and tree came from its archive, fetched without the token.
+        assert_eq!(
+            (state.archives, state.credentials_off_api, state.file_reads),
+            (1, 0, 0)
+        );
     }
 
     // 2. PR #2 on the same project → "locked by #1", nothing run for it.
