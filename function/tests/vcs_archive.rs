@@ -1,8 +1,9 @@
-//! The tree archive reader on hand-made archives: what it keeps, and every archive it refuses
-//! (unsafe paths, a second top-level folder, garbage, truncation, size limits) refused with an
-//! error, never a panic.
+//! The tree archive reader on a real `git archive` (what GitHub serves) and on hand-made
+//! archives: what it keeps, and every archive it refuses (unsafe paths, a second top-level
+//! folder, garbage, truncation, size limits) refused with an error, never a panic.
 
 mod archive_common;
+mod loop_common;
 
 use std::collections::BTreeMap;
 
@@ -51,6 +52,52 @@ fn the_top_folder_is_stripped_and_only_wanted_regular_files_are_kept() {
         ["atlantis.yaml", "envs/prod/main.tf"]
     );
     assert_eq!(files["envs/prod/main.tf"], b"a = 1\n");
+}
+
+#[test]
+fn a_real_git_archive_reads_back_every_regular_file_of_the_tree() {
+    let dir = tempfile::tempdir().unwrap();
+    let repo = dir.path();
+    loop_common::git(repo, &["init", "--quiet", "--initial-branch=main"]);
+    // Over 100 bytes: `git archive` writes the path in a pax header.
+    let long = format!("modules/{}/{}/main.tf", "a".repeat(60), "b".repeat(60));
+    let files = [
+        ("atlantis.yaml", "version: 3\n"),
+        ("envs/prod/main.tf", "module \"net\" {}\n"),
+        ("envs/pr\u{e9}vu/main.tf", "locals {}\n"),
+        ("shared/providers.tf", "provider \"aws\" {}\n"),
+        ("README.md", "# infra\n"),
+        (long.as_str(), "variable \"x\" {}\n"),
+    ];
+    for (path, text) in files {
+        let path = repo.join(path);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    }
+    std::os::unix::fs::symlink(
+        "../../shared/providers.tf",
+        repo.join("envs/prod/providers.tf"),
+    )
+    .unwrap();
+    loop_common::git(repo, &["add", "-A"]);
+    loop_common::git(repo, &["commit", "--quiet", "-m", "tree"]);
+    let archive = loop_common::git_bytes(
+        repo,
+        &[
+            "archive",
+            "--format=tar.gz",
+            "--prefix=acme-infra-0123456/",
+            "HEAD",
+        ],
+    )
+    .unwrap();
+    let expected: BTreeMap<String, Vec<u8>> = files
+        .iter()
+        .filter(|(p, _)| is_terraform_file(p) || *p == "atlantis.yaml")
+        .map(|(p, t)| ((*p).to_owned(), t.as_bytes().to_vec()))
+        .collect();
+    // The symlink is left out: planning reads it on its own.
+    assert_eq!(unpacked(&archive).unwrap(), expected);
 }
 
 #[test]
