@@ -28,6 +28,7 @@ use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::runner::comment::{Outcome, ProjectResult, render};
 use crate::runner::summary::PlanSummary;
 use crate::runner::{RunReport, RunStatus};
+use crate::store::artifacts::ArtifactLink;
 use crate::store::{
     AnyArtifacts, AnyStore, PartsOutcome, PlanOutcome, PlanRecord, PlanStatus, Store,
     StoredArtifact,
@@ -41,6 +42,10 @@ pub const RESULT_TEXT_LIMIT: usize = 60 * 1024;
 
 /// How many times one run edits the shared comment before leaving it to the others.
 const PUBLISH_ROUNDS: usize = 4;
+
+/// The log note of a cut comment takes at most this share of a comment (a quarter): presigned
+/// URLs are long, and a comment of a hundred projects must still show output.
+const LOG_NOTE_SHARE: usize = 4;
 
 /// How long the links to full logs in a cut comment work: the longest S3 allows.
 pub const LOG_LINK_VALIDITY: std::time::Duration = crate::store::artifacts::MAX_LINK_VALIDITY;
@@ -286,7 +291,7 @@ impl Reporter<'_> {
         let limit = self.vcs.comment_limit();
         let mut options = SplitOptions::new(limit, MAX_COMMENT_PARTS);
         if body.len() > limit {
-            options.full_log = self.full_logs(results).await;
+            options.full_log = self.full_logs(results, limit / LOG_NOTE_SHARE).await;
         }
         let parts = split(body, &options);
         let first = parts.first().map_or("", String::as_str);
@@ -357,37 +362,16 @@ impl Reporter<'_> {
         Ok(())
     }
 
-    /// Markdown naming the full logs of `results`: links where they can be made (and how long
-    /// they work), else where the logs are. `None` when no result has a stored log.
-    async fn full_logs(&self, results: &[ProjectResult]) -> Option<String> {
+    /// Markdown naming the full logs of `results`, at most `budget` bytes (see [`log_note`]).
+    async fn full_logs(&self, results: &[ProjectResult], budget: usize) -> Option<String> {
         let mut links = Vec::new();
-        let mut expiring = false;
         for result in results {
-            let Some(log) = &result.log else { continue };
-            let link = self.artifacts.link(&log.key, LOG_LINK_VALIDITY).await;
-            expiring |= link.valid_for.is_some();
-            let label = result.label();
-            links.push(match link.url {
-                Some(url) => format!("[{label}]({url})"),
-                None => format!("{label}: `{}`", link.location),
-            });
+            if let Some(log) = &result.log {
+                let link = self.artifacts.link(&log.key, LOG_LINK_VALIDITY).await;
+                links.push((result.label(), link));
+            }
         }
-        if links.is_empty() {
-            return None;
-        }
-        let mut text = format!("Full logs: {}.", links.join(", "));
-        if expiring {
-            let _ = write!(
-                text,
-                " The links work for {} days (until {}), or until the run's credentials expire \
-                 if that is sooner.",
-                LOG_LINK_VALIDITY.as_secs() / 86_400,
-                crate::store::format_timestamp(
-                    crate::store::now_secs() + LOG_LINK_VALIDITY.as_secs()
-                ),
-            );
-        }
-        Some(text)
+        log_note(&links, budget, crate::store::now_secs())
     }
 
     /// Posts `body`, or edits the comment `id` when there is one; returns the comment's id. A
@@ -479,6 +463,57 @@ pub fn compose(header: &str, results: &[ProjectResult]) -> String {
     } else {
         format!("{header}\n\n{}", render(results))
     }
+}
+
+/// The note of a cut comment about the full logs: each project's link (and, for a link that
+/// expires, where the log stays: its `s3://` location), in at most `budget` bytes, then how
+/// many more there are; for links that expire, how long they work from `now`. `None` without
+/// logs.
+#[must_use]
+pub fn log_note(links: &[(String, ArtifactLink)], budget: usize, now: u64) -> Option<String> {
+    if links.is_empty() {
+        return None;
+    }
+    let mut text = String::from("Full logs:");
+    let mut expiring = None;
+    let mut shown = 0;
+    for (label, link) in links {
+        let entry = match (&link.url, link.valid_for) {
+            (Some(url), Some(valid_for)) => {
+                expiring = Some(valid_for);
+                format!(" [{label}]({url}) (`{}`)", link.location)
+            }
+            (Some(url), None) => format!(" [{label}]({url})"),
+            (None, _) => format!(" {label}: `{}`", link.location),
+        };
+        // Room is kept for the sentences that follow the links.
+        if shown > 0 && text.len() + entry.len() + 320 > budget {
+            break;
+        }
+        if shown > 0 {
+            text.push(',');
+        }
+        text.push_str(&entry);
+        shown += 1;
+    }
+    text.push('.');
+    if shown < links.len() {
+        let _ = write!(
+            text,
+            " The other {} are beside them, under the same `logs/` folder.",
+            links.len() - shown
+        );
+    }
+    if let Some(valid_for) = expiring {
+        let _ = write!(
+            text,
+            " The links work for {} days (until {}) or until the credentials that signed them \
+             expire, if sooner; the `s3://` locations stay.",
+            valid_for.as_secs() / 86_400,
+            crate::store::format_timestamp(now + valid_for.as_secs()),
+        );
+    }
+    Some(text)
 }
 
 fn lost_lock(by: Option<&crate::store::Lock>, what: &str) -> String {
@@ -603,5 +638,67 @@ mod tests {
         assert!(body.starts_with("**header**\n\n") && body.contains("mine"));
         assert!(!body.contains("other"));
         assert_eq!(compose("**header**", &[]), "**header**");
+    }
+
+    fn link(url: Option<&str>, location: &str, days: Option<u64>) -> ArtifactLink {
+        ArtifactLink {
+            url: url.map(str::to_owned),
+            location: location.to_owned(),
+            valid_for: days.map(|d| std::time::Duration::from_hours(d * 24)),
+        }
+    }
+
+    #[test]
+    fn a_cut_comment_links_each_log_says_how_long_and_where_it_stays() {
+        let links = vec![
+            (
+                "`envs/app`".to_owned(),
+                link(
+                    Some("https://b.s3.amazonaws.com/logs/app.log?X-Amz-Expires=604800"),
+                    "s3://b/logs/app.log",
+                    Some(7),
+                ),
+            ),
+            (
+                "`envs/db`".to_owned(),
+                link(None, "s3://b/logs/db.log", None),
+            ),
+        ];
+        let note = log_note(&links, 16_384, 1_777_636_800).unwrap();
+        insta::assert_snapshot!(note, @"Full logs: [`envs/app`](https://b.s3.amazonaws.com/logs/app.log?X-Amz-Expires=604800) (`s3://b/logs/app.log`), `envs/db`: `s3://b/logs/db.log`. The links work for 7 days (until 2026-05-08T12:00:00Z) or until the credentials that signed them expire, if sooner; the `s3://` locations stay.");
+        let local = [(
+            "`envs/app`".to_owned(),
+            link(
+                Some("file:///data/logs/app.log"),
+                "/data/logs/app.log",
+                None,
+            ),
+        )];
+        assert_eq!(
+            log_note(&local, 16_384, 0).unwrap(),
+            "Full logs: [`envs/app`](file:///data/logs/app.log)."
+        );
+        assert_eq!(log_note(&[], 16_384, 0), None);
+    }
+
+    #[test]
+    fn many_logs_fit_the_notes_budget_and_the_rest_are_counted() {
+        let url = format!(
+            "https://b.s3.amazonaws.com/logs/x.log?{}",
+            "s".repeat(1_400)
+        );
+        let links: Vec<_> = (0..100)
+            .map(|i| {
+                (
+                    format!("`envs/p{i}`"),
+                    link(Some(&url), "s3://b/logs/x.log", Some(7)),
+                )
+            })
+            .collect();
+        let note = log_note(&links, 16_384, 0).unwrap();
+        assert!(note.len() <= 16_384, "{} bytes", note.len());
+        assert!(note.contains("[`envs/p0`]") && !note.contains("[`envs/p99`]"));
+        let shown = note.matches("](https://").count();
+        assert!(note.contains(&format!("The other {} are beside them", 100 - shown)));
     }
 }
