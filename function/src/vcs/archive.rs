@@ -103,11 +103,13 @@ fn repo_path(raw: &[u8], top: &mut Option<String>) -> Result<Option<String>, Arc
     if text.starts_with('/')
         || parts
             .iter()
-            .any(|p| p.is_empty() || *p == "." || *p == ".." || p.contains('\\'))
+            .any(|p| p.is_empty() || *p == "." || *p == "..")
     {
         return Err(ArchiveError::UnsafePath { path: lossy() });
     }
-    let (first, rest) = parts.split_first().expect("split yields one part at least");
+    let Some((first, rest)) = parts.split_first() else {
+        return Err(ArchiveError::UnsafePath { path: lossy() });
+    };
     match top {
         Some(t) if t != first => return Err(ArchiveError::Layout { path: lossy() }),
         Some(_) => {}
