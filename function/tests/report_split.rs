@@ -68,6 +68,19 @@ impl Setup {
             .collect()
     }
 
+    /// Publishes the shared comment of `spec`'s trigger; returns the comment requests it made
+    /// and the parts the comment splits into.
+    async fn publish(
+        &self,
+        spec: &RunSpec,
+        thread: &CommentThread,
+    ) -> (Vec<(String, String, String)>, Vec<String>) {
+        let before = self.request_count().await;
+        self.reporter().publish(spec, thread, None).await.unwrap();
+        let parts = self.expected_parts(thread, &spec.trigger).await;
+        (self.comment_requests(before).await, parts)
+    }
+
     async fn request_count(&self) -> usize {
         self.mock
             .received_requests()
@@ -230,6 +243,13 @@ fn setup(runtime: &tokio::runtime::Runtime) -> Setup {
     }
 }
 
+/// Runs `scenario` against a fresh fake GitHub, embedded store and artifacts folder.
+fn run(scenario: impl AsyncFnOnce(&Setup)) {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let s = setup(&runtime);
+    runtime.block_on(scenario(&s));
+}
+
 fn patch(id: &str, body: &str) -> (String, String, String) {
     let path = format!("/repos/{REPO}/issues/comments/{id}");
     ("PATCH".to_owned(), path, body.to_owned())
@@ -242,19 +262,15 @@ fn post(body: &str) -> (String, String, String) {
 
 #[test]
 fn a_huge_plan_posts_its_parts_once_and_later_rebuilds_edit_them_in_place() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let s = setup(&runtime);
-    runtime.block_on(async {
+    run(async |s| {
         let thread = s.thread("**Planning 2 projects**").await;
         // Two projects of 1,500 lines: about 110 KB, two comments' worth.
         let spec = s.plans("t1", &dirs("app", 2), 1_500).await;
-        let before = s.request_count().await;
-        s.reporter().publish(&spec, &thread, None).await.unwrap();
-        let parts = s.expected_parts(&thread, "t1").await;
+        let (requests, parts) = s.publish(&spec, &thread).await;
         assert_eq!(parts.len(), 2, "two comments' worth");
         let part_id = (s.comment_count() + 999).to_string();
         assert_eq!(
-            s.comment_requests(before).await,
+            requests,
             vec![patch(&thread.comment_id, &parts[0]), post(&parts[1])],
             "the command's comment is edited and one part posted"
         );
@@ -264,13 +280,11 @@ fn a_huge_plan_posts_its_parts_once_and_later_rebuilds_edit_them_in_place() {
 
         // A third project reports: the same two comments are edited, a third part is posted.
         let more = s.plans("t1", &dirs("app", 3), 1_500).await;
-        let before = s.request_count().await;
-        s.reporter().publish(&more, &thread, None).await.unwrap();
-        let grown = s.expected_parts(&thread, "t1").await;
+        let (requests, grown) = s.publish(&more, &thread).await;
         assert_eq!(grown.len(), 3);
         let third_id = (s.comment_count() + 999).to_string();
         assert_eq!(
-            s.comment_requests(before).await,
+            requests,
             vec![
                 patch(&thread.comment_id, &grown[0]),
                 post(&grown[2]),
@@ -279,10 +293,10 @@ fn a_huge_plan_posts_its_parts_once_and_later_rebuilds_edit_them_in_place() {
         );
 
         // Published again with nothing new: only edits of the same three comments.
-        let before = s.request_count().await;
-        s.reporter().publish(&more, &thread, None).await.unwrap();
+        let (requests, again) = s.publish(&more, &thread).await;
+        assert_eq!(again, grown);
         assert_eq!(
-            s.comment_requests(before).await,
+            requests,
             vec![
                 patch(&thread.comment_id, &grown[0]),
                 patch(&part_id, &grown[1]),
@@ -293,12 +307,10 @@ fn a_huge_plan_posts_its_parts_once_and_later_rebuilds_edit_them_in_place() {
 
         // The output shrinks to one comment: the parts say there is nothing more.
         s.plans("t1", &dirs("app", 3), 10).await;
-        let before = s.request_count().await;
-        s.reporter().publish(&more, &thread, None).await.unwrap();
-        let shrunk = s.expected_parts(&thread, "t1").await;
+        let (requests, shrunk) = s.publish(&more, &thread).await;
         assert_eq!(shrunk.len(), 1);
         assert_eq!(
-            s.comment_requests(before).await,
+            requests,
             vec![
                 patch(&thread.comment_id, &shrunk[0]),
                 patch(&part_id, NOTHING_MORE),
@@ -311,17 +323,12 @@ fn a_huge_plan_posts_its_parts_once_and_later_rebuilds_edit_them_in_place() {
 
 #[test]
 fn output_past_the_part_cap_is_cut_and_links_every_full_log() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let s = setup(&runtime);
-    runtime.block_on(async {
+    run(async |s| {
         let thread = s.thread("**Planning 14 projects**").await;
         // Fourteen projects of 60 KiB each (the stored cap): far over ten GitHub comments.
         let spec = s.plans("t2", &dirs("big", 14), 3_000).await;
-        let before = s.request_count().await;
-        s.reporter().publish(&spec, &thread, None).await.unwrap();
-        let parts = s.expected_parts(&thread, "t2").await;
+        let (requests, parts) = s.publish(&spec, &thread).await;
         assert_eq!(parts.len(), MAX_COMMENT_PARTS);
-        let requests = s.comment_requests(before).await;
         let mut expected = vec![patch(&thread.comment_id, &parts[0])];
         expected.extend(parts[1..].iter().map(|p| post(p)));
         assert_eq!(requests, expected);
@@ -347,9 +354,7 @@ fn output_past_the_part_cap_is_cut_and_links_every_full_log() {
 
 #[test]
 fn runs_publishing_at_once_keep_one_set_of_part_comments() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let s = setup(&runtime);
-    runtime.block_on(async {
+    run(async |s| {
         let thread = s.thread("**Planning 4 projects**").await;
         let first = s.plans("t3", &dirs("race", 4), 2_000).await;
         let other = spec("t3", "envs/race01");
@@ -379,9 +384,7 @@ fn runs_publishing_at_once_keep_one_set_of_part_comments() {
             .collect();
         assert!(losers.iter().all(|c| c.2 == SUPERSEDED), "{losers:#?}");
         // A later rebuild posts nothing.
-        let before = s.request_count().await;
-        s.reporter().publish(&first, &thread, None).await.unwrap();
-        let requests = s.comment_requests(before).await;
+        let (requests, _) = s.publish(&first, &thread).await;
         assert!(requests.iter().all(|r| r.0 == "PATCH"), "{requests:?}");
     });
 }

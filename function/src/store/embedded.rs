@@ -274,6 +274,21 @@ impl EmbeddedStore {
         outcome.await.map_err(|_| stopped())?
     }
 
+    /// The JSON record under `id` in `table`, if any.
+    async fn get_json<T: DeserializeOwned + Send + 'static>(
+        &self,
+        action: &'static str,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        id: String,
+    ) -> Result<Option<T>, EmbeddedError> {
+        self.read(action, move |txn, _| {
+            let table = txn.open_table(table)?;
+            let value = table.get(id.as_str())?;
+            value.map(|v| decode(&id, v.value())).transpose()
+        })
+        .await
+    }
+
     async fn read<T, F>(&self, action: &'static str, f: F) -> Result<T, EmbeddedError>
     where
         T: Send + 'static,
@@ -554,15 +569,9 @@ impl Store for EmbeddedStore {
     }
 
     async fn get_lock(&self, key: &LockKey) -> Result<Option<Lock>> {
-        let id = keys::embedded_lock_key(key);
-        let lock = self
-            .read("read a lock", move |txn, _| {
-                let table = txn.open_table(LOCKS)?;
-                let value = table.get(id.as_str())?;
-                value.map(|v| decode(&id, v.value())).transpose()
-            })
-            .await?;
-        Ok(lock)
+        Ok(self
+            .get_json("read a lock", LOCKS, keys::embedded_lock_key(key))
+            .await?)
     }
 
     async fn list_locks(&self, repo: Option<&str>) -> Result<Vec<Lock>> {
@@ -606,14 +615,7 @@ impl Store for EmbeddedStore {
 
     async fn get_plan(&self, key: &LockKey, pr: u64) -> Result<Option<PlanRecord>> {
         let id = keys::embedded_plan_key(key, pr);
-        let plan = self
-            .read("read a plan record", move |txn, _| {
-                let table = txn.open_table(PLANS)?;
-                let value = table.get(id.as_str())?;
-                value.map(|v| decode(&id, v.value())).transpose()
-            })
-            .await?;
-        Ok(plan)
+        Ok(self.get_json("read a plan record", PLANS, id).await?)
     }
 
     async fn list_plans(&self, repo: &str, pr: u64) -> Result<Vec<PlanRecord>> {
@@ -634,11 +636,7 @@ impl Store for EmbeddedStore {
     async fn comment_parts(&self, repo: &str, pr: u64, comment_id: &str) -> Result<Vec<String>> {
         let id = keys::embedded_comment_parts_key(repo, pr, comment_id);
         let parts = self
-            .read("read a comment's parts", move |txn, _| {
-                let table = txn.open_table(COMMENT_PARTS)?;
-                let value = table.get(id.as_str())?;
-                value.map(|v| decode(&id, v.value())).transpose()
-            })
+            .get_json("read a comment's parts", COMMENT_PARTS, id)
             .await?;
         Ok(parts.unwrap_or_default())
     }
