@@ -100,3 +100,35 @@ async fn the_embedded_configuration_keeps_artifacts_in_the_data_folder() {
     );
     assert_eq!(artifacts.get_verified(&stored).await.unwrap(), b"plan");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_log_link_is_a_presigned_get_that_reads_the_log_for_seven_days() {
+    let moto = store_common::start_moto();
+    moto.create_bucket("artifacts").unwrap();
+    let config = StoreConfig::DynamoDb {
+        table: "unused".into(),
+        bucket: "artifacts".into(),
+        path_style: true,
+    };
+    let (_, artifacts) = config
+        .connect_with(&store_common::sdk_config(&moto))
+        .unwrap();
+    let key = LockKey::new("acme/infra", "envs/prod", "default");
+    let object = landfall_function::store::keys::log_key(&key, 42, &"a".repeat(40), "run-1");
+    let log = b"terraform plan\n  # terraform_data.app will be created\n".to_vec();
+    artifacts.put(&object, log.clone()).await.unwrap();
+    let link = artifacts
+        .link(&object, landfall_function::report::LOG_LINK_VALIDITY)
+        .await;
+    assert_eq!(link.location, format!("s3://artifacts/{object}"));
+    assert_eq!(
+        link.valid_for,
+        Some(std::time::Duration::from_hours(7 * 24))
+    );
+    let url = link.url.expect("a presigned URL");
+    assert!(url.contains("X-Amz-Expires=604800"), "{url}");
+    // Anyone with the link reads the log, with no credentials of their own.
+    let response = reqwest::get(&url).await.unwrap();
+    assert_eq!(response.status(), 200, "{url}");
+    assert_eq!(response.bytes().await.unwrap().as_ref(), log.as_slice());
+}
