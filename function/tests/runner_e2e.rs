@@ -192,6 +192,11 @@ fn a_plan_comments_terraforms_own_plan_line_and_its_apply_writes_the_state() {
     assert_eq!(report.summary.as_ref().unwrap().add, 1);
     assert_eq!(report.head_sha, head);
     assert!(!fx.state_file().exists(), "a plan writes no state");
+    assert!(report.log.is_some(), "the full log is stored");
+    assert_eq!(
+        report.result.log, report.log,
+        "the result names its log, for the link of a cut comment"
+    );
 
     let planfile = report.planfile.clone().unwrap();
     let stored = fx.path("data/artifacts").join(&planfile.key);
