@@ -1,18 +1,26 @@
 //! The GitLab adapter against a wiremock GitLab asserting the documented v4 requests:
 //! `PRIVATE-TOKEN`, URL-encoded project paths, `X-Next-Page` pagination, notes, statuses and
-//! approvals, and a `429 Retry-After` reply.
+//! approvals, a `429 Retry-After` reply, and the tree read from one `archive.tar.gz` (a
+//! malformed one read file by file instead).
 
 use std::time::Duration;
+
+mod archive_common;
+
+use archive_common::tarball;
 
 use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
 use landfall_function::projects::{ChangedFile, FileStatus};
 use landfall_function::vcs::gitlab::GitlabClient;
+use landfall_function::vcs::tree::HeadFiles;
 use landfall_function::vcs::{
-    CommentId, CommitStatus, PrState, RetryPolicy, StatusState, VcsClient,
+    CommentId, CommitStatus, PrState, RetryPolicy, StatusState, TreeFilter, VcsClient, VcsError,
 };
 use secrecy::SecretString;
 use serde_json::json;
-use wiremock::matchers::{body_json, header, method, path, query_param, query_param_is_missing};
+use wiremock::matchers::{
+    body_json, header, method, path, path_regex, query_param, query_param_is_missing,
+};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
@@ -177,4 +185,145 @@ async fn files_trees_notes_statuses_and_approvals_use_the_documented_endpoints()
     };
     c.set_status(&repo(), &sha, &status).await.unwrap();
     assert!(c.is_approved(&repo(), MR).await.unwrap());
+}
+
+/// The files of the tree at [`SHA`]: the config, two Terraform files and one other.
+const TREE: &[(&str, &[u8])] = &[
+    ("atlantis.yaml", b"version: 3\n"),
+    ("README.md", b"# infra\n"),
+    ("envs/prod/main.tf", b"a = 1\n"),
+    ("modules/net/main.tf", b"variable \"cidr\" {}\n"),
+];
+
+/// GitLab's `archive.tar.gz`: everything under `<project>-<sha>-<sha>/`.
+fn gitlab_archive(files: &[(&str, &[u8])]) -> Vec<u8> {
+    tarball(&format!("infra-{SHA}-{SHA}"), SHA, files)
+}
+
+/// The archive endpoint, as GitLab documents it, answering `archive` once.
+async fn serve_archive(server: &MockServer, archive: Vec<u8>) {
+    get(format!("{PROJECT}/repository/archive.tar.gz"))
+        .and(query_param("sha", SHA))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("content-type", "application/octet-stream")
+                .set_body_bytes(archive),
+        )
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+/// The recursive listing of [`TREE`], and each of its files readable on its own, read
+/// `reads` times each.
+async fn serve_listing_and_files(server: &MockServer, reads: u64) {
+    let listing: Vec<_> = TREE
+        .iter()
+        .map(|(p, _)| json!({"path": p, "type": "blob"}))
+        .collect();
+    get(format!("{PROJECT}/repository/tree"))
+        .and(query_param("ref", SHA))
+        .and(query_param("recursive", "true"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(listing))
+        .expect(1)
+        .mount(server)
+        .await;
+    for (file, bytes) in TREE.iter().filter(|(p, _)| *p != "README.md") {
+        get(format!(
+            "{PROJECT}/repository/files/{}/raw",
+            file.replace('/', "%2F")
+        ))
+        .and(query_param("ref", SHA))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(*bytes))
+        .expect(reads)
+        .mount(server)
+        .await;
+    }
+    Mock::given(method("GET"))
+        .and(path_regex("/repository/files/"))
+        .respond_with(ResponseTemplate::new(404))
+        .expect(0)
+        .mount(server)
+        .await;
+}
+
+fn head_files() -> HeadFiles {
+    HeadFiles {
+        config: Some(("atlantis.yaml".into(), "version: 3\n".into())),
+        terraform: vec![
+            ("envs/prod/main.tf".into(), "a = 1\n".into()),
+            (
+                "modules/net/main.tf".into(),
+                "variable \"cidr\" {}\n".into(),
+            ),
+        ],
+    }
+}
+
+async fn read_head(c: &GitlabClient) -> HeadFiles {
+    HeadFiles::read(c, &repo(), &CommitSha::new(SHA), &["atlantis.yaml".into()])
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_tree_is_read_from_one_archive_download_with_the_token() {
+    let server = MockServer::start().await;
+    serve_archive(&server, gitlab_archive(TREE)).await;
+    let wanted = TreeFilter::new(|p: &str| p.ends_with(".tf") || p == "atlantis.yaml");
+    let files = client(&server)
+        .read_tree(&repo(), &CommitSha::new(SHA), &wanted)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        files.into_iter().collect::<Vec<_>>(),
+        [
+            ("atlantis.yaml".to_owned(), b"version: 3\n".to_vec()),
+            ("envs/prod/main.tf".to_owned(), b"a = 1\n".to_vec()),
+            (
+                "modules/net/main.tf".to_owned(),
+                b"variable \"cidr\" {}\n".to_vec()
+            ),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn planning_reads_the_head_from_the_archive_and_no_file_on_its_own() {
+    let server = MockServer::start().await;
+    serve_archive(&server, gitlab_archive(TREE)).await;
+    serve_listing_and_files(&server, 0).await;
+    assert_eq!(read_head(&client(&server)).await, head_files());
+}
+
+#[tokio::test]
+async fn a_malformed_archive_falls_back_to_one_read_per_file() {
+    let server = MockServer::start().await;
+    let mut archive = gitlab_archive(TREE);
+    archive.truncate(archive.len() / 2);
+    serve_archive(&server, archive).await;
+    serve_listing_and_files(&server, 1).await;
+    assert_eq!(read_head(&client(&server)).await, head_files());
+}
+
+#[tokio::test]
+async fn a_redirect_off_the_host_is_not_followed_with_the_private_token() {
+    let (server, elsewhere) = (MockServer::start().await, MockServer::start().await);
+    get(format!("{PROJECT}/repository/files/main.tf/raw"))
+        .respond_with(
+            ResponseTemplate::new(302)
+                .insert_header("location", format!("{}/stolen", elsewhere.uri()).as_str()),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
+    let read = client(&server)
+        .read_file(&repo(), &CommitSha::new(SHA), "main.tf")
+        .await;
+    assert!(
+        matches!(read, Err(VcsError::Status { status: 302, .. })),
+        "{read:?}"
+    );
+    assert!(elsewhere.received_requests().await.unwrap().is_empty());
 }

@@ -5,8 +5,12 @@
 //! Endpoints (under `rest/api/1.0/projects/{KEY}/repos/{slug}`): `GET pull-requests/{id}` and
 //! `GET pull-requests/{id}/merge`, `GET pull-requests/{id}/changes` (`isLastPage` +
 //! `nextPageStart` pagination), `GET raw/{path}?at=`, `GET files?at=` (paged),
+//! `GET archive?at=&format=tgz&prefix=` (the tree in one download; without a prefix its entries
+//! sit at the root, so one top-level folder is asked for, the shape every other host serves),
 //! `POST pull-requests/{id}/comments`, `GET`+`PUT pull-requests/{id}/comments/{cid}` (edits carry
 //! the comment's `version`), and `POST rest/build-status/1.0/commits/{sha}`.
+
+use std::collections::BTreeMap;
 
 use http::Method;
 use secrecy::SecretString;
@@ -16,14 +20,18 @@ use sha2::{Digest, Sha256};
 
 use super::http::{Auth, Idempotency, Rest, RetryPolicy, check, path, segment};
 use super::{
-    CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, VcsClient, VcsError,
-    owner_and_name, truncate,
+    CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter, VcsClient,
+    VcsError, owner_and_name, truncate,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
 
 /// Bitbucket Server's comment limit: 32,768 characters.
 pub const COMMENT_LIMIT: usize = 32_768;
+
+/// The top-level folder asked of Bitbucket's archives (`prefix=`): the archive reader takes its
+/// files from under one such folder, as `git archive --prefix` writes them.
+pub const ARCHIVE_PREFIX: &str = "landfall/";
 
 /// The Bitbucket Server adapter.
 #[derive(Debug, Clone)]
@@ -255,6 +263,22 @@ impl VcsClient for BitbucketServerClient {
             &what,
         )
         .await
+    }
+
+    async fn read_tree(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        wanted: &TreeFilter,
+    ) -> Result<Option<BTreeMap<String, Vec<u8>>>> {
+        let what = format!("download the archive of {repo} at {sha}");
+        let url = self.rest.url(&format!(
+            "{}/archive?at={}&format=tgz&prefix={}",
+            Self::repo_path(repo)?,
+            segment(sha.as_str()),
+            segment(ARCHIVE_PREFIX)
+        ))?;
+        self.rest.get_archive(url, &what, wanted).await.map(Some)
     }
 
     async fn post_comment(

@@ -2,7 +2,9 @@
 //!
 //! Endpoints (under `repos/{owner}/{repo}`): `GET pulls/{n}`, `GET pulls/{n}/files` (Link
 //! pagination), `GET raw/{path}?ref=`, `GET git/trees/{sha}?recursive=true` (paged while
-//! `truncated`), `POST issues/{n}/comments`, `PATCH issues/comments/{id}`, `POST statuses/{sha}`,
+//! `truncated`), `GET archive/{sha}.tar.gz` (the tree in one download, under one `{repo}/`
+//! folder; a redirect, where archives are served from storage, is followed without the token),
+//! `POST issues/{n}/comments`, `PATCH issues/comments/{id}`, `POST statuses/{sha}`,
 //! `GET pulls/{n}/reviews`.
 
 use std::collections::BTreeMap;
@@ -14,8 +16,8 @@ use serde_json::json;
 
 use super::http::{Auth, Idempotency, Rest, RetryPolicy, next_link, path, segment};
 use super::{
-    CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, VcsClient, owner_and_name,
-    truncate,
+    CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter, VcsClient,
+    owner_and_name, truncate,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
@@ -221,6 +223,21 @@ impl VcsClient for GiteaClient {
             }
             page += 1;
         }
+    }
+
+    async fn read_tree(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        wanted: &TreeFilter,
+    ) -> Result<Option<BTreeMap<String, Vec<u8>>>> {
+        let what = format!("download the archive of {repo} at {sha}");
+        let url = self.rest.url(&format!(
+            "{}/archive/{}.tar.gz",
+            Self::repo_path(repo)?,
+            segment(sha.as_str())
+        ))?;
+        self.rest.get_archive(url, &what, wanted).await.map(Some)
     }
 
     async fn post_comment(

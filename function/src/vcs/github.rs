@@ -25,8 +25,8 @@ use serde_json::json;
 
 use super::archive::{self, ArchiveLimits};
 use super::http::{
-    Idempotency, RawResponse, RetryPolicy, TransportError, check, next_link, path, segment,
-    with_retries,
+    Idempotency, RawResponse, RetryPolicy, TransportError, check, download_client, follow_archive,
+    next_link, path, segment, with_retries,
 };
 use super::{
     CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter, VcsClient,
@@ -136,17 +136,6 @@ fn config_error(e: impl std::fmt::Display) -> VcsError {
 
 fn base_url(url: Option<&str>) -> Result<url::Url> {
     url::Url::parse(url.unwrap_or(DEFAULT_URL).trim_end_matches('/')).map_err(config_error)
-}
-
-/// The client for archive downloads: no credentials, no default headers of octocrab's.
-fn download_client() -> Result<reqwest::Client> {
-    reqwest::Client::builder()
-        .user_agent(concat!("landfall/", env!("CARGO_PKG_VERSION")))
-        .connect_timeout(Duration::from_secs(10))
-        .read_timeout(Duration::from_secs(30))
-        .redirect(reqwest::redirect::Policy::limited(3))
-        .build()
-        .map_err(config_error)
 }
 
 fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -692,36 +681,9 @@ impl VcsClient for GithubClient {
             return check(resp, &what).map(|_| None);
         };
         // The URL carries its own short-lived token; GitHub's is never sent off the API.
-        let download = self
-            .download
-            .get(url)
-            .header(http::header::ACCEPT, "*/*")
-            .send()
-            .await
-            .map_err(|e| VcsError::Transport {
-                what: what.clone(),
-                source: Box::new(e),
-            })?;
-        if !download.status().is_success() {
-            return Err(VcsError::Status {
-                what,
-                status: download.status().as_u16(),
-                message: "the archive download was refused".into(),
-            });
-        }
-        if download
-            .content_length()
-            .is_some_and(|n| n > limits.compressed)
-        {
-            return Err(archive_error(archive::ArchiveError::TooLarge {
-                what: "compressed bytes",
-                limit: limits.compressed,
-            }));
-        }
-        archive::download(download, wanted.clone(), limits)
+        follow_archive(&self.download, url, &what, wanted, limits)
             .await
             .map(Some)
-            .map_err(archive_error)
     }
 
     async fn post_comment(

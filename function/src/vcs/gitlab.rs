@@ -4,8 +4,12 @@
 //! Endpoints: `GET /projects/:id/merge_requests/:iid`, `GET .../merge_requests/:iid/diffs`
 //! (`X-Next-Page` pagination), `GET /projects/:id/repository/files/:path/raw?ref=`,
 //! `GET /projects/:id/repository/tree?recursive=true` (`X-Next-Page`),
+//! `GET /projects/:id/repository/archive.tar.gz?sha=` (the tree in one download: entries under
+//! one `<project>-<sha>-<sha>/` folder, the shape `git archive --prefix` writes),
 //! `POST .../merge_requests/:iid/notes`, `PUT .../notes/:id`, `POST /projects/:id/statuses/:sha`,
 //! `GET .../merge_requests/:iid/approvals`.
+
+use std::collections::BTreeMap;
 
 use http::Method;
 use secrecy::SecretString;
@@ -14,7 +18,8 @@ use serde_json::json;
 
 use super::http::{Auth, Idempotency, Rest, RetryPolicy, path, segment};
 use super::{
-    CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, VcsClient, truncate,
+    CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter, VcsClient,
+    truncate,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
@@ -236,6 +241,21 @@ impl VcsClient for GitlabClient {
             .filter(|e| e.kind == "blob")
             .map(|e| e.path)
             .collect())
+    }
+
+    async fn read_tree(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        wanted: &TreeFilter,
+    ) -> Result<Option<BTreeMap<String, Vec<u8>>>> {
+        let what = format!("download the archive of {repo} at {sha}");
+        let url = self.rest.url(&format!(
+            "{}/repository/archive.tar.gz?sha={}",
+            Self::project(repo),
+            segment(sha.as_str())
+        ))?;
+        self.rest.get_archive(url, &what, wanted).await.map(Some)
     }
 
     async fn post_comment(

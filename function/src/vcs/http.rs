@@ -1,8 +1,11 @@
 //! The HTTP layer every adapter shares: bounded retries that honour rate limits (`Retry-After`,
 //! reset headers, GitHub's secondary limits) and never repeat a non-idempotent call unless the
-//! host said it refused it, plus a small `reqwest` client with the host's authentication.
+//! host said it refused it, plus a small `reqwest` client with the host's authentication, and
+//! tree archives read while they download, a redirect followed without credentials.
 
+use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::{Mutex, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
@@ -11,6 +14,8 @@ use secrecy::{ExposeSecret, SecretString};
 use serde::de::DeserializeOwned;
 
 use super::VcsError;
+use super::archive::{self, ArchiveLimits};
+use super::tree::TreeFilter;
 
 /// How hard to try before giving up.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -278,9 +283,99 @@ impl Auth {
 #[derive(Clone, Debug)]
 pub(crate) struct Rest {
     client: reqwest::Client,
+    /// For archives: no total timeout (a large archive takes a while) and no redirects, which
+    /// [`download_client`] follows without the credentials.
+    archive: reqwest::Client,
+    /// Follows an archive's redirect.
+    download: reqwest::Client,
     base: url::Url,
     auth: Auth,
     policy: RetryPolicy,
+}
+
+/// How long an archive download may wait to connect, and for each read.
+const ARCHIVE_CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+const ARCHIVE_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+fn client_error(e: impl std::fmt::Display) -> VcsError {
+    VcsError::Config {
+        message: format!("cannot build the HTTP client: {e}"),
+    }
+}
+
+/// The client for the archive downloads a host redirects to (pre-signed URLs, storage
+/// buckets): it sends no credentials and no default headers, whatever host it is sent to.
+pub(crate) fn download_client() -> Result<reqwest::Client, VcsError> {
+    reqwest::Client::builder()
+        .user_agent(concat!("landfall/", env!("CARGO_PKG_VERSION")))
+        .connect_timeout(ARCHIVE_CONNECT_TIMEOUT)
+        .read_timeout(ARCHIVE_READ_TIMEOUT)
+        .redirect(reqwest::redirect::Policy::limited(3))
+        .build()
+        .map_err(client_error)
+}
+
+/// The files `wanted` accepts from the `.tar.gz` body of `response`, read while it downloads
+/// ([`archive::download`]), within `limits`.
+///
+/// # Errors
+///
+/// [`VcsError::Status`] when `response` is not a success, [`VcsError::Archive`] when the
+/// archive cannot be used.
+pub(crate) async fn read_archive(
+    response: reqwest::Response,
+    what: &str,
+    wanted: &TreeFilter,
+    limits: ArchiveLimits,
+) -> Result<BTreeMap<String, Vec<u8>>, VcsError> {
+    let archive_error = |source| VcsError::Archive {
+        what: what.to_owned(),
+        source,
+    };
+    if !response.status().is_success() {
+        return Err(VcsError::Status {
+            what: what.to_owned(),
+            status: response.status().as_u16(),
+            message: "the archive download was refused".into(),
+        });
+    }
+    if response
+        .content_length()
+        .is_some_and(|n| n > limits.compressed)
+    {
+        return Err(archive_error(archive::ArchiveError::TooLarge {
+            what: "compressed bytes",
+            limit: limits.compressed,
+        }));
+    }
+    archive::download(response, wanted.clone(), limits)
+        .await
+        .map_err(archive_error)
+}
+
+/// Downloads the archive a host redirected to at `url` with `download` (a
+/// [`download_client`]: no credentials), then [`read_archive`]s it.
+///
+/// # Errors
+///
+/// As [`read_archive`], and [`VcsError::Transport`] when there is no response.
+pub(crate) async fn follow_archive(
+    download: &reqwest::Client,
+    url: url::Url,
+    what: &str,
+    wanted: &TreeFilter,
+    limits: ArchiveLimits,
+) -> Result<BTreeMap<String, Vec<u8>>, VcsError> {
+    let response = download
+        .get(url)
+        .header(http::header::ACCEPT, "*/*")
+        .send()
+        .await
+        .map_err(|e| VcsError::Transport {
+            what: what.to_owned(),
+            source: Box::new(e),
+        })?;
+    read_archive(response, what, wanted, limits).await
 }
 
 impl Rest {
@@ -295,12 +390,20 @@ impl Rest {
         let client = reqwest::Client::builder()
             .user_agent(concat!("landfall/", env!("CARGO_PKG_VERSION")))
             .timeout(Duration::from_secs(30))
+            .redirect(same_origin_redirects())
             .build()
-            .map_err(|e| VcsError::Config {
-                message: format!("cannot build the HTTP client: {e}"),
-            })?;
+            .map_err(client_error)?;
+        let archive = reqwest::Client::builder()
+            .user_agent(concat!("landfall/", env!("CARGO_PKG_VERSION")))
+            .connect_timeout(ARCHIVE_CONNECT_TIMEOUT)
+            .read_timeout(ARCHIVE_READ_TIMEOUT)
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .map_err(client_error)?;
         Ok(Rest {
             client,
+            archive,
+            download: download_client()?,
             base,
             auth,
             policy,
@@ -329,6 +432,19 @@ impl Rest {
             })
     }
 
+    /// `req` with the host's credentials.
+    fn authorize(&self, req: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.auth {
+            Auth::Bearer(t) => req.bearer_auth(t.expose_secret()),
+            Auth::Token(t) => req.header(
+                http::header::AUTHORIZATION,
+                format!("token {}", t.expose_secret()),
+            ),
+            Auth::PrivateToken(t) => req.header("PRIVATE-TOKEN", t.expose_secret()),
+            Auth::Basic { user, password } => req.basic_auth(user, Some(password.expose_secret())),
+        }
+    }
+
     /// Sends one request (retried per the policy) and returns the final response, whatever its
     /// status.
     pub async fn send(
@@ -341,21 +457,11 @@ impl Rest {
         what: &str,
     ) -> Result<RawResponse, VcsError> {
         with_retries(&self.policy, idempotency, what, || {
-            let mut req = self
-                .client
-                .request(method.clone(), url.clone())
-                .header(http::header::ACCEPT, accept);
-            req = match &self.auth {
-                Auth::Bearer(t) => req.bearer_auth(t.expose_secret()),
-                Auth::Token(t) => req.header(
-                    http::header::AUTHORIZATION,
-                    format!("token {}", t.expose_secret()),
-                ),
-                Auth::PrivateToken(t) => req.header("PRIVATE-TOKEN", t.expose_secret()),
-                Auth::Basic { user, password } => {
-                    req.basic_auth(user, Some(password.expose_secret()))
-                }
-            };
+            let mut req = self.authorize(
+                self.client
+                    .request(method.clone(), url.clone())
+                    .header(http::header::ACCEPT, accept),
+            );
             if let Some(body) = body {
                 req = req.json(body);
             }
@@ -427,6 +533,81 @@ impl Rest {
         Ok(Some(check(r, what)?.body.to_vec()))
     }
 
+    /// The files `wanted` accepts from the `.tar.gz` archive at `url` (GET with the
+    /// credentials, retried per the policy), read while it downloads. A redirect (storage
+    /// that serves archives directly) is followed by a client that sends no credentials,
+    /// whichever host it leads to.
+    ///
+    /// # Errors
+    ///
+    /// When the host refuses or the archive cannot be used ([`VcsError::Archive`]).
+    pub async fn get_archive(
+        &self,
+        url: url::Url,
+        what: &str,
+        wanted: &TreeFilter,
+    ) -> Result<BTreeMap<String, Vec<u8>>, VcsError> {
+        let limits = ArchiveLimits::default();
+        // The final 2xx response, kept unread so that its body streams into the reader.
+        let streaming = Mutex::new(None);
+        let head = with_retries(&self.policy, Idempotency::Idempotent, what, || {
+            let req = self.authorize(
+                self.archive
+                    .get(url.clone())
+                    .header(http::header::ACCEPT, "*/*"),
+            );
+            let streaming = &streaming;
+            async move {
+                let response = req.send().await.map_err(|e| TransportError {
+                    maybe_sent: !e.is_connect(),
+                    source: Box::new(e),
+                })?;
+                let status = response.status();
+                let headers = response.headers().clone();
+                if status.is_success() {
+                    *streaming.lock().unwrap_or_else(PoisonError::into_inner) = Some(response);
+                    return Ok(RawResponse {
+                        status,
+                        headers,
+                        body: Bytes::new(),
+                    });
+                }
+                let body = response.bytes().await.map_err(|e| TransportError {
+                    maybe_sent: true,
+                    source: Box::new(e),
+                })?;
+                Ok(RawResponse {
+                    status,
+                    headers,
+                    body,
+                })
+            }
+        })
+        .await?;
+        let streaming = streaming
+            .into_inner()
+            .unwrap_or_else(PoisonError::into_inner);
+        if let Some(response) = streaming.filter(|_| head.status.is_success()) {
+            return read_archive(response, what, wanted, limits).await;
+        }
+        let location = head
+            .status
+            .is_redirection()
+            .then(|| head.header("location"))
+            .flatten()
+            .and_then(|l| url.join(l).ok());
+        let Some(location) = location else {
+            // Neither an archive nor a redirect: `check` says why.
+            let head = check(head, what)?;
+            return Err(VcsError::Status {
+                what: what.to_owned(),
+                status: head.status.as_u16(),
+                message: "no archive in the response".into(),
+            });
+        };
+        follow_archive(&self.download, location, what, wanted, limits).await
+    }
+
     /// A request with a JSON body, the response parsed as JSON.
     pub async fn send_json<T: DeserializeOwned>(
         &self,
@@ -449,6 +630,25 @@ impl Rest {
             .await?;
         check(r, what)?.json(what)
     }
+}
+
+/// Redirects on the host's own origin are followed with the credentials; one to another origin
+/// is not (`reqwest` drops `Authorization` there, but not GitLab's `PRIVATE-TOKEN`), and the
+/// caller sees the 3xx.
+fn same_origin_redirects() -> reqwest::redirect::Policy {
+    reqwest::redirect::Policy::custom(|attempt| {
+        let off_origin = attempt
+            .previous()
+            .first()
+            .is_some_and(|first| first.origin() != attempt.url().origin());
+        if off_origin {
+            attempt.stop()
+        } else if attempt.previous().len() > 5 {
+            attempt.error("too many redirects")
+        } else {
+            attempt.follow()
+        }
+    })
 }
 
 /// The `rel="next"` URL of an RFC 8288 `Link` header (GitHub, Gitea).

@@ -23,7 +23,20 @@ pub enum Entry<'a> {
 
 fn block(tar: &mut Vec<u8>, path: &str, kind: EntryType, size: usize) -> Header {
     let mut header = Header::new_ustar();
-    header.as_old_mut().name[..path.len()].copy_from_slice(path.as_bytes());
+    // A path over the 100 bytes of `name` puts its folders in ustar's `prefix` (155 bytes).
+    let (prefix, name) = match path.len() {
+        0..=100 => ("", path),
+        _ => {
+            let cut = path[..path.len() - 1]
+                .rfind('/')
+                .filter(|&cut| path.len() - cut - 1 <= 100)
+                .expect("a file name of at most 100 bytes");
+            (&path[..cut], &path[cut + 1..])
+        }
+    };
+    let ustar = header.as_ustar_mut().unwrap();
+    ustar.prefix[..prefix.len()].copy_from_slice(prefix.as_bytes());
+    ustar.name[..name.len()].copy_from_slice(name.as_bytes());
     header.set_entry_type(kind);
     header.set_mode(if kind == EntryType::Directory {
         0o755
@@ -82,7 +95,16 @@ pub fn gzip(bytes: &[u8]) -> Vec<u8> {
 /// GitHub's tarball of `files` (path in the repository, contents) in `repo` (`owner/name`) at
 /// `sha`: under `owner-name-sha7/`, with an entry for each folder before its files.
 pub fn github_tarball(repo: &str, sha: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
-    let top = format!("{}-{}", repo.replace('/', "-"), &sha[..7]);
+    tarball(
+        &format!("{}-{}", repo.replace('/', "-"), &sha[..7]),
+        sha,
+        files,
+    )
+}
+
+/// The `.tar.gz` `git archive --prefix={top}/` writes of `files` (path in the repository,
+/// contents) at `sha`, with an entry for each folder before its files.
+pub fn tarball(top: &str, sha: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
     let mut paths: Vec<(String, Entry<'_>)> = vec![(format!("{top}/"), Entry::Dir)];
     let mut dirs = std::collections::BTreeSet::new();
     for (path, data) in files {
