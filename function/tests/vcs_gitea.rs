@@ -1,17 +1,26 @@
 //! The Gitea adapter against a wiremock Gitea asserting the documented v1 requests
-//! (`Authorization: token`), Link pagination, comments, statuses and reviews.
+//! (`Authorization: token`), Link pagination, comments, statuses and reviews, and the tree read
+//! from one `archive/{sha}.tar.gz` (served, or redirected to storage and fetched without the
+//! token; a malformed one read file by file instead).
 
 use std::time::Duration;
+
+mod archive_common;
+
+use archive_common::tarball;
 
 use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
 use landfall_function::projects::{ChangedFile, FileStatus};
 use landfall_function::vcs::gitea::GiteaClient;
+use landfall_function::vcs::tree::HeadFiles;
 use landfall_function::vcs::{
-    CommitStatus, PrState, RetryPolicy, StatusState, VcsClient, VcsError,
+    CommitStatus, PrState, RetryPolicy, StatusState, TreeFilter, VcsClient, VcsError,
 };
 use secrecy::SecretString;
 use serde_json::json;
-use wiremock::matchers::{body_json, header, method, path, query_param, query_param_is_missing};
+use wiremock::matchers::{
+    body_json, header, method, path, path_regex, query_param, query_param_is_missing,
+};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
@@ -178,4 +187,166 @@ async fn a_rate_limit_beyond_the_retries_is_reported() {
         .await;
     let err = client(&server).pull_request(&repo(), PR).await.unwrap_err();
     assert!(matches!(err, VcsError::RateLimited { .. }), "{err:?}");
+}
+
+/// The files of the tree at [`SHA`]: the config, two Terraform files and one other.
+const TREE: &[(&str, &[u8])] = &[
+    ("atlantis.yaml", b"version: 3\n"),
+    ("README.md", b"# infra\n"),
+    ("envs/prod/main.tf", b"a = 1\n"),
+    ("modules/net/main.tf", b"variable \"cidr\" {}\n"),
+];
+
+const ARCHIVE: &str =
+    "/api/v1/repos/acme/infra/archive/ec26c3e57ca3a959ca5aad62de7213c562f8c821.tar.gz";
+
+/// Gitea's archive: `git archive --prefix=<repo>/`.
+fn gitea_archive(files: &[(&str, &[u8])]) -> Vec<u8> {
+    tarball("infra", SHA, files)
+}
+
+fn archive_reply(archive: Vec<u8>) -> ResponseTemplate {
+    ResponseTemplate::new(200)
+        .insert_header("content-type", "application/octet-stream")
+        .set_body_bytes(archive)
+}
+
+/// The recursive listing of [`TREE`], and each of its wanted files readable on its own,
+/// `reads` times each.
+async fn serve_listing_and_files(server: &MockServer, reads: u64) {
+    let listing: Vec<_> = TREE
+        .iter()
+        .map(|(p, _)| json!({"path": p, "type": "blob"}))
+        .collect();
+    get(&format!("/api/v1/repos/acme/infra/git/trees/{SHA}"))
+        .and(query_param("recursive", "true"))
+        .and(query_param("page", "1"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"sha": SHA, "truncated": false, "tree": listing})),
+        )
+        .expect(1)
+        .mount(server)
+        .await;
+    for (file, bytes) in TREE.iter().filter(|(p, _)| *p != "README.md") {
+        get(&format!("/api/v1/repos/acme/infra/raw/{file}"))
+            .and(query_param("ref", SHA))
+            .respond_with(ResponseTemplate::new(200).set_body_bytes(*bytes))
+            .expect(reads)
+            .mount(server)
+            .await;
+    }
+    Mock::given(method("GET"))
+        .and(path_regex("^/api/v1/repos/acme/infra/raw/"))
+        .respond_with(ResponseTemplate::new(404))
+        .expect(0)
+        .mount(server)
+        .await;
+}
+
+fn head_files() -> HeadFiles {
+    HeadFiles {
+        config: Some(("atlantis.yaml".into(), "version: 3\n".into())),
+        terraform: vec![
+            ("envs/prod/main.tf".into(), "a = 1\n".into()),
+            (
+                "modules/net/main.tf".into(),
+                "variable \"cidr\" {}\n".into(),
+            ),
+        ],
+    }
+}
+
+async fn read_head(c: &GiteaClient) -> HeadFiles {
+    HeadFiles::read(c, &repo(), &CommitSha::new(SHA), &["atlantis.yaml".into()])
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn the_tree_is_read_from_one_archive_download_with_the_token_after_a_503() {
+    let server = MockServer::start().await;
+    get(ARCHIVE)
+        .respond_with(ResponseTemplate::new(503))
+        .up_to_n_times(1)
+        .expect(1)
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    get(ARCHIVE)
+        .respond_with(archive_reply(gitea_archive(TREE)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let wanted = TreeFilter::new(|p: &str| p.ends_with(".tf"));
+    let files = client(&server)
+        .read_tree(&repo(), &CommitSha::new(SHA), &wanted)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        files.into_iter().collect::<Vec<_>>(),
+        [
+            ("envs/prod/main.tf".to_owned(), b"a = 1\n".to_vec()),
+            (
+                "modules/net/main.tf".to_owned(),
+                b"variable \"cidr\" {}\n".to_vec()
+            ),
+        ]
+    );
+}
+
+/// Gitea serving archives from its storage (`SERVE_DIRECT`) redirects to a pre-signed URL on
+/// `storage`, which must get no token, even on the API's own host.
+async fn assert_fetched_from_storage_without_the_token(server: &MockServer, storage: &MockServer) {
+    let signed = format!(
+        "{}/repo-archive/infra.tar.gz?X-Amz-Signature=abc",
+        storage.uri()
+    );
+    get(ARCHIVE)
+        .respond_with(ResponseTemplate::new(307).insert_header("location", signed.as_str()))
+        .expect(1)
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/repo-archive/infra.tar.gz"))
+        .and(query_param("X-Amz-Signature", "abc"))
+        .respond_with(archive_reply(gitea_archive(TREE)))
+        .expect(1)
+        .mount(storage)
+        .await;
+    serve_listing_and_files(server, 0).await;
+    assert_eq!(read_head(&client(server)).await, head_files());
+    let requests = storage.received_requests().await.unwrap();
+    let download = requests
+        .iter()
+        .find(|r| r.url.path() == "/repo-archive/infra.tar.gz")
+        .unwrap();
+    assert_eq!(download.headers.get("authorization"), None);
+}
+
+#[tokio::test]
+async fn an_archive_served_from_storage_is_fetched_without_the_token() {
+    let (server, storage) = (MockServer::start().await, MockServer::start().await);
+    assert_fetched_from_storage_without_the_token(&server, &storage).await;
+}
+
+#[tokio::test]
+async fn an_archive_redirect_on_the_same_host_is_fetched_without_the_token() {
+    let server = MockServer::start().await;
+    assert_fetched_from_storage_without_the_token(&server, &server).await;
+}
+
+#[tokio::test]
+async fn a_malformed_archive_falls_back_to_one_read_per_file() {
+    let server = MockServer::start().await;
+    let mut archive = gitea_archive(TREE);
+    archive.truncate(archive.len() / 2);
+    get(ARCHIVE)
+        .respond_with(archive_reply(archive))
+        .expect(1)
+        .mount(&server)
+        .await;
+    serve_listing_and_files(&server, 1).await;
+    assert_eq!(read_head(&client(&server)).await, head_files());
 }

@@ -327,3 +327,28 @@ async fn a_redirect_off_the_host_is_not_followed_with_the_private_token() {
     );
     assert!(elsewhere.received_requests().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn an_archive_redirected_off_the_host_is_fetched_without_the_private_token() {
+    let (server, storage) = (MockServer::start().await, MockServer::start().await);
+    let signed = format!("{}/archive.tar.gz?signature=abc", storage.uri());
+    get(format!("{PROJECT}/repository/archive.tar.gz"))
+        .and(query_param("sha", SHA))
+        .respond_with(ResponseTemplate::new(302).insert_header("location", signed.as_str()))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/archive.tar.gz"))
+        .and(query_param("signature", "abc"))
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(gitlab_archive(TREE)))
+        .expect(1)
+        .mount(&storage)
+        .await;
+    serve_listing_and_files(&server, 0).await;
+    assert_eq!(read_head(&client(&server)).await, head_files());
+    for request in storage.received_requests().await.unwrap() {
+        assert_eq!(request.headers.get("private-token"), None);
+        assert_eq!(request.headers.get("authorization"), None);
+    }
+}
