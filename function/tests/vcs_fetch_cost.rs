@@ -7,6 +7,10 @@
 //! GitHub's tarball (the listing beside one `tarball` request, its 302 followed to a second
 //! fake standing in for codeload, the real `.tar.gz` of the whole tree streamed and unpacked).
 //!
+//! The same for GitLab, the shape of every host served through `vcs::http::Rest` (GitLab,
+//! Gitea, Bitbucket Server): planning's path with the archive served directly by the API
+//! (`repository/archive.tar.gz`, streamed into the reader), and without it.
+//!
 //! The figures are printed (`--nocapture`); the assertions hold the request counts and that
 //! every path sees the same files, never the timings.
 
@@ -17,10 +21,11 @@ use std::time::{Duration, Instant};
 
 mod archive_common;
 
-use archive_common::github_tarball;
+use archive_common::{github_tarball, tarball};
 
 use landfall_function::event::{CommitSha, RepoName};
 use landfall_function::vcs::github::GithubClient;
+use landfall_function::vcs::gitlab::GitlabClient;
 use landfall_function::vcs::tree::{READS_IN_FLIGHT, read_files};
 use landfall_function::vcs::{RetryPolicy, TreeFilter, VcsClient};
 use secrecy::SecretString;
@@ -237,4 +242,117 @@ async fn one_archive_costs_three_requests_where_file_reads_cost_one_per_file() {
         (r8, r64, rp, ra),
         (1 + tf_count, 1 + tf_count, 2 + tf_count, 3)
     );
+}
+
+const GITLAB_PROJECT: &str = "/api/v4/projects/acme%2Fmono";
+
+/// A wiremock GitLab serving `files` at [`SHA`] (the listing in one page); with `archive`, its
+/// `archive.tar.gz` too, else that request fails.
+async fn fake_gitlab(files: &[(String, String)], archive: bool) -> MockServer {
+    let server = MockServer::start().await;
+    let listing: Vec<_> = files
+        .iter()
+        .map(|(p, _)| json!({"path": p, "type": "blob"}))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path(format!("{GITLAB_PROJECT}/repository/tree")))
+        .and(query_param("ref", SHA))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_delay(LATENCY)
+                .set_body_json(listing),
+        )
+        .mount(&server)
+        .await;
+    let bodies: Arc<std::collections::HashMap<String, String>> = Arc::new(
+        files
+            .iter()
+            .map(|(p, b)| {
+                let encoded = p.replace('/', "%2F");
+                (
+                    format!("{GITLAB_PROJECT}/repository/files/{encoded}/raw"),
+                    b.clone(),
+                )
+            })
+            .collect(),
+    );
+    Mock::given(method("GET"))
+        .and(path_regex("/repository/files/"))
+        .and(query_param("ref", SHA))
+        .respond_with(move |r: &Request| match bodies.get(r.url.path()) {
+            Some(b) => ResponseTemplate::new(200)
+                .set_delay(LATENCY)
+                .set_body_string(b.clone()),
+            None => ResponseTemplate::new(404).set_delay(LATENCY),
+        })
+        .mount(&server)
+        .await;
+    let entries: Vec<(&str, &[u8])> = files
+        .iter()
+        .map(|(p, b)| (p.as_str(), b.as_bytes()))
+        .collect();
+    let reply = if archive {
+        ResponseTemplate::new(200).set_body_bytes(tarball(
+            &format!("mono-{SHA}-{SHA}"),
+            SHA,
+            &entries,
+        ))
+    } else {
+        ResponseTemplate::new(404)
+    };
+    Mock::given(method("GET"))
+        .and(path(format!("{GITLAB_PROJECT}/repository/archive.tar.gz")))
+        .and(query_param("sha", SHA))
+        .respond_with(reply.set_delay(LATENCY))
+        .mount(&server)
+        .await;
+    server
+}
+
+/// Planning's path against the fake GitLab, with or without its archive.
+async fn gitlab_planning(files: &[(String, String)], archive: bool) -> (Duration, usize, usize) {
+    let server = fake_gitlab(files, archive).await;
+    let c = GitlabClient::new(
+        Some(&format!("{}/api/v4", server.uri())),
+        &SecretString::from("glpat-test"),
+        RetryPolicy::default(),
+    )
+    .unwrap();
+    let started = Instant::now();
+    let read = read_files(
+        &c,
+        &RepoName::new("acme/mono"),
+        &CommitSha::new(SHA),
+        &TreeFilter::new(is_tf),
+    )
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    assert_eq!(read.len(), 500);
+    let bytes = read.iter().map(|(_, b)| b.len()).sum();
+    (took, server.received_requests().await.unwrap().len(), bytes)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn gitlab_reads_the_tree_in_two_requests_where_file_reads_cost_one_per_file() {
+    let files = repo_files();
+    let tf_bytes: usize = files
+        .iter()
+        .filter(|(p, _)| is_tf(p))
+        .map(|(_, b)| b.len())
+        .sum();
+    let (tp, rp, bp) = gitlab_planning(&files, false).await;
+    let (ta, ra, ba) = gitlab_planning(&files, true).await;
+    eprintln!(
+        "GitLab, 500 .tf files, {} ms per response:\n\
+         planning, no archive ({READS_IN_FLIGHT} in flight)   {rp:>3} requests {:>5} ms\n\
+         planning, archive.tar.gz beside listing {ra:>3} requests {:>5} ms",
+        LATENCY.as_millis(),
+        tp.as_millis(),
+        ta.as_millis(),
+    );
+    assert_eq!([bp, ba], [tf_bytes; 2]);
+    // The listing, the archive request (failing, or the archive) and, without it, one read
+    // per Terraform file.
+    assert_eq!((rp, ra), (2 + 500, 2));
 }
