@@ -12,6 +12,7 @@ use archive_common::{gzip, tarball};
 
 use base64::Engine as _;
 use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
+use landfall_function::projects::discover::is_terraform_file;
 use landfall_function::projects::{ChangedFile, FileStatus};
 use landfall_function::vcs::bitbucket_cloud::BitbucketCloudClient;
 use landfall_function::vcs::bitbucket_server::BitbucketServerClient;
@@ -519,7 +520,7 @@ async fn assert_head_read(server: &MockServer) {
 async fn server_reads_the_tree_from_one_archive_under_the_prefix_it_asks_for() {
     let server = MockServer::start().await;
     serve_archive(&server, tarball("landfall", SHA, TREE)).await;
-    let wanted = TreeFilter::new(|p: &str| p.ends_with(".tf") || p == "atlantis.yaml");
+    let wanted = TreeFilter::new(|p: &str| is_terraform_file(p) || p == "atlantis.yaml");
     let files = server_client(&server)
         .read_tree(&RepoName::new("PLAT/infra"), &CommitSha::new(SHA), &wanted)
         .await

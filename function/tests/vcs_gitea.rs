@@ -10,6 +10,7 @@ mod archive_common;
 use archive_common::tarball;
 
 use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
+use landfall_function::projects::discover::is_terraform_file;
 use landfall_function::projects::{ChangedFile, FileStatus};
 use landfall_function::vcs::gitea::GiteaClient;
 use landfall_function::vcs::tree::HeadFiles;
@@ -278,7 +279,7 @@ async fn the_tree_is_read_from_one_archive_download_with_the_token_after_a_503()
         .expect(1)
         .mount(&server)
         .await;
-    let wanted = TreeFilter::new(|p: &str| p.ends_with(".tf"));
+    let wanted = TreeFilter::new(|p: &str| is_terraform_file(p));
     let files = client(&server)
         .read_tree(&repo(), &CommitSha::new(SHA), &wanted)
         .await

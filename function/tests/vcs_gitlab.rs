@@ -10,6 +10,7 @@ mod archive_common;
 use archive_common::tarball;
 
 use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
+use landfall_function::projects::discover::is_terraform_file;
 use landfall_function::projects::{ChangedFile, FileStatus};
 use landfall_function::vcs::gitlab::GitlabClient;
 use landfall_function::vcs::tree::HeadFiles;
@@ -270,7 +271,7 @@ async fn read_head(c: &GitlabClient) -> HeadFiles {
 async fn the_tree_is_read_from_one_archive_download_with_the_token() {
     let server = MockServer::start().await;
     serve_archive(&server, gitlab_archive(TREE)).await;
-    let wanted = TreeFilter::new(|p: &str| p.ends_with(".tf") || p == "atlantis.yaml");
+    let wanted = TreeFilter::new(|p: &str| is_terraform_file(p) || p == "atlantis.yaml");
     let files = client(&server)
         .read_tree(&repo(), &CommitSha::new(SHA), &wanted)
         .await

@@ -24,15 +24,14 @@ pub enum Entry<'a> {
 fn block(tar: &mut Vec<u8>, path: &str, kind: EntryType, size: usize) -> Header {
     let mut header = Header::new_ustar();
     // A path over the 100 bytes of `name` puts its folders in ustar's `prefix` (155 bytes).
-    let (prefix, name) = match path.len() {
-        0..=100 => ("", path),
-        _ => {
-            let cut = path[..path.len() - 1]
-                .rfind('/')
-                .filter(|&cut| path.len() - cut - 1 <= 100)
-                .expect("a file name of at most 100 bytes");
-            (&path[..cut], &path[cut + 1..])
-        }
+    let (prefix, name) = if path.len() <= 100 {
+        ("", path)
+    } else {
+        let cut = path[..path.len() - 1]
+            .rfind('/')
+            .filter(|&cut| path.len() - cut - 1 <= 100)
+            .expect("a file name of at most 100 bytes");
+        (&path[..cut], &path[cut + 1..])
     };
     let ustar = header.as_ustar_mut().unwrap();
     ustar.prefix[..prefix.len()].copy_from_slice(prefix.as_bytes());
