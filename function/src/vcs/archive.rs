@@ -1,6 +1,8 @@
 //! A repository's files from one `.tar.gz` archive of a commit (GitHub's
-//! `GET /repos/{o}/{r}/tarball/{sha}`, the shape `git archive` writes): read while it downloads,
-//! the single top-level folder stripped, only the regular files a [`TreeFilter`] wants kept.
+//! `GET /repos/{o}/{r}/tarball/{sha}`, GitLab's `repository/archive.tar.gz`, Gitea's
+//! `archive/{sha}.tar.gz`, Bitbucket Server's `archive?format=tgz&prefix=`: the shape
+//! `git archive --prefix` writes): read while it downloads, the single top-level folder
+//! stripped, only the regular files a [`TreeFilter`] wants kept.
 //!
 //! Nothing is written to disk, and an archive is refused rather than half-used when it is
 //! malformed (bad gzip, bad tar, a truncated stream), holds a path that climbs out of the tree

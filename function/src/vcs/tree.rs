@@ -8,10 +8,10 @@
 //! an archive that cannot be used (malformed, too large, refused) is logged and every file
 //! read on its own.
 //!
-//! Measured against a fake GitHub answering in 25 ms (`tests/vcs_fetch_cost.rs`), 500
-//! Terraform files: the archive and the listing together take about two round trips, where
-//! file by file takes one round trip per [`READS_IN_FLIGHT`] files, and one API request per file
-//! from the rate limit.
+//! Measured against a fake GitHub and a fake GitLab answering in 25 ms
+//! (`tests/vcs_fetch_cost.rs`), 500 Terraform files: the archive and the listing together take
+//! about two round trips, where file by file takes one round trip per [`READS_IN_FLIGHT`] files,
+//! and one API request per file from the rate limit.
 
 use std::collections::BTreeMap;
 use std::fmt;
