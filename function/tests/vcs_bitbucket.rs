@@ -8,7 +8,7 @@ use std::time::Duration;
 
 mod archive_common;
 
-use archive_common::{gzip, tarball};
+use archive_common::{TREE, gzip, tarball, tree_archived, tree_head, tree_wanted};
 
 use base64::Engine as _;
 use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
@@ -433,14 +433,6 @@ fn bitbucket_server_needs_a_base_url() {
     assert!(matches!(err, VcsError::Config { .. }));
 }
 
-/// The files of the tree at [`SHA`]: the config, two Terraform files and one other.
-const TREE: &[(&str, &[u8])] = &[
-    ("atlantis.yaml", b"version: 3\n"),
-    ("README.md", b"# infra\n"),
-    ("envs/prod/main.tf", b"a = 1\n"),
-    ("modules/net/main.tf", b"variable \"cidr\" {}\n"),
-];
-
 /// The archive endpoint as Bitbucket Server documents it, asked for a `.tar.gz` under one
 /// `landfall/` folder, answering `archive` once.
 async fn serve_archive(server: &MockServer, archive: Vec<u8>) {
@@ -475,7 +467,7 @@ async fn serve_listing_and_files(server: &MockServer, reads: u64) {
         .expect(1)
         .mount(server)
         .await;
-    for (file, bytes) in TREE.iter().filter(|(p, _)| *p != "README.md") {
+    for (file, bytes) in tree_wanted() {
         Mock::given(method("GET"))
             .and(path(format!("{SERVER}/raw/{file}")))
             .and(query_param("at", SHA))
@@ -501,19 +493,7 @@ async fn assert_head_read(server: &MockServer) {
     )
     .await
     .unwrap();
-    assert_eq!(
-        head,
-        HeadFiles {
-            config: Some(("atlantis.yaml".into(), "version: 3\n".into())),
-            terraform: vec![
-                ("envs/prod/main.tf".into(), "a = 1\n".into()),
-                (
-                    "modules/net/main.tf".into(),
-                    "variable \"cidr\" {}\n".into()
-                ),
-            ],
-        }
-    );
+    assert_eq!(head, tree_head());
 }
 
 #[tokio::test]
@@ -526,17 +506,7 @@ async fn server_reads_the_tree_from_one_archive_under_the_prefix_it_asks_for() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        files.into_iter().collect::<Vec<_>>(),
-        [
-            ("atlantis.yaml".to_owned(), b"version: 3\n".to_vec()),
-            ("envs/prod/main.tf".to_owned(), b"a = 1\n".to_vec()),
-            (
-                "modules/net/main.tf".to_owned(),
-                b"variable \"cidr\" {}\n".to_vec()
-            ),
-        ]
-    );
+    assert_eq!(files.into_iter().collect::<Vec<_>>(), tree_archived());
 }
 
 #[tokio::test]

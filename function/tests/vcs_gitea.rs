@@ -7,7 +7,7 @@ use std::time::Duration;
 
 mod archive_common;
 
-use archive_common::tarball;
+use archive_common::{TREE, tarball, tree_archived, tree_head, tree_wanted};
 
 use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
 use landfall_function::projects::discover::is_terraform_file;
@@ -190,14 +190,6 @@ async fn a_rate_limit_beyond_the_retries_is_reported() {
     assert!(matches!(err, VcsError::RateLimited { .. }), "{err:?}");
 }
 
-/// The files of the tree at [`SHA`]: the config, two Terraform files and one other.
-const TREE: &[(&str, &[u8])] = &[
-    ("atlantis.yaml", b"version: 3\n"),
-    ("README.md", b"# infra\n"),
-    ("envs/prod/main.tf", b"a = 1\n"),
-    ("modules/net/main.tf", b"variable \"cidr\" {}\n"),
-];
-
 const ARCHIVE: &str =
     "/api/v1/repos/acme/infra/archive/ec26c3e57ca3a959ca5aad62de7213c562f8c821.tar.gz";
 
@@ -229,7 +221,7 @@ async fn serve_listing_and_files(server: &MockServer, reads: u64) {
         .expect(1)
         .mount(server)
         .await;
-    for (file, bytes) in TREE.iter().filter(|(p, _)| *p != "README.md") {
+    for (file, bytes) in tree_wanted() {
         get(&format!("/api/v1/repos/acme/infra/raw/{file}"))
             .and(query_param("ref", SHA))
             .respond_with(ResponseTemplate::new(200).set_body_bytes(*bytes))
@@ -243,19 +235,6 @@ async fn serve_listing_and_files(server: &MockServer, reads: u64) {
         .expect(0)
         .mount(server)
         .await;
-}
-
-fn head_files() -> HeadFiles {
-    HeadFiles {
-        config: Some(("atlantis.yaml".into(), "version: 3\n".into())),
-        terraform: vec![
-            ("envs/prod/main.tf".into(), "a = 1\n".into()),
-            (
-                "modules/net/main.tf".into(),
-                "variable \"cidr\" {}\n".into(),
-            ),
-        ],
-    }
 }
 
 async fn read_head(c: &GiteaClient) -> HeadFiles {
@@ -279,22 +258,13 @@ async fn the_tree_is_read_from_one_archive_download_with_the_token_after_a_503()
         .expect(1)
         .mount(&server)
         .await;
-    let wanted = TreeFilter::new(|p: &str| is_terraform_file(p));
+    let wanted = TreeFilter::new(|p: &str| is_terraform_file(p) || p == "atlantis.yaml");
     let files = client(&server)
         .read_tree(&repo(), &CommitSha::new(SHA), &wanted)
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        files.into_iter().collect::<Vec<_>>(),
-        [
-            ("envs/prod/main.tf".to_owned(), b"a = 1\n".to_vec()),
-            (
-                "modules/net/main.tf".to_owned(),
-                b"variable \"cidr\" {}\n".to_vec()
-            ),
-        ]
-    );
+    assert_eq!(files.into_iter().collect::<Vec<_>>(), tree_archived());
 }
 
 /// Gitea serving archives from its storage (`SERVE_DIRECT`) redirects to a pre-signed URL on
@@ -317,7 +287,7 @@ async fn assert_fetched_from_storage_without_the_token(server: &MockServer, stor
         .mount(storage)
         .await;
     serve_listing_and_files(server, 0).await;
-    assert_eq!(read_head(&client(server)).await, head_files());
+    assert_eq!(read_head(&client(server)).await, tree_head());
     let requests = storage.received_requests().await.unwrap();
     let download = requests
         .iter()
@@ -349,5 +319,5 @@ async fn a_malformed_archive_falls_back_to_one_read_per_file() {
         .mount(&server)
         .await;
     serve_listing_and_files(&server, 1).await;
-    assert_eq!(read_head(&client(&server)).await, head_files());
+    assert_eq!(read_head(&client(&server)).await, tree_head());
 }

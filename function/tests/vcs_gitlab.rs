@@ -7,7 +7,7 @@ use std::time::Duration;
 
 mod archive_common;
 
-use archive_common::tarball;
+use archive_common::{TREE, tarball, tree_archived, tree_head, tree_wanted};
 
 use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
 use landfall_function::projects::discover::is_terraform_file;
@@ -188,14 +188,6 @@ async fn files_trees_notes_statuses_and_approvals_use_the_documented_endpoints()
     assert!(c.is_approved(&repo(), MR).await.unwrap());
 }
 
-/// The files of the tree at [`SHA`]: the config, two Terraform files and one other.
-const TREE: &[(&str, &[u8])] = &[
-    ("atlantis.yaml", b"version: 3\n"),
-    ("README.md", b"# infra\n"),
-    ("envs/prod/main.tf", b"a = 1\n"),
-    ("modules/net/main.tf", b"variable \"cidr\" {}\n"),
-];
-
 /// GitLab's `archive.tar.gz`: everything under `<project>-<sha>-<sha>/`.
 fn gitlab_archive(files: &[(&str, &[u8])]) -> Vec<u8> {
     tarball(&format!("infra-{SHA}-{SHA}"), SHA, files)
@@ -229,7 +221,7 @@ async fn serve_listing_and_files(server: &MockServer, reads: u64) {
         .expect(1)
         .mount(server)
         .await;
-    for (file, bytes) in TREE.iter().filter(|(p, _)| *p != "README.md") {
+    for (file, bytes) in tree_wanted() {
         get(format!(
             "{PROJECT}/repository/files/{}/raw",
             file.replace('/', "%2F")
@@ -248,19 +240,6 @@ async fn serve_listing_and_files(server: &MockServer, reads: u64) {
         .await;
 }
 
-fn head_files() -> HeadFiles {
-    HeadFiles {
-        config: Some(("atlantis.yaml".into(), "version: 3\n".into())),
-        terraform: vec![
-            ("envs/prod/main.tf".into(), "a = 1\n".into()),
-            (
-                "modules/net/main.tf".into(),
-                "variable \"cidr\" {}\n".into(),
-            ),
-        ],
-    }
-}
-
 async fn read_head(c: &GitlabClient) -> HeadFiles {
     HeadFiles::read(c, &repo(), &CommitSha::new(SHA), &["atlantis.yaml".into()])
         .await
@@ -277,17 +256,7 @@ async fn the_tree_is_read_from_one_archive_download_with_the_token() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(
-        files.into_iter().collect::<Vec<_>>(),
-        [
-            ("atlantis.yaml".to_owned(), b"version: 3\n".to_vec()),
-            ("envs/prod/main.tf".to_owned(), b"a = 1\n".to_vec()),
-            (
-                "modules/net/main.tf".to_owned(),
-                b"variable \"cidr\" {}\n".to_vec()
-            ),
-        ]
-    );
+    assert_eq!(files.into_iter().collect::<Vec<_>>(), tree_archived());
 }
 
 #[tokio::test]
@@ -295,7 +264,7 @@ async fn planning_reads_the_head_from_the_archive_and_no_file_on_its_own() {
     let server = MockServer::start().await;
     serve_archive(&server, gitlab_archive(TREE)).await;
     serve_listing_and_files(&server, 0).await;
-    assert_eq!(read_head(&client(&server)).await, head_files());
+    assert_eq!(read_head(&client(&server)).await, tree_head());
 }
 
 #[tokio::test]
@@ -305,7 +274,7 @@ async fn a_malformed_archive_falls_back_to_one_read_per_file() {
     archive.truncate(archive.len() / 2);
     serve_archive(&server, archive).await;
     serve_listing_and_files(&server, 1).await;
-    assert_eq!(read_head(&client(&server)).await, head_files());
+    assert_eq!(read_head(&client(&server)).await, tree_head());
 }
 
 #[tokio::test]
@@ -347,7 +316,7 @@ async fn an_archive_redirected_off_the_host_is_fetched_without_the_private_token
         .mount(&storage)
         .await;
     serve_listing_and_files(&server, 0).await;
-    assert_eq!(read_head(&client(&server)).await, head_files());
+    assert_eq!(read_head(&client(&server)).await, tree_head());
     for request in storage.received_requests().await.unwrap() {
         assert_eq!(request.headers.get("private-token"), None);
         assert_eq!(request.headers.get("authorization"), None);

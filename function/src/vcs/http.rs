@@ -465,23 +465,7 @@ impl Rest {
             if let Some(body) = body {
                 req = req.json(body);
             }
-            async move {
-                let response = req.send().await.map_err(|e| TransportError {
-                    maybe_sent: !e.is_connect(),
-                    source: Box::new(e),
-                })?;
-                let status = response.status();
-                let headers = response.headers().clone();
-                let body = response.bytes().await.map_err(|e| TransportError {
-                    maybe_sent: true,
-                    source: Box::new(e),
-                })?;
-                Ok(RawResponse {
-                    status,
-                    headers,
-                    body,
-                })
-            }
+            async move { read_response(send_request(req).await?).await }
         })
         .await
     }
@@ -558,29 +542,17 @@ impl Rest {
             );
             let streaming = &streaming;
             async move {
-                let response = req.send().await.map_err(|e| TransportError {
-                    maybe_sent: !e.is_connect(),
-                    source: Box::new(e),
-                })?;
-                let status = response.status();
-                let headers = response.headers().clone();
-                if status.is_success() {
-                    *streaming.lock().unwrap_or_else(PoisonError::into_inner) = Some(response);
-                    return Ok(RawResponse {
-                        status,
-                        headers,
-                        body: Bytes::new(),
-                    });
+                let response = send_request(req).await?;
+                if !response.status().is_success() {
+                    return read_response(response).await;
                 }
-                let body = response.bytes().await.map_err(|e| TransportError {
-                    maybe_sent: true,
-                    source: Box::new(e),
-                })?;
-                Ok(RawResponse {
-                    status,
-                    headers,
-                    body,
-                })
+                let head = RawResponse {
+                    status: response.status(),
+                    headers: response.headers().clone(),
+                    body: Bytes::new(),
+                };
+                *streaming.lock().unwrap_or_else(PoisonError::into_inner) = Some(response);
+                Ok(head)
             }
         })
         .await?;
@@ -630,6 +602,29 @@ impl Rest {
             .await?;
         check(r, what)?.json(what)
     }
+}
+
+/// Sends `req`; a failure says whether it may have reached the host.
+async fn send_request(req: reqwest::RequestBuilder) -> Result<reqwest::Response, TransportError> {
+    req.send().await.map_err(|e| TransportError {
+        maybe_sent: !e.is_connect(),
+        source: Box::new(e),
+    })
+}
+
+/// `response` with its body read.
+async fn read_response(response: reqwest::Response) -> Result<RawResponse, TransportError> {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = response.bytes().await.map_err(|e| TransportError {
+        maybe_sent: true,
+        source: Box::new(e),
+    })?;
+    Ok(RawResponse {
+        status,
+        headers,
+        body,
+    })
 }
 
 /// Redirects on the host's own origin are followed with the credentials; one to another origin

@@ -8,6 +8,7 @@ use std::io::Write as _;
 
 use flate2::Compression;
 use flate2::write::GzEncoder;
+use landfall_function::vcs::tree::HeadFiles;
 use tar::{EntryType, Header};
 
 /// One archive entry.
@@ -119,4 +120,38 @@ pub fn tarball(top: &str, sha: &str, files: &[(&str, &[u8])]) -> Vec<u8> {
     }
     let entries: Vec<(&str, Entry<'_>)> = paths.iter().map(|(p, e)| (p.as_str(), *e)).collect();
     gzip(&tar(sha, &entries))
+}
+
+/// A small tree for the adapters' archive tests: the config, two Terraform files and one other.
+pub const TREE: &[(&str, &[u8])] = &[
+    ("atlantis.yaml", b"version: 3\n"),
+    ("README.md", b"# infra\n"),
+    ("envs/prod/main.tf", b"a = 1\n"),
+    ("modules/net/main.tf", b"variable \"cidr\" {}\n"),
+];
+
+/// The files of [`TREE`] that are read on their own where there is no archive.
+pub fn tree_wanted() -> impl Iterator<Item = &'static (&'static str, &'static [u8])> {
+    TREE.iter().filter(|(p, _)| *p != "README.md")
+}
+
+/// What planning reads of [`TREE`] with `atlantis.yaml` as the config file.
+pub fn tree_head() -> HeadFiles {
+    HeadFiles {
+        config: Some(("atlantis.yaml".into(), "version: 3\n".into())),
+        terraform: vec![
+            ("envs/prod/main.tf".into(), "a = 1\n".into()),
+            (
+                "modules/net/main.tf".into(),
+                "variable \"cidr\" {}\n".into(),
+            ),
+        ],
+    }
+}
+
+/// What `read_tree` gives of [`TREE`] for the config and the Terraform files.
+pub fn tree_archived() -> Vec<(String, Vec<u8>)> {
+    tree_wanted()
+        .map(|(p, b)| ((*p).to_owned(), b.to_vec()))
+        .collect()
 }
