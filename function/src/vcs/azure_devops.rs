@@ -14,6 +14,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::http::{Auth, Idempotency, Rest, RetryPolicy, check, segment};
+use super::paging;
 use super::{
     CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, VcsClient, VcsError,
     owner_and_name, truncate,
@@ -209,25 +210,29 @@ impl VcsClient for AzureDevopsClient {
         let Some(last) = iterations.value.iter().map(|i| i.id).max() else {
             return Ok(Vec::new());
         };
-        let mut out = Vec::new();
-        let (mut skip, mut top) = (0u64, 2000u64);
-        loop {
+        let (base, what) = (&base, &what);
+        let changes: Vec<ChangeEntry> = paging::collect((0u64, 2000u64), |(skip, top)| async move {
             let page: ChangesJson = self
                 .rest
                 .get(
                     &format!(
                         "{base}/pullRequests/{pr}/iterations/{last}/changes?$top={top}&$skip={skip}&api-version={API_VERSION}"
                     ),
-                    &what,
+                    what,
                 )
                 .await?;
-            for c in page.change_entries {
-                if c.item.is_folder {
-                    continue;
-                }
+            let next = (page.next_skip != 0 || page.next_top != 0)
+                .then(|| (page.next_skip, page.next_top.max(1)));
+            Ok((page.change_entries, next))
+        })
+        .await?;
+        Ok(changes
+            .into_iter()
+            .filter(|c| !c.item.is_folder)
+            .map(|c| {
                 let path = repo_relative(&c.item.path);
                 let kind = c.change_type.to_ascii_lowercase();
-                out.push(if kind.contains("rename") {
+                if kind.contains("rename") {
                     match c.original_path {
                         Some(from) => ChangedFile::renamed(&repo_relative(&from), &path),
                         None => ChangedFile::new(&path, FileStatus::Renamed),
@@ -238,13 +243,9 @@ impl VcsClient for AzureDevopsClient {
                     ChangedFile::new(&path, FileStatus::Added)
                 } else {
                     ChangedFile::modified(&path)
-                });
-            }
-            if page.next_skip == 0 && page.next_top == 0 {
-                return Ok(out);
-            }
-            (skip, top) = (page.next_skip, page.next_top.max(1));
-        }
+                }
+            })
+            .collect())
     }
 
     async fn read_file(

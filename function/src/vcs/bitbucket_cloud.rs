@@ -16,6 +16,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::http::{Auth, Idempotency, Rest, RetryPolicy, path, segment};
+use super::paging;
 use super::{
     CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, VcsClient, owner_and_name,
     truncate,
@@ -58,14 +59,11 @@ impl BitbucketCloudClient {
         first: &str,
         what: &str,
     ) -> Result<Vec<T>> {
-        let mut out = Vec::new();
-        let mut next = Some(first.to_owned());
-        while let Some(target) = next {
+        paging::collect(first.to_owned(), |target| async move {
             let page: Page<T> = self.rest.get(&target, what).await?;
-            out.extend(page.values);
-            next = page.next;
-        }
-        Ok(out)
+            Ok((page.values, page.next))
+        })
+        .await
     }
 }
 

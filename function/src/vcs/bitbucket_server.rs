@@ -19,6 +19,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 
 use super::http::{Auth, Idempotency, Rest, RetryPolicy, check, path, segment};
+use super::paging;
 use super::{
     CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter, VcsClient,
     VcsError, owner_and_name, truncate,
@@ -66,20 +67,19 @@ impl BitbucketServerClient {
         first: &str,
         what: &str,
     ) -> Result<Vec<T>> {
-        let mut out = Vec::new();
-        let mut start = 0u64;
-        loop {
-            let sep = if first.contains('?') { '&' } else { '?' };
+        let sep = if first.contains('?') { '&' } else { '?' };
+        paging::collect(0u64, |start| async move {
             let page: Paged<T> = self
                 .rest
                 .get(&format!("{first}{sep}start={start}"), what)
                 .await?;
-            out.extend(page.values);
-            match (page.is_last_page, page.next_page_start) {
-                (false, Some(next)) => start = next,
-                _ => return Ok(out),
-            }
-        }
+            let next = match (page.is_last_page, page.next_page_start) {
+                (false, Some(next)) => Some(next),
+                _ => None,
+            };
+            Ok((page.values, next))
+        })
+        .await
     }
 }
 

@@ -15,6 +15,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::http::{Auth, Idempotency, Rest, RetryPolicy, next_link, path, segment};
+use super::paging;
 use super::{
     CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter, VcsClient,
     owner_and_name, truncate,
@@ -56,16 +57,12 @@ impl GiteaClient {
         first: &str,
         what: &str,
     ) -> Result<Vec<T>> {
-        let mut out = Vec::new();
-        let mut next = Some(first.to_owned());
-        while let Some(target) = next {
+        paging::collect(first.to_owned(), |target| async move {
             let url = self.rest.url(&target)?;
             let r = self.rest.get_raw(url, "application/json", what).await?;
-            let mut page: Vec<T> = r.json(what)?;
-            out.append(&mut page);
-            next = next_link(&r.headers);
-        }
-        Ok(out)
+            Ok((r.json(what)?, next_link(&r.headers)))
+        })
+        .await
     }
 }
 
@@ -197,32 +194,24 @@ impl VcsClient for GiteaClient {
 
     async fn list_files(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
         let what = format!("list the tree of {repo} at {sha}");
-        let mut out = Vec::new();
-        let mut page = 1u32;
-        loop {
-            let t: TreeJson = self
-                .rest
-                .get(
-                    &format!(
-                        "{}/git/trees/{}?recursive=true&per_page=1000&page={page}",
-                        Self::repo_path(repo)?,
-                        segment(sha.as_str())
-                    ),
-                    &what,
-                )
-                .await?;
-            let empty = t.tree.is_empty();
-            out.extend(
-                t.tree
-                    .into_iter()
-                    .filter(|e| e.kind == "blob")
-                    .map(|e| e.path),
-            );
-            if !t.truncated || empty {
-                return Ok(out);
-            }
-            page += 1;
-        }
+        let trees = format!(
+            "{}/git/trees/{}?recursive=true&per_page=1000",
+            Self::repo_path(repo)?,
+            segment(sha.as_str())
+        );
+        let (what, trees) = (&what, &trees);
+        let entries: Vec<TreeEntry> = paging::collect(1u32, |page| async move {
+            let t: TreeJson = self.rest.get(&format!("{trees}&page={page}"), what).await?;
+            // Gitea pages the listing while it says `truncated`; an empty page ends it too.
+            let next = (t.truncated && !t.tree.is_empty()).then_some(page + 1);
+            Ok((t.tree, next))
+        })
+        .await?;
+        Ok(entries
+            .into_iter()
+            .filter(|e| e.kind == "blob")
+            .map(|e| e.path)
+            .collect())
     }
 
     async fn read_tree(

@@ -28,6 +28,7 @@ use super::http::{
     Idempotency, RawResponse, RetryPolicy, TransportError, check, download_client, follow_archive,
     next_link, path, segment, with_retries,
 };
+use super::paging;
 use super::{
     CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter, VcsClient,
     VcsError, owner_and_name, truncate,
@@ -426,18 +427,14 @@ impl GithubClient {
         first: &str,
         what: &str,
     ) -> Result<Vec<T>> {
-        let mut out = Vec::new();
-        let mut next = Some(first.to_owned());
-        while let Some(target) = next {
+        paging::collect(first.to_owned(), |target| async move {
             let r = self
                 .request(repo, &Call::get(&target, ACCEPT_JSON, what))
                 .await?;
             let r = check(r, what)?;
-            let mut page: Vec<T> = r.json(what)?;
-            out.append(&mut page);
-            next = next_link(&r.headers);
-        }
-        Ok(out)
+            Ok((r.json(what)?, next_link(&r.headers)))
+        })
+        .await
     }
 }
 

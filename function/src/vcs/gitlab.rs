@@ -17,6 +17,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use super::http::{Auth, Idempotency, Rest, RetryPolicy, path, segment};
+use super::paging;
 use super::{
     CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter, VcsClient,
     truncate,
@@ -58,21 +59,16 @@ impl GitlabClient {
         first: &str,
         what: &str,
     ) -> Result<Vec<T>> {
-        let mut out = Vec::new();
-        let mut url = self.rest.url(first)?;
-        loop {
+        paging::collect(self.rest.url(first)?, |mut url| async move {
             let r = self
                 .rest
                 .get_raw(url.clone(), "application/json", what)
                 .await?;
-            let mut page: Vec<T> = r.json(what)?;
-            out.append(&mut page);
-            match r
+            let next = r
                 .header("x-next-page")
                 .map(str::trim)
                 .filter(|p| !p.is_empty())
-            {
-                Some(next) => {
+                .map(|next| {
                     let query: Vec<(String, String)> = url
                         .query_pairs()
                         .filter(|(k, _)| k != "page")
@@ -82,10 +78,11 @@ impl GitlabClient {
                         .clear()
                         .extend_pairs(query)
                         .append_pair("page", next);
-                }
-                None => return Ok(out),
-            }
-        }
+                    url
+                });
+            Ok((r.json(what)?, next))
+        })
+        .await
     }
 }
 

@@ -11,6 +11,8 @@
 //!
 //! Every call goes through [`http::with_retries`]: rate-limit replies are waited out (bounded),
 //! transient failures of idempotent calls are retried, and a comment is never posted twice.
+//! Every paged list (changed files, tree listings, reviews) is walked by one loop,
+//! `paging::collect`; each adapter only says how to read one page and find the next.
 
 pub mod archive;
 pub mod azure_devops;
@@ -20,6 +22,7 @@ pub mod gitea;
 pub mod github;
 pub mod gitlab;
 pub mod http;
+mod paging;
 pub mod tree;
 
 use std::collections::BTreeMap;
