@@ -9,7 +9,7 @@
 //! | Bitbucket Server / Data Center | reqwest | [`bitbucket_server`] |
 //! | Gitea / Forgejo | reqwest | [`gitea`] |
 //!
-//! Every call goes through [`http::with_retries`]: rate-limit replies are waited out (bounded),
+//! Every call goes through `http::with_retries`: rate-limit replies are waited out (bounded),
 //! transient failures of idempotent calls are retried, and a comment is never posted twice.
 //! Every paged list (changed files, tree listings, reviews) is walked by one loop,
 //! `paging::collect`; each adapter only says how to read one page and find the next.
