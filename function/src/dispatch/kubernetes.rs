@@ -17,7 +17,7 @@ use k8s_openapi::api::core::v1::{
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, PostParams};
+use kube::api::{Api, ApiResource, DynamicObject, PostParams, TypeMeta};
 
 use super::names::label_value;
 use super::spec::RunSpec;
@@ -418,6 +418,19 @@ impl KubernetesDispatcher {
     }
 }
 
+/// The Job as the API server receives it: the same JSON as the typed Job.
+fn dynamic_job(job: Job) -> DynamicObject {
+    let spec = serde_json::to_value(job.spec).unwrap_or_default();
+    DynamicObject {
+        types: Some(TypeMeta {
+            api_version: "batch/v1".to_owned(),
+            kind: "Job".to_owned(),
+        }),
+        metadata: job.metadata,
+        data: serde_json::json!({ "spec": spec }),
+    }
+}
+
 impl Dispatcher for KubernetesDispatcher {
     async fn dispatch(&self, spec: &RunSpec) -> Result<DispatchOutcome, DispatchError> {
         let job = job_spec(spec, &self.settings);
@@ -427,8 +440,14 @@ impl Dispatcher for KubernetesDispatcher {
                 message: format!("{err:#}"),
             })?;
         }
-        let jobs: Api<Job> = Api::namespaced(self.client.clone(), &self.settings.namespace);
-        match jobs.create(&PostParams::default(), &job).await {
+        // Created as a dynamic object: the answer is only looked at for its status, so the
+        // binary carries no deserializer for a whole Job (pod spec, volumes...).
+        let jobs: Api<DynamicObject> = Api::namespaced_with(
+            self.client.clone(),
+            &self.settings.namespace,
+            &ApiResource::erase::<Job>(&()),
+        );
+        match jobs.create(&PostParams::default(), &dynamic_job(job)).await {
             Ok(_) => {
                 tracing::info!(job = %run_id, namespace = %self.settings.namespace, "runner Job created");
                 Ok(DispatchOutcome::Dispatched { run_id })
