@@ -362,6 +362,26 @@ impl Config {
     }
 }
 
+/// A runner's GitHub App, from the same variables as the function's (`LANDFALL_GITHUB_APP_ID`,
+/// `LANDFALL_GITHUB_APP_KEY` or `..._ARN`, `LANDFALL_GITHUB_INSTALLATION_ID`): the App's id,
+/// its private key (read from Secrets Manager when given by ARN) and the installation, or `None`
+/// when no App is configured.
+///
+/// # Errors
+///
+/// When the settings are incomplete or invalid, or the key cannot be read.
+pub async fn runner_github_app() -> Result<Option<(GithubAppConfig, SecretString)>, ConfigError> {
+    let get = |name: &str| std::env::var(name).ok().filter(|v| !v.is_empty());
+    let Some(app) = github_app(&get, Provider::Github, false)? else {
+        return Ok(None);
+    };
+    let key = match &app.key {
+        SecretSource::Value(key) => key.clone(),
+        SecretSource::Arn { var, arn } => read_secret_arn(var, arn).await?,
+    };
+    Ok(Some((app, key)))
+}
+
 /// Reads one secret from Secrets Manager by ARN (`var` names the setting in errors), with the
 /// SDK's default configuration. The runner reads the VCS token this way when its Job carries
 /// `LANDFALL_VCS_TOKEN_ARN` instead of a Kubernetes Secret.

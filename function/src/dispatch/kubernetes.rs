@@ -208,14 +208,11 @@ pub fn job_spec(spec: &RunSpec, settings: &RunnerSettings) -> Job {
             secret_key_ref: Some(SecretKeySelector {
                 name: settings.token_secret.name.clone(),
                 key: settings.token_secret.key.clone(),
-                // With the token's ARN passed on, the runner reads it from Secrets Manager and
-                // the Secret may be absent.
-                optional: Some(
-                    settings
-                        .env
-                        .iter()
-                        .any(|(name, _)| name == crate::config::env_vars::VCS_TOKEN_ARN),
-                ),
+                // With the token's ARN passed on, the runner reads it from Secrets Manager, and
+                // a GitHub App's runner mints its own token: the Secret may then be absent.
+                optional: Some(settings.env.iter().any(|(name, _)| {
+                    name == env_vars::VCS_TOKEN_ARN || name == env_vars::GITHUB_APP_ID
+                })),
             }),
             ..EnvVarSource::default()
         }),

@@ -284,7 +284,7 @@ impl Orchestrator {
 
 /// The plain settings a runner needs, whichever dispatcher starts it: where the store is (a
 /// runner on DynamoDB records its own result), the VCS host's URL and the AWS region and
-/// endpoint. Never a secret: the token reaches the runner separately.
+/// endpoint, and a GitHub App's id. Never a secret: the token reaches the runner separately.
 fn runner_env(config: &Config) -> Vec<(String, String)> {
     use crate::config::env_vars as v;
     let mut env = Vec::new();
@@ -307,6 +307,17 @@ fn runner_env(config: &Config) -> Vec<(String, String)> {
     // it); the ARN is not a secret.
     if let Some(crate::config::SecretSource::Arn { arn, .. }) = &config.vcs_token {
         env.push((v::VCS_TOKEN_ARN.to_owned(), arn.clone()));
+    }
+    // A GitHub App's runner mints its own installation token, with the key it reads by ARN. A
+    // key given directly reaches only a local runner, which inherits the function's environment.
+    if let Some(app) = &config.github_app {
+        env.push((v::GITHUB_APP_ID.to_owned(), app.app_id.to_string()));
+        if let crate::config::SecretSource::Arn { arn, .. } = &app.key {
+            env.push((v::GITHUB_APP_KEY_ARN.to_owned(), arn.clone()));
+        }
+        if let Some(id) = app.installation_id {
+            env.push((v::GITHUB_INSTALLATION_ID.to_owned(), id.to_string()));
+        }
     }
     for name in ["AWS_REGION", "AWS_ENDPOINT_URL"] {
         if let Ok(value) = std::env::var(name)

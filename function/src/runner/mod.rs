@@ -811,30 +811,37 @@ struct ReportBack {
 impl ReportBack {
     /// The clients, built before the run so that a misconfigured runner fails before Terraform
     /// does anything.
-    async fn connect(spec: &RunSpec, opts: &RunnerOptions) -> anyhow::Result<Self> {
+    /// `app` is the GitHub App's client when the runner acts as one (it mints fresh tokens for
+    /// however long the run takes); otherwise the client uses the token.
+    async fn connect(
+        spec: &RunSpec,
+        opts: &RunnerOptions,
+        app: Option<crate::vcs::AnyVcs>,
+    ) -> anyhow::Result<Self> {
         use anyhow::Context as _;
         let config = StoreConfig::from_env().context("invalid store configuration")?;
         let (store, artifacts) = config
             .connect()
             .await
             .with_context(|| format!("cannot open the store ({})", config.describe()))?;
-        let token = opts.token.clone().with_context(|| {
-            format!(
-                "{} is not set: a runner that records its own result needs it",
-                function_env::VCS_TOKEN
-            )
-        })?;
-        let vcs_url = std::env::var(function_env::VCS_URL)
-            .ok()
-            .filter(|url| !url.is_empty())
-            .or_else(|| crate::config::default_vcs_url(spec.provider).map(str::to_owned));
-        let vcs = crate::vcs::AnyVcs::new(&crate::vcs::VcsSettings {
-            provider: spec.provider,
-            base_url: vcs_url.clone(),
-            token,
-            retry: crate::vcs::RetryPolicy::default(),
-        })
-        .context("cannot build the VCS client")?;
+        let vcs_url = vcs_url(spec);
+        let vcs = if let Some(app) = app {
+            app
+        } else {
+            let token = opts.token.clone().with_context(|| {
+                format!(
+                    "{} is not set (nor a GitHub App): a runner that records its own result needs it",
+                    function_env::VCS_TOKEN
+                )
+            })?;
+            crate::vcs::AnyVcs::new(&crate::vcs::VcsSettings {
+                provider: spec.provider,
+                base_url: vcs_url.clone(),
+                token,
+                retry: crate::vcs::RetryPolicy::default(),
+            })
+            .context("cannot build the VCS client")?
+        };
         Ok(Self {
             store,
             artifacts,
@@ -857,6 +864,41 @@ impl ReportBack {
             .await?;
         Ok(())
     }
+}
+
+/// The host's API base URL: `LANDFALL_VCS_URL`, else the provider's public one.
+fn vcs_url(spec: &RunSpec) -> Option<String> {
+    std::env::var(function_env::VCS_URL)
+        .ok()
+        .filter(|url| !url.is_empty())
+        .or_else(|| crate::config::default_vcs_url(spec.provider).map(str::to_owned))
+}
+
+/// How long a GitHub App's installation token minted for the run stays valid at least: the
+/// clone and `terraform init`'s module downloads use it; later calls mint their own.
+const APP_TOKEN_VALIDITY: Duration = Duration::from_mins(45);
+
+/// When the runner has no token but a GitHub App is configured: the App's client, and an
+/// installation token for the run's repository (for git).
+async fn github_app(spec: &RunSpec) -> anyhow::Result<Option<(crate::vcs::AnyVcs, SecretString)>> {
+    use anyhow::Context as _;
+    let Some((app, key)) = crate::config::runner_github_app().await? else {
+        return Ok(None);
+    };
+    let client = crate::vcs::github::GithubClient::app(
+        vcs_url(spec).as_deref(),
+        app.app_id,
+        key.expose_secret().as_bytes(),
+        app.installation_id,
+        crate::vcs::RetryPolicy::default(),
+    )
+    .context("cannot build the GitHub App's client")?;
+    let repo = crate::event::RepoName::new(&spec.repo);
+    let token = client
+        .token_for(&repo, APP_TOKEN_VALIDITY)
+        .await
+        .with_context(|| format!("cannot mint the GitHub App's token for {repo}"))?;
+    Ok(Some((crate::vcs::AnyVcs::Github(client), token)))
 }
 
 /// `landfall-runner`'s whole program; `main` only calls this.
@@ -913,11 +955,19 @@ pub fn main() -> ExitCode {
                 .map_err(|e| (2, e.to_string()))?;
             opts.token = Some(token);
         }
+        let mut app = None;
+        if opts.token.is_none()
+            && let Some((client, token)) =
+                github_app(&spec).await.map_err(|e| (2, format!("{e:#}")))?
+        {
+            opts.token = Some(token);
+            app = Some(client);
+        }
         if spec.report_back.is_none() {
             let artifacts = artifacts_from_env().await.map_err(|e| (2, e.to_string()))?;
             return Ok(run(&spec, &opts, &artifacts).await);
         }
-        let back = ReportBack::connect(&spec, &opts)
+        let back = ReportBack::connect(&spec, &opts, app)
             .await
             .map_err(|e| (2, format!("{e:#}")))?;
         let report = run(&spec, &opts, &back.artifacts).await;
