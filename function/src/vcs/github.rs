@@ -135,6 +135,12 @@ fn config_error(e: impl std::fmt::Display) -> VcsError {
     }
 }
 
+/// The client octocrab sends through. It follows no redirect: a tarball's 302 is followed by
+/// [`download_client`], without the token.
+fn api_client() -> Result<reqwest::Client> {
+    super::http::api_client(reqwest::redirect::Policy::none())
+}
+
 fn base_url(url: Option<&str>) -> Result<url::Url> {
     url::Url::parse(url.unwrap_or(DEFAULT_URL).trim_end_matches('/')).map_err(config_error)
 }
@@ -183,7 +189,7 @@ impl GithubClient {
             .base_uri(base.as_str())
             .map_err(config_error)?
             .personal_token(token.clone())
-            .build()
+            .build_with_reqwest(api_client()?)
             .map_err(config_error)?;
         Ok(GithubClient {
             auth: Auth::Token { octocrab, token },
@@ -212,7 +218,7 @@ impl GithubClient {
             .base_uri(base.as_str())
             .map_err(config_error)?
             .app(AppId(app_id), key)
-            .build()
+            .build_with_reqwest(api_client()?)
             .map_err(config_error)?;
         Ok(GithubClient {
             auth: Auth::App(Arc::new(AppAuth {

@@ -303,6 +303,18 @@ fn client_error(e: impl std::fmt::Display) -> VcsError {
     }
 }
 
+/// The client for a host's API: 30 s per request, redirects as `redirect` allows.
+pub(crate) fn api_client(
+    redirect: reqwest::redirect::Policy,
+) -> Result<reqwest::Client, VcsError> {
+    reqwest::Client::builder()
+        .user_agent(concat!("landfall/", env!("CARGO_PKG_VERSION")))
+        .timeout(Duration::from_secs(30))
+        .redirect(redirect)
+        .build()
+        .map_err(client_error)
+}
+
 /// The client for the archive downloads a host redirects to (pre-signed URLs, storage
 /// buckets): it sends no credentials and no default headers, whatever host it is sent to.
 pub(crate) fn download_client() -> Result<reqwest::Client, VcsError> {
@@ -387,12 +399,7 @@ impl Rest {
             let path = format!("{}/", base.path());
             base.set_path(&path);
         }
-        let client = reqwest::Client::builder()
-            .user_agent(concat!("landfall/", env!("CARGO_PKG_VERSION")))
-            .timeout(Duration::from_secs(30))
-            .redirect(same_origin_redirects())
-            .build()
-            .map_err(client_error)?;
+        let client = api_client(same_origin_redirects())?;
         let archive = reqwest::Client::builder()
             .user_agent(concat!("landfall/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(ARCHIVE_CONNECT_TIMEOUT)
