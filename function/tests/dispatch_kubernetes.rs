@@ -241,3 +241,68 @@ fn the_job_manifest_passes_kubernetes_validate_strict() {
         String::from_utf8_lossy(&output.stderr)
     );
 }
+
+/// Outside EKS the client comes from a kubeconfig: here two files, merged, whose current context
+/// names a token file relative to its kubeconfig. The Job reaches the server that context names,
+/// with that token, in the runner namespace (not the context's).
+#[tokio::test]
+async fn a_kubeconfig_context_with_a_token_file_reaches_its_cluster() {
+    use wiremock::matchers::{header, method, path};
+    use wiremock::{Mock, MockServer, ResponseTemplate};
+
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path("/apis/batch/v1/namespaces/landfall-runners/jobs"))
+        .and(header("authorization", "Bearer sa-token-from-file"))
+        .respond_with(ResponseTemplate::new(201).set_body_json(job_spec(&spec(), &settings())))
+        .expect(1)
+        .mount(&server)
+        .await;
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir(dir.path().join("tokens")).unwrap();
+    std::fs::write(dir.path().join("tokens/landfall"), "sa-token-from-file").unwrap();
+    let main = dir.path().join("config");
+    std::fs::write(
+        &main,
+        format!(
+            "apiVersion: v1\nkind: Config\ncurrent-context: dev\n\
+             contexts:\n- name: dev\n  context: {{cluster: dev, user: dispatcher, namespace: elsewhere}}\n\
+             clusters:\n- name: dev\n  cluster:\n    server: {}\n",
+            server.uri()
+        ),
+    )
+    .unwrap();
+    let users = dir.path().join("users");
+    std::fs::write(
+        &users,
+        "users:\n- name: dispatcher\n  user:\n    tokenFile: tokens/landfall\n",
+    )
+    .unwrap();
+
+    let config = landfall_function::dispatch::kubeconfig::from_files(&[main, users])
+        .await
+        .unwrap();
+    let client = kube::Client::try_from(config).unwrap();
+    let dispatcher = KubernetesDispatcher::new(client, settings());
+    let spec = spec();
+    assert_eq!(
+        dispatcher.dispatch(&spec).await.unwrap(),
+        DispatchOutcome::Dispatched {
+            run_id: spec.run_id()
+        }
+    );
+}
+
+#[tokio::test]
+async fn a_kubeconfig_whose_context_is_missing_is_refused_with_its_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config");
+    std::fs::write(&path, "current-context: gone\nclusters: []\n").unwrap();
+    let error = landfall_function::dispatch::kubeconfig::from_files(std::slice::from_ref(&path))
+        .await
+        .unwrap_err();
+    let message = format!("{error:#}");
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    assert!(message.contains("gone"), "{message}");
+}

@@ -11,6 +11,7 @@
 //! itself is [`crate::runner`]. The Job layout and the variables are described in `docs/runs.md`.
 
 pub mod eks;
+pub mod kubeconfig;
 pub mod kubernetes;
 pub mod local;
 pub mod names;

@@ -172,9 +172,11 @@ impl Orchestrator {
                 let dispatcher = if let Some((client, auth)) = eks {
                     KubernetesDispatcher::with_eks(client, settings, auth)
                 } else {
-                    let client = kube::Client::try_default()
+                    let kube_config = crate::dispatch::kubeconfig::infer()
                         .await
-                        .context("cannot reach the Kubernetes API for dispatch")?;
+                        .context("no Kubernetes API to dispatch runs to")?;
+                    let client = kube::Client::try_from(kube_config)
+                        .context("cannot build the Kubernetes client for dispatch")?;
                     KubernetesDispatcher::new(client, settings)
                 };
                 AnyDispatcher::Kubernetes(Box::new(dispatcher))
