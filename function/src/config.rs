@@ -334,7 +334,7 @@ impl Config {
             .flatten()
             .any(|source| matches!(source, SecretSource::Arn { .. }));
         let client = if needs_aws {
-            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let sdk = crate::aws::sdk_config().await;
             Some(aws_sdk_secretsmanager::Client::new(&sdk))
         } else {
             None
@@ -386,7 +386,7 @@ pub async fn runner_github_app() -> Result<Option<(GithubAppConfig, SecretString
 /// SDK's default configuration. The runner reads the VCS token this way when its Job carries
 /// `LANDFALL_VCS_TOKEN_ARN` instead of a Kubernetes Secret.
 pub async fn read_secret_arn(var: &'static str, arn: &str) -> Result<SecretString, ConfigError> {
-    let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+    let sdk = crate::aws::sdk_config().await;
     let client = aws_sdk_secretsmanager::Client::new(&sdk);
     fetch(
         Some(&client),

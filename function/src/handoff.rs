@@ -222,7 +222,7 @@ impl LambdaHandoff {
         let client = self
             .client
             .get_or_init(|| async {
-                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                let sdk = crate::aws::sdk_config().await;
                 aws_sdk_lambda::Client::new(&sdk)
             })
             .await;

@@ -56,6 +56,7 @@ fn the_loop_through_cargo_lambda_watch() {
         env.push((name, value));
     }
     let sdk = aws_config::SdkConfig::builder()
+        .http_client(landfall_function::aws::http_client())
         .behavior_version(aws_config::BehaviorVersion::latest())
         .region(aws_config::Region::new(landfall_e2e::AWS_REGION))
         .endpoint_url(moto.endpoint())

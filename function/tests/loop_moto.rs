@@ -26,6 +26,7 @@ const BUCKET: &str = "landfall-loop-artifacts";
 
 fn sdk_config(moto: &MotoServer) -> SdkConfig {
     SdkConfig::builder()
+        .http_client(landfall_function::aws::http_client())
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(AWS_REGION))
         .endpoint_url(moto.endpoint())

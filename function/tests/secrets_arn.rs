@@ -20,6 +20,7 @@ fn create_secret(moto: &MotoServer) -> String {
         .unwrap();
     runtime.block_on(async {
         let config = aws_sdk_secretsmanager::Config::builder()
+            .http_client(landfall_function::aws::http_client())
             .behavior_version(BehaviorVersion::latest())
             .endpoint_url(moto.endpoint())
             .region(Region::new(landfall_e2e::AWS_REGION))

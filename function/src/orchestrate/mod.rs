@@ -165,7 +165,7 @@ impl Orchestrator {
                 settings.env = env;
                 // Under Lambda the cluster comes from LANDFALL_EKS_*, with EKS tokens; elsewhere
                 // from the kubeconfig or the pod's service account.
-                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                let sdk = crate::aws::sdk_config().await;
                 let eks = crate::dispatch::eks::client_from_env(&sdk)
                     .await
                     .context("cannot set up the EKS cluster's API client")?;

@@ -785,7 +785,7 @@ pub async fn artifacts_from_env() -> Result<AnyArtifacts, crate::store::ConfigEr
         StoreConfig::DynamoDb {
             bucket, path_style, ..
         } => {
-            let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+            let sdk = crate::aws::sdk_config().await;
             let s3 = aws_sdk_s3::Client::from_conf(
                 aws_sdk_s3::config::Builder::from(&sdk)
                     .force_path_style(path_style)

@@ -119,7 +119,7 @@ impl StoreConfig {
     pub async fn connect(&self) -> Result<(AnyStore, AnyArtifacts), ConfigError> {
         match self {
             Self::DynamoDb { .. } => {
-                let sdk = aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await;
+                let sdk = crate::aws::sdk_config().await;
                 self.connect_with(&sdk)
             }
             Self::Embedded { .. } => self.connect_with(&aws_config::SdkConfig::builder().build()),

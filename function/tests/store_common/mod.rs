@@ -45,6 +45,7 @@ pub fn embedded() -> (EmbeddedStore, tempfile::TempDir) {
 /// An SDK configuration pointing at `moto`, with dummy credentials.
 pub fn sdk_config(moto: &MotoServer) -> SdkConfig {
     SdkConfig::builder()
+        .http_client(landfall_function::aws::http_client())
         .behavior_version(BehaviorVersion::latest())
         .region(Region::new(landfall_e2e::AWS_REGION))
         .endpoint_url(moto.endpoint())
