@@ -304,9 +304,7 @@ fn client_error(e: impl std::fmt::Display) -> VcsError {
 }
 
 /// The client for a host's API: 30 s per request, redirects as `redirect` allows.
-pub(crate) fn api_client(
-    redirect: reqwest::redirect::Policy,
-) -> Result<reqwest::Client, VcsError> {
+pub(crate) fn api_client(redirect: reqwest::redirect::Policy) -> Result<reqwest::Client, VcsError> {
     reqwest::Client::builder()
         .user_agent(concat!("landfall/", env!("CARGO_PKG_VERSION")))
         .timeout(Duration::from_secs(30))
