@@ -2,22 +2,74 @@
 //! carrying the current webhook span's fields (provider, delivery id, repo, PR). Secrets never
 //! reach a log: they are [`secrecy::SecretString`]s, which do not print.
 
-use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
+use tracing_subscriber::layer::SubscriberExt as _;
+use tracing_subscriber::util::SubscriberInitExt as _;
 
 use crate::config::env_vars;
 
 /// Installs the JSON subscriber. The filter comes from `LANDFALL_LOG`, then `RUST_LOG`, then
-/// `info`. Calling it twice is harmless.
+/// `info`: a level (`debug`) or per-module levels (`info,landfall_function::vcs=debug`). A
+/// filter that does not parse is reported in the log and `info` is used. Calling it twice is
+/// harmless.
 pub fn init() {
-    let filter = EnvFilter::try_from_env(env_vars::LOG)
-        .or_else(|_| EnvFilter::try_from_default_env())
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    let _ = tracing_subscriber::fmt()
+    let (filter, invalid) = filter(
+        std::env::var(env_vars::LOG)
+            .ok()
+            .or_else(|| std::env::var("RUST_LOG").ok()),
+    );
+    let format = tracing_subscriber::fmt::layer()
         .json()
-        .with_env_filter(filter)
         .with_current_span(true)
         .with_span_list(false)
         .flatten_event(true)
-        .with_target(false)
-        .try_init();
+        .with_target(false);
+    if tracing_subscriber::registry()
+        .with(format)
+        .with(filter)
+        .try_init()
+        .is_ok()
+        && let Some((text, error)) = invalid
+    {
+        tracing::warn!(filter = %text, %error, "the log filter is not valid; logging at info");
+    }
+}
+
+/// The filter `text` asks for, or `info` and why `text` was refused.
+fn filter(text: Option<String>) -> (Targets, Option<(String, String)>) {
+    let info = || Targets::new().with_default(tracing::Level::INFO);
+    match text.filter(|t| !t.trim().is_empty()) {
+        None => (info(), None),
+        Some(text) => match text.trim().parse::<Targets>() {
+            Ok(targets) => (targets, None),
+            Err(error) => (info(), Some((text, error.to_string()))),
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tracing::Level;
+
+    #[test]
+    fn a_level_and_per_module_levels_are_understood() {
+        let (targets, invalid) = filter(Some("warn,landfall_function::vcs=debug".into()));
+        assert!(invalid.is_none());
+        assert!(targets.would_enable("landfall_function::vcs::github", &Level::DEBUG));
+        assert!(!targets.would_enable("landfall_function::store", &Level::INFO));
+        assert!(targets.would_enable("landfall_function::store", &Level::WARN));
+    }
+
+    #[test]
+    fn nothing_set_or_a_bad_filter_logs_at_info() {
+        let (targets, invalid) = filter(None);
+        assert!(invalid.is_none());
+        assert!(targets.would_enable("anything", &Level::INFO));
+        assert!(!targets.would_enable("anything", &Level::DEBUG));
+        let (targets, invalid) = filter(Some("verbose=please=now".into()));
+        assert!(targets.would_enable("anything", &Level::INFO));
+        assert!(!targets.would_enable("anything", &Level::DEBUG));
+        assert_eq!(invalid.unwrap().0, "verbose=please=now");
+    }
 }
