@@ -27,5 +27,6 @@ pub mod runner;
 pub mod server;
 pub mod store;
 pub mod telemetry;
+pub mod tls;
 pub mod vcs;
 pub mod webhook;

@@ -442,7 +442,7 @@ fn pr_json() -> serde_json::Value {
 /// Checks every JWT the App sent: RS256 signed by the App's key, `iss` the App id, `iat`
 /// backdated for clock drift, `exp` at most 10 minutes after `iat` (GitHub's limit).
 async fn assert_app_jwts(server: &MockServer, expected: usize) {
-    use octocrab::jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
+    use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
     #[derive(serde::Deserialize)]
     struct Claims {
         iss: u64,

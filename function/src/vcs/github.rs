@@ -18,11 +18,11 @@ use std::time::{Duration, SystemTime};
 use http::{Method, Request, StatusCode};
 use http_body_util::BodyExt;
 use octocrab::Octocrab;
-use octocrab::models::AppId;
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
+use super::app_jwt::AppKey;
 use super::archive::{self, ArchiveLimits};
 use super::http::{
     Idempotency, RawResponse, RetryPolicy, TransportError, check, download_client, follow_archive,
@@ -66,14 +66,16 @@ enum Auth {
         octocrab: Octocrab,
         token: SecretString,
     },
-    /// A GitHub App: octocrab signs the JWT; installation tokens are minted and cached here.
+    /// A GitHub App: its JWTs are signed here; installation tokens are minted and cached here.
     App(Arc<AppAuth>),
 }
 
 #[derive(Debug)]
 struct AppAuth {
-    /// Authenticates as the App itself (a fresh RS256 JWT, `iat` 60 s back, `exp` 9 min ahead).
-    jwt: Octocrab,
+    /// Without credentials: each App call gets a fresh JWT ([`AppKey::jwt`]).
+    octocrab: Octocrab,
+    id: u64,
+    key: AppKey,
     /// The configured installation; `None`: per repository, from the webhook or the API.
     installation: Option<u64>,
     /// Repository → installation, learnt from deliveries or `GET /repos/{o}/{r}/installation`.
@@ -87,6 +89,17 @@ struct InstallationToken {
     octocrab: Octocrab,
     token: SecretString,
     expires_at: SystemTime,
+}
+
+impl AppAuth {
+    /// The client that authenticates as the App itself, with a JWT made now.
+    fn as_app(&self) -> Result<Octocrab> {
+        let jwt = self
+            .key
+            .jwt(self.id, SystemTime::now())
+            .map_err(|message| VcsError::Config { message })?;
+        self.octocrab.user_access_token(jwt).map_err(config_error)
+    }
 }
 
 /// One API call: what to send and how to treat it.
@@ -155,14 +168,14 @@ fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 /// # Errors
 ///
 /// [`VcsError::Config`] when it is not an RSA private key in PEM.
-pub fn app_key(pem: &[u8]) -> Result<octocrab::EncodingKey> {
+pub fn app_key(pem: &[u8]) -> Result<AppKey> {
     let text = String::from_utf8_lossy(pem);
     let text = if text.contains("\\n") && !text.trim().contains('\n') {
         text.replace("\\n", "\n")
     } else {
         text.into_owned()
     };
-    octocrab::EncodingKey::from_rsa_pem(text.trim().as_bytes()).map_err(|e| VcsError::Config {
+    AppKey::from_pem(text.trim()).map_err(|e| VcsError::Config {
         message: format!(
             "the GitHub App private key is not an RSA private key in PEM \
              (-----BEGIN RSA PRIVATE KEY-----, as GitHub downloads it): {e}"
@@ -214,15 +227,16 @@ impl GithubClient {
     ) -> Result<Self> {
         let base = base_url(url)?;
         let key = app_key(private_key_pem)?;
-        let jwt = Octocrab::builder()
+        let octocrab = Octocrab::builder()
             .base_uri(base.as_str())
             .map_err(config_error)?
-            .app(AppId(app_id), key)
             .build_with_reqwest(api_client()?)
             .map_err(config_error)?;
         Ok(GithubClient {
             auth: Auth::App(Arc::new(AppAuth {
-                jwt,
+                octocrab,
+                id: app_id,
+                key,
                 installation: installation_id,
                 by_repo: Mutex::new(HashMap::new()),
                 tokens: Mutex::new(HashMap::new()),
@@ -278,7 +292,7 @@ impl GithubClient {
         let what = format!("find the GitHub App installation for {repo}");
         let target = format!("/repos/{o}/{r}/installation");
         let resp = self
-            .send(&app.jwt, &Call::get(&target, ACCEPT_JSON, &what))
+            .send(&app.as_app()?, &Call::get(&target, ACCEPT_JSON, &what))
             .await?;
         let id: IdJson = check(resp, &what)?.json(&what)?;
         locked(&app.by_repo).insert(repo.as_str().to_owned(), id.id);
@@ -308,7 +322,7 @@ impl GithubClient {
             idempotency: Idempotency::Idempotent,
             what: &what,
         };
-        let resp = self.send(&app.jwt, &call).await?;
+        let resp = self.send(&app.as_app()?, &call).await?;
         let json: AccessTokenJson = check(resp, &what)?.json(&what)?;
         let expires_at = aws_smithy_types::DateTime::from_str(
             &json.expires_at,
@@ -323,7 +337,7 @@ impl GithubClient {
         })?;
         let token = SecretString::from(json.token);
         let octocrab = app
-            .jwt
+            .octocrab
             .user_access_token(token.clone())
             .map_err(config_error)?;
         let minted = InstallationToken {

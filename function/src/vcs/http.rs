@@ -303,9 +303,15 @@ fn client_error(e: impl std::fmt::Display) -> VcsError {
     }
 }
 
+/// A reqwest client builder, with the TLS provider in place.
+fn client_builder() -> reqwest::ClientBuilder {
+    crate::tls::install_provider();
+    reqwest::Client::builder()
+}
+
 /// The client for a host's API: 30 s per request, redirects as `redirect` allows.
 pub(crate) fn api_client(redirect: reqwest::redirect::Policy) -> Result<reqwest::Client, VcsError> {
-    reqwest::Client::builder()
+    client_builder()
         .user_agent(concat!("landfall/", env!("CARGO_PKG_VERSION")))
         .timeout(Duration::from_secs(30))
         .redirect(redirect)
@@ -316,7 +322,7 @@ pub(crate) fn api_client(redirect: reqwest::redirect::Policy) -> Result<reqwest:
 /// The client for the archive downloads a host redirects to (pre-signed URLs, storage
 /// buckets): it sends no credentials and no default headers, whatever host it is sent to.
 pub(crate) fn download_client() -> Result<reqwest::Client, VcsError> {
-    reqwest::Client::builder()
+    client_builder()
         .user_agent(concat!("landfall/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(ARCHIVE_CONNECT_TIMEOUT)
         .read_timeout(ARCHIVE_READ_TIMEOUT)
@@ -398,7 +404,7 @@ impl Rest {
             base.set_path(&path);
         }
         let client = api_client(same_origin_redirects())?;
-        let archive = reqwest::Client::builder()
+        let archive = client_builder()
             .user_agent(concat!("landfall/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(ARCHIVE_CONNECT_TIMEOUT)
             .read_timeout(ARCHIVE_READ_TIMEOUT)

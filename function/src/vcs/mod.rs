@@ -14,6 +14,7 @@
 //! Every paged list (changed files, tree listings, reviews) is walked by one loop,
 //! `paging::collect`; each adapter only says how to read one page and find the next.
 
+pub mod app_jwt;
 pub mod archive;
 pub mod azure_devops;
 pub mod bitbucket_cloud;
