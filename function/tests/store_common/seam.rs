@@ -124,11 +124,7 @@ pub struct FaultyHttp {
 
 impl FaultyHttp {
     pub fn new() -> Self {
-        let inner = aws_smithy_http_client::Builder::new()
-            .tls_provider(aws_smithy_http_client::tls::Provider::Rustls(
-                aws_smithy_http_client::tls::rustls_provider::CryptoMode::AwsLc,
-            ))
-            .build_https();
+        let inner = landfall_function::aws::http_client();
         Self {
             inner,
             rules: Arc::default(),
