@@ -1,7 +1,7 @@
-//! GitHub (github.com and Enterprise Server) through octocrab, which brings the authentication:
-//! a personal access token, or a GitHub App whose installation tokens octocrab mints and renews.
-//! Requests go through octocrab's raw API so that every reply's rate-limit headers reach
-//! `http::with_retries`.
+//! GitHub (github.com and Enterprise Server) through octocrab, sending with the shared reqwest
+//! client, authenticated by a personal access token or as a GitHub App (JWTs from
+//! [`super::app_jwt`], installation tokens minted and renewed here). Requests go through
+//! octocrab's raw API so that every reply's rate-limit headers reach `http::with_retries`.
 //!
 //! Endpoints (REST, `X-GitHub-Api-Version: 2022-11-28`):
 //! `GET /repos/{o}/{r}/pulls/{n}`, `GET .../pulls/{n}/files?per_page=100` (Link pagination, at
