@@ -160,6 +160,13 @@ pub enum VcsError {
         #[source]
         source: serde_json::Error,
     },
+    /// A paged list that does not end: a page naming itself as the next one, or more than
+    /// [`paging::MAX_PAGES`] pages.
+    #[error("the VCS host's paging does not end: {message}")]
+    Paging {
+        /// What was seen.
+        message: String,
+    },
     /// An archive of the tree cannot be used.
     #[error("{what}: the archive cannot be used")]
     Archive {

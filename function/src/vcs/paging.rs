@@ -6,7 +6,12 @@
 
 use std::future::Future;
 
-use super::Result;
+use super::{Result, VcsError};
+
+/// The most pages one list may take. The longest lists are a large repository's tree on a host
+/// that pages it (Gitea: 1,000 entries a page) and GitHub's 3,000 changed files (30 pages);
+/// a host whose `next` never ends is stopped here instead of paging until the timeout.
+pub(crate) const MAX_PAGES: usize = 2_000;
 
 /// Every item of a paged list: `fetch` reads the page at `cursor` and gives its items and the
 /// next page's cursor, `None` after the last page. Pages are read one after another, from
@@ -14,17 +19,40 @@ use super::Result;
 ///
 /// # Errors
 ///
-/// The first page's error; nothing read before it is returned.
-pub(crate) async fn collect<C, T, F, Fut>(first: C, mut fetch: F) -> Result<Vec<T>>
+/// The first page's error; nothing read before it is returned. [`VcsError::Paging`] when a
+/// page points back at itself or the list runs past [`MAX_PAGES`].
+pub(crate) async fn collect<C, T, F, Fut>(first: C, fetch: F) -> Result<Vec<T>>
 where
+    C: Clone + PartialEq + std::fmt::Debug,
+    F: FnMut(C) -> Fut,
+    Fut: Future<Output = Result<(Vec<T>, Option<C>)>>,
+{
+    collect_at_most(MAX_PAGES, first, fetch).await
+}
+
+async fn collect_at_most<C, T, F, Fut>(limit: usize, first: C, mut fetch: F) -> Result<Vec<T>>
+where
+    C: Clone + PartialEq + std::fmt::Debug,
     F: FnMut(C) -> Fut,
     Fut: Future<Output = Result<(Vec<T>, Option<C>)>>,
 {
     let mut out = Vec::new();
     let mut next = Some(first);
+    let mut pages = 0;
     while let Some(cursor) = next {
-        let (mut items, following) = fetch(cursor).await?;
+        if pages == limit {
+            return Err(VcsError::Paging {
+                message: format!("the list did not end after {limit} pages"),
+            });
+        }
+        pages += 1;
+        let (mut items, following) = fetch(cursor.clone()).await?;
         out.append(&mut items);
+        if following.as_ref() == Some(&cursor) {
+            return Err(VcsError::Paging {
+                message: format!("page {pages} ({cursor:?}) names itself as the next page"),
+            });
+        }
         next = following;
     }
     Ok(out)
@@ -33,7 +61,6 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::vcs::VcsError;
 
     #[tokio::test]
     async fn pages_are_read_in_order_until_there_is_no_next_cursor() {
@@ -65,5 +92,35 @@ mod tests {
         })
         .await;
         assert!(matches!(result, Err(VcsError::NotFound { .. })));
+    }
+
+    #[tokio::test]
+    async fn a_page_that_names_itself_as_next_stops_the_list() {
+        let result = collect(1u32, |page| async move {
+            Ok((vec![page], Some((page + 1).min(2))))
+        })
+        .await;
+        let Err(VcsError::Paging { message }) = result else {
+            panic!("expected a paging error, got {result:?}");
+        };
+        assert!(message.contains("page 2 (2)"), "{message}");
+    }
+
+    #[tokio::test]
+    async fn a_list_that_never_ends_stops_at_the_limit() {
+        let mut calls = 0;
+        let result = collect_at_most(5, 0u64, |page| {
+            calls += 1;
+            async move { Ok((vec![page], Some(page + 1))) }
+        })
+        .await;
+        assert!(matches!(result, Err(VcsError::Paging { .. })), "{result:?}");
+        assert_eq!(calls, 5);
+        let items = collect_at_most(5, 0u64, |page| async move {
+            Ok((vec![page], (page < 4).then_some(page + 1)))
+        })
+        .await
+        .unwrap();
+        assert_eq!(items, [0, 1, 2, 3, 4], "exactly the limit is fine");
     }
 }
