@@ -68,8 +68,7 @@ struct ReqwestConnector {
 
 impl ReqwestConnector {
     fn new((connect, read): Timeouts) -> Self {
-        crate::tls::install_provider();
-        let mut builder = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none());
+        let mut builder = crate::tls::reqwest_builder().redirect(reqwest::redirect::Policy::none());
         if let Some(timeout) = connect {
             builder = builder.connect_timeout(timeout);
         }

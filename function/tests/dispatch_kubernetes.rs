@@ -283,7 +283,7 @@ async fn a_kubeconfig_context_with_a_token_file_reaches_its_cluster() {
     let config = landfall_function::dispatch::kubeconfig::from_files(&[main, users])
         .await
         .unwrap();
-    let client = kube::Client::try_from(config).unwrap();
+    let client = landfall_function::tls::kube_client(config).unwrap();
     let dispatcher = KubernetesDispatcher::new(client, settings());
     let spec = spec();
     assert_eq!(

@@ -204,8 +204,7 @@ pub async fn client_from_env(
     );
     config.root_cert = Some(ca_certificates(&ca)?);
     config.auth_info.token_file = Some(token_file.display().to_string());
-    crate::tls::install_provider();
-    let client = kube::Client::try_from(config).context("cannot build the Kubernetes client")?;
+    let client = crate::tls::kube_client(config)?;
     Ok(Some((client, auth)))
 }
 

@@ -22,15 +22,10 @@ use crate::repo_config::yaml::{self, Node, Value};
 /// When a kubeconfig exists but cannot be read or used (never silently replaced by the
 /// in-cluster configuration), or when there is neither a kubeconfig nor a service account.
 pub async fn infer() -> anyhow::Result<kube::Config> {
-    crate::tls::install_provider();
     let candidates = kubeconfig_paths(std::env::var_os("KUBECONFIG"), std::env::var_os("HOME"));
     let existing: Vec<PathBuf> = candidates.iter().filter(|p| p.is_file()).cloned().collect();
     if existing.is_empty() {
-        let looked = candidates
-            .iter()
-            .map(|p| p.display().to_string())
-            .collect::<Vec<_>>()
-            .join(", ");
+        let looked = show(&candidates);
         return kube::Config::incluster().with_context(|| {
             format!(
                 "no kubeconfig (looked for {}) and no in-cluster service account",
@@ -52,7 +47,6 @@ pub async fn infer() -> anyhow::Result<kube::Config> {
 /// As [`read_files`], and when the current context, its cluster or its user is missing or
 /// unusable.
 pub async fn from_files(paths: &[PathBuf]) -> anyhow::Result<kube::Config> {
-    crate::tls::install_provider();
     let kubeconfig = read_files(paths)?;
     let mut config =
         kube::Config::from_custom_kubeconfig(kubeconfig, &KubeConfigOptions::default())

@@ -175,8 +175,7 @@ impl Orchestrator {
                     let kube_config = crate::dispatch::kubeconfig::infer()
                         .await
                         .context("no Kubernetes API to dispatch runs to")?;
-                    let client = kube::Client::try_from(kube_config)
-                        .context("cannot build the Kubernetes client for dispatch")?;
+                    let client = crate::tls::kube_client(kube_config)?;
                     KubernetesDispatcher::new(client, settings)
                 };
                 AnyDispatcher::Kubernetes(Box::new(dispatcher))

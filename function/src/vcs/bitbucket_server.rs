@@ -272,13 +272,13 @@ impl VcsClient for BitbucketServerClient {
         wanted: &TreeFilter,
     ) -> Result<Option<BTreeMap<String, Vec<u8>>>> {
         let what = format!("download the archive of {repo} at {sha}");
-        let url = self.rest.url(&format!(
+        let path = format!(
             "{}/archive?at={}&format=tgz&prefix={}",
             Self::repo_path(repo)?,
             segment(sha.as_str()),
             segment(ARCHIVE_PREFIX)
-        ))?;
-        self.rest.get_archive(url, &what, wanted).await.map(Some)
+        );
+        self.rest.get_archive(&path, &what, wanted).await.map(Some)
     }
 
     async fn post_comment(

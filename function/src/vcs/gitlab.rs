@@ -247,12 +247,12 @@ impl VcsClient for GitlabClient {
         wanted: &TreeFilter,
     ) -> Result<Option<BTreeMap<String, Vec<u8>>>> {
         let what = format!("download the archive of {repo} at {sha}");
-        let url = self.rest.url(&format!(
+        let path = format!(
             "{}/repository/archive.tar.gz?sha={}",
             Self::project(repo),
             segment(sha.as_str())
-        ))?;
-        self.rest.get_archive(url, &what, wanted).await.map(Some)
+        );
+        self.rest.get_archive(&path, &what, wanted).await.map(Some)
     }
 
     async fn post_comment(

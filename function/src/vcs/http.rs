@@ -303,16 +303,14 @@ fn client_error(e: impl std::fmt::Display) -> VcsError {
     }
 }
 
-/// A reqwest client builder, with the TLS provider in place.
+/// A reqwest client builder for a VCS host: TLS provider in place, Landfall's user agent.
 fn client_builder() -> reqwest::ClientBuilder {
-    crate::tls::install_provider();
-    reqwest::Client::builder()
+    crate::tls::reqwest_builder().user_agent(concat!("landfall/", env!("CARGO_PKG_VERSION")))
 }
 
 /// The client for a host's API: 30 s per request, redirects as `redirect` allows.
 pub(crate) fn api_client(redirect: reqwest::redirect::Policy) -> Result<reqwest::Client, VcsError> {
     client_builder()
-        .user_agent(concat!("landfall/", env!("CARGO_PKG_VERSION")))
         .timeout(Duration::from_secs(30))
         .redirect(redirect)
         .build()
@@ -323,7 +321,6 @@ pub(crate) fn api_client(redirect: reqwest::redirect::Policy) -> Result<reqwest:
 /// buckets): it sends no credentials and no default headers, whatever host it is sent to.
 pub(crate) fn download_client() -> Result<reqwest::Client, VcsError> {
     client_builder()
-        .user_agent(concat!("landfall/", env!("CARGO_PKG_VERSION")))
         .connect_timeout(ARCHIVE_CONNECT_TIMEOUT)
         .read_timeout(ARCHIVE_READ_TIMEOUT)
         .redirect(reqwest::redirect::Policy::limited(3))
@@ -405,7 +402,6 @@ impl Rest {
         }
         let client = api_client(same_origin_redirects())?;
         let archive = client_builder()
-            .user_agent(concat!("landfall/", env!("CARGO_PKG_VERSION")))
             .connect_timeout(ARCHIVE_CONNECT_TIMEOUT)
             .read_timeout(ARCHIVE_READ_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
@@ -528,7 +524,7 @@ impl Rest {
         Ok(Some(check(r, what)?.body.to_vec()))
     }
 
-    /// The files `wanted` accepts from the `.tar.gz` archive at `url` (GET with the
+    /// The files `wanted` accepts from the `.tar.gz` archive at `path` (GET with the
     /// credentials, retried per the policy), read while it downloads. A redirect (storage
     /// that serves archives directly) is followed by a client that sends no credentials,
     /// whichever host it leads to.
@@ -538,10 +534,11 @@ impl Rest {
     /// When the host refuses or the archive cannot be used ([`VcsError::Archive`]).
     pub async fn get_archive(
         &self,
-        url: url::Url,
+        path: &str,
         what: &str,
         wanted: &TreeFilter,
     ) -> Result<BTreeMap<String, Vec<u8>>, VcsError> {
+        let url = self.url(path)?;
         let limits = ArchiveLimits::default();
         // The final 2xx response, kept unread so that its body streams into the reader.
         let streaming = Mutex::new(None);
