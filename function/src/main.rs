@@ -2,11 +2,8 @@
 
 use std::process::ExitCode;
 
-use clap::Parser;
-
 fn main() -> ExitCode {
-    let cli = landfall_function::cli::Cli::parse();
-    match landfall_function::cli::run(cli) {
+    match landfall_function::cli::main() {
         Ok(code) => code,
         Err(err) => {
             eprintln!("landfall-function: {err:#}");

@@ -266,3 +266,39 @@ fn serve_refuses_an_invalid_setting_and_names_it() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("LANDFALL_VCS=\"perforce\" is invalid"));
 }
+
+#[test]
+fn under_lambda_without_arguments_start_up_still_checks_the_settings() {
+    // Lambda starts the function with no arguments, a path that skips the command-line parser:
+    // it must still refuse a bad setting before polling, and name it.
+    let runtime_api = TcpListener::bind("127.0.0.1:0").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_landfall-function"))
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            runtime_api.local_addr().unwrap().to_string(),
+        )
+        .env("LANDFALL_WEBHOOK_SECRET", SECRET)
+        .env("LANDFALL_VCS", "perforce")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("LANDFALL_VCS=\"perforce\" is invalid"),
+        "{stderr}"
+    );
+    runtime_api.set_nonblocking(true).unwrap();
+    assert!(runtime_api.accept().is_err(), "it polled the runtime API");
+
+    // With arguments, the parser is used even under Lambda.
+    let out = Command::new(env!("CARGO_BIN_EXE_landfall-function"))
+        .arg("--version")
+        .env(
+            "AWS_LAMBDA_RUNTIME_API",
+            runtime_api.local_addr().unwrap().to_string(),
+        )
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("landfall-function "));
+}

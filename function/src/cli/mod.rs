@@ -41,6 +41,15 @@ pub enum WebhookCommand {
     Inspect(InspectArgs),
 }
 
+/// Runs this process's command line. Lambda starts the function with no arguments: then the
+/// parser is not built at all, which keeps it out of the cold start.
+pub fn main() -> anyhow::Result<ExitCode> {
+    if std::env::args_os().len() <= 1 && std::env::var_os(env_vars::LAMBDA_RUNTIME_API).is_some() {
+        return serve::run_lambda();
+    }
+    run(Cli::parse())
+}
+
 /// Runs the parsed command line.
 pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
