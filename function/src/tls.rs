@@ -1,13 +1,52 @@
 //! One TLS implementation for every client in the function and the runner: rustls with ring.
 //! reqwest and kube take rustls' process-wide default provider; every reqwest and kube client is
 //! built through this module, which installs it first.
+//!
+//! Every reqwest client also shares one certificate verifier, with the system's roots. Left to
+//! itself, reqwest reads and parses the whole system store (147 files on Debian) for each client
+//! it builds, and a Lambda instance builds several on its first invocation.
+
+use std::sync::{Arc, OnceLock};
 
 use anyhow::Context as _;
+use rustls::ClientConfig;
+use rustls_platform_verifier::Verifier;
 
-/// A reqwest client builder, with the provider in place.
+/// A reqwest client builder, with the provider in place and the shared verifier.
 pub fn reqwest_builder() -> reqwest::ClientBuilder {
     install_provider();
-    reqwest::Client::builder()
+    let builder = reqwest::Client::builder();
+    match client_config() {
+        Some(config) => builder.tls_backend_preconfigured(config),
+        // No system roots: reqwest's own set-up then fails with the same error, at `build`.
+        None => builder,
+    }
+}
+
+/// What reqwest would configure for an HTTP/1.1 client (rustls' default protocol versions, SNI,
+/// no client certificate), around the shared verifier.
+fn client_config() -> Option<ClientConfig> {
+    let verifier = shared_verifier()?;
+    let provider = rustls::crypto::CryptoProvider::get_default()?.clone();
+    let mut config = ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .ok()?
+        .dangerous()
+        .with_custom_certificate_verifier(verifier)
+        .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Some(config)
+}
+
+/// The system's roots, read once per process. `None` when none can be read.
+fn shared_verifier() -> Option<Arc<Verifier>> {
+    static VERIFIER: OnceLock<Option<Arc<Verifier>>> = OnceLock::new();
+    VERIFIER
+        .get_or_init(|| {
+            let provider = rustls::crypto::CryptoProvider::get_default()?.clone();
+            Verifier::new(provider).ok().map(Arc::new)
+        })
+        .clone()
 }
 
 /// A Kubernetes client for `config`, with the provider in place.
@@ -25,5 +64,81 @@ fn install_provider() {
     if rustls::crypto::CryptoProvider::get_default().is_none() {
         // Only fails when another thread installed one in between, which is as good.
         let _ = rustls::crypto::ring::default_provider().install_default();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read as _, Write as _};
+    use std::net::TcpListener;
+
+    use rustls::ServerConfig;
+    use rustls_pki_types::pem::PemObject as _;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+
+    use super::*;
+
+    const CERT: &str = include_str!("../tests/vcs_fixtures/tls-untrusted-localhost.cert.pem");
+    const KEY: &str = include_str!("../tests/vcs_fixtures/tls-untrusted-localhost.key.pem");
+
+    #[test]
+    fn every_client_shares_one_verifier_and_asks_for_http_1_1() {
+        install_provider();
+        let first = shared_verifier().expect("this machine has system roots");
+        assert!(Arc::ptr_eq(&first, &shared_verifier().unwrap()));
+        let config = client_config().unwrap();
+        assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
+        assert!(config.enable_sni);
+    }
+
+    /// What a TLS server on loopback saw of one client: the SNI name and the ALPN protocol.
+    fn serve_once(
+        listener: TcpListener,
+    ) -> std::thread::JoinHandle<(Option<String>, Option<Vec<u8>>)> {
+        let cert = CertificateDer::from_pem_slice(CERT.as_bytes()).unwrap();
+        let key = PrivateKeyDer::from_pem_slice(KEY.as_bytes()).unwrap();
+        let mut config =
+            ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+                .with_safe_default_protocol_versions()
+                .unwrap()
+                .with_no_client_auth()
+                .with_single_cert(vec![cert], key)
+                .unwrap();
+        config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+        std::thread::spawn(move || {
+            let (tcp, _) = listener.accept().unwrap();
+            let conn = rustls::ServerConnection::new(Arc::new(config)).unwrap();
+            let mut stream = rustls::StreamOwned::new(conn, tcp);
+            let mut buf = [0u8; 1024];
+            if stream.read(&mut buf).is_ok() {
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\nok");
+            }
+            let conn = &stream.conn;
+            (
+                conn.server_name().map(str::to_owned),
+                conn.alpn_protocol().map(<[u8]>::to_vec),
+            )
+        })
+    }
+
+    #[tokio::test]
+    async fn a_certificate_the_system_does_not_trust_is_refused() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = serve_once(listener);
+        let client = reqwest_builder().build().unwrap();
+        let err = client
+            .get(format!("https://localhost:{port}/"))
+            .send()
+            .await
+            .expect_err("a self-signed certificate must not be accepted");
+        let chain = std::iter::successors(Some(&err as &dyn std::error::Error), |e| e.source())
+            .map(ToString::to_string)
+            .collect::<Vec<_>>()
+            .join(": ");
+        assert!(chain.contains("certificate"), "{chain}");
+        let (sni, alpn) = server.join().unwrap();
+        assert_eq!(sni.as_deref(), Some("localhost"));
+        assert_eq!(alpn.as_deref(), Some(&b"http/1.1"[..]));
     }
 }
