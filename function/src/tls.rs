@@ -16,37 +16,32 @@ use rustls_platform_verifier::Verifier;
 pub fn reqwest_builder() -> reqwest::ClientBuilder {
     install_provider();
     let builder = reqwest::Client::builder();
-    match client_config() {
-        Some(config) => builder.tls_backend_preconfigured(config),
+    match shared_client_config() {
+        Some(config) => builder.tls_backend_preconfigured(config.clone()),
         // No system roots: reqwest's own set-up then fails with the same error, at `build`.
         None => builder,
     }
 }
 
 /// What reqwest would configure for an HTTP/1.1 client (rustls' default protocol versions, SNI,
-/// no client certificate), around the shared verifier.
-fn client_config() -> Option<ClientConfig> {
-    let verifier = shared_verifier()?;
-    let provider = rustls::crypto::CryptoProvider::get_default()?.clone();
-    let mut config = ClientConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()
-        .ok()?
-        .dangerous()
-        .with_custom_certificate_verifier(verifier)
-        .with_no_client_auth();
-    config.alpn_protocols = vec![b"http/1.1".to_vec()];
-    Some(config)
-}
-
-/// The system's roots, read once per process. `None` when none can be read.
-fn shared_verifier() -> Option<Arc<Verifier>> {
-    static VERIFIER: OnceLock<Option<Arc<Verifier>>> = OnceLock::new();
-    VERIFIER
+/// no client certificate), around a verifier with the system's roots. Built once per process;
+/// `None` when no roots can be read. The provider must be installed first.
+fn shared_client_config() -> Option<&'static ClientConfig> {
+    static CONFIG: OnceLock<Option<ClientConfig>> = OnceLock::new();
+    CONFIG
         .get_or_init(|| {
             let provider = rustls::crypto::CryptoProvider::get_default()?.clone();
-            Verifier::new(provider).ok().map(Arc::new)
+            let verifier = Verifier::new(Arc::clone(&provider)).ok()?;
+            let mut config = ClientConfig::builder_with_provider(provider)
+                .with_safe_default_protocol_versions()
+                .ok()?
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(verifier))
+                .with_no_client_auth();
+            config.alpn_protocols = vec![b"http/1.1".to_vec()];
+            Some(config)
         })
-        .clone()
+        .as_ref()
 }
 
 /// A Kubernetes client for `config`, with the provider in place.
@@ -84,9 +79,8 @@ mod tests {
     #[test]
     fn every_client_shares_one_verifier_and_asks_for_http_1_1() {
         install_provider();
-        let first = shared_verifier().expect("this machine has system roots");
-        assert!(Arc::ptr_eq(&first, &shared_verifier().unwrap()));
-        let config = client_config().unwrap();
+        let config = shared_client_config().expect("this machine has system roots");
+        assert!(std::ptr::eq(config, shared_client_config().unwrap()));
         assert_eq!(config.alpn_protocols, vec![b"http/1.1".to_vec()]);
         assert!(config.enable_sni);
     }

@@ -290,6 +290,15 @@ fn under_lambda_without_arguments_start_up_still_checks_the_settings() {
     runtime_api.set_nonblocking(true).unwrap();
     assert!(runtime_api.accept().is_err(), "it polled the runtime API");
 
+    // Outside Lambda, no arguments is a usage error that says what to run.
+    let out = Command::new(env!("CARGO_BIN_EXE_landfall-function"))
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("no command given"), "{stderr}");
+
     // With arguments, the parser is used even under Lambda.
     let out = Command::new(env!("CARGO_BIN_EXE_landfall-function"))
         .arg("--version")

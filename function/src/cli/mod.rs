@@ -44,8 +44,8 @@ pub enum WebhookCommand {
 /// Runs this process's command line. Lambda starts the function with no arguments: then the
 /// parser is not built at all, which keeps it out of the cold start.
 pub fn main() -> anyhow::Result<ExitCode> {
-    if std::env::args_os().len() <= 1 && std::env::var_os(env_vars::LAMBDA_RUNTIME_API).is_some() {
-        return serve::run_lambda();
+    if std::env::args_os().len() <= 1 {
+        return no_command();
     }
     run(Cli::parse())
 }
@@ -55,13 +55,18 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Some(Command::Webhook(WebhookCommand::Inspect(args))) => inspect::run(&args),
         Some(Command::Serve(args)) => serve::run(&args),
-        None if std::env::var_os(env_vars::LAMBDA_RUNTIME_API).is_some() => serve::run_lambda(),
-        None => {
-            anyhow::bail!(
-                "no command given: run `landfall-function serve --listen ADDR`, or run under AWS Lambda"
-            )
-        }
+        None => no_command(),
     }
+}
+
+/// No subcommand: the Lambda handler when the runtime API is present, else an error.
+fn no_command() -> anyhow::Result<ExitCode> {
+    if std::env::var_os(env_vars::LAMBDA_RUNTIME_API).is_some() {
+        return serve::run_lambda();
+    }
+    anyhow::bail!(
+        "no command given: run `landfall-function serve --listen ADDR`, or run under AWS Lambda"
+    )
 }
 
 #[cfg(test)]
