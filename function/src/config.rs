@@ -4,7 +4,9 @@
 //! Secrets are [`SecretString`]s; a secret given by ARN is fetched from AWS Secrets Manager by
 //! [`Config::resolve_secrets`], only when an `*_ARN` variable is set.
 
+use std::future::Future;
 use std::path::PathBuf;
+use std::pin::Pin;
 
 use secrecy::SecretString;
 
@@ -334,8 +336,7 @@ impl Config {
             .flatten()
             .any(|source| matches!(source, SecretSource::Arn { .. }));
         let client = if needs_aws {
-            let sdk = crate::aws::sdk_config().await;
-            Some(aws_sdk_secretsmanager::Client::new(&sdk))
+            Some(secrets_manager_client().await)
         } else {
             None
         };
@@ -404,37 +405,57 @@ async fn fetch(
 ) -> Result<SecretString, ConfigError> {
     match source {
         SecretSource::Value(value) => Ok(value.clone()),
-        SecretSource::Arn { var, arn } => {
-            let Some(client) = client else {
-                return Err(ConfigError::SecretsManager {
-                    var,
-                    arn: arn.clone(),
-                    source: "no AWS Secrets Manager client was set up".into(),
-                });
+        SecretSource::Arn { var, arn } => fetch_arn(client, var, arn).await,
+    }
+}
+
+/// The AWS SDK's futures are large (kilobytes of state): kept inline, they would size the stack
+/// frames of every caller up to the Lambda entry point, and a cold start with the secrets given
+/// directly would fault in those stack pages for nothing. Built here, behind a box, they cost
+/// only when a secret is given by ARN.
+type SecretFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+
+#[inline(never)]
+fn secrets_manager_client() -> SecretFuture<'static, aws_sdk_secretsmanager::Client> {
+    Box::pin(async {
+        let sdk = crate::aws::sdk_config().await;
+        aws_sdk_secretsmanager::Client::new(&sdk)
+    })
+}
+
+#[inline(never)]
+fn fetch_arn<'a>(
+    client: Option<&'a aws_sdk_secretsmanager::Client>,
+    var: &'static str,
+    arn: &'a str,
+) -> SecretFuture<'a, Result<SecretString, ConfigError>> {
+    Box::pin(async move {
+        let error =
+            |source: Box<dyn std::error::Error + Send + Sync>| ConfigError::SecretsManager {
+                var,
+                arn: arn.to_owned(),
+                source,
             };
-            let out = client
-                .get_secret_value()
-                .secret_id(arn)
-                .send()
-                .await
-                .map_err(|e| ConfigError::SecretsManager {
-                    var,
-                    arn: arn.clone(),
-                    source: aws_sdk_secretsmanager::error::DisplayErrorContext(e)
+        let Some(client) = client else {
+            return Err(error("no AWS Secrets Manager client was set up".into()));
+        };
+        let out = client
+            .get_secret_value()
+            .secret_id(arn)
+            .send()
+            .await
+            .map_err(|e| {
+                error(
+                    aws_sdk_secretsmanager::error::DisplayErrorContext(e)
                         .to_string()
                         .into(),
-                })?;
-            let value = out
-                .secret_string()
-                .ok_or_else(|| ConfigError::SecretsManager {
-                    var,
-                    arn: arn.clone(),
-                    source: "the secret has no SecretString (binary secrets are not supported)"
-                        .into(),
-                })?;
-            Ok(SecretString::from(value.to_owned()))
-        }
-    }
+                )
+            })?;
+        let value = out.secret_string().ok_or_else(|| {
+            error("the secret has no SecretString (binary secrets are not supported)".into())
+        })?;
+        Ok(SecretString::from(value.to_owned()))
+    })
 }
 
 /// Stops start-up when `key` (from `var`, shown as `shown`) is not an RSA private key in PEM.

@@ -68,12 +68,15 @@ pub async fn run(handler: Arc<WebhookHandler<LazySink>>) -> Result<(), lambda_ht
         let mut http = http.clone();
         async move {
             let LambdaEvent { payload, context } = invocation;
+            // Both futures are boxed: inline, the orchestration's state machine would make the
+            // runtime loop's future (held on the main thread's stack) tens of kilobytes, whose
+            // stack pages every cold start would fault in before the first poll.
             if crate::handoff::is_handoff(&payload) {
-                handler.sink().handle_handoff(&payload).await?;
+                Box::pin(handler.sink().handle_handoff(&payload)).await?;
                 return Ok::<Value, lambda_http::Error>(serde_json::json!({ "handled": true }));
             }
             let request: LambdaRequest = serde_json::from_value(payload)?;
-            let response = http.call(LambdaEvent::new(request, context)).await?;
+            let response = Box::pin(http.call(LambdaEvent::new(request, context))).await?;
             Ok(serde_json::to_value(response)?)
         }
     }))
