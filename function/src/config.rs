@@ -387,16 +387,8 @@ pub async fn runner_github_app() -> Result<Option<(GithubAppConfig, SecretString
 /// SDK's default configuration. The runner reads the VCS token this way when its Job carries
 /// `LANDFALL_VCS_TOKEN_ARN` instead of a Kubernetes Secret.
 pub async fn read_secret_arn(var: &'static str, arn: &str) -> Result<SecretString, ConfigError> {
-    let sdk = crate::aws::sdk_config().await;
-    let client = aws_sdk_secretsmanager::Client::new(&sdk);
-    fetch(
-        Some(&client),
-        &SecretSource::Arn {
-            var,
-            arn: arn.to_owned(),
-        },
-    )
-    .await
+    let client = secrets_manager_client().await;
+    fetch_arn(Some(&client), var, arn).await
 }
 
 async fn fetch(
