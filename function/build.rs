@@ -1,7 +1,7 @@
 //! Links `landfall-function` with `startup.ld`, which gathers the code that runs from exec to the
 //! first poll of the Lambda runtime API into one output section (`.text.cold_start`) ahead of
 //! `.text`. A cold start then faults in a few neighbouring pages of code instead of some sixty
-//! scattered ones (docs/function.md, "Cold start"). `scripts/startup-layout` regenerates the file.
+//! scattered ones (docs/function.md, "Start-up layout"). `scripts/startup-layout` regenerates it.
 //!
 //! The script ends in `INSERT BEFORE .text`, which GNU ld, LLD (Rust's default linker on x86_64
 //! Linux) and `zig cc` (what `cargo lambda build` links with) understand, and gold and mold do
