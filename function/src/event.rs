@@ -205,6 +205,12 @@ pub struct Event {
     pub pr_author: Option<String>,
     /// Who caused this delivery.
     pub sender: Option<String>,
+    /// The host's id for the sender, where its permission API needs one (GitLab's numeric user
+    /// id, Bitbucket Cloud's account UUID, Azure DevOps' identity id); `None` elsewhere.
+    pub sender_id: Option<String>,
+    /// The repository the PR's head branch lives in, when the payload names it: a fork when it
+    /// differs from `repo`. `None` when the payload does not say (or the fork was deleted).
+    pub head_repo: Option<RepoName>,
     /// The comment's text, for comment events.
     pub comment: Option<String>,
     /// The URL to clone the head from, when the payload gives one.
@@ -229,6 +235,8 @@ impl Event {
             base_branch: None,
             pr_author: None,
             sender: None,
+            sender_id: None,
+            head_repo: None,
             comment: None,
             clone_url: None,
             installation: None,

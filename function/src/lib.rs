@@ -9,6 +9,7 @@
 //! [`telemetry`] (JSON logs), [`cli`] (the `landfall-function` command line).
 
 pub mod allowlist;
+pub mod authz;
 pub mod aws;
 pub mod cli;
 pub mod command;

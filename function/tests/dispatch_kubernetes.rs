@@ -28,6 +28,7 @@ fn spec() -> RunSpec {
         base_branch: "main".to_owned(),
         clone_url: "https://github.com/acme/infra.git".to_owned(),
         user: "octocat".to_owned(),
+        pull_author: "octocat".to_owned(),
         command: RunCommand::Plan,
         project: ProjectSpec {
             name: Some("network".to_owned()),

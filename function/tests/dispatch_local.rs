@@ -74,6 +74,7 @@ async fn a_local_dispatch_runs_the_runner_detached_and_only_once() {
         base_branch: "main".to_owned(),
         clone_url: format!("file://{}", repo.display()),
         user: "octocat".to_owned(),
+        pull_author: "octocat".to_owned(),
         command: RunCommand::Plan,
         project: ProjectSpec::new("app"),
         extra_args: Vec::new(),

@@ -205,6 +205,7 @@ fn spec(trigger: &str, dir: &str) -> RunSpec {
         base_branch: "main".to_owned(),
         clone_url: "file:///nowhere".to_owned(),
         user: "octocat".to_owned(),
+        pull_author: "octocat".to_owned(),
         command: RunCommand::Plan,
         project: ProjectSpec::new(dir),
         extra_args: Vec::new(),

@@ -93,6 +93,7 @@ impl Fixture {
             base_branch: "main".to_owned(),
             clone_url: format!("file://{}", self.repo().display()),
             user: "octocat".to_owned(),
+            pull_author: "octocat".to_owned(),
             command: RunCommand::Plan,
             project: ProjectSpec {
                 name: Some("app".to_owned()),

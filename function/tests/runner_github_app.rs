@@ -28,6 +28,7 @@ fn spec(dir: &std::path::Path) -> RunSpec {
         base_branch: "main".to_owned(),
         clone_url: format!("file://{}", dir.join("no-such-repo").display()),
         user: "octocat".to_owned(),
+        pull_author: "octocat".to_owned(),
         command: RunCommand::Plan,
         project: ProjectSpec {
             name: Some("app".to_owned()),

@@ -97,6 +97,7 @@ fn a_plan_stored_in_s3_applies_into_an_s3_backend() {
         base_branch: "main".to_owned(),
         clone_url: format!("file://{}", repo.display()),
         user: "dev".to_owned(),
+        pull_author: "dev".to_owned(),
         command: RunCommand::Plan,
         project: ProjectSpec {
             timeout: Duration::from_mins(5),

@@ -39,6 +39,8 @@ pub mod env_vars {
     pub const CLONE_URL: &str = "LANDFALL_RUN_CLONE_URL";
     /// Who asked for the run.
     pub const USER: &str = "LANDFALL_RUN_USER";
+    /// Who opened the pull request (`PULL_AUTHOR` in custom workflows).
+    pub const PULL_AUTHOR: &str = "LANDFALL_RUN_PULL_AUTHOR";
     /// The project's name, when the repo config names it.
     pub const PROJECT: &str = "LANDFALL_RUN_PROJECT";
     /// The project directory, relative to the repository root.
@@ -178,8 +180,11 @@ pub struct RunSpec {
     pub base_branch: String,
     /// The URL to clone from.
     pub clone_url: String,
-    /// Who asked for the run.
+    /// Who asked for the run (the commenter, or the pusher for autoplan).
     pub user: String,
+    /// Who opened the pull request.
+    #[serde(default)]
+    pub pull_author: String,
     /// What to run.
     pub command: RunCommand,
     /// The project.
@@ -263,6 +268,7 @@ impl RunSpec {
             (v::BASE_BRANCH, self.base_branch.clone()),
             (v::CLONE_URL, self.clone_url.clone()),
             (v::USER, self.user.clone()),
+            (v::PULL_AUTHOR, self.pull_author.clone()),
             (v::DIR, self.project.dir.clone()),
             (v::WORKSPACE, self.project.workspace.clone()),
             (v::TIMEOUT, self.project.timeout.as_secs().to_string()),
@@ -379,6 +385,7 @@ impl RunSpec {
             base_branch: get(v::BASE_BRANCH).unwrap_or_default(),
             clone_url: require(v::CLONE_URL, "the URL to clone")?,
             user: get(v::USER).unwrap_or_default(),
+            pull_author: get(v::PULL_AUTHOR).unwrap_or_default(),
             command,
             project: ProjectSpec {
                 name: get(v::PROJECT),
@@ -431,6 +438,7 @@ pub(crate) mod tests {
             base_branch: "main".to_owned(),
             clone_url: "https://github.com/acme/infra.git".to_owned(),
             user: "octocat".to_owned(),
+            pull_author: "octocat".to_owned(),
             command: RunCommand::Plan,
             project: ProjectSpec {
                 name: Some("prod".to_owned()),

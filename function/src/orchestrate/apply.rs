@@ -4,13 +4,13 @@
 use std::sync::Arc;
 
 use super::plan::{Loaded, refused, run_spec};
+use super::requirements::Checked;
 use super::{Inner, PrContext};
 use crate::command::Command;
 use crate::dispatch::{CommentThread, PlanToApply, RunCommand, RunSpec};
-use crate::repo_config::{Requirement, ResolvedProject};
+use crate::repo_config::ResolvedProject;
 use crate::report::short;
 use crate::store::{PlanRecord, PlanStatus, Store};
-use crate::vcs::VcsClient;
 
 impl Inner {
     /// `landfall apply`: checks each selected plan and applies those that pass.
@@ -41,12 +41,12 @@ impl Inner {
                 return Ok(());
             }
         };
-        let mut approved: Option<bool> = None;
+        let mut checked = Checked::default();
         let mut results = Vec::new();
         let mut to_apply = Vec::new();
         for record in records.clone() {
             let project = project_for(&config, &policy, &record);
-            let mut reasons = self.check(ctx, &record, &project, &mut approved).await?;
+            let mut reasons = self.check(ctx, &record, &project, &mut checked).await?;
             reasons.extend(unapplied_dependencies(&project, &all_records, &records));
             let Some(planfile) = record.planfile.clone() else {
                 if reasons.is_empty() {
@@ -161,14 +161,14 @@ impl Inner {
         Ok(())
     }
 
-    /// Why `record` cannot be applied now; empty when it can. `approved` caches the host's
-    /// answer across projects.
+    /// Why `record` cannot be applied now; empty when it can. `checked` keeps the host's
+    /// answers across projects.
     async fn check(
         &self,
         ctx: &PrContext,
         record: &PlanRecord,
         project: &ResolvedProject,
-        approved: &mut Option<bool>,
+        checked: &mut Checked,
     ) -> anyhow::Result<Vec<String>> {
         let mut reasons = Vec::new();
         match record.status {
@@ -202,34 +202,10 @@ impl Inner {
                 short(ctx.head_sha.as_str())
             ));
         }
-        for requirement in &project.apply_requirements {
-            match requirement {
-                Requirement::Approved => {
-                    let yes = if let Some(yes) = *approved {
-                        yes
-                    } else {
-                        let yes = self.vcs.is_approved(&ctx.repo, ctx.pr).await?;
-                        *approved = Some(yes);
-                        yes
-                    };
-                    if !yes {
-                        reasons.push(
-                            "the pull request must be approved before it is applied (apply requirement `approved`)"
-                                .to_owned(),
-                        );
-                    }
-                }
-                Requirement::Mergeable => {
-                    if ctx.mergeable != Some(true) {
-                        reasons.push(
-                            "the pull request must be mergeable before it is applied (apply requirement `mergeable`)"
-                                .to_owned(),
-                        );
-                    }
-                }
-                Requirement::Undiverged => {}
-            }
-        }
+        reasons.extend(
+            self.unmet(ctx, &project.apply_requirements, "apply", checked)
+                .await?,
+        );
         Ok(reasons)
     }
 }

@@ -18,7 +18,9 @@
 //! Lambda events are handed to an asynchronous invocation first ([`crate::handoff`]).
 
 mod apply;
+mod authorize;
 mod plan;
+mod requirements;
 mod text;
 
 use std::path::PathBuf;
@@ -38,7 +40,7 @@ use crate::repo_config::{EffectivePolicy, Policy};
 use crate::report::Reporter;
 use crate::runner::RunReport;
 use crate::store::{AnyStore, DELIVERY_TTL, DeliveryOutcome, Store};
-use crate::vcs::{AnyVcs, CommentId, RetryPolicy, VcsClient};
+use crate::vcs::{Access, Actor, AnyVcs, CommentId, RetryPolicy, VcsClient};
 
 /// The variable naming the `landfall-runner` binary for local dispatch (default: beside
 /// `landfall-function`).
@@ -341,8 +343,38 @@ pub(crate) struct PrContext {
     pub(crate) base_branch: String,
     pub(crate) clone_url: String,
     pub(crate) user: String,
+    /// Who caused the delivery (the commenter, or the pusher for autoplan).
+    pub(crate) sender: Actor,
+    /// Who opened the PR.
+    pub(crate) author: String,
+    /// Where the head lives (`owner/name`).
+    pub(crate) head_repo: RepoName,
+    /// The head lives outside the base repository (or the host no longer names it).
+    pub(crate) fork: bool,
+    /// Whether a skipped fork autoplan is said on the PR (on open, not on every push).
+    pub(crate) announce_fork_skip: bool,
     pub(crate) mergeable: Option<bool>,
     pub(crate) trigger: String,
+    /// Access looked up during this delivery, by login.
+    access: Arc<std::sync::Mutex<std::collections::HashMap<String, Access>>>,
+}
+
+impl PrContext {
+    fn known_access(&self, user: &Actor) -> Option<Access> {
+        let cache = self
+            .access
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.get(&user.login.to_ascii_lowercase()).copied()
+    }
+
+    fn remember_access(&self, user: &Actor, access: Access) {
+        let mut cache = self
+            .access
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.insert(user.login.to_ascii_lowercase(), access);
+    }
 }
 
 impl Inner {
@@ -375,6 +407,9 @@ impl Inner {
             }
             EventKind::Opened | EventKind::Pushed | EventKind::Reopened | EventKind::Ready => {
                 let ctx = self.context(event, repo, pr, false).await?;
+                if !self.authorize(&ctx, Action::Plan, true, &[]).await? {
+                    return Ok(());
+                }
                 self.plan(&ctx, &crate::projects::Request::autoplan(), &[])
                     .await
             }
@@ -429,9 +464,22 @@ impl Inner {
         pr: PullRequestNumber,
         command: &Command,
     ) -> anyhow::Result<()> {
+        if matches!(command.action, Action::Help | Action::Version) {
+            if let Some(reply) = command.reply() {
+                self.vcs.post_comment(repo, pr, &reply).await?;
+            }
+            return Ok(());
+        }
+        // Who may run it is decided before anything else happens.
+        let ctx = self.context(event, repo, pr, true).await?;
+        if !self
+            .authorize(&ctx, command.action, false, &command.extra_args)
+            .await?
+        {
+            return Ok(());
+        }
         match command.action {
             Action::Plan => {
-                let ctx = self.context(event, repo, pr, true).await?;
                 self.plan(
                     &ctx,
                     &crate::projects::Request::from_command(command),
@@ -439,10 +487,7 @@ impl Inner {
                 )
                 .await
             }
-            Action::Apply => {
-                let ctx = self.context(event, repo, pr, true).await?;
-                self.apply(&ctx, command).await
-            }
+            Action::Apply => self.apply(&ctx, command).await,
             Action::Unlock => {
                 let released = self.store.release_pr(repo.as_str(), pr.0).await?;
                 let body = if released.is_empty() {
@@ -453,12 +498,7 @@ impl Inner {
                 self.vcs.post_comment(repo, pr, &body).await?;
                 Ok(())
             }
-            Action::Help | Action::Version => {
-                if let Some(reply) = command.reply() {
-                    self.vcs.post_comment(repo, pr, &reply).await?;
-                }
-                Ok(())
-            }
+            Action::Help | Action::Version => Ok(()),
         }
     }
 
@@ -475,45 +515,60 @@ impl Inner {
             .clone_url
             .clone()
             .context("the delivery names no clone URL")?;
-        let user = event
-            .sender
-            .clone()
-            .or_else(|| event.pr_author.clone())
-            .unwrap_or_default();
+        let sender = Actor {
+            login: event.sender.clone().unwrap_or_default(),
+            id: event.sender_id.clone(),
+        };
+        let user = if sender.login.is_empty() {
+            event.pr_author.clone().unwrap_or_default()
+        } else {
+            sender.login.clone()
+        };
         let trigger = event.delivery.as_ref().map_or_else(
             || format!("t{}", crate::store::now_secs()),
             |d| d.as_str().to_owned(),
         );
-        let complete = event.head_sha.as_ref().is_some_and(|s| !s.is_abbreviated())
-            && event.head_branch.is_some()
-            && event.base_branch.is_some();
-        if complete && !fetch {
-            return Ok(PrContext {
-                provider: self.provider,
-                repo: repo.clone(),
-                pr,
-                head_sha: event.head_sha.clone().expect("checked"),
-                head_branch: event.head_branch.clone().expect("checked"),
-                base_branch: event.base_branch.clone().expect("checked"),
-                clone_url,
-                user,
-                mergeable: None,
-                trigger,
-            });
-        }
-        let now = self.vcs.pull_request(repo, pr).await?;
-        Ok(PrContext {
+        let announce_fork_skip = matches!(
+            event.kind,
+            EventKind::Opened | EventKind::Reopened | EventKind::Ready
+        );
+        let mut ctx = PrContext {
             provider: self.provider,
             repo: repo.clone(),
             pr,
-            head_sha: now.head_sha,
-            head_branch: now.head_branch,
-            base_branch: now.base_branch,
+            head_sha: event.head_sha.clone().unwrap_or_else(|| CommitSha::new("")),
+            head_branch: event.head_branch.clone().unwrap_or_default(),
+            base_branch: event.base_branch.clone().unwrap_or_default(),
             clone_url,
             user,
-            mergeable: now.mergeable,
+            sender,
+            author: event.pr_author.clone().unwrap_or_default(),
+            head_repo: event.head_repo.clone().unwrap_or_else(|| repo.clone()),
+            fork: event.head_repo.as_ref() != Some(repo),
+            announce_fork_skip,
+            mergeable: None,
             trigger,
-        })
+            access: Arc::default(),
+        };
+        // The payload is enough for autoplan when it names the head, both branches and the
+        // head's repository; commands always ask the host for the PR as it is now.
+        let complete = event.head_sha.as_ref().is_some_and(|s| !s.is_abbreviated())
+            && event.head_branch.is_some()
+            && event.base_branch.is_some()
+            && event.head_repo.is_some()
+            && event.pr_author.is_some();
+        if complete && !fetch {
+            return Ok(ctx);
+        }
+        let now = self.vcs.pull_request(repo, pr).await?;
+        ctx.fork = now.is_fork(repo);
+        ctx.head_repo = now.head_repo.clone().unwrap_or_else(|| repo.clone());
+        ctx.head_sha = now.head_sha;
+        ctx.head_branch = now.head_branch;
+        ctx.base_branch = now.base_branch;
+        ctx.author = now.author;
+        ctx.mergeable = now.mergeable;
+        Ok(ctx)
     }
 
     /// The policy in force for this PR.

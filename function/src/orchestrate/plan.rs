@@ -93,8 +93,37 @@ impl Inner {
             }
             return Ok(());
         }
-        let projects: Vec<ResolvedProject> =
+        let mut projects: Vec<ResolvedProject> =
             selection.projects.into_iter().map(|s| s.project).collect();
+        // `plan_requirements`: projects whose requirements are not met are not planned.
+        if projects.iter().any(|p| !p.plan_requirements.is_empty()) {
+            let mut checked = super::requirements::Checked::default();
+            let mut ctx_now = ctx.clone();
+            if ctx_now.mergeable.is_none() {
+                ctx_now.mergeable = self.vcs.pull_request(&ctx.repo, ctx.pr).await?.mergeable;
+            }
+            let mut kept = Vec::new();
+            for project in projects {
+                let reasons = self
+                    .unmet(&ctx_now, &project.plan_requirements, "plan", &mut checked)
+                    .await?;
+                if reasons.is_empty() {
+                    kept.push(project);
+                } else {
+                    notes.push(format!(
+                        "`{}` was not planned: {}",
+                        project.display_name(),
+                        reasons.join("; ")
+                    ));
+                }
+            }
+            projects = kept;
+            if projects.is_empty() {
+                let body = text::with_notes("No project was planned.", &notes);
+                self.upsert_comment(ctx, None, &body).await?;
+                return Ok(());
+            }
+        }
 
         // All the locks at once; projects another PR holds are left out, the rest taken.
         let holder = LockHolder {
@@ -348,13 +377,14 @@ pub(crate) fn run_spec(
     RunSpec {
         provider: ctx.provider,
         repo: ctx.repo.as_str().to_owned(),
-        head_repo: ctx.repo.as_str().to_owned(),
+        head_repo: ctx.head_repo.as_str().to_owned(),
         pr: ctx.pr.0,
         head_sha: ctx.head_sha.as_str().to_owned(),
         head_branch: ctx.head_branch.clone(),
         base_branch: ctx.base_branch.clone(),
         clone_url: ctx.clone_url.clone(),
         user: ctx.user.clone(),
+        pull_author: ctx.author.clone(),
         command,
         project: ProjectSpec {
             name: project.name.clone(),

@@ -9,6 +9,7 @@
 //! the PR comment); keys nobody knows are errors, with a suggestion when one is close.
 
 mod diag;
+mod permissions;
 mod policy;
 mod read;
 mod repo;
@@ -17,6 +18,7 @@ mod workflow;
 pub mod yaml;
 
 pub use diag::{ConfigErrors, Diagnostic, Severity, render_list};
+pub use permissions::PermissionRules;
 pub use policy::{EffectivePolicy, OverrideKey, Policy, PolicyError, RepoId, RepoRule};
 pub use repo::{
     Autoplan, BranchPattern, DEFAULT_WHEN_MODIFIED, ProjectConfig, RepoConfig, Requirement,

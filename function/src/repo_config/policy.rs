@@ -8,10 +8,12 @@ use std::path::Path;
 use regex::Regex;
 
 use super::diag::{ConfigErrors, Diagnostic};
+use super::permissions::{PermissionRules, read_permissions};
 use super::read::Reader;
 use super::repo::{BranchPattern, Requirement};
 use super::workflow::{DEFAULT_WORKFLOW, Workflow, read_workflows};
 use super::yaml::{self, Node, Value};
+use crate::authz::Permissions;
 
 /// A key that a repo file may set only when the policy lists it in `allowed_overrides`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -105,6 +107,10 @@ pub struct RepoRule {
     pub allowed_workflows: Option<Vec<String>>,
     /// `allow_custom_workflows`.
     pub allow_custom_workflows: Option<bool>,
+    /// `allow_fork_prs` (Landfall).
+    pub allow_fork_prs: Option<bool>,
+    /// `permissions` (Landfall): who may run each command.
+    pub permissions: Option<PermissionRules>,
 }
 
 /// The policy file, validated.
@@ -141,6 +147,8 @@ pub struct EffectivePolicy {
     pub repo_config_file: Option<String>,
     /// Server-side workflows, with the built-in `default` unless redefined.
     pub workflows: BTreeMap<String, Workflow>,
+    /// Who may run each command, and whether fork PRs are planned.
+    pub permissions: Permissions,
 }
 
 impl Default for EffectivePolicy {
@@ -159,6 +167,7 @@ impl Default for EffectivePolicy {
             allow_custom_workflows: false,
             repo_config_file: None,
             workflows,
+            permissions: Permissions::default(),
         }
     }
 }
@@ -193,6 +202,8 @@ const REPO_KEYS: &[&str] = &[
     "allowed_overrides",
     "allowed_workflows",
     "allow_custom_workflows",
+    "allow_fork_prs",
+    "permissions",
 ];
 const REPO_UNSUPPORTED: &[&str] = &[
     "delete_source_branch_on_merge",
@@ -316,6 +327,12 @@ impl Policy {
             if let Some(v) = &rule.repo_config_file {
                 out.repo_config_file = Some(v.clone());
             }
+            if let Some(v) = rule.allow_fork_prs {
+                out.permissions.allow_fork_prs = v;
+            }
+            if let Some(v) = &rule.permissions {
+                v.apply_to(&mut out.permissions);
+            }
         }
         out
     }
@@ -334,6 +351,8 @@ fn read_rule(r: &mut Reader, node: &Node) -> Option<RepoRule> {
         allowed_overrides: None,
         allowed_workflows: None,
         allow_custom_workflows: None,
+        allow_fork_prs: None,
+        permissions: None,
     };
     let mut id_seen = false;
     for e in entries {
@@ -396,6 +415,8 @@ fn read_rule(r: &mut Reader, node: &Node) -> Option<RepoRule> {
             "allow_custom_workflows" => {
                 rule.allow_custom_workflows = r.bool(v, "`allow_custom_workflows`");
             }
+            "allow_fork_prs" => rule.allow_fork_prs = r.bool(v, "`allow_fork_prs`"),
+            "permissions" => rule.permissions = read_permissions(r, v),
             k if REPO_UNSUPPORTED.contains(&k) => r.unsupported_key(e, "a `repos` entry"),
             _ => r.unknown_key(e, "a `repos` entry", REPO_KEYS),
         }
@@ -410,22 +431,7 @@ fn read_rule(r: &mut Reader, node: &Node) -> Option<RepoRule> {
 }
 
 fn requirements(r: &mut Reader, node: &Node, what: &str) -> Option<Vec<Requirement>> {
-    let names = r.strings(node, what)?;
-    let mut out = Vec::new();
-    for name in names {
-        match name.as_str() {
-            "approved" => out.push(Requirement::Approved),
-            "mergeable" => out.push(Requirement::Mergeable),
-            "undiverged" => out.push(Requirement::Undiverged),
-            _ => {
-                r.error(node.line, format!("unknown requirement `{name}` in {what}"))
-                    .help =
-                    Some("the requirements are approved, mergeable and undiverged".to_owned());
-                return None;
-            }
-        }
-    }
-    Some(out)
+    super::repo::read_requirements(r, node, what)
 }
 
 #[cfg(test)]

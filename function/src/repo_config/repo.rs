@@ -469,21 +469,38 @@ fn read_autoplan(r: &mut Reader, node: &Node) -> Option<Autoplan> {
     Some(a)
 }
 
-fn read_requirements(r: &mut Reader, node: &Node, what: &str) -> Option<Vec<Requirement>> {
+/// Reads a list of requirements: every value Atlantis documents either works or stops the load
+/// with an error naming it (never a silent no-op).
+pub(crate) fn read_requirements(
+    r: &mut Reader,
+    node: &Node,
+    what: &str,
+) -> Option<Vec<Requirement>> {
     let names = r.strings(node, what)?;
     let mut out = Vec::new();
+    let mut ok = true;
     for name in names {
         if let Some(req) = Requirement::parse(&name) {
             if !out.contains(&req) {
                 out.push(req);
             }
+        } else if name == "policies_passed" {
+            ok = false;
+            r.error(
+                node.line,
+                format!("{what} lists `policies_passed`, which Landfall does not implement yet (policy checks)"),
+            )
+            .help = Some(
+                "remove it; Landfall refuses requirements it cannot enforce instead of ignoring them"
+                    .to_owned(),
+            );
         } else {
+            ok = false;
             r.error(node.line, format!("unknown requirement `{name}` in {what}"))
                 .help = Some("the requirements are approved, mergeable and undiverged".to_owned());
-            return None;
         }
     }
-    Some(out)
+    ok.then_some(out)
 }
 
 /// Normalises a project directory: relative, `/`-separated, no `.` or empty components, `.` for

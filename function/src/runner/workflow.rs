@@ -245,7 +245,7 @@ pub fn step_env(
             spec.project.name.clone().unwrap_or_default(),
         ),
         ("PULL_NUM", spec.pr.to_string()),
-        ("PULL_AUTHOR", spec.user.clone()),
+        ("PULL_AUTHOR", spec.pull_author.clone()),
         ("REPO_REL_DIR", spec.project.dir.clone()),
         ("USER_NAME", spec.user.clone()),
         ("COMMENT_ARGS", comment_args_var(&spec.extra_args)),

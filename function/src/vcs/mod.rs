@@ -67,8 +67,70 @@ pub struct PullRequest {
     pub author: String,
     /// Open, closed or merged.
     pub state: PrState,
-    /// Whether the host says it can be merged; `None` while the host is still computing it.
+    /// Whether the host's merge state says it can be merged now (GitHub `mergeable_state`,
+    /// GitLab `detailed_merge_status`, ...; each adapter documents its mapping); `None` while
+    /// the host is still computing it.
     pub mergeable: Option<bool>,
+    /// The repository the head branch lives in (`owner/name`); a fork when it differs from the
+    /// base repository. `None` when the host does not say (a deleted fork): treated as a fork.
+    pub head_repo: Option<RepoName>,
+}
+
+impl PullRequest {
+    /// Whether the head lives outside `repo` (a fork, or a head repository the host no longer
+    /// names): such PRs are not planned unless the operator allows forks.
+    #[must_use]
+    pub fn is_fork(&self, repo: &RepoName) -> bool {
+        self.head_repo.as_ref() != Some(repo)
+    }
+}
+
+/// A person on the host, as a delivery or the API names them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Actor {
+    /// The login (username; Azure DevOps' `uniqueName`).
+    pub login: String,
+    /// The host's id where its permission API needs one (GitLab's numeric user id, Bitbucket
+    /// Cloud's account UUID, Azure DevOps' identity id); `None` elsewhere.
+    pub id: Option<String>,
+}
+
+impl Actor {
+    /// An actor known by login only.
+    #[must_use]
+    pub fn login(login: impl Into<String>) -> Self {
+        Actor {
+            login: login.into(),
+            id: None,
+        }
+    }
+}
+
+/// What a user may do in a repository, from the host's own permission API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// No access (not a member, or unknown to the host).
+    None,
+    /// Read (GitHub read/triage, GitLab Guest/Reporter, ...).
+    Read,
+    /// Write (GitHub write/maintain, GitLab Developer/Maintainer, ...).
+    Write,
+    /// Admin (GitHub admin, GitLab Owner, ...).
+    Admin,
+}
+
+impl Access {
+    /// The name as written in the policy (`none`, `read`, `write`, `admin`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::None => "none",
+            Access::Read => "read",
+            Access::Write => "write",
+            Access::Admin => "admin",
+        }
+    }
 }
 
 /// A comment's id as the host needs it to edit the comment (Azure DevOps: `thread/comment`).
@@ -263,12 +325,64 @@ pub trait VcsClient: Send + Sync {
         status: &CommitStatus,
     ) -> impl Future<Output = Result<()>> + Send;
 
-    /// Whether the PR is approved (at least one approval, none withdrawn by a later review).
+    /// Transitional: the old approval check, to be removed once every adapter implements
+    /// [`VcsClient::approvals`]. Nothing in the loop calls it.
     fn is_approved(
         &self,
         repo: &RepoName,
         pr: PullRequestNumber,
-    ) -> impl Future<Output = Result<bool>> + Send;
+    ) -> impl Future<Output = Result<bool>> + Send {
+        let _ = (repo, pr);
+        async { Err(unsupported("reading approvals")) }
+    }
+
+    /// `user`'s access to `repo`, from the host's permission API. A user the host does not
+    /// know, or who is not a member, has [`Access::None`].
+    fn permission(
+        &self,
+        repo: &RepoName,
+        user: &Actor,
+    ) -> impl Future<Output = Result<Access>> + Send {
+        let _ = (repo, user);
+        async { Err(unsupported("reading a user's permission")) }
+    }
+
+    /// The approvals that count on the PR now: each reviewer's latest decisive review, when it
+    /// approves, is not dismissed or stale, and (where the host records the commit) was given
+    /// at `head`. Who may approve (write access) is decided by the caller.
+    fn approvals(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+        head: &CommitSha,
+    ) -> impl Future<Output = Result<Vec<Actor>>> + Send {
+        let _ = (repo, pr, head);
+        async { Err(unsupported("reading approvals")) }
+    }
+
+    /// Whether the PR's head contains the base branch's current head (`undiverged`).
+    fn contains_base(
+        &self,
+        repo: &RepoName,
+        pr: &PullRequest,
+    ) -> impl Future<Output = Result<bool>> + Send {
+        let _ = (repo, pr);
+        async { Err(unsupported("comparing the head with the base branch")) }
+    }
+
+    /// Whether `user` belongs to `team` (GitHub `org/team-slug`, GitLab group path), for the
+    /// policy's `teams`.
+    fn is_member(&self, team: &str, user: &Actor) -> impl Future<Output = Result<bool>> + Send {
+        let _ = (team, user);
+        async { Err(unsupported("team membership")) }
+    }
+}
+
+/// The error for what an adapter does not implement: callers refuse (fail closed).
+fn unsupported(what: &str) -> VcsError {
+    VcsError::Config {
+        message: format!("{what} is not supported on this host by Landfall"),
+    }
 }
 
 /// How to reach the host, from `LANDFALL_VCS`, `LANDFALL_VCS_URL` and the token.
@@ -464,6 +578,27 @@ impl VcsClient for AnyVcs {
 
     async fn is_approved(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<bool> {
         dispatch!(self, c => c.is_approved(repo, pr).await)
+    }
+
+    async fn permission(&self, repo: &RepoName, user: &Actor) -> Result<Access> {
+        dispatch!(self, c => c.permission(repo, user).await)
+    }
+
+    async fn approvals(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+        head: &CommitSha,
+    ) -> Result<Vec<Actor>> {
+        dispatch!(self, c => c.approvals(repo, pr, head).await)
+    }
+
+    async fn contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
+        dispatch!(self, c => c.contains_base(repo, pr).await)
+    }
+
+    async fn is_member(&self, team: &str, user: &Actor) -> Result<bool> {
+        dispatch!(self, c => c.is_member(team, user).await)
     }
 }
 

@@ -1,0 +1,512 @@
+//! Who may run each command, decided before any work. The decision itself ([`decide`]) is a
+//! pure function of what is known about the request and the sender; the loop gathers those
+//! facts from the host (one permission request at most, cached per delivery) and asks it.
+//!
+//! The defaults, which the operator's policy (`permissions`, `allow_fork_prs`) widens or
+//! narrows per repository:
+//!
+//! - `plan`: write access to the base repository, or the PR's author on their own non-fork PR;
+//!   autoplan of a non-fork PR needs no lookup (its branch is in the base repository, so whoever
+//!   pushed it can write there).
+//! - `apply`, `unlock`: write access.
+//! - Fork PRs are not planned or applied unless the operator allows them; then a plan still
+//!   needs a writer's explicit `landfall plan`, never autoplan.
+//! - `apply` takes `-p/-d/-w` only; arguments after `--` on `plan` only from users who may
+//!   apply, and only from [`SAFE_PLAN_FLAGS`].
+
+use std::fmt;
+
+use crate::command::Action;
+use crate::vcs::Access;
+
+/// Who may run one command, as the policy's `permissions.<command>` says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rule {
+    /// The least access that qualifies; `None` when access alone never does (only `users` and
+    /// `teams`).
+    pub access: Option<Access>,
+    /// Users who may, whatever their access.
+    pub users: Vec<String>,
+    /// Teams whose members may (GitHub `org/team-slug`, GitLab group paths).
+    pub teams: Vec<String>,
+    /// Whether a PR's author may run it on their own non-fork PR (`plan` only).
+    pub pr_author: bool,
+}
+
+impl Rule {
+    /// Write access, nobody else.
+    #[must_use]
+    pub fn writers() -> Self {
+        Rule {
+            access: Some(Access::Write),
+            users: Vec::new(),
+            teams: Vec::new(),
+            pr_author: false,
+        }
+    }
+
+    /// Whether the rule names `user` (case-insensitively, as hosts treat logins).
+    #[must_use]
+    pub fn names(&self, user: &str) -> bool {
+        self.users.iter().any(|u| u.eq_ignore_ascii_case(user))
+    }
+
+    /// Who qualifies, for the refusal comment.
+    #[must_use]
+    pub fn describe(&self) -> String {
+        let mut who = Vec::new();
+        if let Some(access) = self.access {
+            who.push(format!("users with {} access or more", access.as_str()));
+        }
+        if self.pr_author {
+            who.push("the pull request's author (non-fork pull requests)".to_owned());
+        }
+        if !self.users.is_empty() {
+            who.push(format!("the users {}", self.users.join(", ")));
+        }
+        if !self.teams.is_empty() {
+            who.push(format!("members of {}", self.teams.join(", ")));
+        }
+        if who.is_empty() {
+            "nobody".to_owned()
+        } else {
+            who.join("; ")
+        }
+    }
+}
+
+/// The rules for every command of one repository.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Permissions {
+    /// `plan`.
+    pub plan: Rule,
+    /// `apply`.
+    pub apply: Rule,
+    /// `unlock`.
+    pub unlock: Rule,
+    /// Whether PRs from forks may be planned and applied at all (`allow_fork_prs`).
+    pub allow_fork_prs: bool,
+}
+
+impl Default for Permissions {
+    fn default() -> Self {
+        Permissions {
+            plan: Rule {
+                pr_author: true,
+                ..Rule::writers()
+            },
+            apply: Rule::writers(),
+            unlock: Rule::writers(),
+            allow_fork_prs: false,
+        }
+    }
+}
+
+impl Permissions {
+    /// The rule for `action`; `None` for commands anyone may run (`help`, `version`).
+    #[must_use]
+    pub fn rule(&self, action: Action) -> Option<&Rule> {
+        match action {
+            Action::Plan => Some(&self.plan),
+            Action::Apply => Some(&self.apply),
+            Action::Unlock => Some(&self.unlock),
+            Action::Help | Action::Version => None,
+        }
+    }
+}
+
+/// What is asked, and by whom, as far as it is known without asking the host.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Request<'a> {
+    /// The command (`Plan` for autoplan).
+    pub action: Action,
+    /// Autoplan (a PR opened or pushed), not a comment.
+    pub automatic: bool,
+    /// The PR's head lives outside the base repository.
+    pub fork: bool,
+    /// The sender's login.
+    pub sender: &'a str,
+    /// Whether the sender opened the PR.
+    pub is_author: bool,
+    /// Arguments after `--`.
+    pub extra_args: &'a [String],
+}
+
+/// What the host says about the sender; each fact is looked up only when the decision needs it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Facts {
+    /// The sender's access to the base repository.
+    pub access: Access,
+    /// The teams (of those the rules name) the sender belongs to.
+    pub member_of: Vec<String>,
+}
+
+impl Facts {
+    /// Access only, no team looked up.
+    #[must_use]
+    pub fn access(access: Access) -> Self {
+        Facts {
+            access,
+            member_of: Vec::new(),
+        }
+    }
+}
+
+/// The teams whose membership can change the decision for `request`.
+#[must_use]
+pub fn teams_to_check<'r>(request: &Request<'_>, rules: &'r Permissions) -> Vec<&'r String> {
+    let mut teams: Vec<&String> = rules
+        .rule(request.action)
+        .map(|r| r.teams.iter().collect())
+        .unwrap_or_default();
+    if request.action == Action::Plan && !request.extra_args.is_empty() {
+        teams.extend(rules.apply.teams.iter());
+    }
+    teams.sort();
+    teams.dedup();
+    teams
+}
+
+/// The answer.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Decision {
+    /// Go ahead.
+    Allow,
+    /// Autoplan of a fork PR: not planned (the PR is told once, on open).
+    SkipFork,
+    /// Refused, with why.
+    Refuse(Refusal),
+}
+
+/// Why a command is refused.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Refusal {
+    /// The sender does not qualify under the rule.
+    NotPermitted {
+        /// The command.
+        action: Action,
+        /// Who does.
+        who: String,
+    },
+    /// A fork PR where the operator does not allow them.
+    ForkNotAllowed,
+    /// A fork PR's plan by someone without write access.
+    ForkNeedsWriter,
+    /// `apply` with arguments after `--`.
+    ApplyArgs,
+    /// `plan` arguments from someone who may not apply.
+    PlanArgsNeedApply,
+    /// A `plan` argument outside the safe list.
+    UnsafeArg(String),
+}
+
+impl fmt::Display for Refusal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Refusal::NotPermitted { action, who } => write!(
+                f,
+                "you may not run `{}` on this repository. Who may: {who}",
+                action.as_str()
+            ),
+            Refusal::ForkNotAllowed => f.write_str(
+                "this pull request comes from a fork, and this deployment does not plan or apply fork pull requests",
+            ),
+            Refusal::ForkNeedsWriter => f.write_str(
+                "this pull request comes from a fork: only a user with write access may plan it, by commenting `landfall plan`",
+            ),
+            Refusal::ApplyArgs => f.write_str(
+                "`apply` runs the stored plan and takes only `-p`, `-d` and `-w`; put Terraform arguments on `plan`",
+            ),
+            Refusal::PlanArgsNeedApply => f.write_str(
+                "Terraform arguments after `--` on `plan` are only for users who may `apply`",
+            ),
+            Refusal::UnsafeArg(arg) => write!(
+                f,
+                "`{arg}` is not allowed after `--`; allowed: {}",
+                SAFE_PLAN_FLAGS.map(|f| format!("`-{f}`")).join(", ")
+            ),
+        }
+    }
+}
+
+/// The Terraform `plan` flags a user who may apply can pass after `--`: none writes a file,
+/// moves Terraform out of the project or turns off state locking. Path values are checked
+/// by the command parser (inside the project only).
+pub const SAFE_PLAN_FLAGS: [&str; 11] = [
+    "var",
+    "var-file",
+    "target",
+    "replace",
+    "destroy",
+    "refresh",
+    "refresh-only",
+    "compact-warnings",
+    "parallelism",
+    "lock-timeout",
+    "no-color",
+];
+
+/// The first argument that is not a safe `plan` flag or the value of one.
+#[must_use]
+pub fn unsafe_plan_arg(args: &[String]) -> Option<&String> {
+    let mut takes_value = false;
+    for arg in args {
+        if takes_value {
+            takes_value = false;
+            continue;
+        }
+        let Some(flag) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
+            return Some(arg);
+        };
+        let (name, value) = match flag.split_once('=') {
+            Some((n, v)) => (n, Some(v)),
+            None => (flag, None),
+        };
+        if !SAFE_PLAN_FLAGS.contains(&name) {
+            return Some(arg);
+        }
+        // `-refresh=false` is fine; `-lock=false` never gets here. Flags that take a value
+        // may have it as the next argument.
+        if value.is_none() && matches!(name, "var" | "var-file" | "target" | "replace") {
+            takes_value = true;
+        }
+    }
+    None
+}
+
+/// Whether the decision for `request` can need the sender's access (a host request).
+#[must_use]
+pub fn needs_access(request: &Request<'_>, rules: &Permissions) -> bool {
+    decide_with(request, rules, None).is_none()
+}
+
+/// The decision, given every fact about the sender.
+#[must_use]
+pub fn decide(request: &Request<'_>, rules: &Permissions, facts: &Facts) -> Decision {
+    decide_with(request, rules, Some(facts)).expect("every fact is known")
+}
+
+/// The decision without the sender's facts where it does not depend on them; `None` when it
+/// does and they are not given.
+#[must_use]
+pub fn decide_without_lookup(request: &Request<'_>, rules: &Permissions) -> Option<Decision> {
+    decide_with(request, rules, None)
+}
+
+fn decide_with(
+    request: &Request<'_>,
+    rules: &Permissions,
+    facts: Option<&Facts>,
+) -> Option<Decision> {
+    let refuse = |r| Some(Decision::Refuse(r));
+    let Some(rule) = rules.rule(request.action) else {
+        return Some(Decision::Allow);
+    };
+    if request.action == Action::Apply && !request.extra_args.is_empty() {
+        return refuse(Refusal::ApplyArgs);
+    }
+    if request.fork && matches!(request.action, Action::Plan | Action::Apply) {
+        if !rules.allow_fork_prs {
+            return if request.automatic {
+                Some(Decision::SkipFork)
+            } else {
+                refuse(Refusal::ForkNotAllowed)
+            };
+        }
+        if request.automatic {
+            return Some(Decision::SkipFork);
+        }
+    }
+    if let Some(arg) = unsafe_plan_arg(request.extra_args) {
+        return refuse(Refusal::UnsafeArg(arg.clone()));
+    }
+    // Autoplan of a non-fork PR: whoever pushed the branch can write to the repository.
+    let known_access = if request.automatic && !request.fork {
+        Some(Access::Write)
+    } else {
+        facts.map(|f| f.access)
+    };
+    let permitted = |rule: &Rule, author_counts: bool| -> Option<bool> {
+        if rule.names(request.sender) || (author_counts && rule.pr_author && request.is_author) {
+            return Some(true);
+        }
+        let by_access = match (rule.access, known_access) {
+            (None, _) => false,
+            (Some(least), Some(access)) => access >= least,
+            (Some(_), None) => return None,
+        };
+        if by_access {
+            return Some(true);
+        }
+        if rule.teams.is_empty() {
+            return Some(false);
+        }
+        facts.map(|f| {
+            rule.teams
+                .iter()
+                .any(|t| f.member_of.iter().any(|m| m.eq_ignore_ascii_case(t)))
+        })
+    };
+    // A fork PR's plan needs a writer's own command: the author's clause does not count.
+    let author_counts = !request.fork;
+    if !permitted(rule, author_counts)? {
+        return refuse(Refusal::NotPermitted {
+            action: request.action,
+            who: rule.describe(),
+        });
+    }
+    if request.fork && !request.automatic {
+        let writer = match known_access {
+            Some(access) => access >= Access::Write,
+            None => return None,
+        };
+        if !writer {
+            return refuse(Refusal::ForkNeedsWriter);
+        }
+    }
+    if request.action == Action::Plan && !request.extra_args.is_empty() {
+        if !permitted(&rules.apply, false)? {
+            return refuse(Refusal::PlanArgsNeedApply);
+        }
+    }
+    Some(Decision::Allow)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request<'a>(action: Action, args: &'a [String]) -> Request<'a> {
+        Request {
+            action,
+            automatic: false,
+            fork: false,
+            sender: "mallory",
+            is_author: false,
+            extra_args: args,
+        }
+    }
+
+    const READER: &Facts = &Facts {
+        access: Access::Read,
+        member_of: Vec::new(),
+    };
+    const WRITER: &Facts = &Facts {
+        access: Access::Write,
+        member_of: Vec::new(),
+    };
+
+    #[test]
+    fn a_reader_may_not_apply_unlock_or_plan_another_users_pr() {
+        let rules = Permissions::default();
+        for action in [Action::Plan, Action::Apply, Action::Unlock] {
+            let d = decide(&request(action, &[]), &rules, READER);
+            assert!(
+                matches!(d, Decision::Refuse(Refusal::NotPermitted { .. })),
+                "{d:?}"
+            );
+            assert_eq!(
+                decide(&request(action, &[]), &rules, WRITER),
+                Decision::Allow
+            );
+        }
+    }
+
+    #[test]
+    fn the_author_plans_their_own_pr_without_a_lookup_but_not_a_fork() {
+        let rules = Permissions::default();
+        let mut r = request(Action::Plan, &[]);
+        r.is_author = true;
+        assert_eq!(decide_without_lookup(&r, &rules), Some(Decision::Allow));
+        r.fork = true;
+        r.is_author = true;
+        assert_eq!(
+            decide(&r, &rules, READER),
+            Decision::Refuse(Refusal::ForkNotAllowed)
+        );
+    }
+
+    #[test]
+    fn autoplan_of_a_fork_is_skipped_even_when_forks_are_allowed() {
+        let mut rules = Permissions::default();
+        let mut r = request(Action::Plan, &[]);
+        r.automatic = true;
+        r.fork = true;
+        assert_eq!(decide_without_lookup(&r, &rules), Some(Decision::SkipFork));
+        rules.allow_fork_prs = true;
+        assert_eq!(decide_without_lookup(&r, &rules), Some(Decision::SkipFork));
+        r.automatic = false;
+        assert!(needs_access(&r, &rules));
+        assert_eq!(decide(&r, &rules, WRITER), Decision::Allow);
+        assert_eq!(
+            decide(&r, &rules, READER),
+            Decision::Refuse(Refusal::NotPermitted {
+                action: Action::Plan,
+                who: rules.plan.describe()
+            })
+        );
+    }
+
+    #[test]
+    fn apply_takes_no_arguments_and_plan_arguments_need_apply_and_the_safe_list() {
+        let rules = Permissions::default();
+        let args = vec!["-destroy".to_owned()];
+        assert_eq!(
+            decide(&request(Action::Apply, &args), &rules, WRITER),
+            Decision::Refuse(Refusal::ApplyArgs)
+        );
+        let mut own = request(Action::Plan, &args);
+        own.is_author = true;
+        assert_eq!(
+            decide(&own, &rules, READER),
+            Decision::Refuse(Refusal::PlanArgsNeedApply)
+        );
+        assert_eq!(decide(&own, &rules, WRITER), Decision::Allow);
+        for bad in [
+            "-lock=false",
+            "-generate-config-out=x.tf",
+            "-state=x",
+            "-out",
+            "x",
+        ] {
+            let args = vec![bad.to_owned()];
+            assert_eq!(
+                decide(&request(Action::Plan, &args), &rules, WRITER),
+                Decision::Refuse(Refusal::UnsafeArg(bad.to_owned())),
+            );
+        }
+        let fine: Vec<String> = ["-var", "a=-lock=false", "-target=x.y", "-refresh=false"]
+            .map(str::to_owned)
+            .to_vec();
+        assert_eq!(unsafe_plan_arg(&fine), None);
+    }
+
+    #[test]
+    fn a_rule_names_users_and_teams_and_may_exclude_access() {
+        let mut rules = Permissions::default();
+        rules.apply = Rule {
+            access: None,
+            users: vec!["Alice".to_owned()],
+            teams: vec!["acme/ops".to_owned()],
+            pr_author: false,
+        };
+        let mut r = request(Action::Apply, &[]);
+        assert!(matches!(
+            decide(&r, &rules, &Facts::access(Access::Admin)),
+            Decision::Refuse(_)
+        ));
+        assert_eq!(
+            decide(
+                &r,
+                &rules,
+                &Facts {
+                    access: Access::Read,
+                    member_of: vec!["ACME/ops".to_owned()]
+                }
+            ),
+            Decision::Allow
+        );
+        r.sender = "alice";
+        assert_eq!(decide_without_lookup(&r, &rules), Some(Decision::Allow));
+    }
+}

@@ -1,0 +1,116 @@
+//! The loop's side of [`crate::authz`]: the facts about the sender gathered from the host (its
+//! access looked up at most once per delivery, teams only when access does not qualify), the
+//! decision, and the one comment a refusal gets.
+
+use std::sync::Arc;
+
+use super::{Inner, PrContext};
+use crate::authz::{self, Decision, Facts, Refusal, Request};
+use crate::command::Action;
+use crate::vcs::{Access, Actor, VcsClient};
+
+impl Inner {
+    /// Whether `action` may go ahead for `ctx`'s sender. A refusal is commented on the PR and
+    /// nothing else happens; `false` is returned for it and for a fork PR's skipped autoplan.
+    pub(crate) async fn authorize(
+        self: &Arc<Self>,
+        ctx: &PrContext,
+        action: Action,
+        automatic: bool,
+        extra_args: &[String],
+    ) -> anyhow::Result<bool> {
+        let rules = self.effective_policy(ctx).permissions;
+        let request = Request {
+            action,
+            automatic,
+            fork: ctx.fork,
+            sender: &ctx.sender.login,
+            is_author: !ctx.author.is_empty() && ctx.sender.login.eq_ignore_ascii_case(&ctx.author),
+            extra_args,
+        };
+        let decision = match authz::decide_without_lookup(&request, &rules) {
+            Some(decision) => decision,
+            None => {
+                let mut facts = Facts::access(self.access(ctx, &ctx.sender).await?);
+                let mut decision = authz::decide(&request, &rules, &facts);
+                if matches!(decision, Decision::Refuse(_)) {
+                    for team in authz::teams_to_check(&request, &rules) {
+                        if self.vcs.is_member(team, &ctx.sender).await? {
+                            facts.member_of.push(team.clone());
+                        }
+                    }
+                    if !facts.member_of.is_empty() {
+                        decision = authz::decide(&request, &rules, &facts);
+                    }
+                }
+                decision
+            }
+        };
+        tracing::info!(
+            action = action.as_str(),
+            automatic,
+            fork = ctx.fork,
+            sender = %ctx.sender.login,
+            decision = ?decision,
+            "authorization"
+        );
+        match decision {
+            Decision::Allow => Ok(true),
+            Decision::SkipFork => {
+                if ctx.announce_fork_skip {
+                    self.upsert_comment(ctx, None, &fork_skipped(rules.allow_fork_prs))
+                        .await?;
+                }
+                Ok(false)
+            }
+            Decision::Refuse(refusal) => {
+                self.upsert_comment(ctx, None, &refused(action, &refusal, &self.policy_file()))
+                    .await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// `user`'s access to the PR's repository, asked of the host once per delivery.
+    pub(crate) async fn access(&self, ctx: &PrContext, user: &Actor) -> anyhow::Result<Access> {
+        if let Some(access) = ctx.known_access(user) {
+            return Ok(access);
+        }
+        let access = self.vcs.permission(&ctx.repo, user).await?;
+        ctx.remember_access(user, access);
+        Ok(access)
+    }
+
+    fn policy_file(&self) -> Option<String> {
+        self.policy.as_ref().map(|p| p.file.clone())
+    }
+}
+
+/// The comment for a refused command: what, why, and how the operator allows more.
+fn refused(action: Action, refusal: &Refusal, policy: &Option<String>) -> String {
+    let how = match refusal {
+        Refusal::NotPermitted { .. } | Refusal::PlanArgsNeedApply => format!(
+            "\n\nThe operator can allow more people with `permissions` in the Landfall policy ({}).",
+            policy.as_deref().map_or_else(
+                || "`LANDFALL_POLICY`, not set on this deployment".to_owned(),
+                |f| format!("`{f}`")
+            )
+        ),
+        Refusal::ForkNotAllowed => {
+            "\n\nThe operator can allow fork pull requests with `allow_fork_prs: true` in the Landfall policy (`LANDFALL_POLICY`).".to_owned()
+        }
+        _ => String::new(),
+    };
+    format!(
+        "**`{}` refused:** {refusal}.{how}\n\nNothing was run and no lock changed.",
+        action.as_str()
+    )
+}
+
+fn fork_skipped(allowed: bool) -> String {
+    if allowed {
+        "**Not planned automatically:** this pull request comes from a fork. A user with write access can plan it by commenting `landfall plan` after reviewing its code.".to_owned()
+    } else {
+        "**Not planned:** this pull request comes from a fork, and this deployment does not plan fork pull requests (the operator can allow them with `allow_fork_prs: true` in the Landfall policy).".to_owned()
+    }
+}

@@ -1,0 +1,124 @@
+//! `plan_requirements` and `apply_requirements`, each enforced from the host's own answer:
+//!
+//! - `approved`: an approval that counts ([`crate::vcs::VcsClient::approvals`]: each reviewer's
+//!   latest, not dismissed, on the head commit) from a user with write access.
+//! - `mergeable`: the host's merge state (each adapter documents its mapping).
+//! - `undiverged`: the head contains the base branch's current head.
+//!
+//! A requirement the host cannot answer is not met (fail closed), with the reason.
+
+use super::{Inner, PrContext};
+use crate::repo_config::Requirement;
+use crate::vcs::{Access, PrState, PullRequest, VcsClient};
+
+/// The host's answers, kept across the projects of one command.
+#[derive(Debug, Default)]
+pub(crate) struct Checked {
+    approved: Option<Result<bool, String>>,
+    undiverged: Option<Result<bool, String>>,
+}
+
+impl Inner {
+    /// Why `requirements` are not met for `stage` (`plan`, `apply`); empty when they are.
+    pub(crate) async fn unmet(
+        &self,
+        ctx: &PrContext,
+        requirements: &[Requirement],
+        stage: &str,
+        checked: &mut Checked,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut reasons = Vec::new();
+        for requirement in requirements {
+            let name = requirement.as_str();
+            let answer = match requirement {
+                Requirement::Approved => {
+                    if checked.approved.is_none() {
+                        checked.approved = Some(self.approved_by_writer(ctx).await);
+                    }
+                    checked.approved.clone().expect("just set")
+                }
+                Requirement::Mergeable => Ok(ctx.mergeable == Some(true)),
+                Requirement::Undiverged => {
+                    if checked.undiverged.is_none() {
+                        let pr = pull_request(ctx);
+                        checked.undiverged = Some(
+                            self.vcs
+                                .contains_base(&ctx.repo, &pr)
+                                .await
+                                .map_err(|e| e.to_string()),
+                        );
+                    }
+                    checked.undiverged.clone().expect("just set")
+                }
+            };
+            match answer {
+                Ok(true) => {}
+                Ok(false) => reasons.push(format!(
+                    "{} ({stage} requirement `{name}`)",
+                    unmet_text(*requirement, stage)
+                )),
+                Err(err) => reasons.push(format!(
+                    "the {stage} requirement `{name}` could not be checked, so it is not met: {err}"
+                )),
+            }
+        }
+        Ok(reasons)
+    }
+
+    /// Whether a user with write access approved the head commit.
+    async fn approved_by_writer(&self, ctx: &PrContext) -> Result<bool, String> {
+        let approvers = self
+            .vcs
+            .approvals(&ctx.repo, ctx.pr, &ctx.head_sha)
+            .await
+            .map_err(|e| e.to_string())?;
+        for approver in &approvers {
+            let access = self
+                .access(ctx, approver)
+                .await
+                .map_err(|e| format!("{e:#}"))?;
+            if access >= Access::Write {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
+
+fn unmet_text(requirement: Requirement, stage: &str) -> String {
+    match requirement {
+        Requirement::Approved => format!(
+            "the pull request must be approved at its head commit by a user with write access before it is {}",
+            past(stage)
+        ),
+        Requirement::Mergeable => format!(
+            "the pull request must be mergeable (the host's merge state) before it is {}",
+            past(stage)
+        ),
+        Requirement::Undiverged => format!(
+            "the pull request's branch must contain the latest commit of its base branch before it is {}: merge or rebase it",
+            past(stage)
+        ),
+    }
+}
+
+fn past(stage: &str) -> &'static str {
+    if stage == "plan" {
+        "planned"
+    } else {
+        "applied"
+    }
+}
+
+fn pull_request(ctx: &PrContext) -> PullRequest {
+    PullRequest {
+        number: ctx.pr,
+        head_sha: ctx.head_sha.clone(),
+        head_branch: ctx.head_branch.clone(),
+        base_branch: ctx.base_branch.clone(),
+        author: ctx.author.clone(),
+        state: PrState::Open,
+        mergeable: ctx.mergeable,
+        head_repo: Some(ctx.head_repo.clone()),
+    }
+}
