@@ -271,7 +271,8 @@ pub fn unsafe_plan_arg(args: &[String]) -> Option<&String> {
             takes_value = true;
         }
     }
-    None
+    // A flag that takes a value, at the very end without one.
+    if takes_value { args.last() } else { None }
 }
 
 /// Whether the decision for `request` can need the sender's access (a host request).

@@ -58,12 +58,22 @@ pub struct Pr {
     pub head: String,
     pub author: String,
     pub merged: bool,
+    /// The head repository's full name: `REPO`, or a fork's.
+    pub head_repo: String,
 }
 
 #[derive(Debug, Default)]
 pub struct HostState {
     pub prs: BTreeMap<u64, Pr>,
+    /// PRs approved by `reviewer` at their current head.
     pub approved: BTreeSet<u64>,
+    /// More reviews: (PR, login, state, commit id).
+    pub reviews: Vec<(u64, String, String, String)>,
+    /// Repository roles by login (`admin`, `maintain`, `write`, `triage`, `read`); anyone else
+    /// is not a collaborator (404).
+    pub roles: BTreeMap<String, String>,
+    /// Permission lookups answered.
+    pub permission_lookups: usize,
     /// (comment id, PR, body), in posting order.
     pub comments: Vec<(u64, u64, String)>,
     /// (sha, context, state).
@@ -106,8 +116,9 @@ impl FakeGithub {
                         "state": if pr.merged { "closed" } else { "open" },
                         "merged": pr.merged,
                         "mergeable": true,
+                        "mergeable_state": "clean",
                         "user": {"login": pr.author},
-                        "head": {"ref": pr.head, "sha": sha},
+                        "head": {"ref": pr.head, "sha": sha, "repo": {"full_name": pr.head_repo}},
                         "base": {"ref": "main", "sha": git(repo, &["rev-parse", "main"])},
                     }),
                 )
@@ -132,12 +143,28 @@ impl FakeGithub {
             }
             ["pulls", n, "reviews"] => {
                 let n: u64 = n.parse().unwrap();
-                let reviews = if state.approved.contains(&n) {
-                    json!([{"user": {"login": "reviewer"}, "state": "APPROVED"}])
-                } else {
-                    json!([{"user": {"login": "reviewer"}, "state": "COMMENTED"}])
-                };
-                json_response(200, &reviews)
+                let head = git(repo, &["rev-parse", &state.prs[&n].head]);
+                let mut reviews = vec![
+                    json!({"user": {"login": "reviewer"}, "state": "COMMENTED", "commit_id": head}),
+                ];
+                if state.approved.contains(&n) {
+                    reviews.push(
+                        json!({"user": {"login": "reviewer"}, "state": "APPROVED", "commit_id": head}),
+                    );
+                }
+                for (_, login, review_state, commit) in state.reviews.iter().filter(|r| r.0 == n) {
+                    reviews.push(json!({"user": {"login": login}, "state": review_state, "commit_id": commit}));
+                }
+                json_response(200, &Value::Array(reviews))
+            }
+            ["compare", basehead] => {
+                let (base, head) = basehead.split_once("...").unwrap();
+                let behind = git(repo, &["rev-list", "--count", &format!("{head}..{base}")]);
+                let ahead = git(repo, &["rev-list", "--count", &format!("{base}..{head}")]);
+                json_response(
+                    200,
+                    &json!({"behind_by": behind.parse::<u64>().unwrap(), "ahead_by": ahead.parse::<u64>().unwrap(), "status": "ahead"}),
+                )
             }
             _ => return None,
         })
@@ -193,6 +220,25 @@ impl Respond for FakeGithub {
         let parts: Vec<&str> = rest.split('/').collect();
         let method = request.method.as_str();
         let repo = &self.repo;
+        if method == "GET"
+            && let ["collaborators", login, "permission"] = parts.as_slice()
+        {
+            state.permission_lookups += 1;
+            return match state.roles.get(*login) {
+                Some(role) => {
+                    let permission = match role.as_str() {
+                        "maintain" => "write",
+                        "triage" => "read",
+                        other => other,
+                    };
+                    json_response(
+                        200,
+                        &json!({"permission": permission, "role_name": role, "user": {"login": login}}),
+                    )
+                }
+                None => json_response(404, &json!({"message": "Not Found"})),
+            };
+        }
         if method == "GET"
             && let Some(response) = self.read_pull(&state, &parts)
         {
@@ -454,6 +500,7 @@ impl Story {
         set_repository(&mut payload, &self.clone_url());
         payload["action"] = json!(action);
         payload["number"] = json!(number);
+        payload["sender"]["login"] = json!(pr.author);
         let p = &mut payload["pull_request"];
         p["number"] = json!(number);
         p["state"] = json!(if action == "closed" { "closed" } else { "open" });
@@ -461,7 +508,7 @@ impl Story {
         p["user"]["login"] = json!(pr.author);
         p["head"]["ref"] = json!(pr.head);
         p["head"]["sha"] = json!(git(&repo, &["rev-parse", &pr.head]));
-        p["head"]["repo"]["full_name"] = json!(REPO);
+        p["head"]["repo"]["full_name"] = json!(pr.head_repo);
         p["head"]["repo"]["clone_url"] = json!(self.clone_url());
         p["base"]["ref"] = json!("main");
         p["base"]["sha"] = json!(git(&repo, &["rev-parse", "main"]));
@@ -471,6 +518,11 @@ impl Story {
     }
 
     pub fn comment(&self, number: u64, text: &str) -> Vec<u8> {
+        self.comment_by(number, text, "octocat")
+    }
+
+    /// A comment on PR `number` by `login`.
+    pub fn comment_by(&self, number: u64, text: &str, login: &str) -> Vec<u8> {
         let mut payload = corpus("issue_comment/created.payload.json");
         set_repository(&mut payload, &self.clone_url());
         payload["action"] = json!("created");
@@ -479,7 +531,19 @@ impl Story {
             "url": format!("https://api.github.com/repos/{REPO}/pulls/{number}"),
         });
         payload["comment"]["body"] = json!(text);
-        payload["comment"]["user"]["login"] = json!("octocat");
+        payload["comment"]["user"]["login"] = json!(login);
+        payload["sender"]["login"] = json!(login);
+        let author = self
+            .host
+            .state
+            .lock()
+            .unwrap()
+            .prs
+            .get(&number)
+            .map(|p| p.author.clone());
+        if let Some(author) = author {
+            payload["issue"]["user"]["login"] = json!(author);
+        }
         serde_json::to_vec(&payload).unwrap()
     }
 
@@ -525,6 +589,14 @@ pub fn new_story(runtime: &tokio::runtime::Runtime) -> (MockServer, Story) {
         repo: origin,
         state: Arc::default(),
     };
+    // The story's people: octocat and the reviewer can write; anyone else is an outsider.
+    {
+        let mut state = host.state.lock().unwrap();
+        state.roles.insert("octocat".to_owned(), "write".to_owned());
+        state
+            .roles
+            .insert("reviewer".to_owned(), "maintain".to_owned());
+    }
     runtime.block_on(Mock::given(any()).respond_with(host.clone()).mount(&mock));
     let story = Story {
         dir,
@@ -570,6 +642,7 @@ pub fn open_pr(story: &Story, number: u64, head: &str, author: &str) {
             head: head.to_owned(),
             author: author.to_owned(),
             merged: false,
+            head_repo: REPO.to_owned(),
         },
     );
 }
