@@ -2,9 +2,11 @@
 //!
 //! The flow of one webhook: refuse bodies over the limit (by `Content-Length` first, then while
 //! reading); authenticate the raw body; parse it into an [`Event`]; check the repository against
-//! the allowlist; hand actionable events to the [`EventSink`]; answer. Nothing slow happens before
-//! the answer: the sink records, later stages act. Every [`Rejection`] becomes its status in
-//! [`Rejection::status`], the one place where errors meet HTTP.
+//! the allowlist; refuse a delivery without the host's delivery id (a replay of it could not be
+//! told from a new delivery, see [`webhook::delivery_id`]); hand actionable events to the
+//! [`EventSink`]; answer. Nothing slow happens before the answer: the sink records, later stages
+//! act. Every [`Rejection`] becomes its status in [`Rejection::status`], the one place where
+//! errors meet HTTP.
 
 use std::convert::Infallible;
 use std::future::Future;
@@ -77,6 +79,15 @@ pub enum Rejection {
     /// An actionable event that names no repository, so the allowlist cannot be checked.
     #[error("the delivery names no repository")]
     UnknownRepo,
+    /// The delivery has no delivery id, so a replay of it could not be told from a new one.
+    #[error(
+        "the delivery has no {expected}: deliveries without the host's delivery id are refused, \
+         since a replay could not be told from a new delivery"
+    )]
+    MissingDeliveryId {
+        /// Where the id should have been.
+        expected: &'static str,
+    },
     /// The sink failed.
     #[error(transparent)]
     Sink(#[from] SinkError),
@@ -89,7 +100,9 @@ impl Rejection {
         match self {
             Rejection::MethodNotAllowed(_) => StatusCode::METHOD_NOT_ALLOWED,
             Rejection::TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
-            Rejection::BodyRead(_) | Rejection::BadPayload(_) => StatusCode::BAD_REQUEST,
+            Rejection::BodyRead(_)
+            | Rejection::BadPayload(_)
+            | Rejection::MissingDeliveryId { .. } => StatusCode::BAD_REQUEST,
             Rejection::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             Rejection::RepoNotAllowed(_) | Rejection::UnknownRepo => StatusCode::FORBIDDEN,
             Rejection::Sink(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -172,8 +185,8 @@ impl<S: EventSink> WebhookHandler<S> {
         &self.sink
     }
 
-    /// The synchronous part of handling: authenticate, parse, and check the repository. Pure but
-    /// for logging; this is what the benchmark measures.
+    /// The synchronous part of handling: authenticate, parse, check the repository, and require
+    /// the delivery id. Pure but for logging; this is what the benchmark measures.
     pub fn admit(&self, headers: &HeaderMap, body: &[u8]) -> Result<Event, Rejection> {
         if body.len() > self.max_body_bytes {
             return Err(Rejection::TooLarge {
@@ -197,11 +210,22 @@ impl<S: EventSink> WebhookHandler<S> {
         }
         match &event.repo {
             Some(repo) if !self.allowlist.allows(repo, event.clone_url.as_deref()) => {
-                Err(Rejection::RepoNotAllowed(repo.clone()))
+                return Err(Rejection::RepoNotAllowed(repo.clone()));
             }
-            None if event.is_actionable() => Err(Rejection::UnknownRepo),
-            _ => Ok(event),
+            None if event.is_actionable() => return Err(Rejection::UnknownRepo),
+            _ => {}
         }
+        // Every delivery, pings and ignored ones too: each host sends its id with all of them.
+        if event
+            .delivery
+            .as_ref()
+            .is_none_or(|d| d.as_str().trim().is_empty())
+        {
+            return Err(Rejection::MissingDeliveryId {
+                expected: webhook::expected_delivery_id(self.verifier.provider(), headers),
+            });
+        }
+        Ok(event)
     }
 
     /// Handles a delivery whose body has been read: authenticate, parse, check, record.
@@ -513,6 +537,235 @@ mod tests {
         assert_eq!(h.respond(health).await.status(), StatusCode::OK);
     }
 
+    #[tokio::test]
+    async fn a_delivery_without_its_id_is_refused_and_not_recorded() {
+        let h = handler("*", 1 << 20, MemorySink::default());
+        for (event, body) in [("pull_request", OPENED), ("ping", r#"{"zen":"x"}"#)] {
+            let mut req = request(event, body, true);
+            req.headers_mut().remove("x-github-delivery");
+            let (status, json) = status_and_json(&h, req).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{event}: {json}");
+            let error = json["error"].as_str().unwrap();
+            assert!(error.contains("no X-GitHub-Delivery header"), "{error}");
+            let mut req = request(event, body, true);
+            req.headers_mut()
+                .insert("x-github-delivery", "  ".parse().unwrap());
+            assert_eq!(h.respond(req).await.status(), StatusCode::BAD_REQUEST);
+        }
+        assert!(h.sink().0.lock().unwrap().is_empty());
+        // Unsigned and id-less: still a bare 401, nothing said about the id.
+        let mut req = request("pull_request", OPENED, false);
+        req.headers_mut().remove("x-github-delivery");
+        let (status, json) = status_and_json(&h, req).await;
+        assert_eq!(
+            (status, json),
+            (StatusCode::UNAUTHORIZED, json!({ "error": "unauthorized" }))
+        );
+    }
+
+    fn corpus(rel: &str) -> Vec<u8> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
+        std::fs::read(root.join(rel)).unwrap_or_else(|e| panic!("{rel}: {e}"))
+    }
+
+    fn handler_for(provider: Provider, secret: &str) -> WebhookHandler<MemorySink> {
+        WebhookHandler::new(
+            Verifier::new(provider, SecretString::from(secret.to_owned()), false),
+            RepoAllowlist::parse("**").unwrap(),
+            1 << 20,
+            MemorySink::default(),
+        )
+    }
+
+    fn post(headers: &[(&str, String)], body: &[u8]) -> Request<Full<Bytes>> {
+        let mut builder = Request::post("/");
+        for (name, value) in headers {
+            builder = builder.header(*name, value);
+        }
+        builder.body(Full::new(Bytes::from(body.to_vec()))).unwrap()
+    }
+
+    /// A host's pull-request delivery in the shared corpus, and where its delivery id goes.
+    struct Host {
+        provider: Provider,
+        /// The corpus file.
+        delivery: &'static str,
+        /// The header naming the event.
+        event: (&'static str, &'static str),
+        /// The delivery id's header; `None` where the payload carries it (Azure DevOps).
+        id_header: Option<&'static str>,
+        /// What a refusal names as missing.
+        named: &'static str,
+    }
+
+    /// One real pull-request delivery per host from the shared corpus, signed the host's way:
+    /// refused (400, nothing recorded) without the host's delivery id, accepted with it.
+    #[tokio::test]
+    async fn every_host_refuses_a_delivery_without_its_own_delivery_id() {
+        let github = "github-octokit-webhooks/pull_request/opened.payload.json";
+        let cases = [
+            Host {
+                provider: Provider::Github,
+                delivery: github,
+                event: ("X-GitHub-Event", "pull_request"),
+                id_header: Some("X-GitHub-Delivery"),
+                named: "X-GitHub-Delivery",
+            },
+            Host {
+                provider: Provider::Gitlab,
+                delivery: "atlantis-webhooks/gitlab/gitlab-merge-request-event.json",
+                event: ("X-Gitlab-Event", "Merge Request Hook"),
+                id_header: Some("X-Gitlab-Event-UUID"),
+                named: "X-Gitlab-Event-UUID",
+            },
+            Host {
+                provider: Provider::BitbucketCloud,
+                delivery: "atlantis-webhooks/bitbucket-cloud/bitbucket-cloud-pull-event-created.json",
+                event: ("X-Event-Key", "pullrequest:created"),
+                id_header: Some("X-Request-UUID"),
+                named: "X-Request-UUID",
+            },
+            Host {
+                provider: Provider::BitbucketServer,
+                delivery: "atlantis-webhooks/bitbucket-server/bitbucket-server-pull-event-created.json",
+                event: ("X-Event-Key", "pr:opened"),
+                id_header: Some("X-Request-Id"),
+                named: "X-Request-Id",
+            },
+            Host {
+                provider: Provider::Gitea,
+                delivery: github,
+                event: ("X-Gitea-Event", "pull_request"),
+                id_header: Some("X-Gitea-Delivery"),
+                named: "X-Gitea-Delivery",
+            },
+            Host {
+                provider: Provider::AzureDevops,
+                delivery: "azuredevops-mcdafydd-go-azuredevops/git.pullrequest.created_test.json",
+                event: ("X-VSS-ActivityId", "a"),
+                id_header: None,
+                named: "notification id",
+            },
+        ];
+        let secret = "user:s3cret";
+        for Host {
+            provider,
+            delivery: rel,
+            event,
+            id_header,
+            named,
+        } in cases
+        {
+            let with_id = corpus(rel);
+            let without_id = if provider == Provider::AzureDevops {
+                // Azure DevOps sends its id in the payload only.
+                let mut value: serde_json::Value = serde_json::from_slice(&with_id).unwrap();
+                assert!(value.as_object_mut().unwrap().remove("id").is_some());
+                serde_json::to_vec(&value).unwrap()
+            } else {
+                with_id.clone()
+            };
+            let h = handler_for(provider, secret);
+            let headers = |body: &[u8], id: bool| {
+                let (name, value) = sign(provider, secret, body);
+                let mut pairs = vec![(event.0, event.1.to_owned()), (name, value)];
+                if let (true, Some(header)) = (id, id_header) {
+                    pairs.push((header, format!("{provider}-delivery-1")));
+                }
+                pairs
+            };
+            let (status, json) =
+                status_and_json(&h, post(&headers(&without_id, false), &without_id)).await;
+            assert_eq!(status, StatusCode::BAD_REQUEST, "{provider}: {json}");
+            let error = json["error"].as_str().unwrap();
+            assert!(error.contains(named), "{provider}: {error}");
+            assert!(h.sink().0.lock().unwrap().is_empty(), "{provider}");
+
+            let (status, json) =
+                status_and_json(&h, post(&headers(&with_id, true), &with_id)).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{provider}: {json}");
+            let recorded = h.sink().0.lock().unwrap();
+            assert_eq!(recorded.len(), 1, "{provider}");
+            assert!(recorded[0].delivery.is_some(), "{provider}");
+            if id_header.is_some() {
+                let expected = format!("{provider}-delivery-1");
+                assert_eq!(recorded[0].delivery.as_ref().unwrap().as_str(), expected);
+            }
+        }
+    }
+
+    const SIGNING_TOKEN: &str = "whsec_bGFuZGZhbGwtZ2l0bGFiLXNpZ25pbmcta2V5LTMyYiE=";
+    const GITLAB_MR: &str = "atlantis-webhooks/gitlab/gitlab-merge-request-event.json";
+
+    fn now() -> u64 {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
+    }
+
+    /// A GitLab delivery signed with [`SIGNING_TOKEN`] as `id`, carrying `event_uuid`.
+    fn signed_gitlab(id: &str, event_uuid: &str, body: &[u8]) -> Vec<(&'static str, String)> {
+        let timestamp = now();
+        let signature =
+            crate::webhook::auth::sign_standard_webhook(SIGNING_TOKEN, id, timestamp, body)
+                .unwrap();
+        vec![
+            ("X-Gitlab-Event", "Merge Request Hook".to_owned()),
+            ("X-Gitlab-Event-UUID", event_uuid.to_owned()),
+            ("webhook-id", id.to_owned()),
+            ("webhook-timestamp", timestamp.to_string()),
+            ("webhook-signature", signature),
+        ]
+    }
+
+    #[tokio::test]
+    async fn a_signed_gitlab_delivery_is_recorded_under_its_signed_webhook_id() {
+        let h = handler_for(Provider::Gitlab, SIGNING_TOKEN);
+        let body = corpus(GITLAB_MR);
+        // The delivery, then a replay of it under a fresh event UUID: both carry the signed id,
+        // which the store's de-duplication then refuses the second time.
+        for uuid in ["uuid-first", "uuid-replayed"] {
+            let (status, json) =
+                status_and_json(&h, post(&signed_gitlab("msg_signed_1", uuid, &body), &body)).await;
+            assert_eq!(status, StatusCode::ACCEPTED, "{json}");
+        }
+        let ids: Vec<String> = h
+            .sink()
+            .0
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|e| e.delivery.as_ref().unwrap().as_str().to_owned())
+            .collect();
+        assert_eq!(ids, ["msg_signed_1", "msg_signed_1"]);
+        // Changing the id breaks the signature.
+        let mut headers = signed_gitlab("msg_signed_1", "uuid-3", &body);
+        headers[2].1 = "msg_signed_2".to_owned();
+        assert_eq!(
+            h.respond(post(&headers, &body)).await.status(),
+            StatusCode::UNAUTHORIZED
+        );
+        assert_eq!(h.sink().0.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn with_a_signing_token_an_unsigned_gitlab_delivery_carrying_it_is_refused() {
+        let h = handler_for(Provider::Gitlab, SIGNING_TOKEN);
+        let body = corpus(GITLAB_MR);
+        let headers = [
+            ("X-Gitlab-Event", "Merge Request Hook".to_owned()),
+            ("X-Gitlab-Event-UUID", "uuid-1".to_owned()),
+            ("X-Gitlab-Token", SIGNING_TOKEN.to_owned()),
+        ];
+        let (status, json) = status_and_json(&h, post(&headers, &body)).await;
+        assert_eq!(
+            (status, json),
+            (StatusCode::UNAUTHORIZED, json!({ "error": "unauthorized" }))
+        );
+        assert!(h.sink().0.lock().unwrap().is_empty());
+    }
+
     #[test]
     fn every_rejection_maps_to_a_client_or_server_status() {
         let cases = [
@@ -523,6 +776,7 @@ mod tests {
             (Rejection::TooLarge { limit: 1 }, 413),
             (Rejection::RepoNotAllowed(RepoName::new("a/b")), 403),
             (Rejection::UnknownRepo, 403),
+            (Rejection::MissingDeliveryId { expected: "x" }, 400),
             (Rejection::MethodNotAllowed(Method::PUT), 405),
             (Rejection::Sink(SinkError("x".into())), 500),
         ];

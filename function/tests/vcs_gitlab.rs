@@ -1,7 +1,10 @@
 //! The GitLab adapter against a wiremock GitLab asserting the documented v4 requests:
-//! `PRIVATE-TOKEN`, URL-encoded project paths, `X-Next-Page` pagination, notes, statuses and
-//! approvals, a `429 Retry-After` reply, and the tree read from one `archive.tar.gz` (a
-//! malformed one read file by file instead).
+//! `PRIVATE-TOKEN`, URL-encoded project paths, `X-Next-Page` pagination, notes and statuses, a
+//! `429 Retry-After` reply, and the tree read from one `archive.tar.gz` (a malformed one read
+//! file by file instead). And who may do what: a user's role from
+//! `members/all/:user_id` (looked up by username when the delivery gave no id), approvals only
+//! while the head is the caller's, `undiverged` from `diverged_commits_count`, group
+//! membership, and a fork's project from `source_project_id`.
 
 use std::time::Duration;
 
@@ -15,7 +18,8 @@ use landfall_function::projects::{ChangedFile, FileStatus};
 use landfall_function::vcs::gitlab::GitlabClient;
 use landfall_function::vcs::tree::HeadFiles;
 use landfall_function::vcs::{
-    CommentId, CommitStatus, PrState, RetryPolicy, StatusState, TreeFilter, VcsClient, VcsError,
+    Access, Actor, CommentId, CommitStatus, PrState, PullRequest, RetryPolicy, StatusState,
+    TreeFilter, VcsClient, VcsError,
 };
 use secrecy::SecretString;
 use serde_json::json;
@@ -67,6 +71,371 @@ async fn a_merge_request_is_read_from_its_encoded_project_path() {
     let pr = client(&server).pull_request(&repo(), MR).await.unwrap();
     assert_eq!((pr.head_sha.as_str(), pr.author.as_str()), (SHA, "dev"));
     assert_eq!((pr.state, pr.mergeable), (PrState::Open, Some(true)));
+    assert_eq!(pr.head_repo, None, "no source project named: a fork");
+}
+
+/// A merge request as `GET .../merge_requests/12` answers, from `source` into `target`.
+fn mr_json(sha: &str, source: Option<u64>, target: u64, status: &str) -> serde_json::Value {
+    json!({
+        "iid": 12, "sha": sha, "source_branch": "feature", "target_branch": "main",
+        "author": {"username": "dev"}, "state": "opened",
+        "detailed_merge_status": status, "has_conflicts": false,
+        "source_project_id": source, "target_project_id": target
+    })
+}
+
+#[tokio::test]
+async fn a_merge_request_from_the_project_itself_names_it_as_the_head_repository() {
+    let server = MockServer::start().await;
+    get(format!("{PROJECT}/merge_requests/12"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(mr_json(
+            SHA,
+            Some(7),
+            7,
+            "ci_still_running",
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path_regex("^/api/v4/projects/[0-9]+$"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let pr = client(&server).pull_request(&repo(), MR).await.unwrap();
+    assert_eq!(pr.head_repo, Some(repo()));
+    assert!(!pr.is_fork(&repo()));
+    assert_eq!(
+        pr.mergeable,
+        Some(false),
+        "ci_still_running is not mergeable"
+    );
+}
+
+#[tokio::test]
+async fn a_fork_merge_request_names_the_fork_from_one_project_request() {
+    let server = MockServer::start().await;
+    get(format!("{PROJECT}/merge_requests/12"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(mr_json(
+            SHA,
+            Some(99),
+            7,
+            "checking",
+        )))
+        .mount(&server)
+        .await;
+    get("/api/v4/projects/99".to_owned())
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 99, "path_with_namespace": "evil-outsider/infra"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let pr = client(&server).pull_request(&repo(), MR).await.unwrap();
+    assert_eq!(pr.head_repo, Some(RepoName::new("evil-outsider/infra")));
+    assert!(pr.is_fork(&repo()));
+    assert_eq!(pr.mergeable, None, "still checking");
+}
+
+#[tokio::test]
+async fn a_fork_gitlab_no_longer_shows_is_a_fork_without_a_name() {
+    let server = MockServer::start().await;
+    get(format!("{PROJECT}/merge_requests/12"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(mr_json(
+            SHA,
+            Some(99),
+            7,
+            "mergeable",
+        )))
+        .mount(&server)
+        .await;
+    get("/api/v4/projects/99".to_owned())
+        .respond_with(ResponseTemplate::new(404))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let pr = client(&server).pull_request(&repo(), MR).await.unwrap();
+    assert_eq!(pr.head_repo, None);
+    assert!(pr.is_fork(&repo()));
+}
+
+fn actor(login: &str, id: Option<&str>) -> Actor {
+    Actor {
+        login: login.to_owned(),
+        id: id.map(str::to_owned),
+    }
+}
+
+/// `members/all/:user_id` answering `access_level` for user `id`.
+async fn member(server: &MockServer, of: &str, id: u64, access_level: u64) {
+    get(format!("{of}/members/all/{id}"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": id, "username": format!("user{id}"), "state": "active",
+            "access_level": access_level
+        })))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn a_users_access_is_their_role_in_the_project_inherited_included() {
+    let server = MockServer::start().await;
+    let levels = [
+        (5, Access::None),
+        (10, Access::Read),
+        (15, Access::Read),
+        (20, Access::Read),
+        (30, Access::Write),
+        (40, Access::Write),
+        (50, Access::Admin),
+    ];
+    for (id, (level, _)) in (1u64..).zip(levels) {
+        member(&server, PROJECT, id, level).await;
+    }
+    get(format!("{PROJECT}/members/all/404"))
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "404 Not found"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(path("/api/v4/users"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    for (id, (level, access)) in (1u64..).zip(levels) {
+        let who = actor("someone", Some(&id.to_string()));
+        assert_eq!(
+            c.permission(&repo(), &who).await.unwrap(),
+            access,
+            "access_level {level}"
+        );
+    }
+    let outsider = actor("outsider", Some("404"));
+    assert_eq!(
+        c.permission(&repo(), &outsider).await.unwrap(),
+        Access::None
+    );
+}
+
+#[tokio::test]
+async fn a_blocked_user_or_an_awaiting_membership_has_no_access() {
+    let server = MockServer::start().await;
+    for (id, extra) in [
+        (1, json!({"state": "blocked"})),
+        (
+            2,
+            json!({"state": "active", "membership_state": "awaiting"}),
+        ),
+    ] {
+        let mut body = json!({"id": id, "username": "u", "access_level": 40});
+        body.as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        get(format!("{PROJECT}/members/all/{id}"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .mount(&server)
+            .await;
+    }
+    let c = client(&server);
+    for id in ["1", "2"] {
+        assert_eq!(
+            c.permission(&repo(), &actor("u", Some(id))).await.unwrap(),
+            Access::None,
+            "{id}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn an_actor_known_by_username_only_is_looked_up_once_by_exact_username() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v4/users"))
+        .and(header("private-token", "glpat-test"))
+        .and(query_param("username", "Dev.Lead"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"id": 42, "username": "dev.lead", "state": "active"}
+        ])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/api/v4/users"))
+        .and(query_param("username", "ghost"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .expect(1)
+        .mount(&server)
+        .await;
+    member(&server, PROJECT, 42, 30).await;
+    let c = client(&server);
+    assert_eq!(
+        c.permission(&repo(), &Actor::login("Dev.Lead"))
+            .await
+            .unwrap(),
+        Access::Write
+    );
+    assert_eq!(
+        c.permission(&repo(), &Actor::login("ghost")).await.unwrap(),
+        Access::None,
+        "a username GitLab does not know has no access, and no membership is asked"
+    );
+}
+
+#[tokio::test]
+async fn an_id_that_is_not_a_number_is_refused_without_a_request() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_level": 50})))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    for id in ["../../groups/x", "", "12a"] {
+        let result = c.permission(&repo(), &actor("dev", Some(id))).await;
+        assert!(
+            matches!(result, Err(VcsError::Config { .. })),
+            "{id:?}: {result:?}"
+        );
+    }
+}
+
+const OLD: &str = "0000000000000000000000000000000000000000";
+
+async fn approvals_of_mr_12(server: &MockServer, head: &str) {
+    get(format!("{PROJECT}/merge_requests/12/approvals"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 5, "iid": 12, "approvals_required": 1, "approvals_left": 0,
+            "approved": true,
+            "approved_by": [
+                {"user": {"id": 1, "username": "root", "name": "Administrator", "state": "active"}},
+                {"user": {"id": 7, "username": "lead", "name": "Lead", "state": "active"}}
+            ]
+        })))
+        .expect(1)
+        .mount(server)
+        .await;
+    get(format!("{PROJECT}/merge_requests/12"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(mr_json(
+            head,
+            Some(7),
+            7,
+            "mergeable",
+        )))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn approvals_are_the_approvers_while_the_head_is_the_callers() {
+    let server = MockServer::start().await;
+    approvals_of_mr_12(&server, SHA).await;
+    let approvals = client(&server)
+        .approvals(&repo(), MR, &CommitSha::new(SHA))
+        .await
+        .unwrap();
+    assert_eq!(
+        approvals,
+        [actor("root", Some("1")), actor("lead", Some("7"))]
+    );
+}
+
+#[tokio::test]
+async fn approvals_for_a_head_that_is_no_longer_the_merge_requests_are_none() {
+    let server = MockServer::start().await;
+    approvals_of_mr_12(&server, SHA).await;
+    let approvals = client(&server)
+        .approvals(&repo(), MR, &CommitSha::new(OLD))
+        .await
+        .unwrap();
+    assert!(approvals.is_empty(), "{approvals:?}");
+}
+
+fn pull_request() -> PullRequest {
+    PullRequest {
+        number: MR,
+        head_sha: CommitSha::new(SHA),
+        head_branch: "feature".into(),
+        base_branch: "main".into(),
+        author: "dev".into(),
+        state: PrState::Open,
+        mergeable: Some(true),
+        head_repo: Some(repo()),
+    }
+}
+
+#[tokio::test]
+async fn undiverged_is_no_commit_of_the_target_branch_missing() {
+    for (count, contains) in [(0, true), (3, false)] {
+        let server = MockServer::start().await;
+        get(format!("{PROJECT}/merge_requests/12"))
+            .and(query_param("include_diverged_commits_count", "true"))
+            .respond_with(ResponseTemplate::new(200).set_body_json({
+                let mut mr = mr_json(SHA, Some(7), 7, "mergeable");
+                mr["diverged_commits_count"] = json!(count);
+                mr
+            }))
+            .expect(1)
+            .mount(&server)
+            .await;
+        assert_eq!(
+            client(&server)
+                .contains_base(&repo(), &pull_request())
+                .await
+                .unwrap(),
+            contains,
+            "{count}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn a_merge_request_without_a_diverged_count_fails_rather_than_passes_undiverged() {
+    let server = MockServer::start().await;
+    get(format!("{PROJECT}/merge_requests/12"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(mr_json(
+            SHA,
+            Some(7),
+            7,
+            "mergeable",
+        )))
+        .mount(&server)
+        .await;
+    let result = client(&server)
+        .contains_base(&repo(), &pull_request())
+        .await;
+    assert!(matches!(result, Err(VcsError::Decode { .. })), "{result:?}");
+}
+
+#[tokio::test]
+async fn group_membership_is_read_from_the_encoded_group_path() {
+    const GROUP: &str = "/api/v4/groups/acme%2Fplatform";
+    let server = MockServer::start().await;
+    member(&server, GROUP, 42, 10).await;
+    member(&server, GROUP, 43, 5).await;
+    get(format!("{GROUP}/members/all/44"))
+        .respond_with(ResponseTemplate::new(404))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    assert!(
+        c.is_member("acme/platform", &actor("guest", Some("42")))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !c.is_member("acme/platform", &actor("minimal", Some("43")))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !c.is_member("acme/platform", &actor("outsider", Some("44")))
+            .await
+            .unwrap()
+    );
 }
 
 #[tokio::test]
@@ -113,7 +482,7 @@ async fn diffs_follow_x_next_page_and_a_rate_limit_is_waited_out() {
 }
 
 #[tokio::test]
-async fn files_trees_notes_statuses_and_approvals_use_the_documented_endpoints() {
+async fn files_trees_notes_and_statuses_use_the_documented_endpoints() {
     let server = MockServer::start().await;
     get(format!(
         "{PROJECT}/repository/files/envs%2Fprod%2Fmain.tf/raw"
@@ -152,12 +521,6 @@ async fn files_trees_notes_statuses_and_approvals_use_the_documented_endpoints()
         .expect(1)
         .mount(&server)
         .await;
-    get(format!("{PROJECT}/merge_requests/12/approvals"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "approved": true, "approvals_left": 0, "approved_by": [{"user": {"username": "lead"}}]
-        })))
-        .mount(&server)
-        .await;
     let c = client(&server);
     let sha = CommitSha::new(SHA);
     assert_eq!(
@@ -185,7 +548,6 @@ async fn files_trees_notes_statuses_and_approvals_use_the_documented_endpoints()
         target_url: None,
     };
     c.set_status(&repo(), &sha, &status).await.unwrap();
-    assert!(c.is_approved(&repo(), MR).await.unwrap());
 }
 
 /// GitLab's `archive.tar.gz`: everything under `<project>-<sha>-<sha>/`.
@@ -321,4 +683,93 @@ async fn an_archive_redirected_off_the_host_is_fetched_without_the_private_token
         assert_eq!(request.headers.get("private-token"), None);
         assert_eq!(request.headers.get("authorization"), None);
     }
+}
+
+/// Every request the fake GitLab received, one line each: method, path, query, and whether the
+/// `PRIVATE-TOKEN` was sent.
+async fn request_log(server: &MockServer) -> String {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let token = if r.headers.get("private-token").is_some() {
+                "PRIVATE-TOKEN"
+            } else {
+                "none"
+            };
+            let query = r.url.query().map(|q| format!("?{q}")).unwrap_or_default();
+            format!("{} {}{query} (auth: {token})", r.method, r.url.path())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The requests behind each decision, in order: a commenter known by username (one lookup,
+/// then the project membership), one known by id (the membership only), approvals (then the
+/// head), `undiverged`, a group, and a fork's merge request (then its source project).
+#[tokio::test]
+async fn the_authorization_requests_are_the_documented_ones() {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/api/v4/users"))
+        .and(query_param("username", "dev"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!([{"id": 42, "username": "dev"}])),
+        )
+        .mount(&server)
+        .await;
+    for id in [42, 43] {
+        get(format!("{PROJECT}/members/all/{id}"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "id": id, "username": "dev", "state": "active", "access_level": 30
+            })))
+            .mount(&server)
+            .await;
+    }
+    get(format!("{PROJECT}/merge_requests/12/approvals"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"approved_by": []})))
+        .mount(&server)
+        .await;
+    get(format!("{PROJECT}/merge_requests/12"))
+        .respond_with(ResponseTemplate::new(200).set_body_json({
+            let mut mr = mr_json(SHA, Some(99), 7, "mergeable");
+            mr["diverged_commits_count"] = json!(0);
+            mr
+        }))
+        .mount(&server)
+        .await;
+    get("/api/v4/groups/acme%2Fplatform/members/all/43".to_owned())
+        .respond_with(ResponseTemplate::new(404))
+        .mount(&server)
+        .await;
+    get("/api/v4/projects/99".to_owned())
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"path_with_namespace": "fork/infra"})),
+        )
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    let sha = CommitSha::new(SHA);
+    assert_eq!(
+        c.permission(&repo(), &Actor::login("dev")).await.unwrap(),
+        Access::Write
+    );
+    assert_eq!(
+        c.permission(&repo(), &actor("dev", Some("43")))
+            .await
+            .unwrap(),
+        Access::Write
+    );
+    assert!(c.approvals(&repo(), MR, &sha).await.unwrap().is_empty());
+    assert!(c.contains_base(&repo(), &pull_request()).await.unwrap());
+    assert!(
+        !c.is_member("acme/platform", &actor("dev", Some("43")))
+            .await
+            .unwrap()
+    );
+    let pr = c.pull_request(&repo(), MR).await.unwrap();
+    assert_eq!(pr.head_repo, Some(RepoName::new("fork/infra")));
+    insta::assert_snapshot!("authorization_requests", request_log(&server).await);
 }

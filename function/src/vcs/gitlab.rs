@@ -6,8 +6,18 @@
 //! `GET /projects/:id/repository/tree?recursive=true` (`X-Next-Page`),
 //! `GET /projects/:id/repository/archive.tar.gz?sha=` (the tree in one download: entries under
 //! one `<project>-<sha>-<sha>/` folder, the shape `git archive --prefix` writes),
-//! `POST .../merge_requests/:iid/notes`, `PUT .../notes/:id`, `POST /projects/:id/statuses/:sha`,
-//! `GET .../merge_requests/:iid/approvals`.
+//! `POST .../merge_requests/:iid/notes`, `PUT .../notes/:id`, `POST /projects/:id/statuses/:sha`.
+//!
+//! Who may do what, and what a merge request's state allows:
+//!
+//! | question | endpoint | answer |
+//! |---|---|---|
+//! | a user's access ([`VcsClient::permission`]) | `GET /projects/:id/members/all/:user_id` | `access_level` 10 Guest, 15 Planner, 20 Reporter → read; 30 Developer, 40 Maintainer → write; 50 Owner → admin; 404 (not a member, inherited and invited memberships included) → none |
+//! | a user's id, when the delivery gave only a username | `GET /users?username=` | the exact username's `id`: **one more request** |
+//! | approvals ([`VcsClient::approvals`]) | `GET .../merge_requests/:iid/approvals`, then `GET .../merge_requests/:iid` (`sha`) | `approved_by[].user` (`id`, `username`), only while the merge request's head is the caller's (GitLab ties approvals to no commit: see the method) |
+//! | `undiverged` ([`VcsClient::contains_base`]) | `GET .../merge_requests/:iid?include_diverged_commits_count=true` | `diverged_commits_count == 0` |
+//! | group membership ([`VcsClient::is_member`]) | `GET /groups/:id/members/all/:user_id` | 200 with `access_level` 10 or more → member; 404 → not |
+//! | the head's project ([`PullRequest::head_repo`]) | `source_project_id` / `target_project_id` of the merge request; `GET /projects/:source_project_id` for a fork | the project itself, or the fork's `path_with_namespace` |
 
 use std::collections::BTreeMap;
 
@@ -19,8 +29,8 @@ use serde_json::json;
 use super::http::{Auth, Idempotency, Rest, RetryPolicy, path, segment};
 use super::paging;
 use super::{
-    CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter, VcsClient,
-    truncate,
+    Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter,
+    VcsClient, VcsError, truncate,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
@@ -84,6 +94,66 @@ impl GitlabClient {
         })
         .await
     }
+
+    /// GET JSON; `None` when GitLab answers 404.
+    async fn get_optional<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        what: &str,
+    ) -> Result<Option<T>> {
+        match self.rest.get(path, what).await {
+            Ok(value) => Ok(Some(value)),
+            Err(VcsError::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// The numeric id GitLab's member APIs take: the delivery's (`user.id`), or, for an actor
+    /// known by username only, the id of the user with exactly that username, from
+    /// `GET /users?username=` (this costs one more request). `None` for a username GitLab does
+    /// not know.
+    async fn user_id(&self, user: &Actor) -> Result<Option<u64>> {
+        if let Some(id) = &user.id {
+            return match id.trim() {
+                digits if !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()) => {
+                    digits.parse().map(Some).map_err(|_| not_a_user_id(id))
+                }
+                _ => Err(not_a_user_id(id)),
+            };
+        }
+        let login = user.login.trim();
+        if login.is_empty() {
+            return Ok(None);
+        }
+        let what = format!("look up the GitLab user {login}");
+        let mut url = self.rest.url("users")?;
+        url.query_pairs_mut().append_pair("username", login);
+        let users: Vec<UserJson> = self
+            .rest
+            .get_raw(url, "application/json", &what)
+            .await?
+            .json(&what)?;
+        // GitLab usernames are unique regardless of case.
+        Ok(users
+            .into_iter()
+            .find(|u| u.username.eq_ignore_ascii_case(login))
+            .and_then(|u| u.id))
+    }
+
+    /// The full path of the project with id `id`; `None` when GitLab answers 404 (a deleted
+    /// fork, or one the token cannot see).
+    async fn project_path(&self, id: u64) -> Result<Option<RepoName>> {
+        let what = format!("get project {id}");
+        let project: Option<ProjectJson> =
+            self.get_optional(&format!("projects/{id}"), &what).await?;
+        Ok(project.map(|p| RepoName::new(p.path_with_namespace)))
+    }
+}
+
+fn not_a_user_id(id: &str) -> VcsError {
+    VcsError::Config {
+        message: format!("{id:?} is not a GitLab user id"),
+    }
 }
 
 #[derive(Deserialize)]
@@ -96,6 +166,59 @@ struct MrJson {
     detailed_merge_status: Option<String>,
     #[serde(default)]
     has_conflicts: bool,
+    source_project_id: Option<u64>,
+    target_project_id: Option<u64>,
+}
+
+/// The merge request's head only (`sha` is null while GitLab has not read the source branch).
+#[derive(Deserialize)]
+struct MrHeadJson {
+    sha: Option<String>,
+}
+
+/// `?include_diverged_commits_count=true`: how many commits of the target branch the source
+/// branch lacks. Required: a response without it fails the call rather than pass `undiverged`.
+#[derive(Deserialize)]
+struct DivergedJson {
+    diverged_commits_count: u64,
+}
+
+#[derive(Deserialize)]
+struct ProjectJson {
+    path_with_namespace: String,
+}
+
+#[derive(Deserialize)]
+struct UserJson {
+    id: Option<u64>,
+    username: String,
+}
+
+/// One row of `members/all/:user_id`.
+#[derive(Deserialize)]
+struct MemberJson {
+    access_level: u64,
+    /// The user's state (`active`, `blocked`, `deactivated`, ...).
+    state: Option<String>,
+    /// `awaiting` while an invitation or a seat approval is pending.
+    membership_state: Option<String>,
+}
+
+impl MemberJson {
+    /// GitLab's role as an [`Access`]: Guest (10), Planner (15) and Reporter (20) read;
+    /// Developer (30) and Maintainer (40) write; Owner (50) administers. Minimal access (5), a
+    /// membership still awaiting, or a user who is not active, has no access.
+    fn access(&self) -> Access {
+        let inactive = self.state.as_deref().is_some_and(|s| s != "active")
+            || self.membership_state.as_deref() == Some("awaiting");
+        match self.access_level {
+            _ if inactive => Access::None,
+            50.. => Access::Admin,
+            30..50 => Access::Write,
+            10..30 => Access::Read,
+            _ => Access::None,
+        }
+    }
 }
 
 #[derive(Deserialize)]
@@ -130,9 +253,12 @@ struct IdJson {
 #[derive(Deserialize)]
 struct ApprovalsJson {
     #[serde(default)]
-    approved: bool,
-    #[serde(default)]
-    approved_by: Vec<serde_json::Value>,
+    approved_by: Vec<ApprovalJson>,
+}
+
+#[derive(Deserialize)]
+struct ApprovalJson {
+    user: UserJson,
 }
 
 impl VcsClient for GitlabClient {
@@ -144,6 +270,17 @@ impl VcsClient for GitlabClient {
         COMMENT_LIMIT
     }
 
+    /// The merge request. `mergeable` maps GitLab's `detailed_merge_status`: `mergeable` is
+    /// mergeable; `checking`, `unchecked`, `preparing` and `approvals_syncing` are still being
+    /// computed (`None`); every other status (`ci_must_pass`, `ci_still_running`,
+    /// `not_approved`, `discussions_not_resolved`, `draft_status`, `conflict`, `need_rebase`,
+    /// `blocked_status`, `not_open`, `requested_changes`, ...) is not mergeable. GitLab before
+    /// 15.6 has no `detailed_merge_status`: then only conflicts (`has_conflicts`) count.
+    ///
+    /// `head_repo` is the base project itself when `source_project_id` is the
+    /// `target_project_id`; for a fork, the source project's `path_with_namespace`, from one
+    /// `GET /projects/:source_project_id` (the merge request names the source project by id
+    /// only); `None` when the source project is gone or not visible to the token (a fork, then).
     async fn pull_request(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<PullRequest> {
         let what = format!("get merge request {repo}!{pr}");
         let j: MrJson = self
@@ -159,6 +296,11 @@ impl VcsClient for GitlabClient {
             Some(_) => Some(false),
             None => Some(!j.has_conflicts),
         };
+        let head_repo = match (j.source_project_id, j.target_project_id) {
+            (Some(source), Some(target)) if source == target => Some(repo.clone()),
+            (Some(source), _) => self.project_path(source).await?,
+            (None, _) => None,
+        };
         Ok(PullRequest {
             number: pr,
             head_sha: CommitSha::new(j.sha),
@@ -171,6 +313,7 @@ impl VcsClient for GitlabClient {
                 _ => PrState::Closed,
             },
             mergeable,
+            head_repo,
         })
     }
 
@@ -333,15 +476,108 @@ impl VcsClient for GitlabClient {
         Ok(())
     }
 
-    async fn is_approved(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<bool> {
+    /// `GET /projects/:id/members/all/:user_id`: the user's role in the project, inherited
+    /// from its groups and invited groups included; 404 (not a member) is [`Access::None`]. An
+    /// actor without an id costs one more request (`GET /users?username=`); a username GitLab
+    /// does not know has [`Access::None`]. Instance administrators who are not members have
+    /// no access here.
+    async fn permission(&self, repo: &RepoName, user: &Actor) -> Result<Access> {
+        let Some(id) = self.user_id(user).await? else {
+            return Ok(Access::None);
+        };
+        let what = format!("read the membership of {} in {repo}", user.login);
+        let member: Option<MemberJson> = self
+            .get_optional(&format!("{}/members/all/{id}", Self::project(repo)), &what)
+            .await?;
+        Ok(member.map_or(Access::None, |m| m.access()))
+    }
+
+    /// `approved_by[].user` of `GET .../merge_requests/:iid/approvals`.
+    ///
+    /// GitLab records no commit with an approval: approvals are tied to the head only when
+    /// the project removes them on push (`reset_approvals_on_push`, "Remove all approvals when
+    /// commits are added to the source branch"); without it an approval given on an older
+    /// commit still counts here. What this checks is that the merge request's head is still
+    /// `head`: read after the approvals (`sha` of `GET .../merge_requests/:iid`), so that a
+    /// push between the two requests yields no approvals rather than approvals given on a
+    /// newer head. A stale `head` yields no approvals.
+    async fn approvals(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+        head: &CommitSha,
+    ) -> Result<Vec<Actor>> {
         let what = format!("get approvals of {repo}!{pr}");
-        let a: ApprovalsJson = self
+        let approvals: ApprovalsJson = self
             .rest
             .get(
                 &format!("{}/merge_requests/{pr}/approvals", Self::project(repo)),
                 &what,
             )
             .await?;
-        Ok(a.approved && !a.approved_by.is_empty())
+        let what = format!("get the head of merge request {repo}!{pr}");
+        let mr: MrHeadJson = self
+            .rest
+            .get(
+                &format!("{}/merge_requests/{pr}", Self::project(repo)),
+                &what,
+            )
+            .await?;
+        if mr.sha.as_deref() != Some(head.as_str()) {
+            return Ok(Vec::new());
+        }
+        Ok(approvals
+            .approved_by
+            .into_iter()
+            .map(|a| Actor {
+                login: a.user.username,
+                id: a.user.id.map(|id| id.to_string()),
+            })
+            .collect())
+    }
+
+    /// `diverged_commits_count` of `GET .../merge_requests/:iid?include_diverged_commits_count=true`
+    /// is 0: the source branch has every commit of the target branch's current head.
+    async fn contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
+        let what = format!(
+            "count the commits {repo}!{} lacks from its target branch",
+            pr.number
+        );
+        let j: DivergedJson = self
+            .rest
+            .get(
+                &format!(
+                    "{}/merge_requests/{}?include_diverged_commits_count=true",
+                    Self::project(repo),
+                    pr.number
+                ),
+                &what,
+            )
+            .await?;
+        Ok(j.diverged_commits_count == 0)
+    }
+
+    /// `GET /groups/:id/members/all/:user_id` with the URL-encoded group path (`team`, such as
+    /// `acme/platform`): a member with Guest (10) or more, inherited from parent groups
+    /// included; 404 is not a member. An actor without an id costs one more request, as in
+    /// [`VcsClient::permission`].
+    async fn is_member(&self, team: &str, user: &Actor) -> Result<bool> {
+        let group = team.trim().trim_matches('/');
+        if group.is_empty() {
+            return Err(VcsError::Config {
+                message: format!("{team:?} is not a GitLab group path"),
+            });
+        }
+        let Some(id) = self.user_id(user).await? else {
+            return Ok(false);
+        };
+        let what = format!("read the membership of {} in the group {group}", user.login);
+        let member: Option<MemberJson> = self
+            .get_optional(
+                &format!("groups/{}/members/all/{id}", segment(group)),
+                &what,
+            )
+            .await?;
+        Ok(member.is_some_and(|m| m.access() >= Access::Read))
     }
 }

@@ -4,7 +4,7 @@
 //! |---|---|---|
 //! | GitHub | `X-Hub-Signature-256: sha256=<hex>` | HMAC-SHA256 of the body (`X-Hub-Signature: sha1=` only when SHA-1 is allowed) |
 //! | GitLab | `webhook-signature: v1,<base64>` with `webhook-id`, `webhook-timestamp` | HMAC-SHA256 of `id.timestamp.body` keyed by the signing token (`whsec_<base64 key>`), the timestamp within five minutes of now ([Standard Webhooks]) |
-//! | GitLab | `X-Gitlab-Token: <secret>` | the secret itself, when no signature is sent or the secret is not a signing token |
+//! | GitLab | `X-Gitlab-Token: <secret>` | the secret itself, when the secret is not a signing token (with a signing token, a delivery without `webhook-signature` is refused) |
 //! | Bitbucket Cloud, Server | `X-Hub-Signature: sha256=<hex>` | HMAC-SHA256 of the body |
 //! | Gitea, Forgejo | `X-Gitea-Signature`, `X-Forgejo-Signature`, `X-Gogs-Signature`: `<hex>`, or `X-Hub-Signature-256` | HMAC-SHA256 of the body |
 //! | Azure DevOps | `Authorization: Basic <base64(user:password)>` | the secret is `user:password` |
@@ -12,10 +12,14 @@
 //! Comparisons of secrets (GitLab, Azure DevOps) compare SHA-256 digests in constant time, so
 //! neither the content nor the length of the secret leaks through timing.
 //!
-//! GitLab sends `webhook-signature` only when the hook has a signing token. When it does and
-//! `LANDFALL_WEBHOOK_SECRET` is that token, the signature alone decides: a wrong, stale or
-//! malformed one is refused even if an `X-Gitlab-Token` is sent too. A replay inside the
-//! five-minute window carries the same `webhook-id`, which the store's de-duplication refuses.
+//! GitLab sends `webhook-signature` only when the hook has a signing token. When
+//! `LANDFALL_WEBHOOK_SECRET` is a signing token (`whsec_...`), the signature alone decides: a
+//! wrong, stale or malformed one is refused even if an `X-Gitlab-Token` is sent too, and so is a
+//! delivery with no signature at all, whatever `X-Gitlab-Token` it carries (the token is sent in
+//! the clear with every delivery, so whoever saw one could otherwise replay or forge any
+//! delivery with it). A replay inside the five-minute window carries the same signed
+//! `webhook-id`, which is then the delivery id ([`crate::webhook::delivery_id`]) and which the
+//! store's de-duplication refuses.
 //!
 //! [Standard Webhooks]: https://www.standardwebhooks.com/
 
@@ -204,29 +208,7 @@ impl Verifier {
                     }),
                 }
             }
-            Provider::Gitlab => {
-                if let Some(signatures) = header(headers, "webhook-signature")
-                    && let Some(key) = signing_key(self.secret.expose_secret())
-                {
-                    return check_standard_webhook(
-                        key.expose_secret(),
-                        headers,
-                        signatures,
-                        body,
-                        now,
-                    );
-                }
-                let token = header(headers, "x-gitlab-token").ok_or(AuthError::Missing {
-                    expected: "X-Gitlab-Token",
-                })?;
-                if digests_equal(token.as_bytes(), secret) {
-                    Ok(())
-                } else {
-                    Err(AuthError::Mismatch {
-                        header: "X-Gitlab-Token",
-                    })
-                }
-            }
+            Provider::Gitlab => self.verify_gitlab(headers, body, now),
             Provider::AzureDevops => {
                 const HEADER: &str = "Authorization";
                 let value = header(headers, "authorization")
@@ -247,6 +229,34 @@ impl Verifier {
                     Err(AuthError::Mismatch { header: HEADER })
                 }
             }
+        }
+    }
+
+    /// GitLab: with a signing token (`whsec_...`), the Standard Webhooks signature and nothing
+    /// else; with a plain secret, `X-Gitlab-Token`.
+    fn verify_gitlab(
+        &self,
+        headers: &HeaderMap,
+        body: &[u8],
+        now: SystemTime,
+    ) -> Result<(), AuthError> {
+        let secret = self.secret.expose_secret().as_bytes();
+        if let Some(key) = signing_key(self.secret.expose_secret()) {
+            // A signing token accepts signed deliveries only: never the token itself.
+            let signatures = header(headers, "webhook-signature").ok_or(AuthError::Missing {
+                expected: "webhook-signature",
+            })?;
+            return check_standard_webhook(key.expose_secret(), headers, signatures, body, now);
+        }
+        let token = header(headers, "x-gitlab-token").ok_or(AuthError::Missing {
+            expected: "X-Gitlab-Token",
+        })?;
+        if digests_equal(token.as_bytes(), secret) {
+            Ok(())
+        } else {
+            Err(AuthError::Mismatch {
+                header: "X-Gitlab-Token",
+            })
         }
     }
 }
@@ -381,7 +391,9 @@ fn digests_equal(given: &[u8], expected: &[u8]) -> bool {
 }
 
 /// Signs `body` the way `provider` does, returning `(header name, value)`. For tests, the bench and
-/// `webhook inspect` users who want to craft a delivery.
+/// `webhook inspect` users who want to craft a delivery. For GitLab this is the secret token
+/// (`X-Gitlab-Token`); a GitLab signing token (`whsec_...`) accepts only signed deliveries,
+/// which [`sign_standard_webhook`] makes.
 #[must_use]
 pub fn sign(provider: Provider, secret: &str, body: &[u8]) -> (&'static str, String) {
     let sha256 = || {
@@ -671,8 +683,30 @@ mod tests {
         let mut h = signed("v1,AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=");
         h.insert("x-gitlab-token", HeaderValue::from_static(SPEC_SECRET));
         assert!(v.verify_at(&h, SPEC_BODY, at(SPEC_TIMESTAMP)).is_err());
-        // Without a signature, the secret token is compared as before.
-        let h = headers(&[("x-gitlab-token", SPEC_SECRET)]);
+    }
+
+    #[test]
+    fn with_a_signing_token_an_unsigned_delivery_carrying_the_token_is_refused() {
+        let v = verifier(Provider::Gitlab, SPEC_SECRET);
+        let key = SPEC_SECRET.trim_start_matches("whsec_");
+        for token in [SPEC_SECRET, key] {
+            let mut h = headers(&[("x-gitlab-token", token)]);
+            h.insert("webhook-id", HeaderValue::from_static(SPEC_ID));
+            h.insert(
+                "webhook-timestamp",
+                HeaderValue::from_str(&SPEC_TIMESTAMP.to_string()).unwrap(),
+            );
+            assert_eq!(
+                v.verify_at(&h, SPEC_BODY, at(SPEC_TIMESTAMP)),
+                Err(AuthError::Missing {
+                    expected: "webhook-signature"
+                }),
+                "{token}"
+            );
+        }
+        // The same delivery signed passes.
+        let mut h = signed(SPEC_SIGNATURE);
+        h.insert("x-gitlab-token", HeaderValue::from_static(SPEC_SECRET));
         assert_eq!(v.verify_at(&h, SPEC_BODY, at(SPEC_TIMESTAMP)), Ok(()));
     }
 

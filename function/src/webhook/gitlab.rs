@@ -2,6 +2,12 @@
 //! say `X-Gitlab-Event: System Hook` for every kind). Merge-request `update`s are pushes only when
 //! they carry `oldrev`; an update that clears the draft flag (or the `Draft:` title prefix) marks the
 //! merge request ready. Namespaces nest, so the repo is the whole `path_with_namespace`.
+//!
+//! The sender's id (`sender_id`) is the delivery's `user.id`, the numeric id GitLab's member
+//! APIs take. The head's project (`head_repo`) is the merge request's `source` project
+//! (`object_attributes.source` in merge-request events, `merge_request.source` in notes): a fork
+//! when it is not the project. Where the payload's ids and paths disagree (a source project id
+//! other than the target's, under the project's own path), it is treated as a fork.
 
 use http::HeaderMap;
 use serde::Deserialize;
@@ -41,6 +47,8 @@ struct MergeRequest {
     last_commit: Option<Commit>,
     author_id: Option<u64>,
     source: Option<Project>,
+    source_project_id: Option<u64>,
+    target_project_id: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -106,6 +114,11 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
                     .project
                     .and_then(|p| p.path_with_namespace)
                     .map(RepoName::new);
+                event.sender_id = sniff
+                    .user
+                    .as_ref()
+                    .and_then(|u| u.id)
+                    .map(|id| id.to_string());
                 event.sender = sniff.user.and_then(|u| u.username).or(sniff.user_username);
                 return Ok(event);
             }
@@ -194,6 +207,7 @@ fn note(e: NoteEvent) -> Event {
             e.project.as_ref(),
         );
     } else {
+        event.sender_id = e.user.as_ref().and_then(|u| u.id).map(|id| id.to_string());
         event.sender = e.user.and_then(|u| u.username);
     }
     event.comment = text;
@@ -207,7 +221,9 @@ fn fill_from_merge_request(
     project: Option<&Project>,
 ) {
     event.sender = user.and_then(|u| u.username.clone());
+    event.sender_id = user.and_then(|u| u.id).map(|id| id.to_string());
     let Some(mr) = mr else { return };
+    event.head_repo = head_repo(mr, event.repo.as_ref());
     event.number = mr.iid.map(PullRequestNumber);
     event.head_sha = mr
         .last_commit
@@ -232,6 +248,29 @@ fn fill_from_merge_request(
         .as_ref()
         .and_then(|s| s.git_http_url.clone())
         .or_else(|| project.and_then(|p| p.git_http_url.clone()));
+}
+
+/// The project the merge request's source branch lives in: `source.path_with_namespace`, or,
+/// when the payload has no source path, the project itself if the source project id is the
+/// target's. A source path equal to the project's under a different source project id is
+/// contradictory: `None`, which is treated as a fork.
+fn head_repo(mr: &MergeRequest, repo: Option<&RepoName>) -> Option<RepoName> {
+    let source = mr
+        .source
+        .as_ref()
+        .and_then(|s| s.path_with_namespace.as_deref())
+        .filter(|p| !p.is_empty())
+        .map(RepoName::new);
+    let same_project = match (mr.source_project_id, mr.target_project_id) {
+        (Some(s), Some(t)) => Some(s == t),
+        _ => None,
+    };
+    match (source, same_project) {
+        (Some(source), Some(false)) if Some(&source) == repo => None,
+        (Some(source), _) => Some(source),
+        (None, Some(true)) => repo.cloned(),
+        (None, _) => None,
+    }
 }
 
 /// Whether an update turned a draft into a ready merge request: `draft` or `work_in_progress` went
@@ -325,6 +364,50 @@ mod tests {
             e.kind,
             EventKind::Ignored(IgnoreReason::CommentChanged("updated".into()))
         );
+    }
+
+    #[test]
+    fn the_sender_id_and_the_source_project_are_read_from_merge_request_events() {
+        let e = parse_body(
+            r#"{"object_kind":"merge_request","user":{"id":17,"username":"dev"},"project":{"path_with_namespace":"acme/infra"},
+                "object_attributes":{"iid":3,"action":"open","source_project_id":9,"target_project_id":4,
+                "source":{"path_with_namespace":"evil-outsider/infra"},"target":{"path_with_namespace":"acme/infra"}}}"#,
+        );
+        assert_eq!(e.sender_id.as_deref(), Some("17"));
+        assert_eq!(e.head_repo, Some(RepoName::new("evil-outsider/infra")));
+        let e = parse_body(
+            r#"{"object_kind":"merge_request","user":{"id":17,"username":"dev"},"project":{"path_with_namespace":"acme/infra"},
+                "object_attributes":{"iid":3,"action":"open","source_project_id":4,"target_project_id":4}}"#,
+        );
+        assert_eq!(e.head_repo, Some(RepoName::new("acme/infra")));
+    }
+
+    #[test]
+    fn notes_take_the_source_project_from_the_merge_request() {
+        let e = parse_body(
+            r#"{"object_kind":"note","user":{"id":5,"username":"dev"},"project":{"path_with_namespace":"acme/infra"},
+                "object_attributes":{"noteable_type":"MergeRequest","note":"landfall plan"},
+                "merge_request":{"iid":3,"source":{"path_with_namespace":"fork/infra"}}}"#,
+        );
+        assert_eq!(
+            (e.sender_id.as_deref(), e.head_repo),
+            (Some("5"), Some(RepoName::new("fork/infra")))
+        );
+    }
+
+    #[test]
+    fn a_source_named_as_the_project_under_another_project_id_is_no_head_repository() {
+        let e = parse_body(
+            r#"{"object_kind":"merge_request","project":{"path_with_namespace":"acme/infra"},
+                "object_attributes":{"iid":3,"action":"open","source_project_id":9,"target_project_id":4,
+                "source":{"path_with_namespace":"acme/infra"}}}"#,
+        );
+        assert_eq!(e.head_repo, None);
+        let e = parse_body(
+            r#"{"object_kind":"merge_request","project":{"path_with_namespace":"acme/infra"},
+                "object_attributes":{"iid":3,"action":"open"}}"#,
+        );
+        assert_eq!(e.head_repo, None, "nothing names the source: a fork");
     }
 
     #[test]

@@ -111,16 +111,38 @@ pub fn parse(provider: Provider, headers: &HeaderMap, body: &[u8]) -> Result<Eve
     Ok(event)
 }
 
-/// The host's id for this delivery, from the header each host uses.
+/// The host's id for this delivery, from the header each host uses (Azure DevOps sends none: its
+/// parser takes the notification's `id` from the payload). A blank header is no id.
+///
+/// | host | header |
+/// |---|---|
+/// | GitHub | `X-GitHub-Delivery` (kept by a redelivery) |
+/// | GitLab, signed (Standard Webhooks) | `webhook-id`, the id the signature covers, and nothing else |
+/// | GitLab, unsigned | `X-Gitlab-Event-UUID`, else `Idempotency-Key`, else `X-Gitlab-Webhook-UUID` |
+/// | Bitbucket Cloud | `X-Request-UUID` (not `X-Hook-UUID`, which names the webhook) |
+/// | Bitbucket Server / Data Center | `X-Request-Id` |
+/// | Gitea, Forgejo, Gogs | `X-Forgejo-Delivery`, `X-Gitea-Delivery`, `X-Gogs-Delivery`, `X-GitHub-Delivery` |
+///
+/// A signed GitLab delivery is de-duplicated on its signed `webhook-id` only: its unsigned
+/// headers can be changed by whoever replays it, so a replay inside the signature's five
+/// minutes under fresh UUIDs still has the same id.
 #[must_use]
 pub fn delivery_id(provider: Provider, headers: &HeaderMap) -> Option<DeliveryId> {
-    let names: &[&str] = match provider {
+    delivery_headers(provider, headers)
+        .iter()
+        .find_map(|n| header(headers, n).map(str::trim).filter(|v| !v.is_empty()))
+        .map(DeliveryId::new)
+}
+
+/// The headers that carry the delivery id, in the order they are trusted.
+fn delivery_headers(provider: Provider, headers: &HeaderMap) -> &'static [&'static str] {
+    match provider {
         Provider::Github => &["x-github-delivery"],
+        Provider::Gitlab if headers.contains_key("webhook-signature") => &["webhook-id"],
         Provider::Gitlab => &[
             "x-gitlab-event-uuid",
-            "x-gitlab-webhook-uuid",
             "idempotency-key",
-            "webhook-id",
+            "x-gitlab-webhook-uuid",
         ],
         Provider::BitbucketCloud => &["x-request-uuid"],
         Provider::BitbucketServer => &["x-request-id"],
@@ -131,11 +153,22 @@ pub fn delivery_id(provider: Provider, headers: &HeaderMap) -> Option<DeliveryId
             "x-github-delivery",
         ],
         Provider::AzureDevops => &[],
-    };
-    names
-        .iter()
-        .find_map(|n| header(headers, n))
-        .map(DeliveryId::new)
+    }
+}
+
+/// Where `provider`'s delivery id should have been, as a refusal names it: a delivery without
+/// one is refused, since a replay of it could not be told from a new delivery.
+#[must_use]
+pub fn expected_delivery_id(provider: Provider, headers: &HeaderMap) -> &'static str {
+    match provider {
+        Provider::Github => "X-GitHub-Delivery header",
+        Provider::Gitlab if headers.contains_key("webhook-signature") => "webhook-id header",
+        Provider::Gitlab => "X-Gitlab-Event-UUID header",
+        Provider::BitbucketCloud => "X-Request-UUID header",
+        Provider::BitbucketServer => "X-Request-Id header",
+        Provider::Gitea => "X-Gitea-Delivery (or X-Forgejo-Delivery) header",
+        Provider::AzureDevops => "notification id (the payload's `id`)",
+    }
 }
 
 /// GitHub and Gitea can send `application/x-www-form-urlencoded` bodies with the JSON in a
@@ -277,6 +310,86 @@ mod tests {
         }
         let t: T = from_json(Provider::Gitlab, "x", br#"{"a":1,"a":2}"#).unwrap();
         assert_eq!(t.a, Some(2));
+    }
+
+    fn id(provider: Provider, pairs: &[(&'static str, &'static str)]) -> Option<String> {
+        delivery_id(provider, &headers(pairs)).map(|d| d.as_str().to_owned())
+    }
+
+    #[test]
+    fn each_host_s_delivery_id_comes_from_its_own_header() {
+        let cases: [(Provider, &'static str); 8] = [
+            (Provider::Github, "x-github-delivery"),
+            (Provider::Gitlab, "x-gitlab-event-uuid"),
+            (Provider::BitbucketCloud, "x-request-uuid"),
+            (Provider::BitbucketServer, "x-request-id"),
+            (Provider::Gitea, "x-gitea-delivery"),
+            (Provider::Gitea, "x-forgejo-delivery"),
+            (Provider::Gitea, "x-gogs-delivery"),
+            (Provider::Gitea, "x-github-delivery"),
+        ];
+        for (provider, name) in cases {
+            assert_eq!(
+                id(provider, &[(name, "d-1")]).as_deref(),
+                Some("d-1"),
+                "{provider} {name}"
+            );
+            assert_eq!(
+                id(provider, &[(name, "  ")]),
+                None,
+                "{provider}: a blank {name} is no id"
+            );
+            assert_eq!(id(provider, &[]), None, "{provider}");
+        }
+        // Headers that do not identify one delivery are never taken for its id.
+        assert_eq!(
+            id(Provider::BitbucketCloud, &[("x-hook-uuid", "hook")]),
+            None
+        );
+        assert_eq!(id(Provider::Github, &[("x-github-hook-id", "1")]), None);
+        assert_eq!(
+            id(Provider::AzureDevops, &[("x-vss-activityid", "a")]),
+            None
+        );
+    }
+
+    #[test]
+    fn a_signed_gitlab_delivery_is_known_by_its_signed_webhook_id_only() {
+        let signed = [
+            ("webhook-signature", "v1,abc"),
+            ("webhook-id", "msg_signed"),
+            ("x-gitlab-event-uuid", "fresh-uuid"),
+            ("idempotency-key", "fresh-key"),
+        ];
+        assert_eq!(id(Provider::Gitlab, &signed).as_deref(), Some("msg_signed"));
+        // Signed but without its id: no id, rather than an unsigned header's.
+        assert_eq!(id(Provider::Gitlab, &signed[..1]), None);
+        assert_eq!(
+            id(Provider::Gitlab, &[signed[0], signed[2], signed[3]]),
+            None
+        );
+        assert_eq!(
+            expected_delivery_id(Provider::Gitlab, &headers(&signed[..1])),
+            "webhook-id header"
+        );
+        // Unsigned: the event UUID first, then the idempotency key, then the webhook UUID; an
+        // unsigned `webhook-id` is not an id.
+        let unsigned = [
+            ("webhook-id", "msg_unsigned"),
+            ("x-gitlab-webhook-uuid", "request-uuid"),
+            ("idempotency-key", "key"),
+            ("x-gitlab-event-uuid", "event-uuid"),
+        ];
+        assert_eq!(
+            id(Provider::Gitlab, &unsigned).as_deref(),
+            Some("event-uuid")
+        );
+        assert_eq!(id(Provider::Gitlab, &unsigned[..3]).as_deref(), Some("key"));
+        assert_eq!(
+            id(Provider::Gitlab, &unsigned[..2]).as_deref(),
+            Some("request-uuid")
+        );
+        assert_eq!(id(Provider::Gitlab, &unsigned[..1]), None);
     }
 
     #[test]
