@@ -102,6 +102,7 @@ fn main() {
             base_branch: "main".to_owned(),
             clone_url: format!("file://{}", repo.display()),
             user: "bench".to_owned(),
+            pull_author: "bench".to_owned(),
             command: RunCommand::Plan,
             project: ProjectSpec::new("app"),
             extra_args: Vec::new(),

@@ -18,19 +18,24 @@ fn state_file(story: &Story) -> Option<Vec<u8>> {
     std::fs::read(story.dir.path().join("state/terraform.tfstate")).ok()
 }
 
-fn lock_holder(runtime: &tokio::runtime::Runtime, data: &Path) -> Vec<u64> {
-    // The embedded store is a directory of files: opening it beside the server reads the same
-    // records (it is how the other loop tests look at the store too).
-    let store = EmbeddedStore::open_dir(data).unwrap();
-    runtime.block_on(async {
-        store
-            .list_locks(None)
-            .await
-            .unwrap()
-            .iter()
-            .map(|l| l.holder.pr)
-            .collect()
-    })
+/// Whether PR #1 still holds the project's lock, by its effect: PR #2 on the same project is
+/// told "locked by #1" and nothing runs for it.
+fn assert_locked_by_1(server: &loop_common::Server, story: &mut Story, data: &Path) {
+    if !story.host.state.lock().unwrap().prs.contains_key(&2) {
+        story.commit("other", &[("envs/app/main.tf", story.main_tf("v3"))], "v3");
+        open_pr(story, 2, "other", "octocat");
+    }
+    let runs = run_dirs(data);
+    let seen = story.comments(2).len();
+    let id = story.next_delivery();
+    let (status, _) = server.deliver(
+        "pull_request",
+        &id,
+        &story.pull_request("reopened", 2, false),
+    );
+    assert_eq!(status, 202);
+    story.wait_comment(2, seen, "locked by #1");
+    assert_eq!(run_dirs(data), runs);
 }
 
 /// Delivers a comment by `login` on PR `number` and waits for the reply containing `needle`.
@@ -111,11 +116,7 @@ fn outsiders_forks_and_unmet_requirements_change_nothing_and_writers_still_can()
     assert!(refused.contains("may not run `unlock`"), "{refused}");
     assert_eq!(run_dirs(&data), 1, "no run for an outsider");
     assert_eq!(state_file(&story), state_before, "nothing applied");
-    assert_eq!(
-        lock_holder(&runtime, &data),
-        vec![1],
-        "the lock is still held"
-    );
+    assert_locked_by_1(&server, &mut story, &data);
 
     // A reader (triage) is no better; a writer's apply with Terraform arguments is refused.
     story
@@ -185,7 +186,13 @@ fn outsiders_forks_and_unmet_requirements_change_nothing_and_writers_still_can()
     assert_eq!(state_file(&story), state_before);
 
     // Approved at the head by a writer, but `main` moved ahead: `undiverged` refuses.
-    story.host.state.lock().unwrap().approved.insert(1);
+    // (The reviewer's latest review decides: approve again, at the head.)
+    story.host.state.lock().unwrap().reviews.push((
+        1,
+        "reviewer".to_owned(),
+        "APPROVED".to_owned(),
+        head.clone(),
+    ));
     story.commit("main", &[("README.md", "moved\n".to_owned())], "main moves");
     let refused = comment(
         &server,
@@ -198,13 +205,20 @@ fn outsiders_forks_and_unmet_requirements_change_nothing_and_writers_still_can()
     assert!(refused.contains("requirement `undiverged`"), "{refused}");
     assert!(!refused.contains("`approved`"), "{refused}");
     assert_eq!(state_file(&story), state_before);
-    assert_eq!(lock_holder(&runtime, &data), vec![1]);
+    assert_locked_by_1(&server, &mut story, &data);
 
     // The branch brought up to date, planned again and approved: the writer applies.
     let repo = story.origin();
     git(&repo, &["checkout", "--quiet", "change"]);
     git(&repo, &["merge", "--quiet", "--no-edit", "main"]);
     git(&repo, &["checkout", "--quiet", "main"]);
+    let head = git(&repo, &["rev-parse", "change"]);
+    story.host.state.lock().unwrap().reviews.push((
+        1,
+        "reviewer".to_owned(),
+        "APPROVED".to_owned(),
+        head,
+    ));
     comment(
         &server,
         &mut story,
@@ -270,6 +284,9 @@ fn outsiders_forks_and_unmet_requirements_change_nothing_and_writers_still_can()
         "landfall unlock",
         "Locks released",
     );
-    assert_eq!(lock_holder(&runtime, &data), Vec::<u64>::new());
     assert_eq!(story.host.state.lock().unwrap().unauthorized, 0);
+    drop(server);
+    let store = EmbeddedStore::open_dir(&data).unwrap();
+    let locks = runtime.block_on(store.list_locks(None)).unwrap();
+    assert!(locks.is_empty(), "{locks:?}");
 }

@@ -77,7 +77,7 @@ fn the_webhook_secret_is_read_from_secrets_manager_by_arn() {
             .unwrap();
         write!(
             stream,
-            "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-GitHub-Event: ping\r\n{name}: {value}\r\nContent-Length: {}\r\n\r\n",
+            "POST / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-GitHub-Event: ping\r\nX-GitHub-Delivery: 5a1e7c2e-0000-4000-8000-000000000001\r\n{name}: {value}\r\nContent-Length: {}\r\n\r\n",
             body.len()
         )
         .unwrap();
