@@ -3,6 +3,13 @@
 //! statuses; Server's `isLastPage`/`nextPageStart` pagination, versioned comment edits and the
 //! build-status API, and the tree from one `archive?format=tgz` with a top-level `prefix` (one
 //! that cannot be used read file by file instead). Cloud reads the tree file by file.
+//!
+//! Who may run commands and what counts: Cloud's effective repository permission
+//! (`workspaces/{ws}/permissions/repositories/{slug}?q=user.uuid=`), approvals from
+//! `participants` (a `changes_requested` state withdraws one; a moved source commit voids all)
+//! and `merge-base` against the destination branch's head; Server's `users?permission.1=REPO_…`
+//! filters (project and group grants included), reviewers' `APPROVED` status and
+//! `compare/commits`. The permission look-ups' requests are snapshotted.
 
 use std::time::Duration;
 
@@ -18,7 +25,8 @@ use landfall_function::vcs::bitbucket_cloud::BitbucketCloudClient;
 use landfall_function::vcs::bitbucket_server::BitbucketServerClient;
 use landfall_function::vcs::tree::HeadFiles;
 use landfall_function::vcs::{
-    CommitStatus, PrState, RetryPolicy, StatusState, TreeFilter, VcsClient, VcsError,
+    Access, Actor, CommitStatus, PrState, PullRequest, RetryPolicy, StatusState, TreeFilter,
+    VcsClient, VcsError,
 };
 use secrecy::SecretString;
 use serde_json::json;
@@ -79,7 +87,7 @@ async fn cloud_reads_a_pull_request_and_its_diffstat_across_pages() {
             "author": {"display_name": "Dev", "nickname": "dev"},
             "participants": [{"approved": false}, {"approved": true}]
         })))
-        .expect(2)
+        .expect(1)
         .mount(&server)
         .await;
     // The PR gives the 12-character hash; the commit endpoint gives it in full.
@@ -127,10 +135,9 @@ async fn cloud_reads_a_pull_request_and_its_diffstat_across_pages() {
         .unwrap();
     assert_eq!(pr.head_sha.as_str(), SHA);
     assert_eq!((pr.author.as_str(), pr.state), ("dev", PrState::Open));
-    assert!(
-        c.is_approved(&RepoName::new("acme/infra"), PR)
-            .await
-            .unwrap()
+    assert_eq!(
+        pr.head_repo, None,
+        "no source repository: unknown, so a fork"
     );
     assert_eq!(
         c.changed_files(&RepoName::new("acme/infra"), PR)
@@ -236,7 +243,7 @@ async fn server_reads_a_pull_request_its_mergeability_and_paged_changes() {
             "fromRef": {"displayId": "feature", "latestCommit": SHA},
             "toRef": {"displayId": "main", "latestCommit": "0"},
             "author": {"user": {"name": "dev"}, "approved": false},
-            "reviewers": [{"user": {"name": "lead"}, "approved": true}]
+            "reviewers": [{"user": {"name": "lead"}, "approved": true, "status": "APPROVED"}]
         })))
         .mount(&server)
         .await;
@@ -274,7 +281,10 @@ async fn server_reads_a_pull_request_its_mergeability_and_paged_changes() {
     let repo = RepoName::new("PLAT/infra");
     let pr = c.pull_request(&repo, PR).await.unwrap();
     assert_eq!((pr.head_sha.as_str(), pr.mergeable), (SHA, Some(false)));
-    assert!(c.is_approved(&repo, PR).await.unwrap());
+    assert_eq!(
+        c.approvals(&repo, PR, &CommitSha::new(SHA)).await.unwrap(),
+        [Actor::login("lead")]
+    );
     assert_eq!(
         c.changed_files(&repo, PR).await.unwrap(),
         [
@@ -551,4 +561,467 @@ async fn cloud_reads_the_tree_file_by_file_without_an_archive_request() {
         .unwrap();
     assert_eq!(files, None);
     assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+// --- who may run commands, approvals that count, undiverged ---------------------------------
+
+const BASE: &str = "0123456789abcdef0123456789abcdef01234567";
+const UUID: &str = "{bf34a99b-8a11-452c-8fbc-bdffc340e584}";
+
+/// Every request the fake received, as `METHOD path?query` with the query as sent, and the
+/// authorization scheme: what the snapshots record.
+async fn request_log(server: &MockServer) -> String {
+    server
+        .received_requests()
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| {
+            let auth = r
+                .headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.split(' ').next())
+                .unwrap_or("none");
+            let query = r.url.query().map(|q| format!("?{q}")).unwrap_or_default();
+            format!("{} {}{query} (auth: {auth})", r.method, r.url.path())
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+fn cloud_actor(uuid: &str) -> Actor {
+    Actor {
+        login: "dev".into(),
+        id: Some(uuid.into()),
+    }
+}
+
+/// Cloud's effective-permission endpoint answering `permission` (or no entry) for `uuid`.
+async fn cloud_permission(server: &MockServer, uuid: &str, permission: Option<&str>) {
+    let values: Vec<_> = permission
+        .into_iter()
+        .map(|p| {
+            json!({
+                "type": "repository_permission", "permission": p,
+                "user": {"type": "user", "display_name": "Dev", "uuid": uuid},
+                "repository": {"type": "repository", "full_name": "acme/infra", "name": "infra"}
+            })
+        })
+        .collect();
+    Mock::given(method("GET"))
+        .and(path("/2.0/workspaces/acme/permissions/repositories/infra"))
+        .and(query_param("q", format!("user.uuid=\"{uuid}\"")))
+        .and(header("authorization", basic().as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            json!({"pagelen": 10, "page": 1, "size": values.len(), "values": values}),
+        ))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn cloud_reads_the_effective_permission_by_account_uuid() {
+    let server = MockServer::start().await;
+    // The permission is effective: a write grant through a project or group reads as write.
+    cloud_permission(&server, UUID, Some("write")).await;
+    let c = cloud(&server);
+    let repo = RepoName::new("acme/infra");
+    assert_eq!(
+        c.permission(&repo, &cloud_actor(UUID)).await.unwrap(),
+        Access::Write
+    );
+    insta::assert_snapshot!("cloud_permission_requests", request_log(&server).await);
+}
+
+#[tokio::test]
+async fn cloud_maps_admin_and_read_and_a_user_without_an_entry_is_none() {
+    let server = MockServer::start().await;
+    cloud_permission(&server, "{a}", Some("admin")).await;
+    cloud_permission(&server, "{r}", Some("read")).await;
+    cloud_permission(&server, "{stranger}", None).await;
+    let c = cloud(&server);
+    let repo = RepoName::new("acme/infra");
+    for (uuid, access) in [
+        ("{a}", Access::Admin),
+        ("{r}", Access::Read),
+        ("{stranger}", Access::None),
+    ] {
+        assert_eq!(
+            c.permission(&repo, &cloud_actor(uuid)).await.unwrap(),
+            access,
+            "{uuid}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn cloud_refuses_to_guess_a_user_without_an_account_uuid() {
+    let server = MockServer::start().await;
+    let err = cloud(&server)
+        .permission(&RepoName::new("acme/infra"), &Actor::login("dev"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, VcsError::Config { .. }), "{err:?}");
+    assert!(server.received_requests().await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn cloud_a_host_refusal_of_the_permission_look_up_is_an_error() {
+    // The swagger lets only repository admins read permissions: a 403 is not "no access".
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/2.0/workspaces/acme/permissions/repositories/infra"))
+        .respond_with(ResponseTemplate::new(403).set_body_json(
+            json!({"type": "error", "error": {"message": "Your credentials lack one or more required privilege scopes."}}),
+        ))
+        .mount(&server)
+        .await;
+    let err = cloud(&server)
+        .permission(&RepoName::new("acme/infra"), &cloud_actor(UUID))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, VcsError::Status { status: 403, .. }),
+        "{err:?}"
+    );
+}
+
+/// A Cloud PR whose source commit is `short` and whose participants are `participants`.
+async fn cloud_pr(server: &MockServer, short: &str, full: &str, participants: serde_json::Value) {
+    Mock::given(method("GET"))
+        .and(path(format!("{CLOUD}/pullrequests/5")))
+        .and(header("authorization", basic().as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 5, "state": "OPEN",
+            "source": {"branch": {"name": "feature"}, "commit": {"hash": short},
+                       "repository": {"full_name": "outsider/infra"}},
+            "destination": {"branch": {"name": "main"}, "commit": {"hash": "0123456789ab"},
+                            "repository": {"full_name": "acme/infra"}},
+            "author": {"display_name": "Dev", "nickname": "dev", "uuid": "{dev}"},
+            "participants": participants
+        })))
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{CLOUD}/commit/{short}")))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"type": "commit", "hash": full})),
+        )
+        .mount(server)
+        .await;
+}
+
+fn participant(
+    nickname: &str,
+    uuid: &str,
+    approved: bool,
+    state: Option<&str>,
+) -> serde_json::Value {
+    json!({
+        "type": "participant", "role": "REVIEWER", "approved": approved, "state": state,
+        "participated_on": "2025-01-01T00:00:00+00:00",
+        "user": {"type": "user", "nickname": nickname, "display_name": nickname, "uuid": uuid}
+    })
+}
+
+#[tokio::test]
+async fn cloud_approvals_are_approving_participants_and_requesting_changes_withdraws() {
+    let server = MockServer::start().await;
+    cloud_pr(
+        &server,
+        &SHA[..12],
+        SHA,
+        json!([
+            participant("lead", "{lead}", true, Some("approved")),
+            participant("ops", "{ops}", true, Some("changes_requested")),
+            participant("drive-by", "{drive-by}", false, Some("changes_requested")),
+            participant("commenter", "{commenter}", false, None)
+        ]),
+    )
+    .await;
+    let c = cloud(&server);
+    let repo = RepoName::new("acme/infra");
+    assert_eq!(
+        c.approvals(&repo, PR, &CommitSha::new(SHA)).await.unwrap(),
+        [Actor {
+            login: "lead".into(),
+            id: Some("{lead}".into())
+        }]
+    );
+    let pr = c.pull_request(&repo, PR).await.unwrap();
+    assert_eq!(pr.head_repo, Some(RepoName::new("outsider/infra")));
+    assert!(pr.is_fork(&repo));
+}
+
+#[tokio::test]
+async fn cloud_a_moved_source_commit_voids_every_approval() {
+    let server = MockServer::start().await;
+    // The approval was given on SHA; the source branch has moved on to BASE's commit since.
+    cloud_pr(
+        &server,
+        &BASE[..12],
+        BASE,
+        json!([participant("lead", "{lead}", true, Some("approved"))]),
+    )
+    .await;
+    let approvals = cloud(&server)
+        .approvals(&RepoName::new("acme/infra"), PR, &CommitSha::new(SHA))
+        .await
+        .unwrap();
+    assert!(approvals.is_empty(), "{approvals:?}");
+}
+
+fn pull_request(head: &str, head_repo: &str) -> PullRequest {
+    PullRequest {
+        number: PR,
+        head_sha: CommitSha::new(head),
+        head_branch: "feature".into(),
+        base_branch: "main".into(),
+        author: "dev".into(),
+        state: PrState::Open,
+        mergeable: Some(true),
+        head_repo: Some(RepoName::new(head_repo)),
+    }
+}
+
+/// The destination branch `main` at `BASE`, and the merge base of SHA and BASE as `merge_base`.
+async fn cloud_branches(server: &MockServer, merge_base: &str) {
+    Mock::given(method("GET"))
+        .and(path(format!("{CLOUD}/refs/branches/main")))
+        .and(header("authorization", basic().as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "type": "branch", "name": "main", "target": {"type": "commit", "hash": BASE}
+        })))
+        .expect(1)
+        .mount(server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{CLOUD}/merge-base/{SHA}..{BASE}")))
+        .and(header("authorization", basic().as_str()))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"type": "commit", "hash": merge_base})),
+        )
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn cloud_the_head_contains_the_base_when_the_base_head_is_the_merge_base() {
+    let server = MockServer::start().await;
+    cloud_branches(&server, BASE).await;
+    let c = cloud(&server);
+    assert!(
+        c.contains_base(
+            &RepoName::new("acme/infra"),
+            &pull_request(SHA, "acme/infra")
+        )
+        .await
+        .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn cloud_a_base_that_moved_past_the_merge_base_is_diverged() {
+    let server = MockServer::start().await;
+    cloud_branches(&server, "fedcba9876543210fedcba9876543210fedcba98").await;
+    let c = cloud(&server);
+    assert!(
+        !c.contains_base(
+            &RepoName::new("acme/infra"),
+            &pull_request(SHA, "acme/infra")
+        )
+        .await
+        .unwrap()
+    );
+}
+
+/// Server's user search with one repository permission filter, answering `users`.
+async fn server_users(server: &MockServer, filter: &str, permission: &str, users: &[&str]) {
+    let values: Vec<_> = users
+        .iter()
+        .map(|u| json!({"name": u, "slug": u, "displayName": u, "active": true, "type": "NORMAL"}))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path("/rest/api/1.0/users"))
+        .and(query_param("filter", filter))
+        .and(query_param("permission.1", permission))
+        .and(query_param("permission.1.projectKey", "PLAT"))
+        .and(query_param("permission.1.repositorySlug", "infra"))
+        .and(header("authorization", "Bearer bbs-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "size": values.len(), "limit": 100, "start": 0, "isLastPage": true, "values": values
+        })))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn server_a_project_or_group_write_grant_is_write_access() {
+    // `dev` holds PROJECT_WRITE on PLAT (or REPO_WRITE through a group): the REPO_WRITE filter
+    // finds them, the REPO_ADMIN one does not.
+    let server = MockServer::start().await;
+    server_users(&server, "dev", "REPO_WRITE", &["dev"]).await;
+    server_users(&server, "dev", "REPO_ADMIN", &[]).await;
+    let c = server_client(&server);
+    assert_eq!(
+        c.permission(&RepoName::new("PLAT/infra"), &Actor::login("dev"))
+            .await
+            .unwrap(),
+        Access::Write
+    );
+    insta::assert_snapshot!("server_permission_requests", request_log(&server).await);
+}
+
+#[tokio::test]
+async fn server_admins_readers_and_strangers() {
+    let server = MockServer::start().await;
+    server_users(&server, "lead", "REPO_WRITE", &["lead"]).await;
+    server_users(&server, "lead", "REPO_ADMIN", &["lead"]).await;
+    server_users(&server, "guest", "REPO_WRITE", &[]).await;
+    server_users(&server, "guest", "REPO_READ", &["guest"]).await;
+    // The filter matches names containing the text: `devops` is not `dev`.
+    server_users(&server, "dev", "REPO_WRITE", &["devops"]).await;
+    server_users(&server, "dev", "REPO_READ", &["devops", "dev-bot"]).await;
+    let c = server_client(&server);
+    let repo = RepoName::new("PLAT/infra");
+    for (login, access) in [
+        ("lead", Access::Admin),
+        ("guest", Access::Read),
+        ("dev", Access::None),
+    ] {
+        assert_eq!(
+            c.permission(&repo, &Actor::login(login)).await.unwrap(),
+            access,
+            "{login}"
+        );
+    }
+}
+
+/// A Server PR at `latest` with these reviewers and participants, from `~ALICE/infra`.
+async fn server_pr(
+    server: &MockServer,
+    latest: &str,
+    reviewers: serde_json::Value,
+    participants: serde_json::Value,
+) {
+    Mock::given(method("GET"))
+        .and(path(format!("{SERVER}/pull-requests/5")))
+        .and(header("authorization", "Bearer bbs-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 5, "state": "OPEN",
+            "fromRef": {"displayId": "feature", "latestCommit": latest,
+                        "repository": {"slug": "infra", "project": {"key": "~ALICE"}}},
+            "toRef": {"displayId": "main", "latestCommit": BASE,
+                      "repository": {"slug": "infra", "project": {"key": "PLAT"}}},
+            "author": {"user": {"name": "alice"}, "role": "AUTHOR", "approved": false, "status": "UNAPPROVED"},
+            "reviewers": reviewers,
+            "participants": participants
+        })))
+        .mount(server)
+        .await;
+}
+
+fn bbs_participant(name: &str, role: &str, status: &str) -> serde_json::Value {
+    json!({"user": {"name": name, "slug": name}, "role": role, "approved": status == "APPROVED", "status": status})
+}
+
+#[tokio::test]
+async fn server_approvals_are_approved_statuses_and_needs_work_is_not_one() {
+    let server = MockServer::start().await;
+    server_pr(
+        &server,
+        SHA,
+        json!([
+            bbs_participant("lead", "REVIEWER", "APPROVED"),
+            bbs_participant("ops", "REVIEWER", "NEEDS_WORK"),
+            bbs_participant("dev", "REVIEWER", "UNAPPROVED")
+        ]),
+        json!([bbs_participant("sre", "PARTICIPANT", "APPROVED")]),
+    )
+    .await;
+    Mock::given(method("GET"))
+        .and(path(format!("{SERVER}/pull-requests/5/merge")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"canMerge": true})))
+        .mount(&server)
+        .await;
+    let c = server_client(&server);
+    let repo = RepoName::new("PLAT/infra");
+    assert_eq!(
+        c.approvals(&repo, PR, &CommitSha::new(SHA)).await.unwrap(),
+        [Actor::login("lead"), Actor::login("sre")]
+    );
+    let pr = c.pull_request(&repo, PR).await.unwrap();
+    assert_eq!(pr.head_repo, Some(RepoName::new("~ALICE/infra")));
+    assert!(pr.is_fork(&repo));
+}
+
+#[tokio::test]
+async fn server_a_stale_head_gives_no_approvals() {
+    let server = MockServer::start().await;
+    server_pr(
+        &server,
+        BASE,
+        json!([bbs_participant("lead", "REVIEWER", "APPROVED")]),
+        json!([]),
+    )
+    .await;
+    let approvals = server_client(&server)
+        .approvals(&RepoName::new("PLAT/infra"), PR, &CommitSha::new(SHA))
+        .await
+        .unwrap();
+    assert!(approvals.is_empty(), "{approvals:?}");
+}
+
+/// `compare/commits` from the base branch to the head, answering `missing` commits.
+async fn server_compare(server: &MockServer, missing: &[&str]) {
+    let values: Vec<_> = missing
+        .iter()
+        .map(|id| json!({"id": id, "displayId": &id[..11]}))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path(format!("{SERVER}/compare/commits")))
+        .and(query_param("from", "refs/heads/main"))
+        .and(query_param("to", SHA))
+        .and(query_param("limit", "1"))
+        .and(header("authorization", "Bearer bbs-token"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "size": values.len(), "limit": 1, "start": 0, "isLastPage": values.is_empty(), "values": values
+        })))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn server_the_head_contains_the_base_when_no_base_commit_is_missing() {
+    let server = MockServer::start().await;
+    server_compare(&server, &[]).await;
+    assert!(
+        server_client(&server)
+            .contains_base(
+                &RepoName::new("PLAT/infra"),
+                &pull_request(SHA, "PLAT/infra")
+            )
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn server_a_base_commit_the_head_lacks_is_diverged() {
+    let server = MockServer::start().await;
+    server_compare(&server, &[BASE]).await;
+    assert!(
+        !server_client(&server)
+            .contains_base(
+                &RepoName::new("PLAT/infra"),
+                &pull_request(SHA, "PLAT/infra")
+            )
+            .await
+            .unwrap()
+    );
 }

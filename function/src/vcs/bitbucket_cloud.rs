@@ -7,7 +7,18 @@
 //! Endpoints (under `repositories/{ws}/{slug}`): `GET pullrequests/{id}`, `GET commit/{hash}`,
 //! `GET pullrequests/{id}/diffstat` (`next` URL pagination), `GET src/{commit}/{path}`,
 //! `GET src/{commit}/?max_depth=` (`next`), `POST pullrequests/{id}/comments`,
-//! `PUT pullrequests/{id}/comments/{cid}`, `POST commit/{sha}/statuses/build`.
+//! `PUT pullrequests/{id}/comments/{cid}`, `POST commit/{sha}/statuses/build`,
+//! `GET refs/branches/{name}` and `GET merge-base/{head}..{base}` (`undiverged`); and
+//! `GET workspaces/{ws}/permissions/repositories/{slug}?q=user.uuid="{uuid}"` (who may run
+//! commands).
+//!
+//! Token scopes (OAuth / workspace, project or repository access token; an app password's
+//! permissions likewise): `pullrequest` and `pullrequest:write` (`read:pullrequest:bitbucket`,
+//! `write:pullrequest:bitbucket`) for pull requests and comments, `repository`
+//! (`read:repository:bitbucket`) for sources, branches and merge bases, `repository:write` for
+//! build statuses, and for [`VcsClient::permission`] `repository` plus
+//! `read:user:bitbucket`, with the token's account an **admin of the repository**: the
+//! swagger allows only repository admins to read its permissions.
 
 use http::Method;
 use secrecy::SecretString;
@@ -18,8 +29,8 @@ use sha2::{Digest, Sha256};
 use super::http::{Auth, Idempotency, Rest, RetryPolicy, path, segment};
 use super::paging;
 use super::{
-    CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, VcsClient, owner_and_name,
-    truncate,
+    Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, VcsClient,
+    VcsError, owner_and_name, truncate,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
@@ -87,6 +98,13 @@ struct PrJson {
 struct Endpoint {
     branch: Name,
     commit: Option<Hash>,
+    /// Absent (or without a name) when the source repository, a fork, was deleted.
+    repository: Option<RepoJson>,
+}
+
+#[derive(Deserialize)]
+struct RepoJson {
+    full_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -103,12 +121,40 @@ struct Hash {
 struct Account {
     nickname: Option<String>,
     display_name: Option<String>,
+    uuid: Option<String>,
 }
 
+impl Account {
+    /// The name the webhook parser gives the same person (nickname, else display name).
+    fn login(&self) -> String {
+        self.nickname
+            .clone()
+            .or_else(|| self.display_name.clone())
+            .unwrap_or_default()
+    }
+}
+
+/// A pull request participant (swagger `participant`): reviewers and everyone who commented or
+/// approved.
 #[derive(Deserialize)]
 struct Participant {
+    user: Option<Account>,
     #[serde(default)]
     approved: bool,
+    /// `approved`, `changes_requested` or null.
+    state: Option<String>,
+}
+
+/// One entry of `paginated_repository_permissions`.
+#[derive(Deserialize)]
+struct RepositoryPermission {
+    permission: Option<String>,
+}
+
+/// A branch (`refs/branches/{name}`): its `target` is the head commit.
+#[derive(Deserialize)]
+struct Branch {
+    target: Hash,
 }
 
 #[derive(Deserialize)]
@@ -139,6 +185,29 @@ struct IdJson {
 fn status_key(context: &str) -> String {
     let digest = Sha256::digest(context.as_bytes());
     format!("landfall-{}", hex::encode(&digest[..12]))
+}
+
+/// Bitbucket Cloud's repository permission (`admin`, `write`, `read`, `none`) as [`Access`].
+fn access(permission: &str) -> Access {
+    match permission {
+        "admin" => Access::Admin,
+        "write" => Access::Write,
+        "read" => Access::Read,
+        _ => Access::None,
+    }
+}
+
+/// The approvals among `participants`: approved, and not since withdrawn by requesting changes.
+fn approving(participants: Vec<Participant>) -> Vec<Actor> {
+    participants
+        .into_iter()
+        .filter(|p| p.approved && p.state.as_deref() != Some("changes_requested"))
+        .filter_map(|p| p.user)
+        .map(|u| Actor {
+            login: u.login(),
+            id: u.uuid,
+        })
+        .collect()
 }
 
 impl BitbucketCloudClient {
@@ -202,16 +271,17 @@ impl VcsClient for BitbucketCloudClient {
             Some(c) => self.full_sha(repo, &CommitSha::new(c.hash)).await?,
             None => CommitSha::new(String::new()),
         };
+        let head_repo = j
+            .source
+            .repository
+            .and_then(|r| r.full_name)
+            .map(|name| same_spelling(repo, name));
         Ok(PullRequest {
             number: pr,
             head_sha,
             head_branch: j.source.branch.name,
             base_branch: j.destination.branch.name,
-            author: j
-                .author
-                .nickname
-                .or(j.author.display_name)
-                .unwrap_or_default(),
+            author: j.author.login(),
             state: match j.state.as_str() {
                 "OPEN" => PrState::Open,
                 "MERGED" => PrState::Merged,
@@ -219,6 +289,7 @@ impl VcsClient for BitbucketCloudClient {
             },
             // Bitbucket Cloud does not report mergeability.
             mergeable: None,
+            head_repo,
         })
     }
 
@@ -373,15 +444,156 @@ impl VcsClient for BitbucketCloudClient {
         Ok(())
     }
 
-    async fn is_approved(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<bool> {
+    /// The user's effective permission on the repository from
+    /// `GET workspaces/{ws}/permissions/repositories/{slug}?q=user.uuid="{uuid}"`, which the
+    /// swagger documents as "effective permissions: the highest level of permission the user
+    /// has", direct or through a group, project or workspace grant. `admin` is
+    /// [`Access::Admin`], `write` [`Access::Write`], `read` [`Access::Read`]; a user with no
+    /// entry (not a member, or unknown) [`Access::None`]. The user is named by account UUID
+    /// (the webhook's `actor.uuid`), so an actor without one is an error. Needs the `repository`
+    /// and `read:user:bitbucket` scopes and a token whose account administers the repository.
+    async fn permission(&self, repo: &RepoName, user: &Actor) -> Result<Access> {
+        let uuid = user.id.as_deref().ok_or_else(|| VcsError::Config {
+            message: format!(
+                "Bitbucket Cloud looks permissions up by account UUID, and none is known for {}",
+                user.login
+            ),
+        })?;
+        let (ws, slug) = owner_and_name(repo)?;
+        let what = format!("read {}'s permission on {repo}", user.login);
+        let query = format!("user.uuid=\"{uuid}\"");
+        let entries: Vec<RepositoryPermission> = self
+            .pages(
+                &format!(
+                    "workspaces/{}/permissions/repositories/{}?q={}",
+                    segment(ws),
+                    segment(slug),
+                    segment(&query)
+                ),
+                &what,
+            )
+            .await?;
+        Ok(entries
+            .iter()
+            .filter_map(|e| e.permission.as_deref())
+            .map(access)
+            .max()
+            .unwrap_or(Access::None))
+    }
+
+    /// The participants whose `approved` is true and whose `state` is not `changes_requested`
+    /// (requesting changes withdraws an approval). Bitbucket does not record the commit an
+    /// approval was given at, so when the PR's source commit is no longer `head` no approval
+    /// counts.
+    async fn approvals(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+        head: &CommitSha,
+    ) -> Result<Vec<Actor>> {
         let j = self.get_pr(repo, pr).await?;
-        Ok(j.participants.iter().any(|p| p.approved))
+        let Some(source) = j.source.commit else {
+            return Ok(Vec::new());
+        };
+        let current = self.full_sha(repo, &CommitSha::new(source.hash)).await?;
+        if !current.as_str().eq_ignore_ascii_case(head.as_str()) {
+            return Ok(Vec::new());
+        }
+        Ok(approving(j.participants))
+    }
+
+    /// Whether the destination branch's head (`GET refs/branches/{base}`, `target.hash`) is the
+    /// merge base of the PR's head and itself (`GET merge-base/{head}..{base}`): then the head
+    /// contains it.
+    async fn contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
+        if pr.head_sha.as_str().is_empty() {
+            return Err(VcsError::Config {
+                message: format!("{repo}#{} has no head commit to compare", pr.number),
+            });
+        }
+        let base_path = Self::repo_path(repo)?;
+        let what = format!("read the head of {} in {repo}", pr.base_branch);
+        let branch: Branch = self
+            .rest
+            .get(
+                &format!("{base_path}/refs/branches/{}", path(&pr.base_branch)),
+                &what,
+            )
+            .await?;
+        let base = branch.target.hash;
+        let what = format!("compare {repo}#{} with {}", pr.number, pr.base_branch);
+        let merge_base: Hash = self
+            .rest
+            .get(
+                &format!(
+                    "{base_path}/merge-base/{}",
+                    segment(&format!("{}..{base}", pr.head_sha))
+                ),
+                &what,
+            )
+            .await?;
+        Ok(merge_base.hash.eq_ignore_ascii_case(&base))
+    }
+}
+
+/// `name` as `repo` spells it when they name the same repository (Bitbucket's names are
+/// case-insensitive), else `name` as given.
+fn same_spelling(repo: &RepoName, name: String) -> RepoName {
+    if name.eq_ignore_ascii_case(repo.as_str()) {
+        repo.clone()
+    } else {
+        RepoName::new(name)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn participant(approved: bool, state: Option<&str>, uuid: &str) -> Participant {
+        Participant {
+            user: Some(Account {
+                nickname: Some(format!("user-{uuid}")),
+                display_name: None,
+                uuid: Some(uuid.to_owned()),
+            }),
+            approved,
+            state: state.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn requesting_changes_withdraws_an_approval() {
+        let actors = approving(vec![
+            participant(true, Some("approved"), "{a}"),
+            participant(true, Some("changes_requested"), "{b}"),
+            participant(false, Some("changes_requested"), "{c}"),
+            participant(false, None, "{d}"),
+            participant(true, None, "{e}"),
+        ]);
+        let ids: Vec<_> = actors.iter().filter_map(|a| a.id.as_deref()).collect();
+        assert_eq!(ids, ["{a}", "{e}"]);
+        assert_eq!(actors[0].login, "user-{a}");
+    }
+
+    #[test]
+    fn permissions_map_to_access_and_anything_else_is_none() {
+        assert_eq!(access("admin"), Access::Admin);
+        assert_eq!(access("write"), Access::Write);
+        assert_eq!(access("read"), Access::Read);
+        assert_eq!(access("none"), Access::None);
+        assert_eq!(access("owner"), Access::None);
+    }
+
+    #[test]
+    fn a_head_repository_named_in_another_case_is_the_same_repository() {
+        let repo = RepoName::new("acme/infra");
+        assert_eq!(same_spelling(&repo, "ACME/Infra".into()), repo);
+        assert_eq!(
+            same_spelling(&repo, "fork/infra".into()),
+            RepoName::new("fork/infra")
+        );
+    }
 
     #[test]
     fn status_keys_are_stable_and_short() {

@@ -8,7 +8,13 @@
 //! `GET archive?at=&format=tgz&prefix=` (the tree in one download; without a prefix its entries
 //! sit at the root, so one top-level folder is asked for, the shape every other host serves),
 //! `POST pull-requests/{id}/comments`, `GET`+`PUT pull-requests/{id}/comments/{cid}` (edits carry
-//! the comment's `version`), and `POST rest/build-status/1.0/commits/{sha}`.
+//! the comment's `version`), `GET compare/commits?from=&to=&limit=1` (`undiverged`), and
+//! `POST rest/build-status/1.0/commits/{sha}`; who may run commands comes from
+//! `GET rest/api/1.0/users?filter=&permission.1=REPO_…&permission.1.projectKey=&permission.1.repositorySlug=`.
+//!
+//! The token's account needs `REPO_READ` on the repository for everything read here (including
+//! the permission look-up, which any authenticated user may make) and `REPO_WRITE` to comment
+//! and set build statuses; an HTTP access token needs the matching repository permission.
 
 use std::collections::BTreeMap;
 
@@ -21,8 +27,8 @@ use sha2::{Digest, Sha256};
 use super::http::{Auth, Idempotency, Rest, RetryPolicy, check, path, segment};
 use super::paging;
 use super::{
-    CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter, VcsClient,
-    VcsError, owner_and_name, truncate,
+    Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter,
+    VcsClient, VcsError, owner_and_name, truncate,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
@@ -105,6 +111,8 @@ struct PrJson {
     state: String,
     #[serde(default)]
     reviewers: Vec<Participant>,
+    #[serde(default)]
+    participants: Vec<Participant>,
 }
 
 #[derive(Deserialize)]
@@ -112,18 +120,41 @@ struct PrJson {
 struct RefJson {
     display_id: String,
     latest_commit: Option<String>,
+    /// Absent when the source repository (a fork) is gone.
+    repository: Option<RepoJson>,
 }
 
 #[derive(Deserialize)]
+struct RepoJson {
+    slug: Option<String>,
+    project: Option<ProjectJson>,
+}
+
+#[derive(Deserialize)]
+struct ProjectJson {
+    key: Option<String>,
+}
+
+impl RepoJson {
+    /// `PROJECT/slug`, the spelling of repository names everywhere in Landfall.
+    fn full_name(&self) -> Option<RepoName> {
+        let key = self.project.as_ref()?.key.as_deref()?;
+        Some(RepoName::new(format!("{key}/{}", self.slug.as_deref()?)))
+    }
+}
+
+/// A pull request participant (reviewer, author or participant).
+#[derive(Deserialize)]
 struct Participant {
     user: User,
-    #[serde(default)]
-    approved: bool,
+    /// `APPROVED`, `NEEDS_WORK` or `UNAPPROVED`.
+    status: Option<String>,
 }
 
 #[derive(Deserialize)]
 struct User {
     name: String,
+    slug: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -156,6 +187,18 @@ struct CommentJson {
 fn status_key(context: &str) -> String {
     let digest = Sha256::digest(context.as_bytes());
     format!("landfall-{}", hex::encode(&digest[..12]))
+}
+
+/// The reviewers and participants whose status is `APPROVED` (`NEEDS_WORK` is not an approval),
+/// each person once.
+fn approving(reviewers: Vec<Participant>, participants: Vec<Participant>) -> Vec<Actor> {
+    let mut out: Vec<Actor> = Vec::new();
+    for p in reviewers.into_iter().chain(participants) {
+        if p.status.as_deref() == Some("APPROVED") && !out.iter().any(|a| a.login == p.user.name) {
+            out.push(Actor::login(p.user.name));
+        }
+    }
+    out
 }
 
 impl BitbucketServerClient {
@@ -207,6 +250,12 @@ impl VcsClient for BitbucketServerClient {
             author: j.author.user.name,
             state,
             mergeable,
+            head_repo: j
+                .from_ref
+                .repository
+                .as_ref()
+                .and_then(RepoJson::full_name)
+                .map(|name| same_spelling(repo, name)),
         })
     }
 
@@ -383,8 +432,148 @@ impl VcsClient for BitbucketServerClient {
         check(r, &what).map(drop)
     }
 
-    async fn is_approved(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<bool> {
+    /// The user's effective permission on the repository: the highest of `REPO_ADMIN`
+    /// ([`Access::Admin`]), `REPO_WRITE` ([`Access::Write`]) and `REPO_READ` ([`Access::Read`])
+    /// that `GET rest/api/1.0/users?filter={name}&permission.1={P}&permission.1.projectKey=
+    /// &permission.1.repositorySlug=` finds the user holding. Bitbucket answers such a filter
+    /// with everyone the permission applies to, so a repository grant, a project grant
+    /// (`PROJECT_ADMIN` implies `REPO_ADMIN`, `PROJECT_WRITE` `REPO_WRITE`, `PROJECT_READ`
+    /// `REPO_READ`), either one given to a group, and the global `ADMIN` and `SYS_ADMIN` (full
+    /// access to every project) all count; the per-resource `permissions/users` listings hold
+    /// only direct grants and miss groups. The filter matches names, display names and e-mail
+    /// addresses containing the text, so only a user whose `name` (or `slug`) is the login
+    /// counts. Two requests: `REPO_WRITE`, then `REPO_ADMIN` for a writer or `REPO_READ` for
+    /// anyone else. Someone unknown, or holding none of them, has [`Access::None`].
+    async fn permission(&self, repo: &RepoName, user: &Actor) -> Result<Access> {
+        Ok(if self.holds(repo, user, "REPO_WRITE").await? {
+            if self.holds(repo, user, "REPO_ADMIN").await? {
+                Access::Admin
+            } else {
+                Access::Write
+            }
+        } else if self.holds(repo, user, "REPO_READ").await? {
+            Access::Read
+        } else {
+            Access::None
+        })
+    }
+
+    /// The reviewers and participants whose `status` is `APPROVED` (`NEEDS_WORK` and
+    /// `UNAPPROVED` are not approvals). Bitbucket does not record the commit an approval was
+    /// given at, so when the PR's `fromRef.latestCommit` is no longer `head` none counts.
+    async fn approvals(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+        head: &CommitSha,
+    ) -> Result<Vec<Actor>> {
         let j = self.get_pr(repo, pr).await?;
-        Ok(j.reviewers.iter().any(|r| r.approved))
+        let current = j.from_ref.latest_commit.unwrap_or_default();
+        if current.is_empty() || !current.eq_ignore_ascii_case(head.as_str()) {
+            return Ok(Vec::new());
+        }
+        Ok(approving(j.reviewers, j.participants))
+    }
+
+    /// Whether no commit of the base branch is missing from the head:
+    /// `GET compare/commits?from=refs/heads/{base}&to={head}&limit=1` lists "the commits
+    /// accessible from the `from` commit but not in the `to` commit", so an empty page means
+    /// the head contains the base branch's current head.
+    async fn contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
+        if pr.head_sha.as_str().is_empty() {
+            return Err(VcsError::Config {
+                message: format!("{repo}#{} has no head commit to compare", pr.number),
+            });
+        }
+        let what = format!("compare {repo}#{} with {}", pr.number, pr.base_branch);
+        let page: Paged<serde_json::Value> = self
+            .rest
+            .get(
+                &format!(
+                    "{}/compare/commits?from={}&to={}&limit=1",
+                    Self::repo_path(repo)?,
+                    segment(&format!("refs/heads/{}", pr.base_branch)),
+                    segment(pr.head_sha.as_str())
+                ),
+                &what,
+            )
+            .await?;
+        Ok(page.values.is_empty())
+    }
+}
+
+impl BitbucketServerClient {
+    /// Whether `user` holds `permission` (a `REPO_*` permission) on `repo`, directly or implied.
+    async fn holds(&self, repo: &RepoName, user: &Actor, permission: &str) -> Result<bool> {
+        let (project, slug) = owner_and_name(repo)?;
+        let what = format!("check {} for {permission} on {repo}", user.login);
+        let users: Vec<User> = self
+            .pages(
+                &format!(
+                    "rest/api/1.0/users?filter={}&permission.1={permission}&permission.1.projectKey={}&permission.1.repositorySlug={}&limit=100",
+                    segment(&user.login),
+                    segment(project),
+                    segment(slug)
+                ),
+                &what,
+            )
+            .await?;
+        Ok(users.iter().any(|u| {
+            u.name.eq_ignore_ascii_case(&user.login)
+                || u.slug
+                    .as_deref()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(&user.login))
+        }))
+    }
+}
+
+/// `name` as `repo` spells it when they name the same repository (project keys and slugs are
+/// case-insensitive), else `name` as given.
+fn same_spelling(repo: &RepoName, name: RepoName) -> RepoName {
+    if name.as_str().eq_ignore_ascii_case(repo.as_str()) {
+        repo.clone()
+    } else {
+        name
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn participant(name: &str, status: &str) -> Participant {
+        Participant {
+            user: User {
+                name: name.to_owned(),
+                slug: None,
+            },
+            status: Some(status.to_owned()),
+        }
+    }
+
+    #[test]
+    fn only_approved_counts_and_each_person_once() {
+        let actors = approving(
+            vec![
+                participant("lead", "APPROVED"),
+                participant("ops", "NEEDS_WORK"),
+                participant("dev", "UNAPPROVED"),
+            ],
+            vec![
+                participant("lead", "APPROVED"),
+                participant("sre", "APPROVED"),
+            ],
+        );
+        assert_eq!(actors, [Actor::login("lead"), Actor::login("sre")]);
+    }
+
+    #[test]
+    fn a_fork_keeps_its_own_project_key() {
+        let repo = RepoName::new("PLAT/infra");
+        assert_eq!(same_spelling(&repo, RepoName::new("plat/INFRA")), repo);
+        assert_eq!(
+            same_spelling(&repo, RepoName::new("~ALICE/infra")),
+            RepoName::new("~ALICE/infra")
+        );
     }
 }

@@ -4,7 +4,10 @@
 //! versions: 2.0 carries the pull request; 1.0 only the comment, whose API links give the pull
 //! request's number and the repository's id but not its name. A 1.0 comment that does not carry
 //! the pull request is ignored with a reason that tells the operator to choose version 2.0.
-//! Repositories are named `project/repo`; the organisation is fixed by `LANDFALL_VCS_URL`.
+//! Repositories are named `project/repo`; the organisation is fixed by `LANDFALL_VCS_URL`. The
+//! sender of a comment is its author, with the identity `id` the permission API takes; the head
+//! repository is the pull request's `forkSource.repository` when it comes from a fork, else its
+//! own repository.
 
 use serde::Deserialize;
 
@@ -40,6 +43,7 @@ impl Repo {
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Identity {
+    id: Option<String>,
     unique_name: Option<String>,
     display_name: Option<String>,
 }
@@ -48,6 +52,12 @@ impl Identity {
     fn into_name(self) -> Option<String> {
         self.unique_name.or(self.display_name)
     }
+}
+
+/// `forkSource`: the source branch of a pull request from a fork, with the fork.
+#[derive(Deserialize)]
+struct ForkRef {
+    repository: Option<Repo>,
 }
 
 #[derive(Deserialize)]
@@ -67,6 +77,7 @@ struct PullRequest {
     target_ref_name: Option<String>,
     last_merge_source_commit: Option<Commit>,
     created_by: Option<Identity>,
+    fork_source: Option<ForkRef>,
 }
 
 #[derive(Deserialize)]
@@ -230,10 +241,14 @@ pub(super) fn parse(body: &[u8]) -> Result<Event, ParseError> {
     event.delivery = delivery;
     if let Some(comment) = comment {
         event.comment = comment.content;
-        event.sender = comment.author.and_then(Identity::into_name);
+        if let Some(mut author) = comment.author {
+            event.sender_id = author.id.take();
+            event.sender = author.into_name();
+        }
     }
     if let Some(pr) = pr {
         event.repo = pr.repository.as_ref().and_then(Repo::full_name);
+        event.head_repo = head_repository(&pr, event.repo.as_ref());
         event.clone_url = pr.repository.and_then(|r| r.remote_url);
         event.number = pr.id.map(PullRequestNumber);
         event.head_sha = pr
@@ -245,6 +260,20 @@ pub(super) fn parse(body: &[u8]) -> Result<Event, ParseError> {
         event.pr_author = pr.created_by.and_then(Identity::into_name);
     }
     Ok(event)
+}
+
+/// The repository `pr`'s source branch lives in: the fork for a pull request from a fork
+/// (`None` when the payload does not name it), else `repo`, its own.
+fn head_repository(pr: &PullRequest, repo: Option<&RepoName>) -> Option<RepoName> {
+    let Some(fork) = &pr.fork_source else {
+        return repo.cloned();
+    };
+    let head = fork.repository.as_ref().and_then(Repo::full_name)?;
+    Some(match repo {
+        // Names are case-insensitive: the same repository keeps one spelling.
+        Some(repo) if repo.as_str().eq_ignore_ascii_case(head.as_str()) => repo.clone(),
+        _ => head,
+    })
 }
 
 /// Reads an active pull request's update from the message Azure DevOps writes for it.
@@ -409,5 +438,61 @@ mod tests {
                 "{href}"
             );
         }
+    }
+
+    #[test]
+    fn a_comment_on_a_fork_pull_request_names_the_fork_and_the_author_by_id() {
+        let e = parse_str(
+            r#"{"eventType":"ms.vss-code.git-pullrequest-comment-event","resourceVersion":"2.0","resource":{
+               "comment":{"content":"landfall plan","commentType":"text",
+                 "author":{"id":"54d125f7-69f7-4191-904f-c5b96b6261c8","uniqueName":"outsider@example.com"}},
+               "pullRequest":{"pullRequestId":4,"status":"active",
+                 "repository":{"name":"infra","project":{"name":"Ops"}},
+                 "forkSource":{"name":"refs/heads/evil","repository":{"name":"infra-fork","project":{"name":"Outside"}}}}}}"#,
+        );
+        assert!(matches!(e.kind, EventKind::Commented(Some(_))));
+        assert_eq!(e.repo, Some(RepoName::new("Ops/infra")));
+        assert_eq!(e.head_repo, Some(RepoName::new("Outside/infra-fork")));
+        assert_eq!(
+            (e.sender.as_deref(), e.sender_id.as_deref()),
+            (
+                Some("outsider@example.com"),
+                Some("54d125f7-69f7-4191-904f-c5b96b6261c8")
+            )
+        );
+    }
+
+    #[test]
+    fn a_pull_request_without_a_fork_source_is_its_own_head_repository() {
+        let e = parse_str(
+            r#"{"eventType":"git.pullrequest.created","resource":{"pullRequestId":1,"status":"active",
+               "repository":{"name":"infra","project":{"name":"Ops"}}}}"#,
+        );
+        assert_eq!(e.head_repo, Some(RepoName::new("Ops/infra")));
+        // Not a comment: nobody is named as the sender.
+        assert_eq!((e.sender, e.sender_id), (None, None));
+        // A fork source whose repository is not named is an unknown head, treated as a fork.
+        let e = parse_str(
+            r#"{"eventType":"git.pullrequest.created","resource":{"pullRequestId":1,"status":"active",
+               "repository":{"name":"infra","project":{"name":"Ops"}},"forkSource":{"name":"refs/heads/x"}}}"#,
+        );
+        assert_eq!(e.head_repo, None);
+    }
+
+    #[test]
+    fn the_corpus_comment_names_its_author_by_identity_id() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
+        let body = std::fs::read(
+            root.join("azuredevops-mcdafydd-go-azuredevops/git-pullrequest-comment-event-v2.json"),
+        )
+        .unwrap();
+        let e = parse(&body).unwrap();
+        assert_eq!(
+            e.sender_id.as_deref(),
+            Some("54d125f7-69f7-4191-904f-c5b96b6261c8")
+        );
+        // No forkSource: the pull request's own repository.
+        assert_eq!(e.head_repo, Some(RepoName::new("Fabrikam/Fabrikam")));
+        assert_eq!(e.head_repo, e.repo);
     }
 }

@@ -2,6 +2,8 @@
 //! body never names it. Commit hashes are 12-character abbreviations that must be resolved through
 //! the API before a plan is bound to them. `pullrequest:updated` fires for any change, commits or
 //! not; it is reported as a push and the head SHA tells later stages whether anything moved.
+//! The sender's id is `actor.uuid` (what the permission API takes); the head repository is
+//! `pullrequest.source.repository.full_name` (a fork when it is not the destination).
 
 use http::HeaderMap;
 use serde::Deserialize;
@@ -18,6 +20,7 @@ struct Account {
     nickname: Option<String>,
     username: Option<String>,
     display_name: Option<String>,
+    uuid: Option<String>,
 }
 
 impl Account {
@@ -124,14 +127,19 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
         .repository
         .and_then(|r| r.full_name)
         .map(RepoName::new);
-    event.sender = payload.actor.and_then(Account::name);
+    if let Some(mut actor) = payload.actor {
+        event.sender_id = actor.uuid.take();
+        event.sender = actor.name();
+    }
     event.comment = comment;
+    let mut head_repo = None;
     if let Some(pr) = payload.pullrequest {
         event.number = pr.id.map(PullRequestNumber);
         event.pr_author = pr.author.and_then(Account::name);
         if let Some(source) = pr.source {
             event.head_sha = source.commit.and_then(|c| c.hash).map(CommitSha::new);
             event.head_branch = source.branch.and_then(|b| b.name);
+            head_repo = source.repository.as_ref().and_then(|r| r.full_name.clone());
             event.clone_url = source
                 .repository
                 .and_then(|r| r.links)
@@ -150,6 +158,11 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
             }
         }
     }
+    event.head_repo = head_repo.map(|name| match &event.repo {
+        // Bitbucket's names are case-insensitive: the same repository keeps one spelling.
+        Some(repo) if repo.as_str().eq_ignore_ascii_case(&name) => repo.clone(),
+        _ => RepoName::new(name),
+    });
     Ok(event)
 }
 
@@ -231,11 +244,86 @@ mod tests {
     }
 
     #[test]
+    fn a_fork_pull_request_names_the_fork_as_head_and_the_actor_by_uuid() {
+        let e = with_key(
+            "pullrequest:comment_created",
+            r#"{"actor":{"nickname":"outsider","uuid":"{2b1c}"},
+               "repository":{"full_name":"acme/infra"},
+               "comment":{"content":{"raw":"landfall plan"}},
+               "pullrequest":{"id":3,
+                 "source":{"branch":{"name":"evil"},"commit":{"hash":"e0624da46d3a"},
+                           "repository":{"full_name":"outsider/infra"}},
+                 "destination":{"branch":{"name":"main"},"repository":{"full_name":"acme/infra"}}}}"#,
+        );
+        assert_eq!(e.repo, Some(RepoName::new("acme/infra")));
+        assert_eq!(e.head_repo, Some(RepoName::new("outsider/infra")));
+        assert_eq!(
+            (e.sender.as_deref(), e.sender_id.as_deref()),
+            (Some("outsider"), Some("{2b1c}"))
+        );
+    }
+
+    #[test]
+    fn a_branch_of_the_repository_itself_is_its_own_head_repository() {
+        let e = with_key(
+            "pullrequest:created",
+            r#"{"repository":{"full_name":"acme/infra"},
+               "pullrequest":{"source":{"repository":{"full_name":"ACME/Infra"}}}}"#,
+        );
+        assert_eq!(e.head_repo, e.repo);
+        // A source repository the payload does not name (a deleted fork) is unknown.
+        let e = with_key(
+            "pullrequest:created",
+            r#"{"repository":{"full_name":"acme/infra"},"pullrequest":{"source":{}}}"#,
+        );
+        assert_eq!((e.head_repo, e.sender_id), (None, None));
+    }
+
+    #[test]
     fn short_hashes_are_kept_and_flagged_as_abbreviated() {
         let e = with_key(
             "pullrequest:created",
             r#"{"pullrequest":{"source":{"commit":{"hash":"e0624da46d3a"}}}}"#,
         );
         assert!(e.head_sha.unwrap().is_abbreviated());
+    }
+
+    /// A delivery from the shared corpus, read in place.
+    fn corpus(rel: &str) -> Vec<u8> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
+        std::fs::read(root.join(rel)).unwrap()
+    }
+
+    #[test]
+    fn atlantis_fixtures_from_a_fork_and_from_a_branch() {
+        let headers = |key: &'static str| -> HeaderMap {
+            [(
+                http::HeaderName::from_static("x-event-key"),
+                http::HeaderValue::from_static(key),
+            )]
+            .into_iter()
+            .collect()
+        };
+        let e = parse(
+            &headers("pullrequest:comment_created"),
+            &corpus("atlantis-webhooks/bitbucket-cloud/bitbucket-cloud-comment-event.json"),
+        )
+        .unwrap();
+        assert_eq!(e.repo, Some(RepoName::new("lkysow/atlantis-example")));
+        assert_eq!(
+            e.head_repo,
+            Some(RepoName::new("lkysow-fork/atlantis-example"))
+        );
+        assert_eq!(
+            e.sender_id.as_deref(),
+            Some("{bf34a99b-8a11-452c-8fbc-bdffc340e584}")
+        );
+        let e = parse(
+            &headers("pullrequest:updated"),
+            &corpus("atlantis-webhooks/bitbucket-cloud/bitbucket-cloud-pull-event-updated.json"),
+        )
+        .unwrap();
+        assert_eq!(e.head_repo, e.repo);
+        assert!(e.head_repo.is_some());
     }
 }

@@ -1,6 +1,8 @@
 //! Bitbucket Server and Data Center. The event type is in `X-Event-Key` and, unlike Bitbucket
 //! Cloud, also in the body's `eventKey`. Repositories are named `PROJECT_KEY/slug`, as in the
-//! host's URLs (`/projects/KEY/repos/slug`).
+//! host's URLs (`/projects/KEY/repos/slug`); the head repository is `fromRef.repository`, a fork
+//! when it is not `toRef.repository` (personal forks live in `~USER` projects). The permission
+//! API names people by user name, so there is no sender id.
 
 use http::HeaderMap;
 use serde::Deserialize;
@@ -159,6 +161,19 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
                 .display_id
                 .or_else(|| from.id.as_deref().map(super::short_branch));
             event.clone_url = from.repository.as_ref().and_then(Repo::http_clone_url);
+            event.head_repo = from
+                .repository
+                .as_ref()
+                .and_then(Repo::full_name)
+                .map(|head| {
+                    match &event.repo {
+                        // Keys and slugs are case-insensitive: the same repository keeps one spelling.
+                        Some(repo) if repo.as_str().eq_ignore_ascii_case(head.as_str()) => {
+                            repo.clone()
+                        }
+                        _ => head,
+                    }
+                });
         }
     }
     Ok(event)
@@ -220,10 +235,60 @@ mod tests {
                "links":{"clone":[{"href":"ssh://x","name":"ssh"},{"href":"https://bb/scm/~alice/infra.git","name":"http"}]}}}}}"#,
         );
         assert_eq!(e.repo, Some(RepoName::new("OPS/infra")));
+        assert_eq!(e.head_repo, Some(RepoName::new("~ALICE/infra")));
         assert_eq!(e.head_branch.as_deref(), Some("feature"));
         assert_eq!(
             e.clone_url.as_deref(),
             Some("https://bb/scm/~alice/infra.git")
         );
+    }
+
+    #[test]
+    fn a_branch_of_the_target_repository_is_its_own_head_repository() {
+        let e = with_key(
+            "pr:comment:added",
+            r#"{"actor":{"name":"dev"},"comment":{"text":"landfall plan"},"pullRequest":{"id":1,
+               "toRef":{"displayId":"main","repository":{"slug":"infra","project":{"key":"OPS"}}},
+               "fromRef":{"displayId":"feature","repository":{"slug":"Infra","project":{"key":"ops"}}}}}"#,
+        );
+        assert_eq!(e.head_repo, Some(RepoName::new("OPS/infra")));
+        assert_eq!(e.head_repo, e.repo);
+        assert_eq!(e.sender_id, None);
+        // No source repository (a deleted fork): unknown, which later stages treat as a fork.
+        let e = with_key(
+            "pr:opened",
+            r#"{"pullRequest":{"toRef":{"repository":{"slug":"infra","project":{"key":"OPS"}}},"fromRef":{"displayId":"x"}}}"#,
+        );
+        assert_eq!(e.head_repo, None);
+    }
+
+    /// A delivery from the shared corpus, read in place.
+    fn corpus(rel: &str) -> Vec<u8> {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
+        std::fs::read(root.join(rel)).unwrap()
+    }
+
+    #[test]
+    fn atlantis_fixtures_name_the_fork_project_as_head() {
+        let dir = "atlantis-webhooks/bitbucket-server";
+        let e = parse(
+            &HeaderMap::new(),
+            &corpus(&format!("{dir}/bitbucket-server-comment-event.json")),
+        )
+        .unwrap();
+        assert_eq!(
+            (e.repo, e.head_repo),
+            (
+                Some(RepoName::new("AT/atlantis-example")),
+                Some(RepoName::new("FK/atlantis-example"))
+            )
+        );
+        let e = parse(
+            &HeaderMap::new(),
+            &corpus(&format!("{dir}/bitbucket-server-pull-event-created.json")),
+        )
+        .unwrap();
+        assert_eq!(e.head_repo, Some(RepoName::new("AT/atlantis-example")));
+        assert_eq!(e.head_repo, e.repo);
     }
 }
