@@ -17,7 +17,8 @@ use landfall_function::vcs::archive::ArchiveLimits;
 use landfall_function::vcs::github::GithubClient;
 use landfall_function::vcs::tree::HeadFiles;
 use landfall_function::vcs::{
-    CommitStatus, PrState, RetryPolicy, StatusState, TreeFilter, VcsClient, VcsError,
+    Access, Actor, CommitStatus, PrState, PullRequest, RetryPolicy, StatusState, TreeFilter,
+    VcsClient, VcsError,
 };
 use secrecy::{ExposeSecret, SecretString};
 use serde_json::json;
@@ -65,8 +66,10 @@ async fn a_pull_request_is_read_with_head_base_author_state_and_mergeability() {
         .and(header("accept", "application/vnd.github+json"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "number": 7, "state": "open", "merged": false, "mergeable": true,
-            "head": {"ref": "feature", "sha": SHA},
-            "base": {"ref": "main", "sha": "0000000000000000000000000000000000000000"},
+            "mergeable_state": "clean",
+            "head": {"ref": "feature", "sha": SHA, "repo": {"full_name": "acme/infra"}},
+            "base": {"ref": "main", "sha": "0000000000000000000000000000000000000000",
+                     "repo": {"full_name": "acme/infra"}},
             "user": {"login": "octocat"}
         })))
         .expect(1)
@@ -81,6 +84,78 @@ async fn a_pull_request_is_read_with_head_base_author_state_and_mergeability() {
     assert_eq!(pr.author, "octocat");
     assert_eq!(pr.state, PrState::Open);
     assert_eq!(pr.mergeable, Some(true));
+    assert_eq!(pr.head_repo, Some(repo()));
+    assert!(!pr.is_fork(&repo()));
+}
+
+#[tokio::test]
+async fn a_fork_pull_request_names_the_fork_and_a_deleted_fork_is_a_fork_too() {
+    let server = MockServer::start().await;
+    let pr = |number: u64, head_repo: serde_json::Value| {
+        json!({
+            "number": number, "state": "open", "mergeable_state": "clean",
+            "head": {"ref": "main", "sha": SHA, "repo": head_repo},
+            "base": {"ref": "main", "sha": SHA, "repo": {"full_name": "acme/infra"}},
+            "user": {"login": "evil-outsider"}
+        })
+    };
+    github_get("/repos/acme/infra/pulls/8")
+        .respond_with(ResponseTemplate::new(200).set_body_json(pr(
+            8,
+            json!({"full_name": "evil-outsider/infra", "fork": true}),
+        )))
+        .expect(1)
+        .mount(&server)
+        .await;
+    github_get("/repos/acme/infra/pulls/9")
+        .respond_with(ResponseTemplate::new(200).set_body_json(pr(9, json!(null))))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    let fork = c.pull_request(&repo(), PullRequestNumber(8)).await.unwrap();
+    assert_eq!(fork.head_repo, Some(RepoName::new("evil-outsider/infra")));
+    assert!(fork.is_fork(&repo()));
+    let deleted = c.pull_request(&repo(), PullRequestNumber(9)).await.unwrap();
+    assert_eq!(deleted.head_repo, None);
+    assert!(deleted.is_fork(&repo()));
+}
+
+#[tokio::test]
+async fn mergeable_is_read_from_the_merge_state_not_from_mergeable() {
+    let server = MockServer::start().await;
+    let cases: [(Option<&str>, Option<bool>); 10] = [
+        (Some("clean"), Some(true)),
+        (Some("has_hooks"), Some(true)),
+        (Some("unstable"), Some(true)),
+        (Some("dirty"), Some(false)),
+        (Some("blocked"), Some(false)),
+        (Some("behind"), Some(false)),
+        (Some("draft"), Some(false)),
+        (Some("unknown"), None),
+        (Some("something-new"), None),
+        (None, None),
+    ];
+    for (n, (state, _)) in (1u64..).zip(cases) {
+        // `mergeable` says "no conflicts" in every case: it must not decide.
+        let mut body = json!({
+            "number": n, "state": "open", "mergeable": true,
+            "head": {"ref": "f", "sha": SHA}, "base": {"ref": "main"}, "user": {"login": "o"}
+        });
+        if let Some(state) = state {
+            body["mergeable_state"] = json!(state);
+        }
+        github_get(&format!("/repos/acme/infra/pulls/{n}"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(body))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let c = client(&server);
+    for (n, (state, expected)) in (1u64..).zip(cases) {
+        let pr = c.pull_request(&repo(), PullRequestNumber(n)).await.unwrap();
+        assert_eq!(pr.mergeable, expected, "mergeable_state {state:?}");
+    }
 }
 
 #[tokio::test]
@@ -238,30 +313,301 @@ async fn a_commit_status_names_the_project_and_command() {
         .unwrap();
 }
 
+const OLD: &str = "0123456789abcdef0123456789abcdef01234567";
+
+/// Anything the adapter asks for that no test mock names fails loudly (wiremock's own
+/// default, 404, would read as "no access" or "not a member").
+async fn refuse_unexpected(server: &MockServer) {
+    Mock::given(path_regex(".*"))
+        .respond_with(ResponseTemplate::new(500).set_body_string("unexpected request"))
+        .with_priority(200)
+        .expect(0)
+        .mount(server)
+        .await;
+}
+
+fn review(id: u64, login: Option<&str>, state: &str, commit: &str) -> serde_json::Value {
+    json!({
+        "id": id,
+        "user": login.map(|l| json!({"login": l, "type": "User"})),
+        "state": state,
+        "commit_id": commit,
+        "author_association": "COLLABORATOR",
+        "body": ""
+    })
+}
+
 #[tokio::test]
-async fn approval_is_each_reviewers_latest_decision() {
+async fn approvals_are_each_reviewers_latest_decision_on_the_head_commit() {
     let server = MockServer::start().await;
+    refuse_unexpected(&server).await;
+    let next = format!(
+        "{}/repositories/1/pulls/7/reviews?per_page=100&page=2",
+        server.uri()
+    );
     github_get("/repos/acme/infra/pulls/7/reviews")
+        .and(header("accept", "application/vnd.github+json"))
         .and(query_param("per_page", "100"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            {"user": {"login": "alice"}, "state": "APPROVED"},
-            {"user": {"login": "alice"}, "state": "DISMISSED"},
-            {"user": {"login": "bob"}, "state": "COMMENTED"}
-        ])))
-        .up_to_n_times(1)
+        .and(query_param_is_missing("page"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("link", format!("<{next}>; rel=\"next\"").as_str())
+                .set_body_json(json!([
+                    // alice approved an older commit, then the head: counts.
+                    review(1, Some("alice"), "APPROVED", OLD),
+                    // bob approved an older commit only: does not count.
+                    review(2, Some("bob"), "APPROVED", OLD),
+                    // carol approved the head, then asked for changes (page 2): withdrawn.
+                    review(3, Some("carol"), "APPROVED", SHA),
+                    // dave's approval of the head was dismissed.
+                    review(4, Some("dave"), "DISMISSED", SHA),
+                    review(5, Some("alice"), "APPROVED", SHA),
+                    // erin approved the head, then only commented: still counts.
+                    review(6, Some("erin"), "APPROVED", SHA),
+                    review(7, Some("erin"), "COMMENTED", SHA),
+                    // frank's review is still pending; a deleted account counts for nobody.
+                    review(8, Some("frank"), "PENDING", SHA),
+                    review(9, None, "APPROVED", SHA),
+                ])),
+        )
+        .expect(2)
         .mount(&server)
         .await;
-    github_get("/repos/acme/infra/pulls/7/reviews")
+    github_get("/repositories/1/pulls/7/reviews")
+        .and(query_param("page", "2"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            {"user": {"login": "bob"}, "state": "CHANGES_REQUESTED"},
-            {"user": {"login": "bob"}, "state": "APPROVED"},
-            {"user": {"login": "bob"}, "state": "COMMENTED"}
+            review(10, Some("carol"), "CHANGES_REQUESTED", SHA),
+            review(11, Some("gina"), "APPROVED", SHA),
         ])))
+        .expect(2)
         .mount(&server)
         .await;
     let c = client(&server);
-    assert!(!c.is_approved(&repo(), PR).await.unwrap());
-    assert!(c.is_approved(&repo(), PR).await.unwrap());
+    let logins = |actors: Vec<Actor>| actors.into_iter().map(|a| a.login).collect::<Vec<_>>();
+    assert_eq!(
+        logins(
+            c.approvals(&repo(), PR, &CommitSha::new(SHA))
+                .await
+                .unwrap()
+        ),
+        ["alice", "erin", "gina"]
+    );
+    // At the older commit, only bob's latest decision was given there and approves.
+    assert_eq!(
+        logins(
+            c.approvals(&repo(), PR, &CommitSha::new(OLD))
+                .await
+                .unwrap()
+        ),
+        ["bob"]
+    );
+}
+
+async fn permission_reply(server: &MockServer, login: &str, reply: ResponseTemplate) {
+    github_get(&format!(
+        "/repos/acme/infra/collaborators/{login}/permission"
+    ))
+    .and(header("accept", "application/vnd.github+json"))
+    .respond_with(reply)
+    .expect(1)
+    .mount(server)
+    .await;
+}
+
+fn permission_json(login: &str, permission: &str, role: Option<&str>) -> ResponseTemplate {
+    let mut body = json!({"permission": permission, "user": {"login": login}});
+    if let Some(role) = role {
+        body["role_name"] = json!(role);
+    }
+    ResponseTemplate::new(200).set_body_json(body)
+}
+
+#[tokio::test]
+async fn permission_reads_the_role_name_and_a_non_collaborator_has_none() {
+    let server = MockServer::start().await;
+    refuse_unexpected(&server).await;
+    // (login, legacy permission, role_name, expected)
+    let cases = [
+        ("owner", "admin", Some("admin"), Access::Admin),
+        ("lead", "write", Some("maintain"), Access::Write),
+        ("dev", "write", Some("write"), Access::Write),
+        ("triager", "read", Some("triage"), Access::Read),
+        ("viewer", "read", Some("read"), Access::Read),
+        ("nobody", "none", Some("none"), Access::None),
+        // A custom role is not guessed at, whatever its base role.
+        ("auditor", "write", Some("security-auditor"), Access::None),
+        // An older GitHub Enterprise Server without role_name: the legacy permission.
+        ("legacy", "write", None, Access::Write),
+    ];
+    for (login, permission, role, _) in cases {
+        permission_reply(&server, login, permission_json(login, permission, role)).await;
+    }
+    permission_reply(
+        &server,
+        "outsider",
+        ResponseTemplate::new(404).set_body_json(json!({
+            "message": "Not Found",
+            "documentation_url": "https://docs.github.com/rest/collaborators/collaborators#get-repository-permissions-for-a-user"
+        })),
+    )
+    .await;
+    let c = client(&server);
+    for (login, _, _, expected) in cases {
+        assert_eq!(
+            c.permission(&repo(), &Actor::login(login)).await.unwrap(),
+            expected,
+            "{login}"
+        );
+    }
+    assert_eq!(
+        c.permission(&repo(), &Actor::login("outsider"))
+            .await
+            .unwrap(),
+        Access::None
+    );
+}
+
+#[tokio::test]
+async fn a_refused_permission_lookup_is_an_error_not_an_answer() {
+    let server = MockServer::start().await;
+    refuse_unexpected(&server).await;
+    permission_reply(
+        &server,
+        "dev",
+        ResponseTemplate::new(403).set_body_json(
+            json!({"message": "Must have push access to view collaborator permission."}),
+        ),
+    )
+    .await;
+    let err = client(&server)
+        .permission(&repo(), &Actor::login("dev"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, VcsError::Status { status: 403, .. }),
+        "{err:?}"
+    );
+}
+
+fn pull_request(base: &str) -> PullRequest {
+    PullRequest {
+        number: PR,
+        head_sha: CommitSha::new(SHA),
+        head_branch: "feature".into(),
+        base_branch: base.into(),
+        author: "octocat".into(),
+        state: PrState::Open,
+        mergeable: Some(true),
+        head_repo: Some(repo()),
+    }
+}
+
+#[tokio::test]
+async fn undiverged_compares_the_base_branch_with_the_head_commit() {
+    let server = MockServer::start().await;
+    refuse_unexpected(&server).await;
+    let compare = |base: &str, behind_by: u64, status: &str| {
+        github_get(&format!("/repos/acme/infra/compare/{base}...{SHA}"))
+            .and(header("accept", "application/vnd.github+json"))
+            .and(query_param("per_page", "1"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "status": status, "ahead_by": 2, "behind_by": behind_by, "total_commits": 2,
+                "commits": [], "files": []
+            })))
+            .expect(1)
+    };
+    // The branch is one URL-escaped path segment.
+    compare("release%2F2024", 0, "ahead").mount(&server).await;
+    compare("main", 3, "diverged").mount(&server).await;
+    let c = client(&server);
+    assert!(
+        c.contains_base(&repo(), &pull_request("release/2024"))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !c.contains_base(&repo(), &pull_request("main"))
+            .await
+            .unwrap()
+    );
+}
+
+#[tokio::test]
+async fn team_membership_counts_only_an_active_membership() {
+    let server = MockServer::start().await;
+    refuse_unexpected(&server).await;
+    for (login, state) in [("alice", "active"), ("bob", "pending")] {
+        github_get(&format!(
+            "/orgs/acme/teams/platform-admins/memberships/{login}"
+        ))
+        .and(header("accept", "application/vnd.github+json"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "url": format!("https://api.github.com/teams/1/memberships/{login}"),
+            "role": "member",
+            "state": state
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    }
+    github_get("/orgs/acme/teams/platform-admins/memberships/carol")
+        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    let c = &c;
+    let member = |login: &'static str| async move {
+        c.is_member("acme/platform-admins", &Actor::login(login))
+            .await
+    };
+    assert!(member("alice").await.unwrap());
+    assert!(!member("bob").await.unwrap(), "an invitation not accepted");
+    assert!(!member("carol").await.unwrap());
+    for team in ["platform-admins", "acme/", "/platform", "acme/a/b"] {
+        let err = c.is_member(team, &Actor::login("alice")).await.unwrap_err();
+        assert!(matches!(err, VcsError::Config { .. }), "{team}: {err:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_github_app_checks_team_membership_with_the_organisations_installation() {
+    let server = MockServer::start().await;
+    refuse_unexpected(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/orgs/acme/installation"))
+        .and(header_regex("authorization", JWT))
+        .and(header("x-github-api-version", "2022-11-28"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 42, "app_id": 12345, "account": {"login": "acme"}, "target_type": "Organization"
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    mint(42)
+        .respond_with(access_token("ghs_acme", &expires_in(3600)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/orgs/acme/teams/platform/memberships/alice"))
+        .and(header("authorization", "Bearer ghs_acme"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"url": "u", "role": "maintainer", "state": "active"})),
+        )
+        .expect(2)
+        .mount(&server)
+        .await;
+    let c = app(&server, None);
+    for _ in 0..2 {
+        assert!(
+            c.is_member("acme/platform", &Actor::login("alice"))
+                .await
+                .unwrap()
+        );
+    }
+    assert_app_jwts(&server, 2).await;
 }
 
 #[tokio::test]

@@ -4,21 +4,35 @@
 //! pagination), `GET raw/{path}?ref=`, `GET git/trees/{sha}?recursive=true` (paged while
 //! `truncated`), `GET archive/{sha}.tar.gz` (the tree in one download, under one `{repo}/`
 //! folder; a redirect, where archives are served from storage, is followed without the token),
-//! `POST issues/{n}/comments`, `PATCH issues/comments/{id}`, `POST statuses/{sha}`,
-//! `GET pulls/{n}/reviews`.
+//! `POST issues/{n}/comments`, `PATCH issues/comments/{id}`, `POST statuses/{sha}`.
+//!
+//! Who may do what, and what a pull request's state allows:
+//!
+//! | question | endpoint | answer |
+//! |---|---|---|
+//! | a user's access ([`VcsClient::permission`]) | `GET repos/{o}/{r}/collaborators/{collaborator}/permission` | `permission`: `owner`, `admin` → admin; `write` → write; `read` → read; `none` or anything else → none; 404 (no such user) → none; 403 is an error: Gitea answers it unless the token's user is a repository admin or a site admin |
+//! | approvals ([`VcsClient::approvals`]) | `GET repos/{o}/{r}/pulls/{n}/reviews?limit=50` (every page) | each reviewer's latest of `APPROVED`/`REQUEST_CHANGES`, counted when `APPROVED`, not `dismissed`, not `stale`, with `commit_id` = the head; `official` is not required |
+//! | `undiverged` ([`VcsClient::contains_base`]) | `GET repos/{o}/{r}/pulls/{n}` (`merge_base`, `head.sha`) and `GET repos/{o}/{r}/branches/{branch}` (`commit.id`) | the merge base is the base branch's head, while the PR's head is still the caller's |
+//! | team membership ([`VcsClient::is_member`]) | `GET orgs/{org}/teams/search?q={name}&include_desc=false` (every page; the team whose `name` is exactly `name`), then `GET teams/{id}/members/{username}` | 200 → member; 404, or no such team → not |
+//! | the head's repository ([`PullRequest::head_repo`]) | `head.repo.full_name` of `GET repos/{o}/{r}/pulls/{n}` | `null` (a deleted fork) → `None` |
+//!
+//! `mergeable` is Gitea's own `mergeable` (the PR can be merged without conflicts; Gitea
+//! has no richer merge state in its API).
 
 use std::collections::BTreeMap;
 
-use http::Method;
+use http::{Method, StatusCode};
 use secrecy::SecretString;
 use serde::Deserialize;
 use serde_json::json;
 
-use super::http::{Auth, Idempotency, Rest, RetryPolicy, next_link, path, segment};
+use super::http::{
+    Auth, Idempotency, RawResponse, Rest, RetryPolicy, check, next_link, path, segment,
+};
 use super::paging;
 use super::{
-    CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter, VcsClient,
-    owner_and_name, truncate,
+    Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter,
+    VcsClient, VcsError, owner_and_name, truncate,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
@@ -52,6 +66,53 @@ impl GiteaClient {
         Ok(format!("repos/{}/{}", segment(o), segment(r)))
     }
 
+    /// One GET whose status the caller judges (a 404 that means "no").
+    async fn get_any(&self, target: &str, what: &str) -> Result<RawResponse> {
+        let url = self.rest.url(target)?;
+        self.rest
+            .send(
+                Method::GET,
+                url,
+                None,
+                "application/json",
+                Idempotency::Idempotent,
+                what,
+            )
+            .await
+    }
+
+    /// The id of the team named exactly `name` in `org`, from every page of
+    /// `GET orgs/{org}/teams/search?q=` (a keyword search); `None` when there is none.
+    async fn team_id(&self, org: &str, name: &str) -> Result<Option<u64>> {
+        let what = format!("find the team {org}/{name}");
+        let first = format!(
+            "orgs/{}/teams/search?q={}&include_desc=false&limit=50",
+            segment(org),
+            segment(name)
+        );
+        let what = &what;
+        let found = paging::collect(first, |target| async move {
+            let url = self.rest.url(&target)?;
+            let r = self.rest.get_raw(url, "application/json", what).await?;
+            let found: TeamSearchJson = r.json(what)?;
+            if found.ok == Some(false) {
+                return Err(VcsError::Status {
+                    what: what.clone(),
+                    status: r.status.as_u16(),
+                    message: "the team search answered ok: false".into(),
+                });
+            }
+            Ok((found.data, next_link(&r.headers)))
+        })
+        .await;
+        let teams: Vec<TeamJson> = match found {
+            // No such organisation: no such team either.
+            Err(VcsError::NotFound { .. }) => return Ok(None),
+            other => other?,
+        };
+        Ok(teams.into_iter().find(|t| t.name == name).map(|t| t.id))
+    }
+
     async fn pages<T: serde::de::DeserializeOwned>(
         &self,
         first: &str,
@@ -75,6 +136,8 @@ struct PrJson {
     #[serde(default)]
     merged: bool,
     mergeable: Option<bool>,
+    #[serde(default)]
+    merge_base: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -83,6 +146,13 @@ struct RefJson {
     name: String,
     #[serde(default)]
     sha: String,
+    /// `null` (or absent) when the head's repository (a fork) was deleted.
+    repo: Option<RefRepoJson>,
+}
+
+#[derive(Deserialize)]
+struct RefRepoJson {
+    full_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -119,8 +189,98 @@ struct IdJson {
 
 #[derive(Deserialize)]
 struct ReviewJson {
+    #[serde(default)]
+    id: u64,
     user: Option<UserJson>,
     state: String,
+    #[serde(default)]
+    commit_id: String,
+    #[serde(default)]
+    stale: bool,
+    #[serde(default)]
+    dismissed: bool,
+}
+
+#[derive(Deserialize)]
+struct PermissionJson {
+    permission: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct BranchJson {
+    commit: BranchCommitJson,
+}
+
+#[derive(Deserialize)]
+struct BranchCommitJson {
+    id: String,
+}
+
+#[derive(Deserialize)]
+struct TeamSearchJson {
+    ok: Option<bool>,
+    #[serde(default)]
+    data: Vec<TeamJson>,
+}
+
+#[derive(Deserialize)]
+struct TeamJson {
+    id: u64,
+    name: String,
+}
+
+/// Gitea's access mode names (`none`, `read`, `write`, `admin`, `owner`) as [`Access`]; any
+/// other value is [`Access::None`]: fail closed.
+fn gitea_access(permission: Option<&str>) -> Access {
+    match permission {
+        Some("owner" | "admin") => Access::Admin,
+        Some("write") => Access::Write,
+        Some("read") => Access::Read,
+        _ => Access::None,
+    }
+}
+
+/// Each reviewer's latest decisive review (`APPROVED`, `REQUEST_CHANGES`; `COMMENT`,
+/// `PENDING` and `REQUEST_REVIEW` change no decision), in the order of their ids, counted
+/// when it is `APPROVED`, not `dismissed`, not `stale` and its `commit_id` is `head`.
+///
+/// `official` is not required: Gitea sets it for reviewers its branch protection counts
+/// (its approvals whitelist, or anyone with write access when the branch has no rule) and
+/// clears it on a reviewer's older reviews. Who may approve for Landfall is decided by the
+/// caller from [`VcsClient::permission`], and only the latest review is looked at here.
+fn counted_approvals(mut reviews: Vec<ReviewJson>, head: &CommitSha) -> Vec<Actor> {
+    reviews.sort_by_key(|r| r.id);
+    let mut latest: BTreeMap<String, ReviewJson> = BTreeMap::new();
+    for review in reviews {
+        if !matches!(review.state.as_str(), "APPROVED" | "REQUEST_CHANGES") {
+            continue;
+        }
+        let Some(login) = review.user.as_ref().map(|u| u.login.clone()) else {
+            continue;
+        };
+        latest.insert(login, review);
+    }
+    latest
+        .into_iter()
+        .filter(|(_, r)| {
+            r.state == "APPROVED"
+                && !r.dismissed
+                && !r.stale
+                && !r.commit_id.is_empty()
+                && r.commit_id.eq_ignore_ascii_case(head.as_str())
+        })
+        .map(|(login, _)| Actor::login(login))
+        .collect()
+}
+
+/// `org/team-name` split in two.
+fn org_and_team(team: &str) -> Result<(&str, &str)> {
+    team.trim()
+        .split_once('/')
+        .filter(|(o, t)| !o.is_empty() && !t.is_empty() && !t.contains('/'))
+        .ok_or_else(|| VcsError::Config {
+            message: format!("Gitea team {team:?} is not of the form org/team-name"),
+        })
 }
 
 impl VcsClient for GiteaClient {
@@ -150,6 +310,12 @@ impl VcsClient for GiteaClient {
                 _ => PrState::Closed,
             },
             mergeable: j.mergeable,
+            head_repo: j
+                .head
+                .repo
+                .and_then(|r| r.full_name)
+                .filter(|n| !n.is_empty())
+                .map(RepoName::new),
         })
     }
 
@@ -312,7 +478,48 @@ impl VcsClient for GiteaClient {
         Ok(())
     }
 
-    async fn is_approved(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<bool> {
+    /// `GET repos/{o}/{r}/collaborators/{collaborator}/permission`: see `gitea_access`. A 404
+    /// (Gitea does not know the user) is [`Access::None`]; a user who is not a collaborator
+    /// gets 200 with the access Gitea gives them (`none`, or `read` on a public repository).
+    ///
+    /// Gitea answers 403 to anyone but a site admin, a repository admin or the user asking
+    /// about themselves: that says nothing about the user, so it is an error naming what the
+    /// token needs, and the caller refuses.
+    async fn permission(&self, repo: &RepoName, user: &Actor) -> Result<Access> {
+        if user.login.is_empty() {
+            return Ok(Access::None);
+        }
+        let what = format!("read the permission of {} in {repo}", user.login);
+        let target = format!(
+            "{}/collaborators/{}/permission",
+            Self::repo_path(repo)?,
+            segment(&user.login)
+        );
+        let resp = self.get_any(&target, &what).await?;
+        match resp.status {
+            StatusCode::NOT_FOUND => Ok(Access::None),
+            StatusCode::FORBIDDEN => Err(VcsError::Status {
+                what,
+                status: 403,
+                message: format!(
+                    "Gitea shows another user's permission only to a repository admin or a \
+                     site admin: give Landfall's token admin access to {repo}"
+                ),
+            }),
+            _ => {
+                let j: PermissionJson = check(resp, &what)?.json(&what)?;
+                Ok(gitea_access(j.permission.as_deref()))
+            }
+        }
+    }
+
+    /// `GET repos/{o}/{r}/pulls/{n}/reviews?limit=50` (every page): see `counted_approvals`.
+    async fn approvals(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+        head: &CommitSha,
+    ) -> Result<Vec<Actor>> {
         let what = format!("list reviews of {repo}#{pr}");
         let reviews: Vec<ReviewJson> = self
             .pages(
@@ -320,13 +527,59 @@ impl VcsClient for GiteaClient {
                 &what,
             )
             .await?;
-        let mut latest: BTreeMap<String, String> = BTreeMap::new();
-        for r in reviews {
-            if matches!(r.state.as_str(), "COMMENT" | "PENDING") {
-                continue;
-            }
-            latest.insert(r.user.map(|u| u.login).unwrap_or_default(), r.state);
+        Ok(counted_approvals(reviews, head))
+    }
+
+    /// The PR's `merge_base` (`GET repos/{o}/{r}/pulls/{n}`) is the base branch's current
+    /// head (`commit.id` of `GET repos/{o}/{r}/branches/{branch}`): the merge base of a head
+    /// that contains the base branch is the base branch's head. Gitea recomputes `merge_base`
+    /// after a push to either branch, in the background: until it has, the answer is `false`
+    /// (the old merge base is not the new head), never a wrong `true`. A PR whose head is no
+    /// longer `pr.head_sha` is `false` too.
+    async fn contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
+        let base = Self::repo_path(repo)?;
+        let what = format!("get the merge base of {repo}#{}", pr.number);
+        let now: PrJson = self
+            .rest
+            .get(&format!("{base}/pulls/{}", pr.number), &what)
+            .await?;
+        if !now.head.sha.eq_ignore_ascii_case(pr.head_sha.as_str()) {
+            return Ok(false);
         }
-        Ok(latest.values().any(|s| s == "APPROVED"))
+        let Some(merge_base) = now.merge_base.filter(|m| !m.is_empty()) else {
+            return Ok(false);
+        };
+        let what = format!("get the head of {} in {repo}", pr.base_branch);
+        let branch: BranchJson = self
+            .rest
+            .get(&format!("{base}/branches/{}", path(&pr.base_branch)), &what)
+            .await?;
+        Ok(!branch.commit.id.is_empty() && merge_base.eq_ignore_ascii_case(&branch.commit.id))
+    }
+
+    /// `team` = `org/team-name`: the team's id from `GET orgs/{org}/teams/search` (the exact
+    /// name), then `GET teams/{id}/members/{username}`: 200 is a member, 404 is not. A team
+    /// Gitea does not find is nobody's (logged). The token must be able to see the
+    /// organisation's teams (`read:organization`, and a member of the organisation).
+    async fn is_member(&self, team: &str, user: &Actor) -> Result<bool> {
+        let (org, name) = org_and_team(team)?;
+        if user.login.is_empty() {
+            return Ok(false);
+        }
+        let Some(id) = self.team_id(org, name).await? else {
+            tracing::warn!(team, "Gitea has no such team: nobody is a member");
+            return Ok(false);
+        };
+        let what = format!("read the membership of {} in the team {team}", user.login);
+        let resp = self
+            .get_any(
+                &format!("teams/{id}/members/{}", segment(&user.login)),
+                &what,
+            )
+            .await?;
+        if resp.status == StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        check(resp, &what).map(|_| true)
     }
 }

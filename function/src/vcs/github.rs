@@ -9,7 +9,18 @@
 //! `GET .../git/trees/{sha}?recursive=1` (a truncated tree walked folder by folder),
 //! `GET .../tarball/{sha}` (a 302 to a pre-signed download, followed without the token),
 //! `POST .../issues/{n}/comments`,
-//! `PATCH .../issues/comments/{id}`, `POST .../statuses/{sha}`, `GET .../pulls/{n}/reviews`.
+//! `PATCH .../issues/comments/{id}`, `POST .../statuses/{sha}`.
+//!
+//! Who may do what, and what a pull request's state allows:
+//!
+//! | question | endpoint | answer |
+//! |---|---|---|
+//! | a user's access ([`VcsClient::permission`]) | `GET /repos/{o}/{r}/collaborators/{username}/permission` | `role_name` when present (`admin` → admin; `maintain`, `write` → write; `triage`, `read` → read; a custom role → none), else `permission` (`admin`/`write`/`read`/`none`); 404 (not a collaborator, unknown user) → none |
+//! | approvals ([`VcsClient::approvals`]) | `GET .../pulls/{n}/reviews?per_page=100` (every page) | each reviewer's latest of `APPROVED`/`CHANGES_REQUESTED`/`DISMISSED`, counted when `APPROVED` with `commit_id` = the head |
+//! | `undiverged` ([`VcsClient::contains_base`]) | `GET .../compare/{base_branch}...{head_sha}?per_page=1` | `behind_by == 0` |
+//! | team membership ([`VcsClient::is_member`]) | `GET /orgs/{org}/teams/{team_slug}/memberships/{username}` (a GitHub App: the organisation's installation, `GET /orgs/{org}/installation`) | 200 with `state` `active` → member; `pending`, 404 → not |
+//! | mergeable ([`PullRequest::mergeable`]) | `mergeable_state` of `GET .../pulls/{n}` | see `mergeable_from_state` |
+//! | the head's repository ([`PullRequest::head_repo`]) | `head.repo.full_name` of `GET .../pulls/{n}` | `null` (a deleted fork) → `None` |
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
@@ -30,8 +41,8 @@ use super::http::{
 };
 use super::paging;
 use super::{
-    CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter, VcsClient,
-    VcsError, owner_and_name, truncate,
+    Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter,
+    VcsClient, VcsError, owner_and_name, truncate,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
@@ -80,6 +91,8 @@ struct AppAuth {
     installation: Option<u64>,
     /// Repository → installation, learnt from deliveries or `GET /repos/{o}/{r}/installation`.
     by_repo: Mutex<HashMap<String, u64>>,
+    /// Organisation → installation, from `GET /orgs/{org}/installation` (team membership).
+    by_org: Mutex<HashMap<String, u64>>,
     /// Installation → its current token.
     tokens: Mutex<HashMap<u64, InstallationToken>>,
 }
@@ -100,6 +113,14 @@ impl AppAuth {
             .map_err(|message| VcsError::Config { message })?;
         self.octocrab.user_access_token(jwt).map_err(config_error)
     }
+}
+
+/// Whose installation token a call needs (GitHub Apps): a repository's, or an organisation's
+/// for team membership, which names no repository.
+#[derive(Clone, Copy)]
+enum Scope<'a> {
+    Repo(&'a RepoName),
+    Org(&'a str),
 }
 
 /// One API call: what to send and how to treat it.
@@ -239,6 +260,7 @@ impl GithubClient {
                 key,
                 installation: installation_id,
                 by_repo: Mutex::new(HashMap::new()),
+                by_org: Mutex::new(HashMap::new()),
                 tokens: Mutex::new(HashMap::new()),
             })),
             base,
@@ -275,16 +297,20 @@ impl GithubClient {
         match &self.auth {
             Auth::Token { token, .. } => Ok(token.clone()),
             Auth::App(app) => {
-                let id = self.installation_for(app, repo).await?;
+                let id = self.installation_for(app, Scope::Repo(repo)).await?;
                 Ok(self.installation_token(app, id, valid_for).await?.token)
             }
         }
     }
 
-    async fn installation_for(&self, app: &AppAuth, repo: &RepoName) -> Result<u64> {
+    async fn installation_for(&self, app: &AppAuth, scope: Scope<'_>) -> Result<u64> {
         if let Some(id) = app.installation {
             return Ok(id);
         }
+        let repo = match scope {
+            Scope::Repo(repo) => repo,
+            Scope::Org(org) => return self.org_installation(app, org).await,
+        };
         if let Some(id) = locked(&app.by_repo).get(repo.as_str()) {
             return Ok(*id);
         }
@@ -296,6 +322,30 @@ impl GithubClient {
             .await?;
         let id: IdJson = check(resp, &what)?.json(&what)?;
         locked(&app.by_repo).insert(repo.as_str().to_owned(), id.id);
+        Ok(id.id)
+    }
+
+    /// The installation on organisation `org`: an App is installed per account, so any
+    /// repository of `org` remembered from a delivery names it; else
+    /// `GET /orgs/{org}/installation`, remembered.
+    async fn org_installation(&self, app: &AppAuth, org: &str) -> Result<u64> {
+        let owner_of = |name: &str| name.split_once('/').map(|(owner, _)| owner.to_lowercase());
+        let key = org.to_lowercase();
+        let remembered = locked(&app.by_repo)
+            .iter()
+            .find(|(name, _)| owner_of(name).as_deref() == Some(key.as_str()))
+            .map(|(_, id)| *id)
+            .or_else(|| locked(&app.by_org).get(&key).copied());
+        if let Some(id) = remembered {
+            return Ok(id);
+        }
+        let what = format!("find the GitHub App installation on the organisation {org}");
+        let target = format!("/orgs/{}/installation", segment(org));
+        let resp = self
+            .send(&app.as_app()?, &Call::get(&target, ACCEPT_JSON, &what))
+            .await?;
+        let id: IdJson = check(resp, &what)?.json(&what)?;
+        locked(&app.by_org).insert(key, id.id);
         Ok(id.id)
     }
 
@@ -367,10 +417,15 @@ impl GithubClient {
     /// Sends `call` for `repo` with the right credentials. An App's installation token that
     /// GitHub no longer accepts (401: revoked, clock skew) is replaced once.
     async fn request(&self, repo: &RepoName, call: &Call<'_>) -> Result<RawResponse> {
+        self.request_in(Scope::Repo(repo), call).await
+    }
+
+    /// [`Self::request`] for a call whose installation is found from `scope`.
+    async fn request_in(&self, scope: Scope<'_>, call: &Call<'_>) -> Result<RawResponse> {
         match &self.auth {
             Auth::Token { octocrab, .. } => self.send(octocrab, call).await,
             Auth::App(app) => {
-                let id = self.installation_for(app, repo).await?;
+                let id = self.installation_for(app, scope).await?;
                 let token = self
                     .installation_token(app, id, TOKEN_REFRESH_MARGIN)
                     .await?;
@@ -466,7 +521,7 @@ struct PrJson {
     state: String,
     #[serde(default)]
     merged: bool,
-    mergeable: Option<bool>,
+    mergeable_state: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -475,6 +530,13 @@ struct RefJson {
     name: String,
     #[serde(default)]
     sha: String,
+    /// `null` when the head's repository (a fork) was deleted.
+    repo: Option<RefRepoJson>,
+}
+
+#[derive(Deserialize)]
+struct RefRepoJson {
+    full_name: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -512,8 +574,112 @@ struct IdJson {
 
 #[derive(Deserialize)]
 struct ReviewJson {
+    #[serde(default)]
+    id: u64,
     user: Option<UserJson>,
     state: String,
+    /// `null` when the commit was garbage collected or force-pushed away.
+    commit_id: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct PermissionJson {
+    permission: Option<String>,
+    role_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct CompareJson {
+    behind_by: u64,
+}
+
+#[derive(Deserialize)]
+struct MembershipJson {
+    state: String,
+}
+
+/// `mergeable` from the pull request's `mergeable_state`.
+///
+/// GitHub's OpenAPI description types `mergeable_state` as a bare string (example `clean`)
+/// with no list of values; the values are those of GraphQL's `MergeStateStatus`, lower-cased:
+///
+/// | `mergeable_state` | meaning | `mergeable` |
+/// |---|---|---|
+/// | `clean` | mergeable, commit status passing | `Some(true)` |
+/// | `has_hooks` | mergeable with passing status and pre-receive hooks | `Some(true)` |
+/// | `unstable` | mergeable, a commit status not passing (none of them required) | `Some(true)` |
+/// | `dirty` | merge conflicts | `Some(false)` |
+/// | `blocked` | blocked by branch protection (required reviews or checks) | `Some(false)` |
+/// | `behind` | the head is out of date with the base and protection requires it up to date | `Some(false)` |
+/// | `draft` | a draft pull request | `Some(false)` |
+/// | `unknown`, absent, anything else | GitHub is still computing it | `None` |
+///
+/// The `mergeable` field (no conflicts only) is not used: a PR that conflicts is `dirty`.
+fn mergeable_from_state(state: Option<&str>) -> Option<bool> {
+    match state? {
+        "clean" | "has_hooks" | "unstable" => Some(true),
+        "dirty" | "blocked" | "behind" | "draft" => Some(false),
+        _ => None,
+    }
+}
+
+/// `role_name` (the full role: `admin`, `maintain`, `write`, `triage`, `read`, or a custom
+/// role's name) when GitHub gives one, else the legacy `permission` (`admin`, `write`, `read`,
+/// `none`; `maintain` shown as `write`, `triage` as `read`). A role Landfall does not know (a
+/// custom role) is [`Access::None`]: fail closed.
+fn github_access(j: &PermissionJson) -> Access {
+    let role = j
+        .role_name
+        .as_deref()
+        .filter(|r| !r.is_empty())
+        .or(j.permission.as_deref());
+    match role {
+        Some("admin") => Access::Admin,
+        Some("maintain" | "write") => Access::Write,
+        Some("triage" | "read") => Access::Read,
+        _ => Access::None,
+    }
+}
+
+/// Each reviewer's latest decisive review (`APPROVED`, `CHANGES_REQUESTED`, `DISMISSED`;
+/// `COMMENTED` and `PENDING` change no decision), counted when it is `APPROVED` and was given
+/// at `head`. Reviews are taken in the order of their ids (GitHub lists them chronologically);
+/// a review without a user (a deleted account) is not counted.
+fn counted_approvals(mut reviews: Vec<ReviewJson>, head: &CommitSha) -> Vec<Actor> {
+    reviews.sort_by_key(|r| r.id);
+    let mut latest: BTreeMap<String, ReviewJson> = BTreeMap::new();
+    for review in reviews {
+        if !matches!(
+            review.state.as_str(),
+            "APPROVED" | "CHANGES_REQUESTED" | "DISMISSED"
+        ) {
+            continue;
+        }
+        let Some(login) = review.user.as_ref().map(|u| u.login.clone()) else {
+            continue;
+        };
+        latest.insert(login, review);
+    }
+    latest
+        .into_iter()
+        .filter(|(_, r)| {
+            r.state == "APPROVED"
+                && r.commit_id
+                    .as_deref()
+                    .is_some_and(|c| !c.is_empty() && c.eq_ignore_ascii_case(head.as_str()))
+        })
+        .map(|(login, _)| Actor::login(login))
+        .collect()
+}
+
+/// `org/team-slug` split in two.
+fn org_and_team(team: &str) -> Result<(&str, &str)> {
+    team.trim()
+        .split_once('/')
+        .filter(|(o, t)| !o.is_empty() && !t.is_empty() && !t.contains('/'))
+        .ok_or_else(|| VcsError::Config {
+            message: format!("GitHub team {team:?} is not of the form org/team-slug"),
+        })
 }
 
 fn file_status(status: &str) -> FileStatus {
@@ -551,7 +717,13 @@ impl VcsClient for GithubClient {
                 ("open", _) => PrState::Open,
                 _ => PrState::Closed,
             },
-            mergeable: j.mergeable,
+            mergeable: mergeable_from_state(j.mergeable_state.as_deref()),
+            head_repo: j
+                .head
+                .repo
+                .and_then(|r| r.full_name)
+                .filter(|n| !n.is_empty())
+                .map(RepoName::new),
         })
     }
 
@@ -779,7 +951,36 @@ impl VcsClient for GithubClient {
         check(resp, &what).map(drop)
     }
 
-    async fn is_approved(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<bool> {
+    /// `GET /repos/{o}/{r}/collaborators/{username}/permission`: see `github_access`. A 404
+    /// (not a collaborator, or a login GitHub does not know) is [`Access::None`].
+    async fn permission(&self, repo: &RepoName, user: &Actor) -> Result<Access> {
+        if user.login.is_empty() {
+            return Ok(Access::None);
+        }
+        let (o, r) = owner_and_name(repo)?;
+        let what = format!("read the permission of {} in {repo}", user.login);
+        let target = format!(
+            "/repos/{o}/{r}/collaborators/{}/permission",
+            segment(&user.login)
+        );
+        let resp = self
+            .request(repo, &Call::get(&target, ACCEPT_JSON, &what))
+            .await?;
+        if resp.status == StatusCode::NOT_FOUND {
+            return Ok(Access::None);
+        }
+        let j: PermissionJson = check(resp, &what)?.json(&what)?;
+        Ok(github_access(&j))
+    }
+
+    /// `GET /repos/{o}/{r}/pulls/{n}/reviews?per_page=100` (every page): see
+    /// `counted_approvals`.
+    async fn approvals(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+        head: &CommitSha,
+    ) -> Result<Vec<Actor>> {
         let (o, r) = owner_and_name(repo)?;
         let what = format!("list reviews of {repo}#{pr}");
         let reviews: Vec<ReviewJson> = self
@@ -789,15 +990,64 @@ impl VcsClient for GithubClient {
                 &what,
             )
             .await?;
-        // Each reviewer's latest decisive review counts; comments do not change a decision.
-        let mut latest: BTreeMap<String, String> = BTreeMap::new();
-        for review in reviews {
-            if review.state == "COMMENTED" || review.state == "PENDING" {
-                continue;
-            }
-            let user = review.user.map(|u| u.login).unwrap_or_default();
-            latest.insert(user, review.state);
+        Ok(counted_approvals(reviews, head))
+    }
+
+    /// `GET /repos/{o}/{r}/compare/{base_branch}...{head_sha}?per_page=1` (the branch
+    /// URL-escaped; one commit a page keeps the reply small, `behind_by` counts them all):
+    /// the head contains the base branch's current head when `behind_by` is 0.
+    async fn contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
+        if pr.base_branch.is_empty() || pr.head_sha.as_str().is_empty() {
+            return Err(VcsError::Config {
+                message: format!(
+                    "{repo}#{}: no base branch or head commit to compare",
+                    pr.number
+                ),
+            });
         }
-        Ok(latest.values().any(|s| s == "APPROVED"))
+        let (o, r) = owner_and_name(repo)?;
+        let what = format!(
+            "compare the head of {repo}#{} with {}",
+            pr.number, pr.base_branch
+        );
+        let basehead = format!(
+            "{}...{}",
+            segment(&pr.base_branch),
+            segment(pr.head_sha.as_str())
+        );
+        let j: CompareJson = self
+            .get_json(
+                repo,
+                &format!("/repos/{o}/{r}/compare/{basehead}?per_page=1"),
+                &what,
+            )
+            .await?;
+        Ok(j.behind_by == 0)
+    }
+
+    /// `GET /orgs/{org}/teams/{team_slug}/memberships/{username}` for `team` =
+    /// `org/team-slug`: a member when GitHub answers 200 with `state` `active` (members of
+    /// child teams included); `pending` (an invitation not yet accepted) and 404 are not. The
+    /// token needs `read:org` (a GitHub App: the organisation's Members permission).
+    async fn is_member(&self, team: &str, user: &Actor) -> Result<bool> {
+        let (org, slug) = org_and_team(team)?;
+        if user.login.is_empty() {
+            return Ok(false);
+        }
+        let what = format!("read the membership of {} in the team {team}", user.login);
+        let target = format!(
+            "/orgs/{}/teams/{}/memberships/{}",
+            segment(org),
+            segment(slug),
+            segment(&user.login)
+        );
+        let resp = self
+            .request_in(Scope::Org(org), &Call::get(&target, ACCEPT_JSON, &what))
+            .await?;
+        if resp.status == StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        let j: MembershipJson = check(resp, &what)?.json(&what)?;
+        Ok(j.state == "active")
     }
 }

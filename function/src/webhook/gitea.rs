@@ -180,6 +180,34 @@ mod tests {
             e.clone_url.as_deref(),
             Some("https://gitea.example/alice/infra.git")
         );
+        // The head lives in alice's fork of org/infra.
+        assert_eq!(e.head_repo, Some(RepoName::new("alice/infra")));
+        assert_eq!(e.sender_id, None);
+    }
+
+    #[test]
+    fn a_branch_of_the_base_repository_is_its_own_head_repository_and_a_deleted_fork_none() {
+        let same = pr("opened", "t", false, "")
+            .replace(r#""full_name":"alice/infra""#, r#""full_name":"org/infra""#);
+        let e = parse_as("pull_request", &same);
+        assert_eq!(e.head_repo, Some(RepoName::new("org/infra")));
+        assert_eq!(e.head_repo, e.repo);
+        let deleted = pr("opened", "t", false, "").replace(
+            r#""repo":{"full_name":"alice/infra","clone_url":"https://gitea.example/alice/infra.git"}"#,
+            r#""repo":null"#,
+        );
+        let e = parse_as("pull_request", &deleted);
+        assert_eq!(e.head_repo, None);
+    }
+
+    #[test]
+    fn a_comment_names_no_head_repository() {
+        let e = parse_as(
+            "issue_comment",
+            r#"{"action":"created","is_pull":true,"issue":{"number":4,"pull_request":{"merged":false}},"comment":{"body":"landfall plan"},"repository":{"full_name":"org/infra"},"sender":{"login":"bob"}}"#,
+        );
+        assert!(matches!(e.kind, EventKind::Commented(Some(_))));
+        assert_eq!((e.head_repo, e.sender_id), (None, None));
     }
 
     #[test]

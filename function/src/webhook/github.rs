@@ -233,6 +233,14 @@ pub(super) fn pull_request_event(
             event.head_sha = head.sha.clone().map(CommitSha::new);
             event.head_branch.clone_from(&head.name);
             event.clone_url = head.repo.as_ref().and_then(|r| r.clone_url.clone());
+            // The repository the head lives in: a fork when it is not `repository`. A deleted
+            // fork's is `null`, left `None` (treated as a fork).
+            event.head_repo = head
+                .repo
+                .as_ref()
+                .and_then(|r| r.full_name.clone())
+                .filter(|n| !n.is_empty())
+                .map(RepoName::new);
         }
         event.base_branch = pr.base.as_ref().and_then(|b| b.name.clone());
     }
@@ -389,6 +397,57 @@ mod tests {
             EventKind::Ignored(IgnoreReason::UnhandledEvent("check_run".into()))
         );
         assert_eq!(e.repo, Some(RepoName::new("o/r")));
+    }
+
+    /// A delivery of the shared corpus (`../shared/corpus/`), read in place.
+    fn corpus(rel: &str) -> serde_json::Value {
+        let file = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../shared/corpus")
+            .join(rel);
+        serde_json::from_slice(&std::fs::read(&file).unwrap()).unwrap()
+    }
+
+    fn parse_value(event: &'static str, body: &serde_json::Value) -> Event {
+        parse_as(event, &serde_json::to_string(body).unwrap())
+    }
+
+    #[test]
+    fn a_pull_request_names_the_repository_its_head_lives_in() {
+        // GitHub's own example: a branch of the base repository.
+        let opened = corpus("github-octokit-webhooks/pull_request/opened.payload.json");
+        let e = parse_value("pull_request", &opened);
+        assert_eq!(e.repo, Some(RepoName::new("Codertocat/Hello-World")));
+        assert_eq!(e.head_repo, e.repo);
+        assert_eq!(e.sender_id, None);
+
+        // The same delivery from a fork (the corpus has no fork delivery): only the head's
+        // repository differs, and that is what names it a fork.
+        let mut fork = opened.clone();
+        fork["pull_request"]["head"]["repo"]["full_name"] = "evil-outsider/Hello-World".into();
+        fork["pull_request"]["head"]["repo"]["fork"] = true.into();
+        let e = parse_value("pull_request", &fork);
+        assert_eq!(e.repo, Some(RepoName::new("Codertocat/Hello-World")));
+        assert_eq!(
+            e.head_repo,
+            Some(RepoName::new("evil-outsider/Hello-World"))
+        );
+
+        // A fork deleted since: GitHub sends `head.repo: null`; nothing is made up.
+        let mut deleted = opened;
+        deleted["pull_request"]["head"]["repo"] = serde_json::Value::Null;
+        let e = parse_value("pull_request", &deleted);
+        assert_eq!(e.head_repo, None);
+        assert_eq!(e.clone_url, None);
+    }
+
+    #[test]
+    fn a_comment_names_no_head_repository() {
+        // Atlantis' fixture: a comment on a pull request (`issue.pull_request` set).
+        let comment = corpus("atlantis-webhooks/github/githubIssueCommentEvent.json");
+        let e = parse_value("issue_comment", &comment);
+        assert!(matches!(e.kind, EventKind::Commented(_)), "{:?}", e.kind);
+        assert_eq!(e.repo, Some(RepoName::new("runatlantis/atlantis-tests")));
+        assert_eq!((e.head_repo, e.sender_id), (None, None));
     }
 
     #[test]
