@@ -365,10 +365,11 @@ fn decide_with(
             return refuse(Refusal::ForkNeedsWriter);
         }
     }
-    if request.action == Action::Plan && !request.extra_args.is_empty() {
-        if !permitted(&rules.apply, false)? {
-            return refuse(Refusal::PlanArgsNeedApply);
-        }
+    if request.action == Action::Plan
+        && !request.extra_args.is_empty()
+        && !permitted(&rules.apply, false)?
+    {
+        return refuse(Refusal::PlanArgsNeedApply);
     }
     Some(Decision::Allow)
 }
@@ -377,7 +378,7 @@ fn decide_with(
 mod tests {
     use super::*;
 
-    fn request<'a>(action: Action, args: &'a [String]) -> Request<'a> {
+    fn request(action: Action, args: &[String]) -> Request<'_> {
         Request {
             action,
             automatic: false,
@@ -484,12 +485,14 @@ mod tests {
 
     #[test]
     fn a_rule_names_users_and_teams_and_may_exclude_access() {
-        let mut rules = Permissions::default();
-        rules.apply = Rule {
-            access: None,
-            users: vec!["Alice".to_owned()],
-            teams: vec!["acme/ops".to_owned()],
-            pr_author: false,
+        let rules = Permissions {
+            apply: Rule {
+                access: None,
+                users: vec!["Alice".to_owned()],
+                teams: vec!["acme/ops".to_owned()],
+                pr_author: false,
+            },
+            ..Permissions::default()
         };
         let mut r = request(Action::Apply, &[]);
         assert!(matches!(

@@ -82,17 +82,16 @@ fn safe(args: &[String]) -> bool {
     true
 }
 
-#[allow(clippy::fn_params_excessive_bools)]
-fn model(
-    action: Action,
-    automatic: bool,
-    fork: bool,
-    author: bool,
-    access: Access,
-    in_team: bool,
-    args: &[String],
-    rules: &Permissions,
-) -> bool {
+/// The model's answer for `request` by a sender with `access` (and membership of the rules'
+/// teams when `in_team`).
+fn model(request: &Request<'_>, access: Access, in_team: bool, rules: &Permissions) -> bool {
+    let (action, automatic, fork, author, args) = (
+        request.action,
+        request.automatic,
+        request.fork,
+        request.is_author,
+        request.extra_args,
+    );
     let Some(rule) = rules.rule(action) else {
         return true;
     };
@@ -161,7 +160,7 @@ proptest! {
             member_of: if in_team { vec!["ACME/ops".to_owned()] } else { vec![] },
         };
         let decision = decide(&request, &rules, &facts);
-        let expected = model(action, automatic, fork, author, access, in_team, &args, &rules);
+        let expected = model(&request, access, in_team, &rules);
         prop_assert_eq!(decision == Decision::Allow, expected, "{:?}", decision);
         if let Decision::Refuse(Refusal::NotPermitted { who, .. }) = &decision {
             prop_assert!(!who.is_empty());

@@ -314,6 +314,10 @@ impl RunSpec {
 
     /// Reads a spec through `get` (the environment, or a map in tests). Empty values count as
     /// unset.
+    #[expect(
+        clippy::too_many_lines,
+        reason = "one line per variable, in the order of the spec"
+    )]
     pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, SpecError> {
         use env_vars as v;
         let get = |name: &str| get(name).filter(|value| !value.is_empty());

@@ -28,23 +28,22 @@ impl Inner {
             is_author: !ctx.author.is_empty() && ctx.sender.login.eq_ignore_ascii_case(&ctx.author),
             extra_args,
         };
-        let decision = match authz::decide_without_lookup(&request, &rules) {
-            Some(decision) => decision,
-            None => {
-                let mut facts = Facts::access(self.access(ctx, &ctx.sender).await?);
-                let mut decision = authz::decide(&request, &rules, &facts);
-                if matches!(decision, Decision::Refuse(_)) {
-                    for team in authz::teams_to_check(&request, &rules) {
-                        if self.vcs.is_member(team, &ctx.sender).await? {
-                            facts.member_of.push(team.clone());
-                        }
-                    }
-                    if !facts.member_of.is_empty() {
-                        decision = authz::decide(&request, &rules, &facts);
+        let decision = if let Some(decision) = authz::decide_without_lookup(&request, &rules) {
+            decision
+        } else {
+            let mut facts = Facts::access(self.access(ctx, &ctx.sender).await?);
+            let mut decision = authz::decide(&request, &rules, &facts);
+            if matches!(decision, Decision::Refuse(_)) {
+                for team in authz::teams_to_check(&request, &rules) {
+                    if self.vcs.is_member(team, &ctx.sender).await? {
+                        facts.member_of.push(team.clone());
                     }
                 }
-                decision
+                if !facts.member_of.is_empty() {
+                    decision = authz::decide(&request, &rules, &facts);
+                }
             }
+            decision
         };
         tracing::info!(
             action = action.as_str(),
@@ -64,7 +63,7 @@ impl Inner {
                 Ok(false)
             }
             Decision::Refuse(refusal) => {
-                self.upsert_comment(ctx, None, &refused(action, &refusal, &self.policy_file()))
+                self.upsert_comment(ctx, None, &refused(action, &refusal, self.policy_file()))
                     .await?;
                 Ok(false)
             }
@@ -81,17 +80,17 @@ impl Inner {
         Ok(access)
     }
 
-    fn policy_file(&self) -> Option<String> {
-        self.policy.as_ref().map(|p| p.file.clone())
+    fn policy_file(&self) -> Option<&str> {
+        self.policy.as_ref().map(|p| p.file.as_str())
     }
 }
 
 /// The comment for a refused command: what, why, and how the operator allows more.
-fn refused(action: Action, refusal: &Refusal, policy: &Option<String>) -> String {
+fn refused(action: Action, refusal: &Refusal, policy: Option<&str>) -> String {
     let how = match refusal {
         Refusal::NotPermitted { .. } | Refusal::PlanArgsNeedApply => format!(
             "\n\nThe operator can allow more people with `permissions` in the Landfall policy ({}).",
-            policy.as_deref().map_or_else(
+            policy.map_or_else(
                 || "`LANDFALL_POLICY`, not set on this deployment".to_owned(),
                 |f| format!("`{f}`")
             )

@@ -50,6 +50,39 @@ impl Inner {
         Ok(Loaded::resolve(policy, found.as_ref()))
     }
 
+    /// The projects whose `plan_requirements` are met; the others are named in `notes`.
+    async fn meeting_plan_requirements(
+        &self,
+        ctx: &PrContext,
+        projects: Vec<ResolvedProject>,
+        notes: &mut Vec<String>,
+    ) -> anyhow::Result<Vec<ResolvedProject>> {
+        if projects.iter().all(|p| p.plan_requirements.is_empty()) {
+            return Ok(projects);
+        }
+        let mut checked = super::requirements::Checked::default();
+        let mut ctx_now = ctx.clone();
+        if ctx_now.mergeable.is_none() {
+            ctx_now.mergeable = self.vcs.pull_request(&ctx.repo, ctx.pr).await?.mergeable;
+        }
+        let mut kept = Vec::new();
+        for project in projects {
+            let reasons = self
+                .unmet(&ctx_now, &project.plan_requirements, "plan", &mut checked)
+                .await?;
+            if reasons.is_empty() {
+                kept.push(project);
+            } else {
+                notes.push(format!(
+                    "`{}` was not planned: {}",
+                    project.display_name(),
+                    reasons.join("; ")
+                ));
+            }
+        }
+        Ok(kept)
+    }
+
     /// Plans the projects `request` selects.
     pub(crate) async fn plan(
         self: &Arc<Self>,
@@ -93,36 +126,15 @@ impl Inner {
             }
             return Ok(());
         }
-        let mut projects: Vec<ResolvedProject> =
+        let projects: Vec<ResolvedProject> =
             selection.projects.into_iter().map(|s| s.project).collect();
-        // `plan_requirements`: projects whose requirements are not met are not planned.
-        if projects.iter().any(|p| !p.plan_requirements.is_empty()) {
-            let mut checked = super::requirements::Checked::default();
-            let mut ctx_now = ctx.clone();
-            if ctx_now.mergeable.is_none() {
-                ctx_now.mergeable = self.vcs.pull_request(&ctx.repo, ctx.pr).await?.mergeable;
-            }
-            let mut kept = Vec::new();
-            for project in projects {
-                let reasons = self
-                    .unmet(&ctx_now, &project.plan_requirements, "plan", &mut checked)
-                    .await?;
-                if reasons.is_empty() {
-                    kept.push(project);
-                } else {
-                    notes.push(format!(
-                        "`{}` was not planned: {}",
-                        project.display_name(),
-                        reasons.join("; ")
-                    ));
-                }
-            }
-            projects = kept;
-            if projects.is_empty() {
-                let body = text::with_notes("No project was planned.", &notes);
-                self.upsert_comment(ctx, None, &body).await?;
-                return Ok(());
-            }
+        let projects = self
+            .meeting_plan_requirements(ctx, projects, &mut notes)
+            .await?;
+        if projects.is_empty() {
+            let body = text::with_notes("No project was planned.", &notes);
+            self.upsert_comment(ctx, None, &body).await?;
+            return Ok(());
         }
 
         // All the locks at once; projects another PR holds are left out, the rest taken.

@@ -223,21 +223,7 @@ impl Respond for FakeGithub {
         if method == "GET"
             && let ["collaborators", login, "permission"] = parts.as_slice()
         {
-            state.permission_lookups += 1;
-            return match state.roles.get(*login) {
-                Some(role) => {
-                    let permission = match role.as_str() {
-                        "maintain" => "write",
-                        "triage" => "read",
-                        other => other,
-                    };
-                    json_response(
-                        200,
-                        &json!({"permission": permission, "role_name": role, "user": {"login": login}}),
-                    )
-                }
-                None => json_response(404, &json!({"message": "Not Found"})),
-            };
+            return permission(&mut state, login);
         }
         if method == "GET"
             && let Some(response) = self.read_pull(&state, &parts)
@@ -300,6 +286,25 @@ impl Respond for FakeGithub {
             }
             _ => json_response(404, &json!({"message": "Not Found"})),
         }
+    }
+}
+
+/// The collaborator permission route: the login's role, or 404 for a non-collaborator.
+fn permission(state: &mut HostState, login: &str) -> ResponseTemplate {
+    state.permission_lookups += 1;
+    match state.roles.get(login) {
+        Some(role) => {
+            let permission = match role.as_str() {
+                "maintain" => "write",
+                "triage" => "read",
+                other => other,
+            };
+            json_response(
+                200,
+                &json!({"permission": permission, "role_name": role, "user": {"login": login}}),
+            )
+        }
+        None => json_response(404, &json!({"message": "Not Found"})),
     }
 }
 
