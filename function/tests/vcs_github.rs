@@ -434,8 +434,9 @@ async fn permission_reads_the_role_name_and_a_non_collaborator_has_none() {
         ("triager", "read", Some("triage"), Access::Read),
         ("viewer", "read", Some("read"), Access::Read),
         ("nobody", "none", Some("none"), Access::None),
-        // A custom role is not guessed at, whatever its base role.
-        ("auditor", "write", Some("security-auditor"), Access::None),
+        // A custom role: its base role (the legacy `permission`) decides.
+        ("auditor", "write", Some("security-auditor"), Access::Write),
+        ("watcher", "read", Some("compliance-viewer"), Access::Read),
         // An older GitHub Enterprise Server without role_name: the legacy permission.
         ("legacy", "write", None, Access::Write),
     ];

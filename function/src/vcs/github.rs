@@ -628,17 +628,18 @@ fn mergeable_from_state(state: Option<&str>) -> Option<bool> {
 /// `none`; `maintain` shown as `write`, `triage` as `read`). A role Landfall does not know (a
 /// custom role) is [`Access::None`]: fail closed.
 fn github_access(j: &PermissionJson) -> Access {
-    let role = j
-        .role_name
-        .as_deref()
-        .filter(|r| !r.is_empty())
-        .or(j.permission.as_deref());
-    match role {
-        Some("admin") => Access::Admin,
-        Some("maintain" | "write") => Access::Write,
-        Some("triage" | "read") => Access::Read,
-        _ => Access::None,
-    }
+    let by_name = |name: Option<&str>| match name {
+        Some("admin") => Some(Access::Admin),
+        Some("maintain" | "write") => Some(Access::Write),
+        Some("triage" | "read") => Some(Access::Read),
+        Some("none") => Some(Access::None),
+        _ => None,
+    };
+    // A custom role's `role_name` is its own name; `permission` then gives the base role it
+    // extends (GitHub documents both), so that decides.
+    by_name(j.role_name.as_deref().filter(|r| !r.is_empty()))
+        .or_else(|| by_name(j.permission.as_deref()))
+        .unwrap_or(Access::None)
 }
 
 /// Each reviewer's latest decisive review (`APPROVED`, `CHANGES_REQUESTED`, `DISMISSED`;
