@@ -107,6 +107,12 @@ impl RepoName {
     }
 }
 
+impl From<RepoName> for String {
+    fn from(name: RepoName) -> String {
+        name.0
+    }
+}
+
 impl fmt::Display for RepoName {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

@@ -32,7 +32,7 @@ use super::http::{Auth, Idempotency, Rest, RetryPolicy, check, segment};
 use super::paging;
 use super::{
     Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, VcsClient,
-    VcsError, owner_and_name, truncate,
+    VcsError, owner_and_name, require_head, same_spelling, truncate,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
@@ -763,11 +763,7 @@ impl VcsClient for AzureDevopsClient {
     /// base branch when the base has no commit the head lacks (`behindCount` 0, the merge base
     /// being the base's head).
     async fn contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
-        if pr.head_sha.as_str().is_empty() {
-            return Err(VcsError::Config {
-                message: format!("{repo}!{} has no head commit to compare", pr.number),
-            });
-        }
+        require_head(repo, pr)?;
         let what = format!("compare {repo}!{} with {}", pr.number, pr.base_branch);
         let diff: CommitDiffsJson = self
             .rest
@@ -793,16 +789,6 @@ impl VcsClient for AzureDevopsClient {
             _ => true,
         };
         Ok(behind == 0 && merge_base_is_base)
-    }
-}
-
-/// `name` as `repo` spells it when they name the same repository (Azure DevOps names are
-/// case-insensitive), else `name` as given.
-fn same_spelling(repo: &RepoName, name: RepoName) -> RepoName {
-    if name.as_str().eq_ignore_ascii_case(repo.as_str()) {
-        repo.clone()
-    } else {
-        name
     }
 }
 

@@ -30,7 +30,7 @@ use super::http::{Auth, Idempotency, Rest, RetryPolicy, path, segment};
 use super::paging;
 use super::{
     Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, VcsClient,
-    VcsError, owner_and_name, truncate,
+    VcsError, owner_and_name, require_head, same_spelling, truncate,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
@@ -506,11 +506,7 @@ impl VcsClient for BitbucketCloudClient {
     /// merge base of the PR's head and itself (`GET merge-base/{head}..{base}`): then the head
     /// contains it.
     async fn contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
-        if pr.head_sha.as_str().is_empty() {
-            return Err(VcsError::Config {
-                message: format!("{repo}#{} has no head commit to compare", pr.number),
-            });
-        }
+        require_head(repo, pr)?;
         let base_path = Self::repo_path(repo)?;
         let what = format!("read the head of {} in {repo}", pr.base_branch);
         let branch: Branch = self
@@ -533,16 +529,6 @@ impl VcsClient for BitbucketCloudClient {
             )
             .await?;
         Ok(merge_base.hash.eq_ignore_ascii_case(&base))
-    }
-}
-
-/// `name` as `repo` spells it when they name the same repository (Bitbucket's names are
-/// case-insensitive), else `name` as given.
-fn same_spelling(repo: &RepoName, name: String) -> RepoName {
-    if name.eq_ignore_ascii_case(repo.as_str()) {
-        repo.clone()
-    } else {
-        RepoName::new(name)
     }
 }
 
@@ -588,9 +574,9 @@ mod tests {
     #[test]
     fn a_head_repository_named_in_another_case_is_the_same_repository() {
         let repo = RepoName::new("acme/infra");
-        assert_eq!(same_spelling(&repo, "ACME/Infra".into()), repo);
+        assert_eq!(same_spelling(&repo, "ACME/Infra"), repo);
         assert_eq!(
-            same_spelling(&repo, "fork/infra".into()),
+            same_spelling(&repo, "fork/infra"),
             RepoName::new("fork/infra")
         );
     }

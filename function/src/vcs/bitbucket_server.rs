@@ -28,7 +28,7 @@ use super::http::{Auth, Idempotency, Rest, RetryPolicy, check, path, segment};
 use super::paging;
 use super::{
     Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter,
-    VcsClient, VcsError, owner_and_name, truncate,
+    VcsClient, VcsError, owner_and_name, require_head, same_spelling, truncate,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
@@ -480,11 +480,7 @@ impl VcsClient for BitbucketServerClient {
     /// accessible from the `from` commit but not in the `to` commit", so an empty page means
     /// the head contains the base branch's current head.
     async fn contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
-        if pr.head_sha.as_str().is_empty() {
-            return Err(VcsError::Config {
-                message: format!("{repo}#{} has no head commit to compare", pr.number),
-            });
-        }
+        require_head(repo, pr)?;
         let what = format!("compare {repo}#{} with {}", pr.number, pr.base_branch);
         let page: Paged<serde_json::Value> = self
             .rest
@@ -524,16 +520,6 @@ impl BitbucketServerClient {
                     .as_deref()
                     .is_some_and(|s| s.eq_ignore_ascii_case(&user.login))
         }))
-    }
-}
-
-/// `name` as `repo` spells it when they name the same repository (project keys and slugs are
-/// case-insensitive), else `name` as given.
-fn same_spelling(repo: &RepoName, name: RepoName) -> RepoName {
-    if name.as_str().eq_ignore_ascii_case(repo.as_str()) {
-        repo.clone()
-    } else {
-        name
     }
 }
 

@@ -250,16 +250,11 @@ fn gitea_access(permission: Option<&str>) -> Access {
 /// caller from [`VcsClient::permission`], and only the latest review is looked at here.
 fn counted_approvals(mut reviews: Vec<ReviewJson>, head: &CommitSha) -> Vec<Actor> {
     reviews.sort_by_key(|r| r.id);
-    let mut latest: BTreeMap<String, ReviewJson> = BTreeMap::new();
-    for review in reviews {
-        if !matches!(review.state.as_str(), "APPROVED" | "REQUEST_CHANGES") {
-            continue;
-        }
-        let Some(login) = review.user.as_ref().map(|u| u.login.clone()) else {
-            continue;
-        };
-        latest.insert(login, review);
-    }
+    let latest = super::latest_per_reviewer(
+        reviews,
+        |r| r.user.as_ref().map(|u| u.login.clone()),
+        |r| matches!(r.state.as_str(), "APPROVED" | "REQUEST_CHANGES"),
+    );
     latest
         .into_iter()
         .filter(|(_, r)| {

@@ -648,19 +648,16 @@ fn github_access(j: &PermissionJson) -> Access {
 /// a review without a user (a deleted account) is not counted.
 fn counted_approvals(mut reviews: Vec<ReviewJson>, head: &CommitSha) -> Vec<Actor> {
     reviews.sort_by_key(|r| r.id);
-    let mut latest: BTreeMap<String, ReviewJson> = BTreeMap::new();
-    for review in reviews {
-        if !matches!(
-            review.state.as_str(),
-            "APPROVED" | "CHANGES_REQUESTED" | "DISMISSED"
-        ) {
-            continue;
-        }
-        let Some(login) = review.user.as_ref().map(|u| u.login.clone()) else {
-            continue;
-        };
-        latest.insert(login, review);
-    }
+    let latest = super::latest_per_reviewer(
+        reviews,
+        |r| r.user.as_ref().map(|u| u.login.clone()),
+        |r| {
+            matches!(
+                r.state.as_str(),
+                "APPROVED" | "CHANGES_REQUESTED" | "DISMISSED"
+            )
+        },
+    );
     latest
         .into_iter()
         .filter(|(_, r)| {

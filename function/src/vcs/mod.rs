@@ -612,6 +612,43 @@ pub(crate) fn owner_and_name(repo: &RepoName) -> Result<(&str, &str)> {
         })
 }
 
+/// `name` as `repo` spells it when they name the same repository (hosts that compare names
+/// case-insensitively: Azure DevOps, Bitbucket), else `name` as given.
+pub(crate) fn same_spelling(repo: &RepoName, name: impl Into<String>) -> RepoName {
+    let name = name.into();
+    if name.eq_ignore_ascii_case(repo.as_str()) {
+        repo.clone()
+    } else {
+        RepoName::new(name)
+    }
+}
+
+/// The error for a PR with no head commit to compare with its base (`undiverged`).
+pub(crate) fn require_head(repo: &RepoName, pr: &PullRequest) -> Result<()> {
+    if pr.head_sha.as_str().is_empty() {
+        return Err(VcsError::Config {
+            message: format!("{repo} #{} has no head commit to compare", pr.number),
+        });
+    }
+    Ok(())
+}
+
+/// Each reviewer's latest decisive review: `reviews` in the order they were given, `decisive`
+/// keeping the states that make or change a decision; reviews without a login are left out.
+pub(crate) fn latest_per_reviewer<R>(
+    reviews: Vec<R>,
+    login: impl Fn(&R) -> Option<String>,
+    decisive: impl Fn(&R) -> bool,
+) -> BTreeMap<String, R> {
+    let mut latest = BTreeMap::new();
+    for review in reviews {
+        if let Some(user) = login(&review).filter(|_| decisive(&review)) {
+            latest.insert(user, review);
+        }
+    }
+    latest
+}
+
 /// A host's description cut to `max` characters on a character boundary.
 pub(crate) fn truncate(s: &str, max: usize) -> String {
     if s.chars().count() <= max {
