@@ -325,17 +325,6 @@ pub trait VcsClient: Send + Sync {
         status: &CommitStatus,
     ) -> impl Future<Output = Result<()>> + Send;
 
-    /// Transitional: the old approval check, to be removed once every adapter implements
-    /// [`VcsClient::approvals`]. Nothing in the loop calls it.
-    fn is_approved(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-    ) -> impl Future<Output = Result<bool>> + Send {
-        let _ = (repo, pr);
-        async { Err(unsupported("reading approvals")) }
-    }
-
     /// `user`'s access to `repo`, from the host's permission API. A user the host does not
     /// know, or who is not a member, has [`Access::None`].
     fn permission(
@@ -574,10 +563,6 @@ impl VcsClient for AnyVcs {
         status: &CommitStatus,
     ) -> Result<()> {
         dispatch!(self, c => c.set_status(repo, sha, status).await)
-    }
-
-    async fn is_approved(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<bool> {
-        dispatch!(self, c => c.is_approved(repo, pr).await)
     }
 
     async fn permission(&self, repo: &RepoName, user: &Actor) -> Result<Access> {
