@@ -24,11 +24,13 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 fn policy() -> Policy {
+    use std::fmt::Write as _;
     let mut text = String::from("repos:\n");
     for i in 0..99 {
-        text.push_str(&format!(
+        let _ = write!(
+            text,
             "- id: /^github.com/team{i}/.*$/\n  apply_requirements: [approved]\n  permissions:\n    apply: {{access: admin, teams: [team{i}/ops]}}\n"
-        ));
+        );
     }
     text.push_str("- id: github.com/acme/infra\n  allow_fork_prs: true\n  permissions:\n    plan: {access: write, pr_author: true, users: [bot]}\n");
     Policy::parse("repos.yaml", &text).unwrap()

@@ -118,7 +118,7 @@ pub fn parse(provider: Provider, headers: &HeaderMap, body: &[u8]) -> Result<Eve
 /// |---|---|
 /// | GitHub | `X-GitHub-Delivery` (kept by a redelivery) |
 /// | GitLab, signed (Standard Webhooks) | `webhook-id`, the id the signature covers, and nothing else |
-/// | GitLab, unsigned | `X-Gitlab-Event-UUID`, else `Idempotency-Key`, else `X-Gitlab-Webhook-UUID` |
+/// | GitLab, unsigned | `Idempotency-Key` (GitLab 17.4+: kept by retries and resends), else `X-Gitlab-Event-UUID`; never `X-Gitlab-Webhook-UUID`, which names the webhook, not the delivery |
 /// | Bitbucket Cloud | `X-Request-UUID` (not `X-Hook-UUID`, which names the webhook) |
 /// | Bitbucket Server / Data Center | `X-Request-Id` |
 /// | Gitea, Forgejo, Gogs | `X-Forgejo-Delivery`, `X-Gitea-Delivery`, `X-Gogs-Delivery`, `X-GitHub-Delivery` |
@@ -139,11 +139,7 @@ fn delivery_headers(provider: Provider, headers: &HeaderMap) -> &'static [&'stat
     match provider {
         Provider::Github => &["x-github-delivery"],
         Provider::Gitlab if headers.contains_key("webhook-signature") => &["webhook-id"],
-        Provider::Gitlab => &[
-            "x-gitlab-event-uuid",
-            "idempotency-key",
-            "x-gitlab-webhook-uuid",
-        ],
+        Provider::Gitlab => &["idempotency-key", "x-gitlab-event-uuid"],
         Provider::BitbucketCloud => &["x-request-uuid"],
         Provider::BitbucketServer => &["x-request-id"],
         Provider::Gitea => &[
@@ -163,7 +159,7 @@ pub fn expected_delivery_id(provider: Provider, headers: &HeaderMap) -> &'static
     match provider {
         Provider::Github => "X-GitHub-Delivery header",
         Provider::Gitlab if headers.contains_key("webhook-signature") => "webhook-id header",
-        Provider::Gitlab => "X-Gitlab-Event-UUID header",
+        Provider::Gitlab => "X-Gitlab-Event-UUID (or Idempotency-Key) header",
         Provider::BitbucketCloud => "X-Request-UUID header",
         Provider::BitbucketServer => "X-Request-Id header",
         Provider::Gitea => "X-Gitea-Delivery (or X-Forgejo-Delivery) header",
@@ -372,23 +368,21 @@ mod tests {
             expected_delivery_id(Provider::Gitlab, &headers(&signed[..1])),
             "webhook-id header"
         );
-        // Unsigned: the event UUID first, then the idempotency key, then the webhook UUID; an
-        // unsigned `webhook-id` is not an id.
+        // Unsigned: the idempotency key (kept by GitLab's retries) first, then the event UUID;
+        // the webhook UUID names the hook, shared by all its deliveries: never an id. An
+        // unsigned `webhook-id` is not an id either.
         let unsigned = [
             ("webhook-id", "msg_unsigned"),
-            ("x-gitlab-webhook-uuid", "request-uuid"),
-            ("idempotency-key", "key"),
+            ("x-gitlab-webhook-uuid", "hook-uuid"),
             ("x-gitlab-event-uuid", "event-uuid"),
+            ("idempotency-key", "key"),
         ];
+        assert_eq!(id(Provider::Gitlab, &unsigned).as_deref(), Some("key"));
         assert_eq!(
-            id(Provider::Gitlab, &unsigned).as_deref(),
+            id(Provider::Gitlab, &unsigned[..3]).as_deref(),
             Some("event-uuid")
         );
-        assert_eq!(id(Provider::Gitlab, &unsigned[..3]).as_deref(), Some("key"));
-        assert_eq!(
-            id(Provider::Gitlab, &unsigned[..2]).as_deref(),
-            Some("request-uuid")
-        );
+        assert_eq!(id(Provider::Gitlab, &unsigned[..2]), None);
         assert_eq!(id(Provider::Gitlab, &unsigned[..1]), None);
     }
 
