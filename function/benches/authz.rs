@@ -89,6 +89,8 @@ fn bench(c: &mut Criterion) {
             })))
             .mount(&server),
     );
+    // octocrab's client starts its own service on the runtime it is built in.
+    let _guard = runtime.enter();
     let client = GithubClient::personal_token(
         Some(&server.uri()),
         SecretString::from("bench-token"),
