@@ -5,9 +5,8 @@
 //! The defaults, which the operator's policy (`permissions`, `allow_fork_prs`) widens or
 //! narrows per repository:
 //!
-//! - `plan`: write access to the base repository, or the PR's author on their own non-fork PR;
-//!   autoplan of a non-fork PR needs no lookup (its branch is in the base repository, so whoever
-//!   pushed it can write there).
+//! - `plan` (and autoplan): write access to the base repository, or the PR's author on their
+//!   own non-fork PR (no lookup for the author).
 //! - `apply`, `unlock`: write access.
 //! - Fork PRs are not planned or applied unless the operator allows them; then a plan still
 //!   needs a writer's explicit `landfall plan`, never autoplan.
@@ -61,11 +60,15 @@ impl Rule {
         if self.pr_author {
             who.push("the pull request's author (non-fork pull requests)".to_owned());
         }
+        // Who exactly is the operator's business: a refusal is read by whoever commented.
         if !self.users.is_empty() {
-            who.push(format!("the users {}", self.users.join(", ")));
+            who.push(format!("{} user(s) the operator names", self.users.len()));
         }
         if !self.teams.is_empty() {
-            who.push(format!("members of {}", self.teams.join(", ")));
+            who.push(format!(
+                "members of {} team(s) the operator names",
+                self.teams.len()
+            ));
         }
         if who.is_empty() {
             "nobody".to_owned()
@@ -222,11 +225,26 @@ impl fmt::Display for Refusal {
             ),
             Refusal::UnsafeArg(arg) => write!(
                 f,
-                "`{arg}` is not allowed after `--`; allowed: {}",
+                "`{}` is not allowed after `--`; allowed: {}",
+                code_span_text(arg),
                 SAFE_PLAN_FLAGS.map(|f| format!("`-{f}`")).join(", ")
             ),
         }
     }
+}
+
+/// `text` made safe inside a Markdown code span: no backtick or line break to leave it by, and
+/// at most 80 characters (it is the commenter's own text).
+fn code_span_text(text: &str) -> String {
+    let mut out: String = text
+        .chars()
+        .filter(|c| *c != '`' && !c.is_control())
+        .take(80)
+        .collect();
+    if text.chars().count() > 80 {
+        out.push('…');
+    }
+    out
 }
 
 /// The Terraform `plan` flags a user who may apply can pass after `--`: none writes a file,
@@ -318,15 +336,7 @@ fn decide_with(
             return Some(Decision::SkipFork);
         }
     }
-    if let Some(arg) = unsafe_plan_arg(request.extra_args) {
-        return refuse(Refusal::UnsafeArg(arg.clone()));
-    }
-    // Autoplan of a non-fork PR: whoever pushed the branch can write to the repository.
-    let known_access = if request.automatic && !request.fork {
-        Some(Access::Write)
-    } else {
-        facts.map(|f| f.access)
-    };
+    let known_access = facts.map(|f| f.access);
     let permitted = |rule: &Rule, author_counts: bool| -> Option<bool> {
         if rule.names(request.sender) || (author_counts && rule.pr_author && request.is_author) {
             return Some(true);
@@ -370,6 +380,11 @@ fn decide_with(
         && !permitted(&rules.apply, false)?
     {
         return refuse(Refusal::PlanArgsNeedApply);
+    }
+    // Arguments are looked at only for someone who may pass them: nobody else gets their own
+    // text echoed back.
+    if let Some(arg) = unsafe_plan_arg(request.extra_args) {
+        return refuse(Refusal::UnsafeArg(arg.clone()));
     }
     Some(Decision::Allow)
 }
@@ -511,6 +526,60 @@ mod tests {
             Decision::Allow
         );
         r.sender = "alice";
+        assert_eq!(decide_without_lookup(&r, &rules), Some(Decision::Allow));
+    }
+
+    #[test]
+    fn a_refusal_echoes_no_markdown_and_names_nobody() {
+        let rules = Permissions {
+            plan: Rule {
+                users: vec!["release-bot".to_owned()],
+                teams: vec!["acme/ops".to_owned()],
+                ..Rule::writers()
+            },
+            ..Permissions::default()
+        };
+        let d = decide(&request(Action::Plan, &[]), &rules, READER);
+        let Decision::Refuse(refusal) = d else {
+            panic!("{d:?}")
+        };
+        let text = refusal.to_string();
+        assert!(
+            !text.contains("release-bot") && !text.contains("acme/ops"),
+            "{text}"
+        );
+        assert!(
+            text.contains("1 user(s)") && text.contains("1 team(s)"),
+            "{text}"
+        );
+        // A writer's bad argument is echoed inside its code span, unable to leave it.
+        let args = vec!["-x` @acme/oncall [notice](https://evil)\n# big".to_owned()];
+        let d = decide(&request(Action::Plan, &args), &rules, WRITER);
+        let Decision::Refuse(refusal) = d else {
+            panic!("{d:?}")
+        };
+        let text = refusal.to_string();
+        assert_eq!(text.matches('`').count() % 2, 0, "{text}");
+        assert!(
+            text.starts_with("`-x @acme/oncall [notice](https://evil)# big`"),
+            "{text}"
+        );
+        // Someone who may not pass arguments gets no echo at all.
+        let d = decide(&request(Action::Plan, &args), &rules, READER);
+        assert!(
+            matches!(d, Decision::Refuse(Refusal::NotPermitted { .. })),
+            "{d:?}"
+        );
+    }
+
+    #[test]
+    fn autoplan_by_someone_else_than_the_author_needs_their_access() {
+        let rules = Permissions::default();
+        let mut r = request(Action::Plan, &[]);
+        r.automatic = true;
+        assert!(needs_access(&r, &rules));
+        assert!(matches!(decide(&r, &rules, READER), Decision::Refuse(_)));
+        r.is_author = true;
         assert_eq!(decide_without_lookup(&r, &rules), Some(Decision::Allow));
     }
 }

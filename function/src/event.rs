@@ -38,6 +38,13 @@ impl Provider {
         Provider::Gitea,
     ];
 
+    /// Whether a login names one person for good. Bitbucket Cloud's nickname is chosen by its
+    /// user and not unique, so people are told apart by their account UUID there.
+    #[must_use]
+    pub fn logins_are_unique(self) -> bool {
+        self != Provider::BitbucketCloud
+    }
+
     /// The name used in `LANDFALL_VCS` and in the `provider` field of `webhook inspect`.
     #[must_use]
     pub fn as_str(self) -> &'static str {

@@ -49,6 +49,10 @@ pub struct HandoffEvent {
     base_branch: Option<String>,
     pr_author: Option<String>,
     sender: Option<String>,
+    #[serde(default)]
+    sender_id: Option<String>,
+    #[serde(default)]
+    head_repo: Option<String>,
     comment: Option<String>,
     clone_url: Option<String>,
     installation: Option<u64>,
@@ -83,6 +87,8 @@ impl HandoffEvent {
             base_branch: event.base_branch.clone(),
             pr_author: event.pr_author.clone(),
             sender: event.sender.clone(),
+            sender_id: event.sender_id.clone(),
+            head_repo: event.head_repo.as_ref().map(|r| r.as_str().to_owned()),
             comment: event.comment.clone(),
             clone_url: event.clone_url.clone(),
             installation: event.installation,
@@ -114,6 +120,8 @@ impl HandoffEvent {
         event.base_branch = self.base_branch;
         event.pr_author = self.pr_author;
         event.sender = self.sender;
+        event.sender_id = self.sender_id;
+        event.head_repo = self.head_repo.map(RepoName::new);
         event.comment = self.comment;
         event.clone_url = self.clone_url;
         event.installation = self.installation;
@@ -274,6 +282,8 @@ mod tests {
         event.repo = Some(RepoName::new("acme/infra"));
         event.number = Some(PullRequestNumber(7));
         event.sender = Some("octocat".to_owned());
+        event.sender_id = Some("{b6d5-uuid}".to_owned());
+        event.head_repo = Some(RepoName::new("fork/infra"));
         event.comment = Some("landfall apply -p prod".to_owned());
         event.clone_url = Some("https://github.com/acme/infra.git".to_owned());
         event.installation = Some(42);
@@ -298,8 +308,29 @@ mod tests {
             event.head_branch = Some("feature".to_owned());
             event.base_branch = Some("main".to_owned());
             event.pr_author = Some("dev".to_owned());
+            event.sender_id = Some("17".to_owned());
+            event.head_repo = Some(RepoName::new("group/sub/infra"));
             events.push(event);
         }
+        // Every field of `Event` is set in some event above: a new field must be added here
+        // (and to the hand-off) before this compiles.
+        let Event {
+            provider: _,
+            delivery: _,
+            kind: _,
+            repo: _,
+            number: _,
+            head_sha: _,
+            head_branch: _,
+            base_branch: _,
+            pr_author: _,
+            sender: _,
+            sender_id: _,
+            head_repo: _,
+            comment: _,
+            clone_url: _,
+            installation: _,
+        } = &events[0];
         for event in events {
             let payload = seal(&event, &key()).expect("actionable");
             assert!(is_handoff(&payload));

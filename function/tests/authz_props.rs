@@ -102,15 +102,6 @@ fn model(request: &Request<'_>, access: Access, in_team: bool, rules: &Permissio
     if fork && affects_code && (!rules.allow_fork_prs || automatic) {
         return false;
     }
-    if !safe(args) {
-        return false;
-    }
-    // Whoever pushed a non-fork PR's branch can write.
-    let access = if automatic && !fork {
-        Access::Write
-    } else {
-        access
-    };
     if !qualifies(rule, access, in_team, author && !fork) {
         return false;
     }
@@ -123,7 +114,7 @@ fn model(request: &Request<'_>, access: Access, in_team: bool, rules: &Permissio
     {
         return false;
     }
-    true
+    safe(args)
 }
 
 proptest! {

@@ -446,6 +446,7 @@ fn pull_request() -> PullRequest {
         head_branch: "feature".into(),
         base_branch: "main".into(),
         author: "dev@acme.com".into(),
+        author_id: None,
         state: PrState::Open,
         mergeable: Some(true),
         head_repo: Some(repo()),

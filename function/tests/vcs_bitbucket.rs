@@ -780,6 +780,7 @@ fn pull_request(head: &str, head_repo: &str) -> PullRequest {
         head_branch: "feature".into(),
         base_branch: "main".into(),
         author: "dev".into(),
+        author_id: None,
         state: PrState::Open,
         mergeable: Some(true),
         head_repo: Some(RepoName::new(head_repo)),

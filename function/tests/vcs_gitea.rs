@@ -380,6 +380,7 @@ fn pull_request(base: &str) -> PullRequest {
         head_branch: "feature".into(),
         base_branch: base.into(),
         author: "dev".into(),
+        author_id: None,
         state: PrState::Open,
         mergeable: Some(true),
         head_repo: Some(repo()),

@@ -360,6 +360,7 @@ fn pull_request() -> PullRequest {
         head_branch: "feature".into(),
         base_branch: "main".into(),
         author: "dev".into(),
+        author_id: None,
         state: PrState::Open,
         mergeable: Some(true),
         head_repo: Some(repo()),

@@ -20,12 +20,15 @@ impl Inner {
         extra_args: &[String],
     ) -> anyhow::Result<bool> {
         let rules = self.effective_policy(ctx).permissions;
+        // People are told apart by what identifies them on this host (Bitbucket Cloud: the
+        // account UUID, never the nickname its user picks).
+        let sender = ctx.sender.identity(ctx.provider).unwrap_or_default();
         let request = Request {
             action,
             automatic,
             fork: ctx.fork,
-            sender: &ctx.sender.login,
-            is_author: !ctx.author.is_empty() && ctx.sender.login.eq_ignore_ascii_case(&ctx.author),
+            sender: &sender,
+            is_author: ctx.is_author(&ctx.sender),
             extra_args,
         };
         let decision = if let Some(decision) = authz::decide_without_lookup(&request, &rules) {
@@ -63,7 +66,7 @@ impl Inner {
                 Ok(false)
             }
             Decision::Refuse(refusal) => {
-                self.upsert_comment(ctx, None, &refused(action, &refusal, self.policy_file()))
+                self.upsert_comment(ctx, None, &refused(action, &refusal))
                     .await?;
                 Ok(false)
             }
@@ -79,26 +82,18 @@ impl Inner {
         ctx.remember_access(user, access);
         Ok(access)
     }
-
-    fn policy_file(&self) -> Option<&str> {
-        self.policy.as_ref().map(|p| p.file.as_str())
-    }
 }
 
 /// The comment for a refused command: what, why, and how the operator allows more.
-fn refused(action: Action, refusal: &Refusal, policy: Option<&str>) -> String {
+fn refused(action: Action, refusal: &Refusal) -> String {
     let how = match refusal {
-        Refusal::NotPermitted { .. } | Refusal::PlanArgsNeedApply => format!(
-            "\n\nThe operator can allow more people with `permissions` in the Landfall policy ({}).",
-            policy.map_or_else(
-                || "`LANDFALL_POLICY`, not set on this deployment".to_owned(),
-                |f| format!("`{f}`")
-            )
-        ),
-        Refusal::ForkNotAllowed => {
-            "\n\nThe operator can allow fork pull requests with `allow_fork_prs: true` in the Landfall policy (`LANDFALL_POLICY`).".to_owned()
+        Refusal::NotPermitted { .. } | Refusal::PlanArgsNeedApply => {
+            "\n\nThe operator can allow more people with `permissions` in the Landfall policy (`LANDFALL_POLICY`)."
         }
-        _ => String::new(),
+        Refusal::ForkNotAllowed => {
+            "\n\nThe operator can allow fork pull requests with `allow_fork_prs: true` in the Landfall policy (`LANDFALL_POLICY`)."
+        }
+        _ => "",
     };
     format!(
         "**`{}` refused:** {refusal}.{how}\n\nNothing was run and no lock changed.",

@@ -347,6 +347,8 @@ pub(crate) struct PrContext {
     pub(crate) sender: Actor,
     /// Who opened the PR.
     pub(crate) author: String,
+    /// The author's host id where logins are not unique (Bitbucket Cloud).
+    pub(crate) author_id: Option<String>,
     /// Where the head lives (`owner/name`).
     pub(crate) head_repo: RepoName,
     /// The head lives outside the base repository (or the host no longer names it).
@@ -360,20 +362,38 @@ pub(crate) struct PrContext {
 }
 
 impl PrContext {
+    /// The PR's author as an actor.
+    pub(crate) fn author_actor(&self) -> Actor {
+        Actor {
+            login: self.author.clone(),
+            id: self.author_id.clone(),
+        }
+    }
+
+    /// Whether `user` is the PR's author, by what identifies people on this host.
+    pub(crate) fn is_author(&self, user: &Actor) -> bool {
+        let author = self.author_actor().identity(self.provider);
+        author.is_some() && user.identity(self.provider) == author
+    }
+
     fn known_access(&self, user: &Actor) -> Option<Access> {
+        let key = user.identity(self.provider)?;
         let cache = self
             .access
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.get(&user.login.to_ascii_lowercase()).copied()
+        cache.get(&key).copied()
     }
 
     fn remember_access(&self, user: &Actor, access: Access) {
+        let Some(key) = user.identity(self.provider) else {
+            return;
+        };
         let mut cache = self
             .access
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.insert(user.login.to_ascii_lowercase(), access);
+        cache.insert(key, access);
     }
 }
 
@@ -543,6 +563,7 @@ impl Inner {
             user,
             sender,
             author: event.pr_author.clone().unwrap_or_default(),
+            author_id: None,
             head_repo: event.head_repo.clone().unwrap_or_else(|| repo.clone()),
             fork: event.head_repo.as_ref() != Some(repo),
             announce_fork_skip,
@@ -567,6 +588,7 @@ impl Inner {
         ctx.head_branch = now.head_branch;
         ctx.base_branch = now.base_branch;
         ctx.author = now.author;
+        ctx.author_id = now.author_id;
         ctx.mergeable = now.mergeable;
         Ok(ctx)
     }

@@ -65,14 +65,14 @@ impl Inner {
         Ok(reasons)
     }
 
-    /// Whether a user with write access approved the head commit.
+    /// Whether a user with write access, other than the PR's author, approved the head commit.
     async fn approved_by_writer(&self, ctx: &PrContext) -> Result<bool, String> {
         let approvers = self
             .vcs
             .approvals(&ctx.repo, ctx.pr, &ctx.head_sha)
             .await
             .map_err(|e| e.to_string())?;
-        for approver in &approvers {
+        for approver in approvers.iter().filter(|a| !ctx.is_author(a)) {
             let access = self
                 .access(ctx, approver)
                 .await
@@ -88,7 +88,7 @@ impl Inner {
 fn unmet_text(requirement: Requirement, stage: &str) -> String {
     match requirement {
         Requirement::Approved => format!(
-            "the pull request must be approved at its head commit by a user with write access before it is {}",
+            "the pull request must be approved at its head commit by a user with write access (not its author) before it is {}",
             past(stage)
         ),
         Requirement::Mergeable => format!(
@@ -117,6 +117,7 @@ fn pull_request(ctx: &PrContext) -> PullRequest {
         head_branch: ctx.head_branch.clone(),
         base_branch: ctx.base_branch.clone(),
         author: ctx.author.clone(),
+        author_id: ctx.author_id.clone(),
         state: PrState::Open,
         mergeable: ctx.mergeable,
         head_repo: Some(ctx.head_repo.clone()),

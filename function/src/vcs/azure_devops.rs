@@ -32,7 +32,7 @@ use super::http::{Auth, Idempotency, Rest, RetryPolicy, check, segment};
 use super::paging;
 use super::{
     Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, VcsClient,
-    VcsError, owner_and_name, require_head, same_spelling, truncate,
+    VcsError, owner_and_name, require_head, truncate,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
@@ -443,12 +443,14 @@ impl VcsClient for AzureDevopsClient {
 
     async fn pull_request(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<PullRequest> {
         let j = self.get_pr(repo, pr).await?;
+        // `forkSource` is set only for a fork: one that names no repository, or the base
+        // repository itself, is an unknown head (treated as a fork).
         let head_repo = match &j.fork_source {
             Some(fork) => fork
                 .repository
                 .as_ref()
                 .and_then(RepoRefJson::full_name)
-                .map(|name| same_spelling(repo, name)),
+                .filter(|name| !name.as_str().eq_ignore_ascii_case(repo.as_str())),
             None => Some(repo.clone()),
         };
         Ok(PullRequest {
@@ -457,6 +459,7 @@ impl VcsClient for AzureDevopsClient {
             head_branch: short_ref(&j.source_ref_name),
             base_branch: short_ref(&j.target_ref_name),
             author: j.created_by.unique_name,
+            author_id: None,
             state: match j.status.as_str() {
                 "completed" => PrState::Merged,
                 "abandoned" => PrState::Closed,

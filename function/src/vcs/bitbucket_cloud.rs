@@ -282,6 +282,7 @@ impl VcsClient for BitbucketCloudClient {
             head_branch: j.source.branch.name,
             base_branch: j.destination.branch.name,
             author: j.author.login(),
+            author_id: j.author.uuid.clone(),
             state: match j.state.as_str() {
                 "OPEN" => PrState::Open,
                 "MERGED" => PrState::Merged,

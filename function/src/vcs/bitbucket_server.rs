@@ -248,6 +248,7 @@ impl VcsClient for BitbucketServerClient {
             head_branch: j.from_ref.display_id,
             base_branch: j.to_ref.display_id,
             author: j.author.user.name,
+            author_id: None,
             state,
             mergeable,
             head_repo: j

@@ -299,6 +299,7 @@ impl VcsClient for GiteaClient {
             head_branch: j.head.name,
             base_branch: j.base.name,
             author: j.user.login,
+            author_id: None,
             state: match (j.state.as_str(), j.merged) {
                 (_, true) => PrState::Merged,
                 ("open", _) => PrState::Open,

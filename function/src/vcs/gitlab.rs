@@ -164,8 +164,7 @@ struct MrJson {
     author: Author,
     state: String,
     detailed_merge_status: Option<String>,
-    #[serde(default)]
-    has_conflicts: bool,
+    has_conflicts: Option<bool>,
     source_project_id: Option<u64>,
     target_project_id: Option<u64>,
 }
@@ -294,7 +293,8 @@ impl VcsClient for GitlabClient {
             Some("mergeable") => Some(true),
             Some("checking" | "unchecked" | "preparing" | "approvals_syncing") => None,
             Some(_) => Some(false),
-            None => Some(!j.has_conflicts),
+            // Neither answer: not known to be mergeable.
+            None => j.has_conflicts.map(|conflicts| !conflicts),
         };
         let head_repo = match (j.source_project_id, j.target_project_id) {
             (Some(source), Some(target)) if source == target => Some(repo.clone()),
@@ -307,6 +307,7 @@ impl VcsClient for GitlabClient {
             head_branch: j.source_branch,
             base_branch: j.target_branch,
             author: j.author.username,
+            author_id: None,
             state: match j.state.as_str() {
                 "opened" | "locked" => PrState::Open,
                 "merged" => PrState::Merged,

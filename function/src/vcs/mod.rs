@@ -65,6 +65,8 @@ pub struct PullRequest {
     pub base_branch: String,
     /// Who opened it.
     pub author: String,
+    /// The author's host id where logins are not unique (Bitbucket Cloud's account UUID).
+    pub author_id: Option<String>,
     /// Open, closed or merged.
     pub state: PrState,
     /// Whether the host's merge state says it can be merged now (GitHub `mergeable_state`,
@@ -96,6 +98,21 @@ pub struct Actor {
 }
 
 impl Actor {
+    /// What identifies the actor on `provider`: the host id where logins are not unique
+    /// (Bitbucket Cloud's nicknames are chosen by their users), else the login, case-folded.
+    /// `None` when the host needs an id and there is none: such an actor matches nobody.
+    #[must_use]
+    pub fn identity(&self, provider: crate::event::Provider) -> Option<String> {
+        if provider.logins_are_unique() {
+            (!self.login.is_empty()).then(|| self.login.to_ascii_lowercase())
+        } else {
+            self.id
+                .as_ref()
+                .filter(|id| !id.is_empty())
+                .map(|id| id.to_ascii_lowercase())
+        }
+    }
+
     /// An actor known by login only.
     #[must_use]
     pub fn login(login: impl Into<String>) -> Self {
@@ -642,4 +659,35 @@ pub(crate) fn truncate(s: &str, max: usize) -> String {
     let mut out: String = s.chars().take(max.saturating_sub(1)).collect();
     out.push('…');
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bitbucket_cloud_tells_people_apart_by_uuid_not_by_the_nickname_they_pick() {
+        let real = Actor {
+            login: "release-bot".to_owned(),
+            id: Some("{AAAA}".to_owned()),
+        };
+        let impostor = Actor {
+            login: "release-bot".to_owned(),
+            id: Some("{BBBB}".to_owned()),
+        };
+        let cloud = Provider::BitbucketCloud;
+        assert_ne!(real.identity(cloud), impostor.identity(cloud));
+        assert_eq!(Actor::login("release-bot").identity(cloud), None);
+        assert_eq!(
+            real.identity(Provider::Github),
+            impostor.identity(Provider::Github)
+        );
+        assert_eq!(
+            Actor::login("OctoCat")
+                .identity(Provider::Github)
+                .as_deref(),
+            Some("octocat")
+        );
+        assert_eq!(Actor::login("").identity(Provider::Github), None);
+    }
 }

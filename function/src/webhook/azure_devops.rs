@@ -262,18 +262,18 @@ pub(super) fn parse(body: &[u8]) -> Result<Event, ParseError> {
     Ok(event)
 }
 
-/// The repository `pr`'s source branch lives in: the fork for a pull request from a fork
-/// (`None` when the payload does not name it), else `repo`, its own.
+/// The repository `pr`'s source branch lives in: the fork for a pull request from a fork, else
+/// `repo`, its own. Azure DevOps sets `forkSource` only for a fork, so a fork source that names
+/// no repository, or one spelled like `repo`, is `None`: an unknown head, treated as a fork.
 fn head_repository(pr: &PullRequest, repo: Option<&RepoName>) -> Option<RepoName> {
     let Some(fork) = &pr.fork_source else {
         return repo.cloned();
     };
     let head = fork.repository.as_ref().and_then(Repo::full_name)?;
-    Some(match repo {
-        // Names are case-insensitive: the same repository keeps one spelling.
-        Some(repo) if repo.as_str().eq_ignore_ascii_case(head.as_str()) => repo.clone(),
-        _ => head,
-    })
+    match repo {
+        Some(repo) if repo.as_str().eq_ignore_ascii_case(head.as_str()) => None,
+        _ => Some(head),
+    }
 }
 
 /// Reads an active pull request's update from the message Azure DevOps writes for it.
