@@ -110,6 +110,58 @@ fn both_stages_use_the_configured_bucket_lock_file_and_table() {
     );
 }
 
+/// The value under `key` of an HCL object expression.
+fn field<'a>(expr: &'a hcl::Expression, key: &str) -> &'a hcl::Expression {
+    let hcl::Expression::Object(object) = expr else {
+        panic!("not an object: {expr}");
+    };
+    object
+        .iter()
+        .find(|(k, _)| match k {
+            hcl::ObjectKey::Identifier(id) => id.as_str() == key,
+            hcl::ObjectKey::Expression(hcl::Expression::String(s)) => s == key,
+            _ => false,
+        })
+        .map_or_else(|| panic!("no {key} in {expr}"), |(_, v)| v)
+}
+
+#[test]
+fn nodes_keep_instance_metadata_from_pods_and_the_cni_enforces_network_policies() {
+    for config in [example(), full()] {
+        let body =
+            hcl::parse(&Renderer::new().render(&config).unwrap()["terraform/platform/cluster.tf"])
+                .unwrap();
+        let eks = body
+            .blocks()
+            .find(|b| b.identifier() == "module" && b.labels()[0].as_str() == "eks")
+            .expect("the eks module")
+            .clone();
+
+        // IMDSv2 only, over IPv4 only, and one hop: the token cannot reach a pod.
+        let groups = attribute(&eks, "eks_managed_node_groups");
+        let hcl::Expression::Object(groups) = &groups else {
+            panic!("node groups: {groups}");
+        };
+        assert!(!groups.is_empty());
+        for (_, group) in groups {
+            let metadata = field(group, "metadata_options");
+            assert_eq!(field(metadata, "http_endpoint"), &"enabled".into());
+            assert_eq!(field(metadata, "http_tokens"), &"required".into());
+            assert_eq!(field(metadata, "http_put_response_hop_limit"), &1.into());
+            assert_eq!(field(metadata, "http_protocol_ipv6"), &"disabled".into());
+        }
+
+        // The VPC CNI's network policy agent is on, so the runner's NetworkPolicy is enforced.
+        let addons = attribute(&eks, "addons");
+        let values = field(field(&addons, "vpc-cni"), "configuration_values");
+        let hcl::Expression::FuncCall(call) = values else {
+            panic!("configuration_values: {values}");
+        };
+        assert_eq!(call.name.name.as_str(), "jsonencode");
+        assert_eq!(field(&call.args[0], "enableNetworkPolicy"), &"true".into());
+    }
+}
+
 #[test]
 fn user_values_cannot_inject_terraform_interpolations() {
     let text = landfall::commands::demo::example_config().unwrap().replace(
