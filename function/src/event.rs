@@ -228,6 +228,9 @@ pub struct Event {
     pub comment: Option<String>,
     /// The URL to clone the head from, when the payload gives one.
     pub clone_url: Option<String>,
+    /// The SHA-256 of the delivery's raw body (hex): a body seen before is a replay, whatever
+    /// delivery id it comes with (hosts other than signed GitLab do not sign the id).
+    pub body_sha256: Option<String>,
     /// The GitHub App installation that sent the delivery (`installation.id`); API tokens for
     /// the repository are minted for it.
     pub installation: Option<u64>,
@@ -252,6 +255,7 @@ impl Event {
             head_repo: None,
             comment: None,
             clone_url: None,
+            body_sha256: None,
             installation: None,
         }
     }

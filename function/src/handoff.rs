@@ -53,6 +53,8 @@ pub struct HandoffEvent {
     sender_id: Option<String>,
     #[serde(default)]
     head_repo: Option<String>,
+    #[serde(default)]
+    body_sha256: Option<String>,
     comment: Option<String>,
     clone_url: Option<String>,
     installation: Option<u64>,
@@ -89,6 +91,7 @@ impl HandoffEvent {
             sender: event.sender.clone(),
             sender_id: event.sender_id.clone(),
             head_repo: event.head_repo.as_ref().map(|r| r.as_str().to_owned()),
+            body_sha256: event.body_sha256.clone(),
             comment: event.comment.clone(),
             clone_url: event.clone_url.clone(),
             installation: event.installation,
@@ -122,6 +125,7 @@ impl HandoffEvent {
         event.sender = self.sender;
         event.sender_id = self.sender_id;
         event.head_repo = self.head_repo.map(RepoName::new);
+        event.body_sha256 = self.body_sha256;
         event.comment = self.comment;
         event.clone_url = self.clone_url;
         event.installation = self.installation;
@@ -284,6 +288,7 @@ mod tests {
         event.sender = Some("octocat".to_owned());
         event.sender_id = Some("{b6d5-uuid}".to_owned());
         event.head_repo = Some(RepoName::new("fork/infra"));
+        event.body_sha256 = Some("ab".repeat(32));
         event.comment = Some("landfall apply -p prod".to_owned());
         event.clone_url = Some("https://github.com/acme/infra.git".to_owned());
         event.installation = Some(42);
@@ -329,6 +334,7 @@ mod tests {
             head_repo: _,
             comment: _,
             clone_url: _,
+            body_sha256: _,
             installation: _,
         } = &events[0];
         for event in events {

@@ -166,9 +166,25 @@ fn the_writer_plans_and_applies_an_up_to_date_approved_branch(a: &mut Attack) {
     let head = git(&repo, &["rev-parse", "change"]);
     a.review("reviewer", "APPROVED", &head);
     a.comment(1, "octocat", "landfall plan", "Plan: 1 to add");
-    let applied = a.comment(1, "octocat", "landfall apply", "Apply complete!");
+    let seen = a.story.comments(1).len();
+    let body = a.story.comment_by(1, "landfall apply", "octocat");
+    let id = a.story.next_delivery();
+    let (status, _) = a.server.deliver("issue_comment", &id, &body);
+    assert_eq!(status, 202);
+    let applied = a.story.wait_comment(1, seen, "Apply complete!");
     assert!(applied.contains("1 added"), "{applied}");
     assert_ne!(a.state_file(), a.before, "the writer's apply happened");
+
+    // The same signed body again under a fresh delivery id (GitHub does not sign the id): a
+    // replay, not handled again.
+    let runs = run_dirs(&a.data);
+    let comments = a.story.comments(1).len();
+    let replay = a.story.next_delivery();
+    let (status, _) = a.server.deliver("issue_comment", &replay, &body);
+    assert_eq!(status, 202);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(run_dirs(&a.data), runs, "a replayed body starts no run");
+    assert_eq!(a.story.comments(1).len(), comments, "and gets no comment");
 }
 
 fn a_fork_is_not_planned(a: &mut Attack) {

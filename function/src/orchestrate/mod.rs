@@ -281,6 +281,21 @@ impl Orchestrator {
             tracing::info!("redelivery: already handled");
             return Ok(true);
         }
+        // The same bytes under a new delivery id: a replay (the id is not signed on most
+        // hosts), or a host's retry that changed its id (GitLab's event UUID).
+        if let Some(sha) = &event.body_sha256 {
+            let key = format!("{}:body:{sha}", event.provider.as_str());
+            let outcome = self
+                .inner
+                .store
+                .record_delivery(&key, DELIVERY_TTL)
+                .await
+                .map_err(|e| SinkError(Box::new(e)))?;
+            if outcome == DeliveryOutcome::Duplicate {
+                tracing::warn!("a body seen before under another delivery id: not handled again");
+                return Ok(true);
+            }
+        }
         Ok(false)
     }
 }

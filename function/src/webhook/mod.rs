@@ -96,6 +96,7 @@ fn sniff_body(body: &[u8]) -> Option<Provider> {
 
 /// Parses an authenticated delivery from `provider` into an [`Event`].
 pub fn parse(provider: Provider, headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseError> {
+    let body_sha256 = hex::encode(<sha2::Sha256 as sha2::Digest>::digest(body));
     let body = json_body(headers, body);
     let mut event = match provider {
         Provider::Github => github::parse(headers, &body),
@@ -108,6 +109,7 @@ pub fn parse(provider: Provider, headers: &HeaderMap, body: &[u8]) -> Result<Eve
     if event.delivery.is_none() {
         event.delivery = delivery_id(provider, headers);
     }
+    event.body_sha256 = Some(body_sha256);
     Ok(event)
 }
 

@@ -506,6 +506,12 @@ impl Story {
         payload["action"] = json!(action);
         payload["number"] = json!(number);
         payload["sender"]["login"] = json!(pr.author);
+        // Each event is a new one: GitHub's bodies carry the time of the change (an identical
+        // body is a replay, which the function does not handle twice).
+        static EVENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = EVENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        payload["pull_request"]["updated_at"] =
+            json!(format!("2026-12-04T10:{:02}:{:02}Z", (n / 60) % 60, n % 60));
         let p = &mut payload["pull_request"];
         p["number"] = json!(number);
         p["state"] = json!(if action == "closed" { "closed" } else { "open" });
@@ -537,6 +543,11 @@ impl Story {
         });
         payload["comment"]["body"] = json!(text);
         payload["comment"]["user"]["login"] = json!(login);
+        // Every comment is a new one, with its own id, as on GitHub (an identical body is a
+        // replay, which the function does not handle twice).
+        static COMMENT_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+        payload["comment"]["id"] =
+            json!(5_000_000 + COMMENT_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         payload["sender"]["login"] = json!(login);
         let author = self
             .host

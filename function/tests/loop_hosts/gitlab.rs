@@ -714,6 +714,15 @@ impl Gitlab {
         attributes["assignee_ids"] = json!([]);
         attributes["assignee_id"] = Value::Null;
         attributes["reviewer_ids"] = json!([]);
+        // Each event is a new one: GitLab's bodies carry the time of the change (an identical
+        // body is a replay, which the function does not handle twice).
+        static EVENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = EVENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        attributes["updated_at"] = json!(format!(
+            "2026-12-04 10:{:02}:{:02} UTC",
+            (n / 60) % 60,
+            n % 60
+        ));
         payload["labels"] = json!([]);
         payload["assignees"] = json!([]);
         payload["reviewers"] = json!([]);
