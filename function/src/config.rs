@@ -59,6 +59,12 @@ pub mod env_vars {
     pub const POLICY: &str = "LANDFALL_POLICY";
     /// The largest webhook body accepted, in bytes.
     pub const MAX_BODY_BYTES: &str = "LANDFALL_MAX_BODY_BYTES";
+    /// `serve` only: seconds a client has to send its request headers, and then its whole body.
+    pub const BODY_TIMEOUT_SECS: &str = "LANDFALL_BODY_TIMEOUT_SECS";
+    /// `serve` only: the most connections served at once (more wait in the accept queue).
+    pub const MAX_CONNECTIONS: &str = "LANDFALL_MAX_CONNECTIONS";
+    /// `serve` only: the bytes all request bodies being read may hold together.
+    pub const BODY_BUDGET_BYTES: &str = "LANDFALL_BODY_BUDGET_BYTES";
     /// The log filter (`tracing` directives, e.g. `info,landfall_function=debug`).
     pub const LOG: &str = "LANDFALL_LOG";
     /// Set by AWS Lambda: the runtime API's address. Its presence means "running under Lambda".
@@ -67,6 +73,29 @@ pub mod env_vars {
 
 /// The default body limit: 25 MiB, GitHub's cap on webhook payloads.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
+
+/// `serve`'s limits on its clients. Lambda has its own (the function URL's payload and timeout).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct ServeLimits {
+    /// How long a client may take to send its headers, and then its whole body
+    /// (`LANDFALL_BODY_TIMEOUT_SECS`, 10 s by default).
+    pub body_timeout: std::time::Duration,
+    /// The most connections served at once (`LANDFALL_MAX_CONNECTIONS`, 256 by default).
+    pub max_connections: usize,
+    /// The bytes all bodies being read may hold together (`LANDFALL_BODY_BUDGET_BYTES`, 64 MiB by
+    /// default, and never less than the body limit).
+    pub body_budget_bytes: usize,
+}
+
+impl Default for ServeLimits {
+    fn default() -> Self {
+        ServeLimits {
+            body_timeout: std::time::Duration::from_secs(10),
+            max_connections: 256,
+            body_budget_bytes: 64 * 1024 * 1024,
+        }
+    }
+}
 
 /// A setting that stops start-up.
 #[derive(Debug, thiserror::Error)]
@@ -190,6 +219,8 @@ pub struct Config {
     pub allowlist: RepoAllowlist,
     /// The largest webhook body accepted.
     pub max_body_bytes: usize,
+    /// `serve`'s limits on its clients.
+    pub serve: ServeLimits,
     /// The store.
     pub store: StoreConfig,
     /// The dispatcher.
@@ -300,6 +331,7 @@ impl Config {
                     }
                 })?,
             };
+        let serve = serve_limits(&get, max_body_bytes)?;
         let store = store(&get, under_lambda)?;
         let dispatch = dispatch(&get, under_lambda)?;
         let policy = get(env_vars::POLICY).map(PathBuf::from);
@@ -321,6 +353,7 @@ impl Config {
             allow_sha1,
             allowlist,
             max_body_bytes,
+            serve,
             store,
             dispatch,
             policy,
@@ -559,6 +592,62 @@ fn secret(
     }
 }
 
+/// `serve`'s limits: whole positive numbers, a timeout of at most an hour, and a budget that can
+/// hold at least one body of the largest size (by default it is raised to that size).
+fn serve_limits(
+    get: &impl Fn(&str) -> Option<String>,
+    max_body_bytes: usize,
+) -> Result<ServeLimits, ConfigError> {
+    let number = |var: &'static str, max: u64, what: &str| -> Result<Option<u64>, ConfigError> {
+        get(var)
+            .map(|v| {
+                v.trim()
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| (1..=max).contains(n))
+                    .ok_or_else(|| ConfigError::Invalid {
+                        var,
+                        value: v.clone(),
+                        reason: format!("expected {what} from 1 to {max}"),
+                    })
+            })
+            .transpose()
+    };
+    let defaults = ServeLimits::default();
+    let body_timeout = number(env_vars::BODY_TIMEOUT_SECS, 3600, "a number of seconds")?
+        .map_or(defaults.body_timeout, std::time::Duration::from_secs);
+    let max_connections = number(
+        env_vars::MAX_CONNECTIONS,
+        1 << 20,
+        "a number of connections",
+    )?
+    .map_or(defaults.max_connections, |n| {
+        usize::try_from(n).unwrap_or(usize::MAX)
+    });
+    let body_budget_bytes = match number(env_vars::BODY_BUDGET_BYTES, 1 << 40, "a number of bytes")?
+    {
+        None => defaults.body_budget_bytes.max(max_body_bytes),
+        Some(n) => match usize::try_from(n) {
+            Ok(n) if n >= max_body_bytes => n,
+            _ => {
+                return Err(ConfigError::Invalid {
+                    var: env_vars::BODY_BUDGET_BYTES,
+                    value: n.to_string(),
+                    reason: format!(
+                        "a body of LANDFALL_MAX_BODY_BYTES ({max_body_bytes} bytes) would never fit: \
+                         set at least that"
+                    ),
+                });
+            }
+        },
+    };
+    Ok(ServeLimits {
+        body_timeout,
+        max_connections,
+        body_budget_bytes,
+    })
+}
+
 fn store(
     get: &impl Fn(&str) -> Option<String>,
     under_lambda: bool,
@@ -679,6 +768,52 @@ mod tests {
         assert_eq!(c.dispatch, DispatchConfig::Local);
         assert!(c.allowlist.allows_all());
         assert_eq!(c.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+        assert_eq!(c.serve, ServeLimits::default());
+    }
+
+    #[test]
+    fn serve_limits_are_read_and_the_budget_holds_the_largest_body() {
+        let c = config(
+            &[
+                ("LANDFALL_WEBHOOK_SECRET", "s"),
+                ("LANDFALL_BODY_TIMEOUT_SECS", " 3 "),
+                ("LANDFALL_MAX_CONNECTIONS", "8"),
+                ("LANDFALL_BODY_BUDGET_BYTES", "26214400"),
+            ],
+            false,
+        )
+        .unwrap();
+        let expected = ServeLimits {
+            body_timeout: std::time::Duration::from_secs(3),
+            max_connections: 8,
+            body_budget_bytes: 26_214_400,
+        };
+        assert_eq!(c.serve, expected);
+        // A body limit above the default budget raises the default budget to it...
+        let c = config(
+            &[
+                ("LANDFALL_WEBHOOK_SECRET", "s"),
+                ("LANDFALL_MAX_BODY_BYTES", "104857600"),
+            ],
+            false,
+        )
+        .unwrap();
+        assert_eq!(c.serve.body_budget_bytes, 104_857_600);
+        // ...but a budget set below it is a mistake.
+        let err = config(
+            &[
+                ("LANDFALL_WEBHOOK_SECRET", "s"),
+                ("LANDFALL_BODY_BUDGET_BYTES", "1024"),
+            ],
+            false,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.starts_with("LANDFALL_BODY_BUDGET_BYTES=\"1024\" is invalid")
+                && err.contains("LANDFALL_MAX_BODY_BYTES (26214400 bytes)"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -720,6 +855,22 @@ mod tests {
             (
                 vec![("LANDFALL_MAX_BODY_BYTES", "0")],
                 "LANDFALL_MAX_BODY_BYTES",
+            ),
+            (
+                vec![("LANDFALL_BODY_TIMEOUT_SECS", "0")],
+                "LANDFALL_BODY_TIMEOUT_SECS",
+            ),
+            (
+                vec![("LANDFALL_BODY_TIMEOUT_SECS", "1.5")],
+                "LANDFALL_BODY_TIMEOUT_SECS",
+            ),
+            (
+                vec![("LANDFALL_MAX_CONNECTIONS", "-1")],
+                "LANDFALL_MAX_CONNECTIONS",
+            ),
+            (
+                vec![("LANDFALL_BODY_BUDGET_BYTES", "64MiB")],
+                "LANDFALL_BODY_BUDGET_BYTES",
             ),
             (
                 vec![("LANDFALL_POLICY", "/nonexistent/repos.yaml")],

@@ -64,10 +64,28 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         .build()?;
     runtime.block_on(async {
         let handler = handler(&config).await?;
-        let listener = TcpListener::bind(args.listen).await.with_context(|| format!("cannot listen on {}", args.listen))?;
+        let listener = TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
-        tracing::info!(%addr, vcs = config.vcs.as_str(), max_body_bytes = config.max_body_bytes, "listening");
-        server::serve(listener, handler, server::shutdown_signal()).await?;
+        let limits = config.serve;
+        tracing::info!(
+            %addr,
+            vcs = config.vcs.as_str(),
+            max_body_bytes = config.max_body_bytes,
+            body_timeout_secs = limits.body_timeout.as_secs(),
+            max_connections = limits.max_connections,
+            body_budget_bytes = limits.body_budget_bytes,
+            "listening"
+        );
+        server::serve(
+            listener,
+            handler,
+            limits,
+            config.max_body_bytes,
+            server::shutdown_signal(),
+        )
+        .await?;
         Ok(ExitCode::SUCCESS)
     })
 }
