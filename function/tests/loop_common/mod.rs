@@ -17,6 +17,12 @@ use landfall_function::webhook::auth::sign;
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::any};
 
+/// Counts events made, so each is distinct as real ones are.
+static EVENT_TIMES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Counts comments made, so each is distinct as real ones are.
+static COMMENT_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 pub const SECRET: &str = "loop-webhook-secret";
 pub const TOKEN: &str = "loop-vcs-token-5f1c";
 pub const REPO: &str = "acme/infra";
@@ -508,8 +514,7 @@ impl Story {
         payload["sender"]["login"] = json!(pr.author);
         // Each event is a new one: GitHub's bodies carry the time of the change (an identical
         // body is a replay, which the function does not handle twice).
-        static EVENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = EVENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = EVENT_TIMES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         payload["pull_request"]["updated_at"] =
             json!(format!("2026-12-04T10:{:02}:{:02}Z", (n / 60) % 60, n % 60));
         let p = &mut payload["pull_request"];
@@ -545,7 +550,6 @@ impl Story {
         payload["comment"]["user"]["login"] = json!(login);
         // Every comment is a new one, with its own id, as on GitHub (an identical body is a
         // replay, which the function does not handle twice).
-        static COMMENT_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
         payload["comment"]["id"] =
             json!(5_000_000 + COMMENT_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
         payload["sender"]["login"] = json!(login);

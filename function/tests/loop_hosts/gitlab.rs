@@ -34,6 +34,9 @@ use super::{
 };
 use crate::loop_common::{Server, TOKEN, git, git_bytes, server_env};
 
+/// Counts events made, so each is distinct as real ones are.
+static EVENT_TIMES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// The base project's numeric id.
 pub const PROJECT_ID: u64 = 101;
 /// The outsider's fork's id.
@@ -716,8 +719,7 @@ impl Gitlab {
         attributes["reviewer_ids"] = json!([]);
         // Each event is a new one: GitLab's bodies carry the time of the change (an identical
         // body is a replay, which the function does not handle twice).
-        static EVENTS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-        let n = EVENTS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = EVENT_TIMES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         attributes["updated_at"] = json!(format!(
             "2026-12-04 10:{:02}:{:02} UTC",
             (n / 60) % 60,
