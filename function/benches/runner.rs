@@ -120,6 +120,7 @@ fn main() {
             .env("LANDFALL_PLUGIN_CACHE_DIR", dir.path().join("plugin-cache"))
             .env("LANDFALL_RUN_REPORT", &report_file)
             .env("LANDFALL_TERRAFORM", &terraform)
+            .env("LANDFALL_ALLOW_FILE_CLONE", "true")
             .env("TF_CLI_CONFIG_FILE", &cli_config)
             .env("TF_CLI_ARGS", "-no-color")
             .output()

@@ -67,6 +67,8 @@ pub mod env_vars {
     pub const BODY_BUDGET_BYTES: &str = "LANDFALL_BODY_BUDGET_BYTES";
     /// The log filter (`tracing` directives, e.g. `info,landfall_function=debug`).
     pub const LOG: &str = "LANDFALL_LOG";
+    /// `true` to let runners clone `file://` URLs (local use and tests; never in production).
+    pub const ALLOW_FILE_CLONE: &str = "LANDFALL_ALLOW_FILE_CLONE";
     /// Set by AWS Lambda: the runtime API's address. Its presence means "running under Lambda".
     pub const LAMBDA_RUNTIME_API: &str = "AWS_LAMBDA_RUNTIME_API";
 }
@@ -316,6 +318,7 @@ impl Config {
                 reason: "expected true or false".to_owned(),
             })?,
         };
+        allow_file_clone(&get)?;
         let allowlist = match get(env_vars::REPO_ALLOWLIST) {
             Some(spec) => RepoAllowlist::parse(&spec).map_err(ConfigError::Allowlist)?,
             None => RepoAllowlist::allow_all(),
@@ -730,6 +733,23 @@ pub fn default_vcs_url(vcs: Provider) -> Option<&'static str> {
     }
 }
 
+/// Whether runners may clone `file://` URLs (`LANDFALL_ALLOW_FILE_CLONE`, default `false`). The
+/// function checks it at start-up; a local runner inherits it and reads it again.
+///
+/// # Errors
+///
+/// When the value is not a boolean.
+pub fn allow_file_clone(get: &impl Fn(&str) -> Option<String>) -> Result<bool, ConfigError> {
+    match get(env_vars::ALLOW_FILE_CLONE).filter(|v| !v.trim().is_empty()) {
+        None => Ok(false),
+        Some(v) => parse_bool(&v).ok_or_else(|| ConfigError::Invalid {
+            var: env_vars::ALLOW_FILE_CLONE,
+            value: v.clone(),
+            reason: "expected true or false".to_owned(),
+        }),
+    }
+}
+
 fn parse_bool(v: &str) -> Option<bool> {
     match v.trim().to_ascii_lowercase().as_str() {
         "1" | "true" | "yes" | "on" => Some(true),
@@ -769,6 +789,28 @@ mod tests {
         assert!(c.allowlist.allows_all());
         assert_eq!(c.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
         assert_eq!(c.serve, ServeLimits::default());
+    }
+
+    #[test]
+    fn file_clones_are_allowed_only_when_the_operator_says_so() {
+        let get = |value: &'static str| {
+            move |name: &str| (name == "LANDFALL_ALLOW_FILE_CLONE").then(|| value.to_owned())
+        };
+        assert!(!allow_file_clone(&|_: &str| None).unwrap());
+        assert!(allow_file_clone(&get("true")).unwrap());
+        assert!(!allow_file_clone(&get("false")).unwrap());
+        let err = config(
+            &[
+                ("LANDFALL_WEBHOOK_SECRET", "s"),
+                ("LANDFALL_ALLOW_FILE_CLONE", "sure"),
+            ],
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            err.to_string().contains("LANDFALL_ALLOW_FILE_CLONE"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -128,6 +128,7 @@ impl Fixture {
             .env("LANDFALL_TERRAFORM", landfall_e2e::tool("terraform"))
             .env("LANDFALL_TERRAFORM_VERSIONS_DIR", self.path("versions"))
             .env("LANDFALL_VCS_TOKEN", TOKEN)
+            .env("LANDFALL_ALLOW_FILE_CLONE", "true")
             .env(
                 "TF_CLI_CONFIG_FILE",
                 landfall_e2e::tools_dir().join("terraformrc-offline"),

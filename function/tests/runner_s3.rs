@@ -43,6 +43,7 @@ fn run(moto: &MotoServer, dir: &Path, spec: &RunSpec) -> RunReport {
         .env("LANDFALL_PLUGIN_CACHE_DIR", dir.join("plugin-cache"))
         .env("LANDFALL_RUN_REPORT", &report_file)
         .env("LANDFALL_TERRAFORM", landfall_e2e::tool("terraform"))
+        .env("LANDFALL_ALLOW_FILE_CLONE", "true")
         .env(
             "TF_CLI_CONFIG_FILE",
             landfall_e2e::tools_dir().join("terraformrc-offline"),

@@ -7,7 +7,16 @@
 //! (`runner.log`), its report (`report.json`) and, once it has ended, its exit status (`exit`).
 //! Creating that folder is the idempotency check: a second dispatch of the same run finds it and
 //! answers [`DispatchOutcome::AlreadyDispatched`], as a Kubernetes 409 does.
+//!
+//! The runner executes the pull request's Terraform, so it starts from an empty environment
+//! (`env_clear`), not the function's: it gets the run's variables, the plain settings a Job gets,
+//! the token (which it takes out of its environment at once, see
+//! [`crate::runner::git::move_token_off_environment`]) and the few variables of
+//! [`INHERITED_VARS`]. The webhook secret and its ARN, a GitHub App's key given directly, the
+//! token's ARN (the token itself is handed over) and whatever else the function was given stay
+//! behind.
 
+use std::ffi::OsString;
 use std::fs;
 use std::io;
 use std::os::unix::process::CommandExt as _;
@@ -23,6 +32,80 @@ use crate::config::env_vars;
 
 /// The variable naming the file where the runner writes its [`crate::runner::RunReport`].
 pub const REPORT_FILE_VAR: &str = "LANDFALL_RUN_REPORT";
+
+/// The variables of the function's environment a local runner inherits: what a process needs to
+/// run (`PATH`, `HOME`, `TMPDIR`, the locale, the time zone, CA certificates for Terraform and
+/// git), Terraform's CLI settings, the runner's own settings, the AWS SDK's region, endpoint and
+/// credentials (a runner with the DynamoDB store writes its results itself), and proxies. Also
+/// every `LC_*` and `AWS_ENDPOINT_URL_*` ([`INHERITED_PREFIXES`]). Nothing else: not the webhook
+/// secret, not the token (handed over on its own), not a GitHub App's key.
+pub const INHERITED_VARS: &[&str] = &[
+    "PATH",
+    "HOME",
+    "TMPDIR",
+    "LANG",
+    "LANGUAGE",
+    "TZ",
+    "SSL_CERT_FILE",
+    "SSL_CERT_DIR",
+    "GIT_SSL_CAINFO",
+    "GIT_SSL_CAPATH",
+    "TF_CLI_CONFIG_FILE",
+    "TF_PLUGIN_CACHE_DIR",
+    crate::runner::TERRAFORM_VAR,
+    crate::runner::TERRAFORM_VERSIONS_VAR,
+    crate::runner::PLUGIN_CACHE_VAR,
+    crate::runner::GRACE_VAR,
+    env_vars::ALLOW_FILE_CLONE,
+    "AWS_REGION",
+    "AWS_DEFAULT_REGION",
+    "AWS_ENDPOINT_URL",
+    "AWS_ACCESS_KEY_ID",
+    "AWS_SECRET_ACCESS_KEY",
+    "AWS_SESSION_TOKEN",
+    "AWS_PROFILE",
+    "AWS_CONFIG_FILE",
+    "AWS_SHARED_CREDENTIALS_FILE",
+    "AWS_EC2_METADATA_DISABLED",
+    "AWS_WEB_IDENTITY_TOKEN_FILE",
+    "AWS_ROLE_ARN",
+    "AWS_CONTAINER_CREDENTIALS_FULL_URI",
+    "AWS_CONTAINER_AUTHORIZATION_TOKEN_FILE",
+    "HTTP_PROXY",
+    "HTTPS_PROXY",
+    "NO_PROXY",
+    "http_proxy",
+    "https_proxy",
+    "no_proxy",
+];
+
+/// Prefixes of inherited variables: the locale's categories and the AWS SDK's per-service
+/// endpoints.
+pub const INHERITED_PREFIXES: &[&str] = &["LC_", "AWS_ENDPOINT_URL_"];
+
+/// Variables a runner never gets, even among the settings it is given.
+const NEVER_PASSED: [&str; 4] = [
+    env_vars::VCS_TOKEN,
+    env_vars::GITHUB_APP_KEY,
+    env_vars::WEBHOOK_SECRET,
+    env_vars::WEBHOOK_SECRET_ARN,
+];
+
+/// The part of `vars` (a process environment) a local runner inherits: [`INHERITED_VARS`] and
+/// [`INHERITED_PREFIXES`].
+pub fn inherited_env(
+    vars: impl IntoIterator<Item = (OsString, OsString)>,
+) -> Vec<(OsString, OsString)> {
+    vars.into_iter()
+        .filter(|(name, _)| {
+            let name = name.to_string_lossy();
+            INHERITED_VARS.contains(&name.as_ref())
+                || INHERITED_PREFIXES
+                    .iter()
+                    .any(|prefix| name.starts_with(prefix))
+        })
+        .collect()
+}
 
 /// What can fail starting a local run.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +153,11 @@ impl std::fmt::Debug for LocalDispatcher {
 impl LocalDispatcher {
     /// Runs `runner` with run folders under `runs_dir`; `env` holds the same plain settings a
     /// Job gets (store, region), `token` the VCS token handed to the runner in its environment.
+    ///
+    /// The current process becomes non-dumpable: its `/proc` entries then belong to root, so a
+    /// runner's Terraform, running as the same user, cannot read the function's environment
+    /// (where the webhook secret and the token may be) or its memory. Root reads them anyway:
+    /// do not run local dispatch as root where pull requests are not trusted.
     #[must_use]
     pub fn new(
         runner: impl Into<PathBuf>,
@@ -77,6 +165,27 @@ impl LocalDispatcher {
         env: Vec<(String, String)>,
         token: Option<SecretString>,
     ) -> Self {
+        if let Err(err) =
+            rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)
+        {
+            tracing::warn!(%err, "could not make the function non-dumpable");
+        }
+        // A runner handed the token does not need the ARN it came from; a GitHub App's runner
+        // cannot act as the App without the key's ARN (a key given directly stays here), so it
+        // runs without a token rather than failing on a half-configured App.
+        let has_key_arn = env
+            .iter()
+            .any(|(name, _)| name == env_vars::GITHUB_APP_KEY_ARN);
+        let env = env
+            .into_iter()
+            .filter(|(name, _)| {
+                !(NEVER_PASSED.contains(&name.as_str())
+                    || (token.is_some() && name == env_vars::VCS_TOKEN_ARN)
+                    || (!has_key_arn
+                        && (name == env_vars::GITHUB_APP_ID
+                            || name == env_vars::GITHUB_INSTALLATION_ID)))
+            })
+            .collect();
         Self {
             runner: runner.into(),
             runs_dir: runs_dir.into(),
@@ -115,12 +224,8 @@ impl LocalDispatcher {
 
     fn command(&self, spec: &RunSpec, run_dir: &Path) -> Command {
         let mut cmd = Command::new(&self.runner);
-        for (name, _) in std::env::vars_os() {
-            if name.to_string_lossy().starts_with("LANDFALL_RUN_") {
-                cmd.env_remove(name);
-            }
-        }
-        cmd.env_remove(env_vars::VCS_TOKEN);
+        cmd.env_clear();
+        cmd.envs(inherited_env(std::env::vars_os()));
         for (name, value) in &self.env {
             cmd.env(name, value);
         }
@@ -181,5 +286,89 @@ impl Dispatcher for LocalDispatcher {
                 source,
             })?;
         Ok(DispatchOutcome::Dispatched { run_id })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dispatch::spec::tests::plan_spec;
+
+    fn os(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
+        pairs
+            .iter()
+            .map(|(name, value)| (OsString::from(name), OsString::from(value)))
+            .collect()
+    }
+
+    #[test]
+    fn a_runner_inherits_only_the_allowlist() {
+        let kept = inherited_env(os(&[
+            ("PATH", "/usr/bin"),
+            ("LC_ALL", "C.UTF-8"),
+            ("AWS_ENDPOINT_URL_S3", "http://127.0.0.1:5000"),
+            ("LANDFALL_TERRAFORM", "/opt/terraform"),
+            ("LANDFALL_WEBHOOK_SECRET", "hook"),
+            ("LANDFALL_WEBHOOK_SECRET_ARN", "arn:hook"),
+            ("LANDFALL_VCS_TOKEN", "tok"),
+            ("LANDFALL_VCS_TOKEN_ARN", "arn:tok"),
+            ("LANDFALL_GITHUB_APP_KEY", "-----BEGIN RSA PRIVATE KEY-----"),
+            ("LANDFALL_RUN_PR", "99"),
+            ("CARGO_PKG_NAME", "x"),
+            ("SOME_OTHER_SECRET", "s"),
+        ]));
+        let names: Vec<String> = kept
+            .iter()
+            .map(|(name, _)| name.to_string_lossy().into_owned())
+            .collect();
+        assert_eq!(
+            names,
+            [
+                "PATH",
+                "LC_ALL",
+                "AWS_ENDPOINT_URL_S3",
+                "LANDFALL_TERRAFORM"
+            ]
+        );
+    }
+
+    #[test]
+    fn the_runner_command_holds_no_secret_but_its_own_token() {
+        let dispatcher = LocalDispatcher::new(
+            "/bin/landfall-runner",
+            "/tmp/runs",
+            vec![
+                ("LANDFALL_STORE".to_owned(), "embedded".to_owned()),
+                ("LANDFALL_VCS_TOKEN_ARN".to_owned(), "arn:tok".to_owned()),
+                ("LANDFALL_WEBHOOK_SECRET".to_owned(), "hook".to_owned()),
+                ("LANDFALL_GITHUB_APP_ID".to_owned(), "1".to_owned()),
+            ],
+            Some(SecretString::from("tok")),
+        );
+        let cmd = dispatcher.command(&plan_spec(), Path::new("/tmp/runs/r"));
+        let env: std::collections::BTreeMap<String, Option<String>> = cmd
+            .get_envs()
+            .map(|(name, value)| {
+                (
+                    name.to_string_lossy().into_owned(),
+                    value.map(|v| v.to_string_lossy().into_owned()),
+                )
+            })
+            .collect();
+        assert_eq!(env["LANDFALL_STORE"].as_deref(), Some("embedded"));
+        assert_eq!(env["LANDFALL_VCS_TOKEN"].as_deref(), Some("tok"));
+        assert_eq!(env["LANDFALL_RUN_PR"].as_deref(), Some("42"));
+        for name in [
+            "LANDFALL_VCS_TOKEN_ARN",
+            "LANDFALL_WEBHOOK_SECRET",
+            "LANDFALL_GITHUB_APP_ID",
+        ] {
+            assert!(!env.contains_key(name), "{name} reaches the runner");
+        }
+        // Nothing of the test's own environment but the allowlist: the command starts empty.
+        assert!(
+            env.keys().all(|name| !name.starts_with("CARGO_")),
+            "{env:?}"
+        );
     }
 }

@@ -88,7 +88,8 @@ impl std::fmt::Debug for RunnerOptions {
 
 impl RunnerOptions {
     /// Options from the environment: `LANDFALL_WORK_DIR`, `LANDFALL_TERRAFORM`,
-    /// `LANDFALL_PLUGIN_CACHE_DIR`, `LANDFALL_RUN_GRACE` and the token in `LANDFALL_VCS_TOKEN`.
+    /// `LANDFALL_PLUGIN_CACHE_DIR`, `LANDFALL_RUN_GRACE` and the token (`LANDFALL_VCS_TOKEN`, or
+    /// standard input after [`git::move_token_off_environment`]).
     #[must_use]
     pub fn from_env() -> Self {
         let get = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
@@ -102,10 +103,7 @@ impl RunnerOptions {
             grace: get(GRACE_VAR)
                 .and_then(|value| value.to_str()?.parse().ok())
                 .map_or(Duration::from_secs(30), Duration::from_secs),
-            token: std::env::var(function_env::VCS_TOKEN)
-                .ok()
-                .filter(|token| !token.is_empty())
-                .map(SecretString::from),
+            token: git::token_from_environment(),
             helper_exe: std::env::current_exe()
                 .unwrap_or_else(|_| PathBuf::from("landfall-runner")),
             echo: true,
@@ -243,7 +241,9 @@ impl Run<'_> {
             }));
         }
         cmd.current_dir(dir);
-        cmd.env_remove(function_env::VCS_TOKEN);
+        for name in git::WITHHELD_VARS {
+            cmd.env_remove(name);
+        }
         cmd.envs(self.env.iter().map(|(name, value)| (name, value)));
         let began = Instant::now();
         let done = process::run(
@@ -485,7 +485,11 @@ fn installed_version(terraform: &Path) -> Result<String, String> {
 }
 
 /// Prepares the work directory and the token file; returns the git environment.
-fn prepare(spec: &RunSpec, opts: &RunnerOptions) -> std::io::Result<Vec<(String, String)>> {
+fn prepare(
+    spec: &RunSpec,
+    opts: &RunnerOptions,
+    host: &str,
+) -> std::io::Result<Vec<(String, String)>> {
     fs::create_dir_all(opts.work_dir.join("out"))?;
     // In a Job, HOME is a folder of the writable work volume that nobody has made yet; git and
     // Terraform write their settings there.
@@ -499,10 +503,7 @@ fn prepare(spec: &RunSpec, opts: &RunnerOptions) -> std::io::Result<Vec<(String,
         .recursive(true)
         .mode(0o700)
         .create(&secrets)?;
-    let token_file = secrets.join("vcs-token");
-    let host = git::parse_clone_url(&spec.clone_url)
-        .map(|url| url.host)
-        .unwrap_or_default();
+    let token_file = git::token_file(&opts.work_dir);
     if let Some(token) = &opts.token {
         let mut file = fs::OpenOptions::new()
             .create(true)
@@ -514,7 +515,7 @@ fn prepare(spec: &RunSpec, opts: &RunnerOptions) -> std::io::Result<Vec<(String,
     }
     Ok(git::git_env(
         &opts.helper_exe,
-        &host,
+        host,
         git::token_username(spec.provider),
         &token_file,
     ))
@@ -550,6 +551,14 @@ pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: 
         Outcome::Refused { .. } => RunStatus::Refused,
     };
     let run_id = spec.run_id();
+    // Belt and braces: the token is out of the steps' reach; were it printed anyway, it is cut
+    // from everything the runner keeps.
+    let secrets: Vec<String> = opts
+        .token
+        .iter()
+        .map(|token| token.expose_secret().to_owned())
+        .collect();
+    run.log = summary::redact(&run.log, &secrets);
     let log = if run.log.is_empty() {
         None
     } else {
@@ -563,7 +572,7 @@ pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: 
         }
     };
     result.log.clone_from(&log);
-    RunReport {
+    let report = RunReport {
         comment: comment::render(std::slice::from_ref(&result)),
         run_id,
         repo: spec.repo.clone(),
@@ -579,7 +588,26 @@ pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: 
             terraform_ms: millis(run.terraform_time),
             clone_ms: millis(run.clone_time),
         },
+    };
+    redact_report(report, &secrets)
+}
+
+/// `report` with every `secrets` cut from its text (comment, outputs, resource addresses).
+fn redact_report(report: RunReport, secrets: &[String]) -> RunReport {
+    let json = serde_json::to_string(&report).expect("a report serialises");
+    // As JSON writes them (a quote or a backslash is escaped).
+    let escaped: Vec<String> = secrets
+        .iter()
+        .map(|secret| {
+            let quoted = serde_json::to_string(secret).expect("a string serialises");
+            quoted[1..quoted.len() - 1].to_owned()
+        })
+        .collect();
+    let redacted = summary::redact(&json, &escaped);
+    if redacted == json {
+        return report;
     }
+    serde_json::from_str(&redacted).unwrap_or(report)
 }
 
 type Executed = (Outcome, Option<PlanSummary>, Option<StoredArtifact>);
@@ -632,7 +660,13 @@ async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Execu
         }
     };
 
-    let git_env = prepare(spec, run.opts).map_err(|err| {
+    // The clone URL is checked before the token is written or git runs.
+    let allow_file = crate::config::allow_file_clone(&|name| std::env::var(name).ok())
+        .map_err(|err| failed("clone", err.to_string()))?;
+    let hosts = git::CloneHosts::for_vcs(spec.provider, vcs_url(spec).as_deref());
+    let clone_url = git::check_clone_url(&spec.clone_url, &hosts, allow_file)
+        .map_err(|err| failed("clone", format!("refused: {err}")))?;
+    let git_env = prepare(spec, run.opts, &clone_url.host).map_err(|err| {
         failed(
             "prepare",
             format!("preparing {}: {err}", run.opts.work_dir.display()),
@@ -648,6 +682,9 @@ async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Execu
         run.deadline,
     );
     run.clone_time = clone_started.elapsed();
+    // The token served the clone only: it is gone before any step (Terraform, `run`) starts.
+    git::forget_token(&git::token_file(&run.opts.work_dir))
+        .map_err(|err| failed("clone", format!("removing the token file: {err}")))?;
     match cloned {
         Ok(cloned) => run.record(
             &format!("$ git fetch {} {}", spec.clone_url, spec.head_sha),
@@ -678,7 +715,7 @@ async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Execu
         fs::write(&run.planfile, bytes)
             .map_err(|err| failed("download", format!("writing the planfile: {err}")))?;
     }
-    run.env = git_env;
+    run.env = git::step_git_env();
     run.env.extend(
         workflow::step_env(spec, &dir, &run.planfile)
             .into_iter()
@@ -736,8 +773,10 @@ async fn finish_plan<A: Artifacts>(
     ];
     let (mut cmd, shown) = run.terraform(&args);
     cmd.current_dir(dir)
-        .env_remove(function_env::VCS_TOKEN)
         .envs(run.env.iter().map(|(name, value)| (name, value)));
+    for name in git::WITHHELD_VARS {
+        cmd.env_remove(name);
+    }
     let began = Instant::now();
     let done = process::run(cmd, Capture::Split, run.deadline, run.opts.grace, false);
     run.terraform_time += began.elapsed();
@@ -924,6 +963,10 @@ pub fn main() -> ExitCode {
             "landfall-runner takes its inputs from LANDFALL_RUN_* variables (see docs/runs.md); \
              the only subcommand is `git-credential`"
         );
+        return ExitCode::from(2);
+    }
+    if let Err(err) = git::move_token_off_environment() {
+        eprintln!("landfall-runner: taking the token out of the environment failed: {err}");
         return ExitCode::from(2);
     }
     let spec = match RunSpec::from_env() {

@@ -638,6 +638,7 @@ pub fn server_env(mock: &MockServer, data: &Path) -> Vec<(&'static str, String)>
         ("LANDFALL_STORE", "embedded".to_owned()),
         ("LANDFALL_DATA_DIR", data.display().to_string()),
         ("LANDFALL_DISPATCH", "local".to_owned()),
+        ("LANDFALL_ALLOW_FILE_CLONE", "true".to_owned()),
         (
             "PATH",
             landfall_e2e::path_with_tools()
