@@ -273,12 +273,8 @@ pub fn unsafe_plan_arg(args: &[String]) -> Option<&String> {
             takes_value = false;
             continue;
         }
-        let Some(flag) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
+        let Some((name, value)) = crate::command::split_flag(arg) else {
             return Some(arg);
-        };
-        let (name, value) = match flag.split_once('=') {
-            Some((n, v)) => (n, Some(v)),
-            None => (flag, None),
         };
         if !SAFE_PLAN_FLAGS.contains(&name) {
             return Some(arg);

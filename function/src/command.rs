@@ -393,6 +393,16 @@ const PATH_FLAGS: [&str; 6] = [
 /// Terraform flags the runner owns: `-chdir` moves Terraform elsewhere, `-out` picks the planfile.
 const FORBIDDEN_FLAGS: [&str; 2] = ["chdir", "out"];
 
+/// A Terraform flag's name and its `=value`, for `-name[=value]` or `--name[=value]`; `None`
+/// for an argument that is not a flag.
+pub(crate) fn split_flag(arg: &str) -> Option<(&str, Option<&str>)> {
+    let flag = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-'))?;
+    Some(match flag.split_once('=') {
+        Some((name, value)) => (name, Some(value)),
+        None => (flag, None),
+    })
+}
+
 fn check_extra_args(args: &[String]) -> Result<(), CommandError> {
     let mut expect_path = false;
     for arg in args {
@@ -403,12 +413,8 @@ fn check_extra_args(args: &[String]) -> Result<(), CommandError> {
             }
             continue;
         }
-        let Some(flag) = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-')) else {
+        let Some((name, value)) = split_flag(arg) else {
             continue;
-        };
-        let (name, value) = match flag.split_once('=') {
-            Some((n, v)) => (n, Some(v)),
-            None => (flag, None),
         };
         if FORBIDDEN_FLAGS.contains(&name) {
             return Err(CommandError::EscapingArg(arg.clone()));

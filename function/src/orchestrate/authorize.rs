@@ -26,7 +26,7 @@ impl Inner {
         let request = Request {
             action,
             automatic,
-            fork: ctx.fork,
+            fork: ctx.is_fork(),
             sender: &sender,
             is_author: ctx.is_author(&ctx.sender),
             extra_args,
@@ -51,7 +51,7 @@ impl Inner {
         tracing::info!(
             action = action.as_str(),
             automatic,
-            fork = ctx.fork,
+            fork = ctx.is_fork(),
             sender = %ctx.sender.login,
             decision = ?decision,
             "authorization"

@@ -270,21 +270,16 @@ impl Orchestrator {
         let Some(delivery) = &event.delivery else {
             return Ok(false);
         };
-        let id = format!("{}:{}", event.provider.as_str(), delivery.as_str());
-        let outcome = self
-            .inner
-            .store
-            .record_delivery(&id, DELIVERY_TTL)
-            .await
-            .map_err(|e| SinkError(Box::new(e)))?;
-        if outcome == DeliveryOutcome::Duplicate {
-            tracing::info!("redelivery: already handled");
-            return Ok(true);
-        }
-        // The same bytes under a new delivery id: a replay (the id is not signed on most
-        // hosts), or a host's retry that changed its id (GitLab's event UUID).
-        if let Some(sha) = &event.body_sha256 {
-            let key = format!("{}:body:{sha}", event.provider.as_str());
+        // The delivery id, then the body: the same bytes under a new id are a replay (the id is
+        // not signed on most hosts), or a host's retry that changed its id (GitLab's event UUID).
+        let provider = event.provider.as_str();
+        let keys = std::iter::once(format!("{provider}:{}", delivery.as_str())).chain(
+            event
+                .body_sha256
+                .as_ref()
+                .map(|sha| format!("{provider}:body:{sha}")),
+        );
+        for (n, key) in keys.enumerate() {
             let outcome = self
                 .inner
                 .store
@@ -292,7 +287,13 @@ impl Orchestrator {
                 .await
                 .map_err(|e| SinkError(Box::new(e)))?;
             if outcome == DeliveryOutcome::Duplicate {
-                tracing::warn!("a body seen before under another delivery id: not handled again");
+                if n == 0 {
+                    tracing::info!("redelivery: already handled");
+                } else {
+                    tracing::warn!(
+                        "a body seen before under another delivery id: not handled again"
+                    );
+                }
                 return Ok(true);
             }
         }
@@ -364,10 +365,8 @@ pub(crate) struct PrContext {
     pub(crate) author: String,
     /// The author's host id where logins are not unique (Bitbucket Cloud).
     pub(crate) author_id: Option<String>,
-    /// Where the head lives (`owner/name`).
-    pub(crate) head_repo: RepoName,
-    /// The head lives outside the base repository (or the host no longer names it).
-    pub(crate) fork: bool,
+    /// Where the head lives (`owner/name`); `None` when the host no longer names it.
+    pub(crate) head_repo: Option<RepoName>,
     /// Whether a skipped fork autoplan is said on the PR (on open, not on every push).
     pub(crate) announce_fork_skip: bool,
     pub(crate) mergeable: Option<bool>,
@@ -377,6 +376,11 @@ pub(crate) struct PrContext {
 }
 
 impl PrContext {
+    /// Whether the head lives outside the base repository (or the host no longer names it).
+    pub(crate) fn is_fork(&self) -> bool {
+        self.head_repo.as_ref() != Some(&self.repo)
+    }
+
     /// The PR's author as an actor.
     pub(crate) fn author_actor(&self) -> Actor {
         Actor {
@@ -579,8 +583,7 @@ impl Inner {
             sender,
             author: event.pr_author.clone().unwrap_or_default(),
             author_id: None,
-            head_repo: event.head_repo.clone().unwrap_or_else(|| repo.clone()),
-            fork: event.head_repo.as_ref() != Some(repo),
+            head_repo: event.head_repo.clone(),
             announce_fork_skip,
             mergeable: None,
             trigger,
@@ -597,8 +600,7 @@ impl Inner {
             return Ok(ctx);
         }
         let now = self.vcs.pull_request(repo, pr).await?;
-        ctx.fork = now.is_fork(repo);
-        ctx.head_repo = now.head_repo.clone().unwrap_or_else(|| repo.clone());
+        ctx.head_repo = now.head_repo;
         ctx.head_sha = now.head_sha;
         ctx.head_branch = now.head_branch;
         ctx.base_branch = now.base_branch;

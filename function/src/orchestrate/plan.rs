@@ -12,7 +12,7 @@ use crate::dispatch::{
     CommentThread, DispatchOutcome, Dispatcher, ProjectSpec, RunCommand, RunSpec,
 };
 use crate::projects::{Request, select};
-use crate::repo_config::{self, EffectivePolicy, ResolvedConfig, ResolvedProject};
+use crate::repo_config::{self, EffectivePolicy, Requirement, ResolvedConfig, ResolvedProject};
 use crate::runner::comment::{Outcome, ProjectResult};
 use crate::runner::workflow::{RunOutput, Step};
 use crate::store::{LockHolder, LockKey, LockOutcome, PlanOutcome, PlanStatus, Store};
@@ -61,8 +61,13 @@ impl Inner {
             return Ok(projects);
         }
         let mut checked = super::requirements::Checked::default();
+        // Autoplan's context comes from the payload, which has no merge state: asked only when
+        // a project needs `mergeable`.
         let mut ctx_now = ctx.clone();
-        if ctx_now.mergeable.is_none() {
+        let wants_mergeable = projects
+            .iter()
+            .any(|p| p.plan_requirements.contains(&Requirement::Mergeable));
+        if wants_mergeable && ctx_now.mergeable.is_none() {
             ctx_now.mergeable = self.vcs.pull_request(&ctx.repo, ctx.pr).await?.mergeable;
         }
         let mut kept = Vec::new();
@@ -389,7 +394,12 @@ pub(crate) fn run_spec(
     RunSpec {
         provider: ctx.provider,
         repo: ctx.repo.as_str().to_owned(),
-        head_repo: ctx.head_repo.as_str().to_owned(),
+        head_repo: ctx
+            .head_repo
+            .as_ref()
+            .unwrap_or(&ctx.repo)
+            .as_str()
+            .to_owned(),
         pr: ctx.pr.0,
         head_sha: ctx.head_sha.as_str().to_owned(),
         head_branch: ctx.head_branch.clone(),

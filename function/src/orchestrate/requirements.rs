@@ -120,6 +120,6 @@ fn pull_request(ctx: &PrContext) -> PullRequest {
         author_id: ctx.author_id.clone(),
         state: PrState::Open,
         mergeable: ctx.mergeable,
-        head_repo: Some(ctx.head_repo.clone()),
+        head_repo: ctx.head_repo.clone(),
     }
 }

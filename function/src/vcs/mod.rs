@@ -348,10 +348,7 @@ pub trait VcsClient: Send + Sync {
         &self,
         repo: &RepoName,
         user: &Actor,
-    ) -> impl Future<Output = Result<Access>> + Send {
-        let _ = (repo, user);
-        async { Err(unsupported("reading a user's permission")) }
-    }
+    ) -> impl Future<Output = Result<Access>> + Send;
 
     /// The approvals that count on the PR now: each reviewer's latest decisive review, when it
     /// approves, is not dismissed or stale, and (where the host records the commit) was given
@@ -361,23 +358,18 @@ pub trait VcsClient: Send + Sync {
         repo: &RepoName,
         pr: PullRequestNumber,
         head: &CommitSha,
-    ) -> impl Future<Output = Result<Vec<Actor>>> + Send {
-        let _ = (repo, pr, head);
-        async { Err(unsupported("reading approvals")) }
-    }
+    ) -> impl Future<Output = Result<Vec<Actor>>> + Send;
 
     /// Whether the PR's head contains the base branch's current head (`undiverged`).
     fn contains_base(
         &self,
         repo: &RepoName,
         pr: &PullRequest,
-    ) -> impl Future<Output = Result<bool>> + Send {
-        let _ = (repo, pr);
-        async { Err(unsupported("comparing the head with the base branch")) }
-    }
+    ) -> impl Future<Output = Result<bool>> + Send;
 
     /// Whether `user` belongs to `team` (GitHub `org/team-slug`, GitLab group path), for the
-    /// policy's `teams`.
+    /// policy's `teams`; hosts without a membership check refuse (a rule naming teams then
+    /// refuses there).
     fn is_member(&self, team: &str, user: &Actor) -> impl Future<Output = Result<bool>> + Send {
         let _ = (team, user);
         async { Err(unsupported("team membership")) }
