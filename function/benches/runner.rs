@@ -13,9 +13,9 @@ use std::path::Path;
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use landfall_function::dispatch::{ProjectSpec, RunCommand, RunSpec};
-use landfall_function::event::Provider;
-use landfall_function::runner::{RunReport, RunStatus};
+use landfall_function::event::{CommitSha, Provider, PullRequestNumber, RepoName};
+use landfall_function::run::{ProjectSpec, RunCommand, RunSpec};
+use landfall_function::run::{RunReport, RunStatus};
 
 const MAIN_TF: &str = "resource \"terraform_data\" \"app\" {\n  input = \"v1\"\n}\n";
 
@@ -94,10 +94,10 @@ fn main() {
         // The runner, on the same project.
         let spec = RunSpec {
             provider: Provider::Github,
-            repo: "acme/infra".to_owned(),
-            head_repo: "acme/infra".to_owned(),
-            pr: 1,
-            head_sha: head.clone(),
+            repo: RepoName::new("acme/infra"),
+            head_repo: RepoName::new("acme/infra"),
+            pr: PullRequestNumber(1),
+            head_sha: CommitSha::new(head.clone()),
             head_branch: "change".to_owned(),
             base_branch: "main".to_owned(),
             clone_url: format!("file://{}", repo.display()),

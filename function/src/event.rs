@@ -170,6 +170,17 @@ impl fmt::Display for CommitSha {
     }
 }
 
+/// A comment's id as the host needs it to edit the comment (Azure DevOps: `thread/comment`).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct CommentId(pub String);
+
+impl fmt::Display for CommentId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
 /// The host's id for one delivery, used to log and (later) to de-duplicate redeliveries.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -24,6 +24,7 @@ pub mod orchestrate;
 pub mod projects;
 pub mod repo_config;
 pub mod report;
+pub mod run;
 pub mod runner;
 pub mod server;
 pub mod store;

@@ -22,12 +22,12 @@
 
 use std::fmt::Write as _;
 
+use crate::comment::render;
 use crate::comment::{MAX_COMMENT_PARTS, SUPERSEDED, SplitOptions, place, split};
-use crate::dispatch::{CommentThread, RunCommand, RunSpec};
-use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
-use crate::runner::comment::{Outcome, ProjectResult, render};
-use crate::runner::summary::PlanSummary;
-use crate::runner::{RunReport, RunStatus};
+use crate::event::{Provider, PullRequestNumber, RepoName};
+use crate::run::summary::PlanSummary;
+use crate::run::{CommentThread, Outcome, ProjectResult, RunCommand, RunSpec};
+use crate::run::{RunReport, RunStatus};
 use crate::store::artifacts::ArtifactLink;
 use crate::store::{
     AnyArtifacts, AnyStore, PartsOutcome, PlanOutcome, PlanRecord, PlanStatus, Store,
@@ -114,23 +114,20 @@ impl Reporter<'_> {
             }
         };
         // A plan overtaken by a push is never recorded: it could otherwise be applied.
-        let now = self
-            .vcs
-            .pull_request(&RepoName::new(&spec.repo), PullRequestNumber(spec.pr))
-            .await?;
-        if now.head_sha.as_str() != report.head_sha {
+        let now = self.vcs.pull_request(&spec.repo, spec.pr).await?;
+        if now.head_sha != report.head_sha {
             result.outcome = Outcome::Refused {
                 reason: format!(
                     "the pull request moved to `{}` while this plan ran at `{}`; it is not recorded",
                     short(now.head_sha.as_str()),
-                    short(&report.head_sha)
+                    short(report.head_sha.as_str())
                 ),
             };
             self.status(spec, &context, StatusState::Failure, "Overtaken by a push")
                 .await;
             return Ok((result, false));
         }
-        let status = report.status.plan_status().unwrap_or(PlanStatus::Failed);
+        let status = PlanStatus::after(report.status).unwrap_or(PlanStatus::Failed);
         let written = self
             .record_status(
                 spec,
@@ -238,8 +235,8 @@ impl Reporter<'_> {
             .store
             .put_plan(&PlanRecord {
                 key: spec.lock_key(),
-                pr: spec.pr,
-                head_sha,
+                pr: spec.pr.0,
+                head_sha: head_sha.to_string(),
                 run_id: run_id.to_owned(),
                 status,
                 planfile,
@@ -260,7 +257,7 @@ impl Reporter<'_> {
     ) -> anyhow::Result<()> {
         let mut shown: Option<String> = None;
         for _ in 0..PUBLISH_ROUNDS {
-            let records = self.store.list_plans(&spec.repo, spec.pr).await?;
+            let records = self.store.list_plans(spec.repo.as_str(), spec.pr.0).await?;
             let mut results = results_of(&records, &spec.trigger);
             if let Some(extra) = extra
                 && !results.contains(extra)
@@ -286,8 +283,8 @@ impl Reporter<'_> {
         body: &str,
         results: &[ProjectResult],
     ) -> anyhow::Result<()> {
-        let repo = RepoName::new(&spec.repo);
-        let pr = PullRequestNumber(spec.pr);
+        let repo = &spec.repo;
+        let pr = spec.pr;
         let limit = self.vcs.comment_limit();
         let mut options = SplitOptions::new(limit, MAX_COMMENT_PARTS);
         if body.len() > limit {
@@ -296,11 +293,11 @@ impl Reporter<'_> {
         let parts = split(body, &options);
         let first = parts.first().map_or("", String::as_str);
         self.vcs
-            .edit_comment(&repo, pr, &CommentId(thread.comment_id.clone()), first)
+            .edit_comment(repo, pr, &thread.comment_id, first)
             .await?;
         let store = self.store;
         let mut ids = store
-            .comment_parts(&spec.repo, spec.pr, &thread.comment_id)
+            .comment_parts(spec.repo.as_str(), spec.pr.0, &thread.comment_id.0)
             .await?;
         let mut fresh: Vec<String> = Vec::new();
         // Each refused write means another run recorded more parts, so this ends.
@@ -312,7 +309,7 @@ impl Reporter<'_> {
             let mut posted = Vec::new();
             let mut failed = None;
             for part in posts {
-                match self.vcs.post_comment(&repo, pr, part).await {
+                match self.vcs.post_comment(repo, pr, part).await {
                     Ok(id) => posted.push(id.0),
                     Err(err) => {
                         failed = Some(err);
@@ -325,7 +322,13 @@ impl Reporter<'_> {
             } else {
                 Some(
                     store
-                        .add_comment_parts(&spec.repo, spec.pr, &thread.comment_id, &ids, &posted)
+                        .add_comment_parts(
+                            spec.repo.as_str(),
+                            spec.pr.0,
+                            &thread.comment_id.0,
+                            &ids,
+                            &posted,
+                        )
                         .await?,
                 )
             };
@@ -341,7 +344,7 @@ impl Reporter<'_> {
                     );
                     for id in &posted {
                         self.vcs
-                            .edit_comment(&repo, pr, &CommentId(id.clone()), SUPERSEDED)
+                            .edit_comment(repo, pr, &CommentId(id.clone()), SUPERSEDED)
                             .await?;
                     }
                     ids = current;
@@ -355,7 +358,7 @@ impl Reporter<'_> {
         for (id, part) in place(&parts, &ids).edits {
             if !fresh.iter().any(|posted| posted == id) {
                 self.vcs
-                    .edit_comment(&repo, pr, &CommentId(id.to_owned()), part)
+                    .edit_comment(repo, pr, &CommentId(id.to_owned()), part)
                     .await?;
             }
         }
@@ -409,15 +412,15 @@ impl Reporter<'_> {
         state: StatusState,
         description: &str,
     ) {
-        let repo = RepoName::new(&spec.repo);
+        let repo = &spec.repo;
         let status = CommitStatus {
             context: context.to_owned(),
             state,
             description: description.to_owned(),
-            target_url: Some(self.pull_url(&repo, PullRequestNumber(spec.pr))),
+            target_url: Some(self.pull_url(repo, spec.pr)),
         };
-        let sha = CommitSha::new(&spec.head_sha);
-        if let Err(err) = self.vcs.set_status(&repo, &sha, &status).await {
+        let sha = &spec.head_sha;
+        if let Err(err) = self.vcs.set_status(repo, sha, &status).await {
             tracing::warn!(error = %err, context, "could not set the commit status");
         }
     }
@@ -576,7 +579,7 @@ fn keep_tail(text: &mut String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dispatch::ProjectSpec;
+    use crate::run::ProjectSpec;
 
     fn result(outcome: Outcome) -> ProjectResult {
         ProjectResult::new(&ProjectSpec::new("envs/app"), RunCommand::Plan, outcome)

@@ -9,10 +9,10 @@ use http_body_util::BodyExt as _;
 use kube::client::Body;
 use landfall_function::dispatch::kubernetes::{KubernetesError, job_spec};
 use landfall_function::dispatch::{
-    DispatchError, DispatchOutcome, Dispatcher as _, KubernetesDispatcher, ProjectSpec, RunCommand,
-    RunSpec, RunnerSettings,
+    DispatchError, DispatchOutcome, Dispatcher as _, KubernetesDispatcher, RunnerSettings,
 };
-use landfall_function::event::Provider;
+use landfall_function::event::{CommitSha, Provider, PullRequestNumber, RepoName};
+use landfall_function::run::{ProjectSpec, RunCommand, RunSpec};
 use tower_test::mock::{self, Handle};
 
 type ApiHandle = Handle<Request<Body>, Response<Body>>;
@@ -20,10 +20,10 @@ type ApiHandle = Handle<Request<Body>, Response<Body>>;
 fn spec() -> RunSpec {
     RunSpec {
         provider: Provider::Github,
-        repo: "acme/infra".to_owned(),
-        head_repo: "acme/infra".to_owned(),
-        pr: 7,
-        head_sha: "ec26c3e57ca3a959ca5aad62de7213c562f8c821".to_owned(),
+        repo: RepoName::new("acme/infra"),
+        head_repo: RepoName::new("acme/infra"),
+        pr: PullRequestNumber(7),
+        head_sha: CommitSha::new("ec26c3e57ca3a959ca5aad62de7213c562f8c821"),
         head_branch: "change-vpc".to_owned(),
         base_branch: "main".to_owned(),
         clone_url: "https://github.com/acme/infra.git".to_owned(),
@@ -210,7 +210,7 @@ fn the_job_manifest_passes_kubernetes_validate_strict() {
     let dir = tempfile::tempdir().unwrap();
     let mut apply = spec();
     apply.command = RunCommand::Apply;
-    apply.apply = Some(landfall_function::dispatch::PlanToApply {
+    apply.apply = Some(landfall_function::run::PlanToApply {
         planfile: landfall_function::store::StoredArtifact {
             key: "planfiles/acme%2Finfra/pr-7/x.tfplan".to_owned(),
             sha256: "0".repeat(64),

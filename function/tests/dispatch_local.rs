@@ -8,12 +8,10 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use landfall_function::dispatch::local::{INHERITED_PREFIXES, INHERITED_VARS};
-use landfall_function::dispatch::{
-    DispatchOutcome, Dispatcher as _, LocalDispatcher, ProjectSpec, RunCommand, RunSpec,
-};
-use landfall_function::event::Provider;
-use landfall_function::runner::workflow::{self, Step};
-use landfall_function::runner::{RunReport, RunStatus};
+use landfall_function::dispatch::{DispatchOutcome, Dispatcher as _, LocalDispatcher};
+use landfall_function::event::{CommitSha, Provider, PullRequestNumber, RepoName};
+use landfall_function::run::{ProjectSpec, RunCommand, RunReport, RunSpec, RunStatus, Step};
+use landfall_function::runner::workflow;
 use secrecy::SecretString;
 
 /// The token the dispatcher hands over.
@@ -74,10 +72,10 @@ fn setup() -> (LocalDispatcher, RunSpec, tempfile::TempDir) {
     );
     let spec = RunSpec {
         provider: Provider::Gitea,
-        repo: "acme/infra".to_owned(),
-        head_repo: "acme/infra".to_owned(),
-        pr: 3,
-        head_sha: head,
+        repo: RepoName::new("acme/infra"),
+        head_repo: RepoName::new("acme/infra"),
+        pr: PullRequestNumber(3),
+        head_sha: CommitSha::new(head),
         head_branch: "change".to_owned(),
         base_branch: "main".to_owned(),
         clone_url: format!("file://{}", repo.display()),

@@ -421,3 +421,29 @@ fn a_generated_monorepo_selects_exactly_the_projects_its_files_touch() {
     assert!(dirs(&sel).contains(&"teams/t39/svc24"));
     assert!(dirs(&sel).contains(&"teams/t0/svc20"));
 }
+
+#[test]
+fn an_unnamed_project_is_selected_by_the_label_every_message_shows() {
+    let tree = TerraformTree::from_files([("project1/main.tf", "")]);
+    let cfg = config(
+        "version: 3\nprojects:\n- dir: project1\n  workspace: staging\n- dir: project1\n  workspace: production\n",
+    );
+    let select_by = |comment: &str| {
+        select(
+            &cfg,
+            &EffectivePolicy::default(),
+            &tree,
+            &[],
+            "main",
+            &request(comment),
+        )
+    };
+    let picked = select_by("landfall apply -p project1:staging").unwrap();
+    assert_eq!(picked.projects.len(), 1);
+    assert_eq!(picked.projects[0].project.workspace, "staging");
+    let err = select_by("landfall apply -p nope").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "no project is named `nope`: the projects are project1:staging, project1:production"
+    );
+}

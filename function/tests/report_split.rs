@@ -9,10 +9,10 @@ mod loop_common;
 use std::fmt::Write as _;
 
 use landfall_function::comment::{MAX_COMMENT_PARTS, NOTHING_MORE, SUPERSEDED, SplitOptions};
-use landfall_function::dispatch::{CommentThread, ProjectSpec, RunCommand, RunSpec};
-use landfall_function::event::{Provider, PullRequestNumber, RepoName};
+use landfall_function::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use landfall_function::report::{Reporter, compose, results_of};
-use landfall_function::runner::comment::{Outcome, ProjectResult};
+use landfall_function::run::{CommentThread, ProjectSpec, RunCommand, RunSpec};
+use landfall_function::run::{Outcome, ProjectResult};
 use landfall_function::store::artifacts::LocalArtifacts;
 use landfall_function::store::{
     AnyArtifacts, AnyStore, Artifacts as _, EmbeddedStore, LockHolder, LockKey, LockOutcome,
@@ -109,7 +109,7 @@ impl Setup {
             .await
             .unwrap();
         CommentThread {
-            comment_id: id.0,
+            comment_id: id,
             header: header.to_owned(),
         }
     }
@@ -197,10 +197,10 @@ impl Setup {
 fn spec(trigger: &str, dir: &str) -> RunSpec {
     RunSpec {
         provider: Provider::Github,
-        repo: REPO.to_owned(),
-        head_repo: REPO.to_owned(),
-        pr: PR,
-        head_sha: "a".repeat(40),
+        repo: RepoName::new(REPO),
+        head_repo: RepoName::new(REPO),
+        pr: PullRequestNumber(PR),
+        head_sha: CommitSha::new("a".repeat(40)),
         head_branch: "feature".to_owned(),
         base_branch: "main".to_owned(),
         clone_url: "file:///nowhere".to_owned(),
@@ -272,7 +272,7 @@ fn a_huge_plan_posts_its_parts_once_and_later_rebuilds_edit_them_in_place() {
         let part_id = (s.comment_count() + 999).to_string();
         assert_eq!(
             requests,
-            vec![patch(&thread.comment_id, &parts[0]), post(&parts[1])],
+            vec![patch(&thread.comment_id.0, &parts[0]), post(&parts[1])],
             "the command's comment is edited and one part posted"
         );
         assert!(parts[0].len() <= LIMIT && parts[1].len() <= LIMIT);
@@ -287,7 +287,7 @@ fn a_huge_plan_posts_its_parts_once_and_later_rebuilds_edit_them_in_place() {
         assert_eq!(
             requests,
             vec![
-                patch(&thread.comment_id, &grown[0]),
+                patch(&thread.comment_id.0, &grown[0]),
                 post(&grown[2]),
                 patch(&part_id, &grown[1]),
             ],
@@ -299,7 +299,7 @@ fn a_huge_plan_posts_its_parts_once_and_later_rebuilds_edit_them_in_place() {
         assert_eq!(
             requests,
             vec![
-                patch(&thread.comment_id, &grown[0]),
+                patch(&thread.comment_id.0, &grown[0]),
                 patch(&part_id, &grown[1]),
                 patch(&third_id, &grown[2]),
             ],
@@ -313,7 +313,7 @@ fn a_huge_plan_posts_its_parts_once_and_later_rebuilds_edit_them_in_place() {
         assert_eq!(
             requests,
             vec![
-                patch(&thread.comment_id, &shrunk[0]),
+                patch(&thread.comment_id.0, &shrunk[0]),
                 patch(&part_id, NOTHING_MORE),
                 patch(&third_id, NOTHING_MORE),
             ],
@@ -330,7 +330,7 @@ fn output_past_the_part_cap_is_cut_and_links_every_full_log() {
         let spec = s.plans("t2", &dirs("big", 14), 3_000).await;
         let (requests, parts) = s.publish(&spec, &thread).await;
         assert_eq!(parts.len(), MAX_COMMENT_PARTS);
-        let mut expected = vec![patch(&thread.comment_id, &parts[0])];
+        let mut expected = vec![patch(&thread.comment_id.0, &parts[0])];
         expected.extend(parts[1..].iter().map(|p| post(p)));
         assert_eq!(requests, expected);
         let last = parts.last().unwrap();
@@ -370,7 +370,7 @@ fn runs_publishing_at_once_keep_one_set_of_part_comments() {
         assert!(parts.len() >= 3, "{} parts", parts.len());
         let ids = s
             .store
-            .comment_parts(REPO, PR, &thread.comment_id)
+            .comment_parts(REPO, PR, &thread.comment_id.0)
             .await
             .unwrap();
         assert_eq!(ids.len(), parts.len() - 1, "one recorded comment per part");
@@ -381,7 +381,7 @@ fn runs_publishing_at_once_keep_one_set_of_part_comments() {
         let state = s.story.host.state.lock().unwrap().comments.clone();
         let losers: Vec<_> = state
             .iter()
-            .filter(|c| c.0.to_string() != thread.comment_id && !ids.contains(&c.0.to_string()))
+            .filter(|c| c.0.to_string() != thread.comment_id.0 && !ids.contains(&c.0.to_string()))
             .collect();
         assert!(losers.iter().all(|c| c.2 == SUPERSEDED), "{losers:#?}");
         // A later rebuild posts nothing.

@@ -8,10 +8,11 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
-use landfall_function::dispatch::{PlanToApply, ProjectSpec, RunCommand, RunSpec};
 use landfall_function::event::Provider;
-use landfall_function::runner::workflow::{RunOutput, Step};
-use landfall_function::runner::{RunReport, RunStatus};
+use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
+use landfall_function::run::{
+    EnvSource, PlanToApply, ProjectSpec, RunCommand, RunOutput, RunReport, RunSpec, RunStatus, Step,
+};
 
 /// A token the runner must never print or store.
 const TOKEN: &str = "tok-e2e-do-not-leak-4c9367dc";
@@ -85,10 +86,10 @@ impl Fixture {
     fn spec(&self, head_sha: &str, trigger: &str) -> RunSpec {
         RunSpec {
             provider: Provider::Github,
-            repo: "acme/infra".to_owned(),
-            head_repo: "acme/infra".to_owned(),
-            pr: 7,
-            head_sha: head_sha.to_owned(),
+            repo: RepoName::new("acme/infra"),
+            head_repo: RepoName::new("acme/infra"),
+            pr: PullRequestNumber(7),
+            head_sha: CommitSha::new(head_sha),
             head_branch: "change".to_owned(),
             base_branch: "main".to_owned(),
             clone_url: format!("file://{}", self.repo().display()),
@@ -192,7 +193,7 @@ fn a_plan_comments_terraforms_own_plan_line_and_its_apply_writes_the_state() {
     );
     assert!(report.comment.contains("landfall apply -p app"));
     assert_eq!(report.summary.as_ref().unwrap().add, 1);
-    assert_eq!(report.head_sha, head);
+    assert_eq!(report.head_sha.as_str(), head);
     assert!(!fx.state_file().exists(), "a plan writes no state");
     assert!(report.log.is_some(), "the full log is stored");
     assert_eq!(
@@ -301,8 +302,7 @@ fn custom_run_steps_get_atlantis_variables_and_comment_args_are_never_run_by_a_s
         },
         Step::Env {
             name: "GREETING".to_owned(),
-            value: None,
-            command: Some("echo hello".to_owned()),
+            source: EnvSource::Command("echo hello".to_owned()),
         },
         Step::run(
             "\"$LANDFALL_TERRAFORM\" plan -input=false -no-color -out=\"$PLANFILE\" \

@@ -7,8 +7,9 @@
 use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use landfall_function::dispatch::{CommentThread, ProjectSpec, RunCommand, RunSpec};
 use landfall_function::event::Provider;
+use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
+use landfall_function::run::{CommentThread, ProjectSpec, RunCommand, RunSpec};
 use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -20,10 +21,10 @@ const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 fn spec(dir: &std::path::Path) -> RunSpec {
     RunSpec {
         provider: Provider::Github,
-        repo: "acme/infra".to_owned(),
-        head_repo: "acme/infra".to_owned(),
-        pr: 7,
-        head_sha: SHA.to_owned(),
+        repo: RepoName::new("acme/infra"),
+        head_repo: RepoName::new("acme/infra"),
+        pr: PullRequestNumber(7),
+        head_sha: CommitSha::new(SHA),
         head_branch: "change".to_owned(),
         base_branch: "main".to_owned(),
         clone_url: format!("file://{}", dir.join("no-such-repo").display()),
@@ -38,7 +39,7 @@ fn spec(dir: &std::path::Path) -> RunSpec {
         extra_args: Vec::new(),
         trigger: "app-plan-1".to_owned(),
         report_back: Some(CommentThread {
-            comment_id: "555".to_owned(),
+            comment_id: landfall_function::event::CommentId("555".to_owned()),
             header: "Planning 1 project".to_owned(),
         }),
         apply: None,

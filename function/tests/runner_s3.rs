@@ -8,10 +8,11 @@ use std::process::Command;
 use std::time::Duration;
 
 use landfall_e2e::MotoServer;
-use landfall_function::dispatch::{PlanToApply, ProjectSpec, RunCommand, RunSpec};
 use landfall_function::event::Provider;
-use landfall_function::runner::workflow::Step;
-use landfall_function::runner::{RunReport, RunStatus};
+use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
+use landfall_function::run::Step;
+use landfall_function::run::{PlanToApply, ProjectSpec, RunCommand, RunSpec};
+use landfall_function::run::{RunReport, RunStatus};
 use landfall_function::store::artifacts::sha256_hex;
 
 fn git(dir: &Path, args: &[&str]) -> String {
@@ -90,10 +91,10 @@ fn a_plan_stored_in_s3_applies_into_an_s3_backend() {
     };
     let mut plan = RunSpec {
         provider: Provider::Gitlab,
-        repo: "group/sub/infra".to_owned(),
-        head_repo: "group/sub/infra".to_owned(),
-        pr: 12,
-        head_sha: head.clone(),
+        repo: RepoName::new("group/sub/infra"),
+        head_repo: RepoName::new("group/sub/infra"),
+        pr: PullRequestNumber(12),
+        head_sha: CommitSha::new(head.clone()),
         head_branch: "change".to_owned(),
         base_branch: "main".to_owned(),
         clone_url: format!("file://{}", repo.display()),
@@ -148,7 +149,7 @@ fn a_plan_stored_in_s3_applies_into_an_s3_backend() {
         report_back: None,
         apply: Some(PlanToApply {
             planfile,
-            planned_sha: head,
+            planned_sha: CommitSha::new(head),
         }),
         ..plan
     };

@@ -18,9 +18,10 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use landfall_function::dispatch::{ProjectSpec, RunCommand, RunSpec};
 use landfall_function::event::Provider;
-use landfall_function::runner::{RunReport, RunStatus};
+use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
+use landfall_function::run::{ProjectSpec, RunCommand, RunSpec};
+use landfall_function::run::{RunReport, RunStatus};
 use loop_common::{SECRET, TOKEN, new_story, open_pr, server_env, start_server};
 
 /// The operator allows repository-defined workflows, as Atlantis users often do.
@@ -278,10 +279,10 @@ const RUNNER_TOKEN: &str = "tok-runner-secrets-9e1d27";
 fn spec(clone_url: &str, trigger: &str) -> RunSpec {
     RunSpec {
         provider: Provider::Github,
-        repo: "acme/infra".to_owned(),
-        head_repo: "acme/infra".to_owned(),
-        pr: 7,
-        head_sha: "0123456789abcdef0123456789abcdef01234567".to_owned(),
+        repo: RepoName::new("acme/infra"),
+        head_repo: RepoName::new("acme/infra"),
+        pr: PullRequestNumber(7),
+        head_sha: CommitSha::new("0123456789abcdef0123456789abcdef01234567"),
         head_branch: "change".to_owned(),
         base_branch: "main".to_owned(),
         clone_url: clone_url.to_owned(),

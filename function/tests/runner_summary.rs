@@ -4,12 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use landfall_function::dispatch::ProjectSpec;
-use landfall_function::runner::comment::{ProjectResult, render};
-use landfall_function::runner::plan_text;
-use landfall_function::runner::summary::{
+use landfall_function::comment::render;
+use landfall_function::run::ProjectResult;
+use landfall_function::run::ProjectSpec;
+use landfall_function::run::summary::{
     PlanSummary, REDACTED, redact, sensitive_values, summarize, summarize_all,
 };
+use landfall_function::runner::plan_text;
 
 fn files_named(dir: &Path, wanted: &dyn Fn(&Path) -> bool, out: &mut Vec<PathBuf>) {
     let mut entries: Vec<_> = std::fs::read_dir(dir)

@@ -1,4 +1,5 @@
-//! Splitting a long comment at the host's size limit.
+//! The PR comment: the body of runs' results ([`render`]), and splitting a long body at the
+//! host's size limit (this module).
 //!
 //! Terraform output goes into a comment inside code fences, often inside `<details>` blocks. Cut
 //! anywhere, the host would render the rest of the PR page as code. So each part closes the
@@ -15,7 +16,11 @@
 //! count, so a part within the limit is within every host's limit; cuts fall on character
 //! boundaries.
 
+pub mod render;
+
 use std::fmt::Write as _;
+
+pub use render::{render, render_project};
 
 /// How to split.
 #[derive(Clone, Debug, PartialEq, Eq)]

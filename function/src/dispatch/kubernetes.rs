@@ -20,9 +20,9 @@ use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 use kube::api::{Api, ApiResource, DynamicObject, PostParams, TypeMeta};
 
 use super::names::label_value;
-use super::spec::RunSpec;
 use super::{DispatchError, DispatchOutcome, Dispatcher};
 use crate::config::env_vars;
+use crate::run::RunSpec;
 
 /// The label and annotation prefix of everything Landfall creates.
 pub const LABEL_PREFIX: &str = "landfall.dev";
@@ -135,7 +135,10 @@ pub fn job_labels(spec: &RunSpec) -> BTreeMap<String, String> {
             "app.kubernetes.io/managed-by".to_owned(),
             "landfall".to_owned(),
         ),
-        (format!("{LABEL_PREFIX}/repo"), label_value(&spec.repo)),
+        (
+            format!("{LABEL_PREFIX}/repo"),
+            label_value(spec.repo.as_str()),
+        ),
         (format!("{LABEL_PREFIX}/pr"), spec.pr.to_string()),
         (
             format!("{LABEL_PREFIX}/project"),
@@ -150,13 +153,16 @@ pub fn job_labels(spec: &RunSpec) -> BTreeMap<String, String> {
 
 fn job_annotations(spec: &RunSpec) -> BTreeMap<String, String> {
     BTreeMap::from([
-        (format!("{LABEL_PREFIX}/repo"), spec.repo.clone()),
+        (format!("{LABEL_PREFIX}/repo"), spec.repo.to_string()),
         (format!("{LABEL_PREFIX}/dir"), spec.project.dir.clone()),
         (
             format!("{LABEL_PREFIX}/workspace"),
             spec.project.workspace.clone(),
         ),
-        (format!("{LABEL_PREFIX}/head-sha"), spec.head_sha.clone()),
+        (
+            format!("{LABEL_PREFIX}/head-sha"),
+            spec.head_sha.to_string(),
+        ),
     ])
 }
 
@@ -474,7 +480,7 @@ impl Dispatcher for KubernetesDispatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dispatch::spec::tests::plan_spec;
+    use crate::run::env::tests::plan_spec;
 
     fn settings() -> RunnerSettings {
         RunnerSettings::new(

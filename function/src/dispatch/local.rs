@@ -26,11 +26,11 @@ use std::process::{Command, Stdio};
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::kubernetes::WORK_DIR_VAR;
-use super::spec::RunSpec;
 use super::{DispatchError, DispatchOutcome, Dispatcher};
 use crate::config::env_vars;
+use crate::run::RunSpec;
 
-/// The variable naming the file where the runner writes its [`crate::runner::RunReport`].
+/// The variable naming the file where the runner writes its [`crate::run::RunReport`].
 pub const REPORT_FILE_VAR: &str = "LANDFALL_RUN_REPORT";
 
 /// The variables of the function's environment a local runner inherits: what a process needs to
@@ -292,7 +292,7 @@ impl Dispatcher for LocalDispatcher {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::dispatch::spec::tests::plan_spec;
+    use crate::run::env::tests::plan_spec;
 
     fn os(pairs: &[(&str, &str)]) -> Vec<(OsString, OsString)> {
         pairs

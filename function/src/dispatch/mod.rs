@@ -15,13 +15,13 @@ pub mod kubeconfig;
 pub mod kubernetes;
 pub mod local;
 pub mod names;
-pub mod spec;
 
 use std::future::Future;
 
+use crate::run::RunSpec;
+
 pub use kubernetes::{KubernetesDispatcher, KubernetesError, RunnerSettings};
 pub use local::{LocalDispatcher, LocalError};
-pub use spec::{CommentThread, PlanToApply, ProjectSpec, RunCommand, RunSpec, SpecError};
 
 /// The answer to a dispatch: an expected outcome, never an error.
 #[derive(Debug, Clone, PartialEq, Eq)]

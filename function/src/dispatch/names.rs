@@ -1,66 +1,9 @@
-//! Pure naming: the deterministic run id (the Job name) and Kubernetes-safe label values.
-//!
-//! A run's name derives from everything that identifies it, so a retried dispatch of the same
-//! run (a redelivered webhook, a Lambda retry) finds its own Job, while a new commit or a new
-//! comment gets a new one. Names are DNS-1123 labels: lower-case letters, digits and `-`,
-//! starting and ending with an alphanumeric, at most 63 characters.
+//! Kubernetes-safe names and label values. The run's id itself (the Job name) is
+//! [`crate::run::job_name`].
 
 use sha2::{Digest, Sha256};
 
-use super::spec::RunSpec;
-
-/// The longest DNS-1123 label, and the longest label value.
-pub const MAX_NAME_LEN: usize = 63;
-
-/// How many hex digits of the SHA-256 end a name: 48 bits, unique among any realistic number
-/// of runs in one namespace.
-const HASH_LEN: usize = 12;
-
-/// The run's Job name: `lf-<command>-<pr>-<project slug>-<hash>`, where the hash covers the
-/// repository, PR, project (dir, workspace, name), command, head commit and trigger, and the
-/// readable part is cut to keep the whole within 63 characters.
-#[must_use]
-pub fn job_name(spec: &RunSpec) -> String {
-    let mut hasher = Sha256::new();
-    for part in [
-        spec.repo.as_str(),
-        &spec.pr.to_string(),
-        &spec.project.dir,
-        &spec.project.workspace,
-        spec.project.name.as_deref().unwrap_or("\u{0}"),
-        spec.command.as_str(),
-        &spec.head_sha,
-        &spec.trigger,
-    ] {
-        hasher.update(part.as_bytes());
-        hasher.update([0xff]);
-    }
-    let hash = hex::encode(hasher.finalize());
-    let hash = &hash[..HASH_LEN];
-    let head = format!("lf-{}-{}", spec.command.as_str(), spec.pr);
-    let room = MAX_NAME_LEN - head.len() - hash.len() - 2;
-    let slug = slug(&spec.project.label(), room);
-    if slug.is_empty() {
-        format!("{head}-{hash}")
-    } else {
-        format!("{head}-{slug}-{hash}")
-    }
-}
-
-/// `text` as lower-case letters, digits and single dashes, without leading or trailing dashes,
-/// at most `max` characters.
-fn slug(text: &str, max: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max));
-    for c in text.chars() {
-        if c.is_ascii_alphanumeric() {
-            out.push(c.to_ascii_lowercase());
-        } else if !out.is_empty() && !out.ends_with('-') {
-            out.push('-');
-        }
-    }
-    out.truncate(max);
-    out.trim_end_matches('-').to_owned()
-}
+pub use crate::run::id::{HASH_LEN, MAX_NAME_LEN};
 
 /// `value` as a valid label value: at most 63 characters of letters, digits, `-`, `_` and `.`,
 /// starting and ending with an alphanumeric. Other characters (the `/` of `owner/name`) become
@@ -126,8 +69,9 @@ mod tests {
     use proptest::prelude::*;
 
     use super::*;
-    use crate::dispatch::spec::RunCommand;
-    use crate::dispatch::spec::tests::plan_spec;
+    use crate::event::{CommitSha, PullRequestNumber, RepoName};
+    use crate::run::env::tests::plan_spec;
+    use crate::run::{RunCommand, job_name};
 
     #[test]
     fn a_job_name_reads_as_command_pr_and_project() {
@@ -145,7 +89,7 @@ mod tests {
     fn a_new_commit_command_or_trigger_gets_a_new_name() {
         let base = job_name(&plan_spec());
         let mut spec = plan_spec();
-        spec.head_sha = "0".repeat(40);
+        spec.head_sha = CommitSha::new("0".repeat(40));
         assert_ne!(job_name(&spec), base);
         let mut spec = plan_spec();
         spec.command = RunCommand::Apply;
@@ -184,12 +128,12 @@ mod tests {
             name in proptest::option::of(".{0,80}"), pr in any::<u64>(), sha in "[0-9a-f]{40}",
         ) {
             let mut spec = plan_spec();
-            spec.repo = repo;
+            spec.repo = RepoName::new(repo);
             spec.project.dir = dir;
             spec.project.workspace = ws;
             spec.project.name = name;
-            spec.pr = pr;
-            spec.head_sha = sha;
+            spec.pr = PullRequestNumber(pr);
+            spec.head_sha = CommitSha::new(sha);
             let job = job_name(&spec);
             prop_assert!(is_dns1123_label(&job), "{}", job);
         }

@@ -7,9 +7,10 @@ use super::plan::{Loaded, refused, run_spec};
 use super::requirements::Checked;
 use super::{Inner, PrContext};
 use crate::command::Command;
-use crate::dispatch::{CommentThread, PlanToApply, RunCommand, RunSpec};
+use crate::event::CommitSha;
 use crate::repo_config::ResolvedProject;
 use crate::report::short;
+use crate::run::{CommentThread, PlanToApply, RunCommand, RunSpec};
 use crate::store::{PlanRecord, PlanStatus, Store};
 
 impl Inner {
@@ -63,7 +64,7 @@ impl Inner {
                 &command.extra_args,
                 Some(PlanToApply {
                     planfile,
-                    planned_sha: record.head_sha.clone(),
+                    planned_sha: CommitSha::new(record.head_sha.clone()),
                 }),
             );
             if reasons.is_empty() {
@@ -85,7 +86,7 @@ impl Inner {
         let header = crate::report::compose(&header, &results);
         let comment = self.upsert_comment(ctx, None, &header).await?;
         let thread = CommentThread {
-            comment_id: comment.0,
+            comment_id: comment,
             header,
         };
         for (spec, _) in &mut to_apply {
@@ -324,7 +325,7 @@ mod tests {
     }
 
     fn named_run(name: &str) -> RunSpec {
-        let mut spec = crate::dispatch::spec::tests::plan_spec();
+        let mut spec = crate::run::env::tests::plan_spec();
         spec.project.name = Some(name.to_owned());
         spec.project.dir = format!("envs/{name}");
         spec

@@ -31,14 +31,12 @@ use anyhow::Context as _;
 
 use crate::command::{Action, Command, ParsedComment};
 use crate::config::{Config, DispatchConfig, Secrets};
-use crate::dispatch::{
-    AnyDispatcher, KubernetesDispatcher, LocalDispatcher, RunSpec, RunnerSettings,
-};
+use crate::dispatch::{AnyDispatcher, KubernetesDispatcher, LocalDispatcher, RunnerSettings};
 use crate::event::{CommitSha, Event, EventKind, Provider, PullRequestNumber, RepoName};
 use crate::handler::{EventSink, LogSink, SinkError};
 use crate::repo_config::{EffectivePolicy, Policy};
 use crate::report::Reporter;
-use crate::runner::RunReport;
+use crate::run::{RunReport, RunSpec};
 use crate::store::{AnyStore, DELIVERY_TTL, DeliveryOutcome, Store};
 use crate::vcs::{Access, Actor, AnyVcs, CommentId, RetryPolicy, VcsClient};
 

@@ -8,13 +8,10 @@ use tokio::task::JoinSet;
 use super::{Inner, PrContext, text};
 use std::time::{Duration, Instant};
 
-use crate::dispatch::{
-    CommentThread, DispatchOutcome, Dispatcher, ProjectSpec, RunCommand, RunSpec,
-};
+use crate::dispatch::{DispatchOutcome, Dispatcher};
 use crate::projects::{Request, select};
 use crate::repo_config::{self, EffectivePolicy, Requirement, ResolvedConfig, ResolvedProject};
-use crate::runner::comment::{Outcome, ProjectResult};
-use crate::runner::workflow::{RunOutput, Step};
+use crate::run::{CommentThread, Outcome, ProjectResult, ProjectSpec, RunCommand, RunSpec};
 use crate::store::{LockHolder, LockKey, LockOutcome, PlanOutcome, PlanStatus, Store};
 use crate::vcs::tree::HeadFiles;
 use crate::vcs::{StatusState, VcsClient, status_context};
@@ -170,7 +167,7 @@ impl Inner {
             return Ok(());
         }
         let thread = CommentThread {
-            comment_id: comment.0,
+            comment_id: comment,
             header,
         };
         // Projects run in parallel within an execution order group, groups one after another.
@@ -249,7 +246,7 @@ impl Inner {
             reporter.publish(spec, thread, Some(&failed)).await?;
             let released = self
                 .store
-                .release_lock(&spec.lock_key(), Some(spec.pr))
+                .release_lock(&spec.lock_key(), Some(spec.pr.0))
                 .await?;
             tracing::info!(?released, project = %spec.project.label(), "lock given back");
             return Ok(());
@@ -279,7 +276,7 @@ impl Inner {
     async fn run(&self, spec: &RunSpec, thread: &CommentThread) -> anyhow::Result<()> {
         let run_id = spec.run_id();
         let reporter = self.reporter();
-        if let Some(existing) = self.store.get_plan(&spec.lock_key(), spec.pr).await?
+        if let Some(existing) = self.store.get_plan(&spec.lock_key(), spec.pr.0).await?
             && existing.run_id == run_id
         {
             tracing::info!(run = %run_id, "already dispatched: the first dispatch records it");
@@ -334,7 +331,10 @@ impl Inner {
         let deadline = Instant::now() + limit;
         let poll = self.poll.max(Duration::from_millis(500));
         loop {
-            let records = self.store.list_plans(&first.repo, first.pr).await?;
+            let records = self
+                .store
+                .list_plans(first.repo.as_str(), first.pr.0)
+                .await?;
             let done = specs.iter().all(|spec| {
                 records.iter().any(|r| {
                     r.key == spec.lock_key()
@@ -381,27 +381,19 @@ pub(crate) fn run_spec(
     project: &ResolvedProject,
     command: RunCommand,
     extra_args: &[String],
-    apply: Option<crate::dispatch::PlanToApply>,
+    apply: Option<crate::run::PlanToApply>,
 ) -> RunSpec {
     let custom = project.workflow.plan.is_some() || project.workflow.apply.is_some();
-    let workflow = custom.then(|| {
-        let steps = match command {
-            RunCommand::Plan => project.workflow.plan_steps(),
-            RunCommand::Apply => project.workflow.apply_steps(),
-        };
-        steps.iter().map(runner_step).collect()
+    let workflow = custom.then(|| match command {
+        RunCommand::Plan => project.workflow.plan_steps(),
+        RunCommand::Apply => project.workflow.apply_steps(),
     });
     RunSpec {
         provider: ctx.provider,
-        repo: ctx.repo.as_str().to_owned(),
-        head_repo: ctx
-            .head_repo
-            .as_ref()
-            .unwrap_or(&ctx.repo)
-            .as_str()
-            .to_owned(),
-        pr: ctx.pr.0,
-        head_sha: ctx.head_sha.as_str().to_owned(),
+        repo: ctx.repo.clone(),
+        head_repo: ctx.head_repo.as_ref().unwrap_or(&ctx.repo).clone(),
+        pr: ctx.pr,
+        head_sha: ctx.head_sha.clone(),
         head_branch: ctx.head_branch.clone(),
         base_branch: ctx.base_branch.clone(),
         clone_url: ctx.clone_url.clone(),
@@ -413,55 +405,12 @@ pub(crate) fn run_spec(
             dir: project.dir.clone(),
             workspace: project.workspace.clone(),
             terraform_version: project.terraform_version.clone(),
-            timeout: project
-                .timeout
-                .unwrap_or(crate::dispatch::spec::DEFAULT_TIMEOUT),
+            timeout: project.timeout.unwrap_or(crate::run::DEFAULT_TIMEOUT),
             workflow,
         },
         extra_args: extra_args.to_vec(),
         trigger: ctx.trigger.clone(),
         report_back: None,
         apply,
-    }
-}
-
-fn runner_step(step: &repo_config::Step) -> Step {
-    match step {
-        repo_config::Step::Init { extra_args } => Step::Init {
-            extra_args: extra_args.clone(),
-        },
-        repo_config::Step::Plan { extra_args } => Step::Plan {
-            extra_args: extra_args.clone(),
-        },
-        repo_config::Step::Apply { extra_args } => Step::Apply {
-            extra_args: extra_args.clone(),
-        },
-        repo_config::Step::Run {
-            command,
-            shell,
-            shell_args,
-            output,
-        } => Step::Run {
-            command: command.clone(),
-            shell: shell.clone(),
-            shell_args: shell_args.clone(),
-            output: match output {
-                repo_config::RunOutput::Show => RunOutput::Show,
-                repo_config::RunOutput::Hide => RunOutput::Hide,
-                repo_config::RunOutput::StripRefreshing => RunOutput::StripRefreshing,
-            },
-        },
-        repo_config::Step::Env { name, source } => match source {
-            repo_config::EnvSource::Value(value) => Step::Env {
-                name: name.clone(),
-                value: Some(value.clone()),
-                command: None,
-            },
-            repo_config::EnvSource::Command(command) => Step::Env {
-                name: name.clone(),
-                value: None,
-                command: Some(command.clone()),
-            },
-        },
     }
 }

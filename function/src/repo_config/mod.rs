@@ -17,6 +17,7 @@ mod resolve;
 mod workflow;
 pub mod yaml;
 
+pub use crate::run::{EnvSource, RunOutput, Step};
 pub use diag::{ConfigErrors, Diagnostic, Severity, render_list};
 pub use permissions::PermissionRules;
 pub use policy::{EffectivePolicy, OverrideKey, Policy, PolicyError, RepoId, RepoRule};
@@ -25,7 +26,7 @@ pub use repo::{
     Setting, normalize_dir, parse_repo_config,
 };
 pub use resolve::{ResolvedConfig, ResolvedProject, resolve};
-pub use workflow::{DEFAULT_WORKFLOW, EnvSource, RunOutput, Step, Workflow};
+pub use workflow::{DEFAULT_WORKFLOW, Workflow};
 
 /// The repo-level files, in the order they are looked for: `landfall.yaml` wins when both exist.
 pub const REPO_CONFIG_FILES: [&str; 2] = ["landfall.yaml", "atlantis.yaml"];

@@ -167,14 +167,10 @@ pub struct ProjectConfig {
 }
 
 impl ProjectConfig {
-    /// The name people see: `name`, else `dir` (with `/workspace` unless `default`).
+    /// The name people see: `name`, else `dir` (with `:workspace` unless `default`).
     #[must_use]
     pub fn display_name(&self) -> String {
-        match &self.name {
-            Some(n) => n.clone(),
-            None if self.workspace == "default" => self.dir.clone(),
-            None => format!("{}/{}", self.dir, self.workspace),
-        }
+        crate::run::project_label(self.name.as_deref(), &self.dir, &self.workspace)
     }
 }
 

@@ -63,15 +63,11 @@ impl ResolvedProject {
         }
     }
 
-    /// The name people see and type after `-p`: `name`, else `dir` (with `/workspace` unless
-    /// `default`).
+    /// The name people see and type after `-p`: `name`, else `dir` (with `:workspace` unless
+    /// `default`), as [`crate::run::project_label`] spells it.
     #[must_use]
     pub fn display_name(&self) -> String {
-        match &self.name {
-            Some(n) => n.clone(),
-            None if self.workspace == "default" => self.dir.clone(),
-            None => format!("{}/{}", self.dir, self.workspace),
-        }
+        crate::run::project_label(self.name.as_deref(), &self.dir, &self.workspace)
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::read::Reader;
 use super::yaml::{Node, Value};
+use crate::run::{EnvSource, RunOutput, Step};
 
 /// The name of the workflow every project uses unless told otherwise.
 pub const DEFAULT_WORKFLOW: &str = "default";
@@ -49,64 +50,6 @@ impl Workflow {
             .clone()
             .unwrap_or_else(|| vec![Step::Apply { extra_args: vec![] }])
     }
-}
-
-/// One step of a stage.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Step {
-    /// `terraform init` with extra arguments.
-    Init {
-        /// Appended to the command line.
-        extra_args: Vec<String>,
-    },
-    /// `terraform plan` with extra arguments.
-    Plan {
-        /// Appended to the command line.
-        extra_args: Vec<String>,
-    },
-    /// `terraform apply` with extra arguments.
-    Apply {
-        /// Appended to the command line.
-        extra_args: Vec<String>,
-    },
-    /// A shell command.
-    Run {
-        /// The command line, run by `shell` with `shell_args` (`sh -c` by default).
-        command: String,
-        /// The shell, when not `sh`.
-        shell: Option<String>,
-        /// The shell's arguments, when not `-c`.
-        shell_args: Vec<String>,
-        /// Whether the output goes into the PR comment.
-        output: RunOutput,
-    },
-    /// Sets an environment variable for the steps after it.
-    Env {
-        /// The variable.
-        name: String,
-        /// Where its value comes from.
-        source: EnvSource,
-    },
-}
-
-/// What a `run` step's output does in the comment.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum RunOutput {
-    /// Shown (the default).
-    Show,
-    /// Hidden from the comment.
-    Hide,
-    /// Shown from after the last `Refreshing...` line.
-    StripRefreshing,
-}
-
-/// The value of an `env` step.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum EnvSource {
-    /// A literal value.
-    Value(String),
-    /// The output of a shell command.
-    Command(String),
 }
 
 const WORKFLOW_KEYS: &[&str] = &["plan", "apply"];

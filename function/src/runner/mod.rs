@@ -3,17 +3,16 @@
 //!
 //! It reads its [`RunSpec`] from the environment, clones the repository at the exact head commit
 //! ([`git`]), runs the project's workflow ([`workflow`]) under the run's time limit
-//! ([`process`]), summarises the plan from `terraform show -json` ([`summary`]), stores the
-//! planfile and the log as artifacts with their SHA-256, and renders the comment ([`comment`]).
+//! ([`process`]), summarises the plan from `terraform show -json` ([`crate::run::summary`]), stores the
+//! planfile and the log as artifacts with their SHA-256, and renders the comment
+//! ([`crate::comment::render`]).
 //! An apply refuses a plan made at another commit, and a planfile whose checksum differs from the
 //! plan record, before Terraform sees it; Terraform's own "Saved plan is stale" is reported as
 //! such. The result is a [`RunReport`]: written to `LANDFALL_RUN_REPORT` when set, and printed
 //! as the last line of stdout.
 
-pub mod comment;
 pub mod git;
 pub mod process;
-pub mod summary;
 pub mod workflow;
 
 use std::fs;
@@ -24,20 +23,20 @@ use std::process::{Command, ExitCode};
 use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret as _, SecretString};
-use serde::{Deserialize, Serialize};
 
 use crate::config::env_vars as function_env;
 use crate::dispatch::kubernetes::WORK_DIR_VAR;
 use crate::dispatch::local::REPORT_FILE_VAR;
-use crate::dispatch::spec::{RunCommand, RunSpec};
+use crate::run::summary;
+use crate::run::{
+    EnvSource, Outcome, PlanSummary, ProjectResult, RunCommand, RunReport, RunSpec, RunStatus,
+    Step, Timings,
+};
 use crate::store::artifacts::{
     AnyArtifacts, ArtifactError, Artifacts, LocalArtifacts, S3Artifacts, StoredArtifact,
 };
-use crate::store::{PlanStatus, StoreConfig, keys};
-use comment::{Outcome, ProjectResult};
+use crate::store::{StoreConfig, keys};
 use process::Capture;
-use summary::PlanSummary;
-use workflow::Step;
 
 /// The variable naming the `terraform` binary (default: `terraform` on `PATH`).
 pub const TERRAFORM_VAR: &str = "LANDFALL_TERRAFORM";
@@ -110,83 +109,6 @@ impl RunnerOptions {
             work_dir,
         }
     }
-}
-
-/// How a run ended, in one word.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunStatus {
-    /// A plan with changes, planfile stored.
-    Planned,
-    /// A plan without changes.
-    NoChanges,
-    /// The planfile was applied.
-    Applied,
-    /// A step failed.
-    Failed,
-    /// The time limit passed.
-    TimedOut,
-    /// Refused before Terraform changed anything.
-    Refused,
-}
-
-impl RunStatus {
-    /// The plan record status this result leads to, if the record should change.
-    #[must_use]
-    pub fn plan_status(self) -> Option<PlanStatus> {
-        match self {
-            Self::Planned => Some(PlanStatus::Planned),
-            Self::NoChanges => Some(PlanStatus::NoChanges),
-            Self::Applied => Some(PlanStatus::Applied),
-            Self::Failed | Self::TimedOut => Some(PlanStatus::Failed),
-            Self::Refused => None,
-        }
-    }
-
-    /// Whether the run did what it was asked.
-    #[must_use]
-    pub fn succeeded(self) -> bool {
-        matches!(self, Self::Planned | Self::NoChanges | Self::Applied)
-    }
-}
-
-/// Where the time went, in milliseconds.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Timings {
-    /// The whole run.
-    pub total_ms: u64,
-    /// Inside Terraform and workflow `run` steps (everything else is the runner's overhead).
-    pub terraform_ms: u64,
-    /// The clone.
-    pub clone_ms: u64,
-}
-
-/// What the runner reports: enough for the function to write the plan record, edit the comment
-/// and set the commit status.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunReport {
-    /// The run's id.
-    pub run_id: String,
-    /// The base repository.
-    pub repo: String,
-    /// The pull request.
-    pub pr: u64,
-    /// The head commit the run used.
-    pub head_sha: String,
-    /// How it ended.
-    pub status: RunStatus,
-    /// The project's result, as the comment shows it.
-    pub result: ProjectResult,
-    /// The plan's counts (plans only).
-    pub summary: Option<PlanSummary>,
-    /// The stored planfile (plans with changes only).
-    pub planfile: Option<StoredArtifact>,
-    /// The stored full log.
-    pub log: Option<StoredArtifact>,
-    /// The comment body for this project.
-    pub comment: String,
-    /// Where the time went.
-    pub timings: Timings,
 }
 
 /// The run's working state: paths, environment, log and clock.
@@ -345,19 +267,14 @@ impl Run<'_> {
                         main_output = shown;
                     }
                 }
-                Step::Env {
-                    name,
-                    value,
-                    command,
-                } => {
-                    let value = match (value, command) {
-                        (Some(value), _) => value.clone(),
-                        (None, Some(command)) => {
+                Step::Env { name, source } => {
+                    let value = match source {
+                        EnvSource::Value(value) => value.clone(),
+                        EnvSource::Command(command) => {
                             let mut cmd = Command::new("sh");
                             cmd.arg("-c").arg(command);
                             self.exec("env", cmd, command, dir)?.trim().to_owned()
                         }
-                        (None, None) => String::new(),
                     };
                     self.env.push((name.clone(), value));
                 }
@@ -562,7 +479,7 @@ pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: 
     let log = if run.log.is_empty() {
         None
     } else {
-        let key = keys::log_key(&spec.lock_key(), spec.pr, &spec.head_sha, &run_id);
+        let key = keys::log_key(&spec.lock_key(), spec.pr.0, spec.head_sha.as_str(), &run_id);
         match artifacts.put(&key, run.log.clone().into_bytes()).await {
             Ok(stored) => Some(stored),
             Err(err) => {
@@ -573,7 +490,7 @@ pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: 
     };
     result.log.clone_from(&log);
     let report = RunReport {
-        comment: comment::render(std::slice::from_ref(&result)),
+        comment: crate::comment::render(std::slice::from_ref(&result)),
         run_id,
         repo: spec.repo.clone(),
         pr: spec.pr,
@@ -676,7 +593,7 @@ async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Execu
     let clone_started = Instant::now();
     let cloned = git::clone_at(
         &spec.clone_url,
-        &spec.head_sha,
+        spec.head_sha.as_str(),
         &repo,
         &git_env,
         run.deadline,
@@ -740,7 +657,7 @@ async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Execu
         .project
         .workflow
         .clone()
-        .unwrap_or_else(|| workflow::default_steps(spec.command));
+        .unwrap_or_else(|| crate::run::default_steps(spec.command));
     let output = run.steps(&steps, &dir)?;
 
     match spec.command {
@@ -802,7 +719,12 @@ async fn finish_plan<A: Artifacts>(
     let planfile = if summary.has_changes() {
         let bytes = fs::read(&run.planfile)
             .map_err(|err| failed("upload", format!("reading the planfile: {err}")))?;
-        let key = keys::planfile_key(&spec.lock_key(), spec.pr, &spec.head_sha, &spec.run_id());
+        let key = keys::planfile_key(
+            &spec.lock_key(),
+            spec.pr.0,
+            spec.head_sha.as_str(),
+            &spec.run_id(),
+        );
         Some(
             artifacts
                 .put(&key, bytes)
@@ -932,7 +854,7 @@ async fn github_app(spec: &RunSpec) -> anyhow::Result<Option<(crate::vcs::AnyVcs
         crate::vcs::RetryPolicy::default(),
     )
     .context("cannot build the GitHub App's client")?;
-    let repo = crate::event::RepoName::new(&spec.repo);
+    let repo = spec.repo.clone();
     let token = client
         .token_for(&repo, APP_TOKEN_VALIDITY)
         .await

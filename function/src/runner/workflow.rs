@@ -9,145 +9,7 @@
 
 use std::path::Path;
 
-use serde::{Deserialize, Serialize};
-
-use crate::dispatch::spec::{RunCommand, RunSpec};
-
-/// One workflow step.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "step", rename_all = "snake_case")]
-pub enum Step {
-    /// `terraform init -input=false` plus `extra_args`.
-    Init {
-        /// Extra arguments from the workflow definition.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        extra_args: Vec<String>,
-    },
-    /// `terraform plan -input=false -out=$PLANFILE` plus `extra_args` and the comment's args.
-    Plan {
-        /// Extra arguments from the workflow definition.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        extra_args: Vec<String>,
-    },
-    /// `terraform apply -input=false $PLANFILE` plus `extra_args` and the comment's args.
-    Apply {
-        /// Extra arguments from the workflow definition.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        extra_args: Vec<String>,
-    },
-    /// A shell command (`sh -c` unless the step names another shell), run in the project
-    /// directory with Atlantis' variables.
-    Run {
-        /// The command line.
-        command: String,
-        /// The shell, when not `sh`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        shell: Option<String>,
-        /// The shell's arguments before the command, when not `-c`.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        shell_args: Vec<String>,
-        /// What of its output the comment shows.
-        #[serde(default, skip_serializing_if = "RunOutput::is_show")]
-        output: RunOutput,
-    },
-    /// Sets a variable for the following steps, to `value` or to the output of `command`.
-    Env {
-        /// The variable's name.
-        name: String,
-        /// A literal value.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        value: Option<String>,
-        /// A shell command whose trimmed output is the value.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        command: Option<String>,
-    },
-}
-
-/// What of a `run` step's output the PR comment shows (Atlantis' `output`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunOutput {
-    /// All of it (the default).
-    #[default]
-    Show,
-    /// None of it: the step's output stays in the log only.
-    Hide,
-    /// All but Terraform's `Refreshing state...` lines.
-    StripRefreshing,
-}
-
-impl RunOutput {
-    #[allow(
-        clippy::trivially_copy_pass_by_ref,
-        reason = "serde's skip_serializing_if passes a reference"
-    )]
-    fn is_show(&self) -> bool {
-        *self == Self::Show
-    }
-
-    /// The part of `output` the comment shows; `None` for a hidden step.
-    #[must_use]
-    pub fn shown(self, output: &str) -> Option<String> {
-        match self {
-            Self::Show => Some(output.to_owned()),
-            Self::Hide => None,
-            Self::StripRefreshing => Some(
-                output
-                    .lines()
-                    .filter(|line| !line.contains(": Refreshing state..."))
-                    .collect::<Vec<_>>()
-                    .join("\n"),
-            ),
-        }
-    }
-}
-
-impl Step {
-    /// A `run` step through `sh -c`, its output shown.
-    #[must_use]
-    pub fn run(command: impl Into<String>) -> Self {
-        Self::Run {
-            command: command.into(),
-            shell: None,
-            shell_args: Vec::new(),
-            output: RunOutput::Show,
-        }
-    }
-
-    /// The step's name in reports: `init`, `plan`, `apply`, `run` or `env`.
-    #[must_use]
-    pub fn name(&self) -> &'static str {
-        match self {
-            Self::Init { .. } => "init",
-            Self::Plan { .. } => "plan",
-            Self::Apply { .. } => "apply",
-            Self::Run { .. } => "run",
-            Self::Env { .. } => "env",
-        }
-    }
-}
-
-/// The default steps of `command`.
-#[must_use]
-pub fn default_steps(command: RunCommand) -> Vec<Step> {
-    let init = Step::Init {
-        extra_args: Vec::new(),
-    };
-    match command {
-        RunCommand::Plan => vec![
-            init,
-            Step::Plan {
-                extra_args: Vec::new(),
-            },
-        ],
-        RunCommand::Apply => vec![
-            init,
-            Step::Apply {
-                extra_args: Vec::new(),
-            },
-        ],
-    }
-}
+use crate::run::{RunSpec, Step};
 
 /// The Terraform argv of a built-in step, after the binary: fixed flags, the workflow's
 /// `extra_args`, then the comment's `comment_args` (plan and apply only), then the planfile
@@ -221,8 +83,8 @@ pub fn step_env(
     project_dir: &Path,
     planfile: &Path,
 ) -> Vec<(&'static str, String)> {
-    let (base_owner, base_name) = owner_and_name(&spec.repo);
-    let (head_owner, head_name) = owner_and_name(&spec.head_repo);
+    let (base_owner, base_name) = owner_and_name(spec.repo.as_str());
+    let (head_owner, head_name) = owner_and_name(spec.head_repo.as_str());
     let showfile = planfile.with_extension("json");
     vec![
         ("WORKSPACE", spec.project.workspace.clone()),
@@ -238,7 +100,7 @@ pub fn step_env(
         ("HEAD_REPO_NAME", head_name.to_owned()),
         ("HEAD_REPO_OWNER", head_owner.to_owned()),
         ("HEAD_BRANCH_NAME", spec.head_branch.clone()),
-        ("HEAD_COMMIT", spec.head_sha.clone()),
+        ("HEAD_COMMIT", spec.head_sha.to_string()),
         ("BASE_BRANCH_NAME", spec.base_branch.clone()),
         (
             "PROJECT_NAME",
@@ -257,7 +119,8 @@ mod tests {
     use std::path::PathBuf;
 
     use super::*;
-    use crate::dispatch::spec::tests::plan_spec;
+    use crate::run::env::tests::plan_spec;
+    use crate::run::{RunCommand, RunOutput, default_steps};
 
     #[test]
     fn a_run_steps_output_setting_picks_what_the_comment_shows() {
@@ -324,7 +187,7 @@ mod tests {
     #[test]
     fn steps_see_atlantis_variables() {
         let mut spec = plan_spec();
-        spec.repo = "group/sub/infra".to_owned();
+        spec.repo = crate::event::RepoName::new("group/sub/infra");
         let env = step_env(
             &spec,
             Path::new("/w/repo/envs/prod"),
@@ -337,7 +200,7 @@ mod tests {
         assert_eq!(get("PROJECT_NAME"), "prod");
         assert_eq!(get("PLANFILE"), "/w/out/p.tfplan");
         assert_eq!(get("SHOWFILE"), "/w/out/p.json");
-        assert_eq!(get("HEAD_COMMIT"), spec.head_sha);
+        assert_eq!(get("HEAD_COMMIT"), spec.head_sha.as_str());
     }
 
     #[test]

@@ -15,19 +15,9 @@ use std::time::Duration;
 use aws_sdk_s3::presigning::PresigningConfig;
 use aws_sdk_s3::primitives::ByteStream;
 use base64::Engine as _;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-/// A stored artifact: its key and the SHA-256 of its bytes (lower-case hex).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct StoredArtifact {
-    /// The object key (S3) or relative path (local folder).
-    pub key: String,
-    /// SHA-256 of the content, lower-case hex.
-    pub sha256: String,
-    /// Size in bytes.
-    pub size: u64,
-}
+pub use crate::run::StoredArtifact;
 
 /// The longest a presigned S3 link can live: SigV4 refuses more than seven days. A link signed
 /// with temporary credentials (a Job's IAM role) stops working when they expire, which can be

@@ -1162,12 +1162,12 @@ mod tests {
             }),
             updated_at: 5,
             trigger: Some("delivery-1".into()),
-            result: Some(crate::runner::comment::ProjectResult {
+            result: Some(crate::run::ProjectResult {
                 name: Some("prod".into()),
                 dir: "envs/prod".into(),
                 workspace: "default".into(),
-                command: crate::dispatch::RunCommand::Plan,
-                outcome: crate::runner::comment::Outcome::Refused {
+                command: crate::run::RunCommand::Plan,
+                outcome: crate::run::Outcome::Refused {
                     reason: "a \"quoted\" reason\nover two lines".into(),
                 },
                 log: Some(StoredArtifact {

@@ -29,6 +29,9 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::run::RunStatus;
+
+pub use crate::run::LockKey;
 pub use artifacts::{AnyArtifacts, ArtifactError, Artifacts, StoredArtifact};
 pub use config::{ConfigError, StoreConfig};
 pub use dynamodb::{DynamoError, DynamoStore};
@@ -45,70 +48,6 @@ pub const COMMENT_PARTS_TTL: Duration = Duration::from_hours(30 * 24);
 /// How long a delivery record de-duplicates redeliveries. GitHub lets a user redeliver for three
 /// days, GitLab and Bitbucket retry within hours; a week covers all of them.
 pub const DELIVERY_TTL: Duration = Duration::from_hours(7 * 24);
-
-/// What a lock covers: one Terraform project of one repository, identified by its directory,
-/// its workspace and, when the repository config names it, its project name.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-pub struct LockKey {
-    /// The repository, `owner/name` (GitLab subgroups keep their full path).
-    pub repo: String,
-    /// The project directory relative to the repository root, `.` for the root.
-    pub dir: String,
-    /// The Terraform workspace, usually `default`.
-    pub workspace: String,
-    /// The project name from `landfall.yaml` / `atlantis.yaml`, when the config names one.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub project: Option<String>,
-}
-
-impl LockKey {
-    /// A key for `dir` in `workspace` of `repo`, without a project name.
-    #[must_use]
-    pub fn new(
-        repo: impl Into<String>,
-        dir: impl Into<String>,
-        workspace: impl Into<String>,
-    ) -> Self {
-        Self {
-            repo: repo.into(),
-            dir: dir.into(),
-            workspace: workspace.into(),
-            project: None,
-        }
-    }
-
-    /// The same key with a project name.
-    #[must_use]
-    pub fn named(mut self, project: impl Into<String>) -> Self {
-        self.project = Some(project.into());
-        self
-    }
-
-    /// The project's display name: its configured name, else `dir` (with `:workspace` when the
-    /// workspace is not `default`).
-    #[must_use]
-    pub fn project_label(&self) -> String {
-        match &self.project {
-            Some(name) => name.clone(),
-            None if self.workspace == "default" => self.dir.clone(),
-            None => format!("{}:{}", self.dir, self.workspace),
-        }
-    }
-}
-
-impl fmt::Display for LockKey {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{} {} (workspace {}",
-            self.repo, self.dir, self.workspace
-        )?;
-        if let Some(project) = &self.project {
-            write!(f, ", project {project}")?;
-        }
-        f.write_str(")")
-    }
-}
 
 /// Who takes a lock: a pull request of the lock's repository, with what a "locked by #N" reply
 /// needs to show.
@@ -206,6 +145,21 @@ impl PlanStatus {
     }
 }
 
+impl PlanStatus {
+    /// The status a plan record takes after a run that ended `status`; `None` when the record
+    /// should not change (a refused run changed nothing).
+    #[must_use]
+    pub fn after(status: RunStatus) -> Option<Self> {
+        match status {
+            RunStatus::Planned => Some(Self::Planned),
+            RunStatus::NoChanges => Some(Self::NoChanges),
+            RunStatus::Applied => Some(Self::Applied),
+            RunStatus::Failed | RunStatus::TimedOut => Some(Self::Failed),
+            RunStatus::Refused => None,
+        }
+    }
+}
+
 impl fmt::Display for PlanStatus {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())
@@ -237,7 +191,7 @@ pub struct PlanRecord {
     pub trigger: Option<String>,
     /// The latest run's result as the PR comment shows it, once the run has reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub result: Option<crate::runner::comment::ProjectResult>,
+    pub result: Option<crate::run::ProjectResult>,
 }
 
 /// The answer to a plan record write.

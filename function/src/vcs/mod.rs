@@ -27,13 +27,13 @@ mod paging;
 pub mod tree;
 
 use std::collections::BTreeMap;
-use std::fmt;
 use std::future::Future;
 use std::time::Duration;
 
 use secrecy::SecretString;
 use serde::{Deserialize, Serialize};
 
+pub use crate::event::CommentId;
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::ChangedFile;
 
@@ -147,17 +147,6 @@ impl Access {
             Access::Write => "write",
             Access::Admin => "admin",
         }
-    }
-}
-
-/// A comment's id as the host needs it to edit the comment (Azure DevOps: `thread/comment`).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct CommentId(pub String);
-
-impl fmt::Display for CommentId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&self.0)
     }
 }
 

@@ -1,19 +1,14 @@
-//! What one run is: a [`RunSpec`] names the pull request, the project, the command and the head
-//! commit, and carries everything the runner needs. It travels to the runner as environment
-//! variables ([`RunSpec::to_env`] / [`RunSpec::from_lookup`]), identical for a Kubernetes Job and
-//! a local process, so both dispatchers start the very same runner with the very same inputs.
-//!
-//! Secrets are never part of a spec: the VCS token reaches the runner separately (a Secret
-//! reference in the Job, an inherited variable for a local process).
+//! How a [`RunSpec`] travels to the runner: one environment variable a field, identical for a
+//! Kubernetes Job and a local process. Secrets are never part of a spec: the VCS token reaches
+//! the runner separately.
 
-use std::fmt;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
-
-use crate::event::Provider;
-use crate::runner::workflow::Step;
-use crate::store::{LockKey, StoredArtifact};
+use super::{
+    CommentThread, DEFAULT_TIMEOUT, PlanToApply, ProjectSpec, RunCommand, RunSpec, Step,
+    StoredArtifact,
+};
+use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 
 /// The environment variables that carry a [`RunSpec`] to the runner.
 pub mod env_vars {
@@ -70,147 +65,6 @@ pub mod env_vars {
     pub const REPORT_BACK: &str = "LANDFALL_RUN_REPORT_BACK";
 }
 
-/// The default time limit of a run when the project sets none.
-pub const DEFAULT_TIMEOUT: Duration = Duration::from_hours(1);
-
-/// What a run does.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum RunCommand {
-    /// `terraform plan`, stored for a later apply.
-    Plan,
-    /// Apply a stored planfile.
-    Apply,
-}
-
-impl RunCommand {
-    /// The command word, as in comments and labels.
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Plan => "plan",
-            Self::Apply => "apply",
-        }
-    }
-
-    /// The command named `word`.
-    #[must_use]
-    pub fn parse(word: &str) -> Option<Self> {
-        match word {
-            "plan" => Some(Self::Plan),
-            "apply" => Some(Self::Apply),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for RunCommand {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
-
-/// The project a run is for: the lock key's fields plus how to run it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProjectSpec {
-    /// The project's name, when the repo config names it.
-    pub name: Option<String>,
-    /// The directory relative to the repository root, `.` for the root.
-    pub dir: String,
-    /// The Terraform workspace.
-    pub workspace: String,
-    /// The pinned Terraform version, when the project pins one.
-    pub terraform_version: Option<String>,
-    /// The run's time limit; the Job's `activeDeadlineSeconds` derives from it.
-    pub timeout: Duration,
-    /// The workflow's steps; `None` for the default workflow of the command.
-    pub workflow: Option<Vec<Step>>,
-}
-
-impl ProjectSpec {
-    /// A project in `dir`, workspace `default`, with the default timeout and workflow.
-    #[must_use]
-    pub fn new(dir: impl Into<String>) -> Self {
-        Self {
-            name: None,
-            dir: dir.into(),
-            workspace: "default".to_owned(),
-            terraform_version: None,
-            timeout: DEFAULT_TIMEOUT,
-            workflow: None,
-        }
-    }
-
-    /// The project's display name: its configured name, else its dir (and workspace).
-    #[must_use]
-    pub fn label(&self) -> String {
-        match &self.name {
-            Some(name) => name.clone(),
-            None if self.workspace == "default" => self.dir.clone(),
-            None => format!("{}:{}", self.dir, self.workspace),
-        }
-    }
-}
-
-/// The planfile an apply must use, from the plan record.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlanToApply {
-    /// The stored planfile and its recorded SHA-256.
-    pub planfile: StoredArtifact,
-    /// The head commit the plan was made at.
-    pub planned_sha: String,
-}
-
-/// One run: PR × project × command × head commit.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct RunSpec {
-    /// The VCS host.
-    pub provider: Provider,
-    /// The base repository, `owner/name`.
-    pub repo: String,
-    /// The head repository, `owner/name` (differs from `repo` for a fork).
-    pub head_repo: String,
-    /// The pull request number.
-    pub pr: u64,
-    /// The head commit the run is bound to.
-    pub head_sha: String,
-    /// The PR's head branch.
-    pub head_branch: String,
-    /// The PR's base branch.
-    pub base_branch: String,
-    /// The URL to clone from.
-    pub clone_url: String,
-    /// Who asked for the run (the commenter, or the pusher for autoplan).
-    pub user: String,
-    /// Who opened the pull request.
-    #[serde(default)]
-    pub pull_author: String,
-    /// What to run.
-    pub command: RunCommand,
-    /// The project.
-    pub project: ProjectSpec,
-    /// Extra arguments for Terraform from the comment, passed as argv, never through a shell.
-    pub extra_args: Vec<String>,
-    /// What triggered the run (the delivery id); a redelivery maps to the same run, a new
-    /// comment to a new one.
-    pub trigger: String,
-    /// Apply only: the planfile to apply and where it was planned.
-    pub apply: Option<PlanToApply>,
-    /// Set when the runner records its own result (it can reach the store): the PR comment
-    /// the runs of this trigger share. `None` when the function records the result itself.
-    pub report_back: Option<CommentThread>,
-}
-
-/// The PR comment that the runs of one command share: each run's result is added to it as the
-/// run reports (see [`crate::report`]).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct CommentThread {
-    /// The comment's id on the host.
-    pub comment_id: String,
-    /// The text above the projects' results (what was selected, locked, refused).
-    pub header: String,
-}
-
 /// A spec that cannot be read from the environment.
 #[derive(Debug, thiserror::Error)]
 pub enum SpecError {
@@ -235,23 +89,6 @@ pub enum SpecError {
 }
 
 impl RunSpec {
-    /// The project's lock key: the store's identity of this project.
-    #[must_use]
-    pub fn lock_key(&self) -> LockKey {
-        LockKey {
-            repo: self.repo.clone(),
-            dir: self.project.dir.clone(),
-            workspace: self.project.workspace.clone(),
-            project: self.project.name.clone(),
-        }
-    }
-
-    /// The run's id: the deterministic Job name (see [`super::names::job_name`]).
-    #[must_use]
-    pub fn run_id(&self) -> String {
-        super::names::job_name(self)
-    }
-
     /// The variables that carry this spec (and its run id) to the runner, in a fixed order.
     #[must_use]
     pub fn to_env(&self) -> Vec<(&'static str, String)> {
@@ -260,10 +97,10 @@ impl RunSpec {
             (v::RUN_ID, self.run_id()),
             (v::COMMAND, self.command.as_str().to_owned()),
             (v::VCS, self.provider.as_str().to_owned()),
-            (v::REPO, self.repo.clone()),
-            (v::HEAD_REPO, self.head_repo.clone()),
+            (v::REPO, self.repo.to_string()),
+            (v::HEAD_REPO, self.head_repo.to_string()),
             (v::PR, self.pr.to_string()),
-            (v::HEAD_SHA, self.head_sha.clone()),
+            (v::HEAD_SHA, self.head_sha.to_string()),
             (v::HEAD_BRANCH, self.head_branch.clone()),
             (v::BASE_BRANCH, self.base_branch.clone()),
             (v::CLONE_URL, self.clone_url.clone()),
@@ -296,7 +133,7 @@ impl RunSpec {
             env.push((v::PLANFILE_KEY, apply.planfile.key.clone()));
             env.push((v::PLANFILE_SHA256, apply.planfile.sha256.clone()));
             env.push((v::PLANFILE_SIZE, apply.planfile.size.to_string()));
-            env.push((v::PLANNED_SHA, apply.planned_sha.clone()));
+            env.push((v::PLANNED_SHA, apply.planned_sha.to_string()));
         }
         if let Some(thread) = &self.report_back {
             env.push((
@@ -376,15 +213,21 @@ impl RunSpec {
                         None => 0,
                     },
                 },
-                planned_sha: require(v::PLANNED_SHA, "the commit the plan was made at")?,
+                planned_sha: CommitSha::new(require(
+                    v::PLANNED_SHA,
+                    "the commit the plan was made at",
+                )?),
             }),
         };
         let spec = Self {
             provider,
-            head_repo: get(v::HEAD_REPO).unwrap_or_else(|| repo.clone()),
-            repo,
-            pr: parse_u64(v::PR, require(v::PR, "the pull request number")?)?,
-            head_sha: require(v::HEAD_SHA, "the head commit to check out")?,
+            head_repo: RepoName::new(get(v::HEAD_REPO).unwrap_or_else(|| repo.clone())),
+            repo: RepoName::new(repo),
+            pr: PullRequestNumber(parse_u64(
+                v::PR,
+                require(v::PR, "the pull request number")?,
+            )?),
+            head_sha: CommitSha::new(require(v::HEAD_SHA, "the head commit to check out")?),
             head_branch: get(v::HEAD_BRANCH).unwrap_or_default(),
             base_branch: get(v::BASE_BRANCH).unwrap_or_default(),
             clone_url: require(v::CLONE_URL, "the URL to clone")?,
@@ -434,10 +277,10 @@ pub(crate) mod tests {
     pub(crate) fn plan_spec() -> RunSpec {
         RunSpec {
             provider: Provider::Github,
-            repo: "acme/infra".to_owned(),
-            head_repo: "acme/infra".to_owned(),
-            pr: 42,
-            head_sha: "ec26c3e57ca3a959ca5aad62de7213c562f8c821".to_owned(),
+            repo: RepoName::new("acme/infra"),
+            head_repo: RepoName::new("acme/infra"),
+            pr: PullRequestNumber(42),
+            head_sha: CommitSha::new("ec26c3e57ca3a959ca5aad62de7213c562f8c821"),
             head_branch: "feature/vpc".to_owned(),
             base_branch: "main".to_owned(),
             clone_url: "https://github.com/acme/infra.git".to_owned(),
@@ -471,12 +314,22 @@ pub(crate) mod tests {
     fn an_apply_spec_with_a_custom_workflow_round_trips_through_the_environment() {
         let mut spec = plan_spec();
         spec.command = RunCommand::Apply;
-        spec.project.workflow = Some(vec![Step::Run {
-            command: "terragrunt apply $PLANFILE".to_owned(),
-            shell: Some("bash".to_owned()),
-            shell_args: vec!["-eo".to_owned(), "pipefail".to_owned(), "-c".to_owned()],
-            output: crate::runner::workflow::RunOutput::StripRefreshing,
-        }]);
+        spec.project.workflow = Some(vec![
+            Step::Env {
+                name: "A".to_owned(),
+                source: crate::run::EnvSource::Command("echo a".to_owned()),
+            },
+            Step::Env {
+                name: "B".to_owned(),
+                source: crate::run::EnvSource::Value("b".to_owned()),
+            },
+            Step::Run {
+                command: "terragrunt apply $PLANFILE".to_owned(),
+                shell: Some("bash".to_owned()),
+                shell_args: vec!["-eo".to_owned(), "pipefail".to_owned(), "-c".to_owned()],
+                output: crate::run::RunOutput::StripRefreshing,
+            },
+        ]);
         spec.apply = Some(PlanToApply {
             planfile: StoredArtifact {
                 key: "planfiles/x.tfplan".to_owned(),
@@ -486,7 +339,7 @@ pub(crate) mod tests {
             planned_sha: spec.head_sha.clone(),
         });
         spec.report_back = Some(CommentThread {
-            comment_id: "1234".to_owned(),
+            comment_id: crate::event::CommentId("1234".to_owned()),
             header: "**`apply`** of 1 project\n\n\"quoted\"".to_owned(),
         });
         assert_eq!(round_trip(&spec), spec);

@@ -6,111 +6,12 @@
 
 use std::fmt::Write as _;
 
-use serde::{Deserialize, Serialize};
-
-use super::summary::PlanSummary;
-use crate::dispatch::spec::{ProjectSpec, RunCommand};
-use crate::store::StoredArtifact;
+use crate::run::{Outcome, ProjectResult, RunCommand};
 
 /// How many lines of a failed step's output the comment shows (the full log is stored).
 pub const ERROR_TAIL_LINES: usize = 80;
 
-/// How a run ended, with what the comment needs to show.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
-pub enum Outcome {
-    /// A plan with changes, stored for apply.
-    Planned {
-        /// The summary line.
-        summary: String,
-        /// Terraform's human plan text, scrubbed of sensitive values.
-        plan_text: String,
-    },
-    /// A plan without changes.
-    NoChanges {
-        /// Terraform's human text.
-        plan_text: String,
-    },
-    /// An apply that succeeded.
-    Applied {
-        /// Terraform's apply output.
-        output: String,
-    },
-    /// A step failed.
-    Failed {
-        /// The step (`clone`, `init`, `plan`, `run`...).
-        step: String,
-        /// What failed, and its output.
-        output: String,
-    },
-    /// The run passed its time limit and was stopped.
-    TimedOut {
-        /// The step that was running.
-        step: String,
-        /// The limit, in seconds.
-        limit_secs: u64,
-        /// The output up to the stop.
-        output: String,
-    },
-    /// The run was refused before Terraform could change anything: a stale plan, a planfile
-    /// whose checksum does not match, Terraform's own "Saved plan is stale".
-    Refused {
-        /// Why, in one paragraph.
-        reason: String,
-    },
-}
-
-/// One project's result, as the comment shows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ProjectResult {
-    /// The project's name, when configured.
-    pub name: Option<String>,
-    /// Its directory.
-    pub dir: String,
-    /// Its workspace.
-    pub workspace: String,
-    /// The command run.
-    pub command: RunCommand,
-    /// How it ended.
-    pub outcome: Outcome,
-    /// The run's full log, once stored: a comment cut at the host's limit links it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub log: Option<StoredArtifact>,
-}
-
 impl ProjectResult {
-    /// A result for `project`.
-    #[must_use]
-    pub fn new(project: &ProjectSpec, command: RunCommand, outcome: Outcome) -> Self {
-        Self {
-            name: project.name.clone(),
-            dir: project.dir.clone(),
-            workspace: project.workspace.clone(),
-            command,
-            outcome,
-            log: None,
-        }
-    }
-
-    /// A planned outcome from a summary and Terraform's text.
-    #[must_use]
-    pub fn planned(
-        project: &ProjectSpec,
-        summary: &PlanSummary,
-        plan_text: impl Into<String>,
-    ) -> Self {
-        let plan_text = plan_text.into();
-        let outcome = if summary.has_changes() {
-            Outcome::Planned {
-                summary: summary.line(),
-                plan_text,
-            }
-        } else {
-            Outcome::NoChanges { plan_text }
-        };
-        Self::new(project, RunCommand::Plan, outcome)
-    }
-
     /// The comment command that applies this project's plan.
     #[must_use]
     pub fn apply_command(&self) -> String {
@@ -268,6 +169,7 @@ pub fn render(results: &[ProjectResult]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::run::ProjectSpec;
 
     fn project() -> ProjectSpec {
         ProjectSpec {

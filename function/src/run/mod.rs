@@ -1,0 +1,41 @@
+//! The run contract: everything the function and the runner exchange, and nothing else. A
+//! [`RunSpec`] goes out (as environment variables, [`env`]), a [`RunReport`] comes back. The
+//! types here depend only on [`crate::event`]'s ids; the store, the dispatchers, the runner and
+//! the reporter all build on them, so none of them needs another's internals.
+//!
+//! - [`spec`]: the run (PR × project × command × head commit) and its project.
+//! - [`env`]: how a spec travels to the runner, and back out of the environment.
+//! - [`id`]: the run's deterministic id (its Job name).
+//! - [`lock`]: the project's lock key and its one label.
+//! - [`step`]: the workflow steps the runner executes.
+//! - [`result`]: how a run ended, as reported and as the comment shows it.
+//! - [`summary`]: a plan's counts from `terraform show -json`.
+
+pub mod env;
+pub mod id;
+pub mod lock;
+pub mod result;
+pub mod spec;
+pub mod step;
+pub mod summary;
+
+use serde::{Deserialize, Serialize};
+
+pub use env::{SpecError, env_vars};
+pub use id::job_name;
+pub use lock::{LockKey, project_label};
+pub use result::{Outcome, ProjectResult, RunReport, RunStatus, Timings};
+pub use spec::{CommentThread, DEFAULT_TIMEOUT, PlanToApply, ProjectSpec, RunCommand, RunSpec};
+pub use step::{EnvSource, RunOutput, Step, default_steps};
+pub use summary::PlanSummary;
+
+/// A stored artifact (a planfile, a run's log): its key and the SHA-256 of its bytes.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct StoredArtifact {
+    /// The object key (S3) or relative path (local folder).
+    pub key: String,
+    /// SHA-256 of the content, lower-case hex.
+    pub sha256: String,
+    /// Size in bytes.
+    pub size: u64,
+}

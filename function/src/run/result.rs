@@ -1,0 +1,170 @@
+//! What a run reports: how it ended ([`RunStatus`]), the project's result as the comment shows
+//! it ([`ProjectResult`]), and the whole [`RunReport`] the function records.
+
+use serde::{Deserialize, Serialize};
+
+use super::summary::PlanSummary;
+use super::{ProjectSpec, RunCommand, StoredArtifact};
+use crate::event::{CommitSha, PullRequestNumber, RepoName};
+
+/// How a run ended, with what the comment needs to show.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "outcome", rename_all = "snake_case")]
+pub enum Outcome {
+    /// A plan with changes, stored for apply.
+    Planned {
+        /// The summary line.
+        summary: String,
+        /// Terraform's human plan text, scrubbed of sensitive values.
+        plan_text: String,
+    },
+    /// A plan without changes.
+    NoChanges {
+        /// Terraform's human text.
+        plan_text: String,
+    },
+    /// An apply that succeeded.
+    Applied {
+        /// Terraform's apply output.
+        output: String,
+    },
+    /// A step failed.
+    Failed {
+        /// The step (`clone`, `init`, `plan`, `run`...).
+        step: String,
+        /// What failed, and its output.
+        output: String,
+    },
+    /// The run passed its time limit and was stopped.
+    TimedOut {
+        /// The step that was running.
+        step: String,
+        /// The limit, in seconds.
+        limit_secs: u64,
+        /// The output up to the stop.
+        output: String,
+    },
+    /// The run was refused before Terraform could change anything: a stale plan, a planfile
+    /// whose checksum does not match, Terraform's own "Saved plan is stale".
+    Refused {
+        /// Why, in one paragraph.
+        reason: String,
+    },
+}
+
+/// One project's result, as the comment shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectResult {
+    /// The project's name, when configured.
+    pub name: Option<String>,
+    /// Its directory.
+    pub dir: String,
+    /// Its workspace.
+    pub workspace: String,
+    /// The command run.
+    pub command: RunCommand,
+    /// How it ended.
+    pub outcome: Outcome,
+    /// The run's full log, once stored: a comment cut at the host's limit links it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log: Option<StoredArtifact>,
+}
+
+impl ProjectResult {
+    /// A result for `project`.
+    #[must_use]
+    pub fn new(project: &ProjectSpec, command: RunCommand, outcome: Outcome) -> Self {
+        Self {
+            name: project.name.clone(),
+            dir: project.dir.clone(),
+            workspace: project.workspace.clone(),
+            command,
+            outcome,
+            log: None,
+        }
+    }
+
+    /// A planned outcome from a summary and Terraform's text.
+    #[must_use]
+    pub fn planned(
+        project: &ProjectSpec,
+        summary: &PlanSummary,
+        plan_text: impl Into<String>,
+    ) -> Self {
+        let plan_text = plan_text.into();
+        let outcome = if summary.has_changes() {
+            Outcome::Planned {
+                summary: summary.line(),
+                plan_text,
+            }
+        } else {
+            Outcome::NoChanges { plan_text }
+        };
+        Self::new(project, RunCommand::Plan, outcome)
+    }
+}
+
+/// How a run ended, in one word.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    /// A plan with changes, planfile stored.
+    Planned,
+    /// A plan without changes.
+    NoChanges,
+    /// The planfile was applied.
+    Applied,
+    /// A step failed.
+    Failed,
+    /// The time limit passed.
+    TimedOut,
+    /// Refused before Terraform changed anything.
+    Refused,
+}
+
+impl RunStatus {
+    /// Whether the run did what it was asked.
+    #[must_use]
+    pub fn succeeded(self) -> bool {
+        matches!(self, Self::Planned | Self::NoChanges | Self::Applied)
+    }
+}
+
+/// Where the time went, in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Timings {
+    /// The whole run.
+    pub total_ms: u64,
+    /// Inside Terraform and workflow `run` steps (everything else is the runner's overhead).
+    pub terraform_ms: u64,
+    /// The clone.
+    pub clone_ms: u64,
+}
+
+/// What the runner reports: enough for the function to write the plan record, edit the comment
+/// and set the commit status.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunReport {
+    /// The run's id.
+    pub run_id: String,
+    /// The base repository.
+    pub repo: RepoName,
+    /// The pull request.
+    pub pr: PullRequestNumber,
+    /// The head commit the run used.
+    pub head_sha: CommitSha,
+    /// How it ended.
+    pub status: RunStatus,
+    /// The project's result, as the comment shows it.
+    pub result: ProjectResult,
+    /// The plan's counts (plans only).
+    pub summary: Option<PlanSummary>,
+    /// The stored planfile (plans with changes only).
+    pub planfile: Option<StoredArtifact>,
+    /// The stored full log.
+    pub log: Option<StoredArtifact>,
+    /// The comment body for this project.
+    pub comment: String,
+    /// Where the time went.
+    pub timings: Timings,
+}

@@ -1,0 +1,171 @@
+//! What one run is: a [`RunSpec`] names the pull request, the project, the command and the head
+//! commit, and carries everything the runner needs. It travels to the runner as environment
+//! variables ([`super::env`]), identical for a Kubernetes Job and a local process, so both
+//! dispatchers start the very same runner with the very same inputs.
+//!
+//! Secrets are never part of a spec: the VCS token reaches the runner separately (a Secret
+//! reference in the Job, an inherited variable for a local process).
+
+use std::fmt;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::{LockKey, Step, StoredArtifact, project_label};
+use crate::event::{CommentId, CommitSha, Provider, PullRequestNumber, RepoName};
+
+/// The default time limit of a run when the project sets none.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_hours(1);
+
+/// What a run does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunCommand {
+    /// `terraform plan`, stored for a later apply.
+    Plan,
+    /// Apply a stored planfile.
+    Apply,
+}
+
+impl RunCommand {
+    /// The command word, as in comments and labels.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Plan => "plan",
+            Self::Apply => "apply",
+        }
+    }
+
+    /// The command named `word`.
+    #[must_use]
+    pub fn parse(word: &str) -> Option<Self> {
+        match word {
+            "plan" => Some(Self::Plan),
+            "apply" => Some(Self::Apply),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for RunCommand {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The project a run is for: the lock key's fields plus how to run it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProjectSpec {
+    /// The project's name, when the repo config names it.
+    pub name: Option<String>,
+    /// The directory relative to the repository root, `.` for the root.
+    pub dir: String,
+    /// The Terraform workspace.
+    pub workspace: String,
+    /// The pinned Terraform version, when the project pins one.
+    pub terraform_version: Option<String>,
+    /// The run's time limit; the Job's `activeDeadlineSeconds` derives from it.
+    pub timeout: Duration,
+    /// The workflow's steps; `None` for the default workflow of the command.
+    pub workflow: Option<Vec<Step>>,
+}
+
+impl ProjectSpec {
+    /// A project in `dir`, workspace `default`, with the default timeout and workflow.
+    #[must_use]
+    pub fn new(dir: impl Into<String>) -> Self {
+        Self {
+            name: None,
+            dir: dir.into(),
+            workspace: "default".to_owned(),
+            terraform_version: None,
+            timeout: DEFAULT_TIMEOUT,
+            workflow: None,
+        }
+    }
+
+    /// The project's display name: its configured name, else its dir (and workspace).
+    #[must_use]
+    pub fn label(&self) -> String {
+        project_label(self.name.as_deref(), &self.dir, &self.workspace)
+    }
+}
+
+/// The planfile an apply must use, from the plan record.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanToApply {
+    /// The stored planfile and its recorded SHA-256.
+    pub planfile: StoredArtifact,
+    /// The head commit the plan was made at.
+    pub planned_sha: CommitSha,
+}
+
+/// One run: PR × project × command × head commit.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunSpec {
+    /// The VCS host.
+    pub provider: Provider,
+    /// The base repository, `owner/name`.
+    pub repo: RepoName,
+    /// The head repository, `owner/name` (differs from `repo` for a fork).
+    pub head_repo: RepoName,
+    /// The pull request number.
+    pub pr: PullRequestNumber,
+    /// The head commit the run is bound to.
+    pub head_sha: CommitSha,
+    /// The PR's head branch.
+    pub head_branch: String,
+    /// The PR's base branch.
+    pub base_branch: String,
+    /// The URL to clone from.
+    pub clone_url: String,
+    /// Who asked for the run (the commenter, or the pusher for autoplan).
+    pub user: String,
+    /// Who opened the pull request.
+    #[serde(default)]
+    pub pull_author: String,
+    /// What to run.
+    pub command: RunCommand,
+    /// The project.
+    pub project: ProjectSpec,
+    /// Extra arguments for Terraform from the comment, passed as argv, never through a shell.
+    pub extra_args: Vec<String>,
+    /// What triggered the run (the delivery id); a redelivery maps to the same run, a new
+    /// comment to a new one.
+    pub trigger: String,
+    /// Apply only: the planfile to apply and where it was planned.
+    pub apply: Option<PlanToApply>,
+    /// Set when the runner records its own result (it can reach the store): the PR comment
+    /// the runs of this trigger share. `None` when the function records the result itself.
+    pub report_back: Option<CommentThread>,
+}
+
+/// The PR comment that the runs of one command share: each run's result is added to it as the
+/// run reports (see [`crate::report`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CommentThread {
+    /// The comment's id on the host.
+    pub comment_id: CommentId,
+    /// The text above the projects' results (what was selected, locked, refused).
+    pub header: String,
+}
+
+impl RunSpec {
+    /// The project's lock key: the store's identity of this project.
+    #[must_use]
+    pub fn lock_key(&self) -> LockKey {
+        LockKey {
+            repo: self.repo.to_string(),
+            dir: self.project.dir.clone(),
+            workspace: self.project.workspace.clone(),
+            project: self.project.name.clone(),
+        }
+    }
+
+    /// The run's id: the deterministic Job name (see [`super::job_name`]).
+    #[must_use]
+    pub fn run_id(&self) -> String {
+        super::job_name(self)
+    }
+}

@@ -1,0 +1,150 @@
+//! A workflow step as the function sends it and the runner runs it, in Atlantis' vocabulary:
+//! `init`, `plan`, `apply` with `extra_args`, `run` (a shell command) and `env`. The repo config
+//! produces them ([`crate::repo_config`]); the runner executes them ([`crate::runner::workflow`]).
+
+use serde::{Deserialize, Serialize};
+
+use super::RunCommand;
+
+/// One workflow step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// `terraform init -input=false` plus `extra_args`.
+    Init {
+        /// Extra arguments from the workflow definition.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        extra_args: Vec<String>,
+    },
+    /// `terraform plan -input=false -out=$PLANFILE` plus `extra_args` and the comment's args.
+    Plan {
+        /// Extra arguments from the workflow definition.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        extra_args: Vec<String>,
+    },
+    /// `terraform apply -input=false $PLANFILE` plus `extra_args` and the comment's args.
+    Apply {
+        /// Extra arguments from the workflow definition.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        extra_args: Vec<String>,
+    },
+    /// A shell command (`sh -c` unless the step names another shell), run in the project
+    /// directory with Atlantis' variables.
+    Run {
+        /// The command line.
+        command: String,
+        /// The shell, when not `sh`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shell: Option<String>,
+        /// The shell's arguments before the command, when not `-c`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        shell_args: Vec<String>,
+        /// What of its output the comment shows.
+        #[serde(default, skip_serializing_if = "RunOutput::is_show")]
+        output: RunOutput,
+    },
+    /// Sets a variable for the following steps, to a value or to the output of a command.
+    Env {
+        /// The variable's name.
+        name: String,
+        /// Where its value comes from (`value` or `command` beside `name`).
+        #[serde(flatten)]
+        source: EnvSource,
+    },
+}
+
+/// The value of an `env` step.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EnvSource {
+    /// A literal value.
+    Value(String),
+    /// A shell command whose trimmed output is the value.
+    Command(String),
+}
+
+/// What of a `run` step's output the PR comment shows (Atlantis' `output`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunOutput {
+    /// All of it (the default).
+    #[default]
+    Show,
+    /// None of it: the step's output stays in the log only.
+    Hide,
+    /// All but Terraform's `Refreshing state...` lines.
+    StripRefreshing,
+}
+
+impl RunOutput {
+    #[allow(
+        clippy::trivially_copy_pass_by_ref,
+        reason = "serde's skip_serializing_if passes a reference"
+    )]
+    fn is_show(&self) -> bool {
+        *self == Self::Show
+    }
+
+    /// The part of `output` the comment shows; `None` for a hidden step.
+    #[must_use]
+    pub fn shown(self, output: &str) -> Option<String> {
+        match self {
+            Self::Show => Some(output.to_owned()),
+            Self::Hide => None,
+            Self::StripRefreshing => Some(
+                output
+                    .lines()
+                    .filter(|line| !line.contains(": Refreshing state..."))
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            ),
+        }
+    }
+}
+
+impl Step {
+    /// A `run` step through `sh -c`, its output shown.
+    #[must_use]
+    pub fn run(command: impl Into<String>) -> Self {
+        Self::Run {
+            command: command.into(),
+            shell: None,
+            shell_args: Vec::new(),
+            output: RunOutput::Show,
+        }
+    }
+
+    /// The step's name in reports: `init`, `plan`, `apply`, `run` or `env`.
+    #[must_use]
+    pub fn name(&self) -> &'static str {
+        match self {
+            Self::Init { .. } => "init",
+            Self::Plan { .. } => "plan",
+            Self::Apply { .. } => "apply",
+            Self::Run { .. } => "run",
+            Self::Env { .. } => "env",
+        }
+    }
+}
+
+/// The default steps of `command`.
+#[must_use]
+pub fn default_steps(command: RunCommand) -> Vec<Step> {
+    let init = Step::Init {
+        extra_args: Vec::new(),
+    };
+    match command {
+        RunCommand::Plan => vec![
+            init,
+            Step::Plan {
+                extra_args: Vec::new(),
+            },
+        ],
+        RunCommand::Apply => vec![
+            init,
+            Step::Apply {
+                extra_args: Vec::new(),
+            },
+        ],
+    }
+}
