@@ -22,14 +22,14 @@ use sha2::Sha256;
 use tokio::sync::OnceCell;
 
 use crate::command::parse_comment;
+use crate::config::env_vars;
+use crate::config::env_vars::HANDOFF;
 use crate::event::{
     CommitSha, DeliveryId, Event, EventKind, Provider, PullRequestNumber, RepoName,
 };
 
 /// The key of a hand-off payload's one member; any other invocation is an HTTP event.
 pub const PAYLOAD_KEY: &str = "landfall_handoff";
-/// `lambda` (the default under Lambda) or `inline` (spawn after the answer, as outside Lambda).
-pub const MODE_VAR: &str = "LANDFALL_HANDOFF";
 /// The function Lambda runs, set by the runtime.
 const FUNCTION_NAME_VAR: &str = "AWS_LAMBDA_FUNCTION_NAME";
 /// The version Lambda runs, set by the runtime (`$LATEST` or a number).
@@ -204,12 +204,12 @@ impl LambdaHandoff {
     /// The hand-off for this process: under Lambda unless `LANDFALL_HANDOFF=inline`. The AWS
     /// client is built on first use, keeping it off the cold start.
     pub fn from_env(key: &SecretString) -> anyhow::Result<Option<Self>> {
-        let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-        match get(MODE_VAR).as_deref().map(str::trim) {
+        let get = |name: &str| crate::config::process::var(name).filter(|v| !v.trim().is_empty());
+        match get(env_vars::HANDOFF).as_deref().map(str::trim) {
             Some("inline") => return Ok(None),
             Some("lambda") | None => {}
             Some(other) => anyhow::bail!(
-                "{MODE_VAR} is invalid ({other:?}): expected `lambda` (hand events to an \
+                "{HANDOFF} is invalid ({other:?}): expected `lambda` (hand events to an \
                  asynchronous invocation, the default under Lambda) or `inline`"
             ),
         }

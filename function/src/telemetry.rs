@@ -6,18 +6,15 @@ use tracing_subscriber::filter::Targets;
 use tracing_subscriber::layer::SubscriberExt as _;
 use tracing_subscriber::util::SubscriberInitExt as _;
 
-use crate::config::env_vars;
+use crate::config::{env_vars, process};
 
 /// Installs the JSON subscriber. The filter comes from `LANDFALL_LOG`, then `RUST_LOG`, then
 /// `info`: a level (`debug`) or per-module levels (`info,landfall_function::vcs=debug`). A
 /// filter that does not parse is reported in the log and `info` is used. Calling it twice is
 /// harmless.
 pub fn init() {
-    let (filter, invalid) = filter(
-        std::env::var(env_vars::LOG)
-            .ok()
-            .or_else(|| std::env::var("RUST_LOG").ok()),
-    );
+    let (filter, invalid) =
+        filter(process::var(env_vars::LOG).or_else(|| process::var(env_vars::RUST_LOG)));
     let format = tracing_subscriber::fmt::layer()
         .json()
         .with_current_span(true)

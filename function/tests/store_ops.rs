@@ -123,11 +123,14 @@ fn operators_list_and_release_locks_in_dynamodb() {
         ("LANDFALL_BUCKET", "artifacts".to_owned()),
         ("AWS_ENDPOINT_URL", moto.endpoint()),
     ];
-    let config = StoreConfig::from_lookup(|name| {
-        env.iter()
-            .find(|(var, _)| *var == name)
-            .map(|(_, value)| value.clone())
-    })
+    let config = StoreConfig::from_lookup(
+        |name| {
+            env.iter()
+                .find(|(var, _)| *var == name)
+                .map(|(_, value)| value.clone())
+        },
+        false,
+    )
     .unwrap();
     assert!(matches!(
         config,

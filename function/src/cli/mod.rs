@@ -10,7 +10,6 @@ use clap::{Parser, Subcommand};
 
 pub use self::inspect::InspectArgs;
 pub use self::serve::ServeArgs;
-use crate::config::env_vars;
 
 /// Serverless pull-request automation for Terraform: the webhook function.
 ///
@@ -61,7 +60,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
 
 /// No subcommand: the Lambda handler when the runtime API is present, else an error.
 fn no_command() -> anyhow::Result<ExitCode> {
-    if std::env::var_os(env_vars::LAMBDA_RUNTIME_API).is_some() {
+    if crate::config::process::under_lambda() {
         return serve::run_lambda();
     }
     anyhow::bail!(

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant, SystemTime};
 
+use crate::config::env_vars;
+use crate::config::env_vars::{EKS_CA_DATA, EKS_ENDPOINT};
 use anyhow::Context as _;
 use aws_credential_types::Credentials;
 use aws_credential_types::provider::ProvideCredentials as _;
@@ -21,13 +23,6 @@ use aws_sigv4::http_request::{
 };
 use aws_sigv4::sign::v4;
 use base64::Engine as _;
-
-/// The cluster name, endpoint and CA (base64 of the PEM, as EKS gives it).
-pub const CLUSTER_VAR: &str = "LANDFALL_EKS_CLUSTER";
-/// The cluster's API endpoint.
-pub const ENDPOINT_VAR: &str = "LANDFALL_EKS_ENDPOINT";
-/// The cluster's CA bundle, base64 of the PEM.
-pub const CA_DATA_VAR: &str = "LANDFALL_EKS_CA_DATA";
 
 /// How long the presigned URL inside a token is valid for signing (EKS accepts the token for
 /// 15 minutes after the signing time).
@@ -145,8 +140,8 @@ pub fn ca_certificates(ca_data: &str) -> anyhow::Result<Vec<Vec<u8>>> {
     let b64 = base64::engine::general_purpose::STANDARD;
     let pem = b64
         .decode(ca_data.trim())
-        .with_context(|| format!("{CA_DATA_VAR} is not base64"))?;
-    let pem = String::from_utf8(pem).with_context(|| format!("{CA_DATA_VAR} is not a PEM"))?;
+        .with_context(|| format!("{EKS_CA_DATA} is not base64"))?;
+    let pem = String::from_utf8(pem).with_context(|| format!("{EKS_CA_DATA} is not a PEM"))?;
     let mut certs = Vec::new();
     let mut body: Option<String> = None;
     for line in pem.lines().map(str::trim) {
@@ -156,7 +151,7 @@ pub fn ca_certificates(ca_data: &str) -> anyhow::Result<Vec<Vec<u8>>> {
                 let text = body.take().unwrap_or_default();
                 certs.push(
                     b64.decode(text)
-                        .with_context(|| format!("{CA_DATA_VAR} holds a damaged certificate"))?,
+                        .with_context(|| format!("{EKS_CA_DATA} holds a damaged certificate"))?,
                 );
             }
             _ => {
@@ -166,7 +161,7 @@ pub fn ca_certificates(ca_data: &str) -> anyhow::Result<Vec<Vec<u8>>> {
             }
         }
     }
-    anyhow::ensure!(!certs.is_empty(), "{CA_DATA_VAR} holds no PEM certificate");
+    anyhow::ensure!(!certs.is_empty(), "{EKS_CA_DATA} holds no PEM certificate");
     Ok(certs)
 }
 
@@ -175,10 +170,12 @@ pub fn ca_certificates(ca_data: &str) -> anyhow::Result<Vec<Vec<u8>>> {
 pub async fn client_from_env(
     sdk: &aws_config::SdkConfig,
 ) -> anyhow::Result<Option<(kube::Client, EksAuth)>> {
-    let get = |name: &str| std::env::var(name).ok().filter(|v| !v.trim().is_empty());
-    let (Some(cluster), Some(endpoint), Some(ca)) =
-        (get(CLUSTER_VAR), get(ENDPOINT_VAR), get(CA_DATA_VAR))
-    else {
+    let get = |name: &str| crate::config::process::var(name).filter(|v| !v.trim().is_empty());
+    let (Some(cluster), Some(endpoint), Some(ca)) = (
+        get(env_vars::EKS_CLUSTER),
+        get(env_vars::EKS_ENDPOINT),
+        get(env_vars::EKS_CA_DATA),
+    ) else {
         return Ok(None);
     };
     let region = sdk
@@ -200,7 +197,7 @@ pub async fn client_from_env(
     let mut config = kube::Config::new(
         endpoint
             .parse()
-            .with_context(|| format!("{ENDPOINT_VAR} is not a URL ({endpoint:?})"))?,
+            .with_context(|| format!("{EKS_ENDPOINT} is not a URL ({endpoint:?})"))?,
     );
     config.root_cert = Some(ca_certificates(&ca)?);
     config.auth_info.token_file = Some(token_file.display().to_string());

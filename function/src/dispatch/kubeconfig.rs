@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use anyhow::Context as _;
 use kube::config::{KubeConfigOptions, Kubeconfig};
 
+use crate::config::{env_vars, process};
 use crate::repo_config::yaml::{self, Node, Value};
 
 /// The configuration `kubectl` would use: the kubeconfig files if any exists, else in-cluster.
@@ -22,7 +23,10 @@ use crate::repo_config::yaml::{self, Node, Value};
 /// When a kubeconfig exists but cannot be read or used (never silently replaced by the
 /// in-cluster configuration), or when there is neither a kubeconfig nor a service account.
 pub async fn infer() -> anyhow::Result<kube::Config> {
-    let candidates = kubeconfig_paths(std::env::var_os("KUBECONFIG"), std::env::var_os("HOME"));
+    let candidates = kubeconfig_paths(
+        process::var_os(env_vars::KUBECONFIG),
+        process::var_os(env_vars::HOME),
+    );
     let existing: Vec<PathBuf> = candidates.iter().filter(|p| p.is_file()).cloned().collect();
     if existing.is_empty() {
         let looked = show(&candidates);

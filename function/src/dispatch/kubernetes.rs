@@ -35,9 +35,6 @@ pub const WORK_DIR: &str = "/work";
 /// kubelet even for an image without a numeric `USER`.
 pub const RUNNER_UID: i64 = 65_532;
 
-/// The variable that names the runner's work directory.
-pub const WORK_DIR_VAR: &str = "LANDFALL_WORK_DIR";
-
 /// How long past the run's own timeout the Job may live: the runner stops Terraform at the
 /// timeout (SIGINT, then a kill after a grace period) and still needs time to upload and report.
 pub const DEADLINE_MARGIN: Duration = Duration::from_mins(5);
@@ -204,7 +201,7 @@ pub fn job_spec(spec: &RunSpec, settings: &RunnerSettings) -> Job {
             .filter(|(name, _)| !spec.to_env().iter().any(|(own, _)| own == name))
             .map(|(name, value)| plain(name, value.clone())),
     );
-    env.push(plain(WORK_DIR_VAR, WORK_DIR));
+    env.push(plain(env_vars::WORK_DIR, WORK_DIR));
     env.push(plain("HOME", format!("{WORK_DIR}/home")));
     env.push(plain("TMPDIR", "/tmp"));
     env.push(EnvVar {

@@ -25,13 +25,9 @@ use std::process::{Command, Stdio};
 
 use secrecy::{ExposeSecret as _, SecretString};
 
-use super::kubernetes::WORK_DIR_VAR;
 use super::{DispatchError, DispatchOutcome, Dispatcher};
 use crate::config::env_vars;
 use crate::run::RunSpec;
-
-/// The variable naming the file where the runner writes its [`crate::run::RunReport`].
-pub const REPORT_FILE_VAR: &str = "LANDFALL_RUN_REPORT";
 
 /// The variables of the function's environment a local runner inherits: what a process needs to
 /// run (`PATH`, `HOME`, `TMPDIR`, the locale, the time zone, CA certificates for Terraform and
@@ -52,10 +48,10 @@ pub const INHERITED_VARS: &[&str] = &[
     "GIT_SSL_CAPATH",
     "TF_CLI_CONFIG_FILE",
     "TF_PLUGIN_CACHE_DIR",
-    crate::runner::TERRAFORM_VAR,
-    crate::runner::TERRAFORM_VERSIONS_VAR,
-    crate::runner::PLUGIN_CACHE_VAR,
-    crate::runner::GRACE_VAR,
+    crate::config::env_vars::TERRAFORM,
+    crate::config::env_vars::TERRAFORM_VERSIONS_DIR,
+    crate::config::env_vars::PLUGIN_CACHE_DIR,
+    crate::config::env_vars::RUN_GRACE,
     env_vars::ALLOW_FILE_CLONE,
     "AWS_REGION",
     "AWS_DEFAULT_REGION",
@@ -225,15 +221,15 @@ impl LocalDispatcher {
     fn command(&self, spec: &RunSpec, run_dir: &Path) -> Command {
         let mut cmd = Command::new(&self.runner);
         cmd.env_clear();
-        cmd.envs(inherited_env(std::env::vars_os()));
+        cmd.envs(inherited_env(crate::config::process::vars_os()));
         for (name, value) in &self.env {
             cmd.env(name, value);
         }
         for (name, value) in spec.to_env() {
             cmd.env(name, value);
         }
-        cmd.env(WORK_DIR_VAR, run_dir.join("work"));
-        cmd.env(REPORT_FILE_VAR, run_dir.join("report.json"));
+        cmd.env(env_vars::WORK_DIR, run_dir.join("work"));
+        cmd.env(env_vars::RUN_REPORT, run_dir.join("report.json"));
         if let Some(token) = &self.token {
             cmd.env(env_vars::VCS_TOKEN, token.expose_secret());
         }

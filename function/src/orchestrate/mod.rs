@@ -30,7 +30,7 @@ use std::time::{Duration, Instant};
 use anyhow::Context as _;
 
 use crate::command::{Action, Command, ParsedComment};
-use crate::config::{Config, DispatchConfig, Secrets};
+use crate::config::{Config, DispatchConfig, Secrets, env_vars, process};
 use crate::dispatch::{AnyDispatcher, KubernetesDispatcher, LocalDispatcher, RunnerSettings};
 use crate::event::{CommitSha, Event, EventKind, Provider, PullRequestNumber, RepoName};
 use crate::handler::{EventSink, LogSink, SinkError};
@@ -39,10 +39,6 @@ use crate::report::Reporter;
 use crate::run::{RunReport, RunSpec};
 use crate::store::{AnyStore, DELIVERY_TTL, DeliveryOutcome, Store};
 use crate::vcs::{Access, Actor, AnyVcs, CommentId, RetryPolicy, VcsClient};
-
-/// The variable naming the `landfall-runner` binary for local dispatch (default: beside
-/// `landfall-function`).
-pub const RUNNER_VAR: &str = "LANDFALL_RUNNER";
 
 /// The sink chosen at start-up: the whole loop when the function can talk to the VCS host, else
 /// only logging (a deployment without `LANDFALL_VCS_TOKEN` verifies and logs deliveries).
@@ -127,22 +123,21 @@ impl std::fmt::Debug for Orchestrator {
 impl Orchestrator {
     /// Builds the store, the dispatcher, the VCS client and the policy from the configuration.
     pub async fn from_config(config: &Config, secrets: &Secrets) -> anyhow::Result<Self> {
-        let store_config =
-            crate::store::StoreConfig::from_env().context("invalid store configuration")?;
-        let (store, artifacts) = store_config
+        let (store, artifacts) = config
+            .store
             .connect()
             .await
-            .with_context(|| format!("cannot open the store ({})", store_config.describe()))?;
+            .with_context(|| format!("cannot open the store ({})", config.store.describe()))?;
         let report_back = matches!(config.store, crate::config::StoreConfig::DynamoDb { .. });
         let env = runner_env(config);
         let dispatcher = match &config.dispatch {
             DispatchConfig::Local => {
-                let runner = std::env::var_os(RUNNER_VAR)
+                let runner = process::var_os(env_vars::RUNNER)
                     .map_or_else(LocalDispatcher::runner_beside_current_exe, PathBuf::from);
                 let data_dir = match &config.store {
                     crate::config::StoreConfig::Embedded { data_dir } => Some(data_dir.clone()),
                     crate::config::StoreConfig::DynamoDb { .. } => {
-                        std::env::var_os(crate::config::env_vars::DATA_DIR).map(PathBuf::from)
+                        process::var_os(env_vars::DATA_DIR).map(PathBuf::from)
                     }
                 };
                 let runs_dir = data_dir.map_or_else(
@@ -311,7 +306,7 @@ fn runner_env(config: &Config) -> Vec<(String, String)> {
             env.push((v::STORE.to_owned(), "embedded".to_owned()));
             env.push((v::DATA_DIR.to_owned(), data_dir.display().to_string()));
         }
-        crate::config::StoreConfig::DynamoDb { table, bucket } => {
+        crate::config::StoreConfig::DynamoDb { table, bucket, .. } => {
             env.push((v::STORE.to_owned(), "dynamodb".to_owned()));
             env.push((v::TABLE.to_owned(), table.clone()));
             env.push((v::BUCKET.to_owned(), bucket.clone()));
@@ -337,9 +332,7 @@ fn runner_env(config: &Config) -> Vec<(String, String)> {
         }
     }
     for name in ["AWS_REGION", "AWS_ENDPOINT_URL"] {
-        if let Ok(value) = std::env::var(name)
-            && !value.is_empty()
-        {
+        if let Some(value) = process::var(name) {
             env.push((name.to_owned(), value));
         }
     }

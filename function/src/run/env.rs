@@ -144,11 +144,6 @@ impl RunSpec {
         env
     }
 
-    /// Reads a spec from the process environment.
-    pub fn from_env() -> Result<Self, SpecError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
     /// Reads a spec through `get` (the environment, or a map in tests). Empty values count as
     /// unset.
     #[expect(

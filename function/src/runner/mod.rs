@@ -24,9 +24,8 @@ use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret as _, SecretString};
 
-use crate::config::env_vars as function_env;
-use crate::dispatch::kubernetes::WORK_DIR_VAR;
-use crate::dispatch::local::REPORT_FILE_VAR;
+use crate::config::env_vars::TERRAFORM_VERSIONS_DIR;
+use crate::config::{env_vars as function_env, process as settings};
 use crate::run::summary;
 use crate::run::{
     EnvSource, Outcome, PlanSummary, ProjectResult, RunCommand, RunReport, RunSpec, RunStatus,
@@ -37,16 +36,6 @@ use crate::store::artifacts::{
 };
 use crate::store::{StoreConfig, keys};
 use process::Capture;
-
-/// The variable naming the `terraform` binary (default: `terraform` on `PATH`).
-pub const TERRAFORM_VAR: &str = "LANDFALL_TERRAFORM";
-/// The variable naming the shared provider plugin cache (default: `<work dir>/plugin-cache`).
-pub const PLUGIN_CACHE_VAR: &str = "LANDFALL_PLUGIN_CACHE_DIR";
-/// The variable naming a folder of Terraform versions, `<dir>/<version>/terraform`, for projects
-/// that pin `terraform_version`.
-pub const TERRAFORM_VERSIONS_VAR: &str = "LANDFALL_TERRAFORM_VERSIONS_DIR";
-/// The variable setting the grace period between SIGINT and SIGKILL, in seconds (default 30).
-pub const GRACE_VAR: &str = "LANDFALL_RUN_GRACE";
 
 /// Terraform's words when it refuses a planfile because the state changed since the plan.
 pub const STALE_PLAN_TEXT: &str = "Saved plan is stale";
@@ -91,15 +80,16 @@ impl RunnerOptions {
     /// standard input after [`git::move_token_off_environment`]).
     #[must_use]
     pub fn from_env() -> Self {
-        let get = |name: &str| std::env::var_os(name).filter(|value| !value.is_empty());
-        let work_dir = get(WORK_DIR_VAR)
+        let get = settings::var_os;
+        let work_dir = get(function_env::WORK_DIR)
             .map_or_else(|| std::env::temp_dir().join("landfall-run"), PathBuf::from);
         Self {
-            plugin_cache: get(PLUGIN_CACHE_VAR)
+            plugin_cache: get(function_env::PLUGIN_CACHE_DIR)
                 .map_or_else(|| work_dir.join("plugin-cache"), PathBuf::from),
-            terraform: get(TERRAFORM_VAR).map_or_else(|| PathBuf::from("terraform"), PathBuf::from),
-            versions_dir: get(TERRAFORM_VERSIONS_VAR).map(PathBuf::from),
-            grace: get(GRACE_VAR)
+            terraform: get(function_env::TERRAFORM)
+                .map_or_else(|| PathBuf::from("terraform"), PathBuf::from),
+            versions_dir: get(function_env::TERRAFORM_VERSIONS_DIR).map(PathBuf::from),
+            grace: get(function_env::RUN_GRACE)
                 .and_then(|value| value.to_str()?.parse().ok())
                 .map_or(Duration::from_secs(30), Duration::from_secs),
             token: git::token_from_environment(),
@@ -376,7 +366,7 @@ fn pick_terraform(spec: &RunSpec, opts: &RunnerOptions) -> Result<PathBuf, Strin
                 dir.display()
             )),
         opts.versions_dir.as_ref().map_or_else(
-            || format!(" (as <dir>/{wanted}/terraform with {TERRAFORM_VERSIONS_VAR}=<dir>)"),
+            || format!(" (as <dir>/{wanted}/terraform with {TERRAFORM_VERSIONS_DIR}=<dir>)"),
             |dir| format!(" as {}", dir.join(wanted).join("terraform").display())
         ),
     ))
@@ -410,7 +400,7 @@ fn prepare(
     fs::create_dir_all(opts.work_dir.join("out"))?;
     // In a Job, HOME is a folder of the writable work volume that nobody has made yet; git and
     // Terraform write their settings there.
-    if let Some(home) = std::env::var_os("HOME").map(PathBuf::from)
+    if let Some(home) = settings::var_os(function_env::HOME).map(PathBuf::from)
         && home.starts_with(&opts.work_dir)
     {
         fs::create_dir_all(&home)?;
@@ -578,7 +568,7 @@ async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Execu
     };
 
     // The clone URL is checked before the token is written or git runs.
-    let allow_file = crate::config::allow_file_clone(&|name| std::env::var(name).ok())
+    let allow_file = crate::config::allow_file_clone(&settings::var)
         .map_err(|err| failed("clone", err.to_string()))?;
     let hosts = git::CloneHosts::for_vcs(spec.provider, vcs_url(spec).as_deref());
     let clone_url = git::check_clone_url(&spec.clone_url, &hosts, allow_file)
@@ -741,7 +731,7 @@ async fn finish_plan<A: Artifacts>(
 /// The artifact store the runner writes to, from the function's own store settings. The
 /// embedded store's database is not opened: the runner only writes artifacts, and the function
 /// that owns the database records the report.
-pub async fn artifacts_from_env() -> Result<AnyArtifacts, crate::store::ConfigError> {
+pub async fn artifacts_from_env() -> Result<AnyArtifacts, crate::config::ConfigError> {
     Ok(match StoreConfig::from_env()? {
         StoreConfig::DynamoDb {
             bucket, path_style, ..
@@ -829,9 +819,7 @@ impl ReportBack {
 
 /// The host's API base URL: `LANDFALL_VCS_URL`, else the provider's public one.
 fn vcs_url(spec: &RunSpec) -> Option<String> {
-    std::env::var(function_env::VCS_URL)
-        .ok()
-        .filter(|url| !url.is_empty())
+    settings::var(function_env::VCS_URL)
         .or_else(|| crate::config::default_vcs_url(spec.provider).map(str::to_owned))
 }
 
@@ -891,7 +879,7 @@ pub fn main() -> ExitCode {
         eprintln!("landfall-runner: taking the token out of the environment failed: {err}");
         return ExitCode::from(2);
     }
-    let spec = match RunSpec::from_env() {
+    let spec = match RunSpec::from_lookup(settings::var) {
         Ok(spec) => spec,
         Err(err) => {
             eprintln!("landfall-runner: {err}");
@@ -911,9 +899,7 @@ pub fn main() -> ExitCode {
     };
     let report = runtime.block_on(async {
         if opts.token.is_none()
-            && let Some(arn) = std::env::var(function_env::VCS_TOKEN_ARN)
-                .ok()
-                .filter(|arn| !arn.is_empty())
+            && let Some(arn) = settings::var(function_env::VCS_TOKEN_ARN)
         {
             let token = crate::config::read_secret_arn(function_env::VCS_TOKEN_ARN, &arn)
                 .await
@@ -949,7 +935,7 @@ pub fn main() -> ExitCode {
         }
     };
     let json = serde_json::to_string(&report).expect("a report serialises");
-    if let Some(path) = std::env::var_os(REPORT_FILE_VAR)
+    if let Some(path) = settings::var_os(function_env::RUN_REPORT)
         && let Err(err) = fs::write(&path, &json)
     {
         eprintln!(

@@ -33,7 +33,7 @@ use crate::run::RunStatus;
 
 pub use crate::run::LockKey;
 pub use artifacts::{AnyArtifacts, ArtifactError, Artifacts, StoredArtifact};
-pub use config::{ConfigError, StoreConfig};
+pub use config::{ConnectError, StoreConfig};
 pub use dynamodb::{DynamoError, DynamoStore};
 pub use embedded::{EmbeddedError, EmbeddedStore};
 

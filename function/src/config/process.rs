@@ -1,0 +1,34 @@
+//! The one reader of the process environment: every other module is handed values (or this
+//! module's [`var`] as a lookup) instead of reading variables itself, so what Landfall reads is
+//! named once in [`super::env_vars`] and every reader is testable with a map.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "this module is the one place that reads the process environment"
+)]
+
+use std::ffi::OsString;
+
+/// A variable's value; `None` when it is unset, empty or not UTF-8.
+#[must_use]
+pub fn var(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|value| !value.is_empty())
+}
+
+/// A variable's value as the OS gives it (paths); `None` when it is unset or empty.
+#[must_use]
+pub fn var_os(name: &str) -> Option<OsString> {
+    std::env::var_os(name).filter(|value| !value.is_empty())
+}
+
+/// The whole environment, for a child process built from an allowlist.
+#[must_use]
+pub fn vars_os() -> std::env::VarsOs {
+    std::env::vars_os()
+}
+
+/// Whether this process runs under AWS Lambda: the runtime API's address is set. Lambda's
+/// production defaults (DynamoDB store, Kubernetes dispatch, `/tmp` data folder) follow from it.
+#[must_use]
+pub fn under_lambda() -> bool {
+    var_os(super::env_vars::LAMBDA_RUNTIME_API).is_some()
+}

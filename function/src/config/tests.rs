@@ -1,0 +1,447 @@
+use std::collections::HashMap;
+
+use secrecy::ExposeSecret;
+
+use super::*;
+
+fn config(vars: &[(&str, &str)], under_lambda: bool) -> Result<Config, ConfigError> {
+    let map: HashMap<String, String> = vars
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    Config::from_lookup(|k| map.get(k).cloned(), under_lambda)
+}
+
+#[test]
+fn a_secret_alone_is_enough_outside_lambda() {
+    let c = config(&[("LANDFALL_WEBHOOK_SECRET", "s")], false).unwrap();
+    assert_eq!(c.vcs, Provider::Github);
+    assert_eq!(c.vcs_url.as_deref(), Some("https://api.github.com"));
+    assert_eq!(
+        c.store,
+        StoreConfig::Embedded {
+            data_dir: ".landfall".into()
+        }
+    );
+    assert_eq!(c.dispatch, DispatchConfig::Local);
+    assert!(c.allowlist.allows_all());
+    assert_eq!(c.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
+    assert_eq!(c.serve, ServeLimits::default());
+}
+
+#[test]
+fn file_clones_are_allowed_only_when_the_operator_says_so() {
+    let get = |value: &'static str| {
+        move |name: &str| (name == "LANDFALL_ALLOW_FILE_CLONE").then(|| value.to_owned())
+    };
+    assert!(!allow_file_clone(&|_: &str| None).unwrap());
+    assert!(allow_file_clone(&get("true")).unwrap());
+    assert!(!allow_file_clone(&get("false")).unwrap());
+    let err = config(
+        &[
+            ("LANDFALL_WEBHOOK_SECRET", "s"),
+            ("LANDFALL_ALLOW_FILE_CLONE", "sure"),
+        ],
+        false,
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("LANDFALL_ALLOW_FILE_CLONE"),
+        "{err}"
+    );
+}
+
+#[test]
+fn serve_limits_are_read_and_the_budget_holds_the_largest_body() {
+    let c = config(
+        &[
+            ("LANDFALL_WEBHOOK_SECRET", "s"),
+            ("LANDFALL_BODY_TIMEOUT_SECS", " 3 "),
+            ("LANDFALL_MAX_CONNECTIONS", "8"),
+            ("LANDFALL_BODY_BUDGET_BYTES", "26214400"),
+        ],
+        false,
+    )
+    .unwrap();
+    let expected = ServeLimits {
+        body_timeout: std::time::Duration::from_secs(3),
+        max_connections: 8,
+        body_budget_bytes: 26_214_400,
+    };
+    assert_eq!(c.serve, expected);
+    // A body limit above the default budget raises the default budget to it...
+    let c = config(
+        &[
+            ("LANDFALL_WEBHOOK_SECRET", "s"),
+            ("LANDFALL_MAX_BODY_BYTES", "104857600"),
+        ],
+        false,
+    )
+    .unwrap();
+    assert_eq!(c.serve.body_budget_bytes, 104_857_600);
+    // ...but a budget set below it is a mistake.
+    let err = config(
+        &[
+            ("LANDFALL_WEBHOOK_SECRET", "s"),
+            ("LANDFALL_BODY_BUDGET_BYTES", "1024"),
+        ],
+        false,
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.starts_with("LANDFALL_BODY_BUDGET_BYTES=\"1024\" is invalid")
+            && err.contains("LANDFALL_MAX_BODY_BYTES (26214400 bytes)"),
+        "{err}"
+    );
+}
+
+#[test]
+fn start_up_without_a_secret_names_the_variable() {
+    let err = config(&[("LANDFALL_VCS", "gitlab")], false).unwrap_err();
+    assert!(
+        err.to_string()
+            .starts_with("LANDFALL_WEBHOOK_SECRET is not set"),
+        "{err}"
+    );
+    let err = config(&[("LANDFALL_WEBHOOK_SECRET", "  ")], false).unwrap_err();
+    assert!(matches!(
+        err,
+        ConfigError::Missing {
+            var: "LANDFALL_WEBHOOK_SECRET",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn invalid_settings_name_their_variable() {
+    for (vars, var) in [
+        (vec![("LANDFALL_VCS", "svn")], "LANDFALL_VCS"),
+        (
+            vec![("LANDFALL_VCS_URL", "gitlab.example.com")],
+            "LANDFALL_VCS_URL",
+        ),
+        (
+            vec![("LANDFALL_WEBHOOK_ALLOW_SHA1", "maybe")],
+            "LANDFALL_WEBHOOK_ALLOW_SHA1",
+        ),
+        (
+            vec![("LANDFALL_REPO_ALLOWLIST", "a/[b")],
+            "LANDFALL_REPO_ALLOWLIST",
+        ),
+        (vec![("LANDFALL_STORE", "postgres")], "LANDFALL_STORE"),
+        (vec![("LANDFALL_DISPATCH", "nomad")], "LANDFALL_DISPATCH"),
+        (
+            vec![("LANDFALL_MAX_BODY_BYTES", "0")],
+            "LANDFALL_MAX_BODY_BYTES",
+        ),
+        (
+            vec![("LANDFALL_BODY_TIMEOUT_SECS", "0")],
+            "LANDFALL_BODY_TIMEOUT_SECS",
+        ),
+        (
+            vec![("LANDFALL_BODY_TIMEOUT_SECS", "1.5")],
+            "LANDFALL_BODY_TIMEOUT_SECS",
+        ),
+        (
+            vec![("LANDFALL_MAX_CONNECTIONS", "-1")],
+            "LANDFALL_MAX_CONNECTIONS",
+        ),
+        (
+            vec![("LANDFALL_BODY_BUDGET_BYTES", "64MiB")],
+            "LANDFALL_BODY_BUDGET_BYTES",
+        ),
+        (
+            vec![("LANDFALL_POLICY", "/nonexistent/repos.yaml")],
+            "LANDFALL_POLICY",
+        ),
+        (
+            vec![("LANDFALL_VCS_TOKEN_ARN", "not-an-arn")],
+            "LANDFALL_VCS_TOKEN_ARN",
+        ),
+    ] {
+        let mut vars = vars;
+        vars.push(("LANDFALL_WEBHOOK_SECRET", "s"));
+        let err = config(&vars, false).unwrap_err();
+        assert!(err.to_string().contains(var), "{var}: {err}");
+    }
+}
+
+#[test]
+fn a_secret_and_its_arn_together_are_ambiguous() {
+    let err = config(
+        &[
+            ("LANDFALL_WEBHOOK_SECRET", "s"),
+            ("LANDFALL_WEBHOOK_SECRET_ARN", "arn:aws:secretsmanager:x"),
+        ],
+        false,
+    )
+    .unwrap_err();
+    assert!(matches!(err, ConfigError::Ambiguous { .. }));
+}
+
+#[test]
+fn under_lambda_the_production_store_and_dispatch_need_their_settings() {
+    let err = config(&[("LANDFALL_WEBHOOK_SECRET", "s")], true).unwrap_err();
+    assert!(
+        err.to_string().starts_with("LANDFALL_TABLE is not set"),
+        "{err}"
+    );
+    let c = config(
+        &[
+            ("LANDFALL_WEBHOOK_SECRET", "s"),
+            ("LANDFALL_TABLE", "t"),
+            ("LANDFALL_BUCKET", "b"),
+            ("LANDFALL_RUNNER_NAMESPACE", "landfall"),
+            ("LANDFALL_RUNNER_IMAGE", "img"),
+            ("LANDFALL_RUNNER_SERVICE_ACCOUNT", "runner"),
+        ],
+        true,
+    )
+    .unwrap();
+    assert_eq!(
+        c.store,
+        StoreConfig::DynamoDb {
+            table: "t".into(),
+            bucket: "b".into(),
+            path_style: false,
+        }
+    );
+    assert!(matches!(c.dispatch, DispatchConfig::Kubernetes { .. }));
+}
+
+#[test]
+fn azure_devops_secrets_are_user_and_password() {
+    let err = config(
+        &[
+            ("LANDFALL_VCS", "azure-devops"),
+            ("LANDFALL_WEBHOOK_SECRET", "nopassword"),
+        ],
+        false,
+    )
+    .unwrap_err();
+    assert!(err.to_string().contains("user:password"));
+    assert!(
+        !err.to_string().contains("nopassword"),
+        "the secret is never echoed"
+    );
+    config(
+        &[
+            ("LANDFALL_VCS", "azure-devops"),
+            ("LANDFALL_WEBHOOK_SECRET", "u:p"),
+        ],
+        false,
+    )
+    .unwrap();
+}
+
+#[test]
+fn bitbucket_server_has_no_default_url_and_urls_lose_their_trailing_slash() {
+    let c = config(
+        &[
+            ("LANDFALL_VCS", "bitbucket-server"),
+            ("LANDFALL_WEBHOOK_SECRET", "s"),
+        ],
+        false,
+    )
+    .unwrap();
+    assert_eq!(c.vcs_url, None);
+    let c = config(
+        &[
+            ("LANDFALL_VCS_URL", "https://ghe.example.com/api/v3/"),
+            ("LANDFALL_WEBHOOK_SECRET", "s"),
+        ],
+        false,
+    )
+    .unwrap();
+    assert_eq!(c.vcs_url.as_deref(), Some("https://ghe.example.com/api/v3"));
+}
+
+#[tokio::test]
+async fn secrets_given_directly_resolve_without_aws() {
+    let c = config(
+        &[
+            ("LANDFALL_WEBHOOK_SECRET", "s"),
+            ("LANDFALL_VCS_TOKEN", "t"),
+        ],
+        false,
+    )
+    .unwrap();
+    let secrets = c.resolve_secrets().await.unwrap();
+    assert_eq!(secrets.webhook_secret.expose_secret(), "s");
+    assert_eq!(secrets.vcs_token.unwrap().expose_secret(), "t");
+}
+
+const APP_KEY: &str = include_str!("../../tests/vcs_fixtures/github-app-test-key.pem");
+
+#[tokio::test]
+async fn a_github_app_replaces_the_token() {
+    let c = config(
+        &[
+            ("LANDFALL_WEBHOOK_SECRET", "s"),
+            ("LANDFALL_GITHUB_APP_ID", " 12345 "),
+            ("LANDFALL_GITHUB_APP_KEY", APP_KEY),
+            ("LANDFALL_GITHUB_INSTALLATION_ID", "99"),
+        ],
+        false,
+    )
+    .unwrap();
+    let app = c.github_app.as_ref().unwrap();
+    assert_eq!((app.app_id, app.installation_id), (12345, Some(99)));
+    assert!(c.vcs_token.is_none());
+    let secrets = c.resolve_secrets().await.unwrap();
+    assert!(secrets.has_vcs_credentials());
+    assert_eq!(
+        secrets.github_app_key.unwrap().expose_secret().trim(),
+        APP_KEY.trim()
+    );
+    // The installation is optional.
+    let c = config(
+        &[
+            ("LANDFALL_WEBHOOK_SECRET", "s"),
+            ("LANDFALL_GITHUB_APP_ID", "12345"),
+            (
+                "LANDFALL_GITHUB_APP_KEY_ARN",
+                "arn:aws:secretsmanager:eu-west-1:1:secret:k",
+            ),
+        ],
+        false,
+    )
+    .unwrap();
+    assert!(matches!(
+        c.github_app.unwrap().key,
+        SecretSource::Arn {
+            var: "LANDFALL_GITHUB_APP_KEY_ARN",
+            ..
+        }
+    ));
+}
+
+#[test]
+fn github_app_mistakes_stop_start_up_naming_the_variable() {
+    let base = [("LANDFALL_WEBHOOK_SECRET", "s")];
+    for (vars, var, says) in [
+        (
+            vec![
+                ("LANDFALL_GITHUB_APP_ID", "my-app"),
+                ("LANDFALL_GITHUB_APP_KEY", APP_KEY),
+            ],
+            "LANDFALL_GITHUB_APP_ID",
+            "numeric id",
+        ),
+        (
+            vec![
+                ("LANDFALL_GITHUB_APP_ID", "1"),
+                ("LANDFALL_GITHUB_APP_KEY", APP_KEY),
+                ("LANDFALL_GITHUB_INSTALLATION_ID", "-3"),
+            ],
+            "LANDFALL_GITHUB_INSTALLATION_ID",
+            "numeric id",
+        ),
+        (
+            vec![
+                ("LANDFALL_GITHUB_APP_ID", "1"),
+                (
+                    "LANDFALL_GITHUB_APP_KEY",
+                    "-----BEGIN RSA PRIVATE KEY-----\nnope\n-----END RSA PRIVATE KEY-----",
+                ),
+            ],
+            "LANDFALL_GITHUB_APP_KEY",
+            "not an RSA private key in PEM",
+        ),
+        (
+            vec![("LANDFALL_GITHUB_APP_KEY", APP_KEY)],
+            "LANDFALL_GITHUB_APP_ID",
+            "not the App's id",
+        ),
+        (
+            vec![("LANDFALL_GITHUB_APP_ID", "1")],
+            "LANDFALL_GITHUB_APP_KEY",
+            "private key",
+        ),
+        (
+            vec![
+                ("LANDFALL_GITHUB_APP_ID", "1"),
+                ("LANDFALL_GITHUB_APP_KEY", APP_KEY),
+                ("LANDFALL_VCS_TOKEN", "ghp_x"),
+            ],
+            "LANDFALL_VCS_TOKEN",
+            "unset the token",
+        ),
+        (
+            vec![
+                ("LANDFALL_VCS", "gitlab"),
+                ("LANDFALL_GITHUB_APP_ID", "1"),
+                ("LANDFALL_GITHUB_APP_KEY", APP_KEY),
+            ],
+            "LANDFALL_GITHUB_APP_ID",
+            "not gitlab",
+        ),
+    ] {
+        let mut vars = vars;
+        vars.extend(base);
+        let err = config(&vars, false).unwrap_err().to_string();
+        assert!(err.starts_with(var) && err.contains(says), "{var}: {err}");
+        assert!(
+            !err.contains("nope") && !err.contains("ghp_x"),
+            "no secret in {err}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_vcs_client_is_built_from_the_app_or_the_token() {
+    use crate::vcs::{AnyVcs, RetryPolicy};
+    let app = config(
+        &[
+            ("LANDFALL_WEBHOOK_SECRET", "s"),
+            ("LANDFALL_GITHUB_APP_ID", "1"),
+            ("LANDFALL_GITHUB_APP_KEY", APP_KEY),
+        ],
+        false,
+    )
+    .unwrap();
+    let secrets = app.resolve_secrets().await.unwrap();
+    let vcs = AnyVcs::from_config(&app, &secrets, RetryPolicy::default()).unwrap();
+    assert!(matches!(vcs, AnyVcs::Github(_)));
+    let gitlab = config(
+        &[("LANDFALL_WEBHOOK_SECRET", "s"), ("LANDFALL_VCS", "gitlab")],
+        false,
+    )
+    .unwrap();
+    let secrets = gitlab.resolve_secrets().await.unwrap();
+    assert!(!secrets.has_vcs_credentials());
+    let err = AnyVcs::from_config(&gitlab, &secrets, RetryPolicy::default()).unwrap_err();
+    assert!(
+        err.to_string().starts_with("LANDFALL_VCS_TOKEN is not set"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_embedded_store_with_kubernetes_runners_is_refused_at_start_up() {
+    let err = config(
+        &[
+            ("LANDFALL_WEBHOOK_SECRET", "s"),
+            ("LANDFALL_STORE", "embedded"),
+            ("LANDFALL_DISPATCH", "kubernetes"),
+            ("LANDFALL_RUNNER_NAMESPACE", "runners"),
+            ("LANDFALL_RUNNER_IMAGE", "runner:1"),
+            ("LANDFALL_RUNNER_SERVICE_ACCOUNT", "runner"),
+        ],
+        false,
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConfigError::Invalid {
+                var: "LANDFALL_STORE",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(err.to_string().contains("LANDFALL_DISPATCH=local"), "{err}");
+}
