@@ -162,6 +162,9 @@ fn extra_args_that_escape_the_project_are_refused() {
         "-backup ../b",
         "-var-file=/etc/passwd",
         "-state",
+        "-var-file=env/../../prod.tfvars",
+        r"'-state=a\b'",
+        "-backup=c:/b",
     ] {
         assert!(
             error(&format!("landfall plan -- {arg}")).contains("not allowed"),
@@ -178,16 +181,6 @@ fn extra_args_that_escape_the_project_are_refused() {
         c.extra_args,
         ["-var-file=env/../prod.tfvars", "-backup", "./b"]
     );
-    for arg in [
-        "-var-file=env/../../prod.tfvars",
-        "-state=a\\b",
-        "-backup=c:/b",
-    ] {
-        assert!(
-            error(&format!("landfall plan -- '{arg}'")).contains("not allowed"),
-            "{arg}"
-        );
-    }
 }
 
 #[test]

@@ -276,21 +276,6 @@ mod tests {
     }
 
     #[test]
-    fn branch_patterns_take_optional_slashes() {
-        assert!(BranchPattern::new("/main/").unwrap().matches("main"));
-        assert!(
-            BranchPattern::new("^release-.*$")
-                .unwrap()
-                .matches("release-1")
-        );
-        assert!(
-            !BranchPattern::new("/^main$/")
-                .unwrap()
-                .matches("maintenance")
-        );
-    }
-
-    #[test]
     fn a_project_timeout_is_read_in_seconds_minutes_or_hours_within_bounds() {
         let minutes = std::time::Duration::from_mins;
         assert_eq!(parse_timeout("900"), Some(minutes(15)));
