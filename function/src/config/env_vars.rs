@@ -105,5 +105,5 @@ pub const GIT_CREDENTIAL_HOST: &str = "LANDFALL_GIT_CREDENTIAL_HOST";
 pub const GIT_TOKEN_FILE: &str = "LANDFALL_GIT_TOKEN_FILE";
 /// The git credential user name (`x-access-token` by default).
 pub const GIT_USERNAME: &str = "LANDFALL_GIT_USERNAME";
-/// Set by the runner when it re-executes itself with the token on standard input.
+/// Set on the runner when it re-executes itself with its token on standard input.
 pub const VCS_TOKEN_ON_STDIN: &str = "LANDFALL_VCS_TOKEN_ON_STDIN";

@@ -9,8 +9,10 @@
 //! the PR comment); keys nobody knows are errors, with a suggestion when one is close.
 
 mod diag;
+mod dir;
 mod permissions;
 mod policy;
+mod project;
 mod read;
 mod repo;
 mod resolve;
@@ -19,11 +21,12 @@ pub mod yaml;
 
 pub use crate::run::{EnvSource, RunOutput, Step};
 pub use diag::{ConfigErrors, Diagnostic, Severity, render_list};
+pub use dir::normalize_dir;
 pub use permissions::PermissionRules;
 pub use policy::{EffectivePolicy, OverrideKey, Policy, PolicyError, RepoId, RepoRule};
 pub use repo::{
     Autoplan, BranchPattern, DEFAULT_WHEN_MODIFIED, ProjectConfig, RepoConfig, Requirement,
-    Setting, normalize_dir, parse_repo_config,
+    Setting, parse_repo_config,
 };
 pub use resolve::{ResolvedConfig, ResolvedProject, resolve};
 pub use workflow::{DEFAULT_WORKFLOW, Workflow};

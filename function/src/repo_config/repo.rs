@@ -2,13 +2,14 @@
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-use globset::Glob;
 use regex::Regex;
 
 use super::diag::{ConfigErrors, Diagnostic};
+use super::project::read_project;
+pub(crate) use super::project::read_requirements;
 use super::read::Reader;
 use super::workflow::{Workflow, read_workflows};
-use super::yaml::{self, Node, Value};
+use super::yaml::{self, Value};
 
 /// Atlantis' default `when_modified` patterns, relative to the project directory.
 pub const DEFAULT_WHEN_MODIFIED: [&str; 3] =
@@ -68,7 +69,7 @@ impl Requirement {
         }
     }
 
-    fn parse(s: &str) -> Option<Self> {
+    pub(super) fn parse(s: &str) -> Option<Self> {
         match s {
             "approved" => Some(Requirement::Approved),
             "mergeable" => Some(Requirement::Mergeable),
@@ -189,30 +190,6 @@ const TOP_UNSUPPORTED: &[&str] = &[
     "autodiscover",
     "parallel_policy_check",
 ];
-const PROJECT_KEYS: &[&str] = &[
-    "name",
-    "dir",
-    "workspace",
-    "terraform_version",
-    "timeout",
-    "autoplan",
-    "apply_requirements",
-    "plan_requirements",
-    "workflow",
-    "execution_order_group",
-    "depends_on",
-    "branch",
-];
-const PROJECT_UNSUPPORTED: &[&str] = &[
-    "delete_source_branch_on_merge",
-    "repo_locking",
-    "repo_locks",
-    "import_requirements",
-    "policy_check",
-    "custom_policy_check",
-    "terraform_distribution",
-    "silence_pr_comments",
-];
 
 /// Parses and validates a repo-level config file. `file` names it in diagnostics.
 pub fn parse_repo_config(file: &str, text: &str) -> Result<RepoConfig, ConfigErrors> {
@@ -297,241 +274,6 @@ pub fn parse_repo_config(file: &str, text: &str) -> Result<RepoConfig, ConfigErr
     }
     config.warnings = r.diagnostics;
     Ok(config)
-}
-
-// One match arm per documented project key: splitting it would scatter the schema.
-#[allow(clippy::too_many_lines)]
-fn read_project(r: &mut Reader, node: &Node) -> Option<ProjectConfig> {
-    let entries = r.map(node, "each project")?;
-    let errors_before = r.diagnostics.iter().filter(|d| d.is_error()).count();
-    let mut p = ProjectConfig {
-        line: node.line,
-        name: None,
-        dir: String::new(),
-        workspace: "default".to_owned(),
-        terraform_version: None,
-        timeout: None,
-        autoplan: Autoplan::default(),
-        apply_requirements: None,
-        plan_requirements: None,
-        workflow: None,
-        execution_order_group: 0,
-        depends_on: Vec::new(),
-        branch: None,
-    };
-    let mut dir_seen = false;
-    for e in entries {
-        let v = &e.value;
-        match e.key.as_str() {
-            "name" => {
-                if let Some(name) = r.non_empty(v, "`name`") {
-                    if name.chars().any(char::is_control) {
-                        r.error(
-                            e.line,
-                            format!("project name {name:?} has control characters"),
-                        );
-                    }
-                    p.name = Some(name);
-                }
-            }
-            "dir" => {
-                dir_seen = true;
-                if let Some(dir) = r.non_empty(v, "`dir`") {
-                    match normalize_dir(&dir) {
-                        Some(d) => p.dir = d,
-                        None => {
-                            r.error(
-                                e.line,
-                                format!(
-                                    "`dir: {dir}` must be a relative path inside the repository"
-                                ),
-                            )
-                            .help = Some(
-                                "write it relative to the repo root, `.` for the root".to_owned(),
-                            );
-                        }
-                    }
-                }
-            }
-            "workspace" => {
-                if let Some(ws) = r.non_empty(v, "`workspace`") {
-                    if ws
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
-                    {
-                        p.workspace = ws;
-                    } else {
-                        r.error(e.line, format!("workspace `{ws}` must be a plain name (letters, digits, '-', '_', '.')"));
-                    }
-                }
-            }
-            "terraform_version" => {
-                if let Some(version) = r.non_empty(v, "`terraform_version`") {
-                    if valid_version(&version) {
-                        p.terraform_version = Some(version);
-                    } else {
-                        r.error(e.line, format!("`terraform_version: {version}` is not a version"))
-                            .help = Some("write a version such as `1.9.5` or `v1.9.5`, or a constraint such as `~> 1.9`".to_owned());
-                    }
-                }
-            }
-            "timeout" => {
-                if let Some(text) = r.non_empty(v, "`timeout`") {
-                    match parse_timeout(&text) {
-                        Some(limit) => p.timeout = Some(limit),
-                        None => {
-                            r.error(e.line, format!("`timeout: {text}` is not a time limit between 1 minute and 24 hours"))
-                                .help = Some("write seconds (`900`) or a number with `s`, `m` or `h` (`45m`, `2h`)".to_owned());
-                        }
-                    }
-                }
-            }
-            "autoplan" => {
-                if let Some(a) = read_autoplan(r, v) {
-                    p.autoplan = a;
-                }
-            }
-            "apply_requirements" => {
-                p.apply_requirements =
-                    read_requirements(r, v, "`apply_requirements`").map(|value| Setting {
-                        value,
-                        line: e.line,
-                    });
-            }
-            "plan_requirements" => {
-                p.plan_requirements =
-                    read_requirements(r, v, "`plan_requirements`").map(|value| Setting {
-                        value,
-                        line: e.line,
-                    });
-            }
-            "workflow" => {
-                p.workflow = r.non_empty(v, "`workflow`").map(|value| Setting {
-                    value,
-                    line: e.line,
-                });
-            }
-            "execution_order_group" => {
-                p.execution_order_group = r.int(v, "`execution_order_group`").unwrap_or(0);
-            }
-            "depends_on" => p.depends_on = r.strings(v, "`depends_on`").unwrap_or_default(),
-            "branch" => {
-                if let Some(b) = r.non_empty(v, "`branch`") {
-                    match BranchPattern::new(&b) {
-                        Ok(b) => p.branch = Some(b),
-                        Err(err) => {
-                            r.error(e.line, format!("`branch: {b}` is not a valid regex: {err}"));
-                        }
-                    }
-                }
-            }
-            k if PROJECT_UNSUPPORTED.contains(&k) => r.unsupported_key(e, "a project"),
-            _ => r.unknown_key(e, "a project", PROJECT_KEYS),
-        }
-    }
-    if !dir_seen {
-        r.error(node.line, "each project needs `dir`").help =
-            Some("set `dir` relative to the repo root, `.` for the root".to_owned());
-    }
-    let errors_after = r.diagnostics.iter().filter(|d| d.is_error()).count();
-    (errors_after == errors_before).then_some(p)
-}
-
-fn read_autoplan(r: &mut Reader, node: &Node) -> Option<Autoplan> {
-    let entries = r.map(node, "`autoplan`")?;
-    let mut a = Autoplan::default();
-    for e in entries {
-        match e.key.as_str() {
-            "enabled" => a.enabled = r.bool(&e.value, "`autoplan.enabled`")?,
-            "when_modified" => {
-                let patterns = r.strings(&e.value, "`autoplan.when_modified`")?;
-                for pattern in &patterns {
-                    let body = pattern.strip_prefix('!').unwrap_or(pattern);
-                    if let Err(err) = Glob::new(body) {
-                        r.error(
-                            e.line,
-                            format!(
-                                "`when_modified` pattern `{pattern}` is invalid: {}",
-                                err.kind()
-                            ),
-                        );
-                    }
-                }
-                a.when_modified = patterns;
-            }
-            _ => r.unknown_key(e, "`autoplan`", &["enabled", "when_modified"]),
-        }
-    }
-    Some(a)
-}
-
-/// Reads a list of requirements: every value Atlantis documents either works or stops the load
-/// with an error naming it (never a silent no-op).
-pub(crate) fn read_requirements(
-    r: &mut Reader,
-    node: &Node,
-    what: &str,
-) -> Option<Vec<Requirement>> {
-    let names = r.strings(node, what)?;
-    let mut out = Vec::new();
-    let mut ok = true;
-    for name in names {
-        if let Some(req) = Requirement::parse(&name) {
-            if !out.contains(&req) {
-                out.push(req);
-            }
-        } else if name == "policies_passed" {
-            ok = false;
-            r.error(
-                node.line,
-                format!("{what} lists `policies_passed`, which Landfall does not implement yet (policy checks)"),
-            )
-            .help = Some(
-                "remove it; Landfall refuses requirements it cannot enforce instead of ignoring them"
-                    .to_owned(),
-            );
-        } else {
-            ok = false;
-            r.error(node.line, format!("unknown requirement `{name}` in {what}"))
-                .help = Some("the requirements are approved, mergeable and undiverged".to_owned());
-        }
-    }
-    ok.then_some(out)
-}
-
-/// Normalises a project directory: relative, `/`-separated, no `.` or empty components, `.` for
-/// the root. `None` if it is absolute or leaves the repository.
-#[must_use]
-pub fn normalize_dir(dir: &str) -> Option<String> {
-    if dir.starts_with('/') || dir.contains('\\') {
-        return None;
-    }
-    let mut parts: Vec<&str> = Vec::new();
-    for part in dir.split('/') {
-        match part {
-            "" | "." => {}
-            ".." => {
-                parts.pop()?;
-            }
-            p => parts.push(p),
-        }
-    }
-    Some(if parts.is_empty() {
-        ".".to_owned()
-    } else {
-        parts.join("/")
-    })
-}
-
-fn valid_version(v: &str) -> bool {
-    let v = v.trim();
-    let core = v
-        .trim_start_matches(['~', '>', '<', '=', '!', ' '])
-        .trim_start_matches('v');
-    let mut parts = core.split(['.', '-', '+', ',', ' ']);
-    parts
-        .next()
-        .is_some_and(|major| !major.is_empty() && major.chars().all(|c| c.is_ascii_digit()))
 }
 
 fn check_projects(r: &mut Reader, projects: &[ProjectConfig]) {
@@ -625,44 +367,9 @@ fn find_cycle(projects: &[ProjectConfig]) -> Option<Vec<String>> {
     None
 }
 
-/// A project's `timeout`: seconds, or a number with `s`, `m` or `h`; from 1 minute to 24 hours.
-#[must_use]
-pub fn parse_timeout(text: &str) -> Option<std::time::Duration> {
-    let text = text.trim();
-    let (number, unit) = match text.char_indices().last()? {
-        (i, 's') => (&text[..i], 1),
-        (i, 'm') => (&text[..i], 60),
-        (i, 'h') => (&text[..i], 3600),
-        _ => (text, 1),
-    };
-    let secs = number.trim().parse::<u64>().ok()?.checked_mul(unit)?;
-    (60..=86_400)
-        .contains(&secs)
-        .then(|| std::time::Duration::from_secs(secs))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dirs_are_normalised_and_may_not_leave_the_repo() {
-        assert_eq!(normalize_dir("./a//b/").as_deref(), Some("a/b"));
-        assert_eq!(normalize_dir(".").as_deref(), Some("."));
-        assert_eq!(normalize_dir("a/../b").as_deref(), Some("b"));
-        assert_eq!(normalize_dir("../a"), None);
-        assert_eq!(normalize_dir("/etc"), None);
-    }
-
-    #[test]
-    fn versions_and_constraints_are_accepted_and_words_are_not() {
-        for ok in ["1.9.5", "v0.11.0", "0.12.0-beta1", "~> 1.9", ">= 1.5, < 2"] {
-            assert!(valid_version(ok), "{ok}");
-        }
-        for bad in ["latest", "", "vX"] {
-            assert!(!valid_version(bad), "{bad}");
-        }
-    }
 
     #[test]
     fn branch_patterns_take_optional_slashes() {
@@ -677,29 +384,6 @@ mod tests {
                 .unwrap()
                 .matches("maintenance")
         );
-    }
-
-    #[test]
-    fn a_project_timeout_is_read_in_seconds_minutes_or_hours_within_bounds() {
-        let minutes = std::time::Duration::from_mins;
-        assert_eq!(parse_timeout("900"), Some(minutes(15)));
-        assert_eq!(parse_timeout("45m"), Some(minutes(45)));
-        assert_eq!(parse_timeout("2h"), Some(minutes(120)));
-        assert_eq!(
-            parse_timeout("90s"),
-            Some(std::time::Duration::from_secs(90))
-        );
-        for bad in ["30s", "25h", "soon", "-5m", ""] {
-            assert_eq!(parse_timeout(bad), None, "{bad}");
-        }
-        let text = "version: 3\nprojects:\n- dir: a\n  timeout: 45m\n- dir: b\n";
-        let config = parse_repo_config("landfall.yaml", text).unwrap();
-        assert_eq!(config.projects[0].timeout, Some(minutes(45)));
-        assert_eq!(config.projects[1].timeout, None);
-        let text = "version: 3\nprojects:\n- dir: a\n  timeout: forever\n";
-        let err = parse_repo_config("landfall.yaml", text).unwrap_err();
-        assert!(err.to_string().contains(":4:"), "{err}");
-        assert!(err.to_string().contains("`timeout: forever`"), "{err}");
     }
 
     #[test]

@@ -19,15 +19,27 @@
 //! scope for reading access control lists (its only Security scope is `vso.security_manage`),
 //! so use a full-scoped PAT or one with Security (Manage) where the organisation restricts
 //! scopes; the PAT's account must be allowed to read the repository's permissions.
+//!
+//! This file holds the client and the [`VcsClient`] calls; [`wire`] is the JSON they read and
+//! [`permissions`] the look-up of who may run commands.
+
+mod permissions;
+mod wire;
+
+pub use self::permissions::GIT_REPOSITORIES_NAMESPACE;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 use http::{Method, StatusCode};
 use secrecy::SecretString;
-use serde::Deserialize;
 use serde_json::json;
 
+use self::permissions::identity_url;
+use self::wire::{
+    ChangeEntry, ChangesJson, CommitDiffsJson, ItemJson, IterationJson, ListJson, PrJson,
+    RepoRefJson, ThreadJson, approving, repo_relative, short_ref,
+};
 use super::http::{Auth, Idempotency, Rest, RetryPolicy, check, segment};
 use super::paging;
 use super::{
@@ -43,17 +55,6 @@ pub const API_VERSION: &str = "7.1";
 /// The comment limit Azure DevOps enforces: 150,000 characters.
 pub const COMMENT_LIMIT: usize = 150_000;
 
-/// The Git Repositories security namespace.
-pub const GIT_REPOSITORIES_NAMESPACE: &str = "2e9eb7ed-3c0a-47d4-87c1-0ffdd275fd87";
-
-/// Git Repositories permission bits (the namespace's `actions`).
-const GENERIC_READ: u32 = 2;
-const GENERIC_CONTRIBUTE: u32 = 4;
-const MANAGE_PERMISSIONS: u32 = 8192;
-
-/// How many identity descriptors one client remembers (an identity's descriptor never changes).
-const DESCRIPTOR_CACHE: usize = 1024;
-
 /// The Azure DevOps adapter.
 #[derive(Debug, Clone)]
 pub struct AzureDevopsClient {
@@ -63,27 +64,6 @@ pub struct AzureDevopsClient {
     identities: Rest,
     /// Identity id (lower case, no dashes) → identity descriptor, for those found.
     descriptors: Arc<Mutex<HashMap<String, String>>>,
-}
-
-/// The identity service's base URL for the organisation at `url`.
-fn identity_url(url: &str) -> String {
-    let Ok(mut parsed) = url::Url::parse(url) else {
-        return url.to_owned();
-    };
-    let host = parsed.host_str().unwrap_or_default().to_ascii_lowercase();
-    let vssps = if host == "dev.azure.com" {
-        Some("vssps.dev.azure.com".to_owned())
-    } else if let Some(org) = host.strip_suffix(".visualstudio.com")
-        && !org.contains('.')
-    {
-        Some(format!("{org}.vssps.visualstudio.com"))
-    } else {
-        None
-    };
-    match vssps {
-        Some(vssps) if parsed.set_host(Some(&vssps)).is_ok() => parsed.to_string(),
-        _ => url.to_owned(),
-    }
 }
 
 impl AzureDevopsClient {
@@ -116,308 +96,7 @@ impl AzureDevopsClient {
     }
 }
 
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PrJson {
-    last_merge_source_commit: CommitJson,
-    source_ref_name: String,
-    target_ref_name: String,
-    created_by: Identity,
-    status: String,
-    merge_status: Option<String>,
-    #[serde(default)]
-    reviewers: Vec<Reviewer>,
-    /// Present for a pull request from a fork.
-    fork_source: Option<ForkRef>,
-}
-
-#[derive(Deserialize)]
-struct ForkRef {
-    repository: Option<RepoRefJson>,
-}
-
-#[derive(Deserialize)]
-struct RepoRefJson {
-    id: Option<String>,
-    name: Option<String>,
-    project: Option<ProjectJson>,
-}
-
-#[derive(Deserialize)]
-struct ProjectJson {
-    id: Option<String>,
-    name: Option<String>,
-}
-
-impl RepoRefJson {
-    /// `project/repo`, as Landfall names Azure DevOps repositories.
-    fn full_name(&self) -> Option<RepoName> {
-        let project = self.project.as_ref()?.name.as_deref()?;
-        Some(RepoName::new(format!(
-            "{project}/{}",
-            self.name.as_deref()?
-        )))
-    }
-}
-
-/// One entry of the identities API (`Identity`); the descriptor comes as
-/// `type;identifier` text, or as the spec's `IdentityDescriptor` object.
-#[derive(Deserialize)]
-struct IdentityJson {
-    id: Option<String>,
-    descriptor: Option<DescriptorJson>,
-}
-
-#[derive(Deserialize)]
-#[serde(untagged)]
-enum DescriptorJson {
-    Text(String),
-    #[serde(rename_all = "camelCase")]
-    Parts {
-        identity_type: String,
-        identifier: String,
-    },
-}
-
-impl DescriptorJson {
-    fn text(self) -> String {
-        match self {
-            DescriptorJson::Text(t) => t,
-            DescriptorJson::Parts {
-                identity_type,
-                identifier,
-            } => format!("{identity_type};{identifier}"),
-        }
-    }
-}
-
-/// An `AccessControlList`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AclJson {
-    token: Option<String>,
-    #[serde(default)]
-    aces_dictionary: HashMap<String, AceJson>,
-}
-
-/// An `AccessControlEntry` with its `extendedInfo` (`AceExtendedInformation`).
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct AceJson {
-    descriptor: Option<DescriptorJson>,
-    #[serde(default)]
-    allow: i64,
-    #[serde(default)]
-    deny: i64,
-    extended_info: Option<ExtendedInfo>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ExtendedInfo {
-    effective_allow: Option<i64>,
-    effective_deny: Option<i64>,
-}
-
-impl AceJson {
-    /// The permission bits in effect: allowed (directly, by group or inherited) and not denied.
-    fn effective(&self) -> u32 {
-        let (allow, deny) = match &self.extended_info {
-            Some(e) => (
-                e.effective_allow.unwrap_or(self.allow),
-                e.effective_deny.unwrap_or(self.deny),
-            ),
-            None => (self.allow, self.deny),
-        };
-        // The bits fit in 32 (the spec's int32); a negative value is the sign bit set.
-        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)]
-        let bits = |v: i64| v as u32;
-        bits(allow) & !bits(deny)
-    }
-}
-
-/// `GitCommitDiffs`: `behindCount` is the number of the base's commits the target lacks.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CommitDiffsJson {
-    behind_count: Option<u64>,
-    base_commit: Option<String>,
-    common_commit: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct CommitJson {
-    commit_id: String,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Identity {
-    unique_name: String,
-}
-
-/// `IdentityRefWithVote`.
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Reviewer {
-    #[serde(default)]
-    vote: i32,
-    id: Option<String>,
-    unique_name: Option<String>,
-    /// A group or team: it cannot vote itself; a member's vote is rolled up into it.
-    #[serde(default)]
-    is_container: bool,
-}
-
-/// A vote of 10 (approved) or 5 (approved with suggestions) approves; -10 rejects.
-const APPROVED: i32 = 10;
-const APPROVED_WITH_SUGGESTIONS: i32 = 5;
-const REJECTED: i32 = -10;
-
-/// The people (not groups) who approve, or none at all when anyone rejected.
-fn approving(reviewers: Vec<Reviewer>) -> Vec<Actor> {
-    if reviewers.iter().any(|r| r.vote == REJECTED) {
-        return Vec::new();
-    }
-    reviewers
-        .into_iter()
-        .filter(|r| !r.is_container && matches!(r.vote, APPROVED | APPROVED_WITH_SUGGESTIONS))
-        .filter_map(|r| {
-            Some(Actor {
-                login: r.unique_name?,
-                id: r.id,
-            })
-        })
-        .collect()
-}
-
-/// The Git Repositories permission bits as [`Access`].
-fn access(bits: u32) -> Access {
-    if bits & MANAGE_PERMISSIONS != 0 {
-        Access::Admin
-    } else if bits & GENERIC_CONTRIBUTE != 0 {
-        Access::Write
-    } else if bits & GENERIC_READ != 0 {
-        Access::Read
-    } else {
-        Access::None
-    }
-}
-
-/// An identity id as the cache keys it: lower case, without dashes.
-fn identity_key(id: &str) -> String {
-    id.chars()
-        .filter(|c| *c != '-')
-        .map(|c| c.to_ascii_lowercase())
-        .collect()
-}
-
-#[derive(Deserialize)]
-struct ListJson<T> {
-    value: Vec<T>,
-}
-
-#[derive(Deserialize)]
-struct IterationJson {
-    id: u64,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ChangesJson {
-    #[serde(default)]
-    change_entries: Vec<ChangeEntry>,
-    #[serde(default)]
-    next_skip: u64,
-    #[serde(default)]
-    next_top: u64,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ChangeEntry {
-    item: ItemJson,
-    change_type: String,
-    original_path: Option<String>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct ItemJson {
-    path: String,
-    #[serde(default)]
-    is_folder: bool,
-}
-
-#[derive(Deserialize)]
-struct ThreadJson {
-    id: u64,
-    comments: Vec<IdJson>,
-}
-
-#[derive(Deserialize)]
-struct IdJson {
-    id: u64,
-}
-
-fn short_ref(r: &str) -> String {
-    r.strip_prefix("refs/heads/").unwrap_or(r).to_owned()
-}
-
-fn repo_relative(p: &str) -> String {
-    p.trim_start_matches('/').to_owned()
-}
-
 impl AzureDevopsClient {
-    /// The identity descriptor of the identity `id` (`GET _apis/identities?identityIds=`), which
-    /// the security APIs name people by; `None` for an identity the organisation does not know.
-    async fn descriptor(&self, id: &str) -> Result<Option<String>> {
-        let key = identity_key(id);
-        let cached = self
-            .descriptors
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(&key)
-            .cloned();
-        if let Some(descriptor) = cached {
-            return Ok(Some(descriptor));
-        }
-        let what = format!("look up identity {id}");
-        let found: Result<ListJson<Option<IdentityJson>>> = self
-            .identities
-            .get(
-                &format!(
-                    "_apis/identities?identityIds={}&queryMembership=None&api-version={API_VERSION}",
-                    segment(id)
-                ),
-                &what,
-            )
-            .await;
-        let list = match found {
-            Err(VcsError::NotFound { .. }) => return Ok(None),
-            other => other?,
-        };
-        let descriptor = list
-            .value
-            .into_iter()
-            .flatten()
-            .find(|i| i.id.as_deref().map(identity_key).as_ref() == Some(&key))
-            .and_then(|i| i.descriptor)
-            .map(DescriptorJson::text);
-        if let Some(d) = &descriptor {
-            let mut cache = self
-                .descriptors
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner);
-            if cache.len() >= DESCRIPTOR_CACHE {
-                cache.clear();
-            }
-            cache.insert(key, d.clone());
-        }
-        Ok(descriptor)
-    }
-
     async fn get_pr(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<PrJson> {
         let what = format!("get pull request {repo}!{pr}");
         self.rest
@@ -685,60 +364,7 @@ impl VcsClient for AzureDevopsClient {
     /// actor without one is an error. Up to three requests: the identity's descriptor (cached),
     /// the repository's ids and the list.
     async fn permission(&self, repo: &RepoName, user: &Actor) -> Result<Access> {
-        let id = user.id.as_deref().ok_or_else(|| VcsError::Config {
-            message: format!(
-                "Azure DevOps looks permissions up by identity id, and none is known for {}",
-                user.login
-            ),
-        })?;
-        let Some(descriptor) = self.descriptor(id).await? else {
-            return Ok(Access::None);
-        };
-        let what = format!("read the ids of {repo}");
-        let repository: RepoRefJson = self
-            .rest
-            .get(
-                &format!("{}?api-version={API_VERSION}", Self::repo_path(repo)?),
-                &what,
-            )
-            .await?;
-        let (Some(project_id), Some(repo_id)) =
-            (repository.project.and_then(|p| p.id), repository.id)
-        else {
-            return Err(VcsError::Status {
-                what,
-                status: 200,
-                message: "the repository's id or its project's id is missing".to_owned(),
-            });
-        };
-        let token = format!("repoV2/{project_id}/{repo_id}");
-        let what = format!("read {}'s permissions on {repo}", user.login);
-        let acls: ListJson<AclJson> = self
-            .rest
-            .get(
-                &format!(
-                    "_apis/accesscontrollists/{GIT_REPOSITORIES_NAMESPACE}?token={}&descriptors={}&includeExtendedInfo=true&api-version={API_VERSION}",
-                    segment(&token),
-                    segment(&descriptor)
-                ),
-                &what,
-            )
-            .await?;
-        let bits = acls
-            .value
-            .iter()
-            .filter(|acl| {
-                acl.token
-                    .as_deref()
-                    .is_none_or(|t| t.eq_ignore_ascii_case(&token))
-            })
-            .flat_map(|acl| &acl.aces_dictionary)
-            .filter(|(key, ace)| {
-                key.eq_ignore_ascii_case(&descriptor)
-                    || matches!(&ace.descriptor, Some(DescriptorJson::Text(d)) if d.eq_ignore_ascii_case(&descriptor))
-            })
-            .fold(0, |bits, (_, ace)| bits | ace.effective());
-        Ok(access(bits))
+        self.acl_access(repo, user).await
     }
 
     /// The reviewers (people, not groups) whose vote is 10 (approved) or 5 (approved with
@@ -792,94 +418,5 @@ impl VcsClient for AzureDevopsClient {
             _ => true,
         };
         Ok(behind == 0 && merge_base_is_base)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn reviewer(vote: i32, name: &str, container: bool) -> Reviewer {
-        Reviewer {
-            vote,
-            id: Some(format!("id-{name}")),
-            unique_name: Some(name.to_owned()),
-            is_container: container,
-        }
-    }
-
-    #[test]
-    fn approvals_are_people_voting_ten_or_five_and_a_rejection_stops_all() {
-        let actors = approving(vec![
-            reviewer(10, "a@x", false),
-            reviewer(5, "b@x", false),
-            reviewer(0, "c@x", false),
-            reviewer(-5, "d@x", false),
-            reviewer(10, "[Ops]\\Team", true),
-        ]);
-        let names: Vec<_> = actors.iter().map(|a| a.login.as_str()).collect();
-        assert_eq!(names, ["a@x", "b@x"]);
-        assert_eq!(actors[0].id.as_deref(), Some("id-a@x"));
-        assert!(
-            approving(vec![
-                reviewer(10, "a@x", false),
-                reviewer(-10, "e@x", false)
-            ])
-            .is_empty()
-        );
-    }
-
-    #[test]
-    fn permission_bits_map_to_access() {
-        assert_eq!(
-            access(MANAGE_PERMISSIONS | GENERIC_CONTRIBUTE),
-            Access::Admin
-        );
-        assert_eq!(
-            access(GENERIC_CONTRIBUTE | GENERIC_READ | 16),
-            Access::Write
-        );
-        assert_eq!(access(GENERIC_READ), Access::Read);
-        assert_eq!(access(1 | 16_384), Access::None);
-    }
-
-    #[test]
-    fn a_deny_wins_over_an_allow() {
-        let ace: AceJson = serde_json::from_value(serde_json::json!({
-            "descriptor": "Microsoft.TeamFoundation.Identity;S-1",
-            "allow": 0, "deny": 0,
-            "extendedInfo": {"effectiveAllow": 16_383, "effectiveDeny": 4}
-        }))
-        .unwrap();
-        assert_eq!(access(ace.effective()), Access::Admin);
-        assert_eq!(ace.effective() & GENERIC_CONTRIBUTE, 0);
-    }
-
-    #[test]
-    fn the_identity_service_is_vssps_on_azure_devops_services_only() {
-        assert_eq!(
-            identity_url("https://dev.azure.com/acme"),
-            "https://vssps.dev.azure.com/acme"
-        );
-        assert_eq!(
-            identity_url("https://acme.visualstudio.com/"),
-            "https://acme.vssps.visualstudio.com/"
-        );
-        assert_eq!(
-            identity_url("https://tfs.example.com/DefaultCollection"),
-            "https://tfs.example.com/DefaultCollection"
-        );
-        assert_eq!(
-            identity_url("http://127.0.0.1:8080/acme"),
-            "http://127.0.0.1:8080/acme"
-        );
-    }
-
-    #[test]
-    fn identity_ids_match_with_or_without_dashes() {
-        assert_eq!(
-            identity_key("81FA6389-0872-6fdd-a451-7ba7880f566a"),
-            identity_key("81fa638908726fdda4517ba7880f566a")
-        );
     }
 }

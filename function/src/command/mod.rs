@@ -1,0 +1,252 @@
+//! Comment commands: `landfall plan|apply|unlock|help|version` (and `atlantis ...` as an alias, so
+//! teams migrate without retraining). Parsing is pure and never fails: a comment either is not
+//! addressed to us (`None`), is a valid [`Command`], or is an [`InvalidCommand`] that carries the
+//! reply to post. Extra arguments for Terraform are kept as argv, never joined for a shell, and
+//! arguments that would make Terraform leave the project directory are refused.
+//!
+//! This file holds what a comment means; [`parse`] reads it from the comment's words.
+
+mod parse;
+#[cfg(test)]
+mod tests;
+
+use std::fmt;
+
+use serde::ser::SerializeMap;
+use serde::{Serialize, Serializer};
+
+use self::parse::parse_words;
+pub(crate) use self::parse::split_flag;
+
+/// The word that addresses the bot.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tool {
+    /// `landfall ...`
+    Landfall,
+    /// `atlantis ...`, accepted for migration.
+    Atlantis,
+}
+
+impl Tool {
+    /// The word as typed in comments.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tool::Landfall => "landfall",
+            Tool::Atlantis => "atlantis",
+        }
+    }
+}
+
+/// What a command asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Action {
+    /// Run `terraform plan` for the selected projects.
+    Plan,
+    /// Apply the stored plans of the selected projects.
+    Apply,
+    /// Release the pull request's locks and discard its plans.
+    Unlock,
+    /// Reply with usage.
+    Help,
+    /// Reply with the function's version.
+    Version,
+}
+
+impl Action {
+    /// The command word.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Plan => "plan",
+            Action::Apply => "apply",
+            Action::Unlock => "unlock",
+            Action::Help => "help",
+            Action::Version => "version",
+        }
+    }
+}
+
+/// A valid command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Command {
+    /// How it was addressed.
+    pub tool: Tool,
+    /// What it asks for.
+    pub action: Action,
+    /// `-p/--project`: a project name from the repo config.
+    pub project: Option<String>,
+    /// `-d/--dir`: a directory relative to the repository root, normalised by
+    /// [`normalize_dir`](crate::repo_config::normalize_dir) (`a/./b/` and `a/x/../b` are `a/b`).
+    pub dir: Option<String>,
+    /// `-w/--workspace`: a Terraform workspace.
+    pub workspace: Option<String>,
+    /// `--verbose`: include the full output in the reply.
+    pub verbose: bool,
+    /// Everything after `--`, passed to Terraform as separate argv entries.
+    pub extra_args: Vec<String>,
+}
+
+impl Command {
+    fn new(tool: Tool, action: Action) -> Self {
+        Command {
+            tool,
+            action,
+            project: None,
+            dir: None,
+            workspace: None,
+            verbose: false,
+            extra_args: Vec::new(),
+        }
+    }
+
+    /// The reply text for commands answered directly (`help`, `version`), `None` for the others.
+    #[must_use]
+    pub fn reply(&self) -> Option<String> {
+        match self.action {
+            Action::Help => Some(usage(self.tool)),
+            Action::Version => Some(format!("landfall {}", env!("CARGO_PKG_VERSION"))),
+            Action::Plan | Action::Apply | Action::Unlock => None,
+        }
+    }
+}
+
+/// A comment addressed to us that we cannot run, with the reply that says why and how to fix it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InvalidCommand {
+    /// How it was addressed.
+    pub tool: Tool,
+    /// What is wrong, in one line.
+    pub error: String,
+}
+
+impl InvalidCommand {
+    /// The reply to post: the error followed by usage.
+    #[must_use]
+    pub fn reply(&self) -> String {
+        format!("**Error:** {}\n\n{}", self.error, usage(self.tool))
+    }
+}
+
+/// A comment addressed to us.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ParsedComment {
+    /// A command to run or answer.
+    Command(Command),
+    /// A command we cannot run; reply with its text.
+    Invalid(InvalidCommand),
+}
+
+impl ParsedComment {
+    /// The text to reply with directly, if any.
+    #[must_use]
+    pub fn reply(&self) -> Option<String> {
+        match self {
+            ParsedComment::Command(c) => c.reply(),
+            ParsedComment::Invalid(i) => Some(i.reply()),
+        }
+    }
+}
+
+impl Serialize for ParsedComment {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut map = serializer.serialize_map(Some(9))?;
+        match self {
+            ParsedComment::Command(c) => {
+                map.serialize_entry("tool", c.tool.as_str())?;
+                map.serialize_entry("name", c.action.as_str())?;
+                map.serialize_entry("project", &c.project)?;
+                map.serialize_entry("dir", &c.dir)?;
+                map.serialize_entry("workspace", &c.workspace)?;
+                map.serialize_entry("verbose", &c.verbose)?;
+                map.serialize_entry("extra_args", &c.extra_args)?;
+                map.serialize_entry("error", &None::<String>)?;
+                map.serialize_entry("reply", &c.reply())?;
+            }
+            ParsedComment::Invalid(i) => {
+                map.serialize_entry("tool", i.tool.as_str())?;
+                map.serialize_entry("name", &None::<String>)?;
+                map.serialize_entry("project", &None::<String>)?;
+                map.serialize_entry("dir", &None::<String>)?;
+                map.serialize_entry("workspace", &None::<String>)?;
+                map.serialize_entry("verbose", &false)?;
+                map.serialize_entry("extra_args", &Vec::<String>::new())?;
+                map.serialize_entry("error", &i.error)?;
+                map.serialize_entry("reply", &i.reply())?;
+            }
+        }
+        map.end()
+    }
+}
+
+/// Parses a comment. Only the first line counts, and it must start (after whitespace) with
+/// `landfall` or `atlantis`; otherwise the comment is not for us and this returns `None`.
+#[must_use]
+pub fn parse_comment(body: &str) -> Option<ParsedComment> {
+    let line = body.trim_start().lines().next()?.trim_end();
+    let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
+    let tool = if word.eq_ignore_ascii_case("landfall") {
+        Tool::Landfall
+    } else if word.eq_ignore_ascii_case("atlantis") {
+        Tool::Atlantis
+    } else {
+        return None;
+    };
+    Some(match parse_words(tool, rest) {
+        Ok(command) => ParsedComment::Command(command),
+        Err(error) => ParsedComment::Invalid(InvalidCommand {
+            tool,
+            error: error.to_string(),
+        }),
+    })
+}
+
+/// The usage text replied to `help` and to invalid commands.
+#[must_use]
+pub fn usage(tool: Tool) -> String {
+    let t = tool.as_str();
+    format!(
+        "Usage: `{t} <command> [flags] [-- terraform arguments]`\n\n\
+         Commands:\n\
+         - `{t} plan`: plan the projects this pull request changes\n\
+         - `{t} apply`: apply the plans made at the current head commit\n\
+         - `{t} unlock`: release this pull request's locks and discard its plans\n\
+         - `{t} help`: show this text\n\
+         - `{t} version`: show the Landfall version\n\n\
+         Flags for plan and apply:\n\
+         - `-p, --project NAME`: only this project\n\
+         - `-d, --dir DIR`: only the project in this directory\n\
+         - `-w, --workspace NAME`: only this Terraform workspace\n\
+         - `--verbose`: include the full output\n\n\
+         Arguments after `--` go to Terraform as they are, e.g. `{t} plan -d infra -- -var-file=prod.tfvars`; \
+         `-chdir`, `-out` and paths outside the project are refused."
+    )
+}
+
+impl fmt::Display for Command {
+    /// The canonical spelling, e.g. `landfall plan -d infra -- -var x=1`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.tool.as_str(), self.action.as_str())?;
+        for (flag, long, value) in [
+            ("-p", "--project", &self.project),
+            ("-d", "--dir", &self.dir),
+            ("-w", "--workspace", &self.workspace),
+        ] {
+            match value {
+                // A value that looks like a flag (`--`) is only unambiguous joined to its flag.
+                Some(v) if v.starts_with('-') => {
+                    write!(f, " {long}={}", shell_words::quote(v))?;
+                }
+                Some(v) => write!(f, " {flag} {}", shell_words::quote(v))?,
+                None => {}
+            }
+        }
+        if self.verbose {
+            f.write_str(" --verbose")?;
+        }
+        if !self.extra_args.is_empty() {
+            write!(f, " -- {}", shell_words::join(&self.extra_args))?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,229 @@
+//! From the words after the tool's name to a [`Command`]: flags, their values, and the Terraform
+//! arguments after `--`, refused when they would act outside the project directory (paths are
+//! checked with [`normalize_dir`], the one normaliser).
+
+use super::{Action, Command, Tool};
+use crate::repo_config::normalize_dir;
+
+/// Why a comment addressed to us is not a valid command.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub(super) enum CommandError {
+    /// The quoting does not follow shell words.
+    #[error("the command has an unterminated quote or escape")]
+    Quoting,
+    /// The command word is not one we know.
+    #[error("unknown command {0:?}: use plan, apply, unlock, help or version")]
+    UnknownCommand(String),
+    /// A flag we do not know.
+    #[error("unknown flag {flag:?} for {action}")]
+    UnknownFlag { action: &'static str, flag: String },
+    /// A flag given twice.
+    #[error("flag {0} is given more than once")]
+    Repeated(&'static str),
+    /// A flag that needs a value has none.
+    #[error("flag {0} needs a value")]
+    MissingValue(&'static str),
+    /// A flag that takes no value was given one.
+    #[error("flag --{0} takes no value")]
+    UnexpectedValue(&'static str),
+    /// A word that is not a flag.
+    #[error(
+        "unexpected argument {0:?} (flags are -p, -d, -w, --verbose; Terraform arguments go after --)"
+    )]
+    Positional(String),
+    /// `-p` together with `-d` or `-w`.
+    #[error("-p/--project cannot be combined with -d/--dir or -w/--workspace")]
+    ProjectWithDir,
+    /// A command that takes no flags or arguments got some.
+    #[error("{0} takes no flags or arguments")]
+    NoArgs(&'static str),
+    /// `-d` that is absolute or leaves the repository.
+    #[error("directory {0:?} must be a relative path inside the repository")]
+    BadDir(String),
+    /// `-w` that is not a plain name.
+    #[error("workspace {0:?} must be a plain name (letters, digits, '-', '_', '.')")]
+    BadWorkspace(String),
+    /// `-p` that is empty or has control characters.
+    #[error("project name {0:?} is not valid")]
+    BadProject(String),
+    /// An extra argument that would escape the project directory.
+    #[error("Terraform argument {0:?} is not allowed: it would act outside the project directory")]
+    EscapingArg(String),
+}
+
+pub(super) fn parse_words(tool: Tool, rest: &str) -> Result<Command, CommandError> {
+    let words = shell_words::split(rest).map_err(|_| CommandError::Quoting)?;
+    let (flags, extra): (&[String], &[String]) = match words.iter().position(|w| w == "--") {
+        Some(i) => (&words[..i], &words[i + 1..]),
+        None => (&words, &[]),
+    };
+    let Some((name, flags)) = flags.split_first() else {
+        return Ok(Command::new(tool, Action::Help));
+    };
+    let action = match name.as_str() {
+        "plan" => Action::Plan,
+        "apply" => Action::Apply,
+        "unlock" => Action::Unlock,
+        "help" | "-h" | "--help" => return Ok(Command::new(tool, Action::Help)),
+        "version" => Action::Version,
+        other => return Err(CommandError::UnknownCommand(other.to_owned())),
+    };
+    let mut command = Command::new(tool, action);
+    if matches!(action, Action::Unlock | Action::Version) {
+        return if flags.is_empty() && extra.is_empty() {
+            Ok(command)
+        } else if flags.iter().any(|f| f == "-h" || f == "--help") {
+            Ok(Command::new(tool, Action::Help))
+        } else {
+            Err(CommandError::NoArgs(action.as_str()))
+        };
+    }
+    if parse_flags(&mut command, flags)? {
+        return Ok(Command::new(tool, Action::Help));
+    }
+    if command.project.is_some() && (command.dir.is_some() || command.workspace.is_some()) {
+        return Err(CommandError::ProjectWithDir);
+    }
+    if let Some(project) = &command.project
+        && (project.is_empty() || project.chars().any(char::is_control))
+    {
+        return Err(CommandError::BadProject(project.clone()));
+    }
+    if let Some(dir) = command.dir.take() {
+        command.dir = Some(normalize_dir(&dir).ok_or(CommandError::BadDir(dir))?);
+    }
+    if let Some(ws) = &command.workspace
+        && !is_plain_name(ws)
+    {
+        return Err(CommandError::BadWorkspace(ws.clone()));
+    }
+    check_extra_args(extra)?;
+    command.extra_args = extra.to_vec();
+    Ok(command)
+}
+
+/// Reads `-p`, `-d`, `-w` and `--verbose` into `command`. Returns `true` when help was asked for.
+fn parse_flags(command: &mut Command, flags: &[String]) -> Result<bool, CommandError> {
+    let mut i = 0;
+    while i < flags.len() {
+        let arg = flags[i].as_str();
+        i += 1;
+        let (key, inline): (&str, Option<&str>) = if let Some(long) = arg.strip_prefix("--") {
+            match long.split_once('=') {
+                Some((k, v)) => (k, Some(v)),
+                None => (long, None),
+            }
+        } else if let Some(short) = arg.strip_prefix('-').filter(|s| !s.is_empty()) {
+            let mut chars = short.chars();
+            let first = chars.next().map_or(0, char::len_utf8);
+            let (k, v) = short.split_at(first);
+            (k, (!v.is_empty()).then(|| v.strip_prefix('=').unwrap_or(v)))
+        } else {
+            return Err(CommandError::Positional(arg.to_owned()));
+        };
+        let slot = match key {
+            "p" | "project" => &mut command.project,
+            "d" | "dir" => &mut command.dir,
+            "w" | "workspace" => &mut command.workspace,
+            "verbose" => {
+                if inline.is_some() {
+                    return Err(CommandError::UnexpectedValue("verbose"));
+                }
+                if command.verbose {
+                    return Err(CommandError::Repeated("--verbose"));
+                }
+                command.verbose = true;
+                continue;
+            }
+            "h" | "help" => return Ok(true),
+            _ => {
+                return Err(CommandError::UnknownFlag {
+                    action: command.action.as_str(),
+                    flag: arg.to_owned(),
+                });
+            }
+        };
+        let label = match key {
+            "p" | "project" => "-p/--project",
+            "d" | "dir" => "-d/--dir",
+            _ => "-w/--workspace",
+        };
+        if slot.is_some() {
+            return Err(CommandError::Repeated(label));
+        }
+        let value = if let Some(v) = inline {
+            v.to_owned()
+        } else {
+            let v = flags.get(i).ok_or(CommandError::MissingValue(label))?;
+            i += 1;
+            v.clone()
+        };
+        *slot = Some(value);
+    }
+    Ok(false)
+}
+
+fn is_plain_name(s: &str) -> bool {
+    !s.is_empty()
+        && s != "."
+        && s != ".."
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.'))
+}
+
+/// Terraform flags whose value is a path; absolute paths and `..` are refused for them.
+const PATH_FLAGS: [&str; 6] = [
+    "state",
+    "state-out",
+    "backup",
+    "var-file",
+    "plugin-dir",
+    "config",
+];
+/// Terraform flags the runner owns: `-chdir` moves Terraform elsewhere, `-out` picks the planfile.
+const FORBIDDEN_FLAGS: [&str; 2] = ["chdir", "out"];
+
+/// A Terraform flag's name and its `=value`, for `-name[=value]` or `--name[=value]`; `None`
+/// for an argument that is not a flag.
+pub(crate) fn split_flag(arg: &str) -> Option<(&str, Option<&str>)> {
+    let flag = arg.strip_prefix("--").or_else(|| arg.strip_prefix('-'))?;
+    Some(match flag.split_once('=') {
+        Some((name, value)) => (name, Some(value)),
+        None => (flag, None),
+    })
+}
+
+fn check_extra_args(args: &[String]) -> Result<(), CommandError> {
+    let mut expect_path = false;
+    for arg in args {
+        if expect_path {
+            expect_path = false;
+            if normalize_dir(arg).is_none() {
+                return Err(CommandError::EscapingArg(arg.clone()));
+            }
+            continue;
+        }
+        let Some((name, value)) = split_flag(arg) else {
+            continue;
+        };
+        if FORBIDDEN_FLAGS.contains(&name) {
+            return Err(CommandError::EscapingArg(arg.clone()));
+        }
+        if PATH_FLAGS.contains(&name) {
+            match value {
+                Some(v) if normalize_dir(v).is_none() => {
+                    return Err(CommandError::EscapingArg(arg.clone()));
+                }
+                Some(_) => {}
+                None => expect_path = true,
+            }
+        }
+    }
+    if expect_path {
+        // A path flag at the very end has no value; Terraform would fail, so say so now.
+        return Err(CommandError::EscapingArg(
+            args.last().cloned().unwrap_or_default(),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,190 @@
+use super::*;
+
+fn command(text: &str) -> Command {
+    match parse_comment(text) {
+        Some(ParsedComment::Command(c)) => c,
+        other => panic!("{text:?} parsed as {other:?}"),
+    }
+}
+
+fn error(text: &str) -> String {
+    match parse_comment(text) {
+        Some(ParsedComment::Invalid(i)) => i.error,
+        other => panic!("{text:?} parsed as {other:?}"),
+    }
+}
+
+#[test]
+fn a_value_that_looks_like_a_flag_survives_the_canonical_spelling() {
+    let Some(ParsedComment::Command(first)) = parse_comment("landfall plan --workspace=--") else {
+        panic!("parses");
+    };
+    assert_eq!(first.to_string(), "landfall plan --workspace=--");
+    let Some(ParsedComment::Command(second)) = parse_comment(&first.to_string()) else {
+        panic!("the canonical spelling parses");
+    };
+    assert_eq!(second, first);
+}
+
+#[test]
+fn a_comment_that_does_not_start_with_the_tool_is_not_a_command() {
+    assert_eq!(parse_comment("This MR needs work."), None);
+    assert_eq!(parse_comment("please run landfall plan"), None);
+    assert_eq!(parse_comment("atlantis-bot plan"), None);
+    assert_eq!(parse_comment(""), None);
+    assert_eq!(parse_comment("   \n  "), None);
+}
+
+#[test]
+fn leading_whitespace_and_later_lines_are_allowed() {
+    let c = command("  \n\tlandfall plan -d infra\r\nthanks!\natlantis apply");
+    assert_eq!(c.action, Action::Plan);
+    assert_eq!(c.dir.as_deref(), Some("infra"));
+}
+
+#[test]
+fn atlantis_is_an_alias_for_landfall() {
+    let c = command("atlantis apply -p staging");
+    assert_eq!(
+        (c.tool, c.action, c.project.as_deref()),
+        (Tool::Atlantis, Action::Apply, Some("staging"))
+    );
+}
+
+#[test]
+fn every_flag_spelling_is_understood() {
+    for text in [
+        "landfall plan -d a/b -w prod --verbose",
+        "landfall plan --dir a/b --workspace prod --verbose",
+        "landfall plan --dir=a/b --workspace=prod --verbose",
+        "landfall plan -da/b -wprod --verbose",
+        "landfall plan -d=./a/b/ -w=prod --verbose",
+    ] {
+        let c = command(text);
+        assert_eq!(c.dir.as_deref(), Some("a/b"), "{text}");
+        assert_eq!(c.workspace.as_deref(), Some("prod"), "{text}");
+        assert!(c.verbose, "{text}");
+    }
+}
+
+#[test]
+fn quoting_follows_shell_words() {
+    let c = command(r#"landfall plan -p "my project" -- -var 'name=a b' -var=x=\"y\""#);
+    assert_eq!(c.project.as_deref(), Some("my project"));
+    assert_eq!(c.extra_args, ["-var", "name=a b", "-var=x=\"y\""]);
+}
+
+#[test]
+fn bare_tool_name_and_help_flags_ask_for_help() {
+    for text in [
+        "landfall",
+        "atlantis help",
+        "landfall --help",
+        "landfall plan -h",
+        "landfall unlock --help",
+    ] {
+        assert_eq!(command(text).action, Action::Help, "{text}");
+    }
+    assert!(
+        command("landfall help")
+            .reply()
+            .unwrap()
+            .contains("landfall plan")
+    );
+}
+
+#[test]
+fn version_replies_with_the_crate_version() {
+    assert!(
+        command("landfall version")
+            .reply()
+            .unwrap()
+            .contains(env!("CARGO_PKG_VERSION"))
+    );
+}
+
+#[test]
+fn unknown_commands_and_flags_get_a_helpful_reply() {
+    assert!(error("landfall destroy").contains("unknown command \"destroy\""));
+    assert!(error("landfall plan --force").contains("unknown flag \"--force\""));
+    assert!(error("landfall plan infra").contains("unexpected argument"));
+    let Some(ParsedComment::Invalid(invalid)) = parse_comment("atlantis destroy") else {
+        panic!()
+    };
+    assert!(invalid.reply().contains("atlantis plan"));
+}
+
+#[test]
+fn malformed_flags_are_refused() {
+    assert!(error("landfall plan -d").contains("needs a value"));
+    assert!(error("landfall plan -d a -d b").contains("more than once"));
+    assert!(error("landfall plan --verbose=yes").contains("takes no value"));
+    assert!(error("landfall plan -p x -d y").contains("cannot be combined"));
+    assert!(error("landfall unlock -p x").contains("takes no flags"));
+    assert!(error("landfall plan -d 'unterminated").contains("quote"));
+    assert!(error("landfall plan -w ../x").contains("workspace"));
+}
+
+#[test]
+fn directories_outside_the_repository_are_refused() {
+    for dir in ["/etc", "../other", "a/../../b", "C:\\x", "\\\\server"] {
+        assert!(
+            error(&format!("landfall plan -d '{dir}'")).contains("relative path"),
+            "{dir}"
+        );
+    }
+    assert_eq!(command("landfall plan -d .").dir.as_deref(), Some("."));
+}
+
+#[test]
+fn a_directory_is_normalised_as_the_repo_config_normalises_dir() {
+    for (dir, normal) in [("./a/b/", "a/b"), ("a/../b", "b"), ("a/b/..", "a")] {
+        let c = command(&format!("landfall plan -d '{dir}'"));
+        assert_eq!(c.dir.as_deref(), Some(normal), "{dir}");
+        assert_eq!(c.dir, crate::repo_config::normalize_dir(dir), "{dir}");
+    }
+    for dir in ["a\\b", "a:b", "a/../.."] {
+        assert!(
+            error(&format!("landfall plan -d '{dir}'")).contains("relative path"),
+            "{dir}"
+        );
+    }
+}
+
+#[test]
+fn extra_args_that_escape_the_project_are_refused() {
+    for arg in [
+        "-chdir=/tmp",
+        "--chdir=x",
+        "-out=plan",
+        "-state=/var/state",
+        "-state-out=../s",
+        "-backup ../b",
+        "-var-file=/etc/passwd",
+        "-state",
+        "-var-file=env/../../prod.tfvars",
+        r"'-state=a\b'",
+        "-backup=c:/b",
+    ] {
+        assert!(
+            error(&format!("landfall plan -- {arg}")).contains("not allowed"),
+            "{arg}"
+        );
+    }
+    let c = command(
+        "landfall apply -- -var-file=env/prod.tfvars -lock-timeout=5m -target=aws_s3_bucket.x",
+    );
+    assert_eq!(c.extra_args.len(), 3);
+    // Paths are checked, not rewritten: one that climbs back inside the project is passed as is.
+    let c = command("landfall plan -- -var-file=env/../prod.tfvars -backup ./b");
+    assert_eq!(
+        c.extra_args,
+        ["-var-file=env/../prod.tfvars", "-backup", "./b"]
+    );
+}
+
+#[test]
+fn display_spells_the_command_canonically() {
+    let c = command("atlantis plan --dir=./a -w prod -- -var 'x=a b'");
+    assert_eq!(c.to_string(), "atlantis plan -d a -w prod -- -var 'x=a b'");
+}

@@ -1,0 +1,285 @@
+//! The token and the git credential helper: the token taken off the runner's environment, kept
+//! in a file only the clone's helper reads, removed before any step runs, and served only for
+//! `https://` on the clone's host.
+
+use std::io::{self, Read as _, Write as _};
+use std::os::unix::process::CommandExt as _;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use secrecy::SecretString;
+
+use crate::config::{env_vars, process};
+use crate::event::Provider;
+
+pub use crate::config::env_vars::{
+    GIT_CREDENTIAL_HOST as CREDENTIAL_HOST_VAR, GIT_TOKEN_FILE as TOKEN_FILE_VAR,
+    GIT_USERNAME as USERNAME_VAR, VCS_TOKEN_ON_STDIN as TOKEN_ON_STDIN_VAR,
+};
+
+/// Variables no process the runner starts gets (git, Terraform, `run` and `env` steps), should
+/// the runner's own environment hold them: the token and every secret of the function, and the
+/// ARNs that lead to them.
+pub const WITHHELD_VARS: [&str; 7] = [
+    env_vars::VCS_TOKEN,
+    TOKEN_ON_STDIN_VAR,
+    env_vars::VCS_TOKEN_ARN,
+    env_vars::GITHUB_APP_KEY,
+    env_vars::GITHUB_APP_KEY_ARN,
+    env_vars::WEBHOOK_SECRET,
+    env_vars::WEBHOOK_SECRET_ARN,
+];
+
+/// The longest token moved through the pipe (one page, which any pipe holds without a reader).
+const MAX_TOKEN_BYTES: usize = 4096;
+
+/// Takes the token out of the runner's environment: when `LANDFALL_VCS_TOKEN` is set, the runner
+/// executes itself again (same process id, same arguments) without it, the token written to a
+/// pipe that becomes the new image's standard input. `/proc/<pid>/environ` shows the environment
+/// a process started with, whatever it removes later: only a new image drops it (in a Job the
+/// runner is process 1, whose environment any process of the pod can read). Returns only when
+/// there is no token, or with the error that stopped it; the new image finds the token with
+/// [`token_from_environment`].
+///
+/// The process is also made non-dumpable: its `/proc` entries then belong to root, and the
+/// steps (the same user) cannot read its memory, where the token stays for the report.
+pub fn move_token_off_environment() -> io::Result<()> {
+    rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;
+    let Some(token) = process::var_os(env_vars::VCS_TOKEN) else {
+        return Ok(());
+    };
+    if token.len() > MAX_TOKEN_BYTES {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "{} is longer than {MAX_TOKEN_BYTES} bytes",
+                env_vars::VCS_TOKEN
+            ),
+        ));
+    }
+    let (reader, mut writer) = io::pipe()?;
+    writer.write_all(token.as_encoded_bytes())?;
+    drop(writer);
+    let mut args = std::env::args_os();
+    let mut cmd = Command::new("/proc/self/exe");
+    if let Some(arg0) = args.next() {
+        cmd.arg0(arg0);
+    }
+    // `exec` returns only when it failed.
+    Err(cmd
+        .args(args)
+        .env_remove(env_vars::VCS_TOKEN)
+        .env(TOKEN_ON_STDIN_VAR, "1")
+        .stdin(reader)
+        .exec())
+}
+
+/// The token given to the runner: on standard input after [`move_token_off_environment`], else
+/// in `LANDFALL_VCS_TOKEN` (a runner started without that step, as in-process tests do).
+#[must_use]
+pub fn token_from_environment() -> Option<SecretString> {
+    let token = if process::var_os(TOKEN_ON_STDIN_VAR).is_some_and(|v| v == "1") {
+        let mut token = String::new();
+        if let Err(err) = io::stdin()
+            .take(MAX_TOKEN_BYTES as u64)
+            .read_to_string(&mut token)
+        {
+            eprintln!("landfall-runner: reading the token from standard input failed: {err}");
+        }
+        token
+    } else {
+        process::var(env_vars::VCS_TOKEN).unwrap_or_default()
+    };
+    (!token.is_empty()).then(|| SecretString::from(token))
+}
+
+/// Where the token file goes in the work directory (a 0700 folder of its own).
+#[must_use]
+pub fn token_file(work_dir: &Path) -> PathBuf {
+    work_dir.join("secrets").join("vcs-token")
+}
+
+/// Removes the token file once the clone is done, before any step runs; a file already gone is
+/// fine.
+pub fn forget_token(token_file: &Path) -> io::Result<()> {
+    match std::fs::remove_file(token_file) {
+        Err(err) if err.kind() != io::ErrorKind::NotFound => Err(err),
+        _ => Ok(()),
+    }
+}
+
+/// The git settings of the steps after the clone: no credential helper at all (an empty helper
+/// clears any from the system or global config), and never a prompt. A private module over
+/// HTTPS is not served the token: Terraform runs the pull request's code.
+#[must_use]
+pub fn step_git_env() -> Vec<(String, String)> {
+    [
+        ("GIT_TERMINAL_PROMPT", "0"),
+        ("GIT_CONFIG_COUNT", "1"),
+        ("GIT_CONFIG_KEY_0", "credential.helper"),
+        ("GIT_CONFIG_VALUE_0", ""),
+    ]
+    .map(|(name, value)| (name.to_owned(), value.to_owned()))
+    .to_vec()
+}
+
+/// The user name a host expects beside a token over HTTPS.
+#[must_use]
+pub fn token_username(provider: Provider) -> &'static str {
+    match provider {
+        Provider::Github => "x-access-token",
+        Provider::Gitlab | Provider::Gitea => "oauth2",
+        Provider::BitbucketCloud | Provider::BitbucketServer => "x-token-auth",
+        Provider::AzureDevops => "landfall",
+    }
+}
+
+/// The helper's answer to git's request (the `key=value` lines of the credential protocol):
+/// the user and token for `https://<host>` exactly, and nothing otherwise.
+#[must_use]
+pub fn credential_answer(request: &str, host: &str, username: &str, token: &str) -> Option<String> {
+    let mut protocol = None;
+    let mut asked_host = None;
+    for line in request.lines() {
+        match line.split_once('=') {
+            Some(("protocol", value)) => protocol = Some(value),
+            Some(("host", value)) => asked_host = Some(value),
+            _ => {}
+        }
+    }
+    let matches = protocol == Some("https")
+        && asked_host.is_some_and(|asked| asked.eq_ignore_ascii_case(host))
+        && !host.is_empty()
+        && !token.is_empty();
+    matches.then(|| format!("username={username}\npassword={token}\n"))
+}
+
+/// The `git-credential` subcommand: answers `get` from the token file for the configured host;
+/// `store` and `erase` are ignored.
+pub fn credential_helper_main(
+    operation: &str,
+    stdin: &mut impl io::Read,
+    stdout: &mut impl io::Write,
+) -> io::Result<()> {
+    if operation != "get" {
+        return Ok(());
+    }
+    let mut request = String::new();
+    stdin.read_to_string(&mut request)?;
+    let host = process::var(CREDENTIAL_HOST_VAR).unwrap_or_default();
+    let username = process::var(USERNAME_VAR).unwrap_or_else(|| "x-access-token".to_owned());
+    let Some(file) = process::var_os(TOKEN_FILE_VAR) else {
+        return Ok(());
+    };
+    let token = std::fs::read_to_string(file)?;
+    if let Some(answer) = credential_answer(&request, &host, &username, token.trim()) {
+        stdout.write_all(answer.as_bytes())?;
+    }
+    Ok(())
+}
+
+/// The environment that points the clone's git processes at the helper for `host` (the checked
+/// clone URL's), and never at a prompt. The steps after the clone get [`step_git_env`] instead.
+#[must_use]
+pub fn git_env(
+    helper_exe: &Path,
+    host: &str,
+    username: &str,
+    token_file: &Path,
+) -> Vec<(String, String)> {
+    let exe = helper_exe.display().to_string().replace('\'', r"'\''");
+    let config = [
+        // An empty helper first clears any helper from system or global config.
+        ("credential.helper", String::new()),
+        ("credential.helper", format!("!'{exe}' git-credential")),
+        ("advice.detachedHead", "false".to_owned()),
+    ];
+    let mut env = vec![
+        ("GIT_TERMINAL_PROMPT".to_owned(), "0".to_owned()),
+        ("GIT_CONFIG_COUNT".to_owned(), config.len().to_string()),
+        (CREDENTIAL_HOST_VAR.to_owned(), host.to_owned()),
+        (USERNAME_VAR.to_owned(), username.to_owned()),
+        (TOKEN_FILE_VAR.to_owned(), token_file.display().to_string()),
+    ];
+    for (index, (key, value)) in config.into_iter().enumerate() {
+        env.push((format!("GIT_CONFIG_KEY_{index}"), key.to_owned()));
+        env.push((format!("GIT_CONFIG_VALUE_{index}"), value));
+    }
+    env
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_helper_answers_only_for_https_on_the_vcs_host() {
+        let ask = |request: &str| credential_answer(request, "github.com", "x-access-token", "tok");
+        assert_eq!(
+            ask("protocol=https\nhost=github.com\npath=acme/infra.git\n").as_deref(),
+            Some("username=x-access-token\npassword=tok\n")
+        );
+        assert_eq!(ask("protocol=https\nhost=evil.example\n"), None);
+        assert_eq!(ask("protocol=http\nhost=github.com\n"), None);
+        assert_eq!(ask("host=github.com\n"), None);
+    }
+    #[test]
+    fn steps_get_no_credential_helper() {
+        let env = step_git_env();
+        assert!(env.iter().all(|(name, value)| name != TOKEN_FILE_VAR
+            && name != CREDENTIAL_HOST_VAR
+            && !value.contains("git-credential")));
+        assert!(env.contains(&("GIT_TERMINAL_PROMPT".to_owned(), "0".to_owned())));
+        let dir = tempfile::tempdir().unwrap();
+        let file = token_file(dir.path());
+        std::fs::create_dir_all(file.parent().unwrap()).unwrap();
+        std::fs::write(&file, "tok").unwrap();
+        forget_token(&file).unwrap();
+        assert!(!file.exists());
+        forget_token(&file).unwrap();
+    }
+    #[test]
+    fn git_itself_gets_the_token_from_the_helper_and_only_for_the_host() {
+        let dir = tempfile::tempdir().unwrap();
+        let token_file = dir.path().join("token");
+        std::fs::write(&token_file, "s3cret-token").unwrap();
+        // A stand-in helper with the same protocol: this test binary cannot be the runner.
+        let helper = dir.path().join("helper");
+        std::fs::write(
+            &helper,
+            "#!/bin/sh\n[ \"$1\" = get ] || exit 0\n\
+             req=$(cat)\ncase \"$req\" in *host=$LANDFALL_GIT_CREDENTIAL_HOST*) \
+             printf 'username=%s\\npassword=%s\\n' \"$LANDFALL_GIT_USERNAME\" \"$(cat \"$LANDFALL_GIT_TOKEN_FILE\")\";; esac\n",
+        )
+        .unwrap();
+        std::fs::set_permissions(&helper, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let mut env = git_env(&helper, "git.example.com", "oauth2", &token_file);
+        // git appends the operation to the helper string; drop our subcommand word for the stub.
+        for (name, value) in &mut env {
+            if name == "GIT_CONFIG_VALUE_1" {
+                *value = value.replace(" git-credential", "");
+            }
+        }
+        let fill = |host: &str| {
+            let mut cmd = Command::new("git");
+            cmd.args(["credential", "fill"])
+                .envs(env.iter().map(|(n, v)| (n, v)))
+                .stdin(std::process::Stdio::piped())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped());
+            let mut child = cmd.spawn().unwrap();
+            std::io::Write::write_all(
+                &mut child.stdin.take().unwrap(),
+                format!("protocol=https\nhost={host}\n\n").as_bytes(),
+            )
+            .unwrap();
+            let out = child.wait_with_output().unwrap();
+            String::from_utf8_lossy(&out.stdout).into_owned()
+        };
+        let answer = fill("git.example.com");
+        assert!(answer.contains("username=oauth2"), "{answer}");
+        assert!(answer.contains("password=s3cret-token"), "{answer}");
+        assert!(!fill("other.example.com").contains("s3cret-token"));
+    }
+}

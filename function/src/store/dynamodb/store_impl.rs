@@ -1,0 +1,251 @@
+//! The [`Store`] operations over the table: deliveries, locks (through [`super::locks`]), plan
+//! records and split comments.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+};
+
+use super::items::{n, plan_item, s};
+use super::{DynamoStore, REPO_INDEX, TTL_ATTRIBUTE, is_transient};
+use crate::store::keys::{self, ITEM_SK};
+use crate::store::{
+    COMMENT_PARTS_TTL, DeliveryOutcome, Lock, LockHolder, LockKey, LockOutcome,
+    MAX_TRANSACTION_ITEMS, PartsOutcome, PlanOutcome, PlanRecord, ReleaseOutcome, Result, Store,
+    normalise_keys, now_secs,
+};
+
+impl Store for DynamoStore {
+    async fn record_delivery(&self, delivery: &str, ttl: Duration) -> Result<DeliveryOutcome> {
+        let now = now_secs();
+        let pk = keys::delivery_pk(delivery);
+        let outcome = self
+            .retrying("PutItem", is_transient::<PutItemError, _>, || {
+                self.client
+                    .put_item()
+                    .table_name(&self.table)
+                    .item("pk", s(&pk))
+                    .item("sk", s(ITEM_SK))
+                    .item("kind", s("delivery"))
+                    .item("received_at", n(now))
+                    .item(TTL_ATTRIBUTE, n(now.saturating_add(ttl.as_secs())))
+                    .condition_expression("attribute_not_exists(pk) OR #expires <= :now")
+                    .expression_attribute_names("#expires", TTL_ATTRIBUTE)
+                    .expression_attribute_values(":now", n(now))
+                    .send()
+            })
+            .await?;
+        match outcome {
+            Ok(_) => Ok(DeliveryOutcome::New),
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                Ok(DeliveryOutcome::Duplicate)
+            }
+            Err(err) => Err(self.request_error("PutItem", aws_sdk_dynamodb::Error::from(err))),
+        }
+    }
+
+    async fn acquire_locks(&self, holder: &LockHolder, keys: &[LockKey]) -> Result<LockOutcome> {
+        let keys = normalise_keys(keys)?;
+        if keys.is_empty() {
+            Ok(LockOutcome::Acquired)
+        } else if keys.len() <= MAX_TRANSACTION_ITEMS {
+            self.acquire_in_transaction(holder, &keys).await
+        } else {
+            self.acquire_ordered(holder, &keys).await
+        }
+    }
+
+    async fn release_lock(&self, key: &LockKey, pr: Option<u64>) -> Result<ReleaseOutcome> {
+        let outcome = self.delete_lock(key, pr).await?;
+        if let ReleaseOutcome::Released(lock) = &outcome {
+            self.delete_plan(&lock.key, lock.holder.pr).await?;
+        }
+        Ok(outcome)
+    }
+
+    async fn release_pr(&self, repo: &str, pr: u64) -> Result<Vec<Lock>> {
+        let locks = self
+            .query_all(
+                Some(REPO_INDEX),
+                "gsi1pk = :repo AND begins_with(gsi1sk, :pr)",
+                &[
+                    (":repo", s(keys::repo_index_pk(repo))),
+                    (":pr", s(keys::repo_index_pr_prefix(pr))),
+                ],
+            )
+            .await?
+            .iter()
+            .map(|item| self.fields(item).lock())
+            .collect::<Result<Vec<_>, _>>()?;
+        let plans = self
+            .query_all(None, "pk = :pk", &[(":pk", s(keys::plan_pk(repo, pr)))])
+            .await?
+            .iter()
+            .map(|item| self.fields(item).key())
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut released = self.delete_pr_items(pr, &locks, &plans).await?;
+        released.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(released)
+    }
+
+    async fn get_lock(&self, key: &LockKey) -> Result<Option<Lock>> {
+        let item = self
+            .get_item(keys::lock_pk(key), ITEM_SK.to_owned())
+            .await?;
+        Ok(item.map(|item| self.fields(&item).lock()).transpose()?)
+    }
+
+    async fn list_locks(&self, repo: Option<&str>) -> Result<Vec<Lock>> {
+        let items = match repo {
+            Some(repo) => {
+                self.query_all(
+                    Some(REPO_INDEX),
+                    "gsi1pk = :repo",
+                    &[(":repo", s(keys::repo_index_pk(repo)))],
+                )
+                .await?
+            }
+            None => self.scan_locks().await?,
+        };
+        let mut locks = items
+            .iter()
+            .map(|item| self.fields(item).lock())
+            .collect::<Result<Vec<_>, _>>()?;
+        locks.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(locks)
+    }
+
+    async fn put_plan(&self, plan: &PlanRecord) -> Result<PlanOutcome> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::lock_pk(&plan.key)))
+            .key("sk", s(ITEM_SK))
+            .condition_expression("#pr = :pr")
+            .expression_attribute_names("#pr", "pr")
+            .expression_attribute_values(":pr", n(plan.pr))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|err| self.request_error("TransactWriteItems", err))?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(plan_item(plan)))
+            .build()
+            .map_err(|err| self.request_error("TransactWriteItems", err))?;
+        let items = vec![
+            TransactWriteItem::builder().condition_check(check).build(),
+            TransactWriteItem::builder().put(put).build(),
+        ];
+        let Err(err) = self.transact(items).await? else {
+            return Ok(PlanOutcome::Written);
+        };
+        if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            err.as_service_error()
+            && let Some(reason) = cancelled.cancellation_reasons().first()
+            && reason.code() == Some("ConditionalCheckFailed")
+        {
+            let holder = match reason.item() {
+                Some(item) if !item.is_empty() => Some(self.fields(item).lock()?),
+                _ => None,
+            };
+            return Ok(PlanOutcome::LockNotHeld(holder));
+        }
+        Err(self.request_error("TransactWriteItems", aws_sdk_dynamodb::Error::from(err)))
+    }
+
+    async fn get_plan(&self, key: &LockKey, pr: u64) -> Result<Option<PlanRecord>> {
+        let item = self
+            .get_item(keys::plan_pk(&key.repo, pr), keys::project_key(key))
+            .await?;
+        Ok(item.map(|item| self.fields(&item).plan()).transpose()?)
+    }
+
+    async fn list_plans(&self, repo: &str, pr: u64) -> Result<Vec<PlanRecord>> {
+        let mut plans = self
+            .query_all(None, "pk = :pk", &[(":pk", s(keys::plan_pk(repo, pr)))])
+            .await?
+            .iter()
+            .map(|item| self.fields(item).plan())
+            .collect::<Result<Vec<_>, _>>()?;
+        plans.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(plans)
+    }
+
+    async fn comment_parts(&self, repo: &str, pr: u64, comment_id: &str) -> Result<Vec<String>> {
+        let item = self
+            .get_item(keys::comment_parts_pk(repo, pr), keys::escape(comment_id))
+            .await?;
+        Ok(item
+            .map(|item| self.fields(&item).parts())
+            .transpose()?
+            .unwrap_or_default())
+    }
+
+    async fn add_comment_parts(
+        &self,
+        repo: &str,
+        pr: u64,
+        comment_id: &str,
+        known: &[String],
+        added: &[String],
+    ) -> Result<PartsOutcome> {
+        let (pk, sk) = (keys::comment_parts_pk(repo, pr), keys::escape(comment_id));
+        let parts: Vec<String> = known.iter().chain(added).cloned().collect();
+        let now = now_secs();
+        // The list only grows, by writes conditioned on its length: its length names its content.
+        let condition = if known.is_empty() {
+            "attribute_not_exists(pk)"
+        } else {
+            "#count = :known"
+        };
+        let outcome = self
+            .retrying("PutItem", is_transient::<PutItemError, _>, || {
+                let mut put = self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .item("pk", s(&pk))
+                    .item("sk", s(&sk))
+                    .item("kind", s("comment_parts"))
+                    .item("parts", AttributeValue::L(parts.iter().map(s).collect()))
+                    .item("part_count", n(parts.len() as u64))
+                    .item(
+                        TTL_ATTRIBUTE,
+                        n(now.saturating_add(COMMENT_PARTS_TTL.as_secs())),
+                    )
+                    .condition_expression(condition);
+                if !known.is_empty() {
+                    put = put
+                        .expression_attribute_names("#count", "part_count")
+                        .expression_attribute_values(":known", n(known.len() as u64));
+                }
+                put.send()
+            })
+            .await?;
+        match outcome {
+            Ok(_) => Ok(PartsOutcome::Written(parts)),
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(PutItemError::ConditionalCheckFailedException(_))
+                ) =>
+            {
+                let current = self
+                    .get_item(pk, sk)
+                    .await?
+                    .map(|item| self.fields(&item).parts())
+                    .transpose()?
+                    .unwrap_or_default();
+                Ok(PartsOutcome::Changed(current))
+            }
+            Err(err) => Err(self.request_error("PutItem", aws_sdk_dynamodb::Error::from(err))),
+        }
+    }
+}

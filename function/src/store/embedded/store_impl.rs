@@ -1,0 +1,311 @@
+//! The [`Store`] operations, each one write (through the writer thread) or one read transaction.
+
+use std::time::Duration;
+
+use redb::ReadableTable;
+
+use super::writer::Finish;
+use super::{
+    COMMENT_PARTS, DELIVERIES, DELIVERY_EXPIRY, EmbeddedStore, LOCKS, PLANS, PRUNE_PER_DELIVERY,
+    decode, encode, scan_prefix,
+};
+use crate::store::keys;
+use crate::store::{
+    DeliveryOutcome, Lock, LockHolder, LockKey, LockOutcome, PartsOutcome, PlanOutcome, PlanRecord,
+    ReleaseOutcome, Result, Store, normalise_keys, now_secs,
+};
+
+impl Store for EmbeddedStore {
+    async fn record_delivery(&self, delivery: &str, ttl: Duration) -> Result<DeliveryOutcome> {
+        let id = delivery.to_owned();
+        let outcome = self
+            .write("record delivery", move |txn, _| {
+                let now = now_secs();
+                let mut deliveries = txn.open_table(DELIVERIES)?;
+                let mut expiry = txn.open_table(DELIVERY_EXPIRY)?;
+                let seen = deliveries.get(id.as_str())?.map(|v| v.value());
+                if seen.is_some_and(|expires| expires > now) {
+                    return Ok(Finish::Abort(DeliveryOutcome::Duplicate));
+                }
+                if let Some(old) = seen {
+                    expiry.remove((old, id.as_str()))?;
+                }
+                let expires = now.saturating_add(ttl.as_secs());
+                deliveries.insert(id.as_str(), expires)?;
+                expiry.insert((expires, id.as_str()), ())?;
+                let mut stale = Vec::new();
+                for entry in expiry.iter()?.take(PRUNE_PER_DELIVERY) {
+                    let (key, _) = entry?;
+                    let (at, other) = key.value();
+                    if at > now {
+                        break;
+                    }
+                    stale.push((at, other.to_owned()));
+                }
+                for (at, other) in stale {
+                    expiry.remove((at, other.as_str()))?;
+                    deliveries.remove(other.as_str())?;
+                }
+                Ok(Finish::Commit(DeliveryOutcome::New))
+            })
+            .await?;
+        Ok(outcome)
+    }
+
+    async fn acquire_locks(&self, holder: &LockHolder, keys: &[LockKey]) -> Result<LockOutcome> {
+        let keys = normalise_keys(keys)?;
+        let holder = holder.clone();
+        let outcome = self
+            .write("acquire locks", move |txn, _| {
+                let mut table = txn.open_table(LOCKS)?;
+                let mut held = Vec::new();
+                let mut current = Vec::with_capacity(keys.len());
+                for key in &keys {
+                    let id = keys::embedded_lock_key(key);
+                    let lock = match table.get(id.as_str())? {
+                        Some(value) => Some(decode::<Lock>(&id, value.value())?),
+                        None => None,
+                    };
+                    match lock {
+                        Some(lock) if lock.holder.pr != holder.pr => held.push(lock),
+                        lock => current.push((id, key, lock.map(|l| l.since))),
+                    }
+                }
+                if !held.is_empty() {
+                    return Ok(Finish::Abort(LockOutcome::HeldBy(held)));
+                }
+                let now = now_secs();
+                for (id, key, since) in current {
+                    let lock = Lock {
+                        key: key.clone(),
+                        holder: holder.clone(),
+                        since: since.unwrap_or(now),
+                    };
+                    table.insert(id.as_str(), encode(&lock).as_slice())?;
+                }
+                Ok(Finish::Commit(LockOutcome::Acquired))
+            })
+            .await?;
+        Ok(outcome)
+    }
+
+    async fn release_lock(&self, key: &LockKey, pr: Option<u64>) -> Result<ReleaseOutcome> {
+        let key = key.clone();
+        let outcome = self
+            .write("release lock", move |txn, _| {
+                let mut locks = txn.open_table(LOCKS)?;
+                let id = keys::embedded_lock_key(&key);
+                let lock = match locks.get(id.as_str())? {
+                    Some(value) => decode::<Lock>(&id, value.value())?,
+                    None => return Ok(Finish::Abort(ReleaseOutcome::NotLocked)),
+                };
+                if pr.is_some_and(|pr| pr != lock.holder.pr) {
+                    return Ok(Finish::Abort(ReleaseOutcome::HeldBy(lock)));
+                }
+                locks.remove(id.as_str())?;
+                let mut plans = txn.open_table(PLANS)?;
+                plans.remove(keys::embedded_plan_key(&key, lock.holder.pr).as_str())?;
+                Ok(Finish::Commit(ReleaseOutcome::Released(lock)))
+            })
+            .await?;
+        Ok(outcome)
+    }
+
+    async fn release_pr(&self, repo: &str, pr: u64) -> Result<Vec<Lock>> {
+        let repo = repo.to_owned();
+        let released = self
+            .write("release a PR's locks", move |txn, _| {
+                let mut locks = txn.open_table(LOCKS)?;
+                let held: Vec<(String, Lock)> =
+                    scan_prefix(&locks, &keys::embedded_repo_prefix(&repo))?
+                        .into_iter()
+                        .filter(|(_, lock): &(String, Lock)| lock.holder.pr == pr)
+                        .collect();
+                for (id, _) in &held {
+                    locks.remove(id.as_str())?;
+                }
+                let mut plans = txn.open_table(PLANS)?;
+                let prefix = keys::embedded_plan_prefix(&repo, pr);
+                let records: Vec<(String, PlanRecord)> = scan_prefix(&plans, &prefix)?;
+                for (id, _) in &records {
+                    plans.remove(id.as_str())?;
+                }
+                let mut comments = txn.open_table(COMMENT_PARTS)?;
+                let threads: Vec<(String, Vec<String>)> = scan_prefix(&comments, &prefix)?;
+                for (id, _) in &threads {
+                    comments.remove(id.as_str())?;
+                }
+                Ok(Finish::Commit(
+                    held.into_iter().map(|(_, lock)| lock).collect(),
+                ))
+            })
+            .await?;
+        Ok(released)
+    }
+
+    async fn get_lock(&self, key: &LockKey) -> Result<Option<Lock>> {
+        Ok(self
+            .get_json("read a lock", LOCKS, keys::embedded_lock_key(key))
+            .await?)
+    }
+
+    async fn list_locks(&self, repo: Option<&str>) -> Result<Vec<Lock>> {
+        let prefix = repo.map(keys::embedded_repo_prefix).unwrap_or_default();
+        let mut locks: Vec<Lock> = self
+            .read("list locks", move |txn, _| {
+                let table = txn.open_table(LOCKS)?;
+                Ok(scan_prefix(&table, &prefix)?
+                    .into_iter()
+                    .map(|(_, lock)| lock)
+                    .collect())
+            })
+            .await?;
+        locks.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(locks)
+    }
+
+    async fn put_plan(&self, plan: &PlanRecord) -> Result<PlanOutcome> {
+        let plan = plan.clone();
+        let outcome = self
+            .write("write a plan record", move |txn, _| {
+                let locks = txn.open_table(LOCKS)?;
+                let id = keys::embedded_lock_key(&plan.key);
+                let lock = match locks.get(id.as_str())? {
+                    Some(value) => Some(decode::<Lock>(&id, value.value())?),
+                    None => None,
+                };
+                match lock {
+                    Some(lock) if lock.holder.pr == plan.pr => {
+                        let mut plans = txn.open_table(PLANS)?;
+                        let plan_id = keys::embedded_plan_key(&plan.key, plan.pr);
+                        plans.insert(plan_id.as_str(), encode(&plan).as_slice())?;
+                        Ok(Finish::Commit(PlanOutcome::Written))
+                    }
+                    other => Ok(Finish::Abort(PlanOutcome::LockNotHeld(other))),
+                }
+            })
+            .await?;
+        Ok(outcome)
+    }
+
+    async fn get_plan(&self, key: &LockKey, pr: u64) -> Result<Option<PlanRecord>> {
+        let id = keys::embedded_plan_key(key, pr);
+        Ok(self.get_json("read a plan record", PLANS, id).await?)
+    }
+
+    async fn list_plans(&self, repo: &str, pr: u64) -> Result<Vec<PlanRecord>> {
+        let prefix = keys::embedded_plan_prefix(repo, pr);
+        let mut plans: Vec<PlanRecord> = self
+            .read("list plan records", move |txn, _| {
+                let table = txn.open_table(PLANS)?;
+                Ok(scan_prefix(&table, &prefix)?
+                    .into_iter()
+                    .map(|(_, plan)| plan)
+                    .collect())
+            })
+            .await?;
+        plans.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(plans)
+    }
+
+    async fn comment_parts(&self, repo: &str, pr: u64, comment_id: &str) -> Result<Vec<String>> {
+        let id = keys::embedded_comment_parts_key(repo, pr, comment_id);
+        let parts = self
+            .get_json("read a comment's parts", COMMENT_PARTS, id)
+            .await?;
+        Ok(parts.unwrap_or_default())
+    }
+
+    async fn add_comment_parts(
+        &self,
+        repo: &str,
+        pr: u64,
+        comment_id: &str,
+        known: &[String],
+        added: &[String],
+    ) -> Result<PartsOutcome> {
+        let id = keys::embedded_comment_parts_key(repo, pr, comment_id);
+        let (known, added) = (known.to_vec(), added.to_vec());
+        let outcome = self
+            .write("add a comment's parts", move |txn, _| {
+                let mut table = txn.open_table(COMMENT_PARTS)?;
+                let mut parts: Vec<String> = match table.get(id.as_str())? {
+                    Some(value) => decode(&id, value.value())?,
+                    None => Vec::new(),
+                };
+                if parts != known {
+                    return Ok(Finish::Abort(PartsOutcome::Changed(parts)));
+                }
+                parts.extend(added.iter().cloned());
+                table.insert(id.as_str(), encode(&parts).as_slice())?;
+                Ok(Finish::Commit(PartsOutcome::Written(parts)))
+            })
+            .await?;
+        Ok(outcome)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use redb::ReadableTableMetadata;
+
+    use super::super::EmbeddedError;
+    use super::*;
+
+    fn holder(pr: u64) -> LockHolder {
+        LockHolder {
+            pr,
+            user: "alice".into(),
+            head_sha: "abc".into(),
+            pull_url: format!("https://example.test/pr/{pr}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn locks_survive_closing_and_reopening_the_database() {
+        let dir = tempfile::tempdir().unwrap();
+        let key = LockKey::new("o/r", ".", "default");
+        {
+            let store = EmbeddedStore::open_dir(dir.path()).unwrap();
+            let outcome = store
+                .acquire_locks(&holder(1), std::slice::from_ref(&key))
+                .await
+                .unwrap();
+            assert_eq!(outcome, LockOutcome::Acquired);
+        }
+        let store = EmbeddedStore::open_dir(dir.path()).unwrap();
+        let lock = store
+            .get_lock(&key)
+            .await
+            .unwrap()
+            .expect("the lock survived");
+        assert_eq!(lock.holder.pr, 1);
+    }
+
+    #[tokio::test]
+    async fn a_second_process_opening_the_same_file_is_told_it_is_in_use() {
+        let dir = tempfile::tempdir().unwrap();
+        let _first = EmbeddedStore::open_dir(dir.path()).unwrap();
+        let err = EmbeddedStore::open_dir(dir.path()).unwrap_err();
+        assert!(matches!(err, EmbeddedError::InUse { .. }), "{err:?}");
+        assert!(err.to_string().contains("in use"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn expired_deliveries_are_pruned_when_new_ones_arrive() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open_dir(dir.path()).unwrap();
+        for n in 0..5 {
+            let outcome = store
+                .record_delivery(&format!("d{n}"), Duration::ZERO)
+                .await
+                .unwrap();
+            assert_eq!(outcome, DeliveryOutcome::New);
+        }
+        let remaining = store
+            .read("count", |txn, _| Ok(txn.open_table(DELIVERIES)?.len()?))
+            .await
+            .unwrap();
+        assert!(remaining <= 1, "{remaining} expired deliveries kept");
+    }
+}
