@@ -7,7 +7,10 @@
 //! Linux) and `zig cc` (what `cargo lambda build` links with) understand, and gold and mold do
 //! not. It is left out for those two (with a warning), for targets other than Linux, and when
 //! `LANDFALL_STARTUP_LAYOUT=off`.
-#![allow(clippy::disallowed_methods, reason = "a build script's inputs are cargo's variables")]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a build script's inputs are cargo's variables"
+)]
 
 use std::env;
 use std::path::Path;

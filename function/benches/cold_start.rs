@@ -5,7 +5,10 @@
 //! binary sizes. The targets: at most 1.5x the hello-world, and a binary under 15 MB.
 //!
 //! `LANDFALL_COLD_START_RUNS` sets the number of measured spawns per binary (default 40).
-#![allow(clippy::disallowed_methods, reason = "a bench's knobs are its own process's variables, not Landfall's settings")]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a bench's knobs are its own process's variables, not Landfall's settings"
+)]
 
 use std::io::Read;
 use std::net::TcpListener;

@@ -8,7 +8,10 @@
 //!
 //! `cargo bench -p landfall-function --bench runner` (set `RUNNER_BENCH_RUNS` to change the
 //! number of runs, default 10).
-#![allow(clippy::disallowed_methods, reason = "a bench's knobs are its own process's variables, not Landfall's settings")]
+#![allow(
+    clippy::disallowed_methods,
+    reason = "a bench's knobs are its own process's variables, not Landfall's settings"
+)]
 
 use std::path::Path;
 use std::process::Command;

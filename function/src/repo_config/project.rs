@@ -2,11 +2,152 @@
 //! written, so that an error names its line.
 
 use globset::Glob;
+use regex::Regex;
 
 use super::dir::normalize_dir;
 use super::read::Reader;
-use super::repo::{Autoplan, BranchPattern, ProjectConfig, Requirement, Setting};
 use super::yaml::Node;
+
+/// Atlantis' default `when_modified` patterns, relative to the project directory.
+pub const DEFAULT_WHEN_MODIFIED: [&str; 3] =
+    ["**/*.tf*", "**/terragrunt.hcl", "**/.terraform.lock.hcl"];
+
+/// A value with the line that set it, so the policy can name the line it refuses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Setting<T> {
+    /// The value.
+    pub value: T,
+    /// The line of its key.
+    pub line: usize,
+}
+
+/// A requirement before `plan` or `apply` may run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Requirement {
+    /// The PR is approved.
+    Approved,
+    /// The host says the PR can be merged.
+    Mergeable,
+    /// The head branch contains the base branch's latest commit.
+    Undiverged,
+}
+
+impl Requirement {
+    /// The name as written in YAML.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Requirement::Approved => "approved",
+            Requirement::Mergeable => "mergeable",
+            Requirement::Undiverged => "undiverged",
+        }
+    }
+
+    pub(super) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "approved" => Some(Requirement::Approved),
+            "mergeable" => Some(Requirement::Mergeable),
+            "undiverged" => Some(Requirement::Undiverged),
+            _ => None,
+        }
+    }
+}
+
+/// A regex over base branch names, written `/regex/` (slashes optional) as in Atlantis.
+#[derive(Clone, Debug)]
+pub struct BranchPattern {
+    /// As written.
+    pub source: String,
+    regex: Regex,
+}
+
+impl BranchPattern {
+    /// Compiles `/regex/` or `regex`.
+    pub fn new(source: &str) -> Result<Self, regex::Error> {
+        let inner = source
+            .strip_prefix('/')
+            .and_then(|s| s.strip_suffix('/'))
+            .unwrap_or(source);
+        Ok(BranchPattern {
+            source: source.to_owned(),
+            regex: Regex::new(inner)?,
+        })
+    }
+
+    /// Whether `branch` matches (anywhere in the name, as Go's `MatchString`).
+    #[must_use]
+    pub fn matches(&self, branch: &str) -> bool {
+        self.regex.is_match(branch)
+    }
+}
+
+impl PartialEq for BranchPattern {
+    fn eq(&self, other: &Self) -> bool {
+        self.source == other.source
+    }
+}
+
+impl Eq for BranchPattern {}
+
+/// `autoplan` of a project.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Autoplan {
+    /// Whether pushes plan this project automatically.
+    pub enabled: bool,
+    /// Patterns (`.dockerignore` syntax, `!` negates) relative to the project directory.
+    pub when_modified: Vec<String>,
+}
+
+impl Default for Autoplan {
+    fn default() -> Self {
+        Autoplan {
+            enabled: true,
+            when_modified: DEFAULT_WHEN_MODIFIED
+                .iter()
+                .map(|s| (*s).to_owned())
+                .collect(),
+        }
+    }
+}
+
+/// One entry of `projects`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProjectConfig {
+    /// The line where the entry starts.
+    pub line: usize,
+    /// `name`, for `-p`.
+    pub name: Option<String>,
+    /// `dir`, normalised: relative to the repo root, `.` for the root, no `./` or trailing `/`.
+    pub dir: String,
+    /// `workspace`, `default` when absent.
+    pub workspace: String,
+    /// `terraform_version`.
+    pub terraform_version: Option<String>,
+    /// `timeout` (a Landfall key): the run's time limit.
+    pub timeout: Option<std::time::Duration>,
+    /// `autoplan`.
+    pub autoplan: Autoplan,
+    /// `apply_requirements` (restricted).
+    pub apply_requirements: Option<Setting<Vec<Requirement>>>,
+    /// `plan_requirements` (restricted).
+    pub plan_requirements: Option<Setting<Vec<Requirement>>>,
+    /// `workflow` (restricted).
+    pub workflow: Option<Setting<String>>,
+    /// `execution_order_group`.
+    pub execution_order_group: i64,
+    /// `depends_on`: names of projects whose apply must come first.
+    pub depends_on: Vec<String>,
+    /// `branch`: only PRs into matching base branches consider this project.
+    pub branch: Option<BranchPattern>,
+}
+
+impl ProjectConfig {
+    /// The name people see: `name`, else `dir` (with `:workspace` unless `default`).
+    #[must_use]
+    pub fn display_name(&self) -> String {
+        crate::run::project_label(self.name.as_deref(), &self.dir, &self.workspace)
+    }
+}
 
 const PROJECT_KEYS: &[&str] = &[
     "name",
