@@ -1,4 +1,7 @@
-//! Gitea and Forgejo, REST v1 with `reqwest`; the token is sent as `Authorization: token ...`.
+//! Gitea and Forgejo, REST v1 on the shared [`Rest`] client; the token is sent as
+//! `Authorization: token ...`. Gitea's API follows GitHub's shapes: the pull request, file,
+//! review and permission JSON, the status and comment bodies and how reviews make approvals are
+//! shared with the GitHub adapter ([`super::github::shared`]).
 //!
 //! Endpoints (under `repos/{owner}/{repo}`): `GET pulls/{n}`, `GET pulls/{n}/files` (Link
 //! pagination), `GET raw/{path}?ref=`, `GET git/trees/{sha}?recursive=true` (paged while
@@ -24,18 +27,19 @@ use std::collections::BTreeMap;
 use http::{Method, StatusCode};
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::json;
 
-use super::http::{
-    Auth, Idempotency, RawResponse, Rest, RetryPolicy, check, next_link, path, segment,
+use super::github::shared::{
+    FileJson, PermissionJson, PrJson, ReviewJson, TreeEntry, TreeJson, comment_json,
+    counted_approvals, org_and_team, status_json,
 };
+use super::http::{Auth, Rest, RetryPolicy, check, next_link, path, segment};
 use super::paging;
 use super::{
-    Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter,
-    VcsClient, VcsError, owner_and_name, truncate,
+    Access, Actor, CommentId, CommitStatus, PullRequest, Result, TreeFilter, VcsClient, VcsError,
+    owner_and_name,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
-use crate::projects::{ChangedFile, FileStatus};
+use crate::projects::ChangedFile;
 
 /// gitea.com's API.
 pub const DEFAULT_URL: &str = "https://gitea.com/api/v1";
@@ -64,21 +68,6 @@ impl GiteaClient {
     fn repo_path(repo: &RepoName) -> Result<String> {
         let (o, r) = owner_and_name(repo)?;
         Ok(format!("repos/{}/{}", segment(o), segment(r)))
-    }
-
-    /// One GET whose status the caller judges (a 404 that means "no").
-    async fn get_any(&self, target: &str, what: &str) -> Result<RawResponse> {
-        let url = self.rest.url(target)?;
-        self.rest
-            .send(
-                Method::GET,
-                url,
-                None,
-                "application/json",
-                Idempotency::Idempotent,
-                what,
-            )
-            .await
     }
 
     /// The id of the team named exactly `name` in `org`, from every page of
@@ -112,98 +101,6 @@ impl GiteaClient {
         };
         Ok(teams.into_iter().find(|t| t.name == name).map(|t| t.id))
     }
-
-    async fn pages<T: serde::de::DeserializeOwned>(
-        &self,
-        first: &str,
-        what: &str,
-    ) -> Result<Vec<T>> {
-        paging::collect(first.to_owned(), |target| async move {
-            let url = self.rest.url(&target)?;
-            let r = self.rest.get_raw(url, "application/json", what).await?;
-            Ok((r.json(what)?, next_link(&r.headers)))
-        })
-        .await
-    }
-}
-
-#[derive(Deserialize)]
-struct PrJson {
-    head: RefJson,
-    base: RefJson,
-    user: UserJson,
-    state: String,
-    #[serde(default)]
-    merged: bool,
-    mergeable: Option<bool>,
-    #[serde(default)]
-    merge_base: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RefJson {
-    #[serde(rename = "ref")]
-    name: String,
-    #[serde(default)]
-    sha: String,
-    /// `null` (or absent) when the head's repository (a fork) was deleted.
-    repo: Option<RefRepoJson>,
-}
-
-#[derive(Deserialize)]
-struct RefRepoJson {
-    full_name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct UserJson {
-    login: String,
-}
-
-#[derive(Deserialize)]
-struct FileJson {
-    filename: String,
-    status: String,
-    previous_filename: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct TreeJson {
-    #[serde(default)]
-    tree: Vec<TreeEntry>,
-    #[serde(default)]
-    truncated: bool,
-}
-
-#[derive(Deserialize)]
-struct TreeEntry {
-    path: String,
-    #[serde(rename = "type")]
-    kind: String,
-}
-
-#[derive(Deserialize)]
-struct IdJson {
-    id: u64,
-}
-
-#[derive(Deserialize)]
-struct ReviewJson {
-    #[serde(default)]
-    id: u64,
-    user: Option<UserJson>,
-    state: String,
-    #[serde(default)]
-    commit_id: String,
-    #[serde(default)]
-    stale: bool,
-    #[serde(default)]
-    dismissed: bool,
-}
-
-#[derive(Deserialize)]
-struct PermissionJson {
-    permission: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -240,43 +137,15 @@ fn gitea_access(permission: Option<&str>) -> Access {
     }
 }
 
-/// Each reviewer's latest decisive review (`APPROVED`, `REQUEST_CHANGES`; `COMMENT`,
-/// `PENDING` and `REQUEST_REVIEW` change no decision), in the order of their ids, counted
-/// when it is `APPROVED`, not `dismissed`, not `stale` and its `commit_id` is `head`.
+/// The review states that make or change a decision on Gitea: `APPROVED`, `REQUEST_CHANGES`;
+/// `COMMENT`, `PENDING` and `REQUEST_REVIEW` change none. An approval counts when it is not
+/// `dismissed`, not `stale` and its `commit_id` is the head ([`counted_approvals`]).
 ///
 /// `official` is not required: Gitea sets it for reviewers its branch protection counts
 /// (its approvals whitelist, or anyone with write access when the branch has no rule) and
 /// clears it on a reviewer's older reviews. Who may approve for Landfall is decided by the
 /// caller from [`VcsClient::permission`], and only the latest review is looked at here.
-fn counted_approvals(mut reviews: Vec<ReviewJson>, head: &CommitSha) -> Vec<Actor> {
-    reviews.sort_by_key(|r| r.id);
-    let latest = super::latest_per_reviewer(
-        reviews,
-        |r| r.user.as_ref().map(|u| u.login.clone()),
-        |r| matches!(r.state.as_str(), "APPROVED" | "REQUEST_CHANGES"),
-    );
-    latest
-        .into_iter()
-        .filter(|(_, r)| {
-            r.state == "APPROVED"
-                && !r.dismissed
-                && !r.stale
-                && !r.commit_id.is_empty()
-                && r.commit_id.eq_ignore_ascii_case(head.as_str())
-        })
-        .map(|(login, _)| Actor::login(login))
-        .collect()
-}
-
-/// `org/team-name` split in two.
-fn org_and_team(team: &str) -> Result<(&str, &str)> {
-    team.trim()
-        .split_once('/')
-        .filter(|(o, t)| !o.is_empty() && !t.is_empty() && !t.contains('/'))
-        .ok_or_else(|| VcsError::Config {
-            message: format!("Gitea team {team:?} is not of the form org/team-name"),
-        })
-}
+const DECISIVE: &[&str] = &["APPROVED", "REQUEST_CHANGES"];
 
 impl VcsClient for GiteaClient {
     fn provider(&self) -> Provider {
@@ -293,26 +162,8 @@ impl VcsClient for GiteaClient {
             .rest
             .get(&format!("{}/pulls/{pr}", Self::repo_path(repo)?), &what)
             .await?;
-        Ok(PullRequest {
-            number: pr,
-            head_sha: CommitSha::new(j.head.sha),
-            head_branch: j.head.name,
-            base_branch: j.base.name,
-            author: j.user.login,
-            author_id: None,
-            state: match (j.state.as_str(), j.merged) {
-                (_, true) => PrState::Merged,
-                ("open", _) => PrState::Open,
-                _ => PrState::Closed,
-            },
-            mergeable: j.mergeable,
-            head_repo: j
-                .head
-                .repo
-                .and_then(|r| r.full_name)
-                .filter(|n| !n.is_empty())
-                .map(RepoName::new),
-        })
+        let mergeable = j.mergeable;
+        Ok(j.into_pull_request(pr, mergeable))
     }
 
     async fn changed_files(
@@ -321,21 +172,9 @@ impl VcsClient for GiteaClient {
         pr: PullRequestNumber,
     ) -> Result<Vec<ChangedFile>> {
         let what = format!("list files of {repo}#{pr}");
-        let files: Vec<FileJson> = self
-            .pages(
-                &format!("{}/pulls/{pr}/files?limit=50", Self::repo_path(repo)?),
-                &what,
-            )
-            .await?;
-        Ok(files
-            .into_iter()
-            .map(|f| match (f.status.as_str(), f.previous_filename) {
-                ("renamed", Some(prev)) => ChangedFile::renamed(&prev, &f.filename),
-                ("deleted" | "removed", _) => ChangedFile::new(&f.filename, FileStatus::Removed),
-                ("added", _) => ChangedFile::new(&f.filename, FileStatus::Added),
-                _ => ChangedFile::modified(&f.filename),
-            })
-            .collect())
+        let first = format!("{}/pulls/{pr}/files?limit=50", Self::repo_path(repo)?);
+        let files: Vec<FileJson> = self.rest.pages(&first, &what).await?;
+        Ok(files.into_iter().map(ChangedFile::from).collect())
     }
 
     async fn read_file(
@@ -398,17 +237,10 @@ impl VcsClient for GiteaClient {
         body: &str,
     ) -> Result<CommentId> {
         let what = format!("comment on {repo}#{pr}");
-        let id: IdJson = self
-            .rest
-            .send_json(
-                Method::POST,
-                &format!("{}/issues/{pr}/comments", Self::repo_path(repo)?),
-                &json!({ "body": body }),
-                Idempotency::NotIdempotent,
-                &what,
-            )
-            .await?;
-        Ok(CommentId(id.id.to_string()))
+        let target = format!("{}/issues/{pr}/comments", Self::repo_path(repo)?);
+        self.rest
+            .post_comment(&target, &comment_json(body), &what)
+            .await
     }
 
     async fn edit_comment(
@@ -419,23 +251,17 @@ impl VcsClient for GiteaClient {
         body: &str,
     ) -> Result<()> {
         let what = format!("edit comment {id} in {repo}");
-        let _: serde_json::Value = self
-            .rest
-            .send_json(
-                Method::PATCH,
-                &format!(
-                    "{}/issues/comments/{}",
-                    Self::repo_path(repo)?,
-                    segment(&id.0)
-                ),
-                &json!({ "body": body }),
-                Idempotency::Idempotent,
-                &what,
-            )
-            .await?;
-        Ok(())
+        let target = format!(
+            "{}/issues/comments/{}",
+            Self::repo_path(repo)?,
+            segment(&id.0)
+        );
+        self.rest
+            .put(Method::PATCH, &target, &comment_json(body), &what)
+            .await
     }
 
+    /// `POST repos/{o}/{r}/statuses/{sha}`, the description cut to 255 characters.
     async fn set_status(
         &self,
         repo: &RepoName,
@@ -443,35 +269,14 @@ impl VcsClient for GiteaClient {
         status: &CommitStatus,
     ) -> Result<()> {
         let what = format!("set status {} on {sha}", status.context);
-        let state = match status.state {
-            StatusState::Pending => "pending",
-            StatusState::Success => "success",
-            StatusState::Failure => "failure",
-            StatusState::Error => "error",
-        };
-        let mut body = json!({
-            "state": state,
-            "context": status.context,
-            "description": truncate(&status.description, 255),
-        });
-        if let Some(url) = &status.target_url {
-            body["target_url"] = json!(url);
-        }
-        let _: serde_json::Value = self
-            .rest
-            .send_json(
-                Method::POST,
-                &format!(
-                    "{}/statuses/{}",
-                    Self::repo_path(repo)?,
-                    segment(sha.as_str())
-                ),
-                &body,
-                Idempotency::Idempotent,
-                &what,
-            )
-            .await?;
-        Ok(())
+        let target = format!(
+            "{}/statuses/{}",
+            Self::repo_path(repo)?,
+            segment(sha.as_str())
+        );
+        self.rest
+            .put(Method::POST, &target, &status_json(status, 255), &what)
+            .await
     }
 
     /// `GET repos/{o}/{r}/collaborators/{collaborator}/permission`: see `gitea_access`. A 404
@@ -491,7 +296,7 @@ impl VcsClient for GiteaClient {
             Self::repo_path(repo)?,
             segment(&user.login)
         );
-        let resp = self.get_any(&target, &what).await?;
+        let resp = self.rest.get_response(&target, &what).await?;
         match resp.status {
             StatusCode::NOT_FOUND => Ok(Access::None),
             StatusCode::FORBIDDEN => Err(VcsError::Status {
@@ -509,7 +314,7 @@ impl VcsClient for GiteaClient {
         }
     }
 
-    /// `GET repos/{o}/{r}/pulls/{n}/reviews?limit=50` (every page): see `counted_approvals`.
+    /// `GET repos/{o}/{r}/pulls/{n}/reviews?limit=50` (every page): see [`DECISIVE`].
     async fn approvals(
         &self,
         repo: &RepoName,
@@ -517,13 +322,9 @@ impl VcsClient for GiteaClient {
         head: &CommitSha,
     ) -> Result<Vec<Actor>> {
         let what = format!("list reviews of {repo}#{pr}");
-        let reviews: Vec<ReviewJson> = self
-            .pages(
-                &format!("{}/pulls/{pr}/reviews?limit=50", Self::repo_path(repo)?),
-                &what,
-            )
-            .await?;
-        Ok(counted_approvals(reviews, head))
+        let first = format!("{}/pulls/{pr}/reviews?limit=50", Self::repo_path(repo)?);
+        let reviews: Vec<ReviewJson> = self.rest.pages(&first, &what).await?;
+        Ok(counted_approvals(reviews, head, DECISIVE))
     }
 
     /// The PR's `merge_base` (`GET repos/{o}/{r}/pulls/{n}`) is the base branch's current
@@ -558,7 +359,7 @@ impl VcsClient for GiteaClient {
     /// Gitea does not find is nobody's (logged). The token must be able to see the
     /// organisation's teams (`read:organization`, and a member of the organisation).
     async fn is_member(&self, team: &str, user: &Actor) -> Result<bool> {
-        let (org, name) = org_and_team(team)?;
+        let (org, name) = org_and_team(team, "Gitea", "team-name")?;
         if user.login.is_empty() {
             return Ok(false);
         }
@@ -568,7 +369,8 @@ impl VcsClient for GiteaClient {
         };
         let what = format!("read the membership of {} in the team {team}", user.login);
         let resp = self
-            .get_any(
+            .rest
+            .get_response(
                 &format!("teams/{id}/members/{}", segment(&user.login)),
                 &what,
             )

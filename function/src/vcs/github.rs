@@ -1,7 +1,9 @@
-//! GitHub (github.com and Enterprise Server) through octocrab, sending with the shared reqwest
-//! client, authenticated by a personal access token or as a GitHub App (JWTs from
-//! [`super::app_jwt`], installation tokens minted and renewed here). Requests go through
-//! octocrab's raw API so that every reply's rate-limit headers reach `http::with_retries`.
+//! GitHub (github.com and Enterprise Server) on the shared [`Rest`] client, authenticated by a
+//! personal access token or as a GitHub App: each request carries the credentials its call
+//! needs, the App's JWT or an installation's token ([`app`]). Every request asks for
+//! `application/vnd.github+json` (raw file contents: `application/vnd.github.raw+json`), names
+//! the API version and follows no redirect: a tarball's 302 is followed by a client that sends
+//! no credentials. The JSON and the review rules Gitea shares are in [`shared`].
 //!
 //! Endpoints (REST, `X-GitHub-Api-Version: 2022-11-28`):
 //! `GET /repos/{o}/{r}/pulls/{n}`, `GET .../pulls/{n}/files?per_page=100` (Link pagination, at
@@ -22,30 +24,33 @@
 //! | mergeable ([`PullRequest::mergeable`]) | `mergeable_state` of `GET .../pulls/{n}` | see `mergeable_from_state` |
 //! | the head's repository ([`PullRequest::head_repo`]) | `head.repo.full_name` of `GET .../pulls/{n}` | `null` (a deleted fork) → `None` |
 
-use std::collections::{BTreeMap, HashMap};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Duration, SystemTime};
+mod app;
+pub(super) mod shared;
 
-use http::{Method, Request, StatusCode};
-use http_body_util::BodyExt;
-use octocrab::Octocrab;
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, Method, StatusCode};
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::json;
 
-use super::app_jwt::AppKey;
-use super::archive::{self, ArchiveLimits};
-use super::http::{
-    Idempotency, RawResponse, RetryPolicy, TransportError, check, download_client, follow_archive,
-    next_link, path, segment, with_retries,
+pub use app::app_key;
+use app::{AppAuth, Scope};
+use shared::{
+    FileJson, PermissionJson, PrJson, ReviewJson, TreeJson, comment_json, counted_approvals,
+    org_and_team, status_json,
 };
-use super::paging;
+
+use super::archive::ArchiveLimits;
+use super::http::{Auth, Rest, RestOptions, RetryPolicy, check, path, segment};
 use super::{
-    Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter,
-    VcsClient, VcsError, owner_and_name, truncate,
+    Access, Actor, CommentId, CommitStatus, PullRequest, Result, TreeFilter, VcsClient, VcsError,
+    owner_and_name,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
-use crate::projects::{ChangedFile, FileStatus};
+use crate::projects::ChangedFile;
 
 /// github.com's API.
 pub const DEFAULT_URL: &str = "https://api.github.com";
@@ -53,6 +58,8 @@ pub const DEFAULT_URL: &str = "https://api.github.com";
 /// GitHub's comment limit: 65,536 characters.
 pub const COMMENT_LIMIT: usize = 65_536;
 
+/// The REST API version every request names.
+const API_VERSION: &str = "2022-11-28";
 const ACCEPT_JSON: &str = "application/vnd.github+json";
 const ACCEPT_RAW: &str = "application/vnd.github.raw+json";
 
@@ -62,152 +69,33 @@ pub const TOKEN_REFRESH_MARGIN: Duration = Duration::from_mins(5);
 /// The GitHub adapter.
 #[derive(Debug, Clone)]
 pub struct GithubClient {
-    auth: Auth,
-    base: url::Url,
-    retry: RetryPolicy,
-    /// Fetches the archive a tarball request redirects to: pre-signed, so sent no credentials.
-    download: reqwest::Client,
-    archive_limits: ArchiveLimits,
+    /// Sends with the personal token, or (an App) with no credentials of its own.
+    rest: Rest,
+    credentials: Credentials,
 }
 
 #[derive(Debug, Clone)]
-enum Auth {
-    /// A personal access token: octocrab sends it as `Bearer`.
-    Token {
-        octocrab: Octocrab,
-        token: SecretString,
-    },
-    /// A GitHub App: its JWTs are signed here; installation tokens are minted and cached here.
+enum Credentials {
+    /// A personal access token, sent as `Bearer`.
+    Token(SecretString),
+    /// A GitHub App: JWTs signed here, installation tokens minted and cached.
     App(Arc<AppAuth>),
 }
 
-#[derive(Debug)]
-struct AppAuth {
-    /// Without credentials: each App call gets a fresh JWT ([`AppKey::jwt`]).
-    octocrab: Octocrab,
-    id: u64,
-    key: AppKey,
-    /// The configured installation; `None`: per repository, from the webhook or the API.
-    installation: Option<u64>,
-    /// Repository → installation, learnt from deliveries or `GET /repos/{o}/{r}/installation`.
-    by_repo: Mutex<HashMap<String, u64>>,
-    /// Organisation → installation, from `GET /orgs/{org}/installation` (team membership).
-    by_org: Mutex<HashMap<String, u64>>,
-    /// Installation → its current token.
-    tokens: Mutex<HashMap<u64, InstallationToken>>,
-}
-
-#[derive(Debug, Clone)]
-struct InstallationToken {
-    octocrab: Octocrab,
-    token: SecretString,
-    expires_at: SystemTime,
-}
-
-impl AppAuth {
-    /// The client that authenticates as the App itself, with a JWT made now.
-    fn as_app(&self) -> Result<Octocrab> {
-        let jwt = self
-            .key
-            .jwt(self.id, SystemTime::now())
-            .map_err(|message| VcsError::Config { message })?;
-        self.octocrab.user_access_token(jwt).map_err(config_error)
-    }
-}
-
-/// Whose installation token a call needs (GitHub Apps): a repository's, or an organisation's
-/// for team membership, which names no repository.
-#[derive(Clone, Copy)]
-enum Scope<'a> {
-    Repo(&'a RepoName),
-    Org(&'a str),
-}
-
-/// One API call: what to send and how to treat it.
-struct Call<'a> {
-    method: Method,
-    target: &'a str,
-    body: Option<&'a serde_json::Value>,
-    accept: &'a str,
-    idempotency: Idempotency,
-    what: &'a str,
-}
-
-impl<'a> Call<'a> {
-    fn get(target: &'a str, accept: &'a str, what: &'a str) -> Self {
-        Call {
-            method: Method::GET,
-            target,
-            body: None,
-            accept,
-            idempotency: Idempotency::Idempotent,
-            what,
-        }
-    }
-
-    fn with_body(
-        method: Method,
-        target: &'a str,
-        body: &'a serde_json::Value,
-        idempotency: Idempotency,
-        what: &'a str,
-    ) -> Self {
-        Call {
-            method,
-            target,
-            body: Some(body),
-            accept: ACCEPT_JSON,
-            idempotency,
-            what,
-        }
-    }
-}
-
-fn config_error(e: impl std::fmt::Display) -> VcsError {
-    VcsError::Config {
-        message: format!("cannot build the GitHub client: {e}"),
-    }
-}
-
-/// The client octocrab sends through. It follows no redirect: a tarball's 302 is followed by
-/// [`download_client`], without the token.
-fn api_client() -> Result<reqwest::Client> {
-    super::http::api_client(reqwest::redirect::Policy::none())
-}
-
-fn base_url(url: Option<&str>) -> Result<url::Url> {
-    url::Url::parse(url.unwrap_or(DEFAULT_URL).trim_end_matches('/')).map_err(config_error)
-}
-
-fn locked<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(PoisonError::into_inner)
-}
-
-/// A GitHub App private key from its PEM (PKCS#1 `RSA PRIVATE KEY`, as GitHub hands it out, or
-/// PKCS#8). A PEM pasted into one line with literal `\n`s is accepted too.
-///
-/// # Errors
-///
-/// [`VcsError::Config`] when it is not an RSA private key in PEM.
-pub fn app_key(pem: &[u8]) -> Result<AppKey> {
-    let text = String::from_utf8_lossy(pem);
-    let text = if text.contains("\\n") && !text.trim().contains('\n') {
-        text.replace("\\n", "\n")
-    } else {
-        text.into_owned()
+/// The client for GitHub's API at `url` (github.com's when `None`) sending `auth`.
+fn rest(url: Option<&str>, auth: Auth, retry: RetryPolicy) -> Result<Rest> {
+    let mut headers = HeaderMap::new();
+    headers.insert(
+        "x-github-api-version",
+        HeaderValue::from_static(API_VERSION),
+    );
+    let options = RestOptions {
+        headers,
+        accept_json: ACCEPT_JSON,
+        accept_archive: ACCEPT_JSON,
+        follow_redirects: false,
     };
-    AppKey::from_pem(text.trim()).map_err(|e| VcsError::Config {
-        message: format!(
-            "the GitHub App private key is not an RSA private key in PEM \
-             (-----BEGIN RSA PRIVATE KEY-----, as GitHub downloads it): {e}"
-        ),
-    })
-}
-
-#[derive(Deserialize)]
-struct AccessTokenJson {
-    token: String,
-    expires_at: String,
+    Rest::with_options(url.unwrap_or(DEFAULT_URL), auth, retry, options)
 }
 
 impl GithubClient {
@@ -218,24 +106,14 @@ impl GithubClient {
         token: SecretString,
         retry: RetryPolicy,
     ) -> Result<Self> {
-        let base = base_url(url)?;
-        let octocrab = Octocrab::builder()
-            .base_uri(base.as_str())
-            .map_err(config_error)?
-            .personal_token(token.clone())
-            .build_with_reqwest(api_client()?)
-            .map_err(config_error)?;
         Ok(GithubClient {
-            auth: Auth::Token { octocrab, token },
-            base,
-            retry,
-            download: download_client()?,
-            archive_limits: ArchiveLimits::default(),
+            rest: rest(url, Auth::Bearer(token.clone()), retry)?,
+            credentials: Credentials::Token(token),
         })
     }
 
-    /// As a GitHub App: octocrab signs a JWT with the App's private key (PEM), which is exchanged
-    /// for installation tokens (`POST /app/installations/{id}/access_tokens`), cached and
+    /// As a GitHub App: a JWT signed with the App's private key (PEM) is exchanged for
+    /// installation tokens (`POST /app/installations/{id}/access_tokens`), cached and
     /// replaced [`TOKEN_REFRESH_MARGIN`] before they expire. With `installation_id` `None` the
     /// installation is found per repository: from [`Self::remember_installation`] (the webhook's
     /// `installation.id`), else `GET /repos/{o}/{r}/installation`.
@@ -246,43 +124,26 @@ impl GithubClient {
         installation_id: Option<u64>,
         retry: RetryPolicy,
     ) -> Result<Self> {
-        let base = base_url(url)?;
         let key = app_key(private_key_pem)?;
-        let octocrab = Octocrab::builder()
-            .base_uri(base.as_str())
-            .map_err(config_error)?
-            .build_with_reqwest(api_client()?)
-            .map_err(config_error)?;
         Ok(GithubClient {
-            auth: Auth::App(Arc::new(AppAuth {
-                octocrab,
-                id: app_id,
-                key,
-                installation: installation_id,
-                by_repo: Mutex::new(HashMap::new()),
-                by_org: Mutex::new(HashMap::new()),
-                tokens: Mutex::new(HashMap::new()),
-            })),
-            base,
-            retry,
-            download: download_client()?,
-            archive_limits: ArchiveLimits::default(),
+            rest: rest(url, Auth::None, retry)?,
+            credentials: Credentials::App(Arc::new(AppAuth::new(app_id, key, installation_id))),
         })
     }
 
-    /// The same client with other limits on tree archives (see [`archive::ArchiveLimits`]);
-    /// an archive over them is not used.
+    /// The same client with other limits on tree archives (see [`ArchiveLimits`]); an
+    /// archive over them is not used.
     #[must_use]
     pub fn with_archive_limits(mut self, limits: ArchiveLimits) -> Self {
-        self.archive_limits = limits;
+        self.rest = self.rest.with_archive_limits(limits);
         self
     }
 
     /// Records the installation a delivery for `repo` came from (its `installation.id`), so no
     /// API call is needed to find it. A configured installation id takes precedence.
     pub fn remember_installation(&self, repo: &RepoName, installation_id: u64) {
-        if let Auth::App(app) = &self.auth {
-            locked(&app.by_repo).insert(repo.as_str().to_owned(), installation_id);
+        if let Credentials::App(app) = &self.credentials {
+            app.remember(repo, installation_id);
         }
     }
 
@@ -294,298 +155,95 @@ impl GithubClient {
     ///
     /// When the installation cannot be found or the token cannot be minted.
     pub async fn token_for(&self, repo: &RepoName, valid_for: Duration) -> Result<SecretString> {
-        match &self.auth {
-            Auth::Token { token, .. } => Ok(token.clone()),
-            Auth::App(app) => {
-                let id = self.installation_for(app, Scope::Repo(repo)).await?;
-                Ok(self.installation_token(app, id, valid_for).await?.token)
+        match &self.credentials {
+            Credentials::Token(token) => Ok(token.clone()),
+            Credentials::App(app) => {
+                let id = app.installation_for(&self.rest, Scope::Repo(repo)).await?;
+                app.token(&self.rest, id, valid_for).await
             }
         }
     }
 
-    async fn installation_for(&self, app: &AppAuth, scope: Scope<'_>) -> Result<u64> {
-        if let Some(id) = app.installation {
-            return Ok(id);
-        }
-        let repo = match scope {
-            Scope::Repo(repo) => repo,
-            Scope::Org(org) => return self.org_installation(app, org).await,
+    /// Runs `call` with the credentials for `scope`: the personal token, or the installation's
+    /// token. An installation token GitHub no longer accepts (401: revoked, clock skew) is
+    /// replaced once, and `call` made again.
+    async fn authed<T, F, Fut>(&self, scope: Scope<'_>, call: F) -> Result<T>
+    where
+        F: Fn(Rest) -> Fut,
+        Fut: Future<Output = Result<T>>,
+    {
+        let Credentials::App(app) = &self.credentials else {
+            return call(self.rest.clone()).await;
         };
-        if let Some(id) = locked(&app.by_repo).get(repo.as_str()) {
-            return Ok(*id);
-        }
-        let (o, r) = owner_and_name(repo)?;
-        let what = format!("find the GitHub App installation for {repo}");
-        let target = format!("/repos/{o}/{r}/installation");
-        let resp = self
-            .send(&app.as_app()?, &Call::get(&target, ACCEPT_JSON, &what))
-            .await?;
-        let id: IdJson = check(resp, &what)?.json(&what)?;
-        locked(&app.by_repo).insert(repo.as_str().to_owned(), id.id);
-        Ok(id.id)
-    }
-
-    /// The installation on organisation `org`: an App is installed per account, so any
-    /// repository of `org` remembered from a delivery names it; else
-    /// `GET /orgs/{org}/installation`, remembered.
-    async fn org_installation(&self, app: &AppAuth, org: &str) -> Result<u64> {
-        let owner_of = |name: &str| name.split_once('/').map(|(owner, _)| owner.to_lowercase());
-        let key = org.to_lowercase();
-        let remembered = locked(&app.by_repo)
-            .iter()
-            .find(|(name, _)| owner_of(name).as_deref() == Some(key.as_str()))
-            .map(|(_, id)| *id)
-            .or_else(|| locked(&app.by_org).get(&key).copied());
-        if let Some(id) = remembered {
-            return Ok(id);
-        }
-        let what = format!("find the GitHub App installation on the organisation {org}");
-        let target = format!("/orgs/{}/installation", segment(org));
-        let resp = self
-            .send(&app.as_app()?, &Call::get(&target, ACCEPT_JSON, &what))
-            .await?;
-        let id: IdJson = check(resp, &what)?.json(&what)?;
-        locked(&app.by_org).insert(key, id.id);
-        Ok(id.id)
-    }
-
-    async fn installation_token(
-        &self,
-        app: &AppAuth,
-        id: u64,
-        valid_for: Duration,
-    ) -> Result<InstallationToken> {
-        let fresh_until = SystemTime::now() + valid_for;
-        if let Some(cached) = locked(&app.tokens).get(&id)
-            && cached.expires_at > fresh_until
-        {
-            return Ok(cached.clone());
-        }
-        let what = format!("mint an access token for GitHub App installation {id}");
-        let target = format!("/app/installations/{id}/access_tokens");
-        // Minting twice only makes a second token: safe to retry.
-        let call = Call {
-            method: Method::POST,
-            target: &target,
-            body: None,
-            accept: ACCEPT_JSON,
-            idempotency: Idempotency::Idempotent,
-            what: &what,
-        };
-        let resp = self.send(&app.as_app()?, &call).await?;
-        let json: AccessTokenJson = check(resp, &what)?.json(&what)?;
-        let expires_at = aws_smithy_types::DateTime::from_str(
-            &json.expires_at,
-            aws_smithy_types::date_time::Format::DateTime,
-        )
-        .ok()
-        .and_then(|t| SystemTime::try_from(t).ok())
-        .ok_or_else(|| VcsError::Status {
-            what: what.clone(),
-            status: 201,
-            message: format!("expires_at {:?} is not an RFC 3339 time", json.expires_at),
-        })?;
-        let token = SecretString::from(json.token);
-        let octocrab = app
-            .octocrab
-            .user_access_token(token.clone())
-            .map_err(config_error)?;
-        let minted = InstallationToken {
-            octocrab,
-            token,
-            expires_at,
-        };
-        locked(&app.tokens).insert(id, minted.clone());
-        Ok(minted)
-    }
-
-    /// A path relative to the API base, from a path or a `Link` URL on the same host (octocrab
-    /// only authenticates relative URIs, which also keeps the token on the host).
-    fn relative(&self, target: &str) -> Result<String> {
-        if let Ok(url) = url::Url::parse(target) {
-            let prefix = self.base.as_str().trim_end_matches('/');
-            if url.origin() != self.base.origin() || !target.starts_with(prefix) {
-                return Err(VcsError::Config {
-                    message: format!("refusing to follow {target} off the GitHub API"),
-                });
+        let id = app.installation_for(&self.rest, scope).await?;
+        let token = app.token(&self.rest, id, TOKEN_REFRESH_MARGIN).await?;
+        match call(self.rest.with_auth(Auth::Bearer(token))).await {
+            Err(VcsError::Status { status: 401, .. }) => {
+                app.forget_token(id);
+                let token = app.token(&self.rest, id, TOKEN_REFRESH_MARGIN).await?;
+                call(self.rest.with_auth(Auth::Bearer(token))).await
             }
-            return Ok(target[prefix.len()..].to_owned());
-        }
-        Ok(target.to_owned())
-    }
-
-    /// Sends `call` for `repo` with the right credentials. An App's installation token that
-    /// GitHub no longer accepts (401: revoked, clock skew) is replaced once.
-    async fn request(&self, repo: &RepoName, call: &Call<'_>) -> Result<RawResponse> {
-        self.request_in(Scope::Repo(repo), call).await
-    }
-
-    /// [`Self::request`] for a call whose installation is found from `scope`.
-    async fn request_in(&self, scope: Scope<'_>, call: &Call<'_>) -> Result<RawResponse> {
-        match &self.auth {
-            Auth::Token { octocrab, .. } => self.send(octocrab, call).await,
-            Auth::App(app) => {
-                let id = self.installation_for(app, scope).await?;
-                let token = self
-                    .installation_token(app, id, TOKEN_REFRESH_MARGIN)
-                    .await?;
-                let resp = self.send(&token.octocrab, call).await?;
-                if resp.status != StatusCode::UNAUTHORIZED {
-                    return Ok(resp);
-                }
-                locked(&app.tokens).remove(&id);
-                let token = self
-                    .installation_token(app, id, TOKEN_REFRESH_MARGIN)
-                    .await?;
-                self.send(&token.octocrab, call).await
-            }
+            other => other,
         }
     }
 
-    async fn send(&self, octocrab: &Octocrab, call: &Call<'_>) -> Result<RawResponse> {
-        let uri = self.relative(call.target)?;
-        with_retries(&self.retry, call.idempotency, call.what, || {
-            let builder = Request::builder()
-                .method(call.method.clone())
-                .uri(uri.as_str())
-                .header(http::header::ACCEPT, call.accept);
-            async move {
-                let request =
-                    octocrab
-                        .build_request(builder, call.body)
-                        .map_err(|e| TransportError {
-                            maybe_sent: false,
-                            source: Box::new(e),
-                        })?;
-                let response = octocrab
-                    .execute(request)
-                    .await
-                    .map_err(|e| TransportError {
-                        maybe_sent: true,
-                        source: Box::new(e),
-                    })?;
-                let (parts, body) = response.into_parts();
-                let body = body
-                    .collect()
-                    .await
-                    .map_err(|e| TransportError {
-                        maybe_sent: true,
-                        source: Box::new(e),
-                    })?
-                    .to_bytes();
-                Ok(RawResponse {
-                    status: parts.status,
-                    headers: parts.headers,
-                    body,
-                })
-            }
-        })
-        .await
-    }
-
-    async fn get_json<T: serde::de::DeserializeOwned>(
+    /// GET JSON at `target` in `repo`.
+    async fn get<T: serde::de::DeserializeOwned>(
         &self,
         repo: &RepoName,
         target: &str,
         what: &str,
     ) -> Result<T> {
-        let r = self
-            .request(repo, &Call::get(target, ACCEPT_JSON, what))
-            .await?;
-        check(r, what)?.json(what)
+        self.authed(Scope::Repo(repo), |rest| async move {
+            rest.get(target, what).await
+        })
+        .await
     }
 
-    /// Every page of a list, following `Link: rel="next"`.
-    async fn get_pages<T: serde::de::DeserializeOwned>(
+    /// Every page of a list in `repo`, following `Link: rel="next"`.
+    async fn pages<T: serde::de::DeserializeOwned>(
         &self,
         repo: &RepoName,
         first: &str,
         what: &str,
     ) -> Result<Vec<T>> {
-        paging::collect(first.to_owned(), |target| async move {
-            let r = self
-                .request(repo, &Call::get(&target, ACCEPT_JSON, what))
-                .await?;
-            let r = check(r, what)?;
-            Ok((r.json(what)?, next_link(&r.headers)))
+        self.authed(Scope::Repo(repo), |rest| async move {
+            rest.pages(first, what).await
         })
         .await
     }
-}
 
-#[derive(Deserialize)]
-struct PrJson {
-    head: RefJson,
-    base: RefJson,
-    user: UserJson,
-    state: String,
-    #[serde(default)]
-    merged: bool,
-    mergeable_state: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct RefJson {
-    #[serde(rename = "ref")]
-    name: String,
-    #[serde(default)]
-    sha: String,
-    /// `null` when the head's repository (a fork) was deleted.
-    repo: Option<RefRepoJson>,
-}
-
-#[derive(Deserialize)]
-struct RefRepoJson {
-    full_name: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct UserJson {
-    login: String,
-}
-
-#[derive(Deserialize)]
-struct FileJson {
-    filename: String,
-    status: String,
-    previous_filename: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct TreeJson {
-    tree: Vec<TreeEntry>,
-    #[serde(default)]
-    truncated: bool,
-}
-
-#[derive(Deserialize)]
-struct TreeEntry {
-    path: String,
-    #[serde(rename = "type")]
-    kind: String,
-    #[serde(default)]
-    sha: String,
-}
-
-#[derive(Deserialize)]
-struct IdJson {
-    id: u64,
-}
-
-#[derive(Deserialize)]
-struct ReviewJson {
-    #[serde(default)]
-    id: u64,
-    user: Option<UserJson>,
-    state: String,
-    /// `null` when the commit was garbage collected or force-pushed away.
-    commit_id: Option<String>,
-}
-
-#[derive(Deserialize)]
-struct PermissionJson {
-    permission: Option<String>,
-    role_name: Option<String>,
+    /// A GET in `scope` whose 404 means "no": `Ok(None)`.
+    async fn get_or_none<T: serde::de::DeserializeOwned>(
+        &self,
+        scope: Scope<'_>,
+        target: &str,
+        what: &str,
+    ) -> Result<Option<T>> {
+        self.authed(scope, |rest| async move {
+            let resp = rest.get_response(target, what).await?;
+            if resp.status == StatusCode::NOT_FOUND {
+                return Ok(None);
+            }
+            check(resp, what)?.json(what).map(Some)
+        })
+        .await
+    }
+    /// A write to `target` in `repo` that is harmless to repeat ([`Rest::put`]).
+    async fn put(
+        &self,
+        repo: &RepoName,
+        method: Method,
+        target: &str,
+        body: &serde_json::Value,
+        what: &str,
+    ) -> Result<()> {
+        self.authed(Scope::Repo(repo), |rest| {
+            let method = method.clone();
+            async move { rest.put(method, target, body, what).await }
+        })
+        .await
+    }
 }
 
 #[derive(Deserialize)]
@@ -642,52 +300,9 @@ fn github_access(j: &PermissionJson) -> Access {
         .unwrap_or(Access::None)
 }
 
-/// Each reviewer's latest decisive review (`APPROVED`, `CHANGES_REQUESTED`, `DISMISSED`;
-/// `COMMENTED` and `PENDING` change no decision), counted when it is `APPROVED` and was given
-/// at `head`. Reviews are taken in the order of their ids (GitHub lists them chronologically);
-/// a review without a user (a deleted account) is not counted.
-fn counted_approvals(mut reviews: Vec<ReviewJson>, head: &CommitSha) -> Vec<Actor> {
-    reviews.sort_by_key(|r| r.id);
-    let latest = super::latest_per_reviewer(
-        reviews,
-        |r| r.user.as_ref().map(|u| u.login.clone()),
-        |r| {
-            matches!(
-                r.state.as_str(),
-                "APPROVED" | "CHANGES_REQUESTED" | "DISMISSED"
-            )
-        },
-    );
-    latest
-        .into_iter()
-        .filter(|(_, r)| {
-            r.state == "APPROVED"
-                && r.commit_id
-                    .as_deref()
-                    .is_some_and(|c| !c.is_empty() && c.eq_ignore_ascii_case(head.as_str()))
-        })
-        .map(|(login, _)| Actor::login(login))
-        .collect()
-}
-
-/// `org/team-slug` split in two.
-fn org_and_team(team: &str) -> Result<(&str, &str)> {
-    team.trim()
-        .split_once('/')
-        .filter(|(o, t)| !o.is_empty() && !t.is_empty() && !t.contains('/'))
-        .ok_or_else(|| VcsError::Config {
-            message: format!("GitHub team {team:?} is not of the form org/team-slug"),
-        })
-}
-
-fn file_status(status: &str) -> FileStatus {
-    match status {
-        "added" | "copied" => FileStatus::Added,
-        "removed" => FileStatus::Removed,
-        "renamed" => FileStatus::Renamed,
-        _ => FileStatus::Modified,
-    }
-}
+/// The review states that make or change a decision on GitHub: `APPROVED`,
+/// `CHANGES_REQUESTED`, `DISMISSED`; `COMMENTED` and `PENDING` change none.
+const DECISIVE: &[&str] = &["APPROVED", "CHANGES_REQUESTED", "DISMISSED"];
 
 impl VcsClient for GithubClient {
     fn provider(&self) -> Provider {
@@ -702,28 +317,10 @@ impl VcsClient for GithubClient {
         let (o, r) = owner_and_name(repo)?;
         let what = format!("get pull request {repo}#{pr}");
         let j: PrJson = self
-            .get_json(repo, &format!("/repos/{o}/{r}/pulls/{pr}"), &what)
+            .get(repo, &format!("/repos/{o}/{r}/pulls/{pr}"), &what)
             .await?;
-        Ok(PullRequest {
-            number: pr,
-            head_sha: CommitSha::new(j.head.sha),
-            head_branch: j.head.name,
-            base_branch: j.base.name,
-            author: j.user.login,
-            author_id: None,
-            state: match (j.state.as_str(), j.merged) {
-                (_, true) => PrState::Merged,
-                ("open", _) => PrState::Open,
-                _ => PrState::Closed,
-            },
-            mergeable: mergeable_from_state(j.mergeable_state.as_deref()),
-            head_repo: j
-                .head
-                .repo
-                .and_then(|r| r.full_name)
-                .filter(|n| !n.is_empty())
-                .map(RepoName::new),
-        })
+        let mergeable = mergeable_from_state(j.mergeable_state.as_deref());
+        Ok(j.into_pull_request(pr, mergeable))
     }
 
     async fn changed_files(
@@ -733,21 +330,9 @@ impl VcsClient for GithubClient {
     ) -> Result<Vec<ChangedFile>> {
         let (o, r) = owner_and_name(repo)?;
         let what = format!("list files of {repo}#{pr}");
-        let files: Vec<FileJson> = self
-            .get_pages(
-                repo,
-                &format!("/repos/{o}/{r}/pulls/{pr}/files?per_page=100"),
-                &what,
-            )
-            .await?;
-        Ok(files
-            .into_iter()
-            .map(|f| ChangedFile {
-                status: file_status(&f.status),
-                path: f.filename,
-                previous_path: f.previous_filename,
-            })
-            .collect())
+        let first = format!("/repos/{o}/{r}/pulls/{pr}/files?per_page=100");
+        let files: Vec<FileJson> = self.pages(repo, &first, &what).await?;
+        Ok(files.into_iter().map(ChangedFile::from).collect())
     }
 
     async fn read_file(
@@ -758,18 +343,16 @@ impl VcsClient for GithubClient {
     ) -> Result<Option<Vec<u8>>> {
         let (o, r) = owner_and_name(repo)?;
         let what = format!("read {file} at {sha} in {repo}");
-        let target = format!(
+        let url = self.rest.url(&format!(
             "/repos/{o}/{r}/contents/{}?ref={}",
             path(file),
-            super::http::segment(sha.as_str())
-        );
-        let resp = self
-            .request(repo, &Call::get(&target, ACCEPT_RAW, &what))
-            .await?;
-        if resp.status == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        Ok(Some(check(resp, &what)?.body.to_vec()))
+            segment(sha.as_str())
+        ))?;
+        let (url, what) = (&url, &what);
+        self.authed(Scope::Repo(repo), |rest| async move {
+            rest.get_file_as(url.clone(), ACCEPT_RAW, what).await
+        })
+        .await
     }
 
     async fn list_files(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
@@ -779,14 +362,11 @@ impl VcsClient for GithubClient {
         // is listed one level deep instead and its subtrees queued, so a monorepo of any size
         // costs one request per tree that is too big plus one per subtree of those.
         let mut files = Vec::new();
-        let mut queue = vec![(String::new(), super::http::segment(sha.as_str()))];
+        let mut queue = vec![(String::new(), segment(sha.as_str()))];
         while let Some((prefix, tree_sha)) = queue.pop() {
+            let trees = format!("/repos/{o}/{r}/git/trees/{tree_sha}");
             let recursive: TreeJson = self
-                .get_json(
-                    repo,
-                    &format!("/repos/{o}/{r}/git/trees/{tree_sha}?recursive=1"),
-                    &what,
-                )
+                .get(repo, &format!("{trees}?recursive=1"), &what)
                 .await?;
             if !recursive.truncated {
                 files.extend(
@@ -798,9 +378,7 @@ impl VcsClient for GithubClient {
                 );
                 continue;
             }
-            let level: TreeJson = self
-                .get_json(repo, &format!("/repos/{o}/{r}/git/trees/{tree_sha}"), &what)
-                .await?;
+            let level: TreeJson = self.get(repo, &trees, &what).await?;
             if level.truncated {
                 return Err(VcsError::Status {
                     what,
@@ -813,10 +391,7 @@ impl VcsClient for GithubClient {
             for entry in level.tree {
                 match entry.kind.as_str() {
                     "blob" => files.push(format!("{prefix}{}", entry.path)),
-                    "tree" => queue.push((
-                        format!("{prefix}{}/", entry.path),
-                        super::http::segment(&entry.sha),
-                    )),
+                    "tree" => queue.push((format!("{prefix}{}/", entry.path), segment(&entry.sha))),
                     _ => {}
                 }
             }
@@ -825,6 +400,8 @@ impl VcsClient for GithubClient {
         Ok(files)
     }
 
+    /// `GET /repos/{o}/{r}/tarball/{sha}`: GitHub answers with a 302 to a pre-signed URL,
+    /// which carries its own short-lived token; GitHub's is never sent off the API.
     async fn read_tree(
         &self,
         repo: &RepoName,
@@ -834,44 +411,12 @@ impl VcsClient for GithubClient {
         let (o, r) = owner_and_name(repo)?;
         let what = format!("download the archive of {repo} at {sha}");
         let target = format!("/repos/{o}/{r}/tarball/{}", segment(sha.as_str()));
-        let resp = self
-            .request(repo, &Call::get(&target, ACCEPT_JSON, &what))
-            .await?;
-        let archive_error = |source| VcsError::Archive {
-            what: what.clone(),
-            source,
-        };
-        let limits = self.archive_limits;
-        if resp.status.is_success() {
-            // Not what GitHub documents (a redirect), but an archive all the same.
-            if resp.body.len() as u64 > limits.compressed {
-                return Err(archive_error(archive::ArchiveError::TooLarge {
-                    what: "compressed bytes",
-                    limit: limits.compressed,
-                }));
-            }
-            let wanted = wanted.clone();
-            let files = tokio::task::spawn_blocking(move || {
-                archive::unpack(&resp.body[..], &wanted, &limits)
-            })
-            .await
-            .map_err(|e| archive_error(archive::ArchiveError::Read(std::io::Error::other(e))))?;
-            return files.map(Some).map_err(archive_error);
-        }
-        let location = resp
-            .status
-            .is_redirection()
-            .then(|| resp.header("location"))
-            .flatten()
-            .and_then(|l| self.base.join(l).ok());
-        let Some(url) = location else {
-            // Neither an archive nor a redirect: `check` says why.
-            return check(resp, &what).map(|_| None);
-        };
-        // The URL carries its own short-lived token; GitHub's is never sent off the API.
-        follow_archive(&self.download, url, &what, wanted, limits)
-            .await
-            .map(Some)
+        let (target, what) = (&target, &what);
+        self.authed(Scope::Repo(repo), |rest| async move {
+            rest.get_archive(target, what, wanted).await
+        })
+        .await
+        .map(Some)
     }
 
     async fn post_comment(
@@ -883,17 +428,11 @@ impl VcsClient for GithubClient {
         let (o, r) = owner_and_name(repo)?;
         let what = format!("comment on {repo}#{pr}");
         let target = format!("/repos/{o}/{r}/issues/{pr}/comments");
-        let body = json!({ "body": body });
-        let call = Call::with_body(
-            Method::POST,
-            &target,
-            &body,
-            Idempotency::NotIdempotent,
-            &what,
-        );
-        let resp = self.request(repo, &call).await?;
-        let id: IdJson = check(resp, &what)?.json(&what)?;
-        Ok(CommentId(id.id.to_string()))
+        let (target, what, body) = (&target, &what, &comment_json(body));
+        self.authed(Scope::Repo(repo), |rest| async move {
+            rest.post_comment(target, body, what).await
+        })
+        .await
     }
 
     async fn edit_comment(
@@ -905,22 +444,13 @@ impl VcsClient for GithubClient {
     ) -> Result<()> {
         let (o, r) = owner_and_name(repo)?;
         let what = format!("edit comment {id} in {repo}");
-        let target = format!(
-            "/repos/{o}/{r}/issues/comments/{}",
-            super::http::segment(&id.0)
-        );
-        let body = json!({ "body": body });
-        let call = Call::with_body(
-            Method::PATCH,
-            &target,
-            &body,
-            Idempotency::Idempotent,
-            &what,
-        );
-        let resp = self.request(repo, &call).await?;
-        check(resp, &what).map(drop)
+        let target = format!("/repos/{o}/{r}/issues/comments/{}", segment(&id.0));
+        self.put(repo, Method::PATCH, &target, &comment_json(body), &what)
+            .await
     }
 
+    /// `POST /repos/{o}/{r}/statuses/{sha}`, the description cut to GitHub's 140 characters.
+    /// A status is keyed by its context: sending it again changes nothing.
     async fn set_status(
         &self,
         repo: &RepoName,
@@ -929,25 +459,15 @@ impl VcsClient for GithubClient {
     ) -> Result<()> {
         let (o, r) = owner_and_name(repo)?;
         let what = format!("set status {} on {sha}", status.context);
-        let state = match status.state {
-            StatusState::Pending => "pending",
-            StatusState::Success => "success",
-            StatusState::Failure => "failure",
-            StatusState::Error => "error",
-        };
-        let mut body = json!({
-            "state": state,
-            "description": truncate(&status.description, 140),
-            "context": status.context,
-        });
-        if let Some(url) = &status.target_url {
-            body["target_url"] = json!(url);
-        }
-        // A status is keyed by its context: sending it again changes nothing.
         let target = format!("/repos/{o}/{r}/statuses/{sha}");
-        let call = Call::with_body(Method::POST, &target, &body, Idempotency::Idempotent, &what);
-        let resp = self.request(repo, &call).await?;
-        check(resp, &what).map(drop)
+        self.put(
+            repo,
+            Method::POST,
+            &target,
+            &status_json(status, 140),
+            &what,
+        )
+        .await
     }
 
     /// `GET /repos/{o}/{r}/collaborators/{username}/permission`: see `github_access`. A 404
@@ -962,18 +482,13 @@ impl VcsClient for GithubClient {
             "/repos/{o}/{r}/collaborators/{}/permission",
             segment(&user.login)
         );
-        let resp = self
-            .request(repo, &Call::get(&target, ACCEPT_JSON, &what))
-            .await?;
-        if resp.status == StatusCode::NOT_FOUND {
-            return Ok(Access::None);
-        }
-        let j: PermissionJson = check(resp, &what)?.json(&what)?;
-        Ok(github_access(&j))
+        let j: Option<PermissionJson> = self.get_or_none(Scope::Repo(repo), &target, &what).await?;
+        Ok(j.map_or(Access::None, |j| github_access(&j)))
     }
 
-    /// `GET /repos/{o}/{r}/pulls/{n}/reviews?per_page=100` (every page): see
-    /// `counted_approvals`.
+    /// `GET /repos/{o}/{r}/pulls/{n}/reviews?per_page=100` (every page): each reviewer's
+    /// latest of `APPROVED`/`CHANGES_REQUESTED`/`DISMISSED`, counted when `APPROVED` at the
+    /// head ([`counted_approvals`]).
     async fn approvals(
         &self,
         repo: &RepoName,
@@ -982,14 +497,9 @@ impl VcsClient for GithubClient {
     ) -> Result<Vec<Actor>> {
         let (o, r) = owner_and_name(repo)?;
         let what = format!("list reviews of {repo}#{pr}");
-        let reviews: Vec<ReviewJson> = self
-            .get_pages(
-                repo,
-                &format!("/repos/{o}/{r}/pulls/{pr}/reviews?per_page=100"),
-                &what,
-            )
-            .await?;
-        Ok(counted_approvals(reviews, head))
+        let first = format!("/repos/{o}/{r}/pulls/{pr}/reviews?per_page=100");
+        let reviews: Vec<ReviewJson> = self.pages(repo, &first, &what).await?;
+        Ok(counted_approvals(reviews, head, DECISIVE))
     }
 
     /// `GET /repos/{o}/{r}/compare/{base_branch}...{head_sha}?per_page=1` (the branch
@@ -1014,13 +524,8 @@ impl VcsClient for GithubClient {
             segment(&pr.base_branch),
             segment(pr.head_sha.as_str())
         );
-        let j: CompareJson = self
-            .get_json(
-                repo,
-                &format!("/repos/{o}/{r}/compare/{basehead}?per_page=1"),
-                &what,
-            )
-            .await?;
+        let target = format!("/repos/{o}/{r}/compare/{basehead}?per_page=1");
+        let j: CompareJson = self.get(repo, &target, &what).await?;
         Ok(j.behind_by == 0)
     }
 
@@ -1029,7 +534,7 @@ impl VcsClient for GithubClient {
     /// child teams included); `pending` (an invitation not yet accepted) and 404 are not. The
     /// token needs `read:org` (a GitHub App: the organisation's Members permission).
     async fn is_member(&self, team: &str, user: &Actor) -> Result<bool> {
-        let (org, slug) = org_and_team(team)?;
+        let (org, slug) = org_and_team(team, "GitHub", "team-slug")?;
         if user.login.is_empty() {
             return Ok(false);
         }
@@ -1040,13 +545,7 @@ impl VcsClient for GithubClient {
             segment(slug),
             segment(&user.login)
         );
-        let resp = self
-            .request_in(Scope::Org(org), &Call::get(&target, ACCEPT_JSON, &what))
-            .await?;
-        if resp.status == StatusCode::NOT_FOUND {
-            return Ok(false);
-        }
-        let j: MembershipJson = check(resp, &what)?.json(&what)?;
-        Ok(j.state == "active")
+        let j: Option<MembershipJson> = self.get_or_none(Scope::Org(org), &target, &what).await?;
+        Ok(j.is_some_and(|j| j.state == "active"))
     }
 }

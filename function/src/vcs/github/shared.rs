@@ -1,0 +1,231 @@
+//! What GitHub and Gitea share: Gitea's REST API follows GitHub's shapes, so the JSON of a pull
+//! request, its files, reviews and permissions, the body of a commit status, and how reviews
+//! make approvals are read and written once, here. Where the hosts differ (a review state's
+//! name, GitHub's `mergeable_state` beside Gitea's `mergeable` and `merge_base`, a status
+//! description's length) each adapter says which.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::super::{
+    Actor, CommitStatus, PrState, PullRequest, Result, StatusState, VcsError, truncate,
+};
+use crate::event::{CommitSha, PullRequestNumber, RepoName};
+use crate::projects::{ChangedFile, FileStatus};
+
+/// `GET .../pulls/{n}`: the fields either host's adapter reads.
+#[derive(Deserialize)]
+pub(in crate::vcs) struct PrJson {
+    pub head: RefJson,
+    pub base: RefJson,
+    pub user: UserJson,
+    pub state: String,
+    #[serde(default)]
+    pub merged: bool,
+    /// GitHub's merge state (`clean`, `dirty`, ...).
+    #[serde(default)]
+    pub mergeable_state: Option<String>,
+    /// Gitea's: no conflicts (GitHub's is not used: see its adapter).
+    #[serde(default)]
+    pub mergeable: Option<bool>,
+    /// Gitea's merge base of head and base.
+    #[serde(default)]
+    pub merge_base: Option<String>,
+}
+
+/// A pull request's head or base.
+#[derive(Deserialize)]
+pub(in crate::vcs) struct RefJson {
+    #[serde(rename = "ref")]
+    pub name: String,
+    #[serde(default)]
+    pub sha: String,
+    /// `null` (or absent) when the head's repository (a fork) was deleted.
+    #[serde(default)]
+    pub repo: Option<RefRepoJson>,
+}
+
+#[derive(Deserialize)]
+pub(in crate::vcs) struct RefRepoJson {
+    pub full_name: Option<String>,
+}
+
+#[derive(Deserialize)]
+pub(in crate::vcs) struct UserJson {
+    pub login: String,
+}
+
+impl PrJson {
+    /// The pull request `number` as Landfall sees it, `mergeable` as the host's adapter reads it.
+    pub fn into_pull_request(
+        self,
+        number: PullRequestNumber,
+        mergeable: Option<bool>,
+    ) -> PullRequest {
+        PullRequest {
+            number,
+            head_sha: CommitSha::new(self.head.sha),
+            head_branch: self.head.name,
+            base_branch: self.base.name,
+            author: self.user.login,
+            author_id: None,
+            state: match (self.state.as_str(), self.merged) {
+                (_, true) => PrState::Merged,
+                ("open", _) => PrState::Open,
+                _ => PrState::Closed,
+            },
+            mergeable,
+            head_repo: self
+                .head
+                .repo
+                .and_then(|r| r.full_name)
+                .filter(|n| !n.is_empty())
+                .map(RepoName::new),
+        }
+    }
+}
+
+/// One file of `GET .../pulls/{n}/files`.
+#[derive(Deserialize)]
+pub(in crate::vcs) struct FileJson {
+    filename: String,
+    status: String,
+    previous_filename: Option<String>,
+}
+
+impl From<FileJson> for ChangedFile {
+    /// GitHub's statuses (`added`, `removed`, `modified`, `renamed`, `copied`, `changed`,
+    /// `unchanged`) and Gitea's (`deleted` for `removed`): a removed file is
+    /// [`FileStatus::Removed`], a rename with its previous path [`FileStatus::Renamed`], an
+    /// added or copied file [`FileStatus::Added`], anything else [`FileStatus::Modified`]. The
+    /// previous path is kept whenever the host gives one.
+    fn from(f: FileJson) -> Self {
+        let status = match (f.status.as_str(), &f.previous_filename) {
+            ("removed" | "deleted", _) => FileStatus::Removed,
+            ("renamed", Some(_)) => FileStatus::Renamed,
+            ("added" | "copied", _) => FileStatus::Added,
+            _ => FileStatus::Modified,
+        };
+        ChangedFile {
+            path: f.filename,
+            status,
+            previous_path: f.previous_filename,
+        }
+    }
+}
+
+/// A tree listing (`GET .../git/trees/{sha}`).
+#[derive(Deserialize)]
+pub(in crate::vcs) struct TreeJson {
+    #[serde(default)]
+    pub tree: Vec<TreeEntry>,
+    #[serde(default)]
+    pub truncated: bool,
+}
+
+#[derive(Deserialize)]
+pub(in crate::vcs) struct TreeEntry {
+    pub path: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default)]
+    pub sha: String,
+}
+
+/// One review of `GET .../pulls/{n}/reviews`.
+#[derive(Deserialize)]
+pub(in crate::vcs) struct ReviewJson {
+    #[serde(default)]
+    id: u64,
+    user: Option<UserJson>,
+    state: String,
+    /// `null` when the commit was garbage collected or force-pushed away.
+    #[serde(default)]
+    commit_id: Option<String>,
+    /// Gitea: the review was dismissed (GitHub says so in `state`).
+    #[serde(default)]
+    dismissed: bool,
+    /// Gitea: the head moved after the review.
+    #[serde(default)]
+    stale: bool,
+}
+
+/// Each reviewer's latest decisive review (a state in `decisive`; the others change no
+/// decision), in the order of their ids (the order they were given), counted when it is
+/// `APPROVED`, not `dismissed`, not `stale` and its `commit_id` is `head`. A review without a
+/// user (a deleted account) is not counted.
+pub(in crate::vcs) fn counted_approvals(
+    mut reviews: Vec<ReviewJson>,
+    head: &CommitSha,
+    decisive: &[&str],
+) -> Vec<Actor> {
+    reviews.sort_by_key(|r| r.id);
+    let latest = super::super::latest_per_reviewer(
+        reviews,
+        |r| r.user.as_ref().map(|u| u.login.clone()),
+        |r| decisive.contains(&r.state.as_str()),
+    );
+    latest
+        .into_iter()
+        .filter(|(_, r)| {
+            r.state == "APPROVED"
+                && !r.dismissed
+                && !r.stale
+                && r.commit_id
+                    .as_deref()
+                    .is_some_and(|c| !c.is_empty() && c.eq_ignore_ascii_case(head.as_str()))
+        })
+        .map(|(login, _)| Actor::login(login))
+        .collect()
+}
+
+/// `GET .../collaborators/{username}/permission`.
+#[derive(Deserialize)]
+pub(in crate::vcs) struct PermissionJson {
+    pub permission: Option<String>,
+    /// GitHub: the full role (`maintain`, `triage`, a custom role's name).
+    #[serde(default)]
+    pub role_name: Option<String>,
+}
+
+/// The body of `POST .../statuses/{sha}`, the description cut to `description_max`
+/// characters.
+pub(in crate::vcs) fn status_json(
+    status: &CommitStatus,
+    description_max: usize,
+) -> serde_json::Value {
+    let state = match status.state {
+        StatusState::Pending => "pending",
+        StatusState::Success => "success",
+        StatusState::Failure => "failure",
+        StatusState::Error => "error",
+    };
+    let mut body = json!({
+        "state": state,
+        "context": status.context,
+        "description": truncate(&status.description, description_max),
+    });
+    if let Some(url) = &status.target_url {
+        body["target_url"] = json!(url);
+    }
+    body
+}
+
+/// The body of a comment, created or edited.
+pub(in crate::vcs) fn comment_json(body: &str) -> serde_json::Value {
+    json!({ "body": body })
+}
+
+/// `org/team` split in two; `host` and `team_word` (`team-slug`, `team-name`) for the error.
+pub(in crate::vcs) fn org_and_team<'a>(
+    team: &'a str,
+    host: &str,
+    team_word: &str,
+) -> Result<(&'a str, &'a str)> {
+    team.trim()
+        .split_once('/')
+        .filter(|(o, t)| !o.is_empty() && !t.is_empty() && !t.contains('/'))
+        .ok_or_else(|| VcsError::Config {
+            message: format!("{host} team {team:?} is not of the form org/{team_word}"),
+        })
+}
