@@ -5,63 +5,20 @@
 //! Cold start: the configuration is read and checked, and the secrets resolved, before the first
 //! poll of the runtime API, so a missing or invalid setting still stops start-up. The clients
 //! behind the sink (store, Kubernetes, VCS host), whose construction loads TLS roots and AWS
-//! settings, are built by [`LazySink`] on the first invocation that needs them, once.
+//! settings, are built by a lazy [`Sink`] on the first invocation that needs them, once.
 
 use std::sync::Arc;
 
 use lambda_http::request::LambdaRequest;
 use lambda_http::{Adapter, LambdaEvent, Service as _, service_fn};
 use serde_json::Value;
-use tokio::sync::OnceCell;
 
-use crate::config::{Config, Secrets};
-use crate::event::Event;
-use crate::handler::{EventSink, SinkError, WebhookHandler, WebhookService};
-use crate::orchestrate::AnySink;
-
-/// An [`AnySink`] built on first use from the configuration and secrets read at start-up. A
-/// failed build fails that invocation (500, so the host redelivers) and is tried again on the
-/// next one.
-#[derive(Debug)]
-pub struct LazySink {
-    config: Config,
-    secrets: Secrets,
-    sink: OnceCell<AnySink>,
-}
-
-impl LazySink {
-    /// A sink that will be built from `config` and `secrets`.
-    #[must_use]
-    pub fn new(config: Config, secrets: Secrets) -> Self {
-        LazySink {
-            config,
-            secrets,
-            sink: OnceCell::new(),
-        }
-    }
-
-    async fn get(&self) -> Result<&AnySink, SinkError> {
-        self.sink
-            .get_or_try_init(|| AnySink::from_config(&self.config, &self.secrets))
-            .await
-            .map_err(|err| SinkError(err.into()))
-    }
-
-    /// Handles a hand-off invocation (see [`crate::handoff`]).
-    pub async fn handle_handoff(&self, payload: &Value) -> Result<(), SinkError> {
-        self.get().await?.handle_handoff(payload).await
-    }
-}
-
-impl EventSink for LazySink {
-    async fn record(&self, event: &Event) -> Result<(), SinkError> {
-        self.get().await?.record(event).await
-    }
-}
+use crate::handler::{WebhookHandler, WebhookService};
+use crate::orchestrate::Sink;
 
 /// Polls the Lambda runtime API for invocations until the runtime stops: a hand-off payload is
 /// handled to the end; anything else is an HTTP event answered by `handler`.
-pub async fn run(handler: Arc<WebhookHandler<LazySink>>) -> Result<(), lambda_http::Error> {
+pub async fn run(handler: Arc<WebhookHandler<Sink>>) -> Result<(), lambda_http::Error> {
     let http = Adapter::from(WebhookService::new(Arc::clone(&handler)));
     lambda_http::lambda_runtime::run(service_fn(move |invocation: LambdaEvent<Value>| {
         let handler = Arc::clone(&handler);
@@ -88,7 +45,9 @@ mod tests {
     use secrecy::SecretString;
 
     use super::*;
-    use crate::event::{EventKind, Provider, RepoName};
+    use crate::config::{Config, Secrets};
+    use crate::event::{Event, EventKind, Provider, RepoName};
+    use crate::handler::EventSink as _;
 
     #[tokio::test]
     async fn the_sink_is_built_on_first_use_and_once() {
@@ -102,14 +61,12 @@ mod tests {
             vcs_token: None,
             github_app_key: None,
         };
-        let sink = LazySink::new(config, secrets);
-        assert!(sink.sink.get().is_none(), "nothing is built at start-up");
+        let sink = Sink::lazy(config, secrets);
+        assert!(!sink.is_built(), "nothing is built at start-up");
         let mut event = Event::new(Provider::Github, EventKind::Opened);
         event.repo = Some(RepoName::new("acme/infra"));
         sink.record(&event).await.unwrap();
-        let first: *const AnySink = sink.sink.get().unwrap();
+        assert!(sink.is_built(), "built by the first event");
         sink.record(&event).await.unwrap();
-        assert!(std::ptr::eq(first, sink.sink.get().unwrap()));
-        assert!(matches!(sink.get().await.unwrap(), AnySink::Log(_)));
     }
 }

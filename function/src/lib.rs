@@ -15,6 +15,7 @@ pub mod cli;
 pub mod command;
 pub mod comment;
 pub mod config;
+pub mod context;
 pub mod dispatch;
 pub mod event;
 pub mod handler;

@@ -11,7 +11,7 @@ use tokio::net::TcpListener;
 
 use crate::config::{Config, Secrets};
 use crate::handler::WebhookHandler;
-use crate::orchestrate::AnySink;
+use crate::orchestrate::Sink;
 use crate::{lambda, server, telemetry};
 
 /// Arguments of `serve`.
@@ -49,9 +49,9 @@ async fn secrets(config: &Config) -> anyhow::Result<Secrets> {
     Ok(secrets)
 }
 
-async fn handler(config: &Config) -> anyhow::Result<Arc<WebhookHandler<AnySink>>> {
+async fn handler(config: &Config) -> anyhow::Result<Arc<WebhookHandler<Sink>>> {
     let secrets = secrets(config).await?;
-    let sink = AnySink::from_config(config, &secrets).await?;
+    let sink = Sink::build(config, &secrets).await?;
     Ok(Arc::new(WebhookHandler::from_config(
         config, &secrets, sink,
     )))
@@ -100,13 +100,12 @@ pub(super) fn run_lambda() -> anyhow::Result<ExitCode> {
     runtime.block_on(async {
         let secrets = secrets(&config).await?;
         // The settings that only the sink's construction reads are checked now, without building
-        // its clients: that waits for the first invocation (`LazySink`), after the first poll.
-        crate::store::StoreConfig::from_env().context("invalid store configuration")?;
+        // its clients: that waits for the first invocation (a lazy `Sink`), after the first poll.
         crate::handoff::LambdaHandoff::from_env(&secrets.webhook_secret)?;
         if let Some(path) = &config.policy {
             crate::repo_config::Policy::load(path).context("invalid LANDFALL_POLICY")?;
         }
-        let sink = lambda::LazySink::new(config.clone(), secrets.clone());
+        let sink = Sink::lazy(config.clone(), secrets.clone());
         let handler = Arc::new(WebhookHandler::from_config(&config, &secrets, sink));
         lambda::run(handler)
             .await

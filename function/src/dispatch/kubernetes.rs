@@ -22,7 +22,7 @@ use kube::api::{Api, ApiResource, DynamicObject, PostParams, TypeMeta};
 use super::names::label_value;
 use super::{DispatchError, DispatchOutcome, Dispatcher};
 use crate::config::env_vars;
-use crate::run::RunSpec;
+use crate::run::{RunReport, RunSpec};
 
 /// The label and annotation prefix of everything Landfall creates.
 pub const LABEL_PREFIX: &str = "landfall.dev";
@@ -432,6 +432,16 @@ fn dynamic_job(job: Job) -> DynamicObject {
 }
 
 impl Dispatcher for KubernetesDispatcher {
+    /// A Job records its own result: nothing comes back here.
+    async fn report(
+        &self,
+        _spec: &RunSpec,
+        _run_id: &str,
+        _poll: Duration,
+    ) -> Option<Result<RunReport, String>> {
+        None
+    }
+
     async fn dispatch(&self, spec: &RunSpec) -> Result<DispatchOutcome, DispatchError> {
         let job = job_spec(spec, &self.settings);
         let run_id = spec.run_id();

@@ -22,12 +22,13 @@ use std::io;
 use std::os::unix::process::CommandExt as _;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
 
 use secrecy::{ExposeSecret as _, SecretString};
 
 use super::{DispatchError, DispatchOutcome, Dispatcher};
 use crate::config::env_vars;
-use crate::run::RunSpec;
+use crate::run::{RunReport, RunSpec};
 
 /// The variables of the function's environment a local runner inherits: what a process needs to
 /// run (`PATH`, `HOME`, `TMPDIR`, the locale, the time zone, CA certificates for Terraform and
@@ -241,6 +242,49 @@ impl LocalDispatcher {
 }
 
 impl Dispatcher for LocalDispatcher {
+    /// Waits for the run's `report.json`, looking every `poll`; `Err` holds the log tail of a
+    /// runner that ended without one, or says that none came in time (the run's limit plus five
+    /// minutes).
+    async fn report(
+        &self,
+        spec: &RunSpec,
+        run_id: &str,
+        poll: Duration,
+    ) -> Option<Result<RunReport, String>> {
+        let report = self.report_path(run_id);
+        let deadline = Instant::now() + spec.project.timeout + Duration::from_mins(5);
+        let read = || async {
+            let json = tokio::fs::read_to_string(&report).await.ok()?;
+            serde_json::from_str::<RunReport>(&json).ok()
+        };
+        Some(loop {
+            let ended = self.exit_status(run_id);
+            if let Some(parsed) = read().await {
+                break Ok(parsed);
+            }
+            if let Some(status) = ended {
+                // The report is written before the process ends; one more look, then give up.
+                if let Some(parsed) = read().await {
+                    break Ok(parsed);
+                }
+                let log = tokio::fs::read_to_string(self.run_dir(run_id).join("runner.log"))
+                    .await
+                    .unwrap_or_default();
+                let tail: Vec<&str> = log.lines().rev().take(40).collect();
+                let tail: Vec<&str> = tail.into_iter().rev().collect();
+                break Err(format!(
+                    "the runner ended ({}) without a report:\n{}",
+                    status.trim(),
+                    tail.join("\n")
+                ));
+            }
+            if Instant::now() > deadline {
+                break Err("the runner did not report in time".to_owned());
+            }
+            tokio::time::sleep(poll).await;
+        })
+    }
+
     async fn dispatch(&self, spec: &RunSpec) -> Result<DispatchOutcome, DispatchError> {
         let run_id = spec.run_id();
         let run_dir = self.run_dir(&run_id);

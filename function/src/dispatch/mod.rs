@@ -18,7 +18,9 @@ pub mod names;
 
 use std::future::Future;
 
-use crate::run::RunSpec;
+use std::time::Duration;
+
+use crate::run::{RunReport, RunSpec};
 
 pub use kubernetes::{KubernetesDispatcher, KubernetesError, RunnerSettings};
 pub use local::{LocalDispatcher, LocalError};
@@ -60,13 +62,24 @@ pub enum DispatchError {
     Local(#[from] LocalError),
 }
 
-/// Starts runs. A run that was already started is [`DispatchOutcome::AlreadyDispatched`].
+/// Starts runs, and hands back the reports of runs that report to the function. A run that was
+/// already started is [`DispatchOutcome::AlreadyDispatched`].
 pub trait Dispatcher: Send + Sync {
     /// Starts `spec`'s run and returns at once, without waiting for it to finish.
     fn dispatch(
         &self,
         spec: &RunSpec,
     ) -> impl Future<Output = Result<DispatchOutcome, DispatchError>> + Send;
+
+    /// Waits for the report of run `run_id` (looking every `poll`): `Err` holds why none came
+    /// (with the runner's log tail when it ended without one). `None` when this dispatcher's
+    /// runs record their own results.
+    fn report(
+        &self,
+        spec: &RunSpec,
+        run_id: &str,
+        poll: Duration,
+    ) -> impl Future<Output = Option<Result<RunReport, String>>> + Send;
 }
 
 /// The dispatcher chosen at start-up: one type for both implementations.
@@ -83,6 +96,18 @@ impl Dispatcher for AnyDispatcher {
         match self {
             Self::Kubernetes(dispatcher) => dispatcher.dispatch(spec).await,
             Self::Local(dispatcher) => dispatcher.dispatch(spec).await,
+        }
+    }
+
+    async fn report(
+        &self,
+        spec: &RunSpec,
+        run_id: &str,
+        poll: Duration,
+    ) -> Option<Result<RunReport, String>> {
+        match self {
+            Self::Kubernetes(dispatcher) => dispatcher.report(spec, run_id, poll).await,
+            Self::Local(dispatcher) => dispatcher.report(spec, run_id, poll).await,
         }
     }
 }

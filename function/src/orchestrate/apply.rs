@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::plan::{Loaded, refused, run_spec};
 use super::requirements::Checked;
-use super::{Inner, PrContext};
+use super::{Context, PrContext};
 use crate::command::Command;
 use crate::event::CommitSha;
 use crate::repo_config::ResolvedProject;
@@ -13,7 +13,7 @@ use crate::report::short;
 use crate::run::{CommentThread, PlanToApply, RunCommand, RunSpec};
 use crate::store::{PlanRecord, PlanStatus, Store};
 
-impl Inner {
+impl Context {
     /// `landfall apply`: checks each selected plan and applies those that pass.
     pub(crate) async fn apply(
         self: &Arc<Self>,

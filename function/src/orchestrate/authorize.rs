@@ -4,12 +4,12 @@
 
 use std::sync::Arc;
 
-use super::{Inner, PrContext};
+use super::{Context, PrContext};
 use crate::authz::{self, Decision, Facts, Refusal, Request};
 use crate::command::Action;
 use crate::vcs::{Access, Actor, VcsClient};
 
-impl Inner {
+impl Context {
     /// Whether `action` may go ahead for `ctx`'s sender. A refusal is commented on the PR and
     /// nothing else happens; `false` is returned for it and for a fork PR's skipped autoplan.
     pub(crate) async fn authorize(

@@ -20,193 +20,147 @@
 mod apply;
 mod authorize;
 mod plan;
+mod pr;
 mod requirements;
 mod text;
 
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use anyhow::Context as _;
+use tokio::sync::OnceCell;
 
 use crate::command::{Action, Command, ParsedComment};
-use crate::config::{Config, DispatchConfig, Secrets, env_vars, process};
-use crate::dispatch::{AnyDispatcher, KubernetesDispatcher, LocalDispatcher, RunnerSettings};
-use crate::event::{CommitSha, Event, EventKind, Provider, PullRequestNumber, RepoName};
+use crate::config::{Config, Secrets};
+pub use crate::context::Context;
+use crate::event::{CommitSha, Event, EventKind, PullRequestNumber, RepoName};
 use crate::handler::{EventSink, LogSink, SinkError};
-use crate::repo_config::{EffectivePolicy, Policy};
+use crate::repo_config::EffectivePolicy;
 use crate::report::Reporter;
-use crate::run::{RunReport, RunSpec};
-use crate::store::{AnyStore, DELIVERY_TTL, DeliveryOutcome, Store};
-use crate::vcs::{Access, Actor, AnyVcs, CommentId, RetryPolicy, VcsClient};
+use crate::store::{DELIVERY_TTL, DeliveryOutcome, Store};
+use crate::vcs::{Actor, CommentId, VcsClient};
+pub(crate) use pr::PrContext;
 
-/// The sink chosen at start-up: the whole loop when the function can talk to the VCS host, else
-/// only logging (a deployment without `LANDFALL_VCS_TOKEN` verifies and logs deliveries).
+/// The one production [`EventSink`]: the loop over a [`Context`] built once, before `serve`
+/// listens ([`Sink::build`]) or, under Lambda, on the first invocation that needs it
+/// ([`Sink::lazy`]: the clients stay off the cold start). A deployment without VCS credentials
+/// only verifies and logs deliveries. A failed lazy build fails that invocation (500, so the host
+/// redelivers) and is tried again on the next one.
 #[derive(Debug)]
-pub enum AnySink {
-    /// Logs events only.
-    Log(LogSink),
-    /// Plans, applies, locks and comments.
-    Loop(Orchestrator),
+pub struct Sink {
+    /// What a lazy sink builds from.
+    settings: Option<(Config, Secrets)>,
+    /// The loop, once built; `None` inside: logging only.
+    orchestrator: OnceCell<Option<Orchestrator>>,
 }
 
-impl EventSink for AnySink {
-    async fn record(&self, event: &Event) -> Result<(), SinkError> {
-        match self {
-            AnySink::Log(sink) => sink.record(event).await,
-            AnySink::Loop(sink) => sink.record(event).await,
+impl Sink {
+    /// A sink whose loop is built on first use from `config` and `secrets`.
+    #[must_use]
+    pub fn lazy(config: Config, secrets: Secrets) -> Self {
+        Sink {
+            settings: Some((config, secrets)),
+            orchestrator: OnceCell::new(),
         }
     }
-}
 
-impl AnySink {
+    /// A sink whose loop is built now.
+    pub async fn build(config: &Config, secrets: &Secrets) -> anyhow::Result<Self> {
+        Ok(Self::with(build_orchestrator(config, secrets).await?))
+    }
+
+    /// A sink over an orchestrator built already (`None`: logging only).
+    #[must_use]
+    pub fn with(orchestrator: Option<Orchestrator>) -> Self {
+        Sink {
+            settings: None,
+            orchestrator: OnceCell::new_with(Some(orchestrator)),
+        }
+    }
+
+    async fn get(&self) -> Result<Option<&Orchestrator>, SinkError> {
+        let built = self
+            .orchestrator
+            .get_or_try_init(|| async {
+                let (config, secrets) = self
+                    .settings
+                    .as_ref()
+                    .context("a sink built without settings has its orchestrator already")?;
+                build_orchestrator(config, secrets).await
+            })
+            .await
+            .map_err(|err| SinkError(err.into()))?;
+        Ok(built.as_ref())
+    }
+
+    /// Whether the loop has been built (a lazy sink builds it on first use).
+    #[must_use]
+    pub fn is_built(&self) -> bool {
+        self.orchestrator.initialized()
+    }
+
     /// Handles a hand-off invocation (see [`crate::handoff`]).
     pub async fn handle_handoff(&self, payload: &serde_json::Value) -> Result<(), SinkError> {
-        match self {
-            AnySink::Loop(sink) => sink.handle_handoff(payload).await,
-            AnySink::Log(_) => {
-                tracing::warn!("a hand-off arrived, but this deployment only logs deliveries");
-                Ok(())
-            }
+        if let Some(orchestrator) = self.get().await? {
+            return orchestrator.handle_handoff(payload).await;
         }
+        tracing::warn!("a hand-off arrived, but this deployment only logs deliveries");
+        Ok(())
     }
+}
 
-    /// The sink for `config`: the loop when a VCS token is configured, else the log sink.
-    pub async fn from_config(config: &Config, secrets: &Secrets) -> anyhow::Result<Self> {
-        if !secrets.has_vcs_credentials() {
-            tracing::warn!(
-                "LANDFALL_VCS_TOKEN is not set: deliveries are verified and logged, nothing is planned"
-            );
-            return Ok(AnySink::Log(LogSink));
+impl EventSink for Sink {
+    async fn record(&self, event: &Event) -> Result<(), SinkError> {
+        match self.get().await? {
+            Some(orchestrator) => orchestrator.record(event).await,
+            None => LogSink.record(event).await,
         }
-        Ok(AnySink::Loop(
-            Orchestrator::from_config(config, secrets).await?,
-        ))
     }
+}
+
+/// The loop for `config`, or `None` when the function cannot talk to the VCS host.
+async fn build_orchestrator(
+    config: &Config,
+    secrets: &Secrets,
+) -> anyhow::Result<Option<Orchestrator>> {
+    if !secrets.has_vcs_credentials() {
+        tracing::warn!(
+            "LANDFALL_VCS_TOKEN is not set: deliveries are verified and logged, nothing is planned"
+        );
+        return Ok(None);
+    }
+    Ok(Some(Orchestrator::new(
+        Context::build(config, secrets).await?,
+    )))
 }
 
 /// The loop, built once at start-up; cheap to clone.
 #[derive(Clone)]
 pub struct Orchestrator {
-    inner: Arc<Inner>,
+    ctx: Arc<Context>,
 }
 
-pub(crate) struct Inner {
-    pub(crate) provider: Provider,
-    pub(crate) vcs_url: Option<String>,
-    pub(crate) store: AnyStore,
-    /// Where runs' planfiles and logs are, for the log links of a cut comment.
-    pub(crate) artifacts: crate::store::AnyArtifacts,
-    pub(crate) dispatcher: AnyDispatcher,
-    pub(crate) vcs: AnyVcs,
-    pub(crate) policy: Option<Policy>,
-    /// Whether runners record their own results (they can reach the store: DynamoDB); else
-    /// the function waits for each local run's report and records it.
-    pub(crate) report_back: bool,
-    /// Under Lambda: where events go to be handled by an asynchronous invocation.
-    pub(crate) handoff: Option<crate::handoff::LambdaHandoff>,
-    /// The key hand-offs are sealed with (the webhook secret).
-    pub(crate) handoff_key: secrecy::SecretString,
-    /// How often a local run's report is looked for.
-    pub(crate) poll: Duration,
+impl Orchestrator {
+    /// The loop over `ctx`.
+    #[must_use]
+    pub fn new(ctx: Context) -> Self {
+        Orchestrator { ctx: Arc::new(ctx) }
+    }
 }
 
 impl std::fmt::Debug for Orchestrator {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Orchestrator")
-            .field("provider", &self.inner.provider)
-            .field("vcs_url", &self.inner.vcs_url)
+            .field("ctx", &self.ctx)
             .finish_non_exhaustive()
     }
 }
 
 impl Orchestrator {
-    /// Builds the store, the dispatcher, the VCS client and the policy from the configuration.
-    pub async fn from_config(config: &Config, secrets: &Secrets) -> anyhow::Result<Self> {
-        let (store, artifacts) = config
-            .store
-            .connect()
-            .await
-            .with_context(|| format!("cannot open the store ({})", config.store.describe()))?;
-        let report_back = matches!(config.store, crate::config::StoreConfig::DynamoDb { .. });
-        let env = runner_env(config);
-        let dispatcher = match &config.dispatch {
-            DispatchConfig::Local => {
-                let runner = process::var_os(env_vars::RUNNER)
-                    .map_or_else(LocalDispatcher::runner_beside_current_exe, PathBuf::from);
-                let data_dir = match &config.store {
-                    crate::config::StoreConfig::Embedded { data_dir } => Some(data_dir.clone()),
-                    crate::config::StoreConfig::DynamoDb { .. } => {
-                        process::var_os(env_vars::DATA_DIR).map(PathBuf::from)
-                    }
-                };
-                let runs_dir = data_dir.map_or_else(
-                    || std::env::temp_dir().join("landfall-runs"),
-                    |dir| std::path::absolute(&dir).unwrap_or(dir).join("runs"),
-                );
-                AnyDispatcher::Local(LocalDispatcher::new(
-                    runner,
-                    runs_dir,
-                    env,
-                    secrets.vcs_token.clone(),
-                ))
-            }
-            DispatchConfig::Kubernetes {
-                namespace,
-                image,
-                service_account,
-            } => {
-                let mut settings = RunnerSettings::new(namespace, image, service_account);
-                settings.env = env;
-                // Under Lambda the cluster comes from LANDFALL_EKS_*, with EKS tokens; elsewhere
-                // from the kubeconfig or the pod's service account.
-                let sdk = crate::aws::sdk_config().await;
-                let eks = crate::dispatch::eks::client_from_env(&sdk)
-                    .await
-                    .context("cannot set up the EKS cluster's API client")?;
-                let dispatcher = if let Some((client, auth)) = eks {
-                    KubernetesDispatcher::with_eks(client, settings, auth)
-                } else {
-                    let kube_config = crate::dispatch::kubeconfig::infer()
-                        .await
-                        .context("no Kubernetes API to dispatch runs to")?;
-                    let client = crate::tls::kube_client(kube_config)?;
-                    KubernetesDispatcher::new(client, settings)
-                };
-                AnyDispatcher::Kubernetes(Box::new(dispatcher))
-            }
-        };
-        let vcs = AnyVcs::from_config(config, secrets, RetryPolicy::default())
-            .context("cannot build the VCS client")?;
-        let policy = match &config.policy {
-            Some(path) => Some(Policy::load(path).context("invalid LANDFALL_POLICY")?),
-            None => None,
-        };
-        Ok(Self::new(Inner {
-            provider: config.vcs,
-            vcs_url: config.vcs_url.clone(),
-            store,
-            artifacts,
-            dispatcher,
-            vcs,
-            policy,
-            report_back,
-            handoff: crate::handoff::LambdaHandoff::from_env(&secrets.webhook_secret)?,
-            handoff_key: secrets.webhook_secret.clone(),
-            poll: Duration::from_millis(100),
-        }))
-    }
-
-    pub(crate) fn new(inner: Inner) -> Self {
-        Orchestrator {
-            inner: Arc::new(inner),
-        }
-    }
-}
-
-impl EventSink for Orchestrator {
-    async fn record(&self, event: &Event) -> Result<(), SinkError> {
-        if let Some(handoff) = &self.inner.handoff {
+    /// Takes `event`: records the delivery (a redelivery does nothing more), then does the work
+    /// off the request path (under Lambda: hands it to an asynchronous invocation).
+    pub async fn record(&self, event: &Event) -> Result<(), SinkError> {
+        if let Some(handoff) = &self.ctx.handoff {
             // Under Lambda: queued durably as an asynchronous invocation, which de-duplicates
             // and does the work (see `crate::handoff`).
             return handoff
@@ -218,22 +172,20 @@ impl EventSink for Orchestrator {
             return Ok(());
         }
         // The host waits for the answer; the work goes on without it, in this process.
-        let inner = Arc::clone(&self.inner);
+        let ctx = Arc::clone(&self.ctx);
         let event = event.clone();
         let span = tracing::Span::current();
         tokio::spawn(tracing::Instrument::instrument(
-            async move { inner.process_logged(&event).await },
+            async move { ctx.process_logged(&event).await },
             span,
         ));
         Ok(())
     }
-}
 
-impl Orchestrator {
     /// Handles a hand-off invocation: checks its seal, de-duplicates the delivery and does the
     /// work before returning (nobody waits for this invocation). An error makes Lambda retry.
     pub async fn handle_handoff(&self, payload: &serde_json::Value) -> Result<(), SinkError> {
-        let event = crate::handoff::open(payload, &self.inner.handoff_key)
+        let event = crate::handoff::open(payload, &self.ctx.handoff_key)
             .map_err(|err| SinkError(Box::new(err)))?;
         let span = tracing::info_span!(
             "handoff",
@@ -250,7 +202,7 @@ impl Orchestrator {
                 if self.is_redelivery(&event).await? {
                     return Ok(());
                 }
-                self.inner.process_logged(&event).await;
+                self.ctx.process_logged(&event).await;
                 Ok(())
             },
             span,
@@ -274,7 +226,7 @@ impl Orchestrator {
         );
         for (n, key) in keys.enumerate() {
             let outcome = self
-                .inner
+                .ctx
                 .store
                 .record_delivery(&key, DELIVERY_TTL)
                 .await
@@ -294,120 +246,7 @@ impl Orchestrator {
     }
 }
 
-/// The plain settings a runner needs, whichever dispatcher starts it: where the store is (a
-/// runner on DynamoDB records its own result), the VCS host's URL and the AWS region and
-/// endpoint, and a GitHub App's id. Never a secret: the token reaches the runner separately.
-fn runner_env(config: &Config) -> Vec<(String, String)> {
-    use crate::config::env_vars as v;
-    let mut env = Vec::new();
-    match &config.store {
-        crate::config::StoreConfig::Embedded { data_dir } => {
-            let data_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.clone());
-            env.push((v::STORE.to_owned(), "embedded".to_owned()));
-            env.push((v::DATA_DIR.to_owned(), data_dir.display().to_string()));
-        }
-        crate::config::StoreConfig::DynamoDb { table, bucket, .. } => {
-            env.push((v::STORE.to_owned(), "dynamodb".to_owned()));
-            env.push((v::TABLE.to_owned(), table.clone()));
-            env.push((v::BUCKET.to_owned(), bucket.clone()));
-        }
-    }
-    if let Some(url) = &config.vcs_url {
-        env.push((v::VCS_URL.to_owned(), url.clone()));
-    }
-    // A token kept in Secrets Manager is read there by the runner itself (its role may read
-    // it); the ARN is not a secret.
-    if let Some(crate::config::SecretSource::Arn { arn, .. }) = &config.vcs_token {
-        env.push((v::VCS_TOKEN_ARN.to_owned(), arn.clone()));
-    }
-    // A GitHub App's runner mints its own installation token, with the key it reads by ARN. A
-    // key given directly reaches only a local runner, which inherits the function's environment.
-    if let Some(app) = &config.github_app {
-        env.push((v::GITHUB_APP_ID.to_owned(), app.app_id.to_string()));
-        if let crate::config::SecretSource::Arn { arn, .. } = &app.key {
-            env.push((v::GITHUB_APP_KEY_ARN.to_owned(), arn.clone()));
-        }
-        if let Some(id) = app.installation_id {
-            env.push((v::GITHUB_INSTALLATION_ID.to_owned(), id.to_string()));
-        }
-    }
-    for name in ["AWS_REGION", "AWS_ENDPOINT_URL"] {
-        if let Some(value) = process::var(name) {
-            env.push((name.to_owned(), value));
-        }
-    }
-    env
-}
-
-/// A pull request as one piece of work sees it.
-#[derive(Clone, Debug)]
-pub(crate) struct PrContext {
-    pub(crate) provider: Provider,
-    pub(crate) repo: RepoName,
-    pub(crate) pr: PullRequestNumber,
-    pub(crate) head_sha: CommitSha,
-    pub(crate) head_branch: String,
-    pub(crate) base_branch: String,
-    pub(crate) clone_url: String,
-    pub(crate) user: String,
-    /// Who caused the delivery (the commenter, or the pusher for autoplan).
-    pub(crate) sender: Actor,
-    /// Who opened the PR.
-    pub(crate) author: String,
-    /// The author's host id where logins are not unique (Bitbucket Cloud).
-    pub(crate) author_id: Option<String>,
-    /// Where the head lives (`owner/name`); `None` when the host no longer names it.
-    pub(crate) head_repo: Option<RepoName>,
-    /// Whether a skipped fork autoplan is said on the PR (on open, not on every push).
-    pub(crate) announce_fork_skip: bool,
-    pub(crate) mergeable: Option<bool>,
-    pub(crate) trigger: String,
-    /// Access looked up during this delivery, by login.
-    access: Arc<std::sync::Mutex<std::collections::HashMap<String, Access>>>,
-}
-
-impl PrContext {
-    /// Whether the head lives outside the base repository (or the host no longer names it).
-    pub(crate) fn is_fork(&self) -> bool {
-        self.head_repo.as_ref() != Some(&self.repo)
-    }
-
-    /// The PR's author as an actor.
-    pub(crate) fn author_actor(&self) -> Actor {
-        Actor {
-            login: self.author.clone(),
-            id: self.author_id.clone(),
-        }
-    }
-
-    /// Whether `user` is the PR's author, by what identifies people on this host.
-    pub(crate) fn is_author(&self, user: &Actor) -> bool {
-        let author = self.author_actor().identity(self.provider);
-        author.is_some() && user.identity(self.provider) == author
-    }
-
-    fn known_access(&self, user: &Actor) -> Option<Access> {
-        let key = user.identity(self.provider)?;
-        let cache = self
-            .access
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.get(&key).copied()
-    }
-
-    fn remember_access(&self, user: &Actor, access: Access) {
-        let Some(key) = user.identity(self.provider) else {
-            return;
-        };
-        let mut cache = self
-            .access
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        cache.insert(key, access);
-    }
-}
-
-impl Inner {
+impl Context {
     /// Does the work for `event`; a failure is logged and reported on the PR.
     async fn process_logged(self: &Arc<Self>, event: &Event) {
         let started = Instant::now();
@@ -622,50 +461,6 @@ impl Inner {
             "api.bitbucket.org" => "bitbucket.org".to_owned(),
             "" => self.provider.as_str().to_owned(),
             _ => host,
-        }
-    }
-
-    /// Waits for a local run's report; `Err` holds the log tail of a run that ended without
-    /// one, or says that none came in time.
-    pub(crate) async fn wait_for_report(
-        &self,
-        spec: &RunSpec,
-        run_id: &str,
-    ) -> Result<RunReport, String> {
-        let AnyDispatcher::Local(local) = &self.dispatcher else {
-            return Err("only local runs report to the function".to_owned());
-        };
-        let report = local.report_path(run_id);
-        let deadline = Instant::now() + spec.project.timeout + Duration::from_mins(5);
-        let read = || async {
-            let json = tokio::fs::read_to_string(&report).await.ok()?;
-            serde_json::from_str::<RunReport>(&json).ok()
-        };
-        loop {
-            let ended = local.exit_status(run_id);
-            if let Some(parsed) = read().await {
-                return Ok(parsed);
-            }
-            if let Some(status) = ended {
-                // The report is written before the process ends; one more look, then give up.
-                if let Some(parsed) = read().await {
-                    return Ok(parsed);
-                }
-                let log = tokio::fs::read_to_string(local.run_dir(run_id).join("runner.log"))
-                    .await
-                    .unwrap_or_default();
-                let tail: Vec<&str> = log.lines().rev().take(40).collect();
-                let tail: Vec<&str> = tail.into_iter().rev().collect();
-                return Err(format!(
-                    "the runner ended ({}) without a report:\n{}",
-                    status.trim(),
-                    tail.join("\n")
-                ));
-            }
-            if Instant::now() > deadline {
-                return Err("the runner did not report in time".to_owned());
-            }
-            tokio::time::sleep(self.poll).await;
         }
     }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::task::JoinSet;
 
-use super::{Inner, PrContext, text};
+use super::{Context, PrContext, text};
 use std::time::{Duration, Instant};
 
 use crate::dispatch::{DispatchOutcome, Dispatcher};
@@ -33,7 +33,7 @@ impl Loaded {
     }
 }
 
-impl Inner {
+impl Context {
     /// Reads the repo config at the head commit and merges it over the policy.
     pub(crate) async fn load_config(&self, ctx: &PrContext) -> anyhow::Result<Loaded> {
         let policy = self.effective_policy(ctx);
@@ -309,7 +309,9 @@ impl Inner {
         if spec.report_back.is_some() {
             return Ok(());
         }
-        let report = self.wait_for_report(spec, &run_id).await;
+        let Some(report) = self.dispatcher.report(spec, &run_id, self.poll).await else {
+            anyhow::bail!("run {run_id} records its own result, but it was not asked to");
+        };
         reporter
             .finish(spec, report.as_ref().map_err(Clone::clone), Some(thread))
             .await?;

@@ -7,7 +7,7 @@
 //!
 //! A requirement the host cannot answer is not met (fail closed), with the reason.
 
-use super::{Inner, PrContext};
+use super::{Context, PrContext};
 use crate::repo_config::Requirement;
 use crate::vcs::{Access, PrState, PullRequest, VcsClient};
 
@@ -18,7 +18,7 @@ pub(crate) struct Checked {
     undiverged: Option<Result<bool, String>>,
 }
 
-impl Inner {
+impl Context {
     /// Why `requirements` are not met for `stage` (`plan`, `apply`); empty when they are.
     pub(crate) async fn unmet(
         &self,

@@ -1,0 +1,75 @@
+//! A pull request as one piece of work sees it: who asked, who wrote it, where its head lives, and
+//! the access looked up during this delivery.
+
+use std::sync::Arc;
+
+use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
+use crate::vcs::{Access, Actor};
+
+/// A pull request as one piece of work sees it.
+#[derive(Clone, Debug)]
+pub(crate) struct PrContext {
+    pub(crate) provider: Provider,
+    pub(crate) repo: RepoName,
+    pub(crate) pr: PullRequestNumber,
+    pub(crate) head_sha: CommitSha,
+    pub(crate) head_branch: String,
+    pub(crate) base_branch: String,
+    pub(crate) clone_url: String,
+    pub(crate) user: String,
+    /// Who caused the delivery (the commenter, or the pusher for autoplan).
+    pub(crate) sender: Actor,
+    /// Who opened the PR.
+    pub(crate) author: String,
+    /// The author's host id where logins are not unique (Bitbucket Cloud).
+    pub(crate) author_id: Option<String>,
+    /// Where the head lives (`owner/name`); `None` when the host no longer names it.
+    pub(crate) head_repo: Option<RepoName>,
+    /// Whether a skipped fork autoplan is said on the PR (on open, not on every push).
+    pub(crate) announce_fork_skip: bool,
+    pub(crate) mergeable: Option<bool>,
+    pub(crate) trigger: String,
+    /// Access looked up during this delivery, by login.
+    pub(super) access: Arc<std::sync::Mutex<std::collections::HashMap<String, Access>>>,
+}
+
+impl PrContext {
+    /// Whether the head lives outside the base repository (or the host no longer names it).
+    pub(crate) fn is_fork(&self) -> bool {
+        self.head_repo.as_ref() != Some(&self.repo)
+    }
+
+    /// The PR's author as an actor.
+    pub(crate) fn author_actor(&self) -> Actor {
+        Actor {
+            login: self.author.clone(),
+            id: self.author_id.clone(),
+        }
+    }
+
+    /// Whether `user` is the PR's author, by what identifies people on this host.
+    pub(crate) fn is_author(&self, user: &Actor) -> bool {
+        let author = self.author_actor().identity(self.provider);
+        author.is_some() && user.identity(self.provider) == author
+    }
+
+    pub(super) fn known_access(&self, user: &Actor) -> Option<Access> {
+        let key = user.identity(self.provider)?;
+        let cache = self
+            .access
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.get(&key).copied()
+    }
+
+    pub(super) fn remember_access(&self, user: &Actor, access: Access) {
+        let Some(key) = user.identity(self.provider) else {
+            return;
+        };
+        let mut cache = self
+            .access
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        cache.insert(key, access);
+    }
+}
