@@ -18,7 +18,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
+mod git;
 mod lambda;
+pub use git::{commit_files, git, git_bytes};
 pub use lambda::LambdaEmulator;
 
 /// How long [`MotoServer::start`] waits for the server to answer. Importing moto takes a couple

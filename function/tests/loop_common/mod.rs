@@ -9,54 +9,21 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use landfall_e2e::{commit_files, git, git_bytes};
 use landfall_function::event::Provider;
 use landfall_function::webhook::auth::sign;
 use serde_json::{Value, json};
 use wiremock::{Mock, MockServer, Request, Respond, ResponseTemplate, matchers::any};
-
-/// Counts events made, so each is distinct as real ones are.
-static EVENT_TIMES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-/// Counts comments made, so each is distinct as real ones are.
-static COMMENT_IDS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
 
 pub const SECRET: &str = "loop-webhook-secret";
 pub const TOKEN: &str = "loop-vcs-token-5f1c";
 pub const REPO: &str = "acme/infra";
 /// The token GitHub signs a tarball's download URL with.
 pub const ARCHIVE_TOKEN: &str = "loop-archive-token";
-
-pub fn git(dir: &Path, args: &[&str]) -> String {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .env("GIT_AUTHOR_NAME", "t")
-        .env("GIT_AUTHOR_EMAIL", "t@example.com")
-        .env("GIT_COMMITTER_NAME", "t")
-        .env("GIT_COMMITTER_EMAIL", "t@example.com")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "git {args:?}: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    String::from_utf8_lossy(&output.stdout).trim().to_owned()
-}
-
-pub fn git_bytes(dir: &Path, args: &[&str]) -> Option<Vec<u8>> {
-    let output = Command::new("git")
-        .arg("-C")
-        .arg(dir)
-        .args(args)
-        .output()
-        .ok()?;
-    output.status.success().then_some(output.stdout)
-}
 
 /// A pull request as the fake host keeps it.
 #[derive(Clone, Debug)]
@@ -379,6 +346,8 @@ pub fn start_server(vars: &[(&str, String)], log: &Path) -> Server {
             .recv_timeout(deadline.saturating_duration_since(Instant::now()))
             .expect("the server never said it was listening");
         if line.contains("\"listening\"") {
+            let log: Value = serde_json::from_str(&line).unwrap();
+            assert_eq!(log["addr"], server.addr.as_str());
             return server;
         }
     }
@@ -455,6 +424,11 @@ pub struct Story {
     pub dir: tempfile::TempDir,
     pub host: FakeGithub,
     pub deliveries: u64,
+    /// Counts the story's events, so each is distinct as real ones are. The story's own, not a
+    /// static: the loop tests share one process.
+    events: AtomicU64,
+    /// Counts the story's comments, so each has its own id as real ones do.
+    comments: AtomicU64,
 }
 
 impl Story {
@@ -476,27 +450,7 @@ impl Story {
 
     /// Commits `files` on `branch` (created from main when new); returns the new head.
     pub fn commit(&self, branch: &str, files: &[(&str, String)], message: &str) -> String {
-        let repo = self.origin();
-        let first = git_bytes(&repo, &["rev-parse", "--verify", "HEAD"]).is_none();
-        if first {
-            // The first commit makes `main`.
-        } else if git(&repo, &["branch", "--list", branch]).is_empty() {
-            git(&repo, &["checkout", "--quiet", "-b", branch, "main"]);
-        } else {
-            git(&repo, &["checkout", "--quiet", branch]);
-        }
-        for (path, text) in files {
-            let path = repo.join(path);
-            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-            std::fs::write(path, text).unwrap();
-        }
-        git(&repo, &["add", "-A"]);
-        git(&repo, &["commit", "--quiet", "-m", message]);
-        let sha = git(&repo, &["rev-parse", "HEAD"]);
-        if !first {
-            git(&repo, &["checkout", "--quiet", "main"]);
-        }
-        sha
+        commit_files(&self.origin(), branch, files, message)
     }
 
     pub fn next_delivery(&mut self) -> String {
@@ -514,7 +468,7 @@ impl Story {
         payload["sender"]["login"] = json!(pr.author);
         // Each event is a new one: GitHub's bodies carry the time of the change (an identical
         // body is a replay, which the function does not handle twice).
-        let n = EVENT_TIMES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let n = self.events.fetch_add(1, Ordering::Relaxed);
         payload["pull_request"]["updated_at"] =
             json!(format!("2026-12-04T10:{:02}:{:02}Z", (n / 60) % 60, n % 60));
         let p = &mut payload["pull_request"];
@@ -550,8 +504,7 @@ impl Story {
         payload["comment"]["user"]["login"] = json!(login);
         // Every comment is a new one, with its own id, as on GitHub (an identical body is a
         // replay, which the function does not handle twice).
-        payload["comment"]["id"] =
-            json!(5_000_000 + COMMENT_IDS.fetch_add(1, std::sync::atomic::Ordering::Relaxed));
+        payload["comment"]["id"] = json!(5_000_001 + self.comments.fetch_add(1, Ordering::Relaxed));
         payload["sender"]["login"] = json!(login);
         let author = self
             .host
@@ -622,6 +575,8 @@ pub fn new_story(runtime: &tokio::runtime::Runtime) -> (MockServer, Story) {
         dir,
         host,
         deliveries: 0,
+        events: AtomicU64::new(0),
+        comments: AtomicU64::new(0),
     };
     (mock, story)
 }

@@ -1,0 +1,8 @@
+//! The `landfall` binary and what it renders, in one test binary (each file of `tests/` would be
+//! its own, each linking the function's AWS and Kubernetes clients): the CLI end to end in
+//! temporary folders, `landfall locks` on the embedded store, and insta snapshots of every
+//! rendered file.
+
+mod cli;
+mod locks;
+mod render_tree;

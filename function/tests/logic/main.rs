@@ -1,0 +1,12 @@
+//! The function's logic in process, without a server: webhook parsing over the whole corpus
+//! (insta snapshots), property tests (parsers that never panic, authorization, matching, comment
+//! splitting), project selection and the repo and server config: one test binary.
+
+mod authz_props;
+mod corpus;
+mod never_panic;
+mod policy_permissions;
+mod projects_matcher_props;
+mod projects_selection;
+mod repo_config_atlantis;
+mod vcs_comment_split_props;

@@ -1,0 +1,23 @@
+//! The real `landfall-function` binary end to end: `serve` and the Lambda emulator, the whole
+//! loop on fake GitHub, GitLab and Gitea hosts with the real runner and `terraform`, and what a
+//! PR's code can reach: one test binary.
+
+#[path = "../loop_common/mod.rs"]
+mod loop_common;
+mod loop_hosts;
+
+mod lambda_watch;
+mod loop_authz;
+mod loop_authz_gitea;
+mod loop_authz_gitlab;
+mod loop_dispatch_failure;
+mod loop_fanout;
+mod loop_lambda_watch;
+mod loop_moto;
+mod loop_serve;
+mod report_split;
+mod runner_secrets;
+mod secrets_arn;
+mod serve;
+mod serve_flood;
+mod startup_layout;

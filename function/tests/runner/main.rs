@@ -1,0 +1,11 @@
+//! The runner and the dispatchers: the real `landfall-runner` with the real `terraform`, on the
+//! local store and on S3 (moto), the plan summary against the corpus, and the local, Kubernetes
+//! and EKS dispatch: one test binary.
+
+mod dispatch_eks_token;
+mod dispatch_kubernetes;
+mod dispatch_local;
+mod runner_e2e;
+mod runner_github_app;
+mod runner_s3;
+mod runner_summary;

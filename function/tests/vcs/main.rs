@@ -1,0 +1,11 @@
+//! The VCS adapters against wiremock hosts that assert the documented requests, the tree archive
+//! reader, and what fetching a PR's files costs: one test binary.
+
+mod archive_common;
+mod vcs_archive;
+mod vcs_azure_devops;
+mod vcs_bitbucket;
+mod vcs_fetch_cost;
+mod vcs_gitea;
+mod vcs_github;
+mod vcs_gitlab;
