@@ -89,7 +89,7 @@ fn bench(c: &mut Criterion) {
             })))
             .mount(&server),
     );
-    // octocrab's client starts its own service on the runtime it is built in.
+    // The client is built inside the runtime its connections belong to.
     let _guard = runtime.enter();
     let client = GithubClient::personal_token(
         Some(&server.uri()),

@@ -1,5 +1,5 @@
 //! The AWS SDK configuration every part of the function and the runner loads, with the SDK's
-//! requests sent by reqwest: the HTTP client the VCS hosts (and octocrab) already use, so the
+//! requests sent by reqwest: the HTTP client the VCS hosts already use, so the
 //! binary carries one HTTP and TLS client stack instead of one per library.
 //!
 //! The SDK asks its HTTP client for a connector per timeout setting

@@ -309,7 +309,7 @@ const OWN_MAPPING: usize = 32 * 1024 * 1024 + 64 * 1024;
 ///
 /// glibc's malloc raises its mmap threshold to the size of each mapped allocation it frees (up
 /// to 32 MiB): after one 25 MiB body, the next ones came from the arenas, which kept them after
-/// a flood (RSS 89 MB instead of 35 MB in two runs of five of `tests/serve_flood.rs`). An
+/// a flood (RSS 89 MB instead of 35 MB in two runs of five of `tests/loops/serve_flood.rs`). An
 /// allocation over 32 MiB always gets a mapping of its own, returned to the system when freed,
 /// and freeing it leaves the threshold alone. So a body from 128 KiB up gets one: address space
 /// only, as pages are resident only once written, and only as many as the body's length, which

@@ -2,7 +2,7 @@
 //! runner's service account (which IRSA or EKS Pod Identity maps to the runner's IAM role).
 //!
 //! [`job_spec`] is pure: the same [`RunSpec`] and [`RunnerSettings`] always give the same Job,
-//! which `kubernetes-validate --strict` accepts (see `function/tests/dispatch_kubernetes.rs`).
+//! which `kubernetes-validate --strict` accepts (see `function/tests/runner/dispatch_kubernetes.rs`).
 //! [`KubernetesDispatcher`] only creates it; the API's 409 means the run's Job already exists,
 //! which is [`DispatchOutcome::AlreadyDispatched`].
 

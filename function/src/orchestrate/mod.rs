@@ -499,3 +499,5 @@ impl Context {
         }
     }
 }
+#[cfg(test)]
+mod tests;

@@ -3,7 +3,7 @@
 //! records that de-duplicate redeliveries.
 //!
 //! One [`Store`] trait, two real implementations held to one contract suite
-//! (`function/tests/store_contract.rs`):
+//! (`function/tests/store/store_contract.rs`):
 //!
 //! - [`dynamodb::DynamoStore`], production: a single DynamoDB table keyed on `pk`/`sk`, conditional
 //!   writes only, one `TransactWriteItems` for up to 100 locks, throttling and transaction

@@ -8,7 +8,7 @@
 //! malformed (bad gzip, bad tar, a truncated stream), holds a path that climbs out of the tree
 //! (`..`, absolute) or is not under one top-level folder, or exceeds [`ArchiveLimits`]: the
 //! caller then reads the files one by one. Symlinks and other entry types are skipped, so the
-//! caller reads those paths one by one too. Tests: `tests/vcs_archive.rs`.
+//! caller reads those paths one by one too. Tests: `tests/vcs/vcs_archive.rs`.
 
 use std::cell::Cell;
 use std::collections::BTreeMap;

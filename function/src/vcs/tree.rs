@@ -9,7 +9,7 @@
 //! read on its own.
 //!
 //! Measured against a fake GitHub and a fake GitLab answering in 25 ms
-//! (`tests/vcs_fetch_cost.rs`), 500 Terraform files: the archive and the listing together take
+//! (`tests/vcs/vcs_fetch_cost.rs`), 500 Terraform files: the archive and the listing together take
 //! about two round trips, where file by file takes one round trip per [`READS_IN_FLIGHT`] files,
 //! and one API request per file from the rate limit.
 

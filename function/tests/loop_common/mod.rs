@@ -319,7 +319,7 @@ pub fn start_server(vars: &[(&str, String)], log: &Path) -> Server {
         .args(["serve", "--listen", &addr])
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit());
-    for (name, _) in std::env::vars_os() {
+    for (name, _) in landfall_function::config::process::vars_os() {
         let name = name.to_string_lossy().into_owned();
         if name.starts_with("LANDFALL_") || name.starts_with("AWS_") {
             command.env_remove(name);

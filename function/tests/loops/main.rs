@@ -1,6 +1,10 @@
 //! The real `landfall-function` binary end to end: `serve` and the Lambda emulator, the whole
 //! loop on fake GitHub, GitLab and Gitea hosts with the real runner and `terraform`, and what a
 //! PR's code can reach: one test binary.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests read their own harness's variables (PATH, seeds, the tools' places), not Landfall's settings"
+)]
 
 #[path = "../loop_common/mod.rs"]
 mod loop_common;

@@ -1,6 +1,10 @@
 //! The runner and the dispatchers: the real `landfall-runner` with the real `terraform`, on the
 //! local store and on S3 (moto), the plan summary against the corpus, and the local, Kubernetes
 //! and EKS dispatch: one test binary.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests read their own harness's variables (PATH, seeds, the tools' places), not Landfall's settings"
+)]
 
 mod dispatch_eks_token;
 mod dispatch_kubernetes;

@@ -1,5 +1,9 @@
 //! The VCS adapters against wiremock hosts that assert the documented requests, the tree archive
 //! reader, and what fetching a PR's files costs: one test binary.
+#![allow(
+    clippy::disallowed_methods,
+    reason = "tests read their own harness's variables (PATH, seeds, the tools' places), not Landfall's settings"
+)]
 
 mod archive_common;
 mod vcs_archive;

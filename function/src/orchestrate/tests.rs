@@ -1,0 +1,236 @@
+//! The loop's decisions in process: a [`Context`] from parts (the embedded store in a temporary
+//! folder, a wiremock GitHub, a local dispatcher whose runner does not exist, so any dispatch
+//! would fail loudly), events handed straight to it. Each test checks the effect: what the store
+//! holds, what the host was sent, that nothing was dispatched.
+
+use std::sync::Arc;
+
+use secrecy::SecretString;
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use super::Context;
+use crate::command::parse_comment;
+use crate::dispatch::{AnyDispatcher, LocalDispatcher};
+use crate::event::{
+    CommitSha, DeliveryId, Event, EventKind, Provider, PullRequestNumber, RepoName,
+};
+use crate::store::{
+    AnyArtifacts, AnyStore, EmbeddedStore, LockHolder, LockKey, LockOutcome, Store,
+    artifacts::LocalArtifacts,
+};
+use crate::vcs::{AnyVcs, RetryPolicy, VcsSettings};
+
+const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
+const REPO: &str = "acme/infra";
+
+struct Loop {
+    ctx: Arc<Context>,
+    host: MockServer,
+    runs: tempfile::TempDir,
+    _data: tempfile::TempDir,
+}
+
+impl Loop {
+    async fn new() -> Self {
+        let host = MockServer::start().await;
+        let data = tempfile::tempdir().unwrap();
+        let runs = tempfile::tempdir().unwrap();
+        let store = AnyStore::Embedded(EmbeddedStore::open_dir(data.path()).unwrap());
+        let artifacts = AnyArtifacts::Local(LocalArtifacts::new(data.path().join("artifacts")));
+        let vcs = AnyVcs::new(&VcsSettings {
+            provider: Provider::Github,
+            base_url: Some(host.uri()),
+            token: SecretString::from("t0ken".to_owned()),
+            retry: RetryPolicy::default(),
+        })
+        .unwrap();
+        let dispatcher = AnyDispatcher::Local(LocalDispatcher::new(
+            "/nonexistent/landfall-runner",
+            runs.path(),
+            Vec::new(),
+            None,
+        ));
+        let ctx = Context::new(
+            Provider::Github,
+            Some(host.uri()),
+            (store, artifacts),
+            dispatcher,
+            vcs,
+            None,
+        );
+        Loop {
+            ctx: Arc::new(ctx),
+            host,
+            runs,
+            _data: data,
+        }
+    }
+
+    /// The PR as the host answers, and `user`'s permission on the repository.
+    async fn host_knows(&self, user: &str, permission: &str) {
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/{REPO}/pulls/1")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "number": 1, "state": "open", "merged": false, "mergeable": true,
+                "mergeable_state": "clean",
+                "head": {"ref": "feature", "sha": SHA, "repo": {"full_name": REPO}},
+                "base": {"ref": "main", "sha": SHA, "repo": {"full_name": REPO}},
+                "user": {"login": "author"}
+            })))
+            .mount(&self.host)
+            .await;
+        Mock::given(method("GET"))
+            .and(path(format!(
+                "/repos/{REPO}/collaborators/{user}/permission"
+            )))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "permission": permission, "role_name": permission, "user": {"login": user}
+            })))
+            .mount(&self.host)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(format!("/repos/{REPO}/issues/1/comments")))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 99})))
+            .mount(&self.host)
+            .await;
+    }
+
+    /// The bodies of the comments posted on the PR.
+    async fn comments(&self) -> Vec<String> {
+        let requests = self.host.received_requests().await.unwrap_or_default();
+        requests
+            .iter()
+            .filter(|r| r.method.as_str() == "POST" && r.url.path().ends_with("/comments"))
+            .map(|r| {
+                let body: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+                body["body"].as_str().unwrap_or_default().to_owned()
+            })
+            .collect()
+    }
+
+    fn nothing_dispatched(&self) -> bool {
+        std::fs::read_dir(self.runs.path()).map_or(true, |mut dir| dir.next().is_none())
+    }
+
+    async fn hold_lock(&self, pr: u64, dir: &str) -> LockKey {
+        let key = LockKey::new(REPO, dir, "default");
+        let holder = LockHolder {
+            pr,
+            user: "author".to_owned(),
+            head_sha: SHA.to_owned(),
+            pull_url: format!("https://github.com/{REPO}/pull/{pr}"),
+        };
+        let outcome = self
+            .ctx
+            .store
+            .acquire_locks(&holder, std::slice::from_ref(&key))
+            .await
+            .unwrap();
+        assert_eq!(outcome, LockOutcome::Acquired);
+        key
+    }
+}
+
+fn comment(user: &str, text: &str, delivery: &str) -> Event {
+    let mut event = Event::new(Provider::Github, EventKind::Commented(parse_comment(text)));
+    event.delivery = Some(DeliveryId::new(delivery));
+    event.repo = Some(RepoName::new(REPO));
+    event.number = Some(PullRequestNumber(1));
+    event.sender = Some(user.to_owned());
+    event.comment = Some(text.to_owned());
+    event.clone_url = Some(format!("https://github.com/{REPO}.git"));
+    event
+}
+
+#[tokio::test]
+async fn a_reader_cannot_unlock_and_the_lock_stays() {
+    let lp = Loop::new().await;
+    lp.host_knows("drive-by", "read").await;
+    let key = lp.hold_lock(1, "envs/prod").await;
+
+    lp.ctx
+        .process(&comment("drive-by", "landfall unlock", "d-1"))
+        .await
+        .unwrap();
+
+    assert!(
+        lp.ctx.store.get_lock(&key).await.unwrap().is_some(),
+        "the lock is still held"
+    );
+    let comments = lp.comments().await;
+    assert_eq!(comments.len(), 1, "one refusal: {comments:?}");
+    assert!(comments[0].contains("`unlock` refused"), "{}", comments[0]);
+}
+
+#[tokio::test]
+async fn a_reader_cannot_apply_and_nothing_is_dispatched() {
+    let lp = Loop::new().await;
+    lp.host_knows("drive-by", "read").await;
+
+    lp.ctx
+        .process(&comment("drive-by", "landfall apply", "d-2"))
+        .await
+        .unwrap();
+
+    assert!(lp.nothing_dispatched());
+    let comments = lp.comments().await;
+    assert_eq!(comments.len(), 1, "one refusal: {comments:?}");
+    assert!(comments[0].contains("`apply` refused"), "{}", comments[0]);
+}
+
+#[tokio::test]
+async fn a_writer_unlocks_every_lock_of_the_pr_and_no_other() {
+    let lp = Loop::new().await;
+    lp.host_knows("maintainer", "write").await;
+    let ours = lp.hold_lock(1, "envs/prod").await;
+    let theirs = lp.hold_lock(2, "envs/dev").await;
+
+    lp.ctx
+        .process(&comment("maintainer", "landfall unlock", "d-3"))
+        .await
+        .unwrap();
+
+    assert!(lp.ctx.store.get_lock(&ours).await.unwrap().is_none());
+    assert!(lp.ctx.store.get_lock(&theirs).await.unwrap().is_some());
+    let comments = lp.comments().await;
+    assert!(comments[0].contains("envs/prod"), "{comments:?}");
+}
+
+#[tokio::test]
+async fn a_merged_pr_releases_its_locks_without_asking_anyone() {
+    let lp = Loop::new().await;
+    lp.host_knows("nobody", "none").await;
+    let key = lp.hold_lock(1, "envs/prod").await;
+    let mut merged = Event::new(Provider::Github, EventKind::Merged);
+    merged.repo = Some(RepoName::new(REPO));
+    merged.number = Some(PullRequestNumber(1));
+    merged.head_sha = Some(CommitSha::new(SHA));
+
+    lp.ctx.process(&merged).await.unwrap();
+
+    assert!(lp.ctx.store.get_lock(&key).await.unwrap().is_none());
+    assert_eq!(lp.comments().await.len(), 1, "the release is said once");
+}
+
+#[tokio::test]
+async fn a_redelivered_comment_is_handled_once() {
+    let lp = Loop::new().await;
+    lp.host_knows("drive-by", "read").await;
+    let orchestrator = super::Orchestrator {
+        ctx: Arc::clone(&lp.ctx),
+    };
+    let event = comment("drive-by", "landfall unlock", "d-4");
+    assert!(!orchestrator.is_redelivery(&event).await.unwrap());
+    assert!(orchestrator.is_redelivery(&event).await.unwrap());
+    let mut replay = event.clone();
+    replay.delivery = Some(DeliveryId::new("d-5"));
+    replay.body_sha256 = Some("ab".repeat(32));
+    assert!(!orchestrator.is_redelivery(&replay).await.unwrap());
+    replay.delivery = Some(DeliveryId::new("d-6"));
+    assert!(
+        orchestrator.is_redelivery(&replay).await.unwrap(),
+        "the same body under a new id is a replay"
+    );
+}
