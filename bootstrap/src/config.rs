@@ -15,16 +15,6 @@ use crate::names;
 /// The default name of the configuration file.
 pub const DEFAULT_CONFIG_FILE: &str = "landfall.toml";
 
-/// The VCS hosts the function speaks to.
-pub const VCS_HOSTS: [&str; 6] = [
-    "github",
-    "gitlab",
-    "azure-devops",
-    "bitbucket-cloud",
-    "bitbucket-server",
-    "gitea",
-];
-
 /// The retention periods CloudWatch Logs accepts, in days.
 const LOG_RETENTION_DAYS: [u32; 22] = [
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -530,16 +520,16 @@ impl Config {
 
     fn validate_function(&self, v: &mut Validator<'_>) {
         let f = &self.function;
-        if !VCS_HOSTS.contains(&f.vcs.get_ref().as_str()) {
-            v.at(
-                &f.vcs,
-                format!("unknown vcs {:?}", f.vcs.get_ref()),
-                Some(format!("use one of: {}", VCS_HOSTS.join(", "))),
-            );
+        // The function's own parsers decide what it accepts (forgejo is Gitea, for instance).
+        if let Err(err) = f
+            .vcs
+            .get_ref()
+            .parse::<landfall_function::event::Provider>()
+        {
+            v.at(&f.vcs, err.to_string(), None);
         }
         if let Some(url) = &f.vcs_url
-            && !url.get_ref().starts_with("https://")
-            && !url.get_ref().starts_with("http://")
+            && landfall_function::config::check_vcs_url(url.get_ref()).is_err()
         {
             v.at(
                 url,
@@ -551,10 +541,18 @@ impl Config {
         }
         for glob in &f.repo_allowlist {
             let g = glob.get_ref();
-            if g.is_empty() || g.chars().any(char::is_whitespace) || g.contains(',') {
+            // One pattern per entry: the function reads the list comma-separated.
+            let problem = if g.trim().is_empty() || g.contains(',') {
+                Some(String::new())
+            } else {
+                landfall_function::allowlist::RepoAllowlist::parse(g)
+                    .err()
+                    .map(|err| format!(": {err}"))
+            };
+            if let Some(problem) = problem {
                 v.at(
                     glob,
-                    format!("invalid repo_allowlist entry {g:?}"),
+                    format!("invalid repo_allowlist entry {g:?}{problem}"),
                     Some("write one `owner/repo` glob per entry, e.g. \"acme/*\"".to_owned()),
                 );
             }
@@ -855,6 +853,22 @@ repo_url = "https://github.com/acme/platform.git"
         );
         let err = parse(&text).unwrap_err();
         assert!(err.contains("names a chart but no chart_version"), "{err}");
+    }
+
+    #[test]
+    fn the_function_settings_are_checked_by_the_functions_own_parsers() {
+        let with = |function: &str| format!("{MINIMAL}\n[function]\n{function}\n");
+        // Forgejo speaks Gitea's dialect, and the function takes its name.
+        parse(&with("vcs = \"forgejo\"")).unwrap();
+        let err = parse(&with("vcs = \"sourcehut\"")).unwrap_err();
+        assert!(err.contains("unknown VCS \"sourcehut\""), "{err}");
+        // A glob the function could not build is refused here, not at the function's start-up.
+        let err = parse(&with("repo_allowlist = [\"acme/[infra\"]")).unwrap_err();
+        assert!(
+            err.contains("invalid repo_allowlist entry \"acme/[infra\""),
+            "{err}"
+        );
+        parse(&with("repo_allowlist = [\"acme/*\", \"github.com/ops/*\"]")).unwrap();
     }
 
     #[test]

@@ -23,6 +23,22 @@ pub use store::{DEFAULT_DATA_DIR, LAMBDA_DATA_DIR, StoreConfig};
 /// The default body limit: 25 MiB, GitHub's cap on webhook payloads.
 pub const DEFAULT_MAX_BODY_BYTES: usize = 25 * 1024 * 1024;
 
+/// Each of `errors` on a line of its own, with what caused it.
+fn several(errors: &[ConfigError]) -> String {
+    let mut out = String::new();
+    for err in errors {
+        out.push_str("\n  - ");
+        out.push_str(&err.to_string());
+        let mut source = std::error::Error::source(err);
+        while let Some(cause) = source {
+            out.push_str(": ");
+            out.push_str(&cause.to_string());
+            source = cause.source();
+        }
+    }
+    out
+}
+
 /// A setting that stops start-up.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -44,6 +60,9 @@ pub enum ConfigError {
         /// Why.
         reason: String,
     },
+    /// More than one setting is wrong: each, one a line.
+    #[error("{} settings are wrong:{}", .0.len(), several(.0))]
+    Several(Vec<ConfigError>),
     /// Both a value and an ARN are set for the same secret.
     #[error("both {var} and {arn_var} are set: set only one")]
     Ambiguous {
@@ -111,103 +130,184 @@ impl Config {
         under_lambda: bool,
     ) -> Result<Self, ConfigError> {
         let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
-        let vcs = match get(env_vars::VCS) {
-            Some(v) => {
-                v.parse()
-                    .map_err(|e: crate::event::UnknownProvider| ConfigError::Invalid {
-                        var: env_vars::VCS,
-                        value: v.clone(),
-                        reason: e.to_string(),
-                    })?
-            }
-            None => Provider::Github,
-        };
-        let vcs_url = match get(env_vars::VCS_URL) {
-            Some(url) if url.starts_with("https://") || url.starts_with("http://") => {
-                Some(url.trim_end_matches('/').to_owned())
-            }
-            Some(url) => {
-                return Err(ConfigError::Invalid {
-                    var: env_vars::VCS_URL,
-                    value: url,
-                    reason: "expected an http:// or https:// URL".to_owned(),
-                });
-            }
-            None => default_vcs_url(vcs).map(str::to_owned),
-        };
-        let webhook_secret = secrets::secret(&get, env_vars::WEBHOOK_SECRET, env_vars::WEBHOOK_SECRET_ARN)?.ok_or(
-            ConfigError::Missing {
-                var: env_vars::WEBHOOK_SECRET,
-                hint: "the function never accepts unsigned webhooks; set the secret configured on the VCS host \
-                       (or LANDFALL_WEBHOOK_SECRET_ARN to read it from AWS Secrets Manager)",
-            },
-        )?;
-        if vcs == Provider::AzureDevops
-            && let SecretSource::Value(value) = &webhook_secret
-            && !secrecy::ExposeSecret::expose_secret(value).contains(':')
-        {
-            return Err(ConfigError::Invalid {
-                var: env_vars::WEBHOOK_SECRET,
-                value: "(hidden)".to_owned(),
-                reason:
-                    "for azure-devops the secret is the service hook's basic-auth `user:password`"
-                        .to_owned(),
-            });
+        let mut found = Problems::default();
+        let vcs = found.take(vcs(&get)).unwrap_or(Provider::Github);
+        let vcs_url = found.take(vcs_url(&get, vcs)).flatten();
+        let webhook_secret = found.take(webhook_secret(&get, vcs));
+        let vcs_token = found
+            .take(secrets::secret(
+                &get,
+                env_vars::VCS_TOKEN,
+                env_vars::VCS_TOKEN_ARN,
+            ))
+            .flatten();
+        let github_app = found
+            .take(secrets::github_app(&get, vcs, vcs_token.is_some()))
+            .flatten();
+        let allow_sha1 = found
+            .take(flag(&get, env_vars::WEBHOOK_ALLOW_SHA1))
+            .unwrap_or(false);
+        found.take(allow_file_clone(&get));
+        let allowlist = found.take(match get(env_vars::REPO_ALLOWLIST) {
+            Some(spec) => RepoAllowlist::parse(&spec).map_err(ConfigError::Allowlist),
+            None => Ok(RepoAllowlist::allow_all()),
+        });
+        let max_body_bytes = found
+            .take(max_body_bytes(&get))
+            .unwrap_or(DEFAULT_MAX_BODY_BYTES);
+        let serve = found.take(sections::serve_limits(&get, max_body_bytes));
+        let store = found.take(StoreConfig::from_lookup(get, under_lambda));
+        let dispatch = found.take(sections::dispatch(&get, under_lambda));
+        if let (Some(store), Some(dispatch)) = (&store, &dispatch) {
+            found.take(sections::check_store_reaches_runners(store, dispatch));
         }
-        let vcs_token = secrets::secret(&get, env_vars::VCS_TOKEN, env_vars::VCS_TOKEN_ARN)?;
-        let github_app = secrets::github_app(&get, vcs, vcs_token.is_some())?;
-        let allow_sha1 = match get(env_vars::WEBHOOK_ALLOW_SHA1) {
-            None => false,
-            Some(v) => parse_bool(&v).ok_or_else(|| ConfigError::Invalid {
-                var: env_vars::WEBHOOK_ALLOW_SHA1,
-                value: v.clone(),
-                reason: "expected true or false".to_owned(),
-            })?,
-        };
-        allow_file_clone(&get)?;
-        let allowlist = match get(env_vars::REPO_ALLOWLIST) {
-            Some(spec) => RepoAllowlist::parse(&spec).map_err(ConfigError::Allowlist)?,
-            None => RepoAllowlist::allow_all(),
-        };
-        let max_body_bytes =
-            match get(env_vars::MAX_BODY_BYTES) {
-                None => DEFAULT_MAX_BODY_BYTES,
-                Some(v) => v.trim().parse().ok().filter(|n| *n > 0).ok_or_else(|| {
-                    ConfigError::Invalid {
-                        var: env_vars::MAX_BODY_BYTES,
-                        value: v.clone(),
-                        reason: "expected a positive number of bytes".to_owned(),
-                    }
-                })?,
-            };
-        let serve = sections::serve_limits(&get, max_body_bytes)?;
-        let store = StoreConfig::from_lookup(get, under_lambda)?;
-        let dispatch = sections::dispatch(&get, under_lambda)?;
-        sections::check_store_reaches_runners(&store, &dispatch)?;
-        let policy = get(env_vars::POLICY).map(PathBuf::from);
-        if let Some(path) = &policy
-            && !path.is_file()
-        {
-            return Err(ConfigError::Invalid {
-                var: env_vars::POLICY,
-                value: path.display().to_string(),
-                reason: "no such file".to_owned(),
-            });
+        let policy = found.take(policy(&get)).flatten();
+        match (webhook_secret, allowlist, serve, store, dispatch) {
+            (Some(webhook_secret), Some(allowlist), Some(serve), Some(store), Some(dispatch))
+                if found.0.is_empty() =>
+            {
+                Ok(Config {
+                    vcs,
+                    vcs_url,
+                    vcs_token,
+                    github_app,
+                    webhook_secret,
+                    allow_sha1,
+                    allowlist,
+                    max_body_bytes,
+                    serve,
+                    store,
+                    dispatch,
+                    policy,
+                })
+            }
+            _ => Err(found.into_error()),
         }
-        Ok(Config {
-            vcs,
-            vcs_url,
-            vcs_token,
-            github_app,
-            webhook_secret,
-            allow_sha1,
-            allowlist,
-            max_body_bytes,
-            serve,
-            store,
-            dispatch,
-            policy,
+    }
+}
+
+/// The problems found so far: start-up reports every one of them at once.
+#[derive(Default)]
+struct Problems(Vec<ConfigError>);
+
+impl Problems {
+    /// The value, or `None` with its problem kept.
+    fn take<T>(&mut self, result: Result<T, ConfigError>) -> Option<T> {
+        result.map_err(|err| self.0.push(err)).ok()
+    }
+
+    /// One problem as itself, several as [`ConfigError::Several`].
+    fn into_error(mut self) -> ConfigError {
+        if self.0.len() == 1 {
+            self.0.remove(0)
+        } else {
+            ConfigError::Several(self.0)
+        }
+    }
+}
+
+fn vcs(get: &impl Fn(&str) -> Option<String>) -> Result<Provider, ConfigError> {
+    let Some(v) = get(env_vars::VCS) else {
+        return Ok(Provider::Github);
+    };
+    v.parse()
+        .map_err(|e: crate::event::UnknownProvider| ConfigError::Invalid {
+            var: env_vars::VCS,
+            value: v.clone(),
+            reason: e.to_string(),
         })
+}
+
+fn vcs_url(
+    get: &impl Fn(&str) -> Option<String>,
+    vcs: Provider,
+) -> Result<Option<String>, ConfigError> {
+    match get(env_vars::VCS_URL) {
+        Some(url) => check_vcs_url(&url).map(Some),
+        None => Ok(default_vcs_url(vcs).map(str::to_owned)),
+    }
+}
+
+/// `LANDFALL_VCS_URL` as the function uses it: an http(s) URL without a trailing slash. The
+/// bootstrap CLI checks `landfall.toml`'s `vcs_url` with this too.
+///
+/// # Errors
+///
+/// When it is not an `http://` or `https://` URL.
+pub fn check_vcs_url(url: &str) -> Result<String, ConfigError> {
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(url.trim_end_matches('/').to_owned())
+    } else {
+        Err(ConfigError::Invalid {
+            var: env_vars::VCS_URL,
+            value: url.to_owned(),
+            reason: "expected an http:// or https:// URL".to_owned(),
+        })
+    }
+}
+
+fn webhook_secret(
+    get: &impl Fn(&str) -> Option<String>,
+    vcs: Provider,
+) -> Result<SecretSource, ConfigError> {
+    let secret = secrets::secret(get, env_vars::WEBHOOK_SECRET, env_vars::WEBHOOK_SECRET_ARN)?
+        .ok_or(ConfigError::Missing {
+            var: env_vars::WEBHOOK_SECRET,
+            hint: "the function never accepts unsigned webhooks; set the secret configured on the \
+                   VCS host (or LANDFALL_WEBHOOK_SECRET_ARN to read it from AWS Secrets Manager)",
+        })?;
+    if vcs == Provider::AzureDevops
+        && let SecretSource::Value(value) = &secret
+        && !secrecy::ExposeSecret::expose_secret(value).contains(':')
+    {
+        return Err(ConfigError::Invalid {
+            var: env_vars::WEBHOOK_SECRET,
+            value: "(hidden)".to_owned(),
+            reason: "for azure-devops the secret is the service hook's basic-auth `user:password`"
+                .to_owned(),
+        });
+    }
+    Ok(secret)
+}
+
+fn max_body_bytes(get: &impl Fn(&str) -> Option<String>) -> Result<usize, ConfigError> {
+    let Some(v) = get(env_vars::MAX_BODY_BYTES) else {
+        return Ok(DEFAULT_MAX_BODY_BYTES);
+    };
+    v.trim()
+        .parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .ok_or_else(|| ConfigError::Invalid {
+            var: env_vars::MAX_BODY_BYTES,
+            value: v.clone(),
+            reason: "expected a positive number of bytes".to_owned(),
+        })
+}
+
+fn policy(get: &impl Fn(&str) -> Option<String>) -> Result<Option<PathBuf>, ConfigError> {
+    let Some(path) = get(env_vars::POLICY).map(PathBuf::from) else {
+        return Ok(None);
+    };
+    if !path.is_file() {
+        return Err(ConfigError::Invalid {
+            var: env_vars::POLICY,
+            value: path.display().to_string(),
+            reason: "no such file".to_owned(),
+        });
+    }
+    Ok(Some(path))
+}
+
+/// A `true`/`false` setting, `false` when unset.
+fn flag(get: &impl Fn(&str) -> Option<String>, var: &'static str) -> Result<bool, ConfigError> {
+    match get(var).filter(|v| !v.trim().is_empty()) {
+        None => Ok(false),
+        Some(v) => parse_bool(&v).ok_or_else(|| ConfigError::Invalid {
+            var,
+            value: v.clone(),
+            reason: "expected true or false".to_owned(),
+        }),
     }
 }
 
@@ -231,14 +331,7 @@ pub fn default_vcs_url(vcs: Provider) -> Option<&'static str> {
 ///
 /// When the value is not a boolean.
 pub fn allow_file_clone(get: &impl Fn(&str) -> Option<String>) -> Result<bool, ConfigError> {
-    match get(env_vars::ALLOW_FILE_CLONE).filter(|v| !v.trim().is_empty()) {
-        None => Ok(false),
-        Some(v) => parse_bool(&v).ok_or_else(|| ConfigError::Invalid {
-            var: env_vars::ALLOW_FILE_CLONE,
-            value: v.clone(),
-            reason: "expected true or false".to_owned(),
-        }),
-    }
+    flag(get, env_vars::ALLOW_FILE_CLONE)
 }
 
 fn parse_bool(v: &str) -> Option<bool> {

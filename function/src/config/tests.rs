@@ -183,9 +183,12 @@ fn a_secret_and_its_arn_together_are_ambiguous() {
 
 #[test]
 fn under_lambda_the_production_store_and_dispatch_need_their_settings() {
-    let err = config(&[("LANDFALL_WEBHOOK_SECRET", "s")], true).unwrap_err();
+    let err = config(&[("LANDFALL_WEBHOOK_SECRET", "s")], true)
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("LANDFALL_TABLE is not set"), "{err}");
     assert!(
-        err.to_string().starts_with("LANDFALL_TABLE is not set"),
+        err.contains("LANDFALL_RUNNER_NAMESPACE is not set"),
         "{err}"
     );
     let c = config(
@@ -444,4 +447,33 @@ fn an_embedded_store_with_kubernetes_runners_is_refused_at_start_up() {
         "{err}"
     );
     assert!(err.to_string().contains("LANDFALL_DISPATCH=local"), "{err}");
+}
+
+#[test]
+fn every_wrong_setting_is_reported_at_once() {
+    let err = config(
+        &[
+            ("LANDFALL_VCS", "gitlab"),
+            ("LANDFALL_VCS_URL", "gitlab.example.com"),
+            ("LANDFALL_WEBHOOK_ALLOW_SHA1", "maybe"),
+            ("LANDFALL_MAX_BODY_BYTES", "-1"),
+            ("LANDFALL_STORE", "redis"),
+        ],
+        false,
+    )
+    .unwrap_err();
+    let ConfigError::Several(problems) = &err else {
+        panic!("expected several problems: {err}");
+    };
+    let text = err.to_string();
+    for var in [
+        "LANDFALL_VCS_URL",
+        "LANDFALL_WEBHOOK_SECRET",
+        "LANDFALL_WEBHOOK_ALLOW_SHA1",
+        "LANDFALL_MAX_BODY_BYTES",
+        "LANDFALL_STORE",
+    ] {
+        assert!(text.contains(var), "{var} missing from:\n{text}");
+    }
+    assert_eq!(problems.len(), 5, "{text}");
 }
