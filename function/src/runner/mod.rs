@@ -5,7 +5,7 @@
 //! clones the repository at the exact head commit ([`git`]), runs the project's workflow
 //! ([`workflow`]) under the run's time limit ([`process`]), summarises the plan from
 //! `terraform show -json` ([`crate::run::summary`]; `plan.rs`), stores the planfile and the log
-//! as artifacts with their SHA-256, and renders the comment ([`crate::comment::render`]).
+//! as artifacts with their SHA-256, and renders the comment ([`crate::comment::render()`]).
 //! An apply refuses a plan made at another commit, and a planfile whose checksum differs from the
 //! plan record, before Terraform sees it; Terraform's own "Saved plan is stale" is reported as
 //! such ([`run`], in `execute.rs`). The result is a [`RunReport`](crate::run::RunReport):
