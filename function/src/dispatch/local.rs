@@ -127,24 +127,14 @@ pub enum LocalError {
     },
 }
 
-/// Runs `landfall-runner` as a detached child process.
-#[derive(Clone)]
+/// Runs `landfall-runner` as a detached child process. Its `Debug` shows the token as
+/// `SecretString`'s, redacted.
+#[derive(Clone, Debug)]
 pub struct LocalDispatcher {
     runner: PathBuf,
     runs_dir: PathBuf,
     env: Vec<(String, String)>,
     token: Option<SecretString>,
-}
-
-impl std::fmt::Debug for LocalDispatcher {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("LocalDispatcher")
-            .field("runner", &self.runner)
-            .field("runs_dir", &self.runs_dir)
-            .field("env", &self.env)
-            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
-            .finish()
-    }
 }
 
 impl LocalDispatcher {

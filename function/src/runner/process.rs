@@ -153,72 +153,60 @@ mod tests {
         cmd
     }
 
+    /// Runs `script` far from any deadline.
+    fn run_sh(script: &str, capture: Capture) -> Finished {
+        let far = Instant::now() + Duration::from_mins(1);
+        run(sh(script), capture, far, Duration::ZERO, false).unwrap()
+    }
+
     #[test]
     fn merged_output_keeps_both_streams() {
-        let far = Instant::now() + Duration::from_mins(1);
-        let done = run(
-            sh("echo out; echo err >&2"),
-            Capture::Merged,
-            far,
-            Duration::ZERO,
-            false,
-        )
-        .unwrap();
+        let done = run_sh("echo out; echo err >&2", Capture::Merged);
         assert!(done.status.success());
         assert_eq!(done.text(), "out\nerr\n");
     }
 
     #[test]
     fn split_output_keeps_stdout_apart() {
-        let far = Instant::now() + Duration::from_mins(1);
-        let done = run(
-            sh("echo out; echo err >&2; exit 3"),
-            Capture::Split,
-            far,
-            Duration::ZERO,
-            false,
-        )
-        .unwrap();
+        let done = run_sh("echo out; echo err >&2; exit 3", Capture::Split);
         assert_eq!(done.status.code(), Some(3));
         assert_eq!(done.text(), "out\n");
         assert_eq!(done.stderr_text(), "err\n");
     }
 
+    /// Runs `cmd` until `limit`, then stops it with `grace`; checks that it was stopped, well
+    /// before its 30-second sleep would have ended.
+    fn run_past(cmd: Command, limit: Duration, grace: Duration) -> Finished {
+        let started = Instant::now();
+        let done = run(cmd, Capture::Merged, started + limit, grace, false).unwrap();
+        assert!(done.timed_out);
+        assert!(started.elapsed() < Duration::from_secs(20));
+        done
+    }
+
     #[test]
     fn a_process_past_its_deadline_gets_sigint_first() {
-        let started = Instant::now();
         // A shell started with SIGINT ignored (as under `cmd &` in a script) cannot trap it, so
         // give it the default disposition whatever the test process inherited.
         let mut cmd = Command::new("env");
         cmd.args(["--default-signal=INT", "sh", "-c"])
             .arg("trap 'echo interrupted; exit 130' INT; sleep 30 & wait");
-        let done = run(
+        let done = run_past(
             cmd,
-            Capture::Merged,
             // Long enough for a loaded machine's shell to have set its trap before the signal.
-            started + Duration::from_secs(2),
+            Duration::from_secs(2),
             Duration::from_secs(20),
-            false,
-        )
-        .unwrap();
-        assert!(done.timed_out);
+        );
         assert_eq!(done.text(), "interrupted\n");
-        assert!(started.elapsed() < Duration::from_secs(20));
     }
 
     #[test]
     fn a_process_that_ignores_sigint_is_killed_after_the_grace_period() {
-        let started = Instant::now();
-        let done = run(
+        let done = run_past(
             sh("trap '' INT; sleep 30"),
-            Capture::Merged,
-            started + Duration::from_millis(200),
+            Duration::from_millis(200),
             Duration::from_millis(300),
-            false,
-        )
-        .unwrap();
-        assert!(done.timed_out);
+        );
         assert!(!done.status.success());
-        assert!(started.elapsed() < Duration::from_secs(20));
     }
 }

@@ -1,0 +1,359 @@
+//! Recording a finished run: the plan record (written only while the PR holds the project's
+//! lock, and for a plan only while its commit is still the PR's head), the commit status, and
+//! the PR comment that the runs of one command share (`comment.rs`: how it is rebuilt from the
+//! store and split over several comments).
+//!
+//! Whoever can reach the store records the run. With DynamoDB the runner does it itself as its
+//! last step, so the function never waits for a Job (under Lambda nothing may run after the
+//! answer). With the embedded store, which only the function's process can open, the function
+//! records what the local runner reports.
+
+mod comment;
+
+use std::fmt::Write as _;
+
+use crate::event::{Provider, PullRequestNumber, RepoName};
+use crate::run::summary::PlanSummary;
+use crate::run::{CommentThread, Outcome, ProjectResult, RunCommand, RunSpec};
+use crate::run::{RunReport, RunStatus};
+use crate::store::{
+    AnyArtifacts, AnyStore, PlanOutcome, PlanRecord, PlanStatus, Store, StoredArtifact,
+};
+use crate::vcs::{AnyVcs, CommitStatus, StatusState, VcsClient, status_context};
+
+pub use comment::{LOG_LINK_VALIDITY, compose, log_note, results_of};
+
+/// The most bytes of Terraform output a stored result keeps: a plan record stays far below
+/// DynamoDB's 400 KB item limit, and the comment shows less than this anyway. The full log is
+/// stored as an artifact.
+pub const RESULT_TEXT_LIMIT: usize = 60 * 1024;
+
+/// What records runs: the store, the VCS client and the host's identity.
+#[derive(Debug, Clone, Copy)]
+pub struct Reporter<'a> {
+    /// Plan records and locks.
+    pub store: &'a AnyStore,
+    /// Comments and statuses.
+    pub vcs: &'a AnyVcs,
+    /// Where runs' full logs are, for the links of a cut comment.
+    pub artifacts: &'a AnyArtifacts,
+    /// The host kind, for web links.
+    pub provider: Provider,
+    /// The host's API base URL (`LANDFALL_VCS_URL`), for web links.
+    pub vcs_url: Option<&'a str>,
+}
+
+impl Reporter<'_> {
+    /// Records a finished run: `Ok(report)`, or `Err(log tail)` for a runner that ended without
+    /// a report. Writes the plan record with the run's result, sets the commit status and, with
+    /// a `thread`, edits the shared comment. Returns the result as the comment shows it.
+    pub async fn finish(
+        &self,
+        spec: &RunSpec,
+        report: Result<&RunReport, String>,
+        thread: Option<&CommentThread>,
+    ) -> anyhow::Result<ProjectResult> {
+        let (result, recorded) = match (report, spec.command) {
+            (Err(output), _) => self.runner_failed(spec, output).await?,
+            (Ok(report), RunCommand::Plan) => self.record_plan(spec, report).await?,
+            (Ok(report), RunCommand::Apply) => self.record_apply(spec, report).await?,
+        };
+        if let Some(thread) = thread {
+            self.publish(spec, thread, (!recorded).then_some(&result))
+                .await?;
+        }
+        Ok(result)
+    }
+
+    /// The plan's record and status; returns the result and whether the record holds it.
+    async fn record_plan(
+        &self,
+        spec: &RunSpec,
+        report: &RunReport,
+    ) -> anyhow::Result<(ProjectResult, bool)> {
+        let mut result = report.result.clone();
+        // A plan overtaken by a push is never recorded: it could otherwise be applied.
+        let now = self.vcs.pull_request(&spec.repo, spec.pr).await?;
+        if now.head_sha != report.head_sha {
+            result.outcome = Outcome::Refused {
+                reason: format!(
+                    "the pull request moved to `{}` while this plan ran at `{}`; it is not recorded",
+                    short(now.head_sha.as_str()),
+                    short(report.head_sha.as_str())
+                ),
+            };
+            self.run_status(spec, StatusState::Failure, "Overtaken by a push")
+                .await;
+            return Ok((result, false));
+        }
+        let status = PlanStatus::after(report.status).unwrap_or(PlanStatus::Failed);
+        let written = self
+            .record_status(
+                spec,
+                &report.run_id,
+                status,
+                report.planfile.clone(),
+                Some(&result),
+            )
+            .await?;
+        if let PlanOutcome::LockNotHeld(by) = written {
+            result.outcome = Outcome::Refused {
+                reason: lost_lock(by.as_ref(), "plan"),
+            };
+            self.run_status(spec, StatusState::Failure, "Lock lost")
+                .await;
+            return Ok((result, false));
+        }
+        let (state, description) = match report.status {
+            RunStatus::Planned => (
+                StatusState::Success,
+                report
+                    .summary
+                    .as_ref()
+                    .map_or_else(|| "Planned".to_owned(), PlanSummary::line),
+            ),
+            RunStatus::NoChanges => (StatusState::Success, "No changes".to_owned()),
+            RunStatus::Refused => (StatusState::Failure, "Refused".to_owned()),
+            RunStatus::TimedOut => (StatusState::Failure, "Timed out".to_owned()),
+            RunStatus::Failed | RunStatus::Applied => {
+                (StatusState::Failure, "Plan failed".to_owned())
+            }
+        };
+        self.run_status(spec, state, &description).await;
+        Ok((result, true))
+    }
+
+    /// The apply's record and status; returns the result and whether the record holds it.
+    async fn record_apply(
+        &self,
+        spec: &RunSpec,
+        report: &RunReport,
+    ) -> anyhow::Result<(ProjectResult, bool)> {
+        let status = match report.status {
+            RunStatus::Applied => PlanStatus::Applied,
+            // Refused before Terraform changed anything: the plan stays as it was.
+            RunStatus::Refused => PlanStatus::Planned,
+            _ => PlanStatus::Failed,
+        };
+        let (state, description) = match report.status {
+            RunStatus::Applied => (StatusState::Success, "Applied"),
+            RunStatus::Refused => (StatusState::Failure, "Refused"),
+            RunStatus::TimedOut => (StatusState::Failure, "Timed out"),
+            _ => (StatusState::Failure, "Apply failed"),
+        };
+        let mut result = report.result.clone();
+        let written = self
+            .record_status(spec, &report.run_id, status, None, Some(&result))
+            .await?;
+        self.run_status(spec, state, description).await;
+        if let PlanOutcome::LockNotHeld(by) = written {
+            // The apply happened (or not) all the same; say so, and that nothing was recorded.
+            let note = lost_lock(by.as_ref(), "apply");
+            if let Outcome::Refused { reason } = &mut result.outcome {
+                let _ = write!(reason, " ({note})");
+            }
+            return Ok((result, false));
+        }
+        Ok((result, true))
+    }
+
+    async fn runner_failed(
+        &self,
+        spec: &RunSpec,
+        output: String,
+    ) -> anyhow::Result<(ProjectResult, bool)> {
+        let result = ProjectResult::new(
+            &spec.project,
+            spec.command,
+            Outcome::Failed {
+                step: "runner".to_owned(),
+                output,
+            },
+        );
+        let written = self
+            .record_status(
+                spec,
+                &spec.run_id(),
+                PlanStatus::Failed,
+                None,
+                Some(&result),
+            )
+            .await?;
+        self.run_status(spec, StatusState::Error, "The runner failed")
+            .await;
+        Ok((result, written == PlanOutcome::Written))
+    }
+
+    /// Writes the run's plan record (only while the PR holds the lock), tagged with the run's
+    /// trigger. An apply's record keeps the commit and planfile of the plan it applied.
+    pub async fn record_status(
+        &self,
+        spec: &RunSpec,
+        run_id: &str,
+        status: PlanStatus,
+        planfile: Option<StoredArtifact>,
+        result: Option<&ProjectResult>,
+    ) -> anyhow::Result<PlanOutcome> {
+        let head_sha = spec
+            .apply
+            .as_ref()
+            .map_or_else(|| spec.head_sha.clone(), |a| a.planned_sha.clone());
+        let planfile = planfile.or_else(|| spec.apply.as_ref().map(|a| a.planfile.clone()));
+        Ok(self
+            .store
+            .put_plan(&PlanRecord {
+                key: spec.lock_key(),
+                pr: spec.pr.0,
+                head_sha: head_sha.to_string(),
+                run_id: run_id.to_owned(),
+                status,
+                planfile,
+                updated_at: crate::store::now_secs(),
+                trigger: Some(spec.trigger.clone()),
+                result: result.map(capped),
+            })
+            .await?)
+    }
+
+    /// Sets the run's own commit status (its command's, for its project), best effort.
+    async fn run_status(&self, spec: &RunSpec, state: StatusState, description: &str) {
+        let context = status_context(spec.command.as_str(), &spec.project.label());
+        self.status(spec, &context, state, description).await;
+    }
+
+    /// Sets a commit status, best effort: a status that cannot be set is logged, not fatal.
+    pub async fn status(
+        &self,
+        spec: &RunSpec,
+        context: &str,
+        state: StatusState,
+        description: &str,
+    ) {
+        let repo = &spec.repo;
+        let status = CommitStatus {
+            context: context.to_owned(),
+            state,
+            description: description.to_owned(),
+            target_url: Some(self.pull_url(repo, spec.pr)),
+        };
+        let sha = &spec.head_sha;
+        if let Err(err) = self.vcs.set_status(repo, sha, &status).await {
+            tracing::warn!(error = %err, context, "could not set the commit status");
+        }
+    }
+
+    /// The PR's web page, for "locked by #N" and status links.
+    #[must_use]
+    pub fn pull_url(&self, repo: &RepoName, pr: PullRequestNumber) -> String {
+        let api = self.vcs_url.unwrap_or_default();
+        let web = match self.provider {
+            Provider::Github if api.is_empty() || api == "https://api.github.com" => {
+                "https://github.com".to_owned()
+            }
+            _ => api
+                .trim_end_matches('/')
+                .trim_end_matches("/api/v3")
+                .trim_end_matches("/api/v4")
+                .trim_end_matches("/api/v1")
+                .to_owned(),
+        };
+        match self.provider {
+            Provider::Gitlab => format!("{web}/{repo}/-/merge_requests/{pr}"),
+            Provider::BitbucketCloud => format!("https://bitbucket.org/{repo}/pull-requests/{pr}"),
+            _ => format!("{web}/{repo}/pull/{pr}"),
+        }
+    }
+}
+
+fn lost_lock(by: Option<&crate::store::Lock>, what: &str) -> String {
+    match by {
+        Some(lock) => format!(
+            "the lock was taken by #{} while this {what} ran; it is not recorded",
+            lock.holder.pr
+        ),
+        None => format!("the lock was released while this {what} ran; it is not recorded"),
+    }
+}
+
+pub(crate) fn short(sha: &str) -> &str {
+    &sha[..sha.len().min(7)]
+}
+
+/// `result` with its texts cut to [`RESULT_TEXT_LIMIT`]: the start of a plan or an apply's
+/// output (what a reviewer reads first), the end of a failure's (where the error is).
+#[must_use]
+pub fn capped(result: &ProjectResult) -> ProjectResult {
+    let mut result = result.clone();
+    match &mut result.outcome {
+        Outcome::Planned {
+            plan_text: text, ..
+        }
+        | Outcome::NoChanges { plan_text: text }
+        | Outcome::Applied { output: text } => keep_head(text),
+        Outcome::Failed { output: text, .. } | Outcome::TimedOut { output: text, .. } => {
+            keep_tail(text);
+        }
+        Outcome::Refused { reason } => keep_head(reason),
+    }
+    result
+}
+
+const CUT_NOTE: &str = "… (cut here: the full output is in the run's log)";
+
+fn keep_head(text: &mut String) {
+    if text.len() > RESULT_TEXT_LIMIT {
+        let mut end = RESULT_TEXT_LIMIT;
+        while !text.is_char_boundary(end) {
+            end -= 1;
+        }
+        text.truncate(end);
+        text.push('\n');
+        text.push_str(CUT_NOTE);
+    }
+}
+
+fn keep_tail(text: &mut String) {
+    if text.len() > RESULT_TEXT_LIMIT {
+        let mut start = text.len() - RESULT_TEXT_LIMIT;
+        while !text.is_char_boundary(start) {
+            start += 1;
+        }
+        *text = format!("{CUT_NOTE}\n{}", &text[start..]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::ProjectSpec;
+
+    fn result(outcome: Outcome) -> ProjectResult {
+        ProjectResult::new(&ProjectSpec::new("envs/app"), RunCommand::Plan, outcome)
+    }
+
+    #[test]
+    fn a_long_plan_keeps_its_start_and_a_long_failure_its_end_on_char_boundaries() {
+        let long = format!("{}é{}", "a".repeat(RESULT_TEXT_LIMIT - 1), "z".repeat(5000));
+        let planned = capped(&result(Outcome::Planned {
+            summary: "1 to add".to_owned(),
+            plan_text: long.clone(),
+        }));
+        let Outcome::Planned { plan_text, .. } = planned.outcome else {
+            panic!()
+        };
+        assert!(plan_text.starts_with("aaa") && plan_text.ends_with(CUT_NOTE));
+        assert!(plan_text.len() <= RESULT_TEXT_LIMIT + CUT_NOTE.len() + 1);
+        let failed = capped(&result(Outcome::Failed {
+            step: "plan".to_owned(),
+            output: format!("{long}Error: the end"),
+        }));
+        let Outcome::Failed { output, .. } = failed.outcome else {
+            panic!()
+        };
+        assert!(output.starts_with(CUT_NOTE) && output.ends_with("Error: the end"));
+        let short = result(Outcome::NoChanges {
+            plan_text: "No changes.".to_owned(),
+        });
+        assert_eq!(capped(&short), short, "short texts are kept whole");
+    }
+}

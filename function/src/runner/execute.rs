@@ -1,0 +1,478 @@
+//! One run, start to end: the apply's checks, the clone at the head commit, the workflow's
+//! steps under the run's time limit, then the plan's result ([`super::plan`]), the log stored
+//! as an artifact, and the [`RunReport`] with the token cut from everything it holds.
+
+use std::fs;
+use std::io::{self, Write as _};
+use std::os::unix::fs::{DirBuilderExt as _, OpenOptionsExt as _};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use secrecy::ExposeSecret as _;
+
+use super::options::vcs_url;
+use super::plan::finish_plan;
+use super::process::{self, Capture, Finished};
+use super::terraform::pick_terraform;
+use super::{RunnerOptions, STALE_PLAN_TEXT, git, workflow};
+use crate::config::{env_vars as function_env, process as settings};
+use crate::run::summary;
+use crate::run::{
+    EnvSource, Outcome, PlanSummary, ProjectResult, RunCommand, RunReport, RunSpec, RunStatus,
+    Step, Timings,
+};
+use crate::store::artifacts::{ArtifactError, Artifacts, StoredArtifact};
+use crate::store::keys;
+
+/// The run's working state: paths, environment, log and clock.
+pub(super) struct Run<'a> {
+    pub(super) spec: &'a RunSpec,
+    pub(super) opts: &'a RunnerOptions,
+    /// The Terraform binary for this project (its pinned version, when it pins one).
+    terraform: PathBuf,
+    started: Instant,
+    deadline: Instant,
+    pub(super) planfile: PathBuf,
+    pub(super) log: String,
+    terraform_time: Duration,
+    clone_time: Duration,
+    pub(super) env: Vec<(String, String)>,
+}
+
+/// A step that ended the run early.
+pub(super) struct Stop(pub(super) Outcome);
+
+/// What a run that went to its end made: its outcome, a plan's summary and stored planfile.
+pub(super) type Executed = (Outcome, Option<PlanSummary>, Option<StoredArtifact>);
+
+pub(super) fn failed(step: &str, output: impl Into<String>) -> Stop {
+    Stop(Outcome::Failed {
+        step: step.to_owned(),
+        output: output.into(),
+    })
+}
+
+fn millis(duration: Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
+}
+
+impl Run<'_> {
+    fn record(&mut self, line: &str, output: &str) {
+        self.log.push_str(line);
+        self.log.push('\n');
+        self.log.push_str(output);
+        if !output.ends_with('\n') {
+            self.log.push('\n');
+        }
+    }
+
+    /// The run passed its time limit in `step`, having printed `output`.
+    pub(super) fn timed_out(&self, step: &str, output: String) -> Stop {
+        Stop(Outcome::TimedOut {
+            step: step.to_owned(),
+            limit_secs: self.spec.project.timeout.as_secs(),
+            output,
+        })
+    }
+
+    /// Runs `cmd` to its end or the run's deadline; its time counts as Terraform's.
+    pub(super) fn wait(
+        &mut self,
+        cmd: Command,
+        capture: Capture,
+        echo: bool,
+    ) -> io::Result<Finished> {
+        let began = Instant::now();
+        let done = process::run(cmd, capture, self.deadline, self.opts.grace, echo);
+        self.terraform_time += began.elapsed();
+        done
+    }
+
+    /// Runs one process as a step; `Err` ends the run.
+    fn exec(
+        &mut self,
+        step: &str,
+        mut cmd: Command,
+        shown: &str,
+        dir: &Path,
+    ) -> Result<String, Stop> {
+        if Instant::now() >= self.deadline {
+            return Err(self.timed_out(step, String::new()));
+        }
+        cmd.current_dir(dir);
+        for name in git::WITHHELD_VARS {
+            cmd.env_remove(name);
+        }
+        cmd.envs(self.env.iter().map(|(name, value)| (name, value)));
+        let done = self
+            .wait(cmd, Capture::Merged, self.opts.echo)
+            .map_err(|err| failed(step, format!("{shown}: could not start: {err}")))?;
+        let text = done.text();
+        self.record(&format!("$ {shown}"), &text);
+        if done.timed_out {
+            return Err(self.timed_out(step, text));
+        }
+        if !done.status.success() {
+            if text.contains(STALE_PLAN_TEXT) {
+                return Err(Stop(Outcome::Refused {
+                    reason: format!(
+                        "Terraform refused the saved plan as stale: the state changed after \
+                         this plan was made, so it can no longer be applied as reviewed. Plan \
+                         again with `landfall plan`.\n\n{}",
+                        fence(&text)
+                    ),
+                }));
+            }
+            return Err(failed(step, text));
+        }
+        Ok(text)
+    }
+
+    pub(super) fn terraform(&self, args: &[String]) -> (Command, String) {
+        let mut cmd = Command::new(&self.terraform);
+        cmd.args(args);
+        (cmd, format!("terraform {}", args.join(" ")))
+    }
+
+    /// Runs the workflow's steps in `dir`; returns the plan step's output (or the last step's).
+    fn steps(&mut self, steps: &[Step], dir: &Path) -> Result<String, Stop> {
+        let mut main_output = String::new();
+        let mut initialised = false;
+        for step in steps {
+            match step {
+                Step::Init { .. } | Step::Plan { .. } | Step::Apply { .. } => {
+                    let args =
+                        workflow::terraform_args(step, &self.planfile, &self.spec.extra_args)
+                            .expect("built-in steps have Terraform arguments");
+                    let (cmd, shown) = self.terraform(&args);
+                    let output = if matches!(step, Step::Init { .. }) {
+                        let _lock = lock_plugin_cache(&self.opts.plugin_cache).map_err(|err| {
+                            failed(
+                                "init",
+                                format!(
+                                    "locking the plugin cache {} failed: {err}",
+                                    self.opts.plugin_cache.display()
+                                ),
+                            )
+                        })?;
+                        self.exec(step.name(), cmd, &shown, dir)?
+                    } else {
+                        self.exec(step.name(), cmd, &shown, dir)?
+                    };
+                    if matches!(step, Step::Init { .. }) && !initialised {
+                        initialised = true;
+                        self.select_workspace(dir)?;
+                    }
+                    if !matches!(step, Step::Init { .. }) {
+                        main_output = output;
+                    }
+                }
+                Step::Run {
+                    command,
+                    shell,
+                    shell_args,
+                    output,
+                } => {
+                    let mut cmd = Command::new(shell.as_deref().unwrap_or("sh"));
+                    if shell_args.is_empty() {
+                        cmd.arg("-c");
+                    } else {
+                        cmd.args(shell_args);
+                    }
+                    cmd.arg(command);
+                    let text = self.exec("run", cmd, command, dir)?;
+                    if let Some(shown) = output.shown(&text) {
+                        main_output = shown;
+                    }
+                }
+                Step::Env { name, source } => {
+                    let value = match source {
+                        EnvSource::Value(value) => value.clone(),
+                        EnvSource::Command(command) => {
+                            let mut cmd = Command::new("sh");
+                            cmd.arg("-c").arg(command);
+                            self.exec("env", cmd, command, dir)?.trim().to_owned()
+                        }
+                    };
+                    self.env.push((name.clone(), value));
+                }
+            }
+        }
+        Ok(main_output)
+    }
+
+    fn select_workspace(&mut self, dir: &Path) -> Result<(), Stop> {
+        let workspace = self.spec.project.workspace.clone();
+        if workspace == "default" {
+            return Ok(());
+        }
+        let args = vec![
+            "workspace".to_owned(),
+            "select".to_owned(),
+            "-or-create=true".to_owned(),
+            "-no-color".to_owned(),
+            workspace,
+        ];
+        let (cmd, shown) = self.terraform(&args);
+        self.exec("workspace", cmd, &shown, dir).map(drop)
+    }
+}
+
+fn fence(text: &str) -> String {
+    format!("```\n{}\n```", text.trim_end())
+}
+
+/// Holds an exclusive lock on the plugin cache while `init` runs: Terraform's cache is not
+/// safe for concurrent installs. Released when dropped.
+fn lock_plugin_cache(cache: &Path) -> io::Result<fs::File> {
+    fs::create_dir_all(cache)?;
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(cache.join(".landfall-init.lock"))?;
+    file.lock()?;
+    Ok(file)
+}
+
+/// Prepares the work directory and the token file; returns the git environment.
+fn prepare(spec: &RunSpec, opts: &RunnerOptions, host: &str) -> io::Result<Vec<(String, String)>> {
+    fs::create_dir_all(opts.work_dir.join("out"))?;
+    // In a Job, HOME is a folder of the writable work volume that nobody has made yet; git and
+    // Terraform write their settings there.
+    if let Some(home) = settings::var_os(function_env::HOME).map(PathBuf::from)
+        && home.starts_with(&opts.work_dir)
+    {
+        fs::create_dir_all(&home)?;
+    }
+    let secrets = opts.work_dir.join("secrets");
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(&secrets)?;
+    let token_file = git::token_file(&opts.work_dir);
+    if let Some(token) = &opts.token {
+        let mut file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(true)
+            .write(true)
+            .mode(0o600)
+            .open(&token_file)?;
+        file.write_all(token.expose_secret().as_bytes())?;
+    }
+    Ok(git::git_env(
+        &opts.helper_exe,
+        host,
+        git::token_username(spec.provider),
+        &token_file,
+    ))
+}
+
+/// Executes `spec` and returns its report; planfiles and logs go to `artifacts`. Blocking
+/// work (git, Terraform) runs on the calling thread: this is the runner process's one job.
+pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: &A) -> RunReport {
+    let started = Instant::now();
+    let mut run = Run {
+        spec,
+        opts,
+        terraform: opts.terraform.clone(),
+        started,
+        deadline: started + spec.project.timeout,
+        planfile: opts.work_dir.join("out").join("plan.tfplan"),
+        log: String::new(),
+        terraform_time: Duration::ZERO,
+        clone_time: Duration::ZERO,
+        env: Vec::new(),
+    };
+    let (outcome, summary, planfile) = match execute(&mut run, artifacts).await {
+        Ok(done) => done,
+        Err(Stop(outcome)) => (outcome, None, None),
+    };
+    let mut result = ProjectResult::new(&spec.project, spec.command, outcome);
+    let status = match &result.outcome {
+        Outcome::Planned { .. } => RunStatus::Planned,
+        Outcome::NoChanges { .. } => RunStatus::NoChanges,
+        Outcome::Applied { .. } => RunStatus::Applied,
+        Outcome::Failed { .. } => RunStatus::Failed,
+        Outcome::TimedOut { .. } => RunStatus::TimedOut,
+        Outcome::Refused { .. } => RunStatus::Refused,
+    };
+    let run_id = spec.run_id();
+    // Belt and braces: the token is out of the steps' reach; were it printed anyway, it is cut
+    // from everything the runner keeps.
+    let secrets: Vec<String> = opts
+        .token
+        .iter()
+        .map(|token| token.expose_secret().to_owned())
+        .collect();
+    run.log = summary::redact(&run.log, &secrets);
+    let log = if run.log.is_empty() {
+        None
+    } else {
+        let key = keys::log_key(&spec.lock_key(), spec.pr.0, spec.head_sha.as_str(), &run_id);
+        match artifacts.put(&key, run.log.clone().into_bytes()).await {
+            Ok(stored) => Some(stored),
+            Err(err) => {
+                tracing::warn!(error = %err, "storing the run's log failed");
+                None
+            }
+        }
+    };
+    result.log.clone_from(&log);
+    let report = RunReport {
+        comment: crate::comment::render(std::slice::from_ref(&result)),
+        run_id,
+        repo: spec.repo.clone(),
+        pr: spec.pr,
+        head_sha: spec.head_sha.clone(),
+        status,
+        result,
+        summary,
+        planfile,
+        log,
+        timings: Timings {
+            total_ms: millis(run.started.elapsed()),
+            terraform_ms: millis(run.terraform_time),
+            clone_ms: millis(run.clone_time),
+        },
+    };
+    redact_report(report, &secrets)
+}
+
+/// `report` with every `secrets` cut from its text (comment, outputs, resource addresses).
+fn redact_report(report: RunReport, secrets: &[String]) -> RunReport {
+    let json = serde_json::to_string(&report).expect("a report serialises");
+    // As JSON writes them (a quote or a backslash is escaped).
+    let escaped: Vec<String> = secrets
+        .iter()
+        .map(|secret| {
+            let quoted = serde_json::to_string(secret).expect("a string serialises");
+            quoted[1..quoted.len() - 1].to_owned()
+        })
+        .collect();
+    let redacted = summary::redact(&json, &escaped);
+    if redacted == json {
+        return report;
+    }
+    serde_json::from_str(&redacted).unwrap_or(report)
+}
+
+#[allow(clippy::too_many_lines)] // The run's sequence, read top to bottom.
+async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Executed, Stop> {
+    let spec = run.spec;
+    run.terraform = pick_terraform(spec, run.opts).map_err(|output| failed("terraform", output))?;
+    // An apply is checked before anything is cloned: the plan must be for the current head,
+    // and the planfile must be the very bytes recorded with it.
+    let planfile_bytes = match (spec.command, &spec.apply) {
+        (RunCommand::Plan, _) => None,
+        (RunCommand::Apply, None) => {
+            return Err(Stop(Outcome::Refused {
+                reason: "there is no stored plan for this project: run `landfall plan` first."
+                    .to_owned(),
+            }));
+        }
+        (RunCommand::Apply, Some(apply)) => {
+            if apply.planned_sha != spec.head_sha {
+                return Err(Stop(Outcome::Refused {
+                    reason: format!(
+                        "this plan was made at commit `{}`, but the pull request's head is now \
+                         `{}`. Plan again with `landfall plan` and review the new plan.",
+                        apply.planned_sha, spec.head_sha
+                    ),
+                }));
+            }
+            match artifacts.get_verified(&apply.planfile).await {
+                Ok(bytes) => Some(bytes),
+                Err(err @ ArtifactError::ChecksumMismatch { .. }) => {
+                    return Err(Stop(Outcome::Refused {
+                        reason: format!("the stored planfile will not be applied: {err}."),
+                    }));
+                }
+                Err(err) => return Err(failed("download", format!("{err:#}"))),
+            }
+        }
+    };
+
+    // The clone URL is checked before the token is written or git runs.
+    let allow_file = crate::config::allow_file_clone(&settings::var)
+        .map_err(|err| failed("clone", err.to_string()))?;
+    let hosts = git::CloneHosts::for_vcs(spec.provider, vcs_url(spec).as_deref());
+    let clone_url = git::check_clone_url(&spec.clone_url, &hosts, allow_file)
+        .map_err(|err| failed("clone", format!("refused: {err}")))?;
+    let git_env = prepare(spec, run.opts, &clone_url.host).map_err(|err| {
+        failed(
+            "prepare",
+            format!("preparing {}: {err}", run.opts.work_dir.display()),
+        )
+    })?;
+    let repo = run.opts.work_dir.join("repo");
+    let clone_started = Instant::now();
+    let cloned = git::clone_at(
+        &spec.clone_url,
+        spec.head_sha.as_str(),
+        &repo,
+        &git_env,
+        run.deadline,
+    );
+    run.clone_time = clone_started.elapsed();
+    // The token served the clone only: it is gone before any step (Terraform, `run`) starts.
+    git::forget_token(&git::token_file(&run.opts.work_dir))
+        .map_err(|err| failed("clone", format!("removing the token file: {err}")))?;
+    match cloned {
+        Ok(cloned) => run.record(
+            &format!("$ git fetch {} {}", spec.clone_url, spec.head_sha),
+            &format!("checked out {} (shallow: {})", cloned.sha, cloned.shallow),
+        ),
+        Err(git::CloneError::TimedOut) => return Err(run.timed_out("clone", String::new())),
+        Err(err) => return Err(failed("clone", format!("{err}"))),
+    }
+    let dir = git::project_dir(&repo, &spec.project.dir)
+        .filter(|dir| dir.is_dir())
+        .ok_or_else(|| {
+            failed(
+                "clone",
+                format!(
+                    "the project directory {:?} does not exist at {}",
+                    spec.project.dir, spec.head_sha
+                ),
+            )
+        })?;
+
+    if let Some(bytes) = &planfile_bytes {
+        fs::write(&run.planfile, bytes)
+            .map_err(|err| failed("download", format!("writing the planfile: {err}")))?;
+    }
+    run.env = git::step_git_env();
+    run.env.extend(
+        workflow::step_env(spec, &dir, &run.planfile)
+            .into_iter()
+            .map(|(name, value)| (name.to_owned(), value)),
+    );
+    run.env.extend(
+        [
+            ("TF_IN_AUTOMATION", "1".to_owned()),
+            ("TF_INPUT", "0".to_owned()),
+            ("CHECKPOINT_DISABLE", "1".to_owned()),
+            (
+                "TF_PLUGIN_CACHE_DIR",
+                run.opts.plugin_cache.display().to_string(),
+            ),
+        ]
+        .map(|(name, value)| (name.to_owned(), value)),
+    );
+    fs::create_dir_all(&run.opts.plugin_cache)
+        .map_err(|err| failed("prepare", format!("creating the plugin cache: {err}")))?;
+
+    let steps = spec
+        .project
+        .workflow
+        .clone()
+        .unwrap_or_else(|| crate::run::default_steps(spec.command));
+    let output = run.steps(&steps, &dir)?;
+
+    match spec.command {
+        RunCommand::Apply => Ok((Outcome::Applied { output }, None, None)),
+        RunCommand::Plan => finish_plan(run, &dir, &output, artifacts).await,
+    }
+}

@@ -1,0 +1,66 @@
+//! How the runner itself is set up ([`RunnerOptions`]), as opposed to the run (the
+//! [`RunSpec`]), and the host the run's repository lives on.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use secrecy::SecretString;
+
+use super::git;
+use crate::config::{env_vars as function_env, process as settings};
+use crate::run::RunSpec;
+
+/// How the runner itself is set up (not the run: that is the [`RunSpec`]). Its `Debug` shows
+/// the token as `SecretString`'s, redacted.
+#[derive(Clone, Debug)]
+pub struct RunnerOptions {
+    /// Where the clone and the outputs go.
+    pub work_dir: PathBuf,
+    /// The `terraform` binary.
+    pub terraform: PathBuf,
+    /// Other Terraform versions, `<dir>/<version>/terraform`, for projects that pin one.
+    pub versions_dir: Option<PathBuf>,
+    /// The provider plugin cache, shared between runs; `init` holds a lock on it.
+    pub plugin_cache: PathBuf,
+    /// Time between SIGINT and SIGKILL when a run passes its limit.
+    pub grace: Duration,
+    /// The VCS token, served to git by the credential helper.
+    pub token: Option<SecretString>,
+    /// The credential helper: this binary, run as `<exe> git-credential`.
+    pub helper_exe: PathBuf,
+    /// Whether to echo each step's output to stderr (the Job's log).
+    pub echo: bool,
+}
+
+impl RunnerOptions {
+    /// Options from the environment: `LANDFALL_WORK_DIR`, `LANDFALL_TERRAFORM`,
+    /// `LANDFALL_PLUGIN_CACHE_DIR`, `LANDFALL_RUN_GRACE` and the token (`LANDFALL_VCS_TOKEN`, or
+    /// standard input after [`git::move_token_off_environment`]).
+    #[must_use]
+    pub fn from_env() -> Self {
+        let get = settings::var_os;
+        let work_dir = get(function_env::WORK_DIR)
+            .map_or_else(|| std::env::temp_dir().join("landfall-run"), PathBuf::from);
+        Self {
+            plugin_cache: get(function_env::PLUGIN_CACHE_DIR)
+                .map_or_else(|| work_dir.join("plugin-cache"), PathBuf::from),
+            terraform: get(function_env::TERRAFORM)
+                .map_or_else(|| PathBuf::from("terraform"), PathBuf::from),
+            versions_dir: get(function_env::TERRAFORM_VERSIONS_DIR).map(PathBuf::from),
+            grace: get(function_env::RUN_GRACE)
+                .and_then(|value| value.to_str()?.parse().ok())
+                .map_or(Duration::from_secs(30), Duration::from_secs),
+            token: git::token_from_environment(),
+            helper_exe: std::env::current_exe()
+                .unwrap_or_else(|_| PathBuf::from("landfall-runner")),
+            echo: true,
+            work_dir,
+        }
+    }
+}
+
+/// The host's API base URL: `LANDFALL_VCS_URL`, else the provider's public one.
+pub(super) fn vcs_url(spec: &RunSpec) -> Option<String> {
+    settings::var(function_env::VCS_URL)
+        .or_else(|| crate::config::default_vcs_url(spec.provider).map(str::to_owned))
+}

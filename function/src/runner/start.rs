@@ -1,0 +1,169 @@
+//! `landfall-runner`'s start-up: the `git-credential` subcommand, or the run from its
+//! `LANDFALL_RUN_*` variables with a token (given, read from its ARN, or a GitHub App's), then
+//! the report: written to `LANDFALL_RUN_REPORT` when set, and printed as the last line of stdout.
+
+use std::fs;
+use std::path::Path;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use secrecy::{ExposeSecret as _, SecretString};
+
+use super::execute::run;
+use super::options::vcs_url;
+use super::report_back::ReportBack;
+use super::{RunnerOptions, git};
+use crate::config::{env_vars as function_env, process as settings};
+use crate::run::RunSpec;
+use crate::store::StoreConfig;
+use crate::store::artifacts::{AnyArtifacts, LocalArtifacts, S3Artifacts};
+
+/// The artifact store the runner writes to, from the function's own store settings. The
+/// embedded store's database is not opened: the runner only writes artifacts, and the function
+/// that owns the database records the report.
+pub async fn artifacts_from_env() -> Result<AnyArtifacts, crate::config::ConfigError> {
+    Ok(match StoreConfig::from_env()? {
+        StoreConfig::DynamoDb {
+            bucket, path_style, ..
+        } => {
+            let sdk = crate::aws::sdk_config().await;
+            let s3 = aws_sdk_s3::Client::from_conf(
+                aws_sdk_s3::config::Builder::from(&sdk)
+                    .force_path_style(path_style)
+                    .build(),
+            );
+            AnyArtifacts::S3(S3Artifacts::new(s3, bucket))
+        }
+        StoreConfig::Embedded { data_dir } => {
+            AnyArtifacts::Local(LocalArtifacts::new(data_dir.join("artifacts")))
+        }
+    })
+}
+
+/// How long a GitHub App's installation token minted for the run stays valid at least: the
+/// clone and `terraform init`'s module downloads use it; later calls mint their own.
+const APP_TOKEN_VALIDITY: Duration = Duration::from_mins(45);
+
+/// When the runner has no token but a GitHub App is configured: the App's client, and an
+/// installation token for the run's repository (for git).
+async fn github_app(spec: &RunSpec) -> anyhow::Result<Option<(crate::vcs::AnyVcs, SecretString)>> {
+    use anyhow::Context as _;
+    let Some((app, key)) = crate::config::runner_github_app().await? else {
+        return Ok(None);
+    };
+    let client = crate::vcs::github::GithubClient::app(
+        vcs_url(spec).as_deref(),
+        app.app_id,
+        key.expose_secret().as_bytes(),
+        app.installation_id,
+        crate::vcs::RetryPolicy::default(),
+    )
+    .context("cannot build the GitHub App's client")?;
+    let repo = spec.repo.clone();
+    let token = client
+        .token_for(&repo, APP_TOKEN_VALIDITY)
+        .await
+        .with_context(|| format!("cannot mint the GitHub App's token for {repo}"))?;
+    Ok(Some((crate::vcs::AnyVcs::Github(client), token)))
+}
+
+/// `landfall-runner`'s whole program; `main` only calls this.
+#[must_use]
+pub fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("git-credential") {
+        let operation = args.get(1).map_or("get", String::as_str);
+        return match git::credential_helper_main(
+            operation,
+            &mut std::io::stdin().lock(),
+            &mut std::io::stdout().lock(),
+        ) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("landfall-runner git-credential: {err}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    if !args.is_empty() {
+        eprintln!(
+            "landfall-runner takes its inputs from LANDFALL_RUN_* variables (see docs/runs.md); \
+             the only subcommand is `git-credential`"
+        );
+        return ExitCode::from(2);
+    }
+    if let Err(err) = git::move_token_off_environment() {
+        eprintln!("landfall-runner: taking the token out of the environment failed: {err}");
+        return ExitCode::from(2);
+    }
+    let spec = match RunSpec::from_lookup(settings::var) {
+        Ok(spec) => spec,
+        Err(err) => {
+            eprintln!("landfall-runner: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let mut opts = RunnerOptions::from_env();
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("landfall-runner: starting the async runtime failed: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = runtime.block_on(async {
+        if opts.token.is_none()
+            && let Some(arn) = settings::var(function_env::VCS_TOKEN_ARN)
+        {
+            let token = crate::config::read_secret_arn(function_env::VCS_TOKEN_ARN, &arn)
+                .await
+                .map_err(|e| (2, e.to_string()))?;
+            opts.token = Some(token);
+        }
+        let mut app = None;
+        if opts.token.is_none()
+            && let Some((client, token)) =
+                github_app(&spec).await.map_err(|e| (2, format!("{e:#}")))?
+        {
+            opts.token = Some(token);
+            app = Some(client);
+        }
+        if spec.report_back.is_none() {
+            let artifacts = artifacts_from_env().await.map_err(|e| (2, e.to_string()))?;
+            return Ok(run(&spec, &opts, &artifacts).await);
+        }
+        let back = ReportBack::connect(&spec, &opts, app)
+            .await
+            .map_err(|e| (2, format!("{e:#}")))?;
+        let report = run(&spec, &opts, &back.artifacts).await;
+        back.record(&spec, &report)
+            .await
+            .map_err(|e| (1, format!("recording the result failed: {e:#}")))?;
+        Ok(report)
+    });
+    let report = match report {
+        Ok(report) => report,
+        Err((code, err)) => {
+            eprintln!("landfall-runner: {err}");
+            return ExitCode::from(code);
+        }
+    };
+    let json = serde_json::to_string(&report).expect("a report serialises");
+    if let Some(path) = settings::var_os(function_env::RUN_REPORT)
+        && let Err(err) = fs::write(&path, &json)
+    {
+        eprintln!(
+            "landfall-runner: writing the report to {} failed: {err}",
+            Path::new(&path).display()
+        );
+    }
+    println!("{json}");
+    if report.status.succeeded() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    }
+}
