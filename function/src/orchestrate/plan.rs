@@ -369,12 +369,12 @@ pub(crate) fn refused(spec: &RunSpec, reason: &str) -> ProjectResult {
 }
 
 pub(crate) fn lock_key(ctx: &PrContext, project: &ResolvedProject) -> LockKey {
-    LockKey {
-        repo: ctx.repo.as_str().to_owned(),
-        dir: project.dir.clone(),
-        workspace: project.workspace.clone(),
-        project: project.name.clone(),
-    }
+    LockKey::of(
+        &ctx.repo,
+        project.name.as_deref(),
+        &project.dir,
+        &project.workspace,
+    )
 }
 
 /// The run for one project.

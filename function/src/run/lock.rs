@@ -5,6 +5,8 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::event::RepoName;
+
 /// A project as people name it: its configured name, else its directory, with `:workspace` when
 /// the workspace is not `default` (`envs/prod`, `envs/prod:staging`). `landfall apply -p` accepts
 /// exactly this.
@@ -45,6 +47,18 @@ impl LockKey {
             dir: dir.into(),
             workspace: workspace.into(),
             project: None,
+        }
+    }
+
+    /// The key of a project of `repo`: its name when the repo config names it, its directory
+    /// and workspace. Runs and the loop both build keys with this.
+    #[must_use]
+    pub fn of(repo: &RepoName, name: Option<&str>, dir: &str, workspace: &str) -> Self {
+        Self {
+            repo: repo.to_string(),
+            dir: dir.to_owned(),
+            workspace: workspace.to_owned(),
+            project: name.map(str::to_owned),
         }
     }
 

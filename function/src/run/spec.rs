@@ -155,12 +155,12 @@ impl RunSpec {
     /// The project's lock key: the store's identity of this project.
     #[must_use]
     pub fn lock_key(&self) -> LockKey {
-        LockKey {
-            repo: self.repo.to_string(),
-            dir: self.project.dir.clone(),
-            workspace: self.project.workspace.clone(),
-            project: self.project.name.clone(),
-        }
+        LockKey::of(
+            &self.repo,
+            self.project.name.as_deref(),
+            &self.project.dir,
+            &self.project.workspace,
+        )
     }
 
     /// The run's id: the deterministic Job name (see [`super::job_name`]).

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use secrecy::ExposeSecret as _;
 
 use super::options::vcs_url;
-use super::plan::finish_plan;
+use super::plan::plan_text;
 use super::process::{self, Capture, Finished};
 use super::terraform::pick_terraform;
 use super::{RunnerOptions, STALE_PLAN_TEXT, git, workflow};
@@ -475,4 +475,73 @@ async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Execu
         RunCommand::Apply => Ok((Outcome::Applied { output }, None, None)),
         RunCommand::Plan => finish_plan(run, &dir, &output, artifacts).await,
     }
+}
+
+/// Ends a plan run whose workflow has run in `dir` (`output` being its plan step's output):
+/// summarises the planfile and stores it.
+pub(super) async fn finish_plan<A: Artifacts>(
+    run: &mut Run<'_>,
+    dir: &Path,
+    output: &str,
+    artifacts: &A,
+) -> Result<Executed, Stop> {
+    let spec = run.spec;
+    if !run.planfile.is_file() {
+        return Err(failed(
+            "plan",
+            format!(
+                "the workflow wrote no planfile at $PLANFILE ({})",
+                run.planfile.display()
+            ),
+        ));
+    }
+    let args = vec![
+        "show".to_owned(),
+        "-json".to_owned(),
+        "-no-color".to_owned(),
+        run.planfile.display().to_string(),
+    ];
+    let (mut cmd, shown) = run.terraform(&args);
+    cmd.current_dir(dir)
+        .envs(run.env.iter().map(|(name, value)| (name, value)));
+    for name in git::WITHHELD_VARS {
+        cmd.env_remove(name);
+    }
+    let done = run
+        .wait(cmd, Capture::Split, false)
+        .map_err(|err| failed("show", format!("{shown}: {err}")))?;
+    if done.timed_out {
+        return Err(run.timed_out("show", done.stderr_text()));
+    }
+    if !done.status.success() {
+        return Err(failed("show", done.stderr_text()));
+    }
+    let json = done.text();
+    let _ = fs::write(run.planfile.with_extension("json"), &json);
+    let summary =
+        summary::summarize(&json).map_err(|err| failed("show", format!("{shown}: {err}")))?;
+    let secrets = summary::sensitive_values(&json);
+    let text = summary::redact(&plan_text(output), &secrets);
+    run.log = summary::redact(&run.log, &secrets);
+
+    let planfile = if summary.has_changes() {
+        let bytes = fs::read(&run.planfile)
+            .map_err(|err| failed("upload", format!("reading the planfile: {err}")))?;
+        let key = keys::planfile_key(
+            &spec.lock_key(),
+            spec.pr.0,
+            spec.head_sha.as_str(),
+            &spec.run_id(),
+        );
+        Some(
+            artifacts
+                .put(&key, bytes)
+                .await
+                .map_err(|err| failed("upload", format!("storing the planfile: {err:#}")))?,
+        )
+    } else {
+        None
+    };
+    let result = ProjectResult::planned(&spec.project, &summary, text);
+    Ok((result.outcome, Some(summary), planfile))
 }
