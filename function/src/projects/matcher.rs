@@ -288,6 +288,7 @@ impl<'a> ProjectIndex<'a> {
 
 /// The naive reference: every project x every file x every pattern, each distinct glob compiled
 /// once. Same answers as [`ProjectIndex::matching`]; kept for tests and the benchmark.
+#[cfg(any(test, feature = "test-support"))]
 pub fn naive_matching<'a>(
     projects: impl IntoIterator<Item = PatternInput<'a>>,
     files: &[&str],

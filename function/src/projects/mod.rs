@@ -23,7 +23,9 @@ use crate::repo_config::{
 };
 
 pub use discover::{Reason, TerraformTree};
-pub use matcher::{PatternInput, ProjectIndex, naive_matching};
+#[cfg(any(test, feature = "test-support"))]
+pub use matcher::naive_matching;
+pub use matcher::{PatternInput, ProjectIndex};
 
 /// How a file changed in the PR.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
