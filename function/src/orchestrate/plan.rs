@@ -14,7 +14,7 @@ use crate::repo_config::{self, EffectivePolicy, Requirement, ResolvedConfig, Res
 use crate::run::{CommentThread, Outcome, ProjectResult, ProjectSpec, RunCommand, RunSpec};
 use crate::store::{LockHolder, LockKey, LockOutcome, PlanOutcome, PlanStatus, Store};
 use crate::vcs::tree::HeadFiles;
-use crate::vcs::{StatusState, VcsClient, status_context};
+use crate::vcs::{PrState, StatusState, VcsClient, status_context};
 
 /// The config at the head, or the comment that says why it cannot be used.
 pub(crate) enum Loaded {
@@ -161,6 +161,9 @@ impl Context {
                 }
             }
         }
+        if !wanted.is_empty() && !self.still_open(ctx).await? {
+            return Ok(());
+        }
         let header = text::plan_header(ctx, &wanted, &held_by, &notes);
         let comment = self.upsert_comment(ctx, None, &header).await?;
         if wanted.is_empty() {
@@ -192,6 +195,22 @@ impl Context {
             }
         }
         Ok(())
+    }
+
+    /// Whether the PR is still open now that its locks are taken. A PR merged or closed while
+    /// its files were read had its locks released before these were taken: they are given back
+    /// here, or the merged PR would hold them forever.
+    async fn still_open(&self, ctx: &PrContext) -> anyhow::Result<bool> {
+        let now = self.vcs.pull_request(&ctx.repo, ctx.pr).await?;
+        if now.state == PrState::Open {
+            return Ok(true);
+        }
+        let released = self.store.release_pr(ctx.repo.as_str(), ctx.pr.0).await?;
+        tracing::info!(
+            released = released.len(),
+            "the pull request closed while it was being planned: its locks are given back"
+        );
+        Ok(false)
     }
 
     /// Runs `specs` in parallel; a run that cannot start is recorded as failed.

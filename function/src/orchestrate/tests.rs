@@ -1,6 +1,6 @@
 //! The loop's decisions in process: a [`Context`] from parts (the embedded store in a temporary
-//! folder, a wiremock GitHub, a local dispatcher whose runner does not exist, so any dispatch
-//! would fail loudly), events handed straight to it. Each test checks the effect: what the store
+//! folder, a wiremock GitHub, a local dispatcher whose "runner" is `true`: a dispatched run
+//! leaves its folder and ends without a report), events handed straight to it. Each test checks the effect: what the store
 //! holds, what the host was sent, that nothing was dispatched.
 
 use std::sync::Arc;
@@ -47,7 +47,7 @@ impl Loop {
         })
         .unwrap();
         let dispatcher = AnyDispatcher::Local(LocalDispatcher::new(
-            "/nonexistent/landfall-runner",
+            "/bin/true",
             runs.path(),
             Vec::new(),
             None,
@@ -97,6 +97,56 @@ impl Loop {
             .await;
     }
 
+    /// A PR whose head holds `main.tf` and changes it; the host says the PR is `state`.
+    async fn host_has_a_terraform_pr(&self, state: &str, merged: bool) {
+        let get = |p: String| Mock::given(method("GET")).and(path(p));
+        get(format!("/repos/{REPO}/pulls/1"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "number": 1, "state": state, "merged": merged, "mergeable": true,
+                "mergeable_state": "clean",
+                "head": {"ref": "feature", "sha": SHA, "repo": {"full_name": REPO}},
+                "base": {"ref": "main", "sha": SHA, "repo": {"full_name": REPO}},
+                "user": {"login": "author"}
+            })))
+            .mount(&self.host)
+            .await;
+        get(format!("/repos/{REPO}/pulls/1/files"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+                {"filename": "main.tf", "status": "modified"}
+            ])))
+            .mount(&self.host)
+            .await;
+        get(format!("/repos/{REPO}/git/trees/{SHA}"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "sha": SHA, "truncated": false,
+                "tree": [{"path": "main.tf", "type": "blob", "mode": "100644", "sha": SHA}]
+            })))
+            .mount(&self.host)
+            .await;
+        get(format!("/repos/{REPO}/contents/main.tf"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_string("resource \"terraform_data\" \"a\" {}\n"),
+            )
+            .mount(&self.host)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(format!("/repos/{REPO}/issues/1/comments")))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 99})))
+            .mount(&self.host)
+            .await;
+        Mock::given(method("PATCH"))
+            .and(path(format!("/repos/{REPO}/issues/comments/99")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 99})))
+            .mount(&self.host)
+            .await;
+        Mock::given(method("POST"))
+            .and(path(format!("/repos/{REPO}/statuses/{SHA}")))
+            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
+            .mount(&self.host)
+            .await;
+    }
+
     /// The bodies of the comments posted on the PR.
     async fn comments(&self) -> Vec<String> {
         let requests = self.host.received_requests().await.unwrap_or_default();
@@ -131,6 +181,21 @@ impl Loop {
         assert_eq!(outcome, LockOutcome::Acquired);
         key
     }
+}
+
+fn opened() -> Event {
+    let mut event = Event::new(Provider::Github, EventKind::Opened);
+    event.delivery = Some(DeliveryId::new("open-1"));
+    event.repo = Some(RepoName::new(REPO));
+    event.number = Some(PullRequestNumber(1));
+    event.head_sha = Some(CommitSha::new(SHA));
+    event.head_branch = Some("feature".to_owned());
+    event.base_branch = Some("main".to_owned());
+    event.head_repo = Some(RepoName::new(REPO));
+    event.pr_author = Some("author".to_owned());
+    event.sender = Some("author".to_owned());
+    event.clone_url = Some(format!("https://github.com/{REPO}.git"));
+    event
 }
 
 fn comment(user: &str, text: &str, delivery: &str) -> Event {
@@ -233,4 +298,29 @@ async fn a_redelivered_comment_is_handled_once() {
         orchestrator.is_redelivery(&replay).await.unwrap(),
         "the same body under a new id is a replay"
     );
+}
+
+#[tokio::test]
+async fn a_pr_merged_while_its_files_were_read_ends_holding_no_lock() {
+    let lp = Loop::new().await;
+    // The merge's release ran before this plan took its locks: the host already says merged.
+    lp.host_has_a_terraform_pr("closed", true).await;
+
+    lp.ctx.process(&opened()).await.unwrap();
+
+    let locks = lp.ctx.store.list_locks(Some(REPO)).await.unwrap();
+    assert!(locks.is_empty(), "a merged PR holds {locks:?}");
+    assert!(lp.nothing_dispatched());
+}
+
+#[tokio::test]
+async fn an_open_pr_keeps_the_locks_its_plan_took() {
+    let lp = Loop::new().await;
+    lp.host_has_a_terraform_pr("open", false).await;
+
+    lp.ctx.process(&opened()).await.unwrap();
+
+    let locks = lp.ctx.store.list_locks(Some(REPO)).await.unwrap();
+    assert_eq!(locks.len(), 1, "{locks:?}");
+    assert_eq!(locks[0].key.dir, ".");
 }
