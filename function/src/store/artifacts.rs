@@ -467,6 +467,11 @@ impl Artifacts for AnyArtifacts {
 mod tests {
     use super::*;
 
+    /// Stores `bytes` under `key` in `local`.
+    async fn put(local: &LocalArtifacts, key: &str, bytes: &[u8]) -> StoredArtifact {
+        local.put(key, bytes.to_vec()).await.unwrap()
+    }
+
     #[tokio::test]
     async fn an_s3_log_link_is_presigned_locally_for_at_most_seven_days_without_the_secret() {
         let config = aws_sdk_s3::Config::builder()
@@ -544,10 +549,7 @@ mod tests {
     async fn a_local_planfile_round_trips_and_a_tampered_one_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let local = LocalArtifacts::new(dir.path());
-        let stored = local
-            .put("planfiles/p.tfplan", b"plan".to_vec())
-            .await
-            .unwrap();
+        let stored = put(&local, "planfiles/p.tfplan", b"plan").await;
         assert_eq!(stored.sha256, sha256_hex(b"plan"));
         assert_eq!(local.get_verified(&stored).await.unwrap(), b"plan");
         std::fs::write(dir.path().join("planfiles/p.tfplan"), b"evil").unwrap();
@@ -562,14 +564,8 @@ mod tests {
     async fn deleting_a_prefix_removes_a_prs_planfiles_only() {
         let dir = tempfile::tempdir().unwrap();
         let local = LocalArtifacts::new(dir.path());
-        let one = local
-            .put("planfiles/r/pr-1/a.tfplan", b"1".to_vec())
-            .await
-            .unwrap();
-        let two = local
-            .put("planfiles/r/pr-2/a.tfplan", b"2".to_vec())
-            .await
-            .unwrap();
+        let one = put(&local, "planfiles/r/pr-1/a.tfplan", b"1").await;
+        let two = put(&local, "planfiles/r/pr-2/a.tfplan", b"2").await;
         assert_eq!(local.delete_prefix("planfiles/r/pr-1/").await.unwrap(), 1);
         assert!(matches!(
             local.get_verified(&one).await,
