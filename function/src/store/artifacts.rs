@@ -19,6 +19,8 @@ use sha2::{Digest, Sha256};
 
 pub use crate::run::StoredArtifact;
 
+use crate::forward::forward_to_variants;
+
 /// The longest a presigned S3 link can live: SigV4 refuses more than seven days. A link signed
 /// with temporary credentials (a Job's IAM role) stops working when they expire, which can be
 /// sooner.
@@ -440,27 +442,11 @@ impl AnyArtifacts {
     }
 }
 
-impl Artifacts for AnyArtifacts {
-    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<StoredArtifact, ArtifactError> {
-        match self {
-            Self::S3(store) => store.put(key, bytes).await,
-            Self::Local(store) => store.put(key, bytes).await,
-        }
-    }
-
-    async fn get_verified(&self, artifact: &StoredArtifact) -> Result<Vec<u8>, ArtifactError> {
-        match self {
-            Self::S3(store) => store.get_verified(artifact).await,
-            Self::Local(store) => store.get_verified(artifact).await,
-        }
-    }
-
-    async fn delete_prefix(&self, prefix: &str) -> Result<usize, ArtifactError> {
-        match self {
-            Self::S3(store) => store.delete_prefix(prefix).await,
-            Self::Local(store) => store.delete_prefix(prefix).await,
-        }
-    }
+forward_to_variants! {
+    impl Artifacts for AnyArtifacts { S3, Local }
+    fn put(&self, key: &str, bytes: Vec<u8>) -> Result<StoredArtifact, ArtifactError>;
+    fn get_verified(&self, artifact: &StoredArtifact) -> Result<Vec<u8>, ArtifactError>;
+    fn delete_prefix(&self, prefix: &str) -> Result<usize, ArtifactError>;
 }
 
 #[cfg(test)]

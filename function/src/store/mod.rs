@@ -29,6 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::forward::forward_to_variants;
 use crate::run::RunStatus;
 
 pub use crate::run::LockKey;
@@ -356,33 +357,21 @@ pub enum AnyStore {
     Embedded(EmbeddedStore),
 }
 
-/// Implements [`Store`] for [`AnyStore`] from the methods' signatures: each one forwards to the
-/// chosen implementation.
-macro_rules! forward {
-    ($(fn $method:ident(&self $(, $arg:ident: $ty:ty)*) -> $out:ty;)*) => {
-        impl Store for AnyStore {
-            $(async fn $method(&self $(, $arg: $ty)*) -> Result<$out> {
-                match self {
-                    AnyStore::DynamoDb(store) => store.$method($($arg),*).await,
-                    AnyStore::Embedded(store) => store.$method($($arg),*).await,
-                }
-            })*
-        }
-    };
-}
-
-forward! {
-    fn record_delivery(&self, delivery: &str, ttl: Duration) -> DeliveryOutcome;
-    fn acquire_locks(&self, holder: &LockHolder, keys: &[LockKey]) -> LockOutcome;
-    fn release_lock(&self, key: &LockKey, pr: Option<u64>) -> ReleaseOutcome;
-    fn release_pr(&self, repo: &str, pr: u64) -> Vec<Lock>;
-    fn get_lock(&self, key: &LockKey) -> Option<Lock>;
-    fn list_locks(&self, repo: Option<&str>) -> Vec<Lock>;
-    fn put_plan(&self, plan: &PlanRecord) -> PlanOutcome;
-    fn get_plan(&self, key: &LockKey, pr: u64) -> Option<PlanRecord>;
-    fn list_plans(&self, repo: &str, pr: u64) -> Vec<PlanRecord>;
-    fn comment_parts(&self, comment: CommentKey<'_>) -> Vec<String>;
-    fn add_comment_parts(&self, comment: CommentKey<'_>, known: &[String], added: &[String]) -> PartsOutcome;
+forward_to_variants! {
+    impl Store for AnyStore { DynamoDb, Embedded }
+    fn record_delivery(&self, delivery: &str, ttl: Duration) -> Result<DeliveryOutcome>;
+    fn acquire_locks(&self, holder: &LockHolder, keys: &[LockKey]) -> Result<LockOutcome>;
+    fn release_lock(&self, key: &LockKey, pr: Option<u64>) -> Result<ReleaseOutcome>;
+    fn release_pr(&self, repo: &str, pr: u64) -> Result<Vec<Lock>>;
+    fn get_lock(&self, key: &LockKey) -> Result<Option<Lock>>;
+    fn list_locks(&self, repo: Option<&str>) -> Result<Vec<Lock>>;
+    fn put_plan(&self, plan: &PlanRecord) -> Result<PlanOutcome>;
+    fn get_plan(&self, key: &LockKey, pr: u64) -> Result<Option<PlanRecord>>;
+    fn list_plans(&self, repo: &str, pr: u64) -> Result<Vec<PlanRecord>>;
+    fn comment_parts(&self, comment: CommentKey<'_>) -> Result<Vec<String>>;
+    fn add_comment_parts(
+        &self, comment: CommentKey<'_>, known: &[String], added: &[String]
+    ) -> Result<PartsOutcome>;
 }
 
 /// Checks a lock request and returns its keys sorted and de-duplicated: every key names one
