@@ -18,6 +18,7 @@ pub mod config;
 pub mod context;
 pub mod dispatch;
 pub mod event;
+mod forward;
 pub mod handler;
 pub mod handoff;
 pub mod lambda;

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::Args;
 use tokio::net::TcpListener;
+use tokio::runtime::{Builder, Runtime};
 
 use crate::config::{Config, Secrets};
 use crate::handler::WebhookHandler;
@@ -27,7 +28,8 @@ pub struct ServeArgs {
     pub listen: SocketAddr,
 }
 
-fn start_up() -> anyhow::Result<Config> {
+/// Starts up: telemetry, the configuration, then the Tokio runtime from `runtime`.
+fn start_up(mut runtime: Builder) -> anyhow::Result<(Config, Runtime)> {
     telemetry::init();
     let config = Config::from_env().context("invalid configuration")?;
     if config.allowlist.allows_all() {
@@ -35,7 +37,7 @@ fn start_up() -> anyhow::Result<Config> {
             "LANDFALL_REPO_ALLOWLIST is not set: every repository that knows the secret may use this deployment"
         );
     }
-    Ok(config)
+    Ok((config, runtime.enable_all().build()?))
 }
 
 /// Reads the secrets (by ARN if so configured) and checks them.
@@ -58,10 +60,7 @@ async fn handler(config: &Config) -> anyhow::Result<Arc<WebhookHandler<Sink>>> {
 }
 
 pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let config = start_up()?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()?;
+    let (config, runtime) = start_up(Builder::new_multi_thread())?;
     runtime.block_on(async {
         let handler = handler(&config).await?;
         let listener = TcpListener::bind(args.listen)
@@ -93,10 +92,7 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
 /// Runs under AWS Lambda: a single-threaded runtime (one invocation at a time per instance, and
 /// the fastest cold start), the handler built once, then the runtime loop.
 pub(super) fn run_lambda() -> anyhow::Result<ExitCode> {
-    let config = start_up()?;
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()?;
+    let (config, runtime) = start_up(Builder::new_current_thread())?;
     runtime.block_on(async {
         let secrets = secrets(&config).await?;
         // The settings that only the sink's construction reads are checked now, without building

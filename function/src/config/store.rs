@@ -80,17 +80,11 @@ impl StoreConfig {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::HashMap;
-
     use super::*;
 
     fn config(vars: &[(&str, &str)]) -> Result<StoreConfig, ConfigError> {
         let under_lambda = vars.iter().any(|(k, _)| *k == "AWS_LAMBDA_FUNCTION_NAME");
-        let map: HashMap<String, String> = vars
-            .iter()
-            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-            .collect();
-        StoreConfig::from_lookup(|name| map.get(name).cloned(), under_lambda)
+        StoreConfig::from_lookup(crate::config::tests::lookup(vars), under_lambda)
     }
 
     #[test]

@@ -4,17 +4,27 @@ use secrecy::ExposeSecret;
 
 use super::*;
 
-fn config(vars: &[(&str, &str)], under_lambda: bool) -> Result<Config, ConfigError> {
+/// A lookup of `vars`, standing in for the process environment.
+pub(super) fn lookup(vars: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> + use<> {
     let map: HashMap<String, String> = vars
         .iter()
         .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
         .collect();
-    Config::from_lookup(|k| map.get(k).cloned(), under_lambda)
+    move |name| map.get(name).cloned()
+}
+
+fn config(vars: &[(&str, &str)], under_lambda: bool) -> Result<Config, ConfigError> {
+    Config::from_lookup(lookup(vars), under_lambda)
+}
+
+/// The configuration outside Lambda from a webhook secret and `vars`.
+fn with_secret(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+    config(&[&[("LANDFALL_WEBHOOK_SECRET", "s")], vars].concat(), false)
 }
 
 #[test]
 fn a_secret_alone_is_enough_outside_lambda() {
-    let c = config(&[("LANDFALL_WEBHOOK_SECRET", "s")], false).unwrap();
+    let c = with_secret(&[]).unwrap();
     assert_eq!(c.vcs, Provider::Github);
     assert_eq!(c.vcs_url.as_deref(), Some("https://api.github.com"));
     assert_eq!(
@@ -37,14 +47,7 @@ fn file_clones_are_allowed_only_when_the_operator_says_so() {
     assert!(!allow_file_clone(&|_: &str| None).unwrap());
     assert!(allow_file_clone(&get("true")).unwrap());
     assert!(!allow_file_clone(&get("false")).unwrap());
-    let err = config(
-        &[
-            ("LANDFALL_WEBHOOK_SECRET", "s"),
-            ("LANDFALL_ALLOW_FILE_CLONE", "sure"),
-        ],
-        false,
-    )
-    .unwrap_err();
+    let err = with_secret(&[("LANDFALL_ALLOW_FILE_CLONE", "sure")]).unwrap_err();
     assert!(
         err.to_string().contains("LANDFALL_ALLOW_FILE_CLONE"),
         "{err}"
@@ -53,15 +56,11 @@ fn file_clones_are_allowed_only_when_the_operator_says_so() {
 
 #[test]
 fn serve_limits_are_read_and_the_budget_holds_the_largest_body() {
-    let c = config(
-        &[
-            ("LANDFALL_WEBHOOK_SECRET", "s"),
-            ("LANDFALL_BODY_TIMEOUT_SECS", " 3 "),
-            ("LANDFALL_MAX_CONNECTIONS", "8"),
-            ("LANDFALL_BODY_BUDGET_BYTES", "26214400"),
-        ],
-        false,
-    )
+    let c = with_secret(&[
+        ("LANDFALL_BODY_TIMEOUT_SECS", " 3 "),
+        ("LANDFALL_MAX_CONNECTIONS", "8"),
+        ("LANDFALL_BODY_BUDGET_BYTES", "26214400"),
+    ])
     .unwrap();
     let expected = ServeLimits {
         body_timeout: std::time::Duration::from_secs(3),
@@ -70,25 +69,12 @@ fn serve_limits_are_read_and_the_budget_holds_the_largest_body() {
     };
     assert_eq!(c.serve, expected);
     // A body limit above the default budget raises the default budget to it...
-    let c = config(
-        &[
-            ("LANDFALL_WEBHOOK_SECRET", "s"),
-            ("LANDFALL_MAX_BODY_BYTES", "104857600"),
-        ],
-        false,
-    )
-    .unwrap();
+    let c = with_secret(&[("LANDFALL_MAX_BODY_BYTES", "104857600")]).unwrap();
     assert_eq!(c.serve.body_budget_bytes, 104_857_600);
     // ...but a budget set below it is a mistake.
-    let err = config(
-        &[
-            ("LANDFALL_WEBHOOK_SECRET", "s"),
-            ("LANDFALL_BODY_BUDGET_BYTES", "1024"),
-        ],
-        false,
-    )
-    .unwrap_err()
-    .to_string();
+    let err = with_secret(&[("LANDFALL_BODY_BUDGET_BYTES", "1024")])
+        .unwrap_err()
+        .to_string();
     assert!(
         err.starts_with("LANDFALL_BODY_BUDGET_BYTES=\"1024\" is invalid")
             && err.contains("LANDFALL_MAX_BODY_BYTES (26214400 bytes)"),
@@ -116,68 +102,30 @@ fn start_up_without_a_secret_names_the_variable() {
 
 #[test]
 fn invalid_settings_name_their_variable() {
-    for (vars, var) in [
-        (vec![("LANDFALL_VCS", "svn")], "LANDFALL_VCS"),
-        (
-            vec![("LANDFALL_VCS_URL", "gitlab.example.com")],
-            "LANDFALL_VCS_URL",
-        ),
-        (
-            vec![("LANDFALL_WEBHOOK_ALLOW_SHA1", "maybe")],
-            "LANDFALL_WEBHOOK_ALLOW_SHA1",
-        ),
-        (
-            vec![("LANDFALL_REPO_ALLOWLIST", "a/[b")],
-            "LANDFALL_REPO_ALLOWLIST",
-        ),
-        (vec![("LANDFALL_STORE", "postgres")], "LANDFALL_STORE"),
-        (vec![("LANDFALL_DISPATCH", "nomad")], "LANDFALL_DISPATCH"),
-        (
-            vec![("LANDFALL_MAX_BODY_BYTES", "0")],
-            "LANDFALL_MAX_BODY_BYTES",
-        ),
-        (
-            vec![("LANDFALL_BODY_TIMEOUT_SECS", "0")],
-            "LANDFALL_BODY_TIMEOUT_SECS",
-        ),
-        (
-            vec![("LANDFALL_BODY_TIMEOUT_SECS", "1.5")],
-            "LANDFALL_BODY_TIMEOUT_SECS",
-        ),
-        (
-            vec![("LANDFALL_MAX_CONNECTIONS", "-1")],
-            "LANDFALL_MAX_CONNECTIONS",
-        ),
-        (
-            vec![("LANDFALL_BODY_BUDGET_BYTES", "64MiB")],
-            "LANDFALL_BODY_BUDGET_BYTES",
-        ),
-        (
-            vec![("LANDFALL_POLICY", "/nonexistent/repos.yaml")],
-            "LANDFALL_POLICY",
-        ),
-        (
-            vec![("LANDFALL_VCS_TOKEN_ARN", "not-an-arn")],
-            "LANDFALL_VCS_TOKEN_ARN",
-        ),
+    for (var, value) in [
+        ("LANDFALL_VCS", "svn"),
+        ("LANDFALL_VCS_URL", "gitlab.example.com"),
+        ("LANDFALL_WEBHOOK_ALLOW_SHA1", "maybe"),
+        ("LANDFALL_REPO_ALLOWLIST", "a/[b"),
+        ("LANDFALL_STORE", "postgres"),
+        ("LANDFALL_DISPATCH", "nomad"),
+        ("LANDFALL_MAX_BODY_BYTES", "0"),
+        ("LANDFALL_BODY_TIMEOUT_SECS", "0"),
+        ("LANDFALL_BODY_TIMEOUT_SECS", "1.5"),
+        ("LANDFALL_MAX_CONNECTIONS", "-1"),
+        ("LANDFALL_BODY_BUDGET_BYTES", "64MiB"),
+        ("LANDFALL_POLICY", "/nonexistent/repos.yaml"),
+        ("LANDFALL_VCS_TOKEN_ARN", "not-an-arn"),
     ] {
-        let mut vars = vars;
-        vars.push(("LANDFALL_WEBHOOK_SECRET", "s"));
-        let err = config(&vars, false).unwrap_err();
+        let err = with_secret(&[(var, value)]).unwrap_err();
         assert!(err.to_string().contains(var), "{var}: {err}");
     }
 }
 
 #[test]
 fn a_secret_and_its_arn_together_are_ambiguous() {
-    let err = config(
-        &[
-            ("LANDFALL_WEBHOOK_SECRET", "s"),
-            ("LANDFALL_WEBHOOK_SECRET_ARN", "arn:aws:secretsmanager:x"),
-        ],
-        false,
-    )
-    .unwrap_err();
+    let err =
+        with_secret(&[("LANDFALL_WEBHOOK_SECRET_ARN", "arn:aws:secretsmanager:x")]).unwrap_err();
     assert!(matches!(err, ConfigError::Ambiguous { .. }));
 }
 
@@ -263,14 +211,7 @@ fn bitbucket_server_has_no_default_url_and_urls_lose_their_trailing_slash() {
 
 #[tokio::test]
 async fn secrets_given_directly_resolve_without_aws() {
-    let c = config(
-        &[
-            ("LANDFALL_WEBHOOK_SECRET", "s"),
-            ("LANDFALL_VCS_TOKEN", "t"),
-        ],
-        false,
-    )
-    .unwrap();
+    let c = with_secret(&[("LANDFALL_VCS_TOKEN", "t")]).unwrap();
     let secrets = c.resolve_secrets().await.unwrap();
     assert_eq!(secrets.webhook_secret.expose_secret(), "s");
     assert_eq!(secrets.vcs_token.unwrap().expose_secret(), "t");
@@ -280,15 +221,11 @@ const APP_KEY: &str = include_str!("../../tests/vcs_fixtures/github-app-test-key
 
 #[tokio::test]
 async fn a_github_app_replaces_the_token() {
-    let c = config(
-        &[
-            ("LANDFALL_WEBHOOK_SECRET", "s"),
-            ("LANDFALL_GITHUB_APP_ID", " 12345 "),
-            ("LANDFALL_GITHUB_APP_KEY", APP_KEY),
-            ("LANDFALL_GITHUB_INSTALLATION_ID", "99"),
-        ],
-        false,
-    )
+    let c = with_secret(&[
+        ("LANDFALL_GITHUB_APP_ID", " 12345 "),
+        ("LANDFALL_GITHUB_APP_KEY", APP_KEY),
+        ("LANDFALL_GITHUB_INSTALLATION_ID", "99"),
+    ])
     .unwrap();
     let app = c.github_app.as_ref().unwrap();
     assert_eq!((app.app_id, app.installation_id), (12345, Some(99)));
@@ -300,17 +237,13 @@ async fn a_github_app_replaces_the_token() {
         APP_KEY.trim()
     );
     // The installation is optional.
-    let c = config(
-        &[
-            ("LANDFALL_WEBHOOK_SECRET", "s"),
-            ("LANDFALL_GITHUB_APP_ID", "12345"),
-            (
-                "LANDFALL_GITHUB_APP_KEY_ARN",
-                "arn:aws:secretsmanager:eu-west-1:1:secret:k",
-            ),
-        ],
-        false,
-    )
+    let c = with_secret(&[
+        ("LANDFALL_GITHUB_APP_ID", "12345"),
+        (
+            "LANDFALL_GITHUB_APP_KEY_ARN",
+            "arn:aws:secretsmanager:eu-west-1:1:secret:k",
+        ),
+    ])
     .unwrap();
     assert!(matches!(
         c.github_app.unwrap().key,
@@ -396,23 +329,15 @@ fn github_app_mistakes_stop_start_up_naming_the_variable() {
 #[tokio::test]
 async fn the_vcs_client_is_built_from_the_app_or_the_token() {
     use crate::vcs::{AnyVcs, RetryPolicy};
-    let app = config(
-        &[
-            ("LANDFALL_WEBHOOK_SECRET", "s"),
-            ("LANDFALL_GITHUB_APP_ID", "1"),
-            ("LANDFALL_GITHUB_APP_KEY", APP_KEY),
-        ],
-        false,
-    )
+    let app = with_secret(&[
+        ("LANDFALL_GITHUB_APP_ID", "1"),
+        ("LANDFALL_GITHUB_APP_KEY", APP_KEY),
+    ])
     .unwrap();
     let secrets = app.resolve_secrets().await.unwrap();
     let vcs = AnyVcs::from_config(&app, &secrets, RetryPolicy::default()).unwrap();
     assert!(matches!(vcs, AnyVcs::Github(_)));
-    let gitlab = config(
-        &[("LANDFALL_WEBHOOK_SECRET", "s"), ("LANDFALL_VCS", "gitlab")],
-        false,
-    )
-    .unwrap();
+    let gitlab = with_secret(&[("LANDFALL_VCS", "gitlab")]).unwrap();
     let secrets = gitlab.resolve_secrets().await.unwrap();
     assert!(!secrets.has_vcs_credentials());
     let err = AnyVcs::from_config(&gitlab, &secrets, RetryPolicy::default()).unwrap_err();
@@ -424,17 +349,13 @@ async fn the_vcs_client_is_built_from_the_app_or_the_token() {
 
 #[test]
 fn an_embedded_store_with_kubernetes_runners_is_refused_at_start_up() {
-    let err = config(
-        &[
-            ("LANDFALL_WEBHOOK_SECRET", "s"),
-            ("LANDFALL_STORE", "embedded"),
-            ("LANDFALL_DISPATCH", "kubernetes"),
-            ("LANDFALL_RUNNER_NAMESPACE", "runners"),
-            ("LANDFALL_RUNNER_IMAGE", "runner:1"),
-            ("LANDFALL_RUNNER_SERVICE_ACCOUNT", "runner"),
-        ],
-        false,
-    )
+    let err = with_secret(&[
+        ("LANDFALL_STORE", "embedded"),
+        ("LANDFALL_DISPATCH", "kubernetes"),
+        ("LANDFALL_RUNNER_NAMESPACE", "runners"),
+        ("LANDFALL_RUNNER_IMAGE", "runner:1"),
+        ("LANDFALL_RUNNER_SERVICE_ACCOUNT", "runner"),
+    ])
     .unwrap_err();
     assert!(
         matches!(

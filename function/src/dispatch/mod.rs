@@ -20,6 +20,7 @@ use std::future::Future;
 
 use std::time::Duration;
 
+use crate::forward::forward_to_variants;
 use crate::run::{RunReport, RunSpec};
 
 pub use kubernetes::{KubernetesDispatcher, KubernetesError, RunnerSettings};
@@ -91,23 +92,10 @@ pub enum AnyDispatcher {
     Local(LocalDispatcher),
 }
 
-impl Dispatcher for AnyDispatcher {
-    async fn dispatch(&self, spec: &RunSpec) -> Result<DispatchOutcome, DispatchError> {
-        match self {
-            Self::Kubernetes(dispatcher) => dispatcher.dispatch(spec).await,
-            Self::Local(dispatcher) => dispatcher.dispatch(spec).await,
-        }
-    }
-
-    async fn report(
-        &self,
-        spec: &RunSpec,
-        run_id: &str,
-        poll: Duration,
-    ) -> Option<Result<RunReport, String>> {
-        match self {
-            Self::Kubernetes(dispatcher) => dispatcher.report(spec, run_id, poll).await,
-            Self::Local(dispatcher) => dispatcher.report(spec, run_id, poll).await,
-        }
-    }
+forward_to_variants! {
+    impl Dispatcher for AnyDispatcher { Kubernetes, Local }
+    fn dispatch(&self, spec: &RunSpec) -> Result<DispatchOutcome, DispatchError>;
+    fn report(
+        &self, spec: &RunSpec, run_id: &str, poll: Duration
+    ) -> Option<Result<RunReport, String>>;
 }

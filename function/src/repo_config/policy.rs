@@ -12,7 +12,7 @@ use super::permissions::{PermissionRules, read_permissions};
 use super::read::Reader;
 use super::repo::{BranchPattern, Requirement};
 use super::workflow::{DEFAULT_WORKFLOW, Workflow, read_workflows};
-use super::yaml::{self, Node, Value};
+use super::yaml::{self, Node};
 use crate::authz::Permissions;
 
 /// A key that a repo file may set only when the policy lists it in `allowed_overrides`.
@@ -250,17 +250,7 @@ impl Policy {
         if let Some(entries) = r.map(&root, "the policy file") {
             for e in entries {
                 match e.key.as_str() {
-                    "repos" => {
-                        if e.value.value != Value::Null
-                            && let Some(items) = r.seq(&e.value, "`repos`")
-                        {
-                            for item in items {
-                                if let Some(rule) = read_rule(&mut r, item) {
-                                    policy.repos.push(rule);
-                                }
-                            }
-                        }
-                    }
+                    "repos" => policy.repos.extend(r.list(&e.value, "`repos`", read_rule)),
                     "workflows" => policy.workflows = read_workflows(&mut r, &e.value),
                     k if TOP_UNSUPPORTED.contains(&k) => r.unsupported_key(e, "the policy"),
                     _ => r.unknown_key(e, "the policy", TOP_KEYS),

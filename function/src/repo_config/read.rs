@@ -35,34 +35,53 @@ impl Reader {
         self.diagnostics.iter().any(Diagnostic::is_error)
     }
 
+    /// Reports that `what` is not `expected` (such as "a list") but the kind `node` is.
+    fn wrong_kind<T>(&mut self, node: &Node, what: &str, expected: &str) -> Option<T> {
+        let kind = node.kind();
+        self.error(
+            node.line,
+            format!("{what} must be {expected}, found {kind}"),
+        );
+        None
+    }
+
     /// The entries of a mapping, or an error naming `what` it should be.
     pub fn map<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n [Entry]> {
-        if let Value::Map(entries) = &node.value {
-            return Some(entries);
+        match &node.value {
+            Value::Map(entries) => Some(entries),
+            _ => self.wrong_kind(node, what, "a mapping"),
         }
-        let kind = node.kind();
-        self.error(node.line, format!("{what} must be a mapping, found {kind}"));
-        None
     }
 
     /// The items of a list.
     pub fn seq<'n>(&mut self, node: &'n Node, what: &str) -> Option<&'n [Node]> {
-        if let Value::Seq(items) = &node.value {
-            return Some(items);
+        match &node.value {
+            Value::Seq(items) => Some(items),
+            _ => self.wrong_kind(node, what, "a list"),
         }
-        let kind = node.kind();
-        self.error(node.line, format!("{what} must be a list, found {kind}"));
-        None
+    }
+
+    /// The items of a list read by `read`, leaving out those it refuses; a `null` value is an
+    /// empty list.
+    pub fn list<T>(
+        &mut self,
+        node: &Node,
+        what: &str,
+        mut read: impl FnMut(&mut Self, &Node) -> Option<T>,
+    ) -> Vec<T> {
+        if node.value == Value::Null {
+            return Vec::new();
+        }
+        let items = self.seq(node, what).unwrap_or_default();
+        items.iter().filter_map(|item| read(self, item)).collect()
     }
 
     /// A string: any scalar (numbers and booleans read as their text).
     pub fn string(&mut self, node: &Node, what: &str) -> Option<String> {
-        if let Value::Scalar { text, .. } = &node.value {
-            return Some(text.clone());
+        match &node.value {
+            Value::Scalar { text, .. } => Some(text.clone()),
+            _ => self.wrong_kind(node, what, "a string"),
         }
-        let kind = node.kind();
-        self.error(node.line, format!("{what} must be a string, found {kind}"));
-        None
     }
 
     /// A non-empty string.

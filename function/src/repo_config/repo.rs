@@ -10,7 +10,7 @@ pub use super::project::{
 };
 use super::read::Reader;
 use super::workflow::{Workflow, read_workflows};
-use super::yaml::{self, Value};
+use super::yaml;
 
 /// The repo-level config, validated.
 #[derive(Clone, Debug)]
@@ -106,15 +106,8 @@ pub fn parse_repo_config(file: &str, text: &str) -> Result<RepoConfig, ConfigErr
                 config.parallel_apply = r.bool(&e.value, "`parallel_apply`").unwrap_or(false);
             }
             "projects" => {
-                if e.value.value != Value::Null
-                    && let Some(items) = r.seq(&e.value, "`projects`")
-                {
-                    for item in items {
-                        if let Some(p) = read_project(&mut r, item) {
-                            config.projects.push(p);
-                        }
-                    }
-                }
+                let projects = r.list(&e.value, "`projects`", read_project);
+                config.projects.extend(projects);
             }
             "workflows" => {
                 config.workflows_line = Some(e.line);

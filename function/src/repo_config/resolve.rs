@@ -187,44 +187,31 @@ fn resolve_project(
     policy_name: &str,
     diags: &mut Vec<Diagnostic>,
 ) -> Option<ResolvedProject> {
-    let allowed = |k: OverrideKey| policy.allowed_overrides.contains(&k);
     let mut ok = true;
+    // A key the project sets (at `line`) that the policy does not let it override: reported,
+    // and the project is not resolved.
+    let mut refused = |key: OverrideKey, line: usize| {
+        let refused = !policy.allowed_overrides.contains(&key);
+        if refused {
+            diags.push(refuse(repo, p, key, line, policy_name));
+            ok = false;
+        }
+        refused
+    };
 
     let apply_requirements = match &p.apply_requirements {
-        Some(s) if !allowed(OverrideKey::ApplyRequirements) => {
-            diags.push(refuse(
-                repo,
-                p,
-                OverrideKey::ApplyRequirements,
-                s.line,
-                policy_name,
-            ));
-            ok = false;
-            Vec::new()
-        }
+        Some(s) if refused(OverrideKey::ApplyRequirements, s.line) => Vec::new(),
         Some(s) => s.value.clone(),
         None => policy.apply_requirements.clone(),
     };
     let plan_requirements = match &p.plan_requirements {
-        Some(s) if !allowed(OverrideKey::PlanRequirements) => {
-            diags.push(refuse(
-                repo,
-                p,
-                OverrideKey::PlanRequirements,
-                s.line,
-                policy_name,
-            ));
-            ok = false;
-            Vec::new()
-        }
+        Some(s) if refused(OverrideKey::PlanRequirements, s.line) => Vec::new(),
         Some(s) => s.value.clone(),
         None => policy.plan_requirements.clone(),
     };
 
     let (workflow_name, workflow) = match &p.workflow {
-        Some(s) if !allowed(OverrideKey::Workflow) => {
-            diags.push(refuse(repo, p, OverrideKey::Workflow, s.line, policy_name));
-            ok = false;
+        Some(s) if refused(OverrideKey::Workflow, s.line) => {
             (String::new(), Workflow::builtin_default())
         }
         Some(s) => {

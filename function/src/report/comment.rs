@@ -22,7 +22,7 @@ use crate::comment::{MAX_COMMENT_PARTS, SUPERSEDED, SplitOptions, place, split};
 use crate::event::{PullRequestNumber, RepoName};
 use crate::run::{CommentThread, ProjectResult, RunSpec};
 use crate::store::artifacts::ArtifactLink;
-use crate::store::{PartsOutcome, PlanRecord, Store};
+use crate::store::{CommentKey, PartsOutcome, PlanRecord, Store};
 use crate::vcs::{CommentId, VcsClient};
 
 /// How many times one run edits the shared comment before leaving it to the others.
@@ -85,9 +85,12 @@ impl Reporter<'_> {
             .edit_comment(repo, pr, &thread.comment_id, first)
             .await?;
         let store = self.store;
-        let mut ids = store
-            .comment_parts(spec.repo.as_str(), spec.pr.0, &thread.comment_id.0)
-            .await?;
+        let comment = CommentKey {
+            repo: spec.repo.as_str(),
+            pr: spec.pr.0,
+            comment_id: &thread.comment_id.0,
+        };
+        let mut ids = store.comment_parts(comment).await?;
         let mut fresh: Vec<String> = Vec::new();
         // Each refused write means another run recorded more parts, so this ends.
         for _ in 0..MAX_COMMENT_PARTS {
@@ -109,17 +112,7 @@ impl Reporter<'_> {
             let recorded = if posted.is_empty() {
                 None
             } else {
-                Some(
-                    store
-                        .add_comment_parts(
-                            spec.repo.as_str(),
-                            spec.pr.0,
-                            &thread.comment_id.0,
-                            &ids,
-                            &posted,
-                        )
-                        .await?,
-                )
+                Some(store.add_comment_parts(comment, &ids, &posted).await?)
             };
             match recorded {
                 Some(PartsOutcome::Written(all)) => {

@@ -19,6 +19,8 @@ use sha2::{Digest, Sha256};
 
 pub use crate::run::StoredArtifact;
 
+use crate::forward::forward_to_variants;
+
 /// The longest a presigned S3 link can live: SigV4 refuses more than seven days. A link signed
 /// with temporary credentials (a Job's IAM role) stops working when they expire, which can be
 /// sooner.
@@ -440,32 +442,21 @@ impl AnyArtifacts {
     }
 }
 
-impl Artifacts for AnyArtifacts {
-    async fn put(&self, key: &str, bytes: Vec<u8>) -> Result<StoredArtifact, ArtifactError> {
-        match self {
-            Self::S3(store) => store.put(key, bytes).await,
-            Self::Local(store) => store.put(key, bytes).await,
-        }
-    }
-
-    async fn get_verified(&self, artifact: &StoredArtifact) -> Result<Vec<u8>, ArtifactError> {
-        match self {
-            Self::S3(store) => store.get_verified(artifact).await,
-            Self::Local(store) => store.get_verified(artifact).await,
-        }
-    }
-
-    async fn delete_prefix(&self, prefix: &str) -> Result<usize, ArtifactError> {
-        match self {
-            Self::S3(store) => store.delete_prefix(prefix).await,
-            Self::Local(store) => store.delete_prefix(prefix).await,
-        }
-    }
+forward_to_variants! {
+    impl Artifacts for AnyArtifacts { S3, Local }
+    fn put(&self, key: &str, bytes: Vec<u8>) -> Result<StoredArtifact, ArtifactError>;
+    fn get_verified(&self, artifact: &StoredArtifact) -> Result<Vec<u8>, ArtifactError>;
+    fn delete_prefix(&self, prefix: &str) -> Result<usize, ArtifactError>;
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Stores `bytes` under `key` in `local`.
+    async fn put(local: &LocalArtifacts, key: &str, bytes: &[u8]) -> StoredArtifact {
+        local.put(key, bytes.to_vec()).await.unwrap()
+    }
 
     #[tokio::test]
     async fn an_s3_log_link_is_presigned_locally_for_at_most_seven_days_without_the_secret() {
@@ -544,10 +535,7 @@ mod tests {
     async fn a_local_planfile_round_trips_and_a_tampered_one_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let local = LocalArtifacts::new(dir.path());
-        let stored = local
-            .put("planfiles/p.tfplan", b"plan".to_vec())
-            .await
-            .unwrap();
+        let stored = put(&local, "planfiles/p.tfplan", b"plan").await;
         assert_eq!(stored.sha256, sha256_hex(b"plan"));
         assert_eq!(local.get_verified(&stored).await.unwrap(), b"plan");
         std::fs::write(dir.path().join("planfiles/p.tfplan"), b"evil").unwrap();
@@ -562,14 +550,8 @@ mod tests {
     async fn deleting_a_prefix_removes_a_prs_planfiles_only() {
         let dir = tempfile::tempdir().unwrap();
         let local = LocalArtifacts::new(dir.path());
-        let one = local
-            .put("planfiles/r/pr-1/a.tfplan", b"1".to_vec())
-            .await
-            .unwrap();
-        let two = local
-            .put("planfiles/r/pr-2/a.tfplan", b"2".to_vec())
-            .await
-            .unwrap();
+        let one = put(&local, "planfiles/r/pr-1/a.tfplan", b"1").await;
+        let two = put(&local, "planfiles/r/pr-2/a.tfplan", b"2").await;
         assert_eq!(local.delete_prefix("planfiles/r/pr-1/").await.unwrap(), 1);
         assert!(matches!(
             local.get_verified(&one).await,

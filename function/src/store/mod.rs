@@ -29,6 +29,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+use crate::forward::forward_to_variants;
 use crate::run::RunStatus;
 
 pub use crate::run::LockKey;
@@ -205,6 +206,18 @@ pub enum PlanOutcome {
     LockNotHeld(Option<Lock>),
 }
 
+/// A command's comment on a pull request: the key of the record of its part comments, when its
+/// body is split.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommentKey<'a> {
+    /// The repository.
+    pub repo: &'a str,
+    /// The pull request.
+    pub pr: u64,
+    /// The comment's id on the host.
+    pub comment_id: &'a str,
+}
+
 /// The answer to adding part comments to a split comment's record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
@@ -315,24 +328,20 @@ pub trait Store: Send + Sync {
         pr: u64,
     ) -> impl Future<Output = Result<Vec<PlanRecord>>> + Send;
 
-    /// The ids of the part comments posted after `comment_id` (a command's comment on PR `pr`)
-    /// when its body was split, in order; empty when it never was.
+    /// The ids of the part comments posted after `comment` when its body was split, in order;
+    /// empty when it never was.
     fn comment_parts(
         &self,
-        repo: &str,
-        pr: u64,
-        comment_id: &str,
+        comment: CommentKey<'_>,
     ) -> impl Future<Output = Result<Vec<String>>> + Send;
 
-    /// Appends the ids of part comments just posted (`added`) to `comment_id`'s list, only
-    /// while the list is still `known` (what the caller read). The list only ever grows, so
-    /// its length is its version: two runs that both posted a part race here, one wins, and the
-    /// other learns the winner's ids ([`PartsOutcome::Changed`]) and stops showing its own.
+    /// Appends the ids of part comments just posted (`added`) to `comment`'s list, only while
+    /// the list is still `known` (what the caller read). The list only ever grows, so its length
+    /// is its version: two runs that both posted a part race here, one wins, and the other
+    /// learns the winner's ids ([`PartsOutcome::Changed`]) and stops showing its own.
     fn add_comment_parts(
         &self,
-        repo: &str,
-        pr: u64,
-        comment_id: &str,
+        comment: CommentKey<'_>,
         known: &[String],
         added: &[String],
     ) -> impl Future<Output = Result<PartsOutcome>> + Send;
@@ -348,56 +357,21 @@ pub enum AnyStore {
     Embedded(EmbeddedStore),
 }
 
-macro_rules! dispatch {
-    ($self:ident, $store:ident => $call:expr) => {
-        match $self {
-            AnyStore::DynamoDb($store) => $call.await,
-            AnyStore::Embedded($store) => $call.await,
-        }
-    };
-}
-
-impl Store for AnyStore {
-    async fn record_delivery(&self, delivery: &str, ttl: Duration) -> Result<DeliveryOutcome> {
-        dispatch!(self, s => s.record_delivery(delivery, ttl))
-    }
-    async fn acquire_locks(&self, holder: &LockHolder, keys: &[LockKey]) -> Result<LockOutcome> {
-        dispatch!(self, s => s.acquire_locks(holder, keys))
-    }
-    async fn release_lock(&self, key: &LockKey, pr: Option<u64>) -> Result<ReleaseOutcome> {
-        dispatch!(self, s => s.release_lock(key, pr))
-    }
-    async fn release_pr(&self, repo: &str, pr: u64) -> Result<Vec<Lock>> {
-        dispatch!(self, s => s.release_pr(repo, pr))
-    }
-    async fn get_lock(&self, key: &LockKey) -> Result<Option<Lock>> {
-        dispatch!(self, s => s.get_lock(key))
-    }
-    async fn list_locks(&self, repo: Option<&str>) -> Result<Vec<Lock>> {
-        dispatch!(self, s => s.list_locks(repo))
-    }
-    async fn put_plan(&self, plan: &PlanRecord) -> Result<PlanOutcome> {
-        dispatch!(self, s => s.put_plan(plan))
-    }
-    async fn get_plan(&self, key: &LockKey, pr: u64) -> Result<Option<PlanRecord>> {
-        dispatch!(self, s => s.get_plan(key, pr))
-    }
-    async fn list_plans(&self, repo: &str, pr: u64) -> Result<Vec<PlanRecord>> {
-        dispatch!(self, s => s.list_plans(repo, pr))
-    }
-    async fn comment_parts(&self, repo: &str, pr: u64, comment_id: &str) -> Result<Vec<String>> {
-        dispatch!(self, s => s.comment_parts(repo, pr, comment_id))
-    }
-    async fn add_comment_parts(
-        &self,
-        repo: &str,
-        pr: u64,
-        comment_id: &str,
-        known: &[String],
-        added: &[String],
-    ) -> Result<PartsOutcome> {
-        dispatch!(self, s => s.add_comment_parts(repo, pr, comment_id, known, added))
-    }
+forward_to_variants! {
+    impl Store for AnyStore { DynamoDb, Embedded }
+    fn record_delivery(&self, delivery: &str, ttl: Duration) -> Result<DeliveryOutcome>;
+    fn acquire_locks(&self, holder: &LockHolder, keys: &[LockKey]) -> Result<LockOutcome>;
+    fn release_lock(&self, key: &LockKey, pr: Option<u64>) -> Result<ReleaseOutcome>;
+    fn release_pr(&self, repo: &str, pr: u64) -> Result<Vec<Lock>>;
+    fn get_lock(&self, key: &LockKey) -> Result<Option<Lock>>;
+    fn list_locks(&self, repo: Option<&str>) -> Result<Vec<Lock>>;
+    fn put_plan(&self, plan: &PlanRecord) -> Result<PlanOutcome>;
+    fn get_plan(&self, key: &LockKey, pr: u64) -> Result<Option<PlanRecord>>;
+    fn list_plans(&self, repo: &str, pr: u64) -> Result<Vec<PlanRecord>>;
+    fn comment_parts(&self, comment: CommentKey<'_>) -> Result<Vec<String>>;
+    fn add_comment_parts(
+        &self, comment: CommentKey<'_>, known: &[String], added: &[String]
+    ) -> Result<PartsOutcome>;
 }
 
 /// Checks a lock request and returns its keys sorted and de-duplicated: every key names one

@@ -13,8 +13,8 @@ use landfall_function::run::{CommentThread, ProjectSpec, RunCommand, RunSpec};
 use landfall_function::run::{Outcome, ProjectResult};
 use landfall_function::store::artifacts::LocalArtifacts;
 use landfall_function::store::{
-    AnyArtifacts, AnyStore, Artifacts as _, EmbeddedStore, LockHolder, LockKey, LockOutcome,
-    PlanOutcome, PlanRecord, PlanStatus, Store as _,
+    AnyArtifacts, AnyStore, Artifacts as _, CommentKey, EmbeddedStore, LockHolder, LockKey,
+    LockOutcome, PlanOutcome, PlanRecord, PlanStatus, Store as _,
 };
 use landfall_function::vcs::{AnyVcs, RetryPolicy, VcsClient as _, VcsSettings};
 use serde_json::Value;
@@ -370,7 +370,11 @@ fn runs_publishing_at_once_keep_one_set_of_part_comments() {
         assert!(parts.len() >= 3, "{} parts", parts.len());
         let ids = s
             .store
-            .comment_parts(REPO, PR, &thread.comment_id.0)
+            .comment_parts(CommentKey {
+                repo: REPO,
+                pr: PR,
+                comment_id: &thread.comment_id.0,
+            })
             .await
             .unwrap();
         assert_eq!(ids.len(), parts.len() - 1, "one recorded comment per part");

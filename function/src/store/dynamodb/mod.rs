@@ -105,6 +105,25 @@ pub struct DynamoStore {
     backoff: Backoff,
 }
 
+/// Every item of a read that comes in pages: `page` reads the page that starts after the key it
+/// is given (the first page for `None`) and returns its items and its last key, if any; the
+/// read ends at a page without one.
+async fn all_pages<Fut>(mut page: impl FnMut(Option<Item>) -> Fut) -> Result<Vec<Item>>
+where
+    Fut: Future<Output = Result<(Vec<Item>, Option<Item>)>>,
+{
+    let mut items = Vec::new();
+    let mut start = None;
+    loop {
+        let (found, last) = page(start).await?;
+        items.extend(found);
+        match last {
+            Some(key) if !key.is_empty() => start = Some(key),
+            _ => return Ok(items),
+        }
+    }
+}
+
 /// Whether a failed request is worth retrying.
 fn is_transient<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
     match err {
@@ -270,9 +289,7 @@ impl DynamoStore {
         condition: &str,
         values: &[(&str, AttributeValue)],
     ) -> Result<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
+        all_pages(|start| async move {
             let outcome = self
                 .retrying("Query", is_transient, || {
                     let mut request = self
@@ -293,19 +310,14 @@ impl DynamoStore {
                 .await?;
             let page = outcome
                 .map_err(|err| self.request_error("Query", aws_sdk_dynamodb::Error::from(err)))?;
-            items.extend(page.items().iter().cloned());
-            match page.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => return Ok(items),
-            }
-        }
+            Ok((page.items().to_vec(), page.last_evaluated_key().cloned()))
+        })
+        .await
     }
 
     /// Every lock item, by scanning the table (the operator's `locks list` across repos).
     async fn scan_locks(&self) -> Result<Vec<Item>> {
-        let mut items = Vec::new();
-        let mut start: Option<Item> = None;
-        loop {
+        all_pages(|start| async move {
             let outcome = self
                 .retrying("Scan", is_transient, || {
                     self.client
@@ -320,12 +332,9 @@ impl DynamoStore {
                 .await?;
             let page = outcome
                 .map_err(|err| self.request_error("Scan", aws_sdk_dynamodb::Error::from(err)))?;
-            items.extend(page.items().iter().cloned());
-            match page.last_evaluated_key() {
-                Some(key) if !key.is_empty() => start = Some(key.clone()),
-                _ => return Ok(items),
-            }
-        }
+            Ok((page.items().to_vec(), page.last_evaluated_key().cloned()))
+        })
+        .await
     }
 
     async fn get_item(&self, pk: String, sk: String) -> Result<Option<Item>> {

@@ -13,7 +13,7 @@ use super::items::{n, plan_item, s};
 use super::{DynamoStore, REPO_INDEX, TTL_ATTRIBUTE, is_transient};
 use crate::store::keys::{self, ITEM_SK};
 use crate::store::{
-    COMMENT_PARTS_TTL, DeliveryOutcome, Lock, LockHolder, LockKey, LockOutcome,
+    COMMENT_PARTS_TTL, CommentKey, DeliveryOutcome, Lock, LockHolder, LockKey, LockOutcome,
     MAX_TRANSACTION_ITEMS, PartsOutcome, PlanOutcome, PlanRecord, ReleaseOutcome, Result, Store,
     normalise_keys, now_secs,
 };
@@ -178,10 +178,9 @@ impl Store for DynamoStore {
         Ok(plans)
     }
 
-    async fn comment_parts(&self, repo: &str, pr: u64, comment_id: &str) -> Result<Vec<String>> {
-        let item = self
-            .get_item(keys::comment_parts_pk(repo, pr), keys::escape(comment_id))
-            .await?;
+    async fn comment_parts(&self, comment: CommentKey<'_>) -> Result<Vec<String>> {
+        let pk = keys::comment_parts_pk(comment.repo, comment.pr);
+        let item = self.get_item(pk, keys::escape(comment.comment_id)).await?;
         Ok(item
             .map(|item| self.fields(&item).parts())
             .transpose()?
@@ -190,13 +189,12 @@ impl Store for DynamoStore {
 
     async fn add_comment_parts(
         &self,
-        repo: &str,
-        pr: u64,
-        comment_id: &str,
+        comment: CommentKey<'_>,
         known: &[String],
         added: &[String],
     ) -> Result<PartsOutcome> {
-        let (pk, sk) = (keys::comment_parts_pk(repo, pr), keys::escape(comment_id));
+        let pk = keys::comment_parts_pk(comment.repo, comment.pr);
+        let sk = keys::escape(comment.comment_id);
         let parts: Vec<String> = known.iter().chain(added).cloned().collect();
         let now = now_secs();
         // The list only grows, by writes conditioned on its length: its length names its content.

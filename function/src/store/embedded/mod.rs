@@ -21,7 +21,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use self::writer::{Finish, Inner, job};
-use super::Result;
+use super::{LockKey, Result};
 
 /// Lock key (see [`embedded_lock_key`](super::keys::embedded_lock_key)) → JSON
 /// [`Lock`](super::Lock).
@@ -194,6 +194,27 @@ impl EmbeddedStore {
             value.map(|v| decode(&id, v.value())).transpose()
         })
         .await
+    }
+
+    /// The JSON records of `table` whose ids start with `prefix`, ordered by their lock `key`.
+    async fn list_json<T: DeserializeOwned + Send + 'static>(
+        &self,
+        action: &'static str,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        prefix: String,
+        key: fn(&T) -> &LockKey,
+    ) -> Result<Vec<T>, EmbeddedError> {
+        let mut records: Vec<T> = self
+            .read(action, move |txn, _| {
+                let table = txn.open_table(table)?;
+                Ok(scan_prefix(&table, &prefix)?
+                    .into_iter()
+                    .map(|(_, record)| record)
+                    .collect())
+            })
+            .await?;
+        records.sort_by(|a, b| key(a).cmp(key(b)));
+        Ok(records)
     }
 
     async fn read<T, F>(&self, action: &'static str, f: F) -> Result<T, EmbeddedError>

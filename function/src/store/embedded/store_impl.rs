@@ -11,8 +11,8 @@ use super::{
 };
 use crate::store::keys;
 use crate::store::{
-    DeliveryOutcome, Lock, LockHolder, LockKey, LockOutcome, PartsOutcome, PlanOutcome, PlanRecord,
-    ReleaseOutcome, Result, Store, normalise_keys, now_secs,
+    CommentKey, DeliveryOutcome, Lock, LockHolder, LockKey, LockOutcome, PartsOutcome, PlanOutcome,
+    PlanRecord, ReleaseOutcome, Result, Store, normalise_keys, now_secs,
 };
 
 impl Store for EmbeddedStore {
@@ -151,17 +151,9 @@ impl Store for EmbeddedStore {
 
     async fn list_locks(&self, repo: Option<&str>) -> Result<Vec<Lock>> {
         let prefix = repo.map(keys::embedded_repo_prefix).unwrap_or_default();
-        let mut locks: Vec<Lock> = self
-            .read("list locks", move |txn, _| {
-                let table = txn.open_table(LOCKS)?;
-                Ok(scan_prefix(&table, &prefix)?
-                    .into_iter()
-                    .map(|(_, lock)| lock)
-                    .collect())
-            })
-            .await?;
-        locks.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(locks)
+        Ok(self
+            .list_json("list locks", LOCKS, prefix, |lock: &Lock| &lock.key)
+            .await?)
     }
 
     async fn put_plan(&self, plan: &PlanRecord) -> Result<PlanOutcome> {
@@ -195,21 +187,15 @@ impl Store for EmbeddedStore {
 
     async fn list_plans(&self, repo: &str, pr: u64) -> Result<Vec<PlanRecord>> {
         let prefix = keys::embedded_plan_prefix(repo, pr);
-        let mut plans: Vec<PlanRecord> = self
-            .read("list plan records", move |txn, _| {
-                let table = txn.open_table(PLANS)?;
-                Ok(scan_prefix(&table, &prefix)?
-                    .into_iter()
-                    .map(|(_, plan)| plan)
-                    .collect())
+        Ok(self
+            .list_json("list plan records", PLANS, prefix, |plan: &PlanRecord| {
+                &plan.key
             })
-            .await?;
-        plans.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(plans)
+            .await?)
     }
 
-    async fn comment_parts(&self, repo: &str, pr: u64, comment_id: &str) -> Result<Vec<String>> {
-        let id = keys::embedded_comment_parts_key(repo, pr, comment_id);
+    async fn comment_parts(&self, comment: CommentKey<'_>) -> Result<Vec<String>> {
+        let id = keys::embedded_comment_parts_key(comment.repo, comment.pr, comment.comment_id);
         let parts = self
             .get_json("read a comment's parts", COMMENT_PARTS, id)
             .await?;
@@ -218,13 +204,11 @@ impl Store for EmbeddedStore {
 
     async fn add_comment_parts(
         &self,
-        repo: &str,
-        pr: u64,
-        comment_id: &str,
+        comment: CommentKey<'_>,
         known: &[String],
         added: &[String],
     ) -> Result<PartsOutcome> {
-        let id = keys::embedded_comment_parts_key(repo, pr, comment_id);
+        let id = keys::embedded_comment_parts_key(comment.repo, comment.pr, comment.comment_id);
         let (known, added) = (known.to_vec(), added.to_vec());
         let outcome = self
             .write("add a comment's parts", move |txn, _| {

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use landfall_function::store::{
-    DeliveryOutcome, LockKey, LockOutcome, PartsOutcome, PlanOutcome, PlanRecord, PlanStatus,
-    ReleaseOutcome, Store, StoredArtifact,
+    CommentKey, DeliveryOutcome, LockKey, LockOutcome, PartsOutcome, PlanOutcome, PlanRecord,
+    PlanStatus, ReleaseOutcome, Store, StoredArtifact,
 };
 
 use super::{REPO, holder, project, projects};
@@ -396,14 +396,22 @@ fn ids(ids: &[&str]) -> Vec<String> {
     ids.iter().map(|id| (*id).to_owned()).collect()
 }
 
+fn comment(pr: u64, comment_id: &str) -> CommentKey<'_> {
+    CommentKey {
+        repo: REPO,
+        pr,
+        comment_id,
+    }
+}
+
 pub async fn a_split_comments_parts_grow_only_from_what_the_writer_read(store: &impl Store) {
-    let parts = |pr: u64, comment: &'static str| store.comment_parts(REPO, pr, comment);
+    let parts = |pr: u64, id: &'static str| store.comment_parts(comment(pr, id));
     assert_eq!(parts(1, "100").await.unwrap(), ids(&[]));
     // Two runs posted a second part at once: one record wins, the other learns its ids.
     let (first, second) = (ids(&["101"]), ids(&["201"]));
     let (one, two) = tokio::join!(
-        store.add_comment_parts(REPO, 1, "100", &[], &first),
-        store.add_comment_parts(REPO, 1, "100", &[], &second),
+        store.add_comment_parts(comment(1, "100"), &[], &first),
+        store.add_comment_parts(comment(1, "100"), &[], &second),
     );
     let mut outcomes = [one.unwrap(), two.unwrap()];
     outcomes.sort_by_key(|o| matches!(o, PartsOutcome::Changed(_)));
@@ -416,14 +424,14 @@ pub async fn a_split_comments_parts_grow_only_from_what_the_writer_read(store: &
     let grown = [winner.clone(), ids(&["102", "103"])].concat();
     assert_eq!(
         store
-            .add_comment_parts(REPO, 1, "100", &winner, &ids(&["102", "103"]))
+            .add_comment_parts(comment(1, "100"), &winner, &ids(&["102", "103"]))
             .await
             .unwrap(),
         PartsOutcome::Written(grown.clone())
     );
     assert_eq!(
         store
-            .add_comment_parts(REPO, 1, "100", &winner, &ids(&["104"]))
+            .add_comment_parts(comment(1, "100"), &winner, &ids(&["104"]))
             .await
             .unwrap(),
         PartsOutcome::Changed(grown.clone())
