@@ -1,6 +1,6 @@
 //! Bitbucket Cloud, REST 2.0 with `reqwest`. Repositories are `workspace/slug`. A token of the
 //! form `user:app-password` is sent as Basic auth, anything else as a Bearer access token.
-//! Bitbucket Cloud gives 12-character commit hashes in PRs (and in webhooks); [`VcsClient::pull_request`](super::VcsClient::pull_request)
+//! Bitbucket Cloud gives 12-character commit hashes in PRs (and in webhooks); [`VcsClient::pull_request`]
 //! resolves the head to the full 40-character hash with `GET commit/{short}`, so plans are bound
 //! to a full SHA ([`CommitSha::is_abbreviated`]).
 //!
@@ -16,9 +16,12 @@
 //! permissions likewise): `pullrequest` and `pullrequest:write` (`read:pullrequest:bitbucket`,
 //! `write:pullrequest:bitbucket`) for pull requests and comments, `repository`
 //! (`read:repository:bitbucket`) for sources, branches and merge bases, `repository:write` for
-//! build statuses, and for [`VcsClient::permission`](super::VcsClient::permission) `repository` plus
+//! build statuses, and for [`VcsClient::permission`] `repository` plus
 //! `read:user:bitbucket`, with the token's account an **admin of the repository**: the
 //! swagger allows only repository admins to read its permissions.
+//!
+//! [`VcsClient::pull_request`]: super::VcsClient::pull_request
+//! [`VcsClient::permission`]: super::VcsClient::permission
 
 use http::Method;
 use secrecy::SecretString;

@@ -48,8 +48,9 @@ pub trait VcsClient: Send + Sync {
 
     /// The files at `sha` that `wanted` accepts, by path, from one download of the whole tree
     /// where the host offers it; `Ok(None)` where it does not (the default). A path the
-    /// archive does not hold as a regular file (a symlink) is left out. [`tree::read_files`](super::tree::read_files)
-    /// reads what this leaves out, or everything when it fails, one file at a time.
+    /// archive does not hold as a regular file (a symlink) is left out.
+    /// [`read_files`](super::tree::read_files) reads what this leaves out, or everything when
+    /// it fails, one file at a time.
     fn read_tree(
         &self,
         repo: &RepoName,

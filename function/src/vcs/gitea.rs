@@ -13,14 +13,19 @@
 //!
 //! | question | endpoint | answer |
 //! |---|---|---|
-//! | a user's access ([`VcsClient::permission`](super::VcsClient::permission)) | `GET repos/{o}/{r}/collaborators/{collaborator}/permission` | `permission`: `owner`, `admin` → admin; `write` → write; `read` → read; `none` or anything else → none; 404 (no such user) → none; 403 is an error: Gitea answers it unless the token's user is a repository admin or a site admin |
-//! | approvals ([`VcsClient::approvals`](super::VcsClient::approvals)) | `GET repos/{o}/{r}/pulls/{n}/reviews?limit=50` (every page) | each reviewer's latest of `APPROVED`/`REQUEST_CHANGES`, counted when `APPROVED`, not `dismissed`, not `stale`, with `commit_id` = the head; `official` is not required |
-//! | `undiverged` ([`VcsClient::contains_base`](super::VcsClient::contains_base)) | `GET repos/{o}/{r}/pulls/{n}` (`merge_base`, `head.sha`) and `GET repos/{o}/{r}/branches/{branch}` (`commit.id`) | the merge base is the base branch's head, while the PR's head is still the caller's |
-//! | team membership ([`VcsClient::is_member`](super::VcsClient::is_member)) | `GET orgs/{org}/teams/search?q={name}&include_desc=false` (every page; the team whose `name` is exactly `name`), then `GET teams/{id}/members/{username}` | 200 → member; 404, or no such team → not |
+//! | a user's access ([`VcsClient::permission`]) | `GET repos/{o}/{r}/collaborators/{collaborator}/permission` | `permission`: `owner`, `admin` → admin; `write` → write; `read` → read; `none` or anything else → none; 404 (no such user) → none; 403 is an error: Gitea answers it unless the token's user is a repository admin or a site admin |
+//! | approvals ([`VcsClient::approvals`]) | `GET repos/{o}/{r}/pulls/{n}/reviews?limit=50` (every page) | each reviewer's latest of `APPROVED`/`REQUEST_CHANGES`, counted when `APPROVED`, not `dismissed`, not `stale`, with `commit_id` = the head; `official` is not required |
+//! | `undiverged` ([`VcsClient::contains_base`]) | `GET repos/{o}/{r}/pulls/{n}` (`merge_base`, `head.sha`) and `GET repos/{o}/{r}/branches/{branch}` (`commit.id`) | the merge base is the base branch's head, while the PR's head is still the caller's |
+//! | team membership ([`VcsClient::is_member`]) | `GET orgs/{org}/teams/search?q={name}&include_desc=false` (every page; the team whose `name` is exactly `name`), then `GET teams/{id}/members/{username}` | 200 → member; 404, or no such team → not |
 //! | the head's repository ([`PullRequest::head_repo`]) | `head.repo.full_name` of `GET repos/{o}/{r}/pulls/{n}` | `null` (a deleted fork) → `None` |
 //!
 //! `mergeable` is Gitea's own `mergeable` (the PR can be merged without conflicts; Gitea
 //! has no richer merge state in its API).
+//!
+//! [`VcsClient::permission`]: super::VcsClient::permission
+//! [`VcsClient::approvals`]: super::VcsClient::approvals
+//! [`VcsClient::contains_base`]: super::VcsClient::contains_base
+//! [`VcsClient::is_member`]: super::VcsClient::is_member
 
 use http::{Method, StatusCode};
 use secrecy::SecretString;
@@ -33,10 +38,8 @@ use super::github::shared::{
 use super::host::{Host, PrRef, Put};
 use super::http::{Auth, Rest, RetryPolicy, check, next_link, path, segment};
 use super::paging;
-use super::{
-    Access, Actor, CommentId, CommitStatus, PullRequest, Result, VcsError, owner_and_name_segments,
-};
-use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
+use super::{Access, Actor, CommitStatus, PullRequest, Result, VcsError, owner_and_name_segments};
+use crate::event::{CommitSha, Provider, RepoName};
 use crate::projects::ChangedFile;
 
 /// gitea.com's API.
@@ -133,7 +136,8 @@ fn gitea_access(permission: Option<&str>) -> Access {
 /// `official` is not required: Gitea sets it for reviewers its branch protection counts
 /// (its approvals whitelist, or anyone with write access when the branch has no rule) and
 /// clears it on a reviewer's older reviews. Who may approve for Landfall is decided by the
-/// caller from [`VcsClient::permission`](super::VcsClient::permission), and only the latest review is looked at here.
+/// caller from [`VcsClient::permission`](super::VcsClient::permission), and only the latest
+/// review is looked at here.
 const DECISIVE: &[&str] = &["APPROVED", "REQUEST_CHANGES"];
 
 impl Host for GiteaClient {
@@ -195,16 +199,6 @@ impl Host for GiteaClient {
 
     fn archive_path(base: &str, sha: &str) -> Option<String> {
         Some(format!("{base}/archive/{sha}.tar.gz"))
-    }
-
-    fn comment_path(base: &str, number: PullRequestNumber) -> String {
-        format!("{base}/issues/{number}/comments")
-    }
-
-    fn edit_put(base: &str, _: PullRequestNumber, id: &CommentId, body: &str) -> Result<Put> {
-        let path = format!("{base}/issues/comments/{}", segment(&id.0));
-        let body = Self::comment_json(body);
-        Ok(Put::new(Method::PATCH, path, body))
     }
 
     /// `POST repos/{o}/{r}/statuses/{sha}`, the description cut to 255 characters.

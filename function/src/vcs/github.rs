@@ -17,12 +17,17 @@
 //!
 //! | question | endpoint | answer |
 //! |---|---|---|
-//! | a user's access ([`VcsClient::permission`](super::VcsClient::permission)) | `GET /repos/{o}/{r}/collaborators/{username}/permission` | `role_name` when present (`admin` → admin; `maintain`, `write` → write; `triage`, `read` → read; a custom role → none), else `permission` (`admin`/`write`/`read`/`none`); 404 (not a collaborator, unknown user) → none |
-//! | approvals ([`VcsClient::approvals`](super::VcsClient::approvals)) | `GET .../pulls/{n}/reviews?per_page=100` (every page) | each reviewer's latest of `APPROVED`/`CHANGES_REQUESTED`/`DISMISSED`, counted when `APPROVED` with `commit_id` = the head |
-//! | `undiverged` ([`VcsClient::contains_base`](super::VcsClient::contains_base)) | `GET .../compare/{base_branch}...{head_sha}?per_page=1` | `behind_by == 0` |
-//! | team membership ([`VcsClient::is_member`](super::VcsClient::is_member)) | `GET /orgs/{org}/teams/{team_slug}/memberships/{username}` (a GitHub App: the organisation's installation, `GET /orgs/{org}/installation`) | 200 with `state` `active` → member; `pending`, 404 → not |
+//! | a user's access ([`VcsClient::permission`]) | `GET /repos/{o}/{r}/collaborators/{username}/permission` | `role_name` when present (`admin` → admin; `maintain`, `write` → write; `triage`, `read` → read; a custom role → none), else `permission` (`admin`/`write`/`read`/`none`); 404 (not a collaborator, unknown user) → none |
+//! | approvals ([`VcsClient::approvals`]) | `GET .../pulls/{n}/reviews?per_page=100` (every page) | each reviewer's latest of `APPROVED`/`CHANGES_REQUESTED`/`DISMISSED`, counted when `APPROVED` with `commit_id` = the head |
+//! | `undiverged` ([`VcsClient::contains_base`]) | `GET .../compare/{base_branch}...{head_sha}?per_page=1` | `behind_by == 0` |
+//! | team membership ([`VcsClient::is_member`]) | `GET /orgs/{org}/teams/{team_slug}/memberships/{username}` (a GitHub App: the organisation's installation, `GET /orgs/{org}/installation`) | 200 with `state` `active` → member; `pending`, 404 → not |
 //! | mergeable ([`PullRequest::mergeable`]) | `mergeable_state` of `GET .../pulls/{n}` | see `mergeable_from_state` |
 //! | the head's repository ([`PullRequest::head_repo`]) | `head.repo.full_name` of `GET .../pulls/{n}` | `null` (a deleted fork) → `None` |
+//!
+//! [`VcsClient::permission`]: super::VcsClient::permission
+//! [`VcsClient::approvals`]: super::VcsClient::approvals
+//! [`VcsClient::contains_base`]: super::VcsClient::contains_base
+//! [`VcsClient::is_member`]: super::VcsClient::is_member
 
 mod app;
 pub(super) mod shared;
@@ -43,12 +48,10 @@ use shared::{
 };
 
 use super::archive::ArchiveLimits;
-use super::host::{Host, PrRef, Put};
+use super::host::{Host, PrRef, Put, RestCall};
 use super::http::{Auth, Rest, RestOptions, RetryPolicy, check, path, segment};
-use super::{
-    Access, Actor, CommentId, CommitStatus, PullRequest, Result, VcsError, owner_and_name,
-};
-use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
+use super::{Access, Actor, CommitStatus, PullRequest, Result, VcsError, owner_and_name};
+use crate::event::{CommitSha, Provider, RepoName};
 use crate::projects::ChangedFile;
 
 /// github.com's API.
@@ -166,60 +169,56 @@ impl GithubClient {
     /// Runs `call` with the credentials for `scope`: the personal token, or the installation's
     /// token. An installation token GitHub no longer accepts (401: revoked, clock skew) is
     /// replaced once, and `call` made again.
-    async fn authed<T, F, Fut>(&self, scope: Scope<'_>, call: F) -> Result<T>
-    where
-        F: Fn(Rest) -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
+    async fn authed<T: Send>(&self, scope: Scope<'_>, call: impl RestCall<T>) -> Result<T> {
         let Credentials::App(app) = &self.credentials else {
-            return call(self.rest.clone()).await;
+            return call.call(self.rest.clone()).await;
         };
         let id = app.installation_for(&self.rest, scope).await?;
         let token = app.token(&self.rest, id, TOKEN_REFRESH_MARGIN).await?;
-        match call(self.rest.with_auth(Auth::Bearer(token))).await {
+        match call.call(self.rest.with_auth(Auth::Bearer(token))).await {
             Err(VcsError::Status { status: 401, .. }) => {
                 app.forget_token(id);
                 let token = app.token(&self.rest, id, TOKEN_REFRESH_MARGIN).await?;
-                call(self.rest.with_auth(Auth::Bearer(token))).await
+                call.call(self.rest.with_auth(Auth::Bearer(token))).await
             }
             other => other,
         }
     }
 
     /// GET JSON at `target` in `repo`.
-    async fn get<T: serde::de::DeserializeOwned>(
+    async fn get<T: serde::de::DeserializeOwned + Send>(
         &self,
         repo: &RepoName,
         target: &str,
         what: &str,
     ) -> Result<T> {
-        self.authed(Scope::Repo(repo), |rest| async move {
+        self.authed(Scope::Repo(repo), |rest: Rest| async move {
             rest.get(target, what).await
         })
         .await
     }
 
     /// Every page of a list in `repo`, following `Link: rel="next"`.
-    async fn pages<T: serde::de::DeserializeOwned>(
+    async fn pages<T: serde::de::DeserializeOwned + Send>(
         &self,
         repo: &RepoName,
         first: &str,
         what: &str,
     ) -> Result<Vec<T>> {
-        self.authed(Scope::Repo(repo), |rest| async move {
+        self.authed(Scope::Repo(repo), |rest: Rest| async move {
             rest.pages(first, what).await
         })
         .await
     }
 
     /// A GET in `scope` whose 404 means "no": `Ok(None)`.
-    async fn get_or_none<T: serde::de::DeserializeOwned>(
+    async fn get_or_none<T: serde::de::DeserializeOwned + Send>(
         &self,
         scope: Scope<'_>,
         target: &str,
         what: &str,
     ) -> Result<Option<T>> {
-        self.authed(scope, |rest| async move {
+        self.authed(scope, |rest: Rest| async move {
             let resp = rest.get_response(target, what).await?;
             if resp.status == StatusCode::NOT_FOUND {
                 return Ok(None);
@@ -298,16 +297,11 @@ impl Host for GithubClient {
     }
 
     /// The personal token's client, or the App's with the installation token of `repo`.
-    fn with_rest<T, F, Fut>(
+    fn with_rest<T: Send>(
         &self,
         repo: &RepoName,
-        call: F,
-    ) -> impl Future<Output = Result<T>> + Send
-    where
-        T: Send,
-        F: Fn(Rest) -> Fut + Send + Sync,
-        Fut: Future<Output = Result<T>> + Send,
-    {
+        call: impl RestCall<T>,
+    ) -> impl Future<Output = Result<T>> + Send {
         self.authed(Scope::Repo(repo), call)
     }
 
@@ -390,15 +384,6 @@ impl Host for GithubClient {
     /// which carries its own short-lived token; GitHub's is never sent off the API.
     fn archive_path(base: &str, sha: &str) -> Option<String> {
         Some(format!("{base}/tarball/{sha}"))
-    }
-
-    fn comment_path(base: &str, number: PullRequestNumber) -> String {
-        format!("{base}/issues/{number}/comments")
-    }
-
-    fn edit_put(base: &str, _: PullRequestNumber, id: &CommentId, body: &str) -> Result<Put> {
-        let path = format!("{base}/issues/comments/{}", segment(&id.0));
-        Ok(Put::new(Method::PATCH, path, Self::comment_json(body)))
     }
 
     /// `POST /repos/{o}/{r}/statuses/{sha}`, the description cut to GitHub's 140 characters.

@@ -12,12 +12,17 @@
 //!
 //! | question | endpoint | answer |
 //! |---|---|---|
-//! | a user's access ([`VcsClient::permission`](super::VcsClient::permission)) | `GET /projects/:id/members/all/:user_id` | `access_level` 10 Guest, 15 Planner, 20 Reporter → read; 30 Developer, 40 Maintainer → write; 50 Owner → admin; 404 (not a member, inherited and invited memberships included) → none |
+//! | a user's access ([`VcsClient::permission`]) | `GET /projects/:id/members/all/:user_id` | `access_level` 10 Guest, 15 Planner, 20 Reporter → read; 30 Developer, 40 Maintainer → write; 50 Owner → admin; 404 (not a member, inherited and invited memberships included) → none |
 //! | a user's id, when the delivery gave only a username | `GET /users?username=` | the exact username's `id`: **one more request** |
-//! | approvals ([`VcsClient::approvals`](super::VcsClient::approvals)) | `GET .../merge_requests/:iid/approvals`, then `GET .../merge_requests/:iid` (`sha`) | `approved_by[].user` (`id`, `username`), only while the merge request's head is the caller's (GitLab ties approvals to no commit: see the method) |
-//! | `undiverged` ([`VcsClient::contains_base`](super::VcsClient::contains_base)) | `GET .../merge_requests/:iid?include_diverged_commits_count=true` | `diverged_commits_count == 0` |
-//! | group membership ([`VcsClient::is_member`](super::VcsClient::is_member)) | `GET /groups/:id/members/all/:user_id` | 200 with `access_level` 10 or more → member; 404 → not |
+//! | approvals ([`VcsClient::approvals`]) | `GET .../merge_requests/:iid/approvals`, then `GET .../merge_requests/:iid` (`sha`) | `approved_by[].user` (`id`, `username`), only while the merge request's head is the caller's (GitLab ties approvals to no commit: see the method) |
+//! | `undiverged` ([`VcsClient::contains_base`]) | `GET .../merge_requests/:iid?include_diverged_commits_count=true` | `diverged_commits_count == 0` |
+//! | group membership ([`VcsClient::is_member`]) | `GET /groups/:id/members/all/:user_id` | 200 with `access_level` 10 or more → member; 404 → not |
 //! | the head's project ([`PullRequest::head_repo`]) | `source_project_id` / `target_project_id` of the merge request; `GET /projects/:source_project_id` for a fork | the project itself, or the fork's `path_with_namespace` |
+//!
+//! [`VcsClient::permission`]: super::VcsClient::permission
+//! [`VcsClient::approvals`]: super::VcsClient::approvals
+//! [`VcsClient::contains_base`]: super::VcsClient::contains_base
+//! [`VcsClient::is_member`]: super::VcsClient::is_member
 
 use http::Method;
 use secrecy::SecretString;

@@ -84,6 +84,28 @@ impl StatusFields {
     }
 }
 
+/// A call made with a client: what [`Host::with_rest`] runs with the credentials a repository
+/// needs (a closure `|rest: Rest| async move { ... }`).
+pub(crate) trait RestCall<T>: Send + Sync {
+    /// The call's future.
+    type Reply: Future<Output = Result<T>> + Send;
+
+    /// Makes the call with `rest`.
+    fn call(&self, rest: Rest) -> Self::Reply;
+}
+
+impl<T, F, Fut> RestCall<T> for F
+where
+    F: Fn(Rest) -> Fut + Send + Sync,
+    Fut: Future<Output = Result<T>> + Send,
+{
+    type Reply = Fut;
+
+    fn call(&self, rest: Rest) -> Fut {
+        self(rest)
+    }
+}
+
 /// What one host's adapter says; [`VcsClient`] does the rest (see the module).
 pub(crate) trait Host: Send + Sync {
     /// The host kind.
@@ -103,18 +125,13 @@ pub(crate) trait Host: Send + Sync {
 
     /// Runs `call` with the client carrying the credentials for `repo`: [`Self::rest`] itself,
     /// unless the credentials change per repository (a GitHub App's installation tokens).
-    fn with_rest<T, F, Fut>(
+    fn with_rest<T: Send>(
         &self,
         repo: &RepoName,
-        call: F,
-    ) -> impl Future<Output = Result<T>> + Send
-    where
-        T: Send,
-        F: Fn(Rest) -> Fut + Send + Sync,
-        Fut: Future<Output = Result<T>> + Send,
-    {
+        call: impl RestCall<T>,
+    ) -> impl Future<Output = Result<T>> + Send {
         let _ = repo;
-        call(self.rest().clone())
+        call.call(self.rest().clone())
     }
 
     /// `pr` as messages name it: `owner/name#12` (GitLab `group/project!12`).
@@ -153,8 +170,11 @@ pub(crate) trait Host: Send + Sync {
         None
     }
 
-    /// Where a comment on pull request `number` is created (POST), under `base`.
-    fn comment_path(base: &str, number: PullRequestNumber) -> String;
+    /// Where a comment on pull request `number` is created (POST), under `base`:
+    /// `issues/{number}/comments`, GitHub's REST shape, which Gitea follows.
+    fn comment_path(base: &str, number: PullRequestNumber) -> String {
+        format!("{base}/issues/{number}/comments")
+    }
 
     /// A comment's JSON: `{"body": ...}` (GitHub, Gitea, GitLab).
     fn comment_json(body: &str) -> Value {
@@ -167,8 +187,13 @@ pub(crate) trait Host: Send + Sync {
         Ok(CommentId(created.id.to_string()))
     }
 
-    /// The write, under `base`, that replaces comment `id`'s text with `body`.
-    fn edit_put(base: &str, pr: PullRequestNumber, id: &CommentId, body: &str) -> Result<Put>;
+    /// The write, under `base`, that replaces comment `id`'s text with `body`: `PATCH
+    /// issues/comments/{id}`, GitHub's REST shape, which Gitea follows.
+    fn edit_put(base: &str, pr: PullRequestNumber, id: &CommentId, body: &str) -> Result<Put> {
+        let _ = pr;
+        let path = format!("{base}/issues/comments/{}", segment(&id.0));
+        Ok(Put::new(Method::PATCH, path, Self::comment_json(body)))
+    }
 
     /// Replaces comment `id`'s text: [`Self::edit_put`], sent.
     fn edit(
@@ -191,7 +216,7 @@ pub(crate) trait Host: Send + Sync {
         put: &Put,
         what: &str,
     ) -> impl Future<Output = Result<()>> + Send {
-        self.with_rest(repo, move |rest| {
+        self.with_rest(repo, move |rest: Rest| {
             let (method, path) = (put.method.clone(), put.path.clone());
             let (body, what) = (put.body.clone(), what.to_owned());
             async move { rest.put(method, &path, &body, &what).await }
@@ -263,7 +288,7 @@ impl<H: Host> VcsClient for H {
         let what = format!("read {path} at {sha} in {repo}");
         let file = H::file_path(&H::repo_path(repo)?, &segment(sha.as_str()), path);
         let url = self.rest().url(&file)?;
-        self.with_rest(repo, |rest| {
+        self.with_rest(repo, |rest: Rest| {
             let (url, what) = (url.clone(), what.clone());
             async move { rest.get_file_as(url, H::FILE_ACCEPT, &what).await }
         })
@@ -284,7 +309,7 @@ impl<H: Host> VcsClient for H {
             return Ok(None);
         };
         let what = format!("download the archive of {repo} at {sha}");
-        self.with_rest(repo, |rest| {
+        self.with_rest(repo, |rest: Rest| {
             let (path, what, wanted) = (path.clone(), what.clone(), wanted.clone());
             async move { rest.get_archive(&path, &what, &wanted).await }
         })
@@ -292,7 +317,7 @@ impl<H: Host> VcsClient for H {
         .map(Some)
     }
 
-    /// Never sent twice unless the host refused it ([`Rest::create`]).
+    /// Never sent twice unless the host refused it (`Rest::create`).
     async fn post_comment(
         &self,
         repo: &RepoName,
@@ -304,7 +329,7 @@ impl<H: Host> VcsClient for H {
         let path = H::comment_path(&H::repo_path(repo)?, number);
         let body = H::comment_json(body);
         let reply = self
-            .with_rest(repo, |rest| {
+            .with_rest(repo, |rest: Rest| {
                 let (path, body, what) = (path.clone(), body.clone(), what.clone());
                 async move { rest.create(&path, &body, &what).await }
             })

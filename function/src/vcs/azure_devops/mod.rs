@@ -15,13 +15,16 @@
 //!
 //! PAT scopes: Code (Read) `vso.code` for pull requests, sources and diffs, Code (Status)
 //! `vso.code_status` for statuses, Code (Read & write) `vso.code_write` for comments, and for
-//! [`VcsClient::permission`](super::VcsClient::permission) Identity (Read) `vso.identity` plus Security: the 7.1 spec names no
+//! [`VcsClient::permission`] Identity (Read) `vso.identity` plus Security: the 7.1 spec names no
 //! scope for reading access control lists (its only Security scope is `vso.security_manage`),
 //! so use a full-scoped PAT or one with Security (Manage) where the organisation restricts
 //! scopes; the PAT's account must be allowed to read the repository's permissions.
 //!
-//! This file holds the client and its [`Host`] calls; [`wire`] is the JSON they read and
-//! [`permissions`] the look-up of who may run commands.
+//! This file holds the client and its [`VcsClient`] calls (as a `Host`); [`wire`] is the JSON
+//! they read and [`permissions`] the look-up of who may run commands.
+//!
+//! [`VcsClient`]: super::VcsClient
+//! [`VcsClient::permission`]: super::VcsClient::permission
 
 mod permissions;
 mod wire;
