@@ -214,15 +214,6 @@ impl Host for BitbucketCloudClient {
     const PROVIDER: Provider = Provider::BitbucketCloud;
     const COMMENT_LIMIT: usize = COMMENT_LIMIT;
 
-    fn rest(&self) -> &Rest {
-        &self.rest
-    }
-
-    fn repo_path(repo: &RepoName) -> Result<String> {
-        let (workspace, slug) = owner_and_name_segments(repo)?;
-        Ok(format!("repositories/{workspace}/{slug}"))
-    }
-
     async fn read_pull_request(&self, pr: PrRef<'_>) -> Result<PullRequest> {
         let j = self.get_pr(pr).await?;
         // A PR whose source branch is gone (declined, merged and deleted) may have no commit.
@@ -380,6 +371,15 @@ impl Host for BitbucketCloudClient {
             .get(&format!("{base_path}/merge-base/{range}"), &what)
             .await?;
         Ok(merge_base.hash.eq_ignore_ascii_case(&base))
+    }
+
+    fn rest(&self) -> &Rest {
+        &self.rest
+    }
+
+    fn repo_path(repo: &RepoName) -> Result<String> {
+        let (workspace, slug) = owner_and_name_segments(repo)?;
+        Ok(format!("repositories/{workspace}/{slug}"))
     }
 }
 

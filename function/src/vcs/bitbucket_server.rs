@@ -189,15 +189,6 @@ impl Host for BitbucketServerClient {
     const PROVIDER: Provider = Provider::BitbucketServer;
     const COMMENT_LIMIT: usize = COMMENT_LIMIT;
 
-    fn rest(&self) -> &Rest {
-        &self.rest
-    }
-
-    fn repo_path(repo: &RepoName) -> Result<String> {
-        let (project, slug) = owner_and_name_segments(repo)?;
-        Ok(format!("rest/api/1.0/projects/{project}/repos/{slug}"))
-    }
-
     async fn read_pull_request(&self, pr: PrRef<'_>) -> Result<PullRequest> {
         let j = self.get_pr(pr).await?;
         let state = match j.state.as_str() {
@@ -355,6 +346,15 @@ impl Host for BitbucketServerClient {
         );
         let page: StartPage<serde_json::Value> = self.rest.get(&target, &what).await?;
         Ok(page.values.is_empty())
+    }
+
+    fn rest(&self) -> &Rest {
+        &self.rest
+    }
+
+    fn repo_path(repo: &RepoName) -> Result<String> {
+        let (project, slug) = owner_and_name_segments(repo)?;
+        Ok(format!("rest/api/1.0/projects/{project}/repos/{slug}"))
     }
 }
 

@@ -144,15 +144,6 @@ impl Host for GiteaClient {
     const PROVIDER: Provider = Provider::Gitea;
     const COMMENT_LIMIT: usize = COMMENT_LIMIT;
 
-    fn rest(&self) -> &Rest {
-        &self.rest
-    }
-
-    fn repo_path(repo: &RepoName) -> Result<String> {
-        let (owner, name) = owner_and_name_segments(repo)?;
-        Ok(format!("repos/{owner}/{name}"))
-    }
-
     async fn read_pull_request(&self, pr: PrRef<'_>) -> Result<PullRequest> {
         let what = format!("get pull request {}", Self::pr_name(pr));
         let target = format!("{}/pulls/{}", Self::repo_path(pr.repo)?, pr.number);
@@ -306,5 +297,14 @@ impl Host for GiteaClient {
             return Ok(false);
         }
         check(resp, &what).map(|_| true)
+    }
+
+    fn rest(&self) -> &Rest {
+        &self.rest
+    }
+
+    fn repo_path(repo: &RepoName) -> Result<String> {
+        let (owner, name) = owner_and_name_segments(repo)?;
+        Ok(format!("repos/{owner}/{name}"))
     }
 }

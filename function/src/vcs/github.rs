@@ -292,10 +292,6 @@ impl Host for GithubClient {
     const COMMENT_LIMIT: usize = COMMENT_LIMIT;
     const FILE_ACCEPT: &'static str = ACCEPT_RAW;
 
-    fn rest(&self) -> &Rest {
-        &self.rest
-    }
-
     /// The personal token's client, or the App's with the installation token of `repo`.
     fn with_rest<T: Send>(
         &self,
@@ -303,12 +299,6 @@ impl Host for GithubClient {
         call: impl RestCall<T>,
     ) -> impl Future<Output = Result<T>> + Send {
         self.authed(Scope::Repo(repo), call)
-    }
-
-    /// `/repos/{o}/{r}`.
-    fn repo_path(repo: &RepoName) -> Result<String> {
-        let (owner, name) = owner_and_name(repo)?;
-        Ok(format!("/repos/{owner}/{name}"))
     }
 
     async fn read_pull_request(&self, pr: PrRef<'_>) -> Result<PullRequest> {
@@ -461,5 +451,15 @@ impl Host for GithubClient {
         );
         let j: Option<MembershipJson> = self.get_or_none(Scope::Org(org), &target, &what).await?;
         Ok(j.is_some_and(|j| j.state == "active"))
+    }
+
+    fn rest(&self) -> &Rest {
+        &self.rest
+    }
+
+    /// `/repos/{o}/{r}`.
+    fn repo_path(repo: &RepoName) -> Result<String> {
+        let (owner, name) = owner_and_name(repo)?;
+        Ok(format!("/repos/{owner}/{name}"))
     }
 }

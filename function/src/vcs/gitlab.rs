@@ -237,14 +237,6 @@ impl Host for GitlabClient {
     const PR_MARK: char = '!';
     const NOTE: &'static str = "note";
 
-    fn rest(&self) -> &Rest {
-        &self.rest
-    }
-
-    fn repo_path(repo: &RepoName) -> Result<String> {
-        Ok(Self::project(repo))
-    }
-
     /// The merge request. `mergeable` maps GitLab's `detailed_merge_status`: `mergeable` is
     /// mergeable; `checking`, `unchecked`, `preparing` and `approvals_syncing` are still being
     /// computed (`None`); every other status (`ci_must_pass`, `ci_still_running`,
@@ -422,5 +414,13 @@ impl Host for GitlabClient {
         let target = format!("groups/{}/members/all/{id}", segment(group));
         let member: Option<MemberJson> = self.get_optional(&target, &what).await?;
         Ok(member.is_some_and(|m| m.access() >= Access::Read))
+    }
+
+    fn rest(&self) -> &Rest {
+        &self.rest
+    }
+
+    fn repo_path(repo: &RepoName) -> Result<String> {
+        Ok(Self::project(repo))
     }
 }

@@ -120,9 +120,6 @@ pub(crate) trait Host: Send + Sync {
     /// The media type a file's raw bytes are asked for in.
     const FILE_ACCEPT: &'static str = "*/*";
 
-    /// The client for the host's API.
-    fn rest(&self) -> &Rest;
-
     /// Runs `call` with the client carrying the credentials for `repo`: [`Self::rest`] itself,
     /// unless the credentials change per repository (a GitHub App's installation tokens).
     fn with_rest<T: Send>(
@@ -138,9 +135,6 @@ pub(crate) trait Host: Send + Sync {
     fn pr_name(pr: PrRef<'_>) -> String {
         format!("{}{}{}", pr.repo, Self::PR_MARK, pr.number)
     }
-
-    /// The path every path about `repo` starts with (`repos/{owner}/{name}`, ...).
-    fn repo_path(repo: &RepoName) -> Result<String>;
 
     /// [`VcsClient::pull_request`].
     fn read_pull_request(&self, pr: PrRef<'_>) -> impl Future<Output = Result<PullRequest>> + Send;
@@ -252,6 +246,12 @@ pub(crate) trait Host: Send + Sync {
         let _ = (team, user);
         async { Err(unsupported("team membership")) }
     }
+
+    /// The client for the host's API.
+    fn rest(&self) -> &Rest;
+
+    /// The path every path about `repo` starts with (`repos/{owner}/{name}`, ...).
+    fn repo_path(repo: &RepoName) -> Result<String>;
 }
 
 impl<H: Host> VcsClient for H {

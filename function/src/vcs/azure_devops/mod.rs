@@ -117,15 +117,6 @@ impl Host for AzureDevopsClient {
     const PR_MARK: char = '!';
     const FILE_ACCEPT: &'static str = "application/octet-stream";
 
-    fn rest(&self) -> &Rest {
-        &self.rest
-    }
-
-    fn repo_path(repo: &RepoName) -> Result<String> {
-        let (project, name) = owner_and_name_segments(repo)?;
-        Ok(format!("{project}/_apis/git/repositories/{name}"))
-    }
-
     async fn read_pull_request(&self, pr: PrRef<'_>) -> Result<PullRequest> {
         let j = self.get_pr(pr).await?;
         // `forkSource` is set only for a fork: one that names no repository, or the base
@@ -325,5 +316,14 @@ impl Host for AzureDevopsClient {
             _ => true,
         };
         Ok(behind == 0 && merge_base_is_base)
+    }
+
+    fn rest(&self) -> &Rest {
+        &self.rest
+    }
+
+    fn repo_path(repo: &RepoName) -> Result<String> {
+        let (project, name) = owner_and_name_segments(repo)?;
+        Ok(format!("{project}/_apis/git/repositories/{name}"))
     }
 }
