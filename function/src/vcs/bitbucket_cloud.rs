@@ -19,18 +19,21 @@
 //! build statuses, and for [`VcsClient::permission`] `repository` plus
 //! `read:user:bitbucket`, with the token's account an **admin of the repository**: the
 //! swagger allows only repository admins to read its permissions.
+//!
+//! [`VcsClient::pull_request`]: super::VcsClient::pull_request
+//! [`VcsClient::permission`]: super::VcsClient::permission
 
 use http::Method;
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::json;
-use sha2::{Digest, Sha256};
+use serde_json::{Value, json};
 
-use super::http::{Auth, Idempotency, Rest, RetryPolicy, path, segment};
-use super::paging;
+use super::bitbucket::build_status;
+use super::host::{Host, PrRef, Put};
+use super::http::{Auth, Rest, RetryPolicy, path, segment};
 use super::{
-    Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, VcsClient,
-    VcsError, owner_and_name, require_head, same_spelling, truncate,
+    Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, VcsError, owner_and_name,
+    owner_and_name_segments, require_head, same_spelling,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
@@ -50,38 +53,10 @@ pub struct BitbucketCloudClient {
 impl BitbucketCloudClient {
     /// `url` is the API base, bitbucket.org's when `None`.
     pub fn new(url: Option<&str>, token: &SecretString, retry: RetryPolicy) -> Result<Self> {
-        Ok(BitbucketCloudClient {
-            rest: Rest::new(
-                url.unwrap_or(DEFAULT_URL),
-                Auth::basic_or(token, Auth::Bearer),
-                retry,
-            )?,
-        })
+        let auth = Auth::basic_or(token, Auth::Bearer);
+        let rest = Rest::new(url.unwrap_or(DEFAULT_URL), auth, retry)?;
+        Ok(BitbucketCloudClient { rest })
     }
-
-    fn repo_path(repo: &RepoName) -> Result<String> {
-        let (ws, slug) = owner_and_name(repo)?;
-        Ok(format!("repositories/{}/{}", segment(ws), segment(slug)))
-    }
-
-    /// Every page, following the body's `next` URL.
-    async fn pages<T: serde::de::DeserializeOwned>(
-        &self,
-        first: &str,
-        what: &str,
-    ) -> Result<Vec<T>> {
-        paging::collect(first.to_owned(), |target| async move {
-            let page: Page<T> = self.rest.get(&target, what).await?;
-            Ok((page.values, page.next))
-        })
-        .await
-    }
-}
-
-#[derive(Deserialize)]
-struct Page<T> {
-    values: Vec<T>,
-    next: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -176,17 +151,6 @@ struct SrcEntry {
     path: String,
 }
 
-#[derive(Deserialize)]
-struct IdJson {
-    id: u64,
-}
-
-/// Bitbucket keys a build status by `key` (at most 40 characters): a digest of the context.
-fn status_key(context: &str) -> String {
-    let digest = Sha256::digest(context.as_bytes());
-    format!("landfall-{}", hex::encode(&digest[..12]))
-}
-
 /// Bitbucket Cloud's repository permission (`admin`, `write`, `read`, `none`) as [`Access`].
 fn access(permission: &str) -> Access {
     match permission {
@@ -222,20 +186,15 @@ impl BitbucketCloudClient {
             return Ok(sha.clone());
         }
         let what = format!("resolve commit {sha} in {repo}");
-        let commit: Hash = self
-            .rest
-            .get(
-                &format!(
-                    "{}/commit/{}",
-                    Self::repo_path(repo)?,
-                    segment(sha.as_str())
-                ),
-                &what,
-            )
-            .await?;
+        let target = format!(
+            "{}/commit/{}",
+            Self::repo_path(repo)?,
+            segment(sha.as_str())
+        );
+        let commit: Hash = self.rest.get(&target, &what).await?;
         let full = CommitSha::new(commit.hash);
         if full.is_abbreviated() || !full.as_str().starts_with(sha.as_str()) {
-            return Err(super::VcsError::Status {
+            return Err(VcsError::Status {
                 what,
                 status: 200,
                 message: format!("Bitbucket answered commit {full}, which is not {sha} in full"),
@@ -244,40 +203,31 @@ impl BitbucketCloudClient {
         Ok(full)
     }
 
-    async fn get_pr(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<PrJson> {
-        let what = format!("get pull request {repo}#{pr}");
-        self.rest
-            .get(
-                &format!("{}/pullrequests/{pr}", Self::repo_path(repo)?),
-                &what,
-            )
-            .await
+    async fn get_pr(&self, pr: PrRef<'_>) -> Result<PrJson> {
+        let what = format!("get pull request {}", Self::pr_name(pr));
+        let target = format!("{}/pullrequests/{}", Self::repo_path(pr.repo)?, pr.number);
+        self.rest.get(&target, &what).await
     }
 }
 
-impl VcsClient for BitbucketCloudClient {
-    fn provider(&self) -> Provider {
-        Provider::BitbucketCloud
-    }
+impl Host for BitbucketCloudClient {
+    const PROVIDER: Provider = Provider::BitbucketCloud;
+    const COMMENT_LIMIT: usize = COMMENT_LIMIT;
 
-    fn comment_limit(&self) -> usize {
-        COMMENT_LIMIT
-    }
-
-    async fn pull_request(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<PullRequest> {
-        let j = self.get_pr(repo, pr).await?;
+    async fn read_pull_request(&self, pr: PrRef<'_>) -> Result<PullRequest> {
+        let j = self.get_pr(pr).await?;
         // A PR whose source branch is gone (declined, merged and deleted) may have no commit.
         let head_sha = match j.source.commit {
-            Some(c) => self.full_sha(repo, &CommitSha::new(c.hash)).await?,
+            Some(c) => self.full_sha(pr.repo, &CommitSha::new(c.hash)).await?,
             None => CommitSha::new(String::new()),
         };
         let head_repo = j
             .source
             .repository
             .and_then(|r| r.full_name)
-            .map(|name| same_spelling(repo, name));
+            .map(|name| same_spelling(pr.repo, name));
         Ok(PullRequest {
-            number: pr,
+            number: pr.number,
             head_sha,
             head_branch: j.source.branch.name,
             base_branch: j.destination.branch.name,
@@ -294,21 +244,11 @@ impl VcsClient for BitbucketCloudClient {
         })
     }
 
-    async fn changed_files(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-    ) -> Result<Vec<ChangedFile>> {
-        let what = format!("list files of {repo}#{pr}");
-        let stats: Vec<DiffStat> = self
-            .pages(
-                &format!(
-                    "{}/pullrequests/{pr}/diffstat?pagelen=500",
-                    Self::repo_path(repo)?
-                ),
-                &what,
-            )
-            .await?;
+    async fn list_changed_files(&self, pr: PrRef<'_>) -> Result<Vec<ChangedFile>> {
+        let what = format!("list files of {}", Self::pr_name(pr));
+        let base = Self::repo_path(pr.repo)?;
+        let first = format!("{base}/pullrequests/{}/diffstat?pagelen=500", pr.number);
+        let stats: Vec<DiffStat> = self.rest.pages_linked(&first, &what).await?;
         Ok(stats
             .into_iter()
             .filter_map(|d| match (d.status.as_str(), d.old, d.new) {
@@ -325,124 +265,49 @@ impl VcsClient for BitbucketCloudClient {
             .collect())
     }
 
-    async fn read_file(
-        &self,
-        repo: &RepoName,
-        sha: &CommitSha,
-        file: &str,
-    ) -> Result<Option<Vec<u8>>> {
-        let what = format!("read {file} at {sha} in {repo}");
-        let url = self.rest.url(&format!(
-            "{}/src/{}/{}",
-            Self::repo_path(repo)?,
-            segment(sha.as_str()),
-            path(file)
-        ))?;
-        self.rest.get_file(url, &what).await
-    }
-
-    async fn list_files(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
+    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
         let what = format!("list the tree of {repo} at {sha}");
-        let entries: Vec<SrcEntry> = self
-            .pages(
-                &format!(
-                    "{}/src/{}/?max_depth=100&pagelen=100",
-                    Self::repo_path(repo)?,
-                    segment(sha.as_str())
-                ),
-                &what,
-            )
-            .await?;
+        let base = Self::repo_path(repo)?;
+        let first = format!(
+            "{base}/src/{}/?max_depth=100&pagelen=100",
+            segment(sha.as_str())
+        );
+        let entries: Vec<SrcEntry> = self.rest.pages_linked(&first, &what).await?;
         Ok(entries
             .into_iter()
-            .filter(|e| e.kind == "commit_file")
-            .map(|e| e.path)
+            .filter_map(|e| (e.kind == "commit_file").then_some(e.path))
             .collect())
     }
 
-    async fn post_comment(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-        body: &str,
-    ) -> Result<CommentId> {
-        let what = format!("comment on {repo}#{pr}");
-        let id: IdJson = self
-            .rest
-            .send_json(
-                Method::POST,
-                &format!("{}/pullrequests/{pr}/comments", Self::repo_path(repo)?),
-                &json!({ "content": { "raw": body } }),
-                Idempotency::NotIdempotent,
-                &what,
-            )
-            .await?;
-        Ok(CommentId(id.id.to_string()))
+    fn file_path(base: &str, sha: &str, file: &str) -> String {
+        format!("{base}/src/{sha}/{}", path(file))
     }
 
-    async fn edit_comment(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-        id: &CommentId,
-        body: &str,
-    ) -> Result<()> {
-        let what = format!("edit comment {id} on {repo}#{pr}");
-        let _: serde_json::Value = self
-            .rest
-            .send_json(
-                Method::PUT,
-                &format!(
-                    "{}/pullrequests/{pr}/comments/{}",
-                    Self::repo_path(repo)?,
-                    segment(&id.0)
-                ),
-                &json!({ "content": { "raw": body } }),
-                Idempotency::Idempotent,
-                &what,
-            )
-            .await?;
-        Ok(())
+    fn comment_path(base: &str, number: PullRequestNumber) -> String {
+        format!("{base}/pullrequests/{number}/comments")
     }
 
-    async fn set_status(
-        &self,
-        repo: &RepoName,
-        sha: &CommitSha,
-        status: &CommitStatus,
-    ) -> Result<()> {
-        let what = format!("set status {} on {sha}", status.context);
-        let state = match status.state {
-            StatusState::Pending => "INPROGRESS",
-            StatusState::Success => "SUCCESSFUL",
-            StatusState::Failure | StatusState::Error => "FAILED",
-        };
+    /// `{"content": {"raw": ...}}`.
+    fn comment_json(body: &str) -> Value {
+        json!({ "content": { "raw": body } })
+    }
+
+    fn edit_put(base: &str, pr: PullRequestNumber, id: &CommentId, body: &str) -> Result<Put> {
+        let path = format!("{}/{}", Self::comment_path(base, pr), segment(&id.0));
+        Ok(Put::new(Method::PUT, path, Self::comment_json(body)))
+    }
+
+    /// `POST commit/{sha}/statuses/build`, linking to the repository when the status has no
+    /// link of its own.
+    fn status(&self, repo: &RepoName, sha: &CommitSha, status: &CommitStatus) -> Result<Put> {
         let (ws, slug) = owner_and_name(repo)?;
-        let url = status
-            .target_url
-            .clone()
-            .unwrap_or_else(|| format!("https://bitbucket.org/{ws}/{slug}"));
-        let _: serde_json::Value = self
-            .rest
-            .send_json(
-                Method::POST,
-                &format!(
-                    "{}/commit/{}/statuses/build",
-                    Self::repo_path(repo)?,
-                    segment(sha.as_str())
-                ),
-                &json!({
-                    "key": status_key(&status.context),
-                    "state": state,
-                    "name": status.context,
-                    "url": url,
-                    "description": truncate(&status.description, 255),
-                }),
-                Idempotency::Idempotent,
-                &what,
-            )
-            .await?;
-        Ok(())
+        let path = format!(
+            "{}/commit/{}/statuses/build",
+            Self::repo_path(repo)?,
+            segment(sha.as_str())
+        );
+        let body = build_status(status, || format!("https://bitbucket.org/{ws}/{slug}"));
+        Ok(Put::new(Method::POST, path, body))
     }
 
     /// The user's effective permission on the repository from
@@ -453,27 +318,18 @@ impl VcsClient for BitbucketCloudClient {
     /// entry (not a member, or unknown) [`Access::None`]. The user is named by account UUID
     /// (the webhook's `actor.uuid`), so an actor without one is an error. Needs the `repository`
     /// and `read:user:bitbucket` scopes and a token whose account administers the repository.
-    async fn permission(&self, repo: &RepoName, user: &Actor) -> Result<Access> {
+    async fn read_access(&self, repo: &RepoName, user: &Actor) -> Result<Access> {
         let uuid = user.id.as_deref().ok_or_else(|| VcsError::Config {
             message: format!(
                 "Bitbucket Cloud looks permissions up by account UUID, and none is known for {}",
                 user.login
             ),
         })?;
-        let (ws, slug) = owner_and_name(repo)?;
+        let (ws, slug) = owner_and_name_segments(repo)?;
         let what = format!("read {}'s permission on {repo}", user.login);
-        let query = format!("user.uuid=\"{uuid}\"");
-        let entries: Vec<RepositoryPermission> = self
-            .pages(
-                &format!(
-                    "workspaces/{}/permissions/repositories/{}?q={}",
-                    segment(ws),
-                    segment(slug),
-                    segment(&query)
-                ),
-                &what,
-            )
-            .await?;
+        let query = segment(&format!("user.uuid=\"{uuid}\""));
+        let first = format!("workspaces/{ws}/permissions/repositories/{slug}?q={query}");
+        let entries: Vec<RepositoryPermission> = self.rest.pages_linked(&first, &what).await?;
         Ok(entries
             .iter()
             .filter_map(|e| e.permission.as_deref())
@@ -486,17 +342,12 @@ impl VcsClient for BitbucketCloudClient {
     /// (requesting changes withdraws an approval). Bitbucket does not record the commit an
     /// approval was given at, so when the PR's source commit is no longer `head` no approval
     /// counts.
-    async fn approvals(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-        head: &CommitSha,
-    ) -> Result<Vec<Actor>> {
-        let j = self.get_pr(repo, pr).await?;
+    async fn list_approvals(&self, pr: PrRef<'_>, head: &CommitSha) -> Result<Vec<Actor>> {
+        let j = self.get_pr(pr).await?;
         let Some(source) = j.source.commit else {
             return Ok(Vec::new());
         };
-        let current = self.full_sha(repo, &CommitSha::new(source.hash)).await?;
+        let current = self.full_sha(pr.repo, &CommitSha::new(source.hash)).await?;
         if !current.as_str().eq_ignore_ascii_case(head.as_str()) {
             return Ok(Vec::new());
         }
@@ -506,30 +357,29 @@ impl VcsClient for BitbucketCloudClient {
     /// Whether the destination branch's head (`GET refs/branches/{base}`, `target.hash`) is the
     /// merge base of the PR's head and itself (`GET merge-base/{head}..{base}`): then the head
     /// contains it.
-    async fn contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
+    async fn head_contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
         require_head(repo, pr)?;
         let base_path = Self::repo_path(repo)?;
         let what = format!("read the head of {} in {repo}", pr.base_branch);
-        let branch: Branch = self
-            .rest
-            .get(
-                &format!("{base_path}/refs/branches/{}", path(&pr.base_branch)),
-                &what,
-            )
-            .await?;
+        let target = format!("{base_path}/refs/branches/{}", path(&pr.base_branch));
+        let branch: Branch = self.rest.get(&target, &what).await?;
         let base = branch.target.hash;
         let what = format!("compare {repo}#{} with {}", pr.number, pr.base_branch);
+        let range = segment(&format!("{}..{base}", pr.head_sha));
         let merge_base: Hash = self
             .rest
-            .get(
-                &format!(
-                    "{base_path}/merge-base/{}",
-                    segment(&format!("{}..{base}", pr.head_sha))
-                ),
-                &what,
-            )
+            .get(&format!("{base_path}/merge-base/{range}"), &what)
             .await?;
         Ok(merge_base.hash.eq_ignore_ascii_case(&base))
+    }
+
+    fn rest(&self) -> &Rest {
+        &self.rest
+    }
+
+    fn repo_path(repo: &RepoName) -> Result<String> {
+        let (workspace, slug) = owner_and_name_segments(repo)?;
+        Ok(format!("repositories/{workspace}/{slug}"))
     }
 }
 
@@ -580,13 +430,5 @@ mod tests {
             same_spelling(&repo, "fork/infra"),
             RepoName::new("fork/infra")
         );
-    }
-
-    #[test]
-    fn status_keys_are_stable_and_short() {
-        let k = status_key("landfall/plan: envs/prod");
-        assert_eq!(k, status_key("landfall/plan: envs/prod"));
-        assert!(k.len() <= 40);
-        assert_ne!(k, status_key("landfall/apply: envs/prod"));
     }
 }

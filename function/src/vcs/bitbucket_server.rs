@@ -16,19 +16,18 @@
 //! the permission look-up, which any authenticated user may make) and `REPO_WRITE` to comment
 //! and set build statuses; an HTTP access token needs the matching repository permission.
 
-use std::collections::BTreeMap;
-
 use http::Method;
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::json;
-use sha2::{Digest, Sha256};
+use serde_json::{Value, json};
 
-use super::http::{Auth, Idempotency, Rest, RetryPolicy, check, path, segment};
-use super::paging;
+use super::bitbucket::build_status;
+use super::host::{Host, PrRef, Put};
+use super::http::{Auth, Rest, RetryPolicy, path, segment};
+use super::paging::StartPage;
 use super::{
-    Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter,
-    VcsClient, VcsError, owner_and_name, require_head, same_spelling, truncate,
+    Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, VcsError, joined_name,
+    owner_and_name_segments, require_head, same_spelling,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
@@ -57,49 +56,6 @@ impl BitbucketServerClient {
             rest: Rest::new(url, Auth::basic_or(token, Auth::Bearer), retry)?,
         })
     }
-
-    fn repo_path(repo: &RepoName) -> Result<String> {
-        let (project, slug) = owner_and_name(repo)?;
-        Ok(format!(
-            "rest/api/1.0/projects/{}/repos/{}",
-            segment(project),
-            segment(slug)
-        ))
-    }
-
-    /// Every page, following `isLastPage` and `nextPageStart`.
-    async fn pages<T: serde::de::DeserializeOwned>(
-        &self,
-        first: &str,
-        what: &str,
-    ) -> Result<Vec<T>> {
-        let sep = if first.contains('?') { '&' } else { '?' };
-        paging::collect(0u64, |start| async move {
-            let page: Paged<T> = self
-                .rest
-                .get(&format!("{first}{sep}start={start}"), what)
-                .await?;
-            let next = match (page.is_last_page, page.next_page_start) {
-                (false, Some(next)) => Some(next),
-                _ => None,
-            };
-            Ok((page.values, next))
-        })
-        .await
-    }
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Paged<T> {
-    values: Vec<T>,
-    #[serde(default = "yes")]
-    is_last_page: bool,
-    next_page_start: Option<u64>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 #[derive(Deserialize)]
@@ -138,8 +94,8 @@ struct ProjectJson {
 impl RepoJson {
     /// `PROJECT/slug`, the spelling of repository names everywhere in Landfall.
     fn full_name(&self) -> Option<RepoName> {
-        let key = self.project.as_ref()?.key.as_deref()?;
-        Some(RepoName::new(format!("{key}/{}", self.slug.as_deref()?)))
+        let key = self.project.as_ref().and_then(|p| p.key.as_deref());
+        joined_name(key, self.slug.as_deref())
     }
 }
 
@@ -178,15 +134,10 @@ struct PathJson {
     to_string: String,
 }
 
+/// A comment, for the version an edit replaces.
 #[derive(Deserialize)]
 struct CommentJson {
-    id: u64,
     version: u64,
-}
-
-fn status_key(context: &str) -> String {
-    let digest = Sha256::digest(context.as_bytes());
-    format!("landfall-{}", hex::encode(&digest[..12]))
 }
 
 /// The reviewers and participants whose status is `APPROVED` (`NEEDS_WORK` is not an approval),
@@ -202,48 +153,60 @@ fn approving(reviewers: Vec<Participant>, participants: Vec<Participant>) -> Vec
 }
 
 impl BitbucketServerClient {
-    async fn get_pr(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<PrJson> {
-        let what = format!("get pull request {repo}#{pr}");
-        self.rest
-            .get(
-                &format!("{}/pull-requests/{pr}", Self::repo_path(repo)?),
-                &what,
-            )
-            .await
+    async fn get_pr(&self, pr: PrRef<'_>) -> Result<PrJson> {
+        let what = format!("get pull request {}", Self::pr_name(pr));
+        self.rest.get(&Self::pull_request_path(pr)?, &what).await
+    }
+
+    /// `rest/api/1.0/projects/{KEY}/repos/{slug}/pull-requests/{id}`.
+    fn pull_request_path(pr: PrRef<'_>) -> Result<String> {
+        Ok(format!(
+            "{}/pull-requests/{}",
+            Self::repo_path(pr.repo)?,
+            pr.number
+        ))
+    }
+
+    /// Whether `user` holds `permission` (a `REPO_*` permission) on `repo`, directly or implied.
+    async fn holds(&self, repo: &RepoName, user: &Actor, permission: &str) -> Result<bool> {
+        let (project, slug) = owner_and_name_segments(repo)?;
+        let what = format!("check {} for {permission} on {repo}", user.login);
+        let first = format!(
+            "rest/api/1.0/users?filter={}&permission.1={permission}&permission.1.projectKey={project}&permission.1.repositorySlug={slug}&limit=100",
+            segment(&user.login),
+        );
+        let users: Vec<User> = self.rest.pages_from_start(&first, &what).await?;
+        Ok(users.iter().any(|u| {
+            u.name.eq_ignore_ascii_case(&user.login)
+                || u.slug
+                    .as_deref()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(&user.login))
+        }))
     }
 }
 
-impl VcsClient for BitbucketServerClient {
-    fn provider(&self) -> Provider {
-        Provider::BitbucketServer
-    }
+impl Host for BitbucketServerClient {
+    const PROVIDER: Provider = Provider::BitbucketServer;
+    const COMMENT_LIMIT: usize = COMMENT_LIMIT;
 
-    fn comment_limit(&self) -> usize {
-        COMMENT_LIMIT
-    }
-
-    async fn pull_request(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<PullRequest> {
-        let j = self.get_pr(repo, pr).await?;
+    async fn read_pull_request(&self, pr: PrRef<'_>) -> Result<PullRequest> {
+        let j = self.get_pr(pr).await?;
         let state = match j.state.as_str() {
             "OPEN" => PrState::Open,
             "MERGED" => PrState::Merged,
             _ => PrState::Closed,
         };
         let mergeable = if state == PrState::Open {
-            let what = format!("check whether {repo}#{pr} can merge");
-            let m: MergeJson = self
-                .rest
-                .get(
-                    &format!("{}/pull-requests/{pr}/merge", Self::repo_path(repo)?),
-                    &what,
-                )
-                .await?;
+            let what = format!("check whether {} can merge", Self::pr_name(pr));
+            let target = format!("{}/merge", Self::pull_request_path(pr)?);
+            let m: MergeJson = self.rest.get(&target, &what).await?;
             Some(m.can_merge)
         } else {
             Some(false)
         };
+        let head_repo = j.from_ref.repository.as_ref().and_then(RepoJson::full_name);
         Ok(PullRequest {
-            number: pr,
+            number: pr.number,
             head_sha: CommitSha::new(j.from_ref.latest_commit.unwrap_or_default()),
             head_branch: j.from_ref.display_id,
             base_branch: j.to_ref.display_id,
@@ -251,30 +214,14 @@ impl VcsClient for BitbucketServerClient {
             author_id: None,
             state,
             mergeable,
-            head_repo: j
-                .from_ref
-                .repository
-                .as_ref()
-                .and_then(RepoJson::full_name)
-                .map(|name| same_spelling(repo, name)),
+            head_repo: head_repo.map(|name| same_spelling(pr.repo, name)),
         })
     }
 
-    async fn changed_files(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-    ) -> Result<Vec<ChangedFile>> {
-        let what = format!("list files of {repo}#{pr}");
-        let changes: Vec<Change> = self
-            .pages(
-                &format!(
-                    "{}/pull-requests/{pr}/changes?limit=1000",
-                    Self::repo_path(repo)?
-                ),
-                &what,
-            )
-            .await?;
+    async fn list_changed_files(&self, pr: PrRef<'_>) -> Result<Vec<ChangedFile>> {
+        let what = format!("list files of {}", Self::pr_name(pr));
+        let first = format!("{}/changes?limit=1000", Self::pull_request_path(pr)?);
+        let changes: Vec<Change> = self.rest.pages_from_start(&first, &what).await?;
         Ok(changes
             .into_iter()
             .map(|c| match (c.kind.as_str(), c.src_path) {
@@ -286,151 +233,64 @@ impl VcsClient for BitbucketServerClient {
             .collect())
     }
 
-    async fn read_file(
-        &self,
-        repo: &RepoName,
-        sha: &CommitSha,
-        file: &str,
-    ) -> Result<Option<Vec<u8>>> {
-        let what = format!("read {file} at {sha} in {repo}");
-        let url = self.rest.url(&format!(
-            "{}/raw/{}?at={}",
-            Self::repo_path(repo)?,
-            path(file),
-            segment(sha.as_str())
-        ))?;
-        self.rest.get_file(url, &what).await
-    }
-
-    async fn list_files(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
+    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
         let what = format!("list the tree of {repo} at {sha}");
-        self.pages(
-            &format!(
-                "{}/files?at={}&limit=1000",
-                Self::repo_path(repo)?,
-                segment(sha.as_str())
-            ),
-            &what,
-        )
-        .await
+        let base = Self::repo_path(repo)?;
+        let first = format!("{base}/files?at={}&limit=1000", segment(sha.as_str()));
+        self.rest.pages_from_start(&first, &what).await
     }
 
-    async fn read_tree(
-        &self,
-        repo: &RepoName,
-        sha: &CommitSha,
-        wanted: &TreeFilter,
-    ) -> Result<Option<BTreeMap<String, Vec<u8>>>> {
-        let what = format!("download the archive of {repo} at {sha}");
-        let path = format!(
-            "{}/archive?at={}&format=tgz&prefix={}",
-            Self::repo_path(repo)?,
-            segment(sha.as_str()),
-            segment(ARCHIVE_PREFIX)
-        );
-        self.rest.get_archive(&path, &what, wanted).await.map(Some)
+    fn file_path(base: &str, sha: &str, file: &str) -> String {
+        format!("{base}/raw/{}?at={sha}", path(file))
     }
 
-    async fn post_comment(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-        body: &str,
-    ) -> Result<CommentId> {
-        let what = format!("comment on {repo}#{pr}");
-        let c: CommentJson = self
-            .rest
-            .send_json(
-                Method::POST,
-                &format!("{}/pull-requests/{pr}/comments", Self::repo_path(repo)?),
-                &json!({ "text": body }),
-                Idempotency::NotIdempotent,
-                &what,
-            )
-            .await?;
-        Ok(CommentId(c.id.to_string()))
+    fn archive_path(base: &str, sha: &str) -> Option<String> {
+        let prefix = segment(ARCHIVE_PREFIX);
+        Some(format!(
+            "{base}/archive?at={sha}&format=tgz&prefix={prefix}"
+        ))
     }
 
-    async fn edit_comment(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-        id: &CommentId,
-        body: &str,
-    ) -> Result<()> {
-        let what = format!("edit comment {id} on {repo}#{pr}");
-        let target = format!(
-            "{}/pull-requests/{pr}/comments/{}",
-            Self::repo_path(repo)?,
-            segment(&id.0)
-        );
-        // An edit must name the version it replaces; read it, then write. Someone editing in
-        // between makes the version stale (409): read it again and write once more (the edit
-        // sets the whole text, so repeating it is harmless).
+    fn comment_path(base: &str, number: PullRequestNumber) -> String {
+        format!("{base}/pull-requests/{number}/comments")
+    }
+
+    /// `{"text": ...}`.
+    fn comment_json(body: &str) -> Value {
+        json!({ "text": body })
+    }
+
+    /// `PUT pull-requests/{id}/comments/{cid}`; [`Self::edit`] adds the `version` replaced.
+    fn edit_put(base: &str, pr: PullRequestNumber, id: &CommentId, body: &str) -> Result<Put> {
+        let path = format!("{}/{}", Self::comment_path(base, pr), segment(&id.0));
+        Ok(Put::new(Method::PUT, path, Self::comment_json(body)))
+    }
+
+    /// An edit must name the version it replaces; read it, then write. Someone editing in
+    /// between makes the version stale (409): read it again and write once more (the edit
+    /// sets the whole text, so repeating it is harmless).
+    async fn edit(&self, pr: PrRef<'_>, id: &CommentId, body: &str, what: &str) -> Result<()> {
+        let mut put = Self::edit_put(&Self::repo_path(pr.repo)?, pr.number, id, body)?;
         let mut stale_retries = 1;
         loop {
-            let current: CommentJson = self.rest.get(&target, &what).await?;
-            let sent: Result<serde_json::Value> = self
-                .rest
-                .send_json(
-                    Method::PUT,
-                    &target,
-                    &json!({ "text": body, "version": current.version }),
-                    Idempotency::Idempotent,
-                    &what,
-                )
-                .await;
-            match sent {
+            let current: CommentJson = self.rest.get(&put.path, what).await?;
+            put.body["version"] = json!(current.version);
+            match self.send_put(pr.repo, &put, what).await {
                 Err(VcsError::Status { status: 409, .. }) if stale_retries > 0 => {
                     stale_retries -= 1;
                     tracing::info!(what, "comment version was stale; re-reading it");
                 }
-                other => return other.map(drop),
+                other => return other,
             }
         }
     }
 
-    async fn set_status(
-        &self,
-        _repo: &RepoName,
-        sha: &CommitSha,
-        status: &CommitStatus,
-    ) -> Result<()> {
-        let what = format!("set status {} on {sha}", status.context);
-        let state = match status.state {
-            StatusState::Pending => "INPROGRESS",
-            StatusState::Success => "SUCCESSFUL",
-            StatusState::Failure | StatusState::Error => "FAILED",
-        };
-        let url = self.rest.url(&format!(
-            "rest/build-status/1.0/commits/{}",
-            segment(sha.as_str())
-        ))?;
-        let mut body = json!({
-            "state": state,
-            "key": status_key(&status.context),
-            "name": status.context,
-            "description": truncate(&status.description, 255),
-        });
-        body["url"] = json!(
-            status.target_url.clone().unwrap_or_else(|| self
-                .rest
-                .url("")
-                .map(|u| u.to_string())
-                .unwrap_or_default())
-        );
-        let r = self
-            .rest
-            .send(
-                Method::POST,
-                url,
-                Some(&body),
-                "application/json",
-                Idempotency::Idempotent,
-                &what,
-            )
-            .await?;
-        check(r, &what).map(drop)
+    /// `POST rest/build-status/1.0/commits/{sha}`, linking to the server when the status has
+    /// no link of its own.
+    fn status(&self, _: &RepoName, sha: &CommitSha, status: &CommitStatus) -> Result<Put> {
+        let path = format!("rest/build-status/1.0/commits/{}", segment(sha.as_str()));
+        let server = || self.rest.url("").map(|u| u.to_string()).unwrap_or_default();
+        Ok(Put::new(Method::POST, path, build_status(status, server)))
     }
 
     /// The user's effective permission on the repository: the highest of `REPO_ADMIN`
@@ -445,7 +305,7 @@ impl VcsClient for BitbucketServerClient {
     /// addresses containing the text, so only a user whose `name` (or `slug`) is the login
     /// counts. Two requests: `REPO_WRITE`, then `REPO_ADMIN` for a writer or `REPO_READ` for
     /// anyone else. Someone unknown, or holding none of them, has [`Access::None`].
-    async fn permission(&self, repo: &RepoName, user: &Actor) -> Result<Access> {
+    async fn read_access(&self, repo: &RepoName, user: &Actor) -> Result<Access> {
         Ok(if self.holds(repo, user, "REPO_WRITE").await? {
             if self.holds(repo, user, "REPO_ADMIN").await? {
                 Access::Admin
@@ -462,13 +322,8 @@ impl VcsClient for BitbucketServerClient {
     /// The reviewers and participants whose `status` is `APPROVED` (`NEEDS_WORK` and
     /// `UNAPPROVED` are not approvals). Bitbucket does not record the commit an approval was
     /// given at, so when the PR's `fromRef.latestCommit` is no longer `head` none counts.
-    async fn approvals(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-        head: &CommitSha,
-    ) -> Result<Vec<Actor>> {
-        let j = self.get_pr(repo, pr).await?;
+    async fn list_approvals(&self, pr: PrRef<'_>, head: &CommitSha) -> Result<Vec<Actor>> {
+        let j = self.get_pr(pr).await?;
         let current = j.from_ref.latest_commit.unwrap_or_default();
         if current.is_empty() || !current.eq_ignore_ascii_case(head.as_str()) {
             return Ok(Vec::new());
@@ -480,47 +335,26 @@ impl VcsClient for BitbucketServerClient {
     /// `GET compare/commits?from=refs/heads/{base}&to={head}&limit=1` lists "the commits
     /// accessible from the `from` commit but not in the `to` commit", so an empty page means
     /// the head contains the base branch's current head.
-    async fn contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
+    async fn head_contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
         require_head(repo, pr)?;
         let what = format!("compare {repo}#{} with {}", pr.number, pr.base_branch);
-        let page: Paged<serde_json::Value> = self
-            .rest
-            .get(
-                &format!(
-                    "{}/compare/commits?from={}&to={}&limit=1",
-                    Self::repo_path(repo)?,
-                    segment(&format!("refs/heads/{}", pr.base_branch)),
-                    segment(pr.head_sha.as_str())
-                ),
-                &what,
-            )
-            .await?;
+        let target = format!(
+            "{}/compare/commits?from={}&to={}&limit=1",
+            Self::repo_path(repo)?,
+            segment(&format!("refs/heads/{}", pr.base_branch)),
+            segment(pr.head_sha.as_str())
+        );
+        let page: StartPage<serde_json::Value> = self.rest.get(&target, &what).await?;
         Ok(page.values.is_empty())
     }
-}
 
-impl BitbucketServerClient {
-    /// Whether `user` holds `permission` (a `REPO_*` permission) on `repo`, directly or implied.
-    async fn holds(&self, repo: &RepoName, user: &Actor, permission: &str) -> Result<bool> {
-        let (project, slug) = owner_and_name(repo)?;
-        let what = format!("check {} for {permission} on {repo}", user.login);
-        let users: Vec<User> = self
-            .pages(
-                &format!(
-                    "rest/api/1.0/users?filter={}&permission.1={permission}&permission.1.projectKey={}&permission.1.repositorySlug={}&limit=100",
-                    segment(&user.login),
-                    segment(project),
-                    segment(slug)
-                ),
-                &what,
-            )
-            .await?;
-        Ok(users.iter().any(|u| {
-            u.name.eq_ignore_ascii_case(&user.login)
-                || u.slug
-                    .as_deref()
-                    .is_some_and(|s| s.eq_ignore_ascii_case(&user.login))
-        }))
+    fn rest(&self) -> &Rest {
+        &self.rest
+    }
+
+    fn repo_path(repo: &RepoName) -> Result<String> {
+        let (project, slug) = owner_and_name_segments(repo)?;
+        Ok(format!("rest/api/1.0/projects/{project}/repos/{slug}"))
     }
 }
 

@@ -21,24 +21,25 @@
 //!
 //! `mergeable` is Gitea's own `mergeable` (the PR can be merged without conflicts; Gitea
 //! has no richer merge state in its API).
-
-use std::collections::BTreeMap;
+//!
+//! [`VcsClient::permission`]: super::VcsClient::permission
+//! [`VcsClient::approvals`]: super::VcsClient::approvals
+//! [`VcsClient::contains_base`]: super::VcsClient::contains_base
+//! [`VcsClient::is_member`]: super::VcsClient::is_member
 
 use http::{Method, StatusCode};
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::github::shared::{
-    FileJson, PermissionJson, PrJson, ReviewJson, TreeEntry, TreeJson, comment_json,
-    counted_approvals, org_and_team, status_json,
+    FileJson, PermissionJson, PrJson, ReviewJson, TreeEntry, TreeJson, counted_approvals,
+    org_and_team, status_fields,
 };
+use super::host::{Host, PrRef, Put};
 use super::http::{Auth, Rest, RetryPolicy, check, next_link, path, segment};
 use super::paging;
-use super::{
-    Access, Actor, CommentId, CommitStatus, PullRequest, Result, TreeFilter, VcsClient, VcsError,
-    owner_and_name,
-};
-use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
+use super::{Access, Actor, CommitStatus, PullRequest, Result, VcsError, owner_and_name_segments};
+use crate::event::{CommitSha, Provider, RepoName};
 use crate::projects::ChangedFile;
 
 /// gitea.com's API.
@@ -56,18 +57,9 @@ pub struct GiteaClient {
 impl GiteaClient {
     /// `url` is the API base (`https://gitea.example.com/api/v1`), gitea.com's when `None`.
     pub fn new(url: Option<&str>, token: &SecretString, retry: RetryPolicy) -> Result<Self> {
-        Ok(GiteaClient {
-            rest: Rest::new(
-                url.unwrap_or(DEFAULT_URL),
-                Auth::Token(token.clone()),
-                retry,
-            )?,
-        })
-    }
-
-    fn repo_path(repo: &RepoName) -> Result<String> {
-        let (o, r) = owner_and_name(repo)?;
-        Ok(format!("repos/{}/{}", segment(o), segment(r)))
+        let auth = Auth::Token(token.clone());
+        let rest = Rest::new(url.unwrap_or(DEFAULT_URL), auth, retry)?;
+        Ok(GiteaClient { rest })
     }
 
     /// The id of the team named exactly `name` in `org`, from every page of
@@ -144,56 +136,33 @@ fn gitea_access(permission: Option<&str>) -> Access {
 /// `official` is not required: Gitea sets it for reviewers its branch protection counts
 /// (its approvals whitelist, or anyone with write access when the branch has no rule) and
 /// clears it on a reviewer's older reviews. Who may approve for Landfall is decided by the
-/// caller from [`VcsClient::permission`], and only the latest review is looked at here.
+/// caller from [`VcsClient::permission`](super::VcsClient::permission), and only the latest
+/// review is looked at here.
 const DECISIVE: &[&str] = &["APPROVED", "REQUEST_CHANGES"];
 
-impl VcsClient for GiteaClient {
-    fn provider(&self) -> Provider {
-        Provider::Gitea
-    }
+impl Host for GiteaClient {
+    const PROVIDER: Provider = Provider::Gitea;
+    const COMMENT_LIMIT: usize = COMMENT_LIMIT;
 
-    fn comment_limit(&self) -> usize {
-        COMMENT_LIMIT
-    }
-
-    async fn pull_request(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<PullRequest> {
-        let what = format!("get pull request {repo}#{pr}");
-        let j: PrJson = self
-            .rest
-            .get(&format!("{}/pulls/{pr}", Self::repo_path(repo)?), &what)
-            .await?;
+    async fn read_pull_request(&self, pr: PrRef<'_>) -> Result<PullRequest> {
+        let what = format!("get pull request {}", Self::pr_name(pr));
+        let target = format!("{}/pulls/{}", Self::repo_path(pr.repo)?, pr.number);
+        let j: PrJson = self.rest.get(&target, &what).await?;
         let mergeable = j.mergeable;
-        Ok(j.into_pull_request(pr, mergeable))
+        Ok(j.into_pull_request(pr.number, mergeable))
     }
 
-    async fn changed_files(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-    ) -> Result<Vec<ChangedFile>> {
-        let what = format!("list files of {repo}#{pr}");
-        let first = format!("{}/pulls/{pr}/files?limit=50", Self::repo_path(repo)?);
-        let files: Vec<FileJson> = self.rest.pages(&first, &what).await?;
+    async fn list_changed_files(&self, pr: PrRef<'_>) -> Result<Vec<ChangedFile>> {
+        let what = format!("list files of {}", Self::pr_name(pr));
+        let base = Self::repo_path(pr.repo)?;
+        let files: Vec<FileJson> = self
+            .rest
+            .pages(&format!("{base}/pulls/{}/files?limit=50", pr.number), &what)
+            .await?;
         Ok(files.into_iter().map(ChangedFile::from).collect())
     }
 
-    async fn read_file(
-        &self,
-        repo: &RepoName,
-        sha: &CommitSha,
-        file: &str,
-    ) -> Result<Option<Vec<u8>>> {
-        let what = format!("read {file} at {sha} in {repo}");
-        let url = self.rest.url(&format!(
-            "{}/raw/{}?ref={}",
-            Self::repo_path(repo)?,
-            path(file),
-            segment(sha.as_str())
-        ))?;
-        self.rest.get_file(url, &what).await
-    }
-
-    async fn list_files(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
+    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
         let what = format!("list the tree of {repo} at {sha}");
         let trees = format!(
             "{}/git/trees/{}?recursive=true&per_page=1000",
@@ -215,68 +184,26 @@ impl VcsClient for GiteaClient {
             .collect())
     }
 
-    async fn read_tree(
-        &self,
-        repo: &RepoName,
-        sha: &CommitSha,
-        wanted: &TreeFilter,
-    ) -> Result<Option<BTreeMap<String, Vec<u8>>>> {
-        let what = format!("download the archive of {repo} at {sha}");
-        let path = format!(
-            "{}/archive/{}.tar.gz",
-            Self::repo_path(repo)?,
-            segment(sha.as_str())
-        );
-        self.rest.get_archive(&path, &what, wanted).await.map(Some)
+    fn file_path(base: &str, sha: &str, file: &str) -> String {
+        format!("{base}/raw/{}?ref={sha}", path(file))
     }
 
-    async fn post_comment(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-        body: &str,
-    ) -> Result<CommentId> {
-        let what = format!("comment on {repo}#{pr}");
-        let target = format!("{}/issues/{pr}/comments", Self::repo_path(repo)?);
-        self.rest
-            .post_comment(&target, &comment_json(body), &what)
-            .await
-    }
-
-    async fn edit_comment(
-        &self,
-        repo: &RepoName,
-        _pr: PullRequestNumber,
-        id: &CommentId,
-        body: &str,
-    ) -> Result<()> {
-        let what = format!("edit comment {id} in {repo}");
-        let target = format!(
-            "{}/issues/comments/{}",
-            Self::repo_path(repo)?,
-            segment(&id.0)
-        );
-        self.rest
-            .put(Method::PATCH, &target, &comment_json(body), &what)
-            .await
+    fn archive_path(base: &str, sha: &str) -> Option<String> {
+        Some(format!("{base}/archive/{sha}.tar.gz"))
     }
 
     /// `POST repos/{o}/{r}/statuses/{sha}`, the description cut to 255 characters.
-    async fn set_status(
-        &self,
-        repo: &RepoName,
-        sha: &CommitSha,
-        status: &CommitStatus,
-    ) -> Result<()> {
-        let what = format!("set status {} on {sha}", status.context);
-        let target = format!(
+    fn status(&self, repo: &RepoName, sha: &CommitSha, status: &CommitStatus) -> Result<Put> {
+        let path = format!(
             "{}/statuses/{}",
             Self::repo_path(repo)?,
             segment(sha.as_str())
         );
-        self.rest
-            .put(Method::POST, &target, &status_json(status, 255), &what)
-            .await
+        Ok(Put::new(
+            Method::POST,
+            path,
+            status_fields(255).json(status),
+        ))
     }
 
     /// `GET repos/{o}/{r}/collaborators/{collaborator}/permission`: see `gitea_access`. A 404
@@ -286,7 +213,7 @@ impl VcsClient for GiteaClient {
     /// Gitea answers 403 to anyone but a site admin, a repository admin or the user asking
     /// about themselves: that says nothing about the user, so it is an error naming what the
     /// token needs, and the caller refuses.
-    async fn permission(&self, repo: &RepoName, user: &Actor) -> Result<Access> {
+    async fn read_access(&self, repo: &RepoName, user: &Actor) -> Result<Access> {
         if user.login.is_empty() {
             return Ok(Access::None);
         }
@@ -315,14 +242,10 @@ impl VcsClient for GiteaClient {
     }
 
     /// `GET repos/{o}/{r}/pulls/{n}/reviews?limit=50` (every page): see [`DECISIVE`].
-    async fn approvals(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-        head: &CommitSha,
-    ) -> Result<Vec<Actor>> {
-        let what = format!("list reviews of {repo}#{pr}");
-        let first = format!("{}/pulls/{pr}/reviews?limit=50", Self::repo_path(repo)?);
+    async fn list_approvals(&self, pr: PrRef<'_>, head: &CommitSha) -> Result<Vec<Actor>> {
+        let what = format!("list reviews of {}", Self::pr_name(pr));
+        let base = Self::repo_path(pr.repo)?;
+        let first = format!("{base}/pulls/{}/reviews?limit=50", pr.number);
         let reviews: Vec<ReviewJson> = self.rest.pages(&first, &what).await?;
         Ok(counted_approvals(reviews, head, DECISIVE))
     }
@@ -333,7 +256,7 @@ impl VcsClient for GiteaClient {
     /// after a push to either branch, in the background: until it has, the answer is `false`
     /// (the old merge base is not the new head), never a wrong `true`. A PR whose head is no
     /// longer `pr.head_sha` is `false` too.
-    async fn contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
+    async fn head_contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
         let base = Self::repo_path(repo)?;
         let what = format!("get the merge base of {repo}#{}", pr.number);
         let now: PrJson = self
@@ -358,7 +281,7 @@ impl VcsClient for GiteaClient {
     /// name), then `GET teams/{id}/members/{username}`: 200 is a member, 404 is not. A team
     /// Gitea does not find is nobody's (logged). The token must be able to see the
     /// organisation's teams (`read:organization`, and a member of the organisation).
-    async fn is_member(&self, team: &str, user: &Actor) -> Result<bool> {
+    async fn team_member(&self, team: &str, user: &Actor) -> Result<bool> {
         let (org, name) = org_and_team(team, "Gitea", "team-name")?;
         if user.login.is_empty() {
             return Ok(false);
@@ -368,16 +291,20 @@ impl VcsClient for GiteaClient {
             return Ok(false);
         };
         let what = format!("read the membership of {} in the team {team}", user.login);
-        let resp = self
-            .rest
-            .get_response(
-                &format!("teams/{id}/members/{}", segment(&user.login)),
-                &what,
-            )
-            .await?;
+        let member = format!("teams/{id}/members/{}", segment(&user.login));
+        let resp = self.rest.get_response(&member, &what).await?;
         if resp.status == StatusCode::NOT_FOUND {
             return Ok(false);
         }
         check(resp, &what).map(|_| true)
+    }
+
+    fn rest(&self) -> &Rest {
+        &self.rest
+    }
+
+    fn repo_path(repo: &RepoName) -> Result<String> {
+        let (owner, name) = owner_and_name_segments(repo)?;
+        Ok(format!("repos/{owner}/{name}"))
     }
 }

@@ -23,11 +23,15 @@
 //! | team membership ([`VcsClient::is_member`]) | `GET /orgs/{org}/teams/{team_slug}/memberships/{username}` (a GitHub App: the organisation's installation, `GET /orgs/{org}/installation`) | 200 with `state` `active` → member; `pending`, 404 → not |
 //! | mergeable ([`PullRequest::mergeable`]) | `mergeable_state` of `GET .../pulls/{n}` | see `mergeable_from_state` |
 //! | the head's repository ([`PullRequest::head_repo`]) | `head.repo.full_name` of `GET .../pulls/{n}` | `null` (a deleted fork) → `None` |
+//!
+//! [`VcsClient::permission`]: super::VcsClient::permission
+//! [`VcsClient::approvals`]: super::VcsClient::approvals
+//! [`VcsClient::contains_base`]: super::VcsClient::contains_base
+//! [`VcsClient::is_member`]: super::VcsClient::is_member
 
 mod app;
 pub(super) mod shared;
 
-use std::collections::BTreeMap;
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,17 +43,15 @@ use serde::Deserialize;
 pub use app::app_key;
 use app::{AppAuth, Scope};
 use shared::{
-    FileJson, PermissionJson, PrJson, ReviewJson, TreeJson, comment_json, counted_approvals,
-    org_and_team, status_json,
+    FileJson, PermissionJson, PrJson, ReviewJson, TreeJson, counted_approvals, org_and_team,
+    status_fields,
 };
 
 use super::archive::ArchiveLimits;
+use super::host::{Host, PrRef, Put, RestCall};
 use super::http::{Auth, Rest, RestOptions, RetryPolicy, check, path, segment};
-use super::{
-    Access, Actor, CommentId, CommitStatus, PullRequest, Result, TreeFilter, VcsClient, VcsError,
-    owner_and_name,
-};
-use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
+use super::{Access, Actor, CommitStatus, PullRequest, Result, VcsError, owner_and_name};
+use crate::event::{CommitSha, Provider, RepoName};
 use crate::projects::ChangedFile;
 
 /// github.com's API.
@@ -167,80 +169,61 @@ impl GithubClient {
     /// Runs `call` with the credentials for `scope`: the personal token, or the installation's
     /// token. An installation token GitHub no longer accepts (401: revoked, clock skew) is
     /// replaced once, and `call` made again.
-    async fn authed<T, F, Fut>(&self, scope: Scope<'_>, call: F) -> Result<T>
-    where
-        F: Fn(Rest) -> Fut,
-        Fut: Future<Output = Result<T>>,
-    {
+    async fn authed<T: Send>(&self, scope: Scope<'_>, call: impl RestCall<T>) -> Result<T> {
         let Credentials::App(app) = &self.credentials else {
-            return call(self.rest.clone()).await;
+            return call.call(self.rest.clone()).await;
         };
         let id = app.installation_for(&self.rest, scope).await?;
         let token = app.token(&self.rest, id, TOKEN_REFRESH_MARGIN).await?;
-        match call(self.rest.with_auth(Auth::Bearer(token))).await {
+        match call.call(self.rest.with_auth(Auth::Bearer(token))).await {
             Err(VcsError::Status { status: 401, .. }) => {
                 app.forget_token(id);
                 let token = app.token(&self.rest, id, TOKEN_REFRESH_MARGIN).await?;
-                call(self.rest.with_auth(Auth::Bearer(token))).await
+                call.call(self.rest.with_auth(Auth::Bearer(token))).await
             }
             other => other,
         }
     }
 
     /// GET JSON at `target` in `repo`.
-    async fn get<T: serde::de::DeserializeOwned>(
+    async fn get<T: serde::de::DeserializeOwned + Send>(
         &self,
         repo: &RepoName,
         target: &str,
         what: &str,
     ) -> Result<T> {
-        self.authed(Scope::Repo(repo), |rest| async move {
+        self.authed(Scope::Repo(repo), |rest: Rest| async move {
             rest.get(target, what).await
         })
         .await
     }
 
     /// Every page of a list in `repo`, following `Link: rel="next"`.
-    async fn pages<T: serde::de::DeserializeOwned>(
+    async fn pages<T: serde::de::DeserializeOwned + Send>(
         &self,
         repo: &RepoName,
         first: &str,
         what: &str,
     ) -> Result<Vec<T>> {
-        self.authed(Scope::Repo(repo), |rest| async move {
+        self.authed(Scope::Repo(repo), |rest: Rest| async move {
             rest.pages(first, what).await
         })
         .await
     }
 
     /// A GET in `scope` whose 404 means "no": `Ok(None)`.
-    async fn get_or_none<T: serde::de::DeserializeOwned>(
+    async fn get_or_none<T: serde::de::DeserializeOwned + Send>(
         &self,
         scope: Scope<'_>,
         target: &str,
         what: &str,
     ) -> Result<Option<T>> {
-        self.authed(scope, |rest| async move {
+        self.authed(scope, |rest: Rest| async move {
             let resp = rest.get_response(target, what).await?;
             if resp.status == StatusCode::NOT_FOUND {
                 return Ok(None);
             }
             check(resp, what)?.json(what).map(Some)
-        })
-        .await
-    }
-    /// A write to `target` in `repo` that is harmless to repeat ([`Rest::put`]).
-    async fn put(
-        &self,
-        repo: &RepoName,
-        method: Method,
-        target: &str,
-        body: &serde_json::Value,
-        what: &str,
-    ) -> Result<()> {
-        self.authed(Scope::Repo(repo), |rest| {
-            let method = method.clone();
-            async move { rest.put(method, target, body, what).await }
         })
         .await
     }
@@ -304,59 +287,41 @@ fn github_access(j: &PermissionJson) -> Access {
 /// `CHANGES_REQUESTED`, `DISMISSED`; `COMMENTED` and `PENDING` change none.
 const DECISIVE: &[&str] = &["APPROVED", "CHANGES_REQUESTED", "DISMISSED"];
 
-impl VcsClient for GithubClient {
-    fn provider(&self) -> Provider {
-        Provider::Github
-    }
+impl Host for GithubClient {
+    const PROVIDER: Provider = Provider::Github;
+    const COMMENT_LIMIT: usize = COMMENT_LIMIT;
+    const FILE_ACCEPT: &'static str = ACCEPT_RAW;
 
-    fn comment_limit(&self) -> usize {
-        COMMENT_LIMIT
-    }
-
-    async fn pull_request(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<PullRequest> {
-        let (o, r) = owner_and_name(repo)?;
-        let what = format!("get pull request {repo}#{pr}");
-        let j: PrJson = self
-            .get(repo, &format!("/repos/{o}/{r}/pulls/{pr}"), &what)
-            .await?;
-        let mergeable = mergeable_from_state(j.mergeable_state.as_deref());
-        Ok(j.into_pull_request(pr, mergeable))
-    }
-
-    async fn changed_files(
+    /// The personal token's client, or the App's with the installation token of `repo`.
+    fn with_rest<T: Send>(
         &self,
         repo: &RepoName,
-        pr: PullRequestNumber,
-    ) -> Result<Vec<ChangedFile>> {
-        let (o, r) = owner_and_name(repo)?;
-        let what = format!("list files of {repo}#{pr}");
-        let first = format!("/repos/{o}/{r}/pulls/{pr}/files?per_page=100");
-        let files: Vec<FileJson> = self.pages(repo, &first, &what).await?;
+        call: impl RestCall<T>,
+    ) -> impl Future<Output = Result<T>> + Send {
+        self.authed(Scope::Repo(repo), call)
+    }
+
+    async fn read_pull_request(&self, pr: PrRef<'_>) -> Result<PullRequest> {
+        let what = format!("get pull request {}", Self::pr_name(pr));
+        let target = format!("{}/pulls/{}", Self::repo_path(pr.repo)?, pr.number);
+        let j: PrJson = self.get(pr.repo, &target, &what).await?;
+        let mergeable = mergeable_from_state(j.mergeable_state.as_deref());
+        Ok(j.into_pull_request(pr.number, mergeable))
+    }
+
+    async fn list_changed_files(&self, pr: PrRef<'_>) -> Result<Vec<ChangedFile>> {
+        let what = format!("list files of {}", Self::pr_name(pr));
+        let first = format!(
+            "{}/pulls/{}/files?per_page=100",
+            Self::repo_path(pr.repo)?,
+            pr.number
+        );
+        let files: Vec<FileJson> = self.pages(pr.repo, &first, &what).await?;
         Ok(files.into_iter().map(ChangedFile::from).collect())
     }
 
-    async fn read_file(
-        &self,
-        repo: &RepoName,
-        sha: &CommitSha,
-        file: &str,
-    ) -> Result<Option<Vec<u8>>> {
-        let (o, r) = owner_and_name(repo)?;
-        let what = format!("read {file} at {sha} in {repo}");
-        let url = self.rest.url(&format!(
-            "/repos/{o}/{r}/contents/{}?ref={}",
-            path(file),
-            segment(sha.as_str())
-        ))?;
-        let (url, what) = (&url, &what);
-        self.authed(Scope::Repo(repo), |rest| async move {
-            rest.get_file_as(url.clone(), ACCEPT_RAW, what).await
-        })
-        .await
-    }
-
-    async fn list_files(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
-        let (o, r) = owner_and_name(repo)?;
+    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
+        let base = Self::repo_path(repo)?;
         let what = format!("list the tree of {repo} at {sha}");
         // Each tree is listed recursively; one GitHub truncates (over 100,000 entries or 7 MB)
         // is listed one level deep instead and its subtrees queued, so a monorepo of any size
@@ -364,7 +329,7 @@ impl VcsClient for GithubClient {
         let mut files = Vec::new();
         let mut queue = vec![(String::new(), segment(sha.as_str()))];
         while let Some((prefix, tree_sha)) = queue.pop() {
-            let trees = format!("/repos/{o}/{r}/git/trees/{tree_sha}");
+            let trees = format!("{base}/git/trees/{tree_sha}");
             let recursive: TreeJson = self
                 .get(repo, &format!("{trees}?recursive=1"), &what)
                 .await?;
@@ -400,88 +365,36 @@ impl VcsClient for GithubClient {
         Ok(files)
     }
 
+    /// `GET /repos/{o}/{r}/contents/{path}?ref={sha}`, the raw media type.
+    fn file_path(base: &str, sha: &str, file: &str) -> String {
+        format!("{base}/contents/{}?ref={sha}", path(file))
+    }
+
     /// `GET /repos/{o}/{r}/tarball/{sha}`: GitHub answers with a 302 to a pre-signed URL,
     /// which carries its own short-lived token; GitHub's is never sent off the API.
-    async fn read_tree(
-        &self,
-        repo: &RepoName,
-        sha: &CommitSha,
-        wanted: &TreeFilter,
-    ) -> Result<Option<BTreeMap<String, Vec<u8>>>> {
-        let (o, r) = owner_and_name(repo)?;
-        let what = format!("download the archive of {repo} at {sha}");
-        let target = format!("/repos/{o}/{r}/tarball/{}", segment(sha.as_str()));
-        let (target, what) = (&target, &what);
-        self.authed(Scope::Repo(repo), |rest| async move {
-            rest.get_archive(target, what, wanted).await
-        })
-        .await
-        .map(Some)
-    }
-
-    async fn post_comment(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-        body: &str,
-    ) -> Result<CommentId> {
-        let (o, r) = owner_and_name(repo)?;
-        let what = format!("comment on {repo}#{pr}");
-        let target = format!("/repos/{o}/{r}/issues/{pr}/comments");
-        let (target, what, body) = (&target, &what, &comment_json(body));
-        self.authed(Scope::Repo(repo), |rest| async move {
-            rest.post_comment(target, body, what).await
-        })
-        .await
-    }
-
-    async fn edit_comment(
-        &self,
-        repo: &RepoName,
-        _pr: PullRequestNumber,
-        id: &CommentId,
-        body: &str,
-    ) -> Result<()> {
-        let (o, r) = owner_and_name(repo)?;
-        let what = format!("edit comment {id} in {repo}");
-        let target = format!("/repos/{o}/{r}/issues/comments/{}", segment(&id.0));
-        self.put(repo, Method::PATCH, &target, &comment_json(body), &what)
-            .await
+    fn archive_path(base: &str, sha: &str) -> Option<String> {
+        Some(format!("{base}/tarball/{sha}"))
     }
 
     /// `POST /repos/{o}/{r}/statuses/{sha}`, the description cut to GitHub's 140 characters.
-    /// A status is keyed by its context: sending it again changes nothing.
-    async fn set_status(
-        &self,
-        repo: &RepoName,
-        sha: &CommitSha,
-        status: &CommitStatus,
-    ) -> Result<()> {
-        let (o, r) = owner_and_name(repo)?;
-        let what = format!("set status {} on {sha}", status.context);
-        let target = format!("/repos/{o}/{r}/statuses/{sha}");
-        self.put(
-            repo,
+    fn status(&self, repo: &RepoName, sha: &CommitSha, status: &CommitStatus) -> Result<Put> {
+        let path = format!("{}/statuses/{sha}", Self::repo_path(repo)?);
+        Ok(Put::new(
             Method::POST,
-            &target,
-            &status_json(status, 140),
-            &what,
-        )
-        .await
+            path,
+            status_fields(140).json(status),
+        ))
     }
 
     /// `GET /repos/{o}/{r}/collaborators/{username}/permission`: see `github_access`. A 404
     /// (not a collaborator, or a login GitHub does not know) is [`Access::None`].
-    async fn permission(&self, repo: &RepoName, user: &Actor) -> Result<Access> {
+    async fn read_access(&self, repo: &RepoName, user: &Actor) -> Result<Access> {
         if user.login.is_empty() {
             return Ok(Access::None);
         }
-        let (o, r) = owner_and_name(repo)?;
+        let base = Self::repo_path(repo)?;
         let what = format!("read the permission of {} in {repo}", user.login);
-        let target = format!(
-            "/repos/{o}/{r}/collaborators/{}/permission",
-            segment(&user.login)
-        );
+        let target = format!("{base}/collaborators/{}/permission", segment(&user.login));
         let j: Option<PermissionJson> = self.get_or_none(Scope::Repo(repo), &target, &what).await?;
         Ok(j.map_or(Access::None, |j| github_access(&j)))
     }
@@ -489,23 +402,18 @@ impl VcsClient for GithubClient {
     /// `GET /repos/{o}/{r}/pulls/{n}/reviews?per_page=100` (every page): each reviewer's
     /// latest of `APPROVED`/`CHANGES_REQUESTED`/`DISMISSED`, counted when `APPROVED` at the
     /// head ([`counted_approvals`]).
-    async fn approvals(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-        head: &CommitSha,
-    ) -> Result<Vec<Actor>> {
-        let (o, r) = owner_and_name(repo)?;
-        let what = format!("list reviews of {repo}#{pr}");
-        let first = format!("/repos/{o}/{r}/pulls/{pr}/reviews?per_page=100");
-        let reviews: Vec<ReviewJson> = self.pages(repo, &first, &what).await?;
+    async fn list_approvals(&self, pr: PrRef<'_>, head: &CommitSha) -> Result<Vec<Actor>> {
+        let base = Self::repo_path(pr.repo)?;
+        let what = format!("list reviews of {}", Self::pr_name(pr));
+        let first = format!("{base}/pulls/{}/reviews?per_page=100", pr.number);
+        let reviews: Vec<ReviewJson> = self.pages(pr.repo, &first, &what).await?;
         Ok(counted_approvals(reviews, head, DECISIVE))
     }
 
     /// `GET /repos/{o}/{r}/compare/{base_branch}...{head_sha}?per_page=1` (the branch
     /// URL-escaped; one commit a page keeps the reply small, `behind_by` counts them all):
     /// the head contains the base branch's current head when `behind_by` is 0.
-    async fn contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
+    async fn head_contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
         if pr.base_branch.is_empty() || pr.head_sha.as_str().is_empty() {
             return Err(VcsError::Config {
                 message: format!(
@@ -514,17 +422,13 @@ impl VcsClient for GithubClient {
                 ),
             });
         }
-        let (o, r) = owner_and_name(repo)?;
+        let base = Self::repo_path(repo)?;
         let what = format!(
             "compare the head of {repo}#{} with {}",
             pr.number, pr.base_branch
         );
-        let basehead = format!(
-            "{}...{}",
-            segment(&pr.base_branch),
-            segment(pr.head_sha.as_str())
-        );
-        let target = format!("/repos/{o}/{r}/compare/{basehead}?per_page=1");
+        let (branch, head) = (segment(&pr.base_branch), segment(pr.head_sha.as_str()));
+        let target = format!("{base}/compare/{branch}...{head}?per_page=1");
         let j: CompareJson = self.get(repo, &target, &what).await?;
         Ok(j.behind_by == 0)
     }
@@ -533,7 +437,7 @@ impl VcsClient for GithubClient {
     /// `org/team-slug`: a member when GitHub answers 200 with `state` `active` (members of
     /// child teams included); `pending` (an invitation not yet accepted) and 404 are not. The
     /// token needs `read:org` (a GitHub App: the organisation's Members permission).
-    async fn is_member(&self, team: &str, user: &Actor) -> Result<bool> {
+    async fn team_member(&self, team: &str, user: &Actor) -> Result<bool> {
         let (org, slug) = org_and_team(team, "GitHub", "team-slug")?;
         if user.login.is_empty() {
             return Ok(false);
@@ -547,5 +451,15 @@ impl VcsClient for GithubClient {
         );
         let j: Option<MembershipJson> = self.get_or_none(Scope::Org(org), &target, &what).await?;
         Ok(j.is_some_and(|j| j.state == "active"))
+    }
+
+    fn rest(&self) -> &Rest {
+        &self.rest
+    }
+
+    /// `/repos/{o}/{r}`.
+    fn repo_path(repo: &RepoName) -> Result<String> {
+        let (owner, name) = owner_and_name(repo)?;
+        Ok(format!("/repos/{owner}/{name}"))
     }
 }

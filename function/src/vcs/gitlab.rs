@@ -18,20 +18,19 @@
 //! | `undiverged` ([`VcsClient::contains_base`]) | `GET .../merge_requests/:iid?include_diverged_commits_count=true` | `diverged_commits_count == 0` |
 //! | group membership ([`VcsClient::is_member`]) | `GET /groups/:id/members/all/:user_id` | 200 with `access_level` 10 or more → member; 404 → not |
 //! | the head's project ([`PullRequest::head_repo`]) | `source_project_id` / `target_project_id` of the merge request; `GET /projects/:source_project_id` for a fork | the project itself, or the fork's `path_with_namespace` |
-
-use std::collections::BTreeMap;
+//!
+//! [`VcsClient::permission`]: super::VcsClient::permission
+//! [`VcsClient::approvals`]: super::VcsClient::approvals
+//! [`VcsClient::contains_base`]: super::VcsClient::contains_base
+//! [`VcsClient::is_member`]: super::VcsClient::is_member
 
 use http::Method;
 use secrecy::SecretString;
 use serde::Deserialize;
-use serde_json::json;
 
-use super::http::{Auth, Idempotency, Rest, RetryPolicy, path, segment};
-use super::paging;
-use super::{
-    Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, TreeFilter,
-    VcsClient, VcsError, truncate,
-};
+use super::host::{Host, PrRef, Put, StatusFields};
+use super::http::{Auth, Rest, RetryPolicy, path, segment};
+use super::{Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, VcsError};
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
 
@@ -40,6 +39,14 @@ pub const DEFAULT_URL: &str = "https://gitlab.com/api/v4";
 
 /// GitLab's note limit: 1,000,000 characters.
 pub const COMMENT_LIMIT: usize = 1_000_000;
+
+/// How GitLab spells a commit status (`POST /projects/:id/statuses/:sha`).
+const STATUS: StatusFields = StatusFields {
+    states: ["running", "success", "failed", "failed"],
+    name: "name",
+    url: "target_url",
+    description_max: 255,
+};
 
 /// The GitLab adapter.
 #[derive(Debug, Clone)]
@@ -50,49 +57,18 @@ pub struct GitlabClient {
 impl GitlabClient {
     /// `url` is the API base (`https://gitlab.example.com/api/v4`), gitlab.com's when `None`.
     pub fn new(url: Option<&str>, token: &SecretString, retry: RetryPolicy) -> Result<Self> {
-        Ok(GitlabClient {
-            rest: Rest::new(
-                url.unwrap_or(DEFAULT_URL),
-                Auth::PrivateToken(token.clone()),
-                retry,
-            )?,
-        })
+        let auth = Auth::PrivateToken(token.clone());
+        let rest = Rest::new(url.unwrap_or(DEFAULT_URL), auth, retry)?;
+        Ok(GitlabClient { rest })
     }
 
     fn project(repo: &RepoName) -> String {
         format!("projects/{}", segment(repo.as_str()))
     }
 
-    /// Every page, following `X-Next-Page`.
-    async fn pages<T: serde::de::DeserializeOwned>(
-        &self,
-        first: &str,
-        what: &str,
-    ) -> Result<Vec<T>> {
-        paging::collect(self.rest.url(first)?, |mut url| async move {
-            let r = self
-                .rest
-                .get_raw(url.clone(), "application/json", what)
-                .await?;
-            let next = r
-                .header("x-next-page")
-                .map(str::trim)
-                .filter(|p| !p.is_empty())
-                .map(|next| {
-                    let query: Vec<(String, String)> = url
-                        .query_pairs()
-                        .filter(|(k, _)| k != "page")
-                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-                        .collect();
-                    url.query_pairs_mut()
-                        .clear()
-                        .extend_pairs(query)
-                        .append_pair("page", next);
-                    url
-                });
-            Ok((r.json(what)?, next))
-        })
-        .await
+    /// `projects/:id/merge_requests/:iid`.
+    fn merge_request(pr: PrRef<'_>) -> String {
+        format!("{}/merge_requests/{}", Self::project(pr.repo), pr.number)
     }
 
     /// GET JSON; `None` when GitLab answers 404.
@@ -245,11 +221,6 @@ struct TreeEntry {
 }
 
 #[derive(Deserialize)]
-struct IdJson {
-    id: u64,
-}
-
-#[derive(Deserialize)]
 struct ApprovalsJson {
     #[serde(default)]
     approved_by: Vec<ApprovalJson>,
@@ -260,14 +231,11 @@ struct ApprovalJson {
     user: UserJson,
 }
 
-impl VcsClient for GitlabClient {
-    fn provider(&self) -> Provider {
-        Provider::Gitlab
-    }
-
-    fn comment_limit(&self) -> usize {
-        COMMENT_LIMIT
-    }
+impl Host for GitlabClient {
+    const PROVIDER: Provider = Provider::Gitlab;
+    const COMMENT_LIMIT: usize = COMMENT_LIMIT;
+    const PR_MARK: char = '!';
+    const NOTE: &'static str = "note";
 
     /// The merge request. `mergeable` maps GitLab's `detailed_merge_status`: `mergeable` is
     /// mergeable; `checking`, `unchecked`, `preparing` and `approvals_syncing` are still being
@@ -280,15 +248,9 @@ impl VcsClient for GitlabClient {
     /// `target_project_id`; for a fork, the source project's `path_with_namespace`, from one
     /// `GET /projects/:source_project_id` (the merge request names the source project by id
     /// only); `None` when the source project is gone or not visible to the token (a fork, then).
-    async fn pull_request(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<PullRequest> {
-        let what = format!("get merge request {repo}!{pr}");
-        let j: MrJson = self
-            .rest
-            .get(
-                &format!("{}/merge_requests/{pr}", Self::project(repo)),
-                &what,
-            )
-            .await?;
+    async fn read_pull_request(&self, pr: PrRef<'_>) -> Result<PullRequest> {
+        let what = format!("get merge request {}", Self::pr_name(pr));
+        let j: MrJson = self.rest.get(&Self::merge_request(pr), &what).await?;
         let mergeable = match j.detailed_merge_status.as_deref() {
             Some("mergeable") => Some(true),
             Some("checking" | "unchecked" | "preparing" | "approvals_syncing") => None,
@@ -297,12 +259,12 @@ impl VcsClient for GitlabClient {
             None => j.has_conflicts.map(|conflicts| !conflicts),
         };
         let head_repo = match (j.source_project_id, j.target_project_id) {
-            (Some(source), Some(target)) if source == target => Some(repo.clone()),
+            (Some(source), Some(target)) if source == target => Some(pr.repo.clone()),
             (Some(source), _) => self.project_path(source).await?,
             (None, _) => None,
         };
         Ok(PullRequest {
-            number: pr,
+            number: pr.number,
             head_sha: CommitSha::new(j.sha),
             head_branch: j.source_branch,
             base_branch: j.target_branch,
@@ -318,21 +280,10 @@ impl VcsClient for GitlabClient {
         })
     }
 
-    async fn changed_files(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-    ) -> Result<Vec<ChangedFile>> {
-        let what = format!("list diffs of {repo}!{pr}");
-        let diffs: Vec<DiffJson> = self
-            .pages(
-                &format!(
-                    "{}/merge_requests/{pr}/diffs?per_page=100",
-                    Self::project(repo)
-                ),
-                &what,
-            )
-            .await?;
+    async fn list_changed_files(&self, pr: PrRef<'_>) -> Result<Vec<ChangedFile>> {
+        let what = format!("list diffs of {}", Self::pr_name(pr));
+        let first = format!("{}/diffs?per_page=100", Self::merge_request(pr));
+        let diffs: Vec<DiffJson> = self.rest.pages_numbered(&first, &what).await?;
         Ok(diffs
             .into_iter()
             .map(|d| {
@@ -349,132 +300,40 @@ impl VcsClient for GitlabClient {
             .collect())
     }
 
-    async fn read_file(
-        &self,
-        repo: &RepoName,
-        sha: &CommitSha,
-        file: &str,
-    ) -> Result<Option<Vec<u8>>> {
-        let what = format!("read {file} at {sha} in {repo}");
-        let url = self.rest.url(&format!(
-            "{}/repository/files/{}/raw?ref={}",
-            Self::project(repo),
-            segment(file),
-            segment(sha.as_str())
-        ))?;
-        self.rest.get_file(url, &what).await
-    }
-
-    async fn list_files(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
+    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
         let what = format!("list the tree of {repo} at {sha}");
-        let entries: Vec<TreeEntry> = self
-            .pages(
-                &format!(
-                    "{}/repository/tree?ref={}&recursive=true&per_page=100",
-                    Self::project(repo),
-                    segment(sha.as_str())
-                ),
-                &what,
-            )
-            .await?;
-        Ok(entries
-            .into_iter()
-            .filter(|e| e.kind == "blob")
-            .map(|e| e.path)
-            .collect())
-    }
-
-    async fn read_tree(
-        &self,
-        repo: &RepoName,
-        sha: &CommitSha,
-        wanted: &TreeFilter,
-    ) -> Result<Option<BTreeMap<String, Vec<u8>>>> {
-        let what = format!("download the archive of {repo} at {sha}");
-        let path = format!(
-            "{}/repository/archive.tar.gz?sha={}",
+        let first = format!(
+            "{}/repository/tree?ref={}&recursive=true&per_page=100",
             Self::project(repo),
             segment(sha.as_str())
         );
-        self.rest.get_archive(&path, &what, wanted).await.map(Some)
+        let entries: Vec<TreeEntry> = self.rest.pages_numbered(&first, &what).await?;
+        Ok(entries
+            .into_iter()
+            .filter_map(|e| (e.kind == "blob").then_some(e.path))
+            .collect())
     }
 
-    async fn post_comment(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-        body: &str,
-    ) -> Result<CommentId> {
-        let what = format!("comment on {repo}!{pr}");
-        let id: IdJson = self
-            .rest
-            .send_json(
-                Method::POST,
-                &format!("{}/merge_requests/{pr}/notes", Self::project(repo)),
-                &json!({ "body": body }),
-                Idempotency::NotIdempotent,
-                &what,
-            )
-            .await?;
-        Ok(CommentId(id.id.to_string()))
+    fn file_path(base: &str, sha: &str, file: &str) -> String {
+        format!("{base}/repository/files/{}/raw?ref={sha}", segment(file))
     }
 
-    async fn edit_comment(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-        id: &CommentId,
-        body: &str,
-    ) -> Result<()> {
-        let what = format!("edit note {id} on {repo}!{pr}");
-        let _: serde_json::Value = self
-            .rest
-            .send_json(
-                Method::PUT,
-                &format!(
-                    "{}/merge_requests/{pr}/notes/{}",
-                    Self::project(repo),
-                    path(&id.0)
-                ),
-                &json!({ "body": body }),
-                Idempotency::Idempotent,
-                &what,
-            )
-            .await?;
-        Ok(())
+    fn archive_path(base: &str, sha: &str) -> Option<String> {
+        Some(format!("{base}/repository/archive.tar.gz?sha={sha}"))
     }
 
-    async fn set_status(
-        &self,
-        repo: &RepoName,
-        sha: &CommitSha,
-        status: &CommitStatus,
-    ) -> Result<()> {
-        let what = format!("set status {} on {sha}", status.context);
-        let state = match status.state {
-            StatusState::Pending => "running",
-            StatusState::Success => "success",
-            StatusState::Failure | StatusState::Error => "failed",
-        };
-        let mut body = json!({
-            "state": state,
-            "name": status.context,
-            "description": truncate(&status.description, 255),
-        });
-        if let Some(url) = &status.target_url {
-            body["target_url"] = json!(url);
-        }
-        let _: serde_json::Value = self
-            .rest
-            .send_json(
-                Method::POST,
-                &format!("{}/statuses/{}", Self::project(repo), segment(sha.as_str())),
-                &body,
-                Idempotency::Idempotent,
-                &what,
-            )
-            .await?;
-        Ok(())
+    fn comment_path(base: &str, number: PullRequestNumber) -> String {
+        format!("{base}/merge_requests/{number}/notes")
+    }
+
+    fn edit_put(base: &str, pr: PullRequestNumber, id: &CommentId, body: &str) -> Result<Put> {
+        let path = format!("{}/{}", Self::comment_path(base, pr), path(&id.0));
+        Ok(Put::new(Method::PUT, path, Self::comment_json(body)))
+    }
+
+    fn status(&self, repo: &RepoName, sha: &CommitSha, status: &CommitStatus) -> Result<Put> {
+        let path = format!("{}/statuses/{}", Self::project(repo), segment(sha.as_str()));
+        Ok(Put::new(Method::POST, path, STATUS.json(status)))
     }
 
     /// `GET /projects/:id/members/all/:user_id`: the user's role in the project, inherited
@@ -482,7 +341,7 @@ impl VcsClient for GitlabClient {
     /// actor without an id costs one more request (`GET /users?username=`); a username GitLab
     /// does not know has [`Access::None`]. Instance administrators who are not members have
     /// no access here.
-    async fn permission(&self, repo: &RepoName, user: &Actor) -> Result<Access> {
+    async fn read_access(&self, repo: &RepoName, user: &Actor) -> Result<Access> {
         let Some(id) = self.user_id(user).await? else {
             return Ok(Access::None);
         };
@@ -502,29 +361,13 @@ impl VcsClient for GitlabClient {
     /// `head`: read after the approvals (`sha` of `GET .../merge_requests/:iid`), so that a
     /// push between the two requests yields no approvals rather than approvals given on a
     /// newer head. A stale `head` yields no approvals.
-    async fn approvals(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-        head: &CommitSha,
-    ) -> Result<Vec<Actor>> {
-        let what = format!("get approvals of {repo}!{pr}");
-        let approvals: ApprovalsJson = self
-            .rest
-            .get(
-                &format!("{}/merge_requests/{pr}/approvals", Self::project(repo)),
-                &what,
-            )
-            .await?;
-        let what = format!("get the head of merge request {repo}!{pr}");
-        let mr: MrHeadJson = self
-            .rest
-            .get(
-                &format!("{}/merge_requests/{pr}", Self::project(repo)),
-                &what,
-            )
-            .await?;
-        if mr.sha.as_deref() != Some(head.as_str()) {
+    async fn list_approvals(&self, pr: PrRef<'_>, head: &CommitSha) -> Result<Vec<Actor>> {
+        let mr = Self::merge_request(pr);
+        let what = format!("get approvals of {}", Self::pr_name(pr));
+        let approvals: ApprovalsJson = self.rest.get(&format!("{mr}/approvals"), &what).await?;
+        let what = format!("get the head of merge request {}", Self::pr_name(pr));
+        let now: MrHeadJson = self.rest.get(&mr, &what).await?;
+        if now.sha.as_deref() != Some(head.as_str()) {
             return Ok(Vec::new());
         }
         Ok(approvals
@@ -539,30 +382,25 @@ impl VcsClient for GitlabClient {
 
     /// `diverged_commits_count` of `GET .../merge_requests/:iid?include_diverged_commits_count=true`
     /// is 0: the source branch has every commit of the target branch's current head.
-    async fn contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
+    async fn head_contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
         let what = format!(
             "count the commits {repo}!{} lacks from its target branch",
             pr.number
         );
-        let j: DivergedJson = self
-            .rest
-            .get(
-                &format!(
-                    "{}/merge_requests/{}?include_diverged_commits_count=true",
-                    Self::project(repo),
-                    pr.number
-                ),
-                &what,
-            )
-            .await?;
+        let mr = Self::merge_request(PrRef {
+            repo,
+            number: pr.number,
+        });
+        let target = format!("{mr}?include_diverged_commits_count=true");
+        let j: DivergedJson = self.rest.get(&target, &what).await?;
         Ok(j.diverged_commits_count == 0)
     }
 
     /// `GET /groups/:id/members/all/:user_id` with the URL-encoded group path (`team`, such as
     /// `acme/platform`): a member with Guest (10) or more, inherited from parent groups
     /// included; 404 is not a member. An actor without an id costs one more request, as in
-    /// [`VcsClient::permission`].
-    async fn is_member(&self, team: &str, user: &Actor) -> Result<bool> {
+    /// [`VcsClient::permission`](super::VcsClient::permission).
+    async fn team_member(&self, team: &str, user: &Actor) -> Result<bool> {
         let group = team.trim().trim_matches('/');
         if group.is_empty() {
             return Err(VcsError::Config {
@@ -573,12 +411,16 @@ impl VcsClient for GitlabClient {
             return Ok(false);
         };
         let what = format!("read the membership of {} in the group {group}", user.login);
-        let member: Option<MemberJson> = self
-            .get_optional(
-                &format!("groups/{}/members/all/{id}", segment(group)),
-                &what,
-            )
-            .await?;
+        let target = format!("groups/{}/members/all/{id}", segment(group));
+        let member: Option<MemberJson> = self.get_optional(&target, &what).await?;
         Ok(member.is_some_and(|m| m.access() >= Access::Read))
+    }
+
+    fn rest(&self) -> &Rest {
+        &self.rest
+    }
+
+    fn repo_path(repo: &RepoName) -> Result<String> {
+        Ok(Self::project(repo))
     }
 }

@@ -1,8 +1,8 @@
 //! The HTTP client every adapter sends through: one `reqwest` stack, the host's authentication
 //! (per client, or per request where the credentials change: a GitHub App's tokens), the retry
-//! rules of [`retry`] around every request, paged lists, the shapes of comment and status
-//! writes the hosts share, and tree archives read while they download, a redirect followed
-//! without credentials.
+//! rules of [`retry`] around every request, creates that are never sent twice and writes that
+//! may be, and tree archives read while they download, a redirect followed without
+//! credentials. Paged lists are read in `paging`.
 
 mod download;
 mod retry;
@@ -18,9 +18,8 @@ use serde::de::DeserializeOwned;
 pub(crate) use retry::check;
 pub use retry::{Idempotency, RawResponse, RetryPolicy, TransportError};
 
+use super::VcsError;
 use super::archive::ArchiveLimits;
-use super::paging;
-use super::{CommentId, VcsError};
 
 /// How a host wants to be authenticated.
 #[derive(Clone, Debug)]
@@ -204,6 +203,11 @@ impl Rest {
         self
     }
 
+    /// The media type asked for JSON.
+    pub fn accept_json(&self) -> &'static str {
+        self.clients.accept_json
+    }
+
     /// The URL for `path` (relative to the base, no leading `/`), or `path` itself when it is an
     /// absolute URL on the same origin (a host's `next` link). Other origins are refused so the
     /// token never leaves the host.
@@ -304,27 +308,7 @@ impl Rest {
         check(r, what)
     }
 
-    /// Every item of a JSON list whose pages are linked by `Link: rel="next"` (GitHub, Gitea),
-    /// from `first`.
-    pub async fn pages<T: DeserializeOwned>(
-        &self,
-        first: &str,
-        what: &str,
-    ) -> Result<Vec<T>, VcsError> {
-        paging::collect(first.to_owned(), |target| async move {
-            let url = self.url(&target)?;
-            let r = self.get_raw(url, self.clients.accept_json, what).await?;
-            Ok((r.json(what)?, next_link(&r.headers)))
-        })
-        .await
-    }
-
-    /// The raw bytes of a file, `None` when the host answers 404.
-    pub async fn get_file(&self, url: url::Url, what: &str) -> Result<Option<Vec<u8>>, VcsError> {
-        self.get_file_as(url, "*/*", what).await
-    }
-
-    /// [`Self::get_file`] asking for the media type `accept`.
+    /// The raw bytes of a file, asked for as `accept`; `None` when the host answers 404.
     pub async fn get_file_as(
         &self,
         url: url::Url,
@@ -355,18 +339,16 @@ impl Rest {
         check(r, what)?.json(what)
     }
 
-    /// Creates a comment: POSTs `body` (the comment as the host spells it) to `path` and
-    /// returns the new comment's `id`. Never sent twice unless the host refused it.
-    pub async fn post_comment(
+    /// Creates something (a comment): POSTs `body` to `path` and reads the reply as JSON. Never
+    /// sent twice unless the host refused it.
+    pub async fn create<T: DeserializeOwned>(
         &self,
         path: &str,
         body: &serde_json::Value,
         what: &str,
-    ) -> Result<CommentId, VcsError> {
-        let created: IdJson = self
-            .send_json(Method::POST, path, body, Idempotency::NotIdempotent, what)
-            .await?;
-        Ok(CommentId(created.id.to_string()))
+    ) -> Result<T, VcsError> {
+        self.send_json(Method::POST, path, body, Idempotency::NotIdempotent, what)
+            .await
     }
 
     /// Sends `body` to `path` with `method` where sending it again changes nothing (a

@@ -2,10 +2,15 @@
 //! one comes from: GitHub and Gitea a `Link: rel="next"` URL, GitLab `X-Next-Page`, Bitbucket
 //! Cloud the body's `next` URL, Bitbucket Server `isLastPage` + `nextPageStart`, Azure DevOps
 //! `nextSkip` + `nextTop`, Gitea's tree listing a page number while `truncated`. Each adapter
-//! says how to fetch one page; [`collect`] walks them.
+//! says how to fetch one page; [`collect`] walks them. The cursors more than one list of a host
+//! follows are read here, as [`Rest`] methods.
 
 use std::future::Future;
 
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use super::http::{Rest, next_link};
 use super::{Result, VcsError};
 
 /// The most pages one list may take. The longest lists are a large repository's tree on a host
@@ -28,6 +33,103 @@ where
     Fut: Future<Output = Result<(Vec<T>, Option<C>)>>,
 {
     collect_at_most(MAX_PAGES, first, fetch).await
+}
+
+impl Rest {
+    /// Every item of a JSON list whose pages are linked by `Link: rel="next"` (GitHub, Gitea),
+    /// from `first`.
+    pub async fn pages<T: DeserializeOwned>(&self, first: &str, what: &str) -> Result<Vec<T>> {
+        collect(first.to_owned(), |target| async move {
+            let r = self
+                .get_raw(self.url(&target)?, self.accept_json(), what)
+                .await?;
+            Ok((r.json(what)?, next_link(&r.headers)))
+        })
+        .await
+    }
+
+    /// Every item of a JSON list whose next page's number is in `X-Next-Page` (GitLab), from
+    /// `first`: the same URL with `page` set to it.
+    pub async fn pages_numbered<T: DeserializeOwned>(
+        &self,
+        first: &str,
+        what: &str,
+    ) -> Result<Vec<T>> {
+        collect(self.url(first)?, |mut url| async move {
+            let r = self.get_raw(url.clone(), self.accept_json(), what).await?;
+            let next = r
+                .header("x-next-page")
+                .map(str::trim)
+                .filter(|p| !p.is_empty());
+            let next = next.map(|page| {
+                let query: Vec<(String, String)> = url
+                    .query_pairs()
+                    .filter(|(k, _)| k != "page")
+                    .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                    .collect();
+                url.query_pairs_mut()
+                    .clear()
+                    .extend_pairs(query)
+                    .append_pair("page", page);
+                url
+            });
+            Ok((r.json(what)?, next))
+        })
+        .await
+    }
+
+    /// Every item of the `values` of a list whose body names the next page's URL in `next`
+    /// (Bitbucket Cloud), from `first`.
+    pub async fn pages_linked<T: DeserializeOwned>(
+        &self,
+        first: &str,
+        what: &str,
+    ) -> Result<Vec<T>> {
+        collect(first.to_owned(), |target| async move {
+            let page: LinkedPage<T> = self.get(&target, what).await?;
+            Ok((page.values, page.next))
+        })
+        .await
+    }
+
+    /// Every item of the `values` of a list paged by `start` until `isLastPage` (Bitbucket
+    /// Server), from `first`.
+    pub async fn pages_from_start<T: DeserializeOwned>(
+        &self,
+        first: &str,
+        what: &str,
+    ) -> Result<Vec<T>> {
+        let sep = if first.contains('?') { '&' } else { '?' };
+        collect(0u64, |start| async move {
+            let page: StartPage<T> = self
+                .get(&format!("{first}{sep}start={start}"), what)
+                .await?;
+            let next = page.next_page_start.filter(|_| !page.is_last_page);
+            Ok((page.values, next))
+        })
+        .await
+    }
+}
+
+/// A page of a Bitbucket Cloud list.
+#[derive(Deserialize)]
+struct LinkedPage<T> {
+    values: Vec<T>,
+    next: Option<String>,
+}
+
+/// A page of a Bitbucket Server list; a page that does not say it is the last is taken for it.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(crate) struct StartPage<T> {
+    pub values: Vec<T>,
+    #[serde(default = "yes")]
+    is_last_page: bool,
+    next_page_start: Option<u64>,
+}
+
+fn yes() -> bool {
+    true
 }
 
 async fn collect_at_most<C, T, F, Fut>(limit: usize, first: C, mut fetch: F) -> Result<Vec<T>>

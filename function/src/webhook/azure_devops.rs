@@ -11,11 +11,12 @@
 
 use serde::Deserialize;
 
-use super::{ParseError, from_json, short_branch};
+use super::{ParseError, comment_changed, from_json, short_branch};
 use crate::command::parse_comment;
 use crate::event::{
     CommitSha, DeliveryId, Event, EventKind, IgnoreReason, Provider, PullRequestNumber, RepoName,
 };
+use crate::vcs::joined_name;
 
 #[derive(Deserialize)]
 struct Named {
@@ -32,11 +33,8 @@ struct Repo {
 
 impl Repo {
     fn full_name(&self) -> Option<RepoName> {
-        let project = self.project.as_ref()?.name.as_deref()?;
-        Some(RepoName::new(format!(
-            "{project}/{}",
-            self.name.as_deref()?
-        )))
+        let project = self.project.as_ref().and_then(|p| p.name.as_deref());
+        joined_name(project, self.name.as_deref())
     }
 }
 
@@ -301,7 +299,7 @@ fn comment_kind(comment: Option<&Comment>, names_repository: bool) -> EventKind 
         return EventKind::Ignored(IgnoreReason::SystemComment);
     }
     if comment.is_deleted == Some(true) {
-        return EventKind::Ignored(IgnoreReason::CommentChanged("deleted".to_owned()));
+        return comment_changed("deleted");
     }
     if !names_repository {
         return EventKind::Ignored(IgnoreReason::AzureCommentWithoutRepository);

@@ -9,7 +9,7 @@ use http::HeaderMap;
 use serde::Deserialize;
 
 use super::auth::header;
-use super::{ParseError, from_json};
+use super::{ParseError, comment_changed, from_json, head_spelled_as, unhandled_key};
 use crate::command::parse_comment;
 use crate::event::{
     CommitSha, Event, EventKind, IgnoreReason, Provider, PullRequestNumber, RepoName,
@@ -106,21 +106,10 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
         "pullrequest:comment_created" => {
             EventKind::Commented(comment.as_deref().and_then(parse_comment))
         }
-        "pullrequest:comment_updated" => {
-            EventKind::Ignored(IgnoreReason::CommentChanged("updated".to_owned()))
-        }
-        "pullrequest:comment_deleted" => {
-            EventKind::Ignored(IgnoreReason::CommentChanged("deleted".to_owned()))
-        }
+        "pullrequest:comment_updated" => comment_changed("updated"),
+        "pullrequest:comment_deleted" => comment_changed("deleted"),
         "repo:push" => EventKind::Ignored(IgnoreReason::BranchPush),
-        "" => EventKind::Ignored(IgnoreReason::MissingEventType),
-        other => match other.split_once(':') {
-            Some(("pullrequest", action)) => EventKind::Ignored(IgnoreReason::UnhandledAction {
-                event: "pullrequest".to_owned(),
-                action: action.to_owned(),
-            }),
-            _ => EventKind::Ignored(IgnoreReason::UnhandledEvent(other.to_owned())),
-        },
+        other => unhandled_key(other, "pullrequest"),
     };
     let mut event = Event::new(P, kind);
     event.repo = payload
@@ -158,11 +147,7 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
             }
         }
     }
-    event.head_repo = head_repo.map(|name| match &event.repo {
-        // Bitbucket's names are case-insensitive: the same repository keeps one spelling.
-        Some(repo) if repo.as_str().eq_ignore_ascii_case(&name) => repo.clone(),
-        _ => RepoName::new(name),
-    });
+    event.head_repo = head_repo.map(|name| head_spelled_as(event.repo.as_ref(), name));
     Ok(event)
 }
 
@@ -186,42 +171,26 @@ fn infer_key(payload: &Payload) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn with_key(key: &'static str, body: &str) -> Event {
-        let headers: HeaderMap = [(
-            http::HeaderName::from_static("x-event-key"),
-            http::HeaderValue::from_static(key),
-        )]
-        .into_iter()
-        .collect();
-        parse(&headers, body.as_bytes()).unwrap()
-    }
+    use crate::webhook::{test_headers, with_event_key};
 
     #[test]
     fn the_event_key_header_decides_the_kind() {
         let body = r#"{"pullrequest":{"id":1,"state":"OPEN"}}"#;
-        assert_eq!(
-            with_key("pullrequest:created", body).kind,
-            EventKind::Opened
-        );
-        assert_eq!(
-            with_key("pullrequest:updated", body).kind,
-            EventKind::Pushed
-        );
-        assert_eq!(
-            with_key("pullrequest:fulfilled", body).kind,
-            EventKind::Merged
-        );
-        assert_eq!(
-            with_key("pullrequest:rejected", body).kind,
-            EventKind::Closed
-        );
+        let cases = [
+            ("pullrequest:created", EventKind::Opened),
+            ("pullrequest:updated", EventKind::Pushed),
+            ("pullrequest:fulfilled", EventKind::Merged),
+            ("pullrequest:rejected", EventKind::Closed),
+        ];
+        for (key, kind) in cases {
+            assert_eq!(with_event_key(P, key, body).kind, kind, "{key}");
+        }
         assert!(matches!(
-            with_key("pullrequest:approved", body).kind,
+            with_event_key(P, "pullrequest:approved", body).kind,
             EventKind::Ignored(IgnoreReason::UnhandledAction { .. })
         ));
         assert_eq!(
-            with_key("issue:created", "{}").kind,
+            with_event_key(P, "issue:created", "{}").kind,
             EventKind::Ignored(IgnoreReason::UnhandledEvent("issue:created".into()))
         );
     }
@@ -245,7 +214,8 @@ mod tests {
 
     #[test]
     fn a_fork_pull_request_names_the_fork_as_head_and_the_actor_by_uuid() {
-        let e = with_key(
+        let e = with_event_key(
+            P,
             "pullrequest:comment_created",
             r#"{"actor":{"nickname":"outsider","uuid":"{2b1c}"},
                "repository":{"full_name":"acme/infra"},
@@ -265,14 +235,16 @@ mod tests {
 
     #[test]
     fn a_branch_of_the_repository_itself_is_its_own_head_repository() {
-        let e = with_key(
+        let e = with_event_key(
+            P,
             "pullrequest:created",
             r#"{"repository":{"full_name":"acme/infra"},
                "pullrequest":{"source":{"repository":{"full_name":"ACME/Infra"}}}}"#,
         );
         assert_eq!(e.head_repo, e.repo);
         // A source repository the payload does not name (a deleted fork) is unknown.
-        let e = with_key(
+        let e = with_event_key(
+            P,
             "pullrequest:created",
             r#"{"repository":{"full_name":"acme/infra"},"pullrequest":{"source":{}}}"#,
         );
@@ -281,7 +253,8 @@ mod tests {
 
     #[test]
     fn short_hashes_are_kept_and_flagged_as_abbreviated() {
-        let e = with_key(
+        let e = with_event_key(
+            P,
             "pullrequest:created",
             r#"{"pullrequest":{"source":{"commit":{"hash":"e0624da46d3a"}}}}"#,
         );
@@ -296,14 +269,7 @@ mod tests {
 
     #[test]
     fn atlantis_fixtures_from_a_fork_and_from_a_branch() {
-        let headers = |key: &'static str| -> HeaderMap {
-            [(
-                http::HeaderName::from_static("x-event-key"),
-                http::HeaderValue::from_static(key),
-            )]
-            .into_iter()
-            .collect()
-        };
+        let headers = |key: &'static str| test_headers(&[("x-event-key", key)]);
         let e = parse(
             &headers("pullrequest:comment_created"),
             &corpus("atlantis-webhooks/bitbucket-cloud/bitbucket-cloud-comment-event.json"),

@@ -8,11 +8,12 @@ use http::HeaderMap;
 use serde::Deserialize;
 
 use super::auth::header;
-use super::{ParseError, from_json};
+use super::{ParseError, comment_changed, from_json, head_spelled_as, unhandled_key};
 use crate::command::parse_comment;
 use crate::event::{
     CommitSha, Event, EventKind, IgnoreReason, Provider, PullRequestNumber, RepoName,
 };
+use crate::vcs::joined_name;
 
 #[derive(Deserialize)]
 struct User {
@@ -52,8 +53,8 @@ struct Repo {
 
 impl Repo {
     fn full_name(&self) -> Option<RepoName> {
-        let key = self.project.as_ref()?.key.as_deref()?;
-        Some(RepoName::new(format!("{key}/{}", self.slug.as_deref()?)))
+        let key = self.project.as_ref().and_then(|p| p.key.as_deref());
+        joined_name(key, self.slug.as_deref())
     }
 
     fn http_clone_url(&self) -> Option<String> {
@@ -121,22 +122,11 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
         "pr:merged" => EventKind::Merged,
         "pr:declined" | "pr:deleted" => EventKind::Closed,
         "pr:comment:added" => EventKind::Commented(comment.as_deref().and_then(parse_comment)),
-        "pr:comment:edited" => {
-            EventKind::Ignored(IgnoreReason::CommentChanged("edited".to_owned()))
-        }
-        "pr:comment:deleted" => {
-            EventKind::Ignored(IgnoreReason::CommentChanged("deleted".to_owned()))
-        }
+        "pr:comment:edited" => comment_changed("edited"),
+        "pr:comment:deleted" => comment_changed("deleted"),
         "diagnostics:ping" => EventKind::Ping,
         "repo:refs_changed" => EventKind::Ignored(IgnoreReason::BranchPush),
-        "" => EventKind::Ignored(IgnoreReason::MissingEventType),
-        other => match other.split_once(':') {
-            Some(("pr", action)) => EventKind::Ignored(IgnoreReason::UnhandledAction {
-                event: "pr".to_owned(),
-                action: action.to_owned(),
-            }),
-            _ => EventKind::Ignored(IgnoreReason::UnhandledEvent(other.to_owned())),
-        },
+        other => unhandled_key(other, "pr"),
     };
     let mut event = Event::new(P, kind);
     event.sender = payload.actor.and_then(User::into_name);
@@ -161,19 +151,9 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
                 .display_id
                 .or_else(|| from.id.as_deref().map(super::short_branch));
             event.clone_url = from.repository.as_ref().and_then(Repo::http_clone_url);
-            event.head_repo = from
-                .repository
-                .as_ref()
-                .and_then(Repo::full_name)
-                .map(|head| {
-                    match &event.repo {
-                        // Keys and slugs are case-insensitive: the same repository keeps one spelling.
-                        Some(repo) if repo.as_str().eq_ignore_ascii_case(head.as_str()) => {
-                            repo.clone()
-                        }
-                        _ => head,
-                    }
-                });
+            // Keys and slugs are case-insensitive: the same repository keeps one spelling.
+            let head = from.repository.as_ref().and_then(Repo::full_name);
+            event.head_repo = head.map(|head| head_spelled_as(event.repo.as_ref(), head.as_str()));
         }
     }
     Ok(event)
@@ -182,16 +162,7 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn with_key(key: &'static str, body: &str) -> Event {
-        let headers: HeaderMap = [(
-            http::HeaderName::from_static("x-event-key"),
-            http::HeaderValue::from_static(key),
-        )]
-        .into_iter()
-        .collect();
-        parse(&headers, body.as_bytes()).unwrap()
-    }
+    use crate::webhook::with_event_key;
 
     #[test]
     fn every_documented_pull_request_key_maps_to_an_event() {
@@ -208,14 +179,14 @@ mod tests {
             ),
         ];
         for (key, kind) in cases {
-            assert_eq!(with_key(key, "{}").kind, kind, "{key}");
+            assert_eq!(with_event_key(P, key, "{}").kind, kind, "{key}");
         }
         assert!(matches!(
-            with_key("pr:modified", "{}").kind,
+            with_event_key(P, "pr:modified", "{}").kind,
             EventKind::Ignored(IgnoreReason::UnhandledAction { .. })
         ));
         assert!(matches!(
-            with_key("pr:reviewer:approved", "{}").kind,
+            with_event_key(P, "pr:reviewer:approved", "{}").kind,
             EventKind::Ignored(IgnoreReason::UnhandledAction { .. })
         ));
     }
@@ -228,7 +199,8 @@ mod tests {
 
     #[test]
     fn the_repo_is_the_target_project_key_and_slug() {
-        let e = with_key(
+        let e = with_event_key(
+            P,
             "pr:opened",
             r#"{"pullRequest":{"id":1,"toRef":{"displayId":"main","repository":{"slug":"infra","project":{"key":"OPS"}}},
                "fromRef":{"id":"refs/heads/feature","latestCommit":"abc","repository":{"slug":"infra","project":{"key":"~ALICE"},
@@ -245,7 +217,8 @@ mod tests {
 
     #[test]
     fn a_branch_of_the_target_repository_is_its_own_head_repository() {
-        let e = with_key(
+        let e = with_event_key(
+            P,
             "pr:comment:added",
             r#"{"actor":{"name":"dev"},"comment":{"text":"landfall plan"},"pullRequest":{"id":1,
                "toRef":{"displayId":"main","repository":{"slug":"infra","project":{"key":"OPS"}}},
@@ -255,7 +228,8 @@ mod tests {
         assert_eq!(e.head_repo, e.repo);
         assert_eq!(e.sender_id, None);
         // No source repository (a deleted fork): unknown, which later stages treat as a fork.
-        let e = with_key(
+        let e = with_event_key(
+            P,
             "pr:opened",
             r#"{"pullRequest":{"toRef":{"repository":{"slug":"infra","project":{"key":"OPS"}}},"fromRef":{"displayId":"x"}}}"#,
         );

@@ -6,9 +6,9 @@ use http::HeaderMap;
 use serde::Deserialize;
 
 use super::auth::header;
-use super::github::{self, Comment, Issue, PullRequest, Repo, User};
+use super::github::{self, Common, IssueComment, PullRequest};
 use super::{ParseError, from_json, has_draft_prefix};
-use crate::event::{Event, EventKind, IgnoreReason, Provider, PullRequestNumber, RepoName};
+use crate::event::{Event, EventKind, IgnoreReason, Provider, PullRequestNumber};
 
 #[derive(Deserialize)]
 struct TitleChange {
@@ -33,24 +33,15 @@ struct PullRequestEvent {
     number: Option<u64>,
     pull_request: Option<GiteaPullRequest>,
     changes: Option<Changes>,
-    repository: Option<Repo>,
-    sender: Option<User>,
+    #[serde(flatten)]
+    common: Common,
 }
 
 #[derive(Deserialize)]
 struct IssueCommentEvent {
-    action: Option<String>,
-    issue: Option<Issue>,
-    comment: Option<Comment>,
-    repository: Option<Repo>,
-    sender: Option<User>,
     is_pull: Option<bool>,
-}
-
-#[derive(Deserialize)]
-struct Common {
-    repository: Option<Repo>,
-    sender: Option<User>,
+    #[serde(flatten)]
+    comment: IssueComment,
 }
 
 const P: Provider = Provider::Gitea;
@@ -82,16 +73,14 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
                 "opened" => EventKind::Opened,
                 "synchronized" | "synchronize" => EventKind::Pushed,
                 "reopened" => EventKind::Reopened,
-                "closed" if pr.and_then(|p| p.common.merged) == Some(true) => EventKind::Merged,
-                "closed" => EventKind::Closed,
+                "closed" => github::closed(pr.map(|p| &p.common)),
                 "edited" if was_draft && !is_draft => EventKind::Ready,
                 _ => EventKind::Ignored(IgnoreReason::UnhandledAction {
                     event: event_type.to_owned(),
                     action,
                 }),
             };
-            let mut event =
-                github::pull_request_event(P, kind, pr.map(|p| &p.common), e.repository, e.sender);
+            let mut event = github::pull_request_event(P, kind, pr.map(|p| &p.common), e.common);
             event.number = event.number.or(e.number.map(PullRequestNumber));
             Ok(event)
         }
@@ -100,15 +89,7 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
             let is_pull = e
                 .is_pull
                 .or((event_type == "pull_request_comment").then_some(true));
-            Ok(github::issue_comment_event(
-                P,
-                e.action,
-                e.issue,
-                e.comment,
-                e.repository,
-                e.sender,
-                is_pull,
-            ))
+            Ok(github::issue_comment_event(P, e.comment, is_pull))
         }
         other => {
             let common = serde_json::from_slice(body).unwrap_or(Common {
@@ -119,13 +100,7 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
                 "push" => IgnoreReason::BranchPush,
                 _ => IgnoreReason::UnhandledEvent(other.to_owned()),
             };
-            let mut event = Event::new(P, EventKind::Ignored(reason));
-            event.repo = common
-                .repository
-                .and_then(|r| r.full_name)
-                .map(RepoName::new);
-            event.sender = common.sender.and_then(|s| s.login);
-            Ok(event)
+            Ok(github::common_event(P, EventKind::Ignored(reason), common))
         }
     }
 }
@@ -133,21 +108,11 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::event::CommitSha;
+    use crate::event::{CommitSha, RepoName};
+    use crate::webhook::test_headers;
 
     fn parse_as(event: &'static str, body: &str) -> Event {
-        let headers: HeaderMap = [
-            (
-                http::HeaderName::from_static("x-gitea-event"),
-                http::HeaderValue::from_static(event),
-            ),
-            (
-                http::HeaderName::from_static("x-gitea-delivery"),
-                http::HeaderValue::from_static("d-1"),
-            ),
-        ]
-        .into_iter()
-        .collect();
+        let headers = test_headers(&[("x-gitea-event", event), ("x-gitea-delivery", "d-1")]);
         parse(&headers, body.as_bytes()).unwrap()
     }
 
@@ -265,18 +230,7 @@ mod tests {
 
     #[test]
     fn the_delivery_header_is_kept() {
-        let headers: HeaderMap = [
-            (
-                http::HeaderName::from_static("x-forgejo-event"),
-                http::HeaderValue::from_static("push"),
-            ),
-            (
-                http::HeaderName::from_static("x-forgejo-delivery"),
-                http::HeaderValue::from_static("d-2"),
-            ),
-        ]
-        .into_iter()
-        .collect();
+        let headers = test_headers(&[("x-forgejo-event", "push"), ("x-forgejo-delivery", "d-2")]);
         let e = super::super::parse(P, &headers, b"{}").unwrap();
         assert_eq!(e.delivery.unwrap().as_str(), "d-2");
         assert_eq!(e.kind, EventKind::Ignored(IgnoreReason::BranchPush));

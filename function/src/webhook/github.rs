@@ -46,14 +46,29 @@ pub(super) struct Installation {
     pub id: Option<u64>,
 }
 
+/// The repository and the sender, which every delivery names.
+#[derive(Deserialize)]
+pub(super) struct Common {
+    pub repository: Option<Repo>,
+    pub sender: Option<User>,
+}
+
+/// A delivery of a GitHub App names its installation too.
+#[derive(Deserialize)]
+struct Delivery {
+    installation: Option<Installation>,
+    #[serde(flatten)]
+    common: Common,
+}
+
 #[derive(Deserialize)]
 struct PullRequestEvent {
     installation: Option<Installation>,
     action: Option<String>,
     number: Option<u64>,
     pull_request: Option<PullRequest>,
-    repository: Option<Repo>,
-    sender: Option<User>,
+    #[serde(flatten)]
+    common: Common,
 }
 
 #[derive(Deserialize)]
@@ -68,37 +83,37 @@ pub(super) struct Comment {
     pub body: Option<String>,
 }
 
+/// An `issue_comment` (Gitea's `pull_request_comment` too).
+#[derive(Deserialize)]
+pub(super) struct IssueComment {
+    pub action: Option<String>,
+    pub issue: Option<Issue>,
+    pub comment: Option<Comment>,
+    #[serde(flatten)]
+    pub common: Common,
+}
+
 #[derive(Deserialize)]
 struct IssueCommentEvent {
     installation: Option<Installation>,
-    action: Option<String>,
-    issue: Option<Issue>,
-    comment: Option<Comment>,
-    repository: Option<Repo>,
-    sender: Option<User>,
+    #[serde(flatten)]
+    comment: IssueComment,
 }
 
 #[derive(Deserialize)]
 struct ReviewComment {
     pull_request: Option<PullRequest>,
     comment: Option<Comment>,
-    repository: Option<Repo>,
-    sender: Option<User>,
+    #[serde(flatten)]
+    common: Common,
 }
 
 #[derive(Deserialize)]
 struct Review {
     action: Option<String>,
     pull_request: Option<PullRequest>,
-    repository: Option<Repo>,
-    sender: Option<User>,
-}
-
-#[derive(Deserialize)]
-struct Common {
-    installation: Option<Installation>,
-    repository: Option<Repo>,
-    sender: Option<User>,
+    #[serde(flatten)]
+    common: Common,
 }
 
 #[derive(Deserialize)]
@@ -125,42 +140,27 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
                 "synchronize" => EventKind::Pushed,
                 "ready_for_review" => EventKind::Ready,
                 "reopened" => EventKind::Reopened,
-                "closed" if pr.and_then(|p| p.merged) == Some(true) => EventKind::Merged,
-                "closed" => EventKind::Closed,
+                "closed" => closed(pr),
                 _ => EventKind::Ignored(IgnoreReason::UnhandledAction {
                     event: event_type.to_owned(),
                     action,
                 }),
             };
-            let mut event = pull_request_event(P, kind, pr, e.repository, e.sender);
+            let mut event = pull_request_event(P, kind, pr, e.common);
             event.number = event.number.or(e.number.map(PullRequestNumber));
             event.installation = e.installation.and_then(|i| i.id);
             Ok(event)
         }
         "issue_comment" => {
             let e: IssueCommentEvent = from_json(P, event_type, body)?;
-            let installation = e.installation.and_then(|i| i.id);
-            let mut event = issue_comment_event(
-                P,
-                e.action,
-                e.issue,
-                e.comment,
-                e.repository,
-                e.sender,
-                None,
-            );
-            event.installation = installation;
+            let mut event = issue_comment_event(P, e.comment, None);
+            event.installation = e.installation.and_then(|i| i.id);
             Ok(event)
         }
         "pull_request_review_comment" => {
             let e: ReviewComment = from_json(P, event_type, body)?;
-            let mut event = pull_request_event(
-                P,
-                EventKind::Ignored(IgnoreReason::ReviewComment),
-                e.pull_request.as_ref(),
-                e.repository,
-                e.sender,
-            );
+            let kind = EventKind::Ignored(IgnoreReason::ReviewComment);
+            let mut event = pull_request_event(P, kind, e.pull_request.as_ref(), e.common);
             event.comment = e.comment.and_then(|c| c.body);
             Ok(event)
         }
@@ -170,48 +170,61 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
                 event: event_type.to_owned(),
                 action: e.action.unwrap_or_default(),
             };
+            let pr = e.pull_request.as_ref();
             Ok(pull_request_event(
                 P,
                 EventKind::Ignored(reason),
-                e.pull_request.as_ref(),
-                e.repository,
-                e.sender,
+                pr,
+                e.common,
             ))
         }
-        "ping" => Ok(common_event(
-            P,
+        "ping" => Ok(delivery_event(
             EventKind::Ping,
             from_json(P, event_type, body)?,
         )),
-        "push" => Ok(common_event(
-            P,
-            EventKind::Ignored(IgnoreReason::BranchPush),
-            from_json(P, event_type, body)?,
-        )),
+        "push" => {
+            let kind = EventKind::Ignored(IgnoreReason::BranchPush);
+            Ok(delivery_event(kind, from_json(P, event_type, body)?))
+        }
         other => {
             // An event type we do not handle: name it, and keep whatever repo and sender it has.
-            let common = serde_json::from_slice(body).unwrap_or(Common {
+            let delivery = serde_json::from_slice(body).unwrap_or(Delivery {
                 installation: None,
-                repository: None,
-                sender: None,
+                common: Common {
+                    repository: None,
+                    sender: None,
+                },
             });
-            Ok(common_event(
-                P,
-                EventKind::Ignored(IgnoreReason::UnhandledEvent(other.to_owned())),
-                common,
-            ))
+            let reason = IgnoreReason::UnhandledEvent(other.to_owned());
+            Ok(delivery_event(EventKind::Ignored(reason), delivery))
         }
     }
 }
 
-fn common_event(provider: Provider, kind: EventKind, common: Common) -> Event {
+/// A closed pull request: merged, or closed without merging (GitHub and Gitea).
+pub(super) fn closed(pr: Option<&PullRequest>) -> EventKind {
+    if pr.and_then(|p| p.merged) == Some(true) {
+        EventKind::Merged
+    } else {
+        EventKind::Closed
+    }
+}
+
+/// An event naming only the delivery's repository, sender and installation.
+fn delivery_event(kind: EventKind, delivery: Delivery) -> Event {
+    let mut event = common_event(P, kind, delivery.common);
+    event.installation = delivery.installation.and_then(|i| i.id);
+    event
+}
+
+/// An event naming only the repository and the sender (Gitea's are the same shape).
+pub(super) fn common_event(provider: Provider, kind: EventKind, common: Common) -> Event {
     let mut event = Event::new(provider, kind);
     event.repo = common
         .repository
         .and_then(|r| r.full_name)
         .map(RepoName::new);
     event.sender = common.sender.and_then(|s| s.login);
-    event.installation = common.installation.and_then(|i| i.id);
     event
 }
 
@@ -220,12 +233,9 @@ pub(super) fn pull_request_event(
     provider: Provider,
     kind: EventKind,
     pr: Option<&PullRequest>,
-    repository: Option<Repo>,
-    sender: Option<User>,
+    common: Common,
 ) -> Event {
-    let mut event = Event::new(provider, kind);
-    event.repo = repository.and_then(|r| r.full_name).map(RepoName::new);
-    event.sender = sender.and_then(|s| s.login);
+    let mut event = common_event(provider, kind, common);
     if let Some(pr) = pr {
         event.number = pr.number.map(PullRequestNumber);
         event.pr_author = pr.user.as_ref().and_then(|u| u.login.clone());
@@ -251,17 +261,13 @@ pub(super) fn pull_request_event(
 /// Gitea's explicit flag; GitHub marks pull requests with `issue.pull_request`.
 pub(super) fn issue_comment_event(
     provider: Provider,
-    action: Option<String>,
-    issue: Option<Issue>,
-    comment: Option<Comment>,
-    repository: Option<Repo>,
-    sender: Option<User>,
+    c: IssueComment,
     is_pull: Option<bool>,
 ) -> Event {
     let on_pull =
-        is_pull.unwrap_or(false) || issue.as_ref().is_some_and(|i| i.pull_request.is_some());
-    let body = comment.and_then(|c| c.body);
-    let action = action.unwrap_or_default();
+        is_pull.unwrap_or(false) || c.issue.as_ref().is_some_and(|i| i.pull_request.is_some());
+    let body = c.comment.and_then(|c| c.body);
+    let action = c.action.unwrap_or_default();
     let kind = if !on_pull {
         EventKind::Ignored(IgnoreReason::NotAPullRequestComment("an issue"))
     } else if action != "created" {
@@ -270,14 +276,14 @@ pub(super) fn issue_comment_event(
         EventKind::Commented(body.as_deref().and_then(parse_comment))
     };
     let mut event = Event::new(provider, kind);
-    if let Some(repository) = repository {
+    if let Some(repository) = c.common.repository {
         // Comment payloads carry no head: the base repository's clone URL serves the PR's head
         // commit too (hosts keep pull request heads in the base repository).
         event.clone_url = repository.clone_url;
         event.repo = repository.full_name.map(RepoName::new);
     }
-    event.sender = sender.and_then(|s| s.login);
-    if let Some(issue) = issue {
+    event.sender = c.common.sender.and_then(|s| s.login);
+    if let Some(issue) = c.issue {
         event.number = issue.number.map(PullRequestNumber);
         event.pr_author = issue.user.and_then(|u| u.login);
     }
@@ -321,12 +327,7 @@ mod tests {
     use super::*;
 
     fn parse_as(event: &'static str, body: &str) -> Event {
-        let headers: HeaderMap = [(
-            http::HeaderName::from_static("x-github-event"),
-            http::HeaderValue::from_static(event),
-        )]
-        .into_iter()
-        .collect();
+        let headers = super::super::test_headers(&[("x-github-event", event)]);
         parse(&headers, body.as_bytes()).unwrap()
     }
 

@@ -110,16 +110,9 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
                     _ => IgnoreReason::UnhandledEvent(kind),
                 };
                 let mut event = Event::new(P, EventKind::Ignored(reason));
-                event.repo = sniff
-                    .project
-                    .and_then(|p| p.path_with_namespace)
-                    .map(RepoName::new);
-                event.sender_id = sniff
-                    .user
-                    .as_ref()
-                    .and_then(|u| u.id)
-                    .map(|id| id.to_string());
-                event.sender = sniff.user.and_then(|u| u.username).or(sniff.user_username);
+                event.repo = project_name(sniff.project.as_ref());
+                set_sender(&mut event, sniff.user.as_ref());
+                event.sender = event.sender.or(sniff.user_username);
                 return Ok(event);
             }
         }
@@ -127,7 +120,7 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
     Ok(if kind_name == "merge_request" {
         merge_request(&from_json(P, "merge_request", body)?)
     } else {
-        note(from_json(P, "note", body)?)
+        note(&from_json(P, "note", body)?)
     })
 }
 
@@ -165,16 +158,12 @@ fn merge_request(e: &MergeRequestEvent) -> Event {
         }),
     };
     let mut event = Event::new(P, kind);
-    event.repo = e
-        .project
-        .as_ref()
-        .and_then(|p| p.path_with_namespace.clone())
-        .map(RepoName::new);
+    event.repo = project_name(e.project.as_ref());
     fill_from_merge_request(&mut event, mr, e.user.as_ref(), e.project.as_ref());
     event
 }
 
-fn note(e: NoteEvent) -> Event {
+fn note(e: &NoteEvent) -> Event {
     let note = e.object_attributes.as_ref();
     let text = note.and_then(|n| n.text.clone());
     let kind = match note.and_then(|n| n.noteable_type.as_deref()) {
@@ -194,21 +183,12 @@ fn note(e: NoteEvent) -> Event {
     };
     let on_mr = note.and_then(|n| n.noteable_type.as_deref()) == Some("MergeRequest");
     let mut event = Event::new(P, kind);
-    event.repo = e
-        .project
-        .as_ref()
-        .and_then(|p| p.path_with_namespace.clone())
-        .map(RepoName::new);
+    event.repo = project_name(e.project.as_ref());
     if on_mr {
-        fill_from_merge_request(
-            &mut event,
-            e.merge_request.as_ref(),
-            e.user.as_ref(),
-            e.project.as_ref(),
-        );
+        let mr = e.merge_request.as_ref();
+        fill_from_merge_request(&mut event, mr, e.user.as_ref(), e.project.as_ref());
     } else {
-        event.sender_id = e.user.as_ref().and_then(|u| u.id).map(|id| id.to_string());
-        event.sender = e.user.and_then(|u| u.username);
+        set_sender(&mut event, e.user.as_ref());
     }
     event.comment = text;
     event
@@ -220,8 +200,7 @@ fn fill_from_merge_request(
     user: Option<&User>,
     project: Option<&Project>,
 ) {
-    event.sender = user.and_then(|u| u.username.clone());
-    event.sender_id = user.and_then(|u| u.id).map(|id| id.to_string());
+    set_sender(event, user);
     let Some(mr) = mr else { return };
     event.head_repo = head_repo(mr, event.repo.as_ref());
     event.number = mr.iid.map(PullRequestNumber);
@@ -248,6 +227,19 @@ fn fill_from_merge_request(
         .as_ref()
         .and_then(|s| s.git_http_url.clone())
         .or_else(|| project.and_then(|p| p.git_http_url.clone()));
+}
+
+/// The project's full path (`group/sub/project`).
+fn project_name(project: Option<&Project>) -> Option<RepoName> {
+    project
+        .and_then(|p| p.path_with_namespace.clone())
+        .map(RepoName::new)
+}
+
+/// The acting user: `sender` (the username) and `sender_id` (GitLab's numeric id).
+fn set_sender(event: &mut Event, user: Option<&User>) {
+    event.sender = user.and_then(|u| u.username.clone());
+    event.sender_id = user.and_then(|u| u.id).map(|id| id.to_string());
 }
 
 /// The project the merge request's source branch lives in: `source.path_with_namespace`, or,
@@ -321,49 +313,38 @@ mod tests {
     }
 
     #[test]
-    fn an_update_marking_draft_names_the_changed_fields() {
-        let e = parse_body(
-            r#"{"object_kind":"merge_request","object_attributes":{"action":"update"},"changes":{"draft":{"previous":false,"current":true},"updated_at":{}}}"#,
-        );
-        assert_eq!(
-            e.kind,
-            EventKind::Ignored(IgnoreReason::UpdateWithoutCommits(vec!["draft".into()]))
-        );
-    }
-
-    #[test]
-    fn approvals_are_ignored() {
-        let e = parse_body(
-            r#"{"object_kind":"merge_request","object_attributes":{"action":"approved"}}"#,
-        );
-        assert!(matches!(
-            e.kind,
-            EventKind::Ignored(IgnoreReason::UnhandledAction { .. })
-        ));
-    }
-
-    #[test]
-    fn system_hooks_without_object_kind_are_ignored_by_event_name() {
-        let e = parse_body(r#"{"event_name":"project_create","path_with_namespace":"a/b"}"#);
-        assert_eq!(
-            e.kind,
-            EventKind::Ignored(IgnoreReason::UnhandledEvent("project_create".into()))
-        );
-    }
-
-    #[test]
-    fn system_notes_and_edited_notes_are_not_commands() {
-        let e = parse_body(
-            r#"{"object_kind":"note","object_attributes":{"noteable_type":"MergeRequest","note":"atlantis plan","system":true}}"#,
-        );
-        assert_eq!(e.kind, EventKind::Ignored(IgnoreReason::SystemComment));
-        let e = parse_body(
-            r#"{"object_kind":"note","object_attributes":{"noteable_type":"MergeRequest","note":"atlantis plan","action":"update"}}"#,
-        );
-        assert_eq!(
-            e.kind,
-            EventKind::Ignored(IgnoreReason::CommentChanged("updated".into()))
-        );
+    fn deliveries_that_are_not_commands_or_pushes_are_ignored_with_their_reason() {
+        let unhandled = |event: &str, action: &str| IgnoreReason::UnhandledAction {
+            event: event.into(),
+            action: action.into(),
+        };
+        let cases = [
+            (
+                r#"{"object_kind":"merge_request","object_attributes":{"action":"update"},"changes":{"draft":{"previous":false,"current":true},"updated_at":{}}}"#,
+                IgnoreReason::UpdateWithoutCommits(vec!["draft".into()]),
+            ),
+            (
+                r#"{"object_kind":"merge_request","object_attributes":{"action":"approved"}}"#,
+                unhandled("merge_request", "approved"),
+            ),
+            // System hooks have no object_kind: they are named by their event_name.
+            (
+                r#"{"event_name":"project_create","path_with_namespace":"a/b"}"#,
+                IgnoreReason::UnhandledEvent("project_create".into()),
+            ),
+            // System notes and edited notes are not commands.
+            (
+                r#"{"object_kind":"note","object_attributes":{"noteable_type":"MergeRequest","note":"atlantis plan","system":true}}"#,
+                IgnoreReason::SystemComment,
+            ),
+            (
+                r#"{"object_kind":"note","object_attributes":{"noteable_type":"MergeRequest","note":"atlantis plan","action":"update"}}"#,
+                IgnoreReason::CommentChanged("updated".into()),
+            ),
+        ];
+        for (body, reason) in cases {
+            assert_eq!(parse_body(body).kind, EventKind::Ignored(reason), "{body}");
+        }
     }
 
     #[test]

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 use self::auth::header;
 pub use self::auth::{AuthError, Verifier};
-use crate::event::{DeliveryId, Event, Provider};
+use crate::event::{DeliveryId, Event, EventKind, IgnoreReason, Provider, RepoName};
 
 /// Why a delivery that passed authentication cannot be parsed. The handler answers 400.
 #[derive(Debug, thiserror::Error)]
@@ -212,6 +212,54 @@ fn short_branch(name: &str) -> String {
     name.strip_prefix("refs/heads/").unwrap_or(name).to_owned()
 }
 
+/// A comment edited or deleted (`how`): not a command.
+fn comment_changed(how: &str) -> EventKind {
+    EventKind::Ignored(IgnoreReason::CommentChanged(how.to_owned()))
+}
+
+/// An event key (`pullrequest:approved`, `pr:reviewer:approved`, `issue:created`) the parser
+/// does not handle: an unhandled action of the host's pull request events (keys under
+/// `pr_event`), else an unhandled event; an empty key is a missing event type (Bitbucket).
+fn unhandled_key(key: &str, pr_event: &str) -> EventKind {
+    if key.is_empty() {
+        return EventKind::Ignored(IgnoreReason::MissingEventType);
+    }
+    EventKind::Ignored(match key.split_once(':') {
+        Some((event, action)) if event == pr_event => IgnoreReason::UnhandledAction {
+            event: event.to_owned(),
+            action: action.to_owned(),
+        },
+        _ => IgnoreReason::UnhandledEvent(key.to_owned()),
+    })
+}
+
+/// The head's repository `head` as the delivery's `repo` spells it when they are the same
+/// repository (Bitbucket's names are case-insensitive), else as given.
+fn head_spelled_as(repo: Option<&RepoName>, head: impl Into<String>) -> RepoName {
+    match repo {
+        Some(repo) => crate::vcs::same_spelling(repo, head),
+        None => RepoName::new(head.into()),
+    }
+}
+
+/// Headers from `(name, value)` pairs, for the parsers' tests.
+#[cfg(test)]
+pub(crate) fn test_headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
+    let mut map = HeaderMap::new();
+    for (name, value) in pairs {
+        map.insert(*name, http::HeaderValue::from_str(value).unwrap());
+    }
+    map
+}
+
+/// `provider`'s delivery of `body` under the event key `key` (Bitbucket's `X-Event-Key`),
+/// parsed, for the parsers' tests.
+#[cfg(test)]
+pub(crate) fn with_event_key(provider: Provider, key: &str, body: &str) -> Event {
+    let headers = test_headers(&[("x-event-key", key)]);
+    parse(provider, &headers, body.as_bytes()).unwrap()
+}
+
 /// Whether a title marks a draft the way GitLab and Gitea do (`Draft:`, `[Draft]`, `(Draft)`,
 /// `WIP:`, `[WIP]`).
 fn has_draft_prefix(title: &str) -> bool {
@@ -224,18 +272,9 @@ fn has_draft_prefix(title: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use http::HeaderValue;
 
     fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        pairs
-            .iter()
-            .map(|(k, v)| {
-                (
-                    http::HeaderName::from_static(k),
-                    HeaderValue::from_static(v),
-                )
-            })
-            .collect()
+        test_headers(pairs)
     }
 
     #[test]
@@ -259,17 +298,9 @@ mod tests {
         let cloud = headers(&[("x-event-key", "pullrequest:created")]);
         assert_eq!(detect_provider(&cloud, b""), Some(Provider::BitbucketCloud));
         for key in ["pr:opened", "diagnostics:ping", "repo:refs_changed"] {
-            let server: HeaderMap = [(
-                http::HeaderName::from_static("x-event-key"),
-                HeaderValue::from_static(key),
-            )]
-            .into_iter()
-            .collect();
-            assert_eq!(
-                detect_provider(&server, b""),
-                Some(Provider::BitbucketServer),
-                "{key}"
-            );
+            let server = headers(&[("x-event-key", key)]);
+            let detected = detect_provider(&server, b"");
+            assert_eq!(detected, Some(Provider::BitbucketServer), "{key}");
         }
     }
 
@@ -353,39 +384,42 @@ mod tests {
 
     #[test]
     fn a_signed_gitlab_delivery_is_known_by_its_signed_webhook_id_only() {
-        let signed = [
-            ("webhook-signature", "v1,abc"),
-            ("webhook-id", "msg_signed"),
-            ("x-gitlab-event-uuid", "fresh-uuid"),
-            ("idempotency-key", "fresh-key"),
+        const SIGNED: (&str, &str) = ("webhook-signature", "v1,abc");
+        const EVENT_UUID: (&str, &str) = ("x-gitlab-event-uuid", "event-uuid");
+        const KEY: (&str, &str) = ("idempotency-key", "key");
+        const HOOK: (&str, &str) = ("x-gitlab-webhook-uuid", "hook-uuid");
+        type Headers = &'static [(&'static str, &'static str)];
+        let cases: [(Headers, Option<&str>); 7] = [
+            (
+                &[SIGNED, ("webhook-id", "msg_signed"), EVENT_UUID, KEY],
+                Some("msg_signed"),
+            ),
+            // Signed but without its id: no id, rather than an unsigned header's.
+            (&[SIGNED], None),
+            (&[SIGNED, EVENT_UUID, KEY], None),
+            // Unsigned: the idempotency key (kept by GitLab's retries) first, then the event
+            // UUID; the webhook UUID names the hook, shared by all its deliveries: never an id.
+            // An unsigned `webhook-id` is not an id either.
+            (&[("webhook-id", "msg"), HOOK, EVENT_UUID, KEY], Some("key")),
+            (
+                &[("webhook-id", "msg"), HOOK, EVENT_UUID],
+                Some("event-uuid"),
+            ),
+            (&[("webhook-id", "msg"), HOOK], None),
+            (&[("webhook-id", "msg")], None),
         ];
-        assert_eq!(id(Provider::Gitlab, &signed).as_deref(), Some("msg_signed"));
-        // Signed but without its id: no id, rather than an unsigned header's.
-        assert_eq!(id(Provider::Gitlab, &signed[..1]), None);
+        for (pairs, expected) in cases {
+            assert_eq!(
+                id(Provider::Gitlab, pairs).as_deref(),
+                expected,
+                "{pairs:?}"
+            );
+        }
+        let signed = headers(&[SIGNED]);
         assert_eq!(
-            id(Provider::Gitlab, &[signed[0], signed[2], signed[3]]),
-            None
-        );
-        assert_eq!(
-            expected_delivery_id(Provider::Gitlab, &headers(&signed[..1])),
+            expected_delivery_id(Provider::Gitlab, &signed),
             "webhook-id header"
         );
-        // Unsigned: the idempotency key (kept by GitLab's retries) first, then the event UUID;
-        // the webhook UUID names the hook, shared by all its deliveries: never an id. An
-        // unsigned `webhook-id` is not an id either.
-        let unsigned = [
-            ("webhook-id", "msg_unsigned"),
-            ("x-gitlab-webhook-uuid", "hook-uuid"),
-            ("x-gitlab-event-uuid", "event-uuid"),
-            ("idempotency-key", "key"),
-        ];
-        assert_eq!(id(Provider::Gitlab, &unsigned).as_deref(), Some("key"));
-        assert_eq!(
-            id(Provider::Gitlab, &unsigned[..3]).as_deref(),
-            Some("event-uuid")
-        );
-        assert_eq!(id(Provider::Gitlab, &unsigned[..2]), None);
-        assert_eq!(id(Provider::Gitlab, &unsigned[..1]), None);
     }
 
     #[test]

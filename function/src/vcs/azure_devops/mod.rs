@@ -20,8 +20,11 @@
 //! so use a full-scoped PAT or one with Security (Manage) where the organisation restricts
 //! scopes; the PAT's account must be allowed to read the repository's permissions.
 //!
-//! This file holds the client and the [`VcsClient`] calls; [`wire`] is the JSON they read and
-//! [`permissions`] the look-up of who may run commands.
+//! This file holds the client and its [`VcsClient`] calls (as a `Host`); [`wire`] is the JSON
+//! they read and [`permissions`] the look-up of who may run commands.
+//!
+//! [`VcsClient`]: super::VcsClient
+//! [`VcsClient::permission`]: super::VcsClient::permission
 
 mod permissions;
 mod wire;
@@ -31,20 +34,21 @@ pub use self::permissions::GIT_REPOSITORIES_NAMESPACE;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
-use http::{Method, StatusCode};
+use http::Method;
 use secrecy::SecretString;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use self::permissions::identity_url;
 use self::wire::{
     ChangeEntry, ChangesJson, CommitDiffsJson, ItemJson, IterationJson, ListJson, PrJson,
     RepoRefJson, ThreadJson, approving, repo_relative, short_ref,
 };
-use super::http::{Auth, Idempotency, Rest, RetryPolicy, check, segment};
+use super::host::{Host, PrRef, Put, StatusFields};
+use super::http::{Auth, Rest, RetryPolicy, segment};
 use super::paging;
 use super::{
-    Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, StatusState, VcsClient,
-    VcsError, owner_and_name, require_head, truncate,
+    Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, VcsError,
+    owner_and_name_segments, require_head,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
@@ -85,43 +89,36 @@ impl AzureDevopsClient {
             descriptors: Arc::new(Mutex::new(HashMap::new())),
         })
     }
-
-    fn repo_path(repo: &RepoName) -> Result<String> {
-        let (project, name) = owner_and_name(repo)?;
-        Ok(format!(
-            "{}/_apis/git/repositories/{}",
-            segment(project),
-            segment(name)
-        ))
-    }
 }
 
 impl AzureDevopsClient {
-    async fn get_pr(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<PrJson> {
-        let what = format!("get pull request {repo}!{pr}");
-        self.rest
-            .get(
-                &format!(
-                    "{}/pullrequests/{pr}?api-version={API_VERSION}",
-                    Self::repo_path(repo)?
-                ),
-                &what,
-            )
-            .await
+    async fn get_pr(&self, pr: PrRef<'_>) -> Result<PrJson> {
+        let what = format!("get pull request {}", Self::pr_name(pr));
+        let base = Self::repo_path(pr.repo)?;
+        let target = format!(
+            "{base}/pullrequests/{}?api-version={API_VERSION}",
+            pr.number
+        );
+        self.rest.get(&target, &what).await
     }
 }
 
-impl VcsClient for AzureDevopsClient {
-    fn provider(&self) -> Provider {
-        Provider::AzureDevops
-    }
+/// How Azure DevOps spells a commit status (`context` is then an object: see `status`).
+const STATUS: StatusFields = StatusFields {
+    states: ["pending", "succeeded", "failed", "error"],
+    name: "context",
+    url: "targetUrl",
+    description_max: 255,
+};
 
-    fn comment_limit(&self) -> usize {
-        COMMENT_LIMIT
-    }
+impl Host for AzureDevopsClient {
+    const PROVIDER: Provider = Provider::AzureDevops;
+    const COMMENT_LIMIT: usize = COMMENT_LIMIT;
+    const PR_MARK: char = '!';
+    const FILE_ACCEPT: &'static str = "application/octet-stream";
 
-    async fn pull_request(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<PullRequest> {
-        let j = self.get_pr(repo, pr).await?;
+    async fn read_pull_request(&self, pr: PrRef<'_>) -> Result<PullRequest> {
+        let j = self.get_pr(pr).await?;
         // `forkSource` is set only for a fork: one that names no repository, or the base
         // repository itself, is an unknown head (treated as a fork).
         let head_repo = match &j.fork_source {
@@ -129,11 +126,11 @@ impl VcsClient for AzureDevopsClient {
                 .repository
                 .as_ref()
                 .and_then(RepoRefJson::full_name)
-                .filter(|name| !name.as_str().eq_ignore_ascii_case(repo.as_str())),
-            None => Some(repo.clone()),
+                .filter(|name| !name.as_str().eq_ignore_ascii_case(pr.repo.as_str())),
+            None => Some(pr.repo.clone()),
         };
         Ok(PullRequest {
-            number: pr,
+            number: pr.number,
             head_sha: CommitSha::new(j.last_merge_source_commit.commit_id),
             head_branch: short_ref(&j.source_ref_name),
             base_branch: short_ref(&j.target_ref_name),
@@ -153,17 +150,13 @@ impl VcsClient for AzureDevopsClient {
         })
     }
 
-    async fn changed_files(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-    ) -> Result<Vec<ChangedFile>> {
-        let base = Self::repo_path(repo)?;
-        let what = format!("list files of {repo}!{pr}");
+    async fn list_changed_files(&self, pr: PrRef<'_>) -> Result<Vec<ChangedFile>> {
+        let base = format!("{}/pullRequests/{}", Self::repo_path(pr.repo)?, pr.number);
+        let what = format!("list files of {}", Self::pr_name(pr));
         let iterations: ListJson<IterationJson> = self
             .rest
             .get(
-                &format!("{base}/pullRequests/{pr}/iterations?api-version={API_VERSION}"),
+                &format!("{base}/iterations?api-version={API_VERSION}"),
                 &what,
             )
             .await?;
@@ -176,7 +169,7 @@ impl VcsClient for AzureDevopsClient {
                 .rest
                 .get(
                     &format!(
-                        "{base}/pullRequests/{pr}/iterations/{last}/changes?$top={top}&$skip={skip}&api-version={API_VERSION}"
+                        "{base}/iterations/{last}/changes?$top={top}&$skip={skip}&api-version={API_VERSION}"
                     ),
                     what,
                 )
@@ -208,49 +201,14 @@ impl VcsClient for AzureDevopsClient {
             .collect())
     }
 
-    async fn read_file(
-        &self,
-        repo: &RepoName,
-        sha: &CommitSha,
-        file: &str,
-    ) -> Result<Option<Vec<u8>>> {
-        let what = format!("read {file} at {sha} in {repo}");
-        let url = self.rest.url(&format!(
-            "{}/items?path={}&versionDescriptor.version={}&versionDescriptor.versionType=commit&$format=octetStream&api-version={API_VERSION}",
-            Self::repo_path(repo)?,
-            segment(&format!("/{file}")),
-            segment(sha.as_str()),
-        ))?;
-        let r = self
-            .rest
-            .send(
-                Method::GET,
-                url,
-                None,
-                "application/octet-stream",
-                Idempotency::Idempotent,
-                &what,
-            )
-            .await?;
-        if r.status == StatusCode::NOT_FOUND {
-            return Ok(None);
-        }
-        Ok(Some(check(r, &what)?.body.to_vec()))
-    }
-
-    async fn list_files(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
+    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
         let what = format!("list the tree of {repo} at {sha}");
-        let items: ListJson<ItemJson> = self
-            .rest
-            .get(
-                &format!(
-                    "{}/items?scopePath=%2F&recursionLevel=Full&versionDescriptor.version={}&versionDescriptor.versionType=commit&api-version={API_VERSION}",
-                    Self::repo_path(repo)?,
-                    segment(sha.as_str())
-                ),
-                &what,
-            )
-            .await?;
+        let target = format!(
+            "{}/items?scopePath=%2F&recursionLevel=Full&versionDescriptor.version={}&versionDescriptor.versionType=commit&api-version={API_VERSION}",
+            Self::repo_path(repo)?,
+            segment(sha.as_str())
+        );
+        let items: ListJson<ItemJson> = self.rest.get(&target, &what).await?;
         Ok(items
             .value
             .into_iter()
@@ -259,98 +217,51 @@ impl VcsClient for AzureDevopsClient {
             .collect())
     }
 
-    async fn post_comment(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-        body: &str,
-    ) -> Result<CommentId> {
-        let what = format!("comment on {repo}!{pr}");
-        let thread: ThreadJson = self
-            .rest
-            .send_json(
-                Method::POST,
-                &format!(
-                    "{}/pullRequests/{pr}/threads?api-version={API_VERSION}",
-                    Self::repo_path(repo)?
-                ),
-                &json!({
-                    "comments": [{ "parentCommentId": 0, "content": body, "commentType": 1 }],
-                    "status": 1,
-                }),
-                Idempotency::NotIdempotent,
-                &what,
-            )
-            .await?;
+    fn file_path(base: &str, sha: &str, file: &str) -> String {
+        format!(
+            "{base}/items?path={}&versionDescriptor.version={sha}&versionDescriptor.versionType=commit&$format=octetStream&api-version={API_VERSION}",
+            segment(&format!("/{file}")),
+        )
+    }
+
+    /// `POST pullRequests/{id}/threads`: a new active thread of one comment.
+    fn comment_path(base: &str, number: PullRequestNumber) -> String {
+        format!("{base}/pullRequests/{number}/threads?api-version={API_VERSION}")
+    }
+
+    fn comment_json(body: &str) -> Value {
+        json!({
+            "comments": [{ "parentCommentId": 0, "content": body, "commentType": 1 }],
+            "status": 1,
+        })
+    }
+
+    /// `thread/comment`: the new thread's id and its first comment's (1 when not given).
+    fn comment_id(reply: Value) -> serde_json::Result<CommentId> {
+        let thread: ThreadJson = serde_json::from_value(reply)?;
         let comment = thread.comments.first().map_or(1, |c| c.id);
         Ok(CommentId(format!("{}/{comment}", thread.id)))
     }
 
-    async fn edit_comment(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-        id: &CommentId,
-        body: &str,
-    ) -> Result<()> {
-        let what = format!("edit comment {id} on {repo}!{pr}");
+    /// `PATCH pullRequests/{id}/threads/{t}/comments/{c}`, `id` being `thread/comment`.
+    fn edit_put(base: &str, pr: PullRequestNumber, id: &CommentId, body: &str) -> Result<Put> {
         let (thread, comment) = id.0.split_once('/').ok_or_else(|| VcsError::Config {
             message: format!("Azure DevOps comment id {id} is not thread/comment"),
         })?;
-        let _: serde_json::Value = self
-            .rest
-            .send_json(
-                Method::PATCH,
-                &format!(
-                    "{}/pullRequests/{pr}/threads/{}/comments/{}?api-version={API_VERSION}",
-                    Self::repo_path(repo)?,
-                    segment(thread),
-                    segment(comment)
-                ),
-                &json!({ "content": body }),
-                Idempotency::Idempotent,
-                &what,
-            )
-            .await?;
-        Ok(())
+        let (thread, comment) = (segment(thread), segment(comment));
+        let path = format!(
+            "{base}/pullRequests/{pr}/threads/{thread}/comments/{comment}?api-version={API_VERSION}"
+        );
+        Ok(Put::new(Method::PATCH, path, json!({ "content": body })))
     }
 
-    async fn set_status(
-        &self,
-        repo: &RepoName,
-        sha: &CommitSha,
-        status: &CommitStatus,
-    ) -> Result<()> {
-        let what = format!("set status {} on {sha}", status.context);
-        let state = match status.state {
-            StatusState::Pending => "pending",
-            StatusState::Success => "succeeded",
-            StatusState::Failure => "failed",
-            StatusState::Error => "error",
-        };
-        let mut body = json!({
-            "state": state,
-            "description": truncate(&status.description, 255),
-            "context": { "name": status.context, "genre": "landfall" },
-        });
-        if let Some(url) = &status.target_url {
-            body["targetUrl"] = json!(url);
-        }
-        let _: serde_json::Value = self
-            .rest
-            .send_json(
-                Method::POST,
-                &format!(
-                    "{}/commits/{}/statuses?api-version={API_VERSION}",
-                    Self::repo_path(repo)?,
-                    segment(sha.as_str())
-                ),
-                &body,
-                Idempotency::Idempotent,
-                &what,
-            )
-            .await?;
-        Ok(())
+    /// `POST commits/{sha}/statuses`, named by `context.name` in the genre `landfall`.
+    fn status(&self, repo: &RepoName, sha: &CommitSha, status: &CommitStatus) -> Result<Put> {
+        let (base, sha) = (Self::repo_path(repo)?, segment(sha.as_str()));
+        let path = format!("{base}/commits/{sha}/statuses?api-version={API_VERSION}");
+        let mut body = STATUS.json(status);
+        body["context"] = json!({ "name": status.context, "genre": "landfall" });
+        Ok(Put::new(Method::POST, path, body))
     }
 
     /// The user's effective permission on the repository from the Git Repositories security
@@ -363,7 +274,7 @@ impl VcsClient for AzureDevopsClient {
     /// an entry, [`Access::None`]. The user is named by identity id (the webhook's `id`), so an
     /// actor without one is an error. Up to three requests: the identity's descriptor (cached),
     /// the repository's ids and the list.
-    async fn permission(&self, repo: &RepoName, user: &Actor) -> Result<Access> {
+    async fn read_access(&self, repo: &RepoName, user: &Actor) -> Result<Access> {
         self.acl_access(repo, user).await
     }
 
@@ -371,18 +282,10 @@ impl VcsClient for AzureDevopsClient {
     /// suggestions); none at all while anyone's vote is -10 (rejected). Votes do not record the
     /// commit they were cast at, so when the PR's `lastMergeSourceCommit` is no longer `head`
     /// none counts.
-    async fn approvals(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-        head: &CommitSha,
-    ) -> Result<Vec<Actor>> {
-        let j = self.get_pr(repo, pr).await?;
-        if !j
-            .last_merge_source_commit
-            .commit_id
-            .eq_ignore_ascii_case(head.as_str())
-        {
+    async fn list_approvals(&self, pr: PrRef<'_>, head: &CommitSha) -> Result<Vec<Actor>> {
+        let j = self.get_pr(pr).await?;
+        let current = &j.last_merge_source_commit.commit_id;
+        if !current.eq_ignore_ascii_case(head.as_str()) {
             return Ok(Vec::new());
         }
         Ok(approving(j.reviewers))
@@ -391,21 +294,16 @@ impl VcsClient for AzureDevopsClient {
     /// `GET diffs/commits?baseVersion={base branch}&targetVersion={head}`: the head contains the
     /// base branch when the base has no commit the head lacks (`behindCount` 0, the merge base
     /// being the base's head).
-    async fn contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
+    async fn head_contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
         require_head(repo, pr)?;
         let what = format!("compare {repo}!{} with {}", pr.number, pr.base_branch);
-        let diff: CommitDiffsJson = self
-            .rest
-            .get(
-                &format!(
-                    "{}/diffs/commits?baseVersion={}&baseVersionType=branch&targetVersion={}&targetVersionType=commit&$top=1&api-version={API_VERSION}",
-                    Self::repo_path(repo)?,
-                    segment(&pr.base_branch),
-                    segment(pr.head_sha.as_str())
-                ),
-                &what,
-            )
-            .await?;
+        let target = format!(
+            "{}/diffs/commits?baseVersion={}&baseVersionType=branch&targetVersion={}&targetVersionType=commit&$top=1&api-version={API_VERSION}",
+            Self::repo_path(repo)?,
+            segment(&pr.base_branch),
+            segment(pr.head_sha.as_str())
+        );
+        let diff: CommitDiffsJson = self.rest.get(&target, &what).await?;
         let Some(behind) = diff.behind_count else {
             return Err(VcsError::Status {
                 what,
@@ -418,5 +316,14 @@ impl VcsClient for AzureDevopsClient {
             _ => true,
         };
         Ok(behind == 0 && merge_base_is_base)
+    }
+
+    fn rest(&self) -> &Rest {
+        &self.rest
+    }
+
+    fn repo_path(repo: &RepoName) -> Result<String> {
+        let (project, name) = owner_and_name_segments(repo)?;
+        Ok(format!("{project}/_apis/git/repositories/{name}"))
     }
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::wire::{ListJson, RepoRefJson};
 use super::{API_VERSION, AzureDevopsClient};
 use crate::event::RepoName;
+use crate::vcs::host::Host as _;
 use crate::vcs::http::segment;
 use crate::vcs::{Access, Actor, Result, VcsError};
 

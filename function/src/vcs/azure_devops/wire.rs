@@ -4,7 +4,7 @@
 use serde::Deserialize;
 
 use crate::event::RepoName;
-use crate::vcs::Actor;
+use crate::vcs::{Actor, joined_name};
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -42,11 +42,8 @@ pub(super) struct ProjectJson {
 impl RepoRefJson {
     /// `project/repo`, as Landfall names Azure DevOps repositories.
     pub(super) fn full_name(&self) -> Option<RepoName> {
-        let project = self.project.as_ref()?.name.as_deref()?;
-        Some(RepoName::new(format!(
-            "{project}/{}",
-            self.name.as_deref()?
-        )))
+        let project = self.project.as_ref().and_then(|p| p.name.as_deref());
+        joined_name(project, self.name.as_deref())
     }
 }
 

@@ -4,12 +4,12 @@
 //! name, GitHub's `mergeable_state` beside Gitea's `mergeable` and `merge_base`, a status
 //! description's length) each adapter says which.
 
-use serde::Deserialize;
-use serde_json::json;
+use std::collections::BTreeMap;
 
-use super::super::{
-    Actor, CommitStatus, PrState, PullRequest, Result, StatusState, VcsError, truncate,
-};
+use serde::Deserialize;
+
+use super::super::host::StatusFields;
+use super::super::{Actor, PrState, PullRequest, Result, VcsError};
 use crate::event::{CommitSha, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
 
@@ -160,7 +160,7 @@ pub(in crate::vcs) fn counted_approvals(
     decisive: &[&str],
 ) -> Vec<Actor> {
     reviews.sort_by_key(|r| r.id);
-    let latest = super::super::latest_per_reviewer(
+    let latest = latest_per_reviewer(
         reviews,
         |r| r.user.as_ref().map(|u| u.login.clone()),
         |r| decisive.contains(&r.state.as_str()),
@@ -179,6 +179,22 @@ pub(in crate::vcs) fn counted_approvals(
         .collect()
 }
 
+/// Each reviewer's latest decisive review: `reviews` in the order they were given, `decisive`
+/// keeping the states that make or change a decision; reviews without a login are left out.
+fn latest_per_reviewer<R>(
+    reviews: Vec<R>,
+    login: impl Fn(&R) -> Option<String>,
+    decisive: impl Fn(&R) -> bool,
+) -> BTreeMap<String, R> {
+    let mut latest = BTreeMap::new();
+    for review in reviews {
+        if let Some(user) = login(&review).filter(|_| decisive(&review)) {
+            latest.insert(user, review);
+        }
+    }
+    latest
+}
+
 /// `GET .../collaborators/{username}/permission`.
 #[derive(Deserialize)]
 pub(in crate::vcs) struct PermissionJson {
@@ -188,32 +204,15 @@ pub(in crate::vcs) struct PermissionJson {
     pub role_name: Option<String>,
 }
 
-/// The body of `POST .../statuses/{sha}`, the description cut to `description_max`
-/// characters.
-pub(in crate::vcs) fn status_json(
-    status: &CommitStatus,
-    description_max: usize,
-) -> serde_json::Value {
-    let state = match status.state {
-        StatusState::Pending => "pending",
-        StatusState::Success => "success",
-        StatusState::Failure => "failure",
-        StatusState::Error => "error",
-    };
-    let mut body = json!({
-        "state": state,
-        "context": status.context,
-        "description": truncate(&status.description, description_max),
-    });
-    if let Some(url) = &status.target_url {
-        body["target_url"] = json!(url);
+/// How GitHub and Gitea spell a commit status (`POST .../statuses/{sha}`), the description cut
+/// to `description_max` characters.
+pub(in crate::vcs) const fn status_fields(description_max: usize) -> StatusFields {
+    StatusFields {
+        states: ["pending", "success", "failure", "error"],
+        name: "context",
+        url: "target_url",
+        description_max,
     }
-    body
-}
-
-/// The body of a comment, created or edited.
-pub(in crate::vcs) fn comment_json(body: &str) -> serde_json::Value {
-    json!({ "body": body })
 }
 
 /// `org/team` split in two; `host` and `team_word` (`team-slug`, `team-name`) for the error.

@@ -20,7 +20,7 @@ use http::HeaderMap;
 use secrecy::{ExposeSecret, SecretSlice, SecretString};
 use sha2::Sha256;
 
-use super::{AuthError, Verifier, digests_equal, header};
+use super::{AuthError, digests_equal, required};
 use crate::event::Provider;
 
 /// How far a Standard Webhooks `webhook-timestamp` may be from now (the specification's five
@@ -64,33 +64,26 @@ pub fn check_secret(provider: Provider, secret: &SecretString) -> Result<(), Sec
     Ok(())
 }
 
-impl Verifier {
-    /// GitLab: with a signing token (`whsec_...`), the Standard Webhooks signature and nothing
-    /// else; with a plain secret, `X-Gitlab-Token`.
-    pub(super) fn verify_gitlab(
-        &self,
-        headers: &HeaderMap,
-        body: &[u8],
-        now: SystemTime,
-    ) -> Result<(), AuthError> {
-        let secret = self.secret.expose_secret().as_bytes();
-        if let Some(key) = signing_key(self.secret.expose_secret()) {
-            // A signing token accepts signed deliveries only: never the token itself.
-            let signatures = header(headers, "webhook-signature").ok_or(AuthError::Missing {
-                expected: "webhook-signature",
-            })?;
-            return check_standard_webhook(key.expose_secret(), headers, signatures, body, now);
-        }
-        let token = header(headers, "x-gitlab-token").ok_or(AuthError::Missing {
-            expected: "X-Gitlab-Token",
-        })?;
-        if digests_equal(token.as_bytes(), secret) {
-            Ok(())
-        } else {
-            Err(AuthError::Mismatch {
-                header: "X-Gitlab-Token",
-            })
-        }
+/// GitLab: with a signing token (`whsec_...`) as `secret`, the Standard Webhooks signature and
+/// nothing else; with a plain secret, `X-Gitlab-Token`.
+pub(super) fn verify(
+    secret: &str,
+    headers: &HeaderMap,
+    body: &[u8],
+    now: SystemTime,
+) -> Result<(), AuthError> {
+    if let Some(key) = signing_key(secret) {
+        // A signing token accepts signed deliveries only: never the token itself.
+        let signatures = required(headers, "webhook-signature", "webhook-signature")?;
+        return check_standard_webhook(key.expose_secret(), headers, signatures, body, now);
+    }
+    let token = required(headers, "x-gitlab-token", "X-Gitlab-Token")?;
+    if digests_equal(token.as_bytes(), secret.as_bytes()) {
+        Ok(())
+    } else {
+        Err(AuthError::Mismatch {
+            header: "X-Gitlab-Token",
+        })
     }
 }
 
@@ -107,12 +100,8 @@ fn check_standard_webhook(
     now: SystemTime,
 ) -> Result<(), AuthError> {
     const LABEL: &str = "webhook-signature";
-    let id = header(headers, "webhook-id").ok_or(AuthError::Missing {
-        expected: "webhook-id",
-    })?;
-    let timestamp = header(headers, "webhook-timestamp").ok_or(AuthError::Missing {
-        expected: "webhook-timestamp",
-    })?;
+    let id = required(headers, "webhook-id", "webhook-id")?;
+    let timestamp = required(headers, "webhook-timestamp", "webhook-timestamp")?;
     let signed_at: u64 = timestamp
         .bytes()
         .all(|b| b.is_ascii_digit())

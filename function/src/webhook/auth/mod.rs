@@ -131,20 +131,13 @@ impl Verifier {
                 }
             }
             Provider::BitbucketCloud | Provider::BitbucketServer => {
-                match header(headers, "x-hub-signature") {
-                    Some(value) if value.starts_with("sha1=") => {
-                        if self.allow_sha1 {
-                            check_hmac_sha1(secret, body, value)
-                        } else {
-                            Err(AuthError::Sha1NotAllowed)
-                        }
-                    }
-                    Some(value) => {
-                        check_hmac_sha256(secret, body, value, "sha256=", "X-Hub-Signature")
-                    }
-                    None => Err(AuthError::Missing {
-                        expected: "X-Hub-Signature",
-                    }),
+                let value = required(headers, "x-hub-signature", "X-Hub-Signature")?;
+                if !value.starts_with("sha1=") {
+                    check_hmac_sha256(secret, body, value, "sha256=", "X-Hub-Signature")
+                } else if self.allow_sha1 {
+                    check_hmac_sha1(secret, body, value)
+                } else {
+                    Err(AuthError::Sha1NotAllowed)
                 }
             }
             Provider::Gitea => {
@@ -157,20 +150,14 @@ impl Verifier {
                         return check_hmac_sha256(secret, body, value, "", label);
                     }
                 }
-                match header(headers, "x-hub-signature-256") {
-                    Some(value) => {
-                        check_hmac_sha256(secret, body, value, "sha256=", "X-Hub-Signature-256")
-                    }
-                    None => Err(AuthError::Missing {
-                        expected: "X-Gitea-Signature or X-Forgejo-Signature",
-                    }),
-                }
+                let expected = "X-Gitea-Signature or X-Forgejo-Signature";
+                let value = required(headers, "x-hub-signature-256", expected)?;
+                check_hmac_sha256(secret, body, value, "sha256=", "X-Hub-Signature-256")
             }
-            Provider::Gitlab => self.verify_gitlab(headers, body, now),
+            Provider::Gitlab => gitlab::verify(self.secret.expose_secret(), headers, body, now),
             Provider::AzureDevops => {
                 const HEADER: &str = "Authorization";
-                let value = header(headers, "authorization")
-                    .ok_or(AuthError::Missing { expected: HEADER })?;
+                let value = required(headers, "authorization", HEADER)?;
                 let (scheme, encoded) = value
                     .trim()
                     .split_once(' ')
@@ -194,6 +181,15 @@ impl Verifier {
 /// The first value of a header as text, if present and visible ASCII.
 pub(crate) fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers.get(name).and_then(|v| v.to_str().ok())
+}
+
+/// A header the scheme needs: its value, or [`AuthError::Missing`] naming it as `expected`.
+fn required<'a>(
+    headers: &'a HeaderMap,
+    name: &str,
+    expected: &'static str,
+) -> Result<&'a str, AuthError> {
+    header(headers, name).ok_or(AuthError::Missing { expected })
 }
 
 fn check_hmac_sha256(

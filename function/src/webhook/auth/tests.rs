@@ -4,13 +4,7 @@
 use super::*;
 use http::HeaderValue;
 
-pub(super) fn headers(pairs: &[(&'static str, &str)]) -> HeaderMap {
-    let mut map = HeaderMap::new();
-    for (k, v) in pairs {
-        map.insert(*k, HeaderValue::from_str(v).unwrap());
-    }
-    map
-}
+pub(super) use crate::webhook::test_headers as headers;
 
 pub(super) fn verifier(provider: Provider, secret: &str) -> Verifier {
     Verifier::new(provider, SecretString::from(secret.to_owned()), false)

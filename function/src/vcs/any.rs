@@ -1,0 +1,168 @@
+//! [`AnyVcs`]: the adapter the configuration names, chosen at start-up, answering every
+//! [`VcsClient`] call with the adapter it holds.
+
+use std::collections::BTreeMap;
+
+use secrecy::SecretString;
+
+use super::{
+    Access, Actor, CommentId, CommitStatus, PullRequest, Result, RetryPolicy, TreeFilter,
+    VcsClient, VcsError, azure_devops, bitbucket_cloud, bitbucket_server, gitea, github, gitlab,
+};
+use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
+use crate::projects::ChangedFile;
+
+/// How to reach the host, from `LANDFALL_VCS`, `LANDFALL_VCS_URL` and the token.
+#[derive(Clone, Debug)]
+pub struct VcsSettings {
+    /// The host kind.
+    pub provider: Provider,
+    /// The API base URL; `None` for the public service.
+    pub base_url: Option<String>,
+    /// The token (`user:password` for Basic auth where the host takes it).
+    pub token: SecretString,
+    /// Retries.
+    pub retry: RetryPolicy,
+}
+
+/// One of the adapters, chosen at start-up by `LANDFALL_VCS`.
+#[derive(Debug)]
+pub enum AnyVcs {
+    /// GitHub.
+    Github(github::GithubClient),
+    /// GitLab.
+    Gitlab(gitlab::GitlabClient),
+    /// Azure DevOps.
+    AzureDevops(azure_devops::AzureDevopsClient),
+    /// Bitbucket Cloud.
+    BitbucketCloud(bitbucket_cloud::BitbucketCloudClient),
+    /// Bitbucket Server.
+    BitbucketServer(bitbucket_server::BitbucketServerClient),
+    /// Gitea.
+    Gitea(gitea::GiteaClient),
+}
+
+impl AnyVcs {
+    /// Builds the adapter the configuration names: a GitHub App when
+    /// `LANDFALL_GITHUB_APP_ID` is set, else the host's adapter with the token.
+    ///
+    /// # Errors
+    ///
+    /// [`VcsError::Config`] when neither a token nor a GitHub App is configured, or the client
+    /// cannot be built.
+    pub fn from_config(
+        config: &crate::config::Config,
+        secrets: &crate::config::Secrets,
+        retry: RetryPolicy,
+    ) -> Result<Self> {
+        use crate::config::env_vars;
+        if let Some(app) = &config.github_app {
+            let key = secrets
+                .github_app_key
+                .as_ref()
+                .ok_or_else(|| VcsError::Config {
+                    message: format!("{} was not read", env_vars::GITHUB_APP_KEY),
+                })?;
+            return Ok(AnyVcs::Github(github::GithubClient::app(
+                config.vcs_url.as_deref(),
+                app.app_id,
+                secrecy::ExposeSecret::expose_secret(key).as_bytes(),
+                app.installation_id,
+                retry,
+            )?));
+        }
+        let token = secrets.vcs_token.clone().ok_or_else(|| VcsError::Config {
+            message: format!(
+                "{} is not set (nor, for GitHub, {}): the function needs it to talk to the host",
+                env_vars::VCS_TOKEN,
+                env_vars::GITHUB_APP_ID
+            ),
+        })?;
+        Self::new(&VcsSettings {
+            provider: config.vcs,
+            base_url: config.vcs_url.clone(),
+            token,
+            retry,
+        })
+    }
+
+    /// Records the GitHub App installation a delivery for `repo` came from (the webhook's
+    /// `installation.id`), saving a lookup; other hosts ignore it.
+    pub fn remember_installation(&self, repo: &RepoName, installation_id: u64) {
+        if let AnyVcs::Github(client) = self {
+            client.remember_installation(repo, installation_id);
+        }
+    }
+
+    /// Builds the adapter for `settings.provider` with a token. GitHub Apps use
+    /// [`Self::from_config`] or [`github::GithubClient::app`].
+    pub fn new(settings: &VcsSettings) -> Result<Self> {
+        let url = settings.base_url.as_deref();
+        let token = settings.token.clone();
+        let retry = settings.retry;
+        Ok(match settings.provider {
+            Provider::Github => {
+                AnyVcs::Github(github::GithubClient::personal_token(url, token, retry)?)
+            }
+            Provider::Gitlab => AnyVcs::Gitlab(gitlab::GitlabClient::new(url, &token, retry)?),
+            Provider::AzureDevops => {
+                AnyVcs::AzureDevops(azure_devops::AzureDevopsClient::new(url, &token, retry)?)
+            }
+            Provider::BitbucketCloud => AnyVcs::BitbucketCloud(
+                bitbucket_cloud::BitbucketCloudClient::new(url, &token, retry)?,
+            ),
+            Provider::BitbucketServer => AnyVcs::BitbucketServer(
+                bitbucket_server::BitbucketServerClient::new(url, &token, retry)?,
+            ),
+            Provider::Gitea => AnyVcs::Gitea(gitea::GiteaClient::new(url, &token, retry)?),
+        })
+    }
+}
+
+/// `$call` with `$c` bound to the adapter `$self` holds.
+macro_rules! dispatch {
+    ($self:ident, $c:ident => $call:expr) => {
+        match $self {
+            AnyVcs::Github($c) => $call,
+            AnyVcs::Gitlab($c) => $call,
+            AnyVcs::AzureDevops($c) => $call,
+            AnyVcs::BitbucketCloud($c) => $call,
+            AnyVcs::BitbucketServer($c) => $call,
+            AnyVcs::Gitea($c) => $call,
+        }
+    };
+}
+
+/// Each [`VcsClient`] method listed, answered by the adapter `self` holds.
+macro_rules! forward {
+    ($(async fn $name:ident(&self $(, $arg:ident: $ty:ty)*) -> $out:ty;)*) => {$(
+        async fn $name(&self $(, $arg: $ty)*) -> $out {
+            dispatch!(self, c => c.$name($($arg),*).await)
+        }
+    )*};
+}
+
+impl VcsClient for AnyVcs {
+    fn provider(&self) -> Provider {
+        dispatch!(self, c => c.provider())
+    }
+
+    fn comment_limit(&self) -> usize {
+        dispatch!(self, c => c.comment_limit())
+    }
+
+    forward! {
+        async fn pull_request(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<PullRequest>;
+        async fn changed_files(&self, repo: &RepoName, pr: PullRequestNumber) -> Result<Vec<ChangedFile>>;
+        async fn read_file(&self, repo: &RepoName, sha: &CommitSha, path: &str) -> Result<Option<Vec<u8>>>;
+        async fn list_files(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>>;
+        async fn read_tree(&self, repo: &RepoName, sha: &CommitSha, wanted: &TreeFilter) -> Result<Option<BTreeMap<String, Vec<u8>>>>;
+        async fn post_comment(&self, repo: &RepoName, pr: PullRequestNumber, body: &str) -> Result<CommentId>;
+        async fn edit_comment(&self, repo: &RepoName, pr: PullRequestNumber, id: &CommentId, body: &str) -> Result<()>;
+        async fn set_status(&self, repo: &RepoName, sha: &CommitSha, status: &CommitStatus) -> Result<()>;
+        async fn permission(&self, repo: &RepoName, user: &Actor) -> Result<Access>;
+        async fn approvals(&self, repo: &RepoName, pr: PullRequestNumber, head: &CommitSha) -> Result<Vec<Actor>>;
+        async fn contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool>;
+        async fn is_member(&self, team: &str, user: &Actor) -> Result<bool>;
+    }
+}

@@ -1,0 +1,255 @@
+//! The data the adapters answer with and the errors they fail with: a pull request as the host
+//! reports it, people and their access, commit statuses, [`VcsError`].
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use super::archive;
+use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
+
+/// Where a PR stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PrState {
+    /// Open (including drafts).
+    Open,
+    /// Closed without merging (declined, abandoned).
+    Closed,
+    /// Merged.
+    Merged,
+}
+
+/// A pull request as the host reports it now.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PullRequest {
+    /// Its number.
+    pub number: PullRequestNumber,
+    /// The head commit.
+    pub head_sha: CommitSha,
+    /// The head branch (short name).
+    pub head_branch: String,
+    /// The base branch (short name).
+    pub base_branch: String,
+    /// Who opened it.
+    pub author: String,
+    /// The author's host id where logins are not unique (Bitbucket Cloud's account UUID).
+    pub author_id: Option<String>,
+    /// Open, closed or merged.
+    pub state: PrState,
+    /// Whether the host's merge state says it can be merged now (GitHub `mergeable_state`,
+    /// GitLab `detailed_merge_status`, ...; each adapter documents its mapping); `None` while
+    /// the host is still computing it.
+    pub mergeable: Option<bool>,
+    /// The repository the head branch lives in (`owner/name`); a fork when it differs from the
+    /// base repository. `None` when the host does not say (a deleted fork): treated as a fork.
+    pub head_repo: Option<RepoName>,
+}
+
+impl PullRequest {
+    /// Whether the head lives outside `repo` (a fork, or a head repository the host no longer
+    /// names): such PRs are not planned unless the operator allows forks.
+    #[must_use]
+    pub fn is_fork(&self, repo: &RepoName) -> bool {
+        self.head_repo.as_ref() != Some(repo)
+    }
+}
+
+/// A person on the host, as a delivery or the API names them.
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Actor {
+    /// The login (username; Azure DevOps' `uniqueName`).
+    pub login: String,
+    /// The host's id where its permission API needs one (GitLab's numeric user id, Bitbucket
+    /// Cloud's account UUID, Azure DevOps' identity id); `None` elsewhere.
+    pub id: Option<String>,
+}
+
+impl Actor {
+    /// What identifies the actor on `provider`: the host id where logins are not unique
+    /// (Bitbucket Cloud's nicknames are chosen by their users), else the login, case-folded.
+    /// `None` when the host needs an id and there is none: such an actor matches nobody.
+    #[must_use]
+    pub fn identity(&self, provider: Provider) -> Option<String> {
+        if provider.logins_are_unique() {
+            (!self.login.is_empty()).then(|| self.login.to_ascii_lowercase())
+        } else {
+            self.id
+                .as_ref()
+                .filter(|id| !id.is_empty())
+                .map(|id| id.to_ascii_lowercase())
+        }
+    }
+
+    /// An actor known by login only.
+    #[must_use]
+    pub fn login(login: impl Into<String>) -> Self {
+        Actor {
+            login: login.into(),
+            id: None,
+        }
+    }
+}
+
+/// What a user may do in a repository, from the host's own permission API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// No access (not a member, or unknown to the host).
+    None,
+    /// Read (GitHub read/triage, GitLab Guest/Reporter, ...).
+    Read,
+    /// Write (GitHub write/maintain, GitLab Developer/Maintainer, ...).
+    Write,
+    /// Admin (GitHub admin, GitLab Owner, ...).
+    Admin,
+}
+
+impl Access {
+    /// The name as written in the policy (`none`, `read`, `write`, `admin`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::None => "none",
+            Access::Read => "read",
+            Access::Write => "write",
+            Access::Admin => "admin",
+        }
+    }
+}
+
+/// The state of a commit status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusState {
+    /// Running.
+    Pending,
+    /// Succeeded.
+    Success,
+    /// Terraform failed (or a requirement is not met).
+    Failure,
+    /// Landfall could not run it.
+    Error,
+}
+
+/// One commit status (or check) per project and command.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CommitStatus {
+    /// The name, from [`status_context`]: one per project and command.
+    pub context: String,
+    /// The state.
+    pub state: StatusState,
+    /// One line for people (hosts cut it at about 140 characters).
+    pub description: String,
+    /// A link to the comment or the full log.
+    pub target_url: Option<String>,
+}
+
+/// The status name for `command` (`plan`, `apply`) of `project`: `landfall/plan: envs/prod`.
+#[must_use]
+pub fn status_context(command: &str, project: &str) -> String {
+    format!("landfall/{command}: {project}")
+}
+
+/// Why a VCS call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum VcsError {
+    /// No response (connection refused, timeout, TLS).
+    #[error("{what}: the request to the VCS host failed")]
+    Transport {
+        /// What was asked.
+        what: String,
+        /// The cause.
+        #[source]
+        source: Box<dyn std::error::Error + Send + Sync>,
+    },
+    /// The host answered 404.
+    #[error("{what}: not found")]
+    NotFound {
+        /// What was asked.
+        what: String,
+    },
+    /// The host refused with another status.
+    #[error("{what}: the VCS host answered {status}: {message}")]
+    Status {
+        /// What was asked.
+        what: String,
+        /// The HTTP status.
+        status: u16,
+        /// The start of the body.
+        message: String,
+    },
+    /// Rate limited for longer than we wait, or after every retry.
+    #[error("{what}: rate limited by the VCS host{}", retry_after.map(|d| format!(" (retry in {}s)", d.as_secs())).unwrap_or_default())]
+    RateLimited {
+        /// What was asked.
+        what: String,
+        /// When the host says to come back.
+        retry_after: Option<Duration>,
+    },
+    /// The body is not what the API documents.
+    #[error("{what}: unexpected response from the VCS host")]
+    Decode {
+        /// What was asked.
+        what: String,
+        /// The cause.
+        #[source]
+        source: serde_json::Error,
+    },
+    /// A paged list that does not end: a page naming itself as the next one, or more than
+    /// [`MAX_PAGES`](super::paging::MAX_PAGES) pages.
+    #[error("the VCS host's paging does not end: {message}")]
+    Paging {
+        /// What was seen.
+        message: String,
+    },
+    /// An archive of the tree cannot be used.
+    #[error("{what}: the archive cannot be used")]
+    Archive {
+        /// What was asked.
+        what: String,
+        /// Why.
+        #[source]
+        source: archive::ArchiveError,
+    },
+    /// The client cannot be built or a value cannot be used (bad URL, bad key, bad repo name).
+    #[error("{message}")]
+    Config {
+        /// What is wrong.
+        message: String,
+    },
+}
+
+/// `Result` for VCS calls.
+pub type Result<T, E = VcsError> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bitbucket_cloud_tells_people_apart_by_uuid_not_by_the_nickname_they_pick() {
+        let real = Actor {
+            login: "release-bot".to_owned(),
+            id: Some("{AAAA}".to_owned()),
+        };
+        let impostor = Actor {
+            login: "release-bot".to_owned(),
+            id: Some("{BBBB}".to_owned()),
+        };
+        let cloud = Provider::BitbucketCloud;
+        assert_ne!(real.identity(cloud), impostor.identity(cloud));
+        assert_eq!(Actor::login("release-bot").identity(cloud), None);
+        assert_eq!(
+            real.identity(Provider::Github),
+            impostor.identity(Provider::Github)
+        );
+        assert_eq!(
+            Actor::login("OctoCat")
+                .identity(Provider::Github)
+                .as_deref(),
+            Some("octocat")
+        );
+        assert_eq!(Actor::login("").identity(Provider::Github), None);
+    }
+}
