@@ -68,39 +68,10 @@ impl Loop {
         }
     }
 
-    /// The PR as the host answers, and `user`'s permission on the repository.
-    async fn host_knows(&self, user: &str, permission: &str) {
+    /// The PR as the host answers (`state`, `merged`), taking comments and statuses.
+    async fn host_has_pr(&self, state: &str, merged: bool) {
         Mock::given(method("GET"))
             .and(path(format!("/repos/{REPO}/pulls/1")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "number": 1, "state": "open", "merged": false, "mergeable": true,
-                "mergeable_state": "clean",
-                "head": {"ref": "feature", "sha": SHA, "repo": {"full_name": REPO}},
-                "base": {"ref": "main", "sha": SHA, "repo": {"full_name": REPO}},
-                "user": {"login": "author"}
-            })))
-            .mount(&self.host)
-            .await;
-        Mock::given(method("GET"))
-            .and(path(format!(
-                "/repos/{REPO}/collaborators/{user}/permission"
-            )))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "permission": permission, "role_name": permission, "user": {"login": user}
-            })))
-            .mount(&self.host)
-            .await;
-        Mock::given(method("POST"))
-            .and(path(format!("/repos/{REPO}/issues/1/comments")))
-            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 99})))
-            .mount(&self.host)
-            .await;
-    }
-
-    /// A PR whose head holds `main.tf` and changes it; the host says the PR is `state`.
-    async fn host_has_a_terraform_pr(&self, state: &str, merged: bool) {
-        let get = |p: String| Mock::given(method("GET")).and(path(p));
-        get(format!("/repos/{REPO}/pulls/1"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({
                 "number": 1, "state": state, "merged": merged, "mergeable": true,
                 "mergeable_state": "clean",
@@ -110,6 +81,37 @@ impl Loop {
             })))
             .mount(&self.host)
             .await;
+        for (verb, at, status) in [
+            ("POST", format!("/repos/{REPO}/issues/1/comments"), 201),
+            ("PATCH", format!("/repos/{REPO}/issues/comments/99"), 200),
+            ("POST", format!("/repos/{REPO}/statuses/{SHA}"), 201),
+        ] {
+            Mock::given(method(verb))
+                .and(path(at))
+                .respond_with(ResponseTemplate::new(status).set_body_json(json!({"id": 99})))
+                .mount(&self.host)
+                .await;
+        }
+    }
+
+    /// An open PR, and `user`'s permission on the repository.
+    async fn host_knows(&self, user: &str, permission: &str) {
+        self.host_has_pr("open", false).await;
+        Mock::given(method("GET"))
+            .and(path(format!(
+                "/repos/{REPO}/collaborators/{user}/permission"
+            )))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "permission": permission, "role_name": permission, "user": {"login": user}
+            })))
+            .mount(&self.host)
+            .await;
+    }
+
+    /// A PR whose head holds `main.tf` and changes it; the host says the PR is `state`.
+    async fn host_has_a_terraform_pr(&self, state: &str, merged: bool) {
+        self.host_has_pr(state, merged).await;
+        let get = |p: String| Mock::given(method("GET")).and(path(p));
         get(format!("/repos/{REPO}/pulls/1/files"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!([
                 {"filename": "main.tf", "status": "modified"}
@@ -128,21 +130,6 @@ impl Loop {
                 ResponseTemplate::new(200)
                     .set_body_string("resource \"terraform_data\" \"a\" {}\n"),
             )
-            .mount(&self.host)
-            .await;
-        Mock::given(method("POST"))
-            .and(path(format!("/repos/{REPO}/issues/1/comments")))
-            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 99})))
-            .mount(&self.host)
-            .await;
-        Mock::given(method("PATCH"))
-            .and(path(format!("/repos/{REPO}/issues/comments/99")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 99})))
-            .mount(&self.host)
-            .await;
-        Mock::given(method("POST"))
-            .and(path(format!("/repos/{REPO}/statuses/{SHA}")))
-            .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
             .mount(&self.host)
             .await;
     }
@@ -210,39 +197,26 @@ fn comment(user: &str, text: &str, delivery: &str) -> Event {
 }
 
 #[tokio::test]
-async fn a_reader_cannot_unlock_and_the_lock_stays() {
-    let lp = Loop::new().await;
-    lp.host_knows("drive-by", "read").await;
-    let key = lp.hold_lock(1, "envs/prod").await;
+async fn a_readers_unlock_or_apply_leaves_the_lock_dispatches_nothing_and_is_refused_once() {
+    for command in ["unlock", "apply"] {
+        let lp = Loop::new().await;
+        lp.host_knows("drive-by", "read").await;
+        let key = lp.hold_lock(1, "envs/prod").await;
 
-    lp.ctx
-        .process(&comment("drive-by", "landfall unlock", "d-1"))
-        .await
-        .unwrap();
+        let text = format!("landfall {command}");
+        lp.ctx
+            .process(&comment("drive-by", &text, command))
+            .await
+            .unwrap();
 
-    assert!(
-        lp.ctx.store.get_lock(&key).await.unwrap().is_some(),
-        "the lock is still held"
-    );
-    let comments = lp.comments().await;
-    assert_eq!(comments.len(), 1, "one refusal: {comments:?}");
-    assert!(comments[0].contains("`unlock` refused"), "{}", comments[0]);
-}
-
-#[tokio::test]
-async fn a_reader_cannot_apply_and_nothing_is_dispatched() {
-    let lp = Loop::new().await;
-    lp.host_knows("drive-by", "read").await;
-
-    lp.ctx
-        .process(&comment("drive-by", "landfall apply", "d-2"))
-        .await
-        .unwrap();
-
-    assert!(lp.nothing_dispatched());
-    let comments = lp.comments().await;
-    assert_eq!(comments.len(), 1, "one refusal: {comments:?}");
-    assert!(comments[0].contains("`apply` refused"), "{}", comments[0]);
+        let held = lp.ctx.store.get_lock(&key).await.unwrap();
+        assert!(held.is_some(), "{command}: the lock is still held");
+        assert!(lp.nothing_dispatched(), "{command}");
+        let comments = lp.comments().await;
+        assert_eq!(comments.len(), 1, "{command}: one refusal: {comments:?}");
+        let refused = format!("`{command}` refused");
+        assert!(comments[0].contains(&refused), "{}", comments[0]);
+    }
 }
 
 #[tokio::test]
