@@ -47,7 +47,6 @@ use shared::{
     status_fields,
 };
 
-use super::archive::ArchiveLimits;
 use super::host::{Host, PrRef, Put, RestCall};
 use super::http::{Auth, Rest, RestOptions, RetryPolicy, check, path, segment};
 use super::{Access, Actor, CommitStatus, PullRequest, Result, VcsError, owner_and_name};
@@ -135,8 +134,9 @@ impl GithubClient {
 
     /// The same client with other limits on tree archives (see [`ArchiveLimits`]); an
     /// archive over them is not used.
+    #[cfg(any(test, feature = "test-support"))]
     #[must_use]
-    pub fn with_archive_limits(mut self, limits: ArchiveLimits) -> Self {
+    pub fn with_archive_limits(mut self, limits: super::archive::ArchiveLimits) -> Self {
         self.rest = self.rest.with_archive_limits(limits);
         self
     }

@@ -197,6 +197,7 @@ impl Rest {
     }
 
     /// The same client with other limits on tree archives; an archive over them is not used.
+    #[cfg(any(test, feature = "test-support"))]
     #[must_use]
     pub fn with_archive_limits(mut self, limits: ArchiveLimits) -> Self {
         self.archive_limits = limits;
