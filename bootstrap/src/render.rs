@@ -216,6 +216,7 @@ struct FunctionContext<'a> {
     repo_allowlist: String,
     runner_namespace: &'a str,
     runner_service_account: &'static str,
+    runner_apply_service_account: &'static str,
     runner_image: &'a str,
     dispatcher_group: &'static str,
     memory_mb: u32,
@@ -247,8 +248,10 @@ struct AppContext<'a> {
 
 /// The Kubernetes group the function's EKS access entry maps to.
 pub const DISPATCHER_GROUP: &str = "landfall:dispatcher";
-/// The service account the runner Jobs run under.
+/// The service account plan Jobs run under.
 pub const RUNNER_SERVICE_ACCOUNT: &str = "landfall-runner";
+/// The service account apply Jobs run under: its own cloud role, with the write rights.
+pub const RUNNER_APPLY_SERVICE_ACCOUNT: &str = "landfall-runner-apply";
 
 impl<'a> PlatformContext<'a> {
     fn new(c: &'a Config) -> Self {
@@ -328,6 +331,7 @@ impl<'a> PlatformContext<'a> {
                     .join(","),
                 runner_namespace: function.runner_namespace.get_ref(),
                 runner_service_account: RUNNER_SERVICE_ACCOUNT,
+                runner_apply_service_account: RUNNER_APPLY_SERVICE_ACCOUNT,
                 runner_image: function.runner_image.get_ref(),
                 dispatcher_group: DISPATCHER_GROUP,
                 memory_mb: *function.memory_mb.get_ref(),

@@ -87,8 +87,12 @@ impl Context {
                 namespace,
                 image,
                 service_account,
+                apply_service_account,
             } => {
                 let mut settings = RunnerSettings::new(namespace, image, service_account);
+                settings
+                    .apply_service_account
+                    .clone_from(apply_service_account);
                 settings.env = env;
                 // Under Lambda the cluster comes from LANDFALL_EKS_*, with EKS tokens; elsewhere
                 // from the kubeconfig or the pod's service account.

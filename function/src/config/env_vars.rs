@@ -44,6 +44,9 @@ pub const RUNNER_NAMESPACE: &str = "LANDFALL_RUNNER_NAMESPACE";
 pub const RUNNER_IMAGE: &str = "LANDFALL_RUNNER_IMAGE";
 /// The runners' service account (with `LANDFALL_DISPATCH=kubernetes`).
 pub const RUNNER_SERVICE_ACCOUNT: &str = "LANDFALL_RUNNER_SERVICE_ACCOUNT";
+/// The service account of apply Jobs (with `LANDFALL_DISPATCH=kubernetes`; default: the plan
+/// Jobs' `LANDFALL_RUNNER_SERVICE_ACCOUNT`).
+pub const RUNNER_APPLY_SERVICE_ACCOUNT: &str = "LANDFALL_RUNNER_APPLY_SERVICE_ACCOUNT";
 /// The operator's server-side policy (Atlantis `repos.yaml` format).
 pub const POLICY: &str = "LANDFALL_POLICY";
 /// The largest webhook body accepted, in bytes.

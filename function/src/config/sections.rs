@@ -34,8 +34,11 @@ pub enum DispatchConfig {
         namespace: String,
         /// The runner image.
         image: String,
-        /// The service account.
+        /// The service account of plan Jobs.
         service_account: String,
+        /// The service account of apply Jobs (`LANDFALL_RUNNER_APPLY_SERVICE_ACCOUNT`; the plan
+        /// Jobs' when unset): its own cloud role, with the write rights plans do not get.
+        apply_service_account: String,
     },
     /// A local process.
     Local,
@@ -106,20 +109,27 @@ pub(super) fn dispatch(
     let required =
         |var: &'static str, hint: &'static str| get(var).ok_or(ConfigError::Missing { var, hint });
     match kind.as_str() {
-        "kubernetes" => Ok(DispatchConfig::Kubernetes {
-            namespace: required(
+        "kubernetes" => {
+            let namespace = required(
                 env_vars::RUNNER_NAMESPACE,
                 "Kubernetes dispatch needs the runners' namespace",
-            )?,
-            image: required(
+            )?;
+            let image = required(
                 env_vars::RUNNER_IMAGE,
                 "Kubernetes dispatch needs the runner image",
-            )?,
-            service_account: required(
+            )?;
+            let service_account = required(
                 env_vars::RUNNER_SERVICE_ACCOUNT,
                 "Kubernetes dispatch needs the runners' service account",
-            )?,
-        }),
+            )?;
+            Ok(DispatchConfig::Kubernetes {
+                namespace,
+                image,
+                apply_service_account: get(env_vars::RUNNER_APPLY_SERVICE_ACCOUNT)
+                    .unwrap_or_else(|| service_account.clone()),
+                service_account,
+            })
+        }
         "local" => Ok(DispatchConfig::Local),
         _ => Err(ConfigError::Invalid {
             var: env_vars::DISPATCH,

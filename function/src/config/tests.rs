@@ -159,7 +159,34 @@ fn under_lambda_the_production_store_and_dispatch_need_their_settings() {
             path_style: false,
         }
     );
-    assert!(matches!(c.dispatch, DispatchConfig::Kubernetes { .. }));
+    let DispatchConfig::Kubernetes {
+        service_account,
+        apply_service_account,
+        ..
+    } = &c.dispatch
+    else {
+        panic!("{:?}", c.dispatch);
+    };
+    assert_eq!(
+        (service_account.as_str(), apply_service_account.as_str()),
+        ("runner", "runner")
+    );
+    let c = config(
+        &[
+            ("LANDFALL_WEBHOOK_SECRET", "s"),
+            ("LANDFALL_TABLE", "t"),
+            ("LANDFALL_BUCKET", "b"),
+            ("LANDFALL_RUNNER_NAMESPACE", "landfall"),
+            ("LANDFALL_RUNNER_IMAGE", "img"),
+            ("LANDFALL_RUNNER_SERVICE_ACCOUNT", "runner"),
+            ("LANDFALL_RUNNER_APPLY_SERVICE_ACCOUNT", "runner-apply"),
+        ],
+        true,
+    )
+    .unwrap();
+    assert!(
+        matches!(&c.dispatch, DispatchConfig::Kubernetes { apply_service_account, .. } if apply_service_account == "runner-apply")
+    );
 }
 
 #[test]

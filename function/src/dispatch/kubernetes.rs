@@ -22,7 +22,7 @@ use kube::api::{Api, ApiResource, DynamicObject, PostParams, TypeMeta};
 use super::names::label_value;
 use super::{DispatchError, DispatchOutcome, Dispatcher};
 use crate::config::env_vars;
-use crate::run::{RunReport, RunSpec};
+use crate::run::{RunCommand, RunReport, RunSpec};
 
 /// The label and annotation prefix of everything Landfall creates.
 pub const LABEL_PREFIX: &str = "landfall.dev";
@@ -82,8 +82,11 @@ pub struct RunnerSettings {
     pub namespace: String,
     /// The runner image (`LANDFALL_RUNNER_IMAGE`).
     pub image: String,
-    /// The runner service account (`LANDFALL_RUNNER_SERVICE_ACCOUNT`).
+    /// The service account of plan Jobs (`LANDFALL_RUNNER_SERVICE_ACCOUNT`).
     pub service_account: String,
+    /// The service account of apply Jobs (`LANDFALL_RUNNER_APPLY_SERVICE_ACCOUNT`): plans and
+    /// applies are different cloud identities, so a plan's Terraform cannot use the write role.
+    pub apply_service_account: String,
     /// The Secret key holding the VCS token.
     pub token_secret: SecretKeyRef,
     /// Requests and limits.
@@ -97,17 +100,20 @@ pub struct RunnerSettings {
 
 impl RunnerSettings {
     /// Settings with the default token Secret (`landfall-vcs-token`, key `token`), resources and
-    /// a one-hour TTL.
+    /// a one-hour TTL; apply Jobs use `service_account` too until
+    /// [`RunnerSettings::apply_service_account`] is set.
     #[must_use]
     pub fn new(
         namespace: impl Into<String>,
         image: impl Into<String>,
         service_account: impl Into<String>,
     ) -> Self {
+        let service_account = service_account.into();
         Self {
             namespace: namespace.into(),
             image: image.into(),
-            service_account: service_account.into(),
+            apply_service_account: service_account.clone(),
+            service_account,
             token_secret: SecretKeyRef {
                 name: "landfall-vcs-token".to_owned(),
                 key: "token".to_owned(),
@@ -295,7 +301,10 @@ pub fn job_spec(spec: &RunSpec, settings: &RunnerSettings) -> Job {
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
-                    service_account_name: Some(settings.service_account.clone()),
+                    service_account_name: Some(match spec.command {
+                        RunCommand::Plan => settings.service_account.clone(),
+                        RunCommand::Apply => settings.apply_service_account.clone(),
+                    }),
                     // The runner never calls the Kubernetes API; IRSA and Pod Identity inject
                     // their own projected token regardless.
                     automount_service_account_token: Some(false),

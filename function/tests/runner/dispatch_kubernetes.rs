@@ -206,6 +206,23 @@ fn the_job_manifest_is_stable() {
 }
 
 #[test]
+fn plans_and_applies_run_as_their_own_service_accounts() {
+    let mut settings = settings();
+    settings.apply_service_account = "landfall-runner-apply".to_owned();
+    let mut apply = spec();
+    apply.command = RunCommand::Apply;
+    let account = |spec: &RunSpec| {
+        let job = serde_json::to_value(job_spec(spec, &settings)).unwrap();
+        job["spec"]["template"]["spec"]["serviceAccountName"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(account(&spec()), "landfall-runner");
+    assert_eq!(account(&apply), "landfall-runner-apply");
+}
+
+#[test]
 fn the_job_manifest_passes_kubernetes_validate_strict() {
     let dir = tempfile::tempdir().unwrap();
     let mut apply = spec();

@@ -151,11 +151,58 @@ fn checkov_fails_nothing_except_checks_skipped_with_a_reason() {
     }
 }
 
+/// Plans and applies are different cloud identities: two service accounts, each bound to its own
+/// role, and only Pod Identity for this account, this cluster, the runner namespace and that one
+/// service account may assume either.
+#[test]
+fn plans_and_applies_have_their_own_roles_that_only_their_service_account_can_assume() {
+    let (dir, _) = rendered("full");
+    let runner = dir.path().join("manifests/landfall-runner");
+    let name = |file: &str| {
+        yaml_as_json(&runner.join(file))["metadata"]["name"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let (plan, apply) = (
+        name("serviceaccount.yaml"),
+        name("serviceaccount-apply.yaml"),
+    );
+    assert_ne!(plan, apply);
+    let roles = fs::read_to_string(dir.path().join("terraform/platform/runner.tf")).unwrap();
+    for bound in [
+        format!("service_account = \"{plan}\""),
+        format!("service_account = \"{apply}\""),
+        "policy_arns     = var.runner_plan_policy_arns".to_owned(),
+        "policy_arns     = var.runner_apply_policy_arns".to_owned(),
+    ] {
+        assert!(roles.contains(&bound), "runner.tf lacks {bound}:\n{roles}");
+    }
+    for condition in [
+        "aws:SourceAccount",
+        "aws:RequestTag/eks-cluster-name",
+        "aws:RequestTag/kubernetes-namespace",
+        "aws:RequestTag/kubernetes-service-account",
+    ] {
+        assert!(
+            roles.contains(&format!("variable = \"{condition}\"")),
+            "the runner roles' trust lacks {condition}"
+        );
+    }
+    let function = fs::read_to_string(dir.path().join("terraform/platform/landfall.tf")).unwrap();
+    assert!(
+        function.contains(&format!(
+            "LANDFALL_RUNNER_APPLY_SERVICE_ACCOUNT = \"{apply}\""
+        )),
+        "the function is not told the apply service account"
+    );
+}
+
 #[test]
 fn rendered_kubernetes_objects_pass_strict_schema_validation() {
     let (dir, _) = rendered("full");
     let runner = files(&dir.path().join("manifests/landfall-runner"), "yaml");
-    assert_eq!(runner.len(), 6, "{runner:?}");
+    assert_eq!(runner.len(), 7, "{runner:?}");
     assert!(
         runner.iter().any(|p| p.ends_with("networkpolicy.yaml")),
         "{runner:?}"
@@ -166,7 +213,7 @@ fn rendered_kubernetes_objects_pass_strict_schema_validation() {
     assert!(out.status.success(), "{}", text(&out));
     assert_eq!(
         text(&out).matches(" passed for resource ").count(),
-        6,
+        runner.len(),
         "{}",
         text(&out)
     );
