@@ -159,8 +159,8 @@ async fn items_threads_comment_edits_and_statuses_use_the_documented_endpoints()
         .and(header("authorization", basic().as_str()))
         .and(query_param("api-version", "7.1"))
         .and(body_json(json!({
-            "comments": [{"parentCommentId": 0, "content": "Planning...", "commentType": 1}],
-            "status": 1
+            "comments": [{"parentCommentId": 0, "content": "Planning...", "commentType": "text"}],
+            "status": "active"
         })))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(json!({"id": 9, "comments": [{"id": 1}]})),
@@ -492,4 +492,33 @@ async fn a_base_with_commits_the_head_lacks_is_diverged() {
             .await
             .unwrap()
     );
+}
+
+/// The tree is listed as the Items API documents it (Git 7.1, Items - List): `recursionLevel` is
+/// one of `none`, `oneLevel`, `oneLevelPlusNestedEmptyFolders`, `full`, spelled so.
+#[tokio::test]
+async fn the_tree_is_listed_with_the_documented_recursion_level() {
+    let server = MockServer::start().await;
+    get(format!("{REPO}/items"))
+        .and(query_param("scopePath", "/"))
+        .and(query_param("recursionLevel", "full"))
+        .and(query_param("versionDescriptor.version", SHA))
+        .and(query_param("versionDescriptor.versionType", "commit"))
+        .and(query_param("api-version", "7.1"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "count": 3,
+            "value": [
+                {"path": "/", "isFolder": true},
+                {"path": "/envs", "isFolder": true},
+                {"path": "/envs/main.tf", "gitObjectType": "blob"}
+            ]
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let files = client(&server)
+        .list_files(&repo(), &CommitSha::new(SHA))
+        .await
+        .unwrap();
+    assert_eq!(files, vec!["envs/main.tf".to_owned()]);
 }

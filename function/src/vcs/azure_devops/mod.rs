@@ -5,7 +5,7 @@
 //! Endpoints (under `{project}/_apis/git/repositories/{repo}`): `GET pullrequests/{id}`,
 //! `GET pullRequests/{id}/iterations` then `GET .../iterations/{n}/changes` (`$top`/`$skip`,
 //! `nextSkip`/`nextTop` pagination), `GET items?path=&versionDescriptor.version=`,
-//! `GET items?scopePath=/&recursionLevel=Full`, `POST pullRequests/{id}/threads`,
+//! `GET items?scopePath=/&recursionLevel=full`, `POST pullRequests/{id}/threads`,
 //! `PATCH pullRequests/{id}/threads/{t}/comments/{c}`, `POST commits/{sha}/statuses`,
 //! `GET diffs/commits` (`undiverged`) and `GET` of the repository itself (its ids). Who may run
 //! commands: `GET _apis/identities?identityIds=` on the identity service (`vssps.dev.azure.com`
@@ -204,7 +204,7 @@ impl Host for AzureDevopsClient {
     async fn list_tree(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
         let what = format!("list the tree of {repo} at {sha}");
         let target = format!(
-            "{}/items?scopePath=%2F&recursionLevel=Full&versionDescriptor.version={}&versionDescriptor.versionType=commit&api-version={API_VERSION}",
+            "{}/items?scopePath=%2F&recursionLevel=full&versionDescriptor.version={}&versionDescriptor.versionType=commit&api-version={API_VERSION}",
             Self::repo_path(repo)?,
             segment(sha.as_str())
         );
@@ -231,8 +231,8 @@ impl Host for AzureDevopsClient {
 
     fn comment_json(body: &str) -> Value {
         json!({
-            "comments": [{ "parentCommentId": 0, "content": body, "commentType": 1 }],
-            "status": 1,
+            "comments": [{ "parentCommentId": 0, "content": body, "commentType": "text" }],
+            "status": "active",
         })
     }
 
