@@ -235,6 +235,7 @@ impl Reporter<'_> {
             state,
             description: description.to_owned(),
             target_url: Some(self.pull_url(repo, spec.pr)),
+            branch: Some(spec.head_branch.clone()).filter(|b| !b.is_empty()),
         };
         let sha = &spec.head_sha;
         if let Err(err) = self.vcs.set_status(repo, sha, &status).await {

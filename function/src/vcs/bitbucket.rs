@@ -52,6 +52,7 @@ mod tests {
             state: StatusState::Error,
             description: "x".repeat(300),
             target_url: None,
+            branch: None,
         };
         let body = build_status(&status, || "https://bb.example".into());
         assert_eq!(body["state"], "FAILED");

@@ -306,7 +306,12 @@ impl Host for BitbucketCloudClient {
             Self::repo_path(repo)?,
             segment(sha.as_str())
         );
-        let body = build_status(status, || format!("https://bitbucket.org/{ws}/{slug}"));
+        let mut body = build_status(status, || format!("https://bitbucket.org/{ws}/{slug}"));
+        // The endpoint associates a status with a pull request only when `refname` is its
+        // source branch.
+        if let Some(branch) = &status.branch {
+            body["refname"] = serde_json::json!(branch);
+        }
         Ok(Put::new(Method::POST, path, body))
     }
 

@@ -331,9 +331,15 @@ impl Host for GitlabClient {
         Ok(Put::new(Method::PUT, path, Self::comment_json(body)))
     }
 
+    /// With `ref`, the merge request's source branch: without it GitLab attaches the status to
+    /// the newest pipeline of the commit or the first branch holding it, not the merge request.
     fn status(&self, repo: &RepoName, sha: &CommitSha, status: &CommitStatus) -> Result<Put> {
         let path = format!("{}/statuses/{}", Self::project(repo), segment(sha.as_str()));
-        Ok(Put::new(Method::POST, path, STATUS.json(status)))
+        let mut body = STATUS.json(status);
+        if let Some(branch) = &status.branch {
+            body["ref"] = serde_json::json!(branch);
+        }
+        Ok(Put::new(Method::POST, path, body))
     }
 
     /// `GET /projects/:id/members/all/:user_id`: the user's role in the project, inherited

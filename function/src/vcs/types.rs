@@ -143,6 +143,9 @@ pub struct CommitStatus {
     pub description: String,
     /// A link to the comment or the full log.
     pub target_url: Option<String>,
+    /// The pull request's source branch: GitLab (`ref`) and Bitbucket Cloud (`refname`) attach a
+    /// status to the pull request through it, not through the commit alone.
+    pub branch: Option<String>,
 }
 
 /// The status name for `command` (`plan`, `apply`) of `project`: `landfall/plan: envs/prod`.

@@ -203,6 +203,7 @@ async fn items_threads_comment_edits_and_statuses_use_the_documented_endpoints()
         state: StatusState::Success,
         description: "Applied".into(),
         target_url: None,
+        branch: Some("feature".into()),
     };
     c.set_status(&repo(), &sha, &status).await.unwrap();
 }

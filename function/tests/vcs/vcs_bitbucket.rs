@@ -201,7 +201,8 @@ async fn cloud_comments_sources_and_build_statuses_use_the_documented_bodies() {
     Mock::given(method("POST"))
         .and(path(format!("{CLOUD}/commit/{SHA}/statuses/build")))
         .and(body_partial_json(json!({
-            "state": "INPROGRESS", "name": "landfall/plan: a", "url": "https://logs/1", "description": "Planning"
+            "state": "INPROGRESS", "name": "landfall/plan: a", "url": "https://logs/1", "description": "Planning",
+            "refname": "feature"
         })))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"key": "k"})))
         .expect(1)
@@ -224,6 +225,7 @@ async fn cloud_comments_sources_and_build_statuses_use_the_documented_bodies() {
         state: StatusState::Pending,
         description: "Planning".into(),
         target_url: Some("https://logs/1".into()),
+        branch: Some("feature".into()),
     };
     c.set_status(&repo, &sha, &status).await.unwrap();
 }
@@ -423,6 +425,7 @@ async fn server_edits_a_comment_with_its_current_version_and_posts_build_statuse
         state: StatusState::Success,
         description: "ok".into(),
         target_url: Some("https://logs/2".into()),
+        branch: Some("feature".into()),
     };
     c.set_status(&repo, &CommitSha::new(SHA), &status)
         .await

@@ -515,7 +515,10 @@ async fn files_trees_notes_and_statuses_use_the_documented_endpoints() {
         .await;
     Mock::given(method("POST"))
         .and(path(format!("{PROJECT}/statuses/{SHA}")))
-        .and(body_json(json!({"state": "failed", "name": "landfall/plan: envs/prod", "description": "Plan failed"})))
+        .and(body_json(json!({
+            "state": "failed", "name": "landfall/plan: envs/prod", "description": "Plan failed",
+            "ref": "feature/vpc"
+        })))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
         .expect(1)
         .mount(&server)
@@ -545,6 +548,7 @@ async fn files_trees_notes_and_statuses_use_the_documented_endpoints() {
         state: StatusState::Failure,
         description: "Plan failed".into(),
         target_url: None,
+        branch: Some("feature/vpc".into()),
     };
     c.set_status(&repo(), &sha, &status).await.unwrap();
 }
