@@ -9,7 +9,7 @@
 //! sit at the root, so one top-level folder is asked for, the shape every other host serves),
 //! `POST pull-requests/{id}/comments`, `GET`+`PUT pull-requests/{id}/comments/{cid}` (edits carry
 //! the comment's `version`), `GET compare/commits?from=&to=&limit=1` (`undiverged`), and
-//! `POST rest/build-status/1.0/commits/{sha}`; who may run commands comes from
+//! `POST rest/api/latest/projects/{KEY}/repos/{slug}/commits/{sha}/builds`; who may run commands comes from
 //! `GET rest/api/1.0/users?filter=&permission.1=REPO_…&permission.1.projectKey=&permission.1.repositorySlug=`.
 //!
 //! The token's account needs `REPO_READ` on the repository for everything read here (including
@@ -22,6 +22,11 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::bitbucket::build_status;
+
+/// The longest `name` and `description` the builds resource keeps.
+const MAX_BUILD_FIELD: usize = 255;
+/// The longest `url` the builds resource keeps.
+const MAX_BUILD_URL: usize = 450;
 use super::host::{Host, PrRef, Put};
 use super::http::{Auth, Rest, RetryPolicy, path, segment};
 use super::paging::StartPage;
@@ -285,12 +290,31 @@ impl Host for BitbucketServerClient {
         }
     }
 
-    /// `POST rest/build-status/1.0/commits/{sha}`, linking to the server when the status has
-    /// no link of its own.
-    fn status(&self, _: &RepoName, sha: &CommitSha, status: &CommitStatus) -> Result<Put> {
-        let path = format!("rest/build-status/1.0/commits/{}", segment(sha.as_str()));
+    /// `POST rest/api/latest/projects/{KEY}/repos/{slug}/commits/{sha}/builds` (the repository
+    /// builds resource; `rest/build-status/1.0` is deprecated since 7.14), with the PR's branch as
+    /// `ref`. The resource keeps 255 characters of `name` and `description` and 450 of `url`: a
+    /// longer link is replaced by the server's, never cut into a broken one.
+    fn status(&self, repo: &RepoName, sha: &CommitSha, status: &CommitStatus) -> Result<Put> {
+        let (project, slug) = owner_and_name_segments(repo)?;
+        let path = format!(
+            "rest/api/latest/projects/{project}/repos/{slug}/commits/{}/builds",
+            segment(sha.as_str())
+        );
         let server = || self.rest.url("").map(|u| u.to_string()).unwrap_or_default();
-        Ok(Put::new(Method::POST, path, build_status(status, server)))
+        let mut status = status.clone();
+        status.context = status.context.chars().take(MAX_BUILD_FIELD).collect();
+        if status
+            .target_url
+            .as_ref()
+            .is_some_and(|u| u.len() > MAX_BUILD_URL)
+        {
+            status.target_url = None;
+        }
+        let mut body = build_status(&status, server);
+        if let Some(branch) = &status.branch {
+            body["ref"] = json!(format!("refs/heads/{branch}"));
+        }
+        Ok(Put::new(Method::POST, path, body))
     }
 
     /// The user's effective permission on the repository: the highest of `REPO_ADMIN`

@@ -394,11 +394,14 @@ async fn server_edits_a_comment_with_its_current_version_and_posts_build_statuse
         .mount(&server)
         .await;
     Mock::given(method("POST"))
-        .and(path(format!("/rest/build-status/1.0/commits/{SHA}")))
+        .and(path(format!(
+            "/rest/api/latest/projects/PLAT/repos/infra/commits/{SHA}/builds"
+        )))
         .and(header("authorization", "Bearer bbs-token"))
-        .and(body_partial_json(
-            json!({"state": "SUCCESSFUL", "name": "landfall/plan: a", "url": "https://logs/2"}),
-        ))
+        .and(body_partial_json(json!({
+            "state": "SUCCESSFUL", "name": "landfall/plan: a", "url": "https://logs/2",
+            "ref": "refs/heads/feature"
+        })))
         .respond_with(ResponseTemplate::new(204))
         .expect(1)
         .mount(&server)
@@ -1027,4 +1030,37 @@ async fn server_a_base_commit_the_head_lacks_is_diverged() {
             .await
             .unwrap()
     );
+}
+
+/// The builds resource keeps 255 characters of a name and 450 of a link: a longer name is cut,
+/// a longer link is replaced by the server's rather than cut into a broken one.
+#[tokio::test]
+async fn bitbucket_server_build_statuses_keep_within_the_resource_limits() {
+    let server = MockServer::start().await;
+    Mock::given(method("POST"))
+        .and(path(format!(
+            "/rest/api/latest/projects/PLAT/repos/infra/commits/{SHA}/builds"
+        )))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let status = CommitStatus {
+        context: format!("landfall/plan: {}", "p".repeat(400)),
+        state: StatusState::Failure,
+        description: "d".repeat(300),
+        target_url: Some(format!("https://logs.example/{}", "x".repeat(500))),
+        branch: None,
+    };
+    server_client(&server)
+        .set_status(&RepoName::new("PLAT/infra"), &CommitSha::new(SHA), &status)
+        .await
+        .unwrap();
+    let sent = &server.received_requests().await.unwrap()[0];
+    let body: serde_json::Value = serde_json::from_slice(&sent.body).unwrap();
+    assert_eq!(body["name"].as_str().unwrap().chars().count(), 255);
+    assert_eq!(body["description"].as_str().unwrap().chars().count(), 255);
+    let url = body["url"].as_str().unwrap();
+    assert!(url.len() <= 450 && url.starts_with(&server.uri()), "{url}");
+    assert!(body.get("ref").is_none(), "no branch, no ref: {body}");
 }
