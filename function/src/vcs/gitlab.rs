@@ -124,6 +124,22 @@ impl GitlabClient {
             self.get_optional(&format!("projects/{id}"), &what).await?;
         Ok(project.map(|p| RepoName::new(p.path_with_namespace)))
     }
+
+    /// Whether every status of `sha` that has not succeeded is Landfall's own
+    /// (`GET /projects/:id/repository/commits/:sha/statuses?all=true`, every page).
+    async fn only_own_checks_pending(&self, repo: &RepoName, sha: &str) -> Result<bool> {
+        let what = format!("list the statuses of {sha} in {repo}");
+        let first = format!(
+            "{}/repository/commits/{}/statuses?all=true&per_page=100",
+            Self::project(repo),
+            segment(sha)
+        );
+        let statuses: Vec<StatusJson> = self.rest.pages_numbered(&first, &what).await?;
+        Ok(statuses
+            .iter()
+            .filter(|s| !matches!(s.status.as_str(), "success" | "skipped"))
+            .all(|s| s.name.starts_with("landfall/")))
+    }
 }
 
 fn not_a_user_id(id: &str) -> VcsError {
@@ -143,6 +159,13 @@ struct MrJson {
     has_conflicts: Option<bool>,
     source_project_id: Option<u64>,
     target_project_id: Option<u64>,
+}
+
+/// One commit status: its name and state.
+#[derive(Deserialize)]
+struct StatusJson {
+    name: String,
+    status: String,
 }
 
 /// The merge request's head only (`sha` is null while GitLab has not read the source branch).
@@ -239,8 +262,11 @@ impl Host for GitlabClient {
 
     /// The merge request. `mergeable` maps GitLab's `detailed_merge_status`: `mergeable` is
     /// mergeable; `checking`, `unchecked`, `preparing` and `approvals_syncing` are still being
-    /// computed (`None`); every other status (`ci_must_pass`, `ci_still_running`,
-    /// `not_approved`, `discussions_not_resolved`, `draft_status`, `conflict`, `need_rebase`,
+    /// computed (`None`); `ci_must_pass` and `ci_still_running` are mergeable only when every
+    /// status of the head commit that has not succeeded is Landfall's own (`landfall/...`:
+    /// its pending plan or apply must not block its own apply, as Atlantis leaves out its own),
+    /// read with one more request ([`GitlabClient::only_own_checks_pending`]); every other status
+    /// (`not_approved`, `discussions_not_resolved`, `draft_status`, `conflict`, `need_rebase`,
     /// `blocked_status`, `not_open`, `requested_changes`, ...) is not mergeable. GitLab before
     /// 15.6 has no `detailed_merge_status`: then only conflicts (`has_conflicts`) count.
     ///
@@ -254,6 +280,12 @@ impl Host for GitlabClient {
         let mergeable = match j.detailed_merge_status.as_deref() {
             Some("mergeable") => Some(true),
             Some("checking" | "unchecked" | "preparing" | "approvals_syncing") => None,
+            // A status list that cannot be read: not known to be mergeable.
+            Some("ci_must_pass" | "ci_still_running") => Some(
+                self.only_own_checks_pending(pr.repo, &j.sha)
+                    .await
+                    .unwrap_or(false),
+            ),
             Some(_) => Some(false),
             // Neither answer: not known to be mergeable.
             None => j.has_conflicts.map(|conflicts| !conflicts),

@@ -100,14 +100,62 @@ async fn a_merge_request_from_the_project_itself_names_it_as_the_head_repository
         .expect(0)
         .mount(&server)
         .await;
+    statuses(
+        &server,
+        &[("landfall/plan: a", "success"), ("build", "running")],
+    )
+    .await;
     let pr = client(&server).pull_request(&repo(), MR).await.unwrap();
     assert_eq!(pr.head_repo, Some(repo()));
     assert!(!pr.is_fork(&repo()));
     assert_eq!(
         pr.mergeable,
         Some(false),
-        "ci_still_running is not mergeable"
+        "ci_still_running on someone else's pipeline is not mergeable"
     );
+}
+
+/// The head commit's statuses, as `GET .../repository/commits/:sha/statuses?all=true` answers.
+async fn statuses(server: &MockServer, named: &[(&str, &str)]) {
+    let body: Vec<serde_json::Value> = named
+        .iter()
+        .map(|(name, status)| json!({"name": name, "status": status, "sha": SHA}))
+        .collect();
+    get(format!("{PROJECT}/repository/commits/{SHA}/statuses"))
+        .and(query_param("all", "true"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(body))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+/// Landfall's own pending or failed statuses do not block its own apply: with only those left
+/// unfinished, `ci_must_pass` and `ci_still_running` are mergeable.
+#[tokio::test]
+async fn landfalls_own_statuses_do_not_make_a_merge_request_unmergeable() {
+    for status in ["ci_still_running", "ci_must_pass"] {
+        let server = MockServer::start().await;
+        get(format!("{PROJECT}/merge_requests/12"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(mr_json(
+                SHA,
+                Some(7),
+                7,
+                status,
+            )))
+            .mount(&server)
+            .await;
+        statuses(
+            &server,
+            &[
+                ("landfall/apply: envs/prod", "running"),
+                ("landfall/plan: envs/dev", "failed"),
+                ("build", "success"),
+            ],
+        )
+        .await;
+        let pr = client(&server).pull_request(&repo(), MR).await.unwrap();
+        assert_eq!(pr.mergeable, Some(true), "{status}");
+    }
 }
 
 #[tokio::test]
