@@ -1,5 +1,7 @@
 //! Bitbucket Cloud, REST 2.0 with `reqwest`. Repositories are `workspace/slug`. A token of the
-//! form `user:app-password` is sent as Basic auth, anything else as a Bearer access token.
+//! form `email:api_token` (an Atlassian API token with Bitbucket scopes: app passwords can no
+//! longer be created since 2025-09-09 and stopped working on 2026-07-28) is sent as Basic auth;
+//! anything else as a Bearer access token (a workspace, project or repository access token).
 //! Bitbucket Cloud gives 12-character commit hashes in PRs (and in webhooks); [`VcsClient::pull_request`]
 //! resolves the head to the full 40-character hash with `GET commit/{short}`, so plans are bound
 //! to a full SHA ([`CommitSha::is_abbreviated`]).
@@ -12,8 +14,7 @@
 //! `GET workspaces/{ws}/permissions/repositories/{slug}?q=user.uuid="{uuid}"` (who may run
 //! commands).
 //!
-//! Token scopes (OAuth / workspace, project or repository access token; an app password's
-//! permissions likewise): `pullrequest` and `pullrequest:write` (`read:pullrequest:bitbucket`,
+//! Token scopes (an API token's, or an OAuth / workspace, project or repository access token's): `pullrequest` and `pullrequest:write` (`read:pullrequest:bitbucket`,
 //! `write:pullrequest:bitbucket`) for pull requests and comments, `repository`
 //! (`read:repository:bitbucket`) for sources, branches and merge bases, `repository:write` for
 //! build statuses, and for [`VcsClient::permission`] `repository` plus

@@ -59,7 +59,10 @@ pub const DEFAULT_URL: &str = "https://api.github.com";
 /// GitHub's comment limit: 65,536 characters.
 pub const COMMENT_LIMIT: usize = 65_536;
 
-/// The REST API version every request names.
+/// The REST API version every request names, pinned so that GitHub's answers keep the shapes the
+/// adapter reads. `2022-11-28` is the version GitHub Enterprise Server (3.9 and later) and
+/// github.com both serve; `2026-03-10` exists on github.com only, and nothing Landfall calls
+/// changed in it. Move the pin when Enterprise Server serves the new version too.
 const API_VERSION: &str = "2022-11-28";
 const ACCEPT_JSON: &str = "application/vnd.github+json";
 const ACCEPT_RAW: &str = "application/vnd.github.raw+json";

@@ -1064,3 +1064,28 @@ async fn bitbucket_server_build_statuses_keep_within_the_resource_limits() {
     assert!(url.len() <= 450 && url.starts_with(&server.uri()), "{url}");
     assert!(body.get("ref").is_none(), "no branch, no ref: {body}");
 }
+
+/// An Atlassian API token is used as `email:api_token` in Basic auth (app passwords are gone).
+#[tokio::test]
+async fn bitbucket_cloud_takes_an_api_token_as_email_and_token_in_basic_auth() {
+    use base64::Engine as _;
+    let server = MockServer::start().await;
+    let basic = base64::engine::general_purpose::STANDARD.encode("ops@example.com:ATATT3xFf");
+    Mock::given(method("POST"))
+        .and(path("/2.0/repositories/acme/infra/pullrequests/5/comments"))
+        .and(header("authorization", format!("Basic {basic}").as_str()))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 7})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = BitbucketCloudClient::new(
+        Some(&format!("{}/2.0", server.uri())),
+        &SecretString::from("ops@example.com:ATATT3xFf"),
+        policy(),
+    )
+    .unwrap();
+    client
+        .post_comment(&RepoName::new("acme/infra"), PR, "Planning...")
+        .await
+        .unwrap();
+}
