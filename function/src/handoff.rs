@@ -225,6 +225,18 @@ impl LambdaHandoff {
         }))
     }
 
+    /// A hand-off to `function` through `client` (tests point it at a fake Lambda API).
+    #[cfg(any(test, feature = "test-support"))]
+    #[must_use]
+    pub fn with_client(function: &str, key: &SecretString, client: aws_sdk_lambda::Client) -> Self {
+        Self {
+            function: function.to_owned(),
+            qualifier: None,
+            key: key.clone(),
+            client: OnceCell::new_with(Some(client)),
+        }
+    }
+
     /// Queues `event` as an asynchronous invocation of this function. Events with nothing to
     /// do are not sent.
     pub async fn send(&self, event: &Event) -> anyhow::Result<()> {

@@ -160,15 +160,17 @@ impl Orchestrator {
     /// Takes `event`: records the delivery (a redelivery does nothing more), then does the work
     /// off the request path (under Lambda: hands it to an asynchronous invocation).
     pub async fn record(&self, event: &Event) -> Result<(), SinkError> {
-        if let Some(handoff) = &self.ctx.handoff {
-            // Under Lambda: queued durably as an asynchronous invocation, which de-duplicates
-            // and does the work (see `crate::handoff`).
-            return handoff
-                .send(event)
-                .await
-                .map_err(|err| SinkError(err.into()));
-        }
         if self.is_redelivery(event).await? {
+            return Ok(());
+        }
+        if let Some(handoff) = &self.ctx.handoff {
+            // Under Lambda: queued durably as an asynchronous invocation, which does the work
+            // (see `crate::handoff`). A delivery counts as handled only once its work is queued:
+            // if the hand-off fails it is forgotten again, and the host's retry is handled.
+            if let Err(err) = handoff.send(event).await {
+                self.forget(event).await;
+                return Err(SinkError(err.into()));
+            }
             return Ok(());
         }
         // The host waits for the answer; the work goes on without it, in this process.
@@ -182,8 +184,11 @@ impl Orchestrator {
         Ok(())
     }
 
-    /// Handles a hand-off invocation: checks its seal, de-duplicates the delivery and does the
-    /// work before returning (nobody waits for this invocation). An error makes Lambda retry.
+    /// Handles a hand-off invocation: checks its seal and does the work before returning (nobody
+    /// waits for this invocation). The delivery was de-duplicated before it was handed off, so
+    /// Lambda's retries of this invocation (after a crash or a timeout) do the work again rather
+    /// than find it done; what the first attempt finished is found finished (the PR's own locks,
+    /// runs named by their trigger, so a Job already created is not created twice).
     pub async fn handle_handoff(&self, payload: &serde_json::Value) -> Result<(), SinkError> {
         let event = crate::handoff::open(payload, &self.ctx.handoff_key)
             .map_err(|err| SinkError(Box::new(err)))?;
@@ -199,9 +204,6 @@ impl Orchestrator {
         );
         tracing::Instrument::instrument(
             async {
-                if self.is_redelivery(&event).await? {
-                    return Ok(());
-                }
                 self.ctx.process_logged(&event).await;
                 Ok(())
             },
@@ -210,25 +212,40 @@ impl Orchestrator {
         .await
     }
 
+    /// What a delivery is known by: its id, then its body. The same bytes under a new id are a
+    /// replay (the id is not signed on most hosts), or a host's retry that changed its id
+    /// (GitLab's event UUID).
+    fn delivery_keys(event: &Event) -> Vec<String> {
+        let Some(delivery) = &event.delivery else {
+            return Vec::new();
+        };
+        let provider = event.provider.as_str();
+        std::iter::once(format!("{provider}:{}", delivery.as_str()))
+            .chain(
+                event
+                    .body_sha256
+                    .as_ref()
+                    .map(|sha| format!("{provider}:body:{sha}")),
+            )
+            .collect()
+    }
+
+    /// Forgets the delivery, best effort: its work could not be queued.
+    async fn forget(&self, event: &Event) {
+        for key in Self::delivery_keys(event) {
+            if let Err(err) = self.ctx.store.forget_delivery(&key).await {
+                tracing::warn!(error = %err, "could not forget a delivery whose work was not queued");
+            }
+        }
+    }
+
     /// Records the delivery; `true` when it was seen before (nothing more to do).
     async fn is_redelivery(&self, event: &Event) -> Result<bool, SinkError> {
-        let Some(delivery) = &event.delivery else {
-            return Ok(false);
-        };
-        // The delivery id, then the body: the same bytes under a new id are a replay (the id is
-        // not signed on most hosts), or a host's retry that changed its id (GitLab's event UUID).
-        let provider = event.provider.as_str();
-        let keys = std::iter::once(format!("{provider}:{}", delivery.as_str())).chain(
-            event
-                .body_sha256
-                .as_ref()
-                .map(|sha| format!("{provider}:body:{sha}")),
-        );
-        for (n, key) in keys.enumerate() {
+        for (n, key) in Self::delivery_keys(event).iter().enumerate() {
             let outcome = self
                 .ctx
                 .store
-                .record_delivery(&key, DELIVERY_TTL)
+                .record_delivery(key, DELIVERY_TTL)
                 .await
                 .map_err(|e| SinkError(Box::new(e)))?;
             if outcome == DeliveryOutcome::Duplicate {

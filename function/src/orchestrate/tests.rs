@@ -298,3 +298,56 @@ async fn an_open_pr_keeps_the_locks_its_plan_took() {
     assert_eq!(locks.len(), 1, "{locks:?}");
     assert_eq!(locks[0].key.dir, ".");
 }
+
+/// A hand-off through a fake Lambda API answering `status`.
+async fn lambda_answering(status: u16) -> (MockServer, crate::handoff::LambdaHandoff) {
+    let lambda = MockServer::start().await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(status).set_body_json(json!({})))
+        .mount(&lambda)
+        .await;
+    let sdk = crate::aws::sdk_config().await;
+    let config = aws_sdk_lambda::config::Builder::from(&sdk)
+        .endpoint_url(lambda.uri())
+        .region(aws_sdk_lambda::config::Region::new("eu-west-1"))
+        .credentials_provider(aws_credential_types::Credentials::new(
+            "AKIDTEST", "secret", None, None, "test",
+        ))
+        .retry_config(aws_sdk_lambda::config::retry::RetryConfig::disabled())
+        .behavior_version(aws_sdk_lambda::config::BehaviorVersion::latest())
+        .build();
+    let handoff = crate::handoff::LambdaHandoff::with_client(
+        "landfall",
+        &SecretString::from("s3cret".to_owned()),
+        aws_sdk_lambda::Client::from_conf(config),
+    );
+    (lambda, handoff)
+}
+
+/// Under Lambda a delivery counts as handled only once its work is queued: a hand-off Lambda
+/// refuses leaves the delivery unrecorded (the host's retry is handled), an accepted one is
+/// recorded (a redelivery is not handed off twice).
+#[tokio::test]
+async fn a_delivery_is_handled_only_once_its_hand_off_is_queued() {
+    for (status, queued) in [(500, false), (202, true)] {
+        let mut lp = Loop::new().await;
+        let (lambda, handoff) = lambda_answering(status).await;
+        Arc::get_mut(&mut lp.ctx).unwrap().handoff = Some(handoff);
+        let orchestrator = super::Orchestrator {
+            ctx: Arc::clone(&lp.ctx),
+        };
+        let event = comment("maintainer", "landfall plan", "d-queue");
+
+        let first = orchestrator.record(&event).await;
+        assert_eq!(first.is_ok(), queued, "Lambda answered {status}");
+        let again = orchestrator.record(&event).await;
+        assert_eq!(again.is_ok(), queued, "Lambda answered {status}");
+        let invocations = lambda.received_requests().await.unwrap().len();
+        // Refused: the retry is handed off again. Accepted: the redelivery is not.
+        assert_eq!(
+            invocations,
+            if queued { 1 } else { 2 },
+            "Lambda answered {status}"
+        );
+    }
+}

@@ -285,6 +285,10 @@ pub trait Store: Send + Sync {
         ttl: Duration,
     ) -> impl Future<Output = Result<DeliveryOutcome>> + Send;
 
+    /// Forgets a delivery recorded by [`Store::record_delivery`], so its redelivery is handled:
+    /// for work that could not be queued after all. Forgetting an unknown delivery is no error.
+    fn forget_delivery(&self, delivery: &str) -> impl Future<Output = Result<()>> + Send;
+
     /// Takes all `keys` for `holder`, or none of them. Locks the PR already holds count as taken
     /// (re-planning keeps them, and keeps their `since`). All keys must name one repository.
     fn acquire_locks(
@@ -360,6 +364,7 @@ pub enum AnyStore {
 forward_to_variants! {
     impl Store for AnyStore { DynamoDb, Embedded }
     fn record_delivery(&self, delivery: &str, ttl: Duration) -> Result<DeliveryOutcome>;
+    fn forget_delivery(&self, delivery: &str) -> Result<()>;
     fn acquire_locks(&self, holder: &LockHolder, keys: &[LockKey]) -> Result<LockOutcome>;
     fn release_lock(&self, key: &LockKey, pr: Option<u64>) -> Result<ReleaseOutcome>;
     fn release_pr(&self, repo: &str, pr: u64) -> Result<Vec<Lock>>;

@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
@@ -50,6 +51,21 @@ impl Store for DynamoStore {
             }
             Err(err) => Err(self.request_error("PutItem", aws_sdk_dynamodb::Error::from(err))),
         }
+    }
+
+    async fn forget_delivery(&self, delivery: &str) -> Result<()> {
+        let pk = keys::delivery_pk(delivery);
+        self.retrying("DeleteItem", is_transient::<DeleteItemError, _>, || {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .key("pk", s(&pk))
+                .key("sk", s(ITEM_SK))
+                .send()
+        })
+        .await?
+        .map_err(|err| self.request_error("DeleteItem", aws_sdk_dynamodb::Error::from(err)))?;
+        Ok(())
     }
 
     async fn acquire_locks(&self, holder: &LockHolder, keys: &[LockKey]) -> Result<LockOutcome> {

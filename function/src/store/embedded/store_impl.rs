@@ -52,6 +52,21 @@ impl Store for EmbeddedStore {
         Ok(outcome)
     }
 
+    async fn forget_delivery(&self, delivery: &str) -> Result<()> {
+        let id = delivery.to_owned();
+        self.write("forget delivery", move |txn, _| {
+            let mut deliveries = txn.open_table(DELIVERIES)?;
+            let mut expiry = txn.open_table(DELIVERY_EXPIRY)?;
+            let seen = deliveries.remove(id.as_str())?.map(|v| v.value());
+            if let Some(expires) = seen {
+                expiry.remove((expires, id.as_str()))?;
+            }
+            Ok(Finish::Commit(()))
+        })
+        .await?;
+        Ok(())
+    }
+
     async fn acquire_locks(&self, holder: &LockHolder, keys: &[LockKey]) -> Result<LockOutcome> {
         let keys = normalise_keys(keys)?;
         let holder = holder.clone();

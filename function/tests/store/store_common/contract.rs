@@ -326,6 +326,18 @@ pub async fn redeliveries_are_recognised_until_they_expire(store: &impl Store) {
         DeliveryOutcome::New,
         "an expired record (not yet removed by TTL) no longer counts"
     );
+    // Work that could not be queued is forgotten, so the host's retry is handled.
+    store.forget_delivery("github:abc").await.unwrap();
+    assert_eq!(
+        store.record_delivery("github:abc", ttl).await.unwrap(),
+        DeliveryOutcome::New
+    );
+    assert_eq!(
+        store.record_delivery("gitlab:abc", ttl).await.unwrap(),
+        DeliveryOutcome::Duplicate,
+        "forgetting one delivery leaves the others"
+    );
+    store.forget_delivery("github:never-seen").await.unwrap();
 }
 
 pub async fn locks_are_listed_per_repository_or_all(store: &impl Store) {
