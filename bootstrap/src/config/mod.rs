@@ -1,0 +1,437 @@
+//! `landfall.toml`: the platform's one configuration file, its defaults, and its validation.
+//!
+//! Parsing keeps the byte span of every value that can be wrong, so each diagnostic names the file,
+//! the line, the problem and the fix.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use toml::Spanned;
+
+mod validate;
+
+/// The default name of the configuration file.
+pub const DEFAULT_CONFIG_FILE: &str = "landfall.toml";
+
+/// The retention periods CloudWatch Logs accepts, in days.
+const LOG_RETENTION_DAYS: [u32; 22] = [
+    1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+    3288, 3653,
+];
+
+/// A parsed and validated `landfall.toml`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub platform: Platform,
+    #[serde(default)]
+    pub state: State,
+    #[serde(default)]
+    pub network: Network,
+    #[serde(default)]
+    pub cluster: Cluster,
+    #[serde(default)]
+    pub argocd: ArgoCd,
+    pub gitops: GitOps,
+    #[serde(default)]
+    pub function: Function,
+    #[serde(default)]
+    pub apps: Vec<Spanned<App>>,
+}
+
+/// `[platform]`: what the platform is called and where it runs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Platform {
+    /// Prefix of every AWS resource name; a DNS-1123 label of at most 24 characters.
+    pub name: Spanned<String>,
+    pub region: Spanned<String>,
+    /// Extra tags on every AWS resource.
+    #[serde(default)]
+    pub tags: BTreeMap<String, String>,
+}
+
+/// `[state]`: the Terraform state backend created by the bootstrap stage.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct State {
+    pub bucket: Option<Spanned<String>>,
+    pub lock_table: Option<Spanned<String>>,
+    pub key: Option<Spanned<String>>,
+    /// Days a noncurrent state version is kept.
+    pub noncurrent_version_days: Option<Spanned<u32>>,
+}
+
+/// `[network]`: the VPC.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Network {
+    #[serde(default = "defaults::vpc_cidr")]
+    pub vpc_cidr: Spanned<String>,
+    #[serde(default = "defaults::availability_zones")]
+    pub availability_zones: Spanned<u8>,
+    /// One NAT gateway for the whole VPC (cheaper) instead of one per zone (resilient).
+    #[serde(default = "defaults::yes")]
+    pub single_nat_gateway: bool,
+}
+
+/// `[cluster]`: the EKS cluster and its managed node group.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    #[serde(default = "defaults::kubernetes_version")]
+    pub kubernetes_version: Spanned<String>,
+    #[serde(default = "defaults::instance_types")]
+    pub instance_types: Vec<String>,
+    #[serde(default = "defaults::min_size")]
+    pub min_size: Spanned<u32>,
+    #[serde(default = "defaults::max_size")]
+    pub max_size: Spanned<u32>,
+    #[serde(default = "defaults::desired_size")]
+    pub desired_size: Spanned<u32>,
+    /// CIDR blocks allowed to reach the public API endpoint; empty means a private endpoint only.
+    #[serde(default = "defaults::public_access_cidrs")]
+    pub public_access_cidrs: Vec<Spanned<String>>,
+}
+
+/// `[argocd]`: Argo CD, installed with the Helm provider.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ArgoCd {
+    #[serde(default = "defaults::argocd_namespace")]
+    pub namespace: Spanned<String>,
+    #[serde(default = "defaults::argocd_chart_version")]
+    pub chart_version: Spanned<String>,
+    #[serde(default = "defaults::argocd_apps_chart_version")]
+    pub apps_chart_version: Spanned<String>,
+}
+
+/// `[gitops]`: the Git repository Argo CD syncs the rendered `manifests/` from.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GitOps {
+    pub repo_url: Spanned<String>,
+    #[serde(default = "defaults::revision")]
+    pub revision: Spanned<String>,
+    /// Where the rendered `manifests/` folder sits inside that repository.
+    #[serde(default = "defaults::manifests_path")]
+    pub path: Spanned<String>,
+}
+
+/// `[function]`: the Landfall function and its runners.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Function {
+    #[serde(default = "defaults::vcs")]
+    pub vcs: Spanned<String>,
+    pub vcs_url: Option<Spanned<String>>,
+    #[serde(default)]
+    pub repo_allowlist: Vec<Spanned<String>>,
+    #[serde(default = "defaults::runner_namespace")]
+    pub runner_namespace: Spanned<String>,
+    #[serde(default = "defaults::runner_image")]
+    pub runner_image: Spanned<String>,
+    #[serde(default = "defaults::memory_mb")]
+    pub memory_mb: Spanned<u32>,
+    #[serde(default = "defaults::log_retention_days")]
+    pub log_retention_days: Spanned<u32>,
+    #[serde(default = "defaults::artifact_retention_days")]
+    pub artifact_retention_days: Spanned<u32>,
+}
+
+/// `[[apps]]`: one Argo CD Application of the app of apps.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct App {
+    pub name: Spanned<String>,
+    pub repo_url: Spanned<String>,
+    /// Folder inside `repo_url` (a Git source).
+    pub path: Option<Spanned<String>>,
+    /// Chart name inside `repo_url` (a Helm repository source).
+    pub chart: Option<Spanned<String>>,
+    pub chart_version: Option<Spanned<String>>,
+    pub namespace: Option<Spanned<String>>,
+    pub revision: Option<Spanned<String>>,
+    #[serde(default)]
+    pub sync_wave: i32,
+}
+
+impl App {
+    /// The namespace the app deploys into: its own name unless set.
+    #[must_use]
+    pub fn namespace(&self) -> &str {
+        self.namespace.as_ref().unwrap_or(&self.name).get_ref()
+    }
+}
+
+mod defaults {
+    use toml::Spanned;
+
+    fn s(value: &str) -> Spanned<String> {
+        Spanned::new(0..0, value.to_owned())
+    }
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn vpc_cidr() -> Spanned<String> {
+        s("10.0.0.0/16")
+    }
+    pub fn availability_zones() -> Spanned<u8> {
+        Spanned::new(0..0, 3)
+    }
+    pub fn kubernetes_version() -> Spanned<String> {
+        s("1.34")
+    }
+    pub fn instance_types() -> Vec<String> {
+        vec!["m6i.large".to_owned()]
+    }
+    pub fn min_size() -> Spanned<u32> {
+        Spanned::new(0..0, 2)
+    }
+    pub fn max_size() -> Spanned<u32> {
+        Spanned::new(0..0, 6)
+    }
+    pub fn desired_size() -> Spanned<u32> {
+        Spanned::new(0..0, 3)
+    }
+    pub fn public_access_cidrs() -> Vec<Spanned<String>> {
+        Vec::new()
+    }
+    pub fn argocd_namespace() -> Spanned<String> {
+        s("argocd")
+    }
+    pub fn argocd_chart_version() -> Spanned<String> {
+        s("9.1.0")
+    }
+    pub fn argocd_apps_chart_version() -> Spanned<String> {
+        s("2.0.2")
+    }
+    pub fn revision() -> Spanned<String> {
+        s("HEAD")
+    }
+    pub fn manifests_path() -> Spanned<String> {
+        s("manifests")
+    }
+    pub fn vcs() -> Spanned<String> {
+        s("github")
+    }
+    pub fn runner_namespace() -> Spanned<String> {
+        s("landfall-runner")
+    }
+    pub fn runner_image() -> Spanned<String> {
+        s(concat!(
+            "ghcr.io/landfall-dev/landfall-runner:",
+            env!("CARGO_PKG_VERSION")
+        ))
+    }
+    pub fn memory_mb() -> Spanned<u32> {
+        Spanned::new(0..0, 512)
+    }
+    pub fn log_retention_days() -> Spanned<u32> {
+        Spanned::new(0..0, 365)
+    }
+    pub fn artifact_retention_days() -> Spanned<u32> {
+        Spanned::new(0..0, 30)
+    }
+}
+
+impl Default for Network {
+    fn default() -> Self {
+        toml::from_str("").expect("every network setting has a default")
+    }
+}
+impl Default for Cluster {
+    fn default() -> Self {
+        toml::from_str("").expect("every cluster setting has a default")
+    }
+}
+impl Default for ArgoCd {
+    fn default() -> Self {
+        toml::from_str("").expect("every argocd setting has a default")
+    }
+}
+impl Default for Function {
+    fn default() -> Self {
+        toml::from_str("").expect("every function setting has a default")
+    }
+}
+
+/// One problem found in a configuration file, at a line when it is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Diagnostic {
+    pub line: Option<usize>,
+    pub message: String,
+    /// How to fix it.
+    pub help: Option<String>,
+}
+
+/// A configuration file that cannot be used, with every problem found in it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file was read but is not a valid configuration.
+    #[error("{}", render_diagnostics(path, diagnostics))]
+    Invalid {
+        path: PathBuf,
+        diagnostics: Vec<Diagnostic>,
+    },
+}
+
+fn render_diagnostics(path: &Path, diagnostics: &[Diagnostic]) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    for (i, d) in diagnostics.iter().enumerate() {
+        if i > 0 {
+            out.push('\n');
+        }
+        let _ = match d.line {
+            Some(line) => write!(out, "{}:{line}: {}", path.display(), d.message),
+            None => write!(out, "{}: {}", path.display(), d.message),
+        };
+        if let Some(help) = &d.help {
+            let _ = write!(out, "\n  help: {help}");
+        }
+    }
+    out
+}
+
+impl fmt::Display for Diagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl Config {
+    /// Reads and validates the configuration file at `path`.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses and validates configuration text; `path` only names the file in diagnostics.
+    pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        let lines = LineIndex::new(text);
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            path: path.to_owned(),
+            diagnostics: vec![toml_diagnostic(&e, &lines)],
+        })?;
+        let diagnostics = config.validate(&lines);
+        if diagnostics.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                diagnostics,
+            })
+        }
+    }
+
+    /// The name prefix of every resource.
+    #[must_use]
+    pub fn name(&self) -> &str {
+        self.platform.name.get_ref()
+    }
+
+    /// The state bucket: set in `[state]`, or derived from the name and region.
+    #[must_use]
+    pub fn state_bucket(&self) -> String {
+        self.state.bucket.as_ref().map_or_else(
+            || format!("{}-tfstate-{}", self.name(), self.platform.region.get_ref()),
+            |b| b.get_ref().clone(),
+        )
+    }
+
+    /// The DynamoDB table that locks the platform state.
+    #[must_use]
+    pub fn state_lock_table(&self) -> String {
+        self.state.lock_table.as_ref().map_or_else(
+            || format!("{}-tflock", self.name()),
+            |t| t.get_ref().clone(),
+        )
+    }
+
+    /// The object key of the platform stage's state.
+    #[must_use]
+    pub fn state_key(&self) -> String {
+        self.state.key.as_ref().map_or_else(
+            || "platform/terraform.tfstate".to_owned(),
+            |k| k.get_ref().clone(),
+        )
+    }
+
+    /// The app with this name, if any.
+    #[must_use]
+    pub fn app(&self, name: &str) -> Option<&App> {
+        self.apps
+            .iter()
+            .map(Spanned::get_ref)
+            .find(|a| a.name.get_ref() == name)
+    }
+}
+
+/// Maps byte offsets to 1-based line numbers.
+#[derive(Debug)]
+pub struct LineIndex {
+    starts: Vec<usize>,
+}
+
+impl LineIndex {
+    #[must_use]
+    pub fn new(text: &str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        Self { starts }
+    }
+
+    #[must_use]
+    pub fn line(&self, offset: usize) -> usize {
+        self.starts.partition_point(|&start| start <= offset)
+    }
+}
+
+fn toml_diagnostic(e: &toml::de::Error, lines: &LineIndex) -> Diagnostic {
+    let message = e.message().trim().to_owned();
+    let line = e.span().map(|s| lines.line(s.start));
+    Diagnostic {
+        line,
+        help: toml_help(&message),
+        message,
+    }
+}
+
+/// A fix for the common serde messages: a misspelt key or a missing one.
+fn toml_help(message: &str) -> Option<String> {
+    if let Some(rest) = message.strip_prefix("unknown field `") {
+        let (unknown, expected) = rest.split_once('`')?;
+        let candidates: Vec<&str> = expected.split('`').skip(1).step_by(2).collect();
+        let closest = candidates
+            .iter()
+            .map(|c| (strsim::jaro_winkler(unknown, c), *c))
+            .filter(|(score, _)| *score > 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0));
+        return Some(match closest {
+            Some((_, c)) => format!("did you mean `{c}`?"),
+            None => format!("remove `{unknown}`; see `landfall init --help` for every setting"),
+        });
+    }
+    if let Some(rest) = message.strip_prefix("missing field `") {
+        let field = rest.split('`').next()?;
+        return Some(format!("add `{field} = ...` to this table"));
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,108 @@
+use super::*;
+
+const MINIMAL: &str = r#"
+[platform]
+name = "acme"
+region = "eu-west-1"
+
+[gitops]
+repo_url = "https://github.com/acme/platform.git"
+"#;
+
+fn parse(text: &str) -> Result<Config, String> {
+    Config::parse(text, Path::new("landfall.toml")).map_err(|e| e.to_string())
+}
+
+#[test]
+fn a_minimal_file_gets_defaults_for_everything_else() {
+    let c = parse(MINIMAL).unwrap();
+    assert_eq!(c.state_bucket(), "acme-tfstate-eu-west-1");
+    assert_eq!(c.state_lock_table(), "acme-tflock");
+    assert_eq!(c.network.vpc_cidr.get_ref(), "10.0.0.0/16");
+    assert_eq!(c.argocd.namespace.get_ref(), "argocd");
+    assert!(c.apps.is_empty());
+}
+
+#[test]
+fn an_unknown_key_names_the_line_and_the_likely_key() {
+    let text = MINIMAL.replace("region =", "regoin =");
+    let err = parse(&text).unwrap_err();
+    assert!(
+        err.starts_with("landfall.toml:4: unknown field `regoin`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `region`?"), "{err}");
+}
+
+#[test]
+fn a_missing_required_field_names_it() {
+    let err = parse("[platform]\nname = \"acme\"\n[gitops]\nrepo_url = \"https://x/y.git\"\n")
+        .unwrap_err();
+    assert!(err.contains("missing field `region`"), "{err}");
+    assert!(err.contains("help: add `region = ...`"), "{err}");
+}
+
+#[test]
+fn an_invalid_cidr_is_reported_at_its_line_with_the_fix() {
+    let text = format!("{MINIMAL}\n[network]\nvpc_cidr = \"10.0.0.1/16\"\n");
+    let err = parse(&text).unwrap_err();
+    assert!(err.starts_with("landfall.toml:10: "), "{err}");
+    assert!(err.contains("10.0.0.0/16"), "{err}");
+}
+
+#[test]
+fn an_unknown_region_suggests_the_closest() {
+    let err = parse(&MINIMAL.replace("eu-west-1", "eu-wset-1")).unwrap_err();
+    assert!(
+        err.contains("landfall.toml:4: unknown AWS region \"eu-wset-1\""),
+        "{err}"
+    );
+    assert!(err.contains("eu-west-1"), "{err}");
+}
+
+#[test]
+fn every_problem_is_reported_not_just_the_first() {
+    let text = format!(
+        "{MINIMAL}\n[[apps]]\nname = \"Bad_Name\"\nrepo_url = \"https://x/y.git\"\npath = \"a\"\n\n[[apps]]\nname = \"dup\"\nrepo_url = \"https://x/y.git\"\npath = \"a\"\n\n[[apps]]\nname = \"dup\"\nrepo_url = \"https://x/y.git\"\npath = \"a\"\n"
+    );
+    let err = parse(&text).unwrap_err();
+    assert!(err.contains(":10: invalid app name \"Bad_Name\""), "{err}");
+    assert!(err.contains("try \"bad-name\""), "{err}");
+    assert!(
+        err.contains(":20: duplicate app \"dup\": it is already defined on line 15"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_chart_without_version_is_refused() {
+    let text = format!(
+        "{MINIMAL}\n[[apps]]\nname = \"x\"\nrepo_url = \"https://charts.example.com\"\nchart = \"x\"\n"
+    );
+    let err = parse(&text).unwrap_err();
+    assert!(err.contains("names a chart but no chart_version"), "{err}");
+}
+
+#[test]
+fn the_function_settings_are_checked_by_the_functions_own_parsers() {
+    let with = |function: &str| format!("{MINIMAL}\n[function]\n{function}\n");
+    // Forgejo speaks Gitea's dialect, and the function takes its name.
+    parse(&with("vcs = \"forgejo\"")).unwrap();
+    let err = parse(&with("vcs = \"sourcehut\"")).unwrap_err();
+    assert!(err.contains("unknown VCS \"sourcehut\""), "{err}");
+    // A glob the function could not build is refused here, not at the function's start-up.
+    let err = parse(&with("repo_allowlist = [\"acme/[infra\"]")).unwrap_err();
+    assert!(
+        err.contains("invalid repo_allowlist entry \"acme/[infra\""),
+        "{err}"
+    );
+    parse(&with("repo_allowlist = [\"acme/*\", \"github.com/ops/*\"]")).unwrap();
+}
+
+#[test]
+fn line_index_counts_from_one() {
+    let idx = LineIndex::new("a\nb\nc");
+    assert_eq!(idx.line(0), 1);
+    assert_eq!(idx.line(2), 2);
+    assert_eq!(idx.line(4), 3);
+}

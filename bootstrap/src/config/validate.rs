@@ -1,0 +1,346 @@
+//! Checking `landfall.toml` after it parsed: every problem at its line, with the fix; the
+//! function's settings by the function's own parsers.
+
+use std::collections::BTreeMap;
+
+use toml::Spanned;
+
+use super::{Config, Diagnostic, LOG_RETENTION_DAYS, LineIndex};
+use crate::names;
+
+impl Config {
+    pub(super) fn validate(&self, lines: &LineIndex) -> Vec<Diagnostic> {
+        let mut v = Validator {
+            lines,
+            found: Vec::new(),
+        };
+        let p = &self.platform;
+        if let Err(e) = names::platform_name(p.name.get_ref()) {
+            v.at(&p.name, format!("invalid platform name: {e}"), None);
+        }
+        if let Err((message, help)) = names::aws_region(p.region.get_ref()) {
+            v.at(&p.region, message, help);
+        }
+        self.validate_state(&mut v);
+        self.validate_network(&mut v);
+        self.validate_cluster(&mut v);
+        self.validate_gitops(&mut v);
+        self.validate_function(&mut v);
+        self.validate_apps(&mut v);
+        v.found
+    }
+
+    fn validate_state(&self, v: &mut Validator<'_>) {
+        if let Some(bucket) = &self.state.bucket {
+            if let Err(e) = names::s3_bucket(bucket.get_ref()) {
+                v.at(bucket, format!("invalid state bucket name: {e}"), None);
+            }
+        } else if let Err(e) = names::s3_bucket(&self.state_bucket()) {
+            v.at(
+                &self.platform.name,
+                format!("the derived state bucket name is invalid: {e}"),
+                Some("set `bucket` in [state]".to_owned()),
+            );
+        }
+        if let Some(table) = &self.state.lock_table
+            && let Err(e) = names::dynamodb_table(table.get_ref())
+        {
+            v.at(table, format!("invalid lock table name: {e}"), None);
+        }
+        if let Some(key) = &self.state.key {
+            let k = key.get_ref();
+            if k.is_empty() || k.starts_with('/') || k.ends_with('/') {
+                v.at(
+                    key,
+                    format!("invalid state key {k:?}: it must be a relative object key"),
+                    Some("for example key = \"platform/terraform.tfstate\"".to_owned()),
+                );
+            }
+        }
+        if let Some(days) = &self.state.noncurrent_version_days
+            && *days.get_ref() == 0
+        {
+            v.at(
+                days,
+                "noncurrent_version_days must be at least 1".to_owned(),
+                None,
+            );
+        }
+    }
+
+    fn validate_network(&self, v: &mut Validator<'_>) {
+        let n = &self.network;
+        if let Err((message, help)) = names::vpc_cidr(n.vpc_cidr.get_ref()) {
+            v.at(&n.vpc_cidr, message, help);
+        }
+        let azs = *n.availability_zones.get_ref();
+        if !(2..=6).contains(&azs) {
+            v.at(
+                &n.availability_zones,
+                format!("availability_zones is {azs}: EKS needs 2 to 6"),
+                Some("use 3 for a resilient cluster".to_owned()),
+            );
+        }
+    }
+
+    fn validate_cluster(&self, v: &mut Validator<'_>) {
+        let c = &self.cluster;
+        let version = c.kubernetes_version.get_ref();
+        let valid_version = version
+            .split_once('.')
+            .is_some_and(|(major, minor)| major == "1" && minor.parse::<u32>().is_ok());
+        if !valid_version {
+            v.at(
+                &c.kubernetes_version,
+                format!("invalid kubernetes_version {version:?}"),
+                Some("write the EKS minor version, for example \"1.34\"".to_owned()),
+            );
+        }
+        if c.instance_types.is_empty() {
+            v.at(
+                &c.kubernetes_version,
+                "instance_types is empty".to_owned(),
+                Some("name at least one, for example [\"m6i.large\"]".to_owned()),
+            );
+        }
+        let (min, max, desired) = (
+            *c.min_size.get_ref(),
+            *c.max_size.get_ref(),
+            *c.desired_size.get_ref(),
+        );
+        if max == 0 || min > max || desired < min || desired > max {
+            v.at(
+                &c.desired_size,
+                format!(
+                    "node group sizes must satisfy min_size <= desired_size <= max_size and max_size >= 1 (got {min} <= {desired} <= {max})"
+                ),
+                None,
+            );
+        }
+        for cidr in &c.public_access_cidrs {
+            if let Err(e) = cidr.get_ref().parse::<ipnet::IpNet>() {
+                v.at(
+                    cidr,
+                    format!(
+                        "invalid CIDR {:?} in public_access_cidrs: {e}",
+                        cidr.get_ref()
+                    ),
+                    Some("write an address block such as \"203.0.113.0/24\"".to_owned()),
+                );
+            }
+        }
+    }
+
+    fn validate_gitops(&self, v: &mut Validator<'_>) {
+        let g = &self.gitops;
+        if let Err(e) = names::repo_url(g.repo_url.get_ref()) {
+            v.at(&g.repo_url, format!("invalid gitops repo_url: {e}"), None);
+        }
+        if let Err(e) = names::repo_path(g.path.get_ref()) {
+            v.at(&g.path, format!("invalid gitops path: {e}"), None);
+        }
+        if g.revision.get_ref().trim().is_empty() {
+            v.at(
+                &g.revision,
+                "gitops revision is empty".to_owned(),
+                Some("use \"HEAD\", a branch or a tag".to_owned()),
+            );
+        }
+    }
+
+    fn validate_function(&self, v: &mut Validator<'_>) {
+        let f = &self.function;
+        // The function's own parsers decide what it accepts (forgejo is Gitea, for instance).
+        if let Err(err) = f
+            .vcs
+            .get_ref()
+            .parse::<landfall_function::event::Provider>()
+        {
+            v.at(&f.vcs, err.to_string(), None);
+        }
+        if let Some(url) = &f.vcs_url
+            && landfall_function::config::check_vcs_url(url.get_ref()).is_err()
+        {
+            v.at(
+                url,
+                format!("vcs_url {:?} is not an http(s) URL", url.get_ref()),
+                Some(
+                    "write the API base URL, e.g. \"https://github.example.com/api/v3\"".to_owned(),
+                ),
+            );
+        }
+        for glob in &f.repo_allowlist {
+            let g = glob.get_ref();
+            // One pattern per entry: the function reads the list comma-separated.
+            let problem = if g.trim().is_empty() || g.contains(',') {
+                Some(String::new())
+            } else {
+                landfall_function::allowlist::RepoAllowlist::parse(g)
+                    .err()
+                    .map(|err| format!(": {err}"))
+            };
+            if let Some(problem) = problem {
+                v.at(
+                    glob,
+                    format!("invalid repo_allowlist entry {g:?}{problem}"),
+                    Some("write one `owner/repo` glob per entry, e.g. \"acme/*\"".to_owned()),
+                );
+            }
+        }
+        if let Err(e) = names::dns1123_label(f.runner_namespace.get_ref()) {
+            v.at(
+                &f.runner_namespace,
+                format!("invalid runner_namespace: {e}"),
+                None,
+            );
+        }
+        if f.runner_image.get_ref().trim().is_empty() {
+            v.at(&f.runner_image, "runner_image is empty".to_owned(), None);
+        }
+        let memory = *f.memory_mb.get_ref();
+        if !(128..=10_240).contains(&memory) {
+            v.at(
+                &f.memory_mb,
+                format!("memory_mb is {memory}: Lambda accepts 128 to 10240"),
+                None,
+            );
+        }
+        let days = *f.log_retention_days.get_ref();
+        if !LOG_RETENTION_DAYS.contains(&days) {
+            let nearest = LOG_RETENTION_DAYS
+                .iter()
+                .min_by_key(|d| d.abs_diff(days))
+                .copied()
+                .unwrap_or(365);
+            v.at(
+                &f.log_retention_days,
+                format!("log_retention_days is {days}: CloudWatch Logs does not offer it"),
+                Some(format!("use {nearest}, the nearest allowed value")),
+            );
+        }
+        if *f.artifact_retention_days.get_ref() == 0 {
+            v.at(
+                &f.artifact_retention_days,
+                "artifact_retention_days must be at least 1".to_owned(),
+                None,
+            );
+        }
+    }
+
+    fn validate_apps(&self, v: &mut Validator<'_>) {
+        let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
+        for spanned in &self.apps {
+            let app = spanned.get_ref();
+            let name = app.name.get_ref();
+            if let Err(e) = names::app_name(name) {
+                v.at(
+                    &app.name,
+                    format!("invalid app name {name:?}: {e}"),
+                    Some(names::suggest_label(name).map_or_else(
+                        || "use lowercase letters, digits and '-'".to_owned(),
+                        |s| format!("try {s:?}"),
+                    )),
+                );
+            } else if name == self.function.runner_namespace.get_ref() {
+                v.at(
+                    &app.name,
+                    format!("app name {name:?} is taken by the Landfall runner app"),
+                    Some("choose another name".to_owned()),
+                );
+            }
+            if let Some(first_line) = seen.get(name.as_str()) {
+                v.at(
+                    &app.name,
+                    format!("duplicate app {name:?}: it is already defined on line {first_line}"),
+                    Some("remove one of them or rename it".to_owned()),
+                );
+            } else {
+                seen.insert(name, v.lines.line(app.name.span().start));
+            }
+            if let Err(e) = names::repo_url(app.repo_url.get_ref()) {
+                v.at(
+                    &app.repo_url,
+                    format!("invalid repo_url of app {name:?}: {e}"),
+                    None,
+                );
+            }
+            if let Some(ns) = &app.namespace
+                && let Err(e) = names::dns1123_label(ns.get_ref())
+            {
+                v.at(ns, format!("invalid namespace of app {name:?}: {e}"), None);
+            }
+            if let Some(rev) = &app.revision
+                && rev.get_ref().trim().is_empty()
+            {
+                v.at(rev, format!("app {name:?} has an empty revision"), None);
+            }
+            match (&app.path, &app.chart, &app.chart_version) {
+                (Some(path), None, None) => {
+                    if let Err(e) = names::repo_path(path.get_ref()) {
+                        v.at(path, format!("invalid path of app {name:?}: {e}"), None);
+                    }
+                }
+                (None, Some(chart), Some(version)) => {
+                    if chart.get_ref().trim().is_empty() || chart.get_ref().contains('/') {
+                        v.at(
+                            chart,
+                            format!("invalid chart of app {name:?}: give the chart's name in its repository"),
+                            None,
+                        );
+                    }
+                    if version.get_ref().trim().is_empty() {
+                        v.at(
+                            version,
+                            format!("app {name:?} has an empty chart_version"),
+                            None,
+                        );
+                    }
+                }
+                (None, Some(_), None) => v.at(
+                    spanned,
+                    format!("app {name:?} names a chart but no chart_version"),
+                    Some("add chart_version = \"x.y.z\": charts are pinned".to_owned()),
+                ),
+                (Some(_), Some(_), _) => v.at(
+                    spanned,
+                    format!("app {name:?} sets both path and chart"),
+                    Some(
+                        "a Git source sets `path`; a Helm source sets `chart` and `chart_version`"
+                            .to_owned(),
+                    ),
+                ),
+                (None, None, _) => v.at(
+                    spanned,
+                    format!("app {name:?} has neither path nor chart"),
+                    Some(
+                        "set `path` (a folder in repo_url) or `chart` and `chart_version`"
+                            .to_owned(),
+                    ),
+                ),
+                (Some(_), None, Some(version)) => v.at(
+                    version,
+                    format!("app {name:?} sets chart_version without chart"),
+                    Some("remove chart_version, or set chart".to_owned()),
+                ),
+            }
+        }
+    }
+}
+
+struct Validator<'a> {
+    lines: &'a LineIndex,
+    found: Vec<Diagnostic>,
+}
+
+impl Validator<'_> {
+    fn at<T>(&mut self, value: &Spanned<T>, message: String, help: Option<String>) {
+        let span = value.span();
+        // Defaults carry an empty 0..0 span: they have no line.
+        let line = (span.end > 0).then(|| self.lines.line(span.start));
+        self.found.push(Diagnostic {
+            line,
+            message,
+            help,
+        });
+    }
+}
