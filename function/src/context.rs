@@ -133,7 +133,9 @@ impl Context {
         })
     }
 
-    /// A context from parts, for tests: no hand-off, reports looked for every 10 ms.
+    /// A context from parts, for tests: no hand-off (its key is empty), reports looked for every
+    /// 10 ms. Not in production builds.
+    #[cfg(any(test, feature = "test-support"))]
     #[must_use]
     pub fn new(
         provider: Provider,

@@ -52,6 +52,9 @@ const STATUS: StatusFields = StatusFields {
 #[derive(Debug, Clone)]
 pub struct GitlabClient {
     rest: Rest,
+    /// The token's own username (`GET /user`), read once: Landfall's statuses are the ones it
+    /// wrote itself.
+    me: std::sync::Arc<tokio::sync::OnceCell<String>>,
 }
 
 impl GitlabClient {
@@ -59,7 +62,10 @@ impl GitlabClient {
     pub fn new(url: Option<&str>, token: &SecretString, retry: RetryPolicy) -> Result<Self> {
         let auth = Auth::PrivateToken(token.clone());
         let rest = Rest::new(url.unwrap_or(DEFAULT_URL), auth, retry)?;
-        Ok(GitlabClient { rest })
+        Ok(GitlabClient {
+            rest,
+            me: std::sync::Arc::default(),
+        })
     }
 
     fn project(repo: &RepoName) -> String {
@@ -126,8 +132,17 @@ impl GitlabClient {
     }
 
     /// Whether every status of `sha` that has not succeeded is Landfall's own
-    /// (`GET /projects/:id/repository/commits/:sha/statuses?all=true`, every page).
+    /// (`GET /projects/:id/repository/commits/:sha/statuses?all=true`, every page): named
+    /// `landfall/...` **and** written by the token's own account (`GET /user`, once). A name
+    /// alone is not enough: a merge request's author can name their own CI jobs `landfall/...`.
     async fn only_own_checks_pending(&self, repo: &RepoName, sha: &str) -> Result<bool> {
+        let me = self
+            .me
+            .get_or_try_init(|| async {
+                let user: Author = self.rest.get("user", "read the token's own user").await?;
+                Ok::<_, VcsError>(user.username)
+            })
+            .await?;
         let what = format!("list the statuses of {sha} in {repo}");
         let first = format!(
             "{}/repository/commits/{}/statuses?all=true&per_page=100",
@@ -138,7 +153,10 @@ impl GitlabClient {
         Ok(statuses
             .iter()
             .filter(|s| !matches!(s.status.as_str(), "success" | "skipped"))
-            .all(|s| s.name.starts_with("landfall/")))
+            .all(|s| {
+                s.name.starts_with("landfall/")
+                    && s.author.as_ref().is_some_and(|a| a.username == *me)
+            }))
     }
 }
 
@@ -166,6 +184,7 @@ struct MrJson {
 struct StatusJson {
     name: String,
     status: String,
+    author: Option<Author>,
 }
 
 /// The merge request's head only (`sha` is null while GitLab has not read the source branch).
@@ -263,7 +282,8 @@ impl Host for GitlabClient {
     /// The merge request. `mergeable` maps GitLab's `detailed_merge_status`: `mergeable` is
     /// mergeable; `checking`, `unchecked`, `preparing` and `approvals_syncing` are still being
     /// computed (`None`); `ci_must_pass` and `ci_still_running` are mergeable only when every
-    /// status of the head commit that has not succeeded is Landfall's own (`landfall/...`:
+    /// status of the head commit that has not succeeded is Landfall's own (`landfall/...`,
+    /// written by the token's account:
     /// its pending plan or apply must not block its own apply, as Atlantis leaves out its own),
     /// read with one more request ([`GitlabClient::only_own_checks_pending`]); every other status
     /// (`not_approved`, `discussions_not_resolved`, `draft_status`, `conflict`, `need_rebase`,

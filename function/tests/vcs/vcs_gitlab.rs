@@ -102,7 +102,10 @@ async fn a_merge_request_from_the_project_itself_names_it_as_the_head_repository
         .await;
     statuses(
         &server,
-        &[("landfall/plan: a", "success"), ("build", "running")],
+        &[
+            ("landfall/plan: a", "success", BOT),
+            ("build", "running", "dev"),
+        ],
     )
     .await;
     let pr = client(&server).pull_request(&repo(), MR).await.unwrap();
@@ -115,12 +118,22 @@ async fn a_merge_request_from_the_project_itself_names_it_as_the_head_repository
     );
 }
 
-/// The head commit's statuses, as `GET .../repository/commits/:sha/statuses?all=true` answers.
-async fn statuses(server: &MockServer, named: &[(&str, &str)]) {
+/// The token's own account, which writes Landfall's statuses.
+const BOT: &str = "landfall-bot";
+
+/// The head commit's statuses (name, state, author), as
+/// `GET .../repository/commits/:sha/statuses?all=true` answers, and the token's own user.
+async fn statuses(server: &MockServer, named: &[(&str, &str, &str)]) {
     let body: Vec<serde_json::Value> = named
         .iter()
-        .map(|(name, status)| json!({"name": name, "status": status, "sha": SHA}))
+        .map(|(name, status, author)| {
+            json!({"name": name, "status": status, "sha": SHA, "author": {"username": author}})
+        })
         .collect();
+    get("/api/v4/user".to_owned())
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"username": BOT})))
+        .mount(server)
+        .await;
     get(format!("{PROJECT}/repository/commits/{SHA}/statuses"))
         .and(query_param("all", "true"))
         .respond_with(ResponseTemplate::new(200).set_body_json(body))
@@ -147,15 +160,41 @@ async fn landfalls_own_statuses_do_not_make_a_merge_request_unmergeable() {
         statuses(
             &server,
             &[
-                ("landfall/apply: envs/prod", "running"),
-                ("landfall/plan: envs/dev", "failed"),
-                ("build", "success"),
+                ("landfall/apply: envs/prod", "running", BOT),
+                ("landfall/plan: envs/dev", "failed", BOT),
+                ("build", "success", "dev"),
             ],
         )
         .await;
         let pr = client(&server).pull_request(&repo(), MR).await.unwrap();
         assert_eq!(pr.mergeable, Some(true), "{status}");
     }
+}
+
+/// A merge request's author can name a failing CI job `landfall/...`: only statuses Landfall's
+/// own account wrote are left out.
+#[tokio::test]
+async fn a_ci_job_named_like_landfalls_status_still_blocks() {
+    let server = MockServer::start().await;
+    get(format!("{PROJECT}/merge_requests/12"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(mr_json(
+            SHA,
+            Some(7),
+            7,
+            "ci_must_pass",
+        )))
+        .mount(&server)
+        .await;
+    statuses(
+        &server,
+        &[
+            ("landfall/plan: envs/dev", "running", BOT),
+            ("landfall/tests", "failed", "dev"),
+        ],
+    )
+    .await;
+    let pr = client(&server).pull_request(&repo(), MR).await.unwrap();
+    assert_eq!(pr.mergeable, Some(false));
 }
 
 #[tokio::test]
