@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use super::plan::{Loaded, refused, run_spec};
+use super::plan::{Loaded, refused, run_spec, silenced};
 use super::requirements::Checked;
 use super::{Context, PrContext};
 use crate::command::Command;
@@ -45,6 +45,7 @@ impl Context {
         let mut checked = Checked::default();
         let mut results = Vec::new();
         let mut to_apply = Vec::new();
+        let mut applied_projects = Vec::new();
         for record in records.clone() {
             let project = project_for(&config, &policy, &record);
             let mut reasons = self.check(ctx, &record, &project, &mut checked).await?;
@@ -69,6 +70,7 @@ impl Context {
             );
             if reasons.is_empty() {
                 to_apply.push((spec, project.depends_on.clone()));
+                applied_projects.push(project);
             } else {
                 results.push(refused(&spec, &reasons.join("; ")));
             }
@@ -84,10 +86,17 @@ impl Context {
             }
         );
         let header = crate::report::compose(&header, &results);
-        let comment = self.upsert_comment(ctx, None, &header).await?;
+        let silenced = silenced(&applied_projects, RunCommand::Apply);
+        // With every project silenced and no refusal to report, nothing is posted up front.
+        let comment = if results.is_empty() && silenced.len() == to_apply.len() {
+            None
+        } else {
+            Some(self.upsert_comment(ctx, None, &header).await?)
+        };
         let thread = CommentThread {
             comment_id: comment,
             header,
+            silenced,
         };
         for (spec, _) in &mut to_apply {
             spec.report_back = self.report_back.then(|| thread.clone());

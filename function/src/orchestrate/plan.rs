@@ -139,40 +139,29 @@ impl Context {
             return Ok(());
         }
 
-        // All the locks at once; projects another PR holds are left out, the rest taken.
-        let holder = LockHolder {
-            pr: ctx.pr.0,
-            user: ctx.user.clone(),
-            head_sha: ctx.head_sha.as_str().to_owned(),
-            pull_url: self.reporter().pull_url(&ctx.repo, ctx.pr),
-        };
-        let mut wanted: Vec<ResolvedProject> = projects;
-        let mut held_by = Vec::new();
-        for _ in 0..3 {
-            if wanted.is_empty() {
-                break;
-            }
-            let keys: Vec<LockKey> = wanted.iter().map(|p| lock_key(ctx, p)).collect();
-            match self.store.acquire_locks(&holder, &keys).await? {
-                LockOutcome::Acquired => break,
-                LockOutcome::HeldBy(locks) => {
-                    wanted.retain(|p| !locks.iter().any(|l| l.key == lock_key(ctx, p)));
-                    held_by.extend(locks);
-                }
-            }
-        }
+        let (wanted, held_by) = self.take_locks(ctx, projects).await?;
         if !wanted.is_empty() && !self.still_open(ctx).await? {
             return Ok(());
         }
         let header = text::plan_header(ctx, &wanted, &held_by, &notes);
-        let comment = self.upsert_comment(ctx, None, &header).await?;
+        let silenced = silenced(&wanted, RunCommand::Plan);
+        // With every project silenced and nothing else to say, nothing is posted up front.
+        let quiet = !wanted.is_empty()
+            && silenced.len() == wanted.len()
+            && held_by.is_empty()
+            && notes.is_empty();
+        let thread = CommentThread {
+            comment_id: if quiet {
+                None
+            } else {
+                Some(self.upsert_comment(ctx, None, &header).await?)
+            },
+            header,
+            silenced,
+        };
         if wanted.is_empty() {
             return Ok(());
         }
-        let thread = CommentThread {
-            comment_id: comment,
-            header,
-        };
         // Projects run in parallel within an execution order group, groups one after another.
         let mut groups: Vec<i64> = wanted.iter().map(|p| p.execution_order_group).collect();
         groups.sort_unstable();
@@ -195,6 +184,37 @@ impl Context {
             }
         }
         Ok(())
+    }
+
+    /// Takes all the projects' locks at once; projects another PR holds are left out (and
+    /// their locks returned), the rest taken.
+    async fn take_locks(
+        &self,
+        ctx: &PrContext,
+        projects: Vec<ResolvedProject>,
+    ) -> anyhow::Result<(Vec<ResolvedProject>, Vec<crate::store::Lock>)> {
+        let holder = LockHolder {
+            pr: ctx.pr.0,
+            user: ctx.user.clone(),
+            head_sha: ctx.head_sha.as_str().to_owned(),
+            pull_url: self.reporter().pull_url(&ctx.repo, ctx.pr),
+        };
+        let mut wanted = projects;
+        let mut held_by = Vec::new();
+        for _ in 0..3 {
+            if wanted.is_empty() {
+                break;
+            }
+            let keys: Vec<LockKey> = wanted.iter().map(|p| lock_key(ctx, p)).collect();
+            match self.store.acquire_locks(&holder, &keys).await? {
+                LockOutcome::Acquired => break,
+                LockOutcome::HeldBy(locks) => {
+                    wanted.retain(|p| !locks.iter().any(|l| l.key == lock_key(ctx, p)));
+                    held_by.extend(locks);
+                }
+            }
+        }
+        Ok((wanted, held_by))
     }
 
     /// Whether the PR is still open now that its locks are taken. A PR merged or closed while
@@ -397,6 +417,15 @@ pub(crate) fn lock_key(ctx: &PrContext, project: &ResolvedProject) -> LockKey {
 }
 
 /// The run for one project.
+/// The labels of the `projects` that silence `command`'s comment when nothing changed.
+pub(crate) fn silenced(projects: &[ResolvedProject], command: RunCommand) -> Vec<String> {
+    projects
+        .iter()
+        .filter(|p| p.silence_pr_comments.contains(&command))
+        .map(ResolvedProject::display_name)
+        .collect()
+}
+
 pub(crate) fn run_spec(
     ctx: &PrContext,
     project: &ResolvedProject,

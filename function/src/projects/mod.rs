@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::command::Command;
 use crate::repo_config::{
-    DEFAULT_WHEN_MODIFIED, EffectivePolicy, ResolvedConfig, ResolvedProject, normalize_dir,
+    AutoDiscover, DEFAULT_WHEN_MODIFIED, EffectivePolicy, ResolvedConfig, ResolvedProject,
+    normalize_dir,
 };
 
 pub use discover::{Reason, TerraformTree};
@@ -186,6 +187,15 @@ pub enum SelectionError {
         /// The projects there are.
         known: Vec<String>,
     },
+    /// `-d` names a directory that `autodiscover.ignore_paths` leaves out and no project
+    /// configures.
+    #[error(
+        "directory `{dir}` is left out by `autodiscover.ignore_paths` and no project configures it"
+    )]
+    Ignored {
+        /// The directory given.
+        dir: String,
+    },
     /// A `when_modified` pattern does not compile (the config parser checks them, so this is a bug
     /// or a pattern built elsewhere).
     #[error("invalid when_modified pattern: {0}")]
@@ -212,10 +222,39 @@ pub fn select(
     base_branch: &str,
     request: &Request,
 ) -> Result<Selection, SelectionError> {
-    let mut selection = if config.autodiscover() {
-        select_discovered(policy, tree, changed, request)?
+    let configured = |request: &Request| {
+        select_configured(&config.projects, tree, changed, base_branch, request)
+    };
+    let discovered =
+        |request: &Request| select_discovered(policy, &config.autodiscover, tree, changed, request);
+    let mut selection = if !config.autodiscover() {
+        configured(request)?
+    } else if config.projects.is_empty() {
+        discovered(request)?
+    } else if request.is_explicit() {
+        // A configured project answers first; a directory nobody configured is discovered.
+        match configured(request) {
+            Ok(selection) => selection,
+            Err(err) => discovered(request).map_err(|_| err)?,
+        }
     } else {
-        select_configured(&config.projects, tree, changed, base_branch, request)?
+        let mut both = configured(request)?;
+        let extra = discovered(request)?;
+        let is_configured = |dir: &str| config.projects.iter().any(|p| p.dir == dir);
+        both.projects.extend(
+            extra
+                .projects
+                .into_iter()
+                .filter(|s| !is_configured(&s.project.dir)),
+        );
+        for gone in extra.deleted {
+            if !both.deleted.iter().any(|d| d.dir == gone.dir) {
+                both.deleted.push(gone);
+            }
+        }
+        both.projects
+            .sort_by_key(|s| s.project.execution_order_group);
+        both
     };
     selection.notes.extend(tree.warnings.iter().cloned());
     Ok(selection)
@@ -309,6 +348,7 @@ fn tree_is_known(tree: &TerraformTree) -> bool {
 
 fn select_discovered(
     policy: &EffectivePolicy,
+    autodiscover: &AutoDiscover,
     tree: &TerraformTree,
     changed: &[ChangedFile],
     request: &Request,
@@ -326,10 +366,15 @@ fn select_discovered(
     if let Some(name) = &request.project {
         // Without a config, a project's name is its directory.
         let dir = normalize_dir(name).unwrap_or_else(|| name.clone());
-        if !tree.roots().contains(&dir.as_str()) {
+        if !tree.roots().contains(&dir.as_str()) || autodiscover.ignores(&dir) {
             return Err(SelectionError::UnknownProject {
                 name: name.clone(),
-                known: tree.roots().iter().map(|s| (*s).to_owned()).collect(),
+                known: tree
+                    .roots()
+                    .iter()
+                    .filter(|d| !autodiscover.ignores(d))
+                    .map(|s| (*s).to_owned())
+                    .collect(),
             });
         }
         selection.projects.push(Selected {
@@ -341,6 +386,9 @@ fn select_discovered(
     if let Some(dir) = &request.dir {
         if !tree.is_terraform_dir(dir) {
             return Err(SelectionError::NotATerraformDir { dir: dir.clone() });
+        }
+        if autodiscover.ignores(dir) {
+            return Err(SelectionError::Ignored { dir: dir.clone() });
         }
         selection.projects.push(Selected {
             project: make(dir),
@@ -381,6 +429,9 @@ fn select_discovered(
         }
     }
     for (dir, reason) in discover::reached_roots(tree, &touched) {
+        if autodiscover.ignores(dir) {
+            continue;
+        }
         selection.projects.push(Selected {
             project: make(dir),
             reason,
@@ -389,7 +440,7 @@ fn select_discovered(
     let renames = rename_targets(changed);
     for dir in gone {
         // Directories that were only modules (under modules/) are not projects.
-        if dir.split('/').any(|p| p == "modules") {
+        if dir.split('/').any(|p| p == "modules") || autodiscover.ignores(&dir) {
             continue;
         }
         selection.deleted.push(Deleted {

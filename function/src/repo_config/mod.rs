@@ -16,6 +16,7 @@ mod project;
 mod read;
 mod repo;
 mod resolve;
+mod switches;
 mod workflow;
 pub mod yaml;
 
@@ -29,6 +30,7 @@ pub use repo::{
     Setting, parse_repo_config,
 };
 pub use resolve::{ResolvedConfig, ResolvedProject, resolve};
+pub use switches::{AutoDiscover, AutoDiscoverMode};
 pub use workflow::{DEFAULT_WORKFLOW, Workflow};
 
 /// The repo-level files, in the order they are looked for: `landfall.yaml` wins when both exist.

@@ -11,9 +11,13 @@ use super::diag::{ConfigErrors, Diagnostic};
 use super::permissions::{PermissionRules, read_permissions};
 use super::read::Reader;
 use super::repo::{BranchPattern, Requirement};
+use super::switches::{
+    AutoDiscover, check_fixed_key, read_autodiscover, read_silence, server_section,
+};
 use super::workflow::{DEFAULT_WORKFLOW, Workflow, read_workflows};
 use super::yaml::{self, Node};
 use crate::authz::Permissions;
+use crate::run::RunCommand;
 
 /// A key that a repo file may set only when the policy lists it in `allowed_overrides`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -36,11 +40,13 @@ pub enum OverrideKey {
     CustomPolicyCheck,
     /// `policy_check` (accepted; not supported yet).
     PolicyCheck,
+    /// `silence_pr_comments`.
+    SilencePrComments,
 }
 
 impl OverrideKey {
     /// Every key, as written in YAML.
-    pub const ALL: [(&'static str, OverrideKey); 9] = [
+    pub const ALL: [(&'static str, OverrideKey); 10] = [
         ("apply_requirements", OverrideKey::ApplyRequirements),
         ("plan_requirements", OverrideKey::PlanRequirements),
         ("import_requirements", OverrideKey::ImportRequirements),
@@ -53,6 +59,7 @@ impl OverrideKey {
         ("repo_locks", OverrideKey::RepoLocks),
         ("custom_policy_check", OverrideKey::CustomPolicyCheck),
         ("policy_check", OverrideKey::PolicyCheck),
+        ("silence_pr_comments", OverrideKey::SilencePrComments),
     ];
 
     /// The key as written in YAML.
@@ -111,6 +118,14 @@ pub struct RepoRule {
     pub allow_fork_prs: Option<bool>,
     /// `permissions` (Landfall): who may run each command.
     pub permissions: Option<PermissionRules>,
+    /// `silence_pr_comments`.
+    pub silence_pr_comments: Option<Vec<RunCommand>>,
+    /// `autodiscover`.
+    pub autodiscover: Option<AutoDiscover>,
+    /// `delete_source_branch_on_merge`.
+    pub delete_source_branch_on_merge: Option<bool>,
+    /// `disable_autoplan` (Landfall; Atlantis' `--disable-autoplan` for matching repos).
+    pub disable_autoplan: Option<bool>,
 }
 
 /// The policy file, validated.
@@ -149,6 +164,14 @@ pub struct EffectivePolicy {
     pub workflows: BTreeMap<String, Workflow>,
     /// Who may run each command, and whether fork PRs are planned.
     pub permissions: Permissions,
+    /// The commands whose comments are left out when nothing changed.
+    pub silence_pr_comments: Vec<RunCommand>,
+    /// `autodiscover`, when the policy sets it (it then wins over the repo file's).
+    pub autodiscover: Option<AutoDiscover>,
+    /// Whether a merged PR's source branch is deleted.
+    pub delete_source_branch_on_merge: bool,
+    /// Whether PR events plan nothing (comments still do).
+    pub disable_autoplan: bool,
 }
 
 impl Default for EffectivePolicy {
@@ -168,6 +191,10 @@ impl Default for EffectivePolicy {
             repo_config_file: None,
             workflows,
             permissions: Permissions::default(),
+            silence_pr_comments: Vec::new(),
+            autodiscover: None,
+            delete_source_branch_on_merge: false,
+            disable_autoplan: false,
         }
     }
 }
@@ -189,8 +216,14 @@ pub enum PolicyError {
     Invalid(#[from] ConfigErrors),
 }
 
-const TOP_KEYS: &[&str] = &["repos", "workflows"];
-const TOP_UNSUPPORTED: &[&str] = &["policies", "metrics", "team_authz"];
+const TOP_KEYS: &[&str] = &[
+    "repos",
+    "workflows",
+    "policies",
+    "metrics",
+    "team_authz",
+    "external_stores",
+];
 const REPO_KEYS: &[&str] = &[
     "id",
     "branch",
@@ -204,18 +237,16 @@ const REPO_KEYS: &[&str] = &[
     "allow_custom_workflows",
     "allow_fork_prs",
     "permissions",
-];
-const REPO_UNSUPPORTED: &[&str] = &[
     "delete_source_branch_on_merge",
     "repo_locking",
     "repo_locks",
     "custom_policy_check",
     "policy_check",
-    "pre_workflow_hooks",
-    "post_workflow_hooks",
     "autodiscover",
     "silence_pr_comments",
+    "disable_autoplan",
 ];
+const REPO_UNSUPPORTED: &[&str] = &["pre_workflow_hooks", "post_workflow_hooks"];
 
 impl Policy {
     /// Reads and validates the policy at `path`.
@@ -224,7 +255,11 @@ impl Policy {
             path: path.display().to_string(),
             source,
         })?;
-        Ok(Policy::parse(&path.display().to_string(), &text)?)
+        let policy = Policy::parse(&path.display().to_string(), &text)?;
+        for warning in &policy.warnings {
+            tracing::warn!(policy = %policy.file, "{warning}");
+        }
+        Ok(policy)
     }
 
     /// Validates a policy's text; `file` names it in diagnostics.
@@ -252,7 +287,9 @@ impl Policy {
                 match e.key.as_str() {
                     "repos" => policy.repos.extend(r.list(&e.value, "`repos`", read_rule)),
                     "workflows" => policy.workflows = read_workflows(&mut r, &e.value),
-                    k if TOP_UNSUPPORTED.contains(&k) => r.unsupported_key(e, "the policy"),
+                    "policies" | "metrics" | "team_authz" | "external_stores" => {
+                        server_section(&mut r, e);
+                    }
                     _ => r.unknown_key(e, "the policy", TOP_KEYS),
                 }
             }
@@ -323,6 +360,18 @@ impl Policy {
             if let Some(v) = &rule.permissions {
                 v.apply_to(&mut out.permissions);
             }
+            if let Some(v) = &rule.silence_pr_comments {
+                out.silence_pr_comments.clone_from(v);
+            }
+            if let Some(v) = &rule.autodiscover {
+                out.autodiscover = Some(v.clone());
+            }
+            if let Some(v) = rule.delete_source_branch_on_merge {
+                out.delete_source_branch_on_merge = v;
+            }
+            if let Some(v) = rule.disable_autoplan {
+                out.disable_autoplan = v;
+            }
         }
         out
     }
@@ -343,6 +392,10 @@ fn read_rule(r: &mut Reader, node: &Node) -> Option<RepoRule> {
         allow_custom_workflows: None,
         allow_fork_prs: None,
         permissions: None,
+        silence_pr_comments: None,
+        autodiscover: None,
+        delete_source_branch_on_merge: None,
+        disable_autoplan: None,
     };
     let mut id_seen = false;
     for e in entries {
@@ -407,6 +460,13 @@ fn read_rule(r: &mut Reader, node: &Node) -> Option<RepoRule> {
             }
             "allow_fork_prs" => rule.allow_fork_prs = r.bool(v, "`allow_fork_prs`"),
             "permissions" => rule.permissions = read_permissions(r, v),
+            "silence_pr_comments" => rule.silence_pr_comments = read_silence(r, e),
+            "autodiscover" => rule.autodiscover = read_autodiscover(r, v),
+            "delete_source_branch_on_merge" => {
+                rule.delete_source_branch_on_merge = r.bool(v, "`delete_source_branch_on_merge`");
+            }
+            "disable_autoplan" => rule.disable_autoplan = r.bool(v, "`disable_autoplan`"),
+            _ if check_fixed_key(r, e) => {}
             k if REPO_UNSUPPORTED.contains(&k) => r.unsupported_key(e, "a `repos` entry"),
             _ => r.unknown_key(e, "a `repos` entry", REPO_KEYS),
         }

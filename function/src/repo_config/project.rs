@@ -6,6 +6,7 @@ use regex::Regex;
 
 use super::dir::normalize_dir;
 use super::read::Reader;
+use super::switches::{check_fixed_key, read_silence};
 use super::yaml::Node;
 
 /// Atlantis' default `when_modified` patterns, relative to the project directory.
@@ -139,6 +140,10 @@ pub struct ProjectConfig {
     pub depends_on: Vec<String>,
     /// `branch`: only PRs into matching base branches consider this project.
     pub branch: Option<BranchPattern>,
+    /// `silence_pr_comments` (restricted).
+    pub silence_pr_comments: Option<Setting<Vec<crate::run::RunCommand>>>,
+    /// `delete_source_branch_on_merge` (restricted).
+    pub delete_source_branch_on_merge: Option<Setting<bool>>,
 }
 
 impl ProjectConfig {
@@ -162,17 +167,15 @@ const PROJECT_KEYS: &[&str] = &[
     "execution_order_group",
     "depends_on",
     "branch",
-];
-const PROJECT_UNSUPPORTED: &[&str] = &[
+    "silence_pr_comments",
     "delete_source_branch_on_merge",
     "repo_locking",
     "repo_locks",
-    "import_requirements",
     "policy_check",
     "custom_policy_check",
     "terraform_distribution",
-    "silence_pr_comments",
 ];
+const PROJECT_UNSUPPORTED: &[&str] = &["import_requirements"];
 
 // One match arm per documented project key: splitting it would scatter the schema.
 #[allow(clippy::too_many_lines)]
@@ -193,6 +196,8 @@ pub(super) fn read_project(r: &mut Reader, node: &Node) -> Option<ProjectConfig>
         execution_order_group: 0,
         depends_on: Vec::new(),
         branch: None,
+        silence_pr_comments: None,
+        delete_source_branch_on_merge: None,
     };
     let mut dir_seen = false;
     for e in entries {
@@ -300,6 +305,21 @@ pub(super) fn read_project(r: &mut Reader, node: &Node) -> Option<ProjectConfig>
                     }
                 }
             }
+            "silence_pr_comments" => {
+                p.silence_pr_comments = read_silence(r, e).map(|value| Setting {
+                    value,
+                    line: e.line,
+                });
+            }
+            "delete_source_branch_on_merge" => {
+                p.delete_source_branch_on_merge =
+                    r.bool(v, "`delete_source_branch_on_merge`")
+                        .map(|value| Setting {
+                            value,
+                            line: e.line,
+                        });
+            }
+            _ if check_fixed_key(r, e) => {}
             k if PROJECT_UNSUPPORTED.contains(&k) => r.unsupported_key(e, "a project"),
             _ => r.unknown_key(e, "a project", PROJECT_KEYS),
         }

@@ -9,6 +9,7 @@ pub use super::project::{
     Autoplan, BranchPattern, DEFAULT_WHEN_MODIFIED, ProjectConfig, Requirement, Setting,
 };
 use super::read::Reader;
+use super::switches::{AutoDiscover, read_autodiscover};
 use super::workflow::{Workflow, read_workflows};
 use super::yaml;
 
@@ -31,6 +32,10 @@ pub struct RepoConfig {
     pub workflows: BTreeMap<String, Workflow>,
     /// The line of the `workflows` key, when present.
     pub workflows_line: Option<usize>,
+    /// `autodiscover`.
+    pub autodiscover: Option<AutoDiscover>,
+    /// `delete_source_branch_on_merge` (restricted).
+    pub delete_source_branch_on_merge: Option<Setting<bool>>,
     /// Keys that were ignored, reported in the PR comment.
     pub warnings: Vec<Diagnostic>,
 }
@@ -42,12 +47,12 @@ const TOP_KEYS: &[&str] = &[
     "parallel_apply",
     "projects",
     "workflows",
+    "autodiscover",
+    "delete_source_branch_on_merge",
 ];
 const TOP_UNSUPPORTED: &[&str] = &[
-    "delete_source_branch_on_merge",
     "allowed_regexp_prefixes",
     "abort_on_execution_order_fail",
-    "autodiscover",
     "parallel_policy_check",
 ];
 
@@ -79,6 +84,8 @@ pub fn parse_repo_config(file: &str, text: &str) -> Result<RepoConfig, ConfigErr
         projects: Vec::new(),
         workflows: BTreeMap::new(),
         workflows_line: None,
+        autodiscover: None,
+        delete_source_branch_on_merge: None,
         warnings: Vec::new(),
     };
     let Some(entries) = r.map(&root, "the file") else {
@@ -98,7 +105,13 @@ pub fn parse_repo_config(file: &str, text: &str) -> Result<RepoConfig, ConfigErr
                     None => {}
                 }
             }
-            "automerge" => config.automerge = r.bool(&e.value, "`automerge`").unwrap_or(false),
+            "automerge" => {
+                config.automerge = r.bool(&e.value, "`automerge`").unwrap_or(false);
+                if config.automerge {
+                    r.warning(e.line, "`automerge: true` is not supported yet: Landfall does not merge pull requests, so this PR will not be merged when its plans are applied")
+                        .help = Some("merge the PR yourself after `apply`, or remove `automerge`".to_owned());
+                }
+            }
             "parallel_plan" => {
                 config.parallel_plan = r.bool(&e.value, "`parallel_plan`").unwrap_or(false);
             }
@@ -112,6 +125,15 @@ pub fn parse_repo_config(file: &str, text: &str) -> Result<RepoConfig, ConfigErr
             "workflows" => {
                 config.workflows_line = Some(e.line);
                 config.workflows = read_workflows(&mut r, &e.value);
+            }
+            "autodiscover" => config.autodiscover = read_autodiscover(&mut r, &e.value),
+            "delete_source_branch_on_merge" => {
+                config.delete_source_branch_on_merge = r
+                    .bool(&e.value, "`delete_source_branch_on_merge`")
+                    .map(|value| Setting {
+                        value,
+                        line: e.line,
+                    });
             }
             k if TOP_UNSUPPORTED.contains(&k) => r.unsupported_key(e, "the top level"),
             _ => r.unknown_key(e, "the top level", TOP_KEYS),

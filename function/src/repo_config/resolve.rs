@@ -5,7 +5,9 @@
 use super::diag::{ConfigErrors, Diagnostic};
 use super::policy::{EffectivePolicy, OverrideKey};
 use super::repo::{Autoplan, BranchPattern, ProjectConfig, RepoConfig, Requirement};
+use super::switches::{AutoDiscover, AutoDiscoverMode};
 use super::workflow::{DEFAULT_WORKFLOW, Workflow};
+use crate::run::RunCommand;
 
 /// One project with every setting decided: the unit that selection, locking and dispatch use.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -36,6 +38,8 @@ pub struct ResolvedProject {
     pub timeout: Option<std::time::Duration>,
     /// `branch`.
     pub branch: Option<BranchPattern>,
+    /// The commands whose comment leaves this project out when nothing changed.
+    pub silence_pr_comments: Vec<RunCommand>,
 }
 
 impl ResolvedProject {
@@ -60,6 +64,7 @@ impl ResolvedProject {
             depends_on: Vec::new(),
             timeout: None,
             branch: None,
+            silence_pr_comments: policy.silence_pr_comments.clone(),
         }
     }
 
@@ -73,6 +78,10 @@ impl ResolvedProject {
 
 /// The configuration for one PR: where it came from, repo-wide settings and the projects.
 #[derive(Clone, Debug)]
+#[allow(
+    clippy::struct_excessive_bools,
+    reason = "each is one of Atlantis' repo-level switches, read and documented as such"
+)]
 pub struct ResolvedConfig {
     /// The repo file used, or `None` when the repo has none.
     pub file: Option<String>,
@@ -82,17 +91,26 @@ pub struct ResolvedConfig {
     pub parallel_plan: bool,
     /// `parallel_apply`.
     pub parallel_apply: bool,
-    /// The configured projects. Empty means: autodiscover.
+    /// The configured projects.
     pub projects: Vec<ResolvedProject>,
+    /// When projects are discovered: the policy's `autodiscover`, else the repo file's.
+    pub autodiscover: AutoDiscover,
+    /// Whether the PR's source branch is deleted when it merges.
+    pub delete_source_branch_on_merge: bool,
     /// Ignored keys, to report in the PR comment.
     pub warnings: Vec<Diagnostic>,
 }
 
 impl ResolvedConfig {
-    /// Whether projects come from autodiscovery (no file, or a file without `projects`).
+    /// Whether projects are discovered besides (or instead of) the configured ones: `auto`
+    /// discovers only when no project is configured.
     #[must_use]
     pub fn autodiscover(&self) -> bool {
-        self.projects.is_empty()
+        match self.autodiscover.mode {
+            AutoDiscoverMode::Auto => self.projects.is_empty(),
+            AutoDiscoverMode::Enabled => true,
+            AutoDiscoverMode::Disabled => false,
+        }
     }
 }
 
@@ -109,6 +127,8 @@ pub fn resolve(
             parallel_plan: false,
             parallel_apply: false,
             projects: Vec::new(),
+            autodiscover: policy.autodiscover.clone().unwrap_or_default(),
+            delete_source_branch_on_merge: policy.delete_source_branch_on_merge,
             warnings: Vec::new(),
         });
     };
@@ -140,6 +160,8 @@ pub fn resolve(
             projects.push(project);
         }
     }
+    let delete_source_branch_on_merge =
+        delete_branch_setting(policy, repo, &policy_name, &mut diags);
 
     if diags.iter().any(Diagnostic::is_error) {
         diags.extend(repo.warnings.iter().cloned());
@@ -153,8 +175,62 @@ pub fn resolve(
         parallel_plan: repo.parallel_plan,
         parallel_apply: repo.parallel_apply,
         projects,
+        autodiscover: policy
+            .autodiscover
+            .clone()
+            .or_else(|| repo.autodiscover.clone())
+            .unwrap_or_default(),
+        delete_source_branch_on_merge,
         warnings,
     })
+}
+
+/// `delete_source_branch_on_merge`: the repo file's top-level value, else any project's (one
+/// branch per PR), else the policy's; the repo file's need the policy's leave.
+fn delete_branch_setting(
+    policy: &EffectivePolicy,
+    repo: &RepoConfig,
+    policy_name: &str,
+    diags: &mut Vec<Diagnostic>,
+) -> bool {
+    let key = OverrideKey::DeleteSourceBranchOnMerge;
+    let allowed = policy.allowed_overrides.contains(&key);
+    let from_projects = repo.projects.iter().filter_map(|p| {
+        p.delete_source_branch_on_merge
+            .as_ref()
+            .map(|s| (Some(p), s))
+    });
+    let mut value = policy.delete_source_branch_on_merge;
+    let settings = repo
+        .delete_source_branch_on_merge
+        .as_ref()
+        .map(|s| (None, s))
+        .into_iter()
+        .chain(from_projects);
+    for (project, setting) in settings {
+        if !allowed {
+            let what = project.map_or_else(
+                || "this file sets".to_owned(),
+                |p| format!("project `{}` sets", p.display_name()),
+            );
+            diags.push(
+                Diagnostic::error(
+                    &repo.file,
+                    setting.line,
+                    format!("{what} `delete_source_branch_on_merge`, which this repository may not override"),
+                )
+                .with_help(format!(
+                    "to allow it, add `delete_source_branch_on_merge` to `allowed_overrides` for this repository in {policy_name}; or remove the key"
+                )),
+            );
+        } else if project.is_none() || setting.value {
+            value = setting.value;
+            if project.is_none() {
+                break;
+            }
+        }
+    }
+    value
 }
 
 fn refuse(
@@ -208,6 +284,12 @@ fn resolve_project(
         Some(s) if refused(OverrideKey::PlanRequirements, s.line) => Vec::new(),
         Some(s) => s.value.clone(),
         None => policy.plan_requirements.clone(),
+    };
+
+    let silence_pr_comments = match &p.silence_pr_comments {
+        Some(s) if refused(OverrideKey::SilencePrComments, s.line) => Vec::new(),
+        Some(s) => s.value.clone(),
+        None => policy.silence_pr_comments.clone(),
     };
 
     let (workflow_name, workflow) = match &p.workflow {
@@ -289,5 +371,6 @@ fn resolve_project(
         depends_on: p.depends_on.clone(),
         timeout: p.timeout,
         branch: p.branch.clone(),
+        silence_pr_comments,
     })
 }

@@ -44,6 +44,9 @@ impl Reporter<'_> {
         thread: &CommentThread,
         extra: Option<&ProjectResult>,
     ) -> anyhow::Result<()> {
+        let Some(comment_id) = &thread.comment_id else {
+            return self.publish_alone(spec, thread, extra).await;
+        };
         let mut shown: Option<String> = None;
         for _ in 0..PUBLISH_ROUNDS {
             let records = self.store.list_plans(spec.repo.as_str(), spec.pr.0).await?;
@@ -53,13 +56,48 @@ impl Reporter<'_> {
             {
                 results.push(extra.clone());
             }
-            let body = compose(&thread.header, &results);
+            let before = results.len();
+            results.retain(|r| !thread.silences(r));
+            let mut body = compose(&thread.header, &results);
+            if results.len() < before {
+                let _ = write!(
+                    body,
+                    "\n\n{} project(s) without changes are not shown (`silence_pr_comments`).",
+                    before - results.len()
+                );
+            }
             if shown.as_deref() == Some(body.as_str()) {
                 break;
             }
-            self.show_split(spec, thread, &body, &results).await?;
+            self.show_split(spec, comment_id, &body, &results).await?;
             shown = Some(body);
         }
+        Ok(())
+    }
+
+    /// A run of a command whose every project silences its comment: no comment unless this
+    /// run's own result has something to say (a change, a failure), and then one of its own.
+    async fn publish_alone(
+        &self,
+        spec: &RunSpec,
+        thread: &CommentThread,
+        extra: Option<&ProjectResult>,
+    ) -> anyhow::Result<()> {
+        let own = match extra {
+            Some(result) => Some(result.clone()),
+            None => self
+                .store
+                .get_plan(&spec.lock_key(), spec.pr.0)
+                .await?
+                .filter(|record| record.trigger.as_deref() == Some(spec.trigger.as_str()))
+                .and_then(|record| record.result),
+        };
+        let Some(own) = own.filter(|r| !thread.silences(r)) else {
+            return Ok(());
+        };
+        let body = compose(&thread.header, std::slice::from_ref(&own));
+        self.upsert_comment(&spec.repo, spec.pr, None, &body)
+            .await?;
         Ok(())
     }
 
@@ -68,7 +106,7 @@ impl Reporter<'_> {
     async fn show_split(
         &self,
         spec: &RunSpec,
-        thread: &CommentThread,
+        comment_id: &CommentId,
         body: &str,
         results: &[ProjectResult],
     ) -> anyhow::Result<()> {
@@ -81,14 +119,12 @@ impl Reporter<'_> {
         }
         let parts = split(body, &options);
         let first = parts.first().map_or("", String::as_str);
-        self.vcs
-            .edit_comment(repo, pr, &thread.comment_id, first)
-            .await?;
+        self.vcs.edit_comment(repo, pr, comment_id, first).await?;
         let store = self.store;
         let comment = CommentKey {
             repo: spec.repo.as_str(),
             pr: spec.pr.0,
-            comment_id: &thread.comment_id.0,
+            comment_id: &comment_id.0,
         };
         let mut ids = store.comment_parts(comment).await?;
         let mut fresh: Vec<String> = Vec::new();
@@ -121,7 +157,7 @@ impl Reporter<'_> {
                 }
                 Some(PartsOutcome::Changed(current)) => {
                     tracing::info!(
-                        comment = %thread.comment_id,
+                        comment = %comment_id,
                         "another run posted the comment's parts first; using its comments"
                     );
                     for id in &posted {

@@ -334,8 +334,9 @@ pub(crate) mod tests {
             planned_sha: spec.head_sha.clone(),
         });
         spec.report_back = Some(CommentThread {
-            comment_id: crate::event::CommentId("1234".to_owned()),
+            comment_id: Some(crate::event::CommentId("1234".to_owned())),
             header: "**`apply`** of 1 project\n\n\"quoted\"".to_owned(),
+            silenced: vec!["dir:staging".to_owned()],
         });
         assert_eq!(round_trip(&spec), spec);
     }

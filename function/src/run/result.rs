@@ -84,6 +84,19 @@ impl ProjectResult {
         }
     }
 
+    /// Whether the run succeeded without changing anything: a plan without changes, or an
+    /// apply of nothing.
+    #[must_use]
+    pub fn changed_nothing(&self) -> bool {
+        match &self.outcome {
+            Outcome::NoChanges { .. } => true,
+            Outcome::Applied { output } => {
+                output.contains("Resources: 0 added, 0 changed, 0 destroyed")
+            }
+            _ => false,
+        }
+    }
+
     /// A planned outcome from a summary and Terraform's text.
     #[must_use]
     pub fn planned(

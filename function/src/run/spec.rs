@@ -145,10 +145,34 @@ pub struct RunSpec {
 /// run reports (see [`crate::report`]).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommentThread {
-    /// The comment's id on the host.
-    pub comment_id: CommentId,
+    /// The comment's id on the host; `None` when every project of the command silences its
+    /// comment (`silence_pr_comments`): nothing is posted up front, and a run whose result has
+    /// something to say posts a comment of its own.
+    pub comment_id: Option<CommentId>,
     /// The text above the projects' results (what was selected, locked, refused).
     pub header: String,
+    /// The projects (by label) whose result this comment leaves out when nothing changed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub silenced: Vec<String>,
+}
+
+impl CommentThread {
+    /// A posted comment that shows every result.
+    #[must_use]
+    pub fn new(comment_id: CommentId, header: String) -> Self {
+        Self {
+            comment_id: Some(comment_id),
+            header,
+            silenced: Vec::new(),
+        }
+    }
+
+    /// Whether `result` is left out of the comment: its project silences the command and
+    /// nothing changed.
+    #[must_use]
+    pub fn silences(&self, result: &super::ProjectResult) -> bool {
+        result.changed_nothing() && self.silenced.iter().any(|l| *l == result.label())
+    }
 }
 
 impl RunSpec {

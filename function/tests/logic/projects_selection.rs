@@ -447,3 +447,63 @@ fn an_unnamed_project_is_selected_by_the_label_every_message_shows() {
         "no project is named `nope`: the projects are project1:staging, project1:production"
     );
 }
+
+fn refused(config: &ResolvedConfig, comment: &str) -> SelectionError {
+    let request = request(comment);
+    select(
+        config,
+        &EffectivePolicy::default(),
+        &monorepo(),
+        &[],
+        "main",
+        &request,
+    )
+    .unwrap_err()
+}
+
+fn autoplan_dirs(config: &ResolvedConfig, changed: &[&str]) -> Vec<String> {
+    let changed: Vec<ChangedFile> = changed.iter().map(|p| ChangedFile::modified(p)).collect();
+    let sel = select(
+        config,
+        &EffectivePolicy::default(),
+        &monorepo(),
+        &changed,
+        "main",
+        &Request::autoplan(),
+    )
+    .unwrap();
+    dirs(&sel).into_iter().map(str::to_owned).collect()
+}
+
+#[test]
+fn autodiscover_modes_decide_whether_unconfigured_roots_are_planned() {
+    let changed = ["envs/dev/app/main.tf", "envs/dev/db/main.tf"];
+    let projects = "projects:\n- dir: envs/dev/app\n  workspace: staging\n";
+    // auto: a file with projects discovers nothing.
+    let auto = config(&format!("version: 3\n{projects}"));
+    assert_eq!(autoplan_dirs(&auto, &changed), ["envs/dev/app"]);
+    // enabled: the configured project wins for its directory, the others are discovered.
+    let enabled = config(&format!(
+        "version: 3\nautodiscover:\n  mode: enabled\n{projects}"
+    ));
+    let sel = autoplan_dirs(&enabled, &changed);
+    assert_eq!(sel, ["envs/dev/app", "envs/dev/db"]);
+    // disabled: without projects, nothing is planned, and `-d` names no project.
+    let disabled = config("version: 3\nautodiscover:\n  mode: disabled\n");
+    assert!(autoplan_dirs(&disabled, &changed).is_empty());
+    let err = refused(&disabled, "atlantis plan -d envs/dev/db");
+    assert!(matches!(err, SelectionError::NotConfigured { .. }), "{err}");
+}
+
+#[test]
+fn ignore_paths_leave_directories_out_of_discovery_and_of_dir_commands() {
+    let ignoring =
+        config("version: 3\nautodiscover:\n  mode: auto\n  ignore_paths: [envs/prod/*]\n");
+    let changed = ["modules/network/main.tf"];
+    assert_eq!(
+        autoplan_dirs(&ignoring, &changed),
+        ["envs/dev/app", "envs/dev/db"]
+    );
+    let err = refused(&ignoring, "atlantis plan -d envs/prod/db");
+    assert!(matches!(err, SelectionError::Ignored { .. }), "{err}");
+}

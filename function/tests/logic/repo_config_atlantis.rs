@@ -6,6 +6,7 @@ use landfall_function::repo_config::{
     EffectivePolicy, OverrideKey, Policy, Requirement, RunOutput, Step, load, parse_repo_config,
     resolve,
 };
+use landfall_function::run::RunCommand;
 
 /// Atlantis' "Example Using All Keys" from its repo-level atlantis.yaml documentation.
 const ALL_KEYS: &str = r#"version: 3
@@ -87,12 +88,16 @@ fn the_documented_all_keys_example_parses_and_reports_the_keys_it_ignores() {
     assert_eq!(
         ignored,
         [
-            (3, "delete_source_branch_on_merge".to_owned()),
-            (12, "delete_source_branch_on_merge".to_owned()),
-            (13, "repo_locking".to_owned()),
+            (2, "automerge: true".to_owned()),
             (32, "allowed_regexp_prefixes".to_owned()),
         ]
     );
+    // `delete_source_branch_on_merge` needs the policy's leave.
+    let err = resolve(&permissive(), Some(&config)).unwrap_err();
+    assert!(err.to_string().contains("may not override"), "{err}");
+    let mut config = config;
+    config.delete_source_branch_on_merge = None;
+    config.projects[0].delete_source_branch_on_merge = None;
     let resolved = resolve(&permissive(), Some(&config)).unwrap();
     assert_eq!(resolved.projects[0].workflow_name, "myworkflow");
     assert_eq!(resolved.projects[0].workflow.apply_steps().len(), 2);
@@ -416,6 +421,11 @@ fn no_repo_file_means_autodiscovery_with_the_policy_defaults() {
     assert!(resolved.file.is_none());
 }
 
+fn e_has_switches(policy: &Policy) -> bool {
+    let e = policy.resolve("github.com", "acme/other", "main");
+    e.delete_source_branch_on_merge && e.autodiscover.is_some_and(|a| a.ignores("foo/x"))
+}
+
 #[test]
 fn the_documented_server_side_example_parses_and_reports_what_it_ignores() {
     let text = r"repos:
@@ -460,7 +470,9 @@ workflows:
 ";
     let policy = Policy::parse("repos.yaml", text).unwrap();
     assert_eq!(policy.repos.len(), 2);
-    assert_eq!(policy.warnings.len(), 8, "{:#?}", policy.warnings);
+    // Only the hooks, which Landfall does not run yet, are warnings.
+    assert_eq!(policy.warnings.len(), 2, "{:#?}", policy.warnings);
+    assert!(e_has_switches(&policy));
     let e = policy.resolve("github.com", "myorg/specific-repo", "main");
     assert_eq!(e.workflow, "custom");
     assert_eq!(e.repo_config_file.as_deref(), Some("path/to/atlantis.yaml"));
@@ -486,4 +498,93 @@ fn an_invalid_policy_names_its_line() {
             .starts_with("repos.yaml:2: error: each `repos` entry needs `id`"),
         "{err}"
     );
+}
+
+/// Every key of Atlantis' server-side reference, at values Landfall implements.
+const EVERY_SERVER_SIDE_KEY: &str = r#"repos:
+- id: /.*/
+  branch: /.*/
+  repo_config_file: path/to/atlantis.yaml
+  plan_requirements: [approved, mergeable, undiverged]
+  apply_requirements: [approved, mergeable, undiverged]
+  import_requirements: [approved, mergeable, undiverged]
+  workflow: custom
+  allowed_overrides: [apply_requirements, plan_requirements, import_requirements, workflow, delete_source_branch_on_merge, repo_locking, repo_locks, policy_check, custom_policy_check, silence_pr_comments]
+  allowed_workflows: [custom]
+  allow_custom_workflows: true
+  delete_source_branch_on_merge: true
+  repo_locking: true
+  repo_locks:
+    mode: on_plan
+  custom_policy_check: false
+  policy_check: false
+  autodiscover:
+    mode: auto
+    ignore_paths:
+    - foo/*
+  silence_pr_comments: [plan, apply]
+- id: github.com/myorg/specific-repo
+workflows:
+  custom:
+    plan:
+      steps:
+      - run: my-custom-command arg1 arg2
+      - init
+      - plan:
+          extra_args: ["-lock", "false"]
+    apply:
+      steps:
+      - run: echo hi
+      - apply
+metrics:
+  statsd:
+    host: localhost
+    port: 8125
+"#;
+
+#[test]
+fn every_documented_key_is_read_and_the_implemented_ones_take_effect() {
+    let p = Policy::parse("repos.yaml", EVERY_SERVER_SIDE_KEY).unwrap();
+    let e = p.resolve("github.com", "acme/infra", "main");
+    assert!(
+        e.allowed_overrides
+            .contains(&OverrideKey::SilencePrComments)
+    );
+    assert_eq!(e.silence_pr_comments, [RunCommand::Plan, RunCommand::Apply]);
+    assert!(e.delete_source_branch_on_merge);
+    let auto = e.autodiscover.unwrap();
+    assert!(auto.ignores("foo/bar") && !auto.ignores("bar"));
+    // Only `metrics`, which Landfall does not send, is a warning.
+    assert_eq!(p.warnings.len(), 1, "{:?}", p.warnings);
+    assert!(p.warnings[0].message.contains("metrics"));
+}
+
+#[test]
+fn a_value_asking_for_what_landfall_does_not_do_is_refused_saying_so() {
+    for (yaml, says) in [
+        ("  repo_locks:\n    mode: on_apply\n", "always locks"),
+        ("  repo_locks:\n    mode: disabled\n", "always locks"),
+        ("  repo_locking: false\n", "always locks"),
+        ("  policy_check: true\n", "no policy checks"),
+        ("  custom_policy_check: true\n", "no policy checks"),
+        (
+            "  silence_pr_comments: [import]\n",
+            "not a command it can silence",
+        ),
+        ("  autodiscover:\n    mode: sometimes\n", "not a mode"),
+    ] {
+        let err = Policy::parse("p", &format!("repos:\n- id: /.*/\n{yaml}")).unwrap_err();
+        assert!(err.to_string().contains(says), "{yaml}: {err}");
+    }
+    let err = Policy::parse(
+        "p",
+        "policies:\n  owners:\n    users: [a]\n  policy_sets:\n  - name: s\n    path: p\n    source: local\n",
+    )
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("would not stop any apply"),
+        "{err}"
+    );
+    let err = Policy::parse("p", "team_authz:\n  command: ./check\n").unwrap_err();
+    assert!(err.to_string().contains("team_authz"), "{err}");
 }

@@ -108,10 +108,7 @@ impl Setup {
             .post_comment(&repo, PullRequestNumber(PR), header)
             .await
             .unwrap();
-        CommentThread {
-            comment_id: id,
-            header: header.to_owned(),
-        }
+        CommentThread::new(id, header.to_owned())
     }
 
     /// Records a plan for each of `dirs` under `trigger`, each `lines` lines long, with its log
@@ -272,7 +269,10 @@ fn a_huge_plan_posts_its_parts_once_and_later_rebuilds_edit_them_in_place() {
         let part_id = (s.comment_count() + 999).to_string();
         assert_eq!(
             requests,
-            vec![patch(&thread.comment_id.0, &parts[0]), post(&parts[1])],
+            vec![
+                patch(&thread.comment_id.as_ref().unwrap().0, &parts[0]),
+                post(&parts[1])
+            ],
             "the command's comment is edited and one part posted"
         );
         assert!(parts[0].len() <= LIMIT && parts[1].len() <= LIMIT);
@@ -287,7 +287,7 @@ fn a_huge_plan_posts_its_parts_once_and_later_rebuilds_edit_them_in_place() {
         assert_eq!(
             requests,
             vec![
-                patch(&thread.comment_id.0, &grown[0]),
+                patch(&thread.comment_id.as_ref().unwrap().0, &grown[0]),
                 post(&grown[2]),
                 patch(&part_id, &grown[1]),
             ],
@@ -299,7 +299,7 @@ fn a_huge_plan_posts_its_parts_once_and_later_rebuilds_edit_them_in_place() {
         assert_eq!(
             requests,
             vec![
-                patch(&thread.comment_id.0, &grown[0]),
+                patch(&thread.comment_id.as_ref().unwrap().0, &grown[0]),
                 patch(&part_id, &grown[1]),
                 patch(&third_id, &grown[2]),
             ],
@@ -313,7 +313,7 @@ fn a_huge_plan_posts_its_parts_once_and_later_rebuilds_edit_them_in_place() {
         assert_eq!(
             requests,
             vec![
-                patch(&thread.comment_id.0, &shrunk[0]),
+                patch(&thread.comment_id.as_ref().unwrap().0, &shrunk[0]),
                 patch(&part_id, NOTHING_MORE),
                 patch(&third_id, NOTHING_MORE),
             ],
@@ -330,7 +330,7 @@ fn output_past_the_part_cap_is_cut_and_links_every_full_log() {
         let spec = s.plans("t2", &dirs("big", 14), 3_000).await;
         let (requests, parts) = s.publish(&spec, &thread).await;
         assert_eq!(parts.len(), MAX_COMMENT_PARTS);
-        let mut expected = vec![patch(&thread.comment_id.0, &parts[0])];
+        let mut expected = vec![patch(&thread.comment_id.as_ref().unwrap().0, &parts[0])];
         expected.extend(parts[1..].iter().map(|p| post(p)));
         assert_eq!(requests, expected);
         let last = parts.last().unwrap();
@@ -373,7 +373,7 @@ fn runs_publishing_at_once_keep_one_set_of_part_comments() {
             .comment_parts(CommentKey {
                 repo: REPO,
                 pr: PR,
-                comment_id: &thread.comment_id.0,
+                comment_id: &thread.comment_id.as_ref().unwrap().0,
             })
             .await
             .unwrap();
@@ -385,7 +385,10 @@ fn runs_publishing_at_once_keep_one_set_of_part_comments() {
         let state = s.story.host.state.lock().unwrap().comments.clone();
         let losers: Vec<_> = state
             .iter()
-            .filter(|c| c.0.to_string() != thread.comment_id.0 && !ids.contains(&c.0.to_string()))
+            .filter(|c| {
+                c.0.to_string() != thread.comment_id.as_ref().unwrap().0
+                    && !ids.contains(&c.0.to_string())
+            })
             .collect();
         assert!(losers.iter().all(|c| c.2 == SUPERSEDED), "{losers:#?}");
         // A later rebuild posts nothing.

@@ -38,10 +38,10 @@ fn spec(dir: &std::path::Path) -> RunSpec {
         },
         extra_args: Vec::new(),
         trigger: "app-plan-1".to_owned(),
-        report_back: Some(CommentThread {
-            comment_id: landfall_function::event::CommentId("555".to_owned()),
-            header: "Planning 1 project".to_owned(),
-        }),
+        report_back: Some(CommentThread::new(
+            landfall_function::event::CommentId("555".to_owned()),
+            "Planning 1 project".to_owned(),
+        )),
         apply: None,
     }
 }
