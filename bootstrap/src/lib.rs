@@ -28,5 +28,6 @@ pub fn run(cli: Cli, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::App(AppCommand::List(args)) => commands::app::list(&args, stdout),
         Command::Demo(args) => commands::demo::run(&args, stdout),
         Command::Locks(command) => commands::locks::run(&command, stdout),
+        Command::ApplyLock(command) => commands::apply_lock::run(&command, stdout),
     }
 }

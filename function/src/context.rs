@@ -40,6 +40,8 @@ pub struct Context {
     pub handoff_key: secrecy::SecretString,
     /// How often a local run's report is looked for.
     pub poll: Duration,
+    /// The operator's server-wide switches (autoplan off, the commands that run).
+    pub switches: crate::config::OperatorSwitches,
 }
 
 impl std::fmt::Debug for Context {
@@ -130,6 +132,7 @@ impl Context {
             handoff: crate::handoff::LambdaHandoff::from_env(&secrets.webhook_secret)?,
             handoff_key: secrets.webhook_secret.clone(),
             poll: Duration::from_millis(100),
+            switches: config.switches.clone(),
         })
     }
 
@@ -157,6 +160,7 @@ impl Context {
             handoff: None,
             handoff_key: secrecy::SecretString::from(String::new()),
             poll: Duration::from_millis(10),
+            switches: crate::config::OperatorSwitches::default(),
         }
     }
 }

@@ -10,7 +10,7 @@ use clap::{Args, Subcommand};
 use landfall_function::store::StoreConfig;
 use landfall_function::store::ops::{self, ReleaseTarget};
 
-const STORE_HELP: &str = "\
+pub(crate) const STORE_HELP: &str = "\
 The store is chosen like the function's: LANDFALL_STORE=dynamodb with LANDFALL_TABLE (and
 AWS_REGION, AWS_ENDPOINT_URL, AWS credentials), or LANDFALL_STORE=embedded with LANDFALL_DATA_DIR
 (default .landfall; stop `landfall-function serve` first, it keeps the file open).";

@@ -1,6 +1,7 @@
 //! One module per subcommand, plus the regeneration step they share.
 
 pub mod app;
+pub mod apply_lock;
 pub mod demo;
 pub mod init;
 pub mod locks;

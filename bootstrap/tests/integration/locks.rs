@@ -112,3 +112,42 @@ fn help_names_the_variables_that_choose_the_store() {
         }
     }
 }
+
+#[test]
+fn the_apply_lock_is_set_once_shown_and_cleared_by_an_operator() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = |args: &[&str]| landfall(dir.path(), "embedded", args);
+    let set = stdout(&run(&[
+        "apply-lock",
+        "set",
+        "--by",
+        "ops-alice",
+        "--reason",
+        "change freeze",
+    ]));
+    assert!(
+        set.starts_with("apply lock set by ops-alice since ") && set.contains(": change freeze"),
+        "{set}"
+    );
+    // A second operator is told who holds it, with a failing exit, and changes nothing.
+    let again = run(&["apply-lock", "set", "--by", "ops-bob"]);
+    assert_eq!(again.status.code(), Some(1), "{again:?}");
+    assert!(String::from_utf8_lossy(&again.stdout).contains("already set by ops-alice"));
+    let shown: serde_json::Value =
+        serde_json::from_str(&stdout(&run(&["apply-lock", "show", "--json"]))).unwrap();
+    assert_eq!(shown["by"], "ops-alice");
+    assert_eq!(shown["reason"], "change freeze");
+    let cleared = stdout(&run(&["apply-lock", "clear"]));
+    assert!(
+        cleared.starts_with("cleared the apply lock set by ops-alice"),
+        "{cleared}"
+    );
+    assert_eq!(
+        stdout(&run(&["apply-lock", "show"])),
+        "no apply lock is set: applies run\n"
+    );
+    assert_eq!(
+        stdout(&run(&["apply-lock", "show", "--json"])).trim(),
+        "null"
+    );
+}

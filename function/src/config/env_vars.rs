@@ -49,6 +49,12 @@ pub const RUNNER_SERVICE_ACCOUNT: &str = "LANDFALL_RUNNER_SERVICE_ACCOUNT";
 pub const RUNNER_APPLY_SERVICE_ACCOUNT: &str = "LANDFALL_RUNNER_APPLY_SERVICE_ACCOUNT";
 /// The operator's server-side policy (Atlantis `repos.yaml` format).
 pub const POLICY: &str = "LANDFALL_POLICY";
+/// `true`: PR events plan nothing on any repository (comments still work); Atlantis'
+/// `--disable-autoplan`.
+pub const DISABLE_AUTOPLAN: &str = "LANDFALL_DISABLE_AUTOPLAN";
+/// The comment commands this deployment runs, comma-separated (`all`, or names such as
+/// `plan,apply,unlock,version`); Atlantis' `--allow-commands`. Default: all.
+pub const ALLOW_COMMANDS: &str = "LANDFALL_ALLOW_COMMANDS";
 /// The largest webhook body accepted, in bytes.
 pub const MAX_BODY_BYTES: &str = "LANDFALL_MAX_BODY_BYTES";
 /// `serve` only: seconds a client has to send its request headers, and then its whole body.

@@ -7,6 +7,7 @@
 //! [`Config::resolve_secrets`], only when an `*_ARN` variable is set.
 
 pub mod env_vars;
+mod operator;
 pub mod process;
 mod secrets;
 mod sections;
@@ -16,6 +17,7 @@ use std::path::PathBuf;
 
 use crate::allowlist::{AllowlistError, RepoAllowlist};
 use crate::event::Provider;
+pub use operator::{AllowedCommands, COMMAND_NAMES, OperatorSwitches};
 pub use secrets::{GithubAppConfig, SecretSource, Secrets, read_secret_arn, runner_github_app};
 pub use sections::{DispatchConfig, ServeLimits};
 pub use store::{DEFAULT_DATA_DIR, LAMBDA_DATA_DIR, StoreConfig};
@@ -114,6 +116,8 @@ pub struct Config {
     pub dispatch: DispatchConfig,
     /// The operator's policy file.
     pub policy: Option<PathBuf>,
+    /// Autoplan off, and the commands that run.
+    pub switches: OperatorSwitches,
 }
 
 impl Config {
@@ -162,6 +166,7 @@ impl Config {
             found.take(sections::check_store_reaches_runners(store, dispatch));
         }
         let policy = found.take(policy(&get)).flatten();
+        let switches = found.take(operator::switches(&get)).unwrap_or_default();
         match (webhook_secret, allowlist, serve, store, dispatch) {
             (Some(webhook_secret), Some(allowlist), Some(serve), Some(store), Some(dispatch))
                 if found.0.is_empty() =>
@@ -179,6 +184,7 @@ impl Config {
                     store,
                     dispatch,
                     policy,
+                    switches,
                 })
             }
             _ => Err(found.into_error()),

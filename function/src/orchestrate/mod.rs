@@ -37,7 +37,7 @@ use crate::event::{CommitSha, Event, EventKind, PullRequestNumber, RepoName};
 use crate::handler::{EventSink, LogSink, SinkError};
 use crate::repo_config::EffectivePolicy;
 use crate::report::Reporter;
-use crate::store::{DELIVERY_TTL, DeliveryOutcome, Store};
+use crate::store::{ApplyLocks as _, DELIVERY_TTL, DeliveryOutcome, Store};
 use crate::vcs::{Actor, CommentId, VcsClient};
 pub(crate) use pr::PrContext;
 
@@ -293,6 +293,10 @@ impl Context {
             }
             EventKind::Opened | EventKind::Pushed | EventKind::Reopened | EventKind::Ready => {
                 let ctx = self.context(event, repo, pr, false).await?;
+                if self.switches.disable_autoplan || self.effective_policy(&ctx).disable_autoplan {
+                    tracing::info!("autoplan is off for this repository: nothing is planned");
+                    return Ok(());
+                }
                 if !self.authorize(&ctx, Action::Plan, true, &[]).await? {
                     return Ok(());
                 }
@@ -350,6 +354,11 @@ impl Context {
         pr: PullRequestNumber,
         command: &Command,
     ) -> anyhow::Result<()> {
+        if !self.switches.allow_commands.allows(command.action) {
+            let reply = text::command_not_allowed(command, &self.switches.allow_commands);
+            self.vcs.post_comment(repo, pr, &reply).await?;
+            return Ok(());
+        }
         if matches!(command.action, Action::Help | Action::Version) {
             if let Some(reply) = command.reply() {
                 self.vcs.post_comment(repo, pr, &reply).await?;
@@ -373,7 +382,15 @@ impl Context {
                 )
                 .await
             }
-            Action::Apply => self.apply(&ctx, command).await,
+            Action::Apply => {
+                // The operator's apply lock is read before anything else of the apply.
+                if let Some(lock) = self.store.apply_lock().await? {
+                    let body = text::apply_locked(&lock);
+                    self.vcs.post_comment(repo, pr, &body).await?;
+                    return Ok(());
+                }
+                self.apply(&ctx, command).await
+            }
             Action::Unlock => {
                 let released = self.store.release_pr(repo.as_str(), pr.0).await?;
                 let body = if released.is_empty() {

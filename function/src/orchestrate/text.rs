@@ -18,6 +18,28 @@ pub(crate) fn released(locks: &[Lock], why: &str) -> String {
     out
 }
 
+/// The reply to a command the deployment does not run (`LANDFALL_ALLOW_COMMANDS`).
+pub(crate) fn command_not_allowed(
+    command: &crate::command::Command,
+    allowed: &crate::config::AllowedCommands,
+) -> String {
+    let word = command.action.as_str();
+    format!(
+        "**`{word}` is not allowed here:** this Landfall deployment runs only these commands: {} \
+         (`LANDFALL_ALLOW_COMMANDS`). Nothing was done; ask its operator if `{word}` should run.",
+        allowed.describe()
+    )
+}
+
+/// The reply to `apply` while an operator holds the global apply lock.
+pub(crate) fn apply_locked(lock: &crate::store::ApplyLock) -> String {
+    format!(
+        "**Apply is locked** for every repository: {}. Nothing was applied; plans stay as they \
+         are. An operator lifts it with `landfall apply-lock clear`.",
+        crate::store::ops::describe_apply_lock(lock)
+    )
+}
+
 /// A project the PR deleted or renamed.
 pub(crate) fn deleted(deleted: &Deleted) -> String {
     let name = deleted.name.as_deref().unwrap_or(&deleted.dir);

@@ -171,7 +171,8 @@ impl CommentThread {
     /// nothing changed.
     #[must_use]
     pub fn silences(&self, result: &super::ProjectResult) -> bool {
-        result.changed_nothing() && self.silenced.iter().any(|l| *l == result.label())
+        let label = project_label(result.name.as_deref(), &result.dir, &result.workspace);
+        result.changed_nothing() && self.silenced.contains(&label)
     }
 }
 

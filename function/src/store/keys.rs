@@ -114,6 +114,13 @@ pub fn embedded_comment_parts_key(repo: &str, pr: u64, comment_id: &str) -> Stri
     format!("{}{}", embedded_plan_prefix(repo, pr), escape(comment_id))
 }
 
+/// The partition key of the global apply lock (alone in the table; `apply-lock` cannot be any
+/// other key, which all start with `lock#`, `plan#`, `delivery#` or `comment#`).
+pub const APPLY_LOCK_PK: &str = "apply-lock";
+
+/// The embedded store's key of the global apply lock.
+pub const EMBEDDED_APPLY_LOCK_KEY: &str = "apply-lock";
+
 /// The partition key of a delivery record: `delivery#<id>`.
 #[must_use]
 pub fn delivery_pk(delivery: &str) -> String {

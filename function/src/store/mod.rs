@@ -75,6 +75,18 @@ pub struct Lock {
     pub since: u64,
 }
 
+/// The global apply lock an operator sets (`landfall apply-lock set`): while it is set, every
+/// `apply` is refused, naming who set it, when and why.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplyLock {
+    /// Who set it (the operator's name, as given).
+    pub by: String,
+    /// When, in seconds since the Unix epoch.
+    pub since: u64,
+    /// Why, when given.
+    pub reason: Option<String>,
+}
+
 /// The answer to a request for a set of locks: all of them, or none and who is in the way.
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[must_use]
@@ -351,6 +363,22 @@ pub trait Store: Send + Sync {
     ) -> impl Future<Output = Result<PartsOutcome>> + Send;
 }
 
+/// The global apply lock, kept beside the locks: one item, set and cleared only by an operator.
+pub trait ApplyLocks: Send + Sync {
+    /// The apply lock, when set.
+    fn apply_lock(&self) -> impl Future<Output = Result<Option<ApplyLock>>> + Send;
+
+    /// Sets the apply lock unless one is set: `None` when `lock` is now in force, else the lock
+    /// that was (and stays) in force.
+    fn set_apply_lock(
+        &self,
+        lock: &ApplyLock,
+    ) -> impl Future<Output = Result<Option<ApplyLock>>> + Send;
+
+    /// Clears the apply lock; returns the one cleared, `None` when none was set.
+    fn clear_apply_lock(&self) -> impl Future<Output = Result<Option<ApplyLock>>> + Send;
+}
+
 /// The store chosen at start-up from [`StoreConfig`]: one type for both implementations, so the
 /// handler needs no generics and no boxing.
 #[derive(Debug, Clone)]
@@ -377,6 +405,13 @@ forward_to_variants! {
     fn add_comment_parts(
         &self, comment: CommentKey<'_>, known: &[String], added: &[String]
     ) -> Result<PartsOutcome>;
+}
+
+forward_to_variants! {
+    impl ApplyLocks for AnyStore { DynamoDb, Embedded }
+    fn apply_lock(&self) -> Result<Option<ApplyLock>>;
+    fn set_apply_lock(&self, lock: &ApplyLock) -> Result<Option<ApplyLock>>;
+    fn clear_apply_lock(&self) -> Result<Option<ApplyLock>>;
 }
 
 /// Checks a lock request and returns its keys sorted and de-duplicated: every key names one

@@ -8,7 +8,9 @@ use std::fmt::Write as _;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use super::{Lock, ReleaseOutcome, Result, Store, StoreConfig, format_timestamp};
+use super::{
+    ApplyLock, ApplyLocks, Lock, ReleaseOutcome, Result, Store, StoreConfig, format_timestamp,
+};
 
 /// One lock as `landfall locks list` shows it (and as one object of `--json`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -127,6 +129,45 @@ pub fn release_locks_blocking(
             )
         })
     })
+}
+
+/// What `landfall apply-lock` asks of the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplyLockRequest {
+    /// Read it.
+    Show,
+    /// Set it, unless it is set.
+    Set(ApplyLock),
+    /// Clear it.
+    Clear,
+}
+
+/// Runs `request` on the store `config` names. Returns the lock it concerns: the one in force
+/// (`Show`; for `Set`, the one already in force, `None` when the new one was set), or the one
+/// cleared.
+pub fn apply_lock_blocking(
+    config: &StoreConfig,
+    request: &ApplyLockRequest,
+) -> anyhow::Result<Option<ApplyLock>> {
+    block_on(async {
+        let (store, _) = config.connect().await?;
+        let answer = match request {
+            ApplyLockRequest::Show => store.apply_lock().await,
+            ApplyLockRequest::Set(lock) => store.set_apply_lock(lock).await,
+            ApplyLockRequest::Clear => store.clear_apply_lock().await,
+        };
+        answer.with_context(|| format!("cannot reach the apply lock in the {}", config.describe()))
+    })
+}
+
+/// The apply lock in one line: who set it, when, and why.
+#[must_use]
+pub fn describe_apply_lock(lock: &ApplyLock) -> String {
+    let mut out = format!("set by {} since {}", lock.by, format_timestamp(lock.since));
+    if let Some(reason) = &lock.reason {
+        let _ = write!(out, ": {reason}");
+    }
+    out
 }
 
 /// The rows as an aligned text table with a header, or a one-line note when there are none.

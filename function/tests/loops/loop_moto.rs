@@ -19,10 +19,10 @@ use crate::loop_common::steps::{
 };
 use crate::loop_common::{new_story, server_env, start_server};
 
-const TABLE: &str = "landfall-loop";
-const BUCKET: &str = "landfall-loop-artifacts";
+pub(crate) const TABLE: &str = "landfall-loop";
+pub(crate) const BUCKET: &str = "landfall-loop-artifacts";
 
-fn sdk_config(moto: &MotoServer) -> SdkConfig {
+pub(crate) fn sdk_config(moto: &MotoServer) -> SdkConfig {
     SdkConfig::builder()
         .http_client(landfall_function::aws::http_client())
         .behavior_version(BehaviorVersion::latest())
@@ -34,19 +34,12 @@ fn sdk_config(moto: &MotoServer) -> SdkConfig {
         .build()
 }
 
-#[test]
-fn the_whole_loop_on_dynamodb_and_s3_with_runners_reporting_back() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let moto = MotoServer::start().expect("moto starts (run scripts/install-tools)");
-    let sdk = sdk_config(&moto);
-    let table = DynamoStore::new(&aws_sdk_dynamodb::Client::new(&sdk), TABLE);
-    runtime.block_on(table.create_table()).unwrap();
-    moto.create_bucket(BUCKET).unwrap();
-
-    let (mock, mut story) = new_story(&runtime);
-    let policy = initial_commit_and_policy(&story);
-    let data = story.dir.path().join("data");
-    let mut env = server_env(&mock, &data);
+/// `env` switched to the DynamoDB store and S3 bucket on `moto`, with the policy at `policy`.
+pub(crate) fn dynamodb_env(
+    mut env: Vec<(&'static str, String)>,
+    moto: &MotoServer,
+    policy: &std::path::Path,
+) -> Vec<(&'static str, String)> {
     for (name, value) in [
         ("LANDFALL_STORE", "dynamodb".to_owned()),
         ("LANDFALL_TABLE", TABLE.to_owned()),
@@ -61,6 +54,30 @@ fn the_whole_loop_on_dynamodb_and_s3_with_runners_reporting_back() {
         env.retain(|(n, _)| *n != name);
         env.push((name, value));
     }
+    env
+}
+
+/// A moto server with the loop's table and bucket made; its SDK settings and the table.
+pub(crate) fn moto_store(
+    runtime: &tokio::runtime::Runtime,
+) -> (MotoServer, SdkConfig, DynamoStore) {
+    let moto = MotoServer::start().expect("moto starts (run scripts/install-tools)");
+    let sdk = sdk_config(&moto);
+    let table = DynamoStore::new(&aws_sdk_dynamodb::Client::new(&sdk), TABLE);
+    runtime.block_on(table.create_table()).unwrap();
+    moto.create_bucket(BUCKET).unwrap();
+    (moto, sdk, table)
+}
+
+#[test]
+fn the_whole_loop_on_dynamodb_and_s3_with_runners_reporting_back() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (moto, sdk, table) = moto_store(&runtime);
+
+    let (mock, mut story) = new_story(&runtime);
+    let policy = initial_commit_and_policy(&story);
+    let data = story.dir.path().join("data");
+    let env = dynamodb_env(server_env(&mock, &data), &moto, &policy);
     let server = start_server(&env, &story.dir.path().join("server.log"));
 
     let mut answers = Vec::new();

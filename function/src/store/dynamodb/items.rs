@@ -146,6 +146,14 @@ impl Fields<'_> {
         })
     }
 
+    pub(super) fn apply_lock(&self) -> Result<crate::store::ApplyLock, DynamoError> {
+        Ok(crate::store::ApplyLock {
+            by: self.s("by")?,
+            since: self.n("since")?,
+            reason: self.opt_s("reason")?,
+        })
+    }
+
     pub(super) fn plan(&self) -> Result<PlanRecord, DynamoError> {
         let status = self.s("status")?;
         let planfile = match self.opt_s("planfile_key")? {

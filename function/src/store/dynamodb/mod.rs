@@ -21,6 +21,7 @@
 //! items, [`locks`] holds the lock algorithms and `store_impl` the [`Store`](super::Store)
 //! operations over them.
 
+mod apply_lock;
 mod items;
 mod locks;
 mod store_impl;

@@ -8,6 +8,7 @@
 //! This file opens the database and reads it; [`writer`] is the writer thread every write goes
 //! through, and `store_impl` the [`Store`](super::Store) operations.
 
+mod apply_lock;
 mod store_impl;
 mod writer;
 
@@ -32,6 +33,8 @@ const PLANS: TableDefinition<&str, &[u8]> = TableDefinition::new("plans");
 /// Split comment key (see [`embedded_comment_parts_key`](super::keys::embedded_comment_parts_key))
 /// → JSON list of part comment ids.
 const COMMENT_PARTS: TableDefinition<&str, &[u8]> = TableDefinition::new("comment_parts");
+/// `apply-lock` → JSON [`ApplyLock`](super::ApplyLock), when an operator set it.
+const APPLY_LOCK: TableDefinition<&str, &[u8]> = TableDefinition::new("apply_lock");
 /// Delivery id → when it expires (Unix seconds).
 const DELIVERIES: TableDefinition<&str, u64> = TableDefinition::new("deliveries");
 /// (expiry, delivery id), to prune expired deliveries oldest first.
@@ -154,6 +157,7 @@ impl EmbeddedStore {
             txn.open_table(COMMENT_PARTS)?;
             txn.open_table(DELIVERIES)?;
             txn.open_table(DELIVERY_EXPIRY)?;
+            txn.open_table(APPLY_LOCK)?;
             Ok(Finish::Commit(()))
         });
         shared.try_batch(std::slice::from_ref(&create))?;

@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use landfall_function::store::{
-    CommentKey, DeliveryOutcome, LockKey, LockOutcome, PartsOutcome, PlanOutcome, PlanRecord,
-    PlanStatus, ReleaseOutcome, Store, StoredArtifact,
+    ApplyLock, ApplyLocks, CommentKey, DeliveryOutcome, LockKey, LockOutcome, PartsOutcome,
+    PlanOutcome, PlanRecord, PlanStatus, ReleaseOutcome, Store, StoredArtifact,
 };
 
 use super::{REPO, holder, project, projects};
@@ -26,7 +26,8 @@ macro_rules! for_each_contract_case {
             redeliveries_are_recognised_until_they_expire,
             locks_are_listed_per_repository_or_all,
             names_with_separators_are_distinct_locks,
-            a_split_comments_parts_grow_only_from_what_the_writer_read
+            a_split_comments_parts_grow_only_from_what_the_writer_read,
+            the_apply_lock_is_set_once_kept_apart_from_locks_and_cleared
         );
     };
 }
@@ -453,4 +454,38 @@ pub async fn a_split_comments_parts_grow_only_from_what_the_writer_read(store: &
     assert_eq!(parts(2, "100").await.unwrap(), ids(&[]));
     assert_eq!(parts(1, "10").await.unwrap(), ids(&[]));
     assert_eq!(parts(1, "100#").await.unwrap(), ids(&[]));
+}
+
+pub async fn the_apply_lock_is_set_once_kept_apart_from_locks_and_cleared(
+    store: &(impl Store + ApplyLocks),
+) {
+    assert_eq!(store.apply_lock().await.unwrap(), None);
+    assert_eq!(store.clear_apply_lock().await.unwrap(), None);
+    let first = ApplyLock {
+        by: "ops-alice".to_owned(),
+        since: 1_777_636_800,
+        reason: Some("change freeze".to_owned()),
+    };
+    assert_eq!(store.set_apply_lock(&first).await.unwrap(), None);
+    // A second operator learns who holds it; the first lock stays.
+    let second = ApplyLock {
+        by: "ops-bob".to_owned(),
+        since: 1_777_636_900,
+        reason: None,
+    };
+    assert_eq!(
+        store.set_apply_lock(&second).await.unwrap(),
+        Some(first.clone())
+    );
+    assert_eq!(store.apply_lock().await.unwrap(), Some(first.clone()));
+    // It is not a project lock: listing every lock still works and does not show it.
+    let _ = store
+        .acquire_locks(&holder(1), &[project(1)])
+        .await
+        .unwrap();
+    assert_eq!(store.list_locks(None).await.unwrap().len(), 1);
+    assert_eq!(store.clear_apply_lock().await.unwrap(), Some(first));
+    assert_eq!(store.apply_lock().await.unwrap(), None);
+    assert_eq!(store.set_apply_lock(&second).await.unwrap(), None);
+    assert_eq!(store.apply_lock().await.unwrap(), Some(second));
 }
