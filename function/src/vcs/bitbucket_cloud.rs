@@ -248,7 +248,9 @@ impl Host for BitbucketCloudClient {
     async fn list_changed_files(&self, pr: PrRef<'_>) -> Result<Vec<ChangedFile>> {
         let what = format!("list files of {}", Self::pr_name(pr));
         let base = Self::repo_path(pr.repo)?;
-        let first = format!("{base}/pullrequests/{}/diffstat?pagelen=500", pr.number);
+        // No `pagelen`: the endpoint takes no query parameter (it redirects to the repository's
+        // diffstat, which pages by 500).
+        let first = format!("{base}/pullrequests/{}/diffstat", pr.number);
         let stats: Vec<DiffStat> = self.rest.pages_linked(&first, &what).await?;
         Ok(stats
             .into_iter()

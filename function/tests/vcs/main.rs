@@ -1,11 +1,15 @@
-//! The VCS adapters against wiremock hosts that assert the documented requests, the tree archive
-//! reader, and what fetching a PR's files costs: one test binary.
+//! The VCS adapters against wiremock hosts that assert the documented requests, every request
+//! checked against the hosts' published API descriptions (conformance), the tree archive reader,
+//! and what fetching a PR's files costs: one test binary.
 #![allow(
     clippy::disallowed_methods,
     reason = "tests read their own harness's variables (PATH, seeds, the tools' places), not Landfall's settings"
 )]
 
 mod archive_common;
+mod conformance;
+mod conformance_check;
+mod conformance_hosts;
 mod vcs_archive;
 mod vcs_azure_devops;
 mod vcs_bitbucket;

@@ -254,7 +254,7 @@ async fn identity(server: &MockServer, id: &str, descriptor: Option<&str>, times
         .collect();
     get("/acme/_apis/identities".to_owned())
         .and(query_param("identityIds", id))
-        .and(query_param("queryMembership", "None"))
+        .and(query_param("queryMembership", "none"))
         .respond_with(
             ResponseTemplate::new(200).set_body_json(json!({"count": value.len(), "value": value})),
         )

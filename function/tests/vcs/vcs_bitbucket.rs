@@ -106,7 +106,7 @@ async fn cloud_reads_a_pull_request_and_its_diffstat_across_pages() {
     );
     Mock::given(method("GET"))
         .and(path(format!("{CLOUD}/pullrequests/5/diffstat")))
-        .and(query_param("pagelen", "500"))
+        .and(wiremock::matchers::query_param_is_missing("pagelen"))
         .and(wiremock::matchers::query_param_is_missing("page"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
             "values": [

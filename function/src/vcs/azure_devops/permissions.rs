@@ -157,11 +157,12 @@ impl AzureDevopsClient {
             return Ok(Some(descriptor));
         }
         let what = format!("look up identity {id}");
+        // `queryMembership` as the 7.1 description spells its values (`none`, `direct`, ...).
         let found: Result<ListJson<Option<IdentityJson>>> = self
             .identities
             .get(
                 &format!(
-                    "_apis/identities?identityIds={}&queryMembership=None&api-version={API_VERSION}",
+                    "_apis/identities?identityIds={}&queryMembership=none&api-version={API_VERSION}",
                     segment(id)
                 ),
                 &what,
