@@ -6,8 +6,9 @@ use std::collections::BTreeMap;
 use secrecy::SecretString;
 
 use super::{
-    Access, Actor, CommentId, CommitStatus, PullRequest, Result, RetryPolicy, TreeFilter,
-    VcsClient, VcsError, azure_devops, bitbucket_cloud, bitbucket_server, gitea, github, gitlab,
+    Access, Actor, BranchDeletion, CommentId, CommitStatus, PullRequest, Result, RetryPolicy,
+    TreeFilter, VcsClient, VcsError, azure_devops, bitbucket_cloud, bitbucket_server, gitea,
+    github, gitlab,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::ChangedFile;
@@ -164,5 +165,6 @@ impl VcsClient for AnyVcs {
         async fn approvals(&self, repo: &RepoName, pr: PullRequestNumber, head: &CommitSha) -> Result<Vec<Actor>>;
         async fn contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool>;
         async fn is_member(&self, team: &str, user: &Actor) -> Result<bool>;
+        async fn delete_branch(&self, repo: &RepoName, pr: &PullRequest) -> Result<BranchDeletion>;
     }
 }

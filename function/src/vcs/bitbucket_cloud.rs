@@ -10,7 +10,9 @@
 //! `GET pullrequests/{id}/diffstat` (`next` URL pagination), `GET src/{commit}/{path}`,
 //! `GET src/{commit}/?max_depth=` (`next`), `POST pullrequests/{id}/comments`,
 //! `PUT pullrequests/{id}/comments/{cid}`, `POST commit/{sha}/statuses/build`,
-//! `GET refs/branches/{name}` and `GET merge-base/{head}..{base}` (`undiverged`); and
+//! `GET refs/branches/{name}` and `GET merge-base/{head}..{base}` (`undiverged`),
+//! `GET` of the repository (`mainbranch`) then `GET` and `DELETE refs/branches/{name}`
+//! (deleting a merged pull request's branch); and
 //! `GET workspaces/{ws}/permissions/repositories/{slug}?q=user.uuid="{uuid}"` (who may run
 //! commands).
 //!
@@ -30,6 +32,7 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::bitbucket::build_status;
+use super::branch::BranchApi;
 use super::host::{Host, PrRef, Put};
 use super::http::{Auth, Rest, RetryPolicy, path, segment};
 use super::{
@@ -379,6 +382,21 @@ impl Host for BitbucketCloudClient {
             .get(&format!("{base_path}/merge-base/{range}"), &what)
             .await?;
         Ok(merge_base.hash.eq_ignore_ascii_case(&base))
+    }
+
+    /// The repository's `mainbranch.name` (`GET repositories/{ws}/{slug}`), the branch's
+    /// `target.hash` (`GET .../refs/branches/{name}`, the name without `refs/heads/`) and
+    /// `DELETE` of the same path (204; the main branch is refused with 400).
+    fn branch_api(repo: &RepoName, branch: &str, head: &CommitSha) -> Result<BranchApi> {
+        let _ = head;
+        let base = Self::repo_path(repo)?;
+        let branch = format!("{base}/refs/branches/{}", path(branch));
+        Ok(BranchApi::resource(
+            base,
+            "/mainbranch/name",
+            branch,
+            "/target/hash",
+        ))
     }
 
     fn rest(&self) -> &Rest {

@@ -9,7 +9,10 @@
 //! sit at the root, so one top-level folder is asked for, the shape every other host serves),
 //! `POST pull-requests/{id}/comments`, `GET`+`PUT pull-requests/{id}/comments/{cid}` (edits carry
 //! the comment's `version`), `GET compare/commits?from=&to=&limit=1` (`undiverged`), and
-//! `POST rest/api/latest/projects/{KEY}/repos/{slug}/commits/{sha}/builds`; who may run commands comes from
+//! `POST rest/api/latest/projects/{KEY}/repos/{slug}/commits/{sha}/builds`; deleting a merged
+//! pull request's branch: `GET default-branch`, `GET branches?filterText=&boostMatches=true`,
+//! then `DELETE rest/branch-utils/latest/projects/{KEY}/repos/{slug}/branches` (`REPO_WRITE`,
+//! and branch permissions that let the account delete the branch); who may run commands comes from
 //! `GET rest/api/1.0/users?filter=&permission.1=REPO_…&permission.1.projectKey=&permission.1.repositorySlug=`.
 //!
 //! The token's account needs `REPO_READ` on the repository for everything read here (including
@@ -27,6 +30,7 @@ use super::bitbucket::build_status;
 const MAX_BUILD_FIELD: usize = 255;
 /// The longest `url` the builds resource keeps.
 const MAX_BUILD_URL: usize = 450;
+use super::branch::{BranchApi, HeadAt, Request};
 use super::host::{Host, PrRef, Put};
 use super::http::{Auth, Rest, RetryPolicy, path, segment};
 use super::paging::StartPage;
@@ -370,6 +374,38 @@ impl Host for BitbucketServerClient {
         );
         let page: StartPage<serde_json::Value> = self.rest.get(&target, &what).await?;
         Ok(page.values.is_empty())
+    }
+
+    /// The repository's configured default branch (`GET .../default-branch`, `displayId`), the
+    /// branch's `latestCommit` from `GET .../branches?filterText={branch}&boostMatches=true`
+    /// (the entry whose `id` is `refs/heads/{branch}`: the filter matches any part of a name,
+    /// and boosting puts the exact match first), and
+    /// `DELETE rest/branch-utils/latest/projects/{KEY}/repos/{slug}/branches` with
+    /// `{"name": "refs/heads/{branch}", "endPoint": head}`: Bitbucket deletes only while the
+    /// branch points at `endPoint` (400 otherwise), and answers 204 for a branch that does not
+    /// exist, which is why the branch is read first.
+    fn branch_api(repo: &RepoName, branch: &str, head: &CommitSha) -> Result<BranchApi> {
+        let (project, slug) = owner_and_name_segments(repo)?;
+        let base = Self::repo_path(repo)?;
+        let body = json!({ "name": format!("refs/heads/{branch}"), "endPoint": head.as_str() });
+        Ok(BranchApi {
+            repository: format!("{base}/default-branch"),
+            default_at: "/displayId",
+            branch: format!(
+                "{base}/branches?filterText={}&boostMatches=true",
+                segment(branch)
+            ),
+            head_at: HeadAt::Listed {
+                list: "/values",
+                name: "/id",
+                head: "/latestCommit",
+            },
+            delete: Request::new(
+                Method::DELETE,
+                format!("rest/branch-utils/latest/projects/{project}/repos/{slug}/branches"),
+                Some(body),
+            ),
+        })
     }
 
     fn rest(&self) -> &Rest {

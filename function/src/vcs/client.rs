@@ -5,7 +5,10 @@
 use std::collections::BTreeMap;
 use std::future::Future;
 
-use super::{Access, Actor, CommentId, CommitStatus, PullRequest, Result, TreeFilter, VcsError};
+use super::{
+    Access, Actor, BranchDeletion, CommentId, CommitStatus, PullRequest, Result, TreeFilter,
+    VcsError,
+};
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::ChangedFile;
 
@@ -118,6 +121,37 @@ pub trait VcsClient: Send + Sync {
         let _ = (team, user);
         async { Err(unsupported("team membership")) }
     }
+
+    /// Deletes the head branch of `pr`, a merged pull request of `repo`, as Atlantis'
+    /// `delete_source_branch_on_merge` does. Pass `pr` as [`Self::pull_request`] reads it once
+    /// merged: its state, head repository, head branch and full head commit are what is checked.
+    ///
+    /// It fails safe. Nothing is deleted, [`BranchDeletion::Skipped`] says why, when the pull
+    /// request is not merged, its head lives in a fork (or a repository the host no longer
+    /// names), it has no head branch or commit, the head branch is its base branch or the
+    /// repository's default branch (read from the host), or the branch no longer points at the
+    /// pull request's head commit (someone pushed after the merge). A branch the host no longer
+    /// has (its own "delete the head branch on merge" setting, or someone else) is
+    /// [`BranchDeletion::AlreadyGone`]. Any other refusal is an error carrying the host's
+    /// reason. Requests: the repository (its default branch), the branch (its head), then the
+    /// deletion; when the host refuses, the branch is read once more to tell a branch that went
+    /// or moved meanwhile from a refusal.
+    ///
+    /// | host | deletion | the head checked | the token needs |
+    /// |---|---|---|---|
+    /// | GitHub | `DELETE /repos/{o}/{r}/git/refs/heads/{branch}` (the branch's `/` kept) | read first: `GET .../git/ref/heads/{branch}` | Contents: write (fine-grained token or App); classic token `repo` (`public_repo` for a public repository); a ruleset or protection restricting deletions refuses |
+    /// | GitLab | `DELETE /projects/:id/repository/branches/:branch` (URL-encoded) | read first: `GET` of the same path | `api` scope; Developer deletes unprotected branches, a protected branch needs the roles its rule allows (Maintainer by default) |
+    /// | Gitea / Forgejo | `DELETE /repos/{o}/{r}/branches/{branch}` | read first: `GET` of the same path | `write:repository` scope and write access; branch protection refuses (403), an archived repository too (423) |
+    /// | Azure DevOps | `POST {project}/_apis/git/repositories/{repo}/refs` with `[{name: "refs/heads/{branch}", oldObjectId: <head>, newObjectId: "0000000000000000000000000000000000000000"}]` | in the request (`oldObjectId`), and read first: `GET .../refs?filter=heads/{branch}` | Code (Read & write) `vso.code_write`; the account needs "Force push (rewrite history, delete branches and tags)" on the branch unless it created it; branch policies and locks refuse |
+    /// | Bitbucket Cloud | `DELETE /2.0/repositories/{workspace}/{slug}/refs/branches/{branch}` | read first: `GET` of the same path | `repository:write` (an API token's `write:repository:bitbucket`); branch restrictions refuse |
+    /// | Bitbucket Data Center | `DELETE /rest/branch-utils/latest/projects/{KEY}/repos/{slug}/branches` with `{"name": "refs/heads/{branch}", "endPoint": <head>}` | in the request (`endPoint`), and read first: `GET .../branches?filterText={branch}&boostMatches=true` | `REPO_WRITE` on the repository, and the branch permissions must let the account delete the branch |
+    ///
+    /// Every host also needs read access to the repository for the two reads.
+    fn delete_branch(
+        &self,
+        repo: &RepoName,
+        pr: &PullRequest,
+    ) -> impl Future<Output = Result<BranchDeletion>> + Send;
 }
 
 /// The error for what an adapter does not implement: callers refuse (fail closed).

@@ -7,7 +7,9 @@
 //! pagination), `GET raw/{path}?ref=`, `GET git/trees/{sha}?recursive=true` (paged while
 //! `truncated`), `GET archive/{sha}.tar.gz` (the tree in one download, under one `{repo}/`
 //! folder; a redirect, where archives are served from storage, is followed without the token),
-//! `POST issues/{n}/comments`, `PATCH issues/comments/{id}`, `POST statuses/{sha}`.
+//! `POST issues/{n}/comments`, `PATCH issues/comments/{id}`, `POST statuses/{sha}`; deleting a
+//! merged pull request's branch: `GET repos/{owner}/{repo}`, then `GET` and `DELETE`
+//! `branches/{branch}`.
 //!
 //! Who may do what, and what a pull request's state allows:
 //!
@@ -31,6 +33,7 @@ use http::{Method, StatusCode};
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::branch::BranchApi;
 use super::github::shared::{
     FileJson, PermissionJson, PrJson, ReviewJson, TreeEntry, TreeJson, counted_approvals,
     org_and_team, status_fields,
@@ -297,6 +300,21 @@ impl Host for GiteaClient {
             return Ok(false);
         }
         check(resp, &what).map(|_| true)
+    }
+
+    /// The repository's `default_branch` (`GET repos/{o}/{r}`), the branch's `commit.id`
+    /// (`GET repos/{o}/{r}/branches/{branch}`) and `DELETE` of the same path (204; 403 when
+    /// branch protection or the default branch forbids it, 423 for an archived repository).
+    fn branch_api(repo: &RepoName, branch: &str, head: &CommitSha) -> Result<BranchApi> {
+        let _ = head;
+        let base = Self::repo_path(repo)?;
+        let branch = format!("{base}/branches/{}", path(branch));
+        Ok(BranchApi::resource(
+            base,
+            "/default_branch",
+            branch,
+            "/commit/id",
+        ))
     }
 
     fn rest(&self) -> &Rest {

@@ -11,7 +11,9 @@
 //! `GET .../git/trees/{sha}?recursive=1` (a truncated tree walked folder by folder),
 //! `GET .../tarball/{sha}` (a 302 to a pre-signed download, followed without the token),
 //! `POST .../issues/{n}/comments`,
-//! `PATCH .../issues/comments/{id}`, `POST .../statuses/{sha}`.
+//! `PATCH .../issues/comments/{id}`, `POST .../statuses/{sha}`; deleting a merged pull
+//! request's branch: `GET /repos/{o}/{r}`, `GET .../git/ref/heads/{branch}`,
+//! `DELETE .../git/refs/heads/{branch}`.
 //!
 //! Who may do what, and what a pull request's state allows:
 //!
@@ -47,6 +49,7 @@ use shared::{
     status_fields,
 };
 
+use super::branch::{BranchApi, HeadAt, Request};
 use super::host::{Host, PrRef, Put, RestCall};
 use super::http::{Auth, Rest, RestOptions, RetryPolicy, check, path, segment};
 use super::{Access, Actor, CommitStatus, PullRequest, Result, VcsError, owner_and_name};
@@ -454,6 +457,29 @@ impl Host for GithubClient {
         );
         let j: Option<MembershipJson> = self.get_or_none(Scope::Org(org), &target, &what).await?;
         Ok(j.is_some_and(|j| j.state == "active"))
+    }
+
+    /// The repository's `default_branch` (`GET /repos/{o}/{r}`), the branch's head from
+    /// `GET .../git/ref/heads/{branch}` (`object.sha`; the singular `ref` answers the exact ref
+    /// only, where `git/refs/` would list refs the name prefixes), and
+    /// `DELETE .../git/refs/heads/{branch}`: the ref parameter spans segments (`x-multi-segment`
+    /// in GitHub's description), so the branch's `/` stay. GitHub answers the deletion of a ref
+    /// that is already gone with 422 `Reference does not exist`: the branch is then read again.
+    fn branch_api(repo: &RepoName, branch: &str, head: &CommitSha) -> Result<BranchApi> {
+        let _ = head;
+        let base = Self::repo_path(repo)?;
+        let name = path(branch);
+        Ok(BranchApi {
+            repository: base.clone(),
+            default_at: "/default_branch",
+            branch: format!("{base}/git/ref/heads/{name}"),
+            head_at: HeadAt::Field("/object/sha"),
+            delete: Request::new(
+                Method::DELETE,
+                format!("{base}/git/refs/heads/{name}"),
+                None,
+            ),
+        })
     }
 
     fn rest(&self) -> &Rest {

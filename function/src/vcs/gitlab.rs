@@ -6,7 +6,9 @@
 //! `GET /projects/:id/repository/tree?recursive=true` (`X-Next-Page`),
 //! `GET /projects/:id/repository/archive.tar.gz?sha=` (the tree in one download: entries under
 //! one `<project>-<sha>-<sha>/` folder, the shape `git archive --prefix` writes),
-//! `POST .../merge_requests/:iid/notes`, `PUT .../notes/:id`, `POST /projects/:id/statuses/:sha`.
+//! `POST .../merge_requests/:iid/notes`, `PUT .../notes/:id`, `POST /projects/:id/statuses/:sha`;
+//! deleting a merged merge request's branch: `GET /projects/:id`, then `GET` and `DELETE`
+//! `/projects/:id/repository/branches/:branch`.
 //!
 //! Who may do what, and what a merge request's state allows:
 //!
@@ -28,6 +30,7 @@ use http::Method;
 use secrecy::SecretString;
 use serde::Deserialize;
 
+use super::branch::BranchApi;
 use super::host::{Host, PrRef, Put, StatusFields};
 use super::http::{Auth, Rest, RetryPolicy, path, segment};
 use super::{Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, VcsError};
@@ -472,6 +475,22 @@ impl Host for GitlabClient {
         let target = format!("groups/{}/members/all/{id}", segment(group));
         let member: Option<MemberJson> = self.get_optional(&target, &what).await?;
         Ok(member.is_some_and(|m| m.access() >= Access::Read))
+    }
+
+    /// The project's `default_branch` (`GET /projects/:id`), the branch's `commit.id`
+    /// (`GET /projects/:id/repository/branches/:branch`) and `DELETE` of the same path, the
+    /// branch URL-encoded as one segment (`feature%2Fx`), as GitLab's API wants a path
+    /// parameter.
+    fn branch_api(repo: &RepoName, branch: &str, head: &CommitSha) -> Result<BranchApi> {
+        let _ = head;
+        let project = Self::project(repo);
+        let path = format!("{project}/repository/branches/{}", segment(branch));
+        Ok(BranchApi::resource(
+            project,
+            "/default_branch",
+            path,
+            "/commit/id",
+        ))
     }
 
     fn rest(&self) -> &Rest {

@@ -3,8 +3,9 @@
 //! the head contains the base, and the paths and JSON of its writes. [`VcsClient`] is
 //! implemented here, once, for every [`Host`]: the calls every host makes alike (create a
 //! comment and read its id, replace a comment, write a commit status, read a file or the tree's
-//! archive) are made here, on the host's [`Rest`] client, with the credentials
-//! [`Host::with_rest`] gives, and every call's errors name what was asked the same way.
+//! archive; delete a merged pull request's branch, in [`branch`]) are made here, on the host's
+//! [`Rest`] client, with the credentials [`Host::with_rest`] gives, and every call's errors name
+//! what was asked the same way.
 
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -12,11 +13,12 @@ use std::future::Future;
 use http::Method;
 use serde_json::{Value, json};
 
+use super::branch::{self, BranchApi};
 use super::client::unsupported;
-use super::http::{IdJson, Rest, segment};
+use super::http::{IdJson, RawResponse, Rest, segment};
 use super::{
-    Access, Actor, CommentId, CommitStatus, PullRequest, Result, StatusState, TreeFilter,
-    VcsClient, VcsError, truncate,
+    Access, Actor, BranchDeletion, CommentId, CommitStatus, PullRequest, Result, StatusState,
+    TreeFilter, VcsClient, VcsError, truncate,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::ChangedFile;
@@ -247,6 +249,17 @@ pub(crate) trait Host: Send + Sync {
         async { Err(unsupported("team membership")) }
     }
 
+    /// [`VcsClient::delete_branch`]'s requests for `branch`, whose expected head is `head` (sent
+    /// with the deletion where the host takes it): see [`BranchApi`].
+    fn branch_api(repo: &RepoName, branch: &str, head: &CommitSha) -> Result<BranchApi>;
+
+    /// Why a successful reply to the deletion says nothing was deleted, for hosts that answer a
+    /// refusal with a success (Azure DevOps); `None`, the default: it was deleted.
+    fn deletion_refused(reply: &RawResponse) -> Option<String> {
+        let _ = reply;
+        None
+    }
+
     /// The client for the host's API.
     fn rest(&self) -> &Rest;
 
@@ -380,5 +393,9 @@ impl<H: Host> VcsClient for H {
 
     async fn is_member(&self, team: &str, user: &Actor) -> Result<bool> {
         self.team_member(team, user).await
+    }
+
+    async fn delete_branch(&self, repo: &RepoName, pr: &PullRequest) -> Result<BranchDeletion> {
+        branch::delete(self, repo, pr).await
     }
 }

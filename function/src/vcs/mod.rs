@@ -12,9 +12,10 @@
 //! Every adapter sends through one request stack: the `http::Rest` client (`reqwest`). Each
 //! says what differs on its host by implementing `host::Host`, and [`VcsClient`] is
 //! implemented once for all of them there: comments are created, edited and commit statuses
-//! written by the same code on every host. Every call goes through `http::with_retries`:
-//! rate-limit replies are waited out (bounded), transient failures of idempotent calls are
-//! retried, and a comment is never posted twice. Every paged list (changed files, tree
+//! written by the same code on every host, and a merged pull request's branch deleted
+//! (`branch`). Every call goes through `http::with_retries`: rate-limit replies are waited out
+//! (bounded), transient failures of idempotent calls are retried, and a comment is never posted
+//! twice. Every paged list (changed files, tree
 //! listings, reviews) is walked by one loop, `paging::collect`; each host's cursor is read in
 //! `paging` too.
 //!
@@ -28,6 +29,7 @@ pub mod azure_devops;
 mod bitbucket;
 pub mod bitbucket_cloud;
 pub mod bitbucket_server;
+mod branch;
 mod client;
 pub mod gitea;
 pub mod github;
@@ -46,8 +48,8 @@ pub use client::VcsClient;
 pub use http::{Idempotency, RetryPolicy};
 pub use tree::TreeFilter;
 pub use types::{
-    Access, Actor, CommitStatus, PrState, PullRequest, Result, StatusState, VcsError,
-    status_context,
+    Access, Actor, BranchDeletion, CommitStatus, PrState, PullRequest, Result, SkipReason,
+    StatusState, VcsError, status_context,
 };
 
 /// Splits `owner/name` (or `PROJECT/slug`, `project/repo`); GitLab keeps the whole path.

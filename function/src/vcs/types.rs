@@ -55,6 +55,57 @@ impl PullRequest {
     }
 }
 
+/// What [`VcsClient::delete_branch`](super::VcsClient::delete_branch) did with a merged pull
+/// request's head branch.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum BranchDeletion {
+    /// The branch was deleted.
+    Deleted,
+    /// The branch was not there any more (the host's own "delete the head branch on merge",
+    /// or someone deleted it): nothing was done.
+    AlreadyGone,
+    /// The branch was left alone, on purpose.
+    Skipped(SkipReason),
+}
+
+/// Why [`VcsClient::delete_branch`](super::VcsClient::delete_branch) left a branch alone.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SkipReason {
+    /// The pull request is not merged.
+    NotMerged,
+    /// The head branch lives in a fork, or in a repository the host no longer names: not the
+    /// base repository's to delete.
+    Fork,
+    /// The pull request names no head branch or no head commit.
+    NoHead,
+    /// The head branch is the pull request's base branch.
+    BaseBranch,
+    /// The head branch is the repository's default branch.
+    DefaultBranch,
+    /// The branch no longer points at the pull request's head commit: someone pushed to it
+    /// after the merge.
+    Moved {
+        /// The commit the branch points at now.
+        now: CommitSha,
+    },
+}
+
+impl std::fmt::Display for SkipReason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SkipReason::NotMerged => f.write_str("the pull request is not merged"),
+            SkipReason::Fork => f.write_str("the head branch lives in a fork"),
+            SkipReason::NoHead => f.write_str("the pull request names no head branch or commit"),
+            SkipReason::BaseBranch => f.write_str("the head branch is the base branch"),
+            SkipReason::DefaultBranch => f.write_str("the head branch is the default branch"),
+            SkipReason::Moved { now } => write!(
+                f,
+                "the branch has moved on to {now} since the pull request's head"
+            ),
+        }
+    }
+}
+
 /// A person on the host, as a delivery or the API names them.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Actor {

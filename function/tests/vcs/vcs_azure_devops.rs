@@ -20,6 +20,8 @@ use serde_json::json;
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+mod delete_branch;
+
 const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
 const REPO: &str = "/acme/Platform/_apis/git/repositories/infra";
 const PR: PullRequestNumber = PullRequestNumber(42);

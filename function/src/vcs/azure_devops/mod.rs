@@ -7,14 +7,17 @@
 //! `nextSkip`/`nextTop` pagination), `GET items?path=&versionDescriptor.version=`,
 //! `GET items?scopePath=/&recursionLevel=full`, `POST pullRequests/{id}/threads`,
 //! `PATCH pullRequests/{id}/threads/{t}/comments/{c}`, `POST commits/{sha}/statuses`,
-//! `GET diffs/commits` (`undiverged`) and `GET` of the repository itself (its ids). Who may run
-//! commands: `GET _apis/identities?identityIds=` on the identity service (`vssps.dev.azure.com`
-//! for Azure DevOps Services, the collection itself on Server) for the user's descriptor, then
-//! `GET _apis/accesscontrollists/{Git Repositories namespace}?token=repoV2/{project id}/{repo
-//! id}&descriptors=&includeExtendedInfo=true`.
+//! `GET diffs/commits` (`undiverged`) and `GET` of the repository itself (its ids; its default
+//! branch), `GET refs?filter=` and `POST refs` (deleting a merged pull request's branch). Who
+//! may run commands: `GET _apis/identities?identityIds=` on the identity service
+//! (`vssps.dev.azure.com` for Azure DevOps Services, the collection itself on Server) for the
+//! user's descriptor, then `GET _apis/accesscontrollists/{Git Repositories
+//! namespace}?token=repoV2/{project id}/{repo id}&descriptors=&includeExtendedInfo=true`.
 //!
 //! PAT scopes: Code (Read) `vso.code` for pull requests, sources and diffs, Code (Status)
-//! `vso.code_status` for statuses, Code (Read & write) `vso.code_write` for comments, and for
+//! `vso.code_status` for statuses, Code (Read & write) `vso.code_write` for comments and
+//! branch deletion (the account also needs "Force push (rewrite history, delete branches and
+//! tags)" on a branch it did not create), and for
 //! [`VcsClient::permission`] Identity (Read) `vso.identity` plus Security: the 7.1 spec names no
 //! scope for reading access control lists (its only Security scope is `vso.security_manage`),
 //! so use a full-scoped PAT or one with Security (Manage) where the organisation restricts
@@ -41,10 +44,11 @@ use serde_json::{Value, json};
 use self::permissions::identity_url;
 use self::wire::{
     ChangeEntry, ChangesJson, CommitDiffsJson, ItemJson, IterationJson, ListJson, PrJson,
-    RepoRefJson, ThreadJson, approving, repo_relative, short_ref,
+    RefUpdateJson, RepoRefJson, ThreadJson, approving, repo_relative, short_ref,
 };
+use super::branch::{BranchApi, HeadAt, Request};
 use super::host::{Host, PrRef, Put, StatusFields};
-use super::http::{Auth, Rest, RetryPolicy, segment};
+use super::http::{Auth, RawResponse, Rest, RetryPolicy, segment};
 use super::paging;
 use super::{
     Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, VcsError,
@@ -55,6 +59,9 @@ use crate::projects::{ChangedFile, FileStatus};
 
 /// The API version every request names.
 pub const API_VERSION: &str = "7.1";
+
+/// The object id a ref update sets to delete the ref.
+const NO_OBJECT: &str = "0000000000000000000000000000000000000000";
 
 /// The comment limit Azure DevOps enforces: 150,000 characters.
 pub const COMMENT_LIMIT: usize = 150_000;
@@ -316,6 +323,52 @@ impl Host for AzureDevopsClient {
             _ => true,
         };
         Ok(behind == 0 && merge_base_is_base)
+    }
+
+    /// The repository's `defaultBranch` (`GET repositories/{repo}`), the branch's `objectId`
+    /// from `GET refs?filter=heads/{branch}` (a prefix filter: the entry named
+    /// `refs/heads/{branch}`), and Refs - Update Refs, `POST refs` with
+    /// `[{name, oldObjectId: head, newObjectId: 0000000000000000000000000000000000000000}]`:
+    /// Azure DevOps deletes the ref only while it still points at `oldObjectId`.
+    fn branch_api(repo: &RepoName, branch: &str, head: &CommitSha) -> Result<BranchApi> {
+        let base = Self::repo_path(repo)?;
+        let update = json!([{
+            "name": format!("refs/heads/{branch}"),
+            "oldObjectId": head.as_str(),
+            "newObjectId": NO_OBJECT,
+        }]);
+        Ok(BranchApi {
+            repository: format!("{base}?api-version={API_VERSION}"),
+            default_at: "/defaultBranch",
+            branch: format!(
+                "{base}/refs?filter={}&api-version={API_VERSION}",
+                segment(&format!("heads/{branch}"))
+            ),
+            head_at: HeadAt::Listed {
+                list: "/value",
+                name: "/name",
+                head: "/objectId",
+            },
+            delete: Request::new(
+                Method::POST,
+                format!("{base}/refs?api-version={API_VERSION}"),
+                Some(update),
+            ),
+        })
+    }
+
+    /// Azure DevOps answers `POST refs` with 200 and a `GitRefUpdateResult` per ref, whose
+    /// `success` and `updateStatus` say whether the ref was deleted (`staleOldObjectId`,
+    /// `rejectedByPolicy`, `locked`, `forcePushRequired`, ... when not). A reply that cannot be
+    /// read is not taken for a deletion.
+    fn deletion_refused(reply: &RawResponse) -> Option<String> {
+        match serde_json::from_slice::<ListJson<RefUpdateJson>>(&reply.body) {
+            Ok(results) => match results.value.first() {
+                Some(result) => result.refusal(),
+                None => Some("no ref update result".to_owned()),
+            },
+            Err(e) => Some(format!("unreadable ref update result: {e}")),
+        }
     }
 
     fn rest(&self) -> &Rest {

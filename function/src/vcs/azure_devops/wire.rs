@@ -103,6 +103,34 @@ pub(super) fn approving(reviewers: Vec<Reviewer>) -> Vec<Actor> {
         .collect()
 }
 
+/// One `GitRefUpdateResult` of `POST refs`: Azure DevOps answers 200 whether or not the update
+/// was made, and says which here.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub(super) struct RefUpdateJson {
+    #[serde(default)]
+    pub(super) success: bool,
+    pub(super) update_status: Option<String>,
+    pub(super) custom_message: Option<String>,
+}
+
+impl RefUpdateJson {
+    /// Why the update was not made; `None` when it was. `succeededNonExistentRef` (a deletion
+    /// of a ref that does not exist: nothing was changed) is not a deletion either.
+    pub(super) fn refusal(&self) -> Option<String> {
+        let status = self.update_status.as_deref().unwrap_or("no updateStatus");
+        if self.success && status != "succeededNonExistentRef" {
+            return None;
+        }
+        Some(
+            match self.custom_message.as_deref().filter(|m| !m.is_empty()) {
+                Some(message) => format!("{status}: {message}"),
+                None => status.to_owned(),
+            },
+        )
+    }
+}
+
 #[derive(Deserialize)]
 pub(super) struct ListJson<T> {
     pub(super) value: Vec<T>,
@@ -170,6 +198,28 @@ mod tests {
             unique_name: Some(name.to_owned()),
             is_container: container,
         }
+    }
+
+    #[test]
+    fn a_ref_update_is_a_deletion_only_when_it_succeeded_on_an_existing_ref() {
+        let update = |success, status: &str, message: Option<&str>| RefUpdateJson {
+            success,
+            update_status: Some(status.to_owned()),
+            custom_message: message.map(str::to_owned),
+        };
+        assert_eq!(update(true, "succeeded", None).refusal(), None);
+        assert_eq!(
+            update(true, "succeededNonExistentRef", None)
+                .refusal()
+                .as_deref(),
+            Some("succeededNonExistentRef")
+        );
+        assert_eq!(
+            update(false, "rejectedByPolicy", Some("needs a review"))
+                .refusal()
+                .as_deref(),
+            Some("rejectedByPolicy: needs a review")
+        );
     }
 
     #[test]
