@@ -314,6 +314,14 @@ impl Context {
                     let body = text::released(&released, &format!("this pull request was {verb}"));
                     self.vcs.post_comment(repo, pr, &body).await?;
                 }
+                if event.kind == EventKind::Merged
+                    && let Err(err) = self.delete_source_branch(repo, pr).await
+                {
+                    tracing::warn!(
+                        error = format!("{err:#}"),
+                        "delete_source_branch_on_merge failed"
+                    );
+                }
                 Ok(())
             }
             EventKind::Commented(Some(ParsedComment::Command(command))) => {
@@ -327,6 +335,51 @@ impl Context {
             }
             _ => Ok(()),
         }
+    }
+
+    /// `delete_source_branch_on_merge`: deletes a merged PR's source branch when the policy (or
+    /// the repo file at the merged head, with the policy's leave) says so. The host's refusal is
+    /// said in a comment; the deletion itself is fail-safe (see [`VcsClient::delete_branch`]).
+    async fn delete_source_branch(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+    ) -> anyhow::Result<()> {
+        // Without a policy it is off (Atlantis' default), and no repo file may turn it on.
+        let Some(policy) = &self.policy else {
+            return Ok(());
+        };
+        let merged = self.vcs.pull_request(repo, pr).await?;
+        let policy = policy.resolve(&self.host(), repo.as_str(), &merged.base_branch);
+        let may_be_on = policy.delete_source_branch_on_merge
+            || policy
+                .allowed_overrides
+                .contains(&crate::repo_config::OverrideKey::DeleteSourceBranchOnMerge);
+        if !may_be_on {
+            return Ok(());
+        }
+        let fallback = policy.delete_source_branch_on_merge;
+        let on = match self.load_config_at(policy, repo, &merged.head_sha).await? {
+            plan::Loaded::Config(loaded) => loaded.0.delete_source_branch_on_merge,
+            plan::Loaded::Invalid(_) => fallback,
+        };
+        if !on {
+            return Ok(());
+        }
+        match self.vcs.delete_branch(repo, &merged).await {
+            Ok(outcome) => {
+                tracing::info!(branch = %merged.head_branch, ?outcome, "source branch on merge");
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, branch = %merged.head_branch, "the source branch was not deleted");
+                let body = format!(
+                    "**The source branch `{}` was not deleted** (`delete_source_branch_on_merge`): {err}",
+                    merged.head_branch
+                );
+                self.vcs.post_comment(repo, pr, &body).await?;
+            }
+        }
+        Ok(())
     }
 
     /// Whether the PR has plan records made at the event's head commit (a 12-character

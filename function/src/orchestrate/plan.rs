@@ -36,10 +36,20 @@ impl Loaded {
 impl Context {
     /// Reads the repo config at the head commit and merges it over the policy.
     pub(crate) async fn load_config(&self, ctx: &PrContext) -> anyhow::Result<Loaded> {
-        let policy = self.effective_policy(ctx);
+        self.load_config_at(self.effective_policy(ctx), &ctx.repo, &ctx.head_sha)
+            .await
+    }
+
+    /// Reads the repo config at `sha` of `repo` and merges it over `policy`.
+    pub(crate) async fn load_config_at(
+        &self,
+        policy: EffectivePolicy,
+        repo: &crate::event::RepoName,
+        sha: &crate::event::CommitSha,
+    ) -> anyhow::Result<Loaded> {
         let mut found = None;
         for file in repo_config::config_file_candidates(&policy) {
-            if let Some(bytes) = self.vcs.read_file(&ctx.repo, &ctx.head_sha, &file).await? {
+            if let Some(bytes) = self.vcs.read_file(repo, sha, &file).await? {
                 found = Some((file, String::from_utf8_lossy(&bytes).into_owned()));
                 break;
             }

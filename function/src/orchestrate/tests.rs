@@ -34,6 +34,10 @@ struct Loop {
 
 impl Loop {
     async fn new() -> Self {
+        Self::with_policy(None).await
+    }
+
+    async fn with_policy(policy: Option<crate::repo_config::Policy>) -> Self {
         let host = MockServer::start().await;
         let data = tempfile::tempdir().unwrap();
         let runs = tempfile::tempdir().unwrap();
@@ -58,7 +62,7 @@ impl Loop {
             (store, artifacts),
             dispatcher,
             vcs,
-            None,
+            policy,
         );
         Loop {
             ctx: Arc::new(ctx),
@@ -350,4 +354,46 @@ async fn a_delivery_is_handled_only_once_its_hand_off_is_queued() {
             "Lambda answered {status}"
         );
     }
+}
+
+/// A merged PR with the policy's `delete_source_branch_on_merge`; the host has its branch at the
+/// PR's head. Returns the DELETE requests the host received.
+async fn merge_with_policy(policy: &str) -> Vec<String> {
+    let policy = crate::repo_config::Policy::parse("repos.yaml", policy).unwrap();
+    let lp = Loop::with_policy(Some(policy)).await;
+    lp.host_has_pr("closed", true).await;
+    let get = |p: String| Mock::given(method("GET")).and(path(p));
+    get(format!("/repos/{REPO}"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"default_branch": "main"})))
+        .mount(&lp.host)
+        .await;
+    get(format!("/repos/{REPO}/git/ref/heads/feature"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "ref": "refs/heads/feature", "object": {"sha": SHA, "type": "commit"}
+        })))
+        .mount(&lp.host)
+        .await;
+    Mock::given(method("DELETE"))
+        .and(path(format!("/repos/{REPO}/git/refs/heads/feature")))
+        .respond_with(ResponseTemplate::new(204))
+        .mount(&lp.host)
+        .await;
+    let mut merged = opened();
+    merged.kind = EventKind::Merged;
+    lp.ctx.process(&merged).await.unwrap();
+    let requests = lp.host.received_requests().await.unwrap_or_default();
+    requests
+        .iter()
+        .filter(|r| r.method.as_str() == "DELETE")
+        .map(|r| r.url.path().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_merged_pr_loses_its_source_branch_only_when_the_policy_says_so() {
+    let deleted =
+        merge_with_policy("repos:\n- id: /.*/\n  delete_source_branch_on_merge: true\n").await;
+    assert_eq!(deleted, [format!("/repos/{REPO}/git/refs/heads/feature")]);
+    let kept = merge_with_policy("repos:\n- id: /.*/\n").await;
+    assert!(kept.is_empty(), "{kept:?}");
 }
