@@ -37,7 +37,7 @@ pub const RUNNER_UID: i64 = 65_532;
 
 /// How long past the run's own timeout the Job may live: the runner stops Terraform at the
 /// timeout (SIGINT, then a kill after a grace period) and still needs time to upload and report.
-pub const DEADLINE_MARGIN: Duration = Duration::from_mins(5);
+pub const DEADLINE_MARGIN: Duration = crate::run::DEADLINE_GRACE;
 
 /// The Secret key that holds the VCS token, read by the Job through `secretKeyRef`.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -330,6 +330,7 @@ mod tests {
             updated_at: 0,
             trigger: None,
             result: None,
+            deadline: None,
         }
     }
 

@@ -323,6 +323,7 @@ mod tests {
             updated_at: 0,
             trigger: Some(trigger.to_owned()),
             result,
+            deadline: None,
         };
         let records = [
             record("t1", Some(mine.clone())),

@@ -25,7 +25,7 @@ pub use env::{SpecError, env_vars};
 pub use id::job_name;
 pub use lock::{LockKey, project_label};
 pub use result::{Outcome, ProjectResult, RunReport, RunStatus, Timings};
-pub use spec::{CommentThread, DEFAULT_TIMEOUT, PlanToApply, ProjectSpec, RunCommand, RunSpec};
+pub use spec::{CommentThread, DEADLINE_GRACE, DEFAULT_TIMEOUT, PlanToApply, ProjectSpec, RunCommand, RunSpec};
 pub use step::{EnvSource, RunOutput, Step, default_steps};
 pub use summary::PlanSummary;
 

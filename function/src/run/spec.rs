@@ -14,6 +14,10 @@ use serde::{Deserialize, Serialize};
 use super::{LockKey, Step, StoredArtifact, project_label};
 use crate::event::{CommentId, CommitSha, Provider, PullRequestNumber, RepoName};
 
+/// How long past its time limit a run may go unreported before the sweeper fails it: the Job's
+/// `activeDeadlineSeconds` is the limit plus this, so by then Kubernetes has stopped it.
+pub const DEADLINE_GRACE: Duration = Duration::from_mins(5);
+
 /// The default time limit of a run when the project sets none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_hours(1);
 

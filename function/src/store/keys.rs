@@ -114,6 +114,13 @@ pub fn embedded_comment_parts_key(repo: &str, pr: u64, comment_id: &str) -> Stri
     format!("{}{}", embedded_plan_prefix(repo, pr), escape(comment_id))
 }
 
+/// The sweep index's key (`gsi2pk`) of a lock: every lock, listed without a scan.
+pub const SWEEP_LOCK: &str = "lock";
+
+/// The sweep index's key (`gsi2pk`) of a plan record whose run is in progress; finished records
+/// carry none, so the index holds only unfinished runs.
+pub const SWEEP_RUN: &str = "run";
+
 /// The partition key of the global apply lock (alone in the table; `apply-lock` cannot be any
 /// other key, which all start with `lock#`, `plan#`, `delivery#` or `comment#`).
 pub const APPLY_LOCK_PK: &str = "apply-lock";

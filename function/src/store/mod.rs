@@ -22,6 +22,7 @@ pub mod embedded;
 pub mod keys;
 pub mod ops;
 pub mod retry;
+mod sweep;
 
 use std::fmt;
 use std::future::Future;
@@ -33,6 +34,7 @@ use crate::forward::forward_to_variants;
 use crate::run::RunStatus;
 
 pub use crate::run::LockKey;
+pub use sweep::Sweeps;
 pub use artifacts::{AnyArtifacts, ArtifactError, Artifacts, StoredArtifact};
 pub use config::{ConnectError, StoreConfig};
 pub use dynamodb::{DynamoError, DynamoStore};
@@ -205,6 +207,18 @@ pub struct PlanRecord {
     /// The latest run's result as the PR comment shows it, once the run has reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub result: Option<crate::run::ProjectResult>,
+    /// While a run is in progress (`planning`, `applying`): when it is overdue, in seconds since
+    /// the Unix epoch (its time limit plus a grace). The sweeper fails a run past it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<u64>,
+}
+
+impl PlanRecord {
+    /// Whether a run is in progress (`planning` or `applying`).
+    #[must_use]
+    pub fn in_progress(&self) -> bool {
+        matches!(self.status, PlanStatus::Planning | PlanStatus::Applying)
+    }
 }
 
 /// The answer to a plan record write.
@@ -405,6 +419,12 @@ forward_to_variants! {
     fn add_comment_parts(
         &self, comment: CommentKey<'_>, known: &[String], added: &[String]
     ) -> Result<PartsOutcome>;
+}
+
+forward_to_variants! {
+    impl Sweeps for AnyStore { DynamoDb, Embedded }
+    fn unfinished_runs(&self) -> Result<Vec<PlanRecord>>;
+    fn finish_stuck(&self, plan: &PlanRecord, run_id: &str) -> Result<bool>;
 }
 
 forward_to_variants! {

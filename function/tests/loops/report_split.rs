@@ -158,6 +158,7 @@ impl Setup {
                 updated_at: 1_777_636_800,
                 trigger: Some(trigger.to_owned()),
                 result: Some(landfall_function::report::capped(&result)),
+                deadline: None,
             };
             let written = self.store.put_plan(&record).await.unwrap();
             assert_eq!(written, PlanOutcome::Written);

@@ -35,6 +35,7 @@ async fn seed(store: &impl Store) {
         updated_at: 1,
         trigger: None,
         result: None,
+        deadline: None,
     };
     assert_eq!(store.put_plan(&plan).await.unwrap(), PlanOutcome::Written);
 }

@@ -105,6 +105,7 @@ async fn run(store: impl Store, pr: u64, op: Op) -> Done {
                 updated_at: 1,
                 trigger: None,
                 result: None,
+                deadline: None,
             };
             Done::Plan(key, store.put_plan(&record).await.unwrap())
         }

@@ -90,6 +90,7 @@ async fn each_webhook_costs_the_documented_number_of_dynamodb_requests() {
         updated_at: 1,
         trigger: None,
         result: None,
+        deadline: None,
     };
     assert_eq!(store.put_plan(&record).await.unwrap(), PlanOutcome::Written);
     assert_eq!(measure("plan record", log.take()), ["TransactWriteItems"]);

@@ -43,6 +43,7 @@ impl LockWrite {
             ("pull_url", s(&holder.pull_url)),
             ("gsi1pk", s(keys::repo_index_pk(&key.repo))),
             ("gsi1sk", s(keys::repo_index_sk(key, holder.pr))),
+            ("gsi2pk", s(keys::SWEEP_LOCK)),
         ];
         if let Some(project) = &key.project {
             fields.push(("project", s(project)));
@@ -99,6 +100,13 @@ impl Fields<'_> {
     fn s(&self, name: &str) -> Result<String, DynamoError> {
         self.opt_s(name)?
             .ok_or_else(|| self.malformed(format!("{name} is missing")))
+    }
+
+    fn opt_n(&self, name: &str) -> Result<Option<u64>, DynamoError> {
+        match self.item.get(name) {
+            None => Ok(None),
+            Some(_) => self.n(name).map(Some),
+        }
     }
 
     fn n(&self, name: &str) -> Result<u64, DynamoError> {
@@ -181,6 +189,7 @@ impl Fields<'_> {
                 ),
                 None => None,
             },
+            deadline: self.opt_n("deadline")?,
         })
     }
 }
@@ -216,6 +225,14 @@ pub(super) fn plan_item(plan: &PlanRecord) -> Item {
     if let Some(result) = &plan.result {
         let json = serde_json::to_string(result).expect("a run result serialises");
         item.insert("result".into(), s(json));
+    }
+    // Only a run in progress is in the sweep index (a sparse index): a finished record, which
+    // replaces the whole item, leaves it.
+    if plan.in_progress() {
+        item.insert("gsi2pk".into(), s(keys::SWEEP_RUN));
+    }
+    if let Some(deadline) = plan.deadline {
+        item.insert("deadline".into(), n(deadline));
     }
     item
 }
@@ -301,6 +318,7 @@ mod tests {
                     size: 9,
                 }),
             }),
+            deadline: None,
         };
         let item = plan_item(&plan);
         let fields = Fields {

@@ -9,8 +9,10 @@
 //! | split comment | `comment#<repo>#<pr>` | `<comment id>` | `PutItem` if absent or its `part_count` is unchanged |
 //!
 //! Locks carry `gsi1pk = repo#<repo>` and `gsi1sk = <pr>#<project>` for the sparse index
-//! [`REPO_INDEX`], which lists a repository's or a PR's locks without a scan. Every project's
-//! lock is its own partition, so lock traffic spreads across the table.
+//! [`REPO_INDEX`], which lists a repository's or a PR's locks without a scan. Locks, and plan
+//! records while their run is in progress, carry `gsi2pk` (`lock`, `run`) for the sparse index
+//! [`SWEEP_INDEX`], which lists every lock and every unfinished run without a scan. Every
+//! project's lock is its own partition, so lock traffic spreads across the table.
 //!
 //! Up to [`MAX_TRANSACTION_ITEMS`](super::MAX_TRANSACTION_ITEMS) locks are taken in one
 //! `TransactWriteItems`; larger sets one by one in key order, rolled back if one is refused.
@@ -25,6 +27,7 @@ mod apply_lock;
 mod items;
 mod locks;
 mod store_impl;
+mod sweep;
 #[cfg(any(test, feature = "test-support"))]
 mod table;
 
@@ -46,6 +49,12 @@ use super::{LockKey, Result, StoreError};
 
 /// The sparse global secondary index over locks: hash `gsi1pk`, range `gsi1sk`, all attributes.
 pub const REPO_INDEX: &str = "by_repo";
+
+/// The sparse index of what the sweeper looks at: every lock (`gsi2pk = lock`) and every plan
+/// record whose run is in progress (`gsi2pk = run`), sorted by `sk`. Finished records are not in
+/// it, so a sweep reads as many items as there are locks and unfinished runs, whatever the
+/// table holds.
+pub const SWEEP_INDEX: &str = "by_state";
 /// The attribute DynamoDB's TTL reads (Unix seconds).
 pub const TTL_ATTRIBUTE: &str = "expires_at";
 
@@ -317,24 +326,13 @@ impl DynamoStore {
     }
 
     /// Every lock item, by scanning the table (the operator's `locks list` across repos).
+    /// Every lock, from the sweep index.
     async fn scan_locks(&self) -> Result<Vec<Item>> {
-        all_pages(|start| async move {
-            let outcome = self
-                .retrying("Scan", is_transient, || {
-                    self.client
-                        .scan()
-                        .table_name(&self.table)
-                        .filter_expression("#kind = :lock")
-                        .expression_attribute_names("#kind", "kind")
-                        .expression_attribute_values(":lock", s("lock"))
-                        .set_exclusive_start_key(start.clone())
-                        .send()
-                })
-                .await?;
-            let page = outcome
-                .map_err(|err| self.request_error("Scan", aws_sdk_dynamodb::Error::from(err)))?;
-            Ok((page.items().to_vec(), page.last_evaluated_key().cloned()))
-        })
+        self.query_all(
+            Some(SWEEP_INDEX),
+            "gsi2pk = :lock",
+            &[(":lock", s(keys::SWEEP_LOCK))],
+        )
         .await
     }
 

@@ -6,11 +6,12 @@ use aws_sdk_dynamodb::types::{
     ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
 };
 
-use super::{DynamoStore, REPO_INDEX, TTL_ATTRIBUTE};
+use super::{DynamoStore, REPO_INDEX, SWEEP_INDEX, TTL_ATTRIBUTE};
 use crate::store::Result;
 
 impl DynamoStore {
-    /// Creates the table as the rendered Terraform does (plus the [`REPO_INDEX`] index) and turns
+    /// Creates the table as the rendered Terraform does (with the [`REPO_INDEX`] and
+    /// [`SWEEP_INDEX`] indexes) and turns
     /// on TTL; for tests and local endpoints.
     pub async fn create_table(&self) -> Result<()> {
         let attribute = |name: &str| {
@@ -27,15 +28,23 @@ impl DynamoStore {
                 .build()
                 .expect("key schema elements have a name and a type")
         };
+        let all = || {
+            Projection::builder()
+                .projection_type(ProjectionType::All)
+                .build()
+        };
         let index = GlobalSecondaryIndex::builder()
             .index_name(REPO_INDEX)
             .key_schema(key("gsi1pk", KeyType::Hash))
             .key_schema(key("gsi1sk", KeyType::Range))
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
+            .projection(all())
+            .build()
+            .map_err(|err| self.request_error("CreateTable", err))?;
+        let sweep = GlobalSecondaryIndex::builder()
+            .index_name(SWEEP_INDEX)
+            .key_schema(key("gsi2pk", KeyType::Hash))
+            .key_schema(key("sk", KeyType::Range))
+            .projection(all())
             .build()
             .map_err(|err| self.request_error("CreateTable", err))?;
         self.client
@@ -46,9 +55,11 @@ impl DynamoStore {
             .attribute_definitions(attribute("sk"))
             .attribute_definitions(attribute("gsi1pk"))
             .attribute_definitions(attribute("gsi1sk"))
+            .attribute_definitions(attribute("gsi2pk"))
             .key_schema(key("pk", KeyType::Hash))
             .key_schema(key("sk", KeyType::Range))
             .global_secondary_indexes(index)
+            .global_secondary_indexes(sweep)
             .send()
             .await
             .map_err(|err| self.request_error("CreateTable", aws_sdk_dynamodb::Error::from(err)))?;

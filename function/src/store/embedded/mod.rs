@@ -10,6 +10,7 @@
 
 mod apply_lock;
 mod store_impl;
+mod sweep;
 mod writer;
 
 use std::path::{Path, PathBuf};
