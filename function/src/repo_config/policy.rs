@@ -8,12 +8,14 @@ use std::path::Path;
 use regex::Regex;
 
 use super::diag::{ConfigErrors, Diagnostic};
+use super::hooks::HookRules;
 use super::permissions::{PermissionRules, read_permissions};
 use super::read::Reader;
 use super::repo::{BranchPattern, Requirement};
 use super::workflow::{DEFAULT_WORKFLOW, Workflow, read_workflows};
 use super::yaml::{self, Node};
 use crate::authz::Permissions;
+use crate::run::WorkflowHooks;
 
 /// A key that a repo file may set only when the policy lists it in `allowed_overrides`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -111,6 +113,8 @@ pub struct RepoRule {
     pub allow_fork_prs: Option<bool>,
     /// `permissions` (Landfall): who may run each command.
     pub permissions: Option<PermissionRules>,
+    /// `pre_workflow_hooks` and `post_workflow_hooks`.
+    pub hooks: HookRules,
 }
 
 /// The policy file, validated.
@@ -149,6 +153,8 @@ pub struct EffectivePolicy {
     pub workflows: BTreeMap<String, Workflow>,
     /// Who may run each command, and whether fork PRs are planned.
     pub permissions: Permissions,
+    /// `pre_workflow_hooks` and `post_workflow_hooks`, run around each project's workflow.
+    pub hooks: WorkflowHooks,
 }
 
 impl Default for EffectivePolicy {
@@ -168,6 +174,7 @@ impl Default for EffectivePolicy {
             repo_config_file: None,
             workflows,
             permissions: Permissions::default(),
+            hooks: WorkflowHooks::default(),
         }
     }
 }
@@ -204,6 +211,8 @@ const REPO_KEYS: &[&str] = &[
     "allow_custom_workflows",
     "allow_fork_prs",
     "permissions",
+    "pre_workflow_hooks",
+    "post_workflow_hooks",
 ];
 const REPO_UNSUPPORTED: &[&str] = &[
     "delete_source_branch_on_merge",
@@ -211,8 +220,6 @@ const REPO_UNSUPPORTED: &[&str] = &[
     "repo_locks",
     "custom_policy_check",
     "policy_check",
-    "pre_workflow_hooks",
-    "post_workflow_hooks",
     "autodiscover",
     "silence_pr_comments",
 ];
@@ -323,6 +330,7 @@ impl Policy {
             if let Some(v) = &rule.permissions {
                 v.apply_to(&mut out.permissions);
             }
+            rule.hooks.apply_to(&mut out.hooks);
         }
         out
     }
@@ -343,6 +351,7 @@ fn read_rule(r: &mut Reader, node: &Node) -> Option<RepoRule> {
         allow_custom_workflows: None,
         allow_fork_prs: None,
         permissions: None,
+        hooks: HookRules::default(),
     };
     let mut id_seen = false;
     for e in entries {
@@ -407,6 +416,7 @@ fn read_rule(r: &mut Reader, node: &Node) -> Option<RepoRule> {
             }
             "allow_fork_prs" => rule.allow_fork_prs = r.bool(v, "`allow_fork_prs`"),
             "permissions" => rule.permissions = read_permissions(r, v),
+            "pre_workflow_hooks" | "post_workflow_hooks" => rule.hooks.read(r, e),
             k if REPO_UNSUPPORTED.contains(&k) => r.unsupported_key(e, "a `repos` entry"),
             _ => r.unknown_key(e, "a `repos` entry", REPO_KEYS),
         }
@@ -477,16 +487,5 @@ mod tests {
                 .contains("`workflow: missing` is not defined"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn hooks_are_reported_as_unsupported_not_ignored_silently() {
-        let p = Policy::parse(
-            "p",
-            "repos:\n- id: /.*/\n  pre_workflow_hooks:\n  - run: x\n",
-        )
-        .unwrap();
-        assert_eq!(p.warnings.len(), 1);
-        assert!(p.warnings[0].message.contains("pre_workflow_hooks"));
     }
 }

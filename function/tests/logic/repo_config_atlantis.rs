@@ -460,7 +460,7 @@ workflows:
 ";
     let policy = Policy::parse("repos.yaml", text).unwrap();
     assert_eq!(policy.repos.len(), 2);
-    assert_eq!(policy.warnings.len(), 8, "{:#?}", policy.warnings);
+    assert_eq!(policy.warnings.len(), 6, "{:#?}", policy.warnings);
     let e = policy.resolve("github.com", "myorg/specific-repo", "main");
     assert_eq!(e.workflow, "custom");
     assert_eq!(e.repo_config_file.as_deref(), Some("path/to/atlantis.yaml"));

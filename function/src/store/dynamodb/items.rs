@@ -292,6 +292,7 @@ mod tests {
                     sha256: "cd".repeat(32),
                     size: 9,
                 }),
+                steps: Vec::new(),
             }),
         };
         let item = plan_item(&plan);
