@@ -1,12 +1,13 @@
-//! The PR comment body for runs: per project, one summary line, Terraform's own plan text in a
-//! collapsible block, errors shown plainly, and how to apply. Pure: results in, Markdown out.
+//! The PR comment body for runs: per project, one summary line, what the hooks and the
+//! workflow's steps printed in the order they ran with Terraform's own plan text in its place
+//! (a collapsible block), errors shown plainly, and how to apply. Pure: results in, Markdown out.
 //!
 //! Splitting a long body at the host's comment limit is the comment module's job; this module
 //! renders one whole body.
 
 use std::fmt::Write as _;
 
-use crate::run::{Outcome, ProjectResult, RunCommand};
+use crate::run::{Outcome, ProjectResult, RunCommand, StepOutput};
 
 /// How many lines of a failed step's output the comment shows (the full log is stored).
 pub const ERROR_TAIL_LINES: usize = 80;
@@ -56,8 +57,8 @@ impl ProjectResult {
     }
 }
 
-/// A fence longer than any run of backticks in `text`, so the text cannot close it.
-fn fence_for(text: &str) -> String {
+/// The longest run of backticks in `text`.
+fn longest_backticks(text: &str) -> usize {
     let mut longest = 0;
     let mut run = 0;
     for c in text.chars() {
@@ -68,7 +69,12 @@ fn fence_for(text: &str) -> String {
             run = 0;
         }
     }
-    "`".repeat(longest.max(2) + 1)
+    longest
+}
+
+/// A fence longer than any run of backticks in `text`, so the text cannot close it.
+fn fence_for(text: &str) -> String {
+    "`".repeat(longest_backticks(text).max(2) + 1)
 }
 
 fn fenced(text: &str, info: &str) -> String {
@@ -97,35 +103,105 @@ fn tail(text: &str, lines: usize) -> String {
     )
 }
 
-/// One project's section.
-#[must_use]
-pub fn render_project(result: &ProjectResult) -> String {
-    let mut out = format!("### {}\n\n", result.title());
+/// The most lines a step's output shows plainly; a longer one is collapsed.
+const PLAIN_LINES: usize = 20;
+
+/// The longest command line a step's label quotes.
+const LABEL_CHARS: usize = 100;
+
+/// `text` as inline code, whatever backticks it holds.
+fn inline_code(text: &str) -> String {
+    let ticks = "`".repeat(longest_backticks(text) + 1);
+    let pad = if text.starts_with('`') || text.ends_with('`') {
+        " "
+    } else {
+        ""
+    };
+    format!("{ticks}{pad}{text}{pad}{ticks}")
+}
+
+/// A command as a label quotes it: its first line, cut at [`LABEL_CHARS`].
+fn command_label(command: &str) -> String {
+    let first = command.trim().lines().next().unwrap_or_default().trim_end();
+    let mut label: String = first.chars().take(LABEL_CHARS).collect();
+    if label.len() < command.trim().len() {
+        label.push('…');
+    }
+    inline_code(&label)
+}
+
+/// One step's or hook's part of a section: what it was, then what it printed.
+fn render_step(step: &StepOutput) -> String {
+    let StepOutput::Printed {
+        step,
+        command,
+        description,
+        text,
+        failed,
+    } = step
+    else {
+        return String::new();
+    };
+    let kind = match step.as_str() {
+        "pre_workflow_hook" => "pre-workflow hook",
+        "post_workflow_hook" => "post-workflow hook",
+        other => other,
+    };
+    let what = description
+        .clone()
+        .unwrap_or_else(|| command_label(command));
+    if *failed {
+        return format!(
+            "**{kind} failed:** {what}\n{}",
+            fenced(&tail(text, ERROR_TAIL_LINES), "")
+        );
+    }
+    let body = if text.trim_end().lines().count() > PLAIN_LINES {
+        format!("\n{}", collapsed("Show output", text))
+    } else {
+        fenced(text, "")
+    };
+    format!("**{kind}** {what}\n{body}")
+}
+
+/// A result's parts: what stands before its steps (the summary line), the outcome's own block
+/// (Terraform's text, or the failure), and what stands after (how to apply).
+fn outcome_parts(result: &ProjectResult) -> (String, String, String) {
+    let mut lead = String::new();
+    let mut block = String::new();
+    let mut after = String::new();
     match &result.outcome {
         Outcome::Planned { summary, plan_text } => {
-            let _ = write!(out, "**{summary}**\n\n");
-            out.push_str(&collapsed("Show plan", plan_text));
-            let _ = write!(
-                out,
-                "\nTo apply this plan, comment:\n{}",
-                fenced(&result.apply_command(), "")
-            );
+            let _ = write!(lead, "**{summary}**\n\n");
+            block = collapsed("Show plan", plan_text);
+            if result.step_failed() {
+                after.push_str(
+                    "\n**Not applicable:** a post-workflow hook failed, so this plan is \
+                     recorded as failed. Fix the hook, then plan again.\n",
+                );
+            } else {
+                let _ = write!(
+                    after,
+                    "\nTo apply this plan, comment:\n{}",
+                    fenced(&result.apply_command(), "")
+                );
+            }
         }
         Outcome::NoChanges { plan_text } => {
-            out.push_str("**No changes.** Your infrastructure matches the configuration.\n\n");
-            out.push_str(&collapsed("Show output", plan_text));
+            lead.push_str("**No changes.** Your infrastructure matches the configuration.\n\n");
+            block = collapsed("Show output", plan_text);
         }
         Outcome::Applied { output } => {
-            out.push_str("**Applied.**\n\n");
-            out.push_str(&collapsed("Show output", output));
+            lead.push_str("**Applied.**\n\n");
+            block = collapsed("Show output", output);
         }
         Outcome::Failed { step, output } => {
             let _ = write!(
-                out,
+                block,
                 "**{} failed** in step `{step}`:\n\n",
                 result.command.as_str()
             );
-            out.push_str(&fenced(&tail(output, ERROR_TAIL_LINES), ""));
+            block.push_str(&fenced(&tail(output, ERROR_TAIL_LINES), ""));
         }
         Outcome::TimedOut {
             step,
@@ -133,17 +209,42 @@ pub fn render_project(result: &ProjectResult) -> String {
             output,
         } => {
             let _ = write!(
-                out,
+                block,
                 "**Timed out** in step `{step}` after the project's limit of {limit_secs} s; \
                  Terraform was interrupted and stopped. Raise the project's timeout or plan \
                  again.\n\n"
             );
-            out.push_str(&fenced(&tail(output, ERROR_TAIL_LINES), ""));
+            block.push_str(&fenced(&tail(output, ERROR_TAIL_LINES), ""));
         }
         Outcome::Refused { reason } => {
-            let _ = writeln!(out, "**Refused:** {reason}");
+            let _ = writeln!(block, "**Refused:** {reason}");
         }
     }
+    (lead, block, after)
+}
+
+/// One project's section: its title, the summary line, then what its hooks and steps printed in
+/// the order they ran, the outcome's own block (Terraform's plan or apply, or the failure) in
+/// its place among them, and last how to apply.
+#[must_use]
+pub fn render_project(result: &ProjectResult) -> String {
+    let mut out = format!("### {}\n\n", result.title());
+    let (lead, block, after) = outcome_parts(result);
+    out.push_str(&lead);
+    if result.steps.is_empty() {
+        out.push_str(&block);
+    } else {
+        let parts: Vec<String> = result
+            .steps
+            .iter()
+            .map(|step| match step {
+                StepOutput::Outcome => block.clone(),
+                StepOutput::Printed { .. } => render_step(step),
+            })
+            .collect();
+        out.push_str(&parts.join("\n"));
+    }
+    out.push_str(&after);
     out
 }
 
@@ -154,7 +255,7 @@ pub fn render(results: &[ProjectResult]) -> String {
     let mut body = sections.join("\n---\n\n");
     let planned = results
         .iter()
-        .filter(|result| matches!(result.outcome, Outcome::Planned { .. }))
+        .filter(|result| matches!(result.outcome, Outcome::Planned { .. }) && !result.step_failed())
         .count();
     if planned > 1 {
         let _ = write!(
@@ -182,6 +283,18 @@ mod tests {
     fn a_fence_is_longer_than_any_backticks_inside() {
         assert_eq!(fence_for("plain"), "```");
         assert_eq!(fence_for("a ```` b"), "`````");
+    }
+
+    #[test]
+    fn a_command_is_quoted_whole_whatever_backticks_it_holds() {
+        assert_eq!(inline_code("echo hi"), "`echo hi`");
+        assert_eq!(inline_code("echo `date`"), "`` echo `date` ``");
+        assert_eq!(inline_code("a `b` c"), "``a `b` c``");
+        assert_eq!(command_label("./gen.sh\n./more.sh"), "`./gen.sh…`");
+        assert_eq!(
+            command_label(&"x".repeat(150)),
+            format!("`{}…`", "x".repeat(LABEL_CHARS))
+        );
     }
 
     #[test]

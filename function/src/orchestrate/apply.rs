@@ -54,13 +54,21 @@ impl Context {
                 if reasons.is_empty() {
                     reasons.push("the plan record names no planfile".to_owned());
                 }
-                let spec = run_spec(ctx, &project, RunCommand::Apply, &command.extra_args, None);
+                let spec = run_spec(
+                    ctx,
+                    &project,
+                    &policy,
+                    RunCommand::Apply,
+                    &command.extra_args,
+                    None,
+                );
                 results.push(refused(&spec, &reasons.join("; ")));
                 continue;
             };
             let spec = run_spec(
                 ctx,
                 &project,
+                &policy,
                 RunCommand::Apply,
                 &command.extra_args,
                 Some(PlanToApply {

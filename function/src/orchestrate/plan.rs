@@ -182,7 +182,8 @@ impl Context {
                 .iter()
                 .filter(|p| p.execution_order_group == group)
                 .map(|project| {
-                    let mut spec = run_spec(ctx, project, RunCommand::Plan, extra_args, None);
+                    let mut spec =
+                        run_spec(ctx, project, &policy, RunCommand::Plan, extra_args, None);
                     spec.report_back = self.report_back.then(|| thread.clone());
                     spec
                 })
@@ -426,7 +427,6 @@ pub(crate) fn lock_key(ctx: &PrContext, project: &ResolvedProject) -> LockKey {
     )
 }
 
-/// The run for one project.
 /// The labels of the `projects` that silence `command`'s comment when nothing changed.
 pub(crate) fn silenced(projects: &[ResolvedProject], command: RunCommand) -> Vec<String> {
     projects
@@ -436,9 +436,11 @@ pub(crate) fn silenced(projects: &[ResolvedProject], command: RunCommand) -> Vec
         .collect()
 }
 
+/// The run for one project, with the policy's workflow hooks.
 pub(crate) fn run_spec(
     ctx: &PrContext,
     project: &ResolvedProject,
+    policy: &EffectivePolicy,
     command: RunCommand,
     extra_args: &[String],
     apply: Option<crate::run::PlanToApply>,
@@ -467,6 +469,8 @@ pub(crate) fn run_spec(
             terraform_version: project.terraform_version.clone(),
             timeout: project.timeout.unwrap_or(crate::run::DEFAULT_TIMEOUT),
             workflow,
+            init_args: crate::run::init_args(&project.workflow.plan_steps()),
+            hooks: policy.hooks.clone(),
         },
         extra_args: extra_args.to_vec(),
         trigger: ctx.trigger.clone(),

@@ -10,6 +10,7 @@
 
 mod diag;
 mod dir;
+mod hooks;
 mod permissions;
 mod policy;
 mod project;
@@ -23,6 +24,7 @@ pub mod yaml;
 pub use crate::run::{EnvSource, RunOutput, Step};
 pub use diag::{ConfigErrors, Diagnostic, Severity, render_list};
 pub use dir::normalize_dir;
+pub use hooks::HookRules;
 pub use permissions::PermissionRules;
 pub use policy::{EffectivePolicy, OverrideKey, Policy, PolicyError, RepoId, RepoRule};
 pub use repo::{

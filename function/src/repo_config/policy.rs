@@ -8,6 +8,7 @@ use std::path::Path;
 use regex::Regex;
 
 use super::diag::{ConfigErrors, Diagnostic};
+use super::hooks::HookRules;
 use super::permissions::{PermissionRules, read_permissions};
 use super::read::Reader;
 use super::repo::{BranchPattern, Requirement};
@@ -18,6 +19,7 @@ use super::workflow::{DEFAULT_WORKFLOW, Workflow, read_workflows};
 use super::yaml::{self, Node};
 use crate::authz::Permissions;
 use crate::run::RunCommand;
+use crate::run::WorkflowHooks;
 
 /// A key that a repo file may set only when the policy lists it in `allowed_overrides`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -126,6 +128,8 @@ pub struct RepoRule {
     pub delete_source_branch_on_merge: Option<bool>,
     /// `disable_autoplan` (Landfall; Atlantis' `--disable-autoplan` for matching repos).
     pub disable_autoplan: Option<bool>,
+    /// `pre_workflow_hooks` and `post_workflow_hooks`.
+    pub hooks: HookRules,
 }
 
 /// The policy file, validated.
@@ -172,6 +176,8 @@ pub struct EffectivePolicy {
     pub delete_source_branch_on_merge: bool,
     /// Whether PR events plan nothing (comments still do).
     pub disable_autoplan: bool,
+    /// `pre_workflow_hooks` and `post_workflow_hooks`, run around each project's workflow.
+    pub hooks: WorkflowHooks,
 }
 
 impl Default for EffectivePolicy {
@@ -195,6 +201,7 @@ impl Default for EffectivePolicy {
             autodiscover: None,
             delete_source_branch_on_merge: false,
             disable_autoplan: false,
+            hooks: WorkflowHooks::default(),
         }
     }
 }
@@ -237,6 +244,8 @@ const REPO_KEYS: &[&str] = &[
     "allow_custom_workflows",
     "allow_fork_prs",
     "permissions",
+    "pre_workflow_hooks",
+    "post_workflow_hooks",
     "delete_source_branch_on_merge",
     "repo_locking",
     "repo_locks",
@@ -246,7 +255,6 @@ const REPO_KEYS: &[&str] = &[
     "silence_pr_comments",
     "disable_autoplan",
 ];
-const REPO_UNSUPPORTED: &[&str] = &["pre_workflow_hooks", "post_workflow_hooks"];
 
 impl Policy {
     /// Reads and validates the policy at `path`.
@@ -372,6 +380,7 @@ impl Policy {
             if let Some(v) = rule.disable_autoplan {
                 out.disable_autoplan = v;
             }
+            rule.hooks.apply_to(&mut out.hooks);
         }
         out
     }
@@ -396,6 +405,7 @@ fn read_rule(r: &mut Reader, node: &Node) -> Option<RepoRule> {
         autodiscover: None,
         delete_source_branch_on_merge: None,
         disable_autoplan: None,
+        hooks: HookRules::default(),
     };
     let mut id_seen = false;
     for e in entries {
@@ -467,7 +477,7 @@ fn read_rule(r: &mut Reader, node: &Node) -> Option<RepoRule> {
             }
             "disable_autoplan" => rule.disable_autoplan = r.bool(v, "`disable_autoplan`"),
             _ if check_fixed_key(r, e) => {}
-            k if REPO_UNSUPPORTED.contains(&k) => r.unsupported_key(e, "a `repos` entry"),
+            "pre_workflow_hooks" | "post_workflow_hooks" => rule.hooks.read(r, e),
             _ => r.unknown_key(e, "a `repos` entry", REPO_KEYS),
         }
     }
@@ -537,16 +547,5 @@ mod tests {
                 .contains("`workflow: missing` is not defined"),
             "{err}"
         );
-    }
-
-    #[test]
-    fn hooks_are_reported_as_unsupported_not_ignored_silently() {
-        let p = Policy::parse(
-            "p",
-            "repos:\n- id: /.*/\n  pre_workflow_hooks:\n  - run: x\n",
-        )
-        .unwrap();
-        assert_eq!(p.warnings.len(), 1);
-        assert!(p.warnings[0].message.contains("pre_workflow_hooks"));
     }
 }

@@ -211,11 +211,13 @@ impl Reporter<'_> {
                 updated_at: crate::store::now_secs(),
                 trigger: Some(spec.trigger.clone()),
                 result: result.map(capped),
-                deadline: matches!(status, PlanStatus::Planning | PlanStatus::Applying).then(|| {
-                    crate::store::now_secs()
-                        .saturating_add(spec.project.timeout.as_secs())
-                        .saturating_add(crate::run::DEADLINE_GRACE.as_secs())
-                }),
+                deadline: matches!(status, PlanStatus::Planning | PlanStatus::Applying).then(
+                    || {
+                        crate::store::now_secs()
+                            .saturating_add(spec.project.timeout.as_secs())
+                            .saturating_add(crate::run::DEADLINE_GRACE.as_secs())
+                    },
+                ),
             })
             .await?)
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use super::{
     CommentThread, DEFAULT_TIMEOUT, PlanToApply, ProjectSpec, RunCommand, RunSpec, Step,
-    StoredArtifact,
+    StoredArtifact, WorkflowHooks,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 
@@ -48,6 +48,10 @@ pub mod env_vars {
     pub const TIMEOUT: &str = "LANDFALL_RUN_TIMEOUT";
     /// The workflow's steps as JSON; absent for the default workflow.
     pub const WORKFLOW: &str = "LANDFALL_RUN_WORKFLOW";
+    /// The plan stage's `init` arguments, as a JSON array of strings; absent when none.
+    pub const INIT_ARGS: &str = "LANDFALL_RUN_INIT_ARGS";
+    /// The operator's workflow hooks as JSON (`{"pre":[...],"post":[...]}`); absent when none.
+    pub const HOOKS: &str = "LANDFALL_RUN_HOOKS";
     /// Extra Terraform arguments from the comment (`-- ...`), as a JSON array of strings.
     pub const EXTRA_ARGS: &str = "LANDFALL_RUN_EXTRA_ARGS";
     /// What triggered the run (the webhook delivery id), part of the run's identity.
@@ -123,6 +127,18 @@ impl RunSpec {
                 serde_json::to_string(steps).expect("workflow steps serialise"),
             ));
         }
+        if !self.project.init_args.is_empty() {
+            env.push((
+                v::INIT_ARGS,
+                serde_json::to_string(&self.project.init_args).expect("strings serialise"),
+            ));
+        }
+        if !self.project.hooks.is_empty() {
+            env.push((
+                v::HOOKS,
+                serde_json::to_string(&self.project.hooks).expect("hooks serialise"),
+            ));
+        }
         if !self.extra_args.is_empty() {
             env.push((
                 v::EXTRA_ARGS,
@@ -192,10 +208,17 @@ impl RunSpec {
             ),
             None => None,
         };
-        let extra_args = match get(v::EXTRA_ARGS) {
+        let strings = |var: &'static str| match get(var) {
             Some(json) => serde_json::from_str::<Vec<String>>(&json)
-                .map_err(|err| invalid(v::EXTRA_ARGS, &json, err.to_string()))?,
-            None => Vec::new(),
+                .map_err(|err| invalid(var, &json, err.to_string())),
+            None => Ok(Vec::new()),
+        };
+        let extra_args = strings(v::EXTRA_ARGS)?;
+        let init_args = strings(v::INIT_ARGS)?;
+        let hooks = match get(v::HOOKS) {
+            Some(json) => serde_json::from_str::<WorkflowHooks>(&json)
+                .map_err(|err| invalid(v::HOOKS, &json, err.to_string()))?,
+            None => WorkflowHooks::default(),
         };
         let apply = match command {
             RunCommand::Plan => None,
@@ -236,6 +259,8 @@ impl RunSpec {
                 terraform_version: get(v::TERRAFORM_VERSION),
                 timeout,
                 workflow,
+                init_args,
+                hooks,
             },
             extra_args,
             trigger: get(v::TRIGGER).unwrap_or_default(),
@@ -325,6 +350,16 @@ pub(crate) mod tests {
                 output: crate::run::RunOutput::StripRefreshing,
             },
         ]);
+        spec.project.init_args = vec!["-backend-config=key=\"a b\"".to_owned()];
+        spec.project.hooks = WorkflowHooks {
+            pre: vec![crate::run::WorkflowHook {
+                description: Some("Generating configs".to_owned()),
+                shell: Some("bash".to_owned()),
+                shell_args: vec!["-cv".to_owned()],
+                ..crate::run::WorkflowHook::new("./gen.sh 'x'")
+            }],
+            post: vec![crate::run::WorkflowHook::new("echo done")],
+        };
         spec.apply = Some(PlanToApply {
             planfile: StoredArtifact {
                 key: "planfiles/x.tfplan".to_owned(),

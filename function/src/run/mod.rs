@@ -8,10 +8,12 @@
 //! - [`id`]: the run's deterministic id (its Job name).
 //! - [`lock`]: the project's lock key and its one label.
 //! - [`step`]: the workflow steps the runner executes.
+//! - [`hook`]: the operator's hooks, run before and after the workflow.
 //! - [`result`]: how a run ended, as reported and as the comment shows it.
 //! - [`summary`]: a plan's counts from `terraform show -json`.
 
 pub mod env;
+pub mod hook;
 pub mod id;
 pub mod lock;
 pub mod result;
@@ -22,11 +24,14 @@ pub mod summary;
 use serde::{Deserialize, Serialize};
 
 pub use env::{SpecError, env_vars};
+pub use hook::{HookStage, WorkflowHook, WorkflowHooks};
 pub use id::job_name;
 pub use lock::{LockKey, project_label};
-pub use result::{Outcome, ProjectResult, RunReport, RunStatus, Timings};
-pub use spec::{CommentThread, DEADLINE_GRACE, DEFAULT_TIMEOUT, PlanToApply, ProjectSpec, RunCommand, RunSpec};
-pub use step::{EnvSource, RunOutput, Step, default_steps};
+pub use result::{Outcome, ProjectResult, RunReport, RunStatus, StepOutput, Timings};
+pub use spec::{
+    CommentThread, DEADLINE_GRACE, DEFAULT_TIMEOUT, PlanToApply, ProjectSpec, RunCommand, RunSpec,
+};
+pub use step::{EnvSource, RunOutput, Step, default_steps, init_args};
 pub use summary::PlanSummary;
 
 /// A stored artifact (a planfile, a run's log): its key and the SHA-256 of its bytes.

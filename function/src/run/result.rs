@@ -68,6 +68,81 @@ pub struct ProjectResult {
     /// The run's full log, once stored: a comment cut at the host's limit links it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub log: Option<StoredArtifact>,
+    /// What the hooks and the workflow's steps printed, in the order they ran, with the place
+    /// of the outcome's own text among them; empty when that text is all there is (the default
+    /// workflow without hooks, a run refused before it started, a report from an older runner).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub steps: Vec<StepOutput>,
+}
+
+/// One part of a run's output, in the order the run went.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum StepOutput {
+    /// What a step or a hook printed, as its `output` setting shows it.
+    Printed {
+        /// The step: `run`, `plan`, `apply`, `pre_workflow_hook` or `post_workflow_hook`.
+        step: String,
+        /// What it ran: the command line, or the Terraform command.
+        command: String,
+        /// A hook's `description`, when given.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        description: Option<String>,
+        /// What it printed.
+        text: String,
+        /// Whether it failed after the outcome was decided (a post-workflow hook): the run is
+        /// failed, its outcome is still shown.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        failed: bool,
+    },
+    /// Where the outcome's own text stands among the steps: Terraform's plan or apply, or
+    /// the failure that ended the workflow.
+    Outcome,
+}
+
+impl StepOutput {
+    /// Whether this is a step that failed after the outcome was decided.
+    #[must_use]
+    pub fn failed(&self) -> bool {
+        matches!(self, Self::Printed { failed: true, .. })
+    }
+}
+
+/// What replaces the part of a step's text that a result does not keep.
+const CUT: &str = "… (cut here: the full output is in the run's log)";
+
+/// Cuts the texts of `outputs` so that together they keep at most `limit` bytes (a stored
+/// result stays small; the full log is stored apart): each keeps its start, a failed one its
+/// end, cut on a character boundary and saying so.
+pub fn cap_texts(outputs: &mut [StepOutput], limit: usize) {
+    let mut left = limit;
+    for output in outputs {
+        let StepOutput::Printed { text, failed, .. } = output else {
+            continue;
+        };
+        if text.len() <= left {
+            left -= text.len();
+            continue;
+        }
+        if *failed {
+            let mut start = text.len() - left;
+            while !text.is_char_boundary(start) {
+                start += 1;
+            }
+            *text = format!("{CUT}\n{}", &text[start..]);
+        } else {
+            let mut end = left;
+            while !text.is_char_boundary(end) {
+                end -= 1;
+            }
+            text.truncate(end);
+            if !text.is_empty() {
+                text.push('\n');
+            }
+            text.push_str(CUT);
+        }
+        left = 0;
+    }
 }
 
 impl ProjectResult {
@@ -81,6 +156,7 @@ impl ProjectResult {
             command,
             outcome,
             log: None,
+            steps: Vec::new(),
         }
     }
 
@@ -88,6 +164,9 @@ impl ProjectResult {
     /// apply of nothing.
     #[must_use]
     pub fn changed_nothing(&self) -> bool {
+        if self.step_failed() {
+            return false;
+        }
         match &self.outcome {
             Outcome::NoChanges { .. } => true,
             Outcome::Applied { output } => {
@@ -95,6 +174,13 @@ impl ProjectResult {
             }
             _ => false,
         }
+    }
+
+    /// Whether a step failed after the outcome was decided (a post-workflow hook): the run
+    /// failed, whatever its outcome says.
+    #[must_use]
+    pub fn step_failed(&self) -> bool {
+        self.steps.iter().any(StepOutput::failed)
     }
 
     /// A planned outcome from a summary and Terraform's text.

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use super::{LockKey, Step, StoredArtifact, project_label};
+use super::{LockKey, Step, StoredArtifact, WorkflowHooks, project_label};
 use crate::event::{CommentId, CommitSha, Provider, PullRequestNumber, RepoName};
 
 /// How long past its time limit a run may go unreported before the sweeper fails it: the Job's
@@ -73,6 +73,14 @@ pub struct ProjectSpec {
     pub timeout: Duration,
     /// The workflow's steps; `None` for the default workflow of the command.
     pub workflow: Option<Vec<Step>>,
+    /// The `extra_args` of the plan stage's `init`: when the steps run no `init` before their
+    /// `plan` or `apply` (an apply stage without `init`), the runner initialises the fresh
+    /// clone with them, as the plan was initialised.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_args: Vec<String>,
+    /// The operator's `pre_workflow_hooks` and `post_workflow_hooks` for the repository.
+    #[serde(default, skip_serializing_if = "WorkflowHooks::is_empty")]
+    pub hooks: WorkflowHooks,
 }
 
 impl ProjectSpec {
@@ -86,6 +94,8 @@ impl ProjectSpec {
             terraform_version: None,
             timeout: DEFAULT_TIMEOUT,
             workflow: None,
+            init_args: Vec::new(),
+            hooks: WorkflowHooks::default(),
         }
     }
 

@@ -127,6 +127,20 @@ impl Step {
     }
 }
 
+/// The `extra_args` of the first `init` of `steps` (empty when none): how a run whose own
+/// steps do not initialise (an apply stage without `init`) initialises its fresh clone the way
+/// the plan did.
+#[must_use]
+pub fn init_args(steps: &[Step]) -> Vec<String> {
+    steps
+        .iter()
+        .find_map(|step| match step {
+            Step::Init { extra_args } => Some(extra_args.clone()),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
 /// The default steps of `command`.
 #[must_use]
 pub fn default_steps(command: RunCommand) -> Vec<Step> {

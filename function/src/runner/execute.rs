@@ -1,6 +1,7 @@
-//! One run, start to end: the apply's checks, the clone at the head commit, the workflow's
-//! steps under the run's time limit, then the plan's result ([`super::plan`]), the log stored
-//! as an artifact, and the [`RunReport`] with the token cut from everything it holds.
+//! One run, start to end: the apply's checks, the clone at the head commit, the pre-workflow
+//! hooks ([`super::hooks`]), the workflow's steps under the run's time limit ([`super::steps`]),
+//! then the plan's result ([`super::plan`]), the post-workflow hooks, the log stored as an
+//! artifact, and the [`RunReport`] with the token cut from everything it holds.
 
 use std::fs;
 use std::io::{self, Write as _};
@@ -17,10 +18,11 @@ use super::process::{self, Capture, Finished};
 use super::terraform::pick_terraform;
 use super::{RunnerOptions, STALE_PLAN_TEXT, git, workflow};
 use crate::config::{env_vars as function_env, process as settings};
+use crate::report::RESULT_TEXT_LIMIT;
 use crate::run::summary;
 use crate::run::{
-    EnvSource, Outcome, PlanSummary, ProjectResult, RunCommand, RunReport, RunSpec, RunStatus,
-    Step, Timings,
+    Outcome, PlanSummary, ProjectResult, RunCommand, RunReport, RunSpec, RunStatus, StepOutput,
+    Timings,
 };
 use crate::store::artifacts::{ArtifactError, Artifacts, StoredArtifact};
 use crate::store::keys;
@@ -32,12 +34,19 @@ pub(super) struct Run<'a> {
     /// The Terraform binary for this project (its pinned version, when it pins one).
     terraform: PathBuf,
     started: Instant,
-    deadline: Instant,
+    pub(super) deadline: Instant,
     pub(super) planfile: PathBuf,
     pub(super) log: String,
     terraform_time: Duration,
     clone_time: Duration,
+    /// The steps' environment (`env` steps add to it).
     pub(super) env: Vec<(String, String)>,
+    /// The hooks' environment: the steps' own, `DIR` being the clone's root.
+    pub(super) hook_env: Vec<(String, String)>,
+    /// What the hooks and steps printed, in order, the outcome's place marked among them.
+    pub(super) outputs: Vec<StepOutput>,
+    /// The values the plan marks sensitive, cut from every text the run keeps.
+    sensitive: Vec<String>,
 }
 
 /// A step that ended the run early.
@@ -90,7 +99,7 @@ impl Run<'_> {
     }
 
     /// Runs one process as a step; `Err` ends the run.
-    fn exec(
+    pub(super) fn exec(
         &mut self,
         step: &str,
         mut cmd: Command,
@@ -134,106 +143,10 @@ impl Run<'_> {
         cmd.args(args);
         (cmd, format!("terraform {}", args.join(" ")))
     }
-
-    /// Runs the workflow's steps in `dir`; returns the plan step's output (or the last step's).
-    fn steps(&mut self, steps: &[Step], dir: &Path) -> Result<String, Stop> {
-        let mut main_output = String::new();
-        let mut initialised = false;
-        for step in steps {
-            match step {
-                Step::Init { .. } | Step::Plan { .. } | Step::Apply { .. } => {
-                    let args =
-                        workflow::terraform_args(step, &self.planfile, &self.spec.extra_args)
-                            .expect("built-in steps have Terraform arguments");
-                    let (cmd, shown) = self.terraform(&args);
-                    let output = if matches!(step, Step::Init { .. }) {
-                        let _lock = lock_plugin_cache(&self.opts.plugin_cache).map_err(|err| {
-                            failed(
-                                "init",
-                                format!(
-                                    "locking the plugin cache {} failed: {err}",
-                                    self.opts.plugin_cache.display()
-                                ),
-                            )
-                        })?;
-                        self.exec(step.name(), cmd, &shown, dir)?
-                    } else {
-                        self.exec(step.name(), cmd, &shown, dir)?
-                    };
-                    if matches!(step, Step::Init { .. }) && !initialised {
-                        initialised = true;
-                        self.select_workspace(dir)?;
-                    }
-                    if !matches!(step, Step::Init { .. }) {
-                        main_output = output;
-                    }
-                }
-                Step::Run {
-                    command,
-                    shell,
-                    shell_args,
-                    output,
-                } => {
-                    let mut cmd = Command::new(shell.as_deref().unwrap_or("sh"));
-                    if shell_args.is_empty() {
-                        cmd.arg("-c");
-                    } else {
-                        cmd.args(shell_args);
-                    }
-                    cmd.arg(command);
-                    let text = self.exec("run", cmd, command, dir)?;
-                    if let Some(shown) = output.shown(&text) {
-                        main_output = shown;
-                    }
-                }
-                Step::Env { name, source } => {
-                    let value = match source {
-                        EnvSource::Value(value) => value.clone(),
-                        EnvSource::Command(command) => {
-                            let mut cmd = Command::new("sh");
-                            cmd.arg("-c").arg(command);
-                            self.exec("env", cmd, command, dir)?.trim().to_owned()
-                        }
-                    };
-                    self.env.push((name.clone(), value));
-                }
-            }
-        }
-        Ok(main_output)
-    }
-
-    fn select_workspace(&mut self, dir: &Path) -> Result<(), Stop> {
-        let workspace = self.spec.project.workspace.clone();
-        if workspace == "default" {
-            return Ok(());
-        }
-        let args = vec![
-            "workspace".to_owned(),
-            "select".to_owned(),
-            "-or-create=true".to_owned(),
-            "-no-color".to_owned(),
-            workspace,
-        ];
-        let (cmd, shown) = self.terraform(&args);
-        self.exec("workspace", cmd, &shown, dir).map(drop)
-    }
 }
 
 fn fence(text: &str) -> String {
     format!("```\n{}\n```", text.trim_end())
-}
-
-/// Holds an exclusive lock on the plugin cache while `init` runs: Terraform's cache is not
-/// safe for concurrent installs. Released when dropped.
-fn lock_plugin_cache(cache: &Path) -> io::Result<fs::File> {
-    fs::create_dir_all(cache)?;
-    let file = fs::OpenOptions::new()
-        .create(true)
-        .truncate(false)
-        .write(true)
-        .open(cache.join(".landfall-init.lock"))?;
-    file.lock()?;
-    Ok(file)
 }
 
 /// Prepares the work directory and the token file; returns the git environment.
@@ -284,13 +197,19 @@ pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: 
         terraform_time: Duration::ZERO,
         clone_time: Duration::ZERO,
         env: Vec::new(),
+        hook_env: Vec::new(),
+        outputs: Vec::new(),
+        sensitive: Vec::new(),
     };
     let (outcome, summary, planfile) = match execute(&mut run, artifacts).await {
         Ok(done) => done,
         Err(Stop(outcome)) => (outcome, None, None),
     };
     let mut result = ProjectResult::new(&spec.project, spec.command, outcome);
+    result.steps = run.finished_outputs();
     let status = match &result.outcome {
+        // A post-workflow hook that failed fails the run; its outcome is still shown.
+        _ if result.step_failed() => RunStatus::Failed,
         Outcome::Planned { .. } => RunStatus::Planned,
         Outcome::NoChanges { .. } => RunStatus::NoChanges,
         Outcome::Applied { .. } => RunStatus::Applied,
@@ -306,7 +225,7 @@ pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: 
         .iter()
         .map(|token| token.expose_secret().to_owned())
         .collect();
-    run.log = summary::redact(&run.log, &secrets);
+    run.log = summary::redact(&run.log, &[secrets.as_slice(), &run.sensitive].concat());
     let log = if run.log.is_empty() {
         None
     } else {
@@ -340,6 +259,40 @@ pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: 
     redact_report(report, &secrets)
 }
 
+impl Run<'_> {
+    /// Marks the outcome's place after the outputs so far, unless the workflow marked it.
+    fn mark_outcome(&mut self) {
+        if !self.outputs.contains(&StepOutput::Outcome) {
+            self.outputs.push(StepOutput::Outcome);
+        }
+    }
+
+    /// The outputs as the result keeps them: the outcome's place marked, sensitive values cut,
+    /// the texts within [`RESULT_TEXT_LIMIT`]; none when the outcome's text is all there is.
+    fn finished_outputs(&mut self) -> Vec<StepOutput> {
+        self.mark_outcome();
+        let mut outputs = std::mem::take(&mut self.outputs);
+        if outputs.len() == 1 {
+            return Vec::new();
+        }
+        for output in &mut outputs {
+            if let StepOutput::Printed {
+                command,
+                description,
+                text,
+                ..
+            } = output
+            {
+                for text in [command, text].into_iter().chain(description) {
+                    *text = summary::redact(text, &self.sensitive);
+                }
+            }
+        }
+        crate::run::result::cap_texts(&mut outputs, RESULT_TEXT_LIMIT);
+        outputs
+    }
+}
+
 /// `report` with every `secrets` cut from its text (comment, outputs, resource addresses).
 fn redact_report(report: RunReport, secrets: &[String]) -> RunReport {
     let json = serde_json::to_string(&report).expect("a report serialises");
@@ -358,20 +311,19 @@ fn redact_report(report: RunReport, secrets: &[String]) -> RunReport {
     serde_json::from_str(&redacted).unwrap_or(report)
 }
 
-#[allow(clippy::too_many_lines)] // The run's sequence, read top to bottom.
-async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Executed, Stop> {
-    let spec = run.spec;
-    run.terraform = pick_terraform(spec, run.opts).map_err(|output| failed("terraform", output))?;
-    // An apply is checked before anything is cloned: the plan must be for the current head,
-    // and the planfile must be the very bytes recorded with it.
-    let planfile_bytes = match (spec.command, &spec.apply) {
-        (RunCommand::Plan, _) => None,
-        (RunCommand::Apply, None) => {
-            return Err(Stop(Outcome::Refused {
-                reason: "there is no stored plan for this project: run `landfall plan` first."
-                    .to_owned(),
-            }));
-        }
+/// An apply's checks, before anything is cloned: the plan must be for the current head, and
+/// the planfile must be the very bytes recorded with it. Returns those bytes (`None` for a
+/// plan).
+async fn checked_planfile<A: Artifacts>(
+    spec: &RunSpec,
+    artifacts: &A,
+) -> Result<Option<Vec<u8>>, Stop> {
+    match (spec.command, &spec.apply) {
+        (RunCommand::Plan, _) => Ok(None),
+        (RunCommand::Apply, None) => Err(Stop(Outcome::Refused {
+            reason: "there is no stored plan for this project: run `landfall plan` first."
+                .to_owned(),
+        })),
         (RunCommand::Apply, Some(apply)) => {
             if apply.planned_sha != spec.head_sha {
                 return Err(Stop(Outcome::Refused {
@@ -383,17 +335,20 @@ async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Execu
                 }));
             }
             match artifacts.get_verified(&apply.planfile).await {
-                Ok(bytes) => Some(bytes),
-                Err(err @ ArtifactError::ChecksumMismatch { .. }) => {
-                    return Err(Stop(Outcome::Refused {
-                        reason: format!("the stored planfile will not be applied: {err}."),
-                    }));
-                }
-                Err(err) => return Err(failed("download", format!("{err:#}"))),
+                Ok(bytes) => Ok(Some(bytes)),
+                Err(err @ ArtifactError::ChecksumMismatch { .. }) => Err(Stop(Outcome::Refused {
+                    reason: format!("the stored planfile will not be applied: {err}."),
+                })),
+                Err(err) => Err(failed("download", format!("{err:#}"))),
             }
         }
-    };
+    }
+}
 
+/// Clones the repository at the head commit; returns the clone's root and the project's
+/// directory in it.
+fn clone(run: &mut Run<'_>) -> Result<(PathBuf, PathBuf), Stop> {
+    let spec = run.spec;
     // The clone URL is checked before the token is written or git runs.
     let allow_file = crate::config::allow_file_clone(&settings::var)
         .map_err(|err| failed("clone", err.to_string()))?;
@@ -438,18 +393,18 @@ async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Execu
                 ),
             )
         })?;
+    Ok((repo, dir))
+}
 
-    if let Some(bytes) = &planfile_bytes {
-        fs::write(&run.planfile, bytes)
-            .map_err(|err| failed("download", format!("writing the planfile: {err}")))?;
-    }
-    run.env = git::step_git_env();
-    run.env.extend(
-        workflow::step_env(spec, &dir, &run.planfile)
+/// The variables a step (or, with `dir` the clone's root, a hook) sees.
+fn step_env(run: &Run<'_>, dir: &Path) -> Vec<(String, String)> {
+    let mut env = git::step_git_env();
+    env.extend(
+        workflow::step_env(run.spec, dir, &run.planfile)
             .into_iter()
             .map(|(name, value)| (name.to_owned(), value)),
     );
-    run.env.extend(
+    env.extend(
         [
             ("TF_IN_AUTOMATION", "1".to_owned()),
             ("TF_INPUT", "0".to_owned()),
@@ -461,20 +416,41 @@ async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Execu
         ]
         .map(|(name, value)| (name.to_owned(), value)),
     );
+    env
+}
+
+async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Executed, Stop> {
+    let spec = run.spec;
+    run.terraform = pick_terraform(spec, run.opts).map_err(|output| failed("terraform", output))?;
+    let planfile_bytes = checked_planfile(spec, artifacts).await?;
+    let (repo, dir) = clone(run)?;
+    if let Some(bytes) = &planfile_bytes {
+        fs::write(&run.planfile, bytes)
+            .map_err(|err| failed("download", format!("writing the planfile: {err}")))?;
+    }
+    run.env = step_env(run, &dir);
+    run.hook_env = step_env(run, &repo);
     fs::create_dir_all(&run.opts.plugin_cache)
         .map_err(|err| failed("prepare", format!("creating the plugin cache: {err}")))?;
 
+    run.pre_hooks(&repo)?;
     let steps = spec
         .project
         .workflow
         .clone()
         .unwrap_or_else(|| crate::run::default_steps(spec.command));
-    let output = run.steps(&steps, &dir)?;
-
-    match spec.command {
-        RunCommand::Apply => Ok((Outcome::Applied { output }, None, None)),
-        RunCommand::Plan => finish_plan(run, &dir, &output, artifacts).await,
+    let done = match run.workflow(&steps, &dir) {
+        Ok(output) => match spec.command {
+            RunCommand::Apply => Ok((Outcome::Applied { output }, None, None)),
+            RunCommand::Plan => finish_plan(run, &dir, &output, artifacts).await,
+        },
+        Err(stop) => Err(stop),
+    };
+    run.mark_outcome();
+    if !matches!(done, Err(Stop(Outcome::TimedOut { .. }))) {
+        run.post_hooks(&repo);
     }
+    done
 }
 
 /// Ends a plan run whose workflow has run in `dir` (`output` being its plan step's output):
@@ -520,9 +496,8 @@ pub(super) async fn finish_plan<A: Artifacts>(
     let _ = fs::write(run.planfile.with_extension("json"), &json);
     let summary =
         summary::summarize(&json).map_err(|err| failed("show", format!("{shown}: {err}")))?;
-    let secrets = summary::sensitive_values(&json);
-    let text = summary::redact(&plan_text(output), &secrets);
-    run.log = summary::redact(&run.log, &secrets);
+    run.sensitive = summary::sensitive_values(&json);
+    let text = summary::redact(&plan_text(output), &run.sensitive);
 
     let planfile = if summary.has_changes() {
         let bytes = fs::read(&run.planfile)

@@ -12,16 +12,20 @@
 //! written to `LANDFALL_RUN_REPORT` when set, and printed as the last line of stdout. A runner
 //! that can reach the store records it itself (`report_back.rs`).
 //!
-//! How the runner is set up is [`RunnerOptions`] (`options.rs`); which Terraform binary runs a
-//! project, `terraform.rs`.
+//! The workflow's steps, and how the fresh clone is prepared for them (`terraform init` and the
+//! workspace when the steps do not init), are `steps.rs`; the operator's hooks around them,
+//! `hooks.rs`. How the runner is set up is [`RunnerOptions`] (`options.rs`); which Terraform
+//! binary runs a project, `terraform.rs`.
 
 mod execute;
 pub mod git;
+mod hooks;
 mod options;
 mod plan;
 pub mod process;
 mod report_back;
 mod start;
+mod steps;
 mod terraform;
 pub mod workflow;
 

@@ -1,16 +1,27 @@
 //! The part of Terraform's plan output a reviewer reads (the run's end, summary and planfile
 //! upload, is [`super::execute`]'s).
 
+/// Where the part of Terraform's plan output that a reviewer reads starts.
+const STARTS: [&str; 5] = [
+    "Terraform used the selected providers",
+    "Terraform will perform the following actions",
+    "Terraform planned the following actions",
+    "Changes to Outputs:",
+    "No changes.",
+];
+
+/// Whether `output` has a Terraform plan in it.
+pub(super) fn reads_as_plan(output: &str) -> bool {
+    output
+        .lines()
+        .any(|line| STARTS.iter().any(|start| line.starts_with(start)))
+}
+
 /// The part of Terraform's plan output a reviewer reads: from "Terraform used the selected
-/// providers" (or "No changes.") to the rule before "Saved the plan to".
+/// providers" (or "Changes to Outputs:", or "No changes.") to the rule before "Saved the plan
+/// to".
 #[must_use]
 pub fn plan_text(output: &str) -> String {
-    const STARTS: [&str; 4] = [
-        "Terraform used the selected providers",
-        "Terraform will perform the following actions",
-        "Terraform planned the following actions",
-        "No changes.",
-    ];
     let lines: Vec<&str> = output.lines().collect();
     let start = lines
         .iter()
@@ -38,5 +49,13 @@ mod tests {
     #[test]
     fn output_without_markers_is_kept_whole() {
         assert_eq!(plan_text("custom tool output\n"), "custom tool output");
+        assert!(!reads_as_plan("custom tool output\n"));
+    }
+
+    #[test]
+    fn a_plan_of_outputs_only_starts_at_its_changes() {
+        let output = "terraform_data.a: Refreshing state...\n\nChanges to Outputs:\n  + greeting = \"hi\"\n\nYou can apply this plan to save these new output values.\n";
+        assert!(reads_as_plan(output));
+        assert!(plan_text(output).starts_with("Changes to Outputs:"));
     }
 }

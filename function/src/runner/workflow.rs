@@ -111,6 +111,7 @@ pub fn step_env(
         ("REPO_REL_DIR", spec.project.dir.clone()),
         ("USER_NAME", spec.user.clone()),
         ("COMMENT_ARGS", comment_args_var(&spec.extra_args)),
+        ("COMMAND_NAME", spec.command.as_str().to_owned()),
     ]
 }
 

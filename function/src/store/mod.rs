@@ -34,11 +34,11 @@ use crate::forward::forward_to_variants;
 use crate::run::RunStatus;
 
 pub use crate::run::LockKey;
-pub use sweep::Sweeps;
 pub use artifacts::{AnyArtifacts, ArtifactError, Artifacts, StoredArtifact};
 pub use config::{ConnectError, StoreConfig};
 pub use dynamodb::{DynamoError, DynamoStore};
 pub use embedded::{EmbeddedError, EmbeddedStore};
+pub use sweep::Sweeps;
 
 /// The most locks taken in one DynamoDB transaction; `TransactWriteItems` accepts 100 actions.
 /// Larger sets are taken one by one in key order and rolled back on refusal.

@@ -470,8 +470,8 @@ workflows:
 ";
     let policy = Policy::parse("repos.yaml", text).unwrap();
     assert_eq!(policy.repos.len(), 2);
-    // Only the hooks, which Landfall does not run yet, are warnings.
-    assert_eq!(policy.warnings.len(), 2, "{:#?}", policy.warnings);
+    // Every key is implemented: nothing is ignored.
+    assert!(policy.warnings.is_empty(), "{:#?}", policy.warnings);
     assert!(e_has_switches(&policy));
     let e = policy.resolve("github.com", "myorg/specific-repo", "main");
     assert_eq!(e.workflow, "custom");
@@ -523,6 +523,10 @@ const EVERY_SERVER_SIDE_KEY: &str = r#"repos:
     ignore_paths:
     - foo/*
   silence_pr_comments: [plan, apply]
+  pre_workflow_hooks:
+  - run: my-pre-workflow-hook-command arg1
+  post_workflow_hooks:
+  - run: my-post-workflow-hook-command arg1
 - id: github.com/myorg/specific-repo
 workflows:
   custom:

@@ -36,6 +36,11 @@ const EVERY_KEY: &str = r"repos:
     mode: auto
     ignore_paths: [vendor/*]
   silence_pr_comments: [apply]
+  pre_workflow_hooks:
+  - run: echo pre-hook
+    description: A hook before the workflow
+  post_workflow_hooks:
+  - run: echo post-hook
 workflows:
   custom:
     plan:

@@ -20,6 +20,7 @@ mod loop_lambda_watch;
 mod loop_moto;
 mod loop_serve;
 mod loop_switches;
+mod loop_workflows;
 mod report_split;
 mod runner_secrets;
 mod secrets_arn;

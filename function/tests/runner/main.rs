@@ -9,7 +9,9 @@
 mod dispatch_eks_token;
 mod dispatch_kubernetes;
 mod dispatch_local;
+mod runner_comment;
 mod runner_e2e;
 mod runner_github_app;
+mod runner_hooks;
 mod runner_s3;
 mod runner_summary;

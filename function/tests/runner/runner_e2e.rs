@@ -18,14 +18,14 @@ use landfall_function::run::{
 /// A token the runner must never print or store.
 const TOKEN: &str = "tok-e2e-do-not-leak-4c9367dc";
 
-struct Fixture {
+pub(crate) struct Fixture {
     dir: tempfile::TempDir,
 }
 
 impl Fixture {
     /// A repository with one project, `envs/app`, whose local backend keeps its state in
     /// `<fixture>/state/`, outside every clone.
-    fn new() -> Self {
+    pub(crate) fn new() -> Self {
         let fixture = Self {
             dir: tempfile::tempdir().unwrap(),
         };
@@ -36,15 +36,15 @@ impl Fixture {
         fixture
     }
 
-    fn path(&self, name: &str) -> PathBuf {
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
 
-    fn repo(&self) -> PathBuf {
+    pub(crate) fn repo(&self) -> PathBuf {
         self.path("origin")
     }
 
-    fn state_file(&self) -> PathBuf {
+    pub(crate) fn state_file(&self) -> PathBuf {
         self.path("state/terraform.tfstate")
     }
 
@@ -65,7 +65,7 @@ impl Fixture {
         git(&repo, &["rev-parse", "HEAD"])
     }
 
-    fn spec(&self, head_sha: &str, trigger: &str) -> RunSpec {
+    pub(crate) fn spec(&self, head_sha: &str, trigger: &str) -> RunSpec {
         RunSpec {
             provider: Provider::Github,
             repo: RepoName::new("acme/infra"),
@@ -91,7 +91,7 @@ impl Fixture {
     }
 
     /// Runs the real runner binary on `spec` and returns its report.
-    fn run(&self, spec: &RunSpec) -> RunReport {
+    pub(crate) fn run(&self, spec: &RunSpec) -> RunReport {
         let run_id = spec.run_id();
         let report_file = self.path(&format!("{run_id}.json"));
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_landfall-runner"));
@@ -140,7 +140,7 @@ impl Fixture {
         serde_json::from_str(&json).unwrap()
     }
 
-    fn apply_spec(&self, plan: &RunSpec, report: &RunReport, head_sha: &str) -> RunSpec {
+    pub(crate) fn apply_spec(&self, plan: &RunSpec, report: &RunReport, head_sha: &str) -> RunSpec {
         let mut spec = self.spec(head_sha, &format!("{}-apply", plan.trigger));
         spec.command = RunCommand::Apply;
         spec.apply = Some(PlanToApply {

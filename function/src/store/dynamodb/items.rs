@@ -317,6 +317,7 @@ mod tests {
                     sha256: "cd".repeat(32),
                     size: 9,
                 }),
+                steps: Vec::new(),
             }),
             deadline: None,
         };

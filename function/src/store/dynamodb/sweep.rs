@@ -29,7 +29,9 @@ impl Sweeps for DynamoStore {
                     .put_item()
                     .table_name(&self.table)
                     .set_item(Some(plan_item(plan)))
-                    .condition_expression("run_id = :run AND (#status = :planning OR #status = :applying)")
+                    .condition_expression(
+                        "run_id = :run AND (#status = :planning OR #status = :applying)",
+                    )
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_values(":run", s(run_id))
                     .expression_attribute_values(":planning", s(PlanStatus::Planning.as_str()))

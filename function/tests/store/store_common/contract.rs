@@ -4,8 +4,8 @@
 use std::time::Duration;
 
 use landfall_function::store::{
-    ApplyLock, ApplyLocks, CommentKey, Sweeps, DeliveryOutcome, LockKey, LockOutcome, PartsOutcome,
-    PlanOutcome, PlanRecord, PlanStatus, ReleaseOutcome, Store, StoredArtifact,
+    ApplyLock, ApplyLocks, CommentKey, DeliveryOutcome, LockKey, LockOutcome, PartsOutcome,
+    PlanOutcome, PlanRecord, PlanStatus, ReleaseOutcome, Store, StoredArtifact, Sweeps,
 };
 
 use super::{REPO, holder, project, projects};
@@ -514,7 +514,10 @@ pub async fn only_runs_in_progress_are_swept_and_a_stuck_run_fails_only_if_still
     let mut reported = planning.clone();
     reported.status = PlanStatus::Planned;
     reported.deadline = None;
-    assert_eq!(store.put_plan(&reported).await.unwrap(), PlanOutcome::Written);
+    assert_eq!(
+        store.put_plan(&reported).await.unwrap(),
+        PlanOutcome::Written
+    );
     let mut failed = planning.clone();
     failed.status = PlanStatus::Failed;
     failed.deadline = None;
@@ -532,5 +535,10 @@ pub async fn only_runs_in_progress_are_swept_and_a_stuck_run_fails_only_if_still
     assert!(store.unfinished_runs().await.unwrap().is_empty());
     // A released PR has no record to fail.
     let _ = store.release_pr(REPO, 1).await.unwrap();
-    assert!(!store.finish_stuck(&planning, &planning.run_id).await.unwrap());
+    assert!(
+        !store
+            .finish_stuck(&planning, &planning.run_id)
+            .await
+            .unwrap()
+    );
 }

@@ -1,0 +1,300 @@
+//! The workflow's steps in the project directory, in order: the directory prepared first when
+//! the steps do not initialise it themselves (every run starts from a fresh clone), and what
+//! each step printed kept for the comment, in the order the steps ran.
+
+use std::fs;
+use std::io;
+use std::path::Path;
+use std::process::Command;
+
+use super::execute::{Run, Stop, failed};
+use super::plan::{plan_text, reads_as_plan};
+use super::workflow;
+use crate::run::{EnvSource, RunCommand, Step, StepOutput};
+
+/// How the runner makes the project directory ready for the workflow's `plan` or `apply`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Preparation {
+    /// No built-in `plan` or `apply` step: the `run` steps do it their own way (terragrunt).
+    Nothing,
+    /// The steps initialise the directory themselves (an `init` step, or a `run` step that
+    /// says `init`) before their first `plan` or `apply`: the workspace is selected after the
+    /// first `init` step, else just before the first `plan` or `apply`.
+    Workspace,
+    /// `terraform init` and the workspace, before step `at` (the first that is not `env`, so
+    /// the variables the workflow sets hold for it too).
+    Full {
+        /// The step before which the directory is prepared.
+        at: usize,
+    },
+}
+
+/// How `steps` need their directory prepared.
+pub(super) fn preparation(steps: &[Step]) -> Preparation {
+    let Some(first) = steps
+        .iter()
+        .position(|step| matches!(step, Step::Plan { .. } | Step::Apply { .. }))
+    else {
+        return Preparation::Nothing;
+    };
+    let inits_itself = steps[..first].iter().any(|step| match step {
+        Step::Init { .. } => true,
+        Step::Run { command, .. } => says_init(command),
+        Step::Plan { .. } | Step::Apply { .. } | Step::Env { .. } => false,
+    });
+    if inits_itself {
+        return Preparation::Workspace;
+    }
+    let at = steps
+        .iter()
+        .position(|step| !matches!(step, Step::Env { .. }))
+        .unwrap_or(first);
+    Preparation::Full { at }
+}
+
+/// Whether a command line has the word `init` (`terraform init ...`, `terragrunt init`).
+fn says_init(command: &str) -> bool {
+    command
+        .split(|c: char| !(c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .any(|word| word == "init")
+}
+
+/// `command` through `shell` (`sh` by default) with `shell_args` (`-c` by default).
+pub(super) fn shell_command(shell: Option<&str>, shell_args: &[String], command: &str) -> Command {
+    let mut cmd = Command::new(shell.unwrap_or("sh"));
+    if shell_args.is_empty() {
+        cmd.arg("-c");
+    } else {
+        cmd.args(shell_args);
+    }
+    cmd.arg(command);
+    cmd
+}
+
+/// Holds an exclusive lock on the plugin cache while `init` runs: Terraform's cache is not
+/// safe for concurrent installs. Released when dropped.
+fn lock_plugin_cache(cache: &Path) -> io::Result<fs::File> {
+    fs::create_dir_all(cache)?;
+    let file = fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(cache.join(".landfall-init.lock"))?;
+    file.lock()?;
+    Ok(file)
+}
+
+impl Run<'_> {
+    /// Keeps what a step printed for the comment.
+    pub(super) fn print(&mut self, step: &str, command: &str, text: String) {
+        self.outputs.push(StepOutput::Printed {
+            step: step.to_owned(),
+            command: command.to_owned(),
+            description: None,
+            text,
+            failed: false,
+        });
+    }
+
+    /// Runs the workflow's `steps` in `dir` and returns the outcome's text: the last `plan` or
+    /// `apply` step's output; in a workflow of `run` steps, the last shown output that reads
+    /// as a plan (for a plan), else the last shown output. Every other shown output stays in
+    /// `outputs`, in order, the outcome's place marked among them.
+    pub(super) fn workflow(&mut self, steps: &[Step], dir: &Path) -> Result<String, Stop> {
+        let start = self.outputs.len();
+        let preparation = preparation(steps);
+        let mut selected = false;
+        let mut terraform_output = None;
+        for (index, step) in steps.iter().enumerate() {
+            if preparation == (Preparation::Full { at: index }) {
+                let args = self.spec.project.init_args.clone();
+                self.init(&args, dir)?;
+                self.select_workspace(dir)?;
+                selected = true;
+            }
+            match step {
+                Step::Init { extra_args } => {
+                    self.init(extra_args, dir)?;
+                    if !selected {
+                        self.select_workspace(dir)?;
+                        selected = true;
+                    }
+                }
+                Step::Plan { .. } | Step::Apply { .. } => {
+                    if !selected {
+                        self.select_workspace(dir)?;
+                        selected = true;
+                    }
+                    let args =
+                        workflow::terraform_args(step, &self.planfile, &self.spec.extra_args)
+                            .expect("built-in steps have Terraform arguments");
+                    let (cmd, shown) = self.terraform(&args);
+                    let output = self.exec(step.name(), cmd, &shown, dir)?;
+                    let text = if matches!(step, Step::Plan { .. }) {
+                        plan_text(&output)
+                    } else {
+                        output
+                    };
+                    terraform_output = Some(self.outputs.len());
+                    self.print(step.name(), &shown, text);
+                }
+                Step::Run {
+                    command,
+                    shell,
+                    shell_args,
+                    output,
+                } => {
+                    let cmd = shell_command(shell.as_deref(), shell_args, command);
+                    let text = self.exec("run", cmd, command, dir)?;
+                    if let Some(shown) = output.shown(&text)
+                        && !shown.trim().is_empty()
+                    {
+                        self.print("run", command, shown);
+                    }
+                }
+                Step::Env { name, source } => {
+                    let value = match source {
+                        EnvSource::Value(value) => value.clone(),
+                        EnvSource::Command(command) => {
+                            let cmd = shell_command(None, &[], command);
+                            self.exec("env", cmd, command, dir)?.trim().to_owned()
+                        }
+                    };
+                    self.env.push((name.clone(), value));
+                }
+            }
+        }
+        let main = terraform_output.or_else(|| self.main_run_output(start));
+        let Some(main) = main else {
+            self.outputs.push(StepOutput::Outcome);
+            return Ok(String::new());
+        };
+        match std::mem::replace(&mut self.outputs[main], StepOutput::Outcome) {
+            StepOutput::Printed { text, .. } => Ok(text),
+            StepOutput::Outcome => Ok(String::new()),
+        }
+    }
+
+    /// In a workflow without `plan` or `apply` steps, the shown output that stands for
+    /// Terraform's: for a plan, the last that reads as one, else the last.
+    fn main_run_output(&self, start: usize) -> Option<usize> {
+        let printed = start..self.outputs.len();
+        let reads_as_plan = |index: &usize| {
+            self.spec.command == RunCommand::Plan
+                && matches!(&self.outputs[*index], StepOutput::Printed { text, .. } if reads_as_plan(text))
+        };
+        printed.clone().rev().find(reads_as_plan).or(printed.last())
+    }
+
+    /// `terraform init -input=false` plus `extra_args`, holding the plugin cache's lock; its
+    /// output is shown only when it fails.
+    fn init(&mut self, extra_args: &[String], dir: &Path) -> Result<(), Stop> {
+        let step = Step::Init {
+            extra_args: extra_args.to_vec(),
+        };
+        let args = workflow::terraform_args(&step, &self.planfile, &[])
+            .expect("init has Terraform arguments");
+        let (cmd, shown) = self.terraform(&args);
+        let _lock = lock_plugin_cache(&self.opts.plugin_cache).map_err(|err| {
+            failed(
+                "init",
+                format!(
+                    "locking the plugin cache {} failed: {err}",
+                    self.opts.plugin_cache.display()
+                ),
+            )
+        })?;
+        self.exec("init", cmd, &shown, dir).map(drop)
+    }
+
+    /// Selects the project's workspace (not `default`): created when missing for a plan, as
+    /// Atlantis does; an apply needs the one its plan was made in.
+    fn select_workspace(&mut self, dir: &Path) -> Result<(), Stop> {
+        let workspace = self.spec.project.workspace.clone();
+        if workspace == "default" {
+            return Ok(());
+        }
+        let mut args = vec!["workspace".to_owned(), "select".to_owned()];
+        if self.spec.command == RunCommand::Plan {
+            args.push("-or-create=true".to_owned());
+        }
+        args.extend(["-no-color".to_owned(), workspace]);
+        let (cmd, shown) = self.terraform(&args);
+        self.exec("workspace", cmd, &shown, dir).map(drop)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::RunOutput;
+
+    fn init() -> Step {
+        Step::Init {
+            extra_args: Vec::new(),
+        }
+    }
+
+    fn apply() -> Step {
+        Step::Apply {
+            extra_args: Vec::new(),
+        }
+    }
+
+    fn env() -> Step {
+        Step::Env {
+            name: "A".to_owned(),
+            source: EnvSource::Value("b".to_owned()),
+        }
+    }
+
+    #[test]
+    fn an_apply_stage_without_init_is_prepared_before_its_first_step() {
+        let steps = [Step::run("echo preapply"), apply(), Step::run("echo post")];
+        assert_eq!(preparation(&steps), Preparation::Full { at: 0 });
+        assert_eq!(preparation(&[apply()]), Preparation::Full { at: 0 });
+    }
+
+    #[test]
+    fn preparation_waits_for_the_variables_the_workflow_sets() {
+        let steps = [env(), env(), Step::run("echo x"), apply()];
+        assert_eq!(preparation(&steps), Preparation::Full { at: 2 });
+    }
+
+    #[test]
+    fn a_workflow_that_initialises_itself_only_gets_its_workspace() {
+        let steps = [
+            Step::run("echo preinit"),
+            init(),
+            Step::Plan {
+                extra_args: Vec::new(),
+            },
+        ];
+        assert_eq!(preparation(&steps), Preparation::Workspace);
+        let steps = [
+            Step::run("terraform init -backend-config=env/staging.hcl"),
+            apply(),
+        ];
+        assert_eq!(preparation(&steps), Preparation::Workspace);
+    }
+
+    #[test]
+    fn a_workflow_of_run_steps_is_left_to_itself() {
+        let steps = [Step::Run {
+            command: "terragrunt plan -out $PLANFILE".to_owned(),
+            shell: None,
+            shell_args: Vec::new(),
+            output: RunOutput::Show,
+        }];
+        assert_eq!(preparation(&steps), Preparation::Nothing);
+        assert_eq!(preparation(&[init()]), Preparation::Nothing);
+    }
+
+    #[test]
+    fn init_is_a_word_not_a_substring() {
+        assert!(says_init("terraform init -upgrade"));
+        assert!(says_init("cd x && tofu init"));
+        assert!(!says_init("./initialise.sh"));
+        assert!(!says_init("echo -init-done"));
+    }
+}
