@@ -470,13 +470,7 @@ fn read_rule(r: &mut Reader, node: &Node) -> Option<RepoRule> {
             }
             "allow_fork_prs" => rule.allow_fork_prs = r.bool(v, "`allow_fork_prs`"),
             "permissions" => rule.permissions = read_permissions(r, v),
-            "silence_pr_comments" => rule.silence_pr_comments = read_silence(r, e),
-            "autodiscover" => rule.autodiscover = read_autodiscover(r, v),
-            "delete_source_branch_on_merge" => {
-                rule.delete_source_branch_on_merge = r.bool(v, "`delete_source_branch_on_merge`");
-            }
-            "disable_autoplan" => rule.disable_autoplan = r.bool(v, "`disable_autoplan`"),
-            _ if check_fixed_key(r, e) => {}
+            _ if read_switch(r, e, &mut rule) => {}
             "pre_workflow_hooks" | "post_workflow_hooks" => rule.hooks.read(r, e),
             _ => r.unknown_key(e, "a `repos` entry", REPO_KEYS),
         }
@@ -488,6 +482,21 @@ fn read_rule(r: &mut Reader, node: &Node) -> Option<RepoRule> {
         return None;
     }
     Some(rule)
+}
+
+/// Reads one of the per-repository switches into `rule`; returns whether `e` was one.
+fn read_switch(r: &mut Reader, e: &super::yaml::Entry, rule: &mut RepoRule) -> bool {
+    let v = &e.value;
+    match e.key.as_str() {
+        "silence_pr_comments" => rule.silence_pr_comments = read_silence(r, e),
+        "autodiscover" => rule.autodiscover = read_autodiscover(r, v),
+        "delete_source_branch_on_merge" => {
+            rule.delete_source_branch_on_merge = r.bool(v, "`delete_source_branch_on_merge`");
+        }
+        "disable_autoplan" => rule.disable_autoplan = r.bool(v, "`disable_autoplan`"),
+        _ => return check_fixed_key(r, e),
+    }
+    true
 }
 
 fn requirements(r: &mut Reader, node: &Node, what: &str) -> Option<Vec<Requirement>> {
