@@ -1,6 +1,7 @@
 //! Running under AWS Lambda: the same [`WebhookService`] behind a Function URL or an API Gateway
-//! HTTP API (v2 payloads; `lambda_http` decodes base64 bodies), and the hand-off invocations
-//! the function sends itself (see [`crate::handoff`]).
+//! HTTP API (v2 payloads; `lambda_http` decodes base64 bodies), the hand-off invocations the
+//! function sends itself (see [`crate::handoff`]), and the scheduled sweep
+//! (`{"landfall": "sweep"}`, see [`crate::orchestrate::is_sweep`]).
 //!
 //! Cold start: the configuration is read and checked, and the secrets resolved, before the first
 //! poll of the runtime API, so a missing or invalid setting still stops start-up. The clients
@@ -28,6 +29,10 @@ pub async fn run(handler: Arc<WebhookHandler<Sink>>) -> Result<(), lambda_http::
             // Both futures are boxed: inline, the orchestration's state machine would make the
             // runtime loop's future (held on the main thread's stack) tens of kilobytes, whose
             // stack pages every cold start would fault in before the first poll.
+            if crate::orchestrate::is_sweep(&payload) {
+                let report = Box::pin(handler.sink().sweep()).await?;
+                return Ok(serde_json::json!({ "swept": report }));
+            }
             if crate::handoff::is_handoff(&payload) {
                 Box::pin(handler.sink().handle_handoff(&payload)).await?;
                 return Ok::<Value, lambda_http::Error>(serde_json::json!({ "handled": true }));

@@ -59,6 +59,18 @@ async fn handler(config: &Config) -> anyhow::Result<Arc<WebhookHandler<Sink>>> {
     )))
 }
 
+/// Sweeps every `every` (the first one at start-up: runs lost while the server was down).
+async fn sweep_every(handler: Arc<WebhookHandler<Sink>>, every: std::time::Duration) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(err) = handler.sink().sweep().await {
+            tracing::warn!(error = %err, "the sweep failed; the next one tries again");
+        }
+    }
+}
+
 pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let (config, runtime) = start_up(Builder::new_multi_thread())?;
     runtime.block_on(async {
@@ -68,6 +80,9 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot listen on {}", args.listen))?;
         let addr = listener.local_addr()?;
         let limits = config.serve;
+        if let Some(every) = limits.sweep_every {
+            tokio::spawn(sweep_every(Arc::clone(&handler), every));
+        }
         tracing::info!(
             %addr,
             vcs = config.vcs.as_str(),

@@ -63,6 +63,8 @@ pub const BODY_TIMEOUT_SECS: &str = "LANDFALL_BODY_TIMEOUT_SECS";
 pub const MAX_CONNECTIONS: &str = "LANDFALL_MAX_CONNECTIONS";
 /// `serve` only: the bytes all request bodies being read may hold together.
 pub const BODY_BUDGET_BYTES: &str = "LANDFALL_BODY_BUDGET_BYTES";
+/// `serve` only: seconds between sweeps (default 60; `0` turns the sweeper off).
+pub const SWEEP_SECS: &str = "LANDFALL_SWEEP_SECS";
 /// The log filter (`tracing` directives, e.g. `info,landfall_function=debug`).
 pub const LOG: &str = "LANDFALL_LOG";
 /// `true` to let runners clone `file://` URLs (local use and tests; never in production).

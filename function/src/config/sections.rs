@@ -13,6 +13,9 @@ pub struct ServeLimits {
     /// The bytes all bodies being read may hold together (`LANDFALL_BODY_BUDGET_BYTES`, 64 MiB by
     /// default, and never less than the body limit).
     pub body_budget_bytes: usize,
+    /// How often `serve` sweeps (`LANDFALL_SWEEP_SECS`, 60 s by default; `0`: never). Under
+    /// Lambda the rendered EventBridge Scheduler schedule does it instead.
+    pub sweep_every: Option<std::time::Duration>,
 }
 
 impl Default for ServeLimits {
@@ -21,6 +24,7 @@ impl Default for ServeLimits {
             body_timeout: std::time::Duration::from_secs(10),
             max_connections: 256,
             body_budget_bytes: 64 * 1024 * 1024,
+            sweep_every: Some(std::time::Duration::from_mins(1)),
         }
     }
 }
@@ -93,10 +97,20 @@ pub(super) fn serve_limits(
             }
         },
     };
+    let sweep_every = match get(env_vars::SWEEP_SECS).as_deref().map(str::trim) {
+        Some("0") => None,
+        _ => Some(
+            number(env_vars::SWEEP_SECS, 86_400, "a number of seconds")?.map_or(
+                std::time::Duration::from_mins(1),
+                std::time::Duration::from_secs,
+            ),
+        ),
+    };
     Ok(ServeLimits {
         body_timeout,
         max_connections,
         body_budget_bytes,
+        sweep_every,
     })
 }
 

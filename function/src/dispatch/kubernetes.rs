@@ -425,6 +425,14 @@ impl KubernetesDispatcher {
     pub fn settings(&self) -> &RunnerSettings {
         &self.settings
     }
+
+    pub(super) fn client(&self) -> kube::Client {
+        self.client.clone()
+    }
+
+    pub(super) fn eks(&self) -> Option<&super::eks::EksAuth> {
+        self.eks.as_deref()
+    }
 }
 
 /// The Job as the API server receives it: the same JSON as the typed Job.
@@ -441,6 +449,10 @@ fn dynamic_job(job: Job) -> DynamicObject {
 }
 
 impl Dispatcher for KubernetesDispatcher {
+    async fn run_state(&self, run_id: &str) -> super::RunState {
+        self.job_state(run_id).await
+    }
+
     /// A Job records its own result: nothing comes back here.
     async fn report(
         &self,

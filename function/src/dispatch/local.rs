@@ -232,6 +232,22 @@ impl LocalDispatcher {
 }
 
 impl Dispatcher for LocalDispatcher {
+    /// Ended once the child's exit is recorded (its reaper writes `exit`) with no report; a run
+    /// whose function restarted has no reaper, and is failed at its deadline instead. A runner
+    /// that wrote its report is being recorded (by the function waiting for it).
+    async fn run_state(&self, run_id: &str) -> super::RunState {
+        if self.report_path(run_id).exists() {
+            return super::RunState::Running;
+        }
+        match self.exit_status(run_id) {
+            Some(status) => super::RunState::Ended(format!(
+                "the runner ended ({}) without recording its result",
+                status.trim()
+            )),
+            None => super::RunState::Running,
+        }
+    }
+
     /// Waits for the run's `report.json`, looking every `poll`; `Err` holds the log tail of a
     /// runner that ended without one, or says that none came in time (the run's limit plus five
     /// minutes).

@@ -15,6 +15,7 @@ pub mod kubeconfig;
 pub mod kubernetes;
 pub mod local;
 pub mod names;
+mod state;
 
 use std::future::Future;
 
@@ -72,6 +73,10 @@ pub trait Dispatcher: Send + Sync {
         spec: &RunSpec,
     ) -> impl Future<Output = Result<DispatchOutcome, DispatchError>> + Send;
 
+    /// Whether run `run_id` is still going, as far as where it runs can tell: the sweeper asks
+    /// about runs whose record says they are in progress.
+    fn run_state(&self, run_id: &str) -> impl Future<Output = RunState> + Send;
+
     /// Waits for the report of run `run_id` (looking every `poll`): `Err` holds why none came
     /// (with the runner's log tail when it ended without one). `None` when this dispatcher's
     /// runs record their own results.
@@ -81,6 +86,17 @@ pub trait Dispatcher: Send + Sync {
         run_id: &str,
         poll: Duration,
     ) -> impl Future<Output = Option<Result<RunReport, String>>> + Send;
+}
+
+/// Where a run stands, as its dispatcher sees it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunState {
+    /// Still going (or starting).
+    Running,
+    /// Ended without its result being recorded: why, for the PR comment.
+    Ended(String),
+    /// Could not be told (the API did not answer): looked at again next sweep.
+    Unknown(String),
 }
 
 /// The dispatcher chosen at start-up: one type for both implementations.
@@ -95,6 +111,7 @@ pub enum AnyDispatcher {
 forward_to_variants! {
     impl Dispatcher for AnyDispatcher { Kubernetes, Local }
     fn dispatch(&self, spec: &RunSpec) -> Result<DispatchOutcome, DispatchError>;
+    fn run_state(&self, run_id: &str) -> RunState;
     fn report(
         &self, spec: &RunSpec, run_id: &str, poll: Duration
     ) -> Option<Result<RunReport, String>>;

@@ -22,6 +22,7 @@ mod authorize;
 mod plan;
 mod pr;
 mod requirements;
+mod sweep;
 mod text;
 
 use std::sync::Arc;
@@ -40,6 +41,7 @@ use crate::report::Reporter;
 use crate::store::{ApplyLocks as _, DELIVERY_TTL, DeliveryOutcome, Store};
 use crate::vcs::{Actor, CommentId, VcsClient};
 pub(crate) use pr::PrContext;
+pub use sweep::SweepReport;
 
 /// The one production [`EventSink`]: the loop over a [`Context`] built once, before `serve`
 /// listens ([`Sink::build`]) or, under Lambda, on the first invocation that needs it
@@ -107,6 +109,30 @@ impl Sink {
         tracing::warn!("a hand-off arrived, but this deployment only logs deliveries");
         Ok(())
     }
+}
+
+impl Sink {
+    /// One sweep (see [`sweep`]); `None` when this deployment only logs deliveries.
+    pub async fn sweep(&self) -> Result<Option<SweepReport>, SinkError> {
+        match self.get().await? {
+            Some(orchestrator) => Ok(Some(
+                orchestrator
+                    .ctx
+                    .sweep()
+                    .await
+                    .map_err(|err| SinkError(err.into()))?,
+            )),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Whether a direct invocation asks for a sweep: `{"landfall": "sweep"}`, the input of the
+/// rendered EventBridge Scheduler schedule. Only IAM principals allowed to invoke the function
+/// can send it (never the Function URL), and a sweep only reconciles the store with the truth.
+#[must_use]
+pub fn is_sweep(payload: &serde_json::Value) -> bool {
+    payload.as_object().is_some_and(|o| o.len() == 1) && payload["landfall"] == "sweep"
 }
 
 impl EventSink for Sink {
@@ -304,16 +330,8 @@ impl Context {
                     .await
             }
             EventKind::Merged | EventKind::Closed => {
-                let released = self.store.release_pr(repo.as_str(), pr.0).await?;
-                if !released.is_empty() {
-                    let verb = if event.kind == EventKind::Merged {
-                        "merged"
-                    } else {
-                        "closed"
-                    };
-                    let body = text::released(&released, &format!("this pull request was {verb}"));
-                    self.vcs.post_comment(repo, pr, &body).await?;
-                }
+                self.release_ended(repo, pr, event.kind == EventKind::Merged)
+                    .await?;
                 if event.kind == EventKind::Merged
                     && let Err(err) = self.delete_source_branch(repo, pr).await
                 {

@@ -22,6 +22,8 @@ use crate::store::{
 };
 use crate::vcs::{AnyVcs, RetryPolicy, VcsSettings};
 
+mod sweep;
+
 const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
 const REPO: &str = "acme/infra";
 
@@ -38,6 +40,13 @@ impl Loop {
     }
 
     async fn with_policy(policy: Option<crate::repo_config::Policy>) -> Self {
+        Self::with_runner(std::path::Path::new("/bin/true"), policy).await
+    }
+
+    async fn with_runner(
+        runner: &std::path::Path,
+        policy: Option<crate::repo_config::Policy>,
+    ) -> Self {
         let host = MockServer::start().await;
         let data = tempfile::tempdir().unwrap();
         let runs = tempfile::tempdir().unwrap();
@@ -50,12 +59,8 @@ impl Loop {
             retry: RetryPolicy::default(),
         })
         .unwrap();
-        let dispatcher = AnyDispatcher::Local(LocalDispatcher::new(
-            "/bin/true",
-            runs.path(),
-            Vec::new(),
-            None,
-        ));
+        let dispatcher =
+            AnyDispatcher::Local(LocalDispatcher::new(runner, runs.path(), Vec::new(), None));
         let ctx = Context::new(
             Provider::Github,
             Some(host.uri()),

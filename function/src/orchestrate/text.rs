@@ -40,6 +40,14 @@ pub(crate) fn apply_locked(lock: &crate::store::ApplyLock) -> String {
     )
 }
 
+/// The comment on a run the sweeper failed.
+pub(crate) fn stuck(command: crate::run::RunCommand, label: &str, output: &str) -> String {
+    let word = command.as_str();
+    format!(
+        "**The {word} of `{label}` failed:** {output}\n\nComment `landfall {word}` to run it again."
+    )
+}
+
 /// A project the PR deleted or renamed.
 pub(crate) fn deleted(deleted: &Deleted) -> String {
     let name = deleted.name.as_deref().unwrap_or(&deleted.dir);

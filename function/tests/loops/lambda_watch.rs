@@ -21,11 +21,27 @@ fn post(
     body: &[u8],
     timeout: Duration,
 ) -> (u16, String) {
+    post_to(
+        emulator,
+        &emulator.function_url_path(),
+        headers,
+        body,
+        timeout,
+    )
+}
+
+/// Posts to `path` on the emulator; returns the status and the body.
+fn post_to(
+    emulator: &LambdaEmulator,
+    path: &str,
+    headers: &[(&str, String)],
+    body: &[u8],
+    timeout: Duration,
+) -> (u16, String) {
     let mut stream = TcpStream::connect(emulator.addr()).unwrap();
     stream.set_read_timeout(Some(timeout)).unwrap();
     let mut request = format!(
-        "POST {} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
-        emulator.function_url_path(),
+        "POST {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
         body.len()
     );
     for (k, v) in headers {
@@ -52,22 +68,29 @@ fn post(
     (status, body)
 }
 
-#[test]
-fn cargo_lambda_watch_serves_signed_deliveries_through_the_function_url() {
+/// The emulator with one instance of the function on the embedded store (in the returned
+/// folder), local dispatch, GitHub, and `extra` settings.
+fn start(extra: &[(&str, String)]) -> (LambdaEmulator, tempfile::TempDir) {
     let data_dir = tempfile::tempdir().unwrap();
     let mut emulator =
         LambdaEmulator::start("landfall-function").expect("cargo lambda watch starts");
-    let env = [
+    let mut env = vec![
         ("LANDFALL_WEBHOOK_SECRET", SECRET.to_owned()),
         ("LANDFALL_VCS", "github".to_owned()),
-        ("LANDFALL_REPO_ALLOWLIST", "Codertocat/*".to_owned()),
         ("LANDFALL_STORE", "embedded".to_owned()),
         ("LANDFALL_DISPATCH", "local".to_owned()),
         ("LANDFALL_DATA_DIR", data_dir.path().display().to_string()),
     ];
+    env.extend(extra.iter().cloned());
     emulator
         .start_instance(Path::new(env!("CARGO_BIN_EXE_landfall-function")), &env)
         .expect("the function starts");
+    (emulator, data_dir)
+}
+
+#[test]
+fn cargo_lambda_watch_serves_signed_deliveries_through_the_function_url() {
+    let (emulator, _data) = start(&[("LANDFALL_REPO_ALLOWLIST", "Codertocat/*".to_owned())]);
 
     let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/corpus");
     let opened =
@@ -104,5 +127,30 @@ fn cargo_lambda_watch_serves_signed_deliveries_through_the_function_url() {
     assert_eq!(
         post(&emulator, &headers, &outside, Duration::from_mins(1)).0,
         403
+    );
+}
+
+/// The schedule's invocation, `{"landfall": "sweep"}`, through the emulator's Invoke API: the
+/// function sweeps (here: nothing in progress, no lock) and answers what it did.
+#[test]
+fn a_scheduled_invocation_sweeps() {
+    let (emulator, _data) = start(&[
+        ("LANDFALL_VCS_URL", "http://127.0.0.1:9".to_owned()),
+        ("LANDFALL_VCS_TOKEN", "unused".to_owned()),
+    ]);
+    let path = "/2015-03-31/functions/landfall-function/invocations";
+    let (status, body) = post_to(
+        &emulator,
+        path,
+        &[],
+        br#"{"landfall":"sweep"}"#,
+        Duration::from_mins(1),
+    );
+    assert_eq!(status, 200, "{body}");
+    let json: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(
+        json["swept"],
+        serde_json::json!({"runs_checked": 0, "runs_failed": [], "prs_released": []}),
+        "{body}"
     );
 }

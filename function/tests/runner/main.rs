@@ -7,6 +7,7 @@
 )]
 
 mod dispatch_eks_token;
+mod dispatch_job_state;
 mod dispatch_kubernetes;
 mod dispatch_local;
 mod runner_comment;

@@ -132,3 +132,82 @@ async fn each_webhook_costs_the_documented_number_of_dynamodb_requests() {
 
     eprintln!("DynamoDB requests per webhook:\n  {}", figures.join("\n  "));
 }
+
+/// What a sweep costs with 10,000 finished plan records and 10 stuck runs: its reads come from
+/// the sparse `by_state` index, so the finished records are never read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sweep_reads_only_the_runs_in_progress_and_the_locks() {
+    use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
+    use landfall_function::store::Sweeps as _;
+
+    let moto = start_moto();
+    let log = RequestLog::default();
+    let client = instrumented_client(&moto, &log, &FaultyHttp::new());
+    let store = dynamo_store_with(&client, "sweep").await;
+    // 10,000 finished records (as the store writes them; 25 per batch to seed quickly).
+    let s = |v: String| AttributeValue::S(v);
+    for batch in 0..400 {
+        let writes = (0..25).map(|i| {
+            let n = batch * 25 + i;
+            let item = [
+                ("pk", s(format!("plan#{REPO}#{}", 1000 + n / 10))),
+                ("sk", s(format!("projects/{:03}#default#", n % 10))),
+                ("kind", s("plan".into())),
+                ("status", s("applied".into())),
+                ("run_id", s(format!("run-{n}"))),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v))
+            .collect();
+            let put = PutRequest::builder().set_item(Some(item)).build().unwrap();
+            WriteRequest::builder().put_request(put).build()
+        });
+        client
+            .batch_write_item()
+            .request_items("sweep", writes.collect())
+            .send()
+            .await
+            .unwrap();
+    }
+    // 10 stuck runs, each holding its project's lock.
+    let stuck = projects(10);
+    let _ = store.acquire_locks(&holder(1), &stuck).await.unwrap();
+    for key in &stuck {
+        let record = PlanRecord {
+            key: key.clone(),
+            pr: 1,
+            head_sha: holder(1).head_sha,
+            run_id: format!("stuck-{}", key.dir),
+            status: PlanStatus::Planning,
+            planfile: None,
+            updated_at: 1,
+            trigger: None,
+            result: None,
+            deadline: Some(2),
+        };
+        assert_eq!(store.put_plan(&record).await.unwrap(), PlanOutcome::Written);
+    }
+    log.take();
+
+    // The sweep's store work: the runs in progress, every lock, then each stuck run failed.
+    let unfinished = store.unfinished_runs().await.unwrap();
+    assert_eq!(unfinished.len(), 10);
+    let locks = store.list_locks(None).await.unwrap();
+    assert_eq!(locks.len(), 10);
+    for record in &unfinished {
+        let mut failed = record.clone();
+        failed.status = PlanStatus::Failed;
+        failed.deadline = None;
+        assert!(store.finish_stuck(&failed, &record.run_id).await.unwrap());
+    }
+    let actions = log.take();
+    eprintln!(
+        "DynamoDB requests per sweep, 10,000 finished and 10 stuck runs: {} ({})",
+        actions.len(),
+        counts(&actions)
+    );
+    assert_eq!(counts(&actions), "10 PutItem, 2 Query");
+    // With nothing stuck, finding the runs in progress is one query.
+    assert!(store.unfinished_runs().await.unwrap().is_empty());
+    assert_eq!(counts(&log.take()), "1 Query");
+}

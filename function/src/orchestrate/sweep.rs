@@ -1,0 +1,173 @@
+//! The sweeper: nothing is lost. Each sweep (EventBridge Scheduler under Lambda, a timer in
+//! `serve`) fails the runs in progress whose runner ended without recording a result or that
+//! passed their deadline, with a failure status and a PR comment saying why, and releases the
+//! locks of pull requests the host reports merged or closed (a lost merge webhook). It reads the
+//! store's runs in progress and locks (an index, never a scan) and asks the dispatcher and the
+//! host about those only.
+
+use std::collections::BTreeSet;
+
+use serde::Serialize;
+
+use super::{Context, text};
+use crate::dispatch::{Dispatcher as _, RunState};
+use crate::event::{CommitSha, PullRequestNumber, RepoName};
+use crate::run::{Outcome, ProjectResult, RunCommand};
+use crate::store::{PlanRecord, PlanStatus, Store as _, Sweeps as _, now_secs};
+use crate::vcs::{CommitStatus, PrState, StatusState, VcsClient as _, status_context};
+
+/// What one sweep did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct SweepReport {
+    /// Runs in progress looked at.
+    pub runs_checked: usize,
+    /// Runs failed by this sweep (their ids).
+    pub runs_failed: Vec<String>,
+    /// Pull requests whose locks were released (`owner/repo#N`).
+    pub prs_released: Vec<String>,
+}
+
+impl Context {
+    /// One sweep. A problem with one run or pull request is logged and the rest goes on.
+    pub(crate) async fn sweep(&self) -> anyhow::Result<SweepReport> {
+        let mut report = SweepReport::default();
+        let now = now_secs();
+        for record in self.store.unfinished_runs().await? {
+            report.runs_checked += 1;
+            let why = if record.deadline.is_some_and(|deadline| now >= deadline) {
+                Some("it passed its time limit without reporting".to_owned())
+            } else {
+                match self.dispatcher.run_state(&record.run_id).await {
+                    RunState::Running => None,
+                    RunState::Ended(why) => Some(why),
+                    RunState::Unknown(err) => {
+                        tracing::warn!(run = %record.run_id, error = %err, "cannot tell where a run stands");
+                        None
+                    }
+                }
+            };
+            let Some(why) = why else { continue };
+            match self.fail_stuck(&record, &why).await {
+                Ok(true) => report.runs_failed.push(record.run_id.clone()),
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(run = %record.run_id, error = format!("{err:#}"), "cannot fail a stuck run");
+                }
+            }
+        }
+        let locked: BTreeSet<(String, u64)> = self
+            .store
+            .list_locks(None)
+            .await?
+            .into_iter()
+            .map(|lock| (lock.key.repo, lock.holder.pr))
+            .collect();
+        for (repo, pr) in locked {
+            match self
+                .release_if_closed(&RepoName::new(&repo), PullRequestNumber(pr))
+                .await
+            {
+                Ok(true) => report.prs_released.push(format!("{repo}#{pr}")),
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(%repo, pr, error = format!("{err:#}"), "cannot check a locked pull request");
+                }
+            }
+        }
+        tracing::info!(
+            runs_checked = report.runs_checked,
+            runs_failed = report.runs_failed.len(),
+            prs_released = report.prs_released.len(),
+            "sweep done"
+        );
+        Ok(report)
+    }
+
+    /// Fails a run that will never report: its record (only if still that run in progress), a
+    /// failure status, and a comment. Returns whether this sweep failed it.
+    async fn fail_stuck(&self, record: &PlanRecord, why: &str) -> anyhow::Result<bool> {
+        let command = match record.status {
+            PlanStatus::Applying => RunCommand::Apply,
+            _ => RunCommand::Plan,
+        };
+        let label = record.key.project_label();
+        let output = format!(
+            "The run `{}` ended without reporting: {why}. Nothing of it was recorded.",
+            record.run_id
+        );
+        let mut failed = record.clone();
+        failed.status = PlanStatus::Failed;
+        failed.deadline = None;
+        failed.updated_at = now_secs();
+        failed.result = Some(ProjectResult {
+            name: record.key.project.clone(),
+            dir: record.key.dir.clone(),
+            workspace: record.key.workspace.clone(),
+            command,
+            outcome: Outcome::Failed {
+                step: "runner".to_owned(),
+                output: output.clone(),
+            },
+            log: None,
+            steps: Vec::new(),
+        });
+        if !self.store.finish_stuck(&failed, &record.run_id).await? {
+            return Ok(false);
+        }
+        tracing::warn!(run = %record.run_id, project = %label, %why, "a run ended without reporting: failed");
+        let repo = RepoName::new(&record.key.repo);
+        let pr = PullRequestNumber(record.pr);
+        let branch = self
+            .vcs
+            .pull_request(&repo, pr)
+            .await
+            .ok()
+            .map(|p| p.head_branch);
+        let status = CommitStatus {
+            context: status_context(command.as_str(), &label),
+            state: StatusState::Failure,
+            description: "The runner ended without reporting".to_owned(),
+            target_url: Some(self.reporter().pull_url(&repo, pr)),
+            branch: branch.filter(|b| !b.is_empty()),
+        };
+        let sha = CommitSha::new(&record.head_sha);
+        if let Err(err) = self.vcs.set_status(&repo, &sha, &status).await {
+            tracing::warn!(error = %err, "could not set the failure status");
+        }
+        let body = text::stuck(command, &label, &output);
+        self.vcs.post_comment(&repo, pr, &body).await?;
+        Ok(true)
+    }
+
+    /// Releases the locks of a pull request the host no longer reports open.
+    async fn release_if_closed(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+    ) -> anyhow::Result<bool> {
+        let now = self.vcs.pull_request(repo, pr).await?;
+        if now.state == PrState::Open {
+            return Ok(false);
+        }
+        self.release_ended(repo, pr, now.state == PrState::Merged)
+            .await
+    }
+
+    /// Releases every lock of a pull request that ended (`merged` or closed) and says so on it;
+    /// returns whether it held any.
+    pub(crate) async fn release_ended(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+        merged: bool,
+    ) -> anyhow::Result<bool> {
+        let released = self.store.release_pr(repo.as_str(), pr.0).await?;
+        if released.is_empty() {
+            return Ok(false);
+        }
+        let verb = if merged { "merged" } else { "closed" };
+        let body = text::released(&released, &format!("this pull request was {verb}"));
+        self.vcs.post_comment(repo, pr, &body).await?;
+        Ok(true)
+    }
+}

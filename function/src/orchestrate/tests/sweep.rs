@@ -1,0 +1,124 @@
+//! The sweeper in process: a runner killed with SIGKILL, a run past its deadline, and the locks
+//! of a pull request closed without its webhook, each ended within one sweep, by its effect.
+
+use std::os::unix::fs::PermissionsExt as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Loop, REPO, SHA, opened};
+use crate::store::{PlanRecord, PlanStatus, Store as _, Sweeps as _};
+
+/// Requests the host received with `verb` on a path ending in `suffix`, as JSON bodies.
+async fn sent(lp: &Loop, verb: &str, contains: &str) -> Vec<serde_json::Value> {
+    let requests = lp.host.received_requests().await.unwrap_or_default();
+    requests
+        .iter()
+        .filter(|r| r.method.as_str() == verb && r.url.path().contains(contains))
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or_default())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_runner_killed_with_sigkill_ends_as_a_failed_run_within_one_sweep() {
+    let bin = tempfile::tempdir().unwrap();
+    let runner = bin.path().join("runner");
+    std::fs::write(&runner, "#!/bin/sh\nkill -9 $$\n").unwrap();
+    std::fs::set_permissions(&runner, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut lp = Loop::with_runner(&runner, None).await;
+    // As on DynamoDB: the runner records its own result, the function does not wait for it.
+    Arc::get_mut(&mut lp.ctx).unwrap().report_back = true;
+    lp.host_has_a_terraform_pr("open", false).await;
+
+    lp.ctx.process(&opened()).await.unwrap();
+    let runs: Vec<_> = std::fs::read_dir(lp.runs.path())
+        .unwrap()
+        .flatten()
+        .collect();
+    assert_eq!(runs.len(), 1, "one run dispatched");
+    let exit = runs[0].path().join("exit");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !exit.exists() {
+        assert!(Instant::now() < deadline, "the runner never ended");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let stuck = lp.ctx.store.unfinished_runs().await.unwrap();
+    assert_eq!(stuck.len(), 1, "the killed run is still `planning`");
+
+    let report = lp.ctx.sweep().await.unwrap();
+
+    assert_eq!(report.runs_failed, [stuck[0].run_id.clone()]);
+    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    assert_eq!(record.status, PlanStatus::Failed);
+    let said = serde_json::to_string(&record.result).unwrap();
+    assert!(said.contains("SIGKILL"), "{said}");
+    let comments = lp.comments().await;
+    let comment = comments.last().unwrap();
+    assert!(
+        comment.contains("ended without reporting") && comment.contains("SIGKILL"),
+        "{comment}"
+    );
+    let statuses = sent(&lp, "POST", "/statuses/").await;
+    let last = statuses.last().unwrap();
+    assert_eq!(last["state"], "failure", "{statuses:?}");
+    assert_eq!(last["context"], "landfall/plan: .");
+    assert!(lp.ctx.store.unfinished_runs().await.unwrap().is_empty());
+    // The lock stays with the PR (a new plan takes it again); a second sweep changes nothing.
+    assert_eq!(lp.ctx.store.list_locks(Some(REPO)).await.unwrap().len(), 1);
+    let again = lp.ctx.sweep().await.unwrap();
+    assert!(
+        again.runs_failed.is_empty() && again.prs_released.is_empty(),
+        "{again:?}"
+    );
+    assert_eq!(lp.comments().await.len(), comments.len());
+}
+
+#[tokio::test]
+async fn a_run_past_its_deadline_is_failed_and_one_still_in_time_is_left() {
+    let lp = Loop::new().await;
+    lp.host_has_pr("open", false).await;
+    let now = crate::store::now_secs();
+    for (dir, deadline) in [("late", now - 1), ("in-time", now + 600)] {
+        let key = lp.hold_lock(1, dir).await;
+        let record = PlanRecord {
+            key,
+            pr: 1,
+            head_sha: SHA.to_owned(),
+            run_id: format!("lf-plan-1-{dir}"),
+            status: PlanStatus::Planning,
+            planfile: None,
+            updated_at: now - 4000,
+            trigger: Some("t".to_owned()),
+            result: None,
+            deadline: Some(deadline),
+        };
+        let written = lp.ctx.store.put_plan(&record).await.unwrap();
+        assert_eq!(written, crate::store::PlanOutcome::Written);
+    }
+
+    let report = lp.ctx.sweep().await.unwrap();
+
+    assert_eq!(report.runs_checked, 2);
+    assert_eq!(report.runs_failed, ["lf-plan-1-late"]);
+    let left = lp.ctx.store.unfinished_runs().await.unwrap();
+    assert_eq!(left.len(), 1);
+    assert_eq!(left[0].key.dir, "in-time");
+    let comments = lp.comments().await;
+    assert!(
+        comments[0].contains("passed its time limit"),
+        "{comments:?}"
+    );
+}
+
+#[tokio::test]
+async fn the_locks_of_a_pr_closed_without_its_webhook_are_released_by_the_sweep() {
+    let lp = Loop::new().await;
+    lp.host_has_pr("closed", true).await;
+    lp.hold_lock(1, "envs/prod").await;
+
+    let report = lp.ctx.sweep().await.unwrap();
+
+    assert_eq!(report.prs_released, [format!("{REPO}#1")]);
+    assert!(lp.ctx.store.list_locks(None).await.unwrap().is_empty());
+    let comments = lp.comments().await;
+    assert!(comments[0].contains("merged"), "{comments:?}");
+}
