@@ -106,12 +106,13 @@ impl Default for Permissions {
 }
 
 impl Permissions {
-    /// The rule for `action`; `None` for commands anyone may run (`help`, `version`).
+    /// The rule for `action`; `None` for commands anyone may run (`help`, `version`). `cancel`
+    /// takes `apply`'s: stopping a run is as weighty as starting one.
     #[must_use]
     pub fn rule(&self, action: Action) -> Option<&Rule> {
         match action {
             Action::Plan => Some(&self.plan),
-            Action::Apply => Some(&self.apply),
+            Action::Apply | Action::Cancel => Some(&self.apply),
             Action::Unlock => Some(&self.unlock),
             Action::Help | Action::Version => None,
         }

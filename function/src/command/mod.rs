@@ -47,6 +47,8 @@ pub enum Action {
     Apply,
     /// Release the pull request's locks and discard its plans.
     Unlock,
+    /// Stop the pull request's running plans and applies (the locks stay).
+    Cancel,
     /// Reply with usage.
     Help,
     /// Reply with the function's version.
@@ -61,6 +63,7 @@ impl Action {
             Action::Plan => "plan",
             Action::Apply => "apply",
             Action::Unlock => "unlock",
+            Action::Cancel => "cancel",
             Action::Help => "help",
             Action::Version => "version",
         }
@@ -106,7 +109,7 @@ impl Command {
         match self.action {
             Action::Help => Some(usage(self.tool)),
             Action::Version => Some(format!("landfall {}", env!("CARGO_PKG_VERSION"))),
-            Action::Plan | Action::Apply | Action::Unlock => None,
+            Action::Plan | Action::Apply | Action::Unlock | Action::Cancel => None,
         }
     }
 }
@@ -211,9 +214,10 @@ pub fn usage(tool: Tool) -> String {
          - `{t} plan`: plan the projects this pull request changes\n\
          - `{t} apply`: apply the plans made at the current head commit\n\
          - `{t} unlock`: release this pull request's locks and discard its plans\n\
+         - `{t} cancel`: stop this pull request's running plans and applies (locks stay)\n\
          - `{t} help`: show this text\n\
          - `{t} version`: show the Landfall version\n\n\
-         Flags for plan and apply:\n\
+         Flags for plan, apply and cancel:\n\
          - `-p, --project NAME`: only this project\n\
          - `-d, --dir DIR`: only the project in this directory\n\
          - `-w, --workspace NAME`: only this Terraform workspace\n\

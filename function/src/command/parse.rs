@@ -12,7 +12,7 @@ pub(super) enum CommandError {
     #[error("the command has an unterminated quote or escape")]
     Quoting,
     /// The command word is not one we know.
-    #[error("unknown command {0:?}: use plan, apply, unlock, help or version")]
+    #[error("unknown command {0:?}: use plan, apply, unlock, cancel, help or version")]
     UnknownCommand(String),
     /// A flag we do not know.
     #[error("unknown flag {flag:?} for {action}")]
@@ -34,6 +34,9 @@ pub(super) enum CommandError {
     /// `-p` together with `-d` or `-w`.
     #[error("-p/--project cannot be combined with -d/--dir or -w/--workspace")]
     ProjectWithDir,
+    /// A command that takes flags but no Terraform arguments got some.
+    #[error("{0} takes -p, -d and -w, but no Terraform arguments")]
+    NoTerraformArgs(&'static str),
     /// A command that takes no flags or arguments got some.
     #[error("{0} takes no flags or arguments")]
     NoArgs(&'static str),
@@ -64,6 +67,7 @@ pub(super) fn parse_words(tool: Tool, rest: &str) -> Result<Command, CommandErro
         "plan" => Action::Plan,
         "apply" => Action::Apply,
         "unlock" => Action::Unlock,
+        "cancel" => Action::Cancel,
         "help" | "-h" | "--help" => return Ok(Command::new(tool, Action::Help)),
         "version" => Action::Version,
         other => return Err(CommandError::UnknownCommand(other.to_owned())),
@@ -80,6 +84,9 @@ pub(super) fn parse_words(tool: Tool, rest: &str) -> Result<Command, CommandErro
     }
     if parse_flags(&mut command, flags)? {
         return Ok(Command::new(tool, Action::Help));
+    }
+    if action == Action::Cancel && !extra.is_empty() {
+        return Err(CommandError::NoTerraformArgs(action.as_str()));
     }
     if command.project.is_some() && (command.dir.is_some() || command.workspace.is_some()) {
         return Err(CommandError::ProjectWithDir);

@@ -188,3 +188,13 @@ fn display_spells_the_command_canonically() {
     let c = command("atlantis plan --dir=./a -w prod -- -var 'x=a b'");
     assert_eq!(c.to_string(), "atlantis plan -d a -w prod -- -var 'x=a b'");
 }
+
+#[test]
+fn cancel_takes_a_selection_but_no_terraform_arguments() {
+    let c = command("landfall cancel -d envs/prod -w staging");
+    assert_eq!(c.action, Action::Cancel);
+    assert_eq!(c.dir.as_deref(), Some("envs/prod"));
+    assert_eq!(c.workspace.as_deref(), Some("staging"));
+    assert_eq!(command("atlantis cancel").action, Action::Cancel);
+    assert!(error("landfall cancel -- -lock=false").contains("no Terraform arguments"));
+}

@@ -8,12 +8,13 @@ use super::{ConfigError, env_vars, flag};
 use crate::command::Action;
 
 /// The command names `LANDFALL_ALLOW_COMMANDS` takes: Atlantis' (so an operator's value carries
-/// over), of which Landfall runs `plan`, `apply`, `unlock` and `version`.
-pub const COMMAND_NAMES: [&str; 7] = [
+/// over) and Landfall's `cancel`; Landfall runs `plan`, `apply`, `unlock`, `cancel` and `version`.
+pub const COMMAND_NAMES: [&str; 8] = [
     "version",
     "plan",
     "apply",
     "unlock",
+    "cancel",
     "approve_policies",
     "import",
     "state",

@@ -453,6 +453,10 @@ impl Dispatcher for KubernetesDispatcher {
         self.job_state(run_id).await
     }
 
+    async fn cancel(&self, run_id: &str) -> Result<bool, String> {
+        self.delete_job(run_id).await
+    }
+
     /// A Job records its own result: nothing comes back here.
     async fn report(
         &self,

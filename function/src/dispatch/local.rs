@@ -231,6 +231,10 @@ impl LocalDispatcher {
     }
 }
 
+/// How long a cancelled local runner has to stop its step and report before it is killed: its
+/// own grace between SIGINT and SIGKILL to the step (`LANDFALL_RUN_GRACE`, 30 s) and some.
+const CANCEL_WAIT: Duration = Duration::from_secs(45);
+
 impl Dispatcher for LocalDispatcher {
     /// Ended once the child's exit is recorded (its reaper writes `exit`) with no report; a run
     /// whose function restarted has no reaper, and is failed at its deadline instead. A runner
@@ -246,6 +250,32 @@ impl Dispatcher for LocalDispatcher {
             )),
             None => super::RunState::Running,
         }
+    }
+
+    async fn cancel(&self, run_id: &str) -> Result<bool, String> {
+        use rustix::process::{Pid, Signal, kill_process_group};
+        if self.exit_status(run_id).is_some() {
+            return Ok(false);
+        }
+        let Some(pid) = fs::read_to_string(self.run_dir(run_id).join("pid"))
+            .ok()
+            .and_then(|text| text.trim().parse::<i32>().ok())
+            .and_then(Pid::from_raw)
+        else {
+            return Ok(false);
+        };
+        kill_process_group(pid, Signal::INT)
+            .map_err(|err| format!("SIGINT to the runner: {err}"))?;
+        // The runner stops its step (SIGINT, then SIGKILL after its grace) and reports.
+        let until = Instant::now() + CANCEL_WAIT;
+        while self.exit_status(run_id).is_none() {
+            if Instant::now() > until {
+                let _ = kill_process_group(pid, Signal::KILL);
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(true)
     }
 
     /// Waits for the run's `report.json`, looking every `poll`; `Err` holds the log tail of a
@@ -315,6 +345,8 @@ impl Dispatcher for LocalDispatcher {
             source,
         })?;
         tracing::info!(run = %run_id, pid = child.id(), "local runner started");
+        // The runner leads its own process group: `cancel` signals it by this id.
+        fs::write(run_dir.join("pid"), child.id().to_string()).map_err(dir_error)?;
         let exit_file = run_dir.join("exit");
         std::thread::Builder::new()
             .name(format!("reap-{run_id}"))

@@ -77,6 +77,12 @@ pub trait Dispatcher: Send + Sync {
     /// about runs whose record says they are in progress.
     fn run_state(&self, run_id: &str) -> impl Future<Output = RunState> + Send;
 
+    /// Stops run `run_id` (`landfall cancel`): Kubernetes deletes its Job with foreground
+    /// propagation (the runner gets SIGTERM and stops its step as at its deadline); locally the
+    /// runner gets SIGINT, and SIGKILL if it has not ended in time. `Ok(false)` when it was not
+    /// running; `Err` says why it could not be stopped.
+    fn cancel(&self, run_id: &str) -> impl Future<Output = Result<bool, String>> + Send;
+
     /// Waits for the report of run `run_id` (looking every `poll`): `Err` holds why none came
     /// (with the runner's log tail when it ended without one). `None` when this dispatcher's
     /// runs record their own results.
@@ -112,6 +118,7 @@ forward_to_variants! {
     impl Dispatcher for AnyDispatcher { Kubernetes, Local }
     fn dispatch(&self, spec: &RunSpec) -> Result<DispatchOutcome, DispatchError>;
     fn run_state(&self, run_id: &str) -> RunState;
+    fn cancel(&self, run_id: &str) -> Result<bool, String>;
     fn report(
         &self, spec: &RunSpec, run_id: &str, poll: Duration
     ) -> Option<Result<RunReport, String>>;

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use kube::api::{Api, ApiResource, DynamicObject, ListParams};
+use kube::api::{Api, ApiResource, DeleteParams, DynamicObject, ListParams, PropagationPolicy};
 use serde_json::Value;
 
 use super::RunState;
@@ -59,6 +59,28 @@ impl KubernetesDispatcher {
             return RunState::Ended("its Job completed without recording a result".to_owned());
         }
         RunState::Running
+    }
+
+    /// Deletes Job `run_id` with foreground propagation (its pod first: the runner gets SIGTERM
+    /// and stops its step); `Ok(false)` when there is no such Job.
+    pub async fn delete_job(&self, run_id: &str) -> Result<bool, String> {
+        if let Some(auth) = self.eks() {
+            auth.refresh().await.map_err(|err| format!("{err:#}"))?;
+        }
+        let jobs: Api<DynamicObject> = Api::namespaced_with(
+            self.client(),
+            &self.settings().namespace,
+            &ApiResource::erase::<k8s_openapi::api::batch::v1::Job>(&()),
+        );
+        let params = DeleteParams {
+            propagation_policy: Some(PropagationPolicy::Foreground),
+            ..DeleteParams::default()
+        };
+        match jobs.delete(run_id, &params).await {
+            Ok(_) => Ok(true),
+            Err(kube::Error::Api(status)) if status.code == 404 => Ok(false),
+            Err(err) => Err(err.to_string()),
+        }
     }
 
     /// How the Job's runner container ended, when a pod says (`was OOMKilled`, `exited 1`).

@@ -278,7 +278,7 @@ fn stages(runs: Vec<(RunSpec, Vec<String>)>) -> Vec<Vec<(RunSpec, Vec<String>)>>
 }
 
 /// Whether a plan record is one the command's `-p`/`-d`/`-w` select (all when none is given).
-fn selected(record: &PlanRecord, command: &Command) -> bool {
+pub(super) fn selected(record: &PlanRecord, command: &Command) -> bool {
     if let Some(name) = &command.project {
         return record.key.project.as_deref() == Some(name.as_str())
             || (record.key.project.is_none() && record.key.project_label() == *name);

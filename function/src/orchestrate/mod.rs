@@ -19,6 +19,7 @@
 
 mod apply;
 mod authorize;
+mod cancel;
 mod plan;
 mod pr;
 mod requirements;
@@ -462,6 +463,7 @@ impl Context {
                 }
                 self.apply(&ctx, command).await
             }
+            Action::Cancel => self.cancel(&ctx, command).await,
             Action::Unlock => {
                 let released = self.store.release_pr(repo.as_str(), pr.0).await?;
                 let body = if released.is_empty() {

@@ -86,15 +86,41 @@ impl Context {
     /// Fails a run that will never report: its record (only if still that run in progress), a
     /// failure status, and a comment. Returns whether this sweep failed it.
     async fn fail_stuck(&self, record: &PlanRecord, why: &str) -> anyhow::Result<bool> {
-        let command = match record.status {
-            PlanStatus::Applying => RunCommand::Apply,
-            _ => RunCommand::Plan,
-        };
-        let label = record.key.project_label();
         let output = format!(
             "The run `{}` ended without reporting: {why}. Nothing of it was recorded.",
             record.run_id
         );
+        if !self
+            .fail_run(
+                record,
+                "runner",
+                &output,
+                "The runner ended without reporting",
+            )
+            .await?
+        {
+            return Ok(false);
+        }
+        tracing::warn!(run = %record.run_id, project = %record.key.project_label(), %why, "a run ended without reporting: failed");
+        let body = text::stuck(command_of(record), &record.key.project_label(), &output);
+        let repo = RepoName::new(&record.key.repo);
+        self.vcs
+            .post_comment(&repo, PullRequestNumber(record.pr), &body)
+            .await?;
+        Ok(true)
+    }
+
+    /// Records run `record` as failed in `step` with `output` (only while the store still holds
+    /// that run in progress) and sets its commit status to a failure saying `description`.
+    /// Returns whether it was recorded.
+    pub(crate) async fn fail_run(
+        &self,
+        record: &PlanRecord,
+        step: &str,
+        output: &str,
+        description: &str,
+    ) -> anyhow::Result<bool> {
+        let command = command_of(record);
         let mut failed = record.clone();
         failed.status = PlanStatus::Failed;
         failed.deadline = None;
@@ -105,8 +131,8 @@ impl Context {
             workspace: record.key.workspace.clone(),
             command,
             outcome: Outcome::Failed {
-                step: "runner".to_owned(),
-                output: output.clone(),
+                step: step.to_owned(),
+                output: output.to_owned(),
             },
             log: None,
             steps: Vec::new(),
@@ -114,7 +140,6 @@ impl Context {
         if !self.store.finish_stuck(&failed, &record.run_id).await? {
             return Ok(false);
         }
-        tracing::warn!(run = %record.run_id, project = %label, %why, "a run ended without reporting: failed");
         let repo = RepoName::new(&record.key.repo);
         let pr = PullRequestNumber(record.pr);
         let branch = self
@@ -124,9 +149,9 @@ impl Context {
             .ok()
             .map(|p| p.head_branch);
         let status = CommitStatus {
-            context: status_context(command.as_str(), &label),
+            context: status_context(command.as_str(), &record.key.project_label()),
             state: StatusState::Failure,
-            description: "The runner ended without reporting".to_owned(),
+            description: description.to_owned(),
             target_url: Some(self.reporter().pull_url(&repo, pr)),
             branch: branch.filter(|b| !b.is_empty()),
         };
@@ -134,8 +159,6 @@ impl Context {
         if let Err(err) = self.vcs.set_status(&repo, &sha, &status).await {
             tracing::warn!(error = %err, "could not set the failure status");
         }
-        let body = text::stuck(command, &label, &output);
-        self.vcs.post_comment(&repo, pr, &body).await?;
         Ok(true)
     }
 
@@ -169,5 +192,13 @@ impl Context {
         let body = text::released(&released, &format!("this pull request was {verb}"));
         self.vcs.post_comment(repo, pr, &body).await?;
         Ok(true)
+    }
+}
+
+/// The command a record's run in progress is running.
+pub(crate) fn command_of(record: &PlanRecord) -> RunCommand {
+    match record.status {
+        PlanStatus::Applying => RunCommand::Apply,
+        _ => RunCommand::Plan,
     }
 }

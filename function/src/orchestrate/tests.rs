@@ -207,7 +207,7 @@ fn comment(user: &str, text: &str, delivery: &str) -> Event {
 
 #[tokio::test]
 async fn a_readers_unlock_or_apply_leaves_the_lock_dispatches_nothing_and_is_refused_once() {
-    for command in ["unlock", "apply"] {
+    for command in ["unlock", "apply", "cancel"] {
         let lp = Loop::new().await;
         lp.host_knows("drive-by", "read").await;
         let key = lp.hold_lock(1, "envs/prod").await;

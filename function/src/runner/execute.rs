@@ -98,6 +98,16 @@ impl Run<'_> {
         done
     }
 
+    /// The run was cancelled in `step`, having printed `output`.
+    pub(super) fn cancelled(step: &str, output: &str) -> Stop {
+        failed(
+            step,
+            format!(
+                "{output}\nThe run was cancelled (`landfall cancel`) during this step; nothing after it ran."
+            ),
+        )
+    }
+
     /// Runs one process as a step; `Err` ends the run.
     pub(super) fn exec(
         &mut self,
@@ -106,6 +116,9 @@ impl Run<'_> {
         shown: &str,
         dir: &Path,
     ) -> Result<String, Stop> {
+        if process::cancel_requested() {
+            return Err(Self::cancelled(step, ""));
+        }
         if Instant::now() >= self.deadline {
             return Err(self.timed_out(step, String::new()));
         }
@@ -119,6 +132,9 @@ impl Run<'_> {
             .map_err(|err| failed(step, format!("{shown}: could not start: {err}")))?;
         let text = done.text();
         self.record(&format!("$ {shown}"), &text);
+        if done.cancelled {
+            return Err(Self::cancelled(step, &text));
+        }
         if done.timed_out {
             return Err(self.timed_out(step, text));
         }

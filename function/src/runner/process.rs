@@ -6,10 +6,26 @@
 use std::io::{self, Read, Write as _};
 use std::os::unix::process::CommandExt as _;
 use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use rustix::process::{Pid, Signal, kill_process_group};
+
+/// Set when the run is cancelled (`landfall cancel`: SIGINT to a local runner, SIGTERM when its
+/// Job is deleted): the running step is stopped as at the deadline, and no other step starts.
+static CANCEL_REQUESTED: AtomicBool = AtomicBool::new(false);
+
+/// Asks the run to stop (see [`CANCEL_REQUESTED`]).
+pub fn request_cancel() {
+    CANCEL_REQUESTED.store(true, Ordering::SeqCst);
+}
+
+/// Whether the run was asked to stop.
+#[must_use]
+pub fn cancel_requested() -> bool {
+    CANCEL_REQUESTED.load(Ordering::SeqCst)
+}
 
 /// How a process ended.
 #[derive(Debug)]
@@ -20,8 +36,10 @@ pub struct Finished {
     pub output: Vec<u8>,
     /// Its standard error, when not merged.
     pub stderr: Vec<u8>,
-    /// Whether it was stopped at the deadline.
+    /// Whether it was stopped at the deadline (or by a cancel).
     pub timed_out: bool,
+    /// Whether it was stopped because the run was cancelled.
+    pub cancelled: bool,
 }
 
 impl Finished {
@@ -105,6 +123,7 @@ pub fn run(
         }
     };
     let mut timed_out = false;
+    let mut cancelled = false;
     let mut kill_at: Option<Instant> = None;
     let mut pause = Duration::from_millis(1);
     let status = loop {
@@ -113,8 +132,9 @@ pub fn run(
         }
         let now = Instant::now();
         match kill_at {
-            None if now >= deadline => {
+            None if now >= deadline || cancel_requested() => {
                 timed_out = true;
+                cancelled = cancel_requested();
                 signal_group(&child, Signal::INT);
                 kill_at = Some(now + grace);
             }
@@ -140,6 +160,7 @@ pub fn run(
         output,
         stderr,
         timed_out,
+        cancelled,
     })
 }
 

@@ -67,6 +67,39 @@ async fn github_app(spec: &RunSpec) -> anyhow::Result<Option<(crate::vcs::AnyVcs
     Ok(Some((crate::vcs::AnyVcs::Github(client), token)))
 }
 
+/// SIGINT (a local `landfall cancel`) and SIGTERM (the Job deleted) cancel the run: the step
+/// running is stopped as at the deadline, its process group first asked with SIGINT, and the
+/// run reports. Watched on a thread of its own, since steps block the run's own thread.
+fn cancel_on_signals() {
+    let watch = || -> std::io::Result<()> {
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        runtime.block_on(async {
+            use tokio::signal::unix::{SignalKind, signal};
+            let mut term = signal(SignalKind::terminate())?;
+            let mut int = signal(SignalKind::interrupt())?;
+            tokio::select! {
+                _ = term.recv() => {}
+                _ = int.recv() => {}
+            }
+            eprintln!("landfall-runner: cancelled: stopping the step that runs");
+            super::process::request_cancel();
+            Ok(())
+        })
+    };
+    let spawned = std::thread::Builder::new()
+        .name("cancel".into())
+        .spawn(move || {
+            if let Err(err) = watch() {
+                eprintln!("landfall-runner: cannot watch for cancel signals: {err}");
+            }
+        });
+    if let Err(err) = spawned {
+        eprintln!("landfall-runner: cannot watch for cancel signals: {err}");
+    }
+}
+
 /// `landfall-runner`'s whole program; `main` only calls this.
 #[must_use]
 pub fn main() -> ExitCode {
@@ -103,6 +136,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    cancel_on_signals();
     let mut opts = RunnerOptions::from_env();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()

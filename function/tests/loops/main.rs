@@ -14,6 +14,7 @@ mod lambda_watch;
 mod loop_authz;
 mod loop_authz_gitea;
 mod loop_authz_gitlab;
+mod loop_cancel;
 mod loop_dispatch_failure;
 mod loop_fanout;
 mod loop_lambda_watch;

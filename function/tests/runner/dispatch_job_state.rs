@@ -126,3 +126,32 @@ async fn an_api_that_fails_leaves_the_run_for_the_next_sweep() {
     let (state, _) = job_state(vec![(StatusCode::INTERNAL_SERVER_ERROR, broken)]).await;
     assert!(matches!(state, RunState::Unknown(_)), "{state:?}");
 }
+
+#[tokio::test]
+async fn a_cancel_deletes_the_job_with_foreground_propagation() {
+    let (dispatcher, mut handle) = dispatcher();
+    let server = tokio::spawn(async move {
+        let (request, send) = handle.next_request().await.expect("the API is asked");
+        let method = request.method().to_string();
+        let uri = request.uri().to_string();
+        let body = http_body_util::BodyExt::collect(request.into_body())
+            .await
+            .unwrap()
+            .to_bytes();
+        send.send_response(
+            Response::builder()
+                .status(StatusCode::OK)
+                .body(Body::from(serde_json::to_vec(&job(&json!({}))).unwrap()))
+                .unwrap(),
+        );
+        (method, uri, serde_json::from_slice::<Value>(&body).unwrap())
+    });
+    assert_eq!(dispatcher.cancel(JOB).await, Ok(true));
+    let (method, uri, body) = server.await.unwrap();
+    assert_eq!(method, "DELETE");
+    assert_eq!(
+        uri,
+        format!("/apis/batch/v1/namespaces/landfall-runners/jobs/{JOB}?")
+    );
+    assert_eq!(body["propagationPolicy"], "Foreground");
+}
