@@ -160,20 +160,12 @@ impl ProjectResult {
         }
     }
 
-    /// Whether the run succeeded without changing anything: a plan without changes, or an
-    /// apply of nothing.
+    /// Whether the run succeeded without changing anything: a plan without changes. Never an
+    /// apply: Landfall refuses to apply a plan without changes, so every apply changed something
+    /// (and the apply's output, which the PR's code can print into, decides nothing here).
     #[must_use]
     pub fn changed_nothing(&self) -> bool {
-        if self.step_failed() {
-            return false;
-        }
-        match &self.outcome {
-            Outcome::NoChanges { .. } => true,
-            Outcome::Applied { output } => {
-                output.contains("Resources: 0 added, 0 changed, 0 destroyed")
-            }
-            _ => false,
-        }
+        !self.step_failed() && matches!(self.outcome, Outcome::NoChanges { .. })
     }
 
     /// Whether a step failed after the outcome was decided (a post-workflow hook): the run
