@@ -395,14 +395,7 @@ pub(crate) fn read_requirements(
 }
 
 fn valid_version(v: &str) -> bool {
-    let v = v.trim();
-    let core = v
-        .trim_start_matches(['~', '>', '<', '=', '!', ' '])
-        .trim_start_matches('v');
-    let mut parts = core.split(['.', '-', '+', ',', ' ']);
-    parts
-        .next()
-        .is_some_and(|major| !major.is_empty() && major.chars().all(|c| c.is_ascii_digit()))
+    crate::run::version::Constraint::parse(v).is_ok()
 }
 
 /// A project's `timeout`: seconds, or a number with `s`, `m` or `h`; from 1 minute to 24 hours.

@@ -20,6 +20,7 @@ pub mod result;
 pub mod spec;
 pub mod step;
 pub mod summary;
+pub mod version;
 
 use serde::{Deserialize, Serialize};
 

@@ -1,5 +1,5 @@
-//! Which Terraform binary runs a project: the one its exact pinned version names, never
-//! another version.
+//! Which Terraform binary runs a project: the newest this runner carries that its
+//! `terraform_version` (a version or a constraint) allows, never another version.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -7,46 +7,60 @@ use std::process::Command;
 use super::RunnerOptions;
 use crate::config::env_vars::TERRAFORM_VERSIONS_DIR;
 use crate::run::RunSpec;
+use crate::run::version::{Constraint, Version};
 
-/// The Terraform binary for the project: for a pinned exact version, `<versions dir>/<version>/
-/// terraform` or the default binary when it is that version; never another version. A version
-/// constraint (`>= 1.5`, `~> 1.9`) is left to Terraform's own `required_version` check.
+/// The Terraform binary for the project. Without `terraform_version`, the default binary.
+/// With it (a version or a constraint such as `~> 1.9`), the newest version this runner carries
+/// that matches: `<versions dir>/<version>/terraform` for each version there, and the default
+/// binary at its own version. None matching fails the project, naming what there is; nothing is
+/// downloaded.
 pub(super) fn pick_terraform(spec: &RunSpec, opts: &RunnerOptions) -> Result<PathBuf, String> {
     let Some(pinned) = spec.project.terraform_version.as_deref() else {
         return Ok(opts.terraform.clone());
     };
-    let wanted = pinned.trim().trim_start_matches(['v', '=']).trim();
-    let exact = wanted.starts_with(|c: char| c.is_ascii_digit())
-        && wanted
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-');
-    if !exact {
-        return Ok(opts.terraform.clone());
-    }
-    if let Some(dir) = &opts.versions_dir {
-        let candidate = dir.join(wanted).join("terraform");
-        if candidate.is_file() {
-            return Ok(candidate);
+    let constraint =
+        Constraint::parse(pinned).map_err(|err| format!("terraform_version `{pinned}`: {err}"))?;
+    let mut carried: Vec<(Version, PathBuf)> = Vec::new();
+    if let Some(dir) = &opts.versions_dir
+        && let Ok(entries) = std::fs::read_dir(dir)
+    {
+        for entry in entries.flatten() {
+            let binary = entry.path().join("terraform");
+            if let Some(version) = entry.file_name().to_str().and_then(Version::parse)
+                && binary.is_file()
+            {
+                carried.push((version, binary));
+            }
         }
     }
-    let found = installed_version(&opts.terraform)?;
-    if found == wanted {
-        return Ok(opts.terraform.clone());
+    let default = installed_version(&opts.terraform)?;
+    if let Some(version) = Version::parse(&default) {
+        carried.push((version, opts.terraform.clone()));
     }
+    let newest = constraint.newest(carried.iter().map(|(v, _)| v)).cloned();
+    if let Some(newest) = newest
+        && let Some((_, binary)) = carried.iter().find(|(v, _)| *v == newest)
+    {
+        return Ok(binary.clone());
+    }
+    let mut have: Vec<String> = carried.iter().map(|(v, _)| v.to_string()).collect();
+    have.sort();
+    have.dedup();
     Err(format!(
-        "the project pins Terraform {wanted} (terraform_version), but this runner's terraform \
-         ({}) is {found}{}. Add Terraform {wanted} to the runner image{}, or change the \
-         project's terraform_version.",
+        "the project asks for Terraform `{pinned}` (terraform_version), and this runner carries \
+         none that matches: it has {} ({} is the default{}). Add a matching Terraform to the \
+         runner image{}, or change the project's terraform_version.",
+        have.join(", "),
         opts.terraform.display(),
         opts.versions_dir
             .as_ref()
             .map_or_else(String::new, |dir| format!(
-                " and {} has no {wanted}/terraform",
+                ", the others are in {}",
                 dir.display()
             )),
         opts.versions_dir.as_ref().map_or_else(
-            || format!(" (as <dir>/{wanted}/terraform with {TERRAFORM_VERSIONS_DIR}=<dir>)"),
-            |dir| format!(" as {}", dir.join(wanted).join("terraform").display())
+            || format!(" (as <dir>/<version>/terraform with {TERRAFORM_VERSIONS_DIR}=<dir>)"),
+            |dir| format!(" as {}", dir.join("<version>").join("terraform").display())
         ),
     ))
 }

@@ -371,7 +371,7 @@ fn a_run_step_uses_its_shell_and_arguments_and_a_hidden_step_stays_out_of_the_co
 }
 
 #[test]
-fn a_pinned_terraform_version_is_used_or_the_run_says_it_is_missing() {
+fn a_pinned_terraform_version_or_constraint_picks_the_newest_carried_match_or_says_what_there_is() {
     let fx = Fixture::new();
     let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
     let mut spec = fx.spec(&head, "delivery-1");
@@ -379,25 +379,56 @@ fn a_pinned_terraform_version_is_used_or_the_run_says_it_is_missing() {
     let report = fx.run(&spec);
     assert_eq!(report.status, RunStatus::Failed, "{}", report.comment);
     assert!(
-        report.comment.contains("pins Terraform 0.12.31"),
+        report.comment.contains("asks for Terraform `0.12.31`")
+            && report.comment.contains("carries none that matches"),
         "{}",
         report.comment
     );
 
-    // A version the runner image carries in its versions folder is the one run.
+    // Versions the runner image carries in its versions folder: 9.9.9 leaves a mark when run.
+    let marks = fx.path("marks");
+    std::fs::create_dir_all(&marks).unwrap();
     let pinned = fx.path("versions/9.9.9");
     std::fs::create_dir_all(&pinned).unwrap();
-    std::os::unix::fs::symlink(landfall_e2e::tool("terraform"), pinned.join("terraform")).unwrap();
-    spec.trigger = "delivery-2".to_owned();
-    spec.project.terraform_version = Some("v9.9.9".to_owned());
+    let wrapper = pinned.join("terraform");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\ntouch {}/\"$$\"\nexec {} \"$@\"\n",
+            marks.display(),
+            landfall_e2e::tool("terraform").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &wrapper,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let runs_of_999 = || std::fs::read_dir(&marks).unwrap().count();
+    for (trigger, wanted, picks_999) in [
+        ("delivery-2", "v9.9.9", true),
+        ("delivery-3", "~> 9.9", true),
+        ("delivery-4", ">= 1.0", true),
+        ("delivery-5", ">= 1.0, < 9", false),
+    ] {
+        let before = runs_of_999();
+        spec.trigger = trigger.to_owned();
+        spec.project.terraform_version = Some(wanted.to_owned());
+        let report = fx.run(&spec);
+        assert_eq!(
+            report.status,
+            RunStatus::Planned,
+            "{wanted}: {}",
+            report.comment
+        );
+        assert_eq!(runs_of_999() > before, picks_999, "{wanted}");
+    }
+    // A version that is none of them names them all.
+    spec.trigger = "delivery-6".to_owned();
+    spec.project.terraform_version = Some("~> 3.0".to_owned());
     let report = fx.run(&spec);
-    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
-
-    // A constraint is Terraform's own business (`required_version`).
-    spec.trigger = "delivery-3".to_owned();
-    spec.project.terraform_version = Some(">= 1.0".to_owned());
-    let report = fx.run(&spec);
-    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
+    assert!(report.comment.contains("9.9.9"), "{}", report.comment);
 }
 
 #[test]
