@@ -155,19 +155,22 @@ impl GithubClient {
         }
     }
 
-    /// A token for `repo` that stays valid for at least `valid_for` (at most about 55 minutes
-    /// for an App): the personal token, or an installation token, minted when the cached one
-    /// would expire sooner. This is what a runner needs to clone and comment.
+    /// The token a runner clones `repo` with (and its Terraform fetches private modules of the
+    /// repository with): the personal token, or, for an App, an installation token for `repo`
+    /// alone with `contents: read` only (GitHub's `repositories` and `permissions`), valid for
+    /// about an hour. Nothing it reaches can write.
     ///
     /// # Errors
     ///
     /// When the installation cannot be found or the token cannot be minted.
-    pub async fn token_for(&self, repo: &RepoName, valid_for: Duration) -> Result<SecretString> {
+    pub async fn token_for(&self, repo: &RepoName, _valid_for: Duration) -> Result<SecretString> {
         match &self.credentials {
             Credentials::Token(token) => Ok(token.clone()),
             Credentials::App(app) => {
                 let id = app.installation_for(&self.rest, Scope::Repo(repo)).await?;
-                app.token(&self.rest, id, valid_for).await
+                let name = repo.as_str().rsplit('/').next().unwrap_or(repo.as_str());
+                app.scoped_token(&self.rest, id, name, &[("contents", "read")])
+                    .await
             }
         }
     }

@@ -16,6 +16,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const APP_KEY: &str = include_str!("../vcs_fixtures/github-app-test-key.pem");
 const MINTED: &str = "ghs_runner-minted-token-3b1f";
+const CLONE_TOKEN: &str = "ghs_clone-read-only-token-8c2d";
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
 fn spec(dir: &std::path::Path) -> RunSpec {
@@ -60,6 +61,20 @@ async fn a_github_app_runner_mints_its_installation_token_and_reports_with_it() 
         aws_smithy_types::DateTime::from_secs(i64::try_from(expires.as_secs()).unwrap())
             .fmt(aws_smithy_types::date_time::Format::DateTime)
             .unwrap();
+    // The clone's token: this repository alone, contents read-only.
+    Mock::given(method("POST"))
+        .and(path("/app/installations/42/access_tokens"))
+        .and(wiremock::matchers::body_json(
+            json!({"repositories": ["infra"], "permissions": {"contents": "read"}}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"token": CLONE_TOKEN, "expires_at": expires_at})),
+        )
+        .expect(1)
+        .mount(&github)
+        .await;
+    // The reporting client's own installation token.
     Mock::given(method("POST"))
         .and(path("/app/installations/42/access_tokens"))
         .respond_with(
@@ -106,7 +121,11 @@ async fn a_github_app_runner_mints_its_installation_token_and_reports_with_it() 
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(
-        !stdout.contains(MINTED) && !stderr.contains(MINTED) && !stderr.contains("PRIVATE KEY"),
+        !stdout.contains(MINTED)
+            && !stderr.contains(MINTED)
+            && !stdout.contains(CLONE_TOKEN)
+            && !stderr.contains(CLONE_TOKEN)
+            && !stderr.contains("PRIVATE KEY"),
         "a token or the key leaked into the runner's output:\n{stderr}"
     );
     let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())

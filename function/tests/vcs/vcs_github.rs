@@ -916,7 +916,8 @@ async fn a_token_github_no_longer_accepts_is_replaced_once() {
 }
 
 #[tokio::test]
-async fn a_refused_token_exchange_is_a_clear_error_and_the_runner_token_is_the_installations() {
+async fn a_refused_token_exchange_is_a_clear_error_and_the_runner_token_is_scoped_to_one_repo_read_only()
+ {
     let server = MockServer::start().await;
     mint(99)
         .respond_with(ResponseTemplate::new(401).set_body_json(json!({
@@ -946,8 +947,14 @@ async fn a_refused_token_exchange_is_a_clear_error_and_the_runner_token_is_the_i
     let hour = Duration::from_mins(50);
     let token = c.token_for(&repo(), hour).await.unwrap();
     assert_eq!(token.expose_secret(), "ghs_runner");
-    // Cached: a second ask within its life mints nothing.
-    c.token_for(&repo(), hour).await.unwrap();
+    // The runner's token reaches this repository alone, and can only read its contents.
+    let requests = server.received_requests().await.unwrap();
+    let body: serde_json::Value = serde_json::from_slice(&requests[0].body).unwrap();
+    let name = repo().as_str().rsplit('/').next().unwrap().to_owned();
+    assert_eq!(
+        body,
+        json!({"repositories": [name], "permissions": {"contents": "read"}})
+    );
 }
 
 #[tokio::test]

@@ -164,6 +164,37 @@ impl AppAuth {
         {
             return Ok(cached.token.clone());
         }
+        let minted = self.mint(rest, id, None).await?;
+        let token = minted.token.clone();
+        locked(&self.tokens).insert(id, minted);
+        Ok(token)
+    }
+
+    /// A token of installation `id` for repository `name` (its name without the owner) alone,
+    /// with only `permissions` (GitHub's `repositories` and `permissions` of the request): what
+    /// a runner's clone and its Terraform's private modules get. Minted every time, never
+    /// cached beside the installation's own token.
+    pub(super) async fn scoped_token(
+        &self,
+        rest: &Rest,
+        id: u64,
+        name: &str,
+        permissions: &[(&str, &str)],
+    ) -> Result<SecretString> {
+        let permissions: serde_json::Map<String, serde_json::Value> = permissions
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), serde_json::Value::from(*v)))
+            .collect();
+        let body = serde_json::json!({ "repositories": [name], "permissions": permissions });
+        Ok(self.mint(rest, id, Some(&body)).await?.token)
+    }
+
+    async fn mint(
+        &self,
+        rest: &Rest,
+        id: u64,
+        body: Option<&serde_json::Value>,
+    ) -> Result<InstallationToken> {
         let what = format!("mint an access token for GitHub App installation {id}");
         let url = rest.url(&format!("/app/installations/{id}/access_tokens"))?;
         // Minting twice only makes a second token: safe to retry.
@@ -172,7 +203,7 @@ impl AppAuth {
             .send(
                 Method::POST,
                 url,
-                None,
+                body,
                 ACCEPT_JSON,
                 Idempotency::Idempotent,
                 &what,
@@ -190,13 +221,10 @@ impl AppAuth {
             status: 201,
             message: format!("expires_at {:?} is not an RFC 3339 time", json.expires_at),
         })?;
-        let token = SecretString::from(json.token);
-        let minted = InstallationToken {
-            token: token.clone(),
+        Ok(InstallationToken {
+            token: SecretString::from(json.token),
             expires_at,
-        };
-        locked(&self.tokens).insert(id, minted);
-        Ok(token)
+        })
     }
 
     /// Drops installation `id`'s cached token (GitHub no longer accepts it).
