@@ -61,29 +61,7 @@ async fn a_github_app_runner_mints_its_installation_token_and_reports_with_it() 
         aws_smithy_types::DateTime::from_secs(i64::try_from(expires.as_secs()).unwrap())
             .fmt(aws_smithy_types::date_time::Format::DateTime)
             .unwrap();
-    // The clone's token: this repository alone, contents read-only.
-    Mock::given(method("POST"))
-        .and(path("/app/installations/42/access_tokens"))
-        .and(wiremock::matchers::body_json(
-            json!({"repositories": ["infra"], "permissions": {"contents": "read"}}),
-        ))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"token": CLONE_TOKEN, "expires_at": expires_at})),
-        )
-        .expect(1)
-        .mount(&github)
-        .await;
-    // The reporting client's own installation token.
-    Mock::given(method("POST"))
-        .and(path("/app/installations/42/access_tokens"))
-        .respond_with(
-            ResponseTemplate::new(201)
-                .set_body_json(json!({"token": MINTED, "expires_at": expires_at})),
-        )
-        .expect(1)
-        .mount(&github)
-        .await;
+    mount_tokens(&github, &expires_at).await;
     Mock::given(method("GET"))
         .and(path("/repos/acme/infra/pulls/7"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
