@@ -47,6 +47,29 @@ fn spec(dir: &std::path::Path) -> RunSpec {
     }
 }
 
+/// The App's two tokens: the clone's (this repository alone, contents read-only), then the
+/// reporting client's own.
+async fn mount_tokens(github: &MockServer, expires_at: &str) {
+    let minting = |token: &str| {
+        ResponseTemplate::new(201).set_body_json(json!({"token": token, "expires_at": expires_at}))
+    };
+    Mock::given(method("POST"))
+        .and(path("/app/installations/42/access_tokens"))
+        .and(wiremock::matchers::body_json(
+            json!({"repositories": ["infra"], "permissions": {"contents": "read"}}),
+        ))
+        .respond_with(minting(CLONE_TOKEN))
+        .expect(1)
+        .mount(github)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/app/installations/42/access_tokens"))
+        .respond_with(minting(MINTED))
+        .expect(1)
+        .mount(github)
+        .await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn a_github_app_runner_mints_its_installation_token_and_reports_with_it() {
     let github = MockServer::start().await;
