@@ -20,7 +20,8 @@ use landfall_function::vcs::gitea::GiteaClient;
 use landfall_function::vcs::github::GithubClient;
 use landfall_function::vcs::gitlab::GitlabClient;
 use landfall_function::vcs::{
-    Actor, CommitStatus, RetryPolicy, StatusState, TreeFilter, VcsClient, status_context,
+    Actor, BranchDeletion, CommitStatus, PrState, RetryPolicy, StatusState, TreeFilter, VcsClient,
+    status_context,
 };
 use secrecy::SecretString;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -220,6 +221,12 @@ impl<C: VcsClient> Case<C> {
         contains.expect("contains_base");
         let member = h.run("is_member", c.is_member(self.team, user)).await;
         assert_eq!(member.is_err(), silent.contains(&"is_member"));
+        // The pull request merged, its branch in the base repository at the head commit.
+        let mut merged = pr.clone();
+        merged.state = PrState::Merged;
+        merged.head_repo = Some(repo.clone());
+        let deletion = h.run("delete_branch", c.delete_branch(repo, &merged)).await;
+        assert_eq!(deletion.expect("delete_branch"), BranchDeletion::Deleted);
         more(&mut h, &c).await;
         h.finish(silent, self.sources).await;
     }

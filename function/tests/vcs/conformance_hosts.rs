@@ -78,6 +78,11 @@ pub fn github(req: &Request) -> ResponseTemplate {
         ("POST", "/app/installations/42/access_tokens") => created(json!({
             "token": "ghs_installation", "expires_at": "2099-01-01T00:00:00Z"
         })),
+        ("GET", "") => json(json!({"full_name": "acme/infra", "default_branch": "main"})),
+        ("GET", "/git/ref/heads/feature") => json(json!({
+            "ref": "refs/heads/feature", "object": {"sha": SHA, "type": "commit"}
+        })),
+        ("DELETE", "/git/refs/heads/feature") => ResponseTemplate::new(204),
         _ => unexpected(req),
     }
 }
@@ -116,6 +121,11 @@ pub fn gitlab(req: &Request) -> ResponseTemplate {
         ("GET", "/merge_requests/7/approvals") => json(json!({
             "approved_by": [{"user": {"id": 12, "username": "dev"}}]
         })),
+        ("GET", "") => json(json!({"id": 1, "default_branch": "main"})),
+        ("DELETE", "/repository/branches/feature") => ResponseTemplate::new(204),
+        ("GET", "/repository/branches/feature") => {
+            json(json!({"name": "feature", "commit": {"id": SHA}}))
+        }
         _ => unexpected(req),
     }
 }
@@ -152,6 +162,9 @@ pub fn gitea(req: &Request) -> ResponseTemplate {
             json(json!({"ok": true, "data": [{"id": 7, "name": "platform"}]}))
         }
         ("GET", "/teams/7/members/dev") => json(json!({"login": "dev"})),
+        ("GET", "") => json(json!({"full_name": "acme/infra", "default_branch": "main"})),
+        ("GET", "/branches/feature") => json(json!({"name": "feature", "commit": {"id": SHA}})),
+        ("DELETE", "/branches/feature") => ResponseTemplate::new(204),
         _ => unexpected(req),
     }
 }
@@ -192,8 +205,15 @@ pub fn azure_devops(req: &Request) -> ResponseTemplate {
             "behindCount": 0, "aheadCount": 1, "baseCommit": BASE, "commonCommit": BASE
         })),
         ("GET", "") => json(json!({
-            "id": "repo-id", "name": "infra", "project": {"id": "project-id", "name": "Platform"}
+            "id": "repo-id", "name": "infra", "project": {"id": "project-id", "name": "Platform"},
+            "defaultBranch": "refs/heads/main"
         })),
+        ("GET", "/refs") => json(json!({
+            "value": [{"name": "refs/heads/feature", "objectId": SHA}], "count": 1
+        })),
+        ("POST", "/refs") => json(json!({"value": [{
+            "name": "refs/heads/feature", "success": true, "updateStatus": "succeeded"
+        }], "count": 1})),
         ("GET", "/_apis/identities") => json(json!({
             "value": [{"id": "id-dev", "descriptor": "Microsoft.IdentityModel.Claims.ClaimsIdentity;dev"}]
         })),
@@ -237,6 +257,11 @@ pub fn bitbucket_cloud(req: &Request) -> ResponseTemplate {
         }
         ("GET", "/refs/branches/main") => json(json!({"name": "main", "target": {"hash": BASE}})),
         ("GET", p) if p == format!("/merge-base/{SHA}..{BASE}") => json(json!({"hash": BASE})),
+        ("GET", "") => json(json!({"full_name": "acme/infra", "mainbranch": {"name": "main"}})),
+        ("GET", "/refs/branches/feature") => {
+            json(json!({"name": "feature", "target": {"hash": SHA}}))
+        }
+        ("DELETE", "/refs/branches/feature") => ResponseTemplate::new(204),
         _ => unexpected(req),
     }
 }
@@ -269,6 +294,13 @@ pub fn bitbucket_server(req: &Request) -> ResponseTemplate {
             ResponseTemplate::new(204)
         }
         ("GET", "/1.0/users") => last_page(json!([{"name": "dev", "slug": "dev"}])),
+        ("GET", "/default-branch") => json(json!({"id": "refs/heads/main", "displayId": "main"})),
+        ("GET", "/branches") => last_page(json!([
+            {"id": "refs/heads/feature", "displayId": "feature", "latestCommit": SHA}
+        ])),
+        ("DELETE", "/rest/branch-utils/latest/projects/PLAT/repos/infra/branches") => {
+            ResponseTemplate::new(204)
+        }
         _ => unexpected(req),
     }
 }
