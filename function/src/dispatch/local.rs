@@ -135,6 +135,9 @@ pub struct LocalDispatcher {
     runs_dir: PathBuf,
     env: Vec<(String, String)>,
     token: Option<SecretString>,
+    /// The runners started by this process and not yet ended, by run id: whom `cancel` signals.
+    /// Kept in memory, never in the run folder, where the run's own code could rewrite it.
+    running: std::sync::Arc<std::sync::Mutex<std::collections::HashMap<String, u32>>>,
 }
 
 impl LocalDispatcher {
@@ -178,7 +181,14 @@ impl LocalDispatcher {
             runs_dir: runs_dir.into(),
             env,
             token,
+            running: std::sync::Arc::default(),
         }
+    }
+
+    fn running(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<String, u32>> {
+        self.running
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// The `landfall-runner` beside the current executable, as installed by `cargo install` or
@@ -254,12 +264,11 @@ impl Dispatcher for LocalDispatcher {
 
     async fn cancel(&self, run_id: &str) -> Result<bool, String> {
         use rustix::process::{Pid, Signal, kill_process_group};
-        if self.exit_status(run_id).is_some() {
-            return Ok(false);
-        }
-        let Some(pid) = fs::read_to_string(self.run_dir(run_id).join("pid"))
-            .ok()
-            .and_then(|text| text.trim().parse::<i32>().ok())
+        // Only a runner this process started and still runs: a run folder names nothing here.
+        let Some(pid) = self
+            .running()
+            .get(run_id)
+            .and_then(|pid| i32::try_from(*pid).ok())
             .and_then(Pid::from_raw)
         else {
             return Ok(false);
@@ -268,7 +277,7 @@ impl Dispatcher for LocalDispatcher {
             .map_err(|err| format!("SIGINT to the runner: {err}"))?;
         // The runner stops its step (SIGINT, then SIGKILL after its grace) and reports.
         let until = Instant::now() + CANCEL_WAIT;
-        while self.exit_status(run_id).is_none() {
+        while self.running().contains_key(run_id) {
             if Instant::now() > until {
                 let _ = kill_process_group(pid, Signal::KILL);
                 break;
@@ -346,7 +355,9 @@ impl Dispatcher for LocalDispatcher {
         })?;
         tracing::info!(run = %run_id, pid = child.id(), "local runner started");
         // The runner leads its own process group: `cancel` signals it by this id.
-        fs::write(run_dir.join("pid"), child.id().to_string()).map_err(dir_error)?;
+        self.running().insert(run_id.clone(), child.id());
+        let running = std::sync::Arc::clone(&self.running);
+        let ended_id = run_id.clone();
         let exit_file = run_dir.join("exit");
         std::thread::Builder::new()
             .name(format!("reap-{run_id}"))
@@ -355,6 +366,10 @@ impl Dispatcher for LocalDispatcher {
                     Ok(status) => status.to_string(),
                     Err(err) => format!("wait failed: {err}"),
                 };
+                running
+                    .lock()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner)
+                    .remove(&ended_id);
                 if let Err(err) = fs::write(&exit_file, status) {
                     tracing::warn!(file = %exit_file.display(), %err, "could not record a run's exit");
                 }
