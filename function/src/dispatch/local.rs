@@ -250,7 +250,8 @@ impl Dispatcher for LocalDispatcher {
     /// whose function restarted has no reaper, and is failed at its deadline instead. A runner
     /// that wrote its report is being recorded (by the function waiting for it).
     async fn run_state(&self, run_id: &str) -> super::RunState {
-        if self.report_path(run_id).exists() {
+        // A runner this process started and still runs is running, whatever its folder says.
+        if self.running().contains_key(run_id) || self.report_path(run_id).exists() {
             return super::RunState::Running;
         }
         match self.exit_status(run_id) {
