@@ -29,6 +29,27 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// Under Lambda, the function's own URL (`lambda:GetFunctionUrlConfig` on
+/// `AWS_LAMBDA_FUNCTION_NAME`), without its trailing slash: where its runners post reports.
+///
+/// # Errors
+///
+/// When the function name is unknown, or the URL cannot be read (no URL, no permission).
+pub async fn own_function_url() -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let name = crate::config::process::var(crate::config::env_vars::AWS_LAMBDA_FUNCTION_NAME)
+        .context("AWS_LAMBDA_FUNCTION_NAME is not set")?;
+    let client = aws_sdk_lambda::Client::new(&sdk_config().await);
+    let answer = client
+        .get_function_url_config()
+        .function_name(&name)
+        .send()
+        .await
+        .map_err(aws_sdk_lambda::Error::from)
+        .with_context(|| format!("lambda:GetFunctionUrlConfig of {name} failed"))?;
+    Ok(answer.function_url().trim_end_matches('/').to_owned())
+}
+
 /// The SDK's HTTP client, backed by reqwest.
 #[must_use]
 pub fn http_client() -> SharedHttpClient {

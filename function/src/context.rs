@@ -31,9 +31,13 @@ pub struct Context {
     pub vcs: AnyVcs,
     /// The operator's server-side policy.
     pub policy: Option<Policy>,
-    /// Whether runners record their own results (they can reach the store: DynamoDB); else
-    /// the function waits for each local run's report and records it.
+    /// Whether runners post their reports to the function ([`Self::report_url`]); else the
+    /// function waits for each local run's report and records it.
     pub report_back: bool,
+    /// The function's base URL as runners reach it, where they post their reports.
+    pub report_url: Option<String>,
+    /// The key of the runs' report credentials (derived from the webhook secret).
+    pub report_key: crate::run::report_auth::ReportKey,
     /// Under Lambda: where events go to be handled by an asynchronous invocation.
     pub handoff: Option<crate::handoff::LambdaHandoff>,
     /// The key hand-offs are sealed with (the webhook secret).
@@ -62,7 +66,14 @@ impl Context {
             .connect()
             .await
             .with_context(|| format!("cannot open the store ({})", config.store.describe()))?;
-        let report_back = matches!(config.store, StoreConfig::DynamoDb { .. });
+        let report_url = match &config.report_url {
+            Some(url) => Some(url.clone()),
+            None if process::under_lambda() => Some(crate::aws::own_function_url().await.context(
+                "cannot find the function's URL for run reports; set LANDFALL_REPORT_URL",
+            )?),
+            None => None,
+        };
+        let report_back = report_url.is_some();
         let env = runner_env(config);
         let dispatcher = match &config.dispatch {
             DispatchConfig::Local => {
@@ -129,6 +140,8 @@ impl Context {
             vcs,
             policy,
             report_back,
+            report_url,
+            report_key: crate::run::report_auth::ReportKey::derive(&secrets.webhook_secret),
             handoff: crate::handoff::LambdaHandoff::from_env(&secrets.webhook_secret)?,
             handoff_key: secrets.webhook_secret.clone(),
             poll: Duration::from_millis(100),
@@ -157,6 +170,10 @@ impl Context {
             vcs,
             policy,
             report_back: false,
+            report_url: None,
+            report_key: crate::run::report_auth::ReportKey::derive(&secrecy::SecretString::from(
+                "test webhook secret",
+            )),
             handoff: None,
             handoff_key: secrecy::SecretString::from(String::new()),
             poll: Duration::from_millis(10),
@@ -165,42 +182,28 @@ impl Context {
     }
 }
 
-/// The plain settings a runner needs, whichever dispatcher starts it: where the store is (a
-/// runner on DynamoDB records its own result), the VCS host's URL and the AWS region and
-/// endpoint, and a GitHub App's id. Never a secret: the token reaches the runner separately.
+/// The plain settings a runner needs, whichever dispatcher starts it: the embedded store's
+/// folder (a local runner writes its artifacts there; on S3 a run gets presigned links
+/// instead, and no store settings at all), the VCS host's URL, and the AWS region and endpoint.
+/// Never a secret: a token reaches the runner separately, and a GitHub App's runner gets an
+/// installation token minted for its run, never the App's key or its ARN.
 fn runner_env(config: &Config) -> Vec<(String, String)> {
     use crate::config::env_vars as v;
     let mut env = Vec::new();
-    match &config.store {
-        StoreConfig::Embedded { data_dir } => {
-            let data_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.clone());
-            env.push((v::STORE.to_owned(), "embedded".to_owned()));
-            env.push((v::DATA_DIR.to_owned(), data_dir.display().to_string()));
-        }
-        StoreConfig::DynamoDb { table, bucket, .. } => {
-            env.push((v::STORE.to_owned(), "dynamodb".to_owned()));
-            env.push((v::TABLE.to_owned(), table.clone()));
-            env.push((v::BUCKET.to_owned(), bucket.clone()));
-        }
+    if let StoreConfig::Embedded { data_dir } = &config.store {
+        let data_dir = std::path::absolute(data_dir).unwrap_or_else(|_| data_dir.clone());
+        env.push((v::STORE.to_owned(), "embedded".to_owned()));
+        env.push((v::DATA_DIR.to_owned(), data_dir.display().to_string()));
     }
     if let Some(url) = &config.vcs_url {
         env.push((v::VCS_URL.to_owned(), url.clone()));
     }
     // A token kept in Secrets Manager is read there by the runner itself (its role may read
-    // it); the ARN is not a secret.
-    if let Some(crate::config::SecretSource::Arn { arn, .. }) = &config.vcs_token {
+    // it); the ARN is not a secret. A GitHub App's runners get a token minted for each run.
+    if let (Some(crate::config::SecretSource::Arn { arn, .. }), None) =
+        (&config.vcs_token, &config.github_app)
+    {
         env.push((v::VCS_TOKEN_ARN.to_owned(), arn.clone()));
-    }
-    // A GitHub App's runner mints its own installation token, with the key it reads by ARN. A
-    // key given directly reaches only a local runner, which inherits the function's environment.
-    if let Some(app) = &config.github_app {
-        env.push((v::GITHUB_APP_ID.to_owned(), app.app_id.to_string()));
-        if let crate::config::SecretSource::Arn { arn, .. } = &app.key {
-            env.push((v::GITHUB_APP_KEY_ARN.to_owned(), arn.clone()));
-        }
-        if let Some(id) = app.installation_id {
-            env.push((v::GITHUB_INSTALLATION_ID.to_owned(), id.to_string()));
-        }
     }
     for name in ["AWS_REGION", "AWS_ENDPOINT_URL"] {
         if let Some(value) = process::var(name) {
@@ -208,4 +211,59 @@ fn runner_env(config: &Config) -> Vec<(String, String)> {
         }
     }
     env
+}
+
+/// The keys a run writes: its planfile (a plan's) and its log. The runner derives the same.
+#[must_use]
+pub fn run_artifact_keys(spec: &crate::run::RunSpec) -> (String, String) {
+    use crate::store::keys;
+    let (lock, run_id) = (spec.lock_key(), spec.run_id());
+    let sha = spec.head_sha.as_str();
+    (
+        keys::planfile_key(&lock, spec.pr.0, sha, &run_id),
+        keys::log_key(&lock, spec.pr.0, sha, &run_id),
+    )
+}
+
+impl Context {
+    /// What `spec`'s run is given for itself: the report credential and URL (when runners
+    /// report back), presigned links for exactly the keys it writes and the planfile an apply
+    /// reads (on S3), and a GitHub App's installation token for the repository, read-only.
+    pub async fn run_secrets(
+        &self,
+        spec: &crate::run::RunSpec,
+    ) -> anyhow::Result<crate::dispatch::RunSecrets> {
+        let mut secrets = crate::dispatch::RunSecrets::default();
+        if spec.report_back.is_some()
+            && let Some(url) = &self.report_url
+        {
+            secrets.report = Some((
+                format!("{url}{}", crate::run::report_auth::REPORT_PATH),
+                self.report_key.credential(spec),
+            ));
+        }
+        if let AnyArtifacts::S3(s3) = &self.artifacts {
+            let (planfile, log) = run_artifact_keys(spec);
+            let (writes, reads) = match &spec.apply {
+                None => (vec![planfile, log], Vec::new()),
+                Some(apply) => (vec![log], vec![apply.planfile.key.clone()]),
+            };
+            let valid_for = spec.project.timeout + crate::run::DEADLINE_GRACE * 2;
+            secrets.artifacts = Some(
+                crate::store::presigned::RunLinks::sign(s3, &writes, &reads, valid_for)
+                    .await
+                    .context("cannot sign the run's artifact links")?,
+            );
+        }
+        if let AnyVcs::Github(client) = &self.vcs
+            && client.is_app()
+        {
+            let token = client
+                .token_for(&spec.repo, Duration::from_hours(1))
+                .await
+                .with_context(|| format!("cannot mint the run's token for {}", spec.repo))?;
+            secrets.vcs_token = Some(token);
+        }
+        Ok(secrets)
+    }
 }

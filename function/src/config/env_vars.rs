@@ -118,3 +118,15 @@ pub const GIT_TOKEN_FILE: &str = "LANDFALL_GIT_TOKEN_FILE";
 pub const GIT_USERNAME: &str = "LANDFALL_GIT_USERNAME";
 /// Set on the runner when it re-executes itself with its token on standard input.
 pub const VCS_TOKEN_ON_STDIN: &str = "LANDFALL_VCS_TOKEN_ON_STDIN";
+/// The function's own base URL as runners reach it: they post their report to `<it>/runs/report`.
+/// Under Lambda the default is the function's URL (read with `lambda:GetFunctionUrlConfig`);
+/// `serve` with local dispatch waits for its runners' reports instead.
+pub const REPORT_URL: &str = "LANDFALL_REPORT_URL";
+/// Where the runner posts its report (`<LANDFALL_REPORT_URL>/runs/report`), given per run.
+pub const RUN_REPORT_URL: &str = "LANDFALL_RUN_REPORT_URL";
+/// The run's report credential, minted by the function for this run only (see
+/// [`crate::run::report_auth`]); taken off the runner's environment with its token.
+pub const RUN_REPORT_TOKEN: &str = "LANDFALL_RUN_REPORT_TOKEN";
+/// The run's artifact links (JSON): a presigned PUT for each key the run may write and a
+/// presigned GET for the planfile an apply reads; taken off the environment with the token.
+pub const RUN_ARTIFACTS: &str = "LANDFALL_RUN_ARTIFACTS";

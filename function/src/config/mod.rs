@@ -18,7 +18,7 @@ use std::path::PathBuf;
 use crate::allowlist::{AllowlistError, RepoAllowlist};
 use crate::event::Provider;
 pub use operator::{AllowedCommands, COMMAND_NAMES, OperatorSwitches};
-pub use secrets::{GithubAppConfig, SecretSource, Secrets, read_secret_arn, runner_github_app};
+pub use secrets::{GithubAppConfig, SecretSource, Secrets, read_secret_arn};
 pub use sections::{DispatchConfig, ServeLimits};
 pub use store::{DEFAULT_DATA_DIR, LAMBDA_DATA_DIR, StoreConfig};
 
@@ -118,6 +118,8 @@ pub struct Config {
     pub policy: Option<PathBuf>,
     /// Autoplan off, and the commands that run.
     pub switches: OperatorSwitches,
+    /// The function's own base URL, where runners post their reports (`LANDFALL_REPORT_URL`).
+    pub report_url: Option<String>,
 }
 
 impl Config {
@@ -167,6 +169,18 @@ impl Config {
         }
         let policy = found.take(policy(&get)).flatten();
         let switches = found.take(operator::switches(&get)).unwrap_or_default();
+        let report_url = found.take(report_url(&get)).flatten();
+        if matches!(dispatch, Some(DispatchConfig::Kubernetes { .. }))
+            && report_url.is_none()
+            && !under_lambda
+        {
+            found.0.push(ConfigError::Missing {
+                var: env_vars::REPORT_URL,
+                hint: "Kubernetes Jobs post their reports to the function: set the function's \
+                       base URL as the cluster reaches it (under Lambda, its Function URL is \
+                       found by itself)",
+            });
+        }
         match (webhook_secret, allowlist, serve, store, dispatch) {
             (Some(webhook_secret), Some(allowlist), Some(serve), Some(store), Some(dispatch))
                 if found.0.is_empty() =>
@@ -185,6 +199,7 @@ impl Config {
                     dispatch,
                     policy,
                     switches,
+                    report_url,
                 })
             }
             _ => Err(found.into_error()),
@@ -222,6 +237,22 @@ fn vcs(get: &impl Fn(&str) -> Option<String>) -> Result<Provider, ConfigError> {
             value: v.clone(),
             reason: e.to_string(),
         })
+}
+
+/// `LANDFALL_REPORT_URL`: the function's base URL as runners reach it, without a trailing slash.
+fn report_url(get: &impl Fn(&str) -> Option<String>) -> Result<Option<String>, ConfigError> {
+    let Some(url) = get(env_vars::REPORT_URL) else {
+        return Ok(None);
+    };
+    if url.starts_with("https://") || url.starts_with("http://") {
+        Ok(Some(url.trim().trim_end_matches('/').to_owned()))
+    } else {
+        Err(ConfigError::Invalid {
+            var: env_vars::REPORT_URL,
+            value: url,
+            reason: "expected the function's http:// or https:// base URL".to_owned(),
+        })
+    }
 }
 
 fn vcs_url(

@@ -5,7 +5,7 @@ use std::pin::Pin;
 
 use secrecy::SecretString;
 
-use super::{Config, ConfigError, env_vars, process};
+use super::{Config, ConfigError, env_vars};
 use crate::event::Provider;
 
 /// Where a secret comes from.
@@ -87,26 +87,6 @@ impl Config {
             github_app_key,
         })
     }
-}
-
-/// A runner's GitHub App, from the same variables as the function's (`LANDFALL_GITHUB_APP_ID`,
-/// `LANDFALL_GITHUB_APP_KEY` or `..._ARN`, `LANDFALL_GITHUB_INSTALLATION_ID`): the App's id,
-/// its private key (read from Secrets Manager when given by ARN) and the installation, or `None`
-/// when no App is configured.
-///
-/// # Errors
-///
-/// When the settings are incomplete or invalid, or the key cannot be read.
-pub async fn runner_github_app() -> Result<Option<(GithubAppConfig, SecretString)>, ConfigError> {
-    let get = process::var;
-    let Some(app) = github_app(&get, Provider::Github, false)? else {
-        return Ok(None);
-    };
-    let key = match &app.key {
-        SecretSource::Value(key) => key.clone(),
-        SecretSource::Arn { var, arn } => read_secret_arn(var, arn).await?,
-    };
-    Ok(Some((app, key)))
 }
 
 /// Reads one secret from Secrets Manager by ARN (`var` names the setting in errors), with the

@@ -392,6 +392,7 @@ fn an_embedded_store_with_kubernetes_runners_is_refused_at_start_up() {
         ("LANDFALL_RUNNER_NAMESPACE", "runners"),
         ("LANDFALL_RUNNER_IMAGE", "runner:1"),
         ("LANDFALL_RUNNER_SERVICE_ACCOUNT", "runner"),
+        ("LANDFALL_REPORT_URL", "https://landfall.example.com"),
     ])
     .unwrap_err();
     assert!(
@@ -434,4 +435,40 @@ fn every_wrong_setting_is_reported_at_once() {
         assert!(text.contains(var), "{var} missing from:\n{text}");
     }
     assert_eq!(problems.len(), 5, "{text}");
+}
+
+#[test]
+fn kubernetes_runners_outside_lambda_need_the_report_url() {
+    let runners = [
+        ("LANDFALL_STORE", "dynamodb"),
+        ("LANDFALL_TABLE", "t"),
+        ("LANDFALL_BUCKET", "b"),
+        ("LANDFALL_DISPATCH", "kubernetes"),
+        ("LANDFALL_RUNNER_NAMESPACE", "runners"),
+        ("LANDFALL_RUNNER_IMAGE", "runner:1"),
+        ("LANDFALL_RUNNER_SERVICE_ACCOUNT", "runner"),
+    ];
+    let err = with_secret(&runners).unwrap_err();
+    assert!(
+        matches!(
+            err,
+            ConfigError::Missing {
+                var: "LANDFALL_REPORT_URL",
+                ..
+            }
+        ),
+        "{err}"
+    );
+    let with_url = [
+        &runners[..],
+        &[("LANDFALL_REPORT_URL", "https://fn.example.com/")],
+    ]
+    .concat();
+    let config = with_secret(&with_url).unwrap();
+    assert_eq!(config.report_url.as_deref(), Some("https://fn.example.com"));
+    let bad = [&runners[..], &[("LANDFALL_REPORT_URL", "fn.example.com")]].concat();
+    assert!(
+        with_secret(&bad).is_err(),
+        "a URL without its scheme is refused"
+    );
 }

@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EmptyDirVolumeSource, EnvVar, EnvVarSource, PodSecurityContext,
-    PodSpec, PodTemplateSpec, ResourceRequirements, SeccompProfile, SecretKeySelector,
-    SecurityContext, Volume, VolumeMount,
+    Capabilities, Container, EmptyDirVolumeSource, EnvVar, PodSecurityContext, PodSpec,
+    PodTemplateSpec, ResourceRequirements, SeccompProfile, SecurityContext, Volume, VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
@@ -21,7 +20,6 @@ use kube::api::{Api, ApiResource, DynamicObject, PostParams, TypeMeta};
 
 use super::names::label_value;
 use super::{DispatchError, DispatchOutcome, Dispatcher};
-use crate::config::env_vars;
 use crate::run::{RunCommand, RunReport, RunSpec};
 
 /// The label and annotation prefix of everything Landfall creates.
@@ -169,7 +167,7 @@ fn job_annotations(spec: &RunSpec) -> BTreeMap<String, String> {
     ])
 }
 
-fn plain(name: &str, value: impl Into<String>) -> EnvVar {
+pub(super) fn plain(name: &str, value: impl Into<String>) -> EnvVar {
     EnvVar {
         name: name.to_owned(),
         value: Some(value.into()),
@@ -188,44 +186,25 @@ fn secs_i64(duration: Duration) -> i64 {
     i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
-/// The Job for one run. Pure: no I/O, deterministic.
+/// The Job for one run without secrets of its own (the deployment's token, no report
+/// credential, no artifact links). Pure: no I/O, deterministic.
+#[must_use]
+pub fn job_spec(spec: &RunSpec, settings: &RunnerSettings) -> Job {
+    job_spec_with(spec, &super::RunSecrets::default(), settings)
+}
+
+/// The Job for one run with its `secrets`. Pure: no I/O, deterministic.
 #[must_use]
 #[allow(clippy::too_many_lines)] // One literal object, easier to review whole than split.
-pub fn job_spec(spec: &RunSpec, settings: &RunnerSettings) -> Job {
+pub fn job_spec_with(
+    spec: &RunSpec,
+    secrets: &super::RunSecrets,
+    settings: &RunnerSettings,
+) -> Job {
     let name = spec.run_id();
     let labels = job_labels(spec);
 
-    let mut env: Vec<EnvVar> = spec
-        .to_env()
-        .into_iter()
-        .map(|(name, value)| plain(name, value))
-        .collect();
-    env.extend(
-        settings
-            .env
-            .iter()
-            .filter(|(name, _)| !spec.to_env().iter().any(|(own, _)| own == name))
-            .map(|(name, value)| plain(name, value.clone())),
-    );
-    env.push(plain(env_vars::WORK_DIR, WORK_DIR));
-    env.push(plain("HOME", format!("{WORK_DIR}/home")));
-    env.push(plain("TMPDIR", "/tmp"));
-    env.push(EnvVar {
-        name: env_vars::VCS_TOKEN.to_owned(),
-        value: None,
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: settings.token_secret.name.clone(),
-                key: settings.token_secret.key.clone(),
-                // With the token's ARN passed on, the runner reads it from Secrets Manager, and
-                // a GitHub App's runner mints its own token: the Secret may then be absent.
-                optional: Some(settings.env.iter().any(|(name, _)| {
-                    name == env_vars::VCS_TOKEN_ARN || name == env_vars::GITHUB_APP_ID
-                })),
-            }),
-            ..EnvVarSource::default()
-        }),
-    });
+    let env = super::job_env::job_env(spec, secrets, settings);
 
     let resources = &settings.resources;
     let container = Container {
@@ -467,8 +446,12 @@ impl Dispatcher for KubernetesDispatcher {
         None
     }
 
-    async fn dispatch(&self, spec: &RunSpec) -> Result<DispatchOutcome, DispatchError> {
-        let job = job_spec(spec, &self.settings);
+    async fn dispatch(
+        &self,
+        spec: &RunSpec,
+        secrets: &super::RunSecrets,
+    ) -> Result<DispatchOutcome, DispatchError> {
+        let job = job_spec_with(spec, secrets, &self.settings);
         let run_id = spec.run_id();
         if let Some(auth) = &self.eks {
             auth.refresh().await.map_err(|err| KubernetesError::Auth {
@@ -511,7 +494,10 @@ impl Dispatcher for KubernetesDispatcher {
 
 #[cfg(test)]
 mod tests {
+    use k8s_openapi::api::core::v1::SecretKeySelector;
+
     use super::*;
+    use crate::config::env_vars;
     use crate::run::env::tests::plan_spec;
 
     fn settings() -> RunnerSettings {

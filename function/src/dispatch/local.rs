@@ -219,7 +219,7 @@ impl LocalDispatcher {
         fs::read_to_string(self.run_dir(run_id).join("exit")).ok()
     }
 
-    fn command(&self, spec: &RunSpec, run_dir: &Path) -> Command {
+    fn command(&self, spec: &RunSpec, secrets: &super::RunSecrets, run_dir: &Path) -> Command {
         let mut cmd = Command::new(&self.runner);
         cmd.env_clear();
         cmd.envs(inherited_env(crate::config::process::vars_os()));
@@ -231,7 +231,8 @@ impl LocalDispatcher {
         }
         cmd.env(env_vars::WORK_DIR, run_dir.join("work"));
         cmd.env(env_vars::RUN_REPORT, run_dir.join("report.json"));
-        if let Some(token) = &self.token {
+        cmd.envs(secrets.env());
+        if let Some(token) = secrets.vcs_token.as_ref().or(self.token.as_ref()) {
             cmd.env(env_vars::VCS_TOKEN, token.expose_secret());
         }
         cmd.stdin(Stdio::null());
@@ -331,7 +332,11 @@ impl Dispatcher for LocalDispatcher {
         })
     }
 
-    async fn dispatch(&self, spec: &RunSpec) -> Result<DispatchOutcome, DispatchError> {
+    async fn dispatch(
+        &self,
+        spec: &RunSpec,
+        secrets: &super::RunSecrets,
+    ) -> Result<DispatchOutcome, DispatchError> {
         let run_id = spec.run_id();
         let run_dir = self.run_dir(&run_id);
         let dir_error = |source| LocalError::RunDir {
@@ -348,7 +353,7 @@ impl Dispatcher for LocalDispatcher {
         }
         let log = fs::File::create(run_dir.join("runner.log")).map_err(dir_error)?;
         let log_err = log.try_clone().map_err(dir_error)?;
-        let mut cmd = self.command(spec, &run_dir);
+        let mut cmd = self.command(spec, secrets, &run_dir);
         cmd.stdout(log).stderr(log_err);
         let mut child = cmd.spawn().map_err(|source| LocalError::Spawn {
             runner: self.runner.clone(),
@@ -439,7 +444,11 @@ mod tests {
             ],
             Some(SecretString::from("tok")),
         );
-        let cmd = dispatcher.command(&plan_spec(), Path::new("/tmp/runs/r"));
+        let cmd = dispatcher.command(
+            &plan_spec(),
+            &crate::dispatch::RunSecrets::default(),
+            Path::new("/tmp/runs/r"),
+        );
         let env: std::collections::BTreeMap<String, Option<String>> = cmd
             .get_envs()
             .map(|(name, value)| {

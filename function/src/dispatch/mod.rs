@@ -11,6 +11,7 @@
 //! itself is [`crate::runner`]. The Job layout and the variables are described in `docs/runs.md`.
 
 pub mod eks;
+mod job_env;
 pub mod kubeconfig;
 pub mod kubernetes;
 pub mod local;
@@ -24,7 +25,7 @@ use std::time::Duration;
 use crate::forward::forward_to_variants;
 use crate::run::{RunReport, RunSpec};
 
-pub use kubernetes::{KubernetesDispatcher, KubernetesError, RunnerSettings};
+pub use kubernetes::{KubernetesDispatcher, KubernetesError, RunnerSettings, job_spec_with};
 pub use local::{LocalDispatcher, LocalError};
 
 /// The answer to a dispatch: an expected outcome, never an error.
@@ -64,13 +65,63 @@ pub enum DispatchError {
     Local(#[from] LocalError),
 }
 
+/// What one run is given besides its spec, each for that run only: a short-lived VCS token
+/// (a GitHub App's installation token for the repository, read-only), the report credential
+/// and where to post the report, and the presigned links of its artifacts. Its `Debug` shows
+/// none of them.
+#[derive(Clone, Default)]
+pub struct RunSecrets {
+    /// The run's own VCS token; `None` leaves the dispatcher's (the token of the deployment).
+    pub vcs_token: Option<secrecy::SecretString>,
+    /// Where the runner posts its report, and its credential (see [`crate::run::report_auth`]).
+    pub report: Option<(String, secrecy::SecretString)>,
+    /// The run's artifact links; `None` for a local folder the runner writes itself.
+    pub artifacts: Option<crate::store::presigned::RunLinks>,
+}
+
+impl std::fmt::Debug for RunSecrets {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RunSecrets")
+            .field("vcs_token", &self.vcs_token.is_some())
+            .field("report_url", &self.report.as_ref().map(|(url, _)| url))
+            .field("artifacts", &self.artifacts.is_some())
+            .finish()
+    }
+}
+
+impl RunSecrets {
+    /// The runner's variables for these, the VCS token aside (each dispatcher passes it its own
+    /// way): values in the clear, to hand to the runner only.
+    #[must_use]
+    pub fn env(&self) -> Vec<(&'static str, String)> {
+        use secrecy::ExposeSecret as _;
+        let mut env = Vec::new();
+        if let Some((url, credential)) = &self.report {
+            env.push((crate::config::env_vars::RUN_REPORT_URL, url.clone()));
+            env.push((
+                crate::config::env_vars::RUN_REPORT_TOKEN,
+                credential.expose_secret().to_owned(),
+            ));
+        }
+        if let Some(links) = &self.artifacts {
+            env.push((
+                crate::config::env_vars::RUN_ARTIFACTS,
+                serde_json::to_string(links).expect("links serialise"),
+            ));
+        }
+        env
+    }
+}
+
 /// Starts runs, and hands back the reports of runs that report to the function. A run that was
 /// already started is [`DispatchOutcome::AlreadyDispatched`].
 pub trait Dispatcher: Send + Sync {
-    /// Starts `spec`'s run and returns at once, without waiting for it to finish.
+    /// Starts `spec`'s run with `secrets` and returns at once, without waiting for it to
+    /// finish.
     fn dispatch(
         &self,
         spec: &RunSpec,
+        secrets: &RunSecrets,
     ) -> impl Future<Output = Result<DispatchOutcome, DispatchError>> + Send;
 
     /// Whether run `run_id` is still going, as far as where it runs can tell: the sweeper asks
@@ -116,7 +167,7 @@ pub enum AnyDispatcher {
 
 forward_to_variants! {
     impl Dispatcher for AnyDispatcher { Kubernetes, Local }
-    fn dispatch(&self, spec: &RunSpec) -> Result<DispatchOutcome, DispatchError>;
+    fn dispatch(&self, spec: &RunSpec, secrets: &RunSecrets) -> Result<DispatchOutcome, DispatchError>;
     fn run_state(&self, run_id: &str) -> RunState;
     fn cancel(&self, run_id: &str) -> Result<bool, String>;
     fn report(

@@ -30,6 +30,56 @@ use crate::webhook::{self, AuthError, ParseError, Verifier};
 pub trait EventSink: Send + Sync + 'static {
     /// Records one actionable event. Must be quick: the host is waiting for the answer.
     fn record(&self, event: &Event) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Takes a runner's report (`POST /runs/report`, see [`crate::run::report_auth`]) with the
+    /// bearer credential it came with. A sink that runs nothing takes none.
+    fn run_report(
+        &self,
+        credential: Option<String>,
+        body: Bytes,
+    ) -> impl Future<Output = ReportAnswer> + Send {
+        let _ = (credential, body);
+        async { ReportAnswer::NotHere }
+    }
+}
+
+/// The function's answer to a runner's report.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReportAnswer {
+    /// Checked against its run and recorded (202).
+    Recorded,
+    /// This deployment takes no reports (404).
+    NotHere,
+    /// No credential, or not the one minted for the run the report names (401).
+    Unauthorized,
+    /// Not a report of its run: why (400).
+    Invalid(String),
+    /// The run is no longer in progress (recorded already, overtaken, released): why (409).
+    Conflict(String),
+    /// It could not be recorded now; the runner tries again (500).
+    Failed,
+}
+
+impl ReportAnswer {
+    fn response(&self) -> Response<String> {
+        match self {
+            Self::Recorded => json_response(StatusCode::ACCEPTED, &json!({ "status": "recorded" })),
+            Self::NotHere => json_response(
+                StatusCode::NOT_FOUND,
+                &json!({ "error": "this deployment takes no run reports" }),
+            ),
+            Self::Unauthorized => json_response(
+                StatusCode::UNAUTHORIZED,
+                &json!({ "error": "unauthorized" }),
+            ),
+            Self::Invalid(why) => json_response(StatusCode::BAD_REQUEST, &json!({ "error": why })),
+            Self::Conflict(why) => json_response(StatusCode::CONFLICT, &json!({ "error": why })),
+            Self::Failed => json_response(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                &json!({ "error": "internal error" }),
+            ),
+        }
+    }
 }
 
 /// The sink could not record an event; the host should redeliver (500).
@@ -259,6 +309,9 @@ impl<S: EventSink> WebhookHandler<S> {
             if request.method() == Method::GET && matches!(request.uri().path(), "/healthz" | "/health") {
                 return json_response(StatusCode::OK, &json!({ "status": "ok" }));
             }
+            if request.uri().path() == crate::run::report_auth::REPORT_PATH {
+                return self.take_report(request).await;
+            }
             let outcome = match self.read_body(request).await {
                 Ok((headers, body)) => self.handle(&headers, &body).await,
                 Err(rejection) => Err(rejection),
@@ -292,6 +345,30 @@ impl<S: EventSink> WebhookHandler<S> {
         }
         .instrument(span)
         .await
+    }
+
+    /// A runner's report: read within the body limit, handed to the sink with its credential.
+    async fn take_report<B>(&self, request: Request<B>) -> Response<String>
+    where
+        B: Body<Data = Bytes>,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let credential = request
+            .headers()
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .map(|v| v.trim().to_owned());
+        let answer = match self.read_body(request).await {
+            Ok((_, body)) => self.sink.run_report(credential, body).await,
+            Err(rejection) => return json_response(rejection.status(), &rejection.body()),
+        };
+        match &answer {
+            ReportAnswer::Recorded => tracing::info!("run report recorded"),
+            ReportAnswer::Failed => tracing::error!("a run report could not be recorded"),
+            other => tracing::warn!(answer = ?other, "run report refused"),
+        }
+        answer.response()
     }
 
     async fn read_body<B>(&self, request: Request<B>) -> Result<(HeaderMap, Bytes), Rejection>

@@ -13,15 +13,17 @@
 //! - **Merge or close**, **`landfall unlock`**: the PR's locks released and its plans discarded.
 //! - `help`, `version` and commands that cannot be parsed: the reply text as a comment.
 //!
-//! Results are recorded by whoever can reach the store ([`crate::report`]): on DynamoDB the
-//! runner itself; with the embedded store, this loop, from the local run's `report.json`. Under
-//! Lambda events are handed to an asynchronous invocation first ([`crate::handoff`]).
+//! Results are recorded by the function alone ([`crate::report`]): runners post their reports to
+//! it with a credential minted for their run (`reports.rs`), or, with local dispatch and no
+//! report URL, this loop reads the local run's `report.json`. Under Lambda events are handed to
+//! an asynchronous invocation first ([`crate::handoff`]).
 
 mod apply;
 mod authorize;
 mod cancel;
 mod plan;
 mod pr;
+mod reports;
 mod requirements;
 mod sweep;
 mod text;
@@ -141,6 +143,23 @@ impl EventSink for Sink {
         match self.get().await? {
             Some(orchestrator) => orchestrator.record(event).await,
             None => LogSink.record(event).await,
+        }
+    }
+
+    async fn run_report(
+        &self,
+        credential: Option<String>,
+        body: bytes::Bytes,
+    ) -> crate::handler::ReportAnswer {
+        match self.get().await {
+            Ok(Some(orchestrator)) => {
+                orchestrator
+                    .ctx
+                    .take_report(credential.as_deref(), &body)
+                    .await
+            }
+            Ok(None) => crate::handler::ReportAnswer::NotHere,
+            Err(_) => crate::handler::ReportAnswer::Failed,
         }
     }
 }

@@ -350,7 +350,8 @@ impl Context {
         reporter
             .status(spec, &context, StatusState::Pending, verb)
             .await;
-        let outcome = self.dispatcher.dispatch(spec).await?;
+        let secrets = self.run_secrets(spec).await?;
+        let outcome = self.dispatcher.dispatch(spec, &secrets).await?;
         tracing::info!(run = %run_id, project = %spec.project.label(), command = %spec.command, "run dispatched");
         if let DispatchOutcome::AlreadyDispatched { .. } = outcome {
             tracing::info!(run = %run_id, "already dispatched: its report is recorded by the first");

@@ -22,6 +22,7 @@ use crate::store::{
 };
 use crate::vcs::{AnyVcs, RetryPolicy, VcsSettings};
 
+mod reports;
 mod sweep;
 
 const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";

@@ -11,11 +11,13 @@
 //! - [`hook`]: the operator's hooks, run before and after the workflow.
 //! - [`result`]: how a run ended, as reported and as the comment shows it.
 //! - [`summary`]: a plan's counts from `terraform show -json`.
+//! - [`report_auth`]: the report credential, and the envelope a runner posts its report in.
 
 pub mod env;
 pub mod hook;
 pub mod id;
 pub mod lock;
+pub mod report_auth;
 pub mod result;
 pub mod spec;
 pub mod step;

@@ -1,77 +1,71 @@
-//! A runner that records its own result (DynamoDB: the function does not wait for the Job):
-//! the store, artifacts and VCS clients, connected before the run, and the recording itself,
-//! done by [`crate::report::Reporter`] as the function would.
+//! A runner that reports to the function: its [`RunReport`] posted with its spec and the
+//! credential the function minted for this run ([`crate::run::report_auth`]). The runner holds
+//! no store settings and no VCS API client: the function checks the report against the run it
+//! dispatched, then records it (plan record, commit status, PR comment).
 
-use super::RunnerOptions;
-use super::options::vcs_url;
-use crate::config::env_vars as function_env;
+use std::time::Duration;
+
+use anyhow::Context as _;
+
+use super::git;
+use crate::config::{env_vars, process as settings};
+use crate::run::report_auth::ReportEnvelope;
 use crate::run::{RunReport, RunSpec};
-use crate::store::StoreConfig;
-use crate::store::artifacts::AnyArtifacts;
 
-/// What a runner that records its own result talks to.
-pub(super) struct ReportBack {
-    store: crate::store::AnyStore,
-    pub(super) artifacts: AnyArtifacts,
-    vcs: crate::vcs::AnyVcs,
-    /// The host's API base URL, for the links in statuses and comments.
-    vcs_url: Option<String>,
+/// How many times a report is sent before the runner gives up (the sweeper then fails the run).
+const ATTEMPTS: u32 = 6;
+
+/// The report as it travels: its result cut to what a record keeps, so that a huge plan still
+/// fits a Lambda request (6 MB); the full log is stored as an artifact.
+fn envelope(spec: &RunSpec, report: &RunReport) -> ReportEnvelope {
+    let mut report = report.clone();
+    report.result = crate::report::capped(&report.result);
+    report.comment = crate::comment::render(std::slice::from_ref(&report.result));
+    ReportEnvelope::new(spec, report)
 }
 
-impl ReportBack {
-    /// The clients, built before the run so that a misconfigured runner fails before Terraform
-    /// does anything.
-    /// `app` is the GitHub App's client when the runner acts as one (it mints fresh tokens for
-    /// however long the run takes); otherwise the client uses the token.
-    pub(super) async fn connect(
-        spec: &RunSpec,
-        opts: &RunnerOptions,
-        app: Option<crate::vcs::AnyVcs>,
-    ) -> anyhow::Result<Self> {
-        use anyhow::Context as _;
-        let config = StoreConfig::from_env().context("invalid store configuration")?;
-        let (store, artifacts) = config
-            .connect()
-            .await
-            .with_context(|| format!("cannot open the store ({})", config.describe()))?;
-        let vcs_url = vcs_url(spec);
-        let vcs = if let Some(app) = app {
-            app
-        } else {
-            let token = opts.token.clone().with_context(|| {
-                format!(
-                    "{} is not set (nor a GitHub App): a runner that records its own result needs it",
-                    function_env::VCS_TOKEN
-                )
-            })?;
-            crate::vcs::AnyVcs::new(&crate::vcs::VcsSettings {
-                provider: spec.provider,
-                base_url: vcs_url.clone(),
-                token,
-                retry: crate::vcs::RetryPolicy::default(),
-            })
-            .context("cannot build the VCS client")?
+/// Posts `report` to the function; retried with backoff on connection errors and 5xx answers.
+/// A 409 (the run was already recorded) is not an error.
+pub(super) async fn post(spec: &RunSpec, report: &RunReport) -> anyhow::Result<()> {
+    let url = settings::var(env_vars::RUN_REPORT_URL)
+        .with_context(|| format!("{} is not set", env_vars::RUN_REPORT_URL))?;
+    let credential = git::handed_over(env_vars::RUN_REPORT_TOKEN)
+        .with_context(|| format!("{} was not given", env_vars::RUN_REPORT_TOKEN))?;
+    let body = serde_json::to_vec(&envelope(spec, report))?;
+    let client = crate::tls::reqwest_builder()
+        .timeout(Duration::from_mins(1))
+        .build()
+        .context("cannot build the HTTP client")?;
+    let mut wait = Duration::from_millis(250);
+    for attempt in 1..=ATTEMPTS {
+        let sent = client
+            .post(&url)
+            .bearer_auth(&credential)
+            .header(http::header::CONTENT_TYPE, "application/json")
+            .body(body.clone())
+            .send()
+            .await;
+        let retry = match sent {
+            Ok(answer) if answer.status().is_success() => return Ok(()),
+            Ok(answer) if answer.status() == reqwest::StatusCode::CONFLICT => {
+                eprintln!("landfall-runner: the function had already recorded this run");
+                return Ok(());
+            }
+            Ok(answer) if answer.status().is_server_error() => {
+                format!("the function answered {}", answer.status())
+            }
+            Ok(answer) => {
+                let status = answer.status();
+                let text = answer.text().await.unwrap_or_default();
+                anyhow::bail!("the function refused the report ({status}): {text}");
+            }
+            Err(err) => format!("{}", err.without_url()),
         };
-        Ok(Self {
-            store,
-            artifacts,
-            vcs,
-            vcs_url,
-        })
+        eprintln!("landfall-runner: report attempt {attempt} of {ATTEMPTS} failed: {retry}");
+        if attempt < ATTEMPTS {
+            tokio::time::sleep(wait).await;
+            wait = (wait * 2).min(Duration::from_secs(10));
+        }
     }
-
-    /// Records the run's result: plan record, commit status, the shared PR comment.
-    pub(super) async fn record(&self, spec: &RunSpec, report: &RunReport) -> anyhow::Result<()> {
-        let reporter = crate::report::Reporter {
-            store: &self.store,
-            vcs: &self.vcs,
-            artifacts: &self.artifacts,
-            provider: spec.provider,
-            vcs_url: self.vcs_url.as_deref(),
-        };
-        reporter
-            .finish(spec, Ok(report), spec.report_back.as_ref())
-            .await?;
-        Ok(())
-    }
+    anyhow::bail!("the function did not take the report after {ATTEMPTS} attempts")
 }

@@ -5,18 +5,15 @@
 use std::fs;
 use std::path::Path;
 use std::process::ExitCode;
-use std::time::Duration;
-
-use secrecy::{ExposeSecret as _, SecretString};
 
 use super::execute::run;
-use super::options::vcs_url;
-use super::report_back::ReportBack;
+use super::report_back;
 use super::{RunnerOptions, git};
 use crate::config::{env_vars as function_env, process as settings};
 use crate::run::RunSpec;
 use crate::store::StoreConfig;
 use crate::store::artifacts::{AnyArtifacts, LocalArtifacts, S3Artifacts};
+use crate::store::presigned::PresignedArtifacts;
 
 /// The artifact store the runner writes to, from the function's own store settings. The
 /// embedded store's database is not opened: the runner only writes artifacts, and the function
@@ -38,33 +35,6 @@ pub async fn artifacts_from_env() -> Result<AnyArtifacts, crate::config::ConfigE
             AnyArtifacts::Local(LocalArtifacts::new(data_dir.join("artifacts")))
         }
     })
-}
-
-/// How long a GitHub App's installation token minted for the run stays valid at least: the
-/// clone and `terraform init`'s module downloads use it; later calls mint their own.
-const APP_TOKEN_VALIDITY: Duration = Duration::from_mins(45);
-
-/// When the runner has no token but a GitHub App is configured: the App's client, and an
-/// installation token for the run's repository (for git).
-async fn github_app(spec: &RunSpec) -> anyhow::Result<Option<(crate::vcs::AnyVcs, SecretString)>> {
-    use anyhow::Context as _;
-    let Some((app, key)) = crate::config::runner_github_app().await? else {
-        return Ok(None);
-    };
-    let client = crate::vcs::github::GithubClient::app(
-        vcs_url(spec).as_deref(),
-        app.app_id,
-        key.expose_secret().as_bytes(),
-        app.installation_id,
-        crate::vcs::RetryPolicy::default(),
-    )
-    .context("cannot build the GitHub App's client")?;
-    let repo = spec.repo.clone();
-    let token = client
-        .token_for(&repo, APP_TOKEN_VALIDITY)
-        .await
-        .with_context(|| format!("cannot mint the GitHub App's token for {repo}"))?;
-    Ok(Some((crate::vcs::AnyVcs::Github(client), token)))
 }
 
 /// SIGINT (a local `landfall cancel`) and SIGTERM (the Job deleted) cancel the run: the step
@@ -157,25 +127,26 @@ pub fn main() -> ExitCode {
                 .map_err(|e| (2, e.to_string()))?;
             opts.token = Some(token);
         }
-        let mut app = None;
-        if opts.token.is_none()
-            && let Some((client, token)) =
-                github_app(&spec).await.map_err(|e| (2, format!("{e:#}")))?
-        {
-            opts.token = Some(token);
-            app = Some(client);
+        let artifacts = match git::handed_over(function_env::RUN_ARTIFACTS) {
+            Some(json) => {
+                let links = serde_json::from_str(&json).map_err(|e| {
+                    (
+                        2,
+                        format!("{} is not readable: {e}", function_env::RUN_ARTIFACTS),
+                    )
+                })?;
+                AnyArtifacts::Presigned(
+                    PresignedArtifacts::new(links).map_err(|e| (2, e.to_string()))?,
+                )
+            }
+            None => artifacts_from_env().await.map_err(|e| (2, e.to_string()))?,
+        };
+        let report = run(&spec, &opts, &artifacts).await;
+        if spec.report_back.is_some() {
+            report_back::post(&spec, &report)
+                .await
+                .map_err(|e| (1, format!("reporting the result failed: {e:#}")))?;
         }
-        if spec.report_back.is_none() {
-            let artifacts = artifacts_from_env().await.map_err(|e| (2, e.to_string()))?;
-            return Ok(run(&spec, &opts, &artifacts).await);
-        }
-        let back = ReportBack::connect(&spec, &opts, app)
-            .await
-            .map_err(|e| (2, format!("{e:#}")))?;
-        let report = run(&spec, &opts, &back.artifacts).await;
-        back.record(&spec, &report)
-            .await
-            .map_err(|e| (1, format!("recording the result failed: {e:#}")))?;
         Ok(report)
     });
     let report = match report {

@@ -124,7 +124,7 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn verify(
+pub(super) fn verify(
     location: &str,
     artifact: &StoredArtifact,
     bytes: Vec<u8>,
@@ -196,15 +196,30 @@ impl S3Artifacts {
         }
     }
 
-    fn error(
+    /// The S3 client.
+    pub(super) fn client(&self) -> &aws_sdk_s3::Client {
+        &self.client
+    }
+
+    pub(super) fn error(
         &self,
+        operation: &'static str,
+        key: &str,
+        source: impl std::error::Error + Send + Sync + 'static,
+    ) -> ArtifactError {
+        Self::new_error(&self.bucket, operation, key, source)
+    }
+
+    /// An S3 request on `bucket` failed.
+    pub(super) fn new_error(
+        bucket: &str,
         operation: &'static str,
         key: &str,
         source: impl std::error::Error + Send + Sync + 'static,
     ) -> ArtifactError {
         ArtifactError::S3 {
             operation,
-            bucket: self.bucket.clone(),
+            bucket: bucket.to_owned(),
             key: key.to_owned(),
             source: Box::new(source),
         }
@@ -429,6 +444,8 @@ pub enum AnyArtifacts {
     S3(S3Artifacts),
     /// A local folder (embedded).
     Local(LocalArtifacts),
+    /// A run's presigned links (a runner's only access to S3).
+    Presigned(super::presigned::PresignedArtifacts),
 }
 
 impl AnyArtifacts {
@@ -438,12 +455,17 @@ impl AnyArtifacts {
         match self {
             Self::S3(store) => store.link(key, valid_for).await,
             Self::Local(store) => store.link(key),
+            Self::Presigned(_) => ArtifactLink {
+                url: None,
+                location: key.to_owned(),
+                valid_for: None,
+            },
         }
     }
 }
 
 forward_to_variants! {
-    impl Artifacts for AnyArtifacts { S3, Local }
+    impl Artifacts for AnyArtifacts { S3, Local, Presigned }
     fn put(&self, key: &str, bytes: Vec<u8>) -> Result<StoredArtifact, ArtifactError>;
     fn get_verified(&self, artifact: &StoredArtifact) -> Result<Vec<u8>, ArtifactError>;
     fn delete_prefix(&self, prefix: &str) -> Result<usize, ArtifactError>;

@@ -21,6 +21,7 @@ pub mod dynamodb;
 pub mod embedded;
 pub mod keys;
 pub mod ops;
+pub mod presigned;
 pub mod retry;
 mod sweep;
 

@@ -147,6 +147,13 @@ impl GithubClient {
         self
     }
 
+    /// Whether the client acts as a GitHub App (its runners get installation tokens minted for
+    /// their run).
+    #[must_use]
+    pub fn is_app(&self) -> bool {
+        matches!(self.credentials, Credentials::App(_))
+    }
+
     /// Records the installation a delivery for `repo` came from (its `installation.id`), so no
     /// API call is needed to find it. A configured installation id takes precedence.
     pub fn remember_installation(&self, repo: &RepoName, installation_id: u64) {

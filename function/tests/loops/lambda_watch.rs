@@ -80,6 +80,14 @@ fn start(extra: &[(&str, String)]) -> (LambdaEmulator, tempfile::TempDir) {
         ("LANDFALL_STORE", "embedded".to_owned()),
         ("LANDFALL_DISPATCH", "local".to_owned()),
         ("LANDFALL_DATA_DIR", data_dir.path().display().to_string()),
+        (
+            "LANDFALL_REPORT_URL",
+            format!(
+                "{}{}",
+                emulator.endpoint(),
+                emulator.function_url_path().trim_end_matches('/')
+            ),
+        ),
     ];
     env.extend(extra.iter().cloned());
     emulator

@@ -46,6 +46,15 @@ fn the_loop_through_cargo_lambda_watch() {
         ("LANDFALL_BUCKET", BUCKET.to_owned()),
         ("AWS_ENDPOINT_URL", moto.endpoint()),
         ("AWS_ENDPOINT_URL_LAMBDA", emulator.endpoint()),
+        // Runners post their reports to the function's URL (a real Lambda finds its own).
+        (
+            "LANDFALL_REPORT_URL",
+            format!(
+                "{}{}",
+                emulator.endpoint(),
+                emulator.function_url_path().trim_end_matches('/')
+            ),
+        ),
         ("AWS_ACCESS_KEY_ID", "test".to_owned()),
         ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
         ("AWS_REGION", landfall_e2e::AWS_REGION.to_owned()),

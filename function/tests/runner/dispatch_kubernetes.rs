@@ -9,7 +9,8 @@ use http_body_util::BodyExt as _;
 use kube::client::Body;
 use landfall_function::dispatch::kubernetes::{KubernetesError, job_spec};
 use landfall_function::dispatch::{
-    DispatchError, DispatchOutcome, Dispatcher as _, KubernetesDispatcher, RunnerSettings,
+    DispatchError, DispatchOutcome, Dispatcher as _, KubernetesDispatcher, RunSecrets,
+    RunnerSettings,
 };
 use landfall_function::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use landfall_function::run::{ProjectSpec, RunCommand, RunSpec};
@@ -107,7 +108,10 @@ async fn dispatch_posts_exactly_the_job_spec_to_the_runner_namespace() {
         })
         .await
     });
-    let outcome = dispatcher.dispatch(&spec).await.unwrap();
+    let outcome = dispatcher
+        .dispatch(&spec, &RunSecrets::default())
+        .await
+        .unwrap();
     let (method, uri, body) = server.await.unwrap();
     assert_eq!(method, "POST");
     assert_eq!(uri, "/apis/batch/v1/namespaces/landfall-runners/jobs?");
@@ -139,7 +143,10 @@ async fn a_conflict_means_the_run_was_already_dispatched() {
         })
         .await
     });
-    let outcome = dispatcher.dispatch(&spec).await.unwrap();
+    let outcome = dispatcher
+        .dispatch(&spec, &RunSecrets::default())
+        .await
+        .unwrap();
     server.await.unwrap();
     assert_eq!(
         outcome,
@@ -162,7 +169,10 @@ async fn a_forbidden_create_is_a_typed_error_naming_job_and_namespace() {
         })
         .await
     });
-    let err = dispatcher.dispatch(&spec()).await.unwrap_err();
+    let err = dispatcher
+        .dispatch(&spec(), &RunSecrets::default())
+        .await
+        .unwrap_err();
     server.await.unwrap();
     let DispatchError::Kubernetes(KubernetesError::Api {
         code,
@@ -188,7 +198,10 @@ async fn a_server_error_with_a_plain_text_body_is_a_typed_error() {
         })
         .await
     });
-    let err = dispatcher.dispatch(&spec()).await.unwrap_err();
+    let err = dispatcher
+        .dispatch(&spec(), &RunSecrets::default())
+        .await
+        .unwrap_err();
     server.await.unwrap();
     assert!(
         matches!(
@@ -305,7 +318,10 @@ async fn a_kubeconfig_context_with_a_token_file_reaches_its_cluster() {
     let dispatcher = KubernetesDispatcher::new(client, settings());
     let spec = spec();
     assert_eq!(
-        dispatcher.dispatch(&spec).await.unwrap(),
+        dispatcher
+            .dispatch(&spec, &RunSecrets::default())
+            .await
+            .unwrap(),
         DispatchOutcome::Dispatched {
             run_id: spec.run_id()
         }

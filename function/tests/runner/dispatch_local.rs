@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use landfall_e2e::git;
 use landfall_function::dispatch::local::{INHERITED_PREFIXES, INHERITED_VARS};
-use landfall_function::dispatch::{DispatchOutcome, Dispatcher as _, LocalDispatcher};
+use landfall_function::dispatch::{DispatchOutcome, Dispatcher as _, LocalDispatcher, RunSecrets};
 use landfall_function::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use landfall_function::run::{ProjectSpec, RunCommand, RunReport, RunSpec, RunStatus, Step};
 use landfall_function::runner::workflow;
@@ -90,7 +90,10 @@ async fn wait_for_exit(dispatcher: &LocalDispatcher, run_id: &str) -> String {
 async fn a_local_dispatch_runs_the_runner_detached_and_only_once() {
     let (dispatcher, spec, _dir) = setup();
     let head = spec.head_sha.clone();
-    let outcome = dispatcher.dispatch(&spec).await.unwrap();
+    let outcome = dispatcher
+        .dispatch(&spec, &RunSecrets::default())
+        .await
+        .unwrap();
     let run_id = spec.run_id();
     assert_eq!(
         outcome,
@@ -102,7 +105,10 @@ async fn a_local_dispatch_runs_the_runner_detached_and_only_once() {
     // recorded only when the process ends.
     assert_eq!(dispatcher.exit_status(&run_id), None);
     assert_eq!(
-        dispatcher.dispatch(&spec).await.unwrap(),
+        dispatcher
+            .dispatch(&spec, &RunSecrets::default())
+            .await
+            .unwrap(),
         DispatchOutcome::AlreadyDispatched {
             run_id: run_id.clone()
         }
@@ -140,7 +146,10 @@ async fn the_runner_starts_from_an_allowlisted_environment() {
     ]);
     let run_id = spec.run_id();
     assert_eq!(
-        dispatcher.dispatch(&spec).await.unwrap(),
+        dispatcher
+            .dispatch(&spec, &RunSecrets::default())
+            .await
+            .unwrap(),
         DispatchOutcome::Dispatched {
             run_id: run_id.clone()
         }

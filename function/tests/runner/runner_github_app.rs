@@ -1,21 +1,24 @@
-//! A runner for a deployment that acts as a GitHub App has no token of its own: the real
-//! `landfall-runner` binary finds the repository's installation, mints an installation token with
-//! the App's key (a JWT, never the key itself, goes over the wire), and records its result on the
-//! PR with that token. Against a wiremock GitHub; the run fails at its clone on purpose, so no
-//! `terraform` is needed and the failure is what it reports.
+//! A deployment that acts as a GitHub App mints each run a token of its own: an installation
+//! token for the run's repository alone, `contents: read` only (GitHub's `repositories` and
+//! `permissions`), minted by the function with the App's key. The run's Job carries that token
+//! and nothing of the App: not its key, not the key's ARN, not its id. Against a wiremock GitHub.
 
-use std::process::Command;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use landfall_function::context::Context;
+use landfall_function::dispatch::{AnyDispatcher, LocalDispatcher, RunnerSettings, job_spec_with};
 use landfall_function::event::Provider;
 use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
 use landfall_function::run::{CommentThread, ProjectSpec, RunCommand, RunSpec};
+use landfall_function::store::artifacts::LocalArtifacts;
+use landfall_function::store::{AnyArtifacts, AnyStore, EmbeddedStore};
+use landfall_function::vcs::{AnyVcs, RetryPolicy, github::GithubClient};
+use secrecy::ExposeSecret as _;
 use serde_json::json;
-use wiremock::matchers::{method, path};
+use wiremock::matchers::{body_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const APP_KEY: &str = include_str!("../vcs_fixtures/github-app-test-key.pem");
-const MINTED: &str = "ghs_runner-minted-token-3b1f";
 const CLONE_TOKEN: &str = "ghs_clone-read-only-token-8c2d";
 const SHA: &str = "0123456789abcdef0123456789abcdef01234567";
 
@@ -47,31 +50,8 @@ fn spec(dir: &std::path::Path) -> RunSpec {
     }
 }
 
-/// The App's two tokens: the clone's (this repository alone, contents read-only), then the
-/// reporting client's own.
-async fn mount_tokens(github: &MockServer, expires_at: &str) {
-    let minting = |token: &str| {
-        ResponseTemplate::new(201).set_body_json(json!({"token": token, "expires_at": expires_at}))
-    };
-    Mock::given(method("POST"))
-        .and(path("/app/installations/42/access_tokens"))
-        .and(wiremock::matchers::body_json(
-            json!({"repositories": ["infra"], "permissions": {"contents": "read"}}),
-        ))
-        .respond_with(minting(CLONE_TOKEN))
-        .expect(1)
-        .mount(github)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/app/installations/42/access_tokens"))
-        .respond_with(minting(MINTED))
-        .expect(1)
-        .mount(github)
-        .await;
-}
-
 #[tokio::test(flavor = "multi_thread")]
-async fn a_github_app_runner_mints_its_installation_token_and_reports_with_it() {
+async fn a_github_app_run_gets_a_read_only_token_of_its_own_and_nothing_of_the_app() {
     let github = MockServer::start().await;
     Mock::given(method("GET"))
         .and(path("/repos/acme/infra/installation"))
@@ -84,87 +64,68 @@ async fn a_github_app_runner_mints_its_installation_token_and_reports_with_it() 
         aws_smithy_types::DateTime::from_secs(i64::try_from(expires.as_secs()).unwrap())
             .fmt(aws_smithy_types::date_time::Format::DateTime)
             .unwrap();
-    mount_tokens(&github, &expires_at).await;
-    Mock::given(method("GET"))
-        .and(path("/repos/acme/infra/pulls/7"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "number": 7, "state": "open",
-            "head": {"ref": "change", "sha": SHA},
-            "base": {"ref": "main"},
-            "user": {"login": "octocat"}
-        })))
-        .mount(&github)
-        .await;
-    // Whatever else the report makes (status, comment edit) succeeds; checked below.
-    Mock::given(wiremock::matchers::any())
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 555})))
+    Mock::given(method("POST"))
+        .and(path("/app/installations/42/access_tokens"))
+        .and(body_json(
+            json!({"repositories": ["infra"], "permissions": {"contents": "read"}}),
+        ))
+        .respond_with(
+            ResponseTemplate::new(201)
+                .set_body_json(json!({"token": CLONE_TOKEN, "expires_at": expires_at})),
+        )
+        .expect(1)
         .mount(&github)
         .await;
 
     let dir = tempfile::tempdir().unwrap();
+    let store = AnyStore::Embedded(EmbeddedStore::open_dir(dir.path()).unwrap());
+    let artifacts = AnyArtifacts::Local(LocalArtifacts::new(dir.path().join("artifacts")));
+    let app = GithubClient::app(
+        Some(&github.uri()),
+        12345,
+        APP_KEY.as_bytes(),
+        None,
+        RetryPolicy::default(),
+    )
+    .unwrap();
+    let dispatcher = AnyDispatcher::Local(LocalDispatcher::new(
+        "/bin/true",
+        dir.path().join("runs"),
+        Vec::new(),
+        None,
+    ));
+    let ctx = Context::new(
+        Provider::Github,
+        Some(github.uri()),
+        (store, artifacts),
+        dispatcher,
+        AnyVcs::Github(app),
+        None,
+    );
     let spec = spec(dir.path());
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_landfall-runner"));
-    for (name, _) in std::env::vars_os() {
-        if name.to_string_lossy().starts_with("LANDFALL_") {
-            cmd.env_remove(name);
-        }
-    }
-    let output = cmd
-        .envs(spec.to_env())
-        .env("LANDFALL_STORE", "embedded")
-        .env("LANDFALL_DATA_DIR", dir.path().join("data"))
-        .env("LANDFALL_WORK_DIR", dir.path().join("work"))
-        .env("LANDFALL_VCS_URL", github.uri())
-        .env("LANDFALL_GITHUB_APP_ID", "12345")
-        .env("LANDFALL_GITHUB_APP_KEY", APP_KEY)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        !stdout.contains(MINTED)
-            && !stderr.contains(MINTED)
-            && !stdout.contains(CLONE_TOKEN)
-            && !stderr.contains(CLONE_TOKEN)
-            && !stderr.contains("PRIVATE KEY"),
-        "a token or the key leaked into the runner's output:\n{stderr}"
-    );
-    let report: serde_json::Value = serde_json::from_str(stdout.lines().last().unwrap_or_default())
-        .unwrap_or_else(|e| panic!("no report ({e}); stderr:\n{stderr}"));
-    assert_eq!(report["status"], "failed", "{report}");
 
-    let requests = github.received_requests().await.unwrap();
-    let auth = |r: &wiremock::Request| {
-        r.headers
-            .get("authorization")
-            .map(|v| v.to_str().unwrap().to_owned())
-            .unwrap_or_default()
+    let secrets = ctx.run_secrets(&spec).await.unwrap();
+
+    let token = secrets
+        .vcs_token
+        .as_ref()
+        .expect("the run has a token of its own");
+    assert_eq!(token.expose_secret(), CLONE_TOKEN);
+    let settings = RunnerSettings::new("runners", "runner:1", "landfall-runner");
+    let job = serde_json::to_value(job_spec_with(&spec, &secrets, &settings)).unwrap();
+    let env = job["spec"]["template"]["spec"]["containers"][0]["env"]
+        .as_array()
+        .unwrap()
+        .clone();
+    let value = |name: &str| {
+        env.iter()
+            .find(|v| v["name"] == name)
+            .map(|v| v["value"].clone())
     };
-    let mut reported = Vec::new();
-    for r in &requests {
-        let p = r.url.path();
-        if p.starts_with("/app/") || p.ends_with("/installation") {
-            // The App's own calls carry its JWT (three base64url parts), never the key.
-            let jwt = auth(r)
-                .strip_prefix("Bearer ")
-                .unwrap_or_default()
-                .to_owned();
-            assert_eq!(jwt.split('.').count(), 3, "{p}: {}", auth(r));
-        } else {
-            assert!(
-                auth(r).ends_with(MINTED),
-                "{} {p} without the minted token",
-                r.method
-            );
-            reported.push(format!("{} {p}", r.method));
-        }
-    }
+    assert_eq!(value("LANDFALL_VCS_TOKEN"), Some(json!(CLONE_TOKEN)));
+    let text = job.to_string();
     assert!(
-        reported.contains(&format!("POST /repos/acme/infra/statuses/{SHA}")),
-        "{reported:?}"
-    );
-    assert!(
-        reported.contains(&"PATCH /repos/acme/infra/issues/comments/555".to_owned()),
-        "{reported:?}"
+        !text.contains("GITHUB_APP") && !text.contains("PRIVATE KEY"),
+        "nothing of the App reaches the Job: {text}"
     );
 }

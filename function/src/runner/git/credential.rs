@@ -18,9 +18,9 @@ pub use crate::config::env_vars::{
 };
 
 /// Variables no process the runner starts gets (git, Terraform, `run` and `env` steps), should
-/// the runner's own environment hold them: the token and every secret of the function, and the
-/// ARNs that lead to them.
-pub const WITHHELD_VARS: [&str; 7] = [
+/// the runner's own environment hold them: the token, the run's report credential and artifact
+/// links, every secret of the function, and the ARNs that lead to them.
+pub const WITHHELD_VARS: [&str; 9] = [
     env_vars::VCS_TOKEN,
     TOKEN_ON_STDIN_VAR,
     env_vars::VCS_TOKEN_ARN,
@@ -28,69 +28,108 @@ pub const WITHHELD_VARS: [&str; 7] = [
     env_vars::GITHUB_APP_KEY_ARN,
     env_vars::WEBHOOK_SECRET,
     env_vars::WEBHOOK_SECRET_ARN,
+    env_vars::RUN_REPORT_TOKEN,
+    env_vars::RUN_ARTIFACTS,
 ];
 
-/// The longest token moved through the pipe (one page, which any pipe holds without a reader).
-const MAX_TOKEN_BYTES: usize = 4096;
+/// The runner's secrets, handed over on standard input: the token, the run's report credential
+/// and its artifact links.
+pub const HANDED_OVER: [&str; 3] = [
+    env_vars::VCS_TOKEN,
+    env_vars::RUN_REPORT_TOKEN,
+    env_vars::RUN_ARTIFACTS,
+];
 
-/// Takes the token out of the runner's environment: when `LANDFALL_VCS_TOKEN` is set, the runner
-/// executes itself again (same process id, same arguments) without it, the token written to a
-/// pipe that becomes the new image's standard input. `/proc/<pid>/environ` shows the environment
-/// a process started with, whatever it removes later: only a new image drops it (in a Job the
-/// runner is process 1, whose environment any process of the pod can read). Returns only when
-/// there is no token, or with the error that stopped it; the new image finds the token with
-/// [`token_from_environment`].
+/// The most bytes handed over through the pipe: well within the 64 KiB a Linux pipe holds
+/// without a reader (presigned links with a session token are about 2 KiB each).
+const MAX_HANDOVER_BYTES: usize = 48 * 1024;
+
+/// Takes the runner's secrets ([`HANDED_OVER`]) out of its environment: when any is set, the
+/// runner executes itself again (same process id, same arguments) without them, the secrets
+/// written to a pipe that becomes the new image's standard input. `/proc/<pid>/environ` shows
+/// the environment a process started with, whatever it removes later: only a new image drops it
+/// (in a Job the runner is process 1, whose environment any process of the pod can read).
+/// Returns only when there is nothing to hand over, or with the error that stopped it; the new
+/// image finds them with [`handed_over`].
 ///
 /// The process is also made non-dumpable: its `/proc` entries then belong to root, and the
-/// steps (the same user) cannot read its memory, where the token stays for the report.
+/// steps (the same user) cannot read its memory, where the secrets stay for the report.
 pub fn move_token_off_environment() -> io::Result<()> {
     rustix::process::set_dumpable_behavior(rustix::process::DumpableBehavior::NotDumpable)?;
-    let Some(token) = process::var_os(env_vars::VCS_TOKEN) else {
+    let secrets: std::collections::BTreeMap<&str, String> = HANDED_OVER
+        .iter()
+        .filter_map(|name| process::var(name).map(|value| (*name, value)))
+        .collect();
+    if secrets.is_empty() {
         return Ok(());
-    };
-    if token.len() > MAX_TOKEN_BYTES {
+    }
+    let json = serde_json::to_vec(&secrets)?;
+    if json.len() > MAX_HANDOVER_BYTES {
         return Err(io::Error::new(
             io::ErrorKind::InvalidInput,
             format!(
-                "{} is longer than {MAX_TOKEN_BYTES} bytes",
-                env_vars::VCS_TOKEN
+                "the runner's secrets ({}) are longer than {MAX_HANDOVER_BYTES} bytes",
+                HANDED_OVER.join(", ")
             ),
         ));
     }
     let (reader, mut writer) = io::pipe()?;
-    writer.write_all(token.as_encoded_bytes())?;
+    writer.write_all(&json)?;
     drop(writer);
     let mut args = std::env::args_os();
     let mut cmd = Command::new("/proc/self/exe");
     if let Some(arg0) = args.next() {
         cmd.arg0(arg0);
     }
+    for name in HANDED_OVER {
+        cmd.env_remove(name);
+    }
     // `exec` returns only when it failed.
     Err(cmd
         .args(args)
-        .env_remove(env_vars::VCS_TOKEN)
         .env(TOKEN_ON_STDIN_VAR, "1")
         .stdin(reader)
         .exec())
 }
 
-/// The token given to the runner: on standard input after [`move_token_off_environment`], else
-/// in `LANDFALL_VCS_TOKEN` (a runner started without that step, as in-process tests do).
+/// The secrets handed over to this runner: read from standard input once after
+/// [`move_token_off_environment`], else from the environment (a runner started without that
+/// step, as in-process tests do).
+fn handover() -> &'static std::collections::HashMap<String, String> {
+    static HANDOVER: std::sync::OnceLock<std::collections::HashMap<String, String>> =
+        std::sync::OnceLock::new();
+    HANDOVER.get_or_init(|| {
+        if process::var_os(TOKEN_ON_STDIN_VAR).is_some_and(|v| v == "1") {
+            let mut json = String::new();
+            if let Err(err) = io::stdin()
+                .take(MAX_HANDOVER_BYTES as u64)
+                .read_to_string(&mut json)
+            {
+                eprintln!("landfall-runner: reading its secrets from standard input failed: {err}");
+            }
+            serde_json::from_str(&json).unwrap_or_else(|err| {
+                eprintln!("landfall-runner: its secrets on standard input are not readable: {err}");
+                std::collections::HashMap::new()
+            })
+        } else {
+            HANDED_OVER
+                .iter()
+                .filter_map(|name| process::var(name).map(|value| ((*name).to_owned(), value)))
+                .collect()
+        }
+    })
+}
+
+/// One of the secrets handed over ([`HANDED_OVER`]), when given and not empty.
+#[must_use]
+pub fn handed_over(name: &str) -> Option<String> {
+    handover().get(name).filter(|v| !v.is_empty()).cloned()
+}
+
+/// The token given to the runner (see [`handed_over`]).
 #[must_use]
 pub fn token_from_environment() -> Option<SecretString> {
-    let token = if process::var_os(TOKEN_ON_STDIN_VAR).is_some_and(|v| v == "1") {
-        let mut token = String::new();
-        if let Err(err) = io::stdin()
-            .take(MAX_TOKEN_BYTES as u64)
-            .read_to_string(&mut token)
-        {
-            eprintln!("landfall-runner: reading the token from standard input failed: {err}");
-        }
-        token
-    } else {
-        process::var(env_vars::VCS_TOKEN).unwrap_or_default()
-    };
-    (!token.is_empty()).then(|| SecretString::from(token))
+    handed_over(env_vars::VCS_TOKEN).map(SecretString::from)
 }
 
 /// Where the token file goes in the work directory (a 0700 folder of its own).

@@ -1,0 +1,89 @@
+//! Runners' reports, taken by the function, the only writer of plan records, statuses and
+//! comments. A report is recorded only when it carries the credential minted for its run (its
+//! whole spec signed, see [`crate::run::report_auth`]), says what its run is, names only its run's
+//! own artifact keys, and its run is still the one in progress for the project: a forged report,
+//! another run's, or a replay after the run was recorded changes nothing.
+
+use super::Context;
+use crate::handler::ReportAnswer;
+use crate::run::report_auth::ReportEnvelope;
+use crate::run::{RunCommand, RunReport, RunSpec};
+use crate::store::{PlanStatus, Store as _};
+
+impl Context {
+    /// Checks a runner's report against its run and records it.
+    pub async fn take_report(&self, credential: Option<&str>, body: &[u8]) -> ReportAnswer {
+        if self.report_url.is_none() {
+            return ReportAnswer::NotHere;
+        }
+        let Some(credential) = credential else {
+            return ReportAnswer::Unauthorized;
+        };
+        let Ok(envelope) = serde_json::from_slice::<ReportEnvelope>(body) else {
+            return ReportAnswer::Invalid("the body is not a run report".to_owned());
+        };
+        let Ok(spec) = envelope.run_spec() else {
+            return ReportAnswer::Invalid("the report's run cannot be read".to_owned());
+        };
+        // Before anything else: only the function could have minted this for that spec.
+        if !self.report_key.verify(&spec, credential) {
+            return ReportAnswer::Unauthorized;
+        }
+        let report = envelope.report;
+        if let Err(why) = belongs_to(&spec, &report) {
+            return ReportAnswer::Invalid(why);
+        }
+        let in_progress = match spec.command {
+            RunCommand::Plan => PlanStatus::Planning,
+            RunCommand::Apply => PlanStatus::Applying,
+        };
+        match self.store.get_plan(&spec.lock_key(), spec.pr.0).await {
+            Ok(Some(record)) if record.run_id == spec.run_id() && record.status == in_progress => {}
+            Ok(_) => {
+                return ReportAnswer::Conflict(
+                    "this run is no longer in progress: nothing was recorded".to_owned(),
+                );
+            }
+            Err(err) => {
+                tracing::error!(error = %err, "reading the run's plan record failed");
+                return ReportAnswer::Failed;
+            }
+        }
+        let thread = spec.report_back.clone();
+        match self
+            .reporter()
+            .finish(&spec, Ok(&report), thread.as_ref())
+            .await
+        {
+            Ok(_) => ReportAnswer::Recorded,
+            Err(err) => {
+                tracing::error!(error = format!("{err:#}"), run = %spec.run_id(), "recording a run's report failed");
+                ReportAnswer::Failed
+            }
+        }
+    }
+}
+
+/// Whether `report` is `spec`'s run's: the same run, PR and commit, and only that run's own
+/// artifact keys (a plan's planfile, its log).
+fn belongs_to(spec: &RunSpec, report: &RunReport) -> Result<(), String> {
+    if report.run_id != spec.run_id()
+        || report.repo != spec.repo
+        || report.pr != spec.pr
+        || report.head_sha != spec.head_sha
+    {
+        return Err("the report names another run than its own".to_owned());
+    }
+    let (planfile_key, log_key) = crate::context::run_artifact_keys(spec);
+    if let Some(planfile) = &report.planfile
+        && (spec.command != RunCommand::Plan || planfile.key != planfile_key)
+    {
+        return Err("the report names a planfile that is not its run's".to_owned());
+    }
+    if let Some(log) = &report.log
+        && log.key != log_key
+    {
+        return Err("the report names a log that is not its run's".to_owned());
+    }
+    Ok(())
+}

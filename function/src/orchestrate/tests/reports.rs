@@ -1,0 +1,191 @@
+//! Runners' reports in process, judged by their effect: a forged report, one signed for another
+//! run, one naming another run's planfile, and a replay after the run was recorded leave the
+//! plan record, the lock and the PR as they were; the run's own report is recorded.
+
+use std::collections::HashMap;
+use std::os::unix::fs::PermissionsExt as _;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{Loop, REPO, opened};
+use crate::handler::ReportAnswer;
+use crate::run::report_auth::ReportEnvelope;
+use crate::run::{Outcome, ProjectResult, RunReport, RunSpec, RunStatus, StoredArtifact};
+use crate::store::{PlanStatus, Store as _};
+
+/// A loop whose runners report back, dispatched by a runner that only writes down the
+/// environment it was given (as `<run folder>/env`) and ends.
+async fn reporting_loop() -> (Loop, tempfile::TempDir) {
+    let bin = tempfile::tempdir().unwrap();
+    let runner = bin.path().join("runner");
+    std::fs::write(
+        &runner,
+        "#!/bin/sh\nenv > \"$(dirname \"$LANDFALL_RUN_REPORT\")/env\"\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(&runner, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut lp = Loop::with_runner(&runner, None).await;
+    let ctx = Arc::get_mut(&mut lp.ctx).unwrap();
+    ctx.report_back = true;
+    ctx.report_url = Some("http://127.0.0.1:9".to_owned());
+    (lp, bin)
+}
+
+/// The environment the one dispatched run was given.
+async fn dispatched_env(lp: &Loop) -> HashMap<String, String> {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let runs: Vec<_> = std::fs::read_dir(lp.runs.path())
+            .unwrap()
+            .flatten()
+            .collect();
+        if let [run] = runs.as_slice()
+            && let Ok(env) = std::fs::read_to_string(run.path().join("env"))
+            && run.path().join("exit").exists()
+        {
+            return env
+                .lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .collect();
+        }
+        assert!(Instant::now() < deadline, "the run was never dispatched");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn report(spec: &RunSpec, status: RunStatus, planfile: Option<StoredArtifact>) -> RunReport {
+    RunReport {
+        run_id: spec.run_id(),
+        repo: spec.repo.clone(),
+        pr: spec.pr,
+        head_sha: spec.head_sha.clone(),
+        status,
+        result: ProjectResult::new(
+            &spec.project,
+            spec.command,
+            Outcome::Planned {
+                summary: "1 to add".to_owned(),
+                plan_text: "+ terraform_data.forged".to_owned(),
+            },
+        ),
+        summary: None,
+        planfile,
+        log: None,
+        comment: String::new(),
+        timings: crate::run::Timings::default(),
+    }
+}
+
+fn body(spec: &RunSpec, report: RunReport) -> Vec<u8> {
+    serde_json::to_vec(&ReportEnvelope::new(spec, report)).unwrap()
+}
+
+#[tokio::test]
+async fn only_the_runs_own_credential_and_keys_are_recorded_and_only_once() {
+    let (lp, _bin) = reporting_loop().await;
+    lp.host_has_a_terraform_pr("open", false).await;
+    lp.ctx.process(&opened()).await.unwrap();
+    let env = dispatched_env(&lp).await;
+    let spec = RunSpec::from_lookup(|name| env.get(name).cloned()).unwrap();
+    let credential = env
+        .get(crate::config::env_vars::RUN_REPORT_TOKEN)
+        .expect("the run was given its report credential")
+        .clone();
+    assert!(
+        env.get(crate::config::env_vars::RUN_REPORT_URL)
+            .is_some_and(|url| url.ends_with("/runs/report"))
+    );
+    let (planfile_key, _) = crate::context::run_artifact_keys(&spec);
+    let own_planfile = StoredArtifact {
+        key: planfile_key,
+        sha256: "ab".repeat(32),
+        size: 10,
+    };
+    let unchanged = |lp: &Loop| {
+        let ctx = Arc::clone(&lp.ctx);
+        async move {
+            let record = ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+            assert_eq!(record.status, PlanStatus::Planning, "nothing was recorded");
+            assert!(record.planfile.is_none());
+            assert_eq!(ctx.store.list_locks(Some(REPO)).await.unwrap().len(), 1);
+        }
+    };
+    let comments_before = lp.comments().await.len();
+    let planned = report(&spec, RunStatus::Planned, Some(own_planfile.clone()));
+
+    // No credential, a made-up one, and the real one for an altered spec (another PR's comment).
+    let good = body(&spec, planned.clone());
+    assert_eq!(
+        lp.ctx.take_report(None, &good).await,
+        ReportAnswer::Unauthorized
+    );
+    assert_eq!(
+        lp.ctx.take_report(Some(&"00".repeat(32)), &good).await,
+        ReportAnswer::Unauthorized
+    );
+    let mut altered = spec.clone();
+    if let Some(thread) = &mut altered.report_back {
+        thread.comment_id = Some(crate::event::CommentId("999".to_owned()));
+    }
+    let forged = body(&altered, planned.clone());
+    assert_eq!(
+        lp.ctx.take_report(Some(&credential), &forged).await,
+        ReportAnswer::Unauthorized
+    );
+    // Signed right, but naming another run's planfile.
+    let other_key = StoredArtifact {
+        key: own_planfile.key.replace(&spec.run_id(), "another-run"),
+        ..own_planfile.clone()
+    };
+    let elsewhere = body(&spec, report(&spec, RunStatus::Planned, Some(other_key)));
+    assert!(matches!(
+        lp.ctx.take_report(Some(&credential), &elsewhere).await,
+        ReportAnswer::Invalid(_)
+    ));
+    assert!(matches!(
+        lp.ctx.take_report(Some(&credential), b"{not json").await,
+        ReportAnswer::Invalid(_)
+    ));
+    unchanged(&lp).await;
+    assert_eq!(
+        lp.comments().await.len(),
+        comments_before,
+        "no comment was touched"
+    );
+
+    // The run's own report is recorded; a replay of it changes nothing more.
+    assert_eq!(
+        lp.ctx.take_report(Some(&credential), &good).await,
+        ReportAnswer::Recorded
+    );
+    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    assert_eq!(record.status, PlanStatus::Planned);
+    assert_eq!(record.planfile, Some(own_planfile));
+    let failed = body(&spec, report(&spec, RunStatus::Failed, None));
+    assert!(matches!(
+        lp.ctx.take_report(Some(&credential), &failed).await,
+        ReportAnswer::Conflict(_)
+    ));
+    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    assert_eq!(
+        record.status,
+        PlanStatus::Planned,
+        "a replay changes nothing"
+    );
+}
+
+#[tokio::test]
+async fn a_deployment_whose_runners_do_not_report_back_takes_no_report() {
+    let lp = Loop::new().await;
+    let spec = crate::run::env::tests::plan_spec();
+    let credential = lp.ctx.report_key.credential(&spec);
+    let answer = lp
+        .ctx
+        .take_report(
+            Some(secrecy::ExposeSecret::expose_secret(&credential)),
+            &body(&spec, report(&spec, RunStatus::Planned, None)),
+        )
+        .await;
+    assert_eq!(answer, ReportAnswer::NotHere);
+}
