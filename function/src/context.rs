@@ -38,6 +38,9 @@ pub struct Context {
     pub report_url: Option<String>,
     /// The key of the runs' report credentials (derived from the webhook secret).
     pub report_key: crate::run::report_auth::ReportKey,
+    /// The deployment's VCS token, handed to each run for its clone (a GitHub App's runs get a
+    /// token minted for them instead). The runner's cloud role then needs no secret of its own.
+    pub run_token: Option<secrecy::SecretString>,
     /// Under Lambda: where events go to be handled by an asynchronous invocation.
     pub handoff: Option<crate::handoff::LambdaHandoff>,
     /// The key hand-offs are sealed with (the webhook secret).
@@ -142,6 +145,7 @@ impl Context {
             report_back,
             report_url,
             report_key: crate::run::report_auth::ReportKey::derive(&secrets.webhook_secret),
+            run_token: secrets.vcs_token.clone(),
             handoff: crate::handoff::LambdaHandoff::from_env(&secrets.webhook_secret)?,
             handoff_key: secrets.webhook_secret.clone(),
             poll: Duration::from_millis(100),
@@ -174,6 +178,7 @@ impl Context {
             report_key: crate::run::report_auth::ReportKey::derive(&secrecy::SecretString::from(
                 "test webhook secret",
             )),
+            run_token: None,
             handoff: None,
             handoff_key: secrecy::SecretString::from(String::new()),
             poll: Duration::from_millis(10),
@@ -185,8 +190,8 @@ impl Context {
 /// The plain settings a runner needs, whichever dispatcher starts it: the embedded store's
 /// folder (a local runner writes its artifacts there; on S3 a run gets presigned links
 /// instead, and no store settings at all), the VCS host's URL, and the AWS region and endpoint.
-/// Never a secret: a token reaches the runner separately, and a GitHub App's runner gets an
-/// installation token minted for its run, never the App's key or its ARN.
+/// Never a secret, nor a secret's ARN: each run is handed its token ([`Context::run_secrets`]),
+/// so the runner's cloud role needs no access to Secrets Manager.
 fn runner_env(config: &Config) -> Vec<(String, String)> {
     use crate::config::env_vars as v;
     let mut env = Vec::new();
@@ -197,13 +202,6 @@ fn runner_env(config: &Config) -> Vec<(String, String)> {
     }
     if let Some(url) = &config.vcs_url {
         env.push((v::VCS_URL.to_owned(), url.clone()));
-    }
-    // A token kept in Secrets Manager is read there by the runner itself (its role may read
-    // it); the ARN is not a secret. A GitHub App's runners get a token minted for each run.
-    if let (Some(crate::config::SecretSource::Arn { arn, .. }), None) =
-        (&config.vcs_token, &config.github_app)
-    {
-        env.push((v::VCS_TOKEN_ARN.to_owned(), arn.clone()));
     }
     for name in ["AWS_REGION", "AWS_ENDPOINT_URL"] {
         if let Some(value) = process::var(name) {
@@ -228,7 +226,8 @@ pub fn run_artifact_keys(spec: &crate::run::RunSpec) -> (String, String) {
 impl Context {
     /// What `spec`'s run is given for itself: the report credential and URL (when runners
     /// report back), presigned links for exactly the keys it writes and the planfile an apply
-    /// reads (on S3), and a GitHub App's installation token for the repository, read-only.
+    /// reads (on S3), and its VCS token: a GitHub App's installation token for the repository,
+    /// read-only, else the deployment's token.
     pub async fn run_secrets(
         &self,
         spec: &crate::run::RunSpec,
@@ -263,6 +262,8 @@ impl Context {
                 .await
                 .with_context(|| format!("cannot mint the run's token for {}", spec.repo))?;
             secrets.vcs_token = Some(token);
+        } else {
+            secrets.vcs_token.clone_from(&self.run_token);
         }
         Ok(secrets)
     }

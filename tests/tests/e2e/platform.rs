@@ -198,6 +198,55 @@ fn plans_and_applies_have_their_own_roles_that_only_their_service_account_can_as
     );
 }
 
+/// Every IAM policy the rendered platform gives the runner roles: inline policies and
+/// attachments whose `role` is a runner role, as HCL text.
+fn runner_role_policies(platform: &Path) -> Vec<String> {
+    let mut found = Vec::new();
+    for file in files(platform, "tf") {
+        let body = hcl::parse(&fs::read_to_string(&file).unwrap()).unwrap();
+        for block in body.blocks() {
+            let labels: Vec<&str> = block.labels().iter().map(hcl::BlockLabel::as_str).collect();
+            if block.identifier() == "resource"
+                && labels
+                    .first()
+                    .is_some_and(|kind| kind.starts_with("aws_iam_role_policy"))
+            {
+                let text = hcl::to_string(block).unwrap();
+                if text.contains("aws_iam_role.runner") {
+                    found.push(text);
+                }
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_runner_roles_reach_nothing_of_the_function_only_the_operators_policies() {
+    let (dir, _) = rendered("full");
+    let policies = runner_role_policies(&dir.path().join("terraform/platform"));
+    assert_eq!(policies.len(), 1, "{policies:#?}");
+    // One attachment resource, for the operator's own policy ARNs, per role.
+    assert!(
+        policies[0].contains("aws_iam_role_policy_attachment")
+            && policies[0].contains("role.policy_arns"),
+        "{}",
+        policies[0]
+    );
+    let runner = fs::read_to_string(dir.path().join("terraform/platform/runner.tf")).unwrap();
+    for action in ["dynamodb:", "s3:", "secretsmanager:", "kms:", "lambda:"] {
+        assert!(
+            !runner.contains(action),
+            "runner.tf grants {action}:\n{runner}"
+        );
+    }
+    let function = fs::read_to_string(dir.path().join("terraform/platform/landfall.tf")).unwrap();
+    assert!(
+        function.contains("lambda:GetFunctionUrlConfig"),
+        "the function cannot find its URL"
+    );
+}
+
 #[test]
 fn rendered_kubernetes_objects_pass_strict_schema_validation() {
     let (dir, _) = rendered("full");
