@@ -127,6 +127,16 @@ impl Context {
             .filter_map(|(spec, _)| spec.project.name.clone())
             .collect();
         let stages = stages(to_apply);
+        if self.report_back {
+            // Queued stage after stage; a later stage is refused when an earlier one was not
+            // applied (see `advance`).
+            let stages = stages
+                .into_iter()
+                .map(|stage| stage.into_iter().map(|(spec, _)| spec).collect::<Vec<_>>())
+                .filter(|stage| !stage.is_empty())
+                .collect();
+            return self.start_groups(ctx, thread, stages).await;
+        }
         let mut applied: Vec<String> = Vec::new();
         let count = stages.len();
         for (index, stage) in stages.into_iter().enumerate() {
@@ -158,13 +168,10 @@ impl Context {
                     None => ready.push(spec),
                 }
             }
+            // The function waits for these runs: the stage has ended when this returns.
             self.run_group(ready.clone(), thread).await?;
-            // Runs that report back are waited for only when another stage must follow.
             if last {
                 break;
-            }
-            if self.report_back {
-                self.wait_for_results(&ready).await?;
             }
             let now = self.store.list_plans(ctx.repo.as_str(), ctx.pr.0).await?;
             for spec in &ready {

@@ -6,13 +6,14 @@ use anyhow::Context as _;
 use tokio::task::JoinSet;
 
 use super::{Context, PrContext, text};
-use std::time::{Duration, Instant};
 
 use crate::dispatch::{DispatchOutcome, Dispatcher};
 use crate::projects::{Request, select};
 use crate::repo_config::{self, EffectivePolicy, Requirement, ResolvedConfig, ResolvedProject};
 use crate::run::{CommentThread, Outcome, ProjectResult, ProjectSpec, RunCommand, RunSpec};
-use crate::store::{LockHolder, LockKey, LockOutcome, PlanOutcome, PlanStatus, Store};
+use crate::store::{
+    LockHolder, LockKey, LockOutcome, PlanOutcome, PlanStatus, RunQueues as _, Store,
+};
 use crate::vcs::tree::HeadFiles;
 use crate::vcs::{PrState, StatusState, VcsClient, status_context};
 
@@ -176,25 +177,120 @@ impl Context {
         let mut groups: Vec<i64> = wanted.iter().map(|p| p.execution_order_group).collect();
         groups.sort_unstable();
         groups.dedup();
-        let last = groups.last().copied();
-        for group in groups {
-            let specs: Vec<RunSpec> = wanted
-                .iter()
-                .filter(|p| p.execution_order_group == group)
-                .map(|project| {
-                    let mut spec =
-                        run_spec(ctx, project, &policy, RunCommand::Plan, extra_args, None);
-                    spec.report_back = self.report_back.then(|| thread.clone());
-                    spec
-                })
-                .collect();
-            self.run_group(specs.clone(), &thread).await?;
-            // Runs that report back are waited for only when another group must follow.
-            if self.report_back && Some(group) != last {
-                self.wait_for_results(&specs).await?;
+        let specs: Vec<Vec<RunSpec>> = groups
+            .iter()
+            .map(|group| {
+                wanted
+                    .iter()
+                    .filter(|p| p.execution_order_group == *group)
+                    .map(|project| {
+                        let mut spec =
+                            run_spec(ctx, project, &policy, RunCommand::Plan, extra_args, None);
+                        spec.report_back = self.report_back.then(|| thread.clone());
+                        spec
+                    })
+                    .collect()
+            })
+            .collect();
+        self.start_groups(ctx, &thread, specs).await
+    }
+
+    /// Starts the execution order groups `specs`, in order: runs that report back start the
+    /// first group and queue the rest (the report that ends a group starts the next, see
+    /// [`Self::advance`]); runs the function waits for run group after group.
+    pub(crate) async fn start_groups(
+        self: &Arc<Self>,
+        ctx: &PrContext,
+        thread: &CommentThread,
+        mut specs: Vec<Vec<RunSpec>>,
+    ) -> anyhow::Result<()> {
+        if specs.is_empty() {
+            return Ok(());
+        }
+        if self.report_back {
+            let first = specs.remove(0);
+            if !specs.is_empty() {
+                let queued = crate::store::QueuedGroups {
+                    thread: thread.clone(),
+                    current: first
+                        .iter()
+                        .map(|s| crate::store::keys::project_key(&s.lock_key()))
+                        .collect(),
+                    groups: specs,
+                };
+                self.store
+                    .queue_groups(ctx.repo.as_str(), ctx.pr.0, &first[0].trigger, &queued)
+                    .await?;
             }
+            let (trigger, key) = (first[0].trigger.clone(), first[0].lock_key());
+            self.run_group(first, thread).await?;
+            // A group whose runs all ended at once (none could start) starts the next now.
+            return self.advance(&ctx.repo, ctx.pr, &trigger, &key).await;
+        }
+        // Runs the function waits for: each group has ended when `run_group` returns.
+        for group in specs {
+            self.run_group(group, thread).await?;
         }
         Ok(())
+    }
+
+    /// Starts the next execution order group of command `trigger` once no run of it is in
+    /// progress, `finished` being a project of the group that ran (see [`crate::store::queue`]).
+    pub(crate) async fn advance(
+        self: &Arc<Self>,
+        repo: &crate::event::RepoName,
+        pr: crate::event::PullRequestNumber,
+        trigger: &str,
+        finished: &LockKey,
+    ) -> anyhow::Result<()> {
+        let mut finished = finished.clone();
+        loop {
+            let records = self.store.list_plans(repo.as_str(), pr.0).await?;
+            if records
+                .iter()
+                .any(|r| r.trigger.as_deref() == Some(trigger) && r.in_progress())
+            {
+                return Ok(());
+            }
+            let Some((thread, next)) = self
+                .store
+                .next_group(repo.as_str(), pr.0, trigger, &finished)
+                .await?
+            else {
+                return Ok(());
+            };
+            let Some(first) = next.first() else {
+                return Ok(());
+            };
+            finished = first.lock_key();
+            // An apply's later stage runs only if every apply of this command so far applied.
+            let unapplied = records.iter().any(|r| {
+                r.trigger.as_deref() == Some(trigger) && !matches!(r.status, PlanStatus::Applied)
+            });
+            if first.command == RunCommand::Apply && unapplied {
+                for spec in &next {
+                    let refused = refused(
+                        spec,
+                        "an earlier stage of this apply was not applied, so this project, \
+                         which comes after it, was not applied either",
+                    );
+                    let reporter = self.reporter();
+                    let _ = reporter
+                        .record_status(
+                            spec,
+                            &spec.run_id(),
+                            PlanStatus::Planned,
+                            None,
+                            Some(&refused),
+                        )
+                        .await?;
+                    reporter.publish(spec, &thread, Some(&refused)).await?;
+                }
+                continue;
+            }
+            tracing::info!(runs = next.len(), "the next execution order group starts");
+            Box::pin(self.run_group(next, &thread)).await?;
+        }
     }
 
     /// Takes all the projects' locks at once; projects another PR holds are left out (and
@@ -367,45 +463,6 @@ impl Context {
             .finish(spec, report.as_ref().map_err(Clone::clone), Some(thread))
             .await?;
         Ok(())
-    }
-
-    /// Waits until every run of `specs` has stored its result (runs that report back), so the
-    /// next execution order group starts after this one ended.
-    pub(crate) async fn wait_for_results(&self, specs: &[RunSpec]) -> anyhow::Result<()> {
-        let Some(first) = specs.first() else {
-            return Ok(());
-        };
-        let limit = specs
-            .iter()
-            .map(|s| s.project.timeout)
-            .max()
-            .unwrap_or_default()
-            + Duration::from_mins(5);
-        let deadline = Instant::now() + limit;
-        let poll = self.poll.max(Duration::from_millis(500));
-        loop {
-            let records = self
-                .store
-                .list_plans(first.repo.as_str(), first.pr.0)
-                .await?;
-            let done = specs.iter().all(|spec| {
-                records.iter().any(|r| {
-                    r.key == spec.lock_key()
-                        && r.trigger.as_deref() == Some(spec.trigger.as_str())
-                        && r.result.is_some()
-                })
-            });
-            if done {
-                return Ok(());
-            }
-            if Instant::now() > deadline {
-                anyhow::bail!(
-                    "the runs of this execution order group did not report within {} s",
-                    limit.as_secs()
-                );
-            }
-            tokio::time::sleep(poll).await;
-        }
     }
 }
 

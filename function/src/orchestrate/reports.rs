@@ -4,6 +4,8 @@
 //! own artifact keys, and its run is still the one in progress for the project: a forged report,
 //! another run's, or a replay after the run was recorded changes nothing.
 
+use std::sync::Arc;
+
 use super::Context;
 use crate::handler::ReportAnswer;
 use crate::run::report_auth::ReportEnvelope;
@@ -12,7 +14,11 @@ use crate::store::{PlanStatus, Store as _};
 
 impl Context {
     /// Checks a runner's report against its run and records it.
-    pub async fn take_report(&self, credential: Option<&str>, body: &[u8]) -> ReportAnswer {
+    pub async fn take_report(
+        self: &Arc<Self>,
+        credential: Option<&str>,
+        body: &[u8],
+    ) -> ReportAnswer {
         if self.report_url.is_none() {
             return ReportAnswer::NotHere;
         }
@@ -55,7 +61,19 @@ impl Context {
             .finish(&spec, Ok(&report), thread.as_ref())
             .await
         {
-            Ok(_) => ReportAnswer::Recorded,
+            Ok(_) => {
+                // The report that ends an execution order group starts the next one.
+                let next = self
+                    .advance(&spec.repo, spec.pr, &spec.trigger, &spec.lock_key())
+                    .await;
+                if let Err(err) = next {
+                    tracing::error!(
+                        error = format!("{err:#}"),
+                        "cannot start the next execution order group"
+                    );
+                }
+                ReportAnswer::Recorded
+            }
             Err(err) => {
                 tracing::error!(error = format!("{err:#}"), run = %spec.run_id(), "recording a run's report failed");
                 ReportAnswer::Failed

@@ -6,6 +6,7 @@
 //! host about those only.
 
 use std::collections::BTreeSet;
+use std::sync::Arc;
 
 use serde::Serialize;
 
@@ -29,7 +30,7 @@ pub struct SweepReport {
 
 impl Context {
     /// One sweep. A problem with one run or pull request is logged and the rest goes on.
-    pub(crate) async fn sweep(&self) -> anyhow::Result<SweepReport> {
+    pub(crate) async fn sweep(self: &Arc<Self>) -> anyhow::Result<SweepReport> {
         let mut report = SweepReport::default();
         let now = now_secs();
         for record in self.store.unfinished_runs().await? {
@@ -48,7 +49,22 @@ impl Context {
             };
             let Some(why) = why else { continue };
             match self.fail_stuck(&record, &why).await {
-                Ok(true) => report.runs_failed.push(record.run_id.clone()),
+                Ok(true) => {
+                    report.runs_failed.push(record.run_id.clone());
+                    // A failed run ends its execution order group as a report would.
+                    if let Some(trigger) = &record.trigger {
+                        let (repo, pr) = (
+                            RepoName::new(&record.key.repo),
+                            PullRequestNumber(record.pr),
+                        );
+                        if let Err(err) = self.advance(&repo, pr, trigger, &record.key).await {
+                            tracing::warn!(
+                                error = format!("{err:#}"),
+                                "cannot start the next execution order group"
+                            );
+                        }
+                    }
+                }
                 Ok(false) => {}
                 Err(err) => {
                     tracing::warn!(run = %record.run_id, error = format!("{err:#}"), "cannot fail a stuck run");

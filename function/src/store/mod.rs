@@ -22,6 +22,7 @@ pub mod embedded;
 pub mod keys;
 pub mod ops;
 pub mod presigned;
+pub mod queue;
 pub mod retry;
 mod sweep;
 
@@ -39,6 +40,7 @@ pub use artifacts::{AnyArtifacts, ArtifactError, Artifacts, StoredArtifact};
 pub use config::{ConnectError, StoreConfig};
 pub use dynamodb::{DynamoError, DynamoStore};
 pub use embedded::{EmbeddedError, EmbeddedStore};
+pub use queue::{QueuedGroups, RunQueues};
 pub use sweep::Sweeps;
 
 /// The most locks taken in one DynamoDB transaction; `TransactWriteItems` accepts 100 actions.
@@ -426,6 +428,16 @@ forward_to_variants! {
     impl Sweeps for AnyStore { DynamoDb, Embedded }
     fn unfinished_runs(&self) -> Result<Vec<PlanRecord>>;
     fn finish_stuck(&self, plan: &PlanRecord, run_id: &str) -> Result<bool>;
+}
+
+forward_to_variants! {
+    impl RunQueues for AnyStore { DynamoDb, Embedded }
+    fn queue_groups(
+        &self, repo: &str, pr: u64, trigger: &str, queued: &QueuedGroups
+    ) -> Result<()>;
+    fn next_group(
+        &self, repo: &str, pr: u64, trigger: &str, finished: &LockKey
+    ) -> Result<Option<(crate::run::CommentThread, Vec<crate::run::RunSpec>)>>;
 }
 
 forward_to_variants! {

@@ -31,6 +31,26 @@ async fn reporting_loop() -> (Loop, tempfile::TempDir) {
     (lp, bin)
 }
 
+/// The environments the dispatched runs were given, once each run has ended.
+fn run_envs(lp: &Loop) -> Vec<HashMap<String, String>> {
+    let mut envs = Vec::new();
+    for run in std::fs::read_dir(lp.runs.path()).unwrap().flatten() {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while !run.path().join("exit").exists() {
+            assert!(Instant::now() < deadline, "a run never ended");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        let env = std::fs::read_to_string(run.path().join("env")).unwrap();
+        envs.push(
+            env.lines()
+                .filter_map(|l| l.split_once('='))
+                .map(|(n, v)| (n.to_owned(), v.to_owned()))
+                .collect(),
+        );
+    }
+    envs
+}
+
 /// The environment the one dispatched run was given.
 async fn dispatched_env(lp: &Loop) -> HashMap<String, String> {
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -188,4 +208,108 @@ async fn a_deployment_whose_runners_do_not_report_back_takes_no_report() {
         )
         .await;
     assert_eq!(answer, ReportAnswer::NotHere);
+}
+
+/// A PR changing `a`, `b` and `c`, three projects in execution order groups 1, 2 and 3.
+async fn host_has_a_grouped_pr(lp: &Loop) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    lp.host_has_pr("open", false).await;
+    let config = "version: 3\nprojects:\n  - dir: a\n    execution_order_group: 1\n  \
+                  - dir: b\n    execution_order_group: 2\n  - dir: c\n    \
+                  execution_order_group: 3\n";
+    let files = ["a/main.tf", "b/main.tf", "c/main.tf"];
+    let changed: Vec<_> = files
+        .iter()
+        .map(|f| serde_json::json!({"filename": f, "status": "modified"}))
+        .collect();
+    let mut tree: Vec<_> = files
+        .iter()
+        .map(
+            |f| serde_json::json!({"path": f, "type": "blob", "mode": "100644", "sha": super::SHA}),
+        )
+        .collect();
+    tree.push(serde_json::json!({"path": "atlantis.yaml", "type": "blob", "mode": "100644", "sha": super::SHA}));
+    let get = |p: String| Mock::given(method("GET")).and(path(p));
+    get(format!("/repos/{REPO}/pulls/1/files"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(changed))
+        .mount(&lp.host)
+        .await;
+    get(format!("/repos/{REPO}/git/trees/{}", super::SHA))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"sha": super::SHA, "truncated": false, "tree": tree}),
+        ))
+        .mount(&lp.host)
+        .await;
+    get(format!("/repos/{REPO}/contents/atlantis.yaml"))
+        .respond_with(ResponseTemplate::new(200).set_body_string(config))
+        .mount(&lp.host)
+        .await;
+    for file in files {
+        get(format!("/repos/{REPO}/contents/{file}"))
+            .respond_with(
+                ResponseTemplate::new(200)
+                    .set_body_string("resource \"terraform_data\" \"a\" {}\n"),
+            )
+            .mount(&lp.host)
+            .await;
+    }
+}
+
+/// Reports run `env`'s plan as done, with no changes.
+async fn report_done(lp: &Loop, env: &HashMap<String, String>) -> ReportAnswer {
+    let spec = RunSpec::from_lookup(|name| env.get(name).cloned()).unwrap();
+    let mut done = report(&spec, RunStatus::NoChanges, None);
+    done.result.outcome = Outcome::NoChanges {
+        plan_text: "No changes.".to_owned(),
+    };
+    let credential = &env[crate::config::env_vars::RUN_REPORT_TOKEN];
+    lp.ctx
+        .take_report(Some(credential), &body(&spec, done))
+        .await
+}
+
+fn dir_of(env: &HashMap<String, String>) -> &str {
+    &env["LANDFALL_RUN_DIR"]
+}
+
+#[tokio::test]
+async fn execution_order_groups_start_one_after_another_from_the_reports_without_waiting() {
+    let (lp, _bin) = reporting_loop().await;
+    host_has_a_grouped_pr(&lp).await;
+
+    // The command returns with only the first group started: nothing waits for it.
+    tokio::time::timeout(Duration::from_secs(20), lp.ctx.process(&opened()))
+        .await
+        .expect("the command returns at once")
+        .unwrap();
+    let envs = run_envs(&lp);
+    assert_eq!(envs.iter().map(dir_of).collect::<Vec<_>>(), ["a"]);
+
+    // Group 1's report starts group 2, once: a replay of it starts nothing more.
+    assert_eq!(report_done(&lp, &envs[0]).await, ReportAnswer::Recorded);
+    assert_eq!(run_envs(&lp).len(), 2);
+    assert!(matches!(
+        report_done(&lp, &envs[0]).await,
+        ReportAnswer::Conflict(_)
+    ));
+    let envs = run_envs(&lp);
+    assert_eq!(envs.len(), 2);
+    let b = envs
+        .iter()
+        .find(|e| dir_of(e) == "b")
+        .expect("group 2 started");
+    assert_eq!(report_done(&lp, b).await, ReportAnswer::Recorded);
+    let envs = run_envs(&lp);
+    let c = envs
+        .iter()
+        .find(|e| dir_of(e) == "c")
+        .expect("group 3 started");
+    assert_eq!(report_done(&lp, c).await, ReportAnswer::Recorded);
+    assert_eq!(run_envs(&lp).len(), 3, "nothing more");
+    let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
+    assert!(
+        records.iter().all(|r| r.status == PlanStatus::NoChanges),
+        "{records:?}"
+    );
 }

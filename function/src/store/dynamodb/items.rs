@@ -102,6 +102,16 @@ impl Fields<'_> {
             .ok_or_else(|| self.malformed(format!("{name} is missing")))
     }
 
+    /// A string attribute that must be there.
+    pub(super) fn string(&self, name: &str) -> Result<String, DynamoError> {
+        self.s(name)
+    }
+
+    /// A number attribute that must be there.
+    pub(super) fn number(&self, name: &str) -> Result<u64, DynamoError> {
+        self.n(name)
+    }
+
     fn opt_n(&self, name: &str) -> Result<Option<u64>, DynamoError> {
         match self.item.get(name) {
             None => Ok(None),

@@ -26,6 +26,7 @@
 mod apply_lock;
 mod items;
 mod locks;
+mod queue;
 mod store_impl;
 mod sweep;
 #[cfg(any(test, feature = "test-support"))]

@@ -9,6 +9,7 @@
 //! through, and `store_impl` the [`Store`](super::Store) operations.
 
 mod apply_lock;
+mod queue;
 mod store_impl;
 mod sweep;
 mod writer;
@@ -36,6 +37,8 @@ const PLANS: TableDefinition<&str, &[u8]> = TableDefinition::new("plans");
 const COMMENT_PARTS: TableDefinition<&str, &[u8]> = TableDefinition::new("comment_parts");
 /// `apply-lock` → JSON [`ApplyLock`](super::ApplyLock), when an operator set it.
 const APPLY_LOCK: TableDefinition<&str, &[u8]> = TableDefinition::new("apply_lock");
+/// Commands' execution order groups still to start, by repo, PR and trigger.
+const RUN_QUEUES: TableDefinition<&str, &[u8]> = TableDefinition::new("run_queues");
 /// Delivery id → when it expires (Unix seconds).
 const DELIVERIES: TableDefinition<&str, u64> = TableDefinition::new("deliveries");
 /// (expiry, delivery id), to prune expired deliveries oldest first.
@@ -159,6 +162,7 @@ impl EmbeddedStore {
             txn.open_table(DELIVERIES)?;
             txn.open_table(DELIVERY_EXPIRY)?;
             txn.open_table(APPLY_LOCK)?;
+            txn.open_table(RUN_QUEUES)?;
             Ok(Finish::Commit(()))
         });
         shared.try_batch(std::slice::from_ref(&create))?;

@@ -8,6 +8,7 @@ use landfall_function::store::{
     PlanOutcome, PlanRecord, PlanStatus, ReleaseOutcome, Store, StoredArtifact, Sweeps,
 };
 
+pub use super::contract_queue::a_queued_group_is_taken_once_and_only_after_its_own_group;
 use super::{REPO, holder, project, projects};
 
 /// The names of every case, for the macro that runs them.
@@ -28,7 +29,8 @@ macro_rules! for_each_contract_case {
             names_with_separators_are_distinct_locks,
             a_split_comments_parts_grow_only_from_what_the_writer_read,
             the_apply_lock_is_set_once_kept_apart_from_locks_and_cleared,
-            only_runs_in_progress_are_swept_and_a_stuck_run_fails_only_if_still_stuck
+            only_runs_in_progress_are_swept_and_a_stuck_run_fails_only_if_still_stuck,
+            a_queued_group_is_taken_once_and_only_after_its_own_group
         );
     };
 }

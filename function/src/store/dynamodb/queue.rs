@@ -1,0 +1,134 @@
+//! Queued execution order groups in the table: one item per command (`pk = queue#<repo>#<pr>`,
+//! `sk = <trigger>`), its groups as JSON and a version; a group is taken by a write conditional
+//! on the version read, so two reports never take the same group. The item expires after a week.
+
+use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
+
+use super::items::{n, s};
+use super::{DynamoStore, TTL_ATTRIBUTE, is_transient};
+use crate::run::{CommentThread, RunSpec};
+use crate::store::keys::escape;
+use crate::store::queue::{QueuedGroups, RunQueues};
+use crate::store::{LockKey, Result, StoreError};
+
+/// How long a command's queue is kept at most.
+const QUEUE_TTL_SECS: u64 = 7 * 24 * 3600;
+
+/// How often a take is tried again after another writer changed the queue in between.
+const TAKE_ATTEMPTS: u32 = 5;
+
+fn pk(repo: &str, pr: u64) -> String {
+    format!("queue#{}#{pr}", escape(repo))
+}
+
+impl DynamoStore {
+    async fn put_queue(
+        &self,
+        (pk, sk): (&str, &str),
+        queued: &QueuedGroups,
+        version: u64,
+        expected: Option<u64>,
+    ) -> Result<bool> {
+        let json = serde_json::to_string(queued).expect("queued groups serialise");
+        let expires = crate::store::now_secs().saturating_add(QUEUE_TTL_SECS);
+        let outcome = self
+            .retrying("PutItem", is_transient::<PutItemError, _>, || {
+                let request = self
+                    .client
+                    .put_item()
+                    .table_name(&self.table)
+                    .item("pk", s(pk))
+                    .item("sk", s(sk))
+                    .item("kind", s("run_queue"))
+                    .item("queue", s(&json))
+                    .item("version", n(version))
+                    .item(TTL_ATTRIBUTE, n(expires));
+                match expected {
+                    Some(v) => request
+                        .condition_expression("version = :v")
+                        .expression_attribute_values(":v", n(v)),
+                    None => request,
+                }
+                .send()
+            })
+            .await?;
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                _ => Err(self.request_error("PutItem", aws_sdk_dynamodb::Error::from(err))),
+            },
+        }
+    }
+
+    async fn delete_queue(&self, (pk, sk): (&str, &str), expected: u64) -> Result<bool> {
+        let outcome = self
+            .retrying("DeleteItem", is_transient::<DeleteItemError, _>, || {
+                self.client
+                    .delete_item()
+                    .table_name(&self.table)
+                    .key("pk", s(pk))
+                    .key("sk", s(sk))
+                    .condition_expression("version = :v")
+                    .expression_attribute_values(":v", n(expected))
+                    .send()
+            })
+            .await?;
+        match outcome {
+            Ok(_) => Ok(true),
+            Err(err) => match err.as_service_error() {
+                Some(DeleteItemError::ConditionalCheckFailedException(_)) => Ok(false),
+                _ => Err(self.request_error("DeleteItem", aws_sdk_dynamodb::Error::from(err))),
+            },
+        }
+    }
+}
+
+impl RunQueues for DynamoStore {
+    async fn queue_groups(
+        &self,
+        repo: &str,
+        pr: u64,
+        trigger: &str,
+        queued: &QueuedGroups,
+    ) -> Result<()> {
+        self.put_queue((&pk(repo, pr), &escape(trigger)), queued, 0, None)
+            .await?;
+        Ok(())
+    }
+
+    async fn next_group(
+        &self,
+        repo: &str,
+        pr: u64,
+        trigger: &str,
+        finished: &LockKey,
+    ) -> Result<Option<(CommentThread, Vec<RunSpec>)>> {
+        let (pk, sk) = (pk(repo, pr), escape(trigger));
+        for _ in 0..TAKE_ATTEMPTS {
+            let Some(item) = self.get_item(pk.clone(), sk.clone()).await? else {
+                return Ok(None);
+            };
+            let fields = self.fields(&item);
+            let version = fields.number("version")?;
+            let mut queued: QueuedGroups =
+                serde_json::from_str(&fields.string("queue")?).map_err(|err| {
+                    StoreError::InvalidRequest(format!("unreadable run queue: {err}"))
+                })?;
+            let Some(next) = queued.take_after(finished) else {
+                return Ok(None);
+            };
+            let taken = if queued.groups.is_empty() {
+                self.delete_queue((&pk, &sk), version).await?
+            } else {
+                self.put_queue((&pk, &sk), &queued, version + 1, Some(version))
+                    .await?
+            };
+            if taken {
+                return Ok(Some((queued.thread, next)));
+            }
+        }
+        Ok(None)
+    }
+}

@@ -1,0 +1,90 @@
+//! The store contract for queued execution order groups.
+
+use landfall_function::run::{CommentThread, ProjectSpec, RunCommand};
+use landfall_function::store::{LockKey, QueuedGroups, RunQueues, Store};
+
+use super::{REPO, project};
+
+fn spec(dir: &str) -> landfall_function::run::RunSpec {
+    landfall_function::run::RunSpec {
+        provider: landfall_function::event::Provider::Github,
+        repo: landfall_function::event::RepoName::new(REPO),
+        head_repo: landfall_function::event::RepoName::new(REPO),
+        pr: landfall_function::event::PullRequestNumber(1),
+        head_sha: landfall_function::event::CommitSha::new("0".repeat(40)),
+        head_branch: "change".to_owned(),
+        base_branch: "main".to_owned(),
+        clone_url: "https://example.com/acme/infra.git".to_owned(),
+        user: "octocat".to_owned(),
+        pull_author: "octocat".to_owned(),
+        command: RunCommand::Plan,
+        project: ProjectSpec::new(dir),
+        extra_args: Vec::new(),
+        trigger: "t1".to_owned(),
+        apply: None,
+        report_back: None,
+    }
+}
+
+/// The lock key of `spec(dir)`.
+fn key(dir: &str) -> LockKey {
+    spec(dir).lock_key()
+}
+
+pub async fn a_queued_group_is_taken_once_and_only_after_its_own_group(
+    store: &(impl Store + RunQueues),
+) {
+    let thread = CommentThread::new(
+        landfall_function::event::CommentId("7".to_owned()),
+        "header".to_owned(),
+    );
+    let queued = QueuedGroups {
+        thread: thread.clone(),
+        current: vec![landfall_function::store::keys::project_key(&key("a"))],
+        groups: vec![vec![spec("b1"), spec("b2")], vec![spec("c")]],
+    };
+    assert_eq!(
+        store.next_group(REPO, 1, "t1", &key("a")).await.unwrap(),
+        None
+    );
+    store.queue_groups(REPO, 1, "t1", &queued).await.unwrap();
+    // A project of no running group, another trigger or another PR takes nothing.
+    assert_eq!(
+        store.next_group(REPO, 1, "t1", &project(9)).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.next_group(REPO, 1, "t2", &key("a")).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.next_group(REPO, 2, "t1", &key("a")).await.unwrap(),
+        None
+    );
+    let (got, next) = store
+        .next_group(REPO, 1, "t1", &key("a"))
+        .await
+        .unwrap()
+        .expect("group a's end starts group b");
+    assert_eq!(got, thread);
+    assert_eq!(next, vec![spec("b1"), spec("b2")]);
+    // Group a ended once: a second report of it starts nothing more.
+    assert_eq!(
+        store.next_group(REPO, 1, "t1", &key("a")).await.unwrap(),
+        None
+    );
+    let (_, last) = store
+        .next_group(REPO, 1, "t1", &key("b2"))
+        .await
+        .unwrap()
+        .expect("group b's end starts group c");
+    assert_eq!(last, vec![spec("c")]);
+    assert_eq!(
+        store.next_group(REPO, 1, "t1", &key("b1")).await.unwrap(),
+        None
+    );
+    assert_eq!(
+        store.next_group(REPO, 1, "t1", &key("c")).await.unwrap(),
+        None
+    );
+}
