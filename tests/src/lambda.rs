@@ -28,6 +28,8 @@ pub struct LambdaEmulator {
     instances: Vec<Child>,
     port: u16,
     function: String,
+    /// Where the instances started from now on write their standard output (their logs).
+    log: Option<std::path::PathBuf>,
 }
 
 impl LambdaEmulator {
@@ -56,6 +58,7 @@ impl LambdaEmulator {
             instances: Vec::new(),
             port,
             function: function.to_owned(),
+            log: None,
         };
         let deadline = Instant::now() + START_TIMEOUT;
         while TcpStream::connect(emulator.addr()).is_err() {
@@ -91,6 +94,12 @@ impl LambdaEmulator {
         format!("/lambda-url/{}/", self.function)
     }
 
+    /// Instances started from now on append their standard output (the function's JSON logs)
+    /// to `path`.
+    pub fn log_to(&mut self, path: &Path) {
+        self.log = Some(path.to_path_buf());
+    }
+
     /// Starts one instance of the function from `binary`, with the variables Lambda sets and
     /// `env`; every instance started polls the same queue, as concurrent Lambda instances do.
     /// `LANDFALL_*` variables of the test's own environment are not passed on: only `env`
@@ -112,7 +121,16 @@ impl LambdaEmulator {
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
             .envs(env.iter().map(|(k, v)| (*k, v)))
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
+            .stdout(match &self.log {
+                Some(path) => Stdio::from(
+                    std::fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(path)
+                        .with_context(|| format!("opening {}", path.display()))?,
+                ),
+                None => Stdio::null(),
+            })
             .stderr(Stdio::inherit());
         let child = command
             .spawn()

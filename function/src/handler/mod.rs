@@ -353,6 +353,7 @@ impl<S: EventSink> WebhookHandler<S> {
         B: Body<Data = Bytes>,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        let started = std::time::Instant::now();
         let credential = request
             .headers()
             .get(header::AUTHORIZATION)
@@ -363,8 +364,9 @@ impl<S: EventSink> WebhookHandler<S> {
             Ok((_, body)) => self.sink.run_report(credential, body).await,
             Err(rejection) => return json_response(rejection.status(), &rejection.body()),
         };
+        let elapsed_ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
         match &answer {
-            ReportAnswer::Recorded => tracing::info!("run report recorded"),
+            ReportAnswer::Recorded => tracing::info!(elapsed_ms, "run report recorded"),
             ReportAnswer::Failed => tracing::error!("a run report could not be recorded"),
             other => tracing::warn!(answer = ?other, "run report refused"),
         }

@@ -17,24 +17,29 @@ use landfall_function::store::{DynamoStore, Store as _};
 use crate::loop_common::new_story;
 use crate::loop_common::server_env;
 use crate::loop_common::steps::{
-    FunctionUrl, apply_and_merge, apply_refused, initial_commit_and_policy, plan_and_lock,
-    redelivery_and_unlock,
+    Deliver as _, FunctionUrl, apply_and_merge, apply_refused, initial_commit_and_policy,
+    plan_and_lock, redelivery_and_unlock,
 };
 
 const TABLE: &str = "landfall-watch";
 const BUCKET: &str = "landfall-watch-artifacts";
 
-#[test]
-fn the_loop_through_cargo_lambda_watch() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (mock, mut story) = new_story(&runtime);
-    let policy = initial_commit_and_policy(&story);
+/// The emulator with two instances of the function on moto's table and bucket, logging to
+/// `log`, for `story` on `mock`; the store to check afterwards.
+fn start_function(
+    runtime: &tokio::runtime::Runtime,
+    mock: &wiremock::MockServer,
+    story: &crate::loop_common::Story,
+    log: &Path,
+) -> (LambdaEmulator, MotoServer, DynamoStore) {
+    let policy = initial_commit_and_policy(story);
     let moto = MotoServer::start().expect("moto starts (run scripts/install-tools)");
     moto.create_bucket(BUCKET).unwrap();
     let data = story.dir.path().join("data");
     let mut emulator =
         LambdaEmulator::start("landfall-function").expect("cargo lambda watch starts");
-    let mut env = server_env(&mock, &data);
+    emulator.log_to(log);
+    let mut env = server_env(mock, &data);
     for (name, value) in [
         (
             "LANDFALL_RUNNER",
@@ -81,6 +86,16 @@ fn the_loop_through_cargo_lambda_watch() {
             .start_instance(function, &env)
             .expect("the function starts");
     }
+    (emulator, moto, table)
+}
+
+#[test]
+fn the_loop_through_cargo_lambda_watch() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (mock, mut story) = new_story(&runtime);
+    let log = story.dir.path().join("function.log");
+    let (emulator, _moto, table) = start_function(&runtime, &mock, &story, &log);
+    let data = story.dir.path().join("data");
     let url = FunctionUrl {
         addr: emulator.addr(),
         path: emulator.function_url_path(),
@@ -102,4 +117,101 @@ fn the_loop_through_cargo_lambda_watch() {
         answers.iter().all(|took| *took < Duration::from_secs(5)),
         "{answers:?}"
     );
+}
+
+/// The function's JSON log lines whose message is `message`.
+fn logged(log: &Path, message: &str) -> Vec<serde_json::Value> {
+    std::fs::read_to_string(log)
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|line| serde_json::from_str::<serde_json::Value>(line).ok())
+        .filter(|line| line["message"] == message)
+        .collect()
+}
+
+/// Three projects in execution order groups 1, 2 and 3: the delivery's hand-off starts the
+/// first group and returns; each runner's report, posted to the Function URL, starts the next.
+/// No invocation waits for a run, so none takes more than a few seconds, whatever the runs take.
+#[test]
+fn three_execution_order_groups_under_lambda_start_from_the_reports() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (mock, mut story) = new_story(&runtime);
+    let log = story.dir.path().join("function.log");
+    let (emulator, _moto, table) = start_function(&runtime, &mock, &story, &log);
+    let url = FunctionUrl {
+        addr: emulator.addr(),
+        path: emulator.function_url_path(),
+        timeout: Duration::from_mins(2),
+    };
+    let project =
+        |value: &str| format!("resource \"terraform_data\" \"x\" {{\n  input = \"{value}\"\n}}\n");
+    let config = "version: 3\nprojects:\n  - dir: a\n    execution_order_group: 1\n  - dir: b\n    \
+                  execution_order_group: 2\n  - dir: c\n    execution_order_group: 3\n";
+    story.commit(
+        "main",
+        &[
+            ("atlantis.yaml", config.to_owned()),
+            ("a/main.tf", project("1")),
+            ("b/main.tf", project("1")),
+            ("c/main.tf", project("1")),
+        ],
+        "three projects",
+    );
+    story.commit(
+        "groups",
+        &[
+            ("a/main.tf", project("2")),
+            ("b/main.tf", project("2")),
+            ("c/main.tf", project("2")),
+        ],
+        "change all three",
+    );
+    crate::loop_common::open_pr(&story, 1, "groups", "octocat");
+    let id = story.next_delivery();
+    let (status, took) = url.deliver("pull_request", &id, &story.pull_request("opened", 1, false));
+    assert_eq!(status, 202);
+    assert!(took < Duration::from_secs(5), "{took:?}");
+
+    let deadline = std::time::Instant::now() + Duration::from_mins(3);
+    loop {
+        let recorded = logged(&log, "run report recorded").len();
+        if recorded == 3 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{recorded} of 3 groups reported; comments: {:#?}",
+            story.comments(1)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let dispatched: Vec<String> = logged(&log, "run dispatched")
+        .iter()
+        .map(|line| line["project"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(dispatched, ["a", "b", "c"], "one group after another");
+    for line in logged(&log, "event handled")
+        .iter()
+        .chain(&logged(&log, "run report recorded"))
+    {
+        assert!(
+            line["elapsed_ms"].as_u64().unwrap() < 5_000,
+            "an invocation waited: {line}"
+        );
+    }
+    let comment = story.wait_comment(1, 0, "Plan: 1 to add");
+    let _comment = {
+        let deadline = std::time::Instant::now() + Duration::from_mins(1);
+        let mut last = comment;
+        while last.matches("Plan: 1 to add").count() < 3 {
+            assert!(std::time::Instant::now() < deadline, "{last}");
+            std::thread::sleep(Duration::from_millis(100));
+            last = story.wait_comment(1, 0, "Plan: 1 to add");
+        }
+        last
+    };
+    runtime.block_on(async {
+        let plans = table.list_plans("acme/infra", 1).await.unwrap();
+        assert_eq!(plans.len(), 3, "{plans:?}");
+    });
 }
