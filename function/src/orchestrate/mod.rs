@@ -192,6 +192,12 @@ impl Orchestrator {
     pub fn new(ctx: Context) -> Self {
         Orchestrator { ctx: Arc::new(ctx) }
     }
+
+    /// The loop over a context shared with its caller (tests and benchmarks read its store).
+    #[must_use]
+    pub fn new_shared(ctx: Arc<Context>) -> Self {
+        Orchestrator { ctx }
+    }
 }
 
 impl std::fmt::Debug for Orchestrator {
