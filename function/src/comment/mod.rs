@@ -17,6 +17,7 @@
 //! boundaries.
 
 pub mod render;
+pub mod table;
 
 use std::fmt::Write as _;
 

@@ -253,6 +253,9 @@ pub fn render_project(result: &ProjectResult) -> String {
 pub fn render(results: &[ProjectResult]) -> String {
     let sections: Vec<String> = results.iter().map(render_project).collect();
     let mut body = sections.join("\n---\n\n");
+    if let Some(table) = super::table::summary_table(results) {
+        body = format!("{table}\n{body}");
+    }
     let planned = results
         .iter()
         .filter(|result| matches!(result.outcome, Outcome::Planned { .. }) && !result.step_failed())

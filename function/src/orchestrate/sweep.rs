@@ -152,6 +152,7 @@ impl Context {
             },
             log: None,
             steps: Vec::new(),
+            counts: None,
         });
         if !self.store.finish_stuck(&failed, &record.run_id).await? {
             return Ok(false);

@@ -30,7 +30,7 @@ pub use env::{SpecError, env_vars};
 pub use hook::{HookStage, WorkflowHook, WorkflowHooks};
 pub use id::job_name;
 pub use lock::{LockKey, project_label};
-pub use result::{Outcome, ProjectResult, RunReport, RunStatus, StepOutput, Timings};
+pub use result::{Outcome, PlanCounts, ProjectResult, RunReport, RunStatus, StepOutput, Timings};
 pub use spec::{
     CommentThread, DEADLINE_GRACE, DEFAULT_TIMEOUT, PlanToApply, ProjectSpec, RunCommand, RunSpec,
 };

@@ -73,6 +73,28 @@ pub struct ProjectResult {
     /// workflow without hooks, a run refused before it started, a report from an older runner).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub steps: Vec<StepOutput>,
+    /// A plan's counts, for the comment's summary table (plans with changes only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub counts: Option<PlanCounts>,
+}
+
+/// What a plan changes, by kind, as the summary table shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanCounts {
+    /// Resources to create (replacements included).
+    pub add: usize,
+    /// Resources to update in place.
+    pub change: usize,
+    /// Resources to destroy (replacements included).
+    pub destroy: usize,
+    /// Resources to import.
+    pub import: usize,
+    /// Resources moved to a new address.
+    pub moved: usize,
+    /// Resources replaced (counted in `add` and `destroy`).
+    pub replace: usize,
+    /// Resources removed from state without being destroyed.
+    pub forget: usize,
 }
 
 /// One part of a run's output, in the order the run went.
@@ -157,6 +179,7 @@ impl ProjectResult {
             outcome,
             log: None,
             steps: Vec::new(),
+            counts: None,
         }
     }
 
@@ -191,7 +214,19 @@ impl ProjectResult {
         } else {
             Outcome::NoChanges { plan_text }
         };
-        Self::new(project, RunCommand::Plan, outcome)
+        let mut result = Self::new(project, RunCommand::Plan, outcome);
+        if summary.has_changes() && !summary.errored {
+            result.counts = Some(PlanCounts {
+                add: summary.add,
+                change: summary.change,
+                destroy: summary.destroy,
+                import: summary.import,
+                moved: summary.moved,
+                replace: summary.replace,
+                forget: summary.forget,
+            });
+        }
+        result
     }
 }
 

@@ -328,6 +328,7 @@ mod tests {
                     size: 9,
                 }),
                 steps: Vec::new(),
+                counts: None,
             }),
             deadline: None,
         };

@@ -1,0 +1,144 @@
+//! The summary table at the top of a comment with several projects: one row per project with
+//! what its plan adds, changes, destroys, imports and moves, destroys and replacements called
+//! out, and the command that applies it; the full plans follow in their collapsible blocks.
+
+use std::fmt::Write as _;
+
+use crate::run::{Outcome, PlanCounts, ProjectResult};
+
+/// `text` fit for one table cell: on one line, with `|` escaped (a project's name comes from
+/// the repository's config, which the pull request may change).
+fn cell(text: &str) -> String {
+    text.replace(['\n', '\r'], " ").replace('|', "\\|")
+}
+
+/// A count, blank when zero so that what changes stands out.
+fn count(n: usize) -> String {
+    if n == 0 { String::new() } else { n.to_string() }
+}
+
+fn what(result: &ProjectResult) -> String {
+    match (&result.outcome, result.counts) {
+        _ if result.step_failed() => "❌ failed (a hook)".to_owned(),
+        (
+            Outcome::Planned { .. },
+            Some(PlanCounts {
+                destroy, replace, ..
+            }),
+        ) if destroy > 0 => {
+            let mut said = format!("⚠️ **destroys {destroy}**");
+            if replace > 0 {
+                let _ = write!(said, " (replaces {replace})");
+            }
+            said
+        }
+        (Outcome::Planned { .. }, _) => "✅ changes".to_owned(),
+        (Outcome::NoChanges { .. }, _) => "no changes".to_owned(),
+        (Outcome::Applied { .. }, _) => "✅ applied".to_owned(),
+        (Outcome::Failed { step, .. }, _) => format!("❌ failed in `{}`", cell(step)),
+        (Outcome::TimedOut { .. }, _) => "❌ timed out".to_owned(),
+        (Outcome::Refused { .. }, _) => "🚫 refused".to_owned(),
+    }
+}
+
+/// The table for `results`, or `None` for fewer than two projects (the project's own summary
+/// line says it all).
+#[must_use]
+pub fn summary_table(results: &[ProjectResult]) -> Option<String> {
+    if results.len() < 2 {
+        return None;
+    }
+    let mut table = String::from(
+        "| Project | Result | Add | Change | Destroy | Import | Move | Apply with |\n\
+         |---|---|--:|--:|--:|--:|--:|---|\n",
+    );
+    for result in results {
+        let counts = result.counts.unwrap_or_default();
+        let apply = if matches!(result.outcome, Outcome::Planned { .. }) && !result.step_failed() {
+            format!("`{}`", cell(&result.apply_command()).replace('`', "'"))
+        } else {
+            String::new()
+        };
+        let _ = writeln!(
+            table,
+            "| {} | {} | {} | {} | {} | {} | {} | {apply} |",
+            cell(&result.label()),
+            what(result),
+            count(counts.add),
+            count(counts.change),
+            count(counts.destroy),
+            count(counts.import),
+            count(counts.moved),
+        );
+    }
+    Some(table)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{ProjectSpec, RunCommand};
+
+    fn planned(dir: &str, counts: PlanCounts) -> ProjectResult {
+        let mut result = ProjectResult::new(
+            &ProjectSpec::new(dir),
+            RunCommand::Plan,
+            Outcome::Planned {
+                summary: "Plan".into(),
+                plan_text: "+".into(),
+            },
+        );
+        result.counts = Some(counts);
+        result
+    }
+
+    #[test]
+    fn destroys_are_called_out_and_a_hostile_name_cannot_break_the_table() {
+        let mut hostile = planned(
+            "b",
+            PlanCounts {
+                add: 1,
+                ..PlanCounts::default()
+            },
+        );
+        hostile.name = Some("x | y`\n| injected |".into());
+        let results = [
+            planned(
+                "a",
+                PlanCounts {
+                    add: 2,
+                    destroy: 1,
+                    replace: 1,
+                    ..PlanCounts::default()
+                },
+            ),
+            hostile,
+            ProjectResult::new(
+                &ProjectSpec::new("c"),
+                RunCommand::Plan,
+                Outcome::NoChanges {
+                    plan_text: String::new(),
+                },
+            ),
+        ];
+        let table = summary_table(&results).unwrap();
+        let lines: Vec<&str> = table.lines().collect();
+        assert_eq!(
+            lines.len(),
+            5,
+            "a header, a rule and one row per project:\n{table}"
+        );
+        for line in &lines {
+            // Every row has the header's 8 cells: no `|` of a name opened another.
+            assert_eq!(line.replace("\\|", "").matches('|').count(), 9, "{line}");
+        }
+        assert!(
+            lines[2].contains("**destroys 1** (replaces 1)"),
+            "{}",
+            lines[2]
+        );
+        assert!(lines[2].contains("`landfall apply -d a`"));
+        assert!(lines[4].contains("no changes") && lines[4].ends_with("|  |"));
+        assert!(summary_table(&results[..1]).is_none());
+    }
+}
