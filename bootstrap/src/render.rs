@@ -207,7 +207,6 @@ struct GitOpsContext<'a> {
     path: &'a str,
     apps_path: String,
     runner_path: String,
-    platform_path: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -218,8 +217,7 @@ struct FunctionContext<'a> {
     runner_namespace: &'a str,
     runner_service_account: &'static str,
     runner_apply_service_account: &'static str,
-    /// The image set in `landfall.toml`; `None`: the platform's ECR repository.
-    runner_image: Option<&'a str>,
+    runner_image: &'a str,
     dispatcher_group: &'static str,
     memory_mb: u32,
     log_retention_days: u32,
@@ -321,7 +319,6 @@ impl<'a> PlatformContext<'a> {
                 path: gitops_path,
                 apps_path: join("apps"),
                 runner_path: join("landfall-runner"),
-                platform_path: join("platform"),
             },
             function: FunctionContext {
                 vcs: function.vcs.get_ref(),
@@ -335,7 +332,7 @@ impl<'a> PlatformContext<'a> {
                 runner_namespace: function.runner_namespace.get_ref(),
                 runner_service_account: RUNNER_SERVICE_ACCOUNT,
                 runner_apply_service_account: RUNNER_APPLY_SERVICE_ACCOUNT,
-                runner_image: function.runner_image.as_ref().map(|i| i.get_ref().as_str()),
+                runner_image: function.runner_image.get_ref(),
                 dispatcher_group: DISPATCHER_GROUP,
                 memory_mb: *function.memory_mb.get_ref(),
                 log_retention_days: *function.log_retention_days.get_ref(),

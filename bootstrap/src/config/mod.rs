@@ -131,8 +131,8 @@ pub struct Function {
     pub repo_allowlist: Vec<Spanned<String>>,
     #[serde(default = "defaults::runner_namespace")]
     pub runner_namespace: Spanned<String>,
-    /// The runner image; unset, the platform's own ECR repository at Landfall's version.
-    pub runner_image: Option<Spanned<String>>,
+    #[serde(default = "defaults::runner_image")]
+    pub runner_image: Spanned<String>,
     #[serde(default = "defaults::memory_mb")]
     pub memory_mb: Spanned<u32>,
     #[serde(default = "defaults::log_retention_days")]
@@ -219,6 +219,12 @@ mod defaults {
     }
     pub fn runner_namespace() -> Spanned<String> {
         s("landfall-runner")
+    }
+    pub fn runner_image() -> Spanned<String> {
+        s(concat!(
+            "ghcr.io/landfall-dev/landfall-runner:",
+            env!("CARGO_PKG_VERSION")
+        ))
     }
     pub fn memory_mb() -> Spanned<u32> {
         Spanned::new(0..0, 512)

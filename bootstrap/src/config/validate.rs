@@ -194,10 +194,8 @@ impl Config {
                 None,
             );
         }
-        if let Some(image) = &f.runner_image
-            && image.get_ref().trim().is_empty()
-        {
-            v.at(image, "runner_image is empty".to_owned(), None);
+        if f.runner_image.get_ref().trim().is_empty() {
+            v.at(&f.runner_image, "runner_image is empty".to_owned(), None);
         }
         let memory = *f.memory_mb.get_ref();
         if !(128..=10_240).contains(&memory) {
@@ -243,9 +241,7 @@ impl Config {
                         |s| format!("try {s:?}"),
                     )),
                 );
-            } else if name == self.function.runner_namespace.get_ref()
-                || name == "landfall-platform"
-            {
+            } else if name == self.function.runner_namespace.get_ref() {
                 v.at(
                     &app.name,
                     format!("app name {name:?} is taken by the Landfall runner app"),

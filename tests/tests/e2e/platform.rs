@@ -248,43 +248,6 @@ fn the_runner_roles_reach_nothing_of_the_function_only_the_operators_policies() 
 }
 
 #[test]
-fn the_platform_gets_an_immutable_scanned_encrypted_runner_registry_and_a_default_gp3_class() {
-    let (dir, _) = rendered("example");
-    let registry = fs::read_to_string(dir.path().join("terraform/platform/registry.tf")).unwrap();
-    for needle in [
-        "image_tag_mutability = \"IMMUTABLE\"",
-        "scan_on_push = true",
-        "encryption_type = \"KMS\"",
-        "enable_key_rotation     = true",
-        "resource \"aws_ecr_lifecycle_policy\" \"runner\"",
-    ] {
-        assert!(registry.contains(needle), "registry.tf lacks {needle}");
-    }
-    // Unset in landfall.toml, the Jobs' image is the platform's repository at this version.
-    let function = fs::read_to_string(dir.path().join("terraform/platform/landfall.tf")).unwrap();
-    assert!(
-        function.contains(&format!(
-            "LANDFALL_RUNNER_IMAGE                 = \"${{aws_ecr_repository.runner.repository_url}}:{}\"",
-            env!("CARGO_PKG_VERSION")
-        )),
-        "the default image is not the platform's repository"
-    );
-    let cluster = fs::read_to_string(dir.path().join("terraform/platform/cluster.tf")).unwrap();
-    assert!(cluster.contains("aws-ebs-csi-driver") && cluster.contains("AmazonEBSCSIDriverPolicy"));
-    let class = yaml_as_json(&dir.path().join("manifests/platform/storageclass-gp3.yaml"));
-    assert_eq!(class["provisioner"], "ebs.csi.aws.com");
-    assert_eq!(class["parameters"]["encrypted"], "true");
-    assert_eq!(
-        class["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"],
-        "true"
-    );
-    let out = run(Command::new(tool("kubernetes-validate"))
-        .arg("--strict")
-        .arg(dir.path().join("manifests/platform/storageclass-gp3.yaml")));
-    assert!(out.status.success(), "{}", text(&out));
-}
-
-#[test]
 fn rendered_kubernetes_objects_pass_strict_schema_validation() {
     let (dir, _) = rendered("full");
     let runner = files(&dir.path().join("manifests/landfall-runner"), "yaml");
@@ -590,8 +553,8 @@ fn rendered_applications_validate_against_the_argo_cd_crds() {
         let mut apps = files(&dir.path().join("manifests/apps"), "yaml");
         assert_eq!(
             apps.len(),
-            config.apps.len() + 2,
-            "one per app plus the runner and platform apps"
+            config.apps.len() + 1,
+            "one per app plus the runner app"
         );
         apps.push(dir.path().join("manifests/root-app.yaml"));
         let out = validate_argocd(&apps);
