@@ -194,8 +194,14 @@ impl Config {
                 None,
             );
         }
-        if f.runner_image.get_ref().trim().is_empty() {
-            v.at(&f.runner_image, "runner_image is empty".to_owned(), None);
+        if let Some(image) = f.runner_image.as_ref()
+            && image.get_ref().trim().is_empty()
+        {
+            v.at(
+                image,
+                "runner_image is empty".to_owned(),
+                Some("remove it to use the platform's ECR repository".to_owned()),
+            );
         }
         let memory = *f.memory_mb.get_ref();
         if !(128..=10_240).contains(&memory) {
@@ -245,6 +251,12 @@ impl Config {
                 v.at(
                     &app.name,
                     format!("app name {name:?} is taken by the Landfall runner app"),
+                    Some("choose another name".to_owned()),
+                );
+            } else if name == super::PLATFORM_APP {
+                v.at(
+                    &app.name,
+                    format!("app name {name:?} is taken by the Landfall platform app"),
                     Some("choose another name".to_owned()),
                 );
             }
