@@ -233,6 +233,17 @@ impl Config {
         }
     }
 
+    /// Which of Landfall's own Applications is named `name`, if one is.
+    fn app_owning(&self, name: &str) -> Option<&'static str> {
+        if name == self.function.runner_namespace.get_ref() {
+            Some("runner")
+        } else if name == super::PLATFORM_APP {
+            Some("platform")
+        } else {
+            None
+        }
+    }
+
     fn validate_apps(&self, v: &mut Validator<'_>) {
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         for spanned in &self.apps {
@@ -247,16 +258,10 @@ impl Config {
                         |s| format!("try {s:?}"),
                     )),
                 );
-            } else if name == self.function.runner_namespace.get_ref() {
+            } else if let Some(owner) = self.app_owning(name) {
                 v.at(
                     &app.name,
-                    format!("app name {name:?} is taken by the Landfall runner app"),
-                    Some("choose another name".to_owned()),
-                );
-            } else if name == super::PLATFORM_APP {
-                v.at(
-                    &app.name,
-                    format!("app name {name:?} is taken by the Landfall platform app"),
+                    format!("app name {name:?} is taken by the Landfall {owner} app"),
                     Some("choose another name".to_owned()),
                 );
             }
