@@ -216,16 +216,7 @@ fn rendered_kubernetes_objects_pass_strict_schema_validation() {
         runner.iter().any(|p| p.ends_with("networkpolicy.yaml")),
         "{runner:?}"
     );
-    let out = run(Command::new(tool("kubernetes-validate"))
-        .arg("--strict")
-        .args(&runner));
-    assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(
-        text(&out).matches(" passed for resource ").count(),
-        runner.len(),
-        "{}",
-        text(&out)
-    );
+    assert_valid_kubernetes(&runner);
 
     // Strict means strict: an unknown field fails.
     let limits = dir.path().join("manifests/landfall-runner/limitrange.yaml");
@@ -240,6 +231,20 @@ fn rendered_kubernetes_objects_pass_strict_schema_validation() {
         .arg("--strict")
         .arg(&limits));
     assert!(!out.status.success(), "{}", text(&out));
+}
+
+/// Every object of `paths` passes `kubernetes-validate --strict`, one object a file.
+pub(super) fn assert_valid_kubernetes(paths: &[PathBuf]) {
+    let out = run(Command::new(tool("kubernetes-validate"))
+        .arg("--strict")
+        .args(paths));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        text(&out).matches(" passed for resource ").count(),
+        paths.len(),
+        "{}",
+        text(&out)
+    );
 }
 
 /// A rendered YAML file as JSON, read by PyYAML from the tools' virtualenv.

@@ -6,7 +6,7 @@ use std::process::Command;
 
 use landfall_e2e::tool;
 
-use super::platform::{files, rendered, run, text, yaml_as_json};
+use super::platform::{assert_valid_kubernetes, files, rendered, run, text, yaml_as_json};
 
 /// Checks that must pass on what the platform adds for the runner image and volumes, by
 /// (check, resource): the image repository keeps tags immutable, scans on push and is encrypted
@@ -81,16 +81,7 @@ fn the_cluster_wide_manifests_pass_strict_schema_validation() {
     let (dir, _) = rendered("full");
     let platform = files(&dir.path().join("manifests/platform"), "yaml");
     assert_eq!(platform.len(), 1, "{platform:?}");
-    let out = run(Command::new(tool("kubernetes-validate"))
-        .arg("--strict")
-        .args(&platform));
-    assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(
-        text(&out).matches(" passed for resource ").count(),
-        platform.len(),
-        "{}",
-        text(&out)
-    );
+    assert_valid_kubernetes(&platform);
 }
 
 /// The default class gives every claim that names none an encrypted gp3 EBS volume, made in the
