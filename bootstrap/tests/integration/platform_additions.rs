@@ -248,23 +248,68 @@ fn only_the_ebs_csi_controller_can_assume_its_role_which_has_only_the_drivers_po
             );
         }
 
-        // AWS's managed policy for the driver and nothing else.
-        let attachments: Vec<&Block> = storage
+        // AWS's managed policy for the driver, and the operator's own volume keys if any.
+        let policies: Vec<&Block> = storage
             .blocks()
             .filter(|b| {
                 b.identifier() == "resource"
                     && b.labels()[0].as_str().starts_with("aws_iam_role_policy")
             })
             .collect();
-        assert_eq!(attachments.len(), 1, "{config}");
+        assert_eq!(policies.len(), 2, "{config}");
+        let managed = block(
+            &storage,
+            "resource",
+            &["aws_iam_role_policy_attachment", "ebs_csi"],
+        );
         assert_eq!(
-            text(&attribute(attachments[0], "role")),
+            text(&attribute(managed, "role")),
             "aws_iam_role.ebs_csi.name"
         );
         assert!(
-            text(&attribute(attachments[0], "policy_arn"))
+            text(&attribute(managed, "policy_arn"))
                 .ends_with(":iam::aws:policy/service-role/AmazonEBSCSIDriverPolicy\""),
             "{config}"
         );
     }
+}
+
+/// A StorageClass of the operator's own may name a key they manage; the driver may then use
+/// those keys, and only those, for volumes: grants only for AWS resources.
+#[test]
+fn the_ebs_csi_driver_uses_only_the_volume_keys_it_is_given() {
+    let storage = parse(&render("full"), "storage.tf");
+    let inline = block(
+        &storage,
+        "resource",
+        &["aws_iam_role_policy", "ebs_csi_keys"],
+    );
+    assert_eq!(text(&attribute(inline, "role")), "aws_iam_role.ebs_csi.id");
+    assert_eq!(
+        text(&attribute(inline, "count")),
+        "length(var.volume_kms_key_arns)>0?1:0"
+    );
+    let keys = block(
+        &storage,
+        "data",
+        &["aws_iam_policy_document", "ebs_csi_keys"],
+    );
+    let statements = nested(keys, "statement");
+    assert_eq!(statements.len(), 2);
+    for statement in &statements {
+        assert_eq!(
+            text(&attribute(statement, "resources")),
+            "var.volume_kms_key_arns"
+        );
+    }
+    let grants = statements
+        .iter()
+        .find(|s| text(&attribute(s, "actions")).contains("kms:CreateGrant"))
+        .expect("a grant statement");
+    let condition = nested(grants, "condition");
+    assert_eq!(
+        text(&attribute(condition[0], "variable")),
+        "\"kms:GrantIsForAWSResource\""
+    );
+    assert_eq!(text(&attribute(condition[0], "values")), "[\"true\"]");
 }
