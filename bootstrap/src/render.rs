@@ -10,7 +10,7 @@ use rust_embed::RustEmbed;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::config::{App, Config};
+use crate::config::{App, Config, PLATFORM_APP};
 
 #[derive(RustEmbed)]
 #[folder = "../terraform"]
@@ -198,6 +198,8 @@ struct ArgoCdContext<'a> {
     chart_version: &'a str,
     apps_chart_version: &'a str,
     root_app: &'static str,
+    /// The Application of `manifests/platform/` (cluster-wide objects such as the StorageClass).
+    platform_app: &'static str,
 }
 
 #[derive(Debug, Serialize)]
@@ -207,6 +209,7 @@ struct GitOpsContext<'a> {
     path: &'a str,
     apps_path: String,
     runner_path: String,
+    platform_path: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -217,7 +220,8 @@ struct FunctionContext<'a> {
     runner_namespace: &'a str,
     runner_service_account: &'static str,
     runner_apply_service_account: &'static str,
-    runner_image: &'a str,
+    /// Set in `landfall.toml`; otherwise the platform's ECR repository at `version`.
+    runner_image: Option<&'a str>,
     dispatcher_group: &'static str,
     memory_mb: u32,
     log_retention_days: u32,
@@ -312,6 +316,7 @@ impl<'a> PlatformContext<'a> {
                 chart_version: c.argocd.chart_version.get_ref(),
                 apps_chart_version: c.argocd.apps_chart_version.get_ref(),
                 root_app: "landfall-root",
+                platform_app: PLATFORM_APP,
             },
             gitops: GitOpsContext {
                 repo_url: c.gitops.repo_url.get_ref(),
@@ -319,6 +324,7 @@ impl<'a> PlatformContext<'a> {
                 path: gitops_path,
                 apps_path: join("apps"),
                 runner_path: join("landfall-runner"),
+                platform_path: join("platform"),
             },
             function: FunctionContext {
                 vcs: function.vcs.get_ref(),
@@ -332,7 +338,7 @@ impl<'a> PlatformContext<'a> {
                 runner_namespace: function.runner_namespace.get_ref(),
                 runner_service_account: RUNNER_SERVICE_ACCOUNT,
                 runner_apply_service_account: RUNNER_APPLY_SERVICE_ACCOUNT,
-                runner_image: function.runner_image.get_ref(),
+                runner_image: function.runner_image.as_ref().map(|i| i.get_ref().as_str()),
                 dispatcher_group: DISPATCHER_GROUP,
                 memory_mb: *function.memory_mb.get_ref(),
                 log_retention_days: *function.log_retention_days.get_ref(),

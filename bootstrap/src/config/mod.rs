@@ -15,6 +15,10 @@ mod validate;
 /// The default name of the configuration file.
 pub const DEFAULT_CONFIG_FILE: &str = "landfall.toml";
 
+/// The Argo CD Application of the cluster-wide objects Landfall renders (`manifests/platform/`,
+/// such as the default StorageClass); no app of `landfall.toml` may take its name.
+pub const PLATFORM_APP: &str = "landfall-platform";
+
 /// The retention periods CloudWatch Logs accepts, in days.
 const LOG_RETENTION_DAYS: [u32; 22] = [
     1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
@@ -131,8 +135,9 @@ pub struct Function {
     pub repo_allowlist: Vec<Spanned<String>>,
     #[serde(default = "defaults::runner_namespace")]
     pub runner_namespace: Spanned<String>,
-    #[serde(default = "defaults::runner_image")]
-    pub runner_image: Spanned<String>,
+    /// The image runner Jobs run. Unset: the platform's own ECR repository at Landfall's version,
+    /// which `landfall up` builds and pushes.
+    pub runner_image: Option<Spanned<String>>,
     #[serde(default = "defaults::memory_mb")]
     pub memory_mb: Spanned<u32>,
     #[serde(default = "defaults::log_retention_days")]
@@ -219,12 +224,6 @@ mod defaults {
     }
     pub fn runner_namespace() -> Spanned<String> {
         s("landfall-runner")
-    }
-    pub fn runner_image() -> Spanned<String> {
-        s(concat!(
-            "ghcr.io/landfall-dev/landfall-runner:",
-            env!("CARGO_PKG_VERSION")
-        ))
     }
     pub fn memory_mb() -> Spanned<u32> {
         Spanned::new(0..0, 512)

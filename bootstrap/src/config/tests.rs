@@ -106,3 +106,28 @@ fn line_index_counts_from_one() {
     assert_eq!(idx.line(2), 2);
     assert_eq!(idx.line(4), 3);
 }
+
+#[test]
+fn the_runner_image_defaults_to_the_platform_repository_and_an_explicit_one_is_kept() {
+    assert!(parse(MINIMAL).unwrap().function.runner_image.is_none());
+    let text = format!("{MINIMAL}\n[function]\nrunner_image = \"registry.example.com/r:1\"\n");
+    let c = parse(&text).unwrap();
+    assert_eq!(
+        c.function
+            .runner_image
+            .as_ref()
+            .map(|i| i.get_ref().as_str()),
+        Some("registry.example.com/r:1")
+    );
+    let err = parse(&text.replace("registry.example.com/r:1", " ")).unwrap_err();
+    assert!(err.contains("runner_image is empty"), "{err}");
+}
+
+#[test]
+fn an_app_cannot_take_the_platform_apps_name() {
+    let text = format!(
+        "{MINIMAL}\n[[apps]]\nname = \"{PLATFORM_APP}\"\nrepo_url = \"https://x.example.com/a.git\"\npath = \"a\"\n"
+    );
+    let err = parse(&text).unwrap_err();
+    assert!(err.contains("taken by the Landfall platform app"), "{err}");
+}

@@ -194,8 +194,14 @@ impl Config {
                 None,
             );
         }
-        if f.runner_image.get_ref().trim().is_empty() {
-            v.at(&f.runner_image, "runner_image is empty".to_owned(), None);
+        if let Some(image) = f.runner_image.as_ref()
+            && image.get_ref().trim().is_empty()
+        {
+            v.at(
+                image,
+                "runner_image is empty".to_owned(),
+                Some("remove it to use the platform's ECR repository".to_owned()),
+            );
         }
         let memory = *f.memory_mb.get_ref();
         if !(128..=10_240).contains(&memory) {
@@ -227,6 +233,17 @@ impl Config {
         }
     }
 
+    /// Which of Landfall's own Applications is named `name`, if one is.
+    fn app_owning(&self, name: &str) -> Option<&'static str> {
+        if name == self.function.runner_namespace.get_ref() {
+            Some("runner")
+        } else if name == super::PLATFORM_APP {
+            Some("platform")
+        } else {
+            None
+        }
+    }
+
     fn validate_apps(&self, v: &mut Validator<'_>) {
         let mut seen: BTreeMap<&str, usize> = BTreeMap::new();
         for spanned in &self.apps {
@@ -241,10 +258,10 @@ impl Config {
                         |s| format!("try {s:?}"),
                     )),
                 );
-            } else if name == self.function.runner_namespace.get_ref() {
+            } else if let Some(owner) = self.app_owning(name) {
                 v.at(
                     &app.name,
-                    format!("app name {name:?} is taken by the Landfall runner app"),
+                    format!("app name {name:?} is taken by the Landfall {owner} app"),
                     Some("choose another name".to_owned()),
                 );
             }

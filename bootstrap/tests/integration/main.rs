@@ -5,4 +5,5 @@
 
 mod cli;
 mod locks;
+mod platform_additions;
 mod render_tree;

@@ -69,7 +69,7 @@ fn s3_backend(text: &str) -> hcl::Block {
         .expect("a backend block")
 }
 
-fn attribute(block: &hcl::Block, key: &str) -> hcl::Expression {
+pub(super) fn attribute(block: &hcl::Block, key: &str) -> hcl::Expression {
     block
         .body()
         .attributes()
@@ -111,7 +111,7 @@ fn both_stages_use_the_configured_bucket_lock_file_and_table() {
 }
 
 /// The value under `key` of an HCL object expression.
-fn field<'a>(expr: &'a hcl::Expression, key: &str) -> &'a hcl::Expression {
+pub(super) fn field<'a>(expr: &'a hcl::Expression, key: &str) -> &'a hcl::Expression {
     let hcl::Expression::Object(object) = expr else {
         panic!("not an object: {expr}");
     };
@@ -192,8 +192,9 @@ fn config_with_apps(apps: &[(String, i32)]) -> Config {
 }
 
 fn label() -> impl Strategy<Value = String> {
-    "[a-z]([a-z0-9-]{0,20}[a-z0-9])?"
-        .prop_filter("not the runner's name", |n| n != "landfall-runner")
+    "[a-z]([a-z0-9-]{0,20}[a-z0-9])?".prop_filter("not a name Landfall's own apps take", |n| {
+        n != "landfall-runner" && n != landfall::config::PLATFORM_APP
+    })
 }
 
 proptest! {

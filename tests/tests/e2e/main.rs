@@ -3,4 +3,5 @@
 
 mod layout;
 mod platform;
+mod platform_checks;
 mod tools;

@@ -1,6 +1,6 @@
 //! The rendered platform against the real tools: `terraform fmt`, the provider-schema checker,
-//! checkov, kubernetes-validate, the Argo CD CRD schemas, and a real `terraform` storing state
-//! in a real (moto) S3 bucket through the rendered backend blocks.
+//! kubernetes-validate, the Argo CD CRD schemas, and a real `terraform` storing state in a real
+//! (moto) S3 bucket through the rendered backend blocks (checkov: `platform_checks`).
 
 use std::fs;
 use std::net::IpAddr;
@@ -12,7 +12,7 @@ use landfall::render::Renderer;
 use landfall_e2e::{MotoServer, repo_root, shared_dir, terraform, tool};
 
 /// The example platform and a config with every setting, rendered into a temporary folder.
-fn rendered(name: &str) -> (tempfile::TempDir, Config) {
+pub(super) fn rendered(name: &str) -> (tempfile::TempDir, Config) {
     let text = match name {
         "example" => landfall::commands::demo::example_config().unwrap(),
         "full" => {
@@ -28,12 +28,12 @@ fn rendered(name: &str) -> (tempfile::TempDir, Config) {
     (dir, config)
 }
 
-fn run(cmd: &mut Command) -> Output {
+pub(super) fn run(cmd: &mut Command) -> Output {
     cmd.output()
         .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"))
 }
 
-fn text(out: &Output) -> String {
+pub(super) fn text(out: &Output) -> String {
     format!(
         "{}{}",
         String::from_utf8_lossy(&out.stdout),
@@ -41,7 +41,7 @@ fn text(out: &Output) -> String {
     )
 }
 
-fn files(dir: &Path, extension: &str) -> Vec<PathBuf> {
+pub(super) fn files(dir: &Path, extension: &str) -> Vec<PathBuf> {
     let mut found = Vec::new();
     for entry in fs::read_dir(dir).unwrap().flatten() {
         let path = entry.path();
@@ -109,46 +109,6 @@ fn rendered_terraform_matches_the_real_provider_schemas_and_module_inputs() {
         "{}",
         text(&out)
     );
-}
-
-#[test]
-fn checkov_fails_nothing_except_checks_skipped_with_a_reason() {
-    for name in ["example", "full"] {
-        let (dir, _) = rendered(name);
-        let out = run(Command::new(tool("checkov"))
-            .args([
-                "--framework",
-                "terraform",
-                "--skip-download",
-                "--output",
-                "json",
-                "-d",
-            ])
-            .arg(dir.path().join("terraform")));
-        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
-            .unwrap_or_else(|e| panic!("checkov printed no JSON ({e}):\n{}", text(&out)));
-        let summary = &report["summary"];
-        assert!(
-            summary["passed"].as_u64().unwrap() > 100,
-            "{name}: {summary}"
-        );
-        assert_eq!(
-            summary["failed"],
-            0,
-            "{name}: {}",
-            serde_json::to_string_pretty(&report["results"]["failed_checks"]).unwrap()
-        );
-        for skipped in report["results"]["skipped_checks"].as_array().unwrap() {
-            let reason = skipped["check_result"]["suppress_comment"]
-                .as_str()
-                .unwrap_or_default();
-            assert!(
-                reason.len() > 20,
-                "{name}: {} is skipped without a reason",
-                skipped["check_id"]
-            );
-        }
-    }
 }
 
 /// Plans and applies are different cloud identities: two service accounts, each bound to its own
@@ -256,16 +216,7 @@ fn rendered_kubernetes_objects_pass_strict_schema_validation() {
         runner.iter().any(|p| p.ends_with("networkpolicy.yaml")),
         "{runner:?}"
     );
-    let out = run(Command::new(tool("kubernetes-validate"))
-        .arg("--strict")
-        .args(&runner));
-    assert!(out.status.success(), "{}", text(&out));
-    assert_eq!(
-        text(&out).matches(" passed for resource ").count(),
-        runner.len(),
-        "{}",
-        text(&out)
-    );
+    assert_valid_kubernetes(&runner);
 
     // Strict means strict: an unknown field fails.
     let limits = dir.path().join("manifests/landfall-runner/limitrange.yaml");
@@ -282,8 +233,22 @@ fn rendered_kubernetes_objects_pass_strict_schema_validation() {
     assert!(!out.status.success(), "{}", text(&out));
 }
 
+/// Every object of `paths` passes `kubernetes-validate --strict`, one object a file.
+pub(super) fn assert_valid_kubernetes(paths: &[PathBuf]) {
+    let out = run(Command::new(tool("kubernetes-validate"))
+        .arg("--strict")
+        .args(paths));
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        text(&out).matches(" passed for resource ").count(),
+        paths.len(),
+        "{}",
+        text(&out)
+    );
+}
+
 /// A rendered YAML file as JSON, read by PyYAML from the tools' virtualenv.
-fn yaml_as_json(path: &Path) -> serde_json::Value {
+pub(super) fn yaml_as_json(path: &Path) -> serde_json::Value {
     let out = run(Command::new(repo_root().join(".tools/venv/bin/python"))
         .args([
             "-c",
@@ -553,8 +518,8 @@ fn rendered_applications_validate_against_the_argo_cd_crds() {
         let mut apps = files(&dir.path().join("manifests/apps"), "yaml");
         assert_eq!(
             apps.len(),
-            config.apps.len() + 1,
-            "one per app plus the runner app"
+            config.apps.len() + 2,
+            "one per app plus the runner and platform apps"
         );
         apps.push(dir.path().join("manifests/root-app.yaml"));
         let out = validate_argocd(&apps);

@@ -1,0 +1,130 @@
+//! The rendered platform against checkov and the Kubernetes schemas: no failed check anywhere,
+//! the checks that matter for the runner image's registry and the EBS CSI driver among the
+//! passed ones, and the cluster-wide manifests (the default StorageClass) valid and as meant.
+
+use std::process::Command;
+
+use landfall_e2e::tool;
+
+use super::platform::{assert_valid_kubernetes, files, rendered, run, text, yaml_as_json};
+
+/// Checks that must pass on what the platform adds for the runner image and volumes, by
+/// (check, resource): the image repository keeps tags immutable, scans on push and is encrypted
+/// with a customer-managed key, which rotates.
+const PASSED_ON_THE_ADDITIONS: &[(&str, &str)] = &[
+    ("CKV_AWS_51", "aws_ecr_repository.runner"),
+    ("CKV_AWS_163", "aws_ecr_repository.runner"),
+    ("CKV_AWS_136", "aws_ecr_repository.runner"),
+    ("CKV_AWS_7", "aws_kms_key.runner_images"),
+];
+
+fn assert_passed(name: &str, report: &serde_json::Value, expected: &[(&str, &str)]) {
+    let passed: Vec<(&str, &str)> = report["results"]["passed_checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            (
+                c["check_id"].as_str().unwrap_or_default(),
+                c["resource"].as_str().unwrap_or_default(),
+            )
+        })
+        .collect();
+    for check in expected {
+        assert!(passed.contains(check), "{name}: {check:?} did not pass");
+    }
+}
+
+#[test]
+fn checkov_fails_nothing_except_checks_skipped_with_a_reason() {
+    for name in ["example", "full"] {
+        let (dir, _) = rendered(name);
+        let out = run(Command::new(tool("checkov"))
+            .args([
+                "--framework",
+                "terraform",
+                "--skip-download",
+                "--output",
+                "json",
+                "-d",
+            ])
+            .arg(dir.path().join("terraform")));
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout)
+            .unwrap_or_else(|e| panic!("checkov printed no JSON ({e}):\n{}", text(&out)));
+        let summary = &report["summary"];
+        assert!(
+            summary["passed"].as_u64().unwrap() > 100,
+            "{name}: {summary}"
+        );
+        assert_eq!(
+            summary["failed"],
+            0,
+            "{name}: {}",
+            serde_json::to_string_pretty(&report["results"]["failed_checks"]).unwrap()
+        );
+        assert_passed(name, &report, PASSED_ON_THE_ADDITIONS);
+        for skipped in report["results"]["skipped_checks"].as_array().unwrap() {
+            let reason = skipped["check_result"]["suppress_comment"]
+                .as_str()
+                .unwrap_or_default();
+            assert!(
+                reason.len() > 20,
+                "{name}: {} is skipped without a reason",
+                skipped["check_id"]
+            );
+        }
+    }
+}
+
+#[test]
+fn the_cluster_wide_manifests_pass_strict_schema_validation() {
+    let (dir, _) = rendered("full");
+    let platform = files(&dir.path().join("manifests/platform"), "yaml");
+    assert_eq!(platform.len(), 1, "{platform:?}");
+    assert_valid_kubernetes(&platform);
+}
+
+/// The default class gives every claim that names none an encrypted gp3 EBS volume, made in the
+/// zone its pod lands in, that can grow.
+#[test]
+fn the_default_storage_class_is_encrypted_gp3_from_the_ebs_csi_driver() {
+    for name in ["example", "full"] {
+        let (dir, _) = rendered(name);
+        let class = yaml_as_json(&dir.path().join("manifests/platform/storageclass.yaml"));
+        assert_eq!(class["apiVersion"], "storage.k8s.io/v1", "{name}");
+        assert_eq!(class["kind"], "StorageClass", "{name}");
+        assert_eq!(
+            class["metadata"]["annotations"]["storageclass.kubernetes.io/is-default-class"], "true",
+            "{name}"
+        );
+        assert_eq!(class["provisioner"], "ebs.csi.aws.com", "{name}");
+        assert_eq!(class["parameters"]["type"], "gp3", "{name}");
+        assert_eq!(class["parameters"]["encrypted"], "true", "{name}");
+        assert_eq!(class["volumeBindingMode"], "WaitForFirstConsumer", "{name}");
+        assert_eq!(class["allowVolumeExpansion"], true, "{name}");
+        assert_eq!(class["reclaimPolicy"], "Delete", "{name}");
+
+        // Applied by the platform app, which syncs before the runner and every app.
+        let app = yaml_as_json(&dir.path().join("manifests/apps/landfall-platform.yaml"));
+        assert!(
+            app["spec"]["source"]["path"]
+                .as_str()
+                .unwrap()
+                .ends_with("platform"),
+            "{name}: {app}"
+        );
+        let wave = |app: &serde_json::Value| -> i64 {
+            app["metadata"]["annotations"]["argocd.argoproj.io/sync-wave"]
+                .as_str()
+                .unwrap()
+                .parse()
+                .unwrap()
+        };
+        for other in files(&dir.path().join("manifests/apps"), "yaml") {
+            if !other.ends_with("landfall-platform.yaml") {
+                let other = yaml_as_json(&other);
+                assert!(wave(&app) < wave(&other), "{name}: {other}");
+            }
+        }
+    }
+}
