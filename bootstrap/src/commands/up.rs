@@ -113,7 +113,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Runs `landfall up`.
 pub fn run_up(args: &UpArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.target.config)?;
-    let out = super::output_dir(&args.target.config, args.target.out.as_deref());
+    let out = absolute(super::output_dir(&args.target.config, args.target.out.as_deref()))?;
     let vcs_token_env = landfall_function::config::process::var(
         landfall_function::config::env_vars::VCS_TOKEN,
     )
@@ -145,7 +145,7 @@ fn absolute(path: PathBuf) -> anyhow::Result<PathBuf> {
 /// Runs `landfall down`.
 pub fn run_down(args: &DownArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.target.config)?;
-    let out = super::output_dir(&args.target.config, args.target.out.as_deref());
+    let out = absolute(super::output_dir(&args.target.config, args.target.out.as_deref()))?;
     let name = config.name().to_owned();
     let typed = if let Some(c) = &args.confirm {
         c.clone()

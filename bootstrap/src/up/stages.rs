@@ -33,7 +33,7 @@ pub async fn run(ctx: &Ctx, stage: Stage, state: &mut RunState) -> anyhow::Resul
 /// Says what one stage would do, changing nothing.
 pub async fn check(ctx: &Ctx, stage: Stage) -> anyhow::Result<Outcome> {
     let dir = ctx.stage_dir("bootstrap");
-    let local = dir.join("terraform.tfstate").is_file();
+    let local = local_state(&dir)?.is_some();
     let backend = dir.join("backend.tf").is_file();
     let migrated = !local && backend && state_object(ctx, BOOTSTRAP_KEY).await?.is_some();
     Ok(match stage {
@@ -92,9 +92,8 @@ async fn backend(ctx: &Ctx) -> anyhow::Result<Outcome> {
         bail!("{} has no main.tf: run `landfall render` first", dir.display());
     }
     let tf = ctx.terraform("bootstrap", Stage::Backend);
-    let local = dir.join("terraform.tfstate");
     let backend_tf = dir.join("backend.tf");
-    if local.is_file() || !backend_tf.exists() {
+    if local_state(&dir)?.is_some() || !backend_tf.exists() {
         // Local state is the truth until the migration has been verified: a backend.tf left by
         // an interrupted migration is ours and written again by the next stage.
         if backend_tf.exists() {
@@ -139,17 +138,29 @@ async fn state_object(ctx: &Ctx, key: &str) -> anyhow::Result<Option<serde_json:
 async fn migrate(ctx: &Ctx) -> anyhow::Result<Outcome> {
     let dir = ctx.stage_dir("bootstrap");
     let local = dir.join("terraform.tfstate");
+    let backup = dir.join("terraform.tfstate.backup");
     let backend_tf = dir.join("backend.tf");
-    if !local.is_file() {
-        if backend_tf.is_file() && state_object(ctx, BOOTSTRAP_KEY).await?.is_some() {
+    let Some(wanted) = local_state(&dir)? else {
+        if !backend_tf.is_file() || state_object(ctx, BOOTSTRAP_KEY).await?.is_none() {
+            bail!(
+                "{} has neither a local state nor its state in s3://{}/{BOOTSTRAP_KEY}: restore the state before running again",
+                dir.display(),
+                ctx.bucket
+            );
+        }
+        if !local.exists() {
             return Ok(Outcome::Unchanged(format!("state in s3://{}/{BOOTSTRAP_KEY}", ctx.bucket)));
         }
-        bail!(
-            "{} has neither a local state nor its state in s3://{}/{BOOTSTRAP_KEY}: restore the state before running again",
-            dir.display(),
-            ctx.bucket
-        );
-    }
+        // Terraform empties the local file when it migrates, keeping the state in the backup: a
+        // run stopped before the verification left both; verify, then remove them.
+        let saved: serde_json::Value = serde_json::from_slice(&fs::read(&backup).with_context(|| {
+            format!("{} is empty and there is no {}: check s3://{}/{BOOTSTRAP_KEY} by hand", local.display(), backup.display(), ctx.bucket)
+        })?)?;
+        verify(ctx, &saved, &backup).await?;
+        let _ = fs::remove_file(&local);
+        let _ = fs::remove_file(&backup);
+        return Ok(Outcome::Changed(format!("state in s3://{}/{BOOTSTRAP_KEY} (verified); local copy removed", ctx.bucket)));
+    };
     let example = dir.join("backend.tf.example");
     let text = fs::read_to_string(&example)
         .with_context(|| format!("cannot read {}: run `landfall render`", example.display()))?;
@@ -158,23 +169,46 @@ async fn migrate(ctx: &Ctx) -> anyhow::Result<Outcome> {
     let mut init = backend_args(ctx);
     init.extend(args(&["-migrate-state", "-force-copy"]));
     tf.run(&init, false).await?;
-    let wanted: serde_json::Value = serde_json::from_slice(&fs::read(&local)?)
-        .with_context(|| format!("{} is not a Terraform state", local.display()))?;
-    let Some(remote) = state_object(ctx, BOOTSTRAP_KEY).await? else {
-        bail!("terraform init reported the migration done, but s3://{}/{BOOTSTRAP_KEY} is missing; the local state is kept", ctx.bucket);
-    };
-    if remote["lineage"] != wanted["lineage"] || remote["serial"].as_u64() < wanted["serial"].as_u64() {
-        bail!(
-            "s3://{}/{BOOTSTRAP_KEY} is not the local state (lineage {} serial {}, local {} {}); the local state is kept",
-            ctx.bucket, remote["lineage"], remote["serial"], wanted["lineage"], wanted["serial"]
-        );
-    }
-    fs::remove_file(&local)?;
-    let _ = fs::remove_file(dir.join("terraform.tfstate.backup"));
+    verify(ctx, &wanted, &backup).await?;
+    let _ = fs::remove_file(&local);
+    let _ = fs::remove_file(&backup);
     Ok(Outcome::Changed(format!(
         "state moved to s3://{}/{BOOTSTRAP_KEY} (verified); local copy removed",
         ctx.bucket
     )))
+}
+
+/// Reads the migrated state back from S3 and checks it holds what `wanted` holds.
+async fn verify(ctx: &Ctx, wanted: &serde_json::Value, kept: &Path) -> anyhow::Result<()> {
+    let Some(remote) = state_object(ctx, BOOTSTRAP_KEY).await? else {
+        bail!("terraform init reported the migration done, but s3://{}/{BOOTSTRAP_KEY} is missing; the local state is kept", ctx.bucket);
+    };
+    // Terraform may give the copy a new lineage and serial: what must match is what it holds.
+    if remote["resources"] != wanted["resources"] || remote["outputs"] != wanted["outputs"] {
+        bail!(
+            "s3://{}/{BOOTSTRAP_KEY} does not hold the resources of the local state; the local state is kept in {}",
+            ctx.bucket,
+            kept.display()
+        );
+    }
+    Ok(())
+}
+
+/// The backend stage's local state, `None` when there is none (no file, or the empty file
+/// Terraform leaves after a migration).
+fn local_state(dir: &Path) -> anyhow::Result<Option<serde_json::Value>> {
+    let path = dir.join("terraform.tfstate");
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .with_context(|| format!("{} is not a Terraform state", path.display()))
 }
 
 fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {

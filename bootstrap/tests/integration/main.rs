@@ -6,3 +6,4 @@
 mod cli;
 mod locks;
 mod render_tree;
+mod up;
