@@ -7,3 +7,4 @@ mod cli;
 mod locks;
 mod render_tree;
 mod up;
+mod up_hooks;
