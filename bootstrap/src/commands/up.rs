@@ -32,6 +32,9 @@ Terraform's output goes to .landfall-up/<stage>.log beside terraform/; a failing
 its tail. AWS settings come from the SDK's environment (AWS_REGION, AWS_PROFILE,
 AWS_ENDPOINT_URL, ...). Ctrl-C is forwarded to Terraform, which stops cleanly.
 
+Exit status: 0 when every stage is done, 3 when something is left to do (listed at the end),
+2 on an error (the failing stage's log tail is shown; finished stages are kept).
+
 Examples:
   landfall up --plan
   LANDFALL_VCS_TOKEN=... landfall up --function-package bootstrap.zip \\
@@ -113,12 +116,14 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 /// Runs `landfall up`.
 pub fn run_up(args: &UpArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.target.config)?;
-    let out = absolute(super::output_dir(&args.target.config, args.target.out.as_deref()))?;
-    let vcs_token_env = landfall_function::config::process::var(
-        landfall_function::config::env_vars::VCS_TOKEN,
-    )
-    .filter(|t| !t.trim().is_empty())
-    .map(secrecy::SecretString::from);
+    let out = absolute(super::output_dir(
+        &args.target.config,
+        args.target.out.as_deref(),
+    ))?;
+    let vcs_token_env =
+        landfall_function::config::process::var(landfall_function::config::env_vars::VCS_TOKEN)
+            .filter(|t| !t.trim().is_empty())
+            .map(secrecy::SecretString::from);
     let opts = Options {
         terraform: args.terraform.clone(),
         backend_config: args.backend_config.clone().map(absolute).transpose()?,
@@ -134,23 +139,34 @@ pub fn run_up(args: &UpArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode>
     runtime()?.block_on(async {
         let ctx = Ctx::new(&config, &out, opts).await?;
         let complete = up::up(&ctx, args.plan, stdout).await?;
-        Ok(if complete || args.plan { ExitCode::SUCCESS } else { ExitCode::from(3) })
+        Ok(if complete || args.plan {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(3)
+        })
     })
 }
 
-fn absolute(path: PathBuf) -> anyhow::Result<PathBuf> {
-    std::path::absolute(&path).with_context(|| format!("bad path {}", path.display()))
+fn absolute(path: impl AsRef<std::path::Path>) -> anyhow::Result<PathBuf> {
+    let path = path.as_ref();
+    std::path::absolute(path).with_context(|| format!("bad path {}", path.display()))
 }
 
 /// Runs `landfall down`.
 pub fn run_down(args: &DownArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.target.config)?;
-    let out = absolute(super::output_dir(&args.target.config, args.target.out.as_deref()))?;
+    let out = absolute(super::output_dir(
+        &args.target.config,
+        args.target.out.as_deref(),
+    ))?;
     let name = config.name().to_owned();
     let typed = if let Some(c) = &args.confirm {
         c.clone()
     } else {
-        writeln!(stdout, "This destroys the platform {name:?} (terraform/platform); the state backend stays.")?;
+        writeln!(
+            stdout,
+            "This destroys the platform {name:?} (terraform/platform); the state backend stays."
+        )?;
         write!(stdout, "Type the platform's name to go on: ")?;
         stdout.flush()?;
         let mut line = String::new();
@@ -169,7 +185,11 @@ pub fn run_down(args: &DownArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitC
         let ctx = Ctx::new(&config, &out, opts).await?;
         up::terraform::forward_interrupts();
         up::stages::destroy_platform(&ctx).await?;
-        writeln!(stdout, "destroyed terraform/platform; the state backend (s3://{}) is kept", ctx.bucket)?;
+        writeln!(
+            stdout,
+            "destroyed terraform/platform; the state backend (s3://{}) is kept",
+            ctx.bucket
+        )?;
         Ok(ExitCode::SUCCESS)
     })
 }

@@ -37,21 +37,36 @@ struct Outputs {
 async fn outputs(ctx: &Ctx) -> anyhow::Result<Option<Outputs>> {
     let all = ctx.terraform("platform", Stage::Secrets).outputs().await?;
     let get = |name: &str| all[name]["value"].as_str().map(str::to_owned);
-    Ok(match (get("webhook_url"), get("webhook_secret_arn"), get("vcs_token_arn")) {
-        (Some(url), Some(secret_arn), Some(token_arn)) => Some(Outputs { url, secret_arn, token_arn }),
-        _ => None,
-    })
+    Ok(
+        match (
+            get("webhook_url"),
+            get("webhook_secret_arn"),
+            get("vcs_token_arn"),
+        ) {
+            (Some(url), Some(secret_arn), Some(token_arn)) => Some(Outputs {
+                url,
+                secret_arn,
+                token_arn,
+            }),
+            _ => None,
+        },
+    )
 }
 
 /// A secret's current value and version; `None` when it has none yet.
 async fn current(ctx: &Ctx, arn: &str) -> anyhow::Result<Option<(SecretString, String)>> {
     match ctx.secrets.get_secret_value().secret_id(arn).send().await {
         Ok(v) => Ok(v.secret_string().map(|s| {
-            (SecretString::from(s.to_owned()), v.version_id().unwrap_or_default().to_owned())
+            (
+                SecretString::from(s.to_owned()),
+                v.version_id().unwrap_or_default().to_owned(),
+            )
         })),
         Err(e) => match aws_sdk_secretsmanager::Error::from(e) {
             aws_sdk_secretsmanager::Error::ResourceNotFoundException(_) => Ok(None),
-            other => Err(anyhow::Error::from(other).context(format!("cannot read the secret {arn}"))),
+            other => {
+                Err(anyhow::Error::from(other).context(format!("cannot read the secret {arn}")))
+            }
         },
     }
 }
@@ -98,7 +113,11 @@ pub fn generate_secret(provider: Provider) -> anyhow::Result<SecretString> {
 
 /// Puts the webhook secret and the VCS token into the platform's secrets.
 pub async fn secrets(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Result<Outcome> {
-    let Some(out) = (if ctx.stage_dir("platform").join(".terraform").is_dir() { outputs(ctx).await? } else { None }) else {
+    let Some(out) = (if ctx.stage_dir("platform").join(".terraform").is_dir() {
+        outputs(ctx).await?
+    } else {
+        None
+    }) else {
         return Ok(if dry {
             Outcome::Changed("put the webhook secret and the VCS token into Secrets Manager".into())
         } else {
@@ -109,7 +128,12 @@ pub async fn secrets(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Resu
     let mut done = Vec::new();
     let mut left = None;
     // The webhook secret: the given one, else the one already there, else a new one.
-    let given = ctx.opts.webhook_secret_file.as_deref().map(|p| read_secret_file(p, "webhook secret")).transpose()?;
+    let given = ctx
+        .opts
+        .webhook_secret_file
+        .as_deref()
+        .map(|p| read_secret_file(p, "webhook secret"))
+        .transpose()?;
     let have = current(ctx, &out.secret_arn).await?;
     let secret = match (given, have) {
         (Some(g), Some((h, v))) if g.expose_secret() == h.expose_secret() => (h, v),
@@ -119,7 +143,10 @@ pub async fn secrets(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Resu
                 done.push("put the webhook secret");
                 (SecretString::from(String::new()), String::new())
             } else {
-                let value = match given { Some(g) => g, None => generate_secret(ctx.provider)? };
+                let value = match given {
+                    Some(g) => g,
+                    None => generate_secret(ctx.provider)?,
+                };
                 let version = put(ctx, &out.secret_arn, &value).await?;
                 done.push("put the webhook secret");
                 (value, version)
@@ -143,7 +170,11 @@ pub async fn secrets(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Resu
             done.push("put the VCS token");
             state.token = Some(g);
         }
-        (None, None) => left = Some("no VCS token: pass --vcs-token-file FILE or set LANDFALL_VCS_TOKEN".to_owned()),
+        (None, None) => {
+            left = Some(
+                "no VCS token: pass --vcs-token-file FILE or set LANDFALL_VCS_TOKEN".to_owned(),
+            );
+        }
     }
     Ok(match (done.is_empty(), left) {
         (_, Some(l)) => Outcome::Left(l),
@@ -172,20 +203,42 @@ pub async fn webhook(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Resu
         }
     };
     if dry {
-        return Ok(Outcome::Changed(format!("create or update the {} hook of {scope:?}", ctx.provider)));
+        return Ok(Outcome::Changed(format!(
+            "create or update the {} hook of {scope:?}",
+            ctx.provider
+        )));
     }
-    let (Some(url), Some((secret, version)), Some(token)) = (state.webhook_url.clone(), state.secret.clone(), state.token.clone()) else {
+    let (Some(url), Some((secret, version)), Some(token)) = (
+        state.webhook_url.clone(),
+        state.secret.clone(),
+        state.token.clone(),
+    ) else {
         return Ok(Outcome::Left("the secrets stage is not done".into()));
     };
     let marker_path = ctx.work_dir().join(MARKER);
-    let marker = Marker { url: url.clone(), scope: format!("{scope:?}"), secret_version: version };
-    let old: Option<Marker> = fs::read(&marker_path).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let marker = Marker {
+        url: url.clone(),
+        scope: format!("{scope:?}"),
+        secret_version: version,
+    };
+    let old: Option<Marker> = fs::read(&marker_path)
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok());
     let client = HookClient::new(ctx.provider, ctx.vcs_url.as_deref(), &token)?;
-    let spec = HookSpec { url: url.clone(), secret, secret_changed: old.as_ref() != Some(&marker) };
-    let changes = client.ensure(&scope, &spec).await.context("cannot register the webhook on the VCS host")?;
+    let spec = HookSpec {
+        url: url.clone(),
+        secret,
+        secret_changed: old.as_ref() != Some(&marker),
+    };
+    let changes = client
+        .ensure(&scope, &spec)
+        .await
+        .context("cannot register the webhook on the VCS host")?;
     fs::create_dir_all(ctx.work_dir())?;
     fs::write(&marker_path, serde_json::to_vec_pretty(&marker)?)?;
-    let changed = changes.iter().any(|c| !matches!(c, HookChange::Unchanged(_)));
+    let any_written = changes
+        .iter()
+        .any(|c| !matches!(c, HookChange::Unchanged(_)));
     let what: Vec<String> = changes
         .iter()
         .map(|c| match c {
@@ -195,13 +248,18 @@ pub async fn webhook(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Resu
         })
         .collect();
     let mut note = what.join(", ");
-    if changed {
+    if any_written {
         let first = changes.first().map(HookChange::id).unwrap_or_default();
-        note.push_str(&match client.confirm(&scope, first).await? {
-            Confirmation::Delivered(code) => format!("; the host reached the function (HTTP {code})"),
-            Confirmation::Failed(m) => format!("; the host could not reach the function: {m}"),
-            Confirmation::Unknown => "; the host gives no delivery status: open a PR to check".to_owned(),
-        });
+        let confirmed = match client.confirm(&scope, first).await? {
+            Confirmation::Delivered(code) => {
+                format!("the host reached the function (HTTP {code})")
+            }
+            Confirmation::Failed(m) => format!("the host could not reach the function: {m}"),
+            Confirmation::Unknown => {
+                "the host gives no delivery status: open a PR to check".to_owned()
+            }
+        };
+        note = format!("{note}; {confirmed}");
         return Ok(Outcome::Changed(note));
     }
     Ok(Outcome::Unchanged(note))

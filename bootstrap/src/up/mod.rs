@@ -192,7 +192,11 @@ impl Ctx {
             name: config.name().to_owned(),
             bucket: config.state_bucket(),
             provider,
-            vcs_url: config.function.vcs_url.as_ref().map(|u| u.get_ref().clone()),
+            vcs_url: config
+                .function
+                .vcs_url
+                .as_ref()
+                .map(|u| u.get_ref().clone()),
             runner_image: config.function.runner_image.get_ref().clone(),
             opts,
             s3,
@@ -210,7 +214,10 @@ pub async fn up(ctx: &Ctx, plan: bool, stdout: &mut dyn Write) -> anyhow::Result
     let mut state = connect::RunState::default();
     for stage in Stage::ALL {
         if terraform::interrupted() {
-            anyhow::bail!("interrupted before the {} stage; run `landfall up` again to finish", stage.name());
+            anyhow::bail!(
+                "interrupted before the {} stage; run `landfall up` again to finish",
+                stage.name()
+            );
         }
         let started = Instant::now();
         let result = if plan {
@@ -232,7 +239,11 @@ pub async fn up(ctx: &Ctx, plan: bool, stdout: &mut dyn Write) -> anyhow::Result
                         ("left", n)
                     }
                 };
-                writeln!(stdout, "{mark:>5}  {:<17}{secs:>6.1}s  {note}", stage.name())?;
+                writeln!(
+                    stdout,
+                    "{mark:>5}  {:<17}{secs:>6.1}s  {note}",
+                    stage.name()
+                )?;
             }
             Err(e) => {
                 writeln!(stdout, "{:>5}  {:<17}{secs:>6.1}s", "FAIL", stage.name())?;
@@ -248,7 +259,15 @@ pub async fn up(ctx: &Ctx, plan: bool, stdout: &mut dyn Write) -> anyhow::Result
         }
     }
     if plan {
-        writeln!(stdout, "{}", if changed { "`landfall up` would make the changes marked todo" } else { "nothing to do" })?;
+        writeln!(
+            stdout,
+            "{}",
+            if changed {
+                "`landfall up` would make the changes marked todo"
+            } else {
+                "nothing to do"
+            }
+        )?;
     } else if !changed && left.is_empty() {
         writeln!(stdout, "everything is up to date; nothing changed")?;
     }

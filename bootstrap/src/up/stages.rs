@@ -18,15 +18,15 @@ pub const BOOTSTRAP_KEY: &str = "bootstrap/terraform.tfstate";
 pub const PACKAGE_FILE: &str = "landfall-function.zip";
 
 /// Runs one stage.
-pub async fn run(ctx: &Ctx, stage: Stage, state: &mut RunState) -> anyhow::Result<Outcome> {
+pub async fn run(ctx: &Ctx, stage: Stage, found: &mut RunState) -> anyhow::Result<Outcome> {
     match stage {
         Stage::Backend => backend(ctx).await,
         Stage::Migrate => migrate(ctx).await,
         Stage::Package => package(ctx, false),
         Stage::Image => Ok(image(ctx)),
         Stage::Platform => platform(ctx).await,
-        Stage::Secrets => connect::secrets(ctx, state, false).await,
-        Stage::Webhook => connect::webhook(ctx, state, false).await,
+        Stage::Secrets => connect::secrets(ctx, found, false).await,
+        Stage::Webhook => connect::webhook(ctx, found, false).await,
     }
 }
 
@@ -37,17 +37,28 @@ pub async fn check(ctx: &Ctx, stage: Stage) -> anyhow::Result<Outcome> {
     let backend = dir.join("backend.tf").is_file();
     let migrated = !local && backend && state_object(ctx, BOOTSTRAP_KEY).await?.is_some();
     Ok(match stage {
-        Stage::Backend if migrated => {
-            Outcome::Unchanged("state in S3; `terraform plan` decides whether anything changes".into())
-        }
+        Stage::Backend if migrated => Outcome::Unchanged(
+            "state in S3; `terraform plan` decides whether anything changes".into(),
+        ),
         Stage::Backend => Outcome::Changed("apply terraform/bootstrap on local state".into()),
-        Stage::Migrate if migrated => Outcome::Unchanged(format!("state in s3://{}/{BOOTSTRAP_KEY}", ctx.bucket)),
-        Stage::Migrate => Outcome::Changed("write backend.tf, migrate the state into the bucket, remove the local copy".into()),
+        Stage::Migrate if migrated => {
+            Outcome::Unchanged(format!("state in s3://{}/{BOOTSTRAP_KEY}", ctx.bucket))
+        }
+        Stage::Migrate => Outcome::Changed(
+            "write backend.tf, migrate the state into the bucket, remove the local copy".into(),
+        ),
         Stage::Package => package(ctx, true)?,
         Stage::Image => image(ctx),
         Stage::Platform => {
-            if state_object(ctx, &platform_key(ctx)?).await.ok().flatten().is_some() {
-                Outcome::Unchanged("state in S3; `terraform plan` decides whether anything changes".into())
+            if state_object(ctx, &platform_key(ctx)?)
+                .await
+                .ok()
+                .flatten()
+                .is_some()
+            {
+                Outcome::Unchanged(
+                    "state in S3; `terraform plan` decides whether anything changes".into(),
+                )
             } else {
                 Outcome::Changed("apply terraform/platform (first time)".into())
             }
@@ -58,7 +69,11 @@ pub async fn check(ctx: &Ctx, stage: Stage) -> anyhow::Result<Outcome> {
 }
 
 fn backend_args(ctx: &Ctx) -> Vec<String> {
-    let mut args = vec!["init".to_owned(), "-input=false".to_owned(), "-no-color".to_owned()];
+    let mut args = vec![
+        "init".to_owned(),
+        "-input=false".to_owned(),
+        "-no-color".to_owned(),
+    ];
     if let Some(file) = &ctx.opts.backend_config {
         args.push(format!("-backend-config={}", file.display()));
     }
@@ -70,18 +85,24 @@ fn args(list: &[&str]) -> Vec<String> {
 }
 
 /// `plan -detailed-exitcode -out`, then `apply` of that plan when it has changes.
-async fn plan_and_apply(
-    tf: &super::terraform::Terraform,
-    vars: &[String],
-) -> anyhow::Result<bool> {
-    let mut plan = args(&["plan", "-input=false", "-no-color", "-detailed-exitcode", "-out=landfall-up.tfplan"]);
+async fn plan_and_apply(tf: &super::terraform::Terraform, vars: &[String]) -> anyhow::Result<bool> {
+    let mut plan = args(&[
+        "plan",
+        "-input=false",
+        "-no-color",
+        "-detailed-exitcode",
+        "-out=landfall-up.tfplan",
+    ]);
     plan.extend(vars.iter().cloned());
     let exit = tf.run(&plan, true).await?;
     if exit == Exit::Success {
         return Ok(false);
     }
-    tf.run(&args(&["apply", "-input=false", "-no-color", "landfall-up.tfplan"]), false)
-        .await?;
+    tf.run(
+        &args(&["apply", "-input=false", "-no-color", "landfall-up.tfplan"]),
+        false,
+    )
+    .await?;
     Ok(true)
 }
 
@@ -89,7 +110,10 @@ async fn plan_and_apply(
 async fn backend(ctx: &Ctx) -> anyhow::Result<Outcome> {
     let dir = ctx.stage_dir("bootstrap");
     if !dir.join("main.tf").is_file() {
-        bail!("{} has no main.tf: run `landfall render` first", dir.display());
+        bail!(
+            "{} has no main.tf: run `landfall render` first",
+            dir.display()
+        );
     }
     let tf = ctx.terraform("bootstrap", Stage::Backend);
     let backend_tf = dir.join("backend.tf");
@@ -99,14 +123,21 @@ async fn backend(ctx: &Ctx) -> anyhow::Result<Outcome> {
         if backend_tf.exists() {
             fs::remove_file(&backend_tf)?;
         }
-        tf.run(&args(&["init", "-input=false", "-no-color", "-reconfigure"]), false).await?;
+        tf.run(
+            &args(&["init", "-input=false", "-no-color", "-reconfigure"]),
+            false,
+        )
+        .await?;
     } else {
         tf.run(&backend_args(ctx), false).await?;
     }
     let changed = plan_and_apply(&tf, &[]).await?;
     let _ = fs::remove_file(dir.join("landfall-up.tfplan"));
     Ok(if changed {
-        Outcome::Changed(format!("applied terraform/bootstrap (log {})", tf.log().display()))
+        Outcome::Changed(format!(
+            "applied terraform/bootstrap (log {})",
+            tf.log().display()
+        ))
     } else {
         Outcome::Unchanged("terraform/bootstrap has no changes".into())
     })
@@ -114,7 +145,13 @@ async fn backend(ctx: &Ctx) -> anyhow::Result<Outcome> {
 
 /// The state object `key` in the bucket, when it exists.
 async fn state_object(ctx: &Ctx, key: &str) -> anyhow::Result<Option<serde_json::Value>> {
-    let got = ctx.s3.get_object().bucket(&ctx.bucket).key(key).send().await;
+    let got = ctx
+        .s3
+        .get_object()
+        .bucket(&ctx.bucket)
+        .key(key)
+        .send()
+        .await;
     match got {
         Ok(object) => {
             let bytes = object.body.collect().await?.into_bytes();
@@ -149,17 +186,29 @@ async fn migrate(ctx: &Ctx) -> anyhow::Result<Outcome> {
             );
         }
         if !local.exists() {
-            return Ok(Outcome::Unchanged(format!("state in s3://{}/{BOOTSTRAP_KEY}", ctx.bucket)));
+            return Ok(Outcome::Unchanged(format!(
+                "state in s3://{}/{BOOTSTRAP_KEY}",
+                ctx.bucket
+            )));
         }
         // Terraform empties the local file when it migrates, keeping the state in the backup: a
         // run stopped before the verification left both; verify, then remove them.
-        let saved: serde_json::Value = serde_json::from_slice(&fs::read(&backup).with_context(|| {
-            format!("{} is empty and there is no {}: check s3://{}/{BOOTSTRAP_KEY} by hand", local.display(), backup.display(), ctx.bucket)
-        })?)?;
+        let saved: serde_json::Value =
+            serde_json::from_slice(&fs::read(&backup).with_context(|| {
+                format!(
+                    "{} is empty and there is no {}: check s3://{}/{BOOTSTRAP_KEY} by hand",
+                    local.display(),
+                    backup.display(),
+                    ctx.bucket
+                )
+            })?)?;
         verify(ctx, &saved, &backup).await?;
         let _ = fs::remove_file(&local);
         let _ = fs::remove_file(&backup);
-        return Ok(Outcome::Changed(format!("state in s3://{}/{BOOTSTRAP_KEY} (verified); local copy removed", ctx.bucket)));
+        return Ok(Outcome::Changed(format!(
+            "state in s3://{}/{BOOTSTRAP_KEY} (verified); local copy removed",
+            ctx.bucket
+        )));
     };
     let example = dir.join("backend.tf.example");
     let text = fs::read_to_string(&example)
@@ -181,7 +230,10 @@ async fn migrate(ctx: &Ctx) -> anyhow::Result<Outcome> {
 /// Reads the migrated state back from S3 and checks it holds what `wanted` holds.
 async fn verify(ctx: &Ctx, wanted: &serde_json::Value, kept: &Path) -> anyhow::Result<()> {
     let Some(remote) = state_object(ctx, BOOTSTRAP_KEY).await? else {
-        bail!("terraform init reported the migration done, but s3://{}/{BOOTSTRAP_KEY} is missing; the local state is kept", ctx.bucket);
+        bail!(
+            "terraform init reported the migration done, but s3://{}/{BOOTSTRAP_KEY} is missing; the local state is kept",
+            ctx.bucket
+        );
     };
     // Terraform may give the copy a new lineage and serial: what must match is what it holds.
     if remote["resources"] != wanted["resources"] || remote["outputs"] != wanted["outputs"] {
@@ -221,7 +273,9 @@ fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
 fn landfall_source() -> Option<PathBuf> {
     let cwd = std::env::current_dir().ok()?;
     cwd.ancestors()
-        .find(|d| d.join("function/Cargo.toml").is_file() && d.join("bootstrap/Cargo.toml").is_file())
+        .find(|d| {
+            d.join("function/Cargo.toml").is_file() && d.join("bootstrap/Cargo.toml").is_file()
+        })
         .map(Path::to_path_buf)
 }
 
@@ -238,7 +292,10 @@ fn package(ctx: &Ctx, dry: bool) -> anyhow::Result<Outcome> {
     let source = match &ctx.opts.function_package {
         Some(file) => file.clone(),
         None if target.is_file() => {
-            return Ok(Outcome::Unchanged(format!("{} (pass --function-package to replace it)", target.display())));
+            return Ok(Outcome::Unchanged(format!(
+                "{} (pass --function-package to replace it)",
+                target.display()
+            )));
         }
         None => {
             let Some(src) = landfall_source() else {
@@ -247,7 +304,9 @@ fn package(ctx: &Ctx, dry: bool) -> anyhow::Result<Outcome> {
                 ));
             };
             if dry {
-                return Ok(Outcome::Changed("cargo lambda build --release --arm64".into()));
+                return Ok(Outcome::Changed(
+                    "cargo lambda build --release --arm64".into(),
+                ));
             }
             build_package(ctx, &src)?
         }
@@ -256,15 +315,25 @@ fn package(ctx: &Ctx, dry: bool) -> anyhow::Result<Outcome> {
         bail!("the function package {} does not exist", source.display());
     }
     if target.is_file() && sha256(&target)? == sha256(&source)? {
-        return Ok(Outcome::Unchanged(format!("{} is current", target.display())));
+        return Ok(Outcome::Unchanged(format!(
+            "{} is current",
+            target.display()
+        )));
     }
     if dry {
-        return Ok(Outcome::Changed(format!("copy {} into terraform/platform", source.display())));
+        return Ok(Outcome::Changed(format!(
+            "copy {} into terraform/platform",
+            source.display()
+        )));
     }
     let tmp = target.with_extension("zip.landfall-tmp");
     fs::copy(&source, &tmp).with_context(|| format!("cannot copy {}", source.display()))?;
     fs::rename(&tmp, &target)?;
-    Ok(Outcome::Changed(format!("{} from {}", target.display(), source.display())))
+    Ok(Outcome::Changed(format!(
+        "{} from {}",
+        target.display(),
+        source.display()
+    )))
 }
 
 fn build_package(ctx: &Ctx, src: &Path) -> anyhow::Result<PathBuf> {
@@ -272,14 +341,29 @@ fn build_package(ctx: &Ctx, src: &Path) -> anyhow::Result<PathBuf> {
     fs::create_dir_all(ctx.work_dir())?;
     let file = fs::File::create(&log)?;
     let status = std::process::Command::new("cargo")
-        .args(["lambda", "build", "--release", "--arm64", "--output-format", "zip", "-p", "landfall-function", "--bin", "landfall-function"])
+        .args([
+            "lambda",
+            "build",
+            "--release",
+            "--arm64",
+            "--output-format",
+            "zip",
+            "-p",
+            "landfall-function",
+            "--bin",
+            "landfall-function",
+        ])
         .current_dir(src)
         .stdout(file.try_clone()?)
         .stderr(file)
         .status()
         .context("cannot run `cargo lambda` (pip install cargo-lambda)")?;
     if !status.success() {
-        bail!("cargo lambda build failed ({status}); the end of {}:\n{}", log.display(), super::terraform::tail(&log, 20));
+        bail!(
+            "cargo lambda build failed ({status}); the end of {}:\n{}",
+            log.display(),
+            super::terraform::tail(&log, 20)
+        );
     }
     Ok(src.join("target/lambda/landfall-function/bootstrap.zip"))
 }
@@ -302,10 +386,15 @@ fn image(ctx: &Ctx) -> Outcome {
 /// The platform stage's state key, read from its rendered `backend.tf`.
 fn platform_key(ctx: &Ctx) -> anyhow::Result<String> {
     let path = ctx.stage_dir("platform").join("backend.tf");
-    let text = fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
     text.lines()
         .filter_map(|l| l.trim().strip_prefix("key"))
-        .find_map(|rest| rest.trim().strip_prefix('=').map(|v| v.trim().trim_matches('"').to_owned()))
+        .find_map(|rest| {
+            rest.trim()
+                .strip_prefix('=')
+                .map(|v| v.trim().trim_matches('"').to_owned())
+        })
         .with_context(|| format!("{} names no state key", path.display()))
 }
 
@@ -313,7 +402,10 @@ fn platform_key(ctx: &Ctx) -> anyhow::Result<String> {
 pub fn platform_vars(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
     let package = ctx.stage_dir("platform").join(PACKAGE_FILE);
     if !package.is_file() {
-        bail!("{} is missing: the function package stage has not run", package.display());
+        bail!(
+            "{} is missing: the function package stage has not run",
+            package.display()
+        );
     }
     Ok(vec![format!("-var=function_package={}", package.display())])
 }
@@ -325,7 +417,10 @@ async fn platform(ctx: &Ctx) -> anyhow::Result<Outcome> {
     let changed = plan_and_apply(&tf, &platform_vars(ctx)?).await?;
     let _ = fs::remove_file(ctx.stage_dir("platform").join("landfall-up.tfplan"));
     Ok(if changed {
-        Outcome::Changed(format!("applied terraform/platform (log {})", tf.log().display()))
+        Outcome::Changed(format!(
+            "applied terraform/platform (log {})",
+            tf.log().display()
+        ))
     } else {
         Outcome::Unchanged("terraform/platform has no changes".into())
     })

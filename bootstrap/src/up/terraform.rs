@@ -59,6 +59,7 @@ pub struct Terraform {
 
 impl Terraform {
     /// `terraform` (found on `PATH` unless `program` names it) run in `dir`, logging to `log`.
+    #[must_use]
     pub fn new(program: &Path, dir: &Path, log: &Path) -> Self {
         Terraform {
             program: program.to_owned(),
@@ -68,6 +69,7 @@ impl Terraform {
     }
 
     /// The log file.
+    #[must_use]
     pub fn log(&self) -> &Path {
         &self.log
     }
@@ -159,6 +161,7 @@ impl Terraform {
 }
 
 /// The last `lines` lines of a log file, indented.
+#[must_use]
 pub fn tail(path: &Path, lines: usize) -> String {
     let text = fs::read_to_string(path).unwrap_or_default();
     let all: Vec<&str> = text.lines().collect();

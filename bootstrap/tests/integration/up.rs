@@ -61,11 +61,30 @@ fn python() -> PathBuf {
 
 impl Fixture {
     pub fn new() -> Fixture {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         let github = rt.block_on(MockServer::start());
-        let dir = tempfile::Builder::new().disable_cleanup(std::env::var_os("LANDFALL_KEEP_TEST_DIR").is_some()).tempdir().unwrap();
-        let f = Fixture { dir, moto: MotoServer::start().unwrap(), github, rt };
-        f.landfall_ok(&["init", "--name", NAME, "--region", "us-east-1", "--repo-url", "https://github.com/acme/platform.git"]);
+        let dir = tempfile::Builder::new()
+            .disable_cleanup(std::env::var_os("LANDFALL_KEEP_TEST_DIR").is_some())
+            .tempdir()
+            .unwrap();
+        let f = Fixture {
+            dir,
+            moto: MotoServer::start().unwrap(),
+            github,
+            rt,
+        };
+        f.landfall_ok(&[
+            "init",
+            "--name",
+            NAME,
+            "--region",
+            "us-east-1",
+            "--repo-url",
+            "https://github.com/acme/platform.git",
+        ]);
         let toml = f.path("landfall.toml");
         let text = fs::read_to_string(&toml).unwrap().replacen(
             "[function]\n",
@@ -166,7 +185,10 @@ output "vcs_token_arn" {{
         cmd.args(args)
             .current_dir(self.dir.path())
             .env("PATH", path_with_tools())
-            .env("TF_CLI_CONFIG_FILE", tools_dir().join("terraformrc-offline"))
+            .env(
+                "TF_CLI_CONFIG_FILE",
+                tools_dir().join("terraformrc-offline"),
+            )
             .env("CHECKPOINT_DISABLE", "1")
             .env_remove("TF_CLI_ARGS")
             .env_remove("TF_DATA_DIR")
@@ -182,7 +204,12 @@ output "vcs_token_arn" {{
 
     pub fn landfall_ok(&self, args: &[&str]) -> String {
         let out = self.landfall(args);
-        assert!(out.status.success(), "landfall {args:?} failed: {}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "landfall {args:?} failed: {}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8(out.stdout).unwrap()
     }
 
@@ -198,7 +225,10 @@ output "vcs_token_arn" {{
             "acme/infra",
         ];
         args.extend_from_slice(extra);
-        self.command(&args).env("LANDFALL_VCS_TOKEN", TOKEN).output().unwrap()
+        self.command(&args)
+            .env("LANDFALL_VCS_TOKEN", TOKEN)
+            .output()
+            .unwrap()
     }
 
     pub fn secret(&self, name: &str) -> String {
@@ -231,16 +261,39 @@ output "vcs_token_arn" {{
             "events": ["pull_request", "issue_comment", "pull_request_review", "pull_request_review_comment"],
             "config": {"url": URL, "content_type": "json"},
             "last_response": {"code": 200, "status": "active", "message": "OK"}});
-        self.mount(Mock::given(method("GET")).and(path("/repos/acme/infra/hooks")).respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([]))).up_to_n_times(1));
-        self.mount(Mock::given(method("GET")).and(path("/repos/acme/infra/hooks")).respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([hook.clone()]))));
+        self.mount(
+            Mock::given(method("GET"))
+                .and(path("/repos/acme/infra/hooks"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([])))
+                .up_to_n_times(1),
+        );
+        self.mount(
+            Mock::given(method("GET"))
+                .and(path("/repos/acme/infra/hooks"))
+                .respond_with(
+                    ResponseTemplate::new(200).set_body_json(serde_json::json!([hook.clone()])),
+                ),
+        );
         self.mount(Mock::given(method("POST")).and(path("/repos/acme/infra/hooks")).and(body_partial_json(serde_json::json!({"name": "web", "active": true, "config": {"url": URL, "content_type": "json"}}))).respond_with(ResponseTemplate::new(201).set_body_json(hook.clone())));
-        self.mount(Mock::given(method("POST")).and(path("/repos/acme/infra/hooks/7/pings")).respond_with(ResponseTemplate::new(204)));
-        self.mount(Mock::given(method("GET")).and(path("/repos/acme/infra/hooks/7")).respond_with(ResponseTemplate::new(200).set_body_json(hook)));
+        self.mount(
+            Mock::given(method("POST"))
+                .and(path("/repos/acme/infra/hooks/7/pings"))
+                .respond_with(ResponseTemplate::new(204)),
+        );
+        self.mount(
+            Mock::given(method("GET"))
+                .and(path("/repos/acme/infra/hooks/7"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(hook)),
+        );
     }
 }
 
 fn text(out: &Output) -> String {
-    format!("{}\n{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr))
+    format!(
+        "{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    )
 }
 
 fn state_object(f: &Fixture, key: &str) -> Option<Vec<u8>> {
@@ -248,18 +301,38 @@ fn state_object(f: &Fixture, key: &str) -> Option<Vec<u8>> {
 }
 
 fn assert_complete(f: &Fixture) {
-    assert!(!f.path("terraform/bootstrap/terraform.tfstate").exists(), "the local state is removed after the migration");
-    assert!(!f.path("terraform/bootstrap/terraform.tfstate.backup").exists());
-    let migrated: serde_json::Value = serde_json::from_slice(&state_object(f, "bootstrap/terraform.tfstate").expect("state in S3")).unwrap();
+    assert!(
+        !f.path("terraform/bootstrap/terraform.tfstate").exists(),
+        "the local state is removed after the migration"
+    );
+    assert!(
+        !f.path("terraform/bootstrap/terraform.tfstate.backup")
+            .exists()
+    );
+    let migrated: serde_json::Value = serde_json::from_slice(
+        &state_object(f, "bootstrap/terraform.tfstate").expect("state in S3"),
+    )
+    .unwrap();
     assert_eq!(migrated["outputs"]["state_bucket"]["value"], BUCKET);
     assert!(state_object(f, "platform/terraform.tfstate").is_some());
     assert_eq!(f.secret("t1/vcs-token"), TOKEN);
     let secret = f.secret("t1/webhook-secret");
-    assert_eq!(secret.len(), 64, "a generated secret is 32 random bytes in hex");
-    let created = f.requests("POST");
-    let creates: Vec<_> = created.iter().filter(|b| b["config"]["url"] == URL).collect();
-    assert_eq!(creates.len(), 1, "one hook created: {created:?}");
-    assert_eq!(creates[0]["config"]["secret"], secret.as_str(), "the hook has the secret in Secrets Manager");
+    assert_eq!(
+        secret.len(),
+        64,
+        "a generated secret is 32 random bytes in hex"
+    );
+    let posted = f.requests("POST");
+    let creates: Vec<_> = posted
+        .iter()
+        .filter(|b| b["config"]["url"] == URL)
+        .collect();
+    assert_eq!(creates.len(), 1, "one hook created: {posted:?}");
+    assert_eq!(
+        creates[0]["config"]["secret"],
+        secret.as_str(),
+        "the hook has the secret in Secrets Manager"
+    );
     assert_eq!(creates[0]["events"][0], "pull_request");
 }
 
@@ -267,28 +340,76 @@ fn assert_complete(f: &Fixture) {
 fn up_applies_migrates_connects_and_a_second_run_changes_nothing() {
     let f = Fixture::new();
     f.fake_github();
-    let plan = f.landfall_ok(&["up", "--plan", "--backend-config", "moto.tfbackend", "--function-package", "bootstrap.zip", "--repo", "acme/infra"]);
+    let plan = f.landfall_ok(&[
+        "up",
+        "--plan",
+        "--backend-config",
+        "moto.tfbackend",
+        "--function-package",
+        "bootstrap.zip",
+        "--repo",
+        "acme/infra",
+    ]);
     assert!(plan.contains("todo  state backend"), "{plan}");
-    assert!(state_object(&f, "bootstrap/terraform.tfstate").is_none(), "--plan changes nothing");
+    assert!(
+        state_object(&f, "bootstrap/terraform.tfstate").is_none(),
+        "--plan changes nothing"
+    );
     assert!(!f.path("terraform/bootstrap/terraform.tfstate").exists());
 
     let out = f.up(&[]);
     let first = text(&out);
-    assert_eq!(out.status.code(), Some(3), "the runner image is left to do: {first}");
-    for stage in ["state backend", "state migration", "function package", "platform", "secrets", "webhook"] {
-        assert!(first.contains(&format!(" done  {stage}")), "{stage} done: {first}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the runner image is left to do: {first}"
+    );
+    for stage in [
+        "state backend",
+        "state migration",
+        "function package",
+        "platform",
+        "secrets",
+        "webhook",
+    ] {
+        assert!(
+            first.contains(&format!(" done  {stage}")),
+            "{stage} done: {first}"
+        );
     }
-    assert!(first.contains("the host reached the function (HTTP 200)"), "{first}");
+    assert!(
+        first.contains("the host reached the function (HTTP 200)"),
+        "{first}"
+    );
     assert!(first.contains(&format!("webhook URL: {URL}")), "{first}");
-    assert!(f.path(".landfall-up/platform.log").is_file(), "Terraform's output goes to a log per stage");
-    assert!(!first.contains(TOKEN) && !first.contains(&f.secret("t1/webhook-secret")), "no secret printed");
+    assert!(
+        f.path(".landfall-up/platform.log").is_file(),
+        "Terraform's output goes to a log per stage"
+    );
+    assert!(
+        !first.contains(TOKEN) && !first.contains(&f.secret("t1/webhook-secret")),
+        "no secret printed"
+    );
     assert_complete(&f);
 
     let out = f.up(&[]);
     let second = text(&out);
-    assert!(!second.contains(" done "), "the second run changes nothing: {second}");
-    for stage in ["state backend", "state migration", "function package", "platform", "secrets", "webhook"] {
-        assert!(second.contains(&format!("   ok  {stage}")), "{stage} ok: {second}");
+    assert!(
+        !second.contains(" done "),
+        "the second run changes nothing: {second}"
+    );
+    for stage in [
+        "state backend",
+        "state migration",
+        "function package",
+        "platform",
+        "secrets",
+        "webhook",
+    ] {
+        assert!(
+            second.contains(&format!("   ok  {stage}")),
+            "{stage} ok: {second}"
+        );
     }
     assert_eq!(f.requests("PATCH").len(), 0, "nothing updated on the host");
     assert_complete(&f);
@@ -298,12 +419,14 @@ fn up_applies_migrates_connects_and_a_second_run_changes_nothing() {
 fn up_stopped_at_every_stage_boundary_is_finished_by_the_next_run() {
     let f = Fixture::new();
     f.fake_github();
-    for stage in ["backend", "migrate", "package", "image", "platform", "secrets"] {
+    for stage in [
+        "backend", "migrate", "package", "image", "platform", "secrets",
+    ] {
         let out = f.up(&["--until", stage]);
         assert_eq!(out.status.code(), Some(3), "{}", text(&out));
         assert!(text(&out).contains("stopped after"), "{}", text(&out));
     }
-    assert!(f.path("terraform/bootstrap/terraform.tfstate").exists() == false);
+    assert!(!f.path("terraform/bootstrap/terraform.tfstate").exists());
     let out = f.up(&[]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert_complete(&f);
@@ -319,14 +442,30 @@ fn a_failing_platform_stage_stops_the_run_keeps_the_migrated_state_and_the_next_
     let first = text(&out);
     assert_eq!(out.status.code(), Some(2), "{first}");
     assert!(first.contains(" FAIL  platform"), "{first}");
-    assert!(first.contains("the end of its log"), "the log's tail is shown: {first}");
-    assert!(!first.contains("  secrets"), "nothing after the failed stage ran: {first}");
-    assert!(state_object(&f, "bootstrap/terraform.tfstate").is_some(), "the migrated state is kept");
-    assert!(f.requests("POST").is_empty(), "no hook registered before the platform exists");
+    assert!(
+        first.contains("the end of its log"),
+        "the log's tail is shown: {first}"
+    );
+    assert!(
+        !first.contains("  secrets"),
+        "nothing after the failed stage ran: {first}"
+    );
+    assert!(
+        state_object(&f, "bootstrap/terraform.tfstate").is_some(),
+        "the migrated state is kept"
+    );
+    assert!(
+        f.requests("POST").is_empty(),
+        "no hook registered before the platform exists"
+    );
     fs::write(&guard, "").unwrap();
     let out = f.up(&[]);
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
-    assert!(text(&out).contains("   ok  state migration"), "{}", text(&out));
+    assert!(
+        text(&out).contains("   ok  state migration"),
+        "{}",
+        text(&out)
+    );
     assert_complete(&f);
 }
 
@@ -335,13 +474,36 @@ fn down_needs_the_platform_name_and_keeps_the_state_backend() {
     let f = Fixture::new();
     f.fake_github();
     let _ = f.up(&[]);
-    let out = f.landfall(&["down", "--confirm", "wrong", "--backend-config", "moto.tfbackend"]);
+    let out = f.landfall(&[
+        "down",
+        "--confirm",
+        "wrong",
+        "--backend-config",
+        "moto.tfbackend",
+    ]);
     assert_eq!(out.status.code(), Some(2));
-    assert!(text(&out).contains("nothing was destroyed"), "{}", text(&out));
-    let said = f.landfall_ok(&["down", "--confirm", NAME, "--backend-config", "moto.tfbackend"]);
+    assert!(
+        text(&out).contains("nothing was destroyed"),
+        "{}",
+        text(&out)
+    );
+    let said = f.landfall_ok(&[
+        "down",
+        "--confirm",
+        NAME,
+        "--backend-config",
+        "moto.tfbackend",
+    ]);
     assert!(said.contains("state backend"), "{said}");
-    let platform: serde_json::Value = serde_json::from_slice(&state_object(&f, "platform/terraform.tfstate").unwrap()).unwrap();
-    assert_eq!(platform["resources"].as_array().map(Vec::len), Some(0), "the platform is destroyed");
-    assert!(state_object(&f, "bootstrap/terraform.tfstate").is_some(), "the state backend stays");
+    let platform: serde_json::Value =
+        serde_json::from_slice(&state_object(&f, "platform/terraform.tfstate").unwrap()).unwrap();
+    assert_eq!(
+        platform["resources"].as_array().map(Vec::len),
+        Some(0),
+        "the platform is destroyed"
+    );
+    assert!(
+        state_object(&f, "bootstrap/terraform.tfstate").is_some(),
+        "the state backend stays"
+    );
 }
-

@@ -145,44 +145,83 @@ async fn create_update_and_leave(host: &Host) {
     let label = format!("{} {:?}", host.provider, host.scope);
     // No hook yet: one is created with the documented body.
     let server = MockServer::start().await;
-    Mock::given(method("GET")).and(path(host.collection))
+    Mock::given(method("GET"))
+        .and(path(host.collection))
         .respond_with(ResponseTemplate::new(200).set_body_json(list_body(host, vec![])))
-        .mount(&server).await;
-    Mock::given(method("POST")).and(path(host.collection)).and(body_partial_json(&host.create))
-        .respond_with(ResponseTemplate::new(201).set_body_json((host.listed)(events(host.provider))))
-        .expect(1).mount(&server).await;
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(host.collection))
+        .and(body_partial_json(&host.create))
+        .respond_with(
+            ResponseTemplate::new(201).set_body_json((host.listed)(events(host.provider))),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
     let base = format!("{}{}", server.uri(), host.base);
     let client = HookClient::new(host.provider, Some(&base), &SecretString::from("tok")).unwrap();
-    let change = client.ensure(&host.scope, &spec(true)).await.unwrap_or_else(|e| panic!("{label}: {e:#}"));
-    assert!(matches!(change.as_slice(), [HookChange::Created(_)]), "{label}: {change:?}");
+    let change = client
+        .ensure(&host.scope, &spec(true))
+        .await
+        .unwrap_or_else(|e| panic!("{label}: {e:#}"));
+    assert!(
+        matches!(change.as_slice(), [HookChange::Created(_)]),
+        "{label}: {change:?}"
+    );
     server.verify().await;
 
     // A hook for the same URL with other events: updated in place, not duplicated.
     let server = MockServer::start().await;
-    Mock::given(method("GET")).and(path(host.collection))
-        .respond_with(ResponseTemplate::new(200).set_body_json(list_body(host, vec![(host.listed)(&[])])))
-        .mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path(host.collection))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(list_body(host, vec![(host.listed)(&[])])),
+        )
+        .mount(&server)
+        .await;
     let hook_path = format!("{}/{}", host.collection, host.id);
-    Mock::given(method(host.update_method)).and(path(hook_path.as_str())).and(body_partial_json(&host.create))
-        .respond_with(ResponseTemplate::new(200).set_body_json((host.listed)(events(host.provider))))
-        .expect(1).mount(&server).await;
+    Mock::given(method(host.update_method))
+        .and(path(hook_path.as_str()))
+        .and(body_partial_json(&host.create))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json((host.listed)(events(host.provider))),
+        )
+        .expect(1)
+        .mount(&server)
+        .await;
     let base = format!("{}{}", server.uri(), host.base);
     let client = HookClient::new(host.provider, Some(&base), &SecretString::from("tok")).unwrap();
-    let change = client.ensure(&host.scope, &spec(false)).await.unwrap_or_else(|e| panic!("{label}: {e:#}"));
-    assert!(matches!(change.as_slice(), [HookChange::Updated(_)]), "{label}: {change:?}");
+    let change = client
+        .ensure(&host.scope, &spec(false))
+        .await
+        .unwrap_or_else(|e| panic!("{label}: {e:#}"));
+    assert!(
+        matches!(change.as_slice(), [HookChange::Updated(_)]),
+        "{label}: {change:?}"
+    );
     assert_eq!(count(&server, "POST").await, 0, "{label}: no second hook");
     server.verify().await;
 
     // Already as wanted, same secret: nothing is written.
     let server = MockServer::start().await;
-    Mock::given(method("GET")).and(path(host.collection))
-        .respond_with(ResponseTemplate::new(200).set_body_json(list_body(host, vec![(host.listed)(events(host.provider))])))
-        .mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path(host.collection))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(list_body(host, vec![(host.listed)(events(host.provider))])),
+        )
+        .mount(&server)
+        .await;
     let base = format!("{}{}", server.uri(), host.base);
     let client = HookClient::new(host.provider, Some(&base), &SecretString::from("tok")).unwrap();
     let change = client.ensure(&host.scope, &spec(false)).await.unwrap();
-    assert!(matches!(change.as_slice(), [HookChange::Unchanged(_)]), "{label}: {change:?}");
-    let writes = count(&server, "POST").await + count(&server, "PUT").await + count(&server, "PATCH").await;
+    assert!(
+        matches!(change.as_slice(), [HookChange::Unchanged(_)]),
+        "{label}: {change:?}"
+    );
+    let writes =
+        count(&server, "POST").await + count(&server, "PUT").await + count(&server, "PATCH").await;
     assert_eq!(writes, 0, "{label}");
 }
 
@@ -196,27 +235,53 @@ async fn every_host_creates_then_updates_the_hook_for_the_same_url_and_never_dup
 #[tokio::test]
 async fn azure_devops_subscribes_each_event_to_the_function_with_basic_auth() {
     let server = MockServer::start().await;
-    Mock::given(method("GET")).and(path("/acme/infra/_apis/git/repositories/tf"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "r-1", "project": {"id": "p-1"}})))
-        .mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/acme/infra/_apis/git/repositories/tf"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "r-1", "project": {"id": "p-1"}})),
+        )
+        .mount(&server)
+        .await;
     let existing = json!({"id": "s-1", "status": "enabled", "eventType": "git.pullrequest.created",
         "publisherInputs": {"projectId": "p-1", "repository": "r-1"}, "consumerInputs": {"url": URL}});
-    Mock::given(method("GET")).and(path("/acme/_apis/hooks/subscriptions"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"count": 1, "value": [existing]})))
-        .mount(&server).await;
+    Mock::given(method("GET"))
+        .and(path("/acme/_apis/hooks/subscriptions"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"count": 1, "value": [existing]})),
+        )
+        .mount(&server)
+        .await;
     Mock::given(method("PUT")).and(path("/acme/_apis/hooks/subscriptions/s-1"))
         .and(body_partial_json(json!({"eventType": "git.pullrequest.created", "consumerId": "webHooks",
             "consumerActionId": "httpRequest", "consumerInputs": {"url": URL, "basicAuthUsername": "landfall", "basicAuthPassword": "pw"}})))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "s-1"})))
         .expect(1).mount(&server).await;
-    Mock::given(method("POST")).and(path("/acme/_apis/hooks/subscriptions"))
-        .and(body_partial_json(json!({"publisherId": "tfs", "resourceVersion": "1.0",
-            "publisherInputs": {"projectId": "p-1", "repository": "r-1"}})))
+    Mock::given(method("POST"))
+        .and(path("/acme/_apis/hooks/subscriptions"))
+        .and(body_partial_json(
+            json!({"publisherId": "tfs", "resourceVersion": "1.0",
+            "publisherInputs": {"projectId": "p-1", "repository": "r-1"}}),
+        ))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "s-new"})))
-        .expect(3).mount(&server).await;
-    let client = HookClient::new(Provider::AzureDevops, Some(&format!("{}/acme", server.uri())), &SecretString::from("pat")).unwrap();
-    let spec = HookSpec { url: URL.into(), secret: SecretString::from("landfall:pw"), secret_changed: true };
-    let changes = client.ensure(&HookScope::Repo("infra/tf".into()), &spec).await.unwrap();
+        .expect(3)
+        .mount(&server)
+        .await;
+    let client = HookClient::new(
+        Provider::AzureDevops,
+        Some(&format!("{}/acme", server.uri())),
+        &SecretString::from("pat"),
+    )
+    .unwrap();
+    let spec = HookSpec {
+        url: URL.into(),
+        secret: SecretString::from("landfall:pw"),
+        secret_changed: true,
+    };
+    let changes = client
+        .ensure(&HookScope::Repo("infra/tf".into()), &spec)
+        .await
+        .unwrap();
     assert_eq!(changes.len(), 4, "{changes:?}");
     assert_eq!(changes[0], HookChange::Updated("s-1".into()));
     server.verify().await;

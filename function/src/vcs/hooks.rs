@@ -287,9 +287,7 @@ impl HookClient {
                 format!("rest/api/latest/projects/{p}/repos/{s}/webhooks")
             }
             (_, HookScope::Org(_)) => return Err(wrong("an organisation or group")),
-            (Provider::AzureDevops, HookScope::Repo(_)) => {
-                "_apis/hooks/subscriptions".to_owned()
-            }
+            (Provider::AzureDevops, HookScope::Repo(_)) => "_apis/hooks/subscriptions".to_owned(),
         })
     }
 
@@ -332,20 +330,17 @@ impl HookClient {
             return (false, false);
         }
         let wanted = events(self.provider);
-        let same = match self.provider {
-            Provider::Gitlab => {
-                hook["merge_requests_events"] == json!(true) && hook["note_events"] == json!(true)
-            }
-            _ => {
-                let mut have: Vec<&str> = hook["events"]
-                    .as_array()
-                    .map(|a| a.iter().filter_map(Value::as_str).collect())
-                    .unwrap_or_default();
-                have.sort_unstable();
-                let mut want = wanted.to_vec();
-                want.sort_unstable();
-                have == want && hook["active"] != json!(false)
-            }
+        let same = if self.provider == Provider::Gitlab {
+            hook["merge_requests_events"] == json!(true) && hook["note_events"] == json!(true)
+        } else {
+            let mut have: Vec<&str> = hook["events"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            have.sort_unstable();
+            let mut want = wanted.to_vec();
+            want.sort_unstable();
+            have == want && hook["active"] != json!(false)
         };
         (true, same)
     }
@@ -438,13 +433,13 @@ impl HookClient {
             )
             .await?;
         let listed = list["value"].as_array().cloned().unwrap_or_default();
-        let (user, password) = spec
-            .secret
-            .expose_secret()
-            .split_once(':')
-            .ok_or_else(|| VcsError::Config {
-                message: "the Azure DevOps webhook secret must be user:password".to_owned(),
-            })?;
+        let (user, password) =
+            spec.secret
+                .expose_secret()
+                .split_once(':')
+                .ok_or_else(|| VcsError::Config {
+                    message: "the Azure DevOps webhook secret must be user:password".to_owned(),
+                })?;
         let mut changes = Vec::new();
         for event in events(Provider::AzureDevops) {
             let body = json!({
@@ -459,20 +454,33 @@ impl HookClient {
                     && s["publisherInputs"]["repository"] == json!(repo_id)
             });
             let change = match existing.and_then(|s| s["id"].as_str()) {
-                Some(id) if !spec.secret_changed && existing.is_some_and(|s| s["status"] == json!("enabled")) => {
+                Some(id)
+                    if !spec.secret_changed
+                        && existing.is_some_and(|s| s["status"] == json!("enabled")) =>
+                {
                     HookChange::Unchanged(id.to_owned())
                 }
                 Some(id) => {
                     let path = format!("_apis/hooks/subscriptions/{}?api-version=7.1", segment(id));
                     self.rest
-                        .send_json::<Value>(Method::PUT, &path, &body, Idempotency::Idempotent, "update the subscription")
+                        .send_json::<Value>(
+                            Method::PUT,
+                            &path,
+                            &body,
+                            Idempotency::Idempotent,
+                            "update the subscription",
+                        )
                         .await?;
                     HookChange::Updated(id.to_owned())
                 }
                 None => {
                     let created: Value = self
                         .rest
-                        .create("_apis/hooks/subscriptions?api-version=7.1", &body, "create the subscription")
+                        .create(
+                            "_apis/hooks/subscriptions?api-version=7.1",
+                            &body,
+                            "create the subscription",
+                        )
                         .await?;
                     HookChange::Created(hook_id(&created).unwrap_or_default())
                 }
