@@ -43,6 +43,12 @@ elif kind == "secrets":
             pass
 elif kind == "get-secret":
     print(boto3.client("secretsmanager").get_secret_value(SecretId=sys.argv[2])["SecretString"], end="")
+elif kind == "wait-for":
+    import time
+    for _ in range(600):
+        if os.path.exists(sys.argv[2]):
+            break
+        time.sleep(0.1)
 elif kind == "fail-unless":
     sys.exit(0 if os.path.exists(sys.argv[2]) else 1)
 "#;
@@ -114,6 +120,12 @@ impl Fixture {
     /// Replaces both stages' Terraform (but the backend blocks) by test stages; `platform_guard`
     /// is a file the platform stage needs to exist, to make it fail until it does.
     pub fn swap_stages(&self, platform_guard: &str) {
+        self.swap_stages_with("fail-unless", platform_guard);
+    }
+
+    /// [`Self::swap_stages`] with the guard's kind: `fail-unless` or `wait-for` (sleeps until
+    /// the file exists, at most a minute).
+    pub fn swap_stages_with(&self, kind: &str, platform_guard: &str) {
         let py = python();
         let helper = self.path("helper.py");
         for stage in ["bootstrap", "platform"] {
@@ -146,7 +158,7 @@ output "state_bucket" {{
             String::new()
         } else {
             format!(
-                "  provisioner \"local-exec\" {{\n    command = \"{} {} fail-unless {platform_guard}\"\n  }}\n",
+                "  provisioner \"local-exec\" {{\n    command = \"{} {} {kind} {platform_guard}\"\n  }}\n",
                 py.display(),
                 helper.display()
             )
@@ -506,4 +518,46 @@ fn down_needs_the_platform_name_and_keeps_the_state_backend() {
         state_object(&f, "bootstrap/terraform.tfstate").is_some(),
         "the state backend stays"
     );
+}
+
+#[test]
+fn ctrl_c_stops_terraform_cleanly_and_the_next_run_finishes() {
+    let f = Fixture::new();
+    f.fake_github();
+    let guard = f.path("platform-may-finish");
+    f.swap_stages_with("wait-for", &guard.display().to_string());
+    let mut cmd = f.command(&[
+        "up",
+        "--backend-config",
+        "moto.tfbackend",
+        "--function-package",
+        "bootstrap.zip",
+    ]);
+    let child = cmd
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let log = f.path(".landfall-up/platform.log");
+    let started = std::time::Instant::now();
+    while !fs::read_to_string(&log).is_ok_and(|l| l.contains("Provisioning with 'local-exec'")) {
+        assert!(started.elapsed().as_secs() < 60, "the platform apply never started");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let pid = child.id().to_string();
+    let sent = Command::new("kill").args(["-INT", &pid]).status().unwrap();
+    assert!(sent.success());
+    let interrupted_at = std::time::Instant::now();
+    let out = child.wait_with_output().unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(2), "{said}");
+    assert!(said.contains("interrupted"), "{said}");
+    assert!(interrupted_at.elapsed().as_secs() < 30, "Terraform stopped on the forwarded SIGINT");
+    let platform_log = fs::read_to_string(&log).unwrap();
+    assert!(platform_log.contains("Interrupt received"), "Terraform got the SIGINT: {platform_log}");
+    // Terraform released its state lock: the next run takes it and finishes.
+    fs::write(&guard, "").unwrap();
+    let out = f.up(&[]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_complete(&f);
 }
