@@ -209,6 +209,7 @@ impl Ctx {
 /// Returns whether everything is done.
 pub async fn up(ctx: &Ctx, plan: bool, stdout: &mut dyn Write) -> anyhow::Result<bool> {
     terraform::forward_interrupts();
+    let run_started = Instant::now();
     let mut changed = false;
     let mut left = Vec::new();
     let mut state = connect::RunState::default();
@@ -271,6 +272,15 @@ pub async fn up(ctx: &Ctx, plan: bool, stdout: &mut dyn Write) -> anyhow::Result
     } else if !changed && left.is_empty() {
         writeln!(stdout, "everything is up to date; nothing changed")?;
     }
+    let total = run_started.elapsed();
+    let tf = terraform::terraform_time();
+    writeln!(
+        stdout,
+        "took {:.1}s: Terraform {:.1}s, landfall itself {:.2}s",
+        total.as_secs_f64(),
+        tf.as_secs_f64(),
+        total.saturating_sub(tf).as_secs_f64()
+    )?;
     if let Some(url) = &state.webhook_url {
         writeln!(stdout, "webhook URL: {url}")?;
     }

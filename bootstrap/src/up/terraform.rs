@@ -7,8 +7,8 @@ use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 
@@ -16,6 +16,19 @@ use anyhow::{Context, bail};
 static CHILD: AtomicI32 = AtomicI32::new(0);
 /// Whether Ctrl-C was pressed: the run stops at the next stage boundary.
 static INTERRUPTED: AtomicBool = AtomicBool::new(false);
+
+/// Microseconds spent waiting for Terraform children, to tell our own time from Terraform's.
+static TERRAFORM_MICROS: AtomicU64 = AtomicU64::new(0);
+
+/// The time spent in Terraform so far.
+pub fn terraform_time() -> Duration {
+    Duration::from_micros(TERRAFORM_MICROS.load(Ordering::SeqCst))
+}
+
+fn add_terraform_time(since: Instant) {
+    let micros = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+    TERRAFORM_MICROS.fetch_add(micros, Ordering::SeqCst);
+}
 
 /// Whether the user asked to stop.
 pub fn interrupted() -> bool {
@@ -87,6 +100,7 @@ impl Terraform {
             .with_context(|| format!("cannot open the log {}", self.log.display()))?;
         writeln!(log, "\n$ terraform {}", args.join(" "))?;
         let err = log.try_clone()?;
+        let started = Instant::now();
         // Its own process group: a Ctrl-C at the terminal reaches Terraform once, from us.
         let mut child = Command::new(&self.program)
             .args(args)
@@ -115,6 +129,7 @@ impl Terraform {
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
         CHILD.store(0, Ordering::SeqCst);
+        add_terraform_time(started);
         match status.code() {
             Some(0) => Ok(Exit::Success),
             Some(2) if changes_ok => Ok(Exit::Changes),
@@ -134,6 +149,7 @@ impl Terraform {
         let out = tempfile::NamedTempFile::new()?;
         let path = out.path().to_owned();
         let file = File::create(&path)?;
+        let started = Instant::now();
         let mut child = Command::new(&self.program)
             .args(["output", "-json", "-no-color"])
             .current_dir(&self.dir)
@@ -149,6 +165,7 @@ impl Terraform {
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         };
+        add_terraform_time(started);
         if !status.success() {
             bail!(
                 "terraform output in {} failed ({status})",

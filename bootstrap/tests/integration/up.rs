@@ -541,7 +541,10 @@ fn ctrl_c_stops_terraform_cleanly_and_the_next_run_finishes() {
     let log = f.path(".landfall-up/platform.log");
     let started = std::time::Instant::now();
     while !fs::read_to_string(&log).is_ok_and(|l| l.contains("Provisioning with 'local-exec'")) {
-        assert!(started.elapsed().as_secs() < 60, "the platform apply never started");
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the platform apply never started"
+        );
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let pid = child.id().to_string();
@@ -552,9 +555,15 @@ fn ctrl_c_stops_terraform_cleanly_and_the_next_run_finishes() {
     let said = text(&out);
     assert_eq!(out.status.code(), Some(2), "{said}");
     assert!(said.contains("interrupted"), "{said}");
-    assert!(interrupted_at.elapsed().as_secs() < 30, "Terraform stopped on the forwarded SIGINT");
+    assert!(
+        interrupted_at.elapsed().as_secs() < 30,
+        "Terraform stopped on the forwarded SIGINT"
+    );
     let platform_log = fs::read_to_string(&log).unwrap();
-    assert!(platform_log.contains("Interrupt received"), "Terraform got the SIGINT: {platform_log}");
+    assert!(
+        platform_log.contains("Interrupt received"),
+        "Terraform got the SIGINT: {platform_log}"
+    );
     // Terraform released its state lock: the next run takes it and finishes.
     fs::write(&guard, "").unwrap();
     let out = f.up(&[]);
