@@ -570,3 +570,33 @@ fn ctrl_c_stops_terraform_cleanly_and_the_next_run_finishes() {
     assert_eq!(out.status.code(), Some(3), "{}", text(&out));
     assert_complete(&f);
 }
+
+#[test]
+fn a_migration_killed_after_terraform_copied_the_state_is_verified_before_the_local_copy_goes() {
+    let f = Fixture::new();
+    f.fake_github();
+    let out = f.up(&["--until", "backend"]);
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    // What a run killed inside the migration leaves: backend.tf written, Terraform done
+    // copying (the local file emptied, the state in the backup), nothing verified or removed.
+    let stage = f.path("terraform/bootstrap");
+    fs::copy(stage.join("backend.tf.example"), stage.join("backend.tf")).unwrap();
+    let mut init = landfall_e2e::terraform(&stage);
+    init.args([
+        "init",
+        "-migrate-state",
+        "-force-copy",
+        &format!("-backend-config={}", f.path("moto.tfbackend").display()),
+    ]);
+    f.moto.aws_env(&mut init);
+    let done = init.output().unwrap();
+    assert!(done.status.success(), "{done:?}");
+    assert_eq!(fs::read(stage.join("terraform.tfstate")).unwrap().len(), 0);
+    assert!(stage.join("terraform.tfstate.backup").is_file());
+
+    let out = f.up(&[]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(said.contains("(verified); local copy removed"), "{said}");
+    assert_complete(&f);
+}
