@@ -264,3 +264,19 @@ pub async fn webhook(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Resu
     }
     Ok(Outcome::Unchanged(note))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_generated_secret_is_32_random_bytes_and_basic_auth_for_azure_devops() {
+        let a = generate_secret(Provider::Github).unwrap();
+        let b = generate_secret(Provider::Github).unwrap();
+        assert_eq!(a.expose_secret().len(), 64);
+        assert_ne!(a.expose_secret(), b.expose_secret());
+        let azure = generate_secret(Provider::AzureDevops).unwrap();
+        let (user, password) = azure.expose_secret().split_once(':').unwrap();
+        assert_eq!((user, password.len()), ("landfall", 64));
+    }
+}

@@ -499,3 +499,52 @@ fn hook_id(hook: &Value) -> Option<String> {
         _ => None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hook_id_is_a_number_a_string_or_a_bitbucket_uuid() {
+        assert_eq!(hook_id(&json!({"id": 7})).as_deref(), Some("7"));
+        assert_eq!(hook_id(&json!({"id": "s-1"})).as_deref(), Some("s-1"));
+        assert_eq!(
+            hook_id(&json!({"uuid": "{4e1a}"})).as_deref(),
+            Some("{4e1a}")
+        );
+        assert_eq!(hook_id(&json!({"url": "x"})), None);
+    }
+
+    #[test]
+    fn every_host_subscribes_to_pull_requests_and_comments() {
+        for provider in Provider::ALL {
+            let events = events(provider).join(" ");
+            assert!(
+                events.contains("pull")
+                    || events.contains("merge_request")
+                    || events.contains("pr:opened"),
+                "{provider}: {events}"
+            );
+            assert!(
+                events.contains("comment") || events.contains("note"),
+                "{provider}: {events}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_organisation_hook_is_refused_where_the_host_has_none() {
+        let token = SecretString::from("t");
+        let gitea =
+            HookClient::new(Provider::Gitea, Some("http://127.0.0.1:1/api/v1"), &token).unwrap();
+        assert!(gitea.collection(&HookScope::Org("acme".into())).is_err());
+        assert!(
+            gitea.collection(&HookScope::Repo("acme".into())).is_err(),
+            "owner/name needed"
+        );
+        assert!(
+            HookClient::new(Provider::BitbucketServer, None, &token).is_err(),
+            "a URL is needed"
+        );
+    }
+}
