@@ -8,3 +8,4 @@ mod locks;
 mod render_tree;
 mod up;
 mod up_hooks;
+mod up_resume;
