@@ -35,6 +35,11 @@ pub enum Command {
     /// Stop every apply of the Landfall function until cleared, or show who stopped them.
     #[command(subcommand, name = "apply-lock")]
     ApplyLock(crate::commands::apply_lock::ApplyLockCommand),
+    /// Apply the rendered Terraform, migrate its state, set the secrets and register the webhook:
+    /// from a rendered folder to a working deployment, resumable and idempotent.
+    Up(crate::commands::up::UpArgs),
+    /// Destroy the platform stage after a typed confirmation; the state backend stays.
+    Down(crate::commands::up::DownArgs),
 }
 
 /// Where the configuration is and where output goes.

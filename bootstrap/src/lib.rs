@@ -11,6 +11,7 @@ pub mod config;
 pub mod names;
 pub mod output;
 pub mod render;
+pub mod up;
 
 use std::io::Write;
 use std::process::ExitCode;
@@ -29,5 +30,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => commands::demo::run(&args, stdout),
         Command::Locks(command) => commands::locks::run(&command, stdout),
         Command::ApplyLock(command) => commands::apply_lock::run(&command, stdout),
+        Command::Up(args) => commands::up::run_up(&args, stdout),
+        Command::Down(args) => commands::up::run_down(&args, stdout),
     }
 }

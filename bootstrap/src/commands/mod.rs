@@ -6,6 +6,7 @@ pub mod demo;
 pub mod init;
 pub mod locks;
 pub mod render;
+pub mod up;
 
 use std::path::{Path, PathBuf};
 

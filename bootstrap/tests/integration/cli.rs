@@ -521,6 +521,8 @@ fn help_output_is_reviewed() {
         &["app", "remove", "--help"],
         &["app", "list", "--help"],
         &["demo", "--help"],
+        &["up", "--help"],
+        &["down", "--help"],
     ] {
         let name = format!("help__{}", args[..args.len() - 1].join("_"));
         let name = if name == "help__" {

@@ -7,3 +7,6 @@ mod cli;
 mod locks;
 mod platform_additions;
 mod render_tree;
+mod up;
+mod up_hooks;
+mod up_resume;

@@ -34,6 +34,7 @@ mod client;
 pub mod gitea;
 pub mod github;
 pub mod gitlab;
+pub mod hooks;
 mod host;
 pub mod http;
 mod paging;

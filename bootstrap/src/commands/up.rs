@@ -1,0 +1,195 @@
+//! `landfall up` and `landfall down`: the arguments, the settings they resolve to, and the run;
+//! the stages live in [`crate::up`].
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, bail};
+use clap::Args;
+
+use crate::cli::ConfigArgs;
+use crate::config::Config;
+use crate::up::{self, Ctx, Options, Stage};
+
+const UP_HELP: &str = "\
+Stages, each skipped when reality shows it done (so a run that was interrupted, failed or
+stopped with Ctrl-C is finished by running `landfall up` again, and a run after success
+changes nothing and says so):
+  state backend     apply terraform/bootstrap (state bucket and lock table) on local state
+  state migration   write backend.tf from backend.tf.example, `terraform init -migrate-state`,
+                    read the state back from S3, then remove the local terraform.tfstate
+  function package  --function-package FILE, else `cargo lambda build` inside the Landfall source
+  runner image      --runner-image REF (building with podman/docker is not done by up yet)
+  platform          apply terraform/platform on its S3 state
+  secrets           put the webhook secret (generated unless --webhook-secret-file) and the VCS
+                    token (--vcs-token-file or $LANDFALL_VCS_TOKEN, never an argument) into
+                    Secrets Manager through its API: the values never reach Terraform state
+  webhook           create, or update, the hook for the function's URL on the VCS host
+                    (--repo or --org), then ask the host whether it reached the function
+
+Terraform's output goes to .landfall-up/<stage>.log beside terraform/; a failing stage shows
+its tail. AWS settings come from the SDK's environment (AWS_REGION, AWS_PROFILE,
+AWS_ENDPOINT_URL, ...). Ctrl-C is forwarded to Terraform, which stops cleanly.
+
+Exit status: 0 when every stage is done, 3 when something is left to do (listed at the end),
+2 on an error (the failing stage's log tail is shown; finished stages are kept).
+
+Examples:
+  landfall up --plan
+  LANDFALL_VCS_TOKEN=... landfall up --function-package bootstrap.zip \\
+      --runner-image 123456789012.dkr.ecr.eu-west-1.amazonaws.com/landfall-runner:0.1.0 \\
+      --repo acme/infra";
+
+/// `landfall up`.
+#[derive(Debug, Args)]
+#[command(after_help = UP_HELP)]
+pub struct UpArgs {
+    #[command(flatten)]
+    pub target: ConfigArgs,
+    /// Show what each stage would do, and change nothing.
+    #[arg(long)]
+    pub plan: bool,
+    /// The function's Lambda package (a zip from `cargo lambda build --release --arm64
+    /// --output-format zip`).
+    #[arg(long, value_name = "FILE")]
+    pub function_package: Option<PathBuf>,
+    /// The runner image the Jobs use, already pushed; must match landfall.toml's
+    /// `[function] runner_image`.
+    #[arg(long, value_name = "REF")]
+    pub runner_image: Option<String>,
+    /// A file holding the webhook secret [default: the one already in Secrets Manager, else a
+    /// new random one]. Azure DevOps: `user:password`.
+    #[arg(long, value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// A file holding the VCS host's API token [default: $LANDFALL_VCS_TOKEN, else the one
+    /// already in Secrets Manager]. It also registers the webhook, so it needs that right.
+    #[arg(long, value_name = "FILE")]
+    pub vcs_token_file: Option<PathBuf>,
+    /// Register the webhook on this repository: owner/name (GitLab group/project, Bitbucket
+    /// Data Center PROJECT/slug, Azure DevOps project/repo).
+    #[arg(long, value_name = "REPO", conflicts_with = "org")]
+    pub repo: Option<String>,
+    /// Register the webhook on this GitHub organisation or GitLab group instead.
+    #[arg(long, value_name = "ORG")]
+    pub org: Option<String>,
+    /// A `-backend-config` file for both stages' `terraform init` (a profile, an endpoint).
+    #[arg(long, value_name = "FILE")]
+    pub backend_config: Option<PathBuf>,
+    /// Stop after this stage.
+    #[arg(long, value_enum, value_name = "STAGE")]
+    pub until: Option<Stage>,
+    /// The Terraform binary.
+    #[arg(long, value_name = "PATH", default_value = "terraform")]
+    pub terraform: PathBuf,
+}
+
+/// `landfall down`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Destroys terraform/platform (the cluster, Argo CD, the function, its secrets). The state
+backend (terraform/bootstrap: the bucket with every state version, the lock table) is kept:
+its deletion protection stays on. The webhook on the VCS host is not removed.
+
+Without --confirm, it asks for the platform's name on standard input.")]
+pub struct DownArgs {
+    #[command(flatten)]
+    pub target: ConfigArgs,
+    /// Skip the question by giving the platform's name (as in landfall.toml) here.
+    #[arg(long, value_name = "NAME")]
+    pub confirm: Option<String>,
+    /// A `-backend-config` file for `terraform init`.
+    #[arg(long, value_name = "FILE")]
+    pub backend_config: Option<PathBuf>,
+    /// The Terraform binary.
+    #[arg(long, value_name = "PATH", default_value = "terraform")]
+    pub terraform: PathBuf,
+}
+
+fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .context("cannot start the async runtime")
+}
+
+/// Runs `landfall up`.
+pub fn run_up(args: &UpArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args.target.config)?;
+    let out = absolute(super::output_dir(
+        &args.target.config,
+        args.target.out.as_deref(),
+    ))?;
+    let vcs_token_env =
+        landfall_function::config::process::var(landfall_function::config::env_vars::VCS_TOKEN)
+            .filter(|t| !t.trim().is_empty())
+            .map(secrecy::SecretString::from);
+    let opts = Options {
+        terraform: args.terraform.clone(),
+        backend_config: args.backend_config.clone().map(absolute).transpose()?,
+        function_package: args.function_package.clone().map(absolute).transpose()?,
+        runner_image: args.runner_image.clone(),
+        webhook_secret_file: args.webhook_secret_file.clone(),
+        vcs_token_file: args.vcs_token_file.clone(),
+        vcs_token_env,
+        hook_repo: args.repo.clone(),
+        hook_org: args.org.clone(),
+        until: args.until,
+    };
+    runtime()?.block_on(async {
+        let ctx = Ctx::new(&config, &out, opts).await?;
+        let complete = up::up(&ctx, args.plan, stdout).await?;
+        Ok(if complete || args.plan {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(3)
+        })
+    })
+}
+
+fn absolute(path: impl AsRef<std::path::Path>) -> anyhow::Result<PathBuf> {
+    let path = path.as_ref();
+    std::path::absolute(path).with_context(|| format!("bad path {}", path.display()))
+}
+
+/// Runs `landfall down`.
+pub fn run_down(args: &DownArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let config = Config::load(&args.target.config)?;
+    let out = absolute(super::output_dir(
+        &args.target.config,
+        args.target.out.as_deref(),
+    ))?;
+    let name = config.name().to_owned();
+    let typed = if let Some(c) = &args.confirm {
+        c.clone()
+    } else {
+        writeln!(
+            stdout,
+            "This destroys the platform {name:?} (terraform/platform); the state backend stays."
+        )?;
+        write!(stdout, "Type the platform's name to go on: ")?;
+        stdout.flush()?;
+        let mut line = String::new();
+        std::io::stdin().lock().read_line(&mut line)?;
+        line.trim().to_owned()
+    };
+    if typed != name {
+        bail!("{typed:?} is not the platform's name {name:?}; nothing was destroyed");
+    }
+    let opts = Options {
+        terraform: args.terraform.clone(),
+        backend_config: args.backend_config.clone().map(absolute).transpose()?,
+        ..Options::default()
+    };
+    runtime()?.block_on(async {
+        let ctx = Ctx::new(&config, &out, opts).await?;
+        up::terraform::forward_interrupts();
+        up::stages::destroy_platform(&ctx).await?;
+        writeln!(
+            stdout,
+            "destroyed terraform/platform; the state backend (s3://{}) is kept",
+            ctx.bucket
+        )?;
+        Ok(ExitCode::SUCCESS)
+    })
+}

@@ -1,0 +1,438 @@
+//! The Terraform stages of `landfall up`: the state backend on local state, its migration into
+//! the bucket (the local copy removed only after the object is read back from S3 with the same
+//! lineage and serial), the function package, the runner image and the platform. Each decides
+//! from the files, S3 and Terraform's own plan whether anything is left to do.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, bail};
+
+use super::connect::{self, RunState};
+use super::terraform::Exit;
+use super::{Ctx, Outcome, Stage};
+
+/// The object key of the backend stage's own state (fixed by the rendered `backend.tf.example`).
+pub const BOOTSTRAP_KEY: &str = "bootstrap/terraform.tfstate";
+/// Where the function package is kept for the platform stage, inside `terraform/platform`.
+pub const PACKAGE_FILE: &str = "landfall-function.zip";
+
+/// Runs one stage.
+pub async fn run(ctx: &Ctx, stage: Stage, found: &mut RunState) -> anyhow::Result<Outcome> {
+    match stage {
+        Stage::Backend => backend(ctx).await,
+        Stage::Migrate => migrate(ctx).await,
+        Stage::Package => package(ctx, false),
+        Stage::Image => Ok(image(ctx)),
+        Stage::Platform => platform(ctx).await,
+        Stage::Secrets => connect::secrets(ctx, found, false).await,
+        Stage::Webhook => connect::webhook(ctx, found, false).await,
+    }
+}
+
+/// Says what one stage would do, changing nothing.
+pub async fn check(ctx: &Ctx, stage: Stage) -> anyhow::Result<Outcome> {
+    let dir = ctx.stage_dir("bootstrap");
+    let local = local_state(&dir)?.is_some();
+    let backend = dir.join("backend.tf").is_file();
+    let migrated = !local && backend && state_object(ctx, BOOTSTRAP_KEY).await?.is_some();
+    Ok(match stage {
+        Stage::Backend if migrated => Outcome::Unchanged(
+            "state in S3; `terraform plan` decides whether anything changes".into(),
+        ),
+        Stage::Backend => Outcome::Changed("apply terraform/bootstrap on local state".into()),
+        Stage::Migrate if migrated => {
+            Outcome::Unchanged(format!("state in s3://{}/{BOOTSTRAP_KEY}", ctx.bucket))
+        }
+        Stage::Migrate => Outcome::Changed(
+            "write backend.tf, migrate the state into the bucket, remove the local copy".into(),
+        ),
+        Stage::Package => package(ctx, true)?,
+        Stage::Image => image(ctx),
+        Stage::Platform => {
+            if state_object(ctx, &platform_key(ctx)?)
+                .await
+                .ok()
+                .flatten()
+                .is_some()
+            {
+                Outcome::Unchanged(
+                    "state in S3; `terraform plan` decides whether anything changes".into(),
+                )
+            } else {
+                Outcome::Changed("apply terraform/platform (first time)".into())
+            }
+        }
+        Stage::Secrets => connect::secrets(ctx, &mut RunState::default(), true).await?,
+        Stage::Webhook => connect::webhook(ctx, &mut RunState::default(), true).await?,
+    })
+}
+
+fn backend_args(ctx: &Ctx) -> Vec<String> {
+    let mut args = vec![
+        "init".to_owned(),
+        "-input=false".to_owned(),
+        "-no-color".to_owned(),
+    ];
+    if let Some(file) = &ctx.opts.backend_config {
+        args.push(format!("-backend-config={}", file.display()));
+    }
+    args
+}
+
+fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// `plan -detailed-exitcode -out`, then `apply` of that plan when it has changes.
+async fn plan_and_apply(tf: &super::terraform::Terraform, vars: &[String]) -> anyhow::Result<bool> {
+    let mut plan = args(&[
+        "plan",
+        "-input=false",
+        "-no-color",
+        "-detailed-exitcode",
+        "-out=landfall-up.tfplan",
+    ]);
+    plan.extend(vars.iter().cloned());
+    let exit = tf.run(&plan, true).await?;
+    if exit == Exit::Success {
+        return Ok(false);
+    }
+    tf.run(
+        &args(&["apply", "-input=false", "-no-color", "landfall-up.tfplan"]),
+        false,
+    )
+    .await?;
+    Ok(true)
+}
+
+/// Applies `terraform/bootstrap`: on local state until the migration, on the S3 state after.
+async fn backend(ctx: &Ctx) -> anyhow::Result<Outcome> {
+    let dir = ctx.stage_dir("bootstrap");
+    if !dir.join("main.tf").is_file() {
+        bail!(
+            "{} has no main.tf: run `landfall render` first",
+            dir.display()
+        );
+    }
+    let tf = ctx.terraform("bootstrap", Stage::Backend);
+    let backend_tf = dir.join("backend.tf");
+    if local_state(&dir)?.is_some() || !backend_tf.exists() {
+        // Local state is the truth until the migration has been verified: a backend.tf left by
+        // an interrupted migration is ours and written again by the next stage.
+        if backend_tf.exists() {
+            fs::remove_file(&backend_tf)?;
+        }
+        tf.run(
+            &args(&["init", "-input=false", "-no-color", "-reconfigure"]),
+            false,
+        )
+        .await?;
+    } else {
+        tf.run(&backend_args(ctx), false).await?;
+    }
+    let changed = plan_and_apply(&tf, &[]).await?;
+    let _ = fs::remove_file(dir.join("landfall-up.tfplan"));
+    Ok(if changed {
+        Outcome::Changed(format!(
+            "applied terraform/bootstrap (log {})",
+            tf.log().display()
+        ))
+    } else {
+        Outcome::Unchanged("terraform/bootstrap has no changes".into())
+    })
+}
+
+/// The state object `key` in the bucket, when it exists.
+async fn state_object(ctx: &Ctx, key: &str) -> anyhow::Result<Option<serde_json::Value>> {
+    let got = ctx
+        .s3
+        .get_object()
+        .bucket(&ctx.bucket)
+        .key(key)
+        .send()
+        .await;
+    match got {
+        Ok(object) => {
+            let bytes = object.body.collect().await?.into_bytes();
+            Ok(Some(serde_json::from_slice(&bytes).with_context(|| {
+                format!("s3://{}/{key} is not a Terraform state", ctx.bucket)
+            })?))
+        }
+        Err(e) => {
+            let e = aws_sdk_s3::Error::from(e);
+            match e {
+                aws_sdk_s3::Error::NoSuchKey(_) | aws_sdk_s3::Error::NoSuchBucket(_) => Ok(None),
+                other => Err(anyhow::Error::from(other)
+                    .context(format!("cannot read s3://{}/{key}", ctx.bucket))),
+            }
+        }
+    }
+}
+
+/// Writes `backend.tf`, migrates the local state into the bucket, reads it back, and only then
+/// removes the local copy.
+async fn migrate(ctx: &Ctx) -> anyhow::Result<Outcome> {
+    let dir = ctx.stage_dir("bootstrap");
+    let local = dir.join("terraform.tfstate");
+    let backup = dir.join("terraform.tfstate.backup");
+    let backend_tf = dir.join("backend.tf");
+    let Some(wanted) = local_state(&dir)? else {
+        if !backend_tf.is_file() || state_object(ctx, BOOTSTRAP_KEY).await?.is_none() {
+            bail!(
+                "{} has neither a local state nor its state in s3://{}/{BOOTSTRAP_KEY}: restore the state before running again",
+                dir.display(),
+                ctx.bucket
+            );
+        }
+        if !local.exists() {
+            return Ok(Outcome::Unchanged(format!(
+                "state in s3://{}/{BOOTSTRAP_KEY}",
+                ctx.bucket
+            )));
+        }
+        // Terraform empties the local file when it migrates, keeping the state in the backup: a
+        // run stopped before the verification left both; verify, then remove them.
+        let saved: serde_json::Value =
+            serde_json::from_slice(&fs::read(&backup).with_context(|| {
+                format!(
+                    "{} is empty and there is no {}: check s3://{}/{BOOTSTRAP_KEY} by hand",
+                    local.display(),
+                    backup.display(),
+                    ctx.bucket
+                )
+            })?)?;
+        verify(ctx, &saved, &backup).await?;
+        let _ = fs::remove_file(&local);
+        let _ = fs::remove_file(&backup);
+        return Ok(Outcome::Changed(format!(
+            "state in s3://{}/{BOOTSTRAP_KEY} (verified); local copy removed",
+            ctx.bucket
+        )));
+    };
+    let example = dir.join("backend.tf.example");
+    let text = fs::read_to_string(&example)
+        .with_context(|| format!("cannot read {}: run `landfall render`", example.display()))?;
+    write_atomically(&backend_tf, &text)?;
+    let tf = ctx.terraform("bootstrap", Stage::Migrate);
+    let mut init = backend_args(ctx);
+    init.extend(args(&["-migrate-state", "-force-copy"]));
+    tf.run(&init, false).await?;
+    verify(ctx, &wanted, &backup).await?;
+    let _ = fs::remove_file(&local);
+    let _ = fs::remove_file(&backup);
+    Ok(Outcome::Changed(format!(
+        "state moved to s3://{}/{BOOTSTRAP_KEY} (verified); local copy removed",
+        ctx.bucket
+    )))
+}
+
+/// Reads the migrated state back from S3 and checks it holds what `wanted` holds.
+async fn verify(ctx: &Ctx, wanted: &serde_json::Value, kept: &Path) -> anyhow::Result<()> {
+    let Some(remote) = state_object(ctx, BOOTSTRAP_KEY).await? else {
+        bail!(
+            "terraform init reported the migration done, but s3://{}/{BOOTSTRAP_KEY} is missing; the local state is kept",
+            ctx.bucket
+        );
+    };
+    // Terraform may give the copy a new lineage and serial: what must match is what it holds.
+    if remote["resources"] != wanted["resources"] || remote["outputs"] != wanted["outputs"] {
+        bail!(
+            "s3://{}/{BOOTSTRAP_KEY} does not hold the resources of the local state; the local state is kept in {}",
+            ctx.bucket,
+            kept.display()
+        );
+    }
+    Ok(())
+}
+
+/// The backend stage's local state, `None` when there is none (no file, or the empty file
+/// Terraform leaves after a migration).
+fn local_state(dir: &Path) -> anyhow::Result<Option<serde_json::Value>> {
+    let path = dir.join("terraform.tfstate");
+    let bytes = match fs::read(&path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e).with_context(|| format!("cannot read {}", path.display())),
+    };
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    serde_json::from_slice(&bytes)
+        .map(Some)
+        .with_context(|| format!("{} is not a Terraform state", path.display()))
+}
+
+fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
+    let tmp = path.with_extension("tf.landfall-tmp");
+    fs::write(&tmp, text)?;
+    fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
+}
+
+/// The Landfall source tree the command runs in, if any (a workspace with `function/`).
+fn landfall_source() -> Option<PathBuf> {
+    let cwd = std::env::current_dir().ok()?;
+    cwd.ancestors()
+        .find(|d| {
+            d.join("function/Cargo.toml").is_file() && d.join("bootstrap/Cargo.toml").is_file()
+        })
+        .map(Path::to_path_buf)
+}
+
+fn sha256(path: &Path) -> anyhow::Result<String> {
+    use sha2::Digest as _;
+    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    Ok(hex::encode(sha2::Sha256::digest(bytes)))
+}
+
+/// Puts the function package where the platform stage reads it: `--function-package`, else a
+/// `cargo lambda build` when run inside the Landfall source.
+fn package(ctx: &Ctx, dry: bool) -> anyhow::Result<Outcome> {
+    let target = ctx.stage_dir("platform").join(PACKAGE_FILE);
+    let source = match &ctx.opts.function_package {
+        Some(file) => file.clone(),
+        None if target.is_file() => {
+            return Ok(Outcome::Unchanged(format!(
+                "{} (pass --function-package to replace it)",
+                target.display()
+            )));
+        }
+        None => {
+            let Some(src) = landfall_source() else {
+                return Ok(Outcome::Left(
+                    "no function package: pass --function-package FILE (built by `cargo lambda build --release --arm64 --output-format zip`), or run inside the Landfall source".into(),
+                ));
+            };
+            if dry {
+                return Ok(Outcome::Changed(
+                    "cargo lambda build --release --arm64".into(),
+                ));
+            }
+            build_package(ctx, &src)?
+        }
+    };
+    if !source.is_file() {
+        bail!("the function package {} does not exist", source.display());
+    }
+    if target.is_file() && sha256(&target)? == sha256(&source)? {
+        return Ok(Outcome::Unchanged(format!(
+            "{} is current",
+            target.display()
+        )));
+    }
+    if dry {
+        return Ok(Outcome::Changed(format!(
+            "copy {} into terraform/platform",
+            source.display()
+        )));
+    }
+    let tmp = target.with_extension("zip.landfall-tmp");
+    fs::copy(&source, &tmp).with_context(|| format!("cannot copy {}", source.display()))?;
+    fs::rename(&tmp, &target)?;
+    Ok(Outcome::Changed(format!(
+        "{} from {}",
+        target.display(),
+        source.display()
+    )))
+}
+
+fn build_package(ctx: &Ctx, src: &Path) -> anyhow::Result<PathBuf> {
+    let log = ctx.log(Stage::Package);
+    fs::create_dir_all(ctx.work_dir())?;
+    let file = fs::File::create(&log)?;
+    let status = std::process::Command::new("cargo")
+        .args([
+            "lambda",
+            "build",
+            "--release",
+            "--arm64",
+            "--output-format",
+            "zip",
+            "-p",
+            "landfall-function",
+            "--bin",
+            "landfall-function",
+        ])
+        .current_dir(src)
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .status()
+        .context("cannot run `cargo lambda` (pip install cargo-lambda)")?;
+    if !status.success() {
+        bail!(
+            "cargo lambda build failed ({status}); the end of {}:\n{}",
+            log.display(),
+            super::terraform::tail(&log, 20)
+        );
+    }
+    Ok(src.join("target/lambda/landfall-function/bootstrap.zip"))
+}
+
+/// The runner image: `--runner-image`, which must be the one the rendered platform names.
+fn image(ctx: &Ctx) -> Outcome {
+    match &ctx.opts.runner_image {
+        Some(image) if *image == ctx.runner_image => Outcome::Unchanged(format!("using {image}")),
+        Some(image) => Outcome::Left(format!(
+            "--runner-image {image} differs from landfall.toml's [function] runner_image {}: set it there and run `landfall render`",
+            ctx.runner_image
+        )),
+        None => Outcome::Left(format!(
+            "not built (building and pushing with podman or docker is not part of `landfall up` yet); Jobs use {}: build it from images/ and pass --runner-image",
+            ctx.runner_image
+        )),
+    }
+}
+
+/// The platform stage's state key, read from its rendered `backend.tf`.
+fn platform_key(ctx: &Ctx) -> anyhow::Result<String> {
+    let path = ctx.stage_dir("platform").join("backend.tf");
+    let text =
+        fs::read_to_string(&path).with_context(|| format!("cannot read {}", path.display()))?;
+    text.lines()
+        .filter_map(|l| l.trim().strip_prefix("key"))
+        .find_map(|rest| {
+            rest.trim()
+                .strip_prefix('=')
+                .map(|v| v.trim().trim_matches('"').to_owned())
+        })
+        .with_context(|| format!("{} names no state key", path.display()))
+}
+
+/// `-var function_package=...` for the platform stage.
+pub fn platform_vars(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
+    let package = ctx.stage_dir("platform").join(PACKAGE_FILE);
+    if !package.is_file() {
+        bail!(
+            "{} is missing: the function package stage has not run",
+            package.display()
+        );
+    }
+    Ok(vec![format!("-var=function_package={}", package.display())])
+}
+
+/// Applies `terraform/platform` on its S3 state.
+async fn platform(ctx: &Ctx) -> anyhow::Result<Outcome> {
+    let tf = ctx.terraform("platform", Stage::Platform);
+    tf.run(&backend_args(ctx), false).await?;
+    let changed = plan_and_apply(&tf, &platform_vars(ctx)?).await?;
+    let _ = fs::remove_file(ctx.stage_dir("platform").join("landfall-up.tfplan"));
+    Ok(if changed {
+        Outcome::Changed(format!(
+            "applied terraform/platform (log {})",
+            tf.log().display()
+        ))
+    } else {
+        Outcome::Unchanged("terraform/platform has no changes".into())
+    })
+}
+
+/// `landfall down`: destroys the platform stage; the state backend stays.
+pub async fn destroy_platform(ctx: &Ctx) -> anyhow::Result<()> {
+    let tf = ctx.terraform("platform", Stage::Platform);
+    tf.run(&backend_args(ctx), false).await?;
+    let mut destroy = args(&["destroy", "-input=false", "-no-color", "-auto-approve"]);
+    destroy.extend(platform_vars(ctx)?);
+    tf.run(&destroy, false).await?;
+    let _ = fs::remove_file(ctx.work_dir().join(connect::MARKER));
+    Ok(())
+}

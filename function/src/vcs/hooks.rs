@@ -1,0 +1,550 @@
+//! Registering the function's webhook on a VCS host, idempotently: the host's hooks are listed,
+//! one already pointing at the function's URL is updated (only when its events, its active flag
+//! or its secret differ), else one is created. `landfall up` calls [`ensure`]; the paths and
+//! bodies follow each host's published API description:
+//!
+//! - GitHub: `repos/{o}/{r}/hooks` or `orgs/{org}/hooks` (`repos/create-webhook`,
+//!   `repos/update-webhook`, `orgs/create-webhook`, `orgs/update-webhook`), confirmed through
+//!   `POST .../hooks/{id}/pings` and the hook's `last_response`.
+//! - GitLab: `projects/{id}/hooks` or `groups/{id}/hooks` (`POST`, `PUT .../hooks/{hook_id}`),
+//!   the secret as the hook's `token`.
+//! - Gitea and Forgejo: `repos/{o}/{r}/hooks` (`repoCreateHook`, `repoEditHook`).
+//! - Bitbucket Cloud: `repositories/{workspace}/{slug}/hooks` (`POST`, `PUT .../hooks/{uid}`).
+//! - Bitbucket Data Center: `rest/api/latest/projects/{KEY}/repos/{slug}/webhooks`
+//!   (`POST`, `PUT .../webhooks/{id}`), the secret in `configuration.secret`.
+//! - Azure DevOps: one service hook subscription per event (`_apis/hooks/subscriptions`,
+//!   publisher `tfs`, consumer `webHooks`/`httpRequest`), the secret as basic auth.
+//!
+//! A host does not give a hook's secret back, so whether the registered secret is the current
+//! one is told by the caller (`secret_changed`).
+
+use http::Method;
+use secrecy::{ExposeSecret, SecretString};
+use serde_json::{Value, json};
+
+use super::http::{Auth, Idempotency, Rest, RestOptions, RetryPolicy, segment};
+use super::{Result, VcsError};
+use crate::event::Provider;
+
+/// Where the hook is registered.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HookScope {
+    /// One repository: `owner/name` (GitHub, Gitea, Bitbucket Cloud `workspace/slug`),
+    /// `group/project` (GitLab, nested groups too), `PROJECT/slug` (Bitbucket Data Center),
+    /// `project/repo` (Azure DevOps).
+    Repo(String),
+    /// Every repository of a GitHub organisation or a GitLab group.
+    Org(String),
+}
+
+/// What to register.
+#[derive(Debug)]
+pub struct HookSpec {
+    /// The function's URL.
+    pub url: String,
+    /// The webhook secret (Azure DevOps: `user:password`).
+    pub secret: SecretString,
+    /// Whether the secret differs from the one last registered: an existing hook is then
+    /// updated even when everything the host shows matches.
+    pub secret_changed: bool,
+}
+
+/// What [`ensure`] did to one hook.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum HookChange {
+    /// A new hook, with the host's id.
+    Created(String),
+    /// An existing hook for the same URL, updated.
+    Updated(String),
+    /// An existing hook already as wanted.
+    Unchanged(String),
+}
+
+impl HookChange {
+    /// The host's id of the hook.
+    #[must_use]
+    pub fn id(&self) -> &str {
+        match self {
+            HookChange::Created(id) | HookChange::Updated(id) | HookChange::Unchanged(id) => id,
+        }
+    }
+}
+
+/// Whether the host says it reached the function.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Confirmation {
+    /// The host's last delivery got this HTTP status from the function.
+    Delivered(u16),
+    /// The host reports a failed delivery: its message.
+    Failed(String),
+    /// The host has no delivery to report yet, or no API to ask.
+    Unknown,
+}
+
+/// The events the function acts on, per host.
+#[must_use]
+pub fn events(provider: Provider) -> &'static [&'static str] {
+    match provider {
+        Provider::Github => &[
+            "pull_request",
+            "issue_comment",
+            "pull_request_review",
+            "pull_request_review_comment",
+        ],
+        Provider::Gitea => &[
+            "pull_request",
+            "pull_request_sync",
+            "issue_comment",
+            "pull_request_comment",
+        ],
+        Provider::Gitlab => &["merge_requests_events", "note_events"],
+        Provider::BitbucketCloud => &[
+            "pullrequest:created",
+            "pullrequest:updated",
+            "pullrequest:fulfilled",
+            "pullrequest:rejected",
+            "pullrequest:comment_created",
+        ],
+        Provider::BitbucketServer => &[
+            "pr:opened",
+            "pr:from_ref_updated",
+            "pr:merged",
+            "pr:declined",
+            "pr:deleted",
+            "pr:comment:added",
+        ],
+        Provider::AzureDevops => &[
+            "git.pullrequest.created",
+            "git.pullrequest.updated",
+            "git.pullrequest.merged",
+            "ms.vss-code.git-pullrequest-comment-event",
+        ],
+    }
+}
+
+/// A client for registering hooks on one host.
+#[derive(Debug)]
+pub struct HookClient {
+    provider: Provider,
+    rest: Rest,
+}
+
+impl HookClient {
+    /// A client for `provider`'s API at `base` (the public service's when `None`, as
+    /// `LANDFALL_VCS_URL`), authenticated as the function's adapters are with `token`.
+    ///
+    /// # Errors
+    ///
+    /// [`VcsError::Config`] for a bad URL, or a host without a public service and no URL.
+    pub fn new(provider: Provider, base: Option<&str>, token: &SecretString) -> Result<Self> {
+        let policy = RetryPolicy::default();
+        let needs_url = || VcsError::Config {
+            message: format!("{provider} has no public service: set the API URL (--vcs-url)"),
+        };
+        let rest = match provider {
+            Provider::Github => {
+                let mut headers = http::HeaderMap::new();
+                headers.insert(
+                    "x-github-api-version",
+                    http::HeaderValue::from_static("2022-11-28"),
+                );
+                let options = RestOptions {
+                    headers,
+                    accept_json: "application/vnd.github+json",
+                    accept_archive: "application/vnd.github+json",
+                    follow_redirects: false,
+                };
+                let base = base.unwrap_or(super::github::DEFAULT_URL);
+                Rest::with_options(base, Auth::Bearer(token.clone()), policy, options)?
+            }
+            Provider::Gitlab => Rest::new(
+                base.unwrap_or(super::gitlab::DEFAULT_URL),
+                Auth::PrivateToken(token.clone()),
+                policy,
+            )?,
+            Provider::Gitea => Rest::new(
+                base.unwrap_or(super::gitea::DEFAULT_URL),
+                Auth::Token(token.clone()),
+                policy,
+            )?,
+            Provider::BitbucketCloud => Rest::new(
+                base.unwrap_or(super::bitbucket_cloud::DEFAULT_URL),
+                Auth::basic_or(token, Auth::Bearer),
+                policy,
+            )?,
+            Provider::BitbucketServer => Rest::new(
+                base.ok_or_else(needs_url)?,
+                Auth::basic_or(token, Auth::Bearer),
+                policy,
+            )?,
+            Provider::AzureDevops => {
+                let auth = Auth::basic_or(token, |t| Auth::Basic {
+                    user: String::new(),
+                    password: t,
+                });
+                Rest::new(base.ok_or_else(needs_url)?, auth, policy)?
+            }
+        };
+        Ok(HookClient { provider, rest })
+    }
+
+    /// Makes sure the host sends the function's events to `spec.url`, with the secret:
+    /// creates the hook, or updates the one already there for that URL. Azure DevOps has one
+    /// subscription per event, so one change per event.
+    ///
+    /// # Errors
+    ///
+    /// When the host refuses (no permission to manage hooks: the message names the status), or
+    /// the scope does not fit the host.
+    pub async fn ensure(&self, scope: &HookScope, spec: &HookSpec) -> Result<Vec<HookChange>> {
+        match self.provider {
+            Provider::AzureDevops => self.ensure_azure(scope, spec).await,
+            _ => Ok(vec![self.ensure_one(scope, spec).await?]),
+        }
+    }
+
+    /// Asks the host whether it reached the function with `hook` (GitHub: a ping, then the
+    /// hook's `last_response`). Hosts without such an API answer [`Confirmation::Unknown`].
+    ///
+    /// # Errors
+    ///
+    /// When the host refuses the request.
+    pub async fn confirm(&self, scope: &HookScope, hook: &str) -> Result<Confirmation> {
+        if self.provider != Provider::Github {
+            return Ok(Confirmation::Unknown);
+        }
+        let base = self.collection(scope)?;
+        let ping = self.rest.url(&format!("{base}/{}/pings", segment(hook)))?;
+        let what = "ping the webhook";
+        let r = self
+            .rest
+            .send(
+                Method::POST,
+                ping,
+                None,
+                self.rest.accept_json(),
+                Idempotency::Idempotent,
+                what,
+            )
+            .await?;
+        super::http::check(r, what)?;
+        for _ in 0..10 {
+            let hook: Value = self
+                .rest
+                .get(&format!("{base}/{}", segment(hook)), "read the webhook")
+                .await?;
+            let last = &hook["last_response"];
+            match (last["code"].as_u64(), last["status"].as_str()) {
+                (Some(code), _) => {
+                    return Ok(if (200..300).contains(&code) {
+                        Confirmation::Delivered(u16::try_from(code).unwrap_or(0))
+                    } else {
+                        Confirmation::Failed(format!(
+                            "HTTP {code}: {}",
+                            last["message"].as_str().unwrap_or("")
+                        ))
+                    });
+                }
+                (None, Some(status)) if status != "unused" => {
+                    return Ok(Confirmation::Failed(format!(
+                        "{status}: {}",
+                        last["message"].as_str().unwrap_or("")
+                    )));
+                }
+                _ => tokio::time::sleep(std::time::Duration::from_millis(300)).await,
+            }
+        }
+        Ok(Confirmation::Unknown)
+    }
+
+    /// The hooks collection of `scope` on this host.
+    fn collection(&self, scope: &HookScope) -> Result<String> {
+        let wrong = |what: &str| VcsError::Config {
+            message: format!("{} hooks cannot be registered on {what}", self.provider),
+        };
+        let two = |s: &str| -> Result<(String, String)> {
+            s.split_once('/')
+                .filter(|(a, b)| !a.is_empty() && !b.is_empty() && !b.contains('/'))
+                .map(|(a, b)| (segment(a), segment(b)))
+                .ok_or_else(|| VcsError::Config {
+                    message: format!("{s:?} is not owner/name"),
+                })
+        };
+        Ok(match (self.provider, scope) {
+            (Provider::Github | Provider::Gitea, HookScope::Repo(r)) => {
+                let (o, n) = two(r)?;
+                format!("repos/{o}/{n}/hooks")
+            }
+            (Provider::Github, HookScope::Org(org)) => format!("orgs/{}/hooks", segment(org)),
+            (Provider::Gitlab, HookScope::Repo(p)) => format!("projects/{}/hooks", segment(p)),
+            (Provider::Gitlab, HookScope::Org(g)) => format!("groups/{}/hooks", segment(g)),
+            (Provider::BitbucketCloud, HookScope::Repo(r)) => {
+                let (w, s) = two(r)?;
+                format!("repositories/{w}/{s}/hooks")
+            }
+            (Provider::BitbucketServer, HookScope::Repo(r)) => {
+                let (p, s) = two(r)?;
+                format!("rest/api/latest/projects/{p}/repos/{s}/webhooks")
+            }
+            (_, HookScope::Org(_)) => return Err(wrong("an organisation or group")),
+            (Provider::AzureDevops, HookScope::Repo(_)) => "_apis/hooks/subscriptions".to_owned(),
+        })
+    }
+
+    /// The body that creates or updates the hook.
+    fn body(&self, spec: &HookSpec) -> Value {
+        let secret = spec.secret.expose_secret();
+        let events = events(self.provider);
+        match self.provider {
+            Provider::Github => json!({
+                "name": "web", "active": true, "events": events,
+                "config": {"url": spec.url, "content_type": "json", "secret": secret, "insecure_ssl": "0"},
+            }),
+            Provider::Gitea => json!({
+                "type": "gitea", "active": true, "events": events,
+                "config": {"url": spec.url, "content_type": "json", "secret": secret},
+            }),
+            Provider::Gitlab => json!({
+                "url": spec.url, "token": secret, "merge_requests_events": true,
+                "note_events": true, "push_events": false, "enable_ssl_verification": true,
+            }),
+            Provider::BitbucketCloud => json!({
+                "description": "Landfall", "url": spec.url, "active": true,
+                "events": events, "secret": secret,
+            }),
+            Provider::BitbucketServer | Provider::AzureDevops => json!({
+                "name": "Landfall", "url": spec.url, "active": true, "events": events,
+                "configuration": {"secret": secret},
+            }),
+        }
+    }
+
+    /// Whether a listed hook is the function's, and whether it is already as wanted (apart
+    /// from the secret, which no host shows).
+    fn judge(&self, hook: &Value, url: &str) -> (bool, bool) {
+        let hook_url = match self.provider {
+            Provider::Github | Provider::Gitea => hook["config"]["url"].as_str(),
+            _ => hook["url"].as_str(),
+        };
+        if hook_url != Some(url) {
+            return (false, false);
+        }
+        let wanted = events(self.provider);
+        let same = if self.provider == Provider::Gitlab {
+            hook["merge_requests_events"] == json!(true) && hook["note_events"] == json!(true)
+        } else {
+            let mut have: Vec<&str> = hook["events"]
+                .as_array()
+                .map(|a| a.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            have.sort_unstable();
+            let mut want = wanted.to_vec();
+            want.sort_unstable();
+            have == want && hook["active"] != json!(false)
+        };
+        (true, same)
+    }
+
+    async fn ensure_one(&self, scope: &HookScope, spec: &HookSpec) -> Result<HookChange> {
+        let base = self.collection(scope)?;
+        let list = self.list(&base).await?;
+        let body = self.body(spec);
+        let found = list
+            .iter()
+            .map(|h| (h, self.judge(h, &spec.url)))
+            .find(|(_, (mine, _))| *mine);
+        if let Some((hook, (_, same))) = found {
+            let id = hook_id(hook).ok_or_else(|| VcsError::Config {
+                message: format!("the host listed a hook for {} without an id", spec.url),
+            })?;
+            if same && !spec.secret_changed {
+                return Ok(HookChange::Unchanged(id));
+            }
+            let method = match self.provider {
+                Provider::Github | Provider::Gitea => Method::PATCH,
+                _ => Method::PUT,
+            };
+            let path = format!("{base}/{}", segment(&id));
+            self.rest
+                .put(method, &path, &body, "update the webhook")
+                .await?;
+            return Ok(HookChange::Updated(id));
+        }
+        let created: Value = self.rest.create(&base, &body, "create the webhook").await?;
+        let id = hook_id(&created).ok_or_else(|| VcsError::Config {
+            message: "the host created a hook but gave no id".to_owned(),
+        })?;
+        Ok(HookChange::Created(id))
+    }
+
+    /// The hooks of a collection: a JSON array, or a page object with `values`.
+    async fn list(&self, base: &str) -> Result<Vec<Value>> {
+        let query = match self.provider {
+            Provider::BitbucketCloud => "?pagelen=100",
+            Provider::BitbucketServer => "?limit=1000",
+            _ => "?per_page=100",
+        };
+        let listed: Value = self
+            .rest
+            .get(&format!("{base}{query}"), "list the webhooks")
+            .await?;
+        Ok(match listed {
+            Value::Array(hooks) => hooks,
+            mut page => page["values"]
+                .as_array_mut()
+                .map(std::mem::take)
+                .unwrap_or_default(),
+        })
+    }
+
+    async fn ensure_azure(&self, scope: &HookScope, spec: &HookSpec) -> Result<Vec<HookChange>> {
+        let HookScope::Repo(repo) = scope else {
+            return Err(VcsError::Config {
+                message: "Azure DevOps hooks are registered per repository (project/repo)"
+                    .to_owned(),
+            });
+        };
+        let (project, name) = repo.split_once('/').ok_or_else(|| VcsError::Config {
+            message: format!("{repo:?} is not project/repo"),
+        })?;
+        let found: Value = self
+            .rest
+            .get(
+                &format!(
+                    "{}/_apis/git/repositories/{}?api-version=7.1",
+                    segment(project),
+                    segment(name)
+                ),
+                "read the repository",
+            )
+            .await?;
+        let (Some(repo_id), Some(project_id)) =
+            (found["id"].as_str(), found["project"]["id"].as_str())
+        else {
+            return Err(VcsError::Config {
+                message: format!("Azure DevOps gave no id for {repo}"),
+            });
+        };
+        let list: Value = self
+            .rest
+            .get(
+                "_apis/hooks/subscriptions?publisherId=tfs&consumerId=webHooks&api-version=7.1",
+                "list the service hook subscriptions",
+            )
+            .await?;
+        let listed = list["value"].as_array().cloned().unwrap_or_default();
+        let (user, password) =
+            spec.secret
+                .expose_secret()
+                .split_once(':')
+                .ok_or_else(|| VcsError::Config {
+                    message: "the Azure DevOps webhook secret must be user:password".to_owned(),
+                })?;
+        let mut changes = Vec::new();
+        for event in events(Provider::AzureDevops) {
+            let body = json!({
+                "publisherId": "tfs", "eventType": event, "resourceVersion": "1.0",
+                "consumerId": "webHooks", "consumerActionId": "httpRequest",
+                "publisherInputs": {"projectId": project_id, "repository": repo_id},
+                "consumerInputs": {"url": spec.url, "basicAuthUsername": user, "basicAuthPassword": password},
+            });
+            let existing = listed.iter().find(|s| {
+                s["eventType"] == json!(event)
+                    && s["consumerInputs"]["url"] == json!(spec.url)
+                    && s["publisherInputs"]["repository"] == json!(repo_id)
+            });
+            let change = match existing.and_then(|s| s["id"].as_str()) {
+                Some(id)
+                    if !spec.secret_changed
+                        && existing.is_some_and(|s| s["status"] == json!("enabled")) =>
+                {
+                    HookChange::Unchanged(id.to_owned())
+                }
+                Some(id) => {
+                    let path = format!("_apis/hooks/subscriptions/{}?api-version=7.1", segment(id));
+                    self.rest
+                        .send_json::<Value>(
+                            Method::PUT,
+                            &path,
+                            &body,
+                            Idempotency::Idempotent,
+                            "update the subscription",
+                        )
+                        .await?;
+                    HookChange::Updated(id.to_owned())
+                }
+                None => {
+                    let created: Value = self
+                        .rest
+                        .create(
+                            "_apis/hooks/subscriptions?api-version=7.1",
+                            &body,
+                            "create the subscription",
+                        )
+                        .await?;
+                    HookChange::Created(hook_id(&created).unwrap_or_default())
+                }
+            };
+            changes.push(change);
+        }
+        Ok(changes)
+    }
+}
+
+/// A hook's id as text: `id` (number or string) or Bitbucket Cloud's `uuid`.
+fn hook_id(hook: &Value) -> Option<String> {
+    match (&hook["id"], &hook["uuid"]) {
+        (Value::Number(n), _) => Some(n.to_string()),
+        (Value::String(s), _) | (_, Value::String(s)) => Some(s.clone()),
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hook_id_is_a_number_a_string_or_a_bitbucket_uuid() {
+        assert_eq!(hook_id(&json!({"id": 7})).as_deref(), Some("7"));
+        assert_eq!(hook_id(&json!({"id": "s-1"})).as_deref(), Some("s-1"));
+        assert_eq!(
+            hook_id(&json!({"uuid": "{4e1a}"})).as_deref(),
+            Some("{4e1a}")
+        );
+        assert_eq!(hook_id(&json!({"url": "x"})), None);
+    }
+
+    #[test]
+    fn every_host_subscribes_to_pull_requests_and_comments() {
+        for provider in Provider::ALL {
+            let events = events(provider).join(" ");
+            assert!(
+                events.contains("pull")
+                    || events.contains("merge_request")
+                    || events.contains("pr:opened"),
+                "{provider}: {events}"
+            );
+            assert!(
+                events.contains("comment") || events.contains("note"),
+                "{provider}: {events}"
+            );
+        }
+    }
+
+    #[test]
+    fn an_organisation_hook_is_refused_where_the_host_has_none() {
+        let token = SecretString::from("t");
+        let gitea =
+            HookClient::new(Provider::Gitea, Some("http://127.0.0.1:1/api/v1"), &token).unwrap();
+        assert!(gitea.collection(&HookScope::Org("acme".into())).is_err());
+        assert!(
+            gitea.collection(&HookScope::Repo("acme".into())).is_err(),
+            "owner/name needed"
+        );
+        assert!(
+            HookClient::new(Provider::BitbucketServer, None, &token).is_err(),
+            "a URL is needed"
+        );
+    }
+}
