@@ -32,8 +32,9 @@ pub struct Ctx {
     pub provider: Provider,
     /// The VCS host's API URL, when not the public service.
     pub vcs_url: Option<String>,
-    /// The runner image the rendered Terraform names.
-    pub runner_image: String,
+    /// The runner image landfall.toml names; `None`: the platform's ECR repository at
+    /// Landfall's version.
+    pub runner_image: Option<String>,
     /// The options given.
     pub opts: Options,
     /// S3.
@@ -197,7 +198,11 @@ impl Ctx {
                 .vcs_url
                 .as_ref()
                 .map(|u| u.get_ref().clone()),
-            runner_image: config.function.runner_image.get_ref().clone(),
+            runner_image: config
+                .function
+                .runner_image
+                .as_ref()
+                .map(|image| image.get_ref().clone()),
             opts,
             s3,
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),

@@ -370,15 +370,23 @@ fn build_package(ctx: &Ctx, src: &Path) -> anyhow::Result<PathBuf> {
 
 /// The runner image: `--runner-image`, which must be the one the rendered platform names.
 fn image(ctx: &Ctx) -> Outcome {
+    let rendered = ctx.runner_image.clone().unwrap_or_else(|| {
+        format!(
+            "the platform's ECR repository (output runner_repository_url) at {}",
+            env!("CARGO_PKG_VERSION")
+        )
+    });
     match &ctx.opts.runner_image {
-        Some(image) if *image == ctx.runner_image => Outcome::Unchanged(format!("using {image}")),
+        Some(image) if ctx.runner_image.as_ref() == Some(image) => {
+            Outcome::Unchanged(format!("using {image}"))
+        }
         Some(image) => Outcome::Left(format!(
-            "--runner-image {image} differs from landfall.toml's [function] runner_image {}: set it there and run `landfall render`",
-            ctx.runner_image
+            "--runner-image {image} differs from what the platform runs, {rendered}: set \
+             [function] runner_image in landfall.toml and run `landfall render`"
         )),
         None => Outcome::Left(format!(
-            "not built (building and pushing with podman or docker is not part of `landfall up` yet); Jobs use {}: build it from images/ and pass --runner-image",
-            ctx.runner_image
+            "not built (building and pushing with podman or docker is not part of `landfall up` \
+             yet); Jobs use {rendered}: build images/runner/Containerfile and push it there"
         )),
     }
 }
