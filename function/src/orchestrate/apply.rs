@@ -148,22 +148,9 @@ impl Context {
                     .find(|dep| in_apply.contains(dep) && !applied.contains(dep))
                 {
                     Some(dep) => {
-                        let refused = refused(
-                            &spec,
-                            &format!("`{dep}`, which this project depends on, was not applied"),
-                        );
-                        let reporter = self.reporter();
-                        let run_id = spec.run_id();
-                        let _ = reporter
-                            .record_status(
-                                &spec,
-                                &run_id,
-                                PlanStatus::Planned,
-                                None,
-                                Some(&refused),
-                            )
-                            .await?;
-                        reporter.publish(&spec, thread, Some(&refused)).await?;
+                        let why =
+                            format!("`{dep}`, which this project depends on, was not applied");
+                        self.refuse_apply(&spec, thread, &why).await?;
                     }
                     None => ready.push(spec),
                 }

@@ -269,22 +269,9 @@ impl Context {
             });
             if first.command == RunCommand::Apply && unapplied {
                 for spec in &next {
-                    let refused = refused(
-                        spec,
-                        "an earlier stage of this apply was not applied, so this project, \
-                         which comes after it, was not applied either",
-                    );
-                    let reporter = self.reporter();
-                    let _ = reporter
-                        .record_status(
-                            spec,
-                            &spec.run_id(),
-                            PlanStatus::Planned,
-                            None,
-                            Some(&refused),
-                        )
-                        .await?;
-                    reporter.publish(spec, &thread, Some(&refused)).await?;
+                    let why = "an earlier stage of this apply was not applied, so this project, \
+                               which comes after it, was not applied either";
+                    self.refuse_apply(spec, &thread, why).await?;
                 }
                 continue;
             }
@@ -463,6 +450,30 @@ impl Context {
             .finish(spec, report.as_ref().map_err(Clone::clone), Some(thread))
             .await?;
         Ok(())
+    }
+}
+
+impl Context {
+    /// Records an apply that will not run because of `reason`: its plan stays `planned`, the
+    /// refusal is kept with it and shown in the command's comment.
+    pub(crate) async fn refuse_apply(
+        &self,
+        spec: &RunSpec,
+        thread: &CommentThread,
+        reason: &str,
+    ) -> anyhow::Result<()> {
+        let refused = refused(spec, reason);
+        let reporter = self.reporter();
+        let _ = reporter
+            .record_status(
+                spec,
+                &spec.run_id(),
+                PlanStatus::Planned,
+                None,
+                Some(&refused),
+            )
+            .await?;
+        reporter.publish(spec, thread, Some(&refused)).await
     }
 }
 
