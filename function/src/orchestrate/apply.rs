@@ -114,7 +114,7 @@ impl Context {
 
     /// Runs the applies: `depends_on` dependencies first, in stages; a dependent only once its
     /// dependencies in this apply were applied.
-    async fn apply_in_stages(
+    pub(super) async fn apply_in_stages(
         self: &Arc<Self>,
         ctx: &PrContext,
         thread: &CommentThread,
@@ -286,7 +286,7 @@ pub(super) fn selected(record: &PlanRecord, command: &Command) -> bool {
 }
 
 /// The configured project a plan record is for, or the policy's defaults for a discovered one.
-fn project_for(
+pub(super) fn project_for(
     config: &crate::repo_config::ResolvedConfig,
     policy: &crate::repo_config::EffectivePolicy,
     record: &PlanRecord,

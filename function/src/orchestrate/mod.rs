@@ -21,6 +21,7 @@
 mod apply;
 mod authorize;
 mod cancel;
+mod merge;
 mod plan;
 mod pr;
 mod reports;
@@ -356,8 +357,11 @@ impl Context {
                     .await
             }
             EventKind::Merged | EventKind::Closed => {
-                self.release_ended(repo, pr, event.kind == EventKind::Merged)
-                    .await?;
+                if event.kind == EventKind::Merged {
+                    self.merged(event, repo, pr).await?;
+                } else {
+                    self.release_ended(repo, pr, false).await?;
+                }
                 if event.kind == EventKind::Merged
                     && let Err(err) = self.delete_source_branch(repo, pr).await
                 {
@@ -548,6 +552,7 @@ impl Context {
             head_repo: event.head_repo.clone(),
             announce_fork_skip,
             mergeable: None,
+            merge_sha: None,
             trigger,
             access: Arc::default(),
         };
@@ -569,15 +574,21 @@ impl Context {
         ctx.author = now.author;
         ctx.author_id = now.author_id;
         ctx.mergeable = now.mergeable;
+        ctx.merge_sha = now.merge_sha;
         Ok(ctx)
     }
 
     /// The policy in force for this PR.
     pub(crate) fn effective_policy(&self, ctx: &PrContext) -> EffectivePolicy {
+        self.policy_for(&ctx.repo, &ctx.base_branch)
+    }
+
+    /// The policy in force for PRs of `repo` into `base_branch`.
+    pub(crate) fn policy_for(&self, repo: &RepoName, base_branch: &str) -> EffectivePolicy {
         self.policy
             .as_ref()
             .map_or_else(EffectivePolicy::default, |p| {
-                p.resolve(&self.host(), ctx.repo.as_str(), &ctx.base_branch)
+                p.resolve(&self.host(), repo.as_str(), base_branch)
             })
     }
 

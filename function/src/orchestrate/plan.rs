@@ -346,6 +346,8 @@ impl Context {
             let (spec, thread, result) = done.context("a run task panicked")?;
             if let Err(err) = result {
                 self.run_not_started(&spec, &thread, &err).await?;
+            } else if let Err(err) = Box::pin(self.after_run(&spec)).await {
+                tracing::error!(error = format!("{err:#}"), "what follows the run failed");
             }
         }
         Ok(())

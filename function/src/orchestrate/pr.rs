@@ -28,6 +28,8 @@ pub(crate) struct PrContext {
     /// Whether a skipped fork autoplan is said on the PR (on open, not on every push).
     pub(crate) announce_fork_skip: bool,
     pub(crate) mergeable: Option<bool>,
+    /// Once merged, the commit the merge left on the base branch (read from the host).
+    pub(crate) merge_sha: Option<CommitSha>,
     pub(crate) trigger: String,
     /// Access looked up during this delivery, by login.
     pub(super) access: Arc<std::sync::Mutex<std::collections::HashMap<String, Access>>>,

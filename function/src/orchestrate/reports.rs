@@ -62,6 +62,9 @@ impl Context {
             .await
         {
             Ok(_) => {
+                if let Err(err) = self.after_run(&spec).await {
+                    tracing::error!(error = format!("{err:#}"), "what follows the run failed");
+                }
                 // The report that ends an execution order group starts the next one.
                 let next = self
                     .advance(&spec.repo, spec.pr, &spec.trigger, &spec.lock_key())

@@ -121,5 +121,6 @@ fn pull_request(ctx: &PrContext) -> PullRequest {
         state: PrState::Open,
         mergeable: ctx.mergeable,
         head_repo: ctx.head_repo.clone(),
+        merge_sha: None,
     }
 }

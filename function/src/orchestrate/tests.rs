@@ -22,11 +22,14 @@ use crate::store::{
 };
 use crate::vcs::{AnyVcs, RetryPolicy, VcsSettings};
 
+mod merge;
 mod reports;
 mod sweep;
 
 const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
 const REPO: &str = "acme/infra";
+/// The commit a merge of the PR made.
+const MERGE_SHA: &str = "5d2b9a1c3e4f5a6b7c8d9e0f1a2b3c4d5e6f7a8b";
 
 struct Loop {
     ctx: Arc<Context>,
@@ -87,7 +90,8 @@ impl Loop {
                 "mergeable_state": "clean",
                 "head": {"ref": "feature", "sha": SHA, "repo": {"full_name": REPO}},
                 "base": {"ref": "main", "sha": SHA, "repo": {"full_name": REPO}},
-                "user": {"login": "author"}
+                "user": {"login": "author"},
+                "merge_commit_sha": merged.then_some(MERGE_SHA)
             })))
             .mount(&self.host)
             .await;

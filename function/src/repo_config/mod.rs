@@ -11,6 +11,7 @@
 mod diag;
 mod dir;
 mod hooks;
+mod merge;
 mod permissions;
 mod policy;
 mod project;
@@ -25,6 +26,7 @@ pub use crate::run::{EnvSource, RunOutput, Step};
 pub use diag::{ConfigErrors, Diagnostic, Severity, render_list};
 pub use dir::normalize_dir;
 pub use hooks::HookRules;
+pub use merge::{MergeMethod, MergeRules, MergeSettings};
 pub use permissions::PermissionRules;
 pub use policy::{EffectivePolicy, OverrideKey, Policy, PolicyError, RepoId, RepoRule};
 pub use repo::{

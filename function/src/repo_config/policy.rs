@@ -9,6 +9,7 @@ use regex::Regex;
 
 use super::diag::{ConfigErrors, Diagnostic};
 use super::hooks::HookRules;
+use super::merge::{MERGE_KEYS, MergeRules, MergeSettings};
 use super::permissions::{PermissionRules, read_permissions};
 use super::read::Reader;
 use super::repo::{BranchPattern, Requirement};
@@ -44,11 +45,13 @@ pub enum OverrideKey {
     PolicyCheck,
     /// `silence_pr_comments`.
     SilencePrComments,
+    /// `apply_on_merge`.
+    ApplyOnMerge,
 }
 
 impl OverrideKey {
     /// Every key, as written in YAML.
-    pub const ALL: [(&'static str, OverrideKey); 10] = [
+    pub const ALL: [(&'static str, OverrideKey); 11] = [
         ("apply_requirements", OverrideKey::ApplyRequirements),
         ("plan_requirements", OverrideKey::PlanRequirements),
         ("import_requirements", OverrideKey::ImportRequirements),
@@ -62,6 +65,7 @@ impl OverrideKey {
         ("custom_policy_check", OverrideKey::CustomPolicyCheck),
         ("policy_check", OverrideKey::PolicyCheck),
         ("silence_pr_comments", OverrideKey::SilencePrComments),
+        ("apply_on_merge", OverrideKey::ApplyOnMerge),
     ];
 
     /// The key as written in YAML.
@@ -130,6 +134,8 @@ pub struct RepoRule {
     pub disable_autoplan: Option<bool>,
     /// `pre_workflow_hooks` and `post_workflow_hooks`.
     pub hooks: HookRules,
+    /// `apply_on_merge`, `apply_on_merge_replan` and `automerge_method`.
+    pub merge: MergeRules,
 }
 
 /// The policy file, validated.
@@ -178,6 +184,8 @@ pub struct EffectivePolicy {
     pub disable_autoplan: bool,
     /// `pre_workflow_hooks` and `post_workflow_hooks`, run around each project's workflow.
     pub hooks: WorkflowHooks,
+    /// What a merge does, and how `automerge` merges.
+    pub merge: MergeSettings,
 }
 
 impl Default for EffectivePolicy {
@@ -202,6 +210,7 @@ impl Default for EffectivePolicy {
             delete_source_branch_on_merge: false,
             disable_autoplan: false,
             hooks: WorkflowHooks::default(),
+            merge: MergeSettings::default(),
         }
     }
 }
@@ -254,6 +263,9 @@ const REPO_KEYS: &[&str] = &[
     "autodiscover",
     "silence_pr_comments",
     "disable_autoplan",
+    MERGE_KEYS[0],
+    MERGE_KEYS[1],
+    MERGE_KEYS[2],
 ];
 
 impl Policy {
@@ -381,6 +393,7 @@ impl Policy {
                 out.disable_autoplan = v;
             }
             rule.hooks.apply_to(&mut out.hooks);
+            rule.merge.apply_to(&mut out.merge);
         }
         out
     }
@@ -406,6 +419,7 @@ fn read_rule(r: &mut Reader, node: &Node) -> Option<RepoRule> {
         delete_source_branch_on_merge: None,
         disable_autoplan: None,
         hooks: HookRules::default(),
+        merge: MergeRules::default(),
     };
     let mut id_seen = false;
     for e in entries {
@@ -494,6 +508,7 @@ fn read_switch(r: &mut Reader, e: &super::yaml::Entry, rule: &mut RepoRule) -> b
             rule.delete_source_branch_on_merge = r.bool(v, "`delete_source_branch_on_merge`");
         }
         "disable_autoplan" => rule.disable_autoplan = r.bool(v, "`disable_autoplan`"),
+        _ if rule.merge.read(r, e) => {}
         _ => return check_fixed_key(r, e),
     }
     true

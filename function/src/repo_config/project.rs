@@ -144,6 +144,8 @@ pub struct ProjectConfig {
     pub silence_pr_comments: Option<Setting<Vec<crate::run::RunCommand>>>,
     /// `delete_source_branch_on_merge` (restricted).
     pub delete_source_branch_on_merge: Option<Setting<bool>>,
+    /// `apply_on_merge` (restricted).
+    pub apply_on_merge: Option<Setting<bool>>,
 }
 
 impl ProjectConfig {
@@ -169,6 +171,7 @@ const PROJECT_KEYS: &[&str] = &[
     "branch",
     "silence_pr_comments",
     "delete_source_branch_on_merge",
+    "apply_on_merge",
     "repo_locking",
     "repo_locks",
     "policy_check",
@@ -198,6 +201,7 @@ pub(super) fn read_project(r: &mut Reader, node: &Node) -> Option<ProjectConfig>
         branch: None,
         silence_pr_comments: None,
         delete_source_branch_on_merge: None,
+        apply_on_merge: None,
     };
     let mut dir_seen = false;
     for e in entries {
@@ -318,6 +322,12 @@ pub(super) fn read_project(r: &mut Reader, node: &Node) -> Option<ProjectConfig>
                             value,
                             line: e.line,
                         });
+            }
+            "apply_on_merge" => {
+                p.apply_on_merge = r.bool(v, "`apply_on_merge`").map(|value| Setting {
+                    value,
+                    line: e.line,
+                });
             }
             _ if check_fixed_key(r, e) => {}
             k if PROJECT_UNSUPPORTED.contains(&k) => r.unsupported_key(e, "a project"),

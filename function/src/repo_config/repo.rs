@@ -36,6 +36,8 @@ pub struct RepoConfig {
     pub autodiscover: Option<AutoDiscover>,
     /// `delete_source_branch_on_merge` (restricted).
     pub delete_source_branch_on_merge: Option<Setting<bool>>,
+    /// `apply_on_merge` (restricted): every project's default.
+    pub apply_on_merge: Option<Setting<bool>>,
     /// Keys that were ignored, reported in the PR comment.
     pub warnings: Vec<Diagnostic>,
 }
@@ -49,6 +51,7 @@ const TOP_KEYS: &[&str] = &[
     "workflows",
     "autodiscover",
     "delete_source_branch_on_merge",
+    "apply_on_merge",
 ];
 const TOP_UNSUPPORTED: &[&str] = &[
     "allowed_regexp_prefixes",
@@ -86,6 +89,7 @@ pub fn parse_repo_config(file: &str, text: &str) -> Result<RepoConfig, ConfigErr
         workflows_line: None,
         autodiscover: None,
         delete_source_branch_on_merge: None,
+        apply_on_merge: None,
         warnings: Vec::new(),
     };
     let Some(entries) = r.map(&root, "the file") else {
@@ -107,10 +111,6 @@ pub fn parse_repo_config(file: &str, text: &str) -> Result<RepoConfig, ConfigErr
             }
             "automerge" => {
                 config.automerge = r.bool(&e.value, "`automerge`").unwrap_or(false);
-                if config.automerge {
-                    r.warning(e.line, "`automerge: true` is not supported yet: Landfall does not merge pull requests, so this PR will not be merged when its plans are applied")
-                        .help = Some("merge the PR yourself after `apply`, or remove `automerge`".to_owned());
-                }
             }
             "parallel_plan" => {
                 config.parallel_plan = r.bool(&e.value, "`parallel_plan`").unwrap_or(false);
@@ -134,6 +134,12 @@ pub fn parse_repo_config(file: &str, text: &str) -> Result<RepoConfig, ConfigErr
                         value,
                         line: e.line,
                     });
+            }
+            "apply_on_merge" => {
+                config.apply_on_merge = r.bool(&e.value, "`apply_on_merge`").map(|value| Setting {
+                    value,
+                    line: e.line,
+                });
             }
             k if TOP_UNSUPPORTED.contains(&k) => r.unsupported_key(e, "the top level"),
             _ => r.unknown_key(e, "the top level", TOP_KEYS),

@@ -40,6 +40,8 @@ pub struct ResolvedProject {
     pub branch: Option<BranchPattern>,
     /// The commands whose comment leaves this project out when nothing changed.
     pub silence_pr_comments: Vec<RunCommand>,
+    /// `apply_on_merge`: its plan is applied when the PR merges.
+    pub apply_on_merge: bool,
 }
 
 impl ResolvedProject {
@@ -65,6 +67,7 @@ impl ResolvedProject {
             timeout: None,
             branch: None,
             silence_pr_comments: policy.silence_pr_comments.clone(),
+            apply_on_merge: policy.merge.apply_on_merge,
         }
     }
 
@@ -97,6 +100,8 @@ pub struct ResolvedConfig {
     pub autodiscover: AutoDiscover,
     /// Whether the PR's source branch is deleted when it merges.
     pub delete_source_branch_on_merge: bool,
+    /// `apply_on_merge` for projects the file does not configure (discovered ones).
+    pub apply_on_merge: bool,
     /// Ignored keys, to report in the PR comment.
     pub warnings: Vec<Diagnostic>,
 }
@@ -129,6 +134,7 @@ pub fn resolve(
             projects: Vec::new(),
             autodiscover: policy.autodiscover.clone().unwrap_or_default(),
             delete_source_branch_on_merge: policy.delete_source_branch_on_merge,
+            apply_on_merge: policy.merge.apply_on_merge,
             warnings: Vec::new(),
         });
     };
@@ -162,6 +168,27 @@ pub fn resolve(
     }
     let delete_source_branch_on_merge =
         delete_branch_setting(policy, repo, &policy_name, &mut diags);
+    let apply_on_merge = match &repo.apply_on_merge {
+        Some(s)
+            if !policy
+                .allowed_overrides
+                .contains(&OverrideKey::ApplyOnMerge) =>
+        {
+            diags.push(
+                Diagnostic::error(
+                    &repo.file,
+                    s.line,
+                    "this file sets `apply_on_merge`, which this repository may not override",
+                )
+                .with_help(format!(
+                    "to allow it, add `apply_on_merge` to `allowed_overrides` for this repository in {policy_name}; or remove the key"
+                )),
+            );
+            false
+        }
+        Some(s) => s.value,
+        None => policy.merge.apply_on_merge,
+    };
 
     if diags.iter().any(Diagnostic::is_error) {
         diags.extend(repo.warnings.iter().cloned());
@@ -181,6 +208,7 @@ pub fn resolve(
             .or_else(|| repo.autodiscover.clone())
             .unwrap_or_default(),
         delete_source_branch_on_merge,
+        apply_on_merge,
         warnings,
     })
 }
@@ -292,6 +320,15 @@ fn resolve_project(
         None => policy.silence_pr_comments.clone(),
     };
 
+    let apply_on_merge = match &p.apply_on_merge {
+        Some(s) if refused(OverrideKey::ApplyOnMerge, s.line) => false,
+        Some(s) => s.value,
+        None => repo
+            .apply_on_merge
+            .as_ref()
+            .map_or(policy.merge.apply_on_merge, |s| s.value),
+    };
+
     let (workflow_name, workflow) = match &p.workflow {
         Some(s) if refused(OverrideKey::Workflow, s.line) => {
             (String::new(), Workflow::builtin_default())
@@ -372,5 +409,6 @@ fn resolve_project(
         timeout: p.timeout,
         branch: p.branch.clone(),
         silence_pr_comments,
+        apply_on_merge,
     })
 }

@@ -74,7 +74,15 @@ impl Reporter<'_> {
         let mut result = report.result.clone();
         // A plan overtaken by a push is never recorded: it could otherwise be applied.
         let now = self.vcs.pull_request(&spec.repo, spec.pr).await?;
-        if now.head_sha != report.head_sha {
+        // A merge's plan is made at the merge commit, which nothing can move.
+        let expected = if crate::run::is_merge_trigger(&spec.trigger) {
+            now.merge_sha
+                .clone()
+                .unwrap_or_else(|| now.head_sha.clone())
+        } else {
+            now.head_sha.clone()
+        };
+        if expected != report.head_sha {
             result.outcome = Outcome::Refused {
                 reason: format!(
                     "the pull request moved to `{}` while this plan ran at `{}`; it is not recorded",

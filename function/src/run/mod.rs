@@ -37,6 +37,16 @@ pub use spec::{
 pub use step::{EnvSource, RunOutput, Step, default_steps, init_args};
 pub use summary::PlanSummary;
 
+/// How the runs a merge starts (apply on merge) mark their trigger.
+pub const MERGE_TRIGGER: &str = "merge-";
+
+/// Whether a run was started by its PR's merge: its plan is made at the merge commit, and its
+/// lock is released once it applied.
+#[must_use]
+pub fn is_merge_trigger(trigger: &str) -> bool {
+    trigger.starts_with(MERGE_TRIGGER)
+}
+
 /// A stored artifact (a planfile, a run's log): its key and the SHA-256 of its bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct StoredArtifact {

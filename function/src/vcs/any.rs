@@ -12,6 +12,7 @@ use super::{
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::ChangedFile;
+use crate::repo_config::MergeMethod;
 
 /// How to reach the host, from `LANDFALL_VCS`, `LANDFALL_VCS_URL` and the token.
 #[derive(Clone, Debug)]
@@ -166,5 +167,6 @@ impl VcsClient for AnyVcs {
         async fn contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool>;
         async fn is_member(&self, team: &str, user: &Actor) -> Result<bool>;
         async fn delete_branch(&self, repo: &RepoName, pr: &PullRequest) -> Result<BranchDeletion>;
+        async fn merge(&self, repo: &RepoName, pr: &PullRequest, method: MergeMethod) -> Result<()>;
     }
 }

@@ -41,6 +41,7 @@ use super::{
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
+use crate::repo_config::MergeMethod;
 
 /// bitbucket.org's API.
 pub const DEFAULT_URL: &str = "https://api.bitbucket.org/2.0";
@@ -71,6 +72,9 @@ struct PrJson {
     state: String,
     #[serde(default)]
     participants: Vec<Participant>,
+    /// Once merged, the merge commit (abbreviated).
+    #[serde(default)]
+    merge_commit: Option<Hash>,
 }
 
 #[derive(Deserialize)]
@@ -230,7 +234,14 @@ impl Host for BitbucketCloudClient {
             .repository
             .and_then(|r| r.full_name)
             .map(|name| same_spelling(pr.repo, name));
+        let merge_sha = match j.merge_commit {
+            Some(c) if j.state == "MERGED" => {
+                Some(self.full_sha(pr.repo, &CommitSha::new(c.hash)).await?)
+            }
+            _ => None,
+        };
         Ok(PullRequest {
+            merge_sha,
             number: pr.number,
             head_sha,
             head_branch: j.source.branch.name,
@@ -406,6 +417,32 @@ impl Host for BitbucketCloudClient {
     fn repo_path(repo: &RepoName) -> Result<String> {
         let (workspace, slug) = owner_and_name_segments(repo)?;
         Ok(format!("repositories/{workspace}/{slug}"))
+    }
+
+    /// `POST /2.0/repositories/{w}/{s}/pullrequests/{id}/merge` with `merge_strategy`.
+    fn merge_put(repo: &RepoName, pr: &PullRequest, method: MergeMethod) -> Result<Put> {
+        let strategy = match method {
+            MergeMethod::Merge => "merge_commit",
+            MergeMethod::Squash => "squash",
+            MergeMethod::Rebase => {
+                return Err(VcsError::Config {
+                    message: format!(
+                        "Bitbucket Cloud does not merge with `automerge_method: {}` through Landfall: use merge or squash",
+                        method.as_str()
+                    ),
+                });
+            }
+        };
+        let path = format!(
+            "{}/pullrequests/{}/merge",
+            Self::repo_path(repo)?,
+            pr.number
+        );
+        Ok(Put::new(
+            Method::POST,
+            path,
+            serde_json::json!({"merge_strategy": strategy}),
+        ))
     }
 }
 

@@ -78,6 +78,20 @@ struct PrJson {
     reviewers: Vec<Participant>,
     #[serde(default)]
     participants: Vec<Participant>,
+    /// `properties.mergeCommit`, once merged.
+    #[serde(default)]
+    properties: Option<PrProperties>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct PrProperties {
+    merge_commit: Option<MergeCommit>,
+}
+
+#[derive(Deserialize)]
+struct MergeCommit {
+    id: String,
 }
 
 #[derive(Deserialize)]
@@ -214,7 +228,13 @@ impl Host for BitbucketServerClient {
             Some(false)
         };
         let head_repo = j.from_ref.repository.as_ref().and_then(RepoJson::full_name);
+        let merge_sha = j
+            .properties
+            .and_then(|p| p.merge_commit)
+            .filter(|_| state == PrState::Merged)
+            .map(|c| CommitSha::new(c.id));
         Ok(PullRequest {
+            merge_sha,
             number: pr.number,
             head_sha: CommitSha::new(j.from_ref.latest_commit.unwrap_or_default()),
             head_branch: j.from_ref.display_id,

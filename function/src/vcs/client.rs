@@ -11,6 +11,7 @@ use super::{
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::ChangedFile;
+use crate::repo_config::MergeMethod;
 
 /// What the function needs from a VCS host.
 pub trait VcsClient: Send + Sync {
@@ -152,6 +153,25 @@ pub trait VcsClient: Send + Sync {
         repo: &RepoName,
         pr: &PullRequest,
     ) -> impl Future<Output = Result<BranchDeletion>> + Send;
+
+    /// Merges `pr` (as [`Self::pull_request`] read it) with `method`, only while its head is
+    /// still `pr.head_sha` where the host checks that (`automerge`). The host's own rules
+    /// (reviews, checks, conflicts) decide; a refusal is an error carrying its reason.
+    ///
+    /// | host | request |
+    /// |---|---|
+    /// | GitHub | `PUT /repos/{o}/{r}/pulls/{n}/merge` with `merge_method` and `sha` |
+    /// | Gitea / Forgejo | `POST /repos/{o}/{r}/pulls/{n}/merge` with `Do` and `head_commit_id` |
+    /// | GitLab | `PUT /projects/:id/merge_requests/:iid/merge` with `sha` and `squash` (the project's merge method; `rebase` is refused) |
+    /// | Azure DevOps | `PATCH .../pullrequests/{id}` with `status: completed`, `lastMergeSourceCommit` and `completionOptions.mergeStrategy` (`noFastForward`, `squash`, `rebase`) |
+    /// | Bitbucket Cloud | `POST /2.0/repositories/{w}/{s}/pullrequests/{id}/merge` with `merge_strategy` (`merge_commit`, `squash`; `rebase` is refused) |
+    /// | Bitbucket Data Center | not supported: refused |
+    fn merge(
+        &self,
+        repo: &RepoName,
+        pr: &PullRequest,
+        method: MergeMethod,
+    ) -> impl Future<Output = Result<()>> + Send;
 }
 
 /// The error for what an adapter does not implement: callers refuse (fail closed).

@@ -44,6 +44,7 @@ use super::paging;
 use super::{Access, Actor, CommitStatus, PullRequest, Result, VcsError, owner_and_name_segments};
 use crate::event::{CommitSha, Provider, RepoName};
 use crate::projects::ChangedFile;
+use crate::repo_config::MergeMethod;
 
 /// gitea.com's API.
 pub const DEFAULT_URL: &str = "https://gitea.com/api/v1";
@@ -324,5 +325,14 @@ impl Host for GiteaClient {
     fn repo_path(repo: &RepoName) -> Result<String> {
         let (owner, name) = owner_and_name_segments(repo)?;
         Ok(format!("repos/{owner}/{name}"))
+    }
+
+    /// `POST /repos/{o}/{r}/pulls/{n}/merge` (`MergePullRequestOption`): `Do` and
+    /// `head_commit_id`, which Gitea checks against the head.
+    fn merge_put(repo: &RepoName, pr: &PullRequest, method: MergeMethod) -> Result<Put> {
+        let path = format!("{}/pulls/{}/merge", Self::repo_path(repo)?, pr.number);
+        let body =
+            serde_json::json!({"Do": method.as_str(), "head_commit_id": pr.head_sha.as_str()});
+        Ok(Put::new(Method::POST, path, body))
     }
 }

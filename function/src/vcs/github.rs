@@ -55,6 +55,7 @@ use super::http::{Auth, Rest, RestOptions, RetryPolicy, check, path, segment};
 use super::{Access, Actor, CommitStatus, PullRequest, Result, VcsError, owner_and_name};
 use crate::event::{CommitSha, Provider, RepoName};
 use crate::projects::ChangedFile;
+use crate::repo_config::MergeMethod;
 
 /// github.com's API.
 pub const DEFAULT_URL: &str = "https://api.github.com";
@@ -500,5 +501,13 @@ impl Host for GithubClient {
     fn repo_path(repo: &RepoName) -> Result<String> {
         let (owner, name) = owner_and_name(repo)?;
         Ok(format!("/repos/{owner}/{name}"))
+    }
+
+    /// `PUT /repos/{o}/{r}/pulls/{n}/merge`: GitHub refuses (409) when the head is not `sha`.
+    fn merge_put(repo: &RepoName, pr: &PullRequest, method: MergeMethod) -> Result<Put> {
+        let path = format!("{}/pulls/{}/merge", Self::repo_path(repo)?, pr.number);
+        let body =
+            serde_json::json!({"merge_method": method.as_str(), "sha": pr.head_sha.as_str()});
+        Ok(Put::new(Method::PUT, path, body))
     }
 }

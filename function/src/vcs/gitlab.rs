@@ -36,6 +36,7 @@ use super::http::{Auth, Rest, RetryPolicy, path, segment};
 use super::{Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, VcsError};
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
+use crate::repo_config::MergeMethod;
 
 /// gitlab.com's API.
 pub const DEFAULT_URL: &str = "https://gitlab.com/api/v4";
@@ -180,6 +181,12 @@ struct MrJson {
     has_conflicts: Option<bool>,
     source_project_id: Option<u64>,
     target_project_id: Option<u64>,
+    /// Once merged with a merge commit.
+    #[serde(default)]
+    merge_commit_sha: Option<String>,
+    /// Once merged with squashing.
+    #[serde(default)]
+    squash_commit_sha: Option<String>,
 }
 
 /// One commit status: its name and state.
@@ -318,7 +325,16 @@ impl Host for GitlabClient {
             (Some(source), _) => self.project_path(source).await?,
             (None, _) => None,
         };
+        // A fast-forward merge leaves no commit of its own: the head is then on the target.
+        let merge_sha = (j.state == "merged").then(|| {
+            CommitSha::new(
+                j.merge_commit_sha
+                    .or(j.squash_commit_sha)
+                    .unwrap_or_else(|| j.sha.clone()),
+            )
+        });
         Ok(PullRequest {
+            merge_sha,
             number: pr.number,
             head_sha: CommitSha::new(j.sha),
             head_branch: j.source_branch,
@@ -499,5 +515,31 @@ impl Host for GitlabClient {
 
     fn repo_path(repo: &RepoName) -> Result<String> {
         Ok(Self::project(repo))
+    }
+
+    /// `PUT /projects/:id/merge_requests/:iid/merge` with `sha` (GitLab refuses, 409, when the
+    /// head moved) and `squash`; GitLab merges with the project's merge method, so `rebase`
+    /// is refused rather than silently merged another way.
+    fn merge_put(repo: &RepoName, pr: &PullRequest, method: MergeMethod) -> Result<Put> {
+        if method == MergeMethod::Rebase {
+            return Err(VcsError::Config {
+                message: format!(
+                    "GitLab does not merge with `automerge_method: {}` through Landfall: use merge or squash",
+                    method.as_str()
+                ),
+            });
+        }
+        let path = format!(
+            "{}/merge",
+            Self::merge_request(PrRef {
+                repo,
+                number: pr.number
+            })
+        );
+        let body = serde_json::json!({
+            "sha": pr.head_sha.as_str(),
+            "squash": method == MergeMethod::Squash,
+        });
+        Ok(Put::new(Method::PUT, path, body))
     }
 }

@@ -22,6 +22,7 @@ use super::{
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::ChangedFile;
+use crate::repo_config::MergeMethod;
 
 /// A pull request of a repository: what the calls about one pull request take.
 #[derive(Clone, Copy, Debug)]
@@ -260,6 +261,12 @@ pub(crate) trait Host: Send + Sync {
         None
     }
 
+    /// [`VcsClient::merge`]'s request; hosts that cannot merge refuse.
+    fn merge_put(repo: &RepoName, pr: &PullRequest, method: MergeMethod) -> Result<Put> {
+        let _ = (repo, pr, method);
+        Err(unsupported("merging a pull request"))
+    }
+
     /// The client for the host's API.
     fn rest(&self) -> &Rest;
 
@@ -397,5 +404,17 @@ impl<H: Host> VcsClient for H {
 
     async fn delete_branch(&self, repo: &RepoName, pr: &PullRequest) -> Result<BranchDeletion> {
         branch::delete(self, repo, pr).await
+    }
+
+    async fn merge(&self, repo: &RepoName, pr: &PullRequest, method: MergeMethod) -> Result<()> {
+        let put = Self::merge_put(repo, pr, method)?;
+        let what = format!(
+            "merge {}",
+            Self::pr_name(PrRef {
+                repo,
+                number: pr.number
+            })
+        );
+        self.send_put(repo, &put, &what).await
     }
 }

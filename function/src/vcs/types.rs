@@ -44,6 +44,10 @@ pub struct PullRequest {
     /// The repository the head branch lives in (`owner/name`); a fork when it differs from the
     /// base repository. `None` when the host does not say (a deleted fork): treated as a fork.
     pub head_repo: Option<RepoName>,
+    /// Once merged: the commit the merge left on the base branch (a merge, squash or rebase
+    /// commit, or the head itself after a fast-forward); `None` before, or when the host does
+    /// not say.
+    pub merge_sha: Option<CommitSha>,
 }
 
 impl PullRequest {

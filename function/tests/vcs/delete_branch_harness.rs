@@ -68,6 +68,7 @@ pub fn merged(head_repo: Option<RepoName>) -> PullRequest {
         state: PrState::Merged,
         mergeable: None,
         head_repo,
+        merge_sha: None,
     }
 }
 

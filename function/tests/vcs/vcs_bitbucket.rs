@@ -791,6 +791,7 @@ fn pull_request(head: &str, head_repo: &str) -> PullRequest {
         state: PrState::Open,
         mergeable: Some(true),
         head_repo: Some(RepoName::new(head_repo)),
+        merge_sha: None,
     }
 }
 

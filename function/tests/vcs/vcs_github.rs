@@ -503,6 +503,7 @@ fn pull_request(base: &str) -> PullRequest {
         state: PrState::Open,
         mergeable: Some(true),
         head_repo: Some(repo()),
+        merge_sha: None,
     }
 }
 

@@ -451,6 +451,7 @@ fn pull_request() -> PullRequest {
         state: PrState::Open,
         mergeable: Some(true),
         head_repo: Some(repo()),
+        merge_sha: None,
     }
 }
 

@@ -16,6 +16,13 @@ use crate::store::{PlanStatus, Store as _};
 /// A loop whose runners report back, dispatched by a runner that only writes down the
 /// environment it was given (as `<run folder>/env`) and ends.
 async fn reporting_loop() -> (Loop, tempfile::TempDir) {
+    reporting_loop_with(None).await
+}
+
+/// [`reporting_loop`] under `policy`.
+pub(super) async fn reporting_loop_with(
+    policy: Option<crate::repo_config::Policy>,
+) -> (Loop, tempfile::TempDir) {
     let bin = tempfile::tempdir().unwrap();
     let runner = bin.path().join("runner");
     std::fs::write(
@@ -24,7 +31,7 @@ async fn reporting_loop() -> (Loop, tempfile::TempDir) {
     )
     .unwrap();
     std::fs::set_permissions(&runner, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let mut lp = Loop::with_runner(&runner, None).await;
+    let mut lp = Loop::with_runner(&runner, policy).await;
     let ctx = Arc::get_mut(&mut lp.ctx).unwrap();
     ctx.report_back = true;
     ctx.report_url = Some("http://127.0.0.1:9".to_owned());
@@ -32,7 +39,7 @@ async fn reporting_loop() -> (Loop, tempfile::TempDir) {
 }
 
 /// The environments the dispatched runs were given, once each run has ended.
-fn run_envs(lp: &Loop) -> Vec<HashMap<String, String>> {
+pub(super) fn run_envs(lp: &Loop) -> Vec<HashMap<String, String>> {
     let mut envs = Vec::new();
     for run in std::fs::read_dir(lp.runs.path()).unwrap().flatten() {
         let deadline = Instant::now() + Duration::from_secs(20);
@@ -52,7 +59,7 @@ fn run_envs(lp: &Loop) -> Vec<HashMap<String, String>> {
 }
 
 /// The environment the one dispatched run was given.
-async fn dispatched_env(lp: &Loop) -> HashMap<String, String> {
+pub(super) async fn dispatched_env(lp: &Loop) -> HashMap<String, String> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let runs: Vec<_> = std::fs::read_dir(lp.runs.path())
@@ -74,7 +81,11 @@ async fn dispatched_env(lp: &Loop) -> HashMap<String, String> {
     }
 }
 
-fn report(spec: &RunSpec, status: RunStatus, planfile: Option<StoredArtifact>) -> RunReport {
+pub(super) fn report(
+    spec: &RunSpec,
+    status: RunStatus,
+    planfile: Option<StoredArtifact>,
+) -> RunReport {
     RunReport {
         run_id: spec.run_id(),
         repo: spec.repo.clone(),
@@ -97,7 +108,7 @@ fn report(spec: &RunSpec, status: RunStatus, planfile: Option<StoredArtifact>) -
     }
 }
 
-fn body(spec: &RunSpec, report: RunReport) -> Vec<u8> {
+pub(super) fn body(spec: &RunSpec, report: RunReport) -> Vec<u8> {
     serde_json::to_vec(&ReportEnvelope::new(spec, report)).unwrap()
 }
 

@@ -56,6 +56,7 @@ use super::{
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
+use crate::repo_config::MergeMethod;
 
 /// The API version every request names.
 pub const API_VERSION: &str = "7.1";
@@ -136,7 +137,12 @@ impl Host for AzureDevopsClient {
                 .filter(|name| !name.as_str().eq_ignore_ascii_case(pr.repo.as_str())),
             None => Some(pr.repo.clone()),
         };
+        let merge_sha = (j.status == "completed")
+            .then_some(j.last_merge_commit)
+            .flatten()
+            .map(|c| CommitSha::new(c.commit_id));
         Ok(PullRequest {
+            merge_sha,
             number: pr.number,
             head_sha: CommitSha::new(j.last_merge_source_commit.commit_id),
             head_branch: short_ref(&j.source_ref_name),
@@ -378,5 +384,26 @@ impl Host for AzureDevopsClient {
     fn repo_path(repo: &RepoName) -> Result<String> {
         let (project, name) = owner_and_name_segments(repo)?;
         Ok(format!("{project}/_apis/git/repositories/{name}"))
+    }
+
+    /// `PATCH .../pullrequests/{id}` (Pull Requests - Update): `status: completed` with the
+    /// head it must still have (`lastMergeSourceCommit`) and the merge strategy.
+    fn merge_put(repo: &RepoName, pr: &PullRequest, method: MergeMethod) -> Result<Put> {
+        let path = format!(
+            "{}/pullrequests/{}?api-version={API_VERSION}",
+            Self::repo_path(repo)?,
+            pr.number
+        );
+        let strategy = match method {
+            MergeMethod::Merge => "noFastForward",
+            MergeMethod::Squash => "squash",
+            MergeMethod::Rebase => "rebase",
+        };
+        let body = serde_json::json!({
+            "status": "completed",
+            "lastMergeSourceCommit": {"commitId": pr.head_sha.as_str()},
+            "completionOptions": {"mergeStrategy": strategy},
+        });
+        Ok(Put::new(Method::PATCH, path, body))
     }
 }

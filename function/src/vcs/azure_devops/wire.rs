@@ -19,6 +19,9 @@ pub(super) struct PrJson {
     pub(super) reviewers: Vec<Reviewer>,
     /// Present for a pull request from a fork.
     pub(super) fork_source: Option<ForkRef>,
+    /// Once completed, the merge commit on the target branch.
+    #[serde(default)]
+    pub(super) last_merge_commit: Option<CommitJson>,
 }
 
 #[derive(Deserialize)]

@@ -31,6 +31,9 @@ pub(in crate::vcs) struct PrJson {
     /// Gitea's merge base of head and base.
     #[serde(default)]
     pub merge_base: Option<String>,
+    /// Once merged, the commit the merge made (both hosts' `merge_commit_sha`).
+    #[serde(default)]
+    pub merge_commit_sha: Option<String>,
 }
 
 /// A pull request's head or base.
@@ -62,8 +65,15 @@ impl PrJson {
         number: PullRequestNumber,
         mergeable: Option<bool>,
     ) -> PullRequest {
+        let merge_sha = self
+            .merged
+            .then_some(self.merge_commit_sha)
+            .flatten()
+            .filter(|sha| !sha.is_empty())
+            .map(CommitSha::new);
         PullRequest {
             number,
+            merge_sha,
             head_sha: CommitSha::new(self.head.sha),
             head_branch: self.head.name,
             base_branch: self.base.name,

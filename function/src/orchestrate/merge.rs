@@ -1,0 +1,484 @@
+//! What a merge starts, and `automerge`.
+//!
+//! **Apply on merge** (`apply_on_merge`, allowed by the operator's policy): when a PR merges,
+//! each of its plans whose project turns it on is applied, under the lock the PR holds, once the
+//! person who merged is allowed to `apply`. When the merge commit's files for the project (its
+//! directory, the local modules it calls, and the repo config) are the planned head's, the
+//! stored plan is applied; otherwise the project is planned again at the merge commit, and that
+//! plan is applied only when the policy allows it (`apply_on_merge_replan`). A project's lock is
+//! released once it applied (or its new plan has no changes); a failure leaves it held and says
+//! so. The other projects' locks are released as on any merge.
+//!
+//! **`automerge`** (the repo file's, Atlantis' key): once every plan of the PR is applied, the PR
+//! is merged with the policy's `automerge_method`, only while its head is the one applied.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+
+use super::apply::project_for;
+use super::plan::{Loaded, run_spec};
+use super::{Context, PrContext, text};
+use crate::command::Action;
+use crate::event::{CommitSha, Event, PullRequestNumber, RepoName};
+use crate::projects::discover::{TerraformTree, is_terraform_file};
+use crate::repo_config::{self, ResolvedProject};
+use crate::report::short;
+use crate::run::{CommentThread, MERGE_TRIGGER, PlanToApply, RunCommand, RunSpec};
+use crate::store::{PlanRecord, PlanStatus, ReleaseOutcome, Store as _};
+use crate::vcs::tree::{HeadFiles, TreeFilter, read_files};
+use crate::vcs::{PrState, VcsClient as _};
+
+/// A planned project the merge applies.
+struct OnMerge {
+    record: PlanRecord,
+    project: ResolvedProject,
+}
+
+impl Context {
+    /// A merged PR: its `apply_on_merge` projects applied, every other lock released.
+    pub(crate) async fn merged(
+        self: &Arc<Self>,
+        event: &Event,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+    ) -> anyhow::Result<()> {
+        let records = self.store.list_plans(repo.as_str(), pr.0).await?;
+        let planned: Vec<PlanRecord> = records
+            .iter()
+            .filter(|r| r.status == PlanStatus::Planned && r.planfile.is_some())
+            .cloned()
+            .collect();
+        if planned.is_empty() || self.policy.is_none() {
+            // Without a policy it is off (Atlantis' default), and no repo file may turn it on.
+            self.release_ended(repo, pr, true).await?;
+            return Ok(());
+        }
+        let mut ctx = self.context(event, repo, pr, true).await?;
+        let policy = self.effective_policy(&ctx);
+        let may_be_on = policy.merge.apply_on_merge
+            || policy
+                .allowed_overrides
+                .contains(&repo_config::OverrideKey::ApplyOnMerge);
+        if !may_be_on {
+            self.release_ended(repo, pr, true).await?;
+            return Ok(());
+        }
+        let Some(merge_sha) = ctx.merge_sha.clone() else {
+            return self
+                .keep_locks(&ctx, "the host did not say which commit the merge made")
+                .await;
+        };
+        let (config, policy) = match self.load_config_at(policy, repo, &merge_sha).await? {
+            Loaded::Config(loaded) => *loaded,
+            Loaded::Invalid(comment) => {
+                self.upsert_comment(&ctx, None, &comment).await?;
+                return self
+                    .keep_locks(&ctx, "the repo config at the merge commit is invalid")
+                    .await;
+            }
+        };
+        let (on_merge, others): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| {
+            planned.iter().any(|p| p.key == r.key)
+                && project_for(&config, &policy, r).apply_on_merge
+        });
+        if on_merge.is_empty() {
+            self.release_ended(repo, pr, true).await?;
+            return Ok(());
+        }
+        // Whoever merged must be allowed to apply (the refusal is said on the PR).
+        if !self.authorize(&ctx, Action::Apply, false, &[]).await? {
+            self.release_records(&ctx, &others, "this pull request was merged")
+                .await?;
+            return self
+                .keep_locks(&ctx, "the person who merged may not `apply`")
+                .await;
+        }
+        self.release_records(&ctx, &others, "this pull request was merged")
+            .await?;
+        let on_merge: Vec<OnMerge> = on_merge
+            .into_iter()
+            .map(|record| OnMerge {
+                project: project_for(&config, &policy, &record),
+                record,
+            })
+            .collect();
+        let config_files = repo_config::config_file_candidates(&policy);
+        let changed = self
+            .changed_since_plan(repo, &on_merge, &merge_sha, &config_files)
+            .await?;
+        ctx.trigger = format!("{MERGE_TRIGGER}{}", ctx.trigger);
+        let MergeRuns {
+            mut applies,
+            mut plans,
+            notes,
+        } = merge_runs(&ctx, &on_merge, &changed, &merge_sha, &policy);
+        let header = text::with_notes(
+            &format!(
+                "**Apply on merge** at merge commit `{}`, merged by @{}:",
+                short(merge_sha.as_str()),
+                ctx.user
+            ),
+            &notes,
+        );
+        let thread = CommentThread {
+            comment_id: Some(self.upsert_comment(&ctx, None, &header).await?),
+            header,
+            silenced: Vec::new(),
+        };
+        for spec in &mut plans {
+            spec.report_back = self.report_back.then(|| thread.clone());
+        }
+        for (spec, _) in &mut applies {
+            spec.report_back = self.report_back.then(|| thread.clone());
+        }
+        if !plans.is_empty() {
+            self.start_groups(&ctx, &thread, vec![plans]).await?;
+        }
+        if !applies.is_empty() {
+            self.apply_in_stages(&ctx, &thread, applies).await?;
+        }
+        Ok(())
+    }
+
+    /// Says on the PR that the merge applied nothing and that its locks stay held.
+    async fn keep_locks(&self, ctx: &PrContext, why: &str) -> anyhow::Result<()> {
+        let body = format!(
+            "**Not applied on merge:** {why}. The locks of this pull request stay held so that \
+             nothing else is applied over it; fix the cause and apply the change, or comment \
+             `landfall unlock` to release them."
+        );
+        self.upsert_comment(ctx, None, &body).await?;
+        Ok(())
+    }
+
+    /// Releases the locks of `records` and says so.
+    async fn release_records(
+        &self,
+        ctx: &PrContext,
+        records: &[PlanRecord],
+        why: &str,
+    ) -> anyhow::Result<()> {
+        let mut released = Vec::new();
+        for record in records {
+            if let ReleaseOutcome::Released(lock) =
+                self.store.release_lock(&record.key, Some(ctx.pr.0)).await?
+            {
+                released.push(lock);
+            }
+        }
+        if !released.is_empty() {
+            let body = text::released(&released, why);
+            self.vcs.post_comment(&ctx.repo, ctx.pr, &body).await?;
+        }
+        Ok(())
+    }
+
+    /// For each project, whether its inputs differ between its planned head and `merge_sha`:
+    /// any file under its directory or the directories of the local modules it calls
+    /// (transitively, at either commit), or the repo config.
+    async fn changed_since_plan(
+        &self,
+        repo: &RepoName,
+        items: &[OnMerge],
+        merge_sha: &CommitSha,
+        config_files: &[String],
+    ) -> anyhow::Result<Vec<bool>> {
+        let merged = HeadFiles::read(&self.vcs, repo, merge_sha, config_files).await?;
+        let mut planned: BTreeMap<String, HeadFiles> = BTreeMap::new();
+        for item in items {
+            let sha = &item.record.head_sha;
+            if !planned.contains_key(sha) {
+                let files =
+                    HeadFiles::read(&self.vcs, repo, &CommitSha::new(sha.clone()), config_files)
+                        .await?;
+                planned.insert(sha.clone(), files);
+            }
+        }
+        let merged_tree = merged.tree();
+        let mut inputs: Vec<BTreeSet<String>> = Vec::new();
+        for item in items {
+            let at_plan = &planned[&item.record.head_sha];
+            let mut dirs = module_closure(&merged_tree, &item.project.dir);
+            dirs.extend(module_closure(&at_plan.tree(), &item.project.dir));
+            inputs.push(dirs);
+        }
+        // Every other file under those directories (variables files, templates), both sides.
+        let all: BTreeSet<String> = inputs.iter().flatten().cloned().collect();
+        let others = move |p: &str| !is_terraform_file(p) && under_any(p, &all);
+        let wanted = TreeFilter::new(others);
+        let merged_other = read_files(&self.vcs, repo, merge_sha, &wanted).await?;
+        let mut changed = Vec::new();
+        for (item, dirs) in items.iter().zip(&inputs) {
+            let at_plan = &planned[&item.record.head_sha];
+            let sha = CommitSha::new(item.record.head_sha.clone());
+            let planned_other = read_files(&self.vcs, repo, &sha, &wanted).await?;
+            let pick = |tf: &[(String, String)], other: &[(String, Vec<u8>)]| {
+                let mut files: BTreeMap<String, Vec<u8>> = tf
+                    .iter()
+                    .filter(|(p, _)| under_any(p, dirs))
+                    .map(|(p, t)| (p.clone(), t.clone().into_bytes()))
+                    .collect();
+                files.extend(other.iter().filter(|(p, _)| under_any(p, dirs)).cloned());
+                files
+            };
+            changed.push(
+                at_plan.config != merged.config
+                    || pick(&at_plan.terraform, &planned_other)
+                        != pick(&merged.terraform, &merged_other),
+            );
+        }
+        Ok(changed)
+    }
+
+    /// After a run's result is recorded: a merge's run releases its lock once applied (or
+    /// applies the plan it made again, when allowed); an applied PR may be automerged.
+    pub(crate) async fn after_run(self: &Arc<Self>, spec: &RunSpec) -> anyhow::Result<()> {
+        let Some(record) = self.store.get_plan(&spec.lock_key(), spec.pr.0).await? else {
+            return Ok(());
+        };
+        if record.run_id != spec.run_id() || record.in_progress() {
+            return Ok(());
+        }
+        if crate::run::is_merge_trigger(&spec.trigger) {
+            return self.after_merge_run(spec, &record).await;
+        }
+        if spec.command == RunCommand::Apply && record.status == PlanStatus::Applied {
+            self.automerge(spec).await?;
+        }
+        Ok(())
+    }
+
+    async fn after_merge_run(
+        self: &Arc<Self>,
+        spec: &RunSpec,
+        record: &PlanRecord,
+    ) -> anyhow::Result<()> {
+        let label = spec.project.label();
+        match (spec.command, record.status) {
+            (RunCommand::Apply, PlanStatus::Applied)
+            | (RunCommand::Plan, PlanStatus::NoChanges) => {
+                if let ReleaseOutcome::Released(lock) = self
+                    .store
+                    .release_lock(&record.key, Some(spec.pr.0))
+                    .await?
+                {
+                    let why = match spec.command {
+                        RunCommand::Apply => "applied on merge",
+                        RunCommand::Plan => "nothing to apply at the merge commit",
+                    };
+                    let body = text::released(&[lock], why);
+                    self.vcs.post_comment(&spec.repo, spec.pr, &body).await?;
+                }
+            }
+            (RunCommand::Plan, PlanStatus::Planned) => {
+                let Some(planfile) = record.planfile.clone() else {
+                    return Ok(());
+                };
+                let mut apply = spec.clone();
+                apply.command = RunCommand::Apply;
+                apply.apply = Some(PlanToApply {
+                    planfile,
+                    planned_sha: spec.head_sha.clone(),
+                });
+                if apply.project.workflow.is_some() {
+                    apply.project.workflow = self.apply_steps(spec, record).await?;
+                }
+                let thread = spec.report_back.clone().unwrap_or_else(|| CommentThread {
+                    comment_id: None,
+                    header: format!("**Apply on merge** of `{label}`"),
+                    silenced: Vec::new(),
+                });
+                Box::pin(self.run_group(vec![apply], &thread)).await?;
+            }
+            _ => {
+                let body = format!(
+                    "**`{label}` was not applied on merge:** its {} did not succeed (see above). \
+                     Its lock stays with this pull request: fix the cause and apply the change, \
+                     or comment `landfall unlock` to release it.",
+                    spec.command
+                );
+                self.vcs.post_comment(&spec.repo, spec.pr, &body).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The apply steps of a custom workflow, read again from the repo config at the run's
+    /// commit.
+    async fn apply_steps(
+        &self,
+        spec: &RunSpec,
+        record: &PlanRecord,
+    ) -> anyhow::Result<Option<Vec<crate::run::Step>>> {
+        let policy = self.policy_for(&spec.repo, &spec.base_branch);
+        let Loaded::Config(loaded) = self
+            .load_config_at(policy, &spec.repo, &spec.head_sha)
+            .await?
+        else {
+            anyhow::bail!("the repo config at the merge commit is invalid");
+        };
+        let (config, policy) = *loaded;
+        Ok(Some(
+            project_for(&config, &policy, record).workflow.apply_steps(),
+        ))
+    }
+
+    /// `automerge`: merges the PR once every plan of it is applied, at the head applied.
+    async fn automerge(&self, spec: &RunSpec) -> anyhow::Result<()> {
+        let records = self.store.list_plans(spec.repo.as_str(), spec.pr.0).await?;
+        let all_applied = records
+            .iter()
+            .all(|r| matches!(r.status, PlanStatus::Applied | PlanStatus::NoChanges));
+        if !all_applied {
+            return Ok(());
+        }
+        let pr = self.vcs.pull_request(&spec.repo, spec.pr).await?;
+        if pr.state != PrState::Open || records.iter().any(|r| r.head_sha != pr.head_sha.as_str()) {
+            return Ok(());
+        }
+        let policy = self.policy_for(&spec.repo, &pr.base_branch);
+        let method = policy.merge.automerge_method;
+        let Loaded::Config(loaded) = self
+            .load_config_at(policy, &spec.repo, &pr.head_sha)
+            .await?
+        else {
+            return Ok(());
+        };
+        if !loaded.0.automerge {
+            return Ok(());
+        }
+        let body = match self.vcs.merge(&spec.repo, &pr, method).await {
+            Ok(()) => format!(
+                "**Automerged** (`automerge`, {} method): every plan of this pull request was applied.",
+                method.as_str()
+            ),
+            Err(err) => format!(
+                "**Not automerged:** every plan of this pull request was applied, but the merge failed: {err}"
+            ),
+        };
+        self.vcs.post_comment(&spec.repo, spec.pr, &body).await?;
+        Ok(())
+    }
+}
+
+/// The runs a merge starts: stored plans applied, projects planned again, and what is said.
+struct MergeRuns {
+    applies: Vec<(RunSpec, Vec<String>)>,
+    plans: Vec<RunSpec>,
+    notes: Vec<String>,
+}
+
+fn merge_runs(
+    ctx: &PrContext,
+    on_merge: &[OnMerge],
+    changed: &[bool],
+    merge_sha: &CommitSha,
+    policy: &repo_config::EffectivePolicy,
+) -> MergeRuns {
+    let mut notes = Vec::new();
+    let mut applies = Vec::new();
+    let mut plans = Vec::new();
+    for (item, &changed) in on_merge.iter().zip(changed) {
+        let label = item.project.display_name();
+        let Some(planfile) = item.record.planfile.clone() else {
+            continue;
+        };
+        if !changed {
+            let mut at_plan = ctx.clone();
+            at_plan.head_sha = CommitSha::new(item.record.head_sha.clone());
+            let apply = PlanToApply {
+                planfile,
+                planned_sha: at_plan.head_sha.clone(),
+            };
+            let spec = run_spec(
+                &at_plan,
+                &item.project,
+                policy,
+                RunCommand::Apply,
+                &[],
+                Some(apply),
+            );
+            applies.push((spec, item.project.depends_on.clone()));
+            notes.push(format!(
+                "`{label}`: its stored plan is applied (the merge changed none of its files)"
+            ));
+        } else if policy.merge.replan {
+            let mut at_merge = ctx.clone();
+            at_merge.head_sha = merge_sha.clone();
+            at_merge.head_repo = Some(ctx.repo.clone());
+            plans.push(run_spec(
+                &at_merge,
+                &item.project,
+                policy,
+                RunCommand::Plan,
+                &[],
+                None,
+            ));
+            notes.push(format!("`{label}`: the merge changed its files since its plan, so it is planned again at the merge commit and applied if that plan succeeds"));
+        } else {
+            notes.push(format!(
+                "`{label}`: **not applied**: the merge changed its files since its plan, and this repository does not apply a plan made again at the merge commit (`apply_on_merge_replan`). Its lock stays with this pull request: apply the change from a new pull request after `landfall unlock` here"
+            ));
+        }
+    }
+    MergeRuns {
+        applies,
+        plans,
+        notes,
+    }
+}
+
+/// `dir` and the local modules it calls, transitively, in `tree`.
+fn module_closure(tree: &TerraformTree, dir: &str) -> BTreeSet<String> {
+    let mut seen = BTreeSet::from([dir.to_owned()]);
+    let mut queue = vec![dir.to_owned()];
+    while let Some(next) = queue.pop() {
+        for module in tree.dirs.get(&next).into_iter().flat_map(|d| &d.modules) {
+            if seen.insert(module.clone()) {
+                queue.push(module.clone());
+            }
+        }
+    }
+    seen
+}
+
+/// Whether `path` lies under one of `dirs` (`.` holds everything).
+fn under_any(path: &str, dirs: &BTreeSet<String>) -> bool {
+    dirs.iter().any(|d| {
+        d == "."
+            || path
+                .strip_prefix(d.as_str())
+                .is_some_and(|rest| rest.starts_with('/'))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_projects_inputs_are_its_directory_and_its_modules_transitively() {
+        let tree = TerraformTree::from_files([
+            (
+                "envs/prod/main.tf",
+                "module \"net\" { source = \"../../modules/net\" }",
+            ),
+            (
+                "modules/net/main.tf",
+                "module \"sub\" { source = \"../sub\" }",
+            ),
+            ("modules/sub/main.tf", ""),
+            ("modules/other/main.tf", ""),
+        ]);
+        let dirs = module_closure(&tree, "envs/prod");
+        assert_eq!(
+            dirs.into_iter().collect::<Vec<_>>(),
+            ["envs/prod", "modules/net", "modules/sub"]
+        );
+        let set = BTreeSet::from(["envs/prod".to_owned()]);
+        assert!(under_any("envs/prod/vars.tfvars", &set));
+        assert!(under_any("envs/prod/sub/x.json", &set));
+        assert!(!under_any("envs/production/main.tf", &set));
+        assert!(under_any("anything", &BTreeSet::from([".".to_owned()])));
+    }
+}

@@ -1,0 +1,288 @@
+//! Apply on merge and `automerge` in process, judged by their effect: what was dispatched (the
+//! runs' own environments), what the store holds (records, locks), what the host was sent.
+
+use std::collections::HashMap;
+
+use serde_json::json;
+use wiremock::matchers::{method, path, query_param};
+use wiremock::{Mock, ResponseTemplate};
+
+use super::reports::{body, dispatched_env, report, reporting_loop_with, run_envs};
+use super::{Loop, MERGE_SHA, REPO, SHA, opened};
+use crate::event::{EventKind, RepoName};
+use crate::handler::ReportAnswer;
+use crate::run::{RunCommand, RunSpec, RunStatus, StoredArtifact};
+use crate::store::{PlanStatus, Store as _};
+
+/// A run's spec and report credential, from the environment it was given.
+fn spec_of(env: &HashMap<String, String>) -> (RunSpec, String) {
+    let spec = RunSpec::from_lookup(|name| env.get(name).cloned()).unwrap();
+    let credential = env[crate::config::env_vars::RUN_REPORT_TOKEN].clone();
+    (spec, credential)
+}
+
+/// A loop under `policy` whose PR was planned (its plan recorded with a planfile); returns it
+/// with the plan's spec.
+async fn planned(policy: &str) -> (Loop, tempfile::TempDir, RunSpec) {
+    let policy = crate::repo_config::Policy::parse("repos.yaml", policy).unwrap();
+    let (lp, bin) = reporting_loop_with(Some(policy)).await;
+    lp.host_has_a_terraform_pr("open", false).await;
+    lp.ctx.process(&opened()).await.unwrap();
+    let (spec, credential) = spec_of(&dispatched_env(&lp).await);
+    let (planfile_key, _) = crate::context::run_artifact_keys(&spec);
+    let planfile = StoredArtifact {
+        key: planfile_key,
+        sha256: "ab".repeat(32),
+        size: 10,
+    };
+    let planned = body(&spec, report(&spec, RunStatus::Planned, Some(planfile)));
+    assert_eq!(
+        lp.ctx.take_report(Some(&credential), &planned).await,
+        ReportAnswer::Recorded
+    );
+    (lp, bin, spec)
+}
+
+/// The host now says the PR merged (at [`MERGE_SHA`]), merged by `merger` with `permission`;
+/// the merge commit's `main.tf` is `merged_main_tf`.
+async fn host_says_merged(lp: &Loop, merger: &str, permission: &str, merged_main_tf: &str) {
+    lp.host.reset().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/contents/main.tf")))
+        .and(query_param("ref", MERGE_SHA))
+        .respond_with(ResponseTemplate::new(200).set_body_string(merged_main_tf))
+        .with_priority(1)
+        .mount(&lp.host)
+        .await;
+    lp.host_has_a_terraform_pr("closed", true).await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/git/trees/{MERGE_SHA}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "sha": MERGE_SHA, "truncated": false,
+            "tree": [{"path": "main.tf", "type": "blob", "mode": "100644", "sha": MERGE_SHA}]
+        })))
+        .mount(&lp.host)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!(
+            "/repos/{REPO}/collaborators/{merger}/permission"
+        )))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "permission": permission, "role_name": permission, "user": {"login": merger}
+        })))
+        .mount(&lp.host)
+        .await;
+}
+
+fn merged_by(merger: &str) -> crate::event::Event {
+    let mut event = opened();
+    event.kind = EventKind::Merged;
+    event.delivery = Some(crate::event::DeliveryId::new("merge-1"));
+    event.sender = Some(merger.to_owned());
+    event
+}
+
+const SAME: &str = "resource \"terraform_data\" \"a\" {}\n";
+const ON_MERGE: &str = "repos:\n- id: /.*/\n  apply_on_merge: true\n";
+
+/// Waits for the `n`th dispatched run and returns every run's environment, in dispatch order.
+async fn runs(lp: &Loop, n: usize) -> Vec<HashMap<String, String>> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let count = std::fs::read_dir(lp.runs.path()).unwrap().count();
+        if count >= n {
+            let mut envs = run_envs(lp);
+            envs.sort_by_key(|e| e.get("LANDFALL_RUN_COMMAND").cloned());
+            return envs;
+        }
+        assert!(std::time::Instant::now() < deadline, "run {n} never came");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+fn the_apply(envs: &[HashMap<String, String>]) -> (RunSpec, String) {
+    let applies: Vec<_> = envs
+        .iter()
+        .map(spec_of)
+        .filter(|(s, _)| s.command == RunCommand::Apply)
+        .collect();
+    assert_eq!(applies.len(), 1, "one apply was dispatched");
+    applies.into_iter().next().unwrap()
+}
+
+#[tokio::test]
+async fn a_merge_that_changed_nothing_applies_the_stored_plan_and_then_releases_the_lock() {
+    let (lp, _bin, plan) = planned(ON_MERGE).await;
+    host_says_merged(&lp, "maintainer", "write", SAME).await;
+
+    lp.ctx.process(&merged_by("maintainer")).await.unwrap();
+
+    let (apply, credential) = the_apply(&runs(&lp, 2).await);
+    let stored = apply.apply.clone().expect("the stored plan is applied");
+    assert_eq!(stored.planned_sha.as_str(), SHA);
+    assert_eq!(apply.head_sha.as_str(), SHA);
+    assert_eq!(
+        stored.planfile.key,
+        crate::context::run_artifact_keys(&plan).0,
+        "the planfile the plan stored"
+    );
+    assert!(crate::run::is_merge_trigger(&apply.trigger));
+    let locks = lp.ctx.store.list_locks(Some(REPO)).await.unwrap();
+    assert_eq!(locks.len(), 1, "the lock is held while the apply runs");
+
+    let applied = body(&apply, report(&apply, RunStatus::Applied, None));
+    assert_eq!(
+        lp.ctx.take_report(Some(&credential), &applied).await,
+        ReportAnswer::Recorded
+    );
+    assert!(
+        lp.ctx
+            .store
+            .list_locks(Some(REPO))
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let comments = lp.comments().await;
+    assert!(
+        comments.iter().any(|c| c.contains("applied on merge")),
+        "{comments:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_apply_on_merge_keeps_the_lock_and_says_so() {
+    let (lp, _bin, _) = planned(ON_MERGE).await;
+    host_says_merged(&lp, "maintainer", "write", SAME).await;
+    lp.ctx.process(&merged_by("maintainer")).await.unwrap();
+    let (apply, credential) = the_apply(&runs(&lp, 2).await);
+
+    let failed = body(&apply, report(&apply, RunStatus::Failed, None));
+    assert_eq!(
+        lp.ctx.take_report(Some(&credential), &failed).await,
+        ReportAnswer::Recorded
+    );
+    assert_eq!(lp.ctx.store.list_locks(Some(REPO)).await.unwrap().len(), 1);
+    let comments = lp.comments().await;
+    assert!(
+        comments
+            .iter()
+            .any(|c| c.contains("was not applied on merge") && c.contains("lock stays")),
+        "{comments:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_merge_by_someone_who_may_not_apply_applies_nothing_and_keeps_the_lock() {
+    let (lp, _bin, _) = planned(ON_MERGE).await;
+    host_says_merged(&lp, "triager", "read", SAME).await;
+
+    lp.ctx.process(&merged_by("triager")).await.unwrap();
+
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let envs = run_envs(&lp);
+    assert_eq!(envs.len(), 1, "only the plan ever ran");
+    assert_eq!(lp.ctx.store.list_locks(Some(REPO)).await.unwrap().len(), 1);
+    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    assert_eq!(record.status, PlanStatus::Planned);
+}
+
+#[tokio::test]
+async fn a_merge_that_changed_the_project_is_not_applied_unless_the_policy_replans() {
+    let changed = "resource \"terraform_data\" \"b\" {}\n";
+    let (lp, _bin, _) = planned(ON_MERGE).await;
+    host_says_merged(&lp, "maintainer", "write", changed).await;
+    lp.ctx.process(&merged_by("maintainer")).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(run_envs(&lp).len(), 1, "nothing more was dispatched");
+    assert_eq!(lp.ctx.store.list_locks(Some(REPO)).await.unwrap().len(), 1);
+    let comments = lp.comments().await;
+    assert!(
+        comments.iter().any(|c| c.contains("**not applied**")),
+        "{comments:?}"
+    );
+
+    // With `apply_on_merge_replan`, planned again at the merge commit, then that plan applied.
+    let replan = "repos:\n- id: /.*/\n  apply_on_merge: true\n  apply_on_merge_replan: true\n";
+    let (lp, _bin, _) = planned(replan).await;
+    host_says_merged(&lp, "maintainer", "write", changed).await;
+    lp.ctx.process(&merged_by("maintainer")).await.unwrap();
+    let envs = runs(&lp, 2).await;
+    let replans: Vec<_> = envs
+        .iter()
+        .map(spec_of)
+        .filter(|(s, _)| s.head_sha.as_str() == MERGE_SHA)
+        .collect();
+    assert_eq!(replans.len(), 1, "one plan at the merge commit");
+    let (plan, credential) = replans.into_iter().next().unwrap();
+    assert_eq!(plan.command, RunCommand::Plan);
+    assert_eq!(plan.head_repo, RepoName::new(REPO));
+    let (planfile_key, _) = crate::context::run_artifact_keys(&plan);
+    let planfile = StoredArtifact {
+        key: planfile_key,
+        sha256: "cd".repeat(32),
+        size: 10,
+    };
+    let mut planned_report = report(&plan, RunStatus::Planned, Some(planfile.clone()));
+    planned_report.head_sha = plan.head_sha.clone();
+    assert_eq!(
+        lp.ctx
+            .take_report(Some(&credential), &body(&plan, planned_report))
+            .await,
+        ReportAnswer::Recorded
+    );
+    let (apply, _) = the_apply(&runs(&lp, 3).await);
+    let applied = apply.apply.expect("the new plan is applied");
+    assert_eq!(applied.planned_sha.as_str(), MERGE_SHA);
+    assert_eq!(applied.planfile, planfile);
+}
+
+/// A planned PR whose repo file says `automerge: true`, applied by a maintainer's comment; the
+/// apply reports `status`. Returns the merge requests the host received.
+async fn automerge_after_apply(status: RunStatus) -> Vec<serde_json::Value> {
+    let (lp, _bin, _) = planned("repos:\n- id: /.*/\n  automerge_method: squash\n").await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/contents/landfall.yaml")))
+        .respond_with(ResponseTemplate::new(200).set_body_string("version: 3\nautomerge: true\n"))
+        .mount(&lp.host)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!(
+            "/repos/{REPO}/collaborators/maintainer/permission"
+        )))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "permission": "write", "role_name": "write", "user": {"login": "maintainer"}
+        })))
+        .mount(&lp.host)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(format!("/repos/{REPO}/pulls/1/merge")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"merged": true})))
+        .mount(&lp.host)
+        .await;
+    let apply = super::comment("maintainer", "landfall apply", "apply-1");
+    lp.ctx.process(&apply).await.unwrap();
+    let (apply, credential) = the_apply(&runs(&lp, 2).await);
+    let reported = body(&apply, report(&apply, status, None));
+    assert_eq!(
+        lp.ctx.take_report(Some(&credential), &reported).await,
+        ReportAnswer::Recorded
+    );
+    let requests = lp.host.received_requests().await.unwrap_or_default();
+    requests
+        .iter()
+        .filter(|r| r.method.as_str() == "PUT" && r.url.path().ends_with("/merge"))
+        .map(|r| serde_json::from_slice(&r.body).unwrap())
+        .collect()
+}
+
+#[tokio::test]
+async fn automerge_merges_at_the_applied_head_only_once_every_plan_is_applied() {
+    let merges = automerge_after_apply(RunStatus::Applied).await;
+    assert_eq!(merges, [json!({"merge_method": "squash", "sha": SHA})]);
+    let merges = automerge_after_apply(RunStatus::Failed).await;
+    assert!(
+        merges.is_empty(),
+        "a failed apply is never merged: {merges:?}"
+    );
+}
