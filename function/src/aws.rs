@@ -29,6 +29,24 @@ pub async fn sdk_config() -> aws_config::SdkConfig {
         .await
 }
 
+/// An SDK configuration for a local endpoint (moto) with fixed test credentials: for tests and
+/// benches, which must not depend on the environment they run in.
+#[cfg(any(test, feature = "test-support"))]
+#[must_use]
+pub fn local_sdk_config(endpoint: &str, region: &str) -> aws_config::SdkConfig {
+    use aws_credential_types::Credentials;
+    use aws_credential_types::provider::SharedCredentialsProvider;
+    aws_config::SdkConfig::builder()
+        .http_client(http_client())
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new(region.to_owned()))
+        .endpoint_url(endpoint)
+        .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
+            "test", "test", None, None, "local",
+        )))
+        .build()
+}
+
 /// Under Lambda, the function's own URL (`lambda:GetFunctionUrlConfig` on
 /// `AWS_LAMBDA_FUNCTION_NAME`), without its trailing slash: where its runners post reports.
 ///

@@ -8,6 +8,7 @@
 
 use std::sync::{Arc, OnceLock};
 
+#[cfg(feature = "function")]
 use anyhow::Context as _;
 use rustls::ClientConfig;
 use rustls_platform_verifier::Verifier;
@@ -44,6 +45,7 @@ fn shared_client_config() -> Option<&'static ClientConfig> {
         .as_ref()
 }
 
+#[cfg(feature = "function")]
 /// A Kubernetes client for `config`, with the provider in place.
 ///
 /// # Errors

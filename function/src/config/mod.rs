@@ -18,7 +18,9 @@ use std::path::PathBuf;
 use crate::allowlist::{AllowlistError, RepoAllowlist};
 use crate::event::Provider;
 pub use operator::{AllowedCommands, COMMAND_NAMES, OperatorSwitches};
-pub use secrets::{GithubAppConfig, SecretSource, Secrets, read_secret_arn};
+#[cfg(feature = "function")]
+pub use secrets::read_secret_arn;
+pub use secrets::{GithubAppConfig, SecretSource, Secrets};
 pub use sections::{DispatchConfig, ServeLimits};
 pub use store::{DEFAULT_DATA_DIR, LAMBDA_DATA_DIR, StoreConfig};
 

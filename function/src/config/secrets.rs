@@ -1,11 +1,15 @@
 //! Secrets: given directly or by AWS Secrets Manager ARN, read only when needed, never shown.
 
+#[cfg(feature = "function")]
 use std::future::Future;
+#[cfg(feature = "function")]
 use std::pin::Pin;
 
 use secrecy::SecretString;
 
-use super::{Config, ConfigError, env_vars};
+#[cfg(feature = "function")]
+use super::Config;
+use super::{ConfigError, env_vars};
 use crate::event::Provider;
 
 /// Where a secret comes from.
@@ -52,6 +56,7 @@ impl Secrets {
     }
 }
 
+#[cfg(feature = "function")]
 impl Config {
     /// Reads the secrets, from Secrets Manager for those given by ARN (the AWS SDK is set up only
     /// then). A GitHub App key read from Secrets Manager is checked here.
@@ -89,6 +94,7 @@ impl Config {
     }
 }
 
+#[cfg(feature = "function")]
 /// Reads one secret from Secrets Manager by ARN (`var` names the setting in errors), with the
 /// SDK's default configuration. The runner reads the VCS token this way when its Job carries
 /// `LANDFALL_VCS_TOKEN_ARN` instead of a Kubernetes Secret.
@@ -97,6 +103,7 @@ pub async fn read_secret_arn(var: &'static str, arn: &str) -> Result<SecretStrin
     fetch_arn(Some(&client), var, arn).await
 }
 
+#[cfg(feature = "function")]
 async fn fetch(
     client: Option<&aws_sdk_secretsmanager::Client>,
     source: &SecretSource,
@@ -107,12 +114,14 @@ async fn fetch(
     }
 }
 
+#[cfg(feature = "function")]
 /// The AWS SDK's futures are large (kilobytes of state): kept inline, they would size the stack
 /// frames of every caller up to the Lambda entry point, and a cold start with the secrets given
 /// directly would fault in those stack pages for nothing. Built here, behind a box, they cost
 /// only when a secret is given by ARN.
 type SecretFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 
+#[cfg(feature = "function")]
 #[inline(never)]
 fn secrets_manager_client() -> SecretFuture<'static, aws_sdk_secretsmanager::Client> {
     Box::pin(async {
@@ -121,6 +130,7 @@ fn secrets_manager_client() -> SecretFuture<'static, aws_sdk_secretsmanager::Cli
     })
 }
 
+#[cfg(feature = "function")]
 #[inline(never)]
 fn fetch_arn<'a>(
     client: Option<&'a aws_sdk_secretsmanager::Client>,

@@ -13,6 +13,7 @@
 //! - [`summary`]: a plan's counts from `terraform show -json`.
 //! - [`report_auth`]: the report credential, and the envelope a runner posts its report in.
 
+pub mod cap;
 pub mod env;
 pub mod hook;
 pub mod id;

@@ -18,7 +18,7 @@ use super::process::{self, Capture, Finished};
 use super::terraform::pick_terraform;
 use super::{RunnerOptions, STALE_PLAN_TEXT, git, workflow};
 use crate::config::{env_vars as function_env, process as settings};
-use crate::report::RESULT_TEXT_LIMIT;
+use crate::run::cap::RESULT_TEXT_LIMIT;
 use crate::run::summary;
 use crate::run::{
     Outcome, PlanSummary, ProjectResult, RunCommand, RunReport, RunSpec, RunStatus, StepOutput,

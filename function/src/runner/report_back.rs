@@ -19,7 +19,7 @@ const ATTEMPTS: u32 = 6;
 /// fits a Lambda request (6 MB); the full log is stored as an artifact.
 fn envelope(spec: &RunSpec, report: &RunReport) -> ReportEnvelope {
     let mut report = report.clone();
-    report.result = crate::report::capped(&report.result);
+    report.result = crate::run::cap::capped(&report.result);
     report.comment = crate::comment::render(std::slice::from_ref(&report.result));
     ReportEnvelope::new(spec, report)
 }

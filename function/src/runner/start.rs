@@ -11,15 +11,19 @@ use super::report_back;
 use super::{RunnerOptions, git};
 use crate::config::{env_vars as function_env, process as settings};
 use crate::run::RunSpec;
+#[cfg(feature = "function")]
 use crate::store::StoreConfig;
-use crate::store::artifacts::{AnyArtifacts, LocalArtifacts, S3Artifacts};
+use crate::store::artifacts::AnyArtifacts;
+#[cfg(feature = "function")]
+use crate::store::artifacts::{LocalArtifacts, S3Artifacts};
 use crate::store::presigned::PresignedArtifacts;
 
+#[cfg(feature = "function")]
 /// The artifact store the runner writes to, from the function's own store settings. The
 /// embedded store's database is not opened: the runner only writes artifacts, and the function
 /// that owns the database records the report.
-pub async fn artifacts_from_env() -> Result<AnyArtifacts, crate::config::ConfigError> {
-    Ok(match StoreConfig::from_env()? {
+pub async fn artifacts_from_env() -> Result<AnyArtifacts, String> {
+    Ok(match StoreConfig::from_env().map_err(|e| e.to_string())? {
         StoreConfig::DynamoDb {
             bucket, path_style, ..
         } => {
@@ -35,6 +39,43 @@ pub async fn artifacts_from_env() -> Result<AnyArtifacts, crate::config::ConfigE
             AnyArtifacts::Local(LocalArtifacts::new(data_dir.join("artifacts")))
         }
     })
+}
+
+/// The runner's own build (the image's, without the `function` feature) has no store settings:
+/// a Job writes its artifacts only through the links its run was handed.
+#[cfg(not(feature = "function"))]
+#[allow(
+    clippy::unused_async,
+    reason = "the same signature as the function's build"
+)]
+pub async fn artifacts_from_env() -> Result<AnyArtifacts, String> {
+    Err(format!(
+        "no artifact links were handed over ({}): this runner build writes artifacts only through \
+         the links its run is given",
+        function_env::RUN_ARTIFACTS
+    ))
+}
+
+/// The VCS token from Secrets Manager (a local run configured with `LANDFALL_VCS_TOKEN_ARN`).
+#[cfg(feature = "function")]
+async fn token_from_arn(arn: &str) -> Result<secrecy::SecretString, String> {
+    crate::config::read_secret_arn(function_env::VCS_TOKEN_ARN, arn)
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// The image's runner reads no secret from AWS: the function hands each run its token.
+#[cfg(not(feature = "function"))]
+#[allow(
+    clippy::unused_async,
+    reason = "the same signature as the function's build"
+)]
+async fn token_from_arn(_arn: &str) -> Result<secrecy::SecretString, String> {
+    Err(format!(
+        "{} is set, but this runner build reads no secret from AWS: the function hands each run \
+         its token",
+        function_env::VCS_TOKEN_ARN
+    ))
 }
 
 /// SIGINT (a local `landfall cancel`) and SIGTERM (the Job deleted) cancel the run: the step
@@ -122,10 +163,7 @@ pub fn main() -> ExitCode {
         if opts.token.is_none()
             && let Some(arn) = settings::var(function_env::VCS_TOKEN_ARN)
         {
-            let token = crate::config::read_secret_arn(function_env::VCS_TOKEN_ARN, &arn)
-                .await
-                .map_err(|e| (2, e.to_string()))?;
-            opts.token = Some(token);
+            opts.token = Some(token_from_arn(&arn).await.map_err(|e| (2, e))?);
         }
         let artifacts = match git::handed_over(function_env::RUN_ARTIFACTS) {
             Some(json) => {
@@ -139,7 +177,7 @@ pub fn main() -> ExitCode {
                     PresignedArtifacts::new(links).map_err(|e| (2, e.to_string()))?,
                 )
             }
-            None => artifacts_from_env().await.map_err(|e| (2, e.to_string()))?,
+            None => artifacts_from_env().await.map_err(|e| (2, e))?,
         };
         let report = run(&spec, &opts, &artifacts).await;
         if spec.report_back.is_some() {

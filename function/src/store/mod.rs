@@ -16,15 +16,21 @@
 //! operator commands behind `landfall locks`. The key layout is described in `docs/store.md`.
 
 pub mod artifacts;
-pub mod config;
-pub mod dynamodb;
-pub mod embedded;
 pub mod keys;
-pub mod ops;
 pub mod presigned;
-pub mod queue;
 pub mod retry;
-mod sweep;
+#[cfg(not(feature = "function"))]
+mod s3_artifacts_absent;
+
+function_only! {
+    pub mod config;
+    pub mod dynamodb;
+    pub mod embedded;
+    pub mod ops;
+    pub mod queue;
+    mod s3_artifacts;
+    mod sweep;
+}
 
 use std::fmt;
 use std::future::Future;
@@ -32,16 +38,19 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
 
+#[cfg(feature = "function")]
 use crate::forward::forward_to_variants;
 use crate::run::RunStatus;
 
 pub use crate::run::LockKey;
+function_only! {
+    pub use config::{ConnectError, StoreConfig};
+    pub use dynamodb::{DynamoError, DynamoStore};
+    pub use embedded::{EmbeddedError, EmbeddedStore};
+    pub use queue::{QueuedGroups, RunQueues};
+    pub use sweep::Sweeps;
+}
 pub use artifacts::{AnyArtifacts, ArtifactError, Artifacts, StoredArtifact};
-pub use config::{ConnectError, StoreConfig};
-pub use dynamodb::{DynamoError, DynamoStore};
-pub use embedded::{EmbeddedError, EmbeddedStore};
-pub use queue::{QueuedGroups, RunQueues};
-pub use sweep::Sweeps;
 
 /// The most locks taken in one DynamoDB transaction; `TransactWriteItems` accepts 100 actions.
 /// Larger sets are taken one by one in key order and rolled back on refusal.
@@ -273,9 +282,11 @@ pub enum DeliveryOutcome {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// A DynamoDB request failed for a reason other than an expected condition.
+    #[cfg(feature = "function")]
     #[error(transparent)]
     DynamoDb(#[from] DynamoError),
     /// The embedded database failed.
+    #[cfg(feature = "function")]
     #[error(transparent)]
     Embedded(#[from] EmbeddedError),
     /// The request itself is invalid, such as a lock set spanning two repositories.
@@ -398,6 +409,7 @@ pub trait ApplyLocks: Send + Sync {
 
 /// The store chosen at start-up from [`StoreConfig`]: one type for both implementations, so the
 /// handler needs no generics and no boxing.
+#[cfg(feature = "function")]
 #[derive(Debug, Clone)]
 pub enum AnyStore {
     /// DynamoDB (production).
@@ -406,6 +418,7 @@ pub enum AnyStore {
     Embedded(EmbeddedStore),
 }
 
+#[cfg(feature = "function")]
 forward_to_variants! {
     impl Store for AnyStore { DynamoDb, Embedded }
     fn record_delivery(&self, delivery: &str, ttl: Duration) -> Result<DeliveryOutcome>;
@@ -424,12 +437,14 @@ forward_to_variants! {
     ) -> Result<PartsOutcome>;
 }
 
+#[cfg(feature = "function")]
 forward_to_variants! {
     impl Sweeps for AnyStore { DynamoDb, Embedded }
     fn unfinished_runs(&self) -> Result<Vec<PlanRecord>>;
     fn finish_stuck(&self, plan: &PlanRecord, run_id: &str) -> Result<bool>;
 }
 
+#[cfg(feature = "function")]
 forward_to_variants! {
     impl RunQueues for AnyStore { DynamoDb, Embedded }
     fn queue_groups(
@@ -440,6 +455,7 @@ forward_to_variants! {
     ) -> Result<Option<(crate::run::CommentThread, Vec<crate::run::RunSpec>)>>;
 }
 
+#[cfg(feature = "function")]
 forward_to_variants! {
     impl ApplyLocks for AnyStore { DynamoDb, Embedded }
     fn apply_lock(&self) -> Result<Option<ApplyLock>>;
@@ -447,6 +463,7 @@ forward_to_variants! {
     fn clear_apply_lock(&self) -> Result<Option<ApplyLock>>;
 }
 
+#[cfg(feature = "function")]
 /// Checks a lock request and returns its keys sorted and de-duplicated: every key names one
 /// repository, none is empty. Sorting gives every caller the same acquisition order.
 pub(crate) fn normalise_keys(keys: &[LockKey]) -> Result<Vec<LockKey>> {

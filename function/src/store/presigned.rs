@@ -7,10 +7,13 @@
 
 use std::time::Duration;
 
+#[cfg(feature = "function")]
 use aws_sdk_s3::presigning::PresigningConfig;
 use serde::{Deserialize, Serialize};
 
-use super::artifacts::{ArtifactError, Artifacts, MAX_LINK_VALIDITY, S3Artifacts, StoredArtifact};
+use super::artifacts::{ArtifactError, Artifacts, StoredArtifact};
+#[cfg(feature = "function")]
+use super::artifacts::{MAX_LINK_VALIDITY, S3Artifacts};
 use super::artifacts::{sha256_hex, verify};
 
 /// The links of one run, as the runner gets them (JSON in `LANDFALL_RUN_ARTIFACTS`).
@@ -24,6 +27,7 @@ pub struct RunLinks {
     pub get: Vec<(String, String)>,
 }
 
+#[cfg(feature = "function")]
 impl RunLinks {
     /// The presigned PUT of each of `writes` and GET of each of `reads`, valid for `valid_for`
     /// (at most seven days, SigV4's limit). Signed locally, with no request to S3.
@@ -60,7 +64,9 @@ impl RunLinks {
         }
         Ok(links)
     }
+}
 
+impl RunLinks {
     /// Every URL, for cutting them from the texts a run keeps.
     #[must_use]
     pub fn urls(&self) -> Vec<String> {
@@ -107,7 +113,7 @@ fn http_error(
     key: &str,
     source: impl std::error::Error + Send + Sync + 'static,
 ) -> ArtifactError {
-    S3Artifacts::new_error(PRESIGNED, operation, key, source)
+    ArtifactError::s3(PRESIGNED, operation, key, source)
 }
 
 /// A refusal by S3, with its status and the start of its answer (never the URL: it is a secret).

@@ -23,7 +23,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use landfall_e2e::{AWS_REGION, MotoServer, git, repo_root, tool};
 use landfall_function::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use landfall_function::run::{ProjectSpec, RunCommand, RunReport, RunSpec, RunStatus};
-use landfall_function::store::artifacts::sha256_hex;
+use landfall_function::store::StoreConfig;
+use landfall_function::store::artifacts::{AnyArtifacts, sha256_hex};
+use landfall_function::store::presigned::RunLinks;
 
 use crate::tools::run;
 
@@ -213,6 +215,31 @@ fn plan_spec(head: &str) -> RunSpec {
     }
 }
 
+/// The run's artifact links as the function signs them for a Job: a presigned PUT of its
+/// planfile and of its log in moto's bucket `plans`.
+fn run_links(moto: &MotoServer, spec: &RunSpec) -> String {
+    let sdk = landfall_function::aws::local_sdk_config(&moto.endpoint(), AWS_REGION);
+    let store = StoreConfig::DynamoDb {
+        table: "landfall".to_owned(),
+        bucket: "plans".to_owned(),
+        path_style: true,
+    };
+    let (_, artifacts) = store.connect_with(&sdk).unwrap();
+    let AnyArtifacts::S3(s3) = artifacts else {
+        panic!("a DynamoDB store keeps its artifacts in S3")
+    };
+    let (planfile, log) = landfall_function::context::run_artifact_keys(spec);
+    let writes = [planfile, log];
+    let sign = RunLinks::sign(&s3, &writes, &[], Duration::from_mins(30));
+    let links = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap()
+        .block_on(sign)
+        .unwrap();
+    serde_json::to_string(&links).unwrap()
+}
+
 fn now_ns() -> u128 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -293,22 +320,16 @@ fn the_image_plans_as_the_non_root_user_into_moto_s3() {
         ("HOME", "/work/home"),
         ("TMPDIR", "/tmp"),
         ("AWS_REGION", AWS_REGION),
-        // The store settings a runner without presigned links writes its planfile with
-        // (function/tests/runner/runner_s3.rs does the same outside the image).
-        ("LANDFALL_STORE", "dynamodb"),
-        ("LANDFALL_TABLE", "landfall"),
-        ("LANDFALL_BUCKET", "plans"),
         // The test's own: the report in a file, a local clone, moto, the timing wrapper.
         ("LANDFALL_RUN_REPORT", "/work/report.json"),
         ("LANDFALL_ALLOW_FILE_CLONE", "true"),
         ("LANDFALL_TERRAFORM", "/work/terraform-wrapper"),
-        ("AWS_ACCESS_KEY_ID", "test"),
-        ("AWS_SECRET_ACCESS_KEY", "test"),
-        ("AWS_EC2_METADATA_DISABLED", "true"),
     ] {
         env.push((name.to_owned(), value.to_owned()));
     }
-    env.push(("AWS_ENDPOINT_URL".to_owned(), moto.endpoint()));
+    // As a Job gets them: no store setting and no AWS credential, only the links the function
+    // signed for this run's planfile and log (handed over on the runner's standard input).
+    env.push(("LANDFALL_RUN_ARTIFACTS".to_owned(), run_links(&moto, &spec)));
 
     // The runner starts by the image's `PATH` (the Job's command is `landfall-runner`), right
     // after a stamp of the time.

@@ -20,7 +20,7 @@ fn scratch(name: &str) -> PathBuf {
 }
 
 /// Runs a command and returns its output, failing with both streams when it does not succeed.
-fn run(cmd: &mut Command) -> Output {
+pub(crate) fn run(cmd: &mut Command) -> Output {
     let output = cmd
         .output()
         .unwrap_or_else(|e| panic!("running {cmd:?}: {e}"));
