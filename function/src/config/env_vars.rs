@@ -101,6 +101,9 @@ pub const RUST_LOG: &str = "RUST_LOG";
 pub const WORK_DIR: &str = "LANDFALL_WORK_DIR";
 /// The `terraform` binary (default: `terraform` on `PATH`).
 pub const TERRAFORM: &str = "LANDFALL_TERRAFORM";
+/// The `tofu` binary, for projects with `terraform_distribution: opentofu` (default: `tofu` on
+/// `PATH`).
+pub const TOFU: &str = "LANDFALL_TOFU";
 /// The shared provider plugin cache (default: `<work dir>/plugin-cache`).
 pub const PLUGIN_CACHE_DIR: &str = "LANDFALL_PLUGIN_CACHE_DIR";
 /// A folder of Terraform versions, `<dir>/<version>/terraform`, for projects that pin

@@ -50,6 +50,7 @@ pub const INHERITED_VARS: &[&str] = &[
     "TF_CLI_CONFIG_FILE",
     "TF_PLUGIN_CACHE_DIR",
     crate::config::env_vars::TERRAFORM,
+    crate::config::env_vars::TOFU,
     crate::config::env_vars::TERRAFORM_VERSIONS_DIR,
     crate::config::env_vars::PLUGIN_CACHE_DIR,
     crate::config::env_vars::RUN_GRACE,

@@ -538,6 +538,7 @@ pub(crate) fn run_spec(
             dir: project.dir.clone(),
             workspace: project.workspace.clone(),
             terraform_version: project.terraform_version.clone(),
+            distribution: project.distribution,
             timeout: project.timeout.unwrap_or(crate::run::DEFAULT_TIMEOUT),
             workflow,
             init_args: crate::run::init_args(&project.workflow.plan_steps()),

@@ -14,7 +14,8 @@ use super::permissions::{PermissionRules, read_permissions};
 use super::read::Reader;
 use super::repo::{BranchPattern, Requirement};
 use super::switches::{
-    AutoDiscover, check_fixed_key, read_autodiscover, read_silence, server_section,
+    AutoDiscover, check_fixed_key, read_autodiscover, read_distribution, read_silence,
+    server_section,
 };
 use super::workflow::{DEFAULT_WORKFLOW, Workflow, read_workflows};
 use super::yaml::{self, Node};
@@ -136,6 +137,8 @@ pub struct RepoRule {
     pub hooks: HookRules,
     /// `apply_on_merge`, `apply_on_merge_replan` and `automerge_method`.
     pub merge: MergeRules,
+    /// `terraform_distribution`: the default of the repository's projects.
+    pub terraform_distribution: Option<crate::run::Distribution>,
 }
 
 /// The policy file, validated.
@@ -186,6 +189,8 @@ pub struct EffectivePolicy {
     pub hooks: WorkflowHooks,
     /// What a merge does, and how `automerge` merges.
     pub merge: MergeSettings,
+    /// Terraform or OpenTofu, for projects that do not say.
+    pub distribution: crate::run::Distribution,
 }
 
 impl Default for EffectivePolicy {
@@ -211,6 +216,7 @@ impl Default for EffectivePolicy {
             disable_autoplan: false,
             hooks: WorkflowHooks::default(),
             merge: MergeSettings::default(),
+            distribution: crate::run::Distribution::Terraform,
         }
     }
 }
@@ -394,6 +400,9 @@ impl Policy {
             }
             rule.hooks.apply_to(&mut out.hooks);
             rule.merge.apply_to(&mut out.merge);
+            if let Some(v) = rule.terraform_distribution {
+                out.distribution = v;
+            }
         }
         out
     }
@@ -420,6 +429,7 @@ fn read_rule(r: &mut Reader, node: &Node) -> Option<RepoRule> {
         disable_autoplan: None,
         hooks: HookRules::default(),
         merge: MergeRules::default(),
+        terraform_distribution: None,
     };
     let mut id_seen = false;
     for e in entries {
@@ -508,6 +518,7 @@ fn read_switch(r: &mut Reader, e: &super::yaml::Entry, rule: &mut RepoRule) -> b
             rule.delete_source_branch_on_merge = r.bool(v, "`delete_source_branch_on_merge`");
         }
         "disable_autoplan" => rule.disable_autoplan = r.bool(v, "`disable_autoplan`"),
+        "terraform_distribution" => rule.terraform_distribution = read_distribution(r, e),
         _ if rule.merge.read(r, e) => {}
         _ => return check_fixed_key(r, e),
     }

@@ -10,8 +10,12 @@ use super::switches::{check_fixed_key, read_silence};
 use super::yaml::Node;
 
 /// Atlantis' default `when_modified` patterns, relative to the project directory.
-pub const DEFAULT_WHEN_MODIFIED: [&str; 3] =
-    ["**/*.tf*", "**/terragrunt.hcl", "**/.terraform.lock.hcl"];
+pub const DEFAULT_WHEN_MODIFIED: [&str; 4] = [
+    "**/*.tf*",
+    "**/*.tofu*",
+    "**/terragrunt.hcl",
+    "**/.terraform.lock.hcl",
+];
 
 /// A value with the line that set it, so the policy can name the line it refuses.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,6 +128,8 @@ pub struct ProjectConfig {
     pub workspace: String,
     /// `terraform_version`.
     pub terraform_version: Option<String>,
+    /// `terraform_distribution`.
+    pub terraform_distribution: Option<crate::run::Distribution>,
     /// `timeout` (a Landfall key): the run's time limit.
     pub timeout: Option<std::time::Duration>,
     /// `autoplan`.
@@ -191,6 +197,7 @@ pub(super) fn read_project(r: &mut Reader, node: &Node) -> Option<ProjectConfig>
         dir: String::new(),
         workspace: "default".to_owned(),
         terraform_version: None,
+        terraform_distribution: None,
         timeout: None,
         autoplan: Autoplan::default(),
         apply_requirements: None,
@@ -258,6 +265,9 @@ pub(super) fn read_project(r: &mut Reader, node: &Node) -> Option<ProjectConfig>
                             .help = Some("write a version such as `1.9.5` or `v1.9.5`, or a constraint such as `~> 1.9`".to_owned());
                     }
                 }
+            }
+            "terraform_distribution" => {
+                p.terraform_distribution = super::switches::read_distribution(r, e);
             }
             "timeout" => {
                 if let Some(text) = r.non_empty(v, "`timeout`") {

@@ -20,6 +20,8 @@ pub struct ResolvedProject {
     pub workspace: String,
     /// A pinned Terraform version.
     pub terraform_version: Option<String>,
+    /// Terraform or OpenTofu.
+    pub distribution: crate::run::Distribution,
     /// Autoplan settings.
     pub autoplan: Autoplan,
     /// Requirements before `apply`.
@@ -53,6 +55,7 @@ impl ResolvedProject {
             dir: dir.to_owned(),
             workspace: "default".to_owned(),
             terraform_version: None,
+            distribution: policy.distribution,
             autoplan: Autoplan::default(),
             apply_requirements: policy.apply_requirements.clone(),
             plan_requirements: policy.plan_requirements.clone(),
@@ -399,6 +402,7 @@ fn resolve_project(
         dir: p.dir.clone(),
         workspace: p.workspace.clone(),
         terraform_version: p.terraform_version.clone(),
+        distribution: p.terraform_distribution.unwrap_or(policy.distribution),
         autoplan: p.autoplan.clone(),
         apply_requirements,
         plan_requirements,

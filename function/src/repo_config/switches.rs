@@ -1,14 +1,14 @@
 //! Atlantis' per-repository switches that both files can carry: `silence_pr_comments`,
 //! `autodiscover` and `delete_source_branch_on_merge`, implemented; and the keys Landfall takes
 //! only at the value it implements (`repo_locking`, `repo_locks`, `policy_check`,
-//! `custom_policy_check`, `terraform_distribution`): any other value is refused, saying why, so
+//! `custom_policy_check`): any other value is refused, saying why, so
 //! an operator never believes a setting is in force when it is not.
 
 use globset::{GlobBuilder, GlobSet, GlobSetBuilder};
 
 use super::read::Reader;
 use super::yaml::{Entry, Node};
-use crate::run::RunCommand;
+use crate::run::{Distribution, RunCommand};
 
 /// `autodiscover.mode`.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -153,16 +153,23 @@ pub(super) fn check_fixed_key(r: &mut Reader, e: &Entry) -> bool {
                     .help = Some(format!("remove `{key}` or set it to false; plans are applied without policy checks"));
             }
         }
-        "terraform_distribution" => match r.string(v, "`terraform_distribution`").as_deref() {
-            Some("terraform") | None => {}
-            Some(other) => {
-                r.error(e.line, format!("`terraform_distribution: {other}` is not supported: the runner runs Terraform only"))
-                    .help = Some("remove the key, or set it to `terraform`".to_owned());
-            }
-        },
         _ => return false,
     }
     true
+}
+
+/// Reads `terraform_distribution`: `terraform` or `opentofu`.
+pub(super) fn read_distribution(r: &mut Reader, e: &Entry) -> Option<Distribution> {
+    let name = r.string(&e.value, "`terraform_distribution`")?;
+    let distribution = Distribution::parse(&name);
+    if distribution.is_none() {
+        r.error(
+            e.line,
+            format!("`terraform_distribution: {name}` is not a distribution"),
+        )
+        .help = Some("the distributions are terraform and opentofu".to_owned());
+    }
+    distribution
 }
 
 fn refuse_locks(r: &mut Reader, line: usize, what: &str) {
@@ -227,5 +234,42 @@ mod tests {
         assert!(a.ignores("prod/a/b"));
         assert!(!a.ignores("staging"));
         assert!(!AutoDiscover::default().ignores("foo/x"));
+    }
+
+    #[test]
+    fn terraform_distribution_is_the_projects_else_the_policys_and_nothing_else_is_taken() {
+        use crate::repo_config::{Policy, load};
+        use crate::run::Distribution::{self, OpenTofu, Terraform};
+        let policy = |text: &str| {
+            Policy::parse("repos.yaml", text)
+                .unwrap()
+                .resolve("github.com", "acme/infra", "main")
+        };
+        let file = "version: 3\nprojects:\n- dir: a\n- dir: b\n  terraform_distribution: terraform\n- dir: c\n  terraform_distribution: opentofu\n";
+        let distributions = |policy_text: &str| -> Vec<Distribution> {
+            let config = load(&policy(policy_text), Some(("atlantis.yaml", file))).unwrap();
+            config.projects.iter().map(|p| p.distribution).collect()
+        };
+        assert_eq!(
+            distributions("repos:\n- id: /.*/\n"),
+            [Terraform, Terraform, OpenTofu]
+        );
+        assert_eq!(
+            distributions("repos:\n- id: /.*/\n  terraform_distribution: opentofu\n"),
+            [OpenTofu, Terraform, OpenTofu]
+        );
+        let err = load(
+            &policy("repos:\n- id: /.*/\n"),
+            Some((
+                "atlantis.yaml",
+                "version: 3\nprojects:\n- dir: a\n  terraform_distribution: pulumi\n",
+            )),
+        )
+        .unwrap_err()
+        .to_comment();
+        assert!(
+            err.contains("`terraform_distribution: pulumi` is not a distribution"),
+            "{err}"
+        );
     }
 }

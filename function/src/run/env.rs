@@ -5,8 +5,8 @@
 use std::time::Duration;
 
 use super::{
-    CommentThread, DEFAULT_TIMEOUT, PlanToApply, ProjectSpec, RunCommand, RunSpec, Step,
-    StoredArtifact, WorkflowHooks,
+    CommentThread, DEFAULT_TIMEOUT, Distribution, PlanToApply, ProjectSpec, RunCommand, RunSpec,
+    Step, StoredArtifact, WorkflowHooks,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 
@@ -44,6 +44,8 @@ pub mod env_vars {
     pub const WORKSPACE: &str = "LANDFALL_RUN_WORKSPACE";
     /// The project's pinned Terraform version, when it pins one.
     pub const TERRAFORM_VERSION: &str = "LANDFALL_RUN_TERRAFORM_VERSION";
+    /// `opentofu` when the project runs OpenTofu (absent: Terraform).
+    pub const DISTRIBUTION: &str = "LANDFALL_RUN_TF_DISTRIBUTION";
     /// The run's time limit in seconds.
     pub const TIMEOUT: &str = "LANDFALL_RUN_TIMEOUT";
     /// The workflow's steps as JSON; absent for the default workflow.
@@ -120,6 +122,12 @@ impl RunSpec {
         }
         if let Some(version) = &self.project.terraform_version {
             env.push((v::TERRAFORM_VERSION, version.clone()));
+        }
+        if !self.project.distribution.is_terraform() {
+            env.push((
+                v::DISTRIBUTION,
+                self.project.distribution.as_str().to_owned(),
+            ));
         }
         if let Some(steps) = &self.project.workflow {
             env.push((
@@ -201,6 +209,16 @@ impl RunSpec {
             Some(value) => Duration::from_secs(parse_u64(v::TIMEOUT, value)?),
             None => DEFAULT_TIMEOUT,
         };
+        let distribution = match get(v::DISTRIBUTION) {
+            Some(name) => Distribution::parse(&name).ok_or_else(|| {
+                invalid(
+                    v::DISTRIBUTION,
+                    &name,
+                    "neither terraform nor opentofu".to_owned(),
+                )
+            })?,
+            None => Distribution::Terraform,
+        };
         let workflow = match get(v::WORKFLOW) {
             Some(json) => Some(
                 serde_json::from_str::<Vec<Step>>(&json)
@@ -257,6 +275,7 @@ impl RunSpec {
                 dir: get(v::DIR).unwrap_or_else(|| ".".to_owned()),
                 workspace: get(v::WORKSPACE).unwrap_or_else(|| "default".to_owned()),
                 terraform_version: get(v::TERRAFORM_VERSION),
+                distribution,
                 timeout,
                 workflow,
                 init_args,
@@ -351,6 +370,7 @@ pub(crate) mod tests {
             },
         ]);
         spec.project.init_args = vec!["-backend-config=key=\"a b\"".to_owned()];
+        spec.project.distribution = crate::run::Distribution::OpenTofu;
         spec.project.hooks = WorkflowHooks {
             pre: vec![crate::run::WorkflowHook {
                 description: Some("Generating configs".to_owned()),

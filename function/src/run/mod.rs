@@ -33,7 +33,8 @@ pub use id::job_name;
 pub use lock::{LockKey, project_label};
 pub use result::{Outcome, PlanCounts, ProjectResult, RunReport, RunStatus, StepOutput, Timings};
 pub use spec::{
-    CommentThread, DEADLINE_GRACE, DEFAULT_TIMEOUT, PlanToApply, ProjectSpec, RunCommand, RunSpec,
+    CommentThread, DEADLINE_GRACE, DEFAULT_TIMEOUT, Distribution, PlanToApply, ProjectSpec,
+    RunCommand, RunSpec,
 };
 pub use step::{EnvSource, RunOutput, Step, default_steps, init_args};
 pub use summary::PlanSummary;

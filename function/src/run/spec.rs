@@ -69,6 +69,9 @@ pub struct ProjectSpec {
     pub workspace: String,
     /// The pinned Terraform version, when the project pins one.
     pub terraform_version: Option<String>,
+    /// Terraform or OpenTofu (`terraform_distribution`).
+    #[serde(default, skip_serializing_if = "Distribution::is_terraform")]
+    pub distribution: Distribution,
     /// The run's time limit; the Job's `activeDeadlineSeconds` derives from it.
     pub timeout: Duration,
     /// The workflow's steps; `None` for the default workflow of the command.
@@ -92,6 +95,7 @@ impl ProjectSpec {
             dir: dir.into(),
             workspace: "default".to_owned(),
             terraform_version: None,
+            distribution: Distribution::Terraform,
             timeout: DEFAULT_TIMEOUT,
             workflow: None,
             init_args: Vec::new(),
@@ -103,6 +107,62 @@ impl ProjectSpec {
     #[must_use]
     pub fn label(&self) -> String {
         project_label(self.name.as_deref(), &self.dir, &self.workspace)
+    }
+}
+
+/// Which program runs a project's Terraform configuration (`terraform_distribution`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Distribution {
+    /// HashiCorp's Terraform, `terraform` (the default).
+    #[default]
+    Terraform,
+    /// OpenTofu, `tofu`.
+    OpenTofu,
+}
+
+impl Distribution {
+    /// As written in the repo config: `terraform`, `opentofu`.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Distribution::Terraform => "terraform",
+            Distribution::OpenTofu => "opentofu",
+        }
+    }
+
+    /// The distribution `name` names (`terraform`, `opentofu`).
+    #[must_use]
+    pub fn parse(name: &str) -> Option<Self> {
+        match name {
+            "terraform" => Some(Distribution::Terraform),
+            "opentofu" => Some(Distribution::OpenTofu),
+            _ => None,
+        }
+    }
+
+    /// The program's name: `terraform`, `tofu`.
+    #[must_use]
+    pub fn program(self) -> &'static str {
+        match self {
+            Distribution::Terraform => "terraform",
+            Distribution::OpenTofu => "tofu",
+        }
+    }
+
+    /// How people call it: Terraform, OpenTofu.
+    #[must_use]
+    pub fn title(self) -> &'static str {
+        match self {
+            Distribution::Terraform => "Terraform",
+            Distribution::OpenTofu => "OpenTofu",
+        }
+    }
+
+    /// Whether this is Terraform, the default.
+    #[must_use]
+    pub fn is_terraform(&self) -> bool {
+        *self == Distribution::Terraform
     }
 }
 

@@ -18,7 +18,10 @@ pub struct RunnerOptions {
     pub work_dir: PathBuf,
     /// The `terraform` binary.
     pub terraform: PathBuf,
-    /// Other Terraform versions, `<dir>/<version>/terraform`, for projects that pin one.
+    /// The `tofu` binary (OpenTofu), for projects that ask for it.
+    pub tofu: PathBuf,
+    /// Other versions, `<dir>/<version>/terraform` (and `<dir>/<version>/tofu` for OpenTofu),
+    /// for projects that pin one.
     pub versions_dir: Option<PathBuf>,
     /// The provider plugin cache, shared between runs; `init` holds a lock on it.
     pub plugin_cache: PathBuf,
@@ -33,7 +36,7 @@ pub struct RunnerOptions {
 }
 
 impl RunnerOptions {
-    /// Options from the environment: `LANDFALL_WORK_DIR`, `LANDFALL_TERRAFORM`,
+    /// Options from the environment: `LANDFALL_WORK_DIR`, `LANDFALL_TERRAFORM`, `LANDFALL_TOFU`,
     /// `LANDFALL_PLUGIN_CACHE_DIR`, `LANDFALL_RUN_GRACE` and the token (`LANDFALL_VCS_TOKEN`, or
     /// standard input after [`git::move_token_off_environment`]).
     #[must_use]
@@ -46,6 +49,7 @@ impl RunnerOptions {
                 .map_or_else(|| work_dir.join("plugin-cache"), PathBuf::from),
             terraform: get(function_env::TERRAFORM)
                 .map_or_else(|| PathBuf::from("terraform"), PathBuf::from),
+            tofu: get(function_env::TOFU).map_or_else(|| PathBuf::from("tofu"), PathBuf::from),
             versions_dir: get(function_env::TERRAFORM_VERSIONS_DIR).map(PathBuf::from),
             grace: get(function_env::RUN_GRACE)
                 .and_then(|value| value.to_str()?.parse().ok())

@@ -1,22 +1,30 @@
-//! Which Terraform binary runs a project: the newest this runner carries that its
-//! `terraform_version` (a version or a constraint) allows, never another version.
+//! Which binary runs a project: Terraform or OpenTofu (`terraform_distribution`), the newest
+//! this runner carries that its `terraform_version` (a version or a constraint) allows, never
+//! another version.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use super::RunnerOptions;
 use crate::config::env_vars::TERRAFORM_VERSIONS_DIR;
-use crate::run::RunSpec;
 use crate::run::version::{Constraint, Version};
+use crate::run::{Distribution, RunSpec};
 
-/// The Terraform binary for the project. Without `terraform_version`, the default binary.
-/// With it (a version or a constraint such as `~> 1.9`), the newest version this runner carries
-/// that matches: `<versions dir>/<version>/terraform` for each version there, and the default
+/// The binary for the project: `terraform`, or `tofu` for OpenTofu. Without
+/// `terraform_version`, the default binary of the distribution. With it (a version or a
+/// constraint such as `~> 1.9`), the newest version this runner carries that matches:
+/// `<versions dir>/<version>/terraform` (`.../tofu`) for each version there, and the default
 /// binary at its own version. None matching fails the project, naming what there is; nothing is
 /// downloaded.
 pub(super) fn pick_terraform(spec: &RunSpec, opts: &RunnerOptions) -> Result<PathBuf, String> {
+    let distribution = spec.project.distribution;
+    let default_binary = match distribution {
+        Distribution::Terraform => &opts.terraform,
+        Distribution::OpenTofu => &opts.tofu,
+    };
+    let program = distribution.program();
     let Some(pinned) = spec.project.terraform_version.as_deref() else {
-        return Ok(opts.terraform.clone());
+        return Ok(default_binary.clone());
     };
     let constraint =
         Constraint::parse(pinned).map_err(|err| format!("terraform_version `{pinned}`: {err}"))?;
@@ -25,7 +33,7 @@ pub(super) fn pick_terraform(spec: &RunSpec, opts: &RunnerOptions) -> Result<Pat
         && let Ok(entries) = std::fs::read_dir(dir)
     {
         for entry in entries.flatten() {
-            let binary = entry.path().join("terraform");
+            let binary = entry.path().join(program);
             if let Some(version) = entry.file_name().to_str().and_then(Version::parse)
                 && binary.is_file()
             {
@@ -33,9 +41,10 @@ pub(super) fn pick_terraform(spec: &RunSpec, opts: &RunnerOptions) -> Result<Pat
             }
         }
     }
-    let default = installed_version(&opts.terraform)?;
+    let title = distribution.title();
+    let default = installed_version(default_binary)?;
     if let Some(version) = Version::parse(&default) {
-        carried.push((version, opts.terraform.clone()));
+        carried.push((version, default_binary.clone()));
     }
     let newest = constraint.newest(carried.iter().map(|(v, _)| v)).cloned();
     if let Some(newest) = newest
@@ -47,11 +56,11 @@ pub(super) fn pick_terraform(spec: &RunSpec, opts: &RunnerOptions) -> Result<Pat
     have.sort();
     have.dedup();
     Err(format!(
-        "the project asks for Terraform `{pinned}` (terraform_version), and this runner carries \
-         none that matches: it has {} ({} is the default{}). Add a matching Terraform to the \
+        "the project asks for {title} `{pinned}` (terraform_version), and this runner carries \
+         none that matches: it has {} ({} is the default{}). Add a matching {title} to the \
          runner image{}, or change the project's terraform_version.",
         have.join(", "),
-        opts.terraform.display(),
+        default_binary.display(),
         opts.versions_dir
             .as_ref()
             .map_or_else(String::new, |dir| format!(
@@ -59,8 +68,8 @@ pub(super) fn pick_terraform(spec: &RunSpec, opts: &RunnerOptions) -> Result<Pat
                 dir.display()
             )),
         opts.versions_dir.as_ref().map_or_else(
-            || format!(" (as <dir>/<version>/terraform with {TERRAFORM_VERSIONS_DIR}=<dir>)"),
-            |dir| format!(" as {}", dir.join("<version>").join("terraform").display())
+            || format!(" (as <dir>/<version>/{program} with {TERRAFORM_VERSIONS_DIR}=<dir>)"),
+            |dir| format!(" as {}", dir.join("<version>").join(program).display())
         ),
     ))
 }

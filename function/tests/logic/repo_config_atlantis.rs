@@ -134,9 +134,15 @@ fn the_documented_use_cases_parse() {
     );
     let off = parse_repo_config("atlantis.yaml", cases[0]).unwrap();
     assert!(!off.projects[0].autoplan.enabled);
+    // Atlantis' defaults, and OpenTofu's `.tofu` and `.tofu.json` files.
     assert_eq!(
         off.projects[0].autoplan.when_modified,
-        ["**/*.tf*", "**/terragrunt.hcl", "**/.terraform.lock.hcl"]
+        [
+            "**/*.tf*",
+            "**/*.tofu*",
+            "**/terragrunt.hcl",
+            "**/.terraform.lock.hcl"
+        ]
     );
 }
 

@@ -110,6 +110,7 @@ impl Fixture {
             .env("LANDFALL_RUN_GRACE", "2")
             .env("LANDFALL_TERRAFORM", landfall_e2e::tool("terraform"))
             .env("LANDFALL_TERRAFORM_VERSIONS_DIR", self.path("versions"))
+            .env("LANDFALL_TOFU", self.path("tofu"))
             .env("LANDFALL_VCS_TOKEN", TOKEN)
             .env("LANDFALL_ALLOW_FILE_CLONE", "true")
             .env(
@@ -429,6 +430,60 @@ fn a_pinned_terraform_version_or_constraint_picks_the_newest_carried_match_or_sa
     spec.project.terraform_version = Some("~> 3.0".to_owned());
     let report = fx.run(&spec);
     assert!(report.comment.contains("9.9.9"), "{}", report.comment);
+}
+
+/// A stand-in program at `path` that leaves a mark in `marks` each time it runs, then runs the
+/// test tools' Terraform with the same arguments.
+fn marking_wrapper(path: &std::path::Path, marks: &std::path::Path) {
+    std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+    std::fs::create_dir_all(marks).unwrap();
+    std::fs::write(
+        path,
+        format!(
+            "#!/bin/sh\ntouch {}/\"$$\"\nexec {} \"$@\"\n",
+            marks.display(),
+            landfall_e2e::tool("terraform").display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+/// No OpenTofu release can be installed here: `tofu` is a stand-in that runs the test tools'
+/// Terraform (OpenTofu takes the same commands and prints the same `version -json`), so what is
+/// tested is which program the runner picks, never Terraform's for an OpenTofu project.
+#[test]
+fn an_opentofu_project_runs_tofu_at_the_version_it_pins_or_says_what_there_is() {
+    let fx = Fixture::new();
+    let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
+    let (tofu_marks, pinned_marks) = (fx.path("tofu-marks"), fx.path("pinned-marks"));
+    marking_wrapper(&fx.path("tofu"), &tofu_marks);
+    marking_wrapper(&fx.path("versions/1.8.3/tofu"), &pinned_marks);
+    let count = |dir: &std::path::Path| std::fs::read_dir(dir).unwrap().count();
+    let mut spec = fx.spec(&head, "delivery-1");
+    spec.project.distribution = landfall_function::run::Distribution::OpenTofu;
+
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
+    let by_tofu = count(&tofu_marks);
+    assert!(by_tofu > 0, "the default tofu ran the plan");
+    assert_eq!(count(&pinned_marks), 0);
+
+    spec.trigger = "delivery-2".to_owned();
+    spec.project.terraform_version = Some("~> 1.8.0".to_owned());
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
+    assert!(count(&pinned_marks) > 0, "the carried OpenTofu 1.8.3 ran");
+
+    spec.trigger = "delivery-3".to_owned();
+    spec.project.terraform_version = Some("1.7.0".to_owned());
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Failed, "{}", report.comment);
+    assert!(
+        report.comment.contains("asks for OpenTofu `1.7.0`") && report.comment.contains("1.8.3"),
+        "{}",
+        report.comment
+    );
 }
 
 #[test]
