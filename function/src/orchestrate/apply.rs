@@ -247,7 +247,7 @@ fn unapplied_dependencies(
 
 /// `runs` in stages: each run after every run it depends on (by project name); a cycle is
 /// broken by running what remains together.
-fn stages(runs: Vec<(RunSpec, Vec<String>)>) -> Vec<Vec<(RunSpec, Vec<String>)>> {
+pub(super) fn stages(runs: Vec<(RunSpec, Vec<String>)>) -> Vec<Vec<(RunSpec, Vec<String>)>> {
     let names: Vec<String> = runs
         .iter()
         .filter_map(|(s, _)| s.project.name.clone())

@@ -1,4 +1,4 @@
-//! What a merge starts, and `automerge`.
+//! What a merge starts (apply on merge, `delete_source_branch_on_merge`), and `automerge`.
 //!
 //! **Apply on merge** (`apply_on_merge`, allowed by the operator's policy): when a PR merges,
 //! each of its plans whose project turns it on is applied, under the lock the PR holds, once the
@@ -35,8 +35,25 @@ struct OnMerge {
 }
 
 impl Context {
-    /// A merged PR: its `apply_on_merge` projects applied, every other lock released.
+    /// A merged PR: its `apply_on_merge` projects applied, every other lock released, then its
+    /// source branch deleted when `delete_source_branch_on_merge` says so.
     pub(crate) async fn merged(
+        self: &Arc<Self>,
+        event: &Event,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+    ) -> anyhow::Result<()> {
+        let applied = self.apply_merged(event, repo, pr).await;
+        if let Err(err) = self.delete_source_branch(repo, pr).await {
+            tracing::warn!(
+                error = format!("{err:#}"),
+                "delete_source_branch_on_merge failed"
+            );
+        }
+        applied
+    }
+
+    async fn apply_merged(
         self: &Arc<Self>,
         event: &Event,
         repo: &RepoName,
@@ -136,6 +153,51 @@ impl Context {
         }
         if !applies.is_empty() {
             self.apply_in_stages(&ctx, &thread, applies).await?;
+        }
+        Ok(())
+    }
+
+    /// `delete_source_branch_on_merge`: deletes a merged PR's source branch when the policy (or
+    /// the repo file at the merged head, with the policy's leave) says so. The host's refusal is
+    /// said in a comment; the deletion itself is fail-safe (see [`VcsClient::delete_branch`]).
+    async fn delete_source_branch(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+    ) -> anyhow::Result<()> {
+        // Without a policy it is off (Atlantis' default), and no repo file may turn it on.
+        let Some(policy) = &self.policy else {
+            return Ok(());
+        };
+        let merged = self.vcs.pull_request(repo, pr).await?;
+        let policy = policy.resolve(&self.host(), repo.as_str(), &merged.base_branch);
+        let may_be_on = policy.delete_source_branch_on_merge
+            || policy
+                .allowed_overrides
+                .contains(&crate::repo_config::OverrideKey::DeleteSourceBranchOnMerge);
+        if !may_be_on {
+            return Ok(());
+        }
+        let fallback = policy.delete_source_branch_on_merge;
+        let on = match self.load_config_at(policy, repo, &merged.head_sha).await? {
+            Loaded::Config(loaded) => loaded.0.delete_source_branch_on_merge,
+            Loaded::Invalid(_) => fallback,
+        };
+        if !on {
+            return Ok(());
+        }
+        match self.vcs.delete_branch(repo, &merged).await {
+            Ok(outcome) => {
+                tracing::info!(branch = %merged.head_branch, ?outcome, "source branch on merge");
+            }
+            Err(err) => {
+                tracing::warn!(error = %err, branch = %merged.head_branch, "the source branch was not deleted");
+                let body = format!(
+                    "**The source branch `{}` was not deleted** (`delete_source_branch_on_merge`): {err}",
+                    merged.head_branch
+                );
+                self.vcs.post_comment(repo, pr, &body).await?;
+            }
         }
         Ok(())
     }

@@ -12,7 +12,7 @@ use crate::projects::{Request, select};
 use crate::repo_config::{self, EffectivePolicy, Requirement, ResolvedConfig, ResolvedProject};
 use crate::run::{CommentThread, Outcome, ProjectResult, ProjectSpec, RunCommand, RunSpec};
 use crate::store::{
-    LockHolder, LockKey, LockOutcome, PlanOutcome, PlanStatus, RunQueues as _, Store,
+    LockHolder, LockKey, LockOutcome, PlanOutcome, PlanStatus, Store,
 };
 use crate::vcs::tree::HeadFiles;
 use crate::vcs::{PrState, StatusState, VcsClient, status_context};
@@ -173,111 +173,31 @@ impl Context {
         if wanted.is_empty() {
             return Ok(());
         }
-        // Projects run in parallel within an execution order group, groups one after another.
+        // Projects run in parallel within an execution order group, groups one after another;
+        // within a group, a project after the projects it depends on (`depends_on`).
         let mut groups: Vec<i64> = wanted.iter().map(|p| p.execution_order_group).collect();
         groups.sort_unstable();
         groups.dedup();
-        let specs: Vec<Vec<RunSpec>> = groups
-            .iter()
-            .map(|group| {
-                wanted
-                    .iter()
-                    .filter(|p| p.execution_order_group == *group)
-                    .map(|project| {
-                        let mut spec =
-                            run_spec(ctx, project, &policy, RunCommand::Plan, extra_args, None);
-                        spec.report_back = self.report_back.then(|| thread.clone());
-                        spec
-                    })
-                    .collect()
-            })
-            .collect();
-        self.start_groups(ctx, &thread, specs).await
-    }
-
-    /// Starts the execution order groups `specs`, in order: runs that report back start the
-    /// first group and queue the rest (the report that ends a group starts the next, see
-    /// [`Self::advance`]); runs the function waits for run group after group.
-    pub(crate) async fn start_groups(
-        self: &Arc<Self>,
-        ctx: &PrContext,
-        thread: &CommentThread,
-        mut specs: Vec<Vec<RunSpec>>,
-    ) -> anyhow::Result<()> {
-        if specs.is_empty() {
-            return Ok(());
-        }
-        if self.report_back {
-            let first = specs.remove(0);
-            if !specs.is_empty() {
-                let queued = crate::store::QueuedGroups {
-                    thread: thread.clone(),
-                    current: first
-                        .iter()
-                        .map(|s| crate::store::keys::project_key(&s.lock_key()))
-                        .collect(),
-                    groups: specs,
-                };
-                self.store
-                    .queue_groups(ctx.repo.as_str(), ctx.pr.0, &first[0].trigger, &queued)
-                    .await?;
-            }
-            let (trigger, key) = (first[0].trigger.clone(), first[0].lock_key());
-            self.run_group(first, thread).await?;
-            // A group whose runs all ended at once (none could start) starts the next now.
-            return self.advance(&ctx.repo, ctx.pr, &trigger, &key).await;
-        }
-        // Runs the function waits for: each group has ended when `run_group` returns.
-        for group in specs {
-            self.run_group(group, thread).await?;
-        }
-        Ok(())
-    }
-
-    /// Starts the next execution order group of command `trigger` once no run of it is in
-    /// progress, `finished` being a project of the group that ran (see [`crate::store::queue`]).
-    pub(crate) async fn advance(
-        self: &Arc<Self>,
-        repo: &crate::event::RepoName,
-        pr: crate::event::PullRequestNumber,
-        trigger: &str,
-        finished: &LockKey,
-    ) -> anyhow::Result<()> {
-        let mut finished = finished.clone();
-        loop {
-            let records = self.store.list_plans(repo.as_str(), pr.0).await?;
-            if records
+        let mut specs: Vec<Vec<RunSpec>> = Vec::new();
+        for group in groups {
+            let runs = wanted
                 .iter()
-                .any(|r| r.trigger.as_deref() == Some(trigger) && r.in_progress())
-            {
-                return Ok(());
-            }
-            let Some((thread, next)) = self
-                .store
-                .next_group(repo.as_str(), pr.0, trigger, &finished)
-                .await?
-            else {
-                return Ok(());
-            };
-            let Some(first) = next.first() else {
-                return Ok(());
-            };
-            finished = first.lock_key();
-            // An apply's later stage runs only if every apply of this command so far applied.
-            let unapplied = records.iter().any(|r| {
-                r.trigger.as_deref() == Some(trigger) && !matches!(r.status, PlanStatus::Applied)
-            });
-            if first.command == RunCommand::Apply && unapplied {
-                for spec in &next {
-                    let why = "an earlier stage of this apply was not applied, so this project, \
-                               which comes after it, was not applied either";
-                    self.refuse_apply(spec, &thread, why).await?;
-                }
-                continue;
-            }
-            tracing::info!(runs = next.len(), "the next execution order group starts");
-            Box::pin(self.run_group(next, &thread)).await?;
+                .filter(|p| p.execution_order_group == group)
+                .map(|project| {
+                    let mut spec =
+                        run_spec(ctx, project, &policy, RunCommand::Plan, extra_args, None);
+                    spec.report_back = self.report_back.then(|| thread.clone());
+                    let depends_on = spec.project.depends_on.clone();
+                    (spec, depends_on)
+                })
+                .collect();
+            specs.extend(
+                super::apply::stages(runs)
+                    .into_iter()
+                    .map(|stage| stage.into_iter().map(|(spec, _)| spec).collect()),
+            );
         }
+        self.start_groups(ctx, &thread, specs).await
     }
 
     /// Takes all the projects' locks at once; projects another PR holds are left out (and
@@ -543,6 +463,7 @@ pub(crate) fn run_spec(
             workflow,
             init_args: crate::run::init_args(&project.workflow.plan_steps()),
             hooks: policy.hooks.clone(),
+            depends_on: project.depends_on.clone(),
         },
         extra_args: extra_args.to_vec(),
         trigger: ctx.trigger.clone(),

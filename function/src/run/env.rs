@@ -280,6 +280,7 @@ impl RunSpec {
                 workflow,
                 init_args,
                 hooks,
+                depends_on: Vec::new(),
             },
             extra_args,
             trigger: get(v::TRIGGER).unwrap_or_default(),

@@ -84,6 +84,10 @@ pub struct ProjectSpec {
     /// The operator's `pre_workflow_hooks` and `post_workflow_hooks` for the repository.
     #[serde(default, skip_serializing_if = "WorkflowHooks::is_empty")]
     pub hooks: WorkflowHooks,
+    /// `depends_on`: the projects (by name) whose run must succeed before this one starts. The
+    /// function's to order runs (kept with queued groups); never given to the runner.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub depends_on: Vec<String>,
 }
 
 impl ProjectSpec {
@@ -100,6 +104,7 @@ impl ProjectSpec {
             workflow: None,
             init_args: Vec::new(),
             hooks: WorkflowHooks::default(),
+            depends_on: Vec::new(),
         }
     }
 

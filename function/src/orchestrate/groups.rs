@@ -1,0 +1,148 @@
+//! The order a command's runs start in: execution order groups one after another (under
+//! Lambda the later ones wait in the store, and the report that ends a group starts the next),
+//! and within a group a project after those it `depends_on`; a plan whose dependency was not
+//! planned is not run, an apply stage after one that did not apply is refused.
+
+use std::sync::Arc;
+
+use super::plan::refused;
+use super::{Context, PrContext};
+use crate::run::{CommentThread, RunCommand, RunSpec};
+use crate::store::{LockKey, PlanStatus, RunQueues as _, Store as _};
+
+impl Context {
+    /// Starts the execution order groups `specs`, in order: runs that report back start the
+    /// first group and queue the rest (the report that ends a group starts the next, see
+    /// [`Self::advance`]); runs the function waits for run group after group.
+    pub(crate) async fn start_groups(
+        self: &Arc<Self>,
+        ctx: &PrContext,
+        thread: &CommentThread,
+        mut specs: Vec<Vec<RunSpec>>,
+    ) -> anyhow::Result<()> {
+        if specs.is_empty() {
+            return Ok(());
+        }
+        if self.report_back {
+            let first = specs.remove(0);
+            if !specs.is_empty() {
+                let queued = crate::store::QueuedGroups {
+                    thread: thread.clone(),
+                    current: first
+                        .iter()
+                        .map(|s| crate::store::keys::project_key(&s.lock_key()))
+                        .collect(),
+                    groups: specs,
+                };
+                self.store
+                    .queue_groups(ctx.repo.as_str(), ctx.pr.0, &first[0].trigger, &queued)
+                    .await?;
+            }
+            let (trigger, key) = (first[0].trigger.clone(), first[0].lock_key());
+            self.run_group(first, thread).await?;
+            // A group whose runs all ended at once (none could start) starts the next now.
+            return self.advance(&ctx.repo, ctx.pr, &trigger, &key).await;
+        }
+        // Runs the function waits for: each group has ended when `run_group` returns.
+        for group in specs {
+            let group = self.hold_back(group, thread).await?;
+            self.run_group(group, thread).await?;
+        }
+        Ok(())
+    }
+
+    /// Starts the next execution order group of command `trigger` once no run of it is in
+    /// progress, `finished` being a project of the group that ran (see [`crate::store::queue`]).
+    pub(crate) async fn advance(
+        self: &Arc<Self>,
+        repo: &crate::event::RepoName,
+        pr: crate::event::PullRequestNumber,
+        trigger: &str,
+        finished: &LockKey,
+    ) -> anyhow::Result<()> {
+        let mut finished = finished.clone();
+        loop {
+            let records = self.store.list_plans(repo.as_str(), pr.0).await?;
+            if records
+                .iter()
+                .any(|r| r.trigger.as_deref() == Some(trigger) && r.in_progress())
+            {
+                return Ok(());
+            }
+            let Some((thread, next)) = self
+                .store
+                .next_group(repo.as_str(), pr.0, trigger, &finished)
+                .await?
+            else {
+                return Ok(());
+            };
+            let Some(first) = next.first() else {
+                return Ok(());
+            };
+            finished = first.lock_key();
+            // An apply's later stage runs only if every apply of this command so far applied.
+            let unapplied = records.iter().any(|r| {
+                r.trigger.as_deref() == Some(trigger) && !matches!(r.status, PlanStatus::Applied)
+            });
+            if first.command == RunCommand::Apply && unapplied {
+                for spec in &next {
+                    let why = "an earlier stage of this apply was not applied, so this project, \
+                               which comes after it, was not applied either";
+                    self.refuse_apply(spec, &thread, why).await?;
+                }
+                continue;
+            }
+            let next = self.hold_back(next, &thread).await?;
+            tracing::info!(runs = next.len(), "the next execution order group starts");
+            Box::pin(self.run_group(next, &thread)).await?;
+        }
+    }
+
+    /// The plans of `group` that may start: a plan whose `depends_on` names a project of the
+    /// same command whose plan did not succeed is not run, and says so; its lock is given back.
+    async fn hold_back(
+        &self,
+        group: Vec<RunSpec>,
+        thread: &CommentThread,
+    ) -> anyhow::Result<Vec<RunSpec>> {
+        let Some(first) = group.first().cloned() else {
+            return Ok(group);
+        };
+        if first.command != RunCommand::Plan
+            || group.iter().all(|spec| spec.project.depends_on.is_empty())
+        {
+            return Ok(group);
+        }
+        let records = self
+            .store
+            .list_plans(first.repo.as_str(), first.pr.0)
+            .await?;
+        let failed = |name: &String| {
+            records.iter().any(|r| {
+                r.trigger.as_deref() == Some(first.trigger.as_str())
+                    && r.key.project.as_deref() == Some(name.as_str())
+                    && !matches!(r.status, PlanStatus::Planned | PlanStatus::NoChanges)
+            })
+        };
+        let mut ready = Vec::new();
+        for spec in group {
+            match spec.project.depends_on.iter().find(|dep| failed(dep)) {
+                Some(dep) => {
+                    let why = format!(
+                        "not run: `{dep}`, which this project depends on (`depends_on`), was not \
+                         planned. Fix it and comment `landfall plan` to plan both"
+                    );
+                    let result = refused(&spec, &why);
+                    self.reporter().publish(&spec, thread, Some(&result)).await?;
+                    let released = self
+                        .store
+                        .release_lock(&spec.lock_key(), Some(spec.pr.0))
+                        .await?;
+                    tracing::info!(?released, project = %spec.project.label(), "not run: lock given back");
+                }
+                None => ready.push(spec),
+            }
+        }
+        Ok(ready)
+    }
+}
