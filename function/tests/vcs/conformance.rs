@@ -233,8 +233,8 @@ impl<C: VcsClient> Case<C> {
         // The open pull request merged at its head, with each method.
         for method in [MergeMethod::Merge, MergeMethod::Squash, MergeMethod::Rebase] {
             let merge = h.run("merge", c.merge(repo, &pr, method)).await;
-            let merges = self.merges.contains(&method);
-            assert_eq!(merge.is_ok(), merges, "merge with {method:?}: {merge:?}");
+            let supported = self.merges.contains(&method);
+            assert_eq!(merge.is_ok(), supported, "merge with {method:?}: {merge:?}");
         }
         more(&mut h, &c).await;
         h.finish(silent, self.sources).await;

@@ -3,6 +3,7 @@
 //! `completionOptions.mergeStrategy` (the description's `noFastForward`, `squash`, `rebase`);
 //! and the merge commit read back as a completed pull request's `lastMergeCommit`.
 
+use landfall_function::event::CommitSha;
 use landfall_function::repo_config::MergeMethod;
 use landfall_function::vcs::{PrState, PullRequest, VcsClient};
 use serde_json::{Value, json};
@@ -63,7 +64,7 @@ async fn read(pr: Value) -> PullRequest {
 async fn a_completed_pull_request_names_its_merge_commit_and_an_active_one_none() {
     let completed = read(pr_json("completed", MERGED)).await;
     assert_eq!(completed.state, PrState::Merged);
-    let sha = completed.merge_sha.as_ref().map(|s| s.as_str());
+    let sha = completed.merge_sha.as_ref().map(CommitSha::as_str);
     assert_eq!(sha, Some(MERGED));
     // An active pull request's lastMergeCommit is the trial merge, not a merge made.
     let active = read(pr_json("active", MERGED)).await;

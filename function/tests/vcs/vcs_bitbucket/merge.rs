@@ -4,7 +4,7 @@
 //! pull request's `merge_commit.hash`, resolved in full; on Bitbucket Data Center, not supported
 //! (refused without a request) and the merge commit read from `properties.mergeCommit.id`.
 
-use landfall_function::event::RepoName;
+use landfall_function::event::{CommitSha, RepoName};
 use landfall_function::repo_config::MergeMethod;
 use landfall_function::vcs::{PrState, PullRequest, VcsClient};
 use serde_json::{Value, json};
@@ -76,7 +76,10 @@ async fn cloud_read(pr: Value) -> PullRequest {
 async fn cloud_names_a_merged_pull_requests_merge_commit_in_full_and_an_open_ones_none() {
     let merged = cloud_read(cloud_pr("MERGED", Some(&MERGED[..12]))).await;
     assert_eq!(merged.state, PrState::Merged);
-    assert_eq!(merged.merge_sha.as_ref().map(|s| s.as_str()), Some(MERGED));
+    assert_eq!(
+        merged.merge_sha.as_ref().map(CommitSha::as_str),
+        Some(MERGED)
+    );
     let open = cloud_read(cloud_pr("OPEN", None)).await;
     assert_eq!((open.state, open.merge_sha), (PrState::Open, None));
 }
@@ -134,7 +137,10 @@ async fn server_read(pr: Value) -> PullRequest {
 async fn server_names_a_merged_pull_requests_merge_commit_and_an_open_ones_none() {
     let merged = server_read(server_pr("MERGED", Some(MERGED))).await;
     assert_eq!(merged.state, PrState::Merged);
-    assert_eq!(merged.merge_sha.as_ref().map(|s| s.as_str()), Some(MERGED));
+    assert_eq!(
+        merged.merge_sha.as_ref().map(CommitSha::as_str),
+        Some(MERGED)
+    );
     let open = server_read(server_pr("OPEN", None)).await;
     assert_eq!((open.state, open.merge_sha), (PrState::Open, None));
 }

@@ -3,6 +3,7 @@
 //! `head_commit_id` Gitea checks, answered 200 with no body; and the merge commit read back as the
 //! merged pull request's `merge_commit_sha`.
 
+use landfall_function::event::CommitSha;
 use landfall_function::repo_config::MergeMethod;
 use landfall_function::vcs::{PrState, PullRequest, VcsClient};
 use serde_json::{Value, json};
@@ -58,7 +59,10 @@ fn pr_json(state: &str, merged: bool, merge_commit_sha: Option<&str>) -> Value {
 async fn a_merged_pull_request_names_its_merge_commit_and_an_open_one_none() {
     let merged = read(pr_json("closed", true, Some(MERGED))).await;
     assert_eq!(merged.state, PrState::Merged);
-    assert_eq!(merged.merge_sha.as_ref().map(|s| s.as_str()), Some(MERGED));
+    assert_eq!(
+        merged.merge_sha.as_ref().map(CommitSha::as_str),
+        Some(MERGED)
+    );
     let open = read(pr_json("open", false, None)).await;
     assert_eq!((open.state, open.merge_sha), (PrState::Open, None));
 }

@@ -2,6 +2,7 @@
 //! description's `merge_method` and the head `sha` GitHub checks (409 when it moved); and the
 //! merge commit read back as the merged pull request's `merge_commit_sha`.
 
+use landfall_function::event::CommitSha;
 use landfall_function::repo_config::MergeMethod;
 use landfall_function::vcs::{PrState, PullRequest, VcsClient};
 use serde_json::{Value, json};
@@ -77,7 +78,10 @@ fn pr_json(state: &str, merged: bool, merge_commit_sha: &str) -> Value {
 async fn a_merged_pull_request_names_its_merge_commit_and_an_open_one_none() {
     let merged = read(pr_json("closed", true, MERGED)).await;
     assert_eq!(merged.state, PrState::Merged);
-    assert_eq!(merged.merge_sha.as_ref().map(|s| s.as_str()), Some(MERGED));
+    assert_eq!(
+        merged.merge_sha.as_ref().map(CommitSha::as_str),
+        Some(MERGED)
+    );
     // An open pull request's merge_commit_sha is GitHub's test merge: not a merge made.
     let open = read(pr_json("open", false, MERGED)).await;
     assert_eq!((open.state, open.merge_sha), (PrState::Open, None));

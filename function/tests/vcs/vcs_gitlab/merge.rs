@@ -4,6 +4,7 @@
 //! The merge commit is read back from the merged merge request: `merge_commit_sha`, else
 //! `squash_commit_sha`, else (a fast-forward) the head.
 
+use landfall_function::event::CommitSha;
 use landfall_function::repo_config::MergeMethod;
 use landfall_function::vcs::{PrState, PullRequest, VcsClient, VcsError};
 use serde_json::{Value, json};
@@ -68,14 +69,14 @@ async fn read(mr: Value) -> PullRequest {
 #[tokio::test]
 async fn a_merged_merge_request_names_its_merge_squash_or_fast_forwarded_commit_and_an_open_one_none()
  {
-    let sha = |pr: &PullRequest| pr.merge_sha.as_ref().map(|s| s.as_str().to_owned());
+    let sha = |pr: &PullRequest| pr.merge_sha.clone();
     let merged = read(mr_json("merged", Some(MERGED), Some(SQUASHED))).await;
     assert_eq!(merged.state, PrState::Merged);
-    assert_eq!(sha(&merged).as_deref(), Some(MERGED));
+    assert_eq!(sha(&merged), Some(CommitSha::new(MERGED)));
     let squashed = read(mr_json("merged", None, Some(SQUASHED))).await;
-    assert_eq!(sha(&squashed).as_deref(), Some(SQUASHED));
+    assert_eq!(sha(&squashed), Some(CommitSha::new(SQUASHED)));
     let fast_forward = read(mr_json("merged", None, None)).await;
-    assert_eq!(sha(&fast_forward).as_deref(), Some(SHA));
+    assert_eq!(sha(&fast_forward), Some(CommitSha::new(SHA)));
     let open = read(mr_json("opened", None, None)).await;
     assert_eq!((open.state, open.merge_sha), (PrState::Open, None));
 }
