@@ -419,30 +419,27 @@ impl Host for BitbucketCloudClient {
         Ok(format!("repositories/{workspace}/{slug}"))
     }
 
-    /// `POST /2.0/repositories/{w}/{s}/pullrequests/{id}/merge` with `merge_strategy`.
+    /// `POST /2.0/repositories/{w}/{s}/pullrequests/{id}/merge` with `pullrequest_merge_parameters`:
+    /// its required `type` and `merge_strategy`, one of the description's `merge_commit`, `squash`
+    /// and `rebase_fast_forward` (the commits rebased onto the base branch, no merge commit, as
+    /// GitHub's `rebase`). Bitbucket Cloud takes no expected head: it answers 409 when a ref
+    /// changed while merging.
     fn merge_put(repo: &RepoName, pr: &PullRequest, method: MergeMethod) -> Result<Put> {
         let strategy = match method {
             MergeMethod::Merge => "merge_commit",
             MergeMethod::Squash => "squash",
-            MergeMethod::Rebase => {
-                return Err(VcsError::Config {
-                    message: format!(
-                        "Bitbucket Cloud does not merge with `automerge_method: {}` through Landfall: use merge or squash",
-                        method.as_str()
-                    ),
-                });
-            }
+            MergeMethod::Rebase => "rebase_fast_forward",
         };
         let path = format!(
             "{}/pullrequests/{}/merge",
             Self::repo_path(repo)?,
             pr.number
         );
-        Ok(Put::new(
-            Method::POST,
-            path,
-            serde_json::json!({"merge_strategy": strategy}),
-        ))
+        let body = serde_json::json!({
+            "type": "pullrequest_merge_parameters",
+            "merge_strategy": strategy,
+        });
+        Ok(Put::new(Method::POST, path, body))
     }
 }
 

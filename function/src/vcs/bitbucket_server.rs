@@ -78,7 +78,9 @@ struct PrJson {
     reviewers: Vec<Participant>,
     #[serde(default)]
     participants: Vec<Participant>,
-    /// `properties.mergeCommit`, once merged.
+    /// `properties.mergeCommit`, once merged. Not in the published REST description (9.2's
+    /// `RestPullRequest` lists no `properties`, and no operation there names the merge commit):
+    /// read where Bitbucket Data Center sends it, `None` where it does not.
     #[serde(default)]
     properties: Option<PrProperties>,
 }

@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
 use landfall_function::projects::discover::is_terraform_file;
+use landfall_function::repo_config::MergeMethod;
 use landfall_function::vcs::azure_devops::AzureDevopsClient;
 use landfall_function::vcs::bitbucket_cloud::BitbucketCloudClient;
 use landfall_function::vcs::bitbucket_server::BitbucketServerClient;
@@ -170,8 +171,9 @@ fn wanted() -> TreeFilter {
 
 /// One host's case: its fake, the client on it, the pull request, person and team asked about,
 /// the operations that make no request there (`read_tree` where the host offers no archive,
-/// `is_member` where it has no membership check) and the adapter's sources (its own public
-/// async operations must be driven too).
+/// `is_member` where it has no membership check, `merge` where Landfall does not merge), the
+/// merge methods the adapter merges with (the others refused without a request) and the
+/// adapter's sources (its own public async operations must be driven too).
 struct Case<C> {
     host: &'static str,
     respond: fn(&Request) -> ResponseTemplate,
@@ -180,6 +182,7 @@ struct Case<C> {
     user: Actor,
     team: &'static str,
     silent: &'static [&'static str],
+    merges: &'static [MergeMethod],
     sources: &'static [&'static str],
 }
 
@@ -227,6 +230,12 @@ impl<C: VcsClient> Case<C> {
         merged.head_repo = Some(repo.clone());
         let deletion = h.run("delete_branch", c.delete_branch(repo, &merged)).await;
         assert_eq!(deletion.expect("delete_branch"), BranchDeletion::Deleted);
+        // The open pull request merged at its head, with each method.
+        for method in [MergeMethod::Merge, MergeMethod::Squash, MergeMethod::Rebase] {
+            let merge = h.run("merge", c.merge(repo, &pr, method)).await;
+            let supported = self.merges.contains(&method);
+            assert_eq!(merge.is_ok(), supported, "merge with {method:?}: {merge:?}");
+        }
         more(&mut h, &c).await;
         h.finish(silent, self.sources).await;
     }
@@ -249,6 +258,7 @@ async fn github_requests_are_documented_by_the_rest_api_description() {
         user: Actor::login("octocat"),
         team: "acme/platform",
         silent: &[],
+        merges: &[MergeMethod::Merge, MergeMethod::Squash, MergeMethod::Rebase],
         sources: &[include_str!("../../src/vcs/github.rs")],
     };
     case.check(async |h: &mut Harness, _: &GithubClient| {
@@ -286,6 +296,7 @@ async fn gitlab_requests_are_documented_by_the_api_source() {
         user: Actor::login("dev"),
         team: "acme/platform",
         silent: &[],
+        merges: &[MergeMethod::Merge, MergeMethod::Squash],
         sources: &[include_str!("../../src/vcs/gitlab.rs")],
     };
     case.check(async |_: &mut Harness, _: &GitlabClient| {})
@@ -304,6 +315,7 @@ async fn gitea_requests_are_documented_by_the_swagger_description() {
         user: Actor::login("dev"),
         team: "acme/platform",
         silent: &[],
+        merges: &[MergeMethod::Merge, MergeMethod::Squash, MergeMethod::Rebase],
         sources: &[include_str!("../../src/vcs/gitea.rs")],
     };
     case.check(async |_: &mut Harness, _: &GiteaClient| {})
@@ -325,6 +337,7 @@ async fn azure_devops_requests_are_documented_by_the_rest_api_specs() {
         },
         team: "acme/platform",
         silent: &["read_tree", "is_member"],
+        merges: &[MergeMethod::Merge, MergeMethod::Squash, MergeMethod::Rebase],
         sources: &[
             include_str!("../../src/vcs/azure_devops/mod.rs"),
             include_str!("../../src/vcs/azure_devops/permissions.rs"),
@@ -349,6 +362,7 @@ async fn bitbucket_cloud_requests_are_documented_by_the_swagger_description() {
         },
         team: "acme/x",
         silent: &["read_tree", "is_member"],
+        merges: &[MergeMethod::Merge, MergeMethod::Squash, MergeMethod::Rebase],
         sources: &[include_str!("../../src/vcs/bitbucket_cloud.rs")],
     };
     case.check(async |h: &mut Harness, c: &BitbucketCloudClient| {
@@ -370,7 +384,8 @@ async fn bitbucket_server_requests_are_documented_by_the_data_center_description
         pull_request: ("PLAT/infra", 5),
         user: Actor::login("dev"),
         team: "PLAT/x",
-        silent: &["is_member"],
+        silent: &["is_member", "merge"],
+        merges: &[],
         sources: &[include_str!("../../src/vcs/bitbucket_server.rs")],
     };
     case.check(async |_: &mut Harness, _: &BitbucketServerClient| {})

@@ -12,6 +12,8 @@ use crate::archive_common::{TREE, tarball};
 pub const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
 /// The base branch's head.
 pub const BASE: &str = "0123456789abcdef0123456789abcdef01234567";
+/// The commit a merge made.
+pub const MERGED: &str = "9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e";
 
 fn json(value: Value) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(value)
@@ -83,6 +85,9 @@ pub fn github(req: &Request) -> ResponseTemplate {
             "ref": "refs/heads/feature", "object": {"sha": SHA, "type": "commit"}
         })),
         ("DELETE", "/git/refs/heads/feature") => ResponseTemplate::new(204),
+        ("PUT", "/pulls/7/merge") => json(json!({
+            "sha": MERGED, "merged": true, "message": "Pull Request successfully merged"
+        })),
         _ => unexpected(req),
     }
 }
@@ -126,6 +131,10 @@ pub fn gitlab(req: &Request) -> ResponseTemplate {
         ("GET", "/repository/branches/feature") => {
             json(json!({"name": "feature", "commit": {"id": SHA}}))
         }
+        ("PUT", "/merge_requests/7/merge") => json(json!({
+            "iid": 7, "sha": SHA, "source_branch": "feature", "target_branch": "main",
+            "state": "merged", "merge_commit_sha": MERGED, "squash_commit_sha": null
+        })),
         _ => unexpected(req),
     }
 }
@@ -165,6 +174,7 @@ pub fn gitea(req: &Request) -> ResponseTemplate {
         ("GET", "") => json(json!({"full_name": "acme/infra", "default_branch": "main"})),
         ("GET", "/branches/feature") => json(json!({"name": "feature", "commit": {"id": SHA}})),
         ("DELETE", "/branches/feature") => ResponseTemplate::new(204),
+        ("POST", "/pulls/3/merge") => ResponseTemplate::new(200),
         _ => unexpected(req),
     }
 }
@@ -188,6 +198,11 @@ pub fn azure_devops(req: &Request) -> ResponseTemplate {
             "createdBy": {"uniqueName": "dev@example.com"}, "status": "active",
             "mergeStatus": "succeeded",
             "reviewers": [{"vote": 10, "id": "id-lead", "uniqueName": "lead@example.com"}]
+        })),
+        ("PATCH", "/pullrequests/42") => json(json!({
+            "pullRequestId": 42, "status": "completed", "mergeStatus": "succeeded",
+            "lastMergeSourceCommit": {"commitId": SHA}, "lastMergeCommit": {"commitId": MERGED},
+            "sourceRefName": "refs/heads/feature", "targetRefName": "refs/heads/main"
         })),
         ("GET", "/pullrequests/42/iterations") => json(json!({"value": [{"id": 1}]})),
         ("GET", "/pullrequests/42/iterations/1/changes") => json(json!({
@@ -262,6 +277,12 @@ pub fn bitbucket_cloud(req: &Request) -> ResponseTemplate {
             json(json!({"name": "feature", "target": {"hash": SHA}}))
         }
         ("DELETE", "/refs/branches/feature") => ResponseTemplate::new(204),
+        ("POST", "/pullrequests/5/merge") => json(json!({
+            "type": "pullrequest", "id": 5, "state": "MERGED",
+            "source": {"branch": {"name": "feature"}, "commit": {"hash": &SHA[..12]}},
+            "destination": {"branch": {"name": "main"}, "commit": {"hash": &BASE[..12]}},
+            "merge_commit": {"hash": &MERGED[..12]}
+        })),
         _ => unexpected(req),
     }
 }

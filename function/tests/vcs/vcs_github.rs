@@ -27,6 +27,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::archive_common::{Entry, github_tarball, gzip, tar};
 
 mod delete_branch;
+mod merge;
 
 const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
 
