@@ -409,7 +409,15 @@ impl Context {
         if !loaded.0.automerge {
             return Ok(());
         }
-        let body = match self.vcs.merge(&spec.repo, &pr, method).await {
+        let mut merged = self.vcs.merge(&spec.repo, &pr, method).await;
+        // A merge retried after an answer that never came finds the PR merged by the first try.
+        if merged.is_err()
+            && let Ok(now) = self.vcs.pull_request(&spec.repo, spec.pr).await
+            && now.state == PrState::Merged
+        {
+            merged = Ok(());
+        }
+        let body = match merged {
             Ok(()) => format!(
                 "**Automerged** (`automerge`, {} method): every plan of this pull request was applied.",
                 method.as_str()

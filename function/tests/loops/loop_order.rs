@@ -114,9 +114,9 @@ fn a_chain_plans_in_order_and_a_failure_stops_its_dependents() {
     );
     drop(server);
     // The store is free to open once the server is gone: app holds no lock, the others do.
-    let store = landfall_function::store::EmbeddedStore::open_dir(&data).unwrap();
+    let embedded = landfall_function::store::EmbeddedStore::open_dir(&data).unwrap();
     let locks = runtime
-        .block_on(landfall_function::store::Store::list_locks(&store, None))
+        .block_on(landfall_function::store::Store::list_locks(&embedded, None))
         .unwrap();
     let mut held: Vec<String> = locks.iter().map(|l| l.key.project_label()).collect();
     held.sort();
