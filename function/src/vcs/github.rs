@@ -32,6 +32,7 @@
 //! [`VcsClient::is_member`]: super::VcsClient::is_member
 
 mod app;
+mod checks;
 pub(super) mod shared;
 
 use std::future::Future;
@@ -393,8 +394,16 @@ impl Host for GithubClient {
         Some(format!("{base}/tarball/{sha}"))
     }
 
-    /// `POST /repos/{o}/{r}/statuses/{sha}`, the description cut to GitHub's 140 characters.
+    /// `POST /repos/{o}/{r}/statuses/{sha}`, the description cut to GitHub's 140 characters; as
+    /// a GitHub App, a check run instead (`checks.rs`).
     fn status(&self, repo: &RepoName, sha: &CommitSha, status: &CommitStatus) -> Result<Put> {
+        if matches!(self.credentials, Credentials::App(_)) {
+            return Ok(checks::check_run(
+                &Self::repo_path(repo)?,
+                sha.as_str(),
+                status,
+            ));
+        }
         let path = format!("{}/statuses/{sha}", Self::repo_path(repo)?);
         Ok(Put::new(
             Method::POST,

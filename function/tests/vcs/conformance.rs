@@ -272,6 +272,12 @@ async fn github_requests_are_documented_by_the_rest_api_description() {
             .expect("pull_request as an App");
         let member = h.run("app is_member", app.is_member("ops/sre", &octocat));
         assert!(member.await.expect("is_member as an App"));
+        // An App's statuses are check runs.
+        let (sha, status) = (CommitSha::new(SHA), status());
+        let check = app.set_status(&acme, &sha, &status);
+        h.run("app set_status", check)
+            .await
+            .expect("set_status as an App");
         // A token for a runner from an App configured with its installation: minted at once.
         let configured = GithubClient::app(Some(&h.uri("")), 12345, APP_KEY, Some(42), policy());
         let configured = configured.unwrap();

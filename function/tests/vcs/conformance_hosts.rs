@@ -64,6 +64,7 @@ pub fn github(req: &Request) -> ResponseTemplate {
         ("POST", "/issues/7/comments") => created(json!({"id": 1001})),
         ("PATCH", "/issues/comments/1001") => json(json!({"id": 1001})),
         ("POST", p) if p == format!("/statuses/{SHA}") => created(json!({"id": 1})),
+        ("POST", "/check-runs") => created(json!({"id": 4, "status": "in_progress"})),
         ("GET", "/collaborators/octocat/permission") => {
             json(json!({"permission": "write", "role_name": "maintain"}))
         }

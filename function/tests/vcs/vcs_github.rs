@@ -26,6 +26,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 use crate::archive_common::{Entry, github_tarball, gzip, tar};
 
+mod checks;
 mod delete_branch;
 mod merge;
 
