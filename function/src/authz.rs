@@ -114,7 +114,8 @@ impl Permissions {
             Action::Plan => Some(&self.plan),
             Action::Apply | Action::Cancel => Some(&self.apply),
             Action::Unlock => Some(&self.unlock),
-            Action::Help | Action::Version => None,
+            // Who may approve is the policy's `owners`, checked where the approval is recorded.
+            Action::Help | Action::Version | Action::ApprovePolicies => None,
         }
     }
 }

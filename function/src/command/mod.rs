@@ -49,6 +49,8 @@ pub enum Action {
     Unlock,
     /// Stop the pull request's running plans and applies (the locks stay).
     Cancel,
+    /// Approve the failing policy checks of the selected plans (a policy owner).
+    ApprovePolicies,
     /// Reply with usage.
     Help,
     /// Reply with the function's version.
@@ -64,6 +66,7 @@ impl Action {
             Action::Apply => "apply",
             Action::Unlock => "unlock",
             Action::Cancel => "cancel",
+            Action::ApprovePolicies => "approve_policies",
             Action::Help => "help",
             Action::Version => "version",
         }
@@ -109,7 +112,11 @@ impl Command {
         match self.action {
             Action::Help => Some(usage(self.tool)),
             Action::Version => Some(format!("landfall {}", env!("CARGO_PKG_VERSION"))),
-            Action::Plan | Action::Apply | Action::Unlock | Action::Cancel => None,
+            Action::Plan
+            | Action::Apply
+            | Action::Unlock
+            | Action::Cancel
+            | Action::ApprovePolicies => None,
         }
     }
 }
@@ -215,9 +222,10 @@ pub fn usage(tool: Tool) -> String {
          - `{t} apply`: apply the plans made at the current head commit\n\
          - `{t} unlock`: release this pull request's locks and discard its plans\n\
          - `{t} cancel`: stop this pull request's running plans and applies (locks stay)\n\
+         - `{t} approve_policies`: approve failing policy checks (policy owners)\n\
          - `{t} help`: show this text\n\
          - `{t} version`: show the Landfall version\n\n\
-         Flags for plan, apply and cancel:\n\
+         Flags for plan, apply, cancel and approve_policies:\n\
          - `-p, --project NAME`: only this project\n\
          - `-d, --dir DIR`: only the project in this directory\n\
          - `-w, --workspace NAME`: only this Terraform workspace\n\

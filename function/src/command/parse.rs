@@ -68,6 +68,7 @@ pub(super) fn parse_words(tool: Tool, rest: &str) -> Result<Command, CommandErro
         "apply" => Action::Apply,
         "unlock" => Action::Unlock,
         "cancel" => Action::Cancel,
+        "approve_policies" => Action::ApprovePolicies,
         "help" | "-h" | "--help" => return Ok(Command::new(tool, Action::Help)),
         "version" => Action::Version,
         other => return Err(CommandError::UnknownCommand(other.to_owned())),

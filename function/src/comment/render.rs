@@ -244,7 +244,55 @@ pub fn render_project(result: &ProjectResult) -> String {
             .collect();
         out.push_str(&parts.join("\n"));
     }
+    out.push_str(&policies(result));
     out.push_str(&after);
+    out
+}
+
+/// The plan's policy checks: each set passed, warned or failed with its messages (each shown
+/// as code: they quote resource addresses the pull request chose), and the approvals.
+fn policies(result: &ProjectResult) -> String {
+    if result.policies.is_empty() {
+        return String::new();
+    }
+    let one_line = |text: &str| inline_code(&text.replace(['\n', '\r'], " "));
+    let mut out = String::from("\n**Policy checks**\n\n");
+    for set in &result.policies {
+        let name = inline_code(&set.name);
+        let (mark, what) = match (&set.error, set.failures.is_empty()) {
+            (Some(error), _) => ("❌", format!("could not be evaluated: {}", one_line(error))),
+            (None, false) => ("❌", format!("{} failure(s)", set.failures.len())),
+            (None, true) if !set.warnings.is_empty() => {
+                ("⚠️", format!("passed, {} warning(s)", set.warnings.len()))
+            }
+            (None, true) => ("✅", "passed".to_owned()),
+        };
+        let _ = writeln!(out, "- {mark} {name}: {what}");
+        for message in &set.failures {
+            let _ = writeln!(out, "  - ❌ {}", one_line(message));
+        }
+        for message in &set.warnings {
+            let _ = writeln!(out, "  - ⚠️ {}", one_line(message));
+        }
+    }
+    if !result.policies_passed() {
+        if result.policy_approvals.is_empty() {
+            out.push_str(
+                "\nApplying needs a policy owner's approval: comment `landfall approve_policies`.\n",
+            );
+        } else {
+            let _ = writeln!(
+                out,
+                "\nApproved by {}.",
+                result
+                    .policy_approvals
+                    .iter()
+                    .map(|login| format!("@{login}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            );
+        }
+    }
     out
 }
 

@@ -41,6 +41,19 @@ fn what(result: &ProjectResult) -> String {
     }
 }
 
+/// A project's policy checks in a cell: failed sets (and whether approved), else warnings.
+fn policy_cell(result: &ProjectResult) -> String {
+    let failed = result.policies.iter().filter(|s| !s.passed()).count();
+    let warned: usize = result.policies.iter().map(|s| s.warnings.len()).sum();
+    match (failed, warned) {
+        _ if result.policies.is_empty() => String::new(),
+        (0, 0) => "✅ passed".to_owned(),
+        (0, n) => format!("⚠️ {n} warning(s)"),
+        (n, _) if result.policy_approvals.is_empty() => format!("❌ {n} set(s) failed"),
+        (n, _) => format!("❌ {n} set(s) failed, approved"),
+    }
+}
+
 /// The table for `results`, or `None` for fewer than two projects (the project's own summary
 /// line says it all).
 #[must_use]
@@ -48,10 +61,19 @@ pub fn summary_table(results: &[ProjectResult]) -> Option<String> {
     if results.len() < 2 {
         return None;
     }
-    let mut table = String::from(
-        "| Project | Result | Add | Change | Destroy | Import | Move | Apply with |\n\
-         |---|---|--:|--:|--:|--:|--:|---|\n",
-    );
+    // The policy column only where policy checks ran.
+    let with_policies = results.iter().any(|r| !r.policies.is_empty());
+    let mut table = if with_policies {
+        String::from(
+            "| Project | Result | Add | Change | Destroy | Import | Move | Policies | Apply with |\n\
+             |---|---|--:|--:|--:|--:|--:|---|---|\n",
+        )
+    } else {
+        String::from(
+            "| Project | Result | Add | Change | Destroy | Import | Move | Apply with |\n\
+             |---|---|--:|--:|--:|--:|--:|---|\n",
+        )
+    };
     for result in results {
         let counts = result.counts.unwrap_or_default();
         let apply = if matches!(result.outcome, Outcome::Planned { .. }) && !result.step_failed() {
@@ -59,9 +81,14 @@ pub fn summary_table(results: &[ProjectResult]) -> Option<String> {
         } else {
             String::new()
         };
+        let policies = if with_policies {
+            format!("{} | ", policy_cell(result))
+        } else {
+            String::new()
+        };
         let _ = writeln!(
             table,
-            "| {} | {} | {} | {} | {} | {} | {} | {apply} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {policies}{apply} |",
             cell(&result.label()),
             what(result),
             count(counts.add),

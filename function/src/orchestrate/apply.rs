@@ -214,6 +214,12 @@ impl Context {
                 short(ctx.head_sha.as_str())
             ));
         }
+        let checks = self.effective_policy(ctx).policy_checks;
+        if let Some(result) = &record.result
+            && let Some(why) = super::policies::unapproved(result, checks.as_deref())
+        {
+            reasons.push(why);
+        }
         reasons.extend(
             self.unmet(ctx, &project.apply_requirements, "apply", checked)
                 .await?,

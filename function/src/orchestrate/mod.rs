@@ -24,6 +24,7 @@ mod cancel;
 mod groups;
 mod merge;
 mod plan;
+mod policies;
 mod pr;
 mod reports;
 mod requirements;
@@ -435,6 +436,7 @@ impl Context {
                 self.apply(&ctx, command).await
             }
             Action::Cancel => self.cancel(&ctx, command).await,
+            Action::ApprovePolicies => self.approve_policies(&ctx, command).await,
             Action::Unlock => {
                 let released = self.store.release_pr(repo.as_str(), pr.0).await?;
                 let body = if released.is_empty() {

@@ -463,6 +463,10 @@ pub(crate) fn run_spec(
             workflow,
             init_args: crate::run::init_args(&project.workflow.plan_steps()),
             hooks: policy.hooks.clone(),
+            policy_sets: match (command, &policy.policy_checks) {
+                (RunCommand::Plan, Some(checks)) => checks.policy_sets(),
+                _ => Vec::new(),
+            },
             depends_on: project.depends_on.clone(),
         },
         extra_args: extra_args.to_vec(),

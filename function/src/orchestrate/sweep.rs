@@ -153,6 +153,8 @@ impl Context {
             log: None,
             steps: Vec::new(),
             counts: None,
+            policies: Vec::new(),
+            policy_approvals: Vec::new(),
         });
         if !self.store.finish_stuck(&failed, &record.run_id).await? {
             return Ok(false);

@@ -23,6 +23,7 @@ use crate::store::{
 use crate::vcs::{AnyVcs, RetryPolicy, VcsSettings};
 
 mod merge;
+mod policies;
 mod reports;
 mod sweep;
 

@@ -14,6 +14,7 @@ mod hooks;
 mod merge;
 mod permissions;
 mod policy;
+mod policy_checks;
 mod project;
 mod read;
 mod repo;
@@ -29,6 +30,7 @@ pub use hooks::HookRules;
 pub use merge::{MergeMethod, MergeRules, MergeSettings};
 pub use permissions::PermissionRules;
 pub use policy::{EffectivePolicy, OverrideKey, Policy, PolicyError, RepoId, RepoRule};
+pub use policy_checks::{Owners, PolicyChecks, PolicySetConfig};
 pub use repo::{
     Autoplan, BranchPattern, DEFAULT_WHEN_MODIFIED, ProjectConfig, RepoConfig, Requirement,
     Setting, parse_repo_config,

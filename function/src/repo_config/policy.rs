@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
+use std::sync::Arc;
 
 use regex::Regex;
 
@@ -11,6 +12,7 @@ use super::diag::{ConfigErrors, Diagnostic};
 use super::hooks::HookRules;
 use super::merge::{MERGE_KEYS, MergeRules, MergeSettings};
 use super::permissions::{PermissionRules, read_permissions};
+use super::policy_checks::{PolicyChecks, read_policy_checks};
 use super::read::Reader;
 use super::repo::{BranchPattern, Requirement};
 use super::switches::{
@@ -139,6 +141,8 @@ pub struct RepoRule {
     pub merge: MergeRules,
     /// `terraform_distribution`: the default of the repository's projects.
     pub terraform_distribution: Option<crate::run::Distribution>,
+    /// `policy_check`: `false` leaves the repository's plans unchecked by the policy sets.
+    pub policy_check: Option<bool>,
 }
 
 /// The policy file, validated.
@@ -150,6 +154,8 @@ pub struct Policy {
     pub repos: Vec<RepoRule>,
     /// Server-side `workflows`, including a `default` if the operator redefined it.
     pub workflows: BTreeMap<String, Workflow>,
+    /// `policies`: the policy sets every plan is checked with.
+    pub policy_checks: Option<Arc<PolicyChecks>>,
     /// Keys that were ignored.
     pub warnings: Vec<Diagnostic>,
 }
@@ -191,6 +197,8 @@ pub struct EffectivePolicy {
     pub merge: MergeSettings,
     /// Terraform or OpenTofu, for projects that do not say.
     pub distribution: crate::run::Distribution,
+    /// `policies`: the policy sets plans are checked with, and who approves their failures.
+    pub policy_checks: Option<Arc<PolicyChecks>>,
 }
 
 impl Default for EffectivePolicy {
@@ -217,6 +225,7 @@ impl Default for EffectivePolicy {
             hooks: WorkflowHooks::default(),
             merge: MergeSettings::default(),
             distribution: crate::run::Distribution::Terraform,
+            policy_checks: None,
         }
     }
 }
@@ -236,6 +245,9 @@ pub enum PolicyError {
     /// The file is not a valid policy.
     #[error("the policy file is invalid:\n{0}")]
     Invalid(#[from] ConfigErrors),
+    /// A policy set's files cannot be read.
+    #[error("the policy file's policy sets cannot be read: {0}")]
+    PolicySets(String),
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -281,7 +293,13 @@ impl Policy {
             path: path.display().to_string(),
             source,
         })?;
-        let policy = Policy::parse(&path.display().to_string(), &text)?;
+        let mut policy = Policy::parse(&path.display().to_string(), &text)?;
+        if let Some(checks) = &mut policy.policy_checks {
+            let base = path.parent().unwrap_or(Path::new("."));
+            Arc::make_mut(checks)
+                .load_modules(base)
+                .map_err(PolicyError::PolicySets)?;
+        }
         for warning in &policy.warnings {
             tracing::warn!(policy = %policy.file, "{warning}");
         }
@@ -295,6 +313,7 @@ impl Policy {
             file: file.to_owned(),
             repos: Vec::new(),
             workflows: BTreeMap::new(),
+            policy_checks: None,
             warnings: Vec::new(),
         };
         let root = match yaml::parse(text) {
@@ -313,7 +332,10 @@ impl Policy {
                 match e.key.as_str() {
                     "repos" => policy.repos.extend(r.list(&e.value, "`repos`", read_rule)),
                     "workflows" => policy.workflows = read_workflows(&mut r, &e.value),
-                    "policies" | "metrics" | "team_authz" | "external_stores" => {
+                    "policies" => {
+                        policy.policy_checks = read_policy_checks(&mut r, e).map(Arc::new);
+                    }
+                    "metrics" | "team_authz" | "external_stores" => {
                         server_section(&mut r, e);
                     }
                     _ => r.unknown_key(e, "the policy", TOP_KEYS),
@@ -345,6 +367,7 @@ impl Policy {
         let full_id = format!("{host}/{repo}");
         let mut out = EffectivePolicy {
             file: Some(self.file.clone()),
+            policy_checks: self.policy_checks.clone(),
             ..EffectivePolicy::default()
         };
         for (name, workflow) in &self.workflows {
@@ -403,6 +426,11 @@ impl Policy {
             if let Some(v) = rule.terraform_distribution {
                 out.distribution = v;
             }
+            match rule.policy_check {
+                Some(false) => out.policy_checks = None,
+                Some(true) => out.policy_checks.clone_from(&self.policy_checks),
+                None => {}
+            }
         }
         out
     }
@@ -430,6 +458,7 @@ fn read_rule(r: &mut Reader, node: &Node) -> Option<RepoRule> {
         hooks: HookRules::default(),
         merge: MergeRules::default(),
         terraform_distribution: None,
+        policy_check: None,
     };
     let mut id_seen = false;
     for e in entries {
@@ -519,6 +548,7 @@ fn read_switch(r: &mut Reader, e: &super::yaml::Entry, rule: &mut RepoRule) -> b
         }
         "disable_autoplan" => rule.disable_autoplan = r.bool(v, "`disable_autoplan`"),
         "terraform_distribution" => rule.terraform_distribution = read_distribution(r, e),
+        "policy_check" => rule.policy_check = r.bool(v, "`policy_check`"),
         _ if rule.merge.read(r, e) => {}
         _ => return check_fixed_key(r, e),
     }

@@ -147,10 +147,18 @@ pub(super) fn check_fixed_key(r: &mut Reader, e: &Entry) -> bool {
                 }
             }
         }
-        key @ ("policy_check" | "custom_policy_check") => {
-            if r.bool(v, &format!("`{key}`")) == Some(true) {
-                r.error(e.line, format!("`{key}: true` is not supported: Landfall runs no policy checks yet, so no plan would be checked"))
-                    .help = Some(format!("remove `{key}` or set it to false; plans are applied without policy checks"));
+        "custom_policy_check" => {
+            if r.bool(v, "`custom_policy_check`") == Some(true) {
+                r.error(e.line, "`custom_policy_check: true` is not supported: Landfall evaluates the policy sets of `policies` itself and runs no custom policy command")
+                    .help = Some("remove `custom_policy_check` or set it to false; write the policies as Rego policy sets".to_owned());
+            }
+        }
+        "policy_check" => {
+            // A repo file may not turn off what the operator checks; the policy may, per repos
+            // entry (read there, before this).
+            if r.bool(v, "`policy_check`") == Some(false) {
+                r.error(e.line, "`policy_check: false` is not taken from a repo file: the operator's policy sets check every plan")
+                    .help = Some("remove `policy_check`; the operator can leave a repository out with `policy_check: false` in its `repos` entry".to_owned());
             }
         }
         _ => return false,
@@ -188,16 +196,6 @@ pub(super) fn server_section(r: &mut Reader, e: &Entry) {
     };
     let set = |k: &str| entries.iter().find(|x| x.key == k);
     match e.key.as_str() {
-        "policies" => {
-            if let Some(sets) = set("policy_sets")
-                && !matches!(&sets.value.value, super::yaml::Value::Null)
-                && r.seq(&sets.value, "`policies.policy_sets`")
-                    .is_some_and(|s| !s.is_empty())
-            {
-                r.error(sets.line, "`policies.policy_sets` is not supported: Landfall runs no policy checks yet, so these policies would not stop any apply")
-                    .help = Some("remove `policies`, or keep Atlantis for the repositories that need policy checks".to_owned());
-            }
-        }
         "team_authz" => {
             if set("command").is_some() {
                 r.error(e.line, "`team_authz` is not supported: Landfall does not run an external authorization command, so it would not refuse whom the command refuses")

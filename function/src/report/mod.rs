@@ -125,7 +125,28 @@ impl Reporter<'_> {
             }
         };
         self.run_status(spec, state, &description).await;
+        self.policy_status(spec, &result).await;
         Ok((result, true))
+    }
+
+    /// The plan's policy checks as a status of their own (`landfall/policy_check: <project>`),
+    /// when the operator has policy sets: a failure until an owner approves, for branch
+    /// protection to require.
+    async fn policy_status(&self, spec: &RunSpec, result: &ProjectResult) {
+        if result.policies.is_empty() {
+            return;
+        }
+        let failed = result.policies.iter().filter(|s| !s.passed()).count();
+        let (state, description) = if failed == 0 {
+            (StatusState::Success, "Policies passed".to_owned())
+        } else {
+            (
+                StatusState::Failure,
+                format!("{failed} policy set(s) failed: an owner must approve"),
+            )
+        };
+        let context = status_context("policy_check", &spec.project.label());
+        self.status(spec, &context, state, &description).await;
     }
 
     /// The apply's record and status; returns the result and whether the record holds it.

@@ -44,6 +44,8 @@ pub mod env_vars {
     pub const WORKSPACE: &str = "LANDFALL_RUN_WORKSPACE";
     /// The project's pinned Terraform version, when it pins one.
     pub const TERRAFORM_VERSION: &str = "LANDFALL_RUN_TERRAFORM_VERSION";
+    /// The policy sets to check the plan with (JSON), when the operator has some.
+    pub const POLICY_SETS: &str = "LANDFALL_RUN_POLICY_SETS";
     /// `opentofu` when the project runs OpenTofu (absent: Terraform).
     pub const DISTRIBUTION: &str = "LANDFALL_RUN_TF_DISTRIBUTION";
     /// The run's time limit in seconds.
@@ -122,6 +124,12 @@ impl RunSpec {
         }
         if let Some(version) = &self.project.terraform_version {
             env.push((v::TERRAFORM_VERSION, version.clone()));
+        }
+        if !self.project.policy_sets.is_empty() {
+            env.push((
+                v::POLICY_SETS,
+                serde_json::to_string(&self.project.policy_sets).expect("policy sets serialise"),
+            ));
         }
         if !self.project.distribution.is_terraform() {
             env.push((
@@ -219,6 +227,11 @@ impl RunSpec {
             })?,
             None => Distribution::Terraform,
         };
+        let policy_sets = match get(v::POLICY_SETS) {
+            Some(json) => serde_json::from_str(&json)
+                .map_err(|err| invalid(v::POLICY_SETS, "(JSON)", err.to_string()))?,
+            None => Vec::new(),
+        };
         let workflow = match get(v::WORKFLOW) {
             Some(json) => Some(
                 serde_json::from_str::<Vec<Step>>(&json)
@@ -280,6 +293,7 @@ impl RunSpec {
                 workflow,
                 init_args,
                 hooks,
+                policy_sets,
                 depends_on: Vec::new(),
             },
             extra_args,

@@ -18,6 +18,7 @@ pub mod env;
 pub mod hook;
 pub mod id;
 pub mod lock;
+pub mod policy;
 pub mod report_auth;
 pub mod result;
 pub mod spec;

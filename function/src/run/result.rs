@@ -76,6 +76,13 @@ pub struct ProjectResult {
     /// A plan's counts, for the comment's summary table (plans with changes only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub counts: Option<PlanCounts>,
+    /// A plan's policy checks, one result per policy set (none when the operator has none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policies: Vec<super::policy::PolicySetResult>,
+    /// The policy owners who approved this plan's failing policy checks
+    /// (`landfall approve_policies`); a new plan starts with none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_approvals: Vec<String>,
 }
 
 /// What a plan changes, by kind, as the summary table shows it.
@@ -180,7 +187,17 @@ impl ProjectResult {
             log: None,
             steps: Vec::new(),
             counts: None,
+            policies: Vec::new(),
+            policy_approvals: Vec::new(),
         }
+    }
+
+    /// Whether every policy set passed (true without policy sets).
+    #[must_use]
+    pub fn policies_passed(&self) -> bool {
+        self.policies
+            .iter()
+            .all(super::policy::PolicySetResult::passed)
     }
 
     /// Whether the run succeeded without changing anything: a plan without changes. Never an

@@ -84,6 +84,9 @@ pub struct ProjectSpec {
     /// The operator's `pre_workflow_hooks` and `post_workflow_hooks` for the repository.
     #[serde(default, skip_serializing_if = "WorkflowHooks::is_empty")]
     pub hooks: WorkflowHooks,
+    /// The operator's policy sets, checked over a plan (`policies`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub policy_sets: Vec<super::policy::PolicySet>,
     /// `depends_on`: the projects (by name) whose run must succeed before this one starts. The
     /// function's to order runs (kept with queued groups); never given to the runner.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -104,6 +107,7 @@ impl ProjectSpec {
             workflow: None,
             init_args: Vec::new(),
             hooks: WorkflowHooks::default(),
+            policy_sets: Vec::new(),
             depends_on: Vec::new(),
         }
     }

@@ -47,6 +47,8 @@ pub(super) struct Run<'a> {
     pub(super) outputs: Vec<StepOutput>,
     /// The values the plan marks sensitive, cut from every text the run keeps.
     sensitive: Vec<String>,
+    /// The plan's policy checks.
+    policies: Vec<crate::run::policy::PolicySetResult>,
 }
 
 /// A step that ended the run early.
@@ -216,6 +218,7 @@ pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: 
         hook_env: Vec::new(),
         outputs: Vec::new(),
         sensitive: Vec::new(),
+        policies: Vec::new(),
     };
     let (outcome, summary, planfile) = match execute(&mut run, artifacts).await {
         Ok(done) => done,
@@ -223,6 +226,7 @@ pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: 
     };
     let mut result = ProjectResult::new(&spec.project, spec.command, outcome);
     result.steps = run.finished_outputs();
+    result.policies = std::mem::take(&mut run.policies);
     let status = match &result.outcome {
         // A post-workflow hook that failed fails the run; its outcome is still shown.
         _ if result.step_failed() => RunStatus::Failed,
@@ -513,6 +517,7 @@ pub(super) async fn finish_plan<A: Artifacts>(
     let summary =
         summary::summarize(&json).map_err(|err| failed("show", format!("{shown}: {err}")))?;
     run.sensitive = summary::sensitive_values(&json);
+    run.policies = crate::run::policy::evaluate(&spec.project.policy_sets, &json);
     let text = summary::redact(&plan_text(output), &run.sensitive);
 
     let planfile = if summary.has_changes() {

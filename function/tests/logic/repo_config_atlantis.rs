@@ -570,8 +570,8 @@ fn a_value_asking_for_what_landfall_does_not_do_is_refused_saying_so() {
         ("  repo_locks:\n    mode: on_apply\n", "always locks"),
         ("  repo_locks:\n    mode: disabled\n", "always locks"),
         ("  repo_locking: false\n", "always locks"),
-        ("  policy_check: true\n", "no policy checks"),
-        ("  custom_policy_check: true\n", "no policy checks"),
+        ("  custom_policy_check: true\n", "no custom policy command"),
+        ("  policy_check: maybe\n", "policy_check"),
         (
             "  silence_pr_comments: [import]\n",
             "not a command it can silence",
@@ -581,14 +581,29 @@ fn a_value_asking_for_what_landfall_does_not_do_is_refused_saying_so() {
         let err = Policy::parse("p", &format!("repos:\n- id: /.*/\n{yaml}")).unwrap_err();
         assert!(err.to_string().contains(says), "{yaml}: {err}");
     }
+    // Policy sets are checked now; only a source Landfall cannot read is refused.
     let err = Policy::parse(
         "p",
-        "policies:\n  owners:\n    users: [a]\n  policy_sets:\n  - name: s\n    path: p\n    source: local\n",
+        "policies:\n  owners:\n    users: [a]\n  policy_sets:\n  - name: s\n    path: p\n    source: github\n",
     )
     .unwrap_err();
     assert!(
-        err.to_string().contains("would not stop any apply"),
+        err.to_string()
+            .contains("`source: github` is not supported"),
         "{err}"
+    );
+    let checked = "policies:\n  policy_sets:\n  - name: s\n    path: p\n    source: local\nrepos:\n- id: /.*/\n- id: acme/sandbox\n  policy_check: false\n";
+    let p = Policy::parse("p", checked).unwrap();
+    assert!(
+        p.resolve("github.com", "acme/infra", "main")
+            .policy_checks
+            .is_some()
+    );
+    assert!(
+        p.resolve("github.com", "acme/sandbox", "main")
+            .policy_checks
+            .is_none(),
+        "the operator left one repository out"
     );
     let err = Policy::parse("p", "team_authz:\n  command: ./check\n").unwrap_err();
     assert!(err.to_string().contains("team_authz"), "{err}");

@@ -329,6 +329,8 @@ mod tests {
                 }),
                 steps: Vec::new(),
                 counts: None,
+                policies: Vec::new(),
+                policy_approvals: Vec::new(),
             }),
             deadline: None,
         };

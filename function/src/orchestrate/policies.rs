@@ -1,0 +1,166 @@
+//! Policy checks on the PR: a plan whose policy sets did not all pass is applied only once
+//! enough policy owners approved it (`landfall approve_policies`, the policy's `owners` and
+//! `approve_count`); an approval is kept with the plan it was given for, so a new plan needs new
+//! approvals. A set with `prevent_self_approve` cannot be approved by the PR's author.
+
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use super::apply::selected;
+use super::{Context, PrContext};
+use crate::command::Command;
+use crate::repo_config::{Owners, PolicyChecks};
+use crate::run::ProjectResult;
+use crate::store::{PlanStatus, Store as _};
+use crate::vcs::VcsClient as _;
+
+/// The failing sets of `result`, and how many approvals they need.
+fn failing(result: &ProjectResult, checks: Option<&PolicyChecks>) -> (Vec<String>, u32) {
+    let names: Vec<String> = result
+        .policies
+        .iter()
+        .filter(|set| !set.passed())
+        .map(|set| set.name.clone())
+        .collect();
+    let need = names
+        .iter()
+        .map(|name| {
+            checks
+                .and_then(|c| c.set(name).and_then(|s| s.approve_count))
+                .unwrap_or_else(|| checks.map_or(1, |c| c.approve_count))
+        })
+        .max()
+        .unwrap_or(0);
+    (names, need)
+}
+
+/// Why a plan with `result` may not be applied yet for its policy checks; `None` when it may.
+pub(super) fn unapproved(result: &ProjectResult, checks: Option<&PolicyChecks>) -> Option<String> {
+    let (names, need) = failing(result, checks);
+    let have = u32::try_from(result.policy_approvals.len()).unwrap_or(u32::MAX);
+    if names.is_empty() || have >= need {
+        return None;
+    }
+    Some(format!(
+        "its policy checks failed ({}); it needs {need} approval(s) by a policy owner, and has \
+         {have}: an owner comments `landfall approve_policies`",
+        names
+            .iter()
+            .map(|n| format!("`{n}`"))
+            .collect::<Vec<_>>()
+            .join(", ")
+    ))
+}
+
+impl Context {
+    /// `landfall approve_policies`: records the commenter's approval on each selected plan
+    /// whose policy checks failed, when they own every failing set.
+    pub(crate) async fn approve_policies(
+        self: &Arc<Self>,
+        ctx: &PrContext,
+        command: &Command,
+    ) -> anyhow::Result<()> {
+        let policy = self.effective_policy(ctx);
+        let Some(checks) = policy.policy_checks.as_deref() else {
+            let body = "**Nothing to approve:** this deployment has no policy checks (`policies` in the Landfall policy).";
+            self.vcs.post_comment(&ctx.repo, ctx.pr, body).await?;
+            return Ok(());
+        };
+        let records = self.store.list_plans(ctx.repo.as_str(), ctx.pr.0).await?;
+        let mut body = String::new();
+        let mut approved = 0;
+        for mut record in records.into_iter().filter(|r| selected(r, command)) {
+            let Some(result) = record.result.as_mut() else {
+                continue;
+            };
+            let (names, need) = failing(result, Some(checks));
+            if names.is_empty() || record.status != PlanStatus::Planned {
+                continue;
+            }
+            let label = record.key.project_label();
+            if let Some(why) = self.may_approve(ctx, checks, &names).await? {
+                let _ = writeln!(body, "- `{label}`: **not approved**: {why}");
+                continue;
+            }
+            let login = ctx.sender.login.clone();
+            if !result.policy_approvals.contains(&login) {
+                result.policy_approvals.push(login);
+            }
+            let have = result.policy_approvals.len();
+            if let crate::store::PlanOutcome::LockNotHeld(_) = self.store.put_plan(&record).await? {
+                let _ = writeln!(
+                    body,
+                    "- `{label}`: **not approved**: this pull request no longer holds its lock"
+                );
+                continue;
+            }
+            approved += 1;
+            let _ = writeln!(
+                body,
+                "- `{label}`: approved ({have} of {need} approval(s) needed)"
+            );
+        }
+        let body = if body.is_empty() {
+            "**Nothing to approve:** no plan of this pull request for that selection has failing policy checks.".to_owned()
+        } else {
+            format!(
+                "**Policies** ({approved} approved by @{}):\n\n{body}",
+                ctx.sender.login
+            )
+        };
+        self.vcs.post_comment(&ctx.repo, ctx.pr, &body).await?;
+        Ok(())
+    }
+
+    /// Why the commenter may not approve the failing sets `names`; `None` when they may: an
+    /// owner of the section, or of every failing set, and not the PR's author where a set
+    /// prevents self-approval.
+    async fn may_approve(
+        &self,
+        ctx: &PrContext,
+        checks: &PolicyChecks,
+        names: &[String],
+    ) -> anyhow::Result<Option<String>> {
+        let sets: Vec<_> = names.iter().filter_map(|n| checks.set(n)).collect();
+        if ctx.is_author(&ctx.sender) && sets.iter().any(|s| s.prevent_self_approve) {
+            return Ok(Some(
+                "the pull request's author may not approve these policies (`prevent_self_approve`)"
+                    .to_owned(),
+            ));
+        }
+        if self.owns(ctx, &checks.owners).await? {
+            return Ok(None);
+        }
+        for set in &sets {
+            if !self.owns(ctx, &set.owners).await? {
+                return Ok(Some(format!(
+                    "@{} is not an owner of policy set `{}` (`policies.owners`)",
+                    ctx.sender.login, set.set.name
+                )));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Whether the commenter is one of `owners`: a user by login, or a member of a team.
+    async fn owns(&self, ctx: &PrContext, owners: &Owners) -> anyhow::Result<bool> {
+        let login = &ctx.sender.login;
+        if login.is_empty() {
+            return Ok(false);
+        }
+        if owners.users.iter().any(|u| u.eq_ignore_ascii_case(login)) {
+            return Ok(true);
+        }
+        for team in &owners.teams {
+            // A membership the host cannot tell is no membership.
+            match self.vcs.is_member(team, &ctx.sender).await {
+                Ok(true) => return Ok(true),
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(team, error = %err, "policy owners: team membership unknown");
+                }
+            }
+        }
+        Ok(false)
+    }
+}

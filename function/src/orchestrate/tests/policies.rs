@@ -1,0 +1,113 @@
+//! Policy checks gate `apply`, in process: a plan whose policy set failed is not applied (nothing
+//! dispatched) until a policy owner approves it; the PR's author cannot approve a set with
+//! `prevent_self_approve`, nor can someone who owns nothing; the approval is kept with the plan.
+
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use super::reports::{body, dispatched_env, report, reporting_loop_with, run_envs};
+use super::{Loop, REPO, comment, opened};
+use crate::handler::ReportAnswer;
+use crate::run::policy::PolicySetResult;
+use crate::run::{RunSpec, RunStatus, StoredArtifact};
+use crate::store::Store as _;
+
+const POLICY: &str = "repos:
+- id: /.*/
+policies:
+  owners:
+    users: [security-lead]
+  policy_sets:
+  - name: tags
+    path: policies/tags
+    source: local
+    prevent_self_approve: true
+";
+
+async fn may(lp: &Loop, user: &str, permission: &str) {
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/collaborators/{user}/permission")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "permission": permission, "role_name": permission, "user": {"login": user}
+        })))
+        .mount(&lp.host)
+        .await;
+}
+
+/// A plan recorded with a failing policy set.
+async fn planned_with_a_failing_policy() -> (Loop, tempfile::TempDir) {
+    let policy = crate::repo_config::Policy::parse("repos.yaml", POLICY).unwrap();
+    let (lp, bin) = reporting_loop_with(Some(policy)).await;
+    lp.host_has_a_terraform_pr("open", false).await;
+    for (user, permission) in [("maintainer", "write"), ("author", "write"), ("security-lead", "read"), ("drive-by", "read")] {
+        may(&lp, user, permission).await;
+    }
+    lp.ctx.process(&opened()).await.unwrap();
+    let env = dispatched_env(&lp).await;
+    let spec = RunSpec::from_lookup(|name| env.get(name).cloned()).unwrap();
+    assert_eq!(
+        spec.project.policy_sets.len(),
+        1,
+        "the plan was given the policy sets"
+    );
+    let credential = env[crate::config::env_vars::RUN_REPORT_TOKEN].clone();
+    let planfile = StoredArtifact {
+        key: crate::context::run_artifact_keys(&spec).0,
+        sha256: "ab".repeat(32),
+        size: 10,
+    };
+    let mut planned = report(&spec, RunStatus::Planned, Some(planfile));
+    planned.result.policies = vec![PolicySetResult {
+        name: "tags".to_owned(),
+        failures: vec!["aws_s3_bucket.logs has no owner tag".to_owned()],
+        warnings: Vec::new(),
+        error: None,
+    }];
+    assert_eq!(
+        lp.ctx.take_report(Some(&credential), &body(&spec, planned)).await,
+        ReportAnswer::Recorded
+    );
+    (lp, bin)
+}
+
+async fn say(lp: &Loop, user: &str, text: &str, delivery: &str) -> String {
+    lp.ctx
+        .process(&comment(user, text, delivery))
+        .await
+        .unwrap();
+    lp.comments().await.last().cloned().unwrap_or_default()
+}
+
+async fn approvals(lp: &Loop) -> Vec<String> {
+    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    record.result.unwrap().policy_approvals
+}
+
+#[tokio::test]
+async fn a_failed_policy_blocks_apply_until_an_owner_approves_it_never_the_author() {
+    let (lp, _bin) = planned_with_a_failing_policy().await;
+
+    let refused = say(&lp, "maintainer", "landfall apply", "apply-1").await;
+    assert!(refused.contains("policy checks failed"), "{refused}");
+    assert_eq!(run_envs(&lp).len(), 1, "nothing was applied");
+
+    let by_author = say(&lp, "author", "landfall approve_policies", "approve-1").await;
+    assert!(by_author.contains("prevent_self_approve"), "{by_author}");
+    let by_stranger = say(&lp, "drive-by", "landfall approve_policies", "approve-2").await;
+    assert!(by_stranger.contains("not an owner"), "{by_stranger}");
+    assert!(approvals(&lp).await.is_empty(), "neither counted");
+    let refused = say(&lp, "maintainer", "landfall apply", "apply-2").await;
+    assert!(refused.contains("policy checks failed"), "{refused}");
+    assert_eq!(run_envs(&lp).len(), 1, "still nothing applied");
+
+    let by_owner = say(&lp, "security-lead", "landfall approve_policies", "approve-3").await;
+    assert!(by_owner.contains("approved (1 of 1"), "{by_owner}");
+    assert_eq!(approvals(&lp).await, ["security-lead"]);
+    say(&lp, "maintainer", "landfall apply", "apply-3").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while run_envs(&lp).len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the apply was never dispatched");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

@@ -1,0 +1,260 @@
+//! Policy checks, Atlantis' `policies` evaluated in-process: each policy set's Rego modules (the
+//! operator's, handed to the run) over `terraform show -json` of the plan, with conftest's
+//! conventions, so existing conftest policies work unchanged and no `conftest` binary is needed:
+//! rules `deny`, `violation` (failures) and `warn` (warnings) in package `main`, each also with
+//! a `_suffix` (`deny_public_bucket`), their messages strings or objects with a `msg`. Modules
+//! are read as Rego v1, else as v0 (`deny[msg] { ... }`), as conftest reads both.
+//!
+//! A set fails closed: a module that does not parse, an evaluation error, a plan that is not
+//! JSON, or a set with no such rule at all is an error that fails the set, never a pass.
+
+use serde::{Deserialize, Serialize};
+
+/// A policy set as the run gets it: its name and its modules' text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicySet {
+    /// The set's `name` in the policy.
+    pub name: String,
+    /// Its `.rego` files, by path (as the operator's folder names them) and text.
+    pub modules: Vec<PolicyModule>,
+}
+
+/// One `.rego` file of a policy set.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicyModule {
+    /// The file, relative to the set's path.
+    pub path: String,
+    /// Its Rego.
+    pub text: String,
+}
+
+/// What a policy set found in a plan.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PolicySetResult {
+    /// The set's name.
+    pub name: String,
+    /// The messages of `deny` and `violation` rules: the plan may not be applied.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failures: Vec<String>,
+    /// The messages of `warn` rules.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
+    /// Why the set could not be evaluated; a set with an error fails.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
+}
+
+impl PolicySetResult {
+    /// Whether the set lets the plan be applied: no failure and no error.
+    #[must_use]
+    pub fn passed(&self) -> bool {
+        self.failures.is_empty() && self.error.is_none()
+    }
+
+    fn error(name: &str, error: String) -> Self {
+        PolicySetResult {
+            name: name.to_owned(),
+            failures: Vec::new(),
+            warnings: Vec::new(),
+            error: Some(error),
+        }
+    }
+}
+
+/// The package conftest reads rules from by default.
+const PACKAGE: &str = "main";
+
+/// Evaluates every set over `plan_json` (`terraform show -json` of the plan).
+#[must_use]
+pub fn evaluate(sets: &[PolicySet], plan_json: &str) -> Vec<PolicySetResult> {
+    if sets.is_empty() {
+        return Vec::new();
+    }
+    let input = match regorus::Value::from_json_str(plan_json) {
+        Ok(input) => input,
+        Err(err) => {
+            let why = format!("the plan's JSON cannot be read: {err}");
+            return sets
+                .iter()
+                .map(|set| PolicySetResult::error(&set.name, why.clone()))
+                .collect();
+        }
+    };
+    sets.iter().map(|set| evaluate_set(set, &input)).collect()
+}
+
+fn evaluate_set(set: &PolicySet, input: &regorus::Value) -> PolicySetResult {
+    let mut engine = regorus::Engine::new();
+    for module in &set.modules {
+        if let Err(err) = add_module(&mut engine, module) {
+            return PolicySetResult::error(&set.name, err);
+        }
+    }
+    engine.set_input(input.clone());
+    let rules = match engine.eval_query(format!("data.{PACKAGE}"), false) {
+        Ok(results) => results
+            .result
+            .into_iter()
+            .flat_map(|r| r.expressions)
+            .map(|e| e.value)
+            .next(),
+        Err(err) => {
+            return PolicySetResult::error(&set.name, format!("evaluating it failed: {err}"));
+        }
+    };
+    let rules: serde_json::Value = match rules.map(|value| value.to_json_str()) {
+        Some(Ok(json)) => serde_json::from_str(&json).unwrap_or_default(),
+        Some(Err(err)) => {
+            return PolicySetResult::error(&set.name, format!("its result cannot be read: {err}"));
+        }
+        None => serde_json::Value::Null,
+    };
+    let mut result = PolicySetResult {
+        name: set.name.clone(),
+        failures: Vec::new(),
+        warnings: Vec::new(),
+        error: None,
+    };
+    let mut any_rule = false;
+    for (rule, value) in rules.as_object().into_iter().flatten() {
+        let list = if is_rule(rule, "deny") || is_rule(rule, "violation") {
+            &mut result.failures
+        } else if is_rule(rule, "warn") {
+            &mut result.warnings
+        } else {
+            continue;
+        };
+        any_rule = true;
+        list.extend(messages(value));
+    }
+    if !any_rule {
+        result.error = Some(format!(
+            "it has no `deny`, `violation` or `warn` rule in package `{PACKAGE}`: it would check nothing"
+        ));
+    }
+    result.failures.sort();
+    result.warnings.sort();
+    result
+}
+
+/// `name` is `kind` or `kind_<something>`, as conftest matches rules.
+fn is_rule(name: &str, kind: &str) -> bool {
+    name.strip_prefix(kind)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with('_'))
+}
+
+/// A rule's messages: the strings of a set (or a list), an object's `msg`, else its JSON.
+fn messages(value: &serde_json::Value) -> Vec<String> {
+    let one = |v: &serde_json::Value| match v {
+        serde_json::Value::String(s) => s.clone(),
+        serde_json::Value::Object(o) => o
+            .get("msg")
+            .and_then(serde_json::Value::as_str)
+            .map_or_else(|| v.to_string(), str::to_owned),
+        other => other.to_string(),
+    };
+    match value {
+        serde_json::Value::Array(items) => items.iter().map(one).collect(),
+        // A boolean rule that holds (`deny := true`) fails without a message of its own.
+        serde_json::Value::Bool(true) => vec!["(no message)".to_owned()],
+        serde_json::Value::Bool(false) | serde_json::Value::Null => Vec::new(),
+        other => vec![one(other)],
+    }
+}
+
+/// Adds `module` read as Rego v1, else as v0; neither: both errors.
+fn add_module(engine: &mut regorus::Engine, module: &PolicyModule) -> Result<(), String> {
+    engine.set_rego_v0(false);
+    let Err(as_v1) = engine.add_policy(module.path.clone(), module.text.clone()) else {
+        return Ok(());
+    };
+    engine.set_rego_v0(true);
+    let added = engine.add_policy(module.path.clone(), module.text.clone());
+    engine.set_rego_v0(false);
+    added.map(drop).map_err(|as_v0| {
+        format!(
+            "`{}` is not valid Rego: as Rego v1: {as_v1}; as Rego v0: {as_v0}",
+            module.path
+        )
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn set(name: &str, text: &str) -> PolicySet {
+        PolicySet {
+            name: name.to_owned(),
+            modules: vec![PolicyModule {
+                path: format!("{name}.rego"),
+                text: text.to_owned(),
+            }],
+        }
+    }
+
+    const PLAN: &str = r#"{"resource_changes": [
+        {"address": "aws_s3_bucket.logs", "type": "aws_s3_bucket",
+         "change": {"actions": ["delete"]}},
+        {"address": "aws_instance.web", "type": "aws_instance",
+         "change": {"actions": ["create"], "after": {"instance_type": "x1.32xlarge"}}}
+    ]}"#;
+
+    #[test]
+    fn deny_violation_and_warn_rules_in_v0_and_v1_are_read_with_their_messages() {
+        let v0 = set(
+            "v0",
+            "package main\n\ndeny[msg] {\n  rc := input.resource_changes[_]\n  rc.change.actions[_] == \"delete\"\n  msg := sprintf(\"%s would be deleted\", [rc.address])\n}\n\nwarn_size[msg] {\n  rc := input.resource_changes[_]\n  startswith(rc.change.after.instance_type, \"x1\")\n  msg := sprintf(\"%s is an x1\", [rc.address])\n}\n",
+        );
+        let v1 = set(
+            "v1",
+            "package main\n\nviolation contains {\"msg\": msg} if {\n  some rc in input.resource_changes\n  rc.type == \"aws_instance\"\n  msg := \"instances need a review\"\n}\n",
+        );
+        let results = evaluate(&[v0, v1], PLAN);
+        assert_eq!(results[0].failures, ["aws_s3_bucket.logs would be deleted"]);
+        assert_eq!(results[0].warnings, ["aws_instance.web is an x1"]);
+        assert!(!results[0].passed());
+        assert_eq!(results[1].failures, ["instances need a review"]);
+        assert!(results[1].error.is_none());
+    }
+
+    #[test]
+    fn a_set_that_cannot_be_evaluated_fails_and_never_passes() {
+        let broken = set("broken", "package main\n\ndeny[msg] {\n  msg := \n");
+        let nothing = set("nothing", "package main\n\nallow := true\n");
+        let other = set("other", "package other\n\ndeny contains \"x\" if true\n");
+        let results = evaluate(&[broken, nothing, other], PLAN);
+        for r in &results {
+            assert!(!r.passed(), "{r:?}");
+            assert!(r.error.is_some(), "{r:?}");
+        }
+        assert!(
+            results[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("is not valid Rego")
+        );
+        let not_json = evaluate(
+            &[set("s", "package main\ndeny contains \"x\" if false\n")],
+            "{",
+        );
+        assert!(
+            not_json[0]
+                .error
+                .as_deref()
+                .unwrap()
+                .contains("cannot be read")
+        );
+    }
+
+    #[test]
+    fn a_clean_plan_passes() {
+        let s = set(
+            "ok",
+            "package main\n\ndeny contains msg if {\n  some rc in input.resource_changes\n  rc.type == \"aws_iam_user\"\n  msg := \"no IAM users\"\n}\n",
+        );
+        let results = evaluate(&[s], PLAN);
+        assert!(results[0].passed(), "{:?}", results[0]);
+    }
+}
