@@ -81,6 +81,7 @@ impl StoreConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::tests::assert_refused;
 
     fn config(vars: &[(&str, &str)]) -> Result<StoreConfig, ConfigError> {
         let under_lambda = vars.iter().any(|(k, _)| *k == "AWS_LAMBDA_FUNCTION_NAME");
@@ -151,10 +152,9 @@ mod tests {
 
     #[test]
     fn an_unknown_store_name_is_refused_with_the_choices() {
-        let err = config(&[("LANDFALL_STORE", "redis")]).unwrap_err();
-        assert!(
-            err.to_string().contains("`dynamodb` or `embedded`"),
-            "{err}"
+        assert_refused(
+            config(&[("LANDFALL_STORE", "redis")]),
+            "`dynamodb` or `embedded`",
         );
     }
 

@@ -17,6 +17,12 @@ fn config(vars: &[(&str, &str)], under_lambda: bool) -> Result<Config, ConfigErr
     Config::from_lookup(lookup(vars), under_lambda)
 }
 
+/// Asserts that `result` is an error whose message contains `says`.
+pub(super) fn assert_refused<T: std::fmt::Debug>(result: Result<T, ConfigError>, says: &str) {
+    let err = result.unwrap_err();
+    assert!(err.to_string().contains(says), "{err}");
+}
+
 /// The configuration outside Lambda from a webhook secret and `vars`.
 fn with_secret(vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
     config(&[&[("LANDFALL_WEBHOOK_SECRET", "s")], vars].concat(), false)
@@ -47,10 +53,9 @@ fn file_clones_are_allowed_only_when_the_operator_says_so() {
     assert!(!allow_file_clone(&|_: &str| None).unwrap());
     assert!(allow_file_clone(&get("true")).unwrap());
     assert!(!allow_file_clone(&get("false")).unwrap());
-    let err = with_secret(&[("LANDFALL_ALLOW_FILE_CLONE", "sure")]).unwrap_err();
-    assert!(
-        err.to_string().contains("LANDFALL_ALLOW_FILE_CLONE"),
-        "{err}"
+    assert_refused(
+        with_secret(&[("LANDFALL_ALLOW_FILE_CLONE", "sure")]),
+        "LANDFALL_ALLOW_FILE_CLONE",
     );
 }
 
@@ -149,18 +154,15 @@ fn under_lambda_the_production_store_and_dispatch_need_their_settings() {
         err.contains("LANDFALL_RUNNER_NAMESPACE is not set"),
         "{err}"
     );
-    let c = config(
-        &[
-            ("LANDFALL_WEBHOOK_SECRET", "s"),
-            ("LANDFALL_TABLE", "t"),
-            ("LANDFALL_BUCKET", "b"),
-            ("LANDFALL_RUNNER_NAMESPACE", "landfall"),
-            ("LANDFALL_RUNNER_IMAGE", "img"),
-            ("LANDFALL_RUNNER_SERVICE_ACCOUNT", "runner"),
-        ],
-        true,
-    )
-    .unwrap();
+    let production = [
+        ("LANDFALL_WEBHOOK_SECRET", "s"),
+        ("LANDFALL_TABLE", "t"),
+        ("LANDFALL_BUCKET", "b"),
+        ("LANDFALL_RUNNER_NAMESPACE", "landfall"),
+        ("LANDFALL_RUNNER_IMAGE", "img"),
+        ("LANDFALL_RUNNER_SERVICE_ACCOUNT", "runner"),
+    ];
+    let c = config(&production, true).unwrap();
     assert_eq!(
         c.store,
         StoreConfig::DynamoDb {
@@ -181,19 +183,8 @@ fn under_lambda_the_production_store_and_dispatch_need_their_settings() {
         (service_account.as_str(), apply_service_account.as_str()),
         ("runner", "runner")
     );
-    let c = config(
-        &[
-            ("LANDFALL_WEBHOOK_SECRET", "s"),
-            ("LANDFALL_TABLE", "t"),
-            ("LANDFALL_BUCKET", "b"),
-            ("LANDFALL_RUNNER_NAMESPACE", "landfall"),
-            ("LANDFALL_RUNNER_IMAGE", "img"),
-            ("LANDFALL_RUNNER_SERVICE_ACCOUNT", "runner"),
-            ("LANDFALL_RUNNER_APPLY_SERVICE_ACCOUNT", "runner-apply"),
-        ],
-        true,
-    )
-    .unwrap();
+    let apply_account = [("LANDFALL_RUNNER_APPLY_SERVICE_ACCOUNT", "runner-apply")];
+    let c = config(&[&production[..], &apply_account].concat(), true).unwrap();
     assert!(
         matches!(&c.dispatch, DispatchConfig::Kubernetes { apply_service_account, .. } if apply_service_account == "runner-apply")
     );

@@ -75,6 +75,11 @@ mod tests {
     use crate::repo_config::Policy;
     use crate::run::WorkflowHook;
 
+    /// The error `Policy::parse` gives for `yaml`, as text.
+    fn refusal(yaml: &str) -> String {
+        Policy::parse("repos.yaml", yaml).unwrap_err().to_string()
+    }
+
     #[test]
     fn hooks_are_read_with_their_description_shell_and_arguments() {
         let p = Policy::parse(
@@ -122,26 +127,19 @@ mod tests {
 
     #[test]
     fn a_hook_without_run_is_an_error_naming_its_line() {
-        let err = Policy::parse(
-            "repos.yaml",
-            "repos:\n- id: /.*/\n  pre_workflow_hooks:\n  - description: nothing to run\n",
-        )
-        .unwrap_err();
+        let err =
+            refusal("repos:\n- id: /.*/\n  pre_workflow_hooks:\n  - description: nothing to run\n");
         assert!(
-            err.to_string()
-                .contains("repos.yaml:4: error: each workflow hook needs `run`"),
+            err.contains("repos.yaml:4: error: each workflow hook needs `run`"),
             "{err}"
         );
     }
 
     #[test]
     fn an_unknown_hook_key_is_an_error_with_a_suggestion() {
-        let err = Policy::parse(
-            "repos.yaml",
+        let text = refusal(
             "repos:\n- id: /.*/\n  post_workflow_hooks:\n  - run: echo x\n    shell_args: -c\n",
-        )
-        .unwrap_err();
-        let text = err.to_string();
+        );
         assert!(
             text.contains("unknown key `shell_args` in a workflow hook"),
             "{text}"
@@ -151,15 +149,7 @@ mod tests {
 
     #[test]
     fn hooks_must_be_a_list_of_mappings() {
-        let err = Policy::parse(
-            "repos.yaml",
-            "repos:\n- id: /.*/\n  pre_workflow_hooks: echo x\n",
-        )
-        .unwrap_err();
-        assert!(
-            err.to_string()
-                .contains("`pre_workflow_hooks` must be a list"),
-            "{err}"
-        );
+        let err = refusal("repos:\n- id: /.*/\n  pre_workflow_hooks: echo x\n");
+        assert!(err.contains("`pre_workflow_hooks` must be a list"), "{err}");
     }
 }

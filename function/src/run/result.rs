@@ -104,6 +104,14 @@ pub struct PlanCounts {
     pub forget: usize,
 }
 
+impl PlanCounts {
+    /// The resources that change, move, are imported or forgotten (a replacement counts twice).
+    #[must_use]
+    pub fn resources(&self) -> usize {
+        self.add + self.change + self.destroy + self.import + self.moved + self.forget
+    }
+}
+
 /// One part of a run's output, in the order the run went.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
@@ -233,15 +241,7 @@ impl ProjectResult {
         };
         let mut result = Self::new(project, RunCommand::Plan, outcome);
         if summary.has_changes() && !summary.errored {
-            result.counts = Some(PlanCounts {
-                add: summary.add,
-                change: summary.change,
-                destroy: summary.destroy,
-                import: summary.import,
-                moved: summary.moved,
-                replace: summary.replace,
-                forget: summary.forget,
-            });
+            result.counts = Some(summary.counts);
         }
         result
     }

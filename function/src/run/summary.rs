@@ -13,6 +13,8 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::result::PlanCounts;
+
 /// What a resource change does, as one word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -71,20 +73,9 @@ pub struct ResourceLine {
 pub struct PlanSummary {
     /// The Terraform version that made the plan, when recorded.
     pub terraform_version: Option<String>,
-    /// Resources to create (replacements included, as Terraform counts them).
-    pub add: usize,
-    /// Resources to update in place.
-    pub change: usize,
-    /// Resources to destroy (replacements included).
-    pub destroy: usize,
-    /// Resources to import.
-    pub import: usize,
-    /// Resources moved to a new address.
-    pub moved: usize,
-    /// Resources replaced (counted in both `add` and `destroy`).
-    pub replace: usize,
-    /// Resources removed from state without being destroyed.
-    pub forget: usize,
+    /// Its resource counts, as the summary table shows them.
+    #[serde(flatten)]
+    pub counts: PlanCounts,
     /// Outputs that change.
     pub output_changes: usize,
     /// Whether Terraform reported the plan as errored.
@@ -97,8 +88,7 @@ impl PlanSummary {
     /// Whether applying the plan would change anything (resources or outputs).
     #[must_use]
     pub fn has_changes(&self) -> bool {
-        self.add + self.change + self.destroy + self.import + self.moved + self.forget > 0
-            || self.output_changes > 0
+        self.counts.resources() > 0 || self.output_changes > 0
     }
 
     /// One line: Terraform's `Plan:` line with the extra counts it leaves out, or `No changes.`.
@@ -107,9 +97,7 @@ impl PlanSummary {
         if self.errored {
             return "Plan failed: Terraform reported errors.".to_owned();
         }
-        let resources =
-            self.add + self.change + self.destroy + self.import + self.moved + self.forget;
-        if resources == 0 {
+        if self.counts.resources() == 0 {
             return if self.output_changes > 0 {
                 format!(
                     "No resource changes; {} output{} change{}.",
@@ -122,23 +110,23 @@ impl PlanSummary {
             };
         }
         let mut line = String::from("Plan: ");
-        if self.import > 0 {
-            let _ = write!(line, "{} to import, ", self.import);
+        if self.counts.import > 0 {
+            let _ = write!(line, "{} to import, ", self.counts.import);
         }
         let _ = write!(
             line,
             "{} to add, {} to change, {} to destroy",
-            self.add, self.change, self.destroy
+            self.counts.add, self.counts.change, self.counts.destroy
         );
         let mut extra = Vec::new();
-        if self.replace > 0 {
-            extra.push(format!("{} to replace", self.replace));
+        if self.counts.replace > 0 {
+            extra.push(format!("{} to replace", self.counts.replace));
         }
-        if self.moved > 0 {
-            extra.push(format!("{} to move", self.moved));
+        if self.counts.moved > 0 {
+            extra.push(format!("{} to move", self.counts.moved));
         }
-        if self.forget > 0 {
-            extra.push(format!("{} to forget", self.forget));
+        if self.counts.forget > 0 {
+            extra.push(format!("{} to forget", self.counts.forget));
         }
         if !extra.is_empty() {
             let _ = write!(line, " ({})", extra.join(", "));
@@ -235,22 +223,22 @@ fn summarize_value(plan: &Value) -> Result<PlanSummary, SummaryError> {
             .filter(|previous| *previous != address)
             .map(str::to_owned);
         match action {
-            ChangeAction::Create => summary.add += 1,
-            ChangeAction::Update => summary.change += 1,
-            ChangeAction::Delete => summary.destroy += 1,
+            ChangeAction::Create => summary.counts.add += 1,
+            ChangeAction::Update => summary.counts.change += 1,
+            ChangeAction::Delete => summary.counts.destroy += 1,
             ChangeAction::Replace => {
-                summary.add += 1;
-                summary.destroy += 1;
-                summary.replace += 1;
+                summary.counts.add += 1;
+                summary.counts.destroy += 1;
+                summary.counts.replace += 1;
             }
-            ChangeAction::Forget => summary.forget += 1,
+            ChangeAction::Forget => summary.counts.forget += 1,
             ChangeAction::Read | ChangeAction::NoOp | ChangeAction::Other => {}
         }
         if importing {
-            summary.import += 1;
+            summary.counts.import += 1;
         }
         if moved_from.is_some() {
-            summary.moved += 1;
+            summary.counts.moved += 1;
         }
         let interesting = !matches!(
             action,
@@ -411,7 +399,14 @@ mod tests {
             r#"{"resource_changes":[{"address":"a.b","change":{"actions":["delete","create"]}}]}"#,
         )
         .unwrap();
-        assert_eq!((summary.add, summary.destroy, summary.replace), (1, 1, 1));
+        assert_eq!(
+            (
+                summary.counts.add,
+                summary.counts.destroy,
+                summary.counts.replace
+            ),
+            (1, 1, 1)
+        );
         assert_eq!(
             summary.line(),
             "Plan: 1 to add, 0 to change, 1 to destroy (1 to replace)."

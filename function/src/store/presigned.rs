@@ -8,7 +8,7 @@
 use std::time::Duration;
 
 #[cfg(feature = "function")]
-use aws_sdk_s3::presigning::PresigningConfig;
+use aws_sdk_s3::presigning::{PresignedRequest, PresigningConfig};
 use serde::{Deserialize, Serialize};
 
 use super::artifacts::{ArtifactError, Artifacts, StoredArtifact};
@@ -41,26 +41,14 @@ impl RunLinks {
             .map_err(|err| s3.error("presign", "", err))?;
         let mut links = Self::default();
         for key in writes {
-            let request = s3
-                .client()
-                .put_object()
-                .bucket(s3.bucket())
-                .key(key)
-                .presigned(config.clone())
-                .await
-                .map_err(|err| s3.error("presign PutObject", key, err))?;
-            links.put.push((key.clone(), request.uri().to_owned()));
+            let put = s3.client().put_object().bucket(s3.bucket()).key(key);
+            let signed = put.presigned(config.clone()).await;
+            links.put.push(link(s3, "presign PutObject", key, signed)?);
         }
         for key in reads {
-            let request = s3
-                .client()
-                .get_object()
-                .bucket(s3.bucket())
-                .key(key)
-                .presigned(config.clone())
-                .await
-                .map_err(|err| s3.error("presign GetObject", key, err))?;
-            links.get.push((key.clone(), request.uri().to_owned()));
+            let get = s3.client().get_object().bucket(s3.bucket()).key(key);
+            let signed = get.presigned(config.clone()).await;
+            links.get.push(link(s3, "presign GetObject", key, signed)?);
         }
         Ok(links)
     }
@@ -76,6 +64,18 @@ impl RunLinks {
             .map(|(_, url)| url.clone())
             .collect()
     }
+}
+
+/// `key` and its presigned URL, or the error that `operation` on it met.
+#[cfg(feature = "function")]
+fn link(
+    s3: &S3Artifacts,
+    operation: &'static str,
+    key: &str,
+    signed: Result<PresignedRequest, impl std::error::Error + Send + Sync + 'static>,
+) -> Result<(String, String), ArtifactError> {
+    let request = signed.map_err(|err| s3.error(operation, key, err))?;
+    Ok((key.to_owned(), request.uri().to_owned()))
 }
 
 /// Artifacts through a run's presigned links.

@@ -33,6 +33,7 @@ use serde_json::{Value, json};
 
 use super::bitbucket::build_status;
 use super::branch::BranchApi;
+use super::github::shared::TreeEntry;
 use super::host::{Host, PrRef, Put};
 use super::http::{Auth, Rest, RetryPolicy, path, segment};
 use super::{
@@ -149,13 +150,6 @@ struct DiffStat {
 
 #[derive(Deserialize)]
 struct PathJson {
-    path: String,
-}
-
-#[derive(Deserialize)]
-struct SrcEntry {
-    #[serde(rename = "type")]
-    kind: String,
     path: String,
 }
 
@@ -289,11 +283,8 @@ impl Host for BitbucketCloudClient {
             "{base}/src/{}/?max_depth=100&pagelen=100",
             segment(sha.as_str())
         );
-        let entries: Vec<SrcEntry> = self.rest.pages_linked(&first, &what).await?;
-        Ok(entries
-            .into_iter()
-            .filter_map(|e| (e.kind == "commit_file").then_some(e.path))
-            .collect())
+        let entries: Vec<TreeEntry> = self.rest.pages_linked(&first, &what).await?;
+        Ok(TreeEntry::paths_of(entries, "commit_file"))
     }
 
     fn file_path(base: &str, sha: &str, file: &str) -> String {

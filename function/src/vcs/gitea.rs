@@ -181,11 +181,7 @@ impl Host for GiteaClient {
             Ok((t.tree, next))
         })
         .await?;
-        Ok(entries
-            .into_iter()
-            .filter(|e| e.kind == "blob")
-            .map(|e| e.path)
-            .collect())
+        Ok(TreeEntry::paths_of(entries, "blob"))
     }
 
     fn file_path(base: &str, sha: &str, file: &str) -> String {

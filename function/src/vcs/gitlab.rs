@@ -31,6 +31,7 @@ use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::branch::BranchApi;
+use super::github::shared::TreeEntry;
 use super::host::{Host, PrRef, Put, StatusFields};
 use super::http::{Auth, Rest, RetryPolicy, path, segment};
 use super::{Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, VcsError};
@@ -266,13 +267,6 @@ struct DiffJson {
 }
 
 #[derive(Deserialize)]
-struct TreeEntry {
-    path: String,
-    #[serde(rename = "type")]
-    kind: String,
-}
-
-#[derive(Deserialize)]
 struct ApprovalsJson {
     #[serde(default)]
     approved_by: Vec<ApprovalJson>,
@@ -379,10 +373,7 @@ impl Host for GitlabClient {
             segment(sha.as_str())
         );
         let entries: Vec<TreeEntry> = self.rest.pages_numbered(&first, &what).await?;
-        Ok(entries
-            .into_iter()
-            .filter_map(|e| (e.kind == "blob").then_some(e.path))
-            .collect())
+        Ok(TreeEntry::paths_of(entries, "blob"))
     }
 
     fn file_path(base: &str, sha: &str, file: &str) -> String {

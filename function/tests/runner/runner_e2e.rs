@@ -175,7 +175,7 @@ fn a_plan_comments_terraforms_own_plan_line_and_its_apply_writes_the_state() {
             .contains("terraform_data.app will be created")
     );
     assert!(report.comment.contains("landfall apply -p app"));
-    assert_eq!(report.summary.as_ref().unwrap().add, 1);
+    assert_eq!(report.summary.as_ref().unwrap().counts.add, 1);
     assert_eq!(report.head_sha.as_str(), head);
     assert!(!fx.state_file().exists(), "a plan writes no state");
     assert!(report.log.is_some(), "the full log is stored");

@@ -95,7 +95,11 @@ fn as_terraform_says(summary: &PlanSummary) -> String {
     let line = summary.line();
     match line.split_once(" (") {
         Some((head, _)) => format!("{head}."),
-        None if line.starts_with("No changes.") && summary.forget + summary.moved > 0 => line,
+        None if line.starts_with("No changes.")
+            && summary.counts.forget + summary.counts.moved > 0 =>
+        {
+            line
+        }
         None => line,
     }
 }

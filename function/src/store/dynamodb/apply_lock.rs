@@ -1,11 +1,9 @@
 //! The global apply lock in the table: one item, `pk = apply-lock`, written only if absent.
 
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 
+use super::DynamoStore;
 use super::items::{n, s};
-use super::{DynamoStore, is_transient};
 use crate::store::keys::{APPLY_LOCK_PK, ITEM_SK};
 use crate::store::{ApplyLock, ApplyLocks, Result};
 
@@ -20,15 +18,9 @@ impl ApplyLocks for DynamoStore {
     }
 
     async fn set_apply_lock(&self, lock: &ApplyLock) -> Result<Option<ApplyLock>> {
-        let outcome = self
-            .retrying("PutItem", is_transient::<PutItemError, _>, || {
-                let request = self
-                    .client
-                    .put_item()
-                    .table_name(&self.table)
-                    .item("pk", s(APPLY_LOCK_PK))
-                    .item("sk", s(ITEM_SK))
-                    .item("kind", s("apply_lock"))
+        let written = self
+            .put_kind((APPLY_LOCK_PK, ITEM_SK), "apply_lock", |put| {
+                let put = put
                     .item("by", s(&lock.by))
                     .item("since", n(lock.since))
                     .condition_expression("attribute_not_exists(pk)")
@@ -36,43 +28,29 @@ impl ApplyLocks for DynamoStore {
                         ReturnValuesOnConditionCheckFailure::AllOld,
                     );
                 match &lock.reason {
-                    Some(reason) => request.item("reason", s(reason)),
-                    None => request,
+                    Some(reason) => put.item("reason", s(reason)),
+                    None => put,
                 }
-                .send()
             })
             .await?;
-        match outcome {
+        match written {
             Ok(_) => Ok(None),
-            Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                    match failed.item() {
-                        Some(item) if !item.is_empty() => Ok(Some(self.fields(item).apply_lock()?)),
-                        // Cleared in between: the caller may try again.
-                        _ => Ok(self.apply_lock().await?),
-                    }
-                }
-                _ => Err(self.request_error("PutItem", aws_sdk_dynamodb::Error::from(err))),
-            },
+            Err(Some(held)) => Ok(Some(self.fields(&held).apply_lock()?)),
+            // Cleared in between: the caller may try again.
+            Err(None) => Ok(self.apply_lock().await?),
         }
     }
 
     async fn clear_apply_lock(&self) -> Result<Option<ApplyLock>> {
-        let output = self
-            .retrying("DeleteItem", is_transient::<DeleteItemError, _>, || {
-                self.client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .key("pk", s(APPLY_LOCK_PK))
-                    .key("sk", s(ITEM_SK))
-                    .return_values(ReturnValue::AllOld)
-                    .send()
+        let written = self
+            .delete((APPLY_LOCK_PK, ITEM_SK), |delete| {
+                delete.return_values(ReturnValue::AllOld)
             })
-            .await?
-            .map_err(|err| self.request_error("DeleteItem", aws_sdk_dynamodb::Error::from(err)))?;
-        match output.attributes() {
-            Some(item) if !item.is_empty() => Ok(Some(self.fields(item).apply_lock()?)),
-            _ => Ok(None),
-        }
+            .await?;
+        // Without a condition, nothing refuses the delete.
+        let cleared = written.ok().flatten();
+        Ok(cleared
+            .map(|item| self.fields(&item).apply_lock())
+            .transpose()?)
     }
 }

@@ -4,7 +4,6 @@
 
 use std::collections::HashMap;
 
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
@@ -169,49 +168,27 @@ impl DynamoStore {
         pr: Option<u64>,
     ) -> Result<ReleaseOutcome> {
         let pk = keys::lock_pk(key);
-        let outcome = self
-            .retrying("DeleteItem", is_transient::<DeleteItemError, _>, || {
-                let request = self
-                    .client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .key("pk", s(&pk))
-                    .key("sk", s(ITEM_SK))
+        let written = self
+            .delete((&pk, ITEM_SK), |delete| {
+                let delete = delete
                     .return_values(ReturnValue::AllOld)
                     .return_values_on_condition_check_failure(
                         ReturnValuesOnConditionCheckFailure::AllOld,
                     );
                 match pr {
-                    Some(pr) => request
+                    Some(pr) => delete
                         .condition_expression("attribute_exists(pk) AND #pr = :pr")
                         .expression_attribute_names("#pr", "pr")
                         .expression_attribute_values(":pr", n(pr)),
-                    None => request.condition_expression("attribute_exists(pk)"),
+                    None => delete.condition_expression("attribute_exists(pk)"),
                 }
-                .send()
             })
             .await?;
-        match outcome {
-            Ok(output) => match output.attributes() {
-                Some(item) if !item.is_empty() => {
-                    Ok(ReleaseOutcome::Released(self.fields(item).lock()?))
-                }
-                _ => Ok(ReleaseOutcome::NotLocked),
-            },
-            Err(err) => {
-                if let Some(DeleteItemError::ConditionalCheckFailedException(failed)) =
-                    err.as_service_error()
-                {
-                    return match failed.item() {
-                        Some(item) if !item.is_empty() => {
-                            Ok(ReleaseOutcome::HeldBy(self.fields(item).lock()?))
-                        }
-                        _ => Ok(ReleaseOutcome::NotLocked),
-                    };
-                }
-                Err(self.request_error("DeleteItem", aws_sdk_dynamodb::Error::from(err)))
-            }
-        }
+        Ok(match written {
+            Ok(Some(released)) => ReleaseOutcome::Released(self.fields(&released).lock()?),
+            Err(Some(held)) => ReleaseOutcome::HeldBy(self.fields(&held).lock()?),
+            Ok(None) | Err(None) => ReleaseOutcome::NotLocked,
+        })
     }
 
     /// Deletes a PR's locks and plan records with transactions of up to 100 deletes; a chunk

@@ -31,6 +31,7 @@ mod store_impl;
 mod sweep;
 #[cfg(any(test, feature = "test-support"))]
 mod table;
+mod write;
 
 use std::future::Future;
 use std::time::Duration;
@@ -39,7 +40,6 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 
@@ -278,19 +278,10 @@ impl DynamoStore {
     }
 
     async fn delete_plan(&self, key: &LockKey, pr: u64) -> Result<()> {
-        let outcome = self
-            .retrying("DeleteItem", is_transient::<DeleteItemError, _>, || {
-                self.client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .key("pk", s(keys::plan_pk(&key.repo, pr)))
-                    .key("sk", s(keys::project_key(key)))
-                    .send()
-            })
-            .await?;
-        outcome
-            .map(drop)
-            .map_err(|err| self.request_error("DeleteItem", aws_sdk_dynamodb::Error::from(err)))
+        let (pk, sk) = (keys::plan_pk(&key.repo, pr), keys::project_key(key));
+        // Without a condition, nothing refuses the delete.
+        let _ = self.delete((&pk, &sk), |delete| delete).await?;
+        Ok(())
     }
 
     /// Every item a query returns, following pages.

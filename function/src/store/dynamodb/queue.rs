@@ -2,11 +2,8 @@
 //! `sk = <trigger>`), its groups as JSON and a version; a group is taken by a write conditional
 //! on the version read, so two reports never take the same group. The item expires after a week.
 
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
-
 use super::items::{n, s};
-use super::{DynamoStore, TTL_ATTRIBUTE, is_transient};
+use super::{DynamoStore, TTL_ATTRIBUTE};
 use crate::run::{CommentThread, RunSpec};
 use crate::store::keys::escape;
 use crate::store::queue::{QueuedGroups, RunQueues};
@@ -32,56 +29,32 @@ impl DynamoStore {
     ) -> Result<bool> {
         let json = serde_json::to_string(queued).expect("queued groups serialise");
         let expires = crate::store::now_secs().saturating_add(QUEUE_TTL_SECS);
-        let outcome = self
-            .retrying("PutItem", is_transient::<PutItemError, _>, || {
-                let request = self
-                    .client
-                    .put_item()
-                    .table_name(&self.table)
-                    .item("pk", s(pk))
-                    .item("sk", s(sk))
-                    .item("kind", s("run_queue"))
+        let written = self
+            .put_kind((pk, sk), "run_queue", |put| {
+                let put = put
                     .item("queue", s(&json))
                     .item("version", n(version))
                     .item(TTL_ATTRIBUTE, n(expires));
                 match expected {
-                    Some(v) => request
+                    Some(v) => put
                         .condition_expression("version = :v")
                         .expression_attribute_values(":v", n(v)),
-                    None => request,
+                    None => put,
                 }
-                .send()
             })
             .await?;
-        match outcome {
-            Ok(_) => Ok(true),
-            Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(_)) => Ok(false),
-                _ => Err(self.request_error("PutItem", aws_sdk_dynamodb::Error::from(err))),
-            },
-        }
+        Ok(written.is_ok())
     }
 
     async fn delete_queue(&self, (pk, sk): (&str, &str), expected: u64) -> Result<bool> {
-        let outcome = self
-            .retrying("DeleteItem", is_transient::<DeleteItemError, _>, || {
-                self.client
-                    .delete_item()
-                    .table_name(&self.table)
-                    .key("pk", s(pk))
-                    .key("sk", s(sk))
+        let written = self
+            .delete((pk, sk), |delete| {
+                delete
                     .condition_expression("version = :v")
                     .expression_attribute_values(":v", n(expected))
-                    .send()
             })
             .await?;
-        match outcome {
-            Ok(_) => Ok(true),
-            Err(err) => match err.as_service_error() {
-                Some(DeleteItemError::ConditionalCheckFailedException(_)) => Ok(false),
-                _ => Err(self.request_error("DeleteItem", aws_sdk_dynamodb::Error::from(err))),
-            },
-        }
+        Ok(written.is_ok())
     }
 }
 

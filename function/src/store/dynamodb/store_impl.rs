@@ -3,15 +3,13 @@
 
 use std::time::Duration;
 
-use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
     AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
 use super::items::{n, plan_item, s};
-use super::{DynamoStore, REPO_INDEX, TTL_ATTRIBUTE, is_transient};
+use super::{DynamoStore, REPO_INDEX, TTL_ATTRIBUTE};
 use crate::store::keys::{self, ITEM_SK};
 use crate::store::{
     COMMENT_PARTS_TTL, CommentKey, DeliveryOutcome, Lock, LockHolder, LockKey, LockOutcome,
@@ -23,48 +21,25 @@ impl Store for DynamoStore {
     async fn record_delivery(&self, delivery: &str, ttl: Duration) -> Result<DeliveryOutcome> {
         let now = now_secs();
         let pk = keys::delivery_pk(delivery);
-        let outcome = self
-            .retrying("PutItem", is_transient::<PutItemError, _>, || {
-                self.client
-                    .put_item()
-                    .table_name(&self.table)
-                    .item("pk", s(&pk))
-                    .item("sk", s(ITEM_SK))
-                    .item("kind", s("delivery"))
-                    .item("received_at", n(now))
+        let written = self
+            .put_kind((&pk, ITEM_SK), "delivery", |put| {
+                put.item("received_at", n(now))
                     .item(TTL_ATTRIBUTE, n(now.saturating_add(ttl.as_secs())))
                     .condition_expression("attribute_not_exists(pk) OR #expires <= :now")
                     .expression_attribute_names("#expires", TTL_ATTRIBUTE)
                     .expression_attribute_values(":now", n(now))
-                    .send()
             })
             .await?;
-        match outcome {
-            Ok(_) => Ok(DeliveryOutcome::New),
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                Ok(DeliveryOutcome::Duplicate)
-            }
-            Err(err) => Err(self.request_error("PutItem", aws_sdk_dynamodb::Error::from(err))),
-        }
+        Ok(match written {
+            Ok(_) => DeliveryOutcome::New,
+            Err(_) => DeliveryOutcome::Duplicate,
+        })
     }
 
     async fn forget_delivery(&self, delivery: &str) -> Result<()> {
         let pk = keys::delivery_pk(delivery);
-        self.retrying("DeleteItem", is_transient::<DeleteItemError, _>, || {
-            self.client
-                .delete_item()
-                .table_name(&self.table)
-                .key("pk", s(&pk))
-                .key("sk", s(ITEM_SK))
-                .send()
-        })
-        .await?
-        .map_err(|err| self.request_error("DeleteItem", aws_sdk_dynamodb::Error::from(err)))?;
+        // Without a condition, nothing refuses the delete.
+        let _ = self.delete((&pk, ITEM_SK), |delete| delete).await?;
         Ok(())
     }
 
@@ -219,15 +194,9 @@ impl Store for DynamoStore {
         } else {
             "#count = :known"
         };
-        let outcome = self
-            .retrying("PutItem", is_transient::<PutItemError, _>, || {
-                let mut put = self
-                    .client
-                    .put_item()
-                    .table_name(&self.table)
-                    .item("pk", s(&pk))
-                    .item("sk", s(&sk))
-                    .item("kind", s("comment_parts"))
+        let written = self
+            .put_kind((&pk, &sk), "comment_parts", |put| {
+                let put = put
                     .item("parts", AttributeValue::L(parts.iter().map(s).collect()))
                     .item("part_count", n(parts.len() as u64))
                     .item(
@@ -235,31 +204,23 @@ impl Store for DynamoStore {
                         n(now.saturating_add(COMMENT_PARTS_TTL.as_secs())),
                     )
                     .condition_expression(condition);
-                if !known.is_empty() {
-                    put = put
-                        .expression_attribute_names("#count", "part_count")
-                        .expression_attribute_values(":known", n(known.len() as u64));
+                if known.is_empty() {
+                    put
+                } else {
+                    put.expression_attribute_names("#count", "part_count")
+                        .expression_attribute_values(":known", n(known.len() as u64))
                 }
-                put.send()
             })
             .await?;
-        match outcome {
-            Ok(_) => Ok(PartsOutcome::Written(parts)),
-            Err(err)
-                if matches!(
-                    err.as_service_error(),
-                    Some(PutItemError::ConditionalCheckFailedException(_))
-                ) =>
-            {
-                let current = self
-                    .get_item(pk, sk)
-                    .await?
-                    .map(|item| self.fields(&item).parts())
-                    .transpose()?
-                    .unwrap_or_default();
-                Ok(PartsOutcome::Changed(current))
-            }
-            Err(err) => Err(self.request_error("PutItem", aws_sdk_dynamodb::Error::from(err))),
+        if written.is_ok() {
+            return Ok(PartsOutcome::Written(parts));
         }
+        let current = self
+            .get_item(pk, sk)
+            .await?
+            .map(|item| self.fields(&item).parts())
+            .transpose()?
+            .unwrap_or_default();
+        Ok(PartsOutcome::Changed(current))
     }
 }

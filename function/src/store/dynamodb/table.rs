@@ -28,25 +28,21 @@ impl DynamoStore {
                 .build()
                 .expect("key schema elements have a name and a type")
         };
-        let all = || {
-            Projection::builder()
-                .projection_type(ProjectionType::All)
+        let index = |name: &str, hash: &str, range: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(hash, KeyType::Hash))
+                .key_schema(key(range, KeyType::Range))
+                .projection(
+                    Projection::builder()
+                        .projection_type(ProjectionType::All)
+                        .build(),
+                )
                 .build()
+                .map_err(|err| self.request_error("CreateTable", err))
         };
-        let index = GlobalSecondaryIndex::builder()
-            .index_name(REPO_INDEX)
-            .key_schema(key("gsi1pk", KeyType::Hash))
-            .key_schema(key("gsi1sk", KeyType::Range))
-            .projection(all())
-            .build()
-            .map_err(|err| self.request_error("CreateTable", err))?;
-        let sweep = GlobalSecondaryIndex::builder()
-            .index_name(SWEEP_INDEX)
-            .key_schema(key("gsi2pk", KeyType::Hash))
-            .key_schema(key("sk", KeyType::Range))
-            .projection(all())
-            .build()
-            .map_err(|err| self.request_error("CreateTable", err))?;
+        let repo_index = index(REPO_INDEX, "gsi1pk", "gsi1sk")?;
+        let sweep_index = index(SWEEP_INDEX, "gsi2pk", "sk")?;
         self.client
             .create_table()
             .table_name(&self.table)
@@ -58,8 +54,8 @@ impl DynamoStore {
             .attribute_definitions(attribute("gsi2pk"))
             .key_schema(key("pk", KeyType::Hash))
             .key_schema(key("sk", KeyType::Range))
-            .global_secondary_indexes(index)
-            .global_secondary_indexes(sweep)
+            .global_secondary_indexes(repo_index)
+            .global_secondary_indexes(sweep_index)
             .send()
             .await
             .map_err(|err| self.request_error("CreateTable", aws_sdk_dynamodb::Error::from(err)))?;

@@ -133,6 +133,7 @@ pub(in crate::vcs) struct TreeJson {
     pub truncated: bool,
 }
 
+/// An entry of a tree listing (GitHub, Gitea, GitLab; Bitbucket Cloud's `src` listing).
 #[derive(Deserialize)]
 pub(in crate::vcs) struct TreeEntry {
     pub path: String,
@@ -140,6 +141,17 @@ pub(in crate::vcs) struct TreeEntry {
     pub kind: String,
     #[serde(default)]
     pub sha: String,
+}
+
+impl TreeEntry {
+    /// The paths of the `entries` of `kind` (`blob`, Bitbucket Cloud's `commit_file`), in order.
+    pub fn paths_of(entries: Vec<TreeEntry>, kind: &str) -> Vec<String> {
+        entries
+            .into_iter()
+            .filter(|e| e.kind == kind)
+            .map(|e| e.path)
+            .collect()
+    }
 }
 
 /// One review of `GET .../pulls/{n}/reviews`.
