@@ -32,7 +32,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::bitbucket::build_status;
-use super::branch::BranchApi;
 use super::github::shared::TreeEntry;
 use super::host::{Host, PrRef, Put};
 use super::http::{Auth, Rest, RetryPolicy, path, segment};
@@ -211,6 +210,8 @@ impl BitbucketCloudClient {
 impl Host for BitbucketCloudClient {
     const PROVIDER: Provider = Provider::BitbucketCloud;
     const COMMENT_LIMIT: usize = COMMENT_LIMIT;
+    const DEFAULT_BRANCH_AT: &'static str = "/mainbranch/name";
+    const BRANCH_HEAD_AT: &'static str = "/target/hash";
 
     async fn read_pull_request(&self, pr: PrRef<'_>) -> Result<PullRequest> {
         let j = self.get_pr(pr).await?;
@@ -378,16 +379,8 @@ impl Host for BitbucketCloudClient {
     /// The repository's `mainbranch.name` (`GET repositories/{ws}/{slug}`), the branch's
     /// `target.hash` (`GET .../refs/branches/{name}`, the name without `refs/heads/`) and
     /// `DELETE` of the same path (204; the main branch is refused with 400).
-    fn branch_api(repo: &RepoName, branch: &str, head: &CommitSha) -> Result<BranchApi> {
-        let _ = head;
-        let base = Self::repo_path(repo)?;
-        let branch = format!("{base}/refs/branches/{}", path(branch));
-        Ok(BranchApi::resource(
-            base,
-            "/mainbranch/name",
-            branch,
-            "/target/hash",
-        ))
+    fn branch_path(base: &str, branch: &str) -> String {
+        format!("{base}/refs/branches/{}", path(branch))
     }
 
     fn rest(&self) -> &Rest {

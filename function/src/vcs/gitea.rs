@@ -33,7 +33,6 @@ use http::{Method, StatusCode};
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::branch::BranchApi;
 use super::github::shared::{
     FileJson, PermissionJson, PrJson, ReviewJson, TreeEntry, TreeJson, counted_approvals,
     org_and_team, status_fields,
@@ -301,18 +300,6 @@ impl Host for GiteaClient {
     /// The repository's `default_branch` (`GET repos/{o}/{r}`), the branch's `commit.id`
     /// (`GET repos/{o}/{r}/branches/{branch}`) and `DELETE` of the same path (204; 403 when
     /// branch protection or the default branch forbids it, 423 for an archived repository).
-    fn branch_api(repo: &RepoName, branch: &str, head: &CommitSha) -> Result<BranchApi> {
-        let _ = head;
-        let base = Self::repo_path(repo)?;
-        let branch = format!("{base}/branches/{}", path(branch));
-        Ok(BranchApi::resource(
-            base,
-            "/default_branch",
-            branch,
-            "/commit/id",
-        ))
-    }
-
     fn rest(&self) -> &Rest {
         &self.rest
     }

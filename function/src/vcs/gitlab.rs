@@ -30,7 +30,6 @@ use http::Method;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::branch::BranchApi;
 use super::github::shared::TreeEntry;
 use super::host::{Host, PrRef, Put, StatusFields};
 use super::http::{Auth, Rest, RetryPolicy, path, segment};
@@ -472,16 +471,8 @@ impl Host for GitlabClient {
     /// (`GET /projects/:id/repository/branches/:branch`) and `DELETE` of the same path, the
     /// branch URL-encoded as one segment (`feature%2Fx`), as GitLab's API wants a path
     /// parameter.
-    fn branch_api(repo: &RepoName, branch: &str, head: &CommitSha) -> Result<BranchApi> {
-        let _ = head;
-        let project = Self::project(repo);
-        let path = format!("{project}/repository/branches/{}", segment(branch));
-        Ok(BranchApi::resource(
-            project,
-            "/default_branch",
-            path,
-            "/commit/id",
-        ))
+    fn branch_path(base: &str, branch: &str) -> String {
+        format!("{base}/repository/branches/{}", segment(branch))
     }
 
     fn rest(&self) -> &Rest {
