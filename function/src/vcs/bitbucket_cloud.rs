@@ -266,14 +266,13 @@ impl Host for BitbucketCloudClient {
             .collect())
     }
 
-    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
-        let what = format!("list the tree of {repo} at {sha}");
+    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha, what: &str) -> Result<Vec<String>> {
         let base = Self::repo_path(repo)?;
         let first = format!(
             "{base}/src/{}/?max_depth=100&pagelen=100",
             segment(sha.as_str())
         );
-        let entries: Vec<TreeEntry> = self.rest.pages_linked(&first, &what).await?;
+        let entries: Vec<TreeEntry> = self.rest.pages_linked(&first, what).await?;
         Ok(TreeEntry::paths_of(entries, "commit_file"))
     }
 

@@ -164,14 +164,13 @@ impl Host for GiteaClient {
         Ok(files.into_iter().map(ChangedFile::from).collect())
     }
 
-    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
-        let what = format!("list the tree of {repo} at {sha}");
+    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha, what: &str) -> Result<Vec<String>> {
         let trees = format!(
             "{}/git/trees/{}?recursive=true&per_page=1000",
             Self::repo_path(repo)?,
             segment(sha.as_str())
         );
-        let (what, trees) = (&what, &trees);
+        let trees = &trees;
         let entries: Vec<TreeEntry> = paging::collect(1u32, |page| async move {
             let t: TreeJson = self.rest.get(&format!("{trees}&page={page}"), what).await?;
             // Gitea pages the listing while it says `truncated`; an empty page ends it too.

@@ -336,9 +336,8 @@ impl Host for GithubClient {
         Ok(files.into_iter().map(ChangedFile::from).collect())
     }
 
-    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
+    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha, what: &str) -> Result<Vec<String>> {
         let base = Self::repo_path(repo)?;
-        let what = format!("list the tree of {repo} at {sha}");
         // Each tree is listed recursively; one GitHub truncates (over 100,000 entries or 7 MB)
         // is listed one level deep instead and its subtrees queued, so a monorepo of any size
         // costs one request per tree that is too big plus one per subtree of those.
@@ -347,7 +346,7 @@ impl Host for GithubClient {
         while let Some((prefix, tree_sha)) = queue.pop() {
             let trees = format!("{base}/git/trees/{tree_sha}");
             let recursive: TreeJson = self
-                .get(repo, &format!("{trees}?recursive=1"), &what)
+                .get(repo, &format!("{trees}?recursive=1"), what)
                 .await?;
             if !recursive.truncated {
                 files.extend(
@@ -359,10 +358,10 @@ impl Host for GithubClient {
                 );
                 continue;
             }
-            let level: TreeJson = self.get(repo, &trees, &what).await?;
+            let level: TreeJson = self.get(repo, &trees, what).await?;
             if level.truncated {
                 return Err(VcsError::Status {
-                    what,
+                    what: what.to_owned(),
                     status: 200,
                     message: format!(
                         "GitHub truncated the listing of the single folder {prefix:?}"

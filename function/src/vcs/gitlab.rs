@@ -348,14 +348,13 @@ impl Host for GitlabClient {
             .collect())
     }
 
-    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
-        let what = format!("list the tree of {repo} at {sha}");
+    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha, what: &str) -> Result<Vec<String>> {
         let first = format!(
             "{}/repository/tree?ref={}&recursive=true&per_page=100",
             Self::project(repo),
             segment(sha.as_str())
         );
-        let entries: Vec<TreeEntry> = self.rest.pages_numbered(&first, &what).await?;
+        let entries: Vec<TreeEntry> = self.rest.pages_numbered(&first, what).await?;
         Ok(TreeEntry::paths_of(entries, "blob"))
     }
 

@@ -147,11 +147,12 @@ pub(crate) trait Host: Send + Sync {
         pr: PrRef<'_>,
     ) -> impl Future<Output = Result<Vec<ChangedFile>>> + Send;
 
-    /// [`VcsClient::list_files`].
+    /// [`VcsClient::list_files`]; `what` names the listing in errors.
     fn list_tree(
         &self,
         repo: &RepoName,
         sha: &CommitSha,
+        what: &str,
     ) -> impl Future<Output = Result<Vec<String>>> + Send;
 
     /// Where a file's raw bytes at `sha` (percent-encoded) are read, under `base`
@@ -332,7 +333,8 @@ impl<H: Host> VcsClient for H {
     }
 
     async fn list_files(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
-        self.list_tree(repo, sha).await
+        let what = format!("list the tree of {repo} at {sha}");
+        self.list_tree(repo, sha, &what).await
     }
 
     async fn read_tree(
