@@ -29,13 +29,13 @@
 //! [`VcsClient::contains_base`]: super::VcsClient::contains_base
 //! [`VcsClient::is_member`]: super::VcsClient::is_member
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use secrecy::SecretString;
 use serde::Deserialize;
 
 use super::github::shared::{
     FileJson, PermissionJson, PrJson, ReviewJson, TreeEntry, TreeJson, counted_approvals,
-    org_and_team, status_fields,
+    org_and_team, status_put,
 };
 use super::host::{Host, PrRef, Put};
 use super::http::{Auth, Rest, RetryPolicy, check, next_link, path, segment};
@@ -191,16 +191,8 @@ impl Host for GiteaClient {
 
     /// `POST repos/{o}/{r}/statuses/{sha}`, the description cut to 255 characters.
     fn status(&self, repo: &RepoName, sha: &CommitSha, status: &CommitStatus) -> Result<Put> {
-        let path = format!(
-            "{}/statuses/{}",
-            Self::repo_path(repo)?,
-            segment(sha.as_str())
-        );
-        Ok(Put::new(
-            Method::POST,
-            path,
-            status_fields(255).json(status),
-        ))
+        let sha = segment(sha.as_str());
+        Ok(status_put(&Self::repo_path(repo)?, &sha, 255, status))
     }
 
     /// `GET repos/{o}/{r}/collaborators/{collaborator}/permission`: see `gitea_access`. A 404

@@ -46,7 +46,7 @@ pub use app::app_key;
 use app::{AppAuth, Scope};
 use shared::{
     FileJson, PermissionJson, PrJson, ReviewJson, TreeJson, counted_approvals, org_and_team,
-    status_fields,
+    status_put,
 };
 
 use super::branch::{BranchApi, HeadAt, Request};
@@ -393,11 +393,11 @@ impl Host for GithubClient {
 
     /// `POST /repos/{o}/{r}/statuses/{sha}`, the description cut to GitHub's 140 characters.
     fn status(&self, repo: &RepoName, sha: &CommitSha, status: &CommitStatus) -> Result<Put> {
-        let path = format!("{}/statuses/{sha}", Self::repo_path(repo)?);
-        Ok(Put::new(
-            Method::POST,
-            path,
-            status_fields(140).json(status),
+        Ok(status_put(
+            &Self::repo_path(repo)?,
+            sha.as_str(),
+            140,
+            status,
         ))
     }
 
