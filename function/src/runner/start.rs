@@ -9,7 +9,7 @@ use std::process::ExitCode;
 use super::execute::run;
 use super::report_back;
 use super::{RunnerOptions, git};
-use crate::config::{env_vars as function_env, process as settings};
+use crate::config::{FromVariables as _, env_vars as function_env, process as settings};
 use crate::run::RunSpec;
 use crate::store::StoreConfig;
 use crate::store::artifacts::{AnyArtifacts, LocalArtifacts, S3Artifacts};
