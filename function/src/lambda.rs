@@ -50,7 +50,7 @@ mod tests {
     use secrecy::SecretString;
 
     use super::*;
-    use crate::config::{Config, Secrets};
+    use crate::config::{Config, FromVariables as _, Secrets};
     use crate::event::{Event, EventKind, Provider, RepoName};
     use crate::handler::EventSink as _;
 

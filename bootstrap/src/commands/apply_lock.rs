@@ -8,6 +8,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use landfall_function::config::FromVariables as _;
 use landfall_function::store::ops::{self, ApplyLockRequest, describe_apply_lock};
 use landfall_function::store::{ApplyLock, StoreConfig, now_secs};
 

@@ -7,6 +7,7 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::{Args, Subcommand};
+use landfall_function::config::FromVariables as _;
 use landfall_function::store::StoreConfig;
 use landfall_function::store::ops::{self, ReleaseTarget};
 

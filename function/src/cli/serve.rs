@@ -10,7 +10,7 @@ use clap::Args;
 use tokio::net::TcpListener;
 use tokio::runtime::{Builder, Runtime};
 
-use crate::config::{Config, Secrets};
+use crate::config::{Config, FromVariables as _, Secrets};
 use crate::handler::WebhookHandler;
 use crate::orchestrate::Sink;
 use crate::{lambda, server, telemetry};

@@ -18,6 +18,7 @@ use std::path::PathBuf;
 use crate::allowlist::{AllowlistError, RepoAllowlist};
 use crate::event::Provider;
 pub use operator::{AllowedCommands, COMMAND_NAMES, OperatorSwitches};
+pub use process::FromVariables;
 #[cfg(feature = "function")]
 pub use secrets::read_secret_arn;
 pub use secrets::{GithubAppConfig, SecretSource, Secrets};
@@ -124,54 +125,46 @@ pub struct Config {
     pub report_url: Option<String>,
 }
 
-impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(process::var, process::under_lambda())
-    }
-
-    /// Reads the configuration through `lookup` (a variable's value, `None` when unset; empty
-    /// values count as unset). `under_lambda` picks the production defaults (DynamoDB store,
-    /// Kubernetes dispatch) instead of the embedded ones.
-    pub fn from_lookup(
-        lookup: impl Fn(&str) -> Option<String>,
+/// Production defaults under Lambda: the DynamoDB store and Kubernetes dispatch.
+impl FromVariables for Config {
+    fn from_variables(
+        get: &impl Fn(&str) -> Option<String>,
         under_lambda: bool,
     ) -> Result<Self, ConfigError> {
-        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         let mut found = Problems::default();
-        let vcs = found.take(vcs(&get)).unwrap_or(Provider::Github);
-        let vcs_url = found.take(vcs_url(&get, vcs)).flatten();
-        let webhook_secret = found.take(webhook_secret(&get, vcs));
+        let vcs = found.take(vcs(get)).unwrap_or(Provider::Github);
+        let vcs_url = found.take(vcs_url(get, vcs)).flatten();
+        let webhook_secret = found.take(webhook_secret(get, vcs));
         let vcs_token = found
             .take(secrets::secret(
-                &get,
+                get,
                 env_vars::VCS_TOKEN,
                 env_vars::VCS_TOKEN_ARN,
             ))
             .flatten();
         let github_app = found
-            .take(secrets::github_app(&get, vcs, vcs_token.is_some()))
+            .take(secrets::github_app(get, vcs, vcs_token.is_some()))
             .flatten();
         let allow_sha1 = found
-            .take(flag(&get, env_vars::WEBHOOK_ALLOW_SHA1))
+            .take(flag(get, env_vars::WEBHOOK_ALLOW_SHA1))
             .unwrap_or(false);
-        found.take(allow_file_clone(&get));
+        found.take(allow_file_clone(get));
         let allowlist = found.take(match get(env_vars::REPO_ALLOWLIST) {
             Some(spec) => RepoAllowlist::parse(&spec).map_err(ConfigError::Allowlist),
             None => Ok(RepoAllowlist::allow_all()),
         });
         let max_body_bytes = found
-            .take(max_body_bytes(&get))
+            .take(max_body_bytes(get))
             .unwrap_or(DEFAULT_MAX_BODY_BYTES);
-        let serve = found.take(sections::serve_limits(&get, max_body_bytes));
-        let store = found.take(StoreConfig::from_lookup(get, under_lambda));
-        let dispatch = found.take(sections::dispatch(&get, under_lambda));
+        let serve = found.take(sections::serve_limits(get, max_body_bytes));
+        let store = found.take(StoreConfig::from_variables(get, under_lambda));
+        let dispatch = found.take(sections::dispatch(get, under_lambda));
         if let (Some(store), Some(dispatch)) = (&store, &dispatch) {
             found.take(sections::check_store_reaches_runners(store, dispatch));
         }
-        let policy = found.take(policy(&get)).flatten();
-        let switches = found.take(operator::switches(&get)).unwrap_or_default();
-        let report_url = found.take(report_url(&get)).flatten();
+        let policy = found.take(policy(get)).flatten();
+        let switches = found.take(operator::switches(get)).unwrap_or_default();
+        let report_url = found.take(report_url(get)).flatten();
         if matches!(dispatch, Some(DispatchConfig::Kubernetes { .. }))
             && report_url.is_none()
             && !under_lambda

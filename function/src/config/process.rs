@@ -8,6 +8,35 @@
 
 use std::ffi::OsString;
 
+use super::ConfigError;
+
+/// A configuration read from variables: the process environment's, or a map in tests.
+pub trait FromVariables: Sized {
+    /// Reads it through `get`, which gives a variable's value (`None` when unset or blank).
+    /// `under_lambda` picks the production defaults instead of the embedded ones.
+    fn from_variables(
+        get: &impl Fn(&str) -> Option<String>,
+        under_lambda: bool,
+    ) -> Result<Self, ConfigError>;
+
+    /// Reads the process environment.
+    fn from_env() -> Result<Self, ConfigError> {
+        Self::from_lookup(var, under_lambda())
+    }
+
+    /// Reads it through `lookup` (a variable's value, `None` when unset); blank values count as
+    /// unset.
+    fn from_lookup(
+        lookup: impl Fn(&str) -> Option<String>,
+        under_lambda: bool,
+    ) -> Result<Self, ConfigError> {
+        Self::from_variables(
+            &|name: &str| lookup(name).filter(|value| !value.trim().is_empty()),
+            under_lambda,
+        )
+    }
+}
+
 /// A variable's value; `None` when it is unset, empty or not UTF-8.
 #[must_use]
 pub fn var(name: &str) -> Option<String> {

@@ -2,7 +2,7 @@
 
 use std::path::PathBuf;
 
-use super::{ConfigError, env_vars, process};
+use super::{ConfigError, FromVariables, env_vars};
 
 /// The default data folder of the embedded store, relative to the working directory.
 pub const DEFAULT_DATA_DIR: &str = ".landfall";
@@ -29,19 +29,12 @@ pub enum StoreConfig {
     },
 }
 
-impl StoreConfig {
-    /// Reads the configuration from the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(process::var, process::under_lambda())
-    }
-
-    /// Reads the configuration through `get` (the environment, or a map in tests); empty values
-    /// count as unset. `under_lambda` makes DynamoDB the default store and `/tmp` the data folder.
-    pub fn from_lookup(
-        get: impl Fn(&str) -> Option<String>,
+/// Under Lambda, DynamoDB is the default store and `/tmp` the data folder.
+impl FromVariables for StoreConfig {
+    fn from_variables(
+        get: &impl Fn(&str) -> Option<String>,
         under_lambda: bool,
     ) -> Result<Self, ConfigError> {
-        let get = |name: &str| get(name).filter(|value| !value.trim().is_empty());
         let kind = get(env_vars::STORE)
             .unwrap_or_else(|| if under_lambda { "dynamodb" } else { "embedded" }.to_owned());
         match kind.trim() {

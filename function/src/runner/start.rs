@@ -9,6 +9,8 @@ use std::process::ExitCode;
 use super::execute::run;
 use super::report_back;
 use super::{RunnerOptions, git};
+#[cfg(feature = "function")]
+use crate::config::FromVariables as _;
 use crate::config::{env_vars as function_env, process as settings};
 use crate::run::RunSpec;
 #[cfg(feature = "function")]

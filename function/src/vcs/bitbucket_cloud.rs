@@ -32,7 +32,6 @@ use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::bitbucket::build_status;
-use super::branch::BranchApi;
 use super::github::shared::TreeEntry;
 use super::host::{Host, PrRef, Put};
 use super::http::{Auth, Rest, RetryPolicy, path, segment};
@@ -215,6 +214,8 @@ impl BitbucketCloudClient {
 impl Host for BitbucketCloudClient {
     const PROVIDER: Provider = Provider::BitbucketCloud;
     const COMMENT_LIMIT: usize = COMMENT_LIMIT;
+    const DEFAULT_BRANCH_AT: &'static str = "/mainbranch/name";
+    const BRANCH_HEAD_AT: &'static str = "/target/hash";
 
     async fn read_pull_request(&self, pr: PrRef<'_>) -> Result<PullRequest> {
         let j = self.get_pr(pr).await?;
@@ -276,14 +277,13 @@ impl Host for BitbucketCloudClient {
             .collect())
     }
 
-    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
-        let what = format!("list the tree of {repo} at {sha}");
+    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha, what: &str) -> Result<Vec<String>> {
         let base = Self::repo_path(repo)?;
         let first = format!(
             "{base}/src/{}/?max_depth=100&pagelen=100",
             segment(sha.as_str())
         );
-        let entries: Vec<TreeEntry> = self.rest.pages_linked(&first, &what).await?;
+        let entries: Vec<TreeEntry> = self.rest.pages_linked(&first, what).await?;
         Ok(TreeEntry::paths_of(entries, "commit_file"))
     }
 
@@ -389,16 +389,8 @@ impl Host for BitbucketCloudClient {
     /// The repository's `mainbranch.name` (`GET repositories/{ws}/{slug}`), the branch's
     /// `target.hash` (`GET .../refs/branches/{name}`, the name without `refs/heads/`) and
     /// `DELETE` of the same path (204; the main branch is refused with 400).
-    fn branch_api(repo: &RepoName, branch: &str, head: &CommitSha) -> Result<BranchApi> {
-        let _ = head;
-        let base = Self::repo_path(repo)?;
-        let branch = format!("{base}/refs/branches/{}", path(branch));
-        Ok(BranchApi::resource(
-            base,
-            "/mainbranch/name",
-            branch,
-            "/target/hash",
-        ))
+    fn branch_path(base: &str, branch: &str) -> String {
+        format!("{base}/refs/branches/{}", path(branch))
     }
 
     fn rest(&self) -> &Rest {

@@ -264,11 +264,10 @@ impl Host for BitbucketServerClient {
             .collect())
     }
 
-    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
-        let what = format!("list the tree of {repo} at {sha}");
+    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha, what: &str) -> Result<Vec<String>> {
         let base = Self::repo_path(repo)?;
         let first = format!("{base}/files?at={}&limit=1000", segment(sha.as_str()));
-        self.rest.pages_from_start(&first, &what).await
+        self.rest.pages_from_start(&first, what).await
     }
 
     fn file_path(base: &str, sha: &str, file: &str) -> String {

@@ -29,14 +29,13 @@
 //! [`VcsClient::contains_base`]: super::VcsClient::contains_base
 //! [`VcsClient::is_member`]: super::VcsClient::is_member
 
-use http::{Method, StatusCode};
+use http::StatusCode;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::branch::BranchApi;
 use super::github::shared::{
     FileJson, PermissionJson, PrJson, ReviewJson, TreeEntry, TreeJson, counted_approvals,
-    org_and_team, status_fields,
+    org_and_team, status_put,
 };
 use super::host::{Host, PrRef, Put};
 use super::http::{Auth, Rest, RetryPolicy, check, next_link, path, segment};
@@ -166,14 +165,13 @@ impl Host for GiteaClient {
         Ok(files.into_iter().map(ChangedFile::from).collect())
     }
 
-    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
-        let what = format!("list the tree of {repo} at {sha}");
+    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha, what: &str) -> Result<Vec<String>> {
         let trees = format!(
             "{}/git/trees/{}?recursive=true&per_page=1000",
             Self::repo_path(repo)?,
             segment(sha.as_str())
         );
-        let (what, trees) = (&what, &trees);
+        let trees = &trees;
         let entries: Vec<TreeEntry> = paging::collect(1u32, |page| async move {
             let t: TreeJson = self.rest.get(&format!("{trees}&page={page}"), what).await?;
             // Gitea pages the listing while it says `truncated`; an empty page ends it too.
@@ -194,16 +192,8 @@ impl Host for GiteaClient {
 
     /// `POST repos/{o}/{r}/statuses/{sha}`, the description cut to 255 characters.
     fn status(&self, repo: &RepoName, sha: &CommitSha, status: &CommitStatus) -> Result<Put> {
-        let path = format!(
-            "{}/statuses/{}",
-            Self::repo_path(repo)?,
-            segment(sha.as_str())
-        );
-        Ok(Put::new(
-            Method::POST,
-            path,
-            status_fields(255).json(status),
-        ))
+        let sha = segment(sha.as_str());
+        Ok(status_put(&Self::repo_path(repo)?, &sha, 255, status))
     }
 
     /// `GET repos/{o}/{r}/collaborators/{collaborator}/permission`: see `gitea_access`. A 404
@@ -302,18 +292,6 @@ impl Host for GiteaClient {
     /// The repository's `default_branch` (`GET repos/{o}/{r}`), the branch's `commit.id`
     /// (`GET repos/{o}/{r}/branches/{branch}`) and `DELETE` of the same path (204; 403 when
     /// branch protection or the default branch forbids it, 423 for an archived repository).
-    fn branch_api(repo: &RepoName, branch: &str, head: &CommitSha) -> Result<BranchApi> {
-        let _ = head;
-        let base = Self::repo_path(repo)?;
-        let branch = format!("{base}/branches/{}", path(branch));
-        Ok(BranchApi::resource(
-            base,
-            "/default_branch",
-            branch,
-            "/commit/id",
-        ))
-    }
-
     fn rest(&self) -> &Rest {
         &self.rest
     }
@@ -329,6 +307,6 @@ impl Host for GiteaClient {
         let path = format!("{}/pulls/{}/merge", Self::repo_path(repo)?, pr.number);
         let body =
             serde_json::json!({"Do": method.as_str(), "head_commit_id": pr.head_sha.as_str()});
-        Ok(Put::new(Method::POST, path, body))
+        Ok(Put::new(http::Method::POST, path, body))
     }
 }

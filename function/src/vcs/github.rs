@@ -47,7 +47,7 @@ pub use app::app_key;
 use app::{AppAuth, Scope};
 use shared::{
     FileJson, PermissionJson, PrJson, ReviewJson, TreeJson, counted_approvals, org_and_team,
-    status_fields,
+    status_put,
 };
 
 use super::branch::{BranchApi, HeadAt, Request};
@@ -338,9 +338,8 @@ impl Host for GithubClient {
         Ok(files.into_iter().map(ChangedFile::from).collect())
     }
 
-    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
+    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha, what: &str) -> Result<Vec<String>> {
         let base = Self::repo_path(repo)?;
-        let what = format!("list the tree of {repo} at {sha}");
         // Each tree is listed recursively; one GitHub truncates (over 100,000 entries or 7 MB)
         // is listed one level deep instead and its subtrees queued, so a monorepo of any size
         // costs one request per tree that is too big plus one per subtree of those.
@@ -349,7 +348,7 @@ impl Host for GithubClient {
         while let Some((prefix, tree_sha)) = queue.pop() {
             let trees = format!("{base}/git/trees/{tree_sha}");
             let recursive: TreeJson = self
-                .get(repo, &format!("{trees}?recursive=1"), &what)
+                .get(repo, &format!("{trees}?recursive=1"), what)
                 .await?;
             if !recursive.truncated {
                 files.extend(
@@ -361,10 +360,10 @@ impl Host for GithubClient {
                 );
                 continue;
             }
-            let level: TreeJson = self.get(repo, &trees, &what).await?;
+            let level: TreeJson = self.get(repo, &trees, what).await?;
             if level.truncated {
                 return Err(VcsError::Status {
-                    what,
+                    what: what.to_owned(),
                     status: 200,
                     message: format!(
                         "GitHub truncated the listing of the single folder {prefix:?}"
@@ -404,11 +403,11 @@ impl Host for GithubClient {
                 status,
             ));
         }
-        let path = format!("{}/statuses/{sha}", Self::repo_path(repo)?);
-        Ok(Put::new(
-            Method::POST,
-            path,
-            status_fields(140).json(status),
+        Ok(status_put(
+            &Self::repo_path(repo)?,
+            sha.as_str(),
+            140,
+            status,
         ))
     }
 

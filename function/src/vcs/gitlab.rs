@@ -30,7 +30,6 @@ use http::Method;
 use secrecy::SecretString;
 use serde::Deserialize;
 
-use super::branch::BranchApi;
 use super::github::shared::TreeEntry;
 use super::host::{Host, PrRef, Put, StatusFields};
 use super::http::{Auth, Rest, RetryPolicy, path, segment};
@@ -365,14 +364,13 @@ impl Host for GitlabClient {
             .collect())
     }
 
-    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
-        let what = format!("list the tree of {repo} at {sha}");
+    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha, what: &str) -> Result<Vec<String>> {
         let first = format!(
             "{}/repository/tree?ref={}&recursive=true&per_page=100",
             Self::project(repo),
             segment(sha.as_str())
         );
-        let entries: Vec<TreeEntry> = self.rest.pages_numbered(&first, &what).await?;
+        let entries: Vec<TreeEntry> = self.rest.pages_numbered(&first, what).await?;
         Ok(TreeEntry::paths_of(entries, "blob"))
     }
 
@@ -488,16 +486,8 @@ impl Host for GitlabClient {
     /// (`GET /projects/:id/repository/branches/:branch`) and `DELETE` of the same path, the
     /// branch URL-encoded as one segment (`feature%2Fx`), as GitLab's API wants a path
     /// parameter.
-    fn branch_api(repo: &RepoName, branch: &str, head: &CommitSha) -> Result<BranchApi> {
-        let _ = head;
-        let project = Self::project(repo);
-        let path = format!("{project}/repository/branches/{}", segment(branch));
-        Ok(BranchApi::resource(
-            project,
-            "/default_branch",
-            path,
-            "/commit/id",
-        ))
+    fn branch_path(base: &str, branch: &str) -> String {
+        format!("{base}/repository/branches/{}", segment(branch))
     }
 
     fn rest(&self) -> &Rest {

@@ -15,7 +15,7 @@ use serde_json::{Value, json};
 
 use super::branch::{self, BranchApi};
 use super::client::unsupported;
-use super::http::{IdJson, RawResponse, Rest, segment};
+use super::http::{IdJson, RawResponse, Rest, path, segment};
 use super::{
     Access, Actor, BranchDeletion, CommentId, CommitStatus, PullRequest, Result, StatusState,
     TreeFilter, VcsClient, VcsError, truncate,
@@ -148,11 +148,12 @@ pub(crate) trait Host: Send + Sync {
         pr: PrRef<'_>,
     ) -> impl Future<Output = Result<Vec<ChangedFile>>> + Send;
 
-    /// [`VcsClient::list_files`].
+    /// [`VcsClient::list_files`]; `what` names the listing in errors.
     fn list_tree(
         &self,
         repo: &RepoName,
         sha: &CommitSha,
+        what: &str,
     ) -> impl Future<Output = Result<Vec<String>>> + Send;
 
     /// Where a file's raw bytes at `sha` (percent-encoded) are read, under `base`
@@ -250,9 +251,32 @@ pub(crate) trait Host: Send + Sync {
         async { Err(unsupported("team membership")) }
     }
 
+    /// Where the repository's JSON names its default branch (a JSON pointer), for the default
+    /// [`Self::branch_api`].
+    const DEFAULT_BRANCH_AT: &'static str = "/default_branch";
+    /// Where a branch's JSON names its head commit, for the default [`Self::branch_api`].
+    const BRANCH_HEAD_AT: &'static str = "/commit/id";
+
+    /// Where `branch` is read and deleted, under `base`, for the default [`Self::branch_api`]:
+    /// `branches/{branch}` (Gitea).
+    fn branch_path(base: &str, branch: &str) -> String {
+        format!("{base}/branches/{}", path(branch))
+    }
+
     /// [`VcsClient::delete_branch`]'s requests for `branch`, whose expected head is `head` (sent
-    /// with the deletion where the host takes it): see [`BranchApi`].
-    fn branch_api(repo: &RepoName, branch: &str, head: &CommitSha) -> Result<BranchApi>;
+    /// with the deletion where the host takes it): see [`BranchApi`]. By default the branch is
+    /// a resource at [`Self::branch_path`] ([`BranchApi::resource`]) and `head` is not sent.
+    fn branch_api(repo: &RepoName, branch: &str, head: &CommitSha) -> Result<BranchApi> {
+        let _ = head;
+        let base = Self::repo_path(repo)?;
+        let branch = Self::branch_path(&base, branch);
+        Ok(BranchApi::resource(
+            base,
+            Self::DEFAULT_BRANCH_AT,
+            branch,
+            Self::BRANCH_HEAD_AT,
+        ))
+    }
 
     /// Why a successful reply to the deletion says nothing was deleted, for hosts that answer a
     /// refusal with a success (Azure DevOps); `None`, the default: it was deleted.
@@ -316,7 +340,8 @@ impl<H: Host> VcsClient for H {
     }
 
     async fn list_files(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
-        self.list_tree(repo, sha).await
+        let what = format!("list the tree of {repo} at {sha}");
+        self.list_tree(repo, sha, &what).await
     }
 
     async fn read_tree(

@@ -1,6 +1,7 @@
 //! The operator commands behind `landfall locks`, through the same configuration path as the
 //! CLI (`StoreConfig` → connect → list or release), on the embedded store and on DynamoDB (moto).
 
+use landfall_function::config::FromVariables as _;
 use landfall_function::store::ops::{self, ReleaseTarget};
 use landfall_function::store::{LockKey, PlanOutcome, PlanRecord, PlanStatus, Store, StoreConfig};
 

@@ -214,14 +214,13 @@ impl Host for AzureDevopsClient {
             .collect())
     }
 
-    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha) -> Result<Vec<String>> {
-        let what = format!("list the tree of {repo} at {sha}");
+    async fn list_tree(&self, repo: &RepoName, sha: &CommitSha, what: &str) -> Result<Vec<String>> {
         let target = format!(
             "{}/items?scopePath=%2F&recursionLevel=full&versionDescriptor.version={}&versionDescriptor.versionType=commit&api-version={API_VERSION}",
             Self::repo_path(repo)?,
             segment(sha.as_str())
         );
-        let items: ListJson<ItemJson> = self.rest.get(&target, &what).await?;
+        let items: ListJson<ItemJson> = self.rest.get(&target, what).await?;
         Ok(items
             .value
             .into_iter()

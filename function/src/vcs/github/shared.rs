@@ -8,8 +8,10 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::super::host::StatusFields;
-use super::super::{Actor, PrState, PullRequest, Result, VcsError};
+use http::Method;
+
+use super::super::host::{Put, StatusFields};
+use super::super::{Actor, CommitStatus, PrState, PullRequest, Result, VcsError};
 use crate::event::{CommitSha, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
 
@@ -228,13 +230,29 @@ pub(in crate::vcs) struct PermissionJson {
 
 /// How GitHub and Gitea spell a commit status (`POST .../statuses/{sha}`), the description cut
 /// to `description_max` characters.
-pub(in crate::vcs) const fn status_fields(description_max: usize) -> StatusFields {
+const fn status_fields(description_max: usize) -> StatusFields {
     StatusFields {
         states: ["pending", "success", "failure", "error"],
         name: "context",
         url: "target_url",
         description_max,
     }
+}
+
+/// `POST {base}/statuses/{sha}` with `status`, its description cut to `description_max`
+/// characters (GitHub, Gitea).
+pub(in crate::vcs) fn status_put(
+    base: &str,
+    sha: &str,
+    description_max: usize,
+    status: &CommitStatus,
+) -> Put {
+    let path = format!("{base}/statuses/{sha}");
+    Put::new(
+        Method::POST,
+        path,
+        status_fields(description_max).json(status),
+    )
 }
 
 /// `org/team` split in two; `host` and `team_word` (`team-slug`, `team-name`) for the error.
