@@ -20,8 +20,12 @@ changes nothing and says so):
   state migration   write backend.tf from backend.tf.example, `terraform init -migrate-state`,
                     read the state back from S3, then remove the local terraform.tfstate
   function package  --function-package FILE, else `cargo lambda build` inside the Landfall source
-  runner image      --runner-image REF (building with podman/docker is not done by up yet)
-  platform          apply terraform/platform on its S3 state
+  runner image      --runner-image REF, else landfall.toml's runner_image, else (inside the
+                    Landfall source, with podman or docker on PATH) build
+                    images/runner/Containerfile, log in to the platform's ECR repository with a
+                    token from ecr:GetAuthorizationToken (on the tool's stdin, never argv) and
+                    push it tagged with Landfall's version; skipped when that tag is in ECR
+  platform          apply terraform/platform on its S3 state, with -var runner_image=<the image>
   secrets           put the webhook secret (generated unless --webhook-secret-file) and the VCS
                     token (--vcs-token-file or $LANDFALL_VCS_TOKEN, never an argument) into
                     Secrets Manager through its API: the values never reach Terraform state
@@ -54,8 +58,9 @@ pub struct UpArgs {
     /// --output-format zip`).
     #[arg(long, value_name = "FILE")]
     pub function_package: Option<PathBuf>,
-    /// The runner image the Jobs use, already pushed; must match landfall.toml's
-    /// `[function] runner_image`.
+    /// The runner image the Jobs use, already pushed: nothing is built, and the platform gets
+    /// it as `-var runner_image` [default: landfall.toml's `runner_image`, else built with
+    /// podman or docker and pushed to the platform's ECR repository].
     #[arg(long, value_name = "REF")]
     pub runner_image: Option<String>,
     /// A file holding the webhook secret [default: the one already in Secrets Manager, else a

@@ -16,9 +16,12 @@ use super::{Ctx, Outcome, Stage};
 /// The file in `.landfall-up/` recording the hook registered and the secret version it got.
 pub const MARKER: &str = "webhook.json";
 
-/// What the secrets stage hands the webhook stage.
+/// What a stage hands the later ones: the runner image to the platform, the secrets to the
+/// webhook.
 #[derive(Debug, Default)]
 pub struct RunState {
+    /// The runner image the platform stage passes as `-var runner_image`.
+    pub runner_image: Option<String>,
     /// The function's URL.
     pub webhook_url: Option<String>,
     /// The webhook secret and its Secrets Manager version.
