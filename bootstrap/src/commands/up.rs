@@ -94,7 +94,12 @@ pub struct UpArgs {
 #[command(after_help = "\
 Destroys terraform/platform (the cluster, Argo CD, the function, its secrets). The state
 backend (terraform/bootstrap: the bucket with every state version, the lock table) is kept:
-its deletion protection stays on. The webhook on the VCS host is not removed.
+its deletion protection stays on.
+
+First it removes the webhook `landfall up` registered: the hooks for the function's URL on the
+repository or organisation recorded in .landfall-up/webhook.json (or given with --repo/--org),
+with the VCS token given or the one in Secrets Manager. When that fails nothing is destroyed;
+--keep-webhook leaves the hook alone.
 
 Without --confirm, it asks for the platform's name on standard input.")]
 pub struct DownArgs {
@@ -106,9 +111,29 @@ pub struct DownArgs {
     /// A `-backend-config` file for `terraform init`.
     #[arg(long, value_name = "FILE")]
     pub backend_config: Option<PathBuf>,
+    /// Remove the webhook from this repository [default: the one `landfall up` registered].
+    #[arg(long, value_name = "REPO", conflicts_with = "org")]
+    pub repo: Option<String>,
+    /// Remove the webhook from this GitHub organisation or GitLab group.
+    #[arg(long, value_name = "ORG")]
+    pub org: Option<String>,
+    /// A file holding the VCS host's API token [default: $LANDFALL_VCS_TOKEN, else the one in
+    /// Secrets Manager].
+    #[arg(long, value_name = "FILE")]
+    pub vcs_token_file: Option<PathBuf>,
+    /// Leave the webhook on the VCS host.
+    #[arg(long)]
+    pub keep_webhook: bool,
     /// The Terraform binary.
     #[arg(long, value_name = "PATH", default_value = "terraform")]
     pub terraform: PathBuf,
+}
+
+/// `LANDFALL_VCS_TOKEN`, when set and not blank.
+fn vcs_token_env() -> Option<secrecy::SecretString> {
+    landfall_function::config::process::var(landfall_function::config::env_vars::VCS_TOKEN)
+        .filter(|t| !t.trim().is_empty())
+        .map(secrecy::SecretString::from)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -125,10 +150,6 @@ pub fn run_up(args: &UpArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode>
         &args.target.config,
         args.target.out.as_deref(),
     ))?;
-    let vcs_token_env =
-        landfall_function::config::process::var(landfall_function::config::env_vars::VCS_TOKEN)
-            .filter(|t| !t.trim().is_empty())
-            .map(secrecy::SecretString::from);
     let opts = Options {
         terraform: args.terraform.clone(),
         backend_config: args.backend_config.clone().map(absolute).transpose()?,
@@ -136,7 +157,7 @@ pub fn run_up(args: &UpArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode>
         runner_image: args.runner_image.clone(),
         webhook_secret_file: args.webhook_secret_file.clone(),
         vcs_token_file: args.vcs_token_file.clone(),
-        vcs_token_env,
+        vcs_token_env: vcs_token_env(),
         hook_repo: args.repo.clone(),
         hook_org: args.org.clone(),
         until: args.until,
@@ -184,11 +205,22 @@ pub fn run_down(args: &DownArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitC
     let opts = Options {
         terraform: args.terraform.clone(),
         backend_config: args.backend_config.clone().map(absolute).transpose()?,
+        vcs_token_file: args.vcs_token_file.clone(),
+        vcs_token_env: vcs_token_env(),
+        hook_repo: args.repo.clone(),
+        hook_org: args.org.clone(),
         ..Options::default()
     };
     runtime()?.block_on(async {
         let ctx = Ctx::new(&config, &out, opts).await?;
         up::terraform::forward_interrupts();
+        up::stages::init_platform(&ctx).await?;
+        if !args.keep_webhook {
+            let said = up::connect::remove_webhook(&ctx).await.context(
+                "nothing was destroyed; fix the cause, or pass --keep-webhook to leave the hook",
+            )?;
+            writeln!(stdout, "{said}")?;
+        }
         up::stages::destroy_platform(&ctx).await?;
         writeln!(
             stdout,

@@ -406,10 +406,16 @@ async fn platform(ctx: &Ctx, runner_image: Option<&str>) -> anyhow::Result<Outco
     })
 }
 
-/// `landfall down`: destroys the platform stage; the state backend stays.
+/// `terraform init` of the platform stage on its S3 state.
+pub async fn init_platform(ctx: &Ctx) -> anyhow::Result<()> {
+    let tf = ctx.terraform("platform", Stage::Platform);
+    tf.run(&backend_args(ctx), false).await.map(drop)
+}
+
+/// `landfall down`: destroys the platform stage (initialised by [`init_platform`]); the state
+/// backend stays.
 pub async fn destroy_platform(ctx: &Ctx) -> anyhow::Result<()> {
     let tf = ctx.terraform("platform", Stage::Platform);
-    tf.run(&backend_args(ctx), false).await?;
     let mut destroy = args(&["destroy", "-input=false", "-no-color", "-auto-approve"]);
     destroy.extend(platform_vars(ctx, None)?);
     tf.run(&destroy, false).await?;

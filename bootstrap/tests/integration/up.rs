@@ -330,6 +330,11 @@ output "vcs_token_arn" {{
                 .and(path("/repos/acme/infra/hooks/7"))
                 .respond_with(ResponseTemplate::new(200).set_body_json(hook)),
         );
+        self.mount(
+            Mock::given(method("DELETE"))
+                .and(path("/repos/acme/infra/hooks/7"))
+                .respond_with(ResponseTemplate::new(204)),
+        );
     }
 }
 
@@ -540,6 +545,12 @@ fn down_needs_the_platform_name_and_keeps_the_state_backend() {
         "moto.tfbackend",
     ]);
     assert!(said.contains("state backend"), "{said}");
+    assert!(said.contains("removed the github hook 7"), "{said}");
+    assert_eq!(
+        f.requests("DELETE").len(),
+        1,
+        "the hook up registered is deleted, with the token from Secrets Manager"
+    );
     let platform: serde_json::Value =
         serde_json::from_slice(&state_object(&f, "platform/terraform.tfstate").unwrap()).unwrap();
     assert_eq!(

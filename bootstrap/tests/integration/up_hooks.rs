@@ -115,6 +115,26 @@ fn hosts() -> Vec<Host> {
     ]
 }
 
+/// A hook client for `provider` at `base` on the fake server.
+fn hook_client(provider: Provider, server: &MockServer, base: &str) -> HookClient {
+    let base = format!("{}{base}", server.uri());
+    HookClient::new(provider, Some(&base), &SecretString::from("tok")).unwrap()
+}
+
+/// A fake Azure DevOps organisation `acme` whose repository `infra/tf` is `r-1` of `p-1`.
+async fn azure_devops() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/acme/infra/_apis/git/repositories/tf"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "r-1", "project": {"id": "p-1"}})),
+        )
+        .mount(&server)
+        .await;
+    server
+}
+
 fn spec(secret_changed: bool) -> HookSpec {
     HookSpec {
         url: URL.into(),
@@ -159,8 +179,7 @@ async fn create_update_and_leave(host: &Host) {
         .expect(1)
         .mount(&server)
         .await;
-    let base = format!("{}{}", server.uri(), host.base);
-    let client = HookClient::new(host.provider, Some(&base), &SecretString::from("tok")).unwrap();
+    let client = hook_client(host.provider, &server, host.base);
     let change = client
         .ensure(&host.scope, &spec(true))
         .await
@@ -190,8 +209,7 @@ async fn create_update_and_leave(host: &Host) {
         .expect(1)
         .mount(&server)
         .await;
-    let base = format!("{}{}", server.uri(), host.base);
-    let client = HookClient::new(host.provider, Some(&base), &SecretString::from("tok")).unwrap();
+    let client = hook_client(host.provider, &server, host.base);
     let change = client
         .ensure(&host.scope, &spec(false))
         .await
@@ -213,8 +231,7 @@ async fn create_update_and_leave(host: &Host) {
         )
         .mount(&server)
         .await;
-    let base = format!("{}{}", server.uri(), host.base);
-    let client = HookClient::new(host.provider, Some(&base), &SecretString::from("tok")).unwrap();
+    let client = hook_client(host.provider, &server, host.base);
     let change = client.ensure(&host.scope, &spec(false)).await.unwrap();
     assert!(
         matches!(change.as_slice(), [HookChange::Unchanged(_)]),
@@ -234,15 +251,7 @@ async fn every_host_creates_then_updates_the_hook_for_the_same_url_and_never_dup
 
 #[tokio::test]
 async fn azure_devops_subscribes_each_event_to_the_function_with_basic_auth() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/acme/infra/_apis/git/repositories/tf"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"id": "r-1", "project": {"id": "p-1"}})),
-        )
-        .mount(&server)
-        .await;
+    let server = azure_devops().await;
     let existing = json!({"id": "s-1", "status": "enabled", "eventType": "git.pullrequest.created",
         "publisherInputs": {"projectId": "p-1", "repository": "r-1"}, "consumerInputs": {"url": URL}});
     Mock::given(method("GET"))
@@ -267,12 +276,7 @@ async fn azure_devops_subscribes_each_event_to_the_function_with_basic_auth() {
         .expect(3)
         .mount(&server)
         .await;
-    let client = HookClient::new(
-        Provider::AzureDevops,
-        Some(&format!("{}/acme", server.uri())),
-        &SecretString::from("pat"),
-    )
-    .unwrap();
+    let client = hook_client(Provider::AzureDevops, &server, "/acme");
     let spec = HookSpec {
         url: URL.into(),
         secret: SecretString::from("landfall:pw"),
@@ -284,5 +288,99 @@ async fn azure_devops_subscribes_each_event_to_the_function_with_basic_auth() {
         .unwrap();
     assert_eq!(changes.len(), 4, "{changes:?}");
     assert_eq!(changes[0], HookChange::Updated("s-1".into()));
+    server.verify().await;
+}
+
+/// A hook of another tool on the same host: never touched.
+fn other_hook(host: &Host) -> Value {
+    let mut other: Value = serde_json::from_str(
+        &(host.listed)(events(host.provider))
+            .to_string()
+            .replace(URL, "https://ci.example/hook"),
+    )
+    .unwrap();
+    other["id"] = json!(999);
+    other["uuid"] = json!("{other}");
+    other
+}
+
+#[tokio::test]
+async fn every_host_deletes_the_hook_for_the_url_at_its_documented_endpoint_and_nothing_else() {
+    for host in hosts() {
+        let label = format!("{} {:?}", host.provider, host.scope);
+        let server = MockServer::start().await;
+        let listed = vec![other_hook(&host), (host.listed)(events(host.provider))];
+        Mock::given(method("GET"))
+            .and(path(host.collection))
+            .respond_with(ResponseTemplate::new(200).set_body_json(list_body(&host, listed)))
+            .mount(&server)
+            .await;
+        let hook_path = format!("{}/{}", host.collection, host.id);
+        Mock::given(method("DELETE"))
+            .and(path(hook_path.as_str()))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = hook_client(host.provider, &server, host.base);
+        let removed = client
+            .remove(&host.scope, URL)
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e:#}"));
+        assert_eq!(removed.len(), 1, "{label}: {removed:?}");
+        assert_eq!(count(&server, "DELETE").await, 1, "{label}: only ours");
+        server.verify().await;
+
+        // Gone already: nothing to delete, and no error.
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(host.collection))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(list_body(&host, vec![other_hook(&host)])),
+            )
+            .mount(&server)
+            .await;
+        let client = hook_client(host.provider, &server, host.base);
+        let removed = client.remove(&host.scope, URL).await.unwrap();
+        assert!(removed.is_empty(), "{label}: {removed:?}");
+        assert_eq!(count(&server, "DELETE").await, 0, "{label}");
+    }
+}
+
+#[tokio::test]
+async fn azure_devops_deletes_the_repositorys_subscriptions_to_the_function() {
+    let server = azure_devops().await;
+    let subscription = |id: &str, repo: &str| {
+        json!({"id": id, "status": "enabled", "eventType": "git.pullrequest.created",
+            "publisherInputs": {"projectId": "p-1", "repository": repo}, "consumerInputs": {"url": URL}})
+    };
+    Mock::given(method("GET"))
+        .and(path("/acme/_apis/hooks/subscriptions"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"count": 3, "value": [
+            subscription("s-1", "r-1"), subscription("s-2", "r-2"), subscription("s-3", "r-1")]})),
+        )
+        .mount(&server)
+        .await;
+    for id in ["s-1", "s-3"] {
+        Mock::given(method("DELETE"))
+            .and(path(format!("/acme/_apis/hooks/subscriptions/{id}")))
+            .and(wiremock::matchers::query_param("api-version", "7.1"))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let client = hook_client(Provider::AzureDevops, &server, "/acme");
+    let removed = client
+        .remove(&HookScope::Repo("infra/tf".into()), URL)
+        .await
+        .unwrap();
+    assert_eq!(removed, ["s-1", "s-3"]);
+    assert_eq!(
+        count(&server, "DELETE").await,
+        2,
+        "not another repository's"
+    );
     server.verify().await;
 }

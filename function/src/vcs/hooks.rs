@@ -15,8 +15,13 @@
 //! - Azure DevOps: one service hook subscription per event (`_apis/hooks/subscriptions`,
 //!   publisher `tfs`, consumer `webHooks`/`httpRequest`), the secret as basic auth.
 //!
+//! `landfall down` calls [`HookClient::remove`]: every hook for the function's URL is deleted
+//! (`DELETE` on the hook, or Azure DevOps' subscription); none there is not an error.
+//!
 //! A host does not give a hook's secret back, so whether the registered secret is the current
 //! one is told by the caller (`secret_changed`).
+
+mod azure_devops;
 
 use http::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -27,7 +32,8 @@ use super::{Result, VcsError};
 use crate::event::Provider;
 
 /// Where the hook is registered.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HookScope {
     /// One repository: `owner/name` (GitHub, Gitea, Bitbucket Cloud `workspace/slug`),
     /// `group/project` (GitLab, nested groups too), `PROJECT/slug` (Bitbucket Data Center),
@@ -257,6 +263,49 @@ impl HookClient {
         Ok(Confirmation::Unknown)
     }
 
+    /// Deletes every hook of `scope` that sends to `url` (Azure DevOps: every subscription);
+    /// returns their ids, none when there was none.
+    ///
+    /// # Errors
+    ///
+    /// When the host refuses (no permission to manage hooks), or the scope does not fit.
+    pub async fn remove(&self, scope: &HookScope, url: &str) -> Result<Vec<String>> {
+        if self.provider == Provider::AzureDevops {
+            return self.remove_azure(scope, url).await;
+        }
+        let base = self.collection(scope)?;
+        let mut removed = Vec::new();
+        for hook in self.list(&base).await? {
+            if let (true, Some(id)) = (self.judge(&hook, url).0, hook_id(&hook)) {
+                let path = format!("{base}/{}", segment(&id));
+                if self.delete(&path, "delete the webhook").await? {
+                    removed.push(id);
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// `DELETE path`: whether it deleted something (a 404 is a hook already gone).
+    async fn delete(&self, path: &str, what: &str) -> Result<bool> {
+        let url = self.rest.url(path)?;
+        let r = self
+            .rest
+            .send(
+                Method::DELETE,
+                url,
+                None,
+                self.rest.accept_json(),
+                Idempotency::Idempotent,
+                what,
+            )
+            .await?;
+        if r.status == http::StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        super::http::check(r, what).map(|_| true)
+    }
+
     /// The hooks collection of `scope` on this host.
     fn collection(&self, scope: &HookScope) -> Result<String> {
         let wrong = |what: &str| VcsError::Config {
@@ -395,99 +444,6 @@ impl HookClient {
                 .map(std::mem::take)
                 .unwrap_or_default(),
         })
-    }
-
-    async fn ensure_azure(&self, scope: &HookScope, spec: &HookSpec) -> Result<Vec<HookChange>> {
-        let HookScope::Repo(repo) = scope else {
-            return Err(VcsError::Config {
-                message: "Azure DevOps hooks are registered per repository (project/repo)"
-                    .to_owned(),
-            });
-        };
-        let (project, name) = repo.split_once('/').ok_or_else(|| VcsError::Config {
-            message: format!("{repo:?} is not project/repo"),
-        })?;
-        let found: Value = self
-            .rest
-            .get(
-                &format!(
-                    "{}/_apis/git/repositories/{}?api-version=7.1",
-                    segment(project),
-                    segment(name)
-                ),
-                "read the repository",
-            )
-            .await?;
-        let (Some(repo_id), Some(project_id)) =
-            (found["id"].as_str(), found["project"]["id"].as_str())
-        else {
-            return Err(VcsError::Config {
-                message: format!("Azure DevOps gave no id for {repo}"),
-            });
-        };
-        let list: Value = self
-            .rest
-            .get(
-                "_apis/hooks/subscriptions?publisherId=tfs&consumerId=webHooks&api-version=7.1",
-                "list the service hook subscriptions",
-            )
-            .await?;
-        let listed = list["value"].as_array().cloned().unwrap_or_default();
-        let (user, password) =
-            spec.secret
-                .expose_secret()
-                .split_once(':')
-                .ok_or_else(|| VcsError::Config {
-                    message: "the Azure DevOps webhook secret must be user:password".to_owned(),
-                })?;
-        let mut changes = Vec::new();
-        for event in events(Provider::AzureDevops) {
-            let body = json!({
-                "publisherId": "tfs", "eventType": event, "resourceVersion": "1.0",
-                "consumerId": "webHooks", "consumerActionId": "httpRequest",
-                "publisherInputs": {"projectId": project_id, "repository": repo_id},
-                "consumerInputs": {"url": spec.url, "basicAuthUsername": user, "basicAuthPassword": password},
-            });
-            let existing = listed.iter().find(|s| {
-                s["eventType"] == json!(event)
-                    && s["consumerInputs"]["url"] == json!(spec.url)
-                    && s["publisherInputs"]["repository"] == json!(repo_id)
-            });
-            let change = match existing.and_then(|s| s["id"].as_str()) {
-                Some(id)
-                    if !spec.secret_changed
-                        && existing.is_some_and(|s| s["status"] == json!("enabled")) =>
-                {
-                    HookChange::Unchanged(id.to_owned())
-                }
-                Some(id) => {
-                    let path = format!("_apis/hooks/subscriptions/{}?api-version=7.1", segment(id));
-                    self.rest
-                        .send_json::<Value>(
-                            Method::PUT,
-                            &path,
-                            &body,
-                            Idempotency::Idempotent,
-                            "update the subscription",
-                        )
-                        .await?;
-                    HookChange::Updated(id.to_owned())
-                }
-                None => {
-                    let created: Value = self
-                        .rest
-                        .create(
-                            "_apis/hooks/subscriptions?api-version=7.1",
-                            &body,
-                            "create the subscription",
-                        )
-                        .await?;
-                    HookChange::Created(hook_id(&created).unwrap_or_default())
-                }
-            };
-            changes.push(change);
-        }
-        Ok(changes)
     }
 }
 
