@@ -304,8 +304,7 @@ output "vcs_token_arn" {{
     pub fn fake_github(&self) {
         let hook = serde_json::json!({"id": 7, "active": true,
             "events": ["pull_request", "issue_comment", "pull_request_review", "pull_request_review_comment"],
-            "config": {"url": URL, "content_type": "json"},
-            "last_response": {"code": 200, "status": "active", "message": "OK"}});
+            "config": {"url": URL, "content_type": "json"}});
         self.mount(
             Mock::given(method("GET"))
                 .and(path("/repos/acme/infra/hooks"))
@@ -325,10 +324,20 @@ output "vcs_token_arn" {{
                 .and(path("/repos/acme/infra/hooks/7/pings"))
                 .respond_with(ResponseTemplate::new(204)),
         );
+        // The ping's delivery, listed once the ping was sent.
+        let deliveries = "/repos/acme/infra/hooks/7/deliveries";
         self.mount(
             Mock::given(method("GET"))
-                .and(path("/repos/acme/infra/hooks/7"))
-                .respond_with(ResponseTemplate::new(200).set_body_json(hook)),
+                .and(path(deliveries))
+                .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([])))
+                .up_to_n_times(1),
+        );
+        let ping =
+            serde_json::json!([{"id": 1, "event": "ping", "status_code": 200, "status": "OK"}]);
+        self.mount(
+            Mock::given(method("GET"))
+                .and(path(deliveries))
+                .respond_with(ResponseTemplate::new(200).set_body_json(ping)),
         );
         self.mount(
             Mock::given(method("DELETE"))

@@ -4,13 +4,16 @@
 //! bodies follow each host's published API description:
 //!
 //! - GitHub: `repos/{o}/{r}/hooks` or `orgs/{org}/hooks` (`repos/create-webhook`,
-//!   `repos/update-webhook`, `orgs/create-webhook`, `orgs/update-webhook`), confirmed through
-//!   `POST .../hooks/{id}/pings` and the hook's `last_response`.
+//!   `repos/update-webhook` (no `name` in its body), `orgs/create-webhook`,
+//!   `orgs/update-webhook`), confirmed through `POST .../hooks/{id}/pings` and the ping's entry
+//!   in `GET .../hooks/{id}/deliveries` (`repos/list-webhook-deliveries`; an organisation hook has
+//!   no `last_response`).
 //! - GitLab: `projects/{id}/hooks` or `groups/{id}/hooks` (`POST`, `PUT .../hooks/{hook_id}`),
 //!   the secret as the hook's `token`.
-//! - Gitea and Forgejo: `repos/{o}/{r}/hooks` (`repoCreateHook`, `repoEditHook`).
+//! - Gitea and Forgejo: `repos/{o}/{r}/hooks` (`repoListHooks` paged by `page`/`limit`,
+//!   `repoCreateHook`, `repoEditHook` whose `EditHookOption` has no `type`).
 //! - Bitbucket Cloud: `repositories/{workspace}/{slug}/hooks` (`POST`, `PUT .../hooks/{uid}`).
-//! - Bitbucket Data Center: `rest/api/latest/projects/{KEY}/repos/{slug}/webhooks`
+//! - Bitbucket Data Center: `rest/api/1.0/projects/{KEY}/repos/{slug}/webhooks`
 //!   (`POST`, `PUT .../webhooks/{id}`), the secret in `configuration.secret`.
 //! - Azure DevOps: one service hook subscription per event (`_apis/hooks/subscriptions`,
 //!   publisher `tfs`, consumer `webHooks`/`httpRequest`), the secret as basic auth.
@@ -209,8 +212,8 @@ impl HookClient {
         }
     }
 
-    /// Asks the host whether it reached the function with `hook` (GitHub: a ping, then the
-    /// hook's `last_response`). Hosts without such an API answer [`Confirmation::Unknown`].
+    /// Asks the host whether it reached the function with `hook` (GitHub: a ping, then that
+    /// ping's delivery). Hosts without such an API answer [`Confirmation::Unknown`].
     ///
     /// # Errors
     ///
@@ -220,6 +223,19 @@ impl HookClient {
             return Ok(Confirmation::Unknown);
         }
         let base = self.collection(scope)?;
+        // Newest first; pings of an earlier registration are told apart by their ids.
+        let deliveries = format!("{base}/{}/deliveries?per_page=30", segment(hook));
+        let pings = |listed: Vec<Value>| -> Vec<Value> {
+            listed
+                .into_iter()
+                .filter(|d| d["event"] == "ping")
+                .collect()
+        };
+        let listing = "list the webhook's deliveries";
+        let earlier: Vec<Value> = pings(self.rest.get(&deliveries, listing).await?)
+            .into_iter()
+            .map(|d| d["id"].clone())
+            .collect();
         let ping = self.rest.url(&format!("{base}/{}/pings", segment(hook)))?;
         let what = "ping the webhook";
         let r = self
@@ -235,27 +251,15 @@ impl HookClient {
             .await?;
         super::http::check(r, what)?;
         for _ in 0..10 {
-            let hook: Value = self
-                .rest
-                .get(&format!("{base}/{}", segment(hook)), "read the webhook")
-                .await?;
-            let last = &hook["last_response"];
-            match (last["code"].as_u64(), last["status"].as_str()) {
-                (Some(code), _) => {
-                    return Ok(if (200..300).contains(&code) {
-                        Confirmation::Delivered(u16::try_from(code).unwrap_or(0))
-                    } else {
-                        Confirmation::Failed(format!(
-                            "HTTP {code}: {}",
-                            last["message"].as_str().unwrap_or("")
-                        ))
-                    });
+            let listed = pings(self.rest.get(&deliveries, listing).await?);
+            let ping = listed.iter().find(|d| !earlier.contains(&d["id"]));
+            match ping.and_then(|d| d["status_code"].as_u64()) {
+                Some(code @ 200..=299) => {
+                    return Ok(Confirmation::Delivered(u16::try_from(code).unwrap_or(0)));
                 }
-                (None, Some(status)) if status != "unused" => {
-                    return Ok(Confirmation::Failed(format!(
-                        "{status}: {}",
-                        last["message"].as_str().unwrap_or("")
-                    )));
+                Some(code) if code > 0 => {
+                    let status = ping.and_then(|d| d["status"].as_str()).unwrap_or("");
+                    return Ok(Confirmation::Failed(format!("HTTP {code}: {status}")));
                 }
                 _ => tokio::time::sleep(std::time::Duration::from_millis(300)).await,
             }
@@ -333,7 +337,7 @@ impl HookClient {
             }
             (Provider::BitbucketServer, HookScope::Repo(r)) => {
                 let (p, s) = two(r)?;
-                format!("rest/api/latest/projects/{p}/repos/{s}/webhooks")
+                format!("rest/api/1.0/projects/{p}/repos/{s}/webhooks")
             }
             (_, HookScope::Org(_)) => return Err(wrong("an organisation or group")),
             (Provider::AzureDevops, HookScope::Repo(_)) => "_apis/hooks/subscriptions".to_owned(),
@@ -409,9 +413,9 @@ impl HookClient {
             if same && !spec.secret_changed {
                 return Ok(HookChange::Unchanged(id));
             }
-            let method = match self.provider {
-                Provider::Github | Provider::Gitea => Method::PATCH,
-                _ => Method::PUT,
+            let (method, body) = match self.provider {
+                Provider::Github | Provider::Gitea => (Method::PATCH, edit_body(body)),
+                _ => (Method::PUT, body),
             };
             let path = format!("{base}/{}", segment(&id));
             self.rest
@@ -426,25 +430,42 @@ impl HookClient {
         Ok(HookChange::Created(id))
     }
 
-    /// The hooks of a collection: a JSON array, or a page object with `values`.
+    /// Every hook of a collection, following every page the host gives: GitHub and Gitea by
+    /// `Link: rel="next"` (Gitea pages with `limit`, not `per_page`), GitLab by `X-Next-Page`,
+    /// Bitbucket Cloud by the page's `next`, Bitbucket Data Center by `nextPageStart`.
     async fn list(&self, base: &str) -> Result<Vec<Value>> {
-        let query = match self.provider {
-            Provider::BitbucketCloud => "?pagelen=100",
-            Provider::BitbucketServer => "?limit=1000",
-            _ => "?per_page=100",
-        };
-        let listed: Value = self
-            .rest
-            .get(&format!("{base}{query}"), "list the webhooks")
-            .await?;
-        Ok(match listed {
-            Value::Array(hooks) => hooks,
-            mut page => page["values"]
-                .as_array_mut()
-                .map(std::mem::take)
-                .unwrap_or_default(),
-        })
+        let what = "list the webhooks";
+        let rest = &self.rest;
+        match self.provider {
+            Provider::Github => rest.pages(&format!("{base}?per_page=100"), what).await,
+            Provider::Gitea => rest.pages(&format!("{base}?limit=50"), what).await,
+            Provider::Gitlab => {
+                rest.pages_numbered(&format!("{base}?per_page=100"), what)
+                    .await
+            }
+            Provider::BitbucketCloud => {
+                rest.pages_linked(&format!("{base}?pagelen=100"), what)
+                    .await
+            }
+            Provider::BitbucketServer => {
+                rest.pages_from_start(&format!("{base}?limit=100"), what)
+                    .await
+            }
+            Provider::AzureDevops => Err(VcsError::Config {
+                message: "Azure DevOps has subscriptions, not a hooks collection".to_owned(),
+            }),
+        }
     }
+}
+
+/// The body of a GitHub or Gitea edit: the create body without what only a create takes
+/// (GitHub's `name`, Gitea's `type`).
+fn edit_body(mut body: Value) -> Value {
+    if let Some(fields) = body.as_object_mut() {
+        fields.remove("name");
+        fields.remove("type");
+    }
+    body
 }
 
 /// A hook's id as text: `id` (number or string) or Bitbucket Cloud's `uuid`.

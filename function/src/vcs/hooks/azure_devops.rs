@@ -46,18 +46,38 @@ impl HookClient {
         }
     }
 
-    /// Every web hook subscription of the organisation (the list is not paged).
+    /// Every web hook subscription of the organisation. `Subscriptions - List` documents no
+    /// paging; a continuation token (`x-ms-continuationtoken`, as Azure DevOps' paged lists
+    /// give) is followed all the same.
     async fn azure_subscriptions(&self) -> Result<Vec<Value>> {
-        let list: Value = self
-            .rest
-            .get(
-                &format!(
-                    "_apis/hooks/subscriptions?publisherId=tfs&consumerId=webHooks&{API_VERSION}"
-                ),
-                "list the service hook subscriptions",
-            )
-            .await?;
-        Ok(list["value"].as_array().cloned().unwrap_or_default())
+        let first =
+            format!("_apis/hooks/subscriptions?publisherId=tfs&consumerId=webHooks&{API_VERSION}");
+        let what = "list the service hook subscriptions";
+        crate::vcs::paging::collect(None, |token: Option<String>| {
+            let first = &first;
+            async move {
+                let mut url = self.rest.url(first)?;
+                if let Some(token) = &token {
+                    url.query_pairs_mut()
+                        .append_pair("continuationToken", token);
+                }
+                let r = self
+                    .rest
+                    .get_raw(url, self.rest.accept_json(), what)
+                    .await?;
+                let next = r
+                    .header("x-ms-continuationtoken")
+                    .filter(|t| !t.is_empty())
+                    .map(|t| Some(t.to_owned()));
+                let mut page: Value = r.json(what)?;
+                let items = page["value"]
+                    .as_array_mut()
+                    .map(std::mem::take)
+                    .unwrap_or_default();
+                Ok((items, next))
+            }
+        })
+        .await
     }
 
     /// Deletes the subscriptions that send `scope`'s events to `url`; their ids.
