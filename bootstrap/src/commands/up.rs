@@ -63,6 +63,11 @@ pub struct UpArgs {
     /// podman or docker and pushed to the platform's ECR repository].
     #[arg(long, value_name = "REF")]
     pub runner_image: Option<String>,
+    /// A build argument for the runner image `landfall up` builds, KEY=VALUE (repeatable):
+    /// TERRAGRUNT_VERSION, OPENTOFU_VERSION, EXTRA_PACKAGES, PROVIDERS_TF, ... The tag stays
+    /// Landfall's version, and a tag already in ECR is not built again.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = build_arg)]
+    pub runner_build_arg: Vec<String>,
     /// A file holding the webhook secret [default: the one already in Secrets Manager, else a
     /// new random one]. Azure DevOps: `user:password`.
     #[arg(long, value_name = "FILE")]
@@ -129,6 +134,20 @@ pub struct DownArgs {
     pub terraform: PathBuf,
 }
 
+/// A `--runner-build-arg`: `KEY=VALUE` with a build argument's name as KEY.
+fn build_arg(value: &str) -> Result<String, String> {
+    match value.split_once('=') {
+        Some((key, _))
+            if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            Ok(value.to_owned())
+        }
+        _ => Err(format!(
+            "{value:?} is not KEY=VALUE (a build argument such as TERRAGRUNT_VERSION=0.99.0)"
+        )),
+    }
+}
+
 /// `LANDFALL_VCS_TOKEN`, when set and not blank.
 fn vcs_token_env() -> Option<secrecy::SecretString> {
     landfall_function::config::process::var(landfall_function::config::env_vars::VCS_TOKEN)
@@ -155,6 +174,7 @@ pub fn run_up(args: &UpArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode>
         backend_config: args.backend_config.clone().map(absolute).transpose()?,
         function_package: args.function_package.clone().map(absolute).transpose()?,
         runner_image: args.runner_image.clone(),
+        runner_build_args: args.runner_build_arg.clone(),
         webhook_secret_file: args.webhook_secret_file.clone(),
         vcs_token_file: args.vcs_token_file.clone(),
         vcs_token_env: vcs_token_env(),
@@ -229,4 +249,18 @@ pub fn run_down(args: &DownArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitC
         )?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runner_build_arg_is_a_name_then_a_value() {
+        assert!(build_arg("TERRAGRUNT_VERSION=0.99.0").is_ok());
+        assert!(build_arg("EXTRA_PACKAGES=awscli jq").is_ok());
+        for bad in ["TERRAGRUNT_VERSION", "=1", "A B=1", "--squash=1"] {
+            assert!(build_arg(bad).is_err(), "{bad}");
+        }
+    }
 }

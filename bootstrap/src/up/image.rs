@@ -269,7 +269,12 @@ pub async fn image(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Result
     let containerfile = source.join(CONTAINERFILE).display().to_string();
     let run =
         |args: &[&str], stdin: Option<&SecretString>| run_logged(&tool, args, &source, &log, stdin);
-    run(&["build", "-f", &containerfile, "-t", &local, "."], None)?;
+    let mut build = vec!["build", "-f", &containerfile, "-t", &local];
+    for arg in &ctx.opts.runner_build_args {
+        build.extend(["--build-arg", arg.as_str()]);
+    }
+    build.push(".");
+    run(&build, None)?;
     run(&["tag", &local, &reference], None)?;
     let registry = uri.split('/').next().unwrap_or(&uri);
     let (user, password) = registry_login(ctx).await?;

@@ -57,6 +57,8 @@ pub struct Options {
     pub function_package: Option<PathBuf>,
     /// A runner image that is already pushed: used as it is, nothing is built.
     pub runner_image: Option<String>,
+    /// `KEY=VALUE` build arguments for the runner image built here.
+    pub runner_build_args: Vec<String>,
     /// A file holding the webhook secret to use.
     pub webhook_secret_file: Option<PathBuf>,
     /// A file holding the VCS token.

@@ -115,7 +115,10 @@ fn up_builds_logs_in_on_stdin_pushes_once_and_hands_the_image_to_the_platform() 
     f.helper(&["ecr-repository", "t1/landfall-runner"]);
     let source = repo_root();
     let up = || {
-        let mut cmd = f.up_in(&source, &[]);
+        let mut cmd = f.up_in(
+            &source,
+            &["--runner-build-arg", "TERRAGRUNT_VERSION=0.99.0"],
+        );
         cmd.env("PATH", &path);
         cmd.output().unwrap()
     };
@@ -149,6 +152,8 @@ fn up_builds_logs_in_on_stdin_pushes_once_and_hands_the_image_to_the_platform() 
             containerfile.to_str().unwrap(),
             "-t",
             &local,
+            "--build-arg",
+            "TERRAGRUNT_VERSION=0.99.0",
             ".",
         ],
         vec!["tag", &local, &reference],
