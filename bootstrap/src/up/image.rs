@@ -176,6 +176,7 @@ pub fn run_logged(
         .with_context(|| format!("cannot open the log {}", log.display()))?;
     let name = program.file_name().unwrap_or_default().to_string_lossy();
     writeln!(file, "\n$ {name} {}", args.join(" "))?;
+    let started = std::time::Instant::now();
     let mut child = Command::new(program)
         .args(args)
         .current_dir(dir)
@@ -193,7 +194,9 @@ pub fn run_logged(
             .and_then(|()| pipe.write_all(b"\n"))
             .with_context(|| format!("cannot write to {name}'s standard input"))?;
     }
-    let status = child.wait()?;
+    let status = child.wait();
+    super::terraform::add_tool_time(started);
+    let status = status?;
     if !status.success() {
         bail!(
             "`{name} {}` failed ({status}); the end of its log {}:\n{}",

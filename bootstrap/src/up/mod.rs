@@ -285,13 +285,18 @@ pub async fn up(ctx: &Ctx, plan: bool, stdout: &mut dyn Write) -> anyhow::Result
     }
     let total = run_started.elapsed();
     let tf = terraform::terraform_time();
-    writeln!(
+    let tools = terraform::tool_time();
+    write!(
         stdout,
         "took {:.1}s: Terraform {:.1}s, landfall itself {:.2}s",
         total.as_secs_f64(),
         tf.as_secs_f64(),
-        total.saturating_sub(tf).as_secs_f64()
+        total.saturating_sub(tf).saturating_sub(tools).as_secs_f64()
     )?;
+    if !tools.is_zero() {
+        write!(stdout, ", build tools {:.1}s", tools.as_secs_f64())?;
+    }
+    writeln!(stdout)?;
     if let Some(url) = &state.webhook_url {
         writeln!(stdout, "webhook URL: {url}")?;
     }
