@@ -20,8 +20,12 @@ changes nothing and says so):
   state migration   write backend.tf from backend.tf.example, `terraform init -migrate-state`,
                     read the state back from S3, then remove the local terraform.tfstate
   function package  --function-package FILE, else `cargo lambda build` inside the Landfall source
-  runner image      --runner-image REF (building with podman/docker is not done by up yet)
-  platform          apply terraform/platform on its S3 state
+  runner image      --runner-image REF, else landfall.toml's runner_image, else (inside the
+                    Landfall source, with podman or docker on PATH) build
+                    images/runner/Containerfile, log in to the platform's ECR repository with a
+                    token from ecr:GetAuthorizationToken (on the tool's stdin, never argv) and
+                    push it tagged with Landfall's version; skipped when that tag is in ECR
+  platform          apply terraform/platform on its S3 state, with -var runner_image=<the image>
   secrets           put the webhook secret (generated unless --webhook-secret-file) and the VCS
                     token (--vcs-token-file or $LANDFALL_VCS_TOKEN, never an argument) into
                     Secrets Manager through its API: the values never reach Terraform state
@@ -54,10 +58,16 @@ pub struct UpArgs {
     /// --output-format zip`).
     #[arg(long, value_name = "FILE")]
     pub function_package: Option<PathBuf>,
-    /// The runner image the Jobs use, already pushed; must match landfall.toml's
-    /// `[function] runner_image`.
+    /// The runner image the Jobs use, already pushed: nothing is built, and the platform gets
+    /// it as `-var runner_image` [default: landfall.toml's `runner_image`, else built with
+    /// podman or docker and pushed to the platform's ECR repository].
     #[arg(long, value_name = "REF")]
     pub runner_image: Option<String>,
+    /// A build argument for the runner image `landfall up` builds, KEY=VALUE (repeatable):
+    /// TERRAGRUNT_VERSION, OPENTOFU_VERSION, EXTRA_PACKAGES, PROVIDERS_TF, ... The tag stays
+    /// Landfall's version, and a tag already in ECR is not built again.
+    #[arg(long, value_name = "KEY=VALUE", value_parser = build_arg)]
+    pub runner_build_arg: Vec<String>,
     /// A file holding the webhook secret [default: the one already in Secrets Manager, else a
     /// new random one]. Azure DevOps: `user:password`.
     #[arg(long, value_name = "FILE")]
@@ -89,7 +99,12 @@ pub struct UpArgs {
 #[command(after_help = "\
 Destroys terraform/platform (the cluster, Argo CD, the function, its secrets). The state
 backend (terraform/bootstrap: the bucket with every state version, the lock table) is kept:
-its deletion protection stays on. The webhook on the VCS host is not removed.
+its deletion protection stays on.
+
+First it removes the webhook `landfall up` registered: the hooks for the function's URL on the
+repository or organisation recorded in .landfall-up/webhook.json (or given with --repo/--org),
+with the VCS token given or the one in Secrets Manager. When that fails nothing is destroyed;
+--keep-webhook leaves the hook alone.
 
 Without --confirm, it asks for the platform's name on standard input.")]
 pub struct DownArgs {
@@ -101,9 +116,43 @@ pub struct DownArgs {
     /// A `-backend-config` file for `terraform init`.
     #[arg(long, value_name = "FILE")]
     pub backend_config: Option<PathBuf>,
+    /// Remove the webhook from this repository [default: the one `landfall up` registered].
+    #[arg(long, value_name = "REPO", conflicts_with = "org")]
+    pub repo: Option<String>,
+    /// Remove the webhook from this GitHub organisation or GitLab group.
+    #[arg(long, value_name = "ORG")]
+    pub org: Option<String>,
+    /// A file holding the VCS host's API token [default: $LANDFALL_VCS_TOKEN, else the one in
+    /// Secrets Manager].
+    #[arg(long, value_name = "FILE")]
+    pub vcs_token_file: Option<PathBuf>,
+    /// Leave the webhook on the VCS host.
+    #[arg(long)]
+    pub keep_webhook: bool,
     /// The Terraform binary.
     #[arg(long, value_name = "PATH", default_value = "terraform")]
     pub terraform: PathBuf,
+}
+
+/// A `--runner-build-arg`: `KEY=VALUE` with a build argument's name as KEY.
+fn build_arg(value: &str) -> Result<String, String> {
+    match value.split_once('=') {
+        Some((key, _))
+            if !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') =>
+        {
+            Ok(value.to_owned())
+        }
+        _ => Err(format!(
+            "{value:?} is not KEY=VALUE (a build argument such as TERRAGRUNT_VERSION=0.99.0)"
+        )),
+    }
+}
+
+/// `LANDFALL_VCS_TOKEN`, when set and not blank.
+fn vcs_token_env() -> Option<secrecy::SecretString> {
+    landfall_function::config::process::var(landfall_function::config::env_vars::VCS_TOKEN)
+        .filter(|t| !t.trim().is_empty())
+        .map(secrecy::SecretString::from)
 }
 
 fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
@@ -120,18 +169,15 @@ pub fn run_up(args: &UpArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode>
         &args.target.config,
         args.target.out.as_deref(),
     ))?;
-    let vcs_token_env =
-        landfall_function::config::process::var(landfall_function::config::env_vars::VCS_TOKEN)
-            .filter(|t| !t.trim().is_empty())
-            .map(secrecy::SecretString::from);
     let opts = Options {
         terraform: args.terraform.clone(),
         backend_config: args.backend_config.clone().map(absolute).transpose()?,
         function_package: args.function_package.clone().map(absolute).transpose()?,
         runner_image: args.runner_image.clone(),
+        runner_build_args: args.runner_build_arg.clone(),
         webhook_secret_file: args.webhook_secret_file.clone(),
         vcs_token_file: args.vcs_token_file.clone(),
-        vcs_token_env,
+        vcs_token_env: vcs_token_env(),
         hook_repo: args.repo.clone(),
         hook_org: args.org.clone(),
         until: args.until,
@@ -179,11 +225,22 @@ pub fn run_down(args: &DownArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitC
     let opts = Options {
         terraform: args.terraform.clone(),
         backend_config: args.backend_config.clone().map(absolute).transpose()?,
+        vcs_token_file: args.vcs_token_file.clone(),
+        vcs_token_env: vcs_token_env(),
+        hook_repo: args.repo.clone(),
+        hook_org: args.org.clone(),
         ..Options::default()
     };
     runtime()?.block_on(async {
         let ctx = Ctx::new(&config, &out, opts).await?;
         up::terraform::forward_interrupts();
+        up::stages::init_platform(&ctx).await?;
+        if !args.keep_webhook {
+            let said = up::connect::remove_webhook(&ctx).await.context(
+                "nothing was destroyed; fix the cause, or pass --keep-webhook to leave the hook",
+            )?;
+            writeln!(stdout, "{said}")?;
+        }
         up::stages::destroy_platform(&ctx).await?;
         writeln!(
             stdout,
@@ -192,4 +249,18 @@ pub fn run_down(args: &DownArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitC
         )?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_runner_build_arg_is_a_name_then_a_value() {
+        assert!(build_arg("TERRAGRUNT_VERSION=0.99.0").is_ok());
+        assert!(build_arg("EXTRA_PACKAGES=awscli jq").is_ok());
+        for bad in ["TERRAGRUNT_VERSION", "=1", "A B=1", "--squash=1"] {
+            assert!(build_arg(bad).is_err(), "{bad}");
+        }
+    }
 }

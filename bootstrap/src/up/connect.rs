@@ -2,7 +2,7 @@
 //! CSPRNG unless given) and the VCS token put into the secrets the platform created, through the
 //! Secrets Manager API so they never reach Terraform state, argv or a log; then the webhook
 //! registered on the host ([`landfall_function::vcs::hooks`]) and its delivery confirmed where the
-//! host can tell.
+//! host can tell. `landfall down` removes that hook again ([`remove_webhook`]).
 
 use std::fs;
 
@@ -16,9 +16,12 @@ use super::{Ctx, Outcome, Stage};
 /// The file in `.landfall-up/` recording the hook registered and the secret version it got.
 pub const MARKER: &str = "webhook.json";
 
-/// What the secrets stage hands the webhook stage.
+/// What a stage hands the later ones: the runner image to the platform, the secrets to the
+/// webhook.
 #[derive(Debug, Default)]
 pub struct RunState {
+    /// The runner image the platform stage passes as `-var runner_image`.
+    pub runner_image: Option<String>,
     /// The function's URL.
     pub webhook_url: Option<String>,
     /// The webhook secret and its Secrets Manager version.
@@ -95,6 +98,14 @@ fn read_secret_file(path: &std::path::Path, what: &str) -> anyhow::Result<Secret
     Ok(SecretString::from(value.to_owned()))
 }
 
+/// The VCS token given: `--vcs-token-file`, else `LANDFALL_VCS_TOKEN`.
+fn given_token(ctx: &Ctx) -> anyhow::Result<Option<SecretString>> {
+    Ok(match &ctx.opts.vcs_token_file {
+        Some(p) => Some(read_secret_file(p, "VCS token")?),
+        None => ctx.opts.vcs_token_env.clone(),
+    })
+}
+
 /// A new webhook secret: 32 bytes from the system's CSPRNG, hex (Azure DevOps: `landfall:` and
 /// that, its basic-auth user and password).
 pub fn generate_secret(provider: Provider) -> anyhow::Result<SecretString> {
@@ -155,10 +166,7 @@ pub async fn secrets(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Resu
     };
     state.secret = Some(secret);
     // The VCS token: from the file or LANDFALL_VCS_TOKEN, else the one already there.
-    let given = match &ctx.opts.vcs_token_file {
-        Some(p) => Some(read_secret_file(p, "VCS token")?),
-        None => ctx.opts.vcs_token_env.clone(),
-    };
+    let given = given_token(ctx)?;
     let have = current(ctx, &out.token_arn).await?;
     match (given, have) {
         (Some(g), Some((h, _))) if g.expose_secret() == h.expose_secret() => state.token = Some(h),
@@ -184,23 +192,35 @@ pub async fn secrets(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Resu
 }
 
 /// What was registered last time.
-#[derive(serde::Serialize, serde::Deserialize, Default, PartialEq, Eq)]
+#[derive(serde::Serialize, serde::Deserialize, PartialEq, Eq)]
 struct Marker {
     url: String,
-    scope: String,
+    scope: HookScope,
     secret_version: String,
+}
+
+/// The marker `landfall up` wrote, `None` when there is none (or one of an older format).
+fn read_marker(ctx: &Ctx) -> Option<Marker> {
+    fs::read(ctx.work_dir().join(MARKER))
+        .ok()
+        .and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+/// `--repo` or `--org`.
+fn given_scope(ctx: &Ctx) -> Option<HookScope> {
+    match (&ctx.opts.hook_repo, &ctx.opts.hook_org) {
+        (Some(r), _) => Some(HookScope::Repo(r.clone())),
+        (None, Some(o)) => Some(HookScope::Org(o.clone())),
+        (None, None) => None,
+    }
 }
 
 /// Registers the webhook on the VCS host (or updates the one there for the same URL).
 pub async fn webhook(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Result<Outcome> {
-    let scope = match (&ctx.opts.hook_repo, &ctx.opts.hook_org) {
-        (Some(r), _) => HookScope::Repo(r.clone()),
-        (None, Some(o)) => HookScope::Org(o.clone()),
-        (None, None) => {
-            return Ok(Outcome::Left(
-                "not registered: pass --repo OWNER/NAME (or --org ORG) to register it, or add it on the host by hand with the URL and secret".into(),
-            ));
-        }
+    let Some(scope) = given_scope(ctx) else {
+        return Ok(Outcome::Left(
+            "not registered: pass --repo OWNER/NAME (or --org ORG) to register it, or add it on the host by hand with the URL and secret".into(),
+        ));
     };
     if dry {
         return Ok(Outcome::Changed(format!(
@@ -218,12 +238,10 @@ pub async fn webhook(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Resu
     let marker_path = ctx.work_dir().join(MARKER);
     let marker = Marker {
         url: url.clone(),
-        scope: format!("{scope:?}"),
+        scope: scope.clone(),
         secret_version: version,
     };
-    let old: Option<Marker> = fs::read(&marker_path)
-        .ok()
-        .and_then(|b| serde_json::from_slice(&b).ok());
+    let old = read_marker(ctx);
     let client = HookClient::new(ctx.provider, ctx.vcs_url.as_deref(), &token)?;
     let spec = HookSpec {
         url: url.clone(),
@@ -263,6 +281,54 @@ pub async fn webhook(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Resu
         return Ok(Outcome::Changed(note));
     }
     Ok(Outcome::Unchanged(note))
+}
+
+/// `landfall down`, before the platform goes: deletes the hook `landfall up` registered (the
+/// URL and scope it recorded, or `--repo`/`--org` and the platform's URL), with the token given
+/// or the one in Secrets Manager. Says what it did; nothing to remove is not an error.
+pub async fn remove_webhook(ctx: &Ctx) -> anyhow::Result<String> {
+    let marker = read_marker(ctx);
+    let Some(scope) = given_scope(ctx).or_else(|| marker.as_ref().map(|m| m.scope.clone())) else {
+        return Ok(
+            "no webhook registered by `landfall up` here (pass --repo or --org to remove one)"
+                .to_owned(),
+        );
+    };
+    let out = outputs(ctx).await?;
+    let Some(url) = marker
+        .map(|m| m.url)
+        .or_else(|| out.as_ref().map(|o| o.url.clone()))
+    else {
+        bail!("the platform has no webhook_url output: cannot tell which hook to remove");
+    };
+    let token = match (given_token(ctx)?, &out) {
+        (Some(token), _) => token,
+        (None, Some(o)) => current(ctx, &o.token_arn)
+            .await?
+            .map(|(t, _)| t)
+            .with_context(
+                || "no VCS token: pass --vcs-token-file FILE or set LANDFALL_VCS_TOKEN",
+            )?,
+        (None, None) => bail!("no VCS token: pass --vcs-token-file FILE or set LANDFALL_VCS_TOKEN"),
+    };
+    let client = HookClient::new(ctx.provider, ctx.vcs_url.as_deref(), &token)?;
+    let removed = client
+        .remove(&scope, &url)
+        .await
+        .context("cannot remove the webhook from the VCS host")?;
+    let _ = fs::remove_file(ctx.work_dir().join(MARKER));
+    Ok(if removed.is_empty() {
+        format!(
+            "no {} hook for {url} on {scope:?}: nothing to remove",
+            ctx.provider
+        )
+    } else {
+        format!(
+            "removed the {} hook {} for {url}",
+            ctx.provider,
+            removed.join(", ")
+        )
+    })
 }
 
 #[cfg(test)]

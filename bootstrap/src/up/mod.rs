@@ -3,10 +3,11 @@
 //! object in S3, Terraform's own plan, the secrets' values, the hooks on the VCS host), so an
 //! interrupted run is finished by running it again and a run after success changes nothing.
 //!
-//! [`stages`] holds the Terraform stages, [`connect`] the secrets and the webhook, [`terraform`]
-//! the child process. Progress is one line per stage, with its state and elapsed time.
+//! [`stages`] holds the Terraform stages, [`image`] the runner image, [`connect`] the secrets
+//! and the webhook, [`terraform`] the child process. Progress is one line per stage, with its state and elapsed time.
 
 pub mod connect;
+pub mod image;
 pub mod stages;
 pub mod terraform;
 
@@ -41,6 +42,8 @@ pub struct Ctx {
     pub s3: aws_sdk_s3::Client,
     /// Secrets Manager.
     pub secrets: aws_sdk_secretsmanager::Client,
+    /// ECR (the runner image's repository and login).
+    pub ecr: aws_sdk_ecr::Client,
 }
 
 /// The options of `landfall up` as the stages use them.
@@ -52,8 +55,10 @@ pub struct Options {
     pub backend_config: Option<PathBuf>,
     /// A built function package.
     pub function_package: Option<PathBuf>,
-    /// A runner image that is already pushed.
+    /// A runner image that is already pushed: used as it is, nothing is built.
     pub runner_image: Option<String>,
+    /// `KEY=VALUE` build arguments for the runner image built here.
+    pub runner_build_args: Vec<String>,
     /// A file holding the webhook secret to use.
     pub webhook_secret_file: Option<PathBuf>,
     /// A file holding the VCS token.
@@ -77,7 +82,7 @@ pub enum Stage {
     Migrate,
     /// Build or take the function's Lambda package.
     Package,
-    /// Take the runner image.
+    /// Build and push the runner image, or take the one given.
     Image,
     /// Apply `terraform/platform`.
     Platform,
@@ -206,6 +211,7 @@ impl Ctx {
             opts,
             s3,
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
+            ecr: aws_sdk_ecr::Client::new(&sdk),
         })
     }
 }
@@ -279,13 +285,18 @@ pub async fn up(ctx: &Ctx, plan: bool, stdout: &mut dyn Write) -> anyhow::Result
     }
     let total = run_started.elapsed();
     let tf = terraform::terraform_time();
-    writeln!(
+    let tools = terraform::tool_time();
+    write!(
         stdout,
         "took {:.1}s: Terraform {:.1}s, landfall itself {:.2}s",
         total.as_secs_f64(),
         tf.as_secs_f64(),
-        total.saturating_sub(tf).as_secs_f64()
+        total.saturating_sub(tf).saturating_sub(tools).as_secs_f64()
     )?;
+    if !tools.is_zero() {
+        write!(stdout, ", build tools {:.1}s", tools.as_secs_f64())?;
+    }
+    writeln!(stdout)?;
     if let Some(url) = &state.webhook_url {
         writeln!(stdout, "webhook URL: {url}")?;
     }

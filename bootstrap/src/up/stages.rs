@@ -1,7 +1,8 @@
 //! The Terraform stages of `landfall up`: the state backend on local state, its migration into
 //! the bucket (the local copy removed only after the object is read back from S3 with the same
-//! lineage and serial), the function package, the runner image and the platform. Each decides
-//! from the files, S3 and Terraform's own plan whether anything is left to do.
+//! lineage and serial), the function package and the platform (the runner image is
+//! [`super::image`]). Each decides from the files, S3 and Terraform's own plan whether anything
+//! is left to do.
 
 use std::fs;
 use std::path::{Path, PathBuf};
@@ -23,8 +24,8 @@ pub async fn run(ctx: &Ctx, stage: Stage, found: &mut RunState) -> anyhow::Resul
         Stage::Backend => backend(ctx).await,
         Stage::Migrate => migrate(ctx).await,
         Stage::Package => package(ctx, false),
-        Stage::Image => Ok(image(ctx)),
-        Stage::Platform => platform(ctx).await,
+        Stage::Image => super::image::image(ctx, found, false).await,
+        Stage::Platform => platform(ctx, found.runner_image.as_deref()).await,
         Stage::Secrets => connect::secrets(ctx, found, false).await,
         Stage::Webhook => connect::webhook(ctx, found, false).await,
     }
@@ -48,7 +49,7 @@ pub async fn check(ctx: &Ctx, stage: Stage) -> anyhow::Result<Outcome> {
             "write backend.tf, migrate the state into the bucket, remove the local copy".into(),
         ),
         Stage::Package => package(ctx, true)?,
-        Stage::Image => image(ctx),
+        Stage::Image => super::image::image(ctx, &mut RunState::default(), true).await?,
         Stage::Platform => {
             if state_object(ctx, &platform_key(ctx)?)
                 .await
@@ -68,7 +69,8 @@ pub async fn check(ctx: &Ctx, stage: Stage) -> anyhow::Result<Outcome> {
     })
 }
 
-fn backend_args(ctx: &Ctx) -> Vec<String> {
+/// `init` with the `--backend-config` file given.
+pub(super) fn backend_args(ctx: &Ctx) -> Vec<String> {
     let mut args = vec![
         "init".to_owned(),
         "-input=false".to_owned(),
@@ -85,7 +87,10 @@ fn args(list: &[&str]) -> Vec<String> {
 }
 
 /// `plan -detailed-exitcode -out`, then `apply` of that plan when it has changes.
-async fn plan_and_apply(tf: &super::terraform::Terraform, vars: &[String]) -> anyhow::Result<bool> {
+pub(super) async fn plan_and_apply(
+    tf: &super::terraform::Terraform,
+    vars: &[String],
+) -> anyhow::Result<bool> {
     let mut plan = args(&[
         "plan",
         "-input=false",
@@ -270,7 +275,7 @@ fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
 }
 
 /// The Landfall source tree the command runs in, if any (a workspace with `function/`).
-fn landfall_source() -> Option<PathBuf> {
+pub(super) fn landfall_source() -> Option<PathBuf> {
     let cwd = std::env::current_dir().ok()?;
     cwd.ancestors()
         .find(|d| {
@@ -337,58 +342,22 @@ fn package(ctx: &Ctx, dry: bool) -> anyhow::Result<Outcome> {
 }
 
 fn build_package(ctx: &Ctx, src: &Path) -> anyhow::Result<PathBuf> {
-    let log = ctx.log(Stage::Package);
-    fs::create_dir_all(ctx.work_dir())?;
-    let file = fs::File::create(&log)?;
-    let status = std::process::Command::new("cargo")
-        .args([
-            "lambda",
-            "build",
-            "--release",
-            "--arm64",
-            "--output-format",
-            "zip",
-            "-p",
-            "landfall-function",
-            "--bin",
-            "landfall-function",
-        ])
-        .current_dir(src)
-        .stdout(file.try_clone()?)
-        .stderr(file)
-        .status()
-        .context("cannot run `cargo lambda` (pip install cargo-lambda)")?;
-    if !status.success() {
-        bail!(
-            "cargo lambda build failed ({status}); the end of {}:\n{}",
-            log.display(),
-            super::terraform::tail(&log, 20)
-        );
-    }
+    let cargo = Path::new("cargo");
+    let args = [
+        "lambda",
+        "build",
+        "--release",
+        "--arm64",
+        "--output-format",
+        "zip",
+        "-p",
+        "landfall-function",
+        "--bin",
+        "landfall-function",
+    ];
+    super::image::run_logged(cargo, &args, src, &ctx.log(Stage::Package), None)
+        .context("cargo lambda build failed (pip install cargo-lambda, if it is missing)")?;
     Ok(src.join("target/lambda/landfall-function/bootstrap.zip"))
-}
-
-/// The runner image: `--runner-image`, which must be the one the rendered platform names.
-fn image(ctx: &Ctx) -> Outcome {
-    let rendered = ctx.runner_image.clone().unwrap_or_else(|| {
-        format!(
-            "the platform's ECR repository (output runner_repository_url) at {}",
-            env!("CARGO_PKG_VERSION")
-        )
-    });
-    match &ctx.opts.runner_image {
-        Some(image) if ctx.runner_image.as_ref() == Some(image) => {
-            Outcome::Unchanged(format!("using {image}"))
-        }
-        Some(image) => Outcome::Left(format!(
-            "--runner-image {image} differs from what the platform runs, {rendered}: set \
-             [function] runner_image in landfall.toml and run `landfall render`"
-        )),
-        None => Outcome::Left(format!(
-            "not built (building and pushing with podman or docker is not part of `landfall up` \
-             yet); Jobs use {rendered}: build images/runner/Containerfile and push it there"
-        )),
-    }
 }
 
 /// The platform stage's state key, read from its rendered `backend.tf`.
@@ -406,8 +375,9 @@ fn platform_key(ctx: &Ctx) -> anyhow::Result<String> {
         .with_context(|| format!("{} names no state key", path.display()))
 }
 
-/// `-var function_package=...` for the platform stage.
-pub fn platform_vars(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
+/// `-var function_package=...` for the platform stage, and `-var runner_image=...` when the
+/// runner image stage named one.
+pub fn platform_vars(ctx: &Ctx, runner_image: Option<&str>) -> anyhow::Result<Vec<String>> {
     let package = ctx.stage_dir("platform").join(PACKAGE_FILE);
     if !package.is_file() {
         bail!(
@@ -415,14 +385,16 @@ pub fn platform_vars(ctx: &Ctx) -> anyhow::Result<Vec<String>> {
             package.display()
         );
     }
-    Ok(vec![format!("-var=function_package={}", package.display())])
+    let mut vars = vec![format!("-var=function_package={}", package.display())];
+    vars.extend(runner_image.map(|image| format!("-var=runner_image={image}")));
+    Ok(vars)
 }
 
 /// Applies `terraform/platform` on its S3 state.
-async fn platform(ctx: &Ctx) -> anyhow::Result<Outcome> {
+async fn platform(ctx: &Ctx, runner_image: Option<&str>) -> anyhow::Result<Outcome> {
     let tf = ctx.terraform("platform", Stage::Platform);
     tf.run(&backend_args(ctx), false).await?;
-    let changed = plan_and_apply(&tf, &platform_vars(ctx)?).await?;
+    let changed = plan_and_apply(&tf, &platform_vars(ctx, runner_image)?).await?;
     let _ = fs::remove_file(ctx.stage_dir("platform").join("landfall-up.tfplan"));
     Ok(if changed {
         Outcome::Changed(format!(
@@ -434,12 +406,18 @@ async fn platform(ctx: &Ctx) -> anyhow::Result<Outcome> {
     })
 }
 
-/// `landfall down`: destroys the platform stage; the state backend stays.
+/// `terraform init` of the platform stage on its S3 state.
+pub async fn init_platform(ctx: &Ctx) -> anyhow::Result<()> {
+    let tf = ctx.terraform("platform", Stage::Platform);
+    tf.run(&backend_args(ctx), false).await.map(drop)
+}
+
+/// `landfall down`: destroys the platform stage (initialised by [`init_platform`]); the state
+/// backend stays.
 pub async fn destroy_platform(ctx: &Ctx) -> anyhow::Result<()> {
     let tf = ctx.terraform("platform", Stage::Platform);
-    tf.run(&backend_args(ctx), false).await?;
     let mut destroy = args(&["destroy", "-input=false", "-no-color", "-auto-approve"]);
-    destroy.extend(platform_vars(ctx)?);
+    destroy.extend(platform_vars(ctx, None)?);
     tf.run(&destroy, false).await?;
     let _ = fs::remove_file(ctx.work_dir().join(connect::MARKER));
     Ok(())

@@ -20,6 +20,20 @@ static INTERRUPTED: AtomicBool = AtomicBool::new(false);
 /// Microseconds spent waiting for Terraform children, to tell our own time from Terraform's.
 static TERRAFORM_MICROS: AtomicU64 = AtomicU64::new(0);
 
+/// Microseconds spent waiting for the other tools (podman or docker, `cargo lambda`).
+static TOOL_MICROS: AtomicU64 = AtomicU64::new(0);
+
+/// The time spent in the other tools so far.
+pub fn tool_time() -> Duration {
+    Duration::from_micros(TOOL_MICROS.load(Ordering::SeqCst))
+}
+
+/// Adds the time since `since` to the other tools' time.
+pub fn add_tool_time(since: Instant) {
+    let micros = u64::try_from(since.elapsed().as_micros()).unwrap_or(u64::MAX);
+    TOOL_MICROS.fetch_add(micros, Ordering::SeqCst);
+}
+
 /// The time spent in Terraform so far.
 pub fn terraform_time() -> Duration {
     Duration::from_micros(TERRAFORM_MICROS.load(Ordering::SeqCst))

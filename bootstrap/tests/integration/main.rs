@@ -9,4 +9,5 @@ mod platform_additions;
 mod render_tree;
 mod up;
 mod up_hooks;
+mod up_image;
 mod up_resume;

@@ -17,6 +17,8 @@ const NAME: &str = "t1";
 const BUCKET: &str = "t1-tfstate-us-east-1";
 const URL: &str = "https://abc.lambda-url.us-east-1.on.aws/";
 const TOKEN: &str = "ghp_test_token";
+/// The runner image the tests name with `--runner-image` (nothing is built).
+pub const IMAGE: &str = "registry.example/landfall-runner:test";
 
 const HELPER: &str = r#"
 import os, sys, boto3
@@ -41,6 +43,8 @@ elif kind == "secrets":
             sm.create_secret(Name=name)
         except sm.exceptions.ResourceExistsException:
             pass
+elif kind == "ecr-repository":
+    boto3.client("ecr").create_repository(repositoryName=sys.argv[2], imageTagMutability="IMMUTABLE")
 elif kind == "get-secret":
     print(boto3.client("secretsmanager").get_secret_value(SecretId=sys.argv[2])["SecretString"], end="")
 elif kind == "wait-for":
@@ -169,6 +173,13 @@ output "state_bucket" {{
                 r#"variable "function_package" {{
   type = string
 }}
+variable "runner_image" {{
+  type    = string
+  default = null
+}}
+resource "terraform_data" "image" {{
+  input = var.runner_image
+}}
 resource "terraform_data" "function" {{
   input = filesha256(var.function_package)
 {guard}  provisioner "local-exec" {{
@@ -225,22 +236,44 @@ output "vcs_token_arn" {{
         String::from_utf8(out.stdout).unwrap()
     }
 
-    /// `landfall up` with the test's options and the token in the environment.
+    /// `landfall up` with the test's options (the runner image given) and the token in the
+    /// environment.
     pub fn up(&self, extra: &[&str]) -> Output {
+        let mut args = vec!["--runner-image", IMAGE];
+        args.extend_from_slice(extra);
+        self.up_in(self.dir.path(), &args).output().unwrap()
+    }
+
+    /// `landfall up` run in `cwd` with the test's files named by absolute paths, the token in
+    /// the environment and `extra` options.
+    pub fn up_in(&self, cwd: &std::path::Path, extra: &[&str]) -> Command {
+        let config = self.path("landfall.toml").display().to_string();
+        let backend = self.path("moto.tfbackend").display().to_string();
+        let package = self.path("bootstrap.zip").display().to_string();
         let mut args = vec![
             "up",
+            "--config",
+            &config,
             "--backend-config",
-            "moto.tfbackend",
+            &backend,
             "--function-package",
-            "bootstrap.zip",
+            &package,
             "--repo",
             "acme/infra",
         ];
         args.extend_from_slice(extra);
-        self.command(&args)
-            .env("LANDFALL_VCS_TOKEN", TOKEN)
-            .output()
-            .unwrap()
+        let mut cmd = self.command(&args);
+        cmd.current_dir(cwd).env("LANDFALL_VCS_TOKEN", TOKEN);
+        cmd
+    }
+
+    /// Runs the test helper with `args` against moto.
+    pub fn helper(&self, args: &[&str]) {
+        let mut cmd = Command::new(python());
+        cmd.arg(self.path("helper.py")).args(args);
+        self.moto.aws_env(&mut cmd);
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
     }
 
     pub fn secret(&self, name: &str) -> String {
@@ -271,8 +304,7 @@ output "vcs_token_arn" {{
     pub fn fake_github(&self) {
         let hook = serde_json::json!({"id": 7, "active": true,
             "events": ["pull_request", "issue_comment", "pull_request_review", "pull_request_review_comment"],
-            "config": {"url": URL, "content_type": "json"},
-            "last_response": {"code": 200, "status": "active", "message": "OK"}});
+            "config": {"url": URL, "content_type": "json"}});
         self.mount(
             Mock::given(method("GET"))
                 .and(path("/repos/acme/infra/hooks"))
@@ -292,10 +324,25 @@ output "vcs_token_arn" {{
                 .and(path("/repos/acme/infra/hooks/7/pings"))
                 .respond_with(ResponseTemplate::new(204)),
         );
+        // The ping's delivery, listed once the ping was sent.
+        let deliveries = "/repos/acme/infra/hooks/7/deliveries";
         self.mount(
             Mock::given(method("GET"))
+                .and(path(deliveries))
+                .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([])))
+                .up_to_n_times(1),
+        );
+        let ping =
+            serde_json::json!([{"id": 1, "event": "ping", "status_code": 200, "status": "OK"}]);
+        self.mount(
+            Mock::given(method("GET"))
+                .and(path(deliveries))
+                .respond_with(ResponseTemplate::new(200).set_body_json(ping)),
+        );
+        self.mount(
+            Mock::given(method("DELETE"))
                 .and(path("/repos/acme/infra/hooks/7"))
-                .respond_with(ResponseTemplate::new(200).set_body_json(hook)),
+                .respond_with(ResponseTemplate::new(204)),
         );
     }
 }
@@ -308,7 +355,7 @@ pub fn text(out: &Output) -> String {
     )
 }
 
-fn state_object(f: &Fixture, key: &str) -> Option<Vec<u8>> {
+pub fn state_object(f: &Fixture, key: &str) -> Option<Vec<u8>> {
     f.moto.get_object(BUCKET, key).unwrap()
 }
 
@@ -371,10 +418,10 @@ fn up_applies_migrates_connects_and_a_second_run_changes_nothing() {
 
     let out = f.up(&[]);
     let first = text(&out);
-    assert_eq!(
-        out.status.code(),
-        Some(3),
-        "the runner image is left to do: {first}"
+    assert_eq!(out.status.code(), Some(0), "{first}");
+    assert!(
+        first.contains("   ok  runner image") && first.contains(IMAGE),
+        "the image given is used: {first}"
     );
     for stage in [
         "state backend",
@@ -440,7 +487,7 @@ fn up_stopped_at_every_stage_boundary_is_finished_by_the_next_run() {
     }
     assert!(!f.path("terraform/bootstrap/terraform.tfstate").exists());
     let out = f.up(&[]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert_complete(&f);
 }
 
@@ -472,7 +519,7 @@ fn a_failing_platform_stage_stops_the_run_keeps_the_migrated_state_and_the_next_
     );
     fs::write(&guard, "").unwrap();
     let out = f.up(&[]);
-    assert_eq!(out.status.code(), Some(3), "{}", text(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
     assert!(
         text(&out).contains("   ok  state migration"),
         "{}",
@@ -507,6 +554,12 @@ fn down_needs_the_platform_name_and_keeps_the_state_backend() {
         "moto.tfbackend",
     ]);
     assert!(said.contains("state backend"), "{said}");
+    assert!(said.contains("removed the github hook 7"), "{said}");
+    assert_eq!(
+        f.requests("DELETE").len(),
+        1,
+        "the hook up registered is deleted, with the token from Secrets Manager"
+    );
     let platform: serde_json::Value =
         serde_json::from_slice(&state_object(&f, "platform/terraform.tfstate").unwrap()).unwrap();
     assert_eq!(

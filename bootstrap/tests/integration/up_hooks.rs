@@ -11,6 +11,19 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 
 const URL: &str = "https://abc.lambda-url.us-east-1.on.aws/";
 
+/// How a host pages a list, as its API description says.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Paging {
+    /// A JSON array; the next page in `Link: <...>; rel="next"` (GitHub, Gitea).
+    Link,
+    /// A JSON array; the next page's number in `X-Next-Page` (GitLab).
+    NextPage,
+    /// `{"values": [...], "next": URL}` (Bitbucket Cloud).
+    Next,
+    /// `{"values": [...], "isLastPage", "nextPageStart"}` (Bitbucket Data Center).
+    Start,
+}
+
 /// One host's hook API as its published description has it.
 struct Host {
     provider: Provider,
@@ -24,8 +37,8 @@ struct Host {
     update_method: &'static str,
     /// The hook as the host lists it, with these events.
     listed: fn(&[&str]) -> Value,
-    /// Whether the list is a page object with `values`.
-    paged: bool,
+    /// How the host pages its list of hooks.
+    paging: Paging,
     /// The id in the update path.
     id: &'static str,
 }
@@ -41,7 +54,7 @@ fn hosts() -> Vec<Host> {
                 "config": {"url": URL, "content_type": "json", "secret": "s3cret", "insecure_ssl": "0"}}),
             update_method: "PATCH",
             listed: |e| json!({"id": 11, "active": true, "events": e, "config": {"url": URL, "content_type": "json"}}),
-            paged: false,
+            paging: Paging::Link,
             id: "11",
         },
         Host {
@@ -52,7 +65,7 @@ fn hosts() -> Vec<Host> {
             create: json!({"name": "web", "config": {"url": URL, "secret": "s3cret"}}),
             update_method: "PATCH",
             listed: |e| json!({"id": 12, "active": true, "events": e, "config": {"url": URL}}),
-            paged: false,
+            paging: Paging::Link,
             id: "12",
         },
         Host {
@@ -63,7 +76,7 @@ fn hosts() -> Vec<Host> {
             create: json!({"url": URL, "token": "s3cret", "merge_requests_events": true, "note_events": true}),
             update_method: "PUT",
             listed: |e| json!({"id": 21, "url": URL, "merge_requests_events": !e.is_empty(), "note_events": true}),
-            paged: false,
+            paging: Paging::NextPage,
             id: "21",
         },
         Host {
@@ -74,7 +87,7 @@ fn hosts() -> Vec<Host> {
             create: json!({"url": URL, "token": "s3cret", "merge_requests_events": true}),
             update_method: "PUT",
             listed: |e| json!({"id": 22, "url": URL, "merge_requests_events": !e.is_empty(), "note_events": true}),
-            paged: false,
+            paging: Paging::NextPage,
             id: "22",
         },
         Host {
@@ -86,7 +99,7 @@ fn hosts() -> Vec<Host> {
                 "config": {"url": URL, "content_type": "json", "secret": "s3cret"}}),
             update_method: "PATCH",
             listed: |e| json!({"id": 31, "type": "gitea", "active": true, "events": e, "config": {"url": URL, "content_type": "json"}}),
-            paged: false,
+            paging: Paging::Link,
             id: "31",
         },
         Host {
@@ -97,22 +110,42 @@ fn hosts() -> Vec<Host> {
             create: json!({"url": URL, "active": true, "events": events(Provider::BitbucketCloud), "secret": "s3cret"}),
             update_method: "PUT",
             listed: |e| json!({"uuid": "{4e1a}", "url": URL, "active": true, "events": e}),
-            paged: true,
+            paging: Paging::Next,
             id: "%7B4e1a%7D",
         },
         Host {
             provider: Provider::BitbucketServer,
             base: "",
             scope: HookScope::Repo("ACME/infra".into()),
-            collection: "/rest/api/latest/projects/ACME/repos/infra/webhooks",
+            collection: "/rest/api/1.0/projects/ACME/repos/infra/webhooks",
             create: json!({"name": "Landfall", "url": URL, "active": true, "events": events(Provider::BitbucketServer),
                 "configuration": {"secret": "s3cret"}}),
             update_method: "PUT",
             listed: |e| json!({"id": 41, "name": "Landfall", "url": URL, "active": true, "events": e}),
-            paged: true,
+            paging: Paging::Start,
             id: "41",
         },
     ]
+}
+
+/// A hook client for `provider` at `base` on the fake server.
+fn hook_client(provider: Provider, server: &MockServer, base: &str) -> HookClient {
+    let base = format!("{}{base}", server.uri());
+    HookClient::new(provider, Some(&base), &SecretString::from("tok")).unwrap()
+}
+
+/// A fake Azure DevOps organisation `acme` whose repository `infra/tf` is `r-1` of `p-1`.
+async fn azure_devops() -> MockServer {
+    let server = MockServer::start().await;
+    Mock::given(method("GET"))
+        .and(path("/acme/infra/_apis/git/repositories/tf"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"id": "r-1", "project": {"id": "p-1"}})),
+        )
+        .mount(&server)
+        .await;
+    server
 }
 
 fn spec(secret_changed: bool) -> HookSpec {
@@ -121,6 +154,30 @@ fn spec(secret_changed: bool) -> HookSpec {
         secret: SecretString::from("s3cret"),
         secret_changed,
     }
+}
+
+/// The create body as an edit sends it: GitHub's `update-webhook` takes no `name`, Gitea's
+/// `EditHookOption` no `type`.
+fn update_body(host: &Host) -> Value {
+    let mut body = host.create.clone();
+    if matches!(host.provider, Provider::Github | Provider::Gitea) {
+        let fields = body.as_object_mut().unwrap();
+        fields.remove("name");
+        fields.remove("type");
+    }
+    body
+}
+
+/// The JSON bodies of the requests with `verb`.
+async fn bodies(server: &MockServer, verb: &str) -> Vec<Value> {
+    server
+        .received_requests()
+        .await
+        .unwrap_or_default()
+        .iter()
+        .filter(|r| r.method.as_str() == verb)
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or_default())
+        .collect()
 }
 
 async fn count(server: &MockServer, verb: &str) -> usize {
@@ -134,11 +191,38 @@ async fn count(server: &MockServer, verb: &str) -> usize {
 }
 
 fn list_body(host: &Host, hooks: Vec<Value>) -> Value {
-    if host.paged {
+    if matches!(host.paging, Paging::Next | Paging::Start) {
         json!({"values": hooks, "isLastPage": true})
     } else {
         Value::Array(hooks)
     }
+}
+
+/// `ensure` against `server`, which lists a hook for the URL with other events: that hook is
+/// updated with the documented edit body, once, and no hook is created.
+async fn updated_not_duplicated(host: &Host, server: &MockServer) {
+    let label = format!("{} {:?}", host.provider, host.scope);
+    let hook_path = format!("{}/{}", host.collection, host.id);
+    Mock::given(method(host.update_method))
+        .and(path(hook_path.as_str()))
+        .and(body_partial_json(update_body(host)))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json((host.listed)(events(host.provider))),
+        )
+        .expect(1)
+        .mount(server)
+        .await;
+    let client = hook_client(host.provider, server, host.base);
+    let change = client
+        .ensure(&host.scope, &spec(false))
+        .await
+        .unwrap_or_else(|e| panic!("{label}: {e:#}"));
+    assert!(
+        matches!(change.as_slice(), [HookChange::Updated(_)]),
+        "{label}: {change:?}"
+    );
+    assert_eq!(count(server, "POST").await, 0, "{label}: no second hook");
+    server.verify().await;
 }
 
 async fn create_update_and_leave(host: &Host) {
@@ -159,8 +243,7 @@ async fn create_update_and_leave(host: &Host) {
         .expect(1)
         .mount(&server)
         .await;
-    let base = format!("{}{}", server.uri(), host.base);
-    let client = HookClient::new(host.provider, Some(&base), &SecretString::from("tok")).unwrap();
+    let client = hook_client(host.provider, &server, host.base);
     let change = client
         .ensure(&host.scope, &spec(true))
         .await
@@ -180,28 +263,16 @@ async fn create_update_and_leave(host: &Host) {
         )
         .mount(&server)
         .await;
-    let hook_path = format!("{}/{}", host.collection, host.id);
-    Mock::given(method(host.update_method))
-        .and(path(hook_path.as_str()))
-        .and(body_partial_json(&host.create))
-        .respond_with(
-            ResponseTemplate::new(200).set_body_json((host.listed)(events(host.provider))),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
-    let base = format!("{}{}", server.uri(), host.base);
-    let client = HookClient::new(host.provider, Some(&base), &SecretString::from("tok")).unwrap();
-    let change = client
-        .ensure(&host.scope, &spec(false))
-        .await
-        .unwrap_or_else(|e| panic!("{label}: {e:#}"));
+    updated_not_duplicated(host, &server).await;
+    let updated = bodies(&server, host.update_method).await;
     assert!(
-        matches!(change.as_slice(), [HookChange::Updated(_)]),
-        "{label}: {change:?}"
+        updated[0].get("name").is_none() || host.provider != Provider::Github,
+        "GitHub's update-webhook takes no name: {updated:?}"
     );
-    assert_eq!(count(&server, "POST").await, 0, "{label}: no second hook");
-    server.verify().await;
+    assert!(
+        updated[0].get("type").is_none(),
+        "Gitea's EditHookOption has no type: {updated:?}"
+    );
 
     // Already as wanted, same secret: nothing is written.
     let server = MockServer::start().await;
@@ -213,8 +284,7 @@ async fn create_update_and_leave(host: &Host) {
         )
         .mount(&server)
         .await;
-    let base = format!("{}{}", server.uri(), host.base);
-    let client = HookClient::new(host.provider, Some(&base), &SecretString::from("tok")).unwrap();
+    let client = hook_client(host.provider, &server, host.base);
     let change = client.ensure(&host.scope, &spec(false)).await.unwrap();
     assert!(
         matches!(change.as_slice(), [HookChange::Unchanged(_)]),
@@ -234,15 +304,7 @@ async fn every_host_creates_then_updates_the_hook_for_the_same_url_and_never_dup
 
 #[tokio::test]
 async fn azure_devops_subscribes_each_event_to_the_function_with_basic_auth() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/acme/infra/_apis/git/repositories/tf"))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .set_body_json(json!({"id": "r-1", "project": {"id": "p-1"}})),
-        )
-        .mount(&server)
-        .await;
+    let server = azure_devops().await;
     let existing = json!({"id": "s-1", "status": "enabled", "eventType": "git.pullrequest.created",
         "publisherInputs": {"projectId": "p-1", "repository": "r-1"}, "consumerInputs": {"url": URL}});
     Mock::given(method("GET"))
@@ -267,12 +329,7 @@ async fn azure_devops_subscribes_each_event_to_the_function_with_basic_auth() {
         .expect(3)
         .mount(&server)
         .await;
-    let client = HookClient::new(
-        Provider::AzureDevops,
-        Some(&format!("{}/acme", server.uri())),
-        &SecretString::from("pat"),
-    )
-    .unwrap();
+    let client = hook_client(Provider::AzureDevops, &server, "/acme");
     let spec = HookSpec {
         url: URL.into(),
         secret: SecretString::from("landfall:pw"),
@@ -284,5 +341,196 @@ async fn azure_devops_subscribes_each_event_to_the_function_with_basic_auth() {
         .unwrap();
     assert_eq!(changes.len(), 4, "{changes:?}");
     assert_eq!(changes[0], HookChange::Updated("s-1".into()));
+    server.verify().await;
+}
+
+/// A hook of another tool on the same host: never touched.
+fn other_hook(host: &Host) -> Value {
+    let mut other: Value = serde_json::from_str(
+        &(host.listed)(events(host.provider))
+            .to_string()
+            .replace(URL, "https://ci.example/hook"),
+    )
+    .unwrap();
+    other["id"] = json!(999);
+    other["uuid"] = json!("{other}");
+    other
+}
+
+#[tokio::test]
+async fn every_host_deletes_the_hook_for_the_url_at_its_documented_endpoint_and_nothing_else() {
+    for host in hosts() {
+        let label = format!("{} {:?}", host.provider, host.scope);
+        let server = MockServer::start().await;
+        let listed = vec![other_hook(&host), (host.listed)(events(host.provider))];
+        Mock::given(method("GET"))
+            .and(path(host.collection))
+            .respond_with(ResponseTemplate::new(200).set_body_json(list_body(&host, listed)))
+            .mount(&server)
+            .await;
+        let hook_path = format!("{}/{}", host.collection, host.id);
+        Mock::given(method("DELETE"))
+            .and(path(hook_path.as_str()))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let client = hook_client(host.provider, &server, host.base);
+        let removed = client
+            .remove(&host.scope, URL)
+            .await
+            .unwrap_or_else(|e| panic!("{label}: {e:#}"));
+        assert_eq!(removed.len(), 1, "{label}: {removed:?}");
+        assert_eq!(count(&server, "DELETE").await, 1, "{label}: only ours");
+        server.verify().await;
+
+        // Gone already: nothing to delete, and no error.
+        let server = MockServer::start().await;
+        Mock::given(method("GET"))
+            .and(path(host.collection))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(list_body(&host, vec![other_hook(&host)])),
+            )
+            .mount(&server)
+            .await;
+        let client = hook_client(host.provider, &server, host.base);
+        let removed = client.remove(&host.scope, URL).await.unwrap();
+        assert!(removed.is_empty(), "{label}: {removed:?}");
+        assert_eq!(count(&server, "DELETE").await, 0, "{label}");
+    }
+}
+
+#[tokio::test]
+async fn azure_devops_deletes_the_repositorys_subscriptions_to_the_function() {
+    let server = azure_devops().await;
+    let subscription = |id: &str, repo: &str| {
+        json!({"id": id, "status": "enabled", "eventType": "git.pullrequest.created",
+            "publisherInputs": {"projectId": "p-1", "repository": repo}, "consumerInputs": {"url": URL}})
+    };
+    // Two pages: the second asked for with the first's continuation token.
+    Mock::given(method("GET"))
+        .and(path("/acme/_apis/hooks/subscriptions"))
+        .and(wiremock::matchers::query_param("continuationToken", "t-2"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"count": 1, "value": [subscription("s-3", "r-1")]})),
+        )
+        .with_priority(1)
+        .mount(&server)
+        .await;
+    Mock::given(method("GET"))
+        .and(path("/acme/_apis/hooks/subscriptions"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"count": 2, "value": [
+                    subscription("s-1", "r-1"), subscription("s-2", "r-2")]}))
+                .insert_header("x-ms-continuationtoken", "t-2"),
+        )
+        .mount(&server)
+        .await;
+    for id in ["s-1", "s-3"] {
+        Mock::given(method("DELETE"))
+            .and(path(format!("/acme/_apis/hooks/subscriptions/{id}")))
+            .and(wiremock::matchers::query_param("api-version", "7.1"))
+            .respond_with(ResponseTemplate::new(204))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    let client = hook_client(Provider::AzureDevops, &server, "/acme");
+    let removed = client
+        .remove(&HookScope::Repo("infra/tf".into()), URL)
+        .await
+        .unwrap();
+    assert_eq!(removed, ["s-1", "s-3"]);
+    assert_eq!(
+        count(&server, "DELETE").await,
+        2,
+        "not another repository's"
+    );
+    server.verify().await;
+}
+
+/// Page one holds another tool's hook and points at page two, which holds ours.
+async fn two_pages(host: &Host, server: &MockServer) {
+    let (key, value) = if host.paging == Paging::Start {
+        ("start", "1")
+    } else {
+        ("page", "2")
+    };
+    Mock::given(method("GET"))
+        .and(path(host.collection))
+        .and(wiremock::matchers::query_param(key, value))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(list_body(host, vec![(host.listed)(&[])])),
+        )
+        .with_priority(1)
+        .mount(server)
+        .await;
+    let next = format!("{}{}?page=2", server.uri(), host.collection);
+    let other = other_hook(host);
+    let first = match host.paging {
+        Paging::Link => ResponseTemplate::new(200)
+            .set_body_json(json!([other]))
+            .insert_header("link", format!("<{next}>; rel=\"next\"").as_str()),
+        Paging::NextPage => ResponseTemplate::new(200)
+            .set_body_json(json!([other]))
+            .insert_header("x-next-page", "2"),
+        Paging::Next => {
+            ResponseTemplate::new(200).set_body_json(json!({"values": [other], "next": next}))
+        }
+        Paging::Start => ResponseTemplate::new(200)
+            .set_body_json(json!({"values": [other], "isLastPage": false, "nextPageStart": 1})),
+    };
+    Mock::given(method("GET"))
+        .and(path(host.collection))
+        .respond_with(first)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn every_host_follows_every_page_so_a_hook_on_page_two_is_updated_not_duplicated() {
+    for host in hosts() {
+        let label = format!("{} {:?}", host.provider, host.scope);
+        let server = MockServer::start().await;
+        two_pages(&host, &server).await;
+        updated_not_duplicated(&host, &server).await;
+        assert_eq!(count(&server, "GET").await, 2, "{label}: both pages read");
+    }
+}
+
+#[tokio::test]
+async fn github_confirms_by_the_new_pings_delivery_for_an_organisation_hook_too() {
+    use landfall_function::vcs::hooks::Confirmation;
+    let server = MockServer::start().await;
+    let deliveries = "/orgs/acme/hooks/12/deliveries";
+    // An organisation hook has no last_response: its deliveries say whether the ping arrived.
+    // The ping of an earlier registration (id 1) failed; the new one (id 2) got a 200.
+    let old = json!({"id": 1, "event": "ping", "status_code": 502, "status": "Bad Gateway"});
+    Mock::given(method("GET"))
+        .and(path(deliveries))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([old.clone()])))
+        .up_to_n_times(1)
+        .mount(&server)
+        .await;
+    let new = json!({"id": 2, "event": "ping", "status_code": 200, "status": "OK"});
+    Mock::given(method("GET"))
+        .and(path(deliveries))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([new, old])))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/orgs/acme/hooks/12/pings"))
+        .respond_with(ResponseTemplate::new(204))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = hook_client(Provider::Github, &server, "");
+    let confirmed = client
+        .confirm(&HookScope::Org("acme".into()), "12")
+        .await
+        .unwrap();
+    assert_eq!(confirmed, Confirmation::Delivered(200));
     server.verify().await;
 }

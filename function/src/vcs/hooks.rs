@@ -4,19 +4,27 @@
 //! bodies follow each host's published API description:
 //!
 //! - GitHub: `repos/{o}/{r}/hooks` or `orgs/{org}/hooks` (`repos/create-webhook`,
-//!   `repos/update-webhook`, `orgs/create-webhook`, `orgs/update-webhook`), confirmed through
-//!   `POST .../hooks/{id}/pings` and the hook's `last_response`.
+//!   `repos/update-webhook` (no `name` in its body), `orgs/create-webhook`,
+//!   `orgs/update-webhook`), confirmed through `POST .../hooks/{id}/pings` and the ping's entry
+//!   in `GET .../hooks/{id}/deliveries` (`repos/list-webhook-deliveries`; an organisation hook has
+//!   no `last_response`).
 //! - GitLab: `projects/{id}/hooks` or `groups/{id}/hooks` (`POST`, `PUT .../hooks/{hook_id}`),
 //!   the secret as the hook's `token`.
-//! - Gitea and Forgejo: `repos/{o}/{r}/hooks` (`repoCreateHook`, `repoEditHook`).
+//! - Gitea and Forgejo: `repos/{o}/{r}/hooks` (`repoListHooks` paged by `page`/`limit`,
+//!   `repoCreateHook`, `repoEditHook` whose `EditHookOption` has no `type`).
 //! - Bitbucket Cloud: `repositories/{workspace}/{slug}/hooks` (`POST`, `PUT .../hooks/{uid}`).
-//! - Bitbucket Data Center: `rest/api/latest/projects/{KEY}/repos/{slug}/webhooks`
+//! - Bitbucket Data Center: `rest/api/1.0/projects/{KEY}/repos/{slug}/webhooks`
 //!   (`POST`, `PUT .../webhooks/{id}`), the secret in `configuration.secret`.
 //! - Azure DevOps: one service hook subscription per event (`_apis/hooks/subscriptions`,
 //!   publisher `tfs`, consumer `webHooks`/`httpRequest`), the secret as basic auth.
 //!
+//! `landfall down` calls [`HookClient::remove`]: every hook for the function's URL is deleted
+//! (`DELETE` on the hook, or Azure DevOps' subscription); none there is not an error.
+//!
 //! A host does not give a hook's secret back, so whether the registered secret is the current
 //! one is told by the caller (`secret_changed`).
+
+mod azure_devops;
 
 use http::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -27,7 +35,8 @@ use super::{Result, VcsError};
 use crate::event::Provider;
 
 /// Where the hook is registered.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum HookScope {
     /// One repository: `owner/name` (GitHub, Gitea, Bitbucket Cloud `workspace/slug`),
     /// `group/project` (GitLab, nested groups too), `PROJECT/slug` (Bitbucket Data Center),
@@ -203,8 +212,8 @@ impl HookClient {
         }
     }
 
-    /// Asks the host whether it reached the function with `hook` (GitHub: a ping, then the
-    /// hook's `last_response`). Hosts without such an API answer [`Confirmation::Unknown`].
+    /// Asks the host whether it reached the function with `hook` (GitHub: a ping, then that
+    /// ping's delivery). Hosts without such an API answer [`Confirmation::Unknown`].
     ///
     /// # Errors
     ///
@@ -214,6 +223,19 @@ impl HookClient {
             return Ok(Confirmation::Unknown);
         }
         let base = self.collection(scope)?;
+        // Newest first; pings of an earlier registration are told apart by their ids.
+        let deliveries = format!("{base}/{}/deliveries?per_page=30", segment(hook));
+        let pings = |listed: Vec<Value>| -> Vec<Value> {
+            listed
+                .into_iter()
+                .filter(|d| d["event"] == "ping")
+                .collect()
+        };
+        let listing = "list the webhook's deliveries";
+        let earlier: Vec<Value> = pings(self.rest.get(&deliveries, listing).await?)
+            .into_iter()
+            .map(|d| d["id"].clone())
+            .collect();
         let ping = self.rest.url(&format!("{base}/{}/pings", segment(hook)))?;
         let what = "ping the webhook";
         let r = self
@@ -229,32 +251,63 @@ impl HookClient {
             .await?;
         super::http::check(r, what)?;
         for _ in 0..10 {
-            let hook: Value = self
-                .rest
-                .get(&format!("{base}/{}", segment(hook)), "read the webhook")
-                .await?;
-            let last = &hook["last_response"];
-            match (last["code"].as_u64(), last["status"].as_str()) {
-                (Some(code), _) => {
-                    return Ok(if (200..300).contains(&code) {
-                        Confirmation::Delivered(u16::try_from(code).unwrap_or(0))
-                    } else {
-                        Confirmation::Failed(format!(
-                            "HTTP {code}: {}",
-                            last["message"].as_str().unwrap_or("")
-                        ))
-                    });
+            let listed = pings(self.rest.get(&deliveries, listing).await?);
+            let ping = listed.iter().find(|d| !earlier.contains(&d["id"]));
+            match ping.and_then(|d| d["status_code"].as_u64()) {
+                Some(code @ 200..=299) => {
+                    return Ok(Confirmation::Delivered(u16::try_from(code).unwrap_or(0)));
                 }
-                (None, Some(status)) if status != "unused" => {
-                    return Ok(Confirmation::Failed(format!(
-                        "{status}: {}",
-                        last["message"].as_str().unwrap_or("")
-                    )));
+                Some(code) if code > 0 => {
+                    let status = ping.and_then(|d| d["status"].as_str()).unwrap_or("");
+                    return Ok(Confirmation::Failed(format!("HTTP {code}: {status}")));
                 }
                 _ => tokio::time::sleep(std::time::Duration::from_millis(300)).await,
             }
         }
         Ok(Confirmation::Unknown)
+    }
+
+    /// Deletes every hook of `scope` that sends to `url` (Azure DevOps: every subscription);
+    /// returns their ids, none when there was none.
+    ///
+    /// # Errors
+    ///
+    /// When the host refuses (no permission to manage hooks), or the scope does not fit.
+    pub async fn remove(&self, scope: &HookScope, url: &str) -> Result<Vec<String>> {
+        if self.provider == Provider::AzureDevops {
+            return self.remove_azure(scope, url).await;
+        }
+        let base = self.collection(scope)?;
+        let mut removed = Vec::new();
+        for hook in self.list(&base).await? {
+            if let (true, Some(id)) = (self.judge(&hook, url).0, hook_id(&hook)) {
+                let path = format!("{base}/{}", segment(&id));
+                if self.delete(&path, "delete the webhook").await? {
+                    removed.push(id);
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// `DELETE path`: whether it deleted something (a 404 is a hook already gone).
+    async fn delete(&self, path: &str, what: &str) -> Result<bool> {
+        let url = self.rest.url(path)?;
+        let r = self
+            .rest
+            .send(
+                Method::DELETE,
+                url,
+                None,
+                self.rest.accept_json(),
+                Idempotency::Idempotent,
+                what,
+            )
+            .await?;
+        if r.status == http::StatusCode::NOT_FOUND {
+            return Ok(false);
+        }
+        super::http::check(r, what).map(|_| true)
     }
 
     /// The hooks collection of `scope` on this host.
@@ -284,7 +337,7 @@ impl HookClient {
             }
             (Provider::BitbucketServer, HookScope::Repo(r)) => {
                 let (p, s) = two(r)?;
-                format!("rest/api/latest/projects/{p}/repos/{s}/webhooks")
+                format!("rest/api/1.0/projects/{p}/repos/{s}/webhooks")
             }
             (_, HookScope::Org(_)) => return Err(wrong("an organisation or group")),
             (Provider::AzureDevops, HookScope::Repo(_)) => "_apis/hooks/subscriptions".to_owned(),
@@ -360,9 +413,9 @@ impl HookClient {
             if same && !spec.secret_changed {
                 return Ok(HookChange::Unchanged(id));
             }
-            let method = match self.provider {
-                Provider::Github | Provider::Gitea => Method::PATCH,
-                _ => Method::PUT,
+            let (method, body) = match self.provider {
+                Provider::Github | Provider::Gitea => (Method::PATCH, edit_body(body)),
+                _ => (Method::PUT, body),
             };
             let path = format!("{base}/{}", segment(&id));
             self.rest
@@ -377,118 +430,42 @@ impl HookClient {
         Ok(HookChange::Created(id))
     }
 
-    /// The hooks of a collection: a JSON array, or a page object with `values`.
+    /// Every hook of a collection, following every page the host gives: GitHub and Gitea by
+    /// `Link: rel="next"` (Gitea pages with `limit`, not `per_page`), GitLab by `X-Next-Page`,
+    /// Bitbucket Cloud by the page's `next`, Bitbucket Data Center by `nextPageStart`.
     async fn list(&self, base: &str) -> Result<Vec<Value>> {
-        let query = match self.provider {
-            Provider::BitbucketCloud => "?pagelen=100",
-            Provider::BitbucketServer => "?limit=1000",
-            _ => "?per_page=100",
-        };
-        let listed: Value = self
-            .rest
-            .get(&format!("{base}{query}"), "list the webhooks")
-            .await?;
-        Ok(match listed {
-            Value::Array(hooks) => hooks,
-            mut page => page["values"]
-                .as_array_mut()
-                .map(std::mem::take)
-                .unwrap_or_default(),
-        })
-    }
-
-    async fn ensure_azure(&self, scope: &HookScope, spec: &HookSpec) -> Result<Vec<HookChange>> {
-        let HookScope::Repo(repo) = scope else {
-            return Err(VcsError::Config {
-                message: "Azure DevOps hooks are registered per repository (project/repo)"
-                    .to_owned(),
-            });
-        };
-        let (project, name) = repo.split_once('/').ok_or_else(|| VcsError::Config {
-            message: format!("{repo:?} is not project/repo"),
-        })?;
-        let found: Value = self
-            .rest
-            .get(
-                &format!(
-                    "{}/_apis/git/repositories/{}?api-version=7.1",
-                    segment(project),
-                    segment(name)
-                ),
-                "read the repository",
-            )
-            .await?;
-        let (Some(repo_id), Some(project_id)) =
-            (found["id"].as_str(), found["project"]["id"].as_str())
-        else {
-            return Err(VcsError::Config {
-                message: format!("Azure DevOps gave no id for {repo}"),
-            });
-        };
-        let list: Value = self
-            .rest
-            .get(
-                "_apis/hooks/subscriptions?publisherId=tfs&consumerId=webHooks&api-version=7.1",
-                "list the service hook subscriptions",
-            )
-            .await?;
-        let listed = list["value"].as_array().cloned().unwrap_or_default();
-        let (user, password) =
-            spec.secret
-                .expose_secret()
-                .split_once(':')
-                .ok_or_else(|| VcsError::Config {
-                    message: "the Azure DevOps webhook secret must be user:password".to_owned(),
-                })?;
-        let mut changes = Vec::new();
-        for event in events(Provider::AzureDevops) {
-            let body = json!({
-                "publisherId": "tfs", "eventType": event, "resourceVersion": "1.0",
-                "consumerId": "webHooks", "consumerActionId": "httpRequest",
-                "publisherInputs": {"projectId": project_id, "repository": repo_id},
-                "consumerInputs": {"url": spec.url, "basicAuthUsername": user, "basicAuthPassword": password},
-            });
-            let existing = listed.iter().find(|s| {
-                s["eventType"] == json!(event)
-                    && s["consumerInputs"]["url"] == json!(spec.url)
-                    && s["publisherInputs"]["repository"] == json!(repo_id)
-            });
-            let change = match existing.and_then(|s| s["id"].as_str()) {
-                Some(id)
-                    if !spec.secret_changed
-                        && existing.is_some_and(|s| s["status"] == json!("enabled")) =>
-                {
-                    HookChange::Unchanged(id.to_owned())
-                }
-                Some(id) => {
-                    let path = format!("_apis/hooks/subscriptions/{}?api-version=7.1", segment(id));
-                    self.rest
-                        .send_json::<Value>(
-                            Method::PUT,
-                            &path,
-                            &body,
-                            Idempotency::Idempotent,
-                            "update the subscription",
-                        )
-                        .await?;
-                    HookChange::Updated(id.to_owned())
-                }
-                None => {
-                    let created: Value = self
-                        .rest
-                        .create(
-                            "_apis/hooks/subscriptions?api-version=7.1",
-                            &body,
-                            "create the subscription",
-                        )
-                        .await?;
-                    HookChange::Created(hook_id(&created).unwrap_or_default())
-                }
-            };
-            changes.push(change);
+        let what = "list the webhooks";
+        let rest = &self.rest;
+        match self.provider {
+            Provider::Github => rest.pages(&format!("{base}?per_page=100"), what).await,
+            Provider::Gitea => rest.pages(&format!("{base}?limit=50"), what).await,
+            Provider::Gitlab => {
+                rest.pages_numbered(&format!("{base}?per_page=100"), what)
+                    .await
+            }
+            Provider::BitbucketCloud => {
+                rest.pages_linked(&format!("{base}?pagelen=100"), what)
+                    .await
+            }
+            Provider::BitbucketServer => {
+                rest.pages_from_start(&format!("{base}?limit=100"), what)
+                    .await
+            }
+            Provider::AzureDevops => Err(VcsError::Config {
+                message: "Azure DevOps has subscriptions, not a hooks collection".to_owned(),
+            }),
         }
-        Ok(changes)
     }
+}
+
+/// The body of a GitHub or Gitea edit: the create body without what only a create takes
+/// (GitHub's `name`, Gitea's `type`).
+fn edit_body(mut body: Value) -> Value {
+    if let Some(fields) = body.as_object_mut() {
+        fields.remove("name");
+        fields.remove("type");
+    }
+    body
 }
 
 /// A hook's id as text: `id` (number or string) or Bitbucket Cloud's `uuid`.

@@ -1,0 +1,293 @@
+//! The runner image stage of `landfall up`: the image runner Jobs run, taken as given
+//! (`--runner-image`, else landfall.toml's `runner_image`) or built from
+//! `images/runner/Containerfile` with podman or docker and pushed to the platform's ECR
+//! repository, tagged with Landfall's version. ECR tags are immutable, so a tag already there
+//! (`DescribeImages`) is never pushed again. The registry password comes from ECR's
+//! `GetAuthorizationToken` through the SDK and reaches the tool on its standard input
+//! (`login --password-stdin`), never its argv or a log.
+//!
+//! The repository belongs to `terraform/platform`, which is applied after this stage (with
+//! `-var runner_image=<ref>`): when it does not exist yet, this stage applies the platform with
+//! `-target=aws_ecr_repository.runner` first, as one would by hand.
+
+use std::fs::{self, OpenOptions};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+
+use anyhow::{Context, bail};
+use base64::Engine as _;
+use secrecy::{ExposeSecret, SecretString};
+
+use super::connect::RunState;
+use super::{Ctx, Outcome, Stage};
+
+/// The Containerfile, from the root of the Landfall source.
+pub const CONTAINERFILE: &str = "images/runner/Containerfile";
+/// The tag every image gets: Landfall's version (the platform's default `runner_image`).
+pub const TAG: &str = env!("CARGO_PKG_VERSION");
+/// The container tools `landfall up` builds with, in order of preference.
+const TOOLS: [&str; 2] = ["podman", "docker"];
+/// The platform's resources the targeted apply creates before the first push.
+const REPOSITORY_TARGETS: [&str; 2] = [
+    "-target=aws_ecr_repository.runner",
+    "-target=aws_ecr_lifecycle_policy.runner",
+];
+
+/// Where the runner image comes from.
+#[derive(Debug)]
+enum Source {
+    /// A reference given, and who gave it.
+    Given(String, &'static str),
+    /// Built with this tool from this Landfall source tree.
+    Build { tool: PathBuf, source: PathBuf },
+    /// Neither: what to do instead.
+    Missing(String),
+}
+
+fn source(ctx: &Ctx) -> Source {
+    if let Some(image) = &ctx.opts.runner_image {
+        return Source::Given(image.clone(), "--runner-image");
+    }
+    if let Some(image) = &ctx.runner_image {
+        return Source::Given(image.clone(), "landfall.toml's runner_image");
+    }
+    let source = super::stages::landfall_source().filter(|s| s.join(CONTAINERFILE).is_file());
+    let tool = TOOLS.iter().find_map(|t| on_path(t));
+    match (tool, source) {
+        (Some(tool), Some(source)) => Source::Build { tool, source },
+        (tool, source) => Source::Missing(format!(
+            "no runner image: {}; pass --runner-image REF (an image already pushed), or run \
+             `landfall up` inside the Landfall source with podman or docker on PATH to build \
+             {CONTAINERFILE} and push it to the platform's ECR repository",
+            match (tool, source) {
+                (None, None) =>
+                    "neither podman nor docker is on PATH, and this is not the Landfall source",
+                (None, _) => "neither podman nor docker is on PATH",
+                _ => "this is not the Landfall source (no images/runner/Containerfile)",
+            }
+        )),
+    }
+}
+
+/// `name` found in a directory of `PATH`, as an executable file.
+fn on_path(name: &str) -> Option<PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    let path = landfall_function::config::process::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|dir| dir.join(name))
+        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+/// The platform's ECR repository for the runner image.
+fn repository_name(ctx: &Ctx) -> String {
+    format!("{}/landfall-runner", ctx.name)
+}
+
+/// The repository's URI, `None` when it does not exist.
+async fn repository_uri(ctx: &Ctx) -> anyhow::Result<Option<String>> {
+    let name = repository_name(ctx);
+    match ctx
+        .ecr
+        .describe_repositories()
+        .repository_names(&name)
+        .send()
+        .await
+    {
+        Ok(found) => Ok(found
+            .repositories()
+            .first()
+            .and_then(|r| r.repository_uri())
+            .map(str::to_owned)),
+        Err(e) => match aws_sdk_ecr::Error::from(e) {
+            aws_sdk_ecr::Error::RepositoryNotFoundException(_) => Ok(None),
+            other => Err(anyhow::Error::from(other)
+                .context(format!("cannot look up the ECR repository {name}"))),
+        },
+    }
+}
+
+/// Whether the repository holds an image tagged [`TAG`].
+async fn tag_exists(ctx: &Ctx) -> anyhow::Result<bool> {
+    let name = repository_name(ctx);
+    let id = aws_sdk_ecr::types::ImageIdentifier::builder()
+        .image_tag(TAG)
+        .build();
+    match ctx
+        .ecr
+        .describe_images()
+        .repository_name(&name)
+        .image_ids(id)
+        .send()
+        .await
+    {
+        Ok(found) => Ok(!found.image_details().is_empty()),
+        Err(e) => match aws_sdk_ecr::Error::from(e) {
+            aws_sdk_ecr::Error::ImageNotFoundException(_)
+            | aws_sdk_ecr::Error::RepositoryNotFoundException(_) => Ok(false),
+            other => Err(anyhow::Error::from(other)
+                .context(format!("cannot list the images of {name}:{TAG}"))),
+        },
+    }
+}
+
+/// The registry's user and password, from `GetAuthorizationToken` (base64 of `user:password`).
+async fn registry_login(ctx: &Ctx) -> anyhow::Result<(String, SecretString)> {
+    let answer = ctx
+        .ecr
+        .get_authorization_token()
+        .send()
+        .await
+        .map_err(aws_sdk_ecr::Error::from)
+        .context("cannot get an ECR login token (ecr:GetAuthorizationToken)")?;
+    let token = answer
+        .authorization_data()
+        .first()
+        .and_then(|d| d.authorization_token())
+        .context("ECR gave no authorization token")?;
+    let decoded = base64::engine::general_purpose::STANDARD
+        .decode(token)
+        .ok()
+        .and_then(|b| String::from_utf8(b).ok())
+        .context("ECR's authorization token is not base64 of user:password")?;
+    let (user, password) = decoded
+        .split_once(':')
+        .context("ECR's authorization token is not user:password")?;
+    Ok((user.to_owned(), SecretString::from(password.to_owned())))
+}
+
+/// Runs `program args` in `dir`, its output appended to `log` (after a `$ ...` line naming the
+/// command), with `stdin` written to its standard input when given; fails with the log's tail.
+pub fn run_logged(
+    program: &Path,
+    args: &[&str],
+    dir: &Path,
+    log: &Path,
+    stdin: Option<&SecretString>,
+) -> anyhow::Result<()> {
+    if let Some(parent) = log.parent() {
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("cannot open the log {}", log.display()))?;
+    let name = program.file_name().unwrap_or_default().to_string_lossy();
+    writeln!(file, "\n$ {name} {}", args.join(" "))?;
+    let started = std::time::Instant::now();
+    let mut child = Command::new(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .spawn()
+        .with_context(|| format!("cannot run {}", program.display()))?;
+    if let (Some(value), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(value.expose_secret().as_bytes())
+            .and_then(|()| pipe.write_all(b"\n"))
+            .with_context(|| format!("cannot write to {name}'s standard input"))?;
+    }
+    let status = child.wait();
+    super::terraform::add_tool_time(started);
+    let status = status?;
+    if !status.success() {
+        bail!(
+            "`{name} {}` failed ({status}); the end of its log {}:\n{}",
+            args.first().copied().unwrap_or_default(),
+            log.display(),
+            super::terraform::tail(log, 20)
+        );
+    }
+    Ok(())
+}
+
+/// Makes sure the platform's ECR repository exists (a targeted apply of `terraform/platform`
+/// when it does not) and returns its URI.
+async fn ensure_repository(ctx: &Ctx) -> anyhow::Result<String> {
+    if let Some(uri) = repository_uri(ctx).await? {
+        return Ok(uri);
+    }
+    let tf = ctx.terraform("platform", Stage::Image);
+    tf.run(&super::stages::backend_args(ctx), false).await?;
+    let mut vars: Vec<String> = REPOSITORY_TARGETS.iter().map(|t| (*t).to_owned()).collect();
+    vars.extend(super::stages::platform_vars(ctx, None)?);
+    super::stages::plan_and_apply(&tf, &vars).await?;
+    let _ = fs::remove_file(ctx.stage_dir("platform").join("landfall-up.tfplan"));
+    repository_uri(ctx).await?.with_context(|| {
+        format!(
+            "terraform apply {} did not create the ECR repository {} (see {})",
+            REPOSITORY_TARGETS.join(" "),
+            repository_name(ctx),
+            tf.log().display()
+        )
+    })
+}
+
+/// The runner image stage: resolves the image and, when it is to be built, builds and pushes it
+/// unless its tag is already in ECR. `dry` says what it would do and changes nothing.
+pub async fn image(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Result<Outcome> {
+    let (tool, source) = match source(ctx) {
+        Source::Given(image, from) => {
+            state.runner_image = Some(image.clone());
+            return Ok(Outcome::Unchanged(format!("using {image} ({from})")));
+        }
+        Source::Missing(why) if dry => return Ok(Outcome::Left(why)),
+        Source::Missing(why) => bail!(why),
+        Source::Build { tool, source } => (tool, source),
+    };
+    let tool_name = tool.file_name().unwrap_or_default().to_string_lossy();
+    let what = format!("build {CONTAINERFILE} with {tool_name}");
+    let uri = if dry {
+        match repository_uri(ctx).await? {
+            Some(uri) => uri,
+            None => {
+                return Ok(Outcome::Changed(format!(
+                    "create the ECR repository {} (terraform/platform, -target), {what}, push it tagged {TAG}",
+                    repository_name(ctx)
+                )));
+            }
+        }
+    } else {
+        ensure_repository(ctx).await?
+    };
+    let reference = format!("{uri}:{TAG}");
+    state.runner_image = Some(reference.clone());
+    if tag_exists(ctx).await? {
+        return Ok(Outcome::Unchanged(format!(
+            "{reference} already there (tags are immutable)"
+        )));
+    }
+    if dry {
+        return Ok(Outcome::Changed(format!("{what}, push {reference}")));
+    }
+    let log = ctx.log(Stage::Image);
+    let local = format!("landfall-runner:{TAG}");
+    let containerfile = source.join(CONTAINERFILE).display().to_string();
+    let run =
+        |args: &[&str], stdin: Option<&SecretString>| run_logged(&tool, args, &source, &log, stdin);
+    let mut build = vec!["build", "-f", &containerfile, "-t", &local];
+    for arg in &ctx.opts.runner_build_args {
+        build.extend(["--build-arg", arg.as_str()]);
+    }
+    build.push(".");
+    run(&build, None)?;
+    run(&["tag", &local, &reference], None)?;
+    let registry = uri.split('/').next().unwrap_or(&uri);
+    let (user, password) = registry_login(ctx).await?;
+    run(
+        &["login", "--username", &user, "--password-stdin", registry],
+        Some(&password),
+    )?;
+    run(&["push", &reference], None)?;
+    Ok(Outcome::Changed(format!(
+        "built with {tool_name} and pushed {reference} (log {})",
+        log.display()
+    )))
+}
