@@ -97,7 +97,8 @@ pub struct UpArgs {
 /// `landfall down`.
 #[derive(Debug, Args)]
 #[command(after_help = "\
-Destroys terraform/platform (the cluster, Argo CD, the function, its secrets). The state
+Destroys terraform/platform (the cluster, Argo CD, the function, its secrets, the runner
+images' repository with its images). The state
 backend (terraform/bootstrap: the bucket with every state version, the lock table) is kept:
 its deletion protection stays on.
 

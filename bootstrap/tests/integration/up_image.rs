@@ -94,6 +94,27 @@ fn assert_password_only_on_stdin(f: &Fixture, calls: &[serde_json::Value], said:
     }
 }
 
+/// The platform stage got `-var runner_image=<reference>`, and its state holds it.
+fn assert_platform_runs(f: &Fixture, reference: &str) {
+    let platform_log = fs::read_to_string(f.path(".landfall-up/platform.log")).unwrap();
+    assert!(
+        platform_log.contains(&format!("-var=runner_image={reference}")),
+        "{platform_log}"
+    );
+    let platform: serde_json::Value =
+        serde_json::from_slice(&state_object(f, "platform/terraform.tfstate").unwrap()).unwrap();
+    let image = platform["resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["name"] == "image")
+        .unwrap();
+    assert_eq!(
+        image["instances"][0]["attributes"]["input"]["value"],
+        reference
+    );
+}
+
 #[test]
 fn up_builds_logs_in_on_stdin_pushes_once_and_hands_the_image_to_the_platform() {
     let f = Fixture::new();
@@ -112,7 +133,6 @@ fn up_builds_logs_in_on_stdin_pushes_once_and_hands_the_image_to_the_platform() 
     assert!(state_object(&f, "platform/terraform.tfstate").is_none());
 
     let path = fake_podman(&f);
-    f.helper(&["ecr-repository", "t1/landfall-runner"]);
     let source = repo_root();
     let up = || {
         let mut cmd = f.up_in(
@@ -122,6 +142,24 @@ fn up_builds_logs_in_on_stdin_pushes_once_and_hands_the_image_to_the_platform() 
         cmd.env("PATH", &path);
         cmd.output().unwrap()
     };
+    // No repository yet: the platform's is applied alone first. The test stage has none to
+    // create, so the stage fails saying so, having built nothing.
+    let said = text(&up());
+    assert!(
+        said.contains(" FAIL  runner image")
+            && said.contains("did not create the ECR repository t1/landfall-runner"),
+        "{said}"
+    );
+    let image_log = fs::read_to_string(f.path(".landfall-up/image.log")).unwrap();
+    assert!(
+        image_log.contains("-target=aws_ecr_repository.runner"),
+        "{image_log}"
+    );
+    assert!(
+        records(&f).is_empty(),
+        "nothing built before the repository exists"
+    );
+    f.helper(&["ecr-repository", "t1/landfall-runner"]);
     let reference = format!(
         "{REGISTRY}/t1/landfall-runner:{}",
         env!("CARGO_PKG_VERSION")
@@ -167,23 +205,7 @@ fn up_builds_logs_in_on_stdin_pushes_once_and_hands_the_image_to_the_platform() 
         image_log.contains("fake podman: push"),
         "the tool's output is logged"
     );
-    let platform_log = fs::read_to_string(f.path(".landfall-up/platform.log")).unwrap();
-    assert!(
-        platform_log.contains(&format!("-var=runner_image={reference}")),
-        "{platform_log}"
-    );
-    let platform: serde_json::Value =
-        serde_json::from_slice(&state_object(&f, "platform/terraform.tfstate").unwrap()).unwrap();
-    let image = platform["resources"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|r| r["name"] == "image")
-        .unwrap();
-    assert_eq!(
-        image["instances"][0]["attributes"]["input"]["value"],
-        reference
-    );
+    assert_platform_runs(&f, &reference);
 
     // The tag is in ECR now (immutable): the next run pushes nothing and changes nothing.
     let out = up();
