@@ -80,7 +80,35 @@ pub fn evaluate(sets: &[PolicySet], plan_json: &str) -> Vec<PolicySetResult> {
                 .collect();
         }
     };
-    sets.iter().map(|set| evaluate_set(set, &input)).collect()
+    // Sets are independent: evaluated side by side, one thread a core (in input order).
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let chunk = sets.len().div_ceil(threads.max(1));
+    std::thread::scope(|scope| {
+        let handles: Vec<_> = sets
+            .chunks(chunk)
+            .map(|part| {
+                let input = &input;
+                scope.spawn(move || {
+                    part.iter()
+                        .map(|set| evaluate_set(set, input))
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        handles
+            .into_iter()
+            .zip(sets.chunks(chunk))
+            .flat_map(|(handle, part)| {
+                handle.join().unwrap_or_else(|_| {
+                    part.iter()
+                        .map(|set| {
+                            PolicySetResult::error(&set.name, "its evaluation panicked".to_owned())
+                        })
+                        .collect()
+                })
+            })
+            .collect()
+    })
 }
 
 fn evaluate_set(set: &PolicySet, input: &regorus::Value) -> PolicySetResult {
