@@ -52,6 +52,15 @@ async fn throttling_and_conflicts_are_retried_and_never_leave_half_a_lock_set() 
         LockOutcome::Acquired
     );
     assert_eq!(log.take().len(), 3, "two conflicts, then success");
+    store.release_pr(REPO, 1).await.unwrap();
+
+    eprintln!("a server error with an HTML page instead of DynamoDB's JSON is retried too");
+    faults.set(vec![rule("TransactWriteItems", 0, 2, Fault::ProxyPage)]);
+    assert_eq!(
+        store.acquire_locks(&holder(1), &wanted).await.unwrap(),
+        LockOutcome::Acquired
+    );
+    log.take();
     assert_eq!(store.list_locks(Some(REPO)).await.unwrap().len(), 20);
     store.release_pr(REPO, 1).await.unwrap();
 

@@ -76,7 +76,7 @@ impl DynamoStore {
     ) -> Result<std::result::Result<bool, Lock>> {
         let write = LockWrite::new(key, holder, now);
         let outcome = self
-            .retrying("UpdateItem", is_transient::<UpdateItemError, _>, || {
+            .retrying("UpdateItem", is_transient::<UpdateItemError>, || {
                 self.client
                     .update_item()
                     .table_name(&self.table)

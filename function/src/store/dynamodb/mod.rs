@@ -40,6 +40,7 @@ use aws_sdk_dynamodb::Client;
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::timeout::TimeoutConfig;
 use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_smithy_runtime_api::http::Response as HttpResponse;
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{AttributeValue, TransactWriteItem};
 
@@ -135,12 +136,14 @@ where
     }
 }
 
-/// Whether a failed request is worth retrying.
-fn is_transient<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
+/// Whether a failed request is worth retrying: throttled, timed out, or answered with a server
+/// error (any 5xx, even one whose body is not DynamoDB's JSON, as a load balancer's page is not).
+fn is_transient<E: ProvideErrorMetadata>(err: &SdkError<E, HttpResponse>) -> bool {
     match err {
         SdkError::TimeoutError(_) | SdkError::DispatchFailure(_) | SdkError::ResponseError(_) => {
             true
         }
+        SdkError::ServiceError(service) if service.raw().status().is_server_error() => true,
         SdkError::ServiceError(service) => matches!(
             service.err().code(),
             Some(
@@ -158,7 +161,7 @@ fn is_transient<E: ProvideErrorMetadata, R>(err: &SdkError<E, R>) -> bool {
 
 /// Whether a `TransactWriteItems` failure is worth retrying: transient, or cancelled only for
 /// conflicts and throttling (no condition failed).
-fn is_transient_transaction<R>(err: &SdkError<TransactWriteItemsError, R>) -> bool {
+fn is_transient_transaction(err: &SdkError<TransactWriteItemsError, HttpResponse>) -> bool {
     if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
         err.as_service_error()
     {

@@ -51,7 +51,7 @@ impl DynamoStore {
     ) -> Result<Written> {
         let send = || request(self.client.put_item().table_name(&self.table)).send();
         let outcome = self
-            .retrying("PutItem", is_transient::<PutItemError, _>, send)
+            .retrying("PutItem", is_transient::<PutItemError>, send)
             .await?;
         self.written(
             "PutItem",
@@ -83,7 +83,7 @@ impl DynamoStore {
         request: impl Fn(DeleteItemFluentBuilder) -> DeleteItemFluentBuilder,
     ) -> Result<Written> {
         let outcome = self
-            .retrying("DeleteItem", is_transient::<DeleteItemError, _>, || {
+            .retrying("DeleteItem", is_transient::<DeleteItemError>, || {
                 let key = self.client.delete_item().table_name(&self.table);
                 request(key.key("pk", s(pk)).key("sk", s(sk))).send()
             })

@@ -71,6 +71,8 @@ pub enum Fault {
     ServerError,
     /// `ValidationException`: not retryable.
     Invalid,
+    /// HTTP 502 with an HTML page, as a proxy (or moto's own server under load) answers.
+    ProxyPage,
 }
 
 impl Fault {
@@ -91,6 +93,10 @@ impl Fault {
             Fault::Invalid => (
                 400,
                 r#"{"__type":"com.amazon.coral.validate#ValidationException","message":"injected validation error"}"#,
+            ),
+            Fault::ProxyPage => (
+                502,
+                "<html><body><h1>502 Bad Gateway</h1></body></html>",
             ),
         };
         let mut response = HttpResponse::new(
