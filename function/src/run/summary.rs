@@ -82,9 +82,25 @@ pub struct PlanSummary {
     pub errored: bool,
     /// The resources that change, are moved, imported or forgotten, in plan order.
     pub resources: Vec<ResourceLine>,
+    /// The resources Terraform found changed outside Terraform when it refreshed
+    /// (`resource_drift`), by address: what a drift check may put back without applying any
+    /// change of the code.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub drifted: Vec<String>,
 }
 
 impl PlanSummary {
+    /// The addresses the plan changes (moves and imports included) that Terraform did not find
+    /// changed outside Terraform: changes of the code, or of state edited by hand.
+    #[must_use]
+    pub fn changed_beyond_drift(&self) -> Vec<&str> {
+        self.resources
+            .iter()
+            .map(|line| line.address.as_str())
+            .filter(|address| !self.drifted.iter().any(|drifted| drifted == address))
+            .collect()
+    }
+
     /// Whether applying the plan would change anything (resources or outputs).
     #[must_use]
     pub fn has_changes(&self) -> bool {
@@ -254,6 +270,20 @@ fn summarize_value(plan: &Value) -> Result<PlanSummary, SummaryError> {
             });
         }
     }
+    summary.drifted = object
+        .get("resource_drift")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|drift| {
+            drift
+                .pointer("/change/actions")
+                .and_then(Value::as_array)
+                .is_some_and(|actions| ChangeAction::from_actions(actions) != ChangeAction::NoOp)
+        })
+        .filter_map(|drift| drift.get("address").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect();
     if let Some(outputs) = object.get("output_changes").and_then(Value::as_object) {
         summary.output_changes = outputs
             .values()

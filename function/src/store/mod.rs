@@ -24,6 +24,7 @@ mod s3_artifacts_absent;
 
 function_only! {
     pub mod config;
+    pub mod drift;
     pub mod dynamodb;
     pub mod embedded;
     pub mod ops;
@@ -47,6 +48,7 @@ function_only! {
     pub use config::{ConnectError, StoreConfig};
     pub use dynamodb::{DynamoError, DynamoStore};
     pub use embedded::{EmbeddedError, EmbeddedStore};
+    pub use drift::{DriftRecord, DriftState, Drifts, Remediation, RepoDrift, TrackedIssue};
     pub use queue::{QueuedGroups, RunQueues};
     pub use sweep::Sweeps;
 }
@@ -453,6 +455,16 @@ forward_to_variants! {
     fn next_group(
         &self, repo: &str, pr: u64, trigger: &str, finished: &LockKey
     ) -> Result<Option<(crate::run::CommentThread, Vec<crate::run::RunSpec>)>>;
+}
+
+#[cfg(feature = "function")]
+forward_to_variants! {
+    impl Drifts for AnyStore { DynamoDb, Embedded }
+    fn get_drift(&self, key: &LockKey) -> Result<Option<DriftRecord>>;
+    fn put_drift(&self, record: &DriftRecord) -> Result<()>;
+    fn list_drift(&self, repo: Option<&str>) -> Result<Vec<DriftRecord>>;
+    fn repo_drift(&self, repo: &str) -> Result<RepoDrift>;
+    fn put_repo_drift(&self, repo: &str, drift: &RepoDrift) -> Result<()>;
 }
 
 #[cfg(feature = "function")]

@@ -218,3 +218,22 @@ fn sensitive_values_in_corpus_plans_never_reach_a_comment() {
         assert!(body.contains(REDACTED), "{rel}: {body}");
     }
 }
+
+#[test]
+fn a_plan_tells_what_drifted_from_what_the_code_changes() {
+    let json = std::fs::read_to_string(landfall_e2e::corpus(
+        "terraform-show-json/drift/output.json",
+    ))
+    .unwrap();
+    let summary = summarize(&json).unwrap();
+    // Refresh found `should_refresh` changed outside Terraform; `no_refresh` changes because
+    // its code did.
+    assert_eq!(summary.drifted, ["test_instance.should_refresh"]);
+    assert_eq!(summary.changed_beyond_drift(), ["test_instance.no_refresh"]);
+    // A plan without refresh-detected drift has nothing in it.
+    let json = std::fs::read_to_string(landfall_e2e::corpus(
+        "terraform-show-json/basic-create/output.json",
+    ))
+    .unwrap();
+    assert!(summarize(&json).unwrap().drifted.is_empty());
+}

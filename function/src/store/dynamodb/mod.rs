@@ -24,6 +24,7 @@
 //! operations over them.
 
 mod apply_lock;
+mod drift;
 mod items;
 mod locks;
 mod queue;

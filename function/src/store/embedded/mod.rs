@@ -9,6 +9,7 @@
 //! through, and `store_impl` the [`Store`](super::Store) operations.
 
 mod apply_lock;
+mod drift;
 mod queue;
 mod store_impl;
 mod sweep;
@@ -39,6 +40,10 @@ const COMMENT_PARTS: TableDefinition<&str, &[u8]> = TableDefinition::new("commen
 const APPLY_LOCK: TableDefinition<&str, &[u8]> = TableDefinition::new("apply_lock");
 /// Commands' execution order groups still to start, by repo, PR and trigger.
 const RUN_QUEUES: TableDefinition<&str, &[u8]> = TableDefinition::new("run_queues");
+/// Lock key of a project → JSON [`DriftRecord`](super::DriftRecord).
+const DRIFTS: TableDefinition<&str, &[u8]> = TableDefinition::new("drifts");
+/// Repository → JSON [`RepoDrift`](super::RepoDrift).
+const REPO_DRIFTS: TableDefinition<&str, &[u8]> = TableDefinition::new("repo_drifts");
 /// Delivery id → when it expires (Unix seconds).
 const DELIVERIES: TableDefinition<&str, u64> = TableDefinition::new("deliveries");
 /// (expiry, delivery id), to prune expired deliveries oldest first.
@@ -163,6 +168,8 @@ impl EmbeddedStore {
             txn.open_table(DELIVERY_EXPIRY)?;
             txn.open_table(APPLY_LOCK)?;
             txn.open_table(RUN_QUEUES)?;
+            txn.open_table(DRIFTS)?;
+            txn.open_table(REPO_DRIFTS)?;
             Ok(Finish::Commit(()))
         });
         shared.try_batch(std::slice::from_ref(&create))?;

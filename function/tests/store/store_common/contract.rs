@@ -8,6 +8,7 @@ use landfall_function::store::{
     PlanOutcome, PlanRecord, PlanStatus, ReleaseOutcome, Store, StoredArtifact, Sweeps,
 };
 
+pub use super::contract_drift::drift_records_are_kept_per_project_and_listed_per_repository_or_all;
 pub use super::contract_queue::a_queued_group_is_taken_once_and_only_after_its_own_group;
 use super::{REPO, holder, project, projects};
 
@@ -30,7 +31,8 @@ macro_rules! for_each_contract_case {
             a_split_comments_parts_grow_only_from_what_the_writer_read,
             the_apply_lock_is_set_once_kept_apart_from_locks_and_cleared,
             only_runs_in_progress_are_swept_and_a_stuck_run_fails_only_if_still_stuck,
-            a_queued_group_is_taken_once_and_only_after_its_own_group
+            a_queued_group_is_taken_once_and_only_after_its_own_group,
+            drift_records_are_kept_per_project_and_listed_per_repository_or_all
         );
     };
 }

@@ -1,0 +1,89 @@
+//! Drift records in the table: a project's under `pk = drift#<repo>`, `sk = <project key>` with
+//! `gsi2pk = drift` (every repository's records from the sweep index, never a scan); a
+//! repository's under the same `pk` with `sk = #repo`. Each holds its record as JSON in `body`.
+
+use super::items::s;
+use super::{DynamoStore, SWEEP_INDEX};
+use crate::store::drift::{DriftRecord, Drifts, RepoDrift};
+use crate::store::keys::{escape, project_key};
+use crate::store::{LockKey, Result, StoreError};
+
+/// The sweep index's key (`gsi2pk`) of a project's drift record.
+const SWEEP_DRIFT: &str = "drift";
+
+/// The sort key of a repository's own drift item (no project key starts with `#`).
+const REPO_SK: &str = "#repo";
+
+fn pk(repo: &str) -> String {
+    format!("drift#{}", escape(repo))
+}
+
+fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
+    serde_json::from_str(json)
+        .map_err(|err| StoreError::InvalidRequest(format!("unreadable drift record: {err}")))
+}
+
+impl Drifts for DynamoStore {
+    async fn get_drift(&self, key: &LockKey) -> Result<Option<DriftRecord>> {
+        let Some(item) = self.get_item(pk(&key.repo), project_key(key)).await? else {
+            return Ok(None);
+        };
+        decode(&self.fields(&item).string("body")?).map(Some)
+    }
+
+    async fn put_drift(&self, record: &DriftRecord) -> Result<()> {
+        let body = serde_json::to_string(record).expect("a drift record serialises");
+        let (pk, sk) = (pk(&record.key.repo), project_key(&record.key));
+        // Unconditional: a condition never fails it.
+        let _ = self
+            .put_kind((&pk, &sk), "drift", |put| {
+                put.item("body", s(&body)).item("gsi2pk", s(SWEEP_DRIFT))
+            })
+            .await?;
+        Ok(())
+    }
+
+    async fn list_drift(&self, repo: Option<&str>) -> Result<Vec<DriftRecord>> {
+        let items = match repo {
+            Some(repo) => {
+                self.query_all(
+                    None,
+                    "pk = :pk AND sk > :repo",
+                    &[(":pk", s(&pk(repo))), (":repo", s(REPO_SK))],
+                )
+                .await?
+            }
+            None => {
+                self.query_all(
+                    Some(SWEEP_INDEX),
+                    "gsi2pk = :drift",
+                    &[(":drift", s(SWEEP_DRIFT))],
+                )
+                .await?
+            }
+        };
+        let mut records = items
+            .iter()
+            .map(|item| decode::<DriftRecord>(&self.fields(item).string("body")?))
+            .collect::<Result<Vec<_>>>()?;
+        records.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(records)
+    }
+
+    async fn repo_drift(&self, repo: &str) -> Result<RepoDrift> {
+        match self.get_item(pk(repo), REPO_SK.to_owned()).await? {
+            Some(item) => decode(&self.fields(&item).string("body")?),
+            None => Ok(RepoDrift::default()),
+        }
+    }
+
+    async fn put_repo_drift(&self, repo: &str, drift: &RepoDrift) -> Result<()> {
+        let body = serde_json::to_string(drift).expect("a repository's drift serialises");
+        let _ = self
+            .put_kind((&pk(repo), REPO_SK), "repo_drift", |put| {
+                put.item("body", s(&body))
+            })
+            .await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,51 @@
+//! Drift records in the embedded store: one JSON record per project (keyed like its lock) and
+//! one per repository.
+
+use super::writer::Finish;
+use super::{DRIFTS, EmbeddedStore, REPO_DRIFTS, encode};
+use crate::store::drift::{DriftRecord, Drifts, RepoDrift};
+use crate::store::keys::{embedded_lock_key, embedded_repo_prefix, escape};
+use crate::store::{LockKey, Result};
+
+impl Drifts for EmbeddedStore {
+    async fn get_drift(&self, key: &LockKey) -> Result<Option<DriftRecord>> {
+        Ok(self
+            .get_json("read a drift record", DRIFTS, embedded_lock_key(key))
+            .await?)
+    }
+
+    async fn put_drift(&self, record: &DriftRecord) -> Result<()> {
+        let (id, value) = (embedded_lock_key(&record.key), encode(record));
+        self.write("write a drift record", move |txn, _| {
+            txn.open_table(DRIFTS)?.insert(id.as_str(), value.as_slice())?;
+            Ok(Finish::Commit(()))
+        })
+        .await?;
+        Ok(())
+    }
+
+    async fn list_drift(&self, repo: Option<&str>) -> Result<Vec<DriftRecord>> {
+        let prefix = repo.map(embedded_repo_prefix).unwrap_or_default();
+        Ok(self
+            .list_json("list drift records", DRIFTS, prefix, |r: &DriftRecord| &r.key)
+            .await?)
+    }
+
+    async fn repo_drift(&self, repo: &str) -> Result<RepoDrift> {
+        let found = self
+            .get_json("read a repository's drift", REPO_DRIFTS, escape(repo))
+            .await?;
+        Ok(found.unwrap_or_default())
+    }
+
+    async fn put_repo_drift(&self, repo: &str, drift: &RepoDrift) -> Result<()> {
+        let (id, value) = (escape(repo), encode(drift));
+        self.write("write a repository's drift", move |txn, _| {
+            txn.open_table(REPO_DRIFTS)?
+                .insert(id.as_str(), value.as_slice())?;
+            Ok(Finish::Commit(()))
+        })
+        .await?;
+        Ok(())
+    }
+}
