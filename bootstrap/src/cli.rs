@@ -32,6 +32,9 @@ pub enum Command {
     /// List or release the pull-request locks the Landfall function holds.
     #[command(subcommand)]
     Locks(crate::commands::locks::LocksCommand),
+    /// List what the Landfall function's scheduled drift checks found drifted (exit status 2 when
+    /// something drifts).
+    Drift(crate::commands::drift::DriftArgs),
     /// Stop every apply of the Landfall function until cleared, or show who stopped them.
     #[command(subcommand, name = "apply-lock")]
     ApplyLock(crate::commands::apply_lock::ApplyLockCommand),

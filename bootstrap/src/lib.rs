@@ -29,6 +29,7 @@ pub fn run(cli: Cli, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> {
         Command::App(AppCommand::List(args)) => commands::app::list(&args, stdout),
         Command::Demo(args) => commands::demo::run(&args, stdout),
         Command::Locks(command) => commands::locks::run(&command, stdout),
+        Command::Drift(args) => commands::drift::run(&args, stdout),
         Command::ApplyLock(command) => commands::apply_lock::run(&command, stdout),
         Command::Up(args) => commands::up::run_up(&args, stdout),
         Command::Down(args) => commands::up::run_down(&args, stdout),

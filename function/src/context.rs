@@ -49,6 +49,8 @@ pub struct Context {
     pub poll: Duration,
     /// The operator's server-wide switches (autoplan off, the commands that run).
     pub switches: crate::config::OperatorSwitches,
+    /// Where drift is posted (a Slack-compatible incoming webhook URL: a credential).
+    pub drift_webhook: Option<secrecy::SecretString>,
 }
 
 impl std::fmt::Debug for Context {
@@ -150,6 +152,7 @@ impl Context {
             handoff_key: secrets.webhook_secret.clone(),
             poll: Duration::from_millis(100),
             switches: config.switches.clone(),
+            drift_webhook: secrets.drift_webhook_url.clone(),
         })
     }
 
@@ -183,6 +186,7 @@ impl Context {
             handoff_key: secrecy::SecretString::from(String::new()),
             poll: Duration::from_millis(10),
             switches: crate::config::OperatorSwitches::default(),
+            drift_webhook: None,
         }
     }
 }

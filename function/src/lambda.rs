@@ -1,7 +1,7 @@
 //! Running under AWS Lambda: the same [`WebhookService`] behind a Function URL or an API Gateway
 //! HTTP API (v2 payloads; `lambda_http` decodes base64 bodies), the hand-off invocations the
-//! function sends itself (see [`crate::handoff`]), and the scheduled sweep
-//! (`{"landfall": "sweep"}`, see [`crate::orchestrate::is_sweep`]).
+//! function sends itself (see [`crate::handoff`]), the scheduled sweep (`{"landfall": "sweep"}`,
+//! see [`crate::orchestrate::is_sweep`]) and drift sweep (`{"landfall": "drift"}`).
 //!
 //! Cold start: the configuration is read and checked, and the secrets resolved, before the first
 //! poll of the runtime API, so a missing or invalid setting still stops start-up. The clients
@@ -32,6 +32,10 @@ pub async fn run(handler: Arc<WebhookHandler<Sink>>) -> Result<(), lambda_http::
             if crate::orchestrate::is_sweep(&payload) {
                 let report = Box::pin(handler.sink().sweep()).await?;
                 return Ok(serde_json::json!({ "swept": report }));
+            }
+            if crate::orchestrate::is_drift(&payload) {
+                let report = Box::pin(handler.sink().drift()).await?;
+                return Ok(serde_json::json!({ "drift": report }));
             }
             if crate::handoff::is_handoff(&payload) {
                 Box::pin(handler.sink().handle_handoff(&payload)).await?;

@@ -3,6 +3,7 @@
 pub mod app;
 pub mod apply_lock;
 pub mod demo;
+pub mod drift;
 pub mod init;
 pub mod locks;
 pub mod render;

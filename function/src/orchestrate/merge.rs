@@ -121,7 +121,15 @@ impl Context {
             .collect();
         let config_files = repo_config::config_file_candidates(&policy);
         let changed = self
-            .changed_since_plan(repo, &on_merge, &merge_sha, &config_files)
+            .inputs_changed(
+                repo,
+                &on_merge
+                    .iter()
+                    .map(|item| (item.record.head_sha.as_str(), item.project.dir.as_str()))
+                    .collect::<Vec<_>>(),
+                &merge_sha,
+                &config_files,
+            )
             .await?;
         ctx.trigger = format!("{MERGE_TRIGGER}{}", ctx.trigger);
         let MergeRuns {
@@ -235,33 +243,32 @@ impl Context {
         Ok(())
     }
 
-    /// For each project, whether its inputs differ between its planned head and `merge_sha`:
-    /// any file under its directory or the directories of the local modules it calls
-    /// (transitively, at either commit), or the repo config.
-    async fn changed_since_plan(
+    /// For each project (the commit it was planned or applied at, its directory), whether its
+    /// inputs differ between that commit and `merge_sha`: any file under its directory or the
+    /// directories of the local modules it calls (transitively, at either commit), or the repo
+    /// config.
+    pub(crate) async fn inputs_changed(
         &self,
         repo: &RepoName,
-        items: &[OnMerge],
+        items: &[(&str, &str)],
         merge_sha: &CommitSha,
         config_files: &[String],
     ) -> anyhow::Result<Vec<bool>> {
         let merged = HeadFiles::read(&self.vcs, repo, merge_sha, config_files).await?;
         let mut planned: BTreeMap<String, HeadFiles> = BTreeMap::new();
-        for item in items {
-            let sha = &item.record.head_sha;
-            if !planned.contains_key(sha) {
+        for (sha, _) in items {
+            if !planned.contains_key(*sha) {
                 let files =
-                    HeadFiles::read(&self.vcs, repo, &CommitSha::new(sha.clone()), config_files)
-                        .await?;
-                planned.insert(sha.clone(), files);
+                    HeadFiles::read(&self.vcs, repo, &CommitSha::new(*sha), config_files).await?;
+                planned.insert((*sha).to_owned(), files);
             }
         }
         let merged_tree = merged.tree();
         let mut inputs: Vec<BTreeSet<String>> = Vec::new();
-        for item in items {
-            let at_plan = &planned[&item.record.head_sha];
-            let mut dirs = module_closure(&merged_tree, &item.project.dir);
-            dirs.extend(module_closure(&at_plan.tree(), &item.project.dir));
+        for (sha, dir) in items {
+            let at_plan = &planned[*sha];
+            let mut dirs = module_closure(&merged_tree, dir);
+            dirs.extend(module_closure(&at_plan.tree(), dir));
             inputs.push(dirs);
         }
         // Every other file under those directories (variables files, templates), both sides.
@@ -270,9 +277,9 @@ impl Context {
         let wanted = TreeFilter::new(others);
         let merged_other = read_files(&self.vcs, repo, merge_sha, &wanted).await?;
         let mut changed = Vec::new();
-        for (item, dirs) in items.iter().zip(&inputs) {
-            let at_plan = &planned[&item.record.head_sha];
-            let sha = CommitSha::new(item.record.head_sha.clone());
+        for ((sha, _), dirs) in items.iter().zip(&inputs) {
+            let at_plan = &planned[*sha];
+            let sha = CommitSha::new(*sha);
             let planned_other = read_files(&self.vcs, repo, &sha, &wanted).await?;
             let pick = |tf: &[(String, String)], other: &[(String, Vec<u8>)]| {
                 let mut files: BTreeMap<String, Vec<u8>> = tf
@@ -300,6 +307,12 @@ impl Context {
         };
         if record.run_id != spec.run_id() || record.in_progress() {
             return Ok(());
+        }
+        if spec.is_drift() {
+            return self.after_drift(&record, Some(spec)).await;
+        }
+        if spec.command == RunCommand::Apply && record.status == PlanStatus::Applied {
+            self.note_applied(&record).await?;
         }
         if crate::run::is_merge_trigger(&spec.trigger) {
             return self.after_merge_run(spec, &record).await;
@@ -367,7 +380,7 @@ impl Context {
 
     /// The apply steps of a custom workflow, read again from the repo config at the run's
     /// commit.
-    async fn apply_steps(
+    pub(crate) async fn apply_steps(
         &self,
         spec: &RunSpec,
         record: &PlanRecord,

@@ -21,6 +21,8 @@
 mod apply;
 mod authorize;
 mod cancel;
+mod drift;
+mod drift_report;
 mod groups;
 mod merge;
 mod plan;
@@ -47,6 +49,7 @@ use crate::report::Reporter;
 use crate::store::{ApplyLocks as _, DELIVERY_TTL, DeliveryOutcome, Store};
 use crate::vcs::{Actor, CommentId, VcsClient};
 pub(crate) use pr::PrContext;
+pub use drift::{DRIFT_USER, DriftSweep};
 pub use sweep::SweepReport;
 
 /// The one production [`EventSink`]: the loop over a [`Context`] built once, before `serve`
@@ -131,6 +134,31 @@ impl Sink {
             None => Ok(None),
         }
     }
+}
+
+impl Sink {
+    /// One drift sweep (see [`drift`]); `None` when this deployment only logs deliveries.
+    pub async fn drift(&self) -> Result<Option<DriftSweep>, SinkError> {
+        match self.get().await? {
+            Some(orchestrator) => Ok(Some(
+                orchestrator
+                    .ctx
+                    .drift_sweep()
+                    .await
+                    .map_err(|err| SinkError(err.into()))?,
+            )),
+            None => Ok(None),
+        }
+    }
+}
+
+/// Whether a direct invocation asks for a drift sweep: `{"landfall": "drift"}`, the input of
+/// the rendered drift schedule. As with [`is_sweep`], only IAM principals allowed to invoke the
+/// function can send it, and it checks only what the operator policy and the repo configs
+/// name, at the default branch's head.
+#[must_use]
+pub fn is_drift(payload: &serde_json::Value) -> bool {
+    payload.as_object().is_some_and(|o| o.len() == 1) && payload["landfall"] == "drift"
 }
 
 /// Whether a direct invocation asks for a sweep: `{"landfall": "sweep"}`, the input of the

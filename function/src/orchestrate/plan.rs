@@ -338,7 +338,9 @@ impl Context {
             return Ok(());
         }
         let (started, verb) = match spec.command {
+            RunCommand::Plan if spec.is_drift() => (PlanStatus::Planning, "Checking for drift…"),
             RunCommand::Plan => (PlanStatus::Planning, "Planning…"),
+            RunCommand::Apply if spec.is_drift() => (PlanStatus::Applying, "Remediating…"),
             RunCommand::Apply => (PlanStatus::Applying, "Applying…"),
         };
         if let PlanOutcome::LockNotHeld(_) = reporter
@@ -351,7 +353,7 @@ impl Context {
             );
             return reporter.publish(spec, thread, Some(&refused)).await;
         }
-        let context = status_context(spec.command.as_str(), &spec.project.label());
+        let context = status_context(spec.status_name(), &spec.project.label());
         reporter
             .status(spec, &context, StatusState::Pending, verb)
             .await;

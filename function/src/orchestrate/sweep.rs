@@ -78,7 +78,8 @@ impl Context {
             .into_iter()
             .map(|lock| (lock.key.repo, lock.holder.pr))
             .collect();
-        for (repo, pr) in locked {
+        // Drift checks hold locks as "pull request 0": their runs give them back.
+        for (repo, pr) in locked.into_iter().filter(|(_, pr)| *pr != crate::run::DRIFT_PR.0) {
             match self
                 .release_if_closed(&RepoName::new(&repo), PullRequestNumber(pr))
                 .await
@@ -118,6 +119,13 @@ impl Context {
             return Ok(false);
         }
         tracing::warn!(run = %record.run_id, project = %record.key.project_label(), %why, "a run ended without reporting: failed");
+        if record.pr == crate::run::DRIFT_PR.0 {
+            // A drift check's: its record, its lock and its report, no pull request.
+            if let Some(failed) = self.store.get_plan(&record.key, record.pr).await? {
+                Box::pin(self.after_drift(&failed, None)).await?;
+            }
+            return Ok(true);
+        }
         let body = text::stuck(command_of(record), &record.key.project_label(), &output);
         let repo = RepoName::new(&record.key.repo);
         self.vcs
@@ -155,9 +163,13 @@ impl Context {
             counts: None,
             policies: Vec::new(),
             policy_approvals: Vec::new(),
+            drift: None,
         });
         if !self.store.finish_stuck(&failed, &record.run_id).await? {
             return Ok(false);
+        }
+        if record.pr == crate::run::DRIFT_PR.0 {
+            return Ok(true); // The drift report sets a drift check's status.
         }
         let repo = RepoName::new(&record.key.repo);
         let pr = PullRequestNumber(record.pr);

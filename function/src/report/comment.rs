@@ -44,6 +44,10 @@ impl Reporter<'_> {
         thread: &CommentThread,
         extra: Option<&ProjectResult>,
     ) -> anyhow::Result<()> {
+        // A drift check has no pull request to comment on: it reports on its own.
+        if spec.is_drift() {
+            return Ok(());
+        }
         let Some(comment_id) = &thread.comment_id else {
             return self.publish_alone(spec, thread, extra).await;
         };

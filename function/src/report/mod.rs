@@ -68,6 +68,9 @@ impl Reporter<'_> {
         spec: &RunSpec,
         report: &RunReport,
     ) -> anyhow::Result<(ProjectResult, bool)> {
+        if spec.is_drift() {
+            return self.record_drift_plan(spec, report).await;
+        }
         let mut result = report.result.clone();
         // A plan overtaken by a push is never recorded: it could otherwise be applied.
         let now = self.vcs.pull_request(&spec.repo, spec.pr).await?;
@@ -127,6 +130,28 @@ impl Reporter<'_> {
         self.run_status(spec, state, &description).await;
         self.policy_status(spec, &result).await;
         Ok((result, true))
+    }
+
+    /// A drift check's plan: recorded with the addresses it changes (no pull request to have
+    /// moved; the drift report sets the status).
+    async fn record_drift_plan(
+        &self,
+        spec: &RunSpec,
+        report: &RunReport,
+    ) -> anyhow::Result<(ProjectResult, bool)> {
+        let mut result = report.result.clone();
+        result.drift = report.summary.as_ref().map(crate::run::DriftFacts::of);
+        let status = PlanStatus::after(report.status).unwrap_or(PlanStatus::Failed);
+        let written = self
+            .record_status(
+                spec,
+                &report.run_id,
+                status,
+                report.planfile.clone(),
+                Some(&result),
+            )
+            .await?;
+        Ok((result, written == PlanOutcome::Written))
     }
 
     /// The plan's policy checks as a status of their own (`landfall/policy_check: <project>`),
@@ -250,7 +275,7 @@ impl Reporter<'_> {
 
     /// Sets the run's own commit status (its command's, for its project), best effort.
     async fn run_status(&self, spec: &RunSpec, state: StatusState, description: &str) {
-        let context = status_context(spec.command.as_str(), &spec.project.label());
+        let context = status_context(spec.status_name(), &spec.project.label());
         self.status(spec, &context, state, description).await;
     }
 
@@ -267,7 +292,7 @@ impl Reporter<'_> {
             context: context.to_owned(),
             state,
             description: description.to_owned(),
-            target_url: Some(self.pull_url(repo, spec.pr)),
+            target_url: (!spec.is_drift()).then(|| self.pull_url(repo, spec.pr)),
             branch: Some(spec.head_branch.clone()).filter(|b| !b.is_empty()),
         };
         let sha = &spec.head_sha;

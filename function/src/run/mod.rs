@@ -32,7 +32,9 @@ pub use env::{SpecError, env_vars};
 pub use hook::{HookStage, WorkflowHook, WorkflowHooks};
 pub use id::job_name;
 pub use lock::{LockKey, project_label};
-pub use result::{Outcome, PlanCounts, ProjectResult, RunReport, RunStatus, StepOutput, Timings};
+pub use result::{
+    DriftFacts, Outcome, PlanCounts, ProjectResult, RunReport, RunStatus, StepOutput, Timings,
+};
 pub use spec::{
     CommentThread, DEADLINE_GRACE, DEFAULT_TIMEOUT, Distribution, PlanToApply, ProjectSpec,
     RunCommand, RunSpec,
@@ -48,6 +50,20 @@ pub const MERGE_TRIGGER: &str = "merge-";
 #[must_use]
 pub fn is_merge_trigger(trigger: &str) -> bool {
     trigger.starts_with(MERGE_TRIGGER)
+}
+
+/// The prefix of a scheduled drift check's trigger (`drift-report-<time>`,
+/// `drift-remediate-<time>`).
+pub const DRIFT_TRIGGER: &str = "drift-";
+
+/// The pull request number a drift check's runs, locks and records carry: no host numbers a
+/// pull request 0.
+pub const DRIFT_PR: crate::event::PullRequestNumber = crate::event::PullRequestNumber(0);
+
+/// Whether a run is a scheduled drift check or its remediation.
+#[must_use]
+pub fn is_drift_trigger(trigger: &str) -> bool {
+    trigger.starts_with(DRIFT_TRIGGER)
 }
 
 /// A stored artifact (a planfile, a run's log): its key and the SHA-256 of its bytes.

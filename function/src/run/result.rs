@@ -83,6 +83,44 @@ pub struct ProjectResult {
     /// (`landfall approve_policies`); a new plan starts with none.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub policy_approvals: Vec<String>,
+    /// A drift check's plan: the addresses it changes, and those Terraform found changed
+    /// outside it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub drift: Option<DriftFacts>,
+}
+
+/// What a drift check's plan changes, by address (no values).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DriftFacts {
+    /// Every address the plan changes, moves or imports.
+    pub changed: Vec<String>,
+    /// Those Terraform found changed outside Terraform when it refreshed.
+    pub drifted: Vec<String>,
+}
+
+impl DriftFacts {
+    /// The facts of a plan summary.
+    #[must_use]
+    pub fn of(summary: &super::summary::PlanSummary) -> Self {
+        Self {
+            changed: summary
+                .resources
+                .iter()
+                .map(|line| line.address.clone())
+                .collect(),
+            drifted: summary.drifted.clone(),
+        }
+    }
+
+    /// The changed addresses Terraform did not find changed outside it.
+    #[must_use]
+    pub fn beyond_drift(&self) -> Vec<&str> {
+        self.changed
+            .iter()
+            .filter(|address| !self.drifted.contains(address))
+            .map(String::as_str)
+            .collect()
+    }
 }
 
 /// What a plan changes, by kind, as the summary table shows it.
@@ -197,6 +235,7 @@ impl ProjectResult {
             counts: None,
             policies: Vec::new(),
             policy_approvals: Vec::new(),
+            drift: None,
         }
     }
 

@@ -276,4 +276,21 @@ impl RunSpec {
     pub fn run_id(&self) -> String {
         super::job_name(self)
     }
+
+    /// Whether this is a scheduled drift check (or its remediation): no pull request, the
+    /// default branch's head.
+    #[must_use]
+    pub fn is_drift(&self) -> bool {
+        self.pr == super::DRIFT_PR && super::is_drift_trigger(&self.trigger)
+    }
+
+    /// The name its commit statuses carry: the command, or `drift` for a drift check.
+    #[must_use]
+    pub fn status_name(&self) -> &'static str {
+        if self.is_drift() {
+            "drift"
+        } else {
+            self.command.as_str()
+        }
+    }
 }

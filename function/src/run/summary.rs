@@ -90,17 +90,6 @@ pub struct PlanSummary {
 }
 
 impl PlanSummary {
-    /// The addresses the plan changes (moves and imports included) that Terraform did not find
-    /// changed outside Terraform: changes of the code, or of state edited by hand.
-    #[must_use]
-    pub fn changed_beyond_drift(&self) -> Vec<&str> {
-        self.resources
-            .iter()
-            .map(|line| line.address.as_str())
-            .filter(|address| !self.drifted.iter().any(|drifted| drifted == address))
-            .collect()
-    }
-
     /// Whether applying the plan would change anything (resources or outputs).
     #[must_use]
     pub fn has_changes(&self) -> bool {

@@ -25,6 +25,7 @@ mod s3_artifacts_absent;
 function_only! {
     pub mod config;
     pub mod drift;
+    pub mod drift_ops;
     pub mod dynamodb;
     pub mod embedded;
     pub mod ops;

@@ -93,7 +93,7 @@ pub async fn release_locks(
     }
 }
 
-fn block_on<T>(future: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
+pub(crate) fn block_on<T>(future: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -176,20 +176,10 @@ pub fn render_table(rows: &[LockRow]) -> String {
     if rows.is_empty() {
         return "no locks\n".to_owned();
     }
-    let header = [
-        "REPO",
-        "PROJECT",
-        "DIR",
-        "WORKSPACE",
-        "PR",
-        "SINCE",
-        "BY",
-        "PLAN",
-    ];
-    let cells: Vec<[String; 8]> = rows
+    let cells: Vec<Vec<String>> = rows
         .iter()
         .map(|row| {
-            [
+            vec![
                 row.repo.clone(),
                 row.project.clone(),
                 row.dir.clone(),
@@ -201,8 +191,16 @@ pub fn render_table(rows: &[LockRow]) -> String {
             ]
         })
         .collect();
-    let mut widths = header.map(str::len);
-    for row in &cells {
+    aligned(
+        &["REPO", "PROJECT", "DIR", "WORKSPACE", "PR", "SINCE", "BY", "PLAN"],
+        &cells,
+    )
+}
+
+/// `header` and `rows` as columns aligned on their widest cell.
+pub(crate) fn aligned(header: &[&str], rows: &[Vec<String>]) -> String {
+    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
+    for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
             *width = (*width).max(cell.chars().count());
         }
@@ -210,15 +208,15 @@ pub fn render_table(rows: &[LockRow]) -> String {
     let mut out = String::new();
     let mut line = |cells: &[&str]| {
         let mut text = String::new();
-        for (cell, width) in cells.iter().zip(widths) {
+        for (cell, width) in cells.iter().zip(&widths) {
             let _ = write!(text, "{cell:<width$}  ");
         }
         out.push_str(text.trim_end());
         out.push('\n');
     };
-    line(&header);
-    for row in &cells {
-        line(&row.each_ref().map(String::as_str));
+    line(header);
+    for row in rows {
+        line(&row.iter().map(String::as_str).collect::<Vec<_>>());
     }
     out
 }

@@ -229,7 +229,8 @@ fn a_plan_tells_what_drifted_from_what_the_code_changes() {
     // Refresh found `should_refresh` changed outside Terraform; `no_refresh` changes because
     // its code did.
     assert_eq!(summary.drifted, ["test_instance.should_refresh"]);
-    assert_eq!(summary.changed_beyond_drift(), ["test_instance.no_refresh"]);
+    let facts = landfall_function::run::DriftFacts::of(&summary);
+    assert_eq!(facts.beyond_drift(), ["test_instance.no_refresh"]);
     // A plan without refresh-detected drift has nothing in it.
     let json = std::fs::read_to_string(landfall_e2e::corpus(
         "terraform-show-json/basic-create/output.json",

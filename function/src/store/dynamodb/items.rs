@@ -331,6 +331,7 @@ mod tests {
                 counts: None,
                 policies: Vec::new(),
                 policy_approvals: Vec::new(),
+            drift: None,
             }),
             deadline: None,
         };

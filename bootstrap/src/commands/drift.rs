@@ -1,0 +1,48 @@
+//! `landfall drift`: what the Landfall function's scheduled drift checks found. The store is
+//! the function's own, chosen by the same environment variables as `landfall locks`; the logic
+//! lives in `landfall_function::store::drift_ops`.
+
+use std::io::Write;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::Args;
+use landfall_function::config::FromVariables as _;
+use landfall_function::store::StoreConfig;
+use landfall_function::store::drift_ops;
+
+use super::locks::STORE_HELP;
+
+#[derive(Debug, Args)]
+#[command(after_help = STORE_HELP)]
+pub struct DriftArgs {
+    /// Only this repository's projects (owner/name) [default: every repository].
+    #[arg(long, value_name = "REPO")]
+    pub repo: Option<String>,
+    /// Every checked project, in sync too [default: only drifted and failed checks].
+    #[arg(long)]
+    pub all: bool,
+    /// Print one JSON array of objects (repo, project, dir, workspace, state, since, checked_at,
+    /// checked_sha, summary, addresses, skipped, last_remediation).
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Runs `landfall drift`: exit status 0 when nothing listed drifts, 2 when something does (as
+/// `terraform plan -detailed-exitcode`), 1 on errors.
+pub fn run(args: &DriftArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    let config = StoreConfig::from_env().context("cannot read the store configuration")?;
+    let rows = drift_ops::list_drift_blocking(&config, args.repo.as_deref(), args.all)?;
+    if args.json {
+        serde_json::to_writer_pretty(&mut *stdout, &rows)?;
+        writeln!(stdout)?;
+    } else {
+        write!(stdout, "{}", drift_ops::render_drift(&rows))?;
+    }
+    let drifted = rows.iter().any(|row| row.state == "drifted");
+    Ok(if drifted {
+        ExitCode::from(2)
+    } else {
+        ExitCode::SUCCESS
+    })
+}

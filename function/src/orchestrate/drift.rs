@@ -1,0 +1,400 @@
+//! Scheduled drift detection. Each sweep (`{"landfall": "drift"}` from EventBridge Scheduler
+//! under Lambda, a timer in `serve`) reads, for every repository the operator policy names, the
+//! repo config at the default branch's head and checks each project whose `drift` schedule is
+//! due: it takes the project's lock (a pull request holding it skips the check, said so in the
+//! record and the sweep's answer) and plans the project there as a run like any plan, for
+//! "pull request 0" (see [`crate::run::DRIFT_PR`]). When the run reports, its result becomes the
+//! project's drift record and is reported ([`super::drift_report`]).
+//!
+//! `remediate` applies the check's own plan under the same lock, and only when it puts back what
+//! changed outside Terraform: every address it changes was found changed by Terraform's refresh
+//! (`resource_drift`), or the project's inputs (its directory, its local modules, the repo
+//! config) are the same at the checked commit as at the commit Landfall last applied it at. Any
+//! other change (code merged but never applied) is reported, never applied.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::plan::{Loaded, run_spec};
+use super::{Context, PrContext};
+use crate::event::{CommitSha, RepoName};
+use crate::repo_config::{self, DriftMode};
+use crate::run::{
+    CommentThread, DRIFT_PR, DRIFT_TRIGGER, Outcome, PlanToApply, ProjectResult, RunCommand,
+    RunSpec,
+};
+use crate::store::{
+    DriftRecord, DriftState, Drifts as _, LockHolder, LockKey, LockOutcome, PlanRecord,
+    PlanStatus, Remediation, Store as _, now_secs,
+};
+use crate::vcs::{Actor, VcsClient as _};
+
+/// Who drift checks run as, in locks and run specs.
+pub const DRIFT_USER: &str = "landfall-drift";
+
+/// What one drift sweep did.
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
+pub struct DriftSweep {
+    /// Repositories looked at.
+    pub repositories: usize,
+    /// Checks started (`owner/repo project`).
+    pub checked: Vec<String>,
+    /// Checks skipped, with why (`owner/repo project: locked by pull request #12`).
+    pub skipped: Vec<String>,
+    /// Projects whose schedule was not due.
+    pub not_due: usize,
+    /// Repositories that could not be checked, with why.
+    pub problems: Vec<String>,
+}
+
+impl Context {
+    /// One drift sweep. A problem with one repository is said and the others go on.
+    pub(crate) async fn drift_sweep(self: &Arc<Self>) -> anyhow::Result<DriftSweep> {
+        let mut sweep = DriftSweep::default();
+        let repositories: Vec<RepoName> = self
+            .policy
+            .as_ref()
+            .and_then(|policy| policy.drift.as_ref())
+            .map(|drift| drift.repositories.iter().map(RepoName::new).collect())
+            .unwrap_or_default();
+        let now = now_secs();
+        for repo in repositories {
+            sweep.repositories += 1;
+            if let Err(err) = Box::pin(self.drift_repo(&repo, now, &mut sweep)).await {
+                tracing::warn!(%repo, error = format!("{err:#}"), "cannot check a repository for drift");
+                sweep.problems.push(format!("{repo}: {err:#}"));
+            }
+        }
+        tracing::info!(
+            checked = sweep.checked.len(),
+            skipped = sweep.skipped.len(),
+            not_due = sweep.not_due,
+            "drift sweep done"
+        );
+        Ok(sweep)
+    }
+
+    /// Starts the due checks of `repo`'s projects.
+    async fn drift_repo(
+        self: &Arc<Self>,
+        repo: &RepoName,
+        now: u64,
+        sweep: &mut DriftSweep,
+    ) -> anyhow::Result<()> {
+        let info = self.vcs.repository(repo).await?;
+        let policy = self.policy_for(repo, &info.default_branch);
+        let (config, policy) = match self.load_config_at(policy, repo, &info.head_sha).await? {
+            Loaded::Config(loaded) => *loaded,
+            Loaded::Invalid(why) => anyhow::bail!("the repo config cannot be used: {why}"),
+        };
+        let mut specs = Vec::new();
+        for project in &config.projects {
+            let Some(settings) = &project.drift else {
+                continue;
+            };
+            let key = LockKey::of(
+                repo,
+                project.name.as_deref(),
+                &project.dir,
+                &project.workspace,
+            );
+            let label = format!("{repo} {}", key.project_label());
+            let mut record = self
+                .store
+                .get_drift(&key)
+                .await?
+                .unwrap_or_else(|| DriftRecord::new(key.clone()));
+            let last = (record.last_checked > 0).then_some(record.last_checked);
+            if !settings.schedule.is_due(last, now) {
+                sweep.not_due += 1;
+                continue;
+            }
+            let holder = LockHolder {
+                pr: DRIFT_PR.0,
+                user: DRIFT_USER.to_owned(),
+                head_sha: info.head_sha.as_str().to_owned(),
+                pull_url: String::new(),
+            };
+            let taken = self
+                .store
+                .acquire_locks(&holder, std::slice::from_ref(&key))
+                .await?;
+            if let LockOutcome::HeldBy(locks) = taken {
+                let by = locks.first().map_or(0, |lock| lock.holder.pr);
+                let why = format!("locked by pull request #{by}");
+                record.skipped = Some(why.clone());
+                record.last_checked = now;
+                self.store.put_drift(&record).await?;
+                sweep.skipped.push(format!("{label}: {why}"));
+                continue;
+            }
+            let ctx = drift_context(self, repo, &info, settings.mode, now);
+            let mut spec = run_spec(&ctx, project, &policy, RunCommand::Plan, &[], None);
+            // A check plans to compare, not to be applied by a person: no policy checks.
+            spec.project.policy_sets.clear();
+            spec.report_back = self.report_back.then(drift_thread);
+            sweep.checked.push(label);
+            specs.push(spec);
+        }
+        if !specs.is_empty() {
+            Box::pin(self.run_group(specs, &drift_thread())).await?;
+        }
+        Ok(())
+    }
+
+    /// After a drift check's or remediation's run ended (`record`, as the store holds it now):
+    /// the project's drift record, a remediation when due, the lock given back, the report.
+    /// `spec` is the run's, when known (the sweeper failing a run knows only its record).
+    pub(crate) async fn after_drift(
+        self: &Arc<Self>,
+        record: &PlanRecord,
+        spec: Option<&RunSpec>,
+    ) -> anyhow::Result<()> {
+        let key = &record.key;
+        let mut drift = self
+            .store
+            .get_drift(key)
+            .await?
+            .unwrap_or_else(|| DriftRecord::new(key.clone()));
+        let result = record.result.as_ref();
+        let command = result.map_or(RunCommand::Plan, |r| r.command);
+        let now = now_secs();
+        let mut remediation = None;
+        if command == RunCommand::Plan {
+            checked(&mut drift, record, now);
+            let wants_remediation = record
+                .trigger
+                .as_deref()
+                .is_some_and(|t| t.starts_with(&remediate_trigger_prefix()));
+            if drift.state == DriftState::Drifted && wants_remediation {
+                match self.remediation_refused(&drift, record).await? {
+                    Some(why) => drift.remediated(Remediation {
+                        at: now,
+                        sha: record.head_sha.clone(),
+                        outcome: "refused".to_owned(),
+                        detail: why,
+                    }),
+                    None => remediation = spec.zip(record.planfile.clone()),
+                }
+            }
+        } else {
+            remediated(&mut drift, record, now);
+        }
+        self.store.put_drift(&drift).await?;
+        if let Some((spec, planfile)) = remediation {
+            // The lock stays with the check; the remediation's own end gives it back.
+            let mut apply = spec.clone();
+            apply.command = RunCommand::Apply;
+            apply.apply = Some(PlanToApply {
+                planfile,
+                planned_sha: spec.head_sha.clone(),
+            });
+            if apply.project.workflow.is_some() {
+                apply.project.workflow = self.apply_steps(spec, record).await?;
+            }
+            self.drift_status(&drift, None).await;
+            Box::pin(self.run_group(vec![apply], &drift_thread())).await?;
+            return Ok(());
+        }
+        let released = self.store.release_lock(key, Some(DRIFT_PR.0)).await?;
+        tracing::info!(?released, project = %key.project_label(), state = drift.state.as_str(), "drift check ended");
+        let repo = RepoName::new(&key.repo);
+        let issue = self.report_drift(&repo).await?;
+        self.drift_status(&drift, issue.as_deref()).await;
+        Ok(())
+    }
+
+    /// Why the check's plan may not be applied by a remediation, or `None` when it only puts
+    /// back what changed outside Terraform.
+    async fn remediation_refused(
+        &self,
+        drift: &DriftRecord,
+        record: &PlanRecord,
+    ) -> anyhow::Result<Option<String>> {
+        if record.planfile.is_none() {
+            return Ok(Some("the check stored no plan to apply".to_owned()));
+        }
+        let beyond: Vec<&str> = drift
+            .addresses
+            .iter()
+            .filter(|address| !drift.drifted.contains(address))
+            .map(String::as_str)
+            .collect();
+        if beyond.is_empty() {
+            return Ok(None);
+        }
+        let listed = beyond
+            .iter()
+            .map(|a| format!("`{a}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let Some(applied) = &drift.applied_sha else {
+            return Ok(Some(format!(
+                "the plan also changes {listed}, which Terraform did not find changed outside \
+                 it, and Landfall has not applied this project yet to know its code was applied"
+            )));
+        };
+        let repo = RepoName::new(&record.key.repo);
+        let policy = self.policy_for(&repo, "");
+        let files = repo_config::config_file_candidates(&policy);
+        let changed = self
+            .inputs_changed(
+                &repo,
+                &[(applied.as_str(), record.key.dir.as_str())],
+                &CommitSha::new(&record.head_sha),
+                &files,
+            )
+            .await?;
+        if changed.first().copied().unwrap_or(true) {
+            return Ok(Some(format!(
+                "the plan also changes {listed}, which Terraform did not find changed outside \
+                 it, and the project's code changed since Landfall applied it at `{}`: review \
+                 and apply that change through a pull request",
+                crate::report::short(applied)
+            )));
+        }
+        Ok(None)
+    }
+
+    /// Keeps the commit a successful apply of a pull request applied, for remediation's check
+    /// that nothing but drift would be applied (repositories swept for drift only).
+    pub(crate) async fn note_applied(&self, record: &PlanRecord) -> anyhow::Result<()> {
+        let swept = self
+            .policy
+            .as_ref()
+            .and_then(|policy| policy.drift.as_ref())
+            .is_some_and(|drift| drift.repositories.iter().any(|r| *r == record.key.repo));
+        if !swept {
+            return Ok(());
+        }
+        let mut drift = self
+            .store
+            .get_drift(&record.key)
+            .await?
+            .unwrap_or_else(|| DriftRecord::new(record.key.clone()));
+        drift.applied_sha = Some(record.head_sha.clone());
+        self.store.put_drift(&drift).await?;
+        Ok(())
+    }
+}
+
+/// The trigger prefix of checks whose drift is remediated.
+fn remediate_trigger_prefix() -> String {
+    format!("{DRIFT_TRIGGER}remediate-")
+}
+
+/// The thread a drift run reports into: none (a drift check has no pull request).
+fn drift_thread() -> CommentThread {
+    CommentThread {
+        comment_id: None,
+        header: String::new(),
+        silenced: Vec::new(),
+    }
+}
+
+/// A drift check as the planning code sees a pull request: the default branch's head, "pull
+/// request 0", the drift user.
+fn drift_context(
+    ctx: &Context,
+    repo: &RepoName,
+    info: &crate::vcs::RepoInfo,
+    mode: DriftMode,
+    now: u64,
+) -> PrContext {
+    let mode = match mode {
+        DriftMode::Report => "report",
+        DriftMode::Remediate => "remediate",
+    };
+    PrContext {
+        provider: ctx.provider,
+        repo: repo.clone(),
+        pr: DRIFT_PR,
+        head_sha: info.head_sha.clone(),
+        head_branch: info.default_branch.clone(),
+        base_branch: info.default_branch.clone(),
+        clone_url: info.clone_url.clone(),
+        user: DRIFT_USER.to_owned(),
+        sender: Actor {
+            login: DRIFT_USER.to_owned(),
+            id: None,
+        },
+        author: String::new(),
+        author_id: None,
+        head_repo: Some(repo.clone()),
+        announce_fork_skip: false,
+        mergeable: None,
+        merge_sha: None,
+        trigger: format!("{DRIFT_TRIGGER}{mode}-{now}"),
+        access: Arc::default(),
+    }
+}
+
+/// `drift` updated with the check that ended as `record`.
+fn checked(drift: &mut DriftRecord, record: &PlanRecord, now: u64) {
+    let result = record.result.as_ref();
+    drift.last_checked = now;
+    drift.checked_sha.clone_from(&record.head_sha);
+    drift.run_id.clone_from(&record.run_id);
+    drift.skipped = None;
+    drift.log = result.and_then(|r| r.log.clone());
+    match record.status {
+        PlanStatus::NoChanges => {
+            drift.state = DriftState::InSync;
+            drift.first_seen = None;
+            drift.summary = "No changes.".to_owned();
+            drift.addresses.clear();
+            drift.drifted.clear();
+        }
+        PlanStatus::Planned => {
+            drift.state = DriftState::Drifted;
+            drift.first_seen = drift.first_seen.or(Some(now));
+            drift.summary = match result.map(|r| &r.outcome) {
+                Some(Outcome::Planned { summary, .. }) => summary.clone(),
+                _ => "Changes.".to_owned(),
+            };
+            let facts = result.and_then(|r| r.drift.clone()).unwrap_or_default();
+            drift.addresses = facts.changed;
+            drift.drifted = facts.drifted;
+        }
+        _ => {
+            drift.state = DriftState::Failed;
+            drift.summary = failure_line(result);
+        }
+    }
+}
+
+/// `drift` updated with the remediation that ended as `record`.
+fn remediated(drift: &mut DriftRecord, record: &PlanRecord, now: u64) {
+    let result = record.result.as_ref();
+    let (outcome, detail) = if record.status == PlanStatus::Applied {
+        let detail = format!("applied the plan of `{}`", drift.addresses.join("`, `"));
+        drift.state = DriftState::InSync;
+        drift.first_seen = None;
+        drift.summary = "Remediated: applied back to the code.".to_owned();
+        drift.addresses.clear();
+        drift.drifted.clear();
+        drift.applied_sha = Some(record.head_sha.clone());
+        ("applied", detail)
+    } else {
+        ("failed", failure_line(result))
+    };
+    drift.remediated(Remediation {
+        at: now,
+        sha: record.head_sha.clone(),
+        outcome: outcome.to_owned(),
+        detail,
+    });
+}
+
+/// One line saying why a run failed.
+fn failure_line(result: Option<&ProjectResult>) -> String {
+    let text = match result.map(|r| &r.outcome) {
+        Some(Outcome::Failed { step, output }) => format!("failed in `{step}`: {output}"),
+        Some(Outcome::TimedOut { step, .. }) => format!("timed out in `{step}`"),
+        Some(Outcome::Refused { reason }) => format!("refused: {reason}"),
+        _ => "the check failed".to_owned(),
+    };
+    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    line.chars().take(300).collect()
+}
