@@ -118,7 +118,7 @@ fn same_branch(a: &str, b: &str) -> bool {
 }
 
 /// The string at `pointer` in `json`, if there is a non-empty one.
-fn string_at<'a>(json: &'a Value, pointer: &str) -> Option<&'a str> {
+pub(super) fn string_at<'a>(json: &'a Value, pointer: &str) -> Option<&'a str> {
     json.pointer(pointer)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
@@ -126,7 +126,11 @@ fn string_at<'a>(json: &'a Value, pointer: &str) -> Option<&'a str> {
 
 /// The branch's head in a host's answer about it (`head_at`); `None` when the answer does not
 /// list the branch.
-fn head_in(json: &Value, head_at: HeadAt, branch: &str) -> Result<Option<String>, String> {
+pub(super) fn head_in(
+    json: &Value,
+    head_at: HeadAt,
+    branch: &str,
+) -> Result<Option<String>, String> {
     match head_at {
         HeadAt::Field(pointer) => string_at(json, pointer)
             .map(|sha| Some(sha.to_owned()))
@@ -149,7 +153,7 @@ fn head_in(json: &Value, head_at: HeadAt, branch: &str) -> Result<Option<String>
 
 /// Sends `request` with the credentials for `repo`, whatever the host answers. Repeating any of
 /// these requests is harmless: a deletion that already happened finds the branch gone.
-async fn send<H: Host>(
+pub(super) async fn send<H: Host>(
     host: &H,
     repo: &RepoName,
     request: &Request,
@@ -173,7 +177,7 @@ async fn send<H: Host>(
 }
 
 /// GET JSON at `path` with the credentials for `repo`; `None` when the host answers 404.
-async fn get_json<H: Host>(
+pub(super) async fn get_json<H: Host>(
     host: &H,
     repo: &RepoName,
     path: &str,

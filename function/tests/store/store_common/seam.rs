@@ -94,10 +94,7 @@ impl Fault {
                 400,
                 r#"{"__type":"com.amazon.coral.validate#ValidationException","message":"injected validation error"}"#,
             ),
-            Fault::ProxyPage => (
-                502,
-                "<html><body><h1>502 Bad Gateway</h1></body></html>",
-            ),
+            Fault::ProxyPage => (502, "<html><body><h1>502 Bad Gateway</h1></body></html>"),
         };
         let mut response = HttpResponse::new(
             StatusCode::try_from(status).expect("a valid status"),
