@@ -121,8 +121,8 @@ pub(super) async fn track(
             }
             if !ops.is_empty() {
                 let what = format!("update work item {number} of {project}");
-                let patch = Request::new(Method::PATCH, path, Some(Value::Array(ops)));
-                check(send(client, repo, &patch, JSON_PATCH, &what).await?, &what)?;
+                let update = Request::new(Method::PATCH, path, Some(Value::Array(ops)));
+                check(send(client, repo, &update, JSON_PATCH, &what).await?, &what)?;
             }
             let url = string_at(&now, "/_links/html/href").unwrap_or(&existing.url);
             return Ok(Some(IssueRef {
