@@ -11,9 +11,9 @@
 use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use super::branch::{Request, string_at};
+use super::branch::{Request, get_json, send_as, string_at};
 use super::host::Host;
-use super::http::{Idempotency, RawResponse, Rest, check};
+use super::http::{Idempotency, RawResponse, check};
 use super::{IssueRef, Result, TrackingIssue, VcsError};
 use crate::event::RepoName;
 
@@ -98,32 +98,7 @@ pub(crate) async fn send<H: Host>(
     } else {
         Idempotency::Idempotent
     };
-    host.with_rest(repo, |rest: Rest| {
-        let (method, path) = (request.method.clone(), request.path.clone());
-        let (body, what) = (request.body.clone(), what.to_owned());
-        async move {
-            let rest = rest.with_content_type(media_type);
-            let (url, accept) = (rest.url(&path)?, rest.accept_json());
-            rest.send(method, url, body.as_ref(), accept, idempotency, &what)
-                .await
-        }
-    })
-    .await
-}
-
-/// The issue at `path` as JSON; `None` when the host no longer has it (404, 410).
-pub(crate) async fn read<H: Host>(
-    host: &H,
-    repo: &RepoName,
-    path: &str,
-    what: &str,
-) -> Result<Option<Value>> {
-    let get = Request::new(Method::GET, path.to_owned(), None);
-    let reply = send(host, repo, &get, "application/json", what).await?;
-    if matches!(reply.status, StatusCode::NOT_FOUND | StatusCode::GONE) {
-        return Ok(None);
-    }
-    check(reply, what)?.json(what).map(Some)
+    send_as(host, repo, request, (Some(media_type), idempotency), what).await
 }
 
 /// Creates an issue: `create` POSTed to `path`; its number and URL read from the reply at
@@ -177,7 +152,7 @@ pub(crate) async fn track<H: Host>(
     if let Some(existing) = existing {
         let path = format!("{}/{}", api.issues, existing.number);
         let what = format!("read tracking issue {} of {repo}", existing.number);
-        if let Some(now) = read(host, repo, &path, &what).await? {
+        if let Some(now) = get_json(host, repo, &path, &what).await? {
             let url = string_at(&now, api.url_at)
                 .unwrap_or(&existing.url)
                 .to_owned();

@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 
 use super::{API_VERSION, AzureDevopsClient, ListJson};
 use crate::event::RepoName;
-use crate::vcs::branch::{Request, string_at};
+use crate::vcs::branch::{Request, get_json, string_at};
 use crate::vcs::http::check;
 use crate::vcs::issues::{self, send};
 use crate::vcs::{IssueRef, Result, TrackingIssue, VcsError, owner_and_name_segments, truncate};
@@ -100,7 +100,7 @@ pub(super) async fn track(
         let number = existing.number;
         let path = format!("{items}/{number}?api-version={API_VERSION}");
         let what = format!("read work item {number} of {project}");
-        if let Some(now) = issues::read(client, repo, &path, &what).await? {
+        if let Some(now) = get_json(client, repo, &path, &what).await? {
             let field = |name: &str| string_at(&now, &format!("/fields/{name}")).unwrap_or("");
             let mut ops = Vec::new();
             if field("System.Title") != title {

@@ -3,10 +3,12 @@
 //! work item of type `Issue` (Work Items - Create, Get Work Item, Update; JSON Patch), closed
 //! to the state the process's `Issue` type puts in category `Completed`.
 
-use landfall_function::vcs::{IssueRef, TrackingIssue, VcsClient};
+use landfall_function::vcs::{TrackingIssue, VcsClient};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::drift_harness::{assert_repository, created_then_kept};
 
 use super::{REPO, SHA, basic, client, get, repo};
 
@@ -56,13 +58,10 @@ async fn the_repository_names_its_default_branch_head_and_remote_url() {
         .mount(&server)
         .await;
     let info = client(&server).repository(&repo()).await.unwrap();
-    assert_eq!(
-        (info.default_branch.as_str(), info.head_sha.as_str()),
-        ("main", SHA)
-    );
-    assert_eq!(
-        info.clone_url,
-        "https://acme@dev.azure.com/acme/Platform/_git/infra"
+    assert_repository(
+        &info,
+        ("main", SHA),
+        "https://acme@dev.azure.com/acme/Platform/_git/infra",
     );
 }
 
@@ -110,19 +109,12 @@ async fn an_issue_work_item_is_created_then_closed_to_the_completed_state() {
     .expect(1)
     .mount(&server)
     .await;
-    let c = client(&server);
-    let created = c.tracking_issue(&repo(), None, &wanted).await.unwrap();
-    let item = IssueRef {
-        number: 77,
-        url: URL.into(),
-    };
-    assert_eq!(created.as_ref(), Some(&item));
     let closed = TrackingIssue {
         open: false,
-        ..wanted
+        ..wanted.clone()
     };
-    let kept = c.tracking_issue(&repo(), Some(&item), &closed).await;
-    assert_eq!(kept.unwrap(), Some(item));
+    let both = (&wanted, &closed);
+    created_then_kept(&client(&server), &repo(), both, (77, URL)).await;
 }
 
 #[tokio::test]

@@ -4,10 +4,12 @@
 //! `links.clone` named `http`, its `default-branch` and that branch's `latestCommit`; tracking
 //! issues refused without a request.
 
-use landfall_function::vcs::{IssueRef, TrackingIssue, VcsClient};
+use landfall_function::vcs::{TrackingIssue, VcsClient};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::drift_harness::{assert_repository, created_then_kept};
 
 use super::{CLOUD, SERVER, SHA, basic, cloud, server_client};
 
@@ -61,11 +63,11 @@ async fn cloud_names_the_main_branch_head_and_the_https_clone_link() {
         .mount(&server)
         .await;
     let info = cloud(&server).repository(&repo()).await.unwrap();
-    assert_eq!(
-        (info.default_branch.as_str(), info.head_sha.as_str()),
-        ("main", SHA)
+    assert_repository(
+        &info,
+        ("main", SHA),
+        "https://bot@bitbucket.org/acme/infra.git",
     );
-    assert_eq!(info.clone_url, "https://bot@bitbucket.org/acme/infra.git");
 }
 
 #[tokio::test]
@@ -99,15 +101,8 @@ async fn cloud_creates_an_issue_then_resolves_it_with_a_change() {
         .expect(1)
         .mount(&server)
         .await;
-    let c = cloud(&server);
-    let created = c.tracking_issue(&repo(), None, &drift(true)).await.unwrap();
-    let three = IssueRef {
-        number: 3,
-        url: URL.into(),
-    };
-    assert_eq!(created.as_ref(), Some(&three));
-    let kept = c.tracking_issue(&repo(), Some(&three), &drift(false)).await;
-    assert_eq!(kept.unwrap(), Some(three));
+    let both = (&drift(true), &drift(false));
+    created_then_kept(&cloud(&server), &repo(), both, (3, URL)).await;
 }
 
 #[tokio::test]

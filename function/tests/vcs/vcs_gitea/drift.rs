@@ -2,10 +2,12 @@
 //! the default branch's `commit.id`, and the tracking issue: `issueCreateIssue`,
 //! `issueGetIssue`, `issueEditIssue` with `state`.
 
-use landfall_function::vcs::{IssueRef, TrackingIssue, VcsClient};
+use landfall_function::vcs::{TrackingIssue, VcsClient};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::drift_harness::{assert_repository, created_then_kept};
 
 use super::{SHA, client, get, repo};
 
@@ -39,11 +41,11 @@ async fn the_repository_names_its_default_branch_head_and_clone_url() {
         .mount(&server)
         .await;
     let info = client(&server).repository(&repo()).await.unwrap();
-    assert_eq!(
-        (info.default_branch.as_str(), info.head_sha.as_str()),
-        ("main", SHA)
+    assert_repository(
+        &info,
+        ("main", SHA),
+        "https://gitea.example.com/acme/infra.git",
     );
-    assert_eq!(info.clone_url, "https://gitea.example.com/acme/infra.git");
 }
 
 #[tokio::test]
@@ -72,19 +74,15 @@ async fn an_issue_is_created_then_closed_with_state() {
         .expect(1)
         .mount(&server)
         .await;
-    let c = client(&server);
-    let mut wanted = TrackingIssue {
+    let wanted = TrackingIssue {
         title: "Drift".into(),
         body: "none".into(),
         open: true,
     };
-    let created = c.tracking_issue(&repo(), None, &wanted).await.unwrap();
-    let nine = IssueRef {
-        number: 9,
-        url: URL.into(),
+    let closed = TrackingIssue {
+        open: false,
+        ..wanted.clone()
     };
-    assert_eq!(created.as_ref(), Some(&nine));
-    wanted.open = false;
-    let kept = c.tracking_issue(&repo(), Some(&nine), &wanted).await;
-    assert_eq!(kept.unwrap(), Some(nine));
+    let both = (&wanted, &closed);
+    created_then_kept(&client(&server), &repo(), both, (9, URL)).await;
 }

@@ -8,6 +8,8 @@ use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
+use crate::drift_harness::assert_repository;
+
 use super::{SHA, client, github_get, repo};
 
 const ISSUES: &str = "/repos/acme/infra/issues";
@@ -57,9 +59,7 @@ async fn the_repository_names_its_default_branch_head_and_clone_url() {
         .mount(&server)
         .await;
     let info = client(&server).repository(&repo()).await.unwrap();
-    assert_eq!(info.default_branch, "trunk");
-    assert_eq!(info.head_sha.as_str(), SHA);
-    assert_eq!(info.clone_url, "https://github.com/acme/infra.git");
+    assert_repository(&info, ("trunk", SHA), "https://github.com/acme/infra.git");
 }
 
 #[tokio::test]

@@ -2,10 +2,12 @@
 //! `http_url_to_repo`), the default branch's `commit.id`, and the tracking issue: `POST
 //! :id/issues` (`title`, `description`), `GET` and `PUT :id/issues/:iid` with `state_event`.
 
-use landfall_function::vcs::{IssueRef, TrackingIssue, VcsClient};
+use landfall_function::vcs::{TrackingIssue, VcsClient};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, header, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::drift_harness::{assert_repository, created_then_kept};
 
 use super::{PROJECT, SHA, client, get, repo};
 
@@ -45,11 +47,11 @@ async fn the_project_names_its_default_branch_head_and_https_clone_url() {
         .mount(&server)
         .await;
     let info = client(&server).repository(&repo()).await.unwrap();
-    assert_eq!(
-        (info.default_branch.as_str(), info.head_sha.as_str()),
-        ("main", SHA)
+    assert_repository(
+        &info,
+        ("main", SHA),
+        "https://gitlab.com/acme/platform/infra.git",
     );
-    assert_eq!(info.clone_url, "https://gitlab.com/acme/platform/infra.git");
 }
 
 #[tokio::test]
@@ -77,13 +79,6 @@ async fn an_issue_is_created_then_reopened_with_state_event() {
         .expect(1)
         .mount(&server)
         .await;
-    let c = client(&server);
-    let created = c.tracking_issue(&repo(), None, &wanted).await.unwrap();
-    let four = IssueRef {
-        number: 4,
-        url: URL.into(),
-    };
-    assert_eq!(created.as_ref(), Some(&four));
-    let kept = c.tracking_issue(&repo(), Some(&four), &wanted).await;
-    assert_eq!(kept.unwrap(), Some(four));
+    let both = (&wanted, &wanted);
+    created_then_kept(&client(&server), &repo(), both, (4, URL)).await;
 }
