@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use secrecy::SecretString;
 
 use super::{
-    Access, Actor, BranchDeletion, CommentId, CommitStatus, PullRequest, Result, RetryPolicy,
-    TreeFilter, VcsClient, VcsError, azure_devops, bitbucket_cloud, bitbucket_server, gitea,
-    github, gitlab,
+    Access, Actor, BranchDeletion, CommentId, CommitStatus, IssueRef, PullRequest, RepoInfo,
+    Result, RetryPolicy, TrackingIssue, TreeFilter, VcsClient, VcsError, azure_devops,
+    bitbucket_cloud, bitbucket_server, gitea, github, gitlab,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::ChangedFile;
@@ -168,5 +168,7 @@ impl VcsClient for AnyVcs {
         async fn is_member(&self, team: &str, user: &Actor) -> Result<bool>;
         async fn delete_branch(&self, repo: &RepoName, pr: &PullRequest) -> Result<BranchDeletion>;
         async fn merge(&self, repo: &RepoName, pr: &PullRequest, method: MergeMethod) -> Result<()>;
+        async fn repository(&self, repo: &RepoName) -> Result<RepoInfo>;
+        async fn tracking_issue(&self, repo: &RepoName, existing: Option<&IssueRef>, issue: &TrackingIssue) -> Result<Option<IssueRef>>;
     }
 }

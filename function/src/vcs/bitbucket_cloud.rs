@@ -35,9 +35,11 @@ use super::bitbucket::build_status;
 use super::github::shared::TreeEntry;
 use super::host::{Host, PrRef, Put};
 use super::http::{Auth, Rest, RetryPolicy, path, segment};
+use super::issues::IssueApi;
+use super::repository::{CloneAt, RepoApi};
 use super::{
-    Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, VcsError, owner_and_name,
-    owner_and_name_segments, require_head, same_spelling,
+    Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, TrackingIssue, VcsError,
+    owner_and_name, owner_and_name_segments, require_head, same_spelling,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
@@ -391,6 +393,45 @@ impl Host for BitbucketCloudClient {
     /// `DELETE` of the same path (204; the main branch is refused with 400).
     fn branch_path(base: &str, branch: &str) -> String {
         format!("{base}/refs/branches/{}", path(branch))
+    }
+
+    /// The repository's `mainbranch.name` and the `links.clone` entry named `https`.
+    fn repo_api(repo: &RepoName) -> Result<RepoApi> {
+        Ok(RepoApi {
+            repository: Self::repo_path(repo)?,
+            clone_at: CloneAt::Named {
+                list: "/links/clone",
+                name: "https",
+            },
+            default_branch: None,
+            default_at: Self::DEFAULT_BRANCH_AT,
+        })
+    }
+
+    /// The issue tracker, which Atlassian's description marks deprecated: `POST .../issues` with
+    /// `title` and `content.raw` (Markdown, the tracker's default); `GET .../issues/{id}`, and
+    /// `POST .../issues/{id}/changes` (`changes.{title,content,state}.new`: the update the
+    /// description documents; its `PUT` takes no body there). Reopened as `open`, closed as
+    /// `resolved`; `invalid`, `duplicate`, `wontfix` and `closed` count as closed too.
+    fn issue_api(repo: &RepoName, issue: &TrackingIssue) -> Result<IssueApi> {
+        let change = |new: &str| json!({"new": new});
+        Ok(IssueApi {
+            issues: format!("{}/issues", Self::repo_path(repo)?),
+            create: json!({"title": issue.title, "content": {"raw": issue.body}}),
+            edit_method: Method::POST,
+            edit_suffix: "/changes",
+            edit: json!({"changes": {
+                "title": change(&issue.title), "content": change(&issue.body)
+            }}),
+            reopen: json!({"changes": {"state": change("open")}}),
+            close: json!({"changes": {"state": change("resolved")}}),
+            number_at: "/id",
+            url_at: "/links/html/href",
+            title_at: "/title",
+            text_at: "/content/raw",
+            state_at: "/state",
+            closed: &["resolved", "invalid", "duplicate", "wontfix", "closed"],
+        })
     }
 
     fn rest(&self) -> &Rest {

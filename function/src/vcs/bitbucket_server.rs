@@ -34,6 +34,7 @@ use super::branch::{BranchApi, HeadAt, Request};
 use super::host::{Host, PrRef, Put};
 use super::http::{Auth, Rest, RetryPolicy, path, segment};
 use super::paging::StartPage;
+use super::repository::{CloneAt, RepoApi};
 use super::{
     Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, VcsError, joined_name,
     owner_and_name_segments, require_head, same_spelling,
@@ -426,6 +427,21 @@ impl Host for BitbucketServerClient {
                 format!("rest/branch-utils/latest/projects/{project}/repos/{slug}/branches"),
                 Some(body),
             ),
+        })
+    }
+
+    /// The repository's `links.clone` entry named `http` (the HTTP(S) clone URL), its
+    /// `default-branch` (`displayId`). Issues are not Bitbucket Data Center's: refused.
+    fn repo_api(repo: &RepoName) -> Result<RepoApi> {
+        let base = Self::repo_path(repo)?;
+        Ok(RepoApi {
+            default_branch: Some(format!("{base}/default-branch")),
+            repository: base,
+            clone_at: CloneAt::Named {
+                list: "/links/clone",
+                name: "http",
+            },
+            default_at: "/displayId",
         })
     }
 

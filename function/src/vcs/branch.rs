@@ -118,7 +118,7 @@ fn same_branch(a: &str, b: &str) -> bool {
 }
 
 /// The string at `pointer` in `json`, if there is a non-empty one.
-fn string_at<'a>(json: &'a Value, pointer: &str) -> Option<&'a str> {
+pub(super) fn string_at<'a>(json: &'a Value, pointer: &str) -> Option<&'a str> {
     json.pointer(pointer)
         .and_then(Value::as_str)
         .filter(|s| !s.is_empty())
@@ -126,7 +126,11 @@ fn string_at<'a>(json: &'a Value, pointer: &str) -> Option<&'a str> {
 
 /// The branch's head in a host's answer about it (`head_at`); `None` when the answer does not
 /// list the branch.
-fn head_in(json: &Value, head_at: HeadAt, branch: &str) -> Result<Option<String>, String> {
+pub(super) fn head_in(
+    json: &Value,
+    head_at: HeadAt,
+    branch: &str,
+) -> Result<Option<String>, String> {
     match head_at {
         HeadAt::Field(pointer) => string_at(json, pointer)
             .map(|sha| Some(sha.to_owned()))
@@ -149,31 +153,43 @@ fn head_in(json: &Value, head_at: HeadAt, branch: &str) -> Result<Option<String>
 
 /// Sends `request` with the credentials for `repo`, whatever the host answers. Repeating any of
 /// these requests is harmless: a deletion that already happened finds the branch gone.
-async fn send<H: Host>(
+pub(super) async fn send<H: Host>(
     host: &H,
     repo: &RepoName,
     request: &Request,
     what: &str,
 ) -> Result<RawResponse> {
+    send_as(host, repo, request, (None, Idempotency::Idempotent), what).await
+}
+
+/// [`send`] with the JSON body sent as `media_type` (when given), retried as `idempotency`
+/// allows.
+pub(super) async fn send_as<H: Host>(
+    host: &H,
+    repo: &RepoName,
+    request: &Request,
+    (media_type, idempotency): (Option<&'static str>, Idempotency),
+    what: &str,
+) -> Result<RawResponse> {
     host.with_rest(repo, |rest: Rest| {
-        let (method, path, body) = (
-            request.method.clone(),
-            request.path.clone(),
-            request.body.clone(),
-        );
-        let what = what.to_owned();
+        let (method, path) = (request.method.clone(), request.path.clone());
+        let (body, what) = (request.body.clone(), what.to_owned());
         async move {
+            let rest = match media_type {
+                Some(media_type) => rest.with_content_type(media_type),
+                None => rest,
+            };
             let (url, accept) = (rest.url(&path)?, rest.accept_json());
-            let idempotent = Idempotency::Idempotent;
-            rest.send(method, url, body.as_ref(), accept, idempotent, &what)
+            rest.send(method, url, body.as_ref(), accept, idempotency, &what)
                 .await
         }
     })
     .await
 }
 
-/// GET JSON at `path` with the credentials for `repo`; `None` when the host answers 404.
-async fn get_json<H: Host>(
+/// GET JSON at `path` with the credentials for `repo`; `None` when the host answers 404 (or
+/// 410: gone).
+pub(super) async fn get_json<H: Host>(
     host: &H,
     repo: &RepoName,
     path: &str,
@@ -181,7 +197,7 @@ async fn get_json<H: Host>(
 ) -> Result<Option<Value>> {
     let get = Request::new(Method::GET, path.to_owned(), None);
     let reply = send(host, repo, &get, what).await?;
-    if reply.status == StatusCode::NOT_FOUND {
+    if matches!(reply.status, StatusCode::NOT_FOUND | StatusCode::GONE) {
         return Ok(None);
     }
     check(reply, what)?.json(what).map(Some)

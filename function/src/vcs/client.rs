@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use std::future::Future;
 
 use super::{
-    Access, Actor, BranchDeletion, CommentId, CommitStatus, PullRequest, Result, TreeFilter,
-    VcsError,
+    Access, Actor, BranchDeletion, CommentId, CommitStatus, IssueRef, PullRequest, RepoInfo,
+    Result, TrackingIssue, TreeFilter, VcsError,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::ChangedFile;
@@ -172,6 +172,42 @@ pub trait VcsClient: Send + Sync {
         pr: &PullRequest,
         method: MergeMethod,
     ) -> impl Future<Output = Result<()>> + Send;
+    /// The repository as it is now: its default branch, that branch's full head commit and the
+    /// HTTPS clone URL the host gives, for a scheduled run (no pull request). An empty
+    /// repository (a default branch without a commit) is an error.
+    ///
+    /// | host | requests (fields read) | the token needs |
+    /// |---|---|---|
+    /// | GitHub | `GET /repos/{o}/{r}` (`default_branch`, `clone_url`), `GET .../git/ref/heads/{branch}` (`object.sha`) | Metadata and Contents: read (fine-grained token or App); classic token `repo` for a private repository |
+    /// | GitLab | `GET /projects/:id` (`default_branch`, `http_url_to_repo`), `GET .../repository/branches/:branch` (`commit.id`) | `read_api` |
+    /// | Gitea / Forgejo | `GET /repos/{o}/{r}` (`default_branch`, `clone_url`), `GET .../branches/{branch}` (`commit.id`) | `read:repository` |
+    /// | Azure DevOps | `GET {project}/_apis/git/repositories/{repo}` (`defaultBranch`, `remoteUrl`), `GET .../refs?filter=heads/{branch}` (`objectId`) | Code (Read) `vso.code` |
+    /// | Bitbucket Cloud | `GET /2.0/repositories/{w}/{s}` (`mainbranch.name`, the `links.clone` named `https`), `GET .../refs/branches/{branch}` (`target.hash`) | `repository` (an API token's `read:repository:bitbucket`) |
+    /// | Bitbucket Data Center | `GET /rest/api/1.0/projects/{KEY}/repos/{slug}` (the `links.clone` named `http`), `GET .../default-branch` (`displayId`), `GET .../branches?filterText={branch}&boostMatches=true` (`latestCommit`) | `REPO_READ` |
+    fn repository(&self, repo: &RepoName) -> impl Future<Output = Result<RepoInfo>> + Send;
+
+    /// Keeps the one issue `repo`'s drift is tracked in as `issue` says, and answers the issue
+    /// that tracks it now. With no `existing` issue: an open `issue` is created; a closed one
+    /// needs none (`Ok(None)`). With one: it is read, and written only when its title, text or
+    /// state differ (reopened or closed as `issue.open` says); one the host no longer has (404,
+    /// 410) is replaced by a new one when `issue` is open, else `Ok(None)`. A creation is never
+    /// sent twice unless the host refused it; nothing is deleted. A repository whose host keeps
+    /// no issues for it (turned off, no tracker) is an error saying so.
+    ///
+    /// | host | requests | the token needs |
+    /// |---|---|---|
+    /// | GitHub | `POST /repos/{o}/{r}/issues` (`title`, `body`); `GET`, `PATCH /repos/{o}/{r}/issues/{n}` (`title`, `body`, `state` `open`/`closed`) | Issues: write (fine-grained token or App); classic token `repo` (`public_repo` for a public repository) |
+    /// | GitLab | `POST /projects/:id/issues` (`title`, `description`); `GET`, `PUT /projects/:id/issues/:iid` (`title`, `description`, `state_event` `reopen`/`close`) | `api`; Planner or Reporter to close another's issue |
+    /// | Gitea / Forgejo | `POST /repos/{o}/{r}/issues` (`title`, `body`); `GET`, `PATCH /repos/{o}/{r}/issues/{index}` (`title`, `body`, `state` `open`/`closed`) | `write:issue` |
+    /// | Azure DevOps | a work item of type `Issue`: `POST {project}/_apis/wit/workitems/$Issue` and `GET`, `PATCH .../workitems/{id}` (JSON Patch: `System.Title`, `System.Description` as the text escaped in a `<pre>`, `System.State`); the states from `GET .../workitemtypes/Issue/states` (see `azure_devops::issues`) | Work Items (Read & write) `vso.work_write`; a project whose process has no `Issue` type (Scrum) refuses |
+    /// | Bitbucket Cloud | the issue tracker (deprecated by Atlassian): `POST /2.0/repositories/{w}/{s}/issues` (`title`, `content.raw`); `GET .../issues/{id}`, `POST .../issues/{id}/changes` (`changes.title`, `changes.content`, `changes.state`: `open`/`resolved`) | `issue:write` (an API token's `read:issue:bitbucket`, `write:issue:bitbucket`); a repository without the tracker answers 404 |
+    /// | Bitbucket Data Center | no issues: refused | |
+    fn tracking_issue(
+        &self,
+        repo: &RepoName,
+        existing: Option<&IssueRef>,
+        issue: &TrackingIssue,
+    ) -> impl Future<Output = Result<Option<IssueRef>>> + Send;
 }
 
 /// The error for what an adapter does not implement: callers refuse (fail closed).

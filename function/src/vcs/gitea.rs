@@ -39,8 +39,12 @@ use super::github::shared::{
 };
 use super::host::{Host, PrRef, Put};
 use super::http::{Auth, Rest, RetryPolicy, check, next_link, path, segment};
+use super::issues::IssueApi;
 use super::paging;
-use super::{Access, Actor, CommitStatus, PullRequest, Result, VcsError, owner_and_name_segments};
+use super::{
+    Access, Actor, CommitStatus, PullRequest, Result, TrackingIssue, VcsError,
+    owner_and_name_segments,
+};
 use crate::event::{CommitSha, Provider, RepoName};
 use crate::projects::ChangedFile;
 use crate::repo_config::MergeMethod;
@@ -292,6 +296,12 @@ impl Host for GiteaClient {
     /// The repository's `default_branch` (`GET repos/{o}/{r}`), the branch's `commit.id`
     /// (`GET repos/{o}/{r}/branches/{branch}`) and `DELETE` of the same path (204; 403 when
     /// branch protection or the default branch forbids it, 423 for an archived repository).
+    /// `POST /repos/{o}/{r}/issues` (`CreateIssueOption`), `GET` and `PATCH .../issues/{index}`
+    /// (`EditIssueOption`): GitHub's shape.
+    fn issue_api(repo: &RepoName, issue: &TrackingIssue) -> Result<IssueApi> {
+        Ok(IssueApi::github_shaped(&Self::repo_path(repo)?, issue))
+    }
+
     fn rest(&self) -> &Rest {
         &self.rest
     }

@@ -53,7 +53,10 @@ use shared::{
 use super::branch::{BranchApi, HeadAt, Request};
 use super::host::{Host, PrRef, Put, RestCall};
 use super::http::{Auth, Rest, RestOptions, RetryPolicy, check, path, segment};
-use super::{Access, Actor, CommitStatus, PullRequest, Result, VcsError, owner_and_name};
+use super::issues::IssueApi;
+use super::{
+    Access, Actor, CommitStatus, PullRequest, Result, TrackingIssue, VcsError, owner_and_name,
+};
 use crate::event::{CommitSha, Provider, RepoName};
 use crate::projects::ChangedFile;
 use crate::repo_config::MergeMethod;
@@ -499,6 +502,11 @@ impl Host for GithubClient {
                 None,
             ),
         })
+    }
+
+    /// `POST /repos/{o}/{r}/issues`, `GET` and `PATCH .../issues/{n}`.
+    fn issue_api(repo: &RepoName, issue: &TrackingIssue) -> Result<IssueApi> {
+        Ok(IssueApi::github_shaped(&Self::repo_path(repo)?, issue))
     }
 
     fn rest(&self) -> &Rest {

@@ -33,7 +33,10 @@ use serde::Deserialize;
 use super::github::shared::TreeEntry;
 use super::host::{Host, PrRef, Put, StatusFields};
 use super::http::{Auth, Rest, RetryPolicy, path, segment};
-use super::{Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, VcsError};
+use super::issues::IssueApi;
+use super::{
+    Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, TrackingIssue, VcsError,
+};
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
 use crate::repo_config::MergeMethod;
@@ -488,6 +491,30 @@ impl Host for GitlabClient {
     /// parameter.
     fn branch_path(base: &str, branch: &str) -> String {
         format!("{base}/repository/branches/{}", segment(branch))
+    }
+
+    const CLONE_URL_AT: &'static str = "/http_url_to_repo";
+
+    /// `POST /projects/:id/issues` with `title` and `description`; `GET` and `PUT
+    /// .../issues/:iid`, closed and reopened with `state_event`; an issue's `iid`, `web_url` and
+    /// `state` (`opened`, `closed`).
+    fn issue_api(repo: &RepoName, issue: &TrackingIssue) -> Result<IssueApi> {
+        let text = serde_json::json!({"title": issue.title, "description": issue.body});
+        Ok(IssueApi {
+            issues: format!("{}/issues", Self::project(repo)),
+            create: text.clone(),
+            edit_method: Method::PUT,
+            edit_suffix: "",
+            edit: text,
+            reopen: serde_json::json!({"state_event": "reopen"}),
+            close: serde_json::json!({"state_event": "close"}),
+            number_at: "/iid",
+            url_at: "/web_url",
+            title_at: "/title",
+            text_at: "/description",
+            state_at: "/state",
+            closed: &["closed"],
+        })
     }
 
     fn rest(&self) -> &Rest {

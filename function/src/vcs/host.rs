@@ -16,9 +16,11 @@ use serde_json::{Value, json};
 use super::branch::{self, BranchApi};
 use super::client::unsupported;
 use super::http::{IdJson, RawResponse, Rest, path, segment};
+use super::issues::{self, IssueApi};
+use super::repository::{self, CloneAt, RepoApi};
 use super::{
-    Access, Actor, BranchDeletion, CommentId, CommitStatus, PullRequest, Result, StatusState,
-    TreeFilter, VcsClient, VcsError, truncate,
+    Access, Actor, BranchDeletion, CommentId, CommitStatus, IssueRef, PullRequest, RepoInfo,
+    Result, StatusState, TrackingIssue, TreeFilter, VcsClient, VcsError, truncate,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::ChangedFile;
@@ -291,6 +293,41 @@ pub(crate) trait Host: Send + Sync {
         Err(unsupported("merging a pull request"))
     }
 
+    /// Where the repository's JSON gives its HTTPS clone URL (a JSON pointer), for the default
+    /// [`Self::repo_api`].
+    const CLONE_URL_AT: &'static str = "/clone_url";
+
+    /// [`VcsClient::repository`]'s reads: by default the repository at [`Self::repo_path`],
+    /// naming its clone URL at [`Self::CLONE_URL_AT`] and its default branch at
+    /// [`Self::DEFAULT_BRANCH_AT`]. The default branch's head is read with [`Self::branch_api`].
+    fn repo_api(repo: &RepoName) -> Result<RepoApi> {
+        Ok(RepoApi {
+            repository: Self::repo_path(repo)?,
+            clone_at: CloneAt::Field(Self::CLONE_URL_AT),
+            default_branch: None,
+            default_at: Self::DEFAULT_BRANCH_AT,
+        })
+    }
+
+    /// [`VcsClient::tracking_issue`]'s requests for `issue`; hosts without issues refuse.
+    fn issue_api(repo: &RepoName, issue: &TrackingIssue) -> Result<IssueApi> {
+        let _ = (repo, issue);
+        Err(unsupported("tracking issues"))
+    }
+
+    /// [`VcsClient::tracking_issue`]: by default [`Self::issue_api`]'s requests, in `issues`.
+    fn track_issue(
+        &self,
+        repo: &RepoName,
+        existing: Option<&IssueRef>,
+        issue: &TrackingIssue,
+    ) -> impl Future<Output = Result<Option<IssueRef>>> + Send
+    where
+        Self: Sized,
+    {
+        issues::track(self, repo, existing, issue)
+    }
+
     /// The client for the host's API.
     fn rest(&self) -> &Rest;
 
@@ -429,6 +466,19 @@ impl<H: Host> VcsClient for H {
 
     async fn delete_branch(&self, repo: &RepoName, pr: &PullRequest) -> Result<BranchDeletion> {
         branch::delete(self, repo, pr).await
+    }
+
+    async fn repository(&self, repo: &RepoName) -> Result<RepoInfo> {
+        repository::read(self, repo).await
+    }
+
+    async fn tracking_issue(
+        &self,
+        repo: &RepoName,
+        existing: Option<&IssueRef>,
+        issue: &TrackingIssue,
+    ) -> Result<Option<IssueRef>> {
+        self.track_issue(repo, existing, issue).await
     }
 
     async fn merge(&self, repo: &RepoName, pr: &PullRequest, method: MergeMethod) -> Result<()> {

@@ -87,6 +87,8 @@ pub(crate) struct Rest {
     clients: Arc<Clients>,
     auth: Auth,
     archive_limits: ArchiveLimits,
+    /// The media type a JSON body is sent as; `application/json` when `None`.
+    content_type: Option<&'static str>,
 }
 
 #[derive(Debug)]
@@ -183,6 +185,7 @@ impl Rest {
             }),
             auth,
             archive_limits: ArchiveLimits::default(),
+            content_type: None,
         })
     }
 
@@ -190,9 +193,17 @@ impl Rest {
     #[must_use]
     pub fn with_auth(&self, auth: Auth) -> Self {
         Rest {
-            clients: Arc::clone(&self.clients),
             auth,
-            archive_limits: self.archive_limits,
+            ..self.clone()
+        }
+    }
+
+    /// The same client sending JSON bodies as `media_type` (Azure DevOps' JSON Patch).
+    #[must_use]
+    pub fn with_content_type(&self, media_type: &'static str) -> Self {
+        Rest {
+            content_type: Some(media_type),
+            ..self.clone()
         }
     }
 
@@ -265,6 +276,9 @@ impl Rest {
                     .header(http::header::ACCEPT, accept),
             );
             if let Some(body) = body {
+                if let Some(media_type) = self.content_type {
+                    req = req.header(http::header::CONTENT_TYPE, media_type);
+                }
                 req = req.json(body);
             } else if matches!(method, Method::POST | Method::PUT | Method::PATCH) {
                 req = req.header(http::header::CONTENT_LENGTH, 0);

@@ -37,7 +37,9 @@ pub mod gitlab;
 pub mod hooks;
 mod host;
 pub mod http;
+mod issues;
 mod paging;
+mod repository;
 pub mod tree;
 mod types;
 
@@ -49,8 +51,8 @@ pub use client::VcsClient;
 pub use http::{Idempotency, RetryPolicy};
 pub use tree::TreeFilter;
 pub use types::{
-    Access, Actor, BranchDeletion, CommitStatus, PrState, PullRequest, Result, SkipReason,
-    StatusState, VcsError, status_context,
+    Access, Actor, BranchDeletion, CommitStatus, IssueRef, PrState, PullRequest, RepoInfo, Result,
+    SkipReason, StatusState, TrackingIssue, VcsError, status_context,
 };
 
 /// Splits `owner/name` (or `PROJECT/slug`, `project/repo`); GitLab keeps the whole path.

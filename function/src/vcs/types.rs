@@ -72,6 +72,37 @@ pub enum BranchDeletion {
     Skipped(SkipReason),
 }
 
+/// A repository as the host describes it now: what a scheduled run (no pull request) needs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RepoInfo {
+    /// The default branch (short name).
+    pub default_branch: String,
+    /// The full commit at the default branch's head.
+    pub head_sha: CommitSha,
+    /// The HTTPS clone URL the host gives.
+    pub clone_url: String,
+}
+
+/// One issue a repository's drift is tracked in, updated in place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TrackingIssue {
+    /// The title.
+    pub title: String,
+    /// The text (Markdown on hosts that render it).
+    pub body: String,
+    /// Whether the issue should be open (drift found) or closed (none).
+    pub open: bool,
+}
+
+/// An issue the host created: its number (or id) and web URL.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IssueRef {
+    /// The number (GitLab's `iid`, an Azure DevOps work item's id).
+    pub number: u64,
+    /// Where people read it.
+    pub url: String,
+}
+
 /// Why [`VcsClient::delete_branch`](super::VcsClient::delete_branch) left a branch alone.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum SkipReason {

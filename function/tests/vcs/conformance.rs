@@ -21,14 +21,14 @@ use landfall_function::vcs::gitea::GiteaClient;
 use landfall_function::vcs::github::GithubClient;
 use landfall_function::vcs::gitlab::GitlabClient;
 use landfall_function::vcs::{
-    Actor, BranchDeletion, CommitStatus, PrState, RetryPolicy, StatusState, TreeFilter, VcsClient,
-    status_context,
+    Actor, BranchDeletion, CommitStatus, PrState, RetryPolicy, StatusState, TrackingIssue,
+    TreeFilter, VcsClient, status_context,
 };
 use secrecy::SecretString;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::conformance_check::{adapter_operations, client_operations, description};
-use crate::conformance_hosts::{self as hosts, SHA};
+use crate::conformance_hosts::{self as hosts, BASE, SHA};
 
 fn policy() -> RetryPolicy {
     RetryPolicy {
@@ -236,6 +236,33 @@ impl<C: VcsClient> Case<C> {
             let supported = self.merges.contains(&method);
             assert_eq!(merge.is_ok(), supported, "merge with {method:?}: {merge:?}");
         }
+        let info = h.run("repository", c.repository(repo)).await;
+        let info = info.expect("repository");
+        assert_eq!(
+            (info.default_branch.as_str(), info.head_sha.as_str()),
+            ("main", BASE)
+        );
+        assert!(info.clone_url.starts_with("https://"), "{info:?}");
+        // A tracking issue created, then closed in place.
+        let drift = TrackingIssue {
+            title: hosts::ISSUE_TITLE.into(),
+            body: "Drift found.".into(),
+            open: true,
+        };
+        let created = h
+            .run("tracking_issue", c.tracking_issue(repo, None, &drift))
+            .await;
+        assert_eq!(created.is_err(), silent.contains(&"tracking_issue"));
+        if let Ok(created) = created {
+            let created = created.expect("an open issue is created");
+            let closed = TrackingIssue {
+                open: false,
+                ..drift
+            };
+            let kept = c.tracking_issue(repo, Some(&created), &closed);
+            let kept = h.run("tracking_issue", kept).await.expect("tracking_issue");
+            assert_eq!(kept, Some(created));
+        }
         more(&mut h, &c).await;
         h.finish(silent, self.sources).await;
     }
@@ -390,7 +417,7 @@ async fn bitbucket_server_requests_are_documented_by_the_data_center_description
         pull_request: ("PLAT/infra", 5),
         user: Actor::login("dev"),
         team: "PLAT/x",
-        silent: &["is_member", "merge"],
+        silent: &["is_member", "merge", "tracking_issue"],
         merges: &[],
         sources: &[include_str!("../../src/vcs/bitbucket_server.rs")],
     };

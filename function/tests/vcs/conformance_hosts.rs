@@ -31,6 +31,14 @@ fn archive(top: &str) -> ResponseTemplate {
     bytes(&tarball(top, SHA, TREE))
 }
 
+/// The title every fake tracking issue has.
+pub const ISSUE_TITLE: &str = "Drift in acme/infra";
+
+/// An open issue as GitHub and Gitea answer it: `number`, `html_url`, `title`, `body`, `state`.
+fn github_issue(url: &str) -> Value {
+    json!({"number": 12, "html_url": url, "title": ISSUE_TITLE, "body": "old", "state": "open"})
+}
+
 fn unexpected(req: &Request) -> ResponseTemplate {
     ResponseTemplate::new(418).set_body_string(format!("unexpected {} {}", req.method, req.url))
 }
@@ -81,7 +89,17 @@ pub fn github(req: &Request) -> ResponseTemplate {
         ("POST", "/app/installations/42/access_tokens") => created(json!({
             "token": "ghs_installation", "expires_at": "2099-01-01T00:00:00Z"
         })),
-        ("GET", "") => json(json!({"full_name": "acme/infra", "default_branch": "main"})),
+        ("GET", "") => json(json!({
+            "full_name": "acme/infra", "default_branch": "main",
+            "clone_url": "https://github.com/acme/infra.git"
+        })),
+        ("GET", "/git/ref/heads/main") => json(json!({
+            "ref": "refs/heads/main", "object": {"sha": BASE, "type": "commit"}
+        })),
+        ("POST", "/issues") => created(github_issue("https://github.com/acme/infra/issues/12")),
+        ("GET" | "PATCH", "/issues/12") => {
+            json(github_issue("https://github.com/acme/infra/issues/12"))
+        }
         ("GET", "/git/ref/heads/feature") => json(json!({
             "ref": "refs/heads/feature", "object": {"sha": SHA, "type": "commit"}
         })),
@@ -127,7 +145,20 @@ pub fn gitlab(req: &Request) -> ResponseTemplate {
         ("GET", "/merge_requests/7/approvals") => json(json!({
             "approved_by": [{"user": {"id": 12, "username": "dev"}}]
         })),
-        ("GET", "") => json(json!({"id": 1, "default_branch": "main"})),
+        ("GET", "") => json(json!({
+            "id": 1, "default_branch": "main",
+            "http_url_to_repo": "https://gitlab.com/acme/infra.git"
+        })),
+        ("GET", "/repository/branches/main") => {
+            json(json!({"name": "main", "commit": {"id": BASE}}))
+        }
+        ("POST" | "GET" | "PUT", "/issues" | "/issues/12") => {
+            let status = if method == "POST" { 201 } else { 200 };
+            ResponseTemplate::new(status).set_body_json(json!({
+                "iid": 12, "web_url": "https://gitlab.com/acme/infra/-/issues/12",
+                "title": ISSUE_TITLE, "description": "old", "state": "opened"
+            }))
+        }
         ("DELETE", "/repository/branches/feature") => ResponseTemplate::new(204),
         ("GET", "/repository/branches/feature") => {
             json(json!({"name": "feature", "commit": {"id": SHA}}))
@@ -172,7 +203,16 @@ pub fn gitea(req: &Request) -> ResponseTemplate {
             json(json!({"ok": true, "data": [{"id": 7, "name": "platform"}]}))
         }
         ("GET", "/teams/7/members/dev") => json(json!({"login": "dev"})),
-        ("GET", "") => json(json!({"full_name": "acme/infra", "default_branch": "main"})),
+        ("GET", "") => json(json!({
+            "full_name": "acme/infra", "default_branch": "main",
+            "clone_url": "https://gitea.example.com/acme/infra.git"
+        })),
+        ("POST", "/issues") => created(github_issue(
+            "https://gitea.example.com/acme/infra/issues/12",
+        )),
+        ("GET" | "PATCH", "/issues/12") => json(github_issue(
+            "https://gitea.example.com/acme/infra/issues/12",
+        )),
         ("GET", "/branches/feature") => json(json!({"name": "feature", "commit": {"id": SHA}})),
         ("DELETE", "/branches/feature") => ResponseTemplate::new(204),
         ("POST", "/pulls/3/merge") => ResponseTemplate::new(200),
@@ -222,11 +262,28 @@ pub fn azure_devops(req: &Request) -> ResponseTemplate {
         })),
         ("GET", "") => json(json!({
             "id": "repo-id", "name": "infra", "project": {"id": "project-id", "name": "Platform"},
-            "defaultBranch": "refs/heads/main"
+            "defaultBranch": "refs/heads/main",
+            "remoteUrl": "https://dev.azure.com/acme/Platform/_git/infra"
+        })),
+        ("GET", "/refs") if query.contains("heads%2Fmain") => json(json!({
+            "value": [{"name": "refs/heads/main", "objectId": BASE}], "count": 1
         })),
         ("GET", "/refs") => json(json!({
             "value": [{"name": "refs/heads/feature", "objectId": SHA}], "count": 1
         })),
+        ("POST", "/platform/_apis/wit/workitems/$issue")
+        | ("GET" | "PATCH", "/platform/_apis/wit/workitems/12") => json(json!({
+            "id": 12, "rev": 1,
+            "fields": {"System.Title": ISSUE_TITLE, "System.Description": "old", "System.State": "Doing"},
+            "_links": {"html": {"href": "https://dev.azure.com/acme/Platform/_workitems/edit/12"}}
+        })),
+        ("GET", "/platform/_apis/wit/workitemtypes/issue/states") => {
+            json(json!({"count": 3, "value": [
+                {"name": "To Do", "color": "b2b2b2", "category": "Proposed"},
+                {"name": "Doing", "color": "007acc", "category": "InProgress"},
+                {"name": "Done", "color": "339933", "category": "Completed"}
+            ]}))
+        }
         ("POST", "/refs") => json(json!({"value": [{
             "name": "refs/heads/feature", "success": true, "updateStatus": "succeeded"
         }], "count": 1})),
@@ -273,7 +330,21 @@ pub fn bitbucket_cloud(req: &Request) -> ResponseTemplate {
         }
         ("GET", "/refs/branches/main") => json(json!({"name": "main", "target": {"hash": BASE}})),
         ("GET", p) if p == format!("/merge-base/{SHA}..{BASE}") => json(json!({"hash": BASE})),
-        ("GET", "") => json(json!({"full_name": "acme/infra", "mainbranch": {"name": "main"}})),
+        ("GET", "") => json(json!({
+            "full_name": "acme/infra", "mainbranch": {"name": "main"},
+            "links": {"clone": [
+                {"name": "https", "href": "https://bot@bitbucket.org/acme/infra.git"},
+                {"name": "ssh", "href": "git@bitbucket.org:acme/infra.git"}
+            ]}
+        })),
+        ("POST" | "GET", "/issues" | "/issues/12") => {
+            ResponseTemplate::new(if method == "POST" { 201 } else { 200 }).set_body_json(json!({
+                "type": "issue", "id": 12, "title": ISSUE_TITLE, "state": "new",
+                "content": {"raw": "old", "markup": "markdown"},
+                "links": {"html": {"href": "https://bitbucket.org/acme/infra/issues/12"}}
+            }))
+        }
+        ("POST", "/issues/12/changes") => created(json!({"type": "issue_change", "changes": {}})),
         ("GET", "/refs/branches/feature") => {
             json(json!({"name": "feature", "target": {"hash": SHA}}))
         }
@@ -317,6 +388,19 @@ pub fn bitbucket_server(req: &Request) -> ResponseTemplate {
         }
         ("GET", "/1.0/users") => last_page(json!([{"name": "dev", "slug": "dev"}])),
         ("GET", "/default-branch") => json(json!({"id": "refs/heads/main", "displayId": "main"})),
+        ("GET", "") => json(json!({"slug": "infra", "links": {"clone": [
+            {"name": "http", "href": "https://bitbucket.example.com/scm/plat/infra.git"},
+            {"name": "ssh", "href": "ssh://git@bitbucket.example.com:7999/plat/infra.git"}
+        ]}})),
+        ("GET", "/branches")
+            if req
+                .url
+                .query()
+                .unwrap_or_default()
+                .contains("filterText=main") =>
+        {
+            last_page(json!([{"id": "refs/heads/main", "displayId": "main", "latestCommit": BASE}]))
+        }
         ("GET", "/branches") => last_page(json!([
             {"id": "refs/heads/feature", "displayId": "feature", "latestCommit": SHA}
         ])),

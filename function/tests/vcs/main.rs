@@ -10,6 +10,7 @@ mod archive_common;
 mod conformance;
 mod conformance_check;
 mod conformance_hosts;
+mod drift_harness;
 mod vcs_archive;
 mod vcs_azure_devops;
 mod vcs_bitbucket;

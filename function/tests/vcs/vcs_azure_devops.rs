@@ -21,6 +21,7 @@ use wiremock::matchers::{body_json, header, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
 mod delete_branch;
+mod drift;
 mod merge;
 
 const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";

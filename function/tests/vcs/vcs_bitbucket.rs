@@ -35,6 +35,7 @@ use crate::archive_common;
 use crate::archive_common::{TREE, gzip, tarball, tree_archived, tree_head, tree_wanted};
 
 mod delete_branch;
+mod drift;
 mod merge;
 
 const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";

@@ -25,6 +25,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use crate::archive_common::{TREE, tarball, tree_archived, tree_head, tree_wanted};
 
 mod delete_branch;
+mod drift;
 mod merge;
 
 const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";

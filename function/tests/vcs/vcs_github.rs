@@ -28,6 +28,7 @@ use crate::archive_common::{Entry, github_tarball, gzip, tar};
 
 mod checks;
 mod delete_branch;
+mod drift;
 mod merge;
 
 const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";

@@ -31,6 +31,7 @@
 
 mod permissions;
 mod wire;
+mod work_items;
 
 pub use self::permissions::GIT_REPOSITORIES_NAMESPACE;
 
@@ -50,9 +51,10 @@ use super::branch::{BranchApi, HeadAt, Request};
 use super::host::{Host, PrRef, Put, StatusFields};
 use super::http::{Auth, RawResponse, Rest, RetryPolicy, segment};
 use super::paging;
+use super::repository::{CloneAt, RepoApi};
 use super::{
-    Access, Actor, CommentId, CommitStatus, PrState, PullRequest, Result, VcsError,
-    owner_and_name_segments, require_head,
+    Access, Actor, CommentId, CommitStatus, IssueRef, PrState, PullRequest, Result, TrackingIssue,
+    VcsError, owner_and_name_segments, require_head,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
@@ -374,6 +376,26 @@ impl Host for AzureDevopsClient {
             },
             Err(e) => Some(format!("unreadable ref update result: {e}")),
         }
+    }
+
+    /// The repository's `defaultBranch` and `remoteUrl`.
+    fn repo_api(repo: &RepoName) -> Result<RepoApi> {
+        Ok(RepoApi {
+            repository: format!("{}?api-version={API_VERSION}", Self::repo_path(repo)?),
+            clone_at: CloneAt::Field("/remoteUrl"),
+            default_branch: None,
+            default_at: "/defaultBranch",
+        })
+    }
+
+    /// Work items of type `Issue`: see [`work_items`].
+    fn track_issue(
+        &self,
+        repo: &RepoName,
+        existing: Option<&IssueRef>,
+        issue: &TrackingIssue,
+    ) -> impl Future<Output = Result<Option<IssueRef>>> + Send {
+        work_items::track(self, repo, existing, issue)
     }
 
     fn rest(&self) -> &Rest {
