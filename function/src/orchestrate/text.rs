@@ -94,6 +94,16 @@ pub(crate) fn plan_header(
         out.push_str(&names.join(", "));
     }
     for lock in held_by {
+        if lock.holder.pr == crate::run::DRIFT_PR.0 {
+            let _ = write!(
+                out,
+                "\n\n**Locked:** `{}` is being checked for drift (or its drift remediated) at the \
+                 default branch's head, so it is not planned here. The lock is given back when \
+                 that run ends: comment `landfall plan` again then.",
+                lock.key.project_label(),
+            );
+            continue;
+        }
         let _ = write!(
             out,
             "\n\n**Locked:** `{}` is locked by #{} ([link]({})), so it is not planned here. \

@@ -2,6 +2,7 @@
 //! `landfall-function serve` as a child process, and GitHub-shaped signed deliveries.
 #![allow(dead_code)]
 
+pub mod drift_routes;
 pub mod steps;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -58,6 +59,8 @@ pub struct HostState {
     pub credentials_off_api: usize,
     /// Files read one by one through the contents API.
     pub file_reads: usize,
+    /// Issues by number (drift's tracking issue).
+    pub issues: BTreeMap<u64, drift_routes::Issue>,
 }
 
 /// The fake GitHub API: answers what the GitHub adapter asks, from the git repository.
@@ -185,6 +188,9 @@ impl Respond for FakeGithub {
         if !auth.ends_with(TOKEN) {
             state.unauthorized += 1;
             return json_response(401, &json!({"message": "Bad credentials"}));
+        }
+        if let Some(response) = self.drift_routes(&mut state, request) {
+            return response;
         }
         let path = request.url.path().to_owned();
         let Some(rest) = path.strip_prefix(&format!("/repos/{REPO}/")) else {

@@ -31,7 +31,7 @@ fn post(
 }
 
 /// Posts to `path` on the emulator; returns the status and the body.
-fn post_to(
+pub(crate) fn post_to(
     emulator: &LambdaEmulator,
     path: &str,
     headers: &[(&str, String)],

@@ -21,8 +21,8 @@ use crate::loop_common::steps::{
     plan_and_lock, redelivery_and_unlock,
 };
 
-const TABLE: &str = "landfall-watch";
-const BUCKET: &str = "landfall-watch-artifacts";
+pub(crate) const TABLE: &str = "landfall-watch";
+pub(crate) const BUCKET: &str = "landfall-watch-artifacts";
 
 /// The emulator with two instances of the function on moto's table and bucket, logging to
 /// `log`, for `story` on `mock`; the store to check afterwards.
@@ -34,6 +34,19 @@ fn start_function(
 ) -> (LambdaEmulator, MotoServer, DynamoStore) {
     let policy = initial_commit_and_policy(story);
     let moto = MotoServer::start().expect("moto starts (run scripts/install-tools)");
+    start_function_on(runtime, mock, story, log, &policy, moto, &[])
+}
+
+/// [`start_function`] with the operator policy at `policy`, on `moto`, with `extra` variables.
+pub(crate) fn start_function_on(
+    runtime: &tokio::runtime::Runtime,
+    mock: &wiremock::MockServer,
+    story: &crate::loop_common::Story,
+    log: &Path,
+    policy: &Path,
+    moto: MotoServer,
+    extra: &[(&'static str, String)],
+) -> (LambdaEmulator, MotoServer, DynamoStore) {
     moto.create_bucket(BUCKET).unwrap();
     let data = story.dir.path().join("data");
     let mut emulator =
@@ -64,7 +77,10 @@ fn start_function(
         ("AWS_SECRET_ACCESS_KEY", "test".to_owned()),
         ("AWS_REGION", landfall_e2e::AWS_REGION.to_owned()),
         ("AWS_EC2_METADATA_DISABLED", "true".to_owned()),
-    ] {
+    ]
+    .into_iter()
+    .chain(extra.iter().cloned())
+    {
         env.retain(|(n, _)| *n != name);
         env.push((name, value));
     }

@@ -16,6 +16,7 @@ mod loop_authz_gitea;
 mod loop_authz_gitlab;
 mod loop_cancel;
 mod loop_dispatch_failure;
+mod loop_drift;
 mod loop_fanout;
 mod loop_lambda_watch;
 mod loop_moto;

@@ -1,0 +1,92 @@
+//! The fake GitHub's routes a scheduled drift check uses: the repository (its default branch
+//! and clone URL), the default branch's head, and the tracking issue.
+
+use landfall_e2e::git;
+use serde_json::{Value, json};
+use wiremock::{Request, ResponseTemplate};
+
+use super::{FakeGithub, HostState, REPO, json_response};
+
+/// An issue as the fake host keeps it.
+#[derive(Clone, Debug)]
+pub struct Issue {
+    pub title: String,
+    pub body: String,
+    pub state: String,
+}
+
+impl FakeGithub {
+    /// Answers the drift routes; `None` for any other request.
+    pub(super) fn drift_routes(
+        &self,
+        state: &mut HostState,
+        request: &Request,
+    ) -> Option<ResponseTemplate> {
+        let path = request.url.path();
+        let method = request.method.as_str();
+        if path == format!("/repos/{REPO}") && method == "GET" {
+            return Some(json_response(
+                200,
+                &json!({
+                    "full_name": REPO,
+                    "default_branch": "main",
+                    "clone_url": format!("file://{}", self.repo.display()),
+                }),
+            ));
+        }
+        let rest = path.strip_prefix(&format!("/repos/{REPO}/"))?;
+        let parts: Vec<&str> = rest.split('/').collect();
+        let body = || serde_json::from_slice::<Value>(&request.body).unwrap_or_default();
+        Some(match (method, parts.as_slice()) {
+            ("GET", ["branches", branch]) => {
+                let sha = git(&self.repo, &["rev-parse", branch]);
+                json_response(200, &json!({"name": branch, "commit": {"sha": sha}}))
+            }
+            ("GET", ["commits", reference]) => {
+                let sha = git(&self.repo, &["rev-parse", reference]);
+                json_response(200, &json!({"sha": sha}))
+            }
+            ("POST", ["issues"]) => {
+                let body = body();
+                let number = 900 + state.issues.len() as u64;
+                state.issues.insert(
+                    number,
+                    Issue {
+                        title: body["title"].as_str().unwrap_or_default().to_owned(),
+                        body: body["body"].as_str().unwrap_or_default().to_owned(),
+                        state: "open".to_owned(),
+                    },
+                );
+                json_response(201, &issue_json(number, &state.issues[&number]))
+            }
+            ("PATCH", ["issues", n]) => {
+                let number: u64 = n.parse().ok()?;
+                let body = body();
+                let Some(issue) = state.issues.get_mut(&number) else {
+                    return Some(json_response(404, &json!({"message": "Not Found"})));
+                };
+                if let Some(title) = body["title"].as_str() {
+                    title.clone_into(&mut issue.title);
+                }
+                if let Some(text) = body["body"].as_str() {
+                    text.clone_into(&mut issue.body);
+                }
+                if let Some(s) = body["state"].as_str() {
+                    s.clone_into(&mut issue.state);
+                }
+                json_response(200, &issue_json(number, issue))
+            }
+            _ => return None,
+        })
+    }
+}
+
+fn issue_json(number: u64, issue: &Issue) -> Value {
+    json!({
+        "number": number,
+        "html_url": format!("https://github.com/{REPO}/issues/{number}"),
+        "title": issue.title,
+        "body": issue.body,
+        "state": issue.state,
+    })
+}

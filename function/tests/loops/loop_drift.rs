@@ -1,0 +1,319 @@
+//! Drift detection end to end, shaped like production: the function under the Lambda runtime
+//! emulator on moto's DynamoDB and S3, local dispatch of the real runner and the real
+//! `terraform`, two `terraform_data` projects whose state lives in moto's S3. Both are applied
+//! through a pull request; their state is then changed out of band; one scheduled invocation
+//! (`{"landfall":"drift"}`, as EventBridge Scheduler sends it) finds both drifted: the `report`
+//! project opens the tracking issue, fails its `landfall/drift` status and posts the webhook;
+//! the `remediate` project is applied back to the code. The drift removed, the next check closes
+//! the issue. A pull request holding a project's lock makes its check skip.
+
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use aws_sdk_s3::primitives::ByteStream;
+use landfall_e2e::{AWS_REGION, MotoServer, git};
+use landfall_function::store::{DriftState, Drifts as _, DynamoStore, LockKey};
+use serde_json::Value;
+use wiremock::matchers::method;
+use wiremock::{Mock, MockServer, ResponseTemplate};
+
+use crate::lambda_watch::post_to;
+use crate::loop_common::steps::{Deliver as _, FunctionUrl};
+use crate::loop_common::{REPO, Story, new_story, open_pr, run_dirs};
+use crate::loop_lambda_watch::start_function_on;
+
+const STATE_BUCKET: &str = "drift-state";
+
+fn project_tf(moto: &MotoServer, key: &str, value: &str) -> String {
+    format!(
+        r#"terraform {{
+  backend "s3" {{
+    bucket                      = "{STATE_BUCKET}"
+    key                         = "{key}"
+    region                      = "{AWS_REGION}"
+    access_key                  = "test"
+    secret_key                  = "test"
+    endpoints                   = {{ s3 = "{endpoint}" }}
+    use_path_style              = true
+    skip_credentials_validation = true
+    skip_requesting_account_id  = true
+    skip_metadata_api_check     = true
+    skip_region_validation      = true
+  }}
+}}
+
+resource "terraform_data" "app" {{
+  input = "{value}"
+}}
+"#,
+        endpoint = moto.endpoint()
+    )
+}
+
+const REPO_CONFIG: &str = "\
+version: 3
+projects:
+- dir: report
+  drift:
+    schedule: rate(1 minute)
+- dir: heal
+  drift:
+    schedule: rate(1 minute)
+    mode: remediate
+";
+
+const POLICY: &str = "\
+repos:
+  - id: /.*/
+drift:
+  repositories: [acme/infra]
+  allow_remediate: true
+";
+
+fn s3(moto: &MotoServer) -> aws_sdk_s3::Client {
+    let sdk = crate::loop_moto::sdk_config(moto);
+    let config = aws_sdk_s3::config::Builder::from(&sdk)
+        .force_path_style(true)
+        .build();
+    aws_sdk_s3::Client::from_conf(config)
+}
+
+/// The state object `key`, as text.
+fn state(runtime: &tokio::runtime::Runtime, s3: &aws_sdk_s3::Client, key: &str) -> String {
+    runtime.block_on(async {
+        let object = s3
+            .get_object()
+            .bucket(STATE_BUCKET)
+            .key(key)
+            .send()
+            .await
+            .unwrap();
+        String::from_utf8(object.body.collect().await.unwrap().to_vec()).unwrap()
+    })
+}
+
+/// Changes the state object `key` out of band: `from` becomes `to`, the serial goes up.
+fn tamper(runtime: &tokio::runtime::Runtime, s3: &aws_sdk_s3::Client, key: &str, from: &str, to: &str) {
+    let text = state(runtime, s3, key);
+    assert!(text.contains(from), "{text}");
+    let mut json: Value = serde_json::from_str(&text.replace(from, to)).unwrap();
+    json["serial"] = Value::from(json["serial"].as_u64().unwrap() + 1);
+    runtime.block_on(async {
+        s3.put_object()
+            .bucket(STATE_BUCKET)
+            .key(key)
+            .body(ByteStream::from(serde_json::to_vec_pretty(&json).unwrap()))
+            .send()
+            .await
+            .unwrap();
+    });
+}
+
+fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_mins(3);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// One scheduled invocation; its answer.
+fn drift_sweep(emulator: &landfall_e2e::LambdaEmulator) -> Value {
+    let (status, body) = post_to(
+        emulator,
+        "/2015-03-31/functions/landfall-function/invocations",
+        &[],
+        br#"{"landfall":"drift"}"#,
+        Duration::from_mins(2),
+    );
+    assert_eq!(status, 200, "{body}");
+    serde_json::from_str::<Value>(&body).unwrap()["drift"].clone()
+}
+
+fn key(dir: &str) -> LockKey {
+    LockKey::new(REPO, dir, "default")
+}
+
+/// Makes `dir`'s next check due (as if its schedule's interval had passed), or not.
+fn set_due(runtime: &tokio::runtime::Runtime, store: &DynamoStore, dir: &str, due: bool) {
+    runtime.block_on(async {
+        let mut record = store.get_drift(&key(dir)).await.unwrap().unwrap();
+        record.last_checked = if due { 1 } else { landfall_function::store::now_secs() };
+        store.put_drift(&record).await.unwrap();
+    });
+}
+
+/// Step 1: both projects applied through PR #1, which merges into main.
+fn apply_through_a_pull_request(url: &FunctionUrl, story: &mut Story, moto: &MotoServer) {
+    story.commit(
+        "change",
+        &[
+            ("report/main.tf", project_tf(moto, "report.tfstate", "v2")),
+            ("heal/main.tf", project_tf(moto, "heal.tfstate", "v2")),
+        ],
+        "v2",
+    );
+    open_pr(story, 1, "change", "octocat");
+    let id = story.next_delivery();
+    let (status, _) = url.deliver("pull_request", &id, &story.pull_request("opened", 1, false));
+    assert_eq!(status, 202);
+    wait_until("both projects are planned", || {
+        story.comments(1).iter().any(|c| c.matches("Plan: 1 to add").count() == 2)
+    });
+    let id = story.next_delivery();
+    let (status, _) = url.deliver("issue_comment", &id, &story.comment(1, "landfall apply"));
+    assert_eq!(status, 202);
+    wait_until("both projects are applied", || {
+        story.comments(1).iter().any(|c| c.matches("Apply complete!").count() == 2)
+    });
+    let head = git(&story.origin(), &["rev-parse", "change"]);
+    git(&story.origin(), &["update-ref", "refs/heads/main", &head]);
+    story.host.state.lock().unwrap().prs.get_mut(&1).unwrap().merged = true;
+    let seen = story.comments(1).len();
+    let id = story.next_delivery();
+    let (status, _) = url.deliver("pull_request", &id, &story.pull_request("closed", 1, true));
+    assert_eq!(status, 202);
+    story.wait_comment(1, seen, "Locks released");
+}
+
+#[test]
+fn drift_is_found_reported_remediated_and_closed_on_schedule() {
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let (mock, mut story) = new_story(&runtime);
+    let slack = runtime.block_on(MockServer::start());
+    runtime.block_on(
+        Mock::given(method("POST"))
+            .respond_with(ResponseTemplate::new(200))
+            .mount(&slack),
+    );
+    let moto = MotoServer::start().expect("moto starts (run scripts/install-tools)");
+    moto.create_bucket(STATE_BUCKET).unwrap();
+    let s3 = s3(&moto);
+    story.commit(
+        "main",
+        &[
+            ("landfall.yaml", REPO_CONFIG.to_owned()),
+            ("report/main.tf", project_tf(&moto, "report.tfstate", "v1")),
+            ("heal/main.tf", project_tf(&moto, "heal.tfstate", "v1")),
+        ],
+        "initial",
+    );
+    let policy = story.dir.path().join("repos.yaml");
+    std::fs::write(&policy, POLICY).unwrap();
+    let log = story.dir.path().join("function.log");
+    let (emulator, moto, store) = start_function_on(
+        &runtime,
+        &mock,
+        &story,
+        &log,
+        &policy,
+        moto,
+        &[(
+            "LANDFALL_DRIFT_WEBHOOK_URL",
+            format!("{}/services/T000/B000/XXXX", slack.uri()),
+        )],
+    );
+    let data = story.dir.path().join("data");
+    let url = FunctionUrl {
+        addr: emulator.addr(),
+        path: emulator.function_url_path(),
+        timeout: Duration::from_mins(2),
+    };
+    apply_through_a_pull_request(&url, &mut story, &moto);
+    assert!(state(&runtime, &s3, "report.tfstate").contains("\"v2\""));
+
+    // 2. Both states changed out of band; one scheduled run checks both.
+    tamper(&runtime, &s3, "report.tfstate", "\"v2\"", "\"tampered\"");
+    tamper(&runtime, &s3, "heal.tfstate", "\"v2\"", "\"tampered\"");
+    let answer = drift_sweep(&emulator);
+    assert_eq!(answer["checked"].as_array().unwrap().len(), 2, "{answer}");
+    let main = git(&story.origin(), &["rev-parse", "main"]);
+
+    // The remediate project is applied back to the code and recorded as remediated.
+    wait_until("heal is remediated", || {
+        let record = runtime.block_on(store.get_drift(&key("heal"))).unwrap();
+        record.is_some_and(|r| {
+            r.state == DriftState::InSync
+                && r.remediations.last().is_some_and(|m| m.outcome == "applied")
+        })
+    });
+    assert!(state(&runtime, &s3, "heal.tfstate").contains("\"v2\""));
+    // The report project is reported, not applied.
+    let report = runtime.block_on(store.get_drift(&key("report"))).unwrap().unwrap();
+    assert_eq!(report.state, DriftState::Drifted);
+    assert_eq!(report.addresses, ["terraform_data.app"]);
+    assert_eq!(report.checked_sha, main);
+    assert!(state(&runtime, &s3, "report.tfstate").contains("\"tampered\""));
+    wait_until("the tracking issue lists only report", || {
+        let host = story.host.state.lock().unwrap();
+        host.issues.values().any(|i| {
+            i.state == "open" && i.body.contains("| `report` |") && !i.body.contains("| `heal` |")
+        })
+    });
+    {
+        let host = story.host.state.lock().unwrap();
+        assert_eq!(host.issues.len(), 1, "one issue per repository");
+        let issue = host.issues.values().next().unwrap();
+        assert!(issue.title.contains("drift in 1 project"), "{issue:?}");
+        assert!(issue.body.contains("terraform_data.app"), "{issue:?}");
+        assert!(issue.body.contains("Latest remediations"), "{issue:?}");
+        let status = |context: &str| {
+            host.statuses
+                .iter()
+                .rev()
+                .find(|(sha, c, _)| *sha == main && c == context)
+                .map(|(_, _, s)| s.clone())
+        };
+        assert_eq!(status("landfall/drift: report").as_deref(), Some("failure"));
+        assert_eq!(status("landfall/drift: heal").as_deref(), Some("success"));
+    }
+    let posted = |needle: &str| {
+        runtime
+            .block_on(slack.received_requests())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+            .any(|body| body["text"].as_str().is_some_and(|t| t.contains(needle)))
+    };
+    wait_until("the webhook hears of report's drift", || {
+        posted("drift in acme/infra: report")
+    });
+
+    // 3. The drift removed out of band: the next check closes the issue.
+    tamper(&runtime, &s3, "report.tfstate", "\"tampered\"", "\"v2\"");
+    set_due(&runtime, &store, "report", true);
+    set_due(&runtime, &store, "heal", false);
+    let answer = drift_sweep(&emulator);
+    assert_eq!(answer["checked"].as_array().unwrap().len(), 1, "{answer}");
+    wait_until("the tracking issue is closed", || {
+        let host = story.host.state.lock().unwrap();
+        host.issues.values().all(|i| i.state == "closed")
+    });
+    wait_until("the webhook hears the drift is gone", || {
+        posted("no drift in acme/infra")
+    });
+
+    // 4. A pull request holding report's lock: its check is skipped, and said so.
+    story.commit(
+        "other",
+        &[("report/main.tf", project_tf(&moto, "report.tfstate", "v3"))],
+        "v3",
+    );
+    open_pr(&story, 2, "other", "octocat");
+    let id = story.next_delivery();
+    let (status, _) = url.deliver("pull_request", &id, &story.pull_request("opened", 2, false));
+    assert_eq!(status, 202);
+    story.wait_comment(2, 0, "Plan: 0 to add, 1 to change");
+    set_due(&runtime, &store, "report", true);
+    set_due(&runtime, &store, "heal", false);
+    let runs = run_dirs(&data);
+    let answer = drift_sweep(&emulator);
+    assert_eq!(answer["checked"], serde_json::json!([]), "{answer}");
+    let skipped = answer["skipped"].to_string();
+    assert!(skipped.contains("report: locked by pull request #2"), "{answer}");
+    std::thread::sleep(Duration::from_secs(1));
+    assert_eq!(run_dirs(&data), runs, "nothing ran for a locked project");
+    let record = runtime.block_on(store.get_drift(&key("report"))).unwrap().unwrap();
+    assert_eq!(record.skipped.as_deref(), Some("locked by pull request #2"));
+    assert!(Path::new(&log).exists());
+}
