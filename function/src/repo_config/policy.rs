@@ -254,6 +254,14 @@ pub enum PolicyError {
     /// A policy set's files cannot be read.
     #[error("the policy file's policy sets cannot be read: {0}")]
     PolicySets(String),
+    /// `drift.repositories` lists a repository the deployment does not serve.
+    #[error(
+        "the policy's `drift.repositories` lists {repo}, which LANDFALL_REPO_ALLOWLIST does not allow: add it to the allowlist, or remove it from `drift.repositories`"
+    )]
+    DriftRepositoryRefused {
+        /// The repository.
+        repo: String,
+    },
 }
 
 const TOP_KEYS: &[&str] = &[

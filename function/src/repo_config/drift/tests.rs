@@ -1,4 +1,5 @@
 use crate::allowlist::RepoAllowlist;
+use crate::event::RepoName;
 use crate::repo_config::{
     DriftMode, DriftProjects, DriftSchedule, DriftSettings, EffectivePolicy, Policy,
     ResolvedConfig, ResolvedProject, load, parse_repo_config,
@@ -26,11 +27,11 @@ fn refused(policy_text: &str, file: &str) -> String {
         .to_string()
 }
 
-fn settings(schedule: &str, mode: DriftMode) -> Option<DriftSettings> {
-    Some(DriftSettings {
+fn checked(schedule: &str, mode: DriftMode) -> DriftSettings {
+    DriftSettings {
         schedule: DriftSchedule::parse(schedule).unwrap(),
         mode,
-    })
+    }
 }
 
 fn drifts(config: &ResolvedConfig) -> Vec<Option<DriftSettings>> {
@@ -45,7 +46,7 @@ fn the_policy_section_has_defaults_and_lists_exact_repositories() {
     )
     .unwrap();
     let drift = p.drift.as_deref().unwrap();
-    let names: Vec<&str> = drift.repositories().iter().map(|r| r.as_str()).collect();
+    let names: Vec<&str> = drift.repositories().iter().map(RepoName::as_str).collect();
     assert_eq!(names, ["acme/infra", "group/sub/app"], "deduplicated");
     assert_eq!(drift.schedule.to_string(), "rate(1 day)");
     assert_eq!(drift.mode, DriftMode::Report);
@@ -134,7 +135,7 @@ fn every_swept_repository_must_pass_the_allowlist() {
     assert_eq!(drift.refused_by(&RepoAllowlist::allow_all()), None);
     let only_acme = RepoAllowlist::parse("acme/*").unwrap();
     assert_eq!(
-        drift.refused_by(&only_acme).map(|r| r.as_str()),
+        drift.refused_by(&only_acme).map(RepoName::as_str),
         Some("other/app")
     );
 }
@@ -147,9 +148,9 @@ fn configured_checks_only_projects_with_a_key_and_the_shorthand_turns_it_on_or_o
         drifts(&config),
         [
             None,
-            settings("rate(1 day)", DriftMode::Report),
+            Some(checked("rate(1 day)", DriftMode::Report)),
             None,
-            settings("rate(6 hours)", DriftMode::Report),
+            Some(checked("rate(6 hours)", DriftMode::Report)),
             None,
         ]
     );
@@ -160,10 +161,13 @@ fn configured_checks_only_projects_with_a_key_and_the_shorthand_turns_it_on_or_o
     );
     assert_eq!(
         drifts(&all)[0],
-        settings("rate(12 hours)", DriftMode::Report)
+        Some(checked("rate(12 hours)", DriftMode::Report))
     );
     assert_eq!(drifts(&all)[2], None, "`drift: false` still leaves it out");
-    assert_eq!(all.drift, settings("rate(12 hours)", DriftMode::Report));
+    assert_eq!(
+        all.drift,
+        Some(checked("rate(12 hours)", DriftMode::Report))
+    );
 }
 
 #[test]
@@ -174,21 +178,21 @@ fn the_files_top_level_drift_is_every_projects_default_key_by_key() {
     assert_eq!(
         drifts(&config),
         [
-            settings("cron(0 6 * * ? *)", DriftMode::Remediate),
-            settings("cron(0 6 * * ? *)", DriftMode::Report),
+            Some(checked("cron(0 6 * * ? *)", DriftMode::Remediate)),
+            Some(checked("cron(0 6 * * ? *)", DriftMode::Report)),
             None,
         ]
     );
     assert_eq!(
         config.drift,
-        settings("cron(0 6 * * ? *)", DriftMode::Remediate)
+        Some(checked("cron(0 6 * * ? *)", DriftMode::Remediate))
     );
     // A project's own key turns it back on under a file that turned drift off.
     let off = "version: 3\ndrift: false\nprojects:\n- dir: a\n- dir: b\n  drift:\n    schedule: rate(1 hour)\n";
     let config = resolved(&format!("{SWEEP_INFRA}  projects: all\n"), off);
     assert_eq!(
         drifts(&config),
-        [None, settings("rate(1 hour)", DriftMode::Report)]
+        [None, Some(checked("rate(1 hour)", DriftMode::Report))]
     );
     assert_eq!(config.drift, None);
 }
@@ -212,7 +216,7 @@ fn remediate_without_the_policys_leave_is_an_error_on_the_project_never_a_downgr
     let allowed = resolved(&format!("{SWEEP_INFRA}  allow_remediate: true\n"), file);
     assert_eq!(
         drifts(&allowed),
-        [settings("rate(1 day)", DriftMode::Remediate)]
+        [Some(checked("rate(1 day)", DriftMode::Remediate))]
     );
 }
 
@@ -267,10 +271,10 @@ fn discovered_projects_take_the_policys_default_only_when_it_checks_all() {
     let all = policy(&format!("{SWEEP_INFRA}  projects: all\n  mode: report\n"));
     assert_eq!(
         ResolvedProject::with_defaults(&all, "x").drift,
-        settings("rate(1 day)", DriftMode::Report)
+        Some(checked("rate(1 day)", DriftMode::Report))
     );
     assert_eq!(
         load(&all, None).unwrap().drift,
-        settings("rate(1 day)", DriftMode::Report)
+        Some(checked("rate(1 day)", DriftMode::Report))
     );
 }
