@@ -80,6 +80,16 @@ pub enum ConfigError {
     /// The allowlist has an invalid glob.
     #[error("{} is invalid", env_vars::REPO_ALLOWLIST)]
     Allowlist(#[source] AllowlistError),
+    /// Secrets Manager has no value for the secret (none was put yet, or no such secret).
+    #[error(
+        "{var} ({arn}) was not found or has no value yet: put one with `aws secretsmanager put-secret-value`"
+    )]
+    SecretUnset {
+        /// The ARN variable.
+        var: &'static str,
+        /// The ARN.
+        arn: String,
+    },
     /// A secret could not be read from Secrets Manager.
     #[error("cannot read {var} ({arn}) from AWS Secrets Manager")]
     SecretsManager {

@@ -95,13 +95,20 @@ impl Config {
             None => None,
         };
         let drift_webhook_url = match drift_webhook {
-            Some(source) => {
-                let url = fetch(client.as_ref(), source).await?;
-                if let SecretSource::Arn { var, arn } = source {
-                    check_webhook_url(var, arn, &url)?;
+            Some(source) => match fetch(client.as_ref(), source).await {
+                Ok(url) => {
+                    if let SecretSource::Arn { var, arn } = source {
+                        check_webhook_url(var, arn, &url)?;
+                    }
+                    Some(url)
                 }
-                Some(url)
-            }
+                // The platform creates the secret empty: drift is then reported without it.
+                Err(unset @ ConfigError::SecretUnset { .. }) => {
+                    tracing::warn!("{unset}; drift checks post to no webhook");
+                    None
+                }
+                Err(err) => return Err(err),
+            },
             None => None,
         };
         Ok(Secrets {
@@ -172,6 +179,15 @@ fn fetch_arn<'a>(
             .send()
             .await
             .map_err(|e| {
+                use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+                if e.as_service_error()
+                    .is_some_and(GetSecretValueError::is_resource_not_found_exception)
+                {
+                    return ConfigError::SecretUnset {
+                        var,
+                        arn: arn.to_owned(),
+                    };
+                }
                 error(
                     aws_sdk_secretsmanager::error::DisplayErrorContext(e)
                         .to_string()
