@@ -10,6 +10,8 @@ use rust_embed::RustEmbed;
 use serde::Serialize;
 use serde_json::Value;
 
+use landfall_function::repo_config::DriftSchedule;
+
 use crate::config::{App, Config, PLATFORM_APP};
 
 #[derive(RustEmbed)]
@@ -228,6 +230,8 @@ struct FunctionContext<'a> {
     /// The operator chose a retention under a year: said so where checkov would flag it.
     log_retention_below_a_year: bool,
     artifact_retention_days: u32,
+    /// The drift schedule's expression, as EventBridge writes it.
+    drift_check_interval: String,
 }
 
 #[derive(Debug, Serialize)]
@@ -344,6 +348,11 @@ impl<'a> PlatformContext<'a> {
                 log_retention_days: *function.log_retention_days.get_ref(),
                 log_retention_below_a_year: *function.log_retention_days.get_ref() < 365,
                 artifact_retention_days: *function.artifact_retention_days.get_ref(),
+                drift_check_interval: DriftSchedule::parse(function.drift_check_interval.get_ref())
+                    .map_or_else(
+                        |_| function.drift_check_interval.get_ref().clone(),
+                        |s| s.to_string(),
+                    ),
             },
             apps: c
                 .apps

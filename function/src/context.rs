@@ -132,10 +132,7 @@ impl Context {
         };
         let vcs = AnyVcs::from_config(config, secrets, RetryPolicy::default())
             .context("cannot build the VCS client")?;
-        let policy = match &config.policy {
-            Some(path) => Some(Policy::load(path).context("invalid LANDFALL_POLICY")?),
-            None => None,
-        };
+        let policy = config.load_policy().context("invalid LANDFALL_POLICY")?;
         Ok(Context {
             provider: config.vcs,
             vcs_url: config.vcs_url.clone(),

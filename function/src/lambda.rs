@@ -69,6 +69,7 @@ mod tests {
             webhook_secret: SecretString::from("s".to_owned()),
             vcs_token: None,
             github_app_key: None,
+            drift_webhook_url: None,
         };
         let sink = Sink::lazy(config, secrets);
         assert!(!sink.is_built(), "nothing is built at start-up");

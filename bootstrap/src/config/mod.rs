@@ -144,6 +144,10 @@ pub struct Function {
     pub log_retention_days: Spanned<u32>,
     #[serde(default = "defaults::artifact_retention_days")]
     pub artifact_retention_days: Spanned<u32>,
+    /// How often the function looks for projects due a drift check (EventBridge's `rate(...)` or
+    /// `cron(...)`); each project's own schedule says when it is due.
+    #[serde(default = "defaults::drift_check_interval")]
+    pub drift_check_interval: Spanned<String>,
 }
 
 /// `[[apps]]`: one Argo CD Application of the app of apps.
@@ -233,6 +237,9 @@ mod defaults {
     }
     pub fn artifact_retention_days() -> Spanned<u32> {
         Spanned::new(0..0, 30)
+    }
+    pub fn drift_check_interval() -> Spanned<String> {
+        s("rate(1 hour)")
     }
 }
 

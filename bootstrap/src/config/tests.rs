@@ -131,3 +131,20 @@ fn an_app_cannot_take_the_platform_apps_name() {
     let err = parse(&text).unwrap_err();
     assert!(err.contains("taken by the Landfall platform app"), "{err}");
 }
+
+#[test]
+fn the_drift_check_interval_is_read_by_the_functions_own_schedule_parser() {
+    assert_eq!(
+        parse(MINIMAL).unwrap().function.drift_check_interval.get_ref(),
+        "rate(1 hour)"
+    );
+    let ok = format!("{MINIMAL}\n[function]\ndrift_check_interval = \"cron(0 * * * ? *)\"\n");
+    assert!(parse(&ok).is_ok());
+    let text = format!("{MINIMAL}\n[function]\ndrift_check_interval = \"rate(1 hours)\"\n");
+    let err = parse(&text).unwrap_err();
+    assert!(
+        err.starts_with("landfall.toml:10: invalid drift_check_interval"),
+        "{err}"
+    );
+    assert!(err.contains("`rate(1 hour)`"), "{err}");
+}

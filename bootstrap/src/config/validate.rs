@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use toml::Spanned;
 
+use landfall_function::repo_config::DriftSchedule;
+
 use super::{Config, Diagnostic, LOG_RETENTION_DAYS, LineIndex};
 use crate::names;
 
@@ -229,6 +231,13 @@ impl Config {
                 &f.artifact_retention_days,
                 "artifact_retention_days must be at least 1".to_owned(),
                 None,
+            );
+        }
+        if let Err(why) = DriftSchedule::parse(f.drift_check_interval.get_ref()) {
+            v.at(
+                &f.drift_check_interval,
+                format!("invalid drift_check_interval: {why}"),
+                Some("for example drift_check_interval = \"rate(1 hour)\"".to_owned()),
             );
         }
     }

@@ -113,9 +113,7 @@ pub(super) fn run_lambda() -> anyhow::Result<ExitCode> {
         // The settings that only the sink's construction reads are checked now, without building
         // its clients: that waits for the first invocation (a lazy `Sink`), after the first poll.
         crate::handoff::LambdaHandoff::from_env(&secrets.webhook_secret)?;
-        if let Some(path) = &config.policy {
-            crate::repo_config::Policy::load(path).context("invalid LANDFALL_POLICY")?;
-        }
+        config.load_policy().context("invalid LANDFALL_POLICY")?;
         let sink = Sink::lazy(config.clone(), secrets.clone());
         let handler = Arc::new(WebhookHandler::from_config(&config, &secrets, sink));
         lambda::run(handler)

@@ -49,6 +49,11 @@ pub const RUNNER_SERVICE_ACCOUNT: &str = "LANDFALL_RUNNER_SERVICE_ACCOUNT";
 pub const RUNNER_APPLY_SERVICE_ACCOUNT: &str = "LANDFALL_RUNNER_APPLY_SERVICE_ACCOUNT";
 /// The operator's server-side policy (Atlantis `repos.yaml` format).
 pub const POLICY: &str = "LANDFALL_POLICY";
+/// The Slack-compatible webhook that drift checks report to (a credential: https only, http
+/// only for localhost).
+pub const DRIFT_WEBHOOK_URL: &str = "LANDFALL_DRIFT_WEBHOOK_URL";
+/// The Secrets Manager ARN holding the drift webhook's URL.
+pub const DRIFT_WEBHOOK_URL_ARN: &str = "LANDFALL_DRIFT_WEBHOOK_URL_ARN";
 /// `true`: PR events plan nothing on any repository (comments still work); Atlantis'
 /// `--disable-autoplan`.
 pub const DISABLE_AUTOPLAN: &str = "LANDFALL_DISABLE_AUTOPLAN";

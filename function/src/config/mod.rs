@@ -17,6 +17,7 @@ use std::path::PathBuf;
 
 use crate::allowlist::{AllowlistError, RepoAllowlist};
 use crate::event::Provider;
+use crate::repo_config::{Policy, PolicyError};
 pub use operator::{AllowedCommands, COMMAND_NAMES, OperatorSwitches};
 pub use process::FromVariables;
 #[cfg(feature = "function")]
@@ -79,6 +80,16 @@ pub enum ConfigError {
     /// The allowlist has an invalid glob.
     #[error("{} is invalid", env_vars::REPO_ALLOWLIST)]
     Allowlist(#[source] AllowlistError),
+    /// Secrets Manager has no value for the secret (none was put yet, or no such secret).
+    #[error(
+        "{var} ({arn}) was not found or has no value yet: put one with `aws secretsmanager put-secret-value`"
+    )]
+    SecretUnset {
+        /// The ARN variable.
+        var: &'static str,
+        /// The ARN.
+        arn: String,
+    },
     /// A secret could not be read from Secrets Manager.
     #[error("cannot read {var} ({arn}) from AWS Secrets Manager")]
     SecretsManager {
@@ -123,6 +134,33 @@ pub struct Config {
     pub switches: OperatorSwitches,
     /// The function's own base URL, where runners post their reports (`LANDFALL_REPORT_URL`).
     pub report_url: Option<String>,
+    /// The webhook drift checks report to (`LANDFALL_DRIFT_WEBHOOK_URL` or `..._ARN`).
+    pub drift_webhook_url: Option<SecretSource>,
+}
+
+impl Config {
+    /// The operator's policy (`LANDFALL_POLICY`), read once at start-up and checked against this
+    /// configuration: every repository its `drift` section sweeps must pass the allowlist.
+    ///
+    /// # Errors
+    ///
+    /// The policy cannot be read or used, or sweeps a repository the allowlist refuses.
+    pub fn load_policy(&self) -> Result<Option<Policy>, PolicyError> {
+        let Some(path) = &self.policy else {
+            return Ok(None);
+        };
+        let policy = Policy::load(path)?;
+        if let Some(repo) = policy
+            .drift
+            .as_deref()
+            .and_then(|d| d.refused_by(&self.allowlist))
+        {
+            return Err(PolicyError::DriftRepositoryRefused {
+                repo: repo.to_string(),
+            });
+        }
+        Ok(Some(policy))
+    }
 }
 
 /// Production defaults under Lambda: the DynamoDB store and Kubernetes dispatch.
@@ -165,6 +203,7 @@ impl FromVariables for Config {
         let policy = found.take(policy(get)).flatten();
         let switches = found.take(operator::switches(get)).unwrap_or_default();
         let report_url = found.take(report_url(get)).flatten();
+        let drift_webhook_url = found.take(secrets::drift_webhook_url(get)).flatten();
         if matches!(dispatch, Some(DispatchConfig::Kubernetes { .. }))
             && report_url.is_none()
             && !under_lambda
@@ -195,6 +234,7 @@ impl FromVariables for Config {
                     policy,
                     switches,
                     report_url,
+                    drift_webhook_url,
                 })
             }
             _ => Err(found.into_error()),

@@ -46,6 +46,8 @@ pub struct Secrets {
     pub vcs_token: Option<SecretString>,
     /// The GitHub App's private key (PEM), checked to be an RSA key.
     pub github_app_key: Option<SecretString>,
+    /// The webhook drift checks report to, checked to be an https URL.
+    pub drift_webhook_url: Option<SecretString>,
 }
 
 impl Secrets {
@@ -62,10 +64,16 @@ impl Config {
     /// then). A GitHub App key read from Secrets Manager is checked here.
     pub async fn resolve_secrets(&self) -> Result<Secrets, ConfigError> {
         let app_key = self.github_app.as_ref().map(|app| &app.key);
-        let needs_aws = [Some(&self.webhook_secret), self.vcs_token.as_ref(), app_key]
-            .into_iter()
-            .flatten()
-            .any(|source| matches!(source, SecretSource::Arn { .. }));
+        let drift_webhook = self.drift_webhook_url.as_ref();
+        let needs_aws = [
+            Some(&self.webhook_secret),
+            self.vcs_token.as_ref(),
+            app_key,
+            drift_webhook,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|source| matches!(source, SecretSource::Arn { .. }));
         let client = if needs_aws {
             Some(secrets_manager_client().await)
         } else {
@@ -86,10 +94,28 @@ impl Config {
             }
             None => None,
         };
+        let drift_webhook_url = match drift_webhook {
+            Some(source) => match fetch(client.as_ref(), source).await {
+                Ok(url) => {
+                    if let SecretSource::Arn { var, arn } = source {
+                        check_webhook_url(var, arn, &url)?;
+                    }
+                    Some(url)
+                }
+                // The platform creates the secret empty: drift is then reported without it.
+                Err(unset @ ConfigError::SecretUnset { .. }) => {
+                    tracing::warn!("{unset}; drift checks post to no webhook");
+                    None
+                }
+                Err(err) => return Err(err),
+            },
+            None => None,
+        };
         Ok(Secrets {
             webhook_secret,
             vcs_token,
             github_app_key,
+            drift_webhook_url,
         })
     }
 }
@@ -153,6 +179,15 @@ fn fetch_arn<'a>(
             .send()
             .await
             .map_err(|e| {
+                use aws_sdk_secretsmanager::operation::get_secret_value::GetSecretValueError;
+                if e.as_service_error()
+                    .is_some_and(GetSecretValueError::is_resource_not_found_exception)
+                {
+                    return ConfigError::SecretUnset {
+                        var,
+                        arn: arn.to_owned(),
+                    };
+                }
                 error(
                     aws_sdk_secretsmanager::error::DisplayErrorContext(e)
                         .to_string()
@@ -175,6 +210,41 @@ fn check_app_key(var: &'static str, shown: &str, key: &SecretString) -> Result<(
             value: shown.to_owned(),
             reason: e.to_string(),
         })
+}
+
+/// `LANDFALL_DRIFT_WEBHOOK_URL` (or `_ARN`), its value checked when given directly.
+pub(super) fn drift_webhook_url(
+    get: &impl Fn(&str) -> Option<String>,
+) -> Result<Option<SecretSource>, ConfigError> {
+    let var = env_vars::DRIFT_WEBHOOK_URL;
+    let source = secret(get, var, env_vars::DRIFT_WEBHOOK_URL_ARN)?;
+    if let Some(SecretSource::Value(url)) = &source {
+        check_webhook_url(var, "(hidden)", url)?;
+    }
+    Ok(source)
+}
+
+/// Stops start-up when the drift webhook (from `var`, shown as `shown`: the URL is a credential)
+/// is not https; plain http only to localhost, for tests.
+fn check_webhook_url(
+    var: &'static str,
+    shown: &str,
+    url: &SecretString,
+) -> Result<(), ConfigError> {
+    let parsed = url::Url::parse(secrecy::ExposeSecret::expose_secret(url).trim());
+    let allowed = parsed.is_ok_and(|u| match (u.scheme(), u.host_str()) {
+        ("https", Some(_)) => true,
+        ("http", Some(host)) => matches!(host, "localhost" | "127.0.0.1" | "[::1]"),
+        _ => false,
+    });
+    if allowed {
+        return Ok(());
+    }
+    Err(ConfigError::Invalid {
+        var,
+        value: shown.to_owned(),
+        reason: "expected an https:// URL (http:// only to localhost)".to_owned(),
+    })
 }
 
 /// The GitHub App settings: all of them or none, only for GitHub.

@@ -463,3 +463,69 @@ fn kubernetes_runners_outside_lambda_need_the_report_url() {
         "a URL without its scheme is refused"
     );
 }
+
+#[test]
+fn the_drift_webhook_is_a_secret_that_must_be_https() {
+    assert!(with_secret(&[]).unwrap().drift_webhook_url.is_none());
+    let hook = "https://hooks.slack.com/services/T0/B0/secret";
+    let c = with_secret(&[("LANDFALL_DRIFT_WEBHOOK_URL", hook)]).unwrap();
+    let Some(SecretSource::Value(url)) = &c.drift_webhook_url else {
+        panic!("{:?}", c.drift_webhook_url);
+    };
+    assert_eq!(url.expose_secret(), hook);
+    for local in ["http://localhost:8080/hook", "http://127.0.0.1/hook"] {
+        assert!(with_secret(&[("LANDFALL_DRIFT_WEBHOOK_URL", local)]).is_ok());
+    }
+    for bad in [
+        "http://hooks.slack.com/services/T0/B0/secret",
+        "hooks.slack.com/x",
+    ] {
+        let err = with_secret(&[("LANDFALL_DRIFT_WEBHOOK_URL", bad)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("LANDFALL_DRIFT_WEBHOOK_URL=\"(hidden)\""),
+            "{err}"
+        );
+        assert!(!err.contains("secret"), "the URL is never shown: {err}");
+    }
+    let arn = "arn:aws:secretsmanager:eu-west-1:123456789012:secret:drift";
+    let c = with_secret(&[("LANDFALL_DRIFT_WEBHOOK_URL_ARN", arn)]).unwrap();
+    assert!(matches!(
+        c.drift_webhook_url,
+        Some(SecretSource::Arn {
+            var: "LANDFALL_DRIFT_WEBHOOK_URL_ARN",
+            ..
+        })
+    ));
+    assert_refused(
+        with_secret(&[
+            ("LANDFALL_DRIFT_WEBHOOK_URL", hook),
+            ("LANDFALL_DRIFT_WEBHOOK_URL_ARN", arn),
+        ]),
+        "set only one",
+    );
+}
+
+#[test]
+fn the_policy_may_sweep_for_drift_only_repositories_the_allowlist_allows() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("repos.yaml");
+    std::fs::write(&path, "drift:\n  repositories: [acme/infra, other/app]\n").unwrap();
+    let path = path.to_str().unwrap();
+    let all = with_secret(&[("LANDFALL_POLICY", path)]).unwrap();
+    assert!(all.load_policy().unwrap().unwrap().drift.is_some());
+    let acme = with_secret(&[
+        ("LANDFALL_POLICY", path),
+        ("LANDFALL_REPO_ALLOWLIST", "acme/*"),
+    ])
+    .unwrap();
+    let err = acme.load_policy().unwrap_err().to_string();
+    assert!(
+        err.contains(
+            "`drift.repositories` lists other/app, which LANDFALL_REPO_ALLOWLIST does not allow"
+        ),
+        "{err}"
+    );
+    assert!(with_secret(&[]).unwrap().load_policy().unwrap().is_none());
+}

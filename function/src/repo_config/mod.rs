@@ -10,6 +10,7 @@
 
 mod diag;
 mod dir;
+mod drift;
 mod hooks;
 mod merge;
 mod permissions;
@@ -26,6 +27,9 @@ pub mod yaml;
 pub use crate::run::{EnvSource, RunOutput, Step};
 pub use diag::{ConfigErrors, Diagnostic, Severity, render_list};
 pub use dir::normalize_dir;
+pub use drift::{
+    DriftKey, DriftMode, DriftPolicy, DriftProjects, DriftSchedule, DriftSettings, RateUnit,
+};
 pub use hooks::HookRules;
 pub use merge::{MergeMethod, MergeRules, MergeSettings};
 pub use permissions::PermissionRules;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use regex::Regex;
 
 use super::diag::{ConfigErrors, Diagnostic};
+use super::drift::{DriftPolicy, read_drift_policy};
 use super::hooks::HookRules;
 use super::merge::{MERGE_KEYS, MergeRules, MergeSettings};
 use super::permissions::{PermissionRules, read_permissions};
@@ -156,6 +157,8 @@ pub struct Policy {
     pub workflows: BTreeMap<String, Workflow>,
     /// `policies`: the policy sets every plan is checked with.
     pub policy_checks: Option<Arc<PolicyChecks>>,
+    /// `drift`: the repositories swept for drift, and their projects' defaults.
+    pub drift: Option<Arc<DriftPolicy>>,
     /// Keys that were ignored.
     pub warnings: Vec<Diagnostic>,
 }
@@ -199,6 +202,8 @@ pub struct EffectivePolicy {
     pub distribution: crate::run::Distribution,
     /// `policies`: the policy sets plans are checked with, and who approves their failures.
     pub policy_checks: Option<Arc<PolicyChecks>>,
+    /// The policy's `drift` section when it sweeps this repository, else `None`.
+    pub drift: Option<Arc<DriftPolicy>>,
 }
 
 impl Default for EffectivePolicy {
@@ -226,6 +231,7 @@ impl Default for EffectivePolicy {
             merge: MergeSettings::default(),
             distribution: crate::run::Distribution::Terraform,
             policy_checks: None,
+            drift: None,
         }
     }
 }
@@ -248,6 +254,14 @@ pub enum PolicyError {
     /// A policy set's files cannot be read.
     #[error("the policy file's policy sets cannot be read: {0}")]
     PolicySets(String),
+    /// `drift.repositories` lists a repository the deployment does not serve.
+    #[error(
+        "the policy's `drift.repositories` lists {repo}, which LANDFALL_REPO_ALLOWLIST does not allow: add it to the allowlist, or remove it from `drift.repositories`"
+    )]
+    DriftRepositoryRefused {
+        /// The repository.
+        repo: String,
+    },
 }
 
 const TOP_KEYS: &[&str] = &[
@@ -257,6 +271,7 @@ const TOP_KEYS: &[&str] = &[
     "metrics",
     "team_authz",
     "external_stores",
+    "drift",
 ];
 const REPO_KEYS: &[&str] = &[
     "id",
@@ -314,6 +329,7 @@ impl Policy {
             repos: Vec::new(),
             workflows: BTreeMap::new(),
             policy_checks: None,
+            drift: None,
             warnings: Vec::new(),
         };
         let root = match yaml::parse(text) {
@@ -335,6 +351,7 @@ impl Policy {
                     "policies" => {
                         policy.policy_checks = read_policy_checks(&mut r, e).map(Arc::new);
                     }
+                    "drift" => policy.drift = read_drift_policy(&mut r, e).map(Arc::new),
                     "metrics" | "team_authz" | "external_stores" => {
                         server_section(&mut r, e);
                     }
@@ -368,6 +385,7 @@ impl Policy {
         let mut out = EffectivePolicy {
             file: Some(self.file.clone()),
             policy_checks: self.policy_checks.clone(),
+            drift: self.drift.clone().filter(|d| d.sweeps(repo)),
             ..EffectivePolicy::default()
         };
         for (name, workflow) in &self.workflows {

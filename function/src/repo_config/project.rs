@@ -152,6 +152,8 @@ pub struct ProjectConfig {
     pub delete_source_branch_on_merge: Option<Setting<bool>>,
     /// `apply_on_merge` (restricted).
     pub apply_on_merge: Option<Setting<bool>>,
+    /// `drift`: whether, when and how drift is checked (with the policy's `drift`).
+    pub drift: Option<super::drift::DriftKey>,
 }
 
 impl ProjectConfig {
@@ -178,6 +180,7 @@ const PROJECT_KEYS: &[&str] = &[
     "silence_pr_comments",
     "delete_source_branch_on_merge",
     "apply_on_merge",
+    "drift",
     "repo_locking",
     "repo_locks",
     "policy_check",
@@ -209,6 +212,7 @@ pub(super) fn read_project(r: &mut Reader, node: &Node) -> Option<ProjectConfig>
         silence_pr_comments: None,
         delete_source_branch_on_merge: None,
         apply_on_merge: None,
+        drift: None,
     };
     let mut dir_seen = false;
     for e in entries {
@@ -339,6 +343,7 @@ pub(super) fn read_project(r: &mut Reader, node: &Node) -> Option<ProjectConfig>
                     line: e.line,
                 });
             }
+            "drift" => p.drift = super::drift::read_drift_key(r, e),
             _ if check_fixed_key(r, e) => {}
             k if PROJECT_UNSUPPORTED.contains(&k) => r.unsupported_key(e, "a project"),
             _ => r.unknown_key(e, "a project", PROJECT_KEYS),

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap, HashSet};
 
 use super::diag::{ConfigErrors, Diagnostic};
+use super::drift::{DriftKey, read_drift_key};
 use super::project::read_project;
 pub(crate) use super::project::read_requirements;
 pub use super::project::{
@@ -38,6 +39,8 @@ pub struct RepoConfig {
     pub delete_source_branch_on_merge: Option<Setting<bool>>,
     /// `apply_on_merge` (restricted): every project's default.
     pub apply_on_merge: Option<Setting<bool>>,
+    /// `drift`: the default of every project of the file.
+    pub drift: Option<DriftKey>,
     /// Keys that were ignored, reported in the PR comment.
     pub warnings: Vec<Diagnostic>,
 }
@@ -52,6 +55,7 @@ const TOP_KEYS: &[&str] = &[
     "autodiscover",
     "delete_source_branch_on_merge",
     "apply_on_merge",
+    "drift",
 ];
 const TOP_UNSUPPORTED: &[&str] = &[
     "allowed_regexp_prefixes",
@@ -90,6 +94,7 @@ pub fn parse_repo_config(file: &str, text: &str) -> Result<RepoConfig, ConfigErr
         autodiscover: None,
         delete_source_branch_on_merge: None,
         apply_on_merge: None,
+        drift: None,
         warnings: Vec::new(),
     };
     let Some(entries) = r.map(&root, "the file") else {
@@ -141,6 +146,7 @@ pub fn parse_repo_config(file: &str, text: &str) -> Result<RepoConfig, ConfigErr
                     line: e.line,
                 });
             }
+            "drift" => config.drift = read_drift_key(&mut r, e),
             k if TOP_UNSUPPORTED.contains(&k) => r.unsupported_key(e, "the top level"),
             _ => r.unknown_key(e, "the top level", TOP_KEYS),
         }

@@ -3,6 +3,7 @@
 //! policy change that would allow it.
 
 use super::diag::{ConfigErrors, Diagnostic};
+use super::drift::{DriftSettings, check_repo_drift};
 use super::policy::{EffectivePolicy, OverrideKey};
 use super::repo::{Autoplan, BranchPattern, ProjectConfig, RepoConfig, Requirement};
 use super::switches::{AutoDiscover, AutoDiscoverMode};
@@ -44,6 +45,8 @@ pub struct ResolvedProject {
     pub silence_pr_comments: Vec<RunCommand>,
     /// `apply_on_merge`: its plan is applied when the PR merges.
     pub apply_on_merge: bool,
+    /// How and when drift is checked at the default branch's head; `None`: it is not.
+    pub drift: Option<DriftSettings>,
 }
 
 impl ResolvedProject {
@@ -71,6 +74,10 @@ impl ResolvedProject {
             branch: None,
             silence_pr_comments: policy.silence_pr_comments.clone(),
             apply_on_merge: policy.merge.apply_on_merge,
+            drift: policy
+                .drift
+                .as_ref()
+                .and_then(|d| d.settings_for(None, None)),
         }
     }
 
@@ -105,6 +112,9 @@ pub struct ResolvedConfig {
     pub delete_source_branch_on_merge: bool,
     /// `apply_on_merge` for projects the file does not configure (discovered ones).
     pub apply_on_merge: bool,
+    /// Drift settings for projects the file does not configure (discovered ones): the file's
+    /// top-level `drift` over the policy's.
+    pub drift: Option<DriftSettings>,
     /// Ignored keys, to report in the PR comment.
     pub warnings: Vec<Diagnostic>,
 }
@@ -138,6 +148,10 @@ pub fn resolve(
             autodiscover: policy.autodiscover.clone().unwrap_or_default(),
             delete_source_branch_on_merge: policy.delete_source_branch_on_merge,
             apply_on_merge: policy.merge.apply_on_merge,
+            drift: policy
+                .drift
+                .as_ref()
+                .and_then(|d| d.settings_for(None, None)),
             warnings: Vec::new(),
         });
     };
@@ -193,6 +207,16 @@ pub fn resolve(
         None => policy.merge.apply_on_merge,
     };
 
+    diags.extend(check_repo_drift(
+        policy.drift.as_deref(),
+        repo,
+        &policy_name,
+    ));
+    let drift = policy
+        .drift
+        .as_ref()
+        .and_then(|d| d.settings_for(repo.drift.as_ref(), None));
+
     if diags.iter().any(Diagnostic::is_error) {
         diags.extend(repo.warnings.iter().cloned());
         return Err(ConfigErrors::new(diags));
@@ -212,6 +236,7 @@ pub fn resolve(
             .unwrap_or_default(),
         delete_source_branch_on_merge,
         apply_on_merge,
+        drift,
         warnings,
     })
 }
@@ -414,5 +439,9 @@ fn resolve_project(
         branch: p.branch.clone(),
         silence_pr_comments,
         apply_on_merge,
+        drift: policy
+            .drift
+            .as_ref()
+            .and_then(|d| d.settings_for(repo.drift.as_ref(), p.drift.as_ref())),
     })
 }

@@ -1,0 +1,223 @@
+//! Scheduled drift detection's settings (issue 18): the repo file's `drift` key, on a project or
+//! at the top level as the default of every project of the file, merged over the policy's
+//! top-level `drift` section into each project's [`DriftSettings`].
+//!
+//! ```yaml
+//! projects:
+//! - dir: network
+//!   drift:
+//!     enabled: true            # default true when the key is present
+//!     schedule: rate(6 hours)  # or cron(0 6 * * ? *); default: the policy's
+//!     mode: report             # or remediate, with the policy's leave
+//! - dir: dns
+//!   drift: true                # the shorthand: enabled with the defaults
+//! ```
+
+mod policy;
+mod schedule;
+
+pub(super) use policy::read_drift_policy;
+pub use policy::{DriftPolicy, DriftProjects};
+pub use schedule::{DriftSchedule, RateUnit};
+
+use super::diag::Diagnostic;
+use super::read::Reader;
+use super::repo::{RepoConfig, Setting};
+use super::yaml::{Entry, Value};
+
+/// What a drift check does with the drift it finds.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum DriftMode {
+    /// Reports it.
+    #[default]
+    Report,
+    /// Applies the default branch's configuration to undo it.
+    Remediate,
+}
+
+impl DriftMode {
+    /// As written in YAML.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DriftMode::Report => "report",
+            DriftMode::Remediate => "remediate",
+        }
+    }
+
+    fn parse(text: &str) -> Option<Self> {
+        match text {
+            "report" => Some(DriftMode::Report),
+            "remediate" => Some(DriftMode::Remediate),
+            _ => None,
+        }
+    }
+}
+
+/// How and when one project is checked for drift.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriftSettings {
+    /// When it is due.
+    pub schedule: DriftSchedule,
+    /// What is done with drift.
+    pub mode: DriftMode,
+}
+
+/// A repo file's `drift` key as written, on a project or at the top level; each unset key falls
+/// back to the top level's, then to the policy's.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DriftKey {
+    /// The key's line.
+    pub line: usize,
+    /// `enabled`: true unless it says false (`drift: true|false` sets only this).
+    pub enabled: bool,
+    /// `schedule`.
+    pub schedule: Option<DriftSchedule>,
+    /// `mode`, with its line (the policy may refuse `remediate`).
+    pub mode: Option<Setting<DriftMode>>,
+}
+
+const DRIFT_KEYS: [&str; 3] = ["enabled", "schedule", "mode"];
+
+/// Reads `drift: true|false` or `drift: {enabled, schedule, mode}`.
+pub(super) fn read_drift_key(r: &mut Reader, e: &Entry) -> Option<DriftKey> {
+    let mut key = DriftKey {
+        line: e.line,
+        enabled: true,
+        schedule: None,
+        mode: None,
+    };
+    let entries = match &e.value.value {
+        Value::Map(entries) => entries,
+        Value::Scalar { text, plain: true } if text == "true" || text == "false" => {
+            key.enabled = text == "true";
+            return Some(key);
+        }
+        _ => {
+            r.error(e.line, "`drift` must be true, false or a mapping")
+                .help = Some(
+                "write `drift: true`, or `drift:` with `enabled`, `schedule` and `mode` under it"
+                    .to_owned(),
+            );
+            return None;
+        }
+    };
+    let errors_before = r.diagnostics.len();
+    for d in entries {
+        match d.key.as_str() {
+            "enabled" => key.enabled = r.bool(&d.value, "`drift.enabled`").unwrap_or(true),
+            "schedule" => key.schedule = read_schedule(r, d, "`drift.schedule`"),
+            "mode" => {
+                key.mode = read_mode(r, d, "`drift.mode`").map(|value| Setting {
+                    value,
+                    line: d.line,
+                });
+            }
+            _ => r.unknown_key(d, "`drift`", &DRIFT_KEYS),
+        }
+    }
+    (r.diagnostics.len() == errors_before).then_some(key)
+}
+
+pub(super) fn read_schedule(r: &mut Reader, e: &Entry, what: &str) -> Option<DriftSchedule> {
+    let text = r.non_empty(&e.value, what)?;
+    DriftSchedule::parse(&text)
+        .map_err(|why| {
+            r.error(e.line, format!("{what}: {why}")).help = Some(
+                "EventBridge's syntax, in UTC: `rate(6 hours)`, `rate(1 day)` or `cron(0 6 * * ? *)`"
+                    .to_owned(),
+            );
+        })
+        .ok()
+}
+
+pub(super) fn read_mode(r: &mut Reader, e: &Entry, what: &str) -> Option<DriftMode> {
+    let text = r.string(&e.value, what)?;
+    let mode = DriftMode::parse(&text);
+    if mode.is_none() {
+        r.error(e.line, format!("{what}: `{text}` is not a drift mode"))
+            .help = Some("the modes are report and remediate".to_owned());
+    }
+    mode
+}
+
+impl DriftPolicy {
+    /// The settings of a project whose own `drift` key is `own`, under the file's top-level
+    /// `file`: `None` when drift is not checked for it (turned off, or `projects: configured`
+    /// and no key says anything).
+    #[must_use]
+    pub fn settings_for(
+        &self,
+        file: Option<&DriftKey>,
+        own: Option<&DriftKey>,
+    ) -> Option<DriftSettings> {
+        let keys = || own.into_iter().chain(file);
+        // The nearest key decides; a key is on unless it says `enabled: false`.
+        let enabled = own
+            .or(file)
+            .map_or(self.projects == DriftProjects::All, |k| k.enabled);
+        enabled.then(|| DriftSettings {
+            schedule: keys()
+                .find_map(|k| k.schedule.clone())
+                .unwrap_or_else(|| self.schedule.clone()),
+            mode: keys()
+                .find_map(|k| k.mode.as_ref().map(|m| m.value))
+                .unwrap_or(self.mode),
+        })
+    }
+}
+
+/// The repo file's drift keys checked against the policy: `mode: remediate` without its leave is
+/// an error (never a silent downgrade to a report); keys in a repository the policy does not
+/// sweep are a warning, since nothing checks them.
+pub(super) fn check_repo_drift(
+    drift: Option<&DriftPolicy>,
+    repo: &RepoConfig,
+    policy_name: &str,
+) -> Vec<Diagnostic> {
+    let own = repo
+        .projects
+        .iter()
+        .filter_map(|p| p.drift.as_ref().map(|k| (Some(p.display_name()), k)));
+    let mut keys = repo.drift.iter().map(|k| (None, k)).chain(own);
+    let Some(drift) = drift else {
+        return keys
+            .next()
+            .map(|(_, key)| {
+                Diagnostic::warning(
+                    &repo.file,
+                    key.line,
+                    "`drift` is not checked: the operator's policy does not sweep this repository for drift",
+                )
+                .with_help(format!(
+                    "ask the operator to list it under `drift.repositories` in {policy_name}; or remove `drift`"
+                ))
+            })
+            .into_iter()
+            .collect();
+    };
+    if drift.allow_remediate {
+        return Vec::new();
+    }
+    keys.filter_map(|(project, key)| {
+        let mode = key.mode.as_ref()?;
+        let who = project.map_or_else(
+            || "this file asks".to_owned(),
+            |name| format!("project `{name}` asks"),
+        );
+        (mode.value == DriftMode::Remediate).then(|| {
+            Diagnostic::error(
+                &repo.file,
+                mode.line,
+                format!("{who} for drift `mode: remediate`, but remediate is not allowed by the operator policy"),
+            )
+            .with_help(format!(
+                "use `mode: report`; or the operator sets `allow_remediate: true` under `drift` in {policy_name}"
+            ))
+        })
+    })
+    .collect()
+}
+
+#[cfg(all(test, feature = "function"))]
+mod tests;
