@@ -135,7 +135,11 @@ fn an_app_cannot_take_the_platform_apps_name() {
 #[test]
 fn the_drift_check_interval_is_read_by_the_functions_own_schedule_parser() {
     assert_eq!(
-        parse(MINIMAL).unwrap().function.drift_check_interval.get_ref(),
+        parse(MINIMAL)
+            .unwrap()
+            .function
+            .drift_check_interval
+            .get_ref(),
         "rate(1 hour)"
     );
     let ok = format!("{MINIMAL}\n[function]\ndrift_check_interval = \"cron(0 * * * ? *)\"\n");
