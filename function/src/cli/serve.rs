@@ -71,6 +71,21 @@ async fn sweep_every(handler: Arc<WebhookHandler<Sink>>, every: std::time::Durat
     }
 }
 
+/// Looks for due drift checks every `every`, the first at most a minute after start-up (not at
+/// once: a server restarting in a loop would start checks in bursts). Each project's own
+/// schedule decides when it is due.
+async fn drift_every(handler: Arc<WebhookHandler<Sink>>, every: std::time::Duration) {
+    let first = tokio::time::Instant::now() + every.min(std::time::Duration::from_mins(1));
+    let mut tick = tokio::time::interval_at(first, every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
+        if let Err(err) = handler.sink().drift().await {
+            tracing::warn!(error = %err, "the drift sweep failed; the next one tries again");
+        }
+    }
+}
+
 pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let (config, runtime) = start_up(Builder::new_multi_thread())?;
     runtime.block_on(async {
@@ -82,6 +97,9 @@ pub(super) fn run(args: &ServeArgs) -> anyhow::Result<ExitCode> {
         let limits = config.serve;
         if let Some(every) = limits.sweep_every {
             tokio::spawn(sweep_every(Arc::clone(&handler), every));
+        }
+        if let Some(every) = limits.drift_every {
+            tokio::spawn(drift_every(Arc::clone(&handler), every));
         }
         tracing::info!(
             %addr,

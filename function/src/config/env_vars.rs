@@ -70,6 +70,8 @@ pub const MAX_CONNECTIONS: &str = "LANDFALL_MAX_CONNECTIONS";
 pub const BODY_BUDGET_BYTES: &str = "LANDFALL_BODY_BUDGET_BYTES";
 /// `serve` only: seconds between sweeps (default 60; `0` turns the sweeper off).
 pub const SWEEP_SECS: &str = "LANDFALL_SWEEP_SECS";
+/// `serve` only: seconds between drift sweeps (default 3600; `0` turns drift checks off).
+pub const DRIFT_SECS: &str = "LANDFALL_DRIFT_SECS";
 /// The log filter (`tracing` directives, e.g. `info,landfall_function=debug`).
 pub const LOG: &str = "LANDFALL_LOG";
 /// `true` to let runners clone `file://` URLs (local use and tests; never in production).

@@ -16,6 +16,9 @@ pub struct ServeLimits {
     /// How often `serve` sweeps (`LANDFALL_SWEEP_SECS`, 60 s by default; `0`: never). Under
     /// Lambda the rendered EventBridge Scheduler schedule does it instead.
     pub sweep_every: Option<std::time::Duration>,
+    /// How often `serve` looks for projects whose drift check is due (`LANDFALL_DRIFT_SECS`,
+    /// an hour by default; `0`: never). Under Lambda the rendered drift schedule does it.
+    pub drift_every: Option<std::time::Duration>,
 }
 
 impl Default for ServeLimits {
@@ -25,6 +28,7 @@ impl Default for ServeLimits {
             max_connections: 256,
             body_budget_bytes: 64 * 1024 * 1024,
             sweep_every: Some(std::time::Duration::from_mins(1)),
+            drift_every: Some(std::time::Duration::from_hours(1)),
         }
     }
 }
@@ -97,20 +101,23 @@ pub(super) fn serve_limits(
             }
         },
     };
-    let sweep_every = match get(env_vars::SWEEP_SECS).as_deref().map(str::trim) {
-        Some("0") => None,
-        _ => Some(
-            number(env_vars::SWEEP_SECS, 86_400, "a number of seconds")?.map_or(
-                std::time::Duration::from_mins(1),
-                std::time::Duration::from_secs,
+    let every = |var: &'static str, default: std::time::Duration| {
+        Ok::<_, ConfigError>(match get(var).as_deref().map(str::trim) {
+            Some("0") => None,
+            _ => Some(
+                number(var, 86_400, "a number of seconds")?
+                    .map_or(default, std::time::Duration::from_secs),
             ),
-        ),
+        })
     };
+    let sweep_every = every(env_vars::SWEEP_SECS, std::time::Duration::from_mins(1))?;
+    let drift_every = every(env_vars::DRIFT_SECS, std::time::Duration::from_hours(1))?;
     Ok(ServeLimits {
         body_timeout,
         max_connections,
         body_budget_bytes,
         sweep_every,
+        drift_every,
     })
 }
 

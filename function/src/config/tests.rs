@@ -66,6 +66,7 @@ fn serve_limits_are_read_and_the_budget_holds_the_largest_body() {
         ("LANDFALL_MAX_CONNECTIONS", "8"),
         ("LANDFALL_BODY_BUDGET_BYTES", "26214400"),
         ("LANDFALL_SWEEP_SECS", "300"),
+        ("LANDFALL_DRIFT_SECS", "600"),
     ])
     .unwrap();
     let expected = ServeLimits {
@@ -73,6 +74,7 @@ fn serve_limits_are_read_and_the_budget_holds_the_largest_body() {
         max_connections: 8,
         body_budget_bytes: 26_214_400,
         sweep_every: Some(std::time::Duration::from_mins(5)),
+        drift_every: Some(std::time::Duration::from_mins(10)),
     };
     assert_eq!(c.serve, expected);
     // The sweeper runs every minute by default; 0 turns it off; anything else is an error.
@@ -83,6 +85,13 @@ fn serve_limits_are_read_and_the_budget_holds_the_largest_body() {
     let off = with_secret(&[("LANDFALL_SWEEP_SECS", "0")]).unwrap();
     assert_eq!(off.serve.sweep_every, None);
     assert!(with_secret(&[("LANDFALL_SWEEP_SECS", "soon")]).is_err());
+    // Drift sweeps: hourly by default, 0 for never.
+    assert_eq!(
+        with_secret(&[]).unwrap().serve.drift_every,
+        Some(std::time::Duration::from_hours(1))
+    );
+    let off = with_secret(&[("LANDFALL_DRIFT_SECS", "0")]).unwrap();
+    assert_eq!(off.serve.drift_every, None);
     // A body limit above the default budget raises the default budget to it...
     let c = with_secret(&[("LANDFALL_MAX_BODY_BYTES", "104857600")]).unwrap();
     assert_eq!(c.serve.body_budget_bytes, 104_857_600);

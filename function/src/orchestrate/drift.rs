@@ -56,7 +56,7 @@ impl Context {
             .policy
             .as_ref()
             .and_then(|policy| policy.drift.as_ref())
-            .map(|drift| drift.repositories.iter().map(RepoName::new).collect())
+            .map(|drift| drift.repositories().to_vec())
             .unwrap_or_default();
         let now = now_secs();
         for repo in repositories {
@@ -264,7 +264,7 @@ impl Context {
             .policy
             .as_ref()
             .and_then(|policy| policy.drift.as_ref())
-            .is_some_and(|drift| drift.repositories.iter().any(|r| *r == record.key.repo));
+            .is_some_and(|drift| drift.sweeps(&record.key.repo));
         if !swept {
             return Ok(());
         }
@@ -342,7 +342,7 @@ fn checked(drift: &mut DriftRecord, record: &PlanRecord, now: u64) {
         PlanStatus::NoChanges => {
             drift.state = DriftState::InSync;
             drift.first_seen = None;
-            drift.summary = "No changes.".to_owned();
+            "No changes.".clone_into(&mut drift.summary);
             drift.addresses.clear();
             drift.drifted.clear();
         }
@@ -371,7 +371,7 @@ fn remediated(drift: &mut DriftRecord, record: &PlanRecord, now: u64) {
         let detail = format!("applied the plan of `{}`", drift.addresses.join("`, `"));
         drift.state = DriftState::InSync;
         drift.first_seen = None;
-        drift.summary = "Remediated: applied back to the code.".to_owned();
+        "Remediated: applied back to the code.".clone_into(&mut drift.summary);
         drift.addresses.clear();
         drift.drifted.clear();
         drift.applied_sha = Some(record.head_sha.clone());

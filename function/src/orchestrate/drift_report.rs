@@ -13,68 +13,113 @@ use sha2::{Digest as _, Sha256};
 use super::Context;
 use crate::event::{CommitSha, RepoName};
 use crate::report::LOG_LINK_VALIDITY;
-use crate::store::{DriftRecord, DriftState, Drifts as _, TrackedIssue};
+use crate::store::{DriftRecord, DriftState, Drifts as _, TrackedIssue, now_secs};
 use crate::vcs::{CommitStatus, IssueRef, StatusState, TrackingIssue, VcsClient as _};
 use crate::vcs::status_context;
+
+/// How often a report is tried when other reporters race it.
+const REPORT_ATTEMPTS: usize = 80;
+
+/// The wait before trying again.
+const RETRY_WAIT: std::time::Duration = std::time::Duration::from_millis(250);
+
+/// How long another reporter waits for one that is opening the tracking issue.
+const OPENING_GRACE_SECS: u64 = 60;
 
 /// How long the webhook may take.
 const WEBHOOK_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 
 impl Context {
     /// Reports `repo`'s drift where it changed since the last report: the tracking issue and
-    /// the webhook. Returns the tracking issue's address, when there is one.
+    /// the webhook. Returns the tracking issue's address, when there is one. Of reporters that
+    /// race, the one whose versioned write lands reports; the others read again (and report
+    /// again only if what they saw is newer); while one opens the issue, the others wait.
     pub(crate) async fn report_drift(&self, repo: &RepoName) -> anyhow::Result<Option<String>> {
-        let records = self.store.list_drift(Some(repo.as_str())).await?;
-        let mut kept = self.store.repo_drift(repo.as_str()).await?;
-        let digest = digest(&records);
-        if digest == kept.reported {
-            return Ok(kept.issue.map(|issue| issue.url));
+        for _ in 0..REPORT_ATTEMPTS {
+            let kept = self.store.repo_drift(repo.as_str()).await?;
+            let records = self.store.list_drift(Some(repo.as_str())).await?;
+            let digest = digest(&records);
+            if digest == kept.reported {
+                return Ok(kept.issue.map(|issue| issue.url));
+            }
+            let open = records.iter().any(|r| r.state == DriftState::Drifted);
+            let opening = open && kept.issue.is_none();
+            let now = now_secs();
+            if opening && kept.opening_since.is_some_and(|t| now < t + OPENING_GRACE_SECS) {
+                tokio::time::sleep(RETRY_WAIT).await;
+                continue;
+            }
+            let mut claimed = kept.clone();
+            claimed.reported = digest;
+            claimed.version = kept.version + 1;
+            claimed.opening_since = opening.then_some(now);
+            if !self.store.put_repo_drift(repo.as_str(), &claimed).await? {
+                tokio::time::sleep(RETRY_WAIT).await;
+                continue;
+            }
+            let issue = self.update_issue(repo, &records, kept.issue.as_ref(), open).await;
+            if opening || issue != claimed.issue {
+                let mut done = claimed.clone();
+                done.issue.clone_from(&issue);
+                done.opening_since = None;
+                done.version = claimed.version + 1;
+                if !self.store.put_repo_drift(repo.as_str(), &done).await? {
+                    tracing::warn!(%repo, "a newer drift report was written before the tracking issue was kept");
+                }
+            }
+            self.drift_webhook(repo, &records, issue.as_ref()).await;
+            return Ok(issue.map(|issue| issue.url));
         }
-        let drifted: Vec<&DriftRecord> = records
+        tracing::warn!(%repo, "drift reports kept racing; the next check reports again");
+        Ok(None)
+    }
+
+    /// The tracking issue updated with `records` (opened when something drifts, closed when
+    /// nothing does), or as it was when the host refuses (the next change tries again).
+    async fn update_issue(
+        &self,
+        repo: &RepoName,
+        records: &[DriftRecord],
+        kept: Option<&TrackedIssue>,
+        open: bool,
+    ) -> Option<TrackedIssue> {
+        if !open && !kept.is_some_and(|issue| issue.open) {
+            return kept.cloned();
+        }
+        let drifted = records
             .iter()
             .filter(|r| r.state == DriftState::Drifted)
-            .collect();
-        let body = self.issue_body(repo, &records).await;
-        let open = !drifted.is_empty();
+            .count();
         let title = if open {
             format!(
-                "Landfall: drift in {} project{}",
-                drifted.len(),
-                if drifted.len() == 1 { "" } else { "s" }
+                "Landfall: drift in {drifted} project{}",
+                if drifted == 1 { "" } else { "s" }
             )
         } else {
             "Landfall: no drift".to_owned()
         };
-        let existing = kept.issue.as_ref().map(|issue| IssueRef {
+        let body = self.issue_body(repo, records).await;
+        let existing = kept.map(|issue| IssueRef {
             number: issue.number,
             url: issue.url.clone(),
         });
-        let needed = open || kept.issue.as_ref().is_some_and(|issue| issue.open);
-        if needed {
-            let issue = TrackingIssue { title, body, open };
-            match self
-                .vcs
-                .tracking_issue(repo, existing.as_ref(), &issue)
-                .await
-            {
-                Ok(Some(issue)) => {
-                    kept.issue = Some(TrackedIssue {
-                        number: issue.number,
-                        url: issue.url,
-                        open,
-                    });
-                }
-                Ok(None) => {}
-                // The status and the webhook still report; the next change tries again.
-                Err(err) => {
-                    tracing::warn!(%repo, error = %err, "cannot update the drift tracking issue");
-                }
+        let issue = TrackingIssue { title, body, open };
+        match self
+            .vcs
+            .tracking_issue(repo, existing.as_ref(), &issue)
+            .await
+        {
+            Ok(Some(issue)) => Some(TrackedIssue {
+                number: issue.number,
+                url: issue.url,
+                open,
+            }),
+            Ok(None) => None,
+            Err(err) => {
+                tracing::warn!(%repo, error = %err, "cannot update the drift tracking issue");
+                kept.cloned()
             }
         }
-        self.drift_webhook(repo, &records, kept.issue.as_ref()).await;
-        kept.reported = digest;
-        self.store.put_repo_drift(repo.as_str(), &kept).await?;
-        Ok(kept.issue.map(|issue| issue.url))
     }
 
     /// Sets the project's drift status on the commit it was checked at, best effort.

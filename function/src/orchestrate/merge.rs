@@ -121,15 +121,7 @@ impl Context {
             .collect();
         let config_files = repo_config::config_file_candidates(&policy);
         let changed = self
-            .inputs_changed(
-                repo,
-                &on_merge
-                    .iter()
-                    .map(|item| (item.record.head_sha.as_str(), item.project.dir.as_str()))
-                    .collect::<Vec<_>>(),
-                &merge_sha,
-                &config_files,
-            )
+            .inputs_changed(repo, &planned_dirs(&on_merge), &merge_sha, &config_files)
             .await?;
         ctx.trigger = format!("{MERGE_TRIGGER}{}", ctx.trigger);
         let MergeRuns {
@@ -449,6 +441,14 @@ struct MergeRuns {
     applies: Vec<(RunSpec, Vec<String>)>,
     plans: Vec<RunSpec>,
     notes: Vec<String>,
+}
+
+/// Each project's planned commit and directory.
+fn planned_dirs(items: &[OnMerge]) -> Vec<(&str, &str)> {
+    items
+        .iter()
+        .map(|item| (item.record.head_sha.as_str(), item.project.dir.as_str()))
+        .collect()
 }
 
 fn merge_runs(

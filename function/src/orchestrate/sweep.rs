@@ -102,7 +102,7 @@ impl Context {
 
     /// Fails a run that will never report: its record (only if still that run in progress), a
     /// failure status, and a comment. Returns whether this sweep failed it.
-    async fn fail_stuck(&self, record: &PlanRecord, why: &str) -> anyhow::Result<bool> {
+    async fn fail_stuck(self: &Arc<Self>, record: &PlanRecord, why: &str) -> anyhow::Result<bool> {
         let output = format!(
             "The run `{}` ended without reporting: {why}. Nothing of it was recorded.",
             record.run_id

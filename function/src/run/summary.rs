@@ -259,20 +259,7 @@ fn summarize_value(plan: &Value) -> Result<PlanSummary, SummaryError> {
             });
         }
     }
-    summary.drifted = object
-        .get("resource_drift")
-        .and_then(Value::as_array)
-        .into_iter()
-        .flatten()
-        .filter(|drift| {
-            drift
-                .pointer("/change/actions")
-                .and_then(Value::as_array)
-                .is_some_and(|actions| ChangeAction::from_actions(actions) != ChangeAction::NoOp)
-        })
-        .filter_map(|drift| drift.get("address").and_then(Value::as_str))
-        .map(str::to_owned)
-        .collect();
+    summary.drifted = drifted_addresses(object);
     if let Some(outputs) = object.get("output_changes").and_then(Value::as_object) {
         summary.output_changes = outputs
             .values()
@@ -287,6 +274,23 @@ fn summarize_value(plan: &Value) -> Result<PlanSummary, SummaryError> {
             .count();
     }
     Ok(summary)
+}
+
+/// The addresses of `resource_drift`'s entries that changed (not no-ops).
+fn drifted_addresses(plan: &serde_json::Map<String, Value>) -> Vec<String> {
+    plan.get("resource_drift")
+        .and_then(Value::as_array)
+        .into_iter()
+        .flatten()
+        .filter(|drift| {
+            drift
+                .pointer("/change/actions")
+                .and_then(Value::as_array)
+                .is_some_and(|actions| ChangeAction::from_actions(actions) != ChangeAction::NoOp)
+        })
+        .filter_map(|drift| drift.get("address").and_then(Value::as_str))
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Every value the plan marks sensitive (through `before_sensitive`/`after_sensitive` masks,

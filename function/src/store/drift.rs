@@ -135,7 +135,9 @@ pub struct TrackedIssue {
     pub open: bool,
 }
 
-/// What drift reporting keeps per repository.
+/// What drift reporting keeps per repository. Reports of one repository can end at the same
+/// time in two invocations: each write names the version it read, so only one of them reports
+/// a change, and only one opens the tracking issue (`opening_since` tells the other to wait).
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct RepoDrift {
     /// The tracking issue, once one was opened.
@@ -145,6 +147,12 @@ pub struct RepoDrift {
     /// not sent again.
     #[serde(default)]
     pub reported: String,
+    /// When a reporter started opening the tracking issue (unix seconds), until it is opened.
+    #[serde(default)]
+    pub opening_since: Option<u64>,
+    /// Bumped by every write; 0 before the first.
+    #[serde(default)]
+    pub version: u64,
 }
 
 /// Where drift records are kept (both stores, one contract).
@@ -164,10 +172,12 @@ pub trait Drifts: Send + Sync {
     /// What drift reporting keeps for `repo`.
     fn repo_drift(&self, repo: &str) -> impl Future<Output = Result<RepoDrift>> + Send;
 
-    /// Replaces what drift reporting keeps for `repo`.
+    /// Replaces what drift reporting keeps for `repo` with `drift` (its `version` one more than
+    /// the version read), only if the kept version is still `drift.version - 1`; returns
+    /// whether it was written.
     fn put_repo_drift(
         &self,
         repo: &str,
         drift: &RepoDrift,
-    ) -> impl Future<Output = Result<()>> + Send;
+    ) -> impl Future<Output = Result<bool>> + Send;
 }

@@ -465,7 +465,7 @@ forward_to_variants! {
     fn put_drift(&self, record: &DriftRecord) -> Result<()>;
     fn list_drift(&self, repo: Option<&str>) -> Result<Vec<DriftRecord>>;
     fn repo_drift(&self, repo: &str) -> Result<RepoDrift>;
-    fn put_repo_drift(&self, repo: &str, drift: &RepoDrift) -> Result<()>;
+    fn put_repo_drift(&self, repo: &str, drift: &RepoDrift) -> Result<bool>;
 }
 
 #[cfg(feature = "function")]

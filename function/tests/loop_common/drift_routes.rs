@@ -38,6 +38,14 @@ impl FakeGithub {
         let parts: Vec<&str> = rest.split('/').collect();
         let body = || serde_json::from_slice::<Value>(&request.body).unwrap_or_default();
         Some(match (method, parts.as_slice()) {
+            ("GET", ["git", "ref", "heads", branch @ ..]) => {
+                let branch = branch.join("/");
+                let sha = git(&self.repo, &["rev-parse", &branch]);
+                json_response(
+                    200,
+                    &json!({"ref": format!("refs/heads/{branch}"), "object": {"sha": sha, "type": "commit"}}),
+                )
+            }
             ("GET", ["branches", branch]) => {
                 let sha = git(&self.repo, &["rev-parse", branch]);
                 json_response(200, &json!({"name": branch, "commit": {"sha": sha}}))
@@ -58,6 +66,13 @@ impl FakeGithub {
                     },
                 );
                 json_response(201, &issue_json(number, &state.issues[&number]))
+            }
+            ("GET", ["issues", n]) => {
+                let number: u64 = n.parse().ok()?;
+                match state.issues.get(&number) {
+                    Some(issue) => json_response(200, &issue_json(number, issue)),
+                    None => json_response(404, &json!({"message": "Not Found"})),
+                }
             }
             ("PATCH", ["issues", n]) => {
                 let number: u64 = n.parse().ok()?;

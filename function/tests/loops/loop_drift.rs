@@ -7,7 +7,6 @@
 //! the `remediate` project is applied back to the code. The drift removed, the next check closes
 //! the issue. A pull request holding a project's lock makes its check skip.
 
-use std::path::Path;
 use std::time::{Duration, Instant};
 
 use aws_sdk_s3::primitives::ByteStream;
@@ -24,7 +23,10 @@ use crate::loop_lambda_watch::start_function_on;
 
 const STATE_BUCKET: &str = "drift-state";
 
-fn project_tf(moto: &MotoServer, key: &str, value: &str) -> String {
+/// The function's log, for a timed-out wait to show.
+static LOG: std::sync::OnceLock<std::path::PathBuf> = std::sync::OnceLock::new();
+
+fn project_tf(endpoint: &str, key: &str, value: &str) -> String {
     format!(
         r#"terraform {{
   backend "s3" {{
@@ -46,7 +48,6 @@ resource "terraform_data" "app" {{
   input = "{value}"
 }}
 "#,
-        endpoint = moto.endpoint()
     )
 }
 
@@ -93,7 +94,13 @@ fn state(runtime: &tokio::runtime::Runtime, s3: &aws_sdk_s3::Client, key: &str) 
 }
 
 /// Changes the state object `key` out of band: `from` becomes `to`, the serial goes up.
-fn tamper(runtime: &tokio::runtime::Runtime, s3: &aws_sdk_s3::Client, key: &str, from: &str, to: &str) {
+fn tamper(
+    runtime: &tokio::runtime::Runtime,
+    s3: &aws_sdk_s3::Client,
+    key: &str,
+    from: &str,
+    to: &str,
+) {
     let text = state(runtime, s3, key);
     assert!(text.contains(from), "{text}");
     let mut json: Value = serde_json::from_str(&text.replace(from, to)).unwrap();
@@ -109,10 +116,26 @@ fn tamper(runtime: &tokio::runtime::Runtime, s3: &aws_sdk_s3::Client, key: &str,
     });
 }
 
-fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
+fn wait_until(what: &str, done: impl FnMut() -> bool) {
+    wait_until_or(what, done, String::new);
+}
+
+/// [`wait_until`], saying `context()` too when it times out.
+fn wait_until_or(what: &str, mut done: impl FnMut() -> bool, context: impl Fn() -> String) {
     let deadline = Instant::now() + Duration::from_mins(3);
     while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting until {what}");
+        if Instant::now() > deadline {
+            let tail = LOG
+                .get()
+                .and_then(|log| std::fs::read_to_string(log).ok())
+                .unwrap_or_default();
+            let lines: Vec<&str> = tail.lines().collect();
+            panic!(
+                "timed out waiting until {what}; {}\nthe function's log ends:\n{}",
+                context(),
+                lines[lines.len().saturating_sub(40)..].join("\n")
+            );
+        }
         std::thread::sleep(Duration::from_millis(200));
     }
 }
@@ -138,18 +161,33 @@ fn key(dir: &str) -> LockKey {
 fn set_due(runtime: &tokio::runtime::Runtime, store: &DynamoStore, dir: &str, due: bool) {
     runtime.block_on(async {
         let mut record = store.get_drift(&key(dir)).await.unwrap().unwrap();
-        record.last_checked = if due { 1 } else { landfall_function::store::now_secs() };
+        record.last_checked = if due {
+            1
+        } else {
+            landfall_function::store::now_secs()
+        };
         store.put_drift(&record).await.unwrap();
     });
 }
 
 /// Step 1: both projects applied through PR #1, which merges into main.
-fn apply_through_a_pull_request(url: &FunctionUrl, story: &mut Story, moto: &MotoServer) {
+fn apply_through_a_pull_request(
+    runtime: &tokio::runtime::Runtime,
+    url: &FunctionUrl,
+    story: &mut Story,
+    moto: &MotoServer,
+) {
     story.commit(
         "change",
         &[
-            ("report/main.tf", project_tf(moto, "report.tfstate", "v2")),
-            ("heal/main.tf", project_tf(moto, "heal.tfstate", "v2")),
+            (
+                "report/main.tf",
+                project_tf(&moto.endpoint(), "report.tfstate", "v2"),
+            ),
+            (
+                "heal/main.tf",
+                project_tf(&moto.endpoint(), "heal.tfstate", "v2"),
+            ),
         ],
         "v2",
     );
@@ -157,18 +195,49 @@ fn apply_through_a_pull_request(url: &FunctionUrl, story: &mut Story, moto: &Mot
     let id = story.next_delivery();
     let (status, _) = url.deliver("pull_request", &id, &story.pull_request("opened", 1, false));
     assert_eq!(status, 202);
-    wait_until("both projects are planned", || {
-        story.comments(1).iter().any(|c| c.matches("Plan: 1 to add").count() == 2)
-    });
+    wait_until_or(
+        "both projects are planned",
+        || {
+            story
+                .comments(1)
+                .iter()
+                .any(|c| c.contains("Plan for dir `heal`") && c.contains("Plan for dir `report`"))
+        },
+        || format!("comments: {:#?}", story.comments(1)),
+    );
     let id = story.next_delivery();
     let (status, _) = url.deliver("issue_comment", &id, &story.comment(1, "landfall apply"));
     assert_eq!(status, 202);
-    wait_until("both projects are applied", || {
-        story.comments(1).iter().any(|c| c.matches("Apply complete!").count() == 2)
-    });
+    let s3 = s3(moto);
+    let applied = |key: &str| {
+        runtime.block_on(async {
+            let object = s3.get_object().bucket(STATE_BUCKET).key(key).send().await;
+            match object {
+                Ok(object) => object.body.collect().await.unwrap().to_vec(),
+                Err(_) => Vec::new(),
+            }
+        })
+    };
+    wait_until_or(
+        "both projects are applied",
+        || {
+            ["report.tfstate", "heal.tfstate"]
+                .iter()
+                .all(|key| String::from_utf8_lossy(&applied(key)).contains("\"v2\""))
+        },
+        || format!("comments: {:#?}", story.comments(1)),
+    );
     let head = git(&story.origin(), &["rev-parse", "change"]);
     git(&story.origin(), &["update-ref", "refs/heads/main", &head]);
-    story.host.state.lock().unwrap().prs.get_mut(&1).unwrap().merged = true;
+    story
+        .host
+        .state
+        .lock()
+        .unwrap()
+        .prs
+        .get_mut(&1)
+        .unwrap()
+        .merged = true;
     let seen = story.comments(1).len();
     let id = story.next_delivery();
     let (status, _) = url.deliver("pull_request", &id, &story.pull_request("closed", 1, true));
@@ -176,144 +245,233 @@ fn apply_through_a_pull_request(url: &FunctionUrl, story: &mut Story, moto: &Mot
     story.wait_comment(1, seen, "Locks released");
 }
 
-#[test]
-fn drift_is_found_reported_remediated_and_closed_on_schedule() {
-    let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (mock, mut story) = new_story(&runtime);
-    let slack = runtime.block_on(MockServer::start());
-    runtime.block_on(
-        Mock::given(method("POST"))
-            .respond_with(ResponseTemplate::new(200))
-            .mount(&slack),
-    );
-    let moto = MotoServer::start().expect("moto starts (run scripts/install-tools)");
-    moto.create_bucket(STATE_BUCKET).unwrap();
-    let s3 = s3(&moto);
-    story.commit(
-        "main",
-        &[
-            ("landfall.yaml", REPO_CONFIG.to_owned()),
-            ("report/main.tf", project_tf(&moto, "report.tfstate", "v1")),
-            ("heal/main.tf", project_tf(&moto, "heal.tfstate", "v1")),
-        ],
-        "initial",
-    );
-    let policy = story.dir.path().join("repos.yaml");
-    std::fs::write(&policy, POLICY).unwrap();
-    let log = story.dir.path().join("function.log");
-    let (emulator, moto, store) = start_function_on(
-        &runtime,
-        &mock,
-        &story,
-        &log,
-        &policy,
-        moto,
-        &[(
-            "LANDFALL_DRIFT_WEBHOOK_URL",
-            format!("{}/services/T000/B000/XXXX", slack.uri()),
-        )],
-    );
-    let data = story.dir.path().join("data");
-    let url = FunctionUrl {
-        addr: emulator.addr(),
-        path: emulator.function_url_path(),
-        timeout: Duration::from_mins(2),
-    };
-    apply_through_a_pull_request(&url, &mut story, &moto);
-    assert!(state(&runtime, &s3, "report.tfstate").contains("\"v2\""));
+/// The story's world: the function under the emulator, the fake GitHub, moto, the webhook.
+struct World {
+    runtime: tokio::runtime::Runtime,
+    story: Story,
+    s3: aws_sdk_s3::Client,
+    table: DynamoStore,
+    emulator: landfall_e2e::LambdaEmulator,
+    slack: MockServer,
+    data: std::path::PathBuf,
+    moto: MotoServer,
+    _mock: MockServer,
+}
 
-    // 2. Both states changed out of band; one scheduled run checks both.
-    tamper(&runtime, &s3, "report.tfstate", "\"v2\"", "\"tampered\"");
-    tamper(&runtime, &s3, "heal.tfstate", "\"v2\"", "\"tampered\"");
-    let answer = drift_sweep(&emulator);
+impl World {
+    /// `main` with the two projects, the policy sweeping the repository, the function started
+    /// with the webhook; both projects applied through PR #1.
+    fn start() -> Self {
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        let (mock, mut story) = new_story(&runtime);
+        let slack = runtime.block_on(MockServer::start());
+        runtime.block_on(
+            Mock::given(method("POST"))
+                .respond_with(ResponseTemplate::new(200))
+                .mount(&slack),
+        );
+        let moto = MotoServer::start().expect("moto starts (run scripts/install-tools)");
+        moto.create_bucket(STATE_BUCKET).unwrap();
+        story.commit(
+            "main",
+            &[
+                ("landfall.yaml", REPO_CONFIG.to_owned()),
+                (
+                    "report/main.tf",
+                    project_tf(&moto.endpoint(), "report.tfstate", "v1"),
+                ),
+                (
+                    "heal/main.tf",
+                    project_tf(&moto.endpoint(), "heal.tfstate", "v1"),
+                ),
+            ],
+            "initial",
+        );
+        let policy = story.dir.path().join("repos.yaml");
+        std::fs::write(&policy, POLICY).unwrap();
+        let log = story.dir.path().join("function.log");
+        let _ = LOG.set(log.clone());
+        let hook = format!("{}/services/T000/B000/XXXX", slack.uri());
+        let (emulator, moto, table) = start_function_on(
+            &runtime,
+            &mock,
+            &story,
+            &log,
+            &policy,
+            moto,
+            &[("LANDFALL_DRIFT_WEBHOOK_URL", hook)],
+        );
+        let url = FunctionUrl {
+            addr: emulator.addr(),
+            path: emulator.function_url_path(),
+            timeout: Duration::from_mins(2),
+        };
+        apply_through_a_pull_request(&runtime, &url, &mut story, &moto);
+        World {
+            s3: s3(&moto),
+            data: story.dir.path().join("data"),
+            runtime,
+            story,
+            table,
+            emulator,
+            slack,
+            moto,
+            _mock: mock,
+        }
+    }
+
+    fn state(&self, key: &str) -> String {
+        state(&self.runtime, &self.s3, key)
+    }
+
+    fn tamper(&self, key: &str, from: &str, to: &str) {
+        tamper(&self.runtime, &self.s3, key, from, to);
+    }
+
+    fn record(&self, dir: &str) -> Option<landfall_function::store::DriftRecord> {
+        self.runtime
+            .block_on(self.table.get_drift(&key(dir)))
+            .unwrap()
+    }
+
+    /// Whether the webhook received a body whose text contains `needle`.
+    fn posted(&self, needle: &str) -> bool {
+        self.runtime
+            .block_on(self.slack.received_requests())
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
+            .any(|body| body["text"].as_str().is_some_and(|t| t.contains(needle)))
+    }
+
+    /// The last state of the status `context` on `sha`.
+    fn status(&self, sha: &str, context: &str) -> Option<String> {
+        let host = self.story.host.state.lock().unwrap();
+        host.statuses
+            .iter()
+            .rev()
+            .find(|(s, c, _)| s == sha && c == context)
+            .map(|(_, _, state)| state.clone())
+    }
+}
+
+/// Both states changed out of band; one scheduled run: `heal` applied back to the code,
+/// `report` reported in the tracking issue, its status and the webhook.
+fn drift_found_reported_and_remediated(world: &World) {
+    world.tamper("report.tfstate", "\"v2\"", "\"tampered\"");
+    world.tamper("heal.tfstate", "\"v2\"", "\"tampered\"");
+    let answer = drift_sweep(&world.emulator);
     assert_eq!(answer["checked"].as_array().unwrap().len(), 2, "{answer}");
-    let main = git(&story.origin(), &["rev-parse", "main"]);
+    let main = git(&world.story.origin(), &["rev-parse", "main"]);
 
-    // The remediate project is applied back to the code and recorded as remediated.
     wait_until("heal is remediated", || {
-        let record = runtime.block_on(store.get_drift(&key("heal"))).unwrap();
-        record.is_some_and(|r| {
+        world.record("heal").is_some_and(|r| {
             r.state == DriftState::InSync
-                && r.remediations.last().is_some_and(|m| m.outcome == "applied")
+                && r.remediations
+                    .last()
+                    .is_some_and(|m| m.outcome == "applied")
         })
     });
-    assert!(state(&runtime, &s3, "heal.tfstate").contains("\"v2\""));
-    // The report project is reported, not applied.
-    let report = runtime.block_on(store.get_drift(&key("report"))).unwrap().unwrap();
+    assert!(world.state("heal.tfstate").contains("\"v2\""));
+    let report = world.record("report").unwrap();
     assert_eq!(report.state, DriftState::Drifted);
     assert_eq!(report.addresses, ["terraform_data.app"]);
     assert_eq!(report.checked_sha, main);
-    assert!(state(&runtime, &s3, "report.tfstate").contains("\"tampered\""));
+    assert!(
+        world.state("report.tfstate").contains("\"tampered\""),
+        "report mode applies nothing"
+    );
     wait_until("the tracking issue lists only report", || {
-        let host = story.host.state.lock().unwrap();
+        let host = world.story.host.state.lock().unwrap();
         host.issues.values().any(|i| {
             i.state == "open" && i.body.contains("| `report` |") && !i.body.contains("| `heal` |")
         })
     });
     {
-        let host = story.host.state.lock().unwrap();
+        let host = world.story.host.state.lock().unwrap();
         assert_eq!(host.issues.len(), 1, "one issue per repository");
         let issue = host.issues.values().next().unwrap();
         assert!(issue.title.contains("drift in 1 project"), "{issue:?}");
         assert!(issue.body.contains("terraform_data.app"), "{issue:?}");
         assert!(issue.body.contains("Latest remediations"), "{issue:?}");
-        let status = |context: &str| {
-            host.statuses
-                .iter()
-                .rev()
-                .find(|(sha, c, _)| *sha == main && c == context)
-                .map(|(_, _, s)| s.clone())
-        };
-        assert_eq!(status("landfall/drift: report").as_deref(), Some("failure"));
-        assert_eq!(status("landfall/drift: heal").as_deref(), Some("success"));
     }
-    let posted = |needle: &str| {
-        runtime
-            .block_on(slack.received_requests())
-            .unwrap_or_default()
-            .iter()
-            .filter_map(|r| serde_json::from_slice::<Value>(&r.body).ok())
-            .any(|body| body["text"].as_str().is_some_and(|t| t.contains(needle)))
-    };
+    assert_eq!(
+        world.status(&main, "landfall/drift: report").as_deref(),
+        Some("failure")
+    );
+    assert_eq!(
+        world.status(&main, "landfall/drift: heal").as_deref(),
+        Some("success")
+    );
     wait_until("the webhook hears of report's drift", || {
-        posted("drift in acme/infra: report")
+        world.posted("drift in acme/infra: report")
     });
+}
 
-    // 3. The drift removed out of band: the next check closes the issue.
-    tamper(&runtime, &s3, "report.tfstate", "\"tampered\"", "\"v2\"");
-    set_due(&runtime, &store, "report", true);
-    set_due(&runtime, &store, "heal", false);
-    let answer = drift_sweep(&emulator);
+/// The drift removed out of band: the next check closes the issue and says so.
+fn drift_gone_closes_the_issue(world: &World) {
+    world.tamper("report.tfstate", "\"tampered\"", "\"v2\"");
+    set_due(&world.runtime, &world.table, "report", true);
+    set_due(&world.runtime, &world.table, "heal", false);
+    let answer = drift_sweep(&world.emulator);
     assert_eq!(answer["checked"].as_array().unwrap().len(), 1, "{answer}");
     wait_until("the tracking issue is closed", || {
-        let host = story.host.state.lock().unwrap();
+        let host = world.story.host.state.lock().unwrap();
         host.issues.values().all(|i| i.state == "closed")
     });
     wait_until("the webhook hears the drift is gone", || {
-        posted("no drift in acme/infra")
+        world.posted("no drift in acme/infra")
     });
+}
 
-    // 4. A pull request holding report's lock: its check is skipped, and said so.
-    story.commit(
+/// A pull request holding report's lock: its check is skipped, and said so; nothing runs.
+fn a_locked_project_is_skipped(world: &mut World) {
+    let endpoint = world.moto.endpoint();
+    world.story.commit(
         "other",
-        &[("report/main.tf", project_tf(&moto, "report.tfstate", "v3"))],
+        &[(
+            "report/main.tf",
+            project_tf(&endpoint, "report.tfstate", "v3"),
+        )],
         "v3",
     );
-    open_pr(&story, 2, "other", "octocat");
-    let id = story.next_delivery();
-    let (status, _) = url.deliver("pull_request", &id, &story.pull_request("opened", 2, false));
+    open_pr(&world.story, 2, "other", "octocat");
+    let url = FunctionUrl {
+        addr: world.emulator.addr(),
+        path: world.emulator.function_url_path(),
+        timeout: Duration::from_mins(2),
+    };
+    let id = world.story.next_delivery();
+    let opened = world.story.pull_request("opened", 2, false);
+    let (status, _) = url.deliver("pull_request", &id, &opened);
     assert_eq!(status, 202);
-    story.wait_comment(2, 0, "Plan: 0 to add, 1 to change");
-    set_due(&runtime, &store, "report", true);
-    set_due(&runtime, &store, "heal", false);
-    let runs = run_dirs(&data);
-    let answer = drift_sweep(&emulator);
+    world
+        .story
+        .wait_comment(2, 0, "Plan: 0 to add, 1 to change");
+    set_due(&world.runtime, &world.table, "report", true);
+    set_due(&world.runtime, &world.table, "heal", false);
+    let runs = run_dirs(&world.data);
+    let answer = drift_sweep(&world.emulator);
     assert_eq!(answer["checked"], serde_json::json!([]), "{answer}");
     let skipped = answer["skipped"].to_string();
-    assert!(skipped.contains("report: locked by pull request #2"), "{answer}");
+    assert!(
+        skipped.contains("report: locked by pull request #2"),
+        "{answer}"
+    );
     std::thread::sleep(Duration::from_secs(1));
-    assert_eq!(run_dirs(&data), runs, "nothing ran for a locked project");
-    let record = runtime.block_on(store.get_drift(&key("report"))).unwrap().unwrap();
+    assert_eq!(
+        run_dirs(&world.data),
+        runs,
+        "nothing ran for a locked project"
+    );
+    let record = world.record("report").unwrap();
     assert_eq!(record.skipped.as_deref(), Some("locked by pull request #2"));
-    assert!(Path::new(&log).exists());
+}
+
+#[test]
+fn drift_is_found_reported_remediated_and_closed_on_schedule() {
+    let mut world = World::start();
+    drift_found_reported_and_remediated(&world);
+    drift_gone_closes_the_issue(&world);
+    a_locked_project_is_skipped(&mut world);
 }

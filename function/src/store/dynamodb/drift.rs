@@ -2,7 +2,7 @@
 //! `gsi2pk = drift` (every repository's records from the sweep index, never a scan); a
 //! repository's under the same `pk` with `sk = #repo`. Each holds its record as JSON in `body`.
 
-use super::items::s;
+use super::items::{n, s};
 use super::{DynamoStore, SWEEP_INDEX};
 use crate::store::drift::{DriftRecord, Drifts, RepoDrift};
 use crate::store::keys::{escape, project_key};
@@ -49,7 +49,7 @@ impl Drifts for DynamoStore {
                 self.query_all(
                     None,
                     "pk = :pk AND sk > :repo",
-                    &[(":pk", s(&pk(repo))), (":repo", s(REPO_SK))],
+                    &[(":pk", s(pk(repo))), (":repo", s(REPO_SK))],
                 )
                 .await?
             }
@@ -77,13 +77,22 @@ impl Drifts for DynamoStore {
         }
     }
 
-    async fn put_repo_drift(&self, repo: &str, drift: &RepoDrift) -> Result<()> {
+    async fn put_repo_drift(&self, repo: &str, drift: &RepoDrift) -> Result<bool> {
         let body = serde_json::to_string(drift).expect("a repository's drift serialises");
-        let _ = self
+        let expected = drift.version.saturating_sub(1);
+        let written = self
             .put_kind((&pk(repo), REPO_SK), "repo_drift", |put| {
-                put.item("body", s(&body))
+                let put = put
+                    .item("body", s(&body))
+                    .item("version", n(drift.version));
+                if expected == 0 {
+                    put.condition_expression("attribute_not_exists(pk)")
+                } else {
+                    put.condition_expression("version = :v")
+                        .expression_attribute_values(":v", n(expected))
+                }
             })
             .await?;
-        Ok(())
+        Ok(written.is_ok())
     }
 }

@@ -1,8 +1,10 @@
 //! Drift records in the embedded store: one JSON record per project (keyed like its lock) and
 //! one per repository.
 
+use redb::ReadableTable as _;
+
 use super::writer::Finish;
-use super::{DRIFTS, EmbeddedStore, REPO_DRIFTS, encode};
+use super::{DRIFTS, EmbeddedStore, REPO_DRIFTS, decode, encode};
 use crate::store::drift::{DriftRecord, Drifts, RepoDrift};
 use crate::store::keys::{embedded_lock_key, embedded_repo_prefix, escape};
 use crate::store::{LockKey, Result};
@@ -38,14 +40,23 @@ impl Drifts for EmbeddedStore {
         Ok(found.unwrap_or_default())
     }
 
-    async fn put_repo_drift(&self, repo: &str, drift: &RepoDrift) -> Result<()> {
+    async fn put_repo_drift(&self, repo: &str, drift: &RepoDrift) -> Result<bool> {
         let (id, value) = (escape(repo), encode(drift));
-        self.write("write a repository's drift", move |txn, _| {
-            txn.open_table(REPO_DRIFTS)?
-                .insert(id.as_str(), value.as_slice())?;
-            Ok(Finish::Commit(()))
-        })
-        .await?;
-        Ok(())
+        let expected = drift.version.saturating_sub(1);
+        let written = self
+            .write("write a repository's drift", move |txn, _| {
+                let mut table = txn.open_table(REPO_DRIFTS)?;
+                let kept = match table.get(id.as_str())? {
+                    Some(v) => decode::<RepoDrift>(&id, v.value())?.version,
+                    None => 0,
+                };
+                if kept != expected {
+                    return Ok(Finish::Abort(false));
+                }
+                table.insert(id.as_str(), value.as_slice())?;
+                Ok(Finish::Commit(true))
+            })
+            .await?;
+        Ok(written)
     }
 }

@@ -11,7 +11,7 @@ fn record(repo: &str, dir: &str, state: DriftState) -> DriftRecord {
     record.state = state;
     record.last_checked = 1_777_636_800;
     record.checked_sha = "c".repeat(40);
-    record.summary = "Plan: 0 to add, 1 to change, 0 to destroy.".to_owned();
+    "Plan: 0 to add, 1 to change, 0 to destroy.".clone_into(&mut record.summary);
     record.addresses = vec!["terraform_data.a".to_owned()];
     record
 }
@@ -71,9 +71,19 @@ pub async fn drift_records_are_kept_per_project_and_listed_per_repository_or_all
             open: true,
         }),
         reported: "digest".to_owned(),
+        opening_since: None,
+        version: 1,
     };
-    store.put_repo_drift(REPO, &tracked).await.unwrap();
+    assert!(store.put_repo_drift(REPO, &tracked).await.unwrap());
     assert_eq!(store.repo_drift(REPO).await.unwrap(), tracked);
+    // A writer that read an older version writes nothing.
+    assert!(!store.put_repo_drift(REPO, &tracked).await.unwrap());
+    let mut next = tracked.clone();
+    next.version = 2;
+    "newer".clone_into(&mut next.reported);
+    assert!(store.put_repo_drift(REPO, &next).await.unwrap());
+    assert!(!store.put_repo_drift(REPO, &next).await.unwrap());
+    assert_eq!(store.repo_drift(REPO).await.unwrap(), next);
     assert_eq!(store.list_drift(Some(REPO)).await.unwrap().len(), 2);
     assert!(store.list_locks(None).await.unwrap().is_empty());
     assert!(store.unfinished_runs().await.unwrap().is_empty());
