@@ -151,3 +151,45 @@ fn the_apply_lock_is_set_once_shown_and_cleared_by_an_operator() {
         "null"
     );
 }
+
+/// `landfall drift` lists what the drift checks found: drifted and failed projects by default,
+/// every checked one with `--all`, as text or JSON; exit status 2 while something drifts.
+#[test]
+fn drift_lists_the_drifted_projects_and_exits_2_while_something_drifts() {
+    use landfall_function::store::{DriftRecord, DriftState, Drifts as _, EmbeddedStore, LockKey};
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = landfall(dir.path(), "embedded", &["drift"]);
+    assert_eq!(stdout(&out), "no drift\n");
+    {
+        let store = EmbeddedStore::open_dir(dir.path()).unwrap();
+        let runtime = tokio::runtime::Runtime::new().unwrap();
+        for (dir, state) in [("net", DriftState::Drifted), ("dns", DriftState::InSync)] {
+            let mut record = DriftRecord::new(LockKey::new("acme/infra", dir, "default"));
+            record.state = state;
+            record.last_checked = 1_777_636_800;
+            record.first_seen = (state == DriftState::Drifted).then_some(1_777_600_000);
+            record.checked_sha = "c".repeat(40);
+            "Plan: 0 to add, 1 to change, 0 to destroy.".clone_into(&mut record.summary);
+            record.addresses = vec!["aws_s3_bucket.logs".to_owned()];
+            runtime.block_on(store.put_drift(&record)).unwrap();
+        }
+    }
+    let out = landfall(dir.path(), "embedded", &["drift"]);
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("REPO"), "{text}");
+    assert!(text.contains("acme/infra  net"), "{text}");
+    assert!(text.contains("cccccccc"), "{text}");
+    assert!(!text.contains("dns"), "{text}");
+    let out = landfall(dir.path(), "embedded", &["drift", "--all", "--json"]);
+    assert_eq!(out.status.code(), Some(2));
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2, "{rows}");
+    assert_eq!(rows[1]["project"], "net");
+    assert_eq!(rows[1]["state"], "drifted");
+    assert_eq!(rows[1]["addresses"][0], "aws_s3_bucket.logs");
+    assert_eq!(rows[1]["since"], "2026-05-01T01:46:40Z");
+    let out = landfall(dir.path(), "embedded", &["drift", "--repo", "acme/other"]);
+    assert_eq!(stdout(&out), "no drift\n");
+}

@@ -19,7 +19,9 @@ use serde::Serialize;
 use super::plan::{Loaded, run_spec};
 use super::{Context, PrContext};
 use crate::event::{CommitSha, RepoName};
-use crate::repo_config::{self, DriftMode};
+use crate::projects::TerraformTree;
+use crate::repo_config::{self, DriftMode, EffectivePolicy, ResolvedConfig, ResolvedProject};
+use crate::vcs::tree::HeadFiles;
 use crate::run::{
     CommentThread, DRIFT_PR, DRIFT_TRIGGER, Outcome, PlanToApply, ProjectResult, RunCommand,
     RunSpec,
@@ -84,12 +86,14 @@ impl Context {
     ) -> anyhow::Result<()> {
         let info = self.vcs.repository(repo).await?;
         let policy = self.policy_for(repo, &info.default_branch);
-        let (config, policy) = match self.load_config_at(policy, repo, &info.head_sha).await? {
+        let files = repo_config::config_file_candidates(&policy);
+        let head = HeadFiles::read(&self.vcs, repo, &info.head_sha, &files).await?;
+        let (config, policy) = match Loaded::resolve(policy, head.config.as_ref()) {
             Loaded::Config(loaded) => *loaded,
             Loaded::Invalid(why) => anyhow::bail!("the repo config cannot be used: {why}"),
         };
         let mut specs = Vec::new();
-        for project in &config.projects {
+        for project in drift_projects(&config, &policy, &head.tree()) {
             let Some(settings) = &project.drift else {
                 continue;
             };
@@ -130,7 +134,7 @@ impl Context {
                 continue;
             }
             let ctx = drift_context(self, repo, &info, settings.mode, now);
-            let mut spec = run_spec(&ctx, project, &policy, RunCommand::Plan, &[], None);
+            let mut spec = run_spec(&ctx, &project, &policy, RunCommand::Plan, &[], None);
             // A check plans to compare, not to be applied by a person: no policy checks.
             spec.project.policy_sets.clear();
             spec.report_back = self.report_back.then(drift_thread);
@@ -277,6 +281,32 @@ impl Context {
         self.store.put_drift(&drift).await?;
         Ok(())
     }
+}
+
+/// The projects a drift sweep looks at: the configured ones with drift settings and, where
+/// projects are discovered, every other Terraform root with the file's (or policy's) default.
+fn drift_projects(
+    config: &ResolvedConfig,
+    policy: &EffectivePolicy,
+    tree: &TerraformTree,
+) -> Vec<ResolvedProject> {
+    let mut projects: Vec<ResolvedProject> = config
+        .projects
+        .iter()
+        .filter(|p| p.drift.is_some())
+        .cloned()
+        .collect();
+    if let Some(drift) = config.drift.as_ref().filter(|_| config.autodiscover()) {
+        for dir in tree.roots() {
+            if config.projects.iter().any(|p| p.dir == dir) || config.autodiscover.ignores(dir) {
+                continue;
+            }
+            let mut project = ResolvedProject::with_defaults(policy, dir);
+            project.drift = Some(drift.clone());
+            projects.push(project);
+        }
+    }
+    projects
 }
 
 /// The trigger prefix of checks whose drift is remediated.

@@ -26,7 +26,7 @@ pub(crate) enum Loaded {
 impl Loaded {
     /// The config from the repo file `found` (name and text), or the comment that says why it
     /// cannot be used.
-    fn resolve(policy: EffectivePolicy, found: Option<&(String, String)>) -> Self {
+    pub(crate) fn resolve(policy: EffectivePolicy, found: Option<&(String, String)>) -> Self {
         match repo_config::load(&policy, found.map(|(f, t)| (f.as_str(), t.as_str()))) {
             Ok(config) => Loaded::Config(Box::new((config, policy))),
             Err(errors) => Loaded::Invalid(errors.to_comment()),

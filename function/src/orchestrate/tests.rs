@@ -22,6 +22,7 @@ use crate::store::{
 };
 use crate::vcs::{AnyVcs, RetryPolicy, VcsSettings};
 
+mod drift;
 mod merge;
 mod policies;
 mod reports;

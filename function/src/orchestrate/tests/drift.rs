@@ -1,0 +1,163 @@
+//! Drift checks in process, by their effect: a remediation whose plan would also apply a change
+//! of the code is refused (nothing dispatched, the lock given back, the refusal recorded and
+//! reported), and a drift check whose runner vanished is failed by the sweeper without any
+//! pull-request comment.
+
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use super::{Loop, REPO, SHA};
+use crate::run::{DriftFacts, Outcome, ProjectResult, ProjectSpec, RunCommand};
+use crate::store::{
+    DriftRecord, DriftState, Drifts as _, LockHolder, LockKey, PlanRecord, PlanStatus, Store as _,
+    StoredArtifact, now_secs,
+};
+
+/// The host's issue and status endpoints, answering as GitHub does.
+async fn host_takes_reports(lp: &Loop) {
+    Mock::given(method("POST"))
+        .and(path(format!("/repos/{REPO}/issues")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({
+            "number": 7, "html_url": format!("https://github.com/{REPO}/issues/7"),
+            "state": "open", "title": "t", "body": "b"
+        })))
+        .mount(&lp.host)
+        .await;
+    Mock::given(method("POST"))
+        .and(path(format!("/repos/{REPO}/statuses/{SHA}")))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({})))
+        .mount(&lp.host)
+        .await;
+}
+
+/// The drift check of `dir` holding its lock, ended as `status` with `facts`.
+async fn ended_check(lp: &Loop, dir: &str, status: PlanStatus, facts: DriftFacts) -> PlanRecord {
+    let key = LockKey::new(REPO, dir, "default");
+    let holder = LockHolder {
+        pr: 0,
+        user: super::super::DRIFT_USER.to_owned(),
+        head_sha: SHA.to_owned(),
+        pull_url: String::new(),
+    };
+    lp.ctx
+        .store
+        .acquire_locks(&holder, std::slice::from_ref(&key))
+        .await
+        .unwrap();
+    let mut result = ProjectResult::new(
+        &ProjectSpec::new(dir),
+        RunCommand::Plan,
+        Outcome::Planned {
+            summary: "Plan: 0 to add, 2 to change, 0 to destroy.".to_owned(),
+            plan_text: String::new(),
+        },
+    );
+    result.drift = Some(facts);
+    let record = PlanRecord {
+        key,
+        pr: 0,
+        head_sha: SHA.to_owned(),
+        run_id: "lf-drift-1".to_owned(),
+        status,
+        planfile: Some(StoredArtifact {
+            key: "planfiles/drift.tfplan".to_owned(),
+            sha256: "ab".repeat(32),
+            size: 1,
+        }),
+        updated_at: now_secs(),
+        trigger: Some("drift-remediate-1".to_owned()),
+        result: Some(result),
+        deadline: None,
+    };
+    lp.ctx.store.put_plan(&record).await.unwrap();
+    record
+}
+
+/// Requests the host received with `verb` on a path containing `part`, as JSON bodies.
+async fn sent(lp: &Loop, verb: &str, part: &str) -> Vec<serde_json::Value> {
+    let requests = lp.host.received_requests().await.unwrap_or_default();
+    requests
+        .iter()
+        .filter(|r| r.method.as_str() == verb && r.url.path().contains(part))
+        .map(|r| serde_json::from_slice(&r.body).unwrap_or_default())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_remediation_that_would_also_apply_a_code_change_is_refused() {
+    let lp = Loop::new().await;
+    host_takes_reports(&lp).await;
+    // Refresh found `a` changed outside Terraform; `b` changes because the code did, and
+    // Landfall never applied this project, so nothing says `b` is drift.
+    let facts = DriftFacts {
+        changed: vec!["terraform_data.a".to_owned(), "terraform_data.b".to_owned()],
+        drifted: vec!["terraform_data.a".to_owned()],
+    };
+    let record = ended_check(&lp, "net", PlanStatus::Planned, facts).await;
+
+    let spec = crate::run::RunSpec {
+        provider: crate::event::Provider::Github,
+        repo: crate::event::RepoName::new(REPO),
+        head_repo: crate::event::RepoName::new(REPO),
+        pr: crate::run::DRIFT_PR,
+        head_sha: crate::event::CommitSha::new(SHA),
+        head_branch: "main".to_owned(),
+        base_branch: "main".to_owned(),
+        clone_url: format!("https://github.com/{REPO}.git"),
+        user: super::super::DRIFT_USER.to_owned(),
+        pull_author: String::new(),
+        command: RunCommand::Plan,
+        project: ProjectSpec::new("net"),
+        extra_args: Vec::new(),
+        trigger: "drift-remediate-1".to_owned(),
+        apply: None,
+        report_back: None,
+    };
+    lp.ctx.after_drift(&record, Some(&spec)).await.unwrap();
+
+    assert!(lp.nothing_dispatched(), "no apply was dispatched");
+    assert!(
+        lp.ctx.store.get_lock(&record.key).await.unwrap().is_none(),
+        "the check's lock is given back"
+    );
+    let drift = lp.ctx.store.get_drift(&record.key).await.unwrap().unwrap();
+    assert_eq!(drift.state, DriftState::Drifted);
+    let refused = drift.remediations.last().unwrap();
+    assert_eq!(refused.outcome, "refused");
+    assert!(refused.detail.contains("`terraform_data.b`"), "{refused:?}");
+    assert!(!refused.detail.contains("`terraform_data.a`"), "{refused:?}");
+    // Reported: the tracking issue says so, the status fails; no pull request is commented.
+    let issues = sent(&lp, "POST", &format!("/repos/{REPO}/issues")).await;
+    assert_eq!(issues.len(), 1, "{issues:?}");
+    let body = issues[0]["body"].as_str().unwrap();
+    assert!(body.contains("**refused**"), "{body}");
+    let statuses = sent(&lp, "POST", "/statuses/").await;
+    assert_eq!(statuses.last().unwrap()["context"], "landfall/drift: net");
+    assert_eq!(statuses.last().unwrap()["state"], "failure");
+    assert!(lp.comments().await.is_empty());
+}
+
+#[tokio::test]
+async fn a_lost_drift_check_is_failed_by_the_sweeper_without_a_comment() {
+    let lp = Loop::new().await;
+    host_takes_reports(&lp).await;
+    let mut record = ended_check(&lp, "net", PlanStatus::Planning, DriftFacts::default()).await;
+    record.deadline = Some(1);
+    record.result = None;
+    lp.ctx.store.put_plan(&record).await.unwrap();
+
+    let swept = lp.ctx.sweep().await.unwrap();
+
+    assert_eq!(swept.runs_failed, ["lf-drift-1"]);
+    let drift = lp.ctx.store.get_drift(&record.key).await.unwrap().unwrap();
+    assert_eq!(drift.state, DriftState::Failed);
+    assert!(lp.ctx.store.get_lock(&record.key).await.unwrap().is_none());
+    assert!(lp.comments().await.is_empty(), "no pull request 0 is commented");
+    assert!(
+        swept.prs_released.is_empty(),
+        "the host is never asked about pull request 0"
+    );
+    let record_now = DriftRecord::new(record.key.clone());
+    assert_ne!(drift, record_now);
+}
