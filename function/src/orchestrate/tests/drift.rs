@@ -40,11 +40,13 @@ async fn ended_check(lp: &Loop, dir: &str, status: PlanStatus, facts: DriftFacts
         head_sha: SHA.to_owned(),
         pull_url: String::new(),
     };
-    lp.ctx
+    let taken = lp
+        .ctx
         .store
         .acquire_locks(&holder, std::slice::from_ref(&key))
         .await
         .unwrap();
+    assert_eq!(taken, crate::store::LockOutcome::Acquired);
     let mut result = ProjectResult::new(
         &ProjectSpec::new(dir),
         RunCommand::Plan,
@@ -70,7 +72,8 @@ async fn ended_check(lp: &Loop, dir: &str, status: PlanStatus, facts: DriftFacts
         result: Some(result),
         deadline: None,
     };
-    lp.ctx.store.put_plan(&record).await.unwrap();
+    let written = lp.ctx.store.put_plan(&record).await.unwrap();
+    assert_eq!(written, crate::store::PlanOutcome::Written);
     record
 }
 
@@ -145,7 +148,8 @@ async fn a_lost_drift_check_is_failed_by_the_sweeper_without_a_comment() {
     let mut record = ended_check(&lp, "net", PlanStatus::Planning, DriftFacts::default()).await;
     record.deadline = Some(1);
     record.result = None;
-    lp.ctx.store.put_plan(&record).await.unwrap();
+    let written = lp.ctx.store.put_plan(&record).await.unwrap();
+    assert_eq!(written, crate::store::PlanOutcome::Written);
 
     let swept = lp.ctx.sweep().await.unwrap();
 
