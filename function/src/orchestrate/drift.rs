@@ -52,7 +52,7 @@ pub struct DriftSweep {
 
 impl Context {
     /// One drift sweep. A problem with one repository is said and the others go on.
-    pub(crate) async fn drift_sweep(self: &Arc<Self>) -> anyhow::Result<DriftSweep> {
+    pub async fn drift_sweep(self: &Arc<Self>) -> anyhow::Result<DriftSweep> {
         let mut sweep = DriftSweep::default();
         let repositories: Vec<RepoName> = self
             .policy
