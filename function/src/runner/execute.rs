@@ -225,6 +225,11 @@ pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: 
         Err(Stop(outcome)) => (outcome, None, None),
     };
     let mut result = ProjectResult::new(&spec.project, spec.command, outcome);
+    // The summary table's counts (plans with changes only, as `ProjectResult::planned` keeps).
+    result.counts = summary
+        .as_ref()
+        .filter(|s| s.has_changes() && !s.errored)
+        .map(|s| s.counts);
     result.steps = run.finished_outputs();
     result.policies = std::mem::take(&mut run.policies);
     let status = match &result.outcome {

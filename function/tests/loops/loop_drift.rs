@@ -205,6 +205,9 @@ fn apply_through_a_pull_request(
         },
         || format!("comments: {:#?}", story.comments(1)),
     );
+    // The summary table counts what each plan does.
+    let comment = story.comments(1).remove(0);
+    assert!(comment.contains("| `heal` | ✅ changes | 1 |"), "{comment}");
     let id = story.next_delivery();
     let (status, _) = url.deliver("issue_comment", &id, &story.comment(1, "landfall apply"));
     assert_eq!(status, 202);
