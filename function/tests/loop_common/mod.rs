@@ -2,7 +2,7 @@
 //! `landfall-function serve` as a child process, and GitHub-shaped signed deliveries.
 #![allow(dead_code)]
 
-pub mod drift_routes;
+pub mod extra_routes;
 pub mod steps;
 
 use std::collections::{BTreeMap, BTreeSet};
@@ -60,7 +60,11 @@ pub struct HostState {
     /// Files read one by one through the contents API.
     pub file_reads: usize,
     /// Issues by number (drift's tracking issue).
-    pub issues: BTreeMap<u64, drift_routes::Issue>,
+    pub issues: BTreeMap<u64, extra_routes::Issue>,
+    /// The commit each merged PR left on `main` (`merge_commit_sha`).
+    pub merge_commits: BTreeMap<u64, String>,
+    /// Merge requests received (automerge): PR and body, in order.
+    pub merges: Vec<(u64, Value)>,
 }
 
 /// The fake GitHub API: answers what the GitHub adapter asks, from the git repository.
@@ -96,6 +100,7 @@ impl FakeGithub {
                         "user": {"login": pr.author},
                         "head": {"ref": pr.head, "sha": sha, "repo": {"full_name": pr.head_repo}},
                         "base": {"ref": "main", "sha": git(repo, &["rev-parse", "main"])},
+                        "merge_commit_sha": state.merge_commits.get(&n),
                     }),
                 )
             }
@@ -189,7 +194,7 @@ impl Respond for FakeGithub {
             state.unauthorized += 1;
             return json_response(401, &json!({"message": "Bad credentials"}));
         }
-        if let Some(response) = self.drift_routes(&mut state, request) {
+        if let Some(response) = self.extra_routes(&mut state, request) {
             return response;
         }
         let path = request.url.path().to_owned();

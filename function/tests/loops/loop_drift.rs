@@ -231,7 +231,7 @@ fn apply_through_a_pull_request(
         || format!("comments: {:#?}", story.comments(1)),
     );
     let head = git(&story.origin(), &["rev-parse", "change"]);
-    git(&story.origin(), &["update-ref", "refs/heads/main", &head]);
+    git(&story.origin(), &["merge", "--quiet", "--ff-only", &head]);
     story
         .host
         .state

@@ -19,6 +19,7 @@ mod loop_dispatch_failure;
 mod loop_drift;
 mod loop_fanout;
 mod loop_lambda_watch;
+mod loop_merge;
 mod loop_moto;
 mod loop_order;
 mod loop_serve;

@@ -1,5 +1,6 @@
-//! The fake GitHub's routes a scheduled drift check uses: the repository (its default branch
-//! and clone URL), the default branch's head, and the tracking issue.
+//! The fake GitHub's routes beyond a pull request's: the repository (its default branch and
+//! clone URL) and the default branch's head, the tracking issue (drift checks), and merging a
+//! pull request (automerge).
 
 use landfall_e2e::git;
 use serde_json::{Value, json};
@@ -16,8 +17,8 @@ pub struct Issue {
 }
 
 impl FakeGithub {
-    /// Answers the drift routes; `None` for any other request.
-    pub(super) fn drift_routes(
+    /// Answers these routes; `None` for any other request.
+    pub(super) fn extra_routes(
         &self,
         state: &mut HostState,
         request: &Request,
@@ -38,6 +39,14 @@ impl FakeGithub {
         let parts: Vec<&str> = rest.split('/').collect();
         let body = || serde_json::from_slice::<Value>(&request.body).unwrap_or_default();
         Some(match (method, parts.as_slice()) {
+            ("PUT", ["pulls", n, "merge"]) => {
+                let number: u64 = n.parse().ok()?;
+                state.merges.push((number, body()));
+                json_response(
+                    200,
+                    &json!({"merged": true, "message": "Pull Request successfully merged"}),
+                )
+            }
             ("GET", ["git", "ref", "heads", branch @ ..]) => {
                 let branch = branch.join("/");
                 let sha = git(&self.repo, &["rev-parse", &branch]);
