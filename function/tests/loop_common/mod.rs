@@ -621,6 +621,26 @@ pub fn server_env(mock: &MockServer, data: &Path) -> Vec<(&'static str, String)>
     ]
 }
 
+/// A story whose `main` holds one project at `v1`, the operator policy `policy` written beside
+/// it, and the variables that serve it (the embedded store in the returned data folder).
+pub fn story_with_policy(
+    runtime: &tokio::runtime::Runtime,
+    policy: &str,
+) -> (MockServer, Story, Vec<(&'static str, String)>, PathBuf) {
+    let (mock, story) = new_story(runtime);
+    story.commit(
+        "main",
+        &[("envs/app/main.tf", story.main_tf("v1"))],
+        "initial",
+    );
+    let file = story.dir.path().join("repos.yaml");
+    std::fs::write(&file, policy).unwrap();
+    let data = story.dir.path().join("data");
+    let mut env = server_env(&mock, &data);
+    env.push(("LANDFALL_POLICY", file.display().to_string()));
+    (mock, story, env, data)
+}
+
 /// Sets PR `number` on `head` by `author` in the fake host.
 pub fn open_pr(story: &Story, number: u64, head: &str, author: &str) {
     story.host.state.lock().unwrap().prs.insert(

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use landfall_e2e::git;
 
-use crate::loop_common::{Server, Story, new_story, open_pr, server_env, start_server};
+use crate::loop_common::{Server, Story, open_pr, start_server, story_with_policy};
 
 const POLICY: &str = "\
 repos:
@@ -69,17 +69,7 @@ fn resource(name: &str, value: &str) -> String {
 #[test]
 fn merged_plans_are_applied_and_automerge_waits_for_the_apply() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (mock, mut story) = new_story(&runtime);
-    story.commit(
-        "main",
-        &[("envs/app/main.tf", story.main_tf("v1"))],
-        "initial",
-    );
-    let policy = story.dir.path().join("repos.yaml");
-    std::fs::write(&policy, POLICY).unwrap();
-    let data = story.dir.path().join("data");
-    let mut env = server_env(&mock, &data);
-    env.push(("LANDFALL_POLICY", policy.display().to_string()));
+    let (_mock, mut story, env, data) = story_with_policy(&runtime, POLICY);
     let server = start_server(&env, &story.dir.path().join("server.log"));
     let comments = |story: &Story, n: u64| format!("{:#?}", story.comments(n));
 

@@ -21,7 +21,7 @@ use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
 use landfall_function::run::{ProjectSpec, RunCommand, RunReport, RunSpec, RunStatus};
 
 use crate::loop_common;
-use crate::loop_common::{SECRET, TOKEN, new_story, open_pr, server_env, start_server};
+use crate::loop_common::{SECRET, TOKEN, open_pr, start_server, story_with_policy};
 
 /// The operator allows repository-defined workflows, as Atlantis users often do.
 const POLICY: &str =
@@ -165,17 +165,7 @@ fn contains(haystack: &[u8], needle: &str) -> bool {
 #[test]
 fn a_prs_terraform_and_steps_reach_neither_the_token_nor_the_webhook_secret() {
     let runtime = tokio::runtime::Runtime::new().unwrap();
-    let (mock, mut story) = new_story(&runtime);
-    story.commit(
-        "main",
-        &[("envs/app/main.tf", story.main_tf("v1"))],
-        "initial",
-    );
-    let policy = story.dir.path().join("repos.yaml");
-    std::fs::write(&policy, POLICY).unwrap();
-    let data = story.dir.path().join("data");
-    let mut env = server_env(&mock, &data);
-    env.push(("LANDFALL_POLICY", policy.display().to_string()));
+    let (_mock, mut story, env, data) = story_with_policy(&runtime, POLICY);
     let server_log = story.dir.path().join("server.log");
     let server = start_server(&env, &server_log);
 
