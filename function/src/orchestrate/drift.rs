@@ -23,7 +23,7 @@ use crate::projects::TerraformTree;
 use crate::repo_config::{self, DriftMode, EffectivePolicy, ResolvedConfig, ResolvedProject};
 use crate::vcs::tree::HeadFiles;
 use crate::run::{
-    CommentThread, DRIFT_PR, DRIFT_TRIGGER, Outcome, PlanToApply, ProjectResult, RunCommand,
+    CommentThread, DRIFT_PR, DRIFT_TRIGGER, Outcome, ProjectResult, RunCommand,
     RunSpec,
 };
 use crate::store::{
@@ -179,24 +179,17 @@ impl Context {
                         outcome: "refused".to_owned(),
                         detail: why,
                     }),
-                    None => remediation = spec.zip(record.planfile.clone()),
+                    None => remediation = spec,
                 }
             }
         } else {
             remediated(&mut drift, record, now);
         }
         self.store.put_drift(&drift).await?;
-        if let Some((spec, planfile)) = remediation {
-            // The lock stays with the check; the remediation's own end gives it back.
-            let mut apply = spec.clone();
-            apply.command = RunCommand::Apply;
-            apply.apply = Some(PlanToApply {
-                planfile,
-                planned_sha: spec.head_sha.clone(),
-            });
-            if apply.project.workflow.is_some() {
-                apply.project.workflow = self.apply_steps(spec, record).await?;
-            }
+        // The lock stays with the check; the remediation's own end gives it back.
+        if let Some(spec) = remediation
+            && let Some(apply) = self.apply_of(spec, record).await?
+        {
             self.drift_status(&drift, None).await;
             Box::pin(self.run_group(vec![apply], &drift_thread())).await?;
             return Ok(());

@@ -338,18 +338,9 @@ impl Context {
                 }
             }
             (RunCommand::Plan, PlanStatus::Planned) => {
-                let Some(planfile) = record.planfile.clone() else {
+                let Some(apply) = self.apply_of(spec, record).await? else {
                     return Ok(());
                 };
-                let mut apply = spec.clone();
-                apply.command = RunCommand::Apply;
-                apply.apply = Some(PlanToApply {
-                    planfile,
-                    planned_sha: spec.head_sha.clone(),
-                });
-                if apply.project.workflow.is_some() {
-                    apply.project.workflow = self.apply_steps(spec, record).await?;
-                }
                 let thread = spec.report_back.clone().unwrap_or_else(|| CommentThread {
                     comment_id: None,
                     header: format!("**Apply on merge** of `{label}`"),
@@ -372,7 +363,29 @@ impl Context {
 
     /// The apply steps of a custom workflow, read again from the repo config at the run's
     /// commit.
-    pub(crate) async fn apply_steps(
+    /// The apply of the plan `spec` made (recorded as `record`), with the project's apply steps
+    /// when it has a custom workflow; `None` when no planfile was stored.
+    pub(crate) async fn apply_of(
+        &self,
+        spec: &RunSpec,
+        record: &PlanRecord,
+    ) -> anyhow::Result<Option<RunSpec>> {
+        let Some(planfile) = record.planfile.clone() else {
+            return Ok(None);
+        };
+        let mut apply = spec.clone();
+        apply.command = RunCommand::Apply;
+        apply.apply = Some(PlanToApply {
+            planfile,
+            planned_sha: spec.head_sha.clone(),
+        });
+        if apply.project.workflow.is_some() {
+            apply.project.workflow = self.apply_steps(spec, record).await?;
+        }
+        Ok(Some(apply))
+    }
+
+    async fn apply_steps(
         &self,
         spec: &RunSpec,
         record: &PlanRecord,

@@ -163,6 +163,16 @@ impl Loop {
             .collect()
     }
 
+    /// Requests the host received with `verb` on a path containing `part`, as JSON bodies.
+    async fn sent(&self, verb: &str, part: &str) -> Vec<serde_json::Value> {
+        let requests = self.host.received_requests().await.unwrap_or_default();
+        requests
+            .iter()
+            .filter(|r| r.method.as_str() == verb && r.url.path().contains(part))
+            .map(|r| serde_json::from_slice(&r.body).unwrap_or_default())
+            .collect()
+    }
+
     fn nothing_dispatched(&self) -> bool {
         std::fs::read_dir(self.runs.path()).map_or(true, |mut dir| dir.next().is_none())
     }

@@ -77,16 +77,6 @@ async fn ended_check(lp: &Loop, dir: &str, status: PlanStatus, facts: DriftFacts
     record
 }
 
-/// Requests the host received with `verb` on a path containing `part`, as JSON bodies.
-async fn sent(lp: &Loop, verb: &str, part: &str) -> Vec<serde_json::Value> {
-    let requests = lp.host.received_requests().await.unwrap_or_default();
-    requests
-        .iter()
-        .filter(|r| r.method.as_str() == verb && r.url.path().contains(part))
-        .map(|r| serde_json::from_slice(&r.body).unwrap_or_default())
-        .collect()
-}
-
 #[tokio::test]
 async fn a_remediation_that_would_also_apply_a_code_change_is_refused() {
     let lp = Loop::new().await;
@@ -131,11 +121,11 @@ async fn a_remediation_that_would_also_apply_a_code_change_is_refused() {
     assert!(refused.detail.contains("`terraform_data.b`"), "{refused:?}");
     assert!(!refused.detail.contains("`terraform_data.a`"), "{refused:?}");
     // Reported: the tracking issue says so, the status fails; no pull request is commented.
-    let issues = sent(&lp, "POST", &format!("/repos/{REPO}/issues")).await;
+    let issues = lp.sent("POST", &format!("/repos/{REPO}/issues")).await;
     assert_eq!(issues.len(), 1, "{issues:?}");
     let body = issues[0]["body"].as_str().unwrap();
     assert!(body.contains("**refused**"), "{body}");
-    let statuses = sent(&lp, "POST", "/statuses/").await;
+    let statuses = lp.sent("POST", "/statuses/").await;
     assert_eq!(statuses.last().unwrap()["context"], "landfall/drift: net");
     assert_eq!(statuses.last().unwrap()["state"], "failure");
     assert!(lp.comments().await.is_empty());

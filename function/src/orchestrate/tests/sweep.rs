@@ -8,16 +8,6 @@ use std::time::{Duration, Instant};
 use super::{Loop, REPO, SHA, opened};
 use crate::store::{PlanRecord, PlanStatus, Store as _, Sweeps as _};
 
-/// Requests the host received with `verb` on a path ending in `suffix`, as JSON bodies.
-async fn sent(lp: &Loop, verb: &str, contains: &str) -> Vec<serde_json::Value> {
-    let requests = lp.host.received_requests().await.unwrap_or_default();
-    requests
-        .iter()
-        .filter(|r| r.method.as_str() == verb && r.url.path().contains(contains))
-        .map(|r| serde_json::from_slice(&r.body).unwrap_or_default())
-        .collect()
-}
-
 #[tokio::test]
 async fn a_runner_killed_with_sigkill_ends_as_a_failed_run_within_one_sweep() {
     let bin = tempfile::tempdir().unwrap();
@@ -57,7 +47,7 @@ async fn a_runner_killed_with_sigkill_ends_as_a_failed_run_within_one_sweep() {
         comment.contains("ended without reporting") && comment.contains("SIGKILL"),
         "{comment}"
     );
-    let statuses = sent(&lp, "POST", "/statuses/").await;
+    let statuses = lp.sent("POST", "/statuses/").await;
     let last = statuses.last().unwrap();
     assert_eq!(last["state"], "failure", "{statuses:?}");
     assert_eq!(last["context"], "landfall/plan: .");
