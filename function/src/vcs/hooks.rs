@@ -25,6 +25,7 @@
 //! one is told by the caller (`secret_changed`).
 
 mod azure_devops;
+mod confirm;
 
 use http::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -79,13 +80,21 @@ impl HookChange {
     }
 }
 
-/// Whether the host says it reached the function.
+/// Whether the host says it reached the function ([`HookClient::confirm`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Confirmation {
-    /// The host's last delivery got this HTTP status from the function.
-    Delivered(u16),
-    /// The host reports a failed delivery: its message.
-    Failed(String),
+    /// The host's delivery got a 2xx from the function: its status, where the host gives it
+    /// (GitLab only says the hook answered 2xx).
+    Delivered(Option<u16>),
+    /// The host's delivery failed: the function's status where the host gives it (401: the
+    /// secret the host signs with is not the function's; 404: the URL is wrong), and the
+    /// host's reason.
+    Failed {
+        /// The HTTP status the function answered, where the host gives it.
+        status: Option<u16>,
+        /// The host's words: its error message, or the status line.
+        reason: String,
+    },
     /// The host has no delivery to report yet, or no API to ask.
     Unknown,
 }
@@ -210,61 +219,6 @@ impl HookClient {
             Provider::AzureDevops => self.ensure_azure(scope, spec).await,
             _ => Ok(vec![self.ensure_one(scope, spec).await?]),
         }
-    }
-
-    /// Asks the host whether it reached the function with `hook` (GitHub: a ping, then that
-    /// ping's delivery). Hosts without such an API answer [`Confirmation::Unknown`].
-    ///
-    /// # Errors
-    ///
-    /// When the host refuses the request.
-    pub async fn confirm(&self, scope: &HookScope, hook: &str) -> Result<Confirmation> {
-        if self.provider != Provider::Github {
-            return Ok(Confirmation::Unknown);
-        }
-        let base = self.collection(scope)?;
-        // Newest first; pings of an earlier registration are told apart by their ids.
-        let deliveries = format!("{base}/{}/deliveries?per_page=30", segment(hook));
-        let pings = |listed: Vec<Value>| -> Vec<Value> {
-            listed
-                .into_iter()
-                .filter(|d| d["event"] == "ping")
-                .collect()
-        };
-        let listing = "list the webhook's deliveries";
-        let earlier: Vec<Value> = pings(self.rest.get(&deliveries, listing).await?)
-            .into_iter()
-            .map(|d| d["id"].clone())
-            .collect();
-        let ping = self.rest.url(&format!("{base}/{}/pings", segment(hook)))?;
-        let what = "ping the webhook";
-        let r = self
-            .rest
-            .send(
-                Method::POST,
-                ping,
-                None,
-                self.rest.accept_json(),
-                Idempotency::Idempotent,
-                what,
-            )
-            .await?;
-        super::http::check(r, what)?;
-        for _ in 0..10 {
-            let listed = pings(self.rest.get(&deliveries, listing).await?);
-            let ping = listed.iter().find(|d| !earlier.contains(&d["id"]));
-            match ping.and_then(|d| d["status_code"].as_u64()) {
-                Some(code @ 200..=299) => {
-                    return Ok(Confirmation::Delivered(u16::try_from(code).unwrap_or(0)));
-                }
-                Some(code) if code > 0 => {
-                    let status = ping.and_then(|d| d["status"].as_str()).unwrap_or("");
-                    return Ok(Confirmation::Failed(format!("HTTP {code}: {status}")));
-                }
-                _ => tokio::time::sleep(std::time::Duration::from_millis(300)).await,
-            }
-        }
-        Ok(Confirmation::Unknown)
     }
 
     /// Deletes every hook of `scope` that sends to `url` (Azure DevOps: every subscription);
