@@ -1,22 +1,18 @@
 //! Registering the function's webhook on a VCS host, idempotently: the host's hooks are listed,
 //! one already pointing at the function's URL is updated (only when its events, its active flag
-//! or its secret differ), else one is created. `landfall up` calls [`ensure`]; the paths and
-//! bodies follow each host's published API description:
+//! or its secret differ), else one is created. `landfall up` calls [`HookClient::ensure`], then
+//! [`HookClient::confirm`]; the paths and bodies follow each host's published API description:
 //!
-//! - GitHub: `repos/{o}/{r}/hooks` or `orgs/{org}/hooks` (`repos/create-webhook`,
-//!   `repos/update-webhook` (no `name` in its body), `orgs/create-webhook`,
-//!   `orgs/update-webhook`), confirmed through `POST .../hooks/{id}/pings` and the ping's entry
-//!   in `GET .../hooks/{id}/deliveries` (`repos/list-webhook-deliveries`; an organisation hook has
-//!   no `last_response`).
-//! - GitLab: `projects/{id}/hooks` or `groups/{id}/hooks` (`POST`, `PUT .../hooks/{hook_id}`),
-//!   the secret as the hook's `token`.
-//! - Gitea and Forgejo: `repos/{o}/{r}/hooks` (`repoListHooks` paged by `page`/`limit`,
-//!   `repoCreateHook`, `repoEditHook` whose `EditHookOption` has no `type`).
-//! - Bitbucket Cloud: `repositories/{workspace}/{slug}/hooks` (`POST`, `PUT .../hooks/{uid}`).
-//! - Bitbucket Data Center: `rest/api/1.0/projects/{KEY}/repos/{slug}/webhooks`
-//!   (`POST`, `PUT .../webhooks/{id}`), the secret in `configuration.secret`.
-//! - Azure DevOps: one service hook subscription per event (`_apis/hooks/subscriptions`,
-//!   publisher `tfs`, consumer `webHooks`/`httpRequest`), the secret as basic auth.
+//! | host | hooks | the secret | confirmed by |
+//! |---|---|---|---|
+//! | GitHub | `repos/{o}/{r}/hooks` or `orgs/{org}/hooks` (`repos/create-webhook`, `repos/update-webhook` (no `name` in its body), `orgs/create-webhook`, `orgs/update-webhook`) | `config.secret` | a ping (`POST .../hooks/{id}/pings`) and its entry in `GET .../hooks/{id}/deliveries` (an organisation hook has no `last_response`): the function's status |
+//! | GitLab | `projects/{id}/hooks` or `groups/{id}/hooks` (`POST`, `PUT .../hooks/{hook_id}`) | `token` | `POST .../hooks/{hook_id}/test/push_events` (groups: Premium): 201 when the function answered 2xx, else 422 with its answer |
+//! | Gitea, Forgejo | `repos/{o}/{r}/hooks` (`repoListHooks` paged by `page`/`limit`, `repoCreateHook`, `repoEditHook` whose `EditHookOption` has no `type`) | `config.secret` | nothing: `repoTestHook` answers 204 and no API reads a delivery ([`Confirmation::Unknown`]) |
+//! | Bitbucket Cloud | `repositories/{workspace}/{slug}/hooks` (`POST`, `PUT .../hooks/{uid}`) | `secret` | nothing: no test or delivery API ([`Confirmation::Unknown`]) |
+//! | Bitbucket Data Center | `rest/api/1.0/projects/{KEY}/repos/{slug}/webhooks` (`POST`, `PUT .../webhooks/{id}`) | `configuration.secret` | `POST .../webhooks/test?webhookId={id}&url={url}`: the function's `response.statusCode` |
+//! | Azure DevOps | one service hook subscription per event (`_apis/hooks/subscriptions`, publisher `tfs`, consumer `webHooks`/`httpRequest`) | basic auth | a test notification of the PR-created subscription (`POST _apis/hooks/testnotifications`), read back (`GET _apis/hooks/subscriptions/{s}/notifications/{n}`) until its `result` is `succeeded` or `failed` |
+//!
+//! How each confirmation is read, and why GitLab tests `push_events`, is in `hooks/confirm.rs`.
 //!
 //! `landfall down` calls [`HookClient::remove`]: every hook for the function's URL is deleted
 //! (`DELETE` on the hook, or Azure DevOps' subscription); none there is not an error.
