@@ -21,31 +21,43 @@ async fn requests(server: &MockServer) -> Vec<String> {
     received.iter().map(line).collect()
 }
 
-#[tokio::test]
-async fn github_confirms_by_the_new_pings_delivery_for_an_organisation_hook_too() {
+/// A GitHub whose hook at `hook` lists `before` as its deliveries until it is pinged, then
+/// `after`.
+async fn github_pinged(hook: &str, before: Value, after: Value) -> MockServer {
     let server = MockServer::start().await;
-    let deliveries = "/orgs/acme/hooks/12/deliveries";
-    // An organisation hook has no last_response: its deliveries say whether the ping arrived.
-    // The ping of an earlier registration (id 1) failed; the new one (id 2) got a 200.
-    let old = json!({"id": 1, "event": "ping", "status_code": 502, "status": "Bad Gateway"});
+    let deliveries = format!("{hook}/deliveries");
     Mock::given(method("GET"))
-        .and(path(deliveries))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([old.clone()])))
+        .and(path(deliveries.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(before))
         .up_to_n_times(1)
         .mount(&server)
         .await;
-    let new = json!({"id": 2, "event": "ping", "status_code": 200, "status": "OK"});
     Mock::given(method("GET"))
-        .and(path(deliveries))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([new, old])))
+        .and(path(deliveries.as_str()))
+        .respond_with(ResponseTemplate::new(200).set_body_json(after))
         .mount(&server)
         .await;
     Mock::given(method("POST"))
-        .and(path("/orgs/acme/hooks/12/pings"))
+        .and(path(format!("{hook}/pings")))
         .respond_with(ResponseTemplate::new(204))
         .expect(1)
         .mount(&server)
         .await;
+    server
+}
+
+#[tokio::test]
+async fn github_confirms_by_the_new_pings_delivery_for_an_organisation_hook_too() {
+    // An organisation hook has no last_response: its deliveries say whether the ping arrived.
+    // The ping of an earlier registration (id 1) failed; the new one (id 2) got a 200.
+    let old = json!({"id": 1, "event": "ping", "status_code": 502, "status": "Bad Gateway"});
+    let new = json!({"id": 2, "event": "ping", "status_code": 200, "status": "OK"});
+    let server = github_pinged(
+        "/orgs/acme/hooks/12",
+        json!([old.clone()]),
+        json!([new, old]),
+    )
+    .await;
     let client = hook_client(Provider::Github, &server, "");
     let confirmed = client
         .confirm(&HookScope::Org("acme".into()), "12", &spec(false))
@@ -57,26 +69,8 @@ async fn github_confirms_by_the_new_pings_delivery_for_an_organisation_hook_too(
 
 #[tokio::test]
 async fn github_reports_a_ping_the_function_refused_with_its_status() {
-    let server = MockServer::start().await;
-    let deliveries = "/repos/acme/infra/hooks/11/deliveries";
-    Mock::given(method("GET"))
-        .and(path(deliveries))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-        .up_to_n_times(1)
-        .mount(&server)
-        .await;
     let refused = json!({"id": 3, "event": "ping", "status_code": 401, "status": "Unauthorized"});
-    Mock::given(method("GET"))
-        .and(path(deliveries))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([refused])))
-        .mount(&server)
-        .await;
-    Mock::given(method("POST"))
-        .and(path("/repos/acme/infra/hooks/11/pings"))
-        .respond_with(ResponseTemplate::new(204))
-        .expect(1)
-        .mount(&server)
-        .await;
+    let server = github_pinged("/repos/acme/infra/hooks/11", json!([]), json!([refused])).await;
     let client = hook_client(Provider::Github, &server, "");
     let confirmed = client
         .confirm(&HookScope::Repo("acme/infra".into()), "11", &spec(false))
@@ -85,6 +79,7 @@ async fn github_reports_a_ping_the_function_refused_with_its_status() {
     let reason = "Unauthorized".to_owned();
     let status = Some(401);
     assert_eq!(confirmed, Confirmation::Failed { status, reason });
+    server.verify().await;
 }
 
 /// A GitLab answering the hook's test of `push_events` at `test` with `reply`.

@@ -61,9 +61,8 @@ impl HookClient {
         }
     }
 
-    /// `POST path` without a body, the response whatever its status.
-    async fn post_empty(&self, path: &str, what: &str) -> Result<RawResponse> {
-        let url = self.rest.url(path)?;
+    /// `POST url` without a body, the response whatever its status.
+    async fn post_empty(&self, url: url::Url, what: &str) -> Result<RawResponse> {
         let accept = self.rest.accept_json();
         self.rest
             .send(
@@ -96,7 +95,10 @@ impl HookClient {
             .collect();
         let what = "ping the webhook";
         let pinged = self
-            .post_empty(&format!("{base}/{}/pings", segment(hook)), what)
+            .post_empty(
+                self.rest.url(&format!("{base}/{}/pings", segment(hook)))?,
+                what,
+            )
             .await?;
         check(pinged, what)?;
         for _ in 0..POLLS {
@@ -122,7 +124,7 @@ impl HookClient {
         let base = self.collection(scope)?;
         let what = "test the webhook";
         let path = format!("{base}/{}/test/push_events", segment(hook));
-        let r = self.post_empty(&path, what).await?;
+        let r = self.post_empty(self.rest.url(&path)?, what).await?;
         match r.status {
             StatusCode::UNPROCESSABLE_ENTITY => {
                 let body: Value = serde_json::from_slice(&r.body).unwrap_or_default();
@@ -155,18 +157,7 @@ impl HookClient {
             .append_pair("webhookId", hook)
             .append_pair("url", &spec.url);
         let what = "test the webhook";
-        let accept = self.rest.accept_json();
-        let r = self
-            .rest
-            .send(
-                Method::POST,
-                url,
-                None,
-                accept,
-                Idempotency::Idempotent,
-                what,
-            )
-            .await?;
+        let r = self.post_empty(url, what).await?;
         let tested: Value = check(r, what)?.json(what)?;
         let response = &tested["response"];
         let status = response["statusCode"].as_u64();
