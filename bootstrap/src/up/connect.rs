@@ -268,19 +268,40 @@ pub async fn webhook(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Resu
     let mut note = what.join(", ");
     if any_written {
         let first = changes.first().map(HookChange::id).unwrap_or_default();
-        let confirmed = match client.confirm(&scope, first).await? {
-            Confirmation::Delivered(code) => {
-                format!("the host reached the function (HTTP {code})")
-            }
-            Confirmation::Failed(m) => format!("the host could not reach the function: {m}"),
-            Confirmation::Unknown => {
-                "the host gives no delivery status: open a PR to check".to_owned()
-            }
-        };
+        let confirmed = confirmation(client.confirm(&scope, first, &spec).await?);
         note = format!("{note}; {confirmed}");
         return Ok(Outcome::Changed(note));
     }
     Ok(Outcome::Unchanged(note))
+}
+
+/// What `landfall up` says of the host's confirmation: a failure names the function's status
+/// and what it points at (a wrong secret, a wrong URL).
+fn confirmation(confirmed: Confirmation) -> String {
+    match confirmed {
+        Confirmation::Delivered(Some(code)) => {
+            format!("the host reached the function (HTTP {code})")
+        }
+        Confirmation::Delivered(None) => "the host reached the function (HTTP 2xx)".to_owned(),
+        Confirmation::Failed {
+            status: Some(code),
+            reason,
+        } => {
+            let hint = match code {
+                401 | 403 => {
+                    ": the function refused the host's signature or credentials: the webhook secret it has is not the one registered"
+                }
+                404 => ": check the function's URL",
+                _ => "",
+            };
+            format!("the host's test delivery got HTTP {code} from the function ({reason}){hint}")
+        }
+        Confirmation::Failed {
+            status: None,
+            reason,
+        } => format!("the host's test delivery failed: {reason}"),
+        Confirmation::Unknown => "the host gives no delivery status: open a PR to check".to_owned(),
+    }
 }
 
 /// `landfall down`, before the platform goes: deletes the hook `landfall up` registered (the

@@ -8,6 +8,7 @@ mod locks;
 mod platform_additions;
 mod render_tree;
 mod up;
+mod up_confirm;
 mod up_hooks;
 mod up_image;
 mod up_resume;

@@ -1,22 +1,18 @@
 //! Registering the function's webhook on a VCS host, idempotently: the host's hooks are listed,
 //! one already pointing at the function's URL is updated (only when its events, its active flag
-//! or its secret differ), else one is created. `landfall up` calls [`ensure`]; the paths and
-//! bodies follow each host's published API description:
+//! or its secret differ), else one is created. `landfall up` calls [`HookClient::ensure`], then
+//! [`HookClient::confirm`]; the paths and bodies follow each host's published API description:
 //!
-//! - GitHub: `repos/{o}/{r}/hooks` or `orgs/{org}/hooks` (`repos/create-webhook`,
-//!   `repos/update-webhook` (no `name` in its body), `orgs/create-webhook`,
-//!   `orgs/update-webhook`), confirmed through `POST .../hooks/{id}/pings` and the ping's entry
-//!   in `GET .../hooks/{id}/deliveries` (`repos/list-webhook-deliveries`; an organisation hook has
-//!   no `last_response`).
-//! - GitLab: `projects/{id}/hooks` or `groups/{id}/hooks` (`POST`, `PUT .../hooks/{hook_id}`),
-//!   the secret as the hook's `token`.
-//! - Gitea and Forgejo: `repos/{o}/{r}/hooks` (`repoListHooks` paged by `page`/`limit`,
-//!   `repoCreateHook`, `repoEditHook` whose `EditHookOption` has no `type`).
-//! - Bitbucket Cloud: `repositories/{workspace}/{slug}/hooks` (`POST`, `PUT .../hooks/{uid}`).
-//! - Bitbucket Data Center: `rest/api/1.0/projects/{KEY}/repos/{slug}/webhooks`
-//!   (`POST`, `PUT .../webhooks/{id}`), the secret in `configuration.secret`.
-//! - Azure DevOps: one service hook subscription per event (`_apis/hooks/subscriptions`,
-//!   publisher `tfs`, consumer `webHooks`/`httpRequest`), the secret as basic auth.
+//! | host | hooks | the secret | confirmed by |
+//! |---|---|---|---|
+//! | GitHub | `repos/{o}/{r}/hooks` or `orgs/{org}/hooks` (`repos/create-webhook`, `repos/update-webhook` (no `name` in its body), `orgs/create-webhook`, `orgs/update-webhook`) | `config.secret` | a ping (`POST .../hooks/{id}/pings`) and its entry in `GET .../hooks/{id}/deliveries` (an organisation hook has no `last_response`): the function's status |
+//! | GitLab | `projects/{id}/hooks` or `groups/{id}/hooks` (`POST`, `PUT .../hooks/{hook_id}`) | `token` | `POST .../hooks/{hook_id}/test/push_events` (groups: Premium): 201 when the function answered 2xx, else 422 with its answer |
+//! | Gitea, Forgejo | `repos/{o}/{r}/hooks` (`repoListHooks` paged by `page`/`limit`, `repoCreateHook`, `repoEditHook` whose `EditHookOption` has no `type`) | `config.secret` | nothing: `repoTestHook` answers 204 and no API reads a delivery ([`Confirmation::Unknown`]) |
+//! | Bitbucket Cloud | `repositories/{workspace}/{slug}/hooks` (`POST`, `PUT .../hooks/{uid}`) | `secret` | nothing: no test or delivery API ([`Confirmation::Unknown`]) |
+//! | Bitbucket Data Center | `rest/api/1.0/projects/{KEY}/repos/{slug}/webhooks` (`POST`, `PUT .../webhooks/{id}`) | `configuration.secret` | `POST .../webhooks/test?webhookId={id}&url={url}`: the function's `response.statusCode` |
+//! | Azure DevOps | one service hook subscription per event (`_apis/hooks/subscriptions`, publisher `tfs`, consumer `webHooks`/`httpRequest`) | basic auth | a test notification of the PR-created subscription (`POST _apis/hooks/testnotifications`), read back (`GET _apis/hooks/subscriptions/{s}/notifications/{n}`) until its `result` is `succeeded` or `failed` |
+//!
+//! How each confirmation is read, and why GitLab tests `push_events`, is in `hooks/confirm.rs`.
 //!
 //! `landfall down` calls [`HookClient::remove`]: every hook for the function's URL is deleted
 //! (`DELETE` on the hook, or Azure DevOps' subscription); none there is not an error.
@@ -25,6 +21,7 @@
 //! one is told by the caller (`secret_changed`).
 
 mod azure_devops;
+mod confirm;
 
 use http::Method;
 use secrecy::{ExposeSecret, SecretString};
@@ -79,13 +76,21 @@ impl HookChange {
     }
 }
 
-/// Whether the host says it reached the function.
+/// Whether the host says it reached the function ([`HookClient::confirm`]).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Confirmation {
-    /// The host's last delivery got this HTTP status from the function.
-    Delivered(u16),
-    /// The host reports a failed delivery: its message.
-    Failed(String),
+    /// The host's delivery got a 2xx from the function: its status, where the host gives it
+    /// (GitLab only says the hook answered 2xx).
+    Delivered(Option<u16>),
+    /// The host's delivery failed: the function's status where the host gives it (401: the
+    /// secret the host signs with is not the function's; 404: the URL is wrong), and the
+    /// host's reason.
+    Failed {
+        /// The HTTP status the function answered, where the host gives it.
+        status: Option<u16>,
+        /// The host's words: its error message, or the status line.
+        reason: String,
+    },
     /// The host has no delivery to report yet, or no API to ask.
     Unknown,
 }
@@ -210,61 +215,6 @@ impl HookClient {
             Provider::AzureDevops => self.ensure_azure(scope, spec).await,
             _ => Ok(vec![self.ensure_one(scope, spec).await?]),
         }
-    }
-
-    /// Asks the host whether it reached the function with `hook` (GitHub: a ping, then that
-    /// ping's delivery). Hosts without such an API answer [`Confirmation::Unknown`].
-    ///
-    /// # Errors
-    ///
-    /// When the host refuses the request.
-    pub async fn confirm(&self, scope: &HookScope, hook: &str) -> Result<Confirmation> {
-        if self.provider != Provider::Github {
-            return Ok(Confirmation::Unknown);
-        }
-        let base = self.collection(scope)?;
-        // Newest first; pings of an earlier registration are told apart by their ids.
-        let deliveries = format!("{base}/{}/deliveries?per_page=30", segment(hook));
-        let pings = |listed: Vec<Value>| -> Vec<Value> {
-            listed
-                .into_iter()
-                .filter(|d| d["event"] == "ping")
-                .collect()
-        };
-        let listing = "list the webhook's deliveries";
-        let earlier: Vec<Value> = pings(self.rest.get(&deliveries, listing).await?)
-            .into_iter()
-            .map(|d| d["id"].clone())
-            .collect();
-        let ping = self.rest.url(&format!("{base}/{}/pings", segment(hook)))?;
-        let what = "ping the webhook";
-        let r = self
-            .rest
-            .send(
-                Method::POST,
-                ping,
-                None,
-                self.rest.accept_json(),
-                Idempotency::Idempotent,
-                what,
-            )
-            .await?;
-        super::http::check(r, what)?;
-        for _ in 0..10 {
-            let listed = pings(self.rest.get(&deliveries, listing).await?);
-            let ping = listed.iter().find(|d| !earlier.contains(&d["id"]));
-            match ping.and_then(|d| d["status_code"].as_u64()) {
-                Some(code @ 200..=299) => {
-                    return Ok(Confirmation::Delivered(u16::try_from(code).unwrap_or(0)));
-                }
-                Some(code) if code > 0 => {
-                    let status = ping.and_then(|d| d["status"].as_str()).unwrap_or("");
-                    return Ok(Confirmation::Failed(format!("HTTP {code}: {status}")));
-                }
-                _ => tokio::time::sleep(std::time::Duration::from_millis(300)).await,
-            }
-        }
-        Ok(Confirmation::Unknown)
     }
 
     /// Deletes every hook of `scope` that sends to `url` (Azure DevOps: every subscription);

@@ -13,11 +13,11 @@ use crate::vcs::http::{Idempotency, segment};
 use crate::vcs::{Result, VcsError};
 
 /// The subscriptions' API version.
-const API_VERSION: &str = "api-version=7.1";
+pub(super) const API_VERSION: &str = "api-version=7.1";
 
 impl HookClient {
     /// The ids of the project and the repository of `scope` (`project/repo`).
-    async fn azure_repository(&self, scope: &HookScope) -> Result<(String, String)> {
+    pub(super) async fn azure_repository(&self, scope: &HookScope) -> Result<(String, String)> {
         let HookScope::Repo(repo) = scope else {
             return Err(VcsError::Config {
                 message: "Azure DevOps hooks are registered per repository (project/repo)"
@@ -105,13 +105,7 @@ impl HookClient {
         let (project_id, repo_id) = self.azure_repository(scope).await?;
         let (project_id, repo_id) = (project_id.as_str(), repo_id.as_str());
         let listed = self.azure_subscriptions().await?;
-        let (user, password) =
-            spec.secret
-                .expose_secret()
-                .split_once(':')
-                .ok_or_else(|| VcsError::Config {
-                    message: "the Azure DevOps webhook secret must be user:password".to_owned(),
-                })?;
+        let (user, password) = basic_auth(spec)?;
         let mut changes = Vec::new();
         for event in events(Provider::AzureDevops) {
             let body = json!({
@@ -161,4 +155,15 @@ impl HookClient {
         }
         Ok(changes)
     }
+}
+
+/// The basic-auth user and password the subscriptions send, from the webhook secret
+/// (`user:password`).
+pub(super) fn basic_auth(spec: &HookSpec) -> Result<(&str, &str)> {
+    spec.secret
+        .expose_secret()
+        .split_once(':')
+        .ok_or_else(|| VcsError::Config {
+            message: "the Azure DevOps webhook secret must be user:password".to_owned(),
+        })
 }
