@@ -21,12 +21,13 @@ mod cost;
 mod dynamo_count;
 #[path = "drift/fake_github.rs"]
 mod fake_github;
+#[path = "drift/moto.rs"]
+mod moto;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_sdk_dynamodb::config::{BehaviorVersion, Credentials, Region, SharedCredentialsProvider};
 use landfall_function::context::{Context, run_artifact_keys};
 use landfall_function::dispatch::{AnyDispatcher, LocalDispatcher};
 use landfall_function::event::{CommitSha, Provider, RepoName};
@@ -92,13 +93,13 @@ impl Usage {
     }
 }
 
-/// The bench process's CPU time (user + system), from `/proc/self/stat` (10 ms ticks).
-fn cpu_time() -> Duration {
-    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
-    let fields: Vec<&str> = stat
+/// User + system CPU time in a `/proc` `stat` file (10 ms ticks).
+fn cpu_in(stat: &str) -> Duration {
+    let text = std::fs::read_to_string(stat).unwrap_or_default();
+    let fields: Vec<&str> = text
         .rsplit_once(')')
         .map_or(Vec::new(), |(_, rest)| rest.split_whitespace().collect());
-    // After the command: state is field 3, utime 14 and stime 15.
+    // After the command: the state is field 3, utime 14 and stime 15.
     let ticks: u64 = [11, 12]
         .iter()
         .filter_map(|i| fields.get(*i).and_then(|v| v.parse::<u64>().ok()))
@@ -106,9 +107,31 @@ fn cpu_time() -> Duration {
     Duration::from_millis(ticks * 10)
 }
 
+/// The bench's threads now.
+fn threads() -> BTreeSet<String> {
+    std::fs::read_dir("/proc/self/task")
+        .map(|dir| {
+            dir.filter_map(|entry| entry.ok().map(|e| e.file_name().to_string_lossy().into_owned()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The function's CPU time: the process's (exited threads included) less the fake host's
+/// threads'.
+fn function_cpu(host_threads: &BTreeSet<String>) -> Duration {
+    let host: Duration = host_threads
+        .iter()
+        .map(|tid| cpu_in(&format!("/proc/self/task/{tid}/stat")))
+        .sum();
+    cpu_in("/proc/self/stat").saturating_sub(host)
+}
+
 struct Bench {
     ctx: Arc<Context>,
     github: MockServer,
+    /// The fake GitHub's threads, whose CPU time is not the function's.
+    github_threads: BTreeSet<String>,
     dynamo: DynamoCount,
     seen: usize,
     _moto: landfall_e2e::MotoServer,
@@ -119,22 +142,12 @@ impl Bench {
     async fn start() -> Self {
         let moto = landfall_e2e::MotoServer::start().expect("moto starts (scripts/install-tools)");
         let dynamo = DynamoCount::default();
-        let sdk = aws_config::SdkConfig::builder()
-            .http_client(landfall_function::aws::http_client())
-            .behavior_version(BehaviorVersion::latest())
-            .region(Region::new(landfall_e2e::AWS_REGION))
-            .endpoint_url(moto.endpoint())
-            .credentials_provider(SharedCredentialsProvider::new(Credentials::new(
-                "test", "test", None, None, "moto",
-            )))
-            .build();
-        let config = aws_sdk_dynamodb::config::Builder::from(&sdk)
-            .interceptor(dynamo.clone())
-            .build();
-        let client = aws_sdk_dynamodb::Client::from_conf(config);
+        let client = moto::dynamodb(moto.endpoint(), &dynamo);
         let store = DynamoStore::new(&client, "landfall");
         store.create_table().await.expect("the table is created");
+        let before = threads();
         let github = fake_github::start(PROJECTS).await;
+        let github_threads = threads().difference(&before).cloned().collect();
         let vcs = AnyVcs::new(&VcsSettings {
             provider: Provider::Github,
             base_url: Some(github.uri()),
@@ -166,6 +179,7 @@ impl Bench {
         Bench {
             ctx: Arc::new(ctx),
             github,
+            github_threads,
             dynamo,
             seen: 0,
             _moto: moto,
@@ -177,9 +191,10 @@ impl Bench {
     async fn measure<T>(&mut self, work: impl Future<Output = T>) -> (T, Usage) {
         let _ = self.dynamo.take();
         let (_, seen) = fake_github::routes_since(&self.github, self.seen).await;
-        let (cpu, start) = (cpu_time(), Instant::now());
+        let (cpu, start) = (function_cpu(&self.github_threads), Instant::now());
         let out = work.await;
-        let (wall, cpu) = (start.elapsed(), cpu_time().saturating_sub(cpu));
+        let wall = start.elapsed();
+        let cpu = function_cpu(&self.github_threads).saturating_sub(cpu);
         let dynamo = self.dynamo.take();
         let (vcs, now) = fake_github::routes_since(&self.github, seen).await;
         self.seen = now;
@@ -199,12 +214,13 @@ impl Bench {
         assert!(sweep.problems.is_empty(), "{:?}", sweep.problems);
         let checks = sweep.checked.len();
         println!(
-            "{title}: {checks} checks started, {} skipped, {} not due; wall {:.3} s, {:.3} ms per check started; bench process CPU {:.2} s",
+            "{title}: {checks} checks started, {} skipped, {} not due; wall {:.3} s ({:.3} ms per check started); function CPU {:.2} s ({:.3} ms per check started)",
             sweep.skipped.len(),
             sweep.not_due,
             usage.wall.as_secs_f64(),
             usage.wall.as_secs_f64() * 1e3 / checks.max(1) as f64,
             usage.cpu.as_secs_f64(),
+            usage.cpu.as_secs_f64() * 1e3 / checks.max(1) as f64,
         );
         print_requests(&usage, PROJECTS, "project");
         (sweep, usage)
@@ -243,11 +259,12 @@ impl Bench {
         let refused: Vec<&String> = answers.iter().filter(|a| *a != "Recorded").collect();
         assert!(refused.is_empty(), "reports refused: {refused:?}");
         println!(
-            "{title}: {} reports; wall {:.3} s, {:.3} ms per report; bench process CPU {:.2} s",
+            "{title}: {} reports; wall {:.3} s ({:.3} ms per report); function CPU {:.2} s ({:.3} ms per report)",
             keys.len(),
             usage.wall.as_secs_f64(),
             usage.wall.as_secs_f64() * 1e3 / keys.len() as f64,
             usage.cpu.as_secs_f64(),
+            usage.cpu.as_secs_f64() * 1e3 / keys.len() as f64,
         );
         print_requests(&usage, keys.len(), "report");
         usage

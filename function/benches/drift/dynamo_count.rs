@@ -13,9 +13,12 @@
 
 use std::sync::{Arc, Mutex};
 
-use aws_sdk_dynamodb::config::interceptors::FinalizerInterceptorContextRef;
+use aws_sdk_dynamodb::config::interceptors::{
+    BeforeTransmitInterceptorContextRef, FinalizerInterceptorContextRef,
+};
 use aws_sdk_dynamodb::config::{ConfigBag, Intercept, RuntimeComponents};
 use aws_sdk_dynamodb::error::BoxError;
+use aws_smithy_types::config_bag::{Storable, StoreReplace};
 use serde_json::Value;
 
 /// The index key attributes of the store's table.
@@ -89,32 +92,55 @@ fn units(op: &str, request: &[u8], response: &[u8]) -> (f64, f64) {
     }
 }
 
+/// The request of the attempt in flight, kept in the operation's config bag until its answer.
+#[derive(Debug, Clone)]
+struct InFlight {
+    op: String,
+    body: Vec<u8>,
+}
+
+impl Storable for InFlight {
+    type Storer = StoreReplace<Self>;
+}
+
 impl Intercept for DynamoCount {
     fn name(&self) -> &'static str {
         "DynamoCount"
     }
 
-    fn read_after_attempt(
+    fn read_before_transmit(
         &self,
-        context: &FinalizerInterceptorContextRef<'_>,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
-        _cfg: &mut ConfigBag,
+        cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let Some(request) = context.request() else {
-            return Ok(());
-        };
+        let request = context.request();
         let op = request
             .headers()
             .get("x-amz-target")
             .unwrap_or("?")
             .trim_start_matches("DynamoDB_20120810.")
             .to_owned();
-        let body = request.body().bytes().unwrap_or_default();
+        let body = request.body().bytes().unwrap_or_default().to_vec();
+        cfg.interceptor_state().store_put(InFlight { op, body });
+        Ok(())
+    }
+
+    /// The request was handed to the connector by now: it is read from the bag.
+    fn read_after_attempt(
+        &self,
+        context: &FinalizerInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        let Some(InFlight { op, body }) = cfg.load::<InFlight>().cloned() else {
+            return Ok(());
+        };
         let answer = context
             .response()
             .and_then(|response| response.body().bytes())
             .unwrap_or_default();
-        let (rru, wru) = units(&op, body, answer);
+        let (rru, wru) = units(&op, &body, answer);
         self.0
             .lock()
             .expect("log lock")
