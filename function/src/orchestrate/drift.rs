@@ -156,11 +156,9 @@ impl Context {
         spec: Option<&RunSpec>,
     ) -> anyhow::Result<()> {
         let key = &record.key;
-        let mut drift = self
-            .store
-            .get_drift(key)
-            .await?
-            .unwrap_or_else(|| DriftRecord::new(key.clone()));
+        let known = self.store.get_drift(key).await?;
+        let reported_before = known.as_ref().map(super::drift_report::reported_facts);
+        let mut drift = known.unwrap_or_else(|| DriftRecord::new(key.clone()));
         let result = record.result.as_ref();
         let command = result.map_or(RunCommand::Plan, |r| r.command);
         let now = now_secs();
@@ -197,7 +195,14 @@ impl Context {
         let released = self.store.release_lock(key, Some(DRIFT_PR.0)).await?;
         tracing::info!(?released, project = %key.project_label(), state = drift.state.as_str(), "drift check ended");
         let repo = RepoName::new(&key.repo);
-        let issue = self.report_drift(&repo).await?;
+        // A check that found what the last one found leaves the repository's report as it is:
+        // no need to read every project's record again (a sweep of N projects would read N²).
+        let issue = if reported_before == Some(super::drift_report::reported_facts(&drift)) {
+            let kept = self.store.repo_drift(repo.as_str()).await?;
+            kept.issue.map(|issue| issue.url)
+        } else {
+            self.report_drift(&repo).await?
+        };
         self.drift_status(&drift, issue.as_deref()).await;
         Ok(())
     }

@@ -350,19 +350,25 @@ pub(crate) fn slack_payload(
 fn digest(records: &[DriftRecord]) -> String {
     let mut hasher = Sha256::new();
     for record in records {
-        let facts = json!([
-            record.key,
-            record.state,
-            record.first_seen,
-            record.summary,
-            record.addresses,
-            record.skipped,
-            record.remediations,
-        ]);
-        hasher.update(facts.to_string().as_bytes());
+        hasher.update(reported_facts(record).as_bytes());
         hasher.update(b"\n");
     }
     hex::encode(hasher.finalize())
+}
+
+/// What of a project's record the repository's report shows (not the check times): a check
+/// that leaves these as they were changes nothing in the report.
+pub(super) fn reported_facts(record: &DriftRecord) -> String {
+    json!([
+        record.key,
+        record.state,
+        record.first_seen,
+        record.summary,
+        record.addresses,
+        record.skipped,
+        record.remediations,
+    ])
+    .to_string()
 }
 
 /// A Unix time as UTC text.
