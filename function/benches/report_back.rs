@@ -47,6 +47,7 @@ fn spec(round: u64) -> RunSpec {
         command: RunCommand::Plan,
         project: ProjectSpec::new("envs/app"),
         extra_args: Vec::new(),
+        operands: Vec::new(),
         trigger: format!("github:bench-{round}"),
         apply: None,
         report_back: Some(CommentThread::new(

@@ -110,6 +110,7 @@ fn main() {
             command: RunCommand::Plan,
             project: ProjectSpec::new("app"),
             extra_args: Vec::new(),
+            operands: Vec::new(),
             trigger: format!("bench-{run}"),
             report_back: None,
             apply: None,

@@ -28,6 +28,8 @@ pub const LAMBDA_GB_SECOND: f64 = 0.000_013_333_4;
 pub const MEMORY_MB: u32 = 512;
 /// Drift ticks a day: `drift_check_interval`'s default, `rate(1 hour)`.
 pub const TICKS_PER_DAY: u32 = 24;
+/// The projects whose day is priced.
+pub const COST_PROJECTS: u32 = 1_000;
 
 /// What one invocation (or one average invocation) costs in requests and time.
 #[derive(Debug, Clone, Copy, Default)]
@@ -36,7 +38,8 @@ pub struct Invocation {
     pub rru: f64,
     /// Write request units.
     pub wru: f64,
-    /// The function's own time, in seconds.
+    /// The function's own CPU time, in seconds (moto's answers are far slower than DynamoDB's,
+    /// so its wall time would price moto, not the function).
     pub seconds: f64,
 }
 
@@ -46,8 +49,8 @@ pub struct Invocation {
 pub struct Day {
     /// Checks started (and reported).
     pub checks: u32,
-    /// The tick that starts them.
-    pub dispatch_tick: Invocation,
+    /// The tick that starts them, per check started.
+    pub dispatch: Invocation,
     /// A tick with nothing due.
     pub idle_tick: Invocation,
     /// One check's report.
@@ -59,7 +62,10 @@ pub struct Day {
 }
 
 fn line(what: &str, quantity: f64, unit: &str, dollars: f64) -> String {
-    format!("  {what:<34} {quantity:>14.1} {unit:<12} ${dollars:>10.6}  (${:>9.4}/30 days)", dollars * 30.0)
+    format!(
+        "  {what:<34} {quantity:>14.1} {unit:<12} ${dollars:>10.6}  (${:>9.4}/30 days)",
+        dollars * 30.0
+    )
 }
 
 impl Day {
@@ -67,18 +73,33 @@ impl Day {
     pub fn lines(&self) -> Vec<String> {
         let checks = f64::from(self.checks);
         let idle = f64::from(TICKS_PER_DAY - 1);
-        let rru = self.dispatch_tick.rru + idle * self.idle_tick.rru + checks * self.report.rru;
-        let wru = self.dispatch_tick.wru + idle * self.idle_tick.wru + checks * self.report.wru;
+        let rru = checks * (self.dispatch.rru + self.report.rru) + idle * self.idle_tick.rru;
+        let wru = checks * (self.dispatch.wru + self.report.wru) + idle * self.idle_tick.wru;
         let puts = checks * self.puts_per_check;
         let gets = checks * self.gets_per_check;
         let invocations = f64::from(TICKS_PER_DAY) + checks;
         let seconds =
-            self.dispatch_tick.seconds + idle * self.idle_tick.seconds + checks * self.report.seconds;
+            checks * (self.dispatch.seconds + self.report.seconds) + idle * self.idle_tick.seconds;
         let gb_seconds = seconds * f64::from(MEMORY_MB) / 1024.0;
         let items = [
-            ("DynamoDB read request units", rru, "RRU", rru * RRU_PER_MILLION / 1e6),
-            ("DynamoDB write request units", wru, "WRU", wru * WRU_PER_MILLION / 1e6),
-            ("S3 PUT (logs, planfiles)", puts, "requests", puts * S3_PUT_PER_THOUSAND / 1e3),
+            (
+                "DynamoDB read request units",
+                rru,
+                "RRU",
+                rru * RRU_PER_MILLION / 1e6,
+            ),
+            (
+                "DynamoDB write request units",
+                wru,
+                "WRU",
+                wru * WRU_PER_MILLION / 1e6,
+            ),
+            (
+                "S3 PUT (logs, planfiles)",
+                puts,
+                "requests",
+                puts * S3_PUT_PER_THOUSAND / 1e3,
+            ),
             ("S3 GET", gets, "requests", gets * S3_GET_PER_THOUSAND / 1e3),
             (
                 "EventBridge Scheduler invocations",
@@ -86,8 +107,18 @@ impl Day {
                 "invocations",
                 f64::from(TICKS_PER_DAY) * SCHEDULER_PER_MILLION / 1e6,
             ),
-            ("Lambda requests (ticks + reports)", invocations, "requests", invocations * LAMBDA_PER_MILLION / 1e6),
-            ("Lambda compute", gb_seconds, "GB-s", gb_seconds * LAMBDA_GB_SECOND),
+            (
+                "Lambda requests (ticks + reports)",
+                invocations,
+                "requests",
+                invocations * LAMBDA_PER_MILLION / 1e6,
+            ),
+            (
+                "Lambda compute",
+                gb_seconds,
+                "GB-s",
+                gb_seconds * LAMBDA_GB_SECOND,
+            ),
         ];
         let total: f64 = items.iter().map(|item| item.3).sum();
         let mut lines: Vec<String> = items

@@ -78,7 +78,10 @@ fn units(op: &str, request: &[u8], response: &[u8]) -> (f64, f64) {
             (0.0, wru)
         }
         "TransactWriteItems" => {
-            let items = parsed["TransactItems"].as_array().cloned().unwrap_or_default();
+            let items = parsed["TransactItems"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default();
             let wru = items
                 .iter()
                 .map(|item| {
@@ -141,10 +144,7 @@ impl Intercept for DynamoCount {
             .and_then(|response| response.body().bytes())
             .unwrap_or_default();
         let (rru, wru) = units(&op, &body, answer);
-        self.0
-            .lock()
-            .expect("log lock")
-            .push(Sent { op, rru, wru });
+        self.0.lock().expect("log lock").push(Sent { op, rru, wru });
         Ok(())
     }
 }

@@ -94,7 +94,9 @@ impl Respond for Host {
                 "clone_url": format!("https://github.com/{REPO}.git"),
             })),
             "GET /repos/{o}/{r}/git/ref/heads/{branch}" => ResponseTemplate::new(200)
-                .set_body_json(json!({"ref": "refs/heads/main", "object": {"sha": SHA, "type": "commit"}})),
+                .set_body_json(
+                    json!({"ref": "refs/heads/main", "object": {"sha": SHA, "type": "commit"}}),
+                ),
             "GET /repos/{o}/{r}/git/trees/{sha}" => {
                 ResponseTemplate::new(200).set_body_json(&self.tree)
             }
@@ -103,7 +105,9 @@ impl Respond for Host {
             "GET (download) /_codeload/{o}/{r}/legacy.tar.gz/{sha}" => {
                 ResponseTemplate::new(200).set_body_bytes(self.archive.clone())
             }
-            "POST /repos/{o}/{r}/statuses/{sha}" => ResponseTemplate::new(201).set_body_json(json!({})),
+            "POST /repos/{o}/{r}/statuses/{sha}" => {
+                ResponseTemplate::new(201).set_body_json(json!({}))
+            }
             "POST /repos/{o}/{r}/issues" => {
                 let number = 900 + issues.len() as u64;
                 let issue = issue_json(number, &body());
@@ -113,10 +117,12 @@ impl Respond for Host {
             "GET /repos/{o}/{r}/issues/{n}" | "PATCH /repos/{o}/{r}/issues/{n}" => {
                 let number = path.rsplit('/').next().and_then(|n| n.parse().ok());
                 let Some(issue) = number.and_then(|n| issues.get_mut(&n)) else {
-                    return ResponseTemplate::new(404).set_body_json(json!({"message": "Not Found"}));
+                    return ResponseTemplate::new(404)
+                        .set_body_json(json!({"message": "Not Found"}));
                 };
                 if request.method.as_str() == "PATCH"
-                    && let (Some(fields), Some(issue)) = (body().as_object().cloned(), issue.as_object_mut())
+                    && let (Some(fields), Some(issue)) =
+                        (body().as_object().cloned(), issue.as_object_mut())
                 {
                     issue.extend(fields);
                 }
