@@ -107,12 +107,13 @@ impl Default for Permissions {
 
 impl Permissions {
     /// The rule for `action`; `None` for commands anyone may run (`help`, `version`). `cancel`
-    /// takes `apply`'s: stopping a run is as weighty as starting one.
+    /// takes `apply`'s: stopping a run is as weighty as starting one; `import` and `state rm`
+    /// too: they change the state as an apply does.
     #[must_use]
     pub fn rule(&self, action: Action) -> Option<&Rule> {
         match action {
             Action::Plan => Some(&self.plan),
-            Action::Apply | Action::Cancel => Some(&self.apply),
+            Action::Apply | Action::Cancel | Action::Import | Action::StateRm => Some(&self.apply),
             Action::Unlock => Some(&self.unlock),
             // Who may approve is the policy's `owners`, checked where the approval is recorded.
             Action::Help | Action::Version | Action::ApprovePolicies => None,
@@ -322,7 +323,12 @@ fn decide_with(
     if request.action == Action::Apply && !request.extra_args.is_empty() {
         return refuse(Refusal::ApplyArgs);
     }
-    if request.fork && matches!(request.action, Action::Plan | Action::Apply) {
+    if request.fork
+        && matches!(
+            request.action,
+            Action::Plan | Action::Apply | Action::Import | Action::StateRm
+        )
+    {
         if !rules.allow_fork_prs {
             return if request.automatic {
                 Some(Decision::SkipFork)

@@ -1,4 +1,5 @@
-//! Comment commands: `landfall plan|apply|unlock|help|version` (and `atlantis ...` as an alias, so
+//! Comment commands: `landfall plan|apply|import|state rm|unlock|cancel|approve_policies|help|version`
+//! (and `atlantis ...` as an alias, so
 //! teams migrate without retraining). Parsing is pure and never fails: a comment either is not
 //! addressed to us (`None`), is a valid [`Command`], or is an [`InvalidCommand`] that carries the
 //! reply to post. Extra arguments for Terraform are kept as argv, never joined for a shell, and
@@ -51,6 +52,10 @@ pub enum Action {
     Cancel,
     /// Approve the failing policy checks of the selected plans (a policy owner).
     ApprovePolicies,
+    /// `import ADDRESS ID`: bring an existing object under the project's state.
+    Import,
+    /// `state rm ADDRESS...`: remove objects from the project's state (they stay in the cloud).
+    StateRm,
     /// Reply with usage.
     Help,
     /// Reply with the function's version.
@@ -67,8 +72,20 @@ impl Action {
             Action::Unlock => "unlock",
             Action::Cancel => "cancel",
             Action::ApprovePolicies => "approve_policies",
+            Action::Import => "import",
+            Action::StateRm => "state rm",
             Action::Help => "help",
             Action::Version => "version",
+        }
+    }
+
+    /// Its name in `LANDFALL_ALLOW_COMMANDS` (Atlantis' `--allow-commands`): `state` for
+    /// `state rm`, the command word otherwise.
+    #[must_use]
+    pub fn allow_name(self) -> &'static str {
+        match self {
+            Action::StateRm => "state",
+            other => other.as_str(),
         }
     }
 }
@@ -91,6 +108,8 @@ pub struct Command {
     pub verbose: bool,
     /// Everything after `--`, passed to Terraform as separate argv entries.
     pub extra_args: Vec<String>,
+    /// `import`: the address and the ID; `state rm`: the addresses. Empty for the others.
+    pub operands: Vec<String>,
 }
 
 impl Command {
@@ -103,6 +122,7 @@ impl Command {
             workspace: None,
             verbose: false,
             extra_args: Vec::new(),
+            operands: Vec::new(),
         }
     }
 
@@ -116,7 +136,9 @@ impl Command {
             | Action::Apply
             | Action::Unlock
             | Action::Cancel
-            | Action::ApprovePolicies => None,
+            | Action::ApprovePolicies
+            | Action::Import
+            | Action::StateRm => None,
         }
     }
 }
@@ -160,7 +182,7 @@ impl ParsedComment {
 
 impl Serialize for ParsedComment {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let mut map = serializer.serialize_map(Some(9))?;
+        let mut map = serializer.serialize_map(Some(10))?;
         match self {
             ParsedComment::Command(c) => {
                 map.serialize_entry("tool", c.tool.as_str())?;
@@ -170,6 +192,7 @@ impl Serialize for ParsedComment {
                 map.serialize_entry("workspace", &c.workspace)?;
                 map.serialize_entry("verbose", &c.verbose)?;
                 map.serialize_entry("extra_args", &c.extra_args)?;
+                map.serialize_entry("operands", &c.operands)?;
                 map.serialize_entry("error", &None::<String>)?;
                 map.serialize_entry("reply", &c.reply())?;
             }
@@ -181,6 +204,7 @@ impl Serialize for ParsedComment {
                 map.serialize_entry("workspace", &None::<String>)?;
                 map.serialize_entry("verbose", &false)?;
                 map.serialize_entry("extra_args", &Vec::<String>::new())?;
+                map.serialize_entry("operands", &Vec::<String>::new())?;
                 map.serialize_entry("error", &i.error)?;
                 map.serialize_entry("reply", &i.reply())?;
             }
@@ -223,9 +247,12 @@ pub fn usage(tool: Tool) -> String {
          - `{t} unlock`: release this pull request's locks and discard its plans\n\
          - `{t} cancel`: stop this pull request's running plans and applies (locks stay)\n\
          - `{t} approve_policies`: approve failing policy checks (policy owners)\n\
+         - `{t} import ADDRESS ID`: import an existing object into one project's state \
+         (then plan again)\n\
+         - `{t} state rm ADDRESS...`: remove objects from one project's state (then plan again)\n\
          - `{t} help`: show this text\n\
          - `{t} version`: show the Landfall version\n\n\
-         Flags for plan, apply, cancel and approve_policies:\n\
+         Flags for plan, apply, import, state rm, cancel and approve_policies:\n\
          - `-p, --project NAME`: only this project\n\
          - `-d, --dir DIR`: only the project in this directory\n\
          - `-w, --workspace NAME`: only this Terraform workspace\n\
@@ -239,6 +266,9 @@ impl fmt::Display for Command {
     /// The canonical spelling, e.g. `landfall plan -d infra -- -var x=1`.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{} {}", self.tool.as_str(), self.action.as_str())?;
+        for operand in &self.operands {
+            write!(f, " {}", shell_words::quote(operand))?;
+        }
         for (flag, long, value) in [
             ("-p", "--project", &self.project),
             ("-d", "--dir", &self.dir),

@@ -12,8 +12,19 @@ pub(super) enum CommandError {
     #[error("the command has an unterminated quote or escape")]
     Quoting,
     /// The command word is not one we know.
-    #[error("unknown command {0:?}: use plan, apply, unlock, cancel, help or version")]
+    #[error(
+        "unknown command {0:?}: use plan, apply, import, state rm, unlock, cancel, approve_policies, help or version"
+    )]
     UnknownCommand(String),
+    /// `state` without `rm`.
+    #[error("unknown state command {0:?}: Landfall runs `state rm ADDRESS...`")]
+    UnknownStateCommand(String),
+    /// `import` without exactly an address and an ID, `state rm` without an address.
+    #[error("{0}")]
+    Operands(&'static str),
+    /// An address or ID that is empty, too long or has control characters.
+    #[error("{0:?} is not a valid address or ID")]
+    BadOperand(String),
     /// A flag we do not know.
     #[error("unknown flag {flag:?} for {action}")]
     UnknownFlag { action: &'static str, flag: String },
@@ -60,7 +71,7 @@ pub(super) fn parse_words(tool: Tool, rest: &str) -> Result<Command, CommandErro
         Some(i) => (&words[..i], &words[i + 1..]),
         None => (&words, &[]),
     };
-    let Some((name, flags)) = flags.split_first() else {
+    let Some((name, mut flags)) = flags.split_first() else {
         return Ok(Command::new(tool, Action::Help));
     };
     let action = match name.as_str() {
@@ -69,6 +80,18 @@ pub(super) fn parse_words(tool: Tool, rest: &str) -> Result<Command, CommandErro
         "unlock" => Action::Unlock,
         "cancel" => Action::Cancel,
         "approve_policies" => Action::ApprovePolicies,
+        "import" => Action::Import,
+        "state" => match flags.split_first() {
+            Some((sub, rest)) if sub == "rm" => {
+                flags = rest;
+                Action::StateRm
+            }
+            Some((sub, _)) if sub == "-h" || sub == "--help" => {
+                return Ok(Command::new(tool, Action::Help));
+            }
+            Some((sub, _)) => return Err(CommandError::UnknownStateCommand(sub.clone())),
+            None => return Err(CommandError::UnknownStateCommand(String::new())),
+        },
         "help" | "-h" | "--help" => return Ok(Command::new(tool, Action::Help)),
         "version" => Action::Version,
         other => return Err(CommandError::UnknownCommand(other.to_owned())),
@@ -89,6 +112,7 @@ pub(super) fn parse_words(tool: Tool, rest: &str) -> Result<Command, CommandErro
     if action == Action::Cancel && !extra.is_empty() {
         return Err(CommandError::NoTerraformArgs(action.as_str()));
     }
+    check_operands(&command)?;
     if command.project.is_some() && (command.dir.is_some() || command.workspace.is_some()) {
         return Err(CommandError::ProjectWithDir);
     }
@@ -126,6 +150,9 @@ fn parse_flags(command: &mut Command, flags: &[String]) -> Result<bool, CommandE
             let first = chars.next().map_or(0, char::len_utf8);
             let (k, v) = short.split_at(first);
             (k, (!v.is_empty()).then(|| v.strip_prefix('=').unwrap_or(v)))
+        } else if matches!(command.action, Action::Import | Action::StateRm) {
+            command.operands.push(arg.to_owned());
+            continue;
         } else {
             return Err(CommandError::Positional(arg.to_owned()));
         };
@@ -169,6 +196,35 @@ fn parse_flags(command: &mut Command, flags: &[String]) -> Result<bool, CommandE
         *slot = Some(value);
     }
     Ok(false)
+}
+
+/// The longest address or ID taken (AWS ARNs run to about 2 KB).
+const MAX_OPERAND: usize = 2048;
+
+/// `import` takes an address and an ID, `state rm` one or more addresses, the others none.
+fn check_operands(command: &Command) -> Result<(), CommandError> {
+    let count = command.operands.len();
+    match command.action {
+        Action::Import if count != 2 => {
+            return Err(CommandError::Operands(
+                "import takes an address and an ID: `import ADDRESS ID`",
+            ));
+        }
+        Action::StateRm if count == 0 => {
+            return Err(CommandError::Operands(
+                "state rm takes one or more addresses: `state rm ADDRESS...`",
+            ));
+        }
+        _ => {}
+    }
+    match command
+        .operands
+        .iter()
+        .find(|o| o.is_empty() || o.len() > MAX_OPERAND || o.chars().any(char::is_control))
+    {
+        Some(bad) => Err(CommandError::BadOperand(bad.chars().take(80).collect())),
+        None => Ok(()),
+    }
 }
 
 fn is_plain_name(s: &str) -> bool {

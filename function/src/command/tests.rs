@@ -198,3 +198,59 @@ fn cancel_takes_a_selection_but_no_terraform_arguments() {
     assert_eq!(command("atlantis cancel").action, Action::Cancel);
     assert!(error("landfall cancel -- -lock=false").contains("no Terraform arguments"));
 }
+
+#[test]
+fn import_takes_an_address_and_an_id_with_flags_anywhere() {
+    let c = command(
+        r#"atlantis import -d envs/prod 'module.db["main"].aws_db_instance.this' db-1 -- -var-file=prod.tfvars"#,
+    );
+    assert_eq!(c.action, Action::Import);
+    assert_eq!(c.dir.as_deref(), Some("envs/prod"));
+    assert_eq!(
+        c.operands,
+        [r#"module.db["main"].aws_db_instance.this"#, "db-1"]
+    );
+    assert_eq!(c.extra_args, ["-var-file=prod.tfvars"]);
+    // The canonical spelling reads back as the same command.
+    assert_eq!(command(&c.to_string()), c);
+    let c = command("landfall import aws_s3_bucket.logs acme-logs -p prod");
+    assert_eq!(c.project.as_deref(), Some("prod"));
+    assert_eq!(c.operands, ["aws_s3_bucket.logs", "acme-logs"]);
+}
+
+#[test]
+fn import_with_other_than_two_operands_is_refused() {
+    assert!(error("landfall import aws_s3_bucket.logs").contains("an address and an ID"));
+    assert!(error("landfall import a b c").contains("an address and an ID"));
+    assert!(error("landfall import").contains("an address and an ID"));
+    // A word that starts with `-` is a flag, never an operand.
+    assert!(error("landfall import a -state=/tmp/x").contains("unknown flag"));
+    // Terraform arguments are held to the same rules as plan's.
+    assert!(error("landfall import a b -- -chdir=/").contains("not allowed"));
+    assert!(error("landfall import a b -- -state=../../x").contains("not allowed"));
+}
+
+#[test]
+fn state_rm_takes_one_or_more_addresses() {
+    let c = command("landfall state rm -d infra aws_s3_bucket.a 'aws_s3_bucket.b[0]'");
+    assert_eq!(c.action, Action::StateRm);
+    assert_eq!(c.operands, ["aws_s3_bucket.a", "aws_s3_bucket.b[0]"]);
+    assert_eq!(
+        c.to_string(),
+        "landfall state rm aws_s3_bucket.a 'aws_s3_bucket.b[0]' -d infra"
+    );
+    assert_eq!(command(&c.to_string()), c);
+    assert!(error("landfall state rm").contains("one or more addresses"));
+    assert!(error("landfall state rm -d infra").contains("one or more addresses"));
+    assert!(error("landfall state mv a b").contains("unknown state command \"mv\""));
+    assert!(error("landfall state").contains("unknown state command"));
+    // Positional words stay refused where no command takes them.
+    assert!(error("landfall plan aws_s3_bucket.a").contains("unexpected argument"));
+}
+
+#[test]
+fn an_operand_with_control_characters_is_refused() {
+    assert!(error("landfall import \"a\u{7}\" b").contains("not a valid address or ID"));
+    let long = "a".repeat(3000);
+    assert!(error(&format!("landfall state rm {long}")).contains("not a valid address or ID"));
+}

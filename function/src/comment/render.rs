@@ -38,6 +38,8 @@ impl ProjectResult {
         let verb = match self.command {
             RunCommand::Plan => "Plan",
             RunCommand::Apply => "Apply",
+            RunCommand::Import => "Import",
+            RunCommand::StateRm => "State rm",
         };
         let mut title = match &self.name {
             Some(name) => format!("{verb} for project `{name}` (dir `{}`", self.dir),
@@ -192,7 +194,15 @@ fn outcome_parts(result: &ProjectResult) -> (String, String, String) {
             block = collapsed("Show output", plan_text);
         }
         Outcome::Applied { output } => {
-            lead.push_str("**Applied.**\n\n");
+            lead.push_str(match result.command {
+                RunCommand::Import => {
+                    "**Imported.** Comment `landfall plan` before the next apply.\n\n"
+                }
+                RunCommand::StateRm => {
+                    "**Removed from the state.** Comment `landfall plan` before the next apply.\n\n"
+                }
+                RunCommand::Plan | RunCommand::Apply => "**Applied.**\n\n",
+            });
             block = collapsed("Show output", output);
         }
         Outcome::Failed { step, output } => {

@@ -4,7 +4,7 @@
 
 use std::fmt::Write as _;
 
-use crate::run::{Outcome, PlanCounts, ProjectResult};
+use crate::run::{Outcome, PlanCounts, ProjectResult, RunCommand};
 
 /// `text` fit for one table cell: on one line, with `|` escaped (a project's name comes from
 /// the repository's config, which the pull request may change).
@@ -34,7 +34,11 @@ fn what(result: &ProjectResult) -> String {
         }
         (Outcome::Planned { .. }, _) => "✅ changes".to_owned(),
         (Outcome::NoChanges { .. }, _) => "no changes".to_owned(),
-        (Outcome::Applied { .. }, _) => "✅ applied".to_owned(),
+        (Outcome::Applied { .. }, _) => match result.command {
+            RunCommand::Import => "✅ imported".to_owned(),
+            RunCommand::StateRm => "✅ removed from the state".to_owned(),
+            RunCommand::Plan | RunCommand::Apply => "✅ applied".to_owned(),
+        },
         (Outcome::Failed { step, .. }, _) => format!("❌ failed in `{}`", cell(step)),
         (Outcome::TimedOut { .. }, _) => "❌ timed out".to_owned(),
         (Outcome::Refused { .. }, _) => "🚫 refused".to_owned(),
@@ -104,7 +108,7 @@ pub fn summary_table(results: &[ProjectResult]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::{ProjectSpec, RunCommand};
+    use crate::run::ProjectSpec;
 
     fn planned(dir: &str, counts: PlanCounts) -> ProjectResult {
         let mut result = ProjectResult::new(

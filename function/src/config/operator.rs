@@ -8,7 +8,7 @@ use super::{ConfigError, env_vars, flag};
 use crate::command::Action;
 
 /// The command names `LANDFALL_ALLOW_COMMANDS` takes: Atlantis' (so an operator's value carries
-/// over) and Landfall's `cancel`; Landfall runs `plan`, `apply`, `unlock`, `cancel` and `version`.
+/// over) and Landfall's `cancel`; the defaults first.
 pub const COMMAND_NAMES: [&str; 8] = [
     "version",
     "plan",
@@ -20,14 +20,30 @@ pub const COMMAND_NAMES: [&str; 8] = [
     "state",
 ];
 
+/// The commands that run when `LANDFALL_ALLOW_COMMANDS` is unset: all but `import` and
+/// `state`, which edit the state outside a reviewed plan (Atlantis' default leaves them out
+/// too); an operator turns them on by naming them, or with `all`.
+pub const DEFAULT_COMMANDS: &[&str] = COMMAND_NAMES.split_at(6).0;
+
 /// The comment commands this deployment runs.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct AllowedCommands {
-    /// `None`: every command.
-    only: Option<BTreeSet<String>>,
+    names: BTreeSet<String>,
+}
+
+impl Default for AllowedCommands {
+    fn default() -> Self {
+        Self::of(DEFAULT_COMMANDS)
+    }
 }
 
 impl AllowedCommands {
+    fn of(names: &[&str]) -> Self {
+        Self {
+            names: names.iter().map(|n| (*n).to_owned()).collect(),
+        }
+    }
+
     /// Parses `all` or a comma-separated list of [`COMMAND_NAMES`].
     ///
     /// # Errors
@@ -40,41 +56,33 @@ impl AllowedCommands {
             .filter(|n| !n.is_empty())
             .collect();
         if names.contains(&"all") {
-            return Ok(Self::default());
+            return Ok(Self::of(&COMMAND_NAMES));
         }
         if names.is_empty() {
             return Err("expected `all` or a list of commands".to_owned());
         }
-        let mut only = BTreeSet::new();
-        for name in names {
-            if !COMMAND_NAMES.contains(&name) {
-                return Err(format!(
-                    "`{name}` is not a command; the commands are all, {}",
-                    COMMAND_NAMES.join(", ")
-                ));
-            }
-            only.insert(name.to_owned());
+        if let Some(name) = names.iter().find(|name| !COMMAND_NAMES.contains(name)) {
+            return Err(format!(
+                "`{name}` is not a command; the commands are all, {}",
+                COMMAND_NAMES.join(", ")
+            ));
         }
-        Ok(Self { only: Some(only) })
+        Ok(Self::of(&names))
     }
 
     /// Whether `action` may run. `help` always may: it only explains.
     #[must_use]
     pub fn allows(&self, action: Action) -> bool {
-        action == Action::Help
-            || self
-                .only
-                .as_ref()
-                .is_none_or(|only| only.contains(action.as_str()))
+        action == Action::Help || self.names.contains(action.allow_name())
     }
 
     /// The list as configured, for replies (`all` when every command runs).
     #[must_use]
     pub fn describe(&self) -> String {
-        self.only.as_ref().map_or_else(
-            || "all".to_owned(),
-            |only| only.iter().cloned().collect::<Vec<_>>().join(","),
-        )
+        if self.names.len() == COMMAND_NAMES.len() {
+            return "all".to_owned();
+        }
+        self.names.iter().cloned().collect::<Vec<_>>().join(",")
     }
 }
 
@@ -118,7 +126,13 @@ mod tests {
         assert!(only.allows(Action::Help));
         assert_eq!(only.describe(), "plan,unlock");
         let all = AllowedCommands::parse("all").unwrap();
-        assert!(all.allows(Action::Apply));
+        assert!(all.allows(Action::Apply) && all.allows(Action::StateRm));
+        assert_eq!(all.describe(), "all");
+        let default = AllowedCommands::default();
+        assert!(default.allows(Action::Apply) && default.allows(Action::Cancel));
+        assert!(!default.allows(Action::Import) && !default.allows(Action::StateRm));
+        let state = AllowedCommands::parse("plan,state").unwrap();
+        assert!(state.allows(Action::StateRm) && !state.allows(Action::Import));
         assert!(AllowedCommands::parse("approve_policies,import,state").is_ok());
         let err = AllowedCommands::parse("plan,destroy").unwrap_err();
         assert!(err.contains("`destroy` is not a command"), "{err}");

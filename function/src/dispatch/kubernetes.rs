@@ -20,7 +20,7 @@ use kube::api::{Api, ApiResource, DynamicObject, PostParams, TypeMeta};
 
 use super::names::label_value;
 use super::{DispatchError, DispatchOutcome, Dispatcher};
-use crate::run::{RunCommand, RunReport, RunSpec};
+use crate::run::{RunReport, RunSpec};
 
 /// The label and annotation prefix of everything Landfall creates.
 pub const LABEL_PREFIX: &str = "landfall.dev";
@@ -280,9 +280,12 @@ pub fn job_spec_with(
                     ..ObjectMeta::default()
                 }),
                 spec: Some(PodSpec {
-                    service_account_name: Some(match spec.command {
-                        RunCommand::Plan => settings.service_account.clone(),
-                        RunCommand::Apply => settings.apply_service_account.clone(),
+                    // Only a plan runs with the plan role; whatever writes the state runs with
+                    // the apply role.
+                    service_account_name: Some(if spec.command.writes_state() {
+                        settings.apply_service_account.clone()
+                    } else {
+                        settings.service_account.clone()
                     }),
                     // The runner never calls the Kubernetes API; IRSA and Pod Identity inject
                     // their own projected token regardless.

@@ -195,6 +195,10 @@ impl Context {
             PlanStatus::Failed => {
                 reasons.push("the last run failed; fix it and comment `landfall plan`".to_owned());
             }
+            PlanStatus::StateChanged => reasons.push(
+                "the project's state was changed by `import` or `state rm` since this plan; comment `landfall plan` to plan again"
+                    .to_owned(),
+            ),
         }
         match self.store.get_lock(&record.key).await? {
             Some(lock) if lock.holder.pr == ctx.pr.0 => {}

@@ -329,9 +329,10 @@ impl Context {
                     .release_lock(&record.key, Some(spec.pr.0))
                     .await?
                 {
-                    let why = match spec.command {
-                        RunCommand::Apply => "applied on merge",
-                        RunCommand::Plan => "nothing to apply at the merge commit",
+                    let why = if spec.command == RunCommand::Plan {
+                        "nothing to apply at the merge commit"
+                    } else {
+                        "applied on merge"
                     };
                     let body = text::released(&[lock], why);
                     self.vcs.post_comment(&spec.repo, spec.pr, &body).await?;

@@ -10,6 +10,8 @@
 //! - **`landfall apply`** (or `atlantis apply`): each plan record checked (plan made, lock held,
 //!   made at the current head commit, approved or mergeable when required); an apply run with the
 //!   stored planfile, which the runner verifies by checksum; the result recorded and commented.
+//! - **`landfall import`**, **`landfall state rm`**: one project's state edited by a run, held to
+//!   apply's permissions and requirements; the project's plan is stale from then on.
 //! - **Merge or close**, **`landfall unlock`**: the PR's locks released and its plans discarded.
 //! - `help`, `version` and commands that cannot be parsed: the reply text as a comment.
 //!
@@ -30,6 +32,7 @@ mod policies;
 mod pr;
 mod reports;
 mod requirements;
+mod state;
 mod sweep;
 mod text;
 
@@ -46,6 +49,7 @@ use crate::event::{CommitSha, Event, EventKind, PullRequestNumber, RepoName};
 use crate::handler::{EventSink, LogSink, SinkError};
 use crate::repo_config::EffectivePolicy;
 use crate::report::Reporter;
+use crate::run::RunCommand;
 use crate::store::{ApplyLocks as _, DELIVERY_TTL, DeliveryOutcome, Store};
 use crate::vcs::{Actor, CommentId, VcsClient};
 pub(crate) use pr::PrContext;
@@ -464,6 +468,8 @@ impl Context {
                 self.apply(&ctx, command).await
             }
             Action::Cancel => self.cancel(&ctx, command).await,
+            Action::Import => self.edit_state(&ctx, command, RunCommand::Import).await,
+            Action::StateRm => self.edit_state(&ctx, command, RunCommand::StateRm).await,
             Action::ApprovePolicies => self.approve_policies(&ctx, command).await,
             Action::Unlock => {
                 let released = self.store.release_pr(repo.as_str(), pr.0).await?;

@@ -17,6 +17,14 @@ use crate::store::{
 use crate::vcs::tree::HeadFiles;
 use crate::vcs::{PrState, StatusState, VcsClient, status_context};
 
+/// What a command that selects projects reads at the PR's head.
+pub(super) struct AtHead {
+    pub changed: Vec<crate::projects::ChangedFile>,
+    pub head: HeadFiles,
+    pub config: ResolvedConfig,
+    pub policy: EffectivePolicy,
+}
+
 /// The config at the head, or the comment that says why it cannot be used.
 pub(crate) enum Loaded {
     Config(Box<(ResolvedConfig, EffectivePolicy)>),
@@ -96,6 +104,33 @@ impl Context {
         Ok(kept)
     }
 
+    /// The PR's changed files, and its config and Terraform files at the head, from one read
+    /// of the head's tree (one archive download where the host offers it); `None` after
+    /// commenting why the config cannot be used.
+    pub(super) async fn at_head(&self, ctx: &PrContext) -> anyhow::Result<Option<AtHead>> {
+        let policy = self.effective_policy(ctx);
+        let config_files = repo_config::config_file_candidates(&policy);
+        let (changed, head) = tokio::try_join!(
+            self.vcs.changed_files(&ctx.repo, ctx.pr),
+            HeadFiles::read(&self.vcs, &ctx.repo, &ctx.head_sha, &config_files)
+        )?;
+        match Loaded::resolve(policy, head.config.as_ref()) {
+            Loaded::Config(loaded) => {
+                let (config, policy) = *loaded;
+                Ok(Some(AtHead {
+                    changed,
+                    head,
+                    config,
+                    policy,
+                }))
+            }
+            Loaded::Invalid(comment) => {
+                self.upsert_comment(ctx, None, &comment).await?;
+                Ok(None)
+            }
+        }
+    }
+
     /// Plans the projects `request` selects.
     pub(crate) async fn plan(
         self: &Arc<Self>,
@@ -103,20 +138,14 @@ impl Context {
         request: &Request,
         extra_args: &[String],
     ) -> anyhow::Result<()> {
-        // The config and the Terraform files come from one read of the head's tree: one
-        // archive download where the host offers it.
-        let policy = self.effective_policy(ctx);
-        let config_files = repo_config::config_file_candidates(&policy);
-        let (changed, head) = tokio::try_join!(
-            self.vcs.changed_files(&ctx.repo, ctx.pr),
-            HeadFiles::read(&self.vcs, &ctx.repo, &ctx.head_sha, &config_files)
-        )?;
-        let (config, policy) = match Loaded::resolve(policy, head.config.as_ref()) {
-            Loaded::Config(loaded) => *loaded,
-            Loaded::Invalid(comment) => {
-                self.upsert_comment(ctx, None, &comment).await?;
-                return Ok(());
-            }
+        let Some(AtHead {
+            changed,
+            head,
+            config,
+            policy,
+        }) = self.at_head(ctx).await?
+        else {
+            return Ok(());
         };
         let tree = head.tree();
         let selection = match select(&config, &policy, &tree, &changed, &ctx.base_branch, request) {
@@ -202,7 +231,7 @@ impl Context {
 
     /// Takes all the projects' locks at once; projects another PR holds are left out (and
     /// their locks returned), the rest taken.
-    async fn take_locks(
+    pub(super) async fn take_locks(
         &self,
         ctx: &PrContext,
         projects: Vec<ResolvedProject>,
@@ -234,7 +263,7 @@ impl Context {
     /// Whether the PR is still open now that its locks are taken. A PR merged or closed while
     /// its files were read had its locks released before these were taken: they are given back
     /// here, or the merged PR would hold them forever.
-    async fn still_open(&self, ctx: &PrContext) -> anyhow::Result<bool> {
+    pub(super) async fn still_open(&self, ctx: &PrContext) -> anyhow::Result<bool> {
         let now = self.vcs.pull_request(&ctx.repo, ctx.pr).await?;
         if now.state == PrState::Open {
             return Ok(true);
@@ -342,6 +371,8 @@ impl Context {
             RunCommand::Plan => (PlanStatus::Planning, "Planning…"),
             RunCommand::Apply if spec.is_drift() => (PlanStatus::Applying, "Remediating…"),
             RunCommand::Apply => (PlanStatus::Applying, "Applying…"),
+            RunCommand::Import => (PlanStatus::Applying, "Importing…"),
+            RunCommand::StateRm => (PlanStatus::Applying, "Removing from the state…"),
         };
         if let PlanOutcome::LockNotHeld(_) = reporter
             .record_status(spec, &run_id, started, None, None)
@@ -439,10 +470,15 @@ pub(crate) fn run_spec(
     apply: Option<crate::run::PlanToApply>,
 ) -> RunSpec {
     let custom = project.workflow.plan.is_some() || project.workflow.apply.is_some();
-    let workflow = custom.then(|| match command {
-        RunCommand::Plan => project.workflow.plan_steps(),
-        RunCommand::Apply => project.workflow.apply_steps(),
-    });
+    // Without a stage of their own, `import` and `state rm` run their default step after the
+    // plan stage's `init`.
+    let workflow = match command {
+        RunCommand::Plan if custom => Some(project.workflow.plan_steps()),
+        RunCommand::Apply if custom => Some(project.workflow.apply_steps()),
+        RunCommand::Import => project.workflow.import.clone(),
+        RunCommand::StateRm => project.workflow.state_rm.clone(),
+        RunCommand::Plan | RunCommand::Apply => None,
+    };
     RunSpec {
         provider: ctx.provider,
         repo: ctx.repo.clone(),
@@ -472,6 +508,7 @@ pub(crate) fn run_spec(
             depends_on: project.depends_on.clone(),
         },
         extra_args: extra_args.to_vec(),
+        operands: Vec::new(),
         trigger: ctx.trigger.clone(),
         report_back: None,
         apply,

@@ -41,7 +41,7 @@ impl Context {
         }
         let in_progress = match spec.command {
             RunCommand::Plan => PlanStatus::Planning,
-            RunCommand::Apply => PlanStatus::Applying,
+            RunCommand::Apply | RunCommand::Import | RunCommand::StateRm => PlanStatus::Applying,
         };
         match self.store.get_plan(&spec.lock_key(), spec.pr.0).await {
             Ok(Some(record)) if record.run_id == spec.run_id() && record.status == in_progress => {}

@@ -226,9 +226,13 @@ impl Context {
     }
 }
 
-/// The command a record's run in progress is running.
+/// The command a record's run in progress is running: an `applying` record's run id names it
+/// (`lf-import-...`, `lf-state-rm-...`: see [`crate::run::job_name`]), else apply; plan for the
+/// others.
 pub(crate) fn command_of(record: &PlanRecord) -> RunCommand {
     match record.status {
+        PlanStatus::Applying if record.run_id.starts_with("lf-import-") => RunCommand::Import,
+        PlanStatus::Applying if record.run_id.starts_with("lf-state-rm-") => RunCommand::StateRm,
         PlanStatus::Applying => RunCommand::Apply,
         _ => RunCommand::Plan,
     }

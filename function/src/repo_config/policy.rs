@@ -33,7 +33,7 @@ pub enum OverrideKey {
     ApplyRequirements,
     /// `plan_requirements`.
     PlanRequirements,
-    /// `import_requirements` (accepted in policies; Landfall has no import command).
+    /// `import_requirements`.
     ImportRequirements,
     /// `workflow`.
     Workflow,
@@ -116,6 +116,8 @@ pub struct RepoRule {
     pub apply_requirements: Option<Vec<Requirement>>,
     /// `plan_requirements`.
     pub plan_requirements: Option<Vec<Requirement>>,
+    /// `import_requirements`.
+    pub import_requirements: Option<Vec<Requirement>>,
     /// `workflow`: the default workflow for matching repos.
     pub workflow: Option<String>,
     /// `allowed_overrides`.
@@ -172,6 +174,8 @@ pub struct EffectivePolicy {
     pub apply_requirements: Vec<Requirement>,
     /// `plan_requirements`.
     pub plan_requirements: Vec<Requirement>,
+    /// `import_requirements`: with `apply_requirements`, what `import` and `state rm` need.
+    pub import_requirements: Vec<Requirement>,
     /// The default workflow's name.
     pub workflow: String,
     /// What repo files may set.
@@ -216,6 +220,7 @@ impl Default for EffectivePolicy {
             file: None,
             apply_requirements: Vec::new(),
             plan_requirements: Vec::new(),
+            import_requirements: Vec::new(),
             workflow: DEFAULT_WORKFLOW.to_owned(),
             allowed_overrides: BTreeSet::new(),
             allowed_workflows: Vec::new(),
@@ -406,6 +411,9 @@ impl Policy {
             if let Some(v) = &rule.plan_requirements {
                 out.plan_requirements.clone_from(v);
             }
+            if let Some(v) = &rule.import_requirements {
+                out.import_requirements.clone_from(v);
+            }
             if let Some(v) = &rule.workflow {
                 out.workflow.clone_from(v);
             }
@@ -463,6 +471,7 @@ fn read_rule(r: &mut Reader, node: &Node) -> Option<RepoRule> {
         repo_config_file: None,
         apply_requirements: None,
         plan_requirements: None,
+        import_requirements: None,
         workflow: None,
         allowed_overrides: None,
         allowed_workflows: None,
@@ -515,7 +524,7 @@ fn read_rule(r: &mut Reader, node: &Node) -> Option<RepoRule> {
                 rule.plan_requirements = requirements(r, v, "`plan_requirements`");
             }
             "import_requirements" => {
-                requirements(r, v, "`import_requirements`");
+                rule.import_requirements = requirements(r, v, "`import_requirements`");
             }
             "workflow" => rule.workflow = r.non_empty(v, "`workflow`"),
             "allowed_overrides" => {

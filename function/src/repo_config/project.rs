@@ -138,6 +138,8 @@ pub struct ProjectConfig {
     pub apply_requirements: Option<Setting<Vec<Requirement>>>,
     /// `plan_requirements` (restricted).
     pub plan_requirements: Option<Setting<Vec<Requirement>>>,
+    /// `import_requirements` (restricted).
+    pub import_requirements: Option<Setting<Vec<Requirement>>>,
     /// `workflow` (restricted).
     pub workflow: Option<Setting<String>>,
     /// `execution_order_group`.
@@ -173,6 +175,7 @@ const PROJECT_KEYS: &[&str] = &[
     "autoplan",
     "apply_requirements",
     "plan_requirements",
+    "import_requirements",
     "workflow",
     "execution_order_group",
     "depends_on",
@@ -187,7 +190,6 @@ const PROJECT_KEYS: &[&str] = &[
     "custom_policy_check",
     "terraform_distribution",
 ];
-const PROJECT_UNSUPPORTED: &[&str] = &["import_requirements"];
 
 // One match arm per documented project key: splitting it would scatter the schema.
 #[allow(clippy::too_many_lines)]
@@ -205,6 +207,7 @@ pub(super) fn read_project(r: &mut Reader, node: &Node) -> Option<ProjectConfig>
         autoplan: Autoplan::default(),
         apply_requirements: None,
         plan_requirements: None,
+        import_requirements: None,
         workflow: None,
         execution_order_group: 0,
         depends_on: Vec::new(),
@@ -303,6 +306,13 @@ pub(super) fn read_project(r: &mut Reader, node: &Node) -> Option<ProjectConfig>
                         line: e.line,
                     });
             }
+            "import_requirements" => {
+                p.import_requirements =
+                    read_requirements(r, v, "`import_requirements`").map(|value| Setting {
+                        value,
+                        line: e.line,
+                    });
+            }
             "workflow" => {
                 p.workflow = r.non_empty(v, "`workflow`").map(|value| Setting {
                     value,
@@ -345,7 +355,6 @@ pub(super) fn read_project(r: &mut Reader, node: &Node) -> Option<ProjectConfig>
             }
             "drift" => p.drift = super::drift::read_drift_key(r, e),
             _ if check_fixed_key(r, e) => {}
-            k if PROJECT_UNSUPPORTED.contains(&k) => r.unsupported_key(e, "a project"),
             _ => r.unknown_key(e, "a project", PROJECT_KEYS),
         }
     }

@@ -29,6 +29,8 @@ pub struct ResolvedProject {
     pub apply_requirements: Vec<Requirement>,
     /// Requirements before `plan`.
     pub plan_requirements: Vec<Requirement>,
+    /// Requirements before `import` and `state rm`, beside `apply_requirements`.
+    pub import_requirements: Vec<Requirement>,
     /// The workflow's name.
     pub workflow_name: String,
     /// The workflow's steps.
@@ -62,6 +64,7 @@ impl ResolvedProject {
             autoplan: Autoplan::default(),
             apply_requirements: policy.apply_requirements.clone(),
             plan_requirements: policy.plan_requirements.clone(),
+            import_requirements: policy.import_requirements.clone(),
             workflow_name: policy.workflow.clone(),
             workflow: policy
                 .workflows
@@ -341,6 +344,11 @@ fn resolve_project(
         Some(s) => s.value.clone(),
         None => policy.plan_requirements.clone(),
     };
+    let import_requirements = match &p.import_requirements {
+        Some(s) if refused(OverrideKey::ImportRequirements, s.line) => Vec::new(),
+        Some(s) => s.value.clone(),
+        None => policy.import_requirements.clone(),
+    };
 
     let silence_pr_comments = match &p.silence_pr_comments {
         Some(s) if refused(OverrideKey::SilencePrComments, s.line) => Vec::new(),
@@ -431,6 +439,7 @@ fn resolve_project(
         autoplan: p.autoplan.clone(),
         apply_requirements,
         plan_requirements,
+        import_requirements,
         workflow_name,
         workflow,
         execution_order_group: p.execution_order_group,

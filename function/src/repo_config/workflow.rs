@@ -1,5 +1,5 @@
-//! Workflows: the steps run for `plan` and `apply`, in Atlantis' `workflows` format, shared by the
-//! repo file and the server-side policy.
+//! Workflows: the steps run for `plan`, `apply`, `import` and `state_rm`, in Atlantis'
+//! `workflows` format, shared by the repo file and the server-side policy.
 
 use std::collections::BTreeMap;
 
@@ -17,6 +17,10 @@ pub struct Workflow {
     pub plan: Option<Vec<Step>>,
     /// Steps for `apply`; `None` means the default `[apply]`.
     pub apply: Option<Vec<Step>>,
+    /// Steps for `import`; `None` means the default `[import]`.
+    pub import: Option<Vec<Step>>,
+    /// Steps for `state rm`; `None` means the default `[state_rm]`.
+    pub state_rm: Option<Vec<Step>>,
     /// The line where the workflow is defined (0 for the built-in default).
     pub line: usize,
 }
@@ -28,6 +32,8 @@ impl Workflow {
         Workflow {
             plan: None,
             apply: None,
+            import: None,
+            state_rm: None,
             line: 0,
         }
     }
@@ -52,8 +58,8 @@ impl Workflow {
     }
 }
 
-const WORKFLOW_KEYS: &[&str] = &["plan", "apply"];
-const WORKFLOW_UNSUPPORTED: &[&str] = &["policy_check", "import", "state_rm"];
+const WORKFLOW_KEYS: &[&str] = &["plan", "apply", "import", "state_rm"];
+const WORKFLOW_UNSUPPORTED: &[&str] = &["policy_check"];
 
 /// Reads a `workflows:` mapping.
 pub(crate) fn read_workflows(r: &mut Reader, node: &Node) -> BTreeMap<String, Workflow> {
@@ -67,9 +73,8 @@ pub(crate) fn read_workflows(r: &mut Reader, node: &Node) -> BTreeMap<String, Wo
     for entry in entries {
         let name = entry.key.clone();
         let mut workflow = Workflow {
-            plan: None,
-            apply: None,
             line: entry.line,
+            ..Workflow::builtin_default()
         };
         if entry.value.value == Value::Null {
             out.insert(name, workflow);
@@ -83,6 +88,8 @@ pub(crate) fn read_workflows(r: &mut Reader, node: &Node) -> BTreeMap<String, Wo
             match stage.key.as_str() {
                 "plan" => workflow.plan = read_stage(r, &stage.value, &name, "plan"),
                 "apply" => workflow.apply = read_stage(r, &stage.value, &name, "apply"),
+                "import" => workflow.import = read_stage(r, &stage.value, &name, "import"),
+                "state_rm" => workflow.state_rm = read_stage(r, &stage.value, &name, "state_rm"),
                 k if WORKFLOW_UNSUPPORTED.contains(&k) => r.unsupported_key(stage, &context),
                 _ => r.unknown_key(stage, &context, WORKFLOW_KEYS),
             }
@@ -123,15 +130,8 @@ fn read_stage(r: &mut Reader, node: &Node, workflow: &str, stage: &str) -> Optio
     steps
 }
 
-const STEP_NAMES: &[&str] = &["init", "plan", "apply", "run", "env"];
-const STEP_UNSUPPORTED: &[&str] = &[
-    "show",
-    "policy_check",
-    "import",
-    "state_rm",
-    "multienv",
-    "version",
-];
+const STEP_NAMES: &[&str] = &["init", "plan", "apply", "import", "state_rm", "run", "env"];
+const STEP_UNSUPPORTED: &[&str] = &["show", "policy_check", "multienv", "version"];
 
 fn read_step(r: &mut Reader, node: &Node, what: &str) -> Option<Step> {
     match &node.value {
@@ -141,7 +141,7 @@ fn read_step(r: &mut Reader, node: &Node, what: &str) -> Option<Step> {
             match entry.key.as_str() {
                 "run" => read_run(r, &entry.value),
                 "env" => read_env(r, &entry.value),
-                name if !matches!(name, "init" | "plan" | "apply") => {
+                name if !matches!(name, "init" | "plan" | "apply" | "import" | "state_rm") => {
                     builtin(r, entry.line, name, Vec::new(), what)
                 }
                 name => {
@@ -182,6 +182,8 @@ fn builtin(
         "init" => Some(Step::Init { extra_args }),
         "plan" => Some(Step::Plan { extra_args }),
         "apply" => Some(Step::Apply { extra_args }),
+        "import" => Some(Step::Import { extra_args }),
+        "state_rm" => Some(Step::StateRm { extra_args }),
         "run" | "env" => {
             r.error(line, format!("step `{name}` in {what} needs a value"));
             None

@@ -54,6 +54,9 @@ impl Reporter<'_> {
             (Err(output), _) => self.runner_failed(spec, output).await?,
             (Ok(report), RunCommand::Plan) => self.record_plan(spec, report).await?,
             (Ok(report), RunCommand::Apply) => self.record_apply(spec, report).await?,
+            (Ok(report), RunCommand::Import | RunCommand::StateRm) => {
+                self.record_state_edit(spec, report).await?
+            }
         };
         if let Some(thread) = thread {
             self.publish(spec, thread, (!recorded).then_some(&result))
@@ -200,6 +203,46 @@ impl Reporter<'_> {
         if let PlanOutcome::LockNotHeld(by) = written {
             // The apply happened (or not) all the same; say so, and that nothing was recorded.
             let note = lost_lock(by.as_ref(), "apply");
+            if let Outcome::Refused { reason } = &mut result.outcome {
+                let _ = write!(reason, " ({note})");
+            }
+            return Ok((result, false));
+        }
+        Ok((result, true))
+    }
+
+    /// An `import` or `state rm`: whatever its end, the state may have changed, so the
+    /// project's plan is marked stale (`state_changed`, no planfile) and must be made again.
+    async fn record_state_edit(
+        &self,
+        spec: &RunSpec,
+        report: &RunReport,
+    ) -> anyhow::Result<(ProjectResult, bool)> {
+        let done = match spec.command {
+            RunCommand::Import => "Imported",
+            _ => "Removed from the state",
+        };
+        let (state, description) = match report.status {
+            RunStatus::Applied => (StatusState::Success, done.to_owned()),
+            RunStatus::TimedOut => (StatusState::Failure, "Timed out".to_owned()),
+            _ => (
+                StatusState::Failure,
+                format!("{} failed", spec.command.title()),
+            ),
+        };
+        let mut result = report.result.clone();
+        let written = self
+            .record_status(
+                spec,
+                &report.run_id,
+                PlanStatus::StateChanged,
+                None,
+                Some(&result),
+            )
+            .await?;
+        self.run_status(spec, state, &description).await;
+        if let PlanOutcome::LockNotHeld(by) = written {
+            let note = lost_lock(by.as_ref(), spec.command.title());
             if let Outcome::Refused { reason } = &mut result.outcome {
                 let _ = write!(reason, " ({note})");
             }

@@ -58,6 +58,8 @@ pub mod env_vars {
     pub const HOOKS: &str = "LANDFALL_RUN_HOOKS";
     /// Extra Terraform arguments from the comment (`-- ...`), as a JSON array of strings.
     pub const EXTRA_ARGS: &str = "LANDFALL_RUN_EXTRA_ARGS";
+    /// `import`: the address and the ID; `state rm`: the addresses; a JSON array of strings.
+    pub const OPERANDS: &str = "LANDFALL_RUN_OPERANDS";
     /// What triggered the run (the webhook delivery id), part of the run's identity.
     pub const TRIGGER: &str = "LANDFALL_RUN_TRIGGER";
     /// Apply only: the stored planfile's key.
@@ -161,6 +163,12 @@ impl RunSpec {
                 serde_json::to_string(&self.extra_args).expect("strings serialise"),
             ));
         }
+        if !self.operands.is_empty() {
+            env.push((
+                v::OPERANDS,
+                serde_json::to_string(&self.operands).expect("strings serialise"),
+            ));
+        }
         if let Some(apply) = &self.apply {
             env.push((v::PLANFILE_KEY, apply.planfile.key.clone()));
             env.push((v::PLANFILE_SHA256, apply.planfile.sha256.clone()));
@@ -200,12 +208,12 @@ impl RunSpec {
                 .map_err(|err| invalid(var, &value, err.to_string()))
         };
 
-        let command_word = require(v::COMMAND, "the command, plan or apply")?;
+        let command_word = require(v::COMMAND, "the command: plan, apply, import or state_rm")?;
         let command = RunCommand::parse(&command_word).ok_or_else(|| {
             invalid(
                 v::COMMAND,
                 &command_word,
-                "expected plan or apply".to_owned(),
+                "expected plan, apply, import or state_rm".to_owned(),
             )
         })?;
         let provider_name = require(v::VCS, "the VCS host")?;
@@ -246,13 +254,33 @@ impl RunSpec {
         };
         let extra_args = strings(v::EXTRA_ARGS)?;
         let init_args = strings(v::INIT_ARGS)?;
+        let operands = strings(v::OPERANDS)?;
+        let expected = match command {
+            RunCommand::Plan | RunCommand::Apply => operands.is_empty(),
+            RunCommand::Import => operands.len() == 2,
+            RunCommand::StateRm => !operands.is_empty(),
+        };
+        if !expected {
+            return Err(invalid(
+                v::OPERANDS,
+                &serde_json::to_string(&operands).unwrap_or_default(),
+                format!(
+                    "{command} takes {}",
+                    match command {
+                        RunCommand::Import => "an address and an ID",
+                        RunCommand::StateRm => "one or more addresses",
+                        RunCommand::Plan | RunCommand::Apply => "no operands",
+                    }
+                ),
+            ));
+        }
         let hooks = match get(v::HOOKS) {
             Some(json) => serde_json::from_str::<WorkflowHooks>(&json)
                 .map_err(|err| invalid(v::HOOKS, &json, err.to_string()))?,
             None => WorkflowHooks::default(),
         };
         let apply = match command {
-            RunCommand::Plan => None,
+            RunCommand::Plan | RunCommand::Import | RunCommand::StateRm => None,
             RunCommand::Apply => Some(PlanToApply {
                 planfile: StoredArtifact {
                     key: require(v::PLANFILE_KEY, "the stored planfile to apply")?,
@@ -297,6 +325,7 @@ impl RunSpec {
                 depends_on: Vec::new(),
             },
             extra_args,
+            operands,
             trigger: get(v::TRIGGER).unwrap_or_default(),
             apply,
             report_back: match get(v::REPORT_BACK) {
@@ -347,6 +376,7 @@ pub(crate) mod tests {
                 ..ProjectSpec::new("envs/prod")
             },
             extra_args: vec!["-target=terraform_data.a".to_owned()],
+            operands: Vec::new(),
             trigger: "github:72d3162e-cc78-11e3-81ab-4c9367dc0958".to_owned(),
             report_back: None,
             apply: None,

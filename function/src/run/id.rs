@@ -35,7 +35,8 @@ pub fn job_name(spec: &RunSpec) -> String {
     }
     let hash = hex::encode(hasher.finalize());
     let hash = &hash[..HASH_LEN];
-    let head = format!("lf-{}-{}", spec.command.as_str(), spec.pr);
+    // Kubernetes names take no `_` (`state_rm`).
+    let head = format!("lf-{}-{}", spec.command.as_str().replace('_', "-"), spec.pr);
     let room = MAX_NAME_LEN - head.len() - hash.len() - 2;
     let slug = slug(&spec.project.label(), room);
     if slug.is_empty() {

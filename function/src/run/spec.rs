@@ -29,6 +29,12 @@ pub enum RunCommand {
     Plan,
     /// Apply a stored planfile.
     Apply,
+    /// `terraform import ADDRESS ID` (`landfall import`): changes the state, so the project's
+    /// plan must be made again.
+    Import,
+    /// `terraform state rm ADDRESS...` (`landfall state rm`): changes the state, so the
+    /// project's plan must be made again.
+    StateRm,
 }
 
 impl RunCommand {
@@ -38,6 +44,8 @@ impl RunCommand {
         match self {
             Self::Plan => "plan",
             Self::Apply => "apply",
+            Self::Import => "import",
+            Self::StateRm => "state_rm",
         }
     }
 
@@ -47,8 +55,33 @@ impl RunCommand {
         match word {
             "plan" => Some(Self::Plan),
             "apply" => Some(Self::Apply),
+            "import" => Some(Self::Import),
+            "state_rm" => Some(Self::StateRm),
             _ => None,
         }
+    }
+
+    /// How a comment spells it: `plan`, `apply`, `import`, `state rm`.
+    #[must_use]
+    pub fn title(self) -> &'static str {
+        match self {
+            Self::StateRm => "state rm",
+            other => other.as_str(),
+        }
+    }
+
+    /// Whether the run changes the project's state (`apply`, `import`, `state rm`): it needs
+    /// the apply permissions and credentials.
+    #[must_use]
+    pub fn writes_state(self) -> bool {
+        self != Self::Plan
+    }
+
+    /// Whether the run edits the state outside a plan (`import`, `state rm`): the project's
+    /// stored plan is stale afterwards.
+    #[must_use]
+    pub fn edits_state(self) -> bool {
+        matches!(self, Self::Import | Self::StateRm)
     }
 }
 
@@ -214,6 +247,10 @@ pub struct RunSpec {
     pub project: ProjectSpec,
     /// Extra arguments for Terraform from the comment, passed as argv, never through a shell.
     pub extra_args: Vec<String>,
+    /// `import`: the address and the ID; `state rm`: the addresses. Passed after `--`, so
+    /// none is read as a flag.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operands: Vec<String>,
     /// What triggered the run (the delivery id); a redelivery maps to the same run, a new
     /// comment to a new one.
     pub trigger: String,

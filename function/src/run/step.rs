@@ -1,5 +1,5 @@
 //! A workflow step as the function sends it and the runner runs it, in Atlantis' vocabulary:
-//! `init`, `plan`, `apply` with `extra_args`, `run` (a shell command) and `env`. The repo config
+//! `init`, `plan`, `apply`, `import`, `state_rm` with `extra_args`, `run` (a shell command) and `env`. The repo config
 //! produces them ([`crate::repo_config`]); the runner executes them ([`crate::runner::workflow`]).
 
 use serde::{Deserialize, Serialize};
@@ -24,6 +24,19 @@ pub enum Step {
     },
     /// `terraform apply -input=false $PLANFILE` plus `extra_args` and the comment's args.
     Apply {
+        /// Extra arguments from the workflow definition.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        extra_args: Vec<String>,
+    },
+    /// `terraform import -input=false` plus `extra_args`, the comment's args, `--`, the address
+    /// and the ID.
+    Import {
+        /// Extra arguments from the workflow definition.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        extra_args: Vec<String>,
+    },
+    /// `terraform state rm` plus `extra_args`, the comment's args, `--` and the addresses.
+    StateRm {
         /// Extra arguments from the workflow definition.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         extra_args: Vec<String>,
@@ -114,13 +127,26 @@ impl Step {
         }
     }
 
-    /// The step's name in reports: `init`, `plan`, `apply`, `run` or `env`.
+    /// Whether this is a built-in step that runs one of the workflow's Terraform commands
+    /// (`plan`, `apply`, `import`, `state_rm`; not `init`).
+    #[must_use]
+    pub fn runs_terraform_command(&self) -> bool {
+        matches!(
+            self,
+            Self::Plan { .. } | Self::Apply { .. } | Self::Import { .. } | Self::StateRm { .. }
+        )
+    }
+
+    /// The step's name in reports: `init`, `plan`, `apply`, `import`, `state_rm`, `run` or
+    /// `env`.
     #[must_use]
     pub fn name(&self) -> &'static str {
         match self {
             Self::Init { .. } => "init",
             Self::Plan { .. } => "plan",
             Self::Apply { .. } => "apply",
+            Self::Import { .. } => "import",
+            Self::StateRm { .. } => "state_rm",
             Self::Run { .. } => "run",
             Self::Env { .. } => "env",
         }
@@ -160,5 +186,13 @@ pub fn default_steps(command: RunCommand) -> Vec<Step> {
                 extra_args: Vec::new(),
             },
         ],
+        // Without an `init` step: the runner initialises the directory as the plan stage's
+        // `init` does (its `extra_args`, the backend the plan used), then edits that state.
+        RunCommand::Import => vec![Step::Import {
+            extra_args: Vec::new(),
+        }],
+        RunCommand::StateRm => vec![Step::StateRm {
+            extra_args: Vec::new(),
+        }],
     }
 }

@@ -344,7 +344,7 @@ async fn checked_planfile<A: Artifacts>(
     artifacts: &A,
 ) -> Result<Option<Vec<u8>>, Stop> {
     match (spec.command, &spec.apply) {
-        (RunCommand::Plan, _) => Ok(None),
+        (RunCommand::Plan | RunCommand::Import | RunCommand::StateRm, _) => Ok(None),
         (RunCommand::Apply, None) => Err(Stop(Outcome::Refused {
             reason: "there is no stored plan for this project: run `landfall plan` first."
                 .to_owned(),
@@ -466,7 +466,9 @@ async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Execu
         .unwrap_or_else(|| crate::run::default_steps(spec.command));
     let done = match run.workflow(&steps, &dir) {
         Ok(output) => match spec.command {
-            RunCommand::Apply => Ok((Outcome::Applied { output }, None, None)),
+            RunCommand::Apply | RunCommand::Import | RunCommand::StateRm => {
+                Ok((Outcome::Applied { output }, None, None))
+            }
             RunCommand::Plan => finish_plan(run, &dir, &output, artifacts).await,
         },
         Err(stop) => Err(stop),

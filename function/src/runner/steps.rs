@@ -12,7 +12,8 @@ use super::plan::{plan_text, reads_as_plan};
 use super::workflow;
 use crate::run::{EnvSource, RunCommand, Step, StepOutput};
 
-/// How the runner makes the project directory ready for the workflow's `plan` or `apply`.
+/// How the runner makes the project directory ready for the workflow's `plan`, `apply`,
+/// `import` or `state_rm`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Preparation {
     /// No built-in `plan` or `apply` step: the `run` steps do it their own way (terragrunt).
@@ -31,16 +32,17 @@ pub(super) enum Preparation {
 
 /// How `steps` need their directory prepared.
 pub(super) fn preparation(steps: &[Step]) -> Preparation {
-    let Some(first) = steps
-        .iter()
-        .position(|step| matches!(step, Step::Plan { .. } | Step::Apply { .. }))
-    else {
+    let Some(first) = steps.iter().position(Step::runs_terraform_command) else {
         return Preparation::Nothing;
     };
     let inits_itself = steps[..first].iter().any(|step| match step {
         Step::Init { .. } => true,
         Step::Run { command, .. } => says_init(command),
-        Step::Plan { .. } | Step::Apply { .. } | Step::Env { .. } => false,
+        Step::Plan { .. }
+        | Step::Apply { .. }
+        | Step::Import { .. }
+        | Step::StateRm { .. }
+        | Step::Env { .. } => false,
     });
     if inits_itself {
         return Preparation::Workspace;
@@ -120,14 +122,21 @@ impl Run<'_> {
                         selected = true;
                     }
                 }
-                Step::Plan { .. } | Step::Apply { .. } => {
+                Step::Plan { .. }
+                | Step::Apply { .. }
+                | Step::Import { .. }
+                | Step::StateRm { .. } => {
                     if !selected {
                         self.select_workspace(dir)?;
                         selected = true;
                     }
-                    let args =
-                        workflow::terraform_args(step, &self.planfile, &self.spec.extra_args)
-                            .expect("built-in steps have Terraform arguments");
+                    let args = workflow::terraform_args(
+                        step,
+                        &self.planfile,
+                        &self.spec.extra_args,
+                        &self.spec.operands,
+                    )
+                    .expect("built-in steps have Terraform arguments");
                     let (cmd, shown) = self.terraform(&args);
                     let output = self.exec(step.name(), cmd, &shown, dir)?;
                     let text = if matches!(step, Step::Plan { .. }) {
@@ -192,7 +201,7 @@ impl Run<'_> {
         let step = Step::Init {
             extra_args: extra_args.to_vec(),
         };
-        let args = workflow::terraform_args(&step, &self.planfile, &[])
+        let args = workflow::terraform_args(&step, &self.planfile, &[], &[])
             .expect("init has Terraform arguments");
         let (cmd, shown) = self.terraform(&args);
         let _lock = lock_plugin_cache(&self.opts.plugin_cache).map_err(|err| {

@@ -12,13 +12,15 @@ use std::path::Path;
 use crate::run::{RunSpec, Step};
 
 /// The Terraform argv of a built-in step, after the binary: fixed flags, the workflow's
-/// `extra_args`, then the comment's `comment_args` (plan and apply only), then the planfile
-/// for apply. `None` for `run` and `env`.
+/// `extra_args`, then the comment's `comment_args` (all but `init`), then the planfile for
+/// apply, or `--` and the `operands` for `import` and `state rm` (so an address is never read
+/// as a flag). `None` for `run` and `env`.
 #[must_use]
 pub fn terraform_args(
     step: &Step,
     planfile: &Path,
     comment_args: &[String],
+    operands: &[String],
 ) -> Option<Vec<String>> {
     let planfile = planfile.display().to_string();
     let (mut args, extra, with_comment): (Vec<String>, &[String], bool) = match step {
@@ -42,14 +44,29 @@ pub fn terraform_args(
             extra_args,
             true,
         ),
+        Step::Import { extra_args } => (
+            vec!["import".into(), "-input=false".into(), "-no-color".into()],
+            extra_args,
+            true,
+        ),
+        Step::StateRm { extra_args } => (
+            vec!["state".into(), "rm".into(), "-no-color".into()],
+            extra_args,
+            true,
+        ),
         Step::Run { .. } | Step::Env { .. } => return None,
     };
     args.extend(extra.iter().cloned());
     if with_comment {
         args.extend(comment_args.iter().cloned());
     }
-    if matches!(step, Step::Apply { .. }) {
-        args.push(planfile);
+    match step {
+        Step::Apply { .. } => args.push(planfile),
+        Step::Import { .. } | Step::StateRm { .. } => {
+            args.push("--".into());
+            args.extend(operands.iter().cloned());
+        }
+        _ => {}
     }
     Some(args)
 }
@@ -140,7 +157,7 @@ mod tests {
         let planfile = PathBuf::from("/work/out/plan.tfplan");
         let argv: Vec<_> = steps
             .iter()
-            .map(|step| terraform_args(step, &planfile, &["-target=a".to_owned()]).unwrap())
+            .map(|step| terraform_args(step, &planfile, &["-target=a".to_owned()], &[]).unwrap())
             .collect();
         assert_eq!(argv[0], ["init", "-input=false", "-no-color"]);
         assert_eq!(
@@ -163,6 +180,7 @@ mod tests {
             },
             Path::new("p.tfplan"),
             &[],
+            &[],
         )
         .unwrap();
         assert_eq!(
@@ -175,6 +193,42 @@ mod tests {
                 "p.tfplan"
             ]
         );
+    }
+
+    #[test]
+    fn import_and_state_rm_take_their_operands_after_a_double_dash() {
+        let operands = ["-state=/etc/x".to_owned(), "id-1".to_owned()];
+        let argv = terraform_args(
+            &Step::Import {
+                extra_args: Vec::new(),
+            },
+            Path::new("p.tfplan"),
+            &["-var=a=b".to_owned()],
+            &operands,
+        )
+        .unwrap();
+        assert_eq!(
+            argv,
+            [
+                "import",
+                "-input=false",
+                "-no-color",
+                "-var=a=b",
+                "--",
+                "-state=/etc/x",
+                "id-1"
+            ]
+        );
+        let argv = terraform_args(
+            &Step::StateRm {
+                extra_args: Vec::new(),
+            },
+            Path::new("p.tfplan"),
+            &[],
+            &["a.b".to_owned(), "c.d".to_owned()],
+        )
+        .unwrap();
+        assert_eq!(argv, ["state", "rm", "-no-color", "--", "a.b", "c.d"]);
     }
 
     #[test]

@@ -142,17 +142,22 @@ pub enum PlanStatus {
     Applying,
     /// The planfile was applied.
     Applied,
+    /// `landfall import` or `landfall state rm` ran after the plan (or is running: the run
+    /// is `Applying` until it ends): whatever the plan was, it no longer describes the state,
+    /// and the next apply needs a new plan.
+    StateChanged,
 }
 
 impl PlanStatus {
     /// Every status, in lifecycle order.
-    pub const ALL: [PlanStatus; 6] = [
+    pub const ALL: [PlanStatus; 7] = [
         Self::Planning,
         Self::Planned,
         Self::NoChanges,
         Self::Failed,
         Self::Applying,
         Self::Applied,
+        Self::StateChanged,
     ];
 
     /// The stored (and printed) name, such as `no_changes`.
@@ -165,6 +170,7 @@ impl PlanStatus {
             Self::Failed => "failed",
             Self::Applying => "applying",
             Self::Applied => "applied",
+            Self::StateChanged => "state_changed",
         }
     }
 

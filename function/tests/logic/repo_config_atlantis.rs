@@ -478,7 +478,75 @@ workflows:
     assert_eq!(e.workflow, "custom");
     assert_eq!(e.repo_config_file.as_deref(), Some("path/to/atlantis.yaml"));
     assert_eq!(e.apply_requirements.len(), 3);
+    assert_eq!(e.import_requirements.len(), 3);
     assert!(e.allow_custom_workflows);
+}
+
+#[test]
+fn import_and_state_rm_stages_and_requirements_are_read() {
+    let policy = Policy::parse(
+        "repos.yaml",
+        "repos:
+- id: /.*/
+  import_requirements: [approved]
+  allowed_overrides: [import_requirements, workflow]
+  allow_custom_workflows: true
+",
+    )
+    .unwrap();
+    let text = "version: 3
+projects:
+- dir: infra
+  workflow: tg
+  import_requirements: [mergeable]
+- dir: other
+workflows:
+  tg:
+    import:
+      steps:
+      - run: terragrunt init
+      - import:
+          extra_args: [-var-file=prod.tfvars]
+    state_rm:
+      steps: [init, state_rm]
+";
+    let config = load(
+        &policy.resolve("github.com", "acme/infra", "main"),
+        Some(("atlantis.yaml", text)),
+    )
+    .unwrap();
+    assert!(config.warnings.is_empty(), "{:#?}", config.warnings);
+    let infra = &config.projects[0];
+    assert_eq!(infra.import_requirements, [Requirement::Mergeable]);
+    assert_eq!(
+        infra.workflow.import.as_deref(),
+        Some(
+            &[
+                Step::run("terragrunt init"),
+                Step::Import {
+                    extra_args: vec!["-var-file=prod.tfvars".to_owned()]
+                }
+            ][..]
+        )
+    );
+    assert_eq!(
+        infra.workflow.state_rm.as_deref(),
+        Some(
+            &[
+                Step::Init {
+                    extra_args: Vec::new()
+                },
+                Step::StateRm {
+                    extra_args: Vec::new()
+                }
+            ][..]
+        )
+    );
+    // The policy's default holds where the repo file says nothing.
+    assert_eq!(
+        config.projects[1].import_requirements,
+        [Requirement::Approved]
+    );
 }
 
 #[test]

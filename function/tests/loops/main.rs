@@ -23,6 +23,7 @@ mod loop_merge;
 mod loop_moto;
 mod loop_order;
 mod loop_serve;
+mod loop_state;
 mod loop_switches;
 mod loop_workflows;
 mod report_split;

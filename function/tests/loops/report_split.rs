@@ -207,6 +207,7 @@ fn spec(trigger: &str, dir: &str) -> RunSpec {
         command: RunCommand::Plan,
         project: ProjectSpec::new(dir),
         extra_args: Vec::new(),
+        operands: Vec::new(),
         trigger: trigger.to_owned(),
         apply: None,
         report_back: None,

@@ -283,6 +283,7 @@ fn spec(clone_url: &str, trigger: &str) -> RunSpec {
             ..ProjectSpec::new("envs/app")
         },
         extra_args: Vec::new(),
+        operands: Vec::new(),
         trigger: trigger.to_owned(),
         report_back: None,
         apply: None,

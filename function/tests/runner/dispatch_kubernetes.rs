@@ -37,6 +37,7 @@ fn spec() -> RunSpec {
             ..ProjectSpec::new("envs/prod/network")
         },
         extra_args: vec!["-target=terraform_data.a".to_owned()],
+        operands: Vec::new(),
         trigger: "github:72d3162e-cc78-11e3-81ab-4c9367dc0958".to_owned(),
         report_back: None,
         apply: None,

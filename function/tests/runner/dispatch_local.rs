@@ -69,6 +69,7 @@ fn setup() -> (LocalDispatcher, RunSpec, tempfile::TempDir) {
         command: RunCommand::Plan,
         project: ProjectSpec::new("app"),
         extra_args: Vec::new(),
+        operands: Vec::new(),
         trigger: "gitea:1".to_owned(),
         report_back: None,
         apply: None,

@@ -84,6 +84,7 @@ impl Fixture {
                 ..ProjectSpec::new("envs/app")
             },
             extra_args: Vec::new(),
+            operands: Vec::new(),
             trigger: trigger.to_owned(),
             report_back: None,
             apply: None,

@@ -41,6 +41,7 @@ fn spec(dir: &std::path::Path) -> RunSpec {
             ..ProjectSpec::new("envs/app")
         },
         extra_args: Vec::new(),
+        operands: Vec::new(),
         trigger: "app-plan-1".to_owned(),
         report_back: Some(CommentThread::new(
             landfall_function::event::CommentId("555".to_owned()),

@@ -97,6 +97,7 @@ fn a_plan_stored_in_s3_applies_into_an_s3_backend() {
             ..ProjectSpec::new("app")
         },
         extra_args: Vec::new(),
+        operands: Vec::new(),
         trigger: "gitlab:1".to_owned(),
         report_back: None,
         apply: None,

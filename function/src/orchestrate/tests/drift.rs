@@ -103,6 +103,7 @@ async fn a_remediation_that_would_also_apply_a_code_change_is_refused() {
         command: RunCommand::Plan,
         project: ProjectSpec::new("net"),
         extra_args: Vec::new(),
+        operands: Vec::new(),
         trigger: "drift-remediate-1".to_owned(),
         apply: None,
         report_back: None,

@@ -20,6 +20,7 @@ fn spec(dir: &str) -> landfall_function::run::RunSpec {
         command: RunCommand::Plan,
         project: ProjectSpec::new(dir),
         extra_args: Vec::new(),
+        operands: Vec::new(),
         trigger: "t1".to_owned(),
         apply: None,
         report_back: None,

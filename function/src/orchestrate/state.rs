@@ -1,0 +1,144 @@
+//! `landfall import ADDRESS ID` and `landfall state rm ADDRESS...`: one project's state edited
+//! by a run, as Atlantis does. They are held to what an apply is held to (the apply permission,
+//! the operator's apply lock, the project's `apply_requirements`, the project's lock, never a
+//! fork PR unless allowed), and the project's plan is stale from the moment the run starts: the
+//! next apply needs a new plan.
+
+use std::sync::Arc;
+
+use super::plan::run_spec;
+use super::requirements::Checked;
+use super::{Context, PrContext, text};
+use crate::command::Command;
+use crate::projects::{Request, select};
+use crate::repo_config::ResolvedProject;
+use crate::report::short;
+use crate::run::{CommentThread, RunCommand};
+use crate::store::{ApplyLocks as _, Store as _};
+use crate::vcs::VcsClient as _;
+
+impl Context {
+    /// Runs `import` or `state rm` for the one project `command` selects.
+    pub(crate) async fn edit_state(
+        self: &Arc<Self>,
+        ctx: &PrContext,
+        command: &Command,
+        run: RunCommand,
+    ) -> anyhow::Result<()> {
+        let word = run.title();
+        if let Some(lock) = self.store.apply_lock().await? {
+            self.vcs
+                .post_comment(&ctx.repo, ctx.pr, &text::apply_locked(&lock))
+                .await?;
+            return Ok(());
+        }
+        let Some(project) = self.state_project(ctx, command, word).await? else {
+            return Ok(());
+        };
+        // An edit of the state is held to what an apply is held to, and to `import_requirements`.
+        let mut required = project.apply_requirements.clone();
+        required.extend(
+            project
+                .import_requirements
+                .iter()
+                .filter(|r| !project.apply_requirements.contains(r)),
+        );
+        let mut checked = Checked::default();
+        let mut reasons = self.unmet(ctx, &required, "apply", &mut checked).await?;
+        // Two runs of one project never edit its state at once.
+        let key = super::plan::lock_key(ctx, &project);
+        if let Some(record) = self.store.get_plan(&key, ctx.pr.0).await?
+            && record.in_progress()
+        {
+            reasons.push(
+                "a run of this project is in progress; wait for it or comment `landfall cancel`"
+                    .to_owned(),
+            );
+        }
+        if !reasons.is_empty() {
+            let body = format!(
+                "**`{word}` refused** for `{}`: {}. Nothing was changed.",
+                project.display_name(),
+                reasons.join("; ")
+            );
+            self.upsert_comment(ctx, None, &body).await?;
+            return Ok(());
+        }
+        let (wanted, held_by) = self.take_locks(ctx, vec![project]).await?;
+        if let Some(lock) = held_by.first() {
+            let body = format!(
+                "**`{word}` refused:** `{}` is locked by #{} ({}). Nothing was changed.",
+                lock.key.project_label(),
+                lock.holder.pr,
+                lock.holder.pull_url
+            );
+            self.upsert_comment(ctx, None, &body).await?;
+            return Ok(());
+        }
+        let Some(project) = wanted.into_iter().next() else {
+            return Ok(());
+        };
+        if !self.still_open(ctx).await? {
+            return Ok(());
+        }
+        let policy = self.effective_policy(ctx);
+        let mut spec = run_spec(ctx, &project, &policy, run, &command.extra_args, None);
+        spec.operands.clone_from(&command.operands);
+        let header = format!(
+            "**`{word}`** in `{}` at `{}`",
+            project.display_name(),
+            short(ctx.head_sha.as_str()),
+        );
+        let comment = self.upsert_comment(ctx, None, &header).await?;
+        let thread = CommentThread::new(comment, header);
+        spec.report_back = self.report_back.then(|| thread.clone());
+        self.run_group(vec![spec], &thread).await
+    }
+
+    /// The one project `command` selects at the head, or `None` after saying why there is
+    /// none (or more than one).
+    async fn state_project(
+        &self,
+        ctx: &PrContext,
+        command: &Command,
+        word: &str,
+    ) -> anyhow::Result<Option<ResolvedProject>> {
+        let Some(at) = self.at_head(ctx).await? else {
+            return Ok(None);
+        };
+        let request = Request::from_command(command);
+        let tree = at.head.tree();
+        let selected = select(
+            &at.config,
+            &at.policy,
+            &tree,
+            &at.changed,
+            &ctx.base_branch,
+            &request,
+        );
+        let refusal = match selected {
+            Err(err) => format!("**Cannot run `{word}`:** {err}"),
+            Ok(selection) => {
+                let mut projects: Vec<ResolvedProject> =
+                    selection.projects.into_iter().map(|s| s.project).collect();
+                match projects.len() {
+                    1 => return Ok(projects.pop()),
+                    0 => format!(
+                        "**Cannot run `{word}`:** no project matches this request. Name one with `-p` or `-d`."
+                    ),
+                    _ => format!(
+                        "**Cannot run `{word}`:** it edits one project's state, and this request matches {}: {}. Name one with `-p` or `-d` (and `-w`).",
+                        projects.len(),
+                        projects
+                            .iter()
+                            .map(|p| format!("`{}`", p.display_name()))
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
+                }
+            }
+        };
+        self.upsert_comment(ctx, None, &refusal).await?;
+        Ok(None)
+    }
+}
