@@ -46,6 +46,8 @@ pub struct DriftSweep {
     pub skipped: Vec<String>,
     /// Projects whose schedule was not due.
     pub not_due: usize,
+    /// Projects whose last check (or remediation) is still running: not started again.
+    pub running: usize,
     /// Repositories that could not be checked, with why.
     pub problems: Vec<String>,
 }
@@ -72,6 +74,7 @@ impl Context {
             checked = sweep.checked.len(),
             skipped = sweep.skipped.len(),
             not_due = sweep.not_due,
+            running = sweep.running,
             "drift sweep done"
         );
         Ok(sweep)
@@ -112,6 +115,16 @@ impl Context {
             let last = (record.last_checked > 0).then_some(record.last_checked);
             if !settings.schedule.is_due(last, now) {
                 sweep.not_due += 1;
+                continue;
+            }
+            // A check still running is not started again (the sweeper ends one that is lost).
+            if self
+                .store
+                .get_plan(&key, DRIFT_PR.0)
+                .await?
+                .is_some_and(|run| run.in_progress())
+            {
+                sweep.running += 1;
                 continue;
             }
             let holder = LockHolder {

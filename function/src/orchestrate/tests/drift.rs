@@ -156,3 +156,45 @@ async fn a_lost_drift_check_is_failed_by_the_sweeper_without_a_comment() {
     let record_now = DriftRecord::new(record.key.clone());
     assert_ne!(drift, record_now);
 }
+
+#[tokio::test]
+async fn a_sweep_does_not_start_a_check_again_while_it_runs() {
+    let policy = crate::repo_config::Policy::parse(
+        "repos.yaml",
+        "repos:\n  - id: /.*/\ndrift:\n  repositories: [acme/infra]\n  projects: all\n  schedule: rate(1 minute)\n",
+    )
+    .unwrap();
+    let mut lp = Loop::with_policy(Some(policy)).await;
+    // As under Lambda: the runner reports back, so a sweep ends once its checks are started.
+    let ctx = std::sync::Arc::get_mut(&mut lp.ctx).unwrap();
+    ctx.report_back = true;
+    ctx.report_url = Some("http://127.0.0.1:9".to_owned());
+    lp.host_has_a_terraform_pr("open", false).await;
+    host_takes_reports(&lp).await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "full_name": REPO, "default_branch": "main",
+            "clone_url": format!("https://github.com/{REPO}.git")
+        })))
+        .mount(&lp.host)
+        .await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/git/ref/heads/main")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "ref": "refs/heads/main", "object": {"sha": SHA, "type": "commit"}
+        })))
+        .mount(&lp.host)
+        .await;
+
+    let first = lp.ctx.drift_sweep().await.unwrap();
+    assert_eq!(first.checked, ["acme/infra ."], "{first:?}");
+    let started = std::fs::read_dir(lp.runs.path()).unwrap().count();
+    assert_eq!(started, 1);
+
+    // The check has not reported: the next tick leaves it running.
+    let second = lp.ctx.drift_sweep().await.unwrap();
+    assert!(second.checked.is_empty(), "{second:?}");
+    assert_eq!(second.running, 1);
+    assert_eq!(std::fs::read_dir(lp.runs.path()).unwrap().count(), started);
+}
