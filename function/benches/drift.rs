@@ -232,9 +232,10 @@ impl Bench {
         assert!(sweep.problems.is_empty(), "{:?}", sweep.problems);
         let checks = sweep.checked.len();
         println!(
-            "{title}: {checks} checks started, {} skipped, {} not due; wall {:.3} s ({:.3} ms per check started); function CPU {:.2} s ({:.3} ms per check started)",
+            "{title}: {checks} checks started, {} skipped, {} not due, {} still running; wall {:.3} s ({:.3} ms per check started); function CPU {:.2} s ({:.3} ms per check started)",
             sweep.skipped.len(),
             sweep.not_due,
+            sweep.running,
             usage.wall.as_secs_f64(),
             usage.wall.as_secs_f64() * 1e3 / checks.max(1) as f64,
             usage.cpu.as_secs_f64(),
