@@ -209,6 +209,7 @@ fn plan_spec(head: &str) -> RunSpec {
             ..ProjectSpec::new("app")
         },
         extra_args: Vec::new(),
+        operands: Vec::new(),
         trigger: "github:1".to_owned(),
         report_back: None,
         apply: None,
