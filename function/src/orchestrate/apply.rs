@@ -50,28 +50,16 @@ impl Context {
             let project = project_for(&config, &policy, &record);
             let mut reasons = self.check(ctx, &record, &project, &mut checked).await?;
             reasons.extend(unapplied_dependencies(&project, &all_records, &records));
-            let Some(planfile) = record.planfile.clone() else {
-                if reasons.is_empty() {
-                    reasons.push("the plan record names no planfile".to_owned());
-                }
-                let spec = run_spec(
-                    ctx,
-                    &project,
-                    &policy,
-                    RunCommand::Apply,
-                    &command.extra_args,
-                    None,
-                );
-                results.push(refused(&spec, &reasons.join("; ")));
-                continue;
-            };
+            if record.planfile.is_none() && reasons.is_empty() {
+                reasons.push("the plan record names no planfile".to_owned());
+            }
             let spec = run_spec(
                 ctx,
                 &project,
                 &policy,
                 RunCommand::Apply,
                 &command.extra_args,
-                Some(PlanToApply {
+                record.planfile.clone().map(|planfile| PlanToApply {
                     planfile,
                     planned_sha: CommitSha::new(record.head_sha.clone()),
                 }),

@@ -13,7 +13,7 @@ use serde::Serialize;
 use super::{Context, text};
 use crate::dispatch::{Dispatcher as _, RunState};
 use crate::event::{CommitSha, PullRequestNumber, RepoName};
-use crate::run::{Outcome, ProjectResult, RunCommand};
+use crate::run::{Outcome, ProjectResult, ProjectSpec, RunCommand};
 use crate::store::{PlanRecord, PlanStatus, Store as _, Sweeps as _, now_secs};
 use crate::vcs::{CommitStatus, PrState, StatusState, VcsClient as _, status_context};
 
@@ -149,22 +149,19 @@ impl Context {
         failed.status = PlanStatus::Failed;
         failed.deadline = None;
         failed.updated_at = now_secs();
-        failed.result = Some(ProjectResult {
+        let project = ProjectSpec {
             name: record.key.project.clone(),
-            dir: record.key.dir.clone(),
             workspace: record.key.workspace.clone(),
+            ..ProjectSpec::new(record.key.dir.clone())
+        };
+        failed.result = Some(ProjectResult::new(
+            &project,
             command,
-            outcome: Outcome::Failed {
+            Outcome::Failed {
                 step: step.to_owned(),
                 output: output.to_owned(),
             },
-            log: None,
-            steps: Vec::new(),
-            counts: None,
-            policies: Vec::new(),
-            policy_approvals: Vec::new(),
-            drift: None,
-        });
+        ));
         if !self.store.finish_stuck(&failed, &record.run_id).await? {
             return Ok(false);
         }

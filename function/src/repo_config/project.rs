@@ -292,26 +292,16 @@ pub(super) fn read_project(r: &mut Reader, node: &Node) -> Option<ProjectConfig>
                     p.autoplan = a;
                 }
             }
-            "apply_requirements" => {
-                p.apply_requirements =
-                    read_requirements(r, v, "`apply_requirements`").map(|value| Setting {
-                        value,
-                        line: e.line,
-                    });
-            }
-            "plan_requirements" => {
-                p.plan_requirements =
-                    read_requirements(r, v, "`plan_requirements`").map(|value| Setting {
-                        value,
-                        line: e.line,
-                    });
-            }
-            "import_requirements" => {
-                p.import_requirements =
-                    read_requirements(r, v, "`import_requirements`").map(|value| Setting {
-                        value,
-                        line: e.line,
-                    });
+            "apply_requirements" | "plan_requirements" | "import_requirements" => {
+                let read = read_requirements(r, v, &format!("`{}`", e.key)).map(|value| Setting {
+                    value,
+                    line: e.line,
+                });
+                match e.key.as_str() {
+                    "apply_requirements" => p.apply_requirements = read,
+                    "plan_requirements" => p.plan_requirements = read,
+                    _ => p.import_requirements = read,
+                }
             }
             "workflow" => {
                 p.workflow = r.non_empty(v, "`workflow`").map(|value| Setting {

@@ -53,9 +53,8 @@ impl Reporter<'_> {
         let (result, recorded) = match (report, spec.command) {
             (Err(output), _) => self.runner_failed(spec, output).await?,
             (Ok(report), RunCommand::Plan) => self.record_plan(spec, report).await?,
-            (Ok(report), RunCommand::Apply) => self.record_apply(spec, report).await?,
-            (Ok(report), RunCommand::Import | RunCommand::StateRm) => {
-                self.record_state_edit(spec, report).await?
+            (Ok(report), RunCommand::Apply | RunCommand::Import | RunCommand::StateRm) => {
+                self.record_write(spec, report).await?
             }
         };
         if let Some(thread) = thread {
@@ -177,72 +176,48 @@ impl Reporter<'_> {
         self.status(spec, &context, state, &description).await;
     }
 
-    /// The apply's record and status; returns the result and whether the record holds it.
-    async fn record_apply(
+    /// The record and status of a run that writes the state (`apply`, `import`, `state rm`);
+    /// returns the result and whether the record holds it. An apply refused before Terraform
+    /// changed anything leaves its plan as it was; after an `import` or `state rm`, whatever its
+    /// end, the state may have changed: the plan is `state_changed` (no planfile) and must be
+    /// made again.
+    async fn record_write(
         &self,
         spec: &RunSpec,
         report: &RunReport,
     ) -> anyhow::Result<(ProjectResult, bool)> {
         let status = match report.status {
+            _ if spec.command.edits_state() => PlanStatus::StateChanged,
             RunStatus::Applied => PlanStatus::Applied,
-            // Refused before Terraform changed anything: the plan stays as it was.
             RunStatus::Refused => PlanStatus::Planned,
             _ => PlanStatus::Failed,
         };
+        let title = spec.command.title();
         let (state, description) = match report.status {
-            RunStatus::Applied => (StatusState::Success, "Applied"),
-            RunStatus::Refused => (StatusState::Failure, "Refused"),
-            RunStatus::TimedOut => (StatusState::Failure, "Timed out"),
-            _ => (StatusState::Failure, "Apply failed"),
+            RunStatus::Applied => (
+                StatusState::Success,
+                match spec.command {
+                    RunCommand::Import => "Imported",
+                    RunCommand::StateRm => "Removed from the state",
+                    RunCommand::Plan | RunCommand::Apply => "Applied",
+                }
+                .to_owned(),
+            ),
+            RunStatus::Refused => (StatusState::Failure, "Refused".to_owned()),
+            RunStatus::TimedOut => (StatusState::Failure, "Timed out".to_owned()),
+            _ => (
+                StatusState::Failure,
+                format!("{}{} failed", title[..1].to_uppercase(), &title[1..]),
+            ),
         };
         let mut result = report.result.clone();
         let written = self
             .record_status(spec, &report.run_id, status, None, Some(&result))
             .await?;
-        self.run_status(spec, state, description).await;
-        if let PlanOutcome::LockNotHeld(by) = written {
-            // The apply happened (or not) all the same; say so, and that nothing was recorded.
-            let note = lost_lock(by.as_ref(), "apply");
-            if let Outcome::Refused { reason } = &mut result.outcome {
-                let _ = write!(reason, " ({note})");
-            }
-            return Ok((result, false));
-        }
-        Ok((result, true))
-    }
-
-    /// An `import` or `state rm`: whatever its end, the state may have changed, so the
-    /// project's plan is marked stale (`state_changed`, no planfile) and must be made again.
-    async fn record_state_edit(
-        &self,
-        spec: &RunSpec,
-        report: &RunReport,
-    ) -> anyhow::Result<(ProjectResult, bool)> {
-        let done = match spec.command {
-            RunCommand::Import => "Imported",
-            _ => "Removed from the state",
-        };
-        let (state, description) = match report.status {
-            RunStatus::Applied => (StatusState::Success, done.to_owned()),
-            RunStatus::TimedOut => (StatusState::Failure, "Timed out".to_owned()),
-            _ => (
-                StatusState::Failure,
-                format!("{} failed", spec.command.title()),
-            ),
-        };
-        let mut result = report.result.clone();
-        let written = self
-            .record_status(
-                spec,
-                &report.run_id,
-                PlanStatus::StateChanged,
-                None,
-                Some(&result),
-            )
-            .await?;
         self.run_status(spec, state, &description).await;
         if let PlanOutcome::LockNotHeld(by) = written {
-            let note = lost_lock(by.as_ref(), spec.command.title());
+            // The run happened (or not) all the same; say so, and that nothing was recorded.
+            let note = lost_lock(by.as_ref(), title);
             if let Outcome::Refused { reason } = &mut result.outcome {
                 let _ = write!(reason, " ({note})");
             }
