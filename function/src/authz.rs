@@ -418,6 +418,31 @@ mod tests {
     };
 
     #[test]
+    fn import_and_state_rm_take_applys_rule_and_refuse_forks() {
+        let mut rules = Permissions::default();
+        for action in [Action::Import, Action::StateRm] {
+            let mut r = request(action, &[]);
+            // The PR's author is no writer for these, as for apply.
+            r.is_author = true;
+            assert!(matches!(
+                decide(&r, &rules, READER),
+                Decision::Refuse(Refusal::NotPermitted { .. })
+            ));
+            assert_eq!(decide(&r, &rules, WRITER), Decision::Allow);
+            r.fork = true;
+            assert_eq!(
+                decide(&r, &rules, WRITER),
+                Decision::Refuse(Refusal::ForkNotAllowed)
+            );
+        }
+        rules.apply.access = Some(Access::Admin);
+        assert!(matches!(
+            decide(&request(Action::Import, &[]), &rules, WRITER),
+            Decision::Refuse(Refusal::NotPermitted { .. })
+        ));
+    }
+
+    #[test]
     fn a_reader_may_not_apply_unlock_or_plan_another_users_pr() {
         let rules = Permissions::default();
         for action in [Action::Plan, Action::Apply, Action::Unlock] {

@@ -234,6 +234,19 @@ fn plans_and_applies_run_as_their_own_service_accounts() {
     };
     assert_eq!(account(&spec()), "landfall-runner");
     assert_eq!(account(&apply), "landfall-runner-apply");
+    // `import` and `state rm` write the state: the apply role, and a valid Job name.
+    for command in [RunCommand::Import, RunCommand::StateRm] {
+        let mut edit = spec();
+        edit.command = command;
+        edit.operands = vec!["terraform_data.a".to_owned(), "id-1".to_owned()];
+        assert_eq!(account(&edit), "landfall-runner-apply");
+        let name = edit.run_id();
+        assert!(
+            name.chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
+            "{name}"
+        );
+    }
 }
 
 #[test]
