@@ -1,7 +1,8 @@
 //! The sweeper: nothing is lost. Each sweep (EventBridge Scheduler under Lambda, a timer in
 //! `serve`) fails the runs in progress whose runner ended without recording a result or that
 //! passed their deadline, with a failure status and a PR comment saying why, and releases the
-//! locks of pull requests the host reports merged or closed (a lost merge webhook). It reads the
+//! locks of pull requests the host reports merged or closed (a lost merge webhook) and drift
+//! checks' locks that stood past their grace with no check running. It reads the
 //! store's runs in progress and locks (an index, never a scan) and asks the dispatcher and the
 //! host about those only.
 
@@ -26,13 +27,24 @@ pub struct SweepReport {
     pub runs_failed: Vec<String>,
     /// Pull requests whose locks were released (`owner/repo#N`).
     pub prs_released: Vec<String>,
+    /// Drift checks' locks given back with no check running (`owner/repo project`).
+    pub drift_locks_released: Vec<String>,
 }
+
+/// How long a drift check's lock may stand without a check running before the sweeper gives it
+/// back: longer than the moments between taking it and recording the run, and between a check's
+/// end and its remediation's start.
+pub const DRIFT_LOCK_GRACE_SECS: u64 = 15 * 60;
 
 impl Context {
     /// One sweep. A problem with one run or pull request is logged and the rest goes on.
     pub(crate) async fn sweep(self: &Arc<Self>) -> anyhow::Result<SweepReport> {
+        self.sweep_at(now_secs()).await
+    }
+
+    /// The sweep as at `now` (seconds since the Unix epoch).
+    pub(crate) async fn sweep_at(self: &Arc<Self>, now: u64) -> anyhow::Result<SweepReport> {
         let mut report = SweepReport::default();
-        let now = now_secs();
         for record in self.store.unfinished_runs().await? {
             report.runs_checked += 1;
             let why = if record.deadline.is_some_and(|deadline| now >= deadline) {
@@ -71,10 +83,19 @@ impl Context {
                 }
             }
         }
-        let locked: BTreeSet<(String, u64)> = self
-            .store
-            .list_locks(None)
-            .await?
+        let locks = self.store.list_locks(None).await?;
+        for lock in locks.iter().filter(|lock| lock.holder.pr == crate::run::DRIFT_PR.0) {
+            match self.release_idle_drift_lock(lock, now).await {
+                Ok(true) => report
+                    .drift_locks_released
+                    .push(format!("{} {}", lock.key.repo, lock.key.project_label())),
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(error = format!("{err:#}"), "cannot check a drift check's lock");
+                }
+            }
+        }
+        let locked: BTreeSet<(String, u64)> = locks
             .into_iter()
             .map(|lock| (lock.key.repo, lock.holder.pr))
             .collect();
@@ -98,6 +119,33 @@ impl Context {
             "sweep done"
         );
         Ok(report)
+    }
+
+    /// Gives back a drift check's lock that has stood past [`DRIFT_LOCK_GRACE_SECS`] with no
+    /// check or remediation running (the function stopped between taking it and dispatching, or
+    /// before giving it back). Returns whether it was released.
+    async fn release_idle_drift_lock(
+        &self,
+        lock: &crate::store::Lock,
+        now: u64,
+    ) -> anyhow::Result<bool> {
+        if now < lock.since.saturating_add(DRIFT_LOCK_GRACE_SECS) {
+            return Ok(false);
+        }
+        let running = self
+            .store
+            .get_plan(&lock.key, crate::run::DRIFT_PR.0)
+            .await?
+            .is_some_and(|record| record.in_progress());
+        if running {
+            return Ok(false);
+        }
+        let released = self
+            .store
+            .release_lock(&lock.key, Some(crate::run::DRIFT_PR.0))
+            .await?;
+        tracing::warn!(project = %lock.key.project_label(), ?released, "a drift check's lock stood with no check running: given back");
+        Ok(matches!(released, crate::store::ReleaseOutcome::Released(_)))
     }
 
     /// Fails a run that will never report: its record (only if still that run in progress), a

@@ -198,3 +198,21 @@ async fn a_sweep_does_not_start_a_check_again_while_it_runs() {
     assert_eq!(second.running, 1);
     assert_eq!(std::fs::read_dir(lp.runs.path()).unwrap().count(), started);
 }
+
+#[tokio::test]
+async fn a_drift_lock_with_no_check_running_is_given_back_after_its_grace() {
+    let lp = Loop::new().await;
+    // The function stopped between taking the lock and dispatching: no run, no record.
+    let key = lp.hold_lock(0, "net").await;
+    let since = lp.ctx.store.get_lock(&key).await.unwrap().unwrap().since;
+    let grace = super::super::sweep::DRIFT_LOCK_GRACE_SECS;
+
+    let early = lp.ctx.sweep_at(since + grace - 60).await.unwrap();
+    assert!(early.drift_locks_released.is_empty());
+    assert!(lp.ctx.store.get_lock(&key).await.unwrap().is_some());
+
+    let late = lp.ctx.sweep_at(since + grace + 1).await.unwrap();
+    assert_eq!(late.drift_locks_released, ["acme/infra net"]);
+    assert!(lp.ctx.store.get_lock(&key).await.unwrap().is_none());
+    assert!(lp.comments().await.is_empty(), "no pull request 0 is commented");
+}
