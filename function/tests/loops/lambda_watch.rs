@@ -158,7 +158,9 @@ fn a_scheduled_invocation_sweeps() {
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(
         json["swept"],
-        serde_json::json!({"runs_checked": 0, "runs_failed": [], "prs_released": []}),
+        serde_json::json!({
+            "runs_checked": 0, "runs_failed": [], "prs_released": [], "drift_locks_released": []
+        }),
         "{body}"
     );
 }
