@@ -360,11 +360,22 @@ impl Context {
     async fn run(&self, spec: &RunSpec, thread: &CommentThread) -> anyhow::Result<()> {
         let run_id = spec.run_id();
         let reporter = self.reporter();
-        if let Some(existing) = self.store.get_plan(&spec.lock_key(), spec.pr.0).await?
-            && existing.run_id == run_id
-        {
+        let existing = self.store.get_plan(&spec.lock_key(), spec.pr.0).await?;
+        if existing.as_ref().is_some_and(|e| e.run_id == run_id) {
             tracing::info!(run = %run_id, "already dispatched: the first dispatch records it");
             return Ok(());
+        }
+        // A plan never takes the record of a run that is writing the state (apply, import,
+        // state rm): that run's result would be lost, and the plan could read the state before
+        // the run changed it.
+        if spec.command == RunCommand::Plan
+            && existing.is_some_and(|e| e.status == PlanStatus::Applying)
+        {
+            let refused = refused(
+                spec,
+                "an apply, import or state rm of this project is running; comment `landfall plan` once it has ended",
+            );
+            return reporter.publish(spec, thread, Some(&refused)).await;
         }
         let (started, verb) = match spec.command {
             RunCommand::Plan if spec.is_drift() => (PlanStatus::Planning, "Checking for drift…"),

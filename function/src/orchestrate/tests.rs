@@ -325,6 +325,43 @@ async fn an_open_pr_keeps_the_locks_its_plan_took() {
     assert_eq!(locks[0].key.dir, ".");
 }
 
+#[tokio::test]
+async fn a_plan_never_takes_the_record_of_a_running_state_edit() {
+    let lp = Loop::new().await;
+    lp.host_has_a_terraform_pr("open", false).await;
+    // An import of the project is running for this PR: its lock and its `applying` record.
+    let key = lp.hold_lock(1, ".").await;
+    let importing = crate::store::PlanRecord {
+        key: key.clone(),
+        pr: 1,
+        head_sha: SHA.to_owned(),
+        run_id: "lf-import-1-running".to_owned(),
+        status: crate::store::PlanStatus::Applying,
+        planfile: None,
+        updated_at: crate::store::now_secs(),
+        trigger: Some("import-comment".to_owned()),
+        result: None,
+        deadline: Some(crate::store::now_secs() + 3600),
+    };
+    let written = lp.ctx.store.put_plan(&importing).await.unwrap();
+    assert_eq!(written, crate::store::PlanOutcome::Written);
+
+    // A push autoplans the PR meanwhile.
+    lp.ctx.process(&opened()).await.unwrap();
+
+    assert!(lp.nothing_dispatched(), "no plan was started");
+    let record = lp.ctx.store.get_plan(&key, 1).await.unwrap().unwrap();
+    assert_eq!(record, importing, "the import's record is untouched");
+    // The plan's comment is edited to say why.
+    let edits = lp.sent("PATCH", "/issues/comments/").await;
+    let said = edits
+        .iter()
+        .filter_map(|body| body["body"].as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
+    assert!(said.contains("is running"), "{said}");
+}
+
 /// A hand-off through a fake Lambda API answering `status`.
 async fn lambda_answering(status: u16) -> (MockServer, crate::handoff::LambdaHandoff) {
     let lambda = MockServer::start().await;
