@@ -28,7 +28,7 @@ impl Context {
         let mut body = format!("**Cancelled** by @{}:\n", ctx.user);
         for record in &running {
             let label = record.key.project_label();
-            let word = command_of(record).as_str();
+            let word = command_of(record).title();
             let output = format!("Cancelled by @{} (`landfall cancel`).", ctx.user);
             let recorded = self
                 .fail_run(record, "cancel", &output, "Cancelled")

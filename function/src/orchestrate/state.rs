@@ -11,7 +11,7 @@ use super::requirements::Checked;
 use super::{Context, PrContext, text};
 use crate::command::Command;
 use crate::projects::{Request, select};
-use crate::repo_config::ResolvedProject;
+use crate::repo_config::{EffectivePolicy, ResolvedProject};
 use crate::report::short;
 use crate::run::{CommentThread, RunCommand};
 use crate::store::{ApplyLocks as _, Store as _};
@@ -32,7 +32,7 @@ impl Context {
                 .await?;
             return Ok(());
         }
-        let Some(project) = self.state_project(ctx, command, word).await? else {
+        let Some((project, policy)) = self.state_project(ctx, command, word).await? else {
             return Ok(());
         };
         // An edit of the state is held to what an apply is held to, and to `import_requirements`.
@@ -67,10 +67,9 @@ impl Context {
         let (wanted, held_by) = self.take_locks(ctx, vec![project]).await?;
         if let Some(lock) = held_by.first() {
             let body = format!(
-                "**`{word}` refused:** `{}` is locked by #{} ({}). Nothing was changed.",
+                "**`{word}` refused:** `{}` {}. Nothing was changed.",
                 lock.key.project_label(),
-                lock.holder.pr,
-                lock.holder.pull_url
+                text::held(lock)
             );
             self.upsert_comment(ctx, None, &body).await?;
             return Ok(());
@@ -81,7 +80,6 @@ impl Context {
         if !self.still_open(ctx).await? {
             return Ok(());
         }
-        let policy = self.effective_policy(ctx);
         let mut spec = run_spec(ctx, &project, &policy, run, &command.extra_args, None);
         spec.operands.clone_from(&command.operands);
         let header = format!(
@@ -95,14 +93,14 @@ impl Context {
         self.run_group(vec![spec], &thread).await
     }
 
-    /// The one project `command` selects at the head, or `None` after saying why there is
-    /// none (or more than one).
+    /// The one project `command` selects at the head, with the policy it resolved under, or
+    /// `None` after saying why there is none (or more than one).
     async fn state_project(
         &self,
         ctx: &PrContext,
         command: &Command,
         word: &str,
-    ) -> anyhow::Result<Option<ResolvedProject>> {
+    ) -> anyhow::Result<Option<(ResolvedProject, EffectivePolicy)>> {
         let Some(at) = self.at_head(ctx).await? else {
             return Ok(None);
         };
@@ -122,7 +120,7 @@ impl Context {
                 let mut projects: Vec<ResolvedProject> =
                     selection.projects.into_iter().map(|s| s.project).collect();
                 match projects.len() {
-                    1 => return Ok(projects.pop()),
+                    1 => return Ok(projects.pop().map(|project| (project, at.policy))),
                     0 => format!(
                         "**Cannot run `{word}`:** no project matches this request. Name one with `-p` or `-d`."
                     ),

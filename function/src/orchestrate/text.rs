@@ -42,10 +42,23 @@ pub(crate) fn apply_locked(lock: &crate::store::ApplyLock) -> String {
 
 /// The comment on a run the sweeper failed.
 pub(crate) fn stuck(command: crate::run::RunCommand, label: &str, output: &str) -> String {
-    let word = command.as_str();
-    format!(
-        "**The {word} of `{label}` failed:** {output}\n\nComment `landfall {word}` to run it again."
-    )
+    let word = command.title();
+    // `import` and `state rm` need their addresses again, as first commented.
+    let again = if command.edits_state() {
+        format!("your `landfall {word}` command")
+    } else {
+        format!("`landfall {word}`")
+    };
+    format!("**The {word} of `{label}` failed:** {output}\n\nComment {again} to run it again.")
+}
+
+/// Who holds `lock`, for a refusal: a pull request (linked), or a drift check.
+pub(crate) fn held(lock: &crate::store::Lock) -> String {
+    if lock.holder.pr == crate::run::DRIFT_PR.0 {
+        "is being checked for drift (or its drift remediated) at the default branch's head".to_owned()
+    } else {
+        format!("is locked by #{} ({})", lock.holder.pr, lock.holder.pull_url)
+    }
 }
 
 /// A project the PR deleted or renamed.

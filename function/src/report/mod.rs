@@ -215,6 +215,12 @@ impl Reporter<'_> {
             .record_status(spec, &report.run_id, status, None, Some(&result))
             .await?;
         self.run_status(spec, state, &description).await;
+        if spec.command.edits_state() {
+            // The plan's own status would still read as a plan to apply.
+            let context = status_context(RunCommand::Plan.as_str(), &spec.project.label());
+            let why = "The state changed since this plan: plan again";
+            self.status(spec, &context, StatusState::Failure, why).await;
+        }
         if let PlanOutcome::LockNotHeld(by) = written {
             // The run happened (or not) all the same; say so, and that nothing was recorded.
             let note = lost_lock(by.as_ref(), title);

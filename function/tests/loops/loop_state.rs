@@ -111,6 +111,16 @@ fn import_and_state_rm_edit_the_state_and_make_the_plan_stale() {
             && state == "success"),
         "{statuses:?}"
     );
+    // The plan's own status no longer reads as a plan to apply.
+    let last_plan = statuses
+        .iter()
+        .rev()
+        .find(|(sha, context, _)| sha == &head && context == "landfall/plan: envs/app");
+    assert_eq!(
+        last_plan.map(|s| s.2.as_str()),
+        Some("failure"),
+        "{statuses:?}"
+    );
 
     // The plan made before the import is stale: the apply is refused, nothing applied.
     apply_refused_as_stale(&server, &mut story);
