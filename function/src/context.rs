@@ -224,10 +224,21 @@ pub fn run_artifact_keys(spec: &crate::run::RunSpec) -> (String, String) {
     )
 }
 
+/// The artifact keys `spec`'s run may write and read: a plan writes its planfile, an apply reads
+/// one, an edit of the state does neither; every run writes its log.
+fn artifact_access(spec: &crate::run::RunSpec) -> (Vec<String>, Vec<String>) {
+    let (planfile, log) = run_artifact_keys(spec);
+    match (&spec.apply, spec.command) {
+        (Some(apply), _) => (vec![log], vec![apply.planfile.key.clone()]),
+        (None, crate::run::RunCommand::Plan) => (vec![planfile, log], Vec::new()),
+        (None, _) => (vec![log], Vec::new()),
+    }
+}
+
 impl Context {
     /// What `spec`'s run is given for itself: the report credential and URL (when runners
-    /// report back), presigned links for exactly the keys it writes and the planfile an apply
-    /// reads (on S3), and its VCS token: a GitHub App's installation token for the repository,
+    /// report back), presigned links for exactly the keys it writes (a plan's planfile, every
+    /// run's log) and the planfile an apply reads (on S3), and its VCS token: a GitHub App's installation token for the repository,
     /// read-only, else the deployment's token.
     pub async fn run_secrets(
         &self,
@@ -243,11 +254,7 @@ impl Context {
             ));
         }
         if let AnyArtifacts::S3(s3) = &self.artifacts {
-            let (planfile, log) = run_artifact_keys(spec);
-            let (writes, reads) = match &spec.apply {
-                None => (vec![planfile, log], Vec::new()),
-                Some(apply) => (vec![log], vec![apply.planfile.key.clone()]),
-            };
+            let (writes, reads) = artifact_access(spec);
             let valid_for = spec.project.timeout + crate::run::DEADLINE_GRACE * 2;
             secrets.artifacts = Some(
                 crate::store::presigned::RunLinks::sign(s3, &writes, &reads, valid_for)
@@ -267,5 +274,44 @@ impl Context {
             secrets.vcs_token.clone_from(&self.run_token);
         }
         Ok(secrets)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::{PlanToApply, RunCommand, StoredArtifact};
+
+    #[test]
+    fn a_run_is_given_links_to_what_its_command_writes_and_reads_and_nothing_else() {
+        let plan = crate::run::env::tests::plan_spec();
+        let (planfile, log) = run_artifact_keys(&plan);
+        assert_eq!(
+            artifact_access(&plan),
+            (vec![planfile.clone(), log], Vec::new())
+        );
+
+        let mut apply = plan.clone();
+        apply.command = RunCommand::Apply;
+        apply.apply = Some(PlanToApply {
+            planfile: StoredArtifact {
+                key: planfile.clone(),
+                sha256: "ab".repeat(32),
+                size: 1,
+            },
+            planned_sha: plan.head_sha.clone(),
+        });
+        let (_, apply_log) = run_artifact_keys(&apply);
+        assert_eq!(artifact_access(&apply), (vec![apply_log], vec![planfile]));
+
+        for command in [RunCommand::Import, RunCommand::StateRm] {
+            let mut edit = plan.clone();
+            edit.command = command;
+            let (edit_planfile, edit_log) = run_artifact_keys(&edit);
+            let (writes, reads) = artifact_access(&edit);
+            assert_eq!(writes, [edit_log], "{command:?} writes its log only");
+            assert!(!writes.contains(&edit_planfile));
+            assert!(reads.is_empty(), "{command:?} reads no planfile");
+        }
     }
 }

@@ -60,9 +60,14 @@ impl Context {
         pr: PullRequestNumber,
     ) -> anyhow::Result<()> {
         let records = self.store.list_plans(repo.as_str(), pr.0).await?;
+        // Planned projects are applied; a project whose state `import` or `state rm` changed
+        // since its plan is named as not applied.
         let planned: Vec<PlanRecord> = records
             .iter()
-            .filter(|r| r.status == PlanStatus::Planned && r.planfile.is_some())
+            .filter(|r| {
+                (r.status == PlanStatus::Planned && r.planfile.is_some())
+                    || r.status == PlanStatus::StateChanged
+            })
             .cloned()
             .collect();
         if planned.is_empty() || self.policy.is_none() {
@@ -477,6 +482,12 @@ fn merge_runs(
     let mut plans = Vec::new();
     for (item, &changed) in on_merge.iter().zip(changed) {
         let label = item.project.display_name();
+        if item.record.status == PlanStatus::StateChanged {
+            notes.push(format!(
+                "`{label}`: **not applied**: its state was changed by `import` or `state rm` after its plan, so that plan is stale. Its lock stays with this pull request: apply the change from a new pull request after `landfall unlock` here"
+            ));
+            continue;
+        }
         let Some(planfile) = item.record.planfile.clone() else {
             continue;
         };

@@ -19,12 +19,13 @@ pub(crate) struct Checked {
 }
 
 impl Context {
-    /// Why `requirements` are not met for `stage` (`plan`, `apply`); empty when they are.
+    /// Why `requirements` (the `stage`'s: `plan`, `apply`, `import`) are not met for `command`
+    /// (`plan`, `apply`, `import`, `state rm`); empty when they are.
     pub(crate) async fn unmet(
         &self,
         ctx: &PrContext,
         requirements: &[Requirement],
-        stage: &str,
+        (stage, command): (&str, &str),
         checked: &mut Checked,
     ) -> anyhow::Result<Vec<String>> {
         let mut reasons = Vec::new();
@@ -55,7 +56,7 @@ impl Context {
                 Ok(true) => {}
                 Ok(false) => reasons.push(format!(
                     "{} ({stage} requirement `{name}`)",
-                    unmet_text(*requirement, stage)
+                    unmet_text(*requirement, command)
                 )),
                 Err(err) => reasons.push(format!(
                     "the {stage} requirement `{name}` could not be checked, so it is not met: {err}"
@@ -85,28 +86,29 @@ impl Context {
     }
 }
 
-fn unmet_text(requirement: Requirement, stage: &str) -> String {
+fn unmet_text(requirement: Requirement, command: &str) -> String {
     match requirement {
         Requirement::Approved => format!(
             "the pull request must be approved at its head commit by a user with write access (not its author) before it is {}",
-            past(stage)
+            past(command)
         ),
         Requirement::Mergeable => format!(
             "the pull request must be mergeable (the host's merge state) before it is {}",
-            past(stage)
+            past(command)
         ),
         Requirement::Undiverged => format!(
             "the pull request's branch must contain the latest commit of its base branch before it is {}: merge or rebase it",
-            past(stage)
+            past(command)
         ),
     }
 }
 
-fn past(stage: &str) -> &'static str {
-    if stage == "plan" {
-        "planned"
-    } else {
-        "applied"
+fn past(command: &str) -> &'static str {
+    match command {
+        "plan" => "planned",
+        "import" => "imported",
+        "state rm" => "removed from the state",
+        _ => "applied",
     }
 }
 

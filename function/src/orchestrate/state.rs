@@ -32,19 +32,21 @@ impl Context {
                 .await?;
             return Ok(());
         }
-        let Some((project, policy)) = self.state_project(ctx, command, word).await? else {
+        let Some((project, policy)) = self.state_project(ctx, command, run).await? else {
             return Ok(());
         };
         // An edit of the state is held to what an apply is held to, and to `import_requirements`.
-        let mut required = project.apply_requirements.clone();
-        required.extend(
-            project
-                .import_requirements
-                .iter()
-                .filter(|r| !project.apply_requirements.contains(r)),
-        );
+        let own: Vec<_> = project
+            .import_requirements
+            .iter()
+            .filter(|r| !project.apply_requirements.contains(r))
+            .copied()
+            .collect();
         let mut checked = Checked::default();
-        let mut reasons = self.unmet(ctx, &required, "apply", &mut checked).await?;
+        let mut reasons = self
+            .unmet(ctx, &project.apply_requirements, ("apply", word), &mut checked)
+            .await?;
+        reasons.extend(self.unmet(ctx, &own, ("import", word), &mut checked).await?);
         // Two runs of one project never edit its state at once.
         let key = super::plan::lock_key(ctx, &project);
         if let Some(record) = self.store.get_plan(&key, ctx.pr.0).await?
@@ -99,8 +101,9 @@ impl Context {
         &self,
         ctx: &PrContext,
         command: &Command,
-        word: &str,
+        run: RunCommand,
     ) -> anyhow::Result<Option<(ResolvedProject, EffectivePolicy)>> {
+        let word = run.title();
         let Some(at) = self.at_head(ctx).await? else {
             return Ok(None);
         };
@@ -120,7 +123,17 @@ impl Context {
                 let mut projects: Vec<ResolvedProject> =
                     selection.projects.into_iter().map(|s| s.project).collect();
                 match projects.len() {
-                    1 => return Ok(projects.pop().map(|project| (project, at.policy))),
+                    1 => {
+                        let project = projects.remove(0);
+                        let import = run == RunCommand::Import;
+                        let Some(why) = project.workflow.state_stage_missing(import) else {
+                            return Ok(Some((project, at.policy)));
+                        };
+                        format!(
+                            "**`{word}` refused** for `{}`: {why}. Nothing was changed.",
+                            project.display_name()
+                        )
+                    }
                     0 => format!(
                         "**Cannot run `{word}`:** no project matches this request. Name one with `-p` or `-d`."
                     ),

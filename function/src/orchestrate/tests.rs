@@ -26,6 +26,7 @@ mod drift;
 mod merge;
 mod policies;
 mod reports;
+mod state;
 mod sweep;
 
 const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
@@ -148,6 +149,35 @@ impl Loop {
             )
             .mount(&self.host)
             .await;
+    }
+
+    /// The PR's head holds `files` (path, text), all of them changed by the PR.
+    async fn host_has_files(&self, files: &[(&str, &str)]) {
+        let changed: Vec<_> = files
+            .iter()
+            .map(|(f, _)| json!({"filename": f, "status": "modified"}))
+            .collect();
+        let tree: Vec<_> = files
+            .iter()
+            .map(|(f, _)| json!({"path": f, "type": "blob", "mode": "100644", "sha": SHA}))
+            .collect();
+        let get = |p: String| Mock::given(method("GET")).and(path(p));
+        get(format!("/repos/{REPO}/pulls/1/files"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(changed))
+            .mount(&self.host)
+            .await;
+        get(format!("/repos/{REPO}/git/trees/{SHA}"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(
+                json!({"sha": SHA, "truncated": false, "tree": tree}),
+            ))
+            .mount(&self.host)
+            .await;
+        for (file, text) in files {
+            get(format!("/repos/{REPO}/contents/{file}"))
+                .respond_with(ResponseTemplate::new(200).set_body_string(*text))
+                .mount(&self.host)
+                .await;
+        }
     }
 
     /// The bodies of the comments posted on the PR.

@@ -56,6 +56,33 @@ impl Workflow {
             .clone()
             .unwrap_or_else(|| vec![Step::Apply { extra_args: vec![] }])
     }
+
+    /// Why `import` or `state rm` (`command`, `true` for import) cannot run on this workflow,
+    /// if it cannot: without a stage of their own they repeat only the plan stage's `init`, so a
+    /// plan stage prepared by `run` or `env` steps (a backend configuration, credentials) would
+    /// have them edit a state the plan never read. Such a workflow needs the stage spelled out.
+    #[must_use]
+    pub fn state_stage_missing(&self, import: bool) -> Option<String> {
+        let (stage, word) = if import {
+            (&self.import, "import")
+        } else {
+            (&self.state_rm, "state_rm")
+        };
+        if stage.is_some() {
+            return None;
+        }
+        let prepared_by = self
+            .plan
+            .iter()
+            .flatten()
+            .find(|step| matches!(step, Step::Run { .. } | Step::Env { .. }))?;
+        Some(format!(
+            "the project's workflow prepares its plan with a `{}` step, which `{word}` cannot \
+             know whether to repeat (it may choose the backend); give the workflow a `{word}` \
+             stage with the steps to run",
+            prepared_by.name()
+        ))
+    }
 }
 
 const WORKFLOW_KEYS: &[&str] = &["plan", "apply", "import", "state_rm"];

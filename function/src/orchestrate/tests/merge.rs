@@ -237,6 +237,33 @@ async fn a_merge_that_changed_the_project_is_not_applied_unless_the_policy_repla
     assert_eq!(applied.planfile, planfile);
 }
 
+#[tokio::test]
+async fn a_merge_after_an_import_applies_nothing_names_the_project_and_keeps_the_lock() {
+    let (lp, _bin, _) = planned(ON_MERGE).await;
+    // An import ran after the plan: the record is `state_changed`, without its planfile.
+    let mut record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    record.status = PlanStatus::StateChanged;
+    record.planfile = None;
+    assert_eq!(
+        lp.ctx.store.put_plan(&record).await.unwrap(),
+        crate::store::PlanOutcome::Written
+    );
+    host_says_merged(&lp, "maintainer", "write", SAME).await;
+
+    lp.ctx.process(&merged_by("maintainer")).await.unwrap();
+
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(run_envs(&lp).len(), 1, "only the plan ever ran");
+    assert_eq!(lp.ctx.store.list_locks(Some(REPO)).await.unwrap().len(), 1);
+    let comments = lp.comments().await;
+    assert!(
+        comments
+            .iter()
+            .any(|c| c.contains("**not applied**") && c.contains("`import` or `state rm`")),
+        "{comments:?}"
+    );
+}
+
 /// A planned PR whose repo file says `automerge: true`, applied by a maintainer's comment; the
 /// apply reports `status`. Returns the merge requests the host received.
 async fn automerge_after_apply(status: RunStatus) -> Vec<serde_json::Value> {

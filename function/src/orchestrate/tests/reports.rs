@@ -223,48 +223,18 @@ async fn a_deployment_whose_runners_do_not_report_back_takes_no_report() {
 
 /// A PR changing `a`, `b` and `c`, three projects in execution order groups 1, 2 and 3.
 async fn host_has_a_grouped_pr(lp: &Loop) {
-    use wiremock::matchers::{method, path};
-    use wiremock::{Mock, ResponseTemplate};
     lp.host_has_pr("open", false).await;
     let config = "version: 3\nprojects:\n  - dir: a\n    execution_order_group: 1\n  \
                   - dir: b\n    execution_order_group: 2\n  - dir: c\n    \
                   execution_order_group: 3\n";
-    let files = ["a/main.tf", "b/main.tf", "c/main.tf"];
-    let changed: Vec<_> = files
-        .iter()
-        .map(|f| serde_json::json!({"filename": f, "status": "modified"}))
-        .collect();
-    let mut tree: Vec<_> = files
-        .iter()
-        .map(
-            |f| serde_json::json!({"path": f, "type": "blob", "mode": "100644", "sha": super::SHA}),
-        )
-        .collect();
-    tree.push(serde_json::json!({"path": "atlantis.yaml", "type": "blob", "mode": "100644", "sha": super::SHA}));
-    let get = |p: String| Mock::given(method("GET")).and(path(p));
-    get(format!("/repos/{REPO}/pulls/1/files"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(changed))
-        .mount(&lp.host)
-        .await;
-    get(format!("/repos/{REPO}/git/trees/{}", super::SHA))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            serde_json::json!({"sha": super::SHA, "truncated": false, "tree": tree}),
-        ))
-        .mount(&lp.host)
-        .await;
-    get(format!("/repos/{REPO}/contents/atlantis.yaml"))
-        .respond_with(ResponseTemplate::new(200).set_body_string(config))
-        .mount(&lp.host)
-        .await;
-    for file in files {
-        get(format!("/repos/{REPO}/contents/{file}"))
-            .respond_with(
-                ResponseTemplate::new(200)
-                    .set_body_string("resource \"terraform_data\" \"a\" {}\n"),
-            )
-            .mount(&lp.host)
-            .await;
-    }
+    let main = "resource \"terraform_data\" \"a\" {}\n";
+    lp.host_has_files(&[
+        ("a/main.tf", main),
+        ("b/main.tf", main),
+        ("c/main.tf", main),
+        ("atlantis.yaml", config),
+    ])
+    .await;
 }
 
 /// Reports run `env`'s plan as done, with no changes.

@@ -1,0 +1,78 @@
+//! `import` and `state rm` in process: what they refuse, by its effect (nothing dispatched, no
+//! lock taken).
+
+use std::sync::Arc;
+
+use super::{Loop, REPO, comment};
+use crate::config::AllowedCommands;
+use crate::store::Store as _;
+
+const MAIN_TF: &str = "resource \"terraform_data\" \"a\" {}\n";
+
+/// A loop whose operator allows every command and custom workflows, on a PR whose
+/// `atlantis.yaml` is `config`, `maintainer` may write.
+async fn loop_with_config(config: &str) -> Loop {
+    let policy = crate::repo_config::Policy::parse(
+        "repos.yaml",
+        "repos:\n- id: /.*/\n  allow_custom_workflows: true\n  allowed_overrides: [workflow]\n",
+    )
+    .unwrap();
+    let mut lp = Loop::with_policy(Some(policy)).await;
+    Arc::get_mut(&mut lp.ctx).unwrap().switches.allow_commands =
+        AllowedCommands::parse("all").unwrap();
+    lp.host_knows("maintainer", "write").await;
+    lp.host_has_files(&[("main.tf", MAIN_TF), ("atlantis.yaml", config)])
+        .await;
+    lp
+}
+
+/// A workflow whose plan stage chooses the backend with a `run` step (or an `env` one).
+fn prepared_by(step: &str, own_stages: &str) -> String {
+    format!(
+        "version: 3\nprojects:\n- dir: .\n  workflow: prepared\nworkflows:\n  prepared:\n    \
+         plan:\n      steps:\n      - {step}\n      - init\n      - plan\n{own_stages}"
+    )
+}
+
+#[tokio::test]
+async fn an_edit_of_the_state_is_refused_when_the_plan_stage_prepares_what_it_cannot_repeat() {
+    let steps = [
+        "run: cp backends/prod.hcl backend.hcl",
+        "env:\n          name: TF_CLI_ARGS_init\n          value: -backend-config=prod.hcl",
+    ];
+    for step in steps {
+        for text in [
+            "landfall import -d . terraform_data.a id-1",
+            "landfall state rm -d . terraform_data.a",
+        ] {
+            let lp = loop_with_config(&prepared_by(step, "")).await;
+
+            lp.ctx
+                .process(&comment("maintainer", text, "d-state"))
+                .await
+                .unwrap();
+
+            assert!(lp.nothing_dispatched(), "{text} after {step}");
+            let locks = lp.ctx.store.list_locks(Some(REPO)).await.unwrap();
+            assert!(locks.is_empty(), "{text} after {step}: {locks:?}");
+            let said = lp.comments().await.join("\n");
+            assert!(said.contains("refused"), "{said}");
+            let stage = if text.contains("import") { "`import` stage" } else { "`state_rm` stage" };
+            assert!(said.contains(stage), "{said}");
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_edit_of_the_state_runs_when_the_workflow_spells_its_stage_out() {
+    let stages = "    import:\n      steps:\n      - run: cp backends/prod.hcl backend.hcl\n      \
+                  - init\n      - import\n";
+    let lp = loop_with_config(&prepared_by("run: cp backends/prod.hcl backend.hcl", stages)).await;
+
+    lp.ctx
+        .process(&comment("maintainer", "landfall import -d . terraform_data.a id-1", "d-import"))
+        .await
+        .unwrap();
+
+    assert!(!lp.nothing_dispatched(), "the import was started");
+}
