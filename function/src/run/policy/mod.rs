@@ -8,7 +8,12 @@
 //! A set fails closed: a module that does not parse, an evaluation error, a plan that is not
 //! JSON, or a set with no such rule at all is an error that fails the set, never a pass.
 
+use std::panic::AssertUnwindSafe;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
 use serde::{Deserialize, Serialize};
+
+mod input;
 
 /// A policy set as the run gets it: its name and its modules' text.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -70,7 +75,9 @@ pub fn evaluate(sets: &[PolicySet], plan_json: &str) -> Vec<PolicySetResult> {
     if sets.is_empty() {
         return Vec::new();
     }
-    let input = match regorus::Value::from_json_str(plan_json) {
+    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
+    let members = input::members_read(sets);
+    let input = match input::rego_input(plan_json, members.as_ref(), threads) {
         Ok(input) => input,
         Err(err) => {
             let why = format!("the plan's JSON cannot be read: {err}");
@@ -80,35 +87,32 @@ pub fn evaluate(sets: &[PolicySet], plan_json: &str) -> Vec<PolicySetResult> {
                 .collect();
         }
     };
-    // Sets are independent: evaluated side by side, one thread a core (in input order).
-    let threads = std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get);
-    let chunk = sets.len().div_ceil(threads.max(1));
-    std::thread::scope(|scope| {
-        let handles: Vec<_> = sets
-            .chunks(chunk)
-            .map(|part| {
-                let input = &input;
-                scope.spawn(move || {
-                    part.iter()
-                        .map(|set| evaluate_set(set, input))
-                        .collect::<Vec<_>>()
-                })
-            })
+    // Sets are independent: each thread takes the next set not yet taken.
+    let next = AtomicUsize::new(0);
+    let work = || {
+        let mut done = Vec::new();
+        loop {
+            let i = next.fetch_add(1, Ordering::Relaxed);
+            let Some(set) = sets.get(i) else { break done };
+            let result = std::panic::catch_unwind(AssertUnwindSafe(|| evaluate_set(set, &input)))
+                .unwrap_or_else(|_| {
+                    PolicySetResult::error(&set.name, "its evaluation panicked".to_owned())
+                });
+            done.push((i, result));
+        }
+    };
+    let mut done = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads.min(sets.len()))
+            .map(|_| scope.spawn(work))
             .collect();
-        handles
-            .into_iter()
-            .zip(sets.chunks(chunk))
-            .flat_map(|(handle, part)| {
-                handle.join().unwrap_or_else(|_| {
-                    part.iter()
-                        .map(|set| {
-                            PolicySetResult::error(&set.name, "its evaluation panicked".to_owned())
-                        })
-                        .collect()
-                })
-            })
-            .collect()
-    })
+        let mut done = work();
+        for helper in helpers {
+            done.extend(helper.join().unwrap_or_default());
+        }
+        done
+    });
+    done.sort_by_key(|(i, _)| *i);
+    done.into_iter().map(|(_, result)| result).collect()
 }
 
 fn evaluate_set(set: &PolicySet, input: &regorus::Value) -> PolicySetResult {
