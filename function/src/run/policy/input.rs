@@ -9,7 +9,6 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::value::RawValue;
@@ -86,28 +85,9 @@ fn read(
     de.end()?;
     let mut jobs = Vec::new();
     node.jobs(chunk_bytes, &mut jobs);
-    let next = AtomicUsize::new(0);
-    let convert = || {
-        let mut out = Vec::new();
-        loop {
-            let job = next.fetch_add(1, Ordering::Relaxed);
-            let Some(text) = jobs.get(job) else { break out };
-            out.push((job, regorus::Value::from_json_str(text)));
-        }
-    };
-    let done: Vec<_> = std::thread::scope(|scope| {
-        let workers: Vec<_> = (1..threads.min(jobs.len()))
-            .map(|_| scope.spawn(convert))
-            .collect();
-        let mut done = convert();
-        for worker in workers {
-            done.extend(worker.join().unwrap_or_default());
-        }
-        done
-    });
-    let mut converted: Vec<Option<regorus::Value>> = vec![None; jobs.len()];
-    for (job, value) in done {
-        converted[job] = Some(value?);
+    let mut converted = Vec::with_capacity(jobs.len());
+    for value in super::in_parallel(&jobs, threads, |text| regorus::Value::from_json_str(text)) {
+        converted.push(value.ok_or_else(|| anyhow::anyhow!("reading a part of it panicked"))??);
     }
     node.assemble(chunk_bytes, &mut converted.into_iter())
 }
@@ -147,7 +127,7 @@ impl Node<'_> {
     fn assemble(
         self,
         chunk_bytes: usize,
-        converted: &mut impl Iterator<Item = Option<regorus::Value>>,
+        converted: &mut impl Iterator<Item = regorus::Value>,
     ) -> anyhow::Result<regorus::Value> {
         Ok(match self {
             Node::Scalar(value) => value,
@@ -163,7 +143,6 @@ impl Node<'_> {
                 for _ in runs(&items, chunk_bytes) {
                     let run = converted
                         .next()
-                        .flatten()
                         .ok_or_else(|| anyhow::anyhow!("a part of the document was not read"))?;
                     all.extend(run.as_array()?.iter().cloned());
                 }

@@ -87,22 +87,39 @@ pub fn evaluate(sets: &[PolicySet], plan_json: &str) -> Vec<PolicySetResult> {
                 .collect();
         }
     };
-    // Sets are independent: each thread takes the next set not yet taken.
+    // Sets are independent: evaluated side by side.
+    in_parallel(sets, threads, |set| evaluate_set(set, &input))
+        .into_iter()
+        .zip(sets)
+        .map(|(result, set)| {
+            result.unwrap_or_else(|| {
+                PolicySetResult::error(&set.name, "its evaluation panicked".to_owned())
+            })
+        })
+        .collect()
+}
+
+/// `f` of every item on up to `threads` threads, each taking the next item not yet taken; the
+/// results in the items' order, `None` where `f` panicked.
+fn in_parallel<T: Sync, R: Send>(
+    items: &[T],
+    threads: usize,
+    f: impl Fn(&T) -> R + Sync,
+) -> Vec<Option<R>> {
     let next = AtomicUsize::new(0);
     let work = || {
         let mut done = Vec::new();
         loop {
             let i = next.fetch_add(1, Ordering::Relaxed);
-            let Some(set) = sets.get(i) else { break done };
-            let result = std::panic::catch_unwind(AssertUnwindSafe(|| evaluate_set(set, &input)))
-                .unwrap_or_else(|_| {
-                    PolicySetResult::error(&set.name, "its evaluation panicked".to_owned())
-                });
-            done.push((i, result));
+            let Some(item) = items.get(i) else { break done };
+            done.push((
+                i,
+                std::panic::catch_unwind(AssertUnwindSafe(|| f(item))).ok(),
+            ));
         }
     };
-    let mut done = std::thread::scope(|scope| {
-        let helpers: Vec<_> = (1..threads.min(sets.len()))
+    let done = std::thread::scope(|scope| {
+        let helpers: Vec<_> = (1..threads.min(items.len()))
             .map(|_| scope.spawn(work))
             .collect();
         let mut done = work();
@@ -111,8 +128,11 @@ pub fn evaluate(sets: &[PolicySet], plan_json: &str) -> Vec<PolicySetResult> {
         }
         done
     });
-    done.sort_by_key(|(i, _)| *i);
-    done.into_iter().map(|(_, result)| result).collect()
+    let mut results: Vec<Option<R>> = std::iter::repeat_with(|| None).take(items.len()).collect();
+    for (i, result) in done {
+        results[i] = result;
+    }
+    results
 }
 
 fn evaluate_set(set: &PolicySet, input: &regorus::Value) -> PolicySetResult {
