@@ -88,7 +88,7 @@ pub fn evaluate(sets: &[PolicySet], plan_json: &str) -> Vec<PolicySetResult> {
         }
     };
     // Sets are independent: evaluated side by side.
-    in_parallel(sets, threads, |set| evaluate_set(set, &input))
+    let results = in_parallel(sets, threads, |set| evaluate_set(set, &input))
         .into_iter()
         .zip(sets)
         .map(|(result, set)| {
@@ -96,7 +96,13 @@ pub fn evaluate(sets: &[PolicySet], plan_json: &str) -> Vec<PolicySetResult> {
                 PolicySetResult::error(&set.name, "its evaluation panicked".to_owned())
             })
         })
-        .collect()
+        .collect();
+    // Freeing a large plan's values takes a while that nobody needs to wait for (where no
+    // thread can be started, the closure is dropped here, and the input with it).
+    let _ = std::thread::Builder::new()
+        .name("policy-input-drop".to_owned())
+        .spawn(move || drop(input));
+    results
 }
 
 /// `f` of every item on up to `threads` threads, each taking the next item not yet taken; the
