@@ -30,12 +30,14 @@ pub(super) fn members_read(sets: &[PolicySet]) -> Option<BTreeSet<String>> {
 }
 
 /// The members `text` names after `input`, or `None` when it uses `input` some other way.
+/// Comments and the insides of strings are not code: an `input` there names nothing.
 fn members_named(text: &str) -> Option<BTreeSet<String>> {
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    let bytes = text.as_bytes();
+    let code = code_only(text);
+    let bytes = code.as_bytes();
     let mut members = BTreeSet::new();
     let mut from = 0;
-    while let Some(found) = text[from..].find("input") {
+    while let Some(found) = code[from..].find("input") {
         let (start, end) = (from + found, from + found + "input".len());
         from = end;
         let before = start.checked_sub(1).map(|i| bytes[i]);
@@ -44,21 +46,61 @@ fn members_named(text: &str) -> Option<BTreeSet<String>> {
         {
             continue;
         }
-        let rest = &text[end..];
+        let rest = &code[end..];
         let member = if let Some(after) = rest.strip_prefix('.') {
             let len = after.bytes().take_while(|&b| word(b)).count();
             (len > 0).then(|| &after[..len])
         } else if let Some(after) = rest.strip_prefix("[\"") {
+            // The string's inside is blanked in `code`: its text is read from `text`.
+            let open = end + 2;
             after
-                .find('"')
-                .map(|len| &after[..len])
-                .filter(|name| !name.contains('\\') && after[name.len()..].starts_with("\"]"))
+                .find("\"]")
+                .map(|len| &text[open..open + len])
+                .filter(|name| !name.contains(['\\', '"']))
         } else {
             None
         };
         members.insert(member?.to_owned());
     }
     Some(members)
+}
+
+/// `text` with its comments and the insides of its strings (`"..."`, `` `...` ``) blanked, byte
+/// for byte, so that positions in one are positions in the other.
+fn code_only(text: &str) -> String {
+    enum In {
+        Code,
+        Comment,
+        Quoted { escaped: bool },
+        Raw,
+    }
+    let mut state = In::Code;
+    let mut code = Vec::with_capacity(text.len());
+    for &b in text.as_bytes() {
+        let (next, keep) = match state {
+            In::Code => match b {
+                b'#' => (In::Comment, false),
+                b'"' => (In::Quoted { escaped: false }, true),
+                b'`' => (In::Raw, true),
+                _ => (In::Code, true),
+            },
+            In::Comment if b == b'\n' => (In::Code, true),
+            In::Comment => (In::Comment, false),
+            In::Quoted { escaped: false } if b == b'"' => (In::Code, true),
+            In::Quoted { escaped } => (
+                In::Quoted {
+                    escaped: !escaped && b == b'\\',
+                },
+                false,
+            ),
+            In::Raw if b == b'`' => (In::Code, true),
+            In::Raw => (In::Raw, false),
+        };
+        state = next;
+        code.push(if keep { b } else { b' ' });
+    }
+    // Only ASCII bytes were put in, and whole characters left as they were.
+    String::from_utf8(code).unwrap_or_default()
 }
 
 /// Reads `json` as a Rego value: only `members` of a top-level object (all when `None`), the
@@ -259,8 +301,9 @@ mod tests {
     fn only_members_named_after_input_are_read_and_any_other_use_reads_everything() {
         let read = |texts: &[&str]| members_read(&sets(texts));
         let named = read(&[
-            "package main\nimport input.planned_values as pv\ndeny[msg] {\n  rc := input.resource_changes[_]\n  input[\"prior_state\"].x\n  my_input := 1\n  rc.input == 2\n  inputs := 3\n  msg := \"x\"\n}\n",
+            "package main\n# Reads the input: input alone, walk(input).\nimport input.planned_values as pv\ndeny[msg] {\n  rc := input.resource_changes[_]\n  input[\"prior_state\"].x\n  my_input := 1\n  rc.input == 2\n  inputs := 3\n  msg := \"x\"\n}\n",
             "package main\nwarn contains m if { some c in input.configuration.root_module; m := \"y\" }\n",
+            "package main\nwarn contains m if { m := sprintf(\"the input %s, \\\"input\\\" # input\", [`input`]) }\n",
         ]);
         assert_eq!(
             named.unwrap().into_iter().collect::<Vec<_>>(),
@@ -280,7 +323,9 @@ mod tests {
             "import input\ndeny[m] { m := input.a }",
             "deny[m] { m := object.get(input, \"a\", 1) }",
             "deny[m] { data.x with input as {}; m := 1 }",
-            "deny[m] { m := \"the input\" }",
+            "deny[m] { m := \"#\"; x := input }",
+            "deny[m] { m := `#\"`; x := input }",
+            "deny[m] { m := \"\\\"#\"; x := input }",
         ] {
             assert_eq!(
                 read(&["deny[m] { input.a; m := 1 }", whole]),
