@@ -78,7 +78,7 @@ impl Workflow {
             .find(|step| matches!(step, Step::Run { .. } | Step::Env { .. }))?;
         Some(format!(
             "the project's workflow prepares its plan with a `{}` step, which `{word}` cannot \
-             know whether to repeat (it may choose the backend); give the workflow a `{word}` \
+             know whether to repeat (it may choose the backend); define the workflow's `{word}` \
              stage with the steps to run",
             prepared_by.name()
         ))
