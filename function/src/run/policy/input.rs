@@ -5,7 +5,8 @@
 //! What is left out cannot change a result: a Rego module reaches the input document only
 //! through the word `input`, so a module in which every `input` is followed by a literal member
 //! reads nothing else. Anything less plain (`input` alone, `input[k]`, `walk(input)`, a space
-//! before the dot) keeps the whole document.
+//! before the dot) keeps the whole document. The members left out are only checked to be JSON
+//! in form (a number too large for a float there is not an error, as no policy reads it).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -19,6 +20,8 @@ use super::PolicySet;
 const SPLIT_BYTES: usize = 256 * 1024;
 /// About how much JSON text one conversion job takes.
 const CHUNK_BYTES: usize = 64 * 1024;
+/// The key serde_json gives a number it keeps as text; regorus reads such an object as a number.
+const NUMBER_MARKER: &str = "$serde_json::private::Number";
 
 /// The top-level members of `input` that `sets` can read, or `None` for the whole document.
 pub(super) fn members_read(sets: &[PolicySet]) -> Option<BTreeSet<String>> {
@@ -33,7 +36,7 @@ pub(super) fn members_read(sets: &[PolicySet]) -> Option<BTreeSet<String>> {
 /// Comments and the insides of strings are not code: an `input` there names nothing.
 fn members_named(text: &str) -> Option<BTreeSet<String>> {
     let word = |b: u8| b.is_ascii_alphanumeric() || b == b'_';
-    let code = code_only(text);
+    let code = code_only(text)?;
     let bytes = code.as_bytes();
     let mut members = BTreeSet::new();
     let mut from = 0;
@@ -66,8 +69,9 @@ fn members_named(text: &str) -> Option<BTreeSet<String>> {
 }
 
 /// `text` with its comments and the insides of its strings (`"..."`, `` `...` ``) blanked, byte
-/// for byte, so that positions in one are positions in the other.
-fn code_only(text: &str) -> String {
+/// for byte, so that positions in one are positions in the other (`None`, read as "the whole
+/// document", if that were ever not text).
+fn code_only(text: &str) -> Option<String> {
     enum In {
         Code,
         Comment,
@@ -100,7 +104,7 @@ fn code_only(text: &str) -> String {
         code.push(if keep { b } else { b' ' });
     }
     // Only ASCII bytes were put in, and whole characters left as they were.
-    String::from_utf8(code).unwrap_or_default()
+    String::from_utf8(code).ok()
 }
 
 /// Reads `json` as a Rego value: only `members` of a top-level object (all when `None`), the
@@ -119,7 +123,12 @@ fn read(
     threads: usize,
     (split_bytes, chunk_bytes): (usize, usize),
 ) -> anyhow::Result<regorus::Value> {
-    if json.len() < split_bytes || (threads < 2 && members.is_none()) {
+    // regorus reads an object whose first key is serde_json's private number marker as that
+    // number; such a document is read as regorus reads it, whole.
+    if json.len() < split_bytes
+        || (threads < 2 && members.is_none())
+        || json.contains(NUMBER_MARKER)
+    {
         return regorus::Value::from_json_str(json);
     }
     let mut de = serde_json::Deserializer::from_str(json);
@@ -380,6 +389,15 @@ mod tests {
                 assert_eq!(pruned.iter().collect::<Vec<_>>(), kept, "{plan:?}");
             }
         }
+    }
+
+    #[test]
+    fn an_object_regorus_reads_as_a_number_is_read_as_regorus_reads_it() {
+        let json = r#"{"a": {"$serde_json::private::Number": "5"}, "b": [1, 2]}"#;
+        let whole = regorus::Value::from_json_str(json).unwrap();
+        assert_eq!(read(json, None, 2, (0, 1)).unwrap(), whole);
+        let keep = BTreeSet::from(["a".to_owned()]);
+        assert_eq!(read(json, Some(&keep), 2, (0, 1)).unwrap(), whole);
     }
 
     #[test]
