@@ -237,9 +237,9 @@ fn artifact_access(spec: &crate::run::RunSpec) -> (Vec<String>, Vec<String>) {
 
 impl Context {
     /// What `spec`'s run is given for itself: the report credential and URL (when runners
-    /// report back), presigned links for exactly the keys it writes (a plan's planfile, every
-    /// run's log) and the planfile an apply reads (on S3), and its VCS token: a GitHub App's installation token for the repository,
-    /// read-only, else the deployment's token.
+    /// report back), presigned links for exactly the keys it writes and reads (on S3,
+    /// [`artifact_access`]), and its VCS token: a GitHub App's installation token for the
+    /// repository, read-only, else the deployment's token.
     pub async fn run_secrets(
         &self,
         spec: &crate::run::RunSpec,

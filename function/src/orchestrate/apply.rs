@@ -213,7 +213,7 @@ impl Context {
             reasons.push(why);
         }
         reasons.extend(
-            self.unmet(ctx, &project.apply_requirements, ("apply", "apply"), checked)
+            self.unmet(ctx, &project.apply_requirements, "apply", RunCommand::Apply, checked)
                 .await?,
         );
         Ok(reasons)

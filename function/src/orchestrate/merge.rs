@@ -62,15 +62,11 @@ impl Context {
         let records = self.store.list_plans(repo.as_str(), pr.0).await?;
         // Planned projects are applied; a project whose state `import` or `state rm` changed
         // since its plan is named as not applied.
-        let planned: Vec<PlanRecord> = records
-            .iter()
-            .filter(|r| {
-                (r.status == PlanStatus::Planned && r.planfile.is_some())
-                    || r.status == PlanStatus::StateChanged
-            })
-            .cloned()
-            .collect();
-        if planned.is_empty() || self.policy.is_none() {
+        let awaits_merge = |r: &PlanRecord| {
+            (r.status == PlanStatus::Planned && r.planfile.is_some())
+                || r.status == PlanStatus::StateChanged
+        };
+        if !records.iter().any(awaits_merge) || self.policy.is_none() {
             // Without a policy it is off (Atlantis' default), and no repo file may turn it on.
             self.release_ended(repo, pr, true).await?;
             return Ok(());
@@ -99,10 +95,9 @@ impl Context {
                     .await;
             }
         };
-        let (on_merge, others): (Vec<_>, Vec<_>) = records.into_iter().partition(|r| {
-            planned.iter().any(|p| p.key == r.key)
-                && project_for(&config, &policy, r).apply_on_merge
-        });
+        let (on_merge, others): (Vec<_>, Vec<_>) = records
+            .into_iter()
+            .partition(|r| awaits_merge(r) && project_for(&config, &policy, r).apply_on_merge);
         if on_merge.is_empty() {
             self.release_ended(repo, pr, true).await?;
             return Ok(());
@@ -124,16 +119,19 @@ impl Context {
                 record,
             })
             .collect();
-        let config_files = repo_config::config_file_candidates(&policy);
+        // A project whose state changed since its plan has nothing to compare or apply.
+        let (stale, on_merge): (Vec<_>, Vec<_>) = on_merge
+            .into_iter()
+            .partition(|item| item.record.status == PlanStatus::StateChanged);
         let changed = self
-            .inputs_changed(repo, &planned_dirs(&on_merge), &merge_sha, &config_files)
+            .merge_changed(repo, &on_merge, &merge_sha, &policy)
             .await?;
         ctx.trigger = format!("{MERGE_TRIGGER}{}", ctx.trigger);
         let MergeRuns {
             mut applies,
             mut plans,
             notes,
-        } = merge_runs(&ctx, &on_merge, &changed, &merge_sha, &policy);
+        } = merge_runs(&ctx, (&on_merge, &stale), &changed, &merge_sha, &policy);
         let header = text::with_notes(
             &format!(
                 "**Apply on merge** at merge commit `{}`, merged by @{}:",
@@ -160,6 +158,23 @@ impl Context {
             self.apply_in_stages(&ctx, &thread, applies).await?;
         }
         Ok(())
+    }
+
+    /// For each of `items`, whether the merge changed its inputs since its plan (nothing is read
+    /// when there is none).
+    async fn merge_changed(
+        &self,
+        repo: &RepoName,
+        items: &[OnMerge],
+        merge_sha: &CommitSha,
+        policy: &repo_config::EffectivePolicy,
+    ) -> anyhow::Result<Vec<bool>> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let config_files = repo_config::config_file_candidates(policy);
+        self.inputs_changed(repo, &planned_dirs(items), merge_sha, &config_files)
+            .await
     }
 
     /// `delete_source_branch_on_merge`: deletes a merged PR's source branch when the policy (or
@@ -470,9 +485,11 @@ fn planned_dirs(items: &[OnMerge]) -> Vec<(&str, &str)> {
         .collect()
 }
 
+/// The runs a merge starts for `on_merge` and the notes on each project, `stale` ones (their
+/// state changed since their plan) named as not applied.
 fn merge_runs(
     ctx: &PrContext,
-    on_merge: &[OnMerge],
+    (on_merge, stale): (&[OnMerge], &[OnMerge]),
     changed: &[bool],
     merge_sha: &CommitSha,
     policy: &repo_config::EffectivePolicy,
@@ -482,12 +499,6 @@ fn merge_runs(
     let mut plans = Vec::new();
     for (item, &changed) in on_merge.iter().zip(changed) {
         let label = item.project.display_name();
-        if item.record.status == PlanStatus::StateChanged {
-            notes.push(format!(
-                "`{label}`: **not applied**: its state was changed by `import` or `state rm` after its plan, so that plan is stale. Its lock stays with this pull request: apply the change from a new pull request after `landfall unlock` here"
-            ));
-            continue;
-        }
         let Some(planfile) = item.record.planfile.clone() else {
             continue;
         };
@@ -529,6 +540,12 @@ fn merge_runs(
             ));
         }
     }
+    notes.extend(stale.iter().map(|item| {
+        format!(
+            "`{}`: **not applied**: its state was changed by `import` or `state rm` after its plan, so that plan is stale. Its lock stays with this pull request: apply the change from a new pull request after `landfall unlock` here",
+            item.project.display_name()
+        )
+    }));
     MergeRuns {
         applies,
         plans,

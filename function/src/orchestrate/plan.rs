@@ -89,7 +89,7 @@ impl Context {
         let mut kept = Vec::new();
         for project in projects {
             let reasons = self
-                .unmet(&ctx_now, &project.plan_requirements, ("plan", "plan"), &mut checked)
+                .unmet(&ctx_now, &project.plan_requirements, "plan", RunCommand::Plan, &mut checked)
                 .await?;
             if reasons.is_empty() {
                 kept.push(project);

@@ -1,4 +1,4 @@
-//! `plan_requirements` and `apply_requirements`, each enforced from the host's own answer:
+//! `plan_requirements`, `apply_requirements` and `import_requirements`, each enforced from the host's own answer:
 //!
 //! - `approved`: an approval that counts ([`crate::vcs::VcsClient::approvals`]: each reviewer's
 //!   latest, not dismissed, on the head commit) from a user with write access.
@@ -9,6 +9,7 @@
 
 use super::{Context, PrContext};
 use crate::repo_config::Requirement;
+use crate::run::RunCommand;
 use crate::vcs::{Access, PrState, PullRequest, VcsClient};
 
 /// The host's answers, kept across the projects of one command.
@@ -19,13 +20,14 @@ pub(crate) struct Checked {
 }
 
 impl Context {
-    /// Why `requirements` (the `stage`'s: `plan`, `apply`, `import`) are not met for `command`
-    /// (`plan`, `apply`, `import`, `state rm`); empty when they are.
+    /// Why `requirements` (the `stage`'s: `plan`, `apply`, `import`) are not met for `command`;
+    /// empty when they are.
     pub(crate) async fn unmet(
         &self,
         ctx: &PrContext,
         requirements: &[Requirement],
-        (stage, command): (&str, &str),
+        stage: &str,
+        command: RunCommand,
         checked: &mut Checked,
     ) -> anyhow::Result<Vec<String>> {
         let mut reasons = Vec::new();
@@ -86,7 +88,7 @@ impl Context {
     }
 }
 
-fn unmet_text(requirement: Requirement, command: &str) -> String {
+fn unmet_text(requirement: Requirement, command: RunCommand) -> String {
     match requirement {
         Requirement::Approved => format!(
             "the pull request must be approved at its head commit by a user with write access (not its author) before it is {}",
@@ -103,12 +105,12 @@ fn unmet_text(requirement: Requirement, command: &str) -> String {
     }
 }
 
-fn past(command: &str) -> &'static str {
+fn past(command: RunCommand) -> &'static str {
     match command {
-        "plan" => "planned",
-        "import" => "imported",
-        "state rm" => "removed from the state",
-        _ => "applied",
+        RunCommand::Plan => "planned",
+        RunCommand::Apply => "applied",
+        RunCommand::Import => "imported",
+        RunCommand::StateRm => "removed from the state",
     }
 }
 

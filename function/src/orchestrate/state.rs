@@ -44,9 +44,9 @@ impl Context {
             .collect();
         let mut checked = Checked::default();
         let mut reasons = self
-            .unmet(ctx, &project.apply_requirements, ("apply", word), &mut checked)
+            .unmet(ctx, &project.apply_requirements, "apply", run, &mut checked)
             .await?;
-        reasons.extend(self.unmet(ctx, &own, ("import", word), &mut checked).await?);
+        reasons.extend(self.unmet(ctx, &own, "import", run, &mut checked).await?);
         // Two runs of one project never edit its state at once.
         let key = super::plan::lock_key(ctx, &project);
         if let Some(record) = self.store.get_plan(&key, ctx.pr.0).await?
@@ -125,8 +125,7 @@ impl Context {
                 match projects.len() {
                     1 => {
                         let project = projects.remove(0);
-                        let import = run == RunCommand::Import;
-                        let Some(why) = project.workflow.state_stage_missing(import) else {
+                        let Some(why) = project.workflow.state_stage_missing(run) else {
                             return Ok(Some((project, at.policy)));
                         };
                         format!(

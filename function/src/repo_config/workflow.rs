@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::read::Reader;
 use super::yaml::{Node, Value};
-use crate::run::{EnvSource, RunOutput, Step};
+use crate::run::{EnvSource, RunCommand, RunOutput, Step};
 
 /// The name of the workflow every project uses unless told otherwise.
 pub const DEFAULT_WORKFLOW: &str = "default";
@@ -57,20 +57,21 @@ impl Workflow {
             .unwrap_or_else(|| vec![Step::Apply { extra_args: vec![] }])
     }
 
-    /// Why `import` or `state rm` (`command`, `true` for import) cannot run on this workflow,
-    /// if it cannot: without a stage of their own they repeat only the plan stage's `init`, so a
-    /// plan stage prepared by `run` or `env` steps (a backend configuration, credentials) would
-    /// have them edit a state the plan never read. Such a workflow needs the stage spelled out.
+    /// Why `command` (`import` or `state rm`) cannot run on this workflow, if it cannot:
+    /// without a stage of their own they repeat only the plan stage's `init`, so a plan stage
+    /// prepared by `run` or `env` steps (a backend configuration, credentials) would have them
+    /// edit a state the plan never read. Such a workflow needs the stage spelled out.
     #[must_use]
-    pub fn state_stage_missing(&self, import: bool) -> Option<String> {
-        let (stage, word) = if import {
-            (&self.import, "import")
-        } else {
-            (&self.state_rm, "state_rm")
+    pub fn state_stage_missing(&self, command: RunCommand) -> Option<String> {
+        let stage = match command {
+            RunCommand::Import => &self.import,
+            RunCommand::StateRm => &self.state_rm,
+            RunCommand::Plan | RunCommand::Apply => return None,
         };
         if stage.is_some() {
             return None;
         }
+        let word = command.as_str();
         let prepared_by = self
             .plan
             .iter()
