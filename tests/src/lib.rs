@@ -13,6 +13,7 @@ use std::io::{self, Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -147,54 +148,70 @@ pub struct MotoServer {
 
 impl MotoServer {
     /// Starts the server and waits until it answers HTTP, for a bounded time.
+    ///
+    /// moto binds port 0 itself and the port is read from its log (`Running on
+    /// http://127.0.0.1:<port>`): a port chosen here and then released could be taken by another
+    /// test's server before moto binds it, and this test would then talk to that server (its
+    /// buckets, its Terraform locks) while its own moto exits.
     pub fn start() -> anyhow::Result<Self> {
+        static STARTED: AtomicU64 = AtomicU64::new(0);
         let program = tool("moto_server");
         let log_dir = env::temp_dir().join("landfall-moto");
         fs::create_dir_all(&log_dir)
             .with_context(|| format!("creating the moto log directory {}", log_dir.display()))?;
-        // The free port is found by binding port 0 and releasing it, so another process can
-        // take it before moto binds; then moto exits and we try again on a new port.
-        let mut last_error = None;
-        for _ in 0..3 {
-            let port = free_port()?;
-            let log = log_dir.join(format!("moto-{port}.log"));
-            let log_file = fs::File::create(&log)
-                .with_context(|| format!("creating the moto log {}", log.display()))?;
-            let child = Command::new(&program)
-                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-                .stdin(Stdio::null())
-                .stdout(log_file.try_clone()?)
-                .stderr(log_file)
-                .spawn()
-                .with_context(|| format!("spawning {}", program.display()))?;
-            let mut server = MotoServer { child, port, log };
-            match server.wait_until_ready() {
-                Ok(()) => return Ok(server),
-                Err(err) => last_error = Some(err),
-            }
-        }
-        Err(last_error.expect("at least one attempt was made"))
+        let log = log_dir.join(format!(
+            "moto-{}-{}.log",
+            std::process::id(),
+            STARTED.fetch_add(1, Ordering::Relaxed)
+        ));
+        let log_file = fs::File::create(&log)
+            .with_context(|| format!("creating the moto log {}", log.display()))?;
+        let child = Command::new(&program)
+            .args(["-H", "127.0.0.1", "-p", "0"])
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone()?)
+            .stderr(log_file)
+            .spawn()
+            .with_context(|| format!("spawning {}", program.display()))?;
+        let mut server = MotoServer {
+            child,
+            port: 0,
+            log,
+        };
+        server.wait_until_ready()?;
+        Ok(server)
     }
 
+    /// Waits for moto to name its port, then to answer on it.
     fn wait_until_ready(&mut self) -> anyhow::Result<()> {
+        const LISTENING: &str = "Running on http://127.0.0.1:";
         let deadline = Instant::now() + MOTO_START_TIMEOUT;
         loop {
             if let Some(status) = self.child.try_wait()? {
                 bail!(
-                    "moto_server exited ({status}) before answering on port {}; its log {}:\n{}",
-                    self.port,
+                    "moto_server exited ({status}) before answering; its log {}:\n{}",
                     self.log.display(),
                     self.log_tail()
                 );
             }
-            if matches!(self.request("GET", "/", &[], b""), Ok((200, _))) {
+            if self.port == 0 {
+                let text = fs::read_to_string(&self.log).unwrap_or_default();
+                self.port = text
+                    .split_once(LISTENING)
+                    .and_then(|(_, rest)| {
+                        let digits = rest.split(|c: char| !c.is_ascii_digit()).next()?;
+                        digits.parse().ok()
+                    })
+                    .unwrap_or(0);
+            }
+            if self.port != 0 && matches!(self.request("GET", "/", &[], b""), Ok((200, _))) {
                 return Ok(());
             }
             if Instant::now() >= deadline {
                 bail!(
-                    "moto_server did not answer on {} within {}s; its log {}:\n{}",
-                    self.endpoint(),
+                    "moto_server did not answer within {}s (port {}); its log {}:\n{}",
                     MOTO_START_TIMEOUT.as_secs(),
+                    self.port,
                     self.log.display(),
                     self.log_tail()
                 );

@@ -127,30 +127,24 @@ impl Sink {
 impl Sink {
     /// One sweep (see [`sweep`]); `None` when this deployment only logs deliveries.
     pub async fn sweep(&self) -> Result<Option<SweepReport>, SinkError> {
-        match self.get().await? {
-            Some(orchestrator) => Ok(Some(
-                orchestrator
-                    .ctx
-                    .sweep()
-                    .await
-                    .map_err(|err| SinkError(err.into()))?,
-            )),
-            None => Ok(None),
-        }
+        self.on_context(async |ctx| ctx.sweep().await).await
     }
-}
 
-impl Sink {
     /// One drift sweep (see [`drift`]); `None` when this deployment only logs deliveries.
     pub async fn drift(&self) -> Result<Option<DriftSweep>, SinkError> {
+        self.on_context(async |ctx| ctx.drift_sweep().await).await
+    }
+
+    /// `work` on the loop's context; `None` when this deployment only logs deliveries.
+    async fn on_context<T>(
+        &self,
+        work: impl AsyncFnOnce(&Arc<Context>) -> anyhow::Result<T>,
+    ) -> Result<Option<T>, SinkError> {
         match self.get().await? {
-            Some(orchestrator) => Ok(Some(
-                orchestrator
-                    .ctx
-                    .drift_sweep()
-                    .await
-                    .map_err(|err| SinkError(err.into()))?,
-            )),
+            Some(orchestrator) => work(&orchestrator.ctx)
+                .await
+                .map(Some)
+                .map_err(|err| SinkError(err.into())),
             None => Ok(None),
         }
     }

@@ -96,16 +96,7 @@ impl Reporter<'_> {
                 .await;
             return Ok((result, false));
         }
-        let status = PlanStatus::after(report.status).unwrap_or(PlanStatus::Failed);
-        let written = self
-            .record_status(
-                spec,
-                &report.run_id,
-                status,
-                report.planfile.clone(),
-                Some(&result),
-            )
-            .await?;
+        let written = self.record_plan_report(spec, report, &result).await?;
         if let PlanOutcome::LockNotHeld(by) = written {
             result.outcome = Outcome::Refused {
                 reason: lost_lock(by.as_ref(), "plan"),
@@ -143,16 +134,7 @@ impl Reporter<'_> {
     ) -> anyhow::Result<(ProjectResult, bool)> {
         let mut result = report.result.clone();
         result.drift = report.summary.as_ref().map(crate::run::DriftFacts::of);
-        let status = PlanStatus::after(report.status).unwrap_or(PlanStatus::Failed);
-        let written = self
-            .record_status(
-                spec,
-                &report.run_id,
-                status,
-                report.planfile.clone(),
-                Some(&result),
-            )
-            .await?;
+        let written = self.record_plan_report(spec, report, &result).await?;
         Ok((result, written == PlanOutcome::Written))
     }
 
@@ -257,6 +239,24 @@ impl Reporter<'_> {
         self.run_status(spec, StatusState::Error, "The runner failed")
             .await;
         Ok((result, written == PlanOutcome::Written))
+    }
+
+    /// A plan run's report recorded: the status its outcome leaves, its planfile and result.
+    async fn record_plan_report(
+        &self,
+        spec: &RunSpec,
+        report: &RunReport,
+        result: &ProjectResult,
+    ) -> anyhow::Result<PlanOutcome> {
+        let status = PlanStatus::after(report.status).unwrap_or(PlanStatus::Failed);
+        self.record_status(
+            spec,
+            &report.run_id,
+            status,
+            report.planfile.clone(),
+            Some(result),
+        )
+        .await
     }
 
     /// Writes the run's plan record (only while the PR holds the lock), tagged with the run's

@@ -793,20 +793,47 @@ fn pr_json() -> serde_json::Value {
     json!({"state": "open", "head": {"ref": "f", "sha": SHA}, "base": {"ref": "main"}, "user": {"login": "o"}})
 }
 
+/// The DER prefix of an RSA-2048 `SubjectPublicKeyInfo` (rsaEncryption, NULL parameters, a bit
+/// string of 270 bytes): what is left is the PKCS#1 `RSAPublicKey` that ring verifies with.
+const RSA_2048_SPKI_PREFIX: [u8; 24] = [
+    0x30, 0x82, 0x01, 0x22, 0x30, 0x0d, 0x06, 0x09, 0x2a, 0x86, 0x48, 0x86, 0xf7, 0x0d, 0x01, 0x01,
+    0x01, 0x05, 0x00, 0x03, 0x82, 0x01, 0x0f, 0x00,
+];
+
+/// Verifies an RS256 JWT against the App's public key (ring, independent of the function's
+/// signing code) and returns its claims.
+fn verified_claims(jwt: &str) -> serde_json::Value {
+    use base64::Engine as _;
+    use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+    let pem = std::str::from_utf8(APP_PUBLIC_KEY).unwrap();
+    let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+    let spki = STANDARD.decode(body).unwrap();
+    let pkcs1 = spki
+        .strip_prefix(&RSA_2048_SPKI_PREFIX[..])
+        .expect("the fixture is an RSA-2048 public key");
+    let (signed, signature) = jwt.rsplit_once('.').unwrap();
+    let (header, claims) = signed.split_once('.').unwrap();
+    let header: serde_json::Value =
+        serde_json::from_slice(&URL_SAFE_NO_PAD.decode(header).unwrap()).unwrap();
+    assert_eq!(header["alg"], "RS256", "{header}");
+    ring::signature::UnparsedPublicKey::new(&ring::signature::RSA_PKCS1_2048_8192_SHA256, pkcs1)
+        .verify(
+            signed.as_bytes(),
+            &URL_SAFE_NO_PAD.decode(signature).unwrap(),
+        )
+        .expect("signed by the App's key");
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(claims).unwrap()).unwrap()
+}
+
 /// Checks every JWT the App sent: RS256 signed by the App's key, `iss` the App id, `iat`
 /// backdated for clock drift, `exp` at most 10 minutes after `iat` (GitHub's limit).
 async fn assert_app_jwts(server: &MockServer, expected: usize) {
-    use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode};
     #[derive(serde::Deserialize)]
     struct Claims {
         iss: u64,
         iat: u64,
         exp: u64,
     }
-    let key = DecodingKey::from_rsa_pem(APP_PUBLIC_KEY).unwrap();
-    let mut validation = Validation::new(Algorithm::RS256);
-    validation.leeway = 0;
-    validation.set_required_spec_claims(&["exp"]);
     let requests = server.received_requests().await.unwrap();
     let jwts: Vec<String> = requests
         .iter()
@@ -817,7 +844,7 @@ async fn assert_app_jwts(server: &MockServer, expected: usize) {
         .collect();
     assert_eq!(jwts.len(), expected, "JWT-authenticated requests");
     for jwt in jwts {
-        let claims = decode::<Claims>(&jwt, &key, &validation).unwrap().claims;
+        let claims: Claims = serde_json::from_value(verified_claims(&jwt)).unwrap();
         let now = now();
         assert_eq!(claims.iss, 12345);
         assert!(
