@@ -22,7 +22,7 @@ fn ctrl_c_stops_terraform_cleanly_and_the_next_run_finishes() {
         "--runner-image",
         super::up::IMAGE,
     ]);
-    let child = cmd
+    let mut child = cmd
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
@@ -30,6 +30,13 @@ fn ctrl_c_stops_terraform_cleanly_and_the_next_run_finishes() {
     let log = f.path(".landfall-up/platform.log");
     let started = std::time::Instant::now();
     while !fs::read_to_string(&log).is_ok_and(|l| l.contains("Provisioning with 'local-exec'")) {
+        if child.try_wait().unwrap().is_some() {
+            let out = child.wait_with_output().unwrap();
+            panic!(
+                "`landfall up` ended before the platform apply started:\n{}",
+                text(&out)
+            );
+        }
         assert!(
             started.elapsed().as_secs() < 60,
             "the platform apply never started"

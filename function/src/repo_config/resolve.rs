@@ -5,6 +5,7 @@
 use super::diag::{ConfigErrors, Diagnostic};
 use super::drift::{DriftSettings, check_repo_drift};
 use super::policy::{EffectivePolicy, OverrideKey};
+use super::project::Setting;
 use super::repo::{Autoplan, BranchPattern, ProjectConfig, RepoConfig, Requirement};
 use super::switches::{AutoDiscover, AutoDiscoverMode};
 use super::workflow::{DEFAULT_WORKFLOW, Workflow};
@@ -334,22 +335,28 @@ fn resolve_project(
         refused
     };
 
-    let apply_requirements = match &p.apply_requirements {
-        Some(s) if refused(OverrideKey::ApplyRequirements, s.line) => Vec::new(),
+    // A list the project sets replaces the policy's, unless refused (then it is empty, as the
+    // project is not resolved anyway).
+    let mut list = |key: OverrideKey, set: Option<&Setting<Vec<_>>>, default: &Vec<_>| match set {
+        Some(s) if refused(key, s.line) => Vec::new(),
         Some(s) => s.value.clone(),
-        None => policy.apply_requirements.clone(),
+        None => default.clone(),
     };
-    let plan_requirements = match &p.plan_requirements {
-        Some(s) if refused(OverrideKey::PlanRequirements, s.line) => Vec::new(),
-        Some(s) => s.value.clone(),
-        None => policy.plan_requirements.clone(),
-    };
-    let import_requirements = match &p.import_requirements {
-        Some(s) if refused(OverrideKey::ImportRequirements, s.line) => Vec::new(),
-        Some(s) => s.value.clone(),
-        None => policy.import_requirements.clone(),
-    };
-
+    let apply_requirements = list(
+        OverrideKey::ApplyRequirements,
+        p.apply_requirements.as_ref(),
+        &policy.apply_requirements,
+    );
+    let plan_requirements = list(
+        OverrideKey::PlanRequirements,
+        p.plan_requirements.as_ref(),
+        &policy.plan_requirements,
+    );
+    let import_requirements = list(
+        OverrideKey::ImportRequirements,
+        p.import_requirements.as_ref(),
+        &policy.import_requirements,
+    );
     let silence_pr_comments = match &p.silence_pr_comments {
         Some(s) if refused(OverrideKey::SilencePrComments, s.line) => Vec::new(),
         Some(s) => s.value.clone(),
