@@ -384,12 +384,20 @@ fn drift_found_reported_and_remediated(world: &World) {
         world.state("report.tfstate").contains("\"tampered\""),
         "report mode applies nothing"
     );
-    wait_until("the tracking issue lists only report", || {
-        let host = world.story.host.state.lock().unwrap();
-        host.issues.values().any(|i| {
-            i.state == "open" && i.body.contains("| `report` |") && !i.body.contains("| `heal` |")
-        })
-    });
+    // The issue is written after the records: until heal's remediation reaches it, it may still
+    // show an earlier sweep state (report drifting, heal not checked yet).
+    wait_until(
+        "the tracking issue lists only report, and heal's remediation",
+        || {
+            let host = world.story.host.state.lock().unwrap();
+            host.issues.values().any(|i| {
+                i.state == "open"
+                    && i.body.contains("| `report` |")
+                    && !i.body.contains("| `heal` |")
+                    && i.body.contains("Latest remediations")
+            })
+        },
+    );
     {
         let host = world.story.host.state.lock().unwrap();
         assert_eq!(host.issues.len(), 1, "one issue per repository");
