@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::plan::refused;
 use super::{Context, PrContext};
 use crate::run::{CommentThread, RunCommand, RunSpec};
-use crate::store::{LockKey, PlanStatus, RunQueues as _, Store as _};
+use crate::store::{LockKey, PlanStatus, QueueKey, RunQueues as _, Store as _};
 
 impl Context {
     /// Starts the execution order groups `specs`, in order: runs that report back start the
@@ -34,9 +34,12 @@ impl Context {
                         .collect(),
                     groups: specs,
                 };
-                self.store
-                    .queue_groups(ctx.repo.as_str(), ctx.pr.0, &first[0].trigger, &queued)
-                    .await?;
+                let queue = QueueKey {
+                    repo: ctx.repo.as_str(),
+                    pr: ctx.pr.0,
+                    trigger: &first[0].trigger,
+                };
+                self.store.queue_groups(queue, &queued).await?;
             }
             let (trigger, key) = (first[0].trigger.clone(), first[0].lock_key());
             self.run_group(first, thread).await?;
@@ -71,7 +74,14 @@ impl Context {
             }
             let Some((thread, next)) = self
                 .store
-                .next_group(repo.as_str(), pr.0, trigger, &finished)
+                .next_group(
+                    QueueKey {
+                        repo: repo.as_str(),
+                        pr: pr.0,
+                        trigger,
+                    },
+                    &finished,
+                )
                 .await?
             else {
                 return Ok(());

@@ -50,7 +50,7 @@ function_only! {
     pub use dynamodb::{DynamoError, DynamoStore};
     pub use embedded::{EmbeddedError, EmbeddedStore};
     pub use drift::{DriftRecord, DriftState, Drifts, Remediation, RepoDrift, TrackedIssue};
-    pub use queue::{QueuedGroups, RunQueues};
+    pub use queue::{QueueKey, QueuedGroups, RunQueues};
     pub use sweep::Sweeps;
 }
 pub use artifacts::{AnyArtifacts, ArtifactError, Artifacts, StoredArtifact};
@@ -456,11 +456,9 @@ forward_to_variants! {
 #[cfg(feature = "function")]
 forward_to_variants! {
     impl RunQueues for AnyStore { DynamoDb, Embedded }
-    fn queue_groups(
-        &self, repo: &str, pr: u64, trigger: &str, queued: &QueuedGroups
-    ) -> Result<()>;
+    fn queue_groups(&self, queue: QueueKey<'_>, queued: &QueuedGroups) -> Result<()>;
     fn next_group(
-        &self, repo: &str, pr: u64, trigger: &str, finished: &LockKey
+        &self, queue: QueueKey<'_>, finished: &LockKey
     ) -> Result<Option<(crate::run::CommentThread, Vec<crate::run::RunSpec>)>>;
 }
 

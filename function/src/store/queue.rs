@@ -40,23 +40,31 @@ impl QueuedGroups {
 
 /// Where a command's later execution order groups wait (both stores, the same contract).
 pub trait RunQueues: Send + Sync {
-    /// Keeps `queued` for the command `trigger` of PR `pr` of `repo`, replacing what was kept.
+    /// Keeps `queued` as `queue`, replacing what was kept.
     fn queue_groups(
         &self,
-        repo: &str,
-        pr: u64,
-        trigger: &str,
+        queue: QueueKey<'_>,
         queued: &QueuedGroups,
     ) -> impl Future<Output = Result<()>> + Send;
 
-    /// Takes the next group of `trigger`'s command if `finished` belongs to the group that runs
-    /// now (see [`QueuedGroups::take_after`]): its shared comment and its runs; `None` when
-    /// nothing is left, or the group was taken already.
+    /// Takes the next group of `queue` if `finished` belongs to the group that runs now (see
+    /// [`QueuedGroups::take_after`]): its shared comment and its runs; `None` when nothing is
+    /// left, or the group was taken already.
     fn next_group(
         &self,
-        repo: &str,
-        pr: u64,
-        trigger: &str,
+        queue: QueueKey<'_>,
         finished: &LockKey,
     ) -> impl Future<Output = Result<Option<(CommentThread, Vec<RunSpec>)>>> + Send;
+}
+
+/// Where a command's queued groups are kept: one queue per pull request and command (`trigger`,
+/// the command's comment or event).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct QueueKey<'a> {
+    /// The repository.
+    pub repo: &'a str,
+    /// The pull request.
+    pub pr: u64,
+    /// The command whose groups these are.
+    pub trigger: &'a str,
 }

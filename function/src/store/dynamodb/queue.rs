@@ -6,7 +6,7 @@ use super::items::{n, s};
 use super::{DynamoStore, TTL_ATTRIBUTE};
 use crate::run::{CommentThread, RunSpec};
 use crate::store::keys::escape;
-use crate::store::queue::{QueuedGroups, RunQueues};
+use crate::store::queue::{QueueKey, QueuedGroups, RunQueues};
 use crate::store::{LockKey, Result, StoreError};
 
 /// How long a command's queue is kept at most.
@@ -59,26 +59,18 @@ impl DynamoStore {
 }
 
 impl RunQueues for DynamoStore {
-    async fn queue_groups(
-        &self,
-        repo: &str,
-        pr: u64,
-        trigger: &str,
-        queued: &QueuedGroups,
-    ) -> Result<()> {
-        self.put_queue((&pk(repo, pr), &escape(trigger)), queued, 0, None)
-            .await?;
+    async fn queue_groups(&self, queue: QueueKey<'_>, queued: &QueuedGroups) -> Result<()> {
+        let (pk, sk) = (pk(queue.repo, queue.pr), escape(queue.trigger));
+        self.put_queue((&pk, &sk), queued, 0, None).await?;
         Ok(())
     }
 
     async fn next_group(
         &self,
-        repo: &str,
-        pr: u64,
-        trigger: &str,
+        queue: QueueKey<'_>,
         finished: &LockKey,
     ) -> Result<Option<(CommentThread, Vec<RunSpec>)>> {
-        let (pk, sk) = (pk(repo, pr), escape(trigger));
+        let (pk, sk) = (pk(queue.repo, queue.pr), escape(queue.trigger));
         for _ in 0..TAKE_ATTEMPTS {
             let Some(item) = self.get_item(pk.clone(), sk.clone()).await? else {
                 return Ok(None);

@@ -7,22 +7,20 @@ use super::writer::Finish;
 use super::{EmbeddedStore, RUN_QUEUES, decode, encode};
 use crate::run::{CommentThread, RunSpec};
 use crate::store::keys::{embedded_plan_prefix, escape};
-use crate::store::queue::{QueuedGroups, RunQueues};
+use crate::store::queue::{QueueKey, QueuedGroups, RunQueues};
 use crate::store::{LockKey, Result};
 
-fn id(repo: &str, pr: u64, trigger: &str) -> String {
-    format!("{}{}", embedded_plan_prefix(repo, pr), escape(trigger))
+fn id(queue: QueueKey<'_>) -> String {
+    format!(
+        "{}{}",
+        embedded_plan_prefix(queue.repo, queue.pr),
+        escape(queue.trigger)
+    )
 }
 
 impl RunQueues for EmbeddedStore {
-    async fn queue_groups(
-        &self,
-        repo: &str,
-        pr: u64,
-        trigger: &str,
-        queued: &QueuedGroups,
-    ) -> Result<()> {
-        let (id, value) = (id(repo, pr, trigger), encode(queued));
+    async fn queue_groups(&self, queue: QueueKey<'_>, queued: &QueuedGroups) -> Result<()> {
+        let (id, value) = (id(queue), encode(queued));
         self.write("queue execution order groups", move |txn, _| {
             txn.open_table(RUN_QUEUES)?
                 .insert(id.as_str(), value.as_slice())?;
@@ -34,12 +32,10 @@ impl RunQueues for EmbeddedStore {
 
     async fn next_group(
         &self,
-        repo: &str,
-        pr: u64,
-        trigger: &str,
+        queue: QueueKey<'_>,
         finished: &LockKey,
     ) -> Result<Option<(CommentThread, Vec<RunSpec>)>> {
-        let (id, finished) = (id(repo, pr, trigger), finished.clone());
+        let (id, finished) = (id(queue), finished.clone());
         let taken = self
             .write("take the next execution order group", move |txn, _| {
                 let mut table = txn.open_table(RUN_QUEUES)?;

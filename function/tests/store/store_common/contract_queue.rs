@@ -1,9 +1,17 @@
 //! The store contract for queued execution order groups.
 
 use landfall_function::run::{CommentThread, ProjectSpec, RunCommand};
-use landfall_function::store::{LockKey, QueuedGroups, RunQueues, Store};
+use landfall_function::store::{LockKey, QueueKey, QueuedGroups, RunQueues, Store};
 
 use super::{REPO, project};
+
+fn queue(pr: u64, trigger: &'static str) -> QueueKey<'static> {
+    QueueKey {
+        repo: REPO,
+        pr,
+        trigger,
+    }
+}
 
 fn spec(dir: &str) -> landfall_function::run::RunSpec {
     landfall_function::run::RunSpec {
@@ -45,25 +53,25 @@ pub async fn a_queued_group_is_taken_once_and_only_after_its_own_group(
         groups: vec![vec![spec("b1"), spec("b2")], vec![spec("c")]],
     };
     assert_eq!(
-        store.next_group(REPO, 1, "t1", &key("a")).await.unwrap(),
+        store.next_group(queue(1, "t1"), &key("a")).await.unwrap(),
         None
     );
-    store.queue_groups(REPO, 1, "t1", &queued).await.unwrap();
+    store.queue_groups(queue(1, "t1"), &queued).await.unwrap();
     // A project of no running group, another trigger or another PR takes nothing.
     assert_eq!(
-        store.next_group(REPO, 1, "t1", &project(9)).await.unwrap(),
+        store.next_group(queue(1, "t1"), &project(9)).await.unwrap(),
         None
     );
     assert_eq!(
-        store.next_group(REPO, 1, "t2", &key("a")).await.unwrap(),
+        store.next_group(queue(1, "t2"), &key("a")).await.unwrap(),
         None
     );
     assert_eq!(
-        store.next_group(REPO, 2, "t1", &key("a")).await.unwrap(),
+        store.next_group(queue(2, "t1"), &key("a")).await.unwrap(),
         None
     );
     let (got, next) = store
-        .next_group(REPO, 1, "t1", &key("a"))
+        .next_group(queue(1, "t1"), &key("a"))
         .await
         .unwrap()
         .expect("group a's end starts group b");
@@ -71,21 +79,21 @@ pub async fn a_queued_group_is_taken_once_and_only_after_its_own_group(
     assert_eq!(next, vec![spec("b1"), spec("b2")]);
     // Group a ended once: a second report of it starts nothing more.
     assert_eq!(
-        store.next_group(REPO, 1, "t1", &key("a")).await.unwrap(),
+        store.next_group(queue(1, "t1"), &key("a")).await.unwrap(),
         None
     );
     let (_, last) = store
-        .next_group(REPO, 1, "t1", &key("b2"))
+        .next_group(queue(1, "t1"), &key("b2"))
         .await
         .unwrap()
         .expect("group b's end starts group c");
     assert_eq!(last, vec![spec("c")]);
     assert_eq!(
-        store.next_group(REPO, 1, "t1", &key("b1")).await.unwrap(),
+        store.next_group(queue(1, "t1"), &key("b1")).await.unwrap(),
         None
     );
     assert_eq!(
-        store.next_group(REPO, 1, "t1", &key("c")).await.unwrap(),
+        store.next_group(queue(1, "t1"), &key("c")).await.unwrap(),
         None
     );
 }
