@@ -1,4 +1,5 @@
-//! `plan_requirements`, `apply_requirements` and `import_requirements`, each enforced from the host's own answer:
+//! `plan_requirements`, `apply_requirements` and `import_requirements`, each enforced from the
+//! host's own answer:
 //!
 //! - `approved`: an approval that counts ([`crate::vcs::VcsClient::approvals`]: each reviewer's
 //!   latest, not dismissed, on the head commit) from a user with write access.

@@ -314,6 +314,21 @@ fn refuse(
     ))
 }
 
+/// A list the project sets (`set`) replaces the policy's (`default`), unless `refused` (then it
+/// is empty, as the project is not resolved anyway).
+fn overridden_list<T: Clone>(
+    refused: &mut impl FnMut(OverrideKey, usize) -> bool,
+    key: OverrideKey,
+    set: Option<&Setting<Vec<T>>>,
+    default: &[T],
+) -> Vec<T> {
+    match set {
+        Some(s) if refused(key, s.line) => Vec::new(),
+        Some(s) => s.value.clone(),
+        None => default.to_vec(),
+    }
+}
+
 // Each restricted key is checked in turn, in the order Atlantis documents them.
 #[allow(clippy::too_many_lines)]
 fn resolve_project(
@@ -335,33 +350,30 @@ fn resolve_project(
         refused
     };
 
-    // A list the project sets replaces the policy's, unless refused (then it is empty, as the
-    // project is not resolved anyway).
-    let mut list = |key: OverrideKey, set: Option<&Setting<Vec<_>>>, default: &Vec<_>| match set {
-        Some(s) if refused(key, s.line) => Vec::new(),
-        Some(s) => s.value.clone(),
-        None => default.clone(),
-    };
-    let apply_requirements = list(
+    let apply_requirements = overridden_list(
+        &mut refused,
         OverrideKey::ApplyRequirements,
         p.apply_requirements.as_ref(),
         &policy.apply_requirements,
     );
-    let plan_requirements = list(
+    let plan_requirements = overridden_list(
+        &mut refused,
         OverrideKey::PlanRequirements,
         p.plan_requirements.as_ref(),
         &policy.plan_requirements,
     );
-    let import_requirements = list(
+    let import_requirements = overridden_list(
+        &mut refused,
         OverrideKey::ImportRequirements,
         p.import_requirements.as_ref(),
         &policy.import_requirements,
     );
-    let silence_pr_comments = match &p.silence_pr_comments {
-        Some(s) if refused(OverrideKey::SilencePrComments, s.line) => Vec::new(),
-        Some(s) => s.value.clone(),
-        None => policy.silence_pr_comments.clone(),
-    };
+    let silence_pr_comments = overridden_list(
+        &mut refused,
+        OverrideKey::SilencePrComments,
+        p.silence_pr_comments.as_ref(),
+        &policy.silence_pr_comments,
+    );
 
     let apply_on_merge = match &p.apply_on_merge {
         Some(s) if refused(OverrideKey::ApplyOnMerge, s.line) => false,

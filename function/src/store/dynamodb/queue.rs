@@ -15,8 +15,12 @@ const QUEUE_TTL_SECS: u64 = 7 * 24 * 3600;
 /// How often a take is tried again after another writer changed the queue in between.
 const TAKE_ATTEMPTS: u32 = 5;
 
-fn pk(repo: &str, pr: u64) -> String {
-    format!("queue#{}#{pr}", escape(repo))
+/// The queue's item key: its pull request (partition) and its command (sort key).
+fn keys(queue: QueueKey<'_>) -> (String, String) {
+    (
+        format!("queue#{}#{}", escape(queue.repo), queue.pr),
+        escape(queue.trigger),
+    )
 }
 
 impl DynamoStore {
@@ -60,7 +64,7 @@ impl DynamoStore {
 
 impl RunQueues for DynamoStore {
     async fn queue_groups(&self, queue: QueueKey<'_>, queued: &QueuedGroups) -> Result<()> {
-        let (pk, sk) = (pk(queue.repo, queue.pr), escape(queue.trigger));
+        let (pk, sk) = keys(queue);
         self.put_queue((&pk, &sk), queued, 0, None).await?;
         Ok(())
     }
@@ -70,7 +74,7 @@ impl RunQueues for DynamoStore {
         queue: QueueKey<'_>,
         finished: &LockKey,
     ) -> Result<Option<(CommentThread, Vec<RunSpec>)>> {
-        let (pk, sk) = (pk(queue.repo, queue.pr), escape(queue.trigger));
+        let (pk, sk) = keys(queue);
         for _ in 0..TAKE_ATTEMPTS {
             let Some(item) = self.get_item(pk.clone(), sk.clone()).await? else {
                 return Ok(None);
