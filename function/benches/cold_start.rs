@@ -1,7 +1,8 @@
 //! Cold start: the time from exec to the first poll of the Lambda runtime API
 //! (`GET /2018-06-01/runtime/invocation/next`), for `landfall-function` and for a hello-world
-//! `lambda_http` binary (`examples/hello_lambda.rs`) built the same way (release profile, same
-//! package), measured side by side against a fake runtime API on loopback. Also prints the release
+//! `lambda_http` binary (`examples/hello_lambda.rs`) built the same way (the Lambda package's
+//! profile, `lambda-package`: release with panics that abort; same package), measured side by side
+//! against a fake runtime API on loopback. Also prints the package's
 //! binary sizes. The targets: at most 1.5x the hello-world, and a binary under 15 MB.
 //!
 //! `LANDFALL_COLD_START_RUNS` sets the number of measured spawns per binary (default 40).
@@ -55,23 +56,29 @@ fn main() {
         &["--example", "hello_lambda"],
     ] {
         let status = Command::new(cargo)
-            .args(["build", "--release", "-p", "landfall-function"])
+            .args([
+                "build",
+                "--profile",
+                "lambda-package",
+                "-p",
+                "landfall-function",
+            ])
             .args(target)
             .current_dir(&root)
             .status()
             .expect("cargo runs");
-        assert!(status.success(), "the release build failed");
+        assert!(status.success(), "the lambda-package build failed");
     }
-    let release = std::env::var_os("CARGO_TARGET_DIR")
+    let package = std::env::var_os("CARGO_TARGET_DIR")
         .map_or_else(|| root.join("target"), PathBuf::from)
-        .join("release");
+        .join("lambda-package");
     // Measured from copies written the way Lambda unpacks a deployment zip (plain writes), not
     // from the linker's output: how a file reached the page cache changes how many page faults
     // its first pages cost, by up to 10% for the same bytes.
     let deployed = tempfile::tempdir().expect("a temporary directory");
-    let function = deploy(&release.join("landfall-function"), deployed.path());
+    let function = deploy(&package.join("landfall-function"), deployed.path());
     let hello = deploy(
-        &release.join("examples").join("hello_lambda"),
+        &package.join("examples").join("hello_lambda"),
         deployed.path(),
     );
 
@@ -123,7 +130,7 @@ fn main() {
     // Sizes and counts here are far below 2^52: the conversions to f64 are exact.
     #[allow(clippy::cast_precision_loss)]
     let size = |p: &Path| std::fs::metadata(p).map_or(f64::NAN, |m| m.len() as f64 / 1_000_000.0);
-    println!("release binary sizes:");
+    println!("lambda-package binary sizes:");
     println!(
         "  landfall-function  {:.2} MB   (target: under 15 MB)",
         size(&function)

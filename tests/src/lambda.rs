@@ -19,6 +19,8 @@ use anyhow::{Context, bail};
 
 /// How long [`LambdaEmulator::start`] waits for the emulator to listen.
 const START_TIMEOUT: Duration = Duration::from_mins(1);
+/// How long a port that another process answers on is watched before trying another one.
+const FOREIGN_GRACE: Duration = Duration::from_secs(3);
 
 /// `cargo lambda watch --only-lambda-apis` on a free loopback port, and the function instances
 /// started against it; all of them are killed when dropped, whatever the test's outcome.
@@ -34,9 +36,30 @@ pub struct LambdaEmulator {
 
 impl LambdaEmulator {
     /// Starts the emulator for the function named `function` and waits until it listens.
+    ///
+    /// `cargo lambda watch` cannot be given port 0 (it would listen on its default, 9000), so a
+    /// free port is chosen first and can be taken by another test's server before the emulator
+    /// binds it: the emulator then exits, and until it does, a connection would reach the other
+    /// server. The emulator counts as started only when the listening socket on its port is its
+    /// own (`/proc`); otherwise it is stopped and started again on another port.
     pub fn start(function: &str) -> anyhow::Result<Self> {
+        const ATTEMPTS: usize = 5;
+        let mut last = None;
+        for _ in 0..ATTEMPTS {
+            match Self::start_on(function, crate::free_port()?)? {
+                Ok(emulator) => return Ok(emulator),
+                Err(taken) => last = Some(taken),
+            }
+        }
+        bail!(
+            "cargo lambda watch found its port taken {ATTEMPTS} times (last: {})",
+            last.unwrap_or_default()
+        )
+    }
+
+    /// One attempt on `port`: the emulator, or why the port turned out to be someone else's.
+    fn start_on(function: &str, port: u16) -> anyhow::Result<Result<Self, String>> {
         let program = crate::tool("cargo-lambda");
-        let port = crate::free_port()?;
         let mut command = Command::new(&program);
         command
             .args(["lambda", "watch", "--only-lambda-apis"])
@@ -61,11 +84,23 @@ impl LambdaEmulator {
             log: None,
         };
         let deadline = Instant::now() + START_TIMEOUT;
-        while TcpStream::connect(emulator.addr()).is_err() {
+        let mut foreign_since = None;
+        loop {
             if let Some(status) = emulator.watch.try_wait()? {
-                bail!("cargo lambda watch exited ({status}) before listening on {port}");
+                // The caller tries another port.
+                return Ok(Err(format!("exited ({status}) before listening on {port}")));
             }
-            if Instant::now() >= deadline {
+            if TcpStream::connect(emulator.addr()).is_ok() {
+                if listens_on(emulator.watch.id(), port)? {
+                    return Ok(Ok(emulator));
+                }
+                // Someone else's server: the emulator fails to bind and exits, or is stopped
+                // (when dropped) if it has not within a few seconds.
+                let since = *foreign_since.get_or_insert_with(Instant::now);
+                if since.elapsed() >= FOREIGN_GRACE {
+                    return Ok(Err(format!("another process listens on {port}")));
+                }
+            } else if Instant::now() >= deadline {
                 bail!(
                     "cargo lambda watch did not listen on {port} within {}s",
                     START_TIMEOUT.as_secs()
@@ -73,7 +108,6 @@ impl LambdaEmulator {
             }
             thread::sleep(Duration::from_millis(100));
         }
-        Ok(emulator)
     }
 
     /// `127.0.0.1:<port>`, where invocations and Function URL requests go.
@@ -140,6 +174,27 @@ impl LambdaEmulator {
     }
 }
 
+/// Whether process `pid` holds the socket listening on loopback `port` (IPv4): the socket's
+/// inode from `/proc/net/tcp` (state `0A`, LISTEN) among the process's descriptors.
+fn listens_on(pid: u32, port: u16) -> anyhow::Result<bool> {
+    let table = std::fs::read_to_string("/proc/net/tcp").context("reading /proc/net/tcp")?;
+    let local = format!("0100007F:{port:04X}");
+    let Some(inode) = table.lines().skip(1).find_map(|line| {
+        let fields: Vec<&str> = line.split_whitespace().collect();
+        (fields.get(1) == Some(&local.as_str()) && fields.get(3) == Some(&"0A"))
+            .then(|| fields.get(9).map(|inode| (*inode).to_owned()))
+            .flatten()
+    }) else {
+        return Ok(false);
+    };
+    let socket = format!("socket:[{inode}]");
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .with_context(|| format!("listing the descriptors of process {pid}"))?;
+    Ok(fds.flatten().any(|fd| {
+        std::fs::read_link(fd.path()).is_ok_and(|target| target.as_os_str() == socket.as_str())
+    }))
+}
+
 impl Drop for LambdaEmulator {
     fn drop(&mut self) {
         for instance in &mut self.instances {
@@ -150,5 +205,47 @@ impl Drop for LambdaEmulator {
         let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
         let _ = self.watch.kill();
         let _ = self.watch.wait();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{BufRead as _, BufReader};
+    use std::net::{Ipv4Addr, TcpListener};
+
+    use super::*;
+
+    #[test]
+    fn a_listening_socket_is_told_apart_by_the_process_that_holds_it() {
+        let own = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let own_port = own.local_addr().unwrap().port();
+        assert!(listens_on(std::process::id(), own_port).unwrap());
+
+        // Another process's listener on loopback: its, not ours.
+        let mut other = Command::new("python3")
+            .args([
+                "-c",
+                "import socket, time\ns = socket.socket()\ns.bind(('127.0.0.1', 0))\ns.listen()\nprint(s.getsockname()[1], flush=True)\ntime.sleep(60)",
+            ])
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut line = String::new();
+        BufReader::new(other.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let other_port: u16 = line.trim().parse().unwrap();
+        let theirs = listens_on(other.id(), other_port).unwrap();
+        let ours = listens_on(std::process::id(), other_port).unwrap();
+        other.kill().unwrap();
+        other.wait().unwrap();
+        assert!(theirs, "the other process holds its listener");
+        assert!(!ours, "this process does not");
+
+        drop(own);
+        assert!(
+            !listens_on(std::process::id(), own_port).unwrap(),
+            "nothing listens once the listener is closed"
+        );
     }
 }

@@ -54,8 +54,8 @@ pub struct UpArgs {
     /// Show what each stage would do, and change nothing.
     #[arg(long)]
     pub plan: bool,
-    /// The function's Lambda package (a zip from `cargo lambda build --release --arm64
-    /// --output-format zip`).
+    /// The function's Lambda package (a zip from `cargo lambda build --profile lambda-package
+    /// --arm64 --output-format zip`).
     #[arg(long, value_name = "FILE")]
     pub function_package: Option<PathBuf>,
     /// The runner image the Jobs use, already pushed: nothing is built, and the platform gets

@@ -305,12 +305,12 @@ fn package(ctx: &Ctx, dry: bool) -> anyhow::Result<Outcome> {
         None => {
             let Some(src) = landfall_source() else {
                 return Ok(Outcome::Left(
-                    "no function package: pass --function-package FILE (built by `cargo lambda build --release --arm64 --output-format zip`), or run inside the Landfall source".into(),
+                    "no function package: pass --function-package FILE (built by `cargo lambda build --profile lambda-package --arm64 --output-format zip`), or run inside the Landfall source".into(),
                 ));
             };
             if dry {
                 return Ok(Outcome::Changed(
-                    "cargo lambda build --release --arm64".into(),
+                    "cargo lambda build --profile lambda-package --arm64".into(),
                 ));
             }
             build_package(ctx, &src)?
@@ -346,7 +346,9 @@ fn build_package(ctx: &Ctx, src: &Path) -> anyhow::Result<PathBuf> {
     let args = [
         "lambda",
         "build",
-        "--release",
+        // The workspace's profile for the package (Cargo.toml): the release build, panics abort.
+        "--profile",
+        "lambda-package",
         "--arm64",
         "--output-format",
         "zip",
