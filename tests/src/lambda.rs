@@ -52,12 +52,13 @@ impl LambdaEmulator {
             }
         }
         bail!(
-            "cargo lambda watch found its port taken {ATTEMPTS} times (last: {})",
+            "cargo lambda watch did not start in {ATTEMPTS} attempts, each on a new port (last: {})",
             last.unwrap_or_default()
         )
     }
 
-    /// One attempt on `port`: the emulator, or why the port turned out to be someone else's.
+    /// One attempt on `port`: the emulator, or why another port should be tried (it exited, or
+    /// another process answers on this one).
     fn start_on(function: &str, port: u16) -> anyhow::Result<Result<Self, String>> {
         let program = crate::tool("cargo-lambda");
         let mut command = Command::new(&program);
