@@ -32,6 +32,7 @@ mod policies;
 mod pr;
 mod reports;
 mod requirements;
+mod scheduled;
 mod state;
 mod sweep;
 mod text;
@@ -54,6 +55,7 @@ use crate::store::{ApplyLocks as _, DELIVERY_TTL, DeliveryOutcome, Store};
 use crate::vcs::{Actor, CommentId, VcsClient};
 pub(crate) use pr::PrContext;
 pub use drift::{DRIFT_USER, DriftSweep};
+pub use scheduled::{is_drift, is_sweep};
 pub use sweep::SweepReport;
 
 /// The one production [`EventSink`]: the loop over a [`Context`] built once, before `serve`
@@ -122,49 +124,6 @@ impl Sink {
         tracing::warn!("a hand-off arrived, but this deployment only logs deliveries");
         Ok(())
     }
-}
-
-impl Sink {
-    /// One sweep (see [`sweep`]); `None` when this deployment only logs deliveries.
-    pub async fn sweep(&self) -> Result<Option<SweepReport>, SinkError> {
-        self.on_context(async |ctx| ctx.sweep().await).await
-    }
-
-    /// One drift sweep (see [`drift`]); `None` when this deployment only logs deliveries.
-    pub async fn drift(&self) -> Result<Option<DriftSweep>, SinkError> {
-        self.on_context(async |ctx| ctx.drift_sweep().await).await
-    }
-
-    /// `work` on the loop's context; `None` when this deployment only logs deliveries.
-    async fn on_context<T>(
-        &self,
-        work: impl AsyncFnOnce(&Arc<Context>) -> anyhow::Result<T>,
-    ) -> Result<Option<T>, SinkError> {
-        match self.get().await? {
-            Some(orchestrator) => work(&orchestrator.ctx)
-                .await
-                .map(Some)
-                .map_err(|err| SinkError(err.into())),
-            None => Ok(None),
-        }
-    }
-}
-
-/// Whether a direct invocation asks for a drift sweep: `{"landfall": "drift"}`, the input of
-/// the rendered drift schedule. As with [`is_sweep`], only IAM principals allowed to invoke the
-/// function can send it, and it checks only what the operator policy and the repo configs
-/// name, at the default branch's head.
-#[must_use]
-pub fn is_drift(payload: &serde_json::Value) -> bool {
-    payload.as_object().is_some_and(|o| o.len() == 1) && payload["landfall"] == "drift"
-}
-
-/// Whether a direct invocation asks for a sweep: `{"landfall": "sweep"}`, the input of the
-/// rendered EventBridge Scheduler schedule. Only IAM principals allowed to invoke the function
-/// can send it (never the Function URL), and a sweep only reconciles the store with the truth.
-#[must_use]
-pub fn is_sweep(payload: &serde_json::Value) -> bool {
-    payload.as_object().is_some_and(|o| o.len() == 1) && payload["landfall"] == "sweep"
 }
 
 impl EventSink for Sink {
