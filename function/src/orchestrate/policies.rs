@@ -82,9 +82,12 @@ impl Context {
                 let _ = writeln!(body, "- `{label}`: **not approved**: {why}");
                 continue;
             }
-            let login = ctx.sender.login.clone();
-            if !result.policy_approvals.contains(&login) {
-                result.policy_approvals.push(login);
+            // Counted once per person: by login, or on Bitbucket Cloud by account UUID.
+            let Some(who) = approver(ctx) else {
+                continue;
+            };
+            if !result.policy_approvals.contains(&who) {
+                result.policy_approvals.push(who);
             }
             let have = result.policy_approvals.len();
             if let crate::store::PlanOutcome::LockNotHeld(_) = self.store.put_plan(&record).await? {
@@ -142,13 +145,14 @@ impl Context {
         Ok(None)
     }
 
-    /// Whether the commenter is one of `owners`: a user by login, or a member of a team.
+    /// Whether the commenter is one of `owners`: a user by what identifies people on this host
+    /// (the login; on Bitbucket Cloud the account UUID, never the nickname), or a member of a
+    /// team.
     async fn owns(&self, ctx: &PrContext, owners: &Owners) -> anyhow::Result<bool> {
-        let login = &ctx.sender.login;
-        if login.is_empty() {
+        let Some(identity) = ctx.sender.identity(ctx.provider) else {
             return Ok(false);
-        }
-        if owners.users.iter().any(|u| u.eq_ignore_ascii_case(login)) {
+        };
+        if owners.users.iter().any(|u| u.eq_ignore_ascii_case(&identity)) {
             return Ok(true);
         }
         for team in &owners.teams {
@@ -162,5 +166,15 @@ impl Context {
             }
         }
         Ok(false)
+    }
+}
+
+/// How an approval is recorded: the commenter's login, or on Bitbucket Cloud (where nicknames
+/// are neither unique nor fixed) the account UUID; `None` for someone the host does not name.
+fn approver(ctx: &PrContext) -> Option<String> {
+    if ctx.provider.logins_are_unique() {
+        Some(ctx.sender.login.clone()).filter(|l| !l.is_empty())
+    } else {
+        ctx.sender.identity(ctx.provider)
     }
 }

@@ -37,7 +37,12 @@ async fn may(lp: &Loop, user: &str, permission: &str) {
 
 /// A plan recorded with a failing policy set.
 async fn planned_with_a_failing_policy() -> (Loop, tempfile::TempDir) {
-    let policy = crate::repo_config::Policy::parse("repos.yaml", POLICY).unwrap();
+    planned_with_a_failing_policy_under(POLICY).await
+}
+
+/// [`planned_with_a_failing_policy`] under the policy `text`.
+async fn planned_with_a_failing_policy_under(text: &str) -> (Loop, tempfile::TempDir) {
+    let policy = crate::repo_config::Policy::parse("repos.yaml", text).unwrap();
     let (lp, bin) = reporting_loop_with(Some(policy)).await;
     lp.host_has_a_terraform_pr("open", false).await;
     for (user, permission) in [("maintainer", "write"), ("author", "write"), ("security-lead", "read"), ("drive-by", "read")] {
@@ -110,4 +115,44 @@ async fn a_failed_policy_blocks_apply_until_an_owner_approves_it_never_the_autho
         assert!(std::time::Instant::now() < deadline, "the apply was never dispatched");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// Bitbucket Cloud nicknames are chosen by their users and not unique: a policy owner is known by
+/// the account UUID, as everywhere else on that host, so an impostor who takes an owner's
+/// nickname approves nothing, and the owner's own UUID does.
+#[tokio::test]
+async fn on_bitbucket_cloud_an_owners_nickname_approves_nothing_and_their_uuid_does() {
+    const OWNER: &str = "{0b0e7a1c-5e1f-4c3a-9d2b-000000000001}";
+    let policy = POLICY.replace("[security-lead]", &format!("[security-lead, '{OWNER}']"));
+    let (lp, _bin) = planned_with_a_failing_policy_under(&policy).await;
+    let approve = |user: &str, id: &str, delivery: &str| {
+        let event = comment(user, "landfall approve_policies", delivery);
+        let id = id.to_owned();
+        let lp = &lp;
+        async move {
+            let repo = crate::event::RepoName::new(REPO);
+            let pr = crate::event::PullRequestNumber(1);
+            let mut ctx = lp.ctx.context(&event, &repo, pr, true).await.unwrap();
+            ctx.provider = crate::event::Provider::BitbucketCloud;
+            ctx.author_id = Some("{0b0e7a1c-5e1f-4c3a-9d2b-00000000a07h}".to_owned());
+            ctx.sender.id = Some(id);
+            let Some(crate::command::ParsedComment::Command(command)) =
+                crate::command::parse_comment("landfall approve_policies")
+            else {
+                unreachable!()
+            };
+            lp.ctx.approve_policies(&ctx, &command).await.unwrap();
+        }
+    };
+
+    // Someone else who calls themselves `security-lead`.
+    approve("security-lead", "{0b0e7a1c-5e1f-4c3a-9d2b-0000000000ff}", "bbc-1").await;
+    assert!(approvals(&lp).await.is_empty(), "a nickname approves nothing");
+    let refused = say(&lp, "maintainer", "landfall apply", "bbc-apply").await;
+    assert!(refused.contains("policy checks failed"), "{refused}");
+    assert_eq!(run_envs(&lp).len(), 1, "nothing was applied");
+
+    // The owner, known by their UUID, whatever their nickname.
+    approve("Security Lead", OWNER, "bbc-2").await;
+    assert_eq!(approvals(&lp).await.len(), 1, "the owner's approval counts");
 }
