@@ -27,10 +27,16 @@ impl ProjectResult {
     /// (with the workspace when it is not `default`).
     #[must_use]
     pub fn label(&self) -> String {
+        // The name and the dir come from the repo config, which the pull request may change: as
+        // code spans they cannot close, whatever backticks they hold.
         match (&self.name, self.workspace.as_str()) {
-            (Some(name), _) => format!("`{name}`"),
-            (None, "default") => format!("`{}`", self.dir),
-            (None, workspace) => format!("`{}` workspace `{workspace}`", self.dir),
+            (Some(name), _) => inline_code(name),
+            (None, "default") => inline_code(&self.dir),
+            (None, workspace) => format!(
+                "{} workspace {}",
+                inline_code(&self.dir),
+                inline_code(workspace)
+            ),
         }
     }
 
@@ -41,18 +47,20 @@ impl ProjectResult {
             RunCommand::Import => "Import",
             RunCommand::StateRm => "State rm",
         };
+        let dir = inline_code(&self.dir);
         let mut title = match &self.name {
-            Some(name) => format!("{verb} for project `{name}` (dir `{}`", self.dir),
-            None => format!("{verb} for dir `{}`", self.dir),
+            Some(name) => format!("{verb} for project {} (dir {dir}", inline_code(name)),
+            None => format!("{verb} for dir {dir}"),
         };
+        let workspace = inline_code(&self.workspace);
         match (&self.name, self.workspace.as_str()) {
             (Some(_), "default") => title.push(')'),
-            (Some(_), workspace) => {
-                let _ = write!(title, ", workspace `{workspace}`)");
+            (Some(_), _) => {
+                let _ = write!(title, ", workspace {workspace})");
             }
             (None, "default") => {}
-            (None, workspace) => {
-                let _ = write!(title, " workspace `{workspace}`");
+            (None, _) => {
+                let _ = write!(title, " workspace {workspace}");
             }
         }
         title
@@ -79,7 +87,9 @@ fn fence_for(text: &str) -> String {
     "`".repeat(longest_backticks(text).max(2) + 1)
 }
 
-fn fenced(text: &str, info: &str) -> String {
+/// `text` as a fenced code block (with info string `info`) that nothing in it can close.
+#[must_use]
+pub fn fenced(text: &str, info: &str) -> String {
     let fence = fence_for(text);
     let text = text.trim_end_matches('\n');
     format!("{fence}{info}\n{text}\n{fence}\n")
@@ -329,9 +339,43 @@ pub fn render(results: &[ProjectResult]) -> String {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::run::ProjectSpec;
+
+    /// The lines of `body` a host renders as Markdown, not as code: outside every fenced code
+    /// block, by CommonMark's rules (a fence of three or more backticks or tildes indented at
+    /// most three spaces, closed by the same character at least as many times, alone on its
+    /// line). What a run printed must never stand here.
+    pub(crate) fn lines_outside_code(body: &str) -> Vec<&str> {
+        let indent = |line: &str| line.len() - line.trim_start_matches(' ').len();
+        let run_of = |text: &str, c: char| text.chars().take_while(|x| *x == c).count();
+        let mut open: Option<(char, usize)> = None;
+        let mut outside = Vec::new();
+        for line in body.lines() {
+            let rest = line.trim_start_matches(' ');
+            if let Some((c, n)) = open {
+                let run = run_of(rest, c);
+                if indent(line) <= 3 && run >= n && rest[run..].trim().is_empty() {
+                    open = None;
+                }
+                continue;
+            }
+            let c = rest.chars().next().unwrap_or(' ');
+            let run = if matches!(c, '`' | '~') {
+                run_of(rest, c)
+            } else {
+                0
+            };
+            let info_ok = c != '`' || !rest[run..].contains('`');
+            if indent(line) <= 3 && run >= 3 && info_ok {
+                open = Some((c, run));
+            } else {
+                outside.push(line);
+            }
+        }
+        outside
+    }
 
     fn project() -> ProjectSpec {
         ProjectSpec {
@@ -370,6 +414,66 @@ mod tests {
         assert_eq!(result.apply_command(), "landfall apply -d envs/dev");
         result.workspace = "blue".to_owned();
         assert_eq!(result.apply_command(), "landfall apply -d envs/dev -w blue");
+    }
+
+    /// `line` without its inline code spans (CommonMark: a run of backticks closed by the next
+    /// run of the same length).
+    fn outside_inline_code(line: &str) -> String {
+        let mut out = String::new();
+        let mut rest = line;
+        while let Some(start) = rest.find('`') {
+            out.push_str(&rest[..start]);
+            let ticks = rest[start..].chars().take_while(|c| *c == '`').count();
+            let after = &rest[start + ticks..];
+            let mut search = 0;
+            let close = loop {
+                let Some(at) = after[search..].find('`') else {
+                    break None;
+                };
+                let at = search + at;
+                let n = after[at..].chars().take_while(|c| *c == '`').count();
+                if n == ticks {
+                    break Some(at);
+                }
+                search = at + n;
+            };
+            if let Some(at) = close {
+                rest = &after[at + ticks..];
+            } else {
+                out.push_str(&rest[start..start + ticks]);
+                rest = after;
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    #[test]
+    fn a_projects_name_and_dir_stay_inside_their_code_spans() {
+        let name = "x` @acme/everyone **Applied.** `";
+        let mut results = Vec::new();
+        for (name, workspace) in [(Some(name), "default"), (None, "blue"), (None, "default")] {
+            let mut result = ProjectResult::new(
+                &ProjectSpec {
+                    name: name.map(str::to_owned),
+                    ..ProjectSpec::new("envs/`@acme/everyone`")
+                },
+                RunCommand::Plan,
+                Outcome::Planned {
+                    summary: "Plan: 1 to add, 0 to change, 0 to destroy.".to_owned(),
+                    plan_text: "+".to_owned(),
+                },
+            );
+            result.workspace = workspace.to_owned();
+            results.push(result);
+        }
+        let body = render(&results);
+        let shown: Vec<String> = lines_outside_code(&body)
+            .into_iter()
+            .map(outside_inline_code)
+            .filter(|text| text.contains("@acme") || text.contains("Applied"))
+            .collect();
+        assert!(shown.is_empty(), "rendered as Markdown: {shown:?}\n{body}");
     }
 
     #[test]

@@ -541,9 +541,7 @@ impl Context {
     /// Tells the PR that handling its event failed, best effort.
     async fn report_failure(&self, event: &Event, err: &anyhow::Error) {
         if let (Some(repo), Some(pr)) = (&event.repo, event.number) {
-            let body = format!(
-                "**Landfall could not handle this event.**\n\n```\n{err:#}\n```\n\nComment `landfall plan` to try again."
-            );
+            let body = failure_comment(err);
             if let Err(e) = self.vcs.post_comment(repo, pr, &body).await {
                 tracing::warn!(error = %e, "could not report the failure on the PR");
             }
@@ -573,5 +571,14 @@ impl Context {
         }
     }
 }
+/// The comment for an event that failed: the error (which may quote the pull request's files
+/// and branch names) in a code block nothing in it can close.
+fn failure_comment(err: &anyhow::Error) -> String {
+    format!(
+        "**Landfall could not handle this event.**\n\n{}\nComment `landfall plan` to try again.",
+        crate::comment::render::fenced(&format!("{err:#}"), "")
+    )
+}
+
 #[cfg(test)]
 mod tests;

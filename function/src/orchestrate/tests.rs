@@ -486,3 +486,19 @@ async fn a_merged_pr_loses_its_source_branch_only_when_the_policy_says_so() {
     let kept = merge_with_policy("repos:\n- id: /.*/\n").await;
     assert!(kept.is_empty(), "{kept:?}");
 }
+
+/// An error may quote what the pull request controls (its repo config, its branch): in the
+/// failure comment it stays inside its code block.
+#[test]
+fn a_failures_text_cannot_close_its_code_block() {
+    let err = anyhow::anyhow!("landfall.yaml:3: `x`\n```\n**Applied.** @acme/everyone\n````");
+    let body = super::failure_comment(&err);
+    let outside = crate::comment::render::tests::lines_outside_code(&body);
+    assert!(
+        outside
+            .iter()
+            .all(|line| !line.contains("Applied") && !line.contains("@acme")),
+        "{outside:?}\n{body}"
+    );
+    assert!(body.contains("**Applied.** @acme/everyone"), "{body}");
+}

@@ -68,6 +68,33 @@ fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
+impl<'a> Run<'a> {
+    /// A run of `spec` starting now, to end by `deadline`, its plan saved to `planfile`.
+    pub(super) fn new(
+        spec: &'a RunSpec,
+        opts: &'a RunnerOptions,
+        deadline: Instant,
+        planfile: PathBuf,
+    ) -> Self {
+        Run {
+            spec,
+            opts,
+            terraform: opts.terraform.clone(),
+            started: Instant::now(),
+            deadline,
+            planfile,
+            log: String::new(),
+            terraform_time: Duration::ZERO,
+            clone_time: Duration::ZERO,
+            env: Vec::new(),
+            hook_env: Vec::new(),
+            outputs: Vec::new(),
+            sensitive: Vec::new(),
+            policies: Vec::new(),
+        }
+    }
+}
+
 impl Run<'_> {
     fn record(&mut self, line: &str, output: &str) {
         self.log.push_str(line);
@@ -163,8 +190,9 @@ impl Run<'_> {
     }
 }
 
+/// `text` as a code block: the step printed it, so nothing in it may close the block.
 fn fence(text: &str) -> String {
-    format!("```\n{}\n```", text.trim_end())
+    crate::comment::render::fenced(text.trim_end(), "")
 }
 
 /// Prepares the work directory and the token file; returns the git environment.
@@ -203,23 +231,12 @@ fn prepare(spec: &RunSpec, opts: &RunnerOptions, host: &str) -> io::Result<Vec<(
 /// Executes `spec` and returns its report; planfiles and logs go to `artifacts`. Blocking
 /// work (git, Terraform) runs on the calling thread: this is the runner process's one job.
 pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: &A) -> RunReport {
-    let started = Instant::now();
-    let mut run = Run {
+    let mut run = Run::new(
         spec,
         opts,
-        terraform: opts.terraform.clone(),
-        started,
-        deadline: started + spec.project.timeout,
-        planfile: opts.work_dir.join("out").join("plan.tfplan"),
-        log: String::new(),
-        terraform_time: Duration::ZERO,
-        clone_time: Duration::ZERO,
-        env: Vec::new(),
-        hook_env: Vec::new(),
-        outputs: Vec::new(),
-        sensitive: Vec::new(),
-        policies: Vec::new(),
-    };
+        Instant::now() + spec.project.timeout,
+        opts.work_dir.join("out").join("plan.tfplan"),
+    );
     let (outcome, summary, planfile) = match execute(&mut run, artifacts).await {
         Ok(done) => done,
         Err(Stop(outcome)) => (outcome, None, None),
@@ -480,15 +497,23 @@ async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Execu
     done
 }
 
-/// Ends a plan run whose workflow has run in `dir` (`output` being its plan step's output):
-/// summarises the planfile and stores it.
-pub(super) async fn finish_plan<A: Artifacts>(
-    run: &mut Run<'_>,
-    dir: &Path,
-    output: &str,
-    artifacts: &A,
-) -> Result<Executed, Stop> {
-    let spec = run.spec;
+/// The planfile's bytes, read only where the runner put `$PLANFILE`: no symbolic link on the
+/// way from the work directory (one to `/proc/self/cwd/...` leads Terraform, in the project's
+/// directory, and the runner, elsewhere, to two different files).
+fn planfile_bytes(run: &Run<'_>) -> Result<Vec<u8>, Stop> {
+    let out = run.planfile.parent().unwrap_or(&run.opts.work_dir);
+    let linked = [run.opts.work_dir.as_path(), out, &run.planfile]
+        .into_iter()
+        .any(|path| fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()));
+    if linked {
+        return Err(failed(
+            "plan",
+            format!(
+                "$PLANFILE ({}) leads through a symbolic link: the planfile is not stored",
+                run.planfile.display()
+            ),
+        ));
+    }
     if !run.planfile.is_file() {
         return Err(failed(
             "plan",
@@ -498,6 +523,19 @@ pub(super) async fn finish_plan<A: Artifacts>(
             ),
         ));
     }
+    fs::read(&run.planfile).map_err(|err| failed("upload", format!("reading the planfile: {err}")))
+}
+
+/// Ends a plan run whose workflow has run in `dir` (`output` being its plan step's output):
+/// summarises the planfile and stores it.
+pub(super) async fn finish_plan<A: Artifacts>(
+    run: &mut Run<'_>,
+    dir: &Path,
+    output: &str,
+    artifacts: &A,
+) -> Result<Executed, Stop> {
+    let spec = run.spec;
+    let bytes = planfile_bytes(run)?;
     let args = vec![
         "show".to_owned(),
         "-json".to_owned(),
@@ -528,8 +566,13 @@ pub(super) async fn finish_plan<A: Artifacts>(
     let text = summary::redact(&plan_text(output), &run.sensitive);
 
     let planfile = if summary.has_changes() {
-        let bytes = fs::read(&run.planfile)
-            .map_err(|err| failed("upload", format!("reading the planfile: {err}")))?;
+        // The bytes stored are the ones Terraform summarised, or none.
+        if planfile_bytes(run)? != bytes {
+            return Err(failed(
+                "plan",
+                "the planfile changed while Terraform summarised it: it is not stored",
+            ));
+        }
         let key = keys::planfile_key(
             &spec.lock_key(),
             spec.pr.0,
@@ -548,3 +591,6 @@ pub(super) async fn finish_plan<A: Artifacts>(
     let result = ProjectResult::planned(&spec.project, &summary, text);
     Ok((result.outcome, Some(summary), planfile))
 }
+
+#[cfg(test)]
+mod tests;

@@ -14,6 +14,7 @@ mod runner_comment;
 mod runner_e2e;
 mod runner_github_app;
 mod runner_hooks;
+mod runner_planfile;
 mod runner_policies;
 mod runner_s3;
 mod runner_summary;

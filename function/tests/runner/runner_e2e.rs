@@ -95,7 +95,11 @@ impl Fixture {
     pub(crate) fn run(&self, spec: &RunSpec) -> RunReport {
         let run_id = spec.run_id();
         let report_file = self.path(&format!("{run_id}.json"));
+        // As in the image, whose working directory is the Job's work volume.
+        let work_dir = self.path(&format!("work/{run_id}"));
+        std::fs::create_dir_all(&work_dir).unwrap();
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_landfall-runner"));
+        cmd.current_dir(&work_dir);
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("LANDFALL_") {
                 cmd.env_remove(name);
@@ -105,7 +109,7 @@ impl Fixture {
             .envs(spec.to_env())
             .env("LANDFALL_STORE", "embedded")
             .env("LANDFALL_DATA_DIR", self.path("data"))
-            .env("LANDFALL_WORK_DIR", self.path(&format!("work/{run_id}")))
+            .env("LANDFALL_WORK_DIR", &work_dir)
             .env("LANDFALL_PLUGIN_CACHE_DIR", self.path("plugin-cache"))
             .env("LANDFALL_RUN_REPORT", &report_file)
             .env("LANDFALL_RUN_GRACE", "2")

@@ -1,0 +1,61 @@
+//! A step's output in the run's comment: whatever it prints, it stays inside its code block.
+
+use super::*;
+use crate::comment::render::tests::lines_outside_code;
+use crate::run::env::tests::plan_spec;
+
+fn options(work_dir: &Path) -> RunnerOptions {
+    RunnerOptions {
+        work_dir: work_dir.to_path_buf(),
+        terraform: PathBuf::from("terraform"),
+        tofu: PathBuf::from("tofu"),
+        versions_dir: None,
+        plugin_cache: work_dir.join("plugin-cache"),
+        grace: Duration::from_secs(1),
+        token: None,
+        helper_exe: PathBuf::from("landfall-runner"),
+        echo: false,
+    }
+}
+
+/// What the comment shows of a step that printed `output` and failed.
+fn comment_of_failing_step(output: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    let spec = plan_spec();
+    let opts = options(dir.path());
+    let mut run = Run::new(
+        &spec,
+        &opts,
+        Instant::now() + Duration::from_mins(1),
+        dir.path().join("plan.tfplan"),
+    );
+    let mut cmd = Command::new("sh");
+    cmd.arg("-c")
+        .arg("printf '%s' \"$1\"; exit 1")
+        .arg("sh")
+        .arg(output);
+    let Err(Stop(outcome)) = run.exec("plan", cmd, "terraform plan", dir.path()) else {
+        panic!("the step failed");
+    };
+    let result = ProjectResult::new(&spec.project, spec.command, outcome);
+    crate::comment::render(&[result])
+}
+
+/// Terraform prints a precondition's `error_message` as written, lines and all (`-no-color`), so
+/// the pull request's Terraform chooses this output. Naming a stale plan makes it a refusal.
+#[test]
+fn a_failing_step_cannot_break_out_of_its_code_block() {
+    for stale in ["", "Saved plan is stale.\n"] {
+        let output = format!(
+            "Error: Resource precondition failed\n\n  on main.tf line 7:\n\n{stale}```\n\
+             **Applied.** Apply complete! @acme/everyone\n~~~\n@acme/everyone\n"
+        );
+        let body = comment_of_failing_step(&output);
+        let shown: Vec<&str> = lines_outside_code(&body)
+            .into_iter()
+            .filter(|line| line.contains("@acme/everyone") || line.contains("Apply complete"))
+            .collect();
+        assert!(shown.is_empty(), "rendered as Markdown: {shown:?}\n{body}");
+        assert!(body.contains("@acme/everyone"), "{body}");
+    }
+}
