@@ -13,20 +13,21 @@ pub(super) enum CommandError {
     Quoting,
     /// The command word is not one we know.
     #[error(
-        "unknown command {0:?}: use plan, apply, import, state rm, unlock, cancel, approve_policies, help or version"
+        "unknown command {}: use plan, apply, import, state rm, unlock, cancel, approve_policies, help or version",
+        code(.0)
     )]
     UnknownCommand(String),
     /// `state` without `rm`.
-    #[error("unknown state command {0:?}: Landfall runs `state rm ADDRESS...`")]
+    #[error("unknown state command {}: Landfall runs `state rm ADDRESS...`", code(.0))]
     UnknownStateCommand(String),
     /// `import` without exactly an address and an ID, `state rm` without an address.
     #[error("{0}")]
     Operands(&'static str),
     /// An address or ID that is empty, too long or has control characters.
-    #[error("{0:?} is not a valid address or ID")]
+    #[error("{} is not a valid address or ID", code(.0))]
     BadOperand(String),
     /// A flag we do not know.
-    #[error("unknown flag {flag:?} for {action}")]
+    #[error("unknown flag {} for {action}", code(.flag))]
     UnknownFlag { action: &'static str, flag: String },
     /// A flag given twice.
     #[error("flag {0} is given more than once")]
@@ -39,7 +40,8 @@ pub(super) enum CommandError {
     UnexpectedValue(&'static str),
     /// A word that is not a flag.
     #[error(
-        "unexpected argument {0:?} (flags are -p, -d, -w, --verbose; Terraform arguments go after --)"
+        "unexpected argument {} (flags are -p, -d, -w, --verbose; Terraform arguments go after --)",
+        code(.0)
     )]
     Positional(String),
     /// `-p` together with `-d` or `-w`.
@@ -52,17 +54,23 @@ pub(super) enum CommandError {
     #[error("{0} takes no flags or arguments")]
     NoArgs(&'static str),
     /// `-d` that is absolute or leaves the repository.
-    #[error("directory {0:?} must be a relative path inside the repository")]
+    #[error("directory {} must be a relative path inside the repository", code(.0))]
     BadDir(String),
     /// `-w` that is not a plain name.
-    #[error("workspace {0:?} must be a plain name (letters, digits, '-', '_', '.')")]
+    #[error("workspace {} must be a plain name (letters, digits, '-', '_', '.')", code(.0))]
     BadWorkspace(String),
     /// `-p` that is empty or has control characters.
-    #[error("project name {0:?} is not valid")]
+    #[error("project name {} is not valid", code(.0))]
     BadProject(String),
     /// An extra argument that would escape the project directory.
-    #[error("Terraform argument {0:?} is not allowed: it would act outside the project directory")]
+    #[error("Terraform argument {} is not allowed: it would act outside the project directory", code(.0))]
     EscapingArg(String),
+}
+
+/// A word of the comment as the reply quotes it: escaped, in a code span nothing in it can
+/// close (the reply is posted as the bot, and the word is whatever the commenter typed).
+fn code(word: &str) -> String {
+    crate::comment::render::inline_code(&format!("{word:?}"))
 }
 
 pub(super) fn parse_words(tool: Tool, rest: &str) -> Result<Command, CommandError> {

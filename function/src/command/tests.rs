@@ -105,8 +105,8 @@ fn version_replies_with_the_crate_version() {
 
 #[test]
 fn unknown_commands_and_flags_get_a_helpful_reply() {
-    assert!(error("landfall destroy").contains("unknown command \"destroy\""));
-    assert!(error("landfall plan --force").contains("unknown flag \"--force\""));
+    assert!(error("landfall destroy").contains("unknown command `\"destroy\"`"));
+    assert!(error("landfall plan --force").contains("unknown flag `\"--force\"`"));
     assert!(error("landfall plan infra").contains("unexpected argument"));
     let Some(ParsedComment::Invalid(invalid)) = parse_comment("atlantis destroy") else {
         panic!()
@@ -242,7 +242,7 @@ fn state_rm_takes_one_or_more_addresses() {
     assert_eq!(command(&c.to_string()), c);
     assert!(error("landfall state rm").contains("one or more addresses"));
     assert!(error("landfall state rm -d infra").contains("one or more addresses"));
-    assert!(error("landfall state mv a b").contains("unknown state command \"mv\""));
+    assert!(error("landfall state mv a b").contains("unknown state command `\"mv\"`"));
     assert!(error("landfall state").contains("unknown state command"));
     // Positional words stay refused where no command takes them.
     assert!(error("landfall plan aws_s3_bucket.a").contains("unexpected argument"));

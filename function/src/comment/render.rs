@@ -121,8 +121,10 @@ const PLAIN_LINES: usize = 20;
 /// The longest command line a step's label quotes.
 const LABEL_CHARS: usize = 100;
 
-/// `text` as inline code, whatever backticks it holds.
-fn inline_code(text: &str) -> String {
+/// `text` as inline code, whatever backticks it holds, on one line (a line break would let the
+/// next line start a block of its own, a heading or a list, before the span is read).
+pub(crate) fn inline_code(text: &str) -> String {
+    let text = &text.replace(['\n', '\r'], " ");
     let ticks = "`".repeat(longest_backticks(text) + 1);
     let pad = if text.starts_with('`') || text.ends_with('`') {
         " "
@@ -418,7 +420,7 @@ pub(crate) mod tests {
 
     /// `line` without its inline code spans (CommonMark: a run of backticks closed by the next
     /// run of the same length).
-    fn outside_inline_code(line: &str) -> String {
+    pub(crate) fn outside_inline_code(line: &str) -> String {
         let mut out = String::new();
         let mut rest = line;
         while let Some(start) = rest.find('`') {

@@ -43,7 +43,11 @@ impl Context {
                     format!("recorded as cancelled, but could not be stopped: {err}")
                 }
             };
-            let _ = writeln!(body, "- the {word} of `{label}`: {said}");
+            let _ = writeln!(
+                body,
+                "- the {word} of {}: {said}",
+                crate::comment::render::inline_code(&label)
+            );
         }
         body.push_str(
             "\nThe locks stay with this pull request; comment `landfall plan` to run again.",

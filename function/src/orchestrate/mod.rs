@@ -36,6 +36,7 @@ mod scheduled;
 mod state;
 mod sweep;
 mod text;
+mod unlock;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -424,16 +425,7 @@ impl Context {
             Action::Import => self.edit_state(&ctx, command, RunCommand::Import).await,
             Action::StateRm => self.edit_state(&ctx, command, RunCommand::StateRm).await,
             Action::ApprovePolicies => self.approve_policies(&ctx, command).await,
-            Action::Unlock => {
-                let released = self.store.release_pr(repo.as_str(), pr.0).await?;
-                let body = if released.is_empty() {
-                    "This pull request holds no locks.".to_owned()
-                } else {
-                    text::released(&released, "`landfall unlock`")
-                };
-                self.vcs.post_comment(repo, pr, &body).await?;
-                Ok(())
-            }
+            Action::Unlock => self.unlock(repo, pr).await,
             Action::Help | Action::Version => Ok(()),
         }
     }

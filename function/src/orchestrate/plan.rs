@@ -10,10 +10,9 @@ use super::{Context, PrContext, text};
 use crate::dispatch::{DispatchOutcome, Dispatcher};
 use crate::projects::{Request, select};
 use crate::repo_config::{self, EffectivePolicy, Requirement, ResolvedConfig, ResolvedProject};
+use crate::report::Reporter;
 use crate::run::{CommentThread, Outcome, ProjectResult, ProjectSpec, RunCommand, RunSpec};
-use crate::store::{
-    LockHolder, LockKey, LockOutcome, PlanOutcome, PlanStatus, Store,
-};
+use crate::store::{LockHolder, LockKey, LockOutcome, PlanOutcome, PlanStatus, Store};
 use crate::vcs::tree::HeadFiles;
 use crate::vcs::{PrState, StatusState, VcsClient, status_context};
 
@@ -89,7 +88,13 @@ impl Context {
         let mut kept = Vec::new();
         for project in projects {
             let reasons = self
-                .unmet(&ctx_now, &project.plan_requirements, "plan", RunCommand::Plan, &mut checked)
+                .unmet(
+                    &ctx_now,
+                    &project.plan_requirements,
+                    "plan",
+                    RunCommand::Plan,
+                    &mut checked,
+                )
                 .await?;
             if reasons.is_empty() {
                 kept.push(project);
@@ -369,7 +374,9 @@ impl Context {
         // state rm): that run's result would be lost, and the plan could read the state before
         // the run changed it.
         if spec.command == RunCommand::Plan
-            && existing.is_some_and(|e| e.status == PlanStatus::Applying)
+            && existing
+                .as_ref()
+                .is_some_and(|e| e.status == PlanStatus::Applying)
         {
             let refused = refused(
                 spec,
@@ -385,15 +392,37 @@ impl Context {
             RunCommand::Import => (PlanStatus::Applying, "Importing…"),
             RunCommand::StateRm => (PlanStatus::Applying, "Removing from the state…"),
         };
-        if let PlanOutcome::LockNotHeld(_) = reporter
-            .record_status(spec, &run_id, started, None, None)
-            .await?
-        {
-            let refused = refused(
-                spec,
-                &format!("the lock was released before the {} started", spec.command),
-            );
-            return reporter.publish(spec, thread, Some(&refused)).await;
+        let record = Reporter::plan_record(spec, &run_id, started, None, None);
+        let written = match &spec.apply {
+            // An apply starts only from the plan it was checked against, and only once: of two
+            // applies of one plan (two comments, a merge and a comment) one takes the record.
+            Some(apply) => match existing.filter(|e| {
+                e.status == PlanStatus::Planned && e.planfile.as_ref() == Some(&apply.planfile)
+            }) {
+                Some(plan) => {
+                    let current = (plan.run_id.as_str(), PlanStatus::Planned);
+                    self.store.replace_plan(&record, current).await?
+                }
+                None => PlanOutcome::Changed,
+            },
+            None => self.store.put_plan(&record).await?,
+        };
+        let why = match written {
+            PlanOutcome::Written => None,
+            PlanOutcome::LockNotHeld(_) => Some(format!(
+                "the lock was released before the {} started",
+                spec.command
+            )),
+            PlanOutcome::Changed => Some(
+                "another run of this project started, or its plan changed, since this apply was \
+                 checked; comment `landfall apply` again once it has ended"
+                    .to_owned(),
+            ),
+        };
+        if let Some(why) = why {
+            return reporter
+                .publish(spec, thread, Some(&refused(spec, &why)))
+                .await;
         }
         let context = status_context(spec.status_name(), &spec.project.label());
         reporter

@@ -77,9 +77,9 @@ impl Context {
             if names.is_empty() || record.status != PlanStatus::Planned {
                 continue;
             }
-            let label = record.key.project_label();
+            let label = crate::comment::render::inline_code(&record.key.project_label());
             if let Some(why) = self.may_approve(ctx, checks, &names).await? {
-                let _ = writeln!(body, "- `{label}`: **not approved**: {why}");
+                let _ = writeln!(body, "- {label}: **not approved**: {why}");
                 continue;
             }
             // Counted once per person: by login, or on Bitbucket Cloud by account UUID.
@@ -90,17 +90,29 @@ impl Context {
                 result.policy_approvals.push(who);
             }
             let have = result.policy_approvals.len();
-            if let crate::store::PlanOutcome::LockNotHeld(_) = self.store.put_plan(&record).await? {
-                let _ = writeln!(
-                    body,
-                    "- `{label}`: **not approved**: this pull request no longer holds its lock"
-                );
-                continue;
+            // Written only over the record read: an apply that started meanwhile keeps its own.
+            let current = (record.run_id.as_str(), record.status);
+            match self.store.replace_plan(&record, current).await? {
+                crate::store::PlanOutcome::Written => {}
+                crate::store::PlanOutcome::LockNotHeld(_) => {
+                    let _ = writeln!(
+                        body,
+                        "- {label}: **not approved**: this pull request no longer holds its lock"
+                    );
+                    continue;
+                }
+                crate::store::PlanOutcome::Changed => {
+                    let _ = writeln!(
+                        body,
+                        "- {label}: **not approved**: its plan changed meanwhile; approve it again"
+                    );
+                    continue;
+                }
             }
             approved += 1;
             let _ = writeln!(
                 body,
-                "- `{label}`: approved ({have} of {need} approval(s) needed)"
+                "- {label}: approved ({have} of {need} approval(s) needed)"
             );
         }
         let body = if body.is_empty() {

@@ -23,7 +23,9 @@ use crate::store::{
 use crate::vcs::{AnyVcs, RetryPolicy, VcsSettings};
 
 mod drift;
+mod markdown;
 mod merge;
+mod races;
 mod policies;
 mod reports;
 mod state;

@@ -3,6 +3,7 @@
 use std::fmt::Write as _;
 
 use super::PrContext;
+use crate::comment::render::inline_code;
 use crate::projects::Deleted;
 use crate::repo_config::ResolvedProject;
 use crate::report::short;
@@ -13,7 +14,7 @@ pub(crate) fn released(locks: &[Lock], why: &str) -> String {
     let mut out =
         format!("**Locks released** ({why}); the plans of this pull request are discarded:\n\n");
     for lock in locks {
-        let _ = writeln!(out, "- `{}`", lock.key.project_label());
+        let _ = writeln!(out, "- {}", inline_code(&lock.key.project_label()));
     }
     out
 }
@@ -49,7 +50,8 @@ pub(crate) fn stuck(command: crate::run::RunCommand, label: &str, output: &str) 
     } else {
         format!("`landfall {word}`")
     };
-    format!("**The {word} of `{label}` failed:** {output}\n\nComment {again} to run it again.")
+    let label = inline_code(label);
+    format!("**The {word} of {label} failed:** {output}\n\nComment {again} to run it again.")
 }
 
 /// Who holds `lock`, for a refusal: a pull request (linked), or a drift check.
@@ -63,12 +65,13 @@ pub(crate) fn held(lock: &crate::store::Lock) -> String {
 
 /// A project the PR deleted or renamed.
 pub(crate) fn deleted(deleted: &Deleted) -> String {
-    let name = deleted.name.as_deref().unwrap_or(&deleted.dir);
+    let name = inline_code(deleted.name.as_deref().unwrap_or(&deleted.dir));
     match &deleted.renamed_to {
         Some(to) => {
-            format!("Project `{name}` moved to `{to}`: it is not planned at its old place.")
+            let to = inline_code(to);
+            format!("Project {name} moved to {to}: it is not planned at its old place.")
         }
-        None => format!("Project `{name}` was deleted: it is not planned."),
+        None => format!("Project {name} was deleted: it is not planned."),
     }
 }
 
@@ -102,7 +105,7 @@ pub(crate) fn plan_header(
         out.push_str(": ");
         let names: Vec<String> = planned
             .iter()
-            .map(|p| format!("`{}`", p.display_name()))
+            .map(|p| inline_code(&p.display_name()))
             .collect();
         out.push_str(&names.join(", "));
     }
@@ -110,18 +113,18 @@ pub(crate) fn plan_header(
         if lock.holder.pr == crate::run::DRIFT_PR.0 {
             let _ = write!(
                 out,
-                "\n\n**Locked:** `{}` is being checked for drift (or its drift remediated) at the \
+                "\n\n**Locked:** {} is being checked for drift (or its drift remediated) at the \
                  default branch's head, so it is not planned here. The lock is given back when \
                  that run ends: comment `landfall plan` again then.",
-                lock.key.project_label(),
+                inline_code(&lock.key.project_label()),
             );
             continue;
         }
         let _ = write!(
             out,
-            "\n\n**Locked:** `{}` is locked by #{} ([link]({})), so it is not planned here. \
+            "\n\n**Locked:** {} is locked by #{} ([link]({})), so it is not planned here. \
              The lock is released when #{} is merged or closed, or with `landfall unlock` on #{}.",
-            lock.key.project_label(),
+            inline_code(&lock.key.project_label()),
             lock.holder.pr,
             lock.holder.pull_url,
             lock.holder.pr,

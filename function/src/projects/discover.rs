@@ -4,6 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
+use crate::comment::render::inline_code;
 use crate::repo_config::normalize_dir;
 
 /// Whether a path is a Terraform configuration file (`.tf`, `.tf.json`, `.tofu`, `.tofu.json`).
@@ -67,8 +68,12 @@ impl TerraformTree {
                         }
                     }
                 }
+                // The path and the parser's error (which quotes the file's lines) are the pull
+                // request's text: the warning is a note of the PR comment, so both are code.
                 Err(e) => tree.warnings.push(format!(
-                    "{path}: could not be parsed ({e}); its module calls are not followed"
+                    "{}: could not be parsed ({}); its module calls are not followed",
+                    inline_code(path),
+                    inline_code(&e)
                 )),
             }
         }
@@ -313,7 +318,7 @@ mod tests {
         let tree = TerraformTree::from_files([("a/main.tf", "module \"x\" {")]);
         assert!(tree.is_terraform_dir("a"));
         assert_eq!(tree.warnings.len(), 1);
-        assert!(tree.warnings[0].starts_with("a/main.tf: could not be parsed"));
+        assert!(tree.warnings[0].starts_with("`a/main.tf`: could not be parsed"));
     }
 
     #[test]

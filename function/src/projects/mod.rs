@@ -18,6 +18,7 @@ use globset::GlobSet;
 use serde::{Deserialize, Serialize};
 
 use crate::command::Command;
+use crate::comment::render::inline_code;
 use crate::repo_config::{
     AutoDiscover, DEFAULT_WHEN_MODIFIED, EffectivePolicy, ResolvedConfig, ResolvedProject,
     normalize_dir,
@@ -164,7 +165,7 @@ pub struct Selection {
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
 pub enum SelectionError {
     /// `-p` names no project.
-    #[error("no project is named `{name}`{}", known_list(.known))]
+    #[error("no project is named {}{}", inline_code(.name), known_list(.known))]
     UnknownProject {
         /// The name given.
         name: String,
@@ -172,13 +173,18 @@ pub enum SelectionError {
         known: Vec<String>,
     },
     /// `-d` names a directory without Terraform files at the head commit.
-    #[error("directory `{dir}` holds no Terraform files at the head commit")]
+    #[error("directory {} holds no Terraform files at the head commit", inline_code(.dir))]
     NotATerraformDir {
         /// The directory given.
         dir: String,
     },
     /// `-d`/`-w` name no configured project.
-    #[error("no configured project has dir `{dir}` and workspace `{workspace}`{}", known_list(.known))]
+    #[error(
+        "no configured project has dir {} and workspace {}{}",
+        inline_code(.dir),
+        inline_code(.workspace),
+        known_list(.known)
+    )]
     NotConfigured {
         /// The directory asked for.
         dir: String,
@@ -190,7 +196,8 @@ pub enum SelectionError {
     /// `-d` names a directory that `autodiscover.ignore_paths` leaves out and no project
     /// configures.
     #[error(
-        "directory `{dir}` is left out by `autodiscover.ignore_paths` and no project configures it"
+        "directory {} is left out by `autodiscover.ignore_paths` and no project configures it",
+        inline_code(.dir)
     )]
     Ignored {
         /// The directory given.
@@ -206,6 +213,8 @@ fn known_list(known: &[String]) -> String {
     if known.is_empty() {
         String::new()
     } else {
+        // The names come from the repo config, which the pull request may change.
+        let known: Vec<String> = known.iter().map(|name| inline_code(name)).collect();
         format!(": the projects are {}", known.join(", "))
     }
 }

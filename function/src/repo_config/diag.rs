@@ -2,7 +2,6 @@
 //! are collected, never thrown one at a time, so a PR comment lists every problem at once.
 
 use std::fmt;
-use std::fmt::Write as _;
 
 /// How serious a diagnostic is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -128,25 +127,12 @@ fn render_plain(diagnostics: &[Diagnostic]) -> String {
         .join("\n")
 }
 
-/// A Markdown list of diagnostics, one bullet each, for PR comments.
+/// Diagnostics for PR comments: one code block, `file:line: level: message` and its help, as
+/// a compiler prints them. The messages quote the pull request's YAML (keys, values), which
+/// nothing in them can render as Markdown from inside the block.
 #[must_use]
 pub fn render_list(diagnostics: &[Diagnostic]) -> String {
-    let mut out = String::new();
-    for d in diagnostics {
-        let level = match d.severity {
-            Severity::Error => "error",
-            Severity::Warning => "warning",
-        };
-        if d.line == 0 {
-            let _ = writeln!(out, "- `{}` {level}: {}", d.file, d.message);
-        } else {
-            let _ = writeln!(out, "- `{}` line {} {level}: {}", d.file, d.line, d.message);
-        }
-        if let Some(help) = &d.help {
-            let _ = writeln!(out, "  - help: {help}");
-        }
-    }
-    out
+    crate::comment::render::fenced(&render_plain(diagnostics), "")
 }
 
 #[cfg(test)]
@@ -171,8 +157,8 @@ mod tests {
                 .with_help("did you mean `projects`?"),
         ]);
         let comment = errs.to_comment();
-        assert!(comment.contains("`atlantis.yaml` line 4 error: unknown key `projets`"));
-        assert!(comment.contains("help: did you mean `projects`?"));
+        assert!(comment.contains("atlantis.yaml:4: error: unknown key `projets`"));
+        assert!(comment.contains("\n  help: did you mean `projects`?"));
         assert!(comment.contains("1 problem to fix"));
     }
 }

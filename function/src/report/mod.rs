@@ -269,32 +269,40 @@ impl Reporter<'_> {
         planfile: Option<StoredArtifact>,
         result: Option<&ProjectResult>,
     ) -> anyhow::Result<PlanOutcome> {
+        let record = Self::plan_record(spec, run_id, status, planfile, result);
+        Ok(self.store.put_plan(&record).await?)
+    }
+
+    /// The plan record of run `run_id` of `spec` in `status`, as [`Self::record_status`]
+    /// writes it.
+    pub fn plan_record(
+        spec: &RunSpec,
+        run_id: &str,
+        status: PlanStatus,
+        planfile: Option<StoredArtifact>,
+        result: Option<&ProjectResult>,
+    ) -> PlanRecord {
         let head_sha = spec
             .apply
             .as_ref()
             .map_or_else(|| spec.head_sha.clone(), |a| a.planned_sha.clone());
         let planfile = planfile.or_else(|| spec.apply.as_ref().map(|a| a.planfile.clone()));
-        Ok(self
-            .store
-            .put_plan(&PlanRecord {
-                key: spec.lock_key(),
-                pr: spec.pr.0,
-                head_sha: head_sha.to_string(),
-                run_id: run_id.to_owned(),
-                status,
-                planfile,
-                updated_at: crate::store::now_secs(),
-                trigger: Some(spec.trigger.clone()),
-                result: result.map(capped),
-                deadline: matches!(status, PlanStatus::Planning | PlanStatus::Applying).then(
-                    || {
-                        crate::store::now_secs()
-                            .saturating_add(spec.project.timeout.as_secs())
-                            .saturating_add(crate::run::DEADLINE_GRACE.as_secs())
-                    },
-                ),
-            })
-            .await?)
+        PlanRecord {
+            key: spec.lock_key(),
+            pr: spec.pr.0,
+            head_sha: head_sha.to_string(),
+            run_id: run_id.to_owned(),
+            status,
+            planfile,
+            updated_at: crate::store::now_secs(),
+            trigger: Some(spec.trigger.clone()),
+            result: result.map(capped),
+            deadline: matches!(status, PlanStatus::Planning | PlanStatus::Applying).then(|| {
+                crate::store::now_secs()
+                    .saturating_add(spec.project.timeout.as_secs())
+                    .saturating_add(crate::run::DEADLINE_GRACE.as_secs())
+            }),
+        }
     }
 
     /// Sets the run's own commit status (its command's, for its project), best effort.

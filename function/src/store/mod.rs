@@ -251,6 +251,8 @@ pub enum PlanOutcome {
     /// The PR no longer holds the project's lock (released, or taken by the PR shown); nothing
     /// was written.
     LockNotHeld(Option<Lock>),
+    /// [`Store::replace_plan`] only: the stored record is no longer the one the caller read.
+    Changed,
 }
 
 /// A command's comment on a pull request: the key of the record of its part comments, when its
@@ -367,6 +369,15 @@ pub trait Store: Send + Sync {
     /// Writes a plan record, only while its PR holds the project's lock.
     fn put_plan(&self, plan: &PlanRecord) -> impl Future<Output = Result<PlanOutcome>> + Send;
 
+    /// Writes a plan record only while its PR holds the project's lock and the stored record
+    /// is still the one the caller read (`current`: its run id and status), so that of two
+    /// writers starting a run from one record (two applies of one plan) exactly one wins.
+    fn replace_plan(
+        &self,
+        plan: &PlanRecord,
+        current: (&str, PlanStatus),
+    ) -> impl Future<Output = Result<PlanOutcome>> + Send;
+
     /// The PR's plan record for a project, if any.
     fn get_plan(
         &self,
@@ -438,6 +449,7 @@ forward_to_variants! {
     fn get_lock(&self, key: &LockKey) -> Result<Option<Lock>>;
     fn list_locks(&self, repo: Option<&str>) -> Result<Vec<Lock>>;
     fn put_plan(&self, plan: &PlanRecord) -> Result<PlanOutcome>;
+    fn replace_plan(&self, plan: &PlanRecord, current: (&str, PlanStatus)) -> Result<PlanOutcome>;
     fn get_plan(&self, key: &LockKey, pr: u64) -> Result<Option<PlanRecord>>;
     fn list_plans(&self, repo: &str, pr: u64) -> Result<Vec<PlanRecord>>;
     fn comment_parts(&self, comment: CommentKey<'_>) -> Result<Vec<String>>;

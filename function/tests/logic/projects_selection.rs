@@ -342,7 +342,7 @@ fn comment_flags_select_explicitly_by_name_dir_and_workspace() {
     .unwrap_err();
     assert_eq!(
         err.to_string(),
-        "no project is named `nope`: the projects are stg, prd"
+        "no project is named `nope`: the projects are `stg`, `prd`"
     );
     let err = select(
         &cfg,
@@ -444,7 +444,7 @@ fn an_unnamed_project_is_selected_by_the_label_every_message_shows() {
     let err = select_by("landfall apply -p nope").unwrap_err();
     assert_eq!(
         err.to_string(),
-        "no project is named `nope`: the projects are project1:staging, project1:production"
+        "no project is named `nope`: the projects are `project1:staging`, `project1:production`"
     );
 }
 

@@ -281,9 +281,7 @@ fn every_problem_of_a_file_is_reported_at_once() {
         .unwrap_err()
         .to_comment();
     assert!(comment.starts_with("**Landfall could not use `landfall.yaml`**: 3 problems"));
-    assert!(
-        comment.contains("- `landfall.yaml` line 6 error: unknown key `wokspace` in a project")
-    );
+    assert!(comment.contains("landfall.yaml:6: error: unknown key `wokspace` in a project"));
     assert!(comment.contains("did you mean `workspace`?"));
 }
 

@@ -15,7 +15,7 @@ use crate::run::{RunCommand, RunSpec, RunStatus, StoredArtifact};
 use crate::store::{PlanStatus, Store as _};
 
 /// A run's spec and report credential, from the environment it was given.
-fn spec_of(env: &HashMap<String, String>) -> (RunSpec, String) {
+pub(super) fn spec_of(env: &HashMap<String, String>) -> (RunSpec, String) {
     let spec = RunSpec::from_lookup(|name| env.get(name).cloned()).unwrap();
     let credential = env[crate::config::env_vars::RUN_REPORT_TOKEN].clone();
     (spec, credential)
@@ -23,7 +23,7 @@ fn spec_of(env: &HashMap<String, String>) -> (RunSpec, String) {
 
 /// A loop under `policy` whose PR was planned (its plan recorded with a planfile); returns it
 /// with the plan's spec.
-async fn planned(policy: &str) -> (Loop, tempfile::TempDir, RunSpec) {
+pub(super) async fn planned(policy: &str) -> (Loop, tempfile::TempDir, RunSpec) {
     let policy = crate::repo_config::Policy::parse("repos.yaml", policy).unwrap();
     let (lp, bin) = reporting_loop_with(Some(policy)).await;
     lp.host_has_a_terraform_pr("open", false).await;

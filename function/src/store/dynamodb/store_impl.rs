@@ -13,8 +13,8 @@ use super::{DynamoStore, REPO_INDEX, TTL_ATTRIBUTE};
 use crate::store::keys::{self, ITEM_SK};
 use crate::store::{
     COMMENT_PARTS_TTL, CommentKey, DeliveryOutcome, Lock, LockHolder, LockKey, LockOutcome,
-    MAX_TRANSACTION_ITEMS, PartsOutcome, PlanOutcome, PlanRecord, ReleaseOutcome, Result, Store,
-    normalise_keys, now_secs,
+    MAX_TRANSACTION_ITEMS, PartsOutcome, PlanOutcome, PlanRecord, PlanStatus, ReleaseOutcome,
+    Result, Store, normalise_keys, now_secs,
 };
 
 impl Store for DynamoStore {
@@ -115,40 +115,15 @@ impl Store for DynamoStore {
     }
 
     async fn put_plan(&self, plan: &PlanRecord) -> Result<PlanOutcome> {
-        let check = ConditionCheck::builder()
-            .table_name(&self.table)
-            .key("pk", s(keys::lock_pk(&plan.key)))
-            .key("sk", s(ITEM_SK))
-            .condition_expression("#pr = :pr")
-            .expression_attribute_names("#pr", "pr")
-            .expression_attribute_values(":pr", n(plan.pr))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(|err| self.request_error("TransactWriteItems", err))?;
-        let put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(plan_item(plan)))
-            .build()
-            .map_err(|err| self.request_error("TransactWriteItems", err))?;
-        let items = vec![
-            TransactWriteItem::builder().condition_check(check).build(),
-            TransactWriteItem::builder().put(put).build(),
-        ];
-        let Err(err) = self.transact(items).await? else {
-            return Ok(PlanOutcome::Written);
-        };
-        if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-            err.as_service_error()
-            && let Some(reason) = cancelled.cancellation_reasons().first()
-            && reason.code() == Some("ConditionalCheckFailed")
-        {
-            let holder = match reason.item() {
-                Some(item) if !item.is_empty() => Some(self.fields(item).lock()?),
-                _ => None,
-            };
-            return Ok(PlanOutcome::LockNotHeld(holder));
-        }
-        Err(self.request_error("TransactWriteItems", aws_sdk_dynamodb::Error::from(err)))
+        self.put_plan_if(plan, None).await
+    }
+
+    async fn replace_plan(
+        &self,
+        plan: &PlanRecord,
+        current: (&str, PlanStatus),
+    ) -> Result<PlanOutcome> {
+        self.put_plan_if(plan, Some(current)).await
     }
 
     async fn get_plan(&self, key: &LockKey, pr: u64) -> Result<Option<PlanRecord>> {
@@ -222,5 +197,66 @@ impl Store for DynamoStore {
             .transpose()?
             .unwrap_or_default();
         Ok(PartsOutcome::Changed(current))
+    }
+}
+
+impl DynamoStore {
+    /// Writes a plan record under the condition that its PR holds the lock and, with
+    /// `current`, that the stored record is still that run in that status.
+    async fn put_plan_if(
+        &self,
+        plan: &PlanRecord,
+        current: Option<(&str, PlanStatus)>,
+    ) -> Result<PlanOutcome> {
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::lock_pk(&plan.key)))
+            .key("sk", s(ITEM_SK))
+            .condition_expression("#pr = :pr")
+            .expression_attribute_names("#pr", "pr")
+            .expression_attribute_values(":pr", n(plan.pr))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|err| self.request_error("TransactWriteItems", err))?;
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(plan_item(plan)));
+        if let Some((run_id, status)) = current {
+            put = put
+                .condition_expression("run_id = :run AND #status = :status")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":run", s(run_id))
+                .expression_attribute_values(":status", s(status.as_str()));
+        }
+        let put = put
+            .build()
+            .map_err(|err| self.request_error("TransactWriteItems", err))?;
+        let items = vec![
+            TransactWriteItem::builder().condition_check(check).build(),
+            TransactWriteItem::builder().put(put).build(),
+        ];
+        let Err(err) = self.transact(items).await? else {
+            return Ok(PlanOutcome::Written);
+        };
+        if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            err.as_service_error()
+            && let [lock, replaced, ..] = cancelled.cancellation_reasons()
+            && lock.code() != Some("ConditionalCheckFailed")
+            && replaced.code() == Some("ConditionalCheckFailed")
+        {
+            return Ok(PlanOutcome::Changed);
+        }
+        if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            err.as_service_error()
+            && let Some(reason) = cancelled.cancellation_reasons().first()
+            && reason.code() == Some("ConditionalCheckFailed")
+        {
+            let holder = match reason.item() {
+                Some(item) if !item.is_empty() => Some(self.fields(item).lock()?),
+                _ => None,
+            };
+            return Ok(PlanOutcome::LockNotHeld(holder));
+        }
+        Err(self.request_error("TransactWriteItems", aws_sdk_dynamodb::Error::from(err)))
     }
 }

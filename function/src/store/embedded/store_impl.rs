@@ -12,7 +12,7 @@ use super::{
 use crate::store::keys;
 use crate::store::{
     CommentKey, DeliveryOutcome, Lock, LockHolder, LockKey, LockOutcome, PartsOutcome, PlanOutcome,
-    PlanRecord, ReleaseOutcome, Result, Store, normalise_keys, now_secs,
+    PlanRecord, PlanStatus, ReleaseOutcome, Result, Store, normalise_keys, now_secs,
 };
 
 impl Store for EmbeddedStore {
@@ -190,6 +190,40 @@ impl Store for EmbeddedStore {
                     }
                     other => Ok(Finish::Abort(PlanOutcome::LockNotHeld(other))),
                 }
+            })
+            .await?;
+        Ok(outcome)
+    }
+
+    async fn replace_plan(
+        &self,
+        plan: &PlanRecord,
+        current: (&str, PlanStatus),
+    ) -> Result<PlanOutcome> {
+        let plan = plan.clone();
+        let (run_id, status) = (current.0.to_owned(), current.1);
+        let outcome = self
+            .write("replace a plan record", move |txn, _| {
+                let locks = txn.open_table(LOCKS)?;
+                let id = keys::embedded_lock_key(&plan.key);
+                let lock = match locks.get(id.as_str())? {
+                    Some(value) => Some(decode::<Lock>(&id, value.value())?),
+                    None => None,
+                };
+                if lock.as_ref().is_none_or(|lock| lock.holder.pr != plan.pr) {
+                    return Ok(Finish::Abort(PlanOutcome::LockNotHeld(lock)));
+                }
+                let mut plans = txn.open_table(PLANS)?;
+                let plan_id = keys::embedded_plan_key(&plan.key, plan.pr);
+                let stored = match plans.get(plan_id.as_str())? {
+                    Some(value) => Some(decode::<PlanRecord>(&plan_id, value.value())?),
+                    None => None,
+                };
+                if stored.is_none_or(|s| s.run_id != run_id || s.status != status) {
+                    return Ok(Finish::Abort(PlanOutcome::Changed));
+                }
+                plans.insert(plan_id.as_str(), encode(&plan).as_slice())?;
+                Ok(Finish::Commit(PlanOutcome::Written))
             })
             .await?;
         Ok(outcome)

@@ -25,6 +25,7 @@ macro_rules! for_each_contract_case {
             merge_or_close_releases_every_lock_of_the_pr_and_its_plans,
             a_lock_is_released_only_by_its_holder_or_an_operator,
             a_plan_record_is_refused_once_the_lock_is_gone,
+            a_plan_record_is_replaced_only_from_the_record_read,
             redeliveries_are_recognised_until_they_expire,
             locks_are_listed_per_repository_or_all,
             names_with_separators_are_distinct_locks,
@@ -305,6 +306,46 @@ pub async fn a_plan_record_is_refused_once_the_lock_is_gone(store: &impl Store) 
         other => panic!("a plan was written without the lock: {other:?}"),
     }
     assert_eq!(store.get_plan(&key, 1).await.unwrap(), None);
+}
+
+/// Two applies of one plan both read it `planned`; one write takes it `applying`, the other is
+/// refused: a record is replaced only while it is still the run and status the writer read.
+pub async fn a_plan_record_is_replaced_only_from_the_record_read(store: &impl Store) {
+    let key = project(1);
+    let planned = plan(&key, 1, PlanStatus::Planned);
+    let mut applying = plan(&key, 1, PlanStatus::Applying);
+    "apply-1".clone_into(&mut applying.run_id);
+    let read = (planned.run_id.as_str(), PlanStatus::Planned);
+    assert_eq!(
+        store.replace_plan(&applying, read).await.unwrap(),
+        PlanOutcome::LockNotHeld(None),
+        "nothing without the lock"
+    );
+    let _ = store
+        .acquire_locks(&holder(1), std::slice::from_ref(&key))
+        .await
+        .unwrap();
+    assert_eq!(
+        store.replace_plan(&applying, read).await.unwrap(),
+        PlanOutcome::Changed,
+        "no record to replace"
+    );
+    assert_eq!(
+        store.put_plan(&planned).await.unwrap(),
+        PlanOutcome::Written
+    );
+    assert_eq!(
+        store.replace_plan(&applying, read).await.unwrap(),
+        PlanOutcome::Written
+    );
+    let mut second = applying.clone();
+    "apply-2".clone_into(&mut second.run_id);
+    assert_eq!(
+        store.replace_plan(&second, read).await.unwrap(),
+        PlanOutcome::Changed,
+        "the second apply of one plan is refused"
+    );
+    assert_eq!(store.get_plan(&key, 1).await.unwrap(), Some(applying));
 }
 
 pub async fn redeliveries_are_recognised_until_they_expire(store: &impl Store) {
