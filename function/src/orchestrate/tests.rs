@@ -116,6 +116,11 @@ impl Loop {
     /// An open PR, and `user`'s permission on the repository.
     async fn host_knows(&self, user: &str, permission: &str) {
         self.host_has_pr("open", false).await;
+        self.host_grants(user, permission).await;
+    }
+
+    /// The host gives `user` the repository permission `permission`.
+    async fn host_grants(&self, user: &str, permission: &str) {
         Mock::given(method("GET"))
             .and(path(format!(
                 "/repos/{REPO}/collaborators/{user}/permission"
@@ -225,6 +230,25 @@ impl Loop {
             .unwrap();
         assert_eq!(outcome, LockOutcome::Acquired);
         key
+    }
+
+    /// A plan of PR 1 at `dir` (its lock taken), run `run_id`, in progress until `deadline` and
+    /// last heard of over an hour ago.
+    async fn running_plan(&self, dir: &str, run_id: &str, deadline: u64) {
+        let record = crate::store::PlanRecord {
+            key: self.hold_lock(1, dir).await,
+            pr: 1,
+            head_sha: SHA.to_owned(),
+            run_id: run_id.to_owned(),
+            status: crate::store::PlanStatus::Planning,
+            planfile: None,
+            updated_at: crate::store::now_secs() - 4000,
+            trigger: Some("t".to_owned()),
+            result: None,
+            deadline: Some(deadline),
+        };
+        let written = self.ctx.store.put_plan(&record).await.unwrap();
+        assert_eq!(written, crate::store::PlanOutcome::Written);
     }
 }
 

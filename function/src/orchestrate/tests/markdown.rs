@@ -2,9 +2,8 @@
 //! comments the loop writes as code only: CommonMark's rules find none of the attacker's text
 //! outside a code block or a code span.
 
-use super::{Loop, REPO, SHA, comment, opened};
+use super::{Loop, comment, opened};
 use crate::comment::render::tests::{lines_outside_code, outside_inline_code};
-use crate::store::{LockHolder, LockKey, PlanRecord, PlanStatus, Store as _};
 
 /// What an attacker hopes to see rendered: a mention of everyone and a fake result.
 const HOSTILE: &str = "x` @acme/everyone **Applied.** `";
@@ -37,21 +36,25 @@ fn assert_inert(bodies: &[String]) {
     }
 }
 
-#[tokio::test]
-async fn a_project_name_stays_code_in_the_plan_comment() {
+/// The comments posted when a PR with `files` at its head is opened, each checked inert.
+async fn comments_on_opening(files: &[(&str, &str)]) -> Vec<String> {
     let lp = Loop::new().await;
     lp.host_has_pr("open", false).await;
+    lp.host_has_files(files).await;
+    lp.ctx.process(&opened()).await.unwrap();
+    let bodies = bodies(&lp).await;
+    assert_inert(&bodies);
+    bodies
+}
+
+#[tokio::test]
+async fn a_project_name_stays_code_in_the_plan_comment() {
     let config = format!("version: 3\nprojects:\n- name: \"{HOSTILE}\"\n  dir: .\n");
-    lp.host_has_files(&[
+    let bodies = comments_on_opening(&[
         ("atlantis.yaml", config.as_str()),
         ("main.tf", "resource \"terraform_data\" \"a\" {}\n"),
     ])
     .await;
-
-    lp.ctx.process(&opened()).await.unwrap();
-
-    let bodies = bodies(&lp).await;
-    assert_inert(&bodies);
     assert!(
         bodies
             .iter()
@@ -62,9 +65,7 @@ async fn a_project_name_stays_code_in_the_plan_comment() {
 
 #[tokio::test]
 async fn a_discovered_dir_and_an_unparsable_files_text_stay_code_in_the_plan_comment() {
-    let lp = Loop::new().await;
-    lp.host_has_pr("open", false).await;
-    lp.host_has_files(&[
+    let bodies = comments_on_opening(&[
         (
             "x` @acme **Applied.** `/main.tf",
             "resource \"terraform_data\" \"a\" {}\n",
@@ -72,11 +73,6 @@ async fn a_discovered_dir_and_an_unparsable_files_text_stay_code_in_the_plan_com
         ("y/z.tf", "@acme/everyone **Applied.** }}} = {{{\n"),
     ])
     .await;
-
-    lp.ctx.process(&opened()).await.unwrap();
-
-    let bodies = bodies(&lp).await;
-    assert_inert(&bodies);
     assert!(
         bodies.iter().any(|b| b.contains("could not be parsed")),
         "the unparsable file is named: {bodies:?}"
@@ -85,25 +81,18 @@ async fn a_discovered_dir_and_an_unparsable_files_text_stay_code_in_the_plan_com
 
 #[tokio::test]
 async fn a_pull_requests_invalid_repo_config_is_quoted_as_code() {
-    let lp = Loop::new().await;
-    lp.host_has_pr("open", false).await;
     let config = format!(
         "version: 3\n\"{HOSTILE}\": 1\nprojects:\n- dir: \"{HOSTILE}/..\"\n  workspace: \"{HOSTILE}\"\n"
     );
-    lp.host_has_files(&[
+    let bodies = comments_on_opening(&[
         ("atlantis.yaml", config.as_str()),
         ("main.tf", "resource \"terraform_data\" \"a\" {}\n"),
     ])
     .await;
-
-    lp.ctx.process(&opened()).await.unwrap();
-
-    let bodies = bodies(&lp).await;
     assert!(
         bodies.iter().any(|b| b.contains("could not use")),
         "the config is refused: {bodies:?}"
     );
-    assert_inert(&bodies);
 }
 
 #[tokio::test]
@@ -164,44 +153,11 @@ async fn an_unknown_command_is_echoed_as_code() {
     assert_inert(&bodies);
 }
 
-/// A plan of the PR at the project dir `dir`, running until `deadline`, holding its lock.
-async fn running_plan(lp: &Loop, dir: &str, deadline: u64) {
-    let key = LockKey::new(REPO, dir, "default");
-    let holder = LockHolder {
-        pr: 1,
-        user: "author".to_owned(),
-        head_sha: SHA.to_owned(),
-        pull_url: format!("https://github.com/{REPO}/pull/1"),
-    };
-    let taken = lp
-        .ctx
-        .store
-        .acquire_locks(&holder, std::slice::from_ref(&key))
-        .await
-        .unwrap();
-    assert_eq!(taken, crate::store::LockOutcome::Acquired);
-    let now = crate::store::now_secs();
-    let record = PlanRecord {
-        key,
-        pr: 1,
-        head_sha: SHA.to_owned(),
-        run_id: "lf-plan-1-x".to_owned(),
-        status: PlanStatus::Planning,
-        planfile: None,
-        updated_at: now - 4000,
-        trigger: Some("t".to_owned()),
-        result: None,
-        deadline: Some(deadline),
-    };
-    let written = lp.ctx.store.put_plan(&record).await.unwrap();
-    assert_eq!(written, crate::store::PlanOutcome::Written);
-}
-
 #[tokio::test]
 async fn a_cancelled_and_an_unlocked_projects_dir_stays_code() {
     let lp = Loop::new().await;
     lp.host_knows("author", "write").await;
-    running_plan(&lp, HOSTILE, crate::store::now_secs() + 600).await;
+    lp.running_plan(HOSTILE, "lf-plan-1-x", crate::store::now_secs() + 600).await;
 
     lp.ctx
         .process(&comment("author", "landfall cancel", "cancel-1"))
@@ -221,7 +177,7 @@ async fn a_cancelled_and_an_unlocked_projects_dir_stays_code() {
 async fn a_stuck_runs_project_dir_stays_code_in_the_sweepers_comment() {
     let lp = Loop::new().await;
     lp.host_has_pr("open", false).await;
-    running_plan(&lp, HOSTILE, crate::store::now_secs() - 1).await;
+    lp.running_plan(HOSTILE, "lf-plan-1-x", crate::store::now_secs() - 1).await;
 
     lp.ctx.sweep().await.unwrap();
 

@@ -273,15 +273,7 @@ async fn automerge_after_apply(status: RunStatus) -> Vec<serde_json::Value> {
         .respond_with(ResponseTemplate::new(200).set_body_string("version: 3\nautomerge: true\n"))
         .mount(&lp.host)
         .await;
-    Mock::given(method("GET"))
-        .and(path(format!(
-            "/repos/{REPO}/collaborators/maintainer/permission"
-        )))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "permission": "write", "role_name": "write", "user": {"login": "maintainer"}
-        })))
-        .mount(&lp.host)
-        .await;
+    lp.host_grants("maintainer", "write").await;
     Mock::given(method("PUT"))
         .and(path(format!("/repos/{REPO}/pulls/1/merge")))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"merged": true})))

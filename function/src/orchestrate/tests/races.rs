@@ -1,10 +1,6 @@
 //! Races between commands, judged by their effect: how many runs were dispatched, who holds the
 //! lock, what the plan record says.
 
-use serde_json::json;
-use wiremock::matchers::{method, path};
-use wiremock::{Mock, ResponseTemplate};
-
 use super::merge::{planned, spec_of};
 use super::reports::{body, report, run_envs};
 use super::{Loop, REPO, comment};
@@ -13,18 +9,6 @@ use crate::run::{RunCommand, RunSpec, RunStatus};
 use crate::store::{LockHolder, LockOutcome, PlanStatus, Store as _};
 
 const POLICY: &str = "repos:\n- id: /.*/\n";
-
-async fn maintainer_may_write(lp: &Loop) {
-    Mock::given(method("GET"))
-        .and(path(format!(
-            "/repos/{REPO}/collaborators/maintainer/permission"
-        )))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "permission": "write", "role_name": "write", "user": {"login": "maintainer"}
-        })))
-        .mount(&lp.host)
-        .await;
-}
 
 /// The apply runs dispatched so far, with their report credentials.
 async fn applies(lp: &Loop) -> Vec<(RunSpec, String)> {
@@ -39,7 +23,7 @@ async fn applies(lp: &Loop) -> Vec<(RunSpec, String)> {
 #[tokio::test]
 async fn two_apply_comments_delivered_at_once_apply_the_plan_once() {
     let (lp, _bin, _) = planned(POLICY).await;
-    maintainer_may_write(&lp).await;
+    lp.host_grants("maintainer", "write").await;
 
     let first = comment("maintainer", "landfall apply", "apply-1");
     let second = comment("maintainer", "landfall apply", "apply-2");
@@ -57,7 +41,7 @@ async fn two_apply_comments_delivered_at_once_apply_the_plan_once() {
 #[tokio::test]
 async fn unlock_while_an_apply_runs_keeps_the_lock_until_the_apply_reports() {
     let (lp, _bin, plan) = planned(POLICY).await;
-    maintainer_may_write(&lp).await;
+    lp.host_grants("maintainer", "write").await;
     lp.ctx
         .process(&comment("maintainer", "landfall apply", "apply-1"))
         .await

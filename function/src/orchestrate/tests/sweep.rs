@@ -5,8 +5,8 @@ use std::os::unix::fs::PermissionsExt as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use super::{Loop, REPO, SHA, opened};
-use crate::store::{PlanRecord, PlanStatus, Store as _, Sweeps as _};
+use super::{Loop, REPO, opened};
+use crate::store::{PlanStatus, Store as _, Sweeps as _};
 
 #[tokio::test]
 async fn a_runner_killed_with_sigkill_ends_as_a_failed_run_within_one_sweep() {
@@ -68,21 +68,8 @@ async fn a_run_past_its_deadline_is_failed_and_one_still_in_time_is_left() {
     lp.host_has_pr("open", false).await;
     let now = crate::store::now_secs();
     for (dir, deadline) in [("late", now - 1), ("in-time", now + 600)] {
-        let key = lp.hold_lock(1, dir).await;
-        let record = PlanRecord {
-            key,
-            pr: 1,
-            head_sha: SHA.to_owned(),
-            run_id: format!("lf-plan-1-{dir}"),
-            status: PlanStatus::Planning,
-            planfile: None,
-            updated_at: now - 4000,
-            trigger: Some("t".to_owned()),
-            result: None,
-            deadline: Some(deadline),
-        };
-        let written = lp.ctx.store.put_plan(&record).await.unwrap();
-        assert_eq!(written, crate::store::PlanOutcome::Written);
+        lp.running_plan(dir, &format!("lf-plan-1-{dir}"), deadline)
+            .await;
     }
 
     let report = lp.ctx.sweep().await.unwrap();
