@@ -36,6 +36,8 @@ pub(super) struct Run<'a> {
     started: Instant,
     pub(super) deadline: Instant,
     pub(super) planfile: PathBuf,
+    /// Where the work directory led when the run started: a link the operator made is followed.
+    work_dir_link: Option<PathBuf>,
     pub(super) log: String,
     terraform_time: Duration,
     clone_time: Duration,
@@ -83,6 +85,7 @@ impl<'a> Run<'a> {
             started: Instant::now(),
             deadline,
             planfile,
+            work_dir_link: fs::read_link(&opts.work_dir).ok(),
             log: String::new(),
             terraform_time: Duration::ZERO,
             clone_time: Duration::ZERO,
@@ -497,14 +500,14 @@ async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Execu
     done
 }
 
-/// The planfile's bytes, read only where the runner put `$PLANFILE`: no symbolic link on the
-/// way from the work directory (one to `/proc/self/cwd/...` leads Terraform, in the project's
-/// directory, and the runner, elsewhere, to two different files).
+/// The planfile's bytes, read only where the runner put `$PLANFILE`: no symbolic link on the way
+/// (one to `/proc/self/cwd/...` leads Terraform and the runner to two different files).
 fn planfile_bytes(run: &Run<'_>) -> Result<Vec<u8>, Stop> {
     let out = run.planfile.parent().unwrap_or(&run.opts.work_dir);
-    let linked = [run.opts.work_dir.as_path(), out, &run.planfile]
-        .into_iter()
-        .any(|path| fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()));
+    let linked = fs::read_link(&run.opts.work_dir).ok() != run.work_dir_link
+        || [out, &run.planfile]
+            .into_iter()
+            .any(|path| fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()));
     if linked {
         return Err(failed(
             "plan",

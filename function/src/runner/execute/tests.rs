@@ -59,3 +59,41 @@ fn a_failing_step_cannot_break_out_of_its_code_block() {
         assert!(body.contains("@acme/everyone"), "{body}");
     }
 }
+
+/// A run of the plan spec in `work_dir`, its planfile at `out/plan.tfplan` there.
+fn run_in<'a>(spec: &'a RunSpec, opts: &'a RunnerOptions) -> Run<'a> {
+    let planfile = opts.work_dir.join("out").join("plan.tfplan");
+    Run::new(
+        spec,
+        opts,
+        Instant::now() + Duration::from_mins(1),
+        planfile,
+    )
+}
+
+/// The operator may point `LANDFALL_WORK_DIR` at a symbolic link (a work folder on another
+/// volume): the planfile Terraform wrote there is stored. A link the pull request's code puts
+/// in the work directory's place once the run has started is still refused.
+#[test]
+fn a_work_dir_the_operator_linked_stores_its_plan_and_one_swapped_in_later_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let (real, work) = (dir.path().join("volume"), dir.path().join("work"));
+    fs::create_dir_all(real.join("out")).unwrap();
+    std::os::unix::fs::symlink(&real, &work).unwrap();
+    let spec = plan_spec();
+    let opts = options(&work);
+    let run = run_in(&spec, &opts);
+    fs::write(&run.planfile, b"the plan").unwrap();
+    assert_eq!(planfile_bytes(&run).ok(), Some(b"the plan".to_vec()));
+
+    let plain = dir.path().join("plain");
+    fs::create_dir_all(plain.join("out")).unwrap();
+    let opts = options(&plain);
+    let run = run_in(&spec, &opts);
+    fs::rename(&plain, dir.path().join("moved")).unwrap();
+    std::os::unix::fs::symlink(&real, &plain).unwrap();
+    assert!(
+        planfile_bytes(&run).is_err(),
+        "a work dir swapped for a link"
+    );
+}
