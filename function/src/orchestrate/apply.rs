@@ -136,8 +136,10 @@ impl Context {
                     .find(|dep| in_apply.contains(dep) && !applied.contains(dep))
                 {
                     Some(dep) => {
-                        let why =
-                            format!("`{dep}`, which this project depends on, was not applied");
+                        let why = format!(
+                            "{}, which this project depends on, was not applied",
+                            crate::comment::render::inline_code(dep)
+                        );
                         self.refuse_apply(&spec, thread, &why).await?;
                     }
                     None => ready.push(spec),

@@ -138,17 +138,19 @@ impl Context {
         for spec in group {
             match spec.project.depends_on.iter().find(|dep| failed(dep)) {
                 Some(dep) => {
-                    let why = format!(
-                        "not run: `{dep}`, which this project depends on (`depends_on`), was not \
-                         planned. Fix it and comment `landfall plan` to plan both"
-                    );
-                    let result = refused(&spec, &why);
-                    self.reporter().publish(&spec, thread, Some(&result)).await?;
+                    // The lock is given back before the comment says so.
                     let released = self
                         .store
                         .release_lock(&spec.lock_key(), Some(spec.pr.0))
                         .await?;
                     tracing::info!(?released, project = %spec.project.label(), "not run: lock given back");
+                    let why = format!(
+                        "not run: {}, which this project depends on (`depends_on`), was not \
+                         planned. Fix it and comment `landfall plan` to plan both",
+                        crate::comment::render::inline_code(dep)
+                    );
+                    let result = refused(&spec, &why);
+                    self.reporter().publish(&spec, thread, Some(&result)).await?;
                 }
                 None => ready.push(spec),
             }
