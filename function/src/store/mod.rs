@@ -366,8 +366,19 @@ pub trait Store: Send + Sync {
     /// All locks, or those of one repository, ordered by repository then key.
     fn list_locks(&self, repo: Option<&str>) -> impl Future<Output = Result<Vec<Lock>>> + Send;
 
+    /// Writes a plan record, only while its PR holds the project's lock and, with `current`
+    /// (a run id and status), only while the stored record is still that run in that status:
+    /// one conditional write. [`PlanOutcome::Changed`] only with `current`.
+    fn write_plan(
+        &self,
+        plan: &PlanRecord,
+        current: Option<(&str, PlanStatus)>,
+    ) -> impl Future<Output = Result<PlanOutcome>> + Send;
+
     /// Writes a plan record, only while its PR holds the project's lock.
-    fn put_plan(&self, plan: &PlanRecord) -> impl Future<Output = Result<PlanOutcome>> + Send;
+    fn put_plan(&self, plan: &PlanRecord) -> impl Future<Output = Result<PlanOutcome>> + Send {
+        self.write_plan(plan, None)
+    }
 
     /// Writes a plan record only while its PR holds the project's lock and the stored record
     /// is still the one the caller read (`current`: its run id and status), so that of two
@@ -376,7 +387,9 @@ pub trait Store: Send + Sync {
         &self,
         plan: &PlanRecord,
         current: (&str, PlanStatus),
-    ) -> impl Future<Output = Result<PlanOutcome>> + Send;
+    ) -> impl Future<Output = Result<PlanOutcome>> + Send {
+        self.write_plan(plan, Some(current))
+    }
 
     /// The PR's plan record for a project, if any.
     fn get_plan(
@@ -448,8 +461,9 @@ forward_to_variants! {
     fn release_pr(&self, repo: &str, pr: u64) -> Result<Vec<Lock>>;
     fn get_lock(&self, key: &LockKey) -> Result<Option<Lock>>;
     fn list_locks(&self, repo: Option<&str>) -> Result<Vec<Lock>>;
-    fn put_plan(&self, plan: &PlanRecord) -> Result<PlanOutcome>;
-    fn replace_plan(&self, plan: &PlanRecord, current: (&str, PlanStatus)) -> Result<PlanOutcome>;
+    fn write_plan(
+        &self, plan: &PlanRecord, current: Option<(&str, PlanStatus)>
+    ) -> Result<PlanOutcome>;
     fn get_plan(&self, key: &LockKey, pr: u64) -> Result<Option<PlanRecord>>;
     fn list_plans(&self, repo: &str, pr: u64) -> Result<Vec<PlanRecord>>;
     fn comment_parts(&self, comment: CommentKey<'_>) -> Result<Vec<String>>;

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
+    AttributeValue, CancellationReason, ConditionCheck, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem,
 };
 
 use super::items::{n, plan_item, s};
@@ -114,16 +114,59 @@ impl Store for DynamoStore {
         Ok(locks)
     }
 
-    async fn put_plan(&self, plan: &PlanRecord) -> Result<PlanOutcome> {
-        self.put_plan_if(plan, None).await
-    }
-
-    async fn replace_plan(
+    async fn write_plan(
         &self,
         plan: &PlanRecord,
-        current: (&str, PlanStatus),
+        current: Option<(&str, PlanStatus)>,
     ) -> Result<PlanOutcome> {
-        self.put_plan_if(plan, Some(current)).await
+        let check = ConditionCheck::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::lock_pk(&plan.key)))
+            .key("sk", s(ITEM_SK))
+            .condition_expression("#pr = :pr")
+            .expression_attribute_names("#pr", "pr")
+            .expression_attribute_values(":pr", n(plan.pr))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|err| self.request_error("TransactWriteItems", err))?;
+        let mut put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(plan_item(plan)));
+        if let Some((run_id, status)) = current {
+            put = put
+                .condition_expression("run_id = :run AND #status = :status")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":run", s(run_id))
+                .expression_attribute_values(":status", s(status.as_str()));
+        }
+        let put = put
+            .build()
+            .map_err(|err| self.request_error("TransactWriteItems", err))?;
+        let items = vec![
+            TransactWriteItem::builder().condition_check(check).build(),
+            TransactWriteItem::builder().put(put).build(),
+        ];
+        let Err(err) = self.transact(items).await? else {
+            return Ok(PlanOutcome::Written);
+        };
+        // The reasons stand in the items' order: the lock's check, then the record's.
+        if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            err.as_service_error()
+        {
+            let failed = |reason: &CancellationReason| reason.code() == Some("ConditionalCheckFailed");
+            match cancelled.cancellation_reasons() {
+                [lock, ..] if failed(lock) => {
+                    let holder = match lock.item() {
+                        Some(item) if !item.is_empty() => Some(self.fields(item).lock()?),
+                        _ => None,
+                    };
+                    return Ok(PlanOutcome::LockNotHeld(holder));
+                }
+                [_, record, ..] if failed(record) => return Ok(PlanOutcome::Changed),
+                _ => {}
+            }
+        }
+        Err(self.request_error("TransactWriteItems", aws_sdk_dynamodb::Error::from(err)))
     }
 
     async fn get_plan(&self, key: &LockKey, pr: u64) -> Result<Option<PlanRecord>> {
@@ -197,66 +240,5 @@ impl Store for DynamoStore {
             .transpose()?
             .unwrap_or_default();
         Ok(PartsOutcome::Changed(current))
-    }
-}
-
-impl DynamoStore {
-    /// Writes a plan record under the condition that its PR holds the lock and, with
-    /// `current`, that the stored record is still that run in that status.
-    async fn put_plan_if(
-        &self,
-        plan: &PlanRecord,
-        current: Option<(&str, PlanStatus)>,
-    ) -> Result<PlanOutcome> {
-        let check = ConditionCheck::builder()
-            .table_name(&self.table)
-            .key("pk", s(keys::lock_pk(&plan.key)))
-            .key("sk", s(ITEM_SK))
-            .condition_expression("#pr = :pr")
-            .expression_attribute_names("#pr", "pr")
-            .expression_attribute_values(":pr", n(plan.pr))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .build()
-            .map_err(|err| self.request_error("TransactWriteItems", err))?;
-        let mut put = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(plan_item(plan)));
-        if let Some((run_id, status)) = current {
-            put = put
-                .condition_expression("run_id = :run AND #status = :status")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":run", s(run_id))
-                .expression_attribute_values(":status", s(status.as_str()));
-        }
-        let put = put
-            .build()
-            .map_err(|err| self.request_error("TransactWriteItems", err))?;
-        let items = vec![
-            TransactWriteItem::builder().condition_check(check).build(),
-            TransactWriteItem::builder().put(put).build(),
-        ];
-        let Err(err) = self.transact(items).await? else {
-            return Ok(PlanOutcome::Written);
-        };
-        if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-            err.as_service_error()
-            && let [lock, replaced, ..] = cancelled.cancellation_reasons()
-            && lock.code() != Some("ConditionalCheckFailed")
-            && replaced.code() == Some("ConditionalCheckFailed")
-        {
-            return Ok(PlanOutcome::Changed);
-        }
-        if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
-            err.as_service_error()
-            && let Some(reason) = cancelled.cancellation_reasons().first()
-            && reason.code() == Some("ConditionalCheckFailed")
-        {
-            let holder = match reason.item() {
-                Some(item) if !item.is_empty() => Some(self.fields(item).lock()?),
-                _ => None,
-            };
-            return Ok(PlanOutcome::LockNotHeld(holder));
-        }
-        Err(self.request_error("TransactWriteItems", aws_sdk_dynamodb::Error::from(err)))
     }
 }

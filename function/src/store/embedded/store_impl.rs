@@ -171,17 +171,40 @@ impl Store for EmbeddedStore {
             .await?)
     }
 
-    async fn put_plan(&self, plan: &PlanRecord) -> Result<PlanOutcome> {
-        self.put_plan_if(plan, None).await
-    }
-
-    async fn replace_plan(
+    async fn write_plan(
         &self,
         plan: &PlanRecord,
-        current: (&str, PlanStatus),
+        current: Option<(&str, PlanStatus)>,
     ) -> Result<PlanOutcome> {
-        self.put_plan_if(plan, Some((current.0.to_owned(), current.1)))
-            .await
+        let plan = plan.clone();
+        let current = current.map(|(run_id, status)| (run_id.to_owned(), status));
+        let outcome = self
+            .write("write a plan record", move |txn, _| {
+                let locks = txn.open_table(LOCKS)?;
+                let id = keys::embedded_lock_key(&plan.key);
+                let lock = match locks.get(id.as_str())? {
+                    Some(value) => Some(decode::<Lock>(&id, value.value())?),
+                    None => None,
+                };
+                if lock.as_ref().is_none_or(|lock| lock.holder.pr != plan.pr) {
+                    return Ok(Finish::Abort(PlanOutcome::LockNotHeld(lock)));
+                }
+                let mut plans = txn.open_table(PLANS)?;
+                let plan_id = keys::embedded_plan_key(&plan.key, plan.pr);
+                if let Some((run_id, status)) = &current {
+                    let stored = match plans.get(plan_id.as_str())? {
+                        Some(value) => Some(decode::<PlanRecord>(&plan_id, value.value())?),
+                        None => None,
+                    };
+                    if stored.is_none_or(|s| &s.run_id != run_id || s.status != *status) {
+                        return Ok(Finish::Abort(PlanOutcome::Changed));
+                    }
+                }
+                plans.insert(plan_id.as_str(), encode(&plan).as_slice())?;
+                Ok(Finish::Commit(PlanOutcome::Written))
+            })
+            .await?;
+        Ok(outcome)
     }
 
     async fn get_plan(&self, key: &LockKey, pr: u64) -> Result<Option<PlanRecord>> {
@@ -227,45 +250,6 @@ impl Store for EmbeddedStore {
                 parts.extend(added.iter().cloned());
                 table.insert(id.as_str(), encode(&parts).as_slice())?;
                 Ok(Finish::Commit(PartsOutcome::Written(parts)))
-            })
-            .await?;
-        Ok(outcome)
-    }
-}
-
-impl EmbeddedStore {
-    /// Writes a plan record while its PR holds the lock and, with `current`, only while the
-    /// stored record is still that run in that status: one transaction.
-    async fn put_plan_if(
-        &self,
-        plan: &PlanRecord,
-        current: Option<(String, PlanStatus)>,
-    ) -> Result<PlanOutcome> {
-        let plan = plan.clone();
-        let outcome = self
-            .write("write a plan record", move |txn, _| {
-                let locks = txn.open_table(LOCKS)?;
-                let id = keys::embedded_lock_key(&plan.key);
-                let lock = match locks.get(id.as_str())? {
-                    Some(value) => Some(decode::<Lock>(&id, value.value())?),
-                    None => None,
-                };
-                if lock.as_ref().is_none_or(|lock| lock.holder.pr != plan.pr) {
-                    return Ok(Finish::Abort(PlanOutcome::LockNotHeld(lock)));
-                }
-                let mut plans = txn.open_table(PLANS)?;
-                let plan_id = keys::embedded_plan_key(&plan.key, plan.pr);
-                if let Some((run_id, status)) = &current {
-                    let stored = match plans.get(plan_id.as_str())? {
-                        Some(value) => Some(decode::<PlanRecord>(&plan_id, value.value())?),
-                        None => None,
-                    };
-                    if stored.is_none_or(|s| &s.run_id != run_id || s.status != *status) {
-                        return Ok(Finish::Abort(PlanOutcome::Changed));
-                    }
-                }
-                plans.insert(plan_id.as_str(), encode(&plan).as_slice())?;
-                Ok(Finish::Commit(PlanOutcome::Written))
             })
             .await?;
         Ok(outcome)
