@@ -377,7 +377,12 @@ impl Dispatcher for LocalDispatcher {
                     .lock()
                     .unwrap_or_else(std::sync::PoisonError::into_inner)
                     .remove(&ended_id);
-                if let Err(err) = fs::write(&exit_file, status) {
+                // Written aside and renamed: a reader sees no file or the whole status, never
+                // the empty file `fs::write` creates first.
+                let partial = exit_file.with_extension("partial");
+                if let Err(err) =
+                    fs::write(&partial, status).and_then(|()| fs::rename(&partial, &exit_file))
+                {
                     tracing::warn!(file = %exit_file.display(), %err, "could not record a run's exit");
                 }
             })
