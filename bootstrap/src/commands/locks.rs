@@ -42,7 +42,9 @@ pub struct ReleaseArgs {
     /// The repository (owner/name).
     #[arg(long, value_name = "REPO")]
     pub repo: String,
-    /// Release every lock of this pull request (and discard its plans).
+    /// Release every lock of this pull request (and discard its plans), except the lock of a
+    /// project whose apply (import, state rm) still runs: it is printed as kept, and
+    /// `--project` releases it anyway.
     #[arg(
         long,
         value_name = "N",

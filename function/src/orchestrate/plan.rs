@@ -273,9 +273,10 @@ impl Context {
         if now.state == PrState::Open {
             return Ok(true);
         }
-        let released = self.store.release_pr(ctx.repo.as_str(), ctx.pr.0).await?;
+        let release = self.store.release_pr(ctx.repo.as_str(), ctx.pr.0).await?;
         tracing::info!(
-            released = released.len(),
+            released = release.released.len(),
+            kept = release.kept.len(),
             "the pull request closed while it was being planned: its locks are given back"
         );
         Ok(false)

@@ -252,20 +252,23 @@ impl Context {
             .await
     }
 
-    /// Releases every lock of a pull request that ended (`merged` or closed) and says so on it;
-    /// returns whether it held any.
+    /// Releases every lock of a pull request that ended (`merged` or closed), except those of a
+    /// run that writes the state (the sweep gives them back once it reported), and says so on
+    /// it; returns whether it released any.
     pub(crate) async fn release_ended(
         &self,
         repo: &RepoName,
         pr: PullRequestNumber,
         merged: bool,
     ) -> anyhow::Result<bool> {
-        let released = self.store.release_pr(repo.as_str(), pr.0).await?;
-        if released.is_empty() {
-            return Ok(false);
-        }
+        let release = self.store.release_pr(repo.as_str(), pr.0).await?;
         let verb = if merged { "merged" } else { "closed" };
-        let body = text::released(&released, &format!("this pull request was {verb}"));
+        let why = format!("this pull request was {verb}");
+        // Only a release is said: the sweep finds the kept locks again every round.
+        let Some(body) = text::pr_released(&release, &why, "the sweep gives them back after")
+        else {
+            return Ok(false);
+        };
         self.vcs.post_comment(repo, pr, &body).await?;
         Ok(true)
     }

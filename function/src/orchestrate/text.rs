@@ -7,7 +7,7 @@ use crate::comment::render::inline_code;
 use crate::projects::Deleted;
 use crate::repo_config::ResolvedProject;
 use crate::report::short;
-use crate::store::Lock;
+use crate::store::{Lock, PrRelease};
 
 /// "Locks released" after a merge, a close or `landfall unlock`.
 pub(crate) fn released(locks: &[Lock], why: &str) -> String {
@@ -17,6 +17,33 @@ pub(crate) fn released(locks: &[Lock], why: &str) -> String {
         let _ = writeln!(out, "- {}", inline_code(&lock.key.project_label()));
     }
     out
+}
+
+/// What a release of every lock of the PR did, with `why` and what then frees the locks kept
+/// for a run that writes the state (`then`); `None` when it released nothing.
+pub(crate) fn pr_released(release: &PrRelease, why: &str, then: &str) -> Option<String> {
+    if release.released.is_empty() {
+        return None;
+    }
+    let mut out = released(&release.released, why);
+    if !release.kept.is_empty() {
+        let _ = write!(
+            out,
+            "\n**Kept** while a run that writes their state still runs: {}. Their locks and plans \
+             stay until it reports; {then}.\n",
+            lock_names(&release.kept)
+        );
+    }
+    Some(out)
+}
+
+/// The locks' projects, as code, separated by commas.
+pub(crate) fn lock_names(locks: &[Lock]) -> String {
+    let names: Vec<String> = locks
+        .iter()
+        .map(|lock| inline_code(&lock.key.project_label()))
+        .collect();
+    names.join(", ")
 }
 
 /// The reply to a command the deployment does not run (`LANDFALL_ALLOW_COMMANDS`).

@@ -1,37 +1,27 @@
-//! `landfall unlock`: gives back every lock of the pull request and discards its plans, unless a
-//! run that writes the state (apply, import, state rm) is still running for one of them.
+//! `landfall unlock`: gives back every lock of the pull request and discards its plans, except
+//! those of a run that writes the state (apply, import, state rm) still running.
 
 use super::{Context, text};
 use crate::event::{PullRequestNumber, RepoName};
-use crate::store::{PlanStatus, Store as _};
+use crate::store::Store as _;
 use crate::vcs::VcsClient as _;
 
 impl Context {
-    /// Releases the PR's locks and says so. A running apply (import, state rm) keeps them all
-    /// until it reports: released, another PR could plan or apply the project while Terraform
-    /// still writes its state, and the run's result could no longer be recorded.
+    /// Releases the PR's locks and says so. A running apply (import, state rm) keeps its lock
+    /// until it reports (the store checks it in the release itself): released, another PR could
+    /// plan or apply the project while Terraform still writes its state, and the run's result
+    /// could no longer be recorded.
     pub(super) async fn unlock(&self, repo: &RepoName, pr: PullRequestNumber) -> anyhow::Result<()> {
-        let running: Vec<String> = self
-            .store
-            .list_plans(repo.as_str(), pr.0)
-            .await?
-            .iter()
-            .filter(|record| record.status == PlanStatus::Applying)
-            .map(|record| crate::comment::render::inline_code(&record.key.project_label()))
-            .collect();
-        let body = if running.is_empty() {
-            let released = self.store.release_pr(repo.as_str(), pr.0).await?;
-            if released.is_empty() {
-                "This pull request holds no locks.".to_owned()
-            } else {
-                text::released(&released, "`landfall unlock`")
-            }
-        } else {
-            format!(
+        let release = self.store.release_pr(repo.as_str(), pr.0).await?;
+        let again = "comment `landfall unlock` again once it has reported (or `landfall cancel` it)";
+        let body = match text::pr_released(&release, "`landfall unlock`", again) {
+            Some(body) => body,
+            None if release.kept.is_empty() => "This pull request holds no locks.".to_owned(),
+            None => format!(
                 "Nothing was unlocked: a run that writes the state is still running for {}. \
-                 Comment `landfall unlock` again once it has reported (or `landfall cancel` it).",
-                running.join(", ")
-            )
+                 Its lock and plan stay until it reports; {again}.",
+                text::lock_names(&release.kept)
+            ),
         };
         self.vcs.post_comment(repo, pr, &body).await?;
         Ok(())

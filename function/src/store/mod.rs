@@ -124,6 +124,20 @@ pub enum ReleaseOutcome {
     NotLocked,
     /// Another PR holds it; nothing changed.
     HeldBy(Lock),
+    /// The PR holds it, and a run that writes the state (apply, import, state rm: its record
+    /// is `applying`) still runs for it: kept, with the record, until that run reports.
+    Running(Lock),
+}
+
+/// What [`Store::release_pr`] did, each list ordered by key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[must_use]
+pub struct PrRelease {
+    /// The locks released, their plan records discarded.
+    pub released: Vec<Lock>,
+    /// The locks kept because a run that writes the state still runs for them
+    /// ([`ReleaseOutcome::Running`]).
+    pub kept: Vec<Lock>,
 }
 
 /// Where a plan stands.
@@ -348,17 +362,20 @@ pub trait Store: Send + Sync {
         keys: &[LockKey],
     ) -> impl Future<Output = Result<LockOutcome>> + Send;
 
-    /// Releases one lock and discards its holder's plan for it: only if `pr` holds it, or
-    /// whoever holds it when `pr` is `None` (an operator's release).
+    /// Releases one lock and discards its holder's plan for it: only if `pr` holds it and no
+    /// run that writes the state runs for it ([`ReleaseOutcome::Running`]), checked in the same
+    /// write; or whoever holds it, whatever runs, when `pr` is `None` (an operator's release).
     fn release_lock(
         &self,
         key: &LockKey,
         pr: Option<u64>,
     ) -> impl Future<Output = Result<ReleaseOutcome>> + Send;
 
-    /// Releases every lock of a PR and discards its plan records (merge, close, `unlock`);
-    /// returns the locks released.
-    fn release_pr(&self, repo: &str, pr: u64) -> impl Future<Output = Result<Vec<Lock>>> + Send;
+    /// Releases every lock of a PR and discards its plan records (merge, close, `unlock`),
+    /// except a project whose run writes the state (an `applying` record): its lock and record
+    /// stay until the run reports, checked in the same write as the release. Released, another
+    /// PR could plan or apply the project while Terraform still writes its state.
+    fn release_pr(&self, repo: &str, pr: u64) -> impl Future<Output = Result<PrRelease>> + Send;
 
     /// The lock on `key`, if any.
     fn get_lock(&self, key: &LockKey) -> impl Future<Output = Result<Option<Lock>>> + Send;
@@ -458,7 +475,7 @@ forward_to_variants! {
     fn forget_delivery(&self, delivery: &str) -> Result<()>;
     fn acquire_locks(&self, holder: &LockHolder, keys: &[LockKey]) -> Result<LockOutcome>;
     fn release_lock(&self, key: &LockKey, pr: Option<u64>) -> Result<ReleaseOutcome>;
-    fn release_pr(&self, repo: &str, pr: u64) -> Result<Vec<Lock>>;
+    fn release_pr(&self, repo: &str, pr: u64) -> Result<PrRelease>;
     fn get_lock(&self, key: &LockKey) -> Result<Option<Lock>>;
     fn list_locks(&self, repo: Option<&str>) -> Result<Vec<Lock>>;
     fn write_plan(

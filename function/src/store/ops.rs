@@ -9,7 +9,8 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::{
-    ApplyLock, ApplyLocks, Lock, ReleaseOutcome, Result, Store, StoreConfig, format_timestamp,
+    ApplyLock, ApplyLocks, PrRelease, ReleaseOutcome, Result, Store, StoreConfig,
+    format_timestamp,
 };
 
 /// One lock as `landfall locks list` shows it (and as one object of `--json`).
@@ -66,16 +67,18 @@ pub async fn list_locks(store: &impl Store, repo: Option<&str>) -> Result<Vec<Lo
     Ok(rows)
 }
 
-/// Releases the locks `target` names in `repo` and returns them.
+/// Releases the locks `target` names in `repo`. A PR's release keeps the locks of a run that
+/// writes the state (as the function's own does); a project's is the operator's way out and
+/// releases whatever runs.
 pub async fn release_locks(
     store: &impl Store,
     repo: &str,
     target: &ReleaseTarget,
-) -> Result<Vec<Lock>> {
+) -> Result<PrRelease> {
     match target {
         ReleaseTarget::Pr(pr) => store.release_pr(repo, *pr).await,
         ReleaseTarget::Project(project) => {
-            let mut released = Vec::new();
+            let mut release = PrRelease::default();
             for lock in store.list_locks(Some(repo)).await? {
                 let key = &lock.key;
                 let matches = key.project.as_deref() == Some(project.as_str())
@@ -85,10 +88,10 @@ pub async fn release_locks(
                 if matches
                     && let ReleaseOutcome::Released(lock) = store.release_lock(key, None).await?
                 {
-                    released.push(lock);
+                    release.released.push(lock);
                 }
             }
-            Ok(released)
+            Ok(release)
         }
     }
 }
@@ -119,7 +122,7 @@ pub fn release_locks_blocking(
     config: &StoreConfig,
     repo: &str,
     target: &ReleaseTarget,
-) -> anyhow::Result<Vec<Lock>> {
+) -> anyhow::Result<PrRelease> {
     block_on(async {
         let (store, _) = config.connect().await?;
         release_locks(&store, repo, target).await.with_context(|| {
@@ -221,10 +224,11 @@ pub(crate) fn aligned(header: &[&str], rows: &[Vec<String>]) -> String {
     out
 }
 
-/// One line per released lock, or a note that nothing matched.
+/// One line per released (and kept) lock, or a note that nothing matched.
 #[must_use]
-pub fn render_released(repo: &str, target: &ReleaseTarget, released: &[Lock]) -> String {
-    if released.is_empty() {
+pub fn render_released(repo: &str, target: &ReleaseTarget, release: &PrRelease) -> String {
+    let mut out = String::new();
+    if release.released.is_empty() && release.kept.is_empty() {
         return match target {
             ReleaseTarget::Pr(pr) => {
                 format!("PR #{pr} of {repo} holds no locks; nothing released\n")
@@ -234,17 +238,26 @@ pub fn render_released(repo: &str, target: &ReleaseTarget, released: &[Lock]) ->
             }
         };
     }
-    let mut out = String::new();
-    for lock in released {
-        let _ = writeln!(
-            out,
-            "released {} {} (workspace {}), held by #{} since {}",
-            lock.key.repo,
-            lock.key.project_label(),
-            lock.key.workspace,
-            lock.holder.pr,
-            format_timestamp(lock.since)
-        );
+    for (verb, locks) in [("released", &release.released), ("kept", &release.kept)] {
+        for lock in locks {
+            let _ = write!(
+                out,
+                "{verb} {} {} (workspace {}), held by #{} since {}",
+                lock.key.repo,
+                lock.key.project_label(),
+                lock.key.workspace,
+                lock.holder.pr,
+                format_timestamp(lock.since)
+            );
+            if verb == "kept" {
+                let _ = write!(
+                    out,
+                    ": a run that writes its state is running; `--project {}` releases it anyway",
+                    lock.key.project_label()
+                );
+            }
+            out.push('\n');
+        }
     }
     out
 }
@@ -274,6 +287,29 @@ mod tests {
         REPO        PROJECT    DIR        WORKSPACE  PR   SINCE                 BY     PLAN
         acme/infra  envs/prod  envs/prod  default    #1   2026-05-01T12:00:00Z  alice  planned
         o/r         .          .          default    #12  2026-05-01T12:00:00Z  alice  -
+        ");
+    }
+
+    #[test]
+    fn a_kept_lock_says_why_and_how_to_release_it_anyway() {
+        let lock = |dir: &str| crate::store::Lock {
+            key: crate::run::LockKey::new("acme/infra", dir, "default"),
+            holder: crate::store::LockHolder {
+                pr: 7,
+                user: "alice".into(),
+                head_sha: "a".repeat(40),
+                pull_url: "https://example.test/7".into(),
+            },
+            since: 1_777_636_800,
+        };
+        let release = PrRelease {
+            released: vec![lock("dev")],
+            kept: vec![lock("prod")],
+        };
+        let text = render_released("acme/infra", &ReleaseTarget::Pr(7), &release);
+        insta::assert_snapshot!(text, @r"
+        released acme/infra dev (workspace default), held by #7 since 2026-05-01T12:00:00Z
+        kept acme/infra prod (workspace default), held by #7 since 2026-05-01T12:00:00Z: a run that writes its state is running; `--project prod` releases it anyway
         ");
     }
 

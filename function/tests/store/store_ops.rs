@@ -73,12 +73,12 @@ fn exercise(config: &StoreConfig) {
 
     let target = ReleaseTarget::Project("projects/002".into());
     let released = ops::release_locks_blocking(config, REPO, &target).unwrap();
-    assert_eq!(released.len(), 1);
+    assert_eq!(released.released.len(), 1);
 
     let target = ReleaseTarget::Pr(1);
     let released = ops::release_locks_blocking(config, REPO, &target).unwrap();
     assert_eq!(
-        released.len(),
+        released.released.len(),
         1,
         "only PR 1's remaining lock in this repository"
     );
@@ -163,12 +163,14 @@ fn exercise_dynamodb(config: &StoreConfig, moto: &landfall_e2e::MotoServer) {
     runtime.block_on(async {
         let released = ops::release_locks(&store, REPO, &ReleaseTarget::Project("prod".into()))
             .await
-            .unwrap();
+            .unwrap()
+            .released;
         assert_eq!(released.len(), 1);
         assert_eq!(released[0].holder.pr, 2);
         let released = ops::release_locks(&store, REPO, &ReleaseTarget::Pr(1))
             .await
-            .unwrap();
+            .unwrap()
+            .released;
         assert_eq!(released.len(), 2);
         let rows = ops::list_locks(&store, None).await.unwrap();
         assert_eq!(rows.len(), 1);

@@ -92,7 +92,7 @@ async fn run(store: impl Store, pr: u64, op: Op) -> Done {
         }
         Op::ReleasePr => {
             let released = store.release_pr(REPO, pr).await.unwrap();
-            Done::ReleasePr(released.into_iter().map(|lock| lock.key).collect())
+            Done::ReleasePr(released.released.into_iter().map(|lock| lock.key).collect())
         }
         Op::Plan(key) => {
             let record = PlanRecord {
@@ -158,6 +158,7 @@ fn check_outcome(
                 ReleaseOutcome::NotLocked | ReleaseOutcome::HeldBy(_) => {
                     assert_ne!(expected, Some(pr), "lost PR {pr}'s lock: {context}");
                 }
+                ReleaseOutcome::Running(_) => panic!("no run writes the state here: {context}"),
             }
         }
         Done::ReleasePr(released) => {

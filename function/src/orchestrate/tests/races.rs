@@ -3,12 +3,33 @@
 
 use super::merge::{planned, spec_of};
 use super::reports::{body, report, run_envs};
-use super::{Loop, REPO, comment};
+use super::{Loop, REPO, comment, opened};
+use crate::event::{DeliveryId, EventKind};
 use crate::handler::ReportAnswer;
 use crate::run::{RunCommand, RunSpec, RunStatus};
 use crate::store::{LockHolder, LockOutcome, PlanStatus, Store as _};
 
 const POLICY: &str = "repos:\n- id: /.*/\n";
+
+/// Another PR's plan of `plan`'s project is refused its lock.
+async fn assert_another_pr_cannot_lock(lp: &Loop, plan: &RunSpec) {
+    let other = LockHolder {
+        pr: 2,
+        user: "someone".to_owned(),
+        head_sha: "b".repeat(40),
+        pull_url: format!("https://github.com/{REPO}/pull/2"),
+    };
+    let taken = lp
+        .ctx
+        .store
+        .acquire_locks(&other, &[plan.lock_key()])
+        .await
+        .unwrap();
+    assert!(
+        matches!(taken, LockOutcome::HeldBy(_)),
+        "another PR took the lock of a running apply"
+    );
+}
 
 /// The apply runs dispatched so far, with their report credentials.
 async fn applies(lp: &Loop) -> Vec<(RunSpec, String)> {
@@ -38,44 +59,65 @@ async fn two_apply_comments_delivered_at_once_apply_the_plan_once() {
     assert_eq!(record.run_id, applies[0].0.run_id());
 }
 
-#[tokio::test]
-async fn unlock_while_an_apply_runs_keeps_the_lock_until_the_apply_reports() {
-    let (lp, _bin, plan) = planned(POLICY).await;
+/// A loop whose PR's plan is being applied: the plan's spec, the apply's and its credential.
+async fn apply_running() -> (Loop, tempfile::TempDir, RunSpec, (RunSpec, String)) {
+    let (lp, bin, plan) = planned(POLICY).await;
     lp.host_grants("maintainer", "write").await;
     lp.ctx
         .process(&comment("maintainer", "landfall apply", "apply-1"))
         .await
         .unwrap();
-    let (apply, credential) = applies(&lp).await.remove(0);
+    let apply = applies(&lp).await.remove(0);
+    (lp, bin, plan, apply)
+}
+
+/// The apply reports success, and its result is recorded.
+async fn apply_reports(lp: &Loop, (apply, credential): &(RunSpec, String)) {
+    let applied = body(apply, report(apply, RunStatus::Applied, None));
+    assert_eq!(
+        lp.ctx.take_report(Some(credential), &applied).await,
+        ReportAnswer::Recorded
+    );
+    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    assert_eq!(record.status, PlanStatus::Applied);
+}
+
+#[tokio::test]
+async fn unlock_while_an_apply_runs_keeps_the_lock_until_the_apply_reports() {
+    let (lp, _bin, plan, apply) = apply_running().await;
 
     // While Terraform applies, the PR is unlocked, and another PR plans the same project.
     lp.ctx
         .process(&comment("maintainer", "landfall unlock", "unlock-1"))
         .await
         .unwrap();
-    let other = LockHolder {
-        pr: 2,
-        user: "someone".to_owned(),
-        head_sha: "b".repeat(40),
-        pull_url: format!("https://github.com/{REPO}/pull/2"),
-    };
-    let taken = lp
-        .ctx
-        .store
-        .acquire_locks(&other, &[plan.lock_key()])
-        .await
-        .unwrap();
-    assert!(
-        matches!(taken, LockOutcome::HeldBy(_)),
-        "another PR took the lock of a running apply"
-    );
+    assert_another_pr_cannot_lock(&lp, &plan).await;
 
     // The apply's result is recorded when it reports.
-    let applied = body(&apply, report(&apply, RunStatus::Applied, None));
-    assert_eq!(
-        lp.ctx.take_report(Some(&credential), &applied).await,
-        ReportAnswer::Recorded
+    apply_reports(&lp, &apply).await;
+}
+
+#[tokio::test]
+async fn a_merge_while_an_apply_runs_keeps_its_lock_until_the_apply_reported() {
+    let (lp, _bin, plan, apply) = apply_running().await;
+
+    // The PR merges while Terraform applies.
+    lp.host.reset().await;
+    lp.host_has_pr("closed", true).await;
+    let mut merged = opened();
+    merged.kind = EventKind::Merged;
+    merged.delivery = Some(DeliveryId::new("merge-1"));
+    lp.ctx.process(&merged).await.unwrap();
+    assert_another_pr_cannot_lock(&lp, &plan).await;
+
+    // The apply's result is recorded, and the next sweep gives the lock back.
+    apply_reports(&lp, &apply).await;
+    let swept = lp.ctx.sweep().await.unwrap();
+    assert_eq!(swept.prs_released, [format!("{REPO}#1")]);
+    assert!(lp.ctx.store.list_locks(None).await.unwrap().is_empty());
+    let comments = lp.comments().await;
+    assert!(
+        comments.last().is_some_and(|c| c.contains("Locks released")),
+        "{comments:?}"
     );
-    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
-    assert_eq!(record.status, PlanStatus::Applied);
 }

@@ -1,21 +1,23 @@
 //! The lock algorithms: a set of up to [`MAX_TRANSACTION_ITEMS`] locks taken in one transaction,
 //! a larger one one by one in key order and rolled back if one is refused, conditional releases,
-//! and a PR's locks and plan records deleted in transactions of up to 100 deletes.
+//! and a PR's locks and plan records deleted in transactions of up to 100 deletes, keeping a
+//! project whose run writes the state.
 
 use std::collections::HashMap;
 
 use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{
-    Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    CancellationReason, Delete, ReturnValue, ReturnValuesOnConditionCheckFailure,
+    TransactWriteItem, Update,
 };
 
 use super::items::{LockWrite, n, s};
 use super::{DynamoStore, is_transient};
 use crate::store::keys::{self, ITEM_SK};
 use crate::store::{
-    Lock, LockHolder, LockKey, LockOutcome, MAX_TRANSACTION_ITEMS, ReleaseOutcome, Result,
-    StoreError, now_secs,
+    Lock, LockHolder, LockKey, LockOutcome, MAX_TRANSACTION_ITEMS, PlanRecord, PlanStatus,
+    PrRelease, ReleaseOutcome, Result, Store as _, StoreError, now_secs,
 };
 
 impl DynamoStore {
@@ -191,50 +193,110 @@ impl DynamoStore {
         })
     }
 
-    /// Deletes a PR's locks and plan records with transactions of up to 100 deletes; a chunk
-    /// cancelled because a lock changed hands falls back to one-by-one deletes.
-    pub(super) async fn delete_pr_items(
+    /// A delete of `pr`'s lock on `key`, only while `pr` holds it.
+    fn lock_delete(&self, key: &LockKey, pr: u64) -> Result<TransactWriteItem> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::lock_pk(key)))
+            .key("sk", s(ITEM_SK))
+            .condition_expression("#pr = :pr")
+            .expression_attribute_names("#pr", "pr")
+            .expression_attribute_values(":pr", n(pr))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|err| self.request_error("TransactWriteItems", err))?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// A delete of `pr`'s plan record for `key` (none is fine), only while no run that writes
+    /// the state runs for it.
+    fn idle_plan_delete(&self, key: &LockKey, pr: u64) -> Result<TransactWriteItem> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .key("pk", s(keys::plan_pk(&key.repo, pr)))
+            .key("sk", s(keys::project_key(key)))
+            .condition_expression(IDLE)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":applying", s(PlanStatus::Applying.as_str()))
+            .build()
+            .map_err(|err| self.request_error("TransactWriteItems", err))?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
+    /// Releases `pr`'s lock on `key` and deletes its plan record in one transaction, unless a
+    /// run that writes the state runs for it ([`ReleaseOutcome::Running`]).
+    pub(super) async fn release_idle(&self, key: &LockKey, pr: u64) -> Result<ReleaseOutcome> {
+        let Some(lock) = self.get_lock(key).await? else {
+            return Ok(ReleaseOutcome::NotLocked);
+        };
+        if lock.holder.pr != pr {
+            return Ok(ReleaseOutcome::HeldBy(lock));
+        }
+        let items = vec![self.lock_delete(key, pr)?, self.idle_plan_delete(key, pr)?];
+        let Err(err) = self.transact(items).await? else {
+            return Ok(ReleaseOutcome::Released(lock));
+        };
+        // The reasons stand in the items' order: the lock's delete, then the record's.
+        if let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) =
+            err.as_service_error()
+        {
+            let failed = |reason: &CancellationReason| reason.code() == Some("ConditionalCheckFailed");
+            match cancelled.cancellation_reasons() {
+                [held, ..] if failed(held) => {
+                    return Ok(match held.item().filter(|item| !item.is_empty()) {
+                        Some(item) => ReleaseOutcome::HeldBy(self.fields(item).lock()?),
+                        None => ReleaseOutcome::NotLocked,
+                    });
+                }
+                [_, record, ..] if failed(record) => return Ok(ReleaseOutcome::Running(lock)),
+                _ => {}
+            }
+        }
+        Err(self.request_error("TransactWriteItems", aws_sdk_dynamodb::Error::from(err)))
+    }
+
+    /// Releases a PR's `locks` and deletes its plan records (`plans`) with transactions of up
+    /// to 100 deletes, each lock with its record, keeping those a run that writes the state
+    /// runs for; a chunk cancelled because something changed meanwhile falls back to one
+    /// project at a time.
+    pub(super) async fn release_pr_items(
         &self,
         pr: u64,
-        locks: &[Lock],
-        plans: &[LockKey],
-    ) -> Result<Vec<Lock>> {
-        enum Target<'a> {
-            Lock(&'a Lock),
-            Plan(&'a LockKey),
+        locks: Vec<Lock>,
+        plans: &[PlanRecord],
+    ) -> Result<PrRelease> {
+        enum Target {
+            Lock(Lock),
+            Plan(LockKey),
         }
-        let targets: Vec<Target> = locks
+        let running =
+            |key: &LockKey| plans.iter().any(|p| p.key == *key && p.status == PlanStatus::Applying);
+        let (kept, locks): (Vec<Lock>, Vec<Lock>) =
+            locks.into_iter().partition(|lock| running(&lock.key));
+        let mut release = PrRelease {
+            released: Vec::new(),
+            kept,
+        };
+        let orphans = plans
             .iter()
-            .map(Target::Lock)
-            .chain(plans.iter().map(Target::Plan))
-            .collect();
-        let mut released = Vec::new();
-        for chunk in targets.chunks(MAX_TRANSACTION_ITEMS) {
-            let items = chunk
-                .iter()
-                .map(|target| {
-                    let delete = match target {
-                        Target::Lock(lock) => Delete::builder()
-                            .table_name(&self.table)
-                            .key("pk", s(keys::lock_pk(&lock.key)))
-                            .key("sk", s(ITEM_SK))
-                            .condition_expression("#pr = :pr")
-                            .expression_attribute_names("#pr", "pr")
-                            .expression_attribute_values(":pr", n(pr)),
-                        Target::Plan(key) => Delete::builder()
-                            .table_name(&self.table)
-                            .key("pk", s(keys::plan_pk(&key.repo, pr)))
-                            .key("sk", s(keys::project_key(key))),
-                    };
-                    let delete = delete
-                        .build()
-                        .map_err(|err| self.request_error("TransactWriteItems", err))?;
-                    Ok(TransactWriteItem::builder().delete(delete).build())
-                })
-                .collect::<Result<Vec<_>>>()?;
+            .filter(|p| !running(&p.key) && !locks.iter().any(|lock| lock.key == p.key))
+            .map(|p| Target::Plan(p.key.clone()))
+            .collect::<Vec<_>>();
+        let targets: Vec<Target> = locks.into_iter().map(Target::Lock).chain(orphans).collect();
+        for chunk in targets.chunks(MAX_TRANSACTION_ITEMS / 2) {
+            let mut items = Vec::new();
+            for target in chunk {
+                match target {
+                    Target::Lock(lock) => {
+                        items.push(self.lock_delete(&lock.key, pr)?);
+                        items.push(self.idle_plan_delete(&lock.key, pr)?);
+                    }
+                    Target::Plan(key) => items.push(self.idle_plan_delete(key, pr)?),
+                }
+            }
             match self.transact(items).await? {
-                Ok(()) => released.extend(chunk.iter().filter_map(|target| match target {
-                    Target::Lock(lock) => Some((*lock).clone()),
+                Ok(()) => release.released.extend(chunk.iter().filter_map(|target| match target {
+                    Target::Lock(lock) => Some(lock.clone()),
                     Target::Plan(_) => None,
                 })),
                 Err(err) => {
@@ -249,19 +311,37 @@ impl DynamoStore {
                     }
                     for target in chunk {
                         match target {
-                            Target::Lock(lock) => {
-                                if let ReleaseOutcome::Released(lock) =
-                                    self.delete_lock(&lock.key, Some(pr)).await?
-                                {
-                                    released.push(lock);
-                                }
+                            Target::Lock(lock) => match self.release_idle(&lock.key, pr).await? {
+                                ReleaseOutcome::Released(lock) => release.released.push(lock),
+                                ReleaseOutcome::Running(lock) => release.kept.push(lock),
+                                ReleaseOutcome::NotLocked | ReleaseOutcome::HeldBy(_) => {}
+                            },
+                            Target::Plan(key) => {
+                                let (pk, sk) = (keys::plan_pk(&key.repo, pr), keys::project_key(key));
+                                // Refused: a run that writes the state started meanwhile.
+                                let _ = self
+                                    .delete((&pk, &sk), |delete| {
+                                        delete
+                                            .condition_expression(IDLE)
+                                            .expression_attribute_names("#status", "status")
+                                            .expression_attribute_values(
+                                                ":applying",
+                                                s(PlanStatus::Applying.as_str()),
+                                            )
+                                    })
+                                    .await?;
                             }
-                            Target::Plan(key) => self.delete_plan(key, pr).await?,
                         }
                     }
                 }
             }
         }
-        Ok(released)
+        release.released.sort_by(|a, b| a.key.cmp(&b.key));
+        release.kept.sort_by(|a, b| a.key.cmp(&b.key));
+        Ok(release)
     }
 }
+
+/// The condition of a plan record's delete on release: absent, or no run that writes the
+/// state (`applying`) runs for it.
+const IDLE: &str = "attribute_not_exists(pk) OR #status <> :applying";

@@ -13,8 +13,8 @@ use super::{DynamoStore, REPO_INDEX, TTL_ATTRIBUTE};
 use crate::store::keys::{self, ITEM_SK};
 use crate::store::{
     COMMENT_PARTS_TTL, CommentKey, DeliveryOutcome, Lock, LockHolder, LockKey, LockOutcome,
-    MAX_TRANSACTION_ITEMS, PartsOutcome, PlanOutcome, PlanRecord, PlanStatus, ReleaseOutcome,
-    Result, Store, normalise_keys, now_secs,
+    MAX_TRANSACTION_ITEMS, PartsOutcome, PlanOutcome, PlanRecord, PlanStatus, PrRelease,
+    ReleaseOutcome, Result, Store, normalise_keys, now_secs,
 };
 
 impl Store for DynamoStore {
@@ -55,14 +55,17 @@ impl Store for DynamoStore {
     }
 
     async fn release_lock(&self, key: &LockKey, pr: Option<u64>) -> Result<ReleaseOutcome> {
-        let outcome = self.delete_lock(key, pr).await?;
+        if let Some(pr) = pr {
+            return self.release_idle(key, pr).await;
+        }
+        let outcome = self.delete_lock(key, None).await?;
         if let ReleaseOutcome::Released(lock) = &outcome {
             self.delete_plan(&lock.key, lock.holder.pr).await?;
         }
         Ok(outcome)
     }
 
-    async fn release_pr(&self, repo: &str, pr: u64) -> Result<Vec<Lock>> {
+    async fn release_pr(&self, repo: &str, pr: u64) -> Result<PrRelease> {
         let locks = self
             .query_all(
                 Some(REPO_INDEX),
@@ -76,15 +79,8 @@ impl Store for DynamoStore {
             .iter()
             .map(|item| self.fields(item).lock())
             .collect::<Result<Vec<_>, _>>()?;
-        let plans = self
-            .query_all(None, "pk = :pk", &[(":pk", s(keys::plan_pk(repo, pr)))])
-            .await?
-            .iter()
-            .map(|item| self.fields(item).key())
-            .collect::<Result<Vec<_>, _>>()?;
-        let mut released = self.delete_pr_items(pr, &locks, &plans).await?;
-        released.sort_by(|a, b| a.key.cmp(&b.key));
-        Ok(released)
+        let plans = self.list_plans(repo, pr).await?;
+        self.release_pr_items(pr, locks, &plans).await
     }
 
     async fn get_lock(&self, key: &LockKey) -> Result<Option<Lock>> {

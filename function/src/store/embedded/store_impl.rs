@@ -12,7 +12,7 @@ use super::{
 use crate::store::keys;
 use crate::store::{
     CommentKey, DeliveryOutcome, Lock, LockHolder, LockKey, LockOutcome, PartsOutcome, PlanOutcome,
-    PlanRecord, PlanStatus, ReleaseOutcome, Result, Store, normalise_keys, now_secs,
+    PlanRecord, PlanStatus, PrRelease, ReleaseOutcome, Result, Store, normalise_keys, now_secs,
 };
 
 impl Store for EmbeddedStore {
@@ -117,45 +117,63 @@ impl Store for EmbeddedStore {
                 if pr.is_some_and(|pr| pr != lock.holder.pr) {
                     return Ok(Finish::Abort(ReleaseOutcome::HeldBy(lock)));
                 }
-                locks.remove(id.as_str())?;
                 let mut plans = txn.open_table(PLANS)?;
-                plans.remove(keys::embedded_plan_key(&key, lock.holder.pr).as_str())?;
+                let plan_id = keys::embedded_plan_key(&key, lock.holder.pr);
+                if pr.is_some() {
+                    let record = match plans.get(plan_id.as_str())? {
+                        Some(value) => Some(decode::<PlanRecord>(&plan_id, value.value())?),
+                        None => None,
+                    };
+                    if record.is_some_and(|record| record.status == PlanStatus::Applying) {
+                        return Ok(Finish::Abort(ReleaseOutcome::Running(lock)));
+                    }
+                }
+                locks.remove(id.as_str())?;
+                plans.remove(plan_id.as_str())?;
                 Ok(Finish::Commit(ReleaseOutcome::Released(lock)))
             })
             .await?;
         Ok(outcome)
     }
 
-    async fn release_pr(&self, repo: &str, pr: u64) -> Result<Vec<Lock>> {
+    async fn release_pr(&self, repo: &str, pr: u64) -> Result<PrRelease> {
         let repo = repo.to_owned();
-        let released = self
+        let release = self
             .write("release a PR's locks", move |txn, _| {
-                let mut locks = txn.open_table(LOCKS)?;
-                let held: Vec<(String, Lock)> =
-                    scan_prefix(&locks, &keys::embedded_repo_prefix(&repo))?
-                        .into_iter()
-                        .filter(|(_, lock): &(String, Lock)| lock.holder.pr == pr)
-                        .collect();
-                for (id, _) in &held {
-                    locks.remove(id.as_str())?;
-                }
                 let mut plans = txn.open_table(PLANS)?;
                 let prefix = keys::embedded_plan_prefix(&repo, pr);
                 let records: Vec<(String, PlanRecord)> = scan_prefix(&plans, &prefix)?;
-                for (id, _) in &records {
+                let (running, idle): (Vec<_>, Vec<_>) = records
+                    .into_iter()
+                    .partition(|(_, record)| record.status == PlanStatus::Applying);
+                for (id, _) in &idle {
                     plans.remove(id.as_str())?;
                 }
-                let mut comments = txn.open_table(COMMENT_PARTS)?;
-                let threads: Vec<(String, Vec<String>)> = scan_prefix(&comments, &prefix)?;
-                for (id, _) in &threads {
-                    comments.remove(id.as_str())?;
+                let mut locks = txn.open_table(LOCKS)?;
+                let mut release = PrRelease::default();
+                for (id, lock) in scan_prefix::<Lock>(&locks, &keys::embedded_repo_prefix(&repo))? {
+                    if lock.holder.pr != pr {
+                        continue;
+                    }
+                    if running.iter().any(|(_, record)| record.key == lock.key) {
+                        release.kept.push(lock);
+                    } else {
+                        locks.remove(id.as_str())?;
+                        release.released.push(lock);
+                    }
                 }
-                Ok(Finish::Commit(
-                    held.into_iter().map(|(_, lock)| lock).collect(),
-                ))
+                // A running apply's report may still add parts to its comment.
+                if running.is_empty() {
+                    let mut comments = txn.open_table(COMMENT_PARTS)?;
+                    let threads: Vec<(String, Vec<String>)> = scan_prefix(&comments, &prefix)?;
+                    for (id, _) in &threads {
+                        comments.remove(id.as_str())?;
+                    }
+                }
+                Ok(Finish::Commit(release))
             })
             .await?;
-        Ok(released)
+        Ok(release)
     }
 
     async fn get_lock(&self, key: &LockKey) -> Result<Option<Lock>> {

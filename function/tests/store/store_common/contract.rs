@@ -5,11 +5,12 @@ use std::time::Duration;
 
 use landfall_function::store::{
     ApplyLock, ApplyLocks, CommentKey, DeliveryOutcome, LockKey, LockOutcome, PartsOutcome,
-    PlanOutcome, PlanRecord, PlanStatus, ReleaseOutcome, Store, StoredArtifact, Sweeps,
+    PlanOutcome, PlanRecord, PlanStatus, PrRelease, ReleaseOutcome, Store, StoredArtifact, Sweeps,
 };
 
 pub use super::contract_drift::drift_records_are_kept_per_project_and_listed_per_repository_or_all;
 pub use super::contract_queue::a_queued_group_is_taken_once_and_only_after_its_own_group;
+pub use super::contract_release::a_run_that_writes_the_state_keeps_its_lock_through_every_pr_release;
 use super::{REPO, holder, project, projects};
 
 /// The names of every case, for the macro that runs them.
@@ -24,6 +25,7 @@ macro_rules! for_each_contract_case {
             a_set_larger_than_one_transaction_is_locked_all_or_nothing,
             merge_or_close_releases_every_lock_of_the_pr_and_its_plans,
             a_lock_is_released_only_by_its_holder_or_an_operator,
+            a_run_that_writes_the_state_keeps_its_lock_through_every_pr_release,
             a_plan_record_is_refused_once_the_lock_is_gone,
             a_plan_record_is_replaced_only_from_the_record_read,
             redeliveries_are_recognised_until_they_expire,
@@ -38,7 +40,7 @@ macro_rules! for_each_contract_case {
     };
 }
 
-fn plan(key: &LockKey, pr: u64, status: PlanStatus) -> PlanRecord {
+pub(super) fn plan(key: &LockKey, pr: u64, status: PlanStatus) -> PlanRecord {
     PlanRecord {
         key: key.clone(),
         pr,
@@ -57,7 +59,7 @@ fn plan(key: &LockKey, pr: u64, status: PlanStatus) -> PlanRecord {
     }
 }
 
-async fn owner(store: &impl Store, key: &LockKey) -> Option<u64> {
+pub(super) async fn owner(store: &impl Store, key: &LockKey) -> Option<u64> {
     store
         .get_lock(key)
         .await
@@ -193,7 +195,7 @@ pub async fn a_set_larger_than_one_transaction_is_locked_all_or_nothing(store: &
     let locks = store.list_locks(Some(REPO)).await.unwrap();
     assert_eq!(locks.len(), 150);
     assert!(locks.iter().all(|lock| lock.holder.pr == 2));
-    let released = store.release_pr(REPO, 2).await.unwrap();
+    let released = store.release_pr(REPO, 2).await.unwrap().released;
     assert_eq!(
         released.len(),
         150,
@@ -219,8 +221,9 @@ pub async fn merge_or_close_releases_every_lock_of_the_pr_and_its_plans(store: &
         );
     }
     assert_eq!(store.list_plans(REPO, 1).await.unwrap().len(), 3);
-    let released = store.release_pr(REPO, 1).await.unwrap();
-    let keys: Vec<LockKey> = released.into_iter().map(|lock| lock.key).collect();
+    let release = store.release_pr(REPO, 1).await.unwrap();
+    assert!(release.kept.is_empty(), "nothing runs");
+    let keys: Vec<LockKey> = release.released.into_iter().map(|lock| lock.key).collect();
     assert_eq!(keys, mine);
     assert!(
         store.list_plans(REPO, 1).await.unwrap().is_empty(),
@@ -232,7 +235,7 @@ pub async fn merge_or_close_releases_every_lock_of_the_pr_and_its_plans(store: &
         "other PRs keep theirs"
     );
     assert!(
-        store.release_pr(REPO, 1).await.unwrap().is_empty(),
+        store.release_pr(REPO, 1).await.unwrap() == PrRelease::default(),
         "release is idempotent"
     );
 }
@@ -447,7 +450,7 @@ pub async fn names_with_separators_are_distinct_locks(store: &impl Store) {
     assert_eq!(owner(store, &a).await, Some(1));
     assert_eq!(owner(store, &b).await, Some(2));
     assert_eq!(owner(store, &c).await, Some(3));
-    let released = store.release_pr(REPO, 2).await.unwrap();
+    let released = store.release_pr(REPO, 2).await.unwrap().released;
     assert_eq!(released.len(), 1);
     assert_eq!(released[0].key, b);
 }

@@ -6,6 +6,7 @@
 pub mod contract;
 pub mod contract_drift;
 pub mod contract_queue;
+pub mod contract_release;
 pub mod seam;
 
 use aws_config::SdkConfig;

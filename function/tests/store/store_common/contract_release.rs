@@ -1,0 +1,80 @@
+//! The store contract for releases while a run that writes the state (an `applying` record)
+//! runs: the PR's own releases keep that lock and record, an operator's does not.
+
+use landfall_function::store::{LockOutcome, PlanOutcome, PlanStatus, ReleaseOutcome, Store};
+
+use super::contract::{owner, plan};
+use super::{REPO, holder, projects};
+
+pub async fn a_run_that_writes_the_state_keeps_its_lock_through_every_pr_release(
+    store: &impl Store,
+) {
+    let keys = projects(3);
+    let (applying, planned, operator) = (&keys[0], &keys[1], &keys[2]);
+    assert_eq!(
+        store.acquire_locks(&holder(1), &keys).await.unwrap(),
+        LockOutcome::Acquired
+    );
+    for (key, status) in [
+        (applying, PlanStatus::Applying),
+        (planned, PlanStatus::Planned),
+        (operator, PlanStatus::Applying),
+    ] {
+        assert_eq!(
+            store.put_plan(&plan(key, 1, status)).await.unwrap(),
+            PlanOutcome::Written
+        );
+    }
+
+    // The PR's release of one lock keeps it, and the record, while the apply runs.
+    match store.release_lock(applying, Some(1)).await.unwrap() {
+        ReleaseOutcome::Running(lock) => assert_eq!(lock.key, *applying),
+        other => panic!("released a running apply's lock: {other:?}"),
+    }
+    // Merge, close, `unlock`: every other lock goes, the running apply's stays.
+    let release = store.release_pr(REPO, 1).await.unwrap();
+    let released: Vec<_> = release.released.iter().map(|lock| &lock.key).collect();
+    let kept: Vec<_> = release.kept.iter().map(|lock| &lock.key).collect();
+    assert_eq!(released, [planned]);
+    assert_eq!(kept, [applying, operator]);
+    assert_eq!(owner(store, applying).await, Some(1));
+    assert_eq!(owner(store, planned).await, None);
+    let records = store.list_plans(REPO, 1).await.unwrap();
+    let statuses: Vec<_> = records.iter().map(|r| (&r.key, r.status)).collect();
+    assert_eq!(
+        statuses,
+        [
+            (applying, PlanStatus::Applying),
+            (operator, PlanStatus::Applying)
+        ],
+        "the running applies' records stay for their reports"
+    );
+    assert!(matches!(
+        store
+            .acquire_locks(&holder(2), std::slice::from_ref(applying))
+            .await
+            .unwrap(),
+        LockOutcome::HeldBy(_)
+    ));
+
+    // An operator's release is the way out for a run that never reports.
+    assert!(matches!(
+        store.release_lock(operator, None).await.unwrap(),
+        ReleaseOutcome::Released(_)
+    ));
+    assert_eq!(owner(store, operator).await, None);
+
+    // Once the apply reported, the PR's next release gives the lock back.
+    assert_eq!(
+        store
+            .put_plan(&plan(applying, 1, PlanStatus::Applied))
+            .await
+            .unwrap(),
+        PlanOutcome::Written
+    );
+    let release = store.release_pr(REPO, 1).await.unwrap();
+    assert_eq!(release.released.len(), 1);
+    assert!(release.kept.is_empty());
+    assert!(store.list_locks(Some(REPO)).await.unwrap().is_empty());
+    assert!(store.list_plans(REPO, 1).await.unwrap().is_empty());
+}
