@@ -400,10 +400,7 @@ impl Context {
             Some(apply) => match existing.filter(|e| {
                 e.status == PlanStatus::Planned && e.planfile.as_ref() == Some(&apply.planfile)
             }) {
-                Some(plan) => {
-                    let current = (plan.run_id.as_str(), PlanStatus::Planned);
-                    self.store.replace_plan(&record, current).await?
-                }
+                Some(plan) => self.store.replace_plan(&record, &plan).await?,
                 None => PlanOutcome::Changed,
             },
             None => self.store.put_plan(&record).await?,

@@ -11,8 +11,11 @@ use super::{Context, PrContext};
 use crate::command::Command;
 use crate::repo_config::{Owners, PolicyChecks};
 use crate::run::ProjectResult;
-use crate::store::{PlanStatus, Store as _};
+use crate::store::{PlanOutcome, PlanRecord, PlanStatus, Store as _};
 use crate::vcs::VcsClient as _;
+
+/// How often an approval is written again after another approval of the same plan came first.
+const APPROVAL_ATTEMPTS: usize = 5;
 
 /// The failing sets of `result`, and how many approvals they need.
 fn failing(result: &ProjectResult, checks: Option<&PolicyChecks>) -> (Vec<String>, u32) {
@@ -69,8 +72,8 @@ impl Context {
         let records = self.store.list_plans(ctx.repo.as_str(), ctx.pr.0).await?;
         let mut body = String::new();
         let mut approved = 0;
-        for mut record in records.into_iter().filter(|r| selected(r, command)) {
-            let Some(result) = record.result.as_mut() else {
+        for record in records.into_iter().filter(|r| selected(r, command)) {
+            let Some(result) = record.result.as_ref() else {
                 continue;
             };
             let (names, need) = failing(result, Some(checks));
@@ -86,34 +89,18 @@ impl Context {
             let Some(who) = approver(ctx) else {
                 continue;
             };
-            if !result.policy_approvals.contains(&who) {
-                result.policy_approvals.push(who);
-            }
-            let have = result.policy_approvals.len();
-            // Written only over the record read: an apply that started meanwhile keeps its own.
-            let current = (record.run_id.as_str(), record.status);
-            match self.store.replace_plan(&record, current).await? {
-                crate::store::PlanOutcome::Written => {}
-                crate::store::PlanOutcome::LockNotHeld(_) => {
+            match self.add_approval(record, &who).await? {
+                Ok(have) => {
+                    approved += 1;
                     let _ = writeln!(
                         body,
-                        "- {label}: **not approved**: this pull request no longer holds its lock"
+                        "- {label}: approved ({have} of {need} approval(s) needed)"
                     );
-                    continue;
                 }
-                crate::store::PlanOutcome::Changed => {
-                    let _ = writeln!(
-                        body,
-                        "- {label}: **not approved**: its plan changed meanwhile; approve it again"
-                    );
-                    continue;
+                Err(why) => {
+                    let _ = writeln!(body, "- {label}: **not approved**: {why}");
                 }
             }
-            approved += 1;
-            let _ = writeln!(
-                body,
-                "- {label}: approved ({have} of {need} approval(s) needed)"
-            );
         }
         let body = if body.is_empty() {
             "**Nothing to approve:** no plan of this pull request for that selection has failing policy checks.".to_owned()
@@ -125,6 +112,42 @@ impl Context {
         };
         self.vcs.post_comment(&ctx.repo, ctx.pr, &body).await?;
         Ok(())
+    }
+
+    /// Adds `who`'s approval to the plan as read (`read`), written only over that record: an
+    /// apply that started meanwhile keeps its own, and of two approvals given at once the one
+    /// that lost is added again to the record the winner wrote. `Ok` with the approvals now
+    /// recorded, `Err` with why none was.
+    async fn add_approval(
+        &self,
+        mut read: PlanRecord,
+        who: &str,
+    ) -> anyhow::Result<Result<usize, &'static str>> {
+        const CHANGED: &str = "its plan changed meanwhile; approve it again";
+        for _ in 0..APPROVAL_ATTEMPTS {
+            let mut record = read.clone();
+            let Some(result) = record.result.as_mut() else {
+                return Ok(Err(CHANGED));
+            };
+            if !result.policy_approvals.iter().any(|given| given == who) {
+                result.policy_approvals.push(who.to_owned());
+            }
+            let have = result.policy_approvals.len();
+            match self.store.replace_plan(&record, &read).await? {
+                PlanOutcome::Written => return Ok(Ok(have)),
+                PlanOutcome::LockNotHeld(_) => {
+                    return Ok(Err("this pull request no longer holds its lock"));
+                }
+                PlanOutcome::Changed => match self.store.get_plan(&read.key, read.pr).await? {
+                    // Another approval came first: the same plan, still waiting to be applied.
+                    Some(now) if now.run_id == read.run_id && now.status == PlanStatus::Planned => {
+                        read = now;
+                    }
+                    _ => return Ok(Err(CHANGED)),
+                },
+            }
+        }
+        Ok(Err(CHANGED))
     }
 
     /// Why the commenter may not approve the failing sets `names`; `None` when they may: an

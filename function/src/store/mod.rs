@@ -268,12 +268,13 @@ pub trait Store: Send + Sync {
     fn list_locks(&self, repo: Option<&str>) -> impl Future<Output = Result<Vec<Lock>>> + Send;
 
     /// Writes a plan record, only while its PR holds the project's lock and, with `current`
-    /// (a run id and status), only while the stored record is still that run in that status:
-    /// one conditional write. [`PlanOutcome::Changed`] only with `current`.
+    /// (the record as the caller read it), only while the stored record is still that run in
+    /// that status with as many policy approvals: one conditional write.
+    /// [`PlanOutcome::Changed`] only with `current`.
     fn write_plan(
         &self,
         plan: &PlanRecord,
-        current: Option<(&str, PlanStatus)>,
+        current: Option<&PlanRecord>,
     ) -> impl Future<Output = Result<PlanOutcome>> + Send;
 
     /// Writes a plan record, only while its PR holds the project's lock.
@@ -282,12 +283,13 @@ pub trait Store: Send + Sync {
     }
 
     /// Writes a plan record only while its PR holds the project's lock and the stored record
-    /// is still the one the caller read (`current`: its run id and status), so that of two
-    /// writers starting a run from one record (two applies of one plan) exactly one wins.
+    /// is still the one the caller read (`current`: its run, status and approvals), so that of
+    /// two writers starting a run from one record (two applies of one plan), or adding an
+    /// approval to it, exactly one wins.
     fn replace_plan(
         &self,
         plan: &PlanRecord,
-        current: (&str, PlanStatus),
+        current: &PlanRecord,
     ) -> impl Future<Output = Result<PlanOutcome>> + Send {
         self.write_plan(plan, Some(current))
     }
@@ -363,7 +365,7 @@ forward_to_variants! {
     fn get_lock(&self, key: &LockKey) -> Result<Option<Lock>>;
     fn list_locks(&self, repo: Option<&str>) -> Result<Vec<Lock>>;
     fn write_plan(
-        &self, plan: &PlanRecord, current: Option<(&str, PlanStatus)>
+        &self, plan: &PlanRecord, current: Option<&PlanRecord>
     ) -> Result<PlanOutcome>;
     fn get_plan(&self, key: &LockKey, pr: u64) -> Result<Option<PlanRecord>>;
     fn list_plans(&self, repo: &str, pr: u64) -> Result<Vec<PlanRecord>>;

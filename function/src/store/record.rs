@@ -121,4 +121,13 @@ impl PlanRecord {
     pub fn in_progress(&self) -> bool {
         matches!(self.status, PlanStatus::Planning | PlanStatus::Applying)
     }
+
+    /// How many policy owners approved the plan's failing policy checks (approvals only grow,
+    /// so the count names the list).
+    #[must_use]
+    pub fn approvals(&self) -> usize {
+        self.result
+            .as_ref()
+            .map_or(0, |result| result.policy_approvals.len())
+    }
 }

@@ -156,3 +156,38 @@ async fn on_bitbucket_cloud_an_owners_nickname_approves_nothing_and_their_uuid_d
     approve("Security Lead", OWNER, "bbc-2").await;
     assert_eq!(approvals(&lp).await.len(), 1, "the owner's approval counts");
 }
+
+#[tokio::test]
+async fn two_owners_approving_at_once_both_count() {
+    let (lp, _bin) = planned_with_a_failing_policy_under(
+        "repos:
+- id: /.*/
+policies:
+  approve_count: 2
+  owners:
+    users: [security-lead, compliance]
+  policy_sets:
+  - name: tags
+    path: policies/tags
+    source: local
+",
+    )
+    .await;
+    may(&lp, "compliance", "read").await;
+
+    let first = comment("security-lead", "landfall approve_policies", "approve-1");
+    let second = comment("compliance", "landfall approve_policies", "approve-2");
+    let (a, b) = tokio::join!(lp.ctx.process(&first), lp.ctx.process(&second));
+    a.unwrap();
+    b.unwrap();
+
+    let mut given = approvals(&lp).await;
+    given.sort();
+    assert_eq!(given, ["compliance", "security-lead"], "an approval was lost");
+    say(&lp, "maintainer", "landfall apply", "apply-1").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while run_envs(&lp).len() < 2 {
+        assert!(std::time::Instant::now() < deadline, "the apply was never dispatched");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}

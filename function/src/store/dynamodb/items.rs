@@ -217,6 +217,7 @@ pub(super) fn plan_item(plan: &PlanRecord) -> Item {
         ("run_id", s(&plan.run_id)),
         ("status", s(plan.status.as_str())),
         ("updated_at", n(plan.updated_at)),
+        ("approvals", n(plan.approvals() as u64)),
     ]
     .into_iter()
     .map(|(name, value)| (name.to_owned(), value))

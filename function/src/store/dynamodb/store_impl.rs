@@ -13,7 +13,7 @@ use super::{DynamoStore, REPO_INDEX, TTL_ATTRIBUTE};
 use crate::store::keys::{self, ITEM_SK};
 use crate::store::{
     COMMENT_PARTS_TTL, CommentKey, DeliveryOutcome, Lock, LockHolder, LockKey, LockOutcome,
-    MAX_TRANSACTION_ITEMS, PartsOutcome, PlanOutcome, PlanRecord, PlanStatus, PrRelease,
+    MAX_TRANSACTION_ITEMS, PartsOutcome, PlanOutcome, PlanRecord, PrRelease,
     ReleaseOutcome, Result, Store, normalise_keys, now_secs,
 };
 
@@ -113,7 +113,7 @@ impl Store for DynamoStore {
     async fn write_plan(
         &self,
         plan: &PlanRecord,
-        current: Option<(&str, PlanStatus)>,
+        current: Option<&PlanRecord>,
     ) -> Result<PlanOutcome> {
         let check = ConditionCheck::builder()
             .table_name(&self.table)
@@ -128,12 +128,21 @@ impl Store for DynamoStore {
         let mut put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(plan_item(plan)));
-        if let Some((run_id, status)) = current {
+        if let Some(read) = current {
+            // Records written before `approvals` was kept have none, and no approval.
+            let approvals = if read.approvals() == 0 {
+                "(attribute_not_exists(approvals) OR approvals = :approvals)"
+            } else {
+                "approvals = :approvals"
+            };
             put = put
-                .condition_expression("run_id = :run AND #status = :status")
+                .condition_expression(format!(
+                    "run_id = :run AND #status = :status AND {approvals}"
+                ))
                 .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":run", s(run_id))
-                .expression_attribute_values(":status", s(status.as_str()));
+                .expression_attribute_values(":run", s(&read.run_id))
+                .expression_attribute_values(":status", s(read.status.as_str()))
+                .expression_attribute_values(":approvals", n(read.approvals() as u64));
         }
         let put = put
             .build()

@@ -192,10 +192,10 @@ impl Store for EmbeddedStore {
     async fn write_plan(
         &self,
         plan: &PlanRecord,
-        current: Option<(&str, PlanStatus)>,
+        current: Option<&PlanRecord>,
     ) -> Result<PlanOutcome> {
         let plan = plan.clone();
-        let current = current.map(|(run_id, status)| (run_id.to_owned(), status));
+        let current = current.map(|read| (read.run_id.clone(), read.status, read.approvals()));
         let outcome = self
             .write("write a plan record", move |txn, _| {
                 let locks = txn.open_table(LOCKS)?;
@@ -209,12 +209,14 @@ impl Store for EmbeddedStore {
                 }
                 let mut plans = txn.open_table(PLANS)?;
                 let plan_id = keys::embedded_plan_key(&plan.key, plan.pr);
-                if let Some((run_id, status)) = &current {
+                if let Some((run_id, status, approvals)) = &current {
                     let stored = match plans.get(plan_id.as_str())? {
                         Some(value) => Some(decode::<PlanRecord>(&plan_id, value.value())?),
                         None => None,
                     };
-                    if stored.is_none_or(|s| &s.run_id != run_id || s.status != *status) {
+                    if stored.is_none_or(|s| {
+                        &s.run_id != run_id || s.status != *status || s.approvals() != *approvals
+                    }) {
                         return Ok(Finish::Abort(PlanOutcome::Changed));
                     }
                 }

@@ -10,7 +10,10 @@ use landfall_function::store::{
 
 pub use super::contract_drift::drift_records_are_kept_per_project_and_listed_per_repository_or_all;
 pub use super::contract_queue::a_queued_group_is_taken_once_and_only_after_its_own_group;
-pub use super::contract_release::a_run_that_writes_the_state_keeps_its_lock_through_every_pr_release;
+pub use super::contract_release::{
+    a_plan_record_is_replaced_only_while_its_approvals_are_those_read,
+    a_run_that_writes_the_state_keeps_its_lock_through_every_pr_release,
+};
 use super::{REPO, holder, project, projects};
 
 /// The names of every case, for the macro that runs them.
@@ -28,6 +31,7 @@ macro_rules! for_each_contract_case {
             a_run_that_writes_the_state_keeps_its_lock_through_every_pr_release,
             a_plan_record_is_refused_once_the_lock_is_gone,
             a_plan_record_is_replaced_only_from_the_record_read,
+            a_plan_record_is_replaced_only_while_its_approvals_are_those_read,
             redeliveries_are_recognised_until_they_expire,
             locks_are_listed_per_repository_or_all,
             names_with_separators_are_distinct_locks,
@@ -318,7 +322,7 @@ pub async fn a_plan_record_is_replaced_only_from_the_record_read(store: &impl St
     let planned = plan(&key, 1, PlanStatus::Planned);
     let mut applying = plan(&key, 1, PlanStatus::Applying);
     "apply-1".clone_into(&mut applying.run_id);
-    let read = (planned.run_id.as_str(), PlanStatus::Planned);
+    let read = &planned;
     assert_eq!(
         store.replace_plan(&applying, read).await.unwrap(),
         PlanOutcome::LockNotHeld(None),

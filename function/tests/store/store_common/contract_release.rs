@@ -1,10 +1,14 @@
-//! The store contract for releases while a run that writes the state (an `applying` record)
-//! runs: the PR's own releases keep that lock and record, an operator's does not.
+//! The store contract for what races an apply or an approval: releases while a run that writes
+//! the state (an `applying` record) runs, which the PR's own releases leave alone and an
+//! operator's does not; and two approvals of one plan given at once.
 
-use landfall_function::store::{LockOutcome, PlanOutcome, PlanStatus, ReleaseOutcome, Store};
+use landfall_function::run::{Outcome, ProjectResult, ProjectSpec, RunCommand};
+use landfall_function::store::{
+    LockOutcome, PlanOutcome, PlanRecord, PlanStatus, ReleaseOutcome, Store,
+};
 
 use super::contract::{owner, plan};
-use super::{REPO, holder, projects};
+use super::{REPO, holder, project, projects};
 
 pub async fn a_run_that_writes_the_state_keeps_its_lock_through_every_pr_release(
     store: &impl Store,
@@ -77,4 +81,60 @@ pub async fn a_run_that_writes_the_state_keeps_its_lock_through_every_pr_release
     assert!(release.kept.is_empty());
     assert!(store.list_locks(Some(REPO)).await.unwrap().is_empty());
     assert!(store.list_plans(REPO, 1).await.unwrap().is_empty());
+}
+
+/// Two policy owners approve one plan at once: both read it without approvals; the first write
+/// wins, the second is refused (it would drop the first approval), and written again over the
+/// record it reads next it keeps both.
+pub async fn a_plan_record_is_replaced_only_while_its_approvals_are_those_read(store: &impl Store) {
+    let key = project(1);
+    let _ = store
+        .acquire_locks(&holder(1), std::slice::from_ref(&key))
+        .await
+        .unwrap();
+    let mut planned = plan(&key, 1, PlanStatus::Planned);
+    planned.result = Some(ProjectResult::new(
+        &ProjectSpec::new(&key.dir),
+        RunCommand::Plan,
+        Outcome::NoChanges {
+            plan_text: String::new(),
+        },
+    ));
+    assert_eq!(
+        store.put_plan(&planned).await.unwrap(),
+        PlanOutcome::Written
+    );
+    let approved_by = |who: &[&str]| {
+        let mut record: PlanRecord = planned.clone();
+        record.result.as_mut().unwrap().policy_approvals =
+            who.iter().map(ToString::to_string).collect();
+        record
+    };
+
+    let alice = approved_by(&["alice"]);
+    assert_eq!(
+        store.replace_plan(&alice, &planned).await.unwrap(),
+        PlanOutcome::Written
+    );
+    assert_eq!(
+        store
+            .replace_plan(&approved_by(&["bob"]), &planned)
+            .await
+            .unwrap(),
+        PlanOutcome::Changed,
+        "bob's write would have dropped alice's approval"
+    );
+    let now = store.get_plan(&key, 1).await.unwrap().unwrap();
+    assert_eq!(now, alice);
+    assert_eq!(
+        store
+            .replace_plan(&approved_by(&["alice", "bob"]), &now)
+            .await
+            .unwrap(),
+        PlanOutcome::Written
+    );
+    assert_eq!(
+        store.get_plan(&key, 1).await.unwrap().unwrap().approvals(),
+        2
+    );
 }
