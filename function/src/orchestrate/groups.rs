@@ -8,7 +8,7 @@ use std::sync::Arc;
 use super::plan::refused;
 use super::{Context, PrContext};
 use crate::run::{CommentThread, RunCommand, RunSpec};
-use crate::store::{LockKey, PlanStatus, QueueKey, RunQueues as _, Store as _};
+use crate::store::{LockKey, PlanStatus, QueueKey, RunQueues as _, Store as _, TakenGroup};
 
 impl Context {
     /// Starts the execution order groups `specs`, in order: runs that report back start the
@@ -72,7 +72,11 @@ impl Context {
             {
                 return Ok(());
             }
-            let Some((thread, next)) = self
+            let Some(TakenGroup {
+                thread,
+                ended,
+                runs: next,
+            }) = self
                 .store
                 .next_group(
                     QueueKey {
@@ -90,9 +94,16 @@ impl Context {
                 return Ok(());
             };
             finished = first.lock_key();
-            // An apply's later stage runs only if every apply of this command so far applied.
+            // An apply's later stage runs only if every apply of this command so far applied,
+            // and every project of the stage that ended is applied: one whose apply was refused
+            // because another command's apply of it runs has no record of this command.
             let unapplied = records.iter().any(|r| {
                 r.trigger.as_deref() == Some(trigger) && !matches!(r.status, PlanStatus::Applied)
+            }) || ended.iter().any(|key| {
+                !records.iter().any(|r| {
+                    crate::store::keys::project_key(&r.key) == *key
+                        && r.status == PlanStatus::Applied
+                })
             });
             if first.command == RunCommand::Apply && unapplied {
                 for spec in &next {

@@ -26,6 +26,7 @@ mod drift;
 mod markdown;
 mod merge;
 mod races;
+mod depends;
 mod policies;
 mod reports;
 mod state;

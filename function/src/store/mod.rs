@@ -49,7 +49,7 @@ function_only! {
     pub use dynamodb::{DynamoError, DynamoStore};
     pub use embedded::{EmbeddedError, EmbeddedStore};
     pub use drift::{DriftRecord, DriftState, Drifts, Remediation, RepoDrift, TrackedIssue};
-    pub use queue::{QueueKey, QueuedGroups, RunQueues};
+    pub use queue::{QueueKey, QueuedGroups, RunQueues, TakenGroup};
     pub use sweep::Sweeps;
 }
 pub use artifacts::{AnyArtifacts, ArtifactError, Artifacts, StoredArtifact};
@@ -388,7 +388,7 @@ forward_to_variants! {
     fn queue_groups(&self, queue: QueueKey<'_>, queued: &QueuedGroups) -> Result<()>;
     fn next_group(
         &self, queue: QueueKey<'_>, finished: &LockKey
-    ) -> Result<Option<(crate::run::CommentThread, Vec<crate::run::RunSpec>)>>;
+    ) -> Result<Option<TakenGroup>>;
 }
 
 #[cfg(feature = "function")]

@@ -23,18 +23,34 @@ pub struct QueuedGroups {
     pub groups: Vec<Vec<RunSpec>>,
 }
 
+/// A group [`RunQueues::next_group`] took: the command's shared comment, the projects of the
+/// group that ended, and the runs to start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TakenGroup {
+    /// The comment the command's runs share.
+    pub thread: CommentThread,
+    /// The project keys ([`super::keys::project_key`]) of the group that ended.
+    pub ended: Vec<String>,
+    /// The runs of the group to start.
+    pub runs: Vec<RunSpec>,
+}
+
 impl QueuedGroups {
     /// Takes the next group if `finished` is a project of the group that runs now.
-    pub(crate) fn take_after(&mut self, finished: &LockKey) -> Option<Vec<RunSpec>> {
+    pub(crate) fn take_after(&mut self, finished: &LockKey) -> Option<TakenGroup> {
         if self.groups.is_empty() || !self.current.contains(&super::keys::project_key(finished)) {
             return None;
         }
-        let next = self.groups.remove(0);
-        self.current = next
+        let runs = self.groups.remove(0);
+        let current = runs
             .iter()
             .map(|spec| super::keys::project_key(&spec.lock_key()))
             .collect();
-        Some(next)
+        Some(TakenGroup {
+            thread: self.thread.clone(),
+            ended: std::mem::replace(&mut self.current, current),
+            runs,
+        })
     }
 }
 
@@ -48,13 +64,13 @@ pub trait RunQueues: Send + Sync {
     ) -> impl Future<Output = Result<()>> + Send;
 
     /// Takes the next group of `queue` if `finished` belongs to the group that runs now (see
-    /// [`QueuedGroups::take_after`]): its shared comment and its runs; `None` when nothing is
-    /// left, or the group was taken already.
+    /// [`QueuedGroups::take_after`]); `None` when nothing is left, or the group was taken
+    /// already.
     fn next_group(
         &self,
         queue: QueueKey<'_>,
         finished: &LockKey,
-    ) -> impl Future<Output = Result<Option<(CommentThread, Vec<RunSpec>)>>> + Send;
+    ) -> impl Future<Output = Result<Option<TakenGroup>>> + Send;
 }
 
 /// Where a command's queued groups are kept: one queue per pull request and command (`trigger`,

@@ -4,9 +4,8 @@
 
 use super::items::{n, s};
 use super::{DynamoStore, TTL_ATTRIBUTE};
-use crate::run::{CommentThread, RunSpec};
 use crate::store::keys::escape;
-use crate::store::queue::{QueueKey, QueuedGroups, RunQueues};
+use crate::store::queue::{QueueKey, QueuedGroups, RunQueues, TakenGroup};
 use crate::store::{LockKey, Result, StoreError};
 
 /// How long a command's queue is kept at most.
@@ -73,7 +72,7 @@ impl RunQueues for DynamoStore {
         &self,
         queue: QueueKey<'_>,
         finished: &LockKey,
-    ) -> Result<Option<(CommentThread, Vec<RunSpec>)>> {
+    ) -> Result<Option<TakenGroup>> {
         let (pk, sk) = keys(queue);
         for _ in 0..TAKE_ATTEMPTS {
             let Some(item) = self.get_item(pk.clone(), sk.clone()).await? else {
@@ -95,7 +94,7 @@ impl RunQueues for DynamoStore {
                     .await?
             };
             if taken {
-                return Ok(Some((queued.thread, next)));
+                return Ok(Some(next));
             }
         }
         Ok(None)

@@ -5,9 +5,8 @@ use redb::ReadableTable as _;
 
 use super::writer::Finish;
 use super::{EmbeddedStore, RUN_QUEUES, decode, encode};
-use crate::run::{CommentThread, RunSpec};
 use crate::store::keys::{embedded_plan_prefix, escape};
-use crate::store::queue::{QueueKey, QueuedGroups, RunQueues};
+use crate::store::queue::{QueueKey, QueuedGroups, RunQueues, TakenGroup};
 use crate::store::{LockKey, Result};
 
 fn id(queue: QueueKey<'_>) -> String {
@@ -34,7 +33,7 @@ impl RunQueues for EmbeddedStore {
         &self,
         queue: QueueKey<'_>,
         finished: &LockKey,
-    ) -> Result<Option<(CommentThread, Vec<RunSpec>)>> {
+    ) -> Result<Option<TakenGroup>> {
         let (id, finished) = (id(queue), finished.clone());
         let taken = self
             .write("take the next execution order group", move |txn, _| {
@@ -52,7 +51,7 @@ impl RunQueues for EmbeddedStore {
                 } else {
                     table.insert(id.as_str(), encode(&queued).as_slice())?;
                 }
-                Ok(Finish::Commit(Some((queued.thread, next))))
+                Ok(Finish::Commit(Some(next)))
             })
             .await?;
         Ok(taken)

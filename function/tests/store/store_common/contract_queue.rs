@@ -3,6 +3,8 @@
 use landfall_function::run::{CommentThread, ProjectSpec, RunCommand};
 use landfall_function::store::{LockKey, QueueKey, QueuedGroups, RunQueues, Store};
 
+use landfall_function::store::keys::project_key;
+
 use super::{REPO, project};
 
 fn queue(pr: u64, trigger: &'static str) -> QueueKey<'static> {
@@ -49,7 +51,7 @@ pub async fn a_queued_group_is_taken_once_and_only_after_its_own_group(
     );
     let queued = QueuedGroups {
         thread: thread.clone(),
-        current: vec![landfall_function::store::keys::project_key(&key("a"))],
+        current: vec![project_key(&key("a"))],
         groups: vec![vec![spec("b1"), spec("b2")], vec![spec("c")]],
     };
     assert_eq!(
@@ -70,24 +72,26 @@ pub async fn a_queued_group_is_taken_once_and_only_after_its_own_group(
         store.next_group(queue(2, "t1"), &key("a")).await.unwrap(),
         None
     );
-    let (got, next) = store
+    let taken = store
         .next_group(queue(1, "t1"), &key("a"))
         .await
         .unwrap()
         .expect("group a's end starts group b");
-    assert_eq!(got, thread);
-    assert_eq!(next, vec![spec("b1"), spec("b2")]);
+    assert_eq!(taken.thread, thread);
+    assert_eq!(taken.ended, queued.current, "the group that ended");
+    assert_eq!(taken.runs, vec![spec("b1"), spec("b2")]);
     // Group a ended once: a second report of it starts nothing more.
     assert_eq!(
         store.next_group(queue(1, "t1"), &key("a")).await.unwrap(),
         None
     );
-    let (_, last) = store
+    let last = store
         .next_group(queue(1, "t1"), &key("b2"))
         .await
         .unwrap()
         .expect("group b's end starts group c");
-    assert_eq!(last, vec![spec("c")]);
+    assert_eq!(last.ended, [key("b1"), key("b2")].map(|k| project_key(&k)));
+    assert_eq!(last.runs, vec![spec("c")]);
     assert_eq!(
         store.next_group(queue(1, "t1"), &key("b1")).await.unwrap(),
         None

@@ -1,0 +1,103 @@
+//! `depends_on` applies under Lambda (runs report back, later stages wait in the store), judged
+//! by what was dispatched: a dependent is applied only once its dependency has been.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
+
+use super::merge::spec_of;
+use super::reports::{body, report, reporting_loop_with, run_envs};
+use super::{Loop, REPO, comment, opened};
+use crate::handler::ReportAnswer;
+use crate::run::{RunCommand, RunSpec, RunStatus, StoredArtifact};
+use crate::store::Store as _;
+
+const CONFIG: &str = "version: 3
+projects:
+- name: network
+  dir: network
+- name: app
+  dir: app
+  depends_on: [network]
+";
+
+/// The runs of `command` dispatched so far (each once it has ended), by project name.
+async fn dispatched(lp: &Loop, command: RunCommand) -> Vec<(RunSpec, String)> {
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let envs: Vec<HashMap<String, String>> = run_envs(lp);
+    let mut runs: Vec<_> = envs
+        .iter()
+        .map(spec_of)
+        .filter(|(spec, _)| spec.command == command)
+        .collect();
+    runs.sort_by_key(|(spec, _)| spec.project.name.clone());
+    runs
+}
+
+/// Reports `run` ended `status`, with a planfile for a plan; the report must be recorded.
+async fn reports(lp: &Loop, (spec, credential): &(RunSpec, String), status: RunStatus) {
+    let planfile = (status == RunStatus::Planned).then(|| StoredArtifact {
+        key: crate::context::run_artifact_keys(spec).0,
+        sha256: "ab".repeat(32),
+        size: 10,
+    });
+    let sent = body(spec, report(spec, status, planfile));
+    assert_eq!(
+        lp.ctx.take_report(Some(credential), &sent).await,
+        ReportAnswer::Recorded
+    );
+}
+
+/// A loop whose PR planned `network` and then `app`, each plan reported.
+async fn both_planned() -> (Loop, tempfile::TempDir) {
+    let policy = crate::repo_config::Policy::parse("repos.yaml", "repos:\n- id: /.*/\n").unwrap();
+    let (lp, bin) = reporting_loop_with(Some(policy)).await;
+    lp.host_has_pr("open", false).await;
+    let tf = "resource \"terraform_data\" \"a\" {}\n";
+    lp.host_has_files(&[
+        ("atlantis.yaml", CONFIG),
+        ("network/main.tf", tf),
+        ("app/main.tf", tf),
+    ])
+    .await;
+    lp.ctx.process(&opened()).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut reported = Vec::new();
+    while reported.len() < 2 {
+        assert!(Instant::now() < deadline, "the plans never came");
+        for plan in dispatched(&lp, RunCommand::Plan).await {
+            if !reported.contains(&plan.0.run_id()) {
+                reports(&lp, &plan, RunStatus::Planned).await;
+                reported.push(plan.0.run_id());
+            }
+        }
+    }
+    lp.host_grants("maintainer", "write").await;
+    (lp, bin)
+}
+
+#[tokio::test]
+async fn of_two_applies_at_once_neither_applies_a_dependent_before_its_dependency() {
+    let (lp, _bin) = both_planned().await;
+
+    let first = comment("maintainer", "landfall apply", "apply-1");
+    let second = comment("maintainer", "landfall apply", "apply-2");
+    let (a, b) = tokio::join!(lp.ctx.process(&first), lp.ctx.process(&second));
+    a.unwrap();
+    b.unwrap();
+
+    // One command applies `network`; the other's `network` is refused, and with it its `app`.
+    let applies = dispatched(&lp, RunCommand::Apply).await;
+    let names: Vec<_> = applies.iter().map(|(s, _)| s.project.name.clone()).collect();
+    assert_eq!(names, [Some("network".to_owned())], "app applied while network applies");
+
+    // Once `network` is applied, the winner's next stage applies `app`, once.
+    reports(&lp, &applies[0], RunStatus::Applied).await;
+    let applies = dispatched(&lp, RunCommand::Apply).await;
+    let names: Vec<_> = applies.iter().map(|(s, _)| s.project.name.clone()).collect();
+    assert_eq!(names, [Some("app".to_owned()), Some("network".to_owned())]);
+    let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
+    assert!(
+        records.iter().all(|r| r.trigger == Some(applies[0].0.trigger.clone())),
+        "both applies belong to one command: {records:?}"
+    );
+}
