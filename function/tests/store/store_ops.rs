@@ -177,3 +177,40 @@ fn exercise_dynamodb(config: &StoreConfig, moto: &landfall_e2e::MotoServer) {
         assert_eq!(rows[0].repo, "acme/apps");
     });
 }
+
+/// After a rollback, a plan record a newer version wrote (a status this one does not know)
+/// cannot be read, but the PR's release still gives its lock back and discards it.
+#[tokio::test]
+async fn a_dynamodb_record_this_version_cannot_read_whole_is_still_released() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use landfall_function::store::keys;
+
+    let moto = store_common::start_moto();
+    let client = aws_sdk_dynamodb::Client::new(&store_common::sdk_config(&moto));
+    let store = store_common::dynamo_store_with(&client, "newer").await;
+    let key = project(1);
+    let _ = store
+        .acquire_locks(&holder(1), std::slice::from_ref(&key))
+        .await
+        .unwrap();
+    let s = |value: &str| AttributeValue::S(value.to_owned());
+    client
+        .put_item()
+        .table_name("newer")
+        .item("pk", s(&keys::plan_pk(REPO, 1)))
+        .item("sk", s(&keys::project_key(&key)))
+        .item("kind", s("plan"))
+        .item("repo", s(REPO))
+        .item("dir", s(&key.dir))
+        .item("workspace", s(&key.workspace))
+        .item("status", s("reviewing"))
+        .send()
+        .await
+        .unwrap();
+    assert!(store.list_plans(REPO, 1).await.is_err(), "it is unreadable");
+
+    let release = store.release_pr(REPO, 1).await.unwrap();
+    assert_eq!(release.released.len(), 1);
+    assert!(store.get_lock(&key).await.unwrap().is_none());
+    assert!(store.list_plans(REPO, 1).await.unwrap().is_empty());
+}

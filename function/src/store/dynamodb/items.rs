@@ -151,6 +151,16 @@ impl Fields<'_> {
         })
     }
 
+    /// A plan record's project, and whether a run that writes the state runs for it: all a
+    /// release reads, so that a record this version cannot read whole is still released.
+    pub(super) fn plan_head(&self) -> Result<(LockKey, bool), DynamoError> {
+        let status = self.opt_s("status")?;
+        Ok((
+            self.key()?,
+            status.as_deref() == Some(PlanStatus::Applying.as_str()),
+        ))
+    }
+
     pub(super) fn lock(&self) -> Result<Lock, DynamoError> {
         Ok(Lock {
             key: self.key()?,

@@ -16,7 +16,7 @@ use super::items::{LockWrite, n, s};
 use super::{DynamoStore, is_transient};
 use crate::store::keys::{self, ITEM_SK};
 use crate::store::{
-    Lock, LockHolder, LockKey, LockOutcome, MAX_TRANSACTION_ITEMS, PlanRecord, PlanStatus,
+    Lock, LockHolder, LockKey, LockOutcome, MAX_TRANSACTION_ITEMS, PlanStatus,
     PrRelease, ReleaseOutcome, Result, Store as _, StoreError, now_secs,
 };
 
@@ -255,22 +255,21 @@ impl DynamoStore {
         Err(self.request_error("TransactWriteItems", aws_sdk_dynamodb::Error::from(err)))
     }
 
-    /// Releases a PR's `locks` and deletes its plan records (`plans`) with transactions of up
-    /// to 100 deletes, each lock with its record, keeping those a run that writes the state
-    /// runs for; a chunk cancelled because something changed meanwhile falls back to one
-    /// project at a time.
+    /// Releases a PR's `locks` and deletes its plan records (`plans`: each project, and whether
+    /// a run that writes the state runs for it) with transactions of up to 100 deletes, each
+    /// lock with its record, keeping those a run that writes the state runs for; a chunk
+    /// cancelled because something changed meanwhile falls back to one project at a time.
     pub(super) async fn release_pr_items(
         &self,
         pr: u64,
         locks: Vec<Lock>,
-        plans: &[PlanRecord],
+        plans: &[(LockKey, bool)],
     ) -> Result<PrRelease> {
         enum Target {
             Lock(Lock),
             Plan(LockKey),
         }
-        let running =
-            |key: &LockKey| plans.iter().any(|p| p.key == *key && p.status == PlanStatus::Applying);
+        let running = |key: &LockKey| plans.iter().any(|(k, running)| *running && k == key);
         let (kept, locks): (Vec<Lock>, Vec<Lock>) =
             locks.into_iter().partition(|lock| running(&lock.key));
         let mut release = PrRelease {
@@ -279,8 +278,8 @@ impl DynamoStore {
         };
         let orphans = plans
             .iter()
-            .filter(|p| !running(&p.key) && !locks.iter().any(|lock| lock.key == p.key))
-            .map(|p| Target::Plan(p.key.clone()))
+            .filter(|(key, _)| !running(key) && !locks.iter().any(|lock| lock.key == *key))
+            .map(|(key, _)| Target::Plan(key.clone()))
             .collect::<Vec<_>>();
         let targets: Vec<Target> = locks.into_iter().map(Target::Lock).chain(orphans).collect();
         for chunk in targets.chunks(MAX_TRANSACTION_ITEMS / 2) {

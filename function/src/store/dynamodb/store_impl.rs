@@ -79,7 +79,12 @@ impl Store for DynamoStore {
             .iter()
             .map(|item| self.fields(item).lock())
             .collect::<Result<Vec<_>, _>>()?;
-        let plans = self.list_plans(repo, pr).await?;
+        let plans = self
+            .query_all(None, "pk = :pk", &[(":pk", s(keys::plan_pk(repo, pr)))])
+            .await?
+            .iter()
+            .map(|item| self.fields(item).plan_head())
+            .collect::<Result<Vec<_>, _>>()?;
         self.release_pr_items(pr, locks, &plans).await
     }
 

@@ -121,10 +121,10 @@ impl Store for EmbeddedStore {
                 let plan_id = keys::embedded_plan_key(&key, lock.holder.pr);
                 if pr.is_some() {
                     let record = match plans.get(plan_id.as_str())? {
-                        Some(value) => Some(decode::<PlanRecord>(&plan_id, value.value())?),
+                        Some(value) => Some(decode::<RecordHead>(&plan_id, value.value())?),
                         None => None,
                     };
-                    if record.is_some_and(|record| record.status == PlanStatus::Applying) {
+                    if record.is_some_and(|record| record.running()) {
                         return Ok(Finish::Abort(ReleaseOutcome::Running(lock)));
                     }
                 }
@@ -142,10 +142,9 @@ impl Store for EmbeddedStore {
             .write("release a PR's locks", move |txn, _| {
                 let mut plans = txn.open_table(PLANS)?;
                 let prefix = keys::embedded_plan_prefix(&repo, pr);
-                let records: Vec<(String, PlanRecord)> = scan_prefix(&plans, &prefix)?;
-                let (running, idle): (Vec<_>, Vec<_>) = records
-                    .into_iter()
-                    .partition(|(_, record)| record.status == PlanStatus::Applying);
+                let records: Vec<(String, RecordHead)> = scan_prefix(&plans, &prefix)?;
+                let (running, idle): (Vec<_>, Vec<_>) =
+                    records.into_iter().partition(|(_, record)| record.running());
                 for (id, _) in &idle {
                     plans.remove(id.as_str())?;
                 }
@@ -314,6 +313,34 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn a_record_this_version_cannot_read_whole_is_still_released() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = EmbeddedStore::open_dir(dir.path()).unwrap();
+        let key = LockKey::new("o/r", "app", "default");
+        let _ = store
+            .acquire_locks(&holder(1), std::slice::from_ref(&key))
+            .await
+            .unwrap();
+        // As a newer version would write it: a status this one does not know.
+        let id = keys::embedded_plan_key(&key, 1);
+        let json = serde_json::json!({"key": key, "pr": 1, "status": "reviewing", "extra": true});
+        store
+            .write("plant a newer record", move |txn, _| {
+                let mut plans = txn.open_table(PLANS)?;
+                plans.insert(id.as_str(), json.to_string().as_bytes())?;
+                Ok(Finish::Commit(()))
+            })
+            .await
+            .unwrap();
+        assert!(store.list_plans("o/r", 1).await.is_err(), "it is unreadable");
+
+        let release = store.release_pr("o/r", 1).await.unwrap();
+        assert_eq!(release.released.len(), 1);
+        assert!(store.get_lock(&key).await.unwrap().is_none());
+        assert!(store.list_plans("o/r", 1).await.unwrap().is_empty());
+    }
+
+    #[tokio::test]
     async fn a_second_process_opening_the_same_file_is_told_it_is_in_use() {
         let dir = tempfile::tempdir().unwrap();
         let _first = EmbeddedStore::open_dir(dir.path()).unwrap();
@@ -341,3 +368,17 @@ mod tests {
     }
 }
 
+/// What a release reads of a plan record: its project and status, so that a record this version
+/// cannot read whole (one a newer version wrote) is still released.
+#[derive(serde::Deserialize)]
+struct RecordHead {
+    key: LockKey,
+    status: String,
+}
+
+impl RecordHead {
+    /// Whether a run that writes the state runs for it.
+    fn running(&self) -> bool {
+        self.status == PlanStatus::Applying.as_str()
+    }
+}
