@@ -16,6 +16,14 @@ use crate::report::LOG_LINK_VALIDITY;
 use crate::store::{DriftRecord, DriftState, Drifts as _, TrackedIssue, now_secs};
 use crate::vcs::{CommitStatus, IssueRef, StatusState, TrackingIssue, VcsClient as _};
 use crate::vcs::status_context;
+use crate::comment::render::inline_code as code;
+
+/// `text` as HTML text: nothing in it opens or closes a tag.
+fn html_text(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
 
 /// How often a report is tried when other reporters race it.
 const REPORT_ATTEMPTS: usize = 80;
@@ -170,14 +178,14 @@ impl Context {
                     Some(log) => {
                         let link = self.artifacts.link(&log.key, LOG_LINK_VALIDITY).await;
                         link.url
-                            .map_or_else(|| format!("`{}`", link.location), |url| format!("[log]({url})"))
+                            .map_or_else(|| code(&link.location), |url| format!("[log]({url})"))
                     }
                     None => "—".to_owned(),
                 };
                 let _ = writeln!(
                     body,
-                    "| `{}` | {} | `{}` | {} | {log} |",
-                    record.key.project_label(),
+                    "| {} | {} | `{}` | {} | {log} |",
+                    code(&record.key.project_label()).replace('|', "\\|"),
                     record.first_seen.map_or_else(|| "—".to_owned(), time),
                     crate::report::short(&record.checked_sha),
                     record.summary.replace('|', "\\|"),
@@ -188,7 +196,7 @@ impl Context {
                     let _ = writeln!(
                         body,
                         "\n<details><summary><code>{}</code>: {} address{}</summary>\n\n{}\n</details>",
-                        record.key.project_label(),
+                        html_text(&record.key.project_label()),
                         record.addresses.len(),
                         if record.addresses.len() == 1 { "" } else { "es" },
                         record
@@ -200,7 +208,7 @@ impl Context {
                                 } else {
                                     ""
                                 };
-                                format!("- `{a}`{outside}")
+                                format!("- {}{outside}", code(a))
                             })
                             .collect::<Vec<_>>()
                             .join("\n")
@@ -215,7 +223,7 @@ impl Context {
         if !failed.is_empty() {
             body.push_str("\n**Checks that failed:**\n");
             for record in failed {
-                let _ = writeln!(body, "- `{}`: {}", record.key.project_label(), record.summary);
+                let _ = writeln!(body, "- {}: {}", code(&record.key.project_label()), record.summary);
             }
         }
         let skipped: Vec<&DriftRecord> = records.iter().filter(|r| r.skipped.is_some()).collect();
@@ -223,7 +231,7 @@ impl Context {
             body.push_str("\n**Checks skipped:**\n");
             for record in skipped {
                 let why = record.skipped.as_deref().unwrap_or_default();
-                let _ = writeln!(body, "- `{}`: {why}", record.key.project_label());
+                let _ = writeln!(body, "- {}: {why}", code(&record.key.project_label()));
             }
         }
         let mut remediations: Vec<(&DriftRecord, &crate::store::Remediation)> = records
@@ -236,9 +244,9 @@ impl Context {
             for (record, remediation) in remediations.iter().take(10) {
                 let _ = writeln!(
                     body,
-                    "- {} `{}` at `{}`: **{}**, {}",
+                    "- {} {} at `{}`: **{}**, {}",
                     time(remediation.at),
-                    record.key.project_label(),
+                    code(&record.key.project_label()),
                     crate::report::short(&remediation.sha),
                     remediation.outcome,
                     remediation.detail

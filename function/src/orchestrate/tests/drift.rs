@@ -216,3 +216,37 @@ async fn a_drift_lock_with_no_check_running_is_given_back_after_its_grace() {
     assert!(lp.ctx.store.get_lock(&key).await.unwrap().is_none());
     assert!(lp.comments().await.is_empty(), "no pull request 0 is commented");
 }
+
+#[tokio::test]
+async fn the_drift_issue_renders_addresses_and_project_names_as_code_only() {
+    use crate::comment::render::tests::{lines_outside_code, outside_inline_code};
+    let lp = Loop::new().await;
+    host_takes_reports(&lp).await;
+    // A `for_each` key comes from data, which whoever controls that data chose.
+    let payload = "x` @acme/everyone **Applied.** </code></summary><b>y</b>";
+    let address = format!("terraform_data.a[\"{payload}\"]");
+    let facts = DriftFacts {
+        changed: vec![address.clone()],
+        drifted: vec![address],
+    };
+    let record = ended_check(&lp, &format!("net{payload}"), PlanStatus::Planned, facts).await;
+    lp.ctx.after_drift(&record, None).await.unwrap();
+
+    let issues = lp.sent("POST", &format!("/repos/{REPO}/issues")).await;
+    let body = issues[0]["body"].as_str().unwrap();
+    assert!(body.contains("@acme/everyone"), "the payload is shown: {body}");
+    for line in lines_outside_code(body) {
+        // HTML's `<code>` holds text with `<` escaped: what it holds is code too.
+        let mut line = line.to_owned();
+        while let Some(start) = line.find("<code>")
+            && let Some(end) = line[start..].find("</code>")
+        {
+            line.replace_range(start..start + end + "</code>".len(), "");
+        }
+        let text = outside_inline_code(&line);
+        assert!(
+            !text.contains("@acme") && !text.contains("**Applied") && !text.contains("<b>"),
+            "rendered outside code: {line}\n{body}"
+        );
+    }
+}
