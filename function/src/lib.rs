@@ -37,6 +37,7 @@ pub mod comment;
 pub mod config;
 pub mod event;
 mod forward;
+pub mod markdown;
 pub mod projects;
 pub mod repo_config;
 pub mod run;

@@ -70,7 +70,7 @@ pub(super) enum CommandError {
 /// A word of the comment as the reply quotes it: escaped, in a code span nothing in it can
 /// close (the reply is posted as the bot, and the word is whatever the commenter typed).
 fn code(word: &str) -> String {
-    crate::comment::render::inline_code(&format!("{word:?}"))
+    crate::markdown::inline_code(&format!("{word:?}"))
 }
 
 pub(super) fn parse_words(tool: Tool, rest: &str) -> Result<Command, CommandError> {

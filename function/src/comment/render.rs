@@ -7,6 +7,7 @@
 
 use std::fmt::Write as _;
 
+use crate::markdown::{fenced, inline_code};
 use crate::run::{Outcome, ProjectResult, RunCommand, StepOutput};
 
 /// How many lines of a failed step's output the comment shows (the full log is stored).
@@ -67,34 +68,6 @@ impl ProjectResult {
     }
 }
 
-/// The longest run of backticks in `text`.
-fn longest_backticks(text: &str) -> usize {
-    let mut longest = 0;
-    let mut run = 0;
-    for c in text.chars() {
-        if c == '`' {
-            run += 1;
-            longest = longest.max(run);
-        } else {
-            run = 0;
-        }
-    }
-    longest
-}
-
-/// A fence longer than any run of backticks in `text`, so the text cannot close it.
-fn fence_for(text: &str) -> String {
-    "`".repeat(longest_backticks(text).max(2) + 1)
-}
-
-/// `text` as a fenced code block (with info string `info`) that nothing in it can close.
-#[must_use]
-pub fn fenced(text: &str, info: &str) -> String {
-    let fence = fence_for(text);
-    let text = text.trim_end_matches('\n');
-    format!("{fence}{info}\n{text}\n{fence}\n")
-}
-
 fn collapsed(summary: &str, text: &str) -> String {
     format!(
         "<details><summary>{summary}</summary>\n\n{}\n</details>\n",
@@ -120,19 +93,6 @@ const PLAIN_LINES: usize = 20;
 
 /// The longest command line a step's label quotes.
 const LABEL_CHARS: usize = 100;
-
-/// `text` as inline code, whatever backticks it holds, on one line (a line break would let the
-/// next line start a block of its own, a heading or a list, before the span is read).
-pub(crate) fn inline_code(text: &str) -> String {
-    let text = &text.replace(['\n', '\r'], " ");
-    let ticks = "`".repeat(longest_backticks(text) + 1);
-    let pad = if text.starts_with('`') || text.ends_with('`') {
-        " "
-    } else {
-        ""
-    };
-    format!("{ticks}{pad}{text}{pad}{ticks}")
-}
 
 /// A command as a label quotes it: its first line, cut at [`LABEL_CHARS`].
 fn command_label(command: &str) -> String {
@@ -343,41 +303,8 @@ pub fn render(results: &[ProjectResult]) -> String {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::markdown::tests::{lines_outside_code, outside_inline_code};
     use crate::run::ProjectSpec;
-
-    /// The lines of `body` a host renders as Markdown, not as code: outside every fenced code
-    /// block, by CommonMark's rules (a fence of three or more backticks or tildes indented at
-    /// most three spaces, closed by the same character at least as many times, alone on its
-    /// line). What a run printed must never stand here.
-    pub(crate) fn lines_outside_code(body: &str) -> Vec<&str> {
-        let indent = |line: &str| line.len() - line.trim_start_matches(' ').len();
-        let run_of = |text: &str, c: char| text.chars().take_while(|x| *x == c).count();
-        let mut open: Option<(char, usize)> = None;
-        let mut outside = Vec::new();
-        for line in body.lines() {
-            let rest = line.trim_start_matches(' ');
-            if let Some((c, n)) = open {
-                let run = run_of(rest, c);
-                if indent(line) <= 3 && run >= n && rest[run..].trim().is_empty() {
-                    open = None;
-                }
-                continue;
-            }
-            let c = rest.chars().next().unwrap_or(' ');
-            let run = if matches!(c, '`' | '~') {
-                run_of(rest, c)
-            } else {
-                0
-            };
-            let info_ok = c != '`' || !rest[run..].contains('`');
-            if indent(line) <= 3 && run >= 3 && info_ok {
-                open = Some((c, run));
-            } else {
-                outside.push(line);
-            }
-        }
-        outside
-    }
 
     fn project() -> ProjectSpec {
         ProjectSpec {
@@ -387,16 +314,7 @@ pub(crate) mod tests {
     }
 
     #[test]
-    fn a_fence_is_longer_than_any_backticks_inside() {
-        assert_eq!(fence_for("plain"), "```");
-        assert_eq!(fence_for("a ```` b"), "`````");
-    }
-
-    #[test]
     fn a_command_is_quoted_whole_whatever_backticks_it_holds() {
-        assert_eq!(inline_code("echo hi"), "`echo hi`");
-        assert_eq!(inline_code("echo `date`"), "`` echo `date` ``");
-        assert_eq!(inline_code("a `b` c"), "``a `b` c``");
         assert_eq!(command_label("./gen.sh\n./more.sh"), "`./gen.sh…`");
         assert_eq!(
             command_label(&"x".repeat(150)),
@@ -416,38 +334,6 @@ pub(crate) mod tests {
         assert_eq!(result.apply_command(), "landfall apply -d envs/dev");
         result.workspace = "blue".to_owned();
         assert_eq!(result.apply_command(), "landfall apply -d envs/dev -w blue");
-    }
-
-    /// `line` without its inline code spans (CommonMark: a run of backticks closed by the next
-    /// run of the same length).
-    pub(crate) fn outside_inline_code(line: &str) -> String {
-        let mut out = String::new();
-        let mut rest = line;
-        while let Some(start) = rest.find('`') {
-            out.push_str(&rest[..start]);
-            let ticks = rest[start..].chars().take_while(|c| *c == '`').count();
-            let after = &rest[start + ticks..];
-            let mut search = 0;
-            let close = loop {
-                let Some(at) = after[search..].find('`') else {
-                    break None;
-                };
-                let at = search + at;
-                let n = after[at..].chars().take_while(|c| *c == '`').count();
-                if n == ticks {
-                    break Some(at);
-                }
-                search = at + n;
-            };
-            if let Some(at) = close {
-                rest = &after[at + ticks..];
-            } else {
-                out.push_str(&rest[start..start + ticks]);
-                rest = after;
-            }
-        }
-        out.push_str(rest);
-        out
     }
 
     #[test]

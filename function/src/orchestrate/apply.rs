@@ -138,7 +138,7 @@ impl Context {
                     Some(dep) => {
                         let why = format!(
                             "{}, which this project depends on, was not applied",
-                            crate::comment::render::inline_code(dep)
+                            crate::markdown::inline_code(dep)
                         );
                         self.refuse_apply(&spec, thread, &why).await?;
                     }

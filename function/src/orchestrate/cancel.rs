@@ -46,7 +46,7 @@ impl Context {
             let _ = writeln!(
                 body,
                 "- the {word} of {}: {said}",
-                crate::comment::render::inline_code(&label)
+                crate::markdown::inline_code(&label)
             );
         }
         body.push_str(

@@ -16,7 +16,7 @@ use crate::report::LOG_LINK_VALIDITY;
 use crate::store::{DriftRecord, DriftState, Drifts as _, TrackedIssue, now_secs};
 use crate::vcs::{CommitStatus, IssueRef, StatusState, TrackingIssue, VcsClient as _};
 use crate::vcs::status_context;
-use crate::comment::render::inline_code as code;
+use crate::markdown::inline_code as code;
 
 /// `text` as HTML text: nothing in it opens or closes a tag.
 fn html_text(text: &str) -> String {

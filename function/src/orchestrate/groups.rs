@@ -158,7 +158,7 @@ impl Context {
                     let why = format!(
                         "not run: {}, which this project depends on (`depends_on`), was not \
                          planned. Fix it and comment `landfall plan` to plan both",
-                        crate::comment::render::inline_code(dep)
+                        crate::markdown::inline_code(dep)
                     );
                     let result = refused(&spec, &why);
                     self.reporter().publish(&spec, thread, Some(&result)).await?;

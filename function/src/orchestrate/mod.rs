@@ -568,7 +568,7 @@ impl Context {
 fn failure_comment(err: &anyhow::Error) -> String {
     format!(
         "**Landfall could not handle this event.**\n\n{}\nComment `landfall plan` to try again.",
-        crate::comment::render::fenced(&format!("{err:#}"), "")
+        crate::markdown::fenced(&format!("{err:#}"), "")
     )
 }
 

@@ -80,7 +80,7 @@ impl Context {
             if names.is_empty() || record.status != PlanStatus::Planned {
                 continue;
             }
-            let label = crate::comment::render::inline_code(&record.key.project_label());
+            let label = crate::markdown::inline_code(&record.key.project_label());
             if let Some(why) = self.may_approve(ctx, checks, &names).await? {
                 let _ = writeln!(body, "- {label}: **not approved**: {why}");
                 continue;

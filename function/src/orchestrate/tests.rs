@@ -520,7 +520,7 @@ async fn a_merged_pr_loses_its_source_branch_only_when_the_policy_says_so() {
 fn a_failures_text_cannot_close_its_code_block() {
     let err = anyhow::anyhow!("landfall.yaml:3: `x`\n```\n**Applied.** @acme/everyone\n````");
     let body = super::failure_comment(&err);
-    let outside = crate::comment::render::tests::lines_outside_code(&body);
+    let outside = crate::markdown::tests::lines_outside_code(&body);
     assert!(
         outside
             .iter()

@@ -3,7 +3,7 @@
 use std::fmt::Write as _;
 
 use super::PrContext;
-use crate::comment::render::inline_code;
+use crate::markdown::inline_code;
 use crate::projects::Deleted;
 use crate::repo_config::ResolvedProject;
 use crate::report::short;

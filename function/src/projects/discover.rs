@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
-use crate::comment::render::inline_code;
+use crate::markdown::inline_code;
 use crate::repo_config::normalize_dir;
 
 /// Whether a path is a Terraform configuration file (`.tf`, `.tf.json`, `.tofu`, `.tofu.json`).

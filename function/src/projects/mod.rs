@@ -18,7 +18,7 @@ use globset::GlobSet;
 use serde::{Deserialize, Serialize};
 
 use crate::command::Command;
-use crate::comment::render::inline_code;
+use crate::markdown::inline_code;
 use crate::repo_config::{
     AutoDiscover, DEFAULT_WHEN_MODIFIED, EffectivePolicy, ResolvedConfig, ResolvedProject,
     normalize_dir,

@@ -132,7 +132,7 @@ fn render_plain(diagnostics: &[Diagnostic]) -> String {
 /// nothing in them can render as Markdown from inside the block.
 #[must_use]
 pub fn render_list(diagnostics: &[Diagnostic]) -> String {
-    crate::comment::render::fenced(&render_plain(diagnostics), "")
+    crate::markdown::fenced(&render_plain(diagnostics), "")
 }
 
 #[cfg(test)]

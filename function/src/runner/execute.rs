@@ -195,7 +195,7 @@ impl Run<'_> {
 
 /// `text` as a code block: the step printed it, so nothing in it may close the block.
 fn fence(text: &str) -> String {
-    crate::comment::render::fenced(text.trim_end(), "")
+    crate::markdown::fenced(text.trim_end(), "")
 }
 
 /// Prepares the work directory and the token file; returns the git environment.

@@ -219,7 +219,7 @@ async fn a_drift_lock_with_no_check_running_is_given_back_after_its_grace() {
 
 #[tokio::test]
 async fn the_drift_issue_renders_addresses_and_project_names_as_code_only() {
-    use crate::comment::render::tests::{lines_outside_code, outside_inline_code};
+    use crate::markdown::tests::{lines_outside_code, outside_inline_code};
     let lp = Loop::new().await;
     host_takes_reports(&lp).await;
     // A `for_each` key comes from data, which whoever controls that data chose.

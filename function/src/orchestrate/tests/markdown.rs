@@ -3,7 +3,7 @@
 //! outside a code block or a code span.
 
 use super::{Loop, comment, opened};
-use crate::comment::render::tests::{lines_outside_code, outside_inline_code};
+use crate::markdown::tests::{lines_outside_code, outside_inline_code};
 
 /// What an attacker hopes to see rendered: a mention of everyone and a fake result.
 const HOSTILE: &str = "x` @acme/everyone **Applied.** `";

@@ -1,7 +1,7 @@
 //! A step's output in the run's comment: whatever it prints, it stays inside its code block.
 
 use super::*;
-use crate::comment::render::tests::lines_outside_code;
+use crate::markdown::tests::lines_outside_code;
 use crate::run::env::tests::plan_spec;
 
 fn options(work_dir: &Path) -> RunnerOptions {
