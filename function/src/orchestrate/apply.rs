@@ -71,6 +71,12 @@ impl Context {
                 results.push(refused(&spec, &reasons.join("; ")));
             }
         }
+        refuse_dependents(&mut to_apply, &mut results, &all_records);
+        applied_projects.retain(|p| {
+            to_apply.iter().any(|(spec, _)| {
+                (&spec.project.dir, &spec.project.workspace) == (&p.dir, &p.workspace)
+            })
+        });
         let header = format!(
             "**`apply`** of {} project(s) at `{}`{}",
             to_apply.len(),
@@ -222,8 +228,9 @@ impl Context {
     }
 }
 
-/// The projects `project` depends on that have a plan with changes in this PR that is neither
-/// applied nor part of this apply: applying `project` first would break the order.
+/// Why `project` cannot be applied before the projects it depends on: one still runs (its
+/// apply, or a plan), or has a plan with changes in this PR that is neither applied nor part of
+/// this apply. Applying `project` first would break the order.
 fn unapplied_dependencies(
     project: &ResolvedProject,
     all: &[PlanRecord],
@@ -232,17 +239,56 @@ fn unapplied_dependencies(
     project
         .depends_on
         .iter()
-        .filter(|dep| {
+        .filter_map(|dep| {
             let named = |r: &&PlanRecord| r.key.project.as_deref() == Some(dep.as_str());
-            all.iter().filter(named).any(|r| r.status == PlanStatus::Planned)
-                && !selected.iter().any(|r| named(&r))
-        })
-        .map(|dep| {
-            format!(
-                "it depends on `{dep}`, whose plan is not applied yet: apply it first (`landfall apply -p {dep}`), or both with `landfall apply`"
-            )
+            let code = crate::markdown::inline_code(dep);
+            if all.iter().filter(named).any(PlanRecord::in_progress) {
+                return Some(format!(
+                    "it depends on {code}, whose run is still in progress: apply it once that \
+                     has ended"
+                ));
+            }
+            (all.iter().filter(named).any(|r| r.status == PlanStatus::Planned)
+                && !selected.iter().any(|r| named(&r)))
+            .then(|| {
+                format!(
+                    "it depends on {code}, whose plan is not applied yet: apply it first \
+                     (`landfall apply -p {dep}`), or both with `landfall apply`"
+                )
+            })
         })
         .collect()
+}
+
+/// Moves from `to_apply` to `results` (refused) each project that depends on a project this
+/// apply refused whose plan is not applied (nor without changes), and so on down the chain.
+fn refuse_dependents(
+    to_apply: &mut Vec<(RunSpec, Vec<String>)>,
+    results: &mut Vec<crate::run::ProjectResult>,
+    all: &[PlanRecord],
+) {
+    let done = |dep: &str| {
+        all.iter()
+            .filter(|r| r.key.project.as_deref() == Some(dep))
+            .all(|r| matches!(r.status, PlanStatus::Applied | PlanStatus::NoChanges))
+    };
+    loop {
+        let not_applied: Vec<String> = results.iter().filter_map(|r| r.name.clone()).collect();
+        let Some(at) = to_apply.iter().position(|(_, deps)| {
+            deps.iter().any(|dep| not_applied.contains(dep) && !done(dep))
+        }) else {
+            return;
+        };
+        let (spec, deps) = to_apply.remove(at);
+        let dep = deps
+            .iter()
+            .find(|dep| not_applied.contains(dep) && !done(dep))
+            .map_or_else(String::new, |dep| crate::markdown::inline_code(dep));
+        results.push(refused(
+            &spec,
+            &format!("it depends on {dep}, which this apply does not apply"),
+        ));
+    }
 }
 
 /// `runs` in stages: each run after every run it depends on (by project name); a cycle is

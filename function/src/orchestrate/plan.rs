@@ -411,11 +411,16 @@ impl Context {
                 "the lock was released before the {} started",
                 spec.command
             )),
-            PlanOutcome::Changed => Some(
+            PlanOutcome::Changed if spec.apply.is_some() => Some(
                 "another run of this project started, or its plan changed, since this apply was \
                  checked; comment `landfall apply` again once it has ended"
                     .to_owned(),
             ),
+            PlanOutcome::Changed => Some(format!(
+                "an apply of this project is still running; comment `landfall {}` again once it \
+                 has ended",
+                spec.command
+            )),
         };
         if let Some(why) = why {
             return reporter

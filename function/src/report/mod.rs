@@ -97,10 +97,8 @@ impl Reporter<'_> {
             return Ok((result, false));
         }
         let written = self.record_plan_report(spec, report, &result).await?;
-        if let PlanOutcome::LockNotHeld(by) = written {
-            result.outcome = Outcome::Refused {
-                reason: lost_lock(by.as_ref(), "plan"),
-            };
+        if let Some(reason) = not_recorded(&written, "plan") {
+            result.outcome = Outcome::Refused { reason };
             self.run_status(spec, StatusState::Failure, "Lock lost")
                 .await;
             return Ok((result, false));
@@ -203,9 +201,8 @@ impl Reporter<'_> {
             let why = "The state changed since this plan: plan again";
             self.status(spec, &context, StatusState::Failure, why).await;
         }
-        if let PlanOutcome::LockNotHeld(by) = written {
+        if let Some(note) = not_recorded(&written, title) {
             // The run happened (or not) all the same; say so, and that nothing was recorded.
-            let note = lost_lock(by.as_ref(), title);
             if let Outcome::Refused { reason } = &mut result.outcome {
                 let _ = write!(reason, " ({note})");
             }
@@ -356,13 +353,20 @@ impl Reporter<'_> {
     }
 }
 
-fn lost_lock(by: Option<&crate::store::Lock>, what: &str) -> String {
-    match by {
-        Some(lock) => format!(
+/// Why the record of a run of `what` was not written (`written`); `None` when it was.
+fn not_recorded(written: &PlanOutcome, what: &str) -> Option<String> {
+    match written {
+        PlanOutcome::Written => None,
+        PlanOutcome::LockNotHeld(Some(lock)) => Some(format!(
             "the lock was taken by #{} while this {what} ran; it is not recorded",
             lock.holder.pr
-        ),
-        None => format!("the lock was released while this {what} ran; it is not recorded"),
+        )),
+        PlanOutcome::LockNotHeld(None) => Some(format!(
+            "the lock was released while this {what} ran; it is not recorded"
+        )),
+        PlanOutcome::Changed => Some(format!(
+            "another apply of this project started while this {what} ran; it is not recorded"
+        )),
     }
 }
 

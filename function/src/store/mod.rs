@@ -149,7 +149,8 @@ pub enum PlanOutcome {
     /// The PR no longer holds the project's lock (released, or taken by the PR shown); nothing
     /// was written.
     LockNotHeld(Option<Lock>),
-    /// [`Store::replace_plan`] only: the stored record is no longer the one the caller read.
+    /// The stored record is no longer the one the caller read ([`Store::replace_plan`]), or
+    /// is another run's apply that still runs ([`Store::put_plan`]); nothing was written.
     Changed,
 }
 
@@ -269,15 +270,17 @@ pub trait Store: Send + Sync {
 
     /// Writes a plan record, only while its PR holds the project's lock and, with `current`
     /// (the record as the caller read it), only while the stored record is still that run in
-    /// that status with as many policy approvals: one conditional write.
-    /// [`PlanOutcome::Changed`] only with `current`.
+    /// that status with as many policy approvals: one conditional write. Without `current`,
+    /// never over another run's `applying` record (its apply still writes the state, and its
+    /// report must find it): [`PlanOutcome::Changed`].
     fn write_plan(
         &self,
         plan: &PlanRecord,
         current: Option<&PlanRecord>,
     ) -> impl Future<Output = Result<PlanOutcome>> + Send;
 
-    /// Writes a plan record, only while its PR holds the project's lock.
+    /// Writes a plan record, only while its PR holds the project's lock and no other run's
+    /// apply runs for the project.
     fn put_plan(&self, plan: &PlanRecord) -> impl Future<Output = Result<PlanOutcome>> + Send {
         self.write_plan(plan, None)
     }

@@ -101,3 +101,57 @@ async fn of_two_applies_at_once_neither_applies_a_dependent_before_its_dependenc
         "both applies belong to one command: {records:?}"
     );
 }
+
+#[tokio::test]
+async fn a_dependent_waits_while_its_dependency_applies() {
+    let (lp, _bin) = both_planned().await;
+    lp.ctx
+        .process(&comment("maintainer", "landfall apply", "apply-1"))
+        .await
+        .unwrap();
+    let first = dispatched(&lp, RunCommand::Apply).await;
+    assert_eq!(first.len(), 1, "network first");
+
+    // While `network` applies, neither another apply nor `-p app` applies `app`.
+    for (text, delivery) in [("landfall apply", "apply-2"), ("landfall apply -p app", "apply-3")] {
+        lp.ctx
+            .process(&comment("maintainer", text, delivery))
+            .await
+            .unwrap();
+        let names: Vec<_> = dispatched(&lp, RunCommand::Apply)
+            .await
+            .iter()
+            .map(|(s, _)| s.project.name.clone())
+            .collect();
+        assert_eq!(names, [Some("network".to_owned())], "after {text:?}");
+        let said = lp.comments().await.last().cloned().unwrap_or_default();
+        assert!(said.contains("still in progress"), "{said}");
+    }
+}
+
+#[tokio::test]
+async fn a_dependent_is_not_applied_when_its_dependency_is_refused() {
+    let (lp, _bin) = both_planned().await;
+    // `network`'s plan no longer matches the head: its apply is refused as stale.
+    let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
+    let mut network = records
+        .into_iter()
+        .find(|r| r.key.project.as_deref() == Some("network"))
+        .unwrap();
+    network.head_sha = "0".repeat(40);
+    assert_eq!(
+        lp.ctx.store.put_plan(&network).await.unwrap(),
+        crate::store::PlanOutcome::Written
+    );
+
+    lp.ctx
+        .process(&comment("maintainer", "landfall apply", "apply-1"))
+        .await
+        .unwrap();
+    assert!(
+        dispatched(&lp, RunCommand::Apply).await.is_empty(),
+        "app was applied without network"
+    );
+    let said = lp.comments().await.last().cloned().unwrap_or_default();
+    assert!(said.contains("this apply does not apply"), "{said}");
+}

@@ -13,7 +13,7 @@ use super::{DynamoStore, REPO_INDEX, TTL_ATTRIBUTE};
 use crate::store::keys::{self, ITEM_SK};
 use crate::store::{
     COMMENT_PARTS_TTL, CommentKey, DeliveryOutcome, Lock, LockHolder, LockKey, LockOutcome,
-    MAX_TRANSACTION_ITEMS, PartsOutcome, PlanOutcome, PlanRecord, PrRelease,
+    MAX_TRANSACTION_ITEMS, PartsOutcome, PlanOutcome, PlanRecord, PlanStatus, PrRelease,
     ReleaseOutcome, Result, Store, normalise_keys, now_secs,
 };
 
@@ -133,22 +133,26 @@ impl Store for DynamoStore {
         let mut put = Put::builder()
             .table_name(&self.table)
             .set_item(Some(plan_item(plan)));
-        if let Some(read) = current {
-            // Records written before `approvals` was kept have none, and no approval.
-            let approvals = if read.approvals() == 0 {
-                "(attribute_not_exists(approvals) OR approvals = :approvals)"
-            } else {
-                "approvals = :approvals"
-            };
-            put = put
-                .condition_expression(format!(
-                    "run_id = :run AND #status = :status AND {approvals}"
-                ))
-                .expression_attribute_names("#status", "status")
+        put = match current {
+            // A record written before `approvals` was kept has none (whatever its result
+            // holds); the first write since sets it, so a second writer still finds a change.
+            Some(read) => put
+                .condition_expression(
+                    "run_id = :run AND #status = :status \
+                     AND (attribute_not_exists(approvals) OR approvals = :approvals)",
+                )
                 .expression_attribute_values(":run", s(&read.run_id))
                 .expression_attribute_values(":status", s(read.status.as_str()))
-                .expression_attribute_values(":approvals", n(read.approvals() as u64));
+                .expression_attribute_values(":approvals", n(read.approvals() as u64)),
+            // Never over another run's apply (import, state rm) while it runs.
+            None => put
+                .condition_expression(
+                    "attribute_not_exists(pk) OR #status <> :applying OR run_id = :run",
+                )
+                .expression_attribute_values(":applying", s(PlanStatus::Applying.as_str()))
+                .expression_attribute_values(":run", s(&plan.run_id)),
         }
+        .expression_attribute_names("#status", "status");
         let put = put
             .build()
             .map_err(|err| self.request_error("TransactWriteItems", err))?;

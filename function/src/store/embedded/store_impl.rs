@@ -208,16 +208,21 @@ impl Store for EmbeddedStore {
                 }
                 let mut plans = txn.open_table(PLANS)?;
                 let plan_id = keys::embedded_plan_key(&plan.key, plan.pr);
-                if let Some((run_id, status, approvals)) = &current {
-                    let stored = match plans.get(plan_id.as_str())? {
-                        Some(value) => Some(decode::<PlanRecord>(&plan_id, value.value())?),
-                        None => None,
-                    };
-                    if stored.is_none_or(|s| {
+                let stored = match plans.get(plan_id.as_str())? {
+                    Some(value) => Some(decode::<PlanRecord>(&plan_id, value.value())?),
+                    None => None,
+                };
+                let changed = match &current {
+                    Some((run_id, status, approvals)) => stored.is_none_or(|s| {
                         &s.run_id != run_id || s.status != *status || s.approvals() != *approvals
-                    }) {
-                        return Ok(Finish::Abort(PlanOutcome::Changed));
-                    }
+                    }),
+                    // Never over another run's apply (import, state rm) while it runs.
+                    None => stored.is_some_and(|s| {
+                        s.status == PlanStatus::Applying && s.run_id != plan.run_id
+                    }),
+                };
+                if changed {
+                    return Ok(Finish::Abort(PlanOutcome::Changed));
                 }
                 plans.insert(plan_id.as_str(), encode(&plan).as_slice())?;
                 Ok(Finish::Commit(PlanOutcome::Written))

@@ -13,6 +13,7 @@ pub use super::contract_queue::a_queued_group_is_taken_once_and_only_after_its_o
 pub use super::contract_release::{
     a_plan_record_is_replaced_only_while_its_approvals_are_those_read,
     a_run_that_writes_the_state_keeps_its_lock_through_every_pr_release,
+    another_runs_write_never_replaces_a_running_apply,
 };
 use super::{REPO, holder, project, projects};
 
@@ -32,6 +33,7 @@ macro_rules! for_each_contract_case {
             a_plan_record_is_refused_once_the_lock_is_gone,
             a_plan_record_is_replaced_only_from_the_record_read,
             a_plan_record_is_replaced_only_while_its_approvals_are_those_read,
+            another_runs_write_never_replaces_a_running_apply,
             redeliveries_are_recognised_until_they_expire,
             locks_are_listed_per_repository_or_all,
             names_with_separators_are_distinct_locks,

@@ -138,3 +138,51 @@ pub async fn a_plan_record_is_replaced_only_while_its_approvals_are_those_read(s
         2
     );
 }
+
+/// A write without a record read (a plan starting, an apply refused, a run's failure) never
+/// replaces another run's apply while it runs: the apply's own report must find its record.
+pub async fn another_runs_write_never_replaces_a_running_apply(store: &impl Store) {
+    let key = project(1);
+    let _ = store
+        .acquire_locks(&holder(1), std::slice::from_ref(&key))
+        .await
+        .unwrap();
+    let mut applying = plan(&key, 1, PlanStatus::Applying);
+    "apply-1".clone_into(&mut applying.run_id);
+    assert_eq!(
+        store.put_plan(&applying).await.unwrap(),
+        PlanOutcome::Written
+    );
+
+    for (run_id, status) in [
+        ("apply-2", PlanStatus::Planned),
+        ("plan-3", PlanStatus::Planning),
+        ("apply-4", PlanStatus::Failed),
+    ] {
+        let mut other = plan(&key, 1, status);
+        run_id.clone_into(&mut other.run_id);
+        assert_eq!(
+            store.put_plan(&other).await.unwrap(),
+            PlanOutcome::Changed,
+            "{run_id} replaced a running apply"
+        );
+    }
+    assert_eq!(
+        store.get_plan(&key, 1).await.unwrap(),
+        Some(applying.clone())
+    );
+
+    // The apply's report is written; once it has, a new plan may start.
+    let mut applied = applying;
+    applied.status = PlanStatus::Applied;
+    assert_eq!(
+        store.put_plan(&applied).await.unwrap(),
+        PlanOutcome::Written
+    );
+    let mut planning = plan(&key, 1, PlanStatus::Planning);
+    "plan-5".clone_into(&mut planning.run_id);
+    assert_eq!(
+        store.put_plan(&planning).await.unwrap(),
+        PlanOutcome::Written
+    );
+}
