@@ -7,7 +7,7 @@ use serde_json::json;
 use wiremock::matchers::{method, path, query_param};
 use wiremock::{Mock, ResponseTemplate};
 
-use super::reports::{body, dispatched_env, report, reporting_loop_with, run_envs};
+use super::reports::{body, dispatched_env, report, run_envs};
 use super::{Loop, MERGE_SHA, REPO, SHA, opened};
 use crate::event::{EventKind, RepoName};
 use crate::handler::ReportAnswer;
@@ -24,8 +24,16 @@ pub(super) fn spec_of(env: &HashMap<String, String>) -> (RunSpec, String) {
 /// A loop under `policy` whose PR was planned (its plan recorded with a planfile); returns it
 /// with the plan's spec.
 pub(super) async fn planned(policy: &str) -> (Loop, tempfile::TempDir, RunSpec) {
+    planned_running(policy, super::reports::ENV_RUNNER).await
+}
+
+/// [`planned`] with the runner `script`.
+pub(super) async fn planned_running(
+    policy: &str,
+    script: &str,
+) -> (Loop, tempfile::TempDir, RunSpec) {
     let policy = crate::repo_config::Policy::parse("repos.yaml", policy).unwrap();
-    let (lp, bin) = reporting_loop_with(Some(policy)).await;
+    let (lp, bin) = super::reports::reporting_loop_running(Some(policy), script).await;
     lp.host_has_a_terraform_pr("open", false).await;
     lp.ctx.process(&opened()).await.unwrap();
     let (spec, credential) = spec_of(&dispatched_env(&lp).await);

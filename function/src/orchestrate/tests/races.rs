@@ -121,3 +121,47 @@ async fn a_merge_while_an_apply_runs_keeps_its_lock_until_the_apply_reported() {
         "{comments:?}"
     );
 }
+
+#[tokio::test]
+async fn a_cancelled_apply_keeps_its_lock_until_its_runner_has_stopped() {
+    // An apply that takes two seconds to stop once told to, as Terraform finishing a call.
+    let script = format!(
+        "{}if [ \"$LANDFALL_RUN_COMMAND\" = apply ]; then\n  \
+         trap 'sleep 2; exit 1' INT\n  sleep 30\nfi\n",
+        super::reports::ENV_RUNNER
+    );
+    let (lp, _bin, plan) = super::merge::planned_running(POLICY, &script).await;
+    lp.host_grants("maintainer", "write").await;
+    lp.ctx
+        .process(&comment("maintainer", "landfall apply", "apply-1"))
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while !std::fs::read_dir(lp.runs.path()).unwrap().flatten().any(|run| {
+        std::fs::read_to_string(run.path().join("env"))
+            .is_ok_and(|env| env.contains("LANDFALL_RUN_COMMAND=apply"))
+    }) {
+        assert!(std::time::Instant::now() < deadline, "the apply never started");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+
+    // While the runner stops, the PR is unlocked: the lock stays.
+    let ctx = std::sync::Arc::clone(&lp.ctx);
+    let cancel = tokio::spawn(async move {
+        ctx.process(&comment("maintainer", "landfall cancel", "cancel-1"))
+            .await
+    });
+    tokio::time::sleep(std::time::Duration::from_millis(700)).await;
+    assert!(!cancel.is_finished(), "the runner takes two seconds to stop");
+    lp.ctx
+        .process(&comment("maintainer", "landfall unlock", "unlock-1"))
+        .await
+        .unwrap();
+    assert_another_pr_cannot_lock(&lp, &plan).await;
+    cancel.await.unwrap().unwrap();
+    let said = lp.comments().await;
+    assert!(
+        said.iter().any(|c| c.contains("**Cancelled**") && c.contains("stopped")),
+        "{said:?}"
+    );
+}

@@ -19,17 +19,24 @@ async fn reporting_loop() -> (Loop, tempfile::TempDir) {
     reporting_loop_with(None).await
 }
 
+/// The runner of [`reporting_loop`]: it writes its environment down beside its report.
+pub(super) const ENV_RUNNER: &str = "#!/bin/sh\nenv > \"$(dirname \"$LANDFALL_RUN_REPORT\")/env\"\n";
+
 /// [`reporting_loop`] under `policy`.
 pub(super) async fn reporting_loop_with(
     policy: Option<crate::repo_config::Policy>,
 ) -> (Loop, tempfile::TempDir) {
+    reporting_loop_running(policy, ENV_RUNNER).await
+}
+
+/// [`reporting_loop_with`] whose runner is the shell script `script`.
+pub(super) async fn reporting_loop_running(
+    policy: Option<crate::repo_config::Policy>,
+    script: &str,
+) -> (Loop, tempfile::TempDir) {
     let bin = tempfile::tempdir().unwrap();
     let runner = bin.path().join("runner");
-    std::fs::write(
-        &runner,
-        "#!/bin/sh\nenv > \"$(dirname \"$LANDFALL_RUN_REPORT\")/env\"\n",
-    )
-    .unwrap();
+    std::fs::write(&runner, script).unwrap();
     std::fs::set_permissions(&runner, std::fs::Permissions::from_mode(0o755)).unwrap();
     let mut lp = Loop::with_runner(&runner, policy).await;
     let ctx = Arc::get_mut(&mut lp.ctx).unwrap();
