@@ -8,9 +8,11 @@
 
 mod authz_props;
 mod corpus;
+mod corpus_signatures;
 mod never_panic;
 mod policy_permissions;
 mod projects_matcher_props;
 mod projects_selection;
 mod repo_config_atlantis;
+mod repo_config_policy;
 mod vcs_comment_split_props;

@@ -9,13 +9,11 @@
 use std::time::Duration;
 
 use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
-use landfall_function::projects::discover::is_terraform_file;
 use landfall_function::projects::{ChangedFile, FileStatus};
 use landfall_function::vcs::gitlab::GitlabClient;
-use landfall_function::vcs::tree::HeadFiles;
 use landfall_function::vcs::{
     Access, Actor, CommentId, CommitStatus, PrState, PullRequest, RetryPolicy, StatusState,
-    TreeFilter, VcsClient, VcsError,
+    VcsClient,
 };
 use secrecy::SecretString;
 use serde_json::json;
@@ -24,11 +22,11 @@ use wiremock::matchers::{
 };
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use crate::archive_common::{TREE, tarball, tree_archived, tree_head, tree_wanted};
-
+mod access;
 mod delete_branch;
 mod drift;
 mod merge;
+mod tree;
 
 const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
 const PROJECT: &str = "/api/v4/projects/acme%2Fplatform%2Finfra";
@@ -255,193 +253,6 @@ fn actor(login: &str, id: Option<&str>) -> Actor {
     }
 }
 
-/// `members/all/:user_id` answering `access_level` for user `id`.
-async fn member(server: &MockServer, of: &str, id: u64, access_level: u64) {
-    get(format!("{of}/members/all/{id}"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "id": id, "username": format!("user{id}"), "state": "active",
-            "access_level": access_level
-        })))
-        .expect(1)
-        .mount(server)
-        .await;
-}
-
-#[tokio::test]
-async fn a_users_access_is_their_role_in_the_project_inherited_included() {
-    let server = MockServer::start().await;
-    let levels = [
-        (5, Access::None),
-        (10, Access::Read),
-        (15, Access::Read),
-        (20, Access::Read),
-        (30, Access::Write),
-        (40, Access::Write),
-        (50, Access::Admin),
-    ];
-    for (id, (level, _)) in (1u64..).zip(levels) {
-        member(&server, PROJECT, id, level).await;
-    }
-    get(format!("{PROJECT}/members/all/404"))
-        .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "404 Not found"})))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(path("/api/v4/users"))
-        .respond_with(ResponseTemplate::new(500))
-        .expect(0)
-        .mount(&server)
-        .await;
-    let c = client(&server);
-    for (id, (level, access)) in (1u64..).zip(levels) {
-        let who = actor("someone", Some(&id.to_string()));
-        assert_eq!(
-            c.permission(&repo(), &who).await.unwrap(),
-            access,
-            "access_level {level}"
-        );
-    }
-    let outsider = actor("outsider", Some("404"));
-    assert_eq!(
-        c.permission(&repo(), &outsider).await.unwrap(),
-        Access::None
-    );
-}
-
-#[tokio::test]
-async fn a_blocked_user_or_an_awaiting_membership_has_no_access() {
-    let server = MockServer::start().await;
-    for (id, extra) in [
-        (1, json!({"state": "blocked"})),
-        (
-            2,
-            json!({"state": "active", "membership_state": "awaiting"}),
-        ),
-    ] {
-        let mut body = json!({"id": id, "username": "u", "access_level": 40});
-        body.as_object_mut()
-            .unwrap()
-            .extend(extra.as_object().unwrap().clone());
-        get(format!("{PROJECT}/members/all/{id}"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(body))
-            .mount(&server)
-            .await;
-    }
-    let c = client(&server);
-    for id in ["1", "2"] {
-        assert_eq!(
-            c.permission(&repo(), &actor("u", Some(id))).await.unwrap(),
-            Access::None,
-            "{id}"
-        );
-    }
-}
-
-#[tokio::test]
-async fn an_actor_known_by_username_only_is_looked_up_once_by_exact_username() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .and(path("/api/v4/users"))
-        .and(header("private-token", "glpat-test"))
-        .and(query_param("username", "Dev.Lead"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            {"id": 42, "username": "dev.lead", "state": "active"}
-        ])))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/api/v4/users"))
-        .and(query_param("username", "ghost"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
-        .expect(1)
-        .mount(&server)
-        .await;
-    member(&server, PROJECT, 42, 30).await;
-    let c = client(&server);
-    assert_eq!(
-        c.permission(&repo(), &Actor::login("Dev.Lead"))
-            .await
-            .unwrap(),
-        Access::Write
-    );
-    assert_eq!(
-        c.permission(&repo(), &Actor::login("ghost")).await.unwrap(),
-        Access::None,
-        "a username GitLab does not know has no access, and no membership is asked"
-    );
-}
-
-#[tokio::test]
-async fn an_id_that_is_not_a_number_is_refused_without_a_request() {
-    let server = MockServer::start().await;
-    Mock::given(method("GET"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"access_level": 50})))
-        .expect(0)
-        .mount(&server)
-        .await;
-    let c = client(&server);
-    for id in ["../../groups/x", "", "12a"] {
-        let result = c.permission(&repo(), &actor("dev", Some(id))).await;
-        assert!(
-            matches!(result, Err(VcsError::Config { .. })),
-            "{id:?}: {result:?}"
-        );
-    }
-}
-
-const OLD: &str = "0000000000000000000000000000000000000000";
-
-async fn approvals_of_mr_12(server: &MockServer, head: &str) {
-    get(format!("{PROJECT}/merge_requests/12/approvals"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "id": 5, "iid": 12, "approvals_required": 1, "approvals_left": 0,
-            "approved": true,
-            "approved_by": [
-                {"user": {"id": 1, "username": "root", "name": "Administrator", "state": "active"}},
-                {"user": {"id": 7, "username": "lead", "name": "Lead", "state": "active"}}
-            ]
-        })))
-        .expect(1)
-        .mount(server)
-        .await;
-    get(format!("{PROJECT}/merge_requests/12"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(mr_json(
-            head,
-            Some(7),
-            7,
-            "mergeable",
-        )))
-        .expect(1)
-        .mount(server)
-        .await;
-}
-
-#[tokio::test]
-async fn approvals_are_the_approvers_while_the_head_is_the_callers() {
-    let server = MockServer::start().await;
-    approvals_of_mr_12(&server, SHA).await;
-    let approvals = client(&server)
-        .approvals(&repo(), MR, &CommitSha::new(SHA))
-        .await
-        .unwrap();
-    assert_eq!(
-        approvals,
-        [actor("root", Some("1")), actor("lead", Some("7"))]
-    );
-}
-
-#[tokio::test]
-async fn approvals_for_a_head_that_is_no_longer_the_merge_requests_are_none() {
-    let server = MockServer::start().await;
-    approvals_of_mr_12(&server, SHA).await;
-    let approvals = client(&server)
-        .approvals(&repo(), MR, &CommitSha::new(OLD))
-        .await
-        .unwrap();
-    assert!(approvals.is_empty(), "{approvals:?}");
-}
-
 fn pull_request() -> PullRequest {
     PullRequest {
         number: MR,
@@ -455,78 +266,6 @@ fn pull_request() -> PullRequest {
         head_repo: Some(repo()),
         merge_sha: None,
     }
-}
-
-#[tokio::test]
-async fn undiverged_is_no_commit_of_the_target_branch_missing() {
-    for (count, contains) in [(0, true), (3, false)] {
-        let server = MockServer::start().await;
-        get(format!("{PROJECT}/merge_requests/12"))
-            .and(query_param("include_diverged_commits_count", "true"))
-            .respond_with(ResponseTemplate::new(200).set_body_json({
-                let mut mr = mr_json(SHA, Some(7), 7, "mergeable");
-                mr["diverged_commits_count"] = json!(count);
-                mr
-            }))
-            .expect(1)
-            .mount(&server)
-            .await;
-        assert_eq!(
-            client(&server)
-                .contains_base(&repo(), &pull_request())
-                .await
-                .unwrap(),
-            contains,
-            "{count}"
-        );
-    }
-}
-
-#[tokio::test]
-async fn a_merge_request_without_a_diverged_count_fails_rather_than_passes_undiverged() {
-    let server = MockServer::start().await;
-    get(format!("{PROJECT}/merge_requests/12"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(mr_json(
-            SHA,
-            Some(7),
-            7,
-            "mergeable",
-        )))
-        .mount(&server)
-        .await;
-    let result = client(&server)
-        .contains_base(&repo(), &pull_request())
-        .await;
-    assert!(matches!(result, Err(VcsError::Decode { .. })), "{result:?}");
-}
-
-#[tokio::test]
-async fn group_membership_is_read_from_the_encoded_group_path() {
-    const GROUP: &str = "/api/v4/groups/acme%2Fplatform";
-    let server = MockServer::start().await;
-    member(&server, GROUP, 42, 10).await;
-    member(&server, GROUP, 43, 5).await;
-    get(format!("{GROUP}/members/all/44"))
-        .respond_with(ResponseTemplate::new(404))
-        .expect(1)
-        .mount(&server)
-        .await;
-    let c = client(&server);
-    assert!(
-        c.is_member("acme/platform", &actor("guest", Some("42")))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !c.is_member("acme/platform", &actor("minimal", Some("43")))
-            .await
-            .unwrap()
-    );
-    assert!(
-        !c.is_member("acme/platform", &actor("outsider", Some("44")))
-            .await
-            .unwrap()
-    );
 }
 
 #[tokio::test]
@@ -643,141 +382,6 @@ async fn files_trees_notes_and_statuses_use_the_documented_endpoints() {
         branch: Some("feature/vpc".into()),
     };
     c.set_status(&repo(), &sha, &status).await.unwrap();
-}
-
-/// GitLab's `archive.tar.gz`: everything under `<project>-<sha>-<sha>/`.
-fn gitlab_archive(files: &[(&str, &[u8])]) -> Vec<u8> {
-    tarball(&format!("infra-{SHA}-{SHA}"), SHA, files)
-}
-
-/// The archive endpoint, as GitLab documents it, answering `archive` once.
-async fn serve_archive(server: &MockServer, archive: Vec<u8>) {
-    get(format!("{PROJECT}/repository/archive.tar.gz"))
-        .and(query_param("sha", SHA))
-        .respond_with(
-            ResponseTemplate::new(200)
-                .insert_header("content-type", "application/octet-stream")
-                .set_body_bytes(archive),
-        )
-        .expect(1)
-        .mount(server)
-        .await;
-}
-
-/// The recursive listing of [`TREE`], and each of its files readable on its own, read
-/// `reads` times each.
-async fn serve_listing_and_files(server: &MockServer, reads: u64) {
-    let listing: Vec<_> = TREE
-        .iter()
-        .map(|(p, _)| json!({"path": p, "type": "blob"}))
-        .collect();
-    get(format!("{PROJECT}/repository/tree"))
-        .and(query_param("ref", SHA))
-        .and(query_param("recursive", "true"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(listing))
-        .expect(1)
-        .mount(server)
-        .await;
-    for (file, bytes) in tree_wanted() {
-        get(format!(
-            "{PROJECT}/repository/files/{}/raw",
-            file.replace('/', "%2F")
-        ))
-        .and(query_param("ref", SHA))
-        .respond_with(ResponseTemplate::new(200).set_body_bytes(*bytes))
-        .expect(reads)
-        .mount(server)
-        .await;
-    }
-    Mock::given(method("GET"))
-        .and(path_regex("/repository/files/"))
-        .respond_with(ResponseTemplate::new(404))
-        .expect(0)
-        .mount(server)
-        .await;
-}
-
-async fn read_head(c: &GitlabClient) -> HeadFiles {
-    HeadFiles::read(c, &repo(), &CommitSha::new(SHA), &["atlantis.yaml".into()])
-        .await
-        .unwrap()
-}
-
-#[tokio::test]
-async fn the_tree_is_read_from_one_archive_download_with_the_token() {
-    let server = MockServer::start().await;
-    serve_archive(&server, gitlab_archive(TREE)).await;
-    let wanted = TreeFilter::new(|p: &str| is_terraform_file(p) || p == "atlantis.yaml");
-    let files = client(&server)
-        .read_tree(&repo(), &CommitSha::new(SHA), &wanted)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(files.into_iter().collect::<Vec<_>>(), tree_archived());
-}
-
-#[tokio::test]
-async fn planning_reads_the_head_from_the_archive_and_no_file_on_its_own() {
-    let server = MockServer::start().await;
-    serve_archive(&server, gitlab_archive(TREE)).await;
-    serve_listing_and_files(&server, 0).await;
-    assert_eq!(read_head(&client(&server)).await, tree_head());
-}
-
-#[tokio::test]
-async fn a_malformed_archive_falls_back_to_one_read_per_file() {
-    let server = MockServer::start().await;
-    let mut archive = gitlab_archive(TREE);
-    archive.truncate(archive.len() / 2);
-    serve_archive(&server, archive).await;
-    serve_listing_and_files(&server, 1).await;
-    assert_eq!(read_head(&client(&server)).await, tree_head());
-}
-
-#[tokio::test]
-async fn a_redirect_off_the_host_is_not_followed_with_the_private_token() {
-    let (server, elsewhere) = (MockServer::start().await, MockServer::start().await);
-    get(format!("{PROJECT}/repository/files/main.tf/raw"))
-        .respond_with(
-            ResponseTemplate::new(302)
-                .insert_header("location", format!("{}/stolen", elsewhere.uri()).as_str()),
-        )
-        .expect(1)
-        .mount(&server)
-        .await;
-    let read = client(&server)
-        .read_file(&repo(), &CommitSha::new(SHA), "main.tf")
-        .await;
-    assert!(
-        matches!(read, Err(VcsError::Status { status: 302, .. })),
-        "{read:?}"
-    );
-    assert!(elsewhere.received_requests().await.unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn an_archive_redirected_off_the_host_is_fetched_without_the_private_token() {
-    let (server, storage) = (MockServer::start().await, MockServer::start().await);
-    let signed = format!("{}/archive.tar.gz?signature=abc", storage.uri());
-    get(format!("{PROJECT}/repository/archive.tar.gz"))
-        .and(query_param("sha", SHA))
-        .respond_with(ResponseTemplate::new(302).insert_header("location", signed.as_str()))
-        .expect(1)
-        .mount(&server)
-        .await;
-    Mock::given(method("GET"))
-        .and(path("/archive.tar.gz"))
-        .and(query_param("signature", "abc"))
-        .respond_with(ResponseTemplate::new(200).set_body_bytes(gitlab_archive(TREE)))
-        .expect(1)
-        .mount(&storage)
-        .await;
-    serve_listing_and_files(&server, 0).await;
-    assert_eq!(read_head(&client(&server)).await, tree_head());
-    for request in storage.received_requests().await.unwrap() {
-        assert_eq!(request.headers.get("private-token"), None);
-        assert_eq!(request.headers.get("authorization"), None);
-    }
 }
 
 /// Every request the fake GitLab received, one line each: method, path, query, and whether the
