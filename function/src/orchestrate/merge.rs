@@ -329,6 +329,14 @@ impl Context {
         if crate::run::is_merge_trigger(&spec.trigger) {
             return self.after_merge_run(spec, &record).await;
         }
+        if spec.command != RunCommand::Plan {
+            // A merge or close while this run wrote the state kept the PR's lock for it.
+            let now = self.vcs.pull_request(&spec.repo, spec.pr).await?;
+            if now.state != PrState::Open {
+                let merged = now.state == PrState::Merged;
+                return self.release_ended(&spec.repo, spec.pr, merged).await.map(drop);
+            }
+        }
         if spec.command == RunCommand::Apply && record.status == PlanStatus::Applied {
             self.automerge(spec).await?;
         }

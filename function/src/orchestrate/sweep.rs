@@ -253,7 +253,7 @@ impl Context {
     }
 
     /// Releases every lock of a pull request that ended (`merged` or closed), except those of a
-    /// run that writes the state (the sweep gives them back once it reported), and says so on
+    /// run that writes the state (given back when it reports, or by the sweep), and says so on
     /// it; returns whether it released any.
     pub(crate) async fn release_ended(
         &self,
@@ -265,7 +265,7 @@ impl Context {
         let verb = if merged { "merged" } else { "closed" };
         let why = format!("this pull request was {verb}");
         // Only a release is said: the sweep finds the kept locks again every round.
-        let Some(body) = text::pr_released(&release, &why, "the sweep gives them back after")
+        let Some(body) = text::pr_released(&release, &why, "they are given back when it has")
         else {
             return Ok(false);
         };

@@ -230,6 +230,18 @@ fn apply_through_a_pull_request(
         },
         || format!("comments: {:#?}", story.comments(1)),
     );
+    // Merged once both applies have reported, as a user merges on the "Applied" comment: a
+    // merge while an apply runs keeps its lock until the apply reports.
+    wait_until_or(
+        "both applies are recorded",
+        || {
+            story
+                .comments(1)
+                .iter()
+                .any(|c| c.matches("**Applied.**").count() == 2)
+        },
+        || format!("comments: {:#?}", story.comments(1)),
+    );
     let head = git(&story.origin(), &["rev-parse", "change"]);
     git(&story.origin(), &["merge", "--quiet", "--ff-only", &head]);
     story
