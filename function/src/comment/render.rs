@@ -269,7 +269,12 @@ fn policies(result: &ProjectResult) -> String {
                 result
                     .policy_approvals
                     .iter()
-                    .map(|login| format!("@{login}"))
+                    // Bitbucket Cloud counts approvals by account UUID, which is no mention.
+                    .map(|who| if who.starts_with('{') {
+                        inline_code(who)
+                    } else {
+                        format!("@{who}")
+                    })
                     .collect::<Vec<_>>()
                     .join(", ")
             );
@@ -319,6 +324,29 @@ pub(crate) mod tests {
         assert_eq!(
             command_label(&"x".repeat(150)),
             format!("`{}…`", "x".repeat(LABEL_CHARS))
+        );
+    }
+
+    #[test]
+    fn approvals_are_mentions_and_bitbucket_cloud_uuids_are_code() {
+        let mut result = ProjectResult::new(
+            &ProjectSpec::new("envs/dev"),
+            RunCommand::Plan,
+            Outcome::NoChanges {
+                plan_text: String::new(),
+            },
+        );
+        result.policies = vec![crate::run::policy::PolicySetResult {
+            name: "tags".to_owned(),
+            failures: vec!["no owner tag".to_owned()],
+            warnings: Vec::new(),
+            error: None,
+        }];
+        result.policy_approvals = vec!["alice".to_owned(), "{1d6a-77}".to_owned()];
+        assert!(
+            policies(&result).contains("Approved by @alice, `{1d6a-77}`."),
+            "{}",
+            policies(&result)
         );
     }
 
