@@ -417,8 +417,8 @@ impl Context {
                     .to_owned(),
             ),
             PlanOutcome::Changed => Some(format!(
-                "an apply of this project is still running; comment `landfall {}` again once it \
-                 has ended",
+                "a run that writes this project's state (apply, import, state rm) is still \
+                 running; comment `landfall {}` again once it has ended",
                 spec.command
             )),
         };

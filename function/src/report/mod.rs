@@ -365,7 +365,8 @@ fn not_recorded(written: &PlanOutcome, what: &str) -> Option<String> {
             "the lock was released while this {what} ran; it is not recorded"
         )),
         PlanOutcome::Changed => Some(format!(
-            "another apply of this project started while this {what} ran; it is not recorded"
+            "a run that writes this project's state started while this {what} ran; it is not \
+             recorded"
         )),
     }
 }
