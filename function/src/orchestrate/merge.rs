@@ -2,9 +2,11 @@
 //!
 //! **Apply on merge** (`apply_on_merge`, allowed by the operator's policy): when a PR merges,
 //! each of its plans whose project turns it on is applied, under the lock the PR holds, once the
-//! person who merged is allowed to `apply`. When the merge commit's files for the project (its
-//! directory, the local modules it calls, and the repo config) are the planned head's, the
-//! stored plan is applied; otherwise the project is planned again at the merge commit, and that
+//! person who merged is allowed to `apply` and the plan passes the gates of `landfall apply`
+//! that still mean something once merged (policy approvals, `approved`). When the plan is of
+//! the head that was merged and the merge commit's files for the project (its directory, the
+//! local modules it calls, and the repo config) are the planned head's, the stored plan is
+//! applied; otherwise the project is planned again at the merge commit, and that
 //! plan is applied only when the policy allows it (`apply_on_merge_replan`). A project's lock is
 //! released once it applied (or its new plan has no changes); a failure leaves it held and says
 //! so. The other projects' locks are released as on any merge.
@@ -15,8 +17,9 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use self::runs::{MergeRuns, merge_runs};
 use super::apply::project_for;
-use super::plan::{Loaded, run_spec};
+use super::plan::Loaded;
 use super::{Context, PrContext, text};
 use crate::command::Action;
 use crate::event::{CommitSha, Event, PullRequestNumber, RepoName};
@@ -123,15 +126,17 @@ impl Context {
         let (stale, on_merge): (Vec<_>, Vec<_>) = on_merge
             .into_iter()
             .partition(|item| item.record.status == PlanStatus::StateChanged);
+        let (on_merge, mut gated) = self.merge_gates(&ctx, on_merge, &policy).await?;
         let changed = self
-            .merge_changed(repo, &on_merge, &merge_sha, &policy)
+            .merge_changed(repo, &on_merge, (&ctx.head_sha, &merge_sha), &policy)
             .await?;
         ctx.trigger = format!("{MERGE_TRIGGER}{}", ctx.trigger);
         let MergeRuns {
             mut applies,
             mut plans,
-            notes,
+            mut notes,
         } = merge_runs(&ctx, (&on_merge, &stale), &changed, &merge_sha, &policy);
+        notes.append(&mut gated);
         let header = text::with_notes(
             &format!(
                 "**Apply on merge** at merge commit `{}`, merged by @{}:",
@@ -160,21 +165,54 @@ impl Context {
         Ok(())
     }
 
+    /// `items` a merge may apply, and the notes on those it may not: merging applies nothing
+    /// `landfall apply` would refuse (policy approvals, `approved`).
+    async fn merge_gates(
+        &self,
+        ctx: &PrContext,
+        items: Vec<OnMerge>,
+        policy: &repo_config::EffectivePolicy,
+    ) -> anyhow::Result<(Vec<OnMerge>, Vec<String>)> {
+        let mut checked = super::requirements::Checked::default();
+        let checks = policy.policy_checks.as_deref();
+        let (mut open, mut gated) = (Vec::new(), Vec::new());
+        for item in items {
+            let reasons = self
+                .merge_refusals(ctx, &item.record, &item.project, checks, &mut checked)
+                .await?;
+            if reasons.is_empty() {
+                open.push(item);
+            } else {
+                gated.push(text::not_applied_on_merge(
+                    &item.project.display_name(),
+                    &reasons,
+                ));
+            }
+        }
+        Ok((open, gated))
+    }
+
     /// For each of `items`, whether the merge changed its inputs since its plan (nothing is read
-    /// when there is none).
+    /// when there is none), or its plan is of an earlier head than the one merged (`head`): the
+    /// stored plan would apply code nobody merged.
     async fn merge_changed(
         &self,
         repo: &RepoName,
         items: &[OnMerge],
-        merge_sha: &CommitSha,
+        (head, merge_sha): (&CommitSha, &CommitSha),
         policy: &repo_config::EffectivePolicy,
     ) -> anyhow::Result<Vec<bool>> {
         if items.is_empty() {
             return Ok(Vec::new());
         }
         let config_files = repo_config::config_file_candidates(policy);
-        self.inputs_changed(repo, &planned_dirs(items), merge_sha, &config_files)
-            .await
+        let mut changed = self
+            .inputs_changed(repo, &planned_dirs(items), merge_sha, &config_files)
+            .await?;
+        for (changed, item) in changed.iter_mut().zip(items) {
+            *changed |= item.record.head_sha != head.as_str();
+        }
+        Ok(changed)
     }
 
     /// `delete_source_branch_on_merge`: deletes a merged PR's source branch when the policy (or
@@ -367,6 +405,17 @@ impl Context {
                 }
             }
             (RunCommand::Plan, PlanStatus::Planned) => {
+                // The plan made again at the merge commit passes the same gates as the first.
+                let checks = self.policy_for(&spec.repo, &spec.base_branch).policy_checks;
+                if let Some(why) = record
+                    .result
+                    .as_ref()
+                    .and_then(|result| super::policies::unapproved(result, checks.as_deref()))
+                {
+                    let body = text::not_applied_on_merge(&label, &[why]);
+                    self.vcs.post_comment(&spec.repo, spec.pr, &body).await?;
+                    return Ok(());
+                }
                 let Some(apply) = self.apply_of(spec, record).await? else {
                     return Ok(());
                 };
@@ -478,87 +527,12 @@ impl Context {
     }
 }
 
-/// The runs a merge starts: stored plans applied, projects planned again, and what is said.
-struct MergeRuns {
-    applies: Vec<(RunSpec, Vec<String>)>,
-    plans: Vec<RunSpec>,
-    notes: Vec<String>,
-}
-
 /// Each project's planned commit and directory.
 fn planned_dirs(items: &[OnMerge]) -> Vec<(&str, &str)> {
     items
         .iter()
         .map(|item| (item.record.head_sha.as_str(), item.project.dir.as_str()))
         .collect()
-}
-
-/// The runs a merge starts for `on_merge` and the notes on each project, `stale` ones (their
-/// state changed since their plan) named as not applied.
-fn merge_runs(
-    ctx: &PrContext,
-    (on_merge, stale): (&[OnMerge], &[OnMerge]),
-    changed: &[bool],
-    merge_sha: &CommitSha,
-    policy: &repo_config::EffectivePolicy,
-) -> MergeRuns {
-    let mut notes = Vec::new();
-    let mut applies = Vec::new();
-    let mut plans = Vec::new();
-    for (item, &changed) in on_merge.iter().zip(changed) {
-        let label = item.project.display_name();
-        let Some(planfile) = item.record.planfile.clone() else {
-            continue;
-        };
-        if !changed {
-            let mut at_plan = ctx.clone();
-            at_plan.head_sha = CommitSha::new(item.record.head_sha.clone());
-            let apply = PlanToApply {
-                planfile,
-                planned_sha: at_plan.head_sha.clone(),
-            };
-            let spec = run_spec(
-                &at_plan,
-                &item.project,
-                policy,
-                RunCommand::Apply,
-                &[],
-                Some(apply),
-            );
-            applies.push((spec, item.project.depends_on.clone()));
-            notes.push(format!(
-                "`{label}`: its stored plan is applied (the merge changed none of its files)"
-            ));
-        } else if policy.merge.replan {
-            let mut at_merge = ctx.clone();
-            at_merge.head_sha = merge_sha.clone();
-            at_merge.head_repo = Some(ctx.repo.clone());
-            plans.push(run_spec(
-                &at_merge,
-                &item.project,
-                policy,
-                RunCommand::Plan,
-                &[],
-                None,
-            ));
-            notes.push(format!("`{label}`: the merge changed its files since its plan, so it is planned again at the merge commit and applied if that plan succeeds"));
-        } else {
-            notes.push(format!(
-                "`{label}`: **not applied**: the merge changed its files since its plan, and this repository does not apply a plan made again at the merge commit (`apply_on_merge_replan`). Its lock stays with this pull request: apply the change from a new pull request after `landfall unlock` here"
-            ));
-        }
-    }
-    notes.extend(stale.iter().map(|item| {
-        format!(
-            "`{}`: **not applied**: its state was changed by `import` or `state rm` after its plan, so that plan is stale. Its lock stays with this pull request: apply the change from a new pull request after `landfall unlock` here",
-            item.project.display_name()
-        )
-    }));
-    MergeRuns {
-        applies,
-        plans,
-        notes,
-    }
 }
 
 /// `dir` and the local modules it calls, transitively, in `tree`.
@@ -585,5 +559,6 @@ fn under_any(path: &str, dirs: &BTreeSet<String>) -> bool {
     })
 }
 
+mod runs;
 #[cfg(test)]
 mod tests;

@@ -129,3 +129,35 @@ fn pull_request(ctx: &PrContext) -> PullRequest {
         merge_sha: None,
     }
 }
+
+impl Context {
+    /// Why the plan `record` of `project` may not be applied on merge: the gates of `landfall
+    /// apply` that still mean something once merged, the policy checks' approvals (`checks`)
+    /// and `approved` (`mergeable` and `undiverged` are moot then). Empty when it may.
+    pub(super) async fn merge_refusals(
+        &self,
+        ctx: &PrContext,
+        record: &crate::store::PlanRecord,
+        project: &crate::repo_config::ResolvedProject,
+        checks: Option<&crate::repo_config::PolicyChecks>,
+        checked: &mut Checked,
+    ) -> anyhow::Result<Vec<String>> {
+        let mut reasons: Vec<String> = record
+            .result
+            .as_ref()
+            .and_then(|result| super::policies::unapproved(result, checks))
+            .into_iter()
+            .collect();
+        let approved: Vec<Requirement> = project
+            .apply_requirements
+            .iter()
+            .filter(|r| **r == Requirement::Approved)
+            .copied()
+            .collect();
+        reasons.extend(
+            self.unmet(ctx, &approved, "apply", RunCommand::Apply, checked)
+                .await?,
+        );
+        Ok(reasons)
+    }
+}

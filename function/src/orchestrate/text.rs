@@ -37,6 +37,16 @@ pub(crate) fn pr_released(release: &PrRelease, why: &str, then: &str) -> Option<
     Some(out)
 }
 
+/// A project apply on merge does not apply, and why (`reasons`): its lock stays.
+pub(crate) fn not_applied_on_merge(label: &str, reasons: &[String]) -> String {
+    format!(
+        "{}: **not applied**: {}. Its lock stays with this pull request: apply the change from a \
+         new pull request after `landfall unlock` here",
+        inline_code(label),
+        reasons.join("; ")
+    )
+}
+
 /// The locks' projects, as code, separated by commas.
 pub(crate) fn lock_names(locks: &[Lock]) -> String {
     let names: Vec<String> = locks

@@ -313,3 +313,97 @@ async fn automerge_merges_at_the_applied_head_only_once_every_plan_is_applied() 
         "a failed apply is never merged: {merges:?}"
     );
 }
+
+
+/// `landfall apply` by a writer is refused, saying `refusal`; the same writer then merges.
+/// Returns the number of applies the merge dispatched.
+async fn applies_on_merge_after_a_refused_apply(lp: &Loop, refusal: &str) -> usize {
+    lp.host_grants("maintainer", "write").await;
+    lp.ctx
+        .process(&super::comment("maintainer", "landfall apply", "apply-1"))
+        .await
+        .unwrap();
+    let said = lp.comments().await.join("\n");
+    assert!(said.contains(refusal), "{said}");
+    assert_eq!(run_envs(lp).len(), 1, "nothing applied by comment");
+
+    host_says_merged(lp, "maintainer", "write", SAME).await;
+    lp.ctx.process(&merged_by("maintainer")).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    run_envs(lp)
+        .iter()
+        .map(spec_of)
+        .filter(|(s, _)| s.command == RunCommand::Apply)
+        .count()
+}
+
+/// A plan whose policy set `tags` failed and that no policy owner approved is not applied on
+/// merge, as `landfall apply` refuses it.
+#[tokio::test]
+async fn a_merge_applies_no_plan_whose_policy_checks_no_owner_approved() {
+    let (lp, _bin) = super::policies::planned_with_a_failing_policy_under(
+        &super::policies::POLICY.replace("- id: /.*/\n", "- id: /.*/\n  apply_on_merge: true\n"),
+    )
+    .await;
+    let applies = applies_on_merge_after_a_refused_apply(&lp, "policy checks failed").await;
+    assert_eq!(applies, 0, "applied on merge with no owner's approval");
+    let said = lp.comments().await.join("\n");
+    assert!(said.contains("**not applied**"), "{said}");
+}
+
+/// The PR's head moved from the planned commit A (= SHA) to B after the plan (only files outside
+/// the project changed, e.g. a script a pre_workflow_hook runs; no replan happened: autoplan off,
+/// or `plan_requirements` unmet at B). The merge applies at A, a commit nobody merged.
+#[tokio::test]
+async fn a_plan_of_an_earlier_head_than_the_merged_one_is_not_applied_on_merge() {
+    const B: &str = "b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0b0";
+    let (lp, _bin, _) = planned(ON_MERGE).await;
+    host_says_merged(&lp, "maintainer", "write", SAME).await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/pulls/1")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "number": 1, "state": "closed", "merged": true, "mergeable": true,
+            "mergeable_state": "clean",
+            "head": {"ref": "feature", "sha": B, "repo": {"full_name": REPO}},
+            "base": {"ref": "main", "sha": SHA, "repo": {"full_name": REPO}},
+            "user": {"login": "author"},
+            "merge_commit_sha": MERGE_SHA
+        })))
+        .with_priority(1)
+        .mount(&lp.host)
+        .await;
+    let mut event = merged_by("maintainer");
+    event.head_sha = Some(crate::event::CommitSha::new(B));
+    lp.ctx.process(&event).await.unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    for (spec, _) in run_envs(&lp).iter().map(spec_of) {
+        if spec.command == RunCommand::Apply {
+            assert_eq!(
+                spec.head_sha.as_str(),
+                B,
+                "the apply on merge cloned and ran commit {} (the old planned head), not the merged head",
+                spec.head_sha
+            );
+        }
+    }
+    let said = lp.comments().await.join("\n");
+    assert!(
+        said.contains("**not applied**") || said.contains("planned again"),
+        "{said}"
+    );
+}
+
+/// `apply_requirements: [approved]`: without a writer's approval at the head, neither
+/// `landfall apply` nor a merge by the same writer applies.
+#[tokio::test]
+async fn a_merge_applies_no_plan_without_the_approval_apply_requires() {
+    let policy = "repos:\n- id: /.*/\n  apply_on_merge: true\n  apply_requirements: [approved]\n";
+    let (lp, _bin, _) = planned(policy).await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/pulls/1/reviews")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&lp.host)
+        .await;
+    let applies = applies_on_merge_after_a_refused_apply(&lp, "approved").await;
+    assert_eq!(applies, 0, "applied on merge without the approval `landfall apply` requires");
+}

@@ -13,7 +13,7 @@ use crate::run::policy::PolicySetResult;
 use crate::run::{RunSpec, RunStatus, StoredArtifact};
 use crate::store::Store as _;
 
-const POLICY: &str = "repos:
+pub(super) const POLICY: &str = "repos:
 - id: /.*/
 policies:
   owners:
@@ -41,7 +41,7 @@ async fn planned_with_a_failing_policy() -> (Loop, tempfile::TempDir) {
 }
 
 /// [`planned_with_a_failing_policy`] under the policy `text`.
-async fn planned_with_a_failing_policy_under(text: &str) -> (Loop, tempfile::TempDir) {
+pub(super) async fn planned_with_a_failing_policy_under(text: &str) -> (Loop, tempfile::TempDir) {
     let policy = crate::repo_config::Policy::parse("repos.yaml", text).unwrap();
     let (lp, bin) = reporting_loop_with(Some(policy)).await;
     lp.host_has_a_terraform_pr("open", false).await;

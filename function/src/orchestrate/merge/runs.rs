@@ -1,0 +1,85 @@
+//! The runs a merge starts: each planned project's stored plan applied when the merge changed
+//! none of its inputs, planned again at the merge commit when it did (and the policy allows it),
+//! or named as not applied; with what the merge's comment says of each.
+
+use super::OnMerge;
+use crate::event::CommitSha;
+use crate::orchestrate::PrContext;
+use crate::orchestrate::plan::run_spec;
+use crate::repo_config;
+use crate::run::{PlanToApply, RunCommand, RunSpec};
+
+/// The runs a merge starts: stored plans applied, projects planned again, and what is said.
+pub(super) struct MergeRuns {
+    pub(super) applies: Vec<(RunSpec, Vec<String>)>,
+    pub(super) plans: Vec<RunSpec>,
+    pub(super) notes: Vec<String>,
+}
+
+/// The runs a merge starts for `on_merge` and the notes on each project, `stale` ones (their
+/// state changed since their plan) named as not applied.
+pub(super) fn merge_runs(
+    ctx: &PrContext,
+    (on_merge, stale): (&[OnMerge], &[OnMerge]),
+    changed: &[bool],
+    merge_sha: &CommitSha,
+    policy: &repo_config::EffectivePolicy,
+) -> MergeRuns {
+    let mut notes = Vec::new();
+    let mut applies = Vec::new();
+    let mut plans = Vec::new();
+    for (item, &changed) in on_merge.iter().zip(changed) {
+        let label = item.project.display_name();
+        let Some(planfile) = item.record.planfile.clone() else {
+            continue;
+        };
+        if !changed {
+            let mut at_plan = ctx.clone();
+            at_plan.head_sha = CommitSha::new(item.record.head_sha.clone());
+            let apply = PlanToApply {
+                planfile,
+                planned_sha: at_plan.head_sha.clone(),
+            };
+            let spec = run_spec(
+                &at_plan,
+                &item.project,
+                policy,
+                RunCommand::Apply,
+                &[],
+                Some(apply),
+            );
+            applies.push((spec, item.project.depends_on.clone()));
+            notes.push(format!(
+                "`{label}`: its stored plan is applied (the merge changed none of its files)"
+            ));
+        } else if policy.merge.replan {
+            let mut at_merge = ctx.clone();
+            at_merge.head_sha = merge_sha.clone();
+            at_merge.head_repo = Some(ctx.repo.clone());
+            plans.push(run_spec(
+                &at_merge,
+                &item.project,
+                policy,
+                RunCommand::Plan,
+                &[],
+                None,
+            ));
+            notes.push(format!("`{label}`: the merge changed its files (or the pull request's head) since its plan, so it is planned again at the merge commit and applied if that plan succeeds"));
+        } else {
+            notes.push(format!(
+                "`{label}`: **not applied**: the merge changed its files (or the pull request's head) since its plan, and this repository does not apply a plan made again at the merge commit (`apply_on_merge_replan`). Its lock stays with this pull request: apply the change from a new pull request after `landfall unlock` here"
+            ));
+        }
+    }
+    notes.extend(stale.iter().map(|item| {
+        format!(
+            "`{}`: **not applied**: its state was changed by `import` or `state rm` after its plan, so that plan is stale. Its lock stays with this pull request: apply the change from a new pull request after `landfall unlock` here",
+            item.project.display_name()
+        )
+    }));
+    MergeRuns {
+        applies,
+        plans,
+        notes,
+    }
+}
