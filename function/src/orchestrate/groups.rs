@@ -100,9 +100,11 @@ impl Context {
             let unapplied = records.iter().any(|r| {
                 r.trigger.as_deref() == Some(trigger) && !matches!(r.status, PlanStatus::Applied)
             }) || ended.iter().any(|key| {
-                !records.iter().any(|r| {
+                // A project applied on merge gave its record back with its lock: none is no
+                // refusal.
+                records.iter().any(|r| {
                     crate::store::keys::project_key(&r.key) == *key
-                        && r.status == PlanStatus::Applied
+                        && r.status != PlanStatus::Applied
                 })
             });
             if first.command == RunCommand::Apply && unapplied {

@@ -209,8 +209,11 @@ impl Context {
         let mut changed = self
             .inputs_changed(repo, &planned_dirs(items), merge_sha, &config_files)
             .await?;
-        for (changed, item) in changed.iter_mut().zip(items) {
-            *changed |= item.record.head_sha != head.as_str();
+        // A host that names no head after the merge (a deleted source branch) is not a change.
+        if !head.as_str().is_empty() {
+            for (changed, item) in changed.iter_mut().zip(items) {
+                *changed |= item.record.head_sha != head.as_str();
+            }
         }
         Ok(changed)
     }
@@ -367,18 +370,36 @@ impl Context {
         if crate::run::is_merge_trigger(&spec.trigger) {
             return self.after_merge_run(spec, &record).await;
         }
-        if spec.command != RunCommand::Plan {
-            // A merge or close while this run wrote the state kept the PR's lock for it.
-            let now = self.vcs.pull_request(&spec.repo, spec.pr).await?;
-            if now.state != PrState::Open {
-                let merged = now.state == PrState::Merged;
-                return self.release_ended(&spec.repo, spec.pr, merged).await.map(drop);
-            }
+        if spec.command != RunCommand::Plan && self.release_if_ended(spec).await {
+            return Ok(());
         }
         if spec.command == RunCommand::Apply && record.status == PlanStatus::Applied {
             self.automerge(spec).await?;
         }
         Ok(())
+    }
+
+    /// A merge or close while run `spec` wrote the state kept its project's lock: given back
+    /// now (that lock only; the PR's others stay as the merge left them). Whether the PR ended;
+    /// a host that does not answer is logged and taken as open.
+    async fn release_if_ended(&self, spec: &RunSpec) -> bool {
+        let ended = match self.vcs.pull_request(&spec.repo, spec.pr).await {
+            Ok(now) if now.state != PrState::Open => now.state,
+            Ok(_) => return false,
+            Err(err) => {
+                tracing::warn!(error = %err, "cannot tell whether the pull request is still open");
+                return false;
+            }
+        };
+        let released = self.store.release_lock(&spec.lock_key(), Some(spec.pr.0)).await;
+        if let Ok(ReleaseOutcome::Released(lock)) = released {
+            let verb = if ended == PrState::Merged { "merged" } else { "closed" };
+            let body = text::released(&[lock], &format!("this pull request was {verb}"));
+            if let Err(err) = self.vcs.post_comment(&spec.repo, spec.pr, &body).await {
+                tracing::warn!(error = %err, "cannot say a lock was released");
+            }
+        }
+        true
     }
 
     async fn after_merge_run(

@@ -47,18 +47,27 @@ async fn reports(lp: &Loop, (spec, credential): &(RunSpec, String), status: RunS
     );
 }
 
-/// A loop whose PR planned `network` and then `app`, each plan reported.
-async fn both_planned() -> (Loop, tempfile::TempDir) {
-    let policy = crate::repo_config::Policy::parse("repos.yaml", "repos:\n- id: /.*/\n").unwrap();
-    let (lp, bin) = reporting_loop_with(Some(policy)).await;
-    lp.host_has_pr("open", false).await;
+/// The PR's files: the config and both projects.
+fn files() -> [(&'static str, &'static str); 3] {
     let tf = "resource \"terraform_data\" \"a\" {}\n";
-    lp.host_has_files(&[
+    [
         ("atlantis.yaml", CONFIG),
         ("network/main.tf", tf),
         ("app/main.tf", tf),
-    ])
-    .await;
+    ]
+}
+
+/// A loop whose PR planned `network` and then `app`, each plan reported.
+async fn both_planned() -> (Loop, tempfile::TempDir) {
+    both_planned_under("repos:\n- id: /.*/\n").await
+}
+
+/// [`both_planned`] under the policy `text`.
+async fn both_planned_under(text: &str) -> (Loop, tempfile::TempDir) {
+    let policy = crate::repo_config::Policy::parse("repos.yaml", text).unwrap();
+    let (lp, bin) = reporting_loop_with(Some(policy)).await;
+    lp.host_has_pr("open", false).await;
+    lp.host_has_files(&files()).await;
     lp.ctx.process(&opened()).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut reported = Vec::new();
@@ -154,4 +163,46 @@ async fn a_dependent_is_not_applied_when_its_dependency_is_refused() {
     );
     let said = lp.comments().await.last().cloned().unwrap_or_default();
     assert!(said.contains("this apply does not apply"), "{said}");
+}
+
+/// Apply on merge of a `depends_on` chain under Lambda: `network`'s apply gives its lock (and
+/// record) back when it reports, and `app`'s stage starts then.
+#[tokio::test]
+async fn apply_on_merge_applies_the_dependent_once_its_dependency_is_applied() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    let (lp, _bin) = both_planned_under("repos:\n- id: /.*/\n  apply_on_merge: true\n").await;
+    lp.host.reset().await;
+    lp.host_has_pr("closed", true).await;
+    lp.host_has_files(&files()).await;
+    let tree: Vec<_> = files()
+        .iter()
+        .map(|(f, _)| serde_json::json!({"path": f, "type": "blob", "mode": "100644", "sha": super::SHA}))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/git/trees/{}", super::MERGE_SHA)))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"sha": super::MERGE_SHA, "truncated": false, "tree": tree}),
+        ))
+        .mount(&lp.host)
+        .await;
+    lp.host_grants("maintainer", "write").await;
+    let mut merged = opened();
+    merged.kind = crate::event::EventKind::Merged;
+    merged.delivery = Some(crate::event::DeliveryId::new("merge-1"));
+    merged.sender = Some("maintainer".to_owned());
+    lp.ctx.process(&merged).await.unwrap();
+
+    let applies = dispatched(&lp, RunCommand::Apply).await;
+    let names: Vec<_> = applies.iter().map(|(s, _)| s.project.name.clone()).collect();
+    assert_eq!(names, [Some("network".to_owned())]);
+    reports(&lp, &applies[0], RunStatus::Applied).await;
+    let applies = dispatched(&lp, RunCommand::Apply).await;
+    let names: Vec<_> = applies.iter().map(|(s, _)| s.project.name.clone()).collect();
+    let said = lp.comments().await;
+    assert_eq!(
+        names,
+        [Some("app".to_owned()), Some("network".to_owned())],
+        "{said:#?}"
+    );
 }
