@@ -274,16 +274,13 @@ fn refuse_dependents(
     };
     loop {
         let not_applied: Vec<String> = results.iter().filter_map(|r| r.name.clone()).collect();
-        let Some(at) = to_apply.iter().position(|(_, deps)| {
-            deps.iter().any(|dep| not_applied.contains(dep) && !done(dep))
+        let Some((at, dep)) = to_apply.iter().enumerate().find_map(|(at, (_, deps))| {
+            let dep = deps.iter().find(|dep| not_applied.contains(dep) && !done(dep))?;
+            Some((at, crate::markdown::inline_code(dep)))
         }) else {
             return;
         };
-        let (spec, deps) = to_apply.remove(at);
-        let dep = deps
-            .iter()
-            .find(|dep| not_applied.contains(dep) && !done(dep))
-            .map_or_else(String::new, |dep| crate::markdown::inline_code(dep));
+        let (spec, _) = to_apply.remove(at);
         results.push(refused(
             &spec,
             &format!("it depends on {dep}, which this apply does not apply"),

@@ -255,6 +255,26 @@ impl DynamoStore {
         Err(self.request_error("TransactWriteItems", aws_sdk_dynamodb::Error::from(err)))
     }
 
+    /// Runs `items` as one transaction: `true` when written, `false` when a condition (or a
+    /// conflicting write) cancelled it; any other failure is an error.
+    async fn transact_unless_cancelled(&self, items: Vec<TransactWriteItem>) -> Result<bool> {
+        match self.transact(items).await? {
+            Ok(()) => Ok(true),
+            Err(err)
+                if matches!(
+                    err.as_service_error(),
+                    Some(TransactWriteItemsError::TransactionCanceledException(_))
+                ) =>
+            {
+                Ok(false)
+            }
+            Err(err) => Err(self.request_error(
+                "TransactWriteItems",
+                aws_sdk_dynamodb::Error::from(err),
+            )),
+        }
+    }
+
     /// Releases a PR's `locks` and deletes its plan records (`plans`: each project, and whether
     /// a run that writes the state runs for it) with transactions of up to 100 deletes, each
     /// lock with its record, keeping those a run that writes the state runs for; a chunk
@@ -293,44 +313,24 @@ impl DynamoStore {
                     Target::Plan(key) => items.push(self.idle_plan_delete(key, pr)?),
                 }
             }
-            match self.transact(items).await? {
-                Ok(()) => release.released.extend(chunk.iter().filter_map(|target| match target {
+            if self.transact_unless_cancelled(items).await? {
+                release.released.extend(chunk.iter().filter_map(|target| match target {
                     Target::Lock(lock) => Some(lock.clone()),
                     Target::Plan(_) => None,
-                })),
-                Err(err) => {
-                    if !matches!(
-                        err.as_service_error(),
-                        Some(TransactWriteItemsError::TransactionCanceledException(_))
-                    ) {
-                        return Err(self.request_error(
-                            "TransactWriteItems",
-                            aws_sdk_dynamodb::Error::from(err),
-                        ));
-                    }
-                    for target in chunk {
-                        match target {
-                            Target::Lock(lock) => match self.release_idle(&lock.key, pr).await? {
-                                ReleaseOutcome::Released(lock) => release.released.push(lock),
-                                ReleaseOutcome::Running(lock) => release.kept.push(lock),
-                                ReleaseOutcome::NotLocked | ReleaseOutcome::HeldBy(_) => {}
-                            },
-                            Target::Plan(key) => {
-                                let (pk, sk) = (keys::plan_pk(&key.repo, pr), keys::project_key(key));
-                                // Refused: a run that writes the state started meanwhile.
-                                let _ = self
-                                    .delete((&pk, &sk), |delete| {
-                                        delete
-                                            .condition_expression(IDLE)
-                                            .expression_attribute_names("#status", "status")
-                                            .expression_attribute_values(
-                                                ":applying",
-                                                s(PlanStatus::Applying.as_str()),
-                                            )
-                                    })
-                                    .await?;
-                            }
-                        }
+                }));
+                continue;
+            }
+            for target in chunk {
+                match target {
+                    Target::Lock(lock) => match self.release_idle(&lock.key, pr).await? {
+                        ReleaseOutcome::Released(lock) => release.released.push(lock),
+                        ReleaseOutcome::Running(lock) => release.kept.push(lock),
+                        ReleaseOutcome::NotLocked | ReleaseOutcome::HeldBy(_) => {}
+                    },
+                    Target::Plan(key) => {
+                        // Refused: a run that writes the state started meanwhile.
+                        let items = vec![self.idle_plan_delete(key, pr)?];
+                        let _ = self.transact_unless_cancelled(items).await?;
                     }
                 }
             }
@@ -343,4 +343,4 @@ impl DynamoStore {
 
 /// The condition of a plan record's delete on release: absent, or no run that writes the
 /// state (`applying`) runs for it.
-const IDLE: &str = "attribute_not_exists(pk) OR #status <> :applying";
+pub(super) const IDLE: &str = "attribute_not_exists(pk) OR #status <> :applying";

@@ -146,9 +146,7 @@ impl Store for DynamoStore {
                 .expression_attribute_values(":approvals", n(read.approvals() as u64)),
             // Never over another run's apply (import, state rm) while it runs.
             None => put
-                .condition_expression(
-                    "attribute_not_exists(pk) OR #status <> :applying OR run_id = :run",
-                )
+                .condition_expression(format!("{} OR run_id = :run", super::locks::IDLE))
                 .expression_attribute_values(":applying", s(PlanStatus::Applying.as_str()))
                 .expression_attribute_values(":run", s(&plan.run_id)),
         }
