@@ -115,6 +115,10 @@ impl Context {
         }
         self.release_records(&ctx, &others, "this pull request was merged")
             .await?;
+        // Each lock stays with the PR until its project applied (or has nothing to apply): the
+        // sweep leaves a kept lock of a merged PR alone.
+        let keys = on_merge.iter().map(|record| record.key.clone()).collect();
+        self.keep_after_merge(pr, keys).await?;
         let on_merge: Vec<OnMerge> = on_merge
             .into_iter()
             .map(|record| OnMerge {
@@ -259,39 +263,6 @@ impl Context {
                 );
                 self.vcs.post_comment(repo, pr, &body).await?;
             }
-        }
-        Ok(())
-    }
-
-    /// Says on the PR that the merge applied nothing and that its locks stay held.
-    async fn keep_locks(&self, ctx: &PrContext, why: &str) -> anyhow::Result<()> {
-        let body = format!(
-            "**Not applied on merge:** {why}. The locks of this pull request stay held so that \
-             nothing else is applied over it; fix the cause and apply the change, or comment \
-             `landfall unlock` to release them."
-        );
-        self.upsert_comment(ctx, None, &body).await?;
-        Ok(())
-    }
-
-    /// Releases the locks of `records` and says so.
-    async fn release_records(
-        &self,
-        ctx: &PrContext,
-        records: &[PlanRecord],
-        why: &str,
-    ) -> anyhow::Result<()> {
-        let mut released = Vec::new();
-        for record in records {
-            if let ReleaseOutcome::Released(lock) =
-                self.store.release_lock(&record.key, Some(ctx.pr.0)).await?
-            {
-                released.push(lock);
-            }
-        }
-        if !released.is_empty() {
-            let body = text::released(&released, why);
-            self.vcs.post_comment(&ctx.repo, ctx.pr, &body).await?;
         }
         Ok(())
     }
@@ -580,6 +551,7 @@ fn under_any(path: &str, dirs: &BTreeSet<String>) -> bool {
     })
 }
 
+mod locks;
 mod runs;
 #[cfg(test)]
 mod tests;

@@ -1,7 +1,8 @@
 //! The sweeper: nothing is lost. Each sweep (EventBridge Scheduler under Lambda, a timer in
 //! `serve`) fails the runs in progress whose runner ended without recording a result or that
 //! passed their deadline, with a failure status and a PR comment saying why, and releases the
-//! locks of pull requests the host reports merged or closed (a lost merge webhook) and drift
+//! locks of pull requests the host reports merged or closed (a lost merge webhook; not those a
+//! merge kept on purpose, [`crate::store::Lock::kept_after_merge`]) and drift
 //! checks' locks that stood past their grace with no check running. It reads the
 //! store's runs in progress and locks (an index, never a scan) and asks the dispatcher and the
 //! host about those only.
@@ -95,8 +96,10 @@ impl Context {
                 }
             }
         }
+        // A lock its PR's merge kept stays until someone deals with it (`landfall unlock`).
         let locked: BTreeSet<(String, u64)> = locks
             .into_iter()
+            .filter(|lock| !lock.kept_after_merge)
             .map(|lock| (lock.key.repo, lock.holder.pr))
             .collect();
         // Drift checks hold locks as "pull request 0": their runs give them back.

@@ -1,9 +1,10 @@
-//! `landfall unlock`: gives back every lock of the pull request and discards its plans, except
-//! those of a run that writes the state (apply, import, state rm) still running.
+//! `landfall unlock`: gives back every lock of the pull request (those its merge kept too) and
+//! discards its plans, except those of a run that writes the state (apply, import, state rm)
+//! still running.
 
 use super::{Context, text};
 use crate::event::{PullRequestNumber, RepoName};
-use crate::store::Store as _;
+use crate::store::ops::release_pr_with_kept;
 use crate::vcs::VcsClient as _;
 
 impl Context {
@@ -12,7 +13,7 @@ impl Context {
     /// plan or apply the project while Terraform still writes its state, and the run's result
     /// could no longer be recorded.
     pub(super) async fn unlock(&self, repo: &RepoName, pr: PullRequestNumber) -> anyhow::Result<()> {
-        let release = self.store.release_pr(repo.as_str(), pr.0).await?;
+        let release = release_pr_with_kept(&self.store, repo.as_str(), pr.0).await?;
         let again = "comment `landfall unlock` again once it has reported (or `landfall cancel` it)";
         let body = match text::pr_released(&release, "`landfall unlock`", again) {
             Some(body) => body,

@@ -90,6 +90,12 @@ pub struct Lock {
     pub holder: LockHolder,
     /// When the PR first took it, in seconds since the Unix epoch; re-planning keeps it.
     pub since: u64,
+    /// The PR merged and apply on merge did not apply the project, so the lock stays with the
+    /// PR on purpose ([`Store::keep_after_merge`]): nothing else is applied over the change
+    /// until someone deals with it. [`Store::release_pr`] (a PR's end, the sweep) leaves it;
+    /// [`Store::release_lock`] (`landfall unlock`, an operator) releases it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub kept_after_merge: bool,
 }
 
 /// The global apply lock an operator sets (`landfall apply-lock set`): while it is set, every
@@ -138,6 +144,9 @@ pub struct PrRelease {
     /// The locks kept because a run that writes the state still runs for them
     /// ([`ReleaseOutcome::Running`]).
     pub kept: Vec<Lock>,
+    /// The locks left because the PR's merge kept them ([`Lock::kept_after_merge`]), with
+    /// their plan records.
+    pub kept_after_merge: Vec<Lock>,
 }
 
 /// The answer to a plan record write.
@@ -259,8 +268,15 @@ pub trait Store: Send + Sync {
     /// Releases every lock of a PR and discards its plan records (merge, close, `unlock`),
     /// except a project whose run writes the state (an `applying` record): its lock and record
     /// stay until the run reports, checked in the same write as the release. Released, another
-    /// PR could plan or apply the project while Terraform still writes its state.
+    /// PR could plan or apply the project while Terraform still writes its state. Locks the
+    /// PR's merge kept ([`Lock::kept_after_merge`]) stay too, with their records.
     fn release_pr(&self, repo: &str, pr: u64) -> impl Future<Output = Result<PrRelease>> + Send;
+
+    /// Marks the lock `pr` holds on `key` as kept after the PR's merge
+    /// ([`Lock::kept_after_merge`]); returns whether `pr` holds it. Taking the lock again (a plan
+    /// made again at the merge commit) keeps the mark.
+    fn keep_after_merge(&self, key: &LockKey, pr: u64)
+    -> impl Future<Output = Result<bool>> + Send;
 
     /// The lock on `key`, if any.
     fn get_lock(&self, key: &LockKey) -> impl Future<Output = Result<Option<Lock>>> + Send;
@@ -365,6 +381,7 @@ forward_to_variants! {
     fn acquire_locks(&self, holder: &LockHolder, keys: &[LockKey]) -> Result<LockOutcome>;
     fn release_lock(&self, key: &LockKey, pr: Option<u64>) -> Result<ReleaseOutcome>;
     fn release_pr(&self, repo: &str, pr: u64) -> Result<PrRelease>;
+    fn keep_after_merge(&self, key: &LockKey, pr: u64) -> Result<bool>;
     fn get_lock(&self, key: &LockKey) -> Result<Option<Lock>>;
     fn list_locks(&self, repo: Option<&str>) -> Result<Vec<Lock>>;
     fn write_plan(

@@ -34,6 +34,8 @@ pub struct LockRow {
     pub pull_url: String,
     /// The PR's plan status for the project, if it has a plan record.
     pub plan_status: Option<String>,
+    /// The PR merged and its merge kept the lock ([`super::Lock::kept_after_merge`]).
+    pub kept_after_merge: bool,
 }
 
 /// What to release.
@@ -62,6 +64,7 @@ pub async fn list_locks(store: &impl Store, repo: Option<&str>) -> Result<Vec<Lo
             user: lock.holder.user,
             pull_url: lock.holder.pull_url,
             plan_status: plan.map(|plan| plan.status.to_string()),
+            kept_after_merge: lock.kept_after_merge,
         });
     }
     Ok(rows)
@@ -76,7 +79,7 @@ pub async fn release_locks(
     target: &ReleaseTarget,
 ) -> Result<PrRelease> {
     match target {
-        ReleaseTarget::Pr(pr) => store.release_pr(repo, *pr).await,
+        ReleaseTarget::Pr(pr) => release_pr_with_kept(store, repo, *pr).await,
         ReleaseTarget::Project(project) => {
             let mut release = PrRelease::default();
             for lock in store.list_locks(Some(repo)).await? {
@@ -94,6 +97,22 @@ pub async fn release_locks(
             Ok(release)
         }
     }
+}
+
+/// [`Store::release_pr`], and then the locks the PR's merge kept
+/// ([`super::Lock::kept_after_merge`]):
+/// `landfall unlock` and an operator's release of a PR.
+pub async fn release_pr_with_kept(store: &impl Store, repo: &str, pr: u64) -> Result<PrRelease> {
+    let mut release = store.release_pr(repo, pr).await?;
+    for lock in std::mem::take(&mut release.kept_after_merge) {
+        match store.release_lock(&lock.key, Some(pr)).await? {
+            ReleaseOutcome::Released(lock) => release.released.push(lock),
+            ReleaseOutcome::Running(lock) => release.kept.push(lock),
+            ReleaseOutcome::NotLocked | ReleaseOutcome::HeldBy(_) => {}
+        }
+    }
+    release.released.sort_by(|a, b| a.key.cmp(&b.key));
+    Ok(release)
 }
 
 pub(crate) fn block_on<T>(future: impl Future<Output = anyhow::Result<T>>) -> anyhow::Result<T> {
@@ -190,7 +209,11 @@ pub fn render_table(rows: &[LockRow]) -> String {
                 format!("#{}", row.pr),
                 row.since.clone(),
                 row.user.clone(),
-                row.plan_status.clone().unwrap_or_else(|| "-".to_owned()),
+                match (&row.plan_status, row.kept_after_merge) {
+                    (Some(status), true) => format!("{status}, kept after merge"),
+                    (None, true) => "kept after merge".to_owned(),
+                    (status, false) => status.clone().unwrap_or_else(|| "-".to_owned()),
+                },
             ]
         })
         .collect();
@@ -277,6 +300,7 @@ mod tests {
             user: "alice".into(),
             pull_url: format!("https://example.test/{pr}"),
             plan_status: (pr == 1).then(|| "planned".into()),
+            kept_after_merge: false,
         }
     }
 
@@ -301,10 +325,12 @@ mod tests {
                 pull_url: "https://example.test/7".into(),
             },
             since: 1_777_636_800,
+            kept_after_merge: false,
         };
         let release = PrRelease {
             released: vec![lock("dev")],
             kept: vec![lock("prod")],
+            kept_after_merge: Vec::new(),
         };
         let text = render_released("acme/infra", &ReleaseTarget::Pr(7), &release);
         insta::assert_snapshot!(text, @r"

@@ -178,6 +178,35 @@ async fn a_failed_apply_on_merge_keeps_the_lock_and_says_so() {
             .any(|c| c.contains("was not applied on merge") && c.contains("lock stays")),
         "{comments:?}"
     );
+    the_lock_stays_through_sweeps_until_unlocked(&lp).await;
+}
+
+/// The sweep (which releases the locks of merged PRs whose merge webhook was lost) leaves the
+/// lock the merge kept, with its record; `landfall unlock` on the PR gives it back.
+async fn the_lock_stays_through_sweeps_until_unlocked(lp: &Loop) {
+    for _ in 0..2 {
+        let swept = lp.ctx.sweep().await.unwrap();
+        assert!(swept.prs_released.is_empty(), "{swept:?}");
+        let locks = lp.ctx.store.list_locks(Some(REPO)).await.unwrap();
+        assert_eq!(locks.len(), 1, "the merge's lock is still held");
+        assert!(locks[0].kept_after_merge);
+        assert_eq!(lp.ctx.store.list_plans(REPO, 1).await.unwrap().len(), 1);
+    }
+    lp.host_knows("maintainer", "write").await;
+    lp.ctx
+        .process(&super::comment("maintainer", "landfall unlock", "unlock-1"))
+        .await
+        .unwrap();
+    assert!(
+        lp.ctx
+            .store
+            .list_locks(Some(REPO))
+            .await
+            .unwrap()
+            .is_empty(),
+        "{:?}",
+        lp.comments().await
+    );
 }
 
 #[tokio::test]
@@ -193,6 +222,7 @@ async fn a_merge_by_someone_who_may_not_apply_applies_nothing_and_keeps_the_lock
     assert_eq!(lp.ctx.store.list_locks(Some(REPO)).await.unwrap().len(), 1);
     let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
     assert_eq!(record.status, PlanStatus::Planned);
+    the_lock_stays_through_sweeps_until_unlocked(&lp).await;
 }
 
 #[tokio::test]
@@ -209,6 +239,7 @@ async fn a_merge_that_changed_the_project_is_not_applied_unless_the_policy_repla
         comments.iter().any(|c| c.contains("**not applied**")),
         "{comments:?}"
     );
+    the_lock_stays_through_sweeps_until_unlocked(&lp).await;
 
     // With `apply_on_merge_replan`, planned again at the merge commit, then that plan applied.
     let replan = "repos:\n- id: /.*/\n  apply_on_merge: true\n  apply_on_merge_replan: true\n";
@@ -305,9 +336,9 @@ async fn automerge_after_apply(status: RunStatus) -> Vec<serde_json::Value> {
 
 #[tokio::test]
 async fn automerge_merges_at_the_applied_head_only_once_every_plan_is_applied() {
-    let merges = automerge_after_apply(RunStatus::Applied).await;
+    let merges = Box::pin(automerge_after_apply(RunStatus::Applied)).await;
     assert_eq!(merges, [json!({"merge_method": "squash", "sha": SHA})]);
-    let merges = automerge_after_apply(RunStatus::Failed).await;
+    let merges = Box::pin(automerge_after_apply(RunStatus::Failed)).await;
     assert!(
         merges.is_empty(),
         "a failed apply is never merged: {merges:?}"

@@ -97,6 +97,14 @@ impl Fields<'_> {
         }
     }
 
+    fn opt_bool(&self, name: &str) -> Result<Option<bool>, DynamoError> {
+        match self.item.get(name) {
+            None => Ok(None),
+            Some(AttributeValue::Bool(value)) => Ok(Some(*value)),
+            Some(other) => Err(self.malformed(format!("{name} is not a boolean: {other:?}"))),
+        }
+    }
+
     fn s(&self, name: &str) -> Result<String, DynamoError> {
         self.opt_s(name)?
             .ok_or_else(|| self.malformed(format!("{name} is missing")))
@@ -171,6 +179,7 @@ impl Fields<'_> {
                 pull_url: self.s("pull_url")?,
             },
             since: self.n("since")?,
+            kept_after_merge: self.opt_bool("kept_after_merge")?.unwrap_or(false),
         })
     }
 

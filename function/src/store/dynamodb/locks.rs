@@ -293,8 +293,8 @@ impl DynamoStore {
         let (kept, locks): (Vec<Lock>, Vec<Lock>) =
             locks.into_iter().partition(|lock| running(&lock.key));
         let mut release = PrRelease {
-            released: Vec::new(),
             kept,
+            ..PrRelease::default()
         };
         let orphans = plans
             .iter()

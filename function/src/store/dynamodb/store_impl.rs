@@ -85,7 +85,31 @@ impl Store for DynamoStore {
             .iter()
             .map(|item| self.fields(item).plan_head())
             .collect::<Result<Vec<_>, _>>()?;
-        self.release_pr_items(pr, locks, &plans).await
+        // The locks the merge kept stay, with their records.
+        let (kept_after_merge, locks): (Vec<Lock>, Vec<Lock>) =
+            locks.into_iter().partition(|lock| lock.kept_after_merge);
+        let plans: Vec<_> = plans
+            .into_iter()
+            .filter(|(key, _)| !kept_after_merge.iter().any(|lock| lock.key == *key))
+            .collect();
+        let mut release = self.release_pr_items(pr, locks, &plans).await?;
+        release.kept_after_merge = kept_after_merge;
+        Ok(release)
+    }
+
+    async fn keep_after_merge(&self, key: &LockKey, pr: u64) -> Result<bool> {
+        let written = self
+            .update((&keys::lock_pk(key), ITEM_SK), |update| {
+                update
+                    .update_expression("SET #kept = :kept")
+                    .condition_expression("#pr = :pr")
+                    .expression_attribute_names("#kept", "kept_after_merge")
+                    .expression_attribute_names("#pr", "pr")
+                    .expression_attribute_values(":kept", AttributeValue::Bool(true))
+                    .expression_attribute_values(":pr", n(pr))
+            })
+            .await?;
+        Ok(written.is_ok())
     }
 
     async fn get_lock(&self, key: &LockKey) -> Result<Option<Lock>> {

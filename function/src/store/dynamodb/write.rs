@@ -1,10 +1,13 @@
-//! Single-item writes whose refused condition is an outcome, not an error: a put and a delete.
+//! Single-item writes whose refused condition is an outcome, not an error: a put, an update and
+//! a delete.
 
 use aws_sdk_dynamodb::error::SdkError;
 use aws_sdk_dynamodb::operation::delete_item::DeleteItemError;
 use aws_sdk_dynamodb::operation::delete_item::builders::DeleteItemFluentBuilder;
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::put_item::builders::PutItemFluentBuilder;
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::error::ConditionalCheckFailedException;
 
 use super::items::s;
@@ -21,6 +24,15 @@ trait Refusal {
 }
 
 impl Refusal for PutItemError {
+    fn refusal(&self) -> Option<&ConditionalCheckFailedException> {
+        match self {
+            Self::ConditionalCheckFailedException(failed) => Some(failed),
+            _ => None,
+        }
+    }
+}
+
+impl Refusal for UpdateItemError {
     fn refusal(&self) -> Option<&ConditionalCheckFailedException> {
         match self {
             Self::ConditionalCheckFailedException(failed) => Some(failed),
@@ -74,6 +86,24 @@ impl DynamoStore {
             )
         })
         .await
+    }
+
+    /// Updates the item `pk`/`sk` as `request` says (its expressions and condition).
+    pub(super) async fn update(
+        &self,
+        (pk, sk): (&str, &str),
+        request: impl Fn(UpdateItemFluentBuilder) -> UpdateItemFluentBuilder,
+    ) -> Result<Written> {
+        let outcome = self
+            .retrying("UpdateItem", is_transient::<UpdateItemError>, || {
+                let key = self.client.update_item().table_name(&self.table);
+                request(key.key("pk", s(pk)).key("sk", s(sk))).send()
+            })
+            .await?;
+        self.written(
+            "UpdateItem",
+            outcome.map(|output| present(output.attributes())),
+        )
     }
 
     /// Deletes the item `pk`/`sk`, with the condition and return values `request` adds.

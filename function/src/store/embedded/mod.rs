@@ -298,6 +298,17 @@ fn decode<T: DeserializeOwned>(key: &str, bytes: &[u8]) -> Result<T, Partial> {
     serde_json::from_slice(bytes).map_err(|err| Partial::Malformed(key.to_owned(), err))
 }
 
+/// The value at `id` of a string-keyed table, if any.
+fn read<T: DeserializeOwned>(
+    table: &impl ReadableTable<&'static str, &'static [u8]>,
+    id: &str,
+) -> Result<Option<T>, Partial> {
+    table
+        .get(id)?
+        .map(|value| decode(id, value.value()))
+        .transpose()
+}
+
 fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).expect("store records serialise to JSON")
 }

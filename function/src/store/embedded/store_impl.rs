@@ -7,7 +7,7 @@ use redb::ReadableTable;
 use super::writer::Finish;
 use super::{
     COMMENT_PARTS, DELIVERIES, DELIVERY_EXPIRY, EmbeddedStore, LOCKS, PLANS, PRUNE_PER_DELIVERY,
-    decode, encode, scan_prefix,
+    encode, read, scan_prefix,
 };
 use crate::store::keys;
 use crate::store::{
@@ -77,24 +77,22 @@ impl Store for EmbeddedStore {
                 let mut current = Vec::with_capacity(keys.len());
                 for key in &keys {
                     let id = keys::embedded_lock_key(key);
-                    let lock = match table.get(id.as_str())? {
-                        Some(value) => Some(decode::<Lock>(&id, value.value())?),
-                        None => None,
-                    };
+                    let lock = read::<Lock>(&table, &id)?;
                     match lock {
                         Some(lock) if lock.holder.pr != holder.pr => held.push(lock),
-                        lock => current.push((id, key, lock.map(|l| l.since))),
+                        lock => current.push((id, key, lock)),
                     }
                 }
                 if !held.is_empty() {
                     return Ok(Finish::Abort(LockOutcome::HeldBy(held)));
                 }
                 let now = now_secs();
-                for (id, key, since) in current {
+                for (id, key, own) in current {
                     let lock = Lock {
                         key: key.clone(),
                         holder: holder.clone(),
-                        since: since.unwrap_or(now),
+                        since: own.as_ref().map_or(now, |own| own.since),
+                        kept_after_merge: own.is_some_and(|own| own.kept_after_merge),
                     };
                     table.insert(id.as_str(), encode(&lock).as_slice())?;
                 }
@@ -110,9 +108,8 @@ impl Store for EmbeddedStore {
             .write("release lock", move |txn, _| {
                 let mut locks = txn.open_table(LOCKS)?;
                 let id = keys::embedded_lock_key(&key);
-                let lock = match locks.get(id.as_str())? {
-                    Some(value) => decode::<Lock>(&id, value.value())?,
-                    None => return Ok(Finish::Abort(ReleaseOutcome::NotLocked)),
+                let Some(lock) = read::<Lock>(&locks, &id)? else {
+                    return Ok(Finish::Abort(ReleaseOutcome::NotLocked));
                 };
                 if pr.is_some_and(|pr| pr != lock.holder.pr) {
                     return Ok(Finish::Abort(ReleaseOutcome::HeldBy(lock)));
@@ -120,10 +117,7 @@ impl Store for EmbeddedStore {
                 let mut plans = txn.open_table(PLANS)?;
                 let plan_id = keys::embedded_plan_key(&key, lock.holder.pr);
                 if pr.is_some() {
-                    let record = match plans.get(plan_id.as_str())? {
-                        Some(value) => Some(decode::<RecordHead>(&plan_id, value.value())?),
-                        None => None,
-                    };
+                    let record = read::<RecordHead>(&plans, &plan_id)?;
                     if record.is_some_and(|record| record.running()) {
                         return Ok(Finish::Abort(ReleaseOutcome::Running(lock)));
                     }
@@ -140,22 +134,30 @@ impl Store for EmbeddedStore {
         let repo = repo.to_owned();
         let release = self
             .write("release a PR's locks", move |txn, _| {
+                let mut locks = txn.open_table(LOCKS)?;
+                let own: Vec<(String, Lock)> =
+                    scan_prefix::<Lock>(&locks, &keys::embedded_repo_prefix(&repo))?
+                        .into_iter()
+                        .filter(|(_, lock)| lock.holder.pr == pr)
+                        .collect();
+                let kept_after_merge =
+                    |key: &LockKey| own.iter().any(|(_, l)| l.kept_after_merge && l.key == *key);
                 let mut plans = txn.open_table(PLANS)?;
                 let prefix = keys::embedded_plan_prefix(&repo, pr);
                 let records: Vec<(String, RecordHead)> = scan_prefix(&plans, &prefix)?;
                 let (running, idle): (Vec<_>, Vec<_>) =
                     records.into_iter().partition(|(_, record)| record.running());
-                for (id, _) in &idle {
-                    plans.remove(id.as_str())?;
-                }
-                let mut locks = txn.open_table(LOCKS)?;
-                let mut release = PrRelease::default();
-                for (id, lock) in scan_prefix::<Lock>(&locks, &keys::embedded_repo_prefix(&repo))? {
-                    if lock.holder.pr != pr {
-                        continue;
+                for (id, record) in &idle {
+                    if !kept_after_merge(&record.key) {
+                        plans.remove(id.as_str())?;
                     }
+                }
+                let mut release = PrRelease::default();
+                for (id, lock) in own {
                     if running.iter().any(|(_, record)| record.key == lock.key) {
                         release.kept.push(lock);
+                    } else if lock.kept_after_merge {
+                        release.kept_after_merge.push(lock);
                     } else {
                         locks.remove(id.as_str())?;
                         release.released.push(lock);
@@ -173,6 +175,29 @@ impl Store for EmbeddedStore {
             })
             .await?;
         Ok(release)
+    }
+
+    async fn keep_after_merge(&self, key: &LockKey, pr: u64) -> Result<bool> {
+        let key = key.clone();
+        let held = self
+            .write("keep a lock after its merge", move |txn, _| {
+                let mut locks = txn.open_table(LOCKS)?;
+                let id = keys::embedded_lock_key(&key);
+                let Some(lock) = read::<Lock>(&locks, &id)? else {
+                    return Ok(Finish::Abort(false));
+                };
+                if lock.holder.pr != pr {
+                    return Ok(Finish::Abort(false));
+                }
+                let lock = Lock {
+                    kept_after_merge: true,
+                    ..lock
+                };
+                locks.insert(id.as_str(), encode(&lock).as_slice())?;
+                Ok(Finish::Commit(true))
+            })
+            .await?;
+        Ok(held)
     }
 
     async fn get_lock(&self, key: &LockKey) -> Result<Option<Lock>> {
@@ -199,19 +224,13 @@ impl Store for EmbeddedStore {
             .write("write a plan record", move |txn, _| {
                 let locks = txn.open_table(LOCKS)?;
                 let id = keys::embedded_lock_key(&plan.key);
-                let lock = match locks.get(id.as_str())? {
-                    Some(value) => Some(decode::<Lock>(&id, value.value())?),
-                    None => None,
-                };
+                let lock = read::<Lock>(&locks, &id)?;
                 if lock.as_ref().is_none_or(|lock| lock.holder.pr != plan.pr) {
                     return Ok(Finish::Abort(PlanOutcome::LockNotHeld(lock)));
                 }
                 let mut plans = txn.open_table(PLANS)?;
                 let plan_id = keys::embedded_plan_key(&plan.key, plan.pr);
-                let stored = match plans.get(plan_id.as_str())? {
-                    Some(value) => Some(decode::<PlanRecord>(&plan_id, value.value())?),
-                    None => None,
-                };
+                let stored = read::<PlanRecord>(&plans, &plan_id)?;
                 let changed = match &current {
                     Some((run_id, status, approvals)) => stored.is_none_or(|s| {
                         &s.run_id != run_id || s.status != *status || s.approvals() != *approvals
@@ -264,10 +283,7 @@ impl Store for EmbeddedStore {
         let outcome = self
             .write("add a comment's parts", move |txn, _| {
                 let mut table = txn.open_table(COMMENT_PARTS)?;
-                let mut parts: Vec<String> = match table.get(id.as_str())? {
-                    Some(value) => decode(&id, value.value())?,
-                    None => Vec::new(),
-                };
+                let mut parts: Vec<String> = read(&table, &id)?.unwrap_or_default();
                 if parts != known {
                     return Ok(Finish::Abort(PartsOutcome::Changed(parts)));
                 }

@@ -4,7 +4,7 @@
 use redb::ReadableTable;
 
 use super::writer::Finish;
-use super::{EmbeddedStore, PLANS, decode, encode};
+use super::{EmbeddedStore, PLANS, decode, encode, read};
 use crate::store::keys;
 use crate::store::{PlanRecord, Result, Sweeps};
 
@@ -34,9 +34,8 @@ impl Sweeps for EmbeddedStore {
             .write("fail a stuck run", move |txn, _| {
                 let mut plans = txn.open_table(PLANS)?;
                 let id = keys::embedded_plan_key(&plan.key, plan.pr);
-                let current = match plans.get(id.as_str())? {
-                    Some(value) => decode::<PlanRecord>(&id, value.value())?,
-                    None => return Ok(Finish::Abort(false)),
+                let Some(current) = read::<PlanRecord>(&plans, &id)? else {
+                    return Ok(Finish::Abort(false));
                 };
                 if current.run_id != run_id || !current.in_progress() {
                     return Ok(Finish::Abort(false));

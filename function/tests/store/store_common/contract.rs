@@ -11,6 +11,7 @@ use landfall_function::store::{
 pub use super::contract_drift::drift_records_are_kept_per_project_and_listed_per_repository_or_all;
 pub use super::contract_queue::a_queued_group_is_taken_once_and_only_after_its_own_group;
 pub use super::contract_release::{
+    a_lock_kept_after_merge_stays_through_the_prs_releases,
     a_plan_record_is_replaced_only_while_its_approvals_are_those_read,
     a_run_that_writes_the_state_keeps_its_lock_through_every_pr_release,
     another_runs_write_never_replaces_a_running_apply,
@@ -30,6 +31,7 @@ macro_rules! for_each_contract_case {
             merge_or_close_releases_every_lock_of_the_pr_and_its_plans,
             a_lock_is_released_only_by_its_holder_or_an_operator,
             a_run_that_writes_the_state_keeps_its_lock_through_every_pr_release,
+            a_lock_kept_after_merge_stays_through_the_prs_releases,
             a_plan_record_is_refused_once_the_lock_is_gone,
             a_plan_record_is_replaced_only_from_the_record_read,
             a_plan_record_is_replaced_only_while_its_approvals_are_those_read,

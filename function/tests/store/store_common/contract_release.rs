@@ -186,3 +186,70 @@ pub async fn another_runs_write_never_replaces_a_running_apply(store: &impl Stor
         PlanOutcome::Written
     );
 }
+
+/// Apply on merge left a project unapplied: its lock stays with the merged PR through the PR's
+/// releases (the sweep, a redelivered merge), with its record; taking it again keeps the mark;
+/// the PR's own release of that lock (`landfall unlock`) gives it back.
+pub async fn a_lock_kept_after_merge_stays_through_the_prs_releases(store: &impl Store) {
+    let keys = projects(2);
+    let (kept, other) = (&keys[0], &keys[1]);
+    assert_eq!(
+        store.acquire_locks(&holder(1), &keys).await.unwrap(),
+        LockOutcome::Acquired
+    );
+    for key in &keys {
+        let _ = store
+            .put_plan(&plan(key, 1, PlanStatus::Failed))
+            .await
+            .unwrap();
+    }
+    assert!(
+        !store.keep_after_merge(kept, 2).await.unwrap(),
+        "only the holder's lock is kept"
+    );
+    assert!(store.keep_after_merge(kept, 1).await.unwrap());
+    let locks = store.list_locks(Some(REPO)).await.unwrap();
+    let marks: Vec<_> = locks.iter().map(|l| (&l.key, l.kept_after_merge)).collect();
+    assert_eq!(marks, [(kept, true), (other, false)]);
+
+    // A plan made again at the merge commit takes the lock again: the mark stays.
+    assert_eq!(
+        store.acquire_locks(&holder(1), &keys).await.unwrap(),
+        LockOutcome::Acquired
+    );
+    let release = store.release_pr(REPO, 1).await.unwrap();
+    let released: Vec<_> = release.released.iter().map(|lock| &lock.key).collect();
+    let left: Vec<_> = release.kept_after_merge.iter().map(|l| &l.key).collect();
+    assert_eq!(released, [other]);
+    assert_eq!(left, [kept]);
+    assert_eq!(owner(store, kept).await, Some(1));
+    let records = store.list_plans(REPO, 1).await.unwrap();
+    assert_eq!(
+        records.iter().map(|r| &r.key).collect::<Vec<_>>(),
+        [kept],
+        "the kept lock's record stays"
+    );
+    assert!(matches!(
+        store
+            .acquire_locks(&holder(2), std::slice::from_ref(kept))
+            .await
+            .unwrap(),
+        LockOutcome::HeldBy(_)
+    ));
+    // Again: still there.
+    assert_eq!(store.release_pr(REPO, 1).await.unwrap().released, []);
+    assert_eq!(owner(store, kept).await, Some(1));
+
+    // `landfall unlock` releases it by its key.
+    assert!(matches!(
+        store.release_lock(kept, Some(1)).await.unwrap(),
+        ReleaseOutcome::Released(_)
+    ));
+    assert!(store.list_locks(Some(REPO)).await.unwrap().is_empty());
+    assert!(store.list_plans(REPO, 1).await.unwrap().is_empty());
+    assert!(
+        !store.keep_after_merge(kept, 1).await.unwrap(),
+        "no lock, nothing kept"
+    );
+    assert!(store.list_locks(Some(REPO)).await.unwrap().is_empty());
+}
