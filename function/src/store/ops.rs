@@ -306,11 +306,20 @@ mod tests {
 
     #[test]
     fn the_table_aligns_columns_under_a_header() {
-        let text = render_table(&[row("acme/infra", "envs/prod", 1), row("o/r", ".", 12)]);
+        let kept = LockRow {
+            kept_after_merge: true,
+            ..row("o/r", "app", 1)
+        };
+        let text = render_table(&[
+            row("acme/infra", "envs/prod", 1),
+            row("o/r", ".", 12),
+            kept,
+        ]);
         insta::assert_snapshot!(text, @r"
         REPO        PROJECT    DIR        WORKSPACE  PR   SINCE                 BY     PLAN
         acme/infra  envs/prod  envs/prod  default    #1   2026-05-01T12:00:00Z  alice  planned
         o/r         .          .          default    #12  2026-05-01T12:00:00Z  alice  -
+        o/r         app        app        default    #1   2026-05-01T12:00:00Z  alice  planned, kept after merge
         ");
     }
 
@@ -347,7 +356,19 @@ mod tests {
     #[test]
     fn json_rows_carry_the_documented_keys() {
         let json = serde_json::to_value(row("o/r", ".", 3)).unwrap();
-        for key in ["repo", "project", "dir", "workspace", "pr", "since"] {
+        let documented = [
+            "repo",
+            "project",
+            "dir",
+            "workspace",
+            "pr",
+            "since",
+            "user",
+            "pull_url",
+            "plan_status",
+            "kept_after_merge",
+        ];
+        for key in documented {
             assert!(json.get(key).is_some(), "{key} missing from {json}");
         }
     }
