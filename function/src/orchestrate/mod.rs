@@ -30,6 +30,7 @@ mod merge;
 mod plan;
 mod policies;
 mod pr;
+mod replan;
 mod reports;
 mod requirements;
 mod scheduled;

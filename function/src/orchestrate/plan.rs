@@ -166,6 +166,10 @@ impl Context {
         for deleted in &selection.deleted {
             notes.push(text::deleted(deleted));
         }
+        let selected: Vec<LockKey> = (selection.projects.iter())
+            .map(|s| lock_key(ctx, &s.project))
+            .collect();
+        notes.extend(self.discard_other_plans(ctx, request, &selected).await?);
         if selection.projects.is_empty() {
             if !request.automatic {
                 let body = text::with_notes("No project to plan matches this request.", &notes);
@@ -178,6 +182,9 @@ impl Context {
         let projects = self
             .meeting_plan_requirements(ctx, projects, &mut notes)
             .await?;
+        // A selected project that is not planned now keeps no earlier plan either.
+        let planned: Vec<LockKey> = projects.iter().map(|p| lock_key(ctx, p)).collect();
+        notes.extend(self.discard_other_plans(ctx, request, &planned).await?);
         if projects.is_empty() {
             let body = text::with_notes("No project was planned.", &notes);
             self.upsert_comment(ctx, None, &body).await?;

@@ -28,6 +28,7 @@ mod merge;
 mod races;
 mod depends;
 mod policies;
+mod replan;
 mod reports;
 mod state;
 mod sweep;

@@ -1,0 +1,124 @@
+//! A plan without `-p`/`-d`/`-w` replaces every plan of the PR, as in Atlantis: an earlier
+//! targeted plan of a project it does not select cannot be applied afterwards.
+
+use serde_json::json;
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
+use super::merge::spec_of;
+use super::reports::{body, dispatched_env, report, reporting_loop_with};
+use super::{Loop, REPO, SHA, comment};
+use crate::handler::ReportAnswer;
+use crate::run::{RunStatus, StoredArtifact};
+use crate::store::Store as _;
+
+/// The PR changes `app/main.tf`; its head also holds `prod/main.tf`, which it does not change.
+async fn host_has_app_changed_beside_prod(lp: &Loop) {
+    let get = |p: String| Mock::given(method("GET")).and(path(p));
+    get(format!("/repos/{REPO}/pulls/1/files"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+            {"filename": "app/main.tf", "status": "modified"}
+        ])))
+        .mount(&lp.host)
+        .await;
+    let tree: Vec<_> = ["app/main.tf", "prod/main.tf"]
+        .iter()
+        .map(|f| json!({"path": f, "type": "blob", "mode": "100644", "sha": SHA}))
+        .collect();
+    get(format!("/repos/{REPO}/git/trees/{SHA}"))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"sha": SHA, "truncated": false, "tree": tree})),
+        )
+        .mount(&lp.host)
+        .await;
+    for file in ["app/main.tf", "prod/main.tf"] {
+        get(format!("/repos/{REPO}/contents/{file}"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_string("resource \"terraform_data\" \"a\" {}\n"),
+            )
+            .mount(&lp.host)
+            .await;
+    }
+}
+
+fn labels(keys: impl Iterator<Item = crate::store::LockKey>) -> Vec<String> {
+    keys.map(|key| key.dir).collect()
+}
+
+#[tokio::test]
+async fn a_plan_without_flags_discards_an_earlier_targeted_plan_so_apply_cannot_apply_it() {
+    let (lp, _bin) = reporting_loop_with(None).await;
+    lp.host_knows("maintainer", "write").await;
+    host_has_app_changed_beside_prod(&lp).await;
+
+    let targeted = comment("maintainer", "landfall plan -d prod -- -destroy", "plan-1");
+    lp.ctx.process(&targeted).await.unwrap();
+    let (spec, credential) = spec_of(&dispatched_env(&lp).await);
+    assert_eq!(spec.project.dir, "prod");
+    let planfile = StoredArtifact {
+        key: crate::context::run_artifact_keys(&spec).0,
+        sha256: "ab".repeat(32),
+        size: 10,
+    };
+    let planned = body(&spec, report(&spec, RunStatus::Planned, Some(planfile)));
+    assert_eq!(
+        lp.ctx.take_report(Some(&credential), &planned).await,
+        ReportAnswer::Recorded
+    );
+
+    lp.ctx
+        .process(&comment("maintainer", "landfall plan", "plan-2"))
+        .await
+        .unwrap();
+    let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
+    assert_eq!(labels(records.into_iter().map(|r| r.key)), ["app"]);
+    let locks = lp.ctx.store.list_locks(Some(REPO)).await.unwrap();
+    assert_eq!(labels(locks.into_iter().map(|l| l.key)), ["app"]);
+    let comments = lp.comments().await;
+    assert!(
+        comments
+            .iter()
+            .any(|c| c.contains("earlier plan of `prod` was discarded")),
+        "{comments:?}"
+    );
+
+    lp.ctx
+        .process(&comment("maintainer", "landfall apply -d prod", "apply-1"))
+        .await
+        .unwrap();
+    let comments = lp.comments().await;
+    assert!(
+        comments.last().unwrap().contains("Nothing to apply"),
+        "{comments:?}"
+    );
+}
+
+#[tokio::test]
+async fn a_targeted_plan_keeps_the_other_plans() {
+    let (lp, _bin) = reporting_loop_with(None).await;
+    lp.host_knows("maintainer", "write").await;
+    host_has_app_changed_beside_prod(&lp).await;
+
+    lp.ctx
+        .process(&comment("maintainer", "landfall plan -d prod", "plan-1"))
+        .await
+        .unwrap();
+    let (spec, credential) = spec_of(&dispatched_env(&lp).await);
+    let planfile = StoredArtifact {
+        key: crate::context::run_artifact_keys(&spec).0,
+        sha256: "ab".repeat(32),
+        size: 10,
+    };
+    let planned = body(&spec, report(&spec, RunStatus::Planned, Some(planfile)));
+    assert_eq!(
+        lp.ctx.take_report(Some(&credential), &planned).await,
+        ReportAnswer::Recorded
+    );
+    lp.ctx
+        .process(&comment("maintainer", "landfall plan -d app", "plan-2"))
+        .await
+        .unwrap();
+    let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
+    assert_eq!(labels(records.into_iter().map(|r| r.key)), ["app", "prod"]);
+}
