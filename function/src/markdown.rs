@@ -43,42 +43,66 @@ pub(crate) fn inline_code(text: &str) -> String {
     format!("{ticks}{pad}{text}{pad}{ticks}")
 }
 
+/// Where a text stands in CommonMark's fenced code blocks, line by line: a fence of three or
+/// more backticks or tildes indented at most three spaces opens a block, the same character at
+/// least as many times, alone on its line, closes it.
+#[derive(Debug, Default)]
+struct Fences {
+    open: Option<(char, usize)>,
+}
+
+impl Fences {
+    /// Takes the next line; whether it is Markdown (not a fence line, not inside a block).
+    fn markdown(&mut self, line: &str) -> bool {
+        let rest = line.trim_start_matches(' ');
+        let indent = line.len() - rest.len();
+        let run_of = |c: char| rest.chars().take_while(|x| *x == c).count();
+        if let Some((c, n)) = self.open {
+            let run = run_of(c);
+            if indent <= 3 && run >= n && rest[run..].trim().is_empty() {
+                self.open = None;
+            }
+            return false;
+        }
+        let c = rest.chars().next().unwrap_or(' ');
+        let run = if matches!(c, '`' | '~') { run_of(c) } else { 0 };
+        let info_ok = c != '`' || !rest[run..].contains('`');
+        if indent <= 3 && run >= 3 && info_ok {
+            self.open = Some((c, run));
+            return false;
+        }
+        true
+    }
+}
+
+/// `text` with a fenced code block it leaves open closed at its end, so that what follows it in
+/// a comment (another project's output) is not read as code, nor the open block's text, cut
+/// short, as closing a later block and turning the rest into Markdown.
+#[must_use]
+pub fn with_fences_closed(text: &str) -> String {
+    let mut fences = Fences::default();
+    for line in text.lines() {
+        fences.markdown(line);
+    }
+    match fences.open {
+        Some((c, n)) => format!(
+            "{}\n{}",
+            text.trim_end_matches('\n'),
+            c.to_string().repeat(n)
+        ),
+        None => text.to_owned(),
+    }
+}
+
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
 
     /// The lines of `body` a host renders as Markdown, not as code: outside every fenced code
-    /// block, by CommonMark's rules (a fence of three or more backticks or tildes indented at
-    /// most three spaces, closed by the same character at least as many times, alone on its
-    /// line). What a run printed must never stand here.
+    /// block, by CommonMark's rules ([`Fences`]). What a run printed must never stand here.
     pub(crate) fn lines_outside_code(body: &str) -> Vec<&str> {
-        let indent = |line: &str| line.len() - line.trim_start_matches(' ').len();
-        let run_of = |text: &str, c: char| text.chars().take_while(|x| *x == c).count();
-        let mut open: Option<(char, usize)> = None;
-        let mut outside = Vec::new();
-        for line in body.lines() {
-            let rest = line.trim_start_matches(' ');
-            if let Some((c, n)) = open {
-                let run = run_of(rest, c);
-                if indent(line) <= 3 && run >= n && rest[run..].trim().is_empty() {
-                    open = None;
-                }
-                continue;
-            }
-            let c = rest.chars().next().unwrap_or(' ');
-            let run = if matches!(c, '`' | '~') {
-                run_of(rest, c)
-            } else {
-                0
-            };
-            let info_ok = c != '`' || !rest[run..].contains('`');
-            if indent(line) <= 3 && run >= 3 && info_ok {
-                open = Some((c, run));
-            } else {
-                outside.push(line);
-            }
-        }
-        outside
+        let mut fences = Fences::default();
+        body.lines().filter(|line| fences.markdown(line)).collect()
     }
 
     /// `line` without its inline code spans (CommonMark: a run of backticks closed by the next
@@ -111,6 +135,20 @@ pub(crate) mod tests {
         }
         out.push_str(rest);
         out
+    }
+
+    #[test]
+    fn a_block_left_open_is_closed_at_the_end_and_a_closed_one_left_alone() {
+        let cut = format!("Stale.\n\n{}", fenced("line\n````\nmore", ""));
+        let cut = &cut[..cut.len() - 6];
+        let closed = with_fences_closed(cut);
+        assert!(closed.ends_with("\n`````"), "{closed}");
+        let next = format!("{closed}\n{}", fenced("# from another project", ""));
+        assert_eq!(lines_outside_code(&next), ["Stale.", ""]);
+        for whole in ["no code", "~~~\nx\n~~~", "   ```sh\nx\n```\nafter"] {
+            assert_eq!(with_fences_closed(whole), whole);
+        }
+        assert_eq!(with_fences_closed("~~~~\nx\n~~~"), "~~~~\nx\n~~~\n~~~~");
     }
 
     #[test]

@@ -7,7 +7,7 @@
 
 use std::fmt::Write as _;
 
-use crate::markdown::{fenced, inline_code};
+use crate::markdown::{fenced, inline_code, with_fences_closed};
 use crate::run::{Outcome, ProjectResult, RunCommand, StepOutput};
 
 /// How many lines of a failed step's output the comment shows (the full log is stored).
@@ -199,7 +199,8 @@ fn outcome_parts(result: &ProjectResult) -> (String, String, String) {
             block.push_str(&fenced(&tail(output, ERROR_TAIL_LINES), ""));
         }
         Outcome::Refused { reason } => {
-            let _ = writeln!(block, "**Refused:** {reason}");
+            // A reason may embed a run's output in a fence, which capping can cut open.
+            let _ = writeln!(block, "**Refused:** {}", with_fences_closed(reason));
         }
     }
     (lead, block, after)
@@ -390,6 +391,39 @@ pub(crate) mod tests {
             .filter(|text| text.contains("@acme") || text.contains("Applied"))
             .collect();
         assert!(shown.is_empty(), "rendered as Markdown: {shown:?}\n{body}");
+    }
+
+    /// A refusal that embeds a run's output in a fence (Terraform's stale-plan error), cut by
+    /// the stored result's cap before its fence closed: the next project's output is not turned
+    /// into Markdown by it.
+    #[test]
+    fn a_refusal_cut_inside_its_fence_leaves_nothing_after_it_as_markdown() {
+        let printed = format!(
+            "Saved plan is stale\n{}\n[pwned](https://evil.test) @acme/everyone",
+            "x".repeat(crate::run::cap::RESULT_TEXT_LIMIT)
+        );
+        let reason = format!(
+            "Terraform refused the saved plan.\n\n{}",
+            fenced(&printed, "")
+        );
+        let refused = ProjectResult::new(
+            &ProjectSpec::new("a"),
+            RunCommand::Apply,
+            Outcome::Refused { reason },
+        );
+        let next = ProjectResult::new(
+            &ProjectSpec::new("b"),
+            RunCommand::Apply,
+            Outcome::Applied {
+                output: "[pwned](https://evil.test) @acme/everyone\n".to_owned(),
+            },
+        );
+        let body = render(&[crate::run::cap::capped(&refused), next]);
+        let shown: Vec<&str> = lines_outside_code(&body)
+            .into_iter()
+            .filter(|line| line.contains("pwned"))
+            .collect();
+        assert!(shown.is_empty(), "rendered as Markdown: {shown:?}");
     }
 
     #[test]
