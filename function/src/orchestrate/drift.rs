@@ -19,6 +19,7 @@ use serde::Serialize;
 use super::plan::{Loaded, run_spec};
 use super::{Context, PrContext};
 use crate::event::{CommitSha, RepoName};
+use crate::markdown::inline_code;
 use crate::projects::TerraformTree;
 use crate::repo_config::{self, DriftMode, EffectivePolicy, ResolvedConfig, ResolvedProject};
 use crate::vcs::tree::HeadFiles;
@@ -221,7 +222,10 @@ impl Context {
     }
 
     /// Why the check's plan may not be applied by a remediation, or `None` when it only puts
-    /// back what changed outside Terraform.
+    /// back what changed outside Terraform: the project's inputs are those Landfall last applied
+    /// it at. That resources the plan changes drifted is not enough: a change merged but never
+    /// applied would be applied with the drift's (an attribute of a drifted resource, a replace,
+    /// an output), so it is only named in the refusal.
     async fn remediation_refused(
         &self,
         drift: &DriftRecord,
@@ -230,24 +234,25 @@ impl Context {
         if record.planfile.is_none() {
             return Ok(Some("the check stored no plan to apply".to_owned()));
         }
-        let beyond: Vec<&str> = drift
+        let beyond: Vec<String> = drift
             .addresses
             .iter()
             .filter(|address| !drift.drifted.contains(address))
-            .map(String::as_str)
+            .map(|address| inline_code(address))
             .collect();
-        if beyond.is_empty() {
-            return Ok(None);
-        }
-        let listed = beyond
-            .iter()
-            .map(|a| format!("`{a}`"))
-            .collect::<Vec<_>>()
-            .join(", ");
+        let lead = if beyond.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "the plan also changes {}, which Terraform did not find changed outside it, and ",
+                beyond.join(", ")
+            )
+        };
         let Some(applied) = &drift.applied_sha else {
             return Ok(Some(format!(
-                "the plan also changes {listed}, which Terraform did not find changed outside \
-                 it, and Landfall has not applied this project yet to know its code was applied"
+                "{lead}Landfall has not applied this project yet, so nothing shows that the plan \
+                 only puts back what changed outside Terraform (a change merged but never \
+                 applied would be applied with it): apply the project once through a pull request"
             )));
         };
         let repo = RepoName::new(&record.key.repo);
@@ -263,9 +268,8 @@ impl Context {
             .await?;
         if changed.first().copied().unwrap_or(true) {
             return Ok(Some(format!(
-                "the plan also changes {listed}, which Terraform did not find changed outside \
-                 it, and the project's code changed since Landfall applied it at `{}`: review \
-                 and apply that change through a pull request",
+                "{lead}the project's code changed since Landfall applied it at `{}`: review and \
+                 apply that change through a pull request",
                 crate::report::short(applied)
             )));
         }
@@ -409,7 +413,8 @@ fn checked(drift: &mut DriftRecord, record: &PlanRecord, now: u64) {
 fn remediated(drift: &mut DriftRecord, record: &PlanRecord, now: u64) {
     let result = record.result.as_ref();
     let (outcome, detail) = if record.status == PlanStatus::Applied {
-        let detail = format!("applied the plan of `{}`", drift.addresses.join("`, `"));
+        let addresses: Vec<String> = drift.addresses.iter().map(|a| inline_code(a)).collect();
+        let detail = format!("applied the plan of {}", addresses.join(", "));
         drift.state = DriftState::InSync;
         drift.first_seen = None;
         "Remediated: applied back to the code.".clone_into(&mut drift.summary);
@@ -428,14 +433,20 @@ fn remediated(drift: &mut DriftRecord, record: &PlanRecord, now: u64) {
     });
 }
 
-/// One line saying why a run failed.
+/// One line saying why a run failed; what the run printed is shown as code (a failed check's
+/// output is the default branch's and the cloud's, never Markdown in the tracking issue).
 fn failure_line(result: Option<&ProjectResult>) -> String {
-    let text = match result.map(|r| &r.outcome) {
-        Some(Outcome::Failed { step, output }) => format!("failed in `{step}`: {output}"),
-        Some(Outcome::TimedOut { step, .. }) => format!("timed out in `{step}`"),
-        Some(Outcome::Refused { reason }) => format!("refused: {reason}"),
-        _ => "the check failed".to_owned(),
+    let first_line = |text: &str| -> String {
+        let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+        line.chars().take(300).collect()
     };
-    let line = text.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
-    line.chars().take(300).collect()
+    match result.map(|r| &r.outcome) {
+        Some(Outcome::Failed { step, output }) => match first_line(output) {
+            line if line.is_empty() => format!("failed in {}", inline_code(step)),
+            line => format!("failed in {}: {}", inline_code(step), inline_code(&line)),
+        },
+        Some(Outcome::TimedOut { step, .. }) => format!("timed out in {}", inline_code(step)),
+        Some(Outcome::Refused { reason }) => format!("refused: {}", first_line(reason)),
+        _ => "the check failed".to_owned(),
+    }
 }

@@ -77,16 +77,12 @@ async fn ended_check(lp: &Loop, dir: &str, status: PlanStatus, facts: DriftFacts
     record
 }
 
-#[tokio::test]
-async fn a_remediation_that_would_also_apply_a_code_change_is_refused() {
+/// The remediation of a `net` check that ended with `facts`, in a project Landfall never
+/// applied: refused, nothing dispatched, the lock given back, the refusal recorded and reported
+/// (the tracking issue, a failing status, no pull-request comment). Returns the refusal.
+async fn refused_remediation(facts: DriftFacts) -> String {
     let lp = Loop::new().await;
     host_takes_reports(&lp).await;
-    // Refresh found `a` changed outside Terraform; `b` changes because the code did, and
-    // Landfall never applied this project, so nothing says `b` is drift.
-    let facts = DriftFacts {
-        changed: vec!["terraform_data.a".to_owned(), "terraform_data.b".to_owned()],
-        drifted: vec!["terraform_data.a".to_owned()],
-    };
     let record = ended_check(&lp, "net", PlanStatus::Planned, facts).await;
 
     let spec = crate::run::RunSpec {
@@ -119,9 +115,6 @@ async fn a_remediation_that_would_also_apply_a_code_change_is_refused() {
     assert_eq!(drift.state, DriftState::Drifted);
     let refused = drift.remediations.last().unwrap();
     assert_eq!(refused.outcome, "refused");
-    assert!(refused.detail.contains("`terraform_data.b`"), "{refused:?}");
-    assert!(!refused.detail.contains("`terraform_data.a`"), "{refused:?}");
-    // Reported: the tracking issue says so, the status fails; no pull request is commented.
     let issues = lp.sent("POST", &format!("/repos/{REPO}/issues")).await;
     assert_eq!(issues.len(), 1, "{issues:?}");
     let body = issues[0]["body"].as_str().unwrap();
@@ -130,6 +123,32 @@ async fn a_remediation_that_would_also_apply_a_code_change_is_refused() {
     assert_eq!(statuses.last().unwrap()["context"], "landfall/drift: net");
     assert_eq!(statuses.last().unwrap()["state"], "failure");
     assert!(lp.comments().await.is_empty());
+    refused.detail.clone()
+}
+
+#[tokio::test]
+async fn a_remediation_that_would_also_apply_a_code_change_is_refused() {
+    // Refresh found `a` changed outside Terraform; `b` changes because the code did.
+    let detail = refused_remediation(DriftFacts {
+        changed: vec!["terraform_data.a".to_owned(), "terraform_data.b".to_owned()],
+        drifted: vec!["terraform_data.a".to_owned()],
+    })
+    .await;
+    assert!(detail.contains("`terraform_data.b`"), "{detail}");
+    assert!(!detail.contains("`terraform_data.a`"), "{detail}");
+}
+
+#[tokio::test]
+async fn a_remediation_of_drifted_resources_only_is_refused_until_landfall_applied_the_project() {
+    // Every resource the plan changes drifted, but a change merged and never applied (another
+    // attribute of `a`, a replace, an output) would be applied with the drift's: only the
+    // project's code being the one Landfall applied says it would not.
+    let detail = refused_remediation(DriftFacts {
+        changed: vec!["terraform_data.a".to_owned()],
+        drifted: vec!["terraform_data.a".to_owned()],
+    })
+    .await;
+    assert!(detail.contains("has not applied this project yet"), "{detail}");
 }
 
 #[tokio::test]
