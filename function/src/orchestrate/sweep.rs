@@ -16,7 +16,7 @@ use super::{Context, text};
 use crate::dispatch::{Dispatcher as _, RunState};
 use crate::event::{CommitSha, PullRequestNumber, RepoName};
 use crate::run::{Outcome, ProjectResult, ProjectSpec, RunCommand};
-use crate::store::{PlanRecord, PlanStatus, Store as _, Sweeps as _, now_secs};
+use crate::store::{PlanRecord, PlanStatus, ReleaseOutcome, Store as _, Sweeps as _, now_secs};
 use crate::vcs::{CommitStatus, PrState, StatusState, VcsClient as _, status_context};
 
 /// What one sweep did.
@@ -96,6 +96,17 @@ impl Context {
                 }
             }
         }
+        for lock in locks.iter().filter(|lock| lock.kept_after_merge) {
+            match self.release_settled(lock).await {
+                Ok(true) => report
+                    .prs_released
+                    .push(format!("{}#{}", lock.key.repo, lock.holder.pr)),
+                Ok(false) => {}
+                Err(err) => {
+                    tracing::warn!(error = format!("{err:#}"), "cannot check a lock a merge kept");
+                }
+            }
+        }
         // A lock its PR's merge kept stays until someone deals with it (`landfall unlock`).
         let locked: BTreeSet<(String, u64)> = locks
             .into_iter()
@@ -122,6 +133,28 @@ impl Context {
             "sweep done"
         );
         Ok(report)
+    }
+
+    /// Gives back a lock a merge kept whose project has since been applied (or found nothing
+    /// to apply): the merge's own release after that run was lost (the function stopped, the
+    /// store did not answer). Returns whether it was released.
+    async fn release_settled(&self, lock: &crate::store::Lock) -> anyhow::Result<bool> {
+        let settled = self
+            .store
+            .get_plan(&lock.key, lock.holder.pr)
+            .await?
+            .is_some_and(|r| matches!(r.status, PlanStatus::Applied | PlanStatus::NoChanges));
+        if !settled {
+            return Ok(false);
+        }
+        let released = self.store.release_lock(&lock.key, Some(lock.holder.pr)).await?;
+        let ReleaseOutcome::Released(lock) = released else {
+            return Ok(false);
+        };
+        let (repo, pr) = (RepoName::new(&lock.key.repo), PullRequestNumber(lock.holder.pr));
+        let body = text::released(&[lock], "applied on merge");
+        self.vcs.post_comment(&repo, pr, &body).await?;
+        Ok(true)
     }
 
     /// Gives back a drift check's lock that has stood past [`DRIFT_LOCK_GRACE_SECS`] with no

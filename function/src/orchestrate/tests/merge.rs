@@ -82,6 +82,11 @@ async fn host_says_merged(lp: &Loop, merger: &str, permission: &str, merged_main
         .await;
 }
 
+/// The repository's locks.
+async fn locks(lp: &Loop) -> Vec<crate::store::Lock> {
+    lp.ctx.store.list_locks(Some(REPO)).await.unwrap()
+}
+
 fn merged_by(merger: &str) -> crate::event::Event {
     let mut event = opened();
     event.kind = EventKind::Merged;
@@ -135,8 +140,11 @@ async fn a_merge_that_changed_nothing_applies_the_stored_plan_and_then_releases_
         "the planfile the plan stored"
     );
     assert!(crate::run::is_merge_trigger(&apply.trigger));
-    let locks = lp.ctx.store.list_locks(Some(REPO)).await.unwrap();
-    assert_eq!(locks.len(), 1, "the lock is held while the apply runs");
+    assert_eq!(
+        locks(&lp).await.len(),
+        1,
+        "the lock is held while the apply runs"
+    );
 
     let applied = body(&apply, report(&apply, RunStatus::Applied, None));
     assert_eq!(
@@ -144,12 +152,7 @@ async fn a_merge_that_changed_nothing_applies_the_stored_plan_and_then_releases_
         ReportAnswer::Recorded
     );
     assert!(
-        lp.ctx
-            .store
-            .list_locks(Some(REPO))
-            .await
-            .unwrap()
-            .is_empty()
+        locks(&lp).await.is_empty()
     );
     let comments = lp.comments().await;
     assert!(
@@ -170,7 +173,7 @@ async fn a_failed_apply_on_merge_keeps_the_lock_and_says_so() {
         lp.ctx.take_report(Some(&credential), &failed).await,
         ReportAnswer::Recorded
     );
-    assert_eq!(lp.ctx.store.list_locks(Some(REPO)).await.unwrap().len(), 1);
+    assert_eq!(locks(&lp).await.len(), 1);
     let comments = lp.comments().await;
     assert!(
         comments
@@ -187,9 +190,9 @@ async fn the_lock_stays_through_sweeps_until_unlocked(lp: &Loop) {
     for _ in 0..2 {
         let swept = lp.ctx.sweep().await.unwrap();
         assert!(swept.prs_released.is_empty(), "{swept:?}");
-        let locks = lp.ctx.store.list_locks(Some(REPO)).await.unwrap();
-        assert_eq!(locks.len(), 1, "the merge's lock is still held");
-        assert!(locks[0].kept_after_merge);
+        let held = locks(lp).await;
+        assert_eq!(held.len(), 1, "the merge's lock is still held");
+        assert!(held[0].kept_after_merge);
         assert_eq!(lp.ctx.store.list_plans(REPO, 1).await.unwrap().len(), 1);
     }
     lp.host_knows("maintainer", "write").await;
@@ -198,14 +201,29 @@ async fn the_lock_stays_through_sweeps_until_unlocked(lp: &Loop) {
         .await
         .unwrap();
     assert!(
-        lp.ctx
-            .store
-            .list_locks(Some(REPO))
-            .await
-            .unwrap()
-            .is_empty(),
+        locks(lp).await.is_empty(),
         "{:?}",
         lp.comments().await
+    );
+}
+
+#[tokio::test]
+async fn a_kept_lock_whose_project_applied_is_released_by_the_sweep() {
+    // The merge kept the lock and the project's apply was recorded, but the release that
+    // follows it was lost (the function stopped between the two).
+    let (lp, _bin, _) = planned(ON_MERGE).await;
+    host_says_merged(&lp, "maintainer", "write", SAME).await;
+    let mut record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    assert!(lp.ctx.store.keep_after_merge(&record.key, 1).await.unwrap());
+    let swept = lp.ctx.sweep().await.unwrap();
+    assert!(swept.prs_released.is_empty(), "a planned project's lock stays");
+
+    record.status = PlanStatus::Applied;
+    let _ = lp.ctx.store.put_plan(&record).await.unwrap();
+    let swept = lp.ctx.sweep().await.unwrap();
+    assert_eq!(swept.prs_released, [format!("{REPO}#1")]);
+    assert!(
+        locks(&lp).await.is_empty()
     );
 }
 
@@ -219,7 +237,7 @@ async fn a_merge_by_someone_who_may_not_apply_applies_nothing_and_keeps_the_lock
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let envs = run_envs(&lp);
     assert_eq!(envs.len(), 1, "only the plan ever ran");
-    assert_eq!(lp.ctx.store.list_locks(Some(REPO)).await.unwrap().len(), 1);
+    assert_eq!(locks(&lp).await.len(), 1);
     let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
     assert_eq!(record.status, PlanStatus::Planned);
     the_lock_stays_through_sweeps_until_unlocked(&lp).await;
@@ -233,7 +251,7 @@ async fn a_merge_that_changed_the_project_is_not_applied_unless_the_policy_repla
     lp.ctx.process(&merged_by("maintainer")).await.unwrap();
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(run_envs(&lp).len(), 1, "nothing more was dispatched");
-    assert_eq!(lp.ctx.store.list_locks(Some(REPO)).await.unwrap().len(), 1);
+    assert_eq!(locks(&lp).await.len(), 1);
     let comments = lp.comments().await;
     assert!(
         comments.iter().any(|c| c.contains("**not applied**")),
@@ -293,7 +311,7 @@ async fn a_merge_after_an_import_applies_nothing_names_the_project_and_keeps_the
 
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(run_envs(&lp).len(), 1, "only the plan ever ran");
-    assert_eq!(lp.ctx.store.list_locks(Some(REPO)).await.unwrap().len(), 1);
+    assert_eq!(locks(&lp).await.len(), 1);
     let comments = lp.comments().await;
     assert!(
         comments

@@ -193,13 +193,19 @@ impl DynamoStore {
         })
     }
 
-    /// A delete of `pr`'s lock on `key`, only while `pr` holds it.
-    fn lock_delete(&self, key: &LockKey, pr: u64) -> Result<TransactWriteItem> {
+    /// A delete of `pr`'s lock on `key`, only while `pr` holds it and, with `leave_kept`, its
+    /// merge did not keep it ([`Lock::kept_after_merge`]).
+    fn lock_delete(&self, key: &LockKey, pr: u64, leave_kept: bool) -> Result<TransactWriteItem> {
+        let condition = if leave_kept {
+            "#pr = :pr AND attribute_not_exists(kept_after_merge)"
+        } else {
+            "#pr = :pr"
+        };
         let delete = Delete::builder()
             .table_name(&self.table)
             .key("pk", s(keys::lock_pk(key)))
             .key("sk", s(ITEM_SK))
-            .condition_expression("#pr = :pr")
+            .condition_expression(condition)
             .expression_attribute_names("#pr", "pr")
             .expression_attribute_values(":pr", n(pr))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
@@ -224,15 +230,24 @@ impl DynamoStore {
     }
 
     /// Releases `pr`'s lock on `key` and deletes its plan record in one transaction, unless a
-    /// run that writes the state runs for it ([`ReleaseOutcome::Running`]).
-    pub(super) async fn release_idle(&self, key: &LockKey, pr: u64) -> Result<ReleaseOutcome> {
+    /// run that writes the state runs for it ([`ReleaseOutcome::Running`]) or, with
+    /// `leave_kept`, its merge kept it (then [`ReleaseOutcome::HeldBy`] the lock as it is).
+    pub(super) async fn release_idle(
+        &self,
+        key: &LockKey,
+        pr: u64,
+        leave_kept: bool,
+    ) -> Result<ReleaseOutcome> {
         let Some(lock) = self.get_lock(key).await? else {
             return Ok(ReleaseOutcome::NotLocked);
         };
         if lock.holder.pr != pr {
             return Ok(ReleaseOutcome::HeldBy(lock));
         }
-        let items = vec![self.lock_delete(key, pr)?, self.idle_plan_delete(key, pr)?];
+        let items = vec![
+            self.lock_delete(key, pr, leave_kept)?,
+            self.idle_plan_delete(key, pr)?,
+        ];
         let Err(err) = self.transact(items).await? else {
             return Ok(ReleaseOutcome::Released(lock));
         };
@@ -307,7 +322,7 @@ impl DynamoStore {
             for target in chunk {
                 match target {
                     Target::Lock(lock) => {
-                        items.push(self.lock_delete(&lock.key, pr)?);
+                        items.push(self.lock_delete(&lock.key, pr, true)?);
                         items.push(self.idle_plan_delete(&lock.key, pr)?);
                     }
                     Target::Plan(key) => items.push(self.idle_plan_delete(key, pr)?),
@@ -322,9 +337,13 @@ impl DynamoStore {
             }
             for target in chunk {
                 match target {
-                    Target::Lock(lock) => match self.release_idle(&lock.key, pr).await? {
+                    Target::Lock(lock) => match self.release_idle(&lock.key, pr, true).await? {
                         ReleaseOutcome::Released(lock) => release.released.push(lock),
                         ReleaseOutcome::Running(lock) => release.kept.push(lock),
+                        // Kept by the merge meanwhile.
+                        ReleaseOutcome::HeldBy(lock) if lock.holder.pr == pr => {
+                            release.kept_after_merge.push(lock);
+                        }
                         ReleaseOutcome::NotLocked | ReleaseOutcome::HeldBy(_) => {}
                     },
                     Target::Plan(key) => {

@@ -56,7 +56,7 @@ impl Store for DynamoStore {
 
     async fn release_lock(&self, key: &LockKey, pr: Option<u64>) -> Result<ReleaseOutcome> {
         if let Some(pr) = pr {
-            return self.release_idle(key, pr).await;
+            return self.release_idle(key, pr, false).await;
         }
         let outcome = self.delete_lock(key, None).await?;
         if let ReleaseOutcome::Released(lock) = &outcome {
@@ -93,7 +93,8 @@ impl Store for DynamoStore {
             .filter(|(key, _)| !kept_after_merge.iter().any(|lock| lock.key == *key))
             .collect();
         let mut release = self.release_pr_items(pr, locks, &plans).await?;
-        release.kept_after_merge = kept_after_merge;
+        release.kept_after_merge.extend(kept_after_merge);
+        release.kept_after_merge.sort_by(|a, b| a.key.cmp(&b.key));
         Ok(release)
     }
 
