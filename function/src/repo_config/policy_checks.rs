@@ -6,7 +6,7 @@
 //! `landfall approve_policies`. `conftest_version` is accepted with a warning (no conftest binary
 //! runs); any other `source` is an error.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use super::read::Reader;
 use super::yaml::{Entry, Node};
@@ -70,16 +70,9 @@ impl PolicyChecks {
             let path = base.join(&set.path);
             let mut files = Vec::new();
             if path.is_dir() {
-                let entries = std::fs::read_dir(&path).map_err(|e| {
-                    format!("policy set `{}`: {}: {e}", set.set.name, path.display())
+                rego_files(&path, &mut files).map_err(|(dir, e)| {
+                    format!("policy set `{}`: {}: {e}", set.set.name, dir.display())
                 })?;
-                for entry in entries.flatten() {
-                    let file = entry.path();
-                    let is_test = file.to_string_lossy().ends_with("_test.rego");
-                    if file.extension().is_some_and(|x| x == "rego") && !is_test {
-                        files.push(file);
-                    }
-                }
             } else {
                 files.push(path.clone());
             }
@@ -107,6 +100,23 @@ impl PolicyChecks {
         }
         Ok(())
     }
+}
+
+/// The `.rego` files under `dir` and its folders, as conftest loads a policy folder, but for
+/// tests (`_test.rego`); the folder that could not be read on error.
+fn rego_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), (PathBuf, std::io::Error)> {
+    let entries = std::fs::read_dir(dir).map_err(|e| (dir.to_path_buf(), e))?;
+    for entry in entries {
+        let path = entry.map_err(|e| (dir.to_path_buf(), e))?.path();
+        if path.is_dir() {
+            rego_files(&path, files)?;
+        } else if path.extension().is_some_and(|x| x == "rego")
+            && !path.to_string_lossy().ends_with("_test.rego")
+        {
+            files.push(path);
+        }
+    }
+    Ok(())
 }
 
 /// Reads the `policies` section.
@@ -210,4 +220,47 @@ fn read_set(r: &mut Reader, node: &Node) -> Option<PolicySetConfig> {
     set.set.name = name;
     set.path = path;
     Some(set)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A set's folder is read as conftest reads it: every `.rego` file below it, in its folders
+    /// too (a `deny` rule there counts), but for tests.
+    #[test]
+    fn a_set_folder_is_read_with_its_subfolders_but_not_its_tests() {
+        let base = tempfile::tempdir().unwrap();
+        let set = base.path().join("tags");
+        std::fs::create_dir_all(set.join("aws/s3")).unwrap();
+        for file in [
+            "main.rego",
+            "aws/s3/buckets.rego",
+            "aws/s3/buckets_test.rego",
+        ] {
+            std::fs::write(set.join(file), "package main\n").unwrap();
+        }
+        std::fs::write(set.join("README.md"), "not policy").unwrap();
+        let mut checks = PolicyChecks {
+            sets: vec![PolicySetConfig {
+                set: PolicySet {
+                    name: "tags".to_owned(),
+                    modules: Vec::new(),
+                },
+                path: "tags".to_owned(),
+                owners: Owners::default(),
+                approve_count: None,
+                prevent_self_approve: false,
+            }],
+            ..PolicyChecks::default()
+        };
+        checks.load_modules(base.path()).unwrap();
+        let read: Vec<&str> = checks.sets[0]
+            .set
+            .modules
+            .iter()
+            .map(|m| m.path.as_str())
+            .collect();
+        assert_eq!(read, ["tags/aws/s3/buckets.rego", "tags/main.rego"]);
+    }
 }

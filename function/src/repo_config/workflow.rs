@@ -87,7 +87,6 @@ impl Workflow {
 }
 
 const WORKFLOW_KEYS: &[&str] = &["plan", "apply", "import", "state_rm"];
-const WORKFLOW_UNSUPPORTED: &[&str] = &["policy_check"];
 
 /// Reads a `workflows:` mapping.
 pub(crate) fn read_workflows(r: &mut Reader, node: &Node) -> BTreeMap<String, Workflow> {
@@ -118,7 +117,22 @@ pub(crate) fn read_workflows(r: &mut Reader, node: &Node) -> BTreeMap<String, Wo
                 "apply" => workflow.apply = read_stage(r, &stage.value, &name, "apply"),
                 "import" => workflow.import = read_stage(r, &stage.value, &name, "import"),
                 "state_rm" => workflow.state_rm = read_stage(r, &stage.value, &name, "state_rm"),
-                k if WORKFLOW_UNSUPPORTED.contains(&k) => r.unsupported_key(stage, &context),
+                "policy_check" => {
+                    r.error(
+                        stage.line,
+                        format!(
+                            "the `policy_check` stage of {context} is not supported: Landfall \
+                             evaluates the operator's policy sets itself, with their \
+                             `package main` rules, as conftest does by default"
+                        ),
+                    )
+                    .help = Some(
+                        "remove the stage: its steps (conftest's `--namespace` or \
+                         `--all-namespaces`, other arguments) would not run, and policies \
+                         conftest fails could pass"
+                            .to_owned(),
+                    );
+                }
                 _ => r.unknown_key(stage, &context, WORKFLOW_KEYS),
             }
         }

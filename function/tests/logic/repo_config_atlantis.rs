@@ -252,6 +252,10 @@ fn invalid_files_are_reported_with_their_line_and_problem() {
             "atlantis.yaml:6: error: step `multienv` in stage `plan` of workflow `w` is not supported by Landfall yet",
         ),
         (
+            "version: 3\nworkflows:\n  w:\n    policy_check:\n      steps:\n      - show\n      - policy_check:\n          extra_args: [--all-namespaces]\n",
+            "atlantis.yaml:4: error: the `policy_check` stage of workflow `w` is not supported",
+        ),
+        (
             "version: 3\nworkflows:\n  w:\n    plan:\n      steps:\n      - env:\n          name: A\n",
             "atlantis.yaml:7: error: step `env` for `A` needs `value` or `command`",
         ),
