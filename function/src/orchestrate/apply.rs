@@ -21,11 +21,7 @@ impl Context {
         command: &Command,
     ) -> anyhow::Result<()> {
         let all_records = self.store.list_plans(ctx.repo.as_str(), ctx.pr.0).await?;
-        let records: Vec<PlanRecord> = all_records
-            .iter()
-            .filter(|r| selected(r, command))
-            .cloned()
-            .collect();
+        let records = select_records(all_records.clone(), command);
         if records.is_empty() {
             self.upsert_comment(
                 ctx,
@@ -314,11 +310,27 @@ pub(super) fn stages(runs: Vec<(RunSpec, Vec<String>)>) -> Vec<Vec<(RunSpec, Vec
     stages
 }
 
-/// Whether a plan record is one the command's `-p`/`-d`/`-w` select (all when none is given).
-pub(super) fn selected(record: &PlanRecord, command: &Command) -> bool {
+/// The plan records the command's `-p`/`-d`/`-w` select (all when none is given). `-p` names a
+/// configured project; an unnamed project's label (its directory) only when no record has that
+/// name, as plan's selection does: `-p network` never also takes the unnamed `network/`.
+pub(super) fn select_records(records: Vec<PlanRecord>, command: &Command) -> Vec<PlanRecord> {
+    let by_name = command.project.as_ref().is_some_and(|name| {
+        (records.iter()).any(|r| r.key.project.as_deref() == Some(name.as_str()))
+    });
+    records
+        .into_iter()
+        .filter(|record| selected(record, command, by_name))
+        .collect()
+}
+
+/// Whether a plan record is one the command selects; `by_name`: a record has `-p`'s name.
+fn selected(record: &PlanRecord, command: &Command, by_name: bool) -> bool {
     if let Some(name) = &command.project {
-        return record.key.project.as_deref() == Some(name.as_str())
-            || (record.key.project.is_none() && record.key.project_label() == *name);
+        return if by_name {
+            record.key.project.as_deref() == Some(name.as_str())
+        } else {
+            record.key.project.is_none() && record.key.project_label() == *name
+        };
     }
     if command.dir.is_some() || command.workspace.is_some() {
         let dir = command.dir.as_deref().unwrap_or(".");
@@ -447,15 +459,24 @@ mod tests {
         let app = record(LockKey::new("acme/infra", "envs/app", "default"));
         let staging = record(LockKey::new("acme/infra", "envs/app", "staging"));
         let named = record(LockKey::new("acme/infra", "envs/db", "default").named("db"));
-        let all = command("landfall apply");
-        assert!(selected(&app, &all) && selected(&staging, &all) && selected(&named, &all));
-        let dir = command("atlantis apply -d envs/app");
-        assert!(selected(&app, &dir) && !selected(&staging, &dir) && !selected(&named, &dir));
-        let workspace = command("landfall apply -d envs/app -w staging");
-        assert!(!selected(&app, &workspace) && selected(&staging, &workspace));
-        let by_name = command("landfall apply -p db");
-        assert!(selected(&named, &by_name) && !selected(&app, &by_name));
-        let by_label = command("landfall apply -p envs/app");
-        assert!(selected(&app, &by_label) && !selected(&named, &by_label));
+        // An unnamed project whose directory is another project's name.
+        let db_dir = record(LockKey::new("acme/infra", "db", "default"));
+        let records = vec![app, staging, named, db_dir];
+        let select = |text: &str| -> Vec<String> {
+            select_records(records.clone(), &command(text))
+                .into_iter()
+                .map(|r| format!("{}:{}", r.key.dir, r.key.workspace))
+                .collect()
+        };
+        let everything = ["envs/app:default", "envs/app:staging", "envs/db:default", "db:default"];
+        assert_eq!(select("landfall apply"), everything);
+        assert_eq!(select("atlantis apply -d envs/app"), ["envs/app:default"]);
+        assert_eq!(
+            select("landfall apply -d envs/app -w staging"),
+            ["envs/app:staging"]
+        );
+        assert_eq!(select("landfall apply -p db"), ["envs/db:default"]);
+        assert_eq!(select("landfall apply -p envs/app"), ["envs/app:default"]);
+        assert_eq!(select("landfall apply -d db"), ["db:default"]);
     }
 }

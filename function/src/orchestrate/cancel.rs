@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::apply::selected;
+use super::apply::select_records;
 use super::sweep::command_of;
 use super::{Context, PrContext};
 use crate::command::Command;
@@ -17,9 +17,9 @@ impl Context {
     /// Cancels the PR's runs in progress that `command` selects, and says what it did.
     pub(crate) async fn cancel(&self, ctx: &PrContext, command: &Command) -> anyhow::Result<()> {
         let records = self.store.list_plans(ctx.repo.as_str(), ctx.pr.0).await?;
-        let running: Vec<_> = records
+        let running: Vec<_> = select_records(records, command)
             .into_iter()
-            .filter(|r| r.in_progress() && selected(r, command))
+            .filter(PlanRecord::in_progress)
             .collect();
         if running.is_empty() {
             let body = "**Nothing to cancel:** no plan or apply of this pull request is running for that selection.";

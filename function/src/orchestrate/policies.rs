@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use super::apply::selected;
+use super::apply::select_records;
 use super::{Context, PrContext};
 use crate::command::Command;
 use crate::repo_config::{Owners, PolicyChecks};
@@ -72,7 +72,7 @@ impl Context {
         let records = self.store.list_plans(ctx.repo.as_str(), ctx.pr.0).await?;
         let mut body = String::new();
         let mut approved = 0;
-        for record in records.into_iter().filter(|r| selected(r, command)) {
+        for record in select_records(records, command) {
             let Some(result) = record.result.as_ref() else {
                 continue;
             };

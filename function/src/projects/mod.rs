@@ -282,12 +282,15 @@ fn select_configured(
         .collect();
     let mut chosen: Vec<(ResolvedProject, Reason)> = Vec::new();
     if let Some(name) = &request.project {
-        let found: Vec<&&ResolvedProject> = on_branch
-            .iter()
-            .filter(|p| {
-                p.name.as_deref() == Some(name) || (p.name.is_none() && p.display_name() == *name)
-            })
-            .collect();
+        // A configured name first; an unnamed project's label only when no project has it.
+        let named = |p: &&&ResolvedProject| p.name.as_deref() == Some(name);
+        let found: Vec<&&ResolvedProject> = if on_branch.iter().any(|p| named(&p)) {
+            on_branch.iter().filter(named).collect()
+        } else {
+            (on_branch.iter())
+                .filter(|p| p.name.is_none() && p.display_name() == *name)
+                .collect()
+        };
         if found.is_empty() {
             return Err(SelectionError::UnknownProject {
                 name: name.clone(),

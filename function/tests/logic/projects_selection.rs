@@ -448,6 +448,33 @@ fn an_unnamed_project_is_selected_by_the_label_every_message_shows() {
     );
 }
 
+/// What `comment` selects in `tree` under `cfg`, with no file changed.
+fn selected_by(
+    cfg: &ResolvedConfig,
+    tree: &TerraformTree,
+    comment: &str,
+) -> Result<landfall_function::projects::Selection, SelectionError> {
+    let request = request(comment);
+    select(
+        cfg,
+        &EffectivePolicy::default(),
+        tree,
+        &[],
+        "main",
+        &request,
+    )
+}
+
+#[test]
+fn a_name_selects_its_project_and_not_an_unnamed_one_whose_directory_it_is() {
+    let tree = TerraformTree::from_files([("network/main.tf", ""), ("envs/net/main.tf", "")]);
+    let cfg = config("version: 3\nprojects:\n- name: network\n  dir: envs/net\n- dir: network\n");
+    let picked = selected_by(&cfg, &tree, "landfall apply -p network").unwrap();
+    assert_eq!(dirs(&picked), ["envs/net"]);
+    let by_dir = selected_by(&cfg, &tree, "landfall apply -d network").unwrap();
+    assert_eq!(dirs(&by_dir), ["network"]);
+}
+
 fn refused(config: &ResolvedConfig, comment: &str) -> SelectionError {
     let request = request(comment);
     select(
