@@ -213,11 +213,17 @@ impl Serialize for ParsedComment {
     }
 }
 
-/// Parses a comment. Only the first line counts, and it must start (after whitespace) with
-/// `landfall` or `atlantis`; otherwise the comment is not for us and this returns `None`.
+/// Parses a comment. It must start (after whitespace) with `landfall` or `atlantis`; otherwise
+/// the comment is not for us and this returns `None`. The command must be the whole comment,
+/// as in Atlantis (which ignores a comment of several lines): `landfall apply` followed by "once
+/// the migration has landed" runs nothing.
 #[must_use]
 pub fn parse_comment(body: &str) -> Option<ParsedComment> {
-    let line = body.trim_start().lines().next()?.trim_end();
+    let body = body.trim();
+    let (line, more) = match body.split_once('\n') {
+        Some((line, more)) => (line.trim_end(), !more.trim().is_empty()),
+        None => (body, false),
+    };
     let (word, rest) = line.split_once(char::is_whitespace).unwrap_or((line, ""));
     let tool = if word.eq_ignore_ascii_case("landfall") {
         Tool::Landfall
@@ -226,6 +232,14 @@ pub fn parse_comment(body: &str) -> Option<ParsedComment> {
     } else {
         return None;
     };
+    if more {
+        return Some(ParsedComment::Invalid(InvalidCommand {
+            tool,
+            error: "a command must be the whole comment, on one line: this one has more lines \
+                    after it, so nothing was run (as Atlantis ignores such a comment)"
+                .to_owned(),
+        }));
+    }
     Some(match parse_words(tool, rest) {
         Ok(command) => ParsedComment::Command(command),
         Err(error) => ParsedComment::Invalid(InvalidCommand {

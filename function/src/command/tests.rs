@@ -36,10 +36,19 @@ fn a_comment_that_does_not_start_with_the_tool_is_not_a_command() {
 }
 
 #[test]
-fn leading_whitespace_and_later_lines_are_allowed() {
-    let c = command("  \n\tlandfall plan -d infra\r\nthanks!\natlantis apply");
+fn surrounding_whitespace_is_allowed_but_not_more_lines() {
+    let c = command("  \n\tlandfall plan -d infra\r\n \r\n");
     assert_eq!(c.action, Action::Plan);
     assert_eq!(c.dir.as_deref(), Some("infra"));
+    for text in [
+        "landfall plan -d infra\r\nthanks!\natlantis apply",
+        "atlantis apply\n\nonly after the DB migration has landed",
+    ] {
+        let Some(ParsedComment::Invalid(invalid)) = parse_comment(text) else {
+            panic!("{text:?} was taken as a command");
+        };
+        assert!(invalid.error.contains("the whole comment"), "{invalid:?}");
+    }
 }
 
 #[test]
