@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use secrecy::ExposeSecret as _;
 
 use super::options::vcs_url;
-use super::plan::plan_text;
+use super::plan::finish_plan;
 use super::process::{self, Capture, Finished};
 use super::terraform::pick_terraform;
 use super::{RunnerOptions, STALE_PLAN_TEXT, git, workflow};
@@ -37,7 +37,7 @@ pub(super) struct Run<'a> {
     pub(super) deadline: Instant,
     pub(super) planfile: PathBuf,
     /// Where the work directory led when the run started: a link the operator made is followed.
-    work_dir_link: Option<PathBuf>,
+    pub(super) work_dir_link: Option<PathBuf>,
     pub(super) log: String,
     terraform_time: Duration,
     clone_time: Duration,
@@ -48,9 +48,9 @@ pub(super) struct Run<'a> {
     /// What the hooks and steps printed, in order, the outcome's place marked among them.
     pub(super) outputs: Vec<StepOutput>,
     /// The values the plan marks sensitive, cut from every text the run keeps.
-    sensitive: Vec<String>,
+    pub(super) sensitive: Vec<String>,
     /// The plan's policy checks.
-    policies: Vec<crate::run::policy::PolicySetResult>,
+    pub(super) policies: Vec<crate::run::policy::PolicySetResult>,
 }
 
 /// A step that ended the run early.
@@ -184,6 +184,11 @@ impl Run<'_> {
             return Err(failed(step, text));
         }
         Ok(text)
+    }
+
+    /// Where the repository is cloned.
+    pub(super) fn repo_dir(&self) -> PathBuf {
+        self.opts.work_dir.join("repo")
     }
 
     pub(super) fn terraform(&self, args: &[String]) -> (Command, String) {
@@ -406,7 +411,7 @@ fn clone(run: &mut Run<'_>) -> Result<(PathBuf, PathBuf), Stop> {
             format!("preparing {}: {err}", run.opts.work_dir.display()),
         )
     })?;
-    let repo = run.opts.work_dir.join("repo");
+    let repo = run.repo_dir();
     let clone_started = Instant::now();
     let cloned = git::clone_at(
         &spec.clone_url,
@@ -498,101 +503,6 @@ async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Execu
         run.post_hooks(&repo);
     }
     done
-}
-
-/// The planfile's bytes, read only where the runner put `$PLANFILE`: no symbolic link on the way
-/// (one to `/proc/self/cwd/...` leads Terraform and the runner to two different files).
-fn planfile_bytes(run: &Run<'_>) -> Result<Vec<u8>, Stop> {
-    let out = run.planfile.parent().unwrap_or(&run.opts.work_dir);
-    let linked = fs::read_link(&run.opts.work_dir).ok() != run.work_dir_link
-        || [out, &run.planfile]
-            .into_iter()
-            .any(|path| fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()));
-    if linked {
-        return Err(failed(
-            "plan",
-            format!(
-                "$PLANFILE ({}) leads through a symbolic link: the planfile is not stored",
-                run.planfile.display()
-            ),
-        ));
-    }
-    if !run.planfile.is_file() {
-        return Err(failed(
-            "plan",
-            format!(
-                "the workflow wrote no planfile at $PLANFILE ({})",
-                run.planfile.display()
-            ),
-        ));
-    }
-    fs::read(&run.planfile).map_err(|err| failed("upload", format!("reading the planfile: {err}")))
-}
-
-/// Ends a plan run whose workflow has run in `dir` (`output` being its plan step's output):
-/// summarises the planfile and stores it.
-pub(super) async fn finish_plan<A: Artifacts>(
-    run: &mut Run<'_>,
-    dir: &Path,
-    output: &str,
-    artifacts: &A,
-) -> Result<Executed, Stop> {
-    let spec = run.spec;
-    let bytes = planfile_bytes(run)?;
-    let args = vec![
-        "show".to_owned(),
-        "-json".to_owned(),
-        "-no-color".to_owned(),
-        run.planfile.display().to_string(),
-    ];
-    let (mut cmd, shown) = run.terraform(&args);
-    cmd.current_dir(dir)
-        .envs(run.env.iter().map(|(name, value)| (name, value)));
-    for name in git::WITHHELD_VARS {
-        cmd.env_remove(name);
-    }
-    let done = run
-        .wait(cmd, Capture::Split, false)
-        .map_err(|err| failed("show", format!("{shown}: {err}")))?;
-    if done.timed_out {
-        return Err(run.timed_out("show", done.stderr_text()));
-    }
-    if !done.status.success() {
-        return Err(failed("show", done.stderr_text()));
-    }
-    let json = done.text();
-    let _ = fs::write(run.planfile.with_extension("json"), &json);
-    let summary =
-        summary::summarize(&json).map_err(|err| failed("show", format!("{shown}: {err}")))?;
-    run.sensitive = summary::sensitive_values(&json);
-    run.policies = crate::run::policy::evaluate(&spec.project.policy_sets, &json);
-    let text = summary::redact(&plan_text(output), &run.sensitive);
-
-    let planfile = if summary.has_changes() {
-        // The bytes stored are the ones Terraform summarised, or none.
-        if planfile_bytes(run)? != bytes {
-            return Err(failed(
-                "plan",
-                "the planfile changed while Terraform summarised it: it is not stored",
-            ));
-        }
-        let key = keys::planfile_key(
-            &spec.lock_key(),
-            spec.pr.0,
-            spec.head_sha.as_str(),
-            &spec.run_id(),
-        );
-        Some(
-            artifacts
-                .put(&key, bytes)
-                .await
-                .map_err(|err| failed("upload", format!("storing the planfile: {err:#}")))?,
-        )
-    } else {
-        None
-    };
-    let result = ProjectResult::planned(&spec.project, &summary, text);
-    Ok((result.outcome, Some(summary), planfile))
 }
 
 #[cfg(test)]

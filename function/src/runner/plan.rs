@@ -1,5 +1,17 @@
-//! The part of Terraform's plan output a reviewer reads (the run's end, summary and planfile
-//! upload, is [`super::execute`]'s).
+//! A plan's end: the part of Terraform's plan output a reviewer reads, and the planfile read
+//! once, summarised (`terraform show -json` of a private copy) and stored, those very bytes.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use tempfile::TempDir;
+
+use super::execute::{Executed, Run, Stop, failed};
+use super::git;
+use super::process::Capture;
+use crate::run::{ProjectResult, summary};
+use crate::store::artifacts::Artifacts;
+use crate::store::keys;
 
 /// Where the part of Terraform's plan output that a reviewer reads starts.
 const STARTS: [&str; 5] = [
@@ -32,6 +44,123 @@ pub fn plan_text(output: &str) -> String {
         .position(|line| line.starts_with('─') || line.starts_with("Saved the plan to:"))
         .map_or(lines.len(), |offset| start + offset);
     lines[start..end].join("\n").trim().to_owned()
+}
+
+/// The planfile's bytes, read only where the runner put `$PLANFILE`: no symbolic link on the way
+/// (one to `/proc/self/cwd/...` leads Terraform and the runner to two different files).
+pub(super) fn planfile_bytes(run: &Run<'_>) -> Result<Vec<u8>, Stop> {
+    let out = run.planfile.parent().unwrap_or(&run.opts.work_dir);
+    let linked = fs::read_link(&run.opts.work_dir).ok() != run.work_dir_link
+        || [out, &run.planfile]
+            .into_iter()
+            .any(|path| fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()));
+    if linked {
+        return Err(failed(
+            "plan",
+            format!(
+                "$PLANFILE ({}) leads through a symbolic link: the planfile is not stored",
+                run.planfile.display()
+            ),
+        ));
+    }
+    if !run.planfile.is_file() {
+        return Err(failed(
+            "plan",
+            format!(
+                "the workflow wrote no planfile at $PLANFILE ({})",
+                run.planfile.display()
+            ),
+        ));
+    }
+    fs::read(&run.planfile).map_err(|err| failed("upload", format!("reading the planfile: {err}")))
+}
+
+/// `bytes` written to a folder the runner makes now, after the workflow's last step: every
+/// step's process group was killed when it ended, so nothing of the pull request's knows the
+/// folder or is left to rewrite the copy. The folder goes when the returned guard drops.
+fn private_copy(run: &Run<'_>, bytes: &[u8]) -> Result<(TempDir, PathBuf), Stop> {
+    let copy_failed = |err: std::io::Error| failed("show", format!("copying the planfile: {err}"));
+    let folder = tempfile::Builder::new()
+        .prefix("landfall-show-")
+        .tempdir_in(&run.opts.work_dir)
+        .map_err(copy_failed)?;
+    let copy = folder.path().join("plan.tfplan");
+    fs::write(&copy, bytes).map_err(copy_failed)?;
+    Ok((folder, copy))
+}
+
+/// `terraform show -json` of `planfile`, run in the project directory `dir`.
+fn show_json(run: &mut Run<'_>, dir: &Path, planfile: &Path) -> Result<String, Stop> {
+    let args = vec![
+        "show".to_owned(),
+        "-json".to_owned(),
+        "-no-color".to_owned(),
+        planfile.display().to_string(),
+    ];
+    let (mut cmd, shown) = run.terraform(&args);
+    cmd.current_dir(dir)
+        .envs(run.env.iter().map(|(name, value)| (name, value)));
+    for name in git::WITHHELD_VARS {
+        cmd.env_remove(name);
+    }
+    let done = run
+        .wait(cmd, Capture::Split, false)
+        .map_err(|err| failed("show", format!("{shown}: {err}")))?;
+    if done.timed_out {
+        return Err(run.timed_out("show", done.stderr_text()));
+    }
+    if !done.status.success() {
+        return Err(failed("show", done.stderr_text()));
+    }
+    Ok(done.text())
+}
+
+/// Ends a plan run whose workflow has run in `dir` (`output` being its plan step's output):
+/// reads the planfile once, and summarises, checks and stores those bytes.
+pub(super) async fn finish_plan<A: Artifacts>(
+    run: &mut Run<'_>,
+    dir: &Path,
+    output: &str,
+    artifacts: &A,
+) -> Result<Executed, Stop> {
+    let spec = run.spec;
+    // The one read: what is summarised, checked against the policies, checksummed and stored.
+    let bytes = planfile_bytes(run)?;
+    let (_folder, copy) = private_copy(run, &bytes)?;
+    let json = show_json(run, dir, &copy)?;
+    let _ = fs::write(run.planfile.with_extension("json"), &json);
+    let summary = summary::summarize(&json)
+        .map_err(|err| failed("show", format!("terraform show -json: {err}")))?;
+    run.sensitive = summary::sensitive_values(&json);
+    run.policies = crate::run::policy::evaluate(&spec.project.policy_sets, &json);
+    let text = summary::redact(&plan_text(output), &run.sensitive);
+
+    let planfile = if summary.has_changes() {
+        // Belt and braces: something still rewriting the planfile, or the copy, after the
+        // workflow ended is refused outright.
+        if planfile_bytes(run)? != bytes || fs::read(&copy).ok().as_ref() != Some(&bytes) {
+            return Err(failed(
+                "plan",
+                "the planfile changed while Terraform summarised it: it is not stored",
+            ));
+        }
+        let key = keys::planfile_key(
+            &spec.lock_key(),
+            spec.pr.0,
+            spec.head_sha.as_str(),
+            &spec.run_id(),
+        );
+        Some(
+            artifacts
+                .put(&key, bytes)
+                .await
+                .map_err(|err| failed("upload", format!("storing the planfile: {err:#}")))?,
+        )
+    } else {
+        None
+    };
+    let result = ProjectResult::planned(&spec.project, &summary, text);
+    Ok((result.outcome, Some(summary), planfile))
 }
 
 #[cfg(test)]

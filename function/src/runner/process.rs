@@ -1,7 +1,8 @@
 //! Running one child process under the run's deadline: its output captured (and echoed to the
 //! runner's stderr, so a Job's log shows it), and, past the deadline, stopped the way Terraform
 //! expects: SIGINT to its process group (Terraform then finishes or cancels its current
-//! operations and releases the state lock), and SIGKILL after a grace period.
+//! operations and releases the state lock), and SIGKILL after a grace period. When it ends, by
+//! itself or not, its process group is killed: a step's background processes die with it.
 
 use std::io::{self, Read, Write as _};
 use std::os::unix::process::CommandExt as _;
@@ -10,7 +11,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rustix::process::{Pid, Signal, kill_process_group};
+use rustix::process::{Pid, Signal, WaitId, WaitIdOptions, kill_process_group, waitid};
 
 /// Set when the run is cancelled (`landfall cancel`: SIGINT to a local runner, SIGTERM when its
 /// Job is deleted): the running step is stopped as at the deadline, and no other step starts.
@@ -90,7 +91,51 @@ fn signal_group(child: &Child, signal: Signal) {
     let _ = kill_process_group(pid, signal);
 }
 
+/// Whether `child` has exited, without reaping it: until it is reaped its pid names no other
+/// process, so its process group can still be signalled safely.
+fn exited(child: &Child) -> io::Result<bool> {
+    let options = WaitIdOptions::EXITED | WaitIdOptions::NOHANG | WaitIdOptions::NOWAIT;
+    match waitid(WaitId::Pid(Pid::from_child(child)), options) {
+        Ok(status) => Ok(status.is_some()),
+        Err(rustix::io::Errno::INTR) => Ok(false),
+        Err(err) => Err(err.into()),
+    }
+}
+
+/// How the wait for a child ended.
+#[derive(Default)]
+struct Stopped {
+    timed_out: bool,
+    cancelled: bool,
+}
+
+/// Waits until `child` exits, without reaping it; past `deadline` (or on a cancel) SIGINT to
+/// its group, and SIGKILL `grace` later.
+fn wait_unreaped(child: &Child, deadline: Instant, grace: Duration) -> io::Result<Stopped> {
+    let mut stopped = Stopped::default();
+    let mut kill_at: Option<Instant> = None;
+    let mut pause = Duration::from_millis(1);
+    while !exited(child)? {
+        let now = Instant::now();
+        match kill_at {
+            None if now >= deadline || cancel_requested() => {
+                stopped.timed_out = true;
+                stopped.cancelled = cancel_requested();
+                signal_group(child, Signal::INT);
+                kill_at = Some(now + grace);
+            }
+            Some(at) if now >= at => signal_group(child, Signal::KILL),
+            _ => {}
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(25));
+    }
+    Ok(stopped)
+}
+
 /// Runs `cmd` to completion or until `deadline` (then SIGINT, and SIGKILL `grace` later).
+/// However it ends, its whole process group is then killed: nothing it started in the
+/// background (`cmd &`) outlives it to touch the files later steps and the runner read.
 /// `echo` copies the output to the runner's stderr as it arrives.
 pub fn run(
     mut cmd: Command,
@@ -122,35 +167,17 @@ pub fn run(
             child
         }
     };
-    let mut timed_out = false;
-    let mut cancelled = false;
-    let mut kill_at: Option<Instant> = None;
-    let mut pause = Duration::from_millis(1);
-    let status = loop {
-        if let Some(status) = child.try_wait()? {
-            break status;
-        }
-        let now = Instant::now();
-        match kill_at {
-            None if now >= deadline || cancel_requested() => {
-                timed_out = true;
-                cancelled = cancel_requested();
-                signal_group(&child, Signal::INT);
-                kill_at = Some(now + grace);
-            }
-            Some(at) if now >= at => {
-                signal_group(&child, Signal::KILL);
-                break child.wait()?;
-            }
-            _ => {}
-        }
-        std::thread::sleep(pause);
-        pause = (pause * 2).min(Duration::from_millis(25));
-    };
-    if timed_out {
-        // Whatever the group left behind must not hold the pipes open.
-        signal_group(&child, Signal::KILL);
-    }
+    let waited = wait_unreaped(&child, deadline, grace);
+    // The child leads its group and is not reaped yet, so the group is still its own: kill
+    // what is left of it (and the child itself, if waiting failed), in every path. This also
+    // keeps a leftover from holding the pipes open.
+    signal_group(&child, Signal::KILL);
+    let status = child.wait();
+    let Stopped {
+        timed_out,
+        cancelled,
+    } = waited?;
+    let status = status?;
     let output = out_reader.join().unwrap_or_default();
     let stderr = err_reader
         .map(|handle| handle.join().unwrap_or_default())
@@ -193,6 +220,23 @@ mod tests {
         assert_eq!(done.status.code(), Some(3));
         assert_eq!(done.text(), "out\n");
         assert_eq!(done.stderr_text(), "err\n");
+    }
+
+    /// A step that ends normally takes what it started in the background with it: a leftover
+    /// would otherwise rewrite files (the planfile) after the step, while the runner reads them.
+    #[test]
+    fn a_background_process_dies_with_the_step_that_started_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("planfile");
+        std::fs::write(&file, "reviewed").unwrap();
+        let script = format!(
+            "sh -c 'sleep 1; echo swapped > \"$1\"' sh '{}' >/dev/null 2>&1 &",
+            file.display()
+        );
+        let done = run_sh(&script, Capture::Merged);
+        assert!(done.status.success() && !done.timed_out);
+        std::thread::sleep(Duration::from_secs(2));
+        assert_eq!(std::fs::read_to_string(&file).unwrap(), "reviewed");
     }
 
     /// Runs `cmd` until `limit`, then stops it with `grace`; checks that it was stopped, well

@@ -17,4 +17,5 @@ mod runner_hooks;
 mod runner_planfile;
 mod runner_policies;
 mod runner_s3;
+mod runner_steps;
 mod runner_summary;

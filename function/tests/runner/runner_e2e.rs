@@ -12,7 +12,7 @@ use landfall_e2e::git;
 use landfall_function::event::Provider;
 use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
 use landfall_function::run::{
-    EnvSource, PlanToApply, ProjectSpec, RunCommand, RunOutput, RunReport, RunSpec, RunStatus, Step,
+    EnvSource, PlanToApply, ProjectSpec, RunCommand, RunReport, RunSpec, RunStatus, Step,
 };
 
 /// A token the runner must never print or store.
@@ -310,72 +310,6 @@ fn custom_run_steps_get_atlantis_variables_and_comment_args_are_never_run_by_a_s
     assert!(!fx.path("origin/envs/app/pwned").exists());
 }
 
-/// A `run` step through `bash` with `args`, its output shown.
-fn bash(command: &str, args: &[&str]) -> Step {
-    Step::Run {
-        command: command.to_owned(),
-        shell: Some("bash".to_owned()),
-        shell_args: args.iter().map(|a| (*a).to_owned()).collect(),
-        output: RunOutput::Show,
-    }
-}
-
-/// A `run` step whose output stays out of the comment.
-fn hidden(command: &str) -> Step {
-    Step::Run {
-        command: command.to_owned(),
-        shell: None,
-        shell_args: Vec::new(),
-        output: RunOutput::Hide,
-    }
-}
-
-#[test]
-fn a_run_step_uses_its_shell_and_arguments_and_a_hidden_step_stays_out_of_the_comment() {
-    let fx = Fixture::new();
-    let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
-    let mut spec = fx.spec(&head, "delivery-1");
-    spec.project.workflow = Some(vec![
-        bash(
-            "echo \"shown-by-$0\"; false | true",
-            &["-o", "pipefail", "-c"],
-        ),
-        hidden("echo hidden-output-7f3"),
-    ]);
-    let report = fx.run(&spec);
-    // `false | true` fails only under pipefail: the step ran with the given arguments.
-    assert_eq!(report.status, RunStatus::Failed, "{}", report.comment);
-    assert!(
-        report.comment.contains("shown-by-bash"),
-        "{}",
-        report.comment
-    );
-
-    spec.trigger = "delivery-2".to_owned();
-    spec.project.workflow = Some(vec![
-        Step::Init {
-            extra_args: Vec::new(),
-        },
-        Step::Plan {
-            extra_args: Vec::new(),
-        },
-        bash("echo \"shown-by-$0\"", &["-c"]),
-        hidden("echo hidden-output-7f3"),
-    ]);
-    let report = fx.run(&spec);
-    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
-    assert!(
-        report.comment.contains("shown-by-bash"),
-        "{}",
-        report.comment
-    );
-    assert!(
-        !report.comment.contains("hidden-output-7f3"),
-        "{}",
-        report.comment
-    );
-}
-
 #[test]
 fn a_pinned_terraform_version_or_constraint_picks_the_newest_carried_match_or_says_what_there_is() {
     let fx = Fixture::new();
@@ -393,24 +327,7 @@ fn a_pinned_terraform_version_or_constraint_picks_the_newest_carried_match_or_sa
 
     // Versions the runner image carries in its versions folder: 9.9.9 leaves a mark when run.
     let marks = fx.path("marks");
-    std::fs::create_dir_all(&marks).unwrap();
-    let pinned = fx.path("versions/9.9.9");
-    std::fs::create_dir_all(&pinned).unwrap();
-    let wrapper = pinned.join("terraform");
-    std::fs::write(
-        &wrapper,
-        format!(
-            "#!/bin/sh\ntouch {}/\"$$\"\nexec {} \"$@\"\n",
-            marks.display(),
-            landfall_e2e::tool("terraform").display()
-        ),
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        &wrapper,
-        std::os::unix::fs::PermissionsExt::from_mode(0o755),
-    )
-    .unwrap();
+    marking_wrapper(&fx.path("versions/9.9.9/terraform"), &marks);
     let runs_of_999 = || std::fs::read_dir(&marks).unwrap().count();
     for (trigger, wanted, picks_999) in [
         ("delivery-2", "v9.9.9", true),
@@ -486,21 +403,27 @@ fn the_runner_checks_the_plan_with_the_policy_sets_it_is_given() {
     );
 }
 
-/// A stand-in program at `path` that leaves a mark in `marks` each time it runs, then runs the
-/// test tools' Terraform with the same arguments.
-fn marking_wrapper(path: &std::path::Path, marks: &std::path::Path) {
+/// A stand-in program at `path`: a shell script that runs `script`, `$real` being the test
+/// tools' Terraform.
+pub(crate) fn wrapper(path: &std::path::Path, script: &str) {
     std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-    std::fs::create_dir_all(marks).unwrap();
+    let real = landfall_e2e::tool("terraform");
     std::fs::write(
         path,
-        format!(
-            "#!/bin/sh\ntouch {}/\"$$\"\nexec {} \"$@\"\n",
-            marks.display(),
-            landfall_e2e::tool("terraform").display()
-        ),
+        format!("#!/bin/sh\nreal='{}'\n{script}\n", real.display()),
     )
     .unwrap();
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+}
+
+/// A stand-in program at `path` that leaves a mark in `marks` each time it runs, then runs the
+/// test tools' Terraform with the same arguments.
+fn marking_wrapper(path: &std::path::Path, marks: &std::path::Path) {
+    std::fs::create_dir_all(marks).unwrap();
+    wrapper(
+        path,
+        &format!("touch {}/\"$$\"\nexec \"$real\" \"$@\"", marks.display()),
+    );
 }
 
 /// No OpenTofu release can be installed here: `tofu` is a stand-in that runs the test tools'

@@ -4,7 +4,7 @@
 use landfall_e2e::git;
 use landfall_function::run::{RunStatus, Step};
 
-use super::runner_e2e::Fixture;
+use super::runner_e2e::{Fixture, wrapper};
 
 /// The pull request's code (here a `run` step before the plan; a provider or an external data
 /// source during the plan can do the same) points `$PLANFILE` at `/proc/self/cwd/...`: each
@@ -58,4 +58,46 @@ ln -sf /proc/self/cwd/swapped.tfplan "$PLANFILE""#,
             report.comment
         );
     }
+}
+
+/// A process of the pull request's that outlived its step (here stood in for by a Terraform that
+/// does it around `show`) puts another plan at `$PLANFILE` while the runner summarises it and
+/// the reviewed one back before the upload. The runner summarises a copy of the bytes it
+/// read once and stores those same bytes: the summary, the policy checks and the stored
+/// planfile are one plan.
+#[test]
+fn the_summary_is_made_from_the_very_bytes_stored() {
+    let fx = Fixture::new();
+    let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
+    let shown = fx.path("shown.sha256");
+    wrapper(
+        &fx.path("versions/9.9.7/terraform"),
+        &format!(
+            r#"[ "$1" = show ] || exec "$real" "$@"
+for planfile; do :; done
+"$real" plan -input=false -no-color -target=terraform_data.app -out="$PLANFILE.other" >/dev/null 2>&1
+cp "$PLANFILE" "$PLANFILE.reviewed" && cp "$PLANFILE.other" "$PLANFILE"
+sha256sum "$planfile" | cut -d' ' -f1 > '{}'
+"$real" "$@"
+status=$?
+cp "$PLANFILE.reviewed" "$PLANFILE"
+exit $status"#,
+            shown.display()
+        ),
+    );
+    let mut plan = fx.spec(&head, "delivery-1");
+    plan.project.terraform_version = Some("9.9.7".to_owned());
+    let report = fx.run(&plan);
+    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
+    let stored = report.planfile.expect("the plan is stored");
+    let bytes = std::fs::read(fx.path("data/artifacts").join(&stored.key)).unwrap();
+    assert_eq!(
+        landfall_function::store::artifacts::sha256_hex(&bytes),
+        stored.sha256
+    );
+    assert_eq!(
+        std::fs::read_to_string(&shown).unwrap().trim(),
+        stored.sha256,
+        "the summary was made from the stored planfile"
+    );
 }

@@ -3,6 +3,7 @@
 use super::*;
 use crate::markdown::tests::lines_outside_code;
 use crate::run::env::tests::plan_spec;
+use crate::runner::plan::planfile_bytes;
 
 fn options(work_dir: &Path) -> RunnerOptions {
     RunnerOptions {

@@ -1,0 +1,100 @@
+//! A workflow's steps in the real runner: the shell and arguments of `run` steps, and a
+//! step's background processes, which end with it.
+
+use landfall_e2e::git;
+use landfall_function::run::{RunOutput, RunStatus, Step};
+
+use super::runner_e2e::Fixture;
+
+/// A `run` step through `bash` with `args`, its output shown.
+fn bash(command: &str, args: &[&str]) -> Step {
+    Step::Run {
+        command: command.to_owned(),
+        shell: Some("bash".to_owned()),
+        shell_args: args.iter().map(|a| (*a).to_owned()).collect(),
+        output: RunOutput::Show,
+    }
+}
+
+/// A `run` step whose output stays out of the comment.
+fn hidden(command: &str) -> Step {
+    Step::Run {
+        command: command.to_owned(),
+        shell: None,
+        shell_args: Vec::new(),
+        output: RunOutput::Hide,
+    }
+}
+
+#[test]
+fn a_run_step_uses_its_shell_and_arguments_and_a_hidden_step_stays_out_of_the_comment() {
+    let fx = Fixture::new();
+    let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
+    let mut spec = fx.spec(&head, "delivery-1");
+    spec.project.workflow = Some(vec![
+        bash(
+            "echo \"shown-by-$0\"; false | true",
+            &["-o", "pipefail", "-c"],
+        ),
+        hidden("echo hidden-output-7f3"),
+    ]);
+    let report = fx.run(&spec);
+    // `false | true` fails only under pipefail: the step ran with the given arguments.
+    assert_eq!(report.status, RunStatus::Failed, "{}", report.comment);
+    assert!(
+        report.comment.contains("shown-by-bash"),
+        "{}",
+        report.comment
+    );
+
+    spec.trigger = "delivery-2".to_owned();
+    spec.project.workflow = Some(vec![
+        Step::Init {
+            extra_args: Vec::new(),
+        },
+        Step::Plan {
+            extra_args: Vec::new(),
+        },
+        bash("echo \"shown-by-$0\"", &["-c"]),
+        hidden("echo hidden-output-7f3"),
+    ]);
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
+    assert!(
+        report.comment.contains("shown-by-bash"),
+        "{}",
+        report.comment
+    );
+    assert!(
+        !report.comment.contains("hidden-output-7f3"),
+        "{}",
+        report.comment
+    );
+}
+
+/// What a step starts in the background dies when the step ends: it cannot rewrite a file (the
+/// planfile, a later step's input) after the step, while the runner reads it.
+#[test]
+fn a_run_steps_background_process_does_not_outlive_it() {
+    let fx = Fixture::new();
+    let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
+    let mark = fx.path("mark");
+    std::fs::write(&mark, "reviewed").unwrap();
+    let mut spec = fx.spec(&head, "delivery-1");
+    spec.project.workflow = Some(vec![
+        Step::Init {
+            extra_args: Vec::new(),
+        },
+        Step::run(format!(
+            "sh -c 'sleep 1; echo swapped > \"$1\"' sh '{}' >/dev/null 2>&1 &",
+            mark.display()
+        )),
+        Step::Plan {
+            extra_args: Vec::new(),
+        },
+    ]);
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert_eq!(std::fs::read_to_string(&mark).unwrap(), "reviewed");
+}
