@@ -308,13 +308,19 @@ fn read_shell_args(r: &mut Reader, node: &Node) -> Option<Vec<String>> {
 fn read_env(r: &mut Reader, node: &Node) -> Option<Step> {
     let entries = r.map(node, "step `env`")?;
     let (mut name, mut value, mut command) = (None, None, None);
+    let (mut shell, mut shell_args) = (None, Vec::new());
     for e in entries {
         match e.key.as_str() {
             "name" => name = r.non_empty(&e.value, "`env.name`"),
             "value" => value = r.string(&e.value, "`env.value`"),
             "command" => command = r.non_empty(&e.value, "`env.command`"),
-            "shell" | "shellArgs" => r.unsupported_key(e, "step `env`"),
-            _ => r.unknown_key(e, "step `env`", &["name", "value", "command"]),
+            "shell" => shell = r.non_empty(&e.value, "`env.shell`"),
+            "shellArgs" => shell_args = read_shell_args(r, &e.value)?,
+            _ => r.unknown_key(
+                e,
+                "step `env`",
+                &["name", "value", "command", "shell", "shellArgs"],
+            ),
         }
     }
     let Some(name) = name else {
@@ -339,5 +345,10 @@ fn read_env(r: &mut Reader, node: &Node) -> Option<Step> {
             return None;
         }
     };
-    Some(Step::Env { name, source })
+    Some(Step::Env {
+        name,
+        source,
+        shell,
+        shell_args,
+    })
 }

@@ -402,11 +402,10 @@ pub(crate) mod tests {
             Step::Env {
                 name: "A".to_owned(),
                 source: crate::run::EnvSource::Command("echo a".to_owned()),
+                shell: Some("bash".to_owned()),
+                shell_args: vec!["-eo".to_owned(), "pipefail".to_owned(), "-c".to_owned()],
             },
-            Step::Env {
-                name: "B".to_owned(),
-                source: crate::run::EnvSource::Value("b".to_owned()),
-            },
+            Step::env("B", crate::run::EnvSource::Value("b".to_owned())),
             Step::Run {
                 command: "terragrunt apply $PLANFILE".to_owned(),
                 shell: Some("bash".to_owned()),

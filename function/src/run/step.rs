@@ -56,13 +56,20 @@ pub enum Step {
         #[serde(default, skip_serializing_if = "RunOutput::is_show")]
         output: RunOutput,
     },
-    /// Sets a variable for the following steps, to a value or to the output of a command.
+    /// Sets a variable for the following steps, to a value or to the output of a command (run
+    /// as a `run` step's is: `sh -c` unless the step names another shell).
     Env {
         /// The variable's name.
         name: String,
         /// Where its value comes from (`value` or `command` beside `name`).
         #[serde(flatten)]
         source: EnvSource,
+        /// The shell of its command, when not `sh`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        shell: Option<String>,
+        /// The shell's arguments before the command, when not `-c`.
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        shell_args: Vec<String>,
     },
 }
 
@@ -124,6 +131,17 @@ impl Step {
             shell: None,
             shell_args: Vec::new(),
             output: RunOutput::Show,
+        }
+    }
+
+    /// An `env` step setting `name` from `source`, a command through `sh -c`.
+    #[must_use]
+    pub fn env(name: impl Into<String>, source: EnvSource) -> Self {
+        Self::Env {
+            name: name.into(),
+            source,
+            shell: None,
+            shell_args: Vec::new(),
         }
     }
 

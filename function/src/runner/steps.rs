@@ -161,11 +161,16 @@ impl Run<'_> {
                         self.print("run", command, shown);
                     }
                 }
-                Step::Env { name, source } => {
+                Step::Env {
+                    name,
+                    source,
+                    shell,
+                    shell_args,
+                } => {
                     let value = match source {
                         EnvSource::Value(value) => value.clone(),
                         EnvSource::Command(command) => {
-                            let cmd = shell_command(None, &[], command);
+                            let cmd = shell_command(shell.as_deref(), shell_args, command);
                             self.exec("env", cmd, command, dir)?.trim().to_owned()
                         }
                     };
@@ -251,10 +256,7 @@ mod tests {
     }
 
     fn env() -> Step {
-        Step::Env {
-            name: "A".to_owned(),
-            source: EnvSource::Value("b".to_owned()),
-        }
+        Step::env("A", EnvSource::Value("b".to_owned()))
     }
 
     #[test]

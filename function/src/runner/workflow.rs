@@ -4,8 +4,9 @@
 //! the repo config or the operator's policy, in Atlantis' vocabulary: `init`, `plan`, `apply`
 //! with `extra_args`, `run` (a shell command) and `env`.
 //!
-//! Only `run` steps go through `sh -c`, because their text is an operator- or repo-defined
-//! command line. Everything a commenter typed reaches Terraform as argv entries, never a shell.
+//! Only `run` steps and `env` steps' commands go through a shell (`sh -c` unless the step names
+//! its `shell` and `shellArgs`), because their text is an operator- or repo-defined command
+//! line. Everything a commenter typed reaches Terraform as argv entries, never a shell.
 
 use std::path::Path;
 

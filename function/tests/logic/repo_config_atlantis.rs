@@ -156,7 +156,9 @@ workflows:
           value: one
       - env:
           name: TF_VAR_b
-          command: echo two
+          command: echo two | cat
+          shell: bash
+          shellArgs: -eo pipefail -c
       - run:
           command: terragrunt plan -out $PLANFILE
           shell: bash
@@ -170,6 +172,10 @@ workflows:
     let config = parse_repo_config("landfall.yaml", text).unwrap();
     let plan = config.workflows["custom"].plan.clone().unwrap();
     assert_eq!(plan.len(), 4);
+    assert!(config.warnings.is_empty(), "{:?}", config.warnings);
+    assert!(
+        matches!(&plan[1], Step::Env { shell: Some(s), shell_args, .. } if s == "bash" && shell_args == &["-eo", "pipefail", "-c"])
+    );
     assert!(
         matches!(&plan[2], Step::Run { shell: Some(s), shell_args, output: RunOutput::StripRefreshing, .. } if s == "bash" && shell_args.len() == 2)
     );

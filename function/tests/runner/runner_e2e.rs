@@ -288,10 +288,7 @@ fn custom_run_steps_get_atlantis_variables_and_comment_args_are_never_run_by_a_s
         Step::Init {
             extra_args: Vec::new(),
         },
-        Step::Env {
-            name: "GREETING".to_owned(),
-            source: EnvSource::Command("echo hello".to_owned()),
-        },
+        Step::env("GREETING", EnvSource::Command("echo hello".to_owned())),
         Step::run(
             "\"$LANDFALL_TERRAFORM\" plan -input=false -no-color -out=\"$PLANFILE\" \
              && printf '%s\\n' \"$GREETING pr=$PULL_NUM project=$PROJECT_NAME \

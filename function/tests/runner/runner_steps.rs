@@ -1,8 +1,8 @@
-//! A workflow's steps in the real runner: the shell and arguments of `run` steps, and a
-//! step's background processes, which end with it.
+//! A workflow's steps in the real runner: the shell and arguments of `run` and `env` steps,
+//! and a step's background processes, which end with them.
 
 use landfall_e2e::git;
-use landfall_function::run::{RunOutput, RunStatus, Step};
+use landfall_function::run::{EnvSource, RunOutput, RunStatus, Step};
 
 use super::runner_e2e::Fixture;
 
@@ -70,6 +70,47 @@ fn a_run_step_uses_its_shell_and_arguments_and_a_hidden_step_stays_out_of_the_co
         "{}",
         report.comment
     );
+}
+
+/// An `env` step whose `command` is `false | cat; echo x`, through `shell` with `shell_args`.
+fn piped_env(shell: Option<&str>, shell_args: &[&str]) -> Step {
+    Step::Env {
+        name: "PIPED".to_owned(),
+        source: EnvSource::Command("false | cat; echo x".to_owned()),
+        shell: shell.map(str::to_owned),
+        shell_args: shell_args.iter().map(|a| (*a).to_owned()).collect(),
+    }
+}
+
+/// `shell: bash` and `shellArgs: -eo pipefail -c` make an `env` step's failing pipeline fail
+/// the step, as in Atlantis; through the default `sh -c` the same command sets the variable.
+#[test]
+fn an_env_step_uses_its_shell_and_arguments() {
+    let fx = Fixture::new();
+    let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
+    let mut spec = fx.spec(&head, "delivery-1");
+    let workflow = |env: Step| {
+        Some(vec![
+            env,
+            Step::Init {
+                extra_args: Vec::new(),
+            },
+            Step::Plan {
+                extra_args: Vec::new(),
+            },
+            Step::run("echo \"piped-$PIPED\""),
+        ])
+    };
+    spec.project.workflow = workflow(piped_env(Some("bash"), &["-eo", "pipefail", "-c"]));
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Failed, "{}", report.comment);
+    assert!(!report.comment.contains("piped-x"), "{}", report.comment);
+
+    spec.trigger = "delivery-2".to_owned();
+    spec.project.workflow = workflow(piped_env(None, &[]));
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
+    assert!(report.comment.contains("piped-x"), "{}", report.comment);
 }
 
 /// What a step starts in the background dies when the step ends: it cannot rewrite a file (the
