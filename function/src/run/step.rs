@@ -16,7 +16,8 @@ pub enum Step {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         extra_args: Vec<String>,
     },
-    /// `terraform plan -input=false -out=$PLANFILE` plus `extra_args` and the comment's args.
+    /// `terraform plan -input=false -out=$PLANFILE` plus `extra_args`, the comment's args and,
+    /// when the project has it, `-var-file=env/<workspace>.tfvars` (as in Atlantis).
     Plan {
         /// Extra arguments from the workflow definition.
         #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -130,13 +130,16 @@ impl Run<'_> {
                         self.select_workspace(dir)?;
                         selected = true;
                     }
-                    let args = workflow::terraform_args(
+                    let mut args = workflow::terraform_args(
                         step,
                         &self.planfile,
                         &self.spec.extra_args,
                         &self.spec.operands,
                     )
                     .expect("built-in steps have Terraform arguments");
+                    if matches!(step, Step::Plan { .. }) {
+                        args.extend(self.workspace_var_file(dir)?);
+                    }
                     let (cmd, shown) = self.terraform(&args);
                     let output = self.exec(step.name(), cmd, &shown, dir)?;
                     let text = if matches!(step, Step::Plan { .. }) {
@@ -219,6 +222,14 @@ impl Run<'_> {
             )
         })?;
         self.exec("init", cmd, &shown, dir).map(drop)
+    }
+
+    /// The plan's `-var-file=env/<workspace>.tfvars`, when the project has that file
+    /// ([`workflow::workspace_var_file`]).
+    fn workspace_var_file(&self, dir: &Path) -> Result<Option<String>, Stop> {
+        let root = self.repo_dir();
+        workflow::workspace_var_file(&root, dir, &self.spec.project.workspace)
+            .map_err(|reason| failed("plan", reason))
     }
 
     /// Selects the project's workspace (not `default`): created when missing for a plan, as

@@ -72,6 +72,37 @@ pub fn terraform_args(
     Some(args)
 }
 
+/// Atlantis' automatic variable file: when the project directory `dir` has
+/// `env/<workspace>.tfvars`, the built-in `plan` step adds `-var-file=env/<workspace>.tfvars`
+/// (relative to `dir`, where Terraform runs) after every other argument, as Atlantis does.
+/// `Ok(None)` when there is no such file. A file that leads out of the clone `root` through a
+/// symbolic link (the file's or a folder's) is refused: Terraform would read, and the plan
+/// keep, a file of the runner's that is not the repository's.
+pub fn workspace_var_file(
+    root: &Path,
+    dir: &Path,
+    workspace: &str,
+) -> Result<Option<String>, String> {
+    let relative = format!("env/{workspace}.tfvars");
+    // The workspace is a plain name (letters, digits, '-', '_', '.'): no separator, so this is
+    // one file in `env`.
+    let Ok(target) = dir.join(&relative).canonicalize() else {
+        return Ok(None);
+    };
+    let inside = root
+        .canonicalize()
+        .is_ok_and(|root| target.starts_with(root));
+    if inside {
+        Ok(Some(format!("-var-file={relative}")))
+    } else {
+        Err(format!(
+            "{relative} (Atlantis' variable file for workspace `{workspace}`) is a symbolic link, \
+             or is in a folder that is one, that leads outside the repository: Landfall does not \
+             pass it to Terraform. Make it a file in the repository."
+        ))
+    }
+}
+
 /// Splits `owner/name` at its last `/` (GitLab's nested groups stay in the owner).
 fn owner_and_name(full: &str) -> (&str, &str) {
     full.rsplit_once('/').unwrap_or(("", full))
@@ -230,6 +261,54 @@ mod tests {
         )
         .unwrap();
         assert_eq!(argv, ["state", "rm", "-no-color", "--", "a.b", "c.d"]);
+    }
+
+    #[test]
+    fn a_plan_reads_the_workspaces_var_file_when_the_project_has_one() {
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("envs/app");
+        std::fs::create_dir_all(dir.join("env")).unwrap();
+        assert_eq!(workspace_var_file(root.path(), &dir, "prod"), Ok(None));
+        std::fs::write(dir.join("env/prod.tfvars"), "size = 2\n").unwrap();
+        assert_eq!(
+            workspace_var_file(root.path(), &dir, "prod"),
+            Ok(Some("-var-file=env/prod.tfvars".to_owned()))
+        );
+        assert_eq!(workspace_var_file(root.path(), &dir, "staging"), Ok(None));
+        // A link that stays in the repository is followed, as Terraform would.
+        std::fs::write(root.path().join("shared.tfvars"), "size = 3\n").unwrap();
+        std::os::unix::fs::symlink("../../../shared.tfvars", dir.join("env/staging.tfvars"))
+            .unwrap();
+        assert_eq!(
+            workspace_var_file(root.path(), &dir, "staging"),
+            Ok(Some("-var-file=env/staging.tfvars".to_owned()))
+        );
+    }
+
+    #[test]
+    fn a_var_file_that_leads_out_of_the_repository_is_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret.tfvars"), "token = \"x\"\n").unwrap();
+        let root = tempfile::tempdir().unwrap();
+        let dir = root.path().join("app");
+        std::fs::create_dir_all(dir.join("env")).unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret.tfvars"),
+            dir.join("env/prod.tfvars"),
+        )
+        .unwrap();
+        let err = workspace_var_file(root.path(), &dir, "prod").unwrap_err();
+        assert!(err.contains("outside the repository"), "{err}");
+        // Also through a linked folder.
+        let other = root.path().join("other");
+        std::fs::create_dir_all(&other).unwrap();
+        std::os::unix::fs::symlink(outside.path(), other.join("env")).unwrap();
+        std::fs::rename(
+            outside.path().join("secret.tfvars"),
+            outside.path().join("dev.tfvars"),
+        )
+        .unwrap();
+        assert!(workspace_var_file(root.path(), &other, "dev").is_err());
     }
 
     #[test]

@@ -65,6 +65,15 @@ impl Fixture {
         git(&repo, &["rev-parse", "HEAD"])
     }
 
+    /// Commits `files` (path in the repository and content) on `main`; returns the new head.
+    pub(crate) fn commit_files(&self, files: &[(&str, &str)]) -> String {
+        let files: Vec<(&str, String)> = files
+            .iter()
+            .map(|(path, text)| (*path, (*text).to_owned()))
+            .collect();
+        landfall_e2e::commit_files(&self.repo(), "main", &files, "files")
+    }
+
     pub(crate) fn spec(&self, head_sha: &str, trigger: &str) -> RunSpec {
         RunSpec {
             provider: Provider::Github,

@@ -1,5 +1,6 @@
 //! A workflow's steps in the real runner: the shell and arguments of `run` and `env` steps,
-//! and a step's background processes, which end with them.
+//! Atlantis' `env/<workspace>.tfvars` for the built-in `plan`, and a step's background
+//! processes, which end with it.
 
 use landfall_e2e::git;
 use landfall_function::run::{EnvSource, RunOutput, RunStatus, Step};
@@ -111,6 +112,50 @@ fn an_env_step_uses_its_shell_and_arguments() {
     let report = fx.run(&spec);
     assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
     assert!(report.comment.contains("piped-x"), "{}", report.comment);
+}
+
+/// The variable and the output that shows its value, beside the fixture's `main.tf`.
+const SIZE_TF: &str = "variable \"size\" {\n  default = \"small\"\n}\n\n\
+                       output \"size\" {\n  value = var.size\n}\n";
+
+/// As in Atlantis, the built-in `plan` adds `-var-file=env/<workspace>.tfvars` when the project
+/// has that file. One that is a link to a file outside the repository is refused: Terraform
+/// does not read it, and nothing of it reaches the plan or the comment.
+#[test]
+fn a_plan_reads_env_workspace_tfvars_but_not_through_a_link_out_of_the_repository() {
+    let fx = Fixture::new();
+    let head = fx.commit_files(&[
+        ("envs/app/size.tf", SIZE_TF),
+        ("envs/app/env/staging.tfvars", "size = \"from-env-file\"\n"),
+    ]);
+    let mut spec = fx.spec(&head, "delivery-1");
+    spec.project.workspace = "staging".to_owned();
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
+    assert!(
+        report.comment.contains("from-env-file"),
+        "{}",
+        report.comment
+    );
+
+    let outside = fx.path("outside.tfvars");
+    std::fs::write(&outside, "size = \"outside-the-repository-3e1\"\n").unwrap();
+    let linked = fx.repo().join("envs/app/env/staging.tfvars");
+    std::fs::remove_file(&linked).unwrap();
+    std::os::unix::fs::symlink(&outside, &linked).unwrap();
+    git(&fx.repo(), &["add", "-A"]);
+    git(&fx.repo(), &["commit", "--quiet", "-m", "link"]);
+    spec.head_sha =
+        landfall_function::event::CommitSha::new(git(&fx.repo(), &["rev-parse", "HEAD"]));
+    spec.trigger = "delivery-2".to_owned();
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Failed, "{}", report.comment);
+    assert!(
+        report.comment.contains("leads outside the repository")
+            && !report.comment.contains("outside-the-repository-3e1"),
+        "{}",
+        report.comment
+    );
 }
 
 /// What a step starts in the background dies when the step ends: it cannot rewrite a file (the
