@@ -276,9 +276,15 @@ impl Context {
         Ok(None)
     }
 
-    /// Keeps the commit a successful apply of a pull request applied, for remediation's check
-    /// that nothing but drift would be applied (repositories swept for drift only).
-    pub(crate) async fn note_applied(&self, record: &PlanRecord) -> anyhow::Result<()> {
+    /// Keeps what a pull request's run did to a project's state, for remediation's check that
+    /// nothing but drift would be applied (repositories swept for drift only): the commit a
+    /// successful apply applied, or, `None`, that `import` or `state rm` edited the state, so
+    /// that no commit describes it until the next apply (a remediation would undo the edit).
+    pub(crate) async fn note_state_written(
+        &self,
+        record: &PlanRecord,
+        applied: Option<&str>,
+    ) -> anyhow::Result<()> {
         let swept = self
             .policy
             .as_ref()
@@ -287,12 +293,12 @@ impl Context {
         if !swept {
             return Ok(());
         }
-        let mut drift = self
-            .store
-            .get_drift(&record.key)
-            .await?
-            .unwrap_or_else(|| DriftRecord::new(record.key.clone()));
-        drift.applied_sha = Some(record.head_sha.clone());
+        let mut drift = match self.store.get_drift(&record.key).await? {
+            Some(drift) => drift,
+            None if applied.is_none() => return Ok(()),
+            None => DriftRecord::new(record.key.clone()),
+        };
+        drift.applied_sha = applied.map(str::to_owned);
         self.store.put_drift(&drift).await?;
         Ok(())
     }

@@ -335,8 +335,15 @@ impl Context {
         if spec.is_drift() {
             return self.after_drift(&record, Some(spec)).await;
         }
-        if spec.command == RunCommand::Apply && record.status == PlanStatus::Applied {
-            self.note_applied(&record).await?;
+        match (spec.command, record.status) {
+            (RunCommand::Apply, PlanStatus::Applied) => {
+                self.note_state_written(&record, Some(&record.head_sha))
+                    .await?;
+            }
+            (RunCommand::Import | RunCommand::StateRm, PlanStatus::StateChanged) => {
+                self.note_state_written(&record, None).await?;
+            }
+            _ => {}
         }
         if crate::run::is_merge_trigger(&spec.trigger) {
             return self.after_merge_run(spec, &record).await;

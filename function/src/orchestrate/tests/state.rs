@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use super::{Loop, REPO, comment};
 use crate::config::AllowedCommands;
-use crate::store::Store as _;
+use crate::store::{Drifts as _, Store as _};
 
 const MAIN_TF: &str = "resource \"terraform_data\" \"a\" {}\n";
 
@@ -75,4 +75,39 @@ async fn an_edit_of_the_state_runs_when_the_workflow_spells_its_stage_out() {
         .unwrap();
 
     assert!(!lp.nothing_dispatched(), "the import was started");
+}
+
+/// An `import` (or `state rm`) edits the state outside any merged commit: the project's last
+/// applied commit no longer describes it, so a drift remediation, which applies only when the
+/// code is the one Landfall applied, cannot undo the edit (destroy what was imported).
+#[tokio::test]
+async fn an_edit_of_the_state_keeps_drift_remediation_from_undoing_it() {
+    let policy = crate::repo_config::Policy::parse(
+        "repos.yaml",
+        "repos:\n- id: /.*/\ndrift:\n  repositories: [acme/infra]\n  projects: all\n  schedule: rate(1 hour)\n",
+    )
+    .unwrap();
+    let (mut lp, _bin) = super::reports::reporting_loop_with(Some(policy)).await;
+    Arc::get_mut(&mut lp.ctx).unwrap().switches.allow_commands =
+        AllowedCommands::parse("all").unwrap();
+    lp.host_knows("maintainer", "write").await;
+    lp.host_has_files(&[("main.tf", MAIN_TF)]).await;
+    let key = crate::store::LockKey::new(REPO, ".", "default");
+    let mut drift = crate::store::DriftRecord::new(key.clone());
+    drift.applied_sha = Some("a".repeat(40));
+    lp.ctx.store.put_drift(&drift).await.unwrap();
+
+    let import = comment("maintainer", "landfall import -d . terraform_data.a id-1", "d-i");
+    lp.ctx.process(&import).await.unwrap();
+    let (spec, credential) = super::merge::spec_of(&super::reports::dispatched_env(&lp).await);
+    let imported = super::reports::report(&spec, crate::run::RunStatus::Applied, None);
+    assert_eq!(
+        lp.ctx
+            .take_report(Some(&credential), &super::reports::body(&spec, imported))
+            .await,
+        crate::handler::ReportAnswer::Recorded
+    );
+
+    let drift = lp.ctx.store.get_drift(&key).await.unwrap().unwrap();
+    assert_eq!(drift.applied_sha, None, "no commit describes the state now");
 }
