@@ -102,20 +102,14 @@ impl Context {
         self.apply_in_stages(ctx, &thread, to_apply).await
     }
 
-    /// Runs the applies: `depends_on` dependencies first, in stages; a dependent only once its
-    /// dependencies in this apply were applied.
+    /// Runs the applies in stages (execution order groups, then `depends_on` within a group); a
+    /// later stage only once every project of the earlier ones applied.
     pub(super) async fn apply_in_stages(
         self: &Arc<Self>,
         ctx: &PrContext,
         thread: &CommentThread,
         to_apply: Vec<(RunSpec, Vec<String>)>,
     ) -> anyhow::Result<()> {
-        // `depends_on`: a project is applied after the projects it depends on, and only once
-        // they are applied.
-        let in_apply: Vec<String> = to_apply
-            .iter()
-            .filter_map(|(spec, _)| spec.project.name.clone())
-            .collect();
         let stages = stages(to_apply);
         if self.report_back {
             // Queued stage after stage; a later stage is refused when an earlier one was not
@@ -127,40 +121,24 @@ impl Context {
                 .collect();
             return self.start_groups(ctx, thread, stages).await;
         }
-        let mut applied: Vec<String> = Vec::new();
-        let count = stages.len();
-        for (index, stage) in stages.into_iter().enumerate() {
-            let last = index + 1 == count;
-            let mut ready = Vec::new();
-            for (spec, depends_on) in stage {
-                match depends_on
-                    .iter()
-                    .find(|dep| in_apply.contains(dep) && !applied.contains(dep))
-                {
-                    Some(dep) => {
-                        let why = format!(
-                            "{}, which this project depends on, was not applied",
-                            crate::markdown::inline_code(dep)
-                        );
-                        self.refuse_apply(&spec, thread, &why).await?;
-                    }
-                    None => ready.push(spec),
+        // The function waits for each stage's runs; a later stage runs only once every project
+        // of the earlier ones applied (as `advance` decides under Lambda).
+        let mut earlier_applied = true;
+        for stage in stages {
+            let specs: Vec<RunSpec> = stage.into_iter().map(|(spec, _)| spec).collect();
+            if !earlier_applied {
+                for spec in &specs {
+                    self.refuse_apply(spec, thread, super::groups::EARLIER_STAGE_NOT_APPLIED)
+                        .await?;
                 }
+                continue;
             }
-            // The function waits for these runs: the stage has ended when this returns.
-            self.run_group(ready.clone(), thread).await?;
-            if last {
-                break;
-            }
+            self.run_group(specs.clone(), thread).await?;
             let now = self.store.list_plans(ctx.repo.as_str(), ctx.pr.0).await?;
-            for spec in &ready {
-                let done = now
-                    .iter()
-                    .any(|r| r.key == spec.lock_key() && r.status == PlanStatus::Applied);
-                if done && let Some(name) = &spec.project.name {
-                    applied.push(name.clone());
-                }
-            }
+            earlier_applied = specs.iter().all(|spec| {
+                now.iter()
+                    .any(|r| r.key == spec.lock_key() && r.status == PlanStatus::Applied)
+            });
         }
         Ok(())
     }
@@ -284,9 +262,30 @@ fn refuse_dependents(
     }
 }
 
-/// `runs` in stages: each run after every run it depends on (by project name); a cycle is
-/// broken by running what remains together.
+/// `runs` in stages: execution order groups one after another, the lowest first, and within a
+/// group each run after every run it depends on (by project name).
 pub(super) fn stages(runs: Vec<(RunSpec, Vec<String>)>) -> Vec<Vec<(RunSpec, Vec<String>)>> {
+    let mut groups: Vec<i64> = runs
+        .iter()
+        .map(|(spec, _)| spec.project.execution_order_group)
+        .collect();
+    groups.sort_unstable();
+    groups.dedup();
+    let mut remaining = runs;
+    let mut stages = Vec::new();
+    for group in groups {
+        let (now, later): (Vec<_>, Vec<_>) = remaining
+            .into_iter()
+            .partition(|(spec, _)| spec.project.execution_order_group == group);
+        stages.extend(dependency_stages(now));
+        remaining = later;
+    }
+    stages
+}
+
+/// `runs` in stages, each run after every run it depends on (by project name); a cycle is
+/// broken by running what remains together.
+fn dependency_stages(runs: Vec<(RunSpec, Vec<String>)>) -> Vec<Vec<(RunSpec, Vec<String>)>> {
     let names: Vec<String> = runs
         .iter()
         .filter_map(|(s, _)| s.project.name.clone())

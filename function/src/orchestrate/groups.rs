@@ -10,6 +10,10 @@ use super::{Context, PrContext};
 use crate::run::{CommentThread, RunCommand, RunSpec};
 use crate::store::{LockKey, PlanStatus, QueueKey, RunQueues as _, Store as _, TakenGroup};
 
+/// Why an apply's later stage (execution order group, `depends_on`) is refused.
+pub(super) const EARLIER_STAGE_NOT_APPLIED: &str = "an earlier stage of this apply was not \
+     applied, so this project, which comes after it, was not applied either";
+
 impl Context {
     /// Starts the execution order groups `specs`, in order: runs that report back start the
     /// first group and queue the rest (the report that ends a group starts the next, see
@@ -109,9 +113,8 @@ impl Context {
             });
             if first.command == RunCommand::Apply && unapplied {
                 for spec in &next {
-                    let why = "an earlier stage of this apply was not applied, so this project, \
-                               which comes after it, was not applied either";
-                    self.refuse_apply(spec, &thread, why).await?;
+                    self.refuse_apply(spec, &thread, EARLIER_STAGE_NOT_APPLIED)
+                        .await?;
                 }
                 continue;
             }

@@ -216,28 +216,19 @@ impl Context {
         }
         // Projects run in parallel within an execution order group, groups one after another;
         // within a group, a project after the projects it depends on (`depends_on`).
-        let mut groups: Vec<i64> = wanted.iter().map(|p| p.execution_order_group).collect();
-        groups.sort_unstable();
-        groups.dedup();
-        let mut specs: Vec<Vec<RunSpec>> = Vec::new();
-        for group in groups {
-            let runs = wanted
-                .iter()
-                .filter(|p| p.execution_order_group == group)
-                .map(|project| {
-                    let mut spec =
-                        run_spec(ctx, project, &policy, RunCommand::Plan, extra_args, None);
-                    spec.report_back = self.report_back.then(|| thread.clone());
-                    let depends_on = spec.project.depends_on.clone();
-                    (spec, depends_on)
-                })
-                .collect();
-            specs.extend(
-                super::apply::stages(runs)
-                    .into_iter()
-                    .map(|stage| stage.into_iter().map(|(spec, _)| spec).collect()),
-            );
-        }
+        let runs = wanted
+            .iter()
+            .map(|project| {
+                let mut spec = run_spec(ctx, project, &policy, RunCommand::Plan, extra_args, None);
+                spec.report_back = self.report_back.then(|| thread.clone());
+                let depends_on = spec.project.depends_on.clone();
+                (spec, depends_on)
+            })
+            .collect();
+        let specs: Vec<Vec<RunSpec>> = super::apply::stages(runs)
+            .into_iter()
+            .map(|stage| stage.into_iter().map(|(spec, _)| spec).collect())
+            .collect();
         self.start_groups(ctx, &thread, specs).await
     }
 
@@ -556,6 +547,7 @@ pub(crate) fn run_spec(
                 _ => Vec::new(),
             },
             depends_on: project.depends_on.clone(),
+            execution_order_group: project.execution_order_group,
         },
         extra_args: extra_args.to_vec(),
         operands: Vec::new(),

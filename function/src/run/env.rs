@@ -323,6 +323,7 @@ impl RunSpec {
                 hooks,
                 policy_sets,
                 depends_on: Vec::new(),
+                execution_order_group: 0,
             },
             extra_args,
             operands,

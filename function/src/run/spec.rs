@@ -124,6 +124,15 @@ pub struct ProjectSpec {
     /// function's to order runs (kept with queued groups); never given to the runner.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub depends_on: Vec<String>,
+    /// `execution_order_group`: runs go group after group, the lowest first, plans and applies
+    /// alike. The function's to order runs; never given to the runner.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub execution_order_group: i64,
+}
+
+#[allow(clippy::trivially_copy_pass_by_ref)] // serde's `skip_serializing_if` passes a reference
+fn is_zero(group: &i64) -> bool {
+    *group == 0
 }
 
 impl ProjectSpec {
@@ -142,6 +151,7 @@ impl ProjectSpec {
             hooks: WorkflowHooks::default(),
             policy_sets: Vec::new(),
             depends_on: Vec::new(),
+            execution_order_group: 0,
         }
     }
 

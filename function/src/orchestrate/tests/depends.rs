@@ -48,10 +48,10 @@ async fn reports(lp: &Loop, (spec, credential): &(RunSpec, String), status: RunS
 }
 
 /// The PR's files: the config and both projects.
-fn files() -> [(&'static str, &'static str); 3] {
+fn files(config: &'static str) -> [(&'static str, &'static str); 3] {
     let tf = "resource \"terraform_data\" \"a\" {}\n";
     [
-        ("atlantis.yaml", CONFIG),
+        ("atlantis.yaml", config),
         ("network/main.tf", tf),
         ("app/main.tf", tf),
     ]
@@ -64,10 +64,15 @@ async fn both_planned() -> (Loop, tempfile::TempDir) {
 
 /// [`both_planned`] under the policy `text`.
 async fn both_planned_under(text: &str) -> (Loop, tempfile::TempDir) {
+    both_planned_with(text, CONFIG).await
+}
+
+/// [`both_planned`] under the policy `text`, with the repo config `config`.
+async fn both_planned_with(text: &str, config: &'static str) -> (Loop, tempfile::TempDir) {
     let policy = crate::repo_config::Policy::parse("repos.yaml", text).unwrap();
     let (lp, bin) = reporting_loop_with(Some(policy)).await;
     lp.host_has_pr("open", false).await;
-    lp.host_has_files(&files()).await;
+    lp.host_has_files(&files(config)).await;
     lp.ctx.process(&opened()).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     let mut reported = Vec::new();
@@ -174,8 +179,8 @@ async fn apply_on_merge_applies_the_dependent_once_its_dependency_is_applied() {
     let (lp, _bin) = both_planned_under("repos:\n- id: /.*/\n  apply_on_merge: true\n").await;
     lp.host.reset().await;
     lp.host_has_pr("closed", true).await;
-    lp.host_has_files(&files()).await;
-    let tree: Vec<_> = files()
+    lp.host_has_files(&files(CONFIG)).await;
+    let tree: Vec<_> = files(CONFIG)
         .iter()
         .map(|(f, _)| serde_json::json!({"path": f, "type": "blob", "mode": "100644", "sha": super::SHA}))
         .collect();
@@ -205,4 +210,35 @@ async fn apply_on_merge_applies_the_dependent_once_its_dependency_is_applied() {
         [Some("app".to_owned()), Some("network".to_owned())],
         "{said:#?}"
     );
+}
+
+/// `network` before `app` by execution order group alone, no `depends_on`: an apply follows
+/// the groups (as Atlantis' applies do), and a group that did not apply stops the later ones.
+#[tokio::test]
+async fn an_apply_follows_execution_order_groups_and_stops_after_a_failed_one() {
+    const GROUPS: &str = "version: 3
+projects:
+- name: network
+  dir: network
+  execution_order_group: 1
+- name: app
+  dir: app
+  execution_order_group: 2
+";
+    let (lp, _bin) = both_planned_with("repos:\n- id: /.*/\n", GROUPS).await;
+
+    lp.ctx
+        .process(&comment("maintainer", "landfall apply", "apply-1"))
+        .await
+        .unwrap();
+    let applies = dispatched(&lp, RunCommand::Apply).await;
+    let names: Vec<_> = applies.iter().map(|(s, _)| s.project.name.clone()).collect();
+    assert_eq!(names, [Some("network".to_owned())], "app applied beside network");
+
+    reports(&lp, &applies[0], RunStatus::Failed).await;
+    let applies = dispatched(&lp, RunCommand::Apply).await;
+    assert_eq!(applies.len(), 1, "app applied after network failed");
+    let app = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
+    let app = app.iter().find(|r| r.key.dir == "app").unwrap();
+    assert_eq!(app.status, crate::store::PlanStatus::Planned);
 }
