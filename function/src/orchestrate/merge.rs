@@ -340,7 +340,9 @@ impl Context {
                 self.note_state_written(&record, Some(&record.head_sha))
                     .await?;
             }
-            (RunCommand::Import | RunCommand::StateRm, PlanStatus::StateChanged) => {
+            // An apply that failed part-way, or an edit of the state: no commit describes it.
+            (RunCommand::Apply, PlanStatus::Failed)
+            | (RunCommand::Import | RunCommand::StateRm, PlanStatus::StateChanged) => {
                 self.note_state_written(&record, None).await?;
             }
             _ => {}

@@ -166,10 +166,6 @@ impl Context {
         for deleted in &selection.deleted {
             notes.push(text::deleted(deleted));
         }
-        let selected: Vec<LockKey> = (selection.projects.iter())
-            .map(|s| lock_key(ctx, &s.project))
-            .collect();
-        notes.extend(self.discard_other_plans(ctx, request, &selected).await?);
         if selection.projects.is_empty() {
             if !request.automatic {
                 let body = text::with_notes("No project to plan matches this request.", &notes);
@@ -182,9 +178,6 @@ impl Context {
         let projects = self
             .meeting_plan_requirements(ctx, projects, &mut notes)
             .await?;
-        // A selected project that is not planned now keeps no earlier plan either.
-        let planned: Vec<LockKey> = projects.iter().map(|p| lock_key(ctx, p)).collect();
-        notes.extend(self.discard_other_plans(ctx, request, &planned).await?);
         if projects.is_empty() {
             let body = text::with_notes("No project was planned.", &notes);
             self.upsert_comment(ctx, None, &body).await?;
@@ -194,6 +187,13 @@ impl Context {
         let (wanted, held_by) = self.take_locks(ctx, projects).await?;
         if !wanted.is_empty() && !self.still_open(ctx).await? {
             return Ok(());
+        }
+        // Once something is planned anew, no other plan of the PR stays (a plan that selects
+        // nothing, or a ready event with nothing to plan, leaves them as they are, as Atlantis
+        // does).
+        if !wanted.is_empty() {
+            let planned: Vec<LockKey> = wanted.iter().map(|p| lock_key(ctx, p)).collect();
+            notes.extend(self.discard_other_plans(ctx, request, &planned).await?);
         }
         let header = text::plan_header(ctx, &wanted, &held_by, &notes);
         let silenced = silenced(&wanted, RunCommand::Plan);
@@ -319,7 +319,10 @@ impl Context {
             .downcast_ref::<crate::dispatch::DispatchError>()
             .is_some();
         let reporter = self.reporter();
-        if not_dispatched && spec.command == RunCommand::Plan {
+        // A merge's plan at the merge commit keeps its lock: the merge kept it for the
+        // unapplied change (and its PR can take no new plan).
+        let merge = crate::run::is_merge_trigger(&spec.trigger);
+        if not_dispatched && spec.command == RunCommand::Plan && !merge {
             let failed = ProjectResult::new(
                 &spec.project,
                 spec.command,

@@ -107,7 +107,14 @@ impl PolicyChecks {
 fn rego_files(dir: &Path, files: &mut Vec<PathBuf>) -> Result<(), (PathBuf, std::io::Error)> {
     let entries = std::fs::read_dir(dir).map_err(|e| (dir.to_path_buf(), e))?;
     for entry in entries {
-        let path = entry.map_err(|e| (dir.to_path_buf(), e))?.path();
+        let entry = entry.map_err(|e| (dir.to_path_buf(), e))?;
+        let path = entry.path();
+        // As Go's walk that conftest uses: a linked folder is not entered (a loop, or a
+        // ConfigMap mount's `..data` beside its links, would read files again or forever).
+        let linked_dir = entry.file_type().is_ok_and(|t| t.is_symlink()) && path.is_dir();
+        if linked_dir || entry.file_name().to_string_lossy().starts_with("..") {
+            continue;
+        }
         if path.is_dir() {
             rego_files(&path, files)?;
         } else if path.extension().is_some_and(|x| x == "rego")
@@ -241,6 +248,10 @@ mod tests {
             std::fs::write(set.join(file), "package main\n").unwrap();
         }
         std::fs::write(set.join("README.md"), "not policy").unwrap();
+        // A link back up (a loop) and a ConfigMap-style `..data` folder are not read.
+        std::os::unix::fs::symlink(&set, set.join("aws/loop")).unwrap();
+        std::fs::create_dir(set.join("..2026_12_06")).unwrap();
+        std::fs::write(set.join("..2026_12_06/main.rego"), "package main\n").unwrap();
         let mut checks = PolicyChecks {
             sets: vec![PolicySetConfig {
                 set: PolicySet {

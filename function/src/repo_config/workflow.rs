@@ -117,6 +117,17 @@ pub(crate) fn read_workflows(r: &mut Reader, node: &Node) -> BTreeMap<String, Wo
                 "apply" => workflow.apply = read_stage(r, &stage.value, &name, "apply"),
                 "import" => workflow.import = read_stage(r, &stage.value, &name, "import"),
                 "state_rm" => workflow.state_rm = read_stage(r, &stage.value, &name, "state_rm"),
+                "policy_check" if is_default_policy_check(&stage.value) => {
+                    r.warning(
+                        stage.line,
+                        format!(
+                            "the `policy_check` stage of {context} is Atlantis' default, which is \
+                             what Landfall runs: the operator's policy sets, with their \
+                             `package main` rules; the stage is not needed"
+                        ),
+                    )
+                    .help = Some("remove the stage to silence this warning".to_owned());
+                }
                 "policy_check" => {
                     r.error(
                         stage.line,
@@ -139,6 +150,23 @@ pub(crate) fn read_workflows(r: &mut Reader, node: &Node) -> BTreeMap<String, Wo
         out.insert(name, workflow);
     }
     out
+}
+
+/// Whether a `policy_check` stage is Atlantis' default (`steps: [show, policy_check]`, or a
+/// part of it, with no arguments): what Landfall evaluates anyway.
+fn is_default_policy_check(node: &Node) -> bool {
+    let steps = match &node.value {
+        Value::Null => return true,
+        Value::Map(entries) if entries.len() == 1 && entries[0].key == "steps" => &entries[0].value,
+        _ => return false,
+    };
+    match &steps.value {
+        Value::Null => true,
+        Value::Seq(items) => items.iter().all(|item| {
+            matches!(&item.value, Value::Scalar { text, .. } if text == "show" || text == "policy_check")
+        }),
+        _ => false,
+    }
 }
 
 fn read_stage(r: &mut Reader, node: &Node, workflow: &str, stage: &str) -> Option<Vec<Step>> {

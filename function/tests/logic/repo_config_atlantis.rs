@@ -292,3 +292,23 @@ fn every_problem_of_a_file_is_reported_at_once() {
     assert!(comment.contains("landfall.yaml:6: error: unknown key `wokspace` in a project"));
     assert!(comment.contains("did you mean `workspace`?"));
 }
+
+/// Atlantis' default `policy_check` stage is what Landfall evaluates: accepted, with a warning
+/// that it is not needed; a custom one is an error (see the errors above).
+#[test]
+fn the_default_policy_check_stage_is_accepted_with_a_warning() {
+    for stage in [
+        "steps: [show, policy_check]",
+        "steps:\n      - policy_check",
+        "",
+    ] {
+        let text = format!("version: 3\nworkflows:\n  w:\n    policy_check:\n      {stage}\n");
+        let config =
+            parse_repo_config("atlantis.yaml", &text).unwrap_or_else(|e| panic!("{text}\n{e}"));
+        let said: Vec<&str> = config.warnings.iter().map(|w| w.message.as_str()).collect();
+        assert!(
+            said.iter().any(|w| w.contains("Atlantis' default")),
+            "{text}: {said:?}"
+        );
+    }
+}

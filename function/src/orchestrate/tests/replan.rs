@@ -14,10 +14,15 @@ use crate::store::Store as _;
 
 /// The PR changes `app/main.tf`; its head also holds `prod/main.tf`, which it does not change.
 async fn host_has_app_changed_beside_prod(lp: &Loop) {
+    host_has_changed_beside_prod(lp, "app/main.tf").await;
+}
+
+/// The PR changes `changed`; its head holds `app/main.tf` and `prod/main.tf`.
+async fn host_has_changed_beside_prod(lp: &Loop, changed: &str) {
     let get = |p: String| Mock::given(method("GET")).and(path(p));
     get(format!("/repos/{REPO}/pulls/1/files"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            {"filename": "app/main.tf", "status": "modified"}
+            {"filename": changed, "status": "modified"}
         ])))
         .mount(&lp.host)
         .await;
@@ -121,4 +126,34 @@ async fn a_targeted_plan_keeps_the_other_plans() {
         .unwrap();
     let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
     assert_eq!(labels(records.into_iter().map(|r| r.key)), ["app", "prod"]);
+}
+
+/// An automatic plan that finds nothing to plan (a push of the README, a ready event) leaves
+/// the PR's plans and locks as they are, as Atlantis' autoplan does.
+#[tokio::test]
+async fn an_autoplan_that_selects_nothing_keeps_the_plans() {
+    let (lp, _bin) = reporting_loop_with(None).await;
+    lp.host_knows("maintainer", "write").await;
+    host_has_changed_beside_prod(&lp, "README.md").await;
+    lp.ctx
+        .process(&comment("maintainer", "landfall plan -d prod", "plan-1"))
+        .await
+        .unwrap();
+    let (spec, credential) = spec_of(&dispatched_env(&lp).await);
+    let planfile = StoredArtifact {
+        key: crate::context::run_artifact_keys(&spec).0,
+        sha256: "ab".repeat(32),
+        size: 10,
+    };
+    let planned = body(&spec, report(&spec, RunStatus::Planned, Some(planfile)));
+    assert_eq!(
+        lp.ctx.take_report(Some(&credential), &planned).await,
+        ReportAnswer::Recorded
+    );
+
+    lp.ctx.process(&super::opened()).await.unwrap();
+    let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
+    assert_eq!(labels(records.into_iter().map(|r| r.key)), ["prod"]);
+    let locks = lp.ctx.store.list_locks(Some(REPO)).await.unwrap();
+    assert_eq!(labels(locks.into_iter().map(|l| l.key)), ["prod"]);
 }
