@@ -47,20 +47,13 @@ async fn host_has_changed_beside_prod(lp: &Loop, changed: &str) {
     }
 }
 
-fn labels(keys: impl Iterator<Item = crate::store::LockKey>) -> Vec<String> {
-    keys.map(|key| key.dir).collect()
-}
-
-#[tokio::test]
-async fn a_plan_without_flags_discards_an_earlier_targeted_plan_so_apply_cannot_apply_it() {
-    let (lp, _bin) = reporting_loop_with(None).await;
-    lp.host_knows("maintainer", "write").await;
-    host_has_app_changed_beside_prod(&lp).await;
-
-    let targeted = comment("maintainer", "landfall plan -d prod -- -destroy", "plan-1");
-    lp.ctx.process(&targeted).await.unwrap();
-    let (spec, credential) = spec_of(&dispatched_env(&lp).await);
-    assert_eq!(spec.project.dir, "prod");
+/// `text` commented by a writer: its one run dispatched and reported planned, with a planfile.
+async fn planned_by(lp: &Loop, text: &str, delivery: &str) -> crate::run::RunSpec {
+    lp.ctx
+        .process(&comment("maintainer", text, delivery))
+        .await
+        .unwrap();
+    let (spec, credential) = spec_of(&dispatched_env(lp).await);
     let planfile = StoredArtifact {
         key: crate::context::run_artifact_keys(&spec).0,
         sha256: "ab".repeat(32),
@@ -71,6 +64,21 @@ async fn a_plan_without_flags_discards_an_earlier_targeted_plan_so_apply_cannot_
         lp.ctx.take_report(Some(&credential), &planned).await,
         ReportAnswer::Recorded
     );
+    spec
+}
+
+fn labels(keys: impl Iterator<Item = crate::store::LockKey>) -> Vec<String> {
+    keys.map(|key| key.dir).collect()
+}
+
+#[tokio::test]
+async fn a_plan_without_flags_discards_an_earlier_targeted_plan_so_apply_cannot_apply_it() {
+    let (lp, _bin) = reporting_loop_with(None).await;
+    lp.host_knows("maintainer", "write").await;
+    host_has_app_changed_beside_prod(&lp).await;
+
+    let spec = planned_by(&lp, "landfall plan -d prod -- -destroy", "plan-1").await;
+    assert_eq!(spec.project.dir, "prod");
 
     lp.ctx
         .process(&comment("maintainer", "landfall plan", "plan-2"))
@@ -105,21 +113,7 @@ async fn a_targeted_plan_keeps_the_other_plans() {
     lp.host_knows("maintainer", "write").await;
     host_has_app_changed_beside_prod(&lp).await;
 
-    lp.ctx
-        .process(&comment("maintainer", "landfall plan -d prod", "plan-1"))
-        .await
-        .unwrap();
-    let (spec, credential) = spec_of(&dispatched_env(&lp).await);
-    let planfile = StoredArtifact {
-        key: crate::context::run_artifact_keys(&spec).0,
-        sha256: "ab".repeat(32),
-        size: 10,
-    };
-    let planned = body(&spec, report(&spec, RunStatus::Planned, Some(planfile)));
-    assert_eq!(
-        lp.ctx.take_report(Some(&credential), &planned).await,
-        ReportAnswer::Recorded
-    );
+    planned_by(&lp, "landfall plan -d prod", "plan-1").await;
     lp.ctx
         .process(&comment("maintainer", "landfall plan -d app", "plan-2"))
         .await
@@ -135,21 +129,7 @@ async fn an_autoplan_that_selects_nothing_keeps_the_plans() {
     let (lp, _bin) = reporting_loop_with(None).await;
     lp.host_knows("maintainer", "write").await;
     host_has_changed_beside_prod(&lp, "README.md").await;
-    lp.ctx
-        .process(&comment("maintainer", "landfall plan -d prod", "plan-1"))
-        .await
-        .unwrap();
-    let (spec, credential) = spec_of(&dispatched_env(&lp).await);
-    let planfile = StoredArtifact {
-        key: crate::context::run_artifact_keys(&spec).0,
-        sha256: "ab".repeat(32),
-        size: 10,
-    };
-    let planned = body(&spec, report(&spec, RunStatus::Planned, Some(planfile)));
-    assert_eq!(
-        lp.ctx.take_report(Some(&credential), &planned).await,
-        ReportAnswer::Recorded
-    );
+    planned_by(&lp, "landfall plan -d prod", "plan-1").await;
 
     lp.ctx.process(&super::opened()).await.unwrap();
     let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
