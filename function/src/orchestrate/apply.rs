@@ -20,15 +20,12 @@ impl Context {
         ctx: &PrContext,
         command: &Command,
     ) -> anyhow::Result<()> {
+        const NOTHING: &str = "**Nothing to apply:** this pull request has no plan for that \
+                               selection. Comment `landfall plan` first.";
         let all_records = self.store.list_plans(ctx.repo.as_str(), ctx.pr.0).await?;
-        let records = select_records(all_records.clone(), command);
+        let mut records = select_records(all_records.clone(), command);
         if records.is_empty() {
-            self.upsert_comment(
-                ctx,
-                None,
-                "**Nothing to apply:** this pull request has no plan for that selection. Comment `landfall plan` first.",
-            )
-            .await?;
+            self.upsert_comment(ctx, None, NOTHING).await?;
             return Ok(());
         }
         let (config, policy) = match self.load_config(ctx).await? {
@@ -38,6 +35,17 @@ impl Context {
                 return Ok(());
             }
         };
+        // `-p NAME` of a configured project never means an unnamed one's label, even when only
+        // the unnamed one has a plan (as `plan -p NAME` would plan the named one).
+        if let Some(name) = &command.project
+            && config.projects.iter().any(|p| p.name.as_deref() == Some(name))
+        {
+            records.retain(|r| r.key.project.as_deref() == Some(name.as_str()));
+            if records.is_empty() {
+                self.upsert_comment(ctx, None, NOTHING).await?;
+                return Ok(());
+            }
+        }
         let mut checked = Checked::default();
         let mut results = Vec::new();
         let mut to_apply = Vec::new();

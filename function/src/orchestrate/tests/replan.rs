@@ -137,3 +137,33 @@ async fn an_autoplan_that_selects_nothing_keeps_the_plans() {
     let locks = lp.ctx.store.list_locks(Some(REPO)).await.unwrap();
     assert_eq!(labels(locks.into_iter().map(|l| l.key)), ["prod"]);
 }
+
+/// `apply -p network`, where `network` is a configured name and only the unnamed project in
+/// `network/` has a plan, applies nothing: the name never means the other project's label.
+#[tokio::test]
+async fn apply_by_a_configured_name_never_takes_an_unnamed_projects_plan() {
+    let (lp, _bin) = reporting_loop_with(None).await;
+    lp.host_knows("maintainer", "write").await;
+    let tf = "resource \"terraform_data\" \"a\" {}\n";
+    let config = "version: 3\nprojects:\n- name: network\n  dir: envs/net\n- dir: network\n";
+    lp.host_has_files(&[
+        ("atlantis.yaml", config),
+        ("network/main.tf", tf),
+        ("envs/net/main.tf", tf),
+    ])
+    .await;
+    let spec = planned_by(&lp, "landfall plan -d network", "plan-1").await;
+    assert_eq!(spec.project.name, None);
+
+    lp.ctx
+        .process(&comment("maintainer", "landfall apply -p network", "apply-1"))
+        .await
+        .unwrap();
+    let comments = lp.comments().await;
+    assert!(
+        comments.last().unwrap().contains("Nothing to apply"),
+        "{comments:?}"
+    );
+    let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
+    assert_eq!(records[0].status, crate::store::PlanStatus::Planned);
+}
