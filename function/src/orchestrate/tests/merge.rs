@@ -37,17 +37,7 @@ pub(super) async fn planned_running(
     lp.host_has_a_terraform_pr("open", false).await;
     lp.ctx.process(&opened()).await.unwrap();
     let (spec, credential) = spec_of(&dispatched_env(&lp).await);
-    let (planfile_key, _) = crate::context::run_artifact_keys(&spec);
-    let planfile = StoredArtifact {
-        key: planfile_key,
-        sha256: "ab".repeat(32),
-        size: 10,
-    };
-    let planned = body(&spec, report(&spec, RunStatus::Planned, Some(planfile)));
-    assert_eq!(
-        lp.ctx.take_report(Some(&credential), &planned).await,
-        ReportAnswer::Recorded
-    );
+    super::reports::report_planned(&lp, &spec, &credential).await;
     (lp, bin, spec)
 }
 

@@ -6,10 +6,8 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 use super::merge::spec_of;
-use super::reports::{body, dispatched_env, report, reporting_loop_with};
+use super::reports::{dispatched_env, reporting_loop_with};
 use super::{Loop, REPO, SHA, comment};
-use crate::handler::ReportAnswer;
-use crate::run::{RunStatus, StoredArtifact};
 use crate::store::Store as _;
 
 /// The PR changes `app/main.tf`; its head also holds `prod/main.tf`, which it does not change.
@@ -54,17 +52,21 @@ async fn planned_by(lp: &Loop, text: &str, delivery: &str) -> crate::run::RunSpe
         .await
         .unwrap();
     let (spec, credential) = spec_of(&dispatched_env(lp).await);
-    let planfile = StoredArtifact {
-        key: crate::context::run_artifact_keys(&spec).0,
-        sha256: "ab".repeat(32),
-        size: 10,
-    };
-    let planned = body(&spec, report(&spec, RunStatus::Planned, Some(planfile)));
-    assert_eq!(
-        lp.ctx.take_report(Some(&credential), &planned).await,
-        ReportAnswer::Recorded
-    );
+    super::reports::report_planned(lp, &spec, &credential).await;
     spec
+}
+
+/// `text` commented by a writer is answered that there is nothing to apply.
+async fn nothing_applied_by(lp: &Loop, text: &str) {
+    lp.ctx
+        .process(&comment("maintainer", text, "apply-1"))
+        .await
+        .unwrap();
+    let comments = lp.comments().await;
+    assert!(
+        comments.last().unwrap().contains("Nothing to apply"),
+        "{comments:?}"
+    );
 }
 
 fn labels(keys: impl Iterator<Item = crate::store::LockKey>) -> Vec<String> {
@@ -96,15 +98,7 @@ async fn a_plan_without_flags_discards_an_earlier_targeted_plan_so_apply_cannot_
         "{comments:?}"
     );
 
-    lp.ctx
-        .process(&comment("maintainer", "landfall apply -d prod", "apply-1"))
-        .await
-        .unwrap();
-    let comments = lp.comments().await;
-    assert!(
-        comments.last().unwrap().contains("Nothing to apply"),
-        "{comments:?}"
-    );
+    nothing_applied_by(&lp, "landfall apply -d prod").await;
 }
 
 #[tokio::test]
@@ -155,15 +149,7 @@ async fn apply_by_a_configured_name_never_takes_an_unnamed_projects_plan() {
     let spec = planned_by(&lp, "landfall plan -d network", "plan-1").await;
     assert_eq!(spec.project.name, None);
 
-    lp.ctx
-        .process(&comment("maintainer", "landfall apply -p network", "apply-1"))
-        .await
-        .unwrap();
-    let comments = lp.comments().await;
-    assert!(
-        comments.last().unwrap().contains("Nothing to apply"),
-        "{comments:?}"
-    );
+    nothing_applied_by(&lp, "landfall apply -p network").await;
     let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
     assert_eq!(records[0].status, crate::store::PlanStatus::Planned);
 }

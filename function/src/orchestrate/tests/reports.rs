@@ -119,6 +119,20 @@ pub(super) fn body(spec: &RunSpec, report: RunReport) -> Vec<u8> {
     serde_json::to_vec(&ReportEnvelope::new(spec, report)).unwrap()
 }
 
+/// Reports the plan `spec` planned, with a planfile under its own key; it must be recorded.
+pub(super) async fn report_planned(lp: &Loop, spec: &RunSpec, credential: &str) {
+    let planfile = StoredArtifact {
+        key: crate::context::run_artifact_keys(spec).0,
+        sha256: "ab".repeat(32),
+        size: 10,
+    };
+    let planned = body(spec, report(spec, RunStatus::Planned, Some(planfile)));
+    assert_eq!(
+        lp.ctx.take_report(Some(credential), &planned).await,
+        ReportAnswer::Recorded
+    );
+}
+
 #[tokio::test]
 async fn only_the_runs_own_credential_and_keys_are_recorded_and_only_once() {
     let (lp, _bin) = reporting_loop().await;
