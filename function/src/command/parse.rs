@@ -73,12 +73,35 @@ fn code(word: &str) -> String {
     crate::markdown::inline_code(&format!("{word:?}"))
 }
 
+/// Where `rm` stands in the words after `state`, after flags only (`-d DIR rm ADDRESS`);
+/// `None` for a help flag; the word that is not `rm` otherwise.
+fn state_subcommand(words: &[String]) -> Result<Option<usize>, String> {
+    let takes_value = |w: &str| {
+        matches!(
+            w,
+            "-d" | "--dir" | "-w" | "--workspace" | "-p" | "--project"
+        )
+    };
+    let mut i = 0;
+    while let Some(word) = words.get(i) {
+        match word.as_str() {
+            "rm" => return Ok(Some(i)),
+            "-h" | "--help" => return Ok(None),
+            w if takes_value(w) => i += 2,
+            w if w.starts_with('-') => i += 1,
+            other => return Err(other.to_owned()),
+        }
+    }
+    Err(String::new())
+}
+
 pub(super) fn parse_words(tool: Tool, rest: &str) -> Result<Command, CommandError> {
     let words = shell_words::split(rest).map_err(|_| CommandError::Quoting)?;
     let (flags, extra): (&[String], &[String]) = match words.iter().position(|w| w == "--") {
         Some(i) => (&words[..i], &words[i + 1..]),
         None => (&words, &[]),
     };
+    let without_rm: Vec<String>;
     let Some((name, mut flags)) = flags.split_first() else {
         return Ok(Command::new(tool, Action::Help));
     };
@@ -89,16 +112,15 @@ pub(super) fn parse_words(tool: Tool, rest: &str) -> Result<Command, CommandErro
         "cancel" => Action::Cancel,
         "approve_policies" => Action::ApprovePolicies,
         "import" => Action::Import,
-        "state" => match flags.split_first() {
-            Some((sub, rest)) if sub == "rm" => {
-                flags = rest;
+        "state" => match state_subcommand(flags) {
+            Ok(Some(at)) => {
+                // Flags may stand before `rm` too, as Atlantis' docs write them.
+                without_rm = [&flags[..at], &flags[at + 1..]].concat();
+                flags = &without_rm;
                 Action::StateRm
             }
-            Some((sub, _)) if sub == "-h" || sub == "--help" => {
-                return Ok(Command::new(tool, Action::Help));
-            }
-            Some((sub, _)) => return Err(CommandError::UnknownStateCommand(sub.clone())),
-            None => return Err(CommandError::UnknownStateCommand(String::new())),
+            Ok(None) => return Ok(Command::new(tool, Action::Help)),
+            Err(sub) => return Err(CommandError::UnknownStateCommand(sub)),
         },
         "help" | "-h" | "--help" => return Ok(Command::new(tool, Action::Help)),
         "version" => Action::Version,

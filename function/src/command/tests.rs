@@ -253,6 +253,26 @@ fn state_rm_takes_one_or_more_addresses() {
     assert!(error("landfall state rm -d infra").contains("one or more addresses"));
     assert!(error("landfall state mv a b").contains("unknown state command `\"mv\"`"));
     assert!(error("landfall state").contains("unknown state command"));
+    assert!(error("landfall state -d infra mv a").contains("unknown state command `\"mv\"`"));
+    // Flags before `rm`, as Atlantis' docs write them; a directory named `rm` is a value.
+    for text in [
+        "atlantis state -d infra rm aws_s3_bucket.a",
+        "atlantis state --dir=infra rm aws_s3_bucket.a",
+        "atlantis state -d infra -w default rm aws_s3_bucket.a",
+    ] {
+        let c = command(text);
+        assert_eq!(
+            (c.action, c.dir.as_deref(), c.operands.as_slice()),
+            (
+                Action::StateRm,
+                Some("infra"),
+                ["aws_s3_bucket.a".to_owned()].as_slice()
+            ),
+            "{text}"
+        );
+    }
+    let c = command("atlantis state -d rm rm aws_s3_bucket.a");
+    assert_eq!((c.dir.as_deref(), c.operands.len()), (Some("rm"), 1));
     // Positional words stay refused where no command takes them.
     assert!(error("landfall plan aws_s3_bucket.a").contains("unexpected argument"));
 }
