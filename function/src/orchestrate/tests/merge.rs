@@ -89,7 +89,7 @@ const SAME: &str = "resource \"terraform_data\" \"a\" {}\n";
 const ON_MERGE: &str = "repos:\n- id: /.*/\n  apply_on_merge: true\n";
 
 /// Waits for the `n`th dispatched run and returns every run's environment, in dispatch order.
-async fn runs(lp: &Loop, n: usize) -> Vec<HashMap<String, String>> {
+pub(super) async fn runs(lp: &Loop, n: usize) -> Vec<HashMap<String, String>> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
     loop {
         let count = std::fs::read_dir(lp.runs.path()).unwrap().count();
@@ -103,7 +103,7 @@ async fn runs(lp: &Loop, n: usize) -> Vec<HashMap<String, String>> {
     }
 }
 
-fn the_apply(envs: &[HashMap<String, String>]) -> (RunSpec, String) {
+pub(super) fn the_apply(envs: &[HashMap<String, String>]) -> (RunSpec, String) {
     let applies: Vec<_> = envs
         .iter()
         .map(spec_of)

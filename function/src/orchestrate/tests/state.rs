@@ -111,3 +111,30 @@ async fn an_edit_of_the_state_keeps_drift_remediation_from_undoing_it() {
     let drift = lp.ctx.store.get_drift(&key).await.unwrap().unwrap();
     assert_eq!(drift.applied_sha, None, "no commit describes the state now");
 }
+
+/// An apply that failed may have changed part of the state: no commit describes it either, so
+/// a drift remediation cannot destroy what it created before it failed.
+#[tokio::test]
+async fn a_failed_apply_keeps_drift_remediation_from_undoing_it() {
+    let policy = "repos:\n- id: /.*/\ndrift:\n  repositories: [acme/infra]\n  projects: all\n  schedule: rate(1 hour)\n";
+    let (lp, _bin, plan) = super::merge::planned(policy).await;
+    let key = plan.lock_key();
+    let mut drift = crate::store::DriftRecord::new(key.clone());
+    drift.applied_sha = Some("a".repeat(40));
+    lp.ctx.store.put_drift(&drift).await.unwrap();
+    lp.host_grants("maintainer", "write").await;
+
+    let apply = comment("maintainer", "landfall apply", "d-a");
+    lp.ctx.process(&apply).await.unwrap();
+    let (spec, credential) = super::merge::the_apply(&super::merge::runs(&lp, 2).await);
+    let failed = super::reports::report(&spec, crate::run::RunStatus::Failed, None);
+    assert_eq!(
+        lp.ctx
+            .take_report(Some(&credential), &super::reports::body(&spec, failed))
+            .await,
+        crate::handler::ReportAnswer::Recorded
+    );
+
+    let drift = lp.ctx.store.get_drift(&key).await.unwrap().unwrap();
+    assert_eq!(drift.applied_sha, None, "no commit describes the state now");
+}
