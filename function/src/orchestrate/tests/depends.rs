@@ -5,10 +5,9 @@ use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use super::merge::spec_of;
-use super::reports::{body, report, reporting_loop_with, run_envs};
+use super::reports::{reporting_loop_with, reports, run_envs};
 use super::{Loop, REPO, comment, opened};
-use crate::handler::ReportAnswer;
-use crate::run::{RunCommand, RunSpec, RunStatus, StoredArtifact};
+use crate::run::{RunCommand, RunSpec, RunStatus};
 use crate::store::Store as _;
 
 const CONFIG: &str = "version: 3
@@ -31,20 +30,6 @@ async fn dispatched(lp: &Loop, command: RunCommand) -> Vec<(RunSpec, String)> {
         .collect();
     runs.sort_by_key(|(spec, _)| spec.project.name.clone());
     runs
-}
-
-/// Reports `run` ended `status`, with a planfile for a plan; the report must be recorded.
-async fn reports(lp: &Loop, (spec, credential): &(RunSpec, String), status: RunStatus) {
-    let planfile = (status == RunStatus::Planned).then(|| StoredArtifact {
-        key: crate::context::run_artifact_keys(spec).0,
-        sha256: "ab".repeat(32),
-        size: 10,
-    });
-    let sent = body(spec, report(spec, status, planfile));
-    assert_eq!(
-        lp.ctx.take_report(Some(credential), &sent).await,
-        ReportAnswer::Recorded
-    );
 }
 
 /// The PR's files: the config and both projects.

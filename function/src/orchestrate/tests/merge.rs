@@ -36,9 +36,9 @@ pub(super) async fn planned_running(
     let (lp, bin) = super::reports::reporting_loop_running(Some(policy), script).await;
     lp.host_has_a_terraform_pr("open", false).await;
     lp.ctx.process(&opened()).await.unwrap();
-    let (spec, credential) = spec_of(&dispatched_env(&lp).await);
-    super::reports::report_planned(&lp, &spec, &credential).await;
-    (lp, bin, spec)
+    let run = spec_of(&dispatched_env(&lp).await);
+    super::reports::reports(&lp, &run, RunStatus::Planned).await;
+    (lp, bin, run.0)
 }
 
 /// The host now says the PR merged (at [`MERGE_SHA`]), merged by `merger` with `permission`;

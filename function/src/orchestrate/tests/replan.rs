@@ -51,9 +51,9 @@ async fn planned_by(lp: &Loop, text: &str, delivery: &str) -> crate::run::RunSpe
         .process(&comment("maintainer", text, delivery))
         .await
         .unwrap();
-    let (spec, credential) = spec_of(&dispatched_env(lp).await);
-    super::reports::report_planned(lp, &spec, &credential).await;
-    spec
+    let run = spec_of(&dispatched_env(lp).await);
+    super::reports::reports(lp, &run, crate::run::RunStatus::Planned).await;
+    run.0
 }
 
 /// `text` commented by a writer is answered that there is nothing to apply.

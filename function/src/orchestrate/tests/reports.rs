@@ -119,16 +119,17 @@ pub(super) fn body(spec: &RunSpec, report: RunReport) -> Vec<u8> {
     serde_json::to_vec(&ReportEnvelope::new(spec, report)).unwrap()
 }
 
-/// Reports the plan `spec` planned, with a planfile under its own key; it must be recorded.
-pub(super) async fn report_planned(lp: &Loop, spec: &RunSpec, credential: &str) {
-    let planfile = StoredArtifact {
+/// Reports that the run `spec` (with its report `credential`) ended `status`, with a planfile
+/// under its own key for a plan; the report must be recorded.
+pub(super) async fn reports(lp: &Loop, (spec, credential): &(RunSpec, String), status: RunStatus) {
+    let planfile = (status == RunStatus::Planned).then(|| StoredArtifact {
         key: crate::context::run_artifact_keys(spec).0,
         sha256: "ab".repeat(32),
         size: 10,
-    };
-    let planned = body(spec, report(spec, RunStatus::Planned, Some(planfile)));
+    });
+    let sent = body(spec, report(spec, status, planfile));
     assert_eq!(
-        lp.ctx.take_report(Some(credential), &planned).await,
+        lp.ctx.take_report(Some(credential), &sent).await,
         ReportAnswer::Recorded
     );
 }

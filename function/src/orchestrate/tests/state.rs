@@ -99,14 +99,8 @@ async fn an_edit_of_the_state_keeps_drift_remediation_from_undoing_it() {
 
     let import = comment("maintainer", "landfall import -d . terraform_data.a id-1", "d-i");
     lp.ctx.process(&import).await.unwrap();
-    let (spec, credential) = super::merge::spec_of(&super::reports::dispatched_env(&lp).await);
-    let imported = super::reports::report(&spec, crate::run::RunStatus::Applied, None);
-    assert_eq!(
-        lp.ctx
-            .take_report(Some(&credential), &super::reports::body(&spec, imported))
-            .await,
-        crate::handler::ReportAnswer::Recorded
-    );
+    let run = super::merge::spec_of(&super::reports::dispatched_env(&lp).await);
+    super::reports::reports(&lp, &run, crate::run::RunStatus::Applied).await;
 
     let drift = lp.ctx.store.get_drift(&key).await.unwrap().unwrap();
     assert_eq!(drift.applied_sha, None, "no commit describes the state now");
@@ -126,14 +120,8 @@ async fn a_failed_apply_keeps_drift_remediation_from_undoing_it() {
 
     let apply = comment("maintainer", "landfall apply", "d-a");
     lp.ctx.process(&apply).await.unwrap();
-    let (spec, credential) = super::merge::the_apply(&super::merge::runs(&lp, 2).await);
-    let failed = super::reports::report(&spec, crate::run::RunStatus::Failed, None);
-    assert_eq!(
-        lp.ctx
-            .take_report(Some(&credential), &super::reports::body(&spec, failed))
-            .await,
-        crate::handler::ReportAnswer::Recorded
-    );
+    let run = super::merge::the_apply(&super::merge::runs(&lp, 2).await);
+    super::reports::reports(&lp, &run, crate::run::RunStatus::Failed).await;
 
     let drift = lp.ctx.store.get_drift(&key).await.unwrap().unwrap();
     assert_eq!(drift.applied_sha, None, "no commit describes the state now");
