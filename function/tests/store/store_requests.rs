@@ -133,8 +133,9 @@ async fn each_webhook_costs_the_documented_number_of_dynamodb_requests() {
     eprintln!("DynamoDB requests per webhook:\n  {}", figures.join("\n  "));
 }
 
-/// What a sweep costs with 10,000 finished plan records and 10 stuck runs: its reads come from
-/// the sparse `by_state` index, so the finished records are never read.
+/// What a sweep costs with 1,200 finished plan records (1.3 MB, more than one page of any read
+/// over them) and 10 stuck runs: its reads come from the sparse `by_state` index, so the finished
+/// records are never read.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sweep_reads_only_the_runs_in_progress_and_the_locks() {
     use aws_sdk_dynamodb::types::{AttributeValue, PutRequest, WriteRequest};
@@ -144,9 +145,12 @@ async fn a_sweep_reads_only_the_runs_in_progress_and_the_locks() {
     let log = RequestLog::default();
     let client = instrumented_client(&moto, &log, &FaultyHttp::new());
     let store = dynamo_store_with(&client, "sweep").await;
-    // 10,000 finished records (as the store writes them; 25 per batch to seed quickly).
+    // 1,200 finished records (as the store writes them, each padded with 1 KiB so that reading
+    // them all takes two 1 MB pages: a read that is not sparse shows in the count); 25 per batch
+    // to seed quickly.
     let s = |v: String| AttributeValue::S(v);
-    for batch in 0..400 {
+    let padding = "x".repeat(1024);
+    for batch in 0..48 {
         let writes = (0..25).map(|i| {
             let n = batch * 25 + i;
             let item = [
@@ -155,6 +159,7 @@ async fn a_sweep_reads_only_the_runs_in_progress_and_the_locks() {
                 ("kind", s("plan".into())),
                 ("status", s("applied".into())),
                 ("run_id", s(format!("run-{n}"))),
+                ("pad", s(padding.clone())),
             ]
             .into_iter()
             .map(|(k, v)| (k.to_owned(), v))
@@ -202,7 +207,7 @@ async fn a_sweep_reads_only_the_runs_in_progress_and_the_locks() {
     }
     let actions = log.take();
     eprintln!(
-        "DynamoDB requests per sweep, 10,000 finished and 10 stuck runs: {} ({})",
+        "DynamoDB requests per sweep, 1,200 finished and 10 stuck runs: {} ({})",
         actions.len(),
         counts(&actions)
     );
