@@ -26,6 +26,8 @@ pub enum Tool {
     Landfall,
     /// `atlantis ...`, accepted for migration.
     Atlantis,
+    /// `run ...`, Atlantis' other name (`run plan`), when a command follows it.
+    Run,
 }
 
 impl Tool {
@@ -35,6 +37,7 @@ impl Tool {
         match self {
             Tool::Landfall => "landfall",
             Tool::Atlantis => "atlantis",
+            Tool::Run => "run",
         }
     }
 }
@@ -213,8 +216,10 @@ impl Serialize for ParsedComment {
     }
 }
 
-/// Parses a comment. It must start (after whitespace) with `landfall` or `atlantis`; otherwise
-/// the comment is not for us and this returns `None`. The command must be the whole comment,
+/// Parses a comment. It must start (after whitespace) with `landfall` or `atlantis`, or with
+/// `run` followed by a command's name (`run plan`, as Atlantis accepts; "run the tests again" is
+/// not for us); otherwise the comment is not for us and this returns `None`. The command must be
+/// the whole comment,
 /// as in Atlantis (which ignores a comment of several lines): `landfall apply` followed by "once
 /// the migration has landed" runs nothing.
 #[must_use]
@@ -229,6 +234,9 @@ pub fn parse_comment(body: &str) -> Option<ParsedComment> {
         Tool::Landfall
     } else if word.eq_ignore_ascii_case("atlantis") {
         Tool::Atlantis
+    } else if word == "run" && parse::names_a_command(rest.split_whitespace().next().unwrap_or(""))
+    {
+        Tool::Run
     } else {
         return None;
     };

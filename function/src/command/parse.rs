@@ -95,6 +95,16 @@ fn state_subcommand(words: &[String]) -> Result<Option<usize>, String> {
     Err(String::new())
 }
 
+/// Whether `word` names a command (as the first word after the tool's name): what Atlantis'
+/// third name, `run`, must be followed by for a comment to address us.
+pub(super) fn names_a_command(word: &str) -> bool {
+    !word.is_empty()
+        && !matches!(
+            parse_words(Tool::Landfall, word),
+            Err(CommandError::UnknownCommand(_) | CommandError::Quoting)
+        )
+}
+
 pub(super) fn parse_words(tool: Tool, rest: &str) -> Result<Command, CommandError> {
     let words = shell_words::split(rest).map_err(|_| CommandError::Quoting)?;
     let (flags, extra): (&[String], &[String]) = match words.iter().position(|w| w == "--") {

@@ -61,6 +61,31 @@ fn atlantis_is_an_alias_for_landfall() {
 }
 
 #[test]
+fn run_addresses_us_only_when_a_command_follows() {
+    let c = command("run plan -d infra");
+    assert_eq!(
+        (c.tool, c.action, c.dir.as_deref()),
+        (Tool::Run, Action::Plan, Some("infra"))
+    );
+    assert_eq!(
+        command("run state -d infra rm aws_s3_bucket.a").action,
+        Action::StateRm
+    );
+    assert_eq!(command("run help").action, Action::Help);
+    assert!(error("run apply --bogus").contains("--bogus"));
+    assert!(error("run plan\nthen apply").contains("the whole comment"));
+    for text in [
+        "run",
+        "run the tests again",
+        "run it's flaky",
+        "Run plan",
+        "running plan",
+    ] {
+        assert_eq!(parse_comment(text), None, "{text:?}");
+    }
+}
+
+#[test]
 fn every_flag_spelling_is_understood() {
     for text in [
         "landfall plan -d a/b -w prod --verbose",

@@ -350,7 +350,7 @@ impl Context {
         if crate::run::is_merge_trigger(&spec.trigger) {
             return self.after_merge_run(spec, &record).await;
         }
-        if spec.command != RunCommand::Plan && self.release_if_ended(spec).await {
+        if spec.command != RunCommand::Plan && self.release_if_ended(spec, &record).await {
             return Ok(());
         }
         if spec.command == RunCommand::Apply && record.status == PlanStatus::Applied {
@@ -360,9 +360,10 @@ impl Context {
     }
 
     /// A merge or close while run `spec` wrote the state kept its project's lock: given back
-    /// now (that lock only; the PR's others stay as the merge left them). Whether the PR ended;
-    /// a host that does not answer is logged and taken as open.
-    async fn release_if_ended(&self, spec: &RunSpec) -> bool {
+    /// now (that lock only; the PR's others stay as the merge left them), unless the merge kept
+    /// it for a change not yet applied and this run did not apply it. Whether the PR ended; a
+    /// host that does not answer is logged and taken as open.
+    async fn release_if_ended(&self, spec: &RunSpec, record: &PlanRecord) -> bool {
         let ended = match self.vcs.pull_request(&spec.repo, spec.pr).await {
             Ok(now) if now.state != PrState::Open => now.state,
             Ok(_) => return false,
@@ -371,7 +372,17 @@ impl Context {
                 return false;
             }
         };
-        let released = self.store.release_lock(&spec.lock_key(), Some(spec.pr.0)).await;
+        if record.status != PlanStatus::Applied {
+            match self.store.get_lock(&record.key).await {
+                Ok(Some(lock)) if lock.kept_after_merge => return true,
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::warn!(error = %err, "cannot tell whether the merge kept the lock");
+                    return true;
+                }
+            }
+        }
+        let released = self.store.release_lock(&record.key, Some(spec.pr.0)).await;
         if let Ok(ReleaseOutcome::Released(lock)) = released {
             let verb = if ended == PrState::Merged { "merged" } else { "closed" };
             let body = text::released(&[lock], &format!("this pull request was {verb}"));

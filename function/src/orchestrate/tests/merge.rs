@@ -446,3 +446,26 @@ async fn a_merge_applies_no_plan_without_the_approval_apply_requires() {
     let applies = applies_on_merge_after_a_refused_apply(&lp, "approved").await;
     assert_eq!(applies, 0, "applied on merge without the approval `landfall apply` requires");
 }
+
+#[tokio::test]
+async fn an_apply_that_fails_after_the_merge_kept_its_lock_leaves_the_lock_kept() {
+    // The merge by someone who may not apply kept the lock; a writer then applies the PR's plan
+    // by comment, and that apply fails: the merged change is still not applied.
+    let (lp, _bin, _) = planned(ON_MERGE).await;
+    host_says_merged(&lp, "triager", "read", SAME).await;
+    lp.ctx.process(&merged_by("triager")).await.unwrap();
+    assert!(locks(&lp).await[0].kept_after_merge);
+    lp.host_grants("maintainer", "write").await;
+    lp.ctx
+        .process(&super::comment("maintainer", "landfall apply", "apply-1"))
+        .await
+        .unwrap();
+    let (apply, credential) = the_apply(&runs(&lp, 2).await);
+
+    let failed = body(&apply, report(&apply, RunStatus::Failed, None));
+    assert_eq!(
+        lp.ctx.take_report(Some(&credential), &failed).await,
+        ReportAnswer::Recorded
+    );
+    the_lock_stays_through_sweeps_until_unlocked(&lp).await;
+}
