@@ -154,13 +154,11 @@ impl Context {
             header,
             silenced: Vec::new(),
         };
-        for spec in &mut plans {
-            spec.report_back = self.report_back.then(|| thread.clone());
-        }
-        for (spec, _) in &mut applies {
+        for (spec, _) in plans.iter_mut().chain(&mut applies) {
             spec.report_back = self.report_back.then(|| thread.clone());
         }
         if !plans.is_empty() {
+            let plans = plans.into_iter().map(|(spec, _)| spec).collect();
             self.start_groups(&ctx, &thread, vec![plans]).await?;
         }
         if !applies.is_empty() {

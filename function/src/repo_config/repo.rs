@@ -11,7 +11,7 @@ pub use super::project::{
 };
 use super::read::Reader;
 use super::switches::{AutoDiscover, read_autodiscover};
-use super::workflow::{Workflow, read_workflows};
+use super::workflow::{Workflow, read_version_2_run_steps, read_workflows};
 use super::yaml;
 
 /// The repo-level config, validated.
@@ -19,7 +19,8 @@ use super::yaml;
 pub struct RepoConfig {
     /// The file it came from.
     pub file: String,
-    /// `version` (2 or 3; they differ only in how Atlantis quoted custom `run` steps).
+    /// `version` (2 or 3; they differ only in how Atlantis read custom `run` steps: version 2's
+    /// are rewritten as version 3 runs them, `workflow::read_version_2_run_steps`).
     pub version: u8,
     /// `automerge`.
     pub automerge: bool,
@@ -155,6 +156,9 @@ pub fn parse_repo_config(file: &str, text: &str) -> Result<RepoConfig, ConfigErr
         r.error(root.line, "`version` is required").help =
             Some("add `version: 3` at the top of the file".to_owned());
     }
+    if config.version == 2 {
+        read_version_2_run_steps(&mut r, &mut config.workflows);
+    }
     check_projects(&mut r, &config.projects);
     if r.has_errors() {
         return Err(ConfigErrors::new(r.diagnostics));
@@ -257,6 +261,44 @@ fn find_cycle(projects: &[ProjectConfig]) -> Option<Vec<String>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn run_commands(text: &str) -> Vec<String> {
+        let config = parse_repo_config("atlantis.yaml", text).unwrap();
+        config.workflows["custom"]
+            .plan_steps()
+            .into_iter()
+            .filter_map(|step| match step {
+                crate::run::Step::Run { command, .. } => Some(command),
+                _ => None,
+            })
+            .collect()
+    }
+
+    #[test]
+    fn version_2_run_steps_are_read_as_shell_words_as_atlantis_read_them() {
+        let steps = r#"workflows:
+  custom:
+    plan:
+      steps:
+      - run: printf \'print me\'
+      - run: echo "a   b" 'c'
+      - init
+"#;
+        assert_eq!(
+            run_commands(&format!("version: 2\n{steps}")),
+            ["printf 'print me'", "echo a   b c"]
+        );
+        assert_eq!(
+            run_commands(&format!("version: 3\n{steps}")),
+            [r"printf \'print me\'", r#"echo "a   b" 'c'"#]
+        );
+        let unterminated = "version: 2\nworkflows:\n  custom:\n    plan:\n      steps:\n      - run: echo \"oops\n";
+        let errors = parse_repo_config("atlantis.yaml", unterminated).unwrap_err();
+        assert!(
+            errors.to_string().contains("unterminated quote"),
+            "{errors}"
+        );
+    }
 
     #[test]
     fn branch_patterns_take_optional_slashes() {

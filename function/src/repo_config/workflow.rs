@@ -38,6 +38,37 @@ impl Workflow {
         }
     }
 
+    /// Reads the `run` steps as `version: 2` did: Atlantis split the command into shell words and
+    /// ran them joined by spaces, so a version 2 `printf \'print me\'` is version 3's
+    /// `printf 'print me'` (Atlantis' "Upgrading atlantis.yaml"). A command that is not shell
+    /// words (an unterminated quote) is an error, as it was in Atlantis.
+    fn read_run_steps_as_version_2(&mut self, r: &mut Reader, name: &str) {
+        let line = self.line;
+        let stages = [
+            &mut self.plan,
+            &mut self.apply,
+            &mut self.import,
+            &mut self.state_rm,
+        ];
+        for step in stages.into_iter().flatten().flatten() {
+            if let Step::Run { command, .. } = step {
+                match shell_words::split(command) {
+                    Ok(words) => *command = words.join(" "),
+                    Err(_) => {
+                        r.error(
+                            line,
+                            format!("a `run` step of workflow `{name}` has an unterminated quote or escape"),
+                        )
+                        .help = Some(
+                            "`version: 2` reads `run` commands as shell words; with `version: 3` the command runs as written"
+                                .to_owned(),
+                        );
+                    }
+                }
+            }
+        }
+    }
+
     /// The plan steps, the defaults filled in.
     #[must_use]
     pub fn plan_steps(&self) -> Vec<Step> {
@@ -89,6 +120,13 @@ impl Workflow {
 const WORKFLOW_KEYS: &[&str] = &["plan", "apply", "import", "state_rm"];
 
 /// Reads a `workflows:` mapping.
+/// `workflows` of a `version: 2` file: see [`Workflow::read_run_steps_as_version_2`].
+pub(super) fn read_version_2_run_steps(r: &mut Reader, workflows: &mut BTreeMap<String, Workflow>) {
+    for (name, workflow) in workflows {
+        workflow.read_run_steps_as_version_2(r, name);
+    }
+}
+
 pub(crate) fn read_workflows(r: &mut Reader, node: &Node) -> BTreeMap<String, Workflow> {
     let mut out = BTreeMap::new();
     if node.value == Value::Null {

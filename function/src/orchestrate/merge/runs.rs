@@ -5,14 +5,16 @@
 use super::OnMerge;
 use crate::event::CommitSha;
 use crate::orchestrate::PrContext;
+use crate::orchestrate::apply::stages;
 use crate::orchestrate::plan::run_spec;
 use crate::repo_config;
 use crate::run::{PlanToApply, RunCommand, RunSpec};
 
-/// The runs a merge starts: stored plans applied, projects planned again, and what is said.
+/// The runs a merge starts: stored plans applied, projects planned again (each with the
+/// projects it depends on), and what is said.
 pub(super) struct MergeRuns {
     pub(super) applies: Vec<(RunSpec, Vec<String>)>,
-    pub(super) plans: Vec<RunSpec>,
+    pub(super) plans: Vec<(RunSpec, Vec<String>)>,
     pub(super) notes: Vec<String>,
 }
 
@@ -56,14 +58,8 @@ pub(super) fn merge_runs(
             let mut at_merge = ctx.clone();
             at_merge.head_sha = merge_sha.clone();
             at_merge.head_repo = Some(ctx.repo.clone());
-            plans.push(run_spec(
-                &at_merge,
-                &item.project,
-                policy,
-                RunCommand::Plan,
-                &[],
-                None,
-            ));
+            let spec = run_spec(&at_merge, &item.project, policy, RunCommand::Plan, &[], None);
+            plans.push((spec, item.project.depends_on.clone()));
             notes.push(format!("`{label}`: the merge changed its files (or the pull request's head) since its plan, so it is planned again at the merge commit and applied if that plan succeeds"));
         } else {
             notes.push(format!(
@@ -77,6 +73,53 @@ pub(super) fn merge_runs(
             item.project.display_name()
         )
     }));
+    first_stage_when_replanning(MergeRuns {
+        applies,
+        plans,
+        notes,
+    })
+}
+
+/// A project planned again applies once its new plan reports, a stored plan at once: a merge
+/// cannot order the two. So when it plans a project again and its runs fall into more than one
+/// stage (`execution_order_group`, then `depends_on`), only the first stage runs; the later
+/// stages are named as not applied, their locks kept with the pull request.
+fn first_stage_when_replanning(runs: MergeRuns) -> MergeRuns {
+    let MergeRuns {
+        applies,
+        plans,
+        mut notes,
+    } = runs;
+    if plans.is_empty() {
+        return MergeRuns {
+            applies,
+            plans,
+            notes,
+        };
+    }
+    let mut stages = stages(applies.into_iter().chain(plans).collect()).into_iter();
+    let first = stages.next().unwrap_or_default();
+    let first_names: Vec<String> = first
+        .iter()
+        .map(|(spec, _)| format!("`{}`", spec.project.label()))
+        .collect();
+    for (spec, _) in stages.flatten() {
+        let label = spec.project.label();
+        // What `merge_runs` said it would do, replaced.
+        notes.retain(|note| !note.starts_with(&format!("`{label}`:")));
+        let how = if spec.command == RunCommand::Plan {
+            "apply the change from a new pull request after `landfall unlock` here"
+        } else {
+            "comment `landfall apply` here once they are applied"
+        };
+        notes.push(format!(
+            "`{label}`: **not applied**: it comes after {} (`execution_order_group`, `depends_on`), and apply on merge cannot order an apply after a project it plans again at the merge commit. Its lock stays with this pull request: {how}",
+            first_names.join(", ")
+        ));
+    }
+    let (plans, applies) = first
+        .into_iter()
+        .partition(|(spec, _)| spec.command == RunCommand::Plan);
     MergeRuns {
         applies,
         plans,

@@ -42,6 +42,32 @@ fn files(config: &'static str) -> [(&'static str, &'static str); 3] {
     ]
 }
 
+/// The host says the PR merged (its files at the merge commit as at its head, unless the test
+/// mounted others first), and a maintainer's merge is handled.
+async fn merged_by_a_maintainer(lp: &Loop) {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    lp.host_has_pr("closed", true).await;
+    lp.host_has_files(&files(CONFIG)).await;
+    let tree: Vec<_> = files(CONFIG)
+        .iter()
+        .map(|(f, _)| serde_json::json!({"path": f, "type": "blob", "mode": "100644", "sha": super::SHA}))
+        .collect();
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/git/trees/{}", super::MERGE_SHA)))
+        .respond_with(ResponseTemplate::new(200).set_body_json(
+            serde_json::json!({"sha": super::MERGE_SHA, "truncated": false, "tree": tree}),
+        ))
+        .mount(&lp.host)
+        .await;
+    lp.host_grants("maintainer", "write").await;
+    let mut merged = opened();
+    merged.kind = crate::event::EventKind::Merged;
+    merged.delivery = Some(crate::event::DeliveryId::new("merge-1"));
+    merged.sender = Some("maintainer".to_owned());
+    lp.ctx.process(&merged).await.unwrap();
+}
+
 /// A loop whose PR planned `network` and then `app`, each plan reported.
 async fn both_planned() -> (Loop, tempfile::TempDir) {
     both_planned_under("repos:\n- id: /.*/\n").await
@@ -159,29 +185,9 @@ async fn a_dependent_is_not_applied_when_its_dependency_is_refused() {
 /// record) back when it reports, and `app`'s stage starts then.
 #[tokio::test]
 async fn apply_on_merge_applies_the_dependent_once_its_dependency_is_applied() {
-    use wiremock::matchers::{method, path};
-    use wiremock::{Mock, ResponseTemplate};
     let (lp, _bin) = both_planned_under("repos:\n- id: /.*/\n  apply_on_merge: true\n").await;
     lp.host.reset().await;
-    lp.host_has_pr("closed", true).await;
-    lp.host_has_files(&files(CONFIG)).await;
-    let tree: Vec<_> = files(CONFIG)
-        .iter()
-        .map(|(f, _)| serde_json::json!({"path": f, "type": "blob", "mode": "100644", "sha": super::SHA}))
-        .collect();
-    Mock::given(method("GET"))
-        .and(path(format!("/repos/{REPO}/git/trees/{}", super::MERGE_SHA)))
-        .respond_with(ResponseTemplate::new(200).set_body_json(
-            serde_json::json!({"sha": super::MERGE_SHA, "truncated": false, "tree": tree}),
-        ))
-        .mount(&lp.host)
-        .await;
-    lp.host_grants("maintainer", "write").await;
-    let mut merged = opened();
-    merged.kind = crate::event::EventKind::Merged;
-    merged.delivery = Some(crate::event::DeliveryId::new("merge-1"));
-    merged.sender = Some("maintainer".to_owned());
-    lp.ctx.process(&merged).await.unwrap();
+    merged_by_a_maintainer(&lp).await;
 
     let applies = dispatched(&lp, RunCommand::Apply).await;
     let names: Vec<_> = applies.iter().map(|(s, _)| s.project.name.clone()).collect();
@@ -226,4 +232,49 @@ projects:
     let app = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
     let app = app.iter().find(|r| r.key.dir == "app").unwrap();
     assert_eq!(app.status, crate::store::PlanStatus::Planned);
+}
+
+/// A merge that changed `network` plans it again at the merge commit; `app`, which depends on
+/// it, has a stored plan the merge did not touch. Apply on merge cannot order `app`'s apply
+/// after `network`'s new plan is applied, so `app` is not applied and keeps its lock.
+#[tokio::test]
+async fn a_merge_that_plans_a_dependency_again_applies_no_dependent_before_it() {
+    use wiremock::matchers::{method, path, query_param};
+    use wiremock::{Mock, ResponseTemplate};
+    let policy = "repos:\n- id: /.*/\n  apply_on_merge: true\n  apply_on_merge_replan: true\n";
+    let (lp, _bin) = both_planned_under(policy).await;
+    lp.host.reset().await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/contents/network/main.tf")))
+        .and(query_param("ref", super::MERGE_SHA))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_string("resource \"terraform_data\" \"b\" {}\n"),
+        )
+        .with_priority(1)
+        .mount(&lp.host)
+        .await;
+    merged_by_a_maintainer(&lp).await;
+
+    let said = lp.comments().await;
+    assert!(
+        dispatched(&lp, RunCommand::Apply).await.is_empty(),
+        "app applied before network's new plan: {said:#?}"
+    );
+    let replans: Vec<_> = dispatched(&lp, RunCommand::Plan)
+        .await
+        .into_iter()
+        .filter(|(spec, _)| spec.head_sha.as_str() == super::MERGE_SHA)
+        .map(|(spec, _)| spec.project.name)
+        .collect();
+    assert_eq!(replans, [Some("network".to_owned())]);
+    let locks = lp.ctx.store.list_locks(Some(REPO)).await.unwrap();
+    assert!(
+        locks.iter().all(|lock| lock.kept_after_merge) && locks.len() == 2,
+        "{locks:?}"
+    );
+    assert!(
+        said.iter()
+            .any(|c| c.contains("`app`: **not applied**") && !c.contains("`app`: its stored plan")),
+        "{said:#?}"
+    );
 }
