@@ -13,7 +13,7 @@
 use std::fs::{self, OpenOptions};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 
 use anyhow::{Context, bail};
 use base64::Engine as _;
@@ -177,7 +177,7 @@ pub fn run_logged(
     let name = program.file_name().unwrap_or_default().to_string_lossy();
     writeln!(file, "\n$ {name} {}", args.join(" "))?;
     let started = std::time::Instant::now();
-    let mut child = Command::new(program)
+    let mut child = super::child_command(program)
         .args(args)
         .current_dir(dir)
         .stdin(if stdin.is_some() {

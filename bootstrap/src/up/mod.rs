@@ -73,6 +73,16 @@ pub struct Options {
     pub until: Option<Stage>,
 }
 
+/// A program `up` starts (Terraform and what it runs, podman or docker, `cargo lambda`):
+/// the VCS token and webhook secret `up` may have been given in its environment stay with `up`
+/// (they reach the platform through Secrets Manager), so none of them inherits them.
+pub(crate) fn child_command(program: impl AsRef<std::ffi::OsStr>) -> std::process::Command {
+    use landfall_function::config::env_vars::{VCS_TOKEN, WEBHOOK_SECRET};
+    let mut command = std::process::Command::new(program);
+    command.env_remove(VCS_TOKEN).env_remove(WEBHOOK_SECRET);
+    command
+}
+
 /// The stages, in order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
 pub enum Stage {

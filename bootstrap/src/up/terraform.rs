@@ -6,7 +6,7 @@ use std::fs::{self, File, OpenOptions};
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -116,7 +116,7 @@ impl Terraform {
         let err = log.try_clone()?;
         let started = Instant::now();
         // Its own process group: a Ctrl-C at the terminal reaches Terraform once, from us.
-        let mut child = Command::new(&self.program)
+        let mut child = super::child_command(&self.program)
             .args(args)
             .current_dir(&self.dir)
             .env("TF_IN_AUTOMATION", "1")
@@ -164,7 +164,7 @@ impl Terraform {
         let path = out.path().to_owned();
         let file = File::create(&path)?;
         let started = Instant::now();
-        let mut child = Command::new(&self.program)
+        let mut child = super::child_command(&self.program)
             .args(["output", "-json", "-no-color"])
             .current_dir(&self.dir)
             .env("TF_IN_AUTOMATION", "1")

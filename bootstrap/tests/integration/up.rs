@@ -185,6 +185,9 @@ resource "terraform_data" "function" {{
 {guard}  provisioner "local-exec" {{
     command = "{} {} secrets {NAME}/webhook-secret {NAME}/vcs-token"
   }}
+  provisioner "local-exec" {{
+    command = "printf %s \"$${{LANDFALL_VCS_TOKEN-unset}}\" > ${{path.root}}/token-seen-by-terraform"
+  }}
 }}
 output "webhook_url" {{
   value = "{URL}"
@@ -419,6 +422,11 @@ fn up_applies_migrates_connects_and_a_second_run_changes_nothing() {
     let out = f.up(&[]);
     let first = text(&out);
     assert_eq!(out.status.code(), Some(0), "{first}");
+    // The token given to `up` reached no program it started (here a provisioner of Terraform).
+    assert_eq!(
+        fs::read_to_string(f.path("terraform/platform/token-seen-by-terraform")).unwrap(),
+        "unset"
+    );
     assert!(
         first.contains("   ok  runner image") && first.contains(IMAGE),
         "the image given is used: {first}"
