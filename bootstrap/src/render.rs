@@ -252,6 +252,7 @@ struct AppContext<'a> {
     path: Option<&'a str>,
     chart: Option<&'a str>,
     sync_wave: String,
+    project_description: String,
 }
 
 /// The Kubernetes group the function's EKS access entry maps to.
@@ -384,6 +385,11 @@ impl<'a> AppContext<'a> {
             path: app.path.as_ref().map(|p| p.get_ref().as_str()),
             chart,
             sync_wave: app.sync_wave.to_string(),
+            project_description: format!(
+                "The {} app: its repository deploys into namespace {} only",
+                app.name.get_ref(),
+                app.namespace()
+            ),
         }
     }
 }

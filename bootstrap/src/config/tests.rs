@@ -152,3 +152,31 @@ fn the_drift_check_interval_is_read_by_the_functions_own_schedule_parser() {
     );
     assert!(err.contains("`rate(1 hour)`"), "{err}");
 }
+
+#[test]
+fn no_app_deploys_into_argo_cds_the_runners_or_kubernetes_own_namespaces() {
+    let app = |fields: &str| {
+        format!("{MINIMAL}\n[[apps]]\nrepo_url = \"https://x/y.git\"\npath = \"a\"\n{fields}\n")
+    };
+    for (fields, why) in [
+        ("name = \"x\"\nnamespace = \"argocd\"", "Argo CD's"),
+        (
+            "name = \"x\"\nnamespace = \"landfall-runner\"",
+            "where the Landfall runners run",
+        ),
+        ("name = \"kube-system\"", "one of Kubernetes' own"),
+        (
+            "name = \"x\"\nnamespace = \"kube-node-lease\"",
+            "one of Kubernetes' own",
+        ),
+    ] {
+        let err = parse(&app(fields)).unwrap_err();
+        assert!(
+            err.contains(why) && err.contains("would deploy into namespace"),
+            "{fields}: {err}"
+        );
+    }
+    let err = parse(&app("name = \"default\"")).unwrap_err();
+    assert!(err.contains("taken by Argo CD's own project"), "{err}");
+    parse(&app("name = \"x\"\nnamespace = \"default\"")).unwrap();
+}

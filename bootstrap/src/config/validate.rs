@@ -7,7 +7,7 @@ use toml::Spanned;
 
 use landfall_function::repo_config::DriftSchedule;
 
-use super::{Config, Diagnostic, LOG_RETENTION_DAYS, LineIndex};
+use super::{App, Config, Diagnostic, LOG_RETENTION_DAYS, LineIndex};
 use crate::names;
 
 impl Config {
@@ -242,6 +242,58 @@ impl Config {
         }
     }
 
+    /// An app's name and namespace: a valid name that no other project takes, and a namespace
+    /// of its own.
+    fn validate_app_identity(&self, v: &mut Validator<'_>, app: &App) {
+        let name = app.name.get_ref();
+        if let Err(e) = names::app_name(name) {
+            v.at(
+                &app.name,
+                format!("invalid app name {name:?}: {e}"),
+                Some(names::suggest_label(name).map_or_else(
+                    || "use lowercase letters, digits and '-'".to_owned(),
+                    |s| format!("try {s:?}"),
+                )),
+            );
+        } else if let Some(owner) = self.app_owning(name) {
+            v.at(
+                &app.name,
+                format!("app name {name:?} is taken by the Landfall {owner} app"),
+                Some("choose another name".to_owned()),
+            );
+        } else if name == "default" {
+            v.at(
+                &app.name,
+                "app name \"default\" is taken by Argo CD's own project (each app gets an AppProject of its name)".to_owned(),
+                Some("choose another name".to_owned()),
+            );
+        }
+        if let Some(why) = self.reserved_namespace(app.namespace()) {
+            v.at(
+                app.namespace.as_ref().unwrap_or(&app.name),
+                format!(
+                    "app {name:?} would deploy into namespace {:?}, {why}: an app's repository could then change what runs there",
+                    app.namespace()
+                ),
+                Some("give the app its own namespace (`namespace = \"...\"`)".to_owned()),
+            );
+        }
+    }
+
+    /// Why no app may deploy into `namespace`, if none may: Argo CD's, the runners' (where the
+    /// apply role's service account lives) and Kubernetes' own.
+    fn reserved_namespace(&self, namespace: &str) -> Option<&'static str> {
+        if namespace == self.argocd.namespace.get_ref() {
+            Some("Argo CD's")
+        } else if namespace == self.function.runner_namespace.get_ref() {
+            Some("where the Landfall runners run")
+        } else if matches!(namespace, "kube-system" | "kube-public" | "kube-node-lease") {
+            Some("one of Kubernetes' own")
+        } else {
+            None
+        }
+    }
+
     /// Which of Landfall's own Applications is named `name`, if one is.
     fn app_owning(&self, name: &str) -> Option<&'static str> {
         if name == self.function.runner_namespace.get_ref() {
@@ -258,22 +310,7 @@ impl Config {
         for spanned in &self.apps {
             let app = spanned.get_ref();
             let name = app.name.get_ref();
-            if let Err(e) = names::app_name(name) {
-                v.at(
-                    &app.name,
-                    format!("invalid app name {name:?}: {e}"),
-                    Some(names::suggest_label(name).map_or_else(
-                        || "use lowercase letters, digits and '-'".to_owned(),
-                        |s| format!("try {s:?}"),
-                    )),
-                );
-            } else if let Some(owner) = self.app_owning(name) {
-                v.at(
-                    &app.name,
-                    format!("app name {name:?} is taken by the Landfall {owner} app"),
-                    Some("choose another name".to_owned()),
-                );
-            }
+            self.validate_app_identity(v, app);
             if let Some(first_line) = seen.get(name.as_str()) {
                 v.at(
                     &app.name,

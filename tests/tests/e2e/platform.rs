@@ -247,12 +247,19 @@ pub(super) fn assert_valid_kubernetes(paths: &[PathBuf]) {
     );
 }
 
-/// A rendered YAML file as JSON, read by PyYAML from the tools' virtualenv.
+/// A rendered YAML file of one document as JSON, read by PyYAML from the tools' virtualenv.
 pub(super) fn yaml_as_json(path: &Path) -> serde_json::Value {
+    let mut documents = yaml_documents(path);
+    assert_eq!(documents.len(), 1, "{}: one document", path.display());
+    documents.remove(0)
+}
+
+/// Every document of a rendered YAML file, as JSON.
+pub(super) fn yaml_documents(path: &Path) -> Vec<serde_json::Value> {
     let out = run(Command::new(repo_root().join(".tools/venv/bin/python"))
         .args([
             "-c",
-            "import json, sys, yaml; json.dump(yaml.safe_load(open(sys.argv[1])), sys.stdout)",
+            "import json, sys, yaml; json.dump([d for d in yaml.safe_load_all(open(sys.argv[1])) if d], sys.stdout)",
         ])
         .arg(path));
     assert!(out.status.success(), "{}", text(&out));
@@ -279,10 +286,11 @@ fn rendered_applications_validate_against_the_argo_cd_crds() {
         apps.push(dir.path().join("manifests/root-app.yaml"));
         let out = validate_argocd(&apps);
         assert!(out.status.success(), "{name}:\n{}", text(&out));
+        // Each of the config's apps has its AppProject too.
         assert!(
             text(&out).contains(&format!(
                 "{} Argo CD objects checked, 0 problems",
-                apps.len()
+                apps.len() + config.apps.len()
             )),
             "{}",
             text(&out)

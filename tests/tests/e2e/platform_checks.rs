@@ -6,7 +6,9 @@ use std::process::Command;
 
 use landfall_e2e::tool;
 
-use super::platform::{assert_valid_kubernetes, files, rendered, run, text, yaml_as_json};
+use super::platform::{
+    assert_valid_kubernetes, files, rendered, run, text, yaml_as_json, yaml_documents,
+};
 
 /// Checks that must pass on what the platform adds for the runner image and volumes, by
 /// (check, resource): the image repository keeps tags immutable, scans on push and is encrypted
@@ -121,10 +123,52 @@ fn the_default_storage_class_is_encrypted_gp3_from_the_ebs_csi_driver() {
                 .unwrap()
         };
         for other in files(&dir.path().join("manifests/apps"), "yaml") {
-            if !other.ends_with("landfall-platform.yaml") {
-                let other = yaml_as_json(&other);
-                assert!(wave(&app) < wave(&other), "{name}: {other}");
+            if other.ends_with("landfall-platform.yaml") {
+                continue;
             }
+            // An app's file holds its AppProject too, which needs no storage.
+            for other in yaml_documents(&other) {
+                if other["kind"] == "Application" {
+                    assert!(wave(&app) < wave(&other), "{name}: {other}");
+                }
+            }
+        }
+    }
+}
+
+/// Each app's Application is in the app's own AppProject, which admits only the app's repository
+/// and namespace and no cluster-wide object but that namespace: a writer of the app's repository
+/// cannot deploy into Argo CD's or the runners' namespace, or bind a cluster role.
+#[test]
+fn each_app_is_confined_to_its_repository_and_namespace_by_its_own_project() {
+    for name in ["example", "full"] {
+        let (dir, config) = rendered(name);
+        for app in &config.apps {
+            let app = app.get_ref();
+            let path = dir
+                .path()
+                .join(format!("manifests/apps/{}.yaml", app.name.get_ref()));
+            let docs = yaml_documents(&path);
+            let [project, application] = docs.as_slice() else {
+                panic!("{}: an AppProject and an Application", path.display());
+            };
+            assert_eq!(project["kind"], "AppProject");
+            assert_eq!(application["spec"]["project"], project["metadata"]["name"]);
+            assert_ne!(project["metadata"]["name"], "default");
+            let namespace = app.namespace();
+            assert_eq!(
+                project["spec"]["sourceRepos"],
+                serde_json::json!([app.repo_url.get_ref()])
+            );
+            assert_eq!(
+                project["spec"]["destinations"],
+                serde_json::json!([{"server": "https://kubernetes.default.svc", "namespace": namespace}])
+            );
+            assert_eq!(
+                project["spec"]["clusterResourceWhitelist"],
+                serde_json::json!([{"group": "", "kind": "Namespace", "name": namespace}])
+            );
+            assert_eq!(application["spec"]["destination"]["namespace"], namespace);
         }
     }
 }
