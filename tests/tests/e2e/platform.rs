@@ -185,15 +185,60 @@ fn runner_role_policies(platform: &Path) -> Vec<String> {
 fn the_runner_roles_reach_nothing_of_the_function_only_the_operators_policies() {
     let (dir, _) = rendered("full");
     let policies = runner_role_policies(&dir.path().join("terraform/platform"));
-    assert_eq!(policies.len(), 1, "{policies:#?}");
-    // One attachment resource, for the operator's own policy ARNs, per role.
+    assert_eq!(policies.len(), 2, "{policies:#?}");
+    // One attachment resource, for the operator's own policy ARNs, per role; and the fence.
     assert!(
         policies[0].contains("aws_iam_role_policy_attachment")
             && policies[0].contains("role.policy_arns"),
         "{}",
         policies[0]
     );
+    assert!(
+        policies[1].contains("data.aws_iam_policy_document.runner_fence.json"),
+        "{}",
+        policies[1]
+    );
     let runner = fs::read_to_string(dir.path().join("terraform/platform/runner.tf")).unwrap();
+    // The fence only denies, and denies the function's key, table, bucket and every secret.
+    let body = hcl::parse(&runner).unwrap();
+    let fence = body
+        .blocks()
+        .find(|b| {
+            b.identifier() == "data" && b.labels().iter().any(|l| l.as_str() == "runner_fence")
+        })
+        .expect("the runner_fence policy document");
+    let statements: Vec<String> = fence
+        .body()
+        .blocks()
+        .map(|b| hcl::to_string(b).unwrap())
+        .collect();
+    assert_eq!(statements.len(), 2, "{statements:#?}");
+    for statement in &statements {
+        assert!(statement.contains("effect = \"Deny\""), "{statement}");
+    }
+    for resource in [
+        "aws_kms_key.landfall.arn",
+        "aws_dynamodb_table.landfall.arn",
+        "aws_s3_bucket.artifacts.arn",
+        "aws_secretsmanager_secret.webhook_secret.arn",
+        "aws_secretsmanager_secret.vcs_token.arn",
+        "aws_secretsmanager_secret.drift_webhook.arn",
+    ] {
+        assert!(
+            statements[0].contains(resource),
+            "{resource}: {}",
+            statements[0]
+        );
+    }
+    let function_secrets = fs::read_to_string(dir.path().join("terraform/platform/landfall.tf"))
+        .unwrap()
+        .matches("resource \"aws_secretsmanager_secret\"")
+        .count();
+    assert_eq!(
+        statements[0].matches("aws_secretsmanager_secret.").count(),
+        function_secrets,
+        "every secret of the function is fenced off"
+    );
     for action in ["dynamodb:", "s3:", "secretsmanager:", "kms:", "lambda:"] {
         assert!(
             !runner.contains(action),
