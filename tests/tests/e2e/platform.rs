@@ -278,6 +278,33 @@ fn rendered_kubernetes_objects_pass_strict_schema_validation() {
     assert!(!out.status.success(), "{}", text(&out));
 }
 
+/// The function's Role, in the runner namespace only: Jobs, their pods' state and logs, and the
+/// runs' own Secrets, which it creates, gives their Job as owner and deletes, but never reads.
+#[test]
+fn the_dispatcher_writes_the_runs_secrets_and_never_reads_them() {
+    let (dir, _) = rendered("full");
+    let role = yaml_as_json(&dir.path().join("manifests/landfall-runner/role.yaml"));
+    assert_eq!(role["kind"], "Role", "namespaced, never a ClusterRole");
+    let rules = role["rules"].as_array().unwrap();
+    let verbs = |resource: &str| -> Vec<&str> {
+        rules
+            .iter()
+            .filter(|rule| {
+                rule["resources"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&resource.into())
+            })
+            .flat_map(|rule| rule["verbs"].as_array().unwrap())
+            .map(|verb| verb.as_str().unwrap())
+            .collect()
+    };
+    assert_eq!(verbs("secrets"), ["create", "patch", "delete"]);
+    assert_eq!(verbs("jobs"), ["create", "get", "list", "watch", "delete"]);
+    assert_eq!(verbs("pods"), ["get", "list", "watch"]);
+    assert!(verbs("*").is_empty(), "{role}");
+}
+
 /// Every object of `paths` passes `kubernetes-validate --strict`, one object a file.
 pub(super) fn assert_valid_kubernetes(paths: &[PathBuf]) {
     let out = run(Command::new(tool("kubernetes-validate"))
