@@ -3,8 +3,9 @@
 //!
 //! [`job_spec`] is pure: the same [`RunSpec`] and [`RunnerSettings`] always give the same Job,
 //! which `kubernetes-validate --strict` accepts (see `function/tests/runner/dispatch_kubernetes.rs`).
-//! [`KubernetesDispatcher`] only creates it; the API's 409 means the run's Job already exists,
-//! which is [`DispatchOutcome::AlreadyDispatched`].
+//! [`KubernetesDispatcher`] creates it, after the run's own Secret that holds its secrets (see
+//! [`super::job_secret`]); the API's 409 means the run's Job already exists, which is
+//! [`DispatchOutcome::AlreadyDispatched`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -91,8 +92,9 @@ pub struct RunnerSettings {
     pub resources: Resources,
     /// How long a finished Job (and its pod and logs) is kept.
     pub ttl_after_finished: Duration,
-    /// Plain settings every runner needs, such as `LANDFALL_STORE`, `LANDFALL_TABLE`,
-    /// `LANDFALL_BUCKET` and `AWS_REGION`. Never a secret: those come from Secret references.
+    /// Plain settings every runner needs, such as `LANDFALL_VCS_URL` and `AWS_REGION`, given to
+    /// the Job as literal values: never a secret. The run's secrets are in its own Secret, the
+    /// deployment's token in [`RunnerSettings::token_secret`], both read through `secretKeyRef`.
     pub env: Vec<(String, String)>,
 }
 
@@ -193,7 +195,9 @@ pub fn job_spec(spec: &RunSpec, settings: &RunnerSettings) -> Job {
     job_spec_with(spec, &super::RunSecrets::default(), settings)
 }
 
-/// The Job for one run with its `secrets`. Pure: no I/O, deterministic.
+/// The Job for one run with its `secrets`, which it reads from the run's own Secret
+/// ([`super::job_secret()`], created before it): none of their values is in the Job. Pure: no
+/// I/O, deterministic.
 #[must_use]
 #[allow(clippy::too_many_lines)] // One literal object, easier to review whole than split.
 pub fn job_spec_with(
@@ -332,10 +336,12 @@ pub enum KubernetesError {
         /// What failed.
         message: String,
     },
-    /// The API answered with an error status (403: the function's role may not create Jobs in
-    /// the namespace; 5xx: the API server failed).
-    #[error("creating Job {job} in namespace {namespace} failed: HTTP {code}: {message}")]
+    /// The API answered with an error status (403: the function's role may not create Jobs or
+    /// Secrets in the namespace; 5xx: the API server failed).
+    #[error("{action} {job} in namespace {namespace} failed: HTTP {code}: {message}")]
     Api {
+        /// What was being done, such as `creating Job`.
+        action: &'static str,
         /// The Job's name.
         job: String,
         /// The namespace.
@@ -349,8 +355,10 @@ pub enum KubernetesError {
         source: kube::Error,
     },
     /// The API could not be reached or its answer not read.
-    #[error("creating Job {job} in namespace {namespace} failed")]
+    #[error("{action} {job} in namespace {namespace} failed")]
     Transport {
+        /// What was being done, such as `creating Job`.
+        action: &'static str,
         /// The Job's name.
         job: String,
         /// The namespace.
@@ -359,6 +367,48 @@ pub enum KubernetesError {
         #[source]
         source: kube::Error,
     },
+    /// The Job was created but its Secret could not be given it as owner, so both were deleted
+    /// again: the run did not start.
+    #[error(
+        "Job {job} in namespace {namespace} was withdrawn: its Secret could not be made the Job's \
+         own ({reason})"
+    )]
+    Withdrawn {
+        /// The Job's name.
+        job: String,
+        /// The namespace.
+        namespace: String,
+        /// Why the Secret could not be owned.
+        reason: String,
+    },
+}
+
+impl KubernetesError {
+    /// `source`, the failure of `action` on Job `job` (or its Secret) in `namespace`, typed.
+    pub(super) fn from_kube(
+        action: &'static str,
+        job: &str,
+        namespace: &str,
+        source: kube::Error,
+    ) -> Self {
+        let (job, namespace) = (job.to_owned(), namespace.to_owned());
+        match source {
+            kube::Error::Api(status) => Self::Api {
+                action,
+                job,
+                namespace,
+                code: status.code,
+                message: status.message.clone(),
+                source: kube::Error::Api(status),
+            },
+            source => Self::Transport {
+                action,
+                job,
+                namespace,
+                source,
+            },
+        }
+    }
 }
 
 /// Creates runner Jobs through a [`kube::Client`] built once at start-up.
@@ -415,6 +465,15 @@ impl KubernetesDispatcher {
     pub(super) fn eks(&self) -> Option<&super::eks::EksAuth> {
         self.eks.as_deref()
     }
+
+    /// The runner namespace's objects of kind `K`, read and written as dynamic objects.
+    pub(super) fn namespaced<K: kube::Resource<DynamicType = ()>>(&self) -> Api<DynamicObject> {
+        Api::namespaced_with(
+            self.client.clone(),
+            &self.settings.namespace,
+            &ApiResource::erase::<K>(&()),
+        )
+    }
 }
 
 /// The Job as the API server receives it: the same JSON as the typed Job.
@@ -455,137 +514,51 @@ impl Dispatcher for KubernetesDispatcher {
         secrets: &super::RunSecrets,
     ) -> Result<DispatchOutcome, DispatchError> {
         let job = job_spec_with(spec, secrets, &self.settings);
+        let secret = super::job_secret::job_secret(spec, secrets, &self.settings);
         let run_id = spec.run_id();
+        let namespace = &self.settings.namespace;
         if let Some(auth) = &self.eks {
             auth.refresh().await.map_err(|err| KubernetesError::Auth {
                 message: format!("{err:#}"),
             })?;
         }
-        // Created as a dynamic object: the answer is only looked at for its status, so the
-        // binary carries no deserializer for a whole Job (pod spec, volumes...).
-        let jobs: Api<DynamicObject> = Api::namespaced_with(
-            self.client.clone(),
-            &self.settings.namespace,
-            &ApiResource::erase::<Job>(&()),
-        );
-        match jobs.create(&PostParams::default(), &dynamic_job(job)).await {
-            Ok(_) => {
-                tracing::info!(job = %run_id, namespace = %self.settings.namespace, "runner Job created");
+        // The run's secrets first, in its own Secret: the Job only refers to it, and its pod may
+        // start as soon as the Job exists.
+        if let Some(secret) = &secret {
+            self.put_secret(secret).await?;
+        }
+        // Created as a dynamic object: the answer is only looked at for its status and uid, so
+        // the binary carries no deserializer for a whole Job (pod spec, volumes...).
+        let created = self
+            .namespaced::<Job>()
+            .create(&PostParams::default(), &dynamic_job(job))
+            .await;
+        match created {
+            Ok(created) => {
+                if secret.is_some() {
+                    self.own_or_withdraw(&run_id, created.metadata.uid.as_deref())
+                        .await?;
+                }
+                tracing::info!(job = %run_id, namespace = %namespace, "runner Job created");
                 Ok(DispatchOutcome::Dispatched { run_id })
             }
             Err(kube::Error::Api(status)) if status.code == 409 => {
                 tracing::info!(job = %run_id, "runner Job already exists");
+                if secret.is_some() {
+                    self.own_by_existing_job(&run_id).await;
+                }
                 Ok(DispatchOutcome::AlreadyDispatched { run_id })
             }
-            Err(kube::Error::Api(status)) => Err(KubernetesError::Api {
-                job: run_id,
-                namespace: self.settings.namespace.clone(),
-                code: status.code,
-                message: status.message.clone(),
-                source: kube::Error::Api(status),
+            Err(err) => {
+                if secret.is_some() {
+                    // No Job will read it.
+                    self.delete_secret(&run_id).await;
+                }
+                Err(KubernetesError::from_kube("creating Job", &run_id, namespace, err).into())
             }
-            .into()),
-            Err(source) => Err(KubernetesError::Transport {
-                job: run_id,
-                namespace: self.settings.namespace.clone(),
-                source,
-            }
-            .into()),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use k8s_openapi::api::core::v1::SecretKeySelector;
-
-    use super::*;
-    use crate::config::env_vars;
-    use crate::run::env::tests::plan_spec;
-
-    fn settings() -> RunnerSettings {
-        RunnerSettings::new(
-            "landfall-runners",
-            "ghcr.io/acme/landfall:1.0",
-            "landfall-runner",
-        )
-    }
-
-    fn container(job: &Job) -> &Container {
-        &job.spec
-            .as_ref()
-            .unwrap()
-            .template
-            .spec
-            .as_ref()
-            .unwrap()
-            .containers[0]
-    }
-
-    #[test]
-    fn the_token_comes_from_a_secret_reference_never_a_literal() {
-        let job = job_spec(&plan_spec(), &settings());
-        let token = env_var(&job, env_vars::VCS_TOKEN);
-        assert_eq!(token.value, None);
-        let reference = secret_reference(token);
-        assert_eq!(reference.name, "landfall-vcs-token");
-        assert_eq!(reference.key, "token");
-        assert_eq!(reference.optional, Some(false), "no other source: required");
-
-        let mut with_arn = settings();
-        let arn = "arn:aws:secretsmanager:eu-west-1:1:secret:vcs";
-        with_arn
-            .env
-            .push((env_vars::VCS_TOKEN_ARN.to_owned(), arn.to_owned()));
-        let job = job_spec(&plan_spec(), &with_arn);
-        assert_eq!(
-            env_var(&job, env_vars::VCS_TOKEN_ARN).value.as_deref(),
-            Some(arn)
-        );
-        assert_eq!(
-            secret_reference(env_var(&job, env_vars::VCS_TOKEN)).optional,
-            Some(true),
-            "the runner reads the ARN instead"
-        );
-    }
-
-    fn env_var<'a>(job: &'a Job, name: &str) -> &'a EnvVar {
-        let env = container(job).env.as_ref().unwrap();
-        env.iter().find(|var| var.name == name).unwrap()
-    }
-
-    fn secret_reference(var: &EnvVar) -> &SecretKeySelector {
-        var.value_from
-            .as_ref()
-            .unwrap()
-            .secret_key_ref
-            .as_ref()
-            .unwrap()
-    }
-
-    #[test]
-    fn settings_never_override_the_runs_own_inputs() {
-        let mut settings = settings();
-        settings
-            .env
-            .push(("LANDFALL_RUN_PR".to_owned(), "999".to_owned()));
-        let job = job_spec(&plan_spec(), &settings);
-        let prs: Vec<_> = container(&job)
-            .env
-            .as_ref()
-            .unwrap()
-            .iter()
-            .filter(|var| var.name == "LANDFALL_RUN_PR")
-            .collect();
-        assert_eq!(prs.len(), 1);
-        assert_eq!(prs[0].value.as_deref(), Some("42"));
-    }
-
-    #[test]
-    fn the_deadline_leaves_the_runner_time_to_report_after_its_own_timeout() {
-        let job = job_spec(&plan_spec(), &settings());
-        let spec = job.spec.unwrap();
-        assert_eq!(spec.active_deadline_seconds, Some(1800 + 300));
-        assert_eq!(spec.backoff_limit, Some(0));
-    }
-}
+mod tests;

@@ -3,15 +3,18 @@
 //!
 //! - [`kubernetes::KubernetesDispatcher`], production: one Kubernetes Job per run, built by the
 //!   pure [`kubernetes::job_spec`], named deterministically so a retry finds its own Job (a 409
-//!   is [`DispatchOutcome::AlreadyDispatched`], not an error).
+//!   is [`DispatchOutcome::AlreadyDispatched`], not an error). The run's secrets are in a Secret
+//!   of its own ([`job_secret`]) the Job reads them from, never in the Job.
 //! - [`local::LocalDispatcher`], the default outside AWS: the same `landfall-runner` binary as a
 //!   detached child process with the same inputs.
 //!
-//! Both hand the runner a [`RunSpec`] as environment variables ([`RunSpec::to_env`]); the runner
-//! itself is [`crate::runner`]. The Job layout and the variables are described in `docs/runs.md`.
+//! Both hand the runner a [`RunSpec`] and its [`RunSecrets`] as environment variables
+//! ([`RunSpec::to_env`], [`RunSecrets::env`]); the runner itself is [`crate::runner`]. The Job
+//! layout and the variables are described in `docs/runs.md`.
 
 pub mod eks;
 mod job_env;
+mod job_secret;
 pub mod kubeconfig;
 pub mod kubernetes;
 pub mod local;
@@ -25,6 +28,7 @@ use std::time::Duration;
 use crate::forward::forward_to_variants;
 use crate::run::{RunReport, RunSpec};
 
+pub use job_secret::job_secret;
 pub use kubernetes::{KubernetesDispatcher, KubernetesError, RunnerSettings, job_spec_with};
 pub use local::{LocalDispatcher, LocalError};
 
@@ -91,13 +95,31 @@ impl std::fmt::Debug for RunSecrets {
 
 impl RunSecrets {
     /// The runner's variables for these, the VCS token aside (each dispatcher passes it its own
-    /// way): values in the clear, to hand to the runner only.
+    /// way): values in the clear, to hand to the runner only. [`RunSecrets::plain_env`] then
+    /// [`RunSecrets::secret_env`].
     #[must_use]
     pub fn env(&self) -> Vec<(&'static str, String)> {
+        let mut env = self.plain_env();
+        env.extend(self.secret_env());
+        env
+    }
+
+    /// Those of [`RunSecrets::env`] that are no secret: where the runner posts its report.
+    #[must_use]
+    pub fn plain_env(&self) -> Vec<(&'static str, String)> {
+        self.report
+            .iter()
+            .map(|(url, _)| (crate::config::env_vars::RUN_REPORT_URL, url.clone()))
+            .collect()
+    }
+
+    /// Those of [`RunSecrets::env`] that are secrets: the report credential, and the artifact
+    /// links (each a bearer capability: whoever holds a presigned link can use it).
+    #[must_use]
+    pub fn secret_env(&self) -> Vec<(&'static str, String)> {
         use secrecy::ExposeSecret as _;
         let mut env = Vec::new();
-        if let Some((url, credential)) = &self.report {
-            env.push((crate::config::env_vars::RUN_REPORT_URL, url.clone()));
+        if let Some((_, credential)) = &self.report {
             env.push((
                 crate::config::env_vars::RUN_REPORT_TOKEN,
                 credential.expose_secret().to_owned(),

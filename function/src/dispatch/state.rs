@@ -62,7 +62,8 @@ impl KubernetesDispatcher {
     }
 
     /// Deletes Job `run_id` with foreground propagation (its pod first: the runner gets SIGTERM
-    /// and stops its step); `Ok(false)` when there is no such Job.
+    /// and stops its step; the garbage collector deletes the run's Secret too, which the Job
+    /// owns); `Ok(false)` when there is no such Job.
     pub async fn delete_job(&self, run_id: &str) -> Result<bool, String> {
         if let Some(auth) = self.eks() {
             auth.refresh().await.map_err(|err| format!("{err:#}"))?;

@@ -1,6 +1,6 @@
 //! The Kubernetes dispatcher against a `tower-test` mock API server, one scenario per test: the
 //! exact Job it POSTs, a 409 as "already dispatched", 403 and 5xx as typed errors. The Job
-//! manifest itself passes `kubernetes-validate --strict`.
+//! manifest itself, and a run's Secret, pass `kubernetes-validate --strict`.
 
 use std::time::Duration;
 
@@ -10,15 +10,15 @@ use kube::client::Body;
 use landfall_function::dispatch::kubernetes::{KubernetesError, job_spec};
 use landfall_function::dispatch::{
     DispatchError, DispatchOutcome, Dispatcher as _, KubernetesDispatcher, RunSecrets,
-    RunnerSettings,
+    RunnerSettings, job_secret, job_spec_with,
 };
 use landfall_function::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use landfall_function::run::{ProjectSpec, RunCommand, RunSpec};
 use tower_test::mock::{self, Handle};
 
-type ApiHandle = Handle<Request<Body>, Response<Body>>;
+pub(super) type ApiHandle = Handle<Request<Body>, Response<Body>>;
 
-fn spec() -> RunSpec {
+pub(super) fn spec() -> RunSpec {
     RunSpec {
         provider: Provider::Github,
         repo: RepoName::new("acme/infra"),
@@ -44,7 +44,7 @@ fn spec() -> RunSpec {
     }
 }
 
-fn settings() -> RunnerSettings {
+pub(super) fn settings() -> RunnerSettings {
     let mut settings = RunnerSettings::new(
         "landfall-runners",
         "ghcr.io/landfall-dev/landfall-runner:0.1.0",
@@ -59,13 +59,13 @@ fn settings() -> RunnerSettings {
     settings
 }
 
-fn dispatcher() -> (KubernetesDispatcher, ApiHandle) {
+pub(super) fn dispatcher() -> (KubernetesDispatcher, ApiHandle) {
     let (service, handle) = mock::pair::<Request<Body>, Response<Body>>();
     let client = kube::Client::new(service, "default");
     (KubernetesDispatcher::new(client, settings()), handle)
 }
 
-fn status_body(code: u16, reason: &str, message: &str) -> Body {
+pub(super) fn status_body(code: u16, reason: &str, message: &str) -> Body {
     Body::from(
         serde_json::to_vec(&serde_json::json!({
             "kind": "Status", "apiVersion": "v1", "metadata": {},
@@ -76,8 +76,8 @@ fn status_body(code: u16, reason: &str, message: &str) -> Body {
 }
 
 /// Answers the next request with `status` and `body`; returns the request's method, URI and
-/// JSON body.
-async fn answer(
+/// JSON body (`null` for none).
+pub(super) async fn answer(
     handle: &mut ApiHandle,
     status: StatusCode,
     body: impl FnOnce(&serde_json::Value) -> Body,
@@ -89,7 +89,11 @@ async fn answer(
     let method = request.method().to_string();
     let uri = request.uri().to_string();
     let bytes = request.into_body().collect().await.unwrap().to_bytes();
-    let json: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
+    let json: serde_json::Value = if bytes.is_empty() {
+        serde_json::Value::Null
+    } else {
+        serde_json::from_slice(&bytes).unwrap()
+    };
     send.send_response(
         Response::builder()
             .status(status)
@@ -262,14 +266,25 @@ fn the_job_manifest_passes_kubernetes_validate_strict() {
         },
         planned_sha: apply.head_sha.clone(),
     });
+    // A run with secrets of its own: its Job refers to its Secret, validated beside it.
+    let secrets = super::dispatch_kubernetes_secrets::run_secrets();
+    let with_secrets = job_spec_with(&spec(), &secrets, &settings());
+    let secret = job_secret(&spec(), &secrets, &settings()).unwrap();
     let mut files = Vec::new();
-    for (name, spec) in [("plan.json", spec()), ("apply.json", apply)] {
+    for (name, object) in [
+        (
+            "plan.json",
+            serde_json::to_value(job_spec(&spec(), &settings())),
+        ),
+        (
+            "apply.json",
+            serde_json::to_value(job_spec(&apply, &settings())),
+        ),
+        ("with-secrets.json", serde_json::to_value(with_secrets)),
+        ("secret.json", serde_json::to_value(secret)),
+    ] {
         let path = dir.path().join(name);
-        std::fs::write(
-            &path,
-            serde_json::to_vec_pretty(&job_spec(&spec, &settings())).unwrap(),
-        )
-        .unwrap();
+        std::fs::write(&path, serde_json::to_vec_pretty(&object.unwrap()).unwrap()).unwrap();
         files.push(path);
     }
     let output = std::process::Command::new(landfall_e2e::tool("kubernetes-validate"))
@@ -281,7 +296,7 @@ fn the_job_manifest_passes_kubernetes_validate_strict() {
         .unwrap();
     assert!(
         output.status.success(),
-        "kubernetes-validate refused the Job:\n{}{}",
+        "kubernetes-validate refused the Job or its Secret:\n{}{}",
         String::from_utf8_lossy(&output.stdout),
         String::from_utf8_lossy(&output.stderr)
     );

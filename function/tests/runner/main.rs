@@ -9,6 +9,7 @@
 mod dispatch_eks_token;
 mod dispatch_job_state;
 mod dispatch_kubernetes;
+mod dispatch_kubernetes_secrets;
 mod dispatch_local;
 mod runner_comment;
 mod runner_e2e;

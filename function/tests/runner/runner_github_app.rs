@@ -1,12 +1,15 @@
 //! A deployment that acts as a GitHub App mints each run a token of its own: an installation
 //! token for the run's repository alone, `contents: read` only (GitHub's `repositories` and
-//! `permissions`), minted by the function with the App's key. The run's Job carries that token
-//! and nothing of the App: not its key, not the key's ARN, not its id. Against a wiremock GitHub.
+//! `permissions`), minted by the function with the App's key. The run's Secret holds that token,
+//! its Job reads it from there, and neither carries anything of the App: not its key, not the
+//! key's ARN, not its id. Against a wiremock GitHub.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use landfall_function::context::Context;
-use landfall_function::dispatch::{AnyDispatcher, LocalDispatcher, RunnerSettings, job_spec_with};
+use landfall_function::dispatch::{
+    AnyDispatcher, LocalDispatcher, RunnerSettings, job_secret, job_spec_with,
+};
 use landfall_function::event::Provider;
 use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
 use landfall_function::run::{CommentThread, ProjectSpec, RunCommand, RunSpec};
@@ -114,19 +117,20 @@ async fn a_github_app_run_gets_a_read_only_token_of_its_own_and_nothing_of_the_a
     assert_eq!(token.expose_secret(), CLONE_TOKEN);
     let settings = RunnerSettings::new("runners", "runner:1", "landfall-runner");
     let job = serde_json::to_value(job_spec_with(&spec, &secrets, &settings)).unwrap();
-    let env = job["spec"]["template"]["spec"]["containers"][0]["env"]
-        .as_array()
-        .unwrap()
-        .clone();
-    let value = |name: &str| {
-        env.iter()
-            .find(|v| v["name"] == name)
-            .map(|v| v["value"].clone())
-    };
-    assert_eq!(value("LANDFALL_VCS_TOKEN"), Some(json!(CLONE_TOKEN)));
-    let text = job.to_string();
+    super::dispatch_kubernetes_secrets::assert_read_from_the_runs_secret(
+        &job,
+        "LANDFALL_VCS_TOKEN",
+    );
+    let secret = serde_json::to_value(job_secret(&spec, &secrets, &settings)).unwrap();
+    assert_eq!(secret["stringData"]["LANDFALL_VCS_TOKEN"], CLONE_TOKEN);
+    for text in [job.to_string(), secret.to_string()] {
+        assert!(
+            !text.contains("GITHUB_APP") && !text.contains("PRIVATE KEY"),
+            "nothing of the App reaches the Job or its Secret: {text}"
+        );
+    }
     assert!(
-        !text.contains("GITHUB_APP") && !text.contains("PRIVATE KEY"),
-        "nothing of the App reaches the Job: {text}"
+        !job.to_string().contains(CLONE_TOKEN),
+        "the token is not in the Job"
     );
 }
