@@ -115,7 +115,7 @@ pub enum AppCommand {
 Examples:
   landfall app add guestbook --repo-url https://github.com/argoproj/argocd-example-apps.git --path guestbook
   landfall app add ingress --repo-url https://kubernetes.github.io/ingress-nginx \\
-      --chart ingress-nginx --chart-version 4.13.0 --namespace ingress --sync-wave -1")]
+      --chart ingress-nginx --chart-version 4.13.0 --namespace ingress --sync-wave -1 --cluster-wide")]
     Add(AppAddArgs),
     /// Remove an application and the manifest Landfall generated for it.
     Remove(AppRemoveArgs),
@@ -148,6 +148,11 @@ pub struct AppAddArgs {
     /// Argo CD sync wave: lower waves sync first.
     #[arg(long, value_name = "N", allow_negative_numbers = true)]
     pub sync_wave: Option<i32>,
+    /// Trust the app with the whole cluster (`cluster_wide = true`): any namespace and any
+    /// cluster-wide object, as a controller's chart needs (ingress-nginx, cert-manager). Without
+    /// it the app's source may deploy into its own namespace only.
+    #[arg(long)]
+    pub cluster_wide: bool,
     #[command(flatten)]
     pub target: ConfigArgs,
 }

@@ -253,6 +253,7 @@ struct AppContext<'a> {
     chart: Option<&'a str>,
     sync_wave: String,
     project_description: String,
+    cluster_wide: bool,
 }
 
 /// The Kubernetes group the function's EKS access entry maps to.
@@ -385,11 +386,19 @@ impl<'a> AppContext<'a> {
             path: app.path.as_ref().map(|p| p.get_ref().as_str()),
             chart,
             sync_wave: app.sync_wave.to_string(),
-            project_description: format!(
-                "The {} app: its repository deploys into namespace {} only",
-                app.name.get_ref(),
-                app.namespace()
-            ),
+            project_description: if app.cluster_wide {
+                format!(
+                    "The {} app, trusted with the whole cluster (cluster_wide = true)",
+                    app.name.get_ref()
+                )
+            } else {
+                format!(
+                    "The {} app: its source deploys into namespace {} only",
+                    app.name.get_ref(),
+                    app.namespace()
+                )
+            },
+            cluster_wide: app.cluster_wide,
         }
     }
 }

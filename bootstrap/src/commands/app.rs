@@ -50,6 +50,9 @@ pub fn add(args: &AppAddArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode
     if let Some(wave) = args.sync_wave {
         table.insert("sync_wave", toml_edit::value(i64::from(wave)));
     }
+    if args.cluster_wide {
+        table.insert("cluster_wide", toml_edit::value(true));
+    }
     match doc.get_mut("apps") {
         None => {
             let mut apps = ArrayOfTables::new();

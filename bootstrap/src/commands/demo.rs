@@ -25,6 +25,7 @@ chart = "ingress-nginx"
 chart_version = "4.13.0"
 namespace = "ingress"
 sync_wave = -1
+cluster_wide = true
 "#;
 
 /// The example configuration: what `landfall init` writes for a demo platform, plus two apps.

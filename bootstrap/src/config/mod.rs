@@ -165,6 +165,11 @@ pub struct App {
     pub revision: Option<Spanned<String>>,
     #[serde(default)]
     pub sync_wave: i32,
+    /// Trusted with the whole cluster: its AppProject admits every namespace and every
+    /// cluster-wide object (a controller's chart: ClusterRoles, CRDs, webhooks). Off: the app's
+    /// repository may deploy into its own namespace only.
+    #[serde(default)]
+    pub cluster_wide: bool,
 }
 
 impl App {

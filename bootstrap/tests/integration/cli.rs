@@ -258,6 +258,7 @@ fn app_add_and_remove_keep_the_users_comments_and_order() {
             "4.13.0",
             "--sync-wave",
             "-1",
+            "--cluster-wide",
         ],
     );
     let added = fs::read_to_string(&config).unwrap();
@@ -265,11 +266,15 @@ fn app_add_and_remove_keep_the_users_comments_and_order() {
         added.starts_with(&text),
         "the existing text changed:\n{added}"
     );
-    assert!(added.ends_with("[[apps]]\nname = \"ingress\"\nrepo_url = \"https://kubernetes.github.io/ingress-nginx\"\nchart = \"ingress-nginx\"\nchart_version = \"4.13.0\"\nsync_wave = -1\n"), "{added}");
+    assert!(added.ends_with("[[apps]]\nname = \"ingress\"\nrepo_url = \"https://kubernetes.github.io/ingress-nginx\"\nchart = \"ingress-nginx\"\nchart_version = \"4.13.0\"\nsync_wave = -1\ncluster_wide = true\n"), "{added}");
     let manifest = fs::read_to_string(dir.path().join("manifests/apps/ingress.yaml")).unwrap();
     assert!(
         manifest.contains("chart: \"ingress-nginx\"") && manifest.contains("sync-wave: \"-1\""),
         "{manifest}"
+    );
+    assert!(
+        manifest.contains("      kind: \"*\""),
+        "trusted with the cluster: {manifest}"
     );
 
     let list = ok(dir.path(), &["app", "list"]);

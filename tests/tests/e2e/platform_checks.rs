@@ -137,12 +137,22 @@ fn the_default_storage_class_is_encrypted_gp3_from_the_ebs_csi_driver() {
 }
 
 /// Each app's Application is in the app's own AppProject, which admits only the app's repository
-/// and namespace and no cluster-wide object but that namespace: a writer of the app's repository
-/// cannot deploy into Argo CD's or the runners' namespace, or bind a cluster role.
+/// and namespace and no cluster-wide object but that namespace (unless the config trusts the app
+/// with the cluster): a writer of the app's repository cannot deploy into Argo CD's or the
+/// runners' namespace, or bind a cluster role.
 #[test]
 fn each_app_is_confined_to_its_repository_and_namespace_by_its_own_project() {
     for name in ["example", "full"] {
         let (dir, config) = rendered(name);
+        let confined = config
+            .apps
+            .iter()
+            .filter(|a| !a.get_ref().cluster_wide)
+            .count();
+        assert!(
+            confined > 0,
+            "{name}: some app is confined to its namespace"
+        );
         for app in &config.apps {
             let app = app.get_ref();
             let path = dir
@@ -160,14 +170,20 @@ fn each_app_is_confined_to_its_repository_and_namespace_by_its_own_project() {
                 project["spec"]["sourceRepos"],
                 serde_json::json!([app.repo_url.get_ref()])
             );
+            // A controller's chart is trusted with the cluster only when the config says so.
+            let (destination, cluster_wide) = if app.cluster_wide {
+                ("*", serde_json::json!([{"group": "*", "kind": "*"}]))
+            } else {
+                (
+                    namespace,
+                    serde_json::json!([{"group": "", "kind": "Namespace", "name": namespace}]),
+                )
+            };
             assert_eq!(
                 project["spec"]["destinations"],
-                serde_json::json!([{"server": "https://kubernetes.default.svc", "namespace": namespace}])
+                serde_json::json!([{"server": "https://kubernetes.default.svc", "namespace": destination}])
             );
-            assert_eq!(
-                project["spec"]["clusterResourceWhitelist"],
-                serde_json::json!([{"group": "", "kind": "Namespace", "name": namespace}])
-            );
+            assert_eq!(project["spec"]["clusterResourceWhitelist"], cluster_wide);
             assert_eq!(application["spec"]["destination"]["namespace"], namespace);
         }
     }
