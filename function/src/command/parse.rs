@@ -95,14 +95,15 @@ fn state_subcommand(words: &[String]) -> Result<Option<usize>, String> {
     Err(String::new())
 }
 
-/// Whether `word` names a command (as the first word after the tool's name): what Atlantis'
-/// third name, `run`, must be followed by for a comment to address us.
+/// Whether `word` is one of the commands that make a comment starting with Atlantis' third name,
+/// `run`, ours: a command that acts, spelled exactly. Not `help` or `version`, nor anything
+/// shell words would read differently ("run #123 failed"), so that a colleague's "run version 2"
+/// gets no reply.
 pub(super) fn names_a_command(word: &str) -> bool {
-    !word.is_empty()
-        && !matches!(
-            parse_words(Tool::Landfall, word),
-            Err(CommandError::UnknownCommand(_) | CommandError::Quoting)
-        )
+    matches!(
+        word,
+        "plan" | "apply" | "unlock" | "cancel" | "approve_policies" | "import" | "state"
+    )
 }
 
 pub(super) fn parse_words(tool: Tool, rest: &str) -> Result<Command, CommandError> {

@@ -298,6 +298,16 @@ mod tests {
             errors.to_string().contains("unterminated quote"),
             "{errors}"
         );
+        let lines = "workflows:\n  custom:\n    plan:\n      steps:\n      - run: |\n          set -e\n          ./check.sh\n";
+        let errors =
+            parse_repo_config("atlantis.yaml", &format!("version: 2\n{lines}")).unwrap_err();
+        assert!(errors.to_string().contains("several lines"), "{errors}");
+        assert_eq!(
+            run_commands(&format!("version: 3\n{lines}")),
+            ["set -e\n./check.sh\n"]
+        );
+        let one_line = "version: 2\nworkflows:\n  custom:\n    plan:\n      steps:\n      - run: |\n          ./check.sh\n";
+        assert_eq!(run_commands(one_line), ["./check.sh"]);
     }
 
     #[test]

@@ -41,7 +41,9 @@ impl Workflow {
     /// Reads the `run` steps as `version: 2` did: Atlantis split the command into shell words and
     /// ran them joined by spaces, so a version 2 `printf \'print me\'` is version 3's
     /// `printf 'print me'` (Atlantis' "Upgrading atlantis.yaml"). A command that is not shell
-    /// words (an unterminated quote) is an error, as it was in Atlantis.
+    /// words (an unterminated quote) is an error, as it was in Atlantis; so is a command of
+    /// several lines, which the joining would make one (`set -e` and `./check.sh` would become
+    /// `set -e ./check.sh`, which checks nothing).
     fn read_run_steps_as_version_2(&mut self, r: &mut Reader, name: &str) {
         let line = self.line;
         let stages = [
@@ -52,6 +54,17 @@ impl Workflow {
         ];
         for step in stages.into_iter().flatten().flatten() {
             if let Step::Run { command, .. } = step {
+                if command.trim().contains('\n') {
+                    r.error(
+                        line,
+                        format!("a `run` step of workflow `{name}` has several lines"),
+                    )
+                    .help = Some(
+                        "`version: 2` joins a `run` command's words into one line, as Atlantis did; with `version: 3` the lines run as written"
+                            .to_owned(),
+                    );
+                    continue;
+                }
                 match shell_words::split(command) {
                     Ok(words) => *command = words.join(" "),
                     Err(_) => {

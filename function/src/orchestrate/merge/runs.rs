@@ -107,13 +107,8 @@ fn first_stage_when_replanning(runs: MergeRuns) -> MergeRuns {
         let label = spec.project.label();
         // What `merge_runs` said it would do, replaced.
         notes.retain(|note| !note.starts_with(&format!("`{label}`:")));
-        let how = if spec.command == RunCommand::Plan {
-            "apply the change from a new pull request after `landfall unlock` here"
-        } else {
-            "comment `landfall apply` here once they are applied"
-        };
         notes.push(format!(
-            "`{label}`: **not applied**: it comes after {} (`execution_order_group`, `depends_on`), and apply on merge cannot order an apply after a project it plans again at the merge commit. Its lock stays with this pull request: {how}",
+            "`{label}`: **not applied**: it comes after {} (`execution_order_group`, `depends_on`), and apply on merge cannot order an apply after a project it plans again at the merge commit. Its lock stays with this pull request: apply the change from a new pull request after `landfall unlock` here",
             first_names.join(", ")
         ));
     }
