@@ -17,7 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
-use self::runs::{MergeRuns, merge_runs};
+use self::runs::{MergeRuns, merge_runs, without_dependents_of_skipped};
 use super::apply::project_for;
 use super::plan::Loaded;
 use super::{Context, PrContext, text};
@@ -126,6 +126,7 @@ impl Context {
                 record,
             })
             .collect();
+        let candidates: Vec<String> = on_merge.iter().filter_map(|i| i.project.name.clone()).collect();
         // A project whose state changed since its plan has nothing to compare or apply.
         let (stale, on_merge): (Vec<_>, Vec<_>) = on_merge
             .into_iter()
@@ -139,21 +140,12 @@ impl Context {
             mut applies,
             mut plans,
             mut notes,
-        } = merge_runs(&ctx, (&on_merge, &stale), &changed, &merge_sha, &policy);
-        notes.append(&mut gated);
-        let header = text::with_notes(
-            &format!(
-                "**Apply on merge** at merge commit `{}`, merged by @{}:",
-                short(merge_sha.as_str()),
-                ctx.user
-            ),
-            &notes,
+        } = without_dependents_of_skipped(
+            merge_runs(&ctx, (&on_merge, &stale), &changed, &merge_sha, &policy),
+            &candidates,
         );
-        let thread = CommentThread {
-            comment_id: Some(self.upsert_comment(&ctx, None, &header).await?),
-            header,
-            silenced: Vec::new(),
-        };
+        notes.append(&mut gated);
+        let thread = self.merge_thread(&ctx, &merge_sha, &notes).await?;
         for (spec, _) in plans.iter_mut().chain(&mut applies) {
             spec.report_back = self.report_back.then(|| thread.clone());
         }
@@ -165,6 +157,28 @@ impl Context {
             self.apply_in_stages(&ctx, &thread, applies).await?;
         }
         Ok(())
+    }
+
+    /// The merge's comment, which says what it does with each project; its runs report into it.
+    async fn merge_thread(
+        &self,
+        ctx: &PrContext,
+        merge_sha: &CommitSha,
+        notes: &[String],
+    ) -> anyhow::Result<CommentThread> {
+        let header = text::with_notes(
+            &format!(
+                "**Apply on merge** at merge commit `{}`, merged by @{}:",
+                short(merge_sha.as_str()),
+                ctx.user
+            ),
+            notes,
+        );
+        Ok(CommentThread {
+            comment_id: Some(self.upsert_comment(ctx, None, &header).await?),
+            header,
+            silenced: Vec::new(),
+        })
     }
 
     /// `items` a merge may apply, and the notes on those it may not: merging applies nothing

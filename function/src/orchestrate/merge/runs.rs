@@ -80,6 +80,58 @@ pub(super) fn merge_runs(
     })
 }
 
+/// Of `runs`, those that depend, directly or through others, on a project of `candidates` (the
+/// merge's planned projects, by name) that this merge does not run (refused by its gates, stale,
+/// changed without `apply_on_merge_replan`, or deferred) are not run either: `depends_on` within
+/// the runs orders only what runs, so a dependent would otherwise apply without its dependency.
+/// They are named as not applied, their locks kept.
+pub(crate) fn without_dependents_of_skipped(runs: MergeRuns, candidates: &[String]) -> MergeRuns {
+    let MergeRuns {
+        mut applies,
+        mut plans,
+        mut notes,
+    } = runs;
+    let running: Vec<String> = applies
+        .iter()
+        .chain(&plans)
+        .filter_map(|(spec, _)| spec.project.name.clone())
+        .collect();
+    let mut skipped: Vec<String> = candidates
+        .iter()
+        .filter(|name| !running.contains(name))
+        .cloned()
+        .collect();
+    loop {
+        let waits = |(_, deps): &(RunSpec, Vec<String>)| deps.iter().any(|d| skipped.contains(d));
+        let (blocked, kept): (Vec<_>, Vec<_>) = applies.into_iter().chain(plans).partition(waits);
+        (plans, applies) = kept
+            .into_iter()
+            .partition(|(spec, _)| spec.command == RunCommand::Plan);
+        if blocked.is_empty() {
+            break;
+        }
+        for (spec, deps) in blocked {
+            let label = spec.project.label();
+            notes.retain(|note| !note.starts_with(&format!("`{label}`:")));
+            let missing: Vec<String> = deps
+                .iter()
+                .filter(|d| skipped.contains(d))
+                .map(|d| format!("`{d}`"))
+                .collect();
+            notes.push(format!(
+                "`{label}`: **not applied**: it depends on {}, which this merge does not apply. Its lock stays with this pull request: apply the change from a new pull request after `landfall unlock` here",
+                missing.join(", ")
+            ));
+            skipped.extend(spec.project.name);
+        }
+    }
+    MergeRuns {
+        applies,
+        plans,
+        notes,
+    }
+}
+
 /// A project planned again applies once its new plan reports, a stored plan at once: a merge
 /// cannot order the two. So when it plans a project again and its runs fall into more than one
 /// stage (`execution_order_group`, then `depends_on`), only the first stage runs; the later

@@ -234,15 +234,12 @@ projects:
     assert_eq!(app.status, crate::store::PlanStatus::Planned);
 }
 
-/// A merge that changed `network` plans it again at the merge commit; `app`, which depends on
-/// it, has a stored plan the merge did not touch. Apply on merge cannot order `app`'s apply
-/// after `network`'s new plan is applied, so `app` is not applied and keeps its lock.
-#[tokio::test]
-async fn a_merge_that_plans_a_dependency_again_applies_no_dependent_before_it() {
+/// Both planned under `policy`, then merged by a maintainer, the merge having changed `network`
+/// (not `app`, which depends on it).
+async fn merged_with_network_changed(policy: &str) -> (Loop, tempfile::TempDir) {
     use wiremock::matchers::{method, path, query_param};
     use wiremock::{Mock, ResponseTemplate};
-    let policy = "repos:\n- id: /.*/\n  apply_on_merge: true\n  apply_on_merge_replan: true\n";
-    let (lp, _bin) = both_planned_under(policy).await;
+    let (lp, bin) = both_planned_under(policy).await;
     lp.host.reset().await;
     Mock::given(method("GET"))
         .and(path(format!("/repos/{REPO}/contents/network/main.tf")))
@@ -254,12 +251,49 @@ async fn a_merge_that_plans_a_dependency_again_applies_no_dependent_before_it() 
         .mount(&lp.host)
         .await;
     merged_by_a_maintainer(&lp).await;
+    (lp, bin)
+}
 
+/// Without `apply_on_merge_replan`, the merge applies nothing of `network`, which it changed:
+/// `app`, which depends on it, is not applied either (before, `depends_on` ordered only the runs,
+/// so `app` applied alone).
+#[tokio::test]
+async fn a_merge_that_does_not_apply_a_dependency_applies_no_dependent() {
+    let (lp, _bin) =
+        merged_with_network_changed("repos:\n- id: /.*/\n  apply_on_merge: true\n").await;
+    let said = nothing_applied_and_both_locks_kept(&lp).await;
+    assert!(
+        said.iter()
+            .any(|c| c.contains("`app`: **not applied**: it depends on `network`")),
+        "{said:#?}"
+    );
+}
+
+/// Asserts that no apply was dispatched and that both locks stay, kept after the merge; returns
+/// the comments.
+async fn nothing_applied_and_both_locks_kept(lp: &Loop) -> Vec<String> {
     let said = lp.comments().await;
     assert!(
-        dispatched(&lp, RunCommand::Apply).await.is_empty(),
-        "app applied before network's new plan: {said:#?}"
+        dispatched(lp, RunCommand::Apply).await.is_empty(),
+        "app applied before network: {said:#?}"
     );
+    let locks = lp.ctx.store.list_locks(Some(REPO)).await.unwrap();
+    assert!(
+        locks.iter().all(|lock| lock.kept_after_merge) && locks.len() == 2,
+        "{locks:?}"
+    );
+    said
+}
+
+/// A merge that changed `network` plans it again at the merge commit; `app`, which depends on
+/// it, has a stored plan the merge did not touch. Apply on merge cannot order `app`'s apply
+/// after `network`'s new plan is applied, so `app` is not applied and keeps its lock.
+#[tokio::test]
+async fn a_merge_that_plans_a_dependency_again_applies_no_dependent_before_it() {
+    let policy = "repos:\n- id: /.*/\n  apply_on_merge: true\n  apply_on_merge_replan: true\n";
+    let (lp, _bin) = merged_with_network_changed(policy).await;
+
+    let said = nothing_applied_and_both_locks_kept(&lp).await;
     let replans: Vec<_> = dispatched(&lp, RunCommand::Plan)
         .await
         .into_iter()
@@ -267,11 +301,6 @@ async fn a_merge_that_plans_a_dependency_again_applies_no_dependent_before_it() 
         .map(|(spec, _)| spec.project.name)
         .collect();
     assert_eq!(replans, [Some("network".to_owned())]);
-    let locks = lp.ctx.store.list_locks(Some(REPO)).await.unwrap();
-    assert!(
-        locks.iter().all(|lock| lock.kept_after_merge) && locks.len() == 2,
-        "{locks:?}"
-    );
     assert!(
         said.iter()
             .any(|c| c.contains("`app`: **not applied**") && !c.contains("`app`: its stored plan")),
