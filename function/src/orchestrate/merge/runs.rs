@@ -62,15 +62,16 @@ pub(super) fn merge_runs(
             plans.push((spec, item.project.depends_on.clone()));
             notes.push(format!("`{label}`: the merge changed its files (or the pull request's head) since its plan, so it is planned again at the merge commit and applied if that plan succeeds"));
         } else {
-            notes.push(format!(
-                "`{label}`: **not applied**: the merge changed its files (or the pull request's head) since its plan, and this repository does not apply a plan made again at the merge commit (`apply_on_merge_replan`). Its lock stays with this pull request: apply the change from a new pull request after `landfall unlock` here"
+            notes.push(not_applied(
+                &label,
+                "the merge changed its files (or the pull request's head) since its plan, and this repository does not apply a plan made again at the merge commit (`apply_on_merge_replan`)",
             ));
         }
     }
     notes.extend(stale.iter().map(|item| {
-        format!(
-            "`{}`: **not applied**: its state was changed by `import` or `state rm` after its plan, so that plan is stale. Its lock stays with this pull request: apply the change from a new pull request after `landfall unlock` here",
-            item.project.display_name()
+        not_applied(
+            &item.project.display_name(),
+            "its state was changed by `import` or `state rm` after its plan, so that plan is stale",
         )
     }));
     first_stage_when_replanning(MergeRuns {
@@ -78,6 +79,29 @@ pub(super) fn merge_runs(
         plans,
         notes,
     })
+}
+
+/// What the merge's comment says of project `label`, which it does not apply because `why`: its
+/// lock stays with the pull request.
+fn not_applied(label: &str, why: &str) -> String {
+    format!(
+        "`{label}`: **not applied**: {why}. Its lock stays with this pull request: apply the change from a new pull request after `landfall unlock` here"
+    )
+}
+
+/// Replaces what `notes` said of project `label` (what `merge_runs` said it would do) with `note`.
+fn replace_note(notes: &mut Vec<String>, label: &str, note: String) {
+    notes.retain(|said| !said.starts_with(&format!("`{label}`:")));
+    notes.push(note);
+}
+
+/// Runs, each with the projects it depends on: the merge's plans, then its applies.
+type RunsByCommand = (Vec<(RunSpec, Vec<String>)>, Vec<(RunSpec, Vec<String>)>);
+
+/// `runs` as the merge's plans and its applies.
+fn plans_and_applies(runs: Vec<(RunSpec, Vec<String>)>) -> RunsByCommand {
+    runs.into_iter()
+        .partition(|(spec, _)| spec.command == RunCommand::Plan)
 }
 
 /// Of `runs`, those that depend, directly or through others, on a project of `candidates` (the
@@ -104,24 +128,19 @@ pub(crate) fn without_dependents_of_skipped(runs: MergeRuns, candidates: &[Strin
     loop {
         let waits = |(_, deps): &(RunSpec, Vec<String>)| deps.iter().any(|d| skipped.contains(d));
         let (blocked, kept): (Vec<_>, Vec<_>) = applies.into_iter().chain(plans).partition(waits);
-        (plans, applies) = kept
-            .into_iter()
-            .partition(|(spec, _)| spec.command == RunCommand::Plan);
+        (plans, applies) = plans_and_applies(kept);
         if blocked.is_empty() {
             break;
         }
         for (spec, deps) in blocked {
             let label = spec.project.label();
-            notes.retain(|note| !note.starts_with(&format!("`{label}`:")));
             let missing: Vec<String> = deps
                 .iter()
                 .filter(|d| skipped.contains(d))
                 .map(|d| format!("`{d}`"))
                 .collect();
-            notes.push(format!(
-                "`{label}`: **not applied**: it depends on {}, which this merge does not apply. Its lock stays with this pull request: apply the change from a new pull request after `landfall unlock` here",
-                missing.join(", ")
-            ));
+            let why = format!("it depends on {}, which this merge does not apply", missing.join(", "));
+            replace_note(&mut notes, &label, not_applied(&label, &why));
             skipped.extend(spec.project.name);
         }
     }
@@ -157,16 +176,13 @@ fn first_stage_when_replanning(runs: MergeRuns) -> MergeRuns {
         .collect();
     for (spec, _) in stages.flatten() {
         let label = spec.project.label();
-        // What `merge_runs` said it would do, replaced.
-        notes.retain(|note| !note.starts_with(&format!("`{label}`:")));
-        notes.push(format!(
-            "`{label}`: **not applied**: it comes after {} (`execution_order_group`, `depends_on`), and apply on merge cannot order an apply after a project it plans again at the merge commit. Its lock stays with this pull request: apply the change from a new pull request after `landfall unlock` here",
+        let why = format!(
+            "it comes after {} (`execution_order_group`, `depends_on`), and apply on merge cannot order an apply after a project it plans again at the merge commit",
             first_names.join(", ")
-        ));
+        );
+        replace_note(&mut notes, &label, not_applied(&label, &why));
     }
-    let (plans, applies) = first
-        .into_iter()
-        .partition(|(spec, _)| spec.command == RunCommand::Plan);
+    let (plans, applies) = plans_and_applies(first);
     MergeRuns {
         applies,
         plans,
