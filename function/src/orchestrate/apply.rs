@@ -252,7 +252,7 @@ fn refuse_dependents(
     let done = |dep: &str| {
         all.iter()
             .filter(|r| r.key.project.as_deref() == Some(dep))
-            .all(|r| matches!(r.status, PlanStatus::Applied | PlanStatus::NoChanges))
+            .all(|r| r.status.is_settled())
     };
     loop {
         let not_applied: Vec<String> = results.iter().filter_map(|r| r.name.clone()).collect();

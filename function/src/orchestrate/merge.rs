@@ -384,7 +384,8 @@ impl Context {
                 return false;
             }
         };
-        if record.status != PlanStatus::Applied {
+        // As the sweep decides (`release_settled`): a kept lock goes once nothing is left to apply.
+        if !record.status.is_settled() {
             match self.store.get_lock(&record.key).await {
                 Ok(Some(lock)) if lock.kept_after_merge => return true,
                 Ok(_) => {}
@@ -510,7 +511,7 @@ impl Context {
         let records = self.store.list_plans(spec.repo.as_str(), spec.pr.0).await?;
         let all_applied = records
             .iter()
-            .all(|r| matches!(r.status, PlanStatus::Applied | PlanStatus::NoChanges));
+            .all(|r| r.status.is_settled());
         if !all_applied {
             return Ok(());
         }

@@ -143,7 +143,7 @@ impl Context {
             .store
             .get_plan(&lock.key, lock.holder.pr)
             .await?
-            .is_some_and(|r| matches!(r.status, PlanStatus::Applied | PlanStatus::NoChanges));
+            .is_some_and(|r| r.status.is_settled());
         if !settled {
             return Ok(false);
         }

@@ -41,6 +41,12 @@ impl PlanStatus {
         Self::StateChanged,
     ];
 
+    /// Whether the project has nothing left to apply: applied, or planned with no changes.
+    #[must_use]
+    pub fn is_settled(self) -> bool {
+        matches!(self, Self::Applied | Self::NoChanges)
+    }
+
     /// The stored (and printed) name, such as `no_changes`.
     #[must_use]
     pub fn as_str(self) -> &'static str {
