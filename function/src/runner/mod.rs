@@ -20,6 +20,7 @@
 mod execute;
 pub mod git;
 mod hooks;
+mod leftovers;
 mod options;
 mod plan;
 pub mod process;

@@ -2,7 +2,8 @@
 //! runner's stderr, so a Job's log shows it), and, past the deadline, stopped the way Terraform
 //! expects: SIGINT to its process group (Terraform then finishes or cancels its current
 //! operations and releases the state lock), and SIGKILL after a grace period. When it ends, by
-//! itself or not, its process group is killed: a step's background processes die with it.
+//! itself or not, its process group is killed: a step's background processes die with it, and
+//! in the runner so does what left the group (`leftovers.rs`).
 
 use std::io::{self, Read, Write as _};
 use std::os::unix::process::CommandExt as _;
@@ -173,6 +174,9 @@ pub fn run(
     // keeps a leftover from holding the pipes open.
     signal_group(&child, Signal::KILL);
     let status = child.wait();
+    // And what left the group (`setsid`), once the runner contains it: before the output is
+    // read, since a leftover holding the pipes open would keep the readers waiting.
+    super::leftovers::stop();
     let Stopped {
         timed_out,
         cancelled,

@@ -149,6 +149,10 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    if let Err(err) = super::leftovers::contain() {
+        eprintln!("landfall-runner: cannot become the subreaper of the steps' processes: {err}");
+        return ExitCode::from(2);
+    }
     cancel_on_signals();
     let mut opts = RunnerOptions::from_env();
     let runtime = match tokio::runtime::Builder::new_current_thread()

@@ -102,12 +102,38 @@ impl Fixture {
 
     /// Runs the real runner binary on `spec` and returns its report.
     pub(crate) fn run(&self, spec: &RunSpec) -> RunReport {
+        self.run_under(spec, &[])
+    }
+
+    /// As [`Fixture::run`], with the runner as process 1 of a PID namespace of its own, as the
+    /// entry point of a Job's container is (`unshare`; in a user namespace too when the tests do
+    /// not run as root).
+    pub(crate) fn run_as_process_1(&self, spec: &RunSpec) -> RunReport {
+        let mut unshare = vec!["unshare"];
+        if !rustix::process::geteuid().is_root() {
+            unshare.extend(["--user", "--map-root-user"]);
+        }
+        unshare.extend(["--pid", "--fork", "--kill-child", "--"]);
+        self.run_under(spec, &unshare)
+    }
+
+    /// Runs the runner on `spec` through `wrapper` (a command and its arguments, to which the
+    /// runner's path is added; none: the runner itself).
+    fn run_under(&self, spec: &RunSpec, wrapper: &[&str]) -> RunReport {
         let run_id = spec.run_id();
         let report_file = self.path(&format!("{run_id}.json"));
         // As in the image, whose working directory is the Job's work volume.
         let work_dir = self.path(&format!("work/{run_id}"));
         std::fs::create_dir_all(&work_dir).unwrap();
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_landfall-runner"));
+        let runner = env!("CARGO_BIN_EXE_landfall-runner");
+        let mut cmd = match wrapper.split_first() {
+            Some((program, args)) => {
+                let mut cmd = Command::new(program);
+                cmd.args(args).arg(runner);
+                cmd
+            }
+            None => Command::new(runner),
+        };
         cmd.current_dir(&work_dir);
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("LANDFALL_") {

@@ -158,29 +158,84 @@ fn a_plan_reads_env_workspace_tfvars_but_not_through_a_link_out_of_the_repositor
     );
 }
 
-/// What a step starts in the background dies when the step ends: it cannot rewrite a file (the
-/// planfile, a later step's input) after the step, while the runner reads it.
+/// What a step starts in the background dies when the step ends, even when it leaves the step's
+/// process group (`setsid`): it cannot rewrite a file (the planfile, a later step's input) that
+/// the runner or a later step reads. Both ways the runner contains leftovers: as a subreaper
+/// (local dispatch) and as process 1 of its PID namespace (a Job).
 #[test]
-fn a_run_steps_background_process_does_not_outlive_it() {
+fn a_run_steps_background_processes_do_not_outlive_it_even_in_a_session_of_their_own() {
     let fx = Fixture::new();
     let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
-    let mark = fx.path("mark");
-    std::fs::write(&mark, "reviewed").unwrap();
-    let mut spec = fx.spec(&head, "delivery-1");
-    spec.project.workflow = Some(vec![
-        Step::Init {
-            extra_args: Vec::new(),
-        },
-        Step::run(format!(
-            "sh -c 'sleep 1; echo swapped > \"$1\"' sh '{}' >/dev/null 2>&1 &",
-            mark.display()
-        )),
-        Step::Plan {
-            extra_args: Vec::new(),
-        },
-    ]);
-    let report = fx.run(&spec);
-    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
-    std::thread::sleep(std::time::Duration::from_secs(2));
-    assert_eq!(std::fs::read_to_string(&mark).unwrap(), "reviewed");
+    // Says it runs (once out of the group, if it leaves it), then rewrites the file a second on.
+    let rewrite = fx.path("rewrite.sh");
+    std::fs::write(
+        &rewrite,
+        "echo started > \"$2\"; sleep 1; echo swapped > \"$1\"\n",
+    )
+    .unwrap();
+    for (how, as_process_1) in [("subreaper", false), ("process 1", true)] {
+        let mark = fx.path(&format!("mark-{}", u8::from(as_process_1)));
+        std::fs::write(&mark, "reviewed").unwrap();
+        // Each step waits until its leftover runs, so it cannot be killed with the step's group
+        // before it has left it.
+        let started = |n: u8| {
+            let started = format!("{}.started-{n}", mark.display());
+            (
+                format!("sh {} {} {started}", rewrite.display(), mark.display()),
+                format!("while [ ! -e {started} ]; do sleep 0.05; done"),
+            )
+        };
+        let ((in_group, wait_1), (setsid, wait_2), (double_fork, wait_3)) =
+            (started(1), started(2), started(3));
+        let mut spec = fx.spec(&head, &format!("delivery-{how}"));
+        spec.project.workflow = Some(vec![
+            Step::Init {
+                extra_args: Vec::new(),
+            },
+            // In the group; out of it (`setsid`); out of it with a parent that exits at once (a
+            // daemon's double fork).
+            Step::run(format!("{in_group} >/dev/null 2>&1 & {wait_1}")),
+            Step::run(format!("setsid {setsid} >/dev/null 2>&1 & {wait_2}")),
+            Step::run(format!(
+                "setsid sh -c '({double_fork} &); exit 0' >/dev/null 2>&1 & {wait_3}"
+            )),
+            // Out of the group with the step's output still open: the runner reads the output
+            // to its end, which would come only when this one ends.
+            Step::run(format!(
+                "setsid sh -c 'echo started > {holds}; exec sleep 60' & while [ ! -e {holds} ]; \
+                 do sleep 0.05; done",
+                holds = format!("{}.started-4", mark.display())
+            )),
+            bash(
+                &format!("sleep 2; echo \"mark=$(cat {})\"", mark.display()),
+                &["-c"],
+            ),
+            Step::Plan {
+                extra_args: Vec::new(),
+            },
+        ]);
+        let began = std::time::Instant::now();
+        let report = if as_process_1 {
+            fx.run_as_process_1(&spec)
+        } else {
+            fx.run(&spec)
+        };
+        assert_eq!(
+            report.status,
+            RunStatus::Planned,
+            "{how}: {}",
+            report.comment
+        );
+        assert!(
+            report.comment.contains("mark=reviewed") && !report.comment.contains("swapped"),
+            "{how}: a leftover rewrote the file:\n{}",
+            report.comment
+        );
+        assert!(
+            began.elapsed() < std::time::Duration::from_secs(45),
+            "{how}: the run waited for a leftover holding its output"
+        );
+        std::thread::sleep(std::time::Duration::from_secs(1));
+        assert_eq!(std::fs::read_to_string(&mark).unwrap(), "reviewed", "{how}");
+    }
 }
