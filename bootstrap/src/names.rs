@@ -172,13 +172,12 @@ pub fn dynamodb_table(name: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// Checks the VPC's IPv4 block: a network address with a /16 to /20 prefix, so that every
-/// public and control-plane subnet carved from it (an eighth of an eighth) is at least a /26.
-pub fn vpc_cidr(cidr: &str) -> Result<(), (String, Option<String>)> {
+/// Parses an IPv4 block written as its network address (`example` shows one in the help).
+fn network_block(cidr: &str, example: &str) -> Result<Ipv4Net, (String, Option<String>)> {
     let net: Ipv4Net = cidr.parse().map_err(|_| {
         (
             format!("invalid CIDR {cidr:?}"),
-            Some("write an IPv4 block such as \"10.0.0.0/16\"".to_owned()),
+            Some(format!("write an IPv4 block such as \"{example}\"")),
         )
     })?;
     if net.network() != net.addr() {
@@ -187,6 +186,13 @@ pub fn vpc_cidr(cidr: &str) -> Result<(), (String, Option<String>)> {
             Some(format!("use the network address: \"{}\"", net.trunc())),
         ));
     }
+    Ok(net)
+}
+
+/// Checks the VPC's IPv4 block: a network address with a /16 to /20 prefix, so that every
+/// public and control-plane subnet carved from it (an eighth of an eighth) is at least a /26.
+pub fn vpc_cidr(cidr: &str) -> Result<(), (String, Option<String>)> {
+    let net = network_block(cidr, "10.0.0.0/16")?;
     if !(16..=20).contains(&net.prefix_len()) {
         return Err((
             format!(
@@ -200,6 +206,68 @@ pub fn vpc_cidr(cidr: &str) -> Result<(), (String, Option<String>)> {
         return Err((
             format!("{cidr:?} is not a private (RFC 1918) block"),
             Some("use 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 space".to_owned()),
+        ));
+    }
+    Ok(())
+}
+
+/// The private IPv4 ranges (RFC 1918, and RFC 6598's shared space, which AWS also allows for
+/// VPCs) that runner pods may not reach unless `landfall.toml` opens a part of them.
+pub const PRIVATE_RANGES: [&str; 4] = [
+    "10.0.0.0/8",
+    "172.16.0.0/12",
+    "192.168.0.0/16",
+    "100.64.0.0/10",
+];
+
+/// The cluster's Service ranges: EKS picks one of these when none is set, as the platform does.
+pub const SERVICE_RANGES: [&str; 2] = ["10.100.0.0/16", "172.20.0.0/16"];
+
+/// Checks a private block runner pods may reach (`runner_private_egress`), given the VPC's
+/// block: a network address inside the private ranges, clear of the VPC and the Service ranges.
+pub fn runner_private_egress(cidr: &str, vpc: &str) -> Result<(), (String, Option<String>)> {
+    let net: Ipv4Net = cidr.parse().map_err(|_| {
+        (
+            format!("invalid CIDR {cidr:?}"),
+            Some("write an IPv4 block such as \"192.168.40.0/24\"".to_owned()),
+        )
+    })?;
+    if net.network() != net.addr() {
+        return Err((
+            format!("{cidr:?} has host bits set"),
+            Some(format!("use the network address: \"{}\"", net.trunc())),
+        ));
+    }
+    let private = PRIVATE_RANGES
+        .iter()
+        .any(|range| range.parse::<Ipv4Net>().is_ok_and(|r| r.contains(&net)));
+    if !private {
+        return Err((
+            format!("{cidr:?} is not inside a private range"),
+            Some(format!(
+                "runner pods reach public addresses already; list only blocks inside {}",
+                PRIVATE_RANGES.join(", ")
+            )),
+        ));
+    }
+    let overlaps = |other: &Ipv4Net| other.contains(&net) || net.contains(other);
+    if vpc.parse::<Ipv4Net>().is_ok_and(|v| overlaps(&v)) {
+        return Err((
+            format!("{cidr:?} overlaps the VPC {vpc}"),
+            Some(
+                "the VPC holds the nodes, every pod and the cluster's API endpoint; pull-request \
+                 code must not reach them"
+                    .to_owned(),
+            ),
+        ));
+    }
+    if let Some(range) = SERVICE_RANGES
+        .iter()
+        .find(|range| range.parse::<Ipv4Net>().is_ok_and(|r| overlaps(&r)))
+    {
+        return Err((
+            format!("{cidr:?} overlaps {range}, a range EKS gives the cluster's Services"),
+            Some("list a block outside 10.100.0.0/16 and 172.20.0.0/16".to_owned()),
         ));
     }
     Ok(())
@@ -268,6 +336,23 @@ mod tests {
     #[test]
     fn vpc_blocks_must_be_private_network_addresses() {
         assert!(vpc_cidr("10.0.0.0/16").is_ok());
+        let vpc = "10.0.0.0/16";
+        assert!(runner_private_egress("192.168.40.0/24", vpc).is_ok());
+        assert!(runner_private_egress("10.20.0.5/32", vpc).is_ok());
+        assert!(runner_private_egress("100.64.8.0/22", vpc).is_ok());
+        for refused in [
+            "192.168.40.1/24",
+            "8.8.8.0/24",
+            "0.0.0.0/0",
+            "10.0.0.0/8",
+            "10.0.3.0/24",
+            "10.100.4.0/24",
+            "172.20.0.0/14",
+            "169.254.169.254/32",
+            "192.168.40.0",
+        ] {
+            assert!(runner_private_egress(refused, vpc).is_err(), "{refused}");
+        }
         assert!(vpc_cidr("192.168.0.0/20").is_ok());
         assert!(vpc_cidr("192.168.0.0/21").is_err());
         assert!(vpc_cidr("10.0.0.0/8").is_err());

@@ -13,6 +13,7 @@ use serde_json::Value;
 use landfall_function::repo_config::DriftSchedule;
 
 use crate::config::{App, Config, PLATFORM_APP};
+use crate::names;
 
 #[derive(RustEmbed)]
 #[folder = "../terraform"]
@@ -181,6 +182,29 @@ struct NetworkContext<'a> {
     vpc_cidr: &'a str,
     availability_zones: u8,
     single_nat_gateway: bool,
+    /// What runner pods may not reach ([`names::PRIVATE_RANGES`] and link-local)...
+    runner_closed: Vec<&'static str>,
+    /// ...but for these blocks.
+    runner_private_egress: Vec<&'a str>,
+}
+
+impl<'a> NetworkContext<'a> {
+    fn new(n: &'a crate::config::Network) -> Self {
+        NetworkContext {
+            vpc_cidr: n.vpc_cidr.get_ref(),
+            availability_zones: *n.availability_zones.get_ref(),
+            single_nat_gateway: n.single_nat_gateway,
+            runner_closed: names::PRIVATE_RANGES
+                .into_iter()
+                .chain(["169.254.0.0/16"])
+                .collect(),
+            runner_private_egress: n
+                .runner_private_egress
+                .iter()
+                .map(|b| b.get_ref().as_str())
+                .collect(),
+        }
+    }
 }
 
 #[derive(Debug, Serialize)]
@@ -299,11 +323,7 @@ impl<'a> PlatformContext<'a> {
                     .as_ref()
                     .map_or(90, |d| *d.get_ref()),
             },
-            network: NetworkContext {
-                vpc_cidr: c.network.vpc_cidr.get_ref(),
-                availability_zones: *c.network.availability_zones.get_ref(),
-                single_nat_gateway: c.network.single_nat_gateway,
-            },
+            network: NetworkContext::new(&c.network),
             cluster: ClusterContext {
                 kubernetes_version: cluster.kubernetes_version.get_ref(),
                 instance_types: &cluster.instance_types,

@@ -79,6 +79,10 @@ pub struct Network {
     /// One NAT gateway for the whole VPC (cheaper) instead of one per zone (resilient).
     #[serde(default = "defaults::yes")]
     pub single_nat_gateway: bool,
+    /// Private blocks outside the VPC that runner pods may reach (a VCS host over peering, a
+    /// transit gateway or a VPN); every other private address is closed to pull-request code.
+    #[serde(default)]
+    pub runner_private_egress: Vec<Spanned<String>>,
 }
 
 /// `[cluster]`: the EKS cluster and its managed node group.

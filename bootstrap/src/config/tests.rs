@@ -51,6 +51,23 @@ fn an_invalid_cidr_is_reported_at_its_line_with_the_fix() {
 }
 
 #[test]
+fn a_private_block_for_runners_that_reaches_the_cluster_is_refused_at_its_line() {
+    let text = format!(
+        "{MINIMAL}\n[network]\nvpc_cidr = \"10.0.0.0/16\"\nrunner_private_egress = [\n  \"192.168.40.0/24\",\n  \"10.0.8.0/24\",\n  \"1.2.3.0/24\",\n]\n"
+    );
+    let err = parse(&text).unwrap_err();
+    assert!(
+        err.contains("landfall.toml:13: runner_private_egress: \"10.0.8.0/24\" overlaps the VPC"),
+        "{err}"
+    );
+    assert!(
+        err.contains("landfall.toml:14: runner_private_egress: \"1.2.3.0/24\" is not inside"),
+        "{err}"
+    );
+    assert!(!err.contains(":12:"), "{err}");
+}
+
+#[test]
 fn an_unknown_region_suggests_the_closest() {
     let err = parse(&MINIMAL.replace("eu-west-1", "eu-wset-1")).unwrap_err();
     assert!(

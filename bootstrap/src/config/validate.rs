@@ -75,6 +75,13 @@ impl Config {
         if let Err((message, help)) = names::vpc_cidr(n.vpc_cidr.get_ref()) {
             v.at(&n.vpc_cidr, message, help);
         }
+        for block in &n.runner_private_egress {
+            if let Err((message, help)) =
+                names::runner_private_egress(block.get_ref(), n.vpc_cidr.get_ref())
+            {
+                v.at(block, format!("runner_private_egress: {message}"), help);
+            }
+        }
         let azs = *n.availability_zones.get_ref();
         if !(2..=6).contains(&azs) {
             v.at(

@@ -1,6 +1,6 @@
 //! The rendered runner NetworkPolicy against what pull-request code must not reach: runner pods
-//! isolated both ways, cluster DNS allowed, instance metadata, the VPC and the Service ranges
-//! closed, EKS Pod Identity's agent the only link-local address, and the internet open (the
+//! isolated both ways, cluster DNS allowed, instance metadata, the VPC, the Service ranges and
+//! every private network closed but for the blocks `landfall.toml` opens, EKS Pod Identity's agent the only link-local address, and the internet open (the
 //! CIDR arithmetic that decides it checked on its own).
 
 use std::net::IpAddr;
@@ -177,7 +177,6 @@ fn the_runner_network_policy_keeps_pull_request_code_off_the_cluster_and_the_nod
             &dir.path()
                 .join("manifests/landfall-runner/networkpolicy.yaml"),
         );
-        let spec = &policy["spec"];
         assert_eq!(policy["kind"], "NetworkPolicy", "{name}");
         assert_eq!(
             policy["metadata"]["namespace"],
@@ -188,9 +187,16 @@ fn the_runner_network_policy_keeps_pull_request_code_off_the_cluster_and_the_nod
         assert_isolates_runner_pods(name, &policy);
         assert_allows_cluster_dns(name, &policy);
 
-        // Instance metadata is unreachable over IPv4 and IPv6, and so is the rest of the cluster:
-        // the VPC (nodes, pods, Argo CD, the function) and either EKS default Service range.
+        // Instance metadata is unreachable over IPv4 and IPv6, and so is the rest of the cluster
+        // (the VPC: nodes, pods, Argo CD, the function; either EKS default Service range) and
+        // every private network the VPC may be joined to, but for the blocks landfall.toml opens.
         let vpc = config.network.vpc_cidr.get_ref();
+        let opened: Vec<&str> = config
+            .network
+            .runner_private_egress
+            .iter()
+            .map(|b| b.get_ref().as_str())
+            .collect();
         for closed in [
             "169.254.169.254/32",
             "fd00:ec2::254/128",
@@ -198,6 +204,12 @@ fn the_runner_network_policy_keeps_pull_request_code_off_the_cluster_and_the_nod
             vpc,
             "10.100.0.0/16",
             "172.20.0.0/16",
+            // Peered VPCs, a transit gateway's, an office network over a VPN.
+            "10.64.12.8/32",
+            "10.200.0.0/16",
+            "172.31.0.0/16",
+            "192.168.41.0/24",
+            "100.64.0.0/10",
         ] {
             let open = egress_reaching(&policy, closed);
             assert!(
@@ -205,25 +217,25 @@ fn the_runner_network_policy_keeps_pull_request_code_off_the_cluster_and_the_nod
                 "{name}: {closed} is reachable through {open:?}"
             );
         }
-        // Every ipBlock wide enough to hold the VPC says so in an except of its own.
-        let blocks: Vec<&serde_json::Value> = spec["egress"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .flat_map(|r| r["to"].as_array().into_iter().flatten())
-            .filter_map(|p| p.get("ipBlock"))
-            .collect();
-        let wide: Vec<_> = blocks
-            .iter()
-            .filter(|b| covers(b["cidr"].as_str().unwrap(), vpc))
-            .collect();
-        assert!(!wide.is_empty(), "{name}: no internet block");
-        for block in wide {
-            assert!(
-                block["except"].as_array().unwrap().iter().any(|e| e == vpc),
-                "{name}: {block} does not except the VPC {vpc}"
+        // Each opened block is reachable through a rule of its own, which opens nothing else.
+        for block in &opened {
+            let open = egress_reaching(&policy, block);
+            assert_eq!(open.len(), 1, "{name}: {block}: {open:?}");
+            assert_eq!(
+                open[0].1["to"],
+                serde_json::json!(
+                    opened
+                        .iter()
+                        .map(|b| serde_json::json!({"ipBlock": {"cidr": b}}))
+                        .collect::<Vec<_>>()
+                ),
+                "{name}"
             );
         }
+        assert!(
+            name != "full" || opened.len() == 2,
+            "the full fixture opens two private blocks"
+        );
 
         // Of link-local, only EKS Pod Identity's agent, and only on TCP 80: the runner's AWS
         // role comes from its Pod Identity association.
