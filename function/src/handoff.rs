@@ -200,11 +200,51 @@ impl std::fmt::Debug for LambdaHandoff {
     }
 }
 
+/// Checks `LANDFALL_HANDOFF_FUNCTION`: a function's name, or its ARN (with a version or alias).
+fn lambda_function(value: &str) -> anyhow::Result<String> {
+    let name_ok = |name: &str| {
+        (1..=64).contains(&name.len())
+            && name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || matches!(c, '-' | '_'))
+    };
+    let valid = match value.strip_prefix("arn:") {
+        Some(arn) => {
+            let parts: Vec<&str> = arn.split(':').collect();
+            matches!(parts.as_slice(),
+                [partition, "lambda", region, account, "function", name, qualifier @ ..]
+                    if partition.starts_with("aws")
+                        && !region.is_empty()
+                        && account.len() == 12
+                        && account.chars().all(|c| c.is_ascii_digit())
+                        && name_ok(name)
+                        && qualifier.len() <= 1
+                        && qualifier.iter().all(|q| name_ok(q) || *q == "$LATEST"))
+        }
+        None => name_ok(value),
+    };
+    anyhow::ensure!(
+        valid,
+        "{} is invalid ({value:?}): expected a Lambda function's name (letters, digits, '-' and \
+         '_', at most 64) or its ARN",
+        env_vars::HANDOFF_FUNCTION
+    );
+    Ok(value.to_owned())
+}
+
 impl LambdaHandoff {
     /// The hand-off for this process: under Lambda unless `LANDFALL_HANDOFF=inline`. The AWS
     /// client is built on first use, keeping it off the cold start.
     pub fn from_env(key: &SecretString) -> anyhow::Result<Option<Self>> {
-        let get = |name: &str| crate::config::process::var(name).filter(|v| !v.trim().is_empty());
+        Self::from_lookup(&crate::config::process::var, key)
+    }
+
+    /// As [`LambdaHandoff::from_env`], from `lookup` instead of the process environment.
+    fn from_lookup(
+        lookup: &impl Fn(&str) -> Option<String>,
+        key: &SecretString,
+    ) -> anyhow::Result<Option<Self>> {
+        let get = |name: &str| lookup(name).filter(|v| !v.trim().is_empty());
         match get(env_vars::HANDOFF).as_deref().map(str::trim) {
             Some("inline") => return Ok(None),
             Some("lambda") | None => {}
@@ -213,10 +253,13 @@ impl LambdaHandoff {
                  asynchronous invocation, the default under Lambda) or `inline`"
             ),
         }
-        let Some(function) = get(FUNCTION_NAME_VAR) else {
+        let Some(own) = get(FUNCTION_NAME_VAR) else {
             return Ok(None);
         };
-        let qualifier = get(FUNCTION_VERSION_VAR).filter(|v| v != "$LATEST");
+        let (function, qualifier) = match get(env_vars::HANDOFF_FUNCTION) {
+            Some(other) => (lambda_function(other.trim())?, None),
+            None => (own, get(FUNCTION_VERSION_VAR).filter(|v| v != "$LATEST")),
+        };
         Ok(Some(Self {
             function,
             qualifier,
@@ -305,6 +348,60 @@ mod tests {
         event.clone_url = Some("https://github.com/acme/infra.git".to_owned());
         event.installation = Some(42);
         event
+    }
+
+    /// The hand-off `vars` configure, and where it goes: (function, qualifier).
+    fn target(vars: &[(&str, &str)]) -> anyhow::Result<Option<(String, Option<String>)>> {
+        let lookup = |name: &str| {
+            vars.iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, v)| (*v).to_owned())
+        };
+        Ok(LambdaHandoff::from_lookup(&lookup, &key())?.map(|h| (h.function, h.qualifier)))
+    }
+
+    #[test]
+    fn hand_offs_go_to_the_function_itself_unless_a_worker_is_named() {
+        let lambda = [
+            (FUNCTION_NAME_VAR, "acme-landfall"),
+            (FUNCTION_VERSION_VAR, "7"),
+        ];
+        assert_eq!(
+            target(&lambda).unwrap(),
+            Some(("acme-landfall".to_owned(), Some("7".to_owned())))
+        );
+        let worker = [lambda.as_slice(), &[(env_vars::HANDOFF_FUNCTION, "acme-landfall-worker")]]
+            .concat();
+        assert_eq!(
+            target(&worker).unwrap(),
+            Some(("acme-landfall-worker".to_owned(), None))
+        );
+        let arn = "arn:aws-us-gov:lambda:us-gov-west-1:123456789012:function:acme-worker:live";
+        let by_arn = [lambda.as_slice(), &[(env_vars::HANDOFF_FUNCTION, arn)]].concat();
+        assert_eq!(target(&by_arn).unwrap(), Some((arn.to_owned(), None)));
+        // Not under Lambda, or inline: no hand-off, wherever it would go.
+        assert_eq!(target(&worker[2..]).unwrap(), None);
+        let inline = [worker.as_slice(), &[(env_vars::HANDOFF, "inline")]].concat();
+        assert_eq!(target(&inline).unwrap(), None);
+    }
+
+    #[test]
+    fn a_hand_off_function_that_lambda_would_not_take_stops_start_up() {
+        for bad in [
+            "acme landfall",
+            "https://lambda.example.com/worker",
+            "arn:aws:lambda:us-east-1:123:function:worker",
+            "arn:aws:s3:::bucket",
+            "arn:aws:lambda:us-east-1:123456789012:function:w:1:2",
+            &"w".repeat(65),
+        ] {
+            let vars = [
+                (FUNCTION_NAME_VAR, "acme-landfall"),
+                (env_vars::HANDOFF_FUNCTION, bad),
+            ];
+            let err = target(&vars).unwrap_err().to_string();
+            assert!(err.contains("LANDFALL_HANDOFF_FUNCTION is invalid"), "{bad}: {err}");
+        }
     }
 
     #[test]

@@ -140,6 +140,19 @@ impl LambdaEmulator {
     /// `LANDFALL_*` variables of the test's own environment are not passed on: only `env`
     /// configures the function.
     pub fn start_instance(&mut self, binary: &Path, env: &[(&str, String)]) -> anyhow::Result<()> {
+        let function = self.function.clone();
+        self.start_instance_of(&function, binary, env)
+    }
+
+    /// As [`LambdaEmulator::start_instance`], for another function the emulator serves: the
+    /// instance polls `function`'s queue, which its Invoke API fills
+    /// (`/2015-03-31/functions/<function>/invocations`).
+    pub fn start_instance_of(
+        &mut self,
+        function: &str,
+        binary: &Path,
+        env: &[(&str, String)],
+    ) -> anyhow::Result<()> {
         let mut command = Command::new(binary);
         for (name, _) in std::env::vars_os() {
             if name.to_string_lossy().starts_with("LANDFALL_") {
@@ -149,9 +162,9 @@ impl LambdaEmulator {
         command
             .env(
                 "AWS_LAMBDA_RUNTIME_API",
-                format!("{}/.rt/{}", self.endpoint(), self.function),
+                format!("{}/.rt/{function}", self.endpoint()),
             )
-            .env("AWS_LAMBDA_FUNCTION_NAME", &self.function)
+            .env("AWS_LAMBDA_FUNCTION_NAME", function)
             .env("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
             .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
             .envs(env.iter().map(|(k, v)| (*k, v)))

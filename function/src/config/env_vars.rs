@@ -87,6 +87,8 @@ pub const AWS_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
 pub const AWS_LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
 /// How a Lambda invocation hands work on (`LANDFALL_HANDOFF`), see [`crate::handoff`].
 pub const HANDOFF: &str = "LANDFALL_HANDOFF";
+/// The function hand-offs are sent to (a name or an ARN); unset, the function itself.
+pub const HANDOFF_FUNCTION: &str = "LANDFALL_HANDOFF_FUNCTION";
 /// The EKS cluster to dispatch Jobs to (with `LANDFALL_DISPATCH=kubernetes` under Lambda).
 pub const EKS_CLUSTER: &str = "LANDFALL_EKS_CLUSTER";
 /// The EKS cluster's API endpoint.

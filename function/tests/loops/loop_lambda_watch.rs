@@ -23,6 +23,10 @@ use crate::loop_common::steps::{
 
 pub(crate) const TABLE: &str = "landfall-watch";
 pub(crate) const BUCKET: &str = "landfall-watch-artifacts";
+/// The function hand-offs go to (`aws_lambda_function.worker` in the platform). The emulator
+/// serves only functions named as one of the workspace's binaries, so the worker takes the
+/// bootstrap CLI's name; its instances run `landfall-function`, as the platform's do.
+pub(crate) const WORKER: &str = "landfall";
 
 /// The emulator with two instances of the function on moto's table and bucket, logging to
 /// `log`, for `story` on `mock`; the store to check afterwards.
@@ -95,13 +99,17 @@ pub(crate) fn start_function_on(
         .build();
     let table = DynamoStore::new(&aws_sdk_dynamodb::Client::new(&sdk), TABLE);
     runtime.block_on(table.create_table()).unwrap();
-    // Two instances: one answers a delivery while the other works on the hand-off.
+    // As the platform deploys it: the webhook function answers deliveries (and takes reports)
+    // and hands events to a second function, the worker, which does the work.
     let function = Path::new(env!("CARGO_BIN_EXE_landfall-function"));
-    for _ in 0..2 {
-        emulator
-            .start_instance(function, &env)
-            .expect("the function starts");
-    }
+    let mut webhook_env = env.clone();
+    webhook_env.push(("LANDFALL_HANDOFF_FUNCTION", WORKER.to_owned()));
+    emulator
+        .start_instance(function, &webhook_env)
+        .expect("the webhook function starts");
+    emulator
+        .start_instance_of(WORKER, function, &env)
+        .expect("the worker starts");
     (emulator, moto, table)
 }
 
@@ -128,10 +136,16 @@ fn the_loop_through_cargo_lambda_watch() {
         assert_eq!(table.list_locks(None).await.unwrap(), vec![]);
         assert_eq!(table.list_plans("acme/infra", 1).await.unwrap(), vec![]);
     });
-    // Every answer came at once: the work was handed off to another invocation.
+    // Every answer came at once: the work was handed off to another invocation, of the worker.
     assert!(
         answers.iter().all(|took| *took < Duration::from_secs(5)),
         "{answers:?}"
+    );
+    let handed_off = logged(&log, "event handed off");
+    assert!(!handed_off.is_empty());
+    assert!(
+        handed_off.iter().all(|line| line["function"] == WORKER),
+        "{handed_off:#?}"
     );
 }
 

@@ -5,6 +5,7 @@
 mod layout;
 mod platform;
 mod platform_checks;
+mod platform_function;
 mod platform_network;
 mod platform_state;
 mod runner_image;
