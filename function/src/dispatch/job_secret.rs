@@ -4,15 +4,17 @@
 //! EKS's audit policy logs Job requests whole; Secrets are logged without their body, and reading
 //! one takes `get secrets`.
 //!
-//! Its lifetime is the Job's: created first (so the pod finds it, however soon it starts), then
-//! owned by the Job once the Job exists, so the garbage collector deletes it with the Job (at
-//! `ttlSecondsAfterFinished`, or when `landfall cancel` deletes the Job). If the Job cannot be
-//! created, the Secret is deleted at once; if it cannot be owned, the Job is withdrawn with it.
+//! Its lifetime is the Job's: created just after the Job, owned by it from its creation, so the
+//! garbage collector deletes it with the Job (at `ttlSecondsAfterFinished`, or when `landfall
+//! cancel` deletes the Job), and there is never a Secret without an owner, whenever the function
+//! stops. A pod that starts before its Secret exists waits for it (`optional: false`); a Job whose
+//! Secret cannot be created is withdrawn, and one left without (the function stopped between the
+//! two) never starts and fails at its deadline, holding nothing.
 
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Secret;
-use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{DeleteParams, DynamicObject, Patch, PatchParams, PostParams, TypeMeta};
+use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
+use kube::api::{DynamicObject, Patch, PatchParams, PostParams, TypeMeta};
 use serde_json::json;
 
 use super::RunSecrets;
@@ -53,21 +55,31 @@ fn dynamic_secret(secret: &Secret) -> DynamicObject {
 }
 
 impl KubernetesDispatcher {
-    /// Creates the run's `secret`. One already there was left by an earlier attempt at the same
-    /// run (a redelivery): it is given this attempt's values, fresher than the ones it holds.
-    pub(super) async fn put_secret(&self, secret: &Secret) -> Result<(), KubernetesError> {
+    /// Creates the run's `secret`, owned by its Job `job_uid` from the start, so that the garbage
+    /// collector deletes it with the Job (at `ttlSecondsAfterFinished`, or when `landfall cancel`
+    /// deletes the Job) and no Secret ever exists without an owner. One already there was
+    /// written by an earlier attempt at the same run (a redelivery): it is given this attempt's
+    /// values, fresher than the ones it holds, and the Job as owner.
+    pub(super) async fn put_secret(
+        &self,
+        secret: &Secret,
+        job_uid: &str,
+    ) -> Result<(), KubernetesError> {
         let name = secret.metadata.name.as_deref().unwrap_or_default();
         let secrets = self.namespaced::<Secret>();
         let error = |action, err| {
             KubernetesError::from_kube(action, name, &self.settings().namespace, err)
         };
-        match secrets
-            .create(&PostParams::default(), &dynamic_secret(secret))
-            .await
-        {
+        let owners = owned_by(name, job_uid);
+        let mut owned = dynamic_secret(secret);
+        owned.metadata.owner_references = Some(owners.clone());
+        match secrets.create(&PostParams::default(), &owned).await {
             Ok(_) => Ok(()),
             Err(kube::Error::Api(status)) if status.code == 409 => {
-                let values = Patch::Merge(json!({ "stringData": secret.string_data }));
+                let values = Patch::Merge(json!({
+                    "metadata": { "ownerReferences": owners },
+                    "stringData": secret.string_data,
+                }));
                 match secrets.patch(name, &PatchParams::default(), &values).await {
                     Ok(_) => Ok(()),
                     Err(err) => Err(error("writing the Secret of Job", err)),
@@ -77,49 +89,30 @@ impl KubernetesDispatcher {
         }
     }
 
-    /// Makes Job `job` (its `uid`) the owner of the Secret of the same name, so that the garbage
-    /// collector deletes the Secret with the Job. `blockOwnerDeletion` is false: deleting the
-    /// Job never waits for its Secret (and setting it would take a right on `jobs/finalizers`).
-    async fn own_secret(&self, job: &str, uid: &str) -> Result<(), String> {
-        let owner = json!({ "metadata": { "ownerReferences": [{
-            "apiVersion": "batch/v1",
-            "kind": "Job",
-            "name": job,
-            "uid": uid,
-            "blockOwnerDeletion": false,
-        }]}});
-        self.namespaced::<Secret>()
-            .patch(job, &PatchParams::default(), &Patch::Merge(owner))
-            .await
-            .map(drop)
-            .map_err(|err| err.to_string())
-    }
-
-    /// Gives the Secret of Job `job`, just created with `uid`, the Job as its owner.
+    /// Gives Job `job`, just created with `uid`, its run's `secret`.
     ///
-    /// If that fails, the Job is deleted with its Secret and the dispatch fails (the run is
-    /// reported as not started). Leaving the Job would leave its Secret for ever, holding the
-    /// run's credentials (without a GitHub App, the deployment's own long-lived token): nothing
-    /// else deletes a Secret. The Job was created a moment before, so its pod is at most being
-    /// scheduled, and a deleted Job's runner stops as at its deadline anyway.
-    pub(super) async fn own_or_withdraw(
+    /// If that fails, the Job is deleted (the dispatch fails, and the run is reported as not
+    /// started): without its Secret its pod cannot start. Deleting it in the foreground also
+    /// takes a Secret that was created after all (an answer lost on the way back), since the
+    /// Secret is the Job's from its creation.
+    pub(super) async fn put_secret_or_withdraw(
         &self,
+        secret: &Secret,
         job: &str,
         uid: Option<&str>,
     ) -> Result<(), KubernetesError> {
-        let owned = match uid {
-            Some(uid) => self.own_secret(job, uid).await,
+        let put = match uid {
+            Some(uid) => self.put_secret(secret, uid).await.map_err(|e| e.to_string()),
             None => Err("the API's answer to the Job's creation has no uid".to_owned()),
         };
-        let Err(reason) = owned else {
+        let Err(reason) = put else {
             return Ok(());
         };
         let namespace = &self.settings().namespace;
-        tracing::error!(job, namespace, reason, "the run's Secret cannot be owned by its Job: withdrawing both");
+        tracing::error!(job, namespace, reason, "the run's Secret cannot be created: withdrawing its Job");
         if let Err(err) = self.delete_job(job).await {
             tracing::error!(job, namespace, error = err, "the withdrawn Job could not be deleted: delete it by hand");
         }
-        self.delete_secret(job).await;
         Err(KubernetesError::Withdrawn {
             job: job.to_owned(),
             namespace: namespace.clone(),
@@ -127,51 +120,42 @@ impl KubernetesDispatcher {
         })
     }
 
-    /// After a 409 on Job `job`: the Job of an earlier attempt at the run reads the Secret just
-    /// written, and becomes its owner (again, or for the first time if that attempt stopped
-    /// before it could). A Job already gone leaves nothing to read the Secret: it is deleted.
-    /// Anything else is logged: the Job is not this attempt's to withdraw.
-    pub(super) async fn own_by_existing_job(&self, job: &str) {
-        let owned = match self.namespaced::<Job>().get_opt(job).await {
+    /// After a 409 on Job `job`: the Job of an earlier attempt at the run gets this attempt's
+    /// `secret` (fresh values; created if that attempt stopped before it could). A Job already
+    /// gone needs none. Anything else is logged: the Job is not this attempt's to withdraw, and
+    /// without its Secret it fails at its deadline.
+    pub(super) async fn put_secret_of_existing_job(&self, secret: &Secret, job: &str) {
+        let put = match self.namespaced::<Job>().get_opt(job).await {
             Ok(Some(existing)) => match existing.metadata.uid {
-                Some(uid) => self.own_secret(job, &uid).await,
+                Some(uid) => self.put_secret(secret, &uid).await.map_err(|e| e.to_string()),
                 None => Err("the existing Job has no uid".to_owned()),
             },
-            Ok(None) => {
-                self.delete_secret(job).await;
-                return;
-            }
+            Ok(None) => return,
             Err(err) => Err(err.to_string()),
         };
-        if let Err(reason) = owned {
+        if let Err(reason) = put {
             tracing::error!(
-                secret = job,
+                job,
                 namespace = %self.settings().namespace,
                 reason,
-                "the run's Secret may not be owned by its existing Job: delete it by hand once the Job is gone"
+                "the existing Job's Secret could not be written: the Job cannot start"
             );
         }
     }
+}
 
-    /// Deletes the Secret of Job `job`; one already gone is fine. A failure is logged with the
-    /// Secret's name, to delete by hand.
-    pub(super) async fn delete_secret(&self, job: &str) {
-        let namespace = &self.settings().namespace;
-        match self
-            .namespaced::<Secret>()
-            .delete(job, &DeleteParams::default())
-            .await
-        {
-            Ok(_) => tracing::info!(secret = job, namespace, "the run's Secret was deleted"),
-            Err(kube::Error::Api(status)) if status.code == 404 => {}
-            Err(err) => tracing::error!(
-                secret = job,
-                namespace,
-                error = %err,
-                "the run's Secret could not be deleted: delete it by hand"
-            ),
-        }
-    }
+/// The owner reference that makes Job `job` (its `uid`) the owner of its Secret.
+/// `blockOwnerDeletion` is false: deleting the Job never waits for its Secret (and setting it
+/// would take a right on `jobs/finalizers`).
+fn owned_by(job: &str, uid: &str) -> Vec<OwnerReference> {
+    vec![OwnerReference {
+        api_version: "batch/v1".to_owned(),
+        kind: "Job".to_owned(),
+        name: job.to_owned(),
+        uid: uid.to_owned(),
+        block_owner_deletion: Some(false),
+        controller: None,
+    }]
 }
 
 #[cfg(test)]

@@ -367,18 +367,18 @@ pub enum KubernetesError {
         #[source]
         source: kube::Error,
     },
-    /// The Job was created but its Secret could not be given it as owner, so both were deleted
-    /// again: the run did not start.
+    /// The Job was created but its Secret could not be, so the Job was deleted again: the run
+    /// did not start.
     #[error(
-        "Job {job} in namespace {namespace} was withdrawn: its Secret could not be made the Job's \
-         own ({reason})"
+        "Job {job} in namespace {namespace} was withdrawn: its Secret could not be created \
+         ({reason})"
     )]
     Withdrawn {
         /// The Job's name.
         job: String,
         /// The namespace.
         namespace: String,
-        /// Why the Secret could not be owned.
+        /// Why the Secret could not be created.
         reason: String,
     },
 }
@@ -522,21 +522,17 @@ impl Dispatcher for KubernetesDispatcher {
                 message: format!("{err:#}"),
             })?;
         }
-        // The run's secrets first, in its own Secret: the Job only refers to it, and its pod may
-        // start as soon as the Job exists.
-        if let Some(secret) = &secret {
-            self.put_secret(secret).await?;
-        }
         // Created as a dynamic object: the answer is only looked at for its status and uid, so
-        // the binary carries no deserializer for a whole Job (pod spec, volumes...).
+        // the binary carries no deserializer for a whole Job (pod spec, volumes...). Then the
+        // run's secrets, in a Secret the Job owns from its creation.
         let created = self
             .namespaced::<Job>()
             .create(&PostParams::default(), &dynamic_job(job))
             .await;
         match created {
             Ok(created) => {
-                if secret.is_some() {
-                    self.own_or_withdraw(&run_id, created.metadata.uid.as_deref())
+                if let Some(secret) = &secret {
+                    self.put_secret_or_withdraw(secret, &run_id, created.metadata.uid.as_deref())
                         .await?;
                 }
                 tracing::info!(job = %run_id, namespace = %namespace, "runner Job created");
@@ -544,16 +540,12 @@ impl Dispatcher for KubernetesDispatcher {
             }
             Err(kube::Error::Api(status)) if status.code == 409 => {
                 tracing::info!(job = %run_id, "runner Job already exists");
-                if secret.is_some() {
-                    self.own_by_existing_job(&run_id).await;
+                if let Some(secret) = &secret {
+                    self.put_secret_of_existing_job(secret, &run_id).await;
                 }
                 Ok(DispatchOutcome::AlreadyDispatched { run_id })
             }
             Err(err) => {
-                if secret.is_some() {
-                    // No Job will read it.
-                    self.delete_secret(&run_id).await;
-                }
                 Err(KubernetesError::from_kube("creating Job", &run_id, namespace, err).into())
             }
         }

@@ -1,8 +1,9 @@
 //! The run's secrets in a Kubernetes dispatch, against the `tower-test` mock API server of
-//! `dispatch_kubernetes.rs`: they go in a Secret created before the Job, the Job only refers to
-//! it, and the Job then owns it, so that the Secret goes with the Job. A Job that cannot be created
-//! takes its Secret with it; a Secret the Job cannot own takes the Job with it; a redelivery gives
-//! the existing Job's Secret fresh values and that Job as owner.
+//! `dispatch_kubernetes.rs`: the Job only refers to them, and they go in a Secret created after
+//! the Job and owned by it from its creation, so that no Secret is ever left without an owner
+//! and the Secret goes with the Job. A Job that cannot be created writes no Secret; a Secret that
+//! cannot be created takes the Job with it; a redelivery gives the existing Job its Secret, with
+//! fresh values.
 
 use http::StatusCode;
 use kube::client::Body;
@@ -118,21 +119,34 @@ pub(super) fn assert_read_from_the_runs_secret(job: &Value, var: &str) {
     );
 }
 
-fn owner_patch(uid: &str) -> Value {
-    json!({"metadata": {"ownerReferences": [{
+/// The run's Secret as the dispatcher creates it: owned by the Job with `uid` from the start.
+fn owned_secret(uid: &str) -> Value {
+    let mut secret =
+        serde_json::to_value(job_secret(&spec(), &run_secrets(), &settings()).unwrap()).unwrap();
+    secret["metadata"]["ownerReferences"] = owners(uid);
+    secret
+}
+
+/// The Job with `uid` as an owner reference; `blockOwnerDeletion` false.
+fn owners(uid: &str) -> Value {
+    json!([{
         "apiVersion": "batch/v1", "kind": "Job", "name": spec().run_id(), "uid": uid,
         "blockOwnerDeletion": false,
-    }]}})
+    }])
+}
+
+/// Each request as `METHOD URI`.
+fn calls(requests: &[(String, String, Value)]) -> Vec<String> {
+    requests
+        .iter()
+        .map(|(method, uri, _)| format!("{method} {uri}"))
+        .collect()
 }
 
 #[tokio::test]
-async fn the_runs_secrets_are_in_a_secret_created_before_its_job_which_then_owns_it() {
-    let (outcome, requests) = dispatch(&[
-        (StatusCode::CREATED, echo),
-        (StatusCode::CREATED, created),
-        (StatusCode::OK, secret),
-    ])
-    .await;
+async fn the_runs_secrets_are_in_a_secret_its_job_owns_from_its_creation() {
+    let (outcome, requests) =
+        dispatch(&[(StatusCode::CREATED, created), (StatusCode::CREATED, echo)]).await;
     let name = spec().run_id();
     assert_eq!(
         outcome.unwrap(),
@@ -140,29 +154,12 @@ async fn the_runs_secrets_are_in_a_secret_created_before_its_job_which_then_owns
             run_id: name.clone()
         }
     );
-
-    let (method, uri, body) = &requests[0];
     assert_eq!(
-        (method.as_str(), uri.as_str()),
-        ("POST", &*format!("{SECRETS}?"))
-    );
-    let expected = job_secret(&spec(), &run_secrets(), &settings()).unwrap();
-    assert_eq!(body, &serde_json::to_value(expected).unwrap());
-    assert_eq!(body["metadata"]["name"], name);
-    assert_eq!(body["stringData"]["LANDFALL_VCS_TOKEN"], TOKEN);
-    assert_eq!(body["stringData"]["LANDFALL_RUN_REPORT_TOKEN"], CREDENTIAL);
-    assert!(
-        body["stringData"]["LANDFALL_RUN_ARTIFACTS"]
-            .as_str()
-            .unwrap()
-            .contains(PUT_LINK)
+        calls(&requests),
+        [format!("POST {JOBS}?"), format!("POST {SECRETS}?")]
     );
 
-    let (method, uri, job) = &requests[1];
-    assert_eq!(
-        (method.as_str(), uri.as_str()),
-        ("POST", &*format!("{JOBS}?"))
-    );
+    let job = &requests[0].2;
     assert_eq!(
         job,
         &serde_json::to_value(job_spec_with(&spec(), &run_secrets(), &settings())).unwrap()
@@ -179,22 +176,23 @@ async fn the_runs_secrets_are_in_a_secret_created_before_its_job_which_then_owns
         assert_read_from_the_runs_secret(job, var);
     }
 
-    let (method, uri, patch) = &requests[2];
-    assert_eq!(
-        (method.as_str(), uri.as_str()),
-        ("PATCH", &*format!("{SECRETS}/{name}?"))
+    // Never a Secret without its owner: the Job's uid is in the request that creates it.
+    let body = &requests[1].2;
+    assert_eq!(body, &owned_secret("0b7e5f2c-uid-of-the-job"));
+    assert_eq!(body["metadata"]["name"], name);
+    assert_eq!(body["stringData"]["LANDFALL_VCS_TOKEN"], TOKEN);
+    assert_eq!(body["stringData"]["LANDFALL_RUN_REPORT_TOKEN"], CREDENTIAL);
+    assert!(
+        body["stringData"]["LANDFALL_RUN_ARTIFACTS"]
+            .as_str()
+            .unwrap()
+            .contains(PUT_LINK)
     );
-    assert_eq!(patch, &owner_patch("0b7e5f2c-uid-of-the-job"));
 }
 
 #[tokio::test]
-async fn a_job_that_cannot_be_created_takes_its_secret_with_it() {
-    let (outcome, requests) = dispatch(&[
-        (StatusCode::CREATED, echo),
-        (StatusCode::FORBIDDEN, forbidden),
-        (StatusCode::OK, gone),
-    ])
-    .await;
+async fn a_job_that_cannot_be_created_writes_no_secret() {
+    let (outcome, requests) = dispatch(&[(StatusCode::FORBIDDEN, forbidden)]).await;
     let err = outcome.unwrap_err();
     assert!(
         matches!(
@@ -207,20 +205,14 @@ async fn a_job_that_cannot_be_created_takes_its_secret_with_it() {
         ),
         "{err:?}"
     );
-    let (method, uri, _) = &requests[2];
-    assert_eq!(
-        (method.as_str(), uri.as_str()),
-        ("DELETE", &*format!("{SECRETS}/{}?", spec().run_id()))
-    );
+    assert_eq!(calls(&requests), [format!("POST {JOBS}?")]);
 }
 
 #[tokio::test]
-async fn a_secret_its_job_cannot_own_withdraws_the_job_and_the_secret() {
+async fn a_secret_that_cannot_be_created_withdraws_its_job() {
     let (outcome, requests) = dispatch(&[
-        (StatusCode::CREATED, echo),
         (StatusCode::CREATED, created),
         (StatusCode::INTERNAL_SERVER_ERROR, failure),
-        (StatusCode::OK, gone),
         (StatusCode::OK, gone),
     ])
     .await;
@@ -231,69 +223,80 @@ async fn a_secret_its_job_cannot_own_withdraws_the_job_and_the_secret() {
         "{err:?}"
     );
     assert!(err.to_string().contains("timed out"), "{err}");
-    let calls: Vec<_> = requests
-        .iter()
-        .map(|(method, uri, _)| format!("{method} {uri}"))
-        .collect();
     assert_eq!(
-        calls[2..],
+        calls(&requests),
         [
-            format!("PATCH {SECRETS}/{name}?"),
+            format!("POST {JOBS}?"),
+            format!("POST {SECRETS}?"),
             format!("DELETE {JOBS}/{name}?"),
-            format!("DELETE {SECRETS}/{name}?"),
         ]
     );
-    assert_eq!(requests[3].2["propagationPolicy"], "Foreground");
+    // In the foreground: the garbage collector deletes what the Job owns (a Secret created
+    // after all, its answer lost) before the Job is gone.
+    assert_eq!(requests[2].2["propagationPolicy"], "Foreground");
 }
 
 #[tokio::test]
-async fn a_redelivery_refreshes_the_secret_and_gives_it_to_the_existing_job() {
-    let (outcome, requests) = dispatch(&[
-        (StatusCode::CONFLICT, conflict),
-        (StatusCode::OK, secret),
-        (StatusCode::CONFLICT, conflict),
-        (StatusCode::OK, |_| {
-            echo(&json!({
-                "apiVersion": "batch/v1", "kind": "Job",
-                "metadata": {"name": spec().run_id(), "uid": "uid-of-the-first-attempt"},
-            }))
-        }),
-        (StatusCode::OK, secret),
-    ])
-    .await;
-    let name = spec().run_id();
-    assert_eq!(
-        outcome.unwrap(),
-        DispatchOutcome::AlreadyDispatched {
-            run_id: name.clone()
+async fn a_redelivery_gives_the_existing_job_its_secret_with_fresh_values() {
+    let existing = |_: &Value| {
+        echo(&json!({
+            "apiVersion": "batch/v1", "kind": "Job",
+            "metadata": {"name": spec().run_id(), "uid": "uid-of-the-first-attempt"},
+        }))
+    };
+    // The first attempt wrote the Secret (409), or stopped before it could.
+    for secret_exists in [true, false] {
+        let mut answers: Vec<Answer> =
+            vec![(StatusCode::CONFLICT, conflict), (StatusCode::OK, existing)];
+        if secret_exists {
+            answers.extend([
+                (StatusCode::CONFLICT, conflict as fn(&Value) -> Body),
+                (StatusCode::OK, secret),
+            ]);
+        } else {
+            answers.push((StatusCode::CREATED, echo));
         }
-    );
-    let calls: Vec<_> = requests
-        .iter()
-        .map(|(method, uri, _)| format!("{method} {uri}"))
-        .collect();
-    assert_eq!(
-        calls,
-        [
-            format!("POST {SECRETS}?"),
-            format!("PATCH {SECRETS}/{name}?"),
+        let (outcome, requests) = dispatch(&answers).await;
+        let name = spec().run_id();
+        assert_eq!(
+            outcome.unwrap(),
+            DispatchOutcome::AlreadyDispatched {
+                run_id: name.clone()
+            }
+        );
+        let mut expected = vec![
             format!("POST {JOBS}?"),
             format!("GET {JOBS}/{name}"),
-            format!("PATCH {SECRETS}/{name}?"),
-        ]
-    );
-    assert_eq!(requests[1].2["stringData"]["LANDFALL_VCS_TOKEN"], TOKEN);
-    assert_eq!(requests[4].2, owner_patch("uid-of-the-first-attempt"));
+            format!("POST {SECRETS}?"),
+        ];
+        if secret_exists {
+            expected.push(format!("PATCH {SECRETS}/{name}?"));
+        }
+        assert_eq!(calls(&requests), expected);
+        assert_eq!(requests[2].2, owned_secret("uid-of-the-first-attempt"));
+        if secret_exists {
+            let patch = &requests[3].2;
+            assert_eq!(
+                patch["metadata"]["ownerReferences"],
+                owners("uid-of-the-first-attempt")
+            );
+            assert_eq!(patch["stringData"]["LANDFALL_VCS_TOKEN"], TOKEN);
+        }
+    }
 }
 
 #[tokio::test]
-async fn a_secret_that_cannot_be_created_stops_the_dispatch_before_its_job() {
-    let (outcome, requests) = dispatch(&[(StatusCode::FORBIDDEN, forbidden)]).await;
-    let err = outcome.unwrap_err();
-    assert!(
-        err.to_string()
-            .starts_with(&format!("creating the Secret of Job {}", spec().run_id())),
-        "{err}"
-    );
-    assert_eq!(requests.len(), 1);
+async fn a_redelivery_whose_job_is_gone_writes_no_secret() {
+    let (outcome, requests) = dispatch(&[
+        (StatusCode::CONFLICT, conflict),
+        (StatusCode::NOT_FOUND, |_| {
+            status_body(404, "NotFound", "jobs not found")
+        }),
+    ])
+    .await;
+    assert!(matches!(
+        outcome.unwrap(),
+        DispatchOutcome::AlreadyDispatched { .. }
+    ));
+    assert_eq!(requests.len(), 2);
 }
