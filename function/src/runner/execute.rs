@@ -161,7 +161,7 @@ impl Run<'_> {
         cmd.envs(self.env.iter().map(|(name, value)| (name, value)));
         let done = self
             .wait(cmd, Capture::Merged, self.opts.echo)
-            .map_err(|err| failed(step, format!("{shown}: could not start: {err}")))?;
+            .map_err(|err| failed(step, format!("{shown}: {err}")))?;
         let text = done.text();
         self.record(&format!("$ {shown}"), &text);
         if done.cancelled {

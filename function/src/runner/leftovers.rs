@@ -6,8 +6,14 @@
 //!   namespace): every other process of the namespace is a step's, so `kill(-1, SIGKILL)` stops
 //!   them all in one call that no fork can race, and the runner reaps them;
 //! - **elsewhere** (local dispatch) the runner is a child subreaper: a process its step orphans
-//!   is re-parented to the runner, not to init, and is killed, with whatever it started, round
-//!   after round until the runner has no child left.
+//!   is re-parented to the runner, not to init. Each round stops (SIGSTOP) every descendant of
+//!   the runner found in `/proc`; once a round finds them all stopped, none can fork again, and
+//!   all are killed at once. This is as far as an unprivileged process can reach:
+//!   a setuid program, or work handed to a daemon that was already running (`at`, a user's
+//!   systemd), is out of it; local dispatch is for your own repositories.
+//!
+//! What is still running after [`PATIENCE`] fails the step: nothing after it runs, and no
+//! planfile of that run is stored.
 //!
 //! Until [`contain`] is called (the runner's start-up) [`stop`] does nothing: other programs
 //! that run processes through `process::run` (the function's tests) keep children of their own.
@@ -21,7 +27,7 @@ use rustix::process::{
     set_child_subreaper, waitid,
 };
 
-/// How long [`stop`] keeps killing and reaping before it gives up (and says so): a process in
+/// How long [`stop`] keeps killing and reaping before it fails the step: a process in
 /// uninterruptible sleep dies only when its I/O ends.
 const PATIENCE: Duration = Duration::from_secs(5);
 
@@ -51,9 +57,13 @@ pub fn contain() -> io::Result<()> {
 
 /// Kills and reaps every process a finished step left, however it left its group. Call only
 /// when no process the runner started is still meant to run (the step itself reaped).
-pub fn stop() {
+///
+/// # Errors
+///
+/// When a leftover is still running after [`PATIENCE`].
+pub fn stop() -> io::Result<()> {
     let Some(containment) = CONTAINMENT.get() else {
-        return;
+        return Ok(());
     };
     let until = Instant::now() + PATIENCE;
     let mut pause = Duration::from_millis(1);
@@ -66,21 +76,30 @@ pub fn stop() {
                 has_children()
             }
             Containment::Subreaper => {
-                let children = children_of(getpid());
-                for &child in &children {
-                    let _ = kill_process(child, Signal::KILL);
+                // Stopped first, round after round: a stopped process forks no more, so once a
+                // round finds every descendant stopped, none is left to start another, and all
+                // are killed at once.
+                let descendants = descendants_of(getpid());
+                let signal = if descendants.iter().all(|&(_, state)| state == 'T') {
+                    Signal::KILL
+                } else {
+                    Signal::STOP
+                };
+                for &(process, _) in &descendants {
+                    let _ = kill_process(process, signal);
                 }
-                !children.is_empty()
+                !descendants.is_empty()
             }
         };
         if !left {
-            return;
+            return Ok(());
         }
         if Instant::now() >= until {
-            eprintln!(
-                "landfall-runner: a process a step left behind is still running after SIGKILL"
-            );
-            return;
+            return Err(io::Error::other(format!(
+                "it left a process running that SIGKILL did not stop within {} s, so nothing \
+                 after this step runs",
+                PATIENCE.as_secs()
+            )));
         }
         std::thread::sleep(pause);
         pause = (pause * 2).min(Duration::from_millis(25));
@@ -98,29 +117,49 @@ fn has_children() -> bool {
     !matches!(waitid(WaitId::All, options), Err(rustix::io::Errno::CHILD))
 }
 
-/// The processes whose parent is `parent`, from `/proc/<pid>/stat`.
-fn children_of(parent: Pid) -> Vec<Pid> {
+/// Every live process below `root` (children, their children...) with its state (`T`:
+/// stopped), from one pass over `/proc/<pid>/stat`; zombies, which only wait to be reaped, are
+/// left out.
+fn descendants_of(root: Pid) -> Vec<(Pid, char)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    entries
+    let processes: Vec<(i32, i32, char)> = entries
         .filter_map(Result::ok)
         .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .filter(|&pid| {
-            std::fs::read_to_string(format!("/proc/{pid}/stat"))
-                .ok()
-                .and_then(|stat| parent_in_stat(&stat))
-                == Some(parent.as_raw_nonzero().get())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let (state, parent) = state_and_parent(&stat)?;
+            Some((pid, parent, state))
         })
-        .filter_map(Pid::from_raw)
+        .collect();
+    let mut found = vec![(root.as_raw_nonzero().get(), 'R')];
+    let mut next = 0;
+    while next < found.len() {
+        let parent = found[next].0;
+        let children: Vec<(i32, char)> = processes
+            .iter()
+            .filter(|&&(pid, ppid, _)| ppid == parent && !found.iter().any(|&(p, _)| p == pid))
+            .map(|&(pid, _, state)| (pid, state))
+            .collect();
+        found.extend(children);
+        next += 1;
+    }
+    found
+        .into_iter()
+        .skip(1)
+        .filter(|&(_, state)| state != 'Z')
+        .filter_map(|(pid, state)| Some((Pid::from_raw(pid)?, state)))
         .collect()
 }
 
-/// The parent's pid in a `/proc/<pid>/stat` line: `pid (comm) state ppid ...`, where `comm` may
-/// hold spaces and parentheses, so the fields are counted from its last `)`.
-fn parent_in_stat(stat: &str) -> Option<i32> {
+/// The state and the parent's pid in a `/proc/<pid>/stat` line: `pid (comm) state ppid ...`,
+/// where `comm` may hold spaces and parentheses, so the fields are counted from its last `)`.
+fn state_and_parent(stat: &str) -> Option<(char, i32)> {
     let (_, rest) = stat.rsplit_once(')')?;
-    rest.split_whitespace().nth(1)?.parse().ok()
+    let mut fields = rest.split_whitespace();
+    let state = fields.next()?.chars().next()?;
+    Some((state, fields.next()?.parse().ok()?))
 }
 
 #[cfg(test)]
@@ -129,14 +168,30 @@ mod tests {
 
     #[test]
     fn the_parent_is_read_after_a_command_name_with_spaces_and_parentheses() {
-        assert_eq!(parent_in_stat("42 (sh) S 7 42 42 0"), Some(7));
-        assert_eq!(parent_in_stat("42 (a ) b) (c) R 9 1 1"), Some(9));
-        assert_eq!(parent_in_stat("42 (sh"), None);
+        assert_eq!(state_and_parent("42 (sh) S 7 42 42 0"), Some(('S', 7)));
+        assert_eq!(state_and_parent("42 (a ) b) (c) T 9 1 1"), Some(('T', 9)));
+        assert_eq!(state_and_parent("42 (sh"), None);
     }
 
     #[test]
-    fn this_process_is_found_among_its_parents_children() {
+    fn a_process_is_found_among_its_parents_descendants_and_so_are_its_children() {
         let parent = rustix::process::getppid().expect("a parent");
-        assert!(children_of(parent).contains(&getpid()));
+        let mut child = std::process::Command::new("sleep")
+            .arg("30")
+            .spawn()
+            .unwrap();
+        let child_pid = Pid::from_child(&child);
+        let pids = |root| {
+            descendants_of(root)
+                .into_iter()
+                .map(|(pid, _)| pid)
+                .collect::<Vec<_>>()
+        };
+        let below_parent = pids(parent);
+        let below_this = pids(getpid());
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(below_parent.contains(&getpid()) && below_parent.contains(&child_pid));
+        assert!(below_this.contains(&child_pid) && !below_this.contains(&getpid()));
     }
 }

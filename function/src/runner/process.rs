@@ -134,9 +134,14 @@ fn wait_unreaped(child: &Child, deadline: Instant, grace: Duration) -> io::Resul
     Ok(stopped)
 }
 
+fn could_not_start(err: &io::Error) -> io::Error {
+    io::Error::new(err.kind(), format!("could not start: {err}"))
+}
+
 /// Runs `cmd` to completion or until `deadline` (then SIGINT, and SIGKILL `grace` later).
 /// However it ends, its whole process group is then killed: nothing it started in the
-/// background (`cmd &`) outlives it to touch the files later steps and the runner read.
+/// background (`cmd &`) outlives it to touch the files later steps and the runner read. In the
+/// runner, what left the group is killed too, and an error says so if that failed.
 /// `echo` copies the output to the runner's stderr as it arrives.
 pub fn run(
     mut cmd: Command,
@@ -151,7 +156,7 @@ pub fn run(
         Capture::Merged => {
             let (read, write) = io::pipe()?;
             cmd.stdout(write.try_clone()?).stderr(write);
-            let child = cmd.spawn()?;
+            let child = cmd.spawn().map_err(|e| could_not_start(&e))?;
             // Drop the command, and with it our copies of the pipe's write end, so the reader
             // sees end-of-file when the child's copies close.
             drop(cmd);
@@ -161,7 +166,7 @@ pub fn run(
         }
         Capture::Split => {
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-            let mut child = cmd.spawn()?;
+            let mut child = cmd.spawn().map_err(|e| could_not_start(&e))?;
             drop(cmd);
             out_reader = reader(child.stdout.take().expect("stdout is piped"), false);
             err_reader = Some(reader(child.stderr.take().expect("stderr is piped"), echo));
@@ -176,12 +181,13 @@ pub fn run(
     let status = child.wait();
     // And what left the group (`setsid`), once the runner contains it: before the output is
     // read, since a leftover holding the pipes open would keep the readers waiting.
-    super::leftovers::stop();
+    let leftovers = super::leftovers::stop();
     let Stopped {
         timed_out,
         cancelled,
     } = waited?;
     let status = status?;
+    leftovers?;
     let output = out_reader.join().unwrap_or_default();
     let stderr = err_reader
         .map(|handle| handle.join().unwrap_or_default())

@@ -193,11 +193,23 @@ fn a_run_steps_background_processes_do_not_outlive_it_even_in_a_session_of_their
                 extra_args: Vec::new(),
             },
             // In the group; out of it (`setsid`); out of it with a parent that exits at once (a
-            // daemon's double fork).
+            // daemon's double fork); each leftover rewrites the file a second on.
             Step::run(format!("{in_group} >/dev/null 2>&1 & {wait_1}")),
             Step::run(format!("setsid {setsid} >/dev/null 2>&1 & {wait_2}")),
             Step::run(format!(
                 "setsid sh -c '({double_fork} &); exit 0' >/dev/null 2>&1 & {wait_3}"
+            )),
+            // Out of it as a chain: each process starts the next and exits, so that a killer of
+            // children alone is always one step behind. It rewrites the file from 2 s on, and
+            // ends by itself 6 s on.
+            Step::run(format!(
+                "setsid sh -c 'swap=$(($(date +%s) + 2)); end=$((swap + 4)); c() {{ \
+                 now=$(date +%s); [ $now -lt $end ] || exit 0; \
+                 [ $now -lt $swap ] || echo swapped > {mark}; sleep 0.02; c & exit 0; }}; \
+                 echo started > {chain}; c' >/dev/null 2>&1 & \
+                 while [ ! -e {chain} ]; do sleep 0.05; done",
+                mark = mark.display(),
+                chain = format!("{}.started-5", mark.display()),
             )),
             // Out of the group with the step's output still open: the runner reads the output
             // to its end, which would come only when this one ends.
@@ -207,7 +219,7 @@ fn a_run_steps_background_processes_do_not_outlive_it_even_in_a_session_of_their
                 holds = format!("{}.started-4", mark.display())
             )),
             bash(
-                &format!("sleep 2; echo \"mark=$(cat {})\"", mark.display()),
+                &format!("sleep 3; echo \"mark=$(cat {})\"", mark.display()),
                 &["-c"],
             ),
             Step::Plan {
