@@ -220,8 +220,16 @@ pub const PRIVATE_RANGES: [&str; 4] = [
     "100.64.0.0/10",
 ];
 
+/// Other blocks runner pods may not reach: link-local (instance metadata, the Amazon DNS
+/// resolver, Pod Identity but for its one address) and RFC 2544's benchmark range, which EKS
+/// suggests for secondary pod CIDRs (custom networking).
+pub const OTHER_CLOSED_RANGES: [&str; 2] = ["169.254.0.0/16", "198.18.0.0/15"];
+
 /// The cluster's Service ranges: EKS picks one of these when none is set, as the platform does.
 pub const SERVICE_RANGES: [&str; 2] = ["10.100.0.0/16", "172.20.0.0/16"];
+
+const NOT_WHOLE_NETWORKS: &str =
+    "list the blocks runners need (a VCS host, a registry), not whole networks";
 
 /// Checks a private block runner pods may reach (`runner_private_egress`), given the VPC's
 /// block: a network address inside the private ranges, clear of the VPC and the Service ranges.
@@ -259,6 +267,18 @@ pub fn runner_private_egress(cidr: &str, vpc: &str) -> Result<(), (String, Optio
                  code must not reach them"
                     .to_owned(),
             ),
+        ));
+    }
+    if PRIVATE_RANGES.contains(&cidr) {
+        return Err((
+            format!("{cidr:?} is a whole private range"),
+            Some(NOT_WHOLE_NETWORKS.to_owned()),
+        ));
+    }
+    if net.prefix_len() < 16 {
+        return Err((
+            format!("{cidr:?} is wider than a /16"),
+            Some(NOT_WHOLE_NETWORKS.to_owned()),
         ));
     }
     if let Some(range) = SERVICE_RANGES
@@ -340,6 +360,7 @@ mod tests {
         assert!(runner_private_egress("192.168.40.0/24", vpc).is_ok());
         assert!(runner_private_egress("10.20.0.5/32", vpc).is_ok());
         assert!(runner_private_egress("100.64.8.0/22", vpc).is_ok());
+        assert!(runner_private_egress("172.16.0.0/16", vpc).is_ok());
         for refused in [
             "192.168.40.1/24",
             "8.8.8.0/24",
@@ -348,6 +369,8 @@ mod tests {
             "10.0.3.0/24",
             "10.100.4.0/24",
             "172.20.0.0/14",
+            "192.168.0.0/16",
+            "172.16.0.0/15",
             "169.254.169.254/32",
             "192.168.40.0",
         ] {

@@ -182,8 +182,9 @@ struct NetworkContext<'a> {
     vpc_cidr: &'a str,
     availability_zones: u8,
     single_nat_gateway: bool,
-    /// What runner pods may not reach ([`names::PRIVATE_RANGES`] and link-local)...
-    runner_closed: Vec<&'static str>,
+    /// What runner pods may not reach: the VPC (also inside a private range, named for
+    /// itself), [`names::PRIVATE_RANGES`] and [`names::OTHER_CLOSED_RANGES`]...
+    runner_closed: Vec<&'a str>,
     /// ...but for these blocks.
     runner_private_egress: Vec<&'a str>,
 }
@@ -194,9 +195,9 @@ impl<'a> NetworkContext<'a> {
             vpc_cidr: n.vpc_cidr.get_ref(),
             availability_zones: *n.availability_zones.get_ref(),
             single_nat_gateway: n.single_nat_gateway,
-            runner_closed: names::PRIVATE_RANGES
-                .into_iter()
-                .chain(["169.254.0.0/16"])
+            runner_closed: std::iter::once(n.vpc_cidr.get_ref().as_str())
+                .chain(names::PRIVATE_RANGES)
+                .chain(names::OTHER_CLOSED_RANGES)
                 .collect(),
             runner_private_egress: n
                 .runner_private_egress

@@ -210,6 +210,8 @@ fn the_runner_network_policy_keeps_pull_request_code_off_the_cluster_and_the_nod
             "172.31.0.0/16",
             "192.168.41.0/24",
             "100.64.0.0/10",
+            // EKS custom networking's secondary pod CIDR.
+            "198.19.0.0/16",
         ] {
             let open = egress_reaching(&policy, closed);
             assert!(
@@ -217,6 +219,24 @@ fn the_runner_network_policy_keeps_pull_request_code_off_the_cluster_and_the_nod
                 "{name}: {closed} is reachable through {open:?}"
             );
         }
+        // The internet rule names the VPC itself too, whatever range holds it.
+        let internet: Vec<&serde_json::Value> = policy["spec"]["egress"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .flat_map(|r| r["to"].as_array().into_iter().flatten())
+            .filter_map(|p| p.get("ipBlock"))
+            .filter(|b| b["cidr"] == "0.0.0.0/0")
+            .collect();
+        assert_eq!(internet.len(), 1, "{name}");
+        assert!(
+            internet[0]["except"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|e| e == vpc),
+            "{name}: {internet:?}"
+        );
         // Each opened block is reachable through a rule of its own, which opens nothing else.
         for block in &opened {
             let open = egress_reaching(&policy, block);
