@@ -45,16 +45,16 @@ enum Source {
     Missing(String),
 }
 
-fn source(ctx: &Ctx) -> Source {
+fn source(ctx: &Ctx) -> anyhow::Result<Source> {
     if let Some(image) = &ctx.opts.runner_image {
-        return Source::Given(image.clone(), "--runner-image");
+        return Ok(Source::Given(image.clone(), "--runner-image"));
     }
     if let Some(image) = &ctx.runner_image {
-        return Source::Given(image.clone(), "landfall.toml's runner_image");
+        return Ok(Source::Given(image.clone(), "landfall.toml's runner_image"));
     }
-    let source = super::stages::landfall_source().filter(|s| s.join(CONTAINERFILE).is_file());
+    let source = super::stages::landfall_source()?.filter(|s| s.join(CONTAINERFILE).is_file());
     let tool = TOOLS.iter().find_map(|t| on_path(t));
-    match (tool, source) {
+    Ok(match (tool, source) {
         (Some(tool), Some(source)) => Source::Build { tool, source },
         (tool, source) => Source::Missing(format!(
             "no runner image: {}; pass --runner-image REF (an image already pushed), or run \
@@ -67,7 +67,7 @@ fn source(ctx: &Ctx) -> Source {
                 _ => "this is not the Landfall source (no images/runner/Containerfile)",
             }
         )),
-    }
+    })
 }
 
 /// `name` found in a directory of `PATH`, as an executable file.
@@ -233,7 +233,7 @@ async fn ensure_repository(ctx: &Ctx) -> anyhow::Result<String> {
 /// The runner image stage: resolves the image and, when it is to be built, builds and pushes it
 /// unless its tag is already in ECR. `dry` says what it would do and changes nothing.
 pub async fn image(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Result<Outcome> {
-    let (tool, source) = match source(ctx) {
+    let (tool, source) = match source(ctx)? {
         Source::Given(image, from) => {
             state.runner_image = Some(image.clone());
             return Ok(Outcome::Unchanged(format!("using {image} ({from})")));
