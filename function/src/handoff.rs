@@ -1,9 +1,11 @@
 //! The durable hand-off under Lambda. Lambda may freeze an execution environment as soon as an
 //! invocation has answered, so work spawned after the answer is not safe there. Instead, the
-//! invocation that receives a webhook verifies it, answers `202` and hands the event to the
-//! function itself as an **asynchronous invocation** (`InvocationType: Event`): Lambda queues it
-//! durably and retries it on failure, and that second invocation does the slow work (repo config,
-//! selection, locks, dispatch) while nobody waits. A hand-off that Lambda does not accept is a
+//! invocation that receives a webhook verifies it, answers `202` and hands the event on as an
+//! **asynchronous invocation** (`InvocationType: Event`) of the worker (`LANDFALL_HANDOFF_FUNCTION`;
+//! unset, the function itself): Lambda queues it durably and retries it on failure, and that
+//! second invocation does the slow work (repo config, selection, locks, dispatch) while nobody
+//! waits. A runner's report is handed on the same way once recorded: what follows the run (the
+//! next execution order group, apply on merge, automerge) is [`seal_settled`]'s payload. A hand-off that Lambda does not accept is a
 //! `500`, so the host redelivers; nothing was recorded.
 //!
 //! The payload is the normalised event (not the raw delivery: Azure DevOps' and GitLab's
@@ -24,6 +26,7 @@ use tokio::sync::OnceCell;
 use crate::command::parse_comment;
 use crate::config::env_vars;
 use crate::config::env_vars::HANDOFF;
+use crate::run::RunSpec;
 use crate::event::{
     CommitSha, DeliveryId, Event, EventKind, Provider, PullRequestNumber, RepoName,
 };
@@ -140,10 +143,16 @@ struct Sealed {
 }
 
 fn seal_of(event: &HandoffEvent, key: &SecretString) -> String {
+    mac_hex(b"landfall-handoff-v1\n", event, key)
+}
+
+/// HMAC-SHA256 of `domain` then `value`'s JSON under `key`, in hex: a domain per kind of
+/// payload, so that one kind's seal never opens another.
+fn mac_hex(domain: &[u8], value: &impl Serialize, key: &SecretString) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(key.expose_secret().as_bytes())
         .expect("HMAC takes keys of any length");
-    mac.update(b"landfall-handoff-v1\n");
-    mac.update(&serde_json::to_vec(event).expect("a hand-off event serialises"));
+    mac.update(domain);
+    mac.update(&serde_json::to_vec(value).expect("a hand-off serialises"));
     let mut hex = String::with_capacity(64);
     for byte in mac.finalize().into_bytes() {
         let _ = write!(hex, "{byte:02x}");
@@ -168,22 +177,75 @@ pub fn is_handoff(payload: &serde_json::Value) -> bool {
 
 /// The event a hand-off payload carries, once its seal is checked (in constant time).
 pub fn open(payload: &serde_json::Value, key: &SecretString) -> Result<Event, HandoffError> {
-    let inner = payload
-        .get(PAYLOAD_KEY)
-        .ok_or_else(|| HandoffError::Malformed(format!("no {PAYLOAD_KEY:?} member")))?;
-    let sealed: Sealed = serde_json::from_value(inner.clone())
-        .map_err(|err| HandoffError::Malformed(err.to_string()))?;
-    let expected = seal_of(&sealed.event, key);
-    if !bool::from(subtle::ConstantTimeEq::ct_eq(
-        expected.as_bytes(),
-        sealed.seal.as_bytes(),
-    )) {
-        return Err(HandoffError::BadSeal);
-    }
+    let sealed: Sealed = member(payload, PAYLOAD_KEY)?;
+    check_seal(&seal_of(&sealed.event, key), &sealed.seal)?;
     sealed.event.into_event()
 }
 
-/// Hands events off to this very function as asynchronous Lambda invocations.
+/// The payload's member `name`, read as a `T`.
+fn member<T: serde::de::DeserializeOwned>(
+    payload: &serde_json::Value,
+    name: &str,
+) -> Result<T, HandoffError> {
+    let inner = payload
+        .get(name)
+        .ok_or_else(|| HandoffError::Malformed(format!("no {name:?} member")))?;
+    serde_json::from_value(inner.clone()).map_err(|err| HandoffError::Malformed(err.to_string()))
+}
+
+/// Compares a seal with the one expected, in constant time.
+fn check_seal(expected: &str, seal: &str) -> Result<(), HandoffError> {
+    if bool::from(subtle::ConstantTimeEq::ct_eq(
+        expected.as_bytes(),
+        seal.as_bytes(),
+    )) {
+        Ok(())
+    } else {
+        Err(HandoffError::BadSeal)
+    }
+}
+
+/// The key of the payload that hands on what follows a recorded run (the next execution order
+/// group, apply on merge, automerge): the function that takes a runner's report answers it at
+/// once and leaves that work to the hand-off's function.
+pub const SETTLED_KEY: &str = "landfall_settled";
+
+#[derive(Serialize, Deserialize)]
+struct SealedRun {
+    spec: RunSpec,
+    seal: String,
+}
+
+fn run_seal(spec: &RunSpec, key: &SecretString) -> String {
+    mac_hex(b"landfall-settled-v1\n", spec, key)
+}
+
+/// The invocation payload handing on what follows `spec`'s recorded run:
+/// `{"landfall_settled": {"spec": ..., "seal": ...}}`.
+#[must_use]
+pub fn seal_settled(spec: &RunSpec, key: &SecretString) -> serde_json::Value {
+    let seal = run_seal(spec, key);
+    serde_json::json!({ SETTLED_KEY: SealedRun { spec: spec.clone(), seal } })
+}
+
+/// Whether an invocation payload hands on what follows a recorded run.
+#[must_use]
+pub fn is_settled(payload: &serde_json::Value) -> bool {
+    payload.get(SETTLED_KEY).is_some()
+}
+
+/// The run a settled payload names, once its seal is checked (in constant time).
+pub fn open_settled(
+    payload: &serde_json::Value,
+    key: &SecretString,
+) -> Result<RunSpec, HandoffError> {
+    let sealed: SealedRun = member(payload, SETTLED_KEY)?;
+    check_seal(&run_seal(&sealed.spec, key), &sealed.seal)?;
+    Ok(sealed.spec)
+}
+
+/// Hands events (and what follows recorded runs) on as asynchronous Lambda invocations of the
+/// worker, or of this very function.
 pub struct LambdaHandoff {
     function: String,
     qualifier: Option<String>,
@@ -286,6 +348,17 @@ impl LambdaHandoff {
         let Some(payload) = seal(event, &self.key) else {
             return Ok(());
         };
+        self.invoke(&payload, "event handed off").await
+    }
+
+    /// Queues what follows `spec`'s recorded run as an asynchronous invocation.
+    pub async fn send_settled(&self, spec: &RunSpec) -> anyhow::Result<()> {
+        self.invoke(&seal_settled(spec, &self.key), "what follows the run handed off")
+            .await
+    }
+
+    /// Sends `payload` as an asynchronous invocation; logs `done` when Lambda took it.
+    async fn invoke(&self, payload: &serde_json::Value, done: &'static str) -> anyhow::Result<()> {
         let client = self
             .client
             .get_or_init(|| async {
@@ -293,7 +366,7 @@ impl LambdaHandoff {
                 aws_sdk_lambda::Client::new(&sdk)
             })
             .await;
-        let bytes = serde_json::to_vec(&payload).expect("a hand-off serialises");
+        let bytes = serde_json::to_vec(payload).expect("a hand-off serialises");
         let answer = client
             .invoke()
             .function_name(&self.function)
@@ -309,11 +382,7 @@ impl LambdaHandoff {
                     aws_sdk_lambda::error::DisplayErrorContext(&err)
                 )
             })?;
-        tracing::info!(
-            status = answer.status_code(),
-            function = %self.function,
-            "event handed off"
-        );
+        tracing::info!(status = answer.status_code(), function = %self.function, "{done}");
         Ok(())
     }
 
@@ -348,6 +417,38 @@ mod tests {
         event.clone_url = Some("https://github.com/acme/infra.git".to_owned());
         event.installation = Some(42);
         event
+    }
+
+    #[test]
+    fn a_settled_run_travels_sealed_and_only_its_own_seal_opens_it() {
+        let spec = crate::run::env::tests::plan_spec();
+        let payload = seal_settled(&spec, &key());
+        assert!(is_settled(&payload) && !is_handoff(&payload));
+        assert_eq!(open_settled(&payload, &key()).unwrap(), spec);
+
+        let other_key = SecretString::from("another-secret");
+        assert!(matches!(
+            open_settled(&payload, &other_key),
+            Err(HandoffError::BadSeal)
+        ));
+        let mut changed = payload.clone();
+        changed[SETTLED_KEY]["spec"]["pr"] = serde_json::json!(8);
+        assert!(matches!(
+            open_settled(&changed, &key()),
+            Err(HandoffError::BadSeal)
+        ));
+        // An event's seal, moved onto a run, opens nothing: each kind has its own domain.
+        let event = seal(&comment_event(), &key()).unwrap();
+        let mut moved = payload;
+        moved[SETTLED_KEY]["seal"] = event[PAYLOAD_KEY]["seal"].clone();
+        assert!(matches!(
+            open_settled(&moved, &key()),
+            Err(HandoffError::BadSeal)
+        ));
+        assert!(matches!(
+            open_settled(&event, &key()),
+            Err(HandoffError::Malformed(_))
+        ));
     }
 
     /// The hand-off `vars` configure, and where it goes: (function, qualifier).

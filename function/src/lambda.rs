@@ -1,6 +1,6 @@
 //! Running under AWS Lambda: the same [`WebhookService`] behind a Function URL or an API Gateway
-//! HTTP API (v2 payloads; `lambda_http` decodes base64 bodies), the hand-off invocations the
-//! function sends itself (see [`crate::handoff`]), the scheduled sweep (`{"landfall": "sweep"}`,
+//! HTTP API (v2 payloads; `lambda_http` decodes base64 bodies), the hand-off invocations (see
+//! [`crate::handoff`]: an event, or what follows a recorded run), the scheduled sweep (`{"landfall": "sweep"}`,
 //! see [`crate::orchestrate::is_sweep`]) and drift sweep (`{"landfall": "drift"}`).
 //!
 //! Cold start: the configuration is read and checked, and the secrets resolved, before the first
@@ -36,6 +36,10 @@ pub async fn run(handler: Arc<WebhookHandler<Sink>>) -> Result<(), lambda_http::
             if crate::orchestrate::is_drift(&payload) {
                 let report = Box::pin(handler.sink().drift()).await?;
                 return Ok(serde_json::json!({ "drift": report }));
+            }
+            if crate::handoff::is_settled(&payload) {
+                Box::pin(handler.sink().handle_settled(&payload)).await?;
+                return Ok(serde_json::json!({ "handled": true }));
             }
             if crate::handoff::is_handoff(&payload) {
                 Box::pin(handler.sink().handle_handoff(&payload)).await?;

@@ -39,23 +39,39 @@ const REPOSITORY_TARGETS: [&str; 2] = [
 enum Source {
     /// A reference given, and who gave it.
     Given(String, &'static str),
-    /// Built with this tool from this Landfall source tree.
-    Build { tool: PathBuf, source: PathBuf },
+    /// Built with this tool from this Landfall source tree; or, when the tree found is of
+    /// another version, why it may not be built (no matter when the tag is already pushed).
+    Build {
+        tool: PathBuf,
+        source: Result<PathBuf, String>,
+    },
     /// Neither: what to do instead.
     Missing(String),
 }
 
-fn source(ctx: &Ctx) -> anyhow::Result<Source> {
+fn source(ctx: &Ctx) -> Source {
     if let Some(image) = &ctx.opts.runner_image {
-        return Ok(Source::Given(image.clone(), "--runner-image"));
+        return Source::Given(image.clone(), "--runner-image");
     }
     if let Some(image) = &ctx.runner_image {
-        return Ok(Source::Given(image.clone(), "landfall.toml's runner_image"));
+        return Source::Given(image.clone(), "landfall.toml's runner_image");
     }
-    let source = super::stages::landfall_source()?.filter(|s| s.join(CONTAINERFILE).is_file());
     let tool = TOOLS.iter().find_map(|t| on_path(t));
-    Ok(match (tool, source) {
-        (Some(tool), Some(source)) => Source::Build { tool, source },
+    let source = match super::stages::landfall_source() {
+        Ok(found) => found.filter(|s| s.join(CONTAINERFILE).is_file()),
+        Err(other_version) if tool.is_some() => {
+            return Source::Build {
+                tool: tool.unwrap_or_default(),
+                source: Err(format!("{other_version:#}")),
+            };
+        }
+        Err(other_version) => return Source::Missing(format!("{other_version:#}")),
+    };
+    match (tool, source) {
+        (Some(tool), Some(source)) => Source::Build {
+            tool,
+            source: Ok(source),
+        },
         (tool, source) => Source::Missing(format!(
             "no runner image: {}; pass --runner-image REF (an image already pushed), or run \
              `landfall up` inside the Landfall source with podman or docker on PATH to build \
@@ -67,7 +83,7 @@ fn source(ctx: &Ctx) -> anyhow::Result<Source> {
                 _ => "this is not the Landfall source (no images/runner/Containerfile)",
             }
         )),
-    })
+    }
 }
 
 /// `name` found in a directory of `PATH`, as an executable file.
@@ -233,7 +249,7 @@ async fn ensure_repository(ctx: &Ctx) -> anyhow::Result<String> {
 /// The runner image stage: resolves the image and, when it is to be built, builds and pushes it
 /// unless its tag is already in ECR. `dry` says what it would do and changes nothing.
 pub async fn image(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Result<Outcome> {
-    let (tool, source) = match source(ctx)? {
+    let (tool, source) = match source(ctx) {
         Source::Given(image, from) => {
             state.runner_image = Some(image.clone());
             return Ok(Outcome::Unchanged(format!("using {image} ({from})")));
@@ -245,16 +261,23 @@ pub async fn image(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Result
     let tool_name = tool.file_name().unwrap_or_default().to_string_lossy();
     let what = format!("build {CONTAINERFILE} with {tool_name}");
     let uri = if dry {
-        match repository_uri(ctx).await? {
-            Some(uri) => uri,
-            None => {
-                return Ok(Outcome::Changed(format!(
+        let Some(uri) = repository_uri(ctx).await? else {
+            return Ok(match source {
+                Err(why) => Outcome::Left(why),
+                Ok(_) => Outcome::Changed(format!(
                     "create the ECR repository {} (terraform/platform, -target), {what}, push it tagged {TAG}",
                     repository_name(ctx)
-                )));
-            }
-        }
+                )),
+            });
+        };
+        uri
     } else {
+        // No repository, no tag: a source that may not be built fails before one is made.
+        if let Err(why) = &source
+            && repository_uri(ctx).await?.is_none()
+        {
+            bail!(why.clone());
+        }
         ensure_repository(ctx).await?
     };
     let reference = format!("{uri}:{TAG}");
@@ -264,6 +287,11 @@ pub async fn image(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Result
             "{reference} already there (tags are immutable)"
         )));
     }
+    let source = match source {
+        Ok(source) => source,
+        Err(why) if dry => return Ok(Outcome::Left(why)),
+        Err(why) => bail!(why),
+    };
     if dry {
         return Ok(Outcome::Changed(format!("{what}, push {reference}")));
     }

@@ -126,6 +126,14 @@ impl Sink {
         tracing::warn!("a hand-off arrived, but this deployment only logs deliveries");
         Ok(())
     }
+
+    /// Handles what follows a recorded run, handed off by the function that took its report.
+    pub async fn handle_settled(&self, payload: &serde_json::Value) -> Result<(), SinkError> {
+        match self.get().await? {
+            Some(orchestrator) => orchestrator.handle_settled(payload).await,
+            None => Ok(()),
+        }
+    }
 }
 
 impl EventSink for Sink {

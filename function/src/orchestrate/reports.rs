@@ -7,7 +7,7 @@
 use std::sync::Arc;
 
 use super::Context;
-use crate::handler::ReportAnswer;
+use crate::handler::{ReportAnswer, SinkError};
 use crate::run::report_auth::ReportEnvelope;
 use crate::run::{RunCommand, RunReport, RunSpec};
 use crate::store::{PlanStatus, Store as _};
@@ -62,19 +62,8 @@ impl Context {
             .await
         {
             Ok(_) => {
-                if let Err(err) = self.after_run(&spec).await {
-                    tracing::error!(error = format!("{err:#}"), "what follows the run failed");
-                }
-                // The report that ends an execution order group starts the next one.
-                let next = self
-                    .advance(&spec.repo, spec.pr, &spec.trigger, &spec.lock_key())
-                    .await;
-                if let Err(err) = next {
-                    tracing::error!(
-                        error = format!("{err:#}"),
-                        "cannot start the next execution order group"
-                    );
-                }
+                // Boxed: it holds the Lambda client's and the orchestration's futures.
+                Box::pin(self.hand_on(&spec)).await;
                 ReportAnswer::Recorded
             }
             Err(err) => {
@@ -82,6 +71,54 @@ impl Context {
                 ReportAnswer::Failed
             }
         }
+    }
+}
+
+impl Context {
+    /// What follows `spec`'s recorded run. Under Lambda it is handed to the worker (the
+    /// function that takes reports answers the runner at once, and keeps its concurrency for
+    /// deliveries); elsewhere, or when Lambda does not take the hand-off, it is done here.
+    async fn hand_on(self: &Arc<Self>, spec: &RunSpec) {
+        if let Some(handoff) = &self.handoff {
+            match handoff.send_settled(spec).await {
+                Ok(()) => return,
+                Err(err) => tracing::warn!(
+                    error = format!("{err:#}"),
+                    "what follows the run is done here: the hand-off failed"
+                ),
+            }
+        }
+        self.follow_run(spec).await;
+    }
+
+    /// What follows a recorded run: apply on merge and automerge (`after_run`), and, for the
+    /// report that ends an execution order group, the next group. Done again by a retried
+    /// hand-off, it finds what the first attempt did done (runs are named by their trigger).
+    pub async fn follow_run(self: &Arc<Self>, spec: &RunSpec) {
+        if let Err(err) = self.after_run(spec).await {
+            tracing::error!(error = format!("{err:#}"), "what follows the run failed");
+        }
+        let next = self
+            .advance(&spec.repo, spec.pr, &spec.trigger, &spec.lock_key())
+            .await;
+        if let Err(err) = next {
+            tracing::error!(
+                error = format!("{err:#}"),
+                "cannot start the next execution order group"
+            );
+        }
+    }
+}
+
+impl super::Orchestrator {
+    /// Handles a settled run's hand-off ([`crate::handoff::seal_settled`]): checks its seal,
+    /// then does what follows the run before returning (nobody waits for this invocation).
+    pub async fn handle_settled(&self, payload: &serde_json::Value) -> Result<(), SinkError> {
+        let spec = crate::handoff::open_settled(payload, &self.ctx.handoff_key)
+            .map_err(|err| SinkError(Box::new(err)))?;
+        let span = tracing::info_span!("settled", run = %spec.run_id(), repo = %spec.repo, pr = spec.pr.0);
+        tracing::Instrument::instrument(self.ctx.follow_run(&spec), span).await;
+        Ok(())
     }
 }
 

@@ -80,7 +80,10 @@ pub fn stop() -> io::Result<()> {
                 // round finds every descendant stopped, none is left to start another, and all
                 // are killed at once.
                 let descendants = descendants_of(getpid());
-                let signal = if descendants.iter().all(|&(_, state)| state == 'T') {
+                let signal = if descendants
+                    .iter()
+                    .all(|&(_, state)| matches!(state, 'T' | 't'))
+                {
                     Signal::KILL
                 } else {
                     Signal::STOP
@@ -95,6 +98,12 @@ pub fn stop() -> io::Result<()> {
             return Ok(());
         }
         if Instant::now() >= until {
+            // Whatever the rounds reached, stopped or not, is not left stopped.
+            if *containment == Containment::Subreaper {
+                for (process, _) in descendants_of(getpid()) {
+                    let _ = kill_process(process, Signal::KILL);
+                }
+            }
             return Err(io::Error::other(format!(
                 "it left a process running that SIGKILL did not stop within {} s, so nothing \
                  after this step runs",
@@ -118,7 +127,7 @@ fn has_children() -> bool {
 }
 
 /// Every live process below `root` (children, their children...) with its state (`T`:
-/// stopped), from one pass over `/proc/<pid>/stat`; zombies, which only wait to be reaped, are
+/// stopped, `t`: stopped by a tracer), from one pass over `/proc/<pid>/stat`; zombies, which only wait to be reaped, are
 /// left out.
 fn descendants_of(root: Pid) -> Vec<(Pid, char)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {

@@ -12,8 +12,9 @@ use crate::config::{env_vars, process as settings};
 use crate::run::report_auth::ReportEnvelope;
 use crate::run::{RunReport, RunSpec};
 
-/// How many times a report is sent before the runner gives up (the sweeper then fails the run).
-const ATTEMPTS: u32 = 6;
+/// How many times a report is sent before the runner gives up (the sweeper then fails the run):
+/// about 45 s of waits in all.
+const ATTEMPTS: u32 = 10;
 
 /// The report as it travels: its result cut to what a record keeps, so that a huge plan still
 /// fits a Lambda request (6 MB); the full log is stored as an artifact.
@@ -24,7 +25,8 @@ fn envelope(spec: &RunSpec, report: &RunReport) -> ReportEnvelope {
     ReportEnvelope::new(spec, report)
 }
 
-/// Posts `report` to the function; retried with backoff on connection errors and 5xx answers.
+/// Posts `report` to the function; retried with backoff on connection errors, 5xx answers and
+/// 429 (throttled).
 /// A 409 (the run was already recorded) is not an error.
 pub(super) async fn post(spec: &RunSpec, report: &RunReport) -> anyhow::Result<()> {
     let url = settings::var(env_vars::RUN_REPORT_URL)
@@ -51,7 +53,11 @@ pub(super) async fn post(spec: &RunSpec, report: &RunReport) -> anyhow::Result<(
                 eprintln!("landfall-runner: the function had already recorded this run");
                 return Ok(());
             }
-            Ok(answer) if answer.status().is_server_error() => {
+            // 429: Lambda throttled the function (its reserved concurrency in use).
+            Ok(answer)
+                if answer.status().is_server_error()
+                    || answer.status() == reqwest::StatusCode::TOO_MANY_REQUESTS =>
+            {
                 format!("the function answered {}", answer.status())
             }
             Ok(answer) => {

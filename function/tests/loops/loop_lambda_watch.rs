@@ -220,6 +220,13 @@ fn three_execution_order_groups_under_lambda_start_from_the_reports() {
         .map(|line| line["project"].as_str().unwrap_or_default().to_owned())
         .collect();
     assert_eq!(dispatched, ["a", "b", "c"], "one group after another");
+    // The function that took each report handed the next group to the worker.
+    let handed_on = logged(&log, "what follows the run handed off");
+    assert_eq!(handed_on.len(), 3, "{handed_on:#?}");
+    assert!(
+        handed_on.iter().all(|line| line["function"] == WORKER),
+        "{handed_on:#?}"
+    );
     for line in logged(&log, "event handled")
         .iter()
         .chain(&logged(&log, "run report recorded"))

@@ -299,7 +299,7 @@ fn the_dispatcher_writes_the_runs_secrets_and_never_reads_them() {
             .map(|verb| verb.as_str().unwrap())
             .collect()
     };
-    assert_eq!(verbs("secrets"), ["create", "patch"]);
+    assert_eq!(verbs("secrets"), ["create", "patch", "delete"]);
     assert_eq!(verbs("jobs"), ["create", "get", "list", "watch", "delete"]);
     assert_eq!(verbs("pods"), ["get", "list", "watch"]);
     assert!(verbs("*").is_empty(), "{role}");

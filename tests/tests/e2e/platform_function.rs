@@ -6,8 +6,9 @@ use std::fs;
 
 use super::platform::{files, rendered};
 
-/// Every `resource` block of the rendered platform's Terraform, as (type, name, block).
-fn resources(name: &str) -> Vec<(String, String, hcl::Block)> {
+/// Every `identifier` block (`resource`, `data`) of the rendered platform's Terraform, as
+/// (type, name, block).
+fn blocks(name: &str, identifier: &str) -> Vec<(String, String, hcl::Block)> {
     let (dir, _) = rendered(name);
     let mut found = Vec::new();
     for file in files(&dir.path().join("terraform/platform"), "tf") {
@@ -18,12 +19,30 @@ fn resources(name: &str) -> Vec<(String, String, hcl::Block)> {
                 .iter()
                 .map(|l| l.as_str().to_owned())
                 .collect();
-            if block.identifier() == "resource" && labels.len() == 2 {
+            if block.identifier() == identifier && labels.len() == 2 {
                 found.push((labels[0].clone(), labels[1].clone(), block));
             }
         }
     }
     found
+}
+
+/// The `resources` of the statement `sid` of the function's role policy, as HCL text.
+fn statement_resources(name: &str, sid: &str) -> String {
+    let data = blocks(name, "data");
+    let policy = resource(&data, "aws_iam_policy_document", "function");
+    let statement = policy
+        .body
+        .blocks()
+        .find(|b| {
+            b.identifier() == "statement"
+                && b.body.attributes().any(|a| {
+                    a.key() == "sid"
+                        && hcl::format::to_string(a.expr()).unwrap() == format!("\"{sid}\"")
+                })
+        })
+        .unwrap_or_else(|| panic!("no statement {sid}"));
+    attr(statement, &["resources"])
 }
 
 /// The block of resource `kind.name`.
@@ -55,7 +74,7 @@ fn attr(block: &hcl::Block, path: &[&str]) -> String {
 #[test]
 fn webhooks_hand_off_to_a_worker_with_a_concurrency_of_its_own() {
     for name in ["example", "full"] {
-        let all = resources(name);
+        let all = blocks(name, "resource");
         let webhook = resource(&all, "aws_lambda_function", "landfall");
         let worker = resource(&all, "aws_lambda_function", "worker");
         assert_eq!(attr(worker, &["function_name"]), "local.worker_name");
@@ -108,6 +127,20 @@ fn webhooks_hand_off_to_a_worker_with_a_concurrency_of_its_own() {
                 &["function_name"]
             ),
             "aws_lambda_function.worker.function_name"
+        );
+        // The role may invoke the worker (and the function itself, for a package from before
+        // the worker) and read the webhook function's own URL.
+        let handoff = statement_resources(name, "Handoff");
+        for function in ["${local.worker_name}", "${local.function_name}"] {
+            assert!(
+                handoff.contains(&format!(":function:{function}\"")),
+                "{name}: {handoff}"
+            );
+        }
+        let own_url = statement_resources(name, "OwnUrl");
+        assert!(
+            own_url.contains(":function:${local.function_name}\"") && !own_url.contains("worker"),
+            "{name}: {own_url}"
         );
         for schedule in ["sweep", "drift"] {
             assert_eq!(
