@@ -105,7 +105,7 @@ pub fn stop() -> io::Result<()> {
                 }
             }
             return Err(io::Error::other(format!(
-                "it left a process running that SIGKILL did not stop within {} s, so nothing \
+                "it left a process running that could not be killed within {} s, so nothing \
                  after this step runs",
                 PATIENCE.as_secs()
             )));
