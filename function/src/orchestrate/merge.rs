@@ -139,11 +139,12 @@ impl Context {
         let MergeRuns {
             mut applies,
             mut plans,
-            mut notes,
+            notes,
         } = without_dependents_of_skipped(
             merge_runs(&ctx, (&on_merge, &stale), &changed, &merge_sha, &policy),
             &candidates,
         );
+        let mut notes: Vec<String> = notes.into_iter().map(|(_, note)| note).collect();
         notes.append(&mut gated);
         let thread = self.merge_thread(&ctx, &merge_sha, &notes).await?;
         for (spec, _) in plans.iter_mut().chain(&mut applies) {

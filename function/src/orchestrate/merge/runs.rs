@@ -8,15 +8,19 @@ use crate::orchestrate::PrContext;
 use crate::orchestrate::apply::stages;
 use crate::orchestrate::plan::run_spec;
 use crate::repo_config;
-use crate::run::{PlanToApply, RunCommand, RunSpec};
+use crate::run::{LockKey, PlanToApply, RunCommand, RunSpec};
 
 /// The runs a merge starts: stored plans applied, projects planned again (each with the
 /// projects it depends on), and what is said.
 pub(super) struct MergeRuns {
     pub(super) applies: Vec<(RunSpec, Vec<String>)>,
     pub(super) plans: Vec<(RunSpec, Vec<String>)>,
-    pub(super) notes: Vec<String>,
+    pub(super) notes: Vec<Note>,
 }
+
+/// What the merge's comment says of one project, known by its lock key: two projects may share
+/// a label (one's name can be another's directory).
+pub(super) type Note = (LockKey, String);
 
 /// The runs a merge starts for `on_merge` and the notes on each project, `stale` ones (their
 /// state changed since their plan) named as not applied.
@@ -51,8 +55,9 @@ pub(super) fn merge_runs(
                 Some(apply),
             );
             applies.push((spec, item.project.depends_on.clone()));
-            notes.push(format!(
-                "`{label}`: its stored plan is applied (the merge changed none of its files)"
+            notes.push((
+                item.record.key.clone(),
+                format!("`{label}`: its stored plan is applied (the merge changed none of its files)"),
             ));
         } else if policy.merge.replan {
             let mut at_merge = ctx.clone();
@@ -60,18 +65,21 @@ pub(super) fn merge_runs(
             at_merge.head_repo = Some(ctx.repo.clone());
             let spec = run_spec(&at_merge, &item.project, policy, RunCommand::Plan, &[], None);
             plans.push((spec, item.project.depends_on.clone()));
-            notes.push(format!("`{label}`: the merge changed its files (or the pull request's head) since its plan, so it is planned again at the merge commit and applied if that plan succeeds"));
+            notes.push((item.record.key.clone(), format!("`{label}`: the merge changed its files (or the pull request's head) since its plan, so it is planned again at the merge commit and applied if that plan succeeds")));
         } else {
-            notes.push(not_applied(
+            notes.push((item.record.key.clone(), not_applied(
                 &label,
                 "the merge changed its files (or the pull request's head) since its plan, and this repository does not apply a plan made again at the merge commit (`apply_on_merge_replan`)",
-            ));
+            )));
         }
     }
     notes.extend(stale.iter().map(|item| {
-        not_applied(
-            &item.project.display_name(),
-            "its state was changed by `import` or `state rm` after its plan, so that plan is stale",
+        (
+            item.record.key.clone(),
+            not_applied(
+                &item.project.display_name(),
+                "its state was changed by `import` or `state rm` after its plan, so that plan is stale",
+            ),
         )
     }));
     first_stage_when_replanning(MergeRuns {
@@ -89,10 +97,12 @@ fn not_applied(label: &str, why: &str) -> String {
     )
 }
 
-/// Replaces what `notes` said of project `label` (what `merge_runs` said it would do) with `note`.
-fn replace_note(notes: &mut Vec<String>, label: &str, note: String) {
-    notes.retain(|said| !said.starts_with(&format!("`{label}`:")));
-    notes.push(note);
+/// Replaces what `notes` said of the project of `spec` (what `merge_runs` said it would do) with
+/// its being not applied because `why`.
+fn replace_note(notes: &mut Vec<Note>, spec: &RunSpec, why: &str) {
+    let key = spec.lock_key();
+    notes.retain(|(of, _)| *of != key);
+    notes.push((key, not_applied(&spec.project.label(), why)));
 }
 
 /// Runs, each with the projects it depends on: the merge's plans, then its applies.
@@ -133,14 +143,13 @@ pub(crate) fn without_dependents_of_skipped(runs: MergeRuns, candidates: &[Strin
             break;
         }
         for (spec, deps) in blocked {
-            let label = spec.project.label();
             let missing: Vec<String> = deps
                 .iter()
                 .filter(|d| skipped.contains(d))
                 .map(|d| format!("`{d}`"))
                 .collect();
             let why = format!("it depends on {}, which this merge does not apply", missing.join(", "));
-            replace_note(&mut notes, &label, not_applied(&label, &why));
+            replace_note(&mut notes, &spec, &why);
             skipped.extend(spec.project.name);
         }
     }
@@ -175,17 +184,68 @@ fn first_stage_when_replanning(runs: MergeRuns) -> MergeRuns {
         .map(|(spec, _)| format!("`{}`", spec.project.label()))
         .collect();
     for (spec, _) in stages.flatten() {
-        let label = spec.project.label();
         let why = format!(
             "it comes after {} (`execution_order_group`, `depends_on`), and apply on merge cannot order an apply after a project it plans again at the merge commit",
             first_names.join(", ")
         );
-        replace_note(&mut notes, &label, not_applied(&label, &why));
+        replace_note(&mut notes, &spec, &why);
     }
     let (plans, applies) = plans_and_applies(first);
     MergeRuns {
         applies,
         plans,
         notes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run::ProjectSpec;
+
+    /// An apply of the project at `dir`, named `name`, depending on `deps`.
+    fn apply(name: Option<&str>, dir: &str, deps: &[&str]) -> (RunSpec, Vec<String>) {
+        let mut spec = crate::run::env::tests::plan_spec();
+        spec.command = RunCommand::Apply;
+        spec.project = ProjectSpec {
+            name: name.map(str::to_owned),
+            ..ProjectSpec::new(dir)
+        };
+        (spec, deps.iter().map(|d| (*d).to_owned()).collect())
+    }
+
+    /// A project named `app` and an unnamed one in the directory `app` share a label: what is
+    /// said of one is not said of the other.
+    #[test]
+    fn a_note_replaced_for_one_project_leaves_another_of_the_same_label() {
+        let named = apply(Some("app"), "envs/app", &["network"]);
+        let unnamed = apply(None, "app", &[]);
+        assert_eq!(named.0.project.label(), unnamed.0.project.label());
+        let applied = |spec: &RunSpec| {
+            (
+                spec.lock_key(),
+                format!("`{}`: its stored plan is applied", spec.project.label()),
+            )
+        };
+        let runs = MergeRuns {
+            notes: vec![applied(&named.0), applied(&unnamed.0)],
+            applies: vec![named.clone(), unnamed.clone()],
+            plans: Vec::new(),
+        };
+        let runs = without_dependents_of_skipped(runs, &["network".to_owned(), "app".to_owned()]);
+        assert_eq!(runs.applies, std::slice::from_ref(&unnamed));
+        assert_eq!(
+            runs.notes,
+            [
+                applied(&unnamed.0),
+                (
+                    named.0.lock_key(),
+                    not_applied(
+                        "app",
+                        "it depends on `network`, which this merge does not apply"
+                    )
+                ),
+            ]
+        );
     }
 }
