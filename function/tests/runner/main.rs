@@ -17,6 +17,7 @@ mod runner_github_app;
 mod runner_hooks;
 mod runner_planfile;
 mod runner_policies;
+mod runner_report_back;
 mod runner_s3;
 mod runner_steps;
 mod runner_summary;

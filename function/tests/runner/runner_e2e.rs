@@ -102,7 +102,12 @@ impl Fixture {
 
     /// Runs the real runner binary on `spec` and returns its report.
     pub(crate) fn run(&self, spec: &RunSpec) -> RunReport {
-        self.run_under(spec, &[])
+        self.run_under(spec, &[], &[])
+    }
+
+    /// As [`Fixture::run`], with the variables `env` added.
+    pub(crate) fn run_with_env(&self, spec: &RunSpec, env: &[(&str, String)]) -> RunReport {
+        self.run_under(spec, &[], env)
     }
 
     /// As [`Fixture::run`], with the runner as process 1 of a PID namespace of its own, as the
@@ -114,12 +119,12 @@ impl Fixture {
             unshare.extend(["--user", "--map-root-user"]);
         }
         unshare.extend(["--pid", "--fork", "--kill-child", "--"]);
-        self.run_under(spec, &unshare)
+        self.run_under(spec, &unshare, &[])
     }
 
     /// Runs the runner on `spec` through `wrapper` (a command and its arguments, to which the
-    /// runner's path is added; none: the runner itself).
-    fn run_under(&self, spec: &RunSpec, wrapper: &[&str]) -> RunReport {
+    /// runner's path is added; none: the runner itself), with the variables `env` added.
+    fn run_under(&self, spec: &RunSpec, wrapper: &[&str], env: &[(&str, String)]) -> RunReport {
         let run_id = spec.run_id();
         let report_file = self.path(&format!("{run_id}.json"));
         // As in the image, whose working directory is the Job's work volume.
@@ -157,6 +162,7 @@ impl Fixture {
                 "TF_CLI_CONFIG_FILE",
                 landfall_e2e::tools_dir().join("terraformrc-offline"),
             )
+            .envs(env.iter().map(|(name, value)| (*name, value)))
             .output()
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
