@@ -202,7 +202,7 @@ pub fn vpc_cidr(cidr: &str) -> Result<(), (String, Option<String>)> {
             Some("use a /16, such as \"10.0.0.0/16\", for room to grow".to_owned()),
         ));
     }
-    if !net.addr().is_private() && !is_shared_or_private(net.addr()) {
+    if !in_private_range(net) {
         return Err((
             format!("{cidr:?} is not a private (RFC 1918) block"),
             Some("use 10.0.0.0/8, 172.16.0.0/12 or 192.168.0.0/16 space".to_owned()),
@@ -234,22 +234,8 @@ const NOT_WHOLE_NETWORKS: &str =
 /// Checks a private block runner pods may reach (`runner_private_egress`), given the VPC's
 /// block: a network address inside the private ranges, clear of the VPC and the Service ranges.
 pub fn runner_private_egress(cidr: &str, vpc: &str) -> Result<(), (String, Option<String>)> {
-    let net: Ipv4Net = cidr.parse().map_err(|_| {
-        (
-            format!("invalid CIDR {cidr:?}"),
-            Some("write an IPv4 block such as \"192.168.40.0/24\"".to_owned()),
-        )
-    })?;
-    if net.network() != net.addr() {
-        return Err((
-            format!("{cidr:?} has host bits set"),
-            Some(format!("use the network address: \"{}\"", net.trunc())),
-        ));
-    }
-    let private = PRIVATE_RANGES
-        .iter()
-        .any(|range| range.parse::<Ipv4Net>().is_ok_and(|r| r.contains(&net)));
-    if !private {
+    let net = network_block(cidr, "192.168.40.0/24")?;
+    if !in_private_range(net) {
         return Err((
             format!("{cidr:?} is not inside a private range"),
             Some(format!(
@@ -293,10 +279,11 @@ pub fn runner_private_egress(cidr: &str, vpc: &str) -> Result<(), (String, Optio
     Ok(())
 }
 
-fn is_shared_or_private(addr: Ipv4Addr) -> bool {
-    // 100.64.0.0/10 (carrier-grade NAT) is also accepted by AWS for VPCs.
-    let [a, b, ..] = addr.octets();
-    a == 100 && (64..128).contains(&b)
+/// Whether `net` lies inside one of [`PRIVATE_RANGES`].
+fn in_private_range(net: Ipv4Net) -> bool {
+    PRIVATE_RANGES
+        .iter()
+        .any(|range| range.parse::<Ipv4Net>().is_ok_and(|r| r.contains(&net)))
 }
 
 /// Checks a Git or Helm repository URL.

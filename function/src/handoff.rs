@@ -1,12 +1,13 @@
 //! The durable hand-off under Lambda. Lambda may freeze an execution environment as soon as an
 //! invocation has answered, so work spawned after the answer is not safe there. Instead, the
 //! invocation that receives a webhook verifies it, answers `202` and hands the event on as an
-//! **asynchronous invocation** (`InvocationType: Event`) of the worker (`LANDFALL_HANDOFF_FUNCTION`;
-//! unset, the function itself): Lambda queues it durably and retries it on failure, and that
-//! second invocation does the slow work (repo config, selection, locks, dispatch) while nobody
-//! waits. A runner's report is handed on the same way once recorded: what follows the run (the
-//! next execution order group, apply on merge, automerge) is [`seal_settled`]'s payload. A hand-off that Lambda does not accept is a
-//! `500`, so the host redelivers; nothing was recorded.
+//! **asynchronous invocation** (`InvocationType: Event`) of the worker
+//! (`LANDFALL_HANDOFF_FUNCTION`; unset, the function itself): Lambda queues it durably and
+//! retries it on failure, and that second invocation does the slow work (repo config, selection,
+//! locks, dispatch) while nobody waits. A hand-off that Lambda does not accept is a `500`, so the
+//! host redelivers; nothing was recorded. A runner's report is handed on the same way once
+//! recorded: what follows the run (the next execution order group, apply on merge, automerge) is
+//! [`seal_settled`]'s payload.
 //!
 //! The payload is the normalised event (not the raw delivery: Azure DevOps' and GitLab's
 //! secrets travel in headers), sealed with an HMAC-SHA256 keyed by the webhook secret, so a
@@ -26,10 +27,10 @@ use tokio::sync::OnceCell;
 use crate::command::parse_comment;
 use crate::config::env_vars;
 use crate::config::env_vars::HANDOFF;
-use crate::run::RunSpec;
 use crate::event::{
     CommitSha, DeliveryId, Event, EventKind, Provider, PullRequestNumber, RepoName,
 };
+use crate::run::RunSpec;
 
 /// The key of a hand-off payload's one member; any other invocation is an HTTP event.
 pub const PAYLOAD_KEY: &str = "landfall_handoff";

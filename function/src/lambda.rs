@@ -1,7 +1,8 @@
 //! Running under AWS Lambda: the same [`WebhookService`] behind a Function URL or an API Gateway
 //! HTTP API (v2 payloads; `lambda_http` decodes base64 bodies), the hand-off invocations (see
-//! [`crate::handoff`]: an event, or what follows a recorded run), the scheduled sweep (`{"landfall": "sweep"}`,
-//! see [`crate::orchestrate::is_sweep`]) and drift sweep (`{"landfall": "drift"}`).
+//! [`crate::handoff`]: an event, or what follows a recorded run), the scheduled sweep
+//! (`{"landfall": "sweep"}`, see [`crate::orchestrate::is_sweep`]) and drift sweep
+//! (`{"landfall": "drift"}`).
 //!
 //! Cold start: the configuration is read and checked, and the secrets resolved, before the first
 //! poll of the runtime API, so a missing or invalid setting still stops start-up. The clients

@@ -59,13 +59,16 @@ fn source(ctx: &Ctx) -> Source {
     let tool = TOOLS.iter().find_map(|t| on_path(t));
     let source = match super::stages::landfall_source() {
         Ok(found) => found.filter(|s| s.join(CONTAINERFILE).is_file()),
-        Err(other_version) if tool.is_some() => {
-            return Source::Build {
-                tool: tool.unwrap_or_default(),
-                source: Err(format!("{other_version:#}")),
+        Err(other_version) => {
+            let why = format!("{other_version:#}");
+            return match tool {
+                Some(tool) => Source::Build {
+                    tool,
+                    source: Err(why),
+                },
+                None => Source::Missing(why),
             };
         }
-        Err(other_version) => return Source::Missing(format!("{other_version:#}")),
     };
     match (tool, source) {
         (Some(tool), Some(source)) => Source::Build {

@@ -89,6 +89,19 @@ impl KubernetesDispatcher {
         }
     }
 
+    /// [`Self::put_secret`] for the Job with `uid`; without one, the error `no_uid`.
+    async fn put_secret_for(
+        &self,
+        secret: &Secret,
+        uid: Option<&str>,
+        no_uid: &str,
+    ) -> Result<(), String> {
+        match uid {
+            Some(uid) => self.put_secret(secret, uid).await.map_err(|e| e.to_string()),
+            None => Err(no_uid.to_owned()),
+        }
+    }
+
     /// Gives Job `job`, just created with `uid`, its run's `secret`.
     ///
     /// If that fails, the Job is deleted (the dispatch fails, and the run is reported as not
@@ -101,10 +114,9 @@ impl KubernetesDispatcher {
         job: &str,
         uid: Option<&str>,
     ) -> Result<(), KubernetesError> {
-        let put = match uid {
-            Some(uid) => self.put_secret(secret, uid).await.map_err(|e| e.to_string()),
-            None => Err("the API's answer to the Job's creation has no uid".to_owned()),
-        };
+        let put = self
+            .put_secret_for(secret, uid, "the API's answer to the Job's creation has no uid")
+            .await;
         let Err(reason) = put else {
             return Ok(());
         };
@@ -126,10 +138,11 @@ impl KubernetesDispatcher {
     /// without its Secret it fails at its deadline.
     pub(super) async fn put_secret_of_existing_job(&self, secret: &Secret, job: &str) {
         let put = match self.namespaced::<Job>().get_opt(job).await {
-            Ok(Some(existing)) => match existing.metadata.uid {
-                Some(uid) => self.put_secret(secret, &uid).await.map_err(|e| e.to_string()),
-                None => Err("the existing Job has no uid".to_owned()),
-            },
+            Ok(Some(existing)) => {
+                let uid = existing.metadata.uid.as_deref();
+                self.put_secret_for(secret, uid, "the existing Job has no uid")
+                    .await
+            }
             Ok(None) => return,
             Err(err) => Err(err.to_string()),
         };

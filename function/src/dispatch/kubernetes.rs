@@ -3,9 +3,9 @@
 //!
 //! [`job_spec`] is pure: the same [`RunSpec`] and [`RunnerSettings`] always give the same Job,
 //! which `kubernetes-validate --strict` accepts (see `function/tests/runner/dispatch_kubernetes.rs`).
-//! [`KubernetesDispatcher`] creates it, after the run's own Secret that holds its secrets (see
-//! [`super::job_secret`]); the API's 409 means the run's Job already exists, which is
-//! [`DispatchOutcome::AlreadyDispatched`].
+//! [`KubernetesDispatcher`] creates it, then the run's own Secret that holds its secrets, owned
+//! by the Job (see [`super::job_secret`]); the API's 409 means the run's Job already exists,
+//! which is [`DispatchOutcome::AlreadyDispatched`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -196,8 +196,8 @@ pub fn job_spec(spec: &RunSpec, settings: &RunnerSettings) -> Job {
 }
 
 /// The Job for one run with its `secrets`, which it reads from the run's own Secret
-/// ([`super::job_secret()`], created before it): none of their values is in the Job. Pure: no
-/// I/O, deterministic.
+/// ([`super::job_secret()`], created after it and owned by it): none of their values is in the
+/// Job. Pure: no I/O, deterministic.
 #[must_use]
 #[allow(clippy::too_many_lines)] // One literal object, easier to review whole than split.
 pub fn job_spec_with(

@@ -72,9 +72,7 @@ impl Context {
             }
         }
     }
-}
 
-impl Context {
     /// What follows `spec`'s recorded run. Under Lambda it is handed to the worker (the
     /// function that takes reports answers the runner at once, and keeps its concurrency for
     /// deliveries); elsewhere, or when Lambda does not take the hand-off, it is done here.

@@ -18,6 +18,7 @@
 //! Until [`contain`] is called (the runner's start-up) [`stop`] does nothing: other programs
 //! that run processes through `process::run` (the function's tests) keep children of their own.
 
+use std::collections::{HashMap, HashSet};
 use std::io;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -126,37 +127,36 @@ fn has_children() -> bool {
     !matches!(waitid(WaitId::All, options), Err(rustix::io::Errno::CHILD))
 }
 
-/// Every live process below `root` (children, their children...) with its state (`T`:
-/// stopped, `t`: stopped by a tracer), from one pass over `/proc/<pid>/stat`; zombies, which only wait to be reaped, are
-/// left out.
+/// Every live process below `root` (children, their children...) with its state (`T`: stopped,
+/// `t`: stopped by a tracer), from one pass over `/proc/<pid>/stat`; zombies, which only wait to
+/// be reaped, are left out. Linear in the processes found: a fork flood may leave thousands.
 fn descendants_of(root: Pid) -> Vec<(Pid, char)> {
     let Ok(entries) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let processes: Vec<(i32, i32, char)> = entries
+    let mut children: HashMap<i32, Vec<(i32, char)>> = HashMap::new();
+    for pid in entries
         .filter_map(Result::ok)
         .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
-        .filter_map(|pid| {
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
-            let (state, parent) = state_and_parent(&stat)?;
-            Some((pid, parent, state))
-        })
-        .collect();
-    let mut found = vec![(root.as_raw_nonzero().get(), 'R')];
-    let mut next = 0;
-    while next < found.len() {
-        let parent = found[next].0;
-        let children: Vec<(i32, char)> = processes
-            .iter()
-            .filter(|&&(pid, ppid, _)| ppid == parent && !found.iter().any(|&(p, _)| p == pid))
-            .map(|&(pid, _, state)| (pid, state))
-            .collect();
-        found.extend(children);
-        next += 1;
+    {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+        if let Some((state, parent)) = stat.ok().as_deref().and_then(state_and_parent) {
+            children.entry(parent).or_default().push((pid, state));
+        }
+    }
+    let mut found = Vec::new();
+    let mut seen = HashSet::from([root.as_raw_nonzero().get()]);
+    let mut next = vec![root.as_raw_nonzero().get()];
+    while let Some(parent) = next.pop() {
+        for &(pid, state) in children.get(&parent).into_iter().flatten() {
+            if seen.insert(pid) {
+                next.push(pid);
+                found.push((pid, state));
+            }
+        }
     }
     found
         .into_iter()
-        .skip(1)
         .filter(|&(_, state)| state != 'Z')
         .filter_map(|(pid, state)| Some((Pid::from_raw(pid)?, state)))
         .collect()
