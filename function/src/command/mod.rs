@@ -91,6 +91,16 @@ impl Action {
             other => other.as_str(),
         }
     }
+
+    /// Whether it runs only on an open pull request: on a merged or closed one, only `unlock`
+    /// and `cancel` deal with what it holds (and a merged PR's `apply` is apply on merge's).
+    #[must_use]
+    pub fn needs_an_open_pr(self) -> bool {
+        !matches!(
+            self,
+            Action::Unlock | Action::Cancel | Action::Help | Action::Version
+        )
+    }
 }
 
 /// A valid command.

@@ -375,6 +375,7 @@ fn drift_context(
         head_repo: Some(repo.clone()),
         announce_fork_skip: false,
         mergeable: None,
+        state: crate::vcs::PrState::Open,
         merge_sha: None,
         trigger: format!("{DRIFT_TRIGGER}{mode}-{now}"),
         access: Arc::default(),

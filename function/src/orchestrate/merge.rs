@@ -17,6 +17,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
+use self::after::awaits_merge;
 use self::runs::{MergeRuns, merge_runs, without_dependents_of_skipped};
 use super::apply::project_for;
 use super::plan::Loaded;
@@ -63,12 +64,6 @@ impl Context {
         pr: PullRequestNumber,
     ) -> anyhow::Result<()> {
         let records = self.store.list_plans(repo.as_str(), pr.0).await?;
-        // Planned projects are applied; a project whose state `import` or `state rm` changed
-        // since its plan is named as not applied.
-        let awaits_merge = |r: &PlanRecord| {
-            (r.status == PlanStatus::Planned && r.planfile.is_some())
-                || r.status == PlanStatus::StateChanged
-        };
         if !records.iter().any(awaits_merge) || self.policy.is_none() {
             // Without a policy it is off (Atlantis' default), and no repo file may turn it on.
             self.release_ended(repo, pr, true).await?;
@@ -585,6 +580,7 @@ fn under_any(path: &str, dirs: &BTreeSet<String>) -> bool {
     })
 }
 
+mod after;
 mod locks;
 mod runs;
 #[cfg(test)]

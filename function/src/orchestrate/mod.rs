@@ -54,7 +54,7 @@ use crate::repo_config::EffectivePolicy;
 use crate::report::Reporter;
 use crate::run::RunCommand;
 use crate::store::{ApplyLocks as _, DELIVERY_TTL, DeliveryOutcome, Store};
-use crate::vcs::{Actor, CommentId, VcsClient};
+use crate::vcs::{Actor, CommentId, PrState, VcsClient};
 pub(crate) use pr::PrContext;
 pub use drift::{DRIFT_USER, DriftSweep};
 pub use scheduled::{is_drift, is_sweep};
@@ -412,6 +412,13 @@ impl Context {
         {
             return Ok(());
         }
+        // A merged PR's apply is the merge's, checked against the merge commit.
+        let after_merge = ctx.state == PrState::Merged && command.action == Action::Apply;
+        if ctx.state != PrState::Open && command.action.needs_an_open_pr() && !after_merge {
+            let reply = text::pr_ended(ctx.state, command.action);
+            self.vcs.post_comment(repo, pr, &reply).await?;
+            return Ok(());
+        }
         match command.action {
             Action::Plan => {
                 self.plan(
@@ -427,6 +434,9 @@ impl Context {
                     let body = text::apply_locked(&lock);
                     self.vcs.post_comment(repo, pr, &body).await?;
                     return Ok(());
+                }
+                if after_merge {
+                    return self.apply_after_merge(event, &ctx, command).await;
                 }
                 self.apply(&ctx, command).await
             }
@@ -484,6 +494,7 @@ impl Context {
             head_repo: event.head_repo.clone(),
             announce_fork_skip,
             mergeable: None,
+            state: PrState::implied_by(&event.kind),
             merge_sha: None,
             trigger,
             access: Arc::default(),
@@ -506,6 +517,7 @@ impl Context {
         ctx.author = now.author;
         ctx.author_id = now.author_id;
         ctx.mergeable = now.mergeable;
+        ctx.state = now.state;
         ctx.merge_sha = now.merge_sha;
         Ok(ctx)
     }

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
-use crate::vcs::{Access, Actor};
+use crate::vcs::{Access, Actor, PrState};
 
 /// A pull request as one piece of work sees it.
 #[derive(Clone, Debug)]
@@ -28,6 +28,8 @@ pub(crate) struct PrContext {
     /// Whether a skipped fork autoplan is said on the PR (on open, not on every push).
     pub(crate) announce_fork_skip: bool,
     pub(crate) mergeable: Option<bool>,
+    /// Open, merged or closed: as the host says when it was asked, else as the event implies.
+    pub(crate) state: PrState,
     /// Once merged, the commit the merge left on the base branch (read from the host).
     pub(crate) merge_sha: Option<CommitSha>,
     pub(crate) trigger: String,

@@ -202,6 +202,15 @@ impl Loop {
             .collect()
     }
 
+    /// Asserts that one of the PR's comments contains every one of `parts`.
+    async fn assert_commented(&self, parts: &[&str]) {
+        let comments = self.comments().await;
+        assert!(
+            comments.iter().any(|c| parts.iter().all(|p| c.contains(p))),
+            "no comment says {parts:?}: {comments:?}"
+        );
+    }
+
     /// Requests the host received with `verb` on a path containing `part`, as JSON bodies.
     async fn sent(&self, verb: &str, part: &str) -> Vec<serde_json::Value> {
         let requests = self.host.received_requests().await.unwrap_or_default();

@@ -47,6 +47,17 @@ pub(crate) fn not_applied_on_merge(label: &str, reasons: &[String]) -> String {
     )
 }
 
+/// The reply to a command that runs only on open pull requests, on one that `state` ended.
+pub(crate) fn pr_ended(state: crate::vcs::PrState, action: crate::command::Action) -> String {
+    let ended = if state == crate::vcs::PrState::Merged { "merged" } else { "closed" };
+    format!(
+        "This pull request is {ended}: `{}` runs only on open pull requests. Nothing was run. \
+         A change it did not apply goes through a new pull request; `landfall unlock` here \
+         releases the locks it still holds.",
+        action.as_str()
+    )
+}
+
 /// The locks' projects, as code, separated by commas.
 pub(crate) fn lock_names(locks: &[Lock]) -> String {
     let names: Vec<String> = locks

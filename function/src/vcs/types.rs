@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::archive;
-use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
+use crate::event::{CommitSha, EventKind, Provider, PullRequestNumber, RepoName};
 
 /// Where a PR stands.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -18,6 +18,18 @@ pub enum PrState {
     Closed,
     /// Merged.
     Merged,
+}
+
+impl PrState {
+    /// The state a delivery of `kind` implies, before the host is asked.
+    #[must_use]
+    pub fn implied_by(kind: &EventKind) -> Self {
+        match kind {
+            EventKind::Merged => PrState::Merged,
+            EventKind::Closed => PrState::Closed,
+            _ => PrState::Open,
+        }
+    }
 }
 
 /// A pull request as the host reports it now.

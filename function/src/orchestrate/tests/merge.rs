@@ -72,6 +72,19 @@ async fn host_says_merged(lp: &Loop, merger: &str, permission: &str, merged_main
         .await;
 }
 
+/// A loop under `policy` whose planned PR `merger` (with `permission`) merged, the merge
+/// commit's `main.tf` being `merged_main_tf`; returns it with the plan's spec.
+async fn merged_after_plan(
+    policy: &str,
+    (merger, permission): (&str, &str),
+    merged_main_tf: &str,
+) -> (Loop, tempfile::TempDir, RunSpec) {
+    let (lp, bin, plan) = planned(policy).await;
+    host_says_merged(&lp, merger, permission, merged_main_tf).await;
+    lp.ctx.process(&merged_by(merger)).await.unwrap();
+    (lp, bin, plan)
+}
+
 /// The repository's locks.
 async fn locks(lp: &Loop) -> Vec<crate::store::Lock> {
     lp.ctx.store.list_locks(Some(REPO)).await.unwrap()
@@ -115,10 +128,8 @@ pub(super) fn the_apply(envs: &[HashMap<String, String>]) -> (RunSpec, String) {
 
 #[tokio::test]
 async fn a_merge_that_changed_nothing_applies_the_stored_plan_and_then_releases_the_lock() {
-    let (lp, _bin, plan) = planned(ON_MERGE).await;
-    host_says_merged(&lp, "maintainer", "write", SAME).await;
-
-    lp.ctx.process(&merged_by("maintainer")).await.unwrap();
+    let (lp, _bin, plan) =
+        merged_after_plan(ON_MERGE, ("maintainer", "write"), SAME).await;
 
     let (apply, credential) = the_apply(&runs(&lp, 2).await);
     let stored = apply.apply.clone().expect("the stored plan is applied");
@@ -144,18 +155,13 @@ async fn a_merge_that_changed_nothing_applies_the_stored_plan_and_then_releases_
     assert!(
         locks(&lp).await.is_empty()
     );
-    let comments = lp.comments().await;
-    assert!(
-        comments.iter().any(|c| c.contains("applied on merge")),
-        "{comments:?}"
-    );
+    lp.assert_commented(&["applied on merge"]).await;
 }
 
 #[tokio::test]
 async fn a_failed_apply_on_merge_keeps_the_lock_and_says_so() {
-    let (lp, _bin, _) = planned(ON_MERGE).await;
-    host_says_merged(&lp, "maintainer", "write", SAME).await;
-    lp.ctx.process(&merged_by("maintainer")).await.unwrap();
+    let (lp, _bin, _) =
+        merged_after_plan(ON_MERGE, ("maintainer", "write"), SAME).await;
     let (apply, credential) = the_apply(&runs(&lp, 2).await);
 
     let failed = body(&apply, report(&apply, RunStatus::Failed, None));
@@ -164,13 +170,7 @@ async fn a_failed_apply_on_merge_keeps_the_lock_and_says_so() {
         ReportAnswer::Recorded
     );
     assert_eq!(locks(&lp).await.len(), 1);
-    let comments = lp.comments().await;
-    assert!(
-        comments
-            .iter()
-            .any(|c| c.contains("was not applied on merge") && c.contains("lock stays")),
-        "{comments:?}"
-    );
+    lp.assert_commented(&["was not applied on merge", "lock stays"]).await;
     the_lock_stays_through_sweeps_until_unlocked(&lp).await;
 }
 
@@ -198,6 +198,38 @@ async fn the_lock_stays_through_sweeps_until_unlocked(lp: &Loop) {
 }
 
 #[tokio::test]
+async fn no_command_applies_the_stale_plan_of_a_merged_pr_whose_project_the_merge_changed() {
+    // The merge changed the project after its plan, so apply on merge refused: a writer's
+    // `landfall apply` goes through the same comparison, and nothing plans on a merged PR.
+    let changed = "resource \"terraform_data\" \"b\" {}\n";
+    let (lp, _bin, _) =
+        merged_after_plan(ON_MERGE, ("maintainer", "write"), changed).await;
+    lp.host_knows("maintainer", "write").await;
+    let commands = [
+        "landfall apply",
+        "landfall apply -d .",
+        "landfall plan",
+        "landfall approve_policies",
+    ];
+    for (i, command) in commands.iter().enumerate() {
+        let delivery = format!("after-merge-{i}");
+        lp.ctx
+            .process(&super::comment("maintainer", command, &delivery))
+            .await
+            .unwrap();
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(run_envs(&lp).len(), 1, "only the first plan ever ran");
+    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    assert_eq!(record.status, PlanStatus::Planned);
+    let comments = lp.comments().await;
+    let count = |text: &str| comments.iter().filter(|c| c.contains(text)).count();
+    assert_eq!(count("**not applied**"), 2, "the merge's and the apply's: {comments:?}");
+    assert_eq!(count("Nothing was run"), 3, "{comments:?}");
+    the_lock_stays_through_sweeps_until_unlocked(&lp).await;
+}
+
+#[tokio::test]
 async fn a_kept_lock_whose_project_applied_is_released_by_the_sweep() {
     // The merge kept the lock and the project's apply was recorded, but the release that
     // follows it was lost (the function stopped between the two).
@@ -219,10 +251,8 @@ async fn a_kept_lock_whose_project_applied_is_released_by_the_sweep() {
 
 #[tokio::test]
 async fn a_merge_by_someone_who_may_not_apply_applies_nothing_and_keeps_the_lock() {
-    let (lp, _bin, _) = planned(ON_MERGE).await;
-    host_says_merged(&lp, "triager", "read", SAME).await;
-
-    lp.ctx.process(&merged_by("triager")).await.unwrap();
+    let (lp, _bin, _) =
+        merged_after_plan(ON_MERGE, ("triager", "read"), SAME).await;
 
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     let envs = run_envs(&lp);
@@ -236,24 +266,18 @@ async fn a_merge_by_someone_who_may_not_apply_applies_nothing_and_keeps_the_lock
 #[tokio::test]
 async fn a_merge_that_changed_the_project_is_not_applied_unless_the_policy_replans() {
     let changed = "resource \"terraform_data\" \"b\" {}\n";
-    let (lp, _bin, _) = planned(ON_MERGE).await;
-    host_says_merged(&lp, "maintainer", "write", changed).await;
-    lp.ctx.process(&merged_by("maintainer")).await.unwrap();
+    let (lp, _bin, _) =
+        merged_after_plan(ON_MERGE, ("maintainer", "write"), changed).await;
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(run_envs(&lp).len(), 1, "nothing more was dispatched");
     assert_eq!(locks(&lp).await.len(), 1);
-    let comments = lp.comments().await;
-    assert!(
-        comments.iter().any(|c| c.contains("**not applied**")),
-        "{comments:?}"
-    );
+    lp.assert_commented(&["**not applied**"]).await;
     the_lock_stays_through_sweeps_until_unlocked(&lp).await;
 
     // With `apply_on_merge_replan`, planned again at the merge commit, then that plan applied.
     let replan = "repos:\n- id: /.*/\n  apply_on_merge: true\n  apply_on_merge_replan: true\n";
-    let (lp, _bin, _) = planned(replan).await;
-    host_says_merged(&lp, "maintainer", "write", changed).await;
-    lp.ctx.process(&merged_by("maintainer")).await.unwrap();
+    let (lp, _bin, _) =
+        merged_after_plan(replan, ("maintainer", "write"), changed).await;
     let envs = runs(&lp, 2).await;
     let replans: Vec<_> = envs
         .iter()
@@ -302,13 +326,7 @@ async fn a_merge_after_an_import_applies_nothing_names_the_project_and_keeps_the
     tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     assert_eq!(run_envs(&lp).len(), 1, "only the plan ever ran");
     assert_eq!(locks(&lp).await.len(), 1);
-    let comments = lp.comments().await;
-    assert!(
-        comments
-            .iter()
-            .any(|c| c.contains("**not applied**") && c.contains("`import` or `state rm`")),
-        "{comments:?}"
-    );
+    lp.assert_commented(&["**not applied**", "`import` or `state rm`"]).await;
 }
 
 /// A planned PR whose repo file says `automerge: true`, applied by a maintainer's comment; the
@@ -451,9 +469,8 @@ async fn a_merge_applies_no_plan_without_the_approval_apply_requires() {
 async fn an_apply_that_fails_after_the_merge_kept_its_lock_leaves_the_lock_kept() {
     // The merge by someone who may not apply kept the lock; a writer then applies the PR's plan
     // by comment, and that apply fails: the merged change is still not applied.
-    let (lp, _bin, _) = planned(ON_MERGE).await;
-    host_says_merged(&lp, "triager", "read", SAME).await;
-    lp.ctx.process(&merged_by("triager")).await.unwrap();
+    let (lp, _bin, _) =
+        merged_after_plan(ON_MERGE, ("triager", "read"), SAME).await;
     assert!(locks(&lp).await[0].kept_after_merge);
     lp.host_grants("maintainer", "write").await;
     lp.ctx

@@ -90,13 +90,7 @@ async fn a_plan_without_flags_discards_an_earlier_targeted_plan_so_apply_cannot_
     assert_eq!(labels(records.into_iter().map(|r| r.key)), ["app"]);
     let locks = lp.ctx.store.list_locks(Some(REPO)).await.unwrap();
     assert_eq!(labels(locks.into_iter().map(|l| l.key)), ["app"]);
-    let comments = lp.comments().await;
-    assert!(
-        comments
-            .iter()
-            .any(|c| c.contains("earlier plan of `prod` was discarded")),
-        "{comments:?}"
-    );
+    lp.assert_commented(&["earlier plan of `prod` was discarded"]).await;
 
     nothing_applied_by(&lp, "landfall apply -d prod").await;
 }

@@ -1,0 +1,47 @@
+//! `landfall apply` on a merged PR: what apply on merge would apply, applied now by the
+//! commenter, through the merge's own checks (who may apply, the gates, the comparison of each
+//! plan with the merge commit). Never the stored plan of code that did not merge.
+
+use std::sync::Arc;
+
+use super::super::{Context, PrContext};
+use crate::command::Command;
+use crate::event::Event;
+use crate::store::{PlanRecord, PlanStatus, Store as _};
+use crate::vcs::VcsClient as _;
+
+/// Whether a merge applies `record`, or names it as not applied: a plan with changes, or one whose
+/// state `import` or `state rm` changed since.
+pub(super) fn awaits_merge(record: &PlanRecord) -> bool {
+    (record.status == PlanStatus::Planned && record.planfile.is_some())
+        || record.status == PlanStatus::StateChanged
+}
+
+impl Context {
+    /// `landfall apply` on `ctx`, a merged PR: takes no selection and no Terraform arguments
+    /// (the merge's apply is of every project it left), and applies nothing when no plan awaits
+    /// the merge (a failed or running apply keeps its lock: `landfall unlock` releases it).
+    pub(crate) async fn apply_after_merge(
+        self: &Arc<Self>,
+        event: &Event,
+        ctx: &PrContext,
+        command: &Command,
+    ) -> anyhow::Result<()> {
+        let selected = command.project.is_some() || command.dir.is_some() || command.workspace.is_some();
+        let reply = if selected || !command.extra_args.is_empty() {
+            "This pull request is merged: `landfall apply` here applies what apply on merge \
+             would, every project at once, compared with the merge commit. It takes no `-p`, \
+             `-d`, `-w` or Terraform arguments. Nothing was run."
+        } else {
+            let records = self.store.list_plans(ctx.repo.as_str(), ctx.pr.0).await?;
+            if records.iter().any(awaits_merge) {
+                return self.apply_merged(event, &ctx.repo, ctx.pr).await;
+            }
+            "This pull request is merged and none of its plans awaits the merge. Nothing was \
+             run. A change it did not apply goes through a new pull request; `landfall unlock` \
+             here releases the locks it still holds."
+        };
+        self.vcs.post_comment(&ctx.repo, ctx.pr, reply).await?;
+        Ok(())
+    }
+}
