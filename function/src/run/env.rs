@@ -98,6 +98,11 @@ pub enum SpecError {
     },
 }
 
+/// A spec's list or structure as a variable's value.
+fn json(value: &impl serde::Serialize) -> String {
+    serde_json::to_string(value).expect("a spec's values serialise (strings, numbers, lists)")
+}
+
 impl RunSpec {
     /// The variables that carry this spec (and its run id) to the runner, in a fixed order.
     #[must_use]
@@ -127,47 +132,28 @@ impl RunSpec {
         if let Some(version) = &self.project.terraform_version {
             env.push((v::TERRAFORM_VERSION, version.clone()));
         }
+        // Lists and structures travel as JSON; an empty list is not sent.
         if !self.project.policy_sets.is_empty() {
-            env.push((
-                v::POLICY_SETS,
-                serde_json::to_string(&self.project.policy_sets).expect("policy sets serialise"),
-            ));
+            env.push((v::POLICY_SETS, json(&self.project.policy_sets)));
         }
         if !self.project.distribution.is_terraform() {
-            env.push((
-                v::DISTRIBUTION,
-                self.project.distribution.as_str().to_owned(),
-            ));
+            let distribution = self.project.distribution.as_str();
+            env.push((v::DISTRIBUTION, distribution.to_owned()));
         }
         if let Some(steps) = &self.project.workflow {
-            env.push((
-                v::WORKFLOW,
-                serde_json::to_string(steps).expect("workflow steps serialise"),
-            ));
+            env.push((v::WORKFLOW, json(steps)));
         }
         if !self.project.init_args.is_empty() {
-            env.push((
-                v::INIT_ARGS,
-                serde_json::to_string(&self.project.init_args).expect("strings serialise"),
-            ));
+            env.push((v::INIT_ARGS, json(&self.project.init_args)));
         }
         if !self.project.hooks.is_empty() {
-            env.push((
-                v::HOOKS,
-                serde_json::to_string(&self.project.hooks).expect("hooks serialise"),
-            ));
+            env.push((v::HOOKS, json(&self.project.hooks)));
         }
         if !self.extra_args.is_empty() {
-            env.push((
-                v::EXTRA_ARGS,
-                serde_json::to_string(&self.extra_args).expect("strings serialise"),
-            ));
+            env.push((v::EXTRA_ARGS, json(&self.extra_args)));
         }
         if !self.operands.is_empty() {
-            env.push((
-                v::OPERANDS,
-                serde_json::to_string(&self.operands).expect("strings serialise"),
-            ));
+            env.push((v::OPERANDS, json(&self.operands)));
         }
         if let Some(apply) = &self.apply {
             env.push((v::PLANFILE_KEY, apply.planfile.key.clone()));
@@ -176,10 +162,7 @@ impl RunSpec {
             env.push((v::PLANNED_SHA, apply.planned_sha.to_string()));
         }
         if let Some(thread) = &self.report_back {
-            env.push((
-                v::REPORT_BACK,
-                serde_json::to_string(thread).expect("a comment thread serialises"),
-            ));
+            env.push((v::REPORT_BACK, json(thread)));
         }
         env
     }

@@ -215,6 +215,7 @@ impl BitbucketCloudClient {
 
 impl Host for BitbucketCloudClient {
     const PROVIDER: Provider = Provider::BitbucketCloud;
+    const REPO_PATH: [&'static str; 2] = ["repositories/", "/"];
     const COMMENT_LIMIT: usize = COMMENT_LIMIT;
     const DEFAULT_BRANCH_AT: &'static str = "/mainbranch/name";
     const BRANCH_HEAD_AT: &'static str = "/target/hash";
@@ -436,11 +437,6 @@ impl Host for BitbucketCloudClient {
 
     fn rest(&self) -> &Rest {
         &self.rest
-    }
-
-    fn repo_path(repo: &RepoName) -> Result<String> {
-        let (workspace, slug) = owner_and_name_segments(repo)?;
-        Ok(format!("repositories/{workspace}/{slug}"))
     }
 
     /// `POST /2.0/repositories/{w}/{s}/pullrequests/{id}/merge` with `pullrequest_merge_parameters`:

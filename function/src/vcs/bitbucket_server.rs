@@ -213,6 +213,7 @@ impl BitbucketServerClient {
 
 impl Host for BitbucketServerClient {
     const PROVIDER: Provider = Provider::BitbucketServer;
+    const REPO_PATH: [&'static str; 2] = ["rest/api/1.0/projects/", "/repos/"];
     const COMMENT_LIMIT: usize = COMMENT_LIMIT;
 
     async fn read_pull_request(&self, pr: PrRef<'_>) -> Result<PullRequest> {
@@ -447,11 +448,6 @@ impl Host for BitbucketServerClient {
 
     fn rest(&self) -> &Rest {
         &self.rest
-    }
-
-    fn repo_path(repo: &RepoName) -> Result<String> {
-        let (project, slug) = owner_and_name_segments(repo)?;
-        Ok(format!("rest/api/1.0/projects/{project}/repos/{slug}"))
     }
 }
 

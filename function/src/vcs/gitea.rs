@@ -41,10 +41,7 @@ use super::host::{Host, PrRef, Put};
 use super::http::{Auth, Rest, RetryPolicy, check, next_link, path, segment};
 use super::issues::IssueApi;
 use super::paging;
-use super::{
-    Access, Actor, CommitStatus, PullRequest, Result, TrackingIssue, VcsError,
-    owner_and_name_segments,
-};
+use super::{Access, Actor, CommitStatus, PullRequest, Result, TrackingIssue, VcsError};
 use crate::event::{CommitSha, Provider, RepoName};
 use crate::projects::ChangedFile;
 use crate::repo_config::MergeMethod;
@@ -149,6 +146,7 @@ const DECISIVE: &[&str] = &["APPROVED", "REQUEST_CHANGES"];
 
 impl Host for GiteaClient {
     const PROVIDER: Provider = Provider::Gitea;
+    const REPO_PATH: [&'static str; 2] = ["repos/", "/"];
     const COMMENT_LIMIT: usize = COMMENT_LIMIT;
 
     async fn read_pull_request(&self, pr: PrRef<'_>) -> Result<PullRequest> {
@@ -304,11 +302,6 @@ impl Host for GiteaClient {
 
     fn rest(&self) -> &Rest {
         &self.rest
-    }
-
-    fn repo_path(repo: &RepoName) -> Result<String> {
-        let (owner, name) = owner_and_name_segments(repo)?;
-        Ok(format!("repos/{owner}/{name}"))
     }
 
     /// `POST /repos/{o}/{r}/pulls/{n}/merge` (`MergePullRequestOption`): `Do` and

@@ -54,9 +54,7 @@ use super::branch::{BranchApi, HeadAt, Request};
 use super::host::{Host, PrRef, Put, RestCall};
 use super::http::{Auth, Rest, RestOptions, RetryPolicy, check, path, segment};
 use super::issues::IssueApi;
-use super::{
-    Access, Actor, CommitStatus, PullRequest, Result, TrackingIssue, VcsError, owner_and_name,
-};
+use super::{Access, Actor, CommitStatus, PullRequest, Result, TrackingIssue, VcsError};
 use crate::event::{CommitSha, Provider, RepoName};
 use crate::projects::ChangedFile;
 use crate::repo_config::MergeMethod;
@@ -310,6 +308,7 @@ const DECISIVE: &[&str] = &["APPROVED", "CHANGES_REQUESTED", "DISMISSED"];
 
 impl Host for GithubClient {
     const PROVIDER: Provider = Provider::Github;
+    const REPO_PATH: [&'static str; 2] = ["/repos/", "/"];
     const COMMENT_LIMIT: usize = COMMENT_LIMIT;
     const FILE_ACCEPT: &'static str = ACCEPT_RAW;
 
@@ -511,12 +510,6 @@ impl Host for GithubClient {
 
     fn rest(&self) -> &Rest {
         &self.rest
-    }
-
-    /// `/repos/{o}/{r}`.
-    fn repo_path(repo: &RepoName) -> Result<String> {
-        let (owner, name) = owner_and_name(repo)?;
-        Ok(format!("/repos/{owner}/{name}"))
     }
 
     /// `PUT /repos/{o}/{r}/pulls/{n}/merge`: GitHub refuses (409) when the head is not `sha`.

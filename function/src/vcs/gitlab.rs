@@ -281,6 +281,8 @@ struct ApprovalJson {
 
 impl Host for GitlabClient {
     const PROVIDER: Provider = Provider::Gitlab;
+    // Unused: a project is named by its whole path, one encoded segment (`repo_path`).
+    const REPO_PATH: [&'static str; 2] = ["", ""];
     const COMMENT_LIMIT: usize = COMMENT_LIMIT;
     const PR_MARK: char = '!';
     const NOTE: &'static str = "note";

@@ -331,8 +331,17 @@ pub(crate) trait Host: Send + Sync {
     /// The client for the host's API.
     fn rest(&self) -> &Rest;
 
-    /// The path every path about `repo` starts with (`repos/{owner}/{name}`, ...).
-    fn repo_path(repo: &RepoName) -> Result<String>;
+    /// What every path about a repository is made of, around its owner and its name
+    /// (`["repos/", "/"]` makes `repos/{owner}/{name}`).
+    const REPO_PATH: [&'static str; 2];
+
+    /// The path every path about `repo` starts with: [`Self::REPO_PATH`] around the owner and
+    /// the name, each percent-encoded as one segment.
+    fn repo_path(repo: &RepoName) -> Result<String> {
+        let (owner, name) = super::owner_and_name_segments(repo)?;
+        let [before, between] = Self::REPO_PATH;
+        Ok(format!("{before}{owner}{between}{name}"))
+    }
 }
 
 impl<H: Host> VcsClient for H {

@@ -54,7 +54,7 @@ use super::paging;
 use super::repository::{CloneAt, RepoApi};
 use super::{
     Access, Actor, CommentId, CommitStatus, IssueRef, PrState, PullRequest, Result, TrackingIssue,
-    VcsError, owner_and_name_segments, require_head,
+    VcsError, require_head,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::{ChangedFile, FileStatus};
@@ -123,6 +123,7 @@ const STATUS: StatusFields = StatusFields {
 
 impl Host for AzureDevopsClient {
     const PROVIDER: Provider = Provider::AzureDevops;
+    const REPO_PATH: [&'static str; 2] = ["", "/_apis/git/repositories/"];
     const COMMENT_LIMIT: usize = COMMENT_LIMIT;
     const PR_MARK: char = '!';
     const FILE_ACCEPT: &'static str = "application/octet-stream";
@@ -400,11 +401,6 @@ impl Host for AzureDevopsClient {
 
     fn rest(&self) -> &Rest {
         &self.rest
-    }
-
-    fn repo_path(repo: &RepoName) -> Result<String> {
-        let (project, name) = owner_and_name_segments(repo)?;
-        Ok(format!("{project}/_apis/git/repositories/{name}"))
     }
 
     /// `PATCH .../pullrequests/{id}` (Pull Requests - Update): `status: completed` with the
