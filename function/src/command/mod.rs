@@ -28,6 +28,9 @@ pub enum Tool {
     Atlantis,
     /// `run ...`, Atlantis' other name (`run plan`), when a command follows it.
     Run,
+    /// `@login ...`, an @-mention, when a command (or `help`, `version`) follows it: for this
+    /// deployment only when the login is its `LANDFALL_BOT_USER` (see [`mentioned`]).
+    Mention,
 }
 
 impl Tool {
@@ -35,9 +38,19 @@ impl Tool {
     #[must_use]
     pub fn as_str(self) -> &'static str {
         match self {
-            Tool::Landfall => "landfall",
+            // Replies to a mention spell commands with a word that always addresses the bot.
+            Tool::Landfall | Tool::Mention => "landfall",
             Tool::Atlantis => "atlantis",
             Tool::Run => "run",
+        }
+    }
+
+    /// How it was addressed, as `webhook inspect` shows it: `mention` for an @-mention.
+    #[must_use]
+    pub fn kind(self) -> &'static str {
+        match self {
+            Tool::Mention => "mention",
+            other => other.as_str(),
         }
     }
 }
@@ -183,6 +196,15 @@ pub enum ParsedComment {
 }
 
 impl ParsedComment {
+    /// How it was addressed.
+    #[must_use]
+    pub fn tool(&self) -> Tool {
+        match self {
+            ParsedComment::Command(c) => c.tool,
+            ParsedComment::Invalid(i) => i.tool,
+        }
+    }
+
     /// The text to reply with directly, if any.
     #[must_use]
     pub fn reply(&self) -> Option<String> {
@@ -198,7 +220,7 @@ impl Serialize for ParsedComment {
         let mut map = serializer.serialize_map(Some(10))?;
         match self {
             ParsedComment::Command(c) => {
-                map.serialize_entry("tool", c.tool.as_str())?;
+                map.serialize_entry("tool", c.tool.kind())?;
                 map.serialize_entry("name", c.action.as_str())?;
                 map.serialize_entry("project", &c.project)?;
                 map.serialize_entry("dir", &c.dir)?;
@@ -210,7 +232,7 @@ impl Serialize for ParsedComment {
                 map.serialize_entry("reply", &c.reply())?;
             }
             ParsedComment::Invalid(i) => {
-                map.serialize_entry("tool", i.tool.as_str())?;
+                map.serialize_entry("tool", i.tool.kind())?;
                 map.serialize_entry("name", &None::<String>)?;
                 map.serialize_entry("project", &None::<String>)?;
                 map.serialize_entry("dir", &None::<String>)?;
@@ -228,7 +250,8 @@ impl Serialize for ParsedComment {
 
 /// Parses a comment. It must start (after whitespace) with `landfall` or `atlantis`, or with
 /// `run` followed by a command's name (`run plan`, as Atlantis accepts; "run the tests again" is
-/// not for us); otherwise the comment is not for us and this returns `None`. The command must be
+/// not for us), or with an @-mention followed by one (whose login the orchestrator checks);
+/// otherwise the comment is not for us and this returns `None`. The command must be
 /// the whole comment,
 /// as in Atlantis (which ignores a comment of several lines): `landfall apply` followed by "once
 /// the migration has landed" runs nothing.
@@ -244,9 +267,13 @@ pub fn parse_comment(body: &str) -> Option<ParsedComment> {
         Tool::Landfall
     } else if word.eq_ignore_ascii_case("atlantis") {
         Tool::Atlantis
-    } else if word == "run" && parse::names_a_command(rest.split_whitespace().next().unwrap_or(""))
-    {
+    } else if word == "run" && parse::names_a_command(next_word(rest)) {
         Tool::Run
+    } else if mentioned(word).is_some()
+        && (parse::names_a_command(next_word(rest))
+            || matches!(next_word(rest), "help" | "version"))
+    {
+        Tool::Mention
     } else {
         return None;
     };
@@ -265,6 +292,18 @@ pub fn parse_comment(body: &str) -> Option<ParsedComment> {
             error: error.to_string(),
         }),
     })
+}
+
+fn next_word(rest: &str) -> &str {
+    rest.split_whitespace().next().unwrap_or("")
+}
+
+/// The login a comment starts by mentioning (`@landfall-bot plan` gives `landfall-bot`), if it
+/// starts with an @-mention.
+#[must_use]
+pub fn mentioned(body: &str) -> Option<&str> {
+    let word = body.split_whitespace().next()?;
+    word.strip_prefix('@').filter(|login| !login.is_empty())
 }
 
 /// The usage text replied to `help` and to invalid commands.

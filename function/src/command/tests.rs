@@ -311,3 +311,39 @@ fn an_operand_with_control_characters_is_refused() {
     let long = "a".repeat(3000);
     assert!(error(&format!("landfall state rm {long}")).contains("not a valid address or ID"));
 }
+
+#[test]
+fn an_at_mention_followed_by_a_command_is_parsed_for_the_orchestrator_to_check() {
+    let Some(ParsedComment::Command(c)) = parse_comment("@landfall-bot plan -d infra") else {
+        panic!("a mention followed by a command is parsed");
+    };
+    assert_eq!(
+        (c.tool, c.action, c.dir.as_deref()),
+        (Tool::Mention, Action::Plan, Some("infra"))
+    );
+    assert_eq!(
+        mentioned("@landfall-bot plan -d infra"),
+        Some("landfall-bot")
+    );
+    assert!(matches!(
+        parse_comment("@landfall-bot help"),
+        Some(ParsedComment::Command(Command {
+            tool: Tool::Mention,
+            action: Action::Help,
+            ..
+        }))
+    ));
+    // A mention in conversation is not a command, nor is a lone `@`.
+    assert_eq!(parse_comment("@alice please review"), None);
+    assert_eq!(parse_comment("@ plan"), None);
+    assert_eq!(mentioned("landfall plan"), None);
+    // Replies spell commands with a word that always works.
+    let Some(ParsedComment::Invalid(invalid)) = parse_comment("@bot plan --bogus") else {
+        panic!("an invalid command after a mention is still an invalid command");
+    };
+    assert!(
+        invalid.reply().contains("`landfall plan`"),
+        "{}",
+        invalid.reply()
+    );
+}

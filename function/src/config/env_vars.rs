@@ -60,6 +60,10 @@ pub const DISABLE_AUTOPLAN: &str = "LANDFALL_DISABLE_AUTOPLAN";
 /// The comment commands this deployment runs, comma-separated (`all`, or names such as
 /// `plan,apply,unlock,version`); Atlantis' `--allow-commands`. Default: all.
 pub const ALLOW_COMMANDS: &str = "LANDFALL_ALLOW_COMMANDS";
+/// The login comments may address the bot by (`@landfall-bot plan`), beside the words
+/// `landfall` and `atlantis`; Atlantis' `--gh-user`, `--gitlab-user`, ... Unset: an @-mention
+/// addresses nothing.
+pub const BOT_USER: &str = "LANDFALL_BOT_USER";
 /// The largest webhook body accepted, in bytes.
 pub const MAX_BODY_BYTES: &str = "LANDFALL_MAX_BODY_BYTES";
 /// `serve` only: seconds a client has to send its request headers, and then its whole body.

@@ -1,6 +1,7 @@
 //! The operator's server-wide switches, as Atlantis' server flags have them: autoplan off
 //! (`LANDFALL_DISABLE_AUTOPLAN`, `--disable-autoplan`) and the commands a deployment runs
-//! (`LANDFALL_ALLOW_COMMANDS`, `--allow-commands`).
+//! (`LANDFALL_ALLOW_COMMANDS`, `--allow-commands`), and the login comments may address
+//! (`LANDFALL_BOT_USER`, `--gh-user`).
 
 use std::collections::BTreeSet;
 
@@ -93,9 +94,31 @@ pub struct OperatorSwitches {
     pub disable_autoplan: bool,
     /// The commands that run (`LANDFALL_ALLOW_COMMANDS`).
     pub allow_commands: AllowedCommands,
+    /// The login an @-mention addresses the bot by (`LANDFALL_BOT_USER`), without the `@`.
+    pub bot_user: Option<String>,
 }
 
-/// Reads both switches.
+impl OperatorSwitches {
+    /// Whether an @-mention of `login` addresses this deployment: only when it is
+    /// `LANDFALL_BOT_USER` (logins compare without case, as the hosts compare them).
+    #[must_use]
+    pub fn mentions_the_bot(&self, login: &str) -> bool {
+        self.bot_user
+            .as_deref()
+            .is_some_and(|bot| bot.eq_ignore_ascii_case(login))
+    }
+}
+
+/// `LANDFALL_BOT_USER`'s value: one login, a leading `@` allowed.
+fn bot_user(value: &str) -> Result<String, String> {
+    let login = value.trim().trim_start_matches('@');
+    if login.is_empty() || login.len() > 255 || login.contains(char::is_whitespace) {
+        return Err("must be one login, such as `landfall-bot`, without spaces".to_owned());
+    }
+    Ok(login.to_owned())
+}
+
+/// Reads the switches.
 pub(super) fn switches(
     get: &impl Fn(&str) -> Option<String>,
 ) -> Result<OperatorSwitches, ConfigError> {
@@ -108,9 +131,19 @@ pub(super) fn switches(
             reason,
         })?,
     };
+    let bot_user = get(env_vars::BOT_USER)
+        .map(|value| {
+            bot_user(&value).map_err(|reason| ConfigError::Invalid {
+                var: env_vars::BOT_USER,
+                value,
+                reason,
+            })
+        })
+        .transpose()?;
     Ok(OperatorSwitches {
         disable_autoplan,
         allow_commands,
+        bot_user,
     })
 }
 
@@ -137,5 +170,22 @@ mod tests {
         let err = AllowedCommands::parse("plan,destroy").unwrap_err();
         assert!(err.contains("`destroy` is not a command"), "{err}");
         assert!(AllowedCommands::parse(" , ").is_err());
+    }
+
+    #[test]
+    fn the_bot_user_is_one_login_and_mentions_match_it_without_case() {
+        let read = |value: &str| {
+            switches(&|name: &str| (name == env_vars::BOT_USER).then(|| value.to_owned()))
+        };
+        let switches = read("@Landfall-Bot").unwrap();
+        assert_eq!(switches.bot_user.as_deref(), Some("Landfall-Bot"));
+        assert!(switches.mentions_the_bot("landfall-bot"));
+        assert!(!switches.mentions_the_bot("landfall-bot2"));
+        for bad in ["", "@", "landfall bot"] {
+            let err = read(bad).unwrap_err().to_string();
+            assert!(err.contains("LANDFALL_BOT_USER"), "{err}");
+        }
+        let unset = super::switches(&|_: &str| None).unwrap();
+        assert!(!unset.mentions_the_bot("landfall-bot"));
     }
 }

@@ -1,15 +1,32 @@
 //! The loop's side of [`crate::authz`]: the facts about the sender gathered from the host (its
 //! access looked up at most once per delivery, teams only when access does not qualify), the
-//! decision, and the one comment a refusal gets.
+//! decision, and the one comment a refusal gets; and whether a comment is addressed to this
+//! deployment at all (an @-mention of another login is not).
 
 use std::sync::Arc;
 
 use super::{Context, PrContext};
 use crate::authz::{self, Decision, Facts, Refusal, Request};
-use crate::command::Action;
+use crate::command::{Action, ParsedComment, Tool, mentioned};
+use crate::event::Event;
 use crate::vcs::{Access, Actor, VcsClient};
 
 impl Context {
+    /// Whether a comment `parsed` from `event` is addressed to this deployment: an @-mention
+    /// only when it names `LANDFALL_BOT_USER`. One that is not gets no reply at all: it is
+    /// someone else's.
+    pub(super) fn addressed(&self, event: &Event, parsed: &ParsedComment) -> bool {
+        if parsed.tool() != Tool::Mention {
+            return true;
+        }
+        let login = event.comment.as_deref().and_then(mentioned);
+        let ours = login.is_some_and(|login| self.switches.mentions_the_bot(login));
+        if !ours {
+            tracing::info!("the comment mentions someone other than LANDFALL_BOT_USER");
+        }
+        ours
+    }
+
     /// Whether `action` may go ahead for `ctx`'s sender. A refusal is commented on the PR and
     /// nothing else happens; `false` is returned for it and for a fork PR's skipped autoplan.
     pub(crate) async fn authorize(

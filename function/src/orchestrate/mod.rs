@@ -355,6 +355,7 @@ impl Context {
             }
             EventKind::Merged => self.merged(event, repo, pr).await,
             EventKind::Closed => self.release_ended(repo, pr, false).await.map(drop),
+            EventKind::Commented(Some(parsed)) if !self.addressed(event, parsed) => Ok(()),
             EventKind::Commented(Some(ParsedComment::Command(command))) => {
                 self.command(event, repo, pr, command).await
             }

@@ -454,6 +454,33 @@ async fn lambda_answering(status: u16) -> (MockServer, crate::handoff::LambdaHan
     (lambda, handoff)
 }
 
+/// An @-mention addresses the deployment only when it names `LANDFALL_BOT_USER` (any case):
+/// another login's, or any while none is set, gets nothing done and no reply.
+#[tokio::test]
+async fn an_at_mention_runs_a_command_only_when_it_names_the_bot_user() {
+    for (bot_user, text, ours) in [
+        (None, "@landfall-bot unlock", false),
+        (Some("landfall-bot"), "@someone-else unlock", false),
+        (Some("landfall-bot"), "@someone-else plan --bogus", false),
+        (Some("landfall-bot"), "@Landfall-Bot unlock", true),
+    ] {
+        let mut lp = Loop::new().await;
+        Arc::get_mut(&mut lp.ctx).unwrap().switches.bot_user = bot_user.map(str::to_owned);
+        lp.host_knows("maintainer", "write").await;
+        let key = lp.hold_lock(1, "envs/prod").await;
+        lp.ctx
+            .process(&comment("maintainer", text, "mention-1"))
+            .await
+            .unwrap();
+        let locks = lp.ctx.store.list_locks(Some(REPO)).await.unwrap();
+        assert_eq!(locks.is_empty(), ours, "{text} with {bot_user:?}");
+        if !ours {
+            assert_eq!(locks[0].key, key);
+            assert!(lp.comments().await.is_empty(), "{text}: no reply");
+        }
+    }
+}
+
 /// Under Lambda a delivery counts as handled only once its work is queued: a hand-off Lambda
 /// refuses leaves the delivery unrecorded (the host's retry is handled), an accepted one is
 /// recorded (a redelivery is not handed off twice).
