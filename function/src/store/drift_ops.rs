@@ -5,7 +5,7 @@ use anyhow::Context as _;
 use serde::Serialize;
 
 use super::drift::{DriftState, Drifts};
-use super::ops::{aligned, block_on};
+use super::ops::{block_on, table};
 use super::{Result, StoreConfig, format_timestamp};
 
 /// One project as `landfall drift` shows it (and one object of `--json`).
@@ -81,29 +81,20 @@ pub fn list_drift_blocking(
 /// The rows as an aligned table, or a one-line note when there are none.
 #[must_use]
 pub fn render_drift(rows: &[DriftRow]) -> String {
-    if rows.is_empty() {
-        return "no drift\n".to_owned();
-    }
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|row| {
-            let short = row.checked_sha.get(..8).unwrap_or(&row.checked_sha);
-            vec![
-                row.repo.clone(),
-                row.project.clone(),
-                row.state.clone(),
-                row.since.clone().unwrap_or_else(|| "-".to_owned()),
-                row.checked_at.clone().unwrap_or_else(|| "-".to_owned()),
-                short.to_owned(),
-                row.skipped.as_ref().map_or_else(
-                    || row.summary.clone(),
-                    |why| format!("skipped: {why}; {}", row.summary),
-                ),
-            ]
-        })
-        .collect();
-    aligned(
-        &["REPO", "PROJECT", "STATE", "SINCE", "CHECKED", "COMMIT", "PLAN"],
-        &cells,
-    )
+    let header = ["REPO", "PROJECT", "STATE", "SINCE", "CHECKED", "COMMIT", "PLAN"];
+    table(rows, "no drift", &header, |row| {
+        let short = row.checked_sha.get(..8).unwrap_or(&row.checked_sha);
+        vec![
+            row.repo.clone(),
+            row.project.clone(),
+            row.state.clone(),
+            row.since.clone().unwrap_or_else(|| "-".to_owned()),
+            row.checked_at.clone().unwrap_or_else(|| "-".to_owned()),
+            short.to_owned(),
+            row.skipped.as_ref().map_or_else(
+                || row.summary.clone(),
+                |why| format!("skipped: {why}; {}", row.summary),
+            ),
+        ]
+    })
 }

@@ -195,36 +195,42 @@ pub fn describe_apply_lock(lock: &ApplyLock) -> String {
 /// The rows as an aligned text table with a header, or a one-line note when there are none.
 #[must_use]
 pub fn render_table(rows: &[LockRow]) -> String {
+    let header = ["REPO", "PROJECT", "DIR", "WORKSPACE", "PR", "SINCE", "BY", "PLAN"];
+    table(rows, "no locks", &header, |row| {
+        vec![
+            row.repo.clone(),
+            row.project.clone(),
+            row.dir.clone(),
+            row.workspace.clone(),
+            format!("#{}", row.pr),
+            row.since.clone(),
+            row.user.clone(),
+            match (&row.plan_status, row.kept_after_merge) {
+                (Some(status), true) => format!("{status}, kept after merge"),
+                (None, true) => "kept after merge".to_owned(),
+                (status, false) => status.clone().unwrap_or_else(|| "-".to_owned()),
+            },
+        ]
+    })
+}
+
+/// `rows` as a table under `header`, a row's cells from `cells`; `empty` on a line when there
+/// are none.
+pub(crate) fn table<R>(
+    rows: &[R],
+    empty: &str,
+    header: &[&str],
+    cells: impl Fn(&R) -> Vec<String>,
+) -> String {
     if rows.is_empty() {
-        return "no locks\n".to_owned();
+        return format!("{empty}\n");
     }
-    let cells: Vec<Vec<String>> = rows
-        .iter()
-        .map(|row| {
-            vec![
-                row.repo.clone(),
-                row.project.clone(),
-                row.dir.clone(),
-                row.workspace.clone(),
-                format!("#{}", row.pr),
-                row.since.clone(),
-                row.user.clone(),
-                match (&row.plan_status, row.kept_after_merge) {
-                    (Some(status), true) => format!("{status}, kept after merge"),
-                    (None, true) => "kept after merge".to_owned(),
-                    (status, false) => status.clone().unwrap_or_else(|| "-".to_owned()),
-                },
-            ]
-        })
-        .collect();
-    aligned(
-        &["REPO", "PROJECT", "DIR", "WORKSPACE", "PR", "SINCE", "BY", "PLAN"],
-        &cells,
-    )
+    let cells: Vec<Vec<String>> = rows.iter().map(cells).collect();
+    aligned(header, &cells)
 }
 
 /// `header` and `rows` as columns aligned on their widest cell.
-pub(crate) fn aligned(header: &[&str], rows: &[Vec<String>]) -> String {
+fn aligned(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
     for row in rows {
         for (width, cell) in widths.iter_mut().zip(row) {
