@@ -94,18 +94,17 @@ fn the_policy_section_fails_closed_naming_the_line() {
         let says = format!(":2: error: `drift.repositories` lists `{name}`: it {why}");
         assert!(err.contains(&says), "{name}: {err}");
     }
-    let err = policy_error("drift:\n  repositories: []\n  schedule: rate(1 hours)\n");
-    assert!(err.contains(":3: error: `drift.schedule`"), "{err}");
-    let err = policy_error("drift:\n  repositories: []\n  mode: remediate\n");
-    assert!(
-        err.contains(":3: error: `drift.mode: remediate` needs `allow_remediate: true`"),
-        "{err}"
-    );
-    let err = policy_error("drift:\n  repositories: []\n  projects: some\n");
-    assert!(
-        err.contains("`drift.projects: some` is not a choice"),
-        "{err}"
-    );
+    for (key, says) in [
+        ("schedule: rate(1 hours)", ":3: error: `drift.schedule`"),
+        (
+            "mode: remediate",
+            ":3: error: `drift.mode: remediate` needs `allow_remediate: true`",
+        ),
+        ("projects: some", "`drift.projects: some` is not a choice"),
+    ] {
+        let err = policy_error(&format!("drift:\n  repositories: []\n  {key}\n"));
+        assert!(err.contains(says), "{key}: {err}");
+    }
 }
 
 #[test]
@@ -242,26 +241,33 @@ fn the_repo_keys_are_checked_where_they_are_written() {
             .unwrap_err()
             .to_string()
     };
-    let e = err("version: 3\nprojects:\n- dir: a\n  drift:\n    schedule: rate(0 minutes)\n");
-    assert!(
-        e.contains(":5: error: `drift.schedule`: `rate(0 minutes)` is never"),
-        "{e}"
-    );
-    let e = err("version: 3\nprojects:\n- dir: a\n  drift:\n    mod: report\n");
-    assert!(e.contains(":5: error: unknown key `mod` in `drift`"), "{e}");
-    assert!(e.contains("did you mean `mode`?"), "{e}");
-    let e = err("version: 3\nprojects:\n- dir: a\n  drift:\n    mode: fix\n");
-    assert!(
-        e.contains(":5: error: `drift.mode`: `fix` is not a drift mode"),
-        "{e}"
-    );
-    let e = err("version: 3\ndrift: sometimes\n");
-    assert!(
-        e.contains(":2: error: `drift` must be true, false or a mapping"),
-        "{e}"
-    );
-    let e = err("version: 3\nprojects:\n- dir: a\n  drfit: true\n");
-    assert!(e.contains("did you mean `drift`?"), "{e}");
+    let project = "version: 3\nprojects:\n- dir: a\n";
+    for (file, says) in [
+        (
+            format!("{project}  drift:\n    schedule: rate(0 minutes)\n"),
+            ":5: error: `drift.schedule`: `rate(0 minutes)` is never",
+        ),
+        (
+            format!("{project}  drift:\n    mod: report\n"),
+            ":5: error: unknown key `mod` in `drift`",
+        ),
+        (
+            format!("{project}  drift:\n    mod: report\n"),
+            "did you mean `mode`?",
+        ),
+        (
+            format!("{project}  drift:\n    mode: fix\n"),
+            ":5: error: `drift.mode`: `fix` is not a drift mode",
+        ),
+        (
+            "version: 3\ndrift: sometimes\n".to_owned(),
+            ":2: error: `drift` must be true, false or a mapping",
+        ),
+        (format!("{project}  drfit: true\n"), "did you mean `drift`?"),
+    ] {
+        let e = err(&file);
+        assert!(e.contains(says), "{file}: {e}");
+    }
 }
 
 #[test]
