@@ -6,9 +6,11 @@
 use std::sync::Arc;
 
 use super::plan::refused;
-use super::{Context, PrContext};
+use super::{Context, PrContext, text};
 use crate::run::{CommentThread, RunCommand, RunSpec};
-use crate::store::{LockKey, PlanStatus, QueueKey, RunQueues as _, Store as _, TakenGroup};
+use crate::store::{
+    ApplyLocks as _, LockKey, PlanStatus, QueueKey, RunQueues as _, Store as _, TakenGroup,
+};
 
 /// Why an apply's later stage (execution order group, `depends_on`) is refused.
 pub(super) const EARLIER_STAGE_NOT_APPLIED: &str = "an earlier stage of this apply was not \
@@ -111,10 +113,17 @@ impl Context {
                         && r.status != PlanStatus::Applied
                 })
             });
-            if first.command == RunCommand::Apply && unapplied {
+            // The operator's apply lock, set since the apply began, stops its later stages.
+            let refusal = match first.command {
+                RunCommand::Apply if unapplied => Some(EARLIER_STAGE_NOT_APPLIED.to_owned()),
+                RunCommand::Apply => self.store.apply_lock().await?.map(|lock| {
+                    format!("not applied: {}", text::applies_locked(&lock))
+                }),
+                _ => None,
+            };
+            if let Some(reason) = refusal {
                 for spec in &next {
-                    self.refuse_apply(spec, &thread, EARLIER_STAGE_NOT_APPLIED)
-                        .await?;
+                    self.refuse_apply(spec, &thread, &reason).await?;
                 }
                 continue;
             }

@@ -23,12 +23,12 @@ use super::apply::project_for;
 use super::plan::Loaded;
 use super::{Context, PrContext, text};
 use crate::command::Action;
-use crate::event::{CommitSha, Event, PullRequestNumber, RepoName};
+use crate::event::{CommitSha, Event, EventKind, PullRequestNumber, RepoName};
 use crate::projects::discover::{TerraformTree, is_terraform_file};
 use crate::repo_config::{self, ResolvedProject};
 use crate::report::short;
 use crate::run::{CommentThread, MERGE_TRIGGER, PlanToApply, RunCommand, RunSpec};
-use crate::store::{PlanRecord, PlanStatus, ReleaseOutcome, Store as _};
+use crate::store::{ApplyLocks as _, PlanRecord, PlanStatus, ReleaseOutcome, Store as _};
 use crate::vcs::tree::{HeadFiles, TreeFilter, read_files};
 use crate::vcs::{PrState, VcsClient as _};
 
@@ -114,6 +114,10 @@ impl Context {
         // sweep leaves a kept lock of a merged PR alone.
         let keys = on_merge.iter().map(|record| record.key.clone()).collect();
         self.keep_after_merge(pr, keys).await?;
+        // The operator's apply lock stops applies on merge as it stops `landfall apply`.
+        if let Some(lock) = self.store.apply_lock().await? {
+            return self.keep_locks(&ctx, &text::applies_locked(&lock)).await;
+        }
         let on_merge: Vec<OnMerge> = on_merge
             .into_iter()
             .map(|record| OnMerge {
@@ -141,7 +145,9 @@ impl Context {
         );
         let mut notes: Vec<String> = notes.into_iter().map(|(_, note)| note).collect();
         notes.append(&mut gated);
-        let thread = self.merge_thread(&ctx, &merge_sha, &notes).await?;
+        // The merge's own delivery, or a `landfall apply` on the merged PR.
+        let by = if event.kind == EventKind::Merged { "merged" } else { "applied" };
+        let thread = self.merge_thread(&ctx, (&merge_sha, by), &notes).await?;
         for (spec, _) in plans.iter_mut().chain(&mut applies) {
             spec.report_back = self.report_back.then(|| thread.clone());
         }
@@ -159,12 +165,12 @@ impl Context {
     async fn merge_thread(
         &self,
         ctx: &PrContext,
-        merge_sha: &CommitSha,
+        (merge_sha, by): (&CommitSha, &str),
         notes: &[String],
     ) -> anyhow::Result<CommentThread> {
         let header = text::with_notes(
             &format!(
-                "**Apply on merge** at merge commit `{}`, merged by @{}:",
+                "**Apply on merge** at merge commit `{}`, {by} by @{}:",
                 short(merge_sha.as_str()),
                 ctx.user
             ),
@@ -434,6 +440,11 @@ impl Context {
                     .and_then(|result| super::policies::unapproved(result, checks.as_deref()))
                 {
                     let body = text::not_applied_on_merge(&label, &[why]);
+                    self.vcs.post_comment(&spec.repo, spec.pr, &body).await?;
+                    return Ok(());
+                }
+                if let Some(lock) = self.store.apply_lock().await? {
+                    let body = text::not_applied_on_merge(&label, &[text::applies_locked(&lock)]);
                     self.vcs.post_comment(&spec.repo, spec.pr, &body).await?;
                     return Ok(());
                 }

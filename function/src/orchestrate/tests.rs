@@ -23,6 +23,7 @@ use crate::store::{
 use crate::vcs::{AnyVcs, RetryPolicy, VcsSettings};
 
 mod drift;
+mod ended;
 mod markdown;
 mod merge;
 mod races;

@@ -89,6 +89,15 @@ pub(crate) fn apply_locked(lock: &crate::store::ApplyLock) -> String {
     )
 }
 
+/// Why an apply that did not come from a comment (a merge's, a later stage's) did not run.
+pub(crate) fn applies_locked(lock: &crate::store::ApplyLock) -> String {
+    format!(
+        "apply is locked for every repository ({}; an operator lifts it with `landfall \
+         apply-lock clear`)",
+        crate::store::ops::describe_apply_lock(lock)
+    )
+}
+
 /// The comment on a run the sweeper failed.
 pub(crate) fn stuck(command: crate::run::RunCommand, label: &str, output: &str) -> String {
     let word = command.title();

@@ -281,8 +281,8 @@ struct ApprovalJson {
 
 impl Host for GitlabClient {
     const PROVIDER: Provider = Provider::Gitlab;
-    // Unused: a project is named by its whole path, one encoded segment (`repo_path`).
-    const REPO_PATH: [&'static str; 2] = ["", ""];
+    // `projects/owner%2Fname`; `repo_path` takes nested groups' longer paths too.
+    const REPO_PATH: [&'static str; 2] = ["projects/", "%2F"];
     const COMMENT_LIMIT: usize = COMMENT_LIMIT;
     const PR_MARK: char = '!';
     const NOTE: &'static str = "note";

@@ -31,15 +31,25 @@ impl Context {
         Ok(())
     }
 
-    /// Releases the locks of `records` and says so.
+    /// Releases the locks of `records` and says so, except those a merge kept: apply on merge
+    /// runs again for a `landfall apply` on the merged PR, and the lock of a project whose
+    /// apply failed then must stay.
     pub(super) async fn release_records(
         &self,
         ctx: &PrContext,
         records: &[PlanRecord],
         why: &str,
     ) -> anyhow::Result<()> {
+        let kept: Vec<LockKey> = self
+            .store
+            .list_locks(Some(ctx.repo.as_str()))
+            .await?
+            .into_iter()
+            .filter(|lock| lock.holder.pr == ctx.pr.0 && lock.kept_after_merge)
+            .map(|lock| lock.key)
+            .collect();
         let mut released = Vec::new();
-        for record in records {
+        for record in records.iter().filter(|r| !kept.contains(&r.key)) {
             if let ReleaseOutcome::Released(lock) =
                 self.store.release_lock(&record.key, Some(ctx.pr.0)).await?
             {

@@ -203,11 +203,7 @@ async fn apply_on_merge_applies_the_dependent_once_its_dependency_is_applied() {
     );
 }
 
-/// `network` before `app` by execution order group alone, no `depends_on`: an apply follows
-/// the groups (as Atlantis' applies do), and a group that did not apply stops the later ones.
-#[tokio::test]
-async fn an_apply_follows_execution_order_groups_and_stops_after_a_failed_one() {
-    const GROUPS: &str = "version: 3
+const GROUPS: &str = "version: 3
 projects:
 - name: network
   dir: network
@@ -216,6 +212,11 @@ projects:
   dir: app
   execution_order_group: 2
 ";
+
+/// `network` before `app` by execution order group alone, no `depends_on`: an apply follows
+/// the groups (as Atlantis' applies do), and a group that did not apply stops the later ones.
+#[tokio::test]
+async fn an_apply_follows_execution_order_groups_and_stops_after_a_failed_one() {
     let (lp, _bin) = both_planned_with("repos:\n- id: /.*/\n", GROUPS).await;
 
     lp.ctx
@@ -232,6 +233,30 @@ projects:
     let app = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
     let app = app.iter().find(|r| r.key.dir == "app").unwrap();
     assert_eq!(app.status, crate::store::PlanStatus::Planned);
+}
+
+/// The operator's apply lock, set while an apply's first stage runs, stops the later ones.
+#[tokio::test]
+async fn an_apply_lock_set_during_an_apply_stops_its_later_stages() {
+    let (lp, _bin) = both_planned_with("repos:\n- id: /.*/\n", GROUPS).await;
+    Box::pin(lp.ctx.process(&comment("maintainer", "landfall apply", "apply-1")))
+        .await
+        .unwrap();
+    let applies = dispatched(&lp, RunCommand::Apply).await;
+    let lock = crate::store::ApplyLock {
+        by: "ops".to_owned(),
+        since: 1,
+        reason: None,
+    };
+    let set = crate::store::ApplyLocks::set_apply_lock(&lp.ctx.store, &lock).await;
+    assert_eq!(set.unwrap(), None);
+    reports(&lp, &applies[0], RunStatus::Applied).await;
+    assert_eq!(dispatched(&lp, RunCommand::Apply).await.len(), 1, "app was applied");
+    let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
+    let app = records.iter().find(|r| r.key.dir == "app").unwrap();
+    assert_eq!(app.status, crate::store::PlanStatus::Planned);
+    let why = format!("{:?}", app.result);
+    assert!(why.contains("apply is locked"), "{why}");
 }
 
 /// Both planned under `policy`, then merged by a maintainer, the merge having changed `network`

@@ -43,7 +43,7 @@ pub(super) async fn planned_running(
 
 /// The host now says the PR merged (at [`MERGE_SHA`]), merged by `merger` with `permission`;
 /// the merge commit's `main.tf` is `merged_main_tf`.
-async fn host_says_merged(lp: &Loop, merger: &str, permission: &str, merged_main_tf: &str) {
+pub(super) async fn host_says_merged(lp: &Loop, merger: &str, permission: &str, merged_main_tf: &str) {
     lp.host.reset().await;
     Mock::given(method("GET"))
         .and(path(format!("/repos/{REPO}/contents/main.tf")))
@@ -74,23 +74,23 @@ async fn host_says_merged(lp: &Loop, merger: &str, permission: &str, merged_main
 
 /// A loop under `policy` whose planned PR `merger` (with `permission`) merged, the merge
 /// commit's `main.tf` being `merged_main_tf`; returns it with the plan's spec.
-async fn merged_after_plan(
+pub(super) async fn merged_after_plan(
     policy: &str,
     (merger, permission): (&str, &str),
     merged_main_tf: &str,
 ) -> (Loop, tempfile::TempDir, RunSpec) {
-    let (lp, bin, plan) = planned(policy).await;
+    let (lp, bin, plan) = Box::pin(planned(policy)).await;
     host_says_merged(&lp, merger, permission, merged_main_tf).await;
-    lp.ctx.process(&merged_by(merger)).await.unwrap();
+    Box::pin(lp.ctx.process(&merged_by(merger))).await.unwrap();
     (lp, bin, plan)
 }
 
 /// The repository's locks.
-async fn locks(lp: &Loop) -> Vec<crate::store::Lock> {
+pub(super) async fn locks(lp: &Loop) -> Vec<crate::store::Lock> {
     lp.ctx.store.list_locks(Some(REPO)).await.unwrap()
 }
 
-fn merged_by(merger: &str) -> crate::event::Event {
+pub(super) fn merged_by(merger: &str) -> crate::event::Event {
     let mut event = opened();
     event.kind = EventKind::Merged;
     event.delivery = Some(crate::event::DeliveryId::new("merge-1"));
@@ -98,8 +98,8 @@ fn merged_by(merger: &str) -> crate::event::Event {
     event
 }
 
-const SAME: &str = "resource \"terraform_data\" \"a\" {}\n";
-const ON_MERGE: &str = "repos:\n- id: /.*/\n  apply_on_merge: true\n";
+pub(super) const SAME: &str = "resource \"terraform_data\" \"a\" {}\n";
+pub(super) const ON_MERGE: &str = "repos:\n- id: /.*/\n  apply_on_merge: true\n";
 
 /// Waits for the `n`th dispatched run and returns every run's environment, in dispatch order.
 pub(super) async fn runs(lp: &Loop, n: usize) -> Vec<HashMap<String, String>> {
@@ -124,6 +124,18 @@ pub(super) fn the_apply(envs: &[HashMap<String, String>]) -> (RunSpec, String) {
         .collect();
     assert_eq!(applies.len(), 1, "one apply was dispatched");
     applies.into_iter().next().unwrap()
+}
+
+/// Waits for the merge's apply (the second run), reports it `status` with its own credential
+/// and returns its spec.
+pub(super) async fn the_apply_reports(lp: &Loop, status: RunStatus) -> RunSpec {
+    let (apply, credential) = the_apply(&runs(lp, 2).await);
+    let reported = body(&apply, report(&apply, status, None));
+    assert_eq!(
+        lp.ctx.take_report(Some(&credential), &reported).await,
+        ReportAnswer::Recorded
+    );
+    apply
 }
 
 #[tokio::test]
@@ -162,13 +174,7 @@ async fn a_merge_that_changed_nothing_applies_the_stored_plan_and_then_releases_
 async fn a_failed_apply_on_merge_keeps_the_lock_and_says_so() {
     let (lp, _bin, _) =
         merged_after_plan(ON_MERGE, ("maintainer", "write"), SAME).await;
-    let (apply, credential) = the_apply(&runs(&lp, 2).await);
-
-    let failed = body(&apply, report(&apply, RunStatus::Failed, None));
-    assert_eq!(
-        lp.ctx.take_report(Some(&credential), &failed).await,
-        ReportAnswer::Recorded
-    );
+    the_apply_reports(&lp, RunStatus::Failed).await;
     assert_eq!(locks(&lp).await.len(), 1);
     lp.assert_commented(&["was not applied on merge", "lock stays"]).await;
     the_lock_stays_through_sweeps_until_unlocked(&lp).await;
@@ -176,7 +182,7 @@ async fn a_failed_apply_on_merge_keeps_the_lock_and_says_so() {
 
 /// The sweep (which releases the locks of merged PRs whose merge webhook was lost) leaves the
 /// lock the merge kept, with its record; `landfall unlock` on the PR gives it back.
-async fn the_lock_stays_through_sweeps_until_unlocked(lp: &Loop) {
+pub(super) async fn the_lock_stays_through_sweeps_until_unlocked(lp: &Loop) {
     for _ in 0..2 {
         let swept = lp.ctx.sweep().await.unwrap();
         assert!(swept.prs_released.is_empty(), "{swept:?}");
@@ -195,38 +201,6 @@ async fn the_lock_stays_through_sweeps_until_unlocked(lp: &Loop) {
         "{:?}",
         lp.comments().await
     );
-}
-
-#[tokio::test]
-async fn no_command_applies_the_stale_plan_of_a_merged_pr_whose_project_the_merge_changed() {
-    // The merge changed the project after its plan, so apply on merge refused: a writer's
-    // `landfall apply` goes through the same comparison, and nothing plans on a merged PR.
-    let changed = "resource \"terraform_data\" \"b\" {}\n";
-    let (lp, _bin, _) =
-        merged_after_plan(ON_MERGE, ("maintainer", "write"), changed).await;
-    lp.host_knows("maintainer", "write").await;
-    let commands = [
-        "landfall apply",
-        "landfall apply -d .",
-        "landfall plan",
-        "landfall approve_policies",
-    ];
-    for (i, command) in commands.iter().enumerate() {
-        let delivery = format!("after-merge-{i}");
-        lp.ctx
-            .process(&super::comment("maintainer", command, &delivery))
-            .await
-            .unwrap();
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    assert_eq!(run_envs(&lp).len(), 1, "only the first plan ever ran");
-    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
-    assert_eq!(record.status, PlanStatus::Planned);
-    let comments = lp.comments().await;
-    let count = |text: &str| comments.iter().filter(|c| c.contains(text)).count();
-    assert_eq!(count("**not applied**"), 2, "the merge's and the apply's: {comments:?}");
-    assert_eq!(count("Nothing was run"), 3, "{comments:?}");
-    the_lock_stays_through_sweeps_until_unlocked(&lp).await;
 }
 
 #[tokio::test]
@@ -477,12 +451,6 @@ async fn an_apply_that_fails_after_the_merge_kept_its_lock_leaves_the_lock_kept(
         .process(&super::comment("maintainer", "landfall apply", "apply-1"))
         .await
         .unwrap();
-    let (apply, credential) = the_apply(&runs(&lp, 2).await);
-
-    let failed = body(&apply, report(&apply, RunStatus::Failed, None));
-    assert_eq!(
-        lp.ctx.take_report(Some(&credential), &failed).await,
-        ReportAnswer::Recorded
-    );
+    the_apply_reports(&lp, RunStatus::Failed).await;
     the_lock_stays_through_sweeps_until_unlocked(&lp).await;
 }
