@@ -28,7 +28,7 @@ use crate::run::{
     RunSpec,
 };
 use crate::store::{
-    DriftRecord, DriftState, Drifts as _, LockHolder, LockKey, LockOutcome, PlanRecord,
+    ApplyLocks as _, DriftRecord, DriftState, Drifts as _, LockHolder, LockKey, LockOutcome, PlanRecord,
     PlanStatus, Remediation, Store as _, now_secs,
 };
 use crate::vcs::{Actor, VcsClient as _};
@@ -231,6 +231,10 @@ impl Context {
         drift: &DriftRecord,
         record: &PlanRecord,
     ) -> anyhow::Result<Option<String>> {
+        // The operator's apply lock stops remediations as it stops every other apply.
+        if let Some(lock) = self.store.apply_lock().await? {
+            return Ok(Some(super::text::applies_locked(&lock)));
+        }
         if record.planfile.is_none() {
             return Ok(Some("the check stored no plan to apply".to_owned()));
         }

@@ -81,8 +81,20 @@ async fn ended_check(lp: &Loop, dir: &str, status: PlanStatus, facts: DriftFacts
 /// applied: refused, nothing dispatched, the lock given back, the refusal recorded and reported
 /// (the tracking issue, a failing status, no pull-request comment). Returns the refusal.
 async fn refused_remediation(facts: DriftFacts) -> String {
+    refused_remediation_under(facts, None).await
+}
+
+/// [`refused_remediation`] while the operator's apply lock `lock` is set.
+async fn refused_remediation_under(
+    facts: DriftFacts,
+    lock: Option<crate::store::ApplyLock>,
+) -> String {
     let lp = Loop::new().await;
     host_takes_reports(&lp).await;
+    if let Some(lock) = &lock {
+        let set = crate::store::ApplyLocks::set_apply_lock(&lp.ctx.store, lock).await;
+        assert_eq!(set.unwrap(), None);
+    }
     let record = ended_check(&lp, "net", PlanStatus::Planned, facts).await;
 
     let spec = crate::run::RunSpec {
@@ -149,6 +161,22 @@ async fn a_remediation_of_drifted_resources_only_is_refused_until_landfall_appli
     })
     .await;
     assert!(detail.contains("has not applied this project yet"), "{detail}");
+}
+
+#[tokio::test]
+async fn no_remediation_applies_while_the_operators_apply_lock_is_set() {
+    let lock = crate::store::ApplyLock {
+        by: "ops".to_owned(),
+        since: 1,
+        reason: Some("freeze".to_owned()),
+    };
+    let drifted = vec!["terraform_data.a".to_owned()];
+    let facts = DriftFacts {
+        changed: drifted.clone(),
+        drifted,
+    };
+    let detail = refused_remediation_under(facts, Some(lock)).await;
+    assert!(detail.contains("apply is locked") && detail.contains("freeze"), "{detail}");
 }
 
 #[tokio::test]
