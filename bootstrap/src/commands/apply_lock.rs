@@ -1,6 +1,8 @@
 //! `landfall apply-lock set|clear|show`: the global apply lock of the Landfall function, Atlantis'
 //! "disable apply" switch. While it is set, every `apply` comment is refused with a reply naming
-//! who set it, when and why; plans, unlocks and autoplan go on. The store is the function's own,
+//! who set it, when and why, and nothing else applies either: apply on merge keeps the PR's
+//! locks, an apply's later stages and drift remediations are refused. Plans, unlocks and
+//! autoplan go on. The store is the function's own,
 //! chosen by the same environment variables as `landfall locks`.
 
 use std::io::Write;
@@ -16,7 +18,8 @@ use super::locks::STORE_HELP;
 
 #[derive(Debug, Subcommand)]
 pub enum ApplyLockCommand {
-    /// Refuse every `apply` until the lock is cleared (exit 1 if someone else's lock is set).
+    /// Refuse every apply (comments, merges, remediations) until the lock is cleared (exit 1 if
+    /// someone else's lock is set).
     #[command(after_help = STORE_HELP)]
     Set(SetArgs),
     /// Let applies run again, printing the lock that was cleared.
