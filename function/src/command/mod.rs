@@ -106,17 +106,13 @@ impl Action {
     }
 
     /// Whether it runs only on an open pull request: on a merged or closed one, `unlock` and
-    /// `cancel` deal with what it holds, and `approve_policies` approves a plan apply on merge
-    /// held back (a merged PR's `apply` is apply on merge's).
+    /// `cancel` deal with what it holds (a merged PR's `apply` and `approve_policies` are apply
+    /// on merge's: the orchestrator lets those through there).
     #[must_use]
     pub fn needs_an_open_pr(self) -> bool {
         !matches!(
             self,
-            Action::Unlock
-                | Action::Cancel
-                | Action::ApprovePolicies
-                | Action::Help
-                | Action::Version
+            Action::Unlock | Action::Cancel | Action::Help | Action::Version
         )
     }
 }

@@ -6,11 +6,9 @@
 use std::sync::Arc;
 
 use super::plan::refused;
-use super::{Context, PrContext, text};
+use super::{Context, PrContext};
 use crate::run::{CommentThread, RunCommand, RunSpec};
-use crate::store::{
-    ApplyLocks as _, LockKey, PlanStatus, QueueKey, RunQueues as _, Store as _, TakenGroup,
-};
+use crate::store::{LockKey, PlanStatus, QueueKey, RunQueues as _, Store as _, TakenGroup};
 
 /// Why an apply's later stage (execution order group, `depends_on`) is refused.
 pub(super) const EARLIER_STAGE_NOT_APPLIED: &str = "an earlier stage of this apply was not \
@@ -113,17 +111,10 @@ impl Context {
                         && r.status != PlanStatus::Applied
                 })
             });
-            // The operator's apply lock, set since the apply began, stops its later stages.
-            let refusal = match first.command {
-                RunCommand::Apply if unapplied => Some(EARLIER_STAGE_NOT_APPLIED.to_owned()),
-                RunCommand::Apply => self.store.apply_lock().await?.map(|lock| {
-                    format!("not applied: {}", text::applies_locked(&lock))
-                }),
-                _ => None,
-            };
-            if let Some(reason) = refusal {
+            if first.command == RunCommand::Apply && unapplied {
                 for spec in &next {
-                    self.refuse_apply(spec, &thread, &reason).await?;
+                    self.refuse_apply(spec, &thread, EARLIER_STAGE_NOT_APPLIED)
+                        .await?;
                 }
                 continue;
             }

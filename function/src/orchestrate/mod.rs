@@ -413,8 +413,10 @@ impl Context {
         {
             return Ok(());
         }
-        // A merged PR's apply is the merge's, checked against the merge commit.
-        let after_merge = ctx.state == PrState::Merged && command.action == Action::Apply;
+        // A merged PR's apply is the merge's, checked against the merge commit, and its
+        // `approve_policies` approves what the merge held back for its policy checks.
+        let after_merge = ctx.state == PrState::Merged
+            && matches!(command.action, Action::Apply | Action::ApprovePolicies);
         if ctx.state != PrState::Open && command.action.needs_an_open_pr() && !after_merge {
             let reply = text::pr_ended(ctx.state, command.action);
             self.vcs.post_comment(repo, pr, &reply).await?;
@@ -436,7 +438,7 @@ impl Context {
                     self.vcs.post_comment(repo, pr, &body).await?;
                     return Ok(());
                 }
-                if after_merge {
+                if ctx.state == PrState::Merged {
                     return self.apply_after_merge(event, &ctx, command).await;
                 }
                 self.apply(&ctx, command).await

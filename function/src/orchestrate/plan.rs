@@ -12,7 +12,9 @@ use crate::projects::{Request, select};
 use crate::repo_config::{self, EffectivePolicy, Requirement, ResolvedConfig, ResolvedProject};
 use crate::report::Reporter;
 use crate::run::{CommentThread, Outcome, ProjectResult, ProjectSpec, RunCommand, RunSpec};
-use crate::store::{LockHolder, LockKey, LockOutcome, PlanOutcome, PlanStatus, Store};
+use crate::store::{
+    ApplyLocks as _, LockHolder, LockKey, LockOutcome, PlanOutcome, PlanStatus, Store,
+};
 use crate::vcs::tree::HeadFiles;
 use crate::vcs::{PrState, StatusState, VcsClient, status_context};
 
@@ -385,6 +387,14 @@ impl Context {
                 "an apply, import or state rm of this project is running; comment `landfall plan` once it has ended",
             );
             return reporter.publish(spec, thread, Some(&refused)).await;
+        }
+        // The operator's apply lock, read again as the run starts: one set while this apply was
+        // being checked (a comment's requirements, a merge's comparison) still stops it.
+        if spec.command != RunCommand::Plan
+            && let Some(lock) = self.store.apply_lock().await?
+        {
+            let why = format!("not applied: {}", text::applies_locked(&lock));
+            return reporter.publish(spec, thread, Some(&refused(spec, &why))).await;
         }
         let (started, verb) = match spec.command {
             RunCommand::Plan if spec.is_drift() => (PlanStatus::Planning, "Checking for drift…"),

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use super::super::{Context, PrContext};
 use crate::command::Command;
 use crate::event::Event;
+use crate::markdown::inline_code;
+use crate::run::is_merge_trigger;
 use crate::store::{PlanRecord, PlanStatus, Store as _};
 use crate::vcs::VcsClient as _;
 
@@ -20,7 +22,8 @@ pub(super) fn awaits_merge(record: &PlanRecord) -> bool {
 impl Context {
     /// `landfall apply` on `ctx`, a merged PR: takes no selection and no Terraform arguments
     /// (the merge's apply is of every project it left), and applies nothing when no plan awaits
-    /// the merge (a failed or running apply keeps its lock: `landfall unlock` releases it).
+    /// the merge or when one of the merge's applies failed (its lock stays: `landfall unlock`
+    /// releases it).
     pub(crate) async fn apply_after_merge(
         self: &Arc<Self>,
         event: &Event,
@@ -34,6 +37,25 @@ impl Context {
              `-d`, `-w` or Terraform arguments. Nothing was run."
         } else {
             let records = self.store.list_plans(ctx.repo.as_str(), ctx.pr.0).await?;
+            // A project whose apply on merge failed comes first in its stage or its
+            // dependents' order: applying the others now could apply them without it.
+            let failed: Vec<String> = records
+                .iter()
+                .filter(|r| {
+                    r.status == PlanStatus::Failed && r.trigger.as_deref().is_some_and(is_merge_trigger)
+                })
+                .map(|r| inline_code(&r.key.project_label()))
+                .collect();
+            if !failed.is_empty() {
+                let reply = format!(
+                    "This pull request is merged and the apply on merge of {} failed: nothing \
+                     more is applied from it. Nothing was run. Fix the failure through a new \
+                     pull request; `landfall unlock` here releases the locks it still holds.",
+                    failed.join(", ")
+                );
+                self.vcs.post_comment(&ctx.repo, ctx.pr, &reply).await?;
+                return Ok(());
+            }
             if records.iter().any(awaits_merge) {
                 return self.apply_merged(event, &ctx.repo, ctx.pr).await;
             }

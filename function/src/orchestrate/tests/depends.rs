@@ -235,7 +235,8 @@ async fn an_apply_follows_execution_order_groups_and_stops_after_a_failed_one() 
     assert_eq!(app.status, crate::store::PlanStatus::Planned);
 }
 
-/// The operator's apply lock, set while an apply's first stage runs, stops the later ones.
+/// The operator's apply lock, set while an apply's first stage runs, stops the later ones: every
+/// apply run reads it again as it starts.
 #[tokio::test]
 async fn an_apply_lock_set_during_an_apply_stops_its_later_stages() {
     let (lp, _bin) = both_planned_with("repos:\n- id: /.*/\n", GROUPS).await;
@@ -251,12 +252,15 @@ async fn an_apply_lock_set_during_an_apply_stops_its_later_stages() {
     let set = crate::store::ApplyLocks::set_apply_lock(&lp.ctx.store, &lock).await;
     assert_eq!(set.unwrap(), None);
     reports(&lp, &applies[0], RunStatus::Applied).await;
-    assert_eq!(dispatched(&lp, RunCommand::Apply).await.len(), 1, "app was applied");
+    assert_eq!(dispatched(&lp, RunCommand::Apply).await.len(), 1, "app was not applied");
     let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
     let app = records.iter().find(|r| r.key.dir == "app").unwrap();
     assert_eq!(app.status, crate::store::PlanStatus::Planned);
-    let why = format!("{:?}", app.result);
-    assert!(why.contains("apply is locked"), "{why}");
+    let said = lp.sent("PATCH", "/comments/").await;
+    assert!(
+        said.iter().any(|c| c["body"].as_str().unwrap_or_default().contains("apply is locked")),
+        "{said:?}"
+    );
 }
 
 /// Both planned under `policy`, then merged by a maintainer, the merge having changed `network`

@@ -64,6 +64,11 @@ async fn an_apply_on_the_merged_pr_keeps_the_lock_of_a_project_whose_apply_on_me
             .any(|lock| lock.key == failed_lock.key && lock.kept_after_merge),
         "the failed apply's lock stays kept: {held:?}"
     );
+    // Nor is the waiting project applied without the one whose apply failed.
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(run_envs(&lp).len(), 2, "only the plan and the failed apply ran");
+    lp.assert_commented(&["apply on merge of", "failed", "Nothing was run"])
+        .await;
 }
 
 #[tokio::test]

@@ -152,10 +152,11 @@ impl Host for AzureDevopsClient {
             base_branch: short_ref(&j.target_ref_name),
             author: j.created_by.unique_name,
             author_id: None,
+            // `notSet` or a status this code does not know counts as closed: nothing runs.
             state: match j.status.as_str() {
+                "active" => PrState::Open,
                 "completed" => PrState::Merged,
-                "abandoned" => PrState::Closed,
-                _ => PrState::Open,
+                _ => PrState::Closed,
             },
             mergeable: match j.merge_status.as_deref() {
                 Some("succeeded") => Some(true),
