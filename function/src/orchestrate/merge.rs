@@ -443,11 +443,7 @@ impl Context {
                     self.vcs.post_comment(&spec.repo, spec.pr, &body).await?;
                     return Ok(());
                 }
-                if let Some(lock) = self.store.apply_lock().await? {
-                    let body = text::not_applied_on_merge(&label, &[text::applies_locked(&lock)]);
-                    self.vcs.post_comment(&spec.repo, spec.pr, &body).await?;
-                    return Ok(());
-                }
+                // The operator's apply lock is read by the run itself as it starts.
                 let Some(apply) = self.apply_of(spec, record).await? else {
                     return Ok(());
                 };

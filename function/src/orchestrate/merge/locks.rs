@@ -3,16 +3,15 @@
 
 use super::super::{Context, PrContext, text};
 use crate::event::PullRequestNumber;
-use crate::store::{LockKey, PlanRecord, ReleaseOutcome, Store as _};
+use crate::store::{Lock, LockKey, PlanRecord, ReleaseOutcome, Store as _};
 use crate::vcs::VcsClient as _;
 
 impl Context {
     /// Keeps the PR's locks after its merge (the sweep leaves them) and says on the PR that the
     /// merge applied nothing and that they stay held.
     pub(super) async fn keep_locks(&self, ctx: &PrContext, why: &str) -> anyhow::Result<()> {
-        let locks = self.store.list_locks(Some(ctx.repo.as_str())).await?;
-        let own = locks.into_iter().filter(|lock| lock.holder.pr == ctx.pr.0);
-        self.keep_after_merge(ctx.pr, own.map(|lock| lock.key).collect())
+        let own = self.own_locks(ctx).await?;
+        self.keep_after_merge(ctx.pr, own.into_iter().map(|lock| lock.key).collect())
             .await?;
         let body = format!(
             "**Not applied on merge:** {why}. The locks of this pull request stay held so that \
@@ -21,6 +20,12 @@ impl Context {
         );
         self.upsert_comment(ctx, None, &body).await?;
         Ok(())
+    }
+
+    /// The locks `ctx`'s PR holds.
+    async fn own_locks(&self, ctx: &PrContext) -> anyhow::Result<Vec<Lock>> {
+        let locks = self.store.list_locks(Some(ctx.repo.as_str())).await?;
+        Ok(locks.into_iter().filter(|lock| lock.holder.pr == ctx.pr.0).collect())
     }
 
     /// Marks `pr`'s locks on `keys` as kept after its merge: the sweep leaves them.
@@ -41,11 +46,10 @@ impl Context {
         why: &str,
     ) -> anyhow::Result<()> {
         let kept: Vec<LockKey> = self
-            .store
-            .list_locks(Some(ctx.repo.as_str()))
+            .own_locks(ctx)
             .await?
             .into_iter()
-            .filter(|lock| lock.holder.pr == ctx.pr.0 && lock.kept_after_merge)
+            .filter(|lock| lock.kept_after_merge)
             .map(|lock| lock.key)
             .collect();
         let mut released = Vec::new();
