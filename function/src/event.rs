@@ -271,6 +271,30 @@ impl Event {
         }
     }
 
+    /// The login a comment's command @-mentions when `is_the_bot` does not take it: a command
+    /// for another tool with the same words (an empty login for a bare `@`).
+    pub fn mentions_another(&self, is_the_bot: impl Fn(&str) -> bool) -> Option<String> {
+        let EventKind::Commented(Some(parsed)) = &self.kind else {
+            return None;
+        };
+        if parsed.tool() != crate::command::Tool::Mention {
+            return None;
+        }
+        let login = self.comment.as_deref().and_then(crate::command::mentioned);
+        match login {
+            Some(login) if is_the_bot(login) => None,
+            other => Some(other.unwrap_or_default().to_owned()),
+        }
+    }
+
+    /// Ignores a comment that [`Event::mentions_another`] login
+    /// ([`IgnoreReason::MentionsAnother`]): it gets no reply.
+    pub fn ignore_mentions_of_others(&mut self, is_the_bot: impl Fn(&str) -> bool) {
+        if let Some(login) = self.mentions_another(is_the_bot) {
+            self.kind = EventKind::Ignored(IgnoreReason::MentionsAnother(login));
+        }
+    }
+
     /// Whether the function has work to do for this event: everything but pings, ignored
     /// deliveries and comments that carry no command.
     #[must_use]
@@ -378,6 +402,9 @@ pub enum IgnoreReason {
     /// An Azure DevOps comment event in resource version 1.0, which names no repository: the
     /// service hook must be set to resource version 2.0.
     AzureCommentWithoutRepository,
+    /// A comment that @-mentions another login than the bot's (`LANDFALL_BOT_USER`): someone
+    /// else's, so it gets no reply.
+    MentionsAnother(String),
 }
 
 impl IgnoreReason {
@@ -416,6 +443,9 @@ impl fmt::Display for IgnoreReason {
                 )
             }
             IgnoreReason::MissingEventType => f.write_str("no X-Event-Key header"),
+            IgnoreReason::MentionsAnother(login) => {
+                write!(f, "comment addressed to @{login}, not to LANDFALL_BOT_USER")
+            }
             IgnoreReason::AzureCommentWithoutRepository => f.write_str(
                 "Azure DevOps comment event in resource version 1.0, which names no repository: \
                  edit the \"Pull request commented on\" service hook and set its resource version to 2.0",

@@ -35,6 +35,12 @@ pub struct InspectArgs {
     #[arg(long)]
     pub allow_sha1: bool,
 
+    /// The login comments address the bot by, as `LANDFALL_BOT_USER` sets it: a comment that
+    /// @-mentions another login shows as ignored. Without it, every @-mention is ignored, as
+    /// the function does with `LANDFALL_BOT_USER` unset.
+    #[arg(long, value_name = "LOGIN")]
+    pub bot_user: Option<String>,
+
     /// The delivery's body, or `-` for standard input.
     #[arg(value_name = "FILE")]
     pub file: PathBuf,
@@ -58,6 +64,7 @@ pub(super) fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         args.provider,
         args.secret.as_deref(),
         args.allow_sha1,
+        args.bot_user.as_deref().map(|login| login.trim_start_matches('@')),
     )?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{json}")?;
@@ -71,6 +78,7 @@ pub fn inspect(
     provider: Option<Provider>,
     secret: Option<&str>,
     allow_sha1: bool,
+    bot_user: Option<&str>,
 ) -> anyhow::Result<String> {
     let Some(provider) = provider.or_else(|| webhook::detect_provider(headers, body)) else {
         bail!(
@@ -82,7 +90,8 @@ pub fn inspect(
             .verify(headers, body)
             .is_ok()
     });
-    let event = webhook::parse(provider, headers, body).context("cannot parse the delivery")?;
+    let mut event = webhook::parse(provider, headers, body).context("cannot parse the delivery")?;
+    event.ignore_mentions_of_others(|login| crate::config::is_the_bot(bot_user, login));
     Ok(serde_json::to_string(&event.view(verified))?)
 }
 
@@ -114,7 +123,7 @@ mod tests {
 
     #[test]
     fn an_unrecognisable_delivery_asks_for_the_provider() {
-        let err = inspect(&HeaderMap::new(), b"{}", None, None, false).unwrap_err();
+        let err = inspect(&HeaderMap::new(), b"{}", None, None, false, None).unwrap_err();
         assert!(err.to_string().contains("--provider"));
     }
 
@@ -122,10 +131,10 @@ mod tests {
     fn verified_is_null_without_a_secret_and_false_with_a_wrong_one() {
         let h = parse_headers(&["X-GitHub-Event: ping".to_owned()]).unwrap();
         let unverified: serde_json::Value =
-            serde_json::from_str(&inspect(&h, b"{}", None, None, false).unwrap()).unwrap();
+            serde_json::from_str(&inspect(&h, b"{}", None, None, false, None).unwrap()).unwrap();
         assert!(unverified["verified"].is_null());
         let wrong: serde_json::Value =
-            serde_json::from_str(&inspect(&h, b"{}", None, Some("s"), false).unwrap()).unwrap();
+            serde_json::from_str(&inspect(&h, b"{}", None, Some("s"), false, None).unwrap()).unwrap();
         assert_eq!(wrong["verified"], false);
         assert_eq!(wrong["event"], "ping");
     }

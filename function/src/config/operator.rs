@@ -103,10 +103,14 @@ impl OperatorSwitches {
     /// `LANDFALL_BOT_USER` (logins compare without case, as the hosts compare them).
     #[must_use]
     pub fn mentions_the_bot(&self, login: &str) -> bool {
-        self.bot_user
-            .as_deref()
-            .is_some_and(|bot| bot.eq_ignore_ascii_case(login))
+        is_the_bot(self.bot_user.as_deref(), login)
     }
+}
+
+/// Whether `login` is `bot` (`LANDFALL_BOT_USER`; unset, no login is), without case.
+#[must_use]
+pub fn is_the_bot(bot: Option<&str>, login: &str) -> bool {
+    bot.is_some_and(|bot| bot.eq_ignore_ascii_case(login))
 }
 
 /// `LANDFALL_BOT_USER`'s value: one login, a leading `@` allowed.

@@ -189,6 +189,8 @@ pub struct WebhookHandler<S = LogSink> {
     allowlist: RepoAllowlist,
     max_body_bytes: usize,
     sink: S,
+    /// `LANDFALL_BOT_USER`: comments that @-mention another login are ignored.
+    bot_user: Option<String>,
 }
 
 impl<S: EventSink> WebhookHandler<S> {
@@ -205,7 +207,16 @@ impl<S: EventSink> WebhookHandler<S> {
             allowlist,
             max_body_bytes,
             sink,
+            bot_user: None,
         }
+    }
+
+    /// The same handler, taking comments that @-mention `login` as addressed to it (and
+    /// ignoring those that mention anyone else; without it, every @-mention is ignored).
+    #[must_use]
+    pub fn with_bot_user(mut self, login: Option<String>) -> Self {
+        self.bot_user = login;
+        self
     }
 
     /// A handler for `config`, with the secrets read at start-up.
@@ -228,6 +239,7 @@ impl<S: EventSink> WebhookHandler<S> {
             config.max_body_bytes,
             sink,
         )
+        .with_bot_user(config.switches.bot_user.clone())
     }
 
     /// The sink, for tests and later stages.
@@ -280,7 +292,10 @@ impl<S: EventSink> WebhookHandler<S> {
 
     /// Handles a delivery whose body has been read: authenticate, parse, check, record.
     pub async fn handle(&self, headers: &HeaderMap, body: &[u8]) -> Result<Handled, Rejection> {
-        let event = self.admit(headers, body)?;
+        let mut event = self.admit(headers, body)?;
+        event.ignore_mentions_of_others(|login| {
+            crate::config::is_the_bot(self.bot_user.as_deref(), login)
+        });
         if !event.is_actionable() {
             return Ok(Handled::Acknowledged(event));
         }

@@ -118,6 +118,39 @@ async fn pings_and_ignored_events_are_acknowledged_but_not_recorded() {
     assert!(h.sink().0.lock().unwrap().is_empty());
 }
 
+fn comment(body: &str) -> String {
+    json!({
+        "action": "created",
+        "issue": { "number": 5, "pull_request": { "url": "u" } },
+        "comment": { "id": 1, "body": body },
+        "sender": { "login": "alice", "id": 7 },
+        "repository": { "full_name": "acme/infra" },
+    })
+    .to_string()
+}
+
+#[tokio::test]
+async fn a_mention_of_another_login_is_acknowledged_but_not_recorded() {
+    let plain = handler("*", 1 << 20, MemorySink::default());
+    let bot = handler("*", 1 << 20, MemorySink::default()).with_bot_user(Some("Landfall-Bot".into()));
+    for (h, body, recorded) in [
+        (&bot, "@landfall-bot plan", true),
+        (&bot, "landfall plan", true),
+        (&bot, "@atlantis plan", false),
+        (&plain, "@landfall-bot plan", false),
+    ] {
+        let before = h.sink().0.lock().unwrap().len();
+        let (status, view) = status_and_json(h, request("issue_comment", &comment(body), true)).await;
+        let after = h.sink().0.lock().unwrap().len();
+        assert_eq!(after - before, usize::from(recorded), "{body}: {view}");
+        let expected = if recorded { StatusCode::ACCEPTED } else { StatusCode::OK };
+        assert_eq!(status, expected, "{body}: {view}");
+        if !recorded {
+            assert_eq!(view["status"], "ignored", "{body}: {view}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn an_authentic_but_malformed_payload_is_a_bad_request() {
     let h = handler("*", 1 << 20, MemorySink::default());

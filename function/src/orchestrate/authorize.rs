@@ -7,24 +7,20 @@ use std::sync::Arc;
 
 use super::{Context, PrContext};
 use crate::authz::{self, Decision, Facts, Refusal, Request};
-use crate::command::{Action, ParsedComment, Tool, mentioned};
+use crate::command::Action;
 use crate::event::Event;
 use crate::vcs::{Access, Actor, VcsClient};
 
 impl Context {
-    /// Whether a comment `parsed` from `event` is addressed to this deployment: an @-mention
-    /// only when it names `LANDFALL_BOT_USER`. One that is not gets no reply at all: it is
-    /// someone else's.
-    pub(super) fn addressed(&self, event: &Event, parsed: &ParsedComment) -> bool {
-        if parsed.tool() != Tool::Mention {
-            return true;
-        }
-        let login = event.comment.as_deref().and_then(mentioned);
-        let ours = login.is_some_and(|login| self.switches.mentions_the_bot(login));
-        if !ours {
+    /// Whether a comment from `event` is addressed to this deployment: an @-mention only when
+    /// it names `LANDFALL_BOT_USER`. One that is not gets no reply at all: it is someone
+    /// else's. The webhook handler ignores such comments already; this holds for hand-offs too.
+    pub(super) fn addressed(&self, event: &Event) -> bool {
+        let other = event.mentions_another(|login| self.switches.mentions_the_bot(login));
+        if other.is_some() {
             tracing::info!("the comment mentions someone other than LANDFALL_BOT_USER");
         }
-        ours
+        other.is_none()
     }
 
     /// Whether `action` may go ahead for `ctx`'s sender. A refusal is commented on the PR and

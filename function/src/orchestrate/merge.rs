@@ -20,7 +20,7 @@ use std::sync::Arc;
 use self::after::awaits_merge;
 use self::runs::{MergeRuns, merge_runs, without_dependents_of_skipped};
 use super::apply::project_for;
-use super::plan::Loaded;
+use super::select::Loaded;
 use super::{Context, PrContext, text};
 use crate::command::Action;
 use crate::event::{CommitSha, Event, EventKind, PullRequestNumber, RepoName};
@@ -387,23 +387,22 @@ impl Context {
             }
         };
         // As the sweep decides (`release_settled`): a kept lock goes once nothing is left to apply.
-        if !record.status.is_settled() {
-            match self.store.get_lock(&record.key).await {
-                Ok(Some(lock)) if lock.kept_after_merge => return true,
-                Ok(_) => {}
-                Err(err) => {
-                    tracing::warn!(error = %err, "cannot tell whether the merge kept the lock");
-                    return true;
+        let released = if record.status.is_settled() {
+            self.store.release_lock(&record.key, Some(spec.pr.0)).await
+        } else {
+            self.store.release_unkept(&record.key, spec.pr.0).await
+        };
+        match released {
+            Ok(ReleaseOutcome::Released(lock)) => {
+                let verb = if ended == PrState::Merged { "merged" } else { "closed" };
+                let body = text::released(&[lock], &format!("this pull request was {verb}"));
+                if let Err(err) = self.vcs.post_comment(&spec.repo, spec.pr, &body).await {
+                    tracing::warn!(error = %err, "cannot say a lock was released");
                 }
             }
-        }
-        let released = self.store.release_lock(&record.key, Some(spec.pr.0)).await;
-        if let Ok(ReleaseOutcome::Released(lock)) = released {
-            let verb = if ended == PrState::Merged { "merged" } else { "closed" };
-            let body = text::released(&[lock], &format!("this pull request was {verb}"));
-            if let Err(err) = self.vcs.post_comment(&spec.repo, spec.pr, &body).await {
-                tracing::warn!(error = %err, "cannot say a lock was released");
-            }
+            Ok(_) => {}
+            // The sweep gives it back later (`release_settled`, or the PR's `release_pr`).
+            Err(err) => tracing::warn!(error = %err, "cannot release an ended pull request's lock"),
         }
         true
     }
@@ -437,7 +436,7 @@ impl Context {
                 if let Some(why) = record
                     .result
                     .as_ref()
-                    .and_then(|result| super::policies::unapproved(result, checks.as_deref()))
+                    .and_then(|result| super::select::unapproved(result, checks.as_deref()))
                 {
                     let body = text::not_applied_on_merge(&label, &[why]);
                     self.vcs.post_comment(&spec.repo, spec.pr, &body).await?;

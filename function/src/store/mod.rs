@@ -15,6 +15,7 @@
 //! SHA-256 on the way back. [`config::StoreConfig`] reads the environment once; [`ops`] holds the
 //! operator commands behind `landfall locks`. The key layout is described in `docs/store.md`.
 
+mod any_artifacts;
 pub mod artifacts;
 pub mod keys;
 pub mod presigned;
@@ -52,7 +53,8 @@ function_only! {
     pub use queue::{QueueKey, QueuedGroups, RunQueues, TakenGroup};
     pub use sweep::Sweeps;
 }
-pub use artifacts::{AnyArtifacts, ArtifactError, Artifacts, StoredArtifact};
+pub use any_artifacts::AnyArtifacts;
+pub use artifacts::{ArtifactError, Artifacts, StoredArtifact};
 pub use record::{PlanRecord, PlanStatus};
 
 /// The most locks taken in one DynamoDB transaction; `TransactWriteItems` accepts 100 actions.
@@ -133,6 +135,9 @@ pub enum ReleaseOutcome {
     /// The PR holds it, and a run that writes the state (apply, import, state rm: its record
     /// is `applying`) still runs for it: kept, with the record, until that run reports.
     Running(Lock),
+    /// The PR holds it and its merge kept it ([`Lock::kept_after_merge`]), asked of
+    /// [`Store::release_unkept`]: nothing changed.
+    Kept(Lock),
 }
 
 /// What [`Store::release_pr`] did, each list ordered by key.
@@ -265,6 +270,15 @@ pub trait Store: Send + Sync {
         pr: Option<u64>,
     ) -> impl Future<Output = Result<ReleaseOutcome>> + Send;
 
+    /// [`Store::release_lock`] of `pr`'s lock, unless its merge kept it
+    /// ([`ReleaseOutcome::Kept`]), checked in the same write: what a merged PR's own releases
+    /// use, so that a lock kept for a change not yet applied stays until `landfall unlock`.
+    fn release_unkept(
+        &self,
+        key: &LockKey,
+        pr: u64,
+    ) -> impl Future<Output = Result<ReleaseOutcome>> + Send;
+
     /// Releases every lock of a PR and discards its plan records (merge, close, `unlock`),
     /// except a project whose run writes the state (an `applying` record): its lock and record
     /// stay until the run reports, checked in the same write as the release. Released, another
@@ -380,6 +394,7 @@ forward_to_variants! {
     fn forget_delivery(&self, delivery: &str) -> Result<()>;
     fn acquire_locks(&self, holder: &LockHolder, keys: &[LockKey]) -> Result<LockOutcome>;
     fn release_lock(&self, key: &LockKey, pr: Option<u64>) -> Result<ReleaseOutcome>;
+    fn release_unkept(&self, key: &LockKey, pr: u64) -> Result<ReleaseOutcome>;
     fn release_pr(&self, repo: &str, pr: u64) -> Result<PrRelease>;
     fn keep_after_merge(&self, key: &LockKey, pr: u64) -> Result<bool>;
     fn get_lock(&self, key: &LockKey) -> Result<Option<Lock>>;

@@ -108,7 +108,8 @@ pub async fn release_pr_with_kept(store: &impl Store, repo: &str, pr: u64) -> Re
         match store.release_lock(&lock.key, Some(pr)).await? {
             ReleaseOutcome::Released(lock) => release.released.push(lock),
             ReleaseOutcome::Running(lock) => release.kept.push(lock),
-            ReleaseOutcome::NotLocked | ReleaseOutcome::HeldBy(_) => {}
+            // `release_lock` never leaves a kept lock.
+            ReleaseOutcome::NotLocked | ReleaseOutcome::HeldBy(_) | ReleaseOutcome::Kept(_) => {}
         }
     }
     release.released.sort_by(|a, b| a.key.cmp(&b.key));

@@ -162,6 +162,7 @@ fn check_outcome(
                     assert_ne!(expected, Some(pr), "lost PR {pr}'s lock: {context}");
                 }
                 ReleaseOutcome::Running(_) => panic!("no run writes the state here: {context}"),
+                ReleaseOutcome::Kept(_) => panic!("no merge keeps a lock here: {context}"),
             }
         }
         Done::ReleasePr(released) => {

@@ -45,17 +45,10 @@ impl Context {
         records: &[PlanRecord],
         why: &str,
     ) -> anyhow::Result<()> {
-        let kept: Vec<LockKey> = self
-            .own_locks(ctx)
-            .await?
-            .into_iter()
-            .filter(|lock| lock.kept_after_merge)
-            .map(|lock| lock.key)
-            .collect();
         let mut released = Vec::new();
-        for record in records.iter().filter(|r| !kept.contains(&r.key)) {
+        for record in records {
             if let ReleaseOutcome::Released(lock) =
-                self.store.release_lock(&record.key, Some(ctx.pr.0)).await?
+                self.store.release_unkept(&record.key, ctx.pr.0).await?
             {
                 released.push(lock);
             }

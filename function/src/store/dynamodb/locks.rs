@@ -231,7 +231,7 @@ impl DynamoStore {
 
     /// Releases `pr`'s lock on `key` and deletes its plan record in one transaction, unless a
     /// run that writes the state runs for it ([`ReleaseOutcome::Running`]) or, with
-    /// `leave_kept`, its merge kept it (then [`ReleaseOutcome::HeldBy`] the lock as it is).
+    /// `leave_kept`, its merge kept it ([`ReleaseOutcome::Kept`]).
     pub(super) async fn release_idle(
         &self,
         key: &LockKey,
@@ -243,6 +243,9 @@ impl DynamoStore {
         };
         if lock.holder.pr != pr {
             return Ok(ReleaseOutcome::HeldBy(lock));
+        }
+        if leave_kept && lock.kept_after_merge {
+            return Ok(ReleaseOutcome::Kept(lock));
         }
         let items = vec![
             self.lock_delete(key, pr, leave_kept)?,
@@ -258,9 +261,15 @@ impl DynamoStore {
             let failed = |reason: &CancellationReason| reason.code() == Some("ConditionalCheckFailed");
             match cancelled.cancellation_reasons() {
                 [held, ..] if failed(held) => {
-                    return Ok(match held.item().filter(|item| !item.is_empty()) {
-                        Some(item) => ReleaseOutcome::HeldBy(self.fields(item).lock()?),
-                        None => ReleaseOutcome::NotLocked,
+                    let Some(item) = held.item().filter(|item| !item.is_empty()) else {
+                        return Ok(ReleaseOutcome::NotLocked);
+                    };
+                    let lock = self.fields(item).lock()?;
+                    // `pr` still holds it, so what failed is `leave_kept`'s condition.
+                    return Ok(if lock.holder.pr == pr {
+                        ReleaseOutcome::Kept(lock)
+                    } else {
+                        ReleaseOutcome::HeldBy(lock)
                     });
                 }
                 [_, record, ..] if failed(record) => return Ok(ReleaseOutcome::Running(lock)),
@@ -341,9 +350,7 @@ impl DynamoStore {
                         ReleaseOutcome::Released(lock) => release.released.push(lock),
                         ReleaseOutcome::Running(lock) => release.kept.push(lock),
                         // Kept by the merge meanwhile.
-                        ReleaseOutcome::HeldBy(lock) if lock.holder.pr == pr => {
-                            release.kept_after_merge.push(lock);
-                        }
+                        ReleaseOutcome::Kept(lock) => release.kept_after_merge.push(lock),
                         ReleaseOutcome::NotLocked | ReleaseOutcome::HeldBy(_) => {}
                     },
                     Target::Plan(key) => {

@@ -65,6 +65,10 @@ impl Store for DynamoStore {
         Ok(outcome)
     }
 
+    async fn release_unkept(&self, key: &LockKey, pr: u64) -> Result<ReleaseOutcome> {
+        self.release_idle(key, pr, true).await
+    }
+
     async fn release_pr(&self, repo: &str, pr: u64) -> Result<PrRelease> {
         let locks = self
             .query_all(

@@ -103,31 +103,11 @@ impl Store for EmbeddedStore {
     }
 
     async fn release_lock(&self, key: &LockKey, pr: Option<u64>) -> Result<ReleaseOutcome> {
-        let key = key.clone();
-        let outcome = self
-            .write("release lock", move |txn, _| {
-                let mut locks = txn.open_table(LOCKS)?;
-                let id = keys::embedded_lock_key(&key);
-                let Some(lock) = read::<Lock>(&locks, &id)? else {
-                    return Ok(Finish::Abort(ReleaseOutcome::NotLocked));
-                };
-                if pr.is_some_and(|pr| pr != lock.holder.pr) {
-                    return Ok(Finish::Abort(ReleaseOutcome::HeldBy(lock)));
-                }
-                let mut plans = txn.open_table(PLANS)?;
-                let plan_id = keys::embedded_plan_key(&key, lock.holder.pr);
-                if pr.is_some() {
-                    let record = read::<RecordHead>(&plans, &plan_id)?;
-                    if record.is_some_and(|record| record.running()) {
-                        return Ok(Finish::Abort(ReleaseOutcome::Running(lock)));
-                    }
-                }
-                locks.remove(id.as_str())?;
-                plans.remove(plan_id.as_str())?;
-                Ok(Finish::Commit(ReleaseOutcome::Released(lock)))
-            })
-            .await?;
-        Ok(outcome)
+        self.release(key, pr, false).await
+    }
+
+    async fn release_unkept(&self, key: &LockKey, pr: u64) -> Result<ReleaseOutcome> {
+        self.release(key, Some(pr), true).await
     }
 
     async fn release_pr(&self, repo: &str, pr: u64) -> Result<PrRelease> {
@@ -401,5 +381,46 @@ impl RecordHead {
     /// Whether a run that writes the state runs for it.
     fn running(&self) -> bool {
         self.status == PlanStatus::Applying.as_str()
+    }
+}
+
+impl EmbeddedStore {
+    /// Releases the lock on `key` and discards its holder's plan for it: `pr`'s only while no
+    /// run that writes the state runs for it and, with `leave_kept`, its merge did not keep it;
+    /// whoever holds it when `pr` is `None`.
+    async fn release(
+        &self,
+        key: &LockKey,
+        pr: Option<u64>,
+        leave_kept: bool,
+    ) -> Result<ReleaseOutcome> {
+        let key = key.clone();
+        let outcome = self
+            .write("release lock", move |txn, _| {
+                let mut locks = txn.open_table(LOCKS)?;
+                let id = keys::embedded_lock_key(&key);
+                let Some(lock) = read::<Lock>(&locks, &id)? else {
+                    return Ok(Finish::Abort(ReleaseOutcome::NotLocked));
+                };
+                if pr.is_some_and(|pr| pr != lock.holder.pr) {
+                    return Ok(Finish::Abort(ReleaseOutcome::HeldBy(lock)));
+                }
+                if leave_kept && lock.kept_after_merge {
+                    return Ok(Finish::Abort(ReleaseOutcome::Kept(lock)));
+                }
+                let mut plans = txn.open_table(PLANS)?;
+                let plan_id = keys::embedded_plan_key(&key, lock.holder.pr);
+                if pr.is_some() {
+                    let record = read::<RecordHead>(&plans, &plan_id)?;
+                    if record.is_some_and(|record| record.running()) {
+                        return Ok(Finish::Abort(ReleaseOutcome::Running(lock)));
+                    }
+                }
+                locks.remove(id.as_str())?;
+                plans.remove(plan_id.as_str())?;
+                Ok(Finish::Commit(ReleaseOutcome::Released(lock)))
+            })
+            .await?;
+        Ok(outcome)
     }
 }

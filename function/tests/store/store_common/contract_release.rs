@@ -240,6 +240,31 @@ pub async fn a_lock_kept_after_merge_stays_through_the_prs_releases(store: &impl
     assert_eq!(store.release_pr(REPO, 1).await.unwrap().released, []);
     assert_eq!(owner(store, kept).await, Some(1));
 
+    // The merged PR's own release of one lock leaves it too, its record with it; another
+    // PR's is refused; a lock the merge did not keep goes.
+    match store.release_unkept(kept, 1).await.unwrap() {
+        ReleaseOutcome::Kept(lock) => assert!(lock.kept_after_merge && lock.holder.pr == 1),
+        other => panic!("a kept lock stays: {other:?}"),
+    }
+    assert!(matches!(
+        store.release_unkept(kept, 2).await.unwrap(),
+        ReleaseOutcome::HeldBy(_)
+    ));
+    assert_eq!(owner(store, kept).await, Some(1));
+    assert_eq!(store.list_plans(REPO, 1).await.unwrap().len(), 1);
+    assert_eq!(
+        store
+            .acquire_locks(&holder(1), std::slice::from_ref(other))
+            .await
+            .unwrap(),
+        LockOutcome::Acquired
+    );
+    assert!(matches!(
+        store.release_unkept(other, 1).await.unwrap(),
+        ReleaseOutcome::Released(_)
+    ));
+    assert_eq!(owner(store, other).await, None);
+
     // `landfall unlock` releases it by its key.
     assert!(matches!(
         store.release_lock(kept, Some(1)).await.unwrap(),
