@@ -10,14 +10,12 @@
 //! `-var runner_image=<ref>`): when it does not exist yet, this stage applies the platform with
 //! `-target=aws_ecr_repository.runner` first, as one would by hand.
 
-use std::fs::{self, OpenOptions};
-use std::io::Write;
-use std::path::{Path, PathBuf};
-use std::process::Stdio;
+use std::fs;
+use std::path::PathBuf;
 
 use anyhow::{Context, bail};
 use base64::Engine as _;
-use secrecy::{ExposeSecret, SecretString};
+use secrecy::SecretString;
 
 use super::connect::RunState;
 use super::{Ctx, Outcome, Stage};
@@ -57,7 +55,7 @@ fn source(ctx: &Ctx) -> Source {
         return Source::Given(image.clone(), "landfall.toml's runner_image");
     }
     let tool = TOOLS.iter().find_map(|t| on_path(t));
-    let source = match super::stages::landfall_source() {
+    let source = match super::source::landfall_source() {
         Ok(found) => found.filter(|s| s.join(CONTAINERFILE).is_file()),
         Err(other_version) => {
             let why = format!("{other_version:#}");
@@ -175,58 +173,6 @@ async fn registry_login(ctx: &Ctx) -> anyhow::Result<(String, SecretString)> {
     Ok((user.to_owned(), SecretString::from(password.to_owned())))
 }
 
-/// Runs `program args` in `dir`, its output appended to `log` (after a `$ ...` line naming the
-/// command), with `stdin` written to its standard input when given; fails with the log's tail.
-pub fn run_logged(
-    program: &Path,
-    args: &[&str],
-    dir: &Path,
-    log: &Path,
-    stdin: Option<&SecretString>,
-) -> anyhow::Result<()> {
-    if let Some(parent) = log.parent() {
-        fs::create_dir_all(parent)
-            .with_context(|| format!("cannot create {}", parent.display()))?;
-    }
-    let mut file = OpenOptions::new()
-        .create(true)
-        .append(true)
-        .open(log)
-        .with_context(|| format!("cannot open the log {}", log.display()))?;
-    let name = program.file_name().unwrap_or_default().to_string_lossy();
-    writeln!(file, "\n$ {name} {}", args.join(" "))?;
-    let started = std::time::Instant::now();
-    let mut child = super::child_command(program)
-        .args(args)
-        .current_dir(dir)
-        .stdin(if stdin.is_some() {
-            Stdio::piped()
-        } else {
-            Stdio::null()
-        })
-        .stdout(file.try_clone()?)
-        .stderr(file)
-        .spawn()
-        .with_context(|| format!("cannot run {}", program.display()))?;
-    if let (Some(value), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(value.expose_secret().as_bytes())
-            .and_then(|()| pipe.write_all(b"\n"))
-            .with_context(|| format!("cannot write to {name}'s standard input"))?;
-    }
-    let status = child.wait();
-    super::terraform::add_tool_time(started);
-    let status = status?;
-    if !status.success() {
-        bail!(
-            "`{name} {}` failed ({status}); the end of its log {}:\n{}",
-            args.first().copied().unwrap_or_default(),
-            log.display(),
-            super::terraform::tail(log, 20)
-        );
-    }
-    Ok(())
-}
-
 /// Makes sure the platform's ECR repository exists (a targeted apply of `terraform/platform`
 /// when it does not) and returns its URI.
 async fn ensure_repository(ctx: &Ctx) -> anyhow::Result<String> {
@@ -234,10 +180,10 @@ async fn ensure_repository(ctx: &Ctx) -> anyhow::Result<String> {
         return Ok(uri);
     }
     let tf = ctx.terraform("platform", Stage::Image);
-    tf.run(&super::stages::backend_args(ctx), false).await?;
+    tf.run(&ctx.init_args(), false).await?;
     let mut vars: Vec<String> = REPOSITORY_TARGETS.iter().map(|t| (*t).to_owned()).collect();
-    vars.extend(super::stages::platform_vars(ctx, None)?);
-    super::stages::plan_and_apply(&tf, &vars).await?;
+    vars.extend(ctx.platform_vars(None)?);
+    tf.plan_and_apply(&vars).await?;
     let _ = fs::remove_file(ctx.stage_dir("platform").join("landfall-up.tfplan"));
     repository_uri(ctx).await?.with_context(|| {
         format!(
@@ -301,8 +247,9 @@ pub async fn image(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Result
     let log = ctx.log(Stage::Image);
     let local = format!("landfall-runner:{TAG}");
     let containerfile = source.join(CONTAINERFILE).display().to_string();
-    let run =
-        |args: &[&str], stdin: Option<&SecretString>| run_logged(&tool, args, &source, &log, stdin);
+    let run = |args: &[&str], stdin: Option<&SecretString>| {
+        super::terraform::run_logged(&tool, args, &source, &log, stdin)
+    };
     let mut build = vec!["build", "-f", &containerfile, "-t", &local];
     for arg in &ctx.opts.runner_build_args {
         build.extend(["--build-arg", arg.as_str()]);

@@ -4,10 +4,12 @@
 //! interrupted run is finished by running it again and a run after success changes nothing.
 //!
 //! [`stages`] holds the Terraform stages, [`image`] the runner image, [`connect`] the secrets
-//! and the webhook, [`terraform`] the child process. Progress is one line per stage, with its state and elapsed time.
+//! and the webhook, [`terraform`] the child processes, [`source`] the Landfall source the
+//! function and the image are built from. Progress is one line per stage, with its state and elapsed time.
 
 pub mod connect;
 pub mod image;
+pub mod source;
 pub mod stages;
 pub mod terraform;
 
@@ -175,6 +177,35 @@ impl Ctx {
     #[must_use]
     pub fn terraform(&self, dir: &str, stage: Stage) -> terraform::Terraform {
         terraform::Terraform::new(&self.opts.terraform, &self.stage_dir(dir), &self.log(stage))
+    }
+
+    /// `terraform init` with the `--backend-config` file given.
+    #[must_use]
+    pub fn init_args(&self) -> Vec<String> {
+        let mut args = vec![
+            "init".to_owned(),
+            "-input=false".to_owned(),
+            "-no-color".to_owned(),
+        ];
+        if let Some(file) = &self.opts.backend_config {
+            args.push(format!("-backend-config={}", file.display()));
+        }
+        args
+    }
+
+    /// `-var function_package=...` for the platform stage, and `-var runner_image=...` when the
+    /// runner image stage named one.
+    pub fn platform_vars(&self, runner_image: Option<&str>) -> anyhow::Result<Vec<String>> {
+        let package = self.stage_dir("platform").join(stages::PACKAGE_FILE);
+        if !package.is_file() {
+            anyhow::bail!(
+                "{} is missing: the function package stage has not run",
+                package.display()
+            );
+        }
+        let mut vars = vec![format!("-var=function_package={}", package.display())];
+        vars.extend(runner_image.map(|image| format!("-var=runner_image={image}")));
+        Ok(vars)
     }
 
     /// Builds the context: the configuration's names and the AWS clients (region, credentials

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, bail};
 
 use super::connect::{self, RunState};
-use super::terraform::Exit;
+use super::terraform::args;
 use super::{Ctx, Outcome, Stage};
 
 /// The object key of the backend stage's own state (fixed by the rendered `backend.tf.example`).
@@ -69,48 +69,6 @@ pub async fn check(ctx: &Ctx, stage: Stage) -> anyhow::Result<Outcome> {
     })
 }
 
-/// `init` with the `--backend-config` file given.
-pub(super) fn backend_args(ctx: &Ctx) -> Vec<String> {
-    let mut args = vec![
-        "init".to_owned(),
-        "-input=false".to_owned(),
-        "-no-color".to_owned(),
-    ];
-    if let Some(file) = &ctx.opts.backend_config {
-        args.push(format!("-backend-config={}", file.display()));
-    }
-    args
-}
-
-fn args(list: &[&str]) -> Vec<String> {
-    list.iter().map(|s| (*s).to_owned()).collect()
-}
-
-/// `plan -detailed-exitcode -out`, then `apply` of that plan when it has changes.
-pub(super) async fn plan_and_apply(
-    tf: &super::terraform::Terraform,
-    vars: &[String],
-) -> anyhow::Result<bool> {
-    let mut plan = args(&[
-        "plan",
-        "-input=false",
-        "-no-color",
-        "-detailed-exitcode",
-        "-out=landfall-up.tfplan",
-    ]);
-    plan.extend(vars.iter().cloned());
-    let exit = tf.run(&plan, true).await?;
-    if exit == Exit::Success {
-        return Ok(false);
-    }
-    tf.run(
-        &args(&["apply", "-input=false", "-no-color", "landfall-up.tfplan"]),
-        false,
-    )
-    .await?;
-    Ok(true)
-}
-
 /// Applies `terraform/bootstrap`: on local state until the migration, on the S3 state after.
 async fn backend(ctx: &Ctx) -> anyhow::Result<Outcome> {
     let dir = ctx.stage_dir("bootstrap");
@@ -134,9 +92,9 @@ async fn backend(ctx: &Ctx) -> anyhow::Result<Outcome> {
         )
         .await?;
     } else {
-        tf.run(&backend_args(ctx), false).await?;
+        tf.run(&ctx.init_args(), false).await?;
     }
-    let changed = plan_and_apply(&tf, &[]).await?;
+    let changed = tf.plan_and_apply(&[]).await?;
     let _ = fs::remove_file(dir.join("landfall-up.tfplan"));
     Ok(if changed {
         Outcome::Changed(format!(
@@ -220,7 +178,7 @@ async fn migrate(ctx: &Ctx) -> anyhow::Result<Outcome> {
         .with_context(|| format!("cannot read {}: run `landfall render`", example.display()))?;
     write_atomically(&backend_tf, &text)?;
     let tf = ctx.terraform("bootstrap", Stage::Migrate);
-    let mut init = backend_args(ctx);
+    let mut init = ctx.init_args();
     init.extend(args(&["-migrate-state", "-force-copy"]));
     tf.run(&init, false).await?;
     verify(ctx, &wanted, &backup).await?;
@@ -274,48 +232,6 @@ fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
     fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-/// The Landfall source tree the command runs in, if any (a workspace with `function/`).
-pub(super) fn landfall_source() -> anyhow::Result<Option<PathBuf>> {
-    let cwd = std::env::current_dir().context("cannot read the current directory")?;
-    source_above(&cwd, env!("CARGO_PKG_VERSION"))
-}
-
-/// The Landfall source tree at or above `dir` (the workspace that holds `function/` and
-/// `bootstrap/`), if its version is `version`. A tree of another version is an error: `up` would
-/// build that version's function and runner and push the image under this version's tag, which
-/// ECR then keeps for good.
-fn source_above(dir: &Path, version: &str) -> anyhow::Result<Option<PathBuf>> {
-    let Some(root) = dir.ancestors().find(|d| {
-        d.join("function/Cargo.toml").is_file() && d.join("bootstrap/Cargo.toml").is_file()
-    }) else {
-        return Ok(None);
-    };
-    let manifest = root.join("Cargo.toml");
-    let text = fs::read_to_string(&manifest)
-        .with_context(|| format!("cannot read {}", manifest.display()))?;
-    let found = text
-        .parse::<toml::Table>()
-        .ok()
-        .and_then(|t| {
-            t.get("workspace")?
-                .get("package")?
-                .get("version")?
-                .as_str()
-                .map(str::to_owned)
-        })
-        .with_context(|| format!("{} names no workspace version", manifest.display()))?;
-    if found != version {
-        bail!(
-            "{} is the Landfall source of version {found}, and this landfall is {version}: `up` \
-             builds the function and the runner image from the source it runs in, and pushes the \
-             image tagged {version}. Run the landfall built from that source, or run this one \
-             outside it with --function-package and --runner-image",
-            root.display()
-        );
-    }
-    Ok(Some(root.to_path_buf()))
-}
-
 fn sha256(path: &Path) -> anyhow::Result<String> {
     use sha2::Digest as _;
     let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
@@ -335,7 +251,7 @@ fn package(ctx: &Ctx, dry: bool) -> anyhow::Result<Outcome> {
             )));
         }
         None => {
-            let Some(src) = landfall_source()? else {
+            let Some(src) = super::source::landfall_source()? else {
                 return Ok(Outcome::Left(
                     "no function package: pass --function-package FILE (built by `cargo lambda build --profile lambda-package --arm64 --output-format zip`), or run inside the Landfall source".into(),
                 ));
@@ -389,7 +305,7 @@ fn build_package(ctx: &Ctx, src: &Path) -> anyhow::Result<PathBuf> {
         "--bin",
         "landfall-function",
     ];
-    super::image::run_logged(cargo, &args, src, &ctx.log(Stage::Package), None)
+    super::terraform::run_logged(cargo, &args, src, &ctx.log(Stage::Package), None)
         .context("cargo lambda build failed (pip install cargo-lambda, if it is missing)")?;
     Ok(src.join("target/lambda/landfall-function/bootstrap.zip"))
 }
@@ -409,26 +325,11 @@ fn platform_key(ctx: &Ctx) -> anyhow::Result<String> {
         .with_context(|| format!("{} names no state key", path.display()))
 }
 
-/// `-var function_package=...` for the platform stage, and `-var runner_image=...` when the
-/// runner image stage named one.
-pub fn platform_vars(ctx: &Ctx, runner_image: Option<&str>) -> anyhow::Result<Vec<String>> {
-    let package = ctx.stage_dir("platform").join(PACKAGE_FILE);
-    if !package.is_file() {
-        bail!(
-            "{} is missing: the function package stage has not run",
-            package.display()
-        );
-    }
-    let mut vars = vec![format!("-var=function_package={}", package.display())];
-    vars.extend(runner_image.map(|image| format!("-var=runner_image={image}")));
-    Ok(vars)
-}
-
 /// Applies `terraform/platform` on its S3 state.
 async fn platform(ctx: &Ctx, runner_image: Option<&str>) -> anyhow::Result<Outcome> {
     let tf = ctx.terraform("platform", Stage::Platform);
-    tf.run(&backend_args(ctx), false).await?;
-    let changed = plan_and_apply(&tf, &platform_vars(ctx, runner_image)?).await?;
+    tf.run(&ctx.init_args(), false).await?;
+    let changed = tf.plan_and_apply(&ctx.platform_vars(runner_image)?).await?;
     let _ = fs::remove_file(ctx.stage_dir("platform").join("landfall-up.tfplan"));
     Ok(if changed {
         Outcome::Changed(format!(
@@ -443,7 +344,7 @@ async fn platform(ctx: &Ctx, runner_image: Option<&str>) -> anyhow::Result<Outco
 /// `terraform init` of the platform stage on its S3 state.
 pub async fn init_platform(ctx: &Ctx) -> anyhow::Result<()> {
     let tf = ctx.terraform("platform", Stage::Platform);
-    tf.run(&backend_args(ctx), false).await.map(drop)
+    tf.run(&ctx.init_args(), false).await.map(drop)
 }
 
 /// `landfall down`: destroys the platform stage (initialised by [`init_platform`]); the state
@@ -451,54 +352,8 @@ pub async fn init_platform(ctx: &Ctx) -> anyhow::Result<()> {
 pub async fn destroy_platform(ctx: &Ctx) -> anyhow::Result<()> {
     let tf = ctx.terraform("platform", Stage::Platform);
     let mut destroy = args(&["destroy", "-input=false", "-no-color", "-auto-approve"]);
-    destroy.extend(platform_vars(ctx, None)?);
+    destroy.extend(ctx.platform_vars(None)?);
     tf.run(&destroy, false).await?;
     let _ = fs::remove_file(ctx.work_dir().join(connect::MARKER));
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    /// A Landfall workspace of `version` in a temporary folder, with a folder inside it.
-    fn workspace(version: &str) -> tempfile::TempDir {
-        let dir = tempfile::tempdir().unwrap();
-        for member in ["function", "bootstrap"] {
-            fs::create_dir_all(dir.path().join(member)).unwrap();
-            fs::write(dir.path().join(member).join("Cargo.toml"), "[package]\n").unwrap();
-        }
-        fs::write(
-            dir.path().join("Cargo.toml"),
-            format!("[workspace]\n\n[workspace.package]\nversion = \"{version}\"\n"),
-        )
-        .unwrap();
-        fs::create_dir_all(dir.path().join("docs/deep")).unwrap();
-        dir
-    }
-
-    #[test]
-    fn the_source_of_this_version_is_found_from_inside_it() {
-        let dir = workspace("1.4.0");
-        let found = source_above(&dir.path().join("docs/deep"), "1.4.0").unwrap();
-        assert_eq!(found.as_deref(), Some(dir.path()));
-        let elsewhere = tempfile::tempdir().unwrap();
-        assert_eq!(source_above(elsewhere.path(), "1.4.0").unwrap(), None);
-    }
-
-    #[test]
-    fn the_source_of_another_version_is_refused_with_what_to_do() {
-        let dir = workspace("1.3.2");
-        let err = source_above(&dir.path().join("docs"), "1.4.0")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.contains("version 1.3.2, and this landfall is 1.4.0"),
-            "{err}"
-        );
-        assert!(
-            err.contains("--function-package and --runner-image"),
-            "{err}"
-        );
-    }
 }

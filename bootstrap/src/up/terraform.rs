@@ -1,6 +1,7 @@
-//! Running the real `terraform` for `landfall up`: one child at a time, its output appended to
-//! the stage's log file (never to the terminal), Ctrl-C forwarded to it as SIGINT so Terraform
-//! stops cleanly and releases its state lock, and the log's tail kept for the error when it fails.
+//! Running the real `terraform` for `landfall up`, and through [`run_logged`] the other tools:
+//! one child at a time, its output appended to the stage's log file (never to the terminal),
+//! Ctrl-C forwarded to it as SIGINT so Terraform stops cleanly and releases its state lock, and
+//! the log's tail kept for the error when it fails.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::Write;
@@ -11,6 +12,7 @@ use std::sync::atomic::{AtomicBool, AtomicI32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use secrecy::{ExposeSecret as _, SecretString};
 
 /// The Terraform child running now (its pid), 0 when none.
 static CHILD: AtomicI32 = AtomicI32::new(0);
@@ -85,6 +87,28 @@ pub struct Terraform {
 }
 
 impl Terraform {
+    /// `plan -detailed-exitcode -out`, then `apply` of that plan when it has changes.
+    pub async fn plan_and_apply(&self, vars: &[String]) -> anyhow::Result<bool> {
+        let mut plan = args(&[
+            "plan",
+            "-input=false",
+            "-no-color",
+            "-detailed-exitcode",
+            "-out=landfall-up.tfplan",
+        ]);
+        plan.extend(vars.iter().cloned());
+        let exit = self.run(&plan, true).await?;
+        if exit == Exit::Success {
+            return Ok(false);
+        }
+        self.run(
+            &args(&["apply", "-input=false", "-no-color", "landfall-up.tfplan"]),
+            false,
+        )
+        .await?;
+        Ok(true)
+    }
+
     /// `terraform` (found on `PATH` unless `program` names it) run in `dir`, logging to `log`.
     #[must_use]
     pub fn new(program: &Path, dir: &Path, log: &Path) -> Self {
@@ -201,4 +225,60 @@ pub fn tail(path: &Path, lines: usize) -> String {
         .map(|l| format!("    {l}"))
         .collect::<Vec<_>>()
         .join("\n")
+}
+
+pub(super) fn args(list: &[&str]) -> Vec<String> {
+    list.iter().map(|s| (*s).to_owned()).collect()
+}
+
+/// Runs `program args` in `dir`, its output appended to `log` (after a `$ ...` line naming the
+/// command), with `stdin` written to its standard input when given; fails with the log's tail.
+pub fn run_logged(
+    program: &Path,
+    args: &[&str],
+    dir: &Path,
+    log: &Path,
+    stdin: Option<&SecretString>,
+) -> anyhow::Result<()> {
+    if let Some(parent) = log.parent() {
+        fs::create_dir_all(parent)
+            .with_context(|| format!("cannot create {}", parent.display()))?;
+    }
+    let mut file = OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .with_context(|| format!("cannot open the log {}", log.display()))?;
+    let name = program.file_name().unwrap_or_default().to_string_lossy();
+    writeln!(file, "\n$ {name} {}", args.join(" "))?;
+    let started = std::time::Instant::now();
+    let mut child = super::child_command(program)
+        .args(args)
+        .current_dir(dir)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(file.try_clone()?)
+        .stderr(file)
+        .spawn()
+        .with_context(|| format!("cannot run {}", program.display()))?;
+    if let (Some(value), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(value.expose_secret().as_bytes())
+            .and_then(|()| pipe.write_all(b"\n"))
+            .with_context(|| format!("cannot write to {name}'s standard input"))?;
+    }
+    let status = child.wait();
+    add_tool_time(started);
+    let status = status?;
+    if !status.success() {
+        bail!(
+            "`{name} {}` failed ({status}); the end of its log {}:\n{}",
+            args.first().copied().unwrap_or_default(),
+            log.display(),
+            tail(log, 20)
+        );
+    }
+    Ok(())
 }

@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
 use secrecy::ExposeSecret as _;
 
 use super::RunSecrets;
-use super::kubernetes::{RunnerSettings, WORK_DIR, plain};
+use super::job::{RunnerSettings, WORK_DIR, plain};
 use crate::config::env_vars;
 use crate::run::RunSpec;
 

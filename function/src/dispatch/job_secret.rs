@@ -9,16 +9,16 @@
 //! cancel` deletes the Job), and there is never a Secret without an owner, whenever the function
 //! stops. A pod that starts before its Secret exists waits for it (`optional: false`); a Job whose
 //! Secret cannot be created is withdrawn, and one left without (the function stopped between the
-//! two) never starts and fails at its deadline, holding nothing.
+//! two) never starts and fails at its deadline, holding nothing. This file builds it; the
+//! dispatcher ([`super::kubernetes`]) writes it.
 
-use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Secret;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{ObjectMeta, OwnerReference};
-use kube::api::{DynamicObject, Patch, PatchParams, PostParams, TypeMeta};
+use kube::api::{DynamicObject, TypeMeta};
 use serde_json::json;
 
 use super::RunSecrets;
-use super::kubernetes::{KubernetesDispatcher, KubernetesError, RunnerSettings, job_labels};
+use super::job::{RunnerSettings, job_labels};
 use crate::run::RunSpec;
 
 /// The Secret of `spec`'s run holding its `secrets`, named and labelled like its Job, a key per
@@ -43,7 +43,7 @@ pub fn job_secret(spec: &RunSpec, secrets: &RunSecrets, settings: &RunnerSetting
 }
 
 /// The Secret as the API server receives it: the same JSON as the typed Secret.
-fn dynamic_secret(secret: &Secret) -> DynamicObject {
+pub(super) fn dynamic_secret(secret: &Secret) -> DynamicObject {
     DynamicObject {
         types: Some(TypeMeta {
             api_version: "v1".to_owned(),
@@ -54,113 +54,10 @@ fn dynamic_secret(secret: &Secret) -> DynamicObject {
     }
 }
 
-impl KubernetesDispatcher {
-    /// Creates the run's `secret`, owned by its Job `job_uid` from the start, so that the garbage
-    /// collector deletes it with the Job (at `ttlSecondsAfterFinished`, or when `landfall cancel`
-    /// deletes the Job) and no Secret ever exists without an owner. One already there was
-    /// written by an earlier attempt at the same run (a redelivery): it is given this attempt's
-    /// values, fresher than the ones it holds, and the Job as owner.
-    pub(super) async fn put_secret(
-        &self,
-        secret: &Secret,
-        job_uid: &str,
-    ) -> Result<(), KubernetesError> {
-        let name = secret.metadata.name.as_deref().unwrap_or_default();
-        let secrets = self.namespaced::<Secret>();
-        let error = |action, err| {
-            KubernetesError::from_kube(action, name, &self.settings().namespace, err)
-        };
-        let owners = owned_by(name, job_uid);
-        let mut owned = dynamic_secret(secret);
-        owned.metadata.owner_references = Some(owners.clone());
-        match secrets.create(&PostParams::default(), &owned).await {
-            Ok(_) => Ok(()),
-            Err(kube::Error::Api(status)) if status.code == 409 => {
-                let values = Patch::Merge(json!({
-                    "metadata": { "ownerReferences": owners },
-                    "stringData": secret.string_data,
-                }));
-                match secrets.patch(name, &PatchParams::default(), &values).await {
-                    Ok(_) => Ok(()),
-                    Err(err) => Err(error("writing the Secret of Job", err)),
-                }
-            }
-            Err(err) => Err(error("creating the Secret of Job", err)),
-        }
-    }
-
-    /// [`Self::put_secret`] for the Job with `uid`; without one, the error `no_uid`.
-    async fn put_secret_for(
-        &self,
-        secret: &Secret,
-        uid: Option<&str>,
-        no_uid: &str,
-    ) -> Result<(), String> {
-        match uid {
-            Some(uid) => self.put_secret(secret, uid).await.map_err(|e| e.to_string()),
-            None => Err(no_uid.to_owned()),
-        }
-    }
-
-    /// Gives Job `job`, just created with `uid`, its run's `secret`.
-    ///
-    /// If that fails, the Job is deleted (the dispatch fails, and the run is reported as not
-    /// started): without its Secret its pod cannot start. Deleting it in the foreground also
-    /// takes a Secret that was created after all (an answer lost on the way back), since the
-    /// Secret is the Job's from its creation.
-    pub(super) async fn put_secret_or_withdraw(
-        &self,
-        secret: &Secret,
-        job: &str,
-        uid: Option<&str>,
-    ) -> Result<(), KubernetesError> {
-        let put = self
-            .put_secret_for(secret, uid, "the API's answer to the Job's creation has no uid")
-            .await;
-        let Err(reason) = put else {
-            return Ok(());
-        };
-        let namespace = &self.settings().namespace;
-        tracing::error!(job, namespace, reason, "the run's Secret cannot be created: withdrawing its Job");
-        if let Err(err) = self.delete_job(job).await {
-            tracing::error!(job, namespace, error = err, "the withdrawn Job could not be deleted: delete it by hand");
-        }
-        Err(KubernetesError::Withdrawn {
-            job: job.to_owned(),
-            namespace: namespace.clone(),
-            reason,
-        })
-    }
-
-    /// After a 409 on Job `job`: the Job of an earlier attempt at the run gets this attempt's
-    /// `secret` (fresh values; created if that attempt stopped before it could). A Job already
-    /// gone needs none. Anything else is logged: the Job is not this attempt's to withdraw, and
-    /// without its Secret it fails at its deadline.
-    pub(super) async fn put_secret_of_existing_job(&self, secret: &Secret, job: &str) {
-        let put = match self.namespaced::<Job>().get_opt(job).await {
-            Ok(Some(existing)) => {
-                let uid = existing.metadata.uid.as_deref();
-                self.put_secret_for(secret, uid, "the existing Job has no uid")
-                    .await
-            }
-            Ok(None) => return,
-            Err(err) => Err(err.to_string()),
-        };
-        if let Err(reason) = put {
-            tracing::error!(
-                job,
-                namespace = %self.settings().namespace,
-                reason,
-                "the existing Job's Secret could not be written: the Job cannot start"
-            );
-        }
-    }
-}
-
 /// The owner reference that makes Job `job` (its `uid`) the owner of its Secret.
 /// `blockOwnerDeletion` is false: deleting the Job never waits for its Secret (and setting it
 /// would take a right on `jobs/finalizers`).
-fn owned_by(job: &str, uid: &str) -> Vec<OwnerReference> {
+pub(super) fn owned_by(job: &str, uid: &str) -> Vec<OwnerReference> {
     vec![OwnerReference {
         api_version: "batch/v1".to_owned(),
         kind: "Job".to_owned(),

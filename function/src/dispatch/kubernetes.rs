@@ -12,147 +12,22 @@ use std::time::Duration;
 
 use k8s_openapi::api::batch::v1::{Job, JobSpec};
 use k8s_openapi::api::core::v1::{
-    Capabilities, Container, EmptyDirVolumeSource, EnvVar, PodSecurityContext, PodSpec,
-    PodTemplateSpec, ResourceRequirements, SeccompProfile, SecurityContext, Volume, VolumeMount,
+    Capabilities, Container, EmptyDirVolumeSource, PodSecurityContext, PodSpec,
+    PodTemplateSpec, ResourceRequirements, SeccompProfile, Secret, SecurityContext, Volume,
+    VolumeMount,
 };
 use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
-use kube::api::{Api, ApiResource, DynamicObject, PostParams, TypeMeta};
+use kube::api::{Api, ApiResource, DynamicObject, Patch, PatchParams, PostParams, TypeMeta};
+use serde_json::json;
 
-use super::names::label_value;
+pub use super::job::{
+    DEADLINE_MARGIN, KubernetesError, LABEL_PREFIX, RUNNER_UID, Resources, RunnerSettings,
+    SecretKeyRef, WORK_DIR, job_labels,
+};
+use super::job_secret::{dynamic_secret, job_secret, owned_by};
 use super::{DispatchError, DispatchOutcome, Dispatcher};
 use crate::run::{RunReport, RunSpec};
-
-/// The label and annotation prefix of everything Landfall creates.
-pub const LABEL_PREFIX: &str = "landfall.dev";
-
-/// Where the runner's writable work volume is mounted; the clone, the plugin cache and
-/// `HOME` live under it.
-pub const WORK_DIR: &str = "/work";
-
-/// The runner's user and group: a fixed non-root id, so `runAsNonRoot` can be verified by the
-/// kubelet even for an image without a numeric `USER`.
-pub const RUNNER_UID: i64 = 65_532;
-
-/// How long past the run's own timeout the Job may live: the runner stops Terraform at the
-/// timeout (SIGINT, then a kill after a grace period) and still needs time to upload and report.
-pub const DEADLINE_MARGIN: Duration = crate::run::DEADLINE_GRACE;
-
-/// The Secret key that holds the VCS token, read by the Job through `secretKeyRef`.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SecretKeyRef {
-    /// The Secret's name in the runner namespace.
-    pub name: String,
-    /// The key inside it.
-    pub key: String,
-}
-
-/// CPU and memory for the runner container.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Resources {
-    /// CPU request, such as `250m`.
-    pub cpu_request: String,
-    /// Memory request, such as `512Mi`.
-    pub memory_request: String,
-    /// CPU limit.
-    pub cpu_limit: String,
-    /// Memory limit.
-    pub memory_limit: String,
-    /// The work volume's size limit (clone, providers, planfile).
-    pub work_size_limit: String,
-}
-
-impl Default for Resources {
-    fn default() -> Self {
-        Self {
-            cpu_request: "250m".to_owned(),
-            memory_request: "512Mi".to_owned(),
-            cpu_limit: "2".to_owned(),
-            memory_limit: "2Gi".to_owned(),
-            work_size_limit: "4Gi".to_owned(),
-        }
-    }
-}
-
-/// Where and how runner Jobs run: the function's `LANDFALL_RUNNER_*` settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct RunnerSettings {
-    /// The runner namespace (`LANDFALL_RUNNER_NAMESPACE`).
-    pub namespace: String,
-    /// The runner image (`LANDFALL_RUNNER_IMAGE`).
-    pub image: String,
-    /// The service account of plan Jobs (`LANDFALL_RUNNER_SERVICE_ACCOUNT`).
-    pub service_account: String,
-    /// The service account of apply Jobs (`LANDFALL_RUNNER_APPLY_SERVICE_ACCOUNT`): plans and
-    /// applies are different cloud identities, so a plan's Terraform cannot use the write role.
-    pub apply_service_account: String,
-    /// The Secret key holding the VCS token.
-    pub token_secret: SecretKeyRef,
-    /// Requests and limits.
-    pub resources: Resources,
-    /// How long a finished Job (and its pod and logs) is kept.
-    pub ttl_after_finished: Duration,
-    /// Plain settings every runner needs, such as `LANDFALL_VCS_URL` and `AWS_REGION`, given to
-    /// the Job as literal values: never a secret. The run's secrets are in its own Secret, the
-    /// deployment's token in [`RunnerSettings::token_secret`], both read through `secretKeyRef`.
-    pub env: Vec<(String, String)>,
-}
-
-impl RunnerSettings {
-    /// Settings with the default token Secret (`landfall-vcs-token`, key `token`), resources and
-    /// a one-hour TTL; apply Jobs use `service_account` too until
-    /// [`RunnerSettings::apply_service_account`] is set.
-    #[must_use]
-    pub fn new(
-        namespace: impl Into<String>,
-        image: impl Into<String>,
-        service_account: impl Into<String>,
-    ) -> Self {
-        let service_account = service_account.into();
-        Self {
-            namespace: namespace.into(),
-            image: image.into(),
-            apply_service_account: service_account.clone(),
-            service_account,
-            token_secret: SecretKeyRef {
-                name: "landfall-vcs-token".to_owned(),
-                key: "token".to_owned(),
-            },
-            resources: Resources::default(),
-            ttl_after_finished: Duration::from_hours(1),
-            env: Vec::new(),
-        }
-    }
-}
-
-/// The labels of a run's Job and pod: component, repository, PR, project and command, each a
-/// valid label value (exact values are in the annotations).
-#[must_use]
-pub fn job_labels(spec: &RunSpec) -> BTreeMap<String, String> {
-    BTreeMap::from([
-        (
-            "app.kubernetes.io/name".to_owned(),
-            "landfall-runner".to_owned(),
-        ),
-        (
-            "app.kubernetes.io/managed-by".to_owned(),
-            "landfall".to_owned(),
-        ),
-        (
-            format!("{LABEL_PREFIX}/repo"),
-            label_value(spec.repo.as_str()),
-        ),
-        (format!("{LABEL_PREFIX}/pr"), spec.pr.to_string()),
-        (
-            format!("{LABEL_PREFIX}/project"),
-            label_value(&spec.project.label()),
-        ),
-        (
-            format!("{LABEL_PREFIX}/command"),
-            spec.command.as_str().to_owned(),
-        ),
-    ])
-}
 
 fn job_annotations(spec: &RunSpec) -> BTreeMap<String, String> {
     BTreeMap::from([
@@ -167,14 +42,6 @@ fn job_annotations(spec: &RunSpec) -> BTreeMap<String, String> {
             spec.head_sha.to_string(),
         ),
     ])
-}
-
-pub(super) fn plain(name: &str, value: impl Into<String>) -> EnvVar {
-    EnvVar {
-        name: name.to_owned(),
-        value: Some(value.into()),
-        value_from: None,
-    }
 }
 
 fn quantities(pairs: [(&str, &str); 2]) -> BTreeMap<String, Quantity> {
@@ -326,91 +193,6 @@ pub fn job_spec_with(
     }
 }
 
-/// What the Kubernetes API can refuse or fail. A 409 is not here: it is
-/// [`DispatchOutcome::AlreadyDispatched`].
-#[derive(Debug, thiserror::Error)]
-pub enum KubernetesError {
-    /// No EKS token could be made (no AWS credentials, or the token file cannot be written).
-    #[error("cannot authenticate to the EKS cluster: {message}")]
-    Auth {
-        /// What failed.
-        message: String,
-    },
-    /// The API answered with an error status (403: the function's role may not create Jobs or
-    /// Secrets in the namespace; 5xx: the API server failed).
-    #[error("{action} {job} in namespace {namespace} failed: HTTP {code}: {message}")]
-    Api {
-        /// What was being done, such as `creating Job`.
-        action: &'static str,
-        /// The Job's name.
-        job: String,
-        /// The namespace.
-        namespace: String,
-        /// The HTTP status.
-        code: u16,
-        /// The API's message.
-        message: String,
-        /// The cause.
-        #[source]
-        source: kube::Error,
-    },
-    /// The API could not be reached or its answer not read.
-    #[error("{action} {job} in namespace {namespace} failed")]
-    Transport {
-        /// What was being done, such as `creating Job`.
-        action: &'static str,
-        /// The Job's name.
-        job: String,
-        /// The namespace.
-        namespace: String,
-        /// The cause.
-        #[source]
-        source: kube::Error,
-    },
-    /// The Job was created but its Secret could not be, so the Job was deleted again: the run
-    /// did not start.
-    #[error(
-        "Job {job} in namespace {namespace} was withdrawn: its Secret could not be created \
-         ({reason})"
-    )]
-    Withdrawn {
-        /// The Job's name.
-        job: String,
-        /// The namespace.
-        namespace: String,
-        /// Why the Secret could not be created.
-        reason: String,
-    },
-}
-
-impl KubernetesError {
-    /// `source`, the failure of `action` on Job `job` (or its Secret) in `namespace`, typed.
-    pub(super) fn from_kube(
-        action: &'static str,
-        job: &str,
-        namespace: &str,
-        source: kube::Error,
-    ) -> Self {
-        let (job, namespace) = (job.to_owned(), namespace.to_owned());
-        match source {
-            kube::Error::Api(status) => Self::Api {
-                action,
-                job,
-                namespace,
-                code: status.code,
-                message: status.message.clone(),
-                source: kube::Error::Api(status),
-            },
-            source => Self::Transport {
-                action,
-                job,
-                namespace,
-                source,
-            },
-        }
-    }
-}
-
 /// Creates runner Jobs through a [`kube::Client`] built once at start-up.
 #[derive(Clone)]
 pub struct KubernetesDispatcher {
@@ -514,7 +296,7 @@ impl Dispatcher for KubernetesDispatcher {
         secrets: &super::RunSecrets,
     ) -> Result<DispatchOutcome, DispatchError> {
         let job = job_spec_with(spec, secrets, &self.settings);
-        let secret = super::job_secret::job_secret(spec, secrets, &self.settings);
+        let secret = job_secret(spec, secrets, &self.settings);
         let run_id = spec.run_id();
         let namespace = &self.settings.namespace;
         if let Some(auth) = &self.eks {
@@ -548,6 +330,109 @@ impl Dispatcher for KubernetesDispatcher {
             Err(err) => {
                 Err(KubernetesError::from_kube("creating Job", &run_id, namespace, err).into())
             }
+        }
+    }
+}
+
+impl KubernetesDispatcher {
+    /// Creates the run's `secret`, owned by its Job `job_uid` from the start, so that the garbage
+    /// collector deletes it with the Job (at `ttlSecondsAfterFinished`, or when `landfall cancel`
+    /// deletes the Job) and no Secret ever exists without an owner. One already there was
+    /// written by an earlier attempt at the same run (a redelivery): it is given this attempt's
+    /// values, fresher than the ones it holds, and the Job as owner.
+    pub(super) async fn put_secret(
+        &self,
+        secret: &Secret,
+        job_uid: &str,
+    ) -> Result<(), KubernetesError> {
+        let name = secret.metadata.name.as_deref().unwrap_or_default();
+        let secrets = self.namespaced::<Secret>();
+        let error = |action, err| {
+            KubernetesError::from_kube(action, name, &self.settings().namespace, err)
+        };
+        let owners = owned_by(name, job_uid);
+        let mut owned = dynamic_secret(secret);
+        owned.metadata.owner_references = Some(owners.clone());
+        match secrets.create(&PostParams::default(), &owned).await {
+            Ok(_) => Ok(()),
+            Err(kube::Error::Api(status)) if status.code == 409 => {
+                let values = Patch::Merge(json!({
+                    "metadata": { "ownerReferences": owners },
+                    "stringData": secret.string_data,
+                }));
+                match secrets.patch(name, &PatchParams::default(), &values).await {
+                    Ok(_) => Ok(()),
+                    Err(err) => Err(error("writing the Secret of Job", err)),
+                }
+            }
+            Err(err) => Err(error("creating the Secret of Job", err)),
+        }
+    }
+
+    /// [`Self::put_secret`] for the Job with `uid`; without one, the error `no_uid`.
+    async fn put_secret_for(
+        &self,
+        secret: &Secret,
+        uid: Option<&str>,
+        no_uid: &str,
+    ) -> Result<(), String> {
+        match uid {
+            Some(uid) => self.put_secret(secret, uid).await.map_err(|e| e.to_string()),
+            None => Err(no_uid.to_owned()),
+        }
+    }
+
+    /// Gives Job `job`, just created with `uid`, its run's `secret`.
+    ///
+    /// If that fails, the Job is deleted (the dispatch fails, and the run is reported as not
+    /// started): without its Secret its pod cannot start. Deleting it in the foreground also
+    /// takes a Secret that was created after all (an answer lost on the way back), since the
+    /// Secret is the Job's from its creation.
+    pub(super) async fn put_secret_or_withdraw(
+        &self,
+        secret: &Secret,
+        job: &str,
+        uid: Option<&str>,
+    ) -> Result<(), KubernetesError> {
+        let put = self
+            .put_secret_for(secret, uid, "the API's answer to the Job's creation has no uid")
+            .await;
+        let Err(reason) = put else {
+            return Ok(());
+        };
+        let namespace = &self.settings().namespace;
+        tracing::error!(job, namespace, reason, "the run's Secret cannot be created: withdrawing its Job");
+        if let Err(err) = self.delete_job(job).await {
+            tracing::error!(job, namespace, error = err, "the withdrawn Job could not be deleted: delete it by hand");
+        }
+        Err(KubernetesError::Withdrawn {
+            job: job.to_owned(),
+            namespace: namespace.clone(),
+            reason,
+        })
+    }
+
+    /// After a 409 on Job `job`: the Job of an earlier attempt at the run gets this attempt's
+    /// `secret` (fresh values; created if that attempt stopped before it could). A Job already
+    /// gone needs none. Anything else is logged: the Job is not this attempt's to withdraw, and
+    /// without its Secret it fails at its deadline.
+    pub(super) async fn put_secret_of_existing_job(&self, secret: &Secret, job: &str) {
+        let put = match self.namespaced::<Job>().get_opt(job).await {
+            Ok(Some(existing)) => {
+                let uid = existing.metadata.uid.as_deref();
+                self.put_secret_for(secret, uid, "the existing Job has no uid")
+                    .await
+            }
+            Ok(None) => return,
+            Err(err) => Err(err.to_string()),
+        };
+        if let Err(reason) = put {
+            tracing::error!(
+                job,
+                namespace = %self.settings().namespace,
+                reason,
+                "the existing Job's Secret could not be written: the Job cannot start"
+            );
         }
     }
 }

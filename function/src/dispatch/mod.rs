@@ -13,6 +13,7 @@
 //! layout and the variables are described in `docs/runs.md`.
 
 pub mod eks;
+mod job;
 mod job_env;
 mod job_secret;
 pub mod kubeconfig;

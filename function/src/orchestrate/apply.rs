@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
-use super::plan::{Loaded, refused, run_spec, silenced};
+use super::select::{Loaded, refused, run_spec, select_records, silenced, stages};
 use super::requirements::Checked;
-use super::{Context, PrContext};
+use super::{Context, PrContext, text};
 use crate::command::Command;
 use crate::event::CommitSha;
 use crate::repo_config::ResolvedProject;
@@ -136,7 +136,7 @@ impl Context {
             let specs: Vec<RunSpec> = stage.into_iter().map(|(spec, _)| spec).collect();
             if !earlier_applied {
                 for spec in &specs {
-                    self.refuse_apply(spec, thread, super::groups::EARLIER_STAGE_NOT_APPLIED)
+                    self.refuse_apply(spec, thread, text::EARLIER_STAGE_NOT_APPLIED)
                         .await?;
                 }
                 continue;
@@ -198,7 +198,7 @@ impl Context {
         }
         let checks = self.effective_policy(ctx).policy_checks;
         if let Some(result) = &record.result
-            && let Some(why) = super::policies::unapproved(result, checks.as_deref())
+            && let Some(why) = super::select::unapproved(result, checks.as_deref())
         {
             reasons.push(why);
         }
@@ -268,83 +268,6 @@ fn refuse_dependents(
             &format!("it depends on {dep}, which this apply does not apply"),
         ));
     }
-}
-
-/// `runs` in stages: execution order groups one after another, the lowest first, and within a
-/// group each run after every run it depends on (by project name).
-pub(super) fn stages(runs: Vec<(RunSpec, Vec<String>)>) -> Vec<Vec<(RunSpec, Vec<String>)>> {
-    let mut groups: Vec<i64> = runs
-        .iter()
-        .map(|(spec, _)| spec.project.execution_order_group)
-        .collect();
-    groups.sort_unstable();
-    groups.dedup();
-    let mut remaining = runs;
-    let mut stages = Vec::new();
-    for group in groups {
-        let (now, later): (Vec<_>, Vec<_>) = remaining
-            .into_iter()
-            .partition(|(spec, _)| spec.project.execution_order_group == group);
-        stages.extend(dependency_stages(now));
-        remaining = later;
-    }
-    stages
-}
-
-/// `runs` in stages, each run after every run it depends on (by project name); a cycle is
-/// broken by running what remains together.
-fn dependency_stages(runs: Vec<(RunSpec, Vec<String>)>) -> Vec<Vec<(RunSpec, Vec<String>)>> {
-    let names: Vec<String> = runs
-        .iter()
-        .filter_map(|(s, _)| s.project.name.clone())
-        .collect();
-    let mut remaining = runs;
-    let mut placed: Vec<String> = Vec::new();
-    let mut stages = Vec::new();
-    while !remaining.is_empty() {
-        let (ready, blocked): (Vec<_>, Vec<_>) = remaining.into_iter().partition(|(_, deps)| {
-            deps.iter()
-                .all(|dep| placed.contains(dep) || !names.contains(dep))
-        });
-        if ready.is_empty() {
-            stages.push(blocked);
-            break;
-        }
-        placed.extend(ready.iter().filter_map(|(s, _)| s.project.name.clone()));
-        stages.push(ready);
-        remaining = blocked;
-    }
-    stages
-}
-
-/// The plan records the command's `-p`/`-d`/`-w` select (all when none is given). `-p` names a
-/// configured project; an unnamed project's label (its directory) only when no record has that
-/// name, as plan's selection does: `-p network` never also takes the unnamed `network/`.
-pub(super) fn select_records(records: Vec<PlanRecord>, command: &Command) -> Vec<PlanRecord> {
-    let by_name = command.project.as_ref().is_some_and(|name| {
-        (records.iter()).any(|r| r.key.project.as_deref() == Some(name.as_str()))
-    });
-    records
-        .into_iter()
-        .filter(|record| selected(record, command, by_name))
-        .collect()
-}
-
-/// Whether a plan record is one the command selects; `by_name`: a record has `-p`'s name.
-fn selected(record: &PlanRecord, command: &Command, by_name: bool) -> bool {
-    if let Some(name) = &command.project {
-        return if by_name {
-            record.key.project.as_deref() == Some(name.as_str())
-        } else {
-            record.key.project.is_none() && record.key.project_label() == *name
-        };
-    }
-    if command.dir.is_some() || command.workspace.is_some() {
-        let dir = command.dir.as_deref().unwrap_or(".");
-        let workspace = command.workspace.as_deref().unwrap_or("default");
-        return record.key.dir == dir && record.key.workspace == workspace;
-    }
-    true
 }
 
 /// The configured project a plan record is for, or the policy's defaults for a discovered one.

@@ -5,7 +5,7 @@
 
 use std::fmt::Write as _;
 
-use super::apply::select_records;
+use super::select::select_records;
 use super::sweep::command_of;
 use super::{Context, PrContext};
 use crate::command::Command;

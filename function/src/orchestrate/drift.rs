@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use serde::Serialize;
 
-use super::plan::{Loaded, run_spec};
+use super::select::{Loaded, run_spec};
 use super::{Context, PrContext};
 use crate::event::{CommitSha, RepoName};
 use crate::markdown::inline_code;

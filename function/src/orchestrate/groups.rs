@@ -5,14 +5,11 @@
 
 use std::sync::Arc;
 
-use super::plan::refused;
+use super::select::refused;
+use super::text::EARLIER_STAGE_NOT_APPLIED;
 use super::{Context, PrContext};
 use crate::run::{CommentThread, RunCommand, RunSpec};
 use crate::store::{LockKey, PlanStatus, QueueKey, RunQueues as _, Store as _, TakenGroup};
-
-/// Why an apply's later stage (execution order group, `depends_on`) is refused.
-pub(super) const EARLIER_STAGE_NOT_APPLIED: &str = "an earlier stage of this apply was not \
-     applied, so this project, which comes after it, was not applied either";
 
 impl Context {
     /// Starts the execution order groups `specs`, in order: runs that report back start the
@@ -155,9 +152,10 @@ impl Context {
             match spec.project.depends_on.iter().find(|dep| failed(dep)) {
                 Some(dep) => {
                     // The lock is given back before the comment says so.
+                    // A merge's re-plan: a lock the merge kept stays with it.
                     let released = self
                         .store
-                        .release_lock(&spec.lock_key(), Some(spec.pr.0))
+                        .release_unkept(&spec.lock_key(), spec.pr.0)
                         .await?;
                     tracing::info!(?released, project = %spec.project.label(), "not run: lock given back");
                     let why = format!(

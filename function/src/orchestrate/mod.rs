@@ -34,6 +34,7 @@ mod replan;
 mod reports;
 mod requirements;
 mod scheduled;
+mod select;
 mod state;
 mod sweep;
 mod text;
@@ -336,8 +337,7 @@ impl Context {
         }
         match &event.kind {
             EventKind::Pushed if self.planned_at_head(event, repo, pr).await? => {
-                // Bitbucket Cloud sends `pullrequest:updated` for title and description edits
-                // too: a head that was planned already needs no new plan.
+                // Bitbucket Cloud's `pullrequest:updated` comes for title edits too.
                 tracing::info!("the head was planned already: nothing to re-plan");
                 Ok(())
             }
@@ -355,7 +355,7 @@ impl Context {
             }
             EventKind::Merged => self.merged(event, repo, pr).await,
             EventKind::Closed => self.release_ended(repo, pr, false).await.map(drop),
-            EventKind::Commented(Some(parsed)) if !self.addressed(event, parsed) => Ok(()),
+            EventKind::Commented(Some(_)) if !self.addressed(event) => Ok(()),
             EventKind::Commented(Some(ParsedComment::Command(command))) => {
                 self.command(event, repo, pr, command).await
             }

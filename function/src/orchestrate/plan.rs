@@ -5,13 +5,14 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use tokio::task::JoinSet;
 
+use super::select::{Loaded, refused, run_spec, silenced, stages};
 use super::{Context, PrContext, text};
 
 use crate::dispatch::{DispatchOutcome, Dispatcher};
 use crate::projects::{Request, select};
 use crate::repo_config::{self, EffectivePolicy, Requirement, ResolvedConfig, ResolvedProject};
 use crate::report::Reporter;
-use crate::run::{CommentThread, Outcome, ProjectResult, ProjectSpec, RunCommand, RunSpec};
+use crate::run::{CommentThread, Outcome, ProjectResult, RunCommand, RunSpec};
 use crate::store::{
     ApplyLocks as _, LockHolder, LockKey, LockOutcome, PlanOutcome, PlanStatus, Store,
 };
@@ -24,23 +25,6 @@ pub(super) struct AtHead {
     pub head: HeadFiles,
     pub config: ResolvedConfig,
     pub policy: EffectivePolicy,
-}
-
-/// The config at the head, or the comment that says why it cannot be used.
-pub(crate) enum Loaded {
-    Config(Box<(ResolvedConfig, EffectivePolicy)>),
-    Invalid(String),
-}
-
-impl Loaded {
-    /// The config from the repo file `found` (name and text), or the comment that says why it
-    /// cannot be used.
-    pub(crate) fn resolve(policy: EffectivePolicy, found: Option<&(String, String)>) -> Self {
-        match repo_config::load(&policy, found.map(|(f, t)| (f.as_str(), t.as_str()))) {
-            Ok(config) => Loaded::Config(Box::new((config, policy))),
-            Err(errors) => Loaded::Invalid(errors.to_comment()),
-        }
-    }
 }
 
 impl Context {
@@ -227,7 +211,7 @@ impl Context {
                 (spec, depends_on)
             })
             .collect();
-        let specs: Vec<Vec<RunSpec>> = super::apply::stages(runs)
+        let specs: Vec<Vec<RunSpec>> = stages(runs)
             .into_iter()
             .map(|stage| stage.into_iter().map(|(spec, _)| spec).collect())
             .collect();
@@ -486,16 +470,6 @@ impl Context {
     }
 }
 
-pub(crate) fn refused(spec: &RunSpec, reason: &str) -> ProjectResult {
-    ProjectResult::new(
-        &spec.project,
-        spec.command,
-        Outcome::Refused {
-            reason: reason.to_owned(),
-        },
-    )
-}
-
 pub(crate) fn lock_key(ctx: &PrContext, project: &ResolvedProject) -> LockKey {
     LockKey::of(
         &ctx.repo,
@@ -505,67 +479,3 @@ pub(crate) fn lock_key(ctx: &PrContext, project: &ResolvedProject) -> LockKey {
     )
 }
 
-/// The labels of the `projects` that silence `command`'s comment when nothing changed.
-pub(crate) fn silenced(projects: &[ResolvedProject], command: RunCommand) -> Vec<String> {
-    projects
-        .iter()
-        .filter(|p| p.silence_pr_comments.contains(&command))
-        .map(ResolvedProject::display_name)
-        .collect()
-}
-
-/// The run for one project, with the policy's workflow hooks.
-pub(crate) fn run_spec(
-    ctx: &PrContext,
-    project: &ResolvedProject,
-    policy: &EffectivePolicy,
-    command: RunCommand,
-    extra_args: &[String],
-    apply: Option<crate::run::PlanToApply>,
-) -> RunSpec {
-    let custom = project.workflow.plan.is_some() || project.workflow.apply.is_some();
-    // Without a stage of their own, `import` and `state rm` run their default step after the
-    // plan stage's `init`.
-    let workflow = match command {
-        RunCommand::Plan if custom => Some(project.workflow.plan_steps()),
-        RunCommand::Apply if custom => Some(project.workflow.apply_steps()),
-        RunCommand::Import => project.workflow.import.clone(),
-        RunCommand::StateRm => project.workflow.state_rm.clone(),
-        RunCommand::Plan | RunCommand::Apply => None,
-    };
-    RunSpec {
-        provider: ctx.provider,
-        repo: ctx.repo.clone(),
-        head_repo: ctx.head_repo.as_ref().unwrap_or(&ctx.repo).clone(),
-        pr: ctx.pr,
-        head_sha: ctx.head_sha.clone(),
-        head_branch: ctx.head_branch.clone(),
-        base_branch: ctx.base_branch.clone(),
-        clone_url: ctx.clone_url.clone(),
-        user: ctx.user.clone(),
-        pull_author: ctx.author.clone(),
-        command,
-        project: ProjectSpec {
-            name: project.name.clone(),
-            dir: project.dir.clone(),
-            workspace: project.workspace.clone(),
-            terraform_version: project.terraform_version.clone(),
-            distribution: project.distribution,
-            timeout: project.timeout.unwrap_or(crate::run::DEFAULT_TIMEOUT),
-            workflow,
-            init_args: crate::run::init_args(&project.workflow.plan_steps()),
-            hooks: policy.hooks.clone(),
-            policy_sets: match (command, &policy.policy_checks) {
-                (RunCommand::Plan, Some(checks)) => checks.policy_sets(),
-                _ => Vec::new(),
-            },
-            depends_on: project.depends_on.clone(),
-            execution_order_group: project.execution_order_group,
-        },
-        extra_args: extra_args.to_vec(),
-        operands: Vec::new(),
-        trigger: ctx.trigger.clone(),
-        report_back: None,
-        apply,
-    }
-}

@@ -6,54 +6,15 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use super::apply::select_records;
+use super::select::{failing, select_records};
 use super::{Context, PrContext};
 use crate::command::Command;
 use crate::repo_config::{Owners, PolicyChecks};
-use crate::run::ProjectResult;
 use crate::store::{PlanOutcome, PlanRecord, PlanStatus, Store as _};
 use crate::vcs::VcsClient as _;
 
 /// How often an approval is written again after another approval of the same plan came first.
 const APPROVAL_ATTEMPTS: usize = 5;
-
-/// The failing sets of `result`, and how many approvals they need.
-fn failing(result: &ProjectResult, checks: Option<&PolicyChecks>) -> (Vec<String>, u32) {
-    let names: Vec<String> = result
-        .policies
-        .iter()
-        .filter(|set| !set.passed())
-        .map(|set| set.name.clone())
-        .collect();
-    let need = names
-        .iter()
-        .map(|name| {
-            checks
-                .and_then(|c| c.set(name).and_then(|s| s.approve_count))
-                .unwrap_or_else(|| checks.map_or(1, |c| c.approve_count))
-        })
-        .max()
-        .unwrap_or(0);
-    (names, need)
-}
-
-/// Why a plan with `result` may not be applied yet for its policy checks; `None` when it may.
-pub(super) fn unapproved(result: &ProjectResult, checks: Option<&PolicyChecks>) -> Option<String> {
-    let (names, need) = failing(result, checks);
-    let have = u32::try_from(result.policy_approvals.len()).unwrap_or(u32::MAX);
-    if names.is_empty() || have >= need {
-        return None;
-    }
-    Some(format!(
-        "its policy checks failed ({}); it needs {need} approval(s) by a policy owner, and has \
-         {have}: an owner comments `landfall approve_policies`",
-        names
-            .iter()
-            .map(|n| format!("`{n}`"))
-            .collect::<Vec<_>>()
-            .join(", ")
-    ))
-}
 
 impl Context {
     /// `landfall approve_policies`: records the commenter's approval on each selected plan

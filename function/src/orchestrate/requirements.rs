@@ -145,7 +145,7 @@ impl Context {
         let mut reasons: Vec<String> = record
             .result
             .as_ref()
-            .and_then(|result| super::policies::unapproved(result, checks))
+            .and_then(|result| super::select::unapproved(result, checks))
             .into_iter()
             .collect();
         let approved: Vec<Requirement> = project

@@ -6,7 +6,7 @@
 
 use std::sync::Arc;
 
-use super::plan::run_spec;
+use super::select::run_spec;
 use super::requirements::Checked;
 use super::{Context, PrContext, text};
 use crate::command::Command;

@@ -190,3 +190,7 @@ pub(crate) fn plan_header(
     }
     with_notes(&out, notes)
 }
+
+/// Why an apply's later stage (execution order group, `depends_on`) is refused.
+pub(super) const EARLIER_STAGE_NOT_APPLIED: &str = "an earlier stage of this apply was not \
+     applied, so this project, which comes after it, was not applied either";

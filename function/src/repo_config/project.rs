@@ -6,6 +6,7 @@ use regex::Regex;
 
 use super::dir::normalize_dir;
 use super::read::Reader;
+pub use super::read::Setting;
 use super::switches::{check_fixed_key, read_silence};
 use super::yaml::Node;
 
@@ -16,15 +17,6 @@ pub const DEFAULT_WHEN_MODIFIED: [&str; 4] = [
     "**/terragrunt.hcl",
     "**/.terraform.lock.hcl",
 ];
-
-/// A value with the line that set it, so the policy can name the line it refuses.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct Setting<T> {
-    /// The value.
-    pub value: T,
-    /// The line of its key.
-    pub line: usize,
-}
 
 /// A requirement before `plan` or `apply` may run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

@@ -4,6 +4,15 @@
 use super::diag::Diagnostic;
 use super::yaml::{Entry, Node, Value};
 
+/// A value with the line that set it, so the policy can name the line it refuses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Setting<T> {
+    /// The value.
+    pub value: T,
+    /// The line of its key.
+    pub line: usize,
+}
+
 /// Reads nodes of one file, collecting diagnostics.
 #[derive(Debug)]
 pub(crate) struct Reader {

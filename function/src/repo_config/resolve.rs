@@ -3,7 +3,7 @@
 //! policy change that would allow it.
 
 use super::diag::{ConfigErrors, Diagnostic};
-use super::drift::{DriftSettings, check_repo_drift};
+use super::drift::{DriftMode, DriftPolicy, DriftSettings};
 use super::policy::{EffectivePolicy, OverrideKey};
 use super::project::Setting;
 use super::repo::{Autoplan, BranchPattern, ProjectConfig, RepoConfig, Requirement};
@@ -472,4 +472,56 @@ fn resolve_project(
             .as_ref()
             .and_then(|d| d.settings_for(repo.drift.as_ref(), p.drift.as_ref())),
     })
+}
+
+/// The repo file's drift keys checked against the policy: `mode: remediate` without its leave is
+/// an error (never a silent downgrade to a report); keys in a repository the policy does not
+/// sweep are a warning, since nothing checks them.
+fn check_repo_drift(
+    drift: Option<&DriftPolicy>,
+    repo: &RepoConfig,
+    policy_name: &str,
+) -> Vec<Diagnostic> {
+    let own = repo
+        .projects
+        .iter()
+        .filter_map(|p| p.drift.as_ref().map(|k| (Some(p.display_name()), k)));
+    let mut keys = repo.drift.iter().map(|k| (None, k)).chain(own);
+    let Some(drift) = drift else {
+        return keys
+            .next()
+            .map(|(_, key)| {
+                Diagnostic::warning(
+                    &repo.file,
+                    key.line,
+                    "`drift` is not checked: the operator's policy does not sweep this repository for drift",
+                )
+                .with_help(format!(
+                    "ask the operator to list it under `drift.repositories` in {policy_name}; or remove `drift`"
+                ))
+            })
+            .into_iter()
+            .collect();
+    };
+    if drift.allow_remediate {
+        return Vec::new();
+    }
+    keys.filter_map(|(project, key)| {
+        let mode = key.mode.as_ref()?;
+        let who = project.map_or_else(
+            || "this file asks".to_owned(),
+            |name| format!("project `{name}` asks"),
+        );
+        (mode.value == DriftMode::Remediate).then(|| {
+            Diagnostic::error(
+                &repo.file,
+                mode.line,
+                format!("{who} for drift `mode: remediate`, but remediate is not allowed by the operator policy"),
+            )
+            .with_help(format!(
+                "use `mode: report`; or the operator sets `allow_remediate: true` under `drift` in {policy_name}"
+            ))
+        })
+    })
+    .collect()
 }

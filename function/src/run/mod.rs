@@ -32,15 +32,13 @@ pub use env::{SpecError, env_vars};
 pub use hook::{HookStage, WorkflowHook, WorkflowHooks};
 pub use id::job_name;
 pub use lock::{LockKey, project_label};
-pub use result::{
-    DriftFacts, Outcome, PlanCounts, ProjectResult, RunReport, RunStatus, StepOutput, Timings,
-};
+pub use result::{DriftFacts, Outcome, ProjectResult, RunReport, RunStatus, StepOutput, Timings};
 pub use spec::{
     CommentThread, DEADLINE_GRACE, DEFAULT_TIMEOUT, Distribution, PlanToApply, ProjectSpec,
     RunCommand, RunSpec,
 };
 pub use step::{EnvSource, RunOutput, Step, default_steps, init_args};
-pub use summary::PlanSummary;
+pub use summary::{PlanCounts, PlanSummary};
 
 /// How the runs a merge starts (apply on merge) mark their trigger.
 pub const MERGE_TRIGGER: &str = "merge-";

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::summary::PlanSummary;
+use super::summary::{PlanCounts, PlanSummary};
 use super::{ProjectSpec, RunCommand, StoredArtifact};
 use crate::event::{CommitSha, PullRequestNumber, RepoName};
 
@@ -101,7 +101,7 @@ pub struct DriftFacts {
 impl DriftFacts {
     /// The facts of a plan summary.
     #[must_use]
-    pub fn of(summary: &super::summary::PlanSummary) -> Self {
+    pub fn of(summary: &PlanSummary) -> Self {
         Self {
             changed: summary
                 .resources
@@ -120,33 +120,6 @@ impl DriftFacts {
             .filter(|address| !self.drifted.contains(address))
             .map(String::as_str)
             .collect()
-    }
-}
-
-/// What a plan changes, by kind, as the summary table shows it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PlanCounts {
-    /// Resources to create (replacements included).
-    pub add: usize,
-    /// Resources to update in place.
-    pub change: usize,
-    /// Resources to destroy (replacements included).
-    pub destroy: usize,
-    /// Resources to import.
-    pub import: usize,
-    /// Resources moved to a new address.
-    pub moved: usize,
-    /// Resources replaced (counted in `add` and `destroy`).
-    pub replace: usize,
-    /// Resources removed from state without being destroyed.
-    pub forget: usize,
-}
-
-impl PlanCounts {
-    /// The resources that change, move, are imported or forgotten (a replacement counts twice).
-    #[must_use]
-    pub fn resources(&self) -> usize {
-        self.add + self.change + self.destroy + self.import + self.moved + self.forget
     }
 }
 

@@ -13,8 +13,6 @@ use std::fmt::Write as _;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::result::PlanCounts;
-
 /// What a resource change does, as one word.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -66,6 +64,33 @@ pub struct ResourceLine {
     /// Whether it is being imported.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub importing: bool,
+}
+
+/// What a plan changes, by kind, as the summary table shows it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PlanCounts {
+    /// Resources to create (replacements included).
+    pub add: usize,
+    /// Resources to update in place.
+    pub change: usize,
+    /// Resources to destroy (replacements included).
+    pub destroy: usize,
+    /// Resources to import.
+    pub import: usize,
+    /// Resources moved to a new address.
+    pub moved: usize,
+    /// Resources replaced (counted in `add` and `destroy`).
+    pub replace: usize,
+    /// Resources removed from state without being destroyed.
+    pub forget: usize,
+}
+
+impl PlanCounts {
+    /// The resources that change, move, are imported or forgotten (a replacement counts twice).
+    #[must_use]
+    pub fn resources(&self) -> usize {
+        self.add + self.change + self.destroy + self.import + self.moved + self.forget
+    }
 }
 
 /// The counts of one plan.

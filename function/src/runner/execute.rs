@@ -15,87 +15,20 @@ use secrecy::ExposeSecret as _;
 use super::options::vcs_url;
 use super::plan::finish_plan;
 use super::process::{self, Capture, Finished};
+use super::state::{Executed, Run, Stop, failed};
 use super::terraform::pick_terraform;
 use super::{RunnerOptions, STALE_PLAN_TEXT, git, workflow};
 use crate::config::{env_vars as function_env, process as settings};
 use crate::run::cap::RESULT_TEXT_LIMIT;
 use crate::run::summary;
 use crate::run::{
-    Outcome, PlanSummary, ProjectResult, RunCommand, RunReport, RunSpec, RunStatus, StepOutput,
-    Timings,
+    Outcome, ProjectResult, RunCommand, RunReport, RunSpec, RunStatus, StepOutput, Timings,
 };
-use crate::store::artifacts::{ArtifactError, Artifacts, StoredArtifact};
+use crate::store::artifacts::{ArtifactError, Artifacts};
 use crate::store::keys;
-
-/// The run's working state: paths, environment, log and clock.
-pub(super) struct Run<'a> {
-    pub(super) spec: &'a RunSpec,
-    pub(super) opts: &'a RunnerOptions,
-    /// The Terraform binary for this project (its pinned version, when it pins one).
-    terraform: PathBuf,
-    started: Instant,
-    pub(super) deadline: Instant,
-    pub(super) planfile: PathBuf,
-    /// Where the work directory led when the run started: a link the operator made is followed.
-    pub(super) work_dir_link: Option<PathBuf>,
-    pub(super) log: String,
-    terraform_time: Duration,
-    clone_time: Duration,
-    /// The steps' environment (`env` steps add to it).
-    pub(super) env: Vec<(String, String)>,
-    /// The hooks' environment: the steps' own, `DIR` being the clone's root.
-    pub(super) hook_env: Vec<(String, String)>,
-    /// What the hooks and steps printed, in order, the outcome's place marked among them.
-    pub(super) outputs: Vec<StepOutput>,
-    /// The values the plan marks sensitive, cut from every text the run keeps.
-    pub(super) sensitive: Vec<String>,
-    /// The plan's policy checks.
-    pub(super) policies: Vec<crate::run::policy::PolicySetResult>,
-}
-
-/// A step that ended the run early.
-pub(super) struct Stop(pub(super) Outcome);
-
-/// What a run that went to its end made: its outcome, a plan's summary and stored planfile.
-pub(super) type Executed = (Outcome, Option<PlanSummary>, Option<StoredArtifact>);
-
-pub(super) fn failed(step: &str, output: impl Into<String>) -> Stop {
-    Stop(Outcome::Failed {
-        step: step.to_owned(),
-        output: output.into(),
-    })
-}
 
 fn millis(duration: Duration) -> u64 {
     u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
-}
-
-impl<'a> Run<'a> {
-    /// A run of `spec` starting now, to end by `deadline`, its plan saved to `planfile`.
-    pub(super) fn new(
-        spec: &'a RunSpec,
-        opts: &'a RunnerOptions,
-        deadline: Instant,
-        planfile: PathBuf,
-    ) -> Self {
-        Run {
-            spec,
-            opts,
-            terraform: opts.terraform.clone(),
-            started: Instant::now(),
-            deadline,
-            planfile,
-            work_dir_link: fs::read_link(&opts.work_dir).ok(),
-            log: String::new(),
-            terraform_time: Duration::ZERO,
-            clone_time: Duration::ZERO,
-            env: Vec::new(),
-            hook_env: Vec::new(),
-            outputs: Vec::new(),
-            sensitive: Vec::new(),
-            policies: Vec::new(),
-        }
-    }
 }
 
 impl Run<'_> {

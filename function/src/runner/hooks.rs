@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use super::execute::{Run, Stop};
+use super::state::{Run, Stop};
 use super::steps::shell_command;
 use crate::run::{HookStage, Outcome, StepOutput, WorkflowHook};
 

@@ -26,6 +26,7 @@ mod plan;
 pub mod process;
 mod report_back;
 mod start;
+mod state;
 mod steps;
 mod terraform;
 pub mod workflow;

@@ -6,9 +6,9 @@ use std::path::{Path, PathBuf};
 
 use tempfile::TempDir;
 
-use super::execute::{Executed, Run, Stop, failed};
 use super::git;
 use super::process::Capture;
+use super::state::{Executed, Run, Stop, failed};
 use crate::run::{ProjectResult, summary};
 use crate::store::artifacts::Artifacts;
 use crate::store::keys;

@@ -13,9 +13,9 @@ use super::{RunnerOptions, git};
 use crate::config::FromVariables as _;
 use crate::config::{env_vars as function_env, process as settings};
 use crate::run::RunSpec;
+use crate::store::AnyArtifacts;
 #[cfg(feature = "function")]
 use crate::store::StoreConfig;
-use crate::store::artifacts::AnyArtifacts;
 #[cfg(feature = "function")]
 use crate::store::artifacts::{LocalArtifacts, S3Artifacts};
 use crate::store::presigned::PresignedArtifacts;

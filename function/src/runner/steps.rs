@@ -7,8 +7,8 @@ use std::io;
 use std::path::Path;
 use std::process::Command;
 
-use super::execute::{Run, Stop, failed};
 use super::plan::{plan_text, reads_as_plan};
+use super::state::{Run, Stop, failed};
 use super::workflow;
 use crate::run::{EnvSource, RunCommand, Step, StepOutput};
 

@@ -20,8 +20,6 @@ pub use super::s3_artifacts::S3Artifacts;
 pub use super::s3_artifacts_absent::S3Artifacts;
 pub use crate::run::StoredArtifact;
 
-use crate::forward::forward_to_variants;
-
 /// The longest a presigned S3 link can live: SigV4 refuses more than seven days. A link signed
 /// with temporary credentials (a Job's IAM role) stops working when they expire, which can be
 /// sooner.
@@ -285,40 +283,6 @@ fn count_files(dir: &Path) -> usize {
             })
             .sum()
     })
-}
-
-/// The artifact store chosen at start-up.
-#[derive(Debug, Clone)]
-pub enum AnyArtifacts {
-    /// An S3 bucket (production).
-    S3(S3Artifacts),
-    /// A local folder (embedded).
-    Local(LocalArtifacts),
-    /// A run's presigned links (a runner's only access to S3).
-    Presigned(super::presigned::PresignedArtifacts),
-}
-
-impl AnyArtifacts {
-    /// Where a person can read the artifact `key`: a presigned link valid for `valid_for` (S3),
-    /// or the local file.
-    pub async fn link(&self, key: &str, valid_for: Duration) -> ArtifactLink {
-        match self {
-            Self::S3(store) => store.link(key, valid_for).await,
-            Self::Local(store) => store.link(key),
-            Self::Presigned(_) => ArtifactLink {
-                url: None,
-                location: key.to_owned(),
-                valid_for: None,
-            },
-        }
-    }
-}
-
-forward_to_variants! {
-    impl Artifacts for AnyArtifacts { S3, Local, Presigned }
-    fn put(&self, key: &str, bytes: Vec<u8>) -> Result<StoredArtifact, ArtifactError>;
-    fn get_verified(&self, artifact: &StoredArtifact) -> Result<Vec<u8>, ArtifactError>;
-    fn delete_prefix(&self, prefix: &str) -> Result<usize, ArtifactError>;
 }
 
 #[cfg(test)]

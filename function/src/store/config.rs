@@ -1,7 +1,8 @@
 //! The clients built from the store's settings ([`StoreConfig`], read by [`crate::config`]). The
 //! function and the `landfall locks` operator commands connect the same way.
 
-use super::artifacts::{AnyArtifacts, LocalArtifacts, S3Artifacts};
+use super::AnyArtifacts;
+use super::artifacts::{LocalArtifacts, S3Artifacts};
 use super::{AnyStore, DynamoStore, EmbeddedError, EmbeddedStore};
 pub use crate::config::StoreConfig;
 

@@ -26,8 +26,9 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use landfall_e2e::{AWS_REGION, MotoServer, git, repo_root, tool};
 use landfall_function::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use landfall_function::run::{ProjectSpec, RunCommand, RunReport, RunSpec, RunStatus};
+use landfall_function::store::AnyArtifacts;
 use landfall_function::store::StoreConfig;
-use landfall_function::store::artifacts::{AnyArtifacts, sha256_hex};
+use landfall_function::store::artifacts::sha256_hex;
 use landfall_function::store::presigned::RunLinks;
 
 use crate::tools::run;

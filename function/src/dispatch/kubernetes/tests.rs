@@ -1,6 +1,6 @@
 //! The Job [`super::job_spec`] builds: the token's reference, the run's own inputs, the deadline.
 
-use k8s_openapi::api::core::v1::SecretKeySelector;
+use k8s_openapi::api::core::v1::{EnvVar, SecretKeySelector};
 
 use super::*;
 use crate::config::env_vars;

@@ -5,8 +5,8 @@
 use super::OnMerge;
 use crate::event::CommitSha;
 use crate::orchestrate::PrContext;
-use crate::orchestrate::apply::stages;
-use crate::orchestrate::plan::run_spec;
+use crate::orchestrate::select::stages;
+use crate::orchestrate::select::run_spec;
 use crate::repo_config;
 use crate::run::{LockKey, PlanToApply, RunCommand, RunSpec};
 
