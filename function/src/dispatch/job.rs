@@ -141,11 +141,13 @@ pub fn job_labels(spec: &RunSpec) -> BTreeMap<String, String> {
     ])
 }
 
-/// A variable with a literal value.
+/// A variable with a literal value. The kubelet expands `$(NAME)` in a value and turns `$$`
+/// into `$`, so every `$` is written as `$$`: the runner reads the value as given (a project
+/// name, a branch or a workflow step with `$` in it), and the signed spec still matches.
 pub(super) fn plain(name: &str, value: impl Into<String>) -> EnvVar {
     EnvVar {
         name: name.to_owned(),
-        value: Some(value.into()),
+        value: Some(value.into().replace('$', "$$")),
         value_from: None,
     }
 }

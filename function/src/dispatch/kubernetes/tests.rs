@@ -91,3 +91,51 @@ fn the_deadline_leaves_the_runner_time_to_report_after_its_own_timeout() {
     assert_eq!(spec.active_deadline_seconds, Some(1800 + 300));
     assert_eq!(spec.backoff_limit, Some(0));
 }
+
+/// `value` as the kubelet gives it to the container (Kubernetes' `expansion` rules): `$$` is
+/// `$`, `$(NAME)` is an earlier variable's value (left as it is when there is none).
+fn expand(value: &str, earlier: &[(String, String)]) -> String {
+    let mut out = String::new();
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        rest = &rest[at + 1..];
+        if let Some(after) = rest.strip_prefix('$') {
+            out.push('$');
+            rest = after;
+        } else if let Some((name, after)) = rest.strip_prefix('(').and_then(|r| r.split_once(')')) {
+            match earlier.iter().rev().find(|(n, _)| n == name) {
+                Some((_, v)) => out.push_str(v),
+                None => out.extend(["$(", name, ")"]),
+            }
+            rest = after;
+        } else {
+            out.push('$');
+        }
+    }
+    out + rest
+}
+
+#[test]
+fn the_runner_reads_every_value_as_given_though_the_kubelet_expands_dollars() {
+    let mut spec = plan_spec();
+    spec.head_branch = "feature/$(LANDFALL_RUN_REPO)-$$HOME-$".to_owned();
+    spec.project.name = Some("$(LANDFALL_RUN_PR)".to_owned());
+    spec.extra_args = vec!["-var=cost=$$5".to_owned()];
+    let job = job_spec(&spec, &settings());
+    let mut seen: Vec<(String, String)> = Vec::new();
+    for var in container(&job).env.as_ref().unwrap() {
+        if let Some(value) = &var.value {
+            let expanded = expand(value, &seen);
+            seen.push((var.name.clone(), expanded));
+        }
+    }
+    let read = crate::run::RunSpec::from_lookup(|name| {
+        seen.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+    })
+    .unwrap();
+    assert_eq!(read.head_branch, spec.head_branch);
+    assert_eq!(read.project.name, spec.project.name);
+    assert_eq!(read.extra_args, spec.extra_args);
+    assert_eq!(read.run_id(), spec.run_id());
+}
