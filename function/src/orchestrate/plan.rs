@@ -439,6 +439,11 @@ impl Context {
         let Some(report) = self.dispatcher.report(spec, &run_id, self.poll).await else {
             anyhow::bail!("run {run_id} records its own result, but it was not asked to");
         };
+        // Held to what a report sent back is held to: a local run's folder is the PR code's too.
+        let report = report.and_then(|report| match super::reports::belongs_to(spec, &report) {
+            Ok(()) => Ok(report),
+            Err(why) => Err(format!("its report was refused: {why}")),
+        });
         reporter
             .finish(spec, report.as_ref().map_err(Clone::clone), Some(thread))
             .await?;

@@ -120,9 +120,11 @@ impl super::Orchestrator {
     }
 }
 
-/// Whether `report` is `spec`'s run's: the same run, PR and commit, and only that run's own
-/// artifact keys (a plan's planfile, its log).
-fn belongs_to(spec: &RunSpec, report: &RunReport) -> Result<(), String> {
+/// Whether `report` is `spec`'s run's: the same run, PR and commit, a result for the run's own
+/// project and command, only that run's own artifact keys (a plan's planfile, its log, the
+/// result's log too: the function presigns it), and no policy approval (those are given on
+/// the PR, never by a run).
+pub(super) fn belongs_to(spec: &RunSpec, report: &RunReport) -> Result<(), String> {
     if report.run_id != spec.run_id()
         || report.repo != spec.repo
         || report.pr != spec.pr
@@ -140,6 +142,18 @@ fn belongs_to(spec: &RunSpec, report: &RunReport) -> Result<(), String> {
         && log.key != log_key
     {
         return Err("the report names a log that is not its run's".to_owned());
+    }
+    let result = &report.result;
+    if result.log != report.log {
+        return Err("the report's result names another log than the report".to_owned());
+    }
+    if (&result.name, &result.dir, &result.workspace, result.command)
+        != (&spec.project.name, &spec.project.dir, &spec.project.workspace, spec.command)
+    {
+        return Err("the report's result is for another project or command".to_owned());
+    }
+    if !result.policy_approvals.is_empty() {
+        return Err("a run's report carries no policy approvals".to_owned());
     }
     Ok(())
 }

@@ -196,6 +196,23 @@ async fn only_the_runs_own_credential_and_keys_are_recorded_and_only_once() {
         lp.ctx.take_report(Some(&credential), &elsewhere).await,
         ReportAnswer::Invalid(_)
     ));
+    // Signed right, but its result names another run's planfile as its log (which the
+    // function would presign), approves its own policies, or is another project's.
+    let mut foreign = planned.clone();
+    foreign.result.log = Some(StoredArtifact {
+        key: own_planfile.key.replace(&spec.run_id(), "another-run"),
+        ..own_planfile.clone()
+    });
+    let mut approved = planned.clone();
+    approved.result.policy_approvals = vec!["owner".to_owned()];
+    let mut other_project = planned.clone();
+    other_project.result.dir = "elsewhere".to_owned();
+    for altered in [foreign, approved, other_project] {
+        assert!(matches!(
+            lp.ctx.take_report(Some(&credential), &body(&spec, altered)).await,
+            ReportAnswer::Invalid(_)
+        ));
+    }
     assert!(matches!(
         lp.ctx.take_report(Some(&credential), b"{not json").await,
         ReportAnswer::Invalid(_)
