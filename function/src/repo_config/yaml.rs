@@ -74,18 +74,27 @@ impl Node {
     }
 }
 
+/// The most nodes a document may hold, an alias counted as the nodes it repeats: a repo config
+/// is far smaller, and anchors that repeat anchors (a "billion laughs") stop here instead of
+/// filling the memory.
+pub const MAX_NODES: usize = 100_000;
+
 /// Parses one YAML document; `Ok(None)` for an empty text (or only comments).
 pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
     let mut builder = Builder {
         parser: Parser::new_from_str(text),
         anchors: HashMap::new(),
+        nodes: 0,
     };
     builder.document()
 }
 
 struct Builder<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
-    anchors: HashMap<usize, Node>,
+    /// Each anchor's node and how many nodes it holds.
+    anchors: HashMap<usize, (Node, usize)>,
+    /// The nodes built so far, aliases counted by what they repeat.
+    nodes: usize,
 }
 
 fn scan_error(e: &ScanError) -> YamlError {
@@ -139,9 +148,27 @@ impl<'a> Builder<'a> {
         }
     }
 
+    /// Counts `more` nodes, refusing a document past [`MAX_NODES`].
+    fn count(&mut self, more: usize, span: Span) -> Result<(), YamlError> {
+        self.nodes = self.nodes.saturating_add(more);
+        if self.nodes > MAX_NODES {
+            return Err(at(
+                span,
+                format!(
+                    "the document holds more than {MAX_NODES} values once its aliases are expanded"
+                ),
+            ));
+        }
+        Ok(())
+    }
+
     fn node(&mut self, event: Event<'a>, span: Span) -> Result<Node, YamlError> {
         let line = span.start.line();
         let column = span.start.col() + 1;
+        let first = self.nodes;
+        if !matches!(event, Event::Alias(_)) {
+            self.count(1, span)?;
+        }
         let (value, anchor) = match event {
             Event::Scalar(text, style, anchor, _tag) => {
                 let plain = style == ScalarStyle::Plain;
@@ -169,16 +196,16 @@ impl<'a> Builder<'a> {
             }
             Event::MappingStart(anchor, _tag) => (Value::Map(self.mapping()?), anchor),
             Event::Alias(id) => {
-                return self
+                let size = self
                     .anchors
                     .get(&id)
-                    .cloned()
-                    .map(|mut node| {
-                        node.line = line;
-                        node.column = column;
-                        node
-                    })
-                    .ok_or_else(|| at(span, "alias to an unknown anchor"));
+                    .map(|(_, size)| *size)
+                    .ok_or_else(|| at(span, "alias to an unknown anchor"))?;
+                self.count(size, span)?;
+                let mut node = self.anchors[&id].0.clone();
+                node.line = line;
+                node.column = column;
+                return Ok(node);
             }
             other => return Err(at(span, format!("unexpected YAML event {other:?}"))),
         };
@@ -188,7 +215,8 @@ impl<'a> Builder<'a> {
             value,
         };
         if anchor != 0 {
-            self.anchors.insert(anchor, node.clone());
+            self.anchors
+                .insert(anchor, (node.clone(), self.nodes - first));
         }
         Ok(node)
     }
@@ -295,5 +323,29 @@ mod tests {
             &e[1].value.value,
             Value::Scalar { plain: true, .. }
         ));
+    }
+
+    #[test]
+    fn aliases_that_repeat_aliases_stop_at_the_node_limit() {
+        let mut lines = vec!["a0: &a0 [x, x, x, x, x, x, x, x, x, x]".to_owned()];
+        for level in 1..9 {
+            let aliases = vec![format!("*a{}", level - 1); 10].join(", ");
+            lines.push(format!("a{level}: &a{level} [{aliases}]"));
+        }
+        let text = lines.join("\n");
+        let err = parse(&text).unwrap_err();
+        assert!(
+            err.message.contains("once its aliases are expanded"),
+            "{err}"
+        );
+        assert_eq!(err.line, 5, "the alias that went past the limit: {err}");
+        // Anchors used a few times are read as before.
+        let doc = parse("a: &a {dir: x}\nb: *a\nc: [*a, *a]\n")
+            .unwrap()
+            .unwrap();
+        let Value::Map(entries) = doc.value else {
+            panic!("not a map")
+        };
+        assert_eq!(entries[1].value.value, entries[0].value.value);
     }
 }
