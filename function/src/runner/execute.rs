@@ -77,9 +77,34 @@ impl Run<'_> {
     pub(super) fn exec(
         &mut self,
         step: &str,
+        cmd: Command,
+        shown: &str,
+        dir: &Path,
+    ) -> Result<String, Stop> {
+        self.exec_as(step, cmd, shown, dir, None)
+    }
+
+    /// [`Self::exec`] of a step whose output stays in the runner (`hidden` says which: an
+    /// `env` step, `output: hide`): not echoed, not in the log, not in a failure's text. The
+    /// log and the comment are read by whoever can read the PR.
+    pub(super) fn exec_hidden(
+        &mut self,
+        step: &str,
+        cmd: Command,
+        shown: &str,
+        dir: &Path,
+        hidden: &str,
+    ) -> Result<String, Stop> {
+        self.exec_as(step, cmd, shown, dir, Some(hidden))
+    }
+
+    fn exec_as(
+        &mut self,
+        step: &str,
         mut cmd: Command,
         shown: &str,
         dir: &Path,
+        hidden: Option<&str>,
     ) -> Result<String, Stop> {
         if process::cancel_requested() {
             return Err(Self::cancelled(step, ""));
@@ -92,19 +117,24 @@ impl Run<'_> {
             cmd.env_remove(name);
         }
         cmd.envs(self.env.iter().map(|(name, value)| (name, value)));
+        let echo = self.opts.echo && hidden.is_none();
         let done = self
-            .wait(cmd, Capture::Merged, self.opts.echo)
+            .wait(cmd, Capture::Merged, echo)
             .map_err(|err| failed(step, format!("{shown}: {err}")))?;
         let text = done.text();
-        self.record(&format!("$ {shown}"), &text);
+        let kept = match hidden {
+            None => text.clone(),
+            Some(why) => format!("({why}: the output is not kept)"),
+        };
+        self.record(&format!("$ {shown}"), &kept);
         if done.cancelled {
-            return Err(Self::cancelled(step, &text));
+            return Err(Self::cancelled(step, &kept));
         }
         if done.timed_out {
-            return Err(self.timed_out(step, text));
+            return Err(self.timed_out(step, kept));
         }
         if !done.status.success() {
-            if text.contains(STALE_PLAN_TEXT) {
+            if hidden.is_none() && text.contains(STALE_PLAN_TEXT) {
                 return Err(Stop(Outcome::Refused {
                     reason: format!(
                         "Terraform refused the saved plan as stale: the state changed after \
@@ -113,6 +143,12 @@ impl Run<'_> {
                         fence(&text)
                     ),
                 }));
+            }
+            if hidden.is_some() {
+                return Err(failed(
+                    step,
+                    format!("`{shown}` failed ({}); {kept}", done.status),
+                ));
             }
             return Err(failed(step, text));
         }
@@ -207,6 +243,7 @@ pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: 
         .token
         .iter()
         .map(|token| token.expose_secret().to_owned())
+        .chain(std::mem::take(&mut run.withheld))
         .collect();
     run.log = summary::redact(&run.log, &[secrets.as_slice(), &run.sensitive].concat());
     let log = if run.log.is_empty() {

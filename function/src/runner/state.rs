@@ -32,6 +32,9 @@ pub(super) struct Run<'a> {
     pub(super) outputs: Vec<StepOutput>,
     /// The values the plan marks sensitive, cut from every text the run keeps.
     pub(super) sensitive: Vec<String>,
+    /// The values `env` steps read from a command (credentials, most often), cut from every
+    /// text the run keeps, the log included.
+    pub(super) withheld: Vec<String>,
     /// The plan's policy checks.
     pub(super) policies: Vec<crate::run::policy::PolicySetResult>,
 }
@@ -72,6 +75,7 @@ impl<'a> Run<'a> {
             hook_env: Vec::new(),
             outputs: Vec::new(),
             sensitive: Vec::new(),
+            withheld: Vec::new(),
             policies: Vec::new(),
         }
     }

@@ -10,7 +10,11 @@ use std::process::Command;
 use super::plan::{plan_text, reads_as_plan};
 use super::state::{Run, Stop, failed};
 use super::workflow;
-use crate::run::{EnvSource, RunCommand, Step, StepOutput};
+use crate::run::{EnvSource, RunCommand, RunOutput, Step, StepOutput};
+
+/// The shortest value of an `env` step that is cut from the run's texts: a shorter one (`1`,
+/// `true`, `eu`) is too likely to stand in them for something else.
+const MIN_WITHHELD_LEN: usize = 8;
 
 /// How the runner makes the project directory ready for the workflow's `plan`, `apply`,
 /// `import` or `state_rm`.
@@ -157,7 +161,11 @@ impl Run<'_> {
                     output,
                 } => {
                     let cmd = shell_command(shell.as_deref(), shell_args, command);
-                    let text = self.exec("run", cmd, command, dir)?;
+                    let text = if *output == RunOutput::Hide {
+                        self.exec_hidden("run", cmd, command, dir, "`output: hide`")?
+                    } else {
+                        self.exec("run", cmd, command, dir)?
+                    };
                     if let Some(shown) = output.shown(&text)
                         && !shown.trim().is_empty()
                     {
@@ -174,7 +182,13 @@ impl Run<'_> {
                         EnvSource::Value(value) => value.clone(),
                         EnvSource::Command(command) => {
                             let cmd = shell_command(shell.as_deref(), shell_args, command);
-                            self.exec("env", cmd, command, dir)?.trim().to_owned()
+                            let why = format!("`env` step {name}");
+                            let value = self.exec_hidden("env", cmd, command, dir, &why)?;
+                            let value = value.trim().to_owned();
+                            if value.len() >= MIN_WITHHELD_LEN {
+                                self.withheld.push(value.clone());
+                            }
+                            value
                         }
                     };
                     self.env.push((name.clone(), value));
@@ -252,7 +266,6 @@ impl Run<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run::RunOutput;
 
     fn init() -> Step {
         Step::Init {

@@ -114,6 +114,54 @@ fn an_env_step_uses_its_shell_and_arguments() {
     assert!(report.comment.contains("piped-x"), "{}", report.comment);
 }
 
+/// What an `env` step reads (a credential, most often) and what an `output: hide` step prints
+/// stay in the runner: not in the stored log (which comments and drift issues link), not in
+/// the report, even when a later step prints the value or a hidden step fails.
+#[test]
+fn env_values_and_hidden_output_are_in_no_text_the_run_keeps() {
+    let fx = Fixture::new();
+    let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
+    let mut spec = fx.spec(&head, "delivery-1");
+    let token = Step::Env {
+        name: "VAULT_TOKEN".to_owned(),
+        source: EnvSource::Command("printf 's3cr3t-%s' env-4a1b".to_owned()),
+        shell: None,
+        shell_args: Vec::new(),
+    };
+    spec.project.workflow = Some(vec![
+        token.clone(),
+        hidden("printf 'hidden-%s' s3cret-9c2"),
+        Step::Init {
+            extra_args: Vec::new(),
+        },
+        Step::Plan {
+            extra_args: Vec::new(),
+        },
+        Step::run("echo \"token is $VAULT_TOKEN\""),
+    ]);
+    let kept = |report: &landfall_function::run::RunReport| {
+        let log = report.log.as_ref().expect("the run's log is stored");
+        let log = std::fs::read_to_string(fx.path("data/artifacts").join(&log.key)).unwrap();
+        format!("{log}\n{}", serde_json::to_string(report).unwrap())
+    };
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
+    let text = kept(&report);
+    assert!(text.contains("token is "), "the step ran: {text}");
+    for secret in ["s3cr3t-env-4a1b", "hidden-s3cret-9c2"] {
+        assert!(!text.contains(secret), "{secret} in: {text}");
+    }
+
+    // A hidden step that fails says so, without its output.
+    spec.trigger = "delivery-2".to_owned();
+    spec.project.workflow = Some(vec![token, hidden("printf 'hidden-%s' s3cret-9c2; exit 3")]);
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Failed, "{}", report.comment);
+    let text = kept(&report);
+    assert!(text.contains("`output: hide`"), "{text}");
+    assert!(!text.contains("hidden-s3cret-9c2"), "{text}");
+}
+
 /// The variable and the output that shows its value, beside the fixture's `main.tf`.
 const SIZE_TF: &str = "variable \"size\" {\n  default = \"small\"\n}\n\n\
                        output \"size\" {\n  value = var.size\n}\n";
