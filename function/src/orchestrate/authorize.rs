@@ -33,6 +33,41 @@ impl Context {
         extra_args: &[String],
     ) -> anyhow::Result<bool> {
         let rules = self.effective_policy(ctx).permissions;
+        let decision = self.decision(ctx, action, automatic, extra_args).await?;
+        match decision {
+            Decision::Allow => Ok(true),
+            Decision::SkipFork => {
+                if ctx.announce_fork_skip {
+                    self.upsert_comment(ctx, None, &fork_skipped(rules.allow_fork_prs))
+                        .await?;
+                }
+                Ok(false)
+            }
+            Decision::Refuse(refusal) => {
+                self.upsert_comment(ctx, None, &refused(action, &refusal))
+                    .await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Whether `ctx`'s sender may `action` (a command, without Terraform arguments), decided
+    /// as [`Self::authorize`] decides, with no comment.
+    pub(crate) async fn may(self: &Arc<Self>, ctx: &PrContext, action: Action) -> anyhow::Result<bool> {
+        let decision = self.decision(ctx, action, false, &[]).await?;
+        Ok(matches!(decision, Decision::Allow))
+    }
+
+    /// The decision on `action` for `ctx`'s sender: the policy's rules, the sender's access
+    /// (asked of the host once per delivery) and, when that does not qualify, their teams.
+    async fn decision(
+        &self,
+        ctx: &PrContext,
+        action: Action,
+        automatic: bool,
+        extra_args: &[String],
+    ) -> anyhow::Result<Decision> {
+        let rules = self.effective_policy(ctx).permissions;
         // People are told apart by what identifies them on this host (Bitbucket Cloud: the
         // account UUID, never the nickname its user picks).
         let sender = ctx.sender.identity(ctx.provider).unwrap_or_default();
@@ -69,21 +104,7 @@ impl Context {
             decision = ?decision,
             "authorization"
         );
-        match decision {
-            Decision::Allow => Ok(true),
-            Decision::SkipFork => {
-                if ctx.announce_fork_skip {
-                    self.upsert_comment(ctx, None, &fork_skipped(rules.allow_fork_prs))
-                        .await?;
-                }
-                Ok(false)
-            }
-            Decision::Refuse(refusal) => {
-                self.upsert_comment(ctx, None, &refused(action, &refusal))
-                    .await?;
-                Ok(false)
-            }
-        }
+        Ok(decision)
     }
 
     /// `user`'s access to the PR's repository, asked of the host once per delivery.

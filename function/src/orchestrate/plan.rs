@@ -164,6 +164,9 @@ impl Context {
         let projects = self
             .meeting_plan_requirements(ctx, projects, &mut notes)
             .await?;
+        let projects = self
+            .keeping_reviewed_plans(ctx, projects, &mut notes)
+            .await?;
         if projects.is_empty() {
             let body = text::with_notes("No project was planned.", &notes);
             self.upsert_comment(ctx, None, &body).await?;

@@ -6,7 +6,7 @@ use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
 use super::merge::spec_of;
-use super::reports::{dispatched_env, reporting_loop_with};
+use super::reports::{dispatched_env, reporting_loop_with, reports};
 use super::{Loop, REPO, SHA, comment};
 use crate::store::Store as _;
 
@@ -52,7 +52,7 @@ async fn planned_by(lp: &Loop, text: &str, delivery: &str) -> crate::run::RunSpe
         .await
         .unwrap();
     let run = spec_of(&dispatched_env(lp).await);
-    super::reports::reports(lp, &run, crate::run::RunStatus::Planned).await;
+    reports(lp, &run, crate::run::RunStatus::Planned).await;
     run.0
 }
 
@@ -146,4 +146,45 @@ async fn apply_by_a_configured_name_never_takes_an_unnamed_projects_plan() {
     nothing_applied_by(&lp, "landfall apply -p network").await;
     let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
     assert_eq!(records[0].status, crate::store::PlanStatus::Planned);
+}
+
+/// An approval is the commit's, not the plan's: the PR's author (who may plan, not apply)
+/// cannot replace a plan made at the head commit with another plan of that same commit, which
+/// could differ (a data source, a module version range) from the plan the approver saw. A
+/// writer can; autoplan at a new commit plans as before.
+#[tokio::test]
+async fn only_someone_who_may_apply_plans_a_planned_commit_again() {
+    let (lp, _bin) = reporting_loop_with(None).await;
+    lp.host_knows("maintainer", "write").await;
+    lp.host_grants("author", "read").await;
+    host_has_app_changed_beside_prod(&lp).await;
+    lp.ctx
+        .process(&comment("author", "landfall plan", "plan-1"))
+        .await
+        .unwrap();
+    let run = spec_of(&dispatched_env(&lp).await);
+    reports(&lp, &run, crate::run::RunStatus::Planned).await;
+    let reviewed = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
+
+    // Reopening the PR (autoplan) or commenting again: the reviewed plan stays, nothing runs.
+    let mut reopened = super::opened();
+    reopened.kind = crate::event::EventKind::Reopened;
+    reopened.delivery = Some(crate::event::DeliveryId::new("reopen-1"));
+    lp.ctx.process(&reopened).await.unwrap();
+    lp.ctx
+        .process(&comment("author", "landfall plan -d app", "plan-2"))
+        .await
+        .unwrap();
+    assert_eq!(lp.ctx.store.list_plans(REPO, 1).await.unwrap(), reviewed);
+    assert_eq!(std::fs::read_dir(lp.runs.path()).unwrap().count(), 1);
+    lp.assert_commented(&["`app` was not planned again", "only someone who may apply"])
+        .await;
+
+    // A writer's plan of the same commit replaces it.
+    lp.ctx
+        .process(&comment("maintainer", "landfall plan", "plan-3"))
+        .await
+        .unwrap();
+    let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
+    assert_ne!(records[0].run_id, reviewed[0].run_id);
 }
