@@ -15,8 +15,9 @@
 
 use std::fmt;
 
+use serde::{Deserialize, Serialize};
+
 use crate::command::Action;
-use crate::vcs::Access;
 
 /// Who may run one command, as the policy's `permissions.<command>` says.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -391,6 +392,33 @@ fn decide_with(
         return refuse(Refusal::UnsafeArg(arg.clone()));
     }
     Some(Decision::Allow)
+}
+
+/// What a user may do in a repository, from the host's own permission API.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    /// No access (not a member, or unknown to the host).
+    None,
+    /// Read (GitHub read/triage, GitLab Guest/Reporter, ...).
+    Read,
+    /// Write (GitHub write/maintain, GitLab Developer/Maintainer, ...).
+    Write,
+    /// Admin (GitHub admin, GitLab Owner, ...).
+    Admin,
+}
+
+impl Access {
+    /// The name as written in the policy (`none`, `read`, `write`, `admin`).
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Access::None => "none",
+            Access::Read => "read",
+            Access::Write => "write",
+            Access::Admin => "admin",
+        }
+    }
 }
 
 #[cfg(test)]

@@ -47,20 +47,18 @@ pub fn local_sdk_config(endpoint: &str, region: &str) -> aws_config::SdkConfig {
         .build()
 }
 
-/// Under Lambda, the function's own URL (`lambda:GetFunctionUrlConfig` on
-/// `AWS_LAMBDA_FUNCTION_NAME`), without its trailing slash: where its runners post reports.
+/// Under Lambda, the URL of the function `name` (its own, `AWS_LAMBDA_FUNCTION_NAME`;
+/// `lambda:GetFunctionUrlConfig`), without its trailing slash: where its runners post reports.
 ///
 /// # Errors
 ///
-/// When the function name is unknown, or the URL cannot be read (no URL, no permission).
-pub async fn own_function_url() -> anyhow::Result<String> {
+/// When the URL cannot be read (no URL, no permission).
+pub async fn own_function_url(name: &str) -> anyhow::Result<String> {
     use anyhow::Context as _;
-    let name = crate::config::process::var(crate::config::env_vars::AWS_LAMBDA_FUNCTION_NAME)
-        .context("AWS_LAMBDA_FUNCTION_NAME is not set")?;
     let client = aws_sdk_lambda::Client::new(&sdk_config().await);
     let answer = client
         .get_function_url_config()
-        .function_name(&name)
+        .function_name(name)
         .send()
         .await
         .map_err(aws_sdk_lambda::Error::from)

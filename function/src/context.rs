@@ -1,7 +1,7 @@
 //! The composition root: the clients the loop works with (store, artifacts, dispatcher, VCS
 //! host, policy, hand-off), built once from the [`Config`] and [`Secrets`] read at start-up.
 //! `serve` builds it before it listens; under Lambda it is built on the first invocation that
-//! needs it (see [`crate::orchestrate::Sink`]). Tests build one from parts ([`Context::new`]).
+//! needs it (the orchestrator's `Sink`). Tests build one from parts ([`Context::new`]).
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -13,7 +13,8 @@ use crate::dispatch::{AnyDispatcher, KubernetesDispatcher, LocalDispatcher, Runn
 use crate::event::Provider;
 use crate::repo_config::Policy;
 use crate::store::{AnyArtifacts, AnyStore};
-use crate::vcs::{AnyVcs, RetryPolicy};
+use crate::vcs::github::GithubClient;
+use crate::vcs::{AnyVcs, RetryPolicy, VcsError, VcsSettings};
 
 /// What the loop works with.
 pub struct Context {
@@ -73,9 +74,13 @@ impl Context {
             .with_context(|| format!("cannot open the store ({})", config.store.describe()))?;
         let report_url = match &config.report_url {
             Some(url) => Some(url.clone()),
-            None if process::under_lambda() => Some(crate::aws::own_function_url().await.context(
-                "cannot find the function's URL for run reports; set LANDFALL_REPORT_URL",
-            )?),
+            None if process::under_lambda() => {
+                let name = process::var(env_vars::AWS_LAMBDA_FUNCTION_NAME)
+                    .context("AWS_LAMBDA_FUNCTION_NAME is not set")?;
+                Some(crate::aws::own_function_url(&name).await.context(
+                    "cannot find the function's URL for run reports; set LANDFALL_REPORT_URL",
+                )?)
+            }
             None => None,
         };
         let report_back = report_url.is_some();
@@ -130,7 +135,7 @@ impl Context {
                 AnyDispatcher::Kubernetes(Box::new(dispatcher))
             }
         };
-        let vcs = AnyVcs::from_config(config, secrets, RetryPolicy::default())
+        let vcs = vcs_client(config, secrets, RetryPolicy::default())
             .context("cannot build the VCS client")?;
         let policy = config.load_policy().context("invalid LANDFALL_POLICY")?;
         Ok(Context {
@@ -275,6 +280,48 @@ impl Context {
         }
         Ok(secrets)
     }
+}
+
+/// Builds the adapter the configuration names: a GitHub App when
+/// `LANDFALL_GITHUB_APP_ID` is set, else the host's adapter with the token.
+///
+/// # Errors
+///
+/// [`VcsError::Config`] when neither a token nor a GitHub App is configured, or the client
+/// cannot be built.
+pub fn vcs_client(
+    config: &Config,
+    secrets: &Secrets,
+    retry: RetryPolicy,
+) -> Result<AnyVcs, VcsError> {
+    if let Some(app) = &config.github_app {
+        let key = secrets
+            .github_app_key
+            .as_ref()
+            .ok_or_else(|| VcsError::Config {
+                message: format!("{} was not read", env_vars::GITHUB_APP_KEY),
+            })?;
+        return Ok(AnyVcs::Github(GithubClient::app(
+            config.vcs_url.as_deref(),
+            app.app_id,
+            secrecy::ExposeSecret::expose_secret(key).as_bytes(),
+            app.installation_id,
+            retry,
+        )?));
+    }
+    let token = secrets.vcs_token.clone().ok_or_else(|| VcsError::Config {
+        message: format!(
+            "{} is not set (nor, for GitHub, {}): the function needs it to talk to the host",
+            env_vars::VCS_TOKEN,
+            env_vars::GITHUB_APP_ID
+        ),
+    })?;
+    AnyVcs::new(&VcsSettings {
+        provider: config.vcs,
+        base_url: config.vcs_url.clone(),
+        token,
+        retry,
+    })
 }
 
 #[cfg(test)]

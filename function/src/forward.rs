@@ -1,5 +1,5 @@
 //! [`forward_to_variants!`]: a trait implemented by an enum of its implementations, such as
-//! [`AnyStore`](crate::store::AnyStore), one type chosen at start-up instead of a generic or a box.
+//! the store's `AnyStore`, one type chosen at start-up instead of a generic or a box.
 
 /// Implements a trait whose methods are all `async fn(&self, ...)` for an enum whose every
 /// variant holds an implementation: each method forwards to the chosen variant's. List the

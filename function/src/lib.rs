@@ -35,6 +35,7 @@ pub mod authz;
 pub mod command;
 pub mod comment;
 pub mod config;
+pub mod dir;
 pub mod event;
 mod forward;
 pub mod markdown;

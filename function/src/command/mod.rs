@@ -127,7 +127,7 @@ pub struct Command {
     /// `-p/--project`: a project name from the repo config.
     pub project: Option<String>,
     /// `-d/--dir`: a directory relative to the repository root, normalised by
-    /// [`normalize_dir`](crate::repo_config::normalize_dir) (`a/./b/` and `a/x/../b` are `a/b`).
+    /// [`normalize_dir`](crate::dir::normalize_dir) (`a/./b/` and `a/x/../b` are `a/b`).
     pub dir: Option<String>,
     /// `-w/--workspace`: a Terraform workspace.
     pub workspace: Option<String>,

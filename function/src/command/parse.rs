@@ -3,7 +3,7 @@
 //! checked with [`normalize_dir`], the one normaliser).
 
 use super::{Action, Command, Tool};
-use crate::repo_config::normalize_dir;
+use crate::dir::normalize_dir;
 
 /// Why a comment addressed to us is not a valid command.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

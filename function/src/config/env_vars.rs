@@ -89,7 +89,7 @@ pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 pub const AWS_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
 /// Set by the Lambda runtime: the function's name.
 pub const AWS_LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
-/// How a Lambda invocation hands work on (`LANDFALL_HANDOFF`), see [`crate::handoff`].
+/// How a Lambda invocation hands work on (`LANDFALL_HANDOFF`), see `handoff.rs`.
 pub const HANDOFF: &str = "LANDFALL_HANDOFF";
 /// The function hand-offs are sent to (a name or an ARN); unset, the function itself.
 pub const HANDOFF_FUNCTION: &str = "LANDFALL_HANDOFF_FUNCTION";

@@ -365,6 +365,7 @@ fn github_app_mistakes_stop_start_up_naming_the_variable() {
 
 #[tokio::test]
 async fn the_vcs_client_is_built_from_the_app_or_the_token() {
+    use crate::context::vcs_client;
     use crate::vcs::{AnyVcs, RetryPolicy};
     let app = with_secret(&[
         ("LANDFALL_GITHUB_APP_ID", "1"),
@@ -372,12 +373,12 @@ async fn the_vcs_client_is_built_from_the_app_or_the_token() {
     ])
     .unwrap();
     let secrets = app.resolve_secrets().await.unwrap();
-    let vcs = AnyVcs::from_config(&app, &secrets, RetryPolicy::default()).unwrap();
+    let vcs = vcs_client(&app, &secrets, RetryPolicy::default()).unwrap();
     assert!(matches!(vcs, AnyVcs::Github(_)));
     let gitlab = with_secret(&[("LANDFALL_VCS", "gitlab")]).unwrap();
     let secrets = gitlab.resolve_secrets().await.unwrap();
     assert!(!secrets.has_vcs_credentials());
-    let err = AnyVcs::from_config(&gitlab, &secrets, RetryPolicy::default()).unwrap_err();
+    let err = vcs_client(&gitlab, &secrets, RetryPolicy::default()).unwrap_err();
     assert!(
         err.to_string().starts_with("LANDFALL_VCS_TOKEN is not set"),
         "{err}"

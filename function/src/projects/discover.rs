@@ -4,8 +4,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 
+use crate::dir::normalize_dir;
 use crate::markdown::inline_code;
-use crate::repo_config::normalize_dir;
 
 /// Whether a path is a Terraform configuration file (`.tf`, `.tf.json`, `.tofu`, `.tofu.json`).
 #[must_use]

@@ -9,7 +9,6 @@
 //! the PR comment); keys nobody knows are errors, with a suggestion when one is close.
 
 mod diag;
-mod dir;
 mod drift;
 mod hooks;
 mod merge;
@@ -24,9 +23,9 @@ mod switches;
 mod workflow;
 pub mod yaml;
 
+pub use crate::dir::normalize_dir;
 pub use crate::run::{EnvSource, RunOutput, Step};
 pub use diag::{ConfigErrors, Diagnostic, Severity, render_list};
-pub use dir::normalize_dir;
 pub use drift::{
     DriftKey, DriftMode, DriftPolicy, DriftProjects, DriftSchedule, DriftSettings, RateUnit,
 };

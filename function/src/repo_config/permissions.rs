@@ -17,8 +17,7 @@
 
 use super::read::Reader;
 use super::yaml::Node;
-use crate::authz::Rule;
-use crate::vcs::Access;
+use crate::authz::{Access, Rule};
 
 /// The `permissions` of one `repos` entry: each command's rule when the entry sets it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]

@@ -4,11 +4,11 @@
 use globset::Glob;
 use regex::Regex;
 
-use super::dir::normalize_dir;
 use super::read::Reader;
 pub use super::read::Setting;
 use super::switches::{check_fixed_key, read_silence};
 use super::yaml::Node;
+use crate::dir::normalize_dir;
 
 /// Atlantis' default `when_modified` patterns, relative to the project directory.
 pub const DEFAULT_WHEN_MODIFIED: [&str; 4] = [

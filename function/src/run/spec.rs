@@ -272,7 +272,7 @@ pub struct RunSpec {
 }
 
 /// The PR comment that the runs of one command share: each run's result is added to it as the
-/// run reports (see [`crate::report`]).
+/// run reports (see the `report` module).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CommentThread {
     /// The comment's id on the host; `None` when every project of the command silences its

@@ -1,6 +1,6 @@
 //! A workflow step as the function sends it and the runner runs it, in Atlantis' vocabulary:
 //! `init`, `plan`, `apply`, `import`, `state_rm` with `extra_args`, `run` (a shell command) and `env`. The repo config
-//! produces them ([`crate::repo_config`]); the runner executes them ([`crate::runner::workflow`]).
+//! produces them (`repo_config`); the runner executes them (`runner/workflow.rs`).
 
 use serde::{Deserialize, Serialize};
 

@@ -7,8 +7,8 @@ use secrecy::SecretString;
 
 use super::{
     Access, Actor, BranchDeletion, CommentId, CommitStatus, IssueRef, PullRequest, RepoInfo,
-    Result, RetryPolicy, TrackingIssue, TreeFilter, VcsClient, VcsError, azure_devops,
-    bitbucket_cloud, bitbucket_server, gitea, github, gitlab,
+    Result, RetryPolicy, TrackingIssue, TreeFilter, VcsClient, azure_devops, bitbucket_cloud,
+    bitbucket_server, gitea, github, gitlab,
 };
 use crate::event::{CommitSha, Provider, PullRequestNumber, RepoName};
 use crate::projects::ChangedFile;
@@ -45,49 +45,6 @@ pub enum AnyVcs {
 }
 
 impl AnyVcs {
-    /// Builds the adapter the configuration names: a GitHub App when
-    /// `LANDFALL_GITHUB_APP_ID` is set, else the host's adapter with the token.
-    ///
-    /// # Errors
-    ///
-    /// [`VcsError::Config`] when neither a token nor a GitHub App is configured, or the client
-    /// cannot be built.
-    pub fn from_config(
-        config: &crate::config::Config,
-        secrets: &crate::config::Secrets,
-        retry: RetryPolicy,
-    ) -> Result<Self> {
-        use crate::config::env_vars;
-        if let Some(app) = &config.github_app {
-            let key = secrets
-                .github_app_key
-                .as_ref()
-                .ok_or_else(|| VcsError::Config {
-                    message: format!("{} was not read", env_vars::GITHUB_APP_KEY),
-                })?;
-            return Ok(AnyVcs::Github(github::GithubClient::app(
-                config.vcs_url.as_deref(),
-                app.app_id,
-                secrecy::ExposeSecret::expose_secret(key).as_bytes(),
-                app.installation_id,
-                retry,
-            )?));
-        }
-        let token = secrets.vcs_token.clone().ok_or_else(|| VcsError::Config {
-            message: format!(
-                "{} is not set (nor, for GitHub, {}): the function needs it to talk to the host",
-                env_vars::VCS_TOKEN,
-                env_vars::GITHUB_APP_ID
-            ),
-        })?;
-        Self::new(&VcsSettings {
-            provider: config.vcs,
-            base_url: config.vcs_url.clone(),
-            token,
-            retry,
-        })
-    }
-
     /// Records the GitHub App installation a delivery for `repo` came from (the webhook's
     /// `installation.id`), saving a lookup; other hosts ignore it.
     pub fn remember_installation(&self, repo: &RepoName, installation_id: u64) {
@@ -97,7 +54,7 @@ impl AnyVcs {
     }
 
     /// Builds the adapter for `settings.provider` with a token. GitHub Apps use
-    /// [`Self::from_config`] or [`github::GithubClient::app`].
+    /// the composition root's `vcs_client` or [`github::GithubClient::app`].
     pub fn new(settings: &VcsSettings) -> Result<Self> {
         let url = settings.base_url.as_deref();
         let token = settings.token.clone();

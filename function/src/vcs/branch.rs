@@ -15,8 +15,8 @@
 use http::{Method, StatusCode};
 use serde_json::Value;
 
-use super::host::{Host, PrRef};
 use super::http::{Idempotency, RawResponse, Rest, check};
+use super::rest_call::WithRest;
 use super::{BranchDeletion, PrState, PullRequest, Result, SkipReason, VcsError};
 use crate::event::{CommitSha, RepoName};
 
@@ -153,8 +153,8 @@ pub(super) fn head_in(
 
 /// Sends `request` with the credentials for `repo`, whatever the host answers. Repeating any of
 /// these requests is harmless: a deletion that already happened finds the branch gone.
-pub(super) async fn send<H: Host>(
-    host: &H,
+pub(super) async fn send(
+    host: &impl WithRest,
     repo: &RepoName,
     request: &Request,
     what: &str,
@@ -164,14 +164,14 @@ pub(super) async fn send<H: Host>(
 
 /// [`send`] with the JSON body sent as `media_type` (when given), retried as `idempotency`
 /// allows.
-pub(super) async fn send_as<H: Host>(
-    host: &H,
+pub(super) async fn send_as(
+    host: &impl WithRest,
     repo: &RepoName,
     request: &Request,
     (media_type, idempotency): (Option<&'static str>, Idempotency),
     what: &str,
 ) -> Result<RawResponse> {
-    host.with_rest(repo, |rest: Rest| {
+    host.rest_for(repo, |rest: Rest| {
         let (method, path) = (request.method.clone(), request.path.clone());
         let (body, what) = (request.body.clone(), what.to_owned());
         async move {
@@ -189,8 +189,8 @@ pub(super) async fn send_as<H: Host>(
 
 /// GET JSON at `path` with the credentials for `repo`; `None` when the host answers 404 (or
 /// 410: gone).
-pub(super) async fn get_json<H: Host>(
-    host: &H,
+pub(super) async fn get_json(
+    host: &impl WithRest,
     repo: &RepoName,
     path: &str,
     what: &str,
@@ -211,7 +211,12 @@ enum Now {
 }
 
 /// Reads the branch ([`BranchApi::branch`]) and says where it is now.
-async fn now<H: Host>(host: &H, repo: &RepoName, api: &BranchApi, pr: &PullRequest) -> Result<Now> {
+async fn now(
+    host: &impl WithRest,
+    repo: &RepoName,
+    api: &BranchApi,
+    pr: &PullRequest,
+) -> Result<Now> {
     let branch = pr.head_branch.as_str();
     let what = format!("read the head of branch {branch} in {repo}");
     let Some(json) = get_json(host, repo, &api.branch, &what).await? else {
@@ -229,17 +234,24 @@ async fn now<H: Host>(host: &H, repo: &RepoName, api: &BranchApi, pr: &PullReque
     })
 }
 
+/// What in a deletion's answer says the host refused it, though its status is a success.
+pub(crate) type Refused = fn(&RawResponse) -> Option<String>;
+
 /// [`VcsClient::delete_branch`](super::VcsClient::delete_branch) on `host`: see the module.
-pub(crate) async fn delete<H: Host>(
-    host: &H,
+/// The adapter gives the branch's requests (`api`, asked once the pull request itself does
+/// not refuse), the merged pull request's name for messages, and what in a deletion's answer
+/// says it was refused.
+pub(crate) async fn delete(
+    host: &impl WithRest,
     repo: &RepoName,
     pr: &PullRequest,
+    (api, pr_name, deletion_refused): (impl FnOnce() -> Result<BranchApi>, &str, Refused),
 ) -> Result<BranchDeletion> {
     if let Some(reason) = refusal(repo, pr) {
         return Ok(BranchDeletion::Skipped(reason));
     }
     let branch = pr.head_branch.as_str();
-    let api = H::branch_api(repo, branch, &pr.head_sha)?;
+    let api = api()?;
     let what = format!("read the default branch of {repo}");
     let repository = get_json(host, repo, &api.repository, &what)
         .await?
@@ -257,14 +269,10 @@ pub(crate) async fn delete<H: Host>(
         Now::Moved(now) => return Ok(BranchDeletion::Skipped(SkipReason::Moved { now })),
         Now::AtHead => {}
     }
-    let merged = PrRef {
-        repo,
-        number: pr.number,
-    };
-    let what = format!("delete branch {branch} of {}", H::pr_name(merged));
+    let what = format!("delete branch {branch} of {pr_name}");
     let reply = send(host, repo, &api.delete, &what).await?;
     let refused = match check(reply, &what) {
-        Ok(reply) => match H::deletion_refused(&reply) {
+        Ok(reply) => match deletion_refused(&reply) {
             None => return Ok(BranchDeletion::Deleted),
             Some(message) => VcsError::Status {
                 what,

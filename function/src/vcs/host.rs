@@ -18,6 +18,8 @@ use super::client::unsupported;
 use super::http::{IdJson, RawResponse, Rest, path, segment};
 use super::issues::{self, IssueApi};
 use super::repository::{self, CloneAt, RepoApi};
+pub(crate) use super::rest_call::RestCall;
+use super::rest_call::WithRest;
 use super::{
     Access, Actor, BranchDeletion, CommentId, CommitStatus, IssueRef, PullRequest, RepoInfo,
     Result, StatusState, TrackingIssue, TreeFilter, VcsClient, VcsError, truncate,
@@ -86,28 +88,6 @@ impl StatusFields {
             body[self.url] = json!(url);
         }
         body
-    }
-}
-
-/// A call made with a client: what [`Host::with_rest`] runs with the credentials a repository
-/// needs (a closure `|rest: Rest| async move { ... }`).
-pub(crate) trait RestCall<T>: Send + Sync {
-    /// The call's future.
-    type Reply: Future<Output = Result<T>> + Send;
-
-    /// Makes the call with `rest`.
-    fn call(&self, rest: Rest) -> Self::Reply;
-}
-
-impl<T, F, Fut> RestCall<T> for F
-where
-    F: Fn(Rest) -> Fut + Send + Sync,
-    Fut: Future<Output = Result<T>> + Send,
-{
-    type Reply = Fut;
-
-    fn call(&self, rest: Rest) -> Fut {
-        self(rest)
     }
 }
 
@@ -325,7 +305,10 @@ pub(crate) trait Host: Send + Sync {
     where
         Self: Sized,
     {
-        issues::track(self, repo, existing, issue)
+        async move {
+            let api = Self::issue_api(repo, issue)?;
+            issues::track(self, api, repo, existing, issue).await
+        }
     }
 
     /// The client for the host's API.
@@ -474,11 +457,17 @@ impl<H: Host> VcsClient for H {
     }
 
     async fn delete_branch(&self, repo: &RepoName, pr: &PullRequest) -> Result<BranchDeletion> {
-        branch::delete(self, repo, pr).await
+        let name = H::pr_name(PrRef {
+            repo,
+            number: pr.number,
+        });
+        let api = || H::branch_api(repo, &pr.head_branch, &pr.head_sha);
+        branch::delete(self, repo, pr, (api, &name, H::deletion_refused)).await
     }
 
     async fn repository(&self, repo: &RepoName) -> Result<RepoInfo> {
-        repository::read(self, repo).await
+        let branch_api = |default: &str| H::branch_api(repo, default, &CommitSha::new(""));
+        repository::read(self, repo, H::repo_api(repo)?, branch_api).await
     }
 
     async fn tracking_issue(
@@ -500,5 +489,15 @@ impl<H: Host> VcsClient for H {
             })
         );
         self.send_put(repo, &put, &what).await
+    }
+}
+
+impl<H: Host> WithRest for H {
+    fn rest_for<T: Send>(
+        &self,
+        repo: &RepoName,
+        call: impl RestCall<T>,
+    ) -> impl Future<Output = Result<T>> + Send {
+        self.with_rest(repo, call)
     }
 }

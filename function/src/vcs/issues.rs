@@ -12,8 +12,8 @@ use http::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use super::branch::{Request, get_json, send_as, string_at};
-use super::host::Host;
 use super::http::{Idempotency, RawResponse, check};
+use super::rest_call::WithRest;
 use super::{IssueRef, Result, TrackingIssue, VcsError};
 use crate::event::RepoName;
 
@@ -86,8 +86,8 @@ fn merge(into: &mut Value, patch: &Value) {
 
 /// Sends `request` with the credentials for `repo`, its JSON body as `media_type`; a POST is
 /// never sent twice unless the host refused it.
-pub(crate) async fn send<H: Host>(
-    host: &H,
+pub(crate) async fn send(
+    host: &impl WithRest,
     repo: &RepoName,
     request: &Request,
     media_type: &'static str,
@@ -103,8 +103,8 @@ pub(crate) async fn send<H: Host>(
 
 /// Creates an issue: `create` POSTed to `path`; its number and URL read from the reply at
 /// `number_at` and `url_at`. A 404 or 410 says the repository keeps no issues.
-pub(crate) async fn create<H: Host>(
-    host: &H,
+pub(crate) async fn create(
+    host: &impl WithRest,
     repo: &RepoName,
     post: &Request,
     media_type: &'static str,
@@ -141,14 +141,15 @@ pub(crate) async fn create<H: Host>(
     }
 }
 
-/// [`VcsClient::tracking_issue`](super::VcsClient::tracking_issue) on `host`: see the module.
-pub(crate) async fn track<H: Host>(
-    host: &H,
+/// [`VcsClient::tracking_issue`](super::VcsClient::tracking_issue) on `host`, with the
+/// adapter's requests `api`: see the module.
+pub(crate) async fn track(
+    host: &impl WithRest,
+    api: IssueApi,
     repo: &RepoName,
     existing: Option<&IssueRef>,
     issue: &TrackingIssue,
 ) -> Result<Option<IssueRef>> {
-    let api = H::issue_api(repo, issue)?;
     if let Some(existing) = existing {
         let path = format!("{}/{}", api.issues, existing.number);
         let what = format!("read tracking issue {} of {repo}", existing.number);

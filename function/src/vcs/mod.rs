@@ -40,6 +40,7 @@ pub mod http;
 mod issues;
 mod paging;
 mod repository;
+mod rest_call;
 pub mod tree;
 mod types;
 

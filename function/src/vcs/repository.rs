@@ -8,8 +8,9 @@
 
 use serde_json::Value;
 
+use super::branch::BranchApi;
 use super::branch::{get_json, head_in, string_at};
-use super::host::Host;
+use super::rest_call::WithRest;
 use super::{RepoInfo, Result, VcsError};
 use crate::event::{CommitSha, RepoName};
 
@@ -69,10 +70,15 @@ fn is_full_sha(sha: &str) -> bool {
     matches!(sha.len(), 40 | 64) && sha.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// [`VcsClient::repository`](super::VcsClient::repository) on `host`: the repository, where
-/// the host names it elsewhere its default branch, then that branch's head.
-pub(crate) async fn read<H: Host>(host: &H, repo: &RepoName) -> Result<RepoInfo> {
-    let api = H::repo_api(repo)?;
+/// [`VcsClient::repository`](super::VcsClient::repository) on `host`, with the adapter's
+/// requests (`api`, and `branch_api` for a branch's): the repository, where the host names it
+/// elsewhere its default branch, then that branch's head.
+pub(crate) async fn read(
+    host: &impl WithRest,
+    repo: &RepoName,
+    api: RepoApi,
+    branch_api: impl Fn(&str) -> Result<BranchApi>,
+) -> Result<RepoInfo> {
     let what = format!("read the repository {repo}");
     let repository = get_json(host, repo, &api.repository, &what)
         .await?
@@ -91,7 +97,7 @@ pub(crate) async fn read<H: Host>(host: &H, repo: &RepoName) -> Result<RepoInfo>
         .map(|name| name.strip_prefix("refs/heads/").unwrap_or(name).to_owned())
         .ok_or_else(|| missing(what, format!("no default branch at {}", api.default_at)))?;
     // Only the branch's read is used: no head is expected and nothing is deleted.
-    let branch = H::branch_api(repo, &default, &CommitSha::new(""))?;
+    let branch = branch_api(&default)?;
     let what = format!("read the head of {default}, the default branch of {repo}");
     let json = get_json(host, repo, &branch.branch, &what)
         .await?

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use super::archive;
+pub use crate::authz::Access;
 use crate::event::{CommitSha, EventKind, Provider, PullRequestNumber, RepoName};
 
 /// Where a PR stands.
@@ -185,33 +186,6 @@ impl Actor {
         Actor {
             login: login.into(),
             id: None,
-        }
-    }
-}
-
-/// What a user may do in a repository, from the host's own permission API.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Access {
-    /// No access (not a member, or unknown to the host).
-    None,
-    /// Read (GitHub read/triage, GitLab Guest/Reporter, ...).
-    Read,
-    /// Write (GitHub write/maintain, GitLab Developer/Maintainer, ...).
-    Write,
-    /// Admin (GitHub admin, GitLab Owner, ...).
-    Admin,
-}
-
-impl Access {
-    /// The name as written in the policy (`none`, `read`, `write`, `admin`).
-    #[must_use]
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Access::None => "none",
-            Access::Read => "read",
-            Access::Write => "write",
-            Access::Admin => "admin",
         }
     }
 }
