@@ -76,7 +76,10 @@ impl Context {
             Some(url) => Some(url.clone()),
             None if process::under_lambda() => {
                 let name = process::var(env_vars::AWS_LAMBDA_FUNCTION_NAME)
-                    .context("AWS_LAMBDA_FUNCTION_NAME is not set")?;
+                    .context(
+                        "AWS_LAMBDA_FUNCTION_NAME is not set, so the function's URL for run \
+                         reports is unknown; set LANDFALL_REPORT_URL",
+                    )?;
                 Some(crate::aws::own_function_url(&name).await.context(
                     "cannot find the function's URL for run reports; set LANDFALL_REPORT_URL",
                 )?)

@@ -129,6 +129,9 @@ impl Context {
         request: &Request,
         extra_args: &[String],
     ) -> anyhow::Result<()> {
+        if !self.may_plan_this_commit(ctx, request).await? {
+            return Ok(());
+        }
         let Some(AtHead {
             changed,
             head,
@@ -163,9 +166,6 @@ impl Context {
             selection.projects.into_iter().map(|s| s.project).collect();
         let projects = self
             .meeting_plan_requirements(ctx, projects, &mut notes)
-            .await?;
-        let projects = self
-            .keeping_reviewed_plans(ctx, projects, &mut notes)
             .await?;
         if projects.is_empty() {
             let body = text::with_notes("No project was planned.", &notes);

@@ -2,52 +2,49 @@
 //! in Atlantis: a plan an earlier `landfall plan -d prod -- -destroy` made, of a project this
 //! plan does not select, is discarded with its lock, so that `landfall apply` cannot apply it.
 //!
-//! A plan at a commit that was planned already replaces a plan someone may have reviewed and
-//! approved (an approval is the commit's, not the plan's): only someone who may apply makes it.
+//! A commit that was planned already is planned again only by someone who may apply: a new plan
+//! of it may replace, or stand beside, the plans someone reviewed and approved (an approval is
+//! the commit's, not the plan's).
 
 use std::sync::Arc;
 
-use super::plan::lock_key;
 use super::{Context, PrContext};
 use crate::command::Action;
 use crate::markdown::inline_code;
 use crate::projects::Request;
-use crate::repo_config::ResolvedProject;
 use crate::store::{LockKey, PlanStatus, ReleaseOutcome, Store as _};
 
 impl Context {
-    /// `projects` without those planned already at the PR's head commit (`planned` or no
-    /// changes), unless the sender may apply: the same commit can plan otherwise (a data
-    /// source, a module version range, a moved tag), and its new plan would replace the one
-    /// an approval of the commit was given for. A note says why for each one left out.
-    pub(super) async fn keeping_reviewed_plans(
+    /// Whether `request` may plan at the PR's head commit: only someone who may apply plans a
+    /// commit the PR has a plan of already (any project, any outcome). The same commit can
+    /// plan otherwise (a data source, a module version range, a tag that moved), and a host's
+    /// approval is the commit's: a second plan would be one nobody reviewed, which apply, or
+    /// apply on merge, would then apply. A comment is told why; autoplan (a reopen, a ready
+    /// event) plans nothing, as for a push of a commit that was planned.
+    pub(super) async fn may_plan_this_commit(
         self: &Arc<Self>,
         ctx: &PrContext,
-        projects: Vec<ResolvedProject>,
-        notes: &mut Vec<String>,
-    ) -> anyhow::Result<Vec<ResolvedProject>> {
+        request: &Request,
+    ) -> anyhow::Result<bool> {
         let records = self.store.list_plans(ctx.repo.as_str(), ctx.pr.0).await?;
-        let planned_here = |project: &ResolvedProject| {
-            let key = lock_key(ctx, project);
-            records.iter().any(|r| {
-                r.key == key
-                    && r.head_sha == ctx.head_sha.as_str()
-                    && matches!(r.status, PlanStatus::Planned | PlanStatus::NoChanges)
-            })
-        };
-        if !projects.iter().any(planned_here) || self.may(ctx, Action::Apply).await? {
-            return Ok(projects);
+        let planned_here = records
+            .iter()
+            .any(|r| r.head_sha == ctx.head_sha.as_str());
+        if !planned_here || self.may(ctx, Action::Apply).await? {
+            return Ok(true);
         }
-        let (again, kept): (Vec<_>, Vec<_>) = projects.into_iter().partition(planned_here);
-        for project in again {
-            notes.push(format!(
-                "{} was not planned again: it was planned at this commit already, and a new \
-                 plan of the same commit would replace the one reviewed, so only someone who may \
-                 apply makes it. Push a commit to plan anew.",
-                inline_code(&project.display_name())
-            ));
+        tracing::info!("the head was planned already, and the sender may not apply: nothing is planned");
+        if !request.automatic {
+            let body = format!(
+                "**Not planned:** {} was planned already. A new plan of the same commit can \
+                 differ from the one reviewed (a data source, a module version range, a tag \
+                 that moved), and an approval is the commit's, so only someone who may apply \
+                 plans it again. Push a commit to plan anew.",
+                inline_code(&ctx.head_sha.to_string())
+            );
+            self.upsert_comment(ctx, None, &body).await?;
         }
-        Ok(kept)
+        Ok(false)
     }
 
     /// With a `request` that selects every project, discards the PR's plans with changes, and

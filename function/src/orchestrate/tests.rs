@@ -397,6 +397,8 @@ async fn an_open_pr_keeps_the_locks_its_plan_took() {
 async fn a_plan_never_takes_the_record_of_a_running_state_edit() {
     let lp = Loop::new().await;
     lp.host_has_a_terraform_pr("open", false).await;
+    // A writer's: the author of a PR whose commit has a record may not plan it at all.
+    lp.host_grants("author", "write").await;
     // An import of the project is running for this PR: its lock and its `applying` record.
     let key = lp.hold_lock(1, ".").await;
     let importing = crate::store::PlanRecord {

@@ -79,22 +79,36 @@ impl Node {
 /// filling the memory.
 pub const MAX_NODES: usize = 100_000;
 
+/// The most text a document's scalars may hold once its aliases are expanded: an alias of a
+/// long string counts its length each time.
+pub const MAX_TEXT_BYTES: usize = 16 << 20;
+
+/// The deepest a document's lists and mappings may nest: a repo config needs a handful, and
+/// the tree is built by recursion.
+pub const MAX_DEPTH: usize = 64;
+
 /// Parses one YAML document; `Ok(None)` for an empty text (or only comments).
 pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
     let mut builder = Builder {
         parser: Parser::new_from_str(text),
         anchors: HashMap::new(),
         nodes: 0,
+        bytes: 0,
+        depth: 0,
     };
     builder.document()
 }
 
 struct Builder<'a> {
     parser: Parser<'a, saphyr_parser::StrInput<'a>>,
-    /// Each anchor's node and how many nodes it holds.
-    anchors: HashMap<usize, (Node, usize)>,
+    /// Each anchor's node, and how many nodes and scalar bytes it holds.
+    anchors: HashMap<usize, (Node, usize, usize)>,
     /// The nodes built so far, aliases counted by what they repeat.
     nodes: usize,
+    /// The scalar text built so far, aliases counted by what they repeat.
+    bytes: usize,
+    /// How deep the node being built nests.
+    depth: usize,
 }
 
 fn scan_error(e: &ScanError) -> YamlError {
@@ -148,14 +162,18 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Counts `more` nodes, refusing a document past [`MAX_NODES`].
-    fn count(&mut self, more: usize, span: Span) -> Result<(), YamlError> {
-        self.nodes = self.nodes.saturating_add(more);
-        if self.nodes > MAX_NODES {
+    /// Counts `nodes` more nodes and `bytes` more scalar text, refusing a document past
+    /// [`MAX_NODES`] or [`MAX_TEXT_BYTES`].
+    fn count(&mut self, (nodes, bytes): (usize, usize), span: Span) -> Result<(), YamlError> {
+        self.nodes = self.nodes.saturating_add(nodes);
+        self.bytes = self.bytes.saturating_add(bytes);
+        if self.nodes > MAX_NODES || self.bytes > MAX_TEXT_BYTES {
             return Err(at(
                 span,
                 format!(
-                    "the document holds more than {MAX_NODES} values once its aliases are expanded"
+                    "the document holds more than {MAX_NODES} values or {} MiB of text once its \
+                     aliases are expanded",
+                    MAX_TEXT_BYTES >> 20
                 ),
             ));
         }
@@ -165,9 +183,20 @@ impl<'a> Builder<'a> {
     fn node(&mut self, event: Event<'a>, span: Span) -> Result<Node, YamlError> {
         let line = span.start.line();
         let column = span.start.col() + 1;
-        let first = self.nodes;
-        if !matches!(event, Event::Alias(_)) {
-            self.count(1, span)?;
+        let (first, first_bytes) = (self.nodes, self.bytes);
+        match &event {
+            Event::Alias(_) => {}
+            Event::Scalar(text, ..) => self.count((1, text.len()), span)?,
+            _ => self.count((1, 0), span)?,
+        }
+        if matches!(event, Event::SequenceStart(..) | Event::MappingStart(..)) {
+            self.depth += 1;
+            if self.depth > MAX_DEPTH {
+                return Err(at(
+                    span,
+                    format!("lists and mappings nest deeper than {MAX_DEPTH}"),
+                ));
+            }
         }
         let (value, anchor) = match event {
             Event::Scalar(text, style, anchor, _tag) => {
@@ -199,7 +228,7 @@ impl<'a> Builder<'a> {
                 let size = self
                     .anchors
                     .get(&id)
-                    .map(|(_, size)| *size)
+                    .map(|(_, nodes, bytes)| (*nodes, *bytes))
                     .ok_or_else(|| at(span, "alias to an unknown anchor"))?;
                 self.count(size, span)?;
                 let mut node = self.anchors[&id].0.clone();
@@ -209,14 +238,17 @@ impl<'a> Builder<'a> {
             }
             other => return Err(at(span, format!("unexpected YAML event {other:?}"))),
         };
+        if matches!(value, Value::Seq(_) | Value::Map(_)) {
+            self.depth -= 1;
+        }
         let node = Node {
             line,
             column,
             value,
         };
         if anchor != 0 {
-            self.anchors
-                .insert(anchor, (node.clone(), self.nodes - first));
+            let size = (self.nodes - first, self.bytes - first_bytes);
+            self.anchors.insert(anchor, (node.clone(), size.0, size.1));
         }
         Ok(node)
     }
@@ -339,6 +371,23 @@ mod tests {
             "{err}"
         );
         assert_eq!(err.line, 5, "the alias that went past the limit: {err}");
+        // One long string repeated by aliases: few values, much text.
+        let long = "x".repeat(1 << 20);
+        let aliases = vec!["*s"; 20].join(", ");
+        let err = parse(&format!("s: &s {long}\nt: [{aliases}]\n")).unwrap_err();
+        assert!(err.message.contains("MiB of text"), "{err}");
+        // Lists in lists, past any config's depth.
+        let deep = format!("{}{}", "[".repeat(MAX_DEPTH + 1), "]".repeat(MAX_DEPTH + 1));
+        let err = parse(&deep).unwrap_err();
+        assert!(err.message.contains("nest deeper"), "{err}");
+        assert!(
+            parse(&format!(
+                "{}{}",
+                "[".repeat(MAX_DEPTH),
+                "]".repeat(MAX_DEPTH)
+            ))
+            .is_ok()
+        );
         // Anchors used a few times are read as before.
         let doc = parse("a: &a {dir: x}\nb: *a\nc: [*a, *a]\n")
             .unwrap()

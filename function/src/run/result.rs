@@ -52,6 +52,21 @@ pub enum Outcome {
     },
 }
 
+impl Outcome {
+    /// The texts the outcome shows (what Terraform or a step printed, a reason), to cut a
+    /// secret from them; not the step's name.
+    pub fn texts_mut(&mut self) -> Vec<&mut String> {
+        match self {
+            Outcome::Planned { summary, plan_text } => vec![summary, plan_text],
+            Outcome::NoChanges { plan_text } => vec![plan_text],
+            Outcome::Applied { output }
+            | Outcome::Failed { output, .. }
+            | Outcome::TimedOut { output, .. } => vec![output],
+            Outcome::Refused { reason } => vec![reason],
+        }
+    }
+}
+
 /// One project's result, as the comment shows it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ProjectResult {

@@ -218,6 +218,10 @@ pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: 
         Ok(done) => done,
         Err(Stop(outcome)) => (outcome, None, None),
     };
+    let mut outcome = outcome;
+    for text in outcome.texts_mut() {
+        *text = summary::redact(text, &run.withheld);
+    }
     let mut result = ProjectResult::new(&spec.project, spec.command, outcome);
     // The summary table's counts (plans with changes only, as `ProjectResult::planned` keeps).
     result.counts = summary
@@ -243,9 +247,9 @@ pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: 
         .token
         .iter()
         .map(|token| token.expose_secret().to_owned())
-        .chain(std::mem::take(&mut run.withheld))
         .collect();
-    run.log = summary::redact(&run.log, &[secrets.as_slice(), &run.sensitive].concat());
+    let hidden = [secrets.as_slice(), &run.sensitive, &run.withheld].concat();
+    run.log = summary::redact(&run.log, &hidden);
     let log = if run.log.is_empty() {
         None
     } else {
@@ -287,6 +291,12 @@ impl Run<'_> {
         }
     }
 
+    /// The values cut from what the steps printed: the plan's sensitive ones and what `env`
+    /// steps read.
+    fn cut_from_texts(&self) -> Vec<String> {
+        [self.sensitive.as_slice(), &self.withheld].concat()
+    }
+
     /// The outputs as the result keeps them: the outcome's place marked, sensitive values cut,
     /// the texts within [`RESULT_TEXT_LIMIT`]; none when the outcome's text is all there is.
     fn finished_outputs(&mut self) -> Vec<StepOutput> {
@@ -304,7 +314,7 @@ impl Run<'_> {
             } = output
             {
                 for text in [command, text].into_iter().chain(description) {
-                    *text = summary::redact(text, &self.sensitive);
+                    *text = summary::redact(text, &self.cut_from_texts());
                 }
             }
         }

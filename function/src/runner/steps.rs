@@ -91,6 +91,12 @@ fn lock_plugin_cache(cache: &Path) -> io::Result<fs::File> {
 }
 
 impl Run<'_> {
+    /// Whether `value` stands in the run's own spec (its commit, a directory, a name): no
+    /// secret, and cutting it would cut those from every text.
+    fn spec_holds(&self, value: &str) -> bool {
+        self.spec.to_env().iter().any(|(_, v)| v.contains(value))
+    }
+
     /// Keeps what a step printed for the comment.
     pub(super) fn print(&mut self, step: &str, command: &str, text: String) {
         self.outputs.push(StepOutput::Printed {
@@ -185,7 +191,7 @@ impl Run<'_> {
                             let why = format!("`env` step {name}");
                             let value = self.exec_hidden("env", cmd, command, dir, &why)?;
                             let value = value.trim().to_owned();
-                            if value.len() >= MIN_WITHHELD_LEN {
+                            if value.len() >= MIN_WITHHELD_LEN && !self.spec_holds(&value) {
                                 self.withheld.push(value.clone());
                             }
                             value

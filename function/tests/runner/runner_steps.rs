@@ -128,8 +128,15 @@ fn env_values_and_hidden_output_are_in_no_text_the_run_keeps() {
         shell: None,
         shell_args: Vec::new(),
     };
+    let head_again = Step::Env {
+        name: "HEAD_AGAIN".to_owned(),
+        source: EnvSource::Command("git rev-parse HEAD".to_owned()),
+        shell: None,
+        shell_args: Vec::new(),
+    };
     spec.project.workflow = Some(vec![
         token.clone(),
+        head_again,
         hidden("printf 'hidden-%s' s3cret-9c2"),
         Step::Init {
             extra_args: Vec::new(),
@@ -151,6 +158,12 @@ fn env_values_and_hidden_output_are_in_no_text_the_run_keeps() {
     for secret in ["s3cr3t-env-4a1b", "hidden-s3cret-9c2"] {
         assert!(!text.contains(secret), "{secret} in: {text}");
     }
+    // A value the run's spec holds (its commit) is no secret: the report still names its run.
+    assert_eq!(report.head_sha.as_str(), head);
+    assert!(
+        report.planfile.is_some_and(|p| p.key.contains(&head)),
+        "{text}"
+    );
 
     // A hidden step that fails says so, without its output.
     spec.trigger = "delivery-2".to_owned();

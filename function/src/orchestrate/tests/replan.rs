@@ -148,10 +148,10 @@ async fn apply_by_a_configured_name_never_takes_an_unnamed_projects_plan() {
     assert_eq!(records[0].status, crate::store::PlanStatus::Planned);
 }
 
-/// An approval is the commit's, not the plan's: the PR's author (who may plan, not apply)
-/// cannot replace a plan made at the head commit with another plan of that same commit, which
-/// could differ (a data source, a module version range) from the plan the approver saw. A
-/// writer can; autoplan at a new commit plans as before.
+/// An approval is the commit's, not the plan's: once the PR's head commit was planned, its
+/// author (who may plan, not apply) plans it no more, neither the projects planned (a new plan
+/// of the same commit could differ from the one the approver saw) nor others (a plan nobody
+/// reviewed); a plan without flags would also have discarded the reviewed one. A writer can.
 #[tokio::test]
 async fn only_someone_who_may_apply_plans_a_planned_commit_again() {
     let (lp, _bin) = reporting_loop_with(None).await;
@@ -165,24 +165,31 @@ async fn only_someone_who_may_apply_plans_a_planned_commit_again() {
     let run = spec_of(&dispatched_env(&lp).await);
     reports(&lp, &run, crate::run::RunStatus::Planned).await;
     let reviewed = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
+    let locks = lp.ctx.store.list_locks(Some(REPO)).await.unwrap();
+    let comments = lp.comments().await.len();
 
-    // Reopening the PR (autoplan) or commenting again: the reviewed plan stays, nothing runs.
+    // Reopening the PR (autoplan) plans nothing and says nothing.
     let mut reopened = super::opened();
     reopened.kind = crate::event::EventKind::Reopened;
     reopened.delivery = Some(crate::event::DeliveryId::new("reopen-1"));
     lp.ctx.process(&reopened).await.unwrap();
-    lp.ctx
-        .process(&comment("author", "landfall plan -d app", "plan-2"))
-        .await
-        .unwrap();
-    assert_eq!(lp.ctx.store.list_plans(REPO, 1).await.unwrap(), reviewed);
+    assert_eq!(lp.comments().await.len(), comments);
+    // The author's plans of the same commit, of the planned project or another, are refused.
+    for (text, delivery) in [("landfall plan", "plan-2"), ("landfall plan -d prod", "plan-3")] {
+        lp.ctx
+            .process(&comment("author", text, delivery))
+            .await
+            .unwrap();
+        assert_eq!(lp.ctx.store.list_plans(REPO, 1).await.unwrap(), reviewed, "{text}");
+        assert_eq!(lp.ctx.store.list_locks(Some(REPO)).await.unwrap(), locks, "{text}");
+    }
     assert_eq!(std::fs::read_dir(lp.runs.path()).unwrap().count(), 1);
-    lp.assert_commented(&["`app` was not planned again", "only someone who may apply"])
+    lp.assert_commented(&["**Not planned:**", "only someone who may apply"])
         .await;
 
     // A writer's plan of the same commit replaces it.
     lp.ctx
-        .process(&comment("maintainer", "landfall plan", "plan-3"))
+        .process(&comment("maintainer", "landfall plan", "plan-4"))
         .await
         .unwrap();
     let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
