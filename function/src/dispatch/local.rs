@@ -290,9 +290,9 @@ impl Dispatcher for LocalDispatcher {
         Ok(true)
     }
 
-    /// Waits for the run's `report.json`, looking every `poll`; `Err` holds the log tail of a
-    /// runner that ended without one, or says that none came in time (the run's limit plus five
-    /// minutes).
+    /// Waits for the runner to end, looking every `poll`, then reads its `report.json`; `Err`
+    /// holds the log tail of a runner that ended without one, or says that it did not end in
+    /// time (the run's limit plus five minutes).
     async fn report(
         &self,
         spec: &RunSpec,
@@ -306,12 +306,9 @@ impl Dispatcher for LocalDispatcher {
             serde_json::from_str::<RunReport>(&json).ok()
         };
         Some(loop {
-            let ended = self.exit_status(run_id);
-            if let Some(parsed) = read().await {
-                break Ok(parsed);
-            }
-            if let Some(status) = ended {
-                // The report is written before the process ends; one more look, then give up.
+            // Read once the runner has ended: the report is its last write, and nothing a step
+            // started outlives the step, so a file a step wrote there is not taken for it.
+            if let Some(status) = self.exit_status(run_id) {
                 if let Some(parsed) = read().await {
                     break Ok(parsed);
                 }

@@ -155,5 +155,15 @@ pub(super) fn belongs_to(spec: &RunSpec, report: &RunReport) -> Result<(), Strin
     if !result.policy_approvals.is_empty() {
         return Err("a run's report carries no policy approvals".to_owned());
     }
+    // A plan's report answers for every policy set the run was given: one left out would let
+    // its apply through as though it passed.
+    let answered = |set: &crate::run::policy::PolicySet| {
+        result.policies.iter().any(|r| r.name == set.name)
+    };
+    if matches!(result.outcome, crate::run::Outcome::Planned { .. })
+        && !spec.project.policy_sets.iter().all(answered)
+    {
+        return Err("the report leaves out a policy set its run was given".to_owned());
+    }
     Ok(())
 }

@@ -333,3 +333,21 @@ async fn execution_order_groups_start_one_after_another_from_the_reports_without
         "{records:?}"
     );
 }
+
+#[test]
+fn a_plan_report_answers_for_every_policy_set_its_run_was_given() {
+    let mut spec = crate::run::env::tests::plan_spec();
+    spec.project.policy_sets = vec![crate::run::policy::PolicySet {
+        name: "cost".to_owned(),
+        modules: Vec::new(),
+    }];
+    let mut planned = report(&spec, RunStatus::Planned, None);
+    assert!(super::super::reports::belongs_to(&spec, &planned).is_err());
+    planned.result.policies = vec![crate::run::policy::PolicySetResult {
+        name: "cost".to_owned(),
+        failures: vec!["too dear".to_owned()],
+        warnings: Vec::new(),
+        error: None,
+    }];
+    assert_eq!(super::super::reports::belongs_to(&spec, &planned), Ok(()));
+}
