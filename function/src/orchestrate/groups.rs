@@ -8,6 +8,8 @@ use std::sync::Arc;
 use super::select::refused;
 use super::text::EARLIER_STAGE_NOT_APPLIED;
 use super::{Context, PrContext};
+use crate::report::short;
+use crate::vcs::VcsClient as _;
 use crate::run::{CommentThread, RunCommand, RunSpec};
 use crate::store::{LockKey, PlanStatus, QueueKey, RunQueues as _, Store as _, TakenGroup};
 
@@ -108,16 +110,44 @@ impl Context {
                         && r.status != PlanStatus::Applied
                 })
             });
-            if first.command == RunCommand::Apply && unapplied {
+            let refusal = if first.command != RunCommand::Apply {
+                None
+            } else if unapplied {
+                Some(EARLIER_STAGE_NOT_APPLIED.to_owned())
+            } else {
+                self.moved_on(first).await
+            };
+            if let Some(why) = refusal {
                 for spec in &next {
-                    self.refuse_apply(spec, &thread, EARLIER_STAGE_NOT_APPLIED)
-                        .await?;
+                    self.refuse_apply(spec, &thread, &why).await?;
                 }
                 continue;
             }
             let next = self.hold_back(next, &thread).await?;
             tracing::info!(runs = next.len(), "the next execution order group starts");
             Box::pin(self.run_group(next, &thread)).await?;
+        }
+    }
+
+    /// Why a later stage of the apply `first` is part of may not start because its PR moved on
+    /// from the commit the apply was asked at (a push while an earlier stage ran: an approval
+    /// may be gone with it), or the host cannot tell; `None` when it is still there. A merge's
+    /// apply is made at the merge commit, which is not the PR's head.
+    async fn moved_on(&self, first: &RunSpec) -> Option<String> {
+        if crate::run::is_merge_trigger(&first.trigger) {
+            return None;
+        }
+        match self.vcs.pull_request(&first.repo, first.pr).await {
+            Ok(now) if now.head_sha == first.head_sha => None,
+            Ok(now) => Some(format!(
+                "the pull request moved on to {} while an earlier stage of this apply ran, and \
+                 this stage's plans were made at {}: plan and apply again",
+                short(now.head_sha.as_str()),
+                short(first.head_sha.as_str())
+            )),
+            Err(err) => Some(format!(
+                "the host could not tell whether the pull request moved on ({err}): apply again"
+            )),
         }
     }
 

@@ -336,3 +336,38 @@ async fn a_merge_that_plans_a_dependency_again_applies_no_dependent_before_it() 
         "{said:#?}"
     );
 }
+
+/// A push while an apply's first stage runs stops the later ones: their plans were made at the
+/// commit the apply was asked at, which the PR (and maybe its approval) has left.
+#[tokio::test]
+async fn a_push_during_an_apply_stops_its_later_stages() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    let (lp, _bin) = both_planned_with("repos:\n- id: /.*/\n", GROUPS).await;
+    Box::pin(lp.ctx.process(&comment("maintainer", "landfall apply", "apply-1")))
+        .await
+        .unwrap();
+    let applies = dispatched(&lp, RunCommand::Apply).await;
+    let pushed = "b".repeat(40);
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/pulls/1")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!({
+            "number": 1, "state": "open", "merged": false, "mergeable": true,
+            "head": {"ref": "feature", "sha": pushed, "repo": {"full_name": REPO}},
+            "base": {"ref": "main", "sha": super::SHA, "repo": {"full_name": REPO}},
+            "user": {"login": "author"}
+        })))
+        .with_priority(1)
+        .mount(&lp.host)
+        .await;
+    reports(&lp, &applies[0], RunStatus::Applied).await;
+    assert_eq!(dispatched(&lp, RunCommand::Apply).await.len(), 1, "app was not applied");
+    let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
+    let app = records.iter().find(|r| r.key.dir == "app").unwrap();
+    assert_eq!(app.status, crate::store::PlanStatus::Planned);
+    let said = lp.sent("PATCH", "/comments/").await;
+    assert!(
+        said.iter().any(|c| c["body"].as_str().unwrap_or_default().contains("moved on to bbbbbbb")),
+        "{said:?}"
+    );
+}
