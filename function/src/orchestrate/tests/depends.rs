@@ -235,34 +235,6 @@ async fn an_apply_follows_execution_order_groups_and_stops_after_a_failed_one() 
     assert_eq!(app.status, crate::store::PlanStatus::Planned);
 }
 
-/// The operator's apply lock, set while an apply's first stage runs, stops the later ones: every
-/// apply run reads it again as it starts.
-#[tokio::test]
-async fn an_apply_lock_set_during_an_apply_stops_its_later_stages() {
-    let (lp, _bin) = both_planned_with("repos:\n- id: /.*/\n", GROUPS).await;
-    Box::pin(lp.ctx.process(&comment("maintainer", "landfall apply", "apply-1")))
-        .await
-        .unwrap();
-    let applies = dispatched(&lp, RunCommand::Apply).await;
-    let lock = crate::store::ApplyLock {
-        by: "ops".to_owned(),
-        since: 1,
-        reason: None,
-    };
-    let set = crate::store::ApplyLocks::set_apply_lock(&lp.ctx.store, &lock).await;
-    assert_eq!(set.unwrap(), None);
-    reports(&lp, &applies[0], RunStatus::Applied).await;
-    assert_eq!(dispatched(&lp, RunCommand::Apply).await.len(), 1, "app was not applied");
-    let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
-    let app = records.iter().find(|r| r.key.dir == "app").unwrap();
-    assert_eq!(app.status, crate::store::PlanStatus::Planned);
-    let said = lp.sent("PATCH", "/comments/").await;
-    assert!(
-        said.iter().any(|c| c["body"].as_str().unwrap_or_default().contains("apply is locked")),
-        "{said:?}"
-    );
-}
-
 /// Both planned under `policy`, then merged by a maintainer, the merge having changed `network`
 /// (not `app`, which depends on it).
 async fn merged_with_network_changed(policy: &str) -> (Loop, tempfile::TempDir) {
@@ -337,17 +309,54 @@ async fn a_merge_that_plans_a_dependency_again_applies_no_dependent_before_it() 
     );
 }
 
+/// Both projects planned in two execution order groups and a maintainer's apply started: the
+/// loop and the first stage's run.
+async fn first_stage_running() -> (Loop, tempfile::TempDir, (RunSpec, String)) {
+    let (lp, bin) = both_planned_with("repos:\n- id: /.*/\n", GROUPS).await;
+    Box::pin(lp.ctx.process(&comment("maintainer", "landfall apply", "apply-1")))
+        .await
+        .unwrap();
+    let first = dispatched(&lp, RunCommand::Apply).await.remove(0);
+    (lp, bin, first)
+}
+
+/// Once the first stage reports applied: `app`, the second, was not applied, its plan kept, and
+/// the comment says `why`.
+async fn second_stage_refused(lp: &Loop, first: &(RunSpec, String), why: &str) {
+    reports(lp, first, RunStatus::Applied).await;
+    assert_eq!(dispatched(lp, RunCommand::Apply).await.len(), 1, "app was not applied");
+    let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
+    let app = records.iter().find(|r| r.key.dir == "app").unwrap();
+    assert_eq!(app.status, crate::store::PlanStatus::Planned);
+    let said = lp.sent("PATCH", "/comments/").await;
+    assert!(
+        said.iter().any(|c| c["body"].as_str().unwrap_or_default().contains(why)),
+        "{said:?}"
+    );
+}
+
+/// The operator's apply lock, set while an apply's first stage runs, stops the later ones: every
+/// apply run reads it again as it starts.
+#[tokio::test]
+async fn an_apply_lock_set_during_an_apply_stops_its_later_stages() {
+    let (lp, _bin, first) = first_stage_running().await;
+    let lock = crate::store::ApplyLock {
+        by: "ops".to_owned(),
+        since: 1,
+        reason: None,
+    };
+    let set = crate::store::ApplyLocks::set_apply_lock(&lp.ctx.store, &lock).await;
+    assert_eq!(set.unwrap(), None);
+    second_stage_refused(&lp, &first, "apply is locked").await;
+}
+
 /// A push while an apply's first stage runs stops the later ones: their plans were made at the
 /// commit the apply was asked at, which the PR (and maybe its approval) has left.
 #[tokio::test]
 async fn a_push_during_an_apply_stops_its_later_stages() {
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, ResponseTemplate};
-    let (lp, _bin) = both_planned_with("repos:\n- id: /.*/\n", GROUPS).await;
-    Box::pin(lp.ctx.process(&comment("maintainer", "landfall apply", "apply-1")))
-        .await
-        .unwrap();
-    let applies = dispatched(&lp, RunCommand::Apply).await;
+    let (lp, _bin, first) = first_stage_running().await;
     let pushed = "b".repeat(40);
     Mock::given(method("GET"))
         .and(path(format!("/repos/{REPO}/pulls/1")))
@@ -360,14 +369,5 @@ async fn a_push_during_an_apply_stops_its_later_stages() {
         .with_priority(1)
         .mount(&lp.host)
         .await;
-    reports(&lp, &applies[0], RunStatus::Applied).await;
-    assert_eq!(dispatched(&lp, RunCommand::Apply).await.len(), 1, "app was not applied");
-    let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
-    let app = records.iter().find(|r| r.key.dir == "app").unwrap();
-    assert_eq!(app.status, crate::store::PlanStatus::Planned);
-    let said = lp.sent("PATCH", "/comments/").await;
-    assert!(
-        said.iter().any(|c| c["body"].as_str().unwrap_or_default().contains("moved on to bbbbbbb")),
-        "{said:?}"
-    );
+    second_stage_refused(&lp, &first, "moved on to bbbbbbb").await;
 }
