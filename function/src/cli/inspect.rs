@@ -38,7 +38,7 @@ pub struct InspectArgs {
     /// The login comments address the bot by, as `LANDFALL_BOT_USER` sets it: a comment that
     /// @-mentions another login shows as ignored. Without it, every @-mention is ignored, as
     /// the function does with `LANDFALL_BOT_USER` unset.
-    #[arg(long, value_name = "LOGIN")]
+    #[arg(long, value_name = "LOGIN", value_parser = crate::config::bot_user)]
     pub bot_user: Option<String>,
 
     /// The delivery's body, or `-` for standard input.
@@ -64,7 +64,7 @@ pub(super) fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
         args.provider,
         args.secret.as_deref(),
         args.allow_sha1,
-        args.bot_user.as_deref().map(|login| login.trim_start_matches('@')),
+        args.bot_user.as_deref(),
     )?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{json}")?;

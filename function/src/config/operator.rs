@@ -114,7 +114,7 @@ pub fn is_the_bot(bot: Option<&str>, login: &str) -> bool {
 }
 
 /// `LANDFALL_BOT_USER`'s value: one login, a leading `@` allowed.
-fn bot_user(value: &str) -> Result<String, String> {
+pub fn bot_user(value: &str) -> Result<String, String> {
     let login = value.trim().trim_start_matches('@');
     if login.is_empty() || login.len() > 255 || login.contains(char::is_whitespace) {
         return Err("must be one login, such as `landfall-bot`, without spaces".to_owned());

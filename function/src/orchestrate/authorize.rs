@@ -32,13 +32,13 @@ impl Context {
         automatic: bool,
         extra_args: &[String],
     ) -> anyhow::Result<bool> {
-        let rules = self.effective_policy(ctx).permissions;
         let decision = self.decision(ctx, action, automatic, extra_args).await?;
         match decision {
             Decision::Allow => Ok(true),
             Decision::SkipFork => {
                 if ctx.announce_fork_skip {
-                    self.upsert_comment(ctx, None, &fork_skipped(rules.allow_fork_prs))
+                    let allowed = self.effective_policy(ctx).permissions.allow_fork_prs;
+                    self.upsert_comment(ctx, None, &fork_skipped(allowed))
                         .await?;
                 }
                 Ok(false)

@@ -26,10 +26,7 @@ impl Context {
         ctx: &PrContext,
         request: &Request,
     ) -> anyhow::Result<bool> {
-        let records = self.store.list_plans(ctx.repo.as_str(), ctx.pr.0).await?;
-        let planned_here = records
-            .iter()
-            .any(|r| r.head_sha == ctx.head_sha.as_str());
+        let planned_here = self.planned_at(&ctx.repo, ctx.pr, &ctx.head_sha).await?;
         if !planned_here || self.may(ctx, Action::Apply).await? {
             return Ok(true);
         }

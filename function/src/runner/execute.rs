@@ -248,7 +248,7 @@ pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: 
         .iter()
         .map(|token| token.expose_secret().to_owned())
         .collect();
-    let hidden = [secrets.as_slice(), &run.sensitive, &run.withheld].concat();
+    let hidden = [secrets.as_slice(), &run.cut_from_texts()].concat();
     run.log = summary::redact(&run.log, &hidden);
     let log = if run.log.is_empty() {
         None
@@ -305,6 +305,7 @@ impl Run<'_> {
         if outputs.len() == 1 {
             return Vec::new();
         }
+        let cut = self.cut_from_texts();
         for output in &mut outputs {
             if let StepOutput::Printed {
                 command,
@@ -314,7 +315,7 @@ impl Run<'_> {
             } = output
             {
                 for text in [command, text].into_iter().chain(description) {
-                    *text = summary::redact(text, &self.cut_from_texts());
+                    *text = summary::redact(text, &cut);
                 }
             }
         }
