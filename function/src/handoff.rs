@@ -137,15 +137,8 @@ impl HandoffEvent {
     }
 }
 
-#[derive(Serialize, Deserialize)]
-struct Sealed {
-    event: HandoffEvent,
-    seal: String,
-}
-
-fn seal_of(event: &HandoffEvent, key: &SecretString) -> String {
-    mac_hex(b"landfall-handoff-v1\n", event, key)
-}
+/// The seal's domain of a hand-off.
+const HANDOFF_DOMAIN: &[u8] = b"landfall-handoff-v1\n";
 
 /// HMAC-SHA256 of `domain` then `value`'s JSON under `key`, in hex: a domain per kind of
 /// payload, so that one kind's seal never opens another.
@@ -166,8 +159,7 @@ fn mac_hex(domain: &[u8], value: &impl Serialize, key: &SecretString) -> String 
 #[must_use]
 pub fn seal(event: &Event, key: &SecretString) -> Option<serde_json::Value> {
     let event = HandoffEvent::from_event(event)?;
-    let seal = seal_of(&event, key);
-    Some(serde_json::json!({ PAYLOAD_KEY: Sealed { event, seal } }))
+    Some(sealed(PAYLOAD_KEY, "event", HANDOFF_DOMAIN, &event, key))
 }
 
 /// Whether an invocation payload is a hand-off.
@@ -178,20 +170,46 @@ pub fn is_handoff(payload: &serde_json::Value) -> bool {
 
 /// The event a hand-off payload carries, once its seal is checked (in constant time).
 pub fn open(payload: &serde_json::Value, key: &SecretString) -> Result<Event, HandoffError> {
-    let sealed: Sealed = member(payload, PAYLOAD_KEY)?;
-    check_seal(&seal_of(&sealed.event, key), &sealed.seal)?;
-    sealed.event.into_event()
+    let event: HandoffEvent = open_sealed(payload, PAYLOAD_KEY, "event", HANDOFF_DOMAIN, key)?;
+    event.into_event()
 }
 
-/// The payload's member `name`, read as a `T`.
-fn member<T: serde::de::DeserializeOwned>(
+/// `{name: {field: value, "seal": ...}}`: `value` and its seal under `domain`.
+fn sealed(
+    name: &str,
+    field: &str,
+    domain: &[u8],
+    value: &impl Serialize,
+    key: &SecretString,
+) -> serde_json::Value {
+    let seal = mac_hex(domain, value, key);
+    serde_json::json!({ name: { field: value, "seal": seal } })
+}
+
+/// The `field` of the payload's member `name`, once the seal beside it is checked against
+/// `domain` (in constant time).
+fn open_sealed<T: serde::de::DeserializeOwned + Serialize>(
     payload: &serde_json::Value,
     name: &str,
+    field: &str,
+    domain: &[u8],
+    key: &SecretString,
 ) -> Result<T, HandoffError> {
     let inner = payload
         .get(name)
         .ok_or_else(|| HandoffError::Malformed(format!("no {name:?} member")))?;
-    serde_json::from_value(inner.clone()).map_err(|err| HandoffError::Malformed(err.to_string()))
+    let part = |part: &str| {
+        inner
+            .get(part)
+            .ok_or_else(|| HandoffError::Malformed(format!("no {part:?} in {name:?}")))
+    };
+    let seal = part("seal")?
+        .as_str()
+        .ok_or_else(|| HandoffError::Malformed(format!("the seal in {name:?} is not a string")))?;
+    let value = serde_json::from_value(part(field)?.clone())
+        .map_err(|err| HandoffError::Malformed(err.to_string()))?;
+    check_seal(&mac_hex(domain, &value, key), seal)?;
+    Ok(value)
 }
 
 /// Compares a seal with the one expected, in constant time.
@@ -211,22 +229,14 @@ fn check_seal(expected: &str, seal: &str) -> Result<(), HandoffError> {
 /// once and leaves that work to the hand-off's function.
 pub const SETTLED_KEY: &str = "landfall_settled";
 
-#[derive(Serialize, Deserialize)]
-struct SealedRun {
-    spec: RunSpec,
-    seal: String,
-}
-
-fn run_seal(spec: &RunSpec, key: &SecretString) -> String {
-    mac_hex(b"landfall-settled-v1\n", spec, key)
-}
+/// The seal's domain of what follows a recorded run.
+const SETTLED_DOMAIN: &[u8] = b"landfall-settled-v1\n";
 
 /// The invocation payload handing on what follows `spec`'s recorded run:
 /// `{"landfall_settled": {"spec": ..., "seal": ...}}`.
 #[must_use]
 pub fn seal_settled(spec: &RunSpec, key: &SecretString) -> serde_json::Value {
-    let seal = run_seal(spec, key);
-    serde_json::json!({ SETTLED_KEY: SealedRun { spec: spec.clone(), seal } })
+    sealed(SETTLED_KEY, "spec", SETTLED_DOMAIN, spec, key)
 }
 
 /// Whether an invocation payload hands on what follows a recorded run.
@@ -240,9 +250,7 @@ pub fn open_settled(
     payload: &serde_json::Value,
     key: &SecretString,
 ) -> Result<RunSpec, HandoffError> {
-    let sealed: SealedRun = member(payload, SETTLED_KEY)?;
-    check_seal(&run_seal(&sealed.spec, key), &sealed.seal)?;
-    Ok(sealed.spec)
+    open_sealed(payload, SETTLED_KEY, "spec", SETTLED_DOMAIN, key)
 }
 
 /// Hands events (and what follows recorded runs) on as asynchronous Lambda invocations of the
