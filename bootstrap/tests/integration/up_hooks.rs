@@ -319,16 +319,23 @@ async fn azure_devops_subscribes_each_event_to_the_function_with_basic_auth() {
             "consumerActionId": "httpRequest", "consumerInputs": {"url": URL, "basicAuthUsername": "landfall", "basicAuthPassword": "pw"}})))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "s-1"})))
         .expect(1).mount(&server).await;
-    Mock::given(method("POST"))
-        .and(path("/acme/_apis/hooks/subscriptions"))
-        .and(body_partial_json(
-            json!({"publisherId": "tfs", "resourceVersion": "1.0",
-            "publisherInputs": {"projectId": "p-1", "repository": "r-1"}}),
-        ))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "s-new"})))
-        .expect(3)
-        .mount(&server)
-        .await;
+    for (event, version) in [
+        ("git.pullrequest.updated", "1.0"),
+        ("git.pullrequest.merged", "1.0"),
+        // 1.0 comment payloads do not name the pull request: the webhook needs 2.0.
+        ("ms.vss-code.git-pullrequest-comment-event", "2.0"),
+    ] {
+        Mock::given(method("POST"))
+            .and(path("/acme/_apis/hooks/subscriptions"))
+            .and(body_partial_json(
+                json!({"publisherId": "tfs", "eventType": event, "resourceVersion": version,
+                "publisherInputs": {"projectId": "p-1", "repository": "r-1"}}),
+            ))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "s-new"})))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
     let client = hook_client(Provider::AzureDevops, &server, "/acme");
     let spec = HookSpec {
         url: URL.into(),
@@ -341,6 +348,57 @@ async fn azure_devops_subscribes_each_event_to_the_function_with_basic_auth() {
         .unwrap();
     assert_eq!(changes.len(), 4, "{changes:?}");
     assert_eq!(changes[0], HookChange::Updated("s-1".into()));
+    server.verify().await;
+}
+
+#[tokio::test]
+async fn azure_devops_moves_a_comment_subscription_of_payload_version_1_to_2() {
+    let server = azure_devops().await;
+    let subscription = |id: &str, event: &str, version: &str| {
+        json!({"id": id, "status": "enabled", "eventType": event, "resourceVersion": version,
+            "publisherInputs": {"projectId": "p-1", "repository": "r-1"},
+            "consumerInputs": {"url": URL}})
+    };
+    let listed = vec![
+        subscription("s-1", "git.pullrequest.created", "1.0"),
+        subscription("s-2", "git.pullrequest.updated", "1.0"),
+        subscription("s-3", "git.pullrequest.merged", "1.0"),
+        subscription("s-4", "ms.vss-code.git-pullrequest-comment-event", "1.0"),
+    ];
+    Mock::given(method("GET"))
+        .and(path("/acme/_apis/hooks/subscriptions"))
+        .respond_with(
+            ResponseTemplate::new(200).set_body_json(json!({"count": 4, "value": listed})),
+        )
+        .mount(&server)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path("/acme/_apis/hooks/subscriptions/s-4"))
+        .and(body_partial_json(json!({"resourceVersion": "2.0"})))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": "s-4"})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let client = hook_client(Provider::AzureDevops, &server, "/acme");
+    let spec = HookSpec {
+        url: URL.into(),
+        secret: SecretString::from("landfall:pw"),
+        secret_changed: false,
+    };
+    let changes = client
+        .ensure(&HookScope::Repo("infra/tf".into()), &spec)
+        .await
+        .unwrap();
+    assert_eq!(
+        changes,
+        vec![
+            HookChange::Unchanged("s-1".into()),
+            HookChange::Unchanged("s-2".into()),
+            HookChange::Unchanged("s-3".into()),
+            HookChange::Updated("s-4".into()),
+        ]
+    );
+    assert_eq!(count(&server, "POST").await, 0);
     server.verify().await;
 }
 

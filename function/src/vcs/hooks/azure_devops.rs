@@ -97,6 +97,8 @@ impl HookClient {
         Ok(removed)
     }
 
+    /// Subscribes the function to each event (or updates a subscription that is disabled, of
+    /// another payload version, or whose secret changed).
     pub(super) async fn ensure_azure(
         &self,
         scope: &HookScope,
@@ -108,8 +110,9 @@ impl HookClient {
         let (user, password) = basic_auth(spec)?;
         let mut changes = Vec::new();
         for event in events(Provider::AzureDevops) {
+            let version = resource_version(event);
             let body = json!({
-                "publisherId": "tfs", "eventType": event, "resourceVersion": "1.0",
+                "publisherId": "tfs", "eventType": event, "resourceVersion": version,
                 "consumerId": "webHooks", "consumerActionId": "httpRequest",
                 "publisherInputs": {"projectId": project_id, "repository": repo_id},
                 "consumerInputs": {"url": spec.url, "basicAuthUsername": user, "basicAuthPassword": password},
@@ -122,7 +125,9 @@ impl HookClient {
             let change = match existing.and_then(|s| s["id"].as_str()) {
                 Some(id)
                     if !spec.secret_changed
-                        && existing.is_some_and(|s| s["status"] == json!("enabled")) =>
+                        && existing.is_some_and(|s| {
+                            s["status"] == json!("enabled") && s["resourceVersion"] == json!(version)
+                        }) =>
                 {
                     HookChange::Unchanged(id.to_owned())
                 }
@@ -159,6 +164,17 @@ impl HookClient {
 
 /// The basic-auth user and password the subscriptions send, from the webhook secret
 /// (`user:password`).
+/// The payload version `event`'s subscription asks for: 2.0 for a comment, whose 1.0 payload
+/// carries the comment alone (not its pull request or repository, which the webhook needs); 1.0
+/// for the pull request events.
+fn resource_version(event: &str) -> &'static str {
+    if event == "ms.vss-code.git-pullrequest-comment-event" {
+        "2.0"
+    } else {
+        "1.0"
+    }
+}
+
 pub(super) fn basic_auth(spec: &HookSpec) -> Result<(&str, &str)> {
     spec.secret
         .expose_secret()
