@@ -74,14 +74,17 @@ impl Node {
     }
 }
 
-/// The most nodes a document may hold, an alias counted as the nodes it repeats: a repo config
-/// is far smaller, and anchors that repeat anchors (a "billion laughs") stop here instead of
-/// filling the memory.
-pub const MAX_NODES: usize = 100_000;
+/// The most nodes (keys and values) a document may hold, an alias counted as the nodes it
+/// repeats: a repo config of thousands of projects is far smaller, and anchors that repeat
+/// anchors (a "billion laughs") stop here instead of filling the memory.
+pub const MAX_NODES: usize = 250_000;
 
 /// The most text a document's scalars may hold once its aliases are expanded: an alias of a
 /// long string counts its length each time.
 pub const MAX_TEXT_BYTES: usize = 16 << 20;
+
+/// The longest file read: repo configs of thousands of projects are well under it.
+pub const MAX_DOCUMENT_BYTES: usize = 4 << 20;
 
 /// The deepest a document's lists and mappings may nest: a repo config needs a handful, and
 /// the tree is built by recursion.
@@ -89,6 +92,17 @@ pub const MAX_DEPTH: usize = 64;
 
 /// Parses one YAML document; `Ok(None)` for an empty text (or only comments).
 pub fn parse(text: &str) -> Result<Option<Node>, YamlError> {
+    if text.len() > MAX_DOCUMENT_BYTES {
+        return Err(YamlError {
+            line: 1,
+            column: 1,
+            message: format!(
+                "the file is {} bytes; at most {} MiB is read",
+                text.len(),
+                MAX_DOCUMENT_BYTES >> 20
+            ),
+        });
+    }
     let mut builder = Builder {
         parser: Parser::new_from_str(text),
         anchors: HashMap::new(),
@@ -162,7 +176,7 @@ impl<'a> Builder<'a> {
         }
     }
 
-    /// Counts `nodes` more nodes and `bytes` more scalar text, refusing a document past
+    /// Counts `nodes` more nodes and `bytes` more scalar text (keys too), refusing a document past
     /// [`MAX_NODES`] or [`MAX_TEXT_BYTES`].
     fn count(&mut self, (nodes, bytes): (usize, usize), span: Span) -> Result<(), YamlError> {
         self.nodes = self.nodes.saturating_add(nodes);
@@ -255,11 +269,16 @@ impl<'a> Builder<'a> {
 
     fn mapping(&mut self) -> Result<Vec<Entry>, YamlError> {
         let mut entries: Vec<Entry> = Vec::new();
+        // Each key's line, to find a duplicate without comparing every pair.
+        let mut seen: HashMap<String, usize> = HashMap::new();
         loop {
             let (event, span) = self.next()?;
             let key = match event {
                 Event::MappingEnd => return Ok(entries),
-                Event::Scalar(text, ..) => text.into_owned(),
+                Event::Scalar(text, ..) => {
+                    self.count((1, text.len()), span)?;
+                    text.into_owned()
+                }
                 Event::Alias(_) | Event::SequenceStart(..) | Event::MappingStart(..) => {
                     return Err(at(span, "mapping keys must be plain strings"));
                 }
@@ -267,12 +286,11 @@ impl<'a> Builder<'a> {
             };
             let line = span.start.line();
             let column = span.start.col() + 1;
-            if let Some(first) = entries.iter().find(|e| e.key == key) {
+            if let Some(first) = seen.insert(key.clone(), line) {
                 return Err(at(
                     span,
                     format!(
-                        "duplicate key `{key}` (first set on line {}); YAML keys must be unique",
-                        first.line
+                        "duplicate key `{key}` (first set on line {first}); YAML keys must be unique"
                     ),
                 ));
             }
@@ -290,6 +308,8 @@ impl<'a> Builder<'a> {
 
 #[cfg(test)]
 mod tests {
+    use std::fmt::Write as _;
+
     use super::*;
 
     #[test]
@@ -370,7 +390,7 @@ mod tests {
             err.message.contains("once its aliases are expanded"),
             "{err}"
         );
-        assert_eq!(err.line, 5, "the alias that went past the limit: {err}");
+        assert_eq!(err.line, 6, "the alias that went past the limit: {err}");
         // One long string repeated by aliases: few values, much text.
         let long = "x".repeat(1 << 20);
         let aliases = vec!["*s"; 20].join(", ");
@@ -388,6 +408,21 @@ mod tests {
             ))
             .is_ok()
         );
+        // Keys count as values: a mapping of 130,000 keys is past the limit, not 130,000 keys
+        // each compared with the others for duplicates.
+        let keys = (0..130_000).fold(String::new(), |mut keys, i| {
+            let _ = writeln!(keys, "k{i}:");
+            keys
+        });
+        let Err(err) = parse(&keys) else {
+            panic!("a mapping of 130,000 keys was read whole")
+        };
+        assert!(err.message.contains("more than 250000 values"), "{err}");
+        // A file past the size limit is refused before it is parsed.
+        let big = format!("a: {}\n", "x".repeat(MAX_DOCUMENT_BYTES));
+        let err = parse(&big).unwrap_err();
+        assert!(err.message.contains("at most 4 MiB"), "{err}");
+        assert_eq!((err.line, err.column), (1, 1));
         // Anchors used a few times are read as before.
         let doc = parse("a: &a {dir: x}\nb: *a\nc: [*a, *a]\n")
             .unwrap()

@@ -126,7 +126,8 @@ impl HookClient {
                 Some(id)
                     if !spec.secret_changed
                         && existing.is_some_and(|s| {
-                            s["status"] == json!("enabled") && s["resourceVersion"] == json!(version)
+                            s["status"] == json!("enabled")
+                                && s["resourceVersion"] == json!(version)
                         }) =>
                 {
                     HookChange::Unchanged(id.to_owned())
