@@ -233,12 +233,13 @@ impl Host for GiteaClient {
         }
     }
 
-    /// `GET repos/{o}/{r}/pulls/{n}/reviews?limit=50` (every page): see [`DECISIVE`].
+    /// `GET repos/{o}/{r}/pulls/{n}/reviews?limit=50&page=N`, every page (Gitea sends no `Link`
+    /// here, only `X-Total-Count`): see [`DECISIVE`].
     async fn list_approvals(&self, pr: PrRef<'_>, head: &CommitSha) -> Result<Vec<Actor>> {
         let what = format!("list reviews of {}", Self::pr_name(pr));
         let base = Self::repo_path(pr.repo)?;
         let first = format!("{base}/pulls/{}/reviews?limit=50", pr.number);
-        let reviews: Vec<ReviewJson> = self.rest.pages(&first, &what).await?;
+        let reviews: Vec<ReviewJson> = self.rest.pages_counted(&first, 50, &what).await?;
         Ok(counted_approvals(reviews, head, DECISIVE))
     }
 

@@ -1,7 +1,8 @@
 //! The one loop every adapter pages with. Hosts differ only in their cursor and where the next
 //! one comes from: GitHub and Gitea a `Link: rel="next"` URL, GitLab `X-Next-Page`, Bitbucket
 //! Cloud the body's `next` URL, Bitbucket Server `isLastPage` + `nextPageStart`, Azure DevOps
-//! `nextSkip` + `nextTop`, Gitea's tree listing a page number while `truncated`. Each adapter
+//! `nextSkip` + `nextTop`, Gitea's tree listing a page number while `truncated`, its reviews a
+//! page number until `X-Total-Count` is read. Each adapter
 //! says how to fetch one page; [`collect`] walks them. The cursors more than one list of a host
 //! follows are read here, as [`Rest`] methods.
 
@@ -74,6 +75,34 @@ impl Rest {
                 url
             });
             Ok((r.json(what)?, next))
+        })
+        .await
+    }
+
+    /// Every item of a JSON list paged by number with no `Link` header, its length in
+    /// `X-Total-Count` (Gitea's reviews), from `first` (which sets the page size, `limit`): pages
+    /// 1, 2, ... until the total is read, or, when the host gives none, until a page comes back
+    /// short of `limit` items.
+    pub async fn pages_counted<T: DeserializeOwned>(
+        &self,
+        first: &str,
+        limit: usize,
+        what: &str,
+    ) -> Result<Vec<T>> {
+        let url = self.url(first)?;
+        collect((1_usize, 0_usize), |(page, before)| {
+            let mut url = url.clone();
+            async move {
+                url.query_pairs_mut().append_pair("page", &page.to_string());
+                let r = self.get_raw(url, self.accept_json(), what).await?;
+                let total = r
+                    .header("x-total-count")
+                    .and_then(|total| total.trim().parse::<usize>().ok());
+                let items: Vec<T> = r.json(what)?;
+                let read = before + items.len();
+                let more = !items.is_empty() && total.map_or(items.len() >= limit, |t| read < t);
+                Ok((items, more.then_some((page + 1, read))))
+            }
         })
         .await
     }

@@ -318,50 +318,56 @@ fn review(
 async fn approvals_are_each_reviewers_latest_decision_on_the_head_commit() {
     let server = MockServer::start().await;
     refuse_unexpected(&server).await;
-    let next = format!(
-        "{}/api/v1/repos/acme/infra/pulls/3/reviews?limit=50&page=2",
-        server.uri()
-    );
+    // Gitea pages the reviews by number and says how many there are (`X-Total-Count`), with no
+    // `Link` header: a full page of 50 is followed by the next.
+    let mut first = vec![
+        // alice approved an older commit (now stale), then the head: counts.
+        review(1, "alice", "APPROVED", OLD, true, false),
+        // bob approved an older commit only: stale, does not count.
+        review(2, "bob", "APPROVED", OLD, true, false),
+        // carol approved the head, then asked for changes (page 2): withdrawn.
+        review(3, "carol", "APPROVED", SHA, false, false),
+        // dave's approval of the head was dismissed.
+        review(4, "dave", "APPROVED", SHA, false, true),
+        review(5, "alice", "APPROVED", SHA, false, false),
+        // erin approved the head, then commented and was asked again: counts.
+        review(6, "erin", "APPROVED", SHA, false, false),
+        review(7, "erin", "COMMENT", SHA, false, false),
+        review(8, "erin", "REQUEST_REVIEW", "", false, false),
+        // frank's review is pending.
+        review(9, "frank", "PENDING", SHA, false, false),
+        // gus approved the head, but Gitea says it is stale all the same.
+        review(10, "gus", "APPROVED", SHA, true, false),
+    ];
+    // Comments fill the rest of the page.
+    first.extend((100..140).map(|id| review(id, "zed", "COMMENT", SHA, false, false)));
     get("/api/v1/repos/acme/infra/pulls/3/reviews")
         .and(query_param("limit", "50"))
-        .and(query_param_is_missing("page"))
+        .and(query_param("page", "1"))
         .respond_with(
             ResponseTemplate::new(200)
-                .insert_header("link", format!("<{next}>; rel=\"next\"").as_str())
-                .set_body_json(json!([
-                    // alice approved an older commit (now stale), then the head: counts.
-                    review(1, "alice", "APPROVED", OLD, true, false),
-                    // bob approved an older commit only: stale, does not count.
-                    review(2, "bob", "APPROVED", OLD, true, false),
-                    // carol approved the head, then asked for changes (page 2): withdrawn.
-                    review(3, "carol", "APPROVED", SHA, false, false),
-                    // dave's approval of the head was dismissed.
-                    review(4, "dave", "APPROVED", SHA, false, true),
-                    review(5, "alice", "APPROVED", SHA, false, false),
-                    // erin approved the head, then commented and was asked again: counts.
-                    review(6, "erin", "APPROVED", SHA, false, false),
-                    review(7, "erin", "COMMENT", SHA, false, false),
-                    review(8, "erin", "REQUEST_REVIEW", "", false, false),
-                    // frank's review is pending.
-                    review(9, "frank", "PENDING", SHA, false, false),
-                    // gus approved the head, but Gitea says it is stale all the same.
-                    review(10, "gus", "APPROVED", SHA, true, false),
-                ])),
+                .insert_header("x-total-count", "52")
+                .set_body_json(first),
         )
         .expect(1)
         .mount(&server)
         .await;
     get("/api/v1/repos/acme/infra/pulls/3/reviews")
+        .and(query_param("limit", "50"))
         .and(query_param("page", "2"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!([
-            review(11, "carol", "REQUEST_CHANGES", SHA, false, false),
-            // Not official (outside the branch's approvals whitelist): still an approval
-            // here; whether hanna may approve is the caller's decision.
-            {
-                "id": 12, "user": {"login": "hanna"}, "state": "APPROVED", "commit_id": SHA,
-                "stale": false, "official": false, "dismissed": false
-            },
-        ])))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .insert_header("x-total-count", "52")
+                .set_body_json(json!([
+                    review(11, "carol", "REQUEST_CHANGES", SHA, false, false),
+                    // Not official (outside the branch's approvals whitelist): still an approval
+                    // here; whether hanna may approve is the caller's decision.
+                    {
+                        "id": 12, "user": {"login": "hanna"}, "state": "APPROVED", "commit_id": SHA,
+                        "stale": false, "official": false, "dismissed": false
+                    },
+                ])),
+        )
         .expect(1)
         .mount(&server)
         .await;

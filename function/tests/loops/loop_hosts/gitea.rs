@@ -16,7 +16,7 @@
 //! |---|---|
 //! | `GET pulls/{n}` | the PR at its branch's head, with `merge_base` |
 //! | `GET pulls/{n}/files` | `git diff main...head`, paged (`Link`) |
-//! | `GET pulls/{n}/reviews` | the reviews, `stale` when not at the head, paged (`Link`) |
+//! | `GET pulls/{n}/reviews` | the reviews, `stale` when not at the head, paged by number (`X-Total-Count`, no `Link`, as Gitea) |
 //! | `GET raw/{path}?ref=`, `git/trees/{sha}?recursive=true`, `archive/{sha}.tar.gz` | the repository |
 //! | `POST issues/{n}/comments`, `PATCH issues/comments/{id}` | the PR's comments |
 //! | `POST statuses/{sha}` | commit statuses |

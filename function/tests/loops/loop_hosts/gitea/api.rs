@@ -92,8 +92,9 @@ impl FakeGitea {
         })
     }
 
-    /// A page of `items` (`page`, `limit`), with Gitea's `Link` and `X-Total-Count`.
-    fn paged(&self, request: &Request, items: &[Value]) -> ResponseTemplate {
+    /// One page of `items` by `page` and `limit`, with `X-Total-Count`, and a `Link` to the next
+    /// page when `linked` (Gitea links the pages of a PR's files, not of its reviews).
+    fn paged(&self, request: &Request, items: &[Value], linked: bool) -> ResponseTemplate {
         let number: usize = query(request, "page")
             .and_then(|p| p.parse().ok())
             .unwrap_or(1);
@@ -103,7 +104,7 @@ impl FakeGitea {
         let (slice, next) = page(items, number, limit);
         let mut response = json_response(200, &Value::Array(slice))
             .insert_header("x-total-count", items.len().to_string().as_str());
-        if let Some(next) = next {
+        if let Some(next) = next.filter(|_| linked) {
             let mut url = url::Url::parse(&format!("{}{}", self.base, request.url.path())).unwrap();
             url.query_pairs_mut()
                 .append_pair("limit", &limit.to_string())
@@ -188,7 +189,7 @@ impl FakeGitea {
                         })
                     })
                     .collect();
-                self.paged(request, &files)
+                self.paged(request, &files, true)
             }
             ("GET", ["pulls", n, "reviews"]) => {
                 let n = pr_number(state, n)?;
@@ -219,7 +220,7 @@ impl FakeGitea {
                         })
                     })
                     .collect();
-                self.paged(request, &reviews)
+                self.paged(request, &reviews, false)
             }
             _ => return None,
         })
