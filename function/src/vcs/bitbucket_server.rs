@@ -131,6 +131,10 @@ struct Participant {
     user: User,
     /// `APPROVED`, `NEEDS_WORK` or `UNAPPROVED`.
     status: Option<String>,
+    /// The head the participant last reviewed: set when their status became `APPROVED` or
+    /// `NEEDS_WORK`.
+    #[serde(rename = "lastReviewedCommit")]
+    last_reviewed: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -166,12 +170,24 @@ struct CommentJson {
     version: u64,
 }
 
-/// The reviewers and participants whose status is `APPROVED` (`NEEDS_WORK` is not an approval),
-/// each person once.
-fn approving(reviewers: Vec<Participant>, participants: Vec<Participant>) -> Vec<Actor> {
+/// The reviewers and participants whose status is `APPROVED` (`NEEDS_WORK` is not an approval)
+/// and who gave it at `head` (`lastReviewedCommit`: an approval from before a push stays
+/// `APPROVED` unless the repository withdraws approvals on new changes), each person once.
+fn approving(
+    head: &CommitSha,
+    reviewers: Vec<Participant>,
+    participants: Vec<Participant>,
+) -> Vec<Actor> {
     let mut out: Vec<Actor> = Vec::new();
     for p in reviewers.into_iter().chain(participants) {
-        if p.status.as_deref() == Some("APPROVED") && !out.iter().any(|a| a.login == p.user.name) {
+        let at_head = p
+            .last_reviewed
+            .as_deref()
+            .is_some_and(|sha| sha.eq_ignore_ascii_case(head.as_str()));
+        if p.status.as_deref() == Some("APPROVED")
+            && at_head
+            && !out.iter().any(|a| a.login == p.user.name)
+        {
             out.push(Actor::login(p.user.name));
         }
     }
@@ -371,15 +387,15 @@ impl Host for BitbucketServerClient {
     }
 
     /// The reviewers and participants whose `status` is `APPROVED` (`NEEDS_WORK` and
-    /// `UNAPPROVED` are not approvals). Bitbucket does not record the commit an approval was
-    /// given at, so when the PR's `fromRef.latestCommit` is no longer `head` none counts.
+    /// `UNAPPROVED` are not approvals) and whose `lastReviewedCommit` is `head`; when the PR's
+    /// `fromRef.latestCommit` is no longer `head` none counts.
     async fn list_approvals(&self, pr: PrRef<'_>, head: &CommitSha) -> Result<Vec<Actor>> {
         let j = self.get_pr(pr).await?;
         let current = j.from_ref.latest_commit.unwrap_or_default();
         if current.is_empty() || !current.eq_ignore_ascii_case(head.as_str()) {
             return Ok(Vec::new());
         }
-        Ok(approving(j.reviewers, j.participants))
+        Ok(approving(head, j.reviewers, j.participants))
     }
 
     /// Whether no commit of the base branch is missing from the head:
@@ -455,27 +471,40 @@ impl Host for BitbucketServerClient {
 mod tests {
     use super::*;
 
-    fn participant(name: &str, status: &str) -> Participant {
+    const HEAD: &str = "900993bdbafec71c42f7ebb0a1213d070f057344";
+
+    fn participant(name: &str, status: &str, reviewed: Option<&str>) -> Participant {
         Participant {
             user: User {
                 name: name.to_owned(),
                 slug: None,
             },
             status: Some(status.to_owned()),
+            last_reviewed: reviewed.map(str::to_owned),
         }
     }
 
     #[test]
-    fn only_approved_counts_and_each_person_once() {
+    fn only_approved_at_the_head_counts_and_each_person_once() {
+        let head = Some(HEAD);
         let actors = approving(
+            &CommitSha::new(HEAD),
             vec![
-                participant("lead", "APPROVED"),
-                participant("ops", "NEEDS_WORK"),
-                participant("dev", "UNAPPROVED"),
+                participant("lead", "APPROVED", head),
+                participant("ops", "NEEDS_WORK", head),
+                participant("dev", "UNAPPROVED", None),
+                // Approved before the last push: still APPROVED, but of another commit.
+                participant(
+                    "old",
+                    "APPROVED",
+                    Some("0123456789abcdef0123456789abcdef01234567"),
+                ),
+                // No commit named: not known to be the head.
+                participant("anon", "APPROVED", None),
             ],
             vec![
-                participant("lead", "APPROVED"),
-                participant("sre", "APPROVED"),
+                participant("lead", "APPROVED", head),
+                participant("sre", "APPROVED", Some(&HEAD.to_uppercase())),
             ],
         );
         assert_eq!(actors, [Actor::login("lead"), Actor::login("sre")]);

@@ -370,7 +370,8 @@ pub fn bitbucket_server(req: &Request) -> ResponseTemplate {
                         "repository": {"slug": "infra", "project": {"key": "PLAT"}}},
             "toRef": {"displayId": "main", "latestCommit": BASE},
             "author": {"user": {"name": "dev"}}, "state": "OPEN",
-            "reviewers": [{"user": {"name": "lead"}, "status": "APPROVED"}], "participants": []
+            "reviewers": [{"user": {"name": "lead"}, "status": "APPROVED", "lastReviewedCommit": SHA}],
+            "participants": []
         })),
         ("GET", "/pull-requests/5/merge") => json(json!({"canMerge": true})),
         ("GET", "/pull-requests/5/changes") => {

@@ -244,7 +244,8 @@ async fn server_reads_a_pull_request_its_mergeability_and_paged_changes() {
             "fromRef": {"displayId": "feature", "latestCommit": SHA},
             "toRef": {"displayId": "main", "latestCommit": "0"},
             "author": {"user": {"name": "dev"}, "approved": false},
-            "reviewers": [{"user": {"name": "lead"}, "approved": true, "status": "APPROVED"}]
+            "reviewers": [{"user": {"name": "lead"}, "approved": true, "status": "APPROVED",
+                           "lastReviewedCommit": SHA}]
         })))
         .mount(&server)
         .await;

@@ -172,8 +172,10 @@ async fn server_pr(
         .await;
 }
 
+/// A participant whose status was last set at `SHA`, the PR's head.
 fn bbs_participant(name: &str, role: &str, status: &str) -> serde_json::Value {
-    json!({"user": {"name": name, "slug": name}, "role": role, "approved": status == "APPROVED", "status": status})
+    json!({"user": {"name": name, "slug": name}, "role": role, "approved": status == "APPROVED",
+        "status": status, "lastReviewedCommit": SHA})
 }
 
 #[tokio::test]
@@ -204,6 +206,30 @@ async fn server_approvals_are_approved_statuses_and_needs_work_is_not_one() {
     let pr = c.pull_request(&repo, PR).await.unwrap();
     assert_eq!(pr.head_repo, Some(RepoName::new("~ALICE/infra")));
     assert!(pr.is_fork(&repo));
+}
+
+#[tokio::test]
+async fn server_an_approval_given_before_the_last_push_does_not_count() {
+    let server = MockServer::start().await;
+    let mut before_push = bbs_participant("lead", "REVIEWER", "APPROVED");
+    before_push["lastReviewedCommit"] = json!(BASE);
+    let mut unknown = bbs_participant("ops", "REVIEWER", "APPROVED");
+    unknown
+        .as_object_mut()
+        .unwrap()
+        .remove("lastReviewedCommit");
+    server_pr(
+        &server,
+        SHA,
+        json!([before_push, unknown]),
+        json!([bbs_participant("sre", "PARTICIPANT", "APPROVED")]),
+    )
+    .await;
+    let approvals = server_client(&server)
+        .approvals(&RepoName::new("PLAT/infra"), PR, &CommitSha::new(SHA))
+        .await
+        .unwrap();
+    assert_eq!(approvals, [Actor::login("sre")]);
 }
 
 #[tokio::test]
