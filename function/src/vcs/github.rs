@@ -70,6 +70,9 @@ pub const COMMENT_LIMIT: usize = 65_536;
 /// github.com both serve; `2026-03-10` exists on github.com only, and nothing Landfall calls
 /// changed in it. Move the pin when Enterprise Server serves the new version too.
 const API_VERSION: &str = "2022-11-28";
+
+/// The most files GitHub lists of a pull request ("a maximum of 3000 files").
+const FILES_LISTED: usize = 3_000;
 const ACCEPT_JSON: &str = "application/vnd.github+json";
 const ACCEPT_RAW: &str = "application/vnd.github.raw+json";
 
@@ -337,6 +340,24 @@ impl Host for GithubClient {
             pr.number
         );
         let files: Vec<FileJson> = self.pages(pr.repo, &first, &what).await?;
+        if files.len() >= FILES_LISTED {
+            // GitHub stops listing there: the pull request's own count says whether that is all.
+            let target = format!("{}/pulls/{}", Self::repo_path(pr.repo)?, pr.number);
+            let j: PrJson = self.get(pr.repo, &target, &what).await?;
+            if j.changed_files.is_none_or(|changed| changed > files.len()) {
+                return Err(VcsError::Incomplete {
+                    what,
+                    message: format!(
+                        "GitHub lists {} of the {} files this pull request changes, so the \
+                         projects the others touch cannot be known; nothing is planned or \
+                         applied from an incomplete list: split the pull request",
+                        files.len(),
+                        j.changed_files
+                            .map_or_else(|| "more".to_owned(), |n| n.to_string()),
+                    ),
+                });
+            }
+        }
         Ok(files.into_iter().map(ChangedFile::from).collect())
     }
 

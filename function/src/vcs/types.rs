@@ -287,6 +287,15 @@ pub enum VcsError {
         #[source]
         source: archive::ArchiveError,
     },
+    /// The host gave part of a list and says there is more than it will list (a pull request's
+    /// changed files past GitHub's 3,000).
+    #[error("{what}: {message}")]
+    Incomplete {
+        /// What was asked.
+        what: String,
+        /// What is missing, and what to do.
+        message: String,
+    },
     /// The client cannot be built or a value cannot be used (bad URL, bad key, bad repo name).
     #[error("{message}")]
     Config {

@@ -10,7 +10,7 @@ use landfall_function::event::{CommitSha, PullRequestNumber, RepoName};
 use landfall_function::projects::{ChangedFile, FileStatus};
 use landfall_function::vcs::github::GithubClient;
 use landfall_function::vcs::{
-    CommitStatus, PrState, PullRequest, RetryPolicy, StatusState, VcsClient,
+    CommitStatus, PrState, PullRequest, RetryPolicy, StatusState, VcsClient, VcsError,
 };
 use secrecy::SecretString;
 use serde_json::json;
@@ -157,6 +157,64 @@ async fn mergeable_is_read_from_the_merge_state_not_from_mergeable() {
         let pr = c.pull_request(&repo(), PullRequestNumber(n)).await.unwrap();
         assert_eq!(pr.mergeable, expected, "mergeable_state {state:?}");
     }
+}
+
+/// A pull request whose files GitHub lists on 30 pages of 100 (its 3,000 at most), and which
+/// says it changes `changed` files.
+async fn pull_request_of_3000_listed_files(changed: u64) -> MockServer {
+    let server = MockServer::start().await;
+    let uri = server.uri();
+    github_get("/repos/acme/infra/pulls/7/files")
+        .respond_with(move |request: &wiremock::Request| {
+            let page: usize = request
+                .url
+                .query_pairs()
+                .find(|(k, _)| k == "page")
+                .map_or(1, |(_, v)| v.parse().unwrap());
+            let files: Vec<_> = (0..100)
+                .map(|i| json!({"filename": format!("p{page}/f{i}.tf"), "status": "modified"}))
+                .collect();
+            let mut response = ResponseTemplate::new(200).set_body_json(files);
+            if page < 30 {
+                let next = format!(
+                    "{uri}/repos/acme/infra/pulls/7/files?per_page=100&page={}",
+                    page + 1
+                );
+                response =
+                    response.insert_header("link", format!("<{next}>; rel=\"next\"").as_str());
+            }
+            response
+        })
+        .mount(&server)
+        .await;
+    github_get("/repos/acme/infra/pulls/7")
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "number": 7, "state": "open", "changed_files": changed,
+            "head": {"ref": "feature", "sha": SHA, "repo": {"full_name": "acme/infra"}},
+            "base": {"ref": "main", "sha": SHA, "repo": {"full_name": "acme/infra"}},
+            "user": {"login": "dev"}
+        })))
+        .expect(1)
+        .mount(&server)
+        .await;
+    server
+}
+
+#[tokio::test]
+async fn changed_files_past_githubs_3000_are_an_error_not_a_shorter_list() {
+    let server = pull_request_of_3000_listed_files(3_200).await;
+    let err = client(&server)
+        .changed_files(&repo(), PR)
+        .await
+        .expect_err("3,000 of 3,200 files is not the list");
+    assert!(
+        matches!(&err, VcsError::Incomplete { message, .. } if message.contains("3000 of the 3200")),
+        "{err:?}"
+    );
+    // Exactly 3,000 changed: the list is whole.
+    let server = pull_request_of_3000_listed_files(3_000).await;
+    let files = client(&server).changed_files(&repo(), PR).await.unwrap();
+    assert_eq!(files.len(), 3_000);
 }
 
 #[tokio::test]

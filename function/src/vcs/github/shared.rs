@@ -36,6 +36,9 @@ pub(in crate::vcs) struct PrJson {
     /// Once merged, the commit the merge made (both hosts' `merge_commit_sha`).
     #[serde(default)]
     pub merge_commit_sha: Option<String>,
+    /// How many files the pull request changes (GitHub lists at most 3,000 of them).
+    #[serde(default)]
+    pub changed_files: Option<usize>,
 }
 
 /// A pull request's head or base.
