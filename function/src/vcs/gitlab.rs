@@ -192,6 +192,13 @@ struct MrJson {
     squash_commit_sha: Option<String>,
 }
 
+/// `GET merge_requests/:iid`'s count of changed files: a string, with a `+` (`"1000+"`) when
+/// the diff is past the diff limits and lists of its files are cut; `null` until computed.
+#[derive(Deserialize)]
+struct ChangesCountJson {
+    changes_count: Option<String>,
+}
+
 /// One commit status: its name and state.
 #[derive(Deserialize)]
 struct StatusJson {
@@ -353,6 +360,22 @@ impl Host for GitlabClient {
         let what = format!("list diffs of {}", Self::pr_name(pr));
         let first = format!("{}/diffs?per_page=100", Self::merge_request(pr));
         let diffs: Vec<DiffJson> = self.rest.pages_numbered(&first, &what).await?;
+        // The list stops at the instance's diff limits; the merge request's count says so.
+        let counted: ChangesCountJson = self.rest.get(&Self::merge_request(pr), &what).await?;
+        if let Some(count) = counted.changes_count
+            && (count.ends_with('+') || count.parse::<usize>().is_ok_and(|n| n > diffs.len()))
+        {
+            return Err(VcsError::Incomplete {
+                what,
+                message: format!(
+                    "GitLab lists {} of the {count} files this merge request changes (its diff \
+                     is past the instance's diff limits), so the projects the others touch \
+                     cannot be known; nothing is planned or applied from an incomplete list: \
+                     split the merge request",
+                    diffs.len()
+                ),
+            });
+        }
         Ok(diffs
             .into_iter()
             .map(|d| {

@@ -13,7 +13,7 @@ use landfall_function::projects::{ChangedFile, FileStatus};
 use landfall_function::vcs::gitlab::GitlabClient;
 use landfall_function::vcs::{
     Access, Actor, CommentId, CommitStatus, PrState, PullRequest, RetryPolicy, StatusState,
-    VcsClient,
+    VcsClient, VcsError,
 };
 use secrecy::SecretString;
 use serde_json::json;
@@ -299,6 +299,11 @@ async fn diffs_follow_x_next_page_and_a_rate_limit_is_waited_out() {
         .expect(1)
         .mount(&server)
         .await;
+    let count = get(format!("{PROJECT}/merge_requests/12"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"changes_count": "4"})))
+        .expect(1)
+        .mount_as_scoped(&server)
+        .await;
     let files = client(&server).changed_files(&repo(), MR).await.unwrap();
     assert_eq!(
         files,
@@ -309,6 +314,35 @@ async fn diffs_follow_x_next_page_and_a_rate_limit_is_waited_out() {
             ChangedFile::new("e/n.tf", FileStatus::Added),
         ]
     );
+    drop(count);
+}
+
+#[tokio::test]
+async fn diffs_cut_at_the_diff_limits_are_an_error_not_a_shorter_list() {
+    for changes_count in ["2+", "3"] {
+        let server = MockServer::start().await;
+        get(format!("{PROJECT}/merge_requests/12/diffs"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([
+                {"old_path": "a/main.tf", "new_path": "a/main.tf", "new_file": false, "renamed_file": false, "deleted_file": false},
+                {"old_path": "b/main.tf", "new_path": "b/main.tf", "new_file": false, "renamed_file": false, "deleted_file": false}
+            ])))
+            .mount(&server)
+            .await;
+        get(format!("{PROJECT}/merge_requests/12"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"changes_count": changes_count})),
+            )
+            .mount(&server)
+            .await;
+        let err = client(&server)
+            .changed_files(&repo(), MR)
+            .await
+            .expect_err(changes_count);
+        assert!(
+            matches!(&err, VcsError::Incomplete { message, .. } if message.contains(&format!("2 of the {changes_count} files"))),
+            "{err:?}"
+        );
+    }
 }
 
 #[tokio::test]
