@@ -400,18 +400,36 @@ async fn send_request(req: reqwest::RequestBuilder) -> Result<reqwest::Response,
     })
 }
 
-/// `response` with its body read.
-async fn read_response(response: reqwest::Response) -> Result<RawResponse, TransportError> {
+/// The largest response body read (archives stream under their own limits): a page of JSON
+/// or one file is far smaller, and a file a pull request makes huge is refused after this
+/// much instead of filling the function's memory.
+pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
+
+/// `response` with its body read, at most [`MAX_RESPONSE_BYTES`] of it.
+async fn read_response(mut response: reqwest::Response) -> Result<RawResponse, TransportError> {
     let status = response.status();
     let headers = response.headers().clone();
-    let body = response.bytes().await.map_err(|e| TransportError {
+    let failed = |source: Box<dyn std::error::Error + Send + Sync>| TransportError {
         maybe_sent: true,
-        source: Box::new(e),
-    })?;
+        source,
+    };
+    let mut body = bytes::BytesMut::new();
+    while let Some(chunk) = response.chunk().await.map_err(|e| failed(Box::new(e)))? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            return Err(failed(
+                format!(
+                    "the response is larger than {} MiB, more than is read",
+                    MAX_RESPONSE_BYTES >> 20
+                )
+                .into(),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
     Ok(RawResponse {
         status,
         headers,
-        body,
+        body: body.freeze(),
     })
 }
 

@@ -261,6 +261,35 @@ async fn changed_files_follow_the_link_header_across_pages() {
 }
 
 #[tokio::test]
+async fn a_file_larger_than_a_response_may_be_is_refused_not_read_whole() {
+    let server = MockServer::start().await;
+    let limit = landfall_function::vcs::http::MAX_RESPONSE_BYTES;
+    github_get("/repos/acme/infra/contents/huge.tf")
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(vec![b'x'; limit + 1]))
+        .mount(&server)
+        .await;
+    github_get("/repos/acme/infra/contents/limit.tf")
+        .respond_with(ResponseTemplate::new(200).set_body_bytes(vec![b'x'; limit]))
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    let sha = CommitSha::new(SHA);
+    let err = c
+        .read_file(&repo(), &sha, "huge.tf")
+        .await
+        .expect_err("past the limit");
+    let VcsError::Transport { source, .. } = &err else {
+        panic!("{err:?}")
+    };
+    assert!(
+        source.to_string().contains("larger than 64 MiB"),
+        "{source}"
+    );
+    let at_limit = c.read_file(&repo(), &sha, "limit.tf").await.unwrap();
+    assert_eq!(at_limit.map(|bytes| bytes.len()), Some(limit));
+}
+
+#[tokio::test]
 async fn files_are_read_raw_at_the_sha_and_a_missing_file_is_none() {
     let server = MockServer::start().await;
     github_get("/repos/acme/infra/contents/atlantis.yaml")
