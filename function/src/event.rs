@@ -287,10 +287,16 @@ impl Event {
         }
     }
 
-    /// Ignores a comment that [`Event::mentions_another`] login
-    /// ([`IgnoreReason::MentionsAnother`]): it gets no reply.
-    pub fn ignore_mentions_of_others(&mut self, is_the_bot: impl Fn(&str) -> bool) {
-        if let Some(login) = self.mentions_another(is_the_bot) {
+    /// Ignores a comment not addressed to the bot: one that [`Event::mentions_another`] login
+    /// ([`IgnoreReason::MentionsAnother`]), or one the bot wrote itself
+    /// ([`IgnoreReason::FromTheBot`]: its replies are never commands). Neither gets a reply.
+    pub fn ignore_unaddressed(&mut self, is_the_bot: impl Fn(&str) -> bool) {
+        if !matches!(self.kind, EventKind::Commented(Some(_))) {
+            return;
+        }
+        if self.sender.as_deref().is_some_and(&is_the_bot) {
+            self.kind = EventKind::Ignored(IgnoreReason::FromTheBot);
+        } else if let Some(login) = self.mentions_another(is_the_bot) {
             self.kind = EventKind::Ignored(IgnoreReason::MentionsAnother(login));
         }
     }
@@ -405,6 +411,8 @@ pub enum IgnoreReason {
     /// A comment that @-mentions another login than the bot's (`LANDFALL_BOT_USER`): someone
     /// else's, so it gets no reply.
     MentionsAnother(String),
+    /// A comment written by the bot itself (`LANDFALL_BOT_USER`).
+    FromTheBot,
 }
 
 impl IgnoreReason {
@@ -446,6 +454,7 @@ impl fmt::Display for IgnoreReason {
             IgnoreReason::MentionsAnother(login) => {
                 write!(f, "comment addressed to @{login}, not to LANDFALL_BOT_USER")
             }
+            IgnoreReason::FromTheBot => f.write_str("comment written by LANDFALL_BOT_USER itself"),
             IgnoreReason::AzureCommentWithoutRepository => f.write_str(
                 "Azure DevOps comment event in resource version 1.0, which names no repository: \
                  edit the \"Pull request commented on\" service hook and set its resource version to 2.0",

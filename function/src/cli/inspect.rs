@@ -91,7 +91,7 @@ pub fn inspect(
             .is_ok()
     });
     let mut event = webhook::parse(provider, headers, body).context("cannot parse the delivery")?;
-    event.ignore_mentions_of_others(|login| crate::config::is_the_bot(bot_user, login));
+    event.ignore_unaddressed(|login| crate::config::is_the_bot(bot_user, login));
     Ok(serde_json::to_string(&event.view(verified))?)
 }
 

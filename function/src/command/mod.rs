@@ -158,7 +158,9 @@ impl Command {
     pub fn reply(&self) -> Option<String> {
         match self.action {
             Action::Help => Some(usage(self.tool)),
-            Action::Version => Some(format!("landfall {}", env!("CARGO_PKG_VERSION"))),
+            // Not `landfall <version>`: a reply must never read as a command when the host
+            // sends it back.
+            Action::Version => Some(format!("Running Landfall `{}`.", env!("CARGO_PKG_VERSION"))),
             Action::Plan
             | Action::Apply
             | Action::Unlock

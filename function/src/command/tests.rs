@@ -132,12 +132,10 @@ fn bare_tool_name_and_help_flags_ask_for_help() {
 
 #[test]
 fn version_replies_with_the_crate_version() {
-    assert!(
-        command("landfall version")
-            .reply()
-            .unwrap()
-            .contains(env!("CARGO_PKG_VERSION"))
-    );
+    let reply = command("landfall version").reply().unwrap();
+    assert!(reply.contains(env!("CARGO_PKG_VERSION")), "{reply}");
+    // The host sends the reply back as a new comment: it must not read as a command.
+    assert!(parse_comment(&reply).is_none(), "{reply}");
 }
 
 #[test]

@@ -189,7 +189,7 @@ pub struct WebhookHandler<S = LogSink> {
     allowlist: RepoAllowlist,
     max_body_bytes: usize,
     sink: S,
-    /// `LANDFALL_BOT_USER`: comments that @-mention another login are ignored.
+    /// `LANDFALL_BOT_USER`: comments that @-mention another login, and its own, are ignored.
     bot_user: Option<String>,
 }
 
@@ -212,7 +212,8 @@ impl<S: EventSink> WebhookHandler<S> {
     }
 
     /// The same handler, taking comments that @-mention `login` as addressed to it (and
-    /// ignoring those that mention anyone else; without it, every @-mention is ignored).
+    /// ignoring those that mention anyone else, and those `login` writes; without it, every
+    /// @-mention is ignored).
     #[must_use]
     pub fn with_bot_user(mut self, login: Option<String>) -> Self {
         self.bot_user = login;
@@ -293,7 +294,7 @@ impl<S: EventSink> WebhookHandler<S> {
     /// Handles a delivery whose body has been read: authenticate, parse, check, record.
     pub async fn handle(&self, headers: &HeaderMap, body: &[u8]) -> Result<Handled, Rejection> {
         let mut event = self.admit(headers, body)?;
-        event.ignore_mentions_of_others(|login| {
+        event.ignore_unaddressed(|login| {
             crate::config::is_the_bot(self.bot_user.as_deref(), login)
         });
         if !event.is_actionable() {

@@ -118,29 +118,33 @@ async fn pings_and_ignored_events_are_acknowledged_but_not_recorded() {
     assert!(h.sink().0.lock().unwrap().is_empty());
 }
 
-fn comment(body: &str) -> String {
+fn comment_by(sender: &str, body: &str) -> String {
     json!({
         "action": "created",
         "issue": { "number": 5, "pull_request": { "url": "u" } },
         "comment": { "id": 1, "body": body },
-        "sender": { "login": "alice", "id": 7 },
+        "sender": { "login": sender, "id": 7 },
         "repository": { "full_name": "acme/infra" },
     })
     .to_string()
 }
 
 #[tokio::test]
-async fn a_mention_of_another_login_is_acknowledged_but_not_recorded() {
+async fn a_mention_of_another_login_or_the_bots_own_comment_is_acknowledged_but_not_recorded() {
     let plain = handler("*", 1 << 20, MemorySink::default());
     let bot = handler("*", 1 << 20, MemorySink::default()).with_bot_user(Some("Landfall-Bot".into()));
-    for (h, body, recorded) in [
-        (&bot, "@landfall-bot plan", true),
-        (&bot, "landfall plan", true),
-        (&bot, "@atlantis plan", false),
-        (&plain, "@landfall-bot plan", false),
+    for (h, sender, body, recorded) in [
+        (&bot, "alice", "@landfall-bot plan", true),
+        (&bot, "alice", "landfall plan", true),
+        (&bot, "alice", "@atlantis plan", false),
+        (&plain, "alice", "@landfall-bot plan", false),
+        // The bot's own comments are never commands.
+        (&bot, "landfall-bot", "landfall plan", false),
+        (&plain, "landfall-bot", "landfall plan", true),
     ] {
         let before = h.sink().0.lock().unwrap().len();
-        let (status, view) = status_and_json(h, request("issue_comment", &comment(body), true)).await;
+        let delivery = comment_by(sender, body);
+        let (status, view) = status_and_json(h, request("issue_comment", &delivery, true)).await;
         let after = h.sink().0.lock().unwrap().len();
         assert_eq!(after - before, usize::from(recorded), "{body}: {view}");
         let expected = if recorded { StatusCode::ACCEPTED } else { StatusCode::OK };
