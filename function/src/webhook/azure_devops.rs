@@ -119,6 +119,9 @@ struct Comment {
     is_deleted: Option<bool>,
     #[serde(rename = "_links")]
     links: Option<CommentLinks>,
+    /// When it was written, and when its text last changed: the event comes for edits too.
+    published_date: Option<String>,
+    last_content_updated_date: Option<String>,
 }
 
 /// The `resource`: a pull request, a comment (1.0), or a comment with its pull request (2.0).
@@ -303,6 +306,14 @@ fn comment_kind(comment: Option<&Comment>, names_repository: bool) -> EventKind 
     }
     if !names_repository {
         return EventKind::Ignored(IgnoreReason::AzureCommentWithoutRepository);
+    }
+    // An edit comes as the same event: only a comment as first written carries a command.
+    if let (Some(published), Some(changed)) = (
+        comment.published_date.as_deref(),
+        comment.last_content_updated_date.as_deref(),
+    ) && published != changed
+    {
+        return comment_changed("edited");
     }
     EventKind::Commented(comment.content.as_deref().and_then(parse_comment))
 }
@@ -492,5 +503,37 @@ mod tests {
         // No forkSource: the pull request's own repository.
         assert_eq!(e.head_repo, Some(RepoName::new("Fabrikam/Fabrikam")));
         assert_eq!(e.head_repo, e.repo);
+        // Microsoft's sample is an edit ("has edited a pull request comment"): no command.
+        assert!(
+            matches!(&e.kind, EventKind::Ignored(IgnoreReason::CommentChanged(how)) if how == "edited"),
+            "{:?}",
+            e.kind
+        );
+    }
+
+    #[test]
+    fn an_edited_comment_is_not_a_command() {
+        let delivery = |published: &str, changed: &str| {
+            parse_str(&format!(
+                r#"{{"eventType":"ms.vss-code.git-pullrequest-comment-event","resourceVersion":"2.0","resource":{{
+                   "comment":{{"content":"landfall apply","commentType":"text",
+                     "publishedDate":"{published}","lastUpdatedDate":"{changed}","lastContentUpdatedDate":"{changed}",
+                     "author":{{"id":"54d125f7","uniqueName":"dev@example.com"}}}},
+                   "pullRequest":{{"pullRequestId":4,"status":"active",
+                     "repository":{{"name":"infra","project":{{"name":"Ops"}}}}}}}}}}"#
+            ))
+        };
+        let written = delivery("2026-01-02T10:00:00.1Z", "2026-01-02T10:00:00.1Z");
+        assert!(
+            matches!(written.kind, EventKind::Commented(Some(_))),
+            "{:?}",
+            written.kind
+        );
+        let edited = delivery("2026-01-02T10:00:00.1Z", "2026-01-05T09:30:00.2Z");
+        assert!(
+            matches!(&edited.kind, EventKind::Ignored(IgnoreReason::CommentChanged(how)) if how == "edited"),
+            "{:?}",
+            edited.kind
+        );
     }
 }

@@ -254,8 +254,9 @@ fn the_atlantis_comment_placeholder_becomes_a_command_when_filled_in() {
 }
 
 /// Azure DevOps comment events through the whole handler: version 2.0 carries the pull request and
-/// a command is accepted; version 1.0 names no repository, so even a command is answered 200
-/// `ignored` with the fix in the reason (not a bare 403 the operator cannot act on).
+/// a command in a new comment is accepted (an edited one is ignored); version 1.0 names no
+/// repository, so even a command is answered 200 `ignored` with the fix in the reason (not a bare
+/// 403 the operator cannot act on).
 #[test]
 fn azure_devops_comment_events_in_both_resource_versions_get_a_clear_answer() {
     use http_body_util::Full;
@@ -295,9 +296,20 @@ fn azure_devops_comment_events_in_both_resource_versions_get_a_clear_answer() {
     for version in ["v1", "v2"] {
         let rel = format!("{dir}/git-pullrequest-comment-event-{version}.json");
         let raw = std::fs::read_to_string(corpus().join(&rel)).unwrap();
+        // Microsoft's samples are edits (the text last changed after it was published), which
+        // carry no command; as first written, the same comment does.
+        let written = raw.replace(
+            r#""lastContentUpdatedDate": "2014-06-17T16:58:33.123889Z""#,
+            r#""lastContentUpdatedDate": "2014-06-17T16:55:46.589889Z""#,
+        );
+        assert!(
+            version == "v1" || written != raw,
+            "{rel}: the dates are as expected"
+        );
         for body in [
             raw.clone(),
             raw.replace("This is my comment.", "landfall plan"),
+            written.replace("This is my comment.", "landfall plan"),
         ] {
             let (status, json) = respond(&rel, body.clone());
             let event = &json["event"];
@@ -312,11 +324,18 @@ fn azure_devops_comment_events_in_both_resource_versions_get_a_clear_answer() {
                         .contains("set its resource version to 2.0"),
                     "{json}"
                 );
-            } else if body.contains("landfall plan") {
+            } else if body.contains("landfall plan")
+                && body != raw.replace("This is my comment.", "landfall plan")
+            {
                 assert_eq!((status, &event["repo"]), (202, &"Fabrikam/Fabrikam".into()));
                 assert_eq!(event["command"]["name"], "plan");
             } else {
-                assert_eq!((status, &json["status"]), (200, &"comment".into()));
+                assert_eq!(
+                    (status, &json["status"]),
+                    (200, &"ignored".into()),
+                    "{json}"
+                );
+                assert_eq!(event["reason"], "comment edited", "{json}");
             }
         }
     }
