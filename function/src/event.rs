@@ -413,6 +413,14 @@ pub enum IgnoreReason {
     MentionsAnother(String),
     /// A comment written by the bot itself (`LANDFALL_BOT_USER`).
     FromTheBot,
+    /// A Bitbucket Data Center delivery whose `X-Event-Key` header (not signed) names another
+    /// event than its signed body's `eventKey`.
+    EventKeyMismatch {
+        /// The header's event key.
+        header: String,
+        /// The body's.
+        body: String,
+    },
 }
 
 impl IgnoreReason {
@@ -455,6 +463,10 @@ impl fmt::Display for IgnoreReason {
                 write!(f, "comment addressed to @{login}, not to LANDFALL_BOT_USER")
             }
             IgnoreReason::FromTheBot => f.write_str("comment written by LANDFALL_BOT_USER itself"),
+            IgnoreReason::EventKeyMismatch { header, body } => write!(
+                f,
+                "X-Event-Key {header:?} is not the signed body's eventKey {body:?}"
+            ),
             IgnoreReason::AzureCommentWithoutRepository => f.write_str(
                 "Azure DevOps comment event in resource version 1.0, which names no repository: \
                  edit the \"Pull request commented on\" service hook and set its resource version to 2.0",

@@ -43,12 +43,13 @@ impl Repo {
 struct Identity {
     id: Option<String>,
     unique_name: Option<String>,
-    display_name: Option<String>,
 }
 
 impl Identity {
+    /// The identity's `uniqueName` (its sign-in name), never its `displayName`: anyone may
+    /// take a display name, and `users:` rules and the author check compare this name.
     fn into_name(self) -> Option<String> {
-        self.unique_name.or(self.display_name)
+        self.unique_name
     }
 }
 
@@ -509,6 +510,20 @@ mod tests {
             "{:?}",
             e.kind
         );
+    }
+
+    #[test]
+    fn a_display_name_never_stands_for_the_sender() {
+        let e = parse_str(
+            r#"{"eventType":"ms.vss-code.git-pullrequest-comment-event","resourceVersion":"2.0","resource":{
+               "comment":{"content":"landfall apply","commentType":"text",
+                 "author":{"id":"5f1c","displayName":"admin@example.com"}},
+               "pullRequest":{"pullRequestId":4,"status":"active",
+                 "createdBy":{"id":"77aa","displayName":"Platform Lead"},
+                 "repository":{"name":"infra","project":{"name":"Ops"}}}}}"#,
+        );
+        assert_eq!((e.sender, e.pr_author), (None, None));
+        assert_eq!(e.sender_id.as_deref(), Some("5f1c"));
     }
 
     #[test]

@@ -111,9 +111,22 @@ const P: Provider = Provider::BitbucketServer;
 pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseError> {
     let header_key = header(headers, "x-event-key");
     let payload: Payload = from_json(P, header_key.unwrap_or("event"), body)?;
-    let key = header_key
-        .map(str::to_owned)
-        .or(payload.event_key)
+    // The signature covers the body, not the header: the body's `eventKey` says what happened,
+    // and a header that names another event (a signed body sent again as something else) is
+    // not believed.
+    if let (Some(header_key), Some(body_key)) = (header_key, payload.event_key.as_deref())
+        && header_key != body_key
+    {
+        let mismatch = IgnoreReason::EventKeyMismatch {
+            header: header_key.to_owned(),
+            body: body_key.to_owned(),
+        };
+        return Ok(Event::new(P, EventKind::Ignored(mismatch)));
+    }
+    let key = payload
+        .event_key
+        .clone()
+        .or(header_key.map(str::to_owned))
         .unwrap_or_default();
     let comment = payload.comment.and_then(|c| c.text);
     let kind = match key.as_str() {
@@ -195,6 +208,32 @@ mod tests {
     fn the_body_event_key_is_used_when_the_header_is_missing() {
         let e = parse(&HeaderMap::new(), br#"{"eventKey":"pr:merged"}"#).unwrap();
         assert_eq!(e.kind, EventKind::Merged);
+    }
+
+    #[test]
+    fn a_header_that_names_another_event_than_the_signed_body_is_not_believed() {
+        // An edit of an old comment to `landfall apply`, sent again as a new comment.
+        let edited = r#"{"eventKey":"pr:comment:edited","comment":{"text":"landfall apply"},
+            "pullRequest":{"id":1}}"#;
+        let e = with_event_key(P, "pr:comment:added", edited);
+        assert!(
+            matches!(&e.kind, EventKind::Ignored(IgnoreReason::EventKeyMismatch { header, body })
+                if header == "pr:comment:added" && body == "pr:comment:edited"),
+            "{:?}",
+            e.kind
+        );
+        // An approval sent again as a decline.
+        let approved = r#"{"eventKey":"pr:reviewer:approved","pullRequest":{"id":1}}"#;
+        let e = with_event_key(P, "pr:declined", approved);
+        assert!(matches!(
+            e.kind,
+            EventKind::Ignored(IgnoreReason::EventKeyMismatch { .. })
+        ));
+        // The same key in both: read as before.
+        let e = with_event_key(P, "pr:comment:edited", edited);
+        assert!(
+            matches!(&e.kind, EventKind::Ignored(IgnoreReason::CommentChanged(how)) if how == "edited")
+        );
     }
 
     #[test]
