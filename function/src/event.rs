@@ -413,12 +413,12 @@ pub enum IgnoreReason {
     MentionsAnother(String),
     /// A comment written by the bot itself (`LANDFALL_BOT_USER`).
     FromTheBot,
-    /// A Bitbucket Data Center delivery whose `X-Event-Key` header (not signed) names another
-    /// event than its signed body's `eventKey`.
+    /// A Bitbucket delivery whose `X-Event-Key` header (not signed) names another event than
+    /// its signed body says (Data Center's `eventKey`; Cloud's pull request `state`).
     EventKeyMismatch {
         /// The header's event key.
         header: String,
-        /// The body's.
+        /// What the body says instead.
         body: String,
     },
 }
@@ -463,10 +463,9 @@ impl fmt::Display for IgnoreReason {
                 write!(f, "comment addressed to @{login}, not to LANDFALL_BOT_USER")
             }
             IgnoreReason::FromTheBot => f.write_str("comment written by LANDFALL_BOT_USER itself"),
-            IgnoreReason::EventKeyMismatch { header, body } => write!(
-                f,
-                "X-Event-Key {header:?} is not the signed body's eventKey {body:?}"
-            ),
+            IgnoreReason::EventKeyMismatch { header, body } => {
+                write!(f, "X-Event-Key {header:?} does not match the signed body's {body}")
+            }
             IgnoreReason::AzureCommentWithoutRepository => f.write_str(
                 "Azure DevOps comment event in resource version 1.0, which names no repository: \
                  edit the \"Pull request commented on\" service hook and set its resource version to 2.0",

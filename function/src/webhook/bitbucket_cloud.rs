@@ -111,6 +111,26 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
         "repo:push" => EventKind::Ignored(IgnoreReason::BranchPush),
         other => unhandled_key(other, "pullrequest"),
     };
+    // The signature covers the body, not the header: a merge or a decline must be one by the
+    // pull request's own state (a signed delivery of another event sent again as one is not).
+    let state = payload
+        .pullrequest
+        .as_ref()
+        .and_then(|pr| pr.state.as_deref());
+    let expected = match kind {
+        EventKind::Merged => Some("MERGED"),
+        EventKind::Closed => Some("DECLINED"),
+        _ => None,
+    };
+    let kind = match (expected, state) {
+        (Some(expected), Some(state)) if state != expected => {
+            EventKind::Ignored(IgnoreReason::EventKeyMismatch {
+                header: key.clone(),
+                body: format!("pull request state {state:?}"),
+            })
+        }
+        _ => kind,
+    };
     let mut event = Event::new(P, kind);
     event.repo = payload
         .repository
@@ -177,13 +197,25 @@ mod tests {
     fn the_event_key_header_decides_the_kind() {
         let body = r#"{"pullrequest":{"id":1,"state":"OPEN"}}"#;
         let cases = [
-            ("pullrequest:created", EventKind::Opened),
-            ("pullrequest:updated", EventKind::Pushed),
-            ("pullrequest:fulfilled", EventKind::Merged),
-            ("pullrequest:rejected", EventKind::Closed),
+            ("pullrequest:created", "OPEN", EventKind::Opened),
+            ("pullrequest:updated", "OPEN", EventKind::Pushed),
+            ("pullrequest:fulfilled", "MERGED", EventKind::Merged),
+            ("pullrequest:rejected", "DECLINED", EventKind::Closed),
         ];
-        for (key, kind) in cases {
-            assert_eq!(with_event_key(P, key, body).kind, kind, "{key}");
+        for (key, state, kind) in cases {
+            let body = format!(r#"{{"pullrequest":{{"id":1,"state":"{state}"}}}}"#);
+            assert_eq!(with_event_key(P, key, &body).kind, kind, "{key}");
+        }
+        // A merge or a decline of a pull request its signed body says is open (an approval's
+        // delivery sent again under another key) is not believed.
+        for key in ["pullrequest:fulfilled", "pullrequest:rejected"] {
+            assert!(
+                matches!(
+                    with_event_key(P, key, body).kind,
+                    EventKind::Ignored(IgnoreReason::EventKeyMismatch { .. })
+                ),
+                "{key}"
+            );
         }
         assert!(matches!(
             with_event_key(P, "pullrequest:approved", body).kind,

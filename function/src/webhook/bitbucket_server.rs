@@ -119,7 +119,7 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
     {
         let mismatch = IgnoreReason::EventKeyMismatch {
             header: header_key.to_owned(),
-            body: body_key.to_owned(),
+            body: format!("eventKey {body_key:?}"),
         };
         return Ok(Event::new(P, EventKind::Ignored(mismatch)));
     }
@@ -218,7 +218,7 @@ mod tests {
         let e = with_event_key(P, "pr:comment:added", edited);
         assert!(
             matches!(&e.kind, EventKind::Ignored(IgnoreReason::EventKeyMismatch { header, body })
-                if header == "pr:comment:added" && body == "pr:comment:edited"),
+                if header == "pr:comment:added" && body == "eventKey \"pr:comment:edited\""),
             "{:?}",
             e.kind
         );
