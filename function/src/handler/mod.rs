@@ -271,8 +271,12 @@ impl<S: EventSink> WebhookHandler<S> {
         if let Some(number) = event.number {
             span.record("pr", number.0);
         }
+        // A delivery with nothing to do (a branch push, a comment with no command) from outside
+        // the allowlist is acknowledged like any other: group and organisation hooks send them
+        // for every repository, and GitLab disables a hook that keeps answering 4xx.
+        let checked = event.is_actionable() || event.kind == EventKind::Ping;
         match &event.repo {
-            Some(repo) if !self.allowlist.allows(repo, event.clone_url.as_deref()) => {
+            Some(repo) if checked && !self.allowlist.allows(repo, event.clone_url.as_deref()) => {
                 return Err(Rejection::RepoNotAllowed(repo.clone()));
             }
             None if event.is_actionable() => return Err(Rejection::UnknownRepo),

@@ -84,6 +84,18 @@ async fn repositories_outside_the_allowlist_are_forbidden() {
     let h = handler("other/*", 1 << 20, MemorySink::default());
     let (status, _) = status_and_json(&h, request("pull_request", OPENED, true)).await;
     assert_eq!(status, StatusCode::FORBIDDEN);
+    let command = comment_by("alice", "landfall apply");
+    let (status, _) = status_and_json(&h, request("issue_comment", &command, true)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Deliveries with nothing to do are acknowledged: an organisation hook sends them for every
+    // repository, and a host disables a hook that keeps failing.
+    let push = r#"{"ref":"refs/heads/main","repository":{"full_name":"acme/infra"}}"#;
+    let (status, body) = status_and_json(&h, request("push", push, true)).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ignored")));
+    let chatter = comment_by("alice", "looks good to me");
+    let (status, body) = status_and_json(&h, request("issue_comment", &chatter, true)).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("comment")));
+    assert!(h.sink().0.lock().unwrap().is_empty(), "nothing recorded");
 }
 
 #[tokio::test]
