@@ -112,8 +112,8 @@ impl Context {
     }
 
     /// Why the commenter may not approve the failing sets `names`; `None` when they may: an
-    /// owner of the section, or of every failing set, and not the PR's author where a set
-    /// prevents self-approval.
+    /// owner of the section, or of every failing set (all of them still in the policy), and not
+    /// the PR's author where a set prevents self-approval.
     async fn may_approve(
         &self,
         ctx: &PrContext,
@@ -129,6 +129,14 @@ impl Context {
         }
         if self.owns(ctx, &checks.owners).await? {
             return Ok(None);
+        }
+        // A failing set the policy no longer names has no owners of its own to ask.
+        if let Some(gone) = names.iter().find(|n| checks.set(n).is_none()) {
+            return Ok(Some(format!(
+                "policy set {} is no longer in the policy: only an owner of the policies \
+                 (`policies.owners`) may approve it",
+                crate::markdown::inline_code(gone)
+            )));
         }
         for set in &sets {
             if !self.owns(ctx, &set.owners).await? {

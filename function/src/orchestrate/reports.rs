@@ -165,5 +165,10 @@ pub(super) fn belongs_to(spec: &RunSpec, report: &RunReport) -> Result<(), Strin
     {
         return Err("the report leaves out a policy set its run was given".to_owned());
     }
+    // ... and for no other: a failing set the run was not given would have no owners to ask.
+    let given = |name: &str| spec.project.policy_sets.iter().any(|set| set.name == name);
+    if !result.policies.iter().all(|r| given(&r.name)) {
+        return Err("the report names a policy set its run was not given".to_owned());
+    }
     Ok(())
 }

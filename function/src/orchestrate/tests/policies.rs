@@ -117,6 +117,28 @@ async fn a_failed_policy_blocks_apply_until_an_owner_approves_it_never_the_autho
     }
 }
 
+/// A failing set the policy no longer names (renamed or removed since the plan) has no owners
+/// of its own: a commenter who owns nothing approves nothing, and only a section owner may.
+#[tokio::test]
+async fn a_failing_set_the_policy_no_longer_names_is_approved_only_by_a_section_owner() {
+    let (lp, _bin) = planned_with_a_failing_policy().await;
+    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    let mut renamed = record.clone();
+    renamed.result.as_mut().unwrap().policies[0].name = "retired".to_owned();
+    assert_eq!(
+        lp.ctx.store.replace_plan(&renamed, &record).await.unwrap(),
+        crate::store::PlanOutcome::Written
+    );
+    let by_stranger = say(&lp, "drive-by", "landfall approve_policies", "approve-1").await;
+    assert!(by_stranger.contains("no longer in the policy"), "{by_stranger}");
+    assert!(approvals(&lp).await.is_empty(), "not counted");
+    let refused = say(&lp, "maintainer", "landfall apply", "apply-1").await;
+    assert!(refused.contains("policy checks failed"), "{refused}");
+    assert_eq!(run_envs(&lp).len(), 1, "nothing applied");
+    let by_owner = say(&lp, "security-lead", "landfall approve_policies", "approve-2").await;
+    assert!(by_owner.contains("approved (1 of 1"), "{by_owner}");
+}
+
 /// Bitbucket Cloud nicknames are chosen by their users and not unique: a policy owner is known by
 /// the account UUID, as everywhere else on that host, so an impostor who takes an owner's
 /// nickname approves nothing, and the owner's own UUID does.

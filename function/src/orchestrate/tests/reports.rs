@@ -335,7 +335,7 @@ async fn execution_order_groups_start_one_after_another_from_the_reports_without
 }
 
 #[test]
-fn a_plan_report_answers_for_every_policy_set_its_run_was_given() {
+fn a_plan_report_answers_for_every_policy_set_its_run_was_given_and_no_other() {
     let mut spec = crate::run::env::tests::plan_spec();
     spec.project.policy_sets = vec![crate::run::policy::PolicySet {
         name: "cost".to_owned(),
@@ -350,4 +350,12 @@ fn a_plan_report_answers_for_every_policy_set_its_run_was_given() {
         error: None,
     }];
     assert_eq!(super::super::reports::belongs_to(&spec, &planned), Ok(()));
+    // ... and for no other set.
+    planned.result.policies.push(crate::run::policy::PolicySetResult {
+        name: "unasked".to_owned(),
+        failures: vec!["made up".to_owned()],
+        warnings: Vec::new(),
+        error: None,
+    });
+    assert!(super::super::reports::belongs_to(&spec, &planned).is_err());
 }
