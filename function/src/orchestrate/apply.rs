@@ -233,9 +233,10 @@ fn unapplied_dependencies(
             (all.iter().filter(named).any(|r| r.status == PlanStatus::Planned)
                 && !selected.iter().any(|r| named(&r)))
             .then(|| {
+                let command = crate::markdown::inline_code(&format!("landfall apply -p {dep}"));
                 format!(
                     "it depends on {code}, whose plan is not applied yet: apply it first \
-                     (`landfall apply -p {dep}`), or both with `landfall apply`"
+                     ({command}), or both with `landfall apply`"
                 )
             })
         })

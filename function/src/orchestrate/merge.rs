@@ -24,6 +24,7 @@ use super::select::Loaded;
 use super::{Context, PrContext, text};
 use crate::command::Action;
 use crate::event::{CommitSha, Event, EventKind, PullRequestNumber, RepoName};
+use crate::markdown::inline_code;
 use crate::projects::discover::{TerraformTree, is_terraform_file};
 use crate::repo_config::{self, ResolvedProject};
 use crate::report::short;
@@ -272,8 +273,9 @@ impl Context {
             Err(err) => {
                 tracing::warn!(error = %err, branch = %merged.head_branch, "the source branch was not deleted");
                 let body = format!(
-                    "**The source branch `{}` was not deleted** (`delete_source_branch_on_merge`): {err}",
-                    merged.head_branch
+                    "**The source branch {} was not deleted** (`delete_source_branch_on_merge`): {}",
+                    inline_code(&merged.head_branch),
+                    inline_code(&err.to_string())
                 );
                 self.vcs.post_comment(repo, pr, &body).await?;
             }
@@ -448,16 +450,17 @@ impl Context {
                 };
                 let thread = spec.report_back.clone().unwrap_or_else(|| CommentThread {
                     comment_id: None,
-                    header: format!("**Apply on merge** of `{label}`"),
+                    header: format!("**Apply on merge** of {}", inline_code(&label)),
                     silenced: Vec::new(),
                 });
                 Box::pin(self.run_group(vec![apply], &thread)).await?;
             }
             _ => {
                 let body = format!(
-                    "**`{label}` was not applied on merge:** its {} did not succeed (see above). \
+                    "**{} was not applied on merge:** its {} did not succeed (see above). \
                      Its lock stays with this pull request: fix the cause and apply the change, \
                      or comment `landfall unlock` to release it.",
+                    inline_code(&label),
                     spec.command
                 );
                 self.vcs.post_comment(&spec.repo, spec.pr, &body).await?;

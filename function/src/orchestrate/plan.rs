@@ -9,6 +9,7 @@ use super::select::{Loaded, refused, run_spec, silenced, stages};
 use super::{Context, PrContext, text};
 
 use crate::dispatch::{DispatchOutcome, Dispatcher};
+use crate::markdown::inline_code;
 use crate::projects::{Request, select};
 use crate::repo_config::{self, EffectivePolicy, Requirement, ResolvedConfig, ResolvedProject};
 use crate::report::Reporter;
@@ -86,8 +87,8 @@ impl Context {
                 kept.push(project);
             } else {
                 notes.push(format!(
-                    "`{}` was not planned: {}",
-                    project.display_name(),
+                    "{} was not planned: {}",
+                    inline_code(&project.display_name()),
                     reasons.join("; ")
                 ));
             }

@@ -10,6 +10,7 @@ use super::select::run_spec;
 use super::requirements::Checked;
 use super::{Context, PrContext, text};
 use crate::command::Command;
+use crate::markdown::inline_code;
 use crate::projects::{Request, select};
 use crate::repo_config::{EffectivePolicy, ResolvedProject};
 use crate::report::short;
@@ -59,8 +60,8 @@ impl Context {
         }
         if !reasons.is_empty() {
             let body = format!(
-                "**`{word}` refused** for `{}`: {}. Nothing was changed.",
-                project.display_name(),
+                "**`{word}` refused** for {}: {}. Nothing was changed.",
+                inline_code(&project.display_name()),
                 reasons.join("; ")
             );
             self.upsert_comment(ctx, None, &body).await?;
@@ -69,8 +70,8 @@ impl Context {
         let (wanted, held_by) = self.take_locks(ctx, vec![project]).await?;
         if let Some(lock) = held_by.first() {
             let body = format!(
-                "**`{word}` refused:** `{}` {}. Nothing was changed.",
-                lock.key.project_label(),
+                "**`{word}` refused:** {} {}. Nothing was changed.",
+                inline_code(&lock.key.project_label()),
                 text::held(lock)
             );
             self.upsert_comment(ctx, None, &body).await?;
@@ -85,8 +86,8 @@ impl Context {
         let mut spec = run_spec(ctx, &project, &policy, run, &command.extra_args, None);
         spec.operands.clone_from(&command.operands);
         let header = format!(
-            "**`{word}`** in `{}` at `{}`",
-            project.display_name(),
+            "**`{word}`** in {} at `{}`",
+            inline_code(&project.display_name()),
             short(ctx.head_sha.as_str()),
         );
         let comment = self.upsert_comment(ctx, None, &header).await?;
@@ -129,8 +130,8 @@ impl Context {
                             return Ok(Some((project, at.policy)));
                         };
                         format!(
-                            "**`{word}` refused** for `{}`: {why}. Nothing was changed.",
-                            project.display_name()
+                            "**`{word}` refused** for {}: {why}. Nothing was changed.",
+                            inline_code(&project.display_name())
                         )
                     }
                     0 => format!(
@@ -141,7 +142,7 @@ impl Context {
                         projects.len(),
                         projects
                             .iter()
-                            .map(|p| format!("`{}`", p.display_name()))
+                            .map(|p| inline_code(&p.display_name()))
                             .collect::<Vec<_>>()
                             .join(", ")
                     ),

@@ -3,6 +3,7 @@
 //! or named as not applied; with what the merge's comment says of each.
 
 use super::OnMerge;
+use crate::markdown::inline_code;
 use crate::event::CommitSha;
 use crate::orchestrate::PrContext;
 use crate::orchestrate::select::stages;
@@ -57,7 +58,7 @@ pub(super) fn merge_runs(
             applies.push((spec, item.project.depends_on.clone()));
             notes.push((
                 item.record.key.clone(),
-                format!("`{label}`: its stored plan is applied (the merge changed none of its files)"),
+                format!("{}: its stored plan is applied (the merge changed none of its files)", inline_code(&label)),
             ));
         } else if policy.merge.replan {
             let mut at_merge = ctx.clone();
@@ -65,7 +66,7 @@ pub(super) fn merge_runs(
             at_merge.head_repo = Some(ctx.repo.clone());
             let spec = run_spec(&at_merge, &item.project, policy, RunCommand::Plan, &[], None);
             plans.push((spec, item.project.depends_on.clone()));
-            notes.push((item.record.key.clone(), format!("`{label}`: the merge changed its files (or the pull request's head) since its plan, so it is planned again at the merge commit and applied if that plan succeeds")));
+            notes.push((item.record.key.clone(), format!("{}: the merge changed its files (or the pull request's head) since its plan, so it is planned again at the merge commit and applied if that plan succeeds", inline_code(&label))));
         } else {
             notes.push((item.record.key.clone(), not_applied(
                 &label,
@@ -93,7 +94,8 @@ pub(super) fn merge_runs(
 /// lock stays with the pull request.
 fn not_applied(label: &str, why: &str) -> String {
     format!(
-        "`{label}`: **not applied**: {why}. Its lock stays with this pull request: apply the change from a new pull request after `landfall unlock` here"
+        "{}: **not applied**: {why}. Its lock stays with this pull request: apply the change from a new pull request after `landfall unlock` here",
+        inline_code(label)
     )
 }
 
@@ -146,7 +148,7 @@ pub(crate) fn without_dependents_of_skipped(runs: MergeRuns, candidates: &[Strin
             let missing: Vec<String> = deps
                 .iter()
                 .filter(|d| skipped.contains(d))
-                .map(|d| format!("`{d}`"))
+                .map(|d| inline_code(d))
                 .collect();
             let why = format!("it depends on {}, which this merge does not apply", missing.join(", "));
             replace_note(&mut notes, &spec, &why);
@@ -181,7 +183,7 @@ fn first_stage_when_replanning(runs: MergeRuns) -> MergeRuns {
     let first = stages.next().unwrap_or_default();
     let first_names: Vec<String> = first
         .iter()
-        .map(|(spec, _)| format!("`{}`", spec.project.label()))
+        .map(|(spec, _)| inline_code(&spec.project.label()))
         .collect();
     for (spec, _) in stages.flatten() {
         let why = format!(
@@ -214,6 +216,18 @@ mod tests {
         (spec, deps.iter().map(|d| (*d).to_owned()).collect())
     }
 
+    /// A project's name comes from the pull request's config: whatever it holds stays in one
+    /// code span (no mention, link, image or HTML comment from the bot).
+    #[test]
+    fn a_hostile_project_name_stays_in_its_code_span() {
+        let label = "a` @acme/all [click](https://evil.example) <!--";
+        let note = not_applied(label, "why");
+        assert!(
+            note.starts_with("``a` @acme/all [click](https://evil.example) <!--``: "),
+            "{note}"
+        );
+    }
+
     /// A project named `app` and an unnamed one in the directory `app` share a label: what is
     /// said of one is not said of the other.
     #[test]
@@ -224,7 +238,7 @@ mod tests {
         let applied = |spec: &RunSpec| {
             (
                 spec.lock_key(),
-                format!("`{}`: its stored plan is applied", spec.project.label()),
+                format!("{}: its stored plan is applied", inline_code(&spec.project.label())),
             )
         };
         let runs = MergeRuns {
