@@ -282,8 +282,11 @@ impl Context {
 
     /// Keeps what a pull request's run did to a project's state, for remediation's check that
     /// nothing but drift would be applied (repositories swept for drift only): the commit a
-    /// successful apply applied, or, `None`, that `import` or `state rm` edited the state, so
-    /// that no commit describes it until the next apply (a remediation would undo the edit).
+    /// successful apply applied, or, `None`, that `import`, `state rm` or a failed apply edited
+    /// the state, so that no commit describes it until the next apply (a remediation would undo
+    /// the edit). The state is the directory's and workspace's: a project of the same state
+    /// under another name (a pull request's config may rename it) no longer has an applied
+    /// commit either.
     pub(crate) async fn note_state_written(
         &self,
         record: &PlanRecord,
@@ -296,6 +299,15 @@ impl Context {
             .is_some_and(|drift| drift.sweeps(&record.key.repo));
         if !swept {
             return Ok(());
+        }
+        let same_state = |key: &crate::run::LockKey| {
+            (&key.dir, &key.workspace) == (&record.key.dir, &record.key.workspace)
+        };
+        for mut other in self.store.list_drift(Some(&record.key.repo)).await? {
+            if other.key != record.key && same_state(&other.key) && other.applied_sha.is_some() {
+                other.applied_sha = None;
+                self.store.put_drift(&other).await?;
+            }
         }
         let mut drift = match self.store.get_drift(&record.key).await? {
             Some(drift) => drift,

@@ -252,6 +252,11 @@ impl Context {
         if record.pr == crate::run::DRIFT_PR.0 {
             return Ok(true); // The drift report sets a drift check's status.
         }
+        // An apply, import or state rm that never reported may have written the state: no
+        // commit describes it now (as after a failed apply's own report).
+        if record.status == PlanStatus::Applying {
+            self.note_state_written(&failed, None).await?;
+        }
         let repo = RepoName::new(&record.key.repo);
         let pr = PullRequestNumber(record.pr);
         let branch = self

@@ -126,3 +126,41 @@ async fn a_failed_apply_keeps_drift_remediation_from_undoing_it() {
     let drift = lp.ctx.store.get_drift(&key).await.unwrap().unwrap();
     assert_eq!(drift.applied_sha, None, "no commit describes the state now");
 }
+
+/// An `import` that never reports (its pod lost, or cancelled where it runs) is failed by the
+/// sweeper: it may have written the state all the same, so no commit describes it, for this
+/// project or one of the same directory and workspace under another name (a pull request's
+/// config may rename it), and a drift remediation cannot undo the edit.
+#[tokio::test]
+async fn an_edit_of_the_state_that_never_reported_keeps_drift_remediation_from_undoing_it() {
+    let policy = crate::repo_config::Policy::parse(
+        "repos.yaml",
+        "repos:\n- id: /.*/\ndrift:\n  repositories: [acme/infra]\n  projects: all\n  schedule: rate(1 hour)\n",
+    )
+    .unwrap();
+    let (mut lp, _bin) = super::reports::reporting_loop_with(Some(policy)).await;
+    Arc::get_mut(&mut lp.ctx).unwrap().switches.allow_commands =
+        AllowedCommands::parse("all").unwrap();
+    lp.host_knows("maintainer", "write").await;
+    lp.host_has_files(&[("main.tf", MAIN_TF)]).await;
+    let key = crate::store::LockKey::new(REPO, ".", "default");
+    let renamed = key.clone().named("network");
+    let other_dir = crate::store::LockKey::new(REPO, "envs/dev", "default");
+    for key in [&key, &renamed, &other_dir] {
+        let mut drift = crate::store::DriftRecord::new(key.clone());
+        drift.applied_sha = Some("a".repeat(40));
+        lp.ctx.store.put_drift(&drift).await.unwrap();
+    }
+
+    let import = comment("maintainer", "landfall import -d . terraform_data.a id-1", "d-i");
+    lp.ctx.process(&import).await.unwrap();
+    assert!(!lp.nothing_dispatched(), "the import was started");
+    let swept = lp.ctx.sweep_at(crate::store::now_secs() + 30 * 86_400).await.unwrap();
+    let record = lp.ctx.store.get_plan(&key, 1).await.unwrap().unwrap();
+    assert_eq!(record.status, crate::store::PlanStatus::Failed, "{swept:?}");
+
+    for (key, applied) in [(&key, None), (&renamed, None), (&other_dir, Some("a".repeat(40)))] {
+        let drift = lp.ctx.store.get_drift(key).await.unwrap().unwrap();
+        assert_eq!(drift.applied_sha, applied, "{key:?}");
+    }
+}
