@@ -77,21 +77,28 @@ async fn an_edit_of_the_state_runs_when_the_workflow_spells_its_stage_out() {
     assert!(!lp.nothing_dispatched(), "the import was started");
 }
 
-/// An `import` (or `state rm`) edits the state outside any merged commit: the project's last
-/// applied commit no longer describes it, so a drift remediation, which applies only when the
-/// code is the one Landfall applied, cannot undo the edit (destroy what was imported).
-#[tokio::test]
-async fn an_edit_of_the_state_keeps_drift_remediation_from_undoing_it() {
+/// A reporting loop over a repository swept for drift, where every command runs and
+/// `maintainer` may write.
+async fn swept_for_drift() -> (Loop, tempfile::TempDir) {
     let policy = crate::repo_config::Policy::parse(
         "repos.yaml",
         "repos:\n- id: /.*/\ndrift:\n  repositories: [acme/infra]\n  projects: all\n  schedule: rate(1 hour)\n",
     )
     .unwrap();
-    let (mut lp, _bin) = super::reports::reporting_loop_with(Some(policy)).await;
+    let (mut lp, bin) = super::reports::reporting_loop_with(Some(policy)).await;
     Arc::get_mut(&mut lp.ctx).unwrap().switches.allow_commands =
         AllowedCommands::parse("all").unwrap();
     lp.host_knows("maintainer", "write").await;
     lp.host_has_files(&[("main.tf", MAIN_TF)]).await;
+    (lp, bin)
+}
+
+/// An `import` (or `state rm`) edits the state outside any merged commit: the project's last
+/// applied commit no longer describes it, so a drift remediation, which applies only when the
+/// code is the one Landfall applied, cannot undo the edit (destroy what was imported).
+#[tokio::test]
+async fn an_edit_of_the_state_keeps_drift_remediation_from_undoing_it() {
+    let (lp, _bin) = swept_for_drift().await;
     let key = crate::store::LockKey::new(REPO, ".", "default");
     let mut drift = crate::store::DriftRecord::new(key.clone());
     drift.applied_sha = Some("a".repeat(40));
@@ -133,16 +140,7 @@ async fn a_failed_apply_keeps_drift_remediation_from_undoing_it() {
 /// config may rename it), and a drift remediation cannot undo the edit.
 #[tokio::test]
 async fn an_edit_of_the_state_that_never_reported_keeps_drift_remediation_from_undoing_it() {
-    let policy = crate::repo_config::Policy::parse(
-        "repos.yaml",
-        "repos:\n- id: /.*/\ndrift:\n  repositories: [acme/infra]\n  projects: all\n  schedule: rate(1 hour)\n",
-    )
-    .unwrap();
-    let (mut lp, _bin) = super::reports::reporting_loop_with(Some(policy)).await;
-    Arc::get_mut(&mut lp.ctx).unwrap().switches.allow_commands =
-        AllowedCommands::parse("all").unwrap();
-    lp.host_knows("maintainer", "write").await;
-    lp.host_has_files(&[("main.tf", MAIN_TF)]).await;
+    let (lp, _bin) = swept_for_drift().await;
     let key = crate::store::LockKey::new(REPO, ".", "default");
     let renamed = key.clone().named("network");
     let other_dir = crate::store::LockKey::new(REPO, "envs/dev", "default");
