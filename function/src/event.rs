@@ -245,6 +245,8 @@ pub struct Event {
     /// The GitHub App installation that sent the delivery (`installation.id`); API tokens for
     /// the repository are minted for it.
     pub installation: Option<u64>,
+    /// Whether the pull request is a draft (each host's flag, or a `Draft:`/`WIP:` title).
+    pub draft: bool,
 }
 
 impl Event {
@@ -268,6 +270,7 @@ impl Event {
             clone_url: None,
             body_sha256: None,
             installation: None,
+            draft: false,
         }
     }
 
@@ -298,6 +301,20 @@ impl Event {
             self.kind = EventKind::Ignored(IgnoreReason::FromTheBot);
         } else if let Some(login) = self.mentions_another(is_the_bot) {
             self.kind = EventKind::Ignored(IgnoreReason::MentionsAnother(login));
+        }
+    }
+
+    /// Ignores an event that would plan a draft pull request by itself (opened, pushed,
+    /// reopened: [`IgnoreReason::Draft`]), as Atlantis does unless `--allow-draft-prs`: a draft
+    /// is planned once it is marked ready, or when a comment asks.
+    pub fn ignore_draft(&mut self) {
+        if self.draft
+            && matches!(
+                self.kind,
+                EventKind::Opened | EventKind::Pushed | EventKind::Reopened
+            )
+        {
+            self.kind = EventKind::Ignored(IgnoreReason::Draft);
         }
     }
 
@@ -413,6 +430,9 @@ pub enum IgnoreReason {
     MentionsAnother(String),
     /// A comment written by the bot itself (`LANDFALL_BOT_USER`).
     FromTheBot,
+    /// An event of a draft pull request, which is not planned by itself
+    /// (`LANDFALL_ALLOW_DRAFT_PRS` plans drafts too).
+    Draft,
     /// A Bitbucket delivery whose `X-Event-Key` header (not signed) names another event than
     /// its signed body says (Data Center's `eventKey`; Cloud's pull request `state`).
     EventKeyMismatch {
@@ -463,6 +483,10 @@ impl fmt::Display for IgnoreReason {
                 write!(f, "comment addressed to @{login}, not to LANDFALL_BOT_USER")
             }
             IgnoreReason::FromTheBot => f.write_str("comment written by LANDFALL_BOT_USER itself"),
+            IgnoreReason::Draft => f.write_str(
+                "draft pull request: planned once it is ready, or when a comment asks \
+                 (LANDFALL_ALLOW_DRAFT_PRS plans drafts too)",
+            ),
             IgnoreReason::EventKeyMismatch { header, body } => {
                 write!(f, "X-Event-Key {header:?} does not match the signed body's {body}")
             }

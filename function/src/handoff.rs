@@ -62,6 +62,8 @@ pub struct HandoffEvent {
     comment: Option<String>,
     clone_url: Option<String>,
     installation: Option<u64>,
+    #[serde(default)]
+    draft: bool,
 }
 
 /// A hand-off that cannot be opened.
@@ -99,6 +101,7 @@ impl HandoffEvent {
             comment: event.comment.clone(),
             clone_url: event.clone_url.clone(),
             installation: event.installation,
+            draft: event.draft,
         })
     }
 
@@ -133,6 +136,7 @@ impl HandoffEvent {
         event.comment = self.comment;
         event.clone_url = self.clone_url;
         event.installation = self.installation;
+        event.draft = self.draft;
         Ok(event)
     }
 }
@@ -534,6 +538,7 @@ mod tests {
             event.pr_author = Some("dev".to_owned());
             event.sender_id = Some("17".to_owned());
             event.head_repo = Some(RepoName::new("group/sub/infra"));
+            event.draft = true;
             events.push(event);
         }
         // Every field of `Event` is set in some event above: a new field must be added here
@@ -555,6 +560,7 @@ mod tests {
             clone_url: _,
             body_sha256: _,
             installation: _,
+            draft: _,
         } = &events[0];
         for event in events {
             let payload = seal(&event, &key()).expect("actionable");

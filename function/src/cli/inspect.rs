@@ -92,6 +92,8 @@ pub fn inspect(
     });
     let mut event = webhook::parse(provider, headers, body).context("cannot parse the delivery")?;
     event.ignore_unaddressed(|login| crate::config::is_the_bot(bot_user, login));
+    // As a deployment with `LANDFALL_ALLOW_DRAFT_PRS` unset sees it.
+    event.ignore_draft();
     Ok(serde_json::to_string(&event.view(verified))?)
 }
 

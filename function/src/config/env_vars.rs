@@ -64,6 +64,9 @@ pub const ALLOW_COMMANDS: &str = "LANDFALL_ALLOW_COMMANDS";
 /// `landfall` and `atlantis`; Atlantis' `--gh-user`, `--gitlab-user`, ... Unset: an @-mention
 /// addresses nothing.
 pub const BOT_USER: &str = "LANDFALL_BOT_USER";
+/// `true`: a draft pull request is planned by its events like any other; Atlantis'
+/// `--allow-draft-prs`. Default: a draft is planned once marked ready, or by a comment.
+pub const ALLOW_DRAFT_PRS: &str = "LANDFALL_ALLOW_DRAFT_PRS";
 /// The largest webhook body accepted, in bytes.
 pub const MAX_BODY_BYTES: &str = "LANDFALL_MAX_BODY_BYTES";
 /// `serve` only: seconds a client has to send its request headers, and then its whole body.

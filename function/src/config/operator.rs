@@ -96,6 +96,8 @@ pub struct OperatorSwitches {
     pub allow_commands: AllowedCommands,
     /// The login an @-mention addresses the bot by (`LANDFALL_BOT_USER`), without the `@`.
     pub bot_user: Option<String>,
+    /// Draft pull requests are planned by their events too (`LANDFALL_ALLOW_DRAFT_PRS`).
+    pub allow_draft_prs: bool,
 }
 
 impl OperatorSwitches {
@@ -148,6 +150,7 @@ pub(super) fn switches(
         disable_autoplan,
         allow_commands,
         bot_user,
+        allow_draft_prs: flag(get, env_vars::ALLOW_DRAFT_PRS)?,
     })
 }
 

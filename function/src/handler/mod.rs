@@ -191,6 +191,8 @@ pub struct WebhookHandler<S = LogSink> {
     sink: S,
     /// `LANDFALL_BOT_USER`: comments that @-mention another login, and its own, are ignored.
     bot_user: Option<String>,
+    /// `LANDFALL_ALLOW_DRAFT_PRS`: unset, a draft's own events are ignored.
+    allow_draft_prs: bool,
 }
 
 impl<S: EventSink> WebhookHandler<S> {
@@ -208,6 +210,7 @@ impl<S: EventSink> WebhookHandler<S> {
             max_body_bytes,
             sink,
             bot_user: None,
+            allow_draft_prs: false,
         }
     }
 
@@ -217,6 +220,13 @@ impl<S: EventSink> WebhookHandler<S> {
     #[must_use]
     pub fn with_bot_user(mut self, login: Option<String>) -> Self {
         self.bot_user = login;
+        self
+    }
+
+    /// The same handler, planning draft pull requests on their events too when `allow`.
+    #[must_use]
+    pub fn with_draft_prs(mut self, allow: bool) -> Self {
+        self.allow_draft_prs = allow;
         self
     }
 
@@ -241,6 +251,7 @@ impl<S: EventSink> WebhookHandler<S> {
             sink,
         )
         .with_bot_user(config.switches.bot_user.clone())
+        .with_draft_prs(config.switches.allow_draft_prs)
     }
 
     /// The sink, for tests and later stages.
@@ -301,6 +312,9 @@ impl<S: EventSink> WebhookHandler<S> {
         event.ignore_unaddressed(|login| {
             crate::config::is_the_bot(self.bot_user.as_deref(), login)
         });
+        if !self.allow_draft_prs {
+            event.ignore_draft();
+        }
         if !event.is_actionable() {
             return Ok(Handled::Acknowledged(event));
         }

@@ -99,6 +99,29 @@ async fn repositories_outside_the_allowlist_are_forbidden() {
 }
 
 #[tokio::test]
+async fn a_draft_is_not_planned_by_its_own_events_unless_the_operator_allows_drafts() {
+    let draft = OPENED.replace(r#""number":5,"head""#, r#""number":5,"draft":true,"head""#);
+    assert_ne!(draft, OPENED);
+    let strict = handler("*", 1 << 20, MemorySink::default());
+    let (status, body) = status_and_json(&strict, request("pull_request", &draft, true)).await;
+    assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("ignored")));
+    assert!(body["event"]["reason"].as_str().unwrap().contains("draft"), "{body}");
+    for action in ["synchronize", "reopened"] {
+        let pushed = draft.replace(r#""action":"opened""#, &format!(r#""action":"{action}""#));
+        let (status, _) = status_and_json(&strict, request("pull_request", &pushed, true)).await;
+        assert_eq!(status, StatusCode::OK, "{action}");
+    }
+    assert!(strict.sink().0.lock().unwrap().is_empty(), "nothing recorded");
+    // Marked ready (the draft flag now false), the pull request is planned.
+    let ready = OPENED.replace(r#""action":"opened""#, r#""action":"ready_for_review""#);
+    let (status, _) = status_and_json(&strict, request("pull_request", &ready, true)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let lenient = handler("*", 1 << 20, MemorySink::default()).with_draft_prs(true);
+    let (status, _) = status_and_json(&lenient, request("pull_request", &draft, true)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+}
+
+#[tokio::test]
 async fn oversized_bodies_are_refused_by_declared_length_and_while_reading() {
     let h = handler("*", 64, MemorySink::default());
     let (status, body) = status_and_json(&h, request("pull_request", OPENED, true)).await;

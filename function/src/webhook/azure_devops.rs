@@ -77,6 +77,7 @@ struct PullRequest {
     last_merge_source_commit: Option<Commit>,
     created_by: Option<Identity>,
     fork_source: Option<ForkRef>,
+    is_draft: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -260,6 +261,7 @@ pub(super) fn parse(body: &[u8]) -> Result<Event, ParseError> {
         event.head_branch = pr.source_ref_name.as_deref().map(short_branch);
         event.base_branch = pr.target_ref_name.as_deref().map(short_branch);
         event.pr_author = pr.created_by.and_then(Identity::into_name);
+        event.draft = pr.is_draft == Some(true);
     }
     Ok(event)
 }
@@ -510,6 +512,17 @@ mod tests {
             "{:?}",
             e.kind
         );
+    }
+
+    #[test]
+    fn a_draft_pull_request_is_known_by_is_draft() {
+        for (flag, draft) in [("true", true), ("false", false)] {
+            let e = parse_str(&format!(
+                r#"{{"eventType":"git.pullrequest.created","resource":{{"pullRequestId":1,"status":"active","isDraft":{flag},
+                   "repository":{{"name":"infra","project":{{"name":"Ops"}}}}}}}}"#
+            ));
+            assert_eq!(e.draft, draft);
+        }
     }
 
     #[test]

@@ -71,6 +71,7 @@ struct PullRequest {
     state: Option<String>,
     created_on: Option<String>,
     updated_on: Option<String>,
+    draft: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -144,6 +145,7 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
     let mut head_repo = None;
     if let Some(pr) = payload.pullrequest {
         event.number = pr.id.map(PullRequestNumber);
+        event.draft = pr.draft == Some(true);
         event.pr_author = pr.author.and_then(Account::name);
         if let Some(source) = pr.source {
             event.head_sha = source.commit.and_then(|c| c.hash).map(CommitSha::new);
@@ -225,6 +227,22 @@ mod tests {
             with_event_key(P, "issue:created", "{}").kind,
             EventKind::Ignored(IgnoreReason::UnhandledEvent("issue:created".into()))
         );
+    }
+
+    #[test]
+    fn a_draft_pull_request_is_known_by_its_flag() {
+        let e = with_event_key(
+            P,
+            "pullrequest:created",
+            r#"{"pullrequest":{"id":1,"state":"OPEN","draft":true}}"#,
+        );
+        assert!(e.draft);
+        let e = with_event_key(
+            P,
+            "pullrequest:created",
+            r#"{"pullrequest":{"id":1,"state":"OPEN"}}"#,
+        );
+        assert!(!e.draft);
     }
 
     #[test]

@@ -89,6 +89,7 @@ struct PullRequest {
     author: Option<Participant>,
     from_ref: Option<Ref>,
     to_ref: Option<Ref>,
+    draft: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -148,6 +149,7 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
     if let Some(pr) = payload.pull_request {
         event.number = pr.id.map(PullRequestNumber);
         event.pr_author = pr.author.and_then(|a| a.user).and_then(User::into_name);
+        event.draft = pr.draft == Some(true);
         if let Some(to) = pr.to_ref {
             event.repo = to
                 .repository
@@ -202,6 +204,22 @@ mod tests {
             with_event_key(P, "pr:reviewer:approved", "{}").kind,
             EventKind::Ignored(IgnoreReason::UnhandledAction { .. })
         ));
+    }
+
+    #[test]
+    fn a_draft_pull_request_is_known_by_its_flag() {
+        let e = with_event_key(
+            P,
+            "pr:opened",
+            r#"{"eventKey":"pr:opened","pullRequest":{"id":1,"draft":true}}"#,
+        );
+        assert!(e.draft);
+        let e = with_event_key(
+            P,
+            "pr:opened",
+            r#"{"eventKey":"pr:opened","pullRequest":{"id":1}}"#,
+        );
+        assert!(!e.draft);
     }
 
     #[test]

@@ -82,6 +82,7 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
             };
             let mut event = github::pull_request_event(P, kind, pr.map(|p| &p.common), e.common);
             event.number = event.number.or(e.number.map(PullRequestNumber));
+            event.draft |= is_draft;
             Ok(event)
         }
         "issue_comment" | "pull_request_comment" => {
@@ -209,6 +210,14 @@ mod tests {
             ),
         );
         assert!(matches!(e.kind, EventKind::Ignored(_)));
+    }
+
+    #[test]
+    fn a_wip_title_marks_a_draft() {
+        let e = parse_as("pull_request", &pr("opened", "WIP: fix", false, ""));
+        assert!(e.draft);
+        let e = parse_as("pull_request", &pr("opened", "fix", false, ""));
+        assert!(!e.draft);
     }
 
     #[test]

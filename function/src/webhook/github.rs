@@ -39,6 +39,7 @@ pub(super) struct PullRequest {
     pub head: Option<Ref>,
     pub base: Option<Ref>,
     pub merged: Option<bool>,
+    pub draft: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -253,6 +254,7 @@ pub(super) fn pull_request_event(
                 .map(RepoName::new);
         }
         event.base_branch = pr.base.as_ref().and_then(|b| b.name.clone());
+        event.draft = pr.draft.unwrap_or(false);
     }
     event
 }

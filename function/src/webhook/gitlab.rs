@@ -49,6 +49,18 @@ struct MergeRequest {
     source: Option<Project>,
     source_project_id: Option<u64>,
     target_project_id: Option<u64>,
+    title: Option<String>,
+    draft: Option<bool>,
+    work_in_progress: Option<bool>,
+}
+
+impl MergeRequest {
+    /// A draft by its flag (`draft`, before GitLab 14: `work_in_progress`) or its title.
+    fn is_draft(&self) -> bool {
+        self.draft == Some(true)
+            || self.work_in_progress == Some(true)
+            || self.title.as_deref().is_some_and(has_draft_prefix)
+    }
 }
 
 #[derive(Deserialize)]
@@ -160,6 +172,7 @@ fn merge_request(e: &MergeRequestEvent) -> Event {
     let mut event = Event::new(P, kind);
     event.repo = project_name(e.project.as_ref());
     fill_from_merge_request(&mut event, mr, e.user.as_ref(), e.project.as_ref());
+    event.draft = mr.is_some_and(MergeRequest::is_draft);
     event
 }
 
@@ -288,6 +301,24 @@ mod tests {
 
     fn parse_body(body: &str) -> Event {
         parse(&HeaderMap::new(), body.as_bytes()).unwrap()
+    }
+
+    #[test]
+    fn a_draft_is_known_by_its_flag_its_old_flag_or_its_title() {
+        for attributes in [
+            r#""draft":true"#,
+            r#""work_in_progress":true"#,
+            r#""title":"Draft: new network""#,
+        ] {
+            let e = parse_body(&format!(
+                r#"{{"object_kind":"merge_request","object_attributes":{{"iid":3,"action":"open",{attributes}}}}}"#
+            ));
+            assert!(e.draft, "{attributes}");
+        }
+        let e = parse_body(
+            r#"{"object_kind":"merge_request","object_attributes":{"iid":3,"action":"open","draft":false,"title":"new network"}}"#,
+        );
+        assert!(!e.draft);
     }
 
     #[test]
