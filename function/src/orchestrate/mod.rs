@@ -369,35 +369,6 @@ impl Context {
         }
     }
 
-    /// Whether the PR has plan records made at the event's head commit.
-    async fn planned_at_head(
-        &self,
-        event: &Event,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-    ) -> anyhow::Result<bool> {
-        let Some(head) = event.head_sha.as_ref() else {
-            return Ok(false);
-        };
-        self.planned_at(repo, pr, head).await
-    }
-
-    /// Whether the PR has plan records made at commit `head` (a 12-character Bitbucket Cloud
-    /// hash matches as a prefix).
-    pub(super) async fn planned_at(
-        &self,
-        repo: &RepoName,
-        pr: PullRequestNumber,
-        head: &CommitSha,
-    ) -> anyhow::Result<bool> {
-        let head = head.as_str();
-        if head.len() < 7 {
-            return Ok(false);
-        }
-        let records = self.store.list_plans(repo.as_str(), pr.0).await?;
-        Ok(records.iter().any(|r| r.head_sha.starts_with(head)))
-    }
-
     async fn command(
         self: &Arc<Self>,
         event: &Event,

@@ -10,11 +10,41 @@ use std::sync::Arc;
 
 use super::{Context, PrContext};
 use crate::command::Action;
+use crate::event::{CommitSha, Event, PullRequestNumber, RepoName};
 use crate::markdown::inline_code;
 use crate::projects::Request;
 use crate::store::{LockKey, PlanStatus, ReleaseOutcome, Store as _};
 
 impl Context {
+    /// Whether the PR has plan records made at the event's head commit.
+    pub(super) async fn planned_at_head(
+        &self,
+        event: &Event,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+    ) -> anyhow::Result<bool> {
+        let Some(head) = event.head_sha.as_ref() else {
+            return Ok(false);
+        };
+        self.planned_at(repo, pr, head).await
+    }
+
+    /// Whether the PR has plan records made at commit `head` (a 12-character Bitbucket Cloud
+    /// hash matches as a prefix).
+    pub(super) async fn planned_at(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+        head: &CommitSha,
+    ) -> anyhow::Result<bool> {
+        let head = head.as_str();
+        if head.len() < 7 {
+            return Ok(false);
+        }
+        let records = self.store.list_plans(repo.as_str(), pr.0).await?;
+        Ok(records.iter().any(|r| r.head_sha.starts_with(head)))
+    }
+
     /// Whether `request` may plan at the PR's head commit: only someone who may apply plans a
     /// commit the PR has a plan of already (any project, any outcome). The same commit can
     /// plan otherwise (a data source, a module version range, a tag that moved), and a host's
