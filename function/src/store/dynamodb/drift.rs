@@ -11,7 +11,8 @@ use crate::store::{LockKey, Result, StoreError};
 /// The sweep index's key (`gsi2pk`) of a project's drift record.
 const SWEEP_DRIFT: &str = "drift";
 
-/// The sort key of a repository's own drift item (no project key starts with `#`).
+/// The sort key of a repository's own drift item (no project key starts with `#`, as `#` is
+/// escaped).
 const REPO_SK: &str = "#repo";
 
 fn pk(repo: &str) -> String {
@@ -45,13 +46,14 @@ impl Drifts for DynamoStore {
 
     async fn list_drift(&self, repo: Option<&str>) -> Result<Vec<DriftRecord>> {
         let items = match repo {
+            // Every item of the partition but the repository's own: a project key may sort
+            // before `#repo` (a directory starting with a space, `!` or `"`).
             Some(repo) => {
-                self.query_all(
-                    None,
-                    "pk = :pk AND sk > :repo",
-                    &[(":pk", s(pk(repo))), (":repo", s(REPO_SK))],
-                )
-                .await?
+                let mut items = self
+                    .query_all(None, "pk = :pk", &[(":pk", s(pk(repo)))])
+                    .await?;
+                items.retain(|item| item.get("sk").and_then(|sk| sk.as_s().ok()).map(String::as_str) != Some(REPO_SK));
+                items
             }
             None => {
                 self.query_all(

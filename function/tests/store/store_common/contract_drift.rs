@@ -85,6 +85,14 @@ pub async fn drift_records_are_kept_per_project_and_listed_per_repository_or_all
     assert!(!store.put_repo_drift(REPO, &next).await.unwrap());
     assert_eq!(store.repo_drift(REPO).await.unwrap(), next);
     assert_eq!(store.list_drift(Some(REPO)).await.unwrap().len(), 2);
+    // Directories that sort before the repository's own item are listed too.
+    for dir in [" spaced", "!bang", "\"quoted"] {
+        store
+            .put_drift(&record(REPO, dir, DriftState::InSync))
+            .await
+            .unwrap();
+    }
+    assert_eq!(store.list_drift(Some(REPO)).await.unwrap().len(), 5);
     assert!(store.list_locks(None).await.unwrap().is_empty());
     assert!(store.unfinished_runs().await.unwrap().is_empty());
 }
