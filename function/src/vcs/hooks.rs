@@ -125,6 +125,7 @@ pub fn events(provider: Provider) -> &'static [&'static str] {
             "pr:merged",
             "pr:declined",
             "pr:deleted",
+            "pr:modified",
             "pr:comment:added",
         ],
         Provider::AzureDevops => &[

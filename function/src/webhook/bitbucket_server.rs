@@ -101,6 +101,8 @@ struct Comment {
 #[serde(rename_all = "camelCase")]
 struct Payload {
     event_key: Option<String>,
+    /// `pr:modified` (Data Center 8.18+): whether the pull request was a draft before.
+    previous_draft: Option<bool>,
     actor: Option<User>,
     pull_request: Option<PullRequest>,
     comment: Option<Comment>,
@@ -138,6 +140,16 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
         "pr:comment:added" => EventKind::Commented(comment.as_deref().and_then(parse_comment)),
         "pr:comment:edited" => comment_changed("edited"),
         "pr:comment:deleted" => comment_changed("deleted"),
+        // A draft marked ready for review.
+        "pr:modified"
+            if payload.previous_draft == Some(true)
+                && payload
+                    .pull_request
+                    .as_ref()
+                    .is_some_and(|pr| pr.draft != Some(true)) =>
+        {
+            EventKind::Ready
+        }
         "diagnostics:ping" => EventKind::Ping,
         "repo:refs_changed" => EventKind::Ignored(IgnoreReason::BranchPush),
         other => unhandled_key(other, "pr"),
@@ -198,6 +210,17 @@ mod tests {
         }
         assert!(matches!(
             with_event_key(P, "pr:modified", "{}").kind,
+            EventKind::Ignored(IgnoreReason::UnhandledAction { .. })
+        ));
+        // A draft marked ready: planned as on the other hosts.
+        let ready = r#"{"eventKey":"pr:modified","previousDraft":true,"pullRequest":{"id":1,"draft":false}}"#;
+        assert_eq!(
+            with_event_key(P, "pr:modified", ready).kind,
+            EventKind::Ready
+        );
+        let still = r#"{"eventKey":"pr:modified","previousDraft":true,"pullRequest":{"id":1,"draft":true}}"#;
+        assert!(matches!(
+            with_event_key(P, "pr:modified", still).kind,
             EventKind::Ignored(IgnoreReason::UnhandledAction { .. })
         ));
         assert!(matches!(
