@@ -62,7 +62,8 @@ pub struct HandoffEvent {
     comment: Option<String>,
     clone_url: Option<String>,
     installation: Option<u64>,
-    #[serde(default)]
+    /// Left out when false, so that a hand-off sealed before the field existed opens the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     draft: bool,
 }
 

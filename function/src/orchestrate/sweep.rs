@@ -252,11 +252,6 @@ impl Context {
         if record.pr == crate::run::DRIFT_PR.0 {
             return Ok(true); // The drift report sets a drift check's status.
         }
-        // An apply, import or state rm that never reported may have written the state: no
-        // commit describes it now (as after a failed apply's own report).
-        if record.status == PlanStatus::Applying {
-            self.note_state_written(&failed, None).await?;
-        }
         let repo = RepoName::new(&record.key.repo);
         let pr = PullRequestNumber(record.pr);
         let branch = self
@@ -275,6 +270,13 @@ impl Context {
         let sha = CommitSha::new(&record.head_sha);
         if let Err(err) = self.vcs.set_status(&repo, &sha, &status).await {
             tracing::warn!(error = %err, "could not set the failure status");
+        }
+        // An apply, import or state rm that never reported may have written the state: no
+        // commit describes it now (as after a failed apply's own report).
+        if record.status == PlanStatus::Applying
+            && let Err(err) = self.note_state_written(&failed, None).await
+        {
+            tracing::warn!(error = format!("{err:#}"), "could not note the state as edited");
         }
         Ok(true)
     }

@@ -82,7 +82,13 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
             };
             let mut event = github::pull_request_event(P, kind, pr.map(|p| &p.common), e.common);
             event.number = event.number.or(e.number.map(PullRequestNumber));
-            event.draft |= is_draft;
+            // Gitea's own work-in-progress prefixes (`WORK_IN_PROGRESS_PREFIXES`, by default
+            // `WIP:` and `[WIP]`, without case), beside the `draft` flag newer versions send.
+            let wip = pr.and_then(|p| p.title.as_deref()).is_some_and(|title| {
+                let title = title.trim_start().to_ascii_lowercase();
+                title.starts_with("wip:") || title.starts_with("[wip]")
+            });
+            event.draft |= wip;
             Ok(event)
         }
         "issue_comment" | "pull_request_comment" => {
@@ -216,6 +222,11 @@ mod tests {
     fn a_wip_title_marks_a_draft() {
         let e = parse_as("pull_request", &pr("opened", "WIP: fix", false, ""));
         assert!(e.draft);
+        let e = parse_as("pull_request", &pr("opened", "[wip] fix", false, ""));
+        assert!(e.draft);
+        // Not one of Gitea's prefixes: not a draft there.
+        let e = parse_as("pull_request", &pr("opened", "Draft: fix", false, ""));
+        assert!(!e.draft);
         let e = parse_as("pull_request", &pr("opened", "fix", false, ""));
         assert!(!e.draft);
     }

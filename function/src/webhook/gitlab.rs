@@ -49,17 +49,15 @@ struct MergeRequest {
     source: Option<Project>,
     source_project_id: Option<u64>,
     target_project_id: Option<u64>,
-    title: Option<String>,
     draft: Option<bool>,
     work_in_progress: Option<bool>,
 }
 
 impl MergeRequest {
-    /// A draft by its flag (`draft`, before GitLab 14: `work_in_progress`) or its title.
+    /// A draft by its flag (`draft`, before GitLab 14: `work_in_progress`), which GitLab sets
+    /// from a `Draft:` title itself.
     fn is_draft(&self) -> bool {
-        self.draft == Some(true)
-            || self.work_in_progress == Some(true)
-            || self.title.as_deref().is_some_and(has_draft_prefix)
+        self.draft == Some(true) || self.work_in_progress == Some(true)
     }
 }
 
@@ -304,12 +302,8 @@ mod tests {
     }
 
     #[test]
-    fn a_draft_is_known_by_its_flag_its_old_flag_or_its_title() {
-        for attributes in [
-            r#""draft":true"#,
-            r#""work_in_progress":true"#,
-            r#""title":"Draft: new network""#,
-        ] {
+    fn a_draft_is_known_by_its_flag_or_its_old_flag() {
+        for attributes in [r#""draft":true"#, r#""work_in_progress":true"#] {
             let e = parse_body(&format!(
                 r#"{{"object_kind":"merge_request","object_attributes":{{"iid":3,"action":"open",{attributes}}}}}"#
             ));

@@ -163,8 +163,6 @@ impl HookClient {
     }
 }
 
-/// The basic-auth user and password the subscriptions send, from the webhook secret
-/// (`user:password`).
 /// The payload version `event`'s subscription asks for: 2.0 for a comment, whose 1.0 payload
 /// carries the comment alone (not its pull request or repository, which the webhook needs); 1.0
 /// for the pull request events.
@@ -176,6 +174,8 @@ fn resource_version(event: &str) -> &'static str {
     }
 }
 
+/// The basic-auth user and password the subscriptions send, from the webhook secret
+/// (`user:password`).
 pub(super) fn basic_auth(spec: &HookSpec) -> Result<(&str, &str)> {
     spec.secret
         .expose_secret()
