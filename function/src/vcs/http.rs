@@ -396,6 +396,7 @@ impl Rest {
 async fn send_request(req: reqwest::RequestBuilder) -> Result<reqwest::Response, TransportError> {
     req.send().await.map_err(|e| TransportError {
         maybe_sent: !e.is_connect(),
+        lasting: false,
         source: Box::new(e),
     })
 }
@@ -409,12 +410,17 @@ pub const MAX_RESPONSE_BYTES: usize = 64 << 20;
 async fn read_response(mut response: reqwest::Response) -> Result<RawResponse, TransportError> {
     let status = response.status();
     let headers = response.headers().clone();
-    let failed = |source: Box<dyn std::error::Error + Send + Sync>| TransportError {
+    let failed = |source: Box<dyn std::error::Error + Send + Sync>, lasting| TransportError {
         maybe_sent: true,
+        lasting,
         source,
     };
     let mut body = bytes::BytesMut::new();
-    while let Some(chunk) = response.chunk().await.map_err(|e| failed(Box::new(e)))? {
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| failed(Box::new(e), false))?
+    {
         if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
             return Err(failed(
                 format!(
@@ -422,6 +428,7 @@ async fn read_response(mut response: reqwest::Response) -> Result<RawResponse, T
                     MAX_RESPONSE_BYTES >> 20
                 )
                 .into(),
+                true,
             ));
         }
         body.extend_from_slice(&chunk);

@@ -266,6 +266,7 @@ async fn a_file_larger_than_a_response_may_be_is_refused_not_read_whole() {
     let limit = landfall_function::vcs::http::MAX_RESPONSE_BYTES;
     github_get("/repos/acme/infra/contents/huge.tf")
         .respond_with(ResponseTemplate::new(200).set_body_bytes(vec![b'x'; limit + 1]))
+        .expect(1) // not downloaded again: a retry would fail the same way
         .mount(&server)
         .await;
     github_get("/repos/acme/infra/contents/limit.tf")

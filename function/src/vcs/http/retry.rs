@@ -78,6 +78,8 @@ pub struct TransportError {
     /// Whether the request may have reached the host (a timeout after sending): then a
     /// non-idempotent request must not be repeated.
     pub maybe_sent: bool,
+    /// Whether trying again would fail the same way (a response larger than is read).
+    pub lasting: bool,
     /// The cause.
     pub source: Box<dyn std::error::Error + Send + Sync>,
 }
@@ -208,7 +210,8 @@ where
                 }
             },
             Err(e) => {
-                let may_repeat = idempotency == Idempotency::Idempotent || !e.maybe_sent;
+                let may_repeat =
+                    !e.lasting && (idempotency == Idempotency::Idempotent || !e.maybe_sent);
                 if !may_repeat || attempt >= policy.max_retries {
                     return Err(VcsError::Transport {
                         what: what.to_owned(),
