@@ -245,7 +245,7 @@ pub struct Event {
     /// The GitHub App installation that sent the delivery (`installation.id`); API tokens for
     /// the repository are minted for it.
     pub installation: Option<u64>,
-    /// Whether the pull request is a draft (each host's flag, or a `Draft:`/`WIP:` title).
+    /// Whether the pull request is a draft (each host's flag; on Gitea a `WIP:` title too).
     pub draft: bool,
 }
 

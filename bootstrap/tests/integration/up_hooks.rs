@@ -302,6 +302,21 @@ async fn every_host_creates_then_updates_the_hook_for_the_same_url_and_never_dup
     }
 }
 
+/// The function's subscriptions made sure of on the fake Azure DevOps `server`, the hook's
+/// basic-auth password `pw` (`secret_changed` when it is new).
+async fn ensure_azure_devops(server: &MockServer, secret_changed: bool) -> Vec<HookChange> {
+    let client = hook_client(Provider::AzureDevops, server, "/acme");
+    let spec = HookSpec {
+        url: URL.into(),
+        secret: SecretString::from("landfall:pw"),
+        secret_changed,
+    };
+    client
+        .ensure(&HookScope::Repo("infra/tf".into()), &spec)
+        .await
+        .unwrap()
+}
+
 #[tokio::test]
 async fn azure_devops_subscribes_each_event_to_the_function_with_basic_auth() {
     let server = azure_devops().await;
@@ -336,16 +351,7 @@ async fn azure_devops_subscribes_each_event_to_the_function_with_basic_auth() {
             .mount(&server)
             .await;
     }
-    let client = hook_client(Provider::AzureDevops, &server, "/acme");
-    let spec = HookSpec {
-        url: URL.into(),
-        secret: SecretString::from("landfall:pw"),
-        secret_changed: true,
-    };
-    let changes = client
-        .ensure(&HookScope::Repo("infra/tf".into()), &spec)
-        .await
-        .unwrap();
+    let changes = ensure_azure_devops(&server, true).await;
     assert_eq!(changes.len(), 4, "{changes:?}");
     assert_eq!(changes[0], HookChange::Updated("s-1".into()));
     server.verify().await;
@@ -379,16 +385,7 @@ async fn azure_devops_moves_a_comment_subscription_of_payload_version_1_to_2() {
         .expect(1)
         .mount(&server)
         .await;
-    let client = hook_client(Provider::AzureDevops, &server, "/acme");
-    let spec = HookSpec {
-        url: URL.into(),
-        secret: SecretString::from("landfall:pw"),
-        secret_changed: false,
-    };
-    let changes = client
-        .ensure(&HookScope::Repo("infra/tf".into()), &spec)
-        .await
-        .unwrap();
+    let changes = ensure_azure_devops(&server, false).await;
     assert_eq!(
         changes,
         vec![

@@ -238,8 +238,8 @@ impl Host for GiteaClient {
     async fn list_approvals(&self, pr: PrRef<'_>, head: &CommitSha) -> Result<Vec<Actor>> {
         let what = format!("list reviews of {}", Self::pr_name(pr));
         let base = Self::repo_path(pr.repo)?;
-        let first = format!("{base}/pulls/{}/reviews?limit=50", pr.number);
-        let reviews: Vec<ReviewJson> = self.rest.pages_counted(&first, 50, &what).await?;
+        let path = format!("{base}/pulls/{}/reviews", pr.number);
+        let reviews: Vec<ReviewJson> = self.rest.pages_counted(&path, 50, &what).await?;
         Ok(counted_approvals(reviews, head, DECISIVE))
     }
 

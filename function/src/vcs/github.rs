@@ -345,17 +345,13 @@ impl Host for GithubClient {
             let target = format!("{}/pulls/{}", Self::repo_path(pr.repo)?, pr.number);
             let j: PrJson = self.get(pr.repo, &target, &what).await?;
             if j.changed_files.is_none_or(|changed| changed > files.len()) {
-                return Err(VcsError::Incomplete {
-                    what,
-                    message: format!(
-                        "GitHub lists {} of the {} files this pull request changes, so the \
-                         projects the others touch cannot be known; nothing is planned or \
-                         applied from an incomplete list: split the pull request",
-                        files.len(),
-                        j.changed_files
-                            .map_or_else(|| "more".to_owned(), |n| n.to_string()),
-                    ),
-                });
+                let total = j
+                    .changed_files
+                    .map_or_else(|| "more".to_owned(), |n| n.to_string());
+                let (listed, change) = (files.len(), "pull request");
+                return Err(VcsError::files_cut(
+                    what, "GitHub", change, listed, &total, "",
+                ));
             }
         }
         Ok(files.into_iter().map(ChangedFile::from).collect())

@@ -365,16 +365,11 @@ impl Host for GitlabClient {
         if let Some(count) = counted.changes_count
             && (count.ends_with('+') || count.parse::<usize>().is_ok_and(|n| n > diffs.len()))
         {
-            return Err(VcsError::Incomplete {
-                what,
-                message: format!(
-                    "GitLab lists {} of the {count} files this merge request changes (its diff \
-                     is past the instance's diff limits), so the projects the others touch \
-                     cannot be known; nothing is planned or applied from an incomplete list: \
-                     split the merge request",
-                    diffs.len()
-                ),
-            });
+            let why = " (its diff is past the instance's diff limits)";
+            let (listed, change) = (diffs.len(), "merge request");
+            return Err(VcsError::files_cut(
+                what, "GitLab", change, listed, &count, why,
+            ));
         }
         Ok(diffs
             .into_iter()

@@ -79,21 +79,22 @@ impl Rest {
         .await
     }
 
-    /// Every item of a JSON list paged by number with no `Link` header, its length in
-    /// `X-Total-Count` (Gitea's reviews), from `first` (which sets the page size, `limit`): pages
-    /// 1, 2, ... until the total is read, or, when the host gives none, until a page comes back
-    /// short of `limit` items.
+    /// Every item of the JSON list at `path`, paged by number with no `Link` header, its length
+    /// in `X-Total-Count` (Gitea's reviews): pages 1, 2, ... of `limit` items until the total is
+    /// read, or, when the host gives none, until a page comes back short.
     pub async fn pages_counted<T: DeserializeOwned>(
         &self,
-        first: &str,
+        path: &str,
         limit: usize,
         what: &str,
     ) -> Result<Vec<T>> {
-        let url = self.url(first)?;
+        let url = self.url(path)?;
         collect((1_usize, 0_usize), |(page, before)| {
             let mut url = url.clone();
             async move {
-                url.query_pairs_mut().append_pair("page", &page.to_string());
+                url.query_pairs_mut()
+                    .append_pair("limit", &limit.to_string())
+                    .append_pair("page", &page.to_string());
                 let r = self.get_raw(url, self.accept_json(), what).await?;
                 let total = r
                     .header("x-total-count")

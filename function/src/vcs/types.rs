@@ -304,6 +304,30 @@ pub enum VcsError {
     },
 }
 
+impl VcsError {
+    /// The changed files of a `change` (pull or merge request) that `host` listed only
+    /// `listed` of (`total`, as the host counts them), `why` said after: which projects the
+    /// others touch cannot be known, so nothing is planned or applied from the list.
+    #[must_use]
+    pub fn files_cut(
+        what: String,
+        host: &str,
+        change: &str,
+        listed: usize,
+        total: &str,
+        why: &str,
+    ) -> Self {
+        VcsError::Incomplete {
+            what,
+            message: format!(
+                "{host} lists {listed} of the {total} files this {change} changes{why}, so the \
+                 projects the others touch cannot be known; nothing is planned or applied from \
+                 an incomplete list: split the {change}"
+            ),
+        }
+    }
+}
+
 /// `Result` for VCS calls.
 pub type Result<T, E = VcsError> = std::result::Result<T, E>;
 
