@@ -237,6 +237,9 @@ pub struct Event {
     pub head_repo: Option<RepoName>,
     /// The comment's text, for comment events.
     pub comment: Option<String>,
+    /// The host's id for the comment, for comment events (new, edited or deleted): a comment's
+    /// command runs at most once, whatever event a delivery of it is sent again as.
+    pub comment_id: Option<CommentId>,
     /// The URL to clone the head from, when the payload gives one.
     pub clone_url: Option<String>,
     /// The SHA-256 of the delivery's raw body (hex): a body seen before is a replay, whatever
@@ -267,6 +270,7 @@ impl Event {
             sender_id: None,
             head_repo: None,
             comment: None,
+            comment_id: None,
             clone_url: None,
             body_sha256: None,
             installation: None,

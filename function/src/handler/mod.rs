@@ -4,7 +4,8 @@
 //! reading); authenticate the raw body; parse it into an [`Event`]; check the repository against
 //! the allowlist; refuse a delivery without the host's delivery id (a replay of it could not be
 //! told from a new delivery, see [`webhook::delivery_id`]); hand actionable events to the
-//! [`EventSink`]; answer. Nothing slow happens before the answer: the sink records, later stages
+//! [`EventSink`] (and note a changed comment's id to it, see [`EventSink::note_changed_comment`]);
+//! answer. Nothing slow happens before the answer: the sink records, later stages
 //! act. Every [`Rejection`] becomes its status in [`Rejection::status`], the one place where
 //! errors meet HTTP.
 
@@ -22,7 +23,7 @@ use serde_json::json;
 use tracing::{Instrument, field};
 
 use crate::allowlist::RepoAllowlist;
-use crate::event::{Event, EventKind, RepoName};
+use crate::event::{Event, EventKind, IgnoreReason, RepoName};
 use crate::webhook::{self, AuthError, ParseError, Verifier};
 
 /// Where accepted events go. Production records them in the store (a later stage); until then,
@@ -30,6 +31,17 @@ use crate::webhook::{self, AuthError, ParseError, Verifier};
 pub trait EventSink: Send + Sync + 'static {
     /// Records one actionable event. Must be quick: the host is waiting for the answer.
     fn record(&self, event: &Event) -> impl Future<Output = Result<(), SinkError>> + Send;
+
+    /// Notes a comment that was edited or deleted, so that a signed delivery of it sent again
+    /// as a new comment (an event type the signature does not cover) runs nothing. A sink
+    /// that runs nothing notes nothing.
+    fn note_changed_comment(
+        &self,
+        event: &Event,
+    ) -> impl Future<Output = Result<(), SinkError>> + Send {
+        let _ = event;
+        async { Ok(()) }
+    }
 
     /// Takes a runner's report (`POST /runs/report`, see [`crate::run::report_auth`]) with the
     /// bearer credential it came with. A sink that runs nothing takes none.
@@ -316,6 +328,9 @@ impl<S: EventSink> WebhookHandler<S> {
             event.ignore_draft();
         }
         if !event.is_actionable() {
+            if matches!(event.kind, EventKind::Ignored(IgnoreReason::CommentChanged(_))) {
+                self.sink.note_changed_comment(&event).await?;
+            }
             return Ok(Handled::Acknowledged(event));
         }
         self.sink.record(&event).await?;

@@ -4,15 +4,21 @@ use http_body_util::Full;
 use secrecy::SecretString;
 
 use super::*;
-use crate::event::Provider;
+use crate::event::{CommentId, Provider};
 use crate::webhook::auth::sign;
 
+/// What was recorded, then the changed comments that were noted.
 #[derive(Default)]
-struct MemorySink(Mutex<Vec<Event>>);
+struct MemorySink(Mutex<Vec<Event>>, Mutex<Vec<Event>>);
 
 impl EventSink for MemorySink {
     async fn record(&self, event: &Event) -> Result<(), SinkError> {
         self.0.lock().unwrap().push(event.clone());
+        Ok(())
+    }
+
+    async fn note_changed_comment(&self, event: &Event) -> Result<(), SinkError> {
+        self.1.lock().unwrap().push(event.clone());
         Ok(())
     }
 }
@@ -469,4 +475,38 @@ fn every_rejection_maps_to_a_client_or_server_status() {
     for (rejection, status) in cases {
         assert_eq!(rejection.status().as_u16(), status, "{rejection}");
     }
+}
+
+/// Bitbucket's event key is a header the signature does not cover: a signed delivery of a
+/// changed comment is noted by the comment's id (so that it cannot run again as a new one), and a
+/// deleted comment sent again as a new one is no command.
+#[tokio::test]
+async fn a_changed_bitbucket_comment_is_noted_by_its_id_and_a_deleted_one_runs_nothing() {
+    let raw = corpus("atlantis-webhooks/bitbucket-cloud/bitbucket-cloud-comment-event.json");
+    let command = String::from_utf8(raw).unwrap().replace("my comment", "landfall apply");
+    let send = |key: &str, id: &str, body: &str| {
+        let (name, value) = sign(Provider::BitbucketCloud, "s", body.as_bytes());
+        let headers = [
+            ("X-Event-Key", key.to_owned()),
+            ("X-Request-UUID", id.to_owned()),
+            (name, value),
+        ];
+        post(&headers, body.as_bytes())
+    };
+    let h = handler_for(Provider::BitbucketCloud, "s");
+    let (status, _) = status_and_json(&h, send("pullrequest:comment_updated", "u-1", &command)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(h.sink().0.lock().unwrap().is_empty(), "an edit is not recorded");
+    let noted: Vec<_> = h.sink().1.lock().unwrap().iter().map(|e| e.comment_id.clone()).collect();
+    assert_eq!(noted, [Some(CommentId("70506195".to_owned()))]);
+
+    let deleted = command.replace(r#""deleted": false"#, r#""deleted": true"#);
+    assert_ne!(deleted, command);
+    let (status, json) = status_and_json(&h, send("pullrequest:comment_created", "u-2", &deleted)).await;
+    assert_eq!(status, StatusCode::OK, "{json}");
+    assert!(h.sink().0.lock().unwrap().is_empty(), "a deleted comment is no command");
+    let (status, _) = status_and_json(&h, send("pullrequest:comment_created", "u-3", &command)).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    let recorded = h.sink().0.lock().unwrap();
+    assert_eq!(recorded[0].comment_id, Some(CommentId("70506195".to_owned())));
 }

@@ -28,7 +28,7 @@ use crate::command::parse_comment;
 use crate::config::env_vars;
 use crate::config::env_vars::HANDOFF;
 use crate::event::{
-    CommitSha, DeliveryId, Event, EventKind, Provider, PullRequestNumber, RepoName,
+    CommentId, CommitSha, DeliveryId, Event, EventKind, Provider, PullRequestNumber, RepoName,
 };
 use crate::run::RunSpec;
 
@@ -60,6 +60,9 @@ pub struct HandoffEvent {
     #[serde(default)]
     body_sha256: Option<String>,
     comment: Option<String>,
+    /// Left out when absent, as `draft` is.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    comment_id: Option<String>,
     clone_url: Option<String>,
     installation: Option<u64>,
     /// Left out when false, so that a hand-off sealed before the field existed opens the same.
@@ -100,6 +103,7 @@ impl HandoffEvent {
             head_repo: event.head_repo.as_ref().map(|r| r.as_str().to_owned()),
             body_sha256: event.body_sha256.clone(),
             comment: event.comment.clone(),
+            comment_id: event.comment_id.as_ref().map(|c| c.0.clone()),
             clone_url: event.clone_url.clone(),
             installation: event.installation,
             draft: event.draft,
@@ -135,6 +139,7 @@ impl HandoffEvent {
         event.head_repo = self.head_repo.map(RepoName::new);
         event.body_sha256 = self.body_sha256;
         event.comment = self.comment;
+        event.comment_id = self.comment_id.map(CommentId);
         event.clone_url = self.clone_url;
         event.installation = self.installation;
         event.draft = self.draft;

@@ -19,6 +19,7 @@ fn comment_event() -> Event {
     event.head_repo = Some(RepoName::new("fork/infra"));
     event.body_sha256 = Some("ab".repeat(32));
     event.comment = Some("landfall apply -p prod".to_owned());
+    event.comment_id = Some(CommentId("9/2".to_owned()));
     event.clone_url = Some("https://github.com/acme/infra.git".to_owned());
     event.installation = Some(42);
     event
@@ -149,6 +150,7 @@ fn every_actionable_event_survives_the_hand_off() {
         sender_id: _,
         head_repo: _,
         comment: _,
+        comment_id: _,
         clone_url: _,
         body_sha256: _,
         installation: _,

@@ -23,6 +23,7 @@
 mod apply;
 mod authorize;
 mod cancel;
+mod deliveries;
 mod drift;
 mod drift_report;
 mod groups;
@@ -54,7 +55,7 @@ use crate::handler::{EventSink, LogSink, SinkError};
 use crate::repo_config::EffectivePolicy;
 use crate::report::Reporter;
 use crate::run::RunCommand;
-use crate::store::{ApplyLocks as _, DELIVERY_TTL, DeliveryOutcome, Store};
+use crate::store::ApplyLocks as _;
 use crate::vcs::{Actor, CommentId, PrState, VcsClient};
 pub(crate) use pr::PrContext;
 pub use drift::{DRIFT_USER, DriftSweep};
@@ -142,6 +143,13 @@ impl EventSink for Sink {
         match self.get().await? {
             Some(orchestrator) => orchestrator.record(event).await,
             None => LogSink.record(event).await,
+        }
+    }
+
+    async fn note_changed_comment(&self, event: &Event) -> Result<(), SinkError> {
+        match self.get().await? {
+            Some(orchestrator) => orchestrator.note_changed_comment(event).await,
+            None => Ok(()),
         }
     }
 
@@ -261,56 +269,6 @@ impl Orchestrator {
             span,
         )
         .await
-    }
-
-    /// What a delivery is known by: its id, then its body. The same bytes under a new id are a
-    /// replay (the id is not signed on most hosts), or a host's retry that changed its id
-    /// (GitLab's event UUID).
-    fn delivery_keys(event: &Event) -> Vec<String> {
-        let Some(delivery) = &event.delivery else {
-            return Vec::new();
-        };
-        let provider = event.provider.as_str();
-        std::iter::once(format!("{provider}:{}", delivery.as_str()))
-            .chain(
-                event
-                    .body_sha256
-                    .as_ref()
-                    .map(|sha| format!("{provider}:body:{sha}")),
-            )
-            .collect()
-    }
-
-    /// Forgets the delivery, best effort: its work could not be queued.
-    async fn forget(&self, event: &Event) {
-        for key in Self::delivery_keys(event) {
-            if let Err(err) = self.ctx.store.forget_delivery(&key).await {
-                tracing::warn!(error = %err, "could not forget a delivery whose work was not queued");
-            }
-        }
-    }
-
-    /// Records the delivery; `true` when it was seen before (nothing more to do).
-    async fn is_redelivery(&self, event: &Event) -> Result<bool, SinkError> {
-        for (n, key) in Self::delivery_keys(event).iter().enumerate() {
-            let outcome = self
-                .ctx
-                .store
-                .record_delivery(key, DELIVERY_TTL)
-                .await
-                .map_err(|e| SinkError(Box::new(e)))?;
-            if outcome == DeliveryOutcome::Duplicate {
-                if n == 0 {
-                    tracing::info!("redelivery: already handled");
-                } else {
-                    tracing::warn!(
-                        "a body seen before under another delivery id: not handled again"
-                    );
-                }
-                return Ok(true);
-            }
-        }
-        Ok(false)
     }
 }
 

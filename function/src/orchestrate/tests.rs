@@ -14,7 +14,8 @@ use super::Context;
 use crate::command::parse_comment;
 use crate::dispatch::{AnyDispatcher, LocalDispatcher};
 use crate::event::{
-    CommitSha, DeliveryId, Event, EventKind, Provider, PullRequestNumber, RepoName,
+    CommitSha, DeliveryId, Event, EventKind, Provider, PullRequestNumber,
+    RepoName,
 };
 use crate::store::{
     AnyArtifacts, AnyStore, EmbeddedStore, LockHolder, LockKey, LockOutcome, Store,
@@ -27,6 +28,7 @@ mod ended;
 mod markdown;
 mod merge;
 mod races;
+mod deliveries;
 mod depends;
 mod policies;
 mod replan;
@@ -345,27 +347,6 @@ async fn a_merged_pr_releases_its_locks_without_asking_anyone() {
 
     assert!(lp.ctx.store.get_lock(&key).await.unwrap().is_none());
     assert_eq!(lp.comments().await.len(), 1, "the release is said once");
-}
-
-#[tokio::test]
-async fn a_redelivered_comment_is_handled_once() {
-    let lp = Loop::new().await;
-    lp.host_knows("drive-by", "read").await;
-    let orchestrator = super::Orchestrator {
-        ctx: Arc::clone(&lp.ctx),
-    };
-    let event = comment("drive-by", "landfall unlock", "d-4");
-    assert!(!orchestrator.is_redelivery(&event).await.unwrap());
-    assert!(orchestrator.is_redelivery(&event).await.unwrap());
-    let mut replay = event.clone();
-    replay.delivery = Some(DeliveryId::new("d-5"));
-    replay.body_sha256 = Some("ab".repeat(32));
-    assert!(!orchestrator.is_redelivery(&replay).await.unwrap());
-    replay.delivery = Some(DeliveryId::new("d-6"));
-    assert!(
-        orchestrator.is_redelivery(&replay).await.unwrap(),
-        "the same body under a new id is a replay"
-    );
 }
 
 #[tokio::test]

@@ -14,7 +14,8 @@ use serde::Deserialize;
 use super::{ParseError, comment_changed, from_json, short_branch};
 use crate::command::parse_comment;
 use crate::event::{
-    CommitSha, DeliveryId, Event, EventKind, IgnoreReason, Provider, PullRequestNumber, RepoName,
+    CommentId, CommitSha, DeliveryId, Event, EventKind, IgnoreReason, Provider, PullRequestNumber,
+    RepoName,
 };
 use crate::vcs::joined_name;
 
@@ -96,24 +97,36 @@ struct CommentLinks {
 impl CommentLinks {
     /// The pull request's number, from the first link whose path has `pullRequests/{n}`.
     fn pull_request(&self) -> Option<PullRequestNumber> {
+        self.number_after("pullRequests").map(PullRequestNumber)
+    }
+
+    /// The comment's id as `thread/comment` (a comment's own id counts within its thread).
+    fn comment_id(&self, id: Option<u64>) -> Option<CommentId> {
+        let thread = self.number_after("threads")?;
+        Some(CommentId(format!("{thread}/{}", id?)))
+    }
+
+    /// The number after `segment` in the first link whose path has one.
+    fn number_after(&self, segment: &str) -> Option<u64> {
         [&self.this, &self.threads]
             .into_iter()
             .flatten()
             .filter_map(|link| link.href.as_deref())
-            .find_map(pull_request_in_path)
+            .find_map(|href| number_in_path(href, segment))
     }
 }
 
-/// `.../pullRequests/12/threads/5` → 12.
-fn pull_request_in_path(href: &str) -> Option<PullRequestNumber> {
+/// `number_in_path(".../pullRequests/12/threads/5", "pullRequests")` → 12.
+fn number_in_path(href: &str, segment: &str) -> Option<u64> {
     let mut segments = href.split(['/', '?', '#']);
-    segments.find(|s| s.eq_ignore_ascii_case("pullRequests"))?;
-    segments.next()?.parse().ok().map(PullRequestNumber)
+    segments.find(|s| s.eq_ignore_ascii_case(segment))?;
+    segments.next()?.parse().ok()
 }
 
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct Comment {
+    id: Option<u64>,
     content: Option<String>,
     author: Option<Identity>,
     #[serde(rename = "commentType")]
@@ -243,6 +256,10 @@ pub(super) fn parse(body: &[u8]) -> Result<Event, ParseError> {
     let mut event = Event::new(P, kind);
     event.delivery = delivery;
     if let Some(comment) = comment {
+        event.comment_id = comment
+            .links
+            .as_ref()
+            .and_then(|l| l.comment_id(comment.id));
         event.comment = comment.content;
         if let Some(mut author) = comment.author {
             event.sender_id = author.id.take();
@@ -444,11 +461,7 @@ mod tests {
             ),
             ("https://x/_git/Fabrikam/pullrequest/1", None),
         ] {
-            assert_eq!(
-                pull_request_in_path(href),
-                number.map(PullRequestNumber),
-                "{href}"
-            );
+            assert_eq!(number_in_path(href, "pullRequests"), number, "{href}");
         }
     }
 

@@ -9,7 +9,9 @@ use http::HeaderMap;
 use serde::Deserialize;
 
 use super::auth::header;
-use super::{ParseError, comment_changed, from_json, head_spelled_as, unhandled_key};
+use super::{
+    ParseError, comment_changed, from_json, head_spelled_as, numbered_comment, unhandled_key,
+};
 use crate::command::parse_comment;
 use crate::event::{
     CommitSha, Event, EventKind, IgnoreReason, Provider, PullRequestNumber, RepoName,
@@ -81,7 +83,9 @@ struct Content {
 
 #[derive(Deserialize)]
 struct Comment {
+    id: Option<u64>,
     content: Option<Content>,
+    deleted: Option<bool>,
 }
 
 #[derive(Deserialize)]
@@ -98,12 +102,17 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
     let key = header(headers, "x-event-key");
     let payload: Payload = from_json(P, key.unwrap_or("pullrequest"), body)?;
     let key = key.map_or_else(|| infer_key(&payload), str::to_owned);
-    let comment = payload.comment.and_then(|c| c.content).and_then(|c| c.raw);
+    let (comment_id, deleted, comment) = payload.comment.map_or((None, false, None), |c| {
+        let text = c.content.and_then(|c| c.raw);
+        (c.id, c.deleted == Some(true), text)
+    });
     let kind = match key.as_str() {
         "pullrequest:created" => EventKind::Opened,
         "pullrequest:updated" => EventKind::Pushed,
         "pullrequest:fulfilled" => EventKind::Merged,
         "pullrequest:rejected" => EventKind::Closed,
+        // A deleted comment is no command, whatever key its signed delivery is sent again under.
+        "pullrequest:comment_created" if deleted => comment_changed("deleted"),
         "pullrequest:comment_created" => {
             EventKind::Commented(comment.as_deref().and_then(parse_comment))
         }
@@ -142,6 +151,7 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
         event.sender = actor.name();
     }
     event.comment = comment;
+    event.comment_id = numbered_comment(comment_id);
     let mut head_repo = None;
     if let Some(pr) = payload.pullrequest {
         event.number = pr.id.map(PullRequestNumber);

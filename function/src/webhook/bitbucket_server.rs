@@ -8,7 +8,9 @@ use http::HeaderMap;
 use serde::Deserialize;
 
 use super::auth::header;
-use super::{ParseError, comment_changed, from_json, head_spelled_as, unhandled_key};
+use super::{
+    ParseError, comment_changed, from_json, head_spelled_as, numbered_comment, unhandled_key,
+};
 use crate::command::parse_comment;
 use crate::event::{
     CommitSha, Event, EventKind, IgnoreReason, Provider, PullRequestNumber, RepoName,
@@ -94,6 +96,7 @@ struct PullRequest {
 
 #[derive(Deserialize)]
 struct Comment {
+    id: Option<u64>,
     text: Option<String>,
 }
 
@@ -131,7 +134,7 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
         .clone()
         .or(header_key.map(str::to_owned))
         .unwrap_or_default();
-    let comment = payload.comment.and_then(|c| c.text);
+    let (comment_id, comment) = payload.comment.map_or((None, None), |c| (c.id, c.text));
     let kind = match key.as_str() {
         "pr:opened" => EventKind::Opened,
         "pr:from_ref_updated" => EventKind::Pushed,
@@ -157,6 +160,7 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
     let mut event = Event::new(P, kind);
     event.sender = payload.actor.and_then(User::into_name);
     event.comment = comment;
+    event.comment_id = numbered_comment(comment_id);
     event.repo = payload.repository.as_ref().and_then(Repo::full_name);
     if let Some(pr) = payload.pull_request {
         event.number = pr.id.map(PullRequestNumber);

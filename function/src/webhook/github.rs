@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde::de::IgnoredAny;
 
 use super::auth::header;
-use super::{ParseError, from_json};
+use super::{ParseError, from_json, numbered_comment};
 use crate::command::parse_comment;
 use crate::event::{
     CommitSha, Event, EventKind, IgnoreReason, Provider, PullRequestNumber, RepoName,
@@ -81,6 +81,7 @@ pub(super) struct Issue {
 
 #[derive(Deserialize)]
 pub(super) struct Comment {
+    pub id: Option<u64>,
     pub body: Option<String>,
 }
 
@@ -162,7 +163,10 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
             let e: ReviewComment = from_json(P, event_type, body)?;
             let kind = EventKind::Ignored(IgnoreReason::ReviewComment);
             let mut event = pull_request_event(P, kind, e.pull_request.as_ref(), e.common);
-            event.comment = e.comment.and_then(|c| c.body);
+            if let Some(comment) = e.comment {
+                event.comment = comment.body;
+                event.comment_id = numbered_comment(comment.id);
+            }
             Ok(event)
         }
         "pull_request_review" | "pull_request_review_thread" => {
@@ -268,7 +272,7 @@ pub(super) fn issue_comment_event(
 ) -> Event {
     let on_pull =
         is_pull.unwrap_or(false) || c.issue.as_ref().is_some_and(|i| i.pull_request.is_some());
-    let body = c.comment.and_then(|c| c.body);
+    let (id, body) = c.comment.map_or((None, None), |c| (c.id, c.body));
     let action = c.action.unwrap_or_default();
     let kind = if !on_pull {
         EventKind::Ignored(IgnoreReason::NotAPullRequestComment("an issue"))
@@ -290,6 +294,7 @@ pub(super) fn issue_comment_event(
         event.pr_author = issue.user.and_then(|u| u.login);
     }
     event.comment = body;
+    event.comment_id = numbered_comment(id);
     event
 }
 

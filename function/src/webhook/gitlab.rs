@@ -14,7 +14,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use super::auth::header;
-use super::{ParseError, from_json, has_draft_prefix};
+use super::{ParseError, from_json, has_draft_prefix, numbered_comment};
 use crate::command::parse_comment;
 use crate::event::{
     CommitSha, Event, EventKind, IgnoreReason, Provider, PullRequestNumber, RepoName,
@@ -71,6 +71,7 @@ struct MergeRequestEvent {
 
 #[derive(Deserialize)]
 struct Note {
+    id: Option<u64>,
     #[serde(rename = "note")]
     text: Option<String>,
     noteable_type: Option<String>,
@@ -202,6 +203,7 @@ fn note(e: &NoteEvent) -> Event {
         set_sender(&mut event, e.user.as_ref());
     }
     event.comment = text;
+    event.comment_id = numbered_comment(note.and_then(|n| n.id));
     event
 }
 

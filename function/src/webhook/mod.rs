@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 use self::auth::header;
 pub use self::auth::{AuthError, Verifier};
-use crate::event::{DeliveryId, Event, EventKind, IgnoreReason, Provider, RepoName};
+use crate::event::{CommentId, DeliveryId, Event, EventKind, IgnoreReason, Provider, RepoName};
 
 /// Why a delivery that passed authentication cannot be parsed. The handler answers 400.
 #[derive(Debug, thiserror::Error)]
@@ -213,6 +213,11 @@ fn short_branch(name: &str) -> String {
 }
 
 /// A comment edited or deleted (`how`): not a command.
+/// A comment id that the host gives as a number.
+fn numbered_comment(id: Option<u64>) -> Option<CommentId> {
+    id.map(|id| CommentId(id.to_string()))
+}
+
 fn comment_changed(how: &str) -> EventKind {
     EventKind::Ignored(IgnoreReason::CommentChanged(how.to_owned()))
 }

@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
-use landfall_function::event::Provider;
+use landfall_function::event::{CommentId, Event, Provider};
 use landfall_function::webhook::{self, Verifier, auth};
 use secrecy::SecretString;
 
@@ -173,6 +173,11 @@ pub(super) fn secret_for(provider: Provider) -> &'static str {
 
 /// Signs, verifies, detects the host and parses one corpus file; returns the inspect view.
 fn inspect(rel: &str, body: &[u8]) -> serde_json::Value {
+    serde_json::to_value(parse_delivery(rel, body).view(Some(true))).unwrap()
+}
+
+/// Signs, verifies, detects the host and parses one corpus file.
+fn parse_delivery(rel: &str, body: &[u8]) -> Event {
     let (provider, mut pairs) = delivery_headers(rel);
     let (sig_name, sig_value) = auth::sign(provider, secret_for(provider), body);
     pairs.push((sig_name, sig_value));
@@ -190,8 +195,7 @@ fn inspect(rel: &str, body: &[u8]) -> serde_json::Value {
     verifier
         .verify(&headers, body)
         .unwrap_or_else(|e| panic!("{rel}: {e}"));
-    let event = webhook::parse(provider, &headers, body).unwrap_or_else(|e| panic!("{rel}: {e}"));
-    serde_json::to_value(event.view(Some(true))).unwrap()
+    webhook::parse(provider, &headers, body).unwrap_or_else(|e| panic!("{rel}: {e}"))
 }
 
 #[test]
@@ -208,6 +212,42 @@ fn every_corpus_delivery_verifies_parses_and_matches_its_snapshot() {
         let name = rel.trim_end_matches(".json").replace('/', "__");
         insta::assert_json_snapshot!(name, view);
     }
+}
+
+/// Every comment in the corpus, new or changed, is known by the id its host gives it (Azure
+/// DevOps: thread and comment), so that its command runs at most once.
+#[test]
+fn every_comment_delivery_names_its_comment_by_the_host_s_id() {
+    let mut seen = 0;
+    for rel in deliveries() {
+        let body = std::fs::read(corpus().join(&rel)).unwrap();
+        let event = parse_delivery(&rel, &body);
+        let json: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        // Azure DevOps: the comment beside its pull request (2.0), or the resource itself (1.0).
+        let ado_comment = json
+            .pointer("/resource/comment")
+            .unwrap_or(&json["resource"]);
+        let ado_thread = ado_comment
+            .pointer("/_links/threads/href")
+            .and_then(|href| href.as_str()?.rsplit('/').next());
+        let expected = match event.provider {
+            Provider::Gitlab => json
+                .pointer("/object_attributes/id")
+                .filter(|_| json["object_kind"] == "note")
+                .map(ToString::to_string),
+            Provider::AzureDevops => ado_thread
+                .zip(ado_comment.get("id"))
+                .map(|(thread, id)| format!("{thread}/{id}")),
+            _ => json.pointer("/comment/id").map(ToString::to_string),
+        };
+        let Some(expected) = expected else {
+            assert_eq!(event.comment_id, None, "{rel}");
+            continue;
+        };
+        assert_eq!(event.comment_id, Some(CommentId(expected)), "{rel}");
+        seen += 1;
+    }
+    assert!(seen >= 10, "only {seen} comment deliveries in the corpus");
 }
 
 #[test]
