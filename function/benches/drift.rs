@@ -298,7 +298,8 @@ impl Bench {
         for key in keys {
             let mut record = self.ctx.store.get_drift(key).await.unwrap().unwrap();
             record.last_checked = 1;
-            self.ctx.store.put_drift(&record).await.unwrap();
+            record.version += 1;
+            assert!(self.ctx.store.put_drift(&record).await.unwrap());
         }
         let _ = self.dynamo.take();
     }

@@ -36,6 +36,9 @@ use crate::vcs::{Actor, VcsClient as _};
 /// Who drift checks run as, in locks and run specs.
 pub const DRIFT_USER: &str = "landfall-drift";
 
+/// How often a drift record is read and written again when another write came between.
+const DRIFT_WRITE_ATTEMPTS: usize = 5;
+
 /// What one drift sweep did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
 pub struct DriftSweep {
@@ -143,7 +146,11 @@ impl Context {
                 let why = format!("locked by pull request #{by}");
                 record.skipped = Some(why.clone());
                 record.last_checked = now;
-                self.store.put_drift(&record).await?;
+                record.version += 1;
+                if !self.store.put_drift(&record).await? {
+                    // Written meanwhile (a check's end, an apply): the next sweep notes the skip.
+                    tracing::info!(project = %key.project_label(), "the drift record changed meanwhile; the skip is not noted");
+                }
                 sweep.skipped.push(format!("{label}: {why}"));
                 continue;
             }
@@ -170,34 +177,7 @@ impl Context {
         spec: Option<&RunSpec>,
     ) -> anyhow::Result<()> {
         let key = &record.key;
-        let known = self.store.get_drift(key).await?;
-        let reported_before = known.as_ref().map(super::drift_report::reported_facts);
-        let mut drift = known.unwrap_or_else(|| DriftRecord::new(key.clone()));
-        let result = record.result.as_ref();
-        let command = result.map_or(RunCommand::Plan, |r| r.command);
-        let now = now_secs();
-        let mut remediation = None;
-        if command == RunCommand::Plan {
-            checked(&mut drift, record, now);
-            let wants_remediation = record
-                .trigger
-                .as_deref()
-                .is_some_and(|t| t.starts_with(&remediate_trigger_prefix()));
-            if drift.state == DriftState::Drifted && wants_remediation {
-                match self.remediation_refused(&drift, record).await? {
-                    Some(why) => drift.remediated(Remediation {
-                        at: now,
-                        sha: record.head_sha.clone(),
-                        outcome: "refused".to_owned(),
-                        detail: why,
-                    }),
-                    None => remediation = spec,
-                }
-            }
-        } else {
-            remediated(&mut drift, record, now);
-        }
-        self.store.put_drift(&drift).await?;
+        let (drift, reported_before, remediation) = self.note_drift_end(record, spec).await?;
         // The lock stays with the check; the remediation's own end gives it back.
         if let Some(spec) = remediation
             && let Some(apply) = self.apply_of(spec, record).await?
@@ -219,6 +199,83 @@ impl Context {
         };
         self.drift_status(&drift, issue.as_deref()).await;
         Ok(())
+    }
+
+    /// The project's drift record updated with the run that ended as `record` and written, with
+    /// the facts it reported before and the remediation to start, if any. Read and decided
+    /// again when another write came between (an import that cleared the applied commit).
+    async fn note_drift_end<'s>(
+        &self,
+        record: &PlanRecord,
+        spec: Option<&'s RunSpec>,
+    ) -> anyhow::Result<(DriftRecord, Option<String>, Option<&'s RunSpec>)> {
+        let key = &record.key;
+        for _ in 0..DRIFT_WRITE_ATTEMPTS {
+            let known = self.store.get_drift(key).await?;
+            let reported_before = known.as_ref().map(super::drift_report::reported_facts);
+            let mut drift = known.unwrap_or_else(|| DriftRecord::new(key.clone()));
+            let result = record.result.as_ref();
+            let command = result.map_or(RunCommand::Plan, |r| r.command);
+            let now = now_secs();
+            let mut remediation = None;
+            if command == RunCommand::Plan {
+                checked(&mut drift, record, now);
+                let wants_remediation = record
+                    .trigger
+                    .as_deref()
+                    .is_some_and(|t| t.starts_with(&remediate_trigger_prefix()));
+                if drift.state == DriftState::Drifted && wants_remediation {
+                    match self.remediation_refused(&drift, record).await? {
+                        Some(why) => drift.remediated(Remediation {
+                            at: now,
+                            sha: record.head_sha.clone(),
+                            outcome: "refused".to_owned(),
+                            detail: why,
+                        }),
+                        None => remediation = spec,
+                    }
+                }
+            } else {
+                remediated(&mut drift, record, now);
+            }
+            drift.version += 1;
+            if self.store.put_drift(&drift).await? {
+                return Ok((drift, reported_before, remediation));
+            }
+        }
+        anyhow::bail!(
+            "the drift record of {} kept changing while it was written",
+            key.project_label()
+        )
+    }
+
+    /// Changes `key`'s drift record with `change` (which says whether it changed anything),
+    /// creating one first when `create`; read and changed again when another write came
+    /// between.
+    async fn change_drift(
+        &self,
+        key: &LockKey,
+        create: bool,
+        change: impl Fn(&mut DriftRecord) -> bool,
+    ) -> anyhow::Result<()> {
+        for _ in 0..DRIFT_WRITE_ATTEMPTS {
+            let mut drift = match self.store.get_drift(key).await? {
+                Some(drift) => drift,
+                None if create => DriftRecord::new(key.clone()),
+                None => return Ok(()),
+            };
+            if !change(&mut drift) {
+                return Ok(());
+            }
+            drift.version += 1;
+            if self.store.put_drift(&drift).await? {
+                return Ok(());
+            }
+        }
+        anyhow::bail!(
+            "the drift record of {} kept changing while it was written",
+            key.project_label()
+        )
     }
 
     /// Why the check's plan may not be applied by a remediation, or `None` when it only puts
@@ -303,20 +360,19 @@ impl Context {
         let same_state = |key: &crate::run::LockKey| {
             (&key.dir, &key.workspace) == (&record.key.dir, &record.key.workspace)
         };
-        for mut other in self.store.list_drift(Some(&record.key.repo)).await? {
+        for other in self.store.list_drift(Some(&record.key.repo)).await? {
             if other.key != record.key && same_state(&other.key) && other.applied_sha.is_some() {
-                other.applied_sha = None;
-                self.store.put_drift(&other).await?;
+                self.change_drift(&other.key, false, |drift| drift.applied_sha.take().is_some())
+                    .await?;
             }
         }
-        let mut drift = match self.store.get_drift(&record.key).await? {
-            Some(drift) => drift,
-            None if applied.is_none() => return Ok(()),
-            None => DriftRecord::new(record.key.clone()),
-        };
-        drift.applied_sha = applied.map(str::to_owned);
-        self.store.put_drift(&drift).await?;
-        Ok(())
+        let applied = applied.map(str::to_owned);
+        self.change_drift(&record.key, applied.is_some(), |drift| {
+            let changed = drift.applied_sha != applied;
+            drift.applied_sha.clone_from(&applied);
+            changed
+        })
+        .await
     }
 }
 

@@ -93,6 +93,10 @@ pub struct DriftRecord {
     /// The newest remediations, oldest first.
     #[serde(default)]
     pub remediations: Vec<Remediation>,
+    /// Bumped by every write; 0 before the first. A writer names the version it read, so that
+    /// a check that read the record before an import cleared `applied_sha` cannot write it back.
+    #[serde(default)]
+    pub version: u64,
 }
 
 impl DriftRecord {
@@ -113,6 +117,7 @@ impl DriftRecord {
             applied_sha: None,
             skipped: None,
             remediations: Vec::new(),
+            version: 0,
         }
     }
 
@@ -160,8 +165,11 @@ pub trait Drifts: Send + Sync {
     /// The record of `key`'s project, if any.
     fn get_drift(&self, key: &LockKey) -> impl Future<Output = Result<Option<DriftRecord>>> + Send;
 
-    /// Writes `record`, replacing the project's.
-    fn put_drift(&self, record: &DriftRecord) -> impl Future<Output = Result<()>> + Send;
+    /// Replaces the project's record with `record` (its `version` one more than the version
+    /// read, a new record's 1), only if the kept version is still `record.version - 1` (0 for
+    /// version 0; no record, or one written before versions, counts as 0); returns whether it
+    /// was written.
+    fn put_drift(&self, record: &DriftRecord) -> impl Future<Output = Result<bool>> + Send;
 
     /// The records of `repo`'s projects, or of every repository; sorted by key.
     fn list_drift(

@@ -430,7 +430,7 @@ forward_to_variants! {
 forward_to_variants! {
     impl Drifts for AnyStore { DynamoDb, Embedded }
     fn get_drift(&self, key: &LockKey) -> Result<Option<DriftRecord>>;
-    fn put_drift(&self, record: &DriftRecord) -> Result<()>;
+    fn put_drift(&self, record: &DriftRecord) -> Result<bool>;
     fn list_drift(&self, repo: Option<&str>) -> Result<Vec<DriftRecord>>;
     fn repo_drift(&self, repo: &str) -> Result<RepoDrift>;
     fn put_repo_drift(&self, repo: &str, drift: &RepoDrift) -> Result<bool>;

@@ -166,7 +166,8 @@ fn set_due(runtime: &tokio::runtime::Runtime, store: &DynamoStore, dir: &str, du
         } else {
             landfall_function::store::now_secs()
         };
-        store.put_drift(&record).await.unwrap();
+        record.version += 1;
+        assert!(store.put_drift(&record).await.unwrap());
     });
 }
 

@@ -102,7 +102,7 @@ async fn an_edit_of_the_state_keeps_drift_remediation_from_undoing_it() {
     let key = crate::store::LockKey::new(REPO, ".", "default");
     let mut drift = crate::store::DriftRecord::new(key.clone());
     drift.applied_sha = Some("a".repeat(40));
-    lp.ctx.store.put_drift(&drift).await.unwrap();
+    assert!(lp.ctx.store.put_drift(&drift).await.unwrap());
 
     let import = comment("maintainer", "landfall import -d . terraform_data.a id-1", "d-i");
     lp.ctx.process(&import).await.unwrap();
@@ -122,7 +122,7 @@ async fn a_failed_apply_keeps_drift_remediation_from_undoing_it() {
     let key = plan.lock_key();
     let mut drift = crate::store::DriftRecord::new(key.clone());
     drift.applied_sha = Some("a".repeat(40));
-    lp.ctx.store.put_drift(&drift).await.unwrap();
+    assert!(lp.ctx.store.put_drift(&drift).await.unwrap());
     lp.host_grants("maintainer", "write").await;
 
     let apply = comment("maintainer", "landfall apply", "d-a");
@@ -147,7 +147,7 @@ async fn an_edit_of_the_state_that_never_reported_keeps_drift_remediation_from_u
     for key in [&key, &renamed, &other_dir] {
         let mut drift = crate::store::DriftRecord::new(key.clone());
         drift.applied_sha = Some("a".repeat(40));
-        lp.ctx.store.put_drift(&drift).await.unwrap();
+        assert!(lp.ctx.store.put_drift(&drift).await.unwrap());
     }
 
     let import = comment("maintainer", "landfall import -d . terraform_data.a id-1", "d-i");

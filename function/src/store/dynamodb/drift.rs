@@ -32,16 +32,11 @@ impl Drifts for DynamoStore {
         decode(&self.fields(&item).string("body")?).map(Some)
     }
 
-    async fn put_drift(&self, record: &DriftRecord) -> Result<()> {
+    async fn put_drift(&self, record: &DriftRecord) -> Result<bool> {
         let body = serde_json::to_string(record).expect("a drift record serialises");
         let (pk, sk) = (pk(&record.key.repo), project_key(&record.key));
-        // Unconditional: a condition never fails it.
-        let _ = self
-            .put_kind((&pk, &sk), "drift", |put| {
-                put.item("body", s(&body)).item("gsi2pk", s(SWEEP_DRIFT))
-            })
-            .await?;
-        Ok(())
+        self.put_versioned((&pk, &sk), "drift", &body, record.version)
+            .await
     }
 
     async fn list_drift(&self, repo: Option<&str>) -> Result<Vec<DriftRecord>> {
@@ -81,18 +76,38 @@ impl Drifts for DynamoStore {
 
     async fn put_repo_drift(&self, repo: &str, drift: &RepoDrift) -> Result<bool> {
         let body = serde_json::to_string(drift).expect("a repository's drift serialises");
-        let expected = drift.version.saturating_sub(1);
+        self.put_versioned((&pk(repo), REPO_SK), "repo_drift", &body, drift.version)
+            .await
+    }
+}
+
+impl DynamoStore {
+    /// Writes the item of `kind` holding `body` (a JSON record of `version`), only if the kept
+    /// item's `version` is `version - 1` (0 for version 0; no item, or one without a version,
+    /// counts as 0);
+    /// returns whether it was written. A project's record is also put in the sweep index.
+    async fn put_versioned(
+        &self,
+        (pk, sk): (&str, &str),
+        kind: &str,
+        body: &str,
+        version: u64,
+    ) -> Result<bool> {
+        let expected = version.saturating_sub(1);
         let written = self
-            .put_kind((&pk(repo), REPO_SK), "repo_drift", |put| {
-                let put = put
-                    .item("body", s(&body))
-                    .item("version", n(drift.version));
-                if expected == 0 {
-                    put.condition_expression("attribute_not_exists(pk)")
-                } else {
-                    put.condition_expression("version = :v")
-                        .expression_attribute_values(":v", n(expected))
+            .put_kind((pk, sk), kind, |put| {
+                let mut put = put.item("body", s(body)).item("version", n(version));
+                if sk != REPO_SK {
+                    put = put.item("gsi2pk", s(SWEEP_DRIFT));
                 }
+                // No item, or one written before items had versions, counts as version 0.
+                let condition = if expected == 0 {
+                    "attribute_not_exists(version) OR version = :v"
+                } else {
+                    "version = :v"
+                };
+                put.condition_expression(condition)
+                    .expression_attribute_values(":v", n(expected))
             })
             .await?;
         Ok(written.is_ok())

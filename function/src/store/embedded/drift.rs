@@ -1,7 +1,8 @@
 //! Drift records in the embedded store: one JSON record per project (keyed like its lock) and
 //! one per repository.
 
-use redb::ReadableTable as _;
+use redb::{ReadableTable as _, TableDefinition};
+use serde::Deserialize;
 
 use super::writer::Finish;
 use super::{DRIFTS, EmbeddedStore, REPO_DRIFTS, decode, encode};
@@ -16,14 +17,10 @@ impl Drifts for EmbeddedStore {
             .await?)
     }
 
-    async fn put_drift(&self, record: &DriftRecord) -> Result<()> {
+    async fn put_drift(&self, record: &DriftRecord) -> Result<bool> {
         let (id, value) = (embedded_lock_key(&record.key), encode(record));
-        self.write("write a drift record", move |txn, _| {
-            txn.open_table(DRIFTS)?.insert(id.as_str(), value.as_slice())?;
-            Ok(Finish::Commit(()))
-        })
-        .await?;
-        Ok(())
+        self.put_versioned("write a drift record", DRIFTS, id, value, record.version)
+            .await
     }
 
     async fn list_drift(&self, repo: Option<&str>) -> Result<Vec<DriftRecord>> {
@@ -42,12 +39,35 @@ impl Drifts for EmbeddedStore {
 
     async fn put_repo_drift(&self, repo: &str, drift: &RepoDrift) -> Result<bool> {
         let (id, value) = (escape(repo), encode(drift));
-        let expected = drift.version.saturating_sub(1);
+        self.put_versioned("write a repository's drift", REPO_DRIFTS, id, value, drift.version)
+            .await
+    }
+}
+
+/// The `version` of a JSON record written by [`EmbeddedStore::put_versioned`].
+#[derive(Deserialize)]
+struct Versioned {
+    #[serde(default)]
+    version: u64,
+}
+
+impl EmbeddedStore {
+    /// Writes `value` (a JSON record of `version`) under `id`, only if the kept record's version
+    /// is `version - 1` (none kept counts as 0); returns whether it was written.
+    async fn put_versioned(
+        &self,
+        what: &'static str,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        id: String,
+        value: Vec<u8>,
+        version: u64,
+    ) -> Result<bool> {
+        let expected = version.saturating_sub(1);
         let written = self
-            .write("write a repository's drift", move |txn, _| {
-                let mut table = txn.open_table(REPO_DRIFTS)?;
+            .write(what, move |txn, _| {
+                let mut table = txn.open_table(table)?;
                 let kept = match table.get(id.as_str())? {
-                    Some(v) => decode::<RepoDrift>(&id, v.value())?.version,
+                    Some(v) => decode::<Versioned>(&id, v.value())?.version,
                     None => 0,
                 };
                 if kept != expected {

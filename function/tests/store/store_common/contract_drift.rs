@@ -37,7 +37,7 @@ pub async fn drift_records_are_kept_per_project_and_listed_per_repository_or_all
         .unwrap();
     assert_eq!(store.get_drift(&key).await.unwrap(), Some(drifted.clone()));
 
-    // Replaced in place, with remediations kept.
+    // Replaced in place, with remediations kept, by a writer that names the version it read.
     drifted.remediated(Remediation {
         at: 1_777_637_000,
         sha: "c".repeat(40),
@@ -45,8 +45,27 @@ pub async fn drift_records_are_kept_per_project_and_listed_per_repository_or_all
         detail: "1 changed".to_owned(),
     });
     drifted.state = DriftState::InSync;
-    store.put_drift(&drifted).await.unwrap();
+    drifted.version = 1;
+    assert!(store.put_drift(&drifted).await.unwrap());
     assert_eq!(store.get_drift(&key).await.unwrap(), Some(drifted.clone()));
+    // A writer that read the record before that write (a check that read it before an import
+    // cleared its applied commit) writes nothing.
+    let mut stale = drifted.clone();
+    stale.applied_sha = Some("a".repeat(40));
+    assert!(!store.put_drift(&stale).await.unwrap());
+    stale.version = 3;
+    assert!(!store.put_drift(&stale).await.unwrap());
+    assert_eq!(store.get_drift(&key).await.unwrap(), Some(drifted.clone()));
+    let mut next = drifted.clone();
+    next.version = 2;
+    next.applied_sha = None;
+    assert!(store.put_drift(&next).await.unwrap());
+    assert_eq!(store.get_drift(&key).await.unwrap(), Some(next));
+    // A new record that another writer created first is not replaced either.
+    let mut first = record(REPO, "fresh", DriftState::Drifted);
+    first.version = 1;
+    assert!(store.put_drift(&first).await.unwrap());
+    assert!(!store.put_drift(&first).await.unwrap());
 
     let dirs = |records: Vec<DriftRecord>| -> Vec<(String, String)> {
         records
@@ -58,10 +77,11 @@ pub async fn drift_records_are_kept_per_project_and_listed_per_repository_or_all
         dirs(store.list_drift(Some(REPO)).await.unwrap()),
         [
             (REPO.to_owned(), "app".to_owned()),
+            (REPO.to_owned(), "fresh".to_owned()),
             (REPO.to_owned(), "net".to_owned())
         ]
     );
-    assert_eq!(store.list_drift(None).await.unwrap().len(), 3);
+    assert_eq!(store.list_drift(None).await.unwrap().len(), 4);
 
     // A repository's record is apart from its projects' and from other stores' lists.
     let tracked = RepoDrift {
@@ -84,7 +104,7 @@ pub async fn drift_records_are_kept_per_project_and_listed_per_repository_or_all
     assert!(store.put_repo_drift(REPO, &next).await.unwrap());
     assert!(!store.put_repo_drift(REPO, &next).await.unwrap());
     assert_eq!(store.repo_drift(REPO).await.unwrap(), next);
-    assert_eq!(store.list_drift(Some(REPO)).await.unwrap().len(), 2);
+    assert_eq!(store.list_drift(Some(REPO)).await.unwrap().len(), 3);
     // Directories that sort before the repository's own item are listed too.
     for dir in [" spaced", "!bang", "\"quoted"] {
         store
@@ -92,7 +112,7 @@ pub async fn drift_records_are_kept_per_project_and_listed_per_repository_or_all
             .await
             .unwrap();
     }
-    assert_eq!(store.list_drift(Some(REPO)).await.unwrap().len(), 5);
+    assert_eq!(store.list_drift(Some(REPO)).await.unwrap().len(), 6);
     assert!(store.list_locks(None).await.unwrap().is_empty());
     assert!(store.unfinished_runs().await.unwrap().is_empty());
 }
