@@ -328,7 +328,13 @@ impl<S: EventSink> WebhookHandler<S> {
             event.ignore_draft();
         }
         if !event.is_actionable() {
-            if matches!(event.kind, EventKind::Ignored(IgnoreReason::CommentChanged(_))) {
+            // Only for allowed repositories: a hook over a whole organisation or group sends
+            // the edits of every repository's comments.
+            let allowed = event
+                .repo
+                .as_ref()
+                .is_some_and(|repo| self.allowlist.allows(repo, event.clone_url.as_deref()));
+            if allowed && matches!(event.kind, EventKind::Ignored(IgnoreReason::CommentChanged(_))) {
                 self.sink.note_changed_comment(&event).await?;
             }
             return Ok(Handled::Acknowledged(event));

@@ -101,7 +101,15 @@ async fn repositories_outside_the_allowlist_are_forbidden() {
     let chatter = comment_by("alice", "looks good to me");
     let (status, body) = status_and_json(&h, request("issue_comment", &chatter, true)).await;
     assert_eq!((status, body["status"].as_str()), (StatusCode::OK, Some("comment")));
+    let edited = comment_by("alice", "landfall apply").replace(r#""created""#, r#""edited""#);
+    let (status, _) = status_and_json(&h, request("issue_comment", &edited, true)).await;
+    assert_eq!(status, StatusCode::OK);
     assert!(h.sink().0.lock().unwrap().is_empty(), "nothing recorded");
+    assert!(h.sink().1.lock().unwrap().is_empty(), "no edit noted for another repository");
+    let allowed = handler("acme/*", 1 << 20, MemorySink::default());
+    let (status, _) = status_and_json(&allowed, request("issue_comment", &edited, true)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(allowed.sink().1.lock().unwrap().len(), 1, "an allowed repository's edit is noted");
 }
 
 #[tokio::test]

@@ -2,6 +2,8 @@
 //! that a host's retry, a replay under a new id or a comment sent again as another event does
 //! nothing more.
 
+use std::time::Duration;
+
 use super::Orchestrator;
 use crate::event::{Event, RepoName};
 use crate::handler::SinkError;
@@ -16,7 +18,7 @@ impl Orchestrator {
         };
         self.ctx
             .store
-            .record_delivery(&key, DELIVERY_TTL)
+            .record_delivery(&key.name, key.ttl)
             .await
             .map(drop)
             .map_err(|e| SinkError(Box::new(e)))
@@ -25,63 +27,92 @@ impl Orchestrator {
     /// What a delivery is known by: its id, then its body, then the comment it carries. The
     /// same bytes under a new id are a replay (the id is not signed on most hosts), or a host's
     /// retry that changed its id (GitLab's event UUID). A comment seen before, new or changed,
-    /// runs nothing again, whatever event it comes as.
-    /// Each key comes with what a match of it means, for the log.
-    fn delivery_keys(event: &Event) -> Vec<(String, &'static str)> {
+    /// runs nothing again, whatever event it comes as, and is remembered far longer than a
+    /// delivery: its id is signed, so a captured command cannot be sent again once its delivery
+    /// is forgotten. Each kind of key has its own prefix, so that no delivery id (an unsigned
+    /// header on most hosts) can be chosen to match a body or a comment.
+    fn delivery_keys(event: &Event) -> Vec<DeliveryKey> {
         let Some(delivery) = &event.delivery else {
             return Vec::new();
         };
         let provider = event.provider.as_str();
-        let body = event.body_sha256.as_ref().map(|sha| {
-            let key = format!("{provider}:body:{sha}");
-            (key, "a body seen before under another delivery id: not handled again")
+        let id = DeliveryKey {
+            name: format!("{provider}:id:{}", delivery.as_str()),
+            ttl: DELIVERY_TTL,
+            seen: "redelivery: already handled",
+        };
+        let body = event.body_sha256.as_ref().map(|sha| DeliveryKey {
+            name: format!("{provider}:body:{sha}"),
+            ttl: DELIVERY_TTL,
+            seen: "a body seen before under another delivery id: not handled again",
         });
-        let comment = Self::comment_key(event).map(|key| {
-            let why = "a comment seen before (new, edited or deleted) in another delivery: its command does not run again";
-            (key, why)
-        });
-        let id = format!("{provider}:{}", delivery.as_str());
-        std::iter::once((id, "redelivery: already handled"))
+        std::iter::once(id)
             .chain(body)
-            .chain(comment)
+            .chain(Self::comment_key(event))
             .collect()
     }
 
-    /// The key of the comment `event` carries: its host, repository and id.
-    fn comment_key(event: &Event) -> Option<String> {
+    /// The key of the comment `event` carries: its host, repository, pull request and id.
+    fn comment_key(event: &Event) -> Option<DeliveryKey> {
         let id = event.comment_id.as_ref()?;
         let repo = event.repo.as_ref().map_or("", RepoName::as_str);
-        Some(format!("{}:comment:{repo}:{id}", event.provider.as_str()))
+        let pr = event.number.map_or(0, |n| n.0);
+        Some(DeliveryKey {
+            name: format!("{}:comment:{repo}#{pr}:{id}", event.provider.as_str()),
+            ttl: COMMENT_TTL,
+            seen: "a comment seen before (new, edited or deleted) in another delivery: its command does not run again",
+        })
     }
 
     /// Forgets the delivery, best effort: its work could not be queued.
     pub(super) async fn forget(&self, event: &Event) {
-        for (key, _) in Self::delivery_keys(event) {
-            if let Err(err) = self.ctx.store.forget_delivery(&key).await {
+        self.forget_keys(&Self::delivery_keys(event)).await;
+    }
+
+    async fn forget_keys(&self, keys: &[DeliveryKey]) {
+        for key in keys {
+            if let Err(err) = self.ctx.store.forget_delivery(&key.name).await {
                 tracing::warn!(error = %err, "could not forget a delivery whose work was not queued");
             }
         }
     }
 
-    /// Records the delivery; `true` when it was seen before (nothing more to do).
+    /// Records the delivery; `true` when it was seen before (nothing more to do). The keys this
+    /// call wrote are forgotten again when one of them was seen before or the store failed, so
+    /// that a replay leaves nothing behind and a host's retry after a failure is handled.
     pub(super) async fn is_redelivery(&self, event: &Event) -> Result<bool, SinkError> {
-        for (n, (key, why)) in Self::delivery_keys(event).into_iter().enumerate() {
-            let outcome = self
-                .ctx
-                .store
-                .record_delivery(&key, DELIVERY_TTL)
-                .await
-                .map_err(|e| SinkError(Box::new(e)))?;
+        let keys = Self::delivery_keys(event);
+        for (n, key) in keys.iter().enumerate() {
+            let outcome = match self.ctx.store.record_delivery(&key.name, key.ttl).await {
+                Ok(outcome) => outcome,
+                Err(err) => {
+                    self.forget_keys(&keys[..n]).await;
+                    return Err(SinkError(Box::new(err)));
+                }
+            };
             if outcome == DeliveryOutcome::Duplicate {
                 if n == 0 {
-                    tracing::info!("{why}");
+                    tracing::info!("{}", key.seen);
                 } else {
                     // A replay, or a host's retry under a new id.
-                    tracing::warn!("{why}");
+                    tracing::warn!("{}", key.seen);
+                    self.forget_keys(&keys[..n]).await;
                 }
                 return Ok(true);
             }
         }
         Ok(false)
     }
+}
+
+/// How long a comment's id is remembered: a command comment older than this could be sent
+/// again (a year and more: a pull request open that long is rare, and a key is a few bytes).
+const COMMENT_TTL: Duration = Duration::from_hours(400 * 24);
+
+/// One key a delivery is known by.
+struct DeliveryKey {
+    name: String,
+    ttl: Duration,
+    /// What finding it recorded means, for the log.
+    seen: &'static str,
 }

@@ -7,6 +7,7 @@
 
 use http::HeaderMap;
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 use super::auth::header;
 use super::{
@@ -94,6 +95,10 @@ struct Payload {
     comment: Option<Comment>,
     actor: Option<Account>,
     repository: Option<Repo>,
+    /// Set in approval events (`pullrequest:approved`, `unapproved`).
+    approval: Option<IgnoredAny>,
+    /// Set in change request events.
+    changes_request: Option<IgnoredAny>,
 }
 
 const P: Provider = Provider::BitbucketCloud;
@@ -102,6 +107,15 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
     let key = header(headers, "x-event-key");
     let payload: Payload = from_json(P, key.unwrap_or("pullrequest"), body)?;
     let key = key.map_or_else(|| infer_key(&payload), str::to_owned);
+    // What only other events carry: a pull request event's body has none of it (a signed
+    // approval sent again as `pullrequest:created` would plan as the approver).
+    let carries = if payload.comment.is_some() {
+        Some("a comment")
+    } else if payload.approval.is_some() {
+        Some("an approval")
+    } else {
+        payload.changes_request.as_ref().map(|_| "a change request")
+    };
     let (comment_id, deleted, comment) = payload.comment.map_or((None, false, None), |c| {
         let text = c.content.and_then(|c| c.raw);
         (c.id, c.deleted == Some(true), text)
@@ -139,7 +153,16 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
                 body: format!("pull request state {state:?}"),
             })
         }
-        _ => kind,
+        _ => match (&kind, carries) {
+            (
+                EventKind::Opened | EventKind::Pushed | EventKind::Merged | EventKind::Closed,
+                Some(part),
+            ) => EventKind::Ignored(IgnoreReason::EventKeyMismatch {
+                header: key.clone(),
+                body: format!("a body carrying {part}"),
+            }),
+            _ => kind,
+        },
     };
     let mut event = Event::new(P, kind);
     event.repo = payload
@@ -233,6 +256,24 @@ mod tests {
             with_event_key(P, "pullrequest:approved", body).kind,
             EventKind::Ignored(IgnoreReason::UnhandledAction { .. })
         ));
+        // An approval's, a change request's or a comment's signed body sent again as a pull
+        // request event is not believed either (it would plan as the approver).
+        for part in [
+            r#""approval":{"date":"2026-01-01T00:00:00Z"}"#,
+            r#""changes_request":{"date":"2026-01-01T00:00:00Z"}"#,
+            r#""comment":{"id":5,"content":{"raw":"lgtm"}}"#,
+        ] {
+            let signed = format!(r#"{{"pullrequest":{{"id":1,"state":"OPEN"}},{part}}}"#);
+            for key in ["pullrequest:created", "pullrequest:updated"] {
+                assert!(
+                    matches!(
+                        with_event_key(P, key, &signed).kind,
+                        EventKind::Ignored(IgnoreReason::EventKeyMismatch { .. })
+                    ),
+                    "{key} {part}"
+                );
+            }
+        }
         assert_eq!(
             with_event_key(P, "issue:created", "{}").kind,
             EventKind::Ignored(IgnoreReason::UnhandledEvent("issue:created".into()))

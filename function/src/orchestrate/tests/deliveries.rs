@@ -57,3 +57,36 @@ async fn a_comment_runs_once_whatever_event_it_is_sent_again_as() {
     other_host.provider = Provider::Gitea;
     assert!(!orchestrator.is_redelivery(&other_host).await.unwrap());
 }
+
+#[tokio::test]
+async fn no_delivery_id_can_be_chosen_to_block_a_later_comment_and_a_replay_leaves_nothing() {
+    let lp = Loop::new().await;
+    let orchestrator = crate::orchestrate::Orchestrator {
+        ctx: Arc::clone(&lp.ctx),
+    };
+    let event = |delivery: &str, body: &str, id: Option<&str>| {
+        let mut event = comment("drive-by", "landfall apply", delivery);
+        event.body_sha256 = Some(body.repeat(32));
+        event.comment_id = id.map(|id| CommentId(id.to_owned()));
+        event
+    };
+    assert!(!orchestrator.is_redelivery(&event("d-1", "a1", Some("5"))).await.unwrap());
+    // A replay of that body under delivery ids spelled like the keys of later comments and
+    // bodies: a replay, and what it wrote is forgotten.
+    let planted = [
+        "comment:acme/infra#1:79".to_owned(),
+        "github:comment:acme/infra#1:79".to_owned(),
+        format!("body:{}", "c3".repeat(32)),
+    ];
+    for id in &planted {
+        assert!(orchestrator.is_redelivery(&event(id, "a1", None)).await.unwrap());
+    }
+    // The comment and the body those ids were chosen for are handled as new.
+    assert!(!orchestrator.is_redelivery(&event("d-2", "b2", Some("79"))).await.unwrap());
+    assert!(!orchestrator.is_redelivery(&event("d-3", "c3", Some("80"))).await.unwrap());
+    // And each planted id, sent again with a new body, is a new delivery: nothing was kept.
+    for (n, id) in planted.iter().enumerate() {
+        let body = format!("e{n}");
+        assert!(!orchestrator.is_redelivery(&event(id, &body, None)).await.unwrap(), "{id}");
+    }
+}
