@@ -260,7 +260,8 @@ impl Serialize for ParsedComment {
 /// the migration has landed" runs nothing.
 #[must_use]
 pub fn parse_comment(body: &str) -> Option<ParsedComment> {
-    let body = body.trim();
+    // As Atlantis: a command in backticks (`` `atlantis plan` ``, or a fenced block) counts.
+    let body = body.trim().trim_matches('`').trim();
     let (line, more) = match body.split_once('\n') {
         Some((line, more)) => (line.trim_end(), !more.trim().is_empty()),
         None => (body, false),

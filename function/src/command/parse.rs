@@ -101,7 +101,7 @@ fn state_subcommand(words: &[String]) -> Result<Option<usize>, String> {
 /// gets no reply.
 pub(super) fn names_a_command(word: &str) -> bool {
     matches!(
-        word,
+        word.to_ascii_lowercase().as_str(),
         "plan" | "apply" | "unlock" | "cancel" | "approve_policies" | "import" | "state"
     )
 }
@@ -116,7 +116,8 @@ pub(super) fn parse_words(tool: Tool, rest: &str) -> Result<Command, CommandErro
     let Some((name, mut flags)) = flags.split_first() else {
         return Ok(Command::new(tool, Action::Help));
     };
-    let action = match name.as_str() {
+    // The command's name in any case, as Atlantis reads it (`atlantis Plan`).
+    let action = match name.to_ascii_lowercase().as_str() {
         "plan" => Action::Plan,
         "apply" => Action::Apply,
         "unlock" => Action::Unlock,

@@ -52,6 +52,26 @@ fn surrounding_whitespace_is_allowed_but_not_more_lines() {
 }
 
 #[test]
+fn a_command_in_backticks_or_in_another_case_is_read_as_atlantis_reads_it() {
+    for text in [
+        "`atlantis plan -d infra`",
+        "```\natlantis plan -d infra\n```",
+        "atlantis Plan -d infra",
+        "Landfall PLAN -d infra",
+        "run Plan -d infra",
+    ] {
+        let c = command(text);
+        assert_eq!(
+            (c.action, c.dir.as_deref()),
+            (Action::Plan, Some("infra")),
+            "{text}"
+        );
+    }
+    // Still the whole comment: a quoted command inside prose is not one.
+    assert_eq!(parse_comment("try `atlantis plan` here"), None);
+}
+
+#[test]
 fn atlantis_is_an_alias_for_landfall() {
     let c = command("atlantis apply -p staging");
     assert_eq!(

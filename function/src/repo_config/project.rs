@@ -7,7 +7,7 @@ use regex::Regex;
 use super::read::Reader;
 pub use super::read::Setting;
 use super::switches::{check_fixed_key, read_silence};
-use super::yaml::Node;
+use super::yaml::{Node, Value};
 use crate::dir::normalize_dir;
 
 /// Atlantis' default `when_modified` patterns, relative to the project directory.
@@ -228,6 +228,21 @@ pub(super) fn read_project(r: &mut Reader, node: &Node) -> Option<ProjectConfig>
                 dir_seen = true;
                 if let Some(dir) = r.non_empty(v, "`dir`") {
                     match normalize_dir(&dir) {
+                        // Atlantis (0.39 and later) expands a pattern into a project per match;
+                        // taken as a path, it would never plan.
+                        Some(_) if dir.contains(['*', '?', '[', '{']) => {
+                            r.error(
+                                e.line,
+                                format!(
+                                    "`dir: {dir}` is a pattern; Landfall takes `dir` as a path"
+                                ),
+                            )
+                            .help = Some(
+                                "list a project per directory, or leave `projects` out so that \
+                                 every Terraform root is found"
+                                    .to_owned(),
+                            );
+                        }
                         Some(d) => p.dir = d,
                         None => {
                             r.error(
@@ -354,6 +369,9 @@ fn read_autoplan(r: &mut Reader, node: &Node) -> Option<Autoplan> {
     for e in entries {
         match e.key.as_str() {
             "enabled" => a.enabled = r.bool(&e.value, "`autoplan.enabled`")?,
+            // Left empty (`when_modified:`), the default patterns, as Atlantis reads it; an
+            // empty list (`[]`) is no pattern.
+            "when_modified" if e.value.value == Value::Null => {}
             "when_modified" => {
                 let patterns = r.strings(&e.value, "`autoplan.when_modified`")?;
                 for pattern in &patterns {

@@ -220,10 +220,14 @@ fn is_default_policy_check(node: &Node) -> bool {
     }
 }
 
+/// A stage's steps; `None` for the default steps (a stage, or its `steps`, left empty: `apply:`
+/// or `steps:` with no value, as Atlantis reads them) and after an error. An empty list
+/// (`steps: []`) is a stage that runs nothing, as in Atlantis (an apply stage of a workflow
+/// that only plans).
 fn read_stage(r: &mut Reader, node: &Node, workflow: &str, stage: &str) -> Option<Vec<Step>> {
     let what = format!("stage `{stage}` of workflow `{workflow}`");
     if node.value == Value::Null {
-        return Some(Vec::new());
+        return None;
     }
     let entries = r.map(node, &what)?;
     let mut steps = Some(Vec::new());
@@ -232,11 +236,10 @@ fn read_stage(r: &mut Reader, node: &Node, workflow: &str, stage: &str) -> Optio
             r.unknown_key(entry, &what, &["steps"]);
             continue;
         }
-        let items = if entry.value.value == Value::Null {
-            &[][..]
-        } else {
-            r.seq(&entry.value, &format!("`steps` of {what}"))?
-        };
+        if entry.value.value == Value::Null {
+            return None;
+        }
+        let items = r.seq(&entry.value, &format!("`steps` of {what}"))?;
         for item in items {
             match read_step(r, item, &what) {
                 Some(step) => {

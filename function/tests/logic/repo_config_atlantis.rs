@@ -182,6 +182,50 @@ workflows:
     assert_eq!(config.workflows["custom"].apply, Some(vec![]));
 }
 
+/// A stage, or its `steps`, left empty means the default steps, as Atlantis reads it ("if a
+/// plan or apply explicitly defines an empty steps key then it gets the defaults"); so does an
+/// empty `when_modified`. An empty list is a stage that runs nothing.
+#[test]
+fn empty_keys_mean_the_defaults_as_in_atlantis() {
+    let text = r"version: 3
+projects:
+- dir: app
+  autoplan:
+    when_modified:
+workflows:
+  custom:
+    plan:
+    apply:
+      steps:
+    import:
+      steps: []
+";
+    let config = parse_repo_config("atlantis.yaml", text).unwrap();
+    let custom = &config.workflows["custom"];
+    assert_eq!(
+        (&custom.plan, &custom.apply),
+        (&None, &None),
+        "default steps"
+    );
+    assert_eq!(custom.import, Some(vec![]));
+    let defaults = landfall_function::repo_config::Autoplan::default();
+    assert_eq!(
+        config.projects[0].autoplan.when_modified,
+        defaults.when_modified
+    );
+    assert!(!config.projects[0].autoplan.when_modified.is_empty());
+}
+
+#[test]
+fn a_glob_dir_is_refused_rather_than_never_planned() {
+    let errors = errors("atlantis.yaml", "version: 3\nprojects:\n- dir: envs/*\n");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert!(
+        errors[0].contains("`dir: envs/*` is a pattern"),
+        "{errors:?}"
+    );
+}
+
 fn errors(file: &str, text: &str) -> Vec<String> {
     parse_repo_config(file, text)
         .unwrap_err()
