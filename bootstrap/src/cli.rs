@@ -81,7 +81,8 @@ pub struct InitArgs {
     #[arg(long, default_value = "github", value_parser = ["github", "gitlab", "azure-devops", "bitbucket-cloud", "bitbucket-server", "gitea"])]
     pub vcs: String,
     /// Repositories (globs of owner/repo) allowed to use the function; repeat or comma-separate.
-    #[arg(long, value_name = "GLOB", value_delimiter = ',')]
+    /// Required: the function takes pull requests from these repositories only.
+    #[arg(long, value_name = "GLOB", value_delimiter = ',', required = true)]
     pub repo_allowlist: Vec<String>,
     /// IPv4 block of the VPC, /16 to /20.
     #[arg(long, default_value = "10.0.0.0/16", value_name = "CIDR")]

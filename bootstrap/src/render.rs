@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use landfall_function::repo_config::DriftSchedule;
 
-use crate::config::{App, Config, PLATFORM_APP};
+use crate::config::{App, Config, PLATFORM_APP, ROOT_APP};
 use crate::names;
 
 #[derive(RustEmbed)]
@@ -342,7 +342,7 @@ impl<'a> PlatformContext<'a> {
                 namespace: c.argocd.namespace.get_ref(),
                 chart_version: c.argocd.chart_version.get_ref(),
                 apps_chart_version: c.argocd.apps_chart_version.get_ref(),
-                root_app: "landfall-root",
+                root_app: ROOT_APP,
                 platform_app: PLATFORM_APP,
             },
             gitops: GitOpsContext {

@@ -18,6 +18,10 @@ pub const DEFAULT_CONFIG_FILE: &str = "landfall.toml";
 /// The Argo CD Application of the cluster-wide objects Landfall renders (`manifests/platform/`,
 /// such as the default StorageClass); no app of `landfall.toml` may take its name.
 pub const PLATFORM_APP: &str = "landfall-platform";
+/// The root Application's name (the app of apps).
+pub const ROOT_APP: &str = "landfall-root";
+/// The file name (under `manifests/apps/`) of the runner's Application, whatever its namespace.
+pub const RUNNER_APP_FILE: &str = "landfall-runner";
 
 /// The retention periods CloudWatch Logs accepts, in days.
 const LOG_RETENTION_DAYS: [u32; 22] = [

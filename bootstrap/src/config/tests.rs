@@ -7,6 +7,9 @@ region = "eu-west-1"
 
 [gitops]
 repo_url = "https://github.com/acme/platform.git"
+
+[function]
+repo_allowlist = ["acme/*"]
 "#;
 
 fn parse(text: &str) -> Result<Config, String> {
@@ -46,7 +49,7 @@ fn a_missing_required_field_names_it() {
 fn an_invalid_cidr_is_reported_at_its_line_with_the_fix() {
     let text = format!("{MINIMAL}\n[network]\nvpc_cidr = \"10.0.0.1/16\"\n");
     let err = parse(&text).unwrap_err();
-    assert!(err.starts_with("landfall.toml:10: "), "{err}");
+    assert!(err.starts_with("landfall.toml:13: "), "{err}");
     assert!(err.contains("10.0.0.0/16"), "{err}");
 }
 
@@ -57,11 +60,11 @@ fn a_private_block_for_runners_that_reaches_the_cluster_is_refused_at_its_line()
     );
     let err = parse(&text).unwrap_err();
     assert!(
-        err.contains("landfall.toml:13: runner_private_egress: \"10.0.8.0/24\" overlaps the VPC"),
+        err.contains("landfall.toml:16: runner_private_egress: \"10.0.8.0/24\" overlaps the VPC"),
         "{err}"
     );
     assert!(
-        err.contains("landfall.toml:14: runner_private_egress: \"1.2.3.0/24\" is not inside"),
+        err.contains("landfall.toml:17: runner_private_egress: \"1.2.3.0/24\" is not inside"),
         "{err}"
     );
     assert!(!err.contains(":12:"), "{err}");
@@ -83,10 +86,10 @@ fn every_problem_is_reported_not_just_the_first() {
         "{MINIMAL}\n[[apps]]\nname = \"Bad_Name\"\nrepo_url = \"https://x/y.git\"\npath = \"a\"\n\n[[apps]]\nname = \"dup\"\nrepo_url = \"https://x/y.git\"\npath = \"a\"\n\n[[apps]]\nname = \"dup\"\nrepo_url = \"https://x/y.git\"\npath = \"a\"\n"
     );
     let err = parse(&text).unwrap_err();
-    assert!(err.contains(":10: invalid app name \"Bad_Name\""), "{err}");
+    assert!(err.contains(":13: invalid app name \"Bad_Name\""), "{err}");
     assert!(err.contains("try \"bad-name\""), "{err}");
     assert!(
-        err.contains(":20: duplicate app \"dup\": it is already defined on line 15"),
+        err.contains(":23: duplicate app \"dup\": it is already defined on line 18"),
         "{err}"
     );
 }
@@ -102,18 +105,27 @@ fn a_chart_without_version_is_refused() {
 
 #[test]
 fn the_function_settings_are_checked_by_the_functions_own_parsers() {
-    let with = |function: &str| format!("{MINIMAL}\n[function]\n{function}\n");
+    let with = |function: &str| format!("{MINIMAL}{function}\n");
+    let bare = |function: &str| {
+        let minimal = MINIMAL.replace("repo_allowlist = [\"acme/*\"]\n", "");
+        format!("{minimal}{function}\n")
+    };
     // Forgejo speaks Gitea's dialect, and the function takes its name.
     parse(&with("vcs = \"forgejo\"")).unwrap();
     let err = parse(&with("vcs = \"sourcehut\"")).unwrap_err();
     assert!(err.contains("unknown VCS \"sourcehut\""), "{err}");
     // A glob the function could not build is refused here, not at the function's start-up.
-    let err = parse(&with("repo_allowlist = [\"acme/[infra\"]")).unwrap_err();
+    let err = parse(&bare("repo_allowlist = [\"acme/[infra\"]")).unwrap_err();
     assert!(
         err.contains("invalid repo_allowlist entry \"acme/[infra\""),
         "{err}"
     );
-    parse(&with("repo_allowlist = [\"acme/*\", \"github.com/ops/*\"]")).unwrap();
+    parse(&bare("repo_allowlist = [\"acme/*\", \"github.com/ops/*\"]")).unwrap();
+    // An empty list (or none) would let every repository in: refused.
+    for function in ["repo_allowlist = []", ""] {
+        let err = parse(&bare(function)).unwrap_err();
+        assert!(err.contains("repo_allowlist is empty or missing"), "{err}");
+    }
 }
 
 #[test]
@@ -127,7 +139,7 @@ fn line_index_counts_from_one() {
 #[test]
 fn the_runner_image_defaults_to_the_platform_repository_and_an_explicit_one_is_kept() {
     assert!(parse(MINIMAL).unwrap().function.runner_image.is_none());
-    let text = format!("{MINIMAL}\n[function]\nrunner_image = \"registry.example.com/r:1\"\n");
+    let text = format!("{MINIMAL}runner_image = \"registry.example.com/r:1\"\n");
     let c = parse(&text).unwrap();
     assert_eq!(
         c.function
@@ -141,12 +153,30 @@ fn the_runner_image_defaults_to_the_platform_repository_and_an_explicit_one_is_k
 }
 
 #[test]
-fn an_app_cannot_take_the_platform_apps_name() {
-    let text = format!(
-        "{MINIMAL}\n[[apps]]\nname = \"{PLATFORM_APP}\"\nrepo_url = \"https://x.example.com/a.git\"\npath = \"a\"\n"
+fn an_app_cannot_take_the_name_or_the_file_of_landfalls_own_apps() {
+    let app = |name: &str| {
+        format!(
+            "\n[[apps]]\nname = \"{name}\"\nrepo_url = \"https://x.example.com/a.git\"\npath = \"a\"\n"
+        )
+    };
+    // The runner's file keeps its name when its namespace is another.
+    let tf_runs = MINIMAL.replace(
+        "[function]\n",
+        "[function]\nrunner_namespace = \"tf-runs\"\n",
     );
-    let err = parse(&text).unwrap_err();
-    assert!(err.contains("taken by the Landfall platform app"), "{err}");
+    for (config, name, owner) in [
+        (MINIMAL.to_owned(), PLATFORM_APP, "platform"),
+        (MINIMAL.to_owned(), "landfall-root", "root"),
+        (MINIMAL.to_owned(), "landfall-runner", "runner"),
+        (tf_runs.clone(), "landfall-runner", "runner"),
+        (tf_runs, "tf-runs", "runner"),
+    ] {
+        let err = parse(&format!("{config}{}", app(name))).unwrap_err();
+        assert!(
+            err.contains(&format!("taken by the Landfall {owner} app")),
+            "{name}: {err}"
+        );
+    }
 }
 
 #[test]
@@ -159,12 +189,12 @@ fn the_drift_check_interval_is_read_by_the_functions_own_schedule_parser() {
             .get_ref(),
         "rate(1 hour)"
     );
-    let ok = format!("{MINIMAL}\n[function]\ndrift_check_interval = \"cron(0 * * * ? *)\"\n");
+    let ok = format!("{MINIMAL}drift_check_interval = \"cron(0 * * * ? *)\"\n");
     assert!(parse(&ok).is_ok());
-    let text = format!("{MINIMAL}\n[function]\ndrift_check_interval = \"rate(1 hours)\"\n");
+    let text = format!("{MINIMAL}drift_check_interval = \"rate(1 hours)\"\n");
     let err = parse(&text).unwrap_err();
     assert!(
-        err.starts_with("landfall.toml:10: invalid drift_check_interval"),
+        err.starts_with("landfall.toml:11: invalid drift_check_interval"),
         "{err}"
     );
     assert!(err.contains("`rate(1 hour)`"), "{err}");

@@ -178,6 +178,19 @@ impl Config {
                 ),
             );
         }
+        // The function reads an empty list as "every repository": fail closed here instead.
+        if f.repo_allowlist.is_empty() {
+            v.found.push(Diagnostic {
+                line: None,
+                message: "[function] repo_allowlist is empty or missing: the function would take \
+                          pull requests from every repository its webhook covers"
+                    .to_owned(),
+                help: Some(
+                    "list the repositories allowed to use it, e.g. repo_allowlist = [\"acme/*\"]"
+                        .to_owned(),
+                ),
+            });
+        }
         for glob in &f.repo_allowlist {
             let g = glob.get_ref();
             // One pattern per entry: the function reads the list comma-separated.
@@ -301,12 +314,15 @@ impl Config {
         }
     }
 
-    /// Which of Landfall's own Applications is named `name`, if one is.
+    /// Which of Landfall's own Applications is named `name`, or has its file under that name
+    /// (an app of that name would replace it, and Argo CD would prune what it deploys).
     fn app_owning(&self, name: &str) -> Option<&'static str> {
-        if name == self.function.runner_namespace.get_ref() {
+        if name == self.function.runner_namespace.get_ref() || name == super::RUNNER_APP_FILE {
             Some("runner")
         } else if name == super::PLATFORM_APP {
             Some("platform")
+        } else if name == super::ROOT_APP {
+            Some("root")
         } else {
             None
         }

@@ -61,6 +61,8 @@ fn init(dir: &Path) {
         dir,
         &[
             "init",
+            "--repo-allowlist",
+            "acme/*",
             "--name",
             "acme",
             "--region",
@@ -80,7 +82,13 @@ fn init_writes_a_commented_config_and_refuses_to_overwrite_it() {
     assert!(text.contains("# Prefix of every AWS resource name"));
     let err = fails(
         dir.path(),
-        &["init", "--repo-url", "https://x.example.com/a.git"],
+        &[
+            "init",
+            "--repo-allowlist",
+            "acme/*",
+            "--repo-url",
+            "https://x.example.com/a.git",
+        ],
         2,
     );
     assert!(
@@ -95,6 +103,8 @@ fn init_writes_a_commented_config_and_refuses_to_overwrite_it() {
         dir.path(),
         &[
             "init",
+            "--repo-allowlist",
+            "acme/*",
             "--force",
             "--name",
             "other",
@@ -116,6 +126,8 @@ fn init_names_the_bad_flag() {
         dir.path(),
         &[
             "init",
+            "--repo-allowlist",
+            "acme/*",
             "--name",
             "acme",
             "--region",
@@ -133,6 +145,8 @@ fn init_names_the_bad_flag() {
         dir.path(),
         &[
             "init",
+            "--repo-allowlist",
+            "acme/*",
             "--name",
             "acme",
             "--vpc-cidr",
@@ -149,7 +163,11 @@ fn init_names_the_bad_flag() {
 #[test]
 fn init_without_a_repo_url_uses_the_origin_remote_or_says_what_to_pass() {
     let dir = tempfile::tempdir().unwrap();
-    let err = fails(dir.path(), &["init", "--name", "acme"], 2);
+    let err = fails(
+        dir.path(),
+        &["init", "--name", "acme", "--repo-allowlist", "acme/*"],
+        2,
+    );
     assert!(err.contains("pass --repo-url"), "{err}");
     let git = |args: &[&str]| {
         assert!(
@@ -168,7 +186,10 @@ fn init_without_a_repo_url_uses_the_origin_remote_or_says_what_to_pass() {
         "origin",
         "git@github.com:acme/platform.git",
     ]);
-    ok(dir.path(), &["init", "--name", "acme"]);
+    ok(
+        dir.path(),
+        &["init", "--name", "acme", "--repo-allowlist", "acme/*"],
+    );
     let text = fs::read_to_string(dir.path().join("landfall.toml")).unwrap();
     assert!(
         text.contains("repo_url = \"git@github.com:acme/platform.git\""),

@@ -88,6 +88,8 @@ impl Fixture {
         };
         f.landfall_ok(&[
             "init",
+            "--repo-allowlist",
+            "acme/*",
             "--name",
             NAME,
             "--region",
