@@ -140,17 +140,7 @@ impl Run<'_> {
                         self.select_workspace(dir)?;
                         selected = true;
                     }
-                    let mut args = workflow::terraform_args(
-                        step,
-                        &self.planfile,
-                        &self.spec.extra_args,
-                        &self.spec.operands,
-                    )
-                    .expect("built-in steps have Terraform arguments");
-                    if matches!(step, Step::Plan { .. }) {
-                        args.extend(self.workspace_var_file(dir)?);
-                    }
-                    let (cmd, shown) = self.terraform(&args);
+                    let (cmd, shown) = self.builtin_command(step, dir)?;
                     let output = self.exec(step.name(), cmd, &shown, dir)?;
                     let text = if matches!(step, Step::Plan { .. }) {
                         plan_text(&output)
@@ -229,9 +219,12 @@ impl Run<'_> {
         let step = Step::Init {
             extra_args: extra_args.to_vec(),
         };
-        let args = workflow::terraform_args(&step, &self.planfile, &[], &[])
-            .expect("init has Terraform arguments");
-        let (cmd, shown) = self.terraform(&args);
+        let args_of = |step: &Step| {
+            workflow::terraform_args(step, &self.planfile, &[], &[])
+                .expect("init has Terraform arguments")
+        };
+        let (cmd, _) = self.terraform(&args_of(&self.expanded(&step)?));
+        let (_, shown) = self.terraform(&args_of(&step));
         let _lock = lock_plugin_cache(&self.opts.plugin_cache).map_err(|err| {
             failed(
                 "init",
@@ -242,6 +235,69 @@ impl Run<'_> {
             )
         })?;
         self.exec("init", cmd, &shown, dir).map(drop)
+    }
+
+    /// The command of a built-in `plan`, `apply`, `import` or `state rm` step, and how it is
+    /// shown: as written, since an expanded variable may hold a credential.
+    fn builtin_command(&self, step: &Step, dir: &Path) -> Result<(Command, String), Stop> {
+        let args_of = |step: &Step| {
+            workflow::terraform_args(
+                step,
+                &self.planfile,
+                &self.spec.extra_args,
+                &self.spec.operands,
+            )
+            .expect("built-in steps have Terraform arguments")
+        };
+        let mut written = args_of(step);
+        let mut args = args_of(&self.expanded(step)?);
+        if matches!(step, Step::Plan { .. }) {
+            let var_file = self.workspace_var_file(dir)?;
+            written.extend(var_file.clone());
+            args.extend(var_file);
+        }
+        let (cmd, _) = self.terraform(&args);
+        let (_, shown) = self.terraform(&written);
+        Ok((cmd, shown))
+    }
+
+    /// `step` with its workflow `extra_args` expanded ([`workflow::expand`]) against the
+    /// variables the step sees: its own environment (the workflow's `env` steps last), then the
+    /// runner's, less what a step never gets.
+    fn expanded(&self, step: &Step) -> Result<Step, Stop> {
+        let lookup = |name: &str| {
+            if let Some((_, value)) = self.env.iter().rev().find(|(n, _)| n == name) {
+                return Some(value.clone());
+            }
+            if super::git::WITHHELD_VARS.contains(&name) {
+                return None;
+            }
+            crate::config::process::var_os(name).and_then(|v| v.into_string().ok())
+        };
+        let expand_all = |args: &[String]| {
+            args.iter()
+                .map(|arg| workflow::expand(arg, lookup))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|why| failed(step.name(), why))
+        };
+        Ok(match step {
+            Step::Init { extra_args } => Step::Init {
+                extra_args: expand_all(extra_args)?,
+            },
+            Step::Plan { extra_args } => Step::Plan {
+                extra_args: expand_all(extra_args)?,
+            },
+            Step::Apply { extra_args } => Step::Apply {
+                extra_args: expand_all(extra_args)?,
+            },
+            Step::Import { extra_args } => Step::Import {
+                extra_args: expand_all(extra_args)?,
+            },
+            Step::StateRm { extra_args } => Step::StateRm {
+                extra_args: expand_all(extra_args)?,
+            },
+            Step::Run { .. } | Step::Env { .. } => step.clone(),
+        })
     }
 
     /// The plan's `-var-file=env/<workspace>.tfvars`, when the project has that file

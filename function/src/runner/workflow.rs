@@ -72,6 +72,46 @@ pub fn terraform_args(
     Some(args)
 }
 
+/// `arg` with each `$NAME` and `${NAME}` replaced by the variable's value, as Atlantis expands a
+/// workflow's `extra_args` (never a commenter's arguments, which reach Terraform as typed):
+/// `-backend-config=key=${PROJECT_NAME}/terraform.tfstate`. `lookup` gives a variable's
+/// value; one it does not know is an error naming it (Atlantis would pass an empty string). A
+/// `$` not followed by a name, or `${` not closed, stays as it is.
+pub fn expand(arg: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
+    let mut out = String::with_capacity(arg.len());
+    let mut rest = arg;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        let (name, len) = if let Some(braced) = after.strip_prefix('{') {
+            match braced.find('}') {
+                Some(end) if end > 0 && braced[..end].chars().all(is_name_char) => {
+                    (&braced[..end], end + 2)
+                }
+                _ => ("", 0),
+            }
+        } else {
+            let end = after
+                .find(|c: char| !is_name_char(c))
+                .unwrap_or(after.len());
+            (&after[..end], end)
+        };
+        if name.is_empty() || name.starts_with(|c: char| c.is_ascii_digit()) {
+            out.push('$');
+            rest = after;
+            continue;
+        }
+        let value = lookup(name).ok_or_else(|| {
+            format!("`{arg}` names ${name}, which is not set in the step's environment")
+        })?;
+        out.push_str(&value);
+        rest = &after[len..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
 /// Atlantis' automatic variable file: when the project directory `dir` has
 /// `env/<workspace>.tfvars`, the built-in `plan` step adds `-var-file=env/<workspace>.tfvars`
 /// (relative to `dir`, where Terraform runs) after every other argument, as Atlantis does.
@@ -171,6 +211,37 @@ mod tests {
     use super::*;
     use crate::run::env::tests::plan_spec;
     use crate::run::{RunCommand, RunOutput, default_steps};
+
+    #[test]
+    fn workflow_arguments_expand_variables_as_atlantis_does() {
+        let vars = |name: &str| match name {
+            "PROJECT_NAME" => Some("network".to_owned()),
+            "WORKSPACE" => Some("staging".to_owned()),
+            "EMPTY" => Some(String::new()),
+            _ => None,
+        };
+        for (arg, expanded) in [
+            (
+                "-backend-config=key=${PROJECT_NAME}/terraform.tfstate",
+                "-backend-config=key=network/terraform.tfstate",
+            ),
+            ("-var-file=$WORKSPACE.tfvars", "-var-file=staging.tfvars"),
+            ("-var=a=$EMPTY", "-var=a="),
+            ("$WORKSPACE$PROJECT_NAME", "stagingnetwork"),
+            // Not a variable: kept as written.
+            ("cost$", "cost$"),
+            ("a$ b", "a$ b"),
+            ("$1x", "$1x"),
+            ("${}", "${}"),
+            ("${WORKSPACE", "${WORKSPACE"),
+            ("${not-a-name}", "${not-a-name}"),
+            ("-lock=false", "-lock=false"),
+        ] {
+            assert_eq!(expand(arg, vars).as_deref(), Ok(expanded), "{arg}");
+        }
+        let err = expand("-var=t=${TOKEN}", vars).unwrap_err();
+        assert!(err.contains("TOKEN") && err.contains("not set"), "{err}");
+    }
 
     #[test]
     fn a_run_steps_output_setting_picks_what_the_comment_shows() {

@@ -219,6 +219,52 @@ fn a_plan_reads_env_workspace_tfvars_but_not_through_a_link_out_of_the_repositor
     );
 }
 
+/// As in Atlantis, a workflow's `extra_args` name variables (`${WORKSPACE}`, a value an `env`
+/// step set) that reach Terraform expanded, while the run's log shows them as written (a
+/// variable may hold a credential). A variable the step does not have fails the step.
+#[test]
+fn workflow_arguments_reach_terraform_with_their_variables_expanded() {
+    let fx = Fixture::new();
+    let head = fx.commit_files(&[("envs/app/size.tf", SIZE_TF)]);
+    let mut spec = fx.spec(&head, "delivery-1");
+    spec.project.workspace = "staging".to_owned();
+    let suffix = Step::Env {
+        name: "SIZE_SUFFIX".to_owned(),
+        source: EnvSource::Value("from-env-step-7d2".to_owned()),
+        shell: None,
+        shell_args: Vec::new(),
+    };
+    let plan = |arg: &str| Step::Plan {
+        extra_args: vec![arg.to_owned()],
+    };
+    spec.project.workflow = Some(vec![
+        suffix.clone(),
+        Step::Init {
+            extra_args: Vec::new(),
+        },
+        plan("-var=size=${WORKSPACE}-$SIZE_SUFFIX"),
+    ]);
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
+    assert!(
+        report.comment.contains("staging-from-env-step-7d2"),
+        "{}",
+        report.comment
+    );
+    let log = report.log.as_ref().expect("the run's log is stored");
+    let log = std::fs::read_to_string(fx.path("data/artifacts").join(&log.key)).unwrap();
+    assert!(
+        log.contains("-var=size=${WORKSPACE}-$SIZE_SUFFIX"),
+        "shown as written: {log}"
+    );
+
+    spec.trigger = "delivery-2".to_owned();
+    spec.project.workflow = Some(vec![suffix, plan("-var=size=${NOT_SET_9f1}")]);
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Failed, "{}", report.comment);
+    assert!(report.comment.contains("NOT_SET_9f1"), "{}", report.comment);
+}
+
 /// What a step starts in the background dies when the step ends, even when it leaves the step's
 /// process group (`setsid`): it cannot rewrite a file (the planfile, a later step's input) that
 /// the runner or a later step reads. Both ways the runner contains leftovers: as a subreaper
