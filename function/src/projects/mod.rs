@@ -395,7 +395,10 @@ fn select_discovered(
         });
         return Ok(selection);
     }
-    if let Some(dir) = &request.dir {
+    // `-w` alone names the root directory in that workspace, as in Atlantis (and as it does
+    // with a repo config): not every changed directory.
+    let dir = (request.dir.clone()).or_else(|| request.workspace.as_ref().map(|_| ".".to_owned()));
+    if let Some(dir) = &dir {
         if !tree.is_terraform_dir(dir) {
             return Err(SelectionError::NotATerraformDir { dir: dir.clone() });
         }

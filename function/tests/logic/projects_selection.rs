@@ -382,6 +382,37 @@ fn without_a_config_dash_d_plans_any_terraform_directory_and_refuses_others() {
         err.to_string(),
         "directory `docs` holds no Terraform files at the head commit"
     );
+    // `-w` alone is the root directory in that workspace, as in Atlantis: never every changed
+    // root in a workspace it does not use.
+    let changed = [ChangedFile::modified("envs/dev/app/main.tf")];
+    let err = select(
+        &no_config(),
+        &EffectivePolicy::default(),
+        &tree,
+        &changed,
+        "main",
+        &request("landfall plan -w blue"),
+    )
+    .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "directory `.` holds no Terraform files at the head commit"
+    );
+    let with_root = TerraformTree::from_files([
+        ("main.tf", "variable \"a\" {}\n"),
+        ("envs/dev/app/main.tf", "variable \"b\" {}\n"),
+    ]);
+    let sel = select(
+        &no_config(),
+        &EffectivePolicy::default(),
+        &with_root,
+        &changed,
+        "main",
+        &request("landfall plan -w blue"),
+    )
+    .unwrap();
+    assert_eq!(dirs(&sel), ["."]);
+    assert_eq!(sel.projects[0].project.workspace, "blue");
 }
 
 #[test]
