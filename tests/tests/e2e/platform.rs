@@ -212,10 +212,47 @@ fn the_runner_roles_reach_nothing_of_the_function_only_the_operators_policies() 
         .blocks()
         .map(|b| hcl::to_string(b).unwrap())
         .collect();
-    assert_eq!(statements.len(), 2, "{statements:#?}");
+    assert_eq!(statements.len(), 5, "{statements:#?}");
     for statement in &statements {
         assert!(statement.contains("effect = \"Deny\""), "{statement}");
     }
+    // Nor the function's compute (both functions, their versions), the runner image's
+    // repository, the cluster's access entries, or writes of the platform's own states.
+    for (statement, needles) in [
+        (
+            &statements[1],
+            &[
+                "function:${local.function_name}\"",
+                "function:${local.function_name}:*\"",
+                "function:${local.worker_name}\"",
+                "function:${local.worker_name}:*\"",
+                "aws_ecr_repository.runner.arn",
+            ][..],
+        ),
+        (
+            &statements[2],
+            &[
+                "eks:CreateAccessEntry",
+                "eks:AssociateAccessPolicy",
+                "eks:CreatePodIdentityAssociation",
+                "access-entry/${module.eks.cluster_name}/*",
+            ][..],
+        ),
+        (
+            &statements[3],
+            &[
+                "s3:PutObject",
+                "s3:DeleteObject",
+                "acme-prod-terraform-state/platform/prod.tfstate\"",
+                "acme-prod-terraform-state/bootstrap/terraform.tfstate\"",
+            ][..],
+        ),
+    ] {
+        for needle in needles {
+            assert!(statement.contains(needle), "{needle}: {statement}");
+        }
+    }
+    assert!(!statements[3].contains("s3:GetObject"), "{}", statements[3]);
     for resource in [
         "aws_kms_key.landfall.arn",
         "aws_dynamodb_table.landfall.arn",
@@ -239,10 +276,24 @@ fn the_runner_roles_reach_nothing_of_the_function_only_the_operators_policies() 
         function_secrets,
         "every secret of the function is fenced off"
     );
-    for action in ["dynamodb:", "s3:", "secretsmanager:", "kms:", "lambda:"] {
+    // Outside the fence (which names them to deny them), runner.tf grants none of them.
+    let granting: String = body
+        .blocks()
+        .filter(|b| !b.labels().iter().any(|l| l.as_str() == "runner_fence"))
+        .map(|b| hcl::to_string(b).unwrap())
+        .collect();
+    for action in [
+        "dynamodb:",
+        "s3:",
+        "secretsmanager:",
+        "kms:",
+        "lambda:",
+        "eks:",
+        "ecr:",
+    ] {
         assert!(
-            !runner.contains(action),
-            "runner.tf grants {action}:\n{runner}"
+            !granting.contains(action),
+            "runner.tf grants {action}:\n{granting}"
         );
     }
     let function = fs::read_to_string(dir.path().join("terraform/platform/landfall.tf")).unwrap();
