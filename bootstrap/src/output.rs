@@ -109,7 +109,10 @@ pub fn plan(out: &Path, tree: &Tree) -> Result<Vec<Change>, OutputError> {
     Ok(changes)
 }
 
-/// Carries out `changes` in `out`: all new contents are staged before any file is replaced.
+/// Carries out `changes` in `out`: all new contents are staged before any file is replaced, and
+/// the list of generated files is replaced last, after the deletions: a run stopped part-way
+/// leaves the old list, which still names every file it did not finish with (a file it names
+/// no longer would be taken for a hand-written one and kept for good).
 pub fn apply(out: &Path, changes: &[Change]) -> Result<(), OutputError> {
     let mut staged = Vec::new();
     for change in changes {
@@ -132,12 +135,18 @@ pub fn apply(out: &Path, changes: &[Change]) -> Result<(), OutputError> {
             .map_err(io_error("write", &target))?;
         staged.push((file, target));
     }
-    for (file, target) in staged {
+    let generated_list = out.join(GENERATED_LIST);
+    let (last, first): (Vec<_>, Vec<_>) =
+        staged.into_iter().partition(|(_, t)| *t == generated_list);
+    let persist = |(file, target): (tempfile::NamedTempFile, PathBuf)| {
         file.persist(&target).map_err(|e| OutputError::Io {
             action: "replace",
             path: target.clone(),
             source: e.error,
-        })?;
+        })
+    };
+    for staged in first {
+        persist(staged)?;
     }
     for change in changes {
         if let Change::Delete { path, .. } = change {
@@ -148,6 +157,9 @@ pub fn apply(out: &Path, changes: &[Change]) -> Result<(), OutputError> {
                 Err(e) => return Err(io_error("remove", &target)(e)),
             }
         }
+    }
+    for staged in last {
+        persist(staged)?;
     }
     Ok(())
 }
@@ -257,6 +269,40 @@ mod tests {
         assert_eq!(
             fs::read_to_string(dir.path().join("apps/mine.yaml")).unwrap(),
             "mine"
+        );
+    }
+
+    #[test]
+    fn a_removal_that_fails_leaves_the_old_list_so_the_file_is_still_known_as_generated() {
+        let dir = tempfile::tempdir().unwrap();
+        write(
+            dir.path(),
+            &tree(&[("apps/a.yaml", "a"), ("apps/b.yaml", "b")]),
+        );
+        // `apps/b.yaml` cannot be removed: it is a folder now (as a stopped run leaves it).
+        fs::remove_file(dir.path().join("apps/b.yaml")).unwrap();
+        fs::create_dir(dir.path().join("apps/b.yaml")).unwrap();
+        fs::write(dir.path().join("apps/b.yaml/x"), "x").unwrap();
+        let next = tree(&[("apps/a.yaml", "a2")]);
+        let update = |path: &str| Change::Update {
+            path: path.to_owned(),
+            old: String::new(),
+            new: next[path].clone(),
+        };
+        let changes = [
+            update("apps/a.yaml"),
+            Change::Delete {
+                path: "apps/b.yaml".to_owned(),
+                old: "b".to_owned(),
+            },
+            update(GENERATED_LIST),
+        ];
+        assert!(apply(dir.path(), &changes).is_err());
+        let list = fs::read_to_string(dir.path().join(GENERATED_LIST)).unwrap();
+        assert!(list.contains("apps/b.yaml"), "{list}");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("apps/a.yaml")).unwrap(),
+            "a2"
         );
     }
 
