@@ -252,11 +252,14 @@ pub async fn webhook(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Resu
         .ensure(&scope, &spec)
         .await
         .context("cannot register the webhook on the VCS host")?;
-    fs::create_dir_all(ctx.work_dir())?;
-    fs::write(&marker_path, serde_json::to_vec_pretty(&marker)?)?;
     let any_written = changes
         .iter()
         .any(|c| !matches!(c, HookChange::Unchanged(_)));
+    let write_marker = || -> anyhow::Result<()> {
+        fs::create_dir_all(ctx.work_dir())?;
+        fs::write(&marker_path, serde_json::to_vec_pretty(&marker)?)?;
+        Ok(())
+    };
     let what: Vec<String> = changes
         .iter()
         .map(|c| match c {
@@ -268,10 +271,21 @@ pub async fn webhook(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Resu
     let mut note = what.join(", ");
     if any_written {
         let first = changes.first().map(HookChange::id).unwrap_or_default();
-        let confirmed = confirmation(client.confirm(&scope, first, &spec).await?);
-        note = format!("{note}; {confirmed}");
+        let confirmed = client.confirm(&scope, first, &spec).await?;
+        let refused = matches!(confirmed, Confirmation::Failed { .. });
+        note = format!("{note}; {}", confirmation(confirmed));
+        if refused {
+            // Not recorded as done: the next run updates the hook and asks the host again
+            // (running functions read the secret when they start, so a new one can take until
+            // they are replaced).
+            return Ok(Outcome::Left(format!(
+                "{note}; run `landfall up` again to register and test the hook again"
+            )));
+        }
+        write_marker()?;
         return Ok(Outcome::Changed(note));
     }
+    write_marker()?;
     Ok(Outcome::Unchanged(note))
 }
 

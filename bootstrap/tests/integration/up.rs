@@ -307,6 +307,11 @@ output "vcs_token_arn" {{
     /// A GitHub that has no hook until one is created, then lists it and says the ping reached
     /// the function.
     pub fn fake_github(&self) {
+        self.fake_github_answering_pings(200, "OK");
+    }
+
+    /// [`Fixture::fake_github`] whose ping deliveries got `status` from the function.
+    pub fn fake_github_answering_pings(&self, status: u16, text: &str) {
         let hook = serde_json::json!({"id": 7, "active": true,
             "events": ["pull_request", "issue_comment", "pull_request_review", "pull_request_review_comment"],
             "config": {"url": URL, "content_type": "json"}});
@@ -325,6 +330,11 @@ output "vcs_token_arn" {{
         );
         self.mount(Mock::given(method("POST")).and(path("/repos/acme/infra/hooks")).and(body_partial_json(serde_json::json!({"name": "web", "active": true, "config": {"url": URL, "content_type": "json"}}))).respond_with(ResponseTemplate::new(201).set_body_json(hook.clone())));
         self.mount(
+            Mock::given(method("PATCH"))
+                .and(path("/repos/acme/infra/hooks/7"))
+                .respond_with(ResponseTemplate::new(200).set_body_json(hook.clone())),
+        );
+        self.mount(
             Mock::given(method("POST"))
                 .and(path("/repos/acme/infra/hooks/7/pings"))
                 .respond_with(ResponseTemplate::new(204)),
@@ -338,7 +348,7 @@ output "vcs_token_arn" {{
                 .up_to_n_times(1),
         );
         let ping =
-            serde_json::json!([{"id": 1, "event": "ping", "status_code": 200, "status": "OK"}]);
+            serde_json::json!([{"id": 1, "event": "ping", "status_code": status, "status": text}]);
         self.mount(
             Mock::given(method("GET"))
                 .and(path(deliveries))
@@ -536,6 +546,25 @@ fn a_failing_platform_stage_stops_the_run_keeps_the_migrated_state_and_the_next_
         text(&out)
     );
     assert_complete(&f);
+}
+
+/// A hook whose test delivery the function refused (a secret the running functions do not have
+/// yet) is not recorded as done (`.landfall-up/webhook.json`, which would make the next run find
+/// it "up to date"): `up` says what is left and exits 3, and the next run registers and tests
+/// the hook again.
+#[test]
+fn a_refused_test_delivery_leaves_the_hook_to_the_next_run() {
+    let f = Fixture::new();
+    f.fake_github_answering_pings(401, "Unauthorized");
+    let out = f.up(&[]);
+    let first = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{first}");
+    assert!(first.contains("HTTP 401"), "{first}");
+    assert!(first.contains("left to do:"), "{first}");
+    assert!(
+        !f.path(".landfall-up/webhook.json").exists(),
+        "not recorded as registered"
+    );
 }
 
 #[test]
