@@ -238,13 +238,25 @@ fn sha256(path: &Path) -> anyhow::Result<String> {
     Ok(hex::encode(sha2::Sha256::digest(bytes)))
 }
 
+/// The file beside the function package that names the Landfall version it was put there for.
+const PACKAGE_VERSION_FILE: &str = "landfall-function.zip.version";
+
+/// The Landfall version the package at `target` was put there for, if it says.
+fn package_version(target: &Path) -> Option<String> {
+    let file = target.with_file_name(PACKAGE_VERSION_FILE);
+    fs::read_to_string(file).ok().map(|v| v.trim().to_owned())
+}
+
 /// Puts the function package where the platform stage reads it: `--function-package`, else a
-/// `cargo lambda build` when run inside the Landfall source.
+/// `cargo lambda build` when run inside the Landfall source. A package put there for another
+/// Landfall version (or before versions were noted) is built again: the function and the
+/// runner image of one version go together.
 fn package(ctx: &Ctx, dry: bool) -> anyhow::Result<Outcome> {
     let target = ctx.stage_dir("platform").join(PACKAGE_FILE);
+    let version = env!("CARGO_PKG_VERSION");
     let source = match &ctx.opts.function_package {
         Some(file) => file.clone(),
-        None if target.is_file() => {
+        None if target.is_file() && package_version(&target).as_deref() == Some(version) => {
             return Ok(Outcome::Unchanged(format!(
                 "{} (pass --function-package to replace it)",
                 target.display()
@@ -252,9 +264,18 @@ fn package(ctx: &Ctx, dry: bool) -> anyhow::Result<Outcome> {
         }
         None => {
             let Some(src) = super::source::landfall_source()? else {
-                return Ok(Outcome::Left(
-                    "no function package: pass --function-package FILE (built by `cargo lambda build --profile lambda-package --arm64 --output-format zip`), or run inside the Landfall source".into(),
-                ));
+                let why = if target.is_file() {
+                    format!(
+                        "{} is not Landfall {version}'s function package (it was put there by {}): \
+                         pass this version's as --function-package FILE, or run inside its source",
+                        target.display(),
+                        package_version(&target)
+                            .map_or("an earlier version".to_owned(), |v| format!("Landfall {v}"))
+                    )
+                } else {
+                    "no function package: pass --function-package FILE (built by `cargo lambda build --profile lambda-package --arm64 --output-format zip`), or run inside the Landfall source".to_owned()
+                };
+                return Ok(Outcome::Left(why));
             };
             if dry {
                 return Ok(Outcome::Changed(
@@ -267,7 +288,11 @@ fn package(ctx: &Ctx, dry: bool) -> anyhow::Result<Outcome> {
     if !source.is_file() {
         bail!("the function package {} does not exist", source.display());
     }
+    let noted = target.with_file_name(PACKAGE_VERSION_FILE);
     if target.is_file() && sha256(&target)? == sha256(&source)? {
+        if !dry && package_version(&target).as_deref() != Some(version) {
+            fs::write(&noted, version)?;
+        }
         return Ok(Outcome::Unchanged(format!(
             "{} is current",
             target.display()
@@ -282,6 +307,7 @@ fn package(ctx: &Ctx, dry: bool) -> anyhow::Result<Outcome> {
     let tmp = target.with_extension("zip.landfall-tmp");
     fs::copy(&source, &tmp).with_context(|| format!("cannot copy {}", source.display()))?;
     fs::rename(&tmp, &target)?;
+    fs::write(&noted, version)?;
     Ok(Outcome::Changed(format!(
         "{} from {}",
         target.display(),

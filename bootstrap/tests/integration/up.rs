@@ -567,6 +567,42 @@ fn a_refused_test_delivery_leaves_the_hook_to_the_next_run() {
     );
 }
 
+/// The function package is noted with the Landfall version it was put there for; one of
+/// another version (an upgrade, or a package copied by hand) is not taken for this version's:
+/// outside the source and without `--function-package`, the stage is left, saying why.
+#[test]
+fn a_function_package_of_another_version_is_not_taken_for_this_ones() {
+    let f = Fixture::new();
+    f.fake_github();
+    // Stopped after the package (exit 3: the rest is left to do).
+    let out = f.up(&["--until", "package"]);
+    assert!(text(&out).contains("done  function package"), "{}", text(&out));
+    let noted = f.path("terraform/platform/landfall-function.zip.version");
+    assert_eq!(
+        fs::read_to_string(&noted).unwrap(),
+        env!("CARGO_PKG_VERSION")
+    );
+    fs::write(&noted, "0.0.1").unwrap();
+    let config = f.path("landfall.toml").display().to_string();
+    let backend = f.path("moto.tfbackend").display().to_string();
+    let mut up = f.command(&[
+        "up",
+        "--config",
+        &config,
+        "--backend-config",
+        &backend,
+        "--runner-image",
+        IMAGE,
+        "--until",
+        "package",
+    ]);
+    let out = up.current_dir(f.dir.path()).output().unwrap();
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(3), "{said}");
+    assert!(said.contains(" left  function package"), "{said}");
+    assert!(said.contains("put there by Landfall 0.0.1"), "{said}");
+}
+
 #[test]
 fn down_needs_the_platform_name_and_keeps_the_state_backend() {
     let f = Fixture::new();
