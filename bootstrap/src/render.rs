@@ -434,8 +434,8 @@ fn aligned_assignments(map: &BTreeMap<&str, &str>) -> Vec<String> {
         .collect()
 }
 
-/// The EKS AMI type matching the instance types: Graviton families (`m7g`, `c6gn`...) run ARM.
-fn ami_type(instance_types: &[String]) -> &'static str {
+/// Whether the nodes of `instance_types` run ARM: all are Graviton families (`m7g`, `c6gn`...).
+fn runs_arm(instance_types: &[String]) -> bool {
     let is_graviton = |t: &String| {
         let family = t.split('.').next().unwrap_or_default();
         family
@@ -443,10 +443,25 @@ fn ami_type(instance_types: &[String]) -> &'static str {
             .trim_start_matches(|c: char| c.is_ascii_digit())
             .starts_with('g')
     };
-    if instance_types.iter().all(is_graviton) {
+    instance_types.iter().all(is_graviton)
+}
+
+/// The EKS AMI type matching the instance types.
+fn ami_type(instance_types: &[String]) -> &'static str {
+    if runs_arm(instance_types) {
         "AL2023_ARM_64_STANDARD"
     } else {
         "AL2023_x86_64_STANDARD"
+    }
+}
+
+/// The container platform of the nodes of `instance_types`, for the runner image they run.
+#[must_use]
+pub fn node_platform(instance_types: &[String]) -> &'static str {
+    if runs_arm(instance_types) {
+        "linux/arm64"
+    } else {
+        "linux/amd64"
     }
 }
 
@@ -534,6 +549,9 @@ mod tests {
             ami_type(&t(&["m7g.large", "m6i.large"])),
             "AL2023_x86_64_STANDARD"
         );
+        // The runner image is built for the nodes' platform, whatever the operator's machine.
+        assert_eq!(node_platform(&t(&["m7g.large"])), "linux/arm64");
+        assert_eq!(node_platform(&t(&["m6i.large"])), "linux/amd64");
     }
 
     #[test]

@@ -250,7 +250,15 @@ pub async fn image(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Result
     let run = |args: &[&str], stdin: Option<&SecretString>| {
         super::terraform::run_logged(&tool, args, &source, &log, stdin)
     };
-    let mut build = vec!["build", "-f", &containerfile, "-t", &local];
+    let mut build = vec![
+        "build",
+        "--platform",
+        ctx.node_platform,
+        "-f",
+        &containerfile,
+        "-t",
+        &local,
+    ];
     for arg in &ctx.opts.runner_build_args {
         build.extend(["--build-arg", arg.as_str()]);
     }

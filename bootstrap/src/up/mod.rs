@@ -38,6 +38,9 @@ pub struct Ctx {
     /// The runner image landfall.toml names; `None`: the platform's ECR repository at
     /// Landfall's version.
     pub runner_image: Option<String>,
+    /// The container platform of the cluster's nodes (`linux/amd64`, `linux/arm64`): the runner
+    /// image is built for it, whatever the operator's machine.
+    pub node_platform: &'static str,
     /// The options given.
     pub opts: Options,
     /// S3.
@@ -249,6 +252,7 @@ impl Ctx {
                 .runner_image
                 .as_ref()
                 .map(|image| image.get_ref().clone()),
+            node_platform: crate::render::node_platform(&config.cluster.instance_types),
             opts,
             s3,
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),

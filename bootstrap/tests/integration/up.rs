@@ -576,7 +576,11 @@ fn a_function_package_of_another_version_is_not_taken_for_this_ones() {
     f.fake_github();
     // Stopped after the package (exit 3: the rest is left to do).
     let out = f.up(&["--until", "package"]);
-    assert!(text(&out).contains("done  function package"), "{}", text(&out));
+    assert!(
+        text(&out).contains("done  function package"),
+        "{}",
+        text(&out)
+    );
     let noted = f.path("terraform/platform/landfall-function.zip.version");
     assert_eq!(
         fs::read_to_string(&noted).unwrap(),

@@ -186,6 +186,9 @@ fn up_builds_logs_in_on_stdin_pushes_once_and_hands_the_image_to_the_platform() 
     let expected: Vec<Vec<&str>> = vec![
         vec![
             "build",
+            // The default nodes (m6i.large) run x86: built for them on any machine.
+            "--platform",
+            "linux/amd64",
             "-f",
             containerfile.to_str().unwrap(),
             "-t",
