@@ -60,7 +60,8 @@ pub struct ConfigArgs {
 #[derive(Debug, Args)]
 #[command(after_help = "\
 Examples:
-  landfall init --name acme --region eu-west-1 --repo-url https://github.com/acme/platform.git
+  landfall init --name acme --region eu-west-1 --repo-allowlist 'acme/*' \\
+      --repo-url https://github.com/acme/platform.git
   landfall init --name acme --vcs gitlab --repo-allowlist 'acme/*' --force")]
 pub struct InitArgs {
     /// Name of the platform: a DNS-1123 label that prefixes every AWS resource

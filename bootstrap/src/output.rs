@@ -109,10 +109,11 @@ pub fn plan(out: &Path, tree: &Tree) -> Result<Vec<Change>, OutputError> {
     Ok(changes)
 }
 
-/// Carries out `changes` in `out`: all new contents are staged before any file is replaced, and
-/// the list of generated files is replaced last, after the deletions: a run stopped part-way
-/// leaves the old list, which still names every file it did not finish with (a file it names
-/// no longer would be taken for a hand-written one and kept for good).
+/// Carries out `changes` in `out`: all new contents are staged before any file is replaced. The
+/// list of generated files first becomes the old and the new list together, and the new list
+/// only after the deletions: a run stopped anywhere leaves every file it wrote, or has still to
+/// remove, listed (a file the list does not name would be taken for a hand-written one and kept
+/// for good).
 pub fn apply(out: &Path, changes: &[Change]) -> Result<(), OutputError> {
     let mut staged = Vec::new();
     for change in changes {
@@ -145,6 +146,25 @@ pub fn apply(out: &Path, changes: &[Change]) -> Result<(), OutputError> {
             source: e.error,
         })
     };
+    let list_change = changes.iter().find_map(|change| match change {
+        Change::Update { path, old, new } if path == GENERATED_LIST => Some((old.as_str(), new)),
+        Change::Create { path, new } if path == GENERATED_LIST => Some(("", new)),
+        _ => None,
+    });
+    if let Some((old, new)) = list_change {
+        let both: std::collections::BTreeSet<String> = parse_generated_list(old)
+            .into_iter()
+            .chain(parse_generated_list(new))
+            .filter(|path| path != GENERATED_LIST)
+            .collect();
+        let mut file = tempfile::Builder::new()
+            .prefix(".landfall-")
+            .tempfile_in(out)
+            .map_err(io_error("create a temporary file in", out))?;
+        file.write_all(crate::render::generated_list(both.iter()).as_bytes())
+            .map_err(io_error("write", &generated_list))?;
+        persist((file, generated_list.clone()))?;
+    }
     for staged in first {
         persist(staged)?;
     }
@@ -286,7 +306,7 @@ mod tests {
         let next = tree(&[("apps/a.yaml", "a2")]);
         let update = |path: &str| Change::Update {
             path: path.to_owned(),
-            old: String::new(),
+            old: fs::read_to_string(dir.path().join(path)).unwrap(),
             new: next[path].clone(),
         };
         let changes = [
@@ -303,6 +323,40 @@ mod tests {
         assert_eq!(
             fs::read_to_string(dir.path().join("apps/a.yaml")).unwrap(),
             "a2"
+        );
+    }
+
+    #[test]
+    fn a_file_written_before_a_stop_is_already_listed_as_generated() {
+        let dir = tempfile::tempdir().unwrap();
+        write(dir.path(), &tree(&[("apps/a.yaml", "a")]));
+        // `apps/b.yaml` is written, then the run stops on a removal that fails.
+        fs::create_dir_all(dir.path().join("gone/x")).unwrap();
+        let next = tree(&[("apps/a.yaml", "a"), ("apps/b.yaml", "b")]);
+        let changes = [
+            Change::Create {
+                path: "apps/b.yaml".to_owned(),
+                new: "b".to_owned(),
+            },
+            Change::Delete {
+                path: "gone/x".to_owned(),
+                old: String::new(),
+            },
+            Change::Update {
+                path: GENERATED_LIST.to_owned(),
+                old: fs::read_to_string(dir.path().join(GENERATED_LIST)).unwrap(),
+                new: next[GENERATED_LIST].clone(),
+            },
+        ];
+        assert!(apply(dir.path(), &changes).is_err());
+        assert_eq!(
+            fs::read_to_string(dir.path().join("apps/b.yaml")).unwrap(),
+            "b"
+        );
+        let list = fs::read_to_string(dir.path().join(GENERATED_LIST)).unwrap();
+        assert!(
+            list.contains("apps/b.yaml") && list.contains("apps/a.yaml"),
+            "{list}"
         );
     }
 

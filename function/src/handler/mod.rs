@@ -318,6 +318,29 @@ impl<S: EventSink> WebhookHandler<S> {
         Ok(event)
     }
 
+    /// Whether `event`, ignored, is a comment change the sink notes
+    /// ([`EventSink::note_changed_comment`]): an edit or deletion whose text reads as a command
+    /// (any other text runs nothing, whatever event it is sent again as), in an allowed
+    /// repository (a hook over a whole organisation or group sends every repository's), by
+    /// someone other than the bot (whose own comments change at every report).
+    fn notes_change(&self, event: &Event) -> bool {
+        let changed = matches!(event.kind, EventKind::Ignored(IgnoreReason::CommentChanged(_)));
+        let allowed = event
+            .repo
+            .as_ref()
+            .is_some_and(|repo| self.allowlist.allows(repo, event.clone_url.as_deref()));
+        let by_the_bot = event
+            .sender
+            .as_deref()
+            .is_some_and(|login| crate::config::is_the_bot(self.bot_user.as_deref(), login));
+        let a_command = event
+            .comment
+            .as_deref()
+            .and_then(crate::command::parse_comment)
+            .is_some();
+        changed && allowed && !by_the_bot && a_command
+    }
+
     /// Handles a delivery whose body has been read: authenticate, parse, check, record.
     pub async fn handle(&self, headers: &HeaderMap, body: &[u8]) -> Result<Handled, Rejection> {
         let mut event = self.admit(headers, body)?;
@@ -328,13 +351,7 @@ impl<S: EventSink> WebhookHandler<S> {
             event.ignore_draft();
         }
         if !event.is_actionable() {
-            // Only for allowed repositories: a hook over a whole organisation or group sends
-            // the edits of every repository's comments.
-            let allowed = event
-                .repo
-                .as_ref()
-                .is_some_and(|repo| self.allowlist.allows(repo, event.clone_url.as_deref()));
-            if allowed && matches!(event.kind, EventKind::Ignored(IgnoreReason::CommentChanged(_))) {
+            if self.notes_change(&event) {
                 self.sink.note_changed_comment(&event).await?;
             }
             return Ok(Handled::Acknowledged(event));

@@ -110,6 +110,12 @@ async fn repositories_outside_the_allowlist_are_forbidden() {
     let (status, _) = status_and_json(&allowed, request("issue_comment", &edited, true)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(allowed.sink().1.lock().unwrap().len(), 1, "an allowed repository's edit is noted");
+    // The bot's own comments change at every report: their edits are not noted.
+    let bot = handler("acme/*", 1 << 20, MemorySink::default()).with_bot_user(Some("Landfall-Bot".into()));
+    let by_bot = comment_by("landfall-bot", "landfall apply").replace(r#""created""#, r#""edited""#);
+    let (status, _) = status_and_json(&bot, request("issue_comment", &by_bot, true)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(bot.sink().1.lock().unwrap().is_empty(), "the bot's edit is not noted");
 }
 
 #[tokio::test]
@@ -513,6 +519,12 @@ async fn a_changed_bitbucket_comment_is_noted_by_its_id_and_a_deleted_one_runs_n
     let (status, json) = status_and_json(&h, send("pullrequest:comment_created", "u-2", &deleted)).await;
     assert_eq!(status, StatusCode::OK, "{json}");
     assert!(h.sink().0.lock().unwrap().is_empty(), "a deleted comment is no command");
+    assert_eq!(h.sink().1.lock().unwrap().len(), 2, "the deletion is noted too");
+    // An edit whose text is no command is not noted: sent again as new, it runs nothing anyway.
+    let chatter = command.replace("landfall apply", "looks good");
+    let (status, _) = status_and_json(&h, send("pullrequest:comment_updated", "u-4", &chatter)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(h.sink().1.lock().unwrap().len(), 2, "chatter is not noted");
     let (status, _) = status_and_json(&h, send("pullrequest:comment_created", "u-3", &command)).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     let recorded = h.sink().0.lock().unwrap();

@@ -54,6 +54,8 @@ pub mod env_vars {
     pub const WORKFLOW: &str = "LANDFALL_RUN_WORKFLOW";
     /// The plan stage's `init` arguments, as a JSON array of strings; absent when none.
     pub const INIT_ARGS: &str = "LANDFALL_RUN_INIT_ARGS";
+    /// The plan stage's `env` steps before its `init`, as JSON; absent when none.
+    pub const INIT_ENV: &str = "LANDFALL_RUN_INIT_ENV";
     /// The operator's workflow hooks as JSON (`{"pre":[...],"post":[...]}`); absent when none.
     pub const HOOKS: &str = "LANDFALL_RUN_HOOKS";
     /// Extra Terraform arguments from the comment (`-- ...`), as a JSON array of strings.
@@ -146,6 +148,9 @@ impl RunSpec {
         if !self.project.init_args.is_empty() {
             env.push((v::INIT_ARGS, json(&self.project.init_args)));
         }
+        if !self.project.init_env.is_empty() {
+            env.push((v::INIT_ENV, json(&self.project.init_env)));
+        }
         if !self.project.hooks.is_empty() {
             env.push((v::HOOKS, json(&self.project.hooks)));
         }
@@ -223,13 +228,14 @@ impl RunSpec {
                 .map_err(|err| invalid(v::POLICY_SETS, "(JSON)", err.to_string()))?,
             None => Vec::new(),
         };
-        let workflow = match get(v::WORKFLOW) {
-            Some(json) => Some(
-                serde_json::from_str::<Vec<Step>>(&json)
-                    .map_err(|err| invalid(v::WORKFLOW, &json, err.to_string()))?,
-            ),
-            None => None,
+        let steps = |var: &'static str| match get(var) {
+            Some(json) => serde_json::from_str::<Vec<Step>>(&json)
+                .map(Some)
+                .map_err(|err| invalid(var, &json, err.to_string())),
+            None => Ok(None),
         };
+        let workflow = steps(v::WORKFLOW)?;
+        let init_env = steps(v::INIT_ENV)?.unwrap_or_default();
         let strings = |var: &'static str| match get(var) {
             Some(json) => serde_json::from_str::<Vec<String>>(&json)
                 .map_err(|err| invalid(var, &json, err.to_string())),
@@ -303,6 +309,7 @@ impl RunSpec {
                 timeout,
                 workflow,
                 init_args,
+                init_env,
                 hooks,
                 policy_sets,
                 depends_on: Vec::new(),
@@ -398,6 +405,12 @@ pub(crate) mod tests {
             },
         ]);
         spec.project.init_args = vec!["-backend-config=key=\"a b\"".to_owned()];
+        spec.project.init_env = vec![Step::Env {
+            name: "STATE_KEY".to_owned(),
+            source: crate::run::EnvSource::Value("a b".to_owned()),
+            shell: None,
+            shell_args: Vec::new(),
+        }];
         spec.project.distribution = crate::run::Distribution::OpenTofu;
         spec.project.hooks = WorkflowHooks {
             pre: vec![crate::run::WorkflowHook {

@@ -114,6 +114,10 @@ pub struct ProjectSpec {
     /// clone with them, as the plan was initialised.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub init_args: Vec<String>,
+    /// The plan stage's `env` steps before its `init` ([`crate::run::init_env`]): run first
+    /// when the runner initialises with `init_args`, for the variables they name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_env: Vec<Step>,
     /// The operator's `pre_workflow_hooks` and `post_workflow_hooks` for the repository.
     #[serde(default, skip_serializing_if = "WorkflowHooks::is_empty")]
     pub hooks: WorkflowHooks,
@@ -148,6 +152,7 @@ impl ProjectSpec {
             timeout: DEFAULT_TIMEOUT,
             workflow: None,
             init_args: Vec::new(),
+            init_env: Vec::new(),
             hooks: WorkflowHooks::default(),
             policy_sets: Vec::new(),
             depends_on: Vec::new(),

@@ -186,6 +186,24 @@ pub fn init_args(steps: &[Step]) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// The `env` steps of `steps` that come before its first `init` (none when it has no `init`):
+/// the variables that `init`'s `extra_args` may name, set again when a run without `init` of
+/// its own initialises its fresh clone the way the plan did.
+#[must_use]
+pub fn init_env(steps: &[Step]) -> Vec<Step> {
+    let Some(init) = steps
+        .iter()
+        .position(|step| matches!(step, Step::Init { .. }))
+    else {
+        return Vec::new();
+    };
+    steps[..init]
+        .iter()
+        .filter(|step| matches!(step, Step::Env { .. }))
+        .cloned()
+        .collect()
+}
+
 /// The default steps of `command`.
 #[must_use]
 pub fn default_steps(command: RunCommand) -> Vec<Step> {

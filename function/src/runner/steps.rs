@@ -119,6 +119,15 @@ impl Run<'_> {
         let mut terraform_output = None;
         for (index, step) in steps.iter().enumerate() {
             if preparation == (Preparation::Full { at: index }) {
+                // The plan stage's `env` steps before its `init`, for the variables its
+                // arguments name (the workflow's own values win).
+                for step in &self.spec.project.init_env.clone() {
+                    if let Step::Env { name, .. } = step
+                        && !self.env.iter().any(|(set, _)| set == name)
+                    {
+                        self.env_step(step, dir)?;
+                    }
+                }
                 let args = self.spec.project.init_args.clone();
                 self.init(&args, dir)?;
                 self.select_workspace(dir)?;
@@ -168,27 +177,7 @@ impl Run<'_> {
                         self.print("run", command, shown);
                     }
                 }
-                Step::Env {
-                    name,
-                    source,
-                    shell,
-                    shell_args,
-                } => {
-                    let value = match source {
-                        EnvSource::Value(value) => value.clone(),
-                        EnvSource::Command(command) => {
-                            let cmd = shell_command(shell.as_deref(), shell_args, command);
-                            let why = format!("`env` step {name}");
-                            let value = self.exec_hidden("env", cmd, command, dir, &why)?;
-                            let value = value.trim().to_owned();
-                            if value.len() >= MIN_WITHHELD_LEN && !self.spec_holds(&value) {
-                                self.withheld.push(value.clone());
-                            }
-                            value
-                        }
-                    };
-                    self.env.push((name.clone(), value));
-                }
+                Step::Env { .. } => self.env_step(step, dir)?,
             }
         }
         let main = terraform_output.or_else(|| self.main_run_output(start));
@@ -237,6 +226,35 @@ impl Run<'_> {
         self.exec("init", cmd, &shown, dir).map(drop)
     }
 
+    /// Runs an `env` step: its value, or its command's output (withheld from every text the
+    /// run keeps), set for the steps after it.
+    fn env_step(&mut self, step: &Step, dir: &Path) -> Result<(), Stop> {
+        let Step::Env {
+            name,
+            source,
+            shell,
+            shell_args,
+        } = step
+        else {
+            return Ok(());
+        };
+        let value = match source {
+            EnvSource::Value(value) => value.clone(),
+            EnvSource::Command(command) => {
+                let cmd = shell_command(shell.as_deref(), shell_args, command);
+                let why = format!("`env` step {name}");
+                let value = self.exec_hidden("env", cmd, command, dir, &why)?;
+                let value = value.trim().to_owned();
+                if value.len() >= MIN_WITHHELD_LEN && !self.spec_holds(&value) {
+                    self.withheld.push(value.clone());
+                }
+                value
+            }
+        };
+        self.env.push((name.clone(), value));
+        Ok(())
+    }
+
     /// The command of a built-in `plan`, `apply`, `import` or `state rm` step, and how it is
     /// shown: as written, since an expanded variable may hold a credential.
     fn builtin_command(&self, step: &Step, dir: &Path) -> Result<(Command, String), Stop> {
@@ -272,7 +290,10 @@ impl Run<'_> {
             if super::git::WITHHELD_VARS.contains(&name) {
                 return None;
             }
-            crate::config::process::var_os(name).and_then(|v| v.into_string().ok())
+            // Set, even to nothing, is set: the step would see it so.
+            crate::config::process::vars_os()
+                .find(|(n, _)| n.to_str() == Some(name))
+                .and_then(|(_, value)| value.into_string().ok())
         };
         let expand_all = |args: &[String]| {
             args.iter()

@@ -75,8 +75,8 @@ pub fn terraform_args(
 /// `arg` with each `$NAME` and `${NAME}` replaced by the variable's value, as Atlantis expands a
 /// workflow's `extra_args` (never a commenter's arguments, which reach Terraform as typed):
 /// `-backend-config=key=${PROJECT_NAME}/terraform.tfstate`. `lookup` gives a variable's
-/// value; one it does not know is an error naming it (Atlantis would pass an empty string). A
-/// `$` not followed by a name, or `${` not closed, stays as it is.
+/// value; one it does not know is an error naming it (Atlantis would pass an empty string).
+/// `$$` is a `$`; a `$` not followed by a name, or `${` not closed, stays as it is.
 pub fn expand(arg: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
     let is_name_char = |c: char| c.is_ascii_alphanumeric() || c == '_';
     let mut out = String::with_capacity(arg.len());
@@ -84,6 +84,11 @@ pub fn expand(arg: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<Stri
     while let Some(at) = rest.find('$') {
         out.push_str(&rest[..at]);
         let after = &rest[at + 1..];
+        if let Some(more) = after.strip_prefix('$') {
+            out.push('$');
+            rest = more;
+            continue;
+        }
         let (name, len) = if let Some(braced) = after.strip_prefix('{') {
             match braced.find('}') {
                 Some(end) if end > 0 && braced[..end].chars().all(is_name_char) => {
@@ -235,6 +240,8 @@ mod tests {
             ("${}", "${}"),
             ("${WORKSPACE", "${WORKSPACE"),
             ("${not-a-name}", "${not-a-name}"),
+            ("$$WORKSPACE", "$WORKSPACE"),
+            ("a$$$WORKSPACE", "a$staging"),
             ("-lock=false", "-lock=false"),
         ] {
             assert_eq!(expand(arg, vars).as_deref(), Ok(expanded), "{arg}");

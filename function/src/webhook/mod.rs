@@ -212,12 +212,12 @@ fn short_branch(name: &str) -> String {
     name.strip_prefix("refs/heads/").unwrap_or(name).to_owned()
 }
 
-/// A comment edited or deleted (`how`): not a command.
 /// A comment id that the host gives as a number.
 fn numbered_comment(id: Option<u64>) -> Option<CommentId> {
     id.map(|id| CommentId(id.to_string()))
 }
 
+/// A comment edited or deleted (`how`): not a command.
 fn comment_changed(how: &str) -> EventKind {
     EventKind::Ignored(IgnoreReason::CommentChanged(how.to_owned()))
 }

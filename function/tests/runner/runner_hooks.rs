@@ -6,7 +6,7 @@
 //! workspace.
 
 use landfall_e2e::git;
-use landfall_function::run::{RunStatus, Step, WorkflowHook};
+use landfall_function::run::{EnvSource, RunStatus, Step, WorkflowHook};
 
 use crate::runner_e2e::Fixture;
 
@@ -88,21 +88,26 @@ fn an_apply_stage_without_init_is_initialised_like_its_plan_in_its_workspace() {
     git(&repo, &["commit", "--quiet", "-am", "partial backend"]);
     let head = git(&repo, &["rev-parse", "HEAD"]);
     let workspaces = fx.path("state/workspaces");
+    // The folder comes from an `env` step of the plan stage, which the apply stage does not
+    // have: the runner sets it again before it initialises the apply's fresh clone.
+    let folder = Step::env(
+        "STATE_FOLDER",
+        EnvSource::Value(workspaces.display().to_string()),
+    );
     let init = Step::Init {
-        extra_args: vec![format!(
-            "-backend-config=workspace_dir={}",
-            workspaces.display()
-        )],
+        extra_args: vec!["-backend-config=workspace_dir=${STATE_FOLDER}".to_owned()],
     };
-
-    let mut plan = fx.spec(&head, "delivery-1");
-    plan.project.workspace = "staging".to_owned();
-    plan.project.workflow = Some(vec![
-        init.clone(),
+    let plan_steps = vec![
+        folder,
+        init,
         Step::Plan {
             extra_args: Vec::new(),
         },
-    ]);
+    ];
+
+    let mut plan = fx.spec(&head, "delivery-1");
+    plan.project.workspace = "staging".to_owned();
+    plan.project.workflow = Some(plan_steps.clone());
     let planned = fx.run(&plan);
     assert_eq!(planned.status, RunStatus::Planned, "{}", planned.comment);
 
@@ -113,7 +118,8 @@ fn an_apply_stage_without_init_is_initialised_like_its_plan_in_its_workspace() {
     apply.project.workflow = Some(vec![Step::Apply {
         extra_args: Vec::new(),
     }]);
-    apply.project.init_args = landfall_function::run::init_args(&[init]);
+    apply.project.init_args = landfall_function::run::init_args(&plan_steps);
+    apply.project.init_env = landfall_function::run::init_env(&plan_steps);
     let applied = fx.run(&apply);
     assert_eq!(applied.status, RunStatus::Applied, "{}", applied.comment);
     assert!(

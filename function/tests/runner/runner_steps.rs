@@ -263,6 +263,18 @@ fn workflow_arguments_reach_terraform_with_their_variables_expanded() {
     let report = fx.run(&spec);
     assert_eq!(report.status, RunStatus::Failed, "{}", report.comment);
     assert!(report.comment.contains("NOT_SET_9f1"), "{}", report.comment);
+
+    // A commenter's arguments reach Terraform as typed: never expanded.
+    spec.trigger = "delivery-3".to_owned();
+    spec.project.workflow = None;
+    spec.extra_args = vec!["-var=size=$WORKSPACE".to_owned()];
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
+    assert!(
+        report.comment.contains("\"$WORKSPACE\""),
+        "{}",
+        report.comment
+    );
 }
 
 /// What a step starts in the background dies when the step ends, even when it leaves the step's

@@ -214,3 +214,47 @@ async fn a_dynamodb_record_this_version_cannot_read_whole_is_still_released() {
     assert!(store.get_lock(&key).await.unwrap().is_none());
     assert!(store.list_plans(REPO, 1).await.unwrap().is_empty());
 }
+
+/// A drift record written before records had versions (no `version` attribute, none in its
+/// body) is version 0: the first versioned write replaces it, a stale one does not.
+#[tokio::test]
+async fn a_dynamodb_drift_record_from_before_versions_is_version_zero() {
+    use aws_sdk_dynamodb::types::AttributeValue;
+    use landfall_function::store::{DriftRecord, Drifts as _, keys};
+
+    let moto = store_common::start_moto();
+    let client = aws_sdk_dynamodb::Client::new(&store_common::sdk_config(&moto));
+    let store = store_common::dynamo_store_with(&client, "legacy").await;
+    let key = project(1);
+    let mut legacy = DriftRecord::new(key.clone());
+    legacy.applied_sha = Some("a".repeat(40));
+    let mut body = serde_json::to_value(&legacy).unwrap();
+    body.as_object_mut().unwrap().remove("version");
+    let s = |value: &str| AttributeValue::S(value.to_owned());
+    client
+        .put_item()
+        .table_name("legacy")
+        .item("pk", s(&format!("drift#{}", keys::escape(REPO))))
+        .item("sk", s(&keys::project_key(&key)))
+        .item("kind", s("drift"))
+        .item("body", s(&body.to_string()))
+        .item("gsi2pk", s("drift"))
+        .send()
+        .await
+        .unwrap();
+    let read = store.get_drift(&key).await.unwrap().unwrap();
+    assert_eq!(
+        (read.version, read.applied_sha.as_deref()),
+        (0, legacy.applied_sha.as_deref())
+    );
+
+    let mut cleared = read.clone();
+    cleared.applied_sha = None;
+    cleared.version = 1;
+    assert!(store.put_drift(&cleared).await.unwrap());
+    // A writer that read the old record after that write lost the race: nothing written.
+    let mut stale = read;
+    stale.version = 1;
+    assert!(!store.put_drift(&stale).await.unwrap());
+    assert_eq!(store.get_drift(&key).await.unwrap(), Some(cleared));
+}

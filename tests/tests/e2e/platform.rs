@@ -212,7 +212,7 @@ fn the_runner_roles_reach_nothing_of_the_function_only_the_operators_policies() 
         .blocks()
         .map(|b| hcl::to_string(b).unwrap())
         .collect();
-    assert_eq!(statements.len(), 5, "{statements:#?}");
+    assert_eq!(statements.len(), 7, "{statements:#?}");
     for statement in &statements {
         assert!(statement.contains("effect = \"Deny\""), "{statement}");
     }
@@ -236,6 +236,8 @@ fn the_runner_roles_reach_nothing_of_the_function_only_the_operators_policies() 
                 "eks:AssociateAccessPolicy",
                 "eks:CreatePodIdentityAssociation",
                 "access-entry/${module.eks.cluster_name}/*",
+                "eks:AssociateIdentityProviderConfig",
+                "eks:CreateAddon",
             ][..],
         ),
         (
@@ -245,6 +247,23 @@ fn the_runner_roles_reach_nothing_of_the_function_only_the_operators_policies() 
                 "s3:DeleteObject",
                 "acme-prod-terraform-state/platform/prod.tfstate\"",
                 "acme-prod-terraform-state/bootstrap/terraform.tfstate\"",
+            ][..],
+        ),
+        (
+            &statements[4],
+            &[
+                "s3:PutBucket*",
+                "s3:PutLifecycleConfiguration",
+                "s3:::acme-prod-terraform-state\"",
+            ][..],
+        ),
+        (
+            &statements[5],
+            &[
+                "dynamodb:PutItem",
+                "dynamodb:LeadingKeys",
+                "acme-prod-terraform-state/platform/prod.tfstate*",
+                "acme-prod-terraform-state/bootstrap/terraform.tfstate*",
             ][..],
         ),
     ] {

@@ -82,7 +82,7 @@ async fn apply_reports(lp: &Loop, (apply, credential): &(RunSpec, String)) {
 
 #[tokio::test]
 async fn unlock_while_an_apply_runs_keeps_the_lock_until_the_apply_reports() {
-    let (lp, _bin, plan, apply) = apply_running().await;
+    let (lp, _bin, plan, apply) = Box::pin(apply_running()).await;
 
     // While Terraform applies, the PR is unlocked, and another PR plans the same project.
     lp.ctx
@@ -99,7 +99,7 @@ async fn unlock_while_an_apply_runs_keeps_the_lock_until_the_apply_reports() {
 
 #[tokio::test]
 async fn a_merge_while_an_apply_runs_keeps_its_lock_until_the_apply_reports() {
-    let (lp, _bin, plan, apply) = apply_running().await;
+    let (lp, _bin, plan, apply) = Box::pin(apply_running()).await;
 
     // The PR merges while Terraform applies.
     lp.host.reset().await;
