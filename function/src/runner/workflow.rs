@@ -186,6 +186,10 @@ pub fn step_env(
             "ATLANTIS_TERRAFORM_VERSION",
             spec.project.terraform_version.clone().unwrap_or_default(),
         ),
+        (
+            "ATLANTIS_TERRAFORM_DISTRIBUTION",
+            spec.project.distribution.as_str().to_owned(),
+        ),
         ("DIR", project_dir.display().to_string()),
         ("PLANFILE", planfile.display().to_string()),
         ("SHOWFILE", showfile.display().to_string()),
@@ -414,6 +418,8 @@ mod tests {
         assert_eq!(get("PLANFILE"), "/w/out/p.tfplan");
         assert_eq!(get("SHOWFILE"), "/w/out/p.json");
         assert_eq!(get("HEAD_COMMIT"), spec.head_sha.as_str());
+        // Atlantis' documented Terragrunt workflow builds its binary's name from this.
+        assert_eq!(get("ATLANTIS_TERRAFORM_DISTRIBUTION"), "terraform");
     }
 
     #[test]
