@@ -12,3 +12,4 @@ mod up_confirm;
 mod up_hooks;
 mod up_image;
 mod up_resume;
+mod up_stages;
