@@ -122,19 +122,7 @@ pub fn apply(out: &Path, changes: &[Change]) -> Result<(), OutputError> {
             Change::Delete { .. } => continue,
         };
         let target = out.join(path);
-        let dir = target
-            .parent()
-            .expect("targets are inside the output folder");
-        fs::create_dir_all(dir).map_err(io_error("create folder", dir))?;
-        let mut file = tempfile::Builder::new()
-            .prefix(".landfall-")
-            .tempfile_in(dir)
-            .map_err(io_error("create a temporary file in", dir))?;
-        // No fsync per file: these are regenerable text files in a working tree, and syncing
-        // thousands of them costs seconds. The rename still makes each replacement atomic.
-        file.write_all(new.as_bytes())
-            .map_err(io_error("write", &target))?;
-        staged.push((file, target));
+        staged.push((stage(&target, new)?, target));
     }
     let generated_list = out.join(GENERATED_LIST);
     let (last, first): (Vec<_>, Vec<_>) =
@@ -157,13 +145,8 @@ pub fn apply(out: &Path, changes: &[Change]) -> Result<(), OutputError> {
             .chain(parse_generated_list(new))
             .filter(|path| path != GENERATED_LIST)
             .collect();
-        let mut file = tempfile::Builder::new()
-            .prefix(".landfall-")
-            .tempfile_in(out)
-            .map_err(io_error("create a temporary file in", out))?;
-        file.write_all(crate::render::generated_list(both.iter()).as_bytes())
-            .map_err(io_error("write", &generated_list))?;
-        persist((file, generated_list.clone()))?;
+        let text = crate::render::generated_list(both.iter());
+        persist((stage(&generated_list, &text)?, generated_list.clone()))?;
     }
     for staged in first {
         persist(staged)?;
@@ -182,6 +165,23 @@ pub fn apply(out: &Path, changes: &[Change]) -> Result<(), OutputError> {
         persist(staged)?;
     }
     Ok(())
+}
+
+/// `text` written to a temporary file beside `target`, ready to be renamed over it.
+fn stage(target: &Path, text: &str) -> Result<tempfile::NamedTempFile, OutputError> {
+    let dir = target
+        .parent()
+        .expect("targets are inside the output folder");
+    fs::create_dir_all(dir).map_err(io_error("create folder", dir))?;
+    let mut file = tempfile::Builder::new()
+        .prefix(".landfall-")
+        .tempfile_in(dir)
+        .map_err(io_error("create a temporary file in", dir))?;
+    // No fsync per file: these are regenerable text files in a working tree, and syncing
+    // thousands of them costs seconds. The rename still makes each replacement atomic.
+    file.write_all(text.as_bytes())
+        .map_err(io_error("write", target))?;
+    Ok(file)
 }
 
 /// A unified diff of `changes`, as `git diff` would show it.

@@ -241,12 +241,6 @@ fn sha256(path: &Path) -> anyhow::Result<String> {
 /// The file beside the function package that names the Landfall version it was put there for.
 const PACKAGE_VERSION_FILE: &str = "landfall-function.zip.version";
 
-/// The Landfall version the package at `target` was put there for, if it says.
-fn package_version(target: &Path) -> Option<String> {
-    let file = target.with_file_name(PACKAGE_VERSION_FILE);
-    fs::read_to_string(file).ok().map(|v| v.trim().to_owned())
-}
-
 /// Puts the function package where the platform stage reads it: `--function-package`, else a
 /// `cargo lambda build` when run inside the Landfall source. A package put there for another
 /// Landfall version (or before versions were noted) is built again: the function and the
@@ -254,9 +248,13 @@ fn package_version(target: &Path) -> Option<String> {
 fn package(ctx: &Ctx, dry: bool) -> anyhow::Result<Outcome> {
     let target = ctx.stage_dir("platform").join(PACKAGE_FILE);
     let version = env!("CARGO_PKG_VERSION");
+    let noted = target.with_file_name(PACKAGE_VERSION_FILE);
+    // The Landfall version the package there was put there for, if it says.
+    let noted_version = fs::read_to_string(&noted).ok().map(|v| v.trim().to_owned());
+    let current = noted_version.as_deref() == Some(version);
     let source = match &ctx.opts.function_package {
         Some(file) => file.clone(),
-        None if target.is_file() && package_version(&target).as_deref() == Some(version) => {
+        None if target.is_file() && current => {
             return Ok(Outcome::Unchanged(format!(
                 "{} (pass --function-package to replace it)",
                 target.display()
@@ -269,7 +267,7 @@ fn package(ctx: &Ctx, dry: bool) -> anyhow::Result<Outcome> {
                         "{} is not Landfall {version}'s function package (it was put there by {}): \
                          pass this version's as --function-package FILE, or run inside its source",
                         target.display(),
-                        package_version(&target)
+                        noted_version
                             .map_or("an earlier version".to_owned(), |v| format!("Landfall {v}"))
                     )
                 } else {
@@ -288,9 +286,8 @@ fn package(ctx: &Ctx, dry: bool) -> anyhow::Result<Outcome> {
     if !source.is_file() {
         bail!("the function package {} does not exist", source.display());
     }
-    let noted = target.with_file_name(PACKAGE_VERSION_FILE);
     if target.is_file() && sha256(&target)? == sha256(&source)? {
-        if !dry && package_version(&target).as_deref() != Some(version) {
+        if !dry && !current {
             fs::write(&noted, version)?;
         }
         return Ok(Outcome::Unchanged(format!(

@@ -324,7 +324,9 @@ impl<S: EventSink> WebhookHandler<S> {
     /// repository (a hook over a whole organisation or group sends every repository's), by
     /// someone other than the bot (whose own comments change at every report).
     fn notes_change(&self, event: &Event) -> bool {
-        let changed = matches!(event.kind, EventKind::Ignored(IgnoreReason::CommentChanged(_)));
+        if !matches!(event.kind, EventKind::Ignored(IgnoreReason::CommentChanged(_))) {
+            return false;
+        }
         let allowed = event
             .repo
             .as_ref()
@@ -333,12 +335,13 @@ impl<S: EventSink> WebhookHandler<S> {
             .sender
             .as_deref()
             .is_some_and(|login| crate::config::is_the_bot(self.bot_user.as_deref(), login));
-        let a_command = event
-            .comment
-            .as_deref()
-            .and_then(crate::command::parse_comment)
-            .is_some();
-        changed && allowed && !by_the_bot && a_command
+        allowed
+            && !by_the_bot
+            && event
+                .comment
+                .as_deref()
+                .and_then(crate::command::parse_comment)
+                .is_some()
     }
 
     /// Handles a delivery whose body has been read: authenticate, parse, check, record.

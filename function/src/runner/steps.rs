@@ -208,12 +208,7 @@ impl Run<'_> {
         let step = Step::Init {
             extra_args: extra_args.to_vec(),
         };
-        let args_of = |step: &Step| {
-            workflow::terraform_args(step, &self.planfile, &[], &[])
-                .expect("init has Terraform arguments")
-        };
-        let (cmd, _) = self.terraform(&args_of(&self.expanded(&step)?));
-        let (_, shown) = self.terraform(&args_of(&step));
+        let (cmd, shown) = self.builtin_command(&step, dir)?;
         let _lock = lock_plugin_cache(&self.opts.plugin_cache).map_err(|err| {
             failed(
                 "init",
@@ -255,8 +250,8 @@ impl Run<'_> {
         Ok(())
     }
 
-    /// The command of a built-in `plan`, `apply`, `import` or `state rm` step, and how it is
-    /// shown: as written, since an expanded variable may hold a credential.
+    /// The command of a built-in step (`init`, `plan`, `apply`, `import`, `state rm`), and how
+    /// it is shown: as written, since an expanded variable may hold a credential.
     fn builtin_command(&self, step: &Step, dir: &Path) -> Result<(Command, String), Stop> {
         let args_of = |step: &Step| {
             workflow::terraform_args(

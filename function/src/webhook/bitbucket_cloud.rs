@@ -146,23 +146,24 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
         EventKind::Closed => Some("DECLINED"),
         _ => None,
     };
-    let kind = match (expected, state) {
+    let pull_request_event = matches!(
+        kind,
+        EventKind::Opened | EventKind::Pushed | EventKind::Merged | EventKind::Closed
+    );
+    let mismatch = match (expected, state) {
         (Some(expected), Some(state)) if state != expected => {
-            EventKind::Ignored(IgnoreReason::EventKeyMismatch {
-                header: key.clone(),
-                body: format!("pull request state {state:?}"),
-            })
+            Some(format!("pull request state {state:?}"))
         }
-        _ => match (&kind, carries) {
-            (
-                EventKind::Opened | EventKind::Pushed | EventKind::Merged | EventKind::Closed,
-                Some(part),
-            ) => EventKind::Ignored(IgnoreReason::EventKeyMismatch {
-                header: key.clone(),
-                body: format!("a body carrying {part}"),
-            }),
-            _ => kind,
-        },
+        _ => carries
+            .filter(|_| pull_request_event)
+            .map(|part| format!("a body carrying {part}")),
+    };
+    let kind = match mismatch {
+        Some(body) => EventKind::Ignored(IgnoreReason::EventKeyMismatch {
+            header: key.clone(),
+            body,
+        }),
+        None => kind,
     };
     let mut event = Event::new(P, kind);
     event.repo = payload
