@@ -7,12 +7,18 @@
 //! Linux) and `zig cc` (what `cargo lambda build` links with) understand, and gold and mold do
 //! not. It is left out for those two (with a warning), for targets other than Linux, and when
 //! `LANDFALL_STARTUP_LAYOUT=off`.
+//!
+//! Builds of the dev profiles (tests, `cargo build`) link the script with only its lines that
+//! name Landfall's own functions: the linker matches each of its 569 patterns against every
+//! section of the binary, and a debug build has so many sections that the whole list cost 11 s of
+//! a 12 s link. The layout matters only to the release builds, which take the whole list.
 #![allow(
     clippy::disallowed_methods,
     reason = "a build script's inputs are cargo's variables"
 )]
 
 use std::env;
+use std::fs;
 use std::path::Path;
 
 fn main() {
@@ -31,7 +37,13 @@ fn main() {
         return;
     }
     let dir = env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR");
-    let script = Path::new(&dir).join("startup.ld");
+    let mut script = Path::new(&dir).join("startup.ld");
+    if env::var("PROFILE").as_deref() == Ok("debug") {
+        let full = fs::read_to_string(&script).expect("function/startup.ld is readable");
+        let own = env::var("OUT_DIR").expect("cargo sets OUT_DIR");
+        script = Path::new(&own).join("startup-own-functions.ld");
+        fs::write(&script, own_functions(&full)).expect("OUT_DIR is writable");
+    }
     if script.to_string_lossy().contains(',') {
         // `-Wl,` splits its argument at commas.
         println!(
@@ -43,6 +55,19 @@ fn main() {
         "cargo:rustc-link-arg-bin=landfall-function=-Wl,-T,{}",
         script.display()
     );
+}
+
+/// `script` without the patterns of other crates' functions: every line but the patterns, and
+/// the patterns that name `landfall_function`.
+fn own_functions(script: &str) -> String {
+    let mut own = String::with_capacity(script.len());
+    for line in script.lines() {
+        if !line.trim_start().starts_with("*(") || line.contains("landfall_function") {
+            own.push_str(line);
+            own.push('\n');
+        }
+    }
+    own
 }
 
 /// gold or mold, when the configuration names one: `-C link-arg=-fuse-ld=mold` and the like in
