@@ -122,11 +122,10 @@ async fn a_merge_while_an_apply_runs_keeps_its_lock_until_the_apply_reports() {
 
 #[tokio::test]
 async fn a_cancelled_apply_keeps_its_lock_until_its_runner_has_stopped() {
-    // An apply that takes two seconds to stop once told to, as Terraform finishing a call. It
-    // waits on a background `sleep`: sh runs a trap only once its foreground command is done.
+    // An apply that takes two seconds to stop once told to, as Terraform finishing a call.
     let script = format!(
         "{}if [ \"$LANDFALL_RUN_COMMAND\" = apply ]; then\n  \
-         trap 'sleep 2; exit 1' INT\n  sleep 30 &\n  wait $!\nfi\n",
+         trap 'sleep 2; exit 1' INT\n  sleep 30\nfi\n",
         super::reports::ENV_RUNNER
     );
     let (lp, _bin, plan) = super::merge::planned_running(POLICY, &script).await;
