@@ -324,12 +324,14 @@ impl Context {
                     ),
                 },
             );
-            reporter.publish(spec, thread, Some(&failed)).await?;
+            // Released before the comment that says so: a release that fails, or a function
+            // stopped in between, must not leave a comment claiming a lock that is still held.
             let released = self
                 .store
                 .release_lock(&spec.lock_key(), Some(spec.pr.0))
                 .await?;
             tracing::info!(?released, project = %spec.project.label(), "lock given back");
+            reporter.publish(spec, thread, Some(&failed)).await?;
             return Ok(());
         }
         let failed = ProjectResult::new(
