@@ -79,20 +79,26 @@ pub fn stop() -> io::Result<()> {
             Containment::Subreaper => {
                 // Stopped first, round after round: a stopped process forks no more, so once a
                 // round finds every descendant stopped, none is left to start another, and all
-                // are killed at once.
-                let descendants = descendants_of(getpid());
-                let signal = if descendants
+                // are killed at once. Each is stopped as soon as it is found: a process has one
+                // read, not a whole round, to fork between being found and being stopped.
+                let descendants = descendants_of(getpid(), |process, state| {
+                    if !matches!(state, 'T' | 't') {
+                        let _ = kill_process(process, Signal::STOP);
+                    }
+                });
+                if descendants
                     .iter()
                     .all(|&(_, state)| matches!(state, 'T' | 't'))
                 {
-                    Signal::KILL
-                } else {
-                    Signal::STOP
-                };
-                for &(process, _) in &descendants {
-                    let _ = kill_process(process, signal);
+                    for &(process, _) in &descendants {
+                        let _ = kill_process(process, Signal::KILL);
+                    }
                 }
-                !descendants.is_empty()
+                // Not `!descendants.is_empty()`: `/proc` is read one entry at a time, so a round
+                // can miss a process forked by one that exits while the round reads (a chain
+                // of them). Every leftover is the runner's child or below a live one, so
+                // none is left only once the runner has no child at all.
+                has_children()
             }
         };
         if !left {
@@ -101,7 +107,7 @@ pub fn stop() -> io::Result<()> {
         if Instant::now() >= until {
             // Whatever the rounds reached, stopped or not, is not left stopped.
             if *containment == Containment::Subreaper {
-                for (process, _) in descendants_of(getpid()) {
+                for (process, _) in descendants_of(getpid(), |_, _| ()) {
                     let _ = kill_process(process, Signal::KILL);
                 }
             }
@@ -127,14 +133,68 @@ fn has_children() -> bool {
     !matches!(waitid(WaitId::All, options), Err(rustix::io::Errno::CHILD))
 }
 
-/// Every live process below `root` (children, their children...) with its state (`T`: stopped,
-/// `t`: stopped by a tracer), from one pass over `/proc/<pid>/stat`; zombies, which only wait to
-/// be reaped, are left out. Linear in the processes found: a fork flood may leave thousands.
-fn descendants_of(root: Pid) -> Vec<(Pid, char)> {
-    let Ok(entries) = std::fs::read_dir("/proc") else {
-        return Vec::new();
+/// Every live process below `root` (children, their children...) with its state as read (`T`:
+/// stopped, `t`: stopped by a tracer), each passed to `found` as soon as it is read; zombies,
+/// which only wait to be reaped, are left out. Read from each process's
+/// `/proc/<pid>/task/<tid>/children`, so a round costs the descendants, not every process of the
+/// machine; on a kernel without those files, from one pass over all of `/proc`.
+fn descendants_of(root: Pid, mut found: impl FnMut(Pid, char)) -> Vec<(Pid, char)> {
+    let root = root.as_raw_nonzero().get();
+    let mut all = Vec::new();
+    let mut seen = HashSet::from([root]);
+    let mut next = vec![root];
+    let mut listed = |pid: i32, state: char, next: &mut Vec<i32>| {
+        if state != 'Z'
+            && seen.insert(pid)
+            && let Some(process) = Pid::from_raw(pid)
+        {
+            found(process, state);
+            all.push((process, state));
+            next.push(pid);
+        }
     };
+    if children_of(root).is_none() {
+        let by_parent = every_process_by_parent();
+        while let Some(parent) = next.pop() {
+            for &(pid, state) in by_parent.get(&parent).into_iter().flatten() {
+                listed(pid, state, &mut next);
+            }
+        }
+        return all;
+    }
+    while let Some(parent) = next.pop() {
+        for pid in children_of(parent).into_iter().flatten() {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
+            if let Some((state, _)) = stat.ok().as_deref().and_then(state_and_parent) {
+                listed(pid, state, &mut next);
+            }
+        }
+    }
+    all
+}
+
+/// The children of every thread of `parent` (orphans are handed to any thread of a subreaper);
+/// `None` when the kernel has no `children` files (built without `CONFIG_PROC_CHILDREN`) or
+/// the process is gone.
+fn children_of(parent: i32) -> Option<Vec<i32>> {
+    let threads = std::fs::read_dir(format!("/proc/{parent}/task")).ok()?;
+    let mut children = Vec::new();
+    for thread in threads.filter_map(Result::ok) {
+        let list = std::fs::read_to_string(thread.path().join("children")).ok()?;
+        children.extend(
+            list.split_whitespace()
+                .filter_map(|pid| pid.parse::<i32>().ok()),
+        );
+    }
+    Some(children)
+}
+
+/// Every process of the machine by its parent's pid, with its state: one pass over `/proc`.
+fn every_process_by_parent() -> HashMap<i32, Vec<(i32, char)>> {
     let mut children: HashMap<i32, Vec<(i32, char)>> = HashMap::new();
+    let Ok(entries) = std::fs::read_dir("/proc") else {
+        return children;
+    };
     for pid in entries
         .filter_map(Result::ok)
         .filter_map(|entry| entry.file_name().to_str()?.parse::<i32>().ok())
@@ -144,22 +204,7 @@ fn descendants_of(root: Pid) -> Vec<(Pid, char)> {
             children.entry(parent).or_default().push((pid, state));
         }
     }
-    let mut found = Vec::new();
-    let mut seen = HashSet::from([root.as_raw_nonzero().get()]);
-    let mut next = vec![root.as_raw_nonzero().get()];
-    while let Some(parent) = next.pop() {
-        for &(pid, state) in children.get(&parent).into_iter().flatten() {
-            if seen.insert(pid) {
-                next.push(pid);
-                found.push((pid, state));
-            }
-        }
-    }
-    found
-        .into_iter()
-        .filter(|&(_, state)| state != 'Z')
-        .filter_map(|(pid, state)| Some((Pid::from_raw(pid)?, state)))
-        .collect()
+    children
 }
 
 /// The state and the parent's pid in a `/proc/<pid>/stat` line: `pid (comm) state ppid ...`,
@@ -191,16 +236,24 @@ mod tests {
             .unwrap();
         let child_pid = Pid::from_child(&child);
         let pids = |root| {
-            descendants_of(root)
+            descendants_of(root, |_, _| ())
                 .into_iter()
                 .map(|(pid, _)| pid)
                 .collect::<Vec<_>>()
         };
         let below_parent = pids(parent);
         let below_this = pids(getpid());
+        // The pass over all of `/proc`, for kernels without `children` files, finds it too.
+        let by_parent = every_process_by_parent();
+        let this = getpid().as_raw_nonzero().get();
         child.kill().unwrap();
         child.wait().unwrap();
         assert!(below_parent.contains(&getpid()) && below_parent.contains(&child_pid));
         assert!(below_this.contains(&child_pid) && !below_this.contains(&getpid()));
+        assert!(
+            by_parent[&this]
+                .iter()
+                .any(|&(pid, _)| Pid::from_raw(pid) == Some(child_pid))
+        );
     }
 }
