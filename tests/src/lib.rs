@@ -191,7 +191,7 @@ impl MotoServer {
                 bail!(
                     "moto_server exited ({status}) before answering; its log {}:\n{}",
                     self.log.display(),
-                    self.log_tail()
+                    self.log_tail(20)
                 );
             }
             if self.port == 0 {
@@ -213,17 +213,17 @@ impl MotoServer {
                     MOTO_START_TIMEOUT.as_secs(),
                     self.port,
                     self.log.display(),
-                    self.log_tail()
+                    self.log_tail(20)
                 );
             }
             thread::sleep(Duration::from_millis(50));
         }
     }
 
-    fn log_tail(&self) -> String {
+    fn log_tail(&self, count: usize) -> String {
         let text = fs::read_to_string(&self.log).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+        lines[lines.len().saturating_sub(count)..].join("\n")
     }
 
     /// The endpoint URL, `http://127.0.0.1:<port>`, for `AWS_ENDPOINT_URL` or a backend config.
@@ -404,7 +404,17 @@ impl Drop for MotoServer {
         // The wrapper execs moto_server, so the child is the server itself.
         let _ = self.child.kill();
         let _ = self.child.wait();
-        let _ = fs::remove_file(&self.log);
+        if thread::panicking() {
+            // A failing test keeps the server's log (its requests and their statuses) and shows
+            // its end: a retried write or a server error behind a failure is found there.
+            eprintln!(
+                "moto's log is kept at {}; its end:\n{}",
+                self.log.display(),
+                self.log_tail(60)
+            );
+        } else {
+            let _ = fs::remove_file(&self.log);
+        }
     }
 }
 
