@@ -41,7 +41,9 @@ use super::host::{Host, PrRef, Put};
 use super::http::{Auth, Rest, RetryPolicy, check, next_link, path, segment};
 use super::issues::IssueApi;
 use super::paging;
-use super::{Access, Actor, CommitStatus, PullRequest, Result, TrackingIssue, VcsError};
+use super::{
+    Access, Actor, CommitStatus, PullRequest, Result, TrackingIssue, VcsError, head_is_no_branch,
+};
 use crate::event::{CommitSha, Provider, RepoName};
 use crate::projects::ChangedFile;
 use crate::repo_config::MergeMethod;
@@ -154,7 +156,12 @@ impl Host for GiteaClient {
         let target = format!("{}/pulls/{}", Self::repo_path(pr.repo)?, pr.number);
         let j: PrJson = self.rest.get(&target, &what).await?;
         let mergeable = j.mergeable;
-        Ok(j.into_pull_request(pr.number, mergeable))
+        let no_branch = head_is_no_branch(&j.head.name);
+        let mut pull = j.into_pull_request(pr.number, mergeable);
+        if no_branch {
+            pull.head_repo = None;
+        }
+        Ok(pull)
     }
 
     async fn list_changed_files(&self, pr: PrRef<'_>) -> Result<Vec<ChangedFile>> {

@@ -89,6 +89,15 @@ pub(crate) fn same_spelling(repo: &RepoName, name: impl Into<String>) -> RepoNam
     }
 }
 
+/// Whether a Gitea or Forgejo pull request's `head.ref` names no branch but the pull request's
+/// own ref, `refs/pull/{n}/head`: its head branch was deleted, or it is an AGit pull request (a
+/// `git push origin HEAD:refs/for/main`), which anyone who may read the repository can open and
+/// which the host describes with the base repository as its head's (`convert.ToAPIPullRequest`).
+/// Its code then was not pushed to a branch by a writer: it is treated as a fork's.
+pub(crate) fn head_is_no_branch(head_ref: &str) -> bool {
+    head_ref.starts_with("refs/pull/")
+}
+
 /// The error for a PR with no head commit to compare with its base (`undiverged`).
 pub(crate) fn require_head(repo: &RepoName, pr: &PullRequest) -> Result<()> {
     if pr.head_sha.as_str().is_empty() {

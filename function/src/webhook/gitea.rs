@@ -82,6 +82,10 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
             };
             let mut event = github::pull_request_event(P, kind, pr.map(|p| &p.common), e.common);
             event.number = event.number.or(e.number.map(PullRequestNumber));
+            let head_ref = pr.and_then(|p| p.common.head.as_ref()?.name.as_deref());
+            if head_ref.is_some_and(crate::vcs::head_is_no_branch) {
+                event.head_repo = None;
+            }
             // Gitea's own work-in-progress prefixes (`WORK_IN_PROGRESS_PREFIXES`, by default
             // `WIP:` and `[WIP]`, without case), beside the `draft` flag newer versions send.
             let wip = pr.and_then(|p| p.title.as_deref()).is_some_and(|title| {
@@ -170,6 +174,20 @@ mod tests {
         );
         let e = parse_as("pull_request", &deleted);
         assert_eq!(e.head_repo, None);
+    }
+
+    #[test]
+    fn an_agit_pull_request_names_the_base_repository_as_its_head_and_counts_as_a_fork() {
+        // `git push origin HEAD:refs/for/main`: Gitea names no branch (`ref` is the pull
+        // request's own ref, `label` empty) and gives the base repository as the head's.
+        let agit = pr("opened", "t", false, "").replace(
+            r#""head":{"ref":"feature","sha":"0123456789012345678901234567890123456789","repo":{"full_name":"alice/infra","#,
+            r#""head":{"label":"","ref":"refs/pull/4/head","sha":"0123456789012345678901234567890123456789","repo":{"full_name":"org/infra","#,
+        );
+        assert!(agit.contains("refs/pull/4/head"));
+        let e = parse_as("pull_request", &agit);
+        assert_eq!(e.head_repo, None);
+        assert_eq!(e.repo, Some(RepoName::new("org/infra")));
     }
 
     #[test]

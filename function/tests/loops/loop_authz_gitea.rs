@@ -171,6 +171,32 @@ fn forks_are_not_planned(server: &Server, story: &mut Gitea) {
     assert_eq!(run_dirs(&story.ws.data()), runs, "nothing runs for a fork");
 }
 
+/// An AGit PR (anyone who may read can open one by pushing to `refs/for/main`; Gitea names the
+/// base repository as its head's): planned neither on open nor on its author's command, as a
+/// fork's, and a writer's plan is refused too.
+fn agit_prs_are_not_planned(server: &Server, story: &mut Gitea) {
+    story.ws.commit(
+        "agit",
+        &[("envs/app/main.tf", story.ws.main_tf("pwned-agit"))],
+        "agit",
+    );
+    story.open_agit_pr(4, "agit");
+    let runs = run_dirs(&story.ws.data());
+    let id = story.deliver_pr(server, "opened", 4);
+    wait_handled(&story.ws.log(), &id);
+    let skipped = story.host.comments(4);
+    assert_eq!(skipped.len(), 1, "{skipped:#?}");
+    assert!(skipped[0].contains("Not planned"), "{}", skipped[0]);
+    refused(server, story, 4, OUTSIDER, "landfall plan");
+    let note = refused(server, story, 4, WRITER, "landfall plan");
+    assert!(note.contains("allow_fork_prs"), "{note}");
+    assert_eq!(
+        run_dirs(&story.ws.data()),
+        runs,
+        "nothing runs for an AGit PR"
+    );
+}
+
 #[test]
 fn gitea_outsiders_forks_and_unmet_requirements_change_nothing_and_writers_still_can() {
     let started = Instant::now();
@@ -208,6 +234,7 @@ fn gitea_outsiders_forks_and_unmet_requirements_change_nothing_and_writers_still
     outsiders_are_refused(&server, &mut story, state_before.as_deref());
     let apply = requirements_hold_until_met(&server, &mut story, state_before.as_deref());
     forks_are_not_planned(&server, &mut story);
+    agit_prs_are_not_planned(&server, &mut story);
 
     // The writer unlocks their own PR.
     command(

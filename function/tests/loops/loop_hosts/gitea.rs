@@ -52,6 +52,10 @@ pub struct Pr {
     pub author: String,
     /// `REPO`, or the fork's full name.
     pub head_repo: String,
+    /// An AGit pull request (`git push origin HEAD:refs/for/main`): Gitea names no head branch
+    /// (`head.ref` is `refs/pull/{n}/head`, `head.label` empty) and the base repository as
+    /// the head's.
+    pub agit: bool,
 }
 
 #[derive(Debug, Default)]

@@ -79,8 +79,8 @@ impl FakeGitea {
                 "repo": self.repo_json(state, REPO_ID, REPO),
             },
             "head": {
-                "label": if head_id == REPO_ID { pr.branch.clone() } else { format!("{head_owner}:{}", pr.branch) },
-                "ref": pr.branch,
+                "label": if pr.agit { String::new() } else if head_id == REPO_ID { pr.branch.clone() } else { format!("{head_owner}:{}", pr.branch) },
+                "ref": if pr.agit { format!("refs/pull/{n}/head") } else { pr.branch.clone() },
                 "sha": sha,
                 "repo_id": head_id,
                 "repo": self.repo_json(state, head_id, &pr.head_repo),

@@ -93,6 +93,7 @@ impl Gitea {
                 branch: branch.to_owned(),
                 author: author.to_owned(),
                 head_repo: REPO.to_owned(),
+                agit: false,
             },
         );
     }
@@ -105,6 +106,21 @@ impl Gitea {
                 branch: branch.to_owned(),
                 author: OUTSIDER.to_owned(),
                 head_repo: FORK.to_owned(),
+                agit: false,
+            },
+        );
+    }
+
+    /// AGit PR `n` by the outsider, who may only read the repository: its commits pushed to
+    /// `refs/for/main` (here, `branch` of the one repository).
+    pub fn open_agit_pr(&self, n: u64, branch: &str) {
+        self.host.state.lock().unwrap().prs.insert(
+            n,
+            Pr {
+                branch: branch.to_owned(),
+                author: OUTSIDER.to_owned(),
+                head_repo: REPO.to_owned(),
+                agit: true,
             },
         );
     }
