@@ -148,53 +148,35 @@ fn requirements_hold_until_met(
     story.last_delivery()
 }
 
-/// A fork's PR: not planned on open, and a writer's plan refused, naming `allow_fork_prs`.
+/// A fork's PR (its head repository is the outsider's), then an AGit PR (anyone who may read can
+/// open one by pushing to `refs/for/main`; Gitea names the base repository as its head's): each
+/// is not planned on open, its author's `landfall plan` is refused, and so is a writer's, naming
+/// `allow_fork_prs` (forks are not allowed by default).
 fn forks_are_not_planned(server: &Server, story: &mut Gitea) {
-    // A fork PR (its head repository is the outsider's): not planned on open, and a writer's
-    // `landfall plan` is refused too (forks are not allowed by default).
-    story.ws.commit(
-        "evil",
-        &[("envs/app/main.tf", story.ws.main_tf("pwned"))],
-        "fork",
-    );
-    story.open_fork_pr(3, "evil");
-    let runs = run_dirs(&story.ws.data());
-    let id = story.deliver_pr(server, "opened", 3);
-    wait_handled(&story.ws.log(), &id);
-    let skipped = story.host.comments(3);
-    assert_eq!(skipped.len(), 1, "{skipped:#?}");
-    let skipped = &skipped[0];
-    assert!(skipped.contains("Not planned"), "{skipped}");
-    assert!(skipped.contains("fork"), "{skipped}");
-    let note = refused(server, story, 3, WRITER, "landfall plan");
-    assert!(note.contains("allow_fork_prs"), "{note}");
-    assert_eq!(run_dirs(&story.ws.data()), runs, "nothing runs for a fork");
-}
-
-/// An AGit PR (anyone who may read can open one by pushing to `refs/for/main`; Gitea names the
-/// base repository as its head's): planned neither on open nor on its author's command, as a
-/// fork's, and a writer's plan is refused too.
-fn agit_prs_are_not_planned(server: &Server, story: &mut Gitea) {
-    story.ws.commit(
-        "agit",
-        &[("envs/app/main.tf", story.ws.main_tf("pwned-agit"))],
-        "agit",
-    );
-    story.open_agit_pr(4, "agit");
-    let runs = run_dirs(&story.ws.data());
-    let id = story.deliver_pr(server, "opened", 4);
-    wait_handled(&story.ws.log(), &id);
-    let skipped = story.host.comments(4);
-    assert_eq!(skipped.len(), 1, "{skipped:#?}");
-    assert!(skipped[0].contains("Not planned"), "{}", skipped[0]);
-    refused(server, story, 4, OUTSIDER, "landfall plan");
-    let note = refused(server, story, 4, WRITER, "landfall plan");
-    assert!(note.contains("allow_fork_prs"), "{note}");
-    assert_eq!(
-        run_dirs(&story.ws.data()),
-        runs,
-        "nothing runs for an AGit PR"
-    );
+    for (n, branch, agit) in [(3, "evil", false), (4, "agit", true)] {
+        story.ws.commit(
+            branch,
+            &[("envs/app/main.tf", story.ws.main_tf(&format!("pwned-{n}")))],
+            branch,
+        );
+        if agit {
+            story.open_agit_pr(n, branch);
+        } else {
+            story.open_fork_pr(n, branch);
+        }
+        let runs = run_dirs(&story.ws.data());
+        let id = story.deliver_pr(server, "opened", n);
+        wait_handled(&story.ws.log(), &id);
+        let skipped = story.host.comments(n);
+        assert_eq!(skipped.len(), 1, "{skipped:#?}");
+        let skipped = &skipped[0];
+        assert!(skipped.contains("Not planned"), "{skipped}");
+        assert!(skipped.contains("fork"), "{skipped}");
+        refused(server, story, n, OUTSIDER, "landfall plan");
+        let note = refused(server, story, n, WRITER, "landfall plan");
+        assert!(note.contains("allow_fork_prs"), "{note}");
+        assert_eq!(run_dirs(&story.ws.data()), runs, "nothing runs for PR {n}");
+    }
 }
 
 #[test]
@@ -234,7 +216,6 @@ fn gitea_outsiders_forks_and_unmet_requirements_change_nothing_and_writers_still
     outsiders_are_refused(&server, &mut story, state_before.as_deref());
     let apply = requirements_hold_until_met(&server, &mut story, state_before.as_deref());
     forks_are_not_planned(&server, &mut story);
-    agit_prs_are_not_planned(&server, &mut story);
 
     // The writer unlocks their own PR.
     command(
