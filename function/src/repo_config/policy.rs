@@ -85,16 +85,31 @@ impl OverrideKey {
 /// How a `repos` entry names repositories.
 #[derive(Clone, Debug)]
 pub enum RepoId {
-    /// An exact id: `host/owner/repo` (Atlantis' form) or `owner/repo`.
+    /// An exact id: `host/owner/repo` (Atlantis' form) or `owner/repo`, compared without regard
+    /// to case, as the repository allowlist and the hosts compare names: `Acme/Infra` is the
+    /// repository an operator wrote as `acme/infra`, and a rule that missed it would leave that
+    /// repository to the looser defaults.
     Exact(String),
-    /// `/regex/`, matched against both forms.
+    /// `/regex/`, matched against both forms, without regard to case (as exact ids).
     Pattern(Regex),
 }
 
 impl RepoId {
+    /// `id` as written: `/regex/` or an exact id.
+    fn parse(id: &str) -> Result<Self, regex::Error> {
+        match id.strip_prefix('/').and_then(|s| s.strip_suffix('/')) {
+            Some(inner) => Ok(RepoId::Pattern(
+                regex::RegexBuilder::new(inner)
+                    .case_insensitive(true)
+                    .build()?,
+            )),
+            None => Ok(RepoId::Exact(id.to_owned())),
+        }
+    }
+
     fn matches(&self, full_id: &str, name: &str) -> bool {
         match self {
-            RepoId::Exact(id) => id == full_id || id == name,
+            RepoId::Exact(id) => id.eq_ignore_ascii_case(full_id) || id.eq_ignore_ascii_case(name),
             RepoId::Pattern(re) => re.is_match(full_id) || re.is_match(name),
         }
     }
@@ -494,18 +509,13 @@ fn read_rule(r: &mut Reader, node: &Node) -> Option<RepoRule> {
             "id" => {
                 let id = r.non_empty(v, "`id`")?;
                 id_seen = true;
-                rule.id =
-                    if let Some(inner) = id.strip_prefix('/').and_then(|s| s.strip_suffix('/')) {
-                        match Regex::new(inner) {
-                            Ok(re) => RepoId::Pattern(re),
-                            Err(err) => {
-                                r.error(e.line, format!("`id: {id}` is not a valid regex: {err}"));
-                                return None;
-                            }
-                        }
-                    } else {
-                        RepoId::Exact(id)
-                    };
+                match RepoId::parse(&id) {
+                    Ok(parsed) => rule.id = parsed,
+                    Err(err) => {
+                        r.error(e.line, format!("`id: {id}` is not a valid regex: {err}"));
+                        return None;
+                    }
+                }
             }
             "branch" => {
                 let b = r.non_empty(v, "`branch`")?;

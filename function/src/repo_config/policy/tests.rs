@@ -31,6 +31,34 @@ fn an_exact_id_matches_with_or_without_the_host() {
 }
 
 #[test]
+fn ids_match_the_repository_however_the_host_spells_its_case() {
+    // The allowlist admits `Acme/Infra` for `acme/*`; a rule written `acme/infra` must then hold
+    // for it too, not leave it to the looser entries before it.
+    let p = Policy::parse(
+        "p",
+        "repos:\n- id: /.*/\n  apply_requirements: []\n- id: github.com/acme/infra\n  apply_requirements: [approved]\n- id: /^github\\.com\\/acme\\/prod-.*$/\n  apply_requirements: [approved, mergeable]\n",
+    )
+    .unwrap();
+    for repo in ["acme/infra", "Acme/Infra", "ACME/INFRA"] {
+        assert_eq!(
+            p.resolve("github.com", repo, "main").apply_requirements,
+            [Requirement::Approved],
+            "{repo}"
+        );
+    }
+    assert_eq!(
+        p.resolve("GitHub.com", "ACME/Prod-Network", "main")
+            .apply_requirements,
+        [Requirement::Approved, Requirement::Mergeable]
+    );
+    assert!(
+        p.resolve("github.com", "acme/infra2", "main")
+            .apply_requirements
+            .is_empty()
+    );
+}
+
+#[test]
 fn a_branch_restricted_entry_applies_only_to_that_base_branch() {
     let p = Policy::parse(
         "p",
