@@ -205,6 +205,9 @@ pub enum Refusal {
     PlanArgsNeedApply,
     /// A `plan` argument outside the safe list.
     UnsafeArg(String),
+    /// The delivery does not say who caused it, and the rule needs to know (Azure DevOps'
+    /// completion without `closedBy`).
+    UnknownSender,
 }
 
 impl fmt::Display for Refusal {
@@ -214,6 +217,9 @@ impl fmt::Display for Refusal {
                 f,
                 "you may not run `{}` on this repository. Who may: {who}",
                 action.as_str()
+            ),
+            Refusal::UnknownSender => f.write_str(
+                "the host's delivery does not say who did this, so whether they may cannot be checked",
             ),
             Refusal::ForkNotAllowed => f.write_str(
                 "this pull request comes from a fork, and this deployment does not plan or apply fork pull requests",

@@ -81,6 +81,9 @@ impl Context {
         };
         let decision = if let Some(decision) = authz::decide_without_lookup(&request, &rules) {
             decision
+        } else if sender.is_empty() {
+            // Nobody to look up: refused, never taken for someone.
+            Decision::Refuse(Refusal::UnknownSender)
         } else {
             let mut facts = Facts::access(self.access(ctx, &ctx.sender).await?);
             let mut decision = authz::decide(&request, &rules, &facts);

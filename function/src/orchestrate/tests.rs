@@ -374,6 +374,23 @@ async fn an_open_pr_keeps_the_locks_its_plan_took() {
     assert_eq!(locks[0].key.dir, ".");
 }
 
+/// A delivery that names nobody (Azure DevOps' completion without `closedBy`) is refused
+/// where the rule needs to know who: nothing planned, no lock, nobody looked up.
+#[tokio::test]
+async fn an_event_that_names_nobody_is_refused_where_the_rule_needs_someone() {
+    let lp = Loop::new().await;
+    lp.host_has_a_terraform_pr("open", false).await;
+    let mut event = opened();
+    event.sender = None;
+
+    lp.ctx.process(&event).await.unwrap();
+
+    lp.assert_commented(&["does not say who"]).await;
+    assert!(lp.nothing_dispatched());
+    assert!(lp.ctx.store.list_locks(Some(REPO)).await.unwrap().is_empty());
+    assert!(lp.sent("GET", "/collaborators/").await.is_empty());
+}
+
 #[tokio::test]
 async fn a_plan_never_takes_the_record_of_a_running_state_edit() {
     let lp = Loop::new().await;
