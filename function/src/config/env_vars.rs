@@ -106,6 +106,8 @@ pub const EKS_CA_DATA: &str = "LANDFALL_EKS_CA_DATA";
 pub const KUBECONFIG: &str = "KUBECONFIG";
 /// The user's home directory (the default kubeconfig, and Terraform's CLI config).
 pub const HOME: &str = "HOME";
+/// Where the runner finds `terraform` and `tofu` when they are given by name (at start-up).
+pub const PATH: &str = "PATH";
 /// The `landfall-runner` binary local dispatch starts (default: beside this binary).
 pub const RUNNER: &str = "LANDFALL_RUNNER";
 /// The fallback log filter when `LANDFALL_LOG` is unset.

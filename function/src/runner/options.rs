@@ -47,9 +47,14 @@ impl RunnerOptions {
         Self {
             plugin_cache: get(function_env::PLUGIN_CACHE_DIR)
                 .map_or_else(|| work_dir.join("plugin-cache"), PathBuf::from),
-            terraform: get(function_env::TERRAFORM)
-                .map_or_else(|| PathBuf::from("terraform"), PathBuf::from),
-            tofu: get(function_env::TOFU).map_or_else(|| PathBuf::from("tofu"), PathBuf::from),
+            terraform: found_now(
+                get(function_env::TERRAFORM).map_or_else(|| "terraform".into(), PathBuf::from),
+                get(function_env::PATH).as_deref(),
+            ),
+            tofu: found_now(
+                get(function_env::TOFU).map_or_else(|| "tofu".into(), PathBuf::from),
+                get(function_env::PATH).as_deref(),
+            ),
             versions_dir: get(function_env::TERRAFORM_VERSIONS_DIR).map(PathBuf::from),
             grace: get(function_env::RUN_GRACE)
                 .and_then(|value| value.to_str()?.parse().ok())
@@ -67,4 +72,25 @@ impl RunnerOptions {
 pub(super) fn vcs_url(spec: &RunSpec) -> Option<String> {
     settings::var(function_env::VCS_URL)
         .or_else(|| crate::config::default_vcs_url(spec.provider).map(str::to_owned))
+}
+
+/// `program` as the runner's own `path` finds it at start-up, when it is a bare name: `Command`
+/// searches the `PATH` it gives the child, so a workflow's `env` step that sets `PATH` would
+/// otherwise choose the `terraform` that plans, and the one that shows the plan the summary
+/// and the policies read. Only absolute folders count; a name found in none stays as it is
+/// (and fails as before when it runs).
+fn found_now(program: PathBuf, path: Option<&std::ffi::OsStr>) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt as _;
+    if program.components().count() != 1 || program.is_absolute() {
+        return program;
+    }
+    path.iter()
+        .flat_map(std::env::split_paths)
+        .filter(|dir| dir.is_absolute())
+        .map(|dir| dir.join(&program))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        })
+        .unwrap_or(program)
 }

@@ -115,6 +115,23 @@ fn show_json(run: &mut Run<'_>, dir: &Path, planfile: &Path) -> Result<String, S
     Ok(done.text())
 }
 
+/// Writes the plan's JSON at `$SHOWFILE`, for the post-workflow hooks. A step may have left
+/// something there (a forged plan, read-only; a link to elsewhere): it is removed and the file
+/// made anew (`create_new` follows no link), and a write that fails fails the run, so a hook
+/// never reads anything but what the runner showed.
+fn write_showfile(path: &Path, json: &str) -> std::io::Result<()> {
+    use std::io::Write as _;
+    match fs::remove_file(path) {
+        Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
+        _ => {}
+    }
+    fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)?
+        .write_all(json.as_bytes())
+}
+
 /// Ends a plan run whose workflow has run in `dir` (`output` being its plan step's output):
 /// reads the planfile once, and summarises, checks and stores those bytes.
 pub(super) async fn finish_plan<A: Artifacts>(
@@ -128,7 +145,8 @@ pub(super) async fn finish_plan<A: Artifacts>(
     let bytes = planfile_bytes(run)?;
     let (_folder, copy) = private_copy(run, &bytes)?;
     let json = show_json(run, dir, &copy)?;
-    let _ = fs::write(run.planfile.with_extension("json"), &json);
+    write_showfile(&run.planfile.with_extension("json"), &json)
+        .map_err(|err| failed("show", format!("writing $SHOWFILE: {err}")))?;
     let summary = summary::summarize(&json)
         .map_err(|err| failed("show", format!("terraform show -json: {err}")))?;
     run.sensitive = summary::sensitive_values(&json);

@@ -40,6 +40,35 @@ fn a_post_hook_that_fails_fails_the_run_and_its_plan_is_still_reported() {
     assert!(!comment.contains("landfall apply -p app"), "{comment}");
 }
 
+/// What a step leaves at `$SHOWFILE` is not what the post-workflow hooks read: the runner
+/// writes the plan it showed there anew. Here a link to `/dev/null`, which a write through it
+/// would empty; a forged plan made read-only is the same to a runner that is not root.
+#[test]
+fn a_post_hook_reads_the_plan_the_runner_showed_not_what_a_step_left() {
+    let fx = Fixture::new();
+    let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
+    let mut spec = fx.spec(&head, "delivery-showfile");
+    spec.project.workflow = Some(vec![
+        Step::Init {
+            extra_args: Vec::new(),
+        },
+        Step::Plan {
+            extra_args: Vec::new(),
+        },
+        Step::run("ln -sf /dev/null \"$SHOWFILE\""),
+    ]);
+    spec.project.hooks.post = vec![WorkflowHook::new(
+        "grep -o '\"terraform_data.app\"' \"$SHOWFILE\" | head -1",
+    )];
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
+    assert!(
+        report.comment.contains("\"terraform_data.app\""),
+        "{}",
+        report.comment
+    );
+}
+
 #[test]
 fn a_pre_hook_that_fails_stops_the_run_before_terraform() {
     let fx = Fixture::new();

@@ -83,6 +83,64 @@ fn piped_env(shell: Option<&str>, shell_args: &[&str]) -> Step {
     }
 }
 
+/// A workflow's `env` step that puts a folder of the repository first on `PATH` does not choose
+/// the `terraform` the runner plans and shows the plan with (the summary, the policies): the
+/// runner found its own at start-up. The one in the folder would forge both.
+#[test]
+fn an_env_step_that_sets_path_does_not_choose_the_runners_terraform() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let fx = Fixture::new();
+    let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
+    // What a repository could carry: a `terraform` that says no change, whatever it is asked.
+    let forged = fx.path("forged-bin");
+    std::fs::create_dir_all(&forged).unwrap();
+    std::fs::write(
+        forged.join("terraform"),
+        "#!/bin/sh\necho FORGED-BY-PATH\n[ \"$1\" = show ] && \
+         echo '{\"format_version\":\"1.2\",\"resource_changes\":[]}'\nexit 0\n",
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        forged.join("terraform"),
+        std::fs::Permissions::from_mode(0o755),
+    )
+    .unwrap();
+    let path = landfall_e2e::path_with_tools();
+    let mut spec = fx.spec(&head, "delivery-path");
+    spec.project.workflow = Some(vec![
+        Step::Env {
+            name: "PATH".to_owned(),
+            source: EnvSource::Value(format!("{}:{}", forged.display(), path.to_string_lossy())),
+            shell: None,
+            shell_args: Vec::new(),
+        },
+        Step::run("terraform version"),
+        Step::Init {
+            extra_args: Vec::new(),
+        },
+        Step::Plan {
+            extra_args: Vec::new(),
+        },
+    ]);
+    let report = fx.run_with_env(
+        &spec,
+        &[
+            ("LANDFALL_TERRAFORM", "terraform".to_owned()),
+            ("PATH", path.to_string_lossy().into_owned()),
+        ],
+    );
+    // The `run` step's `terraform` is the folder's, as the workflow asked; no other is.
+    assert_eq!(
+        report.comment.matches("FORGED-BY-PATH").count(),
+        1,
+        "{}",
+        report.comment
+    );
+    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
+    let summary = report.summary.expect("a plan summary");
+    assert_eq!(summary.counts.add, 1, "{}", report.comment);
+}
+
 /// `shell: bash` and `shellArgs: -eo pipefail -c` make an `env` step's failing pipeline fail
 /// the step, as in Atlantis; through the default `sh -c` the same command sets the variable.
 #[test]

@@ -398,6 +398,28 @@ fn the_image_plans_as_the_non_root_user_into_moto_s3() {
         .expect("the planfile is in moto's bucket under its key");
     assert_eq!(sha256_hex(&stored), planfile.sha256);
 
+    // Terraform is installed executable but not readable by the Job's user, so it is not
+    // dumpable: the code it runs (same user) cannot open its /proc/<pid>/fd to write into the
+    // pipes the runner reads, while such a process's own are open to it (`sleep`, readable).
+    let out = buildah_run(
+        dir,
+        &[("HOME".to_owned(), "/work/home".to_owned())],
+        &[
+            "/bin/sh",
+            "-c",
+            "sleep 6 | terraform fmt - >/dev/null 2>&1 & tf=$!; sleep 6 & other=$!; sleep 2; \
+             ls /proc/$tf/fd >/dev/null 2>&1 && echo terraform-fds-open; \
+             ls /proc/$other/fd >/dev/null 2>&1 && echo sleep-fds-open; \
+             ls -l /opt/terraform/terraform",
+        ],
+    );
+    let seen = stdout(&out);
+    assert!(
+        seen.contains("sleep-fds-open") && !seen.contains("terraform-fds-open"),
+        "{seen}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
     let stamp = |name: &str| -> u128 {
         let text = fs::read_to_string(dir.join("work").join(name)).unwrap();
         text.trim().parse().unwrap()
