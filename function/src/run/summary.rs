@@ -203,10 +203,14 @@ pub fn summarize_all(text: &str) -> Result<Vec<PlanSummary>, SummaryError> {
     documents(text)?.iter().map(summarize_value).collect()
 }
 
-/// Summarises the first plan document in `text`.
+/// Summarises `text`, which must be one plan document and nothing else, as `terraform show
+/// -json` prints it: what the runner summarises must be what the policies read, and text around
+/// the document (or a second one before it) is never taken for the plan.
 pub fn summarize(text: &str) -> Result<PlanSummary, SummaryError> {
-    let docs = documents(text)?;
-    summarize_value(docs.first().ok_or(SummaryError::Empty)?)
+    if !text.contains('{') {
+        return Err(SummaryError::Empty);
+    }
+    summarize_value(&serde_json::from_str::<Value>(text)?)
 }
 
 fn summarize_value(plan: &Value) -> Result<PlanSummary, SummaryError> {
@@ -470,6 +474,28 @@ mod tests {
     #[test]
     fn text_without_json_is_refused() {
         assert!(matches!(summarize("Error: no"), Err(SummaryError::Empty)));
+    }
+
+    #[test]
+    fn a_plan_is_one_document_and_nothing_around_it() {
+        let real = r#"{"resource_changes":[{"address":"a.b","change":{"actions":["create"]}}]}"#;
+        let forged = r#"{"resource_changes":[]}"#;
+        assert_eq!(summarize(&format!("{real}\n")).unwrap().counts.add, 1);
+        for text in [
+            format!("{forged}\n{real}\n"),
+            format!("noise\n{real}"),
+            format!("{real}\n{forged}"),
+        ] {
+            assert!(
+                matches!(summarize(&text), Err(SummaryError::Json(_))),
+                "{text}"
+            );
+        }
+        // Several documents stay readable where they are expected (terragrunt run-all).
+        assert_eq!(
+            summarize_all(&format!("{forged}\n{real}")).unwrap().len(),
+            2
+        );
     }
 
     #[test]
