@@ -208,6 +208,9 @@ pub enum Refusal {
     /// The delivery does not say who caused it, and the rule needs to know (Azure DevOps'
     /// completion without `closedBy`).
     UnknownSender,
+    /// A fork PR's head moved after the command was written: what the writer reviewed is not
+    /// what would run.
+    ForkHeadMoved,
 }
 
 impl fmt::Display for Refusal {
@@ -217,6 +220,9 @@ impl fmt::Display for Refusal {
                 f,
                 "you may not run `{}` on this repository. Who may: {who}",
                 action.as_str()
+            ),
+            Refusal::ForkHeadMoved => f.write_str(
+                "this pull request comes from a fork, and its head moved after your comment: review the new commits, then comment again",
             ),
             Refusal::UnknownSender => f.write_str(
                 "the host's delivery does not say who did this, so whether they may cannot be checked",

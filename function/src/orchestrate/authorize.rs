@@ -99,6 +99,14 @@ impl Context {
             }
             decision
         };
+        // A fork's code runs on a writer's word for what they reviewed: not for a head pushed
+        // after they wrote it (where the delivery names the head it was written at).
+        let decision = match decision {
+            Decision::Allow if ctx.is_fork() && !automatic && ctx.head_moved() => {
+                Decision::Refuse(Refusal::ForkHeadMoved)
+            }
+            other => other,
+        };
         tracing::info!(
             action = action.as_str(),
             automatic,

@@ -449,6 +449,7 @@ fn drift_context(
         mergeable: None,
         state: crate::vcs::PrState::Open,
         merge_sha: None,
+        delivered_head: None,
         trigger: format!("{DRIFT_TRIGGER}{mode}-{now}"),
         access: Arc::default(),
     }

@@ -439,6 +439,7 @@ impl Context {
             mergeable: None,
             state: PrState::implied_by(&event.kind),
             merge_sha: None,
+            delivered_head: event.head_sha.clone(),
             trigger,
             access: Arc::default(),
         };

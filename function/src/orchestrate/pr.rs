@@ -32,6 +32,9 @@ pub(crate) struct PrContext {
     pub(crate) state: PrState,
     /// Once merged, the commit the merge left on the base branch (read from the host).
     pub(crate) merge_sha: Option<CommitSha>,
+    /// The head the delivery named, where it names one (a comment on GitLab, Bitbucket or Azure
+    /// DevOps carries the head it was written at); `head_sha` is the host's when asked.
+    pub(crate) delivered_head: Option<CommitSha>,
     pub(crate) trigger: String,
     /// Access looked up during this delivery, by login.
     pub(super) access: Arc<std::sync::Mutex<std::collections::HashMap<String, Access>>>,
@@ -41,6 +44,19 @@ impl PrContext {
     /// Whether the head lives outside the base repository (or the host no longer names it).
     pub(crate) fn is_fork(&self) -> bool {
         self.head_repo.as_ref() != Some(&self.repo)
+    }
+
+    /// Whether the head moved after the delivery was sent: the head it named (full, or the
+    /// abbreviated one Bitbucket Cloud sends) is not the host's head now.
+    pub(crate) fn head_moved(&self) -> bool {
+        self.delivered_head.as_ref().is_some_and(|named| {
+            let (named, now) = (named.as_str(), self.head_sha.as_str());
+            if named.len() >= 7 && named.len() < now.len() {
+                !now.starts_with(named)
+            } else {
+                named != now
+            }
+        })
     }
 
     /// The PR's author as an actor.

@@ -25,6 +25,7 @@ use crate::vcs::{AnyVcs, RetryPolicy, VcsSettings};
 
 mod drift;
 mod ended;
+mod forks;
 mod markdown;
 mod merge;
 mod races;
