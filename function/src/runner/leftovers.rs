@@ -80,7 +80,10 @@ pub fn stop() -> io::Result<()> {
                 // Stopped first, round after round: a stopped process forks no more, so once a
                 // round finds every descendant stopped, none is left to start another, and all
                 // are killed at once. Each is stopped as soon as it is found: a process has one
-                // read, not a whole round, to fork between being found and being stopped.
+                // read, not a whole round, to fork between being found and being stopped. One
+                // in uninterruptible sleep (`D`) counts as stopped: it runs nothing until it
+                // wakes, and then stops first. A shell's `vfork` parent waits so until its
+                // child execs, and never does when the child was stopped before it could.
                 let descendants = descendants_of(getpid(), |process, state| {
                     if !matches!(state, 'T' | 't') {
                         let _ = kill_process(process, Signal::STOP);
@@ -88,7 +91,7 @@ pub fn stop() -> io::Result<()> {
                 });
                 if descendants
                     .iter()
-                    .all(|&(_, state)| matches!(state, 'T' | 't'))
+                    .all(|&(_, state)| matches!(state, 'T' | 't' | 'D'))
                 {
                     for &(process, _) in &descendants {
                         let _ = kill_process(process, Signal::KILL);
@@ -106,15 +109,23 @@ pub fn stop() -> io::Result<()> {
         }
         if Instant::now() >= until {
             // Whatever the rounds reached, stopped or not, is not left stopped.
+            let mut seen = Vec::new();
             if *containment == Containment::Subreaper {
-                for (process, _) in descendants_of(getpid(), |_, _| ()) {
+                for (process, state) in descendants_of(getpid(), |_, _| ()) {
                     let _ = kill_process(process, Signal::KILL);
+                    seen.push(format!("{} {state}", process.as_raw_nonzero()));
                 }
             }
+            seen.truncate(8);
             return Err(io::Error::other(format!(
                 "it left a process running that could not be killed within {} s, so nothing \
-                 after this step runs",
-                PATIENCE.as_secs()
+                 after this step runs (left: {})",
+                PATIENCE.as_secs(),
+                if seen.is_empty() {
+                    "none found below the runner".to_owned()
+                } else {
+                    seen.join(", ")
+                }
             )));
         }
         std::thread::sleep(pause);
