@@ -41,9 +41,7 @@ use super::host::{Host, PrRef, Put};
 use super::http::{Auth, Rest, RetryPolicy, check, next_link, path, segment};
 use super::issues::IssueApi;
 use super::paging;
-use super::{
-    Access, Actor, CommitStatus, PullRequest, Result, TrackingIssue, VcsError, head_is_no_branch,
-};
+use super::{Access, Actor, CommitStatus, PullRequest, Result, TrackingIssue, VcsError, is_agit};
 use crate::event::{CommitSha, Provider, RepoName};
 use crate::projects::ChangedFile;
 use crate::repo_config::MergeMethod;
@@ -156,9 +154,9 @@ impl Host for GiteaClient {
         let target = format!("{}/pulls/{}", Self::repo_path(pr.repo)?, pr.number);
         let j: PrJson = self.rest.get(&target, &what).await?;
         let mergeable = j.mergeable;
-        let no_branch = head_is_no_branch(&j.head.name);
+        let agit = is_agit(&j.head.name, j.head.label.as_deref());
         let mut pull = j.into_pull_request(pr.number, mergeable);
-        if no_branch {
+        if agit {
             pull.head_repo = None;
         }
         Ok(pull)

@@ -89,13 +89,14 @@ pub(crate) fn same_spelling(repo: &RepoName, name: impl Into<String>) -> RepoNam
     }
 }
 
-/// Whether a Gitea or Forgejo pull request's `head.ref` names no branch but the pull request's
-/// own ref, `refs/pull/{n}/head`: its head branch was deleted, or it is an AGit pull request (a
-/// `git push origin HEAD:refs/for/main`), which anyone who may read the repository can open and
-/// which the host describes with the base repository as its head's (`convert.ToAPIPullRequest`).
-/// Its code then was not pushed to a branch by a writer: it is treated as a fork's.
-pub(crate) fn head_is_no_branch(head_ref: &str) -> bool {
-    head_ref.starts_with("refs/pull/")
+/// Whether a Gitea or Forgejo pull request is an AGit one (a `git push origin
+/// HEAD:refs/for/main`), which anyone who may read the repository can open and which the host
+/// describes with the base repository as its head's: its head names no branch (`ref` is the
+/// pull request's own `refs/pull/{n}/head`) and its `label` is empty (`convert.ToAPIPullRequest`
+/// empties it for AGit alone; a head branch deleted after a merge keeps its label). Its code
+/// was not pushed to a branch by a writer: it is treated as a fork's.
+pub(crate) fn is_agit(head_ref: &str, label: Option<&str>) -> bool {
+    head_ref.starts_with("refs/pull/") && label.is_some_and(str::is_empty)
 }
 
 /// The error for a PR with no head commit to compare with its base (`undiverged`).

@@ -82,8 +82,13 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
             };
             let mut event = github::pull_request_event(P, kind, pr.map(|p| &p.common), e.common);
             event.number = event.number.or(e.number.map(PullRequestNumber));
-            let head_ref = pr.and_then(|p| p.common.head.as_ref()?.name.as_deref());
-            if head_ref.is_some_and(crate::vcs::head_is_no_branch) {
+            let head = pr.and_then(|p| p.common.head.as_ref());
+            if let Some(head) = head
+                && crate::vcs::is_agit(
+                    head.name.as_deref().unwrap_or_default(),
+                    head.label.as_deref(),
+                )
+            {
                 event.head_repo = None;
             }
             // Gitea's own work-in-progress prefixes (`WORK_IN_PROGRESS_PREFIXES`, by default
@@ -188,6 +193,12 @@ mod tests {
         let e = parse_as("pull_request", &agit);
         assert_eq!(e.head_repo, None);
         assert_eq!(e.repo, Some(RepoName::new("org/infra")));
+        // A branch of the repository deleted after a merge: Gitea names the pull request's own
+        // ref too, but keeps the label. Still the repository's own branch, not a fork.
+        let deleted = agit.replace(r#""label":"","#, r#""label":"feature","#);
+        assert!(deleted.contains(r#""label":"feature""#));
+        let e = parse_as("pull_request", &deleted);
+        assert_eq!(e.head_repo, Some(RepoName::new("org/infra")));
     }
 
     #[test]

@@ -28,6 +28,8 @@ pub(super) struct User {
 pub(super) struct Ref {
     #[serde(rename = "ref")]
     pub name: Option<String>,
+    /// Gitea's `label` (empty for an AGit pull request).
+    pub label: Option<String>,
     pub sha: Option<String>,
     pub repo: Option<Repo>,
 }

@@ -533,3 +533,41 @@ async fn a_rate_limit_beyond_the_retries_is_reported() {
     let err = client(&server).pull_request(&repo(), PR).await.unwrap_err();
     assert!(matches!(err, VcsError::RateLimited { .. }), "{err:?}");
 }
+
+/// An AGit pull request (`git push origin HEAD:refs/for/main`, open to anyone who may read)
+/// names the base repository as its head's, no branch and an empty label: a fork's. A branch of
+/// the repository deleted after its merge names the pull request's ref too, but keeps its label:
+/// the repository's own.
+#[tokio::test]
+async fn an_agit_pull_request_is_a_fork_and_a_deleted_branch_is_not() {
+    let server = MockServer::start().await;
+    refuse_unexpected(&server).await;
+    let pr = |label: &str, state: &str, merged: bool| {
+        json!({
+            "number": 3, "state": state, "merged": merged, "mergeable": true,
+            "head": {"label": label, "ref": "refs/pull/3/head", "sha": SHA, "repo_id": 1,
+                     "repo": {"full_name": "acme/infra"}},
+            "base": {"label": "main", "ref": "main", "sha": SHA, "repo": {"full_name": "acme/infra"}},
+            "user": {"login": "reader"}
+        })
+    };
+    get("/api/v1/repos/acme/infra/pulls/3")
+        .respond_with(ResponseTemplate::new(200).set_body_json(pr("", "open", false)))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(&server)
+        .await;
+    get("/api/v1/repos/acme/infra/pulls/3")
+        .respond_with(ResponseTemplate::new(200).set_body_json(pr("feature", "closed", true)))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(&server);
+    let agit = c.pull_request(&repo(), PR).await.unwrap();
+    assert_eq!(agit.head_repo, None);
+    assert!(agit.is_fork(&repo()));
+    let merged = c.pull_request(&repo(), PR).await.unwrap();
+    assert_eq!(merged.head_repo, Some(repo()));
+    assert!(!merged.is_fork(&repo()));
+}

@@ -46,6 +46,10 @@ pub(in crate::vcs) struct PrJson {
 pub(in crate::vcs) struct RefJson {
     #[serde(rename = "ref")]
     pub name: String,
+    /// Gitea's `label`: the branch, or empty for an AGit pull request (see
+    /// [`crate::vcs::is_agit`]).
+    #[serde(default)]
+    pub label: Option<String>,
     #[serde(default)]
     pub sha: String,
     /// `null` (or absent) when the head's repository (a fork) was deleted.
