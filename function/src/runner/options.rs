@@ -74,15 +74,19 @@ pub(super) fn vcs_url(spec: &RunSpec) -> Option<String> {
         .or_else(|| crate::config::default_vcs_url(spec.provider).map(str::to_owned))
 }
 
-/// `program` as the runner's own `path` finds it at start-up, when it is a bare name: `Command`
-/// searches the `PATH` it gives the child, so a workflow's `env` step that sets `PATH` would
-/// otherwise choose the `terraform` that plans, and the one that shows the plan the summary
-/// and the policies read. Only absolute folders count; a name found in none stays as it is
-/// (and fails as before when it runs).
+/// `program` as an absolute path, fixed at start-up: a relative path from the runner's working
+/// folder, a bare name from the runner's own `path`. `Command` searches the `PATH` it gives
+/// the child, so a workflow's `env` step that sets `PATH` would otherwise choose the
+/// `terraform` that plans, and the one that shows the plan the summary and the policies read.
+/// Only absolute folders count; a name found in none stays a bare name, which
+/// `terraform::pick_terraform` refuses to run.
 fn found_now(program: PathBuf, path: Option<&std::ffi::OsStr>) -> PathBuf {
     use std::os::unix::fs::PermissionsExt as _;
-    if program.components().count() != 1 || program.is_absolute() {
+    if program.is_absolute() {
         return program;
+    }
+    if program.components().count() != 1 {
+        return std::path::absolute(&program).unwrap_or(program);
     }
     path.iter()
         .flat_map(std::env::split_paths)

@@ -23,6 +23,20 @@ pub(super) fn pick_terraform(spec: &RunSpec, opts: &RunnerOptions) -> Result<Pat
         Distribution::OpenTofu => &opts.tofu,
     };
     let program = distribution.program();
+    if !default_binary.is_absolute() {
+        // Found on no folder of the runner's own `PATH` at start-up: looked up by name now, it
+        // would be whatever a workflow's `env` step put first on the `PATH` it gives its steps.
+        let var = match distribution {
+            Distribution::Terraform => crate::config::env_vars::TERRAFORM,
+            Distribution::OpenTofu => crate::config::env_vars::TOFU,
+        };
+        return Err(format!(
+            "{} (`{}`) is not on this runner's PATH, so the project cannot run: install it in \
+             the runner image, or set {var} to its absolute path",
+            distribution.title(),
+            default_binary.display()
+        ));
+    }
     let Some(pinned) = spec.project.terraform_version.as_deref() else {
         return Ok(default_binary.clone());
     };

@@ -428,3 +428,53 @@ fn a_run_steps_background_processes_do_not_outlive_it_even_in_a_session_of_their
         assert_eq!(std::fs::read_to_string(&mark).unwrap(), "reviewed", "{how}");
     }
 }
+
+/// A project's binary the runner did not find on its own `PATH` at start-up is not looked up
+/// later on the `PATH` a workflow's `env` step set: the project fails, naming what is missing,
+/// and the repository's `tofu` never runs.
+#[test]
+fn a_binary_missing_from_the_runners_path_is_refused_not_taken_from_the_workflows() {
+    use std::os::unix::fs::PermissionsExt as _;
+    let fx = Fixture::new();
+    let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
+    let forged = fx.path("forged-tofu");
+    std::fs::create_dir_all(&forged).unwrap();
+    let mark = fx.path("forged-tofu-ran");
+    std::fs::write(
+        forged.join("tofu"),
+        format!("#!/bin/sh\ntouch {}\nexit 0\n", mark.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(forged.join("tofu"), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = landfall_e2e::path_with_tools();
+    let mut spec = fx.spec(&head, "delivery-tofu");
+    spec.project.distribution = landfall_function::run::Distribution::OpenTofu;
+    spec.project.workflow = Some(vec![
+        Step::Env {
+            name: "PATH".to_owned(),
+            source: EnvSource::Value(format!("{}:{}", forged.display(), path.to_string_lossy())),
+            shell: None,
+            shell_args: Vec::new(),
+        },
+        Step::Init {
+            extra_args: Vec::new(),
+        },
+        Step::Plan {
+            extra_args: Vec::new(),
+        },
+    ]);
+    let report = fx.run_with_env(
+        &spec,
+        &[
+            ("LANDFALL_TOFU", "tofu".to_owned()),
+            ("PATH", path.to_string_lossy().into_owned()),
+        ],
+    );
+    assert_eq!(report.status, RunStatus::Failed, "{}", report.comment);
+    assert!(
+        report.comment.contains("is not on this runner's PATH"),
+        "{}",
+        report.comment
+    );
+    assert!(!mark.exists(), "the repository's tofu ran");
+}
