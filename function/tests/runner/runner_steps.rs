@@ -83,37 +83,41 @@ fn piped_env(shell: Option<&str>, shell_args: &[&str]) -> Step {
     }
 }
 
+/// A folder of the fixture holding an executable `name` with `script`, and the `env` step that
+/// puts it first on the `PATH` the workflow's steps get (before the tools' `path`).
+fn forged_on_path(fx: &Fixture, name: &str, script: &str, path: &std::ffi::OsStr) -> Step {
+    use std::os::unix::fs::PermissionsExt as _;
+    let forged = fx.path(&format!("forged-{name}"));
+    std::fs::create_dir_all(&forged).unwrap();
+    std::fs::write(forged.join(name), script).unwrap();
+    std::fs::set_permissions(forged.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
+    Step::Env {
+        name: "PATH".to_owned(),
+        source: EnvSource::Value(format!("{}:{}", forged.display(), path.to_string_lossy())),
+        shell: None,
+        shell_args: Vec::new(),
+    }
+}
+
 /// A workflow's `env` step that puts a folder of the repository first on `PATH` does not choose
 /// the `terraform` the runner plans and shows the plan with (the summary, the policies): the
 /// runner found its own at start-up. The one in the folder would forge both.
 #[test]
 fn an_env_step_that_sets_path_does_not_choose_the_runners_terraform() {
-    use std::os::unix::fs::PermissionsExt as _;
     let fx = Fixture::new();
     let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
+    let path = landfall_e2e::path_with_tools();
     // What a repository could carry: a `terraform` that says no change, whatever it is asked.
-    let forged = fx.path("forged-bin");
-    std::fs::create_dir_all(&forged).unwrap();
-    std::fs::write(
-        forged.join("terraform"),
+    let forged = forged_on_path(
+        &fx,
+        "terraform",
         "#!/bin/sh\necho FORGED-BY-PATH\n[ \"$1\" = show ] && \
          echo '{\"format_version\":\"1.2\",\"resource_changes\":[]}'\nexit 0\n",
-    )
-    .unwrap();
-    std::fs::set_permissions(
-        forged.join("terraform"),
-        std::fs::Permissions::from_mode(0o755),
-    )
-    .unwrap();
-    let path = landfall_e2e::path_with_tools();
+        &path,
+    );
     let mut spec = fx.spec(&head, "delivery-path");
     spec.project.workflow = Some(vec![
-        Step::Env {
-            name: "PATH".to_owned(),
-            source: EnvSource::Value(format!("{}:{}", forged.display(), path.to_string_lossy())),
-            shell: None,
-            shell_args: Vec::new(),
-        },
+        forged,
         Step::run("terraform version"),
         Step::Init {
             extra_args: Vec::new(),
@@ -434,28 +438,20 @@ fn a_run_steps_background_processes_do_not_outlive_it_even_in_a_session_of_their
 /// and the repository's `tofu` never runs.
 #[test]
 fn a_binary_missing_from_the_runners_path_is_refused_not_taken_from_the_workflows() {
-    use std::os::unix::fs::PermissionsExt as _;
     let fx = Fixture::new();
     let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
-    let forged = fx.path("forged-tofu");
-    std::fs::create_dir_all(&forged).unwrap();
-    let mark = fx.path("forged-tofu-ran");
-    std::fs::write(
-        forged.join("tofu"),
-        format!("#!/bin/sh\ntouch {}\nexit 0\n", mark.display()),
-    )
-    .unwrap();
-    std::fs::set_permissions(forged.join("tofu"), std::fs::Permissions::from_mode(0o755)).unwrap();
     let path = landfall_e2e::path_with_tools();
+    let mark = fx.path("forged-tofu-ran");
+    let forged = forged_on_path(
+        &fx,
+        "tofu",
+        &format!("#!/bin/sh\ntouch {}\nexit 0\n", mark.display()),
+        &path,
+    );
     let mut spec = fx.spec(&head, "delivery-tofu");
     spec.project.distribution = landfall_function::run::Distribution::OpenTofu;
     spec.project.workflow = Some(vec![
-        Step::Env {
-            name: "PATH".to_owned(),
-            source: EnvSource::Value(format!("{}:{}", forged.display(), path.to_string_lossy())),
-            shell: None,
-            shell_args: Vec::new(),
-        },
+        forged,
         Step::Init {
             extra_args: Vec::new(),
         },
