@@ -84,10 +84,11 @@ pub fn stop() -> io::Result<()> {
                 // in uninterruptible sleep (`D`) counts as stopped: it runs nothing until it
                 // wakes, and then stops first. A shell's `vfork` parent waits so until its
                 // child execs, and never does when the child was stopped before it could.
-                let descendants = descendants_of(getpid(), |process, state| {
-                    if !matches!(state, 'T' | 't') {
-                        let _ = kill_process(process, Signal::STOP);
-                    }
+                let descendants = descendants_of(getpid(), |process, state| match state {
+                    'T' | 't' => {}
+                    // A zombie is unmoved by it; a process whose main thread ended dies.
+                    'Z' => drop(kill_process(process, Signal::KILL)),
+                    _ => drop(kill_process(process, Signal::STOP)),
                 });
                 if descendants
                     .iter()
@@ -111,7 +112,12 @@ pub fn stop() -> io::Result<()> {
             // Whatever the rounds reached, stopped or not, is not left stopped.
             let mut seen = Vec::new();
             if *containment == Containment::Subreaper {
-                for (process, state) in descendants_of(getpid(), |_, _| ()) {
+                let zombies = |process, state| {
+                    if state == 'Z' {
+                        let _ = kill_process(process, Signal::KILL);
+                    }
+                };
+                for (process, state) in descendants_of(getpid(), zombies) {
                     let _ = kill_process(process, Signal::KILL);
                     seen.push(format!("{} {state}", process.as_raw_nonzero()));
                 }
@@ -145,8 +151,8 @@ fn has_children() -> bool {
 }
 
 /// Every live process below `root` (children, their children...) with its state as read (`T`:
-/// stopped, `t`: stopped by a tracer), each passed to `found` as soon as it is read; zombies,
-/// which only wait to be reaped, are left out. Read from each process's
+/// stopped, `t`: stopped by a tracer). Each process found, zombies (`Z`) too, is passed to
+/// `found` as soon as it is read; zombies are left out of the list. Read from each process's
 /// `/proc/<pid>/task/<tid>/children`, so a round costs the descendants, not every process of the
 /// machine; on a kernel without those files, from one pass over all of `/proc`.
 fn descendants_of(root: Pid, mut found: impl FnMut(Pid, char)) -> Vec<(Pid, char)> {
@@ -155,16 +161,20 @@ fn descendants_of(root: Pid, mut found: impl FnMut(Pid, char)) -> Vec<(Pid, char
     let mut seen = HashSet::from([root]);
     let mut next = vec![root];
     let mut listed = |pid: i32, state: char, next: &mut Vec<i32>| {
-        if state != 'Z'
-            && seen.insert(pid)
+        if seen.insert(pid)
             && let Some(process) = Pid::from_raw(pid)
         {
             found(process, state);
-            all.push((process, state));
             next.push(pid);
+            // A zombie only waits to be reaped, but `Z` is also what a process whose main
+            // thread ended shows while its other threads run: each is passed to `found` and
+            // walked, and only the others count as the live ones.
+            if state != 'Z' {
+                all.push((process, state));
+            }
         }
     };
-    if children_of(root).is_none() {
+    if !std::path::Path::new("/proc/thread-self/children").exists() {
         let by_parent = every_process_by_parent();
         while let Some(parent) = next.pop() {
             for &(pid, state) in by_parent.get(&parent).into_iter().flatten() {
@@ -174,7 +184,7 @@ fn descendants_of(root: Pid, mut found: impl FnMut(Pid, char)) -> Vec<(Pid, char
         return all;
     }
     while let Some(parent) = next.pop() {
-        for pid in children_of(parent).into_iter().flatten() {
+        for pid in children_of(parent) {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"));
             if let Some((state, _)) = stat.ok().as_deref().and_then(state_and_parent) {
                 listed(pid, state, &mut next);
@@ -185,19 +195,21 @@ fn descendants_of(root: Pid, mut found: impl FnMut(Pid, char)) -> Vec<(Pid, char
 }
 
 /// The children of every thread of `parent` (orphans are handed to any thread of a subreaper);
-/// `None` when the kernel has no `children` files (built without `CONFIG_PROC_CHILDREN`) or
-/// the process is gone.
-fn children_of(parent: i32) -> Option<Vec<i32>> {
-    let threads = std::fs::read_dir(format!("/proc/{parent}/task")).ok()?;
-    let mut children = Vec::new();
-    for thread in threads.filter_map(Result::ok) {
-        let list = std::fs::read_to_string(thread.path().join("children")).ok()?;
-        children.extend(
+/// a thread or process gone while it is read has none. Needs a kernel with `children` files
+/// (`CONFIG_PROC_CHILDREN`, as every distribution's).
+fn children_of(parent: i32) -> Vec<i32> {
+    let Ok(threads) = std::fs::read_dir(format!("/proc/{parent}/task")) else {
+        return Vec::new();
+    };
+    threads
+        .filter_map(Result::ok)
+        .filter_map(|thread| std::fs::read_to_string(thread.path().join("children")).ok())
+        .flat_map(|list| {
             list.split_whitespace()
-                .filter_map(|pid| pid.parse::<i32>().ok()),
-        );
-    }
-    Some(children)
+                .filter_map(|pid| pid.parse::<i32>().ok())
+                .collect::<Vec<_>>()
+        })
+        .collect()
 }
 
 /// Every process of the machine by its parent's pid, with its state: one pass over `/proc`.

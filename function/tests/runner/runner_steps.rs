@@ -474,3 +474,48 @@ fn a_binary_missing_from_the_runners_path_is_refused_not_taken_from_the_workflow
     );
     assert!(!mark.exists(), "the repository's tofu ran");
 }
+
+/// A leftover whose main thread ended while another thread runs shows `Z` in `/proc`, as a
+/// zombie does: it is stopped all the same, and cannot rewrite a file after its step.
+#[test]
+fn a_leftover_whose_main_thread_ended_does_not_outlive_its_step() {
+    let fx = Fixture::new();
+    let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
+    let mark = fx.path("mark-threads");
+    std::fs::write(&mark, "reviewed").unwrap();
+    let started = fx.path("mark-threads.started");
+    let script = fx.path("threads.py");
+    std::fs::write(
+        &script,
+        format!(
+            "import ctypes, threading, time\n\
+             def later():\n    time.sleep(2)\n    open({mark:?}, 'w').write('swapped')\n\
+             threading.Thread(target=later).start()\n\
+             open({started:?}, 'w').write('started')\n\
+             ctypes.CDLL(None).pthread_exit(None)\n"
+        ),
+    )
+    .unwrap();
+    let mut spec = fx.spec(&head, "delivery-threads");
+    spec.project.workflow = Some(vec![
+        Step::Init {
+            extra_args: Vec::new(),
+        },
+        Step::run(format!(
+            "setsid python3 {} >/dev/null 2>&1 & while [ ! -e {} ]; do sleep 0.05; done; sleep 0.3",
+            script.display(),
+            started.display()
+        )),
+        Step::run(format!("sleep 3; echo \"mark=$(cat {})\"", mark.display())),
+        Step::Plan {
+            extra_args: Vec::new(),
+        },
+    ]);
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
+    assert!(
+        report.comment.contains("mark=reviewed"),
+        "{}",
+        report.comment
+    );
+}
