@@ -197,9 +197,7 @@ impl Context {
             ));
         }
         let checks = self.effective_policy(ctx).policy_checks;
-        if let Some(result) = &record.result
-            && let Some(why) = super::select::unapproved(result, checks.as_deref())
-        {
+        if let Some(why) = super::select::unapproved(record.result.as_ref(), checks.as_deref()) {
             reasons.push(why);
         }
         reasons.extend(

@@ -435,10 +435,8 @@ impl Context {
             (RunCommand::Plan, PlanStatus::Planned) => {
                 // The plan made again at the merge commit passes the same gates as the first.
                 let checks = self.policy_for(&spec.repo, &spec.base_branch).policy_checks;
-                if let Some(why) = record
-                    .result
-                    .as_ref()
-                    .and_then(|result| super::select::unapproved(result, checks.as_deref()))
+                if let Some(why) =
+                    super::select::unapproved(record.result.as_ref(), checks.as_deref())
                 {
                     let body = text::not_applied_on_merge(&label, &[why]);
                     self.vcs.post_comment(&spec.repo, spec.pr, &body).await?;

@@ -142,10 +142,7 @@ impl Context {
         checks: Option<&crate::repo_config::PolicyChecks>,
         checked: &mut Checked,
     ) -> anyhow::Result<Vec<String>> {
-        let mut reasons: Vec<String> = record
-            .result
-            .as_ref()
-            .and_then(|result| super::select::unapproved(result, checks))
+        let mut reasons: Vec<String> = super::select::unapproved(record.result.as_ref(), checks)
             .into_iter()
             .collect();
         let approved: Vec<Requirement> = project

@@ -200,7 +200,29 @@ pub(super) fn failing(result: &ProjectResult, checks: Option<&PolicyChecks>) -> 
 }
 
 /// Why a plan with `result` may not be applied yet for its policy checks; `None` when it may.
-pub(crate) fn unapproved(result: &ProjectResult, checks: Option<&PolicyChecks>) -> Option<String> {
+/// A plan must have been checked against every set the policy has now: one made before a set
+/// was added, or for another base branch (a PR retargeted from a branch whose `repos` entry
+/// turns the checks off), was not, and passes nothing it was not checked against.
+pub(crate) fn unapproved(
+    result: Option<&ProjectResult>,
+    checks: Option<&PolicyChecks>,
+) -> Option<String> {
+    let unchecked: Vec<String> = checks
+        .map(|c| c.sets.iter().map(|s| &s.set.name).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|name| !result.is_some_and(|r| r.policies.iter().any(|p| &p.name == *name)))
+        .map(|name| format!("`{name}`"))
+        .collect();
+    if !unchecked.is_empty() {
+        return Some(format!(
+            "its plan was not checked against the policy set(s) {}: the policy, or the pull \
+             request's base branch, changed since it was made. Comment `landfall plan` to plan \
+             again",
+            unchecked.join(", ")
+        ));
+    }
+    let result = result?;
     let (names, need) = failing(result, checks);
     let have = u32::try_from(result.policy_approvals.len()).unwrap_or(u32::MAX);
     if names.is_empty() || have >= need {

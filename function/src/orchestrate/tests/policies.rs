@@ -132,11 +132,40 @@ async fn a_failing_set_the_policy_no_longer_names_is_approved_only_by_a_section_
     let by_stranger = say(&lp, "drive-by", "landfall approve_policies", "approve-1").await;
     assert!(by_stranger.contains("no longer in the policy"), "{by_stranger}");
     assert!(approvals(&lp).await.is_empty(), "not counted");
+    // Nor was the plan checked against the set the policy names now.
     let refused = say(&lp, "maintainer", "landfall apply", "apply-1").await;
-    assert!(refused.contains("policy checks failed"), "{refused}");
+    assert!(
+        refused.contains("not checked against the policy set(s) `tags`"),
+        "{refused}"
+    );
     assert_eq!(run_envs(&lp).len(), 1, "nothing applied");
     let by_owner = say(&lp, "security-lead", "landfall approve_policies", "approve-2").await;
     assert!(by_owner.contains("approved (1 of 1"), "{by_owner}");
+    let refused = say(&lp, "maintainer", "landfall apply", "apply-2").await;
+    assert!(refused.contains("not checked against"), "{refused}");
+    assert_eq!(run_envs(&lp).len(), 1, "still nothing applied");
+}
+
+/// A plan checked against no policy set, as one made for a base branch whose `repos` entry
+/// turns the checks off (`policy_check: false`) before the PR was retargeted, or one made
+/// before the operator added the set: it passes nothing it was not checked against, and is
+/// applied by nobody until it is planned again.
+#[tokio::test]
+async fn a_plan_never_checked_against_the_policys_sets_is_not_applied() {
+    let (lp, _bin) = planned_with_a_failing_policy().await;
+    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    let mut unchecked = record.clone();
+    unchecked.result.as_mut().unwrap().policies.clear();
+    assert_eq!(
+        lp.ctx.store.replace_plan(&unchecked, &record).await.unwrap(),
+        crate::store::PlanOutcome::Written
+    );
+    let refused = say(&lp, "maintainer", "landfall apply", "apply-1").await;
+    assert!(
+        refused.contains("not checked against the policy set(s) `tags`"),
+        "{refused}"
+    );
+    assert_eq!(run_envs(&lp).len(), 1, "nothing applied");
 }
 
 /// Bitbucket Cloud nicknames are chosen by their users and not unique: a policy owner is known by
