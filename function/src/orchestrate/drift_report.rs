@@ -296,6 +296,15 @@ impl Context {
     }
 }
 
+/// `text` with the three characters Slack reads as markup escaped, as its formatting guide asks
+/// (`&`, `<`, `>`): a project named `<!channel>` in the default branch's config names itself,
+/// and pings nobody.
+fn slack_escaped(text: &str) -> String {
+    text.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}
+
 /// A Slack-compatible body: `text` for any receiver, `blocks` for Slack.
 pub(crate) fn slack_payload(
     repo: &RepoName,
@@ -306,6 +315,7 @@ pub(crate) fn slack_payload(
         .iter()
         .filter(|r| r.state == DriftState::Drifted)
         .collect();
+    let repo = slack_escaped(repo.as_str());
     let text = if drifted.is_empty() {
         format!("Landfall: no drift in {repo}")
     } else {
@@ -313,14 +323,17 @@ pub(crate) fn slack_payload(
             "Landfall: drift in {repo}: {}",
             drifted
                 .iter()
-                .map(|r| format!("{} ({})", r.key.project_label(), r.summary))
+                .map(|r| slack_escaped(&format!("{} ({})", r.key.project_label(), r.summary)))
                 .collect::<Vec<_>>()
                 .join("; ")
         )
     };
     let mut lines: Vec<String> = drifted
         .iter()
-        .map(|r| format!("• `{}`: {}", r.key.project_label(), r.summary))
+        .map(|r| {
+            let label = slack_escaped(&r.key.project_label());
+            format!("• `{label}`: {}", slack_escaped(&r.summary))
+        })
         .collect();
     if let Some(issue) = issue {
         lines.push(format!("<{}|Tracking issue #{}>", issue.url, issue.number));
@@ -423,5 +436,18 @@ mod tests {
                 .contains("<https://github.com/acme/infra/issues/3|Tracking issue #3>")
         );
         assert_eq!(body["landfall"]["drifted"][0]["dir"], "net");
+    }
+
+    #[test]
+    fn a_project_named_as_slack_markup_pings_nobody() {
+        let mut record = DriftRecord::new(LockKey::new("acme/infra", "<!channel>", "default"));
+        record.state = DriftState::Drifted;
+        record.summary = "Plan: 1 to add & <@U123>.".to_owned();
+        let body = slack_payload(&RepoName::new("acme/infra"), &[record], None);
+        // What Slack reads (`text`, `blocks`); the raw `landfall` data stays as it is.
+        let text = format!("{}{}", body["text"], body["blocks"]);
+        assert!(!text.contains("<!channel>") && !text.contains("<@U123>"), "{text}");
+        assert!(body["text"].as_str().unwrap().contains("&lt;!channel&gt;"), "{text}");
+        assert!(text.contains("&amp;"), "{text}");
     }
 }
