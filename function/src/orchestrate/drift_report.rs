@@ -315,12 +315,12 @@ pub(crate) fn slack_payload(
         .iter()
         .filter(|r| r.state == DriftState::Drifted)
         .collect();
-    let repo = slack_escaped(repo.as_str());
+    let shown = slack_escaped(repo.as_str());
     let text = if drifted.is_empty() {
-        format!("Landfall: no drift in {repo}")
+        format!("Landfall: no drift in {shown}")
     } else {
         format!(
-            "Landfall: drift in {repo}: {}",
+            "Landfall: drift in {shown}: {}",
             drifted
                 .iter()
                 .map(|r| slack_escaped(&format!("{} ({})", r.key.project_label(), r.summary)))
@@ -449,5 +449,6 @@ mod tests {
         assert!(!text.contains("<!channel>") && !text.contains("<@U123>"), "{text}");
         assert!(body["text"].as_str().unwrap().contains("&lt;!channel&gt;"), "{text}");
         assert!(text.contains("&amp;"), "{text}");
+        assert_eq!(body["landfall"]["drifted"][0]["dir"], "<!channel>");
     }
 }

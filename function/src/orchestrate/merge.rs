@@ -37,6 +37,9 @@ use crate::vcs::{PrState, VcsClient as _};
 struct OnMerge {
     record: PlanRecord,
     project: ResolvedProject,
+    /// Its plan was not checked against every policy set there is now, and
+    /// `apply_on_merge_replan` plans it again at the merge commit, where it is.
+    replan: bool,
 }
 
 impl Context {
@@ -124,6 +127,7 @@ impl Context {
             .map(|record| OnMerge {
                 project: project_for(&config, &policy, &record),
                 record,
+                replan: false,
             })
             .collect();
         let candidates: Vec<String> = on_merge.iter().filter_map(|i| i.project.name.clone()).collect();
@@ -195,7 +199,12 @@ impl Context {
         let mut checked = super::requirements::Checked::default();
         let checks = policy.policy_checks.as_deref();
         let (mut open, mut gated) = (Vec::new(), Vec::new());
-        for item in items {
+        for mut item in items {
+            // A plan not checked against every set is not applied; with the replan on, it is
+            // planned again at the merge commit, given every set, and that plan is gated.
+            item.replan = policy.merge.replan
+                && super::select::unchecked(item.record.result.as_ref(), checks).is_some();
+            let checks = if item.replan { None } else { checks };
             let reasons = self
                 .merge_refusals(ctx, &item.record, &item.project, checks, &mut checked)
                 .await?;
@@ -233,6 +242,9 @@ impl Context {
             for (changed, item) in changed.iter_mut().zip(items) {
                 *changed |= item.record.head_sha != head.as_str();
             }
+        }
+        for (changed, item) in changed.iter_mut().zip(items) {
+            *changed |= item.replan;
         }
         Ok(changed)
     }

@@ -15,7 +15,7 @@ use crate::repo_config::{self, EffectivePolicy, Requirement, ResolvedConfig, Res
 use crate::report::Reporter;
 use crate::run::{CommentThread, Outcome, ProjectResult, RunCommand, RunSpec};
 use crate::store::{
-    ApplyLocks as _, LockHolder, LockKey, LockOutcome, PlanOutcome, PlanStatus, Store,
+    ApplyLocks as _, LockHolder, LockKey, LockOutcome, PlanOutcome, PlanRecord, PlanStatus, Store,
 };
 use crate::vcs::tree::HeadFiles;
 use crate::vcs::{PrState, StatusState, VcsClient, status_context};
@@ -401,7 +401,16 @@ impl Context {
             Some(apply) => match existing.filter(|e| {
                 e.status == PlanStatus::Planned && e.planfile.as_ref() == Some(&apply.planfile)
             }) {
-                Some(plan) => self.store.replace_plan(&record, &plan).await?,
+                // The plan's result (its policy checks and their approvals) stays with the
+                // record while it applies: an apply refused before Terraform ran leaves the plan
+                // as it was (`Reporter::record_status`).
+                Some(plan) => {
+                    let applying = PlanRecord {
+                        result: plan.result.clone(),
+                        ..record
+                    };
+                    self.store.replace_plan(&applying, &plan).await?
+                }
                 None => PlanOutcome::Changed,
             },
             None => self.store.put_plan(&record).await?,

@@ -207,20 +207,8 @@ pub(crate) fn unapproved(
     result: Option<&ProjectResult>,
     checks: Option<&PolicyChecks>,
 ) -> Option<String> {
-    let unchecked: Vec<String> = checks
-        .map(|c| c.sets.iter().map(|s| &s.set.name).collect::<Vec<_>>())
-        .unwrap_or_default()
-        .into_iter()
-        .filter(|name| !result.is_some_and(|r| r.policies.iter().any(|p| &p.name == *name)))
-        .map(|name| format!("`{name}`"))
-        .collect();
-    if !unchecked.is_empty() {
-        return Some(format!(
-            "its plan was not checked against the policy set(s) {}: the policy, or the pull \
-             request's base branch, changed since it was made. Comment `landfall plan` to plan \
-             again",
-            unchecked.join(", ")
-        ));
+    if let Some(why) = unchecked(result, checks) {
+        return Some(why);
     }
     let result = result?;
     let (names, need) = failing(result, checks);
@@ -237,4 +225,27 @@ pub(crate) fn unapproved(
             .collect::<Vec<_>>()
             .join(", ")
     ))
+}
+
+/// Why a plan with `result` was not checked against every set of `checks`, if it was not.
+pub(crate) fn unchecked(
+    result: Option<&ProjectResult>,
+    checks: Option<&PolicyChecks>,
+) -> Option<String> {
+    let unchecked: Vec<String> = checks
+        .map(|c| c.sets.iter().map(|s| &s.set.name).collect::<Vec<_>>())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|name| !result.is_some_and(|r| r.policies.iter().any(|p| &p.name == *name)))
+        .map(|name| format!("`{name}`"))
+        .collect();
+    if !unchecked.is_empty() {
+        return Some(format!(
+            "its plan was not checked against the policy set(s) {}: the policy, or the pull \
+             request's base branch, changed since it was made. Comment `landfall plan` to plan \
+             again",
+            unchecked.join(", ")
+        ));
+    }
+    None
 }

@@ -266,7 +266,19 @@ impl Reporter<'_> {
         planfile: Option<StoredArtifact>,
         result: Option<&ProjectResult>,
     ) -> anyhow::Result<PlanOutcome> {
-        let record = Self::plan_record(spec, run_id, status, planfile, result);
+        let mut record = Self::plan_record(spec, run_id, status, planfile, result);
+        if status == PlanStatus::Planned && spec.command == RunCommand::Apply {
+            // An apply refused before Terraform ran leaves its plan as it was: the plan's policy
+            // results and their approvals stay with it, or the next apply would find a plan
+            // checked against nothing (and, before, a failing set gone unapproved).
+            let kept = self.store.get_plan(&record.key, record.pr).await?;
+            if let (Some(result), Some(Some(plan))) =
+                (record.result.as_mut(), kept.map(|r| r.result))
+            {
+                result.policies = plan.policies;
+                result.policy_approvals = plan.policy_approvals;
+            }
+        }
         Ok(self.store.put_plan(&record).await?)
     }
 

@@ -55,7 +55,10 @@ impl RunnerOptions {
                 get(function_env::TOFU).map_or_else(|| "tofu".into(), PathBuf::from),
                 get(function_env::PATH).as_deref(),
             ),
-            versions_dir: get(function_env::TERRAFORM_VERSIONS_DIR).map(PathBuf::from),
+            // Absolute from the start, as the binaries: a relative one would be looked up again
+            // in each project's folder of the clone, which the pull request writes.
+            versions_dir: get(function_env::TERRAFORM_VERSIONS_DIR)
+                .map(|dir| std::path::absolute(&dir).unwrap_or_else(|_| PathBuf::from(dir))),
             grace: get(function_env::RUN_GRACE)
                 .and_then(|value| value.to_str()?.parse().ok())
                 .map_or(Duration::from_secs(30), Duration::from_secs),

@@ -442,9 +442,10 @@ fn a_binary_missing_from_the_runners_path_is_refused_not_taken_from_the_workflow
     let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
     let path = landfall_e2e::path_with_tools();
     let mark = fx.path("forged-tofu-ran");
+    // A name no machine has, so that the runner's own `PATH` (the host's, here) cannot find it.
     let forged = forged_on_path(
         &fx,
-        "tofu",
+        "tofu-missing-7f3c",
         &format!("#!/bin/sh\ntouch {}\nexit 0\n", mark.display()),
         &path,
     );
@@ -462,7 +463,7 @@ fn a_binary_missing_from_the_runners_path_is_refused_not_taken_from_the_workflow
     let report = fx.run_with_env(
         &spec,
         &[
-            ("LANDFALL_TOFU", "tofu".to_owned()),
+            ("LANDFALL_TOFU", "tofu-missing-7f3c".to_owned()),
             ("PATH", path.to_string_lossy().into_owned()),
         ],
     );

@@ -242,3 +242,73 @@ policies:
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
+
+/// An apply the runner refused before Terraform ran (here, as for a stale planfile) leaves its
+/// plan as it was: the plan's policy results and their approvals stay with it, and the next
+/// `landfall apply` runs it, neither refused as unchecked nor let through as never failed.
+#[tokio::test]
+async fn an_apply_the_runner_refused_leaves_the_plans_policy_checks_and_approvals() {
+    let (lp, _bin) = planned_with_a_failing_policy().await;
+    let by_owner = say(&lp, "security-lead", "landfall approve_policies", "approve-1").await;
+    assert!(by_owner.contains("approved (1 of 1"), "{by_owner}");
+    say(&lp, "maintainer", "landfall apply", "apply-1").await;
+    let envs = run_envs(&lp);
+    let apply = envs
+        .iter()
+        .find(|env| env.get(crate::run::env::env_vars::COMMAND).map(String::as_str) == Some("apply"))
+        .expect("the apply was dispatched");
+    let spec = RunSpec::from_lookup(|name| apply.get(name).cloned()).unwrap();
+    let credential = apply[crate::config::env_vars::RUN_REPORT_TOKEN].clone();
+    let mut refused = report(&spec, RunStatus::Refused, None);
+    refused.result.outcome = crate::run::Outcome::Refused {
+        reason: "Saved plan is stale".to_owned(),
+    };
+    assert_eq!(
+        lp.ctx.take_report(Some(&credential), &body(&spec, refused)).await,
+        ReportAnswer::Recorded
+    );
+    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    assert_eq!(record.status, crate::store::PlanStatus::Planned);
+    let result = record.result.unwrap();
+    assert_eq!(result.policies.len(), 1, "the plan's checks stay");
+    assert!(!result.policies[0].passed());
+    assert_eq!(result.policy_approvals, ["security-lead"]);
+
+    say(&lp, "maintainer", "landfall apply", "apply-2").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while run_envs(&lp).len() < 3 {
+        assert!(std::time::Instant::now() < deadline, "the second apply was never dispatched");
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+}
+
+/// With `apply_on_merge_replan`, a plan not checked against every set there is now is not
+/// refused on merge: it is planned again at the merge commit, where every set checks it (and
+/// that plan passes the same gates before it is applied).
+#[tokio::test]
+async fn on_merge_a_plan_not_checked_against_every_set_is_planned_again_when_the_policy_replans() {
+    let policy = POLICY.replace(
+        "- id: /.*/\n",
+        "- id: /.*/\n  apply_on_merge: true\n  apply_on_merge_replan: true\n",
+    );
+    let (lp, _bin) = planned_with_a_failing_policy_under(&policy).await;
+    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    let mut older = record.clone();
+    older.result.as_mut().unwrap().policies.clear();
+    assert_eq!(
+        lp.ctx.store.replace_plan(&older, &record).await.unwrap(),
+        crate::store::PlanOutcome::Written
+    );
+    super::merge::host_says_merged(&lp, "maintainer", "write", super::merge::SAME).await;
+    lp.ctx
+        .process(&super::merge::merged_by("maintainer"))
+        .await
+        .unwrap();
+    let envs = super::merge::runs(&lp, 2).await;
+    let replans = envs
+        .iter()
+        .map(super::merge::spec_of)
+        .filter(|(s, _)| s.command == crate::run::RunCommand::Plan && s.head_sha.as_str() == super::MERGE_SHA)
+        .count();
+    assert_eq!(replans, 1, "planned again at the merge commit");
+}
