@@ -196,6 +196,9 @@ impl Context {
                 short(ctx.head_sha.as_str())
             ));
         }
+        if let Some(why) = super::select::other_base(record.result.as_ref(), &ctx.base_branch) {
+            reasons.push(why);
+        }
         let checks = self.effective_policy(ctx).policy_checks;
         if let Some(why) = super::select::unapproved(record.result.as_ref(), checks.as_deref()) {
             reasons.push(why);

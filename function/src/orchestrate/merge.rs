@@ -202,12 +202,18 @@ impl Context {
         for mut item in items {
             // A plan not checked against every set is not applied; with the replan on, it is
             // planned again at the merge commit, given every set, and that plan is gated.
+            // So is one made for another base branch (the PR was retargeted since).
+            let result = item.record.result.as_ref();
+            let other_base = super::select::other_base(result, &ctx.base_branch);
             item.replan = policy.merge.replan
-                && super::select::unchecked(item.record.result.as_ref(), checks).is_some();
+                && (other_base.is_some() || super::select::unchecked(result, checks).is_some());
             let checks = if item.replan { None } else { checks };
-            let reasons = self
+            let mut reasons = self
                 .merge_refusals(ctx, &item.record, &item.project, checks, &mut checked)
                 .await?;
+            if !item.replan {
+                reasons.extend(other_base);
+            }
             if reasons.is_empty() {
                 open.push(item);
             } else {

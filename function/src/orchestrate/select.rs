@@ -227,6 +227,19 @@ pub(crate) fn unapproved(
     ))
 }
 
+/// Why a plan with `result` is not for the pull request's base branch `base` now, if it is not:
+/// it was made under another branch's policy (its sets, hooks, workflow and requirements),
+/// before the pull request was retargeted.
+pub(crate) fn other_base(result: Option<&ProjectResult>, base: &str) -> Option<String> {
+    let planned_for = result?.base_branch.as_deref()?;
+    (planned_for != base).then(|| {
+        format!(
+            "its plan was made for the base branch `{planned_for}`, and the pull request now \
+             merges into `{base}`: comment `landfall plan` to plan it under `{base}`'s policy"
+        )
+    })
+}
+
 /// Why a plan with `result` was not checked against every set of `checks`, if it was not.
 pub(crate) fn unchecked(
     result: Option<&ProjectResult>,

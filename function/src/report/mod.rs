@@ -74,6 +74,8 @@ impl Reporter<'_> {
             return self.record_drift_plan(spec, report).await;
         }
         let mut result = report.result.clone();
+        // The base it was made for, from the signed spec (whatever the runner said).
+        result.base_branch = Some(spec.base_branch.clone());
         // A plan overtaken by a push is never recorded: it could otherwise be applied.
         let now = self.vcs.pull_request(&spec.repo, spec.pr).await?;
         // A merge's plan is made at the merge commit, which nothing can move.
@@ -277,6 +279,7 @@ impl Reporter<'_> {
             {
                 result.policies = plan.policies;
                 result.policy_approvals = plan.policy_approvals;
+                result.base_branch = plan.base_branch;
             }
         }
         Ok(self.store.put_plan(&record).await?)

@@ -102,6 +102,11 @@ pub struct ProjectResult {
     /// outside it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub drift: Option<DriftFacts>,
+    /// A plan's base branch, as the function recorded it from the run's signed spec: the
+    /// branch whose policy (sets, hooks, workflow, requirements) it was made under. A plan of a
+    /// pull request retargeted since is not applied. `None` in records made before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub base_branch: Option<String>,
 }
 
 /// What a drift check's plan changes, by address (no values).
@@ -224,6 +229,7 @@ impl ProjectResult {
             policies: Vec::new(),
             policy_approvals: Vec::new(),
             drift: None,
+            base_branch: None,
         }
     }
 

@@ -312,3 +312,31 @@ async fn on_merge_a_plan_not_checked_against_every_set_is_planned_again_when_the
         .count();
     assert_eq!(replans, 1, "planned again at the merge commit");
 }
+
+/// A plan records the base branch it was made for (from the run's signed spec). Retargeted
+/// since, the pull request's plan is not applied, by comment or on merge: it was made under
+/// another branch's policy.
+#[tokio::test]
+async fn a_plan_of_a_pull_request_retargeted_since_is_not_applied() {
+    let (lp, _bin, _) = super::merge::planned("repos:\n- id: /.*/\n  apply_on_merge: true\n").await;
+    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    assert_eq!(record.result.unwrap().base_branch.as_deref(), Some("main"));
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/pulls/1")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "number": 1, "state": "open", "merged": false, "mergeable_state": "clean",
+            "head": {"ref": "feature", "sha": super::SHA, "repo": {"full_name": REPO}},
+            "base": {"ref": "release", "sha": super::SHA, "repo": {"full_name": REPO}},
+            "user": {"login": "author"}
+        })))
+        .with_priority(1)
+        .mount(&lp.host)
+        .await;
+    may(&lp, "maintainer", "write").await;
+    let refused = say(&lp, "maintainer", "landfall apply", "apply-1").await;
+    assert!(
+        refused.contains("made for the base branch `main`") && refused.contains("`release`"),
+        "{refused}"
+    );
+    assert_eq!(run_envs(&lp).len(), 1, "nothing applied");
+}

@@ -351,7 +351,8 @@ mod tests {
                 counts: None,
                 policies: Vec::new(),
                 policy_approvals: Vec::new(),
-            drift: None,
+                drift: None,
+                base_branch: Some("main".to_owned()),
             }),
             deadline: None,
         };
