@@ -227,12 +227,13 @@ impl Reporter<'_> {
     }
 }
 
-/// The results stored under `trigger`, in the records' (project key) order.
+/// The results stored under `trigger`, in the records' (project key) order. A run still in
+/// progress has none yet: an applying record keeps its plan's result, which is not the apply's.
 #[must_use]
 pub fn results_of(records: &[PlanRecord], trigger: &str) -> Vec<ProjectResult> {
     records
         .iter()
-        .filter(|record| record.trigger.as_deref() == Some(trigger))
+        .filter(|record| record.trigger.as_deref() == Some(trigger) && !record.in_progress())
         .filter_map(|record| record.result.clone())
         .collect()
 }
@@ -329,10 +330,15 @@ mod tests {
             result,
             deadline: None,
         };
+        // A run of the trigger still applying keeps its plan's result, which is not the
+        // apply's: it is not shown.
+        let mut applying = record("t1", Some(no_changes("No changes. the plan")));
+        applying.status = PlanStatus::Applying;
         let records = [
             record("t1", Some(mine.clone())),
             record("t2", Some(other)),
             record("t1", None),
+            applying,
         ];
         assert_eq!(results_of(&records, "t1"), vec![mine.clone()]);
         let body = compose("**header**", &results_of(&records, "t1"));

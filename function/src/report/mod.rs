@@ -271,16 +271,22 @@ impl Reporter<'_> {
         let mut record = Self::plan_record(spec, run_id, status, planfile, result);
         if status == PlanStatus::Planned && spec.command == RunCommand::Apply {
             // An apply refused before Terraform ran leaves its plan as it was: the plan's policy
-            // results and their approvals stay with it, or the next apply would find a plan
-            // checked against nothing (and, before, a failing set gone unapproved).
-            let kept = self.store.get_plan(&record.key, record.pr).await?;
-            if let (Some(result), Some(Some(plan))) =
-                (record.result.as_mut(), kept.map(|r| r.result))
-            {
-                result.policies = plan.policies;
-                result.policy_approvals = plan.policy_approvals;
-                result.base_branch = plan.base_branch;
+            // results, approvals and base stay with it, or the next apply would find a plan
+            // checked against nothing (and, before, a failing set gone unapproved). Only the
+            // same plan, though: one made since (another planfile) is left as it is, and no
+            // older plan is written over it.
+            let Some(kept) = self.store.get_plan(&record.key, record.pr).await? else {
+                return Ok(PlanOutcome::Changed);
+            };
+            if kept.planfile != record.planfile {
+                return Ok(PlanOutcome::Changed);
             }
+            if let (Some(result), Some(plan)) = (record.result.as_mut(), kept.result.as_ref()) {
+                result.policies.clone_from(&plan.policies);
+                result.policy_approvals.clone_from(&plan.policy_approvals);
+                result.base_branch.clone_from(&plan.base_branch);
+            }
+            return Ok(self.store.replace_plan(&record, &kept).await?);
         }
         Ok(self.store.put_plan(&record).await?)
     }

@@ -340,3 +340,41 @@ async fn a_plan_of_a_pull_request_retargeted_since_is_not_applied() {
     );
     assert_eq!(run_envs(&lp).len(), 1, "nothing applied");
 }
+
+/// The refusal of an apply of one plan never writes over another: a plan made since (another
+/// planfile) keeps its record, its checks and its base, and the refused apply's older planfile
+/// does not take their place.
+#[tokio::test]
+async fn a_refused_apply_of_an_older_plan_leaves_a_newer_plan_as_it_is() {
+    let (lp, _bin, plan) = super::merge::planned("repos:\n- id: /.*/\n").await;
+    let newer = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    let mut apply = plan.clone();
+    apply.command = crate::run::RunCommand::Apply;
+    apply.trigger = "apply-old".to_owned();
+    apply.apply = Some(crate::run::PlanToApply {
+        planfile: StoredArtifact {
+            key: "plans/older.tfplan".to_owned(),
+            sha256: "ef".repeat(32),
+            size: 10,
+        },
+        planned_sha: plan.head_sha.clone(),
+    });
+    let refused = crate::orchestrate::select::refused(&apply, "an earlier stage did not apply");
+    let outcome = lp
+        .ctx
+        .reporter()
+        .record_status(
+            &apply,
+            &apply.run_id(),
+            crate::store::PlanStatus::Planned,
+            None,
+            Some(&refused),
+        )
+        .await
+        .unwrap();
+    assert_eq!(outcome, crate::store::PlanOutcome::Changed);
+    let now = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    assert_eq!(now.planfile, newer.planfile);
+    assert_eq!(now.run_id, newer.run_id);
+    assert_eq!(now.result, newer.result);
+}
