@@ -84,6 +84,17 @@ async fn say(lp: &Loop, user: &str, text: &str, delivery: &str) -> String {
     lp.comments().await.last().cloned().unwrap_or_default()
 }
 
+/// Rewrites the result of the PR's one plan record with `change`.
+async fn rewrite_result(lp: &Loop, change: impl FnOnce(&mut crate::run::ProjectResult)) {
+    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    let mut changed = record.clone();
+    change(changed.result.as_mut().unwrap());
+    assert_eq!(
+        lp.ctx.store.replace_plan(&changed, &record).await.unwrap(),
+        crate::store::PlanOutcome::Written
+    );
+}
+
 async fn approvals(lp: &Loop) -> Vec<String> {
     let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
     record.result.unwrap().policy_approvals
@@ -122,13 +133,7 @@ async fn a_failed_policy_blocks_apply_until_an_owner_approves_it_never_the_autho
 #[tokio::test]
 async fn a_failing_set_the_policy_no_longer_names_is_approved_only_by_a_section_owner() {
     let (lp, _bin) = planned_with_a_failing_policy().await;
-    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
-    let mut renamed = record.clone();
-    renamed.result.as_mut().unwrap().policies[0].name = "retired".to_owned();
-    assert_eq!(
-        lp.ctx.store.replace_plan(&renamed, &record).await.unwrap(),
-        crate::store::PlanOutcome::Written
-    );
+    rewrite_result(&lp, |result| result.policies[0].name = "retired".to_owned()).await;
     let by_stranger = say(&lp, "drive-by", "landfall approve_policies", "approve-1").await;
     assert!(by_stranger.contains("no longer in the policy"), "{by_stranger}");
     assert!(approvals(&lp).await.is_empty(), "not counted");
@@ -153,13 +158,7 @@ async fn a_failing_set_the_policy_no_longer_names_is_approved_only_by_a_section_
 #[tokio::test]
 async fn a_plan_never_checked_against_the_policys_sets_is_not_applied() {
     let (lp, _bin) = planned_with_a_failing_policy().await;
-    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
-    let mut unchecked = record.clone();
-    unchecked.result.as_mut().unwrap().policies.clear();
-    assert_eq!(
-        lp.ctx.store.replace_plan(&unchecked, &record).await.unwrap(),
-        crate::store::PlanOutcome::Written
-    );
+    rewrite_result(&lp, |result| result.policies.clear()).await;
     let refused = say(&lp, "maintainer", "landfall apply", "apply-1").await;
     assert!(
         refused.contains("not checked against the policy set(s) `tags`"),
@@ -292,13 +291,8 @@ async fn on_merge_a_plan_not_checked_against_every_set_is_planned_again_when_the
         "- id: /.*/\n  apply_on_merge: true\n  apply_on_merge_replan: true\n",
     );
     let (lp, _bin) = planned_with_a_failing_policy_under(&policy).await;
-    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
-    let mut older = record.clone();
-    older.result.as_mut().unwrap().policies.clear();
-    assert_eq!(
-        lp.ctx.store.replace_plan(&older, &record).await.unwrap(),
-        crate::store::PlanOutcome::Written
-    );
+    // Made before the set was added.
+    rewrite_result(&lp, |result| result.policies.clear()).await;
     super::merge::host_says_merged(&lp, "maintainer", "write", super::merge::SAME).await;
     lp.ctx
         .process(&super::merge::merged_by("maintainer"))
