@@ -121,9 +121,14 @@ async fn a_failed_policy_blocks_apply_until_an_owner_approves_it_never_the_autho
     assert!(by_owner.contains("approved (1 of 1"), "{by_owner}");
     assert_eq!(approvals(&lp).await, ["security-lead"]);
     say(&lp, "maintainer", "landfall apply", "apply-3").await;
+    runs_reach(&lp, 2).await;
+}
+
+/// Waits until `n` runs were dispatched.
+async fn runs_reach(lp: &Loop, n: usize) {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while run_envs(&lp).len() < 2 {
-        assert!(std::time::Instant::now() < deadline, "the apply was never dispatched");
+    while run_envs(lp).len() < n {
+        assert!(std::time::Instant::now() < deadline, "run {n} was never dispatched");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
 }
@@ -274,11 +279,7 @@ async fn an_apply_the_runner_refused_leaves_the_plans_policy_checks_and_approval
     assert_eq!(result.policy_approvals, ["security-lead"]);
 
     say(&lp, "maintainer", "landfall apply", "apply-2").await;
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
-    while run_envs(&lp).len() < 3 {
-        assert!(std::time::Instant::now() < deadline, "the second apply was never dispatched");
-        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-    }
+    runs_reach(&lp, 3).await;
 }
 
 /// With `apply_on_merge_replan`, a plan not checked against every set there is now is not
