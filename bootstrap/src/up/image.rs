@@ -89,11 +89,9 @@ fn source(ctx: &Ctx) -> Source {
 
 /// `name` found in a directory of `PATH`, as an executable file.
 fn on_path(name: &str) -> Option<PathBuf> {
-    use std::os::unix::fs::PermissionsExt as _;
-    let path = landfall_function::config::process::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|dir| dir.join(name))
-        .find(|p| fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+    use landfall_function::config::process;
+    let path = process::var_os("PATH")?;
+    process::executable_in(std::env::split_paths(&path), name.as_ref())
 }
 
 /// The platform's ECR repository for the runner image.

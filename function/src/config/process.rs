@@ -61,3 +61,18 @@ pub fn vars_os() -> std::env::VarsOs {
 pub fn under_lambda() -> bool {
     var_os(super::env_vars::LAMBDA_RUNTIME_API).is_some()
 }
+
+/// The first of `dirs` (a `PATH`'s folders, in order) that holds `name` as an executable file,
+/// and that file.
+pub fn executable_in(
+    dirs: impl IntoIterator<Item = std::path::PathBuf>,
+    name: &std::path::Path,
+) -> Option<std::path::PathBuf> {
+    use std::os::unix::fs::PermissionsExt as _;
+    dirs.into_iter()
+        .map(|dir| dir.join(name))
+        .find(|candidate| {
+            std::fs::metadata(candidate)
+                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
+        })
+}

@@ -42,6 +42,7 @@ impl RunnerOptions {
     #[must_use]
     pub fn from_env() -> Self {
         let get = settings::var_os;
+        let path = get(function_env::PATH);
         let work_dir = get(function_env::WORK_DIR)
             .map_or_else(|| std::env::temp_dir().join("landfall-run"), PathBuf::from);
         Self {
@@ -49,11 +50,11 @@ impl RunnerOptions {
                 .map_or_else(|| work_dir.join("plugin-cache"), PathBuf::from),
             terraform: found_now(
                 get(function_env::TERRAFORM).map_or_else(|| "terraform".into(), PathBuf::from),
-                get(function_env::PATH).as_deref(),
+                path.as_deref(),
             ),
             tofu: found_now(
                 get(function_env::TOFU).map_or_else(|| "tofu".into(), PathBuf::from),
-                get(function_env::PATH).as_deref(),
+                path.as_deref(),
             ),
             // Absolute from the start, as the binaries: a relative one would be looked up again
             // in each project's folder of the clone, which the pull request writes.
@@ -84,20 +85,15 @@ pub(super) fn vcs_url(spec: &RunSpec) -> Option<String> {
 /// Only absolute folders count; a name found in none stays a bare name, which
 /// `terraform::pick_terraform` refuses to run.
 fn found_now(program: PathBuf, path: Option<&std::ffi::OsStr>) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt as _;
     if program.is_absolute() {
         return program;
     }
     if program.components().count() != 1 {
         return std::path::absolute(&program).unwrap_or(program);
     }
-    path.iter()
+    let dirs = path
+        .iter()
         .flat_map(std::env::split_paths)
-        .filter(|dir| dir.is_absolute())
-        .map(|dir| dir.join(&program))
-        .find(|candidate| {
-            std::fs::metadata(candidate)
-                .is_ok_and(|meta| meta.is_file() && meta.permissions().mode() & 0o111 != 0)
-        })
-        .unwrap_or(program)
+        .filter(|dir| dir.is_absolute());
+    settings::executable_in(dirs, &program).unwrap_or(program)
 }
