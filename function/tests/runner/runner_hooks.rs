@@ -6,7 +6,7 @@
 //! workspace.
 
 use landfall_e2e::git;
-use landfall_function::run::{EnvSource, RunStatus, Step, WorkflowHook};
+use landfall_function::run::{EnvSource, RunCommand, RunStatus, Step, WorkflowHook, default_steps};
 
 use crate::runner_e2e::Fixture;
 
@@ -48,15 +48,9 @@ fn a_post_hook_reads_the_plan_the_runner_showed_not_what_a_step_left() {
     let fx = Fixture::new();
     let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
     let mut spec = fx.spec(&head, "delivery-showfile");
-    spec.project.workflow = Some(vec![
-        Step::Init {
-            extra_args: Vec::new(),
-        },
-        Step::Plan {
-            extra_args: Vec::new(),
-        },
-        Step::run("ln -sf /dev/null \"$SHOWFILE\""),
-    ]);
+    let mut workflow = default_steps(RunCommand::Plan);
+    workflow.push(Step::run("ln -sf /dev/null \"$SHOWFILE\""));
+    spec.project.workflow = Some(workflow);
     spec.project.hooks.post = vec![WorkflowHook::new(
         "grep -o '\"terraform_data.app\"' \"$SHOWFILE\" | head -1",
     )];

@@ -3,7 +3,7 @@
 //! processes, which end with it.
 
 use landfall_e2e::git;
-use landfall_function::run::{EnvSource, RunOutput, RunStatus, Step};
+use landfall_function::run::{EnvSource, RunCommand, RunOutput, RunStatus, Step, default_steps};
 
 use super::runner_e2e::Fixture;
 
@@ -91,12 +91,10 @@ fn forged_on_path(fx: &Fixture, name: &str, script: &str, path: &std::ffi::OsStr
     std::fs::create_dir_all(&forged).unwrap();
     std::fs::write(forged.join(name), script).unwrap();
     std::fs::set_permissions(forged.join(name), std::fs::Permissions::from_mode(0o755)).unwrap();
-    Step::Env {
-        name: "PATH".to_owned(),
-        source: EnvSource::Value(format!("{}:{}", forged.display(), path.to_string_lossy())),
-        shell: None,
-        shell_args: Vec::new(),
-    }
+    Step::env(
+        "PATH",
+        EnvSource::Value(format!("{}:{}", forged.display(), path.to_string_lossy())),
+    )
 }
 
 /// A workflow's `env` step that puts a folder of the repository first on `PATH` does not choose
@@ -116,16 +114,9 @@ fn an_env_step_that_sets_path_does_not_choose_the_runners_terraform() {
         &path,
     );
     let mut spec = fx.spec(&head, "delivery-path");
-    spec.project.workflow = Some(vec![
-        forged,
-        Step::run("terraform version"),
-        Step::Init {
-            extra_args: Vec::new(),
-        },
-        Step::Plan {
-            extra_args: Vec::new(),
-        },
-    ]);
+    let mut workflow = vec![forged, Step::run("terraform version")];
+    workflow.extend(default_steps(RunCommand::Plan));
+    spec.project.workflow = Some(workflow);
     let report = fx.run_with_env(
         &spec,
         &[
@@ -451,15 +442,9 @@ fn a_binary_missing_from_the_runners_path_is_refused_not_taken_from_the_workflow
     );
     let mut spec = fx.spec(&head, "delivery-tofu");
     spec.project.distribution = landfall_function::run::Distribution::OpenTofu;
-    spec.project.workflow = Some(vec![
-        forged,
-        Step::Init {
-            extra_args: Vec::new(),
-        },
-        Step::Plan {
-            extra_args: Vec::new(),
-        },
-    ]);
+    let mut workflow = vec![forged];
+    workflow.extend(default_steps(RunCommand::Plan));
+    spec.project.workflow = Some(workflow);
     let report = fx.run_with_env(
         &spec,
         &[

@@ -188,6 +188,22 @@ async fn refuse_unexpected(server: &MockServer) {
         .await;
 }
 
+/// `GET .../pulls/3` answers `first`, then `second`, once each.
+async fn pull_read_twice(server: &MockServer, first: serde_json::Value, second: serde_json::Value) {
+    get("/api/v1/repos/acme/infra/pulls/3")
+        .respond_with(ResponseTemplate::new(200).set_body_json(first))
+        .up_to_n_times(1)
+        .with_priority(1)
+        .expect(1)
+        .mount(server)
+        .await;
+    get("/api/v1/repos/acme/infra/pulls/3")
+        .respond_with(ResponseTemplate::new(200).set_body_json(second))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
 #[tokio::test]
 async fn a_fork_pull_request_names_the_fork_and_a_deleted_fork_is_a_fork_too() {
     let server = MockServer::start().await;
@@ -200,20 +216,12 @@ async fn a_fork_pull_request_names_the_fork_and_a_deleted_fork_is_a_fork_too() {
             "user": {"login": "evil-outsider"}
         })
     };
-    get("/api/v1/repos/acme/infra/pulls/3")
-        .respond_with(ResponseTemplate::new(200).set_body_json(pr(
-            json!({"full_name": "evil-outsider/infra", "fork": true}),
-        )))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    get("/api/v1/repos/acme/infra/pulls/3")
-        .respond_with(ResponseTemplate::new(200).set_body_json(pr(json!(null))))
-        .expect(1)
-        .mount(&server)
-        .await;
+    pull_read_twice(
+        &server,
+        pr(json!({"full_name": "evil-outsider/infra", "fork": true})),
+        pr(json!(null)),
+    )
+    .await;
     let c = client(&server);
     let fork = c.pull_request(&repo(), PR).await.unwrap();
     assert_eq!(fork.head_repo, Some(RepoName::new("evil-outsider/infra")));
@@ -551,18 +559,12 @@ async fn an_agit_pull_request_is_a_fork_and_a_deleted_branch_is_not() {
             "user": {"login": "reader"}
         })
     };
-    get("/api/v1/repos/acme/infra/pulls/3")
-        .respond_with(ResponseTemplate::new(200).set_body_json(pr("", "open", false)))
-        .up_to_n_times(1)
-        .with_priority(1)
-        .expect(1)
-        .mount(&server)
-        .await;
-    get("/api/v1/repos/acme/infra/pulls/3")
-        .respond_with(ResponseTemplate::new(200).set_body_json(pr("feature", "closed", true)))
-        .expect(1)
-        .mount(&server)
-        .await;
+    pull_read_twice(
+        &server,
+        pr("", "open", false),
+        pr("feature", "closed", true),
+    )
+    .await;
     let c = client(&server);
     let agit = c.pull_request(&repo(), PR).await.unwrap();
     assert_eq!(agit.head_repo, None);
