@@ -246,19 +246,18 @@ pub(crate) fn unchecked(
     checks: Option<&PolicyChecks>,
 ) -> Option<String> {
     let unchecked: Vec<String> = checks
-        .map(|c| c.sets.iter().map(|s| &s.set.name).collect::<Vec<_>>())
-        .unwrap_or_default()
         .into_iter()
+        .flat_map(|c| &c.sets)
+        .map(|s| &s.set.name)
         .filter(|name| !result.is_some_and(|r| r.policies.iter().any(|p| &p.name == *name)))
         .map(|name| format!("`{name}`"))
         .collect();
-    if !unchecked.is_empty() {
-        return Some(format!(
+    (!unchecked.is_empty()).then(|| {
+        format!(
             "its plan was not checked against the policy set(s) {}: the policy, or the pull \
              request's base branch, changed since it was made. Comment `landfall plan` to plan \
              again",
             unchecked.join(", ")
-        ));
-    }
-    None
+        )
+    })
 }

@@ -270,7 +270,7 @@ pub(super) fn parse(body: &[u8]) -> Result<Event, ParseError> {
         }
     }
     if let Some(pr) = pr {
-        if let Some(mut cause) = cause(&event.kind, &pr).filter(|_| !is_comment) {
+        if !is_comment && let Some(mut cause) = cause(&event.kind, &pr) {
             event.sender_id = cause.id.take();
             event.sender = cause.into_name();
         }
