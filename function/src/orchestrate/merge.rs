@@ -14,7 +14,6 @@
 //! **`automerge`** (the repo file's, Atlantis' key): once every plan of the PR is applied, the PR
 //! is merged with the policy's `automerge_method`, only while its head is the one applied.
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use self::after::awaits_merge;
@@ -25,12 +24,10 @@ use super::{Context, PrContext, text};
 use crate::command::Action;
 use crate::event::{CommitSha, Event, EventKind, PullRequestNumber, RepoName};
 use crate::markdown::inline_code;
-use crate::projects::discover::{TerraformTree, is_terraform_file};
 use crate::repo_config::{self, ResolvedProject};
 use crate::report::short;
 use crate::run::{CommentThread, MERGE_TRIGGER, PlanToApply, RunCommand, RunSpec};
 use crate::store::{ApplyLocks as _, PlanRecord, PlanStatus, ReleaseOutcome, Store as _};
-use crate::vcs::tree::{HeadFiles, TreeFilter, read_files};
 use crate::vcs::{PrState, VcsClient as _};
 
 /// A planned project the merge applies.
@@ -97,6 +94,14 @@ impl Context {
                     .await;
             }
         };
+        // The projects a dependent must not be applied before: each that has a plan awaiting
+        // the merge (whether or not its own apply on merge is on) or a run in progress. Those
+        // this merge does not apply hold back their dependents, as `landfall apply` would.
+        let unapplied: Vec<String> = records
+            .iter()
+            .filter(|r| awaits_merge(r) || r.in_progress())
+            .filter_map(|r| r.key.project.clone())
+            .collect();
         let (on_merge, others): (Vec<_>, Vec<_>) = records
             .into_iter()
             .partition(|r| awaits_merge(r) && project_for(&config, &policy, r).apply_on_merge);
@@ -130,7 +135,6 @@ impl Context {
                 replan: false,
             })
             .collect();
-        let candidates: Vec<String> = on_merge.iter().filter_map(|i| i.project.name.clone()).collect();
         // A project whose state changed since its plan has nothing to compare or apply.
         let (stale, on_merge): (Vec<_>, Vec<_>) = on_merge
             .into_iter()
@@ -146,7 +150,7 @@ impl Context {
             notes,
         } = without_dependents_of_skipped(
             merge_runs(&ctx, (&on_merge, &stale), &changed, &merge_sha, &policy),
-            &candidates,
+            &unapplied,
         );
         let mut notes: Vec<String> = notes.into_iter().map(|(_, note)| note).collect();
         notes.append(&mut gated);
@@ -243,10 +247,13 @@ impl Context {
         let mut changed = self
             .inputs_changed(repo, &planned_dirs(items), merge_sha, &config_files)
             .await?;
-        // A host that names no head after the merge (a deleted source branch) is not a change.
+        // A host that names no head after the merge (a deleted source branch) is not a change,
+        // nor is a plan made at the merge commit itself (the merge's own, held back for its
+        // policy checks until an owner approved them).
         if !head.as_str().is_empty() {
             for (changed, item) in changed.iter_mut().zip(items) {
-                *changed |= item.record.head_sha != head.as_str();
+                let at = item.record.head_sha.as_str();
+                *changed |= at != head.as_str() && at != merge_sha.as_str();
             }
         }
         for (changed, item) in changed.iter_mut().zip(items) {
@@ -299,62 +306,6 @@ impl Context {
             }
         }
         Ok(())
-    }
-
-    /// For each project (the commit it was planned or applied at, its directory), whether its
-    /// inputs differ between that commit and `merge_sha`: any file under its directory or the
-    /// directories of the local modules it calls (transitively, at either commit), or the repo
-    /// config.
-    pub(crate) async fn inputs_changed(
-        &self,
-        repo: &RepoName,
-        items: &[(&str, &str)],
-        merge_sha: &CommitSha,
-        config_files: &[String],
-    ) -> anyhow::Result<Vec<bool>> {
-        let merged = HeadFiles::read(&self.vcs, repo, merge_sha, config_files).await?;
-        let mut planned: BTreeMap<String, HeadFiles> = BTreeMap::new();
-        for (sha, _) in items {
-            if !planned.contains_key(*sha) {
-                let files =
-                    HeadFiles::read(&self.vcs, repo, &CommitSha::new(*sha), config_files).await?;
-                planned.insert((*sha).to_owned(), files);
-            }
-        }
-        let merged_tree = merged.tree();
-        let mut inputs: Vec<BTreeSet<String>> = Vec::new();
-        for (sha, dir) in items {
-            let at_plan = &planned[*sha];
-            let mut dirs = module_closure(&merged_tree, dir);
-            dirs.extend(module_closure(&at_plan.tree(), dir));
-            inputs.push(dirs);
-        }
-        // Every other file under those directories (variables files, templates), both sides.
-        let all: BTreeSet<String> = inputs.iter().flatten().cloned().collect();
-        let others = move |p: &str| !is_terraform_file(p) && under_any(p, &all);
-        let wanted = TreeFilter::new(others);
-        let merged_other = read_files(&self.vcs, repo, merge_sha, &wanted).await?;
-        let mut changed = Vec::new();
-        for ((sha, _), dirs) in items.iter().zip(&inputs) {
-            let at_plan = &planned[*sha];
-            let sha = CommitSha::new(*sha);
-            let planned_other = read_files(&self.vcs, repo, &sha, &wanted).await?;
-            let pick = |tf: &[(String, String)], other: &[(String, Vec<u8>)]| {
-                let mut files: BTreeMap<String, Vec<u8>> = tf
-                    .iter()
-                    .filter(|(p, _)| under_any(p, dirs))
-                    .map(|(p, t)| (p.clone(), t.clone().into_bytes()))
-                    .collect();
-                files.extend(other.iter().filter(|(p, _)| under_any(p, dirs)).cloned());
-                files
-            };
-            changed.push(
-                at_plan.config != merged.config
-                    || pick(&at_plan.terraform, &planned_other)
-                        != pick(&merged.terraform, &merged_other),
-            );
-        }
-        Ok(changed)
     }
 
     /// After a run's result is recorded: a merge's run releases its lock once applied (or
@@ -581,32 +532,7 @@ fn planned_dirs(items: &[OnMerge]) -> Vec<(&str, &str)> {
         .collect()
 }
 
-/// `dir` and the local modules it calls, transitively, in `tree`.
-fn module_closure(tree: &TerraformTree, dir: &str) -> BTreeSet<String> {
-    let mut seen = BTreeSet::from([dir.to_owned()]);
-    let mut queue = vec![dir.to_owned()];
-    while let Some(next) = queue.pop() {
-        for module in tree.dirs.get(&next).into_iter().flat_map(|d| &d.modules) {
-            if seen.insert(module.clone()) {
-                queue.push(module.clone());
-            }
-        }
-    }
-    seen
-}
-
-/// Whether `path` lies under one of `dirs` (`.` holds everything).
-fn under_any(path: &str, dirs: &BTreeSet<String>) -> bool {
-    dirs.iter().any(|d| {
-        d == "."
-            || path
-                .strip_prefix(d.as_str())
-                .is_some_and(|rest| rest.starts_with('/'))
-    })
-}
-
 mod after;
+mod inputs;
 mod locks;
 mod runs;
-#[cfg(test)]
-mod tests;

@@ -117,8 +117,9 @@ fn plans_and_applies(runs: Vec<(RunSpec, Vec<String>)>) -> RunsByCommand {
 }
 
 /// Of `runs`, those that depend, directly or through others, on a project of `candidates` (the
-/// merge's planned projects, by name) that this merge does not run (refused by its gates, stale,
-/// changed without `apply_on_merge_replan`, or deferred) are not run either: `depends_on` within
+/// PR's projects with a plan not yet applied or a run in progress, by name) that this merge does
+/// not run (its own apply on merge off, refused by the merge's gates, stale, changed without
+/// `apply_on_merge_replan`, or deferred) are not run either: `depends_on` within
 /// the runs orders only what runs, so a dependent would otherwise apply without its dependency.
 /// They are named as not applied, their locks kept.
 pub(crate) fn without_dependents_of_skipped(runs: MergeRuns, candidates: &[String]) -> MergeRuns {

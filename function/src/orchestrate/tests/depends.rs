@@ -45,11 +45,16 @@ fn files(config: &'static str) -> [(&'static str, &'static str); 3] {
 /// The host says the PR merged (its files at the merge commit as at its head, unless the test
 /// mounted others first), and a maintainer's merge is handled.
 async fn merged_by_a_maintainer(lp: &Loop) {
+    merged_by_a_maintainer_with(lp, CONFIG).await;
+}
+
+/// [`merged_by_a_maintainer`], the repo config being `config`.
+async fn merged_by_a_maintainer_with(lp: &Loop, config: &'static str) {
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, ResponseTemplate};
     lp.host_has_pr("closed", true).await;
-    lp.host_has_files(&files(CONFIG)).await;
-    let tree: Vec<_> = files(CONFIG)
+    lp.host_has_files(&files(config)).await;
+    let tree: Vec<_> = files(config)
         .iter()
         .map(|(f, _)| serde_json::json!({"path": f, "type": "blob", "mode": "100644", "sha": super::SHA}))
         .collect();
@@ -268,6 +273,40 @@ async fn a_merge_that_does_not_apply_a_dependency_applies_no_dependent() {
             .any(|c| c.contains("`app`: **not applied**: it depends on `network`")),
         "{said:#?}"
     );
+}
+
+/// `network` turns its own apply on merge off: the merge leaves its plan unapplied, so `app`,
+/// which depends on it, is not applied either (before, only the merge's own projects counted,
+/// and `app` applied without `network`, which `landfall apply` refuses).
+#[tokio::test]
+async fn a_merge_applies_no_dependent_of_a_project_whose_apply_on_merge_is_off() {
+    const NETWORK_OFF: &str = "version: 3
+projects:
+- name: network
+  dir: network
+  apply_on_merge: false
+- name: app
+  dir: app
+  depends_on: [network]
+";
+    let policy = "repos:\n- id: /.*/\n  apply_on_merge: true\n  allowed_overrides: [apply_on_merge]\n";
+    let (lp, _bin) = both_planned_with(policy, NETWORK_OFF).await;
+    lp.host.reset().await;
+    merged_by_a_maintainer_with(&lp, NETWORK_OFF).await;
+
+    let said = lp.comments().await;
+    assert!(
+        dispatched(&lp, RunCommand::Apply).await.is_empty(),
+        "app applied without network: {said:#?}"
+    );
+    assert!(
+        said.iter()
+            .any(|c| c.contains("`app`: **not applied**: it depends on `network`")),
+        "{said:#?}"
+    );
+    let locks = lp.ctx.store.list_locks(Some(REPO)).await.unwrap();
+    let kept: Vec<_> = locks.iter().map(|lock| lock.key.dir.as_str()).collect();
+    assert_eq!(kept, ["app"], "{locks:?}");
 }
 
 /// Asserts that no apply was dispatched and that both locks stay, kept after the merge; returns

@@ -287,11 +287,17 @@ async fn an_apply_the_runner_refused_leaves_the_plans_policy_checks_and_approval
 /// that plan passes the same gates before it is applied).
 #[tokio::test]
 async fn on_merge_a_plan_not_checked_against_every_set_is_planned_again_when_the_policy_replans() {
+    let (_lp, _bin, _replan) = planned_again_on_merge().await;
+}
+
+/// A plan made before its policy set was added, merged under `apply_on_merge_replan`: the loop
+/// and the one plan dispatched at the merge commit, with its report credential.
+async fn planned_again_on_merge() -> (Loop, tempfile::TempDir, (RunSpec, String)) {
     let policy = POLICY.replace(
         "- id: /.*/\n",
         "- id: /.*/\n  apply_on_merge: true\n  apply_on_merge_replan: true\n",
     );
-    let (lp, _bin) = planned_with_a_failing_policy_under(&policy).await;
+    let (lp, bin) = planned_with_a_failing_policy_under(&policy).await;
     // Made before the set was added.
     rewrite_result(&lp, |result| result.policies.clear()).await;
     super::merge::host_says_merged(&lp, "maintainer", "write", super::merge::SAME).await;
@@ -300,12 +306,52 @@ async fn on_merge_a_plan_not_checked_against_every_set_is_planned_again_when_the
         .await
         .unwrap();
     let envs = super::merge::runs(&lp, 2).await;
-    let replans = envs
+    let mut replans: Vec<_> = envs
         .iter()
         .map(super::merge::spec_of)
         .filter(|(s, _)| s.command == crate::run::RunCommand::Plan && s.head_sha.as_str() == super::MERGE_SHA)
-        .count();
-    assert_eq!(replans, 1, "planned again at the merge commit");
+        .collect();
+    assert_eq!(replans.len(), 1, "planned again at the merge commit");
+    (lp, bin, replans.remove(0))
+}
+
+/// The plan made again at the merge commit fails its set, so it is held back; once an owner
+/// approves, `landfall apply` on the merged PR applies that very plan (before, the apply took
+/// it for a plan of another head than the merged one and planned it again, for ever).
+#[tokio::test]
+async fn a_plan_made_again_on_merge_and_held_for_its_policies_applies_once_an_owner_approves() {
+    let (lp, _bin, (replan, credential)) = planned_again_on_merge().await;
+    let planfile = StoredArtifact {
+        key: crate::context::run_artifact_keys(&replan).0,
+        sha256: "cd".repeat(32),
+        size: 10,
+    };
+    let mut planned = report(&replan, RunStatus::Planned, Some(planfile.clone()));
+    planned.head_sha = replan.head_sha.clone();
+    planned.result.policies = vec![PolicySetResult {
+        name: "tags".to_owned(),
+        failures: vec!["aws_s3_bucket.logs has no owner tag".to_owned()],
+        warnings: Vec::new(),
+        error: None,
+    }];
+    assert_eq!(
+        lp.ctx.take_report(Some(&credential), &body(&replan, planned)).await,
+        ReportAnswer::Recorded
+    );
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    assert_eq!(run_envs(&lp).len(), 2, "held back: nothing applied");
+
+    may(&lp, "security-lead", "read").await;
+    let by_owner = say(&lp, "security-lead", "landfall approve_policies", "approve-1").await;
+    assert!(by_owner.contains("approved (1 of 1"), "{by_owner}");
+    say(&lp, "maintainer", "landfall apply", "apply-1").await;
+    let envs = super::merge::runs(&lp, 3).await;
+    let said = lp.comments().await;
+    assert_eq!(envs.len(), 3, "one more run: {said:#?}");
+    let (apply, _) = super::merge::the_apply(&envs);
+    let applied = apply.apply.expect("the held plan is applied");
+    assert_eq!(applied.planned_sha.as_str(), super::MERGE_SHA);
+    assert_eq!(applied.planfile, planfile);
 }
 
 /// A plan records the base branch it was made for (from the run's signed spec). Retargeted
