@@ -63,17 +63,22 @@ pub(super) async fn planned_with_a_failing_policy_under(text: &str) -> (Loop, te
         size: 10,
     };
     let mut planned = report(&spec, RunStatus::Planned, Some(planfile));
-    planned.result.policies = vec![PolicySetResult {
-        name: "tags".to_owned(),
-        failures: vec!["aws_s3_bucket.logs has no owner tag".to_owned()],
-        warnings: Vec::new(),
-        error: None,
-    }];
+    planned.result.policies = failing_tags();
     assert_eq!(
         lp.ctx.take_report(Some(&credential), &body(&spec, planned)).await,
         ReportAnswer::Recorded
     );
     (lp, bin)
+}
+
+/// The result of the `tags` set, failing.
+fn failing_tags() -> Vec<PolicySetResult> {
+    vec![PolicySetResult {
+        name: "tags".to_owned(),
+        failures: vec!["aws_s3_bucket.logs has no owner tag".to_owned()],
+        warnings: Vec::new(),
+        error: None,
+    }]
 }
 
 async fn say(lp: &Loop, user: &str, text: &str, delivery: &str) -> String {
@@ -328,12 +333,7 @@ async fn a_plan_made_again_on_merge_and_held_for_its_policies_applies_once_an_ow
     };
     let mut planned = report(&replan, RunStatus::Planned, Some(planfile.clone()));
     planned.head_sha = replan.head_sha.clone();
-    planned.result.policies = vec![PolicySetResult {
-        name: "tags".to_owned(),
-        failures: vec!["aws_s3_bucket.logs has no owner tag".to_owned()],
-        warnings: Vec::new(),
-        error: None,
-    }];
+    planned.result.policies = failing_tags();
     assert_eq!(
         lp.ctx.take_report(Some(&credential), &body(&replan, planned)).await,
         ReportAnswer::Recorded
