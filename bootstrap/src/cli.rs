@@ -68,11 +68,11 @@ pub struct InitArgs {
     /// [default: the current folder's name].
     #[arg(long)]
     pub name: Option<String>,
-    /// AWS region to build in [default: $AWS_REGION, else us-east-1].
+    /// AWS region to build in [default: $AWS_REGION, else $AWS_DEFAULT_REGION, else us-east-1].
     #[arg(long)]
     pub region: Option<String>,
     /// Git repository Argo CD syncs the rendered manifests from
-    /// [default: this folder's `origin` remote].
+    /// [default: this folder's `origin` remote, without the credentials a CI clone puts in it].
     #[arg(long, value_name = "URL")]
     pub repo_url: Option<String>,
     /// Branch, tag or commit of that repository Argo CD follows.
@@ -206,8 +206,9 @@ changes nothing and says so):
                     (--repo or --org), then ask the host whether it reached the function
 
 Terraform's output goes to .landfall-up/<stage>.log beside terraform/; a failing stage shows
-its tail. AWS settings come from the SDK's environment (AWS_REGION, AWS_PROFILE,
-AWS_ENDPOINT_URL, ...). Ctrl-C is forwarded to Terraform, which stops cleanly.
+its tail. AWS credentials and endpoint come from the SDK's environment (AWS_PROFILE,
+AWS_ENDPOINT_URL, ...); the region is always landfall.toml's, where Terraform builds. Ctrl-C
+is forwarded to Terraform, which stops cleanly.
 
 Exit status: 0 when every stage is done, 3 when something is left to do (listed at the end),
 2 on an error (the failing stage's log tail is shown; finished stages are kept).

@@ -288,6 +288,13 @@ fn in_private_range(net: Ipv4Net) -> bool {
 
 /// Checks a Git or Helm repository URL.
 pub fn repo_url(url: &str) -> Result<(), String> {
+    if landfall_function::config::url_credentials(url).is_some() {
+        return Err(
+            "it holds credentials (`user:token@`): the URL is written into the manifests and the \
+             Terraform state. Give Argo CD the repository's credentials in a Secret instead"
+                .to_owned(),
+        );
+    }
     let ok_scheme = ["https://", "http://", "ssh://", "git@", "oci://", "file://"]
         .iter()
         .any(|s| url.starts_with(s));
@@ -330,6 +337,43 @@ mod tests {
         }
         for bad in ["", "-a", "a-", "A", "a_b", "a.b", &"a".repeat(64), "é"] {
             assert!(dns1123_label(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn repository_urls_with_credentials_are_refused() {
+        for ok in [
+            "https://github.com/acme/platform.git",
+            "git@github.com:acme/platform.git",
+            "ssh://git@gitlab.example.com:2222/acme/platform.git",
+            "oci://registry.example.com/charts",
+            "https://gitlab.example.com/a/b?x=c@d",
+        ] {
+            assert!(repo_url(ok).is_ok(), "{ok}");
+        }
+        for (url, stripped) in [
+            (
+                "https://gitlab-ci-token:s3cr3t@gitlab.com/acme/p.git",
+                "https://gitlab.com/acme/p.git",
+            ),
+            (
+                "https://ghp_token@github.com/acme/p.git",
+                "https://github.com/acme/p.git",
+            ),
+            ("ssh://git:pw@host/acme/p.git", "ssh://host/acme/p.git"),
+            (
+                "oci://u:p@registry.example.com/charts",
+                "oci://registry.example.com/charts",
+            ),
+        ] {
+            let err = repo_url(url).unwrap_err();
+            assert!(
+                !err.contains("s3cr3t") && err.contains("credentials"),
+                "{err}"
+            );
+            let mut left = url.to_owned();
+            left.replace_range(landfall_function::config::url_credentials(url).unwrap(), "");
+            assert_eq!(left, stripped);
         }
     }
 

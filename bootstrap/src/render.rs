@@ -317,7 +317,7 @@ impl<'a> PlatformContext<'a> {
                 bucket: c.state_bucket(),
                 lock_table: c.state_lock_table(),
                 key: c.state_key(),
-                bootstrap_key: "bootstrap/terraform.tfstate".to_owned(),
+                bootstrap_key: crate::up::stages::BOOTSTRAP_KEY.to_owned(),
                 noncurrent_version_days: c
                     .state
                     .noncurrent_version_days

@@ -31,6 +31,17 @@ pub struct DriftArgs {
 /// Runs `landfall drift`: exit status 0 when nothing listed drifts, 2 when something does (as
 /// `terraform plan -detailed-exitcode`), 1 on errors.
 pub fn run(args: &DriftArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> {
+    match listed(args, stdout) {
+        Ok(code) => Ok(code),
+        // 2 says "drifted" here, so an error is 1: a CI job must not take one for the other.
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            Ok(ExitCode::from(1))
+        }
+    }
+}
+
+fn listed(args: &DriftArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let config = StoreConfig::from_env().context("cannot read the store configuration")?;
     let rows = drift_ops::list_drift_blocking(&config, args.repo.as_deref(), args.all)?;
     if args.json {

@@ -36,13 +36,16 @@ pub fn run(args: &InitArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> 
             Some(name) => name.clone(),
             None => default_name(&dir),
         },
-        region: args.region.clone().unwrap_or_else(default_region),
+        region: match &args.region {
+            Some(region) => region.clone(),
+            None => default_region()?,
+        },
         repo_url: match &args.repo_url {
             Some(url) => url.clone(),
-            None => origin_remote(&dir).context(
+            None => without_credentials(origin_remote(&dir).context(
                 "no --repo-url given and this folder has no git `origin` remote; \
                  pass --repo-url with the Git repository Argo CD will sync from",
-            )?,
+            )?),
         },
         revision: args.revision.clone(),
         vcs: args.vcs.clone(),
@@ -148,12 +151,30 @@ fn default_name(dir: &Path) -> String {
         .unwrap_or_else(|| "landfall".to_owned())
 }
 
-fn default_region() -> String {
-    std::env::var("AWS_REGION")
-        .or_else(|_| std::env::var("AWS_DEFAULT_REGION"))
-        .ok()
-        .filter(|r| names::aws_region(r).is_ok())
-        .unwrap_or_else(|| "us-east-1".to_owned())
+/// `$AWS_REGION`, else `$AWS_DEFAULT_REGION`, else us-east-1; a variable that names no region
+/// is an error, not a reason to build somewhere else.
+fn default_region() -> anyhow::Result<String> {
+    for var in ["AWS_REGION", "AWS_DEFAULT_REGION"] {
+        if let Some(region) = std::env::var(var).ok().filter(|r| !r.is_empty()) {
+            if let Err((message, help)) = names::aws_region(&region) {
+                bail!(
+                    "{var}: {message}{}; or pass --region",
+                    help.map(|h| format!("; {h}")).unwrap_or_default()
+                );
+            }
+            return Ok(region);
+        }
+    }
+    Ok("us-east-1".to_owned())
+}
+
+/// The `origin` remote's URL without the credentials a CI clone puts in it
+/// (`https://gitlab-ci-token:...@`): `repo_url` is written into the manifests.
+fn without_credentials(mut url: String) -> String {
+    if let Some(credentials) = landfall_function::config::url_credentials(&url) {
+        url.replace_range(credentials, "");
+    }
+    url
 }
 
 fn origin_remote(dir: &Path) -> Option<String> {

@@ -33,7 +33,7 @@ pub fn run_up(args: &UpArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode>
         args.target.out.as_deref(),
     ))?;
     let opts = Options {
-        terraform: args.terraform.clone(),
+        terraform: program(&args.terraform)?,
         backend_config: args.backend_config.clone().map(absolute).transpose()?,
         function_package: args.function_package.clone().map(absolute).transpose()?,
         runner_image: args.runner_image.clone(),
@@ -61,6 +61,16 @@ fn absolute(path: impl AsRef<std::path::Path>) -> anyhow::Result<PathBuf> {
     std::path::absolute(path).with_context(|| format!("bad path {}", path.display()))
 }
 
+/// A program named by a path (`.tools/bin/terraform`) made absolute: Terraform runs in each
+/// stage's folder. A bare name is looked up on `PATH`.
+fn program(path: &std::path::Path) -> anyhow::Result<PathBuf> {
+    if path.components().count() > 1 {
+        absolute(path)
+    } else {
+        Ok(path.to_owned())
+    }
+}
+
 /// Runs `landfall down`.
 pub fn run_down(args: &DownArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> {
     let config = Config::load(&args.target.config)?;
@@ -86,7 +96,7 @@ pub fn run_down(args: &DownArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitC
         bail!("{typed:?} is not the platform's name {name:?}; nothing was destroyed");
     }
     let opts = Options {
-        terraform: args.terraform.clone(),
+        terraform: program(&args.terraform)?,
         backend_config: args.backend_config.clone().map(absolute).transpose()?,
         vcs_token_file: args.vcs_token_file.clone(),
         vcs_token_env: vcs_token_env(),
@@ -98,13 +108,17 @@ pub fn run_down(args: &DownArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitC
         let ctx = Ctx::new(&config, &out, opts).await?;
         up::terraform::forward_interrupts();
         up::stages::init_platform(&ctx).await?;
+        // Known before the hook goes: a destroy that cannot start leaves everything as it was.
+        let vars = ctx
+            .platform_vars(None)
+            .context("nothing was removed or destroyed")?;
         if !args.keep_webhook {
             let said = up::connect::remove_webhook(&ctx).await.context(
                 "nothing was destroyed; fix the cause, or pass --keep-webhook to leave the hook",
             )?;
             writeln!(stdout, "{said}")?;
         }
-        up::stages::destroy_platform(&ctx).await?;
+        up::stages::destroy_platform(&ctx, vars).await?;
         writeln!(
             stdout,
             "destroyed terraform/platform; the state backend (s3://{}) is kept",
@@ -112,4 +126,20 @@ pub fn run_down(args: &DownArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitC
         )?;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_program_given_by_a_relative_path_is_found_from_every_stages_folder() {
+        let given = std::path::Path::new(".tools/bin/terraform");
+        let found = program(given).unwrap();
+        assert!(found.is_absolute() && found.ends_with(given), "{found:?}");
+        assert_eq!(
+            program(std::path::Path::new("terraform")).unwrap(),
+            PathBuf::from("terraform")
+        );
+    }
 }

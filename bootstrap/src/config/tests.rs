@@ -104,6 +104,16 @@ fn a_chart_without_version_is_refused() {
 }
 
 #[test]
+fn a_chart_app_with_a_revision_is_refused_not_rendered_without_it() {
+    let text = format!(
+        "{MINIMAL}\n[[apps]]\nname = \"x\"\nrepo_url = \"https://charts.example.com\"\nchart = \"x\"\nchart_version = \"1.2.3\"\nrevision = \"v1\"\n"
+    );
+    let err = parse(&text).unwrap_err();
+    assert!(err.contains("sets revision with a chart"), "{err}");
+    parse(&text.replace("revision = \"v1\"\n", "")).unwrap();
+}
+
+#[test]
 fn the_function_settings_are_checked_by_the_functions_own_parsers() {
     let with = |function: &str| format!("{MINIMAL}{function}\n");
     let bare = |function: &str| {
@@ -226,4 +236,57 @@ fn no_app_deploys_into_argo_cds_the_runners_or_kubernetes_own_namespaces() {
     let err = parse(&app("name = \"default\"")).unwrap_err();
     assert!(err.contains("taken by Argo CD's own project"), "{err}");
     parse(&app("name = \"x\"\nnamespace = \"default\"")).unwrap();
+}
+
+#[test]
+fn a_state_key_must_be_plain_and_not_the_bootstrap_stages() {
+    let with = |key: &str| format!("{MINIMAL}\n[state]\nkey = {key:?}\n");
+    parse(&with("platform/terraform.tfstate")).unwrap();
+    for key in ["p/a\"b.tfstate", "p/${x}", "*", "p//x", "/p", "p/", "p/a b"] {
+        let err = parse(&with(key)).unwrap_err();
+        assert!(err.contains("invalid state key"), "{key}: {err}");
+    }
+    let err = parse(&with("bootstrap/terraform.tfstate")).unwrap_err();
+    assert!(err.contains("the bootstrap stage's"), "{err}");
+}
+
+#[test]
+fn the_runners_namespace_is_their_own() {
+    let with = |section: &str| format!("{MINIMAL}{section}\n");
+    for namespace in ["argocd", "kube-system", "default"] {
+        let err = parse(&with(&format!("runner_namespace = {namespace:?}"))).unwrap_err();
+        assert!(
+            err.contains("network policy would cut off"),
+            "{namespace}: {err}"
+        );
+    }
+    let err = parse(&format!(
+        "{MINIMAL}runner_namespace = \"ops\"\n[argocd]\nnamespace = \"ops\"\n"
+    ))
+    .unwrap_err();
+    assert!(err.contains("network policy would cut off"), "{err}");
+    let err = parse(&format!("{MINIMAL}[argocd]\nnamespace = \"Argo_CD\"\n")).unwrap_err();
+    assert!(err.contains("invalid [argocd] namespace"), "{err}");
+    parse(&with("runner_namespace = \"tf-runs\"")).unwrap();
+}
+
+#[test]
+fn a_repository_url_with_credentials_is_refused_and_never_shown() {
+    let text = MINIMAL.replace(
+        "https://github.com/acme/platform.git",
+        "https://gitlab-ci-token:s3cr3t@gitlab.com/acme/platform.git",
+    );
+    let err = parse(&text).unwrap_err();
+    assert!(
+        err.contains("holds credentials") && !err.contains("s3cr3t"),
+        "{err}"
+    );
+    let err = parse(&format!(
+        "{MINIMAL}vcs_url = \"https://ghp_s3cr3t@ghe.example.com/api/v3\"\n"
+    ))
+    .unwrap_err();
+    assert!(
+        err.contains("credentials") && !err.contains("s3cr3t"),
+        "{err}"
+    );
 }

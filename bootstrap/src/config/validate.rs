@@ -51,10 +51,29 @@ impl Config {
         }
         if let Some(key) = &self.state.key {
             let k = key.get_ref();
-            if k.is_empty() || k.starts_with('/') || k.ends_with('/') {
+            // The key stands in HCL strings and in IAM resource ARNs (where `*` is a wildcard).
+            let plain = k.split('/').all(|part| {
+                !part.is_empty()
+                    && part
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-'))
+            });
+            if !plain {
                 v.at(
                     key,
-                    format!("invalid state key {k:?}: it must be a relative object key"),
+                    format!(
+                        "invalid state key {k:?}: it must be a relative object key of letters, \
+                         digits, `.`, `_`, `-` and `/` between non-empty parts"
+                    ),
+                    Some("for example key = \"platform/terraform.tfstate\"".to_owned()),
+                );
+            } else if k == crate::up::stages::BOOTSTRAP_KEY {
+                v.at(
+                    key,
+                    format!(
+                        "state key {k:?} is the bootstrap stage's: the platform stage would \
+                         take over (and destroy) the state backend's own resources"
+                    ),
                     Some("for example key = \"platform/terraform.tfstate\"".to_owned()),
                 );
             }
@@ -141,6 +160,13 @@ impl Config {
     }
 
     fn validate_gitops(&self, v: &mut Validator<'_>) {
+        if let Err(e) = names::dns1123_label(self.argocd.namespace.get_ref()) {
+            v.at(
+                &self.argocd.namespace,
+                format!("invalid [argocd] namespace: {e}"),
+                None,
+            );
+        }
         let g = &self.gitops;
         if let Err(e) = names::repo_url(g.repo_url.get_ref()) {
             v.at(&g.repo_url, format!("invalid gitops repo_url: {e}"), None);
@@ -168,11 +194,12 @@ impl Config {
             v.at(&f.vcs, err.to_string(), None);
         }
         if let Some(url) = &f.vcs_url
-            && landfall_function::config::check_vcs_url(url.get_ref()).is_err()
+            && let Err(landfall_function::config::ConfigError::Invalid { value, reason, .. }) =
+                landfall_function::config::check_vcs_url(url.get_ref())
         {
             v.at(
                 url,
-                format!("vcs_url {:?} is not an http(s) URL", url.get_ref()),
+                format!("vcs_url {value:?} is invalid: {reason}"),
                 Some(
                     "write the API base URL, e.g. \"https://github.example.com/api/v3\"".to_owned(),
                 ),
@@ -209,11 +236,26 @@ impl Config {
                 );
             }
         }
-        if let Err(e) = names::dns1123_label(f.runner_namespace.get_ref()) {
+        let runners = f.runner_namespace.get_ref();
+        if let Err(e) = names::dns1123_label(runners) {
             v.at(
                 &f.runner_namespace,
                 format!("invalid runner_namespace: {e}"),
                 None,
+            );
+        } else if runners == self.argocd.namespace.get_ref()
+            || runners == "default"
+            || runners.starts_with("kube-")
+        {
+            // The runners' namespace denies every ingress and is labelled `restricted`: shared
+            // with Argo CD or the cluster's own pods (CoreDNS), it would cut them off.
+            v.at(
+                &f.runner_namespace,
+                format!(
+                    "runner_namespace {runners:?} is Argo CD's, Kubernetes' own or `default`: the runners' \
+                     network policy would cut off what else runs there"
+                ),
+                Some("keep the runners in a namespace of their own, e.g. \"landfall-runner\"".to_owned()),
             );
         }
         if let Some(image) = f.runner_image.as_ref()
@@ -366,6 +408,14 @@ impl Config {
                         v.at(path, format!("invalid path of app {name:?}: {e}"), None);
                     }
                 }
+                (None, Some(_), Some(_)) if app.revision.is_some() => v.at(
+                    app.revision.as_ref().unwrap_or(&app.name),
+                    format!("app {name:?} sets revision with a chart"),
+                    Some(
+                        "a Helm source is pinned by chart_version alone: remove revision"
+                            .to_owned(),
+                    ),
+                ),
                 (None, Some(chart), Some(version)) => {
                     if chart.get_ref().trim().is_empty() || chart.get_ref().contains('/') {
                         v.at(

@@ -211,19 +211,17 @@ impl Ctx {
         Ok(vars)
     }
 
-    /// Builds the context: the configuration's names and the AWS clients (region, credentials
-    /// and endpoint from the SDK's own environment, as the function's).
+    /// Builds the context: the configuration's names and the AWS clients (credentials and
+    /// endpoint from the SDK's own environment, as the function's). The region is always
+    /// `landfall.toml`'s, where Terraform builds, whatever the profile or `AWS_REGION` say.
     pub async fn new(config: &Config, out: &Path, opts: Options) -> anyhow::Result<Self> {
-        let sdk = landfall_function::aws::sdk_config().await;
-        let sdk = if sdk.region().is_none() {
-            sdk.into_builder()
-                .region(aws_sdk_s3::config::Region::new(
-                    config.platform.region.get_ref().clone(),
-                ))
-                .build()
-        } else {
-            sdk
-        };
+        let sdk = landfall_function::aws::sdk_config()
+            .await
+            .into_builder()
+            .region(aws_sdk_s3::config::Region::new(
+                config.platform.region.get_ref().clone(),
+            ))
+            .build();
         // Path-style addressing only for a custom endpoint (moto, MinIO, a VPC endpoint).
         let custom = sdk.endpoint_url().is_some();
         let s3 = aws_sdk_s3::Client::from_conf(

@@ -372,10 +372,10 @@ pub async fn init_platform(ctx: &Ctx) -> anyhow::Result<()> {
 
 /// `landfall down`: destroys the platform stage (initialised by [`init_platform`]); the state
 /// backend stays.
-pub async fn destroy_platform(ctx: &Ctx) -> anyhow::Result<()> {
+pub async fn destroy_platform(ctx: &Ctx, vars: Vec<String>) -> anyhow::Result<()> {
     let tf = ctx.terraform("platform", Stage::Platform);
     let mut destroy = args(&["destroy", "-input=false", "-no-color", "-auto-approve"]);
-    destroy.extend(ctx.platform_vars(None)?);
+    destroy.extend(vars);
     tf.run(&destroy, false).await?;
     let _ = fs::remove_file(ctx.work_dir().join(connect::MARKER));
     Ok(())

@@ -192,4 +192,11 @@ fn drift_lists_the_drifted_projects_and_exits_2_while_something_drifts() {
     assert_eq!(rows[1]["since"], "2026-05-01T01:46:40Z");
     let out = landfall(dir.path(), "embedded", &["drift", "--repo", "acme/other"]);
     assert_eq!(stdout(&out), "no drift\n");
+    // An error is 1, never the 2 of "drifted" (as `terraform plan -detailed-exitcode`).
+    let out = landfall(dir.path(), "postgres", &["drift"]);
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("LANDFALL_STORE"),
+        "{out:?}"
+    );
 }

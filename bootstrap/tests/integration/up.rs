@@ -566,6 +566,20 @@ fn down_needs_the_platform_name_and_keeps_the_state_backend() {
         "{}",
         text(&out)
     );
+    // A destroy that cannot start (no function package here) leaves the hook as it was.
+    let package = f.path("terraform/platform/landfall-function.zip");
+    let aside = f.path("landfall-function.zip.aside");
+    fs::rename(&package, &aside).unwrap();
+    let out = f.landfall(&[
+        "down",
+        "--confirm",
+        NAME,
+        "--backend-config",
+        "moto.tfbackend",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(f.requests("DELETE").is_empty(), "{}", text(&out));
+    fs::rename(&aside, &package).unwrap();
     let said = f.landfall_ok(&[
         "down",
         "--confirm",

@@ -305,17 +305,44 @@ fn vcs_url(
 ///
 /// # Errors
 ///
-/// When it is not an `http://` or `https://` URL.
+/// When it is not an `http://` or `https://` URL, or holds credentials (the error shows it
+/// without them).
 pub fn check_vcs_url(url: &str) -> Result<String, ConfigError> {
+    let invalid = |value: String, reason: &str| ConfigError::Invalid {
+        var: env_vars::VCS_URL,
+        value,
+        reason: reason.to_owned(),
+    };
+    if let Some(credentials) = url_credentials(url) {
+        let mut shown = url.to_owned();
+        shown.replace_range(credentials, "");
+        return Err(invalid(
+            shown,
+            "it holds credentials (`user:token@`); the token goes in LANDFALL_VCS_TOKEN (or \
+             its _ARN), never in a URL, which is logged",
+        ));
+    }
     if url.starts_with("https://") || url.starts_with("http://") {
         Ok(url.trim_end_matches('/').to_owned())
     } else {
-        Err(ConfigError::Invalid {
-            var: env_vars::VCS_URL,
-            value: url.to_owned(),
-            reason: "expected an http:// or https:// URL".to_owned(),
-        })
+        Err(invalid(
+            url.to_owned(),
+            "expected an http:// or https:// URL",
+        ))
     }
+}
+
+/// Where a URL's credentials stand, with the `@` after them, if it holds any: the user
+/// information of an `http(s)://` or `oci://` URL (a token may be the user name alone), a
+/// password in an `ssh://` one. `git@host:path` names a user, no secret.
+#[must_use]
+pub fn url_credentials(url: &str) -> Option<std::ops::Range<usize>> {
+    let (scheme, rest) = url.split_once("://")?;
+    let start = scheme.len() + 3;
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or_default();
+    let userinfo = &authority[..authority.rfind('@')?];
+    let secret = !scheme.eq_ignore_ascii_case("ssh") || userinfo.contains(':');
+    secret.then(|| start..start + userinfo.len() + 1)
 }
 
 fn webhook_secret(

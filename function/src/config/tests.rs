@@ -410,6 +410,22 @@ fn an_embedded_store_with_kubernetes_runners_is_refused_at_start_up() {
 }
 
 #[test]
+fn a_vcs_url_holding_a_token_is_refused_without_showing_it() {
+    for url in [
+        "https://ghp_s3cr3t@ghe.example.com/api/v3",
+        "https://oauth2:s3cr3t@gitlab.example.com",
+    ] {
+        let err = with_secret(&[("LANDFALL_VCS_URL", url)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("credentials") && !err.contains("s3cr3t"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn every_wrong_setting_is_reported_at_once() {
     let err = config(
         &[
