@@ -112,6 +112,9 @@ pub fn run_down(args: &DownArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitC
         let vars = ctx
             .platform_vars(None)
             .context("nothing was removed or destroyed")?;
+        up::stages::unprotect_function_table(&ctx)
+            .await
+            .context("nothing was removed or destroyed")?;
         if !args.keep_webhook {
             let said = up::connect::remove_webhook(&ctx).await.context(
                 "nothing was destroyed; fix the cause, or pass --keep-webhook to leave the hook",

@@ -49,6 +49,8 @@ pub struct Ctx {
     pub secrets: aws_sdk_secretsmanager::Client,
     /// ECR (the runner image's repository and login).
     pub ecr: aws_sdk_ecr::Client,
+    /// DynamoDB (`down` lifts the function table's deletion protection).
+    pub dynamodb: aws_sdk_dynamodb::Client,
 }
 
 /// The options of `landfall up` as the stages use them.
@@ -255,6 +257,7 @@ impl Ctx {
             s3,
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
             ecr: aws_sdk_ecr::Client::new(&sdk),
+            dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
         })
     }
 }

@@ -380,3 +380,30 @@ pub async fn destroy_platform(ctx: &Ctx, vars: Vec<String>) -> anyhow::Result<()
     let _ = fs::remove_file(ctx.work_dir().join(connect::MARKER));
     Ok(())
 }
+
+/// The function's table is protected from deletion (it holds the pull requests' locks): `down`,
+/// past its typed confirmation, lifts that so that the destroy can delete it. A table that is
+/// not there (never applied, or gone) needs nothing.
+pub async fn unprotect_function_table(ctx: &Ctx) -> anyhow::Result<()> {
+    let table = format!("{}-landfall", ctx.name);
+    let lifted = ctx
+        .dynamodb
+        .update_table()
+        .table_name(&table)
+        .deletion_protection_enabled(false)
+        .send()
+        .await;
+    match lifted {
+        Ok(_) => Ok(()),
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(aws_sdk_dynamodb::operation::update_table::UpdateTableError::is_resource_not_found_exception) =>
+        {
+            Ok(())
+        }
+        Err(err) => Err(anyhow::Error::new(err.into_service_error()).context(format!(
+            "cannot lift the deletion protection of the function's table {table}"
+        ))),
+    }
+}

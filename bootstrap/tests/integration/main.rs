@@ -4,6 +4,7 @@
 //! rendered file.
 
 mod cli;
+mod down;
 mod locks;
 mod platform_additions;
 mod render_tree;

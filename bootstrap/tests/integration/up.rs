@@ -13,7 +13,7 @@ use landfall_e2e::{MotoServer, path_with_tools, tools_dir};
 use wiremock::matchers::{body_partial_json, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-const NAME: &str = "t1";
+pub const NAME: &str = "t1";
 const BUCKET: &str = "t1-tfstate-us-east-1";
 const URL: &str = "https://abc.lambda-url.us-east-1.on.aws/";
 const TOKEN: &str = "ghp_test_token";
@@ -45,6 +45,13 @@ elif kind == "secrets":
             pass
 elif kind == "ecr-repository":
     boto3.client("ecr").create_repository(repositoryName=sys.argv[2], imageTagMutability="IMMUTABLE")
+elif kind == "protected-table":
+    boto3.client("dynamodb").create_table(TableName=sys.argv[2], KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST",
+        DeletionProtectionEnabled=True)
+elif kind == "table-protected":
+    table = boto3.client("dynamodb").describe_table(TableName=sys.argv[2])["Table"]
+    print(str(table.get("DeletionProtectionEnabled", False)).lower(), end="")
 elif kind == "get-secret":
     print(boto3.client("secretsmanager").get_secret_value(SecretId=sys.argv[2])["SecretString"], end="")
 elif kind == "wait-for":
@@ -282,8 +289,13 @@ output "vcs_token_arn" {{
     }
 
     pub fn secret(&self, name: &str) -> String {
+        self.helper_says(&["get-secret", name])
+    }
+
+    /// What the test helper prints when run with `args` against moto.
+    pub fn helper_says(&self, args: &[&str]) -> String {
         let mut cmd = Command::new(python());
-        cmd.arg(self.path("helper.py")).args(["get-secret", name]);
+        cmd.arg(self.path("helper.py")).args(args);
         self.moto.aws_env(&mut cmd);
         let out = cmd.output().unwrap();
         assert!(out.status.success(), "{out:?}");
@@ -546,63 +558,4 @@ fn a_failing_platform_stage_stops_the_run_keeps_the_migrated_state_and_the_next_
         text(&out)
     );
     assert_complete(&f);
-}
-
-#[test]
-fn down_needs_the_platform_name_and_keeps_the_state_backend() {
-    let f = Fixture::new();
-    f.fake_github();
-    let _ = f.up(&[]);
-    let out = f.landfall(&[
-        "down",
-        "--confirm",
-        "wrong",
-        "--backend-config",
-        "moto.tfbackend",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(
-        text(&out).contains("nothing was destroyed"),
-        "{}",
-        text(&out)
-    );
-    // A destroy that cannot start (no function package here) leaves the hook as it was.
-    let package = f.path("terraform/platform/landfall-function.zip");
-    let aside = f.path("landfall-function.zip.aside");
-    fs::rename(&package, &aside).unwrap();
-    let out = f.landfall(&[
-        "down",
-        "--confirm",
-        NAME,
-        "--backend-config",
-        "moto.tfbackend",
-    ]);
-    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
-    assert!(f.requests("DELETE").is_empty(), "{}", text(&out));
-    fs::rename(&aside, &package).unwrap();
-    let said = f.landfall_ok(&[
-        "down",
-        "--confirm",
-        NAME,
-        "--backend-config",
-        "moto.tfbackend",
-    ]);
-    assert!(said.contains("state backend"), "{said}");
-    assert!(said.contains("removed the github hook 7"), "{said}");
-    assert_eq!(
-        f.requests("DELETE").len(),
-        1,
-        "the hook up registered is deleted, with the token from Secrets Manager"
-    );
-    let platform: serde_json::Value =
-        serde_json::from_slice(&state_object(&f, "platform/terraform.tfstate").unwrap()).unwrap();
-    assert_eq!(
-        platform["resources"].as_array().map(Vec::len),
-        Some(0),
-        "the platform is destroyed"
-    );
-    assert!(
-        state_object(&f, "bootstrap/terraform.tfstate").is_some(),
-        "the state backend stays"
-    );
 }

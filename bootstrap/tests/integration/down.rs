@@ -1,0 +1,73 @@
+//! `landfall down`: a typed confirmation, then the hook removed and the platform destroyed,
+//! the state backend kept; a destroy that cannot start touches nothing.
+
+use std::fs;
+
+use crate::up::{Fixture, NAME, state_object, text};
+
+#[test]
+fn down_needs_the_platform_name_and_keeps_the_state_backend() {
+    let f = Fixture::new();
+    f.fake_github();
+    let _ = f.up(&[]);
+    let out = f.landfall(&[
+        "down",
+        "--confirm",
+        "wrong",
+        "--backend-config",
+        "moto.tfbackend",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        text(&out).contains("nothing was destroyed"),
+        "{}",
+        text(&out)
+    );
+    // The function's table, protected from deletion as the platform stage creates it.
+    f.helper(&["protected-table", "t1-landfall"]);
+    // A destroy that cannot start (no function package here) leaves the hook as it was.
+    let package = f.path("terraform/platform/landfall-function.zip");
+    let aside = f.path("landfall-function.zip.aside");
+    fs::rename(&package, &aside).unwrap();
+    let out = f.landfall(&[
+        "down",
+        "--confirm",
+        NAME,
+        "--backend-config",
+        "moto.tfbackend",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(f.requests("DELETE").is_empty(), "{}", text(&out));
+    assert_eq!(f.helper_says(&["table-protected", "t1-landfall"]), "true");
+    fs::rename(&aside, &package).unwrap();
+    let said = f.landfall_ok(&[
+        "down",
+        "--confirm",
+        NAME,
+        "--backend-config",
+        "moto.tfbackend",
+    ]);
+    assert!(said.contains("state backend"), "{said}");
+    assert!(said.contains("removed the github hook 7"), "{said}");
+    assert_eq!(
+        f.helper_says(&["table-protected", "t1-landfall"]),
+        "false",
+        "down lifts the table's deletion protection, or its destroy would fail"
+    );
+    assert_eq!(
+        f.requests("DELETE").len(),
+        1,
+        "the hook up registered is deleted, with the token from Secrets Manager"
+    );
+    let platform: serde_json::Value =
+        serde_json::from_slice(&state_object(&f, "platform/terraform.tfstate").unwrap()).unwrap();
+    assert_eq!(
+        platform["resources"].as_array().map(Vec::len),
+        Some(0),
+        "the platform is destroyed"
+    );
+    assert!(
+        state_object(&f, "bootstrap/terraform.tfstate").is_some(),
+        "the state backend stays"
+    );
+}
