@@ -209,7 +209,9 @@ fn parse_document(text: &str, path: &Path) -> anyhow::Result<DocumentMut> {
         .with_context(|| format!("cannot edit {}", path.display()))
 }
 
-/// Validates the edited file, renders from it, and only then writes the file and the output.
+/// Validates the edited file and renders from it; then writes the output, and the file last,
+/// with the mode it had: a failure on the way leaves `landfall.toml` as it was, so the command
+/// can simply be run again.
 fn save_and_render(
     doc: &DocumentMut,
     target: &ConfigArgs,
@@ -220,12 +222,19 @@ fn save_and_render(
     let out = super::output_dir(&target.config, target.out.as_deref());
     let changes = super::plan_render(&config, &out)?;
     let dir = super::output_dir(&target.config, None);
+    let cannot_write = || format!("cannot write {}", target.config.display());
     let mut file = tempfile::NamedTempFile::new_in(&dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
-    file.write_all(text.as_bytes())
-        .with_context(|| format!("cannot write {}", target.config.display()))?;
+    file.write_all(text.as_bytes()).with_context(cannot_write)?;
+    let mode = std::fs::metadata(&target.config)
+        .with_context(cannot_write)?
+        .permissions();
+    file.as_file()
+        .set_permissions(mode)
+        .with_context(cannot_write)?;
+    super::write_changes(&out, &changes, stdout)?;
     file.persist(&target.config)
         .map_err(|e| e.error)
-        .with_context(|| format!("cannot write {}", target.config.display()))?;
-    super::write_changes(&out, &changes, stdout)
+        .with_context(cannot_write)?;
+    Ok(())
 }

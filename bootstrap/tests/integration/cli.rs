@@ -258,6 +258,7 @@ fn app_add_and_remove_keep_the_users_comments_and_order() {
     let mut text = fs::read_to_string(&config).unwrap();
     text.push_str("\n# Team Blue's service, owned by @blue.\n[[apps]]\nname = \"blue\" # keep me\nrepo_url = \"https://github.com/acme/blue.git\"\npath = \"deploy\"\n");
     fs::write(&config, &text).unwrap();
+    fs::set_permissions(&config, std::os::unix::fs::PermissionsExt::from_mode(0o644)).unwrap();
     ok(dir.path(), &["render"]);
     fs::write(
         dir.path().join("manifests/apps/hand-written.yaml"),
@@ -283,6 +284,10 @@ fn app_add_and_remove_keep_the_users_comments_and_order() {
         ],
     );
     let added = fs::read_to_string(&config).unwrap();
+    let mode =
+        std::os::unix::fs::PermissionsExt::mode(&fs::metadata(&config).unwrap().permissions())
+            & 0o777;
+    assert_eq!(mode, 0o644, "landfall.toml keeps its mode, {mode:o}");
     assert!(
         added.starts_with(&text),
         "the existing text changed:\n{added}"
