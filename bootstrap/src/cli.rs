@@ -233,8 +233,10 @@ pub struct UpArgs {
     #[arg(long, value_name = "FILE")]
     pub function_package: Option<PathBuf>,
     /// The runner image the Jobs use, already pushed: nothing is built, and the platform gets
-    /// it as `-var runner_image` [default: landfall.toml's `runner_image`, else built with
-    /// podman or docker and pushed to the platform's ECR repository].
+    /// it as `-var runner_image`. For this run only: a later run without it goes back to the
+    /// default, so set `runner_image` in landfall.toml to keep an image [default: landfall.toml's
+    /// `runner_image`, else built with podman or docker and pushed to the platform's ECR
+    /// repository].
     #[arg(long, value_name = "REF")]
     pub runner_image: Option<String>,
     /// A build argument for the runner image `landfall up` builds, KEY=VALUE (repeatable):

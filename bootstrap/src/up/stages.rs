@@ -35,8 +35,8 @@ pub async fn run(ctx: &Ctx, stage: Stage, found: &mut RunState) -> anyhow::Resul
 pub async fn check(ctx: &Ctx, stage: Stage) -> anyhow::Result<Outcome> {
     let dir = ctx.stage_dir("bootstrap");
     let local = local_state(&dir)?.is_some();
-    let backend = dir.join("backend.tf").is_file();
-    let migrated = !local && backend && state_object(ctx, BOOTSTRAP_KEY).await?.is_some();
+    // Without backend.tf, the backend stage writes it when the state is in the bucket.
+    let migrated = !local && state_object(ctx, BOOTSTRAP_KEY).await?.is_some();
     Ok(match stage {
         Stage::Backend if migrated => Outcome::Unchanged(
             "state in S3; `terraform plan` decides whether anything changes".into(),
@@ -80,7 +80,14 @@ async fn backend(ctx: &Ctx) -> anyhow::Result<Outcome> {
     }
     let tf = ctx.terraform("bootstrap", Stage::Backend);
     let backend_tf = dir.join("backend.tf");
-    if local_state(&dir)?.is_some() || !backend_tf.exists() {
+    let local = local_state(&dir)?.is_some();
+    if !local && !backend_tf.exists() && state_object(ctx, BOOTSTRAP_KEY).await?.is_some() {
+        // A checkout without backend.tf (another clone, a deleted file) of a backend that was
+        // migrated: applied on empty local state, the stage would create the backend again,
+        // and the migration would then copy that state over the bucket's.
+        write_backend_tf(&dir)?;
+    }
+    if local || !backend_tf.exists() {
         // Local state is the truth until the migration has been verified: a backend.tf left by
         // an interrupted migration is ours and written again by the next stage.
         if backend_tf.exists() {
@@ -123,9 +130,12 @@ async fn state_object(ctx: &Ctx, key: &str) -> anyhow::Result<Option<serde_json:
             })?))
         }
         Err(e) => {
+            use aws_sdk_s3::error::ProvideErrorMetadata as _;
             let e = aws_sdk_s3::Error::from(e);
+            // GetObject models no NoSuchBucket: a bucket not there yet comes as its code.
             match e {
                 aws_sdk_s3::Error::NoSuchKey(_) | aws_sdk_s3::Error::NoSuchBucket(_) => Ok(None),
+                other if other.code() == Some("NoSuchBucket") => Ok(None),
                 other => Err(anyhow::Error::from(other)
                     .context(format!("cannot read s3://{}/{key}", ctx.bucket))),
             }
@@ -173,10 +183,7 @@ async fn migrate(ctx: &Ctx) -> anyhow::Result<Outcome> {
             ctx.bucket
         )));
     };
-    let example = dir.join("backend.tf.example");
-    let text = fs::read_to_string(&example)
-        .with_context(|| format!("cannot read {}: run `landfall render`", example.display()))?;
-    write_atomically(&backend_tf, &text)?;
+    write_backend_tf(&dir)?;
     let tf = ctx.terraform("bootstrap", Stage::Migrate);
     let mut init = ctx.init_args();
     init.extend(args(&["-migrate-state", "-force-copy"]));
@@ -224,6 +231,14 @@ fn local_state(dir: &Path) -> anyhow::Result<Option<serde_json::Value>> {
     serde_json::from_slice(&bytes)
         .map(Some)
         .with_context(|| format!("{} is not a Terraform state", path.display()))
+}
+
+/// The backend stage's `backend.tf`, written from the rendered `backend.tf.example`.
+fn write_backend_tf(dir: &Path) -> anyhow::Result<()> {
+    let example = dir.join("backend.tf.example");
+    let text = fs::read_to_string(&example)
+        .with_context(|| format!("cannot read {}: run `landfall render`", example.display()))?;
+    write_atomically(&dir.join("backend.tf"), &text)
 }
 
 fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {

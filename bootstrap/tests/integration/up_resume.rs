@@ -5,7 +5,7 @@
 use std::fs;
 use std::process::Command;
 
-use super::up::{Fixture, assert_complete, text};
+use super::up::{Fixture, assert_complete, state_object, text};
 
 #[test]
 fn ctrl_c_stops_terraform_cleanly_and_the_next_run_finishes() {
@@ -94,5 +94,35 @@ fn a_migration_killed_after_terraform_copied_the_state_is_verified_before_the_lo
     let said = text(&out);
     assert_eq!(out.status.code(), Some(0), "{said}");
     assert!(said.contains("(verified); local copy removed"), "{said}");
+    assert_complete(&f);
+}
+
+/// A checkout without the backend stage's `backend.tf` (another operator's clone, or the file
+/// deleted) of a platform whose backend state is in the bucket: the next run uses that state.
+/// Before, it applied the backend again on empty local state, and the migration copied that
+/// state over the bucket's.
+#[test]
+fn a_checkout_without_backend_tf_uses_the_state_in_the_bucket() {
+    let f = Fixture::new();
+    f.fake_github();
+    let out = f.up(&[]);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    let before: serde_json::Value =
+        serde_json::from_slice(&state_object(&f, "bootstrap/terraform.tfstate").unwrap()).unwrap();
+    fs::remove_file(f.path("terraform/bootstrap/backend.tf")).unwrap();
+
+    let out = f.up(&[]);
+    let said = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{said}");
+    assert!(said.contains("   ok  state backend"), "{said}");
+    assert!(said.contains("   ok  state migration"), "{said}");
+    assert!(f.path("terraform/bootstrap/backend.tf").is_file());
+    let after: serde_json::Value =
+        serde_json::from_slice(&state_object(&f, "bootstrap/terraform.tfstate").unwrap()).unwrap();
+    assert_eq!(
+        after["lineage"], before["lineage"],
+        "the bucket's state was not replaced"
+    );
+    assert_eq!(after["resources"], before["resources"]);
     assert_complete(&f);
 }
