@@ -208,7 +208,9 @@ impl Ctx {
                 package.display()
             );
         }
-        let mut vars = vec![format!("-var=function_package={}", package.display())];
+        // Relative to the stage's folder, where Terraform runs: the same in every checkout, so
+        // that a run from another clone does not read as a new package.
+        let mut vars = vec![format!("-var=function_package={}", stages::PACKAGE_FILE)];
         vars.extend(runner_image.map(|image| format!("-var=runner_image={image}")));
         Ok(vars)
     }
