@@ -10,6 +10,7 @@ pub mod commands;
 pub mod config;
 pub mod names;
 pub mod output;
+pub mod package;
 pub mod render;
 pub mod up;
 

@@ -249,6 +249,8 @@ struct FunctionContext<'a> {
     runner_apply_service_account: &'static str,
     /// Set in `landfall.toml`; otherwise the platform's ECR repository at `version`.
     runner_image: Option<&'a str>,
+    /// Where the function reads the operator's policy, when landfall.toml names one.
+    policy: Option<&'static str>,
     dispatcher_group: &'static str,
     memory_mb: u32,
     log_retention_days: u32,
@@ -366,6 +368,10 @@ impl<'a> PlatformContext<'a> {
                 runner_service_account: RUNNER_SERVICE_ACCOUNT,
                 runner_apply_service_account: RUNNER_APPLY_SERVICE_ACCOUNT,
                 runner_image: function.runner_image.as_ref().map(|i| i.get_ref().as_str()),
+                policy: function
+                    .policy
+                    .is_some()
+                    .then_some(crate::package::LAMBDA_POLICY_PATH),
                 dispatcher_group: DISPATCHER_GROUP,
                 memory_mb: *function.memory_mb.get_ref(),
                 log_retention_days: *function.log_retention_days.get_ref(),

@@ -44,6 +44,10 @@ pub fn run_up(args: &UpArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode>
         hook_repo: args.repo.clone(),
         hook_org: args.org.clone(),
         until: args.until,
+        policy: config
+            .policy_path(&args.target.config)
+            .map(absolute)
+            .transpose()?,
     };
     runtime()?.block_on(async {
         let ctx = Ctx::new(&config, &out, opts).await?;

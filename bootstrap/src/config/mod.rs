@@ -156,6 +156,9 @@ pub struct Function {
     /// `cron(...)`); each project's own schedule says when it is due.
     #[serde(default = "defaults::drift_check_interval")]
     pub drift_check_interval: Spanned<String>,
+    /// The operator's policy (Atlantis' `repos.yaml`), relative to landfall.toml: checked by the
+    /// function's own loader, and shipped in the function's package with its policy sets.
+    pub policy: Option<Spanned<String>>,
 }
 
 /// `[[apps]]`: one Argo CD Application of the app of apps.
@@ -345,7 +348,17 @@ impl Config {
             path: path.to_owned(),
             diagnostics: vec![toml_diagnostic(&e, &lines)],
         })?;
-        let diagnostics = config.validate(&lines);
+        let mut diagnostics = config.validate(&lines);
+        if let Some(policy) = &config.function.policy
+            && let Err(problem) =
+                crate::package::policy_files(&config.policy_path(path).unwrap_or_default())
+        {
+            diagnostics.push(Diagnostic {
+                line: Some(lines.line(policy.span().start)),
+                message: format!("policy {:?}: {problem}", policy.get_ref()),
+                help: Some("the path is relative to landfall.toml's folder".to_owned()),
+            });
+        }
         if diagnostics.is_empty() {
             Ok(config)
         } else {
@@ -354,6 +367,15 @@ impl Config {
                 diagnostics,
             })
         }
+    }
+
+    /// Where `[function] policy` names the operator's policy, for the configuration file at
+    /// `config_path`.
+    #[must_use]
+    pub fn policy_path(&self, config_path: &Path) -> Option<PathBuf> {
+        let policy = self.function.policy.as_ref()?;
+        let dir = config_path.parent().unwrap_or(Path::new(""));
+        Some(dir.join(policy.get_ref()))
     }
 
     /// The name prefix of every resource.

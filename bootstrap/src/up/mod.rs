@@ -78,6 +78,8 @@ pub struct Options {
     pub hook_org: Option<String>,
     /// Stop after this stage.
     pub until: Option<Stage>,
+    /// The operator's policy (`[function] policy`), shipped in the function package.
+    pub policy: Option<PathBuf>,
 }
 
 /// A program `up` starts (Terraform and what it runs, podman or docker, `cargo lambda`):

@@ -247,19 +247,14 @@ fn write_atomically(path: &Path, text: &str) -> anyhow::Result<()> {
     fs::rename(&tmp, path).with_context(|| format!("cannot write {}", path.display()))
 }
 
-fn sha256(path: &Path) -> anyhow::Result<String> {
-    use sha2::Digest as _;
-    let bytes = fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    Ok(hex::encode(sha2::Sha256::digest(bytes)))
-}
-
 /// The file beside the function package that names the Landfall version it was put there for.
 const PACKAGE_VERSION_FILE: &str = "landfall-function.zip.version";
 
 /// Puts the function package where the platform stage reads it: `--function-package`, else a
-/// `cargo lambda build` when run inside the Landfall source. A package put there for another
-/// Landfall version (or before versions were noted) is built again: the function and the
-/// runner image of one version go together.
+/// `cargo lambda build` when run inside the Landfall source, else the package already there;
+/// with the operator's policy in it (`[function] policy`), brought up to date. A package put
+/// there for another Landfall version (or before versions were noted) is built again: the
+/// function and the runner image of one version go together.
 fn package(ctx: &Ctx, dry: bool) -> anyhow::Result<Outcome> {
     let target = ctx.stage_dir("platform").join(PACKAGE_FILE);
     let version = env!("CARGO_PKG_VERSION");
@@ -269,12 +264,7 @@ fn package(ctx: &Ctx, dry: bool) -> anyhow::Result<Outcome> {
     let current = noted_version.as_deref() == Some(version);
     let source = match &ctx.opts.function_package {
         Some(file) => file.clone(),
-        None if target.is_file() && current => {
-            return Ok(Outcome::Unchanged(format!(
-                "{} (pass --function-package to replace it)",
-                target.display()
-            )));
-        }
+        None if target.is_file() && current => target.clone(),
         None => {
             let Some(src) = super::source::landfall_source()? else {
                 let why = if target.is_file() {
@@ -301,30 +291,41 @@ fn package(ctx: &Ctx, dry: bool) -> anyhow::Result<Outcome> {
     if !source.is_file() {
         bail!("the function package {} does not exist", source.display());
     }
-    if target.is_file() && sha256(&target)? == sha256(&source)? {
+    let read =
+        |path: &Path| fs::read(path).with_context(|| format!("cannot read {}", path.display()));
+    let policy = match &ctx.opts.policy {
+        Some(path) => crate::package::policy_files(path).map_err(|e| anyhow::anyhow!("{e}"))?,
+        None => Vec::new(),
+    };
+    let shipped = crate::package::with_policy(&read(&source)?, &policy)
+        .with_context(|| format!("cannot put the policy into {}", source.display()))?;
+    if target.is_file() && read(&target)? == shipped {
         if !dry && !current {
             fs::write(&noted, version)?;
         }
-        return Ok(Outcome::Unchanged(format!(
-            "{} is current",
-            target.display()
-        )));
+        let what = if source == target {
+            format!(
+                "{} (pass --function-package to replace it)",
+                target.display()
+            )
+        } else {
+            format!("{} is current", target.display())
+        };
+        return Ok(Outcome::Unchanged(what));
     }
+    let what = if source == target {
+        format!("{} with the policy brought up to date", target.display())
+    } else {
+        format!("{} from {}", target.display(), source.display())
+    };
     if dry {
-        return Ok(Outcome::Changed(format!(
-            "copy {} into terraform/platform",
-            source.display()
-        )));
+        return Ok(Outcome::Changed(what));
     }
     let tmp = target.with_extension("zip.landfall-tmp");
-    fs::copy(&source, &tmp).with_context(|| format!("cannot copy {}", source.display()))?;
+    fs::write(&tmp, &shipped).with_context(|| format!("cannot write {}", tmp.display()))?;
     fs::rename(&tmp, &target)?;
     fs::write(&noted, version)?;
-    Ok(Outcome::Changed(format!(
-        "{} from {}",
-        target.display(),
-        source.display()
-    )))
+    Ok(Outcome::Changed(what))
 }
 
 fn build_package(ctx: &Ctx, src: &Path) -> anyhow::Result<PathBuf> {
