@@ -19,8 +19,16 @@ pub const LAMBDA_POLICY_PATH: &str = "/var/task/policy/repos.yaml";
 /// The policy is read and checked by the function's own loader, as the function will at
 /// start-up. A set outside the policy's folder cannot be shipped, and is an error.
 pub fn policy_files(path: &Path) -> Result<Vec<(String, Vec<u8>)>, String> {
-    let policy =
-        landfall_function::repo_config::Policy::load(path).map_err(|err| err.to_string())?;
+    let policy = landfall_function::repo_config::Policy::load(path).map_err(|err| {
+        // With its causes: "cannot read the policy file x: No such file or directory".
+        let mut text = err.to_string();
+        let mut cause = std::error::Error::source(&err);
+        while let Some(inner) = cause {
+            text = format!("{text}: {inner}");
+            cause = inner.source();
+        }
+        text
+    })?;
     let text = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let mut files = vec![("repos.yaml".to_owned(), text)];
     for set in policy.policy_checks.iter().flat_map(|checks| &checks.sets) {

@@ -251,6 +251,11 @@ struct FunctionContext<'a> {
     runner_image: Option<&'a str>,
     /// Where the function reads the operator's policy, when landfall.toml names one.
     policy: Option<&'static str>,
+    /// The operator's switches, as the function's variables take them.
+    allow_commands: Option<String>,
+    bot_user: Option<&'a str>,
+    disable_autoplan: bool,
+    allow_draft_prs: bool,
     dispatcher_group: &'static str,
     memory_mb: u32,
     log_retention_days: u32,
@@ -309,7 +314,6 @@ impl<'a> PlatformContext<'a> {
             }
         };
         let cluster = &c.cluster;
-        let function = &c.function;
         Self {
             version: env!("CARGO_PKG_VERSION"),
             name: c.name(),
@@ -355,34 +359,7 @@ impl<'a> PlatformContext<'a> {
                 runner_path: join("landfall-runner"),
                 platform_path: join("platform"),
             },
-            function: FunctionContext {
-                vcs: function.vcs.get_ref(),
-                vcs_url: function.vcs_url.as_ref().map(|u| u.get_ref().as_str()),
-                repo_allowlist: function
-                    .repo_allowlist
-                    .iter()
-                    .map(|g| g.get_ref().as_str())
-                    .collect::<Vec<_>>()
-                    .join(","),
-                runner_namespace: function.runner_namespace.get_ref(),
-                runner_service_account: RUNNER_SERVICE_ACCOUNT,
-                runner_apply_service_account: RUNNER_APPLY_SERVICE_ACCOUNT,
-                runner_image: function.runner_image.as_ref().map(|i| i.get_ref().as_str()),
-                policy: function
-                    .policy
-                    .is_some()
-                    .then_some(crate::package::LAMBDA_POLICY_PATH),
-                dispatcher_group: DISPATCHER_GROUP,
-                memory_mb: *function.memory_mb.get_ref(),
-                log_retention_days: *function.log_retention_days.get_ref(),
-                log_retention_below_a_year: *function.log_retention_days.get_ref() < 365,
-                artifact_retention_days: *function.artifact_retention_days.get_ref(),
-                drift_check_interval: DriftSchedule::parse(function.drift_check_interval.get_ref())
-                    .map_or_else(
-                        |_| function.drift_check_interval.get_ref().clone(),
-                        |s| s.to_string(),
-                    ),
-            },
+            function: FunctionContext::new(&c.function),
             apps: c
                 .apps
                 .iter()
@@ -391,6 +368,46 @@ impl<'a> PlatformContext<'a> {
                     namespace: a.get_ref().namespace(),
                 })
                 .collect(),
+        }
+    }
+}
+
+impl<'a> FunctionContext<'a> {
+    fn new(function: &'a crate::config::Function) -> Self {
+        Self {
+            vcs: function.vcs.get_ref(),
+            vcs_url: function.vcs_url.as_ref().map(|u| u.get_ref().as_str()),
+            repo_allowlist: function
+                .repo_allowlist
+                .iter()
+                .map(|g| g.get_ref().as_str())
+                .collect::<Vec<_>>()
+                .join(","),
+            runner_namespace: function.runner_namespace.get_ref(),
+            runner_service_account: RUNNER_SERVICE_ACCOUNT,
+            runner_apply_service_account: RUNNER_APPLY_SERVICE_ACCOUNT,
+            runner_image: function.runner_image.as_ref().map(|i| i.get_ref().as_str()),
+            policy: function
+                .policy
+                .is_some()
+                .then_some(crate::package::LAMBDA_POLICY_PATH),
+            allow_commands: function
+                .allow_commands
+                .as_ref()
+                .map(|c| c.get_ref().join(",")),
+            bot_user: function.bot_user.as_ref().map(|b| b.get_ref().as_str()),
+            disable_autoplan: function.disable_autoplan,
+            allow_draft_prs: function.allow_draft_prs,
+            dispatcher_group: DISPATCHER_GROUP,
+            memory_mb: *function.memory_mb.get_ref(),
+            log_retention_days: *function.log_retention_days.get_ref(),
+            log_retention_below_a_year: *function.log_retention_days.get_ref() < 365,
+            artifact_retention_days: *function.artifact_retention_days.get_ref(),
+            drift_check_interval: DriftSchedule::parse(function.drift_check_interval.get_ref())
+                .map_or_else(
+                    |_| function.drift_check_interval.get_ref().clone(),
+                    |s| s.to_string(),
+                ),
         }
     }
 }

@@ -159,6 +159,17 @@ pub struct Function {
     /// The operator's policy (Atlantis' `repos.yaml`), relative to landfall.toml: checked by the
     /// function's own loader, and shipped in the function's package with its policy sets.
     pub policy: Option<Spanned<String>>,
+    /// The comment commands the function runs (`LANDFALL_ALLOW_COMMANDS`, Atlantis'
+    /// `--allow-commands`); unset, all but `import` and `state`.
+    pub allow_commands: Option<Spanned<Vec<String>>>,
+    /// The login comments may address the function by (`@login plan`; `LANDFALL_BOT_USER`).
+    pub bot_user: Option<Spanned<String>>,
+    /// No plan on pull request events anywhere (`LANDFALL_DISABLE_AUTOPLAN`).
+    #[serde(default)]
+    pub disable_autoplan: bool,
+    /// Draft pull requests are planned by their events too (`LANDFALL_ALLOW_DRAFT_PRS`).
+    #[serde(default)]
+    pub allow_draft_prs: bool,
 }
 
 /// `[[apps]]`: one Argo CD Application of the app of apps.

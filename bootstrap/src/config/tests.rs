@@ -290,3 +290,39 @@ fn a_repository_url_with_credentials_is_refused_and_never_shown() {
         "{err}"
     );
 }
+
+#[test]
+fn the_operators_switches_are_checked_by_the_functions_own_parsers() {
+    let with = |keys: &str| format!("{MINIMAL}{keys}\n");
+    parse(&with("allow_commands = [\"plan\", \"apply\", \"import\"]\nbot_user = \"@landfall-bot\"\ndisable_autoplan = true")).unwrap();
+    let err = parse(&with("allow_commands = [\"plan\", \"destroy\"]")).unwrap_err();
+    assert!(
+        err.contains("invalid allow_commands") && err.contains("`destroy` is not a command"),
+        "{err}"
+    );
+    let err = parse(&with("allow_commands = []")).unwrap_err();
+    assert!(err.contains("invalid allow_commands"), "{err}");
+    let err = parse(&with("bot_user = \"two words\"")).unwrap_err();
+    assert!(err.contains("invalid bot_user"), "{err}");
+}
+
+#[test]
+fn a_policy_that_is_missing_or_invalid_is_refused_at_its_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let toml = dir.path().join("landfall.toml");
+    let text = format!("{MINIMAL}policy = \"repos.yaml\"\n");
+    let err = Config::parse(&text, &toml).unwrap_err().to_string();
+    assert!(
+        err.contains(":11: policy \"repos.yaml\"") && err.contains("No such file"),
+        "{err}"
+    );
+    std::fs::write(
+        dir.path().join("repos.yaml"),
+        "repos:\n- id: /.*/\n  plan_requirements: [never]\n",
+    )
+    .unwrap();
+    let err = Config::parse(&text, &toml).unwrap_err().to_string();
+    assert!(err.contains("never"), "{err}");
+    std::fs::write(dir.path().join("repos.yaml"), "repos:\n- id: /.*/\n").unwrap();
+    Config::parse(&text, &toml).unwrap();
+}

@@ -295,6 +295,18 @@ impl Config {
                 None,
             );
         }
+        // The function's own parsers of its switches.
+        if let Some(commands) = &f.allow_commands
+            && let Err(why) =
+                landfall_function::config::AllowedCommands::parse(&commands.get_ref().join(","))
+        {
+            v.at(commands, format!("invalid allow_commands: {why}"), None);
+        }
+        if let Some(bot) = &f.bot_user
+            && let Err(why) = landfall_function::config::bot_user(bot.get_ref())
+        {
+            v.at(bot, format!("invalid bot_user: {why}"), None);
+        }
         if let Err(why) = DriftSchedule::parse(f.drift_check_interval.get_ref()) {
             v.at(
                 &f.drift_check_interval,

@@ -11,15 +11,15 @@ use landfall::render::{Renderer, Tree};
 use super::render_tree::{attribute, field};
 
 fn render(config: &str) -> Tree {
-    let text = match config {
-        "example" => landfall::commands::demo::example_config().unwrap(),
-        "full" => std::fs::read_to_string(
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/full.toml"),
+    let config = match config {
+        "example" => Config::parse(
+            &landfall::commands::demo::example_config().unwrap(),
+            Path::new("landfall.toml"),
         )
         .unwrap(),
+        "full" => super::render_tree::full(),
         other => panic!("no config {other}"),
     };
-    let config = Config::parse(&text, Path::new("landfall.toml")).unwrap();
     Renderer::new().render(&config).unwrap()
 }
 

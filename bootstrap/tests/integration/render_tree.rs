@@ -13,7 +13,7 @@ fn example() -> Config {
     Config::parse(&text, Path::new("landfall.toml")).unwrap()
 }
 
-fn full() -> Config {
+pub(crate) fn full() -> Config {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/full.toml");
     Config::load(&path).unwrap()
 }

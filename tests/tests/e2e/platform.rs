@@ -13,14 +13,17 @@ use landfall_e2e::{repo_root, shared_dir, terraform, tool};
 
 /// The example platform and a config with every setting, rendered into a temporary folder.
 pub(super) fn rendered(name: &str) -> (tempfile::TempDir, Config) {
-    let text = match name {
-        "example" => landfall::commands::demo::example_config().unwrap(),
-        "full" => {
-            fs::read_to_string(repo_root().join("bootstrap/tests/fixtures/full.toml")).unwrap()
-        }
+    let full = repo_root().join("bootstrap/tests/fixtures/full.toml");
+    let (text, path) = match name {
+        "example" => (
+            landfall::commands::demo::example_config().unwrap(),
+            Path::new("landfall.toml"),
+        ),
+        // Beside its policy file, which it names.
+        "full" => (fs::read_to_string(&full).unwrap(), full.as_path()),
         other => panic!("no config {other}"),
     };
-    let config = Config::parse(&text, Path::new("landfall.toml")).unwrap();
+    let config = Config::parse(&text, path).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let tree = Renderer::new().render(&config).unwrap();
     let changes = landfall::output::plan(dir.path(), &tree).unwrap();
