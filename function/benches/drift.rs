@@ -340,6 +340,7 @@ fn check_spec(key: &LockKey, head_sha: &str, trigger: &str) -> RunSpec {
             comment_id: None,
             header: String::new(),
             silenced: Vec::new(),
+            verbose: false,
         }),
     }
 }

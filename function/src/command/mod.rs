@@ -131,7 +131,8 @@ pub struct Command {
     pub dir: Option<String>,
     /// `-w/--workspace`: a Terraform workspace.
     pub workspace: Option<String>,
-    /// `--verbose`: include the full output in the reply.
+    /// `--verbose`: the reply links each project's full log, cut or not (plan, apply, import,
+    /// state rm).
     pub verbose: bool,
     /// Everything after `--`, passed to Terraform as separate argv entries.
     pub extra_args: Vec<String>,
@@ -331,7 +332,8 @@ pub fn usage(tool: Tool) -> String {
          - `-p, --project NAME`: only this project\n\
          - `-d, --dir DIR`: only the project in this directory\n\
          - `-w, --workspace NAME`: only this Terraform workspace\n\
-         - `--verbose`: include the full output\n\n\
+         - `--verbose` (plan, apply, import, state rm): link each project's full log (init, \
+         hooks, every step) in the reply, even when the reply is not cut\n\n\
          Arguments after `--` go to Terraform as they are, e.g. `{t} plan -d infra -- -var-file=prod.tfvars`; \
          `-chdir`, `-out` and paths outside the project are refused."
     )

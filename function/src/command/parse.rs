@@ -151,8 +151,17 @@ pub(super) fn parse_words(tool: Tool, rest: &str) -> Result<Command, CommandErro
     if parse_flags(&mut command, flags)? {
         return Ok(Command::new(tool, Action::Help));
     }
-    if action == Action::Cancel && !extra.is_empty() {
-        return Err(CommandError::NoTerraformArgs(action.as_str()));
+    // Neither runs Terraform: arguments for it, or a log to link, would be dropped without a word.
+    if matches!(action, Action::Cancel | Action::ApprovePolicies) {
+        if !extra.is_empty() {
+            return Err(CommandError::NoTerraformArgs(action.as_str()));
+        }
+        if command.verbose {
+            return Err(CommandError::UnknownFlag {
+                action: action.as_str(),
+                flag: "--verbose".to_owned(),
+            });
+        }
     }
     check_operands(&command)?;
     if command.project.is_some() && (command.dir.is_some() || command.workspace.is_some()) {

@@ -252,6 +252,9 @@ fn cancel_takes_a_selection_but_no_terraform_arguments() {
     assert_eq!(c.workspace.as_deref(), Some("staging"));
     assert_eq!(command("atlantis cancel").action, Action::Cancel);
     assert!(error("landfall cancel -- -lock=false").contains("no Terraform arguments"));
+    assert!(error("landfall approve_policies -- -lock=false").contains("no Terraform arguments"));
+    assert!(error("landfall cancel --verbose").contains("unknown flag"));
+    assert!(error("landfall approve_policies --verbose").contains("unknown flag"));
 }
 
 #[test]

@@ -103,6 +103,7 @@ impl Context {
             comment_id: comment,
             header,
             silenced,
+            verbose: command.verbose,
         };
         for (spec, _) in &mut to_apply {
             spec.report_back = self.report_back.then(|| thread.clone());

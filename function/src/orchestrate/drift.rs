@@ -413,6 +413,7 @@ fn drift_thread() -> CommentThread {
         comment_id: None,
         header: String::new(),
         silenced: Vec::new(),
+        verbose: false,
     }
 }
 

@@ -189,6 +189,7 @@ impl Context {
             comment_id: Some(self.upsert_comment(ctx, None, &header).await?),
             header,
             silenced: Vec::new(),
+            verbose: false,
         })
     }
 
@@ -419,6 +420,7 @@ impl Context {
                     comment_id: None,
                     header: format!("**Apply on merge** of {}", inline_code(&label)),
                     silenced: Vec::new(),
+            verbose: false,
                 });
                 Box::pin(self.run_group(vec![apply], &thread)).await?;
             }

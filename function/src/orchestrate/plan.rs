@@ -200,6 +200,7 @@ impl Context {
             },
             header,
             silenced,
+            verbose: request.verbose,
         };
         if wanted.is_empty() {
             return Ok(());

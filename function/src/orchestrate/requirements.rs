@@ -5,6 +5,7 @@
 //!   latest, not dismissed, on the head commit) from a user with write access.
 //! - `mergeable`: the host's merge state (each adapter documents its mapping).
 //! - `undiverged`: the head contains the base branch's current head.
+//! - `policies_passed` (`apply` only): what the policy gate enforces for every apply.
 //!
 //! A requirement the host cannot answer is not met (fail closed), with the reason.
 
@@ -54,6 +55,9 @@ impl Context {
                     }
                     checked.undiverged.clone().expect("just set")
                 }
+                // Every apply passes the policy gate first (`select::unapproved`): a plan whose
+                // checks failed without their owners' approval never gets here.
+                Requirement::PoliciesPassed => Ok(true),
             };
             match answer {
                 Ok(true) => {}
@@ -101,6 +105,10 @@ fn unmet_text(requirement: Requirement, command: RunCommand) -> String {
         ),
         Requirement::Undiverged => format!(
             "the pull request's branch must contain the latest commit of its base branch before it is {}: merge or rebase it",
+            past(command)
+        ),
+        Requirement::PoliciesPassed => format!(
+            "the plan's policy checks must pass, or their owners approve the failures, before it is {}",
             past(command)
         ),
     }

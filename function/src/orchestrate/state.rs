@@ -91,7 +91,8 @@ impl Context {
             short(ctx.head_sha.as_str()),
         );
         let comment = self.upsert_comment(ctx, None, &header).await?;
-        let thread = CommentThread::new(comment, header);
+        let mut thread = CommentThread::new(comment, header);
+        thread.verbose = command.verbose;
         spec.report_back = self.report_back.then(|| thread.clone());
         self.run_group(vec![spec], &thread).await
     }

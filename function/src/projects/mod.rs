@@ -102,6 +102,8 @@ pub struct Request {
     pub workspace: Option<String>,
     /// An automatic plan (PR opened or pushed), which skips projects with autoplan disabled.
     pub automatic: bool,
+    /// `--verbose`: the reply links every project's full log, cut or not.
+    pub verbose: bool,
 }
 
 impl Request {
@@ -122,6 +124,7 @@ impl Request {
             dir: command.dir.as_deref().and_then(normalize_dir),
             workspace: command.workspace.clone(),
             automatic: false,
+            verbose: command.verbose,
         }
     }
 

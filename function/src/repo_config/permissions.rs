@@ -94,9 +94,15 @@ fn read_rule(r: &mut Reader, command: &str, node: &Node) -> Option<Rule> {
             "users" => rule.users = r.strings(&e.value, &format!("{what}.users"))?,
             "teams" => {
                 rule.teams = r.strings(&e.value, &format!("{what}.teams"))?;
-                if let Some(bad) = rule.teams.iter().find(|t| !t.contains('/')) {
+                // A GitHub team is `org/team-slug`; a GitLab group may be top-level (`acme`).
+                // GitHub's adapter refuses a team without its organisation when it checks.
+                let bad = |t: &String| {
+                    t.trim_matches('/').is_empty() || t.chars().any(char::is_whitespace)
+                };
+                if let Some(bad) = rule.teams.iter().find(|t| bad(t)) {
                     r.error(e.line, format!("{what}.teams lists `{bad}`")).help = Some(
-                        "name a team with its organisation or group: `org/team-slug`".to_owned(),
+                        "name a GitHub team as `org/team-slug`, a GitLab group by its path (`acme`, `acme/platform`)"
+                            .to_owned(),
                     );
                     return None;
                 }

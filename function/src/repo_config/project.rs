@@ -27,6 +27,10 @@ pub enum Requirement {
     Mergeable,
     /// The head branch contains the base branch's latest commit.
     Undiverged,
+    /// The plan's policy checks passed, or their owners approved the failures (`apply` only).
+    /// Landfall gates every apply so ([`crate::orchestrate`]'s policy gate), with or without it:
+    /// an Atlantis file that names it keeps its meaning.
+    PoliciesPassed,
 }
 
 impl Requirement {
@@ -37,6 +41,7 @@ impl Requirement {
             Requirement::Approved => "approved",
             Requirement::Mergeable => "mergeable",
             Requirement::Undiverged => "undiverged",
+            Requirement::PoliciesPassed => "policies_passed",
         }
     }
 
@@ -409,14 +414,18 @@ pub(crate) fn read_requirements(
             if !out.contains(&req) {
                 out.push(req);
             }
+        } else if name == "policies_passed" && what == "`apply_requirements`" {
+            if !out.contains(&Requirement::PoliciesPassed) {
+                out.push(Requirement::PoliciesPassed);
+            }
         } else if name == "policies_passed" {
             ok = false;
             r.error(
                 node.line,
-                format!("{what} lists `policies_passed`, which Landfall does not implement yet (policy checks)"),
+                format!("{what} lists `policies_passed`, which only `apply_requirements` takes"),
             )
             .help = Some(
-                "remove it; Landfall refuses requirements it cannot enforce instead of ignoring them"
+                "policy checks gate applies, not plans or imports: move it to apply_requirements"
                     .to_owned(),
             );
         } else {

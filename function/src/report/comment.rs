@@ -73,7 +73,8 @@ impl Reporter<'_> {
             if shown.as_deref() == Some(body.as_str()) {
                 break;
             }
-            self.show_split(spec, comment_id, &body, &results).await?;
+            self.show_split(spec, (comment_id, thread.verbose), &body, &results)
+                .await?;
             shown = Some(body);
         }
         Ok(())
@@ -107,10 +108,11 @@ impl Reporter<'_> {
 
     /// Shows `body` in the thread's comment and, when it is over the host's limit, in the
     /// thread's part comments: the ones already posted are edited, missing ones posted once.
+    /// A cut comment links the full logs; a `verbose` one links them in any case.
     async fn show_split(
         &self,
         spec: &RunSpec,
-        comment_id: &CommentId,
+        (comment_id, verbose): (&CommentId, bool),
         body: &str,
         results: &[ProjectResult],
     ) -> anyhow::Result<()> {
@@ -118,10 +120,15 @@ impl Reporter<'_> {
         let pr = spec.pr;
         let limit = self.vcs.comment_limit();
         let mut options = SplitOptions::new(limit, MAX_COMMENT_PARTS);
+        let mut body = std::borrow::Cow::Borrowed(body);
         if body.len() > limit {
             options.full_log = self.full_logs(results, limit / LOG_NOTE_SHARE).await;
+        } else if verbose
+            && let Some(note) = self.full_logs(results, limit / LOG_NOTE_SHARE).await
+        {
+            body = std::borrow::Cow::Owned(format!("{body}\n\n{note}"));
         }
-        let parts = split(body, &options);
+        let parts = split(&body, &options);
         let first = parts.first().map_or("", String::as_str);
         self.vcs.edit_comment(repo, pr, comment_id, first).await?;
         let store = self.store;

@@ -433,6 +433,7 @@ pub(crate) mod tests {
             comment_id: Some(crate::event::CommentId("1234".to_owned())),
             header: "**`apply`** of 1 project\n\n\"quoted\"".to_owned(),
             silenced: vec!["dir:staging".to_owned()],
+            verbose: false,
         });
         assert_eq!(round_trip(&spec), spec);
     }

@@ -289,6 +289,9 @@ pub struct CommentThread {
     /// The projects (by label) whose result this comment leaves out when nothing changed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub silenced: Vec<String>,
+    /// `--verbose`: the comment links every project's full log, cut or not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub verbose: bool,
 }
 
 impl CommentThread {
@@ -299,6 +302,7 @@ impl CommentThread {
             comment_id: Some(comment_id),
             header,
             silenced: Vec::new(),
+            verbose: false,
         }
     }
 

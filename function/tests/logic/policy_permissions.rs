@@ -72,8 +72,8 @@ fn bad_permission_values_stop_the_load_naming_the_key() {
             "`permissions.apply`.access is `everyone`",
         ),
         (
-            "permissions:\n    apply: {teams: [platform]}",
-            "`permissions.apply`.teams lists `platform`",
+            "permissions:\n    apply: {teams: [acme platform]}",
+            "`permissions.apply`.teams lists `acme platform`",
         ),
         (
             "permissions:\n    apply: {pr_author: true}",
@@ -88,6 +88,9 @@ fn bad_permission_values_stop_the_load_naming_the_key() {
         let err = policy_error(&format!("repos:\n- id: /.*/\n  {text}\n"));
         assert!(err.contains(needle), "{needle}: {err}");
     }
+    // A top-level GitLab group is a team too.
+    let p = resolve("repos:\n- id: /.*/\n  permissions:\n    apply: {teams: [acme]}\n");
+    assert_eq!(p.permissions.apply.teams, ["acme"]);
 }
 
 #[test]
@@ -107,16 +110,24 @@ fn every_atlantis_requirement_value_works_or_is_refused_at_load() {
             assert_eq!(got, [expected], "{key}: {value}");
         }
     }
+    // Atlantis' `policies_passed` gates applies: what Landfall's policy gate does for each.
+    let p = resolve("repos:\n- id: /.*/\n  apply_requirements: [approved, policies_passed]\n");
+    assert_eq!(
+        p.apply_requirements,
+        [Requirement::Approved, Requirement::PoliciesPassed]
+    );
+    for key in ["plan_requirements", "import_requirements"] {
+        let err = policy_error(&format!("repos:\n- id: /.*/\n  {key}: [policies_passed]\n"));
+        assert!(
+            err.contains("`policies_passed`") && err.contains("only `apply_requirements`"),
+            "{err}"
+        );
+    }
     for key in [
         "apply_requirements",
         "plan_requirements",
         "import_requirements",
     ] {
-        let err = policy_error(&format!("repos:\n- id: /.*/\n  {key}: [policies_passed]\n"));
-        assert!(
-            err.contains("`policies_passed`") && err.contains("does not implement"),
-            "{err}"
-        );
         let err = policy_error(&format!(
             "repos:\n- id: /.*/\n  {key}: [approved, reviewed]\n"
         ));
@@ -129,8 +140,11 @@ fn a_repo_file_cannot_name_a_requirement_landfall_does_not_enforce() {
     let policy = resolve(
         "repos:\n- id: /.*/\n  allowed_overrides: [apply_requirements, plan_requirements]\n",
     );
-    for value in ["policies_passed", "signed"] {
-        let text = format!("version: 3\nprojects:\n- dir: app\n  apply_requirements: [{value}]\n");
+    for (key, value) in [
+        ("plan_requirements", "policies_passed"),
+        ("apply_requirements", "signed"),
+    ] {
+        let text = format!("version: 3\nprojects:\n- dir: app\n  {key}: [{value}]\n");
         let err = load(&policy, Some(("atlantis.yaml", &text)))
             .expect_err("refused")
             .to_string();

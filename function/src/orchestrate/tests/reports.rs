@@ -359,3 +359,39 @@ fn a_plan_report_answers_for_every_policy_set_its_run_was_given_and_no_other() {
     });
     assert!(super::super::reports::belongs_to(&spec, &planned).is_err());
 }
+
+/// `landfall plan --verbose`: the comment links the project's full log though nothing was cut;
+/// without it, a comment that fits links nothing.
+#[tokio::test]
+async fn a_verbose_plan_links_the_full_log_in_its_comment() {
+    for (text, linked) in [("landfall plan --verbose", true), ("landfall plan", false)] {
+        let (lp, _bin) = reporting_loop().await;
+        lp.host_has_a_terraform_pr("open", false).await;
+        lp.host_knows("maintainer", "write").await;
+        lp.ctx
+            .process(&super::comment("maintainer", text, "plan-1"))
+            .await
+            .unwrap();
+        let env = dispatched_env(&lp).await;
+        let spec = RunSpec::from_lookup(|name| env.get(name).cloned()).unwrap();
+        let credential = env[crate::config::env_vars::RUN_REPORT_TOKEN].clone();
+        let (planfile, log) = crate::context::run_artifact_keys(&spec);
+        let artifact = |key: String| StoredArtifact {
+            key,
+            sha256: "ab".repeat(32),
+            size: 10,
+        };
+        let mut planned = report(&spec, RunStatus::Planned, Some(artifact(planfile)));
+        planned.log = Some(artifact(log.clone()));
+        planned.result.log.clone_from(&planned.log);
+        assert_eq!(
+            lp.ctx.take_report(Some(&credential), &body(&spec, planned)).await,
+            ReportAnswer::Recorded
+        );
+        let edits = lp.sent("PATCH", "/comments").await;
+        let last = edits.last().map(|e| e["body"].as_str().unwrap_or_default().to_owned());
+        let last = last.unwrap_or_default();
+        assert!(last.contains("terraform_data.forged"), "the plan is shown: {last}");
+        assert_eq!(last.contains("Full logs:") && last.contains(&log), linked, "{text}: {last}");
+    }
+}
