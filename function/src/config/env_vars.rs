@@ -58,7 +58,8 @@ pub const DRIFT_WEBHOOK_URL_ARN: &str = "LANDFALL_DRIFT_WEBHOOK_URL_ARN";
 /// `--disable-autoplan`.
 pub const DISABLE_AUTOPLAN: &str = "LANDFALL_DISABLE_AUTOPLAN";
 /// The comment commands this deployment runs, comma-separated (`all`, or names such as
-/// `plan,apply,unlock,version`); Atlantis' `--allow-commands`. Default: all.
+/// `plan,apply,unlock,version`); Atlantis' `--allow-commands`. Default: all but `import` and
+/// `state`.
 pub const ALLOW_COMMANDS: &str = "LANDFALL_ALLOW_COMMANDS";
 /// The login comments may address the bot by (`@landfall-bot plan`), beside the words
 /// `landfall` and `atlantis`; Atlantis' `--gh-user`, `--gitlab-user`, ... Unset: an @-mention
@@ -92,6 +93,8 @@ pub const AWS_ENDPOINT_URL: &str = "AWS_ENDPOINT_URL";
 pub const AWS_ENDPOINT_URL_S3: &str = "AWS_ENDPOINT_URL_S3";
 /// Set by the Lambda runtime: the function's name.
 pub const AWS_LAMBDA_FUNCTION_NAME: &str = "AWS_LAMBDA_FUNCTION_NAME";
+/// Set by the Lambda runtime: the version it runs (`$LATEST` or a number).
+pub const AWS_LAMBDA_FUNCTION_VERSION: &str = "AWS_LAMBDA_FUNCTION_VERSION";
 /// How a Lambda invocation hands work on (`LANDFALL_HANDOFF`), see `handoff.rs`.
 pub const HANDOFF: &str = "LANDFALL_HANDOFF";
 /// The function hand-offs are sent to (a name or an ARN); unset, the function itself.

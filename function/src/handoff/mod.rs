@@ -34,10 +34,6 @@ use crate::run::RunSpec;
 
 /// The key of a hand-off payload's one member; any other invocation is an HTTP event.
 pub const PAYLOAD_KEY: &str = "landfall_handoff";
-/// The function Lambda runs, set by the runtime.
-const FUNCTION_NAME_VAR: &str = "AWS_LAMBDA_FUNCTION_NAME";
-/// The version Lambda runs, set by the runtime (`$LATEST` or a number).
-const FUNCTION_VERSION_VAR: &str = "AWS_LAMBDA_FUNCTION_VERSION";
 
 /// An event as it travels in a hand-off: the actionable kinds only, a comment's command parsed
 /// again on arrival from its text.
@@ -334,12 +330,12 @@ impl LambdaHandoff {
                  asynchronous invocation, the default under Lambda) or `inline`"
             ),
         }
-        let Some(own) = get(FUNCTION_NAME_VAR) else {
+        let Some(own) = get(env_vars::AWS_LAMBDA_FUNCTION_NAME) else {
             return Ok(None);
         };
         let (function, qualifier) = match get(env_vars::HANDOFF_FUNCTION) {
             Some(other) => (lambda_function(other.trim())?, None),
-            None => (own, get(FUNCTION_VERSION_VAR).filter(|v| v != "$LATEST")),
+            None => (own, get(env_vars::AWS_LAMBDA_FUNCTION_VERSION).filter(|v| v != "$LATEST")),
         };
         Ok(Some(Self {
             function,

@@ -70,8 +70,8 @@ fn target(vars: &[(&str, &str)]) -> anyhow::Result<Option<(String, Option<String
 #[test]
 fn hand_offs_go_to_the_function_itself_unless_a_worker_is_named() {
     let lambda = [
-        (FUNCTION_NAME_VAR, "acme-landfall"),
-        (FUNCTION_VERSION_VAR, "7"),
+        (env_vars::AWS_LAMBDA_FUNCTION_NAME, "acme-landfall"),
+        (env_vars::AWS_LAMBDA_FUNCTION_VERSION, "7"),
     ];
     assert_eq!(
         target(&lambda).unwrap(),
@@ -103,7 +103,7 @@ fn a_hand_off_function_that_lambda_would_not_take_stops_start_up() {
         &"w".repeat(65),
     ] {
         let vars = [
-            (FUNCTION_NAME_VAR, "acme-landfall"),
+            (env_vars::AWS_LAMBDA_FUNCTION_NAME, "acme-landfall"),
             (env_vars::HANDOFF_FUNCTION, bad),
         ];
         let err = target(&vars).unwrap_err().to_string();

@@ -39,13 +39,16 @@ impl RunnerOptions {
     /// Options from the environment: `LANDFALL_WORK_DIR`, `LANDFALL_TERRAFORM`, `LANDFALL_TOFU`,
     /// `LANDFALL_PLUGIN_CACHE_DIR`, `LANDFALL_RUN_GRACE` and the token (`LANDFALL_VCS_TOKEN`, or
     /// standard input after [`git::move_token_off_environment`]).
-    #[must_use]
-    pub fn from_env() -> Self {
+    ///
+    /// # Errors
+    ///
+    /// A `LANDFALL_RUN_GRACE` that is not a whole number of seconds.
+    pub fn from_env() -> Result<Self, String> {
         let get = settings::var_os;
         let path = get(function_env::PATH);
         let work_dir = get(function_env::WORK_DIR)
             .map_or_else(|| std::env::temp_dir().join("landfall-run"), PathBuf::from);
-        Self {
+        Ok(Self {
             plugin_cache: get(function_env::PLUGIN_CACHE_DIR)
                 .map_or_else(|| work_dir.join("plugin-cache"), PathBuf::from),
             terraform: found_now(
@@ -60,16 +63,32 @@ impl RunnerOptions {
             // in each project's folder of the clone, which the pull request writes.
             versions_dir: get(function_env::TERRAFORM_VERSIONS_DIR)
                 .map(|dir| std::path::absolute(&dir).unwrap_or_else(|_| PathBuf::from(dir))),
-            grace: get(function_env::RUN_GRACE)
-                .and_then(|value| value.to_str()?.parse().ok())
-                .map_or(Duration::from_secs(30), Duration::from_secs),
+            grace: grace(get(function_env::RUN_GRACE))?,
             token: git::token_from_environment(),
             helper_exe: std::env::current_exe()
                 .unwrap_or_else(|_| PathBuf::from("landfall-runner")),
             echo: true,
             work_dir,
-        }
+        })
     }
+}
+
+/// `LANDFALL_RUN_GRACE`: the seconds a step is given between SIGINT and SIGKILL (30 unset).
+fn grace(value: Option<std::ffi::OsString>) -> Result<Duration, String> {
+    let Some(value) = value else {
+        return Ok(Duration::from_secs(30));
+    };
+    value
+        .to_str()
+        .and_then(|text| text.trim().parse().ok())
+        .map(Duration::from_secs)
+        .ok_or_else(|| {
+            format!(
+                "{}=\"{}\" is invalid: expected a whole number of seconds",
+                function_env::RUN_GRACE,
+                value.display()
+            )
+        })
 }
 
 /// The host's API base URL: `LANDFALL_VCS_URL`, else the provider's public one.
@@ -96,4 +115,19 @@ fn found_now(program: PathBuf, path: Option<&std::ffi::OsStr>) -> PathBuf {
         .flat_map(std::env::split_paths)
         .filter(|dir| dir.is_absolute());
     settings::executable_in(dirs, &program).unwrap_or(program)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_grace_that_is_no_number_of_seconds_is_an_error_not_thirty() {
+        assert_eq!(grace(None), Ok(Duration::from_secs(30)));
+        assert_eq!(grace(Some("5".into())), Ok(Duration::from_secs(5)));
+        for bad in ["5s", "-1", "", "1.5"] {
+            let err = grace(Some(bad.into())).unwrap_err();
+            assert!(err.contains("LANDFALL_RUN_GRACE"), "{bad}: {err}");
+        }
+    }
 }

@@ -154,7 +154,6 @@ pub fn main() -> ExitCode {
         return ExitCode::from(2);
     }
     cancel_on_signals();
-    let mut opts = RunnerOptions::from_env();
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -166,6 +165,7 @@ pub fn main() -> ExitCode {
         }
     };
     let report = runtime.block_on(async {
+        let mut opts = RunnerOptions::from_env().map_err(|e| (2, e))?;
         if opts.token.is_none()
             && let Some(arn) = settings::var(function_env::VCS_TOKEN_ARN)
         {

@@ -321,9 +321,8 @@ impl DynamoStore {
         .await
     }
 
-    /// Every lock item, by scanning the table (the operator's `locks list` across repos).
-    /// Every lock, from the sweep index.
-    async fn scan_locks(&self) -> Result<Vec<Item>> {
+    /// Every lock, from the sweep index (the sweeper, and `locks list` across repositories).
+    async fn all_locks(&self) -> Result<Vec<Item>> {
         self.query_all(
             Some(SWEEP_INDEX),
             "gsi2pk = :lock",

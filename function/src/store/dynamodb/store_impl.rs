@@ -134,7 +134,7 @@ impl Store for DynamoStore {
                 )
                 .await?
             }
-            None => self.scan_locks().await?,
+            None => self.all_locks().await?,
         };
         let mut locks = items
             .iter()
