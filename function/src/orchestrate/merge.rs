@@ -1,4 +1,4 @@
-//! What a merge starts (apply on merge, `delete_source_branch_on_merge`), and `automerge`.
+//! What a merge starts (apply on merge), and `automerge` (with `delete_source_branch_on_merge`).
 //!
 //! **Apply on merge** (`apply_on_merge`, allowed by the operator's policy): when a PR merges,
 //! each of its plans whose project turns it on is applied, under the lock the PR holds, once the
@@ -12,7 +12,10 @@
 //! so. The other projects' locks are released as on any merge.
 //!
 //! **`automerge`** (the repo file's, Atlantis' key): once every plan of the PR is applied, the PR
-//! is merged with the policy's `automerge_method`, only while its head is the one applied.
+//! is merged with the policy's `automerge_method`, only while its head is the one applied; then,
+//! with `delete_source_branch_on_merge`, its source branch is deleted. As in Atlantis, that key
+//! is for the merges Landfall makes: a PR someone merges keeps its branch (a `develop` merged into
+//! `main` is not deleted).
 
 use std::sync::Arc;
 
@@ -40,22 +43,14 @@ struct OnMerge {
 }
 
 impl Context {
-    /// A merged PR: its `apply_on_merge` projects applied, every other lock released, then its
-    /// source branch deleted when `delete_source_branch_on_merge` says so.
+    /// A merged PR: its `apply_on_merge` projects applied, every other lock released.
     pub(crate) async fn merged(
         self: &Arc<Self>,
         event: &Event,
         repo: &RepoName,
         pr: PullRequestNumber,
     ) -> anyhow::Result<()> {
-        let applied = self.apply_merged(event, repo, pr).await;
-        if let Err(err) = self.delete_source_branch(repo, pr).await {
-            tracing::warn!(
-                error = format!("{err:#}"),
-                "delete_source_branch_on_merge failed"
-            );
-        }
-        applied
+        self.apply_merged(event, repo, pr).await
     }
 
     async fn apply_merged(
@@ -263,8 +258,8 @@ impl Context {
         Ok(changed)
     }
 
-    /// `delete_source_branch_on_merge`: deletes a merged PR's source branch when the policy (or
-    /// the repo file at the merged head, with the policy's leave) says so. The host's refusal is
+    /// `delete_source_branch_on_merge`, after an automerge: deletes the merged PR's source branch
+    /// when the policy (or the repo file at the merged head, with the policy's leave) says so. The host's refusal is
     /// said in a comment; the deletion itself is fail-safe (see [`VcsClient::delete_branch`]).
     async fn delete_source_branch(
         &self,
@@ -512,6 +507,7 @@ impl Context {
         {
             merged = Ok(());
         }
+        let done = merged.is_ok();
         let body = match merged {
             Ok(()) => format!(
                 "**Automerged** (`automerge`, {} method): every plan of this pull request was applied.",
@@ -522,6 +518,13 @@ impl Context {
             ),
         };
         self.vcs.post_comment(&spec.repo, spec.pr, &body).await?;
+        if done && let Err(err) = self.delete_source_branch(&spec.repo, spec.pr).await
+        {
+            tracing::warn!(
+                error = format!("{err:#}"),
+                "delete_source_branch_on_merge failed"
+            );
+        }
         Ok(())
     }
 }

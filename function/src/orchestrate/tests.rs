@@ -96,14 +96,7 @@ impl Loop {
     async fn host_has_pr(&self, state: &str, merged: bool) {
         Mock::given(method("GET"))
             .and(path(format!("/repos/{REPO}/pulls/1")))
-            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-                "number": 1, "state": state, "merged": merged, "mergeable": true,
-                "mergeable_state": "clean",
-                "head": {"ref": "feature", "sha": SHA, "repo": {"full_name": REPO}},
-                "base": {"ref": "main", "sha": SHA, "repo": {"full_name": REPO}},
-                "user": {"login": "author"},
-                "merge_commit_sha": merged.then_some(MERGE_SHA)
-            })))
+            .respond_with(ResponseTemplate::new(200).set_body_json(pr_json(state, merged)))
             .mount(&self.host)
             .await;
         for (verb, at, status) in [
@@ -517,39 +510,65 @@ async fn merge_with_policy(policy: &str) -> Vec<String> {
     let policy = crate::repo_config::Policy::parse("repos.yaml", policy).unwrap();
     let lp = Loop::with_policy(Some(policy)).await;
     lp.host_has_pr("closed", true).await;
-    let get = |p: String| Mock::given(method("GET")).and(path(p));
-    get(format!("/repos/{REPO}"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"default_branch": "main"})))
-        .mount(&lp.host)
-        .await;
-    get(format!("/repos/{REPO}/git/ref/heads/feature"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "ref": "refs/heads/feature", "object": {"sha": SHA, "type": "commit"}
-        })))
-        .mount(&lp.host)
-        .await;
-    Mock::given(method("DELETE"))
-        .and(path(format!("/repos/{REPO}/git/refs/heads/feature")))
-        .respond_with(ResponseTemplate::new(204))
-        .mount(&lp.host)
-        .await;
+    lp.host_can_delete_the_branch().await;
     let mut merged = opened();
     merged.kind = EventKind::Merged;
     lp.ctx.process(&merged).await.unwrap();
-    let requests = lp.host.received_requests().await.unwrap_or_default();
-    requests
-        .iter()
-        .filter(|r| r.method.as_str() == "DELETE")
-        .map(|r| r.url.path().to_owned())
-        .collect()
+    lp.deletions().await
 }
 
+/// The PR as GitHub describes it, `state` and `merged`.
+pub(super) fn pr_json(state: &str, merged: bool) -> serde_json::Value {
+    json!({
+        "number": 1, "state": state, "merged": merged, "mergeable": true,
+        "mergeable_state": "clean",
+        "head": {"ref": "feature", "sha": SHA, "repo": {"full_name": REPO}},
+        "base": {"ref": "main", "sha": SHA, "repo": {"full_name": REPO}},
+        "user": {"login": "author"},
+        "merge_commit_sha": merged.then_some(MERGE_SHA)
+    })
+}
+
+impl Loop {
+    /// The host has the PR's branch `feature` at the PR's head, and deletes it when asked.
+    pub(super) async fn host_can_delete_the_branch(&self) {
+        let get = |p: String| Mock::given(method("GET")).and(path(p));
+        get(format!("/repos/{REPO}"))
+            .respond_with(
+                ResponseTemplate::new(200).set_body_json(json!({"default_branch": "main"})),
+            )
+            .mount(&self.host)
+            .await;
+        get(format!("/repos/{REPO}/git/ref/heads/feature"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "ref": "refs/heads/feature", "object": {"sha": SHA, "type": "commit"}
+            })))
+            .mount(&self.host)
+            .await;
+        Mock::given(method("DELETE"))
+            .and(path(format!("/repos/{REPO}/git/refs/heads/feature")))
+            .respond_with(ResponseTemplate::new(204))
+            .mount(&self.host)
+            .await;
+    }
+
+    /// The paths of the DELETE requests the host received.
+    pub(super) async fn deletions(&self) -> Vec<String> {
+        let requests = self.host.received_requests().await.unwrap_or_default();
+        requests
+            .iter()
+            .filter(|r| r.method.as_str() == "DELETE")
+            .map(|r| r.url.path().to_owned())
+            .collect()
+    }
+}
+
+/// As in Atlantis, `delete_source_branch_on_merge` is for the merges Landfall makes (automerge,
+/// in `tests/merge.rs`): a PR someone merged keeps its branch (a `develop` merged into `main`).
 #[tokio::test]
-async fn a_merged_pr_loses_its_source_branch_only_when_the_policy_says_so() {
-    let deleted =
+async fn a_pr_someone_merged_keeps_its_source_branch_whatever_the_policy() {
+    let kept =
         merge_with_policy("repos:\n- id: /.*/\n  delete_source_branch_on_merge: true\n").await;
-    assert_eq!(deleted, [format!("/repos/{REPO}/git/refs/heads/feature")]);
-    let kept = merge_with_policy("repos:\n- id: /.*/\n").await;
     assert!(kept.is_empty(), "{kept:?}");
 }
 

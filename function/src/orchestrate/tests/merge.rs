@@ -306,18 +306,38 @@ async fn a_merge_after_an_import_applies_nothing_names_the_project_and_keeps_the
 /// A planned PR whose repo file says `automerge: true`, applied by a maintainer's comment; the
 /// apply reports `status`. Returns the merge requests the host received.
 async fn automerge_after_apply(status: RunStatus) -> Vec<serde_json::Value> {
-    let (lp, _bin, _) = planned("repos:\n- id: /.*/\n  automerge_method: squash\n").await;
+    Box::pin(automerge_under(
+        "repos:\n- id: /.*/\n  automerge_method: squash\n",
+        status,
+    ))
+    .await
+    .0
+}
+
+/// [`automerge_after_apply`] under `policy`; with the DELETE requests the host received.
+async fn automerge_under(policy: &str, status: RunStatus) -> (Vec<serde_json::Value>, Vec<String>) {
+    let (lp, _bin, _) = planned(policy).await;
+    lp.host_can_delete_the_branch().await;
+    // Once merged, the host says so.
+    let done = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/pulls/1")))
+        .respond_with(PullRequestAfterMerge(done.clone()))
+        .with_priority(1)
+        .mount(&lp.host)
+        .await;
+    Mock::given(method("PUT"))
+        .and(path(format!("/repos/{REPO}/pulls/1/merge")))
+        .respond_with(Merge(done))
+        .with_priority(1)
+        .mount(&lp.host)
+        .await;
     Mock::given(method("GET"))
         .and(path(format!("/repos/{REPO}/contents/landfall.yaml")))
         .respond_with(ResponseTemplate::new(200).set_body_string("version: 3\nautomerge: true\n"))
         .mount(&lp.host)
         .await;
     lp.host_grants("maintainer", "write").await;
-    Mock::given(method("PUT"))
-        .and(path(format!("/repos/{REPO}/pulls/1/merge")))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"merged": true})))
-        .mount(&lp.host)
-        .await;
     let apply = super::comment("maintainer", "landfall apply", "apply-1");
     lp.ctx.process(&apply).await.unwrap();
     let (apply, credential) = the_apply(&runs(&lp, 2).await);
@@ -327,11 +347,46 @@ async fn automerge_after_apply(status: RunStatus) -> Vec<serde_json::Value> {
         ReportAnswer::Recorded
     );
     let requests = lp.host.received_requests().await.unwrap_or_default();
-    requests
+    let merges = requests
         .iter()
         .filter(|r| r.method.as_str() == "PUT" && r.url.path().ends_with("/merge"))
         .map(|r| serde_json::from_slice(&r.body).unwrap())
-        .collect()
+        .collect();
+    (merges, lp.deletions().await)
+}
+
+/// The host's PR: open until [`Merge`] merged it.
+struct PullRequestAfterMerge(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl wiremock::Respond for PullRequestAfterMerge {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        let merged = self.0.load(std::sync::atomic::Ordering::SeqCst);
+        let state = if merged { "closed" } else { "open" };
+        ResponseTemplate::new(200).set_body_json(super::pr_json(state, merged))
+    }
+}
+
+/// The host's merge of the PR.
+struct Merge(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl wiremock::Respond for Merge {
+    fn respond(&self, _: &wiremock::Request) -> ResponseTemplate {
+        self.0.store(true, std::sync::atomic::Ordering::SeqCst);
+        ResponseTemplate::new(200).set_body_json(json!({"merged": true}))
+    }
+}
+
+/// `delete_source_branch_on_merge` deletes the branch of a PR Landfall merged, and only with it.
+#[tokio::test]
+async fn an_automerged_pr_loses_its_source_branch_only_when_the_policy_says_so() {
+    let on = "repos:\n- id: /.*/\n  delete_source_branch_on_merge: true\n";
+    let (merges, deleted) = Box::pin(automerge_under(on, RunStatus::Applied)).await;
+    assert_eq!(merges.len(), 1);
+    assert_eq!(deleted, [format!("/repos/{REPO}/git/refs/heads/feature")]);
+    let (merges, deleted) =
+        Box::pin(automerge_under("repos:\n- id: /.*/\n", RunStatus::Applied)).await;
+    assert_eq!(merges.len(), 1);
+    assert!(deleted.is_empty(), "{deleted:?}");
 }
 
 #[tokio::test]
