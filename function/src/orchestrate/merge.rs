@@ -17,6 +17,7 @@
 //! is for the merges Landfall makes: a PR someone merges keeps its branch (a `develop` merged into
 //! `main` is not deleted).
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use self::after::awaits_merge;
@@ -89,17 +90,12 @@ impl Context {
                     .await;
             }
         };
-        // The projects a dependent must not be applied before: each that has a plan awaiting
-        // the merge (whether or not its own apply on merge is on) or a run in progress. Those
-        // this merge does not apply hold back their dependents, as `landfall apply` would.
-        let unapplied: Vec<String> = records
-            .iter()
-            .filter(|r| awaits_merge(r) || r.in_progress())
-            .filter_map(|r| r.key.project.clone())
-            .collect();
-        let (on_merge, others): (Vec<_>, Vec<_>) = records
-            .into_iter()
-            .partition(|r| awaits_merge(r) && project_for(&config, &policy, r).apply_on_merge);
+        let MergeRecords {
+            unapplied,
+            on_merge,
+            held,
+            others,
+        } = MergeRecords::sort(records, &config, &policy);
         if on_merge.is_empty() {
             self.release_ended(repo, pr, true).await?;
             return Ok(());
@@ -116,7 +112,7 @@ impl Context {
             .await?;
         // Each lock stays with the PR until its project applied (or has nothing to apply): the
         // sweep leaves a kept lock of a merged PR alone.
-        let keys = on_merge.iter().map(|record| record.key.clone()).collect();
+        let keys = on_merge.iter().chain(&held).map(|record| record.key.clone()).collect();
         self.keep_after_merge(pr, keys).await?;
         // The operator's apply lock stops applies on merge as it stops `landfall apply`.
         if let Some(lock) = self.store.apply_lock().await? {
@@ -526,6 +522,52 @@ impl Context {
             );
         }
         Ok(())
+    }
+}
+
+/// A merged PR's plan records, as its merge sees them.
+struct MergeRecords {
+    /// The projects a dependent must not be applied before: each that has a plan awaiting the
+    /// merge (whether or not its own apply on merge is on) or a run in progress. Those this
+    /// merge does not apply hold back their dependents, as `landfall apply` would.
+    unapplied: Vec<String>,
+    /// The plans the merge applies (`apply_on_merge`).
+    on_merge: Vec<PlanRecord>,
+    /// Plans one of those depends on, not applied: each keeps its record and its lock, or a
+    /// later `landfall apply` here would no longer know to hold its dependents back.
+    held: Vec<PlanRecord>,
+    /// The rest, released.
+    others: Vec<PlanRecord>,
+}
+
+impl MergeRecords {
+    fn sort(
+        records: Vec<PlanRecord>,
+        config: &repo_config::ResolvedConfig,
+        policy: &repo_config::EffectivePolicy,
+    ) -> Self {
+        let waiting = |r: &PlanRecord| awaits_merge(r) || r.in_progress();
+        let unapplied = records
+            .iter()
+            .filter(|r| waiting(r))
+            .filter_map(|r| r.key.project.clone())
+            .collect();
+        let (on_merge, others): (Vec<_>, Vec<_>) = records
+            .into_iter()
+            .partition(|r| awaits_merge(r) && project_for(config, policy, r).apply_on_merge);
+        let needed: BTreeSet<String> = on_merge
+            .iter()
+            .flat_map(|r| project_for(config, policy, r).depends_on)
+            .collect();
+        let (held, others) = others.into_iter().partition(|r| {
+            waiting(r) && r.key.project.as_ref().is_some_and(|name| needed.contains(name))
+        });
+        Self {
+            unapplied,
+            on_merge,
+            held,
+            others,
+        }
     }
 }
 

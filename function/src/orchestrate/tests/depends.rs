@@ -276,8 +276,9 @@ async fn a_merge_that_does_not_apply_a_dependency_applies_no_dependent() {
 }
 
 /// `network` turns its own apply on merge off: the merge leaves its plan unapplied, so `app`,
-/// which depends on it, is not applied either (before, only the merge's own projects counted,
-/// and `app` applied without `network`, which `landfall apply` refuses).
+/// which depends on it, is not applied either, then or by a `landfall apply` on the merged pull
+/// request (before, only the merge's own projects counted, and `app` applied without `network`,
+/// which `landfall apply` refuses).
 #[tokio::test]
 async fn a_merge_applies_no_dependent_of_a_project_whose_apply_on_merge_is_off() {
     const NETWORK_OFF: &str = "version: 3
@@ -304,9 +305,21 @@ projects:
             .any(|c| c.contains("`app`: **not applied**: it depends on `network`")),
         "{said:#?}"
     );
+    // `network` keeps its plan and lock too: released, a later `landfall apply` on the merged
+    // pull request would no longer know to hold `app` back.
     let locks = lp.ctx.store.list_locks(Some(REPO)).await.unwrap();
-    let kept: Vec<_> = locks.iter().map(|lock| lock.key.dir.as_str()).collect();
-    assert_eq!(kept, ["app"], "{locks:?}");
+    let mut kept: Vec<_> = locks.iter().map(|lock| lock.key.dir.as_str()).collect();
+    kept.sort_unstable();
+    assert_eq!(kept, ["app", "network"], "{locks:?}");
+    lp.ctx
+        .process(&comment("maintainer", "landfall apply", "apply-after-merge"))
+        .await
+        .unwrap();
+    let said = lp.comments().await;
+    assert!(
+        dispatched(&lp, RunCommand::Apply).await.is_empty(),
+        "app applied without network after the merge: {said:#?}"
+    );
 }
 
 /// Asserts that no apply was dispatched and that both locks stay, kept after the merge; returns
