@@ -89,8 +89,15 @@ impl Context {
             let mut decision = authz::decide(&request, &rules, &facts);
             if matches!(decision, Decision::Refuse(_)) {
                 for team in authz::teams_to_check(&request, &rules) {
-                    if self.vcs.is_member(team, &ctx.sender).await? {
-                        facts.member_of.push(team.clone());
+                    match self.vcs.is_member(team, &ctx.sender).await {
+                        Ok(true) => facts.member_of.push(team.clone()),
+                        Ok(false) => {}
+                        // A name this host has no team by (a GitHub team without its
+                        // organisation): nobody is its member, and the other teams still count.
+                        Err(crate::vcs::VcsError::Config { message }) => {
+                            tracing::warn!(team, %message, "a team the host cannot look up has no member");
+                        }
+                        Err(err) => return Err(err.into()),
                     }
                 }
                 if !facts.member_of.is_empty() {
