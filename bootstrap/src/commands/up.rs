@@ -116,11 +116,16 @@ pub fn run_down(args: &DownArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitC
         let vars = ctx
             .platform_vars(None)
             .context("nothing was removed or destroyed")?;
-        up::stages::unprotect_function_table(&ctx)
+        up::stages::protect_function_table(&ctx, false)
             .await
             .context("nothing was removed or destroyed")?;
         if !args.keep_webhook {
-            let said = up::connect::remove_webhook(&ctx).await.context(
+            let removed = up::connect::remove_webhook(&ctx).await;
+            if removed.is_err() {
+                // Stopped before the destroy: the table is protected again.
+                up::stages::protect_function_table(&ctx, true).await?;
+            }
+            let said = removed.context(
                 "nothing was destroyed; fix the cause, or pass --keep-webhook to leave the hook",
             )?;
             writeln!(stdout, "{said}")?;

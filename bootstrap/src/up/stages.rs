@@ -398,18 +398,19 @@ pub async fn destroy_platform(ctx: &Ctx, vars: Vec<String>) -> anyhow::Result<()
 }
 
 /// The function's table is protected from deletion (it holds the pull requests' locks): `down`,
-/// past its typed confirmation, lifts that so that the destroy can delete it. A table that is
-/// not there (never applied, or gone) needs nothing.
-pub async fn unprotect_function_table(ctx: &Ctx) -> anyhow::Result<()> {
+/// past its typed confirmation, lifts that (`protected` false) so that the destroy can delete
+/// it, and sets it again when it stops before the destroy. A table that is not there (never
+/// applied, or gone) needs nothing.
+pub async fn protect_function_table(ctx: &Ctx, protected: bool) -> anyhow::Result<()> {
     let table = format!("{}-landfall", ctx.name);
-    let lifted = ctx
+    let set = ctx
         .dynamodb
         .update_table()
         .table_name(&table)
-        .deletion_protection_enabled(false)
+        .deletion_protection_enabled(protected)
         .send()
         .await;
-    match lifted {
+    match set {
         Ok(_) => Ok(()),
         Err(err)
             if err
@@ -419,7 +420,7 @@ pub async fn unprotect_function_table(ctx: &Ctx) -> anyhow::Result<()> {
             Ok(())
         }
         Err(err) => Err(anyhow::Error::new(err.into_service_error()).context(format!(
-            "cannot lift the deletion protection of the function's table {table}"
+            "cannot set the deletion protection of the function's table {table} to {protected}"
         ))),
     }
 }

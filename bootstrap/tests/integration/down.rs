@@ -3,6 +3,9 @@
 
 use std::fs;
 
+use wiremock::matchers::{method, path};
+use wiremock::{Mock, ResponseTemplate};
+
 use crate::up::{Fixture, NAME, state_object, text};
 
 #[test]
@@ -40,6 +43,29 @@ fn down_needs_the_platform_name_and_keeps_the_state_backend() {
     assert!(f.requests("DELETE").is_empty(), "{}", text(&out));
     assert_eq!(f.helper_says(&["table-protected", "t1-landfall"]), "true");
     fs::rename(&aside, &package).unwrap();
+    // The host refuses the hook's deletion once: nothing is destroyed, and the table is
+    // protected again.
+    f.mount(
+        Mock::given(method("DELETE"))
+            .and(path("/repos/acme/infra/hooks/7"))
+            .respond_with(ResponseTemplate::new(403).set_body_string("no"))
+            .up_to_n_times(1)
+            .with_priority(1),
+    );
+    let out = f.landfall(&[
+        "down",
+        "--confirm",
+        NAME,
+        "--backend-config",
+        "moto.tfbackend",
+    ]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out));
+    assert!(
+        text(&out).contains("nothing was destroyed"),
+        "{}",
+        text(&out)
+    );
+    assert_eq!(f.helper_says(&["table-protected", "t1-landfall"]), "true");
     let said = f.landfall_ok(&[
         "down",
         "--confirm",
@@ -56,8 +82,8 @@ fn down_needs_the_platform_name_and_keeps_the_state_backend() {
     );
     assert_eq!(
         f.requests("DELETE").len(),
-        1,
-        "the hook up registered is deleted, with the token from Secrets Manager"
+        2,
+        "the hook up registered is deleted (the second time), with the token from Secrets Manager"
     );
     let platform: serde_json::Value =
         serde_json::from_slice(&state_object(&f, "platform/terraform.tfstate").unwrap()).unwrap();

@@ -325,8 +325,11 @@ pub fn check_vcs_url(url: &str) -> Result<String, ConfigError> {
     if url.starts_with("https://") || url.starts_with("http://") {
         Ok(url.trim_end_matches('/').to_owned())
     } else {
+        // Without a scheme, what stands before an `@` in the host part may be a token too.
+        let host = url.split('/').next().unwrap_or_default();
+        let shown = host.rfind('@').map_or(url, |at| &url[at + 1..]);
         Err(invalid(
-            url.to_owned(),
+            shown.to_owned(),
             "expected an http:// or https:// URL",
         ))
     }
