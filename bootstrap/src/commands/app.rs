@@ -218,7 +218,7 @@ fn save_and_render(
     stdout: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let text = doc.to_string();
-    let config = Config::parse(&text, &target.config)?;
+    let config = Config::parse_to_render(&text, &target.config)?;
     let out = super::output_dir(&target.config, target.out.as_deref());
     let changes = super::plan_render(&config, &out)?;
     let dir = super::output_dir(&target.config, None);

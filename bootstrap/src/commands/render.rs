@@ -8,7 +8,7 @@ use crate::config::Config;
 use crate::output;
 
 pub fn run(args: &RenderArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let config = Config::load(&args.target.config)?;
+    let config = Config::load_to_render(&args.target.config)?;
     let out = super::output_dir(&args.target.config, args.target.out.as_deref());
     let changes = super::plan_render(&config, &out)?;
     if args.check {

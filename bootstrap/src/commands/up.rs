@@ -27,7 +27,7 @@ fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
 
 /// Runs `landfall up`.
 pub fn run_up(args: &UpArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let config = Config::load(&args.target.config)?;
+    let config = Config::load_to_render(&args.target.config)?;
     let out = absolute(super::output_dir(
         &args.target.config,
         args.target.out.as_deref(),

@@ -345,22 +345,42 @@ impl fmt::Display for Diagnostic {
 impl Config {
     /// Reads and validates the configuration file at `path`.
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+        Self::parse(&Self::read(path)?, path)
+    }
+
+    /// [`Config::load`], and the operator's policy checked as the rendered platform ships it:
+    /// for the commands that render or deploy (`down` and `app list` need no policy).
+    pub fn load_to_render(path: &Path) -> Result<Self, ConfigError> {
+        Self::parse_to_render(&Self::read(path)?, path)
+    }
+
+    fn read(path: &Path) -> Result<String, ConfigError> {
+        std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_owned(),
             source,
-        })?;
-        Self::parse(&text, path)
+        })
     }
 
     /// Parses and validates configuration text; `path` only names the file in diagnostics.
     pub fn parse(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        Self::parse_with(text, path, false)
+    }
+
+    /// [`Config::parse`], and the operator's policy (relative to `path`) read and checked by the
+    /// function's own loader, as the function will at start-up.
+    pub fn parse_to_render(text: &str, path: &Path) -> Result<Self, ConfigError> {
+        Self::parse_with(text, path, true)
+    }
+
+    fn parse_with(text: &str, path: &Path, with_policy: bool) -> Result<Self, ConfigError> {
         let lines = LineIndex::new(text);
         let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
             path: path.to_owned(),
             diagnostics: vec![toml_diagnostic(&e, &lines)],
         })?;
         let mut diagnostics = config.validate(&lines);
-        if let Some(policy) = &config.function.policy
+        if with_policy
+            && let Some(policy) = &config.function.policy
             && let Err(problem) =
                 crate::package::policy_files(&config.policy_path(path).unwrap_or_default())
         {

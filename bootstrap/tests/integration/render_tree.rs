@@ -15,7 +15,7 @@ fn example() -> Config {
 
 pub(crate) fn full() -> Config {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/full.toml");
-    Config::load(&path).unwrap()
+    Config::load_to_render(&path).unwrap()
 }
 
 fn snapshot_tree(prefix: &str, tree: &Tree) {

@@ -23,7 +23,7 @@ pub(super) fn rendered(name: &str) -> (tempfile::TempDir, Config) {
         "full" => (fs::read_to_string(&full).unwrap(), full.as_path()),
         other => panic!("no config {other}"),
     };
-    let config = Config::parse(&text, path).unwrap();
+    let config = Config::parse_to_render(&text, path).unwrap();
     let dir = tempfile::tempdir().unwrap();
     let tree = Renderer::new().render(&config).unwrap();
     let changes = landfall::output::plan(dir.path(), &tree).unwrap();
