@@ -51,6 +51,8 @@ pub struct Ctx {
     pub ecr: aws_sdk_ecr::Client,
     /// DynamoDB (`down` lifts the function table's deletion protection).
     pub dynamodb: aws_sdk_dynamodb::Client,
+    /// The AWS account the credentials are of: the state bucket is read only if it owns it.
+    pub account: String,
 }
 
 /// The options of `landfall up` as the stages use them.
@@ -161,6 +163,21 @@ pub enum Outcome {
     Left(String),
 }
 
+/// The AWS account the SDK's credentials are of (STS `GetCallerIdentity`).
+async fn account_of(sts: aws_sdk_sts::Client) -> anyhow::Result<String> {
+    use anyhow::Context as _;
+    let identity = sts
+        .get_caller_identity()
+        .send()
+        .await
+        .map_err(|err| anyhow::Error::new(err.into_service_error()))
+        .context("cannot tell which AWS account the credentials are of (sts:GetCallerIdentity)")?;
+    identity
+        .account()
+        .map(str::to_owned)
+        .context("sts:GetCallerIdentity named no account")
+}
+
 impl Ctx {
     /// `terraform/<stage>` of the rendered folder.
     #[must_use]
@@ -262,6 +279,7 @@ impl Ctx {
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
             ecr: aws_sdk_ecr::Client::new(&sdk),
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
+            account: account_of(aws_sdk_sts::Client::new(&sdk)).await?,
         })
     }
 }

@@ -115,11 +115,13 @@ async fn backend(ctx: &Ctx) -> anyhow::Result<Outcome> {
 
 /// The state object `key` in the bucket, when it exists.
 async fn state_object(ctx: &Ctx, key: &str) -> anyhow::Result<Option<serde_json::Value>> {
+    // A bucket of that name in another account (names are global) is never taken for ours.
     let got = ctx
         .s3
         .get_object()
         .bucket(&ctx.bucket)
         .key(key)
+        .expected_bucket_owner(&ctx.account)
         .send()
         .await;
     match got {
