@@ -100,7 +100,13 @@ impl Reporter<'_> {
         let Some(own) = own.filter(|r| !thread.silences(r)) else {
             return Ok(());
         };
-        let body = compose(&thread.header, std::slice::from_ref(&own));
+        let mut body = compose(&thread.header, std::slice::from_ref(&own));
+        if thread.verbose {
+            let budget = self.vcs.comment_limit() / LOG_NOTE_SHARE;
+            if let Some(note) = self.full_logs(std::slice::from_ref(&own), budget).await {
+                body = format!("{body}\n\n{note}");
+            }
+        }
         self.upsert_comment(&spec.repo, spec.pr, None, &body)
             .await?;
         Ok(())

@@ -31,10 +31,10 @@ impl Context {
         command: &Command,
     ) -> anyhow::Result<()> {
         let selected = command.project.is_some() || command.dir.is_some() || command.workspace.is_some();
-        let reply = if selected || !command.extra_args.is_empty() {
+        let reply = if selected || !command.extra_args.is_empty() || command.verbose {
             "This pull request is merged: `landfall apply` here applies what apply on merge \
              would, every project at once, compared with the merge commit. It takes no `-p`, \
-             `-d`, `-w` or Terraform arguments. Nothing was run."
+             `-d`, `-w`, `--verbose` or Terraform arguments. Nothing was run."
         } else {
             let records = self.store.list_plans(ctx.repo.as_str(), ctx.pr.0).await?;
             // A project whose apply on merge failed comes first in its stage or its

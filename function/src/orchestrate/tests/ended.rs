@@ -88,8 +88,15 @@ async fn the_operators_apply_lock_stops_apply_on_merge_until_a_writer_applies_af
     lp.assert_commented(&["Not applied on merge", "apply is locked", "freeze"])
         .await;
 
-    // Lifted, a writer's apply on the merged PR applies what the merge would have.
+    // Lifted, a writer's apply on the merged PR applies what the merge would have; it links
+    // no log (`--verbose`): refused, not dropped without a word.
     let _ = lp.ctx.store.clear_apply_lock().await.unwrap();
+    Box::pin(lp.ctx.process(&comment("maintainer", "landfall apply --verbose", "apply-0")))
+        .await
+        .unwrap();
+    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    assert_eq!(run_envs(&lp).len(), 1, "`--verbose` ran nothing");
+    lp.assert_commented(&["`--verbose`", "Nothing was run"]).await;
     Box::pin(lp.ctx.process(&comment("maintainer", "landfall apply", "apply-1")))
         .await
         .unwrap();
