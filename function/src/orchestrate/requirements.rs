@@ -94,24 +94,22 @@ impl Context {
 }
 
 fn unmet_text(requirement: Requirement, command: RunCommand) -> String {
-    match requirement {
-        Requirement::Approved => format!(
-            "the pull request must be approved at its head commit by a user with write access (not its author) before it is {}",
-            past(command)
+    let (must, then) = match requirement {
+        Requirement::Approved => (
+            "the pull request must be approved at its head commit by a user with write access (not its author)",
+            "",
         ),
-        Requirement::Mergeable => format!(
-            "the pull request must be mergeable (the host's merge state) before it is {}",
-            past(command)
+        Requirement::Mergeable => ("the pull request must be mergeable (the host's merge state)", ""),
+        Requirement::Undiverged => (
+            "the pull request's branch must contain the latest commit of its base branch",
+            ": merge or rebase it",
         ),
-        Requirement::Undiverged => format!(
-            "the pull request's branch must contain the latest commit of its base branch before it is {}: merge or rebase it",
-            past(command)
+        Requirement::PoliciesPassed => (
+            "the plan's policy checks must pass, or their owners approve the failures",
+            "",
         ),
-        Requirement::PoliciesPassed => format!(
-            "the plan's policy checks must pass, or their owners approve the failures, before it is {}",
-            past(command)
-        ),
-    }
+    };
+    format!("{must} before it is {}{then}", past(command))
 }
 
 fn past(command: RunCommand) -> &'static str {
