@@ -459,14 +459,17 @@ fn aligned_assignments(map: &BTreeMap<&str, &str>) -> Vec<String> {
 
 /// Whether the nodes of `instance_types` run ARM: all are Graviton families (`m7g`, `c6gn`...).
 fn runs_arm(instance_types: &[String]) -> bool {
-    let is_graviton = |t: &String| {
-        let family = t.split('.').next().unwrap_or_default();
-        family
-            .trim_start_matches(|c: char| c.is_ascii_alphabetic())
-            .trim_start_matches(|c: char| c.is_ascii_digit())
-            .starts_with('g')
-    };
-    instance_types.iter().all(is_graviton)
+    instance_types.iter().all(|t| is_graviton(t))
+}
+
+/// Whether `instance_type` is of a Graviton (ARM) family: `m7g`, `c6gn`, `x2gd`, `g5g`; not
+/// `g5` (a GPU family on x86).
+pub(crate) fn is_graviton(instance_type: &str) -> bool {
+    let family = instance_type.split('.').next().unwrap_or_default();
+    family
+        .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+        .trim_start_matches(|c: char| c.is_ascii_digit())
+        .starts_with('g')
 }
 
 /// The EKS AMI type matching the instance types.

@@ -332,3 +332,12 @@ fn a_policy_that_is_missing_or_invalid_is_refused_at_its_line() {
     std::fs::write(dir.path().join("repos.yaml"), "repos:\n- id: /.*/\n").unwrap();
     Config::parse_to_render(&text, &toml).unwrap();
 }
+
+#[test]
+fn instance_types_of_two_architectures_are_refused() {
+    let with = |types: &str| format!("{MINIMAL}\n[cluster]\ninstance_types = {types}\n");
+    parse(&with("[\"m7g.large\", \"c6gn.xlarge\"]")).unwrap();
+    parse(&with("[\"m6i.large\", \"g5.xlarge\"]")).unwrap();
+    let err = parse(&with("[\"m7g.large\", \"m6i.large\"]")).unwrap_err();
+    assert!(err.contains("mixes Graviton (arm64) and x86_64"), "{err}");
+}

@@ -124,6 +124,26 @@ impl Config {
                 Some("write the EKS minor version, for example \"1.34\"".to_owned()),
             );
         }
+        let graviton = c
+            .instance_types
+            .iter()
+            .filter(|t| crate::render::is_graviton(t))
+            .count();
+        if graviton != 0 && graviton != c.instance_types.len() {
+            // One node group runs one AMI: the x86 one would not boot the Graviton types.
+            v.found.push(super::Diagnostic {
+                line: None,
+                message: format!(
+                    "[cluster] instance_types mixes Graviton (arm64) and x86_64 types ({}): a node \
+                     group runs one architecture",
+                    c.instance_types.join(", ")
+                ),
+                help: Some(
+                    "list types of one architecture, e.g. [\"m7g.large\", \"c7g.large\"]"
+                        .to_owned(),
+                ),
+            });
+        }
         if c.instance_types.is_empty() {
             v.at(
                 &c.kubernetes_version,
