@@ -64,7 +64,16 @@ pub struct HandoffEvent {
     /// Left out when false, so that a hand-off sealed before the field existed opens the same.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     draft: bool,
+    /// When the hand-off was sealed (Unix seconds); absent from hand-offs sealed before.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    sealed_at: Option<u64>,
 }
+
+/// A comment command whose hand-off is older than this when it is opened is not run. Lambda
+/// retries a hand-off for an hour at most (the rendered platform's maximum event age), so an
+/// older one was redriven from the dead-letter queue, and the commenter asked for it in
+/// another state of the pull request: they are to ask again.
+pub const MAX_COMMAND_AGE_SECS: u64 = 3 * 3600;
 
 /// A hand-off that cannot be opened.
 #[derive(Debug, thiserror::Error)]
@@ -75,6 +84,15 @@ pub enum HandoffError {
     /// The seal does not match: not sent by this deployment.
     #[error("the hand-off's seal does not match; it was not sent by this function")]
     BadSeal,
+    /// A comment command sealed longer ago than [`MAX_COMMAND_AGE_SECS`]: not run.
+    #[error(
+        "the hand-off of a comment command was sealed {age_secs} s ago (a redrive from the \
+         dead-letter queue?): it is not run; the commenter may comment again"
+    )]
+    StaleCommand {
+        /// How long ago it was sealed.
+        age_secs: u64,
+    },
 }
 
 impl HandoffEvent {
@@ -103,6 +121,7 @@ impl HandoffEvent {
             clone_url: event.clone_url.clone(),
             installation: event.installation,
             draft: event.draft,
+            sealed_at: None,
         })
     }
 
@@ -164,7 +183,8 @@ fn mac_hex(domain: &[u8], value: &impl Serialize, key: &SecretString) -> String 
 /// ...}}`; `None` for events with nothing to do.
 #[must_use]
 pub fn seal(event: &Event, key: &SecretString) -> Option<serde_json::Value> {
-    let event = HandoffEvent::from_event(event)?;
+    let mut event = HandoffEvent::from_event(event)?;
+    event.sealed_at = Some(crate::store::now_secs());
     Some(sealed(PAYLOAD_KEY, "event", HANDOFF_DOMAIN, &event, key))
 }
 
@@ -174,9 +194,19 @@ pub fn is_handoff(payload: &serde_json::Value) -> bool {
     payload.get(PAYLOAD_KEY).is_some()
 }
 
-/// The event a hand-off payload carries, once its seal is checked (in constant time).
+/// The event a hand-off payload carries, once its seal is checked (in constant time); a comment
+/// command sealed too long ago is refused ([`HandoffError::StaleCommand`]).
 pub fn open(payload: &serde_json::Value, key: &SecretString) -> Result<Event, HandoffError> {
+    open_at(payload, key, crate::store::now_secs())
+}
+
+/// [`open`] at the time `now` (Unix seconds).
+fn open_at(payload: &serde_json::Value, key: &SecretString, now: u64) -> Result<Event, HandoffError> {
     let event: HandoffEvent = open_sealed(payload, PAYLOAD_KEY, "event", HANDOFF_DOMAIN, key)?;
+    let age_secs = event.sealed_at.map_or(0, |at| now.saturating_sub(at));
+    if event.kind == "comment" && age_secs > MAX_COMMAND_AGE_SECS {
+        return Err(HandoffError::StaleCommand { age_secs });
+    }
     event.into_event()
 }
 

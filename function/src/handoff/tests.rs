@@ -208,3 +208,26 @@ fn a_changed_or_foreign_hand_off_is_refused() {
     unknown[PAYLOAD_KEY]["event"]["kind"] = "ping".into();
     assert!(open(&unknown, &key()).is_err());
 }
+
+/// A comment command redriven from the dead-letter queue hours later is not run: its
+/// commenter asked in another state of the pull request. A pull request event is still taken.
+#[test]
+fn a_comment_command_sealed_hours_ago_is_not_opened() {
+    let payload = seal(&comment_event(), &key()).unwrap();
+    let sealed = payload[PAYLOAD_KEY]["event"]["sealed_at"].as_u64().unwrap();
+    assert!(open_at(&payload, &key(), sealed + 600).is_ok(), "Lambda's own retries");
+    let late = sealed + MAX_COMMAND_AGE_SECS + 1;
+    assert!(matches!(
+        open_at(&payload, &key(), late),
+        Err(HandoffError::StaleCommand { .. })
+    ));
+    // The time is sealed: moving it changes the seal.
+    let mut moved = payload;
+    moved[PAYLOAD_KEY]["event"]["sealed_at"] = serde_json::json!(late);
+    assert!(matches!(open_at(&moved, &key(), late), Err(HandoffError::BadSeal)));
+    let mut push = comment_event();
+    push.kind = EventKind::Pushed;
+    push.head_sha = Some(CommitSha::new("a".repeat(40)));
+    let payload = seal(&push, &key()).unwrap();
+    assert!(open_at(&payload, &key(), late + sealed).is_ok());
+}

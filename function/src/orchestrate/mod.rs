@@ -249,8 +249,15 @@ impl Orchestrator {
     /// than find it done; what the first attempt finished is found finished (the PR's own locks,
     /// runs named by their trigger, so a Job already created is not created twice).
     pub async fn handle_handoff(&self, payload: &serde_json::Value) -> Result<(), SinkError> {
-        let event = crate::handoff::open(payload, &self.ctx.handoff_key)
-            .map_err(|err| SinkError(Box::new(err)))?;
+        let event = match crate::handoff::open(payload, &self.ctx.handoff_key) {
+            Ok(event) => event,
+            // Answered, so that Lambda does not retry it: nothing is run, and the log says why.
+            Err(err @ crate::handoff::HandoffError::StaleCommand { .. }) => {
+                tracing::warn!(error = %err, "a hand-off was not run");
+                return Ok(());
+            }
+            Err(err) => return Err(SinkError(Box::new(err))),
+        };
         let span = tracing::info_span!(
             "handoff",
             provider = event.provider.as_str(),
