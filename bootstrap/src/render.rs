@@ -462,14 +462,15 @@ fn runs_arm(instance_types: &[String]) -> bool {
     instance_types.iter().all(|t| is_graviton(t))
 }
 
-/// Whether `instance_type` is of a Graviton (ARM) family: `m7g`, `c6gn`, `x2gd`, `g5g`; not
-/// `g5` (a GPU family on x86).
+/// Whether `instance_type` is of a Graviton (ARM) family: `a1`, `m7g`, `c6gn`, `x2gd`, `g5g`;
+/// not `g5` (a GPU family on x86).
 pub(crate) fn is_graviton(instance_type: &str) -> bool {
     let family = instance_type.split('.').next().unwrap_or_default();
-    family
-        .trim_start_matches(|c: char| c.is_ascii_alphabetic())
-        .trim_start_matches(|c: char| c.is_ascii_digit())
-        .starts_with('g')
+    family == "a1"
+        || family
+            .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .starts_with('g')
 }
 
 /// The EKS AMI type matching the instance types.

@@ -338,6 +338,7 @@ fn instance_types_of_two_architectures_are_refused() {
     let with = |types: &str| format!("{MINIMAL}\n[cluster]\ninstance_types = {types}\n");
     parse(&with("[\"m7g.large\", \"c6gn.xlarge\"]")).unwrap();
     parse(&with("[\"m6i.large\", \"g5.xlarge\"]")).unwrap();
+    parse(&with("[\"a1.large\", \"m6g.large\"]")).unwrap();
     let err = parse(&with("[\"m7g.large\", \"m6i.large\"]")).unwrap_err();
     assert!(err.contains("mixes Graviton (arm64) and x86_64"), "{err}");
 }

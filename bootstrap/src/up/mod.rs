@@ -52,7 +52,8 @@ pub struct Ctx {
     /// DynamoDB (`down` lifts the function table's deletion protection).
     pub dynamodb: aws_sdk_dynamodb::Client,
     /// The AWS account the credentials are of: the state bucket is read only if it owns it.
-    pub account: String,
+    /// `None` when STS could not say (an endpoint that serves S3 alone): then it is not checked.
+    pub account: Option<String>,
 }
 
 /// The options of `landfall up` as the stages use them.
@@ -170,7 +171,7 @@ async fn account_of(sts: aws_sdk_sts::Client) -> anyhow::Result<String> {
         .get_caller_identity()
         .send()
         .await
-        .map_err(|err| anyhow::Error::new(err.into_service_error()))
+        .map_err(|err| anyhow::anyhow!("{}", aws_sdk_sts::error::DisplayErrorContext(err)))
         .context("cannot tell which AWS account the credentials are of (sts:GetCallerIdentity)")?;
     identity
         .account()
@@ -279,7 +280,16 @@ impl Ctx {
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),
             ecr: aws_sdk_ecr::Client::new(&sdk),
             dynamodb: aws_sdk_dynamodb::Client::new(&sdk),
-            account: account_of(aws_sdk_sts::Client::new(&sdk)).await?,
+            account: match account_of(aws_sdk_sts::Client::new(&sdk)).await {
+                Ok(account) => Some(account),
+                Err(err) => {
+                    eprintln!(
+                        "warning: {err:#}; the state bucket's owner is not checked before its \
+                         state is read"
+                    );
+                    None
+                }
+            },
         })
     }
 }

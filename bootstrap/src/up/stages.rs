@@ -121,7 +121,7 @@ async fn state_object(ctx: &Ctx, key: &str) -> anyhow::Result<Option<serde_json:
         .get_object()
         .bucket(&ctx.bucket)
         .key(key)
-        .expected_bucket_owner(&ctx.account)
+        .set_expected_bucket_owner(ctx.account.clone())
         .send()
         .await;
     match got {
