@@ -100,13 +100,25 @@ impl Reporter<'_> {
         let Some(own) = own.filter(|r| !thread.silences(r)) else {
             return Ok(());
         };
-        let mut body = compose(&thread.header, std::slice::from_ref(&own));
-        if thread.verbose {
-            let budget = self.vcs.comment_limit() / LOG_NOTE_SHARE;
-            if let Some(note) = self.full_logs(std::slice::from_ref(&own), budget).await {
-                body = format!("{body}\n\n{note}");
+        let body = compose(&thread.header, std::slice::from_ref(&own));
+        // The log is linked when asked (`--verbose`) or when the reply is cut, as in a thread.
+        let limit = self.vcs.comment_limit();
+        let note = if thread.verbose || body.len() > limit {
+            self.full_logs(std::slice::from_ref(&own), limit / LOG_NOTE_SHARE)
+                .await
+        } else {
+            None
+        };
+        let body = match note {
+            Some(note) if body.len() + note.len() + 2 <= limit => format!("{body}\n\n{note}"),
+            // Cut with the link in its notice, so that the link is never what is cut off.
+            Some(note) => {
+                let mut options = SplitOptions::new(limit, 1);
+                options.full_log = Some(note);
+                split(&body, &options).into_iter().next().unwrap_or_default()
             }
-        }
+            None => body,
+        };
         self.upsert_comment(&spec.repo, spec.pr, None, &body)
             .await?;
         Ok(())
