@@ -13,13 +13,7 @@ fn down_needs_the_platform_name_and_keeps_the_state_backend() {
     let f = Fixture::new();
     f.fake_github();
     let _ = f.up(&[]);
-    let out = f.landfall(&[
-        "down",
-        "--confirm",
-        "wrong",
-        "--backend-config",
-        "moto.tfbackend",
-    ]);
+    let out = down(&f, "wrong");
     assert_eq!(out.status.code(), Some(2));
     assert!(
         text(&out).contains("nothing was destroyed"),
@@ -32,13 +26,7 @@ fn down_needs_the_platform_name_and_keeps_the_state_backend() {
     let package = f.path("terraform/platform/landfall-function.zip");
     let aside = f.path("landfall-function.zip.aside");
     fs::rename(&package, &aside).unwrap();
-    let out = f.landfall(&[
-        "down",
-        "--confirm",
-        NAME,
-        "--backend-config",
-        "moto.tfbackend",
-    ]);
+    let out = down(&f, NAME);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(f.requests("DELETE").is_empty(), "{}", text(&out));
     assert_eq!(f.helper_says(&["table-protected", "t1-landfall"]), "true");
@@ -52,13 +40,7 @@ fn down_needs_the_platform_name_and_keeps_the_state_backend() {
             .up_to_n_times(1)
             .with_priority(1),
     );
-    let out = f.landfall(&[
-        "down",
-        "--confirm",
-        NAME,
-        "--backend-config",
-        "moto.tfbackend",
-    ]);
+    let out = down(&f, NAME);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(
         text(&out).contains("nothing was destroyed"),
@@ -96,4 +78,15 @@ fn down_needs_the_platform_name_and_keeps_the_state_backend() {
         state_object(&f, "bootstrap/terraform.tfstate").is_some(),
         "the state backend stays"
     );
+}
+
+/// `landfall down --confirm <confirm>` against the test's moto.
+fn down(f: &Fixture, confirm: &str) -> std::process::Output {
+    f.landfall(&[
+        "down",
+        "--confirm",
+        confirm,
+        "--backend-config",
+        "moto.tfbackend",
+    ])
 }
