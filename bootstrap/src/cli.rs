@@ -81,6 +81,11 @@ pub struct InitArgs {
     /// VCS host that sends pull-request webhooks to the Landfall function.
     #[arg(long, default_value = "github", value_parser = ["github", "gitlab", "azure-devops", "bitbucket-cloud", "bitbucket-server", "gitea"])]
     pub vcs: String,
+    /// The VCS host's API base URL: required for azure-devops
+    /// (https://dev.azure.com/<organization>) and bitbucket-server (the server's base URL);
+    /// for GitHub Enterprise, self-hosted GitLab or Gitea [default: the public service's].
+    #[arg(long, value_name = "URL")]
+    pub vcs_url: Option<String>,
     /// Repositories (globs of owner/repo) allowed to use the function; repeat or comma-separate.
     /// Required: the function takes pull requests from these repositories only.
     #[arg(long, value_name = "GLOB", value_delimiter = ',', required = true)]

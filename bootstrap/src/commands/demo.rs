@@ -37,6 +37,7 @@ pub fn example_config() -> anyhow::Result<String> {
         repo_url: "https://github.com/example/platform.git".to_owned(),
         revision: "HEAD".to_owned(),
         vcs: "github".to_owned(),
+        vcs_url: None,
         repo_allowlist: vec!["example/*".to_owned()],
         vpc_cidr: "10.0.0.0/16".to_owned(),
         kubernetes_version: "1.34".to_owned(),

@@ -23,6 +23,7 @@ pub struct InitValues {
     pub repo_url: String,
     pub revision: String,
     pub vcs: String,
+    pub vcs_url: Option<String>,
     pub repo_allowlist: Vec<String>,
     pub vpc_cidr: String,
     pub kubernetes_version: String,
@@ -49,6 +50,7 @@ pub fn run(args: &InitArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> 
         },
         revision: args.revision.clone(),
         vcs: args.vcs.clone(),
+        vcs_url: args.vcs_url.clone(),
         repo_allowlist: args.repo_allowlist.clone(),
         vpc_cidr: args.vpc_cidr.clone(),
         kubernetes_version: args.kubernetes_version.clone(),
@@ -109,6 +111,19 @@ fn check_flags(v: &InitValues) -> anyhow::Result<()> {
         );
     }
     names::repo_url(&v.repo_url).map_err(|e| anyhow::anyhow!("invalid --repo-url: {e}"))?;
+    if let Some(url) = &v.vcs_url {
+        landfall_function::config::check_vcs_url(url)
+            .map_err(|e| anyhow::anyhow!("invalid --vcs-url: {e}"))?;
+    } else {
+        let provider: landfall_function::event::Provider = v.vcs.parse()?;
+        if landfall_function::config::default_vcs_url(provider).is_none() {
+            bail!(
+                "--vcs {} needs --vcs-url: https://dev.azure.com/<organization> for Azure \
+                 DevOps, your server's base URL for Bitbucket Server",
+                v.vcs
+            );
+        }
+    }
     Ok(())
 }
 
@@ -201,6 +216,7 @@ mod tests {
             repo_url: "https://github.com/acme/platform.git".into(),
             revision: "main".into(),
             vcs: "gitlab".into(),
+            vcs_url: None,
             repo_allowlist: vec!["acme/*".into(), "ops/infra".into()],
             vpc_cidr: "10.1.0.0/16".into(),
             kubernetes_version: "1.33".into(),
@@ -236,6 +252,24 @@ mod tests {
                 .to_string()
                 .contains("eu-west-")
         );
+    }
+
+    #[test]
+    fn a_host_without_a_public_api_needs_its_url() {
+        let mut v = values();
+        v.vcs = "azure-devops".into();
+        let err = check_flags(&v).unwrap_err().to_string();
+        assert!(err.contains("--vcs-url"), "{err}");
+        v.vcs_url = Some("https://dev.azure.com/acme".into());
+        check_flags(&v).unwrap();
+        let text = render(&v).unwrap();
+        let config = Config::parse(&text, Path::new("landfall.toml")).unwrap();
+        let url = config.function.vcs_url.map(toml::Spanned::into_inner);
+        assert_eq!(url.as_deref(), Some("https://dev.azure.com/acme"));
+        // The file alone says the same: without the URL it is refused at `vcs`.
+        let without = text.replace("vcs_url = \"https://dev.azure.com/acme\"", "");
+        let err = Config::parse(&without, Path::new("landfall.toml")).unwrap_err();
+        assert!(format!("{err:#}").contains("needs vcs_url"), "{err:#}");
     }
 
     #[test]

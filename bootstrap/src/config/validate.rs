@@ -206,12 +206,30 @@ impl Config {
     fn validate_function(&self, v: &mut Validator<'_>) {
         let f = &self.function;
         // The function's own parsers decide what it accepts (forgejo is Gitea, for instance).
-        if let Err(err) = f
+        match f
             .vcs
             .get_ref()
             .parse::<landfall_function::event::Provider>()
         {
-            v.at(&f.vcs, err.to_string(), None);
+            Err(err) => v.at(&f.vcs, err.to_string(), None),
+            Ok(provider)
+                if f.vcs_url.is_none()
+                    && landfall_function::config::default_vcs_url(provider).is_none() =>
+            {
+                v.at(
+                    &f.vcs,
+                    format!(
+                        "vcs = {:?} needs vcs_url: the host has no public API to default to",
+                        f.vcs.get_ref()
+                    ),
+                    Some(
+                        "add vcs_url = \"https://dev.azure.com/<organization>\" (Azure DevOps) \
+                         or your Bitbucket server's base URL"
+                            .to_owned(),
+                    ),
+                );
+            }
+            Ok(_) => {}
         }
         if let Some(url) = &f.vcs_url
             && let Err(landfall_function::config::ConfigError::Invalid { value, reason, .. }) =

@@ -296,7 +296,15 @@ fn vcs_url(
 ) -> Result<Option<String>, ConfigError> {
     match get(env_vars::VCS_URL) {
         Some(url) => check_vcs_url(&url).map(Some),
-        None => Ok(default_vcs_url(vcs).map(str::to_owned)),
+        None => match default_vcs_url(vcs) {
+            Some(url) => Ok(Some(url.to_owned())),
+            None => Err(ConfigError::Missing {
+                var: env_vars::VCS_URL,
+                hint: "Azure DevOps and Bitbucket Server have no public API to default to: set \
+                       https://dev.azure.com/<organization> (or the collection's URL), or the \
+                       Bitbucket server's base URL",
+            }),
+        },
     }
 }
 
@@ -413,16 +421,18 @@ fn flag(get: &impl Fn(&str) -> Option<String>, var: &'static str) -> Result<bool
     }
 }
 
-/// The public service's API for hosts that have one.
+/// The API base URL of the public service, for hosts whose API has one address: the URL the
+/// adapter is built with when `LANDFALL_VCS_URL` is not set. Azure DevOps' names the
+/// organisation, and Bitbucket Server is always self-hosted: `None`.
 #[must_use]
 pub fn default_vcs_url(vcs: Provider) -> Option<&'static str> {
+    use crate::vcs::{bitbucket_cloud, gitea, github, gitlab};
     match vcs {
-        Provider::Github => Some("https://api.github.com"),
-        Provider::Gitlab => Some("https://gitlab.com"),
-        Provider::AzureDevops => Some("https://dev.azure.com"),
-        Provider::BitbucketCloud => Some("https://api.bitbucket.org"),
-        Provider::Gitea => Some("https://gitea.com"),
-        Provider::BitbucketServer => None,
+        Provider::Github => Some(github::DEFAULT_URL),
+        Provider::Gitlab => Some(gitlab::DEFAULT_URL),
+        Provider::BitbucketCloud => Some(bitbucket_cloud::DEFAULT_URL),
+        Provider::Gitea => Some(gitea::DEFAULT_URL),
+        Provider::AzureDevops | Provider::BitbucketServer => None,
     }
 }
 

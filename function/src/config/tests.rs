@@ -217,6 +217,7 @@ fn azure_devops_secrets_are_user_and_password() {
     config(
         &[
             ("LANDFALL_VCS", "azure-devops"),
+            ("LANDFALL_VCS_URL", "https://dev.azure.com/acme"),
             ("LANDFALL_WEBHOOK_SECRET", "u:p"),
         ],
         false,
@@ -225,16 +226,35 @@ fn azure_devops_secrets_are_user_and_password() {
 }
 
 #[test]
-fn bitbucket_server_has_no_default_url_and_urls_lose_their_trailing_slash() {
-    let c = config(
-        &[
-            ("LANDFALL_VCS", "bitbucket-server"),
-            ("LANDFALL_WEBHOOK_SECRET", "s"),
-        ],
-        false,
-    )
-    .unwrap();
-    assert_eq!(c.vcs_url, None);
+fn the_vcs_url_defaults_to_the_public_api_and_loses_its_trailing_slash() {
+    // The default is the API base the adapter is built with, API path and all.
+    for (vcs, api) in [
+        ("gitlab", "https://gitlab.com/api/v4"),
+        ("gitea", "https://gitea.com/api/v1"),
+        ("bitbucket-cloud", "https://api.bitbucket.org/2.0"),
+    ] {
+        let c = with_secret(&[("LANDFALL_VCS", vcs)]).unwrap();
+        assert_eq!(c.vcs_url.as_deref(), Some(api), "{vcs}");
+    }
+    // Azure DevOps' API names the organisation, and Bitbucket Server is self-hosted: without
+    // the URL the function would call the wrong address, so it does not start.
+    for (vcs, secret) in [("azure-devops", "user:pass"), ("bitbucket-server", "s")] {
+        let err = config(
+            &[("LANDFALL_VCS", vcs), ("LANDFALL_WEBHOOK_SECRET", secret)],
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ConfigError::Missing {
+                    var: "LANDFALL_VCS_URL",
+                    ..
+                }
+            ),
+            "{vcs}: {err}"
+        );
+    }
     let c = config(
         &[
             ("LANDFALL_VCS_URL", "https://ghe.example.com/api/v3/"),

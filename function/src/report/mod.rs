@@ -354,23 +354,7 @@ impl Reporter<'_> {
     /// The PR's web page, for "locked by #N" and status links.
     #[must_use]
     pub fn pull_url(&self, repo: &RepoName, pr: PullRequestNumber) -> String {
-        let api = self.vcs_url.unwrap_or_default();
-        let web = match self.provider {
-            Provider::Github if api.is_empty() || api == "https://api.github.com" => {
-                "https://github.com".to_owned()
-            }
-            _ => api
-                .trim_end_matches('/')
-                .trim_end_matches("/api/v3")
-                .trim_end_matches("/api/v4")
-                .trim_end_matches("/api/v1")
-                .to_owned(),
-        };
-        match self.provider {
-            Provider::Gitlab => format!("{web}/{repo}/-/merge_requests/{pr}"),
-            Provider::BitbucketCloud => format!("https://bitbucket.org/{repo}/pull-requests/{pr}"),
-            _ => format!("{web}/{repo}/pull/{pr}"),
-        }
+        crate::vcs::pull_request_url(self.provider, self.vcs_url, repo, pr)
     }
 }
 

@@ -169,6 +169,15 @@ pub fn comment_args_var(args: &[String]) -> String {
         .join(",")
 }
 
+/// The pull request's web page (`PULL_URL`); empty for a drift check, which has none.
+fn pull_url(spec: &RunSpec) -> String {
+    if spec.is_drift() {
+        return String::new();
+    }
+    let api = super::options::vcs_url(spec);
+    crate::vcs::pull_request_url(spec.provider, api.as_deref(), &spec.repo, spec.pr)
+}
+
 /// The variables every step sees, named as Atlantis names them, so custom workflows written
 /// for Atlantis run unchanged.
 #[must_use]
@@ -206,6 +215,7 @@ pub fn step_env(
         ),
         ("PULL_NUM", spec.pr.to_string()),
         ("PULL_AUTHOR", spec.pull_author.clone()),
+        ("PULL_URL", pull_url(spec)),
         ("REPO_REL_DIR", spec.project.dir.clone()),
         ("USER_NAME", spec.user.clone()),
         ("COMMENT_ARGS", comment_args_var(&spec.extra_args)),
@@ -414,6 +424,10 @@ mod tests {
         assert_eq!(get("BASE_REPO_OWNER"), "group/sub");
         assert_eq!(get("BASE_REPO_NAME"), "infra");
         assert_eq!(get("PULL_NUM"), "42");
+        assert_eq!(
+            get("PULL_URL"),
+            "https://github.com/group/sub/infra/pull/42"
+        );
         assert_eq!(get("PROJECT_NAME"), "prod");
         assert_eq!(get("PLANFILE"), "/w/out/p.tfplan");
         assert_eq!(get("SHOWFILE"), "/w/out/p.json");

@@ -43,6 +43,7 @@ mod repository;
 mod rest_call;
 pub mod tree;
 mod types;
+mod web;
 
 pub use crate::event::CommentId;
 use crate::event::RepoName;
@@ -55,6 +56,7 @@ pub use types::{
     Access, Actor, BranchDeletion, CommitStatus, IssueRef, PrState, PullRequest, RepoInfo, Result,
     SkipReason, StatusState, TrackingIssue, VcsError, status_context,
 };
+pub use web::pull_request_url;
 
 /// Splits `owner/name` (or `PROJECT/slug`, `project/repo`); GitLab keeps the whole path.
 pub(crate) fn owner_and_name(repo: &RepoName) -> Result<(&str, &str)> {

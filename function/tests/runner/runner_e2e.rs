@@ -333,14 +333,15 @@ fn custom_run_steps_get_atlantis_variables_and_comment_args_are_never_run_by_a_s
         Step::run(
             "\"$LANDFALL_TERRAFORM\" plan -input=false -no-color -out=\"$PLANFILE\" \
              && printf '%s\\n' \"$GREETING pr=$PULL_NUM project=$PROJECT_NAME \
-             owner=$BASE_REPO_OWNER head=$HEAD_COMMIT args=$COMMENT_ARGS\"",
+             owner=$BASE_REPO_OWNER head=$HEAD_COMMIT url=$PULL_URL args=$COMMENT_ARGS\"",
         ),
     ]);
     let report = fx.run(&spec);
     assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
     assert!(
         report.comment.contains(&format!(
-            "hello pr=7 project=app owner=acme head={head} args=\\-\\v\\a\\r\\=\\x\\=\\$\\(\\t\\o\\u\\c\\h"
+            "hello pr=7 project=app owner=acme head={head} \
+             url=https://github.com/acme/infra/pull/7 args=\\-\\v\\a\\r\\=\\x\\=\\$\\(\\t\\o\\u\\c\\h"
         )),
         "{}",
         report.comment

@@ -73,7 +73,8 @@ impl CloneHosts {
     pub fn for_vcs(provider: Provider, vcs_url: Option<&str>) -> Self {
         let url = vcs_url
             .filter(|url| !url.trim().is_empty())
-            .or_else(|| crate::config::default_vcs_url(provider));
+            .or_else(|| crate::config::default_vcs_url(provider))
+            .or((provider == Provider::AzureDevops).then_some("https://dev.azure.com"));
         let mut exact = Vec::new();
         let mut visualstudio = false;
         if let Some((name, port)) = url.and_then(url_host) {
