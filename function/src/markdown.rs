@@ -30,6 +30,16 @@ pub fn fenced(text: &str, info: &str) -> String {
     format!("{fence}{info}\n{text}\n{fence}\n")
 }
 
+/// `text` fit for one cell of a GFM table: on one line, with `|` escaped, for text the pull
+/// request may choose (a project's name, a summary). A backslash is escaped first: GFM reads
+/// `\\` as an escaped backslash, so the text's own `\|` would otherwise end the cell.
+#[must_use]
+pub fn table_cell(text: &str) -> String {
+    text.replace(['\n', '\r'], " ")
+        .replace('\\', "\\\\")
+        .replace('|', "\\|")
+}
+
 /// `text` as inline code, whatever backticks it holds, on one line (a line break would let the
 /// next line start a block of its own, a heading or a list, before the span is read).
 pub(crate) fn inline_code(text: &str) -> String {

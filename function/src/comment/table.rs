@@ -4,13 +4,8 @@
 
 use std::fmt::Write as _;
 
+use crate::markdown::table_cell as cell;
 use crate::run::{Outcome, PlanCounts, ProjectResult, RunCommand};
-
-/// `text` fit for one table cell: on one line, with `|` escaped (a project's name comes from
-/// the repository's config, which the pull request may change).
-fn cell(text: &str) -> String {
-    text.replace(['\n', '\r'], " ").replace('|', "\\|")
-}
 
 /// A count, blank when zero so that what changes stands out.
 fn count(n: usize) -> String {
@@ -110,6 +105,23 @@ mod tests {
     use super::*;
     use crate::run::ProjectSpec;
 
+    /// How many `|` GFM splits a table row at: those not escaped by a backslash, where a
+    /// backslash escapes whatever character follows it.
+    fn delimiters(row: &str) -> usize {
+        let mut chars = row.chars();
+        let mut count = 0;
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => {
+                    chars.next();
+                }
+                '|' => count += 1,
+                _ => {}
+            }
+        }
+        count
+    }
+
     fn planned(dir: &str, counts: PlanCounts) -> ProjectResult {
         let mut result = ProjectResult::new(
             &ProjectSpec::new(dir),
@@ -132,7 +144,7 @@ mod tests {
                 ..PlanCounts::default()
             },
         );
-        hostile.name = Some("x | y`\n| injected |".into());
+        hostile.name = Some("x | y`\n| injected \\| \\\\|".into());
         let results = [
             planned(
                 "a",
@@ -161,7 +173,7 @@ mod tests {
         );
         for line in &lines {
             // Every row has the header's 8 cells: no `|` of a name opened another.
-            assert_eq!(line.replace("\\|", "").matches('|').count(), 9, "{line}");
+            assert_eq!(delimiters(line), 9, "{line}");
         }
         assert!(
             lines[2].contains("**destroys 1** (replaces 1)"),

@@ -279,10 +279,11 @@ impl Context {
     }
 
     /// Why the check's plan may not be applied by a remediation, or `None` when it only puts
-    /// back what changed outside Terraform: the project's inputs are those Landfall last applied
-    /// it at. That resources the plan changes drifted is not enough: a change merged but never
-    /// applied would be applied with the drift's (an attribute of a drifted resource, a replace,
-    /// an output), so it is only named in the refusal.
+    /// back what changed outside Terraform. Both must hold: every resource the plan changes is
+    /// one Terraform found changed outside it (a change to a resource that did not drift comes
+    /// from code: a remote module, a file outside the project, a variable), and the project's
+    /// inputs are those Landfall last applied it at (a change merged but never applied would be
+    /// applied with the drift's: an attribute of a drifted resource, a replace, an output).
     async fn remediation_refused(
         &self,
         drift: &DriftRecord,
@@ -301,20 +302,21 @@ impl Context {
             .filter(|address| !drift.drifted.contains(address))
             .map(|address| inline_code(address))
             .collect();
-        let lead = if beyond.is_empty() {
-            String::new()
-        } else {
-            format!(
-                "the plan also changes {}, which Terraform did not find changed outside it, and ",
-                beyond.join(", ")
-            )
-        };
-        let Some(applied) = &drift.applied_sha else {
+        if !beyond.is_empty() {
             return Ok(Some(format!(
-                "{lead}Landfall has not applied this project yet, so nothing shows that the plan \
+                "the plan also changes {}, which Terraform did not find changed outside it: a \
+                 remediation only puts back drift; review that change and apply it through a \
+                 pull request",
+                beyond.join(", ")
+            )));
+        }
+        let Some(applied) = &drift.applied_sha else {
+            return Ok(Some(
+                "Landfall has not applied this project yet, so nothing shows that the plan \
                  only puts back what changed outside Terraform (a change merged but never \
                  applied would be applied with it): apply the project once through a pull request"
-            )));
+                    .to_owned(),
+            ));
         };
         let repo = RepoName::new(&record.key.repo);
         let policy = self.policy_for(&repo, "");
@@ -329,7 +331,7 @@ impl Context {
             .await?;
         if changed.first().copied().unwrap_or(true) {
             return Ok(Some(format!(
-                "{lead}the project's code changed since Landfall applied it at `{}`: review and \
+                "the project's code changed since Landfall applied it at `{}`: review and \
                  apply that change through a pull request",
                 crate::report::short(applied)
             )));

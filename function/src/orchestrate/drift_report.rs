@@ -16,7 +16,7 @@ use crate::report::LOG_LINK_VALIDITY;
 use crate::store::{DriftRecord, DriftState, Drifts as _, TrackedIssue, now_secs};
 use crate::vcs::{CommitStatus, IssueRef, StatusState, TrackingIssue, VcsClient as _};
 use crate::vcs::status_context;
-use crate::markdown::inline_code as code;
+use crate::markdown::{inline_code as code, table_cell};
 
 /// `text` as HTML text: nothing in it opens or closes a tag.
 fn html_text(text: &str) -> String {
@@ -185,10 +185,10 @@ impl Context {
                 let _ = writeln!(
                     body,
                     "| {} | {} | `{}` | {} | {log} |",
-                    code(&record.key.project_label()).replace('|', "\\|"),
+                    table_cell(&code(&record.key.project_label())),
                     record.first_seen.map_or_else(|| "—".to_owned(), time),
                     crate::report::short(&record.checked_sha),
-                    record.summary.replace('|', "\\|"),
+                    table_cell(&record.summary),
                 );
             }
             for record in &drifted {

@@ -4,6 +4,7 @@
 
 use super::PrContext;
 use crate::command::Command;
+use crate::markdown::inline_code;
 use crate::repo_config::{self, EffectivePolicy, PolicyChecks, ResolvedConfig, ResolvedProject};
 use crate::run::{Outcome, ProjectResult, ProjectSpec, RunCommand, RunSpec};
 use crate::store::PlanRecord;
@@ -232,10 +233,12 @@ pub(crate) fn unapproved(
 /// before the pull request was retargeted.
 pub(crate) fn other_base(result: Option<&ProjectResult>, base: &str) -> Option<String> {
     let planned_for = result?.base_branch.as_deref()?;
+    // Branch names are chosen by whoever pushes them, and may hold backticks.
+    let (planned_for, base) = (inline_code(planned_for), inline_code(base));
     (planned_for != base).then(|| {
         format!(
-            "its plan was made for the base branch `{planned_for}`, and the pull request now \
-             merges into `{base}`: comment `landfall plan` to plan it under `{base}`'s policy"
+            "its plan was made for the base branch {planned_for}, and the pull request now \
+             merges into {base}: comment `landfall plan` to plan it under {base}'s policy"
         )
     })
 }

@@ -16,6 +16,16 @@ pub fn is_terraform_file(path: &str) -> bool {
         .any(|ext| name.ends_with(ext) && name.len() > ext.len())
 }
 
+/// Whether a path marks its directory as a project, as Atlantis' project indicators do: a
+/// Terraform file, or a Terragrunt unit's `terragrunt.hcl` (whose directory holds no `.tf`).
+#[must_use]
+pub fn is_project_file(path: &str) -> bool {
+    is_terraform_file(path) || path.rsplit('/').next() == Some(TERRAGRUNT_FILE)
+}
+
+/// A Terragrunt unit's configuration file.
+const TERRAGRUNT_FILE: &str = "terragrunt.hcl";
+
 /// The directory of a path, `.` for files at the root.
 #[must_use]
 pub fn parent_dir(path: &str) -> &str {
@@ -44,16 +54,21 @@ pub struct TerraformTree {
 }
 
 impl TerraformTree {
-    /// Builds the tree from `(path, contents)` of every Terraform file at the commit.
+    /// Builds the tree from `(path, contents)` of every project file ([`is_project_file`]) at
+    /// the commit. A `terragrunt.hcl` makes its directory a project; it is not Terraform, so
+    /// no module call is read from it.
     pub fn from_files<'a>(files: impl IntoIterator<Item = (&'a str, &'a str)>) -> Self {
         let mut tree = TerraformTree::default();
         for (path, text) in files {
-            if !is_terraform_file(path) {
+            if !is_project_file(path) {
                 continue;
             }
             let dir = parent_dir(path).to_owned();
             let entry = tree.dirs.entry(dir.clone()).or_default();
             entry.files.push(path.to_owned());
+            if !is_terraform_file(path) {
+                continue;
+            }
             let parsed = if path.to_ascii_lowercase().ends_with(".json") {
                 calls_from_json(text).map_err(|e| e.to_string())
             } else {

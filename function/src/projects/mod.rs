@@ -429,14 +429,14 @@ fn select_discovered(
                     touched.insert(owner.to_owned());
                 }
                 None => {
-                    if discover::is_terraform_file(path) {
+                    if discover::is_project_file(path) {
                         gone.insert(dir.to_owned());
                     }
                 }
             }
             // A directory that lost its last Terraform file is gone even if a parent directory
             // holds Terraform files.
-            if discover::is_terraform_file(path) && !tree.is_terraform_dir(dir) {
+            if discover::is_project_file(path) && !tree.is_terraform_dir(dir) {
                 let removed_here = file.status == FileStatus::Removed
                     || (file.status == FileStatus::Renamed
                         && file.previous_path.as_deref() == Some(path));
@@ -475,7 +475,7 @@ fn rename_targets(changed: &[ChangedFile]) -> BTreeMap<&str, String> {
     let mut targets: BTreeMap<&str, BTreeSet<&str>> = BTreeMap::new();
     for f in changed {
         if let (FileStatus::Renamed, Some(prev)) = (f.status, f.previous_path.as_deref())
-            && discover::is_terraform_file(prev)
+            && discover::is_project_file(prev)
         {
             targets
                 .entry(discover::parent_dir(prev))

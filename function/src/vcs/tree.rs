@@ -22,7 +22,7 @@ use futures_util::{StreamExt as _, TryStreamExt as _};
 use super::{Result, VcsClient};
 use crate::event::{CommitSha, RepoName};
 use crate::projects::TerraformTree;
-use crate::projects::discover::is_terraform_file;
+use crate::projects::discover::is_project_file;
 
 /// How many single-file reads are in flight at once: hosts treat bursts of concurrent requests
 /// as abuse (GitHub's secondary rate limits). Measured: 64 in flight read 500 files in 0.37 s
@@ -112,7 +112,8 @@ pub async fn read_files<V: VcsClient>(
 pub struct HeadFiles {
     /// The first repo config file found among the candidates: its name and text.
     pub config: Option<(String, String)>,
-    /// Every Terraform file: path and text, sorted by path.
+    /// Every project file (Terraform files, and Terragrunt's `terragrunt.hcl`): path and text,
+    /// sorted by path.
     pub terraform: Vec<(String, String)>,
 }
 
@@ -131,7 +132,7 @@ impl HeadFiles {
     ) -> Result<Self> {
         let candidates = config_files.to_vec();
         let wanted =
-            TreeFilter::new(move |p| is_terraform_file(p) || candidates.iter().any(|c| c == p));
+            TreeFilter::new(move |p| is_project_file(p) || candidates.iter().any(|c| c == p));
         let files: Vec<(String, String)> = read_files(vcs, repo, sha, &wanted)
             .await?
             .into_iter()
@@ -143,7 +144,7 @@ impl HeadFiles {
             .cloned();
         let terraform = files
             .into_iter()
-            .filter(|(p, _)| is_terraform_file(p))
+            .filter(|(p, _)| is_project_file(p))
             .collect();
         Ok(HeadFiles { config, terraform })
     }

@@ -565,3 +565,45 @@ fn ignore_paths_leave_directories_out_of_discovery_and_of_dir_commands() {
     let err = refused(&ignoring, "atlantis plan -d envs/prod/db");
     assert!(matches!(err, SelectionError::Ignored { .. }), "{err}");
 }
+
+#[test]
+fn a_terragrunt_unit_is_a_project_as_in_atlantis() {
+    // A unit holds `terragrunt.hcl` and no `.tf`; the repository has Terraform elsewhere.
+    let tree = TerraformTree::from_files([
+        ("modules/vpc/main.tf", "variable \"cidr\" {}\n"),
+        (
+            "live/prod/vpc/terragrunt.hcl",
+            "terraform {\n  source = \"../../../modules/vpc\"\n}\n",
+        ),
+    ]);
+    let cfg = config("version: 3\nprojects:\n- name: vpc\n  dir: live/prod/vpc\n");
+    let changed = [ChangedFile::modified("live/prod/vpc/terragrunt.hcl")];
+    let sel = select(
+        &cfg,
+        &EffectivePolicy::default(),
+        &tree,
+        &changed,
+        "main",
+        &Request::autoplan(),
+    )
+    .unwrap();
+    assert_eq!(dirs(&sel), ["live/prod/vpc"]);
+    assert!(sel.deleted.is_empty(), "{:?}", sel.deleted);
+    // Its last `terragrunt.hcl` removed, the unit is gone.
+    let tree = TerraformTree::from_files([("modules/vpc/main.tf", "")]);
+    let changed = [ChangedFile::new(
+        "live/prod/vpc/terragrunt.hcl",
+        FileStatus::Removed,
+    )];
+    let sel = select(
+        &cfg,
+        &EffectivePolicy::default(),
+        &tree,
+        &changed,
+        "main",
+        &Request::autoplan(),
+    )
+    .unwrap();
+    assert!(sel.projects.is_empty());
+    assert_eq!(sel.deleted[0].name.as_deref(), Some("vpc"));
+}

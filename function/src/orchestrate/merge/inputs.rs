@@ -5,7 +5,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use crate::event::{CommitSha, RepoName};
 use crate::orchestrate::Context;
-use crate::projects::discover::{TerraformTree, is_terraform_file};
+use crate::projects::discover::{TerraformTree, is_project_file};
 use crate::vcs::tree::{HeadFiles, TreeFilter, read_files};
 
 impl Context {
@@ -39,7 +39,7 @@ impl Context {
         }
         // Every other file under those directories (variables files, templates), both sides.
         let all: BTreeSet<String> = inputs.iter().flatten().cloned().collect();
-        let others = move |p: &str| !is_terraform_file(p) && under_any(p, &all);
+        let others = move |p: &str| !is_project_file(p) && under_any(p, &all);
         let wanted = TreeFilter::new(others);
         let merged_other = read_files(&self.vcs, repo, merge_sha, &wanted).await?;
         let mut changed = Vec::new();

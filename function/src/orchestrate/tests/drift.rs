@@ -81,13 +81,15 @@ async fn ended_check(lp: &Loop, dir: &str, status: PlanStatus, facts: DriftFacts
 /// applied: refused, nothing dispatched, the lock given back, the refusal recorded and reported
 /// (the tracking issue, a failing status, no pull-request comment). Returns the refusal.
 async fn refused_remediation(facts: DriftFacts) -> String {
-    refused_remediation_under(facts, None).await
+    refused_remediation_under(facts, None, false).await
 }
 
-/// [`refused_remediation`] while the operator's apply lock `lock` is set.
+/// [`refused_remediation`] while the operator's apply lock `lock` is set, in a project Landfall
+/// applied at the check's commit when `applied`.
 async fn refused_remediation_under(
     facts: DriftFacts,
     lock: Option<crate::store::ApplyLock>,
+    applied: bool,
 ) -> String {
     let lp = Loop::new().await;
     host_takes_reports(&lp).await;
@@ -96,6 +98,11 @@ async fn refused_remediation_under(
         assert_eq!(set.unwrap(), None);
     }
     let record = ended_check(&lp, "net", PlanStatus::Planned, facts).await;
+    if applied {
+        let mut drift = crate::store::DriftRecord::new(record.key.clone());
+        drift.applied_sha = Some(SHA.to_owned());
+        assert!(lp.ctx.store.put_drift(&drift).await.unwrap());
+    }
 
     let spec = crate::run::RunSpec {
         provider: crate::event::Provider::Github,
@@ -151,6 +158,22 @@ async fn a_remediation_that_would_also_apply_a_code_change_is_refused() {
 }
 
 #[tokio::test]
+async fn a_remediation_changing_what_did_not_drift_is_refused_even_at_the_applied_commit() {
+    // The project's files are the ones Landfall applied, yet `b` changes: a remote module or a
+    // file outside the project moved. Only drift is put back unreviewed.
+    let detail = refused_remediation_under(
+        DriftFacts {
+            changed: vec!["terraform_data.a".to_owned(), "terraform_data.b".to_owned()],
+            drifted: vec!["terraform_data.a".to_owned()],
+        },
+        None,
+        true,
+    )
+    .await;
+    assert!(detail.contains("`terraform_data.b`"), "{detail}");
+}
+
+#[tokio::test]
 async fn a_remediation_of_drifted_resources_only_is_refused_until_landfall_applied_the_project() {
     // Every resource the plan changes drifted, but a change merged and never applied (another
     // attribute of `a`, a replace, an output) would be applied with the drift's: only the
@@ -175,7 +198,7 @@ async fn no_remediation_applies_while_the_operators_apply_lock_is_set() {
         changed: drifted.clone(),
         drifted,
     };
-    let detail = refused_remediation_under(facts, Some(lock)).await;
+    let detail = refused_remediation_under(facts, Some(lock), false).await;
     assert!(detail.contains("apply is locked") && detail.contains("freeze"), "{detail}");
 }
 
