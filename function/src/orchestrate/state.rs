@@ -48,13 +48,26 @@ impl Context {
             .unmet(ctx, &project.apply_requirements, "apply", run, &mut checked)
             .await?;
         reasons.extend(self.unmet(ctx, &own, "import", run, &mut checked).await?);
-        // Two runs of one project never edit its state at once.
+        // Two runs of one project never edit its state at once. And an edit runs the head's code
+        // with the apply role, with no stored plan to pin it: only at a head this pull request
+        // planned already (under the plan role, its output on the pull request, so what the
+        // commenter approved), and never at one pushed after the comment was written.
         let key = super::plan::lock_key(ctx, &project);
-        if let Some(record) = self.store.get_plan(&key, ctx.pr.0).await?
-            && record.in_progress()
-        {
-            reasons.push(
+        match self.store.get_plan(&key, ctx.pr.0).await? {
+            Some(record) if record.in_progress() => reasons.push(
                 "a run of this project is in progress; wait for it or comment `landfall cancel`"
+                    .to_owned(),
+            ),
+            Some(record) if record.head_sha == ctx.head_sha.as_str() => {}
+            _ => reasons.push(format!(
+                "the head `{}` has not been planned: {word} runs its code with the apply role, so \
+                 comment `landfall plan` first, review the plan, then `landfall {word}` again",
+                short(ctx.head_sha.as_str()),
+            )),
+        }
+        if ctx.head_moved() {
+            reasons.push(
+                "the head moved after your comment: review the new commits, then comment again"
                     .to_owned(),
             );
         }

@@ -241,6 +241,25 @@ impl Loop {
         key
     }
 
+    /// A finished plan of PR 1 at `dir` at the head (its lock taken), as an autoplan leaves:
+    /// `import` and `state rm` run only at a head that was planned.
+    async fn planned_here(&self, dir: &str) {
+        let record = crate::store::PlanRecord {
+            key: self.hold_lock(1, dir).await,
+            pr: 1,
+            head_sha: SHA.to_owned(),
+            run_id: "lf-plan-0".to_owned(),
+            status: crate::store::PlanStatus::NoChanges,
+            planfile: None,
+            updated_at: crate::store::now_secs(),
+            trigger: Some("autoplan".to_owned()),
+            result: None,
+            deadline: None,
+        };
+        let written = self.ctx.store.put_plan(&record).await.unwrap();
+        assert_eq!(written, crate::store::PlanOutcome::Written);
+    }
+
     /// A plan of PR 1 at `dir` (its lock taken), run `run_id`, in progress until `deadline` and
     /// last heard of over an hour ago.
     async fn running_plan(&self, dir: &str, run_id: &str, deadline: u64) {

@@ -68,6 +68,7 @@ async fn an_edit_of_the_state_runs_when_the_workflow_spells_its_stage_out() {
     let stages = "    import:\n      steps:\n      - run: cp backends/prod.hcl backend.hcl\n      \
                   - init\n      - import\n";
     let lp = loop_with_config(&prepared_by("run: cp backends/prod.hcl backend.hcl", stages)).await;
+    lp.planned_here(".").await;
 
     lp.ctx
         .process(&comment("maintainer", "landfall import -d . terraform_data.a id-1", "d-import"))
@@ -103,6 +104,7 @@ async fn an_edit_of_the_state_keeps_drift_remediation_from_undoing_it() {
     let mut drift = crate::store::DriftRecord::new(key.clone());
     drift.applied_sha = Some("a".repeat(40));
     assert!(lp.ctx.store.put_drift(&drift).await.unwrap());
+    lp.planned_here(".").await;
 
     let import = comment("maintainer", "landfall import -d . terraform_data.a id-1", "d-i");
     lp.ctx.process(&import).await.unwrap();
@@ -149,6 +151,7 @@ async fn an_edit_of_the_state_that_never_reported_keeps_drift_remediation_from_u
         drift.applied_sha = Some("a".repeat(40));
         assert!(lp.ctx.store.put_drift(&drift).await.unwrap());
     }
+    lp.planned_here(".").await;
 
     let import = comment("maintainer", "landfall import -d . terraform_data.a id-1", "d-i");
     lp.ctx.process(&import).await.unwrap();
@@ -160,5 +163,29 @@ async fn an_edit_of_the_state_that_never_reported_keeps_drift_remediation_from_u
     for (key, applied) in [(&key, None), (&renamed, None), (&other_dir, Some("a".repeat(40)))] {
         let drift = lp.ctx.store.get_drift(key).await.unwrap().unwrap();
         assert_eq!(drift.applied_sha, applied, "{key:?}");
+    }
+}
+
+/// An edit of the state runs the head's code with the apply role, and no stored plan pins
+/// which head: it runs only at a head this pull request planned, never at one nobody saw
+/// planned (a push between the comment and its handling).
+#[tokio::test]
+async fn an_edit_of_the_state_runs_only_at_a_head_that_was_planned() {
+    for text in [
+        "landfall import -d . terraform_data.a id-1",
+        "landfall state rm -d . terraform_data.a",
+    ] {
+        let lp = loop_with_config("version: 3\nprojects:\n- dir: .\n").await;
+
+        lp.ctx.process(&comment("maintainer", text, "d-unplanned")).await.unwrap();
+
+        assert!(lp.nothing_dispatched(), "{text}");
+        let said = lp.comments().await.join("\n");
+        assert!(said.contains("has not been planned"), "{said}");
+
+        // Planned at this head, the same comment runs.
+        lp.planned_here(".").await;
+        lp.ctx.process(&comment("maintainer", text, "d-planned")).await.unwrap();
+        assert!(!lp.nothing_dispatched(), "{text} after a plan");
     }
 }
