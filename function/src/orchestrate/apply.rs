@@ -232,13 +232,23 @@ fn unapplied_dependencies(
                      has ended"
                 ));
             }
-            (all.iter().filter(named).any(|r| r.status == PlanStatus::Planned)
-                && !selected.iter().any(|r| named(&r)))
-            .then(|| {
-                let command = crate::markdown::inline_code(&format!("landfall apply -p {dep}"));
+            // As Atlantis: a dependency this PR planned must be applied or without changes
+            // (a failed plan or apply, or an edited state, holds its dependents back too).
+            let unsettled = all.iter().filter(named).find(|r| !r.status.is_settled())?;
+            if selected.iter().any(|r| named(&r)) {
+                return None;
+            }
+            let command = crate::markdown::inline_code(&format!("landfall apply -p {dep}"));
+            Some(if unsettled.status == PlanStatus::Planned {
                 format!(
                     "it depends on {code}, whose plan is not applied yet: apply it first \
                      ({command}), or both with `landfall apply`"
+                )
+            } else {
+                format!(
+                    "it depends on {code}, which is not applied (its last run: {}): plan and \
+                     apply it first",
+                    unsettled.status.as_str()
                 )
             })
         })

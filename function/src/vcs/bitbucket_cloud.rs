@@ -439,27 +439,16 @@ impl Host for BitbucketCloudClient {
         &self.rest
     }
 
-    /// `POST /2.0/repositories/{w}/{s}/pullrequests/{id}/merge` with `pullrequest_merge_parameters`:
-    /// its required `type` and `merge_strategy`, one of the description's `merge_commit`, `squash`
-    /// and `rebase_fast_forward` (the commits rebased onto the base branch, no merge commit, as
-    /// GitHub's `rebase`). Bitbucket Cloud takes no expected head: it answers 409 when a ref
-    /// changed while merging.
+    /// Refused: Bitbucket Cloud's merge (`POST .../pullrequests/{id}/merge`,
+    /// `pullrequest_merge_parameters`) takes no expected head, so a push after the apply would
+    /// be merged unapplied (it refuses, 409, only a ref that changed while it merged).
     fn merge_put(repo: &RepoName, pr: &PullRequest, method: MergeMethod) -> Result<Put> {
-        let strategy = match method {
-            MergeMethod::Merge => "merge_commit",
-            MergeMethod::Squash => "squash",
-            MergeMethod::Rebase => "rebase_fast_forward",
-        };
-        let path = format!(
-            "{}/pullrequests/{}/merge",
-            Self::repo_path(repo)?,
-            pr.number
-        );
-        let body = serde_json::json!({
-            "type": "pullrequest_merge_parameters",
-            "merge_strategy": strategy,
-        });
-        Ok(Put::new(Method::POST, path, body))
+        let _ = (repo, pr, method);
+        Err(VcsError::Config {
+            message: "Bitbucket Cloud's merge cannot require the head that was applied (a push \
+                      after the apply would be merged unapplied): merge the pull request yourself"
+                .to_owned(),
+        })
     }
 }
 

@@ -164,7 +164,7 @@ pub trait VcsClient: Send + Sync {
     /// | Gitea / Forgejo | `POST /repos/{o}/{r}/pulls/{n}/merge` with `Do` and `head_commit_id` |
     /// | GitLab | `PUT /projects/:id/merge_requests/:iid/merge` with `sha` and `squash` (the project's merge method; `rebase` is refused) |
     /// | Azure DevOps | `PATCH .../pullrequests/{id}` with `status: completed`, `lastMergeSourceCommit` and `completionOptions.mergeStrategy` (`noFastForward`, `squash`, `rebase`) |
-    /// | Bitbucket Cloud | `POST /2.0/repositories/{w}/{s}/pullrequests/{id}/merge` with `type: pullrequest_merge_parameters` and `merge_strategy` (`merge_commit`, `squash`, `rebase_fast_forward`); no expected head |
+    /// | Bitbucket Cloud | refused: its merge (`POST .../pullrequests/{id}/merge`) takes no expected head, so a push after the apply would be merged unapplied |
     /// | Bitbucket Data Center | not supported: refused |
     fn merge(
         &self,

@@ -186,6 +186,32 @@ async fn a_dependent_is_not_applied_when_its_dependency_is_refused() {
     assert!(said.contains("this apply does not apply"), "{said}");
 }
 
+/// As Atlantis: a dependency whose apply failed holds its dependents back, as one not applied.
+#[tokio::test]
+async fn a_dependent_is_not_applied_after_its_dependency_failed_to_apply() {
+    let (lp, _bin) = both_planned().await;
+    lp.ctx
+        .process(&comment("maintainer", "landfall apply -p network", "apply-1"))
+        .await
+        .unwrap();
+    let network = dispatched(&lp, RunCommand::Apply).await;
+    assert_eq!(network.len(), 1, "network's apply");
+    reports(&lp, &network[0], RunStatus::Failed).await;
+
+    lp.ctx
+        .process(&comment("maintainer", "landfall apply -p app", "apply-2"))
+        .await
+        .unwrap();
+    let names: Vec<_> = dispatched(&lp, RunCommand::Apply)
+        .await
+        .iter()
+        .map(|(s, _)| s.project.name.clone())
+        .collect();
+    assert_eq!(names, [Some("network".to_owned())], "app was applied");
+    let said = lp.comments().await.last().cloned().unwrap_or_default();
+    assert!(said.contains("depends on `network`, which is not applied"), "{said}");
+}
+
 /// Apply on merge of a `depends_on` chain under Lambda: `network`'s apply gives its lock (and
 /// record) back when it reports, and `app`'s stage starts then.
 #[tokio::test]

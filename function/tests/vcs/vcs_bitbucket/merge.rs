@@ -1,17 +1,16 @@
-//! `merge` on Bitbucket Cloud (`POST .../pullrequests/{pull_request_id}/merge`,
-//! `pullrequest_merge_parameters`: its required `type` and `merge_strategy`, the description's
-//! `merge_commit`, `squash` and `rebase_fast_forward`) and the merge commit read back as a merged
-//! pull request's `merge_commit.hash`, resolved in full; on Bitbucket Data Center, not supported
-//! (refused without a request) and the merge commit read from `properties.mergeCommit.id`.
+//! `merge` on Bitbucket Cloud, refused without a request (its merge takes no expected head), and
+//! the merge commit read back as a merged pull request's `merge_commit.hash`, resolved in full;
+//! on Bitbucket Data Center, not supported (refused without a request) and the merge commit read
+//! from `properties.mergeCommit.id`.
 
 use landfall_function::event::{CommitSha, RepoName};
 use landfall_function::repo_config::MergeMethod;
 use landfall_function::vcs::{PrState, PullRequest, VcsClient};
 use serde_json::{Value, json};
-use wiremock::matchers::{any, body_json, header, method, path};
+use wiremock::matchers::{any, method, path};
 use wiremock::{Mock, MockServer, ResponseTemplate};
 
-use super::{CLOUD, PR, SERVER, SHA, basic, cloud, pull_request, server_client};
+use super::{CLOUD, PR, SERVER, SHA, cloud, pull_request, server_client};
 
 const MERGED: &str = "9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e";
 
@@ -26,27 +25,22 @@ fn cloud_pr(state: &str, merge_commit: Option<&str>) -> Value {
     })
 }
 
+/// Bitbucket Cloud's merge takes no expected head: Landfall never merges there, so a push after
+/// the apply is never merged unapplied. Nothing is sent.
 #[tokio::test]
-async fn cloud_merges_with_the_documented_type_and_strategy() {
+async fn cloud_refuses_to_merge_without_a_request() {
     let server = MockServer::start().await;
-    for strategy in ["merge_commit", "squash", "rebase_fast_forward"] {
-        Mock::given(method("POST"))
-            .and(path(format!("{CLOUD}/pullrequests/5/merge")))
-            .and(header("authorization", basic().as_str()))
-            .and(body_json(json!({
-                "type": "pullrequest_merge_parameters", "merge_strategy": strategy
-            })))
-            .respond_with(
-                ResponseTemplate::new(200).set_body_json(cloud_pr("MERGED", Some(&MERGED[..12]))),
-            )
-            .expect(1)
-            .mount(&server)
-            .await;
-    }
+    Mock::given(any())
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
     let c = cloud(&server);
     let pr = pull_request(SHA, "acme/infra");
     for m in [MergeMethod::Merge, MergeMethod::Squash, MergeMethod::Rebase] {
-        c.merge(&RepoName::new("acme/infra"), &pr, m).await.unwrap();
+        let merged = c.merge(&RepoName::new("acme/infra"), &pr, m).await;
+        let err = merged.unwrap_err().to_string();
+        assert!(err.contains("merge the pull request yourself"), "{err}");
     }
 }
 
