@@ -232,7 +232,18 @@ pub(super) fn read_project(r: &mut Reader, node: &Node) -> Option<ProjectConfig>
             "dir" => {
                 dir_seen = true;
                 if let Some(dir) = r.non_empty(v, "`dir`") {
-                    match normalize_dir(&dir) {
+                    // Atlantis reads `dir` as `./` joined with it, so `/envs/prod` is
+                    // `envs/prod` there: the repository's root, never the machine's.
+                    let relative = dir.trim_start_matches('/');
+                    if relative.len() < dir.len() && !relative.is_empty() {
+                        r.warning(
+                            e.line,
+                            format!(
+                                "`dir: {dir}` is read as `{relative}`, from the repository's root"
+                            ),
+                        );
+                    }
+                    match normalize_dir(if relative.is_empty() { &dir } else { relative }) {
                         // Atlantis (0.39 and later) expands a pattern into a project per match;
                         // taken as a path, it would never plan.
                         Some(_) if dir.contains(['*', '?', '[', '{']) => {

@@ -268,6 +268,11 @@ fn delete_branch_setting(
         .into_iter()
         .chain(from_projects);
     for (project, setting) in settings {
+        // Asking for what the policy already says overrides nothing (Atlantis' own example
+        // files write `delete_source_branch_on_merge: false`).
+        if !allowed && setting.value == policy.delete_source_branch_on_merge {
+            continue;
+        }
         if !allowed {
             let what = project.map_or_else(
                 || "this file sets".to_owned(),

@@ -97,6 +97,43 @@ fn the_documented_all_keys_example_parses_and_reports_the_keys_it_ignores() {
 }
 
 #[test]
+fn delete_source_branch_on_merge_as_the_policy_says_needs_no_leave() {
+    // Real repositories write the default out; only a change of it needs the policy's leave.
+    let parse = |text: &str| parse_repo_config("atlantis.yaml", text).unwrap();
+    let kept = parse(
+        "version: 3\ndelete_source_branch_on_merge: false\nprojects:\n- dir: .\n  delete_source_branch_on_merge: false\n",
+    );
+    let resolved = resolve(&permissive(), Some(&kept)).unwrap();
+    assert!(!resolved.delete_source_branch_on_merge);
+    let changed = parse("version: 3\ndelete_source_branch_on_merge: true\nprojects:\n- dir: .\n");
+    let err = resolve(&permissive(), Some(&changed)).unwrap_err();
+    assert!(err.to_string().contains("may not override"), "{err}");
+}
+
+#[test]
+fn a_dir_from_the_root_is_the_repositorys_root_as_in_atlantis() {
+    let config = parse_repo_config(
+        "atlantis.yaml",
+        "version: 3\nprojects:\n- dir: /ibm/eu-gb/prod\n- dir: envs/dev\n",
+    )
+    .unwrap();
+    assert_eq!(config.projects[0].dir, "ibm/eu-gb/prod");
+    assert!(
+        config.warnings[0]
+            .message
+            .contains("read as `ibm/eu-gb/prod`")
+    );
+    // The root alone, and `..` above it, are still refused.
+    for dir in ["/", "/../etc"] {
+        let got = errors(
+            "atlantis.yaml",
+            &format!("version: 3\nprojects:\n- dir: {dir}\n"),
+        );
+        assert!(got[0].contains("must be a relative path"), "{dir}: {got:?}");
+    }
+}
+
+#[test]
 fn the_documented_use_cases_parse() {
     let cases = [
         // Disabling autoplanning
@@ -326,7 +363,7 @@ fn invalid_files_are_reported_with_their_line_and_problem() {
 
 #[test]
 fn every_problem_of_a_file_is_reported_at_once() {
-    let text = "version: 3\nautomerge: maybe\nprojects:\n- dir: /abs\n- dir: b\n  wokspace: x\n";
+    let text = "version: 3\nautomerge: maybe\nprojects:\n- dir: ../abs\n- dir: b\n  wokspace: x\n";
     let got = errors("landfall.yaml", text);
     assert_eq!(got.len(), 3, "{got:#?}");
     let comment = parse_repo_config("landfall.yaml", text)
