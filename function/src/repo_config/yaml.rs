@@ -271,13 +271,14 @@ impl<'a> Builder<'a> {
         let mut entries: Vec<Entry> = Vec::new();
         // Each key's line, to find a duplicate without comparing every pair.
         let mut seen: HashMap<String, usize> = HashMap::new();
+        let mut merges: Vec<Node> = Vec::new();
         loop {
             let (event, span) = self.next()?;
-            let key = match event {
-                Event::MappingEnd => return Ok(entries),
-                Event::Scalar(text, ..) => {
+            let (key, plain) = match event {
+                Event::MappingEnd => return merged(entries, merges),
+                Event::Scalar(text, style, ..) => {
                     self.count((1, text.len()), span)?;
-                    text.into_owned()
+                    (text.into_owned(), style == ScalarStyle::Plain)
                 }
                 Event::Alias(_) | Event::SequenceStart(..) | Event::MappingStart(..) => {
                     return Err(at(span, "mapping keys must be plain strings"));
@@ -296,6 +297,10 @@ impl<'a> Builder<'a> {
             }
             let (event, span) = self.next()?;
             let value = self.node(event, span)?;
+            if plain && key == MERGE_KEY {
+                merges.push(value);
+                continue;
+            }
             entries.push(Entry {
                 key,
                 line,
@@ -303,6 +308,42 @@ impl<'a> Builder<'a> {
                 value,
             });
         }
+    }
+}
+
+/// YAML's merge key (`<<: *defaults`), which Atlantis' YAML library expands and real repo
+/// configs use to share project settings.
+const MERGE_KEY: &str = "<<";
+
+/// `entries` with the entries of each mapping `merges` names (a mapping, or a list of them)
+/// whose keys it does not set itself: its own keys win, then the earlier merged mapping.
+fn merged(mut entries: Vec<Entry>, merges: Vec<Node>) -> Result<Vec<Entry>, YamlError> {
+    for node in merges {
+        let maps = match node.value {
+            Value::Map(map) => vec![map],
+            Value::Seq(items) => items
+                .into_iter()
+                .map(|item| match item.value {
+                    Value::Map(map) => Ok(map),
+                    _ => Err(not_mergeable(item.line, item.column)),
+                })
+                .collect::<Result<_, _>>()?,
+            _ => return Err(not_mergeable(node.line, node.column)),
+        };
+        for entry in maps.into_iter().flatten() {
+            if !entries.iter().any(|e| e.key == entry.key) {
+                entries.push(entry);
+            }
+        }
+    }
+    Ok(entries)
+}
+
+fn not_mergeable(line: usize, column: usize) -> YamlError {
+    YamlError {
+        line,
+        column,
+        message: "`<<` merges a mapping (`<<: *anchor`) or a list of mappings".to_owned(),
     }
 }
 
@@ -356,6 +397,42 @@ mod tests {
             panic!()
         };
         assert!(matches!(entries[1].value.value, Value::Seq(ref v) if v.len() == 1));
+    }
+
+    #[test]
+    fn merge_keys_add_the_anchors_keys_the_mapping_does_not_set() {
+        let text = "base: &base\n  dir: a\n  workflow: w\nmore: &more\n  workflow: x\n  branch: b\n\
+                    p:\n  <<: [*base, *more]\n  dir: c\nq:\n  \"<<\": 1\n";
+        let doc = parse(text).unwrap().unwrap();
+        let Value::Map(entries) = doc.value else {
+            panic!()
+        };
+        let Value::Map(p) = &entries[2].value.value else {
+            panic!()
+        };
+        let got: Vec<(&str, String)> = p
+            .iter()
+            .map(|e| match &e.value.value {
+                Value::Scalar { text, .. } => (e.key.as_str(), text.clone()),
+                other => panic!("{other:?}"),
+            })
+            .collect();
+        // Its own `dir` wins, then the first mapping's `workflow`.
+        assert_eq!(
+            got,
+            [
+                ("dir", "c".to_owned()),
+                ("workflow", "w".to_owned()),
+                ("branch", "b".to_owned())
+            ]
+        );
+        // A quoted `<<` is an ordinary key; a merge of a scalar is an error at its line.
+        let Value::Map(q) = &entries[3].value.value else {
+            panic!()
+        };
+        assert_eq!(q[0].key, "<<");
+        let err = parse("a: 1\nb:\n  <<: 2\n").unwrap_err();
+        assert_eq!(err.line, 3, "{err}");
     }
 
     #[test]

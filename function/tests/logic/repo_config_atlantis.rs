@@ -111,6 +111,21 @@ fn delete_source_branch_on_merge_as_the_policy_says_needs_no_leave() {
 }
 
 #[test]
+fn projects_may_share_settings_through_yaml_merge_keys() {
+    let config = parse_repo_config(
+        "atlantis.yaml",
+        "version: 3\nprojects:\n- &template\n  name: base\n  dir: base\n  terraform_version: v1.9.8\n  \
+         autoplan:\n    when_modified: [\"*.tf\", \"../modules/**/*.tf\"]\n- <<: *template\n  name: confirm\n  \
+         dir: confirm\n",
+    )
+    .unwrap();
+    let confirm = &config.projects[1];
+    assert_eq!(confirm.name.as_deref(), Some("confirm"));
+    assert_eq!(confirm.dir, "confirm");
+    assert_eq!(confirm.terraform_version.as_deref(), Some("v1.9.8"));
+}
+
+#[test]
 fn a_dir_from_the_root_is_the_repositorys_root_as_in_atlantis() {
     let config = parse_repo_config(
         "atlantis.yaml",
