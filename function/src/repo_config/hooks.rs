@@ -1,13 +1,27 @@
 //! The policy's `pre_workflow_hooks` and `post_workflow_hooks` (Atlantis' server-side keys of
-//! a `repos` entry): each hook is `run`, with an optional `description`, `shell` and
-//! `shellArgs` (a string split at spaces, or a list), as Atlantis documents them. Any other key
-//! is an error, like the rest of the file. The runner runs them ([`crate::run::hook`]).
+//! a `repos` entry): each hook is `run`, with an optional `description`, `shell`, `shellArgs`
+//! (a string split at spaces, or a list) and `commands` (a comma-separated string, or a list, of
+//! the Atlantis commands it runs for), as Atlantis documents them. Any other key is an error,
+//! like the rest of the file. The runner runs them ([`crate::run::hook`]).
 
 use super::read::Reader;
 use super::yaml::{Entry, Node, Value};
-use crate::run::{WorkflowHook, WorkflowHooks};
+use crate::run::{RunCommand, WorkflowHook, WorkflowHooks};
 
-const HOOK_KEYS: &[&str] = &["run", "description", "shell", "shellArgs"];
+const HOOK_KEYS: &[&str] = &["run", "description", "shell", "shellArgs", "commands"];
+
+/// Atlantis' command names a hook's `commands` may list; those that start no run (`unlock`,
+/// `version`, `approve_policies`) run no hook in Landfall, whose hooks run inside runs.
+const HOOK_COMMANDS: &[&str] = &[
+    "plan",
+    "apply",
+    "import",
+    "state",
+    "unlock",
+    "version",
+    "approve_policies",
+    "policy_check",
+];
 
 /// A `repos` entry's hooks: each list, when set, replaces the one earlier matches set.
 #[derive(Clone, Debug, Default)]
@@ -58,6 +72,7 @@ fn read_hook(r: &mut Reader, node: &Node) -> Option<WorkflowHook> {
                     _ => r.strings(v, "`shellArgs`")?,
                 };
             }
+            "commands" => hook.commands = hook_commands(r, v),
             _ => r.unknown_key(e, "a workflow hook", HOOK_KEYS),
         }
     }
@@ -68,6 +83,38 @@ fn read_hook(r: &mut Reader, node: &Node) -> Option<WorkflowHook> {
     };
     hook.run = run;
     Some(hook)
+}
+
+/// A hook's `commands`: Atlantis' comma-separated names (`plan, apply`), or a list; the runs
+/// they start.
+fn hook_commands(r: &mut Reader, v: &Node) -> Option<Vec<RunCommand>> {
+    let names: Vec<String> = match &v.value {
+        Value::Scalar { text, .. } => text
+            .split(',')
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty())
+            .collect(),
+        _ => r.strings(v, "`commands`")?,
+    };
+    let mut runs = Vec::new();
+    for name in names {
+        match name.as_str() {
+            "plan" | "policy_check" => runs.push(RunCommand::Plan),
+            "apply" => runs.push(RunCommand::Apply),
+            "import" => runs.push(RunCommand::Import),
+            "state" => runs.push(RunCommand::StateRm),
+            known if HOOK_COMMANDS.contains(&known) => {}
+            _ => {
+                r.error(
+                    v.line,
+                    format!("`commands` names {name:?}, not an Atlantis command"),
+                )
+                .help = Some(format!("one of {}", HOOK_COMMANDS.join(", ")));
+                return None;
+            }
+        }
+    }
+    Some(runs)
 }
 
 #[cfg(test)]
@@ -145,6 +192,40 @@ mod tests {
             "{text}"
         );
         assert!(text.contains("did you mean `shellArgs`?"), "{text}");
+    }
+
+    #[test]
+    fn commands_keep_a_hook_to_the_runs_it_names() {
+        use crate::run::RunCommand;
+        let p = Policy::parse(
+            "repos.yaml",
+            "repos:\n- id: /.*/\n  pre_workflow_hooks:\n  - run: ./plan-hook.sh\n    commands: plan\n  \
+             - run: ./both.sh\n    commands: plan, apply\n  - run: ./always.sh\n  \
+             - run: ./never.sh\n    commands: [unlock]\n",
+        )
+        .unwrap();
+        let hooks = p.resolve("github.com", "acme/infra", "main").hooks;
+        let runs = |command| -> Vec<String> {
+            hooks
+                .for_command(command)
+                .pre
+                .into_iter()
+                .map(|h| h.run)
+                .collect()
+        };
+        assert_eq!(
+            runs(RunCommand::Plan),
+            ["./plan-hook.sh", "./both.sh", "./always.sh"]
+        );
+        assert_eq!(runs(RunCommand::Apply), ["./both.sh", "./always.sh"]);
+        assert_eq!(runs(RunCommand::Import), ["./always.sh"]);
+        let err = refusal(
+            "repos:\n- id: /.*/\n  pre_workflow_hooks:\n  - run: x\n    commands: plan, destroy\n",
+        );
+        assert!(
+            err.contains("\"destroy\", not an Atlantis command"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -18,6 +18,11 @@ pub struct WorkflowHook {
     /// The shell's arguments before the command, when not `-c`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shell_args: Vec<String>,
+    /// Atlantis' `commands`: the runs the hook is for, every run when `None`. The function
+    /// keeps a run's hooks to those for its command ([`WorkflowHooks::for_command`]), so a run
+    /// never carries it.
+    #[serde(skip)]
+    pub commands: Option<Vec<super::RunCommand>>,
 }
 
 impl WorkflowHook {
@@ -29,7 +34,14 @@ impl WorkflowHook {
             description: None,
             shell: None,
             shell_args: Vec::new(),
+            commands: None,
         }
+    }
+
+    /// Whether the hook runs for runs of `command`.
+    #[must_use]
+    pub fn runs_for(&self, command: super::RunCommand) -> bool {
+        self.commands.as_ref().is_none_or(|c| c.contains(&command))
     }
 }
 
@@ -45,6 +57,22 @@ pub struct WorkflowHooks {
 }
 
 impl WorkflowHooks {
+    /// The hooks that run for runs of `command` (each hook's `commands`).
+    #[must_use]
+    pub fn for_command(&self, command: super::RunCommand) -> Self {
+        let keep = |hooks: &[WorkflowHook]| {
+            hooks
+                .iter()
+                .filter(|h| h.runs_for(command))
+                .cloned()
+                .collect()
+        };
+        Self {
+            pre: keep(&self.pre),
+            post: keep(&self.post),
+        }
+    }
+
     /// Whether there is no hook at all.
     #[must_use]
     pub fn is_empty(&self) -> bool {
