@@ -428,13 +428,14 @@ fn clone(run: &mut Run<'_>) -> Result<(PathBuf, PathBuf), Stop> {
 }
 
 /// The variables a step (or, with `dir` the clone's root, a hook) sees.
-fn step_env(run: &Run<'_>, dir: &Path) -> Vec<(String, String)> {
+fn step_env(run: &Run<'_>, dir: &Path, versioned: &[(String, String)]) -> Vec<(String, String)> {
     let mut env = git::step_git_env();
     env.extend(
         workflow::step_env(run.spec, dir, &run.planfile)
             .into_iter()
             .map(|(name, value)| (name.to_owned(), value)),
     );
+    env.extend_from_slice(versioned);
     env.extend(
         [
             ("TF_IN_AUTOMATION", "1".to_owned()),
@@ -450,6 +451,34 @@ fn step_env(run: &Run<'_>, dir: &Path) -> Vec<(String, String)> {
     env
 }
 
+/// What Atlantis gives `run` steps to reach the project's version: `ATLANTIS_TERRAFORM_VERSION`,
+/// the version of the binary the run uses (not the constraint as written), and a folder after
+/// the runner's own `PATH` holding `terraform<version>` (`tofu<version>`) for it, as Atlantis'
+/// bin folder does (a Terragrunt workflow sets `TERRAGRUNT_TFPATH=terraform$ATLANTIS_...`).
+/// Nothing when the binary does not say its version.
+fn versioned_binary(run: &Run<'_>) -> Vec<(String, String)> {
+    let Ok(version) = super::terraform::installed_version(&run.terraform) else {
+        return Vec::new();
+    };
+    let bin = run.opts.work_dir.join("bin");
+    let link = bin.join(format!(
+        "{}{version}",
+        run.spec.project.distribution.program()
+    ));
+    let linked = fs::create_dir_all(&bin)
+        .and_then(|()| match fs::remove_file(&link) {
+            Err(err) if err.kind() != std::io::ErrorKind::NotFound => Err(err),
+            _ => std::os::unix::fs::symlink(&run.terraform, &link),
+        })
+        .is_ok();
+    let mut env = vec![("ATLANTIS_TERRAFORM_VERSION".to_owned(), version)];
+    if linked {
+        let path = settings::var("PATH").unwrap_or_default();
+        env.push(("PATH".to_owned(), format!("{path}:{}", bin.display())));
+    }
+    env
+}
+
 async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Executed, Stop> {
     let spec = run.spec;
     run.terraform = pick_terraform(spec, run.opts).map_err(|output| failed("terraform", output))?;
@@ -459,8 +488,9 @@ async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Execu
         fs::write(&run.planfile, bytes)
             .map_err(|err| failed("download", format!("writing the planfile: {err}")))?;
     }
-    run.env = step_env(run, &dir);
-    run.hook_env = step_env(run, &repo);
+    let versioned = versioned_binary(run);
+    run.env = step_env(run, &dir, &versioned);
+    run.hook_env = step_env(run, &repo, &versioned);
     fs::create_dir_all(&run.opts.plugin_cache)
         .map_err(|err| failed("prepare", format!("creating the plugin cache: {err}")))?;
 

@@ -89,7 +89,7 @@ pub(super) fn pick_terraform(spec: &RunSpec, opts: &RunnerOptions) -> Result<Pat
 }
 
 /// What `terraform version -json` says `terraform` is.
-fn installed_version(terraform: &Path) -> Result<String, String> {
+pub(super) fn installed_version(terraform: &Path) -> Result<String, String> {
     let out = Command::new(terraform)
         .args(["version", "-json"])
         .env("CHECKPOINT_DISABLE", "1")

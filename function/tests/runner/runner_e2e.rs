@@ -333,7 +333,9 @@ fn custom_run_steps_get_atlantis_variables_and_comment_args_are_never_run_by_a_s
         Step::run(
             "\"$LANDFALL_TERRAFORM\" plan -input=false -no-color -out=\"$PLANFILE\" \
              && printf '%s\\n' \"$GREETING pr=$PULL_NUM project=$PROJECT_NAME \
-             owner=$BASE_REPO_OWNER head=$HEAD_COMMIT url=$PULL_URL args=$COMMENT_ARGS\"",
+             owner=$BASE_REPO_OWNER head=$HEAD_COMMIT url=$PULL_URL args=$COMMENT_ARGS\" \
+             && \"terraform$ATLANTIS_TERRAFORM_VERSION\" version >/dev/null \
+             && echo \"versioned binary terraform$ATLANTIS_TERRAFORM_VERSION runs\"",
         ),
     ]);
     let report = fx.run(&spec);
@@ -343,6 +345,24 @@ fn custom_run_steps_get_atlantis_variables_and_comment_args_are_never_run_by_a_s
             "hello pr=7 project=app owner=acme head={head} \
              url=https://github.com/acme/infra/pull/7 args=\\-\\v\\a\\r\\=\\x\\=\\$\\(\\t\\o\\u\\c\\h"
         )),
+        "{}",
+        report.comment
+    );
+    // As in Atlantis, `terraform<version>` is on the steps' PATH, the version the run uses.
+    let version = String::from_utf8(
+        std::process::Command::new(landfall_e2e::tool("terraform"))
+            .args(["version", "-json"])
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
+    let version: serde_json::Value = serde_json::from_str(&version).unwrap();
+    let version = version["terraform_version"].as_str().unwrap();
+    assert!(
+        report
+            .comment
+            .contains(&format!("versioned binary terraform{version} runs")),
         "{}",
         report.comment
     );
