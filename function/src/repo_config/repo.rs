@@ -10,9 +10,10 @@ pub use super::project::{
     Autoplan, BranchPattern, DEFAULT_WHEN_MODIFIED, ProjectConfig, Requirement, Setting,
 };
 use super::read::Reader;
-use super::switches::{AutoDiscover, read_autodiscover};
+use super::switches::{AutoDiscover, check_fixed_key, read_autodiscover, read_silence};
 use super::workflow::{Workflow, read_version_2_run_steps, read_workflows};
 use super::yaml;
+use crate::run::RunCommand;
 
 /// The repo-level config, validated.
 #[derive(Clone, Debug)]
@@ -40,6 +41,8 @@ pub struct RepoConfig {
     pub delete_source_branch_on_merge: Option<Setting<bool>>,
     /// `apply_on_merge` (restricted): every project's default.
     pub apply_on_merge: Option<Setting<bool>>,
+    /// `silence_pr_comments` (restricted): every project's default, as in Atlantis.
+    pub silence_pr_comments: Option<Setting<Vec<RunCommand>>>,
     /// `drift`: the default of every project of the file.
     pub drift: Option<DriftKey>,
     /// Keys that were ignored, reported in the PR comment.
@@ -57,8 +60,11 @@ const TOP_KEYS: &[&str] = &[
     "delete_source_branch_on_merge",
     "apply_on_merge",
     "drift",
+    "silence_pr_comments",
+    "repo_locks",
 ];
 const TOP_UNSUPPORTED: &[&str] = &[
+    "emoji_reaction",
     "allowed_regexp_prefixes",
     "abort_on_execution_order_fail",
     "parallel_policy_check",
@@ -95,6 +101,7 @@ pub fn parse_repo_config(file: &str, text: &str) -> Result<RepoConfig, ConfigErr
         autodiscover: None,
         delete_source_branch_on_merge: None,
         apply_on_merge: None,
+        silence_pr_comments: None,
         drift: None,
         warnings: Vec::new(),
     };
@@ -115,41 +122,7 @@ pub fn parse_repo_config(file: &str, text: &str) -> Result<RepoConfig, ConfigErr
                     None => {}
                 }
             }
-            "automerge" => {
-                config.automerge = r.bool(&e.value, "`automerge`").unwrap_or(false);
-            }
-            "parallel_plan" => {
-                config.parallel_plan = r.bool(&e.value, "`parallel_plan`").unwrap_or(false);
-            }
-            "parallel_apply" => {
-                config.parallel_apply = r.bool(&e.value, "`parallel_apply`").unwrap_or(false);
-            }
-            "projects" => {
-                let projects = r.list(&e.value, "`projects`", read_project);
-                config.projects.extend(projects);
-            }
-            "workflows" => {
-                config.workflows_line = Some(e.line);
-                config.workflows = read_workflows(&mut r, &e.value);
-            }
-            "autodiscover" => config.autodiscover = read_autodiscover(&mut r, &e.value),
-            "delete_source_branch_on_merge" => {
-                config.delete_source_branch_on_merge = r
-                    .bool(&e.value, "`delete_source_branch_on_merge`")
-                    .map(|value| Setting {
-                        value,
-                        line: e.line,
-                    });
-            }
-            "apply_on_merge" => {
-                config.apply_on_merge = r.bool(&e.value, "`apply_on_merge`").map(|value| Setting {
-                    value,
-                    line: e.line,
-                });
-            }
-            "drift" => config.drift = read_drift_key(&mut r, e),
-            k if TOP_UNSUPPORTED.contains(&k) => r.unsupported_key(e, "the top level"),
-            _ => r.unknown_key(e, "the top level", TOP_KEYS),
+            _ => read_top_key(&mut r, &mut config, e),
         }
     }
     if !version_seen {
@@ -165,6 +138,56 @@ pub fn parse_repo_config(file: &str, text: &str) -> Result<RepoConfig, ConfigErr
     }
     config.warnings = r.diagnostics;
     Ok(config)
+}
+
+/// Reads one top-level key other than `version` into `config`.
+fn read_top_key(r: &mut Reader, config: &mut RepoConfig, e: &yaml::Entry) {
+    match e.key.as_str() {
+        "automerge" => {
+            config.automerge = r.bool(&e.value, "`automerge`").unwrap_or(false);
+        }
+        "parallel_plan" => {
+            config.parallel_plan = r.bool(&e.value, "`parallel_plan`").unwrap_or(false);
+        }
+        "parallel_apply" => {
+            config.parallel_apply = r.bool(&e.value, "`parallel_apply`").unwrap_or(false);
+        }
+        "projects" => {
+            let projects = r.list(&e.value, "`projects`", read_project);
+            config.projects.extend(projects);
+        }
+        "workflows" => {
+            config.workflows_line = Some(e.line);
+            config.workflows = read_workflows(r, &e.value);
+        }
+        "autodiscover" => config.autodiscover = read_autodiscover(r, &e.value),
+        "delete_source_branch_on_merge" => {
+            config.delete_source_branch_on_merge = r
+                .bool(&e.value, "`delete_source_branch_on_merge`")
+                .map(|value| Setting {
+                    value,
+                    line: e.line,
+                });
+        }
+        "apply_on_merge" => {
+            config.apply_on_merge = r.bool(&e.value, "`apply_on_merge`").map(|value| Setting {
+                value,
+                line: e.line,
+            });
+        }
+        "drift" => config.drift = read_drift_key(r, e),
+        "silence_pr_comments" => {
+            config.silence_pr_comments = read_silence(r, e).map(|value| Setting {
+                value,
+                line: e.line,
+            });
+        }
+        "repo_locks" => {
+            check_fixed_key(r, e);
+        }
+        k if TOP_UNSUPPORTED.contains(&k) => r.unsupported_key(e, "the top level"),
+        _ => r.unknown_key(e, "the top level", TOP_KEYS),
+    }
 }
 
 fn check_projects(r: &mut Reader, projects: &[ProjectConfig]) {

@@ -376,7 +376,9 @@ fn resolve_project(
     let silence_pr_comments = overridden_list(
         &mut refused,
         OverrideKey::SilencePrComments,
-        p.silence_pr_comments.as_ref(),
+        p.silence_pr_comments
+            .as_ref()
+            .or(repo.silence_pr_comments.as_ref()),
         &policy.silence_pr_comments,
     );
 

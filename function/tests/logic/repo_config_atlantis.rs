@@ -5,6 +5,7 @@
 use landfall_function::repo_config::{
     EffectivePolicy, Policy, Requirement, RunOutput, Step, parse_repo_config, resolve,
 };
+use landfall_function::run::RunCommand;
 
 /// Atlantis' "Example Using All Keys" from its repo-level atlantis.yaml documentation.
 const ALL_KEYS: &str = r#"version: 3
@@ -108,6 +109,42 @@ fn delete_source_branch_on_merge_as_the_policy_says_needs_no_leave() {
     let changed = parse("version: 3\ndelete_source_branch_on_merge: true\nprojects:\n- dir: .\n");
     let err = resolve(&permissive(), Some(&changed)).unwrap_err();
     assert!(err.to_string().contains("may not override"), "{err}");
+}
+
+#[test]
+fn atlantis_top_level_switches_are_read_as_atlantis_reads_them() {
+    let policy = Policy::parse(
+        "repos.yaml",
+        "repos:\n- id: /.*/\n  allowed_overrides: [silence_pr_comments]\n",
+    )
+    .unwrap()
+    .resolve("github.com", "acme/infra", "main");
+    let config = parse_repo_config(
+        "atlantis.yaml",
+        "version: 3\nemoji_reaction: eyes\nrepo_locks:\n  mode: on_plan\nsilence_pr_comments: [apply]\n\
+         projects:\n- dir: a\n- dir: b\n  silence_pr_comments: [plan]\n",
+    )
+    .unwrap();
+    // `emoji_reaction` is not done: said, not silently dropped.
+    assert!(
+        config
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("emoji_reaction"))
+    );
+    let resolved = resolve(&policy, Some(&config)).unwrap();
+    // The top level is every project's default; a project's own wins.
+    assert_eq!(
+        resolved.projects[0].silence_pr_comments,
+        [RunCommand::Apply]
+    );
+    assert_eq!(resolved.projects[1].silence_pr_comments, [RunCommand::Plan]);
+    // Repo locks only as Landfall takes them.
+    let got = errors(
+        "atlantis.yaml",
+        "version: 3\nrepo_locks:\n  mode: disabled\n",
+    );
+    assert!(got[0].contains("repo_locks: {mode: disabled}"), "{got:?}");
 }
 
 #[test]
