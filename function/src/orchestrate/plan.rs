@@ -220,6 +220,7 @@ impl Context {
             .into_iter()
             .map(|stage| stage.into_iter().map(|(spec, _)| spec).collect())
             .collect();
+        self.mark_planned(&ctx.repo, ctx.pr, &ctx.head_sha).await?;
         self.start_groups(ctx, &thread, specs).await
     }
 

@@ -4,18 +4,44 @@
 //!
 //! A commit that was planned already is planned again only by someone who may apply: a new plan
 //! of it may replace, or stand beside, the plans someone reviewed and approved (an approval is
-//! the commit's, not the plan's).
+//! the commit's, not the plan's). That a commit was planned outlives its plan records, which a
+//! close or an `unlock` discards: a store marker says so for [`PLANNED_HEAD_TTL`], so a close and
+//! reopen cannot plan the approved commit anew.
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use super::{Context, PrContext};
 use crate::command::Action;
 use crate::event::{CommitSha, Event, PullRequestNumber, RepoName};
 use crate::markdown::inline_code;
 use crate::projects::Request;
-use crate::store::{LockKey, PlanStatus, ReleaseOutcome, Store as _};
+use crate::store::{DeliveryOutcome, LockKey, PlanStatus, ReleaseOutcome, Store as _};
+
+/// How long a pull request's commit is known to have been planned after its plan records are
+/// gone: longer than a pull request stays open in practice.
+pub(super) const PLANNED_HEAD_TTL: Duration = Duration::from_hours(180 * 24);
+
+/// The store key (a delivery record's, in a namespace no host's delivery id has) that says
+/// `head` of a pull request was planned.
+fn planned_head_marker(repo: &RepoName, pr: PullRequestNumber, head: &CommitSha) -> String {
+    format!("planned-head:{repo}#{pr}@{head}")
+}
 
 impl Context {
+    /// Keeps that `head` of the PR was planned, past its plan records.
+    pub(super) async fn mark_planned(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+        head: &CommitSha,
+    ) -> anyhow::Result<()> {
+        let marker = planned_head_marker(repo, pr, head);
+        // New or already there: either way the head is marked.
+        let _ = self.store.record_delivery(&marker, PLANNED_HEAD_TTL).await?;
+        Ok(())
+    }
+
     /// Whether the PR has plan records made at the event's head commit.
     pub(super) async fn planned_at_head(
         &self,
@@ -42,7 +68,18 @@ impl Context {
             return Ok(false);
         }
         let records = self.store.list_plans(repo.as_str(), pr.0).await?;
-        Ok(records.iter().any(|r| r.head_sha.starts_with(head)))
+        if records.iter().any(|r| r.head_sha.starts_with(head)) {
+            return Ok(true);
+        }
+        // Asked by recording it: a new record is taken back at once.
+        let marker = planned_head_marker(repo, pr, &CommitSha::new(head));
+        match self.store.record_delivery(&marker, PLANNED_HEAD_TTL).await? {
+            DeliveryOutcome::Duplicate => Ok(true),
+            DeliveryOutcome::New => {
+                self.store.forget_delivery(&marker).await?;
+                Ok(false)
+            }
+        }
     }
 
     /// Whether `request` may plan at the PR's head commit: only someone who may apply plans a

@@ -195,3 +195,30 @@ async fn only_someone_who_may_apply_plans_a_planned_commit_again() {
     let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
     assert_ne!(records[0].run_id, reviewed[0].run_id);
 }
+
+/// A commit stays planned after its records are gone (an `unlock`, a close and reopen): its
+/// author, who may plan but not apply, cannot plan the approved commit anew, whose new plan
+/// could differ from the one reviewed; someone who may apply still can.
+#[tokio::test]
+async fn a_planned_commit_is_not_planned_again_by_its_author_after_an_unlock() {
+    let text = "repos:\n- id: /.*/\n  permissions:\n    apply: {access: nobody, users: [maintainer]}\n";
+    let lp = Loop::with_policy(Some(crate::repo_config::Policy::parse("repos.yaml", text).unwrap()))
+        .await;
+    lp.host_has_a_terraform_pr("open", false).await;
+    lp.host_grants("author", "write").await;
+    let runs = || std::fs::read_dir(lp.runs.path()).map_or(0, Iterator::count);
+
+    lp.ctx.process(&comment("author", "landfall plan", "d-1")).await.unwrap();
+    assert_eq!(runs(), 1, "the first plan runs");
+    lp.ctx.process(&comment("author", "landfall unlock", "d-2")).await.unwrap();
+    assert!(lp.ctx.store.list_plans(REPO, 1).await.unwrap().is_empty(), "the records are gone");
+
+    lp.ctx.process(&comment("author", "landfall plan", "d-3")).await.unwrap();
+    assert_eq!(runs(), 1, "the author planned the same commit again");
+    let said = lp.comments().await;
+    assert!(said.last().unwrap().contains("was planned already"), "{said:?}");
+
+    lp.host_grants("maintainer", "write").await;
+    lp.ctx.process(&comment("maintainer", "landfall plan", "d-4")).await.unwrap();
+    assert_eq!(runs(), 2, "one who may apply plans it again");
+}
