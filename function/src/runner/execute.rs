@@ -481,9 +481,10 @@ fn versioned_binary(run: &Run<'_>) -> Vec<(String, String)> {
 
 async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Executed, Stop> {
     let spec = run.spec;
-    run.terraform = pick_terraform(spec, run.opts).map_err(|output| failed("terraform", output))?;
     let planfile_bytes = checked_planfile(spec, artifacts).await?;
     let (repo, dir) = clone(run)?;
+    run.terraform =
+        pick_terraform(spec, run.opts, &dir).map_err(|output| failed("terraform", output))?;
     if let Some(bytes) = &planfile_bytes {
         fs::write(&run.planfile, bytes)
             .map_err(|err| failed("download", format!("writing the planfile: {err}")))?;

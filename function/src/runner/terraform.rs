@@ -11,12 +11,17 @@ use crate::run::version::{Constraint, Version};
 use crate::run::{Distribution, RunSpec};
 
 /// The binary for the project: `terraform`, or `tofu` for OpenTofu. Without
-/// `terraform_version`, the default binary of the distribution. With it (a version or a
-/// constraint such as `~> 1.9`), the newest version this runner carries that matches:
-/// `<versions dir>/<version>/terraform` (`.../tofu`) for each version there, and the default
-/// binary at its own version. None matching fails the project, naming what there is; nothing is
-/// downloaded.
-pub(super) fn pick_terraform(spec: &RunSpec, opts: &RunnerOptions) -> Result<PathBuf, String> {
+/// `terraform_version`, as Atlantis does, the project's own `required_version` (its
+/// `terraform` blocks in `project_dir`) chooses; without either, the default binary of the
+/// distribution. A version or a constraint (such as `~> 1.9`) picks the newest version this
+/// runner carries that matches: `<versions dir>/<version>/terraform` (`.../tofu`) for each
+/// version there, and the default binary at its own version. None matching fails the project,
+/// naming what there is; nothing is downloaded.
+pub(super) fn pick_terraform(
+    spec: &RunSpec,
+    opts: &RunnerOptions,
+    project_dir: &Path,
+) -> Result<PathBuf, String> {
     let distribution = spec.project.distribution;
     let default_binary = match distribution {
         Distribution::Terraform => &opts.terraform,
@@ -37,11 +42,22 @@ pub(super) fn pick_terraform(spec: &RunSpec, opts: &RunnerOptions) -> Result<Pat
             default_binary.display()
         ));
     }
-    let Some(pinned) = spec.project.terraform_version.as_deref() else {
-        return Ok(default_binary.clone());
+    let (pinned, source) = match spec.project.terraform_version.clone() {
+        Some(pinned) => (pinned, "terraform_version"),
+        None => match required_version(project_dir) {
+            Some(required) => (required, "required_version"),
+            None => return Ok(default_binary.clone()),
+        },
     };
-    let constraint =
-        Constraint::parse(pinned).map_err(|err| format!("terraform_version `{pinned}`: {err}"))?;
+    let pinned = pinned.as_str();
+    let constraint = match Constraint::parse(pinned) {
+        Ok(constraint) => constraint,
+        Err(err) if source == "terraform_version" => {
+            return Err(format!("terraform_version `{pinned}`: {err}"));
+        }
+        // A `required_version` this reader does not follow: Terraform checks its own.
+        Err(_) => return Ok(default_binary.clone()),
+    };
     let mut carried: Vec<(Version, PathBuf)> = Vec::new();
     if let Some(dir) = &opts.versions_dir
         && let Ok(entries) = std::fs::read_dir(dir)
@@ -70,9 +86,9 @@ pub(super) fn pick_terraform(spec: &RunSpec, opts: &RunnerOptions) -> Result<Pat
     have.sort();
     have.dedup();
     Err(format!(
-        "the project asks for {title} `{pinned}` (terraform_version), and this runner carries \
-         none that matches: it has {} ({} is the default{}). Add a matching {title} to the \
-         runner image{}, or change the project's terraform_version.",
+        "the project asks for {title} `{pinned}` ({source}), and this runner carries none that \
+         matches: it has {} ({} is the default{}). Add a matching {title} to the runner \
+         image{}, or change the project's {source}.",
         have.join(", "),
         default_binary.display(),
         opts.versions_dir
@@ -105,4 +121,36 @@ pub(super) fn installed_version(terraform: &Path) -> Result<String, String> {
         .and_then(serde_json::Value::as_str)
         .map(str::to_owned)
         .ok_or_else(|| format!("{} version -json names no version", terraform.display()))
+}
+
+/// The project's `required_version`: those of the `terraform` blocks of its `.tf` and `.tofu`
+/// files, all of which must hold; `None` when none says one (or a file does not parse:
+/// Terraform reports that itself).
+fn required_version(project_dir: &Path) -> Option<String> {
+    let mut files: Vec<PathBuf> = std::fs::read_dir(project_dir)
+        .ok()?
+        .flatten()
+        .map(|entry| entry.path())
+        .filter(|path| {
+            path.extension()
+                .is_some_and(|ext| ext == "tf" || ext == "tofu")
+                && path.is_file()
+        })
+        .collect();
+    files.sort();
+    let mut constraints = Vec::new();
+    for file in files {
+        let text = std::fs::read_to_string(&file).ok()?;
+        let body = hcl::parse(&text).ok()?;
+        for block in body.blocks().filter(|b| b.identifier() == "terraform") {
+            for attr in block.body().attributes() {
+                if attr.key() == "required_version"
+                    && let hcl::Expression::String(constraint) = attr.expr()
+                {
+                    constraints.push(constraint.clone());
+                }
+            }
+        }
+    }
+    (!constraints.is_empty()).then(|| constraints.join(", "))
 }

@@ -413,6 +413,45 @@ fn a_pinned_terraform_version_or_constraint_picks_the_newest_carried_match_or_sa
     assert!(report.comment.contains("9.9.9"), "{}", report.comment);
 }
 
+/// Without `terraform_version`, the project's own `required_version` picks, as in Atlantis:
+/// the newest carried version that allows it, or a failure that names what there is.
+#[test]
+fn a_projects_required_version_picks_the_binary_when_it_pins_none() {
+    let fx = Fixture::new();
+    let marks = fx.path("marks");
+    marking_wrapper(&fx.path("versions/9.9.9/terraform"), &marks);
+    let runs_of_999 = || std::fs::read_dir(&marks).unwrap().count();
+    for (trigger, required, picks_999) in [
+        ("delivery-1", ">= 1.0", true),
+        ("delivery-2", ">= 1.0, < 9", false),
+    ] {
+        let before = runs_of_999();
+        let head = fx.commit_files(&[(
+            "envs/app/versions.tf",
+            &format!("terraform {{\n  required_version = \"{required}\"\n}}\n"),
+        )]);
+        let report = fx.run(&fx.spec(&head, trigger));
+        assert_eq!(
+            report.status,
+            RunStatus::Planned,
+            "{required}: {}",
+            report.comment
+        );
+        assert_eq!(runs_of_999() > before, picks_999, "{required}");
+    }
+    let head = fx.commit_files(&[(
+        "envs/app/versions.tf",
+        "terraform {\n  required_version = \"~> 0.12.0\"\n}\n",
+    )]);
+    let report = fx.run(&fx.spec(&head, "delivery-3"));
+    assert_eq!(report.status, RunStatus::Failed, "{}", report.comment);
+    assert!(
+        report.comment.contains("`~> 0.12.0` (required_version)"),
+        "{}",
+        report.comment
+    );
+}
+
 /// The operator's policy sets reach the real runner through its environment and are checked
 /// over the plan's `terraform show -json`: a failure, a warning and a set that does not parse
 /// (reported as an error, never a pass) land in the report and the comment.
