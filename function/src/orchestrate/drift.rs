@@ -7,10 +7,11 @@
 //! project's drift record and is reported ([`super::drift_report`]).
 //!
 //! `remediate` applies the check's own plan under the same lock, and only when it puts back what
-//! changed outside Terraform: every address it changes was found changed by Terraform's refresh
-//! (`resource_drift`), or the project's inputs (its directory, its local modules, the repo
-//! config) are the same at the checked commit as at the commit Landfall last applied it at. Any
-//! other change (code merged but never applied) is reported, never applied.
+//! changed outside Terraform: the project's inputs (its directory, its local modules, the repo
+//! config) are the same at the checked commit as at the commit Landfall last applied it at, and,
+//! where it calls modules from outside the repository, every address the plan changes was found
+//! changed by Terraform's refresh (`resource_drift`). Any other change (code merged but never
+//! applied, a remote module that moved) is reported, never applied.
 
 use std::sync::Arc;
 
@@ -279,11 +280,12 @@ impl Context {
     }
 
     /// Why the check's plan may not be applied by a remediation, or `None` when it only puts
-    /// back what changed outside Terraform. Both must hold: every resource the plan changes is
-    /// one Terraform found changed outside it (a change to a resource that did not drift comes
-    /// from code: a remote module, a file outside the project, a variable), and the project's
-    /// inputs are those Landfall last applied it at (a change merged but never applied would be
-    /// applied with the drift's: an attribute of a drifted resource, a replace, an output).
+    /// back what changed outside Terraform: the project's inputs are those Landfall last applied
+    /// it at. That resources the plan changes drifted is not enough: a change merged but never
+    /// applied would be applied with the drift's (an attribute of a drifted resource, a replace,
+    /// an output). And a project that calls modules from outside the repository (a registry or
+    /// Git source) has inputs no commit here pins: there, every resource the plan changes must be
+    /// one Terraform's refresh found changed outside it.
     async fn remediation_refused(
         &self,
         drift: &DriftRecord,
@@ -302,41 +304,64 @@ impl Context {
             .filter(|address| !drift.drifted.contains(address))
             .map(|address| inline_code(address))
             .collect();
-        if !beyond.is_empty() {
-            return Ok(Some(format!(
-                "the plan also changes {}, which Terraform did not find changed outside it: a \
-                 remediation only puts back drift; review that change and apply it through a \
-                 pull request",
+        let lead = if beyond.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "the plan also changes {}, which Terraform did not find changed outside it, and ",
                 beyond.join(", ")
-            )));
-        }
+            )
+        };
         let Some(applied) = &drift.applied_sha else {
-            return Ok(Some(
-                "Landfall has not applied this project yet, so nothing shows that the plan \
+            return Ok(Some(format!(
+                "{lead}Landfall has not applied this project yet, so nothing shows that the plan \
                  only puts back what changed outside Terraform (a change merged but never \
                  applied would be applied with it): apply the project once through a pull request"
-                    .to_owned(),
-            ));
+            )));
         };
         let repo = RepoName::new(&record.key.repo);
         let policy = self.policy_for(&repo, "");
         let files = repo_config::config_file_candidates(&policy);
+        let checked = CommitSha::new(&record.head_sha);
+        if !beyond.is_empty() && self.calls_remote_modules(&repo, &checked, record, &files).await? {
+            return Ok(Some(format!(
+                "{lead}the project calls modules from outside the repository, whose code can \
+                 change with no commit here: review that change and apply it through a pull \
+                 request"
+            )));
+        }
         let changed = self
             .inputs_changed(
                 &repo,
                 &[(applied.as_str(), record.key.dir.as_str())],
-                &CommitSha::new(&record.head_sha),
+                &checked,
                 &files,
             )
             .await?;
         if changed.first().copied().unwrap_or(true) {
             return Ok(Some(format!(
-                "the project's code changed since Landfall applied it at `{}`: review and \
+                "{lead}the project's code changed since Landfall applied it at `{}`: review and \
                  apply that change through a pull request",
                 crate::report::short(applied)
             )));
         }
         Ok(None)
+    }
+
+    /// Whether the project of `record`, or a local module it calls, calls a module from
+    /// outside the repository at `commit`.
+    async fn calls_remote_modules(
+        &self,
+        repo: &RepoName,
+        commit: &CommitSha,
+        record: &PlanRecord,
+        config_files: &[String],
+    ) -> anyhow::Result<bool> {
+        let tree = HeadFiles::read(&self.vcs, repo, commit, config_files).await?.tree();
+        let closure = super::merge::inputs::module_closure(&tree, &record.key.dir);
+        Ok(closure
+            .iter()
+            .any(|dir| tree.dirs.get(dir).is_some_and(|d| d.remote_modules)))
     }
 
     /// Keeps what a pull request's run did to a project's state, for remediation's check that

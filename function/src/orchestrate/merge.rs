@@ -580,6 +580,6 @@ fn planned_dirs(items: &[OnMerge]) -> Vec<(&str, &str)> {
 }
 
 mod after;
-mod inputs;
+pub(super) mod inputs;
 mod locks;
 mod runs;

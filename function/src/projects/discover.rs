@@ -42,6 +42,9 @@ pub struct TerraformDir {
     /// Whether it declares a `backend` or `cloud` block, which marks it a root even when another
     /// directory calls it as a module.
     pub declares_backend: bool,
+    /// Whether it calls a module from outside the repository (a registry, Git or archive
+    /// source), whose code can change without a commit here.
+    pub remote_modules: bool,
 }
 
 /// The Terraform directories of a tree at one commit.
@@ -78,8 +81,11 @@ impl TerraformTree {
                 Ok(calls) => {
                     entry.declares_backend |= calls.backend;
                     for source in calls.sources {
-                        if let Some(m) = local_module_dir(&dir, &source) {
-                            entry.modules.insert(m);
+                        match local_module_dir(&dir, &source) {
+                            Some(m) => {
+                                entry.modules.insert(m);
+                            }
+                            None => entry.remote_modules = true,
                         }
                     }
                 }

@@ -513,7 +513,8 @@ mod tests {
         let config = parse_repo_config("landfall.yaml", text).unwrap();
         let dirs: Vec<&str> = config.projects.iter().map(|p| p.dir.as_str()).collect();
         assert_eq!(dirs, ["envs/prod", "staging", "."]);
-        for dir in ["../other", "a/../../b", "/etc", "'a\\b'", "'c:/x'"] {
+        // `/etc` is the repository's `etc`, as Atlantis reads it (`./` joined with the dir).
+        for dir in ["../other", "a/../../b", "/../etc", "'a\\b'", "'c:/x'"] {
             let text = format!("version: 3\nprojects:\n- dir: {dir}\n");
             let err = parse_repo_config("landfall.yaml", &text).unwrap_err();
             assert!(

@@ -349,12 +349,6 @@ pub fn bitbucket_cloud(req: &Request) -> ResponseTemplate {
             json(json!({"name": "feature", "target": {"hash": SHA}}))
         }
         ("DELETE", "/refs/branches/feature") => ResponseTemplate::new(204),
-        ("POST", "/pullrequests/5/merge") => json(json!({
-            "type": "pullrequest", "id": 5, "state": "MERGED",
-            "source": {"branch": {"name": "feature"}, "commit": {"hash": &SHA[..12]}},
-            "destination": {"branch": {"name": "main"}, "commit": {"hash": &BASE[..12]}},
-            "merge_commit": {"hash": &MERGED[..12]}
-        })),
         _ => unexpected(req),
     }
 }

@@ -67,7 +67,7 @@ impl Context {
 }
 
 /// `dir` and the local modules it calls, transitively, in `tree`.
-fn module_closure(tree: &TerraformTree, dir: &str) -> BTreeSet<String> {
+pub(in crate::orchestrate) fn module_closure(tree: &TerraformTree, dir: &str) -> BTreeSet<String> {
     let mut seen = BTreeSet::from([dir.to_owned()]);
     let mut queue = vec![dir.to_owned()];
     while let Some(next) = queue.pop() {

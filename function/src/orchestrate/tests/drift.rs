@@ -99,6 +99,12 @@ async fn refused_remediation_under(
     }
     let record = ended_check(&lp, "net", PlanStatus::Planned, facts).await;
     if applied {
+        // Applied at the checked commit, whose project calls a module from a Git repository.
+        lp.host_has_files(&[(
+            "net/main.tf",
+            "module \"vpc\" {\n  source = \"git::https://example.com/modules.git//vpc?ref=main\"\n}\n",
+        )])
+        .await;
         let mut drift = crate::store::DriftRecord::new(record.key.clone());
         drift.applied_sha = Some(SHA.to_owned());
         assert!(lp.ctx.store.put_drift(&drift).await.unwrap());
@@ -158,9 +164,9 @@ async fn a_remediation_that_would_also_apply_a_code_change_is_refused() {
 }
 
 #[tokio::test]
-async fn a_remediation_changing_what_did_not_drift_is_refused_even_at_the_applied_commit() {
-    // The project's files are the ones Landfall applied, yet `b` changes: a remote module or a
-    // file outside the project moved. Only drift is put back unreviewed.
+async fn a_remediation_changing_what_did_not_drift_is_refused_when_a_remote_module_may_have_moved() {
+    // The project's files are the ones Landfall applied, yet `b` changes, and the project calls
+    // a module from a Git branch: that module's code may have moved. Only drift is put back.
     let detail = refused_remediation_under(
         DriftFacts {
             changed: vec!["terraform_data.a".to_owned(), "terraform_data.b".to_owned()],
@@ -171,6 +177,7 @@ async fn a_remediation_changing_what_did_not_drift_is_refused_even_at_the_applie
     )
     .await;
     assert!(detail.contains("`terraform_data.b`"), "{detail}");
+    assert!(detail.contains("modules from outside the repository"), "{detail}");
 }
 
 #[tokio::test]
