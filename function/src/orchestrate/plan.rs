@@ -152,7 +152,9 @@ impl Context {
             }
         };
         let mut notes: Vec<String> = selection.notes.clone();
-        notes.extend(config.warnings.iter().map(ToString::to_string));
+        // Diagnostics quote the pull request's YAML (a `dir`, a workflow's name): code, as the
+        // errors are, never Markdown.
+        notes.extend(config.warnings.iter().map(|w| inline_code(&w.to_string())));
         for deleted in &selection.deleted {
             notes.push(text::deleted(deleted));
         }

@@ -16,7 +16,7 @@ use crate::command::Action;
 use crate::event::{CommitSha, Event, PullRequestNumber, RepoName};
 use crate::markdown::inline_code;
 use crate::projects::Request;
-use crate::store::{DeliveryOutcome, LockKey, PlanStatus, ReleaseOutcome, Store as _};
+use crate::store::{LockKey, PlanStatus, ReleaseOutcome, Store as _};
 
 /// How long a pull request's commit is known to have been planned after its plan records are
 /// gone: longer than a pull request stays open in practice.
@@ -55,9 +55,19 @@ impl Context {
         self.planned_at(repo, pr, head).await
     }
 
-    /// Whether the PR has plan records made at commit `head` (a 12-character Bitbucket Cloud
-    /// hash matches as a prefix).
+    /// Whether the PR's commit `head` was planned: it has plan records made at it (a
+    /// 12-character Bitbucket Cloud hash matches as a prefix), or its marker says so.
     pub(super) async fn planned_at(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+        head: &CommitSha,
+    ) -> anyhow::Result<bool> {
+        Ok(self.has_records_at(repo, pr, head).await? || self.marked_planned(repo, pr, head).await?)
+    }
+
+    /// Whether the PR has plan records made at commit `head`.
+    async fn has_records_at(
         &self,
         repo: &RepoName,
         pr: PullRequestNumber,
@@ -68,18 +78,18 @@ impl Context {
             return Ok(false);
         }
         let records = self.store.list_plans(repo.as_str(), pr.0).await?;
-        if records.iter().any(|r| r.head_sha.starts_with(head)) {
-            return Ok(true);
-        }
-        // Asked by recording it: a new record is taken back at once.
-        let marker = planned_head_marker(repo, pr, &CommitSha::new(head));
-        match self.store.record_delivery(&marker, PLANNED_HEAD_TTL).await? {
-            DeliveryOutcome::Duplicate => Ok(true),
-            DeliveryOutcome::New => {
-                self.store.forget_delivery(&marker).await?;
-                Ok(false)
-            }
-        }
+        Ok(records.iter().any(|r| r.head_sha.starts_with(head)))
+    }
+
+    /// Whether the marker says the PR's commit `head` was planned.
+    async fn marked_planned(
+        &self,
+        repo: &RepoName,
+        pr: PullRequestNumber,
+        head: &CommitSha,
+    ) -> anyhow::Result<bool> {
+        let marker = planned_head_marker(repo, pr, head);
+        Ok(self.store.delivery_recorded(&marker).await?)
     }
 
     /// Whether `request` may plan at the PR's head commit: only someone who may apply plans a
@@ -87,18 +97,21 @@ impl Context {
     /// plan otherwise (a data source, a module version range, a tag that moved), and a host's
     /// approval is the commit's: a second plan would be one nobody reviewed, which apply, or
     /// apply on merge, would then apply. A comment is told why; autoplan (a reopen, a ready
-    /// event) plans nothing, as for a push of a commit that was planned.
+    /// event) plans nothing silently where the commit's plans are still there, and says so where
+    /// they are gone (a push back to a commit planned before, a reopen after a close).
     pub(super) async fn may_plan_this_commit(
         self: &Arc<Self>,
         ctx: &PrContext,
         request: &Request,
     ) -> anyhow::Result<bool> {
-        let planned_here = self.planned_at(&ctx.repo, ctx.pr, &ctx.head_sha).await?;
+        let (repo, pr, head) = (&ctx.repo, ctx.pr, &ctx.head_sha);
+        let records_here = self.has_records_at(repo, pr, head).await?;
+        let planned_here = records_here || self.marked_planned(repo, pr, head).await?;
         if !planned_here || self.may(ctx, Action::Apply).await? {
             return Ok(true);
         }
         tracing::info!("the head was planned already, and the sender may not apply: nothing is planned");
-        if !request.automatic {
+        if !request.automatic || !records_here {
             let body = format!(
                 "**Not planned:** {} was planned already. A new plan of the same commit can \
                  differ from the one reviewed (a data source, a module version range, a tag \

@@ -87,7 +87,7 @@ pub(crate) fn run_spec(
             workflow,
             init_args: crate::run::init_args(&project.workflow.plan_steps()),
             init_env: crate::run::init_env(&project.workflow.plan_steps()),
-            hooks: policy.hooks.for_command(command),
+            hooks: policy.hooks.clone(),
             policy_sets: match (command, &policy.policy_checks) {
                 (RunCommand::Plan, Some(checks)) => checks.policy_sets(),
                 _ => Vec::new(),

@@ -96,6 +96,10 @@ fn hook_commands(r: &mut Reader, v: &Node) -> Option<Vec<RunCommand>> {
             .collect(),
         _ => r.strings(v, "`commands`")?,
     };
+    // As in Atlantis, no command named is every command.
+    if names.is_empty() {
+        return None;
+    }
     let mut runs = Vec::new();
     for name in names {
         match name.as_str() {
@@ -205,13 +209,9 @@ mod tests {
         )
         .unwrap();
         let hooks = p.resolve("github.com", "acme/infra", "main").hooks;
-        let runs = |command| -> Vec<String> {
-            hooks
-                .for_command(command)
-                .pre
-                .into_iter()
-                .map(|h| h.run)
-                .collect()
+        let runs = |command| -> Vec<&str> {
+            let pre = hooks.pre.iter().filter(|h| h.runs_for(command));
+            pre.map(|h| h.run.as_str()).collect()
         };
         assert_eq!(
             runs(RunCommand::Plan),
@@ -226,6 +226,16 @@ mod tests {
             err.contains("\"destroy\", not an Atlantis command"),
             "{err}"
         );
+        // No command named is every command, as in Atlantis.
+        for empty in ["\"\"", "[]", ""] {
+            let p = Policy::parse(
+                "repos.yaml",
+                &format!("repos:\n- id: /.*/\n  post_workflow_hooks:\n  - run: ./cleanup.sh\n    commands: {empty}\n"),
+            )
+            .unwrap();
+            let hooks = p.resolve("github.com", "acme/infra", "main").hooks;
+            assert!(hooks.post[0].runs_for(RunCommand::Apply), "{empty:?}");
+        }
     }
 
     #[test]

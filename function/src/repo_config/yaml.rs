@@ -2,7 +2,7 @@
 //! `saphyr-parser` events. Config readers walk this tree so that every problem they report names
 //! its line, and duplicate keys (which YAML forbids but many loaders silently collapse) are refused.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
 
@@ -318,6 +318,12 @@ const MERGE_KEY: &str = "<<";
 /// `entries` with the entries of each mapping `merges` names (a mapping, or a list of them)
 /// whose keys it does not set itself: its own keys win, then the earlier merged mapping.
 fn merged(mut entries: Vec<Entry>, merges: Vec<Node>) -> Result<Vec<Entry>, YamlError> {
+    if merges.is_empty() {
+        return Ok(entries);
+    }
+    // A set, not a search of `entries` per merged key: a merge of a large anchored mapping into
+    // another stays linear.
+    let mut present: HashSet<String> = entries.iter().map(|e| e.key.clone()).collect();
     for node in merges {
         let maps = match node.value {
             Value::Map(map) => vec![map],
@@ -331,7 +337,7 @@ fn merged(mut entries: Vec<Entry>, merges: Vec<Node>) -> Result<Vec<Entry>, Yaml
             _ => return Err(not_mergeable(node.line, node.column)),
         };
         for entry in maps.into_iter().flatten() {
-            if !entries.iter().any(|e| e.key == entry.key) {
+            if present.insert(entry.key.clone()) {
                 entries.push(entry);
             }
         }

@@ -18,10 +18,10 @@ pub struct WorkflowHook {
     /// The shell's arguments before the command, when not `-c`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub shell_args: Vec<String>,
-    /// Atlantis' `commands`: the runs the hook is for, every run when `None`. The function
-    /// keeps a run's hooks to those for its command ([`WorkflowHooks::for_command`]), so a run
-    /// never carries it.
-    #[serde(skip)]
+    /// Atlantis' `commands`: the runs the hook is for, every run when `None`. The runner
+    /// skips a hook that is not for its run's command (an apply made from a plan's spec, as
+    /// apply on merge and drift remediation make it, keeps every hook and its `commands`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commands: Option<Vec<super::RunCommand>>,
 }
 
@@ -57,22 +57,6 @@ pub struct WorkflowHooks {
 }
 
 impl WorkflowHooks {
-    /// The hooks that run for runs of `command` (each hook's `commands`).
-    #[must_use]
-    pub fn for_command(&self, command: super::RunCommand) -> Self {
-        let keep = |hooks: &[WorkflowHook]| {
-            hooks
-                .iter()
-                .filter(|h| h.runs_for(command))
-                .cloned()
-                .collect()
-        };
-        Self {
-            pre: keep(&self.pre),
-            post: keep(&self.post),
-        }
-    }
-
     /// Whether there is no hook at all.
     #[must_use]
     pub fn is_empty(&self) -> bool {

@@ -473,8 +473,12 @@ fn versioned_binary(run: &Run<'_>) -> Vec<(String, String)> {
         .is_ok();
     let mut env = vec![("ATLANTIS_TERRAFORM_VERSION".to_owned(), version)];
     if linked {
-        let path = settings::var("PATH").unwrap_or_default();
-        env.push(("PATH".to_owned(), format!("{path}:{}", bin.display())));
+        // An empty entry would be the working folder, the clone: none is added.
+        let path = match settings::var("PATH").filter(|p| !p.is_empty()) {
+            Some(path) => format!("{path}:{}", bin.display()),
+            None => bin.display().to_string(),
+        };
+        env.push(("PATH".to_owned(), path));
     }
     env
 }

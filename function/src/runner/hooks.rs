@@ -28,7 +28,14 @@ impl Run<'_> {
     /// Runs the pre-workflow hooks in `root`, in order; the first that fails ends the run.
     pub(super) fn pre_hooks(&mut self, root: &Path) -> Result<(), Stop> {
         let spec = self.spec;
-        for hook in &spec.project.hooks.pre {
+        let command = spec.command;
+        for hook in spec
+            .project
+            .hooks
+            .pre
+            .iter()
+            .filter(|h| h.runs_for(command))
+        {
             let text = self.hook(HookStage::Pre, hook, root)?;
             self.print_hook(HookStage::Pre, hook, text, false);
         }
@@ -39,7 +46,14 @@ impl Run<'_> {
     /// that fails is kept as failed. None runs once the run's time is up.
     pub(super) fn post_hooks(&mut self, root: &Path) {
         let spec = self.spec;
-        for hook in &spec.project.hooks.post {
+        let command = spec.command;
+        for hook in spec
+            .project
+            .hooks
+            .post
+            .iter()
+            .filter(|h| h.runs_for(command))
+        {
             if Instant::now() >= self.deadline {
                 return;
             }

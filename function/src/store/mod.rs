@@ -249,6 +249,9 @@ pub trait Store: Send + Sync {
         ttl: Duration,
     ) -> impl Future<Output = Result<DeliveryOutcome>> + Send;
 
+    /// Whether `delivery` is recorded and not expired, recording nothing.
+    fn delivery_recorded(&self, delivery: &str) -> impl Future<Output = Result<bool>> + Send;
+
     /// Forgets a delivery recorded by [`Store::record_delivery`], so its redelivery is handled:
     /// for work that could not be queued after all. Forgetting an unknown delivery is no error.
     fn forget_delivery(&self, delivery: &str) -> impl Future<Output = Result<()>> + Send;
@@ -391,6 +394,7 @@ pub enum AnyStore {
 forward_to_variants! {
     impl Store for AnyStore { DynamoDb, Embedded }
     fn record_delivery(&self, delivery: &str, ttl: Duration) -> Result<DeliveryOutcome>;
+    fn delivery_recorded(&self, delivery: &str) -> Result<bool>;
     fn forget_delivery(&self, delivery: &str) -> Result<()>;
     fn acquire_locks(&self, holder: &LockHolder, keys: &[LockKey]) -> Result<LockOutcome>;
     fn release_lock(&self, key: &LockKey, pr: Option<u64>) -> Result<ReleaseOutcome>;

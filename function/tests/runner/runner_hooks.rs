@@ -63,6 +63,38 @@ fn a_post_hook_reads_the_plan_the_runner_showed_not_what_a_step_left() {
     );
 }
 
+/// A hook runs only in runs of the commands it names (Atlantis' `commands`), decided by the
+/// runner from its run's command: an apply made from a plan's spec keeps its apply-only hooks.
+#[test]
+fn a_hook_runs_only_for_the_commands_it_names() {
+    use landfall_function::run::RunCommand;
+    let fx = Fixture::new();
+    let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
+    let mut spec = fx.spec(&head, "delivery-1");
+    spec.project.hooks.pre = vec![
+        WorkflowHook {
+            commands: Some(vec![RunCommand::Apply]),
+            ..WorkflowHook::new("echo apply-gate-ran")
+        },
+        WorkflowHook {
+            commands: Some(vec![RunCommand::Plan]),
+            ..WorkflowHook::new("echo plan-hook-ran")
+        },
+    ];
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
+    assert!(
+        report.comment.contains("plan-hook-ran"),
+        "{}",
+        report.comment
+    );
+    assert!(
+        !report.comment.contains("apply-gate-ran"),
+        "{}",
+        report.comment
+    );
+}
+
 #[test]
 fn a_pre_hook_that_fails_stops_the_run_before_terraform() {
     let fx = Fixture::new();

@@ -64,6 +64,24 @@ async fn a_project_name_stays_code_in_the_plan_comment() {
 }
 
 #[tokio::test]
+async fn a_config_warning_quoting_the_pull_request_stays_code_in_the_plan_comment() {
+    // A `dir` from the root is warned about (it is read from the repository's root), quoting
+    // it; a `dir` with `*` would be an error, fenced.
+    let dir = "/x` @acme/everyone _Applied._ `".to_owned();
+    let config = format!("version: 3\nprojects:\n- dir: \"{dir}\"\n");
+    let main_tf = format!("{}/main.tf", dir.trim_start_matches('/'));
+    let bodies = comments_on_opening(&[
+        ("atlantis.yaml", config.as_str()),
+        (main_tf.as_str(), "resource \"terraform_data\" \"a\" {}\n"),
+    ])
+    .await;
+    assert!(
+        bodies.iter().any(|b| b.contains("from the repository's root")),
+        "the warning is shown: {bodies:?}"
+    );
+}
+
+#[tokio::test]
 async fn a_discovered_dir_and_an_unparsable_files_text_stay_code_in_the_plan_comment() {
     let bodies = comments_on_opening(&[
         (

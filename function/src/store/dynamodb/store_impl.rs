@@ -36,6 +36,16 @@ impl Store for DynamoStore {
         })
     }
 
+    async fn delivery_recorded(&self, delivery: &str) -> Result<bool> {
+        let pk = keys::delivery_pk(delivery);
+        let Some(item) = self.get_item(pk, ITEM_SK.to_owned()).await? else {
+            return Ok(false);
+        };
+        // DynamoDB deletes an expired item some time after it expires: until then it is gone.
+        let expires = self.fields(&item).number(TTL_ATTRIBUTE)?;
+        Ok(expires > now_secs())
+    }
+
     async fn forget_delivery(&self, delivery: &str) -> Result<()> {
         let pk = keys::delivery_pk(delivery);
         // Without a condition, nothing refuses the delete.

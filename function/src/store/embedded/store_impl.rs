@@ -52,6 +52,18 @@ impl Store for EmbeddedStore {
         Ok(outcome)
     }
 
+    async fn delivery_recorded(&self, delivery: &str) -> Result<bool> {
+        let id = delivery.to_owned();
+        let recorded = self
+            .read("read a delivery", move |txn, _| {
+                let deliveries = txn.open_table(DELIVERIES)?;
+                let expires = deliveries.get(id.as_str())?.map(|v| v.value());
+                Ok(expires.is_some_and(|expires| expires > now_secs()))
+            })
+            .await?;
+        Ok(recorded)
+    }
+
     async fn forget_delivery(&self, delivery: &str) -> Result<()> {
         let id = delivery.to_owned();
         self.write("forget delivery", move |txn, _| {

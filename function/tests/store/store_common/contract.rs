@@ -397,6 +397,21 @@ pub async fn redeliveries_are_recognised_until_they_expire(store: &impl Store) {
         "forgetting one delivery leaves the others"
     );
     store.forget_delivery("github:never-seen").await.unwrap();
+    // Asking records nothing: a delivery unknown, expired or forgotten is not recorded, and
+    // stays unknown after the question.
+    assert!(store.delivery_recorded("gitlab:abc").await.unwrap());
+    assert!(!store.delivery_recorded("github:unknown").await.unwrap());
+    assert!(!store.delivery_recorded("github:unknown").await.unwrap());
+    assert_eq!(
+        store
+            .record_delivery("github:gone", Duration::ZERO)
+            .await
+            .unwrap(),
+        DeliveryOutcome::New
+    );
+    assert!(!store.delivery_recorded("github:gone").await.unwrap());
+    store.forget_delivery("gitlab:abc").await.unwrap();
+    assert!(!store.delivery_recorded("gitlab:abc").await.unwrap());
 }
 
 pub async fn locks_are_listed_per_repository_or_all(store: &impl Store) {
