@@ -24,18 +24,19 @@ fn hook_step(stage: HookStage, hook: &WorkflowHook) -> String {
     format!("{} ({name})", stage.step_name())
 }
 
+/// The hooks of `hooks` that run for a run of `command` (each hook's `commands`).
+fn for_run(
+    hooks: &[WorkflowHook],
+    command: crate::run::RunCommand,
+) -> impl Iterator<Item = &WorkflowHook> {
+    hooks.iter().filter(move |h| h.runs_for(command))
+}
+
 impl Run<'_> {
     /// Runs the pre-workflow hooks in `root`, in order; the first that fails ends the run.
     pub(super) fn pre_hooks(&mut self, root: &Path) -> Result<(), Stop> {
         let spec = self.spec;
-        let command = spec.command;
-        for hook in spec
-            .project
-            .hooks
-            .pre
-            .iter()
-            .filter(|h| h.runs_for(command))
-        {
+        for hook in for_run(&spec.project.hooks.pre, spec.command) {
             let text = self.hook(HookStage::Pre, hook, root)?;
             self.print_hook(HookStage::Pre, hook, text, false);
         }
@@ -46,14 +47,7 @@ impl Run<'_> {
     /// that fails is kept as failed. None runs once the run's time is up.
     pub(super) fn post_hooks(&mut self, root: &Path) {
         let spec = self.spec;
-        let command = spec.command;
-        for hook in spec
-            .project
-            .hooks
-            .post
-            .iter()
-            .filter(|h| h.runs_for(command))
-        {
+        for hook in for_run(&spec.project.hooks.post, spec.command) {
             if Instant::now() >= self.deadline {
                 return;
             }
