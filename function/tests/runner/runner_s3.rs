@@ -50,13 +50,13 @@ fn a_plan_stored_in_s3_applies_into_an_s3_backend() {
     let moto = MotoServer::start().unwrap();
     moto.create_bucket("plans").unwrap();
     moto.create_bucket("state").unwrap();
-    moto.create_lock_table("locks").unwrap();
+    moto.create_lock_table("app-tflock").unwrap();
 
     let dir = tempfile::tempdir().unwrap();
     let backend = dir.path().join("backend.tfbackend");
     std::fs::write(
         &backend,
-        moto.backend_config("state", "app/terraform.tfstate", "locks"),
+        moto.backend_config("state", "app/terraform.tfstate", "app-tflock"),
     )
     .unwrap();
     let repo = dir.path().join("origin");

@@ -99,13 +99,13 @@ fn moto_serves_s3_and_dynamodb() {
     assert!(String::from_utf8_lossy(&listing).contains("<Name>landfall-test</Name>"));
     assert_eq!(moto.get_object("landfall-test", "absent").unwrap(), None);
 
-    moto.create_lock_table("locks").unwrap();
+    moto.create_lock_table("probe-tflock").unwrap();
     let tables = moto.dynamodb("ListTables", "{}").unwrap();
-    assert!(tables.contains(r#""locks""#), "{tables}");
+    assert!(tables.contains(r#""probe-tflock""#), "{tables}");
 
     moto.reset().unwrap();
     let tables = moto.dynamodb("ListTables", "{}").unwrap();
-    assert!(!tables.contains(r#""locks""#), "{tables}");
+    assert!(!tables.contains(r#""probe-tflock""#), "{tables}");
 }
 
 #[test]
@@ -120,7 +120,7 @@ fn dropping_moto_stops_the_server() {
 fn terraform_migrates_local_state_into_an_s3_backend_on_moto() {
     let moto = MotoServer::start().unwrap();
     moto.create_bucket("tfstate").unwrap();
-    moto.create_lock_table("tflocks").unwrap();
+    moto.create_lock_table("platform-tflock").unwrap();
 
     let dir = scratch("s3-backend");
     fs::write(dir.join("main.tf"), TERRAFORM_DATA).unwrap();
@@ -132,7 +132,7 @@ fn terraform_migrates_local_state_into_an_s3_backend_on_moto() {
         "terraform {\n  backend \"s3\" {}\n}\n",
     )
     .unwrap();
-    let config = moto.backend_config("tfstate", "platform/terraform.tfstate", "tflocks");
+    let config = moto.backend_config("tfstate", "platform/terraform.tfstate", "platform-tflock");
     fs::write(dir.join("s3.tfbackend"), config).unwrap();
     run(moto.aws_env(&mut terraform(&dir)).args([
         "init",
@@ -151,7 +151,9 @@ fn terraform_migrates_local_state_into_an_s3_backend_on_moto() {
     let plan = plan_taking_the_locks(&moto, &dir);
     assert!(stdout(&plan).contains("No changes."), "{}", stdout(&plan));
     // The DynamoDB table was used: the S3 backend keeps the state's digest there.
-    let items = moto.dynamodb("Scan", r#"{"TableName":"tflocks"}"#).unwrap();
+    let items = moto
+        .dynamodb("Scan", r#"{"TableName":"platform-tflock"}"#)
+        .unwrap();
     assert!(
         items.contains("tfstate/platform/terraform.tfstate-md5"),
         "{items}"

@@ -144,19 +144,25 @@ async fn a_dependent_waits_while_its_dependency_applies() {
 
     // While `network` applies, neither another apply nor `-p app` applies `app`.
     for (text, delivery) in [("landfall apply", "apply-2"), ("landfall apply -p app", "apply-3")] {
-        lp.ctx
-            .process(&comment("maintainer", text, delivery))
-            .await
-            .unwrap();
-        let names: Vec<_> = dispatched(&lp, RunCommand::Apply)
-            .await
-            .iter()
-            .map(|(s, _)| s.project.name.clone())
-            .collect();
-        assert_eq!(names, [Some("network".to_owned())], "after {text:?}");
-        let said = lp.comments().await.last().cloned().unwrap_or_default();
+        let said = only_network_applied_after(&lp, text, delivery).await;
         assert!(said.contains("still in progress"), "{said}");
     }
+}
+
+/// Comments `text` as a maintainer, checks that `network` is still the only project applied,
+/// and returns the last comment.
+async fn only_network_applied_after(lp: &Loop, text: &str, delivery: &str) -> String {
+    lp.ctx
+        .process(&comment("maintainer", text, delivery))
+        .await
+        .unwrap();
+    let names: Vec<_> = dispatched(lp, RunCommand::Apply)
+        .await
+        .iter()
+        .map(|(s, _)| s.project.name.clone())
+        .collect();
+    assert_eq!(names, [Some("network".to_owned())], "after {text:?}");
+    lp.comments().await.last().cloned().unwrap_or_default()
 }
 
 #[tokio::test]
@@ -198,17 +204,7 @@ async fn a_dependent_is_not_applied_after_its_dependency_failed_to_apply() {
     assert_eq!(network.len(), 1, "network's apply");
     reports(&lp, &network[0], RunStatus::Failed).await;
 
-    lp.ctx
-        .process(&comment("maintainer", "landfall apply -p app", "apply-2"))
-        .await
-        .unwrap();
-    let names: Vec<_> = dispatched(&lp, RunCommand::Apply)
-        .await
-        .iter()
-        .map(|(s, _)| s.project.name.clone())
-        .collect();
-    assert_eq!(names, [Some("network".to_owned())], "app was applied");
-    let said = lp.comments().await.last().cloned().unwrap_or_default();
+    let said = only_network_applied_after(&lp, "landfall apply -p app", "apply-2").await;
     assert!(said.contains("depends on `network`, which is not applied"), "{said}");
 }
 
