@@ -79,7 +79,7 @@ pub struct InitArgs {
     #[arg(long, default_value = "HEAD", value_name = "REV")]
     pub revision: String,
     /// VCS host that sends pull-request webhooks to the Landfall function.
-    #[arg(long, default_value = "github", value_parser = ["github", "gitlab", "azure-devops", "bitbucket-cloud", "bitbucket-server", "gitea"])]
+    #[arg(long, default_value = "github", value_parser = ["github", "gitlab", "azure-devops", "bitbucket-cloud", "bitbucket-server", "gitea", "forgejo"])]
     pub vcs: String,
     /// The VCS host's API base URL: required for azure-devops
     /// (https://dev.azure.com/<organization>) and bitbucket-server (the server's base URL);
@@ -97,7 +97,7 @@ pub struct InitArgs {
     #[arg(long, default_value = "1.34", value_name = "VERSION")]
     pub kubernetes_version: String,
     /// The file to write.
-    #[arg(long, short = 'c', value_name = "FILE", default_value = DEFAULT_CONFIG_FILE)]
+    #[arg(long, short = 'c', value_name = "FILE", default_value = DEFAULT_CONFIG_FILE, env = "LANDFALL_CONFIG")]
     pub config: PathBuf,
     /// Overwrite the file if it exists.
     #[arg(long, short = 'f')]

@@ -173,8 +173,11 @@ fn stage(target: &Path, text: &str) -> Result<tempfile::NamedTempFile, OutputErr
         .parent()
         .expect("targets are inside the output folder");
     fs::create_dir_all(dir).map_err(io_error("create folder", dir))?;
+    // Created as any file is (0666 less the umask), not tempfile's private 0600: the rendered
+    // tree is source code that other users of the checkout read.
     let mut file = tempfile::Builder::new()
         .prefix(".landfall-")
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
         .tempfile_in(dir)
         .map_err(io_error("create a temporary file in", dir))?;
     // No fsync per file: these are regenerable text files in a working tree, and syncing

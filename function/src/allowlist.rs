@@ -30,6 +30,17 @@ pub enum AllowlistError {
         #[source]
         source: globset::Error,
     },
+    /// A URL, or a single name: it matches no `owner/repo`.
+    #[error(
+        "repository pattern {pattern:?} matches no repository: {reason}; write OWNER/REPO, \
+         OWNER/* or HOST/OWNER/*"
+    )]
+    NotARepository {
+        /// The pattern as written.
+        pattern: String,
+        /// Why not.
+        reason: &'static str,
+    },
     /// It names a host but no repository on it.
     #[error(
         "repository pattern {pattern:?} names the host {host:?} but no repository on it: write \
@@ -50,6 +61,7 @@ impl AllowlistError {
     pub fn pattern(&self) -> &str {
         match self {
             AllowlistError::Glob { pattern, .. }
+            | AllowlistError::NotARepository { pattern, .. }
             | AllowlistError::HostWithoutRepo { pattern, .. } => pattern,
         }
     }
@@ -114,6 +126,19 @@ impl RepoAllowlist {
         let mut names = Matcher::default();
         let mut hosted = Matcher::default();
         for pattern in &patterns {
+            let reason = if pattern.contains("://") {
+                Some("it is a URL, and repositories are matched by name")
+            } else if !pattern.contains('/') && pattern != "*" && pattern != "**" {
+                Some("a repository is named OWNER/REPO, and this has one part")
+            } else {
+                None
+            };
+            if let Some(reason) = reason {
+                return Err(AllowlistError::NotARepository {
+                    pattern: pattern.clone(),
+                    reason,
+                });
+            }
             let glob = GlobBuilder::new(pattern)
                 .case_insensitive(true)
                 .literal_separator(true)
@@ -254,6 +279,16 @@ mod tests {
         assert!(allows("**", "a/b/c"));
         assert!(!allows("", "a/b"));
         assert!(!allows(" , ", "a/b"));
+    }
+
+    #[test]
+    fn a_url_or_a_single_name_is_refused_as_matching_nothing() {
+        // Both would take no pull request at all, silently: every delivery answered 403.
+        for pattern in ["https://github.com/acme/*", "acme", "acme*"] {
+            let err = RepoAllowlist::parse(&format!("acme/infra, {pattern}")).unwrap_err();
+            assert_eq!(err.pattern(), pattern);
+            assert!(err.to_string().contains("matches no repository"), "{err}");
+        }
     }
 
     #[test]

@@ -53,6 +53,17 @@ pub fn add(args: &AppAddArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode
     if args.cluster_wide {
         table.insert("cluster_wide", toml_edit::value(true));
     }
+    // The comments that close the file (the commented settings `landfall init` writes under
+    // the last section) stay with that section, above the new table: an app below them would
+    // make an uncommented setting one of the app's.
+    let mut closing = doc.trailing().as_str().unwrap_or_default().to_owned();
+    if !closing.trim().is_empty() {
+        if !closing.ends_with('\n') {
+            closing.push('\n');
+        }
+        table.decor_mut().set_prefix(closing);
+        doc.set_trailing("");
+    }
     match doc.get_mut("apps") {
         None => {
             let mut apps = ArrayOfTables::new();
@@ -93,8 +104,30 @@ pub fn remove(args: &AppRemoveArgs, stdout: &mut dyn Write) -> anyhow::Result<Ex
     let mut doc = parse_document(&text, &args.target.config)?;
     let is_named =
         |t: &dyn toml_edit::TableLike| t.get("name").and_then(Item::as_str) == Some(name);
+    let mut closing_left = None;
     match doc.get_mut("apps") {
-        Some(Item::ArrayOfTables(apps)) => apps.retain(|t| !is_named(t)),
+        Some(Item::ArrayOfTables(apps)) => {
+            // The first table's leading comments close the section above it (see `add`): they
+            // stay, on the next table or at the end of the file.
+            let closing = apps
+                .get(0)
+                .filter(|t| is_named(*t))
+                .and_then(|t| t.decor().prefix())
+                .and_then(|p| p.as_str())
+                .filter(|p| !p.trim().is_empty())
+                .map(str::to_owned);
+            apps.retain(|t| !is_named(t));
+            if let Some(closing) = closing {
+                match apps.get_mut(0) {
+                    Some(next) => {
+                        let own = next.decor().prefix().and_then(|p| p.as_str());
+                        let joined = format!("{closing}{}", own.unwrap_or_default());
+                        next.decor_mut().set_prefix(joined);
+                    }
+                    None => closing_left = Some(closing),
+                }
+            }
+        }
         Some(Item::Value(Value::Array(apps))) => apps.retain(|v| {
             !v.as_inline_table()
                 .is_some_and(|t: &InlineTable| is_named(t))
@@ -107,6 +140,9 @@ pub fn remove(args: &AppRemoveArgs, stdout: &mut dyn Write) -> anyhow::Result<Ex
         _ => false,
     }) {
         doc.remove("apps");
+    }
+    if let Some(closing) = closing_left {
+        doc.set_trailing(closing);
     }
     save_and_render(&doc, &args.target, stdout)?;
     writeln!(stdout, "removed app {name}")?;

@@ -8,11 +8,9 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Args, Subcommand};
-use landfall_function::config::FromVariables as _;
 use landfall_function::store::ops::{self, ApplyLockRequest, describe_apply_lock};
-use landfall_function::store::{ApplyLock, StoreConfig, now_secs};
+use landfall_function::store::{ApplyLock, now_secs};
 
 use super::locks::STORE_HELP;
 
@@ -49,7 +47,7 @@ pub struct ShowArgs {
 
 /// Runs `landfall apply-lock ...`.
 pub fn run(command: &ApplyLockCommand, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let config = StoreConfig::from_env().context("cannot read the store configuration")?;
+    let config = super::locks::store_config()?;
     match command {
         ApplyLockCommand::Set(args) => {
             let lock = ApplyLock {

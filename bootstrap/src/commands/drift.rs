@@ -5,10 +5,7 @@
 use std::io::Write;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::Args;
-use landfall_function::config::FromVariables as _;
-use landfall_function::store::StoreConfig;
 use landfall_function::store::drift_ops;
 
 use super::locks::STORE_HELP;
@@ -42,7 +39,7 @@ pub fn run(args: &DriftArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode>
 }
 
 fn listed(args: &DriftArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let config = StoreConfig::from_env().context("cannot read the store configuration")?;
+    let config = super::locks::store_config()?;
     let rows = drift_ops::list_drift_blocking(&config, args.repo.as_deref(), args.all)?;
     if args.json {
         serde_json::to_writer_pretty(&mut *stdout, &rows)?;

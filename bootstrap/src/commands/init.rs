@@ -89,10 +89,22 @@ pub fn render(values: &InitValues) -> anyhow::Result<String> {
             },
         ),
     );
-    let text = registry.render_template(TEMPLATE, values)?;
+    let mut context = serde_json::to_value(values)?;
+    context["vcs_url_example"] = serde_json::Value::from(vcs_url_example(&values.vcs));
+    let text = registry.render_template(TEMPLATE, &context)?;
     Config::parse(&text, Path::new("landfall.toml"))
         .context("the generated landfall.toml is invalid")?;
     Ok(text)
+}
+
+/// What a self-hosted `vcs`'s API base URL looks like, for the commented `vcs_url`.
+fn vcs_url_example(vcs: &str) -> &'static str {
+    match vcs {
+        "gitlab" => "https://gitlab.example.com/api/v4",
+        "gitea" | "forgejo" => "https://gitea.example.com/api/v1",
+        "bitbucket-cloud" => "https://api.bitbucket.org/2.0",
+        _ => "https://github.example.com/api/v3",
+    }
 }
 
 /// Validates the flags first, so errors name the flag rather than a line of a file not yet written.
@@ -111,18 +123,19 @@ fn check_flags(v: &InitValues) -> anyhow::Result<()> {
         );
     }
     names::repo_url(&v.repo_url).map_err(|e| anyhow::anyhow!("invalid --repo-url: {e}"))?;
+    let provider: landfall_function::event::Provider = v.vcs.parse()?;
     if let Some(url) = &v.vcs_url {
-        landfall_function::config::check_vcs_url(url)
+        let url = landfall_function::config::check_vcs_url(url)
             .map_err(|e| anyhow::anyhow!("invalid --vcs-url: {e}"))?;
-    } else {
-        let provider: landfall_function::event::Provider = v.vcs.parse()?;
-        if landfall_function::config::default_vcs_url(provider).is_none() {
-            bail!(
-                "--vcs {} needs --vcs-url: https://dev.azure.com/<organization> for Azure \
-                 DevOps, your server's base URL for Bitbucket Server",
-                v.vcs
-            );
+        if let Some(problem) = landfall_function::config::vcs_url_problem(provider, &url) {
+            bail!("--vcs-url {url} is not the host's API base URL: {problem}");
         }
+    } else if landfall_function::config::default_vcs_url(provider).is_none() {
+        bail!(
+            "--vcs {} needs --vcs-url: {}",
+            v.vcs,
+            crate::config::needed_vcs_url(provider).trim_start_matches("vcs_url = ")
+        );
     }
     Ok(())
 }
@@ -136,7 +149,10 @@ fn write_new(path: &Path, text: &str, force: bool) -> anyhow::Result<()> {
     }
     let dir = super::output_dir(path, None);
     std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    let mut file = tempfile::NamedTempFile::new_in(&dir)
+    // 0666 less the umask, as any new file: `landfall.toml` holds no secret.
+    let mut file = tempfile::Builder::new()
+        .permissions(std::os::unix::fs::PermissionsExt::from_mode(0o666))
+        .tempfile_in(&dir)
         .with_context(|| format!("cannot write in {}", dir.display()))?;
     file.write_all(text.as_bytes())
         .with_context(|| format!("cannot write {}", path.display()))?;
@@ -184,10 +200,16 @@ fn default_region() -> anyhow::Result<String> {
 }
 
 /// The `origin` remote's URL without the credentials a CI clone puts in it
-/// (`https://gitlab-ci-token:...@`): `repo_url` is written into the manifests.
+/// (`https://gitlab-ci-token:...@`): `repo_url` is written into the manifests. An `ssh://` URL
+/// keeps its user name (`git@`, which the host needs) and loses only the password.
 fn without_credentials(mut url: String) -> String {
     if let Some(credentials) = landfall_function::config::url_credentials(&url) {
-        url.replace_range(credentials, "");
+        let userinfo = &url[credentials.start..credentials.end - 1];
+        let kept = match userinfo.split_once(':') {
+            Some((user, _)) if url.to_ascii_lowercase().starts_with("ssh://") => format!("{user}@"),
+            _ => String::new(),
+        };
+        url.replace_range(credentials, &kept);
     }
     url
 }
@@ -252,6 +274,28 @@ mod tests {
                 .to_string()
                 .contains("eu-west-")
         );
+    }
+
+    #[test]
+    fn an_origin_loses_its_credentials_and_an_ssh_origin_keeps_its_user() {
+        let cases = [
+            (
+                "https://gitlab-ci-token:glcbt-x@gitlab.com/acme/platform.git",
+                "https://gitlab.com/acme/platform.git",
+            ),
+            (
+                "https://ghp_x@github.com/acme/p.git",
+                "https://github.com/acme/p.git",
+            ),
+            (
+                "ssh://git:pw@github.com/acme/p.git",
+                "ssh://git@github.com/acme/p.git",
+            ),
+            ("git@github.com:acme/p.git", "git@github.com:acme/p.git"),
+        ];
+        for (origin, kept) in cases {
+            assert_eq!(without_credentials(origin.to_owned()), kept);
+        }
     }
 
     #[test]

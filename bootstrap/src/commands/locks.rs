@@ -12,9 +12,32 @@ use landfall_function::store::StoreConfig;
 use landfall_function::store::ops::{self, ReleaseTarget};
 
 pub(crate) const STORE_HELP: &str = "\
-The store is chosen like the function's: LANDFALL_STORE=dynamodb with LANDFALL_TABLE (and
-AWS_REGION, AWS_ENDPOINT_URL, AWS credentials), or LANDFALL_STORE=embedded with LANDFALL_DATA_DIR
-(default .landfall; stop `landfall-function serve` first, it keeps the file open).";
+The store is named by the function's variables, and LANDFALL_STORE must be set:
+LANDFALL_STORE=dynamodb with LANDFALL_TABLE=<name>-landfall and LANDFALL_BUCKET (the platform's:
+see the function's environment), AWS_REGION and AWS credentials; or LANDFALL_STORE=embedded with
+LANDFALL_DATA_DIR (a local `landfall-function serve`'s, default .landfall; stop it first, it
+keeps the file open).";
+
+/// The function's store, named by the function's variables. `LANDFALL_STORE` must be set: the
+/// function's own default outside Lambda, an embedded store in this folder, is not the deployed
+/// platform's, and a change freeze or a release there would silently do nothing.
+pub(crate) fn store_config() -> anyhow::Result<StoreConfig> {
+    use landfall_function::config::env_vars;
+    if std::env::var_os(env_vars::STORE).is_none_or(|v| v.is_empty()) {
+        anyhow::bail!(
+            "{} is not set: name the store to use. The platform's: {}=dynamodb {}=<name>-landfall \
+             {}=<the function's bucket> AWS_REGION=<region>; a local `landfall-function \
+             serve`'s: {}=embedded ({}, default .landfall)",
+            env_vars::STORE,
+            env_vars::STORE,
+            env_vars::TABLE,
+            env_vars::BUCKET,
+            env_vars::STORE,
+            env_vars::DATA_DIR,
+        );
+    }
+    StoreConfig::from_env().context("cannot read the store configuration")
+}
 
 #[derive(Debug, Subcommand)]
 pub enum LocksCommand {
@@ -59,7 +82,7 @@ pub struct ReleaseArgs {
 
 /// Runs `landfall locks ...`.
 pub fn run(command: &LocksCommand, stdout: &mut dyn Write) -> anyhow::Result<ExitCode> {
-    let config = StoreConfig::from_env().context("cannot read the store configuration")?;
+    let config = store_config()?;
     match command {
         LocksCommand::List(args) => {
             let rows = ops::list_locks_blocking(&config, args.repo.as_deref())?;

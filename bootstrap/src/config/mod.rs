@@ -11,6 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod validate;
+pub(crate) use validate::needed_vcs_url;
 
 /// The default name of the configuration file.
 pub const DEFAULT_CONFIG_FILE: &str = "landfall.toml";
@@ -303,8 +304,8 @@ pub struct Diagnostic {
 /// A configuration file that cannot be used, with every problem found in it.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
-    /// The file could not be read.
-    #[error("cannot read {}: {source}", path.display())]
+    /// The file could not be read (the reason is its source, shown once by `{:#}`).
+    #[error("cannot read {}{}", path.display(), missing_hint(source))]
     Read {
         path: PathBuf,
         #[source]
@@ -316,6 +317,15 @@ pub enum ConfigError {
         path: PathBuf,
         diagnostics: Vec<Diagnostic>,
     },
+}
+
+/// What to do when the file is not there.
+fn missing_hint(source: &std::io::Error) -> &'static str {
+    if source.kind() == std::io::ErrorKind::NotFound {
+        " (create one with `landfall init`, or name it with --config or LANDFALL_CONFIG)"
+    } else {
+        ""
+    }
 }
 
 fn render_diagnostics(path: &Path, diagnostics: &[Diagnostic]) -> String {

@@ -163,6 +163,23 @@ fn the_runner_image_defaults_to_the_platform_repository_and_an_explicit_one_is_k
 }
 
 #[test]
+fn an_app_syncs_after_landfalls_own_waves() {
+    let app = |wave: i32| {
+        format!(
+            "{MINIMAL}\n[[apps]]\nname = \"web\"\nrepo_url = \"https://x.example.com/a.git\"\npath = \"a\"\nsync_wave = {wave}\n"
+        )
+    };
+    parse(&app(-99)).unwrap();
+    for wave in [-100, -1_000_000] {
+        let err = parse(&app(wave)).unwrap_err();
+        assert!(
+            err.contains("before Landfall's own") && err.contains("use -99 or more"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
 fn an_app_cannot_take_the_name_or_the_file_of_landfalls_own_apps() {
     let app = |name: &str| {
         format!(
@@ -289,6 +306,36 @@ fn a_repository_url_with_credentials_is_refused_and_never_shown() {
         err.contains("credentials") && !err.contains("s3cr3t"),
         "{err}"
     );
+}
+
+#[test]
+fn a_vcs_url_must_be_its_hosts_api_base_and_allowlist_entries_must_name_repositories() {
+    let with = |keys: &str| format!("{MINIMAL}{keys}\n");
+    let err = parse(&with(
+        "vcs = \"gitlab\"\nvcs_url = \"https://gitlab.example.com\"",
+    ))
+    .unwrap_err();
+    assert!(
+        err.contains("is not the host's API base URL") && err.contains("/api/v4"),
+        "{err}"
+    );
+    parse(&with(
+        "vcs = \"gitlab\"\nvcs_url = \"https://gitlab.example.com/api/v4\"",
+    ))
+    .unwrap();
+    let err = parse(&with("vcs = \"bitbucket-server\"")).unwrap_err();
+    assert!(
+        err.contains("needs vcs_url") && err.contains("Bitbucket server"),
+        "{err}"
+    );
+    let bare = |function: &str| {
+        let minimal = MINIMAL.replace("repo_allowlist = [\"acme/*\"]\n", "");
+        format!("{minimal}{function}\n")
+    };
+    for entry in ["https://github.com/acme/*", "acme"] {
+        let err = parse(&bare(&format!("repo_allowlist = [\"{entry}\"]"))).unwrap_err();
+        assert!(err.contains("matches no repository"), "{entry}: {err}");
+    }
 }
 
 #[test]

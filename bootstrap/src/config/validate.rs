@@ -5,6 +5,8 @@ use std::collections::BTreeMap;
 
 use toml::Spanned;
 
+use landfall_function::config;
+use landfall_function::event::Provider;
 use landfall_function::repo_config::DriftSchedule;
 
 use super::{App, Config, Diagnostic, LOG_RETENTION_DAYS, LineIndex};
@@ -145,11 +147,12 @@ impl Config {
             });
         }
         if c.instance_types.is_empty() {
-            v.at(
-                &c.kubernetes_version,
-                "instance_types is empty".to_owned(),
-                Some("name at least one, for example [\"m6i.large\"]".to_owned()),
-            );
+            // The list keeps no position of its own to point at.
+            v.found.push(super::Diagnostic {
+                line: None,
+                message: "[cluster] instance_types is empty".to_owned(),
+                help: Some("name at least one, for example [\"m6i.large\"]".to_owned()),
+            });
         }
         let (min, max, desired) = (
             *c.min_size.get_ref(),
@@ -206,42 +209,49 @@ impl Config {
     fn validate_function(&self, v: &mut Validator<'_>) {
         let f = &self.function;
         // The function's own parsers decide what it accepts (forgejo is Gitea, for instance).
-        match f
-            .vcs
-            .get_ref()
-            .parse::<landfall_function::event::Provider>()
-        {
-            Err(err) => v.at(&f.vcs, err.to_string(), None),
-            Ok(provider)
-                if f.vcs_url.is_none()
-                    && landfall_function::config::default_vcs_url(provider).is_none() =>
-            {
-                v.at(
-                    &f.vcs,
-                    format!(
-                        "vcs = {:?} needs vcs_url: the host has no public API to default to",
-                        f.vcs.get_ref()
-                    ),
-                    Some(
-                        "add vcs_url = \"https://dev.azure.com/<organization>\" (Azure DevOps) \
-                         or your Bitbucket server's base URL"
-                            .to_owned(),
-                    ),
-                );
+        let provider = match f.vcs.get_ref().parse::<Provider>() {
+            Ok(provider) => Some(provider),
+            Err(err) => {
+                v.at(&f.vcs, err.to_string(), None);
+                None
             }
-            Ok(_) => {}
-        }
-        if let Some(url) = &f.vcs_url
-            && let Err(landfall_function::config::ConfigError::Invalid { value, reason, .. }) =
-                landfall_function::config::check_vcs_url(url.get_ref())
+        };
+        if let Some(provider) = provider
+            && f.vcs_url.is_none()
+            && config::default_vcs_url(provider).is_none()
         {
             v.at(
-                url,
-                format!("vcs_url {value:?} is invalid: {reason}"),
-                Some(
-                    "write the API base URL, e.g. \"https://github.example.com/api/v3\"".to_owned(),
+                &f.vcs,
+                format!(
+                    "vcs = {:?} needs vcs_url: the host has no public API to default to",
+                    f.vcs.get_ref()
                 ),
+                Some(format!("add {}", needed_vcs_url(provider))),
             );
+        }
+        if let Some(url) = &f.vcs_url {
+            match config::check_vcs_url(url.get_ref()) {
+                Err(config::ConfigError::Invalid { value, reason, .. }) => v.at(
+                    url,
+                    format!("vcs_url {value:?} is invalid: {reason}"),
+                    Some(
+                        "write the API base URL, e.g. \"https://github.example.com/api/v3\""
+                            .to_owned(),
+                    ),
+                ),
+                Ok(checked) => {
+                    if let Some(problem) =
+                        provider.and_then(|p| config::vcs_url_problem(p, &checked))
+                    {
+                        v.at(
+                            url,
+                            format!("vcs_url {checked:?} is not the host's API base URL"),
+                            Some(problem),
+                        );
+                    }
+                }
+                Err(_) => {}
+            }
         }
         // The function reads an empty list as "every repository": fail closed here instead.
         if f.repo_allowlist.is_empty() {
@@ -452,6 +462,19 @@ impl Config {
             {
                 v.at(rev, format!("app {name:?} has an empty revision"), None);
             }
+            // Landfall's own waves come first: AppProjects (-1000), the platform's cluster-wide
+            // objects (-200) and the runner (-100).
+            if app.sync_wave < MIN_APP_WAVE {
+                v.at(
+                    spanned,
+                    format!(
+                        "app {name:?} has sync_wave {}, before Landfall's own (its AppProject at \
+                         -1000, the platform at -200, the runner at -100)",
+                        app.sync_wave
+                    ),
+                    Some(format!("use {MIN_APP_WAVE} or more")),
+                );
+            }
             match (&app.path, &app.chart, &app.chart_version) {
                 (Some(path), None, None) => {
                     if let Err(e) = names::repo_path(path.get_ref()) {
@@ -528,5 +551,16 @@ impl Validator<'_> {
             message,
             help,
         });
+    }
+}
+
+/// The earliest sync wave an app may take: after Landfall's own.
+const MIN_APP_WAVE: i32 = -99;
+
+/// The `vcs_url` line a host without a public API needs.
+pub(crate) fn needed_vcs_url(provider: Provider) -> &'static str {
+    match provider {
+        Provider::AzureDevops => "vcs_url = \"https://dev.azure.com/<organization>\"",
+        _ => "vcs_url = \"https://bitbucket.example.com\" (your Bitbucket server's base URL)",
     }
 }

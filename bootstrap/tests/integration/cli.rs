@@ -320,6 +320,45 @@ fn app_add_and_remove_keep_the_users_comments_and_order() {
     );
 }
 
+/// The first app goes below the commented settings `init` writes under `[function]`: one of
+/// them uncommented later is still `[function]`'s, and removing the app gives the file back.
+#[test]
+fn the_first_app_goes_below_the_commented_settings_of_the_last_section() {
+    let dir = tempfile::tempdir().unwrap();
+    init(dir.path());
+    let config = dir.path().join("landfall.toml");
+    let before = fs::read_to_string(&config).unwrap();
+    ok(
+        dir.path(),
+        &[
+            "app",
+            "add",
+            "guestbook",
+            "--repo-url",
+            "https://github.com/argoproj/argocd-example-apps.git",
+            "--path",
+            "guestbook",
+        ],
+    );
+    let added = fs::read_to_string(&config).unwrap();
+    let (above, _) = added
+        .split_once("\n[[apps]]\nname = \"guestbook\"")
+        .unwrap();
+    assert!(above.contains("# memory_mb = 512"), "{added}");
+    fs::write(
+        &config,
+        added.replace("# memory_mb = 512", "memory_mb = 1024"),
+    )
+    .unwrap();
+    ok(dir.path(), &["render"]);
+    ok(dir.path(), &["app", "remove", "guestbook"]);
+    let removed = fs::read_to_string(&config).unwrap();
+    assert_eq!(
+        removed,
+        before.replace("# memory_mb = 512", "memory_mb = 1024")
+    );
+}
+
 #[test]
 fn bad_app_input_gets_a_clear_error_and_changes_nothing() {
     let dir = tempfile::tempdir().unwrap();

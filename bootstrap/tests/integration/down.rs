@@ -35,7 +35,7 @@ fn down_needs_the_platform_name_and_keeps_the_state_backend() {
     // protected again.
     f.mount(
         Mock::given(method("DELETE"))
-            .and(path("/repos/acme/infra/hooks/7"))
+            .and(path("/api/v3/repos/acme/infra/hooks/7"))
             .respond_with(ResponseTemplate::new(403).set_body_string("no"))
             .up_to_n_times(1)
             .with_priority(1),

@@ -200,3 +200,39 @@ fn drift_lists_the_drifted_projects_and_exits_2_while_something_drifts() {
         "{out:?}"
     );
 }
+
+/// Without `LANDFALL_STORE`, the commands that read or change the function's store refuse: the
+/// function's default outside Lambda, an embedded store here, is not the deployed platform's,
+/// and a change freeze set there would hold nothing.
+#[test]
+fn without_a_named_store_nothing_is_read_or_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [
+        &["apply-lock", "set", "--reason", "change freeze"][..],
+        &["locks", "list"],
+        &["drift"],
+    ] {
+        let out = Command::new(env!("CARGO_BIN_EXE_landfall"))
+            .args(args)
+            .current_dir(dir.path())
+            .env_remove("LANDFALL_STORE")
+            .env_remove("LANDFALL_DATA_DIR")
+            .output()
+            .expect("landfall runs");
+        // A failure; `drift`'s is 1, never its "drifted" 2.
+        let code = out.status.code();
+        assert!(code.is_some_and(|c| c != 0), "{args:?}: {out:?}");
+        if args[0] == "drift" {
+            assert_eq!(code, Some(1), "{out:?}");
+        }
+        let said = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            said.contains("LANDFALL_STORE is not set"),
+            "{args:?}: {said}"
+        );
+        assert!(
+            std::fs::read_dir(dir.path()).unwrap().next().is_none(),
+            "{args:?} wrote a store here"
+        );
+    }
+}

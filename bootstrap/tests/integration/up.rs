@@ -107,7 +107,8 @@ impl Fixture {
         let toml = f.path("landfall.toml");
         let text = fs::read_to_string(&toml).unwrap().replacen(
             "[function]\n",
-            &format!("[function]\nvcs_url = \"{}\"\n", f.github.uri()),
+            // Served where GitHub Enterprise Server serves its API.
+            &format!("[function]\nvcs_url = \"{}/api/v3\"\n", f.github.uri()),
             1,
         );
         fs::write(&toml, text).unwrap();
@@ -329,30 +330,30 @@ output "vcs_token_arn" {{
             "config": {"url": URL, "content_type": "json"}});
         self.mount(
             Mock::given(method("GET"))
-                .and(path("/repos/acme/infra/hooks"))
+                .and(path("/api/v3/repos/acme/infra/hooks"))
                 .respond_with(ResponseTemplate::new(200).set_body_json(serde_json::json!([])))
                 .up_to_n_times(1),
         );
         self.mount(
             Mock::given(method("GET"))
-                .and(path("/repos/acme/infra/hooks"))
+                .and(path("/api/v3/repos/acme/infra/hooks"))
                 .respond_with(
                     ResponseTemplate::new(200).set_body_json(serde_json::json!([hook.clone()])),
                 ),
         );
-        self.mount(Mock::given(method("POST")).and(path("/repos/acme/infra/hooks")).and(body_partial_json(serde_json::json!({"name": "web", "active": true, "config": {"url": URL, "content_type": "json"}}))).respond_with(ResponseTemplate::new(201).set_body_json(hook.clone())));
+        self.mount(Mock::given(method("POST")).and(path("/api/v3/repos/acme/infra/hooks")).and(body_partial_json(serde_json::json!({"name": "web", "active": true, "config": {"url": URL, "content_type": "json"}}))).respond_with(ResponseTemplate::new(201).set_body_json(hook.clone())));
         self.mount(
             Mock::given(method("PATCH"))
-                .and(path("/repos/acme/infra/hooks/7"))
+                .and(path("/api/v3/repos/acme/infra/hooks/7"))
                 .respond_with(ResponseTemplate::new(200).set_body_json(hook.clone())),
         );
         self.mount(
             Mock::given(method("POST"))
-                .and(path("/repos/acme/infra/hooks/7/pings"))
+                .and(path("/api/v3/repos/acme/infra/hooks/7/pings"))
                 .respond_with(ResponseTemplate::new(204)),
         );
         // The ping's delivery, listed once the ping was sent.
-        let deliveries = "/repos/acme/infra/hooks/7/deliveries";
+        let deliveries = "/api/v3/repos/acme/infra/hooks/7/deliveries";
         self.mount(
             Mock::given(method("GET"))
                 .and(path(deliveries))
@@ -368,7 +369,7 @@ output "vcs_token_arn" {{
         );
         self.mount(
             Mock::given(method("DELETE"))
-                .and(path("/repos/acme/infra/hooks/7"))
+                .and(path("/api/v3/repos/acme/infra/hooks/7"))
                 .respond_with(ResponseTemplate::new(204)),
         );
     }

@@ -23,7 +23,8 @@ pub struct InspectArgs {
     pub headers: Vec<String>,
 
     /// Verify the delivery with this webhook secret (for Azure DevOps, the basic-auth
-    /// `user:password`). Without it, `verified` is null.
+    /// `user:password`). Without it, `verified` is null; with it, a delivery that does not
+    /// verify is still shown, and the command exits 1.
     #[arg(long, value_name = "SECRET")]
     pub secret: Option<String>,
 
@@ -58,7 +59,7 @@ pub(super) fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
             .with_context(|| format!("cannot read the delivery from {}", args.file.display()))?
     };
     let headers = parse_headers(&args.headers)?;
-    let json = inspect(
+    let (json, verified) = inspect(
         &headers,
         &body,
         args.provider,
@@ -68,10 +69,18 @@ pub(super) fn run(args: &InspectArgs) -> anyhow::Result<ExitCode> {
     )?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "{json}")?;
+    if verified == Some(false) {
+        eprintln!(
+            "landfall-function: the delivery does not verify with this secret: the function \
+             would answer 401 and do nothing"
+        );
+        return Ok(ExitCode::FAILURE);
+    }
     Ok(ExitCode::SUCCESS)
 }
 
-/// The inspect view of one delivery as JSON text.
+/// The inspect view of one delivery as JSON text, and whether it verified with `secret` (`None`
+/// without one).
 pub fn inspect(
     headers: &HeaderMap,
     body: &[u8],
@@ -79,7 +88,7 @@ pub fn inspect(
     secret: Option<&str>,
     allow_sha1: bool,
     bot_user: Option<&str>,
-) -> anyhow::Result<String> {
+) -> anyhow::Result<(String, Option<bool>)> {
     let Some(provider) = provider.or_else(|| webhook::detect_provider(headers, body)) else {
         bail!(
             "cannot tell which host sent this delivery from its headers: pass --provider, or the host's event header with --header"
@@ -94,7 +103,7 @@ pub fn inspect(
     event.ignore_unaddressed(|login| crate::config::is_the_bot(bot_user, login));
     // As a deployment with `LANDFALL_ALLOW_DRAFT_PRS` unset sees it.
     event.ignore_draft();
-    Ok(serde_json::to_string(&event.view(verified))?)
+    Ok((serde_json::to_string(&event.view(verified))?, verified))
 }
 
 fn parse_headers(lines: &[String]) -> anyhow::Result<HeaderMap> {
@@ -132,12 +141,12 @@ mod tests {
     #[test]
     fn verified_is_null_without_a_secret_and_false_with_a_wrong_one() {
         let h = parse_headers(&["X-GitHub-Event: ping".to_owned()]).unwrap();
-        let unverified: serde_json::Value =
-            serde_json::from_str(&inspect(&h, b"{}", None, None, false, None).unwrap()).unwrap();
-        assert!(unverified["verified"].is_null());
-        let wrong: serde_json::Value =
-            serde_json::from_str(&inspect(&h, b"{}", None, Some("s"), false, None).unwrap()).unwrap();
-        assert_eq!(wrong["verified"], false);
+        let (json, verified) = inspect(&h, b"{}", None, None, false, None).unwrap();
+        let unverified: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert!(unverified["verified"].is_null() && verified.is_none());
+        let (json, verified) = inspect(&h, b"{}", None, Some("s"), false, None).unwrap();
+        let wrong: serde_json::Value = serde_json::from_str(&json).unwrap();
+        assert_eq!((&wrong["verified"], verified), (&serde_json::Value::Bool(false), Some(false)));
         assert_eq!(wrong["event"], "ping");
     }
 }

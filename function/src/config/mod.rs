@@ -330,7 +330,17 @@ pub fn check_vcs_url(url: &str) -> Result<String, ConfigError> {
              its _ARN), never in a URL, which is logged",
         ));
     }
-    if url.starts_with("https://") || url.starts_with("http://") {
+    if let Some(rest) = url
+        .strip_prefix("https://")
+        .or_else(|| url.strip_prefix("http://"))
+    {
+        let host = rest.split('/').next().unwrap_or_default();
+        if host.is_empty() || url.contains(char::is_whitespace) || url.contains(['?', '#']) {
+            return Err(invalid(
+                url.to_owned(),
+                "expected a base URL: a host, then a path if any (no spaces, query or fragment)",
+            ));
+        }
         Ok(url.trim_end_matches('/').to_owned())
     } else {
         // Without a scheme, what stands before an `@` in the host part may be a token too.
@@ -341,6 +351,38 @@ pub fn check_vcs_url(url: &str) -> Result<String, ConfigError> {
             "expected an http:// or https:// URL",
         ))
     }
+}
+
+/// Why `url` (checked by [`check_vcs_url`]) is not the API base URL of a `vcs` host, if it
+/// is not: each adapter appends its paths to the API's own base (`/api/v4` on GitLab, `/api/v1`
+/// on Gitea, `/api/v3` on GitHub Enterprise Server, `/2.0` on Bitbucket Cloud), and Azure
+/// DevOps' names the organisation. The bootstrap CLI checks `landfall.toml`'s `vcs_url` with it;
+/// the function does not (tests serve an API at any path).
+#[must_use]
+pub fn vcs_url_problem(vcs: Provider, url: &str) -> Option<String> {
+    let url = url.trim_end_matches('/');
+    let rest = url.split_once("://").map_or(url, |(_, rest)| rest);
+    let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+    let ends = |suffix: &str| path == suffix.trim_start_matches('/') || path.ends_with(suffix);
+    let expected = match vcs {
+        Provider::Gitlab if !ends("/api/v4") => {
+            "GitLab's API base ends in /api/v4 (https://gitlab.example.com/api/v4)"
+        }
+        Provider::Gitea if !ends("/api/v1") => {
+            "Gitea's API base ends in /api/v1 (https://gitea.example.com/api/v1)"
+        }
+        Provider::Github if !host.starts_with("api.") && !ends("/api/v3") => {
+            "GitHub Enterprise Server's API base ends in /api/v3 (https://github.example.com/api/v3); GitHub Enterprise Cloud's is https://api.<name>.ghe.com"
+        }
+        Provider::BitbucketCloud if !ends("/2.0") => {
+            "Bitbucket Cloud's API base is https://api.bitbucket.org/2.0"
+        }
+        Provider::AzureDevops if path.is_empty() => {
+            "Azure DevOps' base names the organisation (https://dev.azure.com/<organization>) or the collection"
+        }
+        _ => return None,
+    };
+    Some(expected.to_owned())
 }
 
 /// Where a URL's credentials stand, with the `@` after them, if it holds any: the user

@@ -576,3 +576,38 @@ fn the_policy_may_sweep_for_drift_only_repositories_the_allowlist_allows() {
     );
     assert!(with_secret(&[]).unwrap().load_policy().unwrap().is_none());
 }
+
+#[test]
+fn a_vcs_url_is_a_base_url_and_each_host_has_its_api_path() {
+    use super::{check_vcs_url, vcs_url_problem};
+    for bad in [
+        "https://",
+        "https:// spaces here",
+        "https://x.example/api?x=1",
+        "https://x#y",
+    ] {
+        assert!(check_vcs_url(bad).is_err(), "{bad}");
+    }
+    let problem = |vcs, url| vcs_url_problem(vcs, url);
+    assert!(problem(Provider::Gitlab, "https://gitlab.example.com").is_some());
+    assert!(problem(Provider::Gitlab, "https://git.example.com/gitlab/api/v4/").is_none());
+    assert!(problem(Provider::Gitea, "https://gitea.example.com").is_some());
+    assert!(problem(Provider::Gitea, "https://gitea.example.com/api/v1").is_none());
+    assert!(problem(Provider::Github, "https://github.example.com").is_some());
+    assert!(problem(Provider::Github, "https://github.example.com/api/v3").is_none());
+    assert!(problem(Provider::Github, "https://api.acme.ghe.com").is_none());
+    assert!(problem(Provider::AzureDevops, "https://dev.azure.com").is_some());
+    assert!(problem(Provider::AzureDevops, "https://dev.azure.com/acme").is_none());
+    assert!(problem(Provider::BitbucketCloud, "https://api.bitbucket.org/2.0").is_none());
+    assert!(problem(Provider::BitbucketServer, "https://bitbucket.example.com").is_none());
+    // Every default passes its own host's rule.
+    for vcs in [
+        Provider::Github,
+        Provider::Gitlab,
+        Provider::Gitea,
+        Provider::BitbucketCloud,
+    ] {
+        let url = super::default_vcs_url(vcs).unwrap();
+        assert_eq!(problem(vcs, url), None, "{vcs:?}");
+    }
+}

@@ -404,19 +404,21 @@ fn the_inspect_command_prints_the_contract_shape() {
     let rel = "github-octokit-webhooks/pull_request/opened.payload.json";
     let body = std::fs::read(corpus().join(rel)).unwrap();
     let (_, sig) = auth::sign(Provider::Github, SECRET, &body);
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_landfall-function"))
-        .args([
-            "webhook",
-            "inspect",
-            "--header",
-            "x-github-event: pull_request",
-            "--header",
-        ])
-        .arg(format!("X-Hub-Signature-256: {sig}"))
-        .args(["--secret", SECRET])
-        .arg(corpus().join(rel))
-        .output()
-        .unwrap();
+    let signed = |secret: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_landfall-function"))
+            .args([
+                "webhook",
+                "inspect",
+                "--header",
+                "x-github-event: pull_request",
+            ])
+            .args(["--header", &format!("X-Hub-Signature-256: {sig}")])
+            .args(["--secret", secret])
+            .arg(corpus().join(rel))
+            .output()
+            .unwrap()
+    };
+    let out = signed(SECRET);
     assert!(
         out.status.success(),
         "{}",
@@ -445,4 +447,10 @@ fn the_inspect_command_prints_the_contract_shape() {
         "the event type is inferred without X-GitHub-Event"
     );
     assert!(view["verified"].is_null());
+
+    // A wrong secret: the view is shown, and the command fails as the function would refuse.
+    let out = signed("not-the-secret");
+    assert_eq!(out.status.code(), Some(1), "{out:?}");
+    let view: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(view["verified"], false);
 }
