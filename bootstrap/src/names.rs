@@ -295,12 +295,20 @@ pub fn repo_url(url: &str) -> Result<(), String> {
                 .to_owned(),
         );
     }
+    if url.contains(['?', '#']) {
+        return Err(
+            "it has a query or a fragment (`?token=...`), which a repository URL does not need: \
+             the URL is written into the manifests and the Terraform state. Give Argo CD the \
+             repository's credentials in a Secret instead"
+                .to_owned(),
+        );
+    }
     let ok_scheme = ["https://", "http://", "ssh://", "git@", "oci://", "file://"]
         .iter()
         .any(|s| url.starts_with(s));
     if !ok_scheme {
         return Err(format!(
-            "{url:?} is not a repository URL: use https://, ssh://, git@host:path or oci://"
+            "{url:?} is not a repository URL: use https://, ssh://, git@host:path, oci:// or file://"
         ));
     }
     if url.chars().any(|c| c.is_whitespace() || c.is_control()) {
@@ -347,9 +355,16 @@ mod tests {
             "git@github.com:acme/platform.git",
             "ssh://git@gitlab.example.com:2222/acme/platform.git",
             "oci://registry.example.com/charts",
-            "https://gitlab.example.com/a/b?x=c@d",
         ] {
             assert!(repo_url(ok).is_ok(), "{ok}");
+        }
+        // A query may carry a token, and no repository URL needs one.
+        for url in [
+            "https://gitlab.example.com/a/b?x=c@d",
+            "https://x.example.com/a.git?token=abc",
+        ] {
+            let err = repo_url(url).unwrap_err();
+            assert!(err.contains("query") && !err.contains("abc"), "{err}");
         }
         for (url, stripped) in [
             (

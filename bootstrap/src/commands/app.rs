@@ -158,6 +158,8 @@ struct AppRow<'a> {
     chart: Option<&'a str>,
     revision: &'a str,
     sync_wave: i32,
+    /// Trusted with every namespace and cluster-wide object (`--cluster-wide`).
+    cluster_wide: bool,
 }
 
 impl<'a> AppRow<'a> {
@@ -175,6 +177,7 @@ impl<'a> AppRow<'a> {
             chart: app.chart.as_ref().map(|c| c.get_ref().as_str()),
             revision,
             sync_wave: app.sync_wave,
+            cluster_wide: app.cluster_wide,
         }
     }
 }

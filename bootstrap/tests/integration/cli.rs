@@ -309,6 +309,10 @@ fn app_add_and_remove_keep_the_users_comments_and_order() {
         serde_json::from_str(&ok(dir.path(), &["app", "list", "--json"])).unwrap();
     assert_eq!(json[1]["name"], "ingress");
     assert_eq!(json[1]["revision"], "4.13.0");
+    assert_eq!(
+        (&json[0]["cluster_wide"], &json[1]["cluster_wide"]),
+        (&false.into(), &true.into())
+    );
 
     ok(dir.path(), &["app", "remove", "ingress"]);
     assert_eq!(fs::read_to_string(&config).unwrap(), text);

@@ -219,6 +219,9 @@ impl FromVariables for Config {
             (Some(webhook_secret), Some(allowlist), Some(serve), Some(store), Some(dispatch))
                 if found.0.is_empty() =>
             {
+                // A delivery without a repository URL is matched on the VCS URL's host, here
+                // as in the handler: the drift repositories are checked with it at start-up.
+                let allowlist = allowlist.with_vcs_url(vcs_url.as_deref());
                 Ok(Config {
                     vcs,
                     vcs_url,
@@ -377,8 +380,14 @@ pub fn vcs_url_problem(vcs: Provider, url: &str) -> Option<String> {
         Provider::BitbucketCloud if !ends("/2.0") => {
             "Bitbucket Cloud's API base is https://api.bitbucket.org/2.0"
         }
-        Provider::AzureDevops if path.is_empty() => {
+        // `https://<organization>.visualstudio.com` names the organisation in its host.
+        Provider::AzureDevops if path.is_empty() && !host.ends_with(".visualstudio.com") => {
             "Azure DevOps' base names the organisation (https://dev.azure.com/<organization>) or the collection"
+        }
+        Provider::BitbucketServer
+            if path.ends_with("rest/api/1.0") || path.ends_with("rest/api/latest") =>
+        {
+            "Bitbucket Server's base is the server's own URL (https://bitbucket.example.com, or its context path), without /rest/api/1.0"
         }
         _ => return None,
     };

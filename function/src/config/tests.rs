@@ -575,6 +575,16 @@ fn the_policy_may_sweep_for_drift_only_repositories_the_allowlist_allows() {
         "{err}"
     );
     assert!(with_secret(&[]).unwrap().load_policy().unwrap().is_none());
+    // Patterns that name the host (Atlantis' `github.com/acme/*` form) match the VCS URL's.
+    let hosted = with_secret(&[
+        ("LANDFALL_POLICY", path),
+        (
+            "LANDFALL_REPO_ALLOWLIST",
+            "github.com/acme/*, github.com/other/*",
+        ),
+    ])
+    .unwrap();
+    assert!(hosted.load_policy().unwrap().unwrap().drift.is_some());
 }
 
 #[test]
@@ -598,6 +608,14 @@ fn a_vcs_url_is_a_base_url_and_each_host_has_its_api_path() {
     assert!(problem(Provider::Github, "https://api.acme.ghe.com").is_none());
     assert!(problem(Provider::AzureDevops, "https://dev.azure.com").is_some());
     assert!(problem(Provider::AzureDevops, "https://dev.azure.com/acme").is_none());
+    assert!(problem(Provider::AzureDevops, "https://acme.visualstudio.com").is_none());
+    assert!(
+        problem(
+            Provider::BitbucketServer,
+            "https://bb.example.com/rest/api/1.0"
+        )
+        .is_some()
+    );
     assert!(problem(Provider::BitbucketCloud, "https://api.bitbucket.org/2.0").is_none());
     assert!(problem(Provider::BitbucketServer, "https://bitbucket.example.com").is_none());
     // Every default passes its own host's rule.

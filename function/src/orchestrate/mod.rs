@@ -494,12 +494,10 @@ impl Context {
             .ok()
             .and_then(|u| u.host_str().map(str::to_owned))
             .unwrap_or_default();
-        match host.as_str() {
-            "api.github.com" => "github.com".to_owned(),
-            "api.bitbucket.org" => "bitbucket.org".to_owned(),
-            "" => self.provider.as_str().to_owned(),
-            _ => host,
+        if host.is_empty() {
+            return self.provider.as_str().to_owned();
         }
+        crate::vcs::site_host(self.provider, &host).to_owned()
     }
 
     /// Tells the PR that handling its event failed, best effort.

@@ -188,21 +188,19 @@ fn prepare(spec: &RunSpec, opts: &RunnerOptions, host: &str) -> io::Result<Vec<(
         .mode(0o700)
         .create(&secrets)?;
     let token_file = git::token_file(&opts.work_dir);
+    let mut username = git::token_username(spec.provider).to_owned();
     if let Some(token) = &opts.token {
+        let (user, secret) = git::clone_credential(spec.provider, token.expose_secret());
+        username = user;
         let mut file = fs::OpenOptions::new()
             .create(true)
             .truncate(true)
             .write(true)
             .mode(0o600)
             .open(&token_file)?;
-        file.write_all(token.expose_secret().as_bytes())?;
+        file.write_all(secret.as_bytes())?;
     }
-    Ok(git::git_env(
-        &opts.helper_exe,
-        host,
-        git::token_username(spec.provider),
-        &token_file,
-    ))
+    Ok(git::git_env(&opts.helper_exe, host, &username, &token_file))
 }
 
 /// Executes `spec` and returns its report; planfiles and logs go to `artifacts`. Blocking

@@ -308,10 +308,19 @@ impl HookClient {
                 "type": "gitea", "active": true, "events": events,
                 "config": {"url": spec.url, "content_type": "json", "secret": secret},
             }),
-            Provider::Gitlab => json!({
-                "url": spec.url, "token": secret, "merge_requests_events": true,
-                "note_events": true, "push_events": false, "enable_ssl_verification": true,
-            }),
+            // A `whsec_` secret is GitLab's signing token (the `webhook-signature` the function
+            // then requires); any other, the plain `X-Gitlab-Token`.
+            Provider::Gitlab => {
+                let key = if secret.starts_with("whsec_") {
+                    "signing_token"
+                } else {
+                    "token"
+                };
+                json!({
+                    "url": spec.url, key: secret, "merge_requests_events": true,
+                    "note_events": true, "push_events": false, "enable_ssl_verification": true,
+                })
+            }
             Provider::BitbucketCloud => json!({
                 "description": "Landfall", "url": spec.url, "active": true,
                 "events": events, "secret": secret,
@@ -458,6 +467,32 @@ mod tests {
                 "{provider}: {events}"
             );
         }
+    }
+
+    #[test]
+    fn a_gitlab_signing_secret_is_registered_as_the_signing_token() {
+        let client = HookClient::new(
+            Provider::Gitlab,
+            Some("https://gitlab.example.com/api/v4"),
+            &SecretString::from("tok"),
+        )
+        .unwrap();
+        let spec = |secret: &str| HookSpec {
+            url: "https://fn.example.com/".to_owned(),
+            secret: SecretString::from(secret.to_owned()),
+            secret_changed: true,
+        };
+        let signed = client.body(&spec("whsec_dGVzdHRlc3R0ZXN0dGVzdHRlc3R0ZXN0dGVzdHRlc3Q="));
+        assert!(signed.get("token").is_none(), "{signed}");
+        assert!(
+            signed["signing_token"]
+                .as_str()
+                .unwrap()
+                .starts_with("whsec_")
+        );
+        let plain = client.body(&spec("s3cret"));
+        assert_eq!(plain["token"], "s3cret");
+        assert!(plain.get("signing_token").is_none());
     }
 
     #[test]

@@ -56,7 +56,7 @@ pub use types::{
     Access, Actor, BranchDeletion, CommitStatus, IssueRef, PrState, PullRequest, RepoInfo, Result,
     SkipReason, StatusState, TrackingIssue, VcsError, status_context,
 };
-pub use web::pull_request_url;
+pub use web::{pull_request_url, site_host};
 
 /// Splits `owner/name` (or `PROJECT/slug`, `project/repo`); GitLab keeps the whole path.
 pub(crate) fn owner_and_name(repo: &RepoName) -> Result<(&str, &str)> {

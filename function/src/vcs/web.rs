@@ -51,6 +51,20 @@ pub fn pull_request_url(
     }
 }
 
+/// The site's host name for an API host: GitHub's and Bitbucket Cloud's APIs are served from
+/// `api.` before the site's name (`api.github.com`, `api.bitbucket.org`, GitHub Enterprise
+/// Cloud's `api.acme.ghe.com`); other hosts serve both from one name.
+#[must_use]
+pub fn site_host(provider: Provider, host: &str) -> &str {
+    match provider {
+        Provider::Github | Provider::BitbucketCloud => host
+            .strip_prefix("api.")
+            .filter(|site| site.contains('.'))
+            .unwrap_or(host),
+        _ => host,
+    }
+}
+
 /// The host's web address from its API base URL.
 fn web_base(provider: Provider, api: &str) -> String {
     let suffix = match provider {
@@ -59,13 +73,25 @@ fn web_base(provider: Provider, api: &str) -> String {
         Provider::Gitea => "/api/v1",
         Provider::BitbucketCloud | Provider::BitbucketServer | Provider::AzureDevops => "",
     };
-    match api.strip_suffix(suffix).filter(|_| !suffix.is_empty()) {
-        Some(web) => web.to_owned(),
-        None if provider == Provider::Github && api == super::github::DEFAULT_URL => {
-            "https://github.com".to_owned()
-        }
-        None => api.to_owned(),
+    if let Some(web) = api.strip_suffix(suffix).filter(|_| !suffix.is_empty()) {
+        return web.to_owned();
     }
+    // `https://api.github.com`, `https://api.acme.ghe.com`: the site is the name after `api.`.
+    if provider == Provider::Github
+        && let Some((scheme, rest)) = api.split_once("://")
+    {
+        let (host, path) = rest.split_once('/').unwrap_or((rest, ""));
+        let site = site_host(provider, host);
+        if site != host {
+            let path = if path.is_empty() {
+                String::new()
+            } else {
+                format!("/{path}")
+            };
+            return format!("{scheme}://{site}{path}");
+        }
+    }
+    api.to_owned()
 }
 
 #[cfg(test)]
@@ -91,6 +117,12 @@ mod tests {
                 Some("https://ghe.example.com/api/v3"),
                 "acme/infra",
                 "https://ghe.example.com/acme/infra/pull/7",
+            ),
+            (
+                P::Github,
+                Some("https://api.acme.ghe.com"),
+                "acme/infra",
+                "https://acme.ghe.com/acme/infra/pull/7",
             ),
             (
                 P::Gitlab,

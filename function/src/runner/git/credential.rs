@@ -173,6 +173,31 @@ pub fn token_username(provider: Provider) -> &'static str {
     }
 }
 
+/// The user and password the clone answers with for the deployment's `token`. A token of the
+/// form `user:secret` (the form the API adapters send as basic auth: a Bitbucket Cloud API token
+/// with its account's email, a Bitbucket Server personal token with its user, an Azure DevOps
+/// PAT with a user) is that user and that secret; Bitbucket Cloud takes an API token with the
+/// static user `x-bitbucket-api-token-auth`, not the email. Any other token goes with the user
+/// name the host expects beside a bare token ([`token_username`]).
+#[must_use]
+pub fn clone_credential(provider: Provider, token: &str) -> (String, String) {
+    let split = matches!(
+        provider,
+        Provider::BitbucketCloud | Provider::BitbucketServer | Provider::AzureDevops
+    );
+    match token.split_once(':') {
+        Some((user, secret)) if split && !user.is_empty() && !secret.is_empty() => {
+            let user = if provider == Provider::BitbucketCloud && user.contains('@') {
+                "x-bitbucket-api-token-auth"
+            } else {
+                user
+            };
+            (user.to_owned(), secret.to_owned())
+        }
+        _ => (token_username(provider).to_owned(), token.to_owned()),
+    }
+}
+
 /// The helper's answer to git's request (the `key=value` lines of the credential protocol):
 /// the user and token for `https://<host>` exactly, and nothing otherwise.
 #[must_use]
@@ -250,6 +275,46 @@ pub fn git_env(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_user_and_secret_token_answers_as_that_user_on_the_hosts_that_take_one() {
+        use Provider as P;
+        let cases = [
+            (
+                P::BitbucketCloud,
+                "me@example.com:ATATT3x",
+                ("x-bitbucket-api-token-auth", "ATATT3x"),
+            ),
+            (
+                P::BitbucketCloud,
+                "bot:app-password",
+                ("bot", "app-password"),
+            ),
+            (
+                P::BitbucketCloud,
+                "access-token",
+                ("x-token-auth", "access-token"),
+            ),
+            (
+                P::BitbucketServer,
+                "svc-landfall:BBDC-x",
+                ("svc-landfall", "BBDC-x"),
+            ),
+            (P::AzureDevops, "landfall:pat", ("landfall", "pat")),
+            (P::AzureDevops, "pat", ("landfall", "pat")),
+            // A GitHub or GitLab token is never split, whatever it holds.
+            (P::Github, "ghp_x", ("x-access-token", "ghp_x")),
+            (P::Gitlab, "a:b", ("oauth2", "a:b")),
+        ];
+        for (provider, token, (user, secret)) in cases {
+            let got = clone_credential(provider, token);
+            assert_eq!(
+                (got.0.as_str(), got.1.as_str()),
+                (user, secret),
+                "{provider:?} {token}"
+            );
+        }
+    }
 
     #[test]
     fn the_helper_answers_only_for_https_on_the_vcs_host() {

@@ -21,7 +21,8 @@ mod url;
 pub use self::clone::{CloneError, Cloned, clone_at, project_dir};
 pub use self::credential::{
     CREDENTIAL_HOST_VAR, TOKEN_FILE_VAR, TOKEN_ON_STDIN_VAR, USERNAME_VAR, WITHHELD_VARS,
-    credential_answer, credential_helper_main, forget_token, git_env, handed_over,
-    move_token_off_environment, step_git_env, token_file, token_from_environment, token_username,
+    clone_credential, credential_answer, credential_helper_main, forget_token, git_env,
+    handed_over, move_token_off_environment, step_git_env, token_file, token_from_environment,
+    token_username,
 };
 pub use self::url::{CloneHosts, CloneUrl, UrlError, check_clone_url, parse_clone_url};
