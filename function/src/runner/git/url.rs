@@ -83,7 +83,13 @@ impl CloneHosts {
             {
                 exact.push((site.to_owned(), port));
             }
-            visualstudio = provider == Provider::AzureDevops && name == "dev.azure.com";
+            // Azure DevOps Services answers at dev.azure.com and at <organization>.visualstudio.com
+            // alike, and a repository's `remoteUrl` may name either.
+            visualstudio = provider == Provider::AzureDevops
+                && (name == "dev.azure.com" || name.ends_with(".visualstudio.com"));
+            if visualstudio && name != "dev.azure.com" {
+                exact.push(("dev.azure.com".to_owned(), 443));
+            }
             exact.push((name, port));
         }
         Self {
@@ -306,6 +312,10 @@ mod tests {
         assert!(check("https://acme.visualstudio.com/proj/_git/infra", &azure).is_ok());
         assert!(check("https://a.b.visualstudio.com/proj/_git/infra", &azure).is_err());
         assert!(check("https://acme.visualstudio.com/proj/_git/infra", &github).is_err());
+        // The organisation's own URL serves both names too.
+        let org = CloneHosts::for_vcs(Provider::AzureDevops, Some("https://acme.visualstudio.com"));
+        assert!(check("https://acme@dev.azure.com/acme/proj/_git/infra", &org).is_ok());
+        assert!(check("https://acme.visualstudio.com/proj/_git/infra", &org).is_ok());
         // Bitbucket Server has no public service: without LANDFALL_VCS_URL nothing is cloned.
         let server = CloneHosts::for_vcs(Provider::BitbucketServer, None);
         let err = check("https://bitbucket.corp/scm/a/b.git", &server).unwrap_err();
