@@ -94,6 +94,19 @@ async fn swept_for_drift() -> (Loop, tempfile::TempDir) {
     (lp, bin)
 }
 
+/// Projects `keys` applied at a commit Landfall knows, then a maintainer's `import` of `.` at a
+/// head the pull request planned.
+async fn imported_after_an_apply(lp: &Loop, keys: &[&crate::store::LockKey]) {
+    for key in keys {
+        let mut drift = crate::store::DriftRecord::new((*key).clone());
+        drift.applied_sha = Some("a".repeat(40));
+        assert!(lp.ctx.store.put_drift(&drift).await.unwrap());
+    }
+    lp.planned_here(".").await;
+    let import = comment("maintainer", "landfall import -d . terraform_data.a id-1", "d-i");
+    lp.ctx.process(&import).await.unwrap();
+}
+
 /// An `import` (or `state rm`) edits the state outside any merged commit: the project's last
 /// applied commit no longer describes it, so a drift remediation, which applies only when the
 /// code is the one Landfall applied, cannot undo the edit (destroy what was imported).
@@ -101,13 +114,7 @@ async fn swept_for_drift() -> (Loop, tempfile::TempDir) {
 async fn an_edit_of_the_state_keeps_drift_remediation_from_undoing_it() {
     let (lp, _bin) = swept_for_drift().await;
     let key = crate::store::LockKey::new(REPO, ".", "default");
-    let mut drift = crate::store::DriftRecord::new(key.clone());
-    drift.applied_sha = Some("a".repeat(40));
-    assert!(lp.ctx.store.put_drift(&drift).await.unwrap());
-    lp.planned_here(".").await;
-
-    let import = comment("maintainer", "landfall import -d . terraform_data.a id-1", "d-i");
-    lp.ctx.process(&import).await.unwrap();
+    imported_after_an_apply(&lp, &[&key]).await;
     let run = super::merge::spec_of(&super::reports::dispatched_env(&lp).await);
     super::reports::reports(&lp, &run, crate::run::RunStatus::Applied).await;
 
@@ -146,15 +153,7 @@ async fn an_edit_of_the_state_that_never_reported_keeps_drift_remediation_from_u
     let key = crate::store::LockKey::new(REPO, ".", "default");
     let renamed = key.clone().named("network");
     let other_dir = crate::store::LockKey::new(REPO, "envs/dev", "default");
-    for key in [&key, &renamed, &other_dir] {
-        let mut drift = crate::store::DriftRecord::new(key.clone());
-        drift.applied_sha = Some("a".repeat(40));
-        assert!(lp.ctx.store.put_drift(&drift).await.unwrap());
-    }
-    lp.planned_here(".").await;
-
-    let import = comment("maintainer", "landfall import -d . terraform_data.a id-1", "d-i");
-    lp.ctx.process(&import).await.unwrap();
+    imported_after_an_apply(&lp, &[&key, &renamed, &other_dir]).await;
     assert!(!lp.nothing_dispatched(), "the import was started");
     let swept = lp.ctx.sweep_at(crate::store::now_secs() + 30 * 86_400).await.unwrap();
     let record = lp.ctx.store.get_plan(&key, 1).await.unwrap().unwrap();
