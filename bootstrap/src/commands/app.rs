@@ -54,10 +54,10 @@ pub fn add(args: &AppAddArgs, stdout: &mut dyn Write) -> anyhow::Result<ExitCode
         table.insert("cluster_wide", toml_edit::value(true));
     }
     // The comments that close the file (the commented settings `landfall init` writes under
-    // the last section) stay with that section, above the new table: an app below them would
-    // make an uncommented setting one of the app's.
+    // the last section) stay with that section, above the first app's table, which goes last:
+    // below them, an uncommented setting would be the app's.
     let mut closing = doc.trailing().as_str().unwrap_or_default().to_owned();
-    if !closing.trim().is_empty() {
+    if doc.get("apps").is_none() && !closing.trim().is_empty() {
         if !closing.ends_with('\n') {
             closing.push('\n');
         }
@@ -121,7 +121,8 @@ pub fn remove(args: &AppRemoveArgs, stdout: &mut dyn Write) -> anyhow::Result<Ex
                 match apps.get_mut(0) {
                     Some(next) => {
                         let own = next.decor().prefix().and_then(|p| p.as_str());
-                        let joined = format!("{closing}{}", own.unwrap_or_default());
+                        let own = own.unwrap_or_default().trim_start_matches('\n');
+                        let joined = format!("{closing}{own}");
                         next.decor_mut().set_prefix(joined);
                     }
                     None => closing_left = Some(closing),
@@ -142,7 +143,8 @@ pub fn remove(args: &AppRemoveArgs, stdout: &mut dyn Write) -> anyhow::Result<Ex
         doc.remove("apps");
     }
     if let Some(closing) = closing_left {
-        doc.set_trailing(closing);
+        let existing = doc.trailing().as_str().unwrap_or_default().to_owned();
+        doc.set_trailing(format!("{closing}{existing}"));
     }
     save_and_render(&doc, &args.target, stdout)?;
     writeln!(stdout, "removed app {name}")?;

@@ -169,11 +169,11 @@ fn an_app_syncs_after_landfalls_own_waves() {
             "{MINIMAL}\n[[apps]]\nname = \"web\"\nrepo_url = \"https://x.example.com/a.git\"\npath = \"a\"\nsync_wave = {wave}\n"
         )
     };
-    parse(&app(-99)).unwrap();
-    for wave in [-100, -1_000_000] {
+    parse(&app(-199)).unwrap();
+    for wave in [-200, -1_000_000] {
         let err = parse(&app(wave)).unwrap_err();
         assert!(
-            err.contains("before Landfall's own") && err.contains("use -99 or more"),
+            err.contains("not after Landfall's own") && err.contains("use -199 or more"),
             "{err}"
         );
     }

@@ -468,8 +468,8 @@ impl Config {
                 v.at(
                     spanned,
                     format!(
-                        "app {name:?} has sync_wave {}, before Landfall's own (its AppProject at \
-                         -1000, the platform at -200, the runner at -100)",
+                        "app {name:?} has sync_wave {}, not after Landfall's own (its AppProject \
+                         at -1000, the platform's cluster-wide objects at -200)",
                         app.sync_wave
                     ),
                     Some(format!("use {MIN_APP_WAVE} or more")),
@@ -554,8 +554,9 @@ impl Validator<'_> {
     }
 }
 
-/// The earliest sync wave an app may take: after Landfall's own.
-const MIN_APP_WAVE: i32 = -99;
+/// The earliest sync wave an app may take: after its own AppProject (-1000) and the platform's
+/// cluster-wide objects (-200), such as the StorageClass its volumes need.
+const MIN_APP_WAVE: i32 = -199;
 
 /// The `vcs_url` line a host without a public API needs.
 pub(crate) fn needed_vcs_url(provider: Provider) -> &'static str {

@@ -357,9 +357,28 @@ fn the_first_app_goes_below_the_commented_settings_of_the_last_section() {
     ok(dir.path(), &["render"]);
     ok(dir.path(), &["app", "remove", "guestbook"]);
     let removed = fs::read_to_string(&config).unwrap();
+    let before = before.replace("# memory_mb = 512", "memory_mb = 1024");
+    assert_eq!(removed, before);
+
+    // Two apps removed first to last, and a comment written at the end meanwhile: the file
+    // comes back byte for byte, the comment kept at the end.
+    let add = |name: &str| {
+        let url = format!("https://git.example.com/{name}.git");
+        ok(
+            dir.path(),
+            &["app", "add", name, "--repo-url", &url, "--path", "deploy"],
+        );
+    };
+    add("web");
+    add("api");
+    let mut text = fs::read_to_string(&config).unwrap();
+    text.push_str("# keep me\n");
+    fs::write(&config, text).unwrap();
+    ok(dir.path(), &["app", "remove", "web"]);
+    ok(dir.path(), &["app", "remove", "api"]);
     assert_eq!(
-        removed,
-        before.replace("# memory_mb = 512", "memory_mb = 1024")
+        fs::read_to_string(&config).unwrap(),
+        format!("{before}# keep me\n")
     );
 }
 

@@ -339,8 +339,10 @@ pub fn check_vcs_url(url: &str) -> Result<String, ConfigError> {
     {
         let host = rest.split('/').next().unwrap_or_default();
         if host.is_empty() || url.contains(char::is_whitespace) || url.contains(['?', '#']) {
+            // Shown without its query or fragment, which may carry a token.
+            let shown = url.split(['?', '#']).next().unwrap_or_default();
             return Err(invalid(
-                url.to_owned(),
+                shown.to_owned(),
                 "expected a base URL: a host, then a path if any (no spaces, query or fragment)",
             ));
         }

@@ -598,6 +598,9 @@ fn a_vcs_url_is_a_base_url_and_each_host_has_its_api_path() {
     ] {
         assert!(check_vcs_url(bad).is_err(), "{bad}");
     }
+    let err = check_vcs_url("https://gitlab.example.com/api/v4?private_token=glpat-x").unwrap_err();
+    assert!(!err.to_string().contains("glpat"), "{err}");
+    {}
     let problem = |vcs, url| vcs_url_problem(vcs, url);
     assert!(problem(Provider::Gitlab, "https://gitlab.example.com").is_some());
     assert!(problem(Provider::Gitlab, "https://git.example.com/gitlab/api/v4/").is_none());

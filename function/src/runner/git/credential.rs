@@ -186,6 +186,10 @@ pub fn clone_credential(provider: Provider, token: &str) -> (String, String) {
         Provider::BitbucketCloud | Provider::BitbucketServer | Provider::AzureDevops
     );
     match token.split_once(':') {
+        // `:PAT`, Azure DevOps' basic auth with an empty user: the PAT with the host's user.
+        Some(("", secret)) if split && !secret.is_empty() => {
+            (token_username(provider).to_owned(), secret.to_owned())
+        }
         Some((user, secret)) if split && !user.is_empty() && !secret.is_empty() => {
             let user = if provider == Provider::BitbucketCloud && user.contains('@') {
                 "x-bitbucket-api-token-auth"
@@ -302,6 +306,7 @@ mod tests {
             ),
             (P::AzureDevops, "landfall:pat", ("landfall", "pat")),
             (P::AzureDevops, "pat", ("landfall", "pat")),
+            (P::AzureDevops, ":pat", ("landfall", "pat")),
             // A GitHub or GitLab token is never split, whatever it holds.
             (P::Github, "ghp_x", ("x-access-token", "ghp_x")),
             (P::Gitlab, "a:b", ("oauth2", "a:b")),
