@@ -9,7 +9,7 @@ use handlebars::{Handlebars, no_escape};
 use serde::Serialize;
 
 use crate::cli::InitArgs;
-use crate::config::Config;
+use crate::config::{Config, VcsUrlIssue};
 use crate::names;
 
 const TEMPLATE: &str = include_str!("../../templates/landfall.toml.hbs");
@@ -124,18 +124,17 @@ fn check_flags(v: &InitValues) -> anyhow::Result<()> {
     }
     names::repo_url(&v.repo_url).map_err(|e| anyhow::anyhow!("invalid --repo-url: {e}"))?;
     let provider: landfall_function::event::Provider = v.vcs.parse()?;
-    if let Some(url) = &v.vcs_url {
-        let url = landfall_function::config::check_vcs_url(url)
-            .map_err(|e| anyhow::anyhow!("invalid --vcs-url: {e}"))?;
-        if let Some(problem) = landfall_function::config::vcs_url_problem(provider, &url) {
-            bail!("--vcs-url {url} is not the host's API base URL: {problem}");
+    match crate::config::vcs_url_issue(provider, v.vcs_url.as_deref()) {
+        None => {}
+        Some(VcsUrlIssue::Missing { example }) => {
+            bail!("--vcs {} needs --vcs-url: {example}", v.vcs)
         }
-    } else if landfall_function::config::default_vcs_url(provider).is_none() {
-        bail!(
-            "--vcs {} needs --vcs-url: {}",
-            v.vcs,
-            crate::config::needed_vcs_url(provider).trim_start_matches("vcs_url = ")
-        );
+        Some(VcsUrlIssue::Invalid { value, reason }) => {
+            bail!("invalid --vcs-url: {value:?} is invalid: {reason}")
+        }
+        Some(VcsUrlIssue::NotApiBase { url, problem }) => {
+            bail!("--vcs-url {url} is not the host's API base URL: {problem}")
+        }
     }
     Ok(())
 }

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use toml::Spanned;
 
 mod validate;
-pub(crate) use validate::needed_vcs_url;
+pub(crate) use validate::{VcsUrlIssue, vcs_url_issue};
 
 /// The default name of the configuration file.
 pub const DEFAULT_CONFIG_FILE: &str = "landfall.toml";

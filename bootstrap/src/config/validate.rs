@@ -216,42 +216,32 @@ impl Config {
                 None
             }
         };
-        if let Some(provider) = provider
-            && f.vcs_url.is_none()
-            && config::default_vcs_url(provider).is_none()
-        {
-            v.at(
+        let url = f.vcs_url.as_ref();
+        match provider.and_then(|p| vcs_url_issue(p, url.map(|u| u.get_ref().as_str()))) {
+            None => {}
+            Some(VcsUrlIssue::Missing { example }) => v.at(
                 &f.vcs,
                 format!(
                     "vcs = {:?} needs vcs_url: the host has no public API to default to",
                     f.vcs.get_ref()
                 ),
-                Some(format!("add {}", needed_vcs_url(provider))),
-            );
-        }
-        if let Some(url) = &f.vcs_url {
-            match config::check_vcs_url(url.get_ref()) {
-                Err(config::ConfigError::Invalid { value, reason, .. }) => v.at(
-                    url,
-                    format!("vcs_url {value:?} is invalid: {reason}"),
-                    Some(
-                        "write the API base URL, e.g. \"https://github.example.com/api/v3\""
-                            .to_owned(),
-                    ),
+                Some(format!("add vcs_url = {example}")),
+            ),
+            Some(VcsUrlIssue::Invalid { value, reason }) => v.at(
+                url.unwrap_or(&f.vcs),
+                format!("vcs_url {value:?} is invalid: {reason}"),
+                Some(
+                    "write the API base URL, e.g. \"https://github.example.com/api/v3\"".to_owned(),
                 ),
-                Ok(checked) => {
-                    if let Some(problem) =
-                        provider.and_then(|p| config::vcs_url_problem(p, &checked))
-                    {
-                        v.at(
-                            url,
-                            format!("vcs_url {checked:?} is not the host's API base URL"),
-                            Some(problem),
-                        );
-                    }
-                }
-                Err(_) => {}
-            }
+            ),
+            Some(VcsUrlIssue::NotApiBase {
+                url: checked,
+                problem,
+            }) => v.at(
+                url.unwrap_or(&f.vcs),
+                format!("vcs_url {checked:?} is not the host's API base URL"),
+                Some(problem),
+            ),
         }
         // The function reads an empty list as "every repository": fail closed here instead.
         if f.repo_allowlist.is_empty() {
@@ -558,10 +548,38 @@ impl Validator<'_> {
 /// cluster-wide objects (-200), such as the StorageClass its volumes need.
 const MIN_APP_WAVE: i32 = -199;
 
-/// The `vcs_url` line a host without a public API needs.
-pub(crate) fn needed_vcs_url(provider: Provider) -> &'static str {
-    match provider {
-        Provider::AzureDevops => "vcs_url = \"https://dev.azure.com/<organization>\"",
-        _ => "vcs_url = \"https://bitbucket.example.com\" (your Bitbucket server's base URL)",
+/// What is wrong with the VCS URL setting of a `provider` host, `url` as written: `landfall.toml`'s
+/// `vcs_url` and `landfall init --vcs-url` are judged alike, by the function's own checks.
+pub(crate) enum VcsUrlIssue {
+    /// None given, where the host has no public API to default to; `example` is what to write.
+    Missing { example: &'static str },
+    /// Not a base URL ([`config::check_vcs_url`]), shown without what may be secret.
+    Invalid { value: String, reason: String },
+    /// A base URL, but not the host's API base ([`config::vcs_url_problem`]).
+    NotApiBase { url: String, problem: String },
+}
+
+/// The issue with `url` for `provider`, if any.
+pub(crate) fn vcs_url_issue(provider: Provider, url: Option<&str>) -> Option<VcsUrlIssue> {
+    let Some(url) = url else {
+        let example = match provider {
+            Provider::AzureDevops => "\"https://dev.azure.com/<organization>\"",
+            _ => "\"https://bitbucket.example.com\" (your Bitbucket server's base URL)",
+        };
+        return config::default_vcs_url(provider)
+            .is_none()
+            .then_some(VcsUrlIssue::Missing { example });
+    };
+    match config::check_vcs_url(url) {
+        Err(config::ConfigError::Invalid { value, reason, .. }) => {
+            Some(VcsUrlIssue::Invalid { value, reason })
+        }
+        Err(_) => None,
+        Ok(checked) => {
+            config::vcs_url_problem(provider, &checked).map(|problem| VcsUrlIssue::NotApiBase {
+                url: checked,
+                problem,
+            })
+        }
     }
 }

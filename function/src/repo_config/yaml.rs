@@ -2,7 +2,7 @@
 //! `saphyr-parser` events. Config readers walk this tree so that every problem they report names
 //! its line, and duplicate keys (which YAML forbids but many loaders silently collapse) are refused.
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use saphyr_parser::{Event, Parser, ScalarStyle, ScanError, Span};
 
@@ -275,7 +275,7 @@ impl<'a> Builder<'a> {
         loop {
             let (event, span) = self.next()?;
             let (key, plain) = match event {
-                Event::MappingEnd => return merged(entries, merges),
+                Event::MappingEnd => return merged(entries, merges, seen),
                 Event::Scalar(text, style, ..) => {
                     self.count((1, text.len()), span)?;
                     (text.into_owned(), style == ScalarStyle::Plain)
@@ -317,13 +317,15 @@ const MERGE_KEY: &str = "<<";
 
 /// `entries` with the entries of each mapping `merges` names (a mapping, or a list of them)
 /// whose keys it does not set itself: its own keys win, then the earlier merged mapping.
-fn merged(mut entries: Vec<Entry>, merges: Vec<Node>) -> Result<Vec<Entry>, YamlError> {
-    if merges.is_empty() {
-        return Ok(entries);
-    }
-    // A set, not a search of `entries` per merged key: a merge of a large anchored mapping into
-    // another stays linear.
-    let mut present: HashSet<String> = entries.iter().map(|e| e.key.clone()).collect();
+/// `present` holds the keys of `entries` (the mapping's duplicate check): a lookup per merged key
+/// keeps a merge of a large anchored mapping linear.
+fn merged(
+    mut entries: Vec<Entry>,
+    merges: Vec<Node>,
+    mut present: HashMap<String, usize>,
+) -> Result<Vec<Entry>, YamlError> {
+    // The merge key itself is not one of the mapping's keys.
+    present.remove(MERGE_KEY);
     for node in merges {
         let maps = match node.value {
             Value::Map(map) => vec![map],
@@ -337,7 +339,8 @@ fn merged(mut entries: Vec<Entry>, merges: Vec<Node>) -> Result<Vec<Entry>, Yaml
             _ => return Err(not_mergeable(node.line, node.column)),
         };
         for entry in maps.into_iter().flatten() {
-            if present.insert(entry.key.clone()) {
+            if !present.contains_key(&entry.key) {
+                present.insert(entry.key.clone(), entry.line);
                 entries.push(entry);
             }
         }

@@ -78,9 +78,9 @@ impl CloneHosts {
         let mut exact = Vec::new();
         let mut visualstudio = false;
         if let Some((name, port)) = url.and_then(url_host) {
-            if matches!(provider, Provider::Github | Provider::BitbucketCloud)
-                && let Some(site) = name.strip_prefix("api.")
-            {
+            // GitHub and Bitbucket Cloud clone from the site their API's `api.` host serves.
+            let site = crate::vcs::site_host(provider, &name);
+            if site != name {
                 exact.push((site.to_owned(), port));
             }
             // Azure DevOps Services answers at dev.azure.com and at <organization>.visualstudio.com
