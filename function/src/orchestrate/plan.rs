@@ -159,6 +159,8 @@ impl Context {
             notes.push(text::deleted(deleted));
         }
         if selection.projects.is_empty() {
+            self.whole_plan_done(ctx, request, selection.autoplan_disabled, false)
+                .await?;
             if !request.automatic {
                 let body = text::with_notes("No project to plan matches this request.", &notes);
                 self.upsert_comment(ctx, None, &body).await?;
@@ -167,10 +169,12 @@ impl Context {
         }
         let projects: Vec<ResolvedProject> =
             selection.projects.into_iter().map(|s| s.project).collect();
+        let selected = projects.len() + selection.autoplan_disabled;
         let projects = self
             .meeting_plan_requirements(ctx, projects, &mut notes)
             .await?;
         if projects.is_empty() {
+            self.whole_plan_done(ctx, request, selected, false).await?;
             let body = text::with_notes("No project was planned.", &notes);
             self.upsert_comment(ctx, None, &body).await?;
             return Ok(());
@@ -187,6 +191,9 @@ impl Context {
             let planned: Vec<LockKey> = wanted.iter().map(|p| lock_key(ctx, p)).collect();
             notes.extend(self.discard_other_plans(ctx, request, &planned).await?);
         }
+        let left_out = selected - wanted.len();
+        self.whole_plan_done(ctx, request, left_out, !wanted.is_empty())
+            .await?;
         let header = text::plan_header(ctx, &wanted, &held_by, &notes);
         let silenced = silenced(&wanted, RunCommand::Plan);
         // With every project silenced and nothing else to say, nothing is posted up front.
@@ -445,6 +452,10 @@ impl Context {
         reporter
             .status(spec, &context, StatusState::Pending, verb)
             .await;
+        if spec.command == RunCommand::Plan {
+            // A plan starting holds `landfall/plan` back; an apply is settled by its report.
+            reporter.pull_statuses_of(spec).await;
+        }
         let secrets = self.run_secrets(spec).await?;
         let outcome = self.dispatcher.dispatch(spec, &secrets).await?;
         tracing::info!(run = %run_id, project = %spec.project.label(), command = %spec.command, "run dispatched");

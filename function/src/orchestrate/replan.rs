@@ -16,6 +16,7 @@ use crate::command::Action;
 use crate::event::{CommitSha, Event, PullRequestNumber, RepoName};
 use crate::markdown::inline_code;
 use crate::projects::Request;
+use crate::report::{PullHead, unplanned_marker};
 use crate::store::{LockKey, PlanStatus, ReleaseOutcome, Store as _};
 
 /// How long a pull request's commit is known to have been planned after its plan records are
@@ -133,7 +134,7 @@ impl Context {
         request: &Request,
         keep: &[LockKey],
     ) -> anyhow::Result<Vec<String>> {
-        if request.project.is_some() || request.dir.is_some() || request.workspace.is_some() {
+        if request.is_explicit() {
             return Ok(Vec::new());
         }
         let mut notes = Vec::new();
@@ -153,5 +154,38 @@ impl Context {
             }
         }
         Ok(notes)
+    }
+
+    /// After a plan of the whole PR (no `-p`, `-d` or `-w`): keeps whether it left changed
+    /// projects out (`left_out`: locked by another PR, short of a `plan_requirements`, autoplan
+    /// disabled), which holds `landfall/plan` back until a plan of the whole PR plans them all,
+    /// and sets the PR's statuses now when no run will (`runs` false). A narrowed plan changes
+    /// neither.
+    pub(super) async fn whole_plan_done(
+        &self,
+        ctx: &PrContext,
+        request: &Request,
+        left_out: usize,
+        runs: bool,
+    ) -> anyhow::Result<()> {
+        if request.is_explicit() {
+            return Ok(());
+        }
+        let marker = unplanned_marker(&ctx.repo, ctx.pr, &ctx.head_sha);
+        if left_out > 0 {
+            let _ = self.store.record_delivery(&marker, PLANNED_HEAD_TTL).await?;
+        } else {
+            self.store.forget_delivery(&marker).await?;
+        }
+        if !runs {
+            let at = PullHead {
+                repo: &ctx.repo,
+                pr: ctx.pr,
+                head: &ctx.head_sha,
+                branch: &ctx.head_branch,
+            };
+            self.reporter().pull_statuses(at).await;
+        }
+        Ok(())
     }
 }

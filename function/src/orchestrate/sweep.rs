@@ -271,6 +271,15 @@ impl Context {
         if let Err(err) = self.vcs.set_status(&repo, &sha, &status).await {
             tracing::warn!(error = %err, "could not set the failure status");
         }
+        if !crate::run::is_merge_trigger(record.trigger.as_deref().unwrap_or_default()) {
+            let at = crate::report::PullHead {
+                repo: &repo,
+                pr,
+                head: &sha,
+                branch: status.branch.as_deref().unwrap_or_default(),
+            };
+            self.reporter().pull_statuses(at).await;
+        }
         // An apply, import or state rm that never reported may have written the state: no
         // commit describes it now (as after a failed apply's own report).
         if record.status == PlanStatus::Applying

@@ -32,6 +32,7 @@ mod races;
 mod deliveries;
 mod depends;
 mod policies;
+mod pull_status;
 mod replan;
 mod reports;
 mod state;

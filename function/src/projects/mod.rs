@@ -128,7 +128,9 @@ impl Request {
         }
     }
 
-    fn is_explicit(&self) -> bool {
+    /// Whether it is narrowed to some projects (`-p`, `-d` or `-w`) rather than the whole PR.
+    #[must_use]
+    pub fn is_explicit(&self) -> bool {
         self.project.is_some() || self.dir.is_some() || self.workspace.is_some()
     }
 }
@@ -162,6 +164,8 @@ pub struct Selection {
     pub deleted: Vec<Deleted>,
     /// Notes for the PR comment (files that could not be parsed, ...).
     pub notes: Vec<String>,
+    /// Changed projects an automatic plan left out: their `autoplan` is disabled.
+    pub autoplan_disabled: usize,
 }
 
 /// Why a comment's explicit selection cannot be served; the text is the reply.
@@ -284,6 +288,7 @@ fn select_configured(
         .filter(|p| p.branch.as_ref().is_none_or(|b| b.matches(base_branch)))
         .collect();
     let mut chosen: Vec<(ResolvedProject, Reason)> = Vec::new();
+    let mut autoplan_disabled = 0;
     if let Some(name) = &request.project {
         // A configured name first; an unnamed project's label only when no project has it.
         let named = |p: &&&ResolvedProject| p.name.as_deref() == Some(name);
@@ -332,12 +337,16 @@ fn select_configured(
         for i in index.matching(&files) {
             let p = on_branch[i];
             if request.automatic && !p.autoplan.enabled {
+                autoplan_disabled += 1;
                 continue;
             }
             chosen.push((p.clone(), Reason::Changed));
         }
     }
-    let mut selection = Selection::default();
+    let mut selection = Selection {
+        autoplan_disabled,
+        ..Selection::default()
+    };
     let renames = rename_targets(changed);
     for (project, reason) in chosen {
         if tree.is_terraform_dir(&project.dir) || !tree_is_known(tree) {

@@ -9,6 +9,7 @@
 //! records what the local runner reports.
 
 mod comment;
+mod pull_status;
 
 use std::fmt::Write as _;
 
@@ -22,6 +23,7 @@ use crate::store::{
 use crate::vcs::{AnyVcs, CommitStatus, StatusState, VcsClient, status_context};
 
 pub use comment::{LOG_LINK_VALIDITY, compose, log_note, results_of};
+pub use pull_status::{APPLY_CONTEXT, PLAN_CONTEXT, PullHead, unplanned_marker};
 
 pub use crate::run::cap::{RESULT_TEXT_LIMIT, capped};
 
@@ -57,6 +59,7 @@ impl Reporter<'_> {
                 self.record_write(spec, report).await?
             }
         };
+        self.pull_statuses_of(spec).await;
         if let Some(thread) = thread {
             self.publish(spec, thread, (!recorded).then_some(&result))
                 .await?;

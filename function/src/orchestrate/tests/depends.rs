@@ -20,7 +20,7 @@ projects:
 ";
 
 /// The runs of `command` dispatched so far (each once it has ended), by project name.
-async fn dispatched(lp: &Loop, command: RunCommand) -> Vec<(RunSpec, String)> {
+pub(super) async fn dispatched(lp: &Loop, command: RunCommand) -> Vec<(RunSpec, String)> {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let envs: Vec<HashMap<String, String>> = run_envs(lp);
     let mut runs: Vec<_> = envs
@@ -33,7 +33,7 @@ async fn dispatched(lp: &Loop, command: RunCommand) -> Vec<(RunSpec, String)> {
 }
 
 /// The PR's files: the config and both projects.
-fn files(config: &'static str) -> [(&'static str, &'static str); 3] {
+pub(super) fn files(config: &'static str) -> [(&'static str, &'static str); 3] {
     let tf = "resource \"terraform_data\" \"a\" {}\n";
     [
         ("atlantis.yaml", config),
@@ -84,7 +84,7 @@ async fn both_planned_under(text: &str) -> (Loop, tempfile::TempDir) {
 }
 
 /// [`both_planned`] under the policy `text`, with the repo config `config`.
-async fn both_planned_with(text: &str, config: &'static str) -> (Loop, tempfile::TempDir) {
+pub(super) async fn both_planned_with(text: &str, config: &'static str) -> (Loop, tempfile::TempDir) {
     let policy = crate::repo_config::Policy::parse("repos.yaml", text).unwrap();
     let (lp, bin) = reporting_loop_with(Some(policy)).await;
     lp.host_has_pr("open", false).await;

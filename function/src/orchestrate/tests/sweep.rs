@@ -48,9 +48,11 @@ async fn a_runner_killed_with_sigkill_ends_as_a_failed_run_within_one_sweep() {
         "{comment}"
     );
     let statuses = lp.sent("POST", "/statuses/").await;
-    let last = statuses.last().unwrap();
-    assert_eq!(last["state"], "failure", "{statuses:?}");
-    assert_eq!(last["context"], "landfall/plan: .");
+    let own = |context: &str| statuses.iter().rev().find(|s| s["context"] == context).cloned();
+    let project = own("landfall/plan: .").expect("the project's status");
+    assert_eq!(project["state"], "failure", "{statuses:?}");
+    // The pull request's own status follows its one project's.
+    assert_eq!(own("landfall/plan").expect("the PR's status")["state"], "failure");
     assert!(lp.ctx.store.unfinished_runs().await.unwrap().is_empty());
     // The lock stays with the PR (a new plan takes it again); a second sweep changes nothing.
     assert_eq!(lp.ctx.store.list_locks(Some(REPO)).await.unwrap().len(), 1);

@@ -1,0 +1,151 @@
+//! The pull request's own statuses, `landfall/plan` and `landfall/apply`, judged by what the
+//! host was last sent for each: they pass only once every changed project is planned, and
+//! applied or unchanged; a project another PR holds keeps `landfall/plan` from passing, also
+//! after a narrowed plan of the others; a PR that changes no project passes both.
+
+use std::time::{Duration, Instant};
+
+use super::depends::{both_planned_with, dispatched, files};
+use super::reports::{reporting_loop_with, reports};
+use super::{Loop, comment, opened};
+use crate::report::{APPLY_CONTEXT, PLAN_CONTEXT};
+use crate::run::{RunCommand, RunStatus};
+use crate::store::Store as _;
+
+const TWO_PROJECTS: &str = "version: 3
+projects:
+- dir: network
+- dir: app
+";
+
+/// The state and description the host was last sent for the status `context`.
+async fn last_status(lp: &Loop, context: &str) -> Option<(String, String)> {
+    let sent = lp.sent("POST", "/statuses/").await;
+    sent.iter().rev().find(|s| s["context"] == context).map(|s| {
+        let field = |name: &str| s[name].as_str().unwrap_or_default().to_owned();
+        (field("state"), field("description"))
+    })
+}
+
+async fn states(lp: &Loop) -> (String, String) {
+    let state = |s: Option<(String, String)>| s.map(|(state, _)| state).unwrap_or_default();
+    (
+        state(last_status(lp, PLAN_CONTEXT).await),
+        state(last_status(lp, APPLY_CONTEXT).await),
+    )
+}
+
+/// Reports every dispatched run of `command` not reported yet as `status`, until `count` are.
+async fn report_all(lp: &Loop, command: RunCommand, count: usize, status: RunStatus) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut reported = Vec::new();
+    while reported.len() < count {
+        assert!(Instant::now() < deadline, "the runs never came");
+        for run in dispatched(lp, command).await {
+            if !reported.contains(&run.0.run_id()) && !lp.recorded(&run.0).await {
+                reports(lp, &run, status).await;
+                reported.push(run.0.run_id());
+            }
+        }
+    }
+}
+
+impl Loop {
+    /// `text` commented by a maintainer, and its runs of `command` reported `status`.
+    async fn ran(&self, text: &str, runs: (RunCommand, usize), status: RunStatus) {
+        let delivery = format!("{text}-{}", self.sent("POST", "/statuses/").await.len());
+        self.ctx
+            .process(&comment("maintainer", text, &delivery))
+            .await
+            .unwrap();
+        report_all(self, runs.0, runs.1, status).await;
+    }
+
+    /// Whether the run's record has left the state its dispatch wrote.
+    async fn recorded(&self, spec: &crate::run::RunSpec) -> bool {
+        use crate::store::PlanStatus;
+        let record = self.ctx.store.get_plan(&spec.lock_key(), 1).await.unwrap();
+        record.is_none_or(|r| {
+            r.run_id != spec.run_id()
+                || !matches!(r.status, PlanStatus::Planning | PlanStatus::Applying)
+        })
+    }
+}
+
+#[tokio::test]
+async fn both_pass_only_once_every_project_is_planned_and_then_applied() {
+    let (lp, _bin) = both_planned_with("repos:\n- id: /.*/\n", TWO_PROJECTS).await;
+    let (plan, apply) = states(&lp).await;
+    assert_eq!((plan.as_str(), apply.as_str()), ("success", "pending"));
+    assert_eq!(
+        last_status(&lp, PLAN_CONTEXT).await.unwrap().1,
+        "2 of 2 projects planned"
+    );
+
+    lp.ran("landfall apply -d network", (RunCommand::Apply, 1), RunStatus::Applied)
+        .await;
+    assert_eq!(states(&lp).await, ("success".into(), "pending".into()), "app is not applied");
+
+    lp.ran("landfall apply", (RunCommand::Apply, 1), RunStatus::Applied)
+        .await;
+    assert_eq!(states(&lp).await, ("success".into(), "success".into()));
+    assert_eq!(
+        last_status(&lp, APPLY_CONTEXT).await.unwrap().1,
+        "2 of 2 projects applied or unchanged"
+    );
+}
+
+#[tokio::test]
+async fn a_failed_apply_fails_landfall_apply() {
+    let (lp, _bin) = both_planned_with("repos:\n- id: /.*/\n", TWO_PROJECTS).await;
+    lp.ctx
+        .process(&comment("maintainer", "landfall apply", "apply-1"))
+        .await
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let applies = loop {
+        let applies = dispatched(&lp, RunCommand::Apply).await;
+        if applies.len() == 2 {
+            break applies;
+        }
+        assert!(Instant::now() < deadline, "the applies never came");
+    };
+    reports(&lp, &applies[0], RunStatus::Failed).await;
+    reports(&lp, &applies[1], RunStatus::Applied).await;
+    assert_eq!(states(&lp).await, ("success".into(), "failure".into()));
+}
+
+#[tokio::test]
+async fn a_project_another_pr_holds_keeps_landfall_plan_from_passing() {
+    let policy = crate::repo_config::Policy::parse("repos.yaml", "repos:\n- id: /.*/\n").unwrap();
+    let (lp, _bin) = reporting_loop_with(Some(policy)).await;
+    lp.host_has_pr("open", false).await;
+    lp.host_has_files(&files(TWO_PROJECTS)).await;
+    lp.host_grants("maintainer", "write").await;
+    let app = lp.hold_lock(2, "app").await;
+
+    lp.ctx.process(&opened()).await.unwrap();
+    report_all(&lp, RunCommand::Plan, 1, RunStatus::Planned).await;
+    assert_eq!(states(&lp).await, ("pending".into(), "pending".into()));
+
+    // A plan of the project that could run changes nothing for the one that could not.
+    lp.ran("landfall plan -d network", (RunCommand::Plan, 1), RunStatus::NoChanges)
+        .await;
+    assert_eq!(states(&lp).await, ("pending".into(), "pending".into()));
+
+    // Once the other PR lets go, a plan of the whole PR plans both, and both pass.
+    let _ = lp.ctx.store.release_lock(&app, Some(2)).await.unwrap();
+    lp.ran("landfall plan", (RunCommand::Plan, 2), RunStatus::NoChanges)
+        .await;
+    assert_eq!(states(&lp).await, ("success".into(), "success".into()));
+}
+
+#[tokio::test]
+async fn a_pull_request_that_changes_no_project_passes_both() {
+    let lp = Loop::new().await;
+    lp.host_has_pr("open", false).await;
+    lp.host_has_files(&[("README.md", "docs\n")]).await;
+    lp.ctx.process(&opened()).await.unwrap();
+    assert_eq!(states(&lp).await, ("success".into(), "success".into()));
+    assert!(lp.nothing_dispatched());
+}
