@@ -454,8 +454,10 @@ fn step_env(run: &Run<'_>, dir: &Path, versioned: &[(String, String)]) -> Vec<(S
 /// the runner's own `PATH` holding `terraform<version>` (`tofu<version>`) for it, as Atlantis'
 /// bin folder does (a Terragrunt workflow sets `TERRAGRUNT_TFPATH=terraform$ATLANTIS_...`).
 /// Nothing when the binary does not say its version.
-fn versioned_binary(run: &Run<'_>) -> Vec<(String, String)> {
-    let Ok(version) = super::terraform::installed_version(&run.terraform) else {
+fn versioned_binary(run: &Run<'_>, known: Option<String>) -> Vec<(String, String)> {
+    // Known when a pinned version chose the binary; else asked once.
+    let Some(version) = known.or_else(|| super::terraform::installed_version(&run.terraform).ok())
+    else {
         return Vec::new();
     };
     let bin = run.opts.work_dir.join("bin");
@@ -485,13 +487,14 @@ async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Execu
     let spec = run.spec;
     let planfile_bytes = checked_planfile(spec, artifacts).await?;
     let (repo, dir) = clone(run)?;
-    run.terraform =
+    let (terraform, version) =
         pick_terraform(spec, run.opts, &dir).map_err(|output| failed("terraform", output))?;
+    run.terraform = terraform;
     if let Some(bytes) = &planfile_bytes {
         fs::write(&run.planfile, bytes)
             .map_err(|err| failed("download", format!("writing the planfile: {err}")))?;
     }
-    let versioned = versioned_binary(run);
+    let versioned = versioned_binary(run, version);
     run.env = step_env(run, &dir, &versioned);
     run.hook_env = step_env(run, &repo, &versioned);
     fs::create_dir_all(&run.opts.plugin_cache)

@@ -16,12 +16,13 @@ use crate::run::{Distribution, RunSpec};
 /// distribution. A version or a constraint (such as `~> 1.9`) picks the newest version this
 /// runner carries that matches: `<versions dir>/<version>/terraform` (`.../tofu`) for each
 /// version there, and the default binary at its own version. None matching fails the project,
-/// naming what there is; nothing is downloaded.
+/// naming what there is; nothing is downloaded. Also returns the chosen binary's version when
+/// choosing it told it (a pinned version), so that it is not asked again.
 pub(super) fn pick_terraform(
     spec: &RunSpec,
     opts: &RunnerOptions,
     project_dir: &Path,
-) -> Result<PathBuf, String> {
+) -> Result<(PathBuf, Option<String>), String> {
     let distribution = spec.project.distribution;
     let default_binary = match distribution {
         Distribution::Terraform => &opts.terraform,
@@ -46,7 +47,7 @@ pub(super) fn pick_terraform(
         Some(pinned) => (pinned, "terraform_version"),
         None => match required_version(project_dir) {
             Some(required) => (required, "required_version"),
-            None => return Ok(default_binary.clone()),
+            None => return Ok((default_binary.clone(), None)),
         },
     };
     let pinned = pinned.as_str();
@@ -56,7 +57,7 @@ pub(super) fn pick_terraform(
             return Err(format!("terraform_version `{pinned}`: {err}"));
         }
         // A `required_version` this reader does not follow: Terraform checks its own.
-        Err(_) => return Ok(default_binary.clone()),
+        Err(_) => return Ok((default_binary.clone(), None)),
     };
     let mut carried: Vec<(Version, PathBuf)> = Vec::new();
     if let Some(dir) = &opts.versions_dir
@@ -80,7 +81,7 @@ pub(super) fn pick_terraform(
     if let Some(newest) = newest
         && let Some((_, binary)) = carried.iter().find(|(v, _)| *v == newest)
     {
-        return Ok(binary.clone());
+        return Ok((binary.clone(), Some(newest.to_string())));
     }
     let mut have: Vec<String> = carried.iter().map(|(v, _)| v.to_string()).collect();
     have.sort();
