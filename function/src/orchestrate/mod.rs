@@ -394,7 +394,7 @@ impl Context {
             Action::Import => self.edit_state(&ctx, command, RunCommand::Import).await,
             Action::StateRm => self.edit_state(&ctx, command, RunCommand::StateRm).await,
             Action::ApprovePolicies => self.approve_policies(&ctx, command).await,
-            Action::Unlock => self.unlock(repo, pr).await,
+            Action::Unlock => self.unlock(&ctx).await,
             Action::Help | Action::Version => Ok(()),
         }
     }

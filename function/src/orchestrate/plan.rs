@@ -158,9 +158,8 @@ impl Context {
         for deleted in &selection.deleted {
             notes.push(text::deleted(deleted));
         }
+        self.whole_plan_selected(ctx, request, &selection).await?;
         if selection.projects.is_empty() {
-            self.whole_plan_done(ctx, request, selection.autoplan_disabled, false)
-                .await?;
             if !request.automatic {
                 let body = text::with_notes("No project to plan matches this request.", &notes);
                 self.upsert_comment(ctx, None, &body).await?;
@@ -169,12 +168,10 @@ impl Context {
         }
         let projects: Vec<ResolvedProject> =
             selection.projects.into_iter().map(|s| s.project).collect();
-        let selected = projects.len() + selection.autoplan_disabled;
         let projects = self
             .meeting_plan_requirements(ctx, projects, &mut notes)
             .await?;
         if projects.is_empty() {
-            self.whole_plan_done(ctx, request, selected, false).await?;
             let body = text::with_notes("No project was planned.", &notes);
             self.upsert_comment(ctx, None, &body).await?;
             return Ok(());
@@ -191,9 +188,6 @@ impl Context {
             let planned: Vec<LockKey> = wanted.iter().map(|p| lock_key(ctx, p)).collect();
             notes.extend(self.discard_other_plans(ctx, request, &planned).await?);
         }
-        let left_out = selected - wanted.len();
-        self.whole_plan_done(ctx, request, left_out, !wanted.is_empty())
-            .await?;
         let header = text::plan_header(ctx, &wanted, &held_by, &notes);
         let silenced = silenced(&wanted, RunCommand::Plan);
         // With every project silenced and nothing else to say, nothing is posted up front.
@@ -343,6 +337,7 @@ impl Context {
                 .await?;
             tracing::info!(?released, project = %spec.project.label(), "lock given back");
             reporter.publish(spec, thread, Some(&failed)).await?;
+            reporter.pull_statuses_of(spec).await;
             return Ok(());
         }
         let failed = ProjectResult::new(
@@ -362,7 +357,9 @@ impl Context {
             .record_status(spec, &spec.run_id(), status, None, Some(&failed))
             .await?;
         let extra = (written != PlanOutcome::Written).then_some(&failed);
-        reporter.publish(spec, thread, extra).await
+        reporter.publish(spec, thread, extra).await?;
+        reporter.pull_statuses_of(spec).await;
+        Ok(())
     }
 
     /// Records the run as started, dispatches it and, when the function records runs itself,
@@ -452,10 +449,6 @@ impl Context {
         reporter
             .status(spec, &context, StatusState::Pending, verb)
             .await;
-        if spec.command == RunCommand::Plan {
-            // A plan starting holds `landfall/plan` back; an apply is settled by its report.
-            reporter.pull_statuses_of(spec).await;
-        }
         let secrets = self.run_secrets(spec).await?;
         let outcome = self.dispatcher.dispatch(spec, &secrets).await?;
         tracing::info!(run = %run_id, project = %spec.project.label(), command = %spec.command, "run dispatched");

@@ -11,13 +11,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use super::plan::lock_key;
 use super::{Context, PrContext};
 use crate::command::Action;
 use crate::event::{CommitSha, Event, PullRequestNumber, RepoName};
 use crate::markdown::inline_code;
-use crate::projects::Request;
-use crate::report::{PullHead, unplanned_marker};
-use crate::store::{LockKey, PlanStatus, ReleaseOutcome, Store as _};
+use crate::projects::{Request, Selection};
+use crate::report::PullHead;
+use crate::store::{LockKey, PlanStatus, PullHeads as _, ReleaseOutcome, Store as _};
 
 /// How long a pull request's commit is known to have been planned after its plan records are
 /// gone: longer than a pull request stays open in practice.
@@ -156,36 +157,31 @@ impl Context {
         Ok(notes)
     }
 
-    /// After a plan of the whole PR (no `-p`, `-d` or `-w`): keeps whether it left changed
-    /// projects out (`left_out`: locked by another PR, short of a `plan_requirements`, autoplan
-    /// disabled), which holds `landfall/plan` back until a plan of the whole PR plans them all,
-    /// and sets the PR's statuses now when no run will (`runs` false). A narrowed plan changes
-    /// neither.
-    pub(super) async fn whole_plan_done(
+    /// A plan of the whole PR (no `-p`, `-d` or `-w`): keeps every project it selected at the
+    /// head (those it will run, and the changed ones it leaves out: autoplan disabled, and
+    /// those another PR's lock or a `plan_requirements` keeps out later), which the PR's own
+    /// statuses then wait for, and sets them. A narrowed plan changes neither.
+    pub(super) async fn whole_plan_selected(
         &self,
         ctx: &PrContext,
         request: &Request,
-        left_out: usize,
-        runs: bool,
+        selection: &Selection,
     ) -> anyhow::Result<()> {
         if request.is_explicit() {
             return Ok(());
         }
-        let marker = unplanned_marker(&ctx.repo, ctx.pr, &ctx.head_sha);
-        if left_out > 0 {
-            let _ = self.store.record_delivery(&marker, PLANNED_HEAD_TTL).await?;
-        } else {
-            self.store.forget_delivery(&marker).await?;
-        }
-        if !runs {
-            let at = PullHead {
-                repo: &ctx.repo,
-                pr: ctx.pr,
-                head: &ctx.head_sha,
-                branch: &ctx.head_branch,
-            };
-            self.reporter().pull_statuses(at).await;
-        }
+        let at = PullHead {
+            repo: &ctx.repo,
+            pr: ctx.pr,
+            head: &ctx.head_sha,
+            branch: &ctx.head_branch,
+        };
+        let selected: Vec<LockKey> = (selection.projects.iter().map(|s| &s.project))
+            .chain(&selection.autoplan_disabled)
+            .map(|project| lock_key(ctx, project))
+            .collect();
+        self.store.put_selected(at.key(), &selected).await?;
+        self.reporter().pull_statuses(at).await;
         Ok(())
     }
 }

@@ -2,17 +2,19 @@
 //! discards its plans, except those of a run that writes the state (apply, import, state rm)
 //! still running.
 
-use super::{Context, text};
-use crate::event::{PullRequestNumber, RepoName};
+use super::{Context, PrContext, text};
+use crate::report::PullHead;
 use crate::store::ops::release_pr_with_kept;
-use crate::vcs::VcsClient as _;
+use crate::vcs::{PrState, VcsClient as _};
 
 impl Context {
     /// Releases the PR's locks and says so. A running apply (import, state rm) keeps its lock
     /// until it reports (the store checks it in the release itself): released, another PR could
     /// plan or apply the project while Terraform still writes its state, and the run's result
     /// could no longer be recorded.
-    pub(super) async fn unlock(&self, repo: &RepoName, pr: PullRequestNumber) -> anyhow::Result<()> {
+    /// The plans it discards no longer count for the PR's own statuses, which are set again.
+    pub(super) async fn unlock(&self, ctx: &PrContext) -> anyhow::Result<()> {
+        let (repo, pr) = (&ctx.repo, ctx.pr);
         let release = release_pr_with_kept(&self.store, repo.as_str(), pr.0).await?;
         let again = "comment `landfall unlock` again once it has reported (or `landfall cancel` it)";
         let body = match text::pr_released(&release, "`landfall unlock`", again) {
@@ -25,6 +27,15 @@ impl Context {
             ),
         };
         self.vcs.post_comment(repo, pr, &body).await?;
+        if ctx.state == PrState::Open {
+            let at = PullHead {
+                repo,
+                pr,
+                head: &ctx.head_sha,
+                branch: &ctx.head_branch,
+            };
+            self.reporter().pull_statuses(at).await;
+        }
         Ok(())
     }
 }

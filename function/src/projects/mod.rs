@@ -165,7 +165,7 @@ pub struct Selection {
     /// Notes for the PR comment (files that could not be parsed, ...).
     pub notes: Vec<String>,
     /// Changed projects an automatic plan left out: their `autoplan` is disabled.
-    pub autoplan_disabled: usize,
+    pub autoplan_disabled: Vec<ResolvedProject>,
 }
 
 /// Why a comment's explicit selection cannot be served; the text is the reply.
@@ -288,7 +288,7 @@ fn select_configured(
         .filter(|p| p.branch.as_ref().is_none_or(|b| b.matches(base_branch)))
         .collect();
     let mut chosen: Vec<(ResolvedProject, Reason)> = Vec::new();
-    let mut autoplan_disabled = 0;
+    let mut autoplan_disabled = Vec::new();
     if let Some(name) = &request.project {
         // A configured name first; an unnamed project's label only when no project has it.
         let named = |p: &&&ResolvedProject| p.name.as_deref() == Some(name);
@@ -337,7 +337,7 @@ fn select_configured(
         for i in index.matching(&files) {
             let p = on_branch[i];
             if request.automatic && !p.autoplan.enabled {
-                autoplan_disabled += 1;
+                autoplan_disabled.push(p.clone());
                 continue;
             }
             chosen.push((p.clone(), Reason::Changed));

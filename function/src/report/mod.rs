@@ -23,7 +23,7 @@ use crate::store::{
 use crate::vcs::{AnyVcs, CommitStatus, StatusState, VcsClient, status_context};
 
 pub use comment::{LOG_LINK_VALIDITY, compose, log_note, results_of};
-pub use pull_status::{APPLY_CONTEXT, PLAN_CONTEXT, PullHead, unplanned_marker};
+pub use pull_status::{APPLY_CONTEXT, PLAN_CONTEXT, PullHead};
 
 pub use crate::run::cap::{RESULT_TEXT_LIMIT, capped};
 

@@ -2,16 +2,17 @@
 //! each project: names that do not change from one pull request to the next, so that branch
 //! protection can require them, as Atlantis users require `atlantis/plan` and `atlantis/apply`.
 //!
-//! Both are worked out from the store, never from one run alone: the PR's plan records made at
-//! its head, and a marker that says a plan of the whole PR left changed projects out (locked by
-//! another PR, short of a `plan_requirements`, or with autoplan disabled). A plan narrowed by `-p`, `-d` or `-w` leaves that
-//! marker as it is, so planning the one project that ran leaves out none that did not. After it
-//! posts them, the reporter reads the store again and posts again when the answer changed, so
-//! two runs that end together leave the later answer.
+//! Both are worked out from the store, never from one run alone: what the latest plan of the
+//! whole PR (no `-p`, `-d` or `-w`) selected at the head ([`crate::store::PullHeads`]: the
+//! projects it ran, those later execution order groups run, and those it left out), and the
+//! PR's plan record of each at that head. A selected project without one (left out, not
+//! started, discarded by an `unlock`) is not planned; without a selection kept for the head,
+//! neither status passes. After it posts them, the reporter reads the store again and posts
+//! again when the answer changed, so two runs that end together leave the later answer.
 
 use crate::event::{CommitSha, PullRequestNumber, RepoName};
 use crate::run::{RunCommand, RunSpec};
-use crate::store::{PlanRecord, PlanStatus, Store as _};
+use crate::store::{HeadKey, LockKey, PlanRecord, PlanStatus, PullHeads as _, Store as _};
 use crate::vcs::{CommitStatus, StatusState, VcsClient as _};
 
 use super::Reporter;
@@ -20,13 +21,6 @@ use super::Reporter;
 pub const PLAN_CONTEXT: &str = "landfall/plan";
 /// The status of the applies of the whole pull request.
 pub const APPLY_CONTEXT: &str = "landfall/apply";
-
-/// The store key (a delivery record's, in a namespace no host's delivery id has) that says a
-/// plan of the whole pull request at `head` left projects unplanned.
-#[must_use]
-pub fn unplanned_marker(repo: &RepoName, pr: PullRequestNumber, head: &CommitSha) -> String {
-    format!("unplanned:{repo}#{pr}@{head}")
-}
 
 /// One pull request at one head commit, with the branch statuses attach through (GitLab,
 /// Bitbucket Cloud).
@@ -38,6 +32,18 @@ pub struct PullHead<'a> {
     pub branch: &'a str,
 }
 
+impl PullHead<'_> {
+    /// The store's key for what a plan of the whole PR selected at this head.
+    #[must_use]
+    pub fn key(&self) -> HeadKey<'_> {
+        HeadKey {
+            repo: self.repo.as_str(),
+            pr: self.pr.0,
+            head: self.head.as_str(),
+        }
+    }
+}
+
 /// A status's state and its line for people.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verdict {
@@ -45,47 +51,68 @@ pub struct Verdict {
     pub description: String,
 }
 
-/// `landfall/plan` and `landfall/apply` for the records made at the head (`records`), and
-/// whether a plan of the whole PR there left projects out (`unplanned`).
+/// Where one selected project stands at the head.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stand {
+    NotPlanned,
+    Planning,
+    PlanFailed,
+    Planned,
+    ApplyFailed,
+    Settled,
+}
+
+fn stand(record: Option<&PlanRecord>) -> Stand {
+    let Some(record) = record else {
+        return Stand::NotPlanned;
+    };
+    let last_apply = record.result.as_ref().map(|r| r.command) == Some(RunCommand::Apply);
+    match record.status {
+        PlanStatus::Planning => Stand::Planning,
+        PlanStatus::Failed if last_apply => Stand::ApplyFailed,
+        PlanStatus::Failed | PlanStatus::StateChanged => Stand::PlanFailed,
+        PlanStatus::Planned | PlanStatus::Applying => Stand::Planned,
+        PlanStatus::Applied | PlanStatus::NoChanges => Stand::Settled,
+    }
+}
+
+/// `landfall/plan` and `landfall/apply` for what the latest plan of the whole PR selected at the
+/// head (`selected`; `None` when none was kept) and the PR's plan records made there.
 #[must_use]
-pub fn verdicts(records: &[&PlanRecord], unplanned: bool) -> (Verdict, Verdict) {
+pub fn verdicts(selected: Option<&[LockKey]>, records: &[PlanRecord]) -> (Verdict, Verdict) {
     use StatusState::{Failure, Pending, Success};
-    let n = records.len();
-    let count = |f: &dyn Fn(&PlanRecord) -> bool| records.iter().filter(|r| f(r)).count();
-    let last_command = |r: &PlanRecord| r.result.as_ref().map(|result| result.command);
-    let planning = count(&|r| r.status == PlanStatus::Planning);
-    let plan_failed = count(&|r| {
-        r.status == PlanStatus::StateChanged
-            || (r.status == PlanStatus::Failed && last_command(r) != Some(RunCommand::Apply))
-    });
-    let apply_failed = count(&|r| {
-        r.status == PlanStatus::Failed && last_command(r) == Some(RunCommand::Apply)
-    });
-    let settled = count(&|r| r.status.is_settled());
+    let verdict = |(state, description)| Verdict { state, description };
+    let Some(selected) = selected else {
+        let why = "No plan of the whole pull request at this commit: comment `landfall plan`";
+        return (
+            verdict((Pending, why.to_owned())),
+            verdict((Pending, why.to_owned())),
+        );
+    };
+    let stands: Vec<Stand> = selected
+        .iter()
+        .map(|key| stand(records.iter().find(|r| &r.key == key)))
+        .collect();
+    let n = stands.len();
+    let count = |wanted: &[Stand]| stands.iter().filter(|s| wanted.contains(s)).count();
     let of_n = |k: usize, done: &str| {
         let projects = if n == 1 { "project" } else { "projects" };
         format!("{k} of {n} {projects} {done}")
     };
-    let plan = match () {
-        () if plan_failed > 0 => (Failure, of_n(plan_failed, "failed to plan")),
-        () if unplanned => (
-            Pending,
-            "Changed projects are not planned yet: see the pull request's comment".to_owned(),
-        ),
-        () if planning > 0 => (Pending, of_n(n - planning, "planned")),
-        () if n == 0 => (Success, "No project to plan".to_owned()),
-        () => (Success, of_n(n, "planned")),
+    let planned = count(&[Stand::Planned, Stand::ApplyFailed, Stand::Settled]);
+    let settled = count(&[Stand::Settled]);
+    let plan = match count(&[Stand::PlanFailed]) {
+        0 if n == 0 => (Success, "No project to plan".to_owned()),
+        0 if planned == n => (Success, of_n(n, "planned")),
+        0 => (Pending, of_n(planned, "planned")),
+        failed => (Failure, of_n(failed, "failed to plan")),
     };
-    let apply = match () {
-        () if apply_failed > 0 => (Failure, of_n(apply_failed, "failed to apply")),
-        () if unplanned => (Pending, "Not every project was planned".to_owned()),
-        () if n == 0 => (Success, "Nothing to apply".to_owned()),
-        () => (
-            if settled == n { Success } else { Pending },
-            of_n(settled, "applied or unchanged"),
-        ),
+    let apply = match count(&[Stand::ApplyFailed]) {
+        0 if n == 0 => (Success, "Nothing to apply".to_owned()),
+        0 if settled == n => (Success, of_n(n, "applied or unchanged")),
+        0 => (Pending, of_n(settled, "applied or unchanged")),
+        failed => (Failure, of_n(failed, "failed to apply")),
     };
-    let verdict = |(state, description)| Verdict { state, description };
     (verdict(plan), verdict(apply))
 }
 
@@ -106,12 +133,13 @@ impl Reporter<'_> {
     }
 
     /// Sets `landfall/plan` and `landfall/apply` on the PR's head from what the store holds,
-    /// best effort: a store or host failure is logged, not fatal.
+    /// best effort: a store or host failure is logged, not fatal (the next run's report sets
+    /// them again).
     pub async fn pull_statuses(&self, at: PullHead<'_>) {
         let mut posted = None;
         // Reads again after posting: another run's report, read before this one's record was
         // written, may have posted an older answer after this one.
-        for _ in 0..3 {
+        for attempt in 0..4 {
             let now = match self.pull_verdicts(at).await {
                 Ok(now) => now,
                 Err(err) => {
@@ -120,6 +148,10 @@ impl Reporter<'_> {
                 }
             };
             if posted.as_ref() == Some(&now) {
+                return;
+            }
+            if attempt == 3 {
+                tracing::warn!("the pull request's statuses kept changing while they were set");
                 return;
             }
             for (context, verdict) in [(PLAN_CONTEXT, &now.0), (APPLY_CONTEXT, &now.1)] {
@@ -132,30 +164,18 @@ impl Reporter<'_> {
                 };
                 if let Err(err) = self.vcs.set_status(at.repo, at.head, &status).await {
                     tracing::warn!(error = %err, context, "could not set the commit status");
+                    return;
                 }
             }
             posted = Some(now);
         }
     }
 
-    /// The verdicts for the records at the head: a plan (or one running) whose lock the PR
-    /// no longer holds was discarded, and counts for nothing.
     async fn pull_verdicts(&self, at: PullHead<'_>) -> anyhow::Result<(Verdict, Verdict)> {
-        let records = self.store.list_plans(at.repo.as_str(), at.pr.0).await?;
-        let locks = self.store.list_locks(Some(at.repo.as_str())).await?;
-        let held = |record: &PlanRecord| {
-            locks
-                .iter()
-                .any(|lock| lock.key == record.key && lock.holder.pr == at.pr.0)
-        };
-        let at_head: Vec<&PlanRecord> = records
-            .iter()
-            .filter(|r| r.head_sha == at.head.as_str())
-            .filter(|r| !matches!(r.status, PlanStatus::Planned | PlanStatus::Planning) || held(r))
-            .collect();
-        let marker = unplanned_marker(at.repo, at.pr, at.head);
-        let unplanned = self.store.delivery_recorded(&marker).await?;
-        Ok(verdicts(&at_head, unplanned))
+        let selected = self.store.selected(at.key()).await?;
+        let mut records = self.store.list_plans(at.repo.as_str(), at.pr.0).await?;
+        records.retain(|r| r.head_sha == at.head.as_str());
+        Ok(verdicts(selected.as_deref(), &records))
     }
 }
 
@@ -163,16 +183,18 @@ impl Reporter<'_> {
 mod tests {
     use super::*;
     use crate::run::{Outcome, ProjectResult, ProjectSpec};
-    use crate::store::LockKey;
+
+    fn key(dir: &str) -> LockKey {
+        LockKey::new("acme/infra", dir, "default")
+    }
 
     fn record(dir: &str, status: PlanStatus, last: Option<RunCommand>) -> PlanRecord {
-        let key = LockKey::new("acme/infra", dir, "default");
         let result = last.map(|command| {
             let output = String::new();
             ProjectResult::new(&ProjectSpec::new(dir), command, Outcome::Applied { output })
         });
         PlanRecord {
-            key,
+            key: key(dir),
             pr: 1,
             head_sha: "a".repeat(40),
             run_id: "r".to_owned(),
@@ -185,53 +207,60 @@ mod tests {
         }
     }
 
-    fn states(records: &[PlanRecord], unplanned: bool) -> (StatusState, StatusState) {
-        let refs: Vec<&PlanRecord> = records.iter().collect();
-        let (plan, apply) = verdicts(&refs, unplanned);
+    /// The states for projects `a` and `b` selected, with `records`.
+    fn states(records: &[PlanRecord]) -> (StatusState, StatusState) {
+        let (plan, apply) = verdicts(Some(&[key("a"), key("b")]), records);
         (plan.state, apply.state)
     }
 
+    use StatusState::{Failure, Pending, Success};
+
     #[test]
-    fn nothing_to_plan_passes_both_so_a_pr_without_terraform_can_merge() {
-        let (plan, apply) = verdicts(&[], false);
-        assert_eq!(plan.state, StatusState::Success);
-        assert_eq!(apply.state, StatusState::Success);
+    fn nothing_selected_passes_both_so_a_pr_without_terraform_can_merge() {
+        let (plan, apply) = verdicts(Some(&[]), &[]);
+        assert_eq!((plan.state, apply.state), (Success, Success));
     }
 
     #[test]
-    fn apply_passes_only_once_every_project_is_applied_or_unchanged() {
+    fn without_a_plan_of_the_whole_pr_at_the_head_neither_passes() {
+        let applied = [record("a", PlanStatus::Applied, Some(RunCommand::Apply))];
+        let (plan, apply) = verdicts(None, &applied);
+        assert_eq!((plan.state, apply.state), (Pending, Pending));
+    }
+
+    #[test]
+    fn apply_passes_only_once_every_selected_project_is_applied_or_unchanged() {
         use PlanStatus::{Applied, Applying, NoChanges, Planned, Planning};
-        let plan = Some(RunCommand::Plan);
-        let apply = Some(RunCommand::Apply);
+        let (plan, apply) = (Some(RunCommand::Plan), Some(RunCommand::Apply));
         let running = [record("a", Planning, None), record("b", NoChanges, plan)];
-        assert_eq!(states(&running, false), (StatusState::Pending, StatusState::Pending));
+        assert_eq!(states(&running), (Pending, Pending));
         let planned = [record("a", Planned, plan), record("b", NoChanges, plan)];
-        assert_eq!(states(&planned, false), (StatusState::Success, StatusState::Pending));
+        assert_eq!(states(&planned), (Success, Pending));
         let applying = [record("a", Applying, plan), record("b", NoChanges, plan)];
-        assert_eq!(states(&applying, false), (StatusState::Success, StatusState::Pending));
+        assert_eq!(states(&applying), (Success, Pending));
         let applied = [record("a", Applied, apply), record("b", NoChanges, plan)];
-        assert_eq!(states(&applied, false), (StatusState::Success, StatusState::Success));
+        assert_eq!(states(&applied), (Success, Success));
+        // A record of a project the selection does not name changes nothing.
+        let other = [record("a", Applied, apply), record("b", NoChanges, plan), record("c", Planned, plan)];
+        assert_eq!(states(&other), (Success, Success));
+    }
+
+    #[test]
+    fn a_selected_project_without_a_record_is_not_planned() {
+        let only_a = [record("a", PlanStatus::Applied, Some(RunCommand::Apply))];
+        assert_eq!(states(&only_a), (Pending, Pending));
     }
 
     #[test]
     fn a_failed_plan_or_apply_fails_its_own_status() {
         use PlanStatus::{Applied, Failed, StateChanged};
         let plan_failed = [record("a", Failed, Some(RunCommand::Plan)), record("b", Applied, None)];
-        assert_eq!(states(&plan_failed, false), (StatusState::Failure, StatusState::Pending));
-        let runner_failed = [record("a", Failed, None)];
-        assert_eq!(states(&runner_failed, false), (StatusState::Failure, StatusState::Pending));
-        let apply_failed = [record("a", Failed, Some(RunCommand::Apply))];
-        assert_eq!(states(&apply_failed, false), (StatusState::Success, StatusState::Failure));
-        let state_edited = [record("a", StateChanged, Some(RunCommand::Import))];
-        assert_eq!(states(&state_edited, false), (StatusState::Failure, StatusState::Pending));
-    }
-
-    #[test]
-    fn projects_left_out_of_a_plan_keep_both_from_passing() {
-        let applied = [record("a", PlanStatus::Applied, Some(RunCommand::Apply))];
-        assert_eq!(states(&applied, true), (StatusState::Pending, StatusState::Pending));
-        assert_eq!(states(&[], true), (StatusState::Pending, StatusState::Pending));
-        let failed = [record("a", PlanStatus::Failed, Some(RunCommand::Plan))];
-        assert_eq!(states(&failed, true), (StatusState::Failure, StatusState::Pending));
+        assert_eq!(states(&plan_failed), (Failure, Pending));
+        let runner_failed = [record("a", Failed, None), record("b", Applied, None)];
+        assert_eq!(states(&runner_failed), (Failure, Pending));
+        let apply_failed = [record("a", Failed, Some(RunCommand::Apply)), record("b", Applied, None)];
+        assert_eq!(states(&apply_failed), (Success, Failure));
+        let state_edited = [record("a", StateChanged, Some(RunCommand::Import)), record("b", Applied, None)];
+        assert_eq!(states(&state_edited), (Failure, Pending));
     }
 }

@@ -31,6 +31,7 @@ function_only! {
     pub mod dynamodb;
     pub mod embedded;
     pub mod ops;
+    pub mod pull_head;
     pub mod queue;
     mod s3_artifacts;
     mod sweep;
@@ -50,6 +51,7 @@ function_only! {
     pub use dynamodb::{DynamoError, DynamoStore};
     pub use embedded::{EmbeddedError, EmbeddedStore};
     pub use drift::{DriftRecord, DriftState, Drifts, Remediation, RepoDrift, TrackedIssue};
+    pub use pull_head::{HeadKey, PullHeads};
     pub use queue::{QueueKey, QueuedGroups, RunQueues, TakenGroup};
     pub use sweep::Sweeps;
 }
@@ -428,6 +430,13 @@ forward_to_variants! {
     fn next_group(
         &self, queue: QueueKey<'_>, finished: &LockKey
     ) -> Result<Option<TakenGroup>>;
+}
+
+#[cfg(feature = "function")]
+forward_to_variants! {
+    impl PullHeads for AnyStore { DynamoDb, Embedded }
+    fn put_selected(&self, at: HeadKey<'_>, projects: &[LockKey]) -> Result<()>;
+    fn selected(&self, at: HeadKey<'_>) -> Result<Option<Vec<LockKey>>>;
 }
 
 #[cfg(feature = "function")]

@@ -149,3 +149,50 @@ async fn a_pull_request_that_changes_no_project_passes_both() {
     assert_eq!(states(&lp).await, ("success".into(), "success".into()));
     assert!(lp.nothing_dispatched());
 }
+
+#[tokio::test]
+async fn a_later_execution_order_group_keeps_both_from_passing_until_it_is_planned() {
+    const GROUPS: &str = "version: 3
+projects:
+- dir: network
+  execution_order_group: 1
+- dir: app
+  execution_order_group: 2
+";
+    let policy = crate::repo_config::Policy::parse("repos.yaml", "repos:\n- id: /.*/\n").unwrap();
+    let (lp, _bin) = reporting_loop_with(Some(policy)).await;
+    lp.host_has_pr("open", false).await;
+    lp.host_has_files(&files(GROUPS)).await;
+    lp.ctx.process(&opened()).await.unwrap();
+    report_all(&lp, RunCommand::Plan, 1, RunStatus::NoChanges).await;
+    assert_eq!(states(&lp).await, ("pending".into(), "pending".into()), "app is not planned");
+    report_all(&lp, RunCommand::Plan, 1, RunStatus::NoChanges).await;
+    assert_eq!(states(&lp).await, ("success".into(), "success".into()));
+}
+
+#[tokio::test]
+async fn without_a_plan_of_the_whole_pr_a_narrowed_plan_passes_neither() {
+    let policy = crate::repo_config::Policy::parse("repos.yaml", "repos:\n- id: /.*/\n").unwrap();
+    let (lp, _bin) = reporting_loop_with(Some(policy)).await;
+    lp.host_has_pr("open", false).await;
+    lp.host_has_files(&files(TWO_PROJECTS)).await;
+    lp.host_grants("maintainer", "write").await;
+    lp.ran("landfall plan -d network", (RunCommand::Plan, 1), RunStatus::NoChanges)
+        .await;
+    assert_eq!(states(&lp).await, ("pending".into(), "pending".into()));
+}
+
+#[tokio::test]
+async fn an_unlock_discards_the_plans_and_both_wait_for_a_new_one() {
+    let (lp, _bin) = both_planned_with("repos:\n- id: /.*/\n", TWO_PROJECTS).await;
+    assert_eq!(states(&lp).await.0, "success");
+    lp.ctx
+        .process(&comment("maintainer", "landfall unlock", "unlock-1"))
+        .await
+        .unwrap();
+    assert_eq!(states(&lp).await, ("pending".into(), "pending".into()));
+    // A narrowed plan afterwards plans one of the two: neither passes.
+    lp.ran("landfall plan -d app", (RunCommand::Plan, 1), RunStatus::NoChanges)
+        .await;
+    assert_eq!(states(&lp).await, ("pending".into(), "pending".into()));
+}

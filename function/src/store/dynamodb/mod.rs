@@ -27,6 +27,7 @@ mod apply_lock;
 mod drift;
 mod items;
 mod locks;
+mod pull_head;
 mod queue;
 mod store_impl;
 mod sweep;

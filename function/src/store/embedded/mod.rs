@@ -10,6 +10,7 @@
 
 mod apply_lock;
 mod drift;
+mod pull_head;
 mod queue;
 mod store_impl;
 mod sweep;
@@ -40,6 +41,8 @@ const COMMENT_PARTS: TableDefinition<&str, &[u8]> = TableDefinition::new("commen
 const APPLY_LOCK: TableDefinition<&str, &[u8]> = TableDefinition::new("apply_lock");
 /// Commands' execution order groups still to start, by repo, PR and trigger.
 const RUN_QUEUES: TableDefinition<&str, &[u8]> = TableDefinition::new("run_queues");
+/// PR and head commit → JSON list of the lock keys a plan of the whole PR selected there.
+const PULL_HEADS: TableDefinition<&str, &[u8]> = TableDefinition::new("pull_heads");
 /// Lock key of a project → JSON [`DriftRecord`](super::DriftRecord).
 const DRIFTS: TableDefinition<&str, &[u8]> = TableDefinition::new("drifts");
 /// Repository → JSON [`RepoDrift`](super::RepoDrift).
@@ -170,6 +173,7 @@ impl EmbeddedStore {
             txn.open_table(RUN_QUEUES)?;
             txn.open_table(DRIFTS)?;
             txn.open_table(REPO_DRIFTS)?;
+            txn.open_table(PULL_HEADS)?;
             Ok(Finish::Commit(()))
         });
         shared.try_batch(std::slice::from_ref(&create))?;

@@ -9,7 +9,10 @@ use landfall_function::store::{
 };
 
 pub use super::contract_drift::drift_records_are_kept_per_project_and_listed_per_repository_or_all;
-pub use super::contract_queue::a_queued_group_is_taken_once_and_only_after_its_own_group;
+pub use super::contract_queue::{
+    a_heads_selection_is_kept_per_pr_and_head_and_replaced,
+    a_queued_group_is_taken_once_and_only_after_its_own_group,
+};
 pub use super::contract_release::{
     a_lock_kept_after_merge_stays_through_the_prs_releases,
     a_plan_record_is_replaced_only_while_its_approvals_are_those_read,
@@ -43,6 +46,7 @@ macro_rules! for_each_contract_case {
             the_apply_lock_is_set_once_kept_apart_from_locks_and_cleared,
             only_runs_in_progress_are_swept_and_a_stuck_run_fails_only_if_still_stuck,
             a_queued_group_is_taken_once_and_only_after_its_own_group,
+            a_heads_selection_is_kept_per_pr_and_head_and_replaced,
             drift_records_are_kept_per_project_and_listed_per_repository_or_all
         );
     };

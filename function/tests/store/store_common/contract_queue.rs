@@ -1,7 +1,9 @@
 //! The store contract for queued execution order groups.
 
 use landfall_function::run::{CommentThread, ProjectSpec, RunCommand};
-use landfall_function::store::{LockKey, QueueKey, QueuedGroups, RunQueues, Store};
+use landfall_function::store::{
+    HeadKey, LockKey, PullHeads, QueueKey, QueuedGroups, RunQueues, Store,
+};
 
 use landfall_function::store::keys::project_key;
 
@@ -99,5 +101,54 @@ pub async fn a_queued_group_is_taken_once_and_only_after_its_own_group(
     assert_eq!(
         store.next_group(queue(1, "t1"), &key("c")).await.unwrap(),
         None
+    );
+}
+
+/// What a plan of the whole PR selected is kept per PR and head (a named project apart from the
+/// same directory unnamed), replaced by the next, and absent for any other head or PR.
+pub async fn a_heads_selection_is_kept_per_pr_and_head_and_replaced(store: &impl PullHeads) {
+    let head = "1".repeat(40);
+    let at = |pr: u64, head: &'static str| HeadKey {
+        repo: REPO,
+        pr,
+        head,
+    };
+    let at_head = HeadKey {
+        repo: REPO,
+        pr: 1,
+        head: &head,
+    };
+    assert_eq!(store.selected(at_head).await.expect("selected"), None);
+    let named = LockKey {
+        project: Some("net|work".to_owned()),
+        ..project(1)
+    };
+    let both = vec![project(1), named.clone()];
+    store
+        .put_selected(at_head, &both)
+        .await
+        .expect("put_selected");
+    assert_eq!(store.selected(at_head).await.expect("selected"), Some(both));
+    store
+        .put_selected(at_head, &[])
+        .await
+        .expect("put_selected");
+    assert_eq!(
+        store.selected(at_head).await.expect("selected"),
+        Some(Vec::new())
+    );
+    assert_eq!(store.selected(at(2, "1111")).await.expect("selected"), None);
+    assert_eq!(store.selected(at(1, "2222")).await.expect("selected"), None);
+    store
+        .put_selected(at(2, "1111"), std::slice::from_ref(&named))
+        .await
+        .expect("put_selected");
+    assert_eq!(
+        store.selected(at_head).await.expect("selected"),
+        Some(Vec::new())
+    );
+    assert_eq!(
+        store.selected(at(2, "1111")).await.expect("selected"),
+        Some(vec![named])
     );
 }
