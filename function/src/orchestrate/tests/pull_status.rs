@@ -50,6 +50,15 @@ async fn report_all(lp: &Loop, command: RunCommand, count: usize, status: RunSta
     }
 }
 
+/// A reporting loop whose open PR changes the two projects of `config`.
+async fn open_pr(config: &'static str) -> (Loop, tempfile::TempDir) {
+    let policy = crate::repo_config::Policy::parse("repos.yaml", "repos:\n- id: /.*/\n").unwrap();
+    let (lp, bin) = reporting_loop_with(Some(policy)).await;
+    lp.host_has_pr("open", false).await;
+    lp.host_has_files(&files(config)).await;
+    (lp, bin)
+}
+
 impl Loop {
     /// `text` commented by a maintainer, and its runs of `command` reported `status`.
     async fn ran(&self, text: &str, runs: (RunCommand, usize), status: RunStatus) {
@@ -117,10 +126,7 @@ async fn a_failed_apply_fails_landfall_apply() {
 
 #[tokio::test]
 async fn a_project_another_pr_holds_keeps_landfall_plan_from_passing() {
-    let policy = crate::repo_config::Policy::parse("repos.yaml", "repos:\n- id: /.*/\n").unwrap();
-    let (lp, _bin) = reporting_loop_with(Some(policy)).await;
-    lp.host_has_pr("open", false).await;
-    lp.host_has_files(&files(TWO_PROJECTS)).await;
+    let (lp, _bin) = open_pr(TWO_PROJECTS).await;
     lp.host_grants("maintainer", "write").await;
     let app = lp.hold_lock(2, "app").await;
 
@@ -159,10 +165,7 @@ projects:
 - dir: app
   execution_order_group: 2
 ";
-    let policy = crate::repo_config::Policy::parse("repos.yaml", "repos:\n- id: /.*/\n").unwrap();
-    let (lp, _bin) = reporting_loop_with(Some(policy)).await;
-    lp.host_has_pr("open", false).await;
-    lp.host_has_files(&files(GROUPS)).await;
+    let (lp, _bin) = open_pr(GROUPS).await;
     lp.ctx.process(&opened()).await.unwrap();
     report_all(&lp, RunCommand::Plan, 1, RunStatus::NoChanges).await;
     assert_eq!(states(&lp).await, ("pending".into(), "pending".into()), "app is not planned");
@@ -172,10 +175,7 @@ projects:
 
 #[tokio::test]
 async fn without_a_plan_of_the_whole_pr_a_narrowed_plan_passes_neither() {
-    let policy = crate::repo_config::Policy::parse("repos.yaml", "repos:\n- id: /.*/\n").unwrap();
-    let (lp, _bin) = reporting_loop_with(Some(policy)).await;
-    lp.host_has_pr("open", false).await;
-    lp.host_has_files(&files(TWO_PROJECTS)).await;
+    let (lp, _bin) = open_pr(TWO_PROJECTS).await;
     lp.host_grants("maintainer", "write").await;
     lp.ran("landfall plan -d network", (RunCommand::Plan, 1), RunStatus::NoChanges)
         .await;
