@@ -302,21 +302,33 @@ impl Context {
         }
         match &event.kind {
             EventKind::Pushed if self.planned_at_head(event, repo, pr).await? => {
-                // Bitbucket Cloud's `pullrequest:updated` comes for title edits too.
+                // Bitbucket Cloud's `pullrequest:updated` comes for title edits too. A head
+                // pushed again (a force-push back) gets its own statuses set again.
                 tracing::info!("the head was planned already: nothing to re-plan");
+                if let (Some(head), Some(branch)) = (&event.head_sha, &event.head_branch)
+                    && !head.is_abbreviated()
+                {
+                    let at = crate::report::PullHead { repo, pr, head, branch };
+                    self.reporter().pull_statuses(at).await;
+                }
                 Ok(())
             }
             EventKind::Opened | EventKind::Pushed | EventKind::Reopened | EventKind::Ready => {
                 let ctx = self.context(event, repo, pr, false).await?;
-                if self.switches.disable_autoplan || self.effective_policy(&ctx).disable_autoplan {
+                let autoplan =
+                    !(self.switches.disable_autoplan || self.effective_policy(&ctx).disable_autoplan);
+                if !autoplan {
                     tracing::info!("autoplan is off for this repository: nothing is planned");
-                    return Ok(());
                 }
-                if !self.authorize(&ctx, Action::Plan, true, &[]).await? {
-                    return Ok(());
+                if autoplan && self.authorize(&ctx, Action::Plan, true, &[]).await? {
+                    return self
+                        .plan(&ctx, &crate::projects::Request::autoplan(), &[])
+                        .await;
                 }
-                self.plan(&ctx, &crate::projects::Request::autoplan(), &[])
-                    .await
+                // What the statuses say may be of an earlier push of this commit, or of the
+                // plans a close discarded.
+                self.reporter().pull_statuses(ctx.pull_head()).await;
+                Ok(())
             }
             EventKind::Merged => self.merged(event, repo, pr).await,
             EventKind::Closed => self.release_ended(repo, pr, false).await.map(drop),

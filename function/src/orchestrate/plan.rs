@@ -123,12 +123,29 @@ impl Context {
         }
     }
 
-    /// Plans the projects `request` selects.
+    /// Plans the projects `request` selects. A plan of the whole PR (no `-p`, `-d`, `-w`, nor
+    /// Terraform arguments, which may narrow what it plans) sets the PR's own statuses once its
+    /// runs have started, or when it starts none (refused, nothing selected).
     pub(crate) async fn plan(
         self: &Arc<Self>,
         ctx: &PrContext,
         request: &Request,
         extra_args: &[String],
+    ) -> anyhow::Result<()> {
+        let whole = !request.is_explicit() && extra_args.is_empty();
+        let planned = self.plan_selected(ctx, request, extra_args, whole).await;
+        if whole {
+            self.reporter().pull_statuses(ctx.pull_head()).await;
+        }
+        planned
+    }
+
+    async fn plan_selected(
+        self: &Arc<Self>,
+        ctx: &PrContext,
+        request: &Request,
+        extra_args: &[String],
+        whole: bool,
     ) -> anyhow::Result<()> {
         if !self.may_plan_this_commit(ctx, request).await? {
             return Ok(());
@@ -158,7 +175,9 @@ impl Context {
         for deleted in &selection.deleted {
             notes.push(text::deleted(deleted));
         }
-        self.whole_plan_selected(ctx, request, &selection).await?;
+        if whole {
+            self.keep_selection(ctx, &selection).await?;
+        }
         if selection.projects.is_empty() {
             if !request.automatic {
                 let body = text::with_notes("No project to plan matches this request.", &notes);

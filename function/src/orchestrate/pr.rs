@@ -41,6 +41,16 @@ pub(crate) struct PrContext {
 }
 
 impl PrContext {
+    /// The PR at its head, for its own statuses.
+    pub(crate) fn pull_head(&self) -> crate::report::PullHead<'_> {
+        crate::report::PullHead {
+            repo: &self.repo,
+            pr: self.pr,
+            head: &self.head_sha,
+            branch: &self.head_branch,
+        }
+    }
+
     /// Whether the head lives outside the base repository (or the host no longer names it).
     pub(crate) fn is_fork(&self) -> bool {
         self.head_repo.as_ref() != Some(&self.repo)

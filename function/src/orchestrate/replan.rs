@@ -17,7 +17,6 @@ use crate::command::Action;
 use crate::event::{CommitSha, Event, PullRequestNumber, RepoName};
 use crate::markdown::inline_code;
 use crate::projects::{Request, Selection};
-use crate::report::PullHead;
 use crate::store::{LockKey, PlanStatus, PullHeads as _, ReleaseOutcome, Store as _};
 
 /// How long a pull request's commit is known to have been planned after its plan records are
@@ -157,31 +156,21 @@ impl Context {
         Ok(notes)
     }
 
-    /// A plan of the whole PR (no `-p`, `-d` or `-w`): keeps every project it selected at the
-    /// head (those it will run, and the changed ones it leaves out: autoplan disabled, and
-    /// those another PR's lock or a `plan_requirements` keeps out later), which the PR's own
-    /// statuses then wait for, and sets them. A narrowed plan changes neither.
-    pub(super) async fn whole_plan_selected(
+    /// Keeps every project a plan of the whole PR selected at the head (those it will run,
+    /// and the changed ones it leaves out: autoplan disabled, and those another PR's lock or a
+    /// `plan_requirements` keeps out later), which the PR's own statuses then wait for.
+    pub(super) async fn keep_selection(
         &self,
         ctx: &PrContext,
-        request: &Request,
         selection: &Selection,
     ) -> anyhow::Result<()> {
-        if request.is_explicit() {
-            return Ok(());
-        }
-        let at = PullHead {
-            repo: &ctx.repo,
-            pr: ctx.pr,
-            head: &ctx.head_sha,
-            branch: &ctx.head_branch,
-        };
         let selected: Vec<LockKey> = (selection.projects.iter().map(|s| &s.project))
             .chain(&selection.autoplan_disabled)
             .map(|project| lock_key(ctx, project))
             .collect();
-        self.store.put_selected(at.key(), &selected).await?;
-        self.reporter().pull_statuses(at).await;
+        self.store
+            .put_selected(ctx.pull_head().key(), &selected)
+            .await?;
         Ok(())
     }
 }

@@ -3,7 +3,6 @@
 //! still running.
 
 use super::{Context, PrContext, text};
-use crate::report::PullHead;
 use crate::store::ops::release_pr_with_kept;
 use crate::vcs::{PrState, VcsClient as _};
 
@@ -28,13 +27,7 @@ impl Context {
         };
         self.vcs.post_comment(repo, pr, &body).await?;
         if ctx.state == PrState::Open {
-            let at = PullHead {
-                repo,
-                pr,
-                head: &ctx.head_sha,
-                branch: &ctx.head_branch,
-            };
-            self.reporter().pull_statuses(at).await;
+            self.reporter().pull_statuses(ctx.pull_head()).await;
         }
         Ok(())
     }

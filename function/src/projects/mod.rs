@@ -343,6 +343,8 @@ fn select_configured(
             chosen.push((p.clone(), Reason::Changed));
         }
     }
+    // A deleted project is named as deleted when selected, never waited for.
+    autoplan_disabled.retain(|p| tree.is_terraform_dir(&p.dir) || !tree_is_known(tree));
     let mut selection = Selection {
         autoplan_disabled,
         ..Selection::default()

@@ -52,6 +52,7 @@ impl Reporter<'_> {
         report: Result<&RunReport, String>,
         thread: Option<&CommentThread>,
     ) -> anyhow::Result<ProjectResult> {
+        let before = self.pull_verdicts_of(spec).await;
         let (result, recorded) = match (report, spec.command) {
             (Err(output), _) => self.runner_failed(spec, output).await?,
             (Ok(report), RunCommand::Plan) => self.record_plan(spec, report).await?,
@@ -59,7 +60,7 @@ impl Reporter<'_> {
                 self.record_write(spec, report).await?
             }
         };
-        self.pull_statuses_of(spec).await;
+        self.pull_statuses_changed(spec, before).await;
         if let Some(thread) = thread {
             self.publish(spec, thread, (!recorded).then_some(&result))
                 .await?;

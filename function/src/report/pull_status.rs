@@ -7,7 +7,7 @@
 //! projects it ran, those later execution order groups run, and those it left out), and the
 //! PR's plan record of each at that head. A selected project without one (left out, not
 //! started, discarded by an `unlock`) is not planned; without a selection kept for the head,
-//! neither status passes. After it posts them, the reporter reads the store again and posts
+//! nothing is posted (a required check stays one the host waits for). After it posts them, the reporter reads the store again and posts
 //! again when the answer changed, so two runs that end together leave the later answer.
 
 use crate::event::{CommitSha, PullRequestNumber, RepoName};
@@ -77,18 +77,11 @@ fn stand(record: Option<&PlanRecord>) -> Stand {
 }
 
 /// `landfall/plan` and `landfall/apply` for what the latest plan of the whole PR selected at the
-/// head (`selected`; `None` when none was kept) and the PR's plan records made there.
+/// head and the PR's plan records made there.
 #[must_use]
-pub fn verdicts(selected: Option<&[LockKey]>, records: &[PlanRecord]) -> (Verdict, Verdict) {
+pub fn verdicts(selected: &[LockKey], records: &[PlanRecord]) -> (Verdict, Verdict) {
     use StatusState::{Failure, Pending, Success};
     let verdict = |(state, description)| Verdict { state, description };
-    let Some(selected) = selected else {
-        let why = "No plan of the whole pull request at this commit: comment `landfall plan`";
-        return (
-            verdict((Pending, why.to_owned())),
-            verdict((Pending, why.to_owned())),
-        );
-    };
     let stands: Vec<Stand> = selected
         .iter()
         .map(|key| stand(records.iter().find(|r| &r.key == key)))
@@ -101,47 +94,74 @@ pub fn verdicts(selected: Option<&[LockKey]>, records: &[PlanRecord]) -> (Verdic
     };
     let planned = count(&[Stand::Planned, Stand::ApplyFailed, Stand::Settled]);
     let settled = count(&[Stand::Settled]);
+    // A pending line names no count that moves with each report: a report that changes no
+    // state then posts nothing.
     let plan = match count(&[Stand::PlanFailed]) {
         0 if n == 0 => (Success, "No project to plan".to_owned()),
         0 if planned == n => (Success, of_n(n, "planned")),
-        0 => (Pending, of_n(planned, "planned")),
+        0 => (Pending, format!("Waiting for every one of {n} to be planned")),
         failed => (Failure, of_n(failed, "failed to plan")),
     };
     let apply = match count(&[Stand::ApplyFailed]) {
         0 if n == 0 => (Success, "Nothing to apply".to_owned()),
         0 if settled == n => (Success, of_n(n, "applied or unchanged")),
-        0 => (Pending, of_n(settled, "applied or unchanged")),
+        0 => (Pending, format!("Waiting for every one of {n} to be applied or unchanged")),
         failed => (Failure, of_n(failed, "failed to apply")),
     };
     (verdict(plan), verdict(apply))
 }
 
+/// The PR and head of a pull request's run; `None` for a drift check's or a merge's run, which
+/// has no open pull request to gate.
+fn pull_head_of(spec: &RunSpec) -> Option<PullHead<'_>> {
+    (!spec.is_drift() && !crate::run::is_merge_trigger(&spec.trigger)).then_some(PullHead {
+        repo: &spec.repo,
+        pr: spec.pr,
+        head: &spec.head_sha,
+        branch: &spec.head_branch,
+    })
+}
+
 impl Reporter<'_> {
-    /// [`Self::pull_statuses`] for the PR and head of a pull request's run; a drift check's or
-    /// a merge's run has no open pull request to gate, and sets none.
+    /// [`Self::pull_statuses`] for the PR and head of a pull request's run.
     pub async fn pull_statuses_of(&self, spec: &RunSpec) {
-        if spec.is_drift() || crate::run::is_merge_trigger(&spec.trigger) {
-            return;
+        if let Some(at) = pull_head_of(spec) {
+            self.pull_statuses(at).await;
         }
-        self.pull_statuses(PullHead {
-            repo: &spec.repo,
-            pr: spec.pr,
-            head: &spec.head_sha,
-            branch: &spec.head_branch,
-        })
-        .await;
+    }
+
+    /// What the PR's own statuses say before `spec`'s run is recorded, for
+    /// [`Self::pull_statuses_changed`]; `None` when the run sets none or it cannot be read.
+    pub async fn pull_verdicts_of(&self, spec: &RunSpec) -> Option<(Verdict, Verdict)> {
+        self.pull_verdicts(pull_head_of(spec)?).await.ok().flatten()
+    }
+
+    /// [`Self::pull_statuses`] once `spec`'s run is recorded, unless they say what they said
+    /// before (`before`): a report that changes no project's standing posts nothing. A post
+    /// that was lost, or overtaken by an older answer, is set right by the next change.
+    pub async fn pull_statuses_changed(&self, spec: &RunSpec, before: Option<(Verdict, Verdict)>) {
+        if let Some(at) = pull_head_of(spec) {
+            self.post_pull_statuses(at, before).await;
+        }
     }
 
     /// Sets `landfall/plan` and `landfall/apply` on the PR's head from what the store holds,
-    /// best effort: a store or host failure is logged, not fatal (the next run's report sets
-    /// them again).
+    /// best effort: a store or host failure is logged, not fatal (the next change sets them
+    /// again).
     pub async fn pull_statuses(&self, at: PullHead<'_>) {
-        let mut posted = None;
+        self.post_pull_statuses(at, None).await;
+    }
+
+    async fn post_pull_statuses(&self, at: PullHead<'_>, unless: Option<(Verdict, Verdict)>) {
+        let mut posted = unless;
         // Reads again after posting: another run's report, read before this one's record was
         // written, may have posted an older answer after this one.
         for attempt in 0..4 {
             let now = match self.pull_verdicts(at).await {
-                Ok(now) => now,
+                Ok(Some(now)) => now,
+                // No plan of the whole PR at this commit: nothing is posted, and a required
+                // check stays one the host waits for.
+                Ok(None) => return,
                 Err(err) => {
                     tracing::warn!(error = format!("{err:#}"), "could not work out the pull request's statuses");
                     return;
@@ -171,11 +191,17 @@ impl Reporter<'_> {
         }
     }
 
-    async fn pull_verdicts(&self, at: PullHead<'_>) -> anyhow::Result<(Verdict, Verdict)> {
-        let selected = self.store.selected(at.key()).await?;
+    /// The verdicts at the head; `None` without a plan of the whole PR there.
+    async fn pull_verdicts(
+        &self,
+        at: PullHead<'_>,
+    ) -> anyhow::Result<Option<(Verdict, Verdict)>> {
+        let Some(selected) = self.store.selected(at.key()).await? else {
+            return Ok(None);
+        };
         let mut records = self.store.list_plans(at.repo.as_str(), at.pr.0).await?;
         records.retain(|r| r.head_sha == at.head.as_str());
-        Ok(verdicts(selected.as_deref(), &records))
+        Ok(Some(verdicts(&selected, &records)))
     }
 }
 
@@ -209,7 +235,7 @@ mod tests {
 
     /// The states for projects `a` and `b` selected, with `records`.
     fn states(records: &[PlanRecord]) -> (StatusState, StatusState) {
-        let (plan, apply) = verdicts(Some(&[key("a"), key("b")]), records);
+        let (plan, apply) = verdicts(&[key("a"), key("b")], records);
         (plan.state, apply.state)
     }
 
@@ -217,15 +243,8 @@ mod tests {
 
     #[test]
     fn nothing_selected_passes_both_so_a_pr_without_terraform_can_merge() {
-        let (plan, apply) = verdicts(Some(&[]), &[]);
+        let (plan, apply) = verdicts(&[], &[]);
         assert_eq!((plan.state, apply.state), (Success, Success));
-    }
-
-    #[test]
-    fn without_a_plan_of_the_whole_pr_at_the_head_neither_passes() {
-        let applied = [record("a", PlanStatus::Applied, Some(RunCommand::Apply))];
-        let (plan, apply) = verdicts(None, &applied);
-        assert_eq!((plan.state, apply.state), (Pending, Pending));
     }
 
     #[test]

@@ -27,6 +27,13 @@ async fn last_status(lp: &Loop, context: &str) -> Option<(String, String)> {
     })
 }
 
+/// Whether neither status says more than pending (never posted: a required check the host
+/// still waits for).
+async fn neither_passes(lp: &Loop) -> bool {
+    let (plan, apply) = states(lp).await;
+    [plan, apply].iter().all(|s| s.is_empty() || s == "pending")
+}
+
 async fn states(lp: &Loop) -> (String, String) {
     let state = |s: Option<(String, String)>| s.map(|(state, _)| state).unwrap_or_default();
     (
@@ -107,20 +114,10 @@ async fn both_pass_only_once_every_project_is_planned_and_then_applied() {
 #[tokio::test]
 async fn a_failed_apply_fails_landfall_apply() {
     let (lp, _bin) = both_planned_with("repos:\n- id: /.*/\n", TWO_PROJECTS).await;
-    lp.ctx
-        .process(&comment("maintainer", "landfall apply", "apply-1"))
-        .await
-        .unwrap();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let applies = loop {
-        let applies = dispatched(&lp, RunCommand::Apply).await;
-        if applies.len() == 2 {
-            break applies;
-        }
-        assert!(Instant::now() < deadline, "the applies never came");
-    };
-    reports(&lp, &applies[0], RunStatus::Failed).await;
-    reports(&lp, &applies[1], RunStatus::Applied).await;
+    lp.ran("landfall apply -d network", (RunCommand::Apply, 1), RunStatus::Failed)
+        .await;
+    lp.ran("landfall apply -d app", (RunCommand::Apply, 1), RunStatus::Applied)
+        .await;
     assert_eq!(states(&lp).await, ("success".into(), "failure".into()));
 }
 
@@ -179,7 +176,7 @@ async fn without_a_plan_of_the_whole_pr_a_narrowed_plan_passes_neither() {
     lp.host_grants("maintainer", "write").await;
     lp.ran("landfall plan -d network", (RunCommand::Plan, 1), RunStatus::NoChanges)
         .await;
-    assert_eq!(states(&lp).await, ("pending".into(), "pending".into()));
+    assert!(neither_passes(&lp).await, "{:?}", states(&lp).await);
 }
 
 #[tokio::test]
@@ -195,4 +192,35 @@ async fn an_unlock_discards_the_plans_and_both_wait_for_a_new_one() {
     lp.ran("landfall plan -d app", (RunCommand::Plan, 1), RunStatus::NoChanges)
         .await;
     assert_eq!(states(&lp).await, ("pending".into(), "pending".into()));
+}
+
+#[tokio::test]
+async fn a_close_and_reopen_leaves_neither_passing_on_the_discarded_plans() {
+    let (lp, _bin) = both_planned_with("repos:\n- id: /.*/\n", TWO_PROJECTS).await;
+    lp.host_grants("author", "write").await;
+    assert_eq!(states(&lp).await, ("success".into(), "pending".into()));
+    let mut closed = opened();
+    closed.kind = crate::event::EventKind::Closed;
+    closed.delivery = Some(crate::event::DeliveryId::new("close-1"));
+    lp.ctx.process(&closed).await.unwrap();
+    // Reopened by its author, who may plan but not apply: the planned commit is not planned
+    // again, and its plans are gone.
+    let mut reopened = opened();
+    reopened.kind = crate::event::EventKind::Reopened;
+    reopened.delivery = Some(crate::event::DeliveryId::new("reopen-1"));
+    lp.ctx.process(&reopened).await.unwrap();
+    assert_eq!(states(&lp).await, ("pending".into(), "pending".into()));
+}
+
+#[tokio::test]
+async fn a_plan_with_terraform_arguments_is_no_plan_of_the_whole_pr() {
+    let (lp, _bin) = open_pr(TWO_PROJECTS).await;
+    lp.host_grants("maintainer", "write").await;
+    lp.ran(
+        "landfall plan -- -target=terraform_data.a",
+        (RunCommand::Plan, 2),
+        RunStatus::NoChanges,
+    )
+    .await;
+    assert!(neither_passes(&lp).await, "{:?}", states(&lp).await);
 }

@@ -201,6 +201,22 @@ impl EmbeddedStore {
         &self.inner.shared.path
     }
 
+    /// Puts `value` (an encoded JSON record) under `id` in `table`, replacing what was there.
+    async fn put_json(
+        &self,
+        action: &'static str,
+        table: TableDefinition<'static, &'static str, &'static [u8]>,
+        id: String,
+        value: Vec<u8>,
+    ) -> Result<(), EmbeddedError> {
+        self.write(action, move |txn, _| {
+            txn.open_table(table)?
+                .insert(id.as_str(), value.as_slice())?;
+            Ok(Finish::Commit(()))
+        })
+        .await
+    }
+
     /// The JSON record under `id` in `table`, if any.
     async fn get_json<T: DeserializeOwned + Send + 'static>(
         &self,

@@ -1,7 +1,6 @@
 //! What a plan of the whole PR selected at a head, in the embedded store: one JSON list of
 //! lock keys per PR and head.
 
-use super::writer::Finish;
 use super::{EmbeddedStore, PULL_HEADS, encode};
 use crate::store::keys::{embedded_plan_prefix, escape};
 use crate::store::pull_head::{HeadKey, PullHeads};
@@ -14,13 +13,9 @@ fn id(at: HeadKey<'_>) -> String {
 impl PullHeads for EmbeddedStore {
     async fn put_selected(&self, at: HeadKey<'_>, projects: &[LockKey]) -> Result<()> {
         let (id, value) = (id(at), encode(&projects));
-        self.write("keep a head's selection", move |txn, _| {
-            txn.open_table(PULL_HEADS)?
-                .insert(id.as_str(), value.as_slice())?;
-            Ok(Finish::Commit(()))
-        })
-        .await?;
-        Ok(())
+        Ok(self
+            .put_json("keep a head's selection", PULL_HEADS, id, value)
+            .await?)
     }
 
     async fn selected(&self, at: HeadKey<'_>) -> Result<Option<Vec<LockKey>>> {

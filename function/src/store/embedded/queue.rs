@@ -20,13 +20,9 @@ fn id(queue: QueueKey<'_>) -> String {
 impl RunQueues for EmbeddedStore {
     async fn queue_groups(&self, queue: QueueKey<'_>, queued: &QueuedGroups) -> Result<()> {
         let (id, value) = (id(queue), encode(queued));
-        self.write("queue execution order groups", move |txn, _| {
-            txn.open_table(RUN_QUEUES)?
-                .insert(id.as_str(), value.as_slice())?;
-            Ok(Finish::Commit(()))
-        })
-        .await?;
-        Ok(())
+        Ok(self
+            .put_json("queue execution order groups", RUN_QUEUES, id, value)
+            .await?)
     }
 
     async fn next_group(
