@@ -254,6 +254,7 @@ struct FunctionContext<'a> {
     /// The operator's switches, as the function's variables take them.
     allow_commands: Option<String>,
     bot_user: Option<&'a str>,
+    vcs_status_name: Option<&'a str>,
     disable_autoplan: bool,
     allow_draft_prs: bool,
     dispatcher_group: &'static str,
@@ -396,6 +397,10 @@ impl<'a> FunctionContext<'a> {
                 .as_ref()
                 .map(|c| c.get_ref().join(",")),
             bot_user: function.bot_user.as_ref().map(|b| b.get_ref().as_str()),
+            vcs_status_name: function
+                .vcs_status_name
+                .as_ref()
+                .map(|n| n.get_ref().as_str()),
             disable_autoplan: function.disable_autoplan,
             allow_draft_prs: function.allow_draft_prs,
             dispatcher_group: DISPATCHER_GROUP,

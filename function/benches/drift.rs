@@ -171,6 +171,7 @@ impl Bench {
             base_url: Some(github.uri()),
             token: SecretString::from("t0ken".to_owned()),
             retry: RetryPolicy::default(),
+            status_name: landfall_function::vcs::DEFAULT_STATUS_NAME.to_owned(),
         })
         .expect("the GitHub adapter");
         let data = tempfile::tempdir().expect("a temporary folder");

@@ -119,6 +119,7 @@ async fn main() {
         base_url: Some(host.uri()),
         token: SecretString::from("t0ken".to_owned()),
         retry: RetryPolicy::default(),
+        status_name: landfall_function::vcs::DEFAULT_STATUS_NAME.to_owned(),
     })
     .unwrap();
     let dispatcher = AnyDispatcher::Local(LocalDispatcher::new(

@@ -324,6 +324,7 @@ pub fn vcs_client(
         base_url: config.vcs_url.clone(),
         token,
         retry,
+        status_name: config.switches.status_name().to_owned(),
     })
 }
 

@@ -165,6 +165,9 @@ pub struct Function {
     pub allow_commands: Option<Spanned<Vec<String>>>,
     /// The login comments may address the function by (`@login plan`; `LANDFALL_BOT_USER`).
     pub bot_user: Option<Spanned<String>>,
+    /// The name statuses start with (`LANDFALL_VCS_STATUS_NAME`, Atlantis' `--vcs-status-name`);
+    /// unset, `landfall`.
+    pub vcs_status_name: Option<Spanned<String>>,
     /// No plan on pull request events anywhere (`LANDFALL_DISABLE_AUTOPLAN`).
     #[serde(default)]
     pub disable_autoplan: bool,

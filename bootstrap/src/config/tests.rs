@@ -351,6 +351,9 @@ fn the_operators_switches_are_checked_by_the_functions_own_parsers() {
     assert!(err.contains("invalid allow_commands"), "{err}");
     let err = parse(&with("bot_user = \"two words\"")).unwrap_err();
     assert!(err.contains("invalid bot_user"), "{err}");
+    parse(&with("vcs_status_name = \"atlantis\"")).unwrap();
+    let err = parse(&with("vcs_status_name = \"atlantis/plan\"")).unwrap_err();
+    assert!(err.contains("invalid vcs_status_name"), "{err}");
 }
 
 #[test]

@@ -345,6 +345,11 @@ impl Config {
         {
             v.at(bot, format!("invalid bot_user: {why}"), None);
         }
+        if let Some(name) = &f.vcs_status_name
+            && let Err(why) = landfall_function::config::vcs_status_name(name.get_ref())
+        {
+            v.at(name, format!("invalid vcs_status_name: {why}"), None);
+        }
         if let Err(why) = DriftSchedule::parse(f.drift_check_interval.get_ref()) {
             v.at(
                 &f.drift_check_interval,

@@ -68,6 +68,10 @@ pub const BOT_USER: &str = "LANDFALL_BOT_USER";
 /// `true`: a draft pull request is planned by its events like any other; Atlantis'
 /// `--allow-draft-prs`. Default: a draft is planned once marked ready, or by a comment.
 pub const ALLOW_DRAFT_PRS: &str = "LANDFALL_ALLOW_DRAFT_PRS";
+/// The name statuses start with (`<name>/plan`, `<name>/plan: <project>`); Atlantis'
+/// `--vcs-status-name`. `atlantis` keeps the checks branch protection already requires.
+/// Default: `landfall`.
+pub const VCS_STATUS_NAME: &str = "LANDFALL_VCS_STATUS_NAME";
 /// The largest webhook body accepted, in bytes.
 pub const MAX_BODY_BYTES: &str = "LANDFALL_MAX_BODY_BYTES";
 /// `serve` only: seconds a client has to send its request headers, and then its whole body.

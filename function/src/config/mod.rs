@@ -18,7 +18,9 @@ use std::path::PathBuf;
 use crate::allowlist::{AllowlistError, RepoAllowlist};
 use crate::event::Provider;
 use crate::repo_config::{Policy, PolicyError};
-pub use operator::{AllowedCommands, COMMAND_NAMES, OperatorSwitches, bot_user, is_the_bot};
+pub use operator::{
+    AllowedCommands, COMMAND_NAMES, OperatorSwitches, bot_user, is_the_bot, vcs_status_name,
+};
 pub use process::FromVariables;
 #[cfg(feature = "function")]
 pub use secrets::read_secret_arn;

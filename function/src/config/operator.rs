@@ -1,7 +1,8 @@
 //! The operator's server-wide switches, as Atlantis' server flags have them: autoplan off
 //! (`LANDFALL_DISABLE_AUTOPLAN`, `--disable-autoplan`) and the commands a deployment runs
-//! (`LANDFALL_ALLOW_COMMANDS`, `--allow-commands`), and the login comments may address
-//! (`LANDFALL_BOT_USER`, `--gh-user`).
+//! (`LANDFALL_ALLOW_COMMANDS`, `--allow-commands`), the login comments may address
+//! (`LANDFALL_BOT_USER`, `--gh-user`), and the name statuses start with
+//! (`LANDFALL_VCS_STATUS_NAME`, `--vcs-status-name`).
 
 use std::collections::BTreeSet;
 
@@ -98,9 +99,19 @@ pub struct OperatorSwitches {
     pub bot_user: Option<String>,
     /// Draft pull requests are planned by their events too (`LANDFALL_ALLOW_DRAFT_PRS`).
     pub allow_draft_prs: bool,
+    /// The name statuses start with (`LANDFALL_VCS_STATUS_NAME`), when not `landfall`.
+    pub vcs_status_name: Option<String>,
 }
 
 impl OperatorSwitches {
+    /// The name statuses start with: `LANDFALL_VCS_STATUS_NAME`, else `landfall`.
+    #[must_use]
+    pub fn status_name(&self) -> &str {
+        self.vcs_status_name
+            .as_deref()
+            .unwrap_or(crate::vcs::DEFAULT_STATUS_NAME)
+    }
+
     /// Whether an @-mention of `login` addresses this deployment: only when it is
     /// `LANDFALL_BOT_USER` (logins compare without case, as the hosts compare them).
     #[must_use]
@@ -124,6 +135,31 @@ pub fn bot_user(value: &str) -> Result<String, String> {
     Ok(login.to_owned())
 }
 
+/// `LANDFALL_VCS_STATUS_NAME`'s value: a name such as `landfall` or `atlantis` that statuses
+/// start with (`<name>/plan`), so no `/`, `:` or space.
+pub fn vcs_status_name(value: &str) -> Result<String, String> {
+    let name = value.trim();
+    let valid = |c: char| c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.');
+    if name.is_empty() || name.len() > 50 || !name.chars().all(valid) {
+        return Err(
+            "must be a name of letters, digits, `-`, `_` or `.` (at most 50), such as `atlantis`"
+                .to_owned(),
+        );
+    }
+    Ok(name.to_owned())
+}
+
+/// The variable `var` read by `parse`, when set.
+fn parsed<T>(
+    get: &impl Fn(&str) -> Option<String>,
+    var: &'static str,
+    parse: fn(&str) -> Result<T, String>,
+) -> Result<Option<T>, ConfigError> {
+    get(var)
+        .map(|value| parse(&value).map_err(|reason| ConfigError::Invalid { var, value, reason }))
+        .transpose()
+}
+
 /// Reads the switches.
 pub(super) fn switches(
     get: &impl Fn(&str) -> Option<String>,
@@ -137,20 +173,14 @@ pub(super) fn switches(
             reason,
         })?,
     };
-    let bot_user = get(env_vars::BOT_USER)
-        .map(|value| {
-            bot_user(&value).map_err(|reason| ConfigError::Invalid {
-                var: env_vars::BOT_USER,
-                value,
-                reason,
-            })
-        })
-        .transpose()?;
+    let bot_user = parsed(get, env_vars::BOT_USER, bot_user)?;
+    let vcs_status_name = parsed(get, env_vars::VCS_STATUS_NAME, vcs_status_name)?;
     Ok(OperatorSwitches {
         disable_autoplan,
         allow_commands,
         bot_user,
         allow_draft_prs: flag(get, env_vars::ALLOW_DRAFT_PRS)?,
+        vcs_status_name,
     })
 }
 

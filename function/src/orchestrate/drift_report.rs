@@ -143,7 +143,7 @@ impl Context {
             }
         };
         let status = CommitStatus {
-            context: status_context("drift", &drift.key.project_label()),
+            context: status_context(self.switches.status_name(), "drift", &drift.key.project_label()),
             state,
             description,
             target_url: issue.map(str::to_owned),

@@ -305,12 +305,8 @@ impl Context {
                 // Bitbucket Cloud's `pullrequest:updated` comes for title edits too. A head
                 // pushed again (a force-push back) gets its own statuses set again.
                 tracing::info!("the head was planned already: nothing to re-plan");
-                if let (Some(head), Some(branch)) = (&event.head_sha, &event.head_branch)
-                    && !head.is_abbreviated()
-                {
-                    let at = crate::report::PullHead { repo, pr, head, branch };
-                    self.reporter().pull_statuses(at).await;
-                }
+                let ctx = self.context(event, repo, pr, false).await?;
+                self.reporter().pull_statuses(ctx.pull_head()).await;
                 Ok(())
             }
             EventKind::Opened | EventKind::Pushed | EventKind::Reopened | EventKind::Ready => {
@@ -542,6 +538,7 @@ impl Context {
             artifacts: &self.artifacts,
             provider: self.provider,
             vcs_url: self.vcs_url.as_deref(),
+            status_name: self.switches.status_name(),
         }
     }
 }

@@ -133,11 +133,12 @@ impl Context {
         extra_args: &[String],
     ) -> anyhow::Result<()> {
         let whole = !request.is_explicit() && extra_args.is_empty();
-        let planned = self.plan_selected(ctx, request, extra_args, whole).await;
-        if whole {
+        let started = self.plan_selected(ctx, request, extra_args, whole).await?;
+        // Runs the function waited for (local dispatch) have each set them as they reported.
+        if whole && (self.report_back || !started) {
             self.reporter().pull_statuses(ctx.pull_head()).await;
         }
-        planned
+        Ok(())
     }
 
     async fn plan_selected(
@@ -146,9 +147,9 @@ impl Context {
         request: &Request,
         extra_args: &[String],
         whole: bool,
-    ) -> anyhow::Result<()> {
+    ) -> anyhow::Result<bool> {
         if !self.may_plan_this_commit(ctx, request).await? {
-            return Ok(());
+            return Ok(false);
         }
         let Some(AtHead {
             changed,
@@ -157,7 +158,7 @@ impl Context {
             policy,
         }) = self.at_head(ctx).await?
         else {
-            return Ok(());
+            return Ok(false);
         };
         let tree = head.tree();
         let selection = match select(&config, &policy, &tree, &changed, &ctx.base_branch, request) {
@@ -165,7 +166,7 @@ impl Context {
             Err(err) => {
                 self.upsert_comment(ctx, None, &format!("**Cannot plan:** {err}"))
                     .await?;
-                return Ok(());
+                return Ok(false);
             }
         };
         let mut notes: Vec<String> = selection.notes.clone();
@@ -176,14 +177,14 @@ impl Context {
             notes.push(text::deleted(deleted));
         }
         if whole {
-            self.keep_selection(ctx, &selection).await?;
+            self.keep_selection(ctx, &selection).await;
         }
         if selection.projects.is_empty() {
             if !request.automatic {
                 let body = text::with_notes("No project to plan matches this request.", &notes);
                 self.upsert_comment(ctx, None, &body).await?;
             }
-            return Ok(());
+            return Ok(false);
         }
         let projects: Vec<ResolvedProject> =
             selection.projects.into_iter().map(|s| s.project).collect();
@@ -193,12 +194,12 @@ impl Context {
         if projects.is_empty() {
             let body = text::with_notes("No project was planned.", &notes);
             self.upsert_comment(ctx, None, &body).await?;
-            return Ok(());
+            return Ok(false);
         }
 
         let (wanted, held_by) = self.take_locks(ctx, projects).await?;
         if !wanted.is_empty() && !self.still_open(ctx).await? {
-            return Ok(());
+            return Ok(false);
         }
         // Once something is planned anew, no other plan of the PR stays (a plan that selects
         // nothing, or a ready event with nothing to plan, leaves them as they are, as Atlantis
@@ -225,7 +226,7 @@ impl Context {
             verbose: request.verbose,
         };
         if wanted.is_empty() {
-            return Ok(());
+            return Ok(false);
         }
         // Projects run in parallel within an execution order group, groups one after another;
         // within a group, a project after the projects it depends on (`depends_on`).
@@ -243,7 +244,8 @@ impl Context {
             .map(|stage| stage.into_iter().map(|(spec, _)| spec).collect())
             .collect();
         self.mark_planned(&ctx.repo, ctx.pr, &ctx.head_sha).await?;
-        self.start_groups(ctx, &thread, specs).await
+        self.start_groups(ctx, &thread, specs).await?;
+        Ok(true)
     }
 
     /// Takes all the projects' locks at once; projects another PR holds are left out (and
@@ -464,7 +466,7 @@ impl Context {
                 .publish(spec, thread, Some(&refused(spec, &why)))
                 .await;
         }
-        let context = status_context(spec.status_name(), &spec.project.label());
+        let context = status_context(reporter.status_name, spec.status_name(), &spec.project.label());
         reporter
             .status(spec, &context, StatusState::Pending, verb)
             .await;

@@ -163,14 +163,15 @@ impl Context {
         &self,
         ctx: &PrContext,
         selection: &Selection,
-    ) -> anyhow::Result<()> {
+    ) {
         let selected: Vec<LockKey> = (selection.projects.iter().map(|s| &s.project))
             .chain(&selection.autoplan_disabled)
             .map(|project| lock_key(ctx, project))
             .collect();
-        self.store
-            .put_selected(ctx.pull_head().key(), &selected)
-            .await?;
-        Ok(())
+        // Best effort: the plan runs all the same, and the statuses keep waiting for what
+        // was kept before (nothing, at a new commit).
+        if let Err(err) = self.store.put_selected(ctx.pull_head().key(), &selected).await {
+            tracing::warn!(error = %err, projects = selected.len(), "could not keep the plan's selection for the pull request's statuses");
+        }
     }
 }

@@ -261,7 +261,7 @@ impl Context {
             .ok()
             .map(|p| p.head_branch);
         let status = CommitStatus {
-            context: status_context(command.as_str(), &record.key.project_label()),
+            context: status_context(self.switches.status_name(), command.as_str(), &record.key.project_label()),
             state: StatusState::Failure,
             description: description.to_owned(),
             target_url: Some(self.reporter().pull_url(&repo, pr)),

@@ -74,6 +74,7 @@ impl Loop {
             base_url: Some(host.uri()),
             token: SecretString::from("t0ken".to_owned()),
             retry: RetryPolicy::default(),
+            status_name: "landfall".to_owned(),
         })
         .unwrap();
         let dispatcher =

@@ -25,10 +25,11 @@ impl Context {
                 text::lock_names(&release.kept)
             ),
         };
-        self.vcs.post_comment(repo, pr, &body).await?;
+        // Before the comment, whose failure would leave them saying what was discarded.
         if ctx.state == PrState::Open {
             self.reporter().pull_statuses(ctx.pull_head()).await;
         }
+        self.vcs.post_comment(repo, pr, &body).await?;
         Ok(())
     }
 }

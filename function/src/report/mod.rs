@@ -23,7 +23,7 @@ use crate::store::{
 use crate::vcs::{AnyVcs, CommitStatus, StatusState, VcsClient, status_context};
 
 pub use comment::{LOG_LINK_VALIDITY, compose, log_note, results_of};
-pub use pull_status::{APPLY_CONTEXT, PLAN_CONTEXT, PullHead};
+pub use pull_status::{PullHead, pull_contexts};
 
 pub use crate::run::cap::{RESULT_TEXT_LIMIT, capped};
 
@@ -40,6 +40,8 @@ pub struct Reporter<'a> {
     pub provider: Provider,
     /// The host's API base URL (`LANDFALL_VCS_URL`), for web links.
     pub vcs_url: Option<&'a str>,
+    /// The name statuses start with (`LANDFALL_VCS_STATUS_NAME`).
+    pub status_name: &'a str,
 }
 
 impl Reporter<'_> {
@@ -158,7 +160,7 @@ impl Reporter<'_> {
                 format!("{failed} policy set(s) failed: an owner must approve"),
             )
         };
-        let context = status_context("policy_check", &spec.project.label());
+        let context = status_context(self.status_name, "policy_check", &spec.project.label());
         self.status(spec, &context, state, &description).await;
     }
 
@@ -203,7 +205,7 @@ impl Reporter<'_> {
         self.run_status(spec, state, &description).await;
         if spec.command.edits_state() {
             // The plan's own status would still read as a plan to apply.
-            let context = status_context(RunCommand::Plan.as_str(), &spec.project.label());
+            let context = status_context(self.status_name, RunCommand::Plan.as_str(), &spec.project.label());
             let why = "The state changed since this plan: plan again";
             self.status(spec, &context, StatusState::Failure, why).await;
         }
@@ -329,7 +331,7 @@ impl Reporter<'_> {
 
     /// Sets the run's own commit status (its command's, for its project), best effort.
     async fn run_status(&self, spec: &RunSpec, state: StatusState, description: &str) {
-        let context = status_context(spec.status_name(), &spec.project.label());
+        let context = status_context(self.status_name, spec.status_name(), &spec.project.label());
         self.status(spec, &context, state, description).await;
     }
 

@@ -17,10 +17,12 @@ use crate::vcs::{CommitStatus, StatusState, VcsClient as _};
 
 use super::Reporter;
 
-/// The status of the plans of the whole pull request.
-pub const PLAN_CONTEXT: &str = "landfall/plan";
-/// The status of the applies of the whole pull request.
-pub const APPLY_CONTEXT: &str = "landfall/apply";
+/// The statuses of the plans and the applies of the whole pull request, under the deployment's
+/// status name `name`: `landfall/plan` and `landfall/apply`.
+#[must_use]
+pub fn pull_contexts(name: &str) -> [String; 2] {
+    [format!("{name}/plan"), format!("{name}/apply")]
+}
 
 /// One pull request at one head commit, with the branch statuses attach through (GitLab,
 /// Bitbucket Cloud).
@@ -174,9 +176,10 @@ impl Reporter<'_> {
                 tracing::warn!("the pull request's statuses kept changing while they were set");
                 return;
             }
-            for (context, verdict) in [(PLAN_CONTEXT, &now.0), (APPLY_CONTEXT, &now.1)] {
+            let contexts = pull_contexts(self.status_name);
+            for (context, verdict) in contexts.iter().zip([&now.0, &now.1]) {
                 let status = CommitStatus {
-                    context: context.to_owned(),
+                    context: context.clone(),
                     state: verdict.state,
                     description: verdict.description.clone(),
                     target_url: Some(self.pull_url(at.repo, at.pr)),

@@ -16,8 +16,8 @@ use crate::run::{Distribution, RunSpec};
 /// distribution. A version or a constraint (such as `~> 1.9`) picks the newest version this
 /// runner carries that matches: `<versions dir>/<version>/terraform` (`.../tofu`) for each
 /// version there, and the default binary at its own version. None matching fails the project,
-/// naming what there is; nothing is downloaded. Also returns the chosen binary's version when
-/// choosing it told it (a pinned version), so that it is not asked again.
+/// naming what there is; nothing is downloaded. Also returns the version the default binary
+/// printed when choosing it asked it, so that it is not asked again.
 pub(super) fn pick_terraform(
     spec: &RunSpec,
     opts: &RunnerOptions,
@@ -81,7 +81,9 @@ pub(super) fn pick_terraform(
     if let Some(newest) = newest
         && let Some((_, binary)) = carried.iter().find(|(v, _)| *v == newest)
     {
-        return Ok((binary.clone(), Some(newest.to_string())));
+        // The default binary's version as it printed it; a carried one is asked when needed.
+        let version = (binary == default_binary).then_some(default);
+        return Ok((binary.clone(), version));
     }
     let mut have: Vec<String> = carried.iter().map(|(v, _)| v.to_string()).collect();
     have.sort();

@@ -25,6 +25,9 @@ pub struct VcsSettings {
     pub token: SecretString,
     /// Retries.
     pub retry: RetryPolicy,
+    /// The name Landfall's statuses start with (`LANDFALL_VCS_STATUS_NAME`), so GitLab's
+    /// `mergeable` knows them.
+    pub status_name: String,
 }
 
 /// One of the adapters, chosen at start-up by `LANDFALL_VCS`.
@@ -63,7 +66,10 @@ impl AnyVcs {
             Provider::Github => {
                 AnyVcs::Github(github::GithubClient::personal_token(url, token, retry)?)
             }
-            Provider::Gitlab => AnyVcs::Gitlab(gitlab::GitlabClient::new(url, &token, retry)?),
+            Provider::Gitlab => AnyVcs::Gitlab(
+                gitlab::GitlabClient::new(url, &token, retry)?
+                    .with_status_name(&settings.status_name),
+            ),
             Provider::AzureDevops => {
                 AnyVcs::AzureDevops(azure_devops::AzureDevopsClient::new(url, &token, retry)?)
             }

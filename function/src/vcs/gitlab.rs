@@ -62,6 +62,8 @@ pub struct GitlabClient {
     /// The token's own username (`GET /user`), read once: Landfall's statuses are the ones it
     /// wrote itself.
     me: std::sync::Arc<tokio::sync::OnceCell<String>>,
+    /// What Landfall's own statuses start with (`landfall/`, or `LANDFALL_VCS_STATUS_NAME`'s).
+    own_prefix: String,
 }
 
 impl GitlabClient {
@@ -72,7 +74,15 @@ impl GitlabClient {
         Ok(GitlabClient {
             rest,
             me: std::sync::Arc::default(),
+            own_prefix: format!("{}/", super::DEFAULT_STATUS_NAME),
         })
+    }
+
+    /// Landfall's own statuses start with `name` (`LANDFALL_VCS_STATUS_NAME`).
+    #[must_use]
+    pub fn with_status_name(mut self, name: &str) -> Self {
+        self.own_prefix = format!("{name}/");
+        self
     }
 
     fn project(repo: &RepoName) -> String {
@@ -161,7 +171,7 @@ impl GitlabClient {
             .iter()
             .filter(|s| !matches!(s.status.as_str(), "success" | "skipped"))
             .all(|s| {
-                s.name.starts_with("landfall/")
+                s.name.starts_with(&self.own_prefix)
                     && s.author.as_ref().is_some_and(|a| a.username == *me)
             }))
     }

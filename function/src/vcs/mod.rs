@@ -53,8 +53,9 @@ pub use client::VcsClient;
 pub use http::{Idempotency, RetryPolicy};
 pub use tree::TreeFilter;
 pub use types::{
-    Access, Actor, BranchDeletion, CommitStatus, IssueRef, PrState, PullRequest, RepoInfo, Result,
-    SkipReason, StatusState, TrackingIssue, VcsError, status_context,
+    Access, Actor, BranchDeletion, CommitStatus, DEFAULT_STATUS_NAME, IssueRef, PrState,
+    PullRequest, RepoInfo, Result, SkipReason, StatusState, TrackingIssue, VcsError,
+    status_context,
 };
 pub use web::{pull_request_url, site_host};
 

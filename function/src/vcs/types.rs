@@ -220,10 +220,14 @@ pub struct CommitStatus {
     pub branch: Option<String>,
 }
 
-/// The status name for `command` (`plan`, `apply`) of `project`: `landfall/plan: envs/prod`.
+/// The name statuses start with unless the operator names another (`LANDFALL_VCS_STATUS_NAME`).
+pub const DEFAULT_STATUS_NAME: &str = "landfall";
+
+/// The status of `command` (`plan`, `apply`) of `project`, under the deployment's status name
+/// `name`: `landfall/plan: envs/prod`.
 #[must_use]
-pub fn status_context(command: &str, project: &str) -> String {
-    format!("landfall/{command}: {project}")
+pub fn status_context(name: &str, command: &str, project: &str) -> String {
+    format!("{name}/{command}: {project}")
 }
 
 /// Why a VCS call failed.

@@ -45,6 +45,7 @@ impl Setup {
             artifacts: &self.artifacts,
             provider: Provider::Github,
             vcs_url: None,
+            status_name: landfall_function::vcs::DEFAULT_STATUS_NAME,
         }
     }
 
@@ -230,6 +231,7 @@ fn setup(runtime: &tokio::runtime::Runtime) -> Setup {
         base_url: Some(mock.uri()),
         token: TOKEN.to_owned().into(),
         retry: RetryPolicy::default(),
+        status_name: "landfall".to_owned(),
     })
     .unwrap();
     Setup {

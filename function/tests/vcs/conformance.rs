@@ -157,7 +157,7 @@ fn repo(name: &str) -> RepoName {
 
 fn status() -> CommitStatus {
     CommitStatus {
-        context: status_context("plan", "envs/prod"),
+        context: status_context("landfall", "plan", "envs/prod"),
         state: StatusState::Pending,
         description: "Planning".into(),
         target_url: Some("https://ci.example.com/landfall/1".into()),

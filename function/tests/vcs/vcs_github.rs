@@ -391,7 +391,7 @@ async fn a_commit_status_names_the_project_and_command() {
         .mount(&server)
         .await;
     let status = CommitStatus {
-        context: landfall_function::vcs::status_context("plan", "envs/prod"),
+        context: landfall_function::vcs::status_context("landfall", "plan", "envs/prod"),
         state: StatusState::Success,
         description: "Plan: 1 to add, 0 to change, 0 to destroy".into(),
         target_url: Some("https://github.com/acme/infra/pull/7#issuecomment-1001".into()),

@@ -125,6 +125,14 @@ const BOT: &str = "landfall-bot";
 
 /// The head commit's statuses (name, state, author), as
 /// `GET .../repository/commits/:sha/statuses?all=true` answers, and the token's own user.
+/// Merge request 12, from this project, in `detailed_merge_status` `status`.
+async fn merge_request_in(server: &MockServer, status: &str) {
+    get(format!("{PROJECT}/merge_requests/12"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(mr_json(SHA, Some(7), 7, status)))
+        .mount(server)
+        .await;
+}
+
 async fn statuses(server: &MockServer, named: &[(&str, &str, &str)]) {
     let body: Vec<serde_json::Value> = named
         .iter()
@@ -150,15 +158,7 @@ async fn statuses(server: &MockServer, named: &[(&str, &str, &str)]) {
 async fn landfalls_own_statuses_do_not_make_a_merge_request_unmergeable() {
     for status in ["ci_still_running", "ci_must_pass"] {
         let server = MockServer::start().await;
-        get(format!("{PROJECT}/merge_requests/12"))
-            .respond_with(ResponseTemplate::new(200).set_body_json(mr_json(
-                SHA,
-                Some(7),
-                7,
-                status,
-            )))
-            .mount(&server)
-            .await;
+        merge_request_in(&server, status).await;
         statuses(
             &server,
             &[
@@ -178,15 +178,7 @@ async fn landfalls_own_statuses_do_not_make_a_merge_request_unmergeable() {
 #[tokio::test]
 async fn a_ci_job_named_like_landfalls_status_still_blocks() {
     let server = MockServer::start().await;
-    get(format!("{PROJECT}/merge_requests/12"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(mr_json(
-            SHA,
-            Some(7),
-            7,
-            "ci_must_pass",
-        )))
-        .mount(&server)
-        .await;
+    merge_request_in(&server, "ci_must_pass").await;
     statuses(
         &server,
         &[
@@ -197,6 +189,23 @@ async fn a_ci_job_named_like_landfalls_status_still_blocks() {
     .await;
     let pr = client(&server).pull_request(&repo(), MR).await.unwrap();
     assert_eq!(pr.mergeable, Some(false));
+}
+
+/// Under another status name (`LANDFALL_VCS_STATUS_NAME=atlantis`), Landfall's own statuses are
+/// the `atlantis/...` ones it wrote, and a `landfall/...` one is anybody's.
+#[tokio::test]
+async fn the_operators_status_name_says_which_statuses_are_landfalls_own() {
+    for (unfinished, mergeable) in [
+        ("atlantis/apply: envs/prod", true),
+        ("landfall/apply: x", false),
+    ] {
+        let server = MockServer::start().await;
+        merge_request_in(&server, "ci_still_running").await;
+        statuses(&server, &[(unfinished, "running", BOT)]).await;
+        let client = client(&server).with_status_name("atlantis");
+        let pr = client.pull_request(&repo(), MR).await.unwrap();
+        assert_eq!(pr.mergeable, Some(mergeable), "{unfinished}");
+    }
 }
 
 #[tokio::test]

@@ -8,7 +8,6 @@ use std::time::{Duration, Instant};
 use super::depends::{both_planned_with, dispatched, files};
 use super::reports::{reporting_loop_with, reports};
 use super::{Loop, comment, opened};
-use crate::report::{APPLY_CONTEXT, PLAN_CONTEXT};
 use crate::run::{RunCommand, RunStatus};
 use crate::store::Store as _;
 
@@ -37,8 +36,8 @@ async fn neither_passes(lp: &Loop) -> bool {
 async fn states(lp: &Loop) -> (String, String) {
     let state = |s: Option<(String, String)>| s.map(|(state, _)| state).unwrap_or_default();
     (
-        state(last_status(lp, PLAN_CONTEXT).await),
-        state(last_status(lp, APPLY_CONTEXT).await),
+        state(last_status(lp, "landfall/plan").await),
+        state(last_status(lp, "landfall/apply").await),
     )
 }
 
@@ -94,7 +93,7 @@ async fn both_pass_only_once_every_project_is_planned_and_then_applied() {
     let (plan, apply) = states(&lp).await;
     assert_eq!((plan.as_str(), apply.as_str()), ("success", "pending"));
     assert_eq!(
-        last_status(&lp, PLAN_CONTEXT).await.unwrap().1,
+        last_status(&lp, "landfall/plan").await.unwrap().1,
         "2 of 2 projects planned"
     );
 
@@ -106,7 +105,7 @@ async fn both_pass_only_once_every_project_is_planned_and_then_applied() {
         .await;
     assert_eq!(states(&lp).await, ("success".into(), "success".into()));
     assert_eq!(
-        last_status(&lp, APPLY_CONTEXT).await.unwrap().1,
+        last_status(&lp, "landfall/apply").await.unwrap().1,
         "2 of 2 projects applied or unchanged"
     );
 }
@@ -223,4 +222,18 @@ async fn a_plan_with_terraform_arguments_is_no_plan_of_the_whole_pr() {
     )
     .await;
     assert!(neither_passes(&lp).await, "{:?}", states(&lp).await);
+}
+
+#[tokio::test]
+async fn the_operators_status_name_names_every_status() {
+    let mut lp = Loop::new().await;
+    let ctx = std::sync::Arc::get_mut(&mut lp.ctx).unwrap();
+    ctx.switches.vcs_status_name = Some("atlantis".to_owned());
+    lp.host_has_pr("open", false).await;
+    lp.host_has_files(&[("README.md", "docs\n")]).await;
+    lp.ctx.process(&opened()).await.unwrap();
+    let contexts: Vec<String> = (lp.sent("POST", "/statuses/").await.iter())
+        .map(|s| s["context"].as_str().unwrap_or_default().to_owned())
+        .collect();
+    assert_eq!(contexts, ["atlantis/plan", "atlantis/apply"]);
 }

@@ -12,7 +12,7 @@ use super::{SHA, access_token, app, client, expires_in, mint, repo};
 
 fn status(state: StatusState) -> CommitStatus {
     CommitStatus {
-        context: status_context("plan", "envs/prod"),
+        context: status_context("landfall", "plan", "envs/prod"),
         state,
         description: "2 to add, 0 to change, 1 to destroy".to_owned(),
         target_url: Some("https://github.com/acme/infra/pull/7#issuecomment-9".to_owned()),
