@@ -237,3 +237,16 @@ async fn the_operators_status_name_names_every_status() {
         .collect();
     assert_eq!(contexts, ["atlantis/plan", "atlantis/apply"]);
 }
+
+#[tokio::test]
+async fn a_push_of_a_commit_planned_already_sets_them_again() {
+    let (lp, _bin) = both_planned_with("repos:\n- id: /.*/\n", TWO_PROJECTS).await;
+    assert_eq!(states(&lp).await.0, "success");
+    // Its plans gone (as a close discards them), the commit is pushed again.
+    let _ = lp.ctx.store.release_pr(super::REPO, 1).await.unwrap();
+    let mut pushed = opened();
+    pushed.kind = crate::event::EventKind::Pushed;
+    pushed.delivery = Some(crate::event::DeliveryId::new("push-2"));
+    lp.ctx.process(&pushed).await.unwrap();
+    assert_eq!(states(&lp).await, ("pending".into(), "pending".into()));
+}
