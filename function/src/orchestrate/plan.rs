@@ -133,12 +133,13 @@ impl Context {
         extra_args: &[String],
     ) -> anyhow::Result<()> {
         let whole = !request.is_explicit() && extra_args.is_empty();
-        let started = self.plan_selected(ctx, request, extra_args, whole).await?;
-        // Runs the function waited for (local dispatch) have each set them as they reported.
-        if whole && (self.report_back || !started) {
+        let started = self.plan_selected(ctx, request, extra_args, whole).await;
+        // Runs the function waited for (local dispatch) have each set them as they reported; a
+        // plan that failed part way still sets them from what it left in the store.
+        if whole && (self.report_back || !matches!(started, Ok(true))) {
             self.reporter().pull_statuses(ctx.pull_head()).await;
         }
-        Ok(())
+        started.map(drop)
     }
 
     async fn plan_selected(

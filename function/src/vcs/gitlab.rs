@@ -148,10 +148,11 @@ impl GitlabClient {
         Ok(project.map(|p| RepoName::new(p.path_with_namespace)))
     }
 
-    /// Whether every status of `sha` that has not succeeded is Landfall's own
-    /// (`GET /projects/:id/repository/commits/:sha/statuses?all=true`, every page): named
-    /// `landfall/...` **and** written by the token's own account (`GET /user`, once). A name
-    /// alone is not enough: a merge request's author can name their own CI jobs `landfall/...`.
+    /// Whether every status of `sha` that has not succeeded (the newest of each name) is
+    /// Landfall's own (`GET /projects/:id/repository/commits/:sha/statuses?all=true`, every
+    /// page): named `landfall/...` (or under `LANDFALL_VCS_STATUS_NAME`) **and** written by the
+    /// token's own account (`GET /user`, once). A name alone is not enough: a merge request's
+    /// author can name their own CI jobs `landfall/...`.
     async fn only_own_checks_pending(&self, repo: &RepoName, sha: &str) -> Result<bool> {
         let me = self
             .me
@@ -167,8 +168,17 @@ impl GitlabClient {
             segment(sha)
         );
         let statuses: Vec<StatusJson> = self.rest.pages_numbered(&first, &what).await?;
-        Ok(statuses
-            .iter()
+        // `all=true` lists the statuses a later one of the same name replaced (a retried job):
+        // only the newest of each name counts, as GitLab counts it.
+        let mut newest = std::collections::HashMap::<&str, &StatusJson>::new();
+        for status in &statuses {
+            let kept = newest.entry(status.name.as_str()).or_insert(status);
+            if kept.id < status.id {
+                *kept = status;
+            }
+        }
+        Ok(newest
+            .values()
             .filter(|s| !matches!(s.status.as_str(), "success" | "skipped"))
             .all(|s| {
                 s.name.starts_with(&self.own_prefix)
@@ -212,6 +222,9 @@ struct ChangesCountJson {
 /// One commit status: its name and state.
 #[derive(Deserialize)]
 struct StatusJson {
+    /// Newer statuses of one name have higher ids.
+    #[serde(default)]
+    id: u64,
     name: String,
     status: String,
     author: Option<Author>,
@@ -307,8 +320,8 @@ impl Host for GitlabClient {
     /// The merge request. `mergeable` maps GitLab's `detailed_merge_status`: `mergeable` is
     /// mergeable; `checking`, `unchecked`, `preparing` and `approvals_syncing` are still being
     /// computed (`None`); `ci_must_pass` and `ci_still_running` are mergeable only when every
-    /// status of the head commit that has not succeeded is Landfall's own (`landfall/...`,
-    /// written by the token's account:
+    /// status of the head commit that has not succeeded is Landfall's own (`landfall/...` or
+    /// under the deployment's status name, written by the token's account:
     /// its pending plan or apply must not block its own apply, as Atlantis leaves out its own),
     /// read with one more request ([`GitlabClient::only_own_checks_pending`]); every other status
     /// (`not_approved`, `discussions_not_resolved`, `draft_status`, `conflict`, `need_rebase`,

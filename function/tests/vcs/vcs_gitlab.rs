@@ -134,10 +134,10 @@ async fn merge_request_in(server: &MockServer, status: &str) {
 }
 
 async fn statuses(server: &MockServer, named: &[(&str, &str, &str)]) {
-    let body: Vec<serde_json::Value> = named
-        .iter()
-        .map(|(name, status, author)| {
-            json!({"name": name, "status": status, "sha": SHA, "author": {"username": author}})
+    let body: Vec<serde_json::Value> = (1..)
+        .zip(named)
+        .map(|(id, (name, status, author))| {
+            json!({"id": id, "name": name, "status": status, "sha": SHA, "author": {"username": author}})
         })
         .collect();
     get("/api/v4/user".to_owned())
@@ -189,6 +189,24 @@ async fn a_ci_job_named_like_landfalls_status_still_blocks() {
     .await;
     let pr = client(&server).pull_request(&repo(), MR).await.unwrap();
     assert_eq!(pr.mergeable, Some(false));
+}
+
+/// A CI job retried to success leaves its older failure in `all=true`'s list: only the newest
+/// status of a name counts, and with Landfall's own left, the merge request is mergeable.
+#[tokio::test]
+async fn a_retried_jobs_older_failure_does_not_count() {
+    for (retried, mergeable) in [("success", true), ("failed", false)] {
+        let server = MockServer::start().await;
+        merge_request_in(&server, "ci_must_pass").await;
+        let named = [
+            ("build", "failed", "dev"),
+            ("landfall/plan: envs/dev", "running", BOT),
+            ("build", retried, "dev"),
+        ];
+        statuses(&server, &named).await;
+        let pr = client(&server).pull_request(&repo(), MR).await.unwrap();
+        assert_eq!(pr.mergeable, Some(mergeable), "{retried}");
+    }
 }
 
 /// Under another status name (`LANDFALL_VCS_STATUS_NAME=atlantis`), Landfall's own statuses are
