@@ -48,6 +48,7 @@ impl PrContext {
             pr: self.pr,
             head: &self.head_sha,
             branch: &self.head_branch,
+            base: &self.base_branch,
         }
     }
 

@@ -254,12 +254,8 @@ impl Context {
         }
         let repo = RepoName::new(&record.key.repo);
         let pr = PullRequestNumber(record.pr);
-        let branch = self
-            .vcs
-            .pull_request(&repo, pr)
-            .await
-            .ok()
-            .map(|p| p.head_branch);
+        let now = self.vcs.pull_request(&repo, pr).await.ok();
+        let branch = now.as_ref().map(|p| p.head_branch.clone());
         let status = CommitStatus {
             context: status_context(self.switches.status_name(), command.as_str(), &record.key.project_label()),
             state: StatusState::Failure,
@@ -271,12 +267,15 @@ impl Context {
         if let Err(err) = self.vcs.set_status(&repo, &sha, &status).await {
             tracing::warn!(error = %err, "could not set the failure status");
         }
-        if !crate::run::is_merge_trigger(record.trigger.as_deref().unwrap_or_default()) {
+        if let Some(now) = &now
+            && !crate::run::is_merge_trigger(record.trigger.as_deref().unwrap_or_default())
+        {
             let at = crate::report::PullHead {
                 repo: &repo,
                 pr,
                 head: &sha,
-                branch: status.branch.as_deref().unwrap_or_default(),
+                branch: &now.head_branch,
+                base: &now.base_branch,
             };
             self.reporter().pull_statuses(at).await;
         }

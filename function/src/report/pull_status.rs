@@ -32,6 +32,9 @@ pub struct PullHead<'a> {
     pub pr: PullRequestNumber,
     pub head: &'a CommitSha,
     pub branch: &'a str,
+    /// The base branch the PR targets now: a plan made for another (before a retarget) counts
+    /// for nothing, as its apply would be refused.
+    pub base: &'a str,
 }
 
 impl PullHead<'_> {
@@ -121,6 +124,7 @@ fn pull_head_of(spec: &RunSpec) -> Option<PullHead<'_>> {
         pr: spec.pr,
         head: &spec.head_sha,
         branch: &spec.head_branch,
+        base: &spec.base_branch,
     })
 }
 
@@ -203,7 +207,10 @@ impl Reporter<'_> {
             return Ok(None);
         };
         let mut records = self.store.list_plans(at.repo.as_str(), at.pr.0).await?;
-        records.retain(|r| r.head_sha == at.head.as_str());
+        records.retain(|r| {
+            let planned_for = r.result.as_ref().and_then(|r| r.base_branch.as_deref());
+            r.head_sha == at.head.as_str() && planned_for.is_none_or(|base| base == at.base)
+        });
         Ok(Some(verdicts(&selected, &records)))
     }
 }

@@ -68,10 +68,17 @@ struct Delivery {
 struct PullRequestEvent {
     installation: Option<Installation>,
     action: Option<String>,
+    /// `edited`: what changed (`base` when the PR was retargeted).
+    changes: Option<PullRequestChanges>,
     number: Option<u64>,
     pull_request: Option<PullRequest>,
     #[serde(flatten)]
     common: Common,
+}
+
+#[derive(Deserialize)]
+struct PullRequestChanges {
+    base: Option<IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -144,6 +151,11 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
                 "synchronize" => EventKind::Pushed,
                 "ready_for_review" => EventKind::Ready,
                 "reopened" => EventKind::Reopened,
+                // Retargeted: what was planned for the old base no longer counts, so its
+                // head is handled as pushed anew.
+                "edited" if e.changes.as_ref().is_some_and(|c| c.base.is_some()) => {
+                    EventKind::Pushed
+                }
                 "closed" => closed(pr),
                 _ => EventKind::Ignored(IgnoreReason::UnhandledAction {
                     event: event_type.to_owned(),
@@ -361,6 +373,28 @@ mod tests {
         assert_eq!(
             (e.pr_author.as_deref(), e.sender.as_deref()),
             (Some("a"), Some("b"))
+        );
+    }
+
+    /// GitHub's `pull_request` `edited` names what changed in `changes`: a new base
+    /// (`changes.base.ref.from`) is a retarget, handled as the head pushed anew; a title or body
+    /// edit is ignored.
+    #[test]
+    fn a_retargeted_pull_request_is_its_head_pushed_anew_and_a_title_edit_is_ignored() {
+        let retargeted = parse_as(
+            "pull_request",
+            r#"{"action":"edited","number":3,"changes":{"base":{"ref":{"from":"main"},"sha":{"from":"abc"}}},"pull_request":{"number":3,"base":{"ref":"release"}}}"#,
+        );
+        assert_eq!(retargeted.kind, EventKind::Pushed);
+        assert_eq!(retargeted.base_branch.as_deref(), Some("release"));
+        let renamed = parse_as(
+            "pull_request",
+            r#"{"action":"edited","number":3,"changes":{"title":{"from":"x"}},"pull_request":{"number":3}}"#,
+        );
+        assert!(
+            matches!(renamed.kind, EventKind::Ignored(_)),
+            "{:?}",
+            renamed.kind
         );
     }
 

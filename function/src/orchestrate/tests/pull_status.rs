@@ -250,3 +250,26 @@ async fn a_push_of_a_commit_planned_already_sets_them_again() {
     lp.ctx.process(&pushed).await.unwrap();
     assert_eq!(states(&lp).await, ("pending".into(), "pending".into()));
 }
+
+#[tokio::test]
+async fn a_retarget_leaves_neither_passing_on_plans_made_for_the_old_base() {
+    use wiremock::matchers::{method, path};
+    use wiremock::{Mock, ResponseTemplate};
+    let (lp, _bin) = both_planned_with("repos:\n- id: /.*/\n", TWO_PROJECTS).await;
+    assert_eq!(states(&lp).await.0, "success");
+    // The PR now targets `release`; the host delivers `edited` with `changes.base`.
+    let mut retargeted = super::pr_json("open", false);
+    retargeted["base"]["ref"] = "release".into();
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{}/pulls/1", super::REPO)))
+        .respond_with(ResponseTemplate::new(200).set_body_json(retargeted))
+        .with_priority(1)
+        .mount(&lp.host)
+        .await;
+    let mut pushed = opened();
+    pushed.kind = crate::event::EventKind::Pushed;
+    pushed.base_branch = Some("release".to_owned());
+    pushed.delivery = Some(crate::event::DeliveryId::new("edited-1"));
+    lp.ctx.process(&pushed).await.unwrap();
+    assert_eq!(states(&lp).await, ("pending".into(), "pending".into()));
+}
