@@ -1,7 +1,7 @@
 //! GitLab (project, group and system hooks). The kind is the body's `object_kind` (system hooks
 //! say `X-Gitlab-Event: System Hook` for every kind). Merge-request `update`s are pushes only when
-//! they carry `oldrev`; an update that clears the draft flag (or the `Draft:` title prefix) marks the
-//! merge request ready. Namespaces nest, so the repo is the whole `path_with_namespace`.
+//! they carry `oldrev`, or change `target_branch` (a retarget); an update that clears the draft
+//! flag (or the `Draft:` title prefix) marks the merge request ready. Namespaces nest, so the repo is the whole `path_with_namespace`.
 //!
 //! The sender's id (`sender_id`) is the delivery's `user.id`, the numeric id GitLab's member
 //! APIs take. The head's project (`head_repo`) is the merge request's `source` project
@@ -147,6 +147,14 @@ fn merge_request(e: &MergeRequestEvent) -> Event {
             EventKind::Pushed
         }
         "update" if became_ready(e.changes.as_ref()) => EventKind::Ready,
+        // Retargeted (`changes.target_branch`): handled as the head pushed anew, as GitHub's.
+        "update"
+            if e.changes
+                .as_ref()
+                .is_some_and(|c| c.contains_key("target_branch")) =>
+        {
+            EventKind::Pushed
+        }
         "update" => {
             let mut fields: Vec<String> = e
                 .changes
@@ -315,6 +323,15 @@ mod tests {
             r#"{"object_kind":"merge_request","object_attributes":{"iid":3,"action":"open","draft":false,"title":"new network"}}"#,
         );
         assert!(!e.draft);
+    }
+
+    #[test]
+    fn a_retargeted_merge_request_is_its_head_pushed_anew() {
+        let e = parse_body(
+            r#"{"object_kind":"merge_request","object_attributes":{"iid":3,"action":"update","target_branch":"release"},"changes":{"target_branch":{"previous":"main","current":"release"}}}"#,
+        );
+        assert_eq!(e.kind, EventKind::Pushed);
+        assert_eq!(e.base_branch.as_deref(), Some("release"));
     }
 
     #[test]
