@@ -18,7 +18,7 @@ use crate::store::{
     ApplyLocks as _, LockHolder, LockKey, LockOutcome, PlanOutcome, PlanRecord, PlanStatus, Store,
 };
 use crate::vcs::tree::HeadFiles;
-use crate::vcs::{PrState, StatusState, VcsClient, status_context};
+use crate::vcs::{PrState, StatusState, VcsClient};
 
 /// What a command that selects projects reads at the PR's head.
 pub(super) struct AtHead {
@@ -467,10 +467,7 @@ impl Context {
                 .publish(spec, thread, Some(&refused(spec, &why)))
                 .await;
         }
-        let context = status_context(reporter.status_name, spec.status_name(), &spec.project.label());
-        reporter
-            .status(spec, &context, StatusState::Pending, verb)
-            .await;
+        reporter.run_status(spec, StatusState::Pending, verb).await;
         let secrets = self.run_secrets(spec).await?;
         let outcome = self.dispatcher.dispatch(spec, &secrets).await?;
         tracing::info!(run = %run_id, project = %spec.project.label(), command = %spec.command, "run dispatched");

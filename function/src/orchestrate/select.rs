@@ -232,15 +232,14 @@ pub(crate) fn unapproved(
 /// it was made under another branch's policy (its sets, hooks, workflow and requirements),
 /// before the pull request was retargeted.
 pub(crate) fn other_base(result: Option<&ProjectResult>, base: &str) -> Option<String> {
-    let planned_for = result?.base_branch.as_deref()?;
+    let result = result.filter(|r| r.made_for_another_base(base))?;
     // Branch names are chosen by whoever pushes them, and may hold backticks.
-    let (planned_for, base) = (inline_code(planned_for), inline_code(base));
-    (planned_for != base).then(|| {
-        format!(
-            "its plan was made for the base branch {planned_for}, and the pull request now \
-             merges into {base}: comment `landfall plan` to plan it under {base}'s policy"
-        )
-    })
+    let planned_for = inline_code(result.base_branch.as_deref()?);
+    let base = inline_code(base);
+    Some(format!(
+        "its plan was made for the base branch {planned_for}, and the pull request now merges \
+         into {base}: comment `landfall plan` to plan it under {base}'s policy"
+    ))
 }
 
 /// Why a plan with `result` was not checked against every set of `checks`, if it was not.

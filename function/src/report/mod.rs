@@ -330,7 +330,7 @@ impl Reporter<'_> {
     }
 
     /// Sets the run's own commit status (its command's, for its project), best effort.
-    async fn run_status(&self, spec: &RunSpec, state: StatusState, description: &str) {
+    pub(crate) async fn run_status(&self, spec: &RunSpec, state: StatusState, description: &str) {
         let context = status_context(self.status_name, spec.status_name(), &spec.project.label());
         self.status(spec, &context, state, description).await;
     }

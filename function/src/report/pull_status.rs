@@ -7,8 +7,9 @@
 //! projects it ran, those later execution order groups run, and those it left out), and the
 //! PR's plan record of each at that head. A selected project without one (left out, not
 //! started, discarded by an `unlock`) is not planned; without a selection kept for the head,
-//! nothing is posted (a required check stays one the host waits for). After it posts them, the reporter reads the store again and posts
-//! again when the answer changed, so two runs that end together leave the later answer.
+//! nothing is posted (a required check stays one the host waits for). After it posts them, the
+//! reporter reads the store again and posts again when the answer changed, so two runs that end
+//! together leave the later answer.
 
 use crate::event::{CommitSha, PullRequestNumber, RepoName};
 use crate::run::{RunCommand, RunSpec};
@@ -208,8 +209,8 @@ impl Reporter<'_> {
         };
         let mut records = self.store.list_plans(at.repo.as_str(), at.pr.0).await?;
         records.retain(|r| {
-            let planned_for = r.result.as_ref().and_then(|r| r.base_branch.as_deref());
-            r.head_sha == at.head.as_str() && planned_for.is_none_or(|base| base == at.base)
+            r.head_sha == at.head.as_str()
+                && !r.result.as_ref().is_some_and(|r| r.made_for_another_base(at.base))
         });
         Ok(Some(verdicts(&selected, &records)))
     }

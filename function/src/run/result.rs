@@ -233,6 +233,15 @@ impl ProjectResult {
         }
     }
 
+    /// Whether the plan was made for a base branch other than `base` (the pull request was
+    /// retargeted since); a record made before the base was kept says nothing.
+    #[must_use]
+    pub fn made_for_another_base(&self, base: &str) -> bool {
+        self.base_branch
+            .as_deref()
+            .is_some_and(|planned_for| planned_for != base)
+    }
+
     /// Whether every policy set passed (true without policy sets).
     #[must_use]
     pub fn policies_passed(&self) -> bool {

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use super::depends::{both_planned_with, dispatched, files};
 use super::reports::{reporting_loop_with, reports};
 use super::{Loop, comment, opened};
+use crate::event::{DeliveryId, Event, EventKind};
 use crate::run::{RunCommand, RunStatus};
 use crate::store::Store as _;
 
@@ -54,6 +55,14 @@ async fn report_all(lp: &Loop, command: RunCommand, count: usize, status: RunSta
             }
         }
     }
+}
+
+/// The PR's event of `kind`, delivered as `delivery`.
+fn pr_event(kind: EventKind, delivery: &str) -> Event {
+    let mut event = opened();
+    event.kind = kind;
+    event.delivery = Some(DeliveryId::new(delivery));
+    event
 }
 
 /// A reporting loop whose open PR changes the two projects of `config`.
@@ -198,16 +207,10 @@ async fn a_close_and_reopen_leaves_neither_passing_on_the_discarded_plans() {
     let (lp, _bin) = both_planned_with("repos:\n- id: /.*/\n", TWO_PROJECTS).await;
     lp.host_grants("author", "write").await;
     assert_eq!(states(&lp).await, ("success".into(), "pending".into()));
-    let mut closed = opened();
-    closed.kind = crate::event::EventKind::Closed;
-    closed.delivery = Some(crate::event::DeliveryId::new("close-1"));
-    lp.ctx.process(&closed).await.unwrap();
+    lp.ctx.process(&pr_event(EventKind::Closed, "close-1")).await.unwrap();
     // Reopened by its author, who may plan but not apply: the planned commit is not planned
     // again, and its plans are gone.
-    let mut reopened = opened();
-    reopened.kind = crate::event::EventKind::Reopened;
-    reopened.delivery = Some(crate::event::DeliveryId::new("reopen-1"));
-    lp.ctx.process(&reopened).await.unwrap();
+    lp.ctx.process(&pr_event(EventKind::Reopened, "reopen-1")).await.unwrap();
     assert_eq!(states(&lp).await, ("pending".into(), "pending".into()));
 }
 
@@ -244,10 +247,7 @@ async fn a_push_of_a_commit_planned_already_sets_them_again() {
     assert_eq!(states(&lp).await.0, "success");
     // Its plans gone (as a close discards them), the commit is pushed again.
     let _ = lp.ctx.store.release_pr(super::REPO, 1).await.unwrap();
-    let mut pushed = opened();
-    pushed.kind = crate::event::EventKind::Pushed;
-    pushed.delivery = Some(crate::event::DeliveryId::new("push-2"));
-    lp.ctx.process(&pushed).await.unwrap();
+    lp.ctx.process(&pr_event(EventKind::Pushed, "push-2")).await.unwrap();
     assert_eq!(states(&lp).await, ("pending".into(), "pending".into()));
 }
 
@@ -266,10 +266,8 @@ async fn a_retarget_leaves_neither_passing_on_plans_made_for_the_old_base() {
         .with_priority(1)
         .mount(&lp.host)
         .await;
-    let mut pushed = opened();
-    pushed.kind = crate::event::EventKind::Pushed;
-    pushed.base_branch = Some("release".to_owned());
-    pushed.delivery = Some(crate::event::DeliveryId::new("edited-1"));
-    lp.ctx.process(&pushed).await.unwrap();
+    let mut retarget = pr_event(EventKind::Pushed, "edited-1");
+    retarget.base_branch = Some("release".to_owned());
+    lp.ctx.process(&retarget).await.unwrap();
     assert_eq!(states(&lp).await, ("pending".into(), "pending".into()));
 }
