@@ -67,8 +67,10 @@ fn assert_locked_by_1(server: &Server, story: &mut Gitlab) {
     }
     let runs = run_dirs(&story.ws.data());
     let seen = story.host.comments(2).len();
-    story.deliver_mr(server, "reopen", 2);
+    let id = story.deliver_mr(server, "reopen", 2);
     wait_comment(&story.host, 2, seen, "locked by #1");
+    // Handled to the end: the statuses it sets after its comment are not a later command's.
+    wait_handled(&story.ws.log(), &id);
     assert_eq!(run_dirs(&story.ws.data()), runs);
 }
 
