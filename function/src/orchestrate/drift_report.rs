@@ -148,6 +148,7 @@ impl Context {
             description,
             target_url: issue.map(str::to_owned),
             branch: None,
+            pull: None,
         };
         let repo = RepoName::new(&drift.key.repo);
         let sha = CommitSha::new(&drift.checked_sha);

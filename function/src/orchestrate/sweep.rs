@@ -262,6 +262,7 @@ impl Context {
             description: description.to_owned(),
             target_url: Some(self.reporter().pull_url(&repo, pr)),
             branch: branch.filter(|b| !b.is_empty()),
+            pull: Some(pr),
         };
         let sha = CommitSha::new(&record.head_sha);
         if let Err(err) = self.vcs.set_status(&repo, &sha, &status).await {

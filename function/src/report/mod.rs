@@ -350,6 +350,7 @@ impl Reporter<'_> {
             description: description.to_owned(),
             target_url: (!spec.is_drift()).then(|| self.pull_url(repo, spec.pr)),
             branch: Some(spec.head_branch.clone()).filter(|b| !b.is_empty()),
+            pull: (!spec.is_drift()).then_some(spec.pr),
         };
         let sha = &spec.head_sha;
         if let Err(err) = self.vcs.set_status(repo, sha, &status).await {

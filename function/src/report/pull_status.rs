@@ -189,6 +189,7 @@ impl Reporter<'_> {
                     description: verdict.description.clone(),
                     target_url: Some(self.pull_url(at.repo, at.pr)),
                     branch: Some(at.branch.to_owned()).filter(|b| !b.is_empty()),
+                    pull: Some(at.pr),
                 };
                 if let Err(err) = self.vcs.set_status(at.repo, at.head, &status).await {
                     tracing::warn!(error = %err, context, "could not set the commit status");

@@ -53,6 +53,7 @@ mod tests {
             description: "x".repeat(300),
             target_url: None,
             branch: None,
+            pull: None,
         };
         let body = build_status(&status, || "https://bb.example".into());
         assert_eq!(body["state"], "FAILED");

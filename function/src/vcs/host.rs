@@ -206,6 +206,18 @@ pub(crate) trait Host: Send + Sync {
     /// The write that sets `status` on `sha`.
     fn status(&self, repo: &RepoName, sha: &CommitSha, status: &CommitStatus) -> Result<Put>;
 
+    /// [`Self::status`], for a host that must read something first to address the write
+    /// (Azure DevOps: the pull request's iteration at `sha`).
+    fn status_write(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        status: &CommitStatus,
+    ) -> impl Future<Output = Result<Put>> + Send {
+        let put = self.status(repo, sha, status);
+        async move { put }
+    }
+
     /// [`VcsClient::permission`].
     fn read_access(
         &self,
@@ -431,7 +443,7 @@ impl<H: Host> VcsClient for H {
         status: &CommitStatus,
     ) -> Result<()> {
         let what = format!("set status {} on {sha}", status.context);
-        let put = self.status(repo, sha, status)?;
+        let put = self.status_write(repo, sha, status).await?;
         self.send_put(repo, &put, &what).await
     }
 

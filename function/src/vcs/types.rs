@@ -218,6 +218,10 @@ pub struct CommitStatus {
     /// The pull request's source branch: GitLab (`ref`) and Bitbucket Cloud (`refname`) attach a
     /// status to the pull request through it, not through the commit alone.
     pub branch: Option<String>,
+    /// The pull request the status is about, when it is about one (not a drift check's):
+    /// Azure DevOps posts it as a pull request status on the iteration at the commit, which is
+    /// what its branch policies read.
+    pub pull: Option<PullRequestNumber>,
 }
 
 /// The name statuses start with unless the operator names another (`LANDFALL_VCS_STATUS_NAME`).

@@ -155,13 +155,15 @@ fn repo(name: &str) -> RepoName {
     RepoName::new(name)
 }
 
-fn status() -> CommitStatus {
+/// A pull request's plan status (`pull`), or a drift check's (`None`).
+fn status(pull: Option<PullRequestNumber>) -> CommitStatus {
     CommitStatus {
         context: status_context("landfall", "plan", "envs/prod"),
         state: StatusState::Pending,
         description: "Planning".into(),
         target_url: Some("https://ci.example.com/landfall/1".into()),
         branch: Some("feature".into()),
+        pull,
     }
 }
 
@@ -213,9 +215,10 @@ impl<C: VcsClient> Case<C> {
         let id = h.run("post_comment", id).await.expect("post_comment");
         let edit = c.edit_comment(repo, number, &id, "plan, edited");
         h.run("edit_comment", edit).await.expect("edit_comment");
-        let status = status();
-        let set = c.set_status(repo, &sha, &status);
-        h.run("set_status", set).await.expect("set_status");
+        for status in [status(Some(number)), status(None)] {
+            let set = c.set_status(repo, &sha, &status);
+            h.run("set_status", set).await.expect("set_status");
+        }
         let access = h.run("permission", c.permission(repo, user)).await;
         access.expect("permission");
         let approvals = h.run("approvals", c.approvals(repo, number, &sha)).await;
@@ -300,7 +303,7 @@ async fn github_requests_are_documented_by_the_rest_api_description() {
         let member = h.run("app is_member", app.is_member("ops/sre", &octocat));
         assert!(member.await.expect("is_member as an App"));
         // An App's statuses are check runs.
-        let (sha, status) = (CommitSha::new(SHA), status());
+        let (sha, status) = (CommitSha::new(SHA), status(Some(PullRequestNumber(7))));
         let check = app.set_status(&acme, &sha, &status);
         h.run("app set_status", check)
             .await

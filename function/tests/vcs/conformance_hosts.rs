@@ -245,7 +245,9 @@ pub fn azure_devops(req: &Request) -> ResponseTemplate {
             "lastMergeSourceCommit": {"commitId": SHA}, "lastMergeCommit": {"commitId": MERGED},
             "sourceRefName": "refs/heads/feature", "targetRefName": "refs/heads/main"
         })),
-        ("GET", "/pullrequests/42/iterations") => json(json!({"value": [{"id": 1}]})),
+        ("GET", "/pullrequests/42/iterations") => json(json!({
+            "value": [{"id": 1, "sourceRefCommit": {"commitId": SHA}}]
+        })),
         ("GET", "/pullrequests/42/iterations/1/changes") => json(json!({
             "changeEntries": [{"item": {"path": "/envs/prod/main.tf"}, "changeType": "edit"}],
             "nextSkip": 0, "nextTop": 0
@@ -256,6 +258,7 @@ pub fn azure_devops(req: &Request) -> ResponseTemplate {
         ("GET", "/items") => bytes(b"a = 1\n"),
         ("POST", "/pullrequests/42/threads") => json(json!({"id": 3, "comments": [{"id": 1}]})),
         ("PATCH", "/pullrequests/42/threads/3/comments/1") => json(json!({"id": 1})),
+        ("POST", "/pullrequests/42/statuses") => json(json!({"id": 2, "iterationId": 1})),
         ("POST", p) if p == format!("/commits/{SHA}/statuses") => created(json!({"id": 1})),
         ("GET", "/diffs/commits") => json(json!({
             "behindCount": 0, "aheadCount": 1, "baseCommit": BASE, "commonCommit": BASE

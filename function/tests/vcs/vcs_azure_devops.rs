@@ -1,6 +1,6 @@
 //! The Azure DevOps adapter against a wiremock Azure DevOps asserting the documented 7.1
 //! requests: Basic auth with the PAT, iteration changes paged by `nextSkip`/`nextTop`, threads,
-//! comment edits, commit statuses, reviewer votes (approvals at the current source commit, a
+//! comment edits, commit statuses (a pull request's: `statuses`), reviewer votes (approvals at the current source commit, a
 //! rejection stopping them all), `diffs/commits` for `undiverged`, and the user's effective
 //! permission from the Git Repositories namespace's access control list (the identity's
 //! descriptor looked up once, then cached). The permission look-up's requests are snapshotted.
@@ -23,6 +23,7 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 mod delete_branch;
 mod drift;
 mod merge;
+mod statuses;
 
 const SHA: &str = "ec26c3e57ca3a959ca5aad62de7213c562f8c821";
 const REPO: &str = "/acme/Platform/_apis/git/repositories/infra";
@@ -208,6 +209,7 @@ async fn items_threads_comment_edits_and_statuses_use_the_documented_endpoints()
         description: "Applied".into(),
         target_url: None,
         branch: Some("feature".into()),
+        pull: None,
     };
     c.set_status(&repo(), &sha, &status).await.unwrap();
 }

@@ -226,6 +226,7 @@ async fn cloud_comments_sources_and_build_statuses_use_the_documented_bodies() {
         description: "Planning".into(),
         target_url: Some("https://logs/1".into()),
         branch: Some("feature".into()),
+        pull: None,
     };
     c.set_status(&repo, &sha, &status).await.unwrap();
 }

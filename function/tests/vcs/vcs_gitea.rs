@@ -173,6 +173,7 @@ async fn raw_files_trees_comments_and_statuses_use_the_documented_endpoints() {
         description: "Applying".into(),
         target_url: Some("https://ci/log".into()),
         branch: Some("feature".into()),
+        pull: None,
     };
     c.set_status(&repo(), &sha, &status).await.unwrap();
 }

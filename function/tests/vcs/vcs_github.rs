@@ -396,6 +396,7 @@ async fn a_commit_status_names_the_project_and_command() {
         description: "Plan: 1 to add, 0 to change, 0 to destroy".into(),
         target_url: Some("https://github.com/acme/infra/pull/7#issuecomment-1001".into()),
         branch: Some("feature".into()),
+        pull: None,
     };
     client(&server)
         .set_status(&repo(), &CommitSha::new(SHA), &status)

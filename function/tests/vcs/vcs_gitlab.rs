@@ -441,6 +441,7 @@ async fn files_trees_notes_and_statuses_use_the_documented_endpoints() {
         description: "Plan failed".into(),
         target_url: None,
         branch: Some("feature/vpc".into()),
+        pull: None,
     };
     c.set_status(&repo(), &sha, &status).await.unwrap();
 }

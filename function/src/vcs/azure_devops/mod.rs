@@ -6,7 +6,8 @@
 //! `GET pullRequests/{id}/iterations` then `GET .../iterations/{n}/changes` (`$top`/`$skip`,
 //! `nextSkip`/`nextTop` pagination), `GET items?path=&versionDescriptor.version=`,
 //! `GET items?scopePath=/&recursionLevel=full`, `POST pullRequests/{id}/threads`,
-//! `PATCH pullRequests/{id}/threads/{t}/comments/{c}`, `POST commits/{sha}/statuses`,
+//! `PATCH pullRequests/{id}/threads/{t}/comments/{c}`, `POST pullRequests/{id}/statuses` (a
+//! pull request's status, on the iteration at its commit) or `POST commits/{sha}/statuses`,
 //! `GET diffs/commits` (`undiverged`) and `GET` of the repository itself (its ids; its default
 //! branch), `GET refs?filter=` and `POST refs` (deleting a merged pull request's branch). Who
 //! may run commands: `GET _apis/identities?identityIds=` on the identity service
@@ -111,6 +112,56 @@ impl AzureDevopsClient {
         );
         self.rest.get(&target, &what).await
     }
+
+    /// `GET pullRequests/{id}/iterations`: one per push of the source branch, oldest first.
+    async fn iterations(&self, pr: PrRef<'_>, what: &str) -> Result<Vec<IterationJson>> {
+        let base = Self::repo_path(pr.repo)?;
+        let target = format!(
+            "{base}/pullRequests/{}/iterations?api-version={API_VERSION}",
+            pr.number
+        );
+        let list: ListJson<IterationJson> = self.rest.get(&target, what).await?;
+        Ok(list.value)
+    }
+
+    /// `POST pullRequests/{id}/statuses` on the newest iteration made of `sha`: the pull
+    /// request status a branch policy's status check reads (a commit status it does not), which
+    /// expires with its iteration where the policy resets on new changes. A commit no iteration
+    /// is made of (a merge commit) gets a commit status, as a status of no pull request does.
+    async fn pull_status(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        status: &CommitStatus,
+    ) -> Result<Put> {
+        let Some(number) = status.pull else {
+            return self.status(repo, sha, status);
+        };
+        let pr = PrRef { repo, number };
+        let what = format!("find the iteration of {} at {sha}", Self::pr_name(pr));
+        let iterations = self.iterations(pr, &what).await?;
+        let at_sha = |i: &&IterationJson| {
+            i.source_ref_commit
+                .as_ref()
+                .is_some_and(|c| c.commit_id.eq_ignore_ascii_case(sha.as_str()))
+        };
+        let iteration = iterations.iter().filter(at_sha).max_by_key(|i| i.id);
+        let Some(iteration) = iteration else {
+            return self.status(repo, sha, status);
+        };
+        let base = Self::repo_path(repo)?;
+        let path = format!("{base}/pullRequests/{number}/statuses?api-version={API_VERSION}");
+        let mut body = status_body(status);
+        body["iterationId"] = json!(iteration.id);
+        Ok(Put::new(Method::POST, path, body))
+    }
+}
+
+/// `status` as Azure DevOps takes it, named by `context.name` in the genre `landfall`.
+fn status_body(status: &CommitStatus) -> Value {
+    let mut body = STATUS.json(status);
+    body["context"] = json!({ "name": status.context, "genre": "landfall" });
+    body
 }
 
 /// How Azure DevOps spells a commit status (`context` is then an object: see `status`).
@@ -170,14 +221,8 @@ impl Host for AzureDevopsClient {
     async fn list_changed_files(&self, pr: PrRef<'_>) -> Result<Vec<ChangedFile>> {
         let base = format!("{}/pullRequests/{}", Self::repo_path(pr.repo)?, pr.number);
         let what = format!("list files of {}", Self::pr_name(pr));
-        let iterations: ListJson<IterationJson> = self
-            .rest
-            .get(
-                &format!("{base}/iterations?api-version={API_VERSION}"),
-                &what,
-            )
-            .await?;
-        let Some(last) = iterations.value.iter().map(|i| i.id).max() else {
+        let iterations = self.iterations(pr, &what).await?;
+        let Some(last) = iterations.iter().map(|i| i.id).max() else {
             return Ok(Vec::new());
         };
         let (base, what) = (&base, &what);
@@ -275,9 +320,17 @@ impl Host for AzureDevopsClient {
     fn status(&self, repo: &RepoName, sha: &CommitSha, status: &CommitStatus) -> Result<Put> {
         let (base, sha) = (Self::repo_path(repo)?, segment(sha.as_str()));
         let path = format!("{base}/commits/{sha}/statuses?api-version={API_VERSION}");
-        let mut body = STATUS.json(status);
-        body["context"] = json!({ "name": status.context, "genre": "landfall" });
-        Ok(Put::new(Method::POST, path, body))
+        Ok(Put::new(Method::POST, path, status_body(status)))
+    }
+
+    /// A pull request's status goes on its iteration at `sha` (see `pull_status`).
+    async fn status_write(
+        &self,
+        repo: &RepoName,
+        sha: &CommitSha,
+        status: &CommitStatus,
+    ) -> Result<Put> {
+        self.pull_status(repo, sha, status).await
     }
 
     /// The user's effective permission on the repository from the Git Repositories security

@@ -140,8 +140,12 @@ pub(super) struct ListJson<T> {
 }
 
 #[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub(super) struct IterationJson {
     pub(super) id: u64,
+    /// The source branch's commit the iteration was made of.
+    #[serde(default)]
+    pub(super) source_ref_commit: Option<CommitJson>,
 }
 
 #[derive(Deserialize)]

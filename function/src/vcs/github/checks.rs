@@ -53,6 +53,7 @@ mod tests {
             description: "1 to add, 0 to change, 0 to destroy".to_owned(),
             target_url: Some("https://github.com/acme/infra/pull/7#issuecomment-1".to_owned()),
             branch: None,
+            pull: None,
         }
     }
 

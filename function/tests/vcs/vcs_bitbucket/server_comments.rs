@@ -143,6 +143,7 @@ async fn server_edits_a_comment_with_its_current_version_and_posts_build_statuse
         description: "ok".into(),
         target_url: Some("https://logs/2".into()),
         branch: Some("feature".into()),
+        pull: None,
     };
     c.set_status(&repo, &CommitSha::new(SHA), &status)
         .await
@@ -175,6 +176,7 @@ async fn bitbucket_server_build_statuses_keep_within_the_resource_limits() {
         description: "d".repeat(300),
         target_url: Some(format!("https://logs.example/{}", "x".repeat(500))),
         branch: None,
+        pull: None,
     };
     server_client(&server)
         .set_status(&RepoName::new("PLAT/infra"), &CommitSha::new(SHA), &status)

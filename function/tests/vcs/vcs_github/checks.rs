@@ -17,6 +17,7 @@ fn status(state: StatusState) -> CommitStatus {
         description: "2 to add, 0 to change, 1 to destroy".to_owned(),
         target_url: Some("https://github.com/acme/infra/pull/7#issuecomment-9".to_owned()),
         branch: Some("feature".to_owned()),
+        pull: None,
     }
 }
 
