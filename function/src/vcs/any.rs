@@ -70,9 +70,10 @@ impl AnyVcs {
                 gitlab::GitlabClient::new(url, &token, retry)?
                     .with_status_name(&settings.status_name),
             ),
-            Provider::AzureDevops => {
-                AnyVcs::AzureDevops(azure_devops::AzureDevopsClient::new(url, &token, retry)?)
-            }
+            Provider::AzureDevops => AnyVcs::AzureDevops(
+                azure_devops::AzureDevopsClient::new(url, &token, retry)?
+                    .with_status_name(&settings.status_name),
+            ),
             Provider::BitbucketCloud => AnyVcs::BitbucketCloud(
                 bitbucket_cloud::BitbucketCloudClient::new(url, &token, retry)?,
             ),

@@ -1,5 +1,5 @@
 //! What Bitbucket Cloud and Bitbucket Server share: build statuses, in the same states, each
-//! keyed by a digest of its name, with a link Bitbucket requires.
+//! keyed by its name (a digest of a long one), with a link Bitbucket requires.
 
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -26,8 +26,14 @@ pub(super) fn build_status(status: &CommitStatus, default_url: impl FnOnce() -> 
     body
 }
 
-/// Bitbucket keys a build status by `key` (at most 40 characters): a digest of the context.
+/// Bitbucket keys a build status by `key`, of at most 40 characters: the name itself, as
+/// Atlantis keys it, so that a required build names the status (`landfall/plan`); a longer name
+/// by a digest of it, where cutting it short could give two statuses one key. A digest key has
+/// no `/`, which every name has, so it is no other status's key.
 fn status_key(context: &str) -> String {
+    if context.chars().count() <= 40 {
+        return context.to_owned();
+    }
     let digest = Sha256::digest(context.as_bytes());
     format!("landfall-{}", hex::encode(&digest[..12]))
 }
@@ -38,11 +44,20 @@ mod tests {
     use crate::vcs::StatusState;
 
     #[test]
-    fn status_keys_are_stable_and_short() {
-        let k = status_key("landfall/plan: envs/prod");
-        assert_eq!(k, status_key("landfall/plan: envs/prod"));
-        assert!(k.len() <= 40);
-        assert_ne!(k, status_key("landfall/apply: envs/prod"));
+    fn a_status_is_keyed_by_its_name_and_a_long_one_by_a_short_digest() {
+        assert_eq!(status_key("landfall/plan"), "landfall/plan");
+        assert_eq!(
+            status_key("atlantis/apply: envs/prod"),
+            "atlantis/apply: envs/prod"
+        );
+        let long = "landfall/plan: teams/payments/envs/production/eu-west-1";
+        let (k, other) = (status_key(long), status_key(&long.replace("plan", "apply")));
+        assert_eq!(k, status_key(long));
+        assert!(k.starts_with("landfall-") && k.chars().count() <= 40, "{k}");
+        assert_ne!(k, other);
+        // Two long names alike in their first 40 characters get two keys.
+        let alike = format!("{long}-2");
+        assert_ne!(status_key(&alike), k);
     }
 
     #[test]

@@ -202,7 +202,7 @@ async fn cloud_comments_sources_and_build_statuses_use_the_documented_bodies() {
         .and(path(format!("{CLOUD}/commit/{SHA}/statuses/build")))
         .and(body_partial_json(json!({
             "state": "INPROGRESS", "name": "landfall/plan: a", "url": "https://logs/1", "description": "Planning",
-            "refname": "feature"
+            "refname": "feature", "key": "landfall/plan: a"
         })))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"key": "k"})))
         .expect(1)

@@ -79,6 +79,8 @@ pub struct AzureDevopsClient {
     identities: Rest,
     /// Identity id (lower case, no dashes) → identity descriptor, for those found.
     descriptors: Arc<Mutex<HashMap<String, String>>>,
+    /// Statuses are spelled as Atlantis spells them (`LANDFALL_VCS_STATUS_NAME=atlantis`).
+    atlantis_statuses: bool,
 }
 
 impl AzureDevopsClient {
@@ -98,11 +100,36 @@ impl AzureDevopsClient {
             rest: Rest::new(url, auth.clone(), retry)?,
             identities: Rest::new(&identity_url(url), auth, retry)?,
             descriptors: Arc::new(Mutex::new(HashMap::new())),
+            atlantis_statuses: false,
         })
     }
 }
 
 impl AzureDevopsClient {
+    /// Statuses named `name` (`LANDFALL_VCS_STATUS_NAME`); under `atlantis` they are spelled
+    /// as Atlantis spells them, so that a status policy made for Atlantis matches them.
+    #[must_use]
+    pub fn with_status_name(mut self, name: &str) -> Self {
+        self.atlantis_statuses = name == "atlantis";
+        self
+    }
+
+    /// `status` as Azure DevOps takes it. Its context is named by the whole name in the genre
+    /// `landfall`; or, spelled as Atlantis spells it, by what follows the name's last `/` in the
+    /// genre `Atlantis Bot/` and what precedes it (`atlantis/plan`: `plan` in `Atlantis
+    /// Bot/atlantis`).
+    fn status_body(&self, status: &CommitStatus) -> Value {
+        let mut body = STATUS.json(status);
+        let name = &status.context;
+        body["context"] = match name.rsplit_once('/') {
+            Some((genre, name)) if self.atlantis_statuses => {
+                json!({ "name": name, "genre": format!("Atlantis Bot/{genre}") })
+            }
+            _ => json!({ "name": name, "genre": "landfall" }),
+        };
+        body
+    }
+
     async fn get_pr(&self, pr: PrRef<'_>) -> Result<PrJson> {
         let what = format!("get pull request {}", Self::pr_name(pr));
         let base = Self::repo_path(pr.repo)?;
@@ -151,17 +178,10 @@ impl AzureDevopsClient {
         };
         let base = Self::repo_path(repo)?;
         let path = format!("{base}/pullRequests/{number}/statuses?api-version={API_VERSION}");
-        let mut body = status_body(status);
+        let mut body = self.status_body(status);
         body["iterationId"] = json!(iteration.id);
         Ok(Put::new(Method::POST, path, body))
     }
-}
-
-/// `status` as Azure DevOps takes it, named by `context.name` in the genre `landfall`.
-fn status_body(status: &CommitStatus) -> Value {
-    let mut body = STATUS.json(status);
-    body["context"] = json!({ "name": status.context, "genre": "landfall" });
-    body
 }
 
 /// How Azure DevOps spells a commit status (`context` is then an object: see `status`).
@@ -320,7 +340,7 @@ impl Host for AzureDevopsClient {
     fn status(&self, repo: &RepoName, sha: &CommitSha, status: &CommitStatus) -> Result<Put> {
         let (base, sha) = (Self::repo_path(repo)?, segment(sha.as_str()));
         let path = format!("{base}/commits/{sha}/statuses?api-version={API_VERSION}");
-        Ok(Put::new(Method::POST, path, status_body(status)))
+        Ok(Put::new(Method::POST, path, self.status_body(status)))
     }
 
     /// A pull request's status goes on its iteration at `sha` (see `pull_status`).

@@ -119,3 +119,27 @@ async fn iterations_that_cannot_be_read_set_no_status() {
         .await;
     assert!(set.is_err(), "{set:?}");
 }
+
+#[tokio::test]
+async fn under_the_status_name_atlantis_a_status_is_spelled_as_atlantis_spells_it() {
+    let server = MockServer::start().await;
+    iterations(&server).await;
+    let mut atlantis = body();
+    atlantis["context"] = json!({"name": "plan", "genre": "Atlantis Bot/atlantis"});
+    atlantis["iterationId"] = json!(3);
+    Mock::given(method("POST"))
+        .and(path(format!("{REPO}/pullRequests/42/statuses")))
+        .and(body_json(atlantis))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 7})))
+        .expect(1)
+        .mount(&server)
+        .await;
+    let c = client(&server).with_status_name("atlantis");
+    let status = CommitStatus {
+        context: "atlantis/plan".into(),
+        ..status(true)
+    };
+    c.set_status(&repo(), &CommitSha::new(SHA), &status)
+        .await
+        .unwrap();
+}
