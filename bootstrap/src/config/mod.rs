@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use toml::Spanned;
 
+mod unknown;
 mod validate;
 pub(crate) use validate::{VcsUrlIssue, vcs_url_issue};
 
@@ -387,11 +388,14 @@ impl Config {
 
     fn parse_with(text: &str, path: &Path, with_policy: bool) -> Result<Self, ConfigError> {
         let lines = LineIndex::new(text);
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
-            path: path.to_owned(),
-            diagnostics: vec![toml_diagnostic(&e, &lines)],
-        })?;
-        let mut diagnostics = config.validate(&lines);
+        let (config, mut diagnostics) = unknown::parse_known::<Config>(text, &lines);
+        let Some(config) = config else {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                diagnostics,
+            });
+        };
+        diagnostics.extend(config.validate(&lines));
         if with_policy
             && let Some(policy) = &config.function.policy
             && let Err(problem) =

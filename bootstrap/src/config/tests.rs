@@ -71,6 +71,67 @@ fn a_private_block_for_runners_that_reaches_the_cluster_is_refused_at_its_line()
 }
 
 #[test]
+fn unknown_keys_hide_no_other_problem_and_keep_every_line() {
+    // Three unknown keys (a pair, a table with its body, a dotted key in an array of tables)
+    // and, after them, a value the validators refuse.
+    let text = format!(
+        "{}\n[extras]\nanything = 1\nmore = [\n  2,\n]\n\n[[apps]]\nname = \"web\"\nrepo_url = \"https://x/y.git\"\npath = \"a\"\nhelm.values = \"v.yaml\"\n",
+        MINIMAL
+            .replace("region =", "regoin = \"eu-west-1\"\nregion =")
+            .replace(
+                "[gitops]",
+                "[network]\nvpc_cidr = \"10.0.0.0/33\"\n\n[gitops]"
+            )
+    );
+    let err = parse(&text).unwrap_err();
+    let lines: Vec<&str> = err.lines().filter(|l| !l.starts_with("  help")).collect();
+    let at = |line: usize, what: &str| {
+        let wanted = format!("landfall.toml:{line}: {what}");
+        assert!(
+            lines.iter().any(|l| l.starts_with(&wanted)),
+            "{wanted} in\n{err}"
+        );
+    };
+    at(4, "unknown field `regoin`");
+    at(8, "invalid CIDR \"10.0.0.0/33\"");
+    at(16, "unknown field `extras`");
+    at(26, "unknown field `helm`");
+    assert_eq!(lines.len(), 4, "{err}");
+    // In the order of the file.
+    assert!(
+        lines[0].starts_with("landfall.toml:4:") && lines[2].starts_with("landfall.toml:26:"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `region`?"), "{err}");
+}
+
+#[test]
+fn a_misspelt_required_key_is_one_problem_not_two() {
+    let text = MINIMAL.replace("name = \"acme\"", "nmae = \"acme\"");
+    let err = parse(&text).unwrap_err();
+    assert!(
+        err.starts_with("landfall.toml:3: unknown field `nmae`"),
+        "{err}"
+    );
+    assert!(err.contains("did you mean `name`?"), "{err}");
+    assert!(!err.contains("missing field"), "{err}");
+}
+
+#[test]
+fn an_unknown_key_of_an_inline_table_is_reported_with_the_rest() {
+    let text = MINIMAL.replace(
+        "[platform]\nname = \"acme\"\nregion = \"eu-west-1\"",
+        "platform = { name = \"acme\", bogus = 1, region = \"eu-wset-1\" }\n\n",
+    );
+    let err = parse(&text).unwrap_err();
+    assert!(
+        err.starts_with("landfall.toml:2: unknown field `bogus`"),
+        "{err}"
+    );
+    assert!(err.contains("unknown AWS region \"eu-wset-1\""), "{err}");
+}
+
+#[test]
 fn an_unknown_region_suggests_the_closest() {
     let err = parse(&MINIMAL.replace("eu-west-1", "eu-wset-1")).unwrap_err();
     assert!(

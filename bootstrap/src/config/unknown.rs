@@ -1,0 +1,225 @@
+//! Every unknown key of `landfall.toml` at once, and the file checked without them.
+//!
+//! serde stops at the first unknown key (the tables deny them), which then hid every other
+//! problem in the file. Each unknown key serde names is blanked out of a copy of the text (its
+//! key-value pair, or its table's header and body, turned into spaces so that every other byte
+//! and line stays where it was) and the copy is read again, so that the rest of the file is
+//! checked as it will be once the keys are gone.
+
+use std::ops::Range;
+
+use serde::de::DeserializeOwned;
+use toml_edit::{Document, InlineTable, Item, Table, Value};
+
+use super::{Diagnostic, LineIndex, toml_diagnostic};
+
+/// More unknown keys than this and the rest are left for the next run.
+const MOST: usize = 32;
+
+/// `text` read as a `T`, and the diagnostics of its unknown keys, in the order of the file.
+/// `None` when it cannot be read even without them; the diagnostics then say why too.
+pub(super) fn parse_known<T: DeserializeOwned>(
+    text: &str,
+    lines: &LineIndex,
+) -> (Option<T>, Vec<Diagnostic>) {
+    let (value, mut diagnostics) = read_without_unknown(text, lines);
+    diagnostics.sort_by_key(|d: &Diagnostic| d.line);
+    (value, diagnostics)
+}
+
+fn read_without_unknown<T: DeserializeOwned>(
+    text: &str,
+    lines: &LineIndex,
+) -> (Option<T>, Vec<Diagnostic>) {
+    let mut diagnostics = Vec::new();
+    let mut current = text.to_owned();
+    let mut suggested = Vec::new();
+    loop {
+        let err = match toml::from_str::<T>(&current) {
+            Ok(value) => return (Some(value), diagnostics),
+            Err(err) => err,
+        };
+        let diagnostic = toml_diagnostic(&err, lines);
+        let message = err.message();
+        if let Some(field) = missing_field(message)
+            && suggested.iter().any(|s: &String| s == field)
+        {
+            // The unknown key already said so (`regoin`: did you mean `region`?).
+            return (None, diagnostics);
+        }
+        let owned = unknown_key(message)
+            .zip(err.span())
+            .and_then(|(_, span)| owned_by(&current, &span));
+        let Some(owned) = owned.filter(|_| diagnostics.len() < MOST) else {
+            diagnostics.push(diagnostic);
+            return (None, diagnostics);
+        };
+        let blanked = blank(&current, &owned);
+        if Document::parse(blanked.as_str()).is_err() {
+            // Taking the key out broke the file's syntax (a dotted key, an inline table).
+            diagnostics.push(diagnostic);
+            return (None, diagnostics);
+        }
+        if let Some(closest) = diagnostic.help.as_deref().and_then(suggestion) {
+            suggested.push(closest.to_owned());
+        }
+        diagnostics.push(diagnostic);
+        current = blanked;
+    }
+}
+
+/// The key serde's message names as unknown.
+fn unknown_key(message: &str) -> Option<&str> {
+    message.strip_prefix("unknown field `")?.split('`').next()
+}
+
+/// The field serde's message names as missing.
+fn missing_field(message: &str) -> Option<&str> {
+    message.strip_prefix("missing field `")?.split('`').next()
+}
+
+/// The key a "did you mean" help names.
+fn suggestion(help: &str) -> Option<&str> {
+    help.strip_prefix("did you mean `")?.split('`').next()
+}
+
+/// The text the key at `key` owns: its key-value pair, each pair of a dotted key (from its first
+/// part), or its table's header and body with every table below it (each table of an array).
+fn owned_by(text: &str, key: &Range<usize>) -> Option<Vec<Range<usize>>> {
+    let doc = Document::parse(text).ok()?;
+    let mut places = Places::default();
+    places.walk(doc.as_table(), None);
+    places.headers.push(text.len());
+    places.headers.sort_unstable();
+    let body_end = |start: usize| {
+        let next = places.headers.partition_point(|&h| h <= start);
+        places.headers[next]
+    };
+    let owned = places.keys.into_iter().find(|k| k.key == *key)?;
+    let mut ranges: Vec<Range<usize>> = owned
+        .pairs
+        .into_iter()
+        .map(|pair| with_comma(text, pair))
+        .collect();
+    ranges.extend(owned.headers.into_iter().map(|s| s..body_end(s)));
+    Some(ranges)
+}
+
+/// Where each key of a document stands, and where every table header starts.
+#[derive(Default)]
+struct Places {
+    keys: Vec<Place>,
+    headers: Vec<usize>,
+}
+
+/// A key, and the text it owns: key-value pairs, and the bodies of the tables whose headers
+/// start at `headers`.
+struct Place {
+    key: Range<usize>,
+    pairs: Vec<Range<usize>>,
+    headers: Vec<usize>,
+}
+
+impl Places {
+    /// Walks `table` (`dotted`: where the dotted key of a dotted table starts) and returns the
+    /// text under it: its pairs and the starts of its tables' headers.
+    fn walk(&mut self, table: &Table, dotted: Option<usize>) -> (Vec<Range<usize>>, Vec<usize>) {
+        let (mut all_pairs, mut all_headers) = (Vec::new(), Vec::new());
+        for (name, item) in table {
+            let Some(key) = table.key(name).and_then(toml_edit::Key::span) else {
+                continue;
+            };
+            let (pairs, headers) = match item {
+                Item::Value(value) => {
+                    if let Value::InlineTable(inline) = value {
+                        self.walk_inline(inline);
+                    }
+                    let start = dotted.unwrap_or(key.start);
+                    let pair = value.span().map(|s| start..s.end);
+                    (pair.into_iter().collect(), Vec::new())
+                }
+                Item::Table(inner) if inner.is_dotted() => {
+                    self.walk(inner, Some(dotted.unwrap_or(key.start)))
+                }
+                Item::Table(inner) => {
+                    let header = inner.span().filter(|_| !inner.is_implicit());
+                    let (pairs, mut headers) = self.walk(inner, None);
+                    headers.extend(header.as_ref().map(|h| h.start));
+                    // A header's table owns its pairs through its body.
+                    (if header.is_some() { Vec::new() } else { pairs }, headers)
+                }
+                Item::ArrayOfTables(array) => {
+                    let mut headers = Vec::new();
+                    for inner in array {
+                        headers.extend(inner.span().map(|s| s.start));
+                        headers.extend(self.walk(inner, None).1);
+                    }
+                    (Vec::new(), headers)
+                }
+                Item::None => (Vec::new(), Vec::new()),
+            };
+            self.headers.extend(match item {
+                Item::Table(inner) if !inner.is_implicit() && !inner.is_dotted() => {
+                    inner.span().map(|h| h.start)
+                }
+                _ => None,
+            });
+            if let Item::ArrayOfTables(array) = item {
+                self.headers
+                    .extend(array.iter().filter_map(|t| t.span().map(|s| s.start)));
+            }
+            all_pairs.extend(pairs.iter().cloned());
+            all_headers.extend(headers.iter().copied());
+            self.keys.push(Place {
+                key,
+                pairs,
+                headers,
+            });
+        }
+        (all_pairs, all_headers)
+    }
+}
+
+impl Places {
+    /// Walks an inline table: its pairs, those of the inline tables in it.
+    fn walk_inline(&mut self, table: &InlineTable) {
+        for (name, value) in table {
+            let Some(key) = table.key(name).and_then(toml_edit::Key::span) else {
+                continue;
+            };
+            if let Value::InlineTable(inner) = value {
+                self.walk_inline(inner);
+            }
+            let pairs = value.span().map(|s| key.start..s.end).into_iter().collect();
+            self.keys.push(Place {
+                key,
+                pairs,
+                headers: Vec::new(),
+            });
+        }
+    }
+}
+
+/// `pair` and the comma after it, in an inline table.
+fn with_comma(text: &str, pair: Range<usize>) -> Range<usize> {
+    let rest = &text[pair.end..];
+    let gap = rest.len() - rest.trim_start_matches([' ', '\t']).len();
+    if rest[gap..].starts_with(',') {
+        pair.start..pair.end + gap + 1
+    } else {
+        pair
+    }
+}
+
+/// `text` with the bytes of `ranges` turned into spaces, but its line breaks.
+fn blank(text: &str, ranges: &[Range<usize>]) -> String {
+    let mut bytes = text.as_bytes().to_vec();
+    for range in ranges {
+        for b in &mut bytes[range.clone()] {
+            if !matches!(*b, b'\n' | b'\r') {
+                *b = b' ';
+            }
+        }
+    }
+    String::from_utf8(bytes).expect("only whole characters are blanked")
+}
