@@ -17,7 +17,7 @@ use crate::dispatch::{Dispatcher as _, RunState};
 use crate::event::{CommitSha, PullRequestNumber, RepoName};
 use crate::run::{Outcome, ProjectResult, ProjectSpec, RunCommand};
 use crate::store::{PlanRecord, PlanStatus, ReleaseOutcome, Store as _, Sweeps as _, now_secs};
-use crate::vcs::{CommitStatus, PrState, StatusState, VcsClient as _, status_context};
+use crate::vcs::{CommitStatus, PrState, PullTarget, StatusState, VcsClient as _, status_context};
 
 /// What one sweep did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -256,13 +256,17 @@ impl Context {
         let pr = PullRequestNumber(record.pr);
         let now = self.vcs.pull_request(&repo, pr).await.ok();
         let branch = now.as_ref().map(|p| p.head_branch.clone());
+        let pull = now.as_ref().map(|p| PullTarget {
+            number: pr,
+            base: p.base_branch.clone(),
+        });
         let status = CommitStatus {
             context: status_context(self.switches.status_name(), command.as_str(), &record.key.project_label()),
             state: StatusState::Failure,
             description: description.to_owned(),
             target_url: Some(self.reporter().pull_url(&repo, pr)),
             branch: branch.filter(|b| !b.is_empty()),
-            pull: Some(pr),
+            pull,
         };
         let sha = CommitSha::new(&record.head_sha);
         if let Err(err) = self.vcs.set_status(&repo, &sha, &status).await {

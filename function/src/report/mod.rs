@@ -20,7 +20,7 @@ use crate::run::{RunReport, RunStatus};
 use crate::store::{
     AnyArtifacts, AnyStore, PlanOutcome, PlanRecord, PlanStatus, Store, StoredArtifact,
 };
-use crate::vcs::{AnyVcs, CommitStatus, StatusState, VcsClient, status_context};
+use crate::vcs::{AnyVcs, CommitStatus, PullTarget, StatusState, VcsClient, status_context};
 
 pub use comment::{LOG_LINK_VALIDITY, compose, log_note, results_of};
 pub use pull_status::{PullHead, pull_contexts};
@@ -350,7 +350,10 @@ impl Reporter<'_> {
             description: description.to_owned(),
             target_url: (!spec.is_drift()).then(|| self.pull_url(repo, spec.pr)),
             branch: Some(spec.head_branch.clone()).filter(|b| !b.is_empty()),
-            pull: (!spec.is_drift()).then_some(spec.pr),
+            pull: (!spec.is_drift()).then(|| PullTarget {
+                number: spec.pr,
+                base: spec.base_branch.clone(),
+            }),
         };
         let sha = &spec.head_sha;
         if let Err(err) = self.vcs.set_status(repo, sha, &status).await {

@@ -14,7 +14,7 @@
 use crate::event::{CommitSha, PullRequestNumber, RepoName};
 use crate::run::{RunCommand, RunSpec};
 use crate::store::{HeadKey, LockKey, PlanRecord, PlanStatus, PullHeads as _, Store as _};
-use crate::vcs::{CommitStatus, StatusState, VcsClient as _};
+use crate::vcs::{CommitStatus, PullTarget, StatusState, VcsClient as _};
 
 use super::Reporter;
 
@@ -189,7 +189,10 @@ impl Reporter<'_> {
                     description: verdict.description.clone(),
                     target_url: Some(self.pull_url(at.repo, at.pr)),
                     branch: Some(at.branch.to_owned()).filter(|b| !b.is_empty()),
-                    pull: Some(at.pr),
+                    pull: Some(PullTarget {
+                        number: at.pr,
+                        base: at.base.to_owned(),
+                    }),
                 };
                 if let Err(err) = self.vcs.set_status(at.repo, at.head, &status).await {
                     tracing::warn!(error = %err, context, "could not set the commit status");

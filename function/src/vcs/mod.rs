@@ -54,7 +54,7 @@ pub use http::{Idempotency, RetryPolicy};
 pub use tree::TreeFilter;
 pub use types::{
     Access, Actor, BranchDeletion, CommitStatus, DEFAULT_STATUS_NAME, IssueRef, PrState,
-    PullRequest, RepoInfo, Result, SkipReason, StatusState, TrackingIssue, VcsError,
+    PullRequest, PullTarget, RepoInfo, Result, SkipReason, StatusState, TrackingIssue, VcsError,
     status_context,
 };
 pub use web::{pull_request_url, site_host};

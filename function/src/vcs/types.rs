@@ -219,9 +219,15 @@ pub struct CommitStatus {
     /// status to the pull request through it, not through the commit alone.
     pub branch: Option<String>,
     /// The pull request the status is about, when it is about one (not a drift check's):
-    /// Azure DevOps posts it as a pull request status on the iteration at the commit, which is
-    /// what its branch policies read.
-    pub pull: Option<PullRequestNumber>,
+    /// Azure DevOps posts it as a pull request status, what its branch policies read.
+    pub pull: Option<PullTarget>,
+}
+
+/// A pull request a status is about, and the base branch the status was worked out for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PullTarget {
+    pub number: PullRequestNumber,
+    pub base: String,
 }
 
 /// The name statuses start with unless the operator names another (`LANDFALL_VCS_STATUS_NAME`).

@@ -21,8 +21,8 @@ use landfall_function::vcs::gitea::GiteaClient;
 use landfall_function::vcs::github::GithubClient;
 use landfall_function::vcs::gitlab::GitlabClient;
 use landfall_function::vcs::{
-    Actor, BranchDeletion, CommitStatus, PrState, RetryPolicy, StatusState, TrackingIssue,
-    TreeFilter, VcsClient, status_context,
+    Actor, BranchDeletion, CommitStatus, PrState, PullTarget, RetryPolicy, StatusState,
+    TrackingIssue, TreeFilter, VcsClient, status_context,
 };
 use secrecy::SecretString;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
@@ -156,7 +156,7 @@ fn repo(name: &str) -> RepoName {
 }
 
 /// A pull request's plan status (`pull`), or a drift check's (`None`).
-fn status(pull: Option<PullRequestNumber>) -> CommitStatus {
+fn status(pull: Option<PullTarget>) -> CommitStatus {
     CommitStatus {
         context: status_context("landfall", "plan", "envs/prod"),
         state: StatusState::Pending,
@@ -215,7 +215,11 @@ impl<C: VcsClient> Case<C> {
         let id = h.run("post_comment", id).await.expect("post_comment");
         let edit = c.edit_comment(repo, number, &id, "plan, edited");
         h.run("edit_comment", edit).await.expect("edit_comment");
-        for status in [status(Some(number)), status(None)] {
+        let pull = PullTarget {
+            number,
+            base: "main".into(),
+        };
+        for status in [status(Some(pull)), status(None)] {
             let set = c.set_status(repo, &sha, &status);
             h.run("set_status", set).await.expect("set_status");
         }
@@ -303,7 +307,7 @@ async fn github_requests_are_documented_by_the_rest_api_description() {
         let member = h.run("app is_member", app.is_member("ops/sre", &octocat));
         assert!(member.await.expect("is_member as an App"));
         // An App's statuses are check runs.
-        let (sha, status) = (CommitSha::new(SHA), status(Some(PullRequestNumber(7))));
+        let (sha, status) = (CommitSha::new(SHA), status(None));
         let check = app.set_status(&acme, &sha, &status);
         h.run("app set_status", check)
             .await

@@ -185,7 +185,7 @@ async fn items_threads_comment_edits_and_statuses_use_the_documented_endpoints()
         .and(body_json(json!({
             "state": "succeeded",
             "description": "Applied",
-            "context": {"name": "landfall/apply: envs/prod", "genre": "landfall"}
+            "context": {"name": "prod", "genre": "landfall/apply: envs"}
         })))
         .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
         .expect(1)

@@ -7,7 +7,7 @@
 //! `nextSkip`/`nextTop` pagination), `GET items?path=&versionDescriptor.version=`,
 //! `GET items?scopePath=/&recursionLevel=full`, `POST pullRequests/{id}/threads`,
 //! `PATCH pullRequests/{id}/threads/{t}/comments/{c}`, `POST pullRequests/{id}/statuses` (a
-//! pull request's status, on the iteration at its commit) or `POST commits/{sha}/statuses`,
+//! pull request's status: [`statuses`]) or `POST commits/{sha}/statuses`,
 //! `GET diffs/commits` (`undiverged`) and `GET` of the repository itself (its ids; its default
 //! branch), `GET refs?filter=` and `POST refs` (deleting a merged pull request's branch). Who
 //! may run commands: `GET _apis/identities?identityIds=` on the identity service
@@ -25,12 +25,14 @@
 //! scopes; the PAT's account must be allowed to read the repository's permissions.
 //!
 //! This file holds the client and its [`VcsClient`] calls (as a `Host`); [`wire`] is the JSON
-//! they read and [`permissions`] the look-up of who may run commands.
+//! they read, [`permissions`] the look-up of who may run commands and [`statuses`] where a
+//! status goes.
 //!
 //! [`VcsClient`]: super::VcsClient
 //! [`VcsClient::permission`]: super::VcsClient::permission
 
 mod permissions;
+mod statuses;
 mod wire;
 mod work_items;
 
@@ -106,30 +108,6 @@ impl AzureDevopsClient {
 }
 
 impl AzureDevopsClient {
-    /// Statuses named `name` (`LANDFALL_VCS_STATUS_NAME`); under `atlantis` they are spelled
-    /// as Atlantis spells them, so that a status policy made for Atlantis matches them.
-    #[must_use]
-    pub fn with_status_name(mut self, name: &str) -> Self {
-        self.atlantis_statuses = name == "atlantis";
-        self
-    }
-
-    /// `status` as Azure DevOps takes it. Its context is named by the whole name in the genre
-    /// `landfall`; or, spelled as Atlantis spells it, by what follows the name's last `/` in the
-    /// genre `Atlantis Bot/` and what precedes it (`atlantis/plan`: `plan` in `Atlantis
-    /// Bot/atlantis`).
-    fn status_body(&self, status: &CommitStatus) -> Value {
-        let mut body = STATUS.json(status);
-        let name = &status.context;
-        body["context"] = match name.rsplit_once('/') {
-            Some((genre, name)) if self.atlantis_statuses => {
-                json!({ "name": name, "genre": format!("Atlantis Bot/{genre}") })
-            }
-            _ => json!({ "name": name, "genre": "landfall" }),
-        };
-        body
-    }
-
     async fn get_pr(&self, pr: PrRef<'_>) -> Result<PrJson> {
         let what = format!("get pull request {}", Self::pr_name(pr));
         let base = Self::repo_path(pr.repo)?;
@@ -140,7 +118,7 @@ impl AzureDevopsClient {
         self.rest.get(&target, &what).await
     }
 
-    /// `GET pullRequests/{id}/iterations`: one per push of the source branch, oldest first.
+    /// `GET pullRequests/{id}/iterations`: one per push of the source branch or retarget.
     async fn iterations(&self, pr: PrRef<'_>, what: &str) -> Result<Vec<IterationJson>> {
         let base = Self::repo_path(pr.repo)?;
         let target = format!(
@@ -149,38 +127,6 @@ impl AzureDevopsClient {
         );
         let list: ListJson<IterationJson> = self.rest.get(&target, what).await?;
         Ok(list.value)
-    }
-
-    /// `POST pullRequests/{id}/statuses` on the newest iteration made of `sha`: the pull
-    /// request status a branch policy's status check reads (a commit status it does not), which
-    /// expires with its iteration where the policy resets on new changes. A commit no iteration
-    /// is made of (a merge commit) gets a commit status, as a status of no pull request does.
-    async fn pull_status(
-        &self,
-        repo: &RepoName,
-        sha: &CommitSha,
-        status: &CommitStatus,
-    ) -> Result<Put> {
-        let Some(number) = status.pull else {
-            return self.status(repo, sha, status);
-        };
-        let pr = PrRef { repo, number };
-        let what = format!("find the iteration of {} at {sha}", Self::pr_name(pr));
-        let iterations = self.iterations(pr, &what).await?;
-        let at_sha = |i: &&IterationJson| {
-            i.source_ref_commit
-                .as_ref()
-                .is_some_and(|c| c.commit_id.eq_ignore_ascii_case(sha.as_str()))
-        };
-        let iteration = iterations.iter().filter(at_sha).max_by_key(|i| i.id);
-        let Some(iteration) = iteration else {
-            return self.status(repo, sha, status);
-        };
-        let base = Self::repo_path(repo)?;
-        let path = format!("{base}/pullRequests/{number}/statuses?api-version={API_VERSION}");
-        let mut body = self.status_body(status);
-        body["iterationId"] = json!(iteration.id);
-        Ok(Put::new(Method::POST, path, body))
     }
 }
 

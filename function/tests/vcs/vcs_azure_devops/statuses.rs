@@ -1,11 +1,14 @@
 //! Statuses on Azure DevOps. A pull request's status is a pull request status
-//! (`POST pullRequests/{id}/statuses`, what a branch policy's status check reads) on the newest
-//! iteration made of the commit (`iterationId`), so that it expires with that iteration where the
-//! policy resets on new changes. A status of no pull request (a drift check's), or of a commit no
-//! iteration is made of (a merge commit), is a commit status (`POST commits/{sha}/statuses`).
+//! (`POST pullRequests/{id}/statuses`, what a branch policy's status check reads) on its newest
+//! iteration (`iterationId`), while the pull request is active at the status's commit on the
+//! status's base branch. A status that arrives late (the head pushed, the pull request retargeted
+//! or completed meanwhile), and a drift check's, is a commit status
+//! (`POST commits/{sha}/statuses`), which no policy reads. A context's genre is what precedes its
+//! name's last `/`, as the policy editor reads it; under the status name `atlantis`, Atlantis'
+//! `Atlantis Bot/atlantis`.
 
 use landfall_function::event::CommitSha;
-use landfall_function::vcs::{CommitStatus, StatusState, VcsClient};
+use landfall_function::vcs::{CommitStatus, PullTarget, StatusState, VcsClient};
 use serde_json::{Value, json};
 use wiremock::matchers::{body_json, method, path, query_param};
 use wiremock::{Mock, MockServer, ResponseTemplate};
@@ -13,7 +16,6 @@ use wiremock::{Mock, MockServer, ResponseTemplate};
 use super::{PR, REPO, SHA, client, get, repo};
 
 const OTHER: &str = "0f1e2d3c4b5a69788796a5b4c3d2e1f00f1e2d3c";
-const MERGE_COMMIT: &str = "9f8e7d6c5b4a3f2e1d0c9b8a7f6e5d4c3b2a1f0e";
 
 fn status(pull: bool) -> CommitStatus {
     CommitStatus {
@@ -22,7 +24,10 @@ fn status(pull: bool) -> CommitStatus {
         description: "2 projects planned".into(),
         target_url: Some("https://dev.azure.com/acme/Platform/_git/infra/pullrequest/42".into()),
         branch: Some("feature".into()),
-        pull: pull.then_some(PR),
+        pull: pull.then(|| PullTarget {
+            number: PR,
+            base: "main".into(),
+        }),
     }
 }
 
@@ -32,36 +37,45 @@ fn body() -> Value {
         "state": "succeeded",
         "description": "2 projects planned",
         "targetUrl": "https://dev.azure.com/acme/Platform/_git/infra/pullrequest/42",
-        "context": {"name": "landfall/plan", "genre": "landfall"}
+        "context": {"name": "plan", "genre": "landfall"}
     })
 }
 
-/// Iterations 1 to 4: `SHA`, another commit, `SHA` again (a force-push back), then another.
-async fn iterations(server: &MockServer) {
-    let at = |id: u64, sha: &str| json!({"id": id, "sourceRefCommit": {"commitId": sha}});
-    get(format!("{REPO}/pullRequests/42/iterations"))
+/// The pull request, `status`, at `head`, into `target`.
+async fn pull_request(server: &MockServer, status: &str, head: &str, target: &str) {
+    get(format!("{REPO}/pullrequests/42"))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "value": [at(1, SHA), at(2, OTHER), at(3, &SHA.to_uppercase()), at(4, OTHER)],
-            "count": 4
+            "pullRequestId": 42, "status": status, "mergeStatus": "succeeded",
+            "sourceRefName": "refs/heads/feature", "targetRefName": format!("refs/heads/{target}"),
+            "lastMergeSourceCommit": {"commitId": head},
+            "createdBy": {"uniqueName": "dev@acme.com"}, "reviewers": []
         })))
         .mount(server)
         .await;
 }
 
-/// Counts the commit statuses posted on `sha`.
-async fn commit_statuses(server: &MockServer, sha: &str, expected: u64) {
-    Mock::given(method("POST"))
-        .and(path(format!("{REPO}/commits/{sha}/statuses")))
-        .and(query_param("api-version", "7.1"))
-        .and(body_json(body()))
-        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
-        .expect(expected)
+/// Iterations 1 to 3: `SHA`, another commit, `SHA` again (a force-push back).
+async fn iterations(server: &MockServer) {
+    let at = |id: u64, sha: &str| json!({"id": id, "sourceRefCommit": {"commitId": sha}});
+    get(format!("{REPO}/pullRequests/42/iterations"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [at(1, SHA), at(2, OTHER), at(3, &SHA.to_uppercase())],
+            "count": 3
+        })))
         .mount(server)
         .await;
 }
 
-/// Counts the pull request statuses posted on iteration 3.
-async fn pull_request_statuses(server: &MockServer, expected: u64) {
+/// Counts the commit statuses posted on `SHA`, and the pull request statuses on iteration 3.
+async fn statuses(server: &MockServer, commit: u64, pull_request: u64) {
+    Mock::given(method("POST"))
+        .and(path(format!("{REPO}/commits/{SHA}/statuses")))
+        .and(query_param("api-version", "7.1"))
+        .and(body_json(body()))
+        .respond_with(ResponseTemplate::new(201).set_body_json(json!({"id": 1})))
+        .expect(commit)
+        .mount(server)
+        .await;
     let mut on_iteration = body();
     on_iteration["iterationId"] = json!(3);
     Mock::given(method("POST"))
@@ -69,50 +83,64 @@ async fn pull_request_statuses(server: &MockServer, expected: u64) {
         .and(query_param("api-version", "7.1"))
         .and(body_json(on_iteration))
         .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 7, "iterationId": 3})))
-        .expect(expected)
+        .expect(pull_request)
         .mount(server)
         .await;
 }
 
-#[tokio::test]
-async fn a_pull_requests_status_goes_on_the_newest_iteration_made_of_its_commit() {
-    let server = MockServer::start().await;
-    iterations(&server).await;
-    pull_request_statuses(&server, 1).await;
-    commit_statuses(&server, SHA, 0).await;
-    let c = client(&server);
-    c.set_status(&repo(), &CommitSha::new(SHA), &status(true))
+async fn set(server: &MockServer, status: &CommitStatus) {
+    let c = client(server);
+    c.set_status(&repo(), &CommitSha::new(SHA), status)
         .await
         .unwrap();
 }
 
 #[tokio::test]
-async fn a_commit_no_iteration_is_made_of_and_a_drift_checks_commit_get_commit_statuses() {
+async fn a_pull_requests_status_goes_on_its_newest_iteration() {
     let server = MockServer::start().await;
+    pull_request(&server, "active", SHA, "main").await;
     iterations(&server).await;
-    pull_request_statuses(&server, 0).await;
-    commit_statuses(&server, MERGE_COMMIT, 1).await;
-    commit_statuses(&server, SHA, 1).await;
-    let c = client(&server);
-    let merged = CommitSha::new(MERGE_COMMIT);
-    c.set_status(&repo(), &merged, &status(true)).await.unwrap();
-    c.set_status(&repo(), &CommitSha::new(SHA), &status(false))
-        .await
-        .unwrap();
+    statuses(&server, 0, 1).await;
+    set(&server, &status(true)).await;
+}
+
+#[tokio::test]
+async fn a_status_that_arrives_late_is_a_commit_status_no_policy_reads() {
+    // The head pushed since, the pull request retargeted, or completed.
+    for (state, head, target) in [
+        ("active", OTHER, "main"),
+        ("active", SHA, "release"),
+        ("completed", SHA, "main"),
+    ] {
+        let server = MockServer::start().await;
+        pull_request(&server, state, head, target).await;
+        iterations(&server).await;
+        statuses(&server, 1, 0).await;
+        set(&server, &status(true)).await;
+    }
+}
+
+#[tokio::test]
+async fn a_drift_checks_status_is_a_commit_status() {
+    let server = MockServer::start().await;
+    statuses(&server, 1, 0).await;
+    set(&server, &status(false)).await;
+    let asked = server.received_requests().await.unwrap();
+    assert!(
+        asked.iter().all(|r| r.method.as_str() == "POST"),
+        "{asked:?}"
+    );
 }
 
 #[tokio::test]
 async fn iterations_that_cannot_be_read_set_no_status() {
     let server = MockServer::start().await;
+    pull_request(&server, "active", SHA, "main").await;
     get(format!("{REPO}/pullRequests/42/iterations"))
         .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "TF401180"})))
         .mount(&server)
         .await;
-    Mock::given(method("POST"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({"id": 7})))
-        .expect(0)
-        .mount(&server)
-        .await;
+    statuses(&server, 0, 0).await;
     let c = client(&server);
     let set = c
         .set_status(&repo(), &CommitSha::new(SHA), &status(true))
@@ -123,6 +151,7 @@ async fn iterations_that_cannot_be_read_set_no_status() {
 #[tokio::test]
 async fn under_the_status_name_atlantis_a_status_is_spelled_as_atlantis_spells_it() {
     let server = MockServer::start().await;
+    pull_request(&server, "active", SHA, "main").await;
     iterations(&server).await;
     let mut atlantis = body();
     atlantis["context"] = json!({"name": "plan", "genre": "Atlantis Bot/atlantis"});
