@@ -106,6 +106,8 @@ struct Payload {
     event_key: Option<String>,
     /// `pr:modified` (Data Center 8.18+): whether the pull request was a draft before.
     previous_draft: Option<bool>,
+    /// `pr:modified`: the target branch before (sent whether or not it changed).
+    previous_target: Option<Ref>,
     actor: Option<User>,
     pull_request: Option<PullRequest>,
     comment: Option<Comment>,
@@ -113,6 +115,19 @@ struct Payload {
 }
 
 const P: Provider = Provider::BitbucketServer;
+
+/// A `pr:modified` whose `previousTarget` is not the pull request's target now.
+fn retargeted(payload: &Payload) -> bool {
+    let before = payload
+        .previous_target
+        .as_ref()
+        .and_then(|r| r.id.as_deref());
+    let now = payload
+        .pull_request
+        .as_ref()
+        .and_then(|pr| pr.to_ref.as_ref());
+    matches!((before, now.and_then(|r| r.id.as_deref())), (Some(b), Some(n)) if b != n)
+}
 
 pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseError> {
     let header_key = header(headers, "x-event-key");
@@ -134,6 +149,7 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
         .clone()
         .or(header_key.map(str::to_owned))
         .unwrap_or_default();
+    let retargeted = retargeted(&payload);
     let (comment_id, comment) = payload.comment.map_or((None, None), |c| (c.id, c.text));
     let kind = match key.as_str() {
         "pr:opened" => EventKind::Opened,
@@ -153,6 +169,8 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
         {
             EventKind::Ready
         }
+        // Retargeted: handled as the head pushed anew, as on the other hosts.
+        "pr:modified" if retargeted => EventKind::Pushed,
         "diagnostics:ping" => EventKind::Ping,
         "repo:refs_changed" => EventKind::Ignored(IgnoreReason::BranchPush),
         other => unhandled_key(other, "pr"),
@@ -222,6 +240,19 @@ mod tests {
             with_event_key(P, "pr:modified", ready).kind,
             EventKind::Ready
         );
+        // Retargeted: its head pushed anew. `previousTarget` comes with every `pr:modified`,
+        // a title or description edit too (where it is the target now).
+        let retargeted = r#"{"eventKey":"pr:modified","previousTarget":{"id":"refs/heads/main","displayId":"main"},"pullRequest":{"id":1,"toRef":{"id":"refs/heads/release","displayId":"release"}}}"#;
+        let e = with_event_key(P, "pr:modified", retargeted);
+        assert_eq!(
+            (e.kind, e.base_branch.as_deref()),
+            (EventKind::Pushed, Some("release"))
+        );
+        let edited = retargeted.replace("release", "main");
+        assert!(matches!(
+            with_event_key(P, "pr:modified", &edited).kind,
+            EventKind::Ignored(IgnoreReason::UnhandledAction { .. })
+        ));
         let still = r#"{"eventKey":"pr:modified","previousDraft":true,"pullRequest":{"id":1,"draft":true}}"#;
         assert!(matches!(
             with_event_key(P, "pr:modified", still).kind,

@@ -18,6 +18,10 @@ struct TitleChange {
 #[derive(Deserialize)]
 struct Changes {
     title: Option<TitleChange>,
+    /// The base branch changed (Gitea's `ChangesPayload.Ref`, sent since 1.11 with the new
+    /// branch as `from`, so only its presence says anything).
+    #[serde(rename = "ref")]
+    base: Option<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]
@@ -61,6 +65,7 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
             let e: PullRequestEvent = from_json(P, event_type, body)?;
             let action = e.action.unwrap_or_default();
             let pr = e.pull_request.as_ref();
+            let retargeted = e.changes.as_ref().is_some_and(|c| c.base.is_some());
             let was_draft = e
                 .changes
                 .and_then(|c| c.title)
@@ -75,6 +80,8 @@ pub(super) fn parse(headers: &HeaderMap, body: &[u8]) -> Result<Event, ParseErro
                 "reopened" => EventKind::Reopened,
                 "closed" => github::closed(pr.map(|p| &p.common)),
                 "edited" if was_draft && !is_draft => EventKind::Ready,
+                // Retargeted: handled as the head pushed anew, as GitHub's.
+                "edited" if retargeted => EventKind::Pushed,
                 _ => EventKind::Ignored(IgnoreReason::UnhandledAction {
                     event: event_type.to_owned(),
                     action,
@@ -245,6 +252,23 @@ mod tests {
             ),
         );
         assert!(matches!(e.kind, EventKind::Ignored(_)));
+    }
+
+    #[test]
+    fn a_retargeted_pull_request_is_its_head_pushed_anew() {
+        // Gitea's `PullRequestChangeTargetBranch` notification: `changes.ref.from` holds the new
+        // base (both of its callers pass it), so only its presence counts.
+        let e = parse_as(
+            "pull_request",
+            &pr(
+                "edited",
+                "t",
+                false,
+                r#","changes":{"ref":{"from":"main"}}"#,
+            ),
+        );
+        assert_eq!(e.kind, EventKind::Pushed);
+        assert_eq!(e.base_branch.as_deref(), Some("main"));
     }
 
     #[test]
