@@ -11,6 +11,8 @@
 //! reporter reads the store again and posts again when the answer changed, so two runs that end
 //! together leave the later answer.
 
+use std::collections::HashMap;
+
 use crate::event::{CommitSha, PullRequestNumber, RepoName};
 use crate::run::{RunCommand, RunSpec};
 use crate::store::{HeadKey, LockKey, PlanRecord, PlanStatus, PullHeads as _, Store as _};
@@ -88,9 +90,14 @@ fn stand(record: Option<&PlanRecord>) -> Stand {
 pub fn verdicts(selected: &[LockKey], records: &[PlanRecord]) -> (Verdict, Verdict) {
     use StatusState::{Failure, Pending, Success};
     let verdict = |(state, description)| Verdict { state, description };
+    // The first record of each key, as a search of the list would find it.
+    let mut by_key = HashMap::with_capacity(records.len());
+    for record in records.iter().rev() {
+        by_key.insert(&record.key, record);
+    }
     let stands: Vec<Stand> = selected
         .iter()
-        .map(|key| stand(records.iter().find(|r| &r.key == key)))
+        .map(|key| stand(by_key.get(key).copied()))
         .collect();
     let n = stands.len();
     let count = |wanted: &[Stand]| stands.iter().filter(|s| wanted.contains(s)).count();
