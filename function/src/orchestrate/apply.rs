@@ -201,7 +201,7 @@ impl Context {
             reasons.push(why);
         }
         let checks = self.effective_policy(ctx).policy_checks;
-        if let Some(why) = super::select::unapproved(record.result.as_ref(), checks.as_deref()) {
+        if let Some(why) = crate::repo_config::unapproved(record.result.as_ref(), checks.as_deref()) {
             reasons.push(why);
         }
         reasons.extend(

@@ -500,15 +500,7 @@ impl Context {
 
     /// The host name policies match on (`github.com`, `gitlab.example.com`).
     fn host(&self) -> String {
-        let url = self.vcs_url.as_deref().unwrap_or_default();
-        let host = url::Url::parse(url)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .unwrap_or_default();
-        if host.is_empty() {
-            return self.provider.as_str().to_owned();
-        }
-        crate::vcs::site_host(self.provider, &host).to_owned()
+        crate::vcs::policy_host(self.provider, self.vcs_url.as_deref())
     }
 
     /// Tells the PR that handling its event failed, best effort.
@@ -542,6 +534,7 @@ impl Context {
             provider: self.provider,
             vcs_url: self.vcs_url.as_deref(),
             status_name: self.switches.status_name(),
+            policy: self.policy.as_ref(),
         }
     }
 }

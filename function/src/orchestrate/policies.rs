@@ -6,9 +6,12 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use super::select::{failing, select_records};
+use super::select::select_records;
+use crate::repo_config::failing;
 use super::{Context, PrContext};
 use crate::command::Command;
+use crate::event::CommitSha;
+use crate::report::PullHead;
 use crate::repo_config::{Owners, PolicyChecks};
 use crate::store::{PlanOutcome, PlanRecord, PlanStatus, Store as _};
 use crate::vcs::VcsClient as _;
@@ -50,9 +53,18 @@ impl Context {
             let Some(who) = approver(ctx) else {
                 continue;
             };
+            let (project, head) = (record.key.project_label(), record.head_sha.clone());
             match self.add_approval(record, &who).await? {
                 Ok(have) => {
                     approved += 1;
+                    if have >= usize::try_from(need).unwrap_or(usize::MAX) {
+                        let head = CommitSha::new(head);
+                        let at = PullHead {
+                            head: &head,
+                            ..ctx.pull_head()
+                        };
+                        self.reporter().policies_approved(at, &project).await;
+                    }
                     let _ = writeln!(
                         body,
                         "- {label}: approved ({have} of {need} approval(s) needed)"
@@ -72,6 +84,9 @@ impl Context {
             )
         };
         self.vcs.post_comment(&ctx.repo, ctx.pr, &body).await?;
+        if approved > 0 {
+            self.reporter().pull_statuses(ctx.pull_head()).await;
+        }
         Ok(())
     }
 

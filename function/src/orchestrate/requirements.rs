@@ -55,7 +55,7 @@ impl Context {
                     }
                     checked.undiverged.clone().expect("just set")
                 }
-                // Every apply passes the policy gate first (`select::unapproved`): a plan whose
+                // Every apply passes the policy gate first (`repo_config::unapproved`): a plan whose
                 // checks failed without their owners' approval never gets here.
                 Requirement::PoliciesPassed => Ok(true),
             };
@@ -148,7 +148,7 @@ impl Context {
         checks: Option<&crate::repo_config::PolicyChecks>,
         checked: &mut Checked,
     ) -> anyhow::Result<Vec<String>> {
-        let mut reasons: Vec<String> = super::select::unapproved(record.result.as_ref(), checks)
+        let mut reasons: Vec<String> = crate::repo_config::unapproved(record.result.as_ref(), checks)
             .into_iter()
             .collect();
         let approved: Vec<Requirement> = project

@@ -15,6 +15,8 @@ mod merge;
 mod permissions;
 mod policy;
 mod policy_checks;
+#[cfg(feature = "function")]
+mod policy_gate;
 mod project;
 mod read;
 mod repo;
@@ -34,6 +36,8 @@ pub use merge::{MergeMethod, MergeRules, MergeSettings};
 pub use permissions::PermissionRules;
 pub use policy::{EffectivePolicy, OverrideKey, Policy, PolicyError, RepoId, RepoRule};
 pub use policy_checks::{Owners, PolicyChecks, PolicySetConfig};
+#[cfg(feature = "function")]
+pub(crate) use policy_gate::{failing, unapproved, unchecked};
 pub use repo::{
     Autoplan, BranchPattern, DEFAULT_WHEN_MODIFIED, ProjectConfig, RepoConfig, Requirement,
     Setting, parse_repo_config,

@@ -48,6 +48,26 @@ pub struct PolicyChecks {
 }
 
 impl PolicyChecks {
+    /// Checks of one set, `name` at the path `name`, approved by one owner of the section: for
+    /// tests.
+    #[cfg(test)]
+    pub(crate) fn of_one_set(name: &str) -> Self {
+        PolicyChecks {
+            sets: vec![PolicySetConfig {
+                set: PolicySet {
+                    name: name.to_owned(),
+                    modules: Vec::new(),
+                },
+                path: name.to_owned(),
+                owners: Owners::default(),
+                approve_count: None,
+                prevent_self_approve: false,
+            }],
+            approve_count: 1,
+            ..PolicyChecks::default()
+        }
+    }
+
     /// The sets as runs get them.
     #[must_use]
     pub fn policy_sets(&self) -> Vec<PolicySet> {
@@ -252,19 +272,7 @@ mod tests {
         std::os::unix::fs::symlink(&set, set.join("aws/loop")).unwrap();
         std::fs::create_dir(set.join("..2026_12_06")).unwrap();
         std::fs::write(set.join("..2026_12_06/main.rego"), "package main\n").unwrap();
-        let mut checks = PolicyChecks {
-            sets: vec![PolicySetConfig {
-                set: PolicySet {
-                    name: "tags".to_owned(),
-                    modules: Vec::new(),
-                },
-                path: "tags".to_owned(),
-                owners: Owners::default(),
-                approve_count: None,
-                prevent_self_approve: false,
-            }],
-            ..PolicyChecks::default()
-        };
+        let mut checks = PolicyChecks::of_one_set("tags");
         checks.load_modules(base.path()).unwrap();
         let read: Vec<&str> = checks.sets[0]
             .set

@@ -14,6 +14,7 @@ mod pull_status;
 use std::fmt::Write as _;
 
 use crate::event::{Provider, PullRequestNumber, RepoName};
+use crate::repo_config::Policy;
 use crate::run::summary::PlanSummary;
 use crate::run::{CommentThread, Outcome, ProjectResult, RunCommand, RunSpec};
 use crate::run::{RunReport, RunStatus};
@@ -23,7 +24,7 @@ use crate::store::{
 use crate::vcs::{AnyVcs, CommitStatus, PullTarget, StatusState, VcsClient, status_context};
 
 pub use comment::{LOG_LINK_VALIDITY, compose, log_note, results_of};
-pub use pull_status::{PullHead, pull_contexts};
+pub use pull_status::{PullHead, PullVerdicts, pull_contexts};
 
 pub use crate::run::cap::{RESULT_TEXT_LIMIT, capped};
 
@@ -42,6 +43,8 @@ pub struct Reporter<'a> {
     pub vcs_url: Option<&'a str>,
     /// The name statuses start with (`LANDFALL_VCS_STATUS_NAME`).
     pub status_name: &'a str,
+    /// The operator's policy, for the policy checks of a pull request's own status.
+    pub policy: Option<&'a Policy>,
 }
 
 impl Reporter<'_> {
@@ -162,6 +165,19 @@ impl Reporter<'_> {
         };
         let context = status_context(self.status_name, "policy_check", &spec.project.label());
         self.status(spec, &context, state, &description).await;
+    }
+
+    /// A project's policy checks status once enough owners approved its plan at `at`.
+    pub async fn policies_approved(&self, at: PullHead<'_>, project: &str) {
+        let context = status_context(self.status_name, "policy_check", project);
+        let approved = pull_status::Verdict {
+            state: StatusState::Success,
+            description: "Policies approved by their owners".to_owned(),
+        };
+        let status = self.pull_request_status(at, &context, &approved);
+        if let Err(err) = self.vcs.set_status(at.repo, at.head, &status).await {
+            tracing::warn!(error = %err, "could not set the policy checks status");
+        }
     }
 
     /// The record and status of a run that writes the state (`apply`, `import`, `state rm`);

@@ -1,6 +1,7 @@
-//! The pull request's own statuses, `landfall/plan` and `landfall/apply`, beside the statuses of
-//! each project: names that do not change from one pull request to the next, so that branch
-//! protection can require them, as Atlantis users require `atlantis/plan` and `atlantis/apply`.
+//! The pull request's own statuses, `landfall/plan` and `landfall/apply` (and, where the policy
+//! has policy checks, `landfall/policy_check`), beside the statuses of each project: names that
+//! do not change from one pull request to the next, so that branch protection can require them,
+//! as Atlantis users require `atlantis/plan`, `atlantis/apply` and `atlantis/policy_check`.
 //!
 //! Both are worked out from the store, never from one run alone: what the latest plan of the
 //! whole PR (no `-p`, `-d` or `-w`) selected at the head ([`crate::store::PullHeads`]: the
@@ -14,17 +15,23 @@
 use std::collections::HashMap;
 
 use crate::event::{CommitSha, PullRequestNumber, RepoName};
+use crate::repo_config::{PolicyChecks, unapproved};
 use crate::run::{RunCommand, RunSpec};
 use crate::store::{HeadKey, LockKey, PlanRecord, PlanStatus, PullHeads as _, Store as _};
 use crate::vcs::{CommitStatus, PullTarget, StatusState, VcsClient as _};
 
 use super::Reporter;
 
-/// The statuses of the plans and the applies of the whole pull request, under the deployment's
-/// status name `name`: `landfall/plan` and `landfall/apply`.
+/// The statuses of the plans, the applies and the policy checks of the whole pull request,
+/// under the deployment's status name `name`: `landfall/plan`, `landfall/apply` and
+/// `landfall/policy_check`.
 #[must_use]
-pub fn pull_contexts(name: &str) -> [String; 2] {
-    [format!("{name}/plan"), format!("{name}/apply")]
+pub fn pull_contexts(name: &str) -> [String; 3] {
+    [
+        format!("{name}/plan"),
+        format!("{name}/apply"),
+        format!("{name}/policy_check"),
+    ]
 }
 
 /// One pull request at one head commit, with the branch statuses attach through (GitLab,
@@ -59,6 +66,15 @@ pub struct Verdict {
     pub description: String,
 }
 
+/// What the pull request's own statuses say.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PullVerdicts {
+    pub plan: Verdict,
+    pub apply: Verdict,
+    /// `None` where the policy has no policy checks for the pull request's base branch.
+    pub policy_check: Option<Verdict>,
+}
+
 /// Where one selected project stands at the head.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Stand {
@@ -87,7 +103,11 @@ fn stand(record: Option<&PlanRecord>) -> Stand {
 /// `landfall/plan` and `landfall/apply` for what the latest plan of the whole PR selected at the
 /// head and the PR's plan records made there.
 #[must_use]
-pub fn verdicts(selected: &[LockKey], records: &[PlanRecord]) -> (Verdict, Verdict) {
+pub fn verdicts(
+    selected: &[LockKey],
+    records: &[PlanRecord],
+    checks: Option<&PolicyChecks>,
+) -> PullVerdicts {
     use StatusState::{Failure, Pending, Success};
     let verdict = |(state, description)| Verdict { state, description };
     // The first record of each key, as a search of the list would find it.
@@ -95,10 +115,9 @@ pub fn verdicts(selected: &[LockKey], records: &[PlanRecord]) -> (Verdict, Verdi
     for record in records.iter().rev() {
         by_key.insert(&record.key, record);
     }
-    let stands: Vec<Stand> = selected
-        .iter()
-        .map(|key| stand(by_key.get(key).copied()))
-        .collect();
+    let records: Vec<Option<&PlanRecord>> =
+        selected.iter().map(|key| by_key.get(key).copied()).collect();
+    let stands: Vec<Stand> = records.iter().map(|r| stand(*r)).collect();
     let n = stands.len();
     let count = |wanted: &[Stand]| stands.iter().filter(|s| wanted.contains(s)).count();
     let of_n = |k: usize, done: &str| {
@@ -121,7 +140,45 @@ pub fn verdicts(selected: &[LockKey], records: &[PlanRecord]) -> (Verdict, Verdi
         0 => (Pending, format!("Waiting for every one of {n} to be applied or unchanged")),
         failed => (Failure, of_n(failed, "failed to apply")),
     };
-    (verdict(plan), verdict(apply))
+    PullVerdicts {
+        plan: verdict(plan),
+        apply: verdict(apply),
+        policy_check: checks.map(|checks| verdict(policy_check(&records, &stands, checks))),
+    }
+}
+
+/// `landfall/policy_check`: passes once every selected project's plan passed its policy checks
+/// (or enough owners approved it: [`unapproved`]), or was applied; fails while one's did not.
+fn policy_check(
+    records: &[Option<&PlanRecord>],
+    stands: &[Stand],
+    checks: &PolicyChecks,
+) -> (StatusState, String) {
+    use StatusState::{Failure, Pending, Success};
+    let n = stands.len();
+    let (mut passed, mut failed) = (0, 0);
+    for (record, stand) in records.iter().zip(stands) {
+        let result = record.and_then(|r| r.result.as_ref());
+        let applied = result.is_some_and(|r| r.command == RunCommand::Apply);
+        match stand {
+            Stand::Settled | Stand::ApplyFailed if applied => passed += 1,
+            Stand::Planned | Stand::Settled => match unapproved(result, Some(checks)) {
+                None => passed += 1,
+                Some(_) => failed += 1,
+            },
+            _ => {}
+        }
+    }
+    let projects = if n == 1 { "project" } else { "projects" };
+    match failed {
+        0 if n == 0 => (Success, "No project to check".to_owned()),
+        0 if passed == n => (Success, format!("{n} of {n} {projects} passed")),
+        0 => (Pending, format!("Waiting for every one of {n} to be checked")),
+        failed => (
+            Failure,
+            format!("{failed} of {n} {projects} failed: an owner must approve"),
+        ),
+    }
 }
 
 /// The PR and head of a pull request's run; `None` for a drift check's or a merge's run, which
@@ -146,14 +203,14 @@ impl Reporter<'_> {
 
     /// What the PR's own statuses say before `spec`'s run is recorded, for
     /// [`Self::pull_statuses_changed`]; `None` when the run sets none or it cannot be read.
-    pub async fn pull_verdicts_of(&self, spec: &RunSpec) -> Option<(Verdict, Verdict)> {
+    pub async fn pull_verdicts_of(&self, spec: &RunSpec) -> Option<PullVerdicts> {
         self.pull_verdicts(pull_head_of(spec)?).await.ok().flatten()
     }
 
     /// [`Self::pull_statuses`] once `spec`'s run is recorded, unless they say what they said
     /// before (`before`): a report that changes no project's standing posts nothing. A post
     /// that was lost, or overtaken by an older answer, is set right by the next change.
-    pub async fn pull_statuses_changed(&self, spec: &RunSpec, before: Option<(Verdict, Verdict)>) {
+    pub async fn pull_statuses_changed(&self, spec: &RunSpec, before: Option<PullVerdicts>) {
         if let Some(at) = pull_head_of(spec) {
             self.post_pull_statuses(at, before).await;
         }
@@ -166,7 +223,7 @@ impl Reporter<'_> {
         self.post_pull_statuses(at, None).await;
     }
 
-    async fn post_pull_statuses(&self, at: PullHead<'_>, unless: Option<(Verdict, Verdict)>) {
+    async fn post_pull_statuses(&self, at: PullHead<'_>, unless: Option<PullVerdicts>) {
         let mut posted = unless;
         // Reads again after posting: another run's report, read before this one's record was
         // written, may have posted an older answer after this one.
@@ -189,18 +246,10 @@ impl Reporter<'_> {
                 return;
             }
             let contexts = pull_contexts(self.status_name);
-            for (context, verdict) in contexts.iter().zip([&now.0, &now.1]) {
-                let status = CommitStatus {
-                    context: context.clone(),
-                    state: verdict.state,
-                    description: verdict.description.clone(),
-                    target_url: Some(self.pull_url(at.repo, at.pr)),
-                    branch: Some(at.branch.to_owned()).filter(|b| !b.is_empty()),
-                    pull: Some(PullTarget {
-                        number: at.pr,
-                        base: at.base.to_owned(),
-                    }),
-                };
+            let verdicts = [Some(&now.plan), Some(&now.apply), now.policy_check.as_ref()];
+            let posts = contexts.iter().zip(verdicts);
+            for (context, verdict) in posts.filter_map(|(c, v)| Some((c, v?))) {
+                let status = self.pull_request_status(at, context, verdict);
                 if let Err(err) = self.vcs.set_status(at.repo, at.head, &status).await {
                     tracing::warn!(error = %err, context, "could not set the commit status");
                     return;
@@ -210,11 +259,32 @@ impl Reporter<'_> {
         }
     }
 
+    /// A status of `at`'s pull request on its head: linked to the pull request, attached
+    /// through its branch, worked out for its base.
+    pub(crate) fn pull_request_status(
+        &self,
+        at: PullHead<'_>,
+        context: &str,
+        verdict: &Verdict,
+    ) -> CommitStatus {
+        CommitStatus {
+            context: context.to_owned(),
+            state: verdict.state,
+            description: verdict.description.clone(),
+            target_url: Some(self.pull_url(at.repo, at.pr)),
+            branch: Some(at.branch.to_owned()).filter(|b| !b.is_empty()),
+            pull: Some(PullTarget {
+                number: at.pr,
+                base: at.base.to_owned(),
+            }),
+        }
+    }
+
     /// The verdicts at the head; `None` without a plan of the whole PR there.
     async fn pull_verdicts(
         &self,
         at: PullHead<'_>,
-    ) -> anyhow::Result<Option<(Verdict, Verdict)>> {
+    ) -> anyhow::Result<Option<PullVerdicts>> {
         let Some(selected) = self.store.selected(at.key()).await? else {
             return Ok(None);
         };
@@ -223,7 +293,11 @@ impl Reporter<'_> {
             r.head_sha == at.head.as_str()
                 && !r.result.as_ref().is_some_and(|r| r.made_for_another_base(at.base))
         });
-        Ok(Some(verdicts(&selected, &records)))
+        let checks = self.policy.and_then(|policy| {
+            let host = crate::vcs::policy_host(self.provider, self.vcs_url);
+            (policy.resolve(&host, at.repo.as_str(), at.base)).policy_checks
+        });
+        Ok(Some(verdicts(&selected, &records, checks.as_deref())))
     }
 }
 
@@ -257,16 +331,18 @@ mod tests {
 
     /// The states for projects `a` and `b` selected, with `records`.
     fn states(records: &[PlanRecord]) -> (StatusState, StatusState) {
-        let (plan, apply) = verdicts(&[key("a"), key("b")], records);
-        (plan.state, apply.state)
+        let v = verdicts(&[key("a"), key("b")], records, None);
+        assert_eq!(v.policy_check, None, "no policy checks, no status of them");
+        (v.plan.state, v.apply.state)
     }
 
     use StatusState::{Failure, Pending, Success};
 
     #[test]
     fn nothing_selected_passes_both_so_a_pr_without_terraform_can_merge() {
-        let (plan, apply) = verdicts(&[], &[]);
-        assert_eq!((plan.state, apply.state), (Success, Success));
+        let v = verdicts(&[], &[], Some(&checks()));
+        let policy = v.policy_check.map(|p| p.state);
+        assert_eq!((v.plan.state, v.apply.state, policy), (Success, Success, Some(Success)));
     }
 
     #[test]
@@ -303,5 +379,52 @@ mod tests {
         assert_eq!(states(&apply_failed), (Success, Failure));
         let state_edited = [record("a", StateChanged, Some(RunCommand::Import)), record("b", Applied, None)];
         assert_eq!(states(&state_edited), (Failure, Pending));
+    }
+
+    /// Policy checks of one set, `tags`, that one owner's approval lets through.
+    fn checks() -> PolicyChecks {
+        PolicyChecks::of_one_set("tags")
+    }
+
+    /// `dir`'s plan record at `status`, whose `tags` check passed or not, with `approvals`.
+    fn checked(dir: &str, status: PlanStatus, passed: bool, approvals: &[&str]) -> PlanRecord {
+        use crate::run::policy::PolicySetResult;
+        let mut r = record(dir, status, Some(RunCommand::Plan));
+        let result = r.result.as_mut().unwrap();
+        result.policies = vec![PolicySetResult {
+            name: "tags".to_owned(),
+            failures: if passed { Vec::new() } else { vec!["no owner tag".to_owned()] },
+            warnings: Vec::new(),
+            error: None,
+        }];
+        result.policy_approvals = approvals.iter().map(|a| (*a).to_owned()).collect();
+        r
+    }
+
+    fn policy_state(records: &[PlanRecord]) -> StatusState {
+        let v = verdicts(&[key("a"), key("b")], records, Some(&checks()));
+        v.policy_check.expect("a status of the policy checks").state
+    }
+
+    #[test]
+    fn the_policy_check_passes_once_every_selected_plan_passed_or_was_approved() {
+        use PlanStatus::{Applied, Failed, NoChanges, Planned, Planning};
+        let a = checked("a", Planned, true, &[]);
+        assert_eq!(policy_state(&[a.clone(), checked("b", Planned, true, &[])]), Success);
+        assert_eq!(policy_state(&[a.clone(), checked("b", NoChanges, true, &[])]), Success);
+        // A failing set fails it, until an owner approves.
+        assert_eq!(policy_state(&[a.clone(), checked("b", Planned, false, &[])]), Failure);
+        assert_eq!(policy_state(&[a.clone(), checked("b", Planned, false, &["lead"])]), Success);
+        // Not planned yet, still planning, or a failed plan: not checked, so not passed.
+        assert_eq!(policy_state(std::slice::from_ref(&a)), Pending);
+        assert_eq!(policy_state(&[a.clone(), record("b", Planning, None)]), Pending);
+        let failed = record("b", Failed, Some(RunCommand::Plan));
+        assert_eq!(policy_state(&[a.clone(), failed]), Pending);
+        // A plan checked against no set (made before the policy had one) is not let through.
+        let unchecked = record("b", Planned, Some(RunCommand::Plan));
+        assert_eq!(policy_state(&[a.clone(), unchecked]), Failure);
+        // Applied: the checks let it through when it was.
+        let applied = record("b", Applied, Some(RunCommand::Apply));
+        assert_eq!(policy_state(&[a, applied]), Success);
     }
 }

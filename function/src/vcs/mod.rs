@@ -57,7 +57,7 @@ pub use types::{
     PullRequest, PullTarget, RepoInfo, Result, SkipReason, StatusState, TrackingIssue, VcsError,
     status_context,
 };
-pub use web::{pull_request_url, site_host};
+pub use web::{policy_host, pull_request_url, site_host};
 
 /// Splits `owner/name` (or `PROJECT/slug`, `project/repo`); GitLab keeps the whole path.
 pub(crate) fn owner_and_name(repo: &RepoName) -> Result<(&str, &str)> {

@@ -65,6 +65,20 @@ pub fn site_host(provider: Provider, host: &str) -> &str {
     }
 }
 
+/// The host name the operator's policy names repositories by (`github.com`,
+/// `gitlab.example.com`), from the VCS API base URL; the provider's name without one.
+#[must_use]
+pub fn policy_host(provider: Provider, vcs_url: Option<&str>) -> String {
+    let host = url::Url::parse(vcs_url.unwrap_or_default())
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_default();
+    if host.is_empty() {
+        return provider.as_str().to_owned();
+    }
+    site_host(provider, &host).to_owned()
+}
+
 /// The host's web address from its API base URL.
 fn web_base(provider: Provider, api: &str) -> String {
     let suffix = match provider {

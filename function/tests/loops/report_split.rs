@@ -46,6 +46,7 @@ impl Setup {
             provider: Provider::Github,
             vcs_url: None,
             status_name: landfall_function::vcs::DEFAULT_STATUS_NAME,
+            policy: None,
         }
     }
 

@@ -288,7 +288,7 @@ async fn merged_with_network_changed(policy: &str) -> (Loop, tempfile::TempDir) 
 #[tokio::test]
 async fn a_merge_that_does_not_apply_a_dependency_applies_no_dependent() {
     let (lp, _bin) =
-        merged_with_network_changed("repos:\n- id: /.*/\n  apply_on_merge: true\n").await;
+        Box::pin(merged_with_network_changed("repos:\n- id: /.*/\n  apply_on_merge: true\n")).await;
     let said = nothing_applied_and_both_locks_kept(&lp).await;
     assert!(
         said.iter()
@@ -366,7 +366,7 @@ async fn nothing_applied_and_both_locks_kept(lp: &Loop) -> Vec<String> {
 #[tokio::test]
 async fn a_merge_that_plans_a_dependency_again_applies_no_dependent_before_it() {
     let policy = "repos:\n- id: /.*/\n  apply_on_merge: true\n  apply_on_merge_replan: true\n";
-    let (lp, _bin) = merged_with_network_changed(policy).await;
+    let (lp, _bin) = Box::pin(merged_with_network_changed(policy)).await;
 
     let said = nothing_applied_and_both_locks_kept(&lp).await;
     let replans: Vec<_> = dispatched(&lp, RunCommand::Plan)

@@ -6,6 +6,7 @@ use serde_json::json;
 use wiremock::matchers::{method, path};
 use wiremock::{Mock, ResponseTemplate};
 
+use super::pull_status::last_status;
 use super::reports::{body, dispatched_env, report, reporting_loop_with, run_envs};
 use super::{Loop, REPO, comment, opened};
 use crate::handler::ReportAnswer;
@@ -127,6 +128,26 @@ async fn a_failed_policy_blocks_apply_until_an_owner_approves_it_never_the_autho
     assert_eq!(approvals(&lp).await, ["security-lead"]);
     say(&lp, "maintainer", "landfall apply", "apply-3").await;
     runs_reach(&lp, 2).await;
+}
+
+/// The pull request's own `landfall/policy_check` (required as Atlantis users require
+/// `atlantis/policy_check`) and the project's fail while its plan's failing set waits for an
+/// owner; a refused approval changes neither, an owner's passes both.
+#[tokio::test]
+async fn the_policy_check_statuses_fail_until_an_owner_approves() {
+    let (lp, _bin) = planned_with_a_failing_policy().await;
+    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    let project = format!("landfall/policy_check: {}", record.key.project_label());
+    let states = || async {
+        let state = |s: Option<(String, String)>| s.map(|(state, _)| state).unwrap_or_default();
+        let pull = state(last_status(&lp, "landfall/policy_check").await);
+        (pull, state(last_status(&lp, &project).await))
+    };
+    assert_eq!(states().await, ("failure".into(), "failure".into()));
+    say(&lp, "author", "landfall approve_policies", "approve-1").await;
+    assert_eq!(states().await, ("failure".into(), "failure".into()));
+    say(&lp, "security-lead", "landfall approve_policies", "approve-2").await;
+    assert_eq!(states().await, ("success".into(), "success".into()));
 }
 
 /// Waits until `n` runs were dispatched.

@@ -19,7 +19,7 @@ projects:
 ";
 
 /// The state and description the host was last sent for the status `context`.
-async fn last_status(lp: &Loop, context: &str) -> Option<(String, String)> {
+pub(super) async fn last_status(lp: &Loop, context: &str) -> Option<(String, String)> {
     let sent = lp.sent("POST", "/statuses/").await;
     sent.iter().rev().find(|s| s["context"] == context).map(|s| {
         let field = |name: &str| s[name].as_str().unwrap_or_default().to_owned();
@@ -105,6 +105,8 @@ async fn both_pass_only_once_every_project_is_planned_and_then_applied() {
         last_status(&lp, "landfall/plan").await.unwrap().1,
         "2 of 2 projects planned"
     );
+    // A policy without policy checks: no status of them.
+    assert_eq!(last_status(&lp, "landfall/policy_check").await, None);
 
     lp.ran("landfall apply -d network", (RunCommand::Apply, 1), RunStatus::Applied)
         .await;
