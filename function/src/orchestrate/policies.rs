@@ -6,14 +6,14 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use super::select::select_records;
-use crate::repo_config::failing;
+use super::select::{other_base, select_records};
+use crate::repo_config::{failing, unapproved};
 use super::{Context, PrContext};
 use crate::command::Command;
 use crate::event::CommitSha;
 use crate::report::PullHead;
 use crate::repo_config::{Owners, PolicyChecks};
-use crate::store::{PlanOutcome, PlanRecord, PlanStatus, Store as _};
+use crate::store::{LockKey, PlanOutcome, PlanRecord, PlanStatus, Store as _};
 use crate::vcs::VcsClient as _;
 
 /// How often an approval is written again after another approval of the same plan came first.
@@ -36,45 +36,47 @@ impl Context {
         let records = self.store.list_plans(ctx.repo.as_str(), ctx.pr.0).await?;
         let mut body = String::new();
         let mut approved = 0;
-        for record in select_records(records, command) {
-            let Some(result) = record.result.as_ref() else {
-                continue;
-            };
-            let (names, need) = failing(result, Some(checks));
-            if names.is_empty() || record.status != PlanStatus::Planned {
-                continue;
-            }
-            let label = crate::markdown::inline_code(&record.key.project_label());
-            if let Some(why) = self.may_approve(ctx, checks, &names).await? {
-                let _ = writeln!(body, "- {label}: **not approved**: {why}");
-                continue;
-            }
-            // Counted once per person: by login, or on Bitbucket Cloud by account UUID.
-            let Some(who) = approver(ctx) else {
-                continue;
-            };
-            let (project, head) = (record.key.project_label(), record.head_sha.clone());
-            match self.add_approval(record, &who).await? {
-                Ok(have) => {
-                    approved += 1;
-                    if have >= usize::try_from(need).unwrap_or(usize::MAX) {
-                        let head = CommitSha::new(head);
-                        let at = PullHead {
-                            head: &head,
-                            ..ctx.pull_head()
-                        };
-                        self.reporter().policies_approved(at, &project).await;
-                    }
-                    let _ = writeln!(
-                        body,
-                        "- {label}: approved ({have} of {need} approval(s) needed)"
-                    );
+        let approving = async {
+            for record in select_records(records, command) {
+                let Some(result) = record.result.as_ref() else {
+                    continue;
+                };
+                let (names, need) = failing(result, Some(checks));
+                if names.is_empty() || !approvable(record.status) {
+                    continue;
                 }
-                Err(why) => {
+                let label = crate::markdown::inline_code(&record.key.project_label());
+                if let Some(why) = self.may_approve(ctx, checks, &names).await? {
                     let _ = writeln!(body, "- {label}: **not approved**: {why}");
+                    continue;
+                }
+                // Counted once per person: by login, or on Bitbucket Cloud by account UUID.
+                let Some(who) = approver(ctx) else {
+                    continue;
+                };
+                let (key, run_id) = (record.key.clone(), record.run_id.clone());
+                match self.add_approval(record, &who).await? {
+                    Ok(have) => {
+                        approved += 1;
+                        self.approved_status(ctx, checks, &key, &run_id).await?;
+                        let _ = writeln!(
+                            body,
+                            "- {label}: approved ({have} of {need} approval(s) needed)"
+                        );
+                    }
+                    Err(why) => {
+                        let _ = writeln!(body, "- {label}: **not approved**: {why}");
+                    }
                 }
             }
+            anyhow::Ok(())
         }
+        .await;
+        // What was approved is stored: the statuses say so, whatever failed after it.
+        if approved > 0 {
+            self.reporter().pull_statuses(ctx.pull_head()).await;
+        }
+        approving?;
         let body = if body.is_empty() {
             "**Nothing to approve:** no plan of this pull request for that selection has failing policy checks.".to_owned()
         } else {
@@ -84,9 +86,37 @@ impl Context {
             )
         };
         self.vcs.post_comment(&ctx.repo, ctx.pr, &body).await?;
-        if approved > 0 {
-            self.reporter().pull_statuses(ctx.pull_head()).await;
+        Ok(())
+    }
+
+    /// The project's `policy_check` status, passed, once its plan (the run `run_id`, read
+    /// again) passes the gate apply judges it by: approved by enough owners, checked against
+    /// every set the policy has now, made for the pull request's base branch.
+    async fn approved_status(
+        &self,
+        ctx: &PrContext,
+        checks: &PolicyChecks,
+        key: &LockKey,
+        run_id: &str,
+    ) -> anyhow::Result<()> {
+        let Some(now) = self.store.get_plan(key, ctx.pr.0).await? else {
+            return Ok(());
+        };
+        let result = now.result.as_ref();
+        if now.run_id != run_id
+            || unapproved(result, Some(checks)).is_some()
+            || other_base(result, &ctx.base_branch).is_some()
+        {
+            return Ok(());
         }
+        let head = CommitSha::new(now.head_sha);
+        let at = PullHead {
+            head: &head,
+            ..ctx.pull_head()
+        };
+        self.reporter()
+            .policies_approved(at, &key.project_label())
+            .await;
         Ok(())
     }
 
@@ -116,7 +146,7 @@ impl Context {
                 }
                 PlanOutcome::Changed => match self.store.get_plan(&read.key, read.pr).await? {
                     // Another approval came first: the same plan, still waiting to be applied.
-                    Some(now) if now.run_id == read.run_id && now.status == PlanStatus::Planned => {
+                    Some(now) if now.run_id == read.run_id && approvable(now.status) => {
                         read = now;
                     }
                     _ => return Ok(Err(CHANGED)),
@@ -190,6 +220,12 @@ impl Context {
 
 /// How an approval is recorded: the commenter's login, or on Bitbucket Cloud (where nicknames
 /// are neither unique nor fixed) the account UUID; `None` for someone the host does not name.
+/// Whether a plan in `status` takes approvals: one waiting to be applied, or one with no
+/// changes (its failing sets would otherwise fail the pull request's `policy_check` for good).
+fn approvable(status: PlanStatus) -> bool {
+    matches!(status, PlanStatus::Planned | PlanStatus::NoChanges)
+}
+
 fn approver(ctx: &PrContext) -> Option<String> {
     if ctx.provider.logins_are_unique() {
         Some(ctx.sender.login.clone()).filter(|l| !l.is_empty())

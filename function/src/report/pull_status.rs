@@ -176,7 +176,7 @@ fn policy_check(
         0 => (Pending, format!("Waiting for every one of {n} to be checked")),
         failed => (
             Failure,
-            format!("{failed} of {n} {projects} failed: an owner must approve"),
+            format!("{failed} of {n} {projects} not let through by their policy checks"),
         ),
     }
 }
@@ -297,6 +297,8 @@ impl Reporter<'_> {
             let host = crate::vcs::policy_host(self.provider, self.vcs_url);
             (policy.resolve(&host, at.repo.as_str(), at.base)).policy_checks
         });
+        // A `policies` section without a set checks nothing.
+        let checks = checks.filter(|c| !c.sets.is_empty());
         Ok(Some(verdicts(&selected, &records, checks.as_deref())))
     }
 }

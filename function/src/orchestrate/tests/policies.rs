@@ -136,18 +136,35 @@ async fn a_failed_policy_blocks_apply_until_an_owner_approves_it_never_the_autho
 #[tokio::test]
 async fn the_policy_check_statuses_fail_until_an_owner_approves() {
     let (lp, _bin) = planned_with_a_failing_policy().await;
+    assert_eq!(policy_states(&lp).await, ("failure".into(), "failure".into()));
+    say(&lp, "author", "landfall approve_policies", "approve-1").await;
+    assert_eq!(policy_states(&lp).await, ("failure".into(), "failure".into()));
+    say(&lp, "security-lead", "landfall approve_policies", "approve-2").await;
+    assert_eq!(policy_states(&lp).await, ("success".into(), "success".into()));
+}
+
+/// A plan with no changes whose set failed takes an owner's approval too: else the pull
+/// request's `landfall/policy_check` could never pass.
+#[tokio::test]
+async fn a_plan_with_no_changes_that_fails_a_set_is_approved_like_any_other() {
+    let (lp, _bin) = planned_with_a_failing_policy().await;
+    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    let mut unchanged = record.clone();
+    unchanged.status = crate::store::PlanStatus::NoChanges;
+    let written = lp.ctx.store.replace_plan(&unchanged, &record).await.unwrap();
+    assert_eq!(written, crate::store::PlanOutcome::Written);
+    let by_owner = say(&lp, "security-lead", "landfall approve_policies", "approve-1").await;
+    assert!(by_owner.contains("approved (1 of 1"), "{by_owner}");
+    assert_eq!(policy_states(&lp).await, ("success".into(), "success".into()));
+}
+
+/// The last states of the pull request's own `landfall/policy_check` and of its one project's.
+async fn policy_states(lp: &Loop) -> (String, String) {
     let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
     let project = format!("landfall/policy_check: {}", record.key.project_label());
-    let states = || async {
-        let state = |s: Option<(String, String)>| s.map(|(state, _)| state).unwrap_or_default();
-        let pull = state(last_status(&lp, "landfall/policy_check").await);
-        (pull, state(last_status(&lp, &project).await))
-    };
-    assert_eq!(states().await, ("failure".into(), "failure".into()));
-    say(&lp, "author", "landfall approve_policies", "approve-1").await;
-    assert_eq!(states().await, ("failure".into(), "failure".into()));
-    say(&lp, "security-lead", "landfall approve_policies", "approve-2").await;
-    assert_eq!(states().await, ("success".into(), "success".into()));
+    let state = |s: Option<(String, String)>| s.map(|(state, _)| state).unwrap_or_default();
+    let pull = state(last_status(lp, "landfall/policy_check").await);
+    (pull, state(last_status(lp, &project).await))
 }
 
 /// Waits until `n` runs were dispatched.
@@ -180,6 +197,8 @@ async fn a_failing_set_the_policy_no_longer_names_is_approved_only_by_a_section_
     let refused = say(&lp, "maintainer", "landfall apply", "apply-2").await;
     assert!(refused.contains("not checked against"), "{refused}");
     assert_eq!(run_envs(&lp).len(), 1, "still nothing applied");
+    // Nor do its statuses pass: the approval counted, the gate did not let it through.
+    assert_eq!(policy_states(&lp).await, ("failure".into(), "failure".into()));
 }
 
 /// A plan checked against no policy set, as one made for a base branch whose `repos` entry
