@@ -407,6 +407,8 @@ impl Config {
                 help: Some("the path is relative to landfall.toml's folder".to_owned()),
             });
         }
+        // In the order of the file (a problem of no line first).
+        diagnostics.sort_by_key(|d| d.line);
         if diagnostics.is_empty() {
             Ok(config)
         } else {

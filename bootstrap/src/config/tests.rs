@@ -98,11 +98,25 @@ fn unknown_keys_hide_no_other_problem_and_keep_every_line() {
     at(26, "unknown field `helm`");
     assert_eq!(lines.len(), 4, "{err}");
     // In the order of the file.
+    let order: Vec<&str> = lines
+        .iter()
+        .map(|l| l.split(':').nth(1).unwrap_or_default())
+        .collect();
+    assert_eq!(order, ["4", "8", "16", "26"], "{err}");
+    assert!(err.contains("did you mean `region`?"), "{err}");
+}
+
+#[test]
+fn a_dotted_key_written_twice_takes_only_its_own_lines_out() {
+    // `extra.a` and `extra.b` are one unknown table, written on two lines around a bad value.
+    let text =
+        format!("{MINIMAL}\n[network]\nextra.a = 1\nvpc_cidr = \"10.0.0.0/33\"\n  extra.b = 2\n");
+    let err = parse(&text).unwrap_err();
     assert!(
-        lines[0].starts_with("landfall.toml:4:") && lines[2].starts_with("landfall.toml:26:"),
+        err.contains("landfall.toml:13: unknown field `extra`"),
         "{err}"
     );
-    assert!(err.contains("did you mean `region`?"), "{err}");
+    assert!(err.contains("landfall.toml:14: invalid CIDR"), "{err}");
 }
 
 #[test]
@@ -115,6 +129,10 @@ fn a_misspelt_required_key_is_one_problem_not_two() {
     );
     assert!(err.contains("did you mean `name`?"), "{err}");
     assert!(!err.contains("missing field"), "{err}");
+    // An app without a `name` is another table's problem: it is not taken for the first.
+    let text = format!("{text}\n[[apps]]\nrepo_url = \"https://x/y.git\"\n");
+    let err = parse(&text).unwrap_err();
+    assert!(err.contains("missing field `name`"), "{err}");
 }
 
 #[test]

@@ -16,24 +16,16 @@ use super::{Diagnostic, LineIndex, toml_diagnostic};
 /// More unknown keys than this and the rest are left for the next run.
 const MOST: usize = 32;
 
-/// `text` read as a `T`, and the diagnostics of its unknown keys, in the order of the file.
-/// `None` when it cannot be read even without them; the diagnostics then say why too.
+/// `text` read as a `T`, and the diagnostics of its unknown keys. `None` when it cannot be read
+/// even without them; the diagnostics then say why too.
 pub(super) fn parse_known<T: DeserializeOwned>(
-    text: &str,
-    lines: &LineIndex,
-) -> (Option<T>, Vec<Diagnostic>) {
-    let (value, mut diagnostics) = read_without_unknown(text, lines);
-    diagnostics.sort_by_key(|d: &Diagnostic| d.line);
-    (value, diagnostics)
-}
-
-fn read_without_unknown<T: DeserializeOwned>(
     text: &str,
     lines: &LineIndex,
 ) -> (Option<T>, Vec<Diagnostic>) {
     let mut diagnostics = Vec::new();
     let mut current = text.to_owned();
-    let mut suggested = Vec::new();
+    // The keys "did you mean" named, with where their tables' headers start.
+    let mut suggested: Vec<(String, usize)> = Vec::new();
     loop {
         let err = match toml::from_str::<T>(&current) {
             Ok(value) => return (Some(value), diagnostics),
@@ -42,15 +34,16 @@ fn read_without_unknown<T: DeserializeOwned>(
         let diagnostic = toml_diagnostic(&err, lines);
         let message = err.message();
         if let Some(field) = missing_field(message)
-            && suggested.iter().any(|s: &String| s == field)
+            && let Some(table) = err.span().map(|s| s.start)
+            && suggested.iter().any(|(s, at)| s == field && *at == table)
         {
-            // The unknown key already said so (`regoin`: did you mean `region`?).
+            // The unknown key of that table already said so (`nmae`: did you mean `name`?).
             return (None, diagnostics);
         }
         let owned = unknown_key(message)
             .zip(err.span())
             .and_then(|(_, span)| owned_by(&current, &span));
-        let Some(owned) = owned.filter(|_| diagnostics.len() < MOST) else {
+        let Some((owned, table)) = owned.filter(|_| diagnostics.len() < MOST) else {
             diagnostics.push(diagnostic);
             return (None, diagnostics);
         };
@@ -61,7 +54,7 @@ fn read_without_unknown<T: DeserializeOwned>(
             return (None, diagnostics);
         }
         if let Some(closest) = diagnostic.help.as_deref().and_then(suggestion) {
-            suggested.push(closest.to_owned());
+            suggested.push((closest.to_owned(), table));
         }
         diagnostics.push(diagnostic);
         current = blanked;
@@ -83,26 +76,44 @@ fn suggestion(help: &str) -> Option<&str> {
     help.strip_prefix("did you mean `")?.split('`').next()
 }
 
-/// The text the key at `key` owns: its key-value pair, each pair of a dotted key (from its first
-/// part), or its table's header and body with every table below it (each table of an array).
-fn owned_by(text: &str, key: &Range<usize>) -> Option<Vec<Range<usize>>> {
+/// The text the key at `key` owns: its key-value pair, each pair of a dotted key (from the start
+/// of its line), or its table's header and body with every table below it (each table of an
+/// array); and where the header of the table the key is in starts (0 at the top level).
+fn owned_by(text: &str, key: &Range<usize>) -> Option<(Vec<Range<usize>>, usize)> {
     let doc = Document::parse(text).ok()?;
     let mut places = Places::default();
-    places.walk(doc.as_table(), None);
+    places.walk(doc.as_table(), false);
     places.headers.push(text.len());
     places.headers.sort_unstable();
     let body_end = |start: usize| {
         let next = places.headers.partition_point(|&h| h <= start);
         places.headers[next]
     };
+    let table = places.headers[..places.headers.partition_point(|&h| h <= key.start)]
+        .last()
+        .copied()
+        .unwrap_or(0);
     let owned = places.keys.into_iter().find(|k| k.key == *key)?;
     let mut ranges: Vec<Range<usize>> = owned
         .pairs
         .into_iter()
-        .map(|pair| with_comma(text, pair))
+        .map(|(pair, dotted)| {
+            let start = if dotted {
+                line_start(text, pair.start)
+            } else {
+                pair.start
+            };
+            with_comma(text, start..pair.end)
+        })
         .collect();
     ranges.extend(owned.headers.into_iter().map(|s| s..body_end(s)));
-    Some(ranges)
+    Some((ranges, table))
+}
+
+/// Where the text of the line `at` is on starts, after its indentation.
+fn line_start(text: &str, at: usize) -> usize {
+    let line = text[..at].rfind('\n').map_or(0, |i| i + 1);
+    line + (text[line..at].len() - text[line..at].trim_start().len())
 }
 
 /// Where each key of a document stands, and where every table header starts.
@@ -112,18 +123,18 @@ struct Places {
     headers: Vec<usize>,
 }
 
-/// A key, and the text it owns: key-value pairs, and the bodies of the tables whose headers
-/// start at `headers`.
+/// A key, and the text it owns: key-value pairs (each with whether it is a dotted key's, which
+/// starts its line), and the bodies of the tables whose headers start at `headers`.
 struct Place {
     key: Range<usize>,
-    pairs: Vec<Range<usize>>,
+    pairs: Vec<(Range<usize>, bool)>,
     headers: Vec<usize>,
 }
 
 impl Places {
-    /// Walks `table` (`dotted`: where the dotted key of a dotted table starts) and returns the
-    /// text under it: its pairs and the starts of its tables' headers.
-    fn walk(&mut self, table: &Table, dotted: Option<usize>) -> (Vec<Range<usize>>, Vec<usize>) {
+    /// Walks `table` (`dotted`: a dotted key's table) and returns the text under it: its pairs
+    /// and the starts of its tables' headers.
+    fn walk(&mut self, table: &Table, dotted: bool) -> (Vec<(Range<usize>, bool)>, Vec<usize>) {
         let (mut all_pairs, mut all_headers) = (Vec::new(), Vec::new());
         for (name, item) in table {
             let Some(key) = table.key(name).and_then(toml_edit::Key::span) else {
@@ -134,16 +145,13 @@ impl Places {
                     if let Value::InlineTable(inline) = value {
                         self.walk_inline(inline);
                     }
-                    let start = dotted.unwrap_or(key.start);
-                    let pair = value.span().map(|s| start..s.end);
+                    let pair = value.span().map(|s| (key.start..s.end, dotted));
                     (pair.into_iter().collect(), Vec::new())
                 }
-                Item::Table(inner) if inner.is_dotted() => {
-                    self.walk(inner, Some(dotted.unwrap_or(key.start)))
-                }
+                Item::Table(inner) if inner.is_dotted() => self.walk(inner, true),
                 Item::Table(inner) => {
                     let header = inner.span().filter(|_| !inner.is_implicit());
-                    let (pairs, mut headers) = self.walk(inner, None);
+                    let (pairs, mut headers) = self.walk(inner, false);
                     headers.extend(header.as_ref().map(|h| h.start));
                     // A header's table owns its pairs through its body.
                     (if header.is_some() { Vec::new() } else { pairs }, headers)
@@ -152,7 +160,7 @@ impl Places {
                     let mut headers = Vec::new();
                     for inner in array {
                         headers.extend(inner.span().map(|s| s.start));
-                        headers.extend(self.walk(inner, None).1);
+                        headers.extend(self.walk(inner, false).1);
                     }
                     (Vec::new(), headers)
                 }
@@ -190,7 +198,8 @@ impl Places {
             if let Value::InlineTable(inner) = value {
                 self.walk_inline(inner);
             }
-            let pairs = value.span().map(|s| key.start..s.end).into_iter().collect();
+            let pairs = value.span().map(|s| (key.start..s.end, false));
+            let pairs = pairs.into_iter().collect();
             self.keys.push(Place {
                 key,
                 pairs,

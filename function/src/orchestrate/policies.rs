@@ -218,14 +218,14 @@ impl Context {
     }
 }
 
-/// How an approval is recorded: the commenter's login, or on Bitbucket Cloud (where nicknames
-/// are neither unique nor fixed) the account UUID; `None` for someone the host does not name.
 /// Whether a plan in `status` takes approvals: one waiting to be applied, or one with no
 /// changes (its failing sets would otherwise fail the pull request's `policy_check` for good).
 fn approvable(status: PlanStatus) -> bool {
     matches!(status, PlanStatus::Planned | PlanStatus::NoChanges)
 }
 
+/// How an approval is recorded: the commenter's login, or on Bitbucket Cloud (where nicknames
+/// are neither unique nor fixed) the account UUID; `None` for someone the host does not name.
 fn approver(ctx: &PrContext) -> Option<String> {
     if ctx.provider.logins_are_unique() {
         Some(ctx.sender.login.clone()).filter(|l| !l.is_empty())

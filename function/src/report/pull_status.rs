@@ -3,7 +3,7 @@
 //! do not change from one pull request to the next, so that branch protection can require them,
 //! as Atlantis users require `atlantis/plan`, `atlantis/apply` and `atlantis/policy_check`.
 //!
-//! Both are worked out from the store, never from one run alone: what the latest plan of the
+//! They are worked out from the store, never from one run alone: what the latest plan of the
 //! whole PR (no `-p`, `-d` or `-w`) selected at the head ([`crate::store::PullHeads`]: the
 //! projects it ran, those later execution order groups run, and those it left out), and the
 //! PR's plan record of each at that head. A selected project without one (left out, not
@@ -100,8 +100,8 @@ fn stand(record: Option<&PlanRecord>) -> Stand {
     }
 }
 
-/// `landfall/plan` and `landfall/apply` for what the latest plan of the whole PR selected at the
-/// head and the PR's plan records made there.
+/// `landfall/plan`, `landfall/apply` and (with `checks`) `landfall/policy_check` for what the
+/// latest plan of the whole PR selected at the head and the PR's plan records made there.
 #[must_use]
 pub fn verdicts(
     selected: &[LockKey],

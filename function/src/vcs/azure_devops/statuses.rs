@@ -6,7 +6,7 @@
 //! that arrives late (the head pushed, the pull request retargeted or completed meanwhile) would
 //! otherwise count for what it was not worked out for where the policy does not reset. Those,
 //! and a drift check's, are commit statuses (`POST commits/{sha}/statuses`), which no policy
-//! reads.
+//! reads; so is a status whose pull request or iterations cannot be read.
 
 use http::Method;
 use serde_json::{Value, json};
@@ -61,7 +61,10 @@ impl AzureDevopsClient {
             repo,
             number: target.number,
         };
-        let now = self.get_pr(pr).await?;
+        // A pull request or iterations that cannot be read: a commit status, as before.
+        let Ok(now) = self.get_pr(pr).await else {
+            return self.status(repo, sha, status);
+        };
         let current = now.status == "active"
             && now
                 .last_merge_source_commit
@@ -72,11 +75,10 @@ impl AzureDevopsClient {
             return self.status(repo, sha, status);
         }
         let what = format!("find the iteration of {} at {sha}", Self::pr_name(pr));
-        let newest = self
-            .iterations(pr, &what)
-            .await?
-            .into_iter()
-            .max_by_key(|i| i.id);
+        let Ok(iterations) = self.iterations(pr, &what).await else {
+            return self.status(repo, sha, status);
+        };
+        let newest = iterations.into_iter().max_by_key(|i| i.id);
         let Some(iteration) = newest.filter(|i| {
             i.source_ref_commit
                 .as_ref()

@@ -3,7 +3,8 @@
 //! iteration (`iterationId`), while the pull request is active at the status's commit on the
 //! status's base branch. A status that arrives late (the head pushed, the pull request retargeted
 //! or completed meanwhile), and a drift check's, is a commit status
-//! (`POST commits/{sha}/statuses`), which no policy reads. A context's genre is what precedes its
+//! (`POST commits/{sha}/statuses`), which no policy reads; so is one whose pull request or
+//! iterations cannot be read. A context's genre is what precedes its
 //! name's last `/`, as the policy editor reads it; under the status name `atlantis`, Atlantis'
 //! `Atlantis Bot/atlantis`.
 
@@ -133,19 +134,31 @@ async fn a_drift_checks_status_is_a_commit_status() {
 }
 
 #[tokio::test]
-async fn iterations_that_cannot_be_read_set_no_status() {
+async fn iterations_that_cannot_be_read_leave_a_commit_status() {
     let server = MockServer::start().await;
     pull_request(&server, "active", SHA, "main").await;
     get(format!("{REPO}/pullRequests/42/iterations"))
         .respond_with(ResponseTemplate::new(404).set_body_json(json!({"message": "TF401180"})))
         .mount(&server)
         .await;
-    statuses(&server, 0, 0).await;
-    let c = client(&server);
-    let set = c
-        .set_status(&repo(), &CommitSha::new(SHA), &status(true))
+    statuses(&server, 1, 0).await;
+    set(&server, &status(true)).await;
+}
+
+#[tokio::test]
+async fn a_newest_iteration_of_another_commit_leaves_a_commit_status() {
+    // The pull request read at `SHA`, then a push made iteration 4 before the list was read.
+    let server = MockServer::start().await;
+    pull_request(&server, "active", SHA, "main").await;
+    let at = |id: u64, sha: &str| json!({"id": id, "sourceRefCommit": {"commitId": sha}});
+    get(format!("{REPO}/pullRequests/42/iterations"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "value": [at(1, SHA), at(2, OTHER), at(3, SHA), at(4, OTHER)], "count": 4
+        })))
+        .mount(&server)
         .await;
-    assert!(set.is_err(), "{set:?}");
+    statuses(&server, 1, 0).await;
+    set(&server, &status(true)).await;
 }
 
 #[tokio::test]
