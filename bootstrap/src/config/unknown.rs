@@ -82,14 +82,12 @@ fn suggestion(help: &str) -> Option<&str> {
 fn owned_by(text: &str, key: &Range<usize>) -> Option<(Vec<Range<usize>>, usize)> {
     let doc = Document::parse(text).ok()?;
     let mut places = Places::default();
-    places.walk(doc.as_table(), false);
-    places.headers.push(text.len());
-    places.headers.sort_unstable();
-    let body_end = |start: usize| {
-        let next = places.headers.partition_point(|&h| h <= start);
-        places.headers[next]
-    };
-    let table = places.headers[..places.headers.partition_point(|&h| h <= key.start)]
+    // Every table header of the document: what the top level holds, all the way down.
+    let (_, mut headers) = places.walk(doc.as_table(), false);
+    headers.push(text.len());
+    headers.sort_unstable();
+    let body_end = |start: usize| headers[headers.partition_point(|&h| h <= start)];
+    let table = headers[..headers.partition_point(|&h| h <= key.start)]
         .last()
         .copied()
         .unwrap_or(0);
@@ -116,11 +114,10 @@ fn line_start(text: &str, at: usize) -> usize {
     line + (text[line..at].len() - text[line..at].trim_start().len())
 }
 
-/// Where each key of a document stands, and where every table header starts.
+/// Where each key of a document stands.
 #[derive(Default)]
 struct Places {
     keys: Vec<Place>,
-    headers: Vec<usize>,
 }
 
 /// A key, and the text it owns: key-value pairs (each with whether it is a dotted key's, which
@@ -166,16 +163,6 @@ impl Places {
                 }
                 Item::None => (Vec::new(), Vec::new()),
             };
-            self.headers.extend(match item {
-                Item::Table(inner) if !inner.is_implicit() && !inner.is_dotted() => {
-                    inner.span().map(|h| h.start)
-                }
-                _ => None,
-            });
-            if let Item::ArrayOfTables(array) = item {
-                self.headers
-                    .extend(array.iter().filter_map(|t| t.span().map(|s| s.start)));
-            }
             all_pairs.extend(pairs.iter().cloned());
             all_headers.extend(headers.iter().copied());
             self.keys.push(Place {
@@ -186,9 +173,7 @@ impl Places {
         }
         (all_pairs, all_headers)
     }
-}
 
-impl Places {
     /// Walks an inline table: its pairs, those of the inline tables in it.
     fn walk_inline(&mut self, table: &InlineTable) {
         for (name, value) in table {
