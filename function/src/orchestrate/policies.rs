@@ -6,7 +6,7 @@
 use std::fmt::Write as _;
 use std::sync::Arc;
 
-use super::select::{other_base, select_records};
+use super::select::select_records;
 use crate::repo_config::{failing, unapproved};
 use super::{Context, PrContext};
 use crate::command::Command;
@@ -105,7 +105,7 @@ impl Context {
         let result = now.result.as_ref();
         if now.run_id != run_id
             || unapproved(result, Some(checks)).is_some()
-            || other_base(result, &ctx.base_branch).is_some()
+            || result.is_some_and(|r| r.made_for_another_base(&ctx.base_branch))
         {
             return Ok(());
         }

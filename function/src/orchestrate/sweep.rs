@@ -17,7 +17,7 @@ use crate::dispatch::{Dispatcher as _, RunState};
 use crate::event::{CommitSha, PullRequestNumber, RepoName};
 use crate::run::{Outcome, ProjectResult, ProjectSpec, RunCommand};
 use crate::store::{PlanRecord, PlanStatus, ReleaseOutcome, Store as _, Sweeps as _, now_secs};
-use crate::vcs::{CommitStatus, PrState, PullTarget, StatusState, VcsClient as _, status_context};
+use crate::vcs::{CommitStatus, PrState, StatusState, VcsClient as _, status_context};
 
 /// What one sweep did.
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize)]
@@ -255,34 +255,35 @@ impl Context {
         let repo = RepoName::new(&record.key.repo);
         let pr = PullRequestNumber(record.pr);
         let now = self.vcs.pull_request(&repo, pr).await.ok();
-        let branch = now.as_ref().map(|p| p.head_branch.clone());
-        let pull = now.as_ref().map(|p| PullTarget {
-            number: pr,
-            base: p.base_branch.clone(),
-        });
-        let status = CommitStatus {
-            context: status_context(self.switches.status_name(), command.as_str(), &record.key.project_label()),
-            state: StatusState::Failure,
-            description: description.to_owned(),
-            target_url: Some(self.reporter().pull_url(&repo, pr)),
-            branch: branch.filter(|b| !b.is_empty()),
-            pull,
-        };
         let sha = CommitSha::new(&record.head_sha);
+        let at = now.as_ref().map(|now| crate::report::PullHead {
+            repo: &repo,
+            pr,
+            head: &sha,
+            branch: &now.head_branch,
+            base: &now.base_branch,
+        });
+        let context = status_context(self.switches.status_name(), command.as_str(), &record.key.project_label());
+        let reporter = self.reporter();
+        let status = match at {
+            Some(at) => reporter.pull_request_status(at, &context, StatusState::Failure, description),
+            // A pull request the host does not answer for: a status of the commit alone.
+            None => CommitStatus {
+                context,
+                state: StatusState::Failure,
+                description: description.to_owned(),
+                target_url: Some(reporter.pull_url(&repo, pr)),
+                branch: None,
+                pull: None,
+            },
+        };
         if let Err(err) = self.vcs.set_status(&repo, &sha, &status).await {
             tracing::warn!(error = %err, "could not set the failure status");
         }
-        if let Some(now) = &now
+        if let Some(at) = at
             && !crate::run::is_merge_trigger(record.trigger.as_deref().unwrap_or_default())
         {
-            let at = crate::report::PullHead {
-                repo: &repo,
-                pr,
-                head: &sha,
-                branch: &now.head_branch,
-                base: &now.base_branch,
-            };
-            self.reporter().pull_statuses(at).await;
+            reporter.pull_statuses(at).await;
         }
         // An apply, import or state rm that never reported may have written the state: no
         // commit describes it now (as after a failed apply's own report).

@@ -170,11 +170,8 @@ impl Reporter<'_> {
     /// A project's policy checks status once enough owners approved its plan at `at`.
     pub async fn policies_approved(&self, at: PullHead<'_>, project: &str) {
         let context = status_context(self.status_name, "policy_check", project);
-        let approved = pull_status::Verdict {
-            state: StatusState::Success,
-            description: "Policies approved by their owners".to_owned(),
-        };
-        let status = self.pull_request_status(at, &context, &approved);
+        let approved = "Policies approved by their owners";
+        let status = self.pull_request_status(at, &context, StatusState::Success, approved);
         if let Err(err) = self.vcs.set_status(at.repo, at.head, &status).await {
             tracing::warn!(error = %err, "could not set the policy checks status");
         }

@@ -249,7 +249,8 @@ impl Reporter<'_> {
             let verdicts = [Some(&now.plan), Some(&now.apply), now.policy_check.as_ref()];
             let posts = contexts.iter().zip(verdicts);
             for (context, verdict) in posts.filter_map(|(c, v)| Some((c, v?))) {
-                let status = self.pull_request_status(at, context, verdict);
+                let (state, description) = (verdict.state, &verdict.description);
+                let status = self.pull_request_status(at, context, state, description);
                 if let Err(err) = self.vcs.set_status(at.repo, at.head, &status).await {
                     tracing::warn!(error = %err, context, "could not set the commit status");
                     return;
@@ -265,12 +266,13 @@ impl Reporter<'_> {
         &self,
         at: PullHead<'_>,
         context: &str,
-        verdict: &Verdict,
+        state: StatusState,
+        description: &str,
     ) -> CommitStatus {
         CommitStatus {
             context: context.to_owned(),
-            state: verdict.state,
-            description: verdict.description.clone(),
+            state,
+            description: description.to_owned(),
             target_url: Some(self.pull_url(at.repo, at.pr)),
             branch: Some(at.branch.to_owned()).filter(|b| !b.is_empty()),
             pull: Some(PullTarget {

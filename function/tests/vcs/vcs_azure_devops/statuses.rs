@@ -57,12 +57,20 @@ async fn pull_request(server: &MockServer, status: &str, head: &str, target: &st
 
 /// Iterations 1 to 3: `SHA`, another commit, `SHA` again (a force-push back).
 async fn iterations(server: &MockServer) {
-    let at = |id: u64, sha: &str| json!({"id": id, "sourceRefCommit": {"commitId": sha}});
+    iterations_of(server, &[SHA, OTHER, &SHA.to_uppercase()]).await;
+}
+
+/// Iterations 1, 2, ... made of `commits`.
+async fn iterations_of(server: &MockServer, commits: &[&str]) {
+    let value: Vec<Value> = (1..)
+        .zip(commits)
+        .map(|(id, sha)| json!({"id": id, "sourceRefCommit": {"commitId": sha}}))
+        .collect();
     get(format!("{REPO}/pullRequests/42/iterations"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "value": [at(1, SHA), at(2, OTHER), at(3, &SHA.to_uppercase())],
-            "count": 3
-        })))
+        .respond_with(
+            ResponseTemplate::new(200)
+                .set_body_json(json!({"value": value, "count": commits.len()})),
+        )
         .mount(server)
         .await;
 }
@@ -150,13 +158,7 @@ async fn a_newest_iteration_of_another_commit_leaves_a_commit_status() {
     // The pull request read at `SHA`, then a push made iteration 4 before the list was read.
     let server = MockServer::start().await;
     pull_request(&server, "active", SHA, "main").await;
-    let at = |id: u64, sha: &str| json!({"id": id, "sourceRefCommit": {"commitId": sha}});
-    get(format!("{REPO}/pullRequests/42/iterations"))
-        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
-            "value": [at(1, SHA), at(2, OTHER), at(3, SHA), at(4, OTHER)], "count": 4
-        })))
-        .mount(&server)
-        .await;
+    iterations_of(&server, &[SHA, OTHER, SHA, OTHER]).await;
     statuses(&server, 1, 0).await;
     set(&server, &status(true)).await;
 }
