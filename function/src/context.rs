@@ -310,7 +310,8 @@ pub fn vcs_client(
             secrecy::ExposeSecret::expose_secret(key).as_bytes(),
             app.installation_id,
             retry,
-        )?));
+        )?
+        .with_status_name(config.switches.status_name())));
     }
     let token = secrets.vcs_token.clone().ok_or_else(|| VcsError::Config {
         message: format!(

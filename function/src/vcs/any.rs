@@ -63,9 +63,10 @@ impl AnyVcs {
         let token = settings.token.clone();
         let retry = settings.retry;
         Ok(match settings.provider {
-            Provider::Github => {
-                AnyVcs::Github(github::GithubClient::personal_token(url, token, retry)?)
-            }
+            Provider::Github => AnyVcs::Github(
+                github::GithubClient::personal_token(url, token, retry)?
+                    .with_status_name(&settings.status_name),
+            ),
             Provider::Gitlab => AnyVcs::Gitlab(
                 gitlab::GitlabClient::new(url, &token, retry)?
                     .with_status_name(&settings.status_name),

@@ -23,7 +23,7 @@
 //! | approvals ([`VcsClient::approvals`]) | `GET .../pulls/{n}/reviews?per_page=100` (every page) | each reviewer's latest of `APPROVED`/`CHANGES_REQUESTED`/`DISMISSED`, counted when `APPROVED` with `commit_id` = the head |
 //! | `undiverged` ([`VcsClient::contains_base`]) | `GET .../compare/{base_branch}...{head_sha}?per_page=1` | `behind_by == 0` |
 //! | team membership ([`VcsClient::is_member`]) | `GET /orgs/{org}/teams/{team_slug}/memberships/{username}` (a GitHub App: the organisation's installation, `GET /orgs/{org}/installation`) | 200 with `state` `active` → member; `pending`, 404 → not |
-//! | mergeable ([`PullRequest::mergeable`]) | `mergeable_state` of `GET .../pulls/{n}` | see `mergeable_from_state` |
+//! | mergeable ([`PullRequest::mergeable`]) | `mergeable_state` of `GET .../pulls/{n}`; when `blocked`, `POST /graphql` ([`mergeable`]) | see `mergeable_from_state`; `blocked` by Landfall's own required checks alone is mergeable |
 //! | the head's repository ([`PullRequest::head_repo`]) | `head.repo.full_name` of `GET .../pulls/{n}` | `null` (a deleted fork) → `None` |
 //!
 //! [`VcsClient::permission`]: super::VcsClient::permission
@@ -33,6 +33,7 @@
 
 mod app;
 mod checks;
+mod mergeable;
 pub(super) mod shared;
 
 use std::future::Future;
@@ -52,7 +53,7 @@ use shared::{
 
 use super::branch::{BranchApi, HeadAt, Request};
 use super::host::{Host, PrRef, Put, RestCall};
-use super::http::{Auth, Rest, RestOptions, RetryPolicy, check, path, segment};
+use super::http::{Auth, Idempotency, Rest, RestOptions, RetryPolicy, check, path, segment};
 use super::issues::IssueApi;
 use super::{Access, Actor, CommitStatus, PullRequest, Result, TrackingIssue, VcsError};
 use crate::event::{CommitSha, Provider, RepoName};
@@ -85,6 +86,8 @@ pub struct GithubClient {
     /// Sends with the personal token, or (an App) with no credentials of its own.
     rest: Rest,
     credentials: Credentials,
+    /// What Landfall's own check names start with: `<status name>/`.
+    own_prefix: String,
 }
 
 #[derive(Debug, Clone)]
@@ -122,6 +125,7 @@ impl GithubClient {
         Ok(GithubClient {
             rest: rest(url, Auth::Bearer(token.clone()), retry)?,
             credentials: Credentials::Token(token),
+            own_prefix: format!("{}/", super::DEFAULT_STATUS_NAME),
         })
     }
 
@@ -141,7 +145,16 @@ impl GithubClient {
         Ok(GithubClient {
             rest: rest(url, Auth::None, retry)?,
             credentials: Credentials::App(Arc::new(AppAuth::new(app_id, key, installation_id))),
+            own_prefix: format!("{}/", super::DEFAULT_STATUS_NAME),
         })
+    }
+
+    /// Landfall's own checks start with `name` (`LANDFALL_VCS_STATUS_NAME`): a `blocked` pull
+    /// request whose only unfinished required checks are these counts as mergeable.
+    #[must_use]
+    pub fn with_status_name(mut self, name: &str) -> Self {
+        self.own_prefix = format!("{name}/");
+        self
     }
 
     /// The same client with other limits on tree archives (see [`ArchiveLimits`]); an
@@ -233,6 +246,39 @@ impl GithubClient {
         .await
     }
 
+    /// Whether a `blocked` pull request at `head` is blocked by Landfall's own required checks
+    /// alone (see [`mergeable`]): one `POST /graphql` (`/api/graphql` on Enterprise Server).
+    /// An answer that cannot be read is a no.
+    async fn only_own_checks_block(&self, pr: PrRef<'_>, head: &str) -> bool {
+        let (owner, name) = pr.repo.as_str().split_once('/').unwrap_or_default();
+        let body = serde_json::json!({
+            "query": mergeable::QUERY,
+            "variables": {"owner": owner, "name": name, "number": pr.number.0},
+        });
+        let what = format!("read what blocks the merge of {}", Self::pr_name(pr));
+        let (body, what) = (&body, what.as_str());
+        let answer = self
+            .authed(Scope::Repo(pr.repo), |rest: Rest| async move {
+                let graphql = if rest.url("")?.path().ends_with("/v3/") {
+                    "../graphql"
+                } else {
+                    "graphql"
+                };
+                let idempotent = Idempotency::Idempotent;
+                rest.send_json::<mergeable::Answer>(Method::POST, graphql, body, idempotent, what)
+                    .await
+            })
+            .await;
+        let blocker = match answer {
+            Ok(answer) => mergeable::blocker(&answer, head, &self.own_prefix),
+            Err(e) => Some(e.to_string()),
+        };
+        if let Some(why) = &blocker {
+            tracing::info!(pr = %Self::pr_name(pr), %why, "blocked: not mergeable");
+        }
+        blocker.is_none()
+    }
+
     /// A GET in `scope` whose 404 means "no": `Ok(None)`.
     async fn get_or_none<T: serde::de::DeserializeOwned + Send>(
         &self,
@@ -272,7 +318,7 @@ struct MembershipJson {
 /// | `has_hooks` | mergeable with passing status and pre-receive hooks | `Some(true)` |
 /// | `unstable` | mergeable, a commit status not passing (none of them required) | `Some(true)` |
 /// | `dirty` | merge conflicts | `Some(false)` |
-/// | `blocked` | blocked by branch protection (required reviews or checks) | `Some(false)` |
+/// | `blocked` | blocked by branch protection (required reviews or checks) | `Some(false)`, unless Landfall's own checks alone block it ([`mergeable`]) |
 /// | `behind` | the head is out of date with the base and protection requires it up to date | `Some(false)` |
 /// | `draft` | a draft pull request | `Some(false)` |
 /// | `unknown`, absent, anything else | GitHub is still computing it | `None` |
@@ -328,7 +374,10 @@ impl Host for GithubClient {
         let what = format!("get pull request {}", Self::pr_name(pr));
         let target = format!("{}/pulls/{}", Self::repo_path(pr.repo)?, pr.number);
         let j: PrJson = self.get(pr.repo, &target, &what).await?;
-        let mergeable = mergeable_from_state(j.mergeable_state.as_deref());
+        let mut mergeable = mergeable_from_state(j.mergeable_state.as_deref());
+        if j.mergeable_state.as_deref() == Some("blocked") {
+            mergeable = Some(self.only_own_checks_block(pr, &j.head.sha).await);
+        }
         Ok(j.into_pull_request(pr.number, mergeable))
     }
 

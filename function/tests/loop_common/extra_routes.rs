@@ -35,6 +35,9 @@ impl FakeGithub {
                 }),
             ));
         }
+        if path == "/graphql" && method == "POST" {
+            return Some(self.graphql(state, request));
+        }
         let rest = path.strip_prefix(&format!("/repos/{REPO}/"))?;
         let parts: Vec<&str> = rest.split('/').collect();
         let body = || serde_json::from_slice::<Value>(&request.body).unwrap_or_default();
@@ -102,6 +105,62 @@ impl FakeGithub {
             }
             _ => return None,
         })
+    }
+}
+
+impl FakeGithub {
+    /// The one GraphQL query Landfall sends (what blocks a merge): no review required, the
+    /// branch protection's required checks, the head's newest status of each context.
+    fn graphql(&self, state: &HostState, request: &Request) -> ResponseTemplate {
+        let body: Value = serde_json::from_slice(&request.body).unwrap_or_default();
+        let number = body["variables"]["number"].as_u64().unwrap_or_default();
+        let Some(pr) = state.prs.get(&number) else {
+            return json_response(200, &json!({"data": {"repository": {"pullRequest": null}}}));
+        };
+        let sha = git(&self.repo, &["rev-parse", &pr.head]);
+        let mut contexts: Vec<&str> = Vec::new();
+        for (at, context, _) in &state.statuses {
+            if *at == sha && !contexts.contains(&context.as_str()) {
+                contexts.push(context);
+            }
+        }
+        let rollup: Vec<Value> = contexts
+            .iter()
+            .map(|c| {
+                let passed = if state.passed(&sha, c) {
+                    "SUCCESS"
+                } else {
+                    "PENDING"
+                };
+                json!({"__typename": "StatusContext", "context": c, "state": passed})
+            })
+            .collect();
+        let required: Vec<Value> = state
+            .required_checks
+            .iter()
+            .map(|c| json!({"context": c, "app": null}))
+            .collect();
+        let none = json!({"pageInfo": {"hasNextPage": false}, "nodes": []});
+        json_response(
+            200,
+            &json!({"data": {"repository": {"pullRequest": {
+                "reviewDecision": null,
+                "latestOpinionatedReviews": none,
+                "reviewThreads": none,
+                "baseRef": {
+                    "branchProtectionRule": {
+                        "requiredStatusChecks": required,
+                        "requiresCommitSignatures": false, "requiresDeployments": false,
+                        "lockBranch": false, "restrictsPushes": false,
+                        "requireLastPushApproval": false
+                    },
+                    "rules": none
+                },
+                "commits": {"nodes": [{"commit": {"oid": sha, "statusCheckRollup": {"contexts": {
+                    "pageInfo": {"hasNextPage": false}, "nodes": rollup
+                }}}}]}
+            }}}}),
+        )
     }
 }
 

@@ -66,6 +66,20 @@ pub struct HostState {
     pub merge_commits: BTreeMap<u64, String>,
     /// Merge requests received (automerge): PR and body, in order.
     pub merges: Vec<(u64, Value)>,
+    /// The status checks `main`'s branch protection requires: a pull request whose head has not
+    /// passed one of them is `blocked`.
+    pub required_checks: Vec<String>,
+}
+
+impl HostState {
+    /// Whether the newest status of `context` at `sha` is a success.
+    pub fn passed(&self, sha: &str, context: &str) -> bool {
+        self.statuses
+            .iter()
+            .rev()
+            .find(|(at, name, _)| at == sha && name == context)
+            .is_some_and(|(_, _, state)| state == "success")
+    }
 }
 
 /// The fake GitHub API: answers what the GitHub adapter asks, from the git repository.

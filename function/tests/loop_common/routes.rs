@@ -20,6 +20,7 @@ impl FakeGithub {
                     return Some(json_response(404, &json!({"message": "Not Found"})));
                 };
                 let sha = git(repo, &["rev-parse", &pr.head]);
+                let blocked = state.required_checks.iter().any(|c| !state.passed(&sha, c));
                 json_response(
                     200,
                     &json!({
@@ -27,7 +28,7 @@ impl FakeGithub {
                         "state": if pr.merged { "closed" } else { "open" },
                         "merged": pr.merged,
                         "mergeable": true,
-                        "mergeable_state": "clean",
+                        "mergeable_state": if blocked { "blocked" } else { "clean" },
                         "user": {"login": pr.author},
                         "head": {"ref": pr.head, "sha": sha, "repo": {"full_name": pr.head_repo}},
                         "base": {"ref": "main", "sha": git(repo, &["rev-parse", "main"])},

@@ -168,6 +168,17 @@ fn the_writer_plans_and_applies_an_up_to_date_approved_branch(a: &mut Attack) {
     let head = git(&repo, &["rev-parse", "change"]);
     a.review("reviewer", "APPROVED", &head);
     a.comment(1, "octocat", "landfall plan", "Plan: 1 to add");
+
+    // `main` requires CI and Landfall's own apply check: GitHub calls the PR `blocked`. CI has
+    // not passed, so it is not mergeable.
+    a.story.host.state.lock().unwrap().required_checks =
+        vec!["ci/test".to_owned(), "landfall/apply".to_owned()];
+    let refused = a.comment(1, "octocat", "landfall apply", "Refused");
+    assert!(refused.contains("requirement `mergeable`"), "{refused}");
+    a.assert_nothing_changed(2);
+    // Once CI passed, only Landfall's own check blocks: its apply must not wait for itself.
+    let ci = (head.clone(), "ci/test".to_owned(), "success".to_owned());
+    a.story.host.state.lock().unwrap().statuses.push(ci);
     let seen = a.story.comments(1).len();
     let body = a.story.comment_by(1, "landfall apply", "octocat");
     let id = a.story.next_delivery();

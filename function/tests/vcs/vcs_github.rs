@@ -25,6 +25,7 @@ mod checks;
 mod delete_branch;
 mod drift;
 mod merge;
+mod mergeable;
 mod retries;
 mod tree;
 

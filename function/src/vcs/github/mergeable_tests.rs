@@ -1,0 +1,251 @@
+use serde_json::{Value, json};
+
+use super::{Answer, blocker};
+
+const HEAD: &str = "a1b2c3";
+
+/// A pull request approved, its threads resolved, whose base requires `ci/test` (passed) and
+/// `landfall/apply` (pending), by branch protection.
+fn answer() -> Value {
+    json!({"data": {"repository": {"pullRequest": {
+        "reviewDecision": "APPROVED",
+        "latestOpinionatedReviews": {"pageInfo": {"hasNextPage": false}, "nodes": [{"state": "APPROVED"}]},
+        "reviewThreads": {"pageInfo": {"hasNextPage": false}, "nodes": [{"isResolved": true}]},
+        "baseRef": {
+            "branchProtectionRule": {
+                "requiredStatusChecks": [
+                    {"context": "ci/test", "app": null},
+                    {"context": "landfall/apply", "app": null}
+                ],
+                "requiresCommitSignatures": false, "requiresDeployments": false,
+                "lockBranch": false, "restrictsPushes": false, "requireLastPushApproval": false
+            },
+            "rules": {"pageInfo": {"hasNextPage": false}, "nodes": []}
+        },
+        "commits": {"nodes": [{"commit": {"oid": HEAD, "statusCheckRollup": {"contexts": {
+            "pageInfo": {"hasNextPage": false},
+            "nodes": [
+                {"__typename": "StatusContext", "context": "ci/test", "state": "SUCCESS"},
+                {"__typename": "StatusContext", "context": "landfall/plan", "state": "SUCCESS"},
+                {"__typename": "StatusContext", "context": "landfall/apply", "state": "PENDING"}
+            ]
+        }}}}]}
+    }}}})
+}
+
+fn pull(answer: &mut Value) -> &mut Value {
+    &mut answer["data"]["repository"]["pullRequest"]
+}
+
+fn contexts(answer: &mut Value) -> &mut Vec<Value> {
+    pull(answer)["commits"]["nodes"][0]["commit"]["statusCheckRollup"]["contexts"]["nodes"]
+        .as_array_mut()
+        .unwrap()
+}
+
+fn rules(answer: &mut Value) -> &mut Vec<Value> {
+    pull(answer)["baseRef"]["rules"]["nodes"]
+        .as_array_mut()
+        .unwrap()
+}
+
+fn mergeable(answer: &Value) -> bool {
+    mergeable_as(answer, "landfall/")
+}
+
+fn mergeable_as(answer: &Value, own_prefix: &str) -> bool {
+    let answer: Answer = serde_json::from_value(answer.clone()).unwrap();
+    blocker(&answer, HEAD, own_prefix).is_none()
+}
+
+#[test]
+fn only_landfalls_own_pending_check_is_passed_over() {
+    assert!(mergeable(&answer()));
+    // A project's apply check too, and a failed one.
+    let mut a = answer();
+    pull(&mut a)["baseRef"]["branchProtectionRule"]["requiredStatusChecks"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"context": "landfall/apply: infra/prod", "app": null}));
+    contexts(&mut a).push(json!({"__typename": "StatusContext", "context": "landfall/apply: infra/prod", "state": "FAILURE"}));
+    assert!(mergeable(&a));
+}
+
+#[test]
+fn another_required_check_that_has_not_passed_blocks() {
+    for state in ["PENDING", "FAILURE", "ERROR", "EXPECTED"] {
+        let mut a = answer();
+        contexts(&mut a)[0]["state"] = json!(state);
+        assert!(!mergeable(&a), "{state}");
+    }
+    // Missing altogether.
+    let mut a = answer();
+    contexts(&mut a).remove(0);
+    assert!(!mergeable(&a));
+    // One report passed, another of the same name did not.
+    let mut a = answer();
+    contexts(&mut a).push(json!({"__typename": "CheckRun", "name": "ci/test", "conclusion": "FAILURE", "checkSuite": {"app": {"databaseId": 15368}}}));
+    assert!(!mergeable(&a));
+    // A check run still running.
+    let mut a = answer();
+    contexts(&mut a)[0] = json!({"__typename": "CheckRun", "name": "ci/test", "conclusion": null, "checkSuite": {"app": {"databaseId": 15368}}});
+    assert!(!mergeable(&a));
+    contexts(&mut a)[0]["conclusion"] = json!("NEUTRAL");
+    assert!(mergeable(&a));
+}
+
+#[test]
+fn a_check_bound_to_an_app_passes_only_by_that_apps_check_run() {
+    let mut a = answer();
+    pull(&mut a)["baseRef"]["branchProtectionRule"]["requiredStatusChecks"][0]["app"] =
+        json!({"databaseId": 15368});
+    // A status of that name (any writer can post one) does not count.
+    assert!(!mergeable(&a));
+    contexts(&mut a)[0] = json!({"__typename": "CheckRun", "name": "ci/test", "conclusion": "SUCCESS", "checkSuite": {"app": {"databaseId": 999}}});
+    assert!(!mergeable(&a));
+    contexts(&mut a)[0]["checkSuite"]["app"]["databaseId"] = json!(15368);
+    assert!(mergeable(&a));
+}
+
+#[test]
+fn reviews_and_threads_must_be_settled() {
+    for decision in ["REVIEW_REQUIRED", "CHANGES_REQUESTED"] {
+        let mut a = answer();
+        pull(&mut a)["reviewDecision"] = json!(decision);
+        assert!(!mergeable(&a), "{decision}");
+    }
+    let mut a = answer();
+    pull(&mut a)["reviewDecision"] = Value::Null;
+    assert!(mergeable(&a), "no review required");
+    pull(&mut a)["reviewThreads"]["nodes"][0]["isResolved"] = json!(false);
+    assert!(!mergeable(&a));
+}
+
+#[test]
+fn a_report_github_marks_required_blocks_even_where_the_rules_are_not_read() {
+    let mut a = answer();
+    pull(&mut a)["baseRef"]["branchProtectionRule"]["requiredStatusChecks"]
+        .as_array_mut()
+        .unwrap()
+        .remove(0);
+    contexts(&mut a)[0]["state"] = json!("FAILURE");
+    assert!(mergeable(&a), "not required: GitHub would not block on it");
+    contexts(&mut a)[0]["isRequired"] = json!(true);
+    assert!(!mergeable(&a));
+    // Landfall's own, marked required, is what is passed over.
+    contexts(&mut a)[0]["state"] = json!("SUCCESS");
+    contexts(&mut a)[2]["isRequired"] = json!(true);
+    assert!(mergeable(&a));
+}
+
+#[test]
+fn when_no_landfall_check_is_unfinished_something_else_blocks() {
+    let mut a = answer();
+    contexts(&mut a)[2]["state"] = json!("SUCCESS");
+    assert!(!mergeable(&a));
+    // Nothing required that can be seen (the protection was not readable).
+    let mut a = answer();
+    pull(&mut a)["baseRef"]["branchProtectionRule"] = Value::Null;
+    assert!(!mergeable(&a));
+}
+
+#[test]
+fn protection_settings_landfall_does_not_check_block() {
+    for setting in [
+        "requiresCommitSignatures",
+        "requiresDeployments",
+        "lockBranch",
+        "restrictsPushes",
+        "requireLastPushApproval",
+    ] {
+        let mut a = answer();
+        pull(&mut a)["baseRef"]["branchProtectionRule"][setting] = json!(true);
+        assert!(!mergeable(&a), "{setting}");
+    }
+}
+
+#[test]
+fn active_rulesets_are_judged_and_others_left_out() {
+    // A ruleset's required check, failing: blocks when active, not when only evaluated.
+    let rule = json!({"type": "REQUIRED_STATUS_CHECKS", "repositoryRuleset": {"enforcement": "ACTIVE"},
+        "parameters": {"requiredStatusChecks": [{"context": "lint", "integrationId": null}]}});
+    let mut a = answer();
+    rules(&mut a).push(rule.clone());
+    contexts(&mut a)
+        .push(json!({"__typename": "StatusContext", "context": "lint", "state": "FAILURE"}));
+    assert!(!mergeable(&a));
+    rules(&mut a)[0]["repositoryRuleset"]["enforcement"] = json!("EVALUATE");
+    assert!(mergeable(&a));
+    // The ruleset alone requires landfall/apply: still Landfall's own block.
+    let mut a = answer();
+    pull(&mut a)["baseRef"]["branchProtectionRule"] = Value::Null;
+    let mut own = rule;
+    own["parameters"]["requiredStatusChecks"][0]["context"] = json!("landfall/apply");
+    rules(&mut a).push(own);
+    assert!(mergeable(&a));
+    // Rules that do not stop a merge, and one Landfall does not judge.
+    for kind in [
+        "DELETION",
+        "NON_FAST_FORWARD",
+        "REQUIRED_LINEAR_HISTORY",
+        "CREATION",
+    ] {
+        rules(&mut a).push(json!({"type": kind, "repositoryRuleset": {"enforcement": "ACTIVE"}, "parameters": null}));
+    }
+    assert!(mergeable(&a));
+    rules(&mut a).push(json!({"type": "MERGE_QUEUE", "repositoryRuleset": {"enforcement": "ACTIVE"}, "parameters": {}}));
+    assert!(!mergeable(&a));
+}
+
+#[test]
+fn a_rulesets_approvals_are_counted_from_writers() {
+    let mut a = answer();
+    pull(&mut a)["reviewDecision"] = Value::Null;
+    rules(&mut a).push(json!({"type": "PULL_REQUEST", "repositoryRuleset": {"enforcement": "ACTIVE"},
+        "parameters": {"requiredApprovingReviewCount": 2, "requireCodeOwnerReview": false, "requireLastPushApproval": false}}));
+    assert!(!mergeable(&a), "one approval of two");
+    pull(&mut a)["latestOpinionatedReviews"]["nodes"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"state": "CHANGES_REQUESTED"}));
+    assert!(!mergeable(&a));
+    pull(&mut a)["latestOpinionatedReviews"]["nodes"][1]["state"] = json!("APPROVED");
+    assert!(mergeable(&a));
+    rules(&mut a)[0]["parameters"]["requireCodeOwnerReview"] = json!(true);
+    assert!(!mergeable(&a));
+}
+
+#[test]
+fn what_cannot_be_read_whole_blocks() {
+    let mut a = answer();
+    pull(&mut a)["commits"]["nodes"][0]["commit"]["oid"] = json!("d4e5f6");
+    assert!(!mergeable(&a), "the head moved");
+    for list in [
+        "/reviewThreads/pageInfo/hasNextPage",
+        "/baseRef/rules/pageInfo/hasNextPage",
+        "/commits/nodes/0/commit/statusCheckRollup/contexts/pageInfo/hasNextPage",
+    ] {
+        let mut a = answer();
+        *pull(&mut a).pointer_mut(list).unwrap() = json!(true);
+        assert!(!mergeable(&a), "{list}");
+    }
+    assert!(!mergeable(
+        &json!({"data": null, "errors": [{"message": "Resource not accessible by integration"}]})
+    ));
+    let mut a = answer();
+    a["errors"] = json!([{"message": "something"}]);
+    assert!(!mergeable(&a));
+    assert!(!mergeable(
+        &json!({"data": {"repository": {"pullRequest": null}}})
+    ));
+}
+
+#[test]
+fn the_status_name_says_which_checks_are_landfalls() {
+    let mut a = answer();
+    pull(&mut a)["baseRef"]["branchProtectionRule"]["requiredStatusChecks"][1]["context"] =
+        json!("atlantis/apply");
+    contexts(&mut a)[2]["context"] = json!("atlantis/apply");
+    assert!(!mergeable(&a));
+    assert!(mergeable_as(&a, "atlantis/"));
+}

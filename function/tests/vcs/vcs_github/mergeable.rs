@@ -1,0 +1,135 @@
+//! A `blocked` pull request on GitHub: one GraphQL query says whether Landfall's own required
+//! checks are all that block it (`POST /graphql`, `/api/graphql` on Enterprise Server).
+
+use landfall_function::vcs::VcsClient;
+use landfall_function::vcs::github::GithubClient;
+use secrecy::SecretString;
+use serde_json::{Value, json};
+use wiremock::matchers::{header, method, path};
+use wiremock::{Mock, MockServer, Request, ResponseTemplate};
+
+use super::{PR, SHA, client, github_get, policy, repo};
+
+/// Approved, `ci/test` passed, the required `landfall/apply` pending.
+fn graphql_answer(apply: &str) -> Value {
+    json!({"data": {"repository": {"pullRequest": {
+        "reviewDecision": "APPROVED",
+        "latestOpinionatedReviews": {"pageInfo": {"hasNextPage": false}, "nodes": [{"state": "APPROVED"}]},
+        "reviewThreads": {"pageInfo": {"hasNextPage": false}, "nodes": []},
+        "baseRef": {
+            "branchProtectionRule": {
+                "requiredStatusChecks": [{"context": "ci/test", "app": null}, {"context": "landfall/apply", "app": null}],
+                "requiresCommitSignatures": false, "requiresDeployments": false,
+                "lockBranch": false, "restrictsPushes": false, "requireLastPushApproval": false
+            },
+            "rules": {"pageInfo": {"hasNextPage": false}, "nodes": []}
+        },
+        "commits": {"nodes": [{"commit": {"oid": SHA, "statusCheckRollup": {"contexts": {
+            "pageInfo": {"hasNextPage": false},
+            "nodes": [
+                {"__typename": "CheckRun", "name": "ci/test", "conclusion": "SUCCESS", "checkSuite": {"app": {"databaseId": 15368}}},
+                {"__typename": "StatusContext", "context": "landfall/apply", "state": apply}
+            ]
+        }}}}]}
+    }}}})
+}
+
+async fn blocked_pull_request(server: &MockServer, prefix: &str) {
+    let auth = ("authorization", "Bearer ghp_test");
+    Mock::given(method("GET"))
+        .and(path(format!("{prefix}/repos/acme/infra/pulls/7")))
+        .and(header(auth.0, auth.1))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "number": 7, "state": "open", "merged": false, "mergeable": true,
+            "mergeable_state": "blocked",
+            "head": {"ref": "feature", "sha": SHA}, "base": {"ref": "main"},
+            "user": {"login": "octocat"}
+        })))
+        .mount(server)
+        .await;
+}
+
+async fn graphql(server: &MockServer, at: &str, answer: Value) {
+    Mock::given(method("POST"))
+        .and(path(at))
+        .and(header("authorization", "Bearer ghp_test"))
+        .and(|r: &Request| {
+            let body: Value = serde_json::from_slice(&r.body).unwrap_or_default();
+            body["variables"] == json!({"owner": "acme", "name": "infra", "number": 7})
+                && body["query"]
+                    .as_str()
+                    .is_some_and(|q| q.contains("reviewDecision"))
+        })
+        .respond_with(ResponseTemplate::new(200).set_body_json(answer))
+        .expect(1)
+        .mount(server)
+        .await;
+}
+
+#[tokio::test]
+async fn a_pull_request_blocked_only_by_landfalls_own_apply_check_is_mergeable() {
+    let server = MockServer::start().await;
+    blocked_pull_request(&server, "").await;
+    graphql(&server, "/graphql", graphql_answer("PENDING")).await;
+    let pr = client(&server).pull_request(&repo(), PR).await.unwrap();
+    assert_eq!(pr.mergeable, Some(true));
+}
+
+#[tokio::test]
+async fn a_pull_request_blocked_by_anything_else_is_not() {
+    let server = MockServer::start().await;
+    blocked_pull_request(&server, "").await;
+    // Landfall's check passed, so something Landfall cannot see blocks.
+    graphql(&server, "/graphql", graphql_answer("SUCCESS")).await;
+    let pr = client(&server).pull_request(&repo(), PR).await.unwrap();
+    assert_eq!(pr.mergeable, Some(false));
+
+    // A GraphQL error (GitHub answers 200 with `errors`): no.
+    let server = MockServer::start().await;
+    blocked_pull_request(&server, "").await;
+    let mut answer = graphql_answer("PENDING");
+    answer["errors"] =
+        json!([{"type": "FORBIDDEN", "message": "Resource not accessible by integration"}]);
+    graphql(&server, "/graphql", answer).await;
+    let pr = client(&server).pull_request(&repo(), PR).await.unwrap();
+    assert_eq!(pr.mergeable, Some(false));
+
+    // No GraphQL endpoint at all (a 404): no, and the pull request is still read.
+    let server = MockServer::start().await;
+    blocked_pull_request(&server, "").await;
+    let pr = client(&server).pull_request(&repo(), PR).await.unwrap();
+    assert_eq!(pr.mergeable, Some(false));
+}
+
+#[tokio::test]
+async fn enterprise_servers_graphql_is_beside_its_rest_api() {
+    let server = MockServer::start().await;
+    blocked_pull_request(&server, "/api/v3").await;
+    graphql(&server, "/api/graphql", graphql_answer("PENDING")).await;
+    let base = format!("{}/api/v3", server.uri());
+    let c = GithubClient::personal_token(Some(&base), SecretString::from("ghp_test"), policy())
+        .unwrap();
+    let pr = c.pull_request(&repo(), PR).await.unwrap();
+    assert_eq!(pr.mergeable, Some(true));
+}
+
+#[tokio::test]
+async fn a_conflicting_pull_request_needs_no_query() {
+    let server = MockServer::start().await;
+    github_get("/repos/acme/infra/pulls/7")
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "number": 7, "state": "open", "mergeable_state": "dirty",
+            "head": {"ref": "feature", "sha": SHA}, "base": {"ref": "main"},
+            "user": {"login": "octocat"}
+        })))
+        .mount(&server)
+        .await;
+    Mock::given(method("POST"))
+        .and(path("/graphql"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let pr = client(&server).pull_request(&repo(), PR).await.unwrap();
+    assert_eq!(pr.mergeable, Some(false));
+}
