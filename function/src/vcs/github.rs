@@ -32,6 +32,7 @@
 //! [`VcsClient::is_member`]: super::VcsClient::is_member
 
 mod app;
+mod blocked;
 mod checks;
 mod mergeable;
 pub(super) mod shared;
@@ -53,7 +54,7 @@ use shared::{
 
 use super::branch::{BranchApi, HeadAt, Request};
 use super::host::{Host, PrRef, Put, RestCall};
-use super::http::{Auth, Idempotency, Rest, RestOptions, RetryPolicy, check, path, segment};
+use super::http::{Auth, Rest, RestOptions, RetryPolicy, check, path, segment};
 use super::issues::IssueApi;
 use super::{Access, Actor, CommitStatus, PullRequest, Result, TrackingIssue, VcsError};
 use crate::event::{CommitSha, Provider, RepoName};
@@ -86,8 +87,8 @@ pub struct GithubClient {
     /// Sends with the personal token, or (an App) with no credentials of its own.
     rest: Rest,
     credentials: Credentials,
-    /// What Landfall's own check names start with: `<status name>/`.
-    own_prefix: String,
+    /// The status name (`LANDFALL_VCS_STATUS_NAME`): Landfall's checks are `<name>/...`.
+    status_name: String,
 }
 
 #[derive(Debug, Clone)]
@@ -125,7 +126,7 @@ impl GithubClient {
         Ok(GithubClient {
             rest: rest(url, Auth::Bearer(token.clone()), retry)?,
             credentials: Credentials::Token(token),
-            own_prefix: format!("{}/", super::DEFAULT_STATUS_NAME),
+            status_name: super::DEFAULT_STATUS_NAME.to_owned(),
         })
     }
 
@@ -145,15 +146,15 @@ impl GithubClient {
         Ok(GithubClient {
             rest: rest(url, Auth::None, retry)?,
             credentials: Credentials::App(Arc::new(AppAuth::new(app_id, key, installation_id))),
-            own_prefix: format!("{}/", super::DEFAULT_STATUS_NAME),
+            status_name: super::DEFAULT_STATUS_NAME.to_owned(),
         })
     }
 
-    /// Landfall's own checks start with `name` (`LANDFALL_VCS_STATUS_NAME`): a `blocked` pull
-    /// request whose only unfinished required checks are these counts as mergeable.
+    /// Landfall's checks are `<name>/...` (`LANDFALL_VCS_STATUS_NAME`): a `blocked` pull
+    /// request whose only unfinished required checks are its apply checks counts as mergeable.
     #[must_use]
     pub fn with_status_name(mut self, name: &str) -> Self {
-        self.own_prefix = format!("{name}/");
+        name.clone_into(&mut self.status_name);
         self
     }
 
@@ -244,39 +245,6 @@ impl GithubClient {
             rest.pages(first, what).await
         })
         .await
-    }
-
-    /// Whether a `blocked` pull request at `head` is blocked by Landfall's own required checks
-    /// alone (see [`mergeable`]): one `POST /graphql` (`/api/graphql` on Enterprise Server).
-    /// An answer that cannot be read is a no.
-    async fn only_own_checks_block(&self, pr: PrRef<'_>, head: &str) -> bool {
-        let (owner, name) = pr.repo.as_str().split_once('/').unwrap_or_default();
-        let body = serde_json::json!({
-            "query": mergeable::QUERY,
-            "variables": {"owner": owner, "name": name, "number": pr.number.0},
-        });
-        let what = format!("read what blocks the merge of {}", Self::pr_name(pr));
-        let (body, what) = (&body, what.as_str());
-        let answer = self
-            .authed(Scope::Repo(pr.repo), |rest: Rest| async move {
-                let graphql = if rest.url("")?.path().ends_with("/v3/") {
-                    "../graphql"
-                } else {
-                    "graphql"
-                };
-                let idempotent = Idempotency::Idempotent;
-                rest.send_json::<mergeable::Answer>(Method::POST, graphql, body, idempotent, what)
-                    .await
-            })
-            .await;
-        let blocker = match answer {
-            Ok(answer) => mergeable::blocker(&answer, head, &self.own_prefix),
-            Err(e) => Some(e.to_string()),
-        };
-        if let Some(why) = &blocker {
-            tracing::info!(pr = %Self::pr_name(pr), %why, "blocked: not mergeable");
-        }
-        blocker.is_none()
     }
 
     /// A GET in `scope` whose 404 means "no": `Ok(None)`.
@@ -374,11 +342,13 @@ impl Host for GithubClient {
         let what = format!("get pull request {}", Self::pr_name(pr));
         let target = format!("{}/pulls/{}", Self::repo_path(pr.repo)?, pr.number);
         let j: PrJson = self.get(pr.repo, &target, &what).await?;
-        let mut mergeable = mergeable_from_state(j.mergeable_state.as_deref());
-        if j.mergeable_state.as_deref() == Some("blocked") {
-            mergeable = Some(self.only_own_checks_block(pr, &j.head.sha).await);
+        let blocked = j.mergeable_state.as_deref() == Some("blocked");
+        let mergeable = mergeable_from_state(j.mergeable_state.as_deref());
+        let mut pull = j.into_pull_request(pr.number, mergeable);
+        if blocked && pull.state == super::PrState::Open {
+            pull.mergeable = Some(self.only_own_checks_block(pr, &pull).await);
         }
-        Ok(j.into_pull_request(pr.number, mergeable))
+        Ok(pull)
     }
 
     async fn list_changed_files(&self, pr: PrRef<'_>) -> Result<Vec<ChangedFile>> {

@@ -144,11 +144,13 @@ impl FakeGithub {
         json_response(
             200,
             &json!({"data": {"repository": {"pullRequest": {
+                "headRefOid": sha,
                 "reviewDecision": null,
                 "latestOpinionatedReviews": none,
                 "reviewThreads": none,
                 "baseRef": {
                     "branchProtectionRule": {
+                        "requiresStatusChecks": true, "requiresStrictStatusChecks": false,
                         "requiredStatusChecks": required,
                         "requiresCommitSignatures": false, "requiresDeployments": false,
                         "lockBranch": false, "restrictsPushes": false,
@@ -156,10 +158,10 @@ impl FakeGithub {
                     },
                     "rules": none
                 },
-                "commits": {"nodes": [{"commit": {"oid": sha, "statusCheckRollup": {"contexts": {
-                    "pageInfo": {"hasNextPage": false}, "nodes": rollup
-                }}}}]}
-            }}}}),
+            },
+            "object": {"statusCheckRollup": {"contexts": {
+                "pageInfo": {"hasNextPage": false}, "nodes": rollup
+            }}}}}}),
         )
     }
 }

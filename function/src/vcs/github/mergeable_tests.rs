@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use super::{Answer, blocker};
+use super::{Answer, StillToCheck, judge};
 
 const HEAD: &str = "a1b2c3";
 
@@ -8,11 +8,13 @@ const HEAD: &str = "a1b2c3";
 /// `landfall/apply` (pending), by branch protection.
 fn answer() -> Value {
     json!({"data": {"repository": {"pullRequest": {
+        "headRefOid": HEAD,
         "reviewDecision": "APPROVED",
         "latestOpinionatedReviews": {"pageInfo": {"hasNextPage": false}, "nodes": [{"state": "APPROVED"}]},
         "reviewThreads": {"pageInfo": {"hasNextPage": false}, "nodes": [{"isResolved": true}]},
         "baseRef": {
             "branchProtectionRule": {
+                "requiresStatusChecks": true, "requiresStrictStatusChecks": false,
                 "requiredStatusChecks": [
                     {"context": "ci/test", "app": null},
                     {"context": "landfall/apply", "app": null}
@@ -22,15 +24,15 @@ fn answer() -> Value {
             },
             "rules": {"pageInfo": {"hasNextPage": false}, "nodes": []}
         },
-        "commits": {"nodes": [{"commit": {"oid": HEAD, "statusCheckRollup": {"contexts": {
-            "pageInfo": {"hasNextPage": false},
-            "nodes": [
-                {"__typename": "StatusContext", "context": "ci/test", "state": "SUCCESS"},
-                {"__typename": "StatusContext", "context": "landfall/plan", "state": "SUCCESS"},
-                {"__typename": "StatusContext", "context": "landfall/apply", "state": "PENDING"}
-            ]
-        }}}}]}
-    }}}})
+    },
+    "object": {"statusCheckRollup": {"contexts": {
+        "pageInfo": {"hasNextPage": false},
+        "nodes": [
+            {"__typename": "StatusContext", "context": "ci/test", "state": "SUCCESS"},
+            {"__typename": "StatusContext", "context": "landfall/plan", "state": "SUCCESS"},
+            {"__typename": "StatusContext", "context": "landfall/apply", "state": "PENDING"}
+        ]
+    }}}}}})
 }
 
 fn pull(answer: &mut Value) -> &mut Value {
@@ -38,7 +40,7 @@ fn pull(answer: &mut Value) -> &mut Value {
 }
 
 fn contexts(answer: &mut Value) -> &mut Vec<Value> {
-    pull(answer)["commits"]["nodes"][0]["commit"]["statusCheckRollup"]["contexts"]["nodes"]
+    answer["data"]["repository"]["object"]["statusCheckRollup"]["contexts"]["nodes"]
         .as_array_mut()
         .unwrap()
 }
@@ -50,12 +52,16 @@ fn rules(answer: &mut Value) -> &mut Vec<Value> {
 }
 
 fn mergeable(answer: &Value) -> bool {
-    mergeable_as(answer, "landfall/")
+    mergeable_as(answer, "landfall")
 }
 
-fn mergeable_as(answer: &Value, own_prefix: &str) -> bool {
+fn mergeable_as(answer: &Value, status_name: &str) -> bool {
+    left(answer, status_name).is_ok()
+}
+
+fn left(answer: &Value, status_name: &str) -> Result<StillToCheck, String> {
     let answer: Answer = serde_json::from_value(answer.clone()).unwrap();
-    blocker(&answer, HEAD, own_prefix).is_none()
+    judge(&answer, HEAD, status_name)
 }
 
 #[test]
@@ -168,7 +174,7 @@ fn protection_settings_landfall_does_not_check_block() {
 fn active_rulesets_are_judged_and_others_left_out() {
     // A ruleset's required check, failing: blocks when active, not when only evaluated.
     let rule = json!({"type": "REQUIRED_STATUS_CHECKS", "repositoryRuleset": {"enforcement": "ACTIVE"},
-        "parameters": {"requiredStatusChecks": [{"context": "lint", "integrationId": null}]}});
+        "parameters": {"strictRequiredStatusChecksPolicy": false, "requiredStatusChecks": [{"context": "lint", "integrationId": null}]}});
     let mut a = answer();
     rules(&mut a).push(rule.clone());
     contexts(&mut a)
@@ -218,15 +224,27 @@ fn a_rulesets_approvals_are_counted_from_writers() {
 #[test]
 fn what_cannot_be_read_whole_blocks() {
     let mut a = answer();
-    pull(&mut a)["commits"]["nodes"][0]["commit"]["oid"] = json!("d4e5f6");
+    pull(&mut a)["headRefOid"] = json!("d4e5f6");
     assert!(!mergeable(&a), "the head moved");
+    let mut a = answer();
+    pull(&mut a)["baseRef"]["rules"] = Value::Null;
+    assert!(!mergeable(&a), "rulesets not shown");
+    let mut a = answer();
+    a["data"]["repository"]["object"] = Value::Null;
+    assert!(!mergeable(&a), "no head commit");
     for list in [
         "/reviewThreads/pageInfo/hasNextPage",
         "/baseRef/rules/pageInfo/hasNextPage",
-        "/commits/nodes/0/commit/statusCheckRollup/contexts/pageInfo/hasNextPage",
+        "/latestOpinionatedReviews/pageInfo/hasNextPage",
     ] {
         let mut a = answer();
         *pull(&mut a).pointer_mut(list).unwrap() = json!(true);
+        assert!(!mergeable(&a), "{list}");
+    }
+    {
+        let list = "/data/repository/object/statusCheckRollup/contexts/pageInfo/hasNextPage";
+        let mut a = answer();
+        *a.pointer_mut(list).unwrap() = json!(true);
         assert!(!mergeable(&a), "{list}");
     }
     assert!(!mergeable(
@@ -247,5 +265,137 @@ fn the_status_name_says_which_checks_are_landfalls() {
         json!("atlantis/apply");
     contexts(&mut a)[2]["context"] = json!("atlantis/apply");
     assert!(!mergeable(&a));
-    assert!(mergeable_as(&a, "atlantis/"));
+    assert!(mergeable_as(&a, "atlantis"));
+}
+
+fn require(answer: &mut Value, context: &str) {
+    pull(answer)["baseRef"]["branchProtectionRule"]["requiredStatusChecks"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"context": context, "app": null}));
+}
+
+#[test]
+fn only_landfalls_apply_checks_are_its_own() {
+    // Another system's check under the same prefix, Landfall's own plan, and names that only
+    // start like an apply check: each must pass like any other.
+    for context in [
+        "landfall/apply-ci",
+        "landfall/plan",
+        "landfall/applying",
+        "landfallx/apply",
+    ] {
+        let mut a = answer();
+        require(&mut a, context);
+        contexts(&mut a)
+            .push(json!({"__typename": "StatusContext", "context": context, "state": "FAILURE"}));
+        assert!(!mergeable(&a), "{context}");
+    }
+    // A status name that is a prefix of another system's names.
+    let mut a = answer();
+    require(&mut a, "ci/apply-tests");
+    assert!(!mergeable_as(&a, "ci"));
+}
+
+#[test]
+fn an_up_to_date_branch_is_left_to_check_where_a_rule_enforces_it() {
+    assert_eq!(left(&answer(), "landfall"), Ok(StillToCheck::default()));
+    let mut a = answer();
+    pull(&mut a)["baseRef"]["branchProtectionRule"]["requiresStrictStatusChecks"] = json!(true);
+    let expected = StillToCheck {
+        up_to_date: true,
+        ..StillToCheck::default()
+    };
+    assert_eq!(left(&a, "landfall"), Ok(expected));
+    // No rule shown: that there is none is left to check; the ruleset's strict policy too.
+    let mut a = answer();
+    pull(&mut a)["baseRef"]["branchProtectionRule"] = Value::Null;
+    rules(&mut a).push(
+        json!({"type": "REQUIRED_STATUS_CHECKS", "repositoryRuleset": {"enforcement": "ACTIVE"},
+        "parameters": {"strictRequiredStatusChecksPolicy": true,
+            "requiredStatusChecks": [{"context": "landfall/apply", "integrationId": null}]}}),
+    );
+    let expected = StillToCheck {
+        no_protection: true,
+        up_to_date: true,
+    };
+    assert_eq!(left(&a, "landfall"), Ok(expected));
+}
+
+#[test]
+fn required_checks_that_cannot_be_read_block() {
+    let mut a = answer();
+    pull(&mut a)["baseRef"]["branchProtectionRule"]["requiredStatusChecks"] = Value::Null;
+    assert!(!mergeable(&a), "required but not named");
+    // An App GitHub does not name: nothing counts.
+    let mut a = answer();
+    pull(&mut a)["baseRef"]["branchProtectionRule"]["requiredStatusChecks"][0]["app"] =
+        json!({"databaseId": null});
+    contexts(&mut a)[0] = json!({"__typename": "CheckRun", "name": "ci/test", "conclusion": "SUCCESS", "checkSuite": {"app": {"databaseId": 15368}}});
+    assert!(!mergeable(&a));
+}
+
+#[test]
+fn a_rulesets_app_bound_check_and_enforcement() {
+    let mut a = answer();
+    rules(&mut a).push(
+        json!({"type": "REQUIRED_STATUS_CHECKS", "repositoryRuleset": null,
+        "parameters": {"strictRequiredStatusChecksPolicy": false,
+            "requiredStatusChecks": [{"context": "ci/test", "integrationId": 15368}]}}),
+    );
+    assert!(!mergeable(&a), "a status does not count for an App's check");
+    contexts(&mut a)[0] = json!({"__typename": "CheckRun", "name": "ci/test", "conclusion": "SUCCESS", "checkSuite": {"app": {"databaseId": 15368}}});
+    assert!(mergeable(&a));
+    contexts(&mut a)[0]["conclusion"] = json!("FAILURE");
+    assert!(!mergeable(&a));
+    // The same status that an active ruleset's App-bound check does not count.
+    contexts(&mut a)[0] =
+        json!({"__typename": "StatusContext", "context": "ci/test", "state": "SUCCESS"});
+    assert!(!mergeable(&a));
+    rules(&mut a)[0]["repositoryRuleset"] = json!({"enforcement": "DISABLED"});
+    assert!(mergeable(&a), "a disabled ruleset is left out");
+}
+
+#[test]
+fn conclusions_that_pass_and_those_that_do_not() {
+    for (conclusion, passes) in [
+        ("SUCCESS", true),
+        ("NEUTRAL", true),
+        ("SKIPPED", true),
+        ("CANCELLED", false),
+        ("STALE", false),
+        ("TIMED_OUT", false),
+        ("ACTION_REQUIRED", false),
+        ("STARTUP_FAILURE", false),
+    ] {
+        let mut a = answer();
+        contexts(&mut a)[0] = json!({"__typename": "CheckRun", "name": "ci/test", "conclusion": conclusion, "checkSuite": {"app": null}});
+        assert_eq!(mergeable(&a), passes, "{conclusion}");
+        // Marked required by GitHub alone (the rule not shown).
+        let mut a = answer();
+        contexts(&mut a).push(json!({"__typename": "CheckRun", "name": "lint", "conclusion": conclusion, "isRequired": true, "checkSuite": {"app": null}}));
+        assert_eq!(mergeable(&a), passes, "{conclusion}, isRequired");
+    }
+}
+
+#[test]
+fn a_writers_request_for_changes_and_a_rulesets_last_push_approval_block() {
+    let mut a = answer();
+    pull(&mut a)["reviewDecision"] = Value::Null;
+    pull(&mut a)["latestOpinionatedReviews"]["nodes"]
+        .as_array_mut()
+        .unwrap()
+        .push(json!({"state": "CHANGES_REQUESTED"}));
+    assert!(!mergeable(&a));
+    let mut a = answer();
+    rules(&mut a).push(json!({"type": "PULL_REQUEST", "repositoryRuleset": {"enforcement": "ACTIVE"},
+        "parameters": {"requiredApprovingReviewCount": 1, "requireCodeOwnerReview": false, "requireLastPushApproval": true}}));
+    assert!(!mergeable(&a));
+    rules(&mut a)[0]["parameters"]["requireLastPushApproval"] = json!(false);
+    assert!(mergeable(&a));
+    rules(&mut a)[0]["parameters"] = json!({});
+    assert!(
+        !mergeable(&a),
+        "a review rule whose parameters were not shown"
+    );
 }

@@ -13,25 +13,27 @@ use super::{PR, SHA, client, github_get, policy, repo};
 /// Approved, `ci/test` passed, the required `landfall/apply` pending.
 fn graphql_answer(apply: &str) -> Value {
     json!({"data": {"repository": {"pullRequest": {
+        "headRefOid": SHA,
         "reviewDecision": "APPROVED",
         "latestOpinionatedReviews": {"pageInfo": {"hasNextPage": false}, "nodes": [{"state": "APPROVED"}]},
         "reviewThreads": {"pageInfo": {"hasNextPage": false}, "nodes": []},
         "baseRef": {
             "branchProtectionRule": {
+                "requiresStatusChecks": true, "requiresStrictStatusChecks": false,
                 "requiredStatusChecks": [{"context": "ci/test", "app": null}, {"context": "landfall/apply", "app": null}],
                 "requiresCommitSignatures": false, "requiresDeployments": false,
                 "lockBranch": false, "restrictsPushes": false, "requireLastPushApproval": false
             },
             "rules": {"pageInfo": {"hasNextPage": false}, "nodes": []}
         },
-        "commits": {"nodes": [{"commit": {"oid": SHA, "statusCheckRollup": {"contexts": {
-            "pageInfo": {"hasNextPage": false},
-            "nodes": [
-                {"__typename": "CheckRun", "name": "ci/test", "conclusion": "SUCCESS", "checkSuite": {"app": {"databaseId": 15368}}},
-                {"__typename": "StatusContext", "context": "landfall/apply", "state": apply}
-            ]
-        }}}}]}
-    }}}})
+    },
+    "object": {"statusCheckRollup": {"contexts": {
+        "pageInfo": {"hasNextPage": false},
+        "nodes": [
+            {"__typename": "CheckRun", "name": "ci/test", "conclusion": "SUCCESS", "checkSuite": {"app": {"databaseId": 15368}}},
+            {"__typename": "StatusContext", "context": "landfall/apply", "state": apply}
+        ]
+    }}}}}})
 }
 
 async fn blocked_pull_request(server: &MockServer, prefix: &str) {
@@ -55,7 +57,7 @@ async fn graphql(server: &MockServer, at: &str, answer: Value) {
         .and(header("authorization", "Bearer ghp_test"))
         .and(|r: &Request| {
             let body: Value = serde_json::from_slice(&r.body).unwrap_or_default();
-            body["variables"] == json!({"owner": "acme", "name": "infra", "number": 7})
+            body["variables"] == json!({"owner": "acme", "name": "infra", "number": 7, "head": SHA})
                 && body["query"]
                     .as_str()
                     .is_some_and(|q| q.contains("reviewDecision"))
@@ -132,4 +134,58 @@ async fn a_conflicting_pull_request_needs_no_query() {
         .await;
     let pr = client(&server).pull_request(&repo(), PR).await.unwrap();
     assert_eq!(pr.mergeable, Some(false));
+}
+
+#[tokio::test]
+async fn an_unshown_protection_rule_is_asked_of_the_branch() {
+    for (branch, expected) in [
+        (json!({"name": "main", "protected": false}), true),
+        (
+            json!({"name": "main", "protected": true, "protection": {"enabled": false}}),
+            true,
+        ),
+        (
+            json!({"name": "main", "protected": true, "protection": {"enabled": true}}),
+            false,
+        ),
+        (json!({"name": "main", "protected": true}), false),
+    ] {
+        let server = MockServer::start().await;
+        blocked_pull_request(&server, "").await;
+        // Only a ruleset's required landfall/apply is shown.
+        let mut answer = graphql_answer("PENDING");
+        let pull = &mut answer["data"]["repository"]["pullRequest"];
+        pull["baseRef"]["branchProtectionRule"] = Value::Null;
+        pull["baseRef"]["rules"]["nodes"] = json!([{"type": "REQUIRED_STATUS_CHECKS",
+            "repositoryRuleset": {"enforcement": "ACTIVE"},
+            "parameters": {"strictRequiredStatusChecksPolicy": false,
+                "requiredStatusChecks": [{"context": "landfall/apply", "integrationId": null}]}}]);
+        graphql(&server, "/graphql", answer).await;
+        github_get("/repos/acme/infra/branches/main")
+            .respond_with(ResponseTemplate::new(200).set_body_json(branch.clone()))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let pr = client(&server).pull_request(&repo(), PR).await.unwrap();
+        assert_eq!(pr.mergeable, Some(expected), "{branch}");
+    }
+}
+
+#[tokio::test]
+async fn a_strict_check_needs_the_head_up_to_date_with_its_base() {
+    for (behind_by, expected) in [(0, true), (2, false)] {
+        let server = MockServer::start().await;
+        blocked_pull_request(&server, "").await;
+        let mut answer = graphql_answer("PENDING");
+        answer["data"]["repository"]["pullRequest"]["baseRef"]["branchProtectionRule"]["requiresStrictStatusChecks"] =
+            json!(true);
+        graphql(&server, "/graphql", answer).await;
+        github_get(&format!("/repos/acme/infra/compare/main...{SHA}"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({"behind_by": behind_by})))
+            .expect(1)
+            .mount(&server)
+            .await;
+        let pr = client(&server).pull_request(&repo(), PR).await.unwrap();
+        assert_eq!(pr.mergeable, Some(expected), "behind by {behind_by}");
+    }
 }
