@@ -23,7 +23,7 @@
 //! | approvals ([`VcsClient::approvals`]) | `GET .../pulls/{n}/reviews?per_page=100` (every page) | each reviewer's latest of `APPROVED`/`CHANGES_REQUESTED`/`DISMISSED`, counted when `APPROVED` with `commit_id` = the head |
 //! | `undiverged` ([`VcsClient::contains_base`]) | `GET .../compare/{base_branch}...{head_sha}?per_page=1` | `behind_by == 0` |
 //! | team membership ([`VcsClient::is_member`]) | `GET /orgs/{org}/teams/{team_slug}/memberships/{username}` (a GitHub App: the organisation's installation, `GET /orgs/{org}/installation`) | 200 with `state` `active` → member; `pending`, 404 → not |
-//! | mergeable ([`PullRequest::mergeable`]) | `mergeable_state` of `GET .../pulls/{n}`; when `blocked`, `POST /graphql` ([`mergeable`]) | see `mergeable_from_state`; `blocked` by Landfall's own required checks alone is mergeable |
+//! | mergeable ([`PullRequest::mergeable`]) | `mergeable_state` of `GET .../pulls/{n}`; when `blocked`, `POST /graphql` ([`mergeable`]), then as needed `GET .../branches/{base}` and `GET .../compare/{base}...{head}` | see `mergeable_from_state`; `blocked` by Landfall's own required checks alone is mergeable |
 //! | the head's repository ([`PullRequest::head_repo`]) | `head.repo.full_name` of `GET .../pulls/{n}` | `null` (a deleted fork) → `None` |
 //!
 //! [`VcsClient::permission`]: super::VcsClient::permission

@@ -144,13 +144,14 @@ impl FakeGithub {
         json_response(
             200,
             &json!({"data": {"repository": {"pullRequest": {
-                "headRefOid": sha,
+                "headRefOid": sha, "baseRefName": "main",
                 "reviewDecision": null,
                 "latestOpinionatedReviews": none,
                 "reviewThreads": none,
                 "baseRef": {
                     "branchProtectionRule": {
                         "requiresStatusChecks": true, "requiresStrictStatusChecks": false,
+                        "requiresApprovingReviews": false, "requiresCodeOwnerReviews": false,
                         "requiredStatusChecks": required,
                         "requiresCommitSignatures": false, "requiresDeployments": false,
                         "lockBranch": false, "restrictsPushes": false,
@@ -159,7 +160,7 @@ impl FakeGithub {
                     "rules": none
                 },
             },
-            "object": {"statusCheckRollup": {"contexts": {
+            "object": {"oid": sha, "statusCheckRollup": {"contexts": {
                 "pageInfo": {"hasNextPage": false}, "nodes": rollup
             }}}}}}),
         )

@@ -16,7 +16,12 @@ impl GithubClient {
     /// REST. Anything that cannot be read is a no.
     pub(super) async fn only_own_checks_block(&self, pr: PrRef<'_>, pull: &PullRequest) -> bool {
         let verdict = match self.ask_what_blocks(pr, pull).await {
-            Ok(answer) => judge(&answer, pull.head_sha.as_str(), &self.status_name),
+            Ok(answer) => judge(
+                &answer,
+                pull.head_sha.as_str(),
+                &pull.base_branch,
+                &self.status_name,
+            ),
             Err(e) => Err(e.to_string()),
         };
         let verdict = match verdict {
@@ -54,8 +59,8 @@ impl GithubClient {
     }
 
     /// What the GraphQL answer left: that the base has no branch protection it could not show
-    /// (`GET /repos/{o}/{r}/branches/{base}`: `protected` false, or `protection.enabled`
-    /// false), and that the head is up to date with the base.
+    /// (`GET /repos/{o}/{r}/branches/{base}`: `protected` false), and that the head is up to
+    /// date with the base.
     async fn check_the_rest(
         &self,
         pr: PrRef<'_>,
@@ -70,8 +75,9 @@ impl GithubClient {
                 .get(pr.repo, &target, &what)
                 .await
                 .map_err(|e| e.to_string())?;
-            let enabled = branch.protection.and_then(|p| p.enabled);
-            if branch.protected != Some(false) && enabled != Some(false) {
+            // Only an unprotected branch: `protected` is true for a ruleset's branch too, and
+            // what else a hidden rule asks cannot be known.
+            if branch.protected != Some(false) {
                 return Err(format!(
                     "{} is protected, and GitHub did not show its protection rule (an App needs Administration: Read-only)",
                     pull.base_branch
@@ -90,14 +96,8 @@ impl GithubClient {
     }
 }
 
-/// `GET /repos/{o}/{r}/branches/{branch}`: whether branch protection is on.
+/// `GET /repos/{o}/{r}/branches/{branch}`: whether the branch is protected.
 #[derive(Deserialize)]
 struct BranchJson {
     protected: Option<bool>,
-    protection: Option<BranchProtectionJson>,
-}
-
-#[derive(Deserialize)]
-struct BranchProtectionJson {
-    enabled: Option<bool>,
 }

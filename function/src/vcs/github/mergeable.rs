@@ -39,7 +39,7 @@ pub(super) const QUERY: &str =
     "query($owner: String!, $name: String!, $number: Int!, $head: GitObjectID!) {
   repository(owner: $owner, name: $name) {
     pullRequest(number: $number) {
-      headRefOid
+      headRefOid baseRefName
       reviewDecision
       latestOpinionatedReviews(first: 100, writersOnly: true) {
         pageInfo { hasNextPage }
@@ -52,6 +52,7 @@ pub(super) const QUERY: &str =
       baseRef {
         branchProtectionRule {
           requiresStatusChecks requiresStrictStatusChecks
+          requiresApprovingReviews requiresCodeOwnerReviews
           requiredStatusChecks { context app { databaseId } }
           requiresCommitSignatures requiresDeployments lockBranch restrictsPushes
           requireLastPushApproval
@@ -76,6 +77,7 @@ pub(super) const QUERY: &str =
     }
     object(oid: $head) {
       ... on Commit {
+        oid
         statusCheckRollup {
           contexts(first: 100) {
             pageInfo { hasNextPage }
@@ -118,6 +120,7 @@ struct Repository {
 #[derive(Debug, Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct HeadCommit {
+    oid: Option<String>,
     status_check_rollup: Option<Rollup>,
 }
 
@@ -125,6 +128,7 @@ struct HeadCommit {
 #[serde(rename_all = "camelCase")]
 struct Pull {
     head_ref_oid: String,
+    base_ref_name: String,
     review_decision: Option<String>,
     latest_opinionated_reviews: Option<Page<Review>>,
     review_threads: Page<Thread>,
@@ -140,8 +144,10 @@ struct Page<T> {
 }
 
 impl<T> Page<T> {
+    /// More than one page, or an entry GitHub could not give (`null`).
     fn is_cut(&self) -> bool {
         self.page_info.as_ref().is_none_or(|p| p.has_next_page)
+            || self.nodes.iter().any(Option::is_none)
     }
 
     fn items(&self) -> impl Iterator<Item = &T> {
@@ -180,6 +186,8 @@ struct BaseRef {
     reason = "GitHub's settings, read as it names them"
 )]
 struct Protection {
+    requires_approving_reviews: bool,
+    requires_code_owner_reviews: bool,
     requires_status_checks: bool,
     requires_strict_status_checks: bool,
     required_status_checks: Option<Vec<ProtectionCheck>>,
@@ -326,10 +334,11 @@ pub(super) struct StillToCheck {
 
 /// Whether the pull request is blocked by Landfall's own apply checks alone: `Ok` with what
 /// is still to be read, or `Err` with what else blocks it (or could, unseen). `head` is the
-/// head commit the REST answer named.
+/// head commit and `base` the base branch the REST answer named.
 pub(super) fn judge(
     answer: &Answer,
     head: &str,
+    base: &str,
     status_name: &str,
 ) -> Result<StillToCheck, String> {
     if !answer.errors.is_empty() {
@@ -342,19 +351,25 @@ pub(super) fn judge(
     if pull.head_ref_oid != head {
         return Err("the head commit moved".to_owned());
     }
+    if pull.base_ref_name != base {
+        return Err("the pull request was retargeted".to_owned());
+    }
+    let commit = repository.and_then(|r| r.object.as_ref());
+    if commit.is_none_or(|c| c.oid.as_deref() != Some(head)) {
+        return Err("the head commit was not shown".to_owned());
+    }
     review_blocker(pull)?;
-    let Some(base) = &pull.base_ref else {
+    let Some(base_ref) = &pull.base_ref else {
         return Err("the base branch is gone".to_owned());
     };
     let mut left = StillToCheck::default();
     let mut required = Vec::new();
-    match &base.branch_protection_rule {
+    match &base_ref.branch_protection_rule {
         None => left.no_protection = true,
-        Some(rule) => protection_checks(rule, &mut required, &mut left)?,
+        Some(rule) => protection_checks(pull, rule, &mut required, &mut left)?,
     }
-    ruleset_blocker(pull, base, &mut required, &mut left)?;
-    let contexts = repository
-        .and_then(|r| r.object.as_ref())
+    ruleset_blocker(pull, base_ref, &mut required, &mut left)?;
+    let contexts = commit
         .and_then(|c| c.status_check_rollup.as_ref())
         .map(|r| &r.contexts);
     if contexts.is_some_and(Page::is_cut) {
@@ -391,6 +406,7 @@ pub(super) fn judge(
 
 /// The branch protection rule's required checks, or what in it Landfall does not judge.
 fn protection_checks<'a>(
+    pull: &Pull,
     rule: &'a Protection,
     required: &mut Vec<Required<'a>>,
     left: &mut StillToCheck,
@@ -402,6 +418,12 @@ fn protection_checks<'a>(
         || rule.require_last_push_approval
     {
         return Err("the branch protection asks for what Landfall does not check (signed commits, deployments, a lock, push restrictions or approval of the last push)".to_owned());
+    }
+    let reviews = rule.requires_approving_reviews || rule.requires_code_owner_reviews;
+    if reviews && pull.review_decision.as_deref() != Some("APPROVED") {
+        return Err(
+            "the branch protection requires reviews, and GitHub gave no decision".to_owned(),
+        );
     }
     if !rule.requires_status_checks {
         return Ok(());

@@ -9,12 +9,14 @@ const HEAD: &str = "a1b2c3";
 fn answer() -> Value {
     json!({"data": {"repository": {"pullRequest": {
         "headRefOid": HEAD,
+        "baseRefName": "main",
         "reviewDecision": "APPROVED",
         "latestOpinionatedReviews": {"pageInfo": {"hasNextPage": false}, "nodes": [{"state": "APPROVED"}]},
         "reviewThreads": {"pageInfo": {"hasNextPage": false}, "nodes": [{"isResolved": true}]},
         "baseRef": {
             "branchProtectionRule": {
                 "requiresStatusChecks": true, "requiresStrictStatusChecks": false,
+                "requiresApprovingReviews": true, "requiresCodeOwnerReviews": false,
                 "requiredStatusChecks": [
                     {"context": "ci/test", "app": null},
                     {"context": "landfall/apply", "app": null}
@@ -25,7 +27,7 @@ fn answer() -> Value {
             "rules": {"pageInfo": {"hasNextPage": false}, "nodes": []}
         },
     },
-    "object": {"statusCheckRollup": {"contexts": {
+    "object": {"oid": HEAD, "statusCheckRollup": {"contexts": {
         "pageInfo": {"hasNextPage": false},
         "nodes": [
             {"__typename": "StatusContext", "context": "ci/test", "state": "SUCCESS"},
@@ -61,7 +63,7 @@ fn mergeable_as(answer: &Value, status_name: &str) -> bool {
 
 fn left(answer: &Value, status_name: &str) -> Result<StillToCheck, String> {
     let answer: Answer = serde_json::from_value(answer.clone()).unwrap();
-    judge(&answer, HEAD, status_name)
+    judge(&answer, HEAD, "main", status_name)
 }
 
 #[test]
@@ -122,6 +124,11 @@ fn reviews_and_threads_must_be_settled() {
     }
     let mut a = answer();
     pull(&mut a)["reviewDecision"] = Value::Null;
+    assert!(
+        !mergeable(&a),
+        "the protection requires reviews: no decision is no approval"
+    );
+    pull(&mut a)["baseRef"]["branchProtectionRule"]["requiresApprovingReviews"] = json!(false);
     assert!(mergeable(&a), "no review required");
     pull(&mut a)["reviewThreads"]["nodes"][0]["isResolved"] = json!(false);
     assert!(!mergeable(&a));
@@ -207,6 +214,7 @@ fn active_rulesets_are_judged_and_others_left_out() {
 fn a_rulesets_approvals_are_counted_from_writers() {
     let mut a = answer();
     pull(&mut a)["reviewDecision"] = Value::Null;
+    pull(&mut a)["baseRef"]["branchProtectionRule"]["requiresApprovingReviews"] = json!(false);
     rules(&mut a).push(json!({"type": "PULL_REQUEST", "repositoryRuleset": {"enforcement": "ACTIVE"},
         "parameters": {"requiredApprovingReviewCount": 2, "requireCodeOwnerReview": false, "requireLastPushApproval": false}}));
     assert!(!mergeable(&a), "one approval of two");
@@ -230,8 +238,23 @@ fn what_cannot_be_read_whole_blocks() {
     pull(&mut a)["baseRef"]["rules"] = Value::Null;
     assert!(!mergeable(&a), "rulesets not shown");
     let mut a = answer();
+    pull(&mut a)["baseRefName"] = json!("dev");
+    assert!(!mergeable(&a), "retargeted between the two reads");
+    let mut a = answer();
+    a["data"]["repository"]["object"] = json!({});
+    assert!(!mergeable(&a), "not a commit");
+    // Only Landfall's check required: a head not shown is no head without checks.
+    let mut a = answer();
+    pull(&mut a)["baseRef"]["branchProtectionRule"]["requiredStatusChecks"]
+        .as_array_mut()
+        .unwrap()
+        .remove(0);
+    assert!(mergeable(&a));
     a["data"]["repository"]["object"] = Value::Null;
     assert!(!mergeable(&a), "no head commit");
+    let mut a = answer();
+    contexts(&mut a).push(Value::Null);
+    assert!(!mergeable(&a), "a check GitHub could not give");
     for list in [
         "/reviewThreads/pageInfo/hasNextPage",
         "/baseRef/rules/pageInfo/hasNextPage",
@@ -382,6 +405,7 @@ fn conclusions_that_pass_and_those_that_do_not() {
 fn a_writers_request_for_changes_and_a_rulesets_last_push_approval_block() {
     let mut a = answer();
     pull(&mut a)["reviewDecision"] = Value::Null;
+    pull(&mut a)["baseRef"]["branchProtectionRule"]["requiresApprovingReviews"] = json!(false);
     pull(&mut a)["latestOpinionatedReviews"]["nodes"]
         .as_array_mut()
         .unwrap()

@@ -13,13 +13,14 @@ use super::{PR, SHA, client, github_get, policy, repo};
 /// Approved, `ci/test` passed, the required `landfall/apply` pending.
 fn graphql_answer(apply: &str) -> Value {
     json!({"data": {"repository": {"pullRequest": {
-        "headRefOid": SHA,
+        "headRefOid": SHA, "baseRefName": "main",
         "reviewDecision": "APPROVED",
         "latestOpinionatedReviews": {"pageInfo": {"hasNextPage": false}, "nodes": [{"state": "APPROVED"}]},
         "reviewThreads": {"pageInfo": {"hasNextPage": false}, "nodes": []},
         "baseRef": {
             "branchProtectionRule": {
                 "requiresStatusChecks": true, "requiresStrictStatusChecks": false,
+                "requiresApprovingReviews": true, "requiresCodeOwnerReviews": false,
                 "requiredStatusChecks": [{"context": "ci/test", "app": null}, {"context": "landfall/apply", "app": null}],
                 "requiresCommitSignatures": false, "requiresDeployments": false,
                 "lockBranch": false, "restrictsPushes": false, "requireLastPushApproval": false
@@ -27,7 +28,7 @@ fn graphql_answer(apply: &str) -> Value {
             "rules": {"pageInfo": {"hasNextPage": false}, "nodes": []}
         },
     },
-    "object": {"statusCheckRollup": {"contexts": {
+    "object": {"oid": SHA, "statusCheckRollup": {"contexts": {
         "pageInfo": {"hasNextPage": false},
         "nodes": [
             {"__typename": "CheckRun", "name": "ci/test", "conclusion": "SUCCESS", "checkSuite": {"app": {"databaseId": 15368}}},
@@ -140,9 +141,10 @@ async fn a_conflicting_pull_request_needs_no_query() {
 async fn an_unshown_protection_rule_is_asked_of_the_branch() {
     for (branch, expected) in [
         (json!({"name": "main", "protected": false}), true),
+        // Protected by a ruleset alone (GitHub says `protected` then too), or by a rule not shown.
         (
             json!({"name": "main", "protected": true, "protection": {"enabled": false}}),
-            true,
+            false,
         ),
         (
             json!({"name": "main", "protected": true, "protection": {"enabled": true}}),
