@@ -2,10 +2,9 @@
 //! what its judgment leaves to REST.
 
 use http::Method;
-use serde::Deserialize;
 
 use super::app::Scope;
-use super::mergeable::{Answer, QUERY, StillToCheck, judge};
+use super::mergeable::{QUERY, StillToCheck, judge};
 use super::{GithubClient, Host as _, PrRef, Rest};
 use crate::vcs::PullRequest;
 use crate::vcs::http::{Idempotency, segment};
@@ -34,7 +33,11 @@ impl GithubClient {
         verdict.is_ok()
     }
 
-    async fn ask_what_blocks(&self, pr: PrRef<'_>, pull: &PullRequest) -> super::Result<Answer> {
+    async fn ask_what_blocks(
+        &self,
+        pr: PrRef<'_>,
+        pull: &PullRequest,
+    ) -> super::Result<serde_json::Value> {
         let (owner, name) = pr.repo.as_str().split_once('/').unwrap_or_default();
         let body = serde_json::json!({
             "query": QUERY,
@@ -71,13 +74,13 @@ impl GithubClient {
             let what = format!("read the protection of {} in {}", pull.base_branch, pr.repo);
             let repo = Self::repo_path(pr.repo).map_err(|e| e.to_string())?;
             let target = format!("{repo}/branches/{}", segment(&pull.base_branch));
-            let branch: BranchJson = self
+            let branch: serde_json::Value = self
                 .get(pr.repo, &target, &what)
                 .await
                 .map_err(|e| e.to_string())?;
             // Only an unprotected branch: `protected` is true for a ruleset's branch too, and
             // what else a hidden rule asks cannot be known.
-            if branch.protected != Some(false) {
+            if branch.get("protected").and_then(serde_json::Value::as_bool) != Some(false) {
                 return Err(format!(
                     "{} is protected, and GitHub did not show its protection rule (an App needs Administration: Read-only)",
                     pull.base_branch
@@ -94,10 +97,4 @@ impl GithubClient {
         }
         Ok(())
     }
-}
-
-/// `GET /repos/{o}/{r}/branches/{branch}`: whether the branch is protected.
-#[derive(Deserialize)]
-struct BranchJson {
-    protected: Option<bool>,
 }

@@ -32,7 +32,7 @@
 //! shows it only to admins and to Apps with Administration: Read-only), the branch must say it
 //! has none; where a rule enforces up-to-date branches, the head must contain the base.
 
-use serde::Deserialize;
+use serde_json::Value;
 
 /// The query: `$owner`, `$name`, `$number`, and `$head`, the head commit the REST answer named.
 pub(super) const QUERY: &str =
@@ -96,196 +96,83 @@ pub(super) const QUERY: &str =
   }
 }";
 
-/// GraphQL's answer: `data`, or `errors` (which GitHub sends with a 200).
-#[derive(Debug, Deserialize)]
-pub(super) struct Answer {
-    data: Option<Data>,
-    #[serde(default)]
-    errors: Vec<serde_json::Value>,
+/// What the judgment says: `Ok`, or what blocks (or could block, unseen).
+type Verdict<T> = Result<T, String>;
+
+/// The field `key` of `v`, present and not `null`.
+fn field<'a>(v: &'a Value, key: &str) -> Verdict<&'a Value> {
+    v.get(key)
+        .filter(|f| !f.is_null())
+        .ok_or_else(|| format!("GitHub's answer shows no {key}"))
 }
 
-#[derive(Debug, Deserialize)]
-struct Data {
-    repository: Option<Repository>,
+fn flag(v: &Value, key: &str) -> Verdict<bool> {
+    field(v, key)?
+        .as_bool()
+        .ok_or_else(|| format!("GitHub's {key} is not true or false"))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Repository {
-    pull_request: Option<Pull>,
-    /// The head commit (a `Commit`; any other object comes as `{}`).
-    object: Option<HeadCommit>,
+fn text<'a>(v: &'a Value, key: &str) -> Verdict<&'a str> {
+    field(v, key)?
+        .as_str()
+        .ok_or_else(|| format!("GitHub's {key} is not a string"))
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct HeadCommit {
-    oid: Option<String>,
-    status_check_rollup: Option<Rollup>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Pull {
-    head_ref_oid: String,
-    base_ref_name: String,
-    review_decision: Option<String>,
-    latest_opinionated_reviews: Option<Page<Review>>,
-    review_threads: Page<Thread>,
-    base_ref: Option<BaseRef>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Page<T> {
-    page_info: Option<PageInfo>,
-    #[serde(default = "Vec::new")]
-    nodes: Vec<Option<T>>,
-}
-
-impl<T> Page<T> {
-    /// More than one page, or an entry GitHub could not give (`null`).
-    fn is_cut(&self) -> bool {
-        self.page_info.as_ref().is_none_or(|p| p.has_next_page)
-            || self.nodes.iter().any(Option::is_none)
-    }
-
-    fn items(&self) -> impl Iterator<Item = &T> {
-        self.nodes.iter().flatten()
+/// A connection's entries: all on one page, none of them `null`.
+fn entries<'a>(connection: &'a Value, what: &str) -> Verdict<&'a [Value]> {
+    let more = connection
+        .pointer("/pageInfo/hasNextPage")
+        .and_then(Value::as_bool);
+    match (more, connection.get("nodes").and_then(Value::as_array)) {
+        (Some(false), Some(nodes)) if nodes.iter().all(Value::is_object) => Ok(nodes),
+        _ => Err(format!(
+            "{what} were not shown whole (more than 100, or one withheld)"
+        )),
     }
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct PageInfo {
-    has_next_page: bool,
+/// One report on the head: a check run or a commit status (`__typename`).
+struct Report<'a> {
+    name: &'a str,
+    passed: bool,
+    /// GitHub marks it required for the pull request (`isRequired`).
+    required: bool,
+    by: Reporter,
 }
 
-#[derive(Debug, Deserialize)]
-struct Review {
-    state: String,
+/// Who reported it: a commit status, or a check run of an App (its id, when GitHub names it).
+#[derive(Clone, Copy)]
+enum Reporter {
+    Status,
+    CheckRun(Option<i64>),
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Thread {
-    is_resolved: bool,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct BaseRef {
-    branch_protection_rule: Option<Protection>,
-    rules: Option<Page<Rule>>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-#[allow(
-    clippy::struct_excessive_bools,
-    reason = "GitHub's settings, read as it names them"
-)]
-struct Protection {
-    requires_approving_reviews: bool,
-    requires_code_owner_reviews: bool,
-    requires_status_checks: bool,
-    requires_strict_status_checks: bool,
-    required_status_checks: Option<Vec<ProtectionCheck>>,
-    requires_commit_signatures: bool,
-    requires_deployments: bool,
-    lock_branch: bool,
-    restricts_pushes: bool,
-    require_last_push_approval: bool,
-}
-
-#[derive(Debug, Deserialize)]
-struct ProtectionCheck {
-    context: String,
-    app: Option<App>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct App {
-    database_id: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Rule {
-    #[serde(rename = "type")]
-    kind: String,
-    repository_ruleset: Option<Ruleset>,
-    parameters: Option<Parameters>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Ruleset {
-    enforcement: String,
-}
-
-/// The two parameter shapes read; any other rule's parameters come as `{}`, so every field
-/// is optional here and a missing one is judged as unknown.
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Parameters {
-    required_status_checks: Option<Vec<RulesetCheck>>,
-    strict_required_status_checks_policy: Option<bool>,
-    required_approving_review_count: Option<u32>,
-    require_code_owner_review: Option<bool>,
-    require_last_push_approval: Option<bool>,
-}
-
-#[derive(Debug, Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct RulesetCheck {
-    context: String,
-    integration_id: Option<i64>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Rollup {
-    contexts: Page<Context>,
-}
-
-/// A check run or a commit status (`__typename`).
-#[derive(Debug, Deserialize)]
-#[serde(tag = "__typename")]
-enum Context {
-    CheckRun {
-        name: String,
-        conclusion: Option<String>,
-        #[serde(rename = "checkSuite")]
-        suite: Option<Suite>,
-        #[serde(rename = "isRequired", default)]
-        is_required: bool,
-    },
-    StatusContext {
-        context: String,
-        state: String,
-        #[serde(rename = "isRequired", default)]
-        is_required: bool,
-    },
-}
-
-impl Context {
-    /// A report GitHub calls required for this pull request that is not Landfall's own and
-    /// has not passed: its name.
-    fn failing_required(&self, status_name: &str) -> Option<&str> {
-        let (name, passed, required) = match self {
-            Context::CheckRun {
-                name,
-                conclusion,
-                is_required,
-                ..
-            } => (name, passed_conclusion(conclusion.as_deref()), *is_required),
-            Context::StatusContext {
-                context,
-                state,
-                is_required,
-            } => (context, state == "SUCCESS", *is_required),
-        };
-        (required && !passed && !is_own_apply(name, status_name)).then_some(name.as_str())
+impl<'a> Report<'a> {
+    fn read(node: &'a Value) -> Verdict<Self> {
+        let required = node.get("isRequired").and_then(Value::as_bool) == Some(true);
+        match text(node, "__typename")? {
+            "CheckRun" => Ok(Report {
+                name: text(node, "name")?,
+                passed: matches!(
+                    node.get("conclusion").and_then(Value::as_str),
+                    Some("SUCCESS" | "NEUTRAL" | "SKIPPED")
+                ),
+                required,
+                by: Reporter::CheckRun(
+                    node.pointer("/checkSuite/app/databaseId")
+                        .and_then(Value::as_i64),
+                ),
+            }),
+            "StatusContext" => Ok(Report {
+                name: text(node, "context")?,
+                passed: text(node, "state")? == "SUCCESS",
+                required,
+                by: Reporter::Status,
+            }),
+            other => Err(format!(
+                "a report of a kind Landfall does not know: {other}"
+            )),
+        }
     }
 }
 
@@ -296,15 +183,6 @@ pub(super) fn is_own_apply(context: &str, status_name: &str) -> bool {
         .strip_prefix(status_name)
         .and_then(|rest| rest.strip_prefix("/apply"))
         .is_some_and(|rest| rest.is_empty() || rest.starts_with(": "))
-}
-
-fn passed_conclusion(conclusion: Option<&str>) -> bool {
-    matches!(conclusion, Some("SUCCESS" | "NEUTRAL" | "SKIPPED"))
-}
-
-#[derive(Debug, Deserialize)]
-struct Suite {
-    app: Option<App>,
 }
 
 /// A check the base branch requires: its name, and who must report it.
@@ -326,7 +204,7 @@ enum Source {
 #[derive(Debug, Default, PartialEq, Eq)]
 pub(super) struct StillToCheck {
     /// No branch protection rule was shown, which GitHub also answers to a token that may not
-    /// read it: the branch (`GET .../branches/{base}`) must say it has no protection.
+    /// read it: the branch (`GET .../branches/{base}`) must say it is not protected.
     pub no_protection: bool,
     /// A required check is enforced on an up-to-date branch: the head must contain the base.
     pub up_to_date: bool,
@@ -336,56 +214,61 @@ pub(super) struct StillToCheck {
 /// is still to be read, or `Err` with what else blocks it (or could, unseen). `head` is the
 /// head commit and `base` the base branch the REST answer named.
 pub(super) fn judge(
-    answer: &Answer,
+    answer: &Value,
     head: &str,
     base: &str,
     status_name: &str,
-) -> Result<StillToCheck, String> {
-    if !answer.errors.is_empty() {
-        return Err(format!("GitHub's GraphQL API answered {:?}", answer.errors));
+) -> Verdict<StillToCheck> {
+    if let Some(errors) = answer.get("errors").filter(|e| !e.is_null()) {
+        return Err(format!("GitHub's GraphQL API answered {errors}"));
     }
-    let repository = answer.data.as_ref().and_then(|d| d.repository.as_ref());
-    let Some(pull) = repository.and_then(|r| r.pull_request.as_ref()) else {
-        return Err("GitHub's GraphQL API did not show the pull request".to_owned());
-    };
-    if pull.head_ref_oid != head {
+    let repository = answer
+        .pointer("/data/repository")
+        .filter(|r| !r.is_null())
+        .ok_or("GitHub's GraphQL API did not show the repository")?;
+    let pull = field(repository, "pullRequest")?;
+    if text(pull, "headRefOid")? != head {
         return Err("the head commit moved".to_owned());
     }
-    if pull.base_ref_name != base {
+    if text(pull, "baseRefName")? != base {
         return Err("the pull request was retargeted".to_owned());
     }
-    let commit = repository.and_then(|r| r.object.as_ref());
-    if commit.is_none_or(|c| c.oid.as_deref() != Some(head)) {
+    let commit = field(repository, "object")?;
+    if commit.get("oid").and_then(Value::as_str) != Some(head) {
         return Err("the head commit was not shown".to_owned());
     }
-    review_blocker(pull)?;
-    let Some(base_ref) = &pull.base_ref else {
-        return Err("the base branch is gone".to_owned());
-    };
+    let reviews = review_blocker(pull)?;
+    let base_ref = field(pull, "baseRef")?;
     let mut left = StillToCheck::default();
     let mut required = Vec::new();
-    match &base_ref.branch_protection_rule {
+    match base_ref
+        .get("branchProtectionRule")
+        .filter(|r| !r.is_null())
+    {
         None => left.no_protection = true,
         Some(rule) => protection_checks(pull, rule, &mut required, &mut left)?,
     }
-    ruleset_blocker(pull, base_ref, &mut required, &mut left)?;
-    let contexts = commit
-        .and_then(|c| c.status_check_rollup.as_ref())
-        .map(|r| &r.contexts);
-    if contexts.is_some_and(Page::is_cut) {
-        return Err("the head has more than 100 checks".to_owned());
-    }
-    let contexts: Vec<&Context> = contexts.into_iter().flat_map(Page::items).collect();
+    ruleset_blocker(reviews, base_ref, &mut required, &mut left)?;
+    let reports = match commit.get("statusCheckRollup").filter(|r| !r.is_null()) {
+        None => Vec::new(),
+        Some(rollup) => entries(field(rollup, "contexts")?, "the head's checks")?
+            .iter()
+            .map(Report::read)
+            .collect::<Verdict<Vec<_>>>()?,
+    };
     // GitHub's own word on each report, which holds where the rules cannot be read.
-    if let Some(name) = contexts
+    if let Some(r) = reports
         .iter()
-        .find_map(|c| c.failing_required(status_name))
+        .find(|r| r.required && !r.passed && !is_own_apply(r.name, status_name))
     {
-        return Err(format!("GitHub requires {name:?}, which has not passed"));
+        return Err(format!(
+            "GitHub requires {:?}, which has not passed",
+            r.name
+        ));
     }
     let mut own_unfinished = false;
     for check in &required {
-        let passed = passed(check, &contexts);
+        let passed = passed(check, &reports);
         if is_own_apply(check.context, status_name) {
             own_unfinished |= !passed;
         } else if !passed {
@@ -406,117 +289,133 @@ pub(super) fn judge(
 
 /// The branch protection rule's required checks, or what in it Landfall does not judge.
 fn protection_checks<'a>(
-    pull: &Pull,
-    rule: &'a Protection,
+    pull: &Value,
+    rule: &'a Value,
     required: &mut Vec<Required<'a>>,
     left: &mut StillToCheck,
-) -> Result<(), String> {
-    if rule.requires_commit_signatures
-        || rule.requires_deployments
-        || rule.lock_branch
-        || rule.restricts_pushes
-        || rule.require_last_push_approval
-    {
-        return Err("the branch protection asks for what Landfall does not check (signed commits, deployments, a lock, push restrictions or approval of the last push)".to_owned());
+) -> Verdict<()> {
+    for unjudged in [
+        "requiresCommitSignatures",
+        "requiresDeployments",
+        "lockBranch",
+        "restrictsPushes",
+        "requireLastPushApproval",
+    ] {
+        if flag(rule, unjudged)? {
+            return Err(format!(
+                "the branch protection sets {unjudged}, which Landfall does not check"
+            ));
+        }
     }
-    let reviews = rule.requires_approving_reviews || rule.requires_code_owner_reviews;
-    if reviews && pull.review_decision.as_deref() != Some("APPROVED") {
+    let reviews =
+        flag(rule, "requiresApprovingReviews")? || flag(rule, "requiresCodeOwnerReviews")?;
+    if reviews && pull.get("reviewDecision").and_then(Value::as_str) != Some("APPROVED") {
         return Err(
-            "the branch protection requires reviews, and GitHub gave no decision".to_owned(),
+            "the branch protection requires reviews, and GitHub gave no approval".to_owned(),
         );
     }
-    if !rule.requires_status_checks {
+    if !flag(rule, "requiresStatusChecks")? {
         return Ok(());
     }
-    let Some(checks) = &rule.required_status_checks else {
-        return Err("the branch protection requires status checks it does not name".to_owned());
-    };
-    left.up_to_date |= rule.requires_strict_status_checks;
-    required.extend(checks.iter().map(|c| Required {
-        context: &c.context,
-        source: match &c.app {
+    let checks = field(rule, "requiredStatusChecks")?
+        .as_array()
+        .ok_or("the branch protection's required checks are not a list")?;
+    left.up_to_date |= flag(rule, "requiresStrictStatusChecks")?;
+    for check in checks {
+        let source = match check.get("app").filter(|a| !a.is_null()) {
             None => Source::Anyone,
-            Some(App {
-                database_id: Some(id),
-            }) => Source::App(*id),
-            Some(App { database_id: None }) => Source::Unknown,
-        },
-    }));
+            Some(app) => app
+                .get("databaseId")
+                .and_then(Value::as_i64)
+                .map_or(Source::Unknown, Source::App),
+        };
+        required.push(Required {
+            context: text(check, "context")?,
+            source,
+        });
+    }
     Ok(())
 }
 
-/// Reviews: GitHub's decision, the writers' latest reviews, the review threads.
-fn review_blocker(pull: &Pull) -> Result<(), String> {
-    match pull.review_decision.as_deref() {
+/// Reviews: GitHub's decision, the writers' latest reviews, the review threads. The writers'
+/// approvals are counted for the rulesets.
+fn review_blocker(pull: &Value) -> Verdict<usize> {
+    match pull.get("reviewDecision").and_then(Value::as_str) {
         None | Some("APPROVED") => {}
         Some(other) => return Err(format!("the review decision is {other}")),
     }
-    let reviews = pull.latest_opinionated_reviews.as_ref();
-    if reviews.is_some_and(|r| r.is_cut() || r.items().any(|r| r.state == "CHANGES_REQUESTED")) {
+    let reviews = match pull
+        .get("latestOpinionatedReviews")
+        .filter(|r| !r.is_null())
+    {
+        None => &[][..],
+        Some(reviews) => entries(reviews, "the writers' reviews")?,
+    };
+    let state = |r: &Value| r.get("state").and_then(Value::as_str).map(str::to_owned);
+    if reviews
+        .iter()
+        .any(|r| state(r).as_deref() == Some("CHANGES_REQUESTED"))
+    {
         return Err("a writer requested changes".to_owned());
     }
-    if pull.review_threads.is_cut() || pull.review_threads.items().any(|t| !t.is_resolved) {
+    let threads = entries(field(pull, "reviewThreads")?, "the review threads")?;
+    if threads.iter().any(|t| flag(t, "isResolved") != Ok(true)) {
         return Err("a review thread is not resolved".to_owned());
     }
-    Ok(())
+    Ok(reviews
+        .iter()
+        .filter(|r| state(r).as_deref() == Some("APPROVED"))
+        .count())
 }
 
 /// Collects the active rulesets' required checks into `required`; the first rule that blocks,
-/// or that Landfall cannot judge, is the error.
+/// or that Landfall cannot judge, is the error. `approvals` counts the writers' approvals.
 fn ruleset_blocker<'a>(
-    pull: &Pull,
-    base: &'a BaseRef,
+    approvals: usize,
+    base_ref: &'a Value,
     required: &mut Vec<Required<'a>>,
     left: &mut StillToCheck,
-) -> Result<(), String> {
-    let Some(rules) = &base.rules else {
-        return Err("the base branch's rulesets were not shown".to_owned());
-    };
-    if rules.is_cut() {
-        return Err("the base branch has more than 100 ruleset rules".to_owned());
-    }
-    let approvals = pull
-        .latest_opinionated_reviews
-        .as_ref()
-        .map_or(0, |r| r.items().filter(|r| r.state == "APPROVED").count());
-    for rule in rules.items() {
+) -> Verdict<()> {
+    let rules = entries(field(base_ref, "rules")?, "the base branch's ruleset rules")?;
+    for rule in rules {
         // A rule outside a ruleset (none known) counts as enforced.
-        if rule
-            .repository_ruleset
-            .as_ref()
-            .is_some_and(|r| r.enforcement != "ACTIVE")
+        if let Some(ruleset) = rule.get("repositoryRuleset").filter(|r| !r.is_null())
+            && text(ruleset, "enforcement")? != "ACTIVE"
         {
             continue;
         }
-        let parameters = rule.parameters.as_ref();
-        match rule.kind.as_str() {
+        let parameters = rule.get("parameters").unwrap_or(&Value::Null);
+        match text(rule, "type")? {
             "CREATION" | "DELETION" | "NON_FAST_FORWARD" | "REQUIRED_LINEAR_HISTORY" => {}
             "REQUIRED_STATUS_CHECKS" => {
-                let (Some(checks), Some(strict)) = (
-                    parameters.and_then(|p| p.required_status_checks.as_ref()),
-                    parameters.and_then(|p| p.strict_required_status_checks_policy),
-                ) else {
-                    return Err("a required status checks rule came without its checks".to_owned());
-                };
-                left.up_to_date |= strict;
-                required.extend(checks.iter().map(|c| Required {
-                    context: &c.context,
-                    source: c.integration_id.map_or(Source::Anyone, Source::App),
-                }));
+                left.up_to_date |= flag(parameters, "strictRequiredStatusChecksPolicy")?;
+                let checks = field(parameters, "requiredStatusChecks")?
+                    .as_array()
+                    .ok_or("a ruleset's required checks are not a list")?;
+                for check in checks {
+                    let source = check
+                        .get("integrationId")
+                        .and_then(Value::as_i64)
+                        .map_or(Source::Anyone, Source::App);
+                    required.push(Required {
+                        context: text(check, "context")?,
+                        source,
+                    });
+                }
             }
             "PULL_REQUEST" => {
-                let (Some(wanted), Some(false), Some(false)) =
-                    parameters.map_or((None, None, None), |p| {
-                        (
-                            p.required_approving_review_count,
-                            p.require_code_owner_review,
-                            p.require_last_push_approval,
-                        )
-                    })
-                else {
-                    return Err("a ruleset asks for a code owner's review or approval of the last push, or its review rule cannot be read".to_owned());
-                };
-                if u32::try_from(approvals).map_or(true, |n| n < wanted) {
+                if flag(parameters, "requireCodeOwnerReview")?
+                    || flag(parameters, "requireLastPushApproval")?
+                {
+                    return Err(
+                        "a ruleset asks for a code owner's review or approval of the last push"
+                            .to_owned(),
+                    );
+                }
+                let wanted = field(parameters, "requiredApprovingReviewCount")?
+                    .as_u64()
+                    .ok_or("a ruleset's approval count is not a number")?;
+                if u64::try_from(approvals).map_or(true, |n| n < wanted) {
                     return Err(format!("a ruleset asks for {wanted} approvals"));
                 }
             }
@@ -531,33 +430,21 @@ fn ruleset_blocker<'a>(
 }
 
 /// Whether `check` is on the head and every report of it passed.
-fn passed(check: &Required<'_>, contexts: &[&Context]) -> bool {
-    let mut reports = contexts.iter().filter_map(|c| match c {
-        Context::CheckRun {
-            name,
-            conclusion,
-            suite,
-            ..
-        } if name == check.context => {
-            let app = suite
-                .as_ref()
-                .and_then(|s| s.app.as_ref())
-                .and_then(|a| a.database_id);
-            let counts = match check.source {
-                Source::Anyone => true,
-                Source::App(id) => app == Some(id),
-                Source::Unknown => false,
+fn passed(check: &Required<'_>, reports: &[Report<'_>]) -> bool {
+    let mut counted = reports
+        .iter()
+        .filter(|r| r.name == check.context)
+        .filter_map(|r| {
+            let counts = match (check.source, r.by) {
+                (Source::Anyone, _) => true,
+                (Source::App(id), Reporter::CheckRun(app)) => app == Some(id),
+                // GitHub counts no status toward a check bound to an App.
+                (Source::App(_), Reporter::Status) | (Source::Unknown, _) => false,
             };
-            counts.then_some(passed_conclusion(conclusion.as_deref()))
-        }
-        // GitHub counts no status toward a check bound to an App.
-        Context::StatusContext { context, state, .. } if context == check.context => {
-            (check.source == Source::Anyone).then_some(state == "SUCCESS")
-        }
-        _ => None,
-    });
-    let first = reports.next();
-    first == Some(true) && reports.all(|ok| ok)
+            counts.then_some(r.passed)
+        });
+    let first = counted.next();
+    first == Some(true) && counted.all(|ok| ok)
 }
 
 #[cfg(test)]

@@ -1,6 +1,6 @@
 use serde_json::{Value, json};
 
-use super::{Answer, StillToCheck, judge};
+use super::{StillToCheck, judge};
 
 const HEAD: &str = "a1b2c3";
 
@@ -62,8 +62,7 @@ fn mergeable_as(answer: &Value, status_name: &str) -> bool {
 }
 
 fn left(answer: &Value, status_name: &str) -> Result<StillToCheck, String> {
-    let answer: Answer = serde_json::from_value(answer.clone()).unwrap();
-    judge(&answer, HEAD, "main", status_name)
+    judge(answer, HEAD, "main", status_name)
 }
 
 #[test]
