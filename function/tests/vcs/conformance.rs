@@ -28,6 +28,7 @@ use secrecy::SecretString;
 use wiremock::{Mock, MockServer, Request, ResponseTemplate};
 
 use crate::conformance_check::{adapter_operations, client_operations, description};
+use crate::conformance_graphql::check_graphql;
 use crate::conformance_hosts::{self as hosts, BASE, SHA};
 
 fn policy() -> RetryPolicy {
@@ -88,6 +89,12 @@ impl Harness {
         let mut used = BTreeSet::new();
         let mut failures = Vec::new();
         for r in &requests {
+            if self.host == "github" && r.url.path() == "/graphql" {
+                if let Err(why) = check_graphql(&r.body) {
+                    failures.push(format!("POST /graphql: {why}"));
+                }
+                continue;
+            }
             match description.check(r.method.as_str(), &r.url, &r.body) {
                 Ok(index) => {
                     used.insert(index);
@@ -295,10 +302,17 @@ async fn github_requests_are_documented_by_the_rest_api_description() {
         merges: &[MergeMethod::Merge, MergeMethod::Squash, MergeMethod::Rebase],
         sources: &[include_str!("../../src/vcs/github.rs")],
     };
-    case.check(async |h: &mut Harness, _: &GithubClient| {
+    case.check(async |h: &mut Harness, c: &GithubClient| {
+        let (acme, octocat) = (repo("acme/infra"), Actor::login("octocat"));
+        // A pull request blocked by Landfall's own apply check alone: the GraphQL query, the
+        // branch (no protection rule shown) and the comparison (a strict required check).
+        let blocked = h.run("pull_request", c.pull_request(&acme, PullRequestNumber(8)));
+        assert_eq!(
+            blocked.await.expect("pull_request #8").mergeable,
+            Some(true)
+        );
         // A GitHub App: the repository's installation, a token minted, the organisation's
         // installation for a team of another organisation.
-        let (acme, octocat) = (repo("acme/infra"), Actor::login("octocat"));
         let app = GithubClient::app(Some(&h.uri("")), 12345, APP_KEY, None, policy()).unwrap();
         let pr = app.pull_request(&acme, PullRequestNumber(7));
         h.run("app pull_request", pr)

@@ -49,6 +49,29 @@ fn route<'a>(req: &'a Request, base: &str) -> (&'a str, String) {
     (req.method.as_str(), path.to_owned())
 }
 
+/// GitHub's GraphQL answer for #8: approved, no branch protection rule shown, a ruleset that
+/// requires `landfall/apply` on an up-to-date branch, the check pending.
+fn github_blocked_by_own_apply() -> Value {
+    let none = json!({"pageInfo": {"hasNextPage": false}, "nodes": []});
+    json!({"data": {"repository": {
+        "pullRequest": {
+            "headRefOid": SHA, "baseRefName": "main", "reviewDecision": "APPROVED",
+            "latestOpinionatedReviews": none, "reviewThreads": none,
+            "baseRef": {"branchProtectionRule": null, "rules": {
+                "pageInfo": {"hasNextPage": false},
+                "nodes": [{"type": "REQUIRED_STATUS_CHECKS",
+                    "repositoryRuleset": {"enforcement": "ACTIVE"},
+                    "parameters": {"strictRequiredStatusChecksPolicy": true,
+                        "requiredStatusChecks": [{"context": "landfall/apply", "integrationId": null}]}}]
+            }}
+        },
+        "object": {"oid": SHA, "statusCheckRollup": {"contexts": {
+            "pageInfo": {"hasNextPage": false},
+            "nodes": [{"__typename": "StatusContext", "context": "landfall/apply", "state": "PENDING", "isRequired": true}]
+        }}}
+    }}})
+}
+
 /// GitHub, a personal token's client and a GitHub App's.
 pub fn github(req: &Request) -> ResponseTemplate {
     let (method, path) = route(req, "");
@@ -60,6 +83,14 @@ pub fn github(req: &Request) -> ResponseTemplate {
             "base": {"ref": "main", "sha": BASE, "repo": {"full_name": "acme/infra"}},
             "user": {"login": "octocat"}
         })),
+        ("GET", "/pulls/8") => json(json!({
+            "number": 8, "state": "open", "merged": false, "mergeable_state": "blocked",
+            "head": {"ref": "feature", "sha": SHA, "repo": {"full_name": "acme/infra"}},
+            "base": {"ref": "main", "sha": BASE, "repo": {"full_name": "acme/infra"}},
+            "user": {"login": "octocat"}
+        })),
+        ("POST", "/graphql") => json(github_blocked_by_own_apply()),
+        ("GET", "/branches/main") => json(json!({"name": "main", "protected": false})),
         ("GET", "/pulls/7/files") => json(json!([
             {"filename": "envs/prod/main.tf", "status": "modified", "previous_filename": null}
         ])),

@@ -9,6 +9,7 @@
 mod archive_common;
 mod conformance;
 mod conformance_check;
+mod conformance_graphql;
 mod conformance_hosts;
 mod drift_harness;
 mod vcs_archive;
