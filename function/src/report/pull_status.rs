@@ -71,7 +71,8 @@ pub struct Verdict {
 pub struct PullVerdicts {
     pub plan: Verdict,
     pub apply: Verdict,
-    /// `None` where the policy has no policy checks for the pull request's base branch.
+    /// `None` where the policy has no policy checks at all (a success where it has them for
+    /// other repositories or branches only).
     pub policy_check: Option<Verdict>,
 }
 
@@ -301,7 +302,20 @@ impl Reporter<'_> {
         });
         // A `policies` section without a set checks nothing.
         let checks = checks.filter(|c| !c.sets.is_empty());
-        Ok(Some(verdicts(&selected, &records, checks.as_deref())))
+        let mut verdicts = verdicts(&selected, &records, checks.as_deref());
+        // Sets the policy has, for other repositories or branches only: a check required
+        // everywhere must not wait forever here, nor one from before a retarget or a policy
+        // change stand.
+        let sets_elsewhere = (self.policy)
+            .and_then(|p| p.policy_checks.as_ref())
+            .is_some_and(|c| !c.sets.is_empty());
+        if verdicts.policy_check.is_none() && sets_elsewhere {
+            verdicts.policy_check = Some(Verdict {
+                state: StatusState::Success,
+                description: format!("No policy checks apply to {}", at.base),
+            });
+        }
+        Ok(Some(verdicts))
     }
 }
 

@@ -121,6 +121,26 @@ async fn both_pass_only_once_every_project_is_planned_and_then_applied() {
     );
 }
 
+/// A policy whose sets apply elsewhere but not to this pull request's base: its
+/// `landfall/policy_check` passes, saying so, so that a check required everywhere does not wait
+/// forever, and one from before a retarget or a policy change does not stand.
+#[tokio::test]
+async fn where_no_policy_check_applies_landfall_policy_check_passes_saying_so() {
+    let policy = "repos:
+- id: /.*/
+  policy_check: false
+policies:
+  policy_sets:
+  - name: tags
+    path: policies/tags
+    source: local
+";
+    let (lp, _bin) = both_planned_with(policy, TWO_PROJECTS).await;
+    let (state, line) = last_status(&lp, "landfall/policy_check").await.unwrap();
+    assert_eq!(state, "success");
+    assert_eq!(line, "No policy checks apply to main");
+}
+
 #[tokio::test]
 async fn a_failed_apply_fails_landfall_apply() {
     let (lp, _bin) = both_planned_with("repos:\n- id: /.*/\n", TWO_PROJECTS).await;
