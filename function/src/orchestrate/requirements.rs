@@ -18,6 +18,7 @@ use crate::vcs::{Access, PrState, PullRequest, VcsClient};
 #[derive(Debug, Default)]
 pub(crate) struct Checked {
     approved: Option<Result<bool, String>>,
+    mergeable: Option<Result<bool, String>>,
     undiverged: Option<Result<bool, String>>,
 }
 
@@ -42,7 +43,18 @@ impl Context {
                     }
                     checked.approved.clone().expect("just set")
                 }
-                Requirement::Mergeable => Ok(ctx.mergeable == Some(true)),
+                Requirement::Mergeable => {
+                    if checked.mergeable.is_none() {
+                        let pr = pull_request(ctx);
+                        checked.mergeable = Some(match ctx.mergeable {
+                            Some(true) => Ok(true),
+                            _ => (self.vcs.mergeable(&ctx.repo, &pr).await)
+                                .map(|m| m == Some(true))
+                                .map_err(|e| e.to_string()),
+                        });
+                    }
+                    checked.mergeable.clone().expect("just set")
+                }
                 Requirement::Undiverged => {
                     if checked.undiverged.is_none() {
                         let pr = pull_request(ctx);

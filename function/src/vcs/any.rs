@@ -129,6 +129,7 @@ impl VcsClient for AnyVcs {
         async fn set_status(&self, repo: &RepoName, sha: &CommitSha, status: &CommitStatus) -> Result<()>;
         async fn permission(&self, repo: &RepoName, user: &Actor) -> Result<Access>;
         async fn approvals(&self, repo: &RepoName, pr: PullRequestNumber, head: &CommitSha) -> Result<Vec<Actor>>;
+        async fn mergeable(&self, repo: &RepoName, pr: &PullRequest) -> Result<Option<bool>>;
         async fn contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool>;
         async fn is_member(&self, team: &str, user: &Actor) -> Result<bool>;
         async fn delete_branch(&self, repo: &RepoName, pr: &PullRequest) -> Result<BranchDeletion>;

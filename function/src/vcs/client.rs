@@ -108,6 +108,16 @@ pub trait VcsClient: Send + Sync {
         head: &CommitSha,
     ) -> impl Future<Output = Result<Vec<Actor>>> + Send;
 
+    /// Whether the `mergeable` requirement is met: the merge state read with the pull request
+    /// ([`PullRequest::mergeable`]), or, on GitHub, for a pull request that state calls
+    /// `blocked`, whether Landfall's own apply checks alone block it (read again then, with
+    /// GitHub's GraphQL API; see the GitHub adapter). `None`: the host is still working it out.
+    fn mergeable(
+        &self,
+        repo: &RepoName,
+        pr: &PullRequest,
+    ) -> impl Future<Output = Result<Option<bool>>> + Send;
+
     /// Whether the PR's head contains the base branch's current head (`undiverged`).
     fn contains_base(
         &self,

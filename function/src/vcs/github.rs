@@ -23,12 +23,13 @@
 //! | approvals ([`VcsClient::approvals`]) | `GET .../pulls/{n}/reviews?per_page=100` (every page) | each reviewer's latest of `APPROVED`/`CHANGES_REQUESTED`/`DISMISSED`, counted when `APPROVED` with `commit_id` = the head |
 //! | `undiverged` ([`VcsClient::contains_base`]) | `GET .../compare/{base_branch}...{head_sha}?per_page=1` | `behind_by == 0` |
 //! | team membership ([`VcsClient::is_member`]) | `GET /orgs/{org}/teams/{team_slug}/memberships/{username}` (a GitHub App: the organisation's installation, `GET /orgs/{org}/installation`) | 200 with `state` `active` → member; `pending`, 404 → not |
-//! | mergeable ([`PullRequest::mergeable`]) | `mergeable_state` of `GET .../pulls/{n}`; when `blocked`, `POST /graphql` ([`mergeable`]), then as needed `GET .../branches/{base}` and `GET .../compare/{base}...{head}` | see `mergeable_from_state`; `blocked` by Landfall's own required checks alone is mergeable |
+//! | mergeable ([`PullRequest::mergeable`]) | `mergeable_state` of `GET .../pulls/{n}`; for the `mergeable` requirement ([`VcsClient::mergeable`]), a `blocked` one read again, `POST /graphql` ([`mergeable`]), then as needed `GET .../branches/{base}` and `GET .../compare/{base}...{head}` | see `mergeable_from_state`; `blocked` by Landfall's own required checks alone is mergeable |
 //! | the head's repository ([`PullRequest::head_repo`]) | `head.repo.full_name` of `GET .../pulls/{n}` | `null` (a deleted fork) → `None` |
 //!
 //! [`VcsClient::permission`]: super::VcsClient::permission
 //! [`VcsClient::approvals`]: super::VcsClient::approvals
 //! [`VcsClient::contains_base`]: super::VcsClient::contains_base
+//! [`VcsClient::mergeable`]: super::VcsClient::mergeable
 //! [`VcsClient::is_member`]: super::VcsClient::is_member
 
 mod app;
@@ -342,13 +343,8 @@ impl Host for GithubClient {
         let what = format!("get pull request {}", Self::pr_name(pr));
         let target = format!("{}/pulls/{}", Self::repo_path(pr.repo)?, pr.number);
         let j: PrJson = self.get(pr.repo, &target, &what).await?;
-        let blocked = j.mergeable_state.as_deref() == Some("blocked");
         let mergeable = mergeable_from_state(j.mergeable_state.as_deref());
-        let mut pull = j.into_pull_request(pr.number, mergeable);
-        if blocked && pull.state == super::PrState::Open {
-            pull.mergeable = Some(self.only_own_checks_block(pr, &pull).await);
-        }
-        Ok(pull)
+        Ok(j.into_pull_request(pr.number, mergeable))
     }
 
     async fn list_changed_files(&self, pr: PrRef<'_>) -> Result<Vec<ChangedFile>> {
@@ -476,6 +472,23 @@ impl Host for GithubClient {
     /// `GET /repos/{o}/{r}/compare/{base_branch}...{head_sha}?per_page=1` (the branch
     /// URL-escaped; one commit a page keeps the reply small, `behind_by` counts them all):
     /// the head contains the base branch's current head when `behind_by` is 0.
+    /// Not mergeable as read: the pull request read again, and if GitHub calls it `blocked`
+    /// at the same head, whether Landfall's own apply checks alone block it ([`mergeable`]).
+    async fn merge_state(&self, pr: PrRef<'_>, pull: &PullRequest) -> Result<Option<bool>> {
+        if pull.mergeable != Some(false) || pull.state != super::PrState::Open {
+            return Ok(pull.mergeable);
+        }
+        let what = format!("get pull request {}", Self::pr_name(pr));
+        let target = format!("{}/pulls/{}", Self::repo_path(pr.repo)?, pr.number);
+        let j: PrJson = self.get(pr.repo, &target, &what).await?;
+        let blocked = j.mergeable_state.as_deref() == Some("blocked");
+        let now = j.into_pull_request(pr.number, Some(false));
+        if !blocked || now.head_sha != pull.head_sha || now.state != super::PrState::Open {
+            return Ok(Some(false));
+        }
+        Ok(Some(self.only_own_checks_block(pr, &now).await))
+    }
+
     async fn head_contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
         if pr.base_branch.is_empty() || pr.head_sha.as_str().is_empty() {
             return Err(VcsError::Config {

@@ -232,6 +232,16 @@ pub(crate) trait Host: Send + Sync {
         head: &CommitSha,
     ) -> impl Future<Output = Result<Vec<Actor>>> + Send;
 
+    /// [`VcsClient::mergeable`]: the merge state as read, unless the adapter reads more.
+    fn merge_state(
+        &self,
+        pr: PrRef<'_>,
+        pull: &PullRequest,
+    ) -> impl Future<Output = Result<Option<bool>>> + Send {
+        let (_, mergeable) = (pr, pull.mergeable);
+        async move { Ok(mergeable) }
+    }
+
     /// [`VcsClient::contains_base`].
     fn head_contains_base(
         &self,
@@ -458,6 +468,11 @@ impl<H: Host> VcsClient for H {
         head: &CommitSha,
     ) -> Result<Vec<Actor>> {
         self.list_approvals(PrRef { repo, number }, head).await
+    }
+
+    async fn mergeable(&self, repo: &RepoName, pr: &PullRequest) -> Result<Option<bool>> {
+        let number = pr.number;
+        self.merge_state(PrRef { repo, number }, pr).await
     }
 
     async fn contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {

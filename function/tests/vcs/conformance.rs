@@ -236,6 +236,9 @@ impl<C: VcsClient> Case<C> {
         approvals.expect("approvals");
         let contains = h.run("contains_base", c.contains_base(repo, &pr)).await;
         contains.expect("contains_base");
+        // As read, with nothing more to ask (GitHub asks more of a `blocked` one, below).
+        let mergeable = h.run("mergeable", c.mergeable(repo, &pr)).await;
+        mergeable.expect("mergeable");
         let member = h.run("is_member", c.is_member(self.team, user)).await;
         assert_eq!(member.is_err(), silent.contains(&"is_member"));
         // The pull request merged, its branch in the base repository at the head commit.
@@ -304,13 +307,12 @@ async fn github_requests_are_documented_by_the_rest_api_description() {
     };
     case.check(async |h: &mut Harness, c: &GithubClient| {
         let (acme, octocat) = (repo("acme/infra"), Actor::login("octocat"));
-        // A pull request blocked by Landfall's own apply check alone: the GraphQL query, the
-        // branch (no protection rule shown) and the comparison (a strict required check).
+        // A pull request blocked by Landfall's own apply check alone: read again, the GraphQL
+        // query, the branch (no protection rule shown) and the comparison (a strict check).
         let blocked = h.run("pull_request", c.pull_request(&acme, PullRequestNumber(8)));
-        assert_eq!(
-            blocked.await.expect("pull_request #8").mergeable,
-            Some(true)
-        );
+        let blocked = blocked.await.expect("pull_request #8");
+        let judged = h.run("mergeable", c.mergeable(&acme, &blocked)).await;
+        assert_eq!(judged.expect("mergeable #8"), Some(true));
         // A GitHub App: the repository's installation, a token minted, the organisation's
         // installation for a team of another organisation.
         let app = GithubClient::app(Some(&h.uri("")), 12345, APP_KEY, None, policy()).unwrap();
@@ -349,7 +351,7 @@ async fn gitlab_requests_are_documented_by_the_api_source() {
         pull_request: ("acme/infra", 7),
         user: Actor::login("dev"),
         team: "acme/platform",
-        silent: &[],
+        silent: &["mergeable"],
         merges: &[MergeMethod::Merge, MergeMethod::Squash],
         sources: &[include_str!("../../src/vcs/gitlab.rs")],
     };
@@ -368,7 +370,7 @@ async fn gitea_requests_are_documented_by_the_swagger_description() {
         pull_request: ("acme/infra", 3),
         user: Actor::login("dev"),
         team: "acme/platform",
-        silent: &[],
+        silent: &["mergeable"],
         merges: &[MergeMethod::Merge, MergeMethod::Squash, MergeMethod::Rebase],
         sources: &[include_str!("../../src/vcs/gitea.rs")],
     };
@@ -390,7 +392,7 @@ async fn azure_devops_requests_are_documented_by_the_rest_api_specs() {
             id: Some("id-dev".into()),
         },
         team: "acme/platform",
-        silent: &["read_tree", "is_member"],
+        silent: &["read_tree", "is_member", "mergeable"],
         merges: &[MergeMethod::Merge, MergeMethod::Squash, MergeMethod::Rebase],
         sources: &[
             include_str!("../../src/vcs/azure_devops/mod.rs"),
@@ -416,7 +418,7 @@ async fn bitbucket_cloud_requests_are_documented_by_the_swagger_description() {
         },
         team: "acme/x",
         // Its merge takes no expected head: Landfall does not merge there.
-        silent: &["read_tree", "is_member", "merge"],
+        silent: &["read_tree", "is_member", "merge", "mergeable"],
         merges: &[],
         sources: &[include_str!("../../src/vcs/bitbucket_cloud.rs")],
     };
@@ -439,7 +441,7 @@ async fn bitbucket_server_requests_are_documented_by_the_data_center_description
         pull_request: ("PLAT/infra", 5),
         user: Actor::login("dev"),
         team: "PLAT/x",
-        silent: &["is_member", "merge", "tracking_issue"],
+        silent: &["is_member", "merge", "tracking_issue", "mergeable"],
         merges: &[],
         sources: &[include_str!("../../src/vcs/bitbucket_server.rs")],
     };

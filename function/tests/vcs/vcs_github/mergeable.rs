@@ -1,5 +1,7 @@
-//! A `blocked` pull request on GitHub: one GraphQL query says whether Landfall's own required
-//! checks are all that block it (`POST /graphql`, `/api/graphql` on Enterprise Server).
+//! A `blocked` pull request on GitHub: where the `mergeable` requirement asks, the pull request
+//! is read again and one GraphQL query says whether Landfall's own apply checks are all that
+//! block it (`POST /graphql`, `/api/graphql` on Enterprise Server). Reading the pull request
+//! alone sends no query.
 
 use landfall_function::vcs::VcsClient;
 use landfall_function::vcs::github::GithubClient;
@@ -52,6 +54,13 @@ async fn blocked_pull_request(server: &MockServer, prefix: &str) {
         .await;
 }
 
+/// The pull request read (`blocked`: not mergeable as read), then asked about.
+async fn judged(c: &GithubClient) -> Option<bool> {
+    let pr = c.pull_request(&repo(), PR).await.unwrap();
+    assert_eq!(pr.mergeable, Some(false), "blocked, as read");
+    c.mergeable(&repo(), &pr).await.unwrap()
+}
+
 async fn graphql(server: &MockServer, at: &str, answer: Value) {
     Mock::given(method("POST"))
         .and(path(at))
@@ -74,8 +83,7 @@ async fn a_pull_request_blocked_only_by_landfalls_own_apply_check_is_mergeable()
     let server = MockServer::start().await;
     blocked_pull_request(&server, "").await;
     graphql(&server, "/graphql", graphql_answer("PENDING")).await;
-    let pr = client(&server).pull_request(&repo(), PR).await.unwrap();
-    assert_eq!(pr.mergeable, Some(true));
+    assert_eq!(judged(&client(&server)).await, Some(true));
 }
 
 #[tokio::test]
@@ -84,8 +92,7 @@ async fn a_pull_request_blocked_by_anything_else_is_not() {
     blocked_pull_request(&server, "").await;
     // Landfall's check passed, so something Landfall cannot see blocks.
     graphql(&server, "/graphql", graphql_answer("SUCCESS")).await;
-    let pr = client(&server).pull_request(&repo(), PR).await.unwrap();
-    assert_eq!(pr.mergeable, Some(false));
+    assert_eq!(judged(&client(&server)).await, Some(false));
 
     // A GraphQL error (GitHub answers 200 with `errors`): no.
     let server = MockServer::start().await;
@@ -94,14 +101,12 @@ async fn a_pull_request_blocked_by_anything_else_is_not() {
     answer["errors"] =
         json!([{"type": "FORBIDDEN", "message": "Resource not accessible by integration"}]);
     graphql(&server, "/graphql", answer).await;
-    let pr = client(&server).pull_request(&repo(), PR).await.unwrap();
-    assert_eq!(pr.mergeable, Some(false));
+    assert_eq!(judged(&client(&server)).await, Some(false));
 
     // No GraphQL endpoint at all (a 404): no, and the pull request is still read.
     let server = MockServer::start().await;
     blocked_pull_request(&server, "").await;
-    let pr = client(&server).pull_request(&repo(), PR).await.unwrap();
-    assert_eq!(pr.mergeable, Some(false));
+    assert_eq!(judged(&client(&server)).await, Some(false));
 }
 
 #[tokio::test]
@@ -112,8 +117,7 @@ async fn enterprise_servers_graphql_is_beside_its_rest_api() {
     let base = format!("{}/api/v3", server.uri());
     let c = GithubClient::personal_token(Some(&base), SecretString::from("ghp_test"), policy())
         .unwrap();
-    let pr = c.pull_request(&repo(), PR).await.unwrap();
-    assert_eq!(pr.mergeable, Some(true));
+    assert_eq!(judged(&c).await, Some(true));
 }
 
 #[tokio::test]
@@ -133,8 +137,7 @@ async fn a_conflicting_pull_request_needs_no_query() {
         .expect(0)
         .mount(&server)
         .await;
-    let pr = client(&server).pull_request(&repo(), PR).await.unwrap();
-    assert_eq!(pr.mergeable, Some(false));
+    assert_eq!(judged(&client(&server)).await, Some(false));
 }
 
 #[tokio::test]
@@ -168,8 +171,7 @@ async fn an_unshown_protection_rule_is_asked_of_the_branch() {
             .expect(1)
             .mount(&server)
             .await;
-        let pr = client(&server).pull_request(&repo(), PR).await.unwrap();
-        assert_eq!(pr.mergeable, Some(expected), "{branch}");
+        assert_eq!(judged(&client(&server)).await, Some(expected), "{branch}");
     }
 }
 
@@ -187,7 +189,24 @@ async fn a_strict_check_needs_the_head_up_to_date_with_its_base() {
             .expect(1)
             .mount(&server)
             .await;
-        let pr = client(&server).pull_request(&repo(), PR).await.unwrap();
-        assert_eq!(pr.mergeable, Some(expected), "behind by {behind_by}");
+        assert_eq!(
+            judged(&client(&server)).await,
+            Some(expected),
+            "behind by {behind_by}"
+        );
     }
+}
+
+/// Every webhook, report and sweep reads pull requests: that alone asks GitHub nothing more.
+#[tokio::test]
+async fn reading_a_blocked_pull_request_sends_no_query() {
+    let server = MockServer::start().await;
+    blocked_pull_request(&server, "").await;
+    Mock::given(method("POST"))
+        .respond_with(ResponseTemplate::new(500))
+        .expect(0)
+        .mount(&server)
+        .await;
+    let pr = client(&server).pull_request(&repo(), PR).await.unwrap();
+    assert_eq!(pr.mergeable, Some(false));
 }
