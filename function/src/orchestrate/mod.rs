@@ -305,8 +305,9 @@ impl Context {
                 // Bitbucket Cloud's `pullrequest:updated` comes for title edits too. A head
                 // pushed again (a force-push back) gets its own statuses set again.
                 tracing::info!("the head was planned already: nothing to re-plan");
-                // Best effort, as the statuses are: this event asks nothing else of the host.
-                match self.context(event, repo, pr, false).await {
+                // Best effort, as the statuses are. Read from the host, not the payload: a
+                // retarget delivered late must not set them for the base the PR had before.
+                match self.context(event, repo, pr, true).await {
                     Ok(ctx) => self.reporter().pull_statuses(ctx.pull_head()).await,
                     Err(err) => tracing::warn!(error = format!("{err:#}"), "could not read the pull request to set its statuses"),
                 }

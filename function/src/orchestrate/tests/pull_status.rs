@@ -263,6 +263,20 @@ async fn the_operators_status_name_names_every_status() {
     assert_eq!(contexts, ["atlantis/plan", "atlantis/apply"]);
 }
 
+/// Retargets main → release → main handled out of order, the first last: the statuses are set
+/// for the base the pull request has now, not the one the late delivery names.
+#[tokio::test]
+async fn a_late_retarget_sets_the_statuses_for_the_base_the_pull_request_has_now() {
+    let (lp, _bin) = both_planned_with("repos:\n- id: /.*/\n", TWO_PROJECTS).await;
+    assert_eq!(states(&lp).await.0, "success");
+    let posted = lp.sent("POST", "/statuses/").await.len();
+    let mut late = pr_event(EventKind::Pushed, "edited-late");
+    late.base_branch = Some("release".to_owned());
+    lp.ctx.process(&late).await.unwrap();
+    assert!(lp.sent("POST", "/statuses/").await.len() > posted, "set again");
+    assert_eq!(states(&lp).await.0, "success", "planned for main, which it targets");
+}
+
 #[tokio::test]
 async fn a_push_of_a_commit_planned_already_sets_them_again() {
     let (lp, _bin) = both_planned_with("repos:\n- id: /.*/\n", TWO_PROJECTS).await;
