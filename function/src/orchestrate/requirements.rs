@@ -45,13 +45,13 @@ impl Context {
                 }
                 Requirement::Mergeable => {
                     if checked.mergeable.is_none() {
+                        // The state as read (`ctx.mergeable`), unless the host reads more.
                         let pr = pull_request(ctx);
-                        checked.mergeable = Some(match ctx.mergeable {
-                            Some(true) => Ok(true),
-                            _ => (self.vcs.mergeable(&ctx.repo, &pr).await)
+                        checked.mergeable = Some(
+                            (self.vcs.mergeable(&ctx.repo, &pr).await)
                                 .map(|m| m == Some(true))
                                 .map_err(|e| e.to_string()),
-                        });
+                        );
                     }
                     checked.mergeable.clone().expect("just set")
                 }

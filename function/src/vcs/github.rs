@@ -235,6 +235,12 @@ impl GithubClient {
         .await
     }
 
+    /// `GET /repos/{o}/{r}/pulls/{n}`, as GitHub answers it.
+    async fn get_pull(&self, pr: PrRef<'_>, what: &str) -> Result<PrJson> {
+        let target = format!("{}/pulls/{}", Self::repo_path(pr.repo)?, pr.number);
+        self.get(pr.repo, &target, what).await
+    }
+
     /// Every page of a list in `repo`, following `Link: rel="next"`.
     async fn pages<T: serde::de::DeserializeOwned + Send>(
         &self,
@@ -340,9 +346,9 @@ impl Host for GithubClient {
     }
 
     async fn read_pull_request(&self, pr: PrRef<'_>) -> Result<PullRequest> {
-        let what = format!("get pull request {}", Self::pr_name(pr));
-        let target = format!("{}/pulls/{}", Self::repo_path(pr.repo)?, pr.number);
-        let j: PrJson = self.get(pr.repo, &target, &what).await?;
+        let j = self
+            .get_pull(pr, &format!("get pull request {}", Self::pr_name(pr)))
+            .await?;
         let mergeable = mergeable_from_state(j.mergeable_state.as_deref());
         Ok(j.into_pull_request(pr.number, mergeable))
     }
@@ -357,8 +363,7 @@ impl Host for GithubClient {
         let files: Vec<FileJson> = self.pages(pr.repo, &first, &what).await?;
         if files.len() >= FILES_LISTED {
             // GitHub stops listing there: the pull request's own count says whether that is all.
-            let target = format!("{}/pulls/{}", Self::repo_path(pr.repo)?, pr.number);
-            let j: PrJson = self.get(pr.repo, &target, &what).await?;
+            let j = self.get_pull(pr, &what).await?;
             if j.changed_files.is_none_or(|changed| changed > files.len()) {
                 let total = j
                     .changed_files
@@ -469,18 +474,15 @@ impl Host for GithubClient {
         Ok(counted_approvals(reviews, head, DECISIVE))
     }
 
-    /// `GET /repos/{o}/{r}/compare/{base_branch}...{head_sha}?per_page=1` (the branch
-    /// URL-escaped; one commit a page keeps the reply small, `behind_by` counts them all):
-    /// the head contains the base branch's current head when `behind_by` is 0.
     /// Not mergeable as read: the pull request read again, and if GitHub calls it `blocked`
     /// at the same head, whether Landfall's own apply checks alone block it ([`mergeable`]).
     async fn merge_state(&self, pr: PrRef<'_>, pull: &PullRequest) -> Result<Option<bool>> {
         if pull.mergeable != Some(false) || pull.state != super::PrState::Open {
             return Ok(pull.mergeable);
         }
-        let what = format!("get pull request {}", Self::pr_name(pr));
-        let target = format!("{}/pulls/{}", Self::repo_path(pr.repo)?, pr.number);
-        let j: PrJson = self.get(pr.repo, &target, &what).await?;
+        let j = self
+            .get_pull(pr, &format!("get pull request {}", Self::pr_name(pr)))
+            .await?;
         let blocked = j.mergeable_state.as_deref() == Some("blocked");
         let now = j.into_pull_request(pr.number, Some(false));
         if !blocked || now.head_sha != pull.head_sha || now.state != super::PrState::Open {
@@ -489,6 +491,9 @@ impl Host for GithubClient {
         Ok(Some(self.only_own_checks_block(pr, &now).await))
     }
 
+    /// `GET /repos/{o}/{r}/compare/{base_branch}...{head_sha}?per_page=1` (the branch
+    /// URL-escaped; one commit a page keeps the reply small, `behind_by` counts them all):
+    /// the head contains the base branch's current head when `behind_by` is 0.
     async fn head_contains_base(&self, repo: &RepoName, pr: &PullRequest) -> Result<bool> {
         if pr.base_branch.is_empty() || pr.head_sha.as_str().is_empty() {
             return Err(VcsError::Config {

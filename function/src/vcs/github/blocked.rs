@@ -11,8 +11,8 @@ use crate::vcs::http::{Idempotency, segment};
 
 impl GithubClient {
     /// Whether a `blocked` pull request is blocked by Landfall's own apply checks alone (asked
-    /// only where a `mergeable` requirement is checked): one `POST /graphql` (`/api/graphql` on Enterprise Server), then what [`judge`] leaves to
-    /// REST. Anything that cannot be read is a no.
+    /// only where a `mergeable` requirement is checked): one `POST /graphql` (`/api/graphql` on
+    /// Enterprise Server), then what [`judge`] leaves to REST. Anything unread is a no.
     pub(super) async fn only_own_checks_block(&self, pr: PrRef<'_>, pull: &PullRequest) -> bool {
         let verdict = match self.ask_what_blocks(pr, pull).await {
             Ok(answer) => judge(

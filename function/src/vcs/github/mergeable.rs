@@ -99,11 +99,14 @@ pub(super) const QUERY: &str =
 /// What the judgment says: `Ok`, or what blocks (or could block, unseen).
 type Verdict<T> = Result<T, String>;
 
+/// The field `key` of `v`, where it is present and not `null`.
+fn optional<'a>(v: &'a Value, key: &str) -> Option<&'a Value> {
+    v.get(key).filter(|f| !f.is_null())
+}
+
 /// The field `key` of `v`, present and not `null`.
 fn field<'a>(v: &'a Value, key: &str) -> Verdict<&'a Value> {
-    v.get(key)
-        .filter(|f| !f.is_null())
-        .ok_or_else(|| format!("GitHub's answer shows no {key}"))
+    optional(v, key).ok_or_else(|| format!("GitHub's answer shows no {key}"))
 }
 
 fn flag(v: &Value, key: &str) -> Verdict<bool> {
@@ -219,12 +222,11 @@ pub(super) fn judge(
     base: &str,
     status_name: &str,
 ) -> Verdict<StillToCheck> {
-    if let Some(errors) = answer.get("errors").filter(|e| !e.is_null()) {
+    if let Some(errors) = optional(answer, "errors") {
         return Err(format!("GitHub's GraphQL API answered {errors}"));
     }
-    let repository = answer
-        .pointer("/data/repository")
-        .filter(|r| !r.is_null())
+    let repository = optional(answer, "data")
+        .and_then(|data| optional(data, "repository"))
         .ok_or("GitHub's GraphQL API did not show the repository")?;
     let pull = field(repository, "pullRequest")?;
     if text(pull, "headRefOid")? != head {
@@ -237,19 +239,16 @@ pub(super) fn judge(
     if commit.get("oid").and_then(Value::as_str) != Some(head) {
         return Err("the head commit was not shown".to_owned());
     }
-    let reviews = review_blocker(pull)?;
+    let approvals = settled_reviews(pull)?;
     let base_ref = field(pull, "baseRef")?;
     let mut left = StillToCheck::default();
     let mut required = Vec::new();
-    match base_ref
-        .get("branchProtectionRule")
-        .filter(|r| !r.is_null())
-    {
+    match optional(base_ref, "branchProtectionRule") {
         None => left.no_protection = true,
         Some(rule) => protection_checks(pull, rule, &mut required, &mut left)?,
     }
-    ruleset_blocker(reviews, base_ref, &mut required, &mut left)?;
-    let reports = match commit.get("statusCheckRollup").filter(|r| !r.is_null()) {
+    ruleset_blocker(approvals, base_ref, &mut required, &mut left)?;
+    let reports = match optional(commit, "statusCheckRollup") {
         None => Vec::new(),
         Some(rollup) => entries(field(rollup, "contexts")?, "the head's checks")?
             .iter()
@@ -322,7 +321,7 @@ fn protection_checks<'a>(
         .ok_or("the branch protection's required checks are not a list")?;
     left.up_to_date |= flag(rule, "requiresStrictStatusChecks")?;
     for check in checks {
-        let source = match check.get("app").filter(|a| !a.is_null()) {
+        let source = match optional(check, "app") {
             None => Source::Anyone,
             Some(app) => app
                 .get("databaseId")
@@ -337,35 +336,30 @@ fn protection_checks<'a>(
     Ok(())
 }
 
-/// Reviews: GitHub's decision, the writers' latest reviews, the review threads. The writers'
-/// approvals are counted for the rulesets.
-fn review_blocker(pull: &Value) -> Verdict<usize> {
+/// Reviews: GitHub's decision, the writers' latest reviews, the review threads. When they are
+/// settled, the writers' approvals, which the rulesets count.
+fn settled_reviews(pull: &Value) -> Verdict<usize> {
     match pull.get("reviewDecision").and_then(Value::as_str) {
         None | Some("APPROVED") => {}
         Some(other) => return Err(format!("the review decision is {other}")),
     }
-    let reviews = match pull
-        .get("latestOpinionatedReviews")
-        .filter(|r| !r.is_null())
-    {
+    let reviews = match optional(pull, "latestOpinionatedReviews") {
         None => &[][..],
         Some(reviews) => entries(reviews, "the writers' reviews")?,
     };
-    let state = |r: &Value| r.get("state").and_then(Value::as_str).map(str::to_owned);
-    if reviews
-        .iter()
-        .any(|r| state(r).as_deref() == Some("CHANGES_REQUESTED"))
-    {
+    let in_state = |wanted: &str| {
+        (reviews.iter())
+            .filter(|r| r.get("state").and_then(Value::as_str) == Some(wanted))
+            .count()
+    };
+    if in_state("CHANGES_REQUESTED") > 0 {
         return Err("a writer requested changes".to_owned());
     }
     let threads = entries(field(pull, "reviewThreads")?, "the review threads")?;
     if threads.iter().any(|t| flag(t, "isResolved") != Ok(true)) {
         return Err("a review thread is not resolved".to_owned());
     }
-    Ok(reviews
-        .iter()
-        .filter(|r| state(r).as_deref() == Some("APPROVED"))
-        .count())
+    Ok(in_state("APPROVED"))
 }
 
 /// Collects the active rulesets' required checks into `required`; the first rule that blocks,
@@ -379,7 +373,7 @@ fn ruleset_blocker<'a>(
     let rules = entries(field(base_ref, "rules")?, "the base branch's ruleset rules")?;
     for rule in rules {
         // A rule outside a ruleset (none known) counts as enforced.
-        if let Some(ruleset) = rule.get("repositoryRuleset").filter(|r| !r.is_null())
+        if let Some(ruleset) = optional(rule, "repositoryRuleset")
             && text(ruleset, "enforcement")? != "ACTIVE"
         {
             continue;

@@ -54,6 +54,16 @@ async fn blocked_pull_request(server: &MockServer, prefix: &str) {
         .await;
 }
 
+/// A fake GitHub whose PR #7 is `blocked` and whose GraphQL API gives `answer` (none: 404).
+async fn blocked_host(answer: Option<Value>) -> MockServer {
+    let server = MockServer::start().await;
+    blocked_pull_request(&server, "").await;
+    if let Some(answer) = answer {
+        graphql(&server, "/graphql", answer).await;
+    }
+    server
+}
+
 /// The pull request read (`blocked`: not mergeable as read), then asked about.
 async fn judged(c: &GithubClient) -> Option<bool> {
     let pr = c.pull_request(&repo(), PR).await.unwrap();
@@ -80,32 +90,25 @@ async fn graphql(server: &MockServer, at: &str, answer: Value) {
 
 #[tokio::test]
 async fn a_pull_request_blocked_only_by_landfalls_own_apply_check_is_mergeable() {
-    let server = MockServer::start().await;
-    blocked_pull_request(&server, "").await;
-    graphql(&server, "/graphql", graphql_answer("PENDING")).await;
+    let server = blocked_host(Some(graphql_answer("PENDING"))).await;
     assert_eq!(judged(&client(&server)).await, Some(true));
 }
 
 #[tokio::test]
 async fn a_pull_request_blocked_by_anything_else_is_not() {
-    let server = MockServer::start().await;
-    blocked_pull_request(&server, "").await;
     // Landfall's check passed, so something Landfall cannot see blocks.
-    graphql(&server, "/graphql", graphql_answer("SUCCESS")).await;
+    let server = blocked_host(Some(graphql_answer("SUCCESS"))).await;
     assert_eq!(judged(&client(&server)).await, Some(false));
 
     // A GraphQL error (GitHub answers 200 with `errors`): no.
-    let server = MockServer::start().await;
-    blocked_pull_request(&server, "").await;
     let mut answer = graphql_answer("PENDING");
     answer["errors"] =
         json!([{"type": "FORBIDDEN", "message": "Resource not accessible by integration"}]);
-    graphql(&server, "/graphql", answer).await;
+    let server = blocked_host(Some(answer)).await;
     assert_eq!(judged(&client(&server)).await, Some(false));
 
     // No GraphQL endpoint at all (a 404): no, and the pull request is still read.
-    let server = MockServer::start().await;
-    blocked_pull_request(&server, "").await;
+    let server = blocked_host(None).await;
     assert_eq!(judged(&client(&server)).await, Some(false));
 }
 
@@ -155,8 +158,6 @@ async fn an_unshown_protection_rule_is_asked_of_the_branch() {
         ),
         (json!({"name": "main", "protected": true}), false),
     ] {
-        let server = MockServer::start().await;
-        blocked_pull_request(&server, "").await;
         // Only a ruleset's required landfall/apply is shown.
         let mut answer = graphql_answer("PENDING");
         let pull = &mut answer["data"]["repository"]["pullRequest"];
@@ -165,7 +166,7 @@ async fn an_unshown_protection_rule_is_asked_of_the_branch() {
             "repositoryRuleset": {"enforcement": "ACTIVE"},
             "parameters": {"strictRequiredStatusChecksPolicy": false,
                 "requiredStatusChecks": [{"context": "landfall/apply", "integrationId": null}]}}]);
-        graphql(&server, "/graphql", answer).await;
+        let server = blocked_host(Some(answer)).await;
         github_get("/repos/acme/infra/branches/main")
             .respond_with(ResponseTemplate::new(200).set_body_json(branch.clone()))
             .expect(1)
@@ -178,12 +179,10 @@ async fn an_unshown_protection_rule_is_asked_of_the_branch() {
 #[tokio::test]
 async fn a_strict_check_needs_the_head_up_to_date_with_its_base() {
     for (behind_by, expected) in [(0, true), (2, false)] {
-        let server = MockServer::start().await;
-        blocked_pull_request(&server, "").await;
         let mut answer = graphql_answer("PENDING");
         answer["data"]["repository"]["pullRequest"]["baseRef"]["branchProtectionRule"]["requiresStrictStatusChecks"] =
             json!(true);
-        graphql(&server, "/graphql", answer).await;
+        let server = blocked_host(Some(answer)).await;
         github_get(&format!("/repos/acme/infra/compare/main...{SHA}"))
             .respond_with(ResponseTemplate::new(200).set_body_json(json!({"behind_by": behind_by})))
             .expect(1)
@@ -200,8 +199,7 @@ async fn a_strict_check_needs_the_head_up_to_date_with_its_base() {
 /// Every webhook, report and sweep reads pull requests: that alone asks GitHub nothing more.
 #[tokio::test]
 async fn reading_a_blocked_pull_request_sends_no_query() {
-    let server = MockServer::start().await;
-    blocked_pull_request(&server, "").await;
+    let server = blocked_host(None).await;
     Mock::given(method("POST"))
         .respond_with(ResponseTemplate::new(500))
         .expect(0)
