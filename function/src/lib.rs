@@ -38,6 +38,7 @@ pub mod config;
 pub mod dir;
 pub mod event;
 mod forward;
+mod json;
 pub mod markdown;
 pub mod projects;
 pub mod repo_config;

@@ -302,8 +302,8 @@ impl Dispatcher for LocalDispatcher {
         let report = self.report_path(run_id);
         let deadline = Instant::now() + spec.project.timeout + Duration::from_mins(5);
         let read = || async {
-            let json = tokio::fs::read_to_string(&report).await.ok()?;
-            serde_json::from_str::<RunReport>(&json).ok()
+            let json = tokio::fs::read(&report).await.ok()?;
+            serde_json::from_slice::<RunReport>(&json).ok()
         };
         Some(loop {
             // Read once the runner has ended: the report is its last write, and nothing a step

@@ -242,7 +242,7 @@ fn open_sealed<T: serde::de::DeserializeOwned + Serialize>(
     let seal = part("seal")?
         .as_str()
         .ok_or_else(|| HandoffError::Malformed(format!("the seal in {name:?} is not a string")))?;
-    let value = serde_json::from_value(part(field)?.clone())
+    let value = crate::json::from_value(part(field)?)
         .map_err(|err| HandoffError::Malformed(err.to_string()))?;
     check_seal(&mac_hex(domain, &value, key), seal)?;
     Ok(value)

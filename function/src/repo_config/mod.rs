@@ -26,7 +26,7 @@ mod workflow;
 pub mod yaml;
 
 pub use crate::dir::normalize_dir;
-pub use crate::run::{EnvSource, RunOutput, Step};
+pub use crate::run::{EnvSource, RunOutput, ShellCommand, Step};
 pub use diag::{ConfigErrors, Diagnostic, Severity, render_list};
 pub use drift::{
     DriftKey, DriftMode, DriftPolicy, DriftProjects, DriftSchedule, DriftSettings, RateUnit,

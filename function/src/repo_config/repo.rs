@@ -291,7 +291,7 @@ mod tests {
             .plan_steps()
             .into_iter()
             .filter_map(|step| match step {
-                crate::run::Step::Run { command, .. } => Some(command),
+                crate::run::Step::Run(shell) => Some(shell.command),
                 _ => None,
             })
             .collect()

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 
 use super::read::Reader;
 use super::yaml::{Node, Value};
-use crate::run::{EnvSource, RunCommand, RunOutput, Step};
+use crate::run::{EnvSource, RunCommand, RunOutput, ShellCommand, Step};
 
 /// The name of the workflow every project uses unless told otherwise.
 pub const DEFAULT_WORKFLOW: &str = "default";
@@ -53,7 +53,7 @@ impl Workflow {
             &mut self.state_rm,
         ];
         for step in stages.into_iter().flatten().flatten() {
-            if let Step::Run { command, .. } = step {
+            if let Step::Run(ShellCommand { command, .. }) = step {
                 if command.trim().contains('\n') {
                     r.error(
                         line,
@@ -103,8 +103,9 @@ impl Workflow {
 
     /// Why `command` (`import` or `state rm`) cannot run on this workflow, if it cannot:
     /// without a stage of their own they repeat only the plan stage's `init`, so a plan stage
-    /// prepared by `run` or `env` steps (a backend configuration, credentials) would have them
-    /// edit a state the plan never read. Such a workflow needs the stage spelled out.
+    /// prepared by `run`, `env` or `multienv` steps (a backend configuration, credentials)
+    /// would have them edit a state the plan never read. Such a workflow needs the stage
+    /// spelled out.
     #[must_use]
     pub fn state_stage_missing(&self, command: RunCommand) -> Option<String> {
         let stage = match command {
@@ -120,7 +121,7 @@ impl Workflow {
             .plan
             .iter()
             .flatten()
-            .find(|step| matches!(step, Step::Run { .. } | Step::Env { .. }))?;
+            .find(|step| matches!(step, Step::Run(_)) || step.sets_variables())?;
         Some(format!(
             "the project's workflow prepares its plan with a `{}` step, which `{word}` cannot \
              know whether to repeat (it may choose the backend); define the workflow's `{word}` \
@@ -240,9 +241,32 @@ fn read_stage(r: &mut Reader, node: &Node, workflow: &str, stage: &str) -> Optio
             return None;
         }
         let items = r.seq(&entry.value, &format!("`steps` of {what}"))?;
+        // In the plan stage, whether a step before could have written the plan (`plan`, or a
+        // `run` step: terragrunt's `plan -out $PLANFILE`).
+        let mut planned = false;
         for item in items {
             match read_step(r, item, &what) {
+                Some(Step::Show) if matches!(stage, "import" | "state_rm") => {
+                    r.error(
+                        item.line,
+                        format!("step `show` in {what}: there is no plan to show there"),
+                    )
+                    .help = Some("`show` belongs in the `plan` or the `apply` stage".to_owned());
+                    steps = None;
+                }
+                Some(Step::Show) if stage == "plan" && !planned => {
+                    r.error(
+                        item.line,
+                        format!("step `show` in {what} comes before any step that plans"),
+                    )
+                    .help = Some(
+                        "put it after `plan`, or after the `run` step that writes $PLANFILE"
+                            .to_owned(),
+                    );
+                    steps = None;
+                }
                 Some(step) => {
+                    planned |= matches!(step, Step::Plan { .. } | Step::Run(_));
                     if let Some(s) = steps.as_mut() {
                         s.push(step);
                     }
@@ -254,8 +278,10 @@ fn read_stage(r: &mut Reader, node: &Node, workflow: &str, stage: &str) -> Optio
     steps
 }
 
-const STEP_NAMES: &[&str] = &["init", "plan", "apply", "import", "state_rm", "run", "env"];
-const STEP_UNSUPPORTED: &[&str] = &["show", "policy_check", "multienv", "version"];
+const STEP_NAMES: &[&str] = &[
+    "init", "plan", "apply", "import", "state_rm", "show", "run", "env", "multienv",
+];
+const STEP_UNSUPPORTED: &[&str] = &["policy_check", "version"];
 
 fn read_step(r: &mut Reader, node: &Node, what: &str) -> Option<Step> {
     match &node.value {
@@ -265,6 +291,19 @@ fn read_step(r: &mut Reader, node: &Node, what: &str) -> Option<Step> {
             match entry.key.as_str() {
                 "run" => read_run(r, &entry.value),
                 "env" => read_env(r, &entry.value),
+                "multienv" => read_multienv(r, &entry.value),
+                "show" if entry.value.value != Value::Null => {
+                    r.error(
+                        entry.value.line,
+                        format!("step `show` in {what} takes no arguments"),
+                    )
+                    .help = Some(
+                        "write `- show`: it writes `terraform show -json $PLANFILE` to $SHOWFILE \
+                         (Atlantis ignores a `show` step's `extra_args`)"
+                            .to_owned(),
+                    );
+                    None
+                }
                 name if !matches!(name, "init" | "plan" | "apply" | "import" | "state_rm") => {
                     builtin(r, entry.line, name, Vec::new(), what)
                 }
@@ -308,7 +347,8 @@ fn builtin(
         "apply" => Some(Step::Apply { extra_args }),
         "import" => Some(Step::Import { extra_args }),
         "state_rm" => Some(Step::StateRm { extra_args }),
-        "run" | "env" => {
+        "show" => Some(Step::Show),
+        "run" | "env" | "multienv" => {
             r.error(line, format!("step `{name}` in {what} needs a value"));
             None
         }
@@ -329,55 +369,75 @@ fn builtin(
     }
 }
 
-fn read_run(r: &mut Reader, node: &Node) -> Option<Step> {
+/// A `run` or `multienv` step (`step`), whose `output` may be one of `outputs`.
+fn read_shell_step(
+    r: &mut Reader,
+    node: &Node,
+    step: &str,
+    outputs: &[(&str, RunOutput)],
+) -> Option<ShellCommand> {
     if let Value::Scalar { text, .. } = &node.value {
-        return Some(Step::Run {
+        return Some(ShellCommand {
             command: text.clone(),
             shell: None,
             shell_args: Vec::new(),
             output: RunOutput::Show,
         });
     }
-    let entries = r.map(node, "step `run`")?;
+    let entries = r.map(node, &format!("step `{step}`"))?;
     let (mut command, mut shell, mut shell_args, mut output) =
         (None, None, Vec::new(), RunOutput::Show);
     for e in entries {
         match e.key.as_str() {
-            "command" => command = r.non_empty(&e.value, "`run.command`"),
-            "shell" => shell = r.non_empty(&e.value, "`run.shell`"),
+            "command" => command = r.non_empty(&e.value, &format!("`{step}.command`")),
+            "shell" => shell = r.non_empty(&e.value, &format!("`{step}.shell`")),
             "shellArgs" => shell_args = read_shell_args(r, &e.value)?,
             "output" => {
-                let text = r.string(&e.value, "`run.output`")?;
-                output = match text.as_str() {
-                    "show" => RunOutput::Show,
-                    "hide" => RunOutput::Hide,
-                    "strip_refreshing" => RunOutput::StripRefreshing,
-                    other => {
-                        r.error(
-                            e.value.line,
-                            format!("`run.output` must be show, hide or strip_refreshing, found `{other}`"),
-                        );
-                        return None;
-                    }
+                let text = r.string(&e.value, &format!("`{step}.output`"))?;
+                let Some(&(_, chosen)) = outputs.iter().find(|(name, _)| *name == text) else {
+                    let names: Vec<&str> = outputs.iter().map(|(name, _)| *name).collect();
+                    r.error(
+                        e.value.line,
+                        format!(
+                            "`{step}.output` must be {}, found `{text}`",
+                            names.join(" or ")
+                        ),
+                    );
+                    return None;
                 };
+                output = chosen;
             }
             _ => r.unknown_key(
                 e,
-                "step `run`",
+                &format!("step `{step}`"),
                 &["command", "shell", "shellArgs", "output"],
             ),
         }
     }
     let Some(command) = command else {
-        r.error(node.line, "step `run` needs `command`");
+        r.error(node.line, format!("step `{step}` needs `command`"));
         return None;
     };
-    Some(Step::Run {
+    Some(ShellCommand {
         command,
         shell,
         shell_args,
         output,
     })
+}
+
+fn read_run(r: &mut Reader, node: &Node) -> Option<Step> {
+    let outputs = [
+        ("show", RunOutput::Show),
+        ("hide", RunOutput::Hide),
+        ("strip_refreshing", RunOutput::StripRefreshing),
+    ];
+    read_shell_step(r, node, "run", &outputs).map(Step::Run)
+}
+
+fn read_multienv(r: &mut Reader, node: &Node) -> Option<Step> {
+    let outputs = [("show", RunOutput::Show), ("hide", RunOutput::Hide)];
+    read_shell_step(r, node, "multienv", &outputs).map(Step::Multienv)
 }
 
 fn read_shell_args(r: &mut Reader, node: &Node) -> Option<Vec<String>> {

@@ -397,12 +397,12 @@ pub(crate) mod tests {
                 shell_args: vec!["-eo".to_owned(), "pipefail".to_owned(), "-c".to_owned()],
             },
             Step::env("B", crate::run::EnvSource::Value("b".to_owned())),
-            Step::Run {
+            Step::Run(crate::run::ShellCommand {
                 command: "terragrunt apply $PLANFILE".to_owned(),
                 shell: Some("bash".to_owned()),
                 shell_args: vec!["-eo".to_owned(), "pipefail".to_owned(), "-c".to_owned()],
                 output: crate::run::RunOutput::StripRefreshing,
-            },
+            }),
         ]);
         spec.project.init_args = vec!["-backend-config=key=\"a b\"".to_owned()];
         spec.project.init_env = vec![Step::Env {

@@ -37,7 +37,7 @@ pub use spec::{
     CommentThread, DEADLINE_GRACE, DEFAULT_TIMEOUT, Distribution, PlanToApply, ProjectSpec,
     RunCommand, RunSpec,
 };
-pub use step::{EnvSource, RunOutput, Step, default_steps, init_args, init_env};
+pub use step::{EnvSource, RunOutput, ShellCommand, Step, default_steps, init_args, init_env};
 pub use summary::{PlanCounts, PlanSummary};
 
 /// How the runs a merge starts (apply on merge) mark their trigger.

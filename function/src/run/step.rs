@@ -1,5 +1,6 @@
 //! A workflow step as the function sends it and the runner runs it, in Atlantis' vocabulary:
-//! `init`, `plan`, `apply`, `import`, `state_rm` with `extra_args`, `run` (a shell command) and `env`. The repo config
+//! `init`, `plan`, `apply`, `import`, `state_rm` with `extra_args`, `show`, `run` (a shell
+//! command), `env` and `multienv`. The repo config
 //! produces them (`repo_config`); the runner executes them (`runner/workflow.rs`).
 
 use serde::{Deserialize, Serialize};
@@ -44,19 +45,7 @@ pub enum Step {
     },
     /// A shell command (`sh -c` unless the step names another shell), run in the project
     /// directory with Atlantis' variables.
-    Run {
-        /// The command line.
-        command: String,
-        /// The shell, when not `sh`.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        shell: Option<String>,
-        /// The shell's arguments before the command, when not `-c`.
-        #[serde(default, skip_serializing_if = "Vec::is_empty")]
-        shell_args: Vec<String>,
-        /// What of its output the comment shows.
-        #[serde(default, skip_serializing_if = "RunOutput::is_show")]
-        output: RunOutput,
-    },
+    Run(ShellCommand),
     /// Sets a variable for the following steps, to a value or to the output of a command (run
     /// as a `run` step's is: `sh -c` unless the step names another shell).
     Env {
@@ -72,6 +61,30 @@ pub enum Step {
         #[serde(default, skip_serializing_if = "Vec::is_empty")]
         shell_args: Vec<String>,
     },
+    /// `terraform show -json $PLANFILE` written to `$SHOWFILE` for the steps after it, as
+    /// Atlantis' `show`: nothing of it in the comment or the log (the plan's JSON holds its
+    /// sensitive values).
+    Show,
+    /// Sets the variables a command prints (`NAME=value,NAME2="a, b"`) for the following
+    /// steps, as Atlantis' `multienv`: the values are withheld from every text, the comment
+    /// names the variables unless `output` is `hide`.
+    Multienv(ShellCommand),
+}
+
+/// A command line run through a shell: a `run` or a `multienv` step's.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShellCommand {
+    /// The command line.
+    pub command: String,
+    /// The shell, when not `sh`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shell: Option<String>,
+    /// The shell's arguments before the command, when not `-c`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub shell_args: Vec<String>,
+    /// What of its output the comment shows.
+    #[serde(default, skip_serializing_if = "RunOutput::is_show")]
+    pub output: RunOutput,
 }
 
 /// The value of an `env` step.
@@ -127,12 +140,12 @@ impl Step {
     /// A `run` step through `sh -c`, its output shown.
     #[must_use]
     pub fn run(command: impl Into<String>) -> Self {
-        Self::Run {
+        Self::Run(ShellCommand {
             command: command.into(),
             shell: None,
             shell_args: Vec::new(),
             output: RunOutput::Show,
-        }
+        })
     }
 
     /// An `env` step setting `name` from `source`, a command through `sh -c`.
@@ -156,8 +169,14 @@ impl Step {
         )
     }
 
-    /// The step's name in reports: `init`, `plan`, `apply`, `import`, `state_rm`, `run` or
-    /// `env`.
+    /// Whether this step only sets variables for the steps after it (`env`, `multienv`).
+    #[must_use]
+    pub fn sets_variables(&self) -> bool {
+        matches!(self, Self::Env { .. } | Self::Multienv(_))
+    }
+
+    /// The step's name in reports: `init`, `plan`, `apply`, `import`, `state_rm`, `show`, `run`,
+    /// `env` or `multienv`.
     #[must_use]
     pub fn name(&self) -> &'static str {
         match self {
@@ -166,8 +185,10 @@ impl Step {
             Self::Apply { .. } => "apply",
             Self::Import { .. } => "import",
             Self::StateRm { .. } => "state_rm",
-            Self::Run { .. } => "run",
+            Self::Run(_) => "run",
+            Self::Show => "show",
             Self::Env { .. } => "env",
+            Self::Multienv(_) => "multienv",
         }
     }
 }
@@ -186,9 +207,9 @@ pub fn init_args(steps: &[Step]) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// The `env` steps of `steps` that come before its first `init` (none when it has no `init`):
-/// the variables that `init`'s `extra_args` may name, set again when a run without `init` of
-/// its own initialises its fresh clone the way the plan did.
+/// The `env` and `multienv` steps of `steps` that come before its first `init` (none when it
+/// has no `init`): the variables that `init`'s `extra_args` may name, set again when a run
+/// without `init` of its own initialises its fresh clone the way the plan did.
 #[must_use]
 pub fn init_env(steps: &[Step]) -> Vec<Step> {
     let Some(init) = steps
@@ -199,7 +220,7 @@ pub fn init_env(steps: &[Step]) -> Vec<Step> {
     };
     steps[..init]
         .iter()
-        .filter(|step| matches!(step, Step::Env { .. }))
+        .filter(|step| step.sets_variables())
         .cloned()
         .collect()
 }

@@ -217,8 +217,14 @@ pub async fn run<A: Artifacts>(spec: &RunSpec, opts: &RunnerOptions, artifacts: 
         Err(Stop(outcome)) => (outcome, None, None),
     };
     let mut outcome = outcome;
+    // A failure's or an apply's text too: a step after `show` may have printed the plan's
+    // sensitive values. A plan's text is cut of them already (twice would cut the marker).
+    let cut = match outcome {
+        Outcome::Planned { .. } | Outcome::NoChanges { .. } => run.withheld.clone(),
+        _ => run.cut_from_texts(),
+    };
     for text in outcome.texts_mut() {
-        *text = summary::redact(text, &run.withheld);
+        *text = summary::redact(text, &cut);
     }
     let mut result = ProjectResult::new(&spec.project, spec.command, outcome);
     // The summary table's counts (plans with changes only, as `ProjectResult::planned` keeps).
@@ -290,8 +296,8 @@ impl Run<'_> {
     }
 
     /// The values cut from what the steps printed: the plan's sensitive ones and what `env`
-    /// steps read.
-    fn cut_from_texts(&self) -> Vec<String> {
+    /// and `multienv` steps read.
+    pub(super) fn cut_from_texts(&self) -> Vec<String> {
         [self.sensitive.as_slice(), &self.withheld].concat()
     }
 

@@ -21,6 +21,7 @@ mod execute;
 pub mod git;
 mod hooks;
 mod leftovers;
+mod multienv;
 mod options;
 mod plan;
 pub mod process;

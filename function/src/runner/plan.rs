@@ -98,14 +98,23 @@ fn show_json(run: &mut Run<'_>, dir: &Path, planfile: &Path) -> Result<String, S
         planfile.display().to_string(),
     ];
     let (mut cmd, shown) = run.terraform(&args);
-    cmd.current_dir(dir)
-        .envs(run.env.iter().map(|(name, value)| (name, value)));
+    // Not the dynamic loader's variables a step set (`LD_PRELOAD`): the runner's own `show`
+    // runs only the binary it found, whose output the summary and the policies read.
+    cmd.current_dir(dir).envs(
+        run.env
+            .iter()
+            .filter(|(name, _)| !name.starts_with("LD_"))
+            .map(|(name, value)| (name, value)),
+    );
     for name in git::WITHHELD_VARS {
         cmd.env_remove(name);
     }
     let done = run
         .wait(cmd, Capture::Split, false)
         .map_err(|err| failed("show", format!("{shown}: {err}")))?;
+    if done.cancelled {
+        return Err(Run::cancelled("show", ""));
+    }
     if done.timed_out {
         return Err(run.timed_out("show", done.stderr_text()));
     }
@@ -132,6 +141,29 @@ fn write_showfile(path: &Path, json: &str) -> std::io::Result<()> {
         .write_all(json.as_bytes())
 }
 
+/// Atlantis' `show` step: `terraform show -json` of the plan at `$PLANFILE` (a private copy,
+/// read as the plan's end reads it) written to `$SHOWFILE` for the steps after it. Nothing of
+/// it is shown or logged: the JSON holds the plan's sensitive values.
+pub(super) fn show_step(run: &mut Run<'_>, dir: &Path) -> Result<(), Stop> {
+    if fs::symlink_metadata(&run.planfile).is_err() {
+        return Err(failed(
+            "show",
+            format!(
+                "there is no plan at $PLANFILE ({}) to show: `show` goes after the step that plans",
+                run.planfile.display()
+            ),
+        ));
+    }
+    let bytes = planfile_bytes(run)?;
+    let (_folder, copy) = private_copy(run, &bytes)?;
+    let json = show_json(run, dir, &copy)?;
+    // The steps after it may print the file: its sensitive values are cut from every text from
+    // now on, in an apply and in a plan that fails before its end as well.
+    run.sensitive.extend(summary::sensitive_values(&json));
+    write_showfile(&run.planfile.with_extension("json"), &json)
+        .map_err(|err| failed("show", format!("writing $SHOWFILE: {err}")))
+}
+
 /// Ends a plan run whose workflow has run in `dir` (`output` being its plan step's output):
 /// reads the planfile once, and summarises, checks and stores those bytes.
 pub(super) async fn finish_plan<A: Artifacts>(
@@ -149,7 +181,8 @@ pub(super) async fn finish_plan<A: Artifacts>(
         .map_err(|err| failed("show", format!("writing $SHOWFILE: {err}")))?;
     let summary = summary::summarize(&json)
         .map_err(|err| failed("show", format!("terraform show -json: {err}")))?;
-    run.sensitive = summary::sensitive_values(&json);
+    // Beside what a `show` step found: a step may have printed those before a new plan.
+    run.sensitive.extend(summary::sensitive_values(&json));
     run.policies = crate::run::policy::evaluate(&spec.project.policy_sets, &json);
     let text = summary::redact(&plan_text(output), &run.sensitive);
 

@@ -7,10 +7,11 @@ use std::io;
 use std::path::Path;
 use std::process::Command;
 
-use super::plan::{plan_text, reads_as_plan};
+use super::multienv;
+use super::plan::{self, plan_text, reads_as_plan};
 use super::state::{Run, Stop, failed};
 use super::workflow;
-use crate::run::{EnvSource, RunCommand, RunOutput, Step, StepOutput};
+use crate::run::{EnvSource, RunCommand, RunOutput, ShellCommand, Step, StepOutput};
 
 /// The shortest value of an `env` step that is cut from the run's texts: a shorter one (`1`,
 /// `true`, `eu`) is too likely to stand in them for something else.
@@ -26,8 +27,8 @@ pub(super) enum Preparation {
     /// says `init`) before their first `plan` or `apply`: the workspace is selected after the
     /// first `init` step, else just before the first `plan` or `apply`.
     Workspace,
-    /// `terraform init` and the workspace, before step `at` (the first that is not `env`, so
-    /// the variables the workflow sets hold for it too).
+    /// `terraform init` and the workspace, before step `at` (the first that is not `env` or
+    /// `multienv`, so the variables the workflow sets hold for it too).
     Full {
         /// The step before which the directory is prepared.
         at: usize,
@@ -41,19 +42,21 @@ pub(super) fn preparation(steps: &[Step]) -> Preparation {
     };
     let inits_itself = steps[..first].iter().any(|step| match step {
         Step::Init { .. } => true,
-        Step::Run { command, .. } => says_init(command),
+        Step::Run(shell) => says_init(&shell.command),
         Step::Plan { .. }
         | Step::Apply { .. }
         | Step::Import { .. }
         | Step::StateRm { .. }
-        | Step::Env { .. } => false,
+        | Step::Show
+        | Step::Env { .. }
+        | Step::Multienv(_) => false,
     });
     if inits_itself {
         return Preparation::Workspace;
     }
     let at = steps
         .iter()
-        .position(|step| !matches!(step, Step::Env { .. }))
+        .position(|step| !step.sets_variables())
         .unwrap_or(first);
     Preparation::Full { at }
 }
@@ -114,18 +117,29 @@ impl Run<'_> {
     /// `outputs`, in order, the outcome's place marked among them.
     pub(super) fn workflow(&mut self, steps: &[Step], dir: &Path) -> Result<String, Stop> {
         let start = self.outputs.len();
+        // The variables the steps set come after these: every step's, and the hooks'.
+        let inherited = self.env.len();
         let preparation = preparation(steps);
         let mut selected = false;
         let mut terraform_output = None;
         for (index, step) in steps.iter().enumerate() {
             if preparation == (Preparation::Full { at: index }) {
-                // The plan stage's `env` steps before its `init`, for the variables its
-                // arguments name (the workflow's own values win).
+                // The plan stage's `env` and `multienv` steps before its `init`, in order, for
+                // the variables its arguments name: a variable this workflow's own steps set
+                // before keeps their value.
+                let own: Vec<String> = self.env[inherited..]
+                    .iter()
+                    .map(|(name, _)| name.clone())
+                    .collect();
                 for step in &self.spec.project.init_env.clone() {
-                    if let Step::Env { name, .. } = step
-                        && !self.env.iter().any(|(set, _)| set == name)
-                    {
-                        self.env_step(step, dir)?;
+                    match step {
+                        Step::Env { name, .. } if !own.contains(name) => {
+                            self.env_step(step, dir)?;
+                        }
+                        Step::Multienv(shell) => {
+                            self.multienv_step(shell, dir, Some(&own))?;
+                        }
+                        _ => {}
                     }
                 }
                 let args = self.spec.project.init_args.clone();
@@ -159,12 +173,12 @@ impl Run<'_> {
                     terraform_output = Some(self.outputs.len());
                     self.print(step.name(), &shown, text);
                 }
-                Step::Run {
+                Step::Run(ShellCommand {
                     command,
                     shell,
                     shell_args,
                     output,
-                } => {
+                }) => {
                     let cmd = shell_command(shell.as_deref(), shell_args, command);
                     let text = if *output == RunOutput::Hide {
                         self.exec_hidden("run", cmd, command, dir, "`output: hide`")?
@@ -177,7 +191,14 @@ impl Run<'_> {
                         self.print("run", command, shown);
                     }
                 }
+                Step::Show => plan::show_step(self, dir)?,
                 Step::Env { .. } => self.env_step(step, dir)?,
+                Step::Multienv(shell) => {
+                    let names = self.multienv_step(shell, dir, None)?;
+                    if shell.output == RunOutput::Show {
+                        self.print("multienv", &shell.command, multienv::added(&names));
+                    }
+                }
             }
         }
         let main = terraform_output.or_else(|| self.main_run_output(start));
@@ -240,14 +261,61 @@ impl Run<'_> {
                 let why = format!("`env` step {name}");
                 let value = self.exec_hidden("env", cmd, command, dir, &why)?;
                 let value = value.trim().to_owned();
-                if value.len() >= MIN_WITHHELD_LEN && !self.spec_holds(&value) {
-                    self.withheld.push(value.clone());
-                }
+                self.withhold(&value);
                 value
             }
         };
         self.env.push((name.clone(), value));
         Ok(())
+    }
+
+    /// Runs a `multienv` step: its command's output read as `NAME=value,...`, each value
+    /// withheld from every text the run keeps and set for the steps after it, but for the
+    /// names in `keep`. Returns the names, in order.
+    fn multienv_step(
+        &mut self,
+        step: &ShellCommand,
+        dir: &Path,
+        keep: Option<&[String]>,
+    ) -> Result<Vec<String>, Stop> {
+        let ShellCommand {
+            command,
+            shell,
+            shell_args,
+            ..
+        } = step;
+        let cmd = shell_command(shell.as_deref(), shell_args, command);
+        let printed = self.exec_hidden("multienv", cmd, command, dir, "a `multienv` step")?;
+        let pairs = multienv::parse(&printed).map_err(|why| {
+            failed(
+                "multienv",
+                format!("`{command}` did not print `NAME=value,NAME2=value2`: {why}"),
+            )
+        })?;
+        let mut names = Vec::with_capacity(pairs.len());
+        for (name, value) in pairs {
+            self.withhold(&value);
+            if keep.is_none_or(|keep| !keep.contains(&name)) {
+                self.env.push((name.clone(), value));
+            }
+            names.push(name);
+        }
+        Ok(names)
+    }
+
+    /// Withholds `value`, read from a command, from every text the run keeps: the whole of it,
+    /// trimmed, and its words joined by single spaces, as `echo $KEY` prints a key of several
+    /// lines. Not each line alone: a JSON or YAML value's lines (`"10.0.0.0/16",`, `kind:
+    /// Config`) stand in a plan for other things. A part shorter than [`MIN_WITHHELD_LEN`] is
+    /// too likely to stand in the texts for something else.
+    fn withhold(&mut self, value: &str) {
+        let joined = value.split_whitespace().collect::<Vec<_>>().join(" ");
+        for part in [value, value.trim(), &joined] {
+            let known = self.withheld.iter().any(|held| held == part);
+            if part.len() >= MIN_WITHHELD_LEN && !known && !self.spec_holds(part) {
+                self.withheld.push(part.to_owned());
+            }
+        }
     }
 
     /// The command of a built-in step (`init`, `plan`, `apply`, `import`, `state rm`), and how
@@ -312,7 +380,7 @@ impl Run<'_> {
             Step::StateRm { extra_args } => Step::StateRm {
                 extra_args: expand_all(extra_args)?,
             },
-            Step::Run { .. } | Step::Env { .. } => step.clone(),
+            Step::Show | Step::Run(_) | Step::Env { .. } | Step::Multienv(_) => step.clone(),
         })
     }
 
@@ -393,12 +461,7 @@ mod tests {
 
     #[test]
     fn a_workflow_of_run_steps_is_left_to_itself() {
-        let steps = [Step::Run {
-            command: "terragrunt plan -out $PLANFILE".to_owned(),
-            shell: None,
-            shell_args: Vec::new(),
-            output: RunOutput::Show,
-        }];
+        let steps = [Step::run("terragrunt plan -out $PLANFILE")];
         assert_eq!(preparation(&steps), Preparation::Nothing);
         assert_eq!(preparation(&[init()]), Preparation::Nothing);
     }

@@ -2,11 +2,12 @@
 //! step sees. The default plan is `init` then `plan`; the default apply is `init` then `apply`
 //! (every run starts from a fresh clone, so an apply initialises too). Custom steps come from
 //! the repo config or the operator's policy, in Atlantis' vocabulary: `init`, `plan`, `apply`
-//! with `extra_args`, `run` (a shell command) and `env`.
+//! with `extra_args`, `show`, `run` (a shell command), `env` and `multienv`.
 //!
-//! Only `run` steps and `env` steps' commands go through a shell (`sh -c` unless the step names
-//! its `shell` and `shellArgs`), because their text is an operator- or repo-defined command
-//! line. Everything a commenter typed reaches Terraform as argv entries, never a shell.
+//! Only `run` steps and `env` and `multienv` steps' commands go through a shell (`sh -c` unless
+//! the step names its `shell` and `shellArgs`), because their text is an operator- or
+//! repo-defined command line. Everything a commenter typed reaches Terraform as argv entries,
+//! never a shell.
 
 use std::path::Path;
 
@@ -15,7 +16,7 @@ use crate::run::{RunSpec, Step};
 /// The Terraform argv of a built-in step, after the binary: fixed flags, the workflow's
 /// `extra_args`, then the comment's `comment_args` (all but `init`), then the planfile for
 /// apply, or `--` and the `operands` for `import` and `state rm` (so an address is never read
-/// as a flag). `None` for `run` and `env`.
+/// as a flag). `None` for `show`, `run`, `env` and `multienv`.
 #[must_use]
 pub fn terraform_args(
     step: &Step,
@@ -55,7 +56,7 @@ pub fn terraform_args(
             extra_args,
             true,
         ),
-        Step::Run { .. } | Step::Env { .. } => return None,
+        Step::Show | Step::Run(_) | Step::Env { .. } | Step::Multienv(_) => return None,
     };
     args.extend(extra.iter().cloned());
     if with_comment {

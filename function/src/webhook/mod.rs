@@ -190,15 +190,19 @@ fn json_body<'a>(headers: &HeaderMap, body: &'a [u8]) -> Cow<'a, [u8]> {
 
 /// Deserialises a payload. The typed fast path refuses duplicate keys, which some hosts' payloads
 /// have (GitLab repeats `git_http_url`); on any error the body is read again through
-/// [`serde_json::Value`], which keeps the last duplicate as Go and Ruby parsers do.
+/// [`serde_json::Value`], which keeps the last duplicate as Go and Ruby parsers do, then as `T`
+/// through the same typed reader ([`crate::json::from_value`]).
 fn from_json<T: DeserializeOwned>(
     provider: Provider,
     event: &str,
     body: &[u8],
 ) -> Result<T, ParseError> {
     serde_json::from_slice(body)
-        .or_else(|_| {
-            serde_json::from_slice::<serde_json::Value>(body).and_then(serde_json::from_value)
+        .or_else(|first| {
+            // A failure of the second read is reported as the first: its place is in the body.
+            serde_json::from_slice::<serde_json::Value>(body)
+                .and_then(|value| crate::json::from_value(&value))
+                .map_err(|_| first)
         })
         .map_err(|source| ParseError::Json {
             provider,

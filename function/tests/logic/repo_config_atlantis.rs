@@ -3,7 +3,7 @@
 //! Atlantis enforces it: `repo_config_policy`).
 
 use landfall_function::repo_config::{
-    EffectivePolicy, Policy, Requirement, RunOutput, Step, parse_repo_config, resolve,
+    EffectivePolicy, Policy, Requirement, RunOutput, ShellCommand, Step, parse_repo_config, resolve,
 };
 use landfall_function::run::RunCommand;
 
@@ -76,7 +76,7 @@ fn the_documented_all_keys_example_parses_and_reports_the_keys_it_ignores() {
         }
     );
     assert!(
-        matches!(&plan[0], Step::Run { command, output: RunOutput::Show, .. } if command == "my-custom-command arg1 arg2")
+        matches!(&plan[0], Step::Run(ShellCommand { command, output: RunOutput::Show, .. }) if command == "my-custom-command arg1 arg2")
     );
     // Every key we skip is named with its line; nothing is silently dropped.
     let ignored: Vec<(usize, String)> = config
@@ -255,18 +255,32 @@ workflows:
           output: strip_refreshing
       - init:
           extra_args: ["-upgrade"]
+      - show
+      - multienv: ./creds.sh
+      - multienv:
+          command: ./more.sh
+          shell: bash
+          shellArgs: -c
+          output: hide
     apply:
       steps: []
 "#;
     let config = parse_repo_config("landfall.yaml", text).unwrap();
     let plan = config.workflows["custom"].plan.clone().unwrap();
-    assert_eq!(plan.len(), 4);
+    assert_eq!(plan.len(), 7);
+    assert_eq!(plan[4], Step::Show);
+    assert!(
+        matches!(&plan[5], Step::Multienv(ShellCommand { command, shell: None, output: RunOutput::Show, .. }) if command == "./creds.sh")
+    );
+    assert!(
+        matches!(&plan[6], Step::Multienv(ShellCommand { command, shell: Some(s), shell_args, output: RunOutput::Hide }) if command == "./more.sh" && s == "bash" && shell_args == &["-c"])
+    );
     assert!(config.warnings.is_empty(), "{:?}", config.warnings);
     assert!(
         matches!(&plan[1], Step::Env { shell: Some(s), shell_args, .. } if s == "bash" && shell_args == &["-eo", "pipefail", "-c"])
     );
     assert!(
-        matches!(&plan[2], Step::Run { shell: Some(s), shell_args, output: RunOutput::StripRefreshing, .. } if s == "bash" && shell_args.len() == 2)
+        matches!(&plan[2], Step::Run(ShellCommand { shell: Some(s), shell_args, output: RunOutput::StripRefreshing, .. }) if s == "bash" && shell_args.len() == 2)
     );
     assert_eq!(config.workflows["custom"].apply, Some(vec![]));
 }
@@ -387,10 +401,6 @@ fn invalid_files_are_reported_with_their_line_and_problem() {
             "atlantis.yaml:3: error: invalid YAML:",
         ),
         (
-            "version: 3\nworkflows:\n  w:\n    plan:\n      steps:\n      - multienv: x\n",
-            "atlantis.yaml:6: error: step `multienv` in stage `plan` of workflow `w` is not supported by Landfall yet",
-        ),
-        (
             "version: 3\nworkflows:\n  w:\n    policy_check:\n      steps:\n      - show\n      - policy_check:\n          extra_args: [--all-namespaces]\n",
             "atlantis.yaml:4: error: the `policy_check` stage of workflow `w` is not supported",
         ),
@@ -403,6 +413,44 @@ fn invalid_files_are_reported_with_their_line_and_problem() {
             "atlantis.yaml:4: error: `execution_order_group` must be an integer, found `first`",
         ),
         ("", "atlantis.yaml: error: the file is empty"),
+    ];
+    for (text, expected) in cases {
+        let got = errors("atlantis.yaml", text);
+        assert!(
+            got.iter().any(|e| e.starts_with(expected)),
+            "for {text:?}\nexpected an error starting with {expected:?}\ngot {got:#?}"
+        );
+    }
+}
+
+/// `show` and `multienv` are read in Atlantis' forms only; `version` is not a workflow step.
+#[test]
+fn invalid_steps_are_reported_with_their_line_and_problem() {
+    let cases = [
+        (
+            "version: 3\nworkflows:\n  w:\n    plan:\n      steps:\n      - version\n",
+            "atlantis.yaml:6: error: step `version` in stage `plan` of workflow `w` is not supported by Landfall yet",
+        ),
+        (
+            "version: 3\nworkflows:\n  w:\n    plan:\n      steps:\n      - multienv:\n          command: x\n          output: strip_refreshing\n",
+            "atlantis.yaml:8: error: `multienv.output` must be show or hide, found `strip_refreshing`",
+        ),
+        (
+            "version: 3\nworkflows:\n  w:\n    plan:\n      steps:\n      - multienv\n",
+            "atlantis.yaml:6: error: step `multienv` in stage `plan` of workflow `w` needs a value",
+        ),
+        (
+            "version: 3\nworkflows:\n  w:\n    plan:\n      steps:\n      - show:\n          extra_args: [-no-color]\n",
+            "atlantis.yaml:7: error: step `show` in stage `plan` of workflow `w` takes no arguments",
+        ),
+        (
+            "version: 3\nworkflows:\n  w:\n    import:\n      steps:\n      - show\n",
+            "atlantis.yaml:6: error: step `show` in stage `import` of workflow `w`: there is no plan to show there",
+        ),
+        (
+            "version: 3\nworkflows:\n  w:\n    plan:\n      steps:\n      - init\n      - show\n      - plan\n",
+            "atlantis.yaml:7: error: step `show` in stage `plan` of workflow `w` comes before any step that plans",
+        ),
     ];
     for (text, expected) in cases {
         let got = errors("atlantis.yaml", text);
@@ -444,4 +492,39 @@ fn the_default_policy_check_stage_is_accepted_with_a_warning() {
             "{text}: {said:?}"
         );
     }
+}
+
+/// `import` and `state rm` without a stage of their own repeat only the plan stage's `init`: a
+/// plan stage that `run`, `env` or `multienv` steps prepare (a backend, credentials) needs the
+/// stage spelled out, or the state they edit may not be the one the plan read.
+#[test]
+fn a_plan_stage_prepared_by_its_own_steps_needs_an_import_stage() {
+    let text = r"version: 3
+workflows:
+  by_multienv:
+    plan:
+      steps: [{multienv: ./backend.sh}, init, plan]
+  by_env:
+    plan:
+      steps: [{env: {name: A, value: b}}, init, plan]
+  spelled_out:
+    plan:
+      steps: [{multienv: ./backend.sh}, init, plan]
+    import:
+      steps: [{multienv: ./backend.sh}, init, import]
+  plain:
+    plan:
+      steps: [init, plan, show]
+";
+    let config = parse_repo_config("atlantis.yaml", text).unwrap();
+    let missing = |name: &str, command| config.workflows[name].state_stage_missing(command);
+    for command in [RunCommand::Import, RunCommand::StateRm] {
+        let why = missing("by_multienv", command).expect("refused");
+        assert!(why.contains("a `multienv` step"), "{why}");
+        let why = missing("by_env", command).expect("refused");
+        assert!(why.contains("`env` step"), "{why}");
+        assert_eq!(missing("plain", command), None);
+    }
+    assert_eq!(missing("spelled_out", RunCommand::Import), None);
+    assert!(missing("spelled_out", RunCommand::StateRm).is_some());
 }

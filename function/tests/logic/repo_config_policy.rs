@@ -5,7 +5,8 @@
 //! its line).
 
 use landfall_function::repo_config::{
-    EffectivePolicy, OverrideKey, Policy, Requirement, Step, load, parse_repo_config, resolve,
+    EffectivePolicy, OverrideKey, Policy, Requirement, ShellCommand, Step, load, parse_repo_config,
+    resolve,
 };
 use landfall_function::run::RunCommand;
 
@@ -133,7 +134,7 @@ fn the_server_side_default_workflow_replaces_the_builtin_one() {
     )
     .unwrap();
     assert!(
-        matches!(&resolved.projects[0].workflow.apply_steps()[0], Step::Run { command, .. } if command == "my custom apply command")
+        matches!(&resolved.projects[0].workflow.apply_steps()[0], Step::Run(ShellCommand { command, .. }) if command == "my custom apply command")
     );
 }
 

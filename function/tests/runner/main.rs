@@ -19,5 +19,6 @@ mod runner_planfile;
 mod runner_policies;
 mod runner_report_back;
 mod runner_s3;
+mod runner_show_multienv;
 mod runner_steps;
 mod runner_summary;

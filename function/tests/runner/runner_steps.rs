@@ -3,28 +3,30 @@
 //! processes, which end with it.
 
 use landfall_e2e::git;
-use landfall_function::run::{EnvSource, RunCommand, RunOutput, RunStatus, Step, default_steps};
+use landfall_function::run::{
+    EnvSource, RunCommand, RunOutput, RunStatus, ShellCommand, Step, default_steps,
+};
 
 use super::runner_e2e::Fixture;
 
 /// A `run` step through `bash` with `args`, its output shown.
 fn bash(command: &str, args: &[&str]) -> Step {
-    Step::Run {
+    Step::Run(ShellCommand {
         command: command.to_owned(),
         shell: Some("bash".to_owned()),
         shell_args: args.iter().map(|a| (*a).to_owned()).collect(),
         output: RunOutput::Show,
-    }
+    })
 }
 
 /// A `run` step whose output stays out of the comment.
 fn hidden(command: &str) -> Step {
-    Step::Run {
+    Step::Run(ShellCommand {
         command: command.to_owned(),
         shell: None,
         shell_args: Vec::new(),
         output: RunOutput::Hide,
-    }
+    })
 }
 
 #[test]

@@ -20,7 +20,7 @@ fn pk(repo: &str) -> String {
 }
 
 fn decode<T: serde::de::DeserializeOwned>(json: &str) -> Result<T> {
-    serde_json::from_str(json)
+    serde_json::from_slice(json.as_bytes())
         .map_err(|err| StoreError::InvalidRequest(format!("unreadable drift record: {err}")))
 }
 

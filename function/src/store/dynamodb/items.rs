@@ -213,7 +213,7 @@ impl Fields<'_> {
             trigger: self.opt_s("trigger")?,
             result: match self.opt_s("result")? {
                 Some(json) => Some(
-                    serde_json::from_str(&json)
+                    serde_json::from_slice(json.as_bytes())
                         .map_err(|err| self.malformed(format!("unreadable run result: {err}")))?,
                 ),
                 None => None,

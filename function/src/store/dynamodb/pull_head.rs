@@ -35,7 +35,7 @@ impl PullHeads for DynamoStore {
             return Ok(None);
         };
         let json = self.fields(&item).string("projects")?;
-        serde_json::from_str(&json).map(Some).map_err(|err| {
+        serde_json::from_slice(json.as_bytes()).map(Some).map_err(|err| {
             StoreError::InvalidRequest(format!("unreadable head selection: {err}"))
         })
     }

@@ -81,7 +81,7 @@ impl RunQueues for DynamoStore {
             let fields = self.fields(&item);
             let version = fields.number("version")?;
             let mut queued: QueuedGroups =
-                serde_json::from_str(&fields.string("queue")?).map_err(|err| {
+                serde_json::from_slice(fields.string("queue")?.as_bytes()).map_err(|err| {
                     StoreError::InvalidRequest(format!("unreadable run queue: {err}"))
                 })?;
             let Some(next) = queued.take_after(finished) else {
