@@ -12,7 +12,7 @@
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use landfall_function::run::policy::{PolicyModule, PolicySet, evaluate};
+use landfall_function::run::policy::{Namespaces, PolicyModule, PolicySet, evaluate};
 
 const ROUNDS: usize = 15;
 const TARGET_BYTES: usize = 5 * 1024 * 1024;
@@ -121,6 +121,7 @@ fn policy_sets() -> Vec<PolicySet> {
         .map(|i| PolicySet {
             name: format!("set-{i}"),
             modules: vec![modules[i % modules.len()].clone()],
+            namespaces: Namespaces::default(),
         })
         .collect()
 }

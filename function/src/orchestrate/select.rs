@@ -89,7 +89,14 @@ pub(crate) fn run_spec(
             init_env: crate::run::init_env(&project.workflow.plan_steps()),
             hooks: policy.hooks.clone(),
             policy_sets: match (command, &policy.policy_checks) {
-                (RunCommand::Plan, Some(checks)) => checks.policy_sets(),
+                (RunCommand::Plan, Some(checks)) => {
+                    let namespaces = project.workflow.policy_namespaces();
+                    let mut sets = checks.policy_sets();
+                    for set in &mut sets {
+                        set.namespaces.clone_from(&namespaces);
+                    }
+                    sets
+                }
                 _ => Vec::new(),
             },
             depends_on: project.depends_on.clone(),

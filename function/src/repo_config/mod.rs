@@ -14,6 +14,7 @@ mod hooks;
 mod merge;
 mod permissions;
 mod policy;
+mod policy_check_stage;
 mod policy_checks;
 #[cfg(feature = "function")]
 mod policy_gate;
@@ -35,6 +36,7 @@ pub use hooks::HookRules;
 pub use merge::{MergeMethod, MergeRules, MergeSettings};
 pub use permissions::PermissionRules;
 pub use policy::{EffectivePolicy, OverrideKey, Policy, PolicyError, RepoId, RepoRule};
+pub use policy_check_stage::PolicyCheckStage;
 pub use policy_checks::{Owners, PolicyChecks, PolicySetConfig};
 #[cfg(feature = "function")]
 pub(crate) use policy_gate::{failing, unapproved, unchecked};

@@ -13,6 +13,7 @@ use super::drift::{DriftPolicy, read_drift_policy};
 use super::hooks::HookRules;
 use super::merge::{MERGE_KEYS, MergeRules, MergeSettings};
 use super::permissions::{PermissionRules, read_permissions};
+use super::policy_check_stage::check_policy_paths;
 use super::policy_checks::{PolicyChecks, read_policy_checks};
 use super::read::Reader;
 use super::repo::{BranchPattern, Requirement};
@@ -23,8 +24,7 @@ use super::switches::{
 use super::workflow::{DEFAULT_WORKFLOW, Workflow, read_workflows};
 use super::yaml::{self, Node};
 use crate::authz::Permissions;
-use crate::run::RunCommand;
-use crate::run::WorkflowHooks;
+use crate::run::{RunCommand, WorkflowHooks};
 
 /// A key that a repo file may set only when the policy lists it in `allowed_overrides`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -86,9 +86,8 @@ impl OverrideKey {
 #[derive(Clone, Debug)]
 pub enum RepoId {
     /// An exact id: `host/owner/repo` (Atlantis' form) or `owner/repo`, compared without regard
-    /// to case, as the repository allowlist and the hosts compare names: `Acme/Infra` is the
-    /// repository an operator wrote as `acme/infra`, and a rule that missed it would leave that
-    /// repository to the looser defaults.
+    /// to case, as the allowlist and the hosts compare names: `Acme/Infra` is the repository an
+    /// operator wrote as `acme/infra`, and a rule missing it would leave it to looser defaults.
     Exact(String),
     /// `/regex/`, matched against both forms, without regard to case (as exact ids).
     Pattern(Regex),
@@ -115,8 +114,7 @@ impl RepoId {
     }
 }
 
-/// One entry of `repos`; every key but `id` is optional and overrides earlier matches only when
-/// set.
+/// One entry of `repos`; every key but `id` is optional, overriding earlier matches when set.
 #[derive(Clone, Debug)]
 pub struct RepoRule {
     /// The line where the entry starts.
@@ -367,7 +365,7 @@ impl Policy {
             for e in entries {
                 match e.key.as_str() {
                     "repos" => policy.repos.extend(r.list(&e.value, "`repos`", read_rule)),
-                    "workflows" => policy.workflows = read_workflows(&mut r, &e.value),
+                    "workflows" => policy.workflows = read_workflows(&mut r, &e.value, true),
                     "policies" => {
                         policy.policy_checks = read_policy_checks(&mut r, e).map(Arc::new);
                     }
@@ -379,6 +377,7 @@ impl Policy {
                 }
             }
         }
+        check_policy_paths(&mut r, &policy.workflows, policy.policy_checks.as_deref());
         for rule in &policy.repos {
             if let Some(w) = &rule.workflow
                 && w != DEFAULT_WORKFLOW

@@ -10,7 +10,7 @@ use std::path::{Path, PathBuf};
 
 use super::read::Reader;
 use super::yaml::{Entry, Node};
-use crate::run::policy::{PolicyModule, PolicySet};
+use crate::run::policy::{Namespaces, PolicyModule, PolicySet};
 
 /// Who may approve failing policies: logins and teams (`org/team`, GitLab group paths).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
@@ -57,6 +57,7 @@ impl PolicyChecks {
                 set: PolicySet {
                     name: name.to_owned(),
                     modules: Vec::new(),
+                    namespaces: Namespaces::default(),
                 },
                 path: name.to_owned(),
                 owners: Owners::default(),
@@ -203,6 +204,7 @@ fn read_set(r: &mut Reader, node: &Node) -> Option<PolicySetConfig> {
         set: PolicySet {
             name: String::new(),
             modules: Vec::new(),
+            namespaces: Namespaces::default(),
         },
         path: String::new(),
         owners: Owners::default(),

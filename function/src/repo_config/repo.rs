@@ -158,7 +158,7 @@ fn read_top_key(r: &mut Reader, config: &mut RepoConfig, e: &yaml::Entry) {
         }
         "workflows" => {
             config.workflows_line = Some(e.line);
-            config.workflows = read_workflows(r, &e.value);
+            config.workflows = read_workflows(r, &e.value, false);
         }
         "autodiscover" => config.autodiscover = read_autodiscover(r, &e.value),
         "delete_source_branch_on_merge" => {

@@ -403,7 +403,19 @@ fn resolve_project(
                 .flatten();
             let server = policy.workflows.get(name);
             if let Some(w) = custom {
-                (name.clone(), w.clone())
+                // The packages that gate its plans stay those of the workflow the policy gives
+                // the repository: a repository's file has no `policy_check` stage.
+                let policy_check = policy
+                    .workflows
+                    .get(&policy.workflow)
+                    .and_then(|w| w.policy_check.clone());
+                (
+                    name.clone(),
+                    Workflow {
+                        policy_check,
+                        ..w.clone()
+                    },
+                )
             } else if let Some(w) = server {
                 if !policy.allowed_workflows.is_empty()
                     && !policy.allowed_workflows.contains(name)

@@ -1,10 +1,13 @@
 //! Workflows: the steps run for `plan`, `apply`, `import` and `state_rm`, in Atlantis'
-//! `workflows` format, shared by the repo file and the server-side policy.
+//! `workflows` format, shared by the repo file and the server-side policy; the `policy_check`
+//! stage is read by [`super::policy_check_stage`].
 
 use std::collections::BTreeMap;
 
+use super::policy_check_stage::{PolicyCheckStage, read_policy_check_stage};
 use super::read::Reader;
 use super::yaml::{Node, Value};
+use crate::run::policy::Namespaces;
 use crate::run::{EnvSource, RunCommand, RunOutput, ShellCommand, Step};
 
 /// The name of the workflow every project uses unless told otherwise.
@@ -21,6 +24,9 @@ pub struct Workflow {
     pub import: Option<Vec<Step>>,
     /// Steps for `state rm`; `None` means the default `[state_rm]`.
     pub state_rm: Option<Vec<Step>>,
+    /// The `policy_check` stage's choices (a workflow of the policy file only); `None`: the
+    /// policy sets' `package main` rules, conftest's default.
+    pub policy_check: Option<PolicyCheckStage>,
     /// The line where the workflow is defined (0 for the built-in default).
     pub line: usize,
 }
@@ -34,6 +40,7 @@ impl Workflow {
             apply: None,
             import: None,
             state_rm: None,
+            policy_check: None,
             line: 0,
         }
     }
@@ -80,6 +87,15 @@ impl Workflow {
                 }
             }
         }
+    }
+
+    /// The packages the policy sets' rules are read from for this workflow's plans.
+    #[must_use]
+    pub fn policy_namespaces(&self) -> Namespaces {
+        self.policy_check
+            .as_ref()
+            .map(|stage| stage.namespaces.clone())
+            .unwrap_or_default()
     }
 
     /// The plan steps, the defaults filled in.
@@ -131,7 +147,7 @@ impl Workflow {
     }
 }
 
-const WORKFLOW_KEYS: &[&str] = &["plan", "apply", "import", "state_rm"];
+const WORKFLOW_KEYS: &[&str] = &["plan", "apply", "import", "state_rm", "policy_check"];
 
 /// Reads a `workflows:` mapping.
 /// `workflows` of a `version: 2` file: see [`Workflow::read_run_steps_as_version_2`].
@@ -141,7 +157,12 @@ pub(super) fn read_version_2_run_steps(r: &mut Reader, workflows: &mut BTreeMap<
     }
 }
 
-pub(crate) fn read_workflows(r: &mut Reader, node: &Node) -> BTreeMap<String, Workflow> {
+/// `server_side`: the mapping is the policy file's, not a repository's.
+pub(crate) fn read_workflows(
+    r: &mut Reader,
+    node: &Node,
+    server_side: bool,
+) -> BTreeMap<String, Workflow> {
     let mut out = BTreeMap::new();
     if node.value == Value::Null {
         return out;
@@ -169,32 +190,9 @@ pub(crate) fn read_workflows(r: &mut Reader, node: &Node) -> BTreeMap<String, Wo
                 "apply" => workflow.apply = read_stage(r, &stage.value, &name, "apply"),
                 "import" => workflow.import = read_stage(r, &stage.value, &name, "import"),
                 "state_rm" => workflow.state_rm = read_stage(r, &stage.value, &name, "state_rm"),
-                "policy_check" if is_default_policy_check(&stage.value) => {
-                    r.warning(
-                        stage.line,
-                        format!(
-                            "the `policy_check` stage of {context} is Atlantis' default, which is \
-                             what Landfall runs: the operator's policy sets, with their \
-                             `package main` rules; the stage is not needed"
-                        ),
-                    )
-                    .help = Some("remove the stage to silence this warning".to_owned());
-                }
                 "policy_check" => {
-                    r.error(
-                        stage.line,
-                        format!(
-                            "the `policy_check` stage of {context} is not supported: Landfall \
-                             evaluates the operator's policy sets itself, with their \
-                             `package main` rules, as conftest does by default"
-                        ),
-                    )
-                    .help = Some(
-                        "remove the stage: its steps (conftest's `--namespace` or \
-                         `--all-namespaces`, other arguments) would not run, and policies \
-                         conftest fails could pass"
-                            .to_owned(),
-                    );
+                    workflow.policy_check =
+                        read_policy_check_stage(r, &stage.value, stage.line, &name, server_side);
                 }
                 _ => r.unknown_key(stage, &context, WORKFLOW_KEYS),
             }
@@ -202,23 +200,6 @@ pub(crate) fn read_workflows(r: &mut Reader, node: &Node) -> BTreeMap<String, Wo
         out.insert(name, workflow);
     }
     out
-}
-
-/// Whether a `policy_check` stage is Atlantis' default (`steps: [show, policy_check]`, or a
-/// part of it, with no arguments): what Landfall evaluates anyway.
-fn is_default_policy_check(node: &Node) -> bool {
-    let steps = match &node.value {
-        Value::Null => return true,
-        Value::Map(entries) if entries.len() == 1 && entries[0].key == "steps" => &entries[0].value,
-        _ => return false,
-    };
-    match &steps.value {
-        Value::Null => true,
-        Value::Seq(items) => items.iter().all(|item| {
-            matches!(&item.value, Value::Scalar { text, .. } if text == "show" || text == "policy_check")
-        }),
-        _ => false,
-    }
 }
 
 /// A stage's steps; `None` for the default steps (a stage, or its `steps`, left empty: `apply:`

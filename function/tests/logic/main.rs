@@ -15,4 +15,5 @@ mod projects_matcher_props;
 mod projects_selection;
 mod repo_config_atlantis;
 mod repo_config_policy;
+mod repo_config_policy_check;
 mod vcs_comment_split_props;

@@ -466,6 +466,7 @@ fn the_runner_checks_the_plan_with_the_policy_sets_it_is_given() {
             path: format!("{name}/policy.rego"),
             text: text.to_owned(),
         }],
+        namespaces: landfall_function::run::policy::Namespaces::default(),
     };
     let mut spec = fx.spec(&head, "delivery-1");
     spec.project.policy_sets = vec![

@@ -413,7 +413,7 @@ async fn second_stage_refused(lp: &Loop, first: &(RunSpec, String), why: &str) {
 /// apply run reads it again as it starts.
 #[tokio::test]
 async fn an_apply_lock_set_during_an_apply_stops_its_later_stages() {
-    let (lp, _bin, first) = first_stage_running().await;
+    let (lp, _bin, first) = Box::pin(first_stage_running()).await;
     let lock = crate::store::ApplyLock {
         by: "ops".to_owned(),
         since: 1,
@@ -430,7 +430,7 @@ async fn an_apply_lock_set_during_an_apply_stops_its_later_stages() {
 async fn a_push_during_an_apply_stops_its_later_stages() {
     use wiremock::matchers::{method, path};
     use wiremock::{Mock, ResponseTemplate};
-    let (lp, _bin, first) = first_stage_running().await;
+    let (lp, _bin, first) = Box::pin(first_stage_running()).await;
     let pushed = "b".repeat(40);
     Mock::given(method("GET"))
         .and(path(format!("/repos/{REPO}/pulls/1")))

@@ -217,6 +217,26 @@ async fn a_plan_never_checked_against_the_policys_sets_is_not_applied() {
     assert_eq!(run_envs(&lp).len(), 1, "nothing applied");
 }
 
+/// The packages a server-side workflow's `policy_check` stage chose reach the run with its sets.
+#[tokio::test]
+async fn the_plan_gets_the_packages_its_workflow_chose() {
+    let policy = POLICY.replace(
+        "- id: /.*/\n",
+        "- id: /.*/\n  workflow: checked\nworkflows:\n  checked:\n    policy_check:\n      steps:\n      - policy_check:\n          extra_args: [--namespace, terraform.aws]\n",
+    );
+    let policy = crate::repo_config::Policy::parse("repos.yaml", &policy).unwrap();
+    let (lp, _bin) = reporting_loop_with(Some(policy)).await;
+    lp.host_has_a_terraform_pr("open", false).await;
+    lp.ctx.process(&opened()).await.unwrap();
+    let env = dispatched_env(&lp).await;
+    let spec = RunSpec::from_lookup(|name| env.get(name).cloned()).unwrap();
+    let names: Vec<_> = spec.project.policy_sets.iter().map(|s| &s.namespaces).collect();
+    assert_eq!(
+        names,
+        [&crate::run::policy::Namespaces::Named(vec!["terraform.aws".to_owned()])]
+    );
+}
+
 /// Bitbucket Cloud nicknames are chosen by their users and not unique: a policy owner is known by
 /// the account UUID, as everywhere else on that host, so an impostor who takes an owner's
 /// nickname approves nothing, and the owner's own UUID does.
@@ -332,7 +352,7 @@ async fn an_apply_the_runner_refused_leaves_the_plans_policy_checks_and_approval
 /// that plan passes the same gates before it is applied).
 #[tokio::test]
 async fn on_merge_a_plan_not_checked_against_every_set_is_planned_again_when_the_policy_replans() {
-    let (_lp, _bin, _replan) = planned_again_on_merge().await;
+    let (_lp, _bin, _replan) = Box::pin(planned_again_on_merge()).await;
 }
 
 /// A plan made before its policy set was added, merged under `apply_on_merge_replan`: the loop
@@ -365,7 +385,7 @@ async fn planned_again_on_merge() -> (Loop, tempfile::TempDir, (RunSpec, String)
 /// it for a plan of another head than the merged one and planned it again, for ever).
 #[tokio::test]
 async fn a_plan_made_again_on_merge_and_held_for_its_policies_applies_once_an_owner_approves() {
-    let (lp, _bin, (replan, credential)) = planned_again_on_merge().await;
+    let (lp, _bin, (replan, credential)) = Box::pin(planned_again_on_merge()).await;
     let planfile = StoredArtifact {
         key: crate::context::run_artifact_keys(&replan).0,
         sha256: "cd".repeat(32),

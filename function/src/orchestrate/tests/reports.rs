@@ -340,6 +340,7 @@ fn a_plan_report_answers_for_every_policy_set_its_run_was_given_and_no_other() {
     spec.project.policy_sets = vec![crate::run::policy::PolicySet {
         name: "cost".to_owned(),
         modules: Vec::new(),
+        namespaces: crate::run::policy::Namespaces::default(),
     }];
     let mut planned = report(&spec, RunStatus::Planned, None);
     assert!(super::super::reports::belongs_to(&spec, &planned).is_err());

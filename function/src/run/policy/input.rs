@@ -303,6 +303,7 @@ mod tests {
                     text: (*text).to_owned(),
                 })
                 .collect(),
+            namespaces: crate::run::policy::Namespaces::default(),
         }]
     }
 

@@ -1,9 +1,10 @@
 //! Policy checks, Atlantis' `policies` evaluated in-process: each policy set's Rego modules (the
 //! operator's, handed to the run) over `terraform show -json` of the plan, with conftest's
 //! conventions, so existing conftest policies work unchanged and no `conftest` binary is needed:
-//! rules `deny`, `violation` (failures) and `warn` (warnings) in package `main`, each also with
-//! a `_suffix` (`deny_public_bucket`), their messages strings or objects with a `msg`. Modules
-//! are read as Rego v1, else as v0 (`deny[msg] { ... }`), as conftest reads both.
+//! rules `deny`, `violation` (failures) and `warn` (warnings) in package `main` (or the
+//! packages conftest's `--namespace` and `--all-namespaces` name: [`Namespaces`]), each also
+//! with a `_suffix` (`deny_public_bucket`), their messages strings or objects with a `msg`.
+//! Modules are read as Rego v1, else as v0 (`deny[msg] { ... }`), as conftest reads both.
 //!
 //! A set fails closed: a module that does not parse, an evaluation error, a plan that is not
 //! JSON, or a set with no such rule at all is an error that fails the set, never a pass.
@@ -22,6 +23,66 @@ pub struct PolicySet {
     pub name: String,
     /// Its `.rego` files, by path (as the operator's folder names them) and text.
     pub modules: Vec<PolicyModule>,
+    /// The packages its rules are read from.
+    #[serde(default, skip_serializing_if = "Namespaces::is_main")]
+    pub namespaces: Namespaces,
+}
+
+/// The packages a set's rules are read from, as conftest's flags choose them: `main` by
+/// default, the packages `--namespace` names (`terraform.aws`), or every package of the set's
+/// modules (`--all-namespaces`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Namespaces {
+    /// These packages, by their dotted names.
+    Named(Vec<String>),
+    /// Every package of the set.
+    All,
+}
+
+impl Default for Namespaces {
+    fn default() -> Self {
+        Namespaces::Named(vec![PACKAGE.to_owned()])
+    }
+}
+
+impl Namespaces {
+    /// Whether these are conftest's default, `main` alone.
+    #[must_use]
+    pub fn is_main(&self) -> bool {
+        *self == Namespaces::default()
+    }
+
+    /// Whether `name` is a package name conftest's `--namespace` can name: identifiers joined
+    /// by dots (`terraform.aws`).
+    #[must_use]
+    pub fn valid_name(name: &str) -> bool {
+        name.split('.').all(|part| {
+            part.chars()
+                .next()
+                .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+                && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+        })
+    }
+
+    /// The packages to read in `engine` (its modules added), each as its path's parts.
+    fn packages(&self, engine: &regorus::Engine) -> Result<Vec<Vec<String>>, String> {
+        let mut packages: Vec<Vec<String>> = match self {
+            Namespaces::Named(names) => names
+                .iter()
+                .map(|name| name.split('.').map(str::to_owned).collect())
+                .collect(),
+            Namespaces::All => engine
+                .get_policy_package_components()
+                .map_err(|err| format!("its packages cannot be listed: {err}"))?
+                .into_iter()
+                .map(|package| package.components)
+                .collect(),
+        };
+        packages.sort();
+        packages.dedup();
+        Ok(packages)
+    }
 }
 
 /// One `.rego` file of a policy set.
@@ -149,23 +210,9 @@ fn evaluate_set(set: &PolicySet, input: &regorus::Value) -> PolicySetResult {
         }
     }
     engine.set_input(input.clone());
-    let rules = match engine.eval_query(format!("data.{PACKAGE}"), false) {
-        Ok(results) => results
-            .result
-            .into_iter()
-            .flat_map(|r| r.expressions)
-            .map(|e| e.value)
-            .next(),
-        Err(err) => {
-            return PolicySetResult::error(&set.name, format!("evaluating it failed: {err}"));
-        }
-    };
-    let rules: serde_json::Value = match rules.map(|value| value.to_json_str()) {
-        Some(Ok(json)) => serde_json::from_str(&json).unwrap_or_default(),
-        Some(Err(err)) => {
-            return PolicySetResult::error(&set.name, format!("its result cannot be read: {err}"));
-        }
-        None => serde_json::Value::Null,
+    let packages = match set.namespaces.packages(&engine) {
+        Ok(packages) => packages,
+        Err(err) => return PolicySetResult::error(&set.name, err),
     };
     let mut result = PolicySetResult {
         name: set.name.clone(),
@@ -174,25 +221,68 @@ fn evaluate_set(set: &PolicySet, input: &regorus::Value) -> PolicySetResult {
         error: None,
     };
     let mut any_rule = false;
-    for (rule, value) in rules.as_object().into_iter().flatten() {
-        let list = if is_rule(rule, "deny") || is_rule(rule, "violation") {
-            &mut result.failures
-        } else if is_rule(rule, "warn") {
-            &mut result.warnings
-        } else {
-            continue;
+    for package in &packages {
+        let rules = match package_rules(&mut engine, package) {
+            Ok(rules) => rules,
+            Err(err) => return PolicySetResult::error(&set.name, err),
         };
-        any_rule = true;
-        list.extend(messages(value));
+        // Outside conftest's default, a message says which package it comes from.
+        let from = (!set.namespaces.is_main()).then(|| package.join("."));
+        for (rule, value) in rules.as_object().into_iter().flatten() {
+            let list = if is_rule(rule, "deny") || is_rule(rule, "violation") {
+                &mut result.failures
+            } else if is_rule(rule, "warn") {
+                &mut result.warnings
+            } else {
+                continue;
+            };
+            any_rule = true;
+            list.extend(messages(value).into_iter().map(|message| match &from {
+                Some(package) => format!("{package}: {message}"),
+                None => message,
+            }));
+        }
     }
     if !any_rule {
+        let read = match &set.namespaces {
+            Namespaces::All => "any package".to_owned(),
+            Namespaces::Named(names) if names.len() == 1 => format!("package `{}`", names[0]),
+            Namespaces::Named(names) => format!("packages `{}`", names.join("`, `")),
+        };
         result.error = Some(format!(
-            "it has no `deny`, `violation` or `warn` rule in package `{PACKAGE}`: it would check nothing"
+            "it has no `deny`, `violation` or `warn` rule in {read}: it would check nothing"
         ));
     }
     result.failures.sort();
     result.warnings.sort();
     result
+}
+
+/// The value of the package whose path is `parts` (its rules by name), `null` where no module
+/// defines it. The parts are quoted into the query, so no name can change what it asks.
+fn package_rules(
+    engine: &mut regorus::Engine,
+    parts: &[String],
+) -> Result<serde_json::Value, String> {
+    let mut query = "data".to_owned();
+    for part in parts {
+        query.push('[');
+        query.push_str(&serde_json::Value::from(part.as_str()).to_string());
+        query.push(']');
+    }
+    let value = engine
+        .eval_query(query, false)
+        .map_err(|err| format!("evaluating it failed: {err}"))?
+        .result
+        .into_iter()
+        .flat_map(|r| r.expressions)
+        .map(|e| e.value)
+        .next();
+    match value.map(|value| value.to_json_str()) {
+        Some(Ok(json)) => Ok(serde_json::from_str(&json).unwrap_or_default()),
+        Some(Err(err)) => Err(format!("its result cannot be read: {err}")),
+        None => Ok(serde_json::Value::Null),
+    }
 }
 
 /// `name` is `kind` or `kind_<something>`, as conftest matches rules.
@@ -248,6 +338,7 @@ mod tests {
                 path: format!("{name}.rego"),
                 text: text.to_owned(),
             }],
+            namespaces: Namespaces::default(),
         }
     }
 
@@ -304,6 +395,75 @@ mod tests {
                 .unwrap()
                 .contains("cannot be read")
         );
+    }
+
+    /// conftest's `--namespace` and `--all-namespaces`: the packages read are the ones chosen,
+    /// `main` only when chosen, a package without rules (a library) is no error, and each
+    /// message says which package failed it.
+    #[test]
+    fn the_chosen_packages_are_read_and_name_their_messages() {
+        let deny_in = |package: &str, what: &str| {
+            format!(
+                "package {package}\n\ndeny contains msg if {{\n  some rc in input.resource_changes\n  rc.type == \"{what}\"\n  msg := sprintf(\"%s is refused\", [rc.address])\n}}\n"
+            )
+        };
+        let mut packages = set("packages", &deny_in("main", "aws_s3_bucket"));
+        for (path, text) in [
+            ("aws.rego", deny_in("terraform.aws", "aws_instance")),
+            (
+                "lib.rego",
+                "package lib.names\n\nprefix := \"acme-\"\n".to_owned(),
+            ),
+            ("quoted.rego", deny_in("team[\"a-b\"]", "aws_s3_bucket")),
+        ] {
+            packages.modules.push(PolicyModule {
+                path: path.to_owned(),
+                text,
+            });
+        }
+        let with = |namespaces: Namespaces| {
+            let mut s = packages.clone();
+            s.namespaces = namespaces;
+            evaluate(&[s], PLAN).remove(0)
+        };
+        assert_eq!(
+            with(Namespaces::default()).failures,
+            ["aws_s3_bucket.logs is refused"]
+        );
+        let aws = with(Namespaces::Named(vec!["terraform.aws".to_owned()]));
+        assert_eq!(aws.failures, ["terraform.aws: aws_instance.web is refused"]);
+        let all = with(Namespaces::All);
+        assert_eq!(
+            all.failures,
+            [
+                "main: aws_s3_bucket.logs is refused",
+                "team.a-b: aws_s3_bucket.logs is refused",
+                "terraform.aws: aws_instance.web is refused",
+            ],
+            "{all:?}"
+        );
+        // Packages without rules check nothing: an error, never a pass.
+        for nothing in [
+            Namespaces::Named(vec!["lib.names".to_owned(), "gcp".to_owned()]),
+            Namespaces::Named(vec!["main.x".to_owned()]),
+        ] {
+            let result = with(nothing);
+            assert!(!result.passed(), "{result:?}");
+            assert!(result.error.unwrap().contains("would check nothing"));
+        }
+        let mut library = set("library", "package lib.names\n\nprefix := \"acme-\"\n");
+        library.namespaces = Namespaces::All;
+        assert!(!evaluate(&[library], PLAN)[0].passed());
+    }
+
+    #[test]
+    fn package_names_are_identifiers_joined_by_dots() {
+        for good in ["main", "terraform.aws", "_x.y_1"] {
+            assert!(Namespaces::valid_name(good), "{good}");
+        }
+        for bad in ["", "a..b", "1a", "a-b", "main]; x := [", "data.main "] {
+            assert!(!Namespaces::valid_name(bad), "{bad}");
+        }
     }
 
     #[test]
