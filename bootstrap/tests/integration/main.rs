@@ -4,6 +4,7 @@
 //! rendered file.
 
 mod cli;
+mod cli_apps;
 mod down;
 mod locks;
 mod platform_additions;

@@ -342,6 +342,7 @@ pub(crate) mod tests {
             failures: vec!["no owner tag".to_owned()],
             warnings: Vec::new(),
             error: None,
+            namespaces: crate::run::policy::Namespaces::default(),
         }];
         result.policy_approvals = vec!["alice".to_owned(), "{1d6a-77}".to_owned()];
         assert!(

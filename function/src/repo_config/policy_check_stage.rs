@@ -25,6 +25,22 @@ pub struct PolicyCheckStage {
     pub line: usize,
 }
 
+impl PolicyCheckStage {
+    /// The stage reading the packages of both `a` and `b`, either of them `None` for conftest's
+    /// default, `main`; `None` when both are.
+    #[must_use]
+    pub fn joined(a: Option<&PolicyCheckStage>, b: Option<PolicyCheckStage>) -> Option<Self> {
+        let line = b.as_ref().or(a)?.line;
+        let a = a.map(|a| a.namespaces.clone()).unwrap_or_default();
+        let b = b.map(|b| b.namespaces).unwrap_or_default();
+        Some(PolicyCheckStage {
+            namespaces: a.union(b),
+            policy_paths: Vec::new(),
+            line,
+        })
+    }
+}
+
 /// Reads the `policy_check` stage at `node` (of workflow `workflow`, key at `line`).
 /// `server_side`: the stage is in the operator's policy, not a repository's file.
 pub(super) fn read_policy_check_stage(
@@ -184,8 +200,15 @@ fn conftest_flags(words: &[String]) -> Result<(Option<Namespaces>, Vec<String>),
     let mut paths = Vec::new();
     let mut words = words.iter();
     while let Some(word) = words.next() {
+        // pflag's spellings: `--flag=value`, `-n=value` and `-nvalue`.
         let (flag, inline) = match word.split_once('=') {
-            Some((flag, value)) if flag.starts_with('-') => (flag, Some(value)),
+            Some((flag, value)) if flag.starts_with("--") || flag.len() == 2 => (flag, Some(value)),
+            _ if word.starts_with('-') && !word.starts_with("--") && word.len() > 2 => {
+                match (word.get(..2), word.get(2..)) {
+                    (Some(flag), Some(value)) => (flag, Some(value)),
+                    _ => (word.as_str(), None),
+                }
+            }
             _ => (word.as_str(), None),
         };
         let mut value = |what: &str| {
@@ -198,8 +221,8 @@ fn conftest_flags(words: &[String]) -> Result<(Option<Namespaces>, Vec<String>),
         match flag {
             "--all-namespaces" => {
                 all = match inline {
-                    None | Some("true") => true,
-                    Some("false") => false,
+                    None | Some("1" | "t" | "T" | "true" | "TRUE" | "True") => true,
+                    Some("0" | "f" | "F" | "false" | "FALSE" | "False") => false,
                     Some(_) => return Err(format!("`{word}` takes `true` or `false`")),
                 };
             }

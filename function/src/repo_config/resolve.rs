@@ -5,6 +5,7 @@
 use super::diag::{ConfigErrors, Diagnostic};
 use super::drift::{DriftMode, DriftPolicy, DriftSettings};
 use super::policy::{EffectivePolicy, OverrideKey};
+use super::policy_check_stage::PolicyCheckStage;
 use super::project::Setting;
 use super::repo::{Autoplan, BranchPattern, ProjectConfig, RepoConfig, Requirement};
 use super::switches::{AutoDiscover, AutoDiscoverMode};
@@ -391,7 +392,7 @@ fn resolve_project(
             .map_or(policy.merge.apply_on_merge, |s| s.value),
     };
 
-    let (workflow_name, workflow) = match &p.workflow {
+    let (workflow_name, mut workflow) = match &p.workflow {
         Some(s) if refused(OverrideKey::Workflow, s.line) => {
             (String::new(), Workflow::builtin_default())
         }
@@ -403,19 +404,7 @@ fn resolve_project(
                 .flatten();
             let server = policy.workflows.get(name);
             if let Some(w) = custom {
-                // The packages that gate its plans stay those of the workflow the policy gives
-                // the repository: a repository's file has no `policy_check` stage.
-                let policy_check = policy
-                    .workflows
-                    .get(&policy.workflow)
-                    .and_then(|w| w.policy_check.clone());
-                (
-                    name.clone(),
-                    Workflow {
-                        policy_check,
-                        ..w.clone()
-                    },
-                )
+                (name.clone(), w.clone())
             } else if let Some(w) = server {
                 if !policy.allowed_workflows.is_empty()
                     && !policy.allowed_workflows.contains(name)
@@ -467,6 +456,13 @@ fn resolve_project(
                 .unwrap_or_else(Workflow::builtin_default),
         ),
     };
+    // Choosing a workflow never drops packages the policy checks for the repository: a plan is
+    // read in those of its workflow's `policy_check` stage and those of the workflow the policy
+    // gives the repository (a repository's file has no such stage).
+    if let Some(assigned) = policy.workflows.get(&policy.workflow) {
+        workflow.policy_check =
+            PolicyCheckStage::joined(assigned.policy_check.as_ref(), workflow.policy_check.take());
+    }
 
     ok.then(|| ResolvedProject {
         name: p.name.clone(),

@@ -414,6 +414,7 @@ mod tests {
             failures: if passed { Vec::new() } else { vec!["no owner tag".to_owned()] },
             warnings: Vec::new(),
             error: None,
+            namespaces: crate::run::policy::Namespaces::default(),
         }];
         result.policy_approvals = approvals.iter().map(|a| (*a).to_owned()).collect();
         r

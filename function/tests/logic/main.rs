@@ -13,6 +13,7 @@ mod never_panic;
 mod policy_permissions;
 mod projects_matcher_props;
 mod projects_selection;
+mod projects_selection_comments;
 mod repo_config_atlantis;
 mod repo_config_policy;
 mod repo_config_policy_check;

@@ -108,24 +108,33 @@ fn named_packages_are_read_in_every_spelling_conftest_takes() {
 /// What Landfall cannot honour stops the policy from loading, naming the line.
 #[test]
 fn an_argument_or_step_that_would_not_run_stops_the_policy() {
-    for (args, expected) in [
+    // The step is on line 14 of the policy, its `extra_args` on line 15.
+    for (args, at, expected) in [
         (
             r#"["--combine"]"#,
+            14,
             "`--combine` is not an argument Landfall can honour",
         ),
-        (r#"["--all-namespaces", "--no-fail"]"#, "`--no-fail`"),
-        (r#"["-n"]"#, "`-n` needs a package name"),
-        (r#"["-n", "main]; x := ["]"#, "is not a package name"),
-        (r#"["--all-namespaces=yes"]"#, "takes `true` or `false`"),
+        (r#"["--all-namespaces", "--no-fail"]"#, 14, "`--no-fail`"),
+        (r#"["-n"]"#, 14, "`-n` needs a package name"),
+        (r#"["-n", "main]; x := ["]"#, 14, "is not a package name"),
+        (r#"["-n", "$NAMESPACE"]"#, 14, "is not a package name"),
+        (r#"["--all-namespaces=yes"]"#, 14, "takes `true` or `false`"),
+        (r#"["-é"]"#, 14, "`-é` is not an argument"),
         (
             r#"["-p /etc/other"]"#,
+            14,
             "`-p /etc/other` in the `policy_check` stage of workflow `checked` is not the folder of policy set `s`",
         ),
-        (r#"["-n 'unterminated"]"#, "unterminated quote"),
+        (r#"["-n 'unterminated"]"#, 15, "unterminated quote"),
     ] {
         let err = Policy::parse("repos.yaml", &with_stage(args)).unwrap_err();
         assert!(err.to_string().contains(expected), "{args}: {err}");
-        assert!(err.to_string().starts_with("repos.yaml:1"), "{args}: {err}");
+        assert!(
+            err.to_string()
+                .starts_with(&format!("repos.yaml:{at}: error: ")),
+            "{args}: {err}"
+        );
     }
     for (stage, expected) in [
         (
@@ -147,6 +156,45 @@ fn an_argument_or_step_that_would_not_run_stops_the_policy() {
         let err = Policy::parse("repos.yaml", &text).unwrap_err();
         assert!(err.to_string().contains(expected), "{stage}: {err}");
     }
+}
+
+/// pflag's other spellings: a value joined to `-n`, and its boolean words.
+#[test]
+fn pflags_joined_values_and_boolean_words_are_read() {
+    assert_eq!(
+        namespaces_of(&with_stage(r#"["-naws", "-n=gcp"]"#), None),
+        Namespaces::Named(vec!["aws".to_owned(), "gcp".to_owned()])
+    );
+    for yes in ["1", "t", "True", "TRUE"] {
+        let args = format!(r#"["--all-namespaces={yes}"]"#);
+        assert_eq!(namespaces_of(&with_stage(&args), None), Namespaces::All);
+    }
+    assert_eq!(
+        namespaces_of(&with_stage(r#"["-n aws", "--all-namespaces=F"]"#), None),
+        Namespaces::Named(vec!["aws".to_owned()])
+    );
+}
+
+/// Choosing a workflow (`allowed_overrides: [workflow]`) never drops a package the workflow the
+/// policy gives the repository reads: not with `default`, nor with a narrower server workflow.
+#[test]
+fn choosing_a_workflow_never_narrows_the_packages() {
+    let policy = "repos:\n- id: /.*/\n  workflow: strict\n  allowed_overrides: [workflow]\nworkflows:\n  strict:\n    policy_check:\n      steps:\n      - policy_check:\n          extra_args: [--all-namespaces]\n  aws:\n    policy_check:\n      steps:\n      - policy_check:\n          extra_args: [-n, aws]\n";
+    for chosen in ["default", "aws", "strict"] {
+        let repo = format!("version: 3\nprojects:\n- dir: .\n  workflow: {chosen}\n");
+        assert_eq!(
+            namespaces_of(policy, Some(&repo)),
+            Namespaces::All,
+            "{chosen}"
+        );
+    }
+    // Under the built-in default (`main`), a narrower workflow adds its packages to `main`.
+    let policy = policy.replace("  workflow: strict\n", "");
+    let repo = "version: 3\nprojects:\n- dir: .\n  workflow: aws\n";
+    assert_eq!(
+        namespaces_of(&policy, Some(repo)),
+        Namespaces::Named(vec!["aws".to_owned(), "main".to_owned()])
+    );
 }
 
 /// A repository's file cannot narrow the packages: its stage is refused, and its own workflow

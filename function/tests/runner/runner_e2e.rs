@@ -452,56 +452,6 @@ fn a_projects_required_version_picks_the_binary_when_it_pins_none() {
     );
 }
 
-/// The operator's policy sets reach the real runner through its environment and are checked
-/// over the plan's `terraform show -json`: a failure, a warning and a set that does not parse
-/// (reported as an error, never a pass) land in the report and the comment.
-#[test]
-fn the_runner_checks_the_plan_with_the_policy_sets_it_is_given() {
-    use landfall_function::run::policy::{PolicyModule, PolicySet};
-    let fx = Fixture::new();
-    let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
-    let set = |name: &str, text: &str| PolicySet {
-        name: name.to_owned(),
-        modules: vec![PolicyModule {
-            path: format!("{name}/policy.rego"),
-            text: text.to_owned(),
-        }],
-        namespaces: landfall_function::run::policy::Namespaces::default(),
-    };
-    let mut spec = fx.spec(&head, "delivery-1");
-    spec.project.policy_sets = vec![
-        set(
-            "no-new-data",
-            "package main\n\ndeny[msg] {\n  rc := input.resource_changes[_]\n  rc.type == \"terraform_data\"\n  rc.change.actions[_] == \"create\"\n  msg := sprintf(\"%s may not be created\", [rc.address])\n}\n",
-        ),
-        set(
-            "inputs",
-            "package main\n\nwarn contains msg if {\n  some rc in input.resource_changes\n  rc.change.after.input == \"v1\"\n  msg := sprintf(\"%s keeps input v1\", [rc.address])\n}\n",
-        ),
-        set("broken", "package main\n\ndeny[msg] {\n"),
-    ];
-    let report = fx.run(&spec);
-    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
-    let policies = &report.result.policies;
-    assert_eq!(policies.len(), 3, "{policies:?}");
-    assert_eq!(
-        policies[0].failures,
-        ["terraform_data.app may not be created"]
-    );
-    assert!(policies[1].passed() && policies[1].warnings == ["terraform_data.app keeps input v1"]);
-    assert!(!policies[2].passed() && policies[2].error.is_some());
-    assert!(!report.result.policies_passed());
-    assert!(
-        report
-            .comment
-            .contains("terraform_data.app may not be created")
-            && report.comment.contains("could not be evaluated")
-            && report.comment.contains("landfall approve_policies"),
-        "{}",
-        report.comment
-    );
-}
-
 /// A stand-in program at `path`: a shell script that runs `script`, `$real` being the test
 /// tools' Terraform.
 pub(crate) fn wrapper(path: &std::path::Path, script: &str) {

@@ -7,8 +7,14 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
+use landfall_e2e::git;
 use landfall_function::repo_config::{Policy, PolicyError};
-use landfall_function::run::policy::{PolicySetResult, evaluate};
+use landfall_function::run::RunStatus;
+use landfall_function::run::policy::{
+    Namespaces, PolicyModule, PolicySet, PolicySetResult, evaluate,
+};
+
+use super::runner_e2e::Fixture;
 
 fn policies_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/runner/policies")
@@ -120,4 +126,65 @@ fn a_policy_that_does_not_parse_fails_its_set_and_a_missing_path_stops_the_load(
 
     let missing = load(&[("gone", "policies/not-there")]).unwrap_err();
     assert!(matches!(missing, PolicyError::PolicySets(_)), "{missing}");
+}
+
+/// The operator's policy sets reach the real runner through its environment and are checked
+/// over the plan's `terraform show -json`: a failure, a warning, a set that does not parse
+/// (reported as an error, never a pass) and a set read in the packages its workflow chose land
+/// in the report and the comment.
+#[test]
+fn the_runner_checks_the_plan_with_the_policy_sets_it_is_given() {
+    let fx = Fixture::new();
+    let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
+    let set = |name: &str, text: &str| PolicySet {
+        name: name.to_owned(),
+        modules: vec![PolicyModule {
+            path: format!("{name}/policy.rego"),
+            text: text.to_owned(),
+        }],
+        namespaces: Namespaces::default(),
+    };
+    let mut spec = fx.spec(&head, "delivery-1");
+    spec.project.policy_sets = vec![
+        set(
+            "no-new-data",
+            "package main\n\ndeny[msg] {\n  rc := input.resource_changes[_]\n  rc.type == \"terraform_data\"\n  rc.change.actions[_] == \"create\"\n  msg := sprintf(\"%s may not be created\", [rc.address])\n}\n",
+        ),
+        set(
+            "inputs",
+            "package main\n\nwarn contains msg if {\n  some rc in input.resource_changes\n  rc.change.after.input == \"v1\"\n  msg := sprintf(\"%s keeps input v1\", [rc.address])\n}\n",
+        ),
+        set("broken", "package main\n\ndeny[msg] {\n"),
+        PolicySet {
+            namespaces: Namespaces::All,
+            ..set(
+                "all-packages",
+                "package terraform.data\n\ndeny contains msg if {\n  some rc in input.resource_changes\n  rc.type == \"terraform_data\"\n  msg := sprintf(\"%s is data\", [rc.address])\n}\n",
+            )
+        },
+    ];
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
+    let policies = &report.result.policies;
+    assert_eq!(policies.len(), 4, "{policies:?}");
+    assert_eq!(
+        policies[0].failures,
+        ["terraform_data.app may not be created"]
+    );
+    assert!(policies[1].passed() && policies[1].warnings == ["terraform_data.app keeps input v1"]);
+    assert!(!policies[2].passed() && policies[2].error.is_some());
+    assert_eq!(
+        policies[3].failures,
+        ["terraform.data: terraform_data.app is data"]
+    );
+    assert!(!report.result.policies_passed());
+    assert!(
+        report
+            .comment
+            .contains("terraform_data.app may not be created")
+            && report.comment.contains("could not be evaluated")
+            && report.comment.contains("landfall approve_policies"),
+        "{}",
+        report.comment
+    );
 }

@@ -79,6 +79,7 @@ fn failing_tags() -> Vec<PolicySetResult> {
         failures: vec!["aws_s3_bucket.logs has no owner tag".to_owned()],
         warnings: Vec::new(),
         error: None,
+        namespaces: crate::run::policy::Namespaces::default(),
     }]
 }
 

@@ -349,7 +349,13 @@ fn a_plan_report_answers_for_every_policy_set_its_run_was_given_and_no_other() {
         failures: vec!["too dear".to_owned()],
         warnings: Vec::new(),
         error: None,
+        namespaces: crate::run::policy::Namespaces::default(),
     }];
+    assert_eq!(super::super::reports::belongs_to(&spec, &planned), Ok(()));
+    // ... in the packages it was given: a runner that reads `main` alone is not believed.
+    spec.project.policy_sets[0].namespaces = crate::run::policy::Namespaces::All;
+    assert!(super::super::reports::belongs_to(&spec, &planned).is_err());
+    planned.result.policies[0].namespaces = crate::run::policy::Namespaces::All;
     assert_eq!(super::super::reports::belongs_to(&spec, &planned), Ok(()));
     // ... and for no other set.
     planned.result.policies.push(crate::run::policy::PolicySetResult {
@@ -357,6 +363,7 @@ fn a_plan_report_answers_for_every_policy_set_its_run_was_given_and_no_other() {
         failures: vec!["made up".to_owned()],
         warnings: Vec::new(),
         error: None,
+        namespaces: crate::run::policy::Namespaces::default(),
     });
     assert!(super::super::reports::belongs_to(&spec, &planned).is_err());
 }

@@ -53,6 +53,20 @@ impl Namespaces {
         *self == Namespaces::default()
     }
 
+    /// The packages of both.
+    #[must_use]
+    pub fn union(self, other: Namespaces) -> Namespaces {
+        match (self, other) {
+            (Namespaces::Named(mut a), Namespaces::Named(b)) => {
+                a.extend(b);
+                a.sort();
+                a.dedup();
+                Namespaces::Named(a)
+            }
+            _ => Namespaces::All,
+        }
+    }
+
     /// Whether `name` is a package name conftest's `--namespace` can name: identifiers joined
     /// by dots (`terraform.aws`).
     #[must_use]
@@ -108,6 +122,10 @@ pub struct PolicySetResult {
     /// Why the set could not be evaluated; a set with an error fails.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub error: Option<String>,
+    /// The packages read: the function takes the result only for those its run was given (a
+    /// runner that predates them, which reads `main` alone, is not believed).
+    #[serde(default, skip_serializing_if = "Namespaces::is_main")]
+    pub namespaces: Namespaces,
 }
 
 impl PolicySetResult {
@@ -117,12 +135,13 @@ impl PolicySetResult {
         self.failures.is_empty() && self.error.is_none()
     }
 
-    fn error(name: &str, error: String) -> Self {
+    fn error(set: &PolicySet, error: String) -> Self {
         PolicySetResult {
-            name: name.to_owned(),
+            name: set.name.clone(),
             failures: Vec::new(),
             warnings: Vec::new(),
             error: Some(error),
+            namespaces: set.namespaces.clone(),
         }
     }
 }
@@ -144,7 +163,7 @@ pub fn evaluate(sets: &[PolicySet], plan_json: &str) -> Vec<PolicySetResult> {
             let why = format!("the plan's JSON cannot be read: {err}");
             return sets
                 .iter()
-                .map(|set| PolicySetResult::error(&set.name, why.clone()))
+                .map(|set| PolicySetResult::error(set, why.clone()))
                 .collect();
         }
     };
@@ -154,7 +173,7 @@ pub fn evaluate(sets: &[PolicySet], plan_json: &str) -> Vec<PolicySetResult> {
         .zip(sets)
         .map(|(result, set)| {
             result.unwrap_or_else(|| {
-                PolicySetResult::error(&set.name, "its evaluation panicked".to_owned())
+                PolicySetResult::error(set, "its evaluation panicked".to_owned())
             })
         })
         .collect();
@@ -206,25 +225,26 @@ fn evaluate_set(set: &PolicySet, input: &regorus::Value) -> PolicySetResult {
     let mut engine = regorus::Engine::new();
     for module in &set.modules {
         if let Err(err) = add_module(&mut engine, module) {
-            return PolicySetResult::error(&set.name, err);
+            return PolicySetResult::error(set, err);
         }
     }
     engine.set_input(input.clone());
     let packages = match set.namespaces.packages(&engine) {
         Ok(packages) => packages,
-        Err(err) => return PolicySetResult::error(&set.name, err),
+        Err(err) => return PolicySetResult::error(set, err),
     };
     let mut result = PolicySetResult {
         name: set.name.clone(),
         failures: Vec::new(),
         warnings: Vec::new(),
         error: None,
+        namespaces: set.namespaces.clone(),
     };
     let mut any_rule = false;
     for package in &packages {
         let rules = match package_rules(&mut engine, package) {
             Ok(rules) => rules,
-            Err(err) => return PolicySetResult::error(&set.name, err),
+            Err(err) => return PolicySetResult::error(set, err),
         };
         // Outside conftest's default, a message says which package it comes from.
         let from = (!set.namespaces.is_main()).then(|| package.join("."));
@@ -278,9 +298,12 @@ fn package_rules(
         .flat_map(|r| r.expressions)
         .map(|e| e.value)
         .next();
+    // A result that cannot be read (nested deeper than the JSON reader goes) fails the set: a
+    // package dropped here could leave another package's rules passing alone.
+    let unreadable = |err: &dyn std::fmt::Display| format!("its result cannot be read: {err}");
     match value.map(|value| value.to_json_str()) {
-        Some(Ok(json)) => Ok(serde_json::from_str(&json).unwrap_or_default()),
-        Some(Err(err)) => Err(format!("its result cannot be read: {err}")),
+        Some(Ok(json)) => serde_json::from_str(&json).map_err(|e| unreadable(&e)),
+        Some(Err(err)) => Err(unreadable(&err)),
         None => Ok(serde_json::Value::Null),
     }
 }
@@ -454,6 +477,26 @@ mod tests {
         let mut library = set("library", "package lib.names\n\nprefix := \"acme-\"\n");
         library.namespaces = Namespaces::All;
         assert!(!evaluate(&[library], PLAN)[0].passed());
+    }
+
+    /// A package whose result cannot be read (nested deeper than the JSON reader goes) fails
+    /// the set, even where another package has rules that pass.
+    #[test]
+    fn a_package_whose_result_cannot_be_read_fails_the_set() {
+        // A plan nested as deep as the reader goes, which a rule's message nests deeper.
+        let plan = format!(r#"{{"deep": {}1{}}}"#, "[".repeat(120), "]".repeat(120));
+        let mut s = set(
+            "deep",
+            "package main\n\ndeny contains \"never\" if { input.nothing }\n",
+        );
+        s.modules.push(PolicyModule {
+            path: "deep.rego".to_owned(),
+            text: "package deep\n\ndeny contains {\"msg\": \"deep\", \"at\": [[[[[[[[[[input.deep]]]]]]]]]]} if { input.deep }\n".to_owned(),
+        });
+        s.namespaces = Namespaces::All;
+        let result = evaluate(&[s], &plan).remove(0);
+        assert!(!result.passed(), "{result:?}");
+        assert!(result.error.unwrap().contains("cannot be read"));
     }
 
     #[test]

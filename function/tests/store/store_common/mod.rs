@@ -4,6 +4,7 @@
 #![allow(dead_code)] // Each test binary uses its own subset.
 
 pub mod contract;
+pub mod contract_apply_lock;
 pub mod contract_drift;
 pub mod contract_queue;
 pub mod contract_release;
