@@ -55,7 +55,7 @@ impl Run<'_> {
         &mut self,
         cmd: Command,
         capture: Capture,
-        echo: bool,
+        echo: process::Echo,
     ) -> io::Result<Finished> {
         let began = Instant::now();
         let done = process::run(cmd, capture, self.deadline, self.opts.grace, echo);
@@ -117,7 +117,9 @@ impl Run<'_> {
             cmd.env_remove(name);
         }
         cmd.envs(self.env.iter().map(|(name, value)| (name, value)));
-        let echo = self.opts.echo && hidden.is_none();
+        // The Job's log is read by whoever can read the namespace's pods: what the texts cut is
+        // cut there too.
+        let echo = (self.opts.echo && hidden.is_none()).then(|| self.cut_from_texts());
         let done = self
             .wait(cmd, Capture::Merged, echo)
             .map_err(|err| failed(step, format!("{shown}: {err}")))?;

@@ -110,7 +110,7 @@ fn show_json(run: &mut Run<'_>, dir: &Path, planfile: &Path) -> Result<String, S
         cmd.env_remove(name);
     }
     let done = run
-        .wait(cmd, Capture::Split, false)
+        .wait(cmd, Capture::Split, None)
         .map_err(|err| failed("show", format!("{shown}: {err}")))?;
     if done.cancelled {
         return Err(Run::cancelled("show", ""));

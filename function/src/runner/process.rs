@@ -67,23 +67,53 @@ pub enum Capture {
     Split,
 }
 
-fn reader(mut from: impl Read + Send + 'static, echo: bool) -> JoinHandle<Vec<u8>> {
+/// Where a child's output is copied as it arrives: nowhere, or the runner's stderr (the Job's
+/// log) with these values cut, line by line so that no value is split between two writes.
+pub type Echo = Option<Vec<String>>;
+
+fn reader(mut from: impl Read + Send + 'static, echo: Echo) -> JoinHandle<Vec<u8>> {
     std::thread::spawn(move || {
         let mut all = Vec::new();
         let mut buf = [0_u8; 16 * 1024];
+        // Where the output not echoed yet starts in `all`.
+        let mut echoed = 0;
         loop {
             match from.read(&mut buf) {
                 Ok(0) | Err(_) => break,
                 Ok(n) => {
                     all.extend_from_slice(&buf[..n]);
-                    if echo {
-                        let _ = io::stderr().write_all(&buf[..n]);
+                    if let Some(cut) = &echo {
+                        echoed = echo_lines(&all, echoed, cut, false);
                     }
                 }
             }
         }
+        if let Some(cut) = &echo {
+            echo_lines(&all, echoed, cut, true);
+        }
         all
     })
+}
+
+/// Writes the whole lines of `all` from `from` (everything, at the end) to stderr with `cut`
+/// cut; returns where the output not written yet starts.
+fn echo_lines(all: &[u8], from: usize, cut: &[String], end: bool) -> usize {
+    let upto = if end || cut.is_empty() {
+        all.len()
+    } else {
+        match all[from..].iter().rposition(|&b| b == b'\n') {
+            Some(last) => from + last + 1,
+            None => return from,
+        }
+    };
+    let text = &all[from..upto];
+    if cut.is_empty() {
+        let _ = io::stderr().write_all(text);
+    } else {
+        let text = crate::run::summary::redact(&String::from_utf8_lossy(text), cut);
+        let _ = io::stderr().write_all(text.as_bytes());
+    }
+    upto
 }
 
 fn signal_group(child: &Child, signal: Signal) {
@@ -142,13 +172,13 @@ fn could_not_start(err: &io::Error) -> io::Error {
 /// However it ends, its whole process group is then killed: nothing it started in the
 /// background (`cmd &`) outlives it to touch the files later steps and the runner read. In the
 /// runner, what left the group is killed too, and an error says so if that failed.
-/// `echo` copies the output to the runner's stderr as it arrives.
+/// `echo` copies the output (stderr alone, split) to the runner's stderr as it arrives.
 pub fn run(
     mut cmd: Command,
     capture: Capture,
     deadline: Instant,
     grace: Duration,
-    echo: bool,
+    echo: Echo,
 ) -> io::Result<Finished> {
     cmd.stdin(Stdio::null()).process_group(0);
     let (out_reader, err_reader);
@@ -168,7 +198,7 @@ pub fn run(
             cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
             let mut child = cmd.spawn().map_err(|e| could_not_start(&e))?;
             drop(cmd);
-            out_reader = reader(child.stdout.take().expect("stdout is piped"), false);
+            out_reader = reader(child.stdout.take().expect("stdout is piped"), None);
             err_reader = Some(reader(child.stderr.take().expect("stderr is piped"), echo));
             child
         }
@@ -214,7 +244,7 @@ mod tests {
     /// Runs `script` far from any deadline.
     fn run_sh(script: &str, capture: Capture) -> Finished {
         let far = Instant::now() + Duration::from_mins(1);
-        run(sh(script), capture, far, Duration::ZERO, false).unwrap()
+        run(sh(script), capture, far, Duration::ZERO, None).unwrap()
     }
 
     #[test]
@@ -253,7 +283,7 @@ mod tests {
     /// before its 30-second sleep would have ended.
     fn run_past(cmd: Command, limit: Duration, grace: Duration) -> Finished {
         let started = Instant::now();
-        let done = run(cmd, Capture::Merged, started + limit, grace, false).unwrap();
+        let done = run(cmd, Capture::Merged, started + limit, grace, None).unwrap();
         assert!(done.timed_out);
         assert!(started.elapsed() < Duration::from_secs(20));
         done

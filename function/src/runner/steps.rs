@@ -312,7 +312,8 @@ impl Run<'_> {
         let joined = value.split_whitespace().collect::<Vec<_>>().join(" ");
         for part in [value, value.trim(), &joined] {
             let known = self.withheld.iter().any(|held| held == part);
-            if part.len() >= MIN_WITHHELD_LEN && !known && !self.spec_holds(part) {
+            // Counted without its blanks: a value of spaces would cut every indentation.
+            if part.trim().len() >= MIN_WITHHELD_LEN && !known && !self.spec_holds(part) {
                 self.withheld.push(part.to_owned());
             }
         }

@@ -36,6 +36,11 @@ impl Fixture {
         fixture
     }
 
+    /// What the last run wrote to stderr: the Job's log, each step's output echoed.
+    pub(crate) fn job_log(&self) -> String {
+        std::fs::read_to_string(self.path("runner-stderr")).unwrap()
+    }
+
     pub(crate) fn path(&self, name: &str) -> PathBuf {
         self.dir.path().join(name)
     }
@@ -167,6 +172,7 @@ impl Fixture {
             .unwrap();
         let stdout = String::from_utf8_lossy(&output.stdout);
         let stderr = String::from_utf8_lossy(&output.stderr);
+        std::fs::write(self.path("runner-stderr"), output.stderr.as_slice()).unwrap();
         assert!(
             !stdout.contains(TOKEN) && !stderr.contains(TOKEN),
             "the token leaked into the runner's output"

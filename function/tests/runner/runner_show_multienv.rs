@@ -136,8 +136,8 @@ fn a_multienv_step_sets_its_variables_for_the_steps_after_it_and_withholds_their
         report.comment
     );
     let log = log_of(&fx, &report);
-    for text in [&report.comment, &log] {
-        assert!(text.contains("token-"), "{text}");
+    for text in [&report.comment, &log, &fx.job_log()] {
+        assert!(text.contains("token-(sensitive value)"), "{text}");
         assert!(!text.contains(secret), "{text}");
     }
 }
@@ -191,7 +191,7 @@ fn a_step_that_prints_the_show_file_shows_no_sensitive_value_in_a_failed_plan_or
         "{}",
         report.comment
     );
-    for text in [&report.comment, &log_of(&fx, &report)] {
+    for text in [&report.comment, &log_of(&fx, &report), &fx.job_log()] {
         assert!(!text.contains(SENSITIVE), "{text}");
     }
 
@@ -213,7 +213,9 @@ fn a_step_that_prints_the_show_file_shows_no_sensitive_value_in_a_failed_plan_or
         "{}",
         report.comment
     );
-    for text in [&report.comment, &log_of(&fx, &report)] {
+    let job_log = fx.job_log();
+    assert!(job_log.contains("resource_changes"), "{job_log}");
+    for text in [&report.comment, &log_of(&fx, &report), &job_log] {
         assert!(!text.contains(SENSITIVE), "{text}");
     }
 }

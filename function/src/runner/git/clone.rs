@@ -66,7 +66,7 @@ fn git(
         cmd.env(name, value);
     }
     let shown = args.join(" ");
-    let done = process::run(cmd, Capture::Split, deadline, Duration::from_secs(5), false).map_err(
+    let done = process::run(cmd, Capture::Split, deadline, Duration::from_secs(5), None).map_err(
         |source| CloneError::Spawn {
             args: shown.clone(),
             source,
