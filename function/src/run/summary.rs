@@ -323,7 +323,9 @@ fn drifted_addresses(plan: &serde_json::Map<String, Value>) -> Vec<String> {
 }
 
 /// Every value the plan marks sensitive (through `before_sensitive`/`after_sensitive` masks,
-/// sensitive outputs and sensitive root variables), as the strings that could appear in text.
+/// the `sensitive_values` masks of `planned_values` and `prior_state`, where a data source read
+/// while planning stands alone, sensitive outputs and sensitive root variables), as the strings
+/// that could appear in text.
 /// Strings shorter than four characters and the words `true`, `false` and `null` are left out:
 /// scrubbing those would mangle the text without hiding anything.
 #[must_use]
@@ -364,6 +366,25 @@ pub fn sensitive_values(text: &str) -> Vec<String> {
                 }
             }
         }
+        for values in [
+            plan.get("planned_values"),
+            plan.pointer("/prior_state/values"),
+        ]
+        .into_iter()
+        .flatten()
+        {
+            if let Some(root) = values.get("root_module") {
+                module_leaves(root, &mut found);
+            }
+            let outputs = values.get("outputs").and_then(Value::as_object);
+            for output in outputs.into_iter().flat_map(|o| o.values()) {
+                if output.get("sensitive").and_then(Value::as_bool) == Some(true)
+                    && let Some(value) = output.get("value")
+                {
+                    leaves(value, &mut found);
+                }
+            }
+        }
         let sensitive_vars = plan
             .pointer("/configuration/root_module/variables")
             .and_then(Value::as_object);
@@ -383,6 +404,23 @@ pub fn sensitive_values(text: &str) -> Vec<String> {
     found.sort_by(|a, b| b.len().cmp(&a.len()).then_with(|| a.cmp(b)));
     found.dedup();
     found
+}
+
+/// The sensitive leaves of a module as state shows it: each resource's `values` under its
+/// `sensitive_values` mask, and its child modules'.
+fn module_leaves(module: &Value, found: &mut Vec<String>) {
+    let resources = module.get("resources").and_then(Value::as_array);
+    for resource in resources.into_iter().flatten() {
+        if let (Some(values), Some(mask)) =
+            (resource.get("values"), resource.get("sensitive_values"))
+        {
+            masked_leaves(values, mask, found);
+        }
+    }
+    let children = module.get("child_modules").and_then(Value::as_array);
+    for child in children.into_iter().flatten() {
+        module_leaves(child, found);
+    }
 }
 
 /// The leaves of `value` where `mask` (a sensitivity mask of the same shape, or `true` for a
@@ -508,6 +546,29 @@ mod tests {
         assert_eq!(
             redact("password = hunter22, name = public", &secrets),
             "password = (sensitive value), name = public"
+        );
+    }
+
+    /// A data source read while planning (a secret for a provider block) is only in
+    /// `prior_state` and `planned_values`, in child modules too, with their own masks.
+    #[test]
+    fn data_sources_and_outputs_of_the_states_shown_are_collected() {
+        let plan = r#"{"prior_state":{"values":{
+              "outputs":{"db":{"sensitive":true,"value":"output-secret"},"region":{"sensitive":false,"value":"eu-west-1"}},
+              "root_module":{"resources":[{"address":"data.aws_secretsmanager_secret_version.db","mode":"data",
+                "values":{"arn":"arn:aws:x","secret_string":"prior-secret"},"sensitive_values":{"secret_string":true}}],
+              "child_modules":[{"address":"module.m","resources":[{"address":"module.m.data.x.y","mode":"data",
+                "values":{"list":["open","child-secret"]},"sensitive_values":{"list":[false,true]}}]}]}}},
+            "planned_values":{"root_module":{"resources":[{"address":"x.z",
+                "values":{"token":"planned-secret"},"sensitive_values":{"token":true}}]}}}"#;
+        assert_eq!(
+            sensitive_values(plan),
+            [
+                "planned-secret",
+                "output-secret",
+                "child-secret",
+                "prior-secret"
+            ]
         );
     }
 
