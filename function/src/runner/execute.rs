@@ -524,6 +524,9 @@ async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Execu
         Err(stop) => Err(stop),
     };
     run.mark_outcome();
+    if !(spec.command == RunCommand::Plan && done.is_ok()) {
+        super::plan::remove_showfile(run);
+    }
     if !matches!(done, Err(Stop(Outcome::TimedOut { .. }))) {
         run.post_hooks(&repo);
     }

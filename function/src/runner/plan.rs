@@ -124,21 +124,32 @@ fn show_json(run: &mut Run<'_>, dir: &Path, planfile: &Path) -> Result<String, S
     Ok(done.text())
 }
 
-/// Writes the plan's JSON at `$SHOWFILE`, for the post-workflow hooks. A step may have left
-/// something there (a forged plan, read-only; a link to elsewhere): it is removed and the file
-/// made anew (`create_new` follows no link), and a write that fails fails the run, so a hook
-/// never reads anything but what the runner showed.
+/// Writes the plan's JSON at `$SHOWFILE`, for the steps after a `show` step and the
+/// post-workflow hooks. A step may have left something there (a forged plan, read-only; a link
+/// to elsewhere): the JSON is written whole to a new file beside it (`create_new` follows no
+/// link) and renamed over it (which replaces a link, never its target), and a write that fails
+/// fails the run, so nothing reads a part of it.
 fn write_showfile(path: &Path, json: &str) -> std::io::Result<()> {
     use std::io::Write as _;
-    match fs::remove_file(path) {
+    let part = path.with_extension("json.part");
+    match fs::remove_file(&part) {
         Err(err) if err.kind() != std::io::ErrorKind::NotFound => return Err(err),
         _ => {}
     }
-    fs::OpenOptions::new()
+    let mut file = fs::OpenOptions::new()
         .write(true)
         .create_new(true)
-        .open(path)?
-        .write_all(json.as_bytes())
+        .open(&part)?;
+    file.write_all(json.as_bytes())?;
+    drop(file);
+    fs::rename(&part, path)
+}
+
+/// Removes `$SHOWFILE` where the run did not end by writing it, before the post-workflow
+/// hooks: a failed plan's file may be a step's forgery, or a `show` step's from before the
+/// steps that failed.
+pub(super) fn remove_showfile(run: &Run<'_>) {
+    let _ = fs::remove_file(run.planfile.with_extension("json"));
 }
 
 /// Atlantis' `show` step: `terraform show -json` of the plan at `$PLANFILE` (a private copy,

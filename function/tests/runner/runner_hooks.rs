@@ -63,6 +63,32 @@ fn a_post_hook_reads_the_plan_the_runner_showed_not_what_a_step_left() {
     );
 }
 
+/// A plan that fails after a `show` step leaves no `$SHOWFILE` to the post-workflow hooks: the
+/// file there may be a later step's forgery, and the plan it showed is not the run's.
+#[test]
+fn after_a_failed_plan_a_post_hook_finds_no_show_file() {
+    let fx = Fixture::new();
+    let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
+    let mut spec = fx.spec(&head, "delivery-showfile-failed");
+    let mut workflow = default_steps(RunCommand::Plan);
+    workflow.push(Step::Show);
+    workflow.push(Step::run(
+        "echo '{\"resource_changes\": \"forged\"}' > \"$SHOWFILE\"; exit 4",
+    ));
+    spec.project.workflow = Some(workflow);
+    spec.project.hooks.post = vec![WorkflowHook::new(
+        "if [ -e \"$SHOWFILE\" ]; then echo \"show file: $(cat \"$SHOWFILE\")\"; else echo no-show-file; fi",
+    )];
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Failed, "{}", report.comment);
+    assert!(
+        report.comment.contains("no-show-file"),
+        "{}",
+        report.comment
+    );
+    assert!(!report.comment.contains("forged"), "{}", report.comment);
+}
+
 /// A hook runs only in runs of the commands it names (Atlantis' `commands`), decided by the
 /// runner from its run's command: an apply made from a plan's spec keeps its apply-only hooks.
 #[test]
