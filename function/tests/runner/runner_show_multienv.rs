@@ -234,7 +234,7 @@ fn an_apply_without_init_sets_the_plan_stages_multienv_variables_again_in_order(
     let mut apply = fx.apply_spec(&planned, &report, &head);
     apply.project.init_env = vec![
         multienv(
-            "echo LOCK=not-a-boolean,WAIT=not-a-duration",
+            "echo LOCK=not-a-boolean,WAIT=not-a-duration,PARALLEL=3",
             RunOutput::Show,
         ),
         Step::env("LOCK", EnvSource::Value("true".to_owned())),
@@ -242,13 +242,15 @@ fn an_apply_without_init_sets_the_plan_stages_multienv_variables_again_in_order(
     apply.project.init_args = vec!["-lock-timeout=${WAIT}".to_owned()];
     // Terraform refuses `-lock=not-a-boolean` and `-lock-timeout=not-a-duration`: the `env`
     // after the replayed `multienv` must win, and so must the apply stage's own `multienv`,
-    // which runs before the directory is initialised.
+    // which runs before the directory is initialised. `PARALLEL` only the replayed `multienv`
+    // sets: without it, `-parallelism=` is refused.
     apply.project.workflow = Some(vec![
         multienv("echo WAIT=2s", RunOutput::Hide),
         Step::Apply {
             extra_args: vec![
                 "-lock=${LOCK}".to_owned(),
                 "-lock-timeout=${WAIT}".to_owned(),
+                "-parallelism=${PARALLEL}".to_owned(),
             ],
         },
     ]);
