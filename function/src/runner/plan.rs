@@ -47,25 +47,27 @@ pub fn plan_text(output: &str) -> String {
 }
 
 /// The planfile's bytes, read only where the runner put `$PLANFILE`: no symbolic link on the way
-/// (one to `/proc/self/cwd/...` leads Terraform and the runner to two different files).
-pub(super) fn planfile_bytes(run: &Run<'_>) -> Result<Vec<u8>, Stop> {
+/// (one to `/proc/self/cwd/...` leads Terraform and the runner to two different files). `step`
+/// (`plan`, `show`) names the step that fails when they cannot be read.
+pub(super) fn planfile_bytes(run: &Run<'_>, step: &str) -> Result<Vec<u8>, Stop> {
     let out = run.planfile.parent().unwrap_or(&run.opts.work_dir);
     let linked = fs::read_link(&run.opts.work_dir).ok() != run.work_dir_link
         || [out, &run.planfile]
             .into_iter()
             .any(|path| fs::symlink_metadata(path).is_ok_and(|meta| meta.file_type().is_symlink()));
     if linked {
+        let not = if step == "show" { "shown" } else { "stored" };
         return Err(failed(
-            "plan",
+            step,
             format!(
-                "$PLANFILE ({}) leads through a symbolic link: the planfile is not stored",
+                "$PLANFILE ({}) leads through a symbolic link: the planfile is not {not}",
                 run.planfile.display()
             ),
         ));
     }
     if !run.planfile.is_file() {
         return Err(failed(
-            "plan",
+            step,
             format!(
                 "the workflow wrote no planfile at $PLANFILE ({})",
                 run.planfile.display()
@@ -165,7 +167,7 @@ pub(super) fn show_step(run: &mut Run<'_>, dir: &Path) -> Result<(), Stop> {
             ),
         ));
     }
-    let bytes = planfile_bytes(run)?;
+    let bytes = planfile_bytes(run, "show")?;
     let (_folder, copy) = private_copy(run, &bytes)?;
     let json = show_json(run, dir, &copy)?;
     // The steps after it may print the file: its sensitive values are cut from every text from
@@ -185,7 +187,7 @@ pub(super) async fn finish_plan<A: Artifacts>(
 ) -> Result<Executed, Stop> {
     let spec = run.spec;
     // The one read: what is summarised, checked against the policies, checksummed and stored.
-    let bytes = planfile_bytes(run)?;
+    let bytes = planfile_bytes(run, "plan")?;
     let (_folder, copy) = private_copy(run, &bytes)?;
     let json = show_json(run, dir, &copy)?;
     write_showfile(&run.planfile.with_extension("json"), &json)
@@ -200,7 +202,7 @@ pub(super) async fn finish_plan<A: Artifacts>(
     let planfile = if summary.has_changes() {
         // Belt and braces: something still rewriting the planfile, or the copy, after the
         // workflow ended is refused outright.
-        if planfile_bytes(run)? != bytes || fs::read(&copy).ok().as_ref() != Some(&bytes) {
+        if planfile_bytes(run, "plan")? != bytes || fs::read(&copy).ok().as_ref() != Some(&bytes) {
             return Err(failed(
                 "plan",
                 "the planfile changed while Terraform summarised it: it is not stored",

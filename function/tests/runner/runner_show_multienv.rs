@@ -5,7 +5,7 @@
 
 use landfall_e2e::git;
 use landfall_function::run::{
-    EnvSource, RunOutput, RunReport, RunStatus, ShellCommand, Step, default_steps,
+    EnvSource, Outcome, RunOutput, RunReport, RunStatus, ShellCommand, Step, default_steps,
 };
 
 use super::runner_e2e::Fixture;
@@ -97,6 +97,29 @@ fn a_show_step_before_any_plan_fails_the_run_saying_so() {
         "{}",
         report.comment
     );
+}
+
+/// A planfile a step moved behind a symbolic link is not shown, and the failure names `show`.
+#[test]
+fn a_show_step_refuses_a_planfile_behind_a_link_naming_itself() {
+    let fx = Fixture::new();
+    let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
+    let mut spec = fx.spec(&head, "delivery-show-link");
+    spec.project.workflow = Some(vec![
+        init(),
+        plan(),
+        Step::run("mv \"$PLANFILE\" \"$PLANFILE.real\" && ln -s \"$PLANFILE.real\" \"$PLANFILE\""),
+        Step::Show,
+    ]);
+    let report = fx.run(&spec);
+    assert_eq!(report.status, RunStatus::Failed, "{}", report.comment);
+    match &report.result.outcome {
+        Outcome::Failed { step, output } => {
+            assert_eq!(step, "show");
+            assert!(output.contains("the planfile is not shown"), "{output}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
 
 #[test]

@@ -85,7 +85,10 @@ fn a_work_dir_the_operator_linked_stores_its_plan_and_one_swapped_in_later_does_
     let opts = options(&work);
     let run = run_in(&spec, &opts);
     fs::write(&run.planfile, b"the plan").unwrap();
-    assert_eq!(planfile_bytes(&run).ok(), Some(b"the plan".to_vec()));
+    assert_eq!(
+        planfile_bytes(&run, "plan").ok(),
+        Some(b"the plan".to_vec())
+    );
 
     let plain = dir.path().join("plain");
     fs::create_dir_all(plain.join("out")).unwrap();
@@ -94,7 +97,7 @@ fn a_work_dir_the_operator_linked_stores_its_plan_and_one_swapped_in_later_does_
     fs::rename(&plain, dir.path().join("moved")).unwrap();
     std::os::unix::fs::symlink(&real, &plain).unwrap();
     assert!(
-        planfile_bytes(&run).is_err(),
+        planfile_bytes(&run, "plan").is_err(),
         "a work dir swapped for a link"
     );
 }
