@@ -471,18 +471,19 @@ pub const REDACTED: &str = "(sensitive value)";
 /// reviewers what the plan does.
 #[must_use]
 pub fn redact(text: &str, secrets: &[String]) -> String {
-    if !text.lines().any(is_counts_line) {
-        return redact_all(text, secrets);
+    // The text between counts lines is cut whole, so a value of several lines is cut too.
+    let mut out = String::with_capacity(text.len());
+    let (mut uncut, mut at) = (0, 0);
+    for line in text.split_inclusive('\n') {
+        if is_counts_line(line.trim_end()) {
+            out.push_str(&redact_all(&text[uncut..at], secrets));
+            out.push_str(line);
+            uncut = at + line.len();
+        }
+        at += line.len();
     }
-    text.split_inclusive('\n')
-        .map(|line| {
-            if is_counts_line(line.trim_end()) {
-                line.to_owned()
-            } else {
-                redact_all(line, secrets)
-            }
-        })
-        .collect()
+    out.push_str(&redact_all(&text[uncut..], secrets));
+    out
 }
 
 /// Whether `line` is Terraform's counts line and nothing else: `Plan: ` and `<n> to <action>`

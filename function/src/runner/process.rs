@@ -96,10 +96,13 @@ fn reader(mut from: impl Read + Send + 'static, echo: Echo) -> JoinHandle<Vec<u8
 }
 
 /// Writes the whole lines of `all` from `from` (everything, at the end) to stderr with `cut`
-/// cut; returns where the output not written yet starts.
+/// cut; returns where the output not written yet starts. Where a value to cut has several
+/// lines, nothing is written before the end: no boundary between two writes is then safe.
 fn echo_lines(all: &[u8], from: usize, cut: &[String], end: bool) -> usize {
     let upto = if end || cut.is_empty() {
         all.len()
+    } else if cut.iter().any(|value| value.contains('\n')) {
+        return from;
     } else {
         match all[from..].iter().rposition(|&b| b == b'\n') {
             Some(last) => from + last + 1,

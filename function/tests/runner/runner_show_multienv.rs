@@ -297,11 +297,15 @@ fn a_multienv_value_of_several_lines_is_withheld_as_echo_prints_it() {
     )];
     workflow.extend(default_steps(spec.command));
     workflow.push(Step::run("echo key-$KEY"));
+    // Printed as it is, a line at a time: the Job's log gets its lines in two reads.
+    workflow.push(Step::run(
+        "printf '%s\\n' \"$KEY\" | while read -r line; do echo \"$line\"; sleep 0.3; done",
+    ));
     spec.project.workflow = Some(workflow);
     let report = fx.run(&spec);
     assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
     assert!(report.comment.contains("key-"), "{}", report.comment);
-    for text in [&report.comment, &log_of(&fx, &report)] {
+    for text in [&report.comment, &log_of(&fx, &report), &fx.job_log()] {
         for line in ["first-line-aa11bb22", "second-line-cc33dd44"] {
             assert!(!text.contains(line), "{text}");
         }

@@ -106,6 +106,15 @@ fn the_counts_line_is_never_cut() {
         ),
         "Plan: 1 to import, 2 to add, 0 to change, 0 to destroy."
     );
+    // A value of several lines beside a counts line is cut whole.
+    let key = ["-----BEGIN KEY-----\nc2VjcmV0\n-----END KEY-----".to_owned()];
+    assert_eq!(
+        redact(
+            "-----BEGIN KEY-----\nc2VjcmV0\n-----END KEY-----\nPlan: 1 to add, 0 to change, 0 to destroy.\n",
+            &key
+        ),
+        "(sensitive value)\nPlan: 1 to add, 0 to change, 0 to destroy.\n"
+    );
 }
 
 #[test]
