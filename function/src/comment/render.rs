@@ -343,6 +343,7 @@ pub(crate) mod tests {
             warnings: Vec::new(),
             error: None,
             namespaces: crate::run::policy::Namespaces::default(),
+            digest: String::new(),
         }];
         result.policy_approvals = vec!["alice".to_owned(), "{1d6a-77}".to_owned()];
         assert!(

@@ -201,7 +201,11 @@ impl Context {
             reasons.push(why);
         }
         let checks = self.effective_policy(ctx).policy_checks;
-        if let Some(why) = crate::repo_config::unapproved(record.result.as_ref(), checks.as_deref()) {
+        if let Some(why) = crate::repo_config::unapproved(
+            record.result.as_ref(),
+            checks.as_deref(),
+            Some(&project.workflow.policy_namespaces()),
+        ) {
             reasons.push(why);
         }
         reasons.extend(

@@ -202,7 +202,7 @@ impl Context {
             let result = item.record.result.as_ref();
             let other_base = super::select::other_base(result, &ctx.base_branch);
             item.replan = policy.merge.replan
-                && (other_base.is_some() || crate::repo_config::unchecked(result, checks).is_some());
+                && (other_base.is_some() || crate::repo_config::unchecked(result, checks, Some(&item.project.workflow.policy_namespaces())).is_some());
             let checks = if item.replan { None } else { checks };
             let mut reasons = self
                 .merge_refusals(ctx, &item.record, &item.project, checks, &mut checked)
@@ -397,7 +397,7 @@ impl Context {
                 // The plan made again at the merge commit passes the same gates as the first.
                 let checks = self.policy_for(&spec.repo, &spec.base_branch).policy_checks;
                 if let Some(why) =
-                    crate::repo_config::unapproved(record.result.as_ref(), checks.as_deref())
+                    crate::repo_config::unapproved(record.result.as_ref(), checks.as_deref(), None)
                 {
                     let body = text::not_applied_on_merge(&label, &[why]);
                     self.vcs.post_comment(&spec.repo, spec.pr, &body).await?;

@@ -104,7 +104,7 @@ impl Context {
         };
         let result = now.result.as_ref();
         if now.run_id != run_id
-            || unapproved(result, Some(checks)).is_some()
+            || unapproved(result, Some(checks), None).is_some()
             || result.is_some_and(|r| r.made_for_another_base(&ctx.base_branch))
         {
             return Ok(());

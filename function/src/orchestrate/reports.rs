@@ -165,14 +165,15 @@ pub(super) fn belongs_to(spec: &RunSpec, report: &RunReport) -> Result<(), Strin
     {
         return Err("the report leaves out a policy set its run was given".to_owned());
     }
-    // ... in the packages it was given: a runner that predates them reads `main` alone.
+    // ... with the rules and in the packages it was given: a runner that predates them reads
+    // `main` alone and names no rules.
     let read_as_given = |r: &crate::run::policy::PolicySetResult| {
         let set = spec.project.policy_sets.iter().find(|set| set.name == r.name);
-        set.is_none_or(|set| set.namespaces == r.namespaces)
+        set.is_none_or(|set| set.namespaces == r.namespaces && set.digest() == r.digest)
     };
     if !result.policies.iter().all(read_as_given) {
         return Err(
-            "the report's policy sets were not read in the packages its run was given (a runner older than the function?)"
+            "the report's policy sets were not read with the rules and in the packages its run was given (a runner older than the function?)"
                 .to_owned(),
         );
     }

@@ -160,7 +160,11 @@ impl Context {
         checks: Option<&crate::repo_config::PolicyChecks>,
         checked: &mut Checked,
     ) -> anyhow::Result<Vec<String>> {
-        let mut reasons: Vec<String> = crate::repo_config::unapproved(record.result.as_ref(), checks)
+        let mut reasons: Vec<String> = crate::repo_config::unapproved(
+            record.result.as_ref(),
+            checks,
+            Some(&project.workflow.policy_namespaces()),
+        )
             .into_iter()
             .collect();
         let approved: Vec<Requirement> = project

@@ -4,6 +4,7 @@
 
 use super::PolicyChecks;
 use crate::run::ProjectResult;
+use crate::run::policy::{Namespaces, PolicySet};
 
 /// The failing sets of `result`, and how many approvals they need.
 pub(crate) fn failing(result: &ProjectResult, checks: Option<&PolicyChecks>) -> (Vec<String>, u32) {
@@ -26,14 +27,17 @@ pub(crate) fn failing(result: &ProjectResult, checks: Option<&PolicyChecks>) -> 
 }
 
 /// Why a plan with `result` may not be applied yet for its policy checks; `None` when it may.
-/// A plan must have been checked against every set the policy has now: one made before a set
-/// was added, or for another base branch (a PR retargeted from a branch whose `repos` entry
-/// turns the checks off), was not, and passes nothing it was not checked against.
+/// A plan must have been checked against every set the policy has now, with the rules each has
+/// now, and, where the project is known, in the `packages` its workflow reads them in: one made
+/// before a set was added or its rules changed, or for another base branch (a PR retargeted
+/// from a branch whose `repos` entry turns the checks off), was not, and passes nothing it was
+/// not checked against.
 pub(crate) fn unapproved(
     result: Option<&ProjectResult>,
     checks: Option<&PolicyChecks>,
+    packages: Option<&Namespaces>,
 ) -> Option<String> {
-    if let Some(why) = unchecked(result, checks) {
+    if let Some(why) = unchecked(result, checks, packages) {
         return Some(why);
     }
     let result = result?;
@@ -53,21 +57,32 @@ pub(crate) fn unapproved(
     ))
 }
 
-/// Why a plan with `result` was not checked against every set of `checks`, if it was not.
+/// Why a plan with `result` was not checked against every set of `checks` as it is now (its
+/// rules, and the `packages` where given), if it was not.
 pub(crate) fn unchecked(
     result: Option<&ProjectResult>,
     checks: Option<&PolicyChecks>,
+    packages: Option<&Namespaces>,
 ) -> Option<String> {
+    let checked_against = |set: &PolicySet| {
+        result.is_some_and(|r| {
+            r.policies.iter().any(|p| {
+                p.name == set.name
+                    && p.digest == set.digest()
+                    && packages.is_none_or(|packages| &p.namespaces == packages)
+            })
+        })
+    };
     let unchecked: Vec<String> = checks
         .into_iter()
         .flat_map(|c| &c.sets)
-        .map(|s| &s.set.name)
-        .filter(|name| !result.is_some_and(|r| r.policies.iter().any(|p| &p.name == *name)))
-        .map(|name| format!("`{name}`"))
+        .filter(|s| !checked_against(&s.set))
+        .map(|s| format!("`{}`", s.set.name))
         .collect();
     (!unchecked.is_empty()).then(|| {
         format!(
-            "its plan was not checked against the policy set(s) {}: the policy, or the pull \
+            "its plan was not checked against the policy set(s) {} as the policy has them now: \
+             the policy (its sets, their rules or the packages they are read in), or the pull \
              request's base branch, changed since it was made. Comment `landfall plan` to plan \
              again",
             unchecked.join(", ")

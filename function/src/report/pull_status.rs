@@ -163,7 +163,7 @@ fn policy_check(
         let applied = result.is_some_and(|r| r.command == RunCommand::Apply);
         match stand {
             Stand::Settled | Stand::ApplyFailed if applied => passed += 1,
-            Stand::Planned | Stand::Settled => match unapproved(result, Some(checks)) {
+            Stand::Planned | Stand::Settled => match unapproved(result, Some(checks), None) {
                 None => passed += 1,
                 Some(_) => failed += 1,
             },
@@ -410,11 +410,8 @@ mod tests {
         let mut r = record(dir, status, Some(RunCommand::Plan));
         let result = r.result.as_mut().unwrap();
         result.policies = vec![PolicySetResult {
-            name: "tags".to_owned(),
             failures: if passed { Vec::new() } else { vec!["no owner tag".to_owned()] },
-            warnings: Vec::new(),
-            error: None,
-            namespaces: crate::run::policy::Namespaces::default(),
+            ..PolicySetResult::of(&checks().sets[0].set)
         }];
         result.policy_approvals = approvals.iter().map(|a| (*a).to_owned()).collect();
         r

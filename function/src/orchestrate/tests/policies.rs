@@ -64,7 +64,7 @@ pub(super) async fn planned_with_a_failing_policy_under(text: &str) -> (Loop, te
         size: 10,
     };
     let mut planned = report(&spec, RunStatus::Planned, Some(planfile));
-    planned.result.policies = failing_tags();
+    planned.result.policies = failing_tags(&spec);
     assert_eq!(
         lp.ctx.take_report(Some(&credential), &body(&spec, planned)).await,
         ReportAnswer::Recorded
@@ -72,14 +72,12 @@ pub(super) async fn planned_with_a_failing_policy_under(text: &str) -> (Loop, te
     (lp, bin)
 }
 
-/// The result of the `tags` set, failing.
-fn failing_tags() -> Vec<PolicySetResult> {
+/// The result of the `tags` set that `spec`'s run was given, failing.
+fn failing_tags(spec: &RunSpec) -> Vec<PolicySetResult> {
+    let tags = spec.project.policy_sets.iter().find(|set| set.name == "tags");
     vec![PolicySetResult {
-        name: "tags".to_owned(),
         failures: vec!["aws_s3_bucket.logs has no owner tag".to_owned()],
-        warnings: Vec::new(),
-        error: None,
-        namespaces: crate::run::policy::Namespaces::default(),
+        ..PolicySetResult::of(tags.expect("the run was given the `tags` set"))
     }]
 }
 
@@ -175,6 +173,55 @@ async fn runs_reach(lp: &Loop, n: usize) {
         assert!(std::time::Instant::now() < deadline, "run {n} was never dispatched");
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
+}
+
+/// A plan checked under other rules than the set has now, or in other packages than its
+/// project's workflow reads, was not checked against the policy as it is: its approval lets
+/// nothing through, and nothing is applied until it is planned again.
+#[tokio::test]
+async fn a_plan_checked_under_other_rules_or_packages_is_not_applied() {
+    let (lp, _bin) = planned_with_a_failing_policy().await;
+    let by_owner = say(&lp, "security-lead", "landfall approve_policies", "approve-1").await;
+    assert!(by_owner.contains("approved (1 of 1"), "{by_owner}");
+    let as_recorded = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    let digest = as_recorded.result.unwrap().policies[0].digest.clone();
+
+    let mut before = crate::run::policy::PolicySet {
+        name: "tags".to_owned(),
+        modules: Vec::new(),
+        namespaces: crate::run::policy::Namespaces::default(),
+    };
+    before.modules.push(crate::run::policy::PolicyModule {
+        path: "tags.rego".to_owned(),
+        text: "package main\n".to_owned(),
+    });
+    rewrite_result(&lp, |result| result.policies[0].digest = before.digest()).await;
+    let refused = say(&lp, "maintainer", "landfall apply", "apply-1").await;
+    assert!(refused.contains("as the policy has them now"), "{refused}");
+    assert_eq!(run_envs(&lp).len(), 1, "nothing applied under the old rules");
+
+    rewrite_result(&lp, |result| {
+        result.policies[0].digest.clone_from(&digest);
+        result.policies[0].namespaces =
+            crate::run::policy::Namespaces::Named(vec!["terraform".to_owned()]);
+    })
+    .await;
+    let refused = say(&lp, "maintainer", "landfall apply", "apply-2").await;
+    assert!(refused.contains("as the policy has them now"), "{refused}");
+    assert_eq!(run_envs(&lp).len(), 1, "nothing applied from other packages");
+    let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
+    assert_eq!(record.status, crate::store::PlanStatus::Planned, "the plan is kept");
+    assert!(
+        lp.ctx.store.get_lock(&record.key).await.unwrap().is_some(),
+        "the lock is still held"
+    );
+
+    rewrite_result(&lp, |result| {
+        result.policies[0].namespaces = crate::run::policy::Namespaces::default();
+    })
+    .await;
+    say(&lp, "maintainer", "landfall apply", "apply-3").await;
+    runs_reach(&lp, 2).await;
 }
 
 /// A failing set the policy no longer names (renamed or removed since the plan) has no owners
@@ -394,7 +441,7 @@ async fn a_plan_made_again_on_merge_and_held_for_its_policies_applies_once_an_ow
     };
     let mut planned = report(&replan, RunStatus::Planned, Some(planfile.clone()));
     planned.head_sha = replan.head_sha.clone();
-    planned.result.policies = failing_tags();
+    planned.result.policies = failing_tags(&replan);
     assert_eq!(
         lp.ctx.take_report(Some(&credential), &body(&replan, planned)).await,
         ReportAnswer::Recorded

@@ -336,34 +336,44 @@ async fn execution_order_groups_start_one_after_another_from_the_reports_without
 
 #[test]
 fn a_plan_report_answers_for_every_policy_set_its_run_was_given_and_no_other() {
+    use crate::run::policy::{Namespaces, PolicyModule, PolicySet, PolicySetResult};
     let mut spec = crate::run::env::tests::plan_spec();
-    spec.project.policy_sets = vec![crate::run::policy::PolicySet {
+    spec.project.policy_sets = vec![PolicySet {
         name: "cost".to_owned(),
-        modules: Vec::new(),
-        namespaces: crate::run::policy::Namespaces::default(),
+        modules: vec![PolicyModule {
+            path: "cost.rego".to_owned(),
+            text: "package main\ndeny contains \"too dear\" if { true }\n".to_owned(),
+        }],
+        namespaces: Namespaces::default(),
     }];
     let mut planned = report(&spec, RunStatus::Planned, None);
     assert!(super::super::reports::belongs_to(&spec, &planned).is_err());
-    planned.result.policies = vec![crate::run::policy::PolicySetResult {
-        name: "cost".to_owned(),
+    let given = spec.project.policy_sets[0].clone();
+    planned.result.policies = vec![PolicySetResult {
         failures: vec!["too dear".to_owned()],
-        warnings: Vec::new(),
-        error: None,
-        namespaces: crate::run::policy::Namespaces::default(),
+        ..PolicySetResult::of(&given)
     }];
     assert_eq!(super::super::reports::belongs_to(&spec, &planned), Ok(()));
-    // ... in the packages it was given: a runner that reads `main` alone is not believed.
-    spec.project.policy_sets[0].namespaces = crate::run::policy::Namespaces::All;
+    // ... with the rules it was given: a result for other rules (or none named, from a runner
+    // that predates them) is not believed.
+    let mut other_rules = given.clone();
+    other_rules.modules[0].text.push_str("# changed\n");
+    planned.result.policies[0].digest = other_rules.digest();
     assert!(super::super::reports::belongs_to(&spec, &planned).is_err());
-    planned.result.policies[0].namespaces = crate::run::policy::Namespaces::All;
+    planned.result.policies[0].digest = String::new();
+    assert!(super::super::reports::belongs_to(&spec, &planned).is_err());
+    planned.result.policies[0].digest = given.digest();
+    assert_eq!(super::super::reports::belongs_to(&spec, &planned), Ok(()));
+    // ... in the packages it was given: a runner that reads `main` alone is not believed.
+    spec.project.policy_sets[0].namespaces = Namespaces::All;
+    assert!(super::super::reports::belongs_to(&spec, &planned).is_err());
+    planned.result.policies[0].namespaces = Namespaces::All;
     assert_eq!(super::super::reports::belongs_to(&spec, &planned), Ok(()));
     // ... and for no other set.
-    planned.result.policies.push(crate::run::policy::PolicySetResult {
+    planned.result.policies.push(PolicySetResult {
         name: "unasked".to_owned(),
         failures: vec!["made up".to_owned()],
-        warnings: Vec::new(),
-        error: None,
-        namespaces: crate::run::policy::Namespaces::default(),
+        ..PolicySetResult::of(&given)
     });
     assert!(super::super::reports::belongs_to(&spec, &planned).is_err());
 }

@@ -13,6 +13,7 @@ use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde::{Deserialize, Serialize};
+use sha2::{Digest as _, Sha256};
 
 mod input;
 
@@ -26,6 +27,23 @@ pub struct PolicySet {
     /// The packages its rules are read from.
     #[serde(default, skip_serializing_if = "Namespaces::is_main")]
     pub namespaces: Namespaces,
+}
+
+impl PolicySet {
+    /// The SHA-256 of the set's rules (each module's path and text), in hex. A plan's result
+    /// names it, so a plan checked before the operator changed a set's rules does not count as
+    /// checked against the set as it is now.
+    #[must_use]
+    pub fn digest(&self) -> String {
+        let mut hash = Sha256::new();
+        for module in &self.modules {
+            for part in [&module.path, &module.text] {
+                hash.update((part.len() as u64).to_le_bytes());
+                hash.update(part.as_bytes());
+            }
+        }
+        hex::encode(hash.finalize())
+    }
 }
 
 /// The packages a set's rules are read from, as conftest's flags choose them: `main` by
@@ -126,9 +144,26 @@ pub struct PolicySetResult {
     /// runner that predates them, which reads `main` alone, is not believed).
     #[serde(default, skip_serializing_if = "Namespaces::is_main")]
     pub namespaces: Namespaces,
+    /// The [`PolicySet::digest`] of the set as the run was given it: the function takes the
+    /// result only for its run's own rules, and apply only for the rules the policy has now.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub digest: String,
 }
 
 impl PolicySetResult {
+    /// The result of `set` before anything is found: no failure, warning or error.
+    #[must_use]
+    pub fn of(set: &PolicySet) -> Self {
+        PolicySetResult {
+            name: set.name.clone(),
+            failures: Vec::new(),
+            warnings: Vec::new(),
+            error: None,
+            namespaces: set.namespaces.clone(),
+            digest: set.digest(),
+        }
+    }
+
     /// Whether the set lets the plan be applied: no failure and no error.
     #[must_use]
     pub fn passed(&self) -> bool {
@@ -137,11 +172,8 @@ impl PolicySetResult {
 
     fn error(set: &PolicySet, error: String) -> Self {
         PolicySetResult {
-            name: set.name.clone(),
-            failures: Vec::new(),
-            warnings: Vec::new(),
             error: Some(error),
-            namespaces: set.namespaces.clone(),
+            ..PolicySetResult::of(set)
         }
     }
 }
@@ -233,13 +265,7 @@ fn evaluate_set(set: &PolicySet, input: &regorus::Value) -> PolicySetResult {
         Ok(packages) => packages,
         Err(err) => return PolicySetResult::error(set, err),
     };
-    let mut result = PolicySetResult {
-        name: set.name.clone(),
-        failures: Vec::new(),
-        warnings: Vec::new(),
-        error: None,
-        namespaces: set.namespaces.clone(),
-    };
+    let mut result = PolicySetResult::of(set);
     let mut any_rule = false;
     for package in &packages {
         let rules = match package_rules(&mut engine, package) {
