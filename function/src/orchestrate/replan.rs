@@ -17,6 +17,7 @@ use crate::command::Action;
 use crate::event::{CommitSha, Event, PullRequestNumber, RepoName};
 use crate::markdown::inline_code;
 use crate::projects::{Request, Selection};
+use crate::repo_config::Requirement;
 use crate::store::{LockKey, PlanStatus, PullHeads as _, ReleaseOutcome, Store as _};
 
 /// How long a pull request's commit is known to have been planned after its plan records are
@@ -94,12 +95,14 @@ impl Context {
     }
 
     /// Whether `request` may plan at the PR's head commit: only someone who may apply plans a
-    /// commit the PR has a plan of already (any project, any outcome). The same commit can
-    /// plan otherwise (a data source, a module version range, a tag that moved), and a host's
-    /// approval is the commit's: a second plan would be one nobody reviewed, which apply, or
-    /// apply on merge, would then apply. A comment is told why; autoplan (a reopen, a ready
-    /// event) plans nothing silently where the commit's plans are still there, and says so where
-    /// they are gone (a push back to a commit planned before, a reopen after a close).
+    /// commit the PR has a plan of already (any project, any outcome), and, where the policy's
+    /// apply needs an approval (`approved`), not the PR's author. The same commit can plan
+    /// otherwise (a data source, a module version range, a tag that moved, other flags), and a
+    /// host's approval is the commit's: a second plan would be one nobody reviewed, which apply,
+    /// or apply on merge, would then apply under the approval given for the first. A comment is
+    /// told why; autoplan (a reopen, a ready event) plans nothing silently where the commit's
+    /// plans are still there, and says so where they are gone (a push back to a commit planned
+    /// before, a reopen after a close).
     pub(super) async fn may_plan_this_commit(
         self: &Arc<Self>,
         ctx: &PrContext,
@@ -108,16 +111,30 @@ impl Context {
         let (repo, pr, head) = (&ctx.repo, ctx.pr, &ctx.head_sha);
         let records_here = self.has_records_at(repo, pr, head).await?;
         let planned_here = records_here || self.marked_planned(repo, pr, head).await?;
-        if !planned_here || self.may(ctx, Action::Apply).await? {
+        if !planned_here {
+            return Ok(true);
+        }
+        let approval_gates_apply = self
+            .effective_policy(ctx)
+            .apply_requirements
+            .contains(&Requirement::Approved);
+        let author_under_approval = approval_gates_apply && ctx.is_author(&ctx.sender);
+        if !author_under_approval && self.may(ctx, Action::Apply).await? {
             return Ok(true);
         }
         tracing::info!("the head was planned already, and the sender may not apply: nothing is planned");
         if !request.automatic || !records_here {
+            let who = if author_under_approval {
+                "someone who may apply, other than the pull request's author (apply needs an \
+                 approval),"
+            } else {
+                "someone who may apply"
+            };
             let body = format!(
                 "**Not planned:** {} was planned already. A new plan of the same commit can \
                  differ from the one reviewed (a data source, a module version range, a tag \
-                 that moved), and an approval is the commit's, so only someone who may apply \
-                 plans it again. Push a commit to plan anew.",
+                 that moved, other flags), and an approval is the commit's, so only {who} plans \
+                 it again. Push a commit to plan anew.",
                 inline_code(&ctx.head_sha.to_string())
             );
             self.upsert_comment(ctx, None, &body).await?;

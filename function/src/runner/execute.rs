@@ -136,7 +136,7 @@ impl Run<'_> {
             return Err(self.timed_out(step, kept));
         }
         if !done.status.success() {
-            if hidden.is_none() && text.contains(STALE_PLAN_TEXT) {
+            if hidden.is_none() && step == "apply" && refused_as_stale(&text) {
                 return Err(Stop(Outcome::Refused {
                     reason: format!(
                         "Terraform refused the saved plan as stale: the state changed after \
@@ -531,6 +531,17 @@ async fn execute<A: Artifacts>(run: &mut Run<'_>, artifacts: &A) -> Result<Execu
         run.post_hooks(&repo);
     }
     done
+}
+
+/// Whether `output`, a failed built-in `apply`'s, is Terraform refusing its saved plan as stale:
+/// the error is the first thing it printed, so nothing was changed. The same words printed by
+/// anything else (a provisioner, after resources were made) are a failure like any other.
+fn refused_as_stale(output: &str) -> bool {
+    output
+        .lines()
+        .map(|line| line.trim_start_matches(['╷', '│']).trim())
+        .find(|line| !line.is_empty())
+        .is_some_and(|line| line.strip_prefix("Error: ") == Some(STALE_PLAN_TEXT))
 }
 
 #[cfg(test)]

@@ -93,12 +93,14 @@ fn private_copy(run: &Run<'_>, bytes: &[u8]) -> Result<(TempDir, PathBuf), Stop>
 
 /// `terraform show -json` of `planfile`, run in the project directory `dir`.
 fn show_json(run: &mut Run<'_>, dir: &Path, planfile: &Path) -> Result<String, Stop> {
-    let args = vec![
-        "show".to_owned(),
-        "-json".to_owned(),
-        "-no-color".to_owned(),
-        planfile.display().to_string(),
-    ];
+    show(run, dir, &["-json", "-no-color"], planfile)
+}
+
+/// `terraform show` of `planfile` with `flags`, run in the project directory `dir`.
+fn show(run: &mut Run<'_>, dir: &Path, flags: &[&str], planfile: &Path) -> Result<String, Stop> {
+    let mut args = vec!["show".to_owned()];
+    args.extend(flags.iter().map(|flag| (*flag).to_owned()));
+    args.push(planfile.display().to_string());
     let (mut cmd, shown) = run.terraform(&args);
     // Not the dynamic loader's variables a step set (`LD_PRELOAD`): the runner's own `show`
     // runs only the binary it found, whose output the summary and the policies read.
@@ -124,6 +126,35 @@ fn show_json(run: &mut Run<'_>, dir: &Path, planfile: &Path) -> Result<String, S
         return Err(failed("show", done.stderr_text()));
     }
     Ok(done.text())
+}
+
+/// The plan's text for reviewers: the plan step's `output`, where it holds Terraform's rendering
+/// of the very planfile stored (`copy`), else that rendering, with a note. Code of the pull
+/// request's that ran while Terraform planned (a data source's program) can swap the planfile
+/// after Terraform printed its plan, so the printed plan is never taken on trust. A custom
+/// step's output that does not read as a plan is shown as it is (the counts shown are the
+/// stored plan's).
+fn checked_text(run: &mut Run<'_>, dir: &Path, copy: &Path, output: &str) -> Result<String, Stop> {
+    if !reads_as_plan(output) {
+        return Ok(plan_text(output));
+    }
+    let stored = plan_text(&show(run, dir, &["-no-color"], copy)?);
+    let printed = plan_text(output);
+    if lines_trimmed(&printed).contains(&lines_trimmed(&stored)) {
+        return Ok(printed);
+    }
+    Ok(format!(
+        "(The plan the workflow printed is not the planfile it left: what follows is \
+         Terraform's rendering of the planfile stored, the one `apply` applies.)\n\n{stored}"
+    ))
+}
+
+/// `text` with every line's trailing blanks cut.
+fn lines_trimmed(text: &str) -> String {
+    text.lines()
+        .map(str::trim_end)
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// Writes the plan's JSON at `$SHOWFILE`, for the steps after a `show` step and the
@@ -197,7 +228,8 @@ pub(super) async fn finish_plan<A: Artifacts>(
     // Beside what a `show` step found: a step may have printed those before a new plan.
     run.sensitive.extend(summary::sensitive_values(&json));
     run.policies = crate::run::policy::evaluate(&spec.project.policy_sets, &json);
-    let text = summary::redact(&plan_text(output), &run.sensitive);
+    let shown = checked_text(run, dir, &copy, output)?;
+    let text = summary::redact(&shown, &run.sensitive);
 
     let planfile = if summary.has_changes() {
         // Belt and braces: something still rewriting the planfile, or the copy, after the

@@ -13,7 +13,7 @@ use landfall_function::webhook::auth::sign;
 
 const SECRET: &str = "secret-from-secrets-manager";
 
-fn create_secret(moto: &MotoServer) -> String {
+fn create_secret(moto: &MotoServer, name: &str, value: &str) -> String {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -29,8 +29,8 @@ fn create_secret(moto: &MotoServer) -> String {
         let client = aws_sdk_secretsmanager::Client::from_conf(config);
         let out = client
             .create_secret()
-            .name("landfall/webhook")
-            .secret_string(SECRET)
+            .name(name)
+            .secret_string(value)
             .send()
             .await
             .unwrap();
@@ -41,7 +41,7 @@ fn create_secret(moto: &MotoServer) -> String {
 #[test]
 fn the_webhook_secret_is_read_from_secrets_manager_by_arn() {
     let moto = MotoServer::start().unwrap();
-    let arn = create_secret(&moto);
+    let arn = create_secret(&moto, "landfall/webhook", SECRET);
     let port = TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -91,4 +91,54 @@ fn the_webhook_secret_is_read_from_secrets_manager_by_arn() {
     if let Err(panic) = outcome {
         std::panic::resume_unwind(panic);
     }
+}
+
+/// A secret stored blank (a `put-secret-value` from an empty variable) would let anyone sign
+/// deliveries: the function does not start on it, as it does not on a blank direct value.
+#[test]
+fn a_blank_webhook_secret_in_secrets_manager_stops_start_up() {
+    let moto = MotoServer::start().unwrap();
+    let arn = create_secret(&moto, "landfall/blank", "\n");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_landfall-function"));
+    command
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env_remove("LANDFALL_WEBHOOK_SECRET")
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env("LANDFALL_WEBHOOK_SECRET_ARN", &arn)
+        .env(
+            "LANDFALL_DATA_DIR",
+            std::env::temp_dir().join("landfall-arn-blank-test"),
+        )
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    moto.aws_env(&mut command);
+    let mut child = command.spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_mins(1);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("the function kept running on a blank webhook secret");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let mut stdout = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut stdout)
+        .unwrap();
+    let mut stderr = String::new();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut stderr)
+        .unwrap();
+    assert!(!status.success(), "{stdout}{stderr}");
+    assert!(!stdout.contains("\"listening\""), "it listened:\n{stdout}");
+    assert!(stderr.contains("LANDFALL_WEBHOOK_SECRET"), "{stderr}");
 }

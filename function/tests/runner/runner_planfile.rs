@@ -101,3 +101,52 @@ exit $status"#,
         "the summary was made from the stored planfile"
     );
 }
+
+/// The pull request's code puts another plan, a regular file, at `$PLANFILE` after Terraform
+/// printed the reviewed one (here a `run` step after the plan stands in for a data source's
+/// program that keeps doing so in the background while Terraform plans). The comment shows
+/// Terraform's rendering of the planfile stored, the one an apply applies, and says that the
+/// printed plan was not it.
+#[test]
+fn the_comment_shows_the_plan_stored_when_the_printed_one_was_swapped() {
+    let fx = Fixture::new();
+    let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
+    let mut plan = fx.spec(&head, "delivery-1");
+    let swap = format!(
+        r#"set -e
+work=$(dirname "$(dirname "$PLANFILE")")
+mkdir -p "$work/other"
+printf 'terraform {{\n  backend "local" {{\n    path = "{state}"\n  }}\n}}\nresource "terraform_data" "pwned" {{\n  input = "x"\n}}\n' > "$work/other/main.tf"
+cd "$work/other"
+"$LANDFALL_TERRAFORM" init -input=false -no-color >/dev/null
+"$LANDFALL_TERRAFORM" plan -input=false -no-color -out="$work/swapped.tfplan" >/dev/null
+mv "$work/swapped.tfplan" "$PLANFILE""#,
+        state = fx.state_file().display()
+    );
+    plan.project.workflow = Some(vec![
+        Step::Init {
+            extra_args: Vec::new(),
+        },
+        Step::Plan {
+            extra_args: Vec::new(),
+        },
+        Step::run(&swap),
+    ]);
+    let report = fx.run(&plan);
+    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
+    assert!(
+        report
+            .comment
+            .contains("terraform_data.pwned will be created")
+            && report.comment.contains("is not the planfile it left"),
+        "the comment shows the plan stored:\n{}",
+        report.comment
+    );
+    assert!(
+        !report
+            .comment
+            .contains("terraform_data.app will be created"),
+        "the comment does not show the plan printed:\n{}",
+        report.comment
+    );
+}

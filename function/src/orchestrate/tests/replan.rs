@@ -196,6 +196,47 @@ async fn only_someone_who_may_apply_plans_a_planned_commit_again() {
     assert_ne!(records[0].run_id, reviewed[0].run_id);
 }
 
+/// Where the policy's apply needs an approval, the PR's author plans an approved commit no
+/// more even though they may apply: a new plan of it (another project, `-destroy`) would be
+/// applied under the approval given for the one reviewed. Without `approved`, they still can.
+#[tokio::test]
+async fn the_author_does_not_plan_a_planned_commit_again_where_apply_needs_an_approval() {
+    for (requirements, may_plan_again) in [("[approved]", false), ("[]", true)] {
+        let text = format!("repos:\n- id: /.*/\n  apply_requirements: {requirements}\n");
+        let policy = crate::repo_config::Policy::parse("repos.yaml", &text).unwrap();
+        let (lp, _bin) = reporting_loop_with(Some(policy)).await;
+        lp.host_knows("maintainer", "write").await;
+        lp.host_grants("author", "write").await;
+        host_has_app_changed_beside_prod(&lp).await;
+        lp.ctx
+            .process(&comment("author", "landfall plan", "plan-1"))
+            .await
+            .unwrap();
+        let run = spec_of(&dispatched_env(&lp).await);
+        reports(&lp, &run, crate::run::RunStatus::Planned).await;
+        let reviewed = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
+        let runs = || std::fs::read_dir(lp.runs.path()).unwrap().count();
+
+        lp.ctx
+            .process(&comment("author", "landfall plan -d prod -- -destroy", "plan-2"))
+            .await
+            .unwrap();
+        if may_plan_again {
+            assert_eq!(runs(), 2, "{requirements}: the author plans again");
+            continue;
+        }
+        assert_eq!(runs(), 1, "{requirements}: nothing dispatched");
+        assert_eq!(lp.ctx.store.list_plans(REPO, 1).await.unwrap(), reviewed);
+        lp.assert_commented(&["**Not planned:**", "other than the pull request's author"])
+            .await;
+        lp.ctx
+            .process(&comment("maintainer", "landfall plan -d prod", "plan-3"))
+            .await
+            .unwrap();
+        assert_eq!(runs(), 2, "a writer who is not the author plans it");
+    }
+}
+
 /// A commit stays planned after its records are gone (an `unlock`, a close and reopen): its
 /// author, who may plan but not apply, cannot plan the approved commit anew, whose new plan
 /// could differ from the one reviewed; someone who may apply still can.

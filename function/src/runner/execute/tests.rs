@@ -101,3 +101,20 @@ fn a_work_dir_the_operator_linked_stores_its_plan_and_one_swapped_in_later_does_
         "a work dir swapped for a link"
     );
 }
+
+/// Only Terraform's own refusal, the first thing a built-in `apply` prints, keeps the plan as
+/// refused: the same words after resources were made (a provisioner's) are a failure.
+#[test]
+fn only_terraforms_own_stale_refusal_counts_as_one() {
+    let own = "\n╷\n│ Error: Saved plan is stale\n│ \n│ The given plan file can no longer be applied because the state was changed\n";
+    assert!(refused_as_stale(own));
+    assert!(refused_as_stale(
+        "\nError: Saved plan is stale\n\nThe given plan file ..."
+    ));
+    let provisioner = "terraform_data.app: Creating...\nterraform_data.app (local-exec): Error: Saved plan is stale\n";
+    assert!(!refused_as_stale(provisioner));
+    assert!(!refused_as_stale(
+        "Error: Saved plan is stale (not really)\n"
+    ));
+    assert!(!refused_as_stale(""));
+}

@@ -33,6 +33,12 @@ const SIGNING_TOKEN_PREFIX: &str = "whsec_";
 /// A webhook secret that cannot be used with its host.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum SecretError {
+    /// Nothing but blanks (a secret stored from an empty variable): anyone could sign with it.
+    #[error("it is blank: anyone could sign deliveries with it; set the secret the host has")]
+    Blank,
+    /// Azure DevOps authenticates service hooks with basic auth.
+    #[error("for azure-devops the secret is the service hook's basic-auth `user:password`")]
+    NotBasicAuth,
     /// It starts with `whsec_`, so it is meant as a GitLab signing token, but the rest is not
     /// base64.
     #[error(
@@ -52,9 +58,16 @@ fn signing_key(secret: &str) -> Option<SecretSlice<u8>> {
         .map(SecretSlice::from)
 }
 
-/// Checks at start-up that `secret` can authenticate `provider`'s deliveries.
+/// Checks at start-up that `secret` can authenticate `provider`'s deliveries, wherever it came
+/// from (a value read from Secrets Manager included).
 pub fn check_secret(provider: Provider, secret: &SecretString) -> Result<(), SecretError> {
     let secret = secret.expose_secret();
+    if secret.trim().is_empty() {
+        return Err(SecretError::Blank);
+    }
+    if provider == Provider::AzureDevops && !secret.contains(':') {
+        return Err(SecretError::NotBasicAuth);
+    }
     if provider == Provider::Gitlab
         && secret.starts_with(SIGNING_TOKEN_PREFIX)
         && signing_key(secret).is_none()
@@ -361,5 +374,19 @@ mod tests {
             check_secret(Provider::Github, &SecretString::from("whsec_!".to_owned())),
             Ok(())
         );
+    }
+
+    #[test]
+    fn a_blank_secret_and_an_azure_devops_secret_without_a_password_stop_start_up() {
+        let check = |p: Provider, s: &str| check_secret(p, &SecretString::from(s.to_owned()));
+        for provider in [Provider::Github, Provider::Gitlab, Provider::AzureDevops] {
+            assert_eq!(check(provider, "\n"), Err(SecretError::Blank));
+            assert_eq!(check(provider, " \t"), Err(SecretError::Blank));
+        }
+        assert_eq!(
+            check(Provider::AzureDevops, "hook"),
+            Err(SecretError::NotBasicAuth)
+        );
+        assert_eq!(check(Provider::AzureDevops, "hook:pass"), Ok(()));
     }
 }
