@@ -105,8 +105,11 @@ impl Renderer {
         for (template, output) in &self.singles {
             tree.insert(output.clone(), self.render_one(template, &context)?);
         }
+        let mut namespaces = std::collections::BTreeSet::new();
         for app in config.apps.iter().map(toml::Spanned::get_ref) {
-            let app_context = AppContext::new(&context, app);
+            let mut app_context = AppContext::new(&context, app);
+            // Of the apps that share a namespace, the first renders it: one object, one file.
+            app_context.renders_namespace = !app.cluster_wide && namespaces.insert(app.namespace());
             tree.insert(
                 format!("{APPS_DIR}/{}.yaml", app.name.get_ref()),
                 self.render_one(APP_TEMPLATE, &app_context)?,
@@ -287,6 +290,9 @@ struct AppContext<'a> {
     sync_wave: String,
     project_description: String,
     cluster_wide: bool,
+    /// Whether this app's file holds its namespace (with its Pod Security labels): an app not
+    /// trusted with the cluster may not create or change it from its own source.
+    renders_namespace: bool,
 }
 
 /// The Kubernetes group the function's EKS access entry maps to.
@@ -448,6 +454,7 @@ impl<'a> AppContext<'a> {
                 )
             },
             cluster_wide: app.cluster_wide,
+            renders_namespace: false,
         }
     }
 }

@@ -506,7 +506,7 @@ fn is_counts_line(line: &str) -> bool {
 
 fn redact_all(text: &str, secrets: &[String]) -> String {
     let mut out = text.to_owned();
-    let mut ordered: Vec<&String> = secrets.iter().collect();
+    let mut ordered: Vec<String> = secrets.iter().flat_map(|s| printed_forms(s)).collect();
     ordered.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
     for secret in ordered {
         if !secret.is_empty() && out.contains(secret.as_str()) {
@@ -514,6 +514,39 @@ fn redact_all(text: &str, secrets: &[String]) -> String {
         }
     }
     out
+}
+
+/// The forms `secret` takes in what Terraform and the tools of a workflow print: as it is,
+/// inside a JSON string (`terraform show -json`, `$SHOWFILE`, `jsonencode`: `\"`, `\\`, `\n`,
+/// and Go's `\u003c`, `\u003e`, `\u0026` for `<`, `>`, `&`), and as a plan shows a string
+/// (escaped so, with HCL's `$${` and `%%{` for `${` and `%{`); and, for a value of several lines
+/// (a key), each of its lines of 8 characters or more, as a plan's heredoc shows them indented.
+fn printed_forms(secret: &str) -> Vec<String> {
+    let quoted = serde_json::to_string(secret).unwrap_or_default();
+    let json = quoted
+        .get(1..quoted.len().saturating_sub(1))
+        .unwrap_or_default()
+        .to_owned();
+    let go = json
+        .replace('<', "\\u003c")
+        .replace('>', "\\u003e")
+        .replace('&', "\\u0026")
+        .replace('\u{2028}', "\\u2028")
+        .replace('\u{2029}', "\\u2029");
+    let hcl = json.replace("${", "$${").replace("%{", "%%{");
+    let mut forms = vec![secret.to_owned(), json, go, hcl];
+    if secret.contains('\n') {
+        forms.extend(
+            secret
+                .lines()
+                .map(str::trim)
+                .filter(|line| line.chars().count() >= 8)
+                .map(str::to_owned),
+        );
+    }
+    forms.sort();
+    forms.dedup();
+    forms
 }
 
 #[cfg(test)]

@@ -18,7 +18,7 @@
 //! | a user's id, when the delivery gave only a username | `GET /users?username=` | the exact username's `id`: **one more request** |
 //! | approvals ([`VcsClient::approvals`]) | `GET .../merge_requests/:iid/approvals`, then `GET .../merge_requests/:iid` (`sha`) | `approved_by[].user` (`id`, `username`), only while the merge request's head is the caller's (GitLab ties approvals to no commit: see the method) |
 //! | `undiverged` ([`VcsClient::contains_base`]) | `GET .../merge_requests/:iid?include_diverged_commits_count=true` | `diverged_commits_count == 0` |
-//! | group membership ([`VcsClient::is_member`]) | `GET /groups/:id/members/all/:user_id` | 200 with `access_level` 10 or more → member; 404 → not |
+//! | group membership ([`VcsClient::is_member`]) | `GET /groups/:id/members/:user_id` (direct members only) | 200 with `access_level` 10 or more, active → member; 404 → not |
 //! | the head's project ([`PullRequest::head_repo`]) | `source_project_id` / `target_project_id` of the merge request; `GET /projects/:source_project_id` for a fork | the project itself, or the fork's `path_with_namespace` |
 //!
 //! [`VcsClient::permission`]: super::VcsClient::permission
@@ -254,7 +254,7 @@ struct UserJson {
     username: String,
 }
 
-/// One row of `members/all/:user_id`.
+/// One member, as `members/all/:user_id` and `members/:user_id` answer.
 #[derive(Deserialize)]
 struct MemberJson {
     access_level: u64,
@@ -508,10 +508,12 @@ impl Host for GitlabClient {
         Ok(j.diverged_commits_count == 0)
     }
 
-    /// `GET /groups/:id/members/all/:user_id` with the URL-encoded group path (`team`, such as
-    /// `acme/platform`): a member with Guest (10) or more, inherited from parent groups
-    /// included; 404 is not a member. An actor without an id costs one more request, as in
-    /// [`VcsClient::permission`](super::VcsClient::permission).
+    /// `GET /groups/:id/members/:user_id` with the URL-encoded group path (`team`, such as
+    /// `acme/platform`): a direct member of that group with Guest (10) or more; 404 is not a
+    /// member. As Atlantis reads a group (`GetGroupMember`), a member of a parent group only is
+    /// not one of `acme/platform`: `members/all` would let every member of `acme`, a Guest
+    /// included, stand for the platform team. An actor without an id costs one more request,
+    /// as in [`VcsClient::permission`](super::VcsClient::permission).
     async fn team_member(&self, team: &str, user: &Actor) -> Result<bool> {
         let group = team.trim().trim_matches('/');
         if group.is_empty() {
@@ -523,7 +525,7 @@ impl Host for GitlabClient {
             return Ok(false);
         };
         let what = format!("read the membership of {} in the group {group}", user.login);
-        let target = format!("groups/{}/members/all/{id}", segment(group));
+        let target = format!("groups/{}/members/{id}", segment(group));
         let member: Option<MemberJson> = self.get_optional(&target, &what).await?;
         Ok(member.is_some_and(|m| m.access() >= Access::Read))
     }

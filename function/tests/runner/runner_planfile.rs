@@ -6,6 +6,22 @@ use landfall_function::run::{RunStatus, Step};
 
 use super::runner_e2e::{Fixture, wrapper};
 
+/// A `run` step's script that makes another plan than the project's (of a `terraform_data.pwned`,
+/// against the project's state) at `$work/swapped.tfplan`, then runs `put` with it.
+fn another_plan(fx: &Fixture, put: &str) -> String {
+    format!(
+        r#"set -e
+work=$(dirname "$(dirname "$PLANFILE")")
+mkdir -p "$work/other"
+printf 'terraform {{\n  backend "local" {{\n    path = "{state}"\n  }}\n}}\nresource "terraform_data" "pwned" {{\n  input = "x"\n}}\n' > "$work/other/main.tf"
+cd "$work/other"
+"$LANDFALL_TERRAFORM" init -input=false -no-color >/dev/null
+"$LANDFALL_TERRAFORM" plan -input=false -no-color -out="$work/swapped.tfplan" >/dev/null
+{put}"#,
+        state = fx.state_file().display()
+    )
+}
+
 /// The pull request's code (here a `run` step before the plan; a provider or an external data
 /// source during the plan can do the same) points `$PLANFILE` at `/proc/self/cwd/...`: each
 /// process that opens it lands in its own working directory. Terraform, in the project's
@@ -16,17 +32,10 @@ fn the_stored_planfile_is_the_plan_the_comment_shows() {
     let fx = Fixture::new();
     let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
     let mut plan = fx.spec(&head, "delivery-1");
-    let swap = format!(
-        r#"set -e
-work=$(dirname "$(dirname "$PLANFILE")")
-mkdir -p "$work/other"
-printf 'terraform {{\n  backend "local" {{\n    path = "{state}"\n  }}\n}}\nresource "terraform_data" "pwned" {{\n  input = "x"\n}}\n' > "$work/other/main.tf"
-cd "$work/other"
-"$LANDFALL_TERRAFORM" init -input=false -no-color >/dev/null
-"$LANDFALL_TERRAFORM" plan -input=false -no-color -out="$work/swapped.tfplan" >/dev/null
-mkdir -p "$(dirname "$PLANFILE")"
+    let swap = another_plan(
+        &fx,
+        r#"mkdir -p "$(dirname "$PLANFILE")"
 ln -sf /proc/self/cwd/swapped.tfplan "$PLANFILE""#,
-        state = fx.state_file().display()
     );
     plan.project.workflow = Some(vec![
         Step::Init {
@@ -112,17 +121,7 @@ fn the_comment_shows_the_plan_stored_when_the_printed_one_was_swapped() {
     let fx = Fixture::new();
     let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
     let mut plan = fx.spec(&head, "delivery-1");
-    let swap = format!(
-        r#"set -e
-work=$(dirname "$(dirname "$PLANFILE")")
-mkdir -p "$work/other"
-printf 'terraform {{\n  backend "local" {{\n    path = "{state}"\n  }}\n}}\nresource "terraform_data" "pwned" {{\n  input = "x"\n}}\n' > "$work/other/main.tf"
-cd "$work/other"
-"$LANDFALL_TERRAFORM" init -input=false -no-color >/dev/null
-"$LANDFALL_TERRAFORM" plan -input=false -no-color -out="$work/swapped.tfplan" >/dev/null
-mv "$work/swapped.tfplan" "$PLANFILE""#,
-        state = fx.state_file().display()
-    );
+    let swap = another_plan(&fx, r#"mv "$work/swapped.tfplan" "$PLANFILE""#);
     plan.project.workflow = Some(vec![
         Step::Init {
             extra_args: Vec::new(),

@@ -170,7 +170,7 @@ pub fn gitlab(req: &Request) -> ResponseTemplate {
         ("PUT", "/merge_requests/7/notes/501") => json(json!({"id": 501})),
         ("POST", p) if p == format!("/statuses/{SHA}") => created(json!({"id": 1})),
         ("GET", "/users") => json(json!([{"id": 12, "username": "dev"}])),
-        ("GET", "/members/all/12" | "/groups/acme%2Fplatform/members/all/12") => {
+        ("GET", "/members/all/12" | "/groups/acme%2Fplatform/members/12") => {
             json(json!({"id": 12, "access_level": 30, "state": "active"}))
         }
         ("GET", "/merge_requests/7/approvals") => json(json!({

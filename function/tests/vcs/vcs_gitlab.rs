@@ -501,7 +501,7 @@ async fn the_authorization_requests_are_the_documented_ones() {
         }))
         .mount(&server)
         .await;
-    get("/api/v4/groups/acme%2Fplatform/members/all/43".to_owned())
+    get("/api/v4/groups/acme%2Fplatform/members/43".to_owned())
         .respond_with(ResponseTemplate::new(404))
         .mount(&server)
         .await;

@@ -21,6 +21,12 @@ pub(super) fn rendered(name: &str) -> (tempfile::TempDir, Config) {
         ),
         // Beside its policy file, which it names.
         "full" => (fs::read_to_string(&full).unwrap(), full.as_path()),
+        // Two apps of one namespace, neither trusted with the cluster.
+        "shared" => (
+            fs::read_to_string(&full).unwrap()
+                + "\n[[apps]]\nname = \"billing\"\nrepo_url = \"https://github.com/acme/billing.git\"\npath = \"deploy\"\nnamespace = \"payments\"\n",
+            full.as_path(),
+        ),
         other => panic!("no config {other}"),
     };
     let config = Config::parse_to_render(&text, path).unwrap();
@@ -215,7 +221,7 @@ fn the_runner_roles_reach_nothing_of_the_function_only_the_operators_policies() 
         .blocks()
         .map(|b| hcl::to_string(b).unwrap())
         .collect();
-    assert_eq!(statements.len(), 7, "{statements:#?}");
+    assert_eq!(statements.len(), 8, "{statements:#?}");
     for statement in &statements {
         assert!(statement.contains("effect = \"Deny\""), "{statement}");
     }
@@ -258,6 +264,16 @@ fn the_runner_roles_reach_nothing_of_the_function_only_the_operators_policies() 
                 "s3:PutBucket*",
                 "s3:PutLifecycleConfiguration",
                 "s3:::acme-prod-terraform-state\"",
+            ][..],
+        ),
+        (
+            &statements[7],
+            &[
+                "iam:PassRole",
+                "role/${local.function_name}\"",
+                "role/${local.function_name}-sweep\"",
+                "role/${local.name}-landfall-runner-*\"",
+                "iam_role_arn",
             ][..],
         ),
         (
@@ -457,4 +473,62 @@ fn rendered_applications_validate_against_the_argo_cd_crds() {
         "{}",
         text(&out)
     );
+}
+
+/// An app not trusted with the cluster deploys into a namespace Landfall renders once, with Pod
+/// Security's `baseline` level enforced and never pruned, and may create no cluster-wide object
+/// of its own (so neither that namespace nor another label on it); an app trusted with the
+/// cluster creates its own. Each Namespace passes the Kubernetes schema.
+#[test]
+fn an_untrusted_apps_namespace_is_landfalls_with_pod_security_enforced() {
+    for name in ["example", "full", "shared"] {
+        let (dir, config) = rendered(name);
+        let mut namespaces: Vec<String> = Vec::new();
+        let checked = dir.path().join("namespaces");
+        fs::create_dir_all(&checked).unwrap();
+        for app in &config.apps {
+            let app = app.get_ref();
+            let path = dir
+                .path()
+                .join(format!("manifests/apps/{}.yaml", app.name.get_ref()));
+            let documents = yaml_documents(&path);
+            let of = |kind: &str| documents.iter().find(|d| d["kind"] == kind).unwrap();
+            let project = of("AppProject");
+            let options = &of("Application")["spec"]["syncPolicy"]["syncOptions"];
+            if app.cluster_wide {
+                assert_eq!(project["spec"]["clusterResourceWhitelist"][0]["kind"], "*");
+                assert_eq!(options[0], "CreateNamespace=true", "{name}");
+                continue;
+            }
+            assert_eq!(
+                project["spec"]["clusterResourceWhitelist"],
+                serde_json::json!([])
+            );
+            assert!(options.is_null(), "{name}: {options}");
+            for namespace in documents.iter().filter(|d| d["kind"] == "Namespace") {
+                let labels = &namespace["metadata"]["labels"];
+                assert_eq!(labels["pod-security.kubernetes.io/enforce"], "baseline");
+                assert_eq!(
+                    namespace["metadata"]["annotations"]["argocd.argoproj.io/sync-options"],
+                    "Prune=false"
+                );
+                let file = checked.join(format!("{}.yaml", namespaces.len()));
+                fs::write(&file, namespace.to_string()).unwrap();
+                assert_valid_kubernetes(&[file]);
+                namespaces.push(namespace["metadata"]["name"].as_str().unwrap().to_owned());
+            }
+        }
+        let mut expected: Vec<String> = config
+            .apps
+            .iter()
+            .filter_map(|app| {
+                let app = app.get_ref();
+                (!app.cluster_wide).then(|| app.namespace().to_owned())
+            })
+            .collect();
+        expected.sort();
+        expected.dedup();
+        namespaces.sort();
+        assert_eq!(namespaces, expected, "{name}: each namespace once");
+    }
 }

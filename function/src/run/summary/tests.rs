@@ -131,3 +131,33 @@ proptest::proptest! {
         let _ = sensitive_values(&text);
     }
 }
+
+/// A value is cut in the forms Terraform and its tools print it: escaped in JSON (Go's HTML
+/// escapes included), in HCL's template syntax, and line by line where it has several lines.
+#[test]
+fn a_value_is_cut_as_json_hcl_and_a_heredoc_print_it() {
+    let secret = "p&ss<\"w\\rd\">${x}".to_owned();
+    let key = "-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\nAQEFAASCBKcwggSjAgEAAoIB\n-----END KEY-----".to_owned();
+    let texts = [
+        r#"{"env":"p&ss<\"w\\rd\">${x}"}"#,
+        r#"{"env":"p\u0026ss\u003c\"w\\rd\"\u003e${x}"}"#,
+        r#"+ command = "p&ss<\"w\\rd\">$${x}""#,
+        "+ key = <<-EOT\n      -----BEGIN KEY-----\n      MIIEvQIBADANBgkqhkiG9w0B\n      AQEFAASCBKcwggSjAgEAAoIB\n      -----END KEY-----\n  EOT",
+        r#"{"key":"-----BEGIN KEY-----\nMIIEvQIBADANBgkqhkiG9w0B\nAQEFAASCBKcwggSjAgEAAoIB\n-----END KEY-----"}"#,
+    ];
+    for text in texts {
+        let cut = redact(text, &[secret.clone(), key.clone()]);
+        for part in [
+            "p&ss",
+            "p\\u0026ss",
+            "MIIEvQIBADANBgkqhkiG9w0B",
+            "AQEFAASCBKcwggSjAgEAAoIB",
+        ] {
+            assert!(!cut.contains(part), "{part} in {cut}");
+        }
+        assert!(cut.contains(REDACTED), "{cut}");
+    }
+    // A short line of a value of several lines is no value of its own.
+    let cut = redact("}\n{\n", &["{\n  \"a\": \"long enough\"\n}".to_owned()]);
+    assert_eq!(cut, "}\n{\n");
+}

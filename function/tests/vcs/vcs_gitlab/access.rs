@@ -1,7 +1,7 @@
 //! Who may do what on GitLab: a user's role from `members/all/:user_id` (inherited included;
 //! blocked or awaiting is none; looked up by exact username when the delivery gave no id),
 //! approvals only while the head is the caller's, `undiverged` from `diverged_commits_count`, and
-//! group membership from the encoded group path.
+//! group membership from the encoded group path (direct members only).
 
 use landfall_function::event::CommitSha;
 use landfall_function::vcs::{Access, Actor, VcsClient, VcsError};
@@ -241,15 +241,35 @@ async fn a_merge_request_without_a_diverged_count_fails_rather_than_passes_undiv
     assert!(matches!(result, Err(VcsError::Decode { .. })), "{result:?}");
 }
 
+/// A group's members are its direct members, read from the encoded group path, as Atlantis reads
+/// them: a member of a parent group only (whom `members/all` would list) is not one.
 #[tokio::test]
-async fn group_membership_is_read_from_the_encoded_group_path() {
+async fn group_membership_is_read_from_the_encoded_group_path_direct_members_only() {
     const GROUP: &str = "/api/v4/groups/acme%2Fplatform";
     let server = MockServer::start().await;
-    member(&server, GROUP, 42, 10).await;
-    member(&server, GROUP, 43, 5).await;
-    get(format!("{GROUP}/members/all/44"))
-        .respond_with(ResponseTemplate::new(404))
-        .expect(1)
+    for (id, level) in [(42, 10), (43, 5)] {
+        get(format!("{GROUP}/members/{id}"))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+                "id": id, "username": format!("user{id}"), "state": "active",
+                "access_level": level
+            })))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    for id in [44, 45] {
+        get(format!("{GROUP}/members/{id}"))
+            .respond_with(ResponseTemplate::new(404))
+            .expect(1)
+            .mount(&server)
+            .await;
+    }
+    // User 45 is a Developer of `acme`, inherited into `acme/platform`: never asked.
+    get(format!("{GROUP}/members/all/45"))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!({
+            "id": 45, "username": "user45", "state": "active", "access_level": 30
+        })))
+        .expect(0)
         .mount(&server)
         .await;
     let c = client(&server);
@@ -265,6 +285,11 @@ async fn group_membership_is_read_from_the_encoded_group_path() {
     );
     assert!(
         !c.is_member("acme/platform", &actor("outsider", Some("44")))
+            .await
+            .unwrap()
+    );
+    assert!(
+        !c.is_member("acme/platform", &actor("parent-member", Some("45")))
             .await
             .unwrap()
     );
