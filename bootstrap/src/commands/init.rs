@@ -135,6 +135,11 @@ fn check_flags(v: &InitValues) -> anyhow::Result<()> {
         Some(VcsUrlIssue::NotApiBase { url, problem }) => {
             bail!("--vcs-url {url} is not the host's API base URL: {problem}")
         }
+        Some(VcsUrlIssue::PlainHttp { url }) => {
+            bail!(
+                "--vcs-url {url} is plain http: the function would send the VCS token unencrypted; use the host's https:// URL"
+            )
+        }
     }
     Ok(())
 }

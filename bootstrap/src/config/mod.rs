@@ -12,7 +12,8 @@ use toml::Spanned;
 
 mod unknown;
 mod validate;
-pub(crate) use validate::{VcsUrlIssue, vcs_url_issue};
+mod vcs_url;
+pub(crate) use vcs_url::{VcsUrlIssue, vcs_url_issue};
 
 /// The default name of the configuration file.
 pub const DEFAULT_CONFIG_FILE: &str = "landfall.toml";

@@ -402,6 +402,16 @@ fn a_vcs_url_must_be_its_hosts_api_base_and_allowlist_entries_must_name_reposito
         "vcs = \"gitlab\"\nvcs_url = \"https://gitlab.example.com/api/v4\"",
     ))
     .unwrap();
+    // Plain http sends the token in the clear, except to this machine.
+    let err = parse(&with(
+        "vcs = \"gitlab\"\nvcs_url = \"http://gitlab.internal.example/api/v4\"",
+    ))
+    .unwrap_err();
+    assert!(err.contains("is plain http"), "{err}");
+    parse(&with(
+        "vcs = \"gitlab\"\nvcs_url = \"http://127.0.0.1:8929/api/v4\"",
+    ))
+    .unwrap();
     let err = parse(&with("vcs = \"bitbucket-server\"")).unwrap_err();
     assert!(
         err.contains("needs vcs_url") && err.contains("Bitbucket server"),

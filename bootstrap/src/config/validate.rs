@@ -5,10 +5,10 @@ use std::collections::BTreeMap;
 
 use toml::Spanned;
 
-use landfall_function::config;
 use landfall_function::event::Provider;
 use landfall_function::repo_config::DriftSchedule;
 
+use super::vcs_url::{VcsUrlIssue, vcs_url_issue};
 use super::{App, Config, Diagnostic, LOG_RETENTION_DAYS, LineIndex};
 use crate::names;
 
@@ -241,6 +241,13 @@ impl Config {
                 url.unwrap_or(&f.vcs),
                 format!("vcs_url {checked:?} is not the host's API base URL"),
                 Some(problem),
+            ),
+            Some(VcsUrlIssue::PlainHttp { url: checked }) => v.at(
+                url.unwrap_or(&f.vcs),
+                format!(
+                    "vcs_url {checked:?} is plain http: the function would send the VCS token unencrypted"
+                ),
+                Some("use the host's https:// URL".to_owned()),
             ),
         }
         // The function reads an empty list as "every repository": fail closed here instead.
@@ -552,39 +559,3 @@ impl Validator<'_> {
 /// The earliest sync wave an app may take: after its own AppProject (-1000) and the platform's
 /// cluster-wide objects (-200), such as the StorageClass its volumes need.
 const MIN_APP_WAVE: i32 = -199;
-
-/// What is wrong with the VCS URL setting of a `provider` host, `url` as written: `landfall.toml`'s
-/// `vcs_url` and `landfall init --vcs-url` are judged alike, by the function's own checks.
-pub(crate) enum VcsUrlIssue {
-    /// None given, where the host has no public API to default to; `example` is what to write.
-    Missing { example: &'static str },
-    /// Not a base URL ([`config::check_vcs_url`]), shown without what may be secret.
-    Invalid { value: String, reason: String },
-    /// A base URL, but not the host's API base ([`config::vcs_url_problem`]).
-    NotApiBase { url: String, problem: String },
-}
-
-/// The issue with `url` for `provider`, if any.
-pub(crate) fn vcs_url_issue(provider: Provider, url: Option<&str>) -> Option<VcsUrlIssue> {
-    let Some(url) = url else {
-        let example = match provider {
-            Provider::AzureDevops => "\"https://dev.azure.com/<organization>\"",
-            _ => "\"https://bitbucket.example.com\" (your Bitbucket server's base URL)",
-        };
-        return config::default_vcs_url(provider)
-            .is_none()
-            .then_some(VcsUrlIssue::Missing { example });
-    };
-    match config::check_vcs_url(url) {
-        Err(config::ConfigError::Invalid { value, reason, .. }) => {
-            Some(VcsUrlIssue::Invalid { value, reason })
-        }
-        Err(_) => None,
-        Ok(checked) => {
-            config::vcs_url_problem(provider, &checked).map(|problem| VcsUrlIssue::NotApiBase {
-                url: checked,
-                problem,
-            })
-        }
-    }
-}

@@ -25,6 +25,12 @@ pub const RUNNER_UID: i64 = 65_532;
 /// timeout (SIGINT, then a kill after a grace period) and still needs time to upload and report.
 pub const DEADLINE_MARGIN: Duration = crate::run::DEADLINE_GRACE;
 
+/// How long Kubernetes waits between SIGTERM and SIGKILL when the Job is deleted or past its
+/// deadline: the runner's own grace to the step it stops (SIGINT, then SIGKILL), then time to
+/// upload the log and report. Kubernetes' default, 30 s, would kill the runner as it kills
+/// Terraform, which then leaves its state lock held and the run unreported.
+pub const TERMINATION_GRACE: Duration = Duration::from_secs(crate::run::STEP_GRACE.as_secs() + 90);
+
 /// The Secret key that holds the VCS token, read by the Job through `secretKeyRef`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SecretKeyRef {

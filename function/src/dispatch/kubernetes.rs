@@ -23,7 +23,7 @@ use serde_json::json;
 
 pub use super::job::{
     DEADLINE_MARGIN, KubernetesError, LABEL_PREFIX, RUNNER_UID, Resources, RunnerSettings,
-    SecretKeyRef, WORK_DIR, job_labels,
+    SecretKeyRef, TERMINATION_GRACE, WORK_DIR, job_labels,
 };
 use super::job_secret::{dynamic_secret, job_secret, owned_by};
 use super::{DispatchError, DispatchOutcome, Dispatcher};
@@ -162,6 +162,7 @@ pub fn job_spec_with(
                     // their own projected token regardless.
                     automount_service_account_token: Some(false),
                     restart_policy: Some("Never".to_owned()),
+                    termination_grace_period_seconds: Some(secs_i64(TERMINATION_GRACE)),
                     security_context: Some(PodSecurityContext {
                         run_as_non_root: Some(true),
                         run_as_user: Some(RUNNER_UID),

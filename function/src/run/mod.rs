@@ -35,7 +35,7 @@ pub use lock::{LockKey, project_label};
 pub use result::{DriftFacts, Outcome, ProjectResult, RunReport, RunStatus, StepOutput, Timings};
 pub use spec::{
     CommentThread, DEADLINE_GRACE, DEFAULT_TIMEOUT, Distribution, PlanToApply, ProjectSpec,
-    RunCommand, RunSpec,
+    RunCommand, RunSpec, STEP_GRACE,
 };
 pub use step::{EnvSource, RunOutput, ShellCommand, Step, default_steps, init_args, init_env};
 pub use summary::{PlanCounts, PlanSummary};

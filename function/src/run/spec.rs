@@ -18,6 +18,11 @@ use crate::event::{CommentId, CommitSha, Provider, PullRequestNumber, RepoName};
 /// `activeDeadlineSeconds` is the limit plus this, so by then Kubernetes has stopped it.
 pub const DEADLINE_GRACE: Duration = Duration::from_mins(5);
 
+/// How long a cancelled or overdue step is given between SIGINT and SIGKILL, unless
+/// `LANDFALL_RUN_GRACE` says otherwise: Terraform uses it to stop cleanly and release its state
+/// lock.
+pub const STEP_GRACE: Duration = Duration::from_secs(30);
+
 /// The default time limit of a run when the project sets none.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_hours(1);
 

@@ -76,7 +76,7 @@ impl RunnerOptions {
 /// `LANDFALL_RUN_GRACE`: the seconds a step is given between SIGINT and SIGKILL (30 unset).
 fn grace(value: Option<std::ffi::OsString>) -> Result<Duration, String> {
     let Some(value) = value else {
-        return Ok(Duration::from_secs(30));
+        return Ok(crate::run::STEP_GRACE);
     };
     value
         .to_str()

@@ -90,6 +90,9 @@ fn the_deadline_leaves_the_runner_time_to_report_after_its_own_timeout() {
     let spec = job.spec.unwrap();
     assert_eq!(spec.active_deadline_seconds, Some(1800 + 300));
     assert_eq!(spec.backoff_limit, Some(0));
+    // Stopped, the runner gives its step 30 s between SIGINT and SIGKILL, then reports.
+    let pod = spec.template.spec.unwrap();
+    assert_eq!(pod.termination_grace_period_seconds, Some(30 + 90));
 }
 
 /// `value` as the kubelet gives it to the container (Kubernetes' `expansion` rules): `$$` is
