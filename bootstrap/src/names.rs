@@ -334,9 +334,61 @@ pub fn repo_path(path: &str) -> Result<(), String> {
     Ok(())
 }
 
+/// Whether the nodes of `instance_types` run ARM: all are Graviton families (`m7g`, `c6gn`...).
+fn runs_arm(instance_types: &[String]) -> bool {
+    instance_types.iter().all(|t| is_graviton(t))
+}
+
+/// Whether `instance_type` is of a Graviton (ARM) family: `a1`, `m7g`, `c6gn`, `x2gd`, `g5g`;
+/// not `g5` (a GPU family on x86).
+pub(crate) fn is_graviton(instance_type: &str) -> bool {
+    let family = instance_type.split('.').next().unwrap_or_default();
+    family == "a1"
+        || family
+            .trim_start_matches(|c: char| c.is_ascii_alphabetic())
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .starts_with('g')
+}
+
+/// The EKS AMI type matching the instance types.
+pub(crate) fn ami_type(instance_types: &[String]) -> &'static str {
+    if runs_arm(instance_types) {
+        "AL2023_ARM_64_STANDARD"
+    } else {
+        "AL2023_x86_64_STANDARD"
+    }
+}
+
+/// The container platform of the nodes of `instance_types`, for the runner image they run.
+#[must_use]
+pub fn node_platform(instance_types: &[String]) -> &'static str {
+    if runs_arm(instance_types) {
+        "linux/arm64"
+    } else {
+        "linux/amd64"
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn graviton_instance_types_get_the_arm_ami() {
+        let t = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
+        assert_eq!(
+            ami_type(&t(&["m7g.large", "c6gn.xlarge"])),
+            "AL2023_ARM_64_STANDARD"
+        );
+        assert_eq!(ami_type(&t(&["m6i.large"])), "AL2023_x86_64_STANDARD");
+        assert_eq!(
+            ami_type(&t(&["m7g.large", "m6i.large"])),
+            "AL2023_x86_64_STANDARD"
+        );
+        // The runner image is built for the nodes' platform, whatever the operator's machine.
+        assert_eq!(node_platform(&t(&["m7g.large"])), "linux/arm64");
+        assert_eq!(node_platform(&t(&["m6i.large"])), "linux/amd64");
+    }
 
     #[test]
     fn dns_labels_follow_rfc_1123() {

@@ -293,6 +293,8 @@ struct AppContext<'a> {
     /// Whether this app's file holds its namespace (with its Pod Security labels): an app not
     /// trusted with the cluster may not create or change it from its own source.
     renders_namespace: bool,
+    /// The Pod Security level its namespace enforces.
+    pod_security: crate::config::PodSecurity,
 }
 
 /// The Kubernetes group the function's EKS access entry maps to.
@@ -341,7 +343,7 @@ impl<'a> PlatformContext<'a> {
             cluster: ClusterContext {
                 kubernetes_version: cluster.kubernetes_version.get_ref(),
                 instance_types: &cluster.instance_types,
-                ami_type: ami_type(&cluster.instance_types),
+                ami_type: names::ami_type(&cluster.instance_types),
                 min_size: *cluster.min_size.get_ref(),
                 max_size: *cluster.max_size.get_ref(),
                 desired_size: *cluster.desired_size.get_ref(),
@@ -455,6 +457,7 @@ impl<'a> AppContext<'a> {
             },
             cluster_wide: app.cluster_wide,
             renders_namespace: false,
+            pod_security: app.pod_security(),
         }
     }
 }
@@ -467,41 +470,6 @@ fn aligned_assignments(map: &BTreeMap<&str, &str>) -> Vec<String> {
         .zip(map.values())
         .map(|(k, v)| format!("{k:width$} = {}", hcl_string(v)))
         .collect()
-}
-
-/// Whether the nodes of `instance_types` run ARM: all are Graviton families (`m7g`, `c6gn`...).
-fn runs_arm(instance_types: &[String]) -> bool {
-    instance_types.iter().all(|t| is_graviton(t))
-}
-
-/// Whether `instance_type` is of a Graviton (ARM) family: `a1`, `m7g`, `c6gn`, `x2gd`, `g5g`;
-/// not `g5` (a GPU family on x86).
-pub(crate) fn is_graviton(instance_type: &str) -> bool {
-    let family = instance_type.split('.').next().unwrap_or_default();
-    family == "a1"
-        || family
-            .trim_start_matches(|c: char| c.is_ascii_alphabetic())
-            .trim_start_matches(|c: char| c.is_ascii_digit())
-            .starts_with('g')
-}
-
-/// The EKS AMI type matching the instance types.
-fn ami_type(instance_types: &[String]) -> &'static str {
-    if runs_arm(instance_types) {
-        "AL2023_ARM_64_STANDARD"
-    } else {
-        "AL2023_x86_64_STANDARD"
-    }
-}
-
-/// The container platform of the nodes of `instance_types`, for the runner image they run.
-#[must_use]
-pub fn node_platform(instance_types: &[String]) -> &'static str {
-    if runs_arm(instance_types) {
-        "linux/arm64"
-    } else {
-        "linux/amd64"
-    }
 }
 
 /// Quotes a string as an HCL string literal: JSON escapes, plus `$${` and `%%{` so that user
@@ -574,23 +542,6 @@ mod tests {
         assert_eq!(hcl_string("a${b}"), r#""a$${b}""#);
         assert_eq!(hcl_string("%{if x}"), r#""%%{if x}""#);
         assert_eq!(hcl_string("quote\"d"), r#""quote\"d""#);
-    }
-
-    #[test]
-    fn graviton_instance_types_get_the_arm_ami() {
-        let t = |v: &[&str]| v.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
-        assert_eq!(
-            ami_type(&t(&["m7g.large", "c6gn.xlarge"])),
-            "AL2023_ARM_64_STANDARD"
-        );
-        assert_eq!(ami_type(&t(&["m6i.large"])), "AL2023_x86_64_STANDARD");
-        assert_eq!(
-            ami_type(&t(&["m7g.large", "m6i.large"])),
-            "AL2023_x86_64_STANDARD"
-        );
-        // The runner image is built for the nodes' platform, whatever the operator's machine.
-        assert_eq!(node_platform(&t(&["m7g.large"])), "linux/arm64");
-        assert_eq!(node_platform(&t(&["m6i.large"])), "linux/amd64");
     }
 
     #[test]

@@ -198,9 +198,35 @@ pub struct App {
     /// repository may deploy into its own namespace only.
     #[serde(default)]
     pub cluster_wide: bool,
+    /// The Pod Security level enforced in the namespace of an app not trusted with the cluster,
+    /// which Landfall renders: `baseline` unless set; `restricted`, or `privileged` for pods
+    /// that need the node (a service mesh's init container, a log agent reading host paths).
+    pub pod_security: Option<Spanned<PodSecurity>>,
+}
+
+/// A Pod Security Standards level.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PodSecurity {
+    /// Everything hardened: non-root, no capabilities, a seccomp profile.
+    Restricted,
+    /// No privileged pod, host path, host network, host PID or added capability.
+    #[default]
+    Baseline,
+    /// Anything, the node included.
+    Privileged,
 }
 
 impl App {
+    /// The Pod Security level its namespace enforces.
+    #[must_use]
+    pub fn pod_security(&self) -> PodSecurity {
+        self.pod_security
+            .as_ref()
+            .map(|p| *p.get_ref())
+            .unwrap_or_default()
+    }
+
     /// The namespace the app deploys into: its own name unless set.
     #[must_use]
     pub fn namespace(&self) -> &str {

@@ -481,3 +481,46 @@ fn instance_types_of_two_architectures_are_refused() {
     let err = parse(&with("[\"m7g.large\", \"m6i.large\"]")).unwrap_err();
     assert!(err.contains("mixes Graviton (arm64) and x86_64"), "{err}");
 }
+
+#[test]
+fn an_apps_pod_security_level_is_one_of_the_three_and_one_per_namespace() {
+    let app = |name: &str, extra: &str| {
+        format!(
+            "\n[[apps]]\nname = \"{name}\"\nrepo_url = \"https://x.example.com/a.git\"\npath = \"a\"\nnamespace = \"shop\"\n{extra}"
+        )
+    };
+    let config = parse(&format!(
+        "{MINIMAL}{}",
+        app("web", "pod_security = \"privileged\"\n")
+    ))
+    .unwrap();
+    assert_eq!(
+        config.apps[0].get_ref().pod_security(),
+        crate::config::PodSecurity::Privileged
+    );
+    let err = parse(&format!(
+        "{MINIMAL}{}",
+        app("web", "pod_security = \"lax\"\n")
+    ))
+    .unwrap_err();
+    assert!(
+        err.contains("restricted") && err.contains("privileged"),
+        "{err}"
+    );
+    let err = parse(&format!(
+        "{MINIMAL}{}",
+        app(
+            "web",
+            "pod_security = \"restricted\"\ncluster_wide = true\n"
+        )
+    ))
+    .unwrap_err();
+    assert!(err.contains("cluster_wide"), "{err}");
+    let err = parse(&format!(
+        "{MINIMAL}{}{}",
+        app("web", "pod_security = \"restricted\"\n"),
+        app("api", "")
+    ))
+    .unwrap_err();
+    assert!(err.contains("another Pod Security level"), "{err}");
+}

@@ -129,7 +129,7 @@ impl Config {
         let graviton = c
             .instance_types
             .iter()
-            .filter(|t| crate::render::is_graviton(t))
+            .filter(|t| names::is_graviton(t))
             .count();
         if graviton != 0 && graviton != c.instance_types.len() {
             // One node group runs one AMI: the x86 one would not boot the Graviton types.
@@ -402,6 +402,7 @@ impl Config {
                 Some("give the app its own namespace (`namespace = \"...\"`)".to_owned()),
             );
         }
+        self.validate_pod_security(v, app);
     }
 
     /// Why no app may deploy into `namespace`, if none may: Argo CD's, the runners' (where the
@@ -415,6 +416,38 @@ impl Config {
             Some("one of Kubernetes' own")
         } else {
             None
+        }
+    }
+
+    /// `pod_security`: only where Landfall renders the namespace (an app not trusted with the
+    /// cluster), and one level for the apps that share a namespace.
+    fn validate_pod_security(&self, v: &mut Validator<'_>, app: &App) {
+        let Some(level) = &app.pod_security else {
+            return;
+        };
+        let name = app.name.get_ref();
+        if app.cluster_wide {
+            v.at(
+                level,
+                format!("app {name:?} is trusted with the cluster (cluster_wide = true): it creates its own namespace, which pod_security would not reach"),
+                Some("remove pod_security, or cluster_wide".to_owned()),
+            );
+        }
+        let other = self.apps.iter().map(Spanned::get_ref).find(|other| {
+            !other.cluster_wide
+                && other.namespace() == app.namespace()
+                && other.pod_security() != app.pod_security()
+        });
+        if let Some(other) = other {
+            v.at(
+                level,
+                format!(
+                    "app {name:?} shares namespace {:?} with app {:?}, which enforces another Pod Security level",
+                    app.namespace(),
+                    other.name.get_ref()
+                ),
+                Some("give both apps the same pod_security".to_owned()),
+            );
         }
     }
 

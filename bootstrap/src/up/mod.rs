@@ -274,7 +274,7 @@ impl Ctx {
                 .runner_image
                 .as_ref()
                 .map(|image| image.get_ref().clone()),
-            node_platform: crate::render::node_platform(&config.cluster.instance_types),
+            node_platform: crate::names::node_platform(&config.cluster.instance_types),
             opts,
             s3,
             secrets: aws_sdk_secretsmanager::Client::new(&sdk),

@@ -86,7 +86,7 @@ impl Context {
     }
 
     /// Whether a user with write access, other than the PR's author, approved the head commit.
-    async fn approved_by_writer(&self, ctx: &PrContext) -> Result<bool, String> {
+    pub(super) async fn approved_by_writer(&self, ctx: &PrContext) -> Result<bool, String> {
         let approvers = self
             .vcs
             .approvals(&ctx.repo, ctx.pr, &ctx.head_sha)

@@ -513,14 +513,37 @@ fn redact_all(text: &str, secrets: &[String]) -> String {
             out = out.replace(secret.as_str(), REDACTED);
         }
     }
-    out
+    // A value of several lines (a key) as a plan's heredoc shows it: each of its lines, indented,
+    // on a line of its own. Only whole lines, and long ones, so that a value's common lines
+    // (`apiVersion: v1`) are not cut from everything else.
+    let lines: std::collections::HashSet<&str> = secrets
+        .iter()
+        .filter(|secret| secret.contains('\n'))
+        .flat_map(|secret| secret.lines().map(str::trim))
+        .filter(|line| line.chars().count() >= SECRET_LINE_MIN)
+        .collect();
+    if lines.is_empty() {
+        return out;
+    }
+    out.split_inclusive('\n')
+        .map(|line| {
+            let trimmed = line.trim();
+            if lines.contains(trimmed) {
+                line.replacen(trimmed, REDACTED, 1)
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect()
 }
+
+/// The shortest line of a value of several lines that is cut where it stands alone.
+const SECRET_LINE_MIN: usize = 16;
 
 /// The forms `secret` takes in what Terraform and the tools of a workflow print: as it is,
 /// inside a JSON string (`terraform show -json`, `$SHOWFILE`, `jsonencode`: `\"`, `\\`, `\n`,
 /// and Go's `\u003c`, `\u003e`, `\u0026` for `<`, `>`, `&`), and as a plan shows a string
-/// (escaped so, with HCL's `$${` and `%%{` for `${` and `%{`); and, for a value of several lines
-/// (a key), each of its lines of 8 characters or more, as a plan's heredoc shows them indented.
+/// (escaped so, with HCL's `$${` and `%%{` for `${` and `%{`).
 fn printed_forms(secret: &str) -> Vec<String> {
     let quoted = serde_json::to_string(secret).unwrap_or_default();
     let json = quoted
@@ -535,15 +558,6 @@ fn printed_forms(secret: &str) -> Vec<String> {
         .replace('\u{2029}', "\\u2029");
     let hcl = json.replace("${", "$${").replace("%{", "%%{");
     let mut forms = vec![secret.to_owned(), json, go, hcl];
-    if secret.contains('\n') {
-        forms.extend(
-            secret
-                .lines()
-                .map(str::trim)
-                .filter(|line| line.chars().count() >= 8)
-                .map(str::to_owned),
-        );
-    }
     forms.sort();
     forms.dedup();
     forms

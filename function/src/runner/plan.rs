@@ -13,11 +13,14 @@ use crate::run::{ProjectResult, summary};
 use crate::store::artifacts::Artifacts;
 use crate::store::keys;
 
-/// Where the part of Terraform's plan output that a reviewer reads starts.
-const STARTS: [&str; 5] = [
+/// Where the part of Terraform's (or OpenTofu's) plan output that a reviewer reads starts.
+const STARTS: [&str; 8] = [
     "Terraform used the selected providers",
     "Terraform will perform the following actions",
     "Terraform planned the following actions",
+    "OpenTofu used the selected providers",
+    "OpenTofu will perform the following actions",
+    "OpenTofu planned the following actions",
     "Changes to Outputs:",
     "No changes.",
 ];
@@ -128,25 +131,48 @@ fn show(run: &mut Run<'_>, dir: &Path, flags: &[&str], planfile: &Path) -> Resul
     Ok(done.text())
 }
 
-/// The plan's text for reviewers: the plan step's `output`, where it holds Terraform's rendering
-/// of the very planfile stored (`copy`), else that rendering, with a note. Code of the pull
-/// request's that ran while Terraform planned (a data source's program) can swap the planfile
-/// after Terraform printed its plan, so the printed plan is never taken on trust. A custom
-/// step's output that does not read as a plan is shown as it is (the counts shown are the
-/// stored plan's).
+/// The plan's text for reviewers: the plan step's `output` (its colours taken out), where it
+/// starts with Terraform's rendering of the very planfile stored (`copy`), else that rendering,
+/// with a note. Code of the pull request's that ran while Terraform planned (a data source's
+/// program) can swap the planfile after Terraform printed its plan, or write a plan of its own
+/// into Terraform's output, so the printed plan is never taken on trust. What follows the
+/// rendering (warnings, a custom step's own lines) is kept. A custom step's output that does not
+/// read as a plan is shown as it is (the counts shown are the stored plan's).
 fn checked_text(run: &mut Run<'_>, dir: &Path, copy: &Path, output: &str) -> Result<String, Stop> {
-    if !reads_as_plan(output) {
-        return Ok(plan_text(output));
+    let output = without_colours(output);
+    if !reads_as_plan(&output) {
+        return Ok(plan_text(&output));
     }
     let stored = plan_text(&show(run, dir, &["-no-color"], copy)?);
-    let printed = plan_text(output);
-    if lines_trimmed(&printed).contains(&lines_trimmed(&stored)) {
+    let printed = plan_text(&output);
+    if lines_trimmed(&printed).starts_with(&lines_trimmed(&stored)) {
         return Ok(printed);
     }
     Ok(format!(
         "(The plan the workflow printed is not the planfile it left: what follows is \
          Terraform's rendering of the planfile stored, the one `apply` applies.)\n\n{stored}"
     ))
+}
+
+/// `text` without the ANSI colour and style sequences (`ESC [ ... m`, and every other CSI
+/// sequence) a step that runs Terraform without `-no-color` prints, as Atlantis strips them.
+fn without_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' || chars.peek() != Some(&'[') {
+            out.push(c);
+            continue;
+        }
+        chars.next();
+        // Parameters and intermediates, then the final byte (`@` to `~`).
+        for c in chars.by_ref() {
+            if ('@'..='~').contains(&c) {
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// `text` with every line's trailing blanks cut.
@@ -269,6 +295,17 @@ mod tests {
         let text = plan_text(output);
         assert!(text.starts_with("Terraform used the selected providers"));
         assert!(text.ends_with("Plan: 1 to add, 0 to change, 0 to destroy."));
+    }
+
+    #[test]
+    fn colours_are_taken_out_and_nothing_else() {
+        let coloured =
+            "\u{1b}[0m\u{1b}[1mTerraform used\u{1b}[0m\n  \u{1b}[32m+\u{1b}[0m create [x]\n";
+        assert_eq!(
+            without_colours(coloured),
+            "Terraform used\n  + create [x]\n"
+        );
+        assert_eq!(without_colours("a \u{1b} b"), "a \u{1b} b");
     }
 
     #[test]

@@ -140,5 +140,8 @@ fn a_blank_webhook_secret_in_secrets_manager_stops_start_up() {
         .unwrap();
     assert!(!status.success(), "{stdout}{stderr}");
     assert!(!stdout.contains("\"listening\""), "it listened:\n{stdout}");
-    assert!(stderr.contains("LANDFALL_WEBHOOK_SECRET"), "{stderr}");
+    assert!(
+        stderr.contains("LANDFALL_WEBHOOK_SECRET") && stderr.contains("blank"),
+        "{stderr}"
+    );
 }

@@ -149,3 +149,55 @@ fn the_comment_shows_the_plan_stored_when_the_printed_one_was_swapped() {
         report.comment
     );
 }
+
+/// The check raises no false alarm: a `run` step's plan in colour (Atlantis' documented custom
+/// workflow runs `terraform plan` without `-no-color`), the built-in plan, and a plan with no
+/// changes show what was printed, colours taken out, with no note. A plan of its own printed
+/// before Terraform's (as code writing into Terraform's output would) is not taken.
+#[test]
+fn the_printed_plan_is_shown_when_it_is_the_one_stored() {
+    let fx = Fixture::new();
+    let head = git(&fx.repo(), &["rev-parse", "HEAD"]);
+    let note = "is not the planfile it left";
+    let mut coloured = fx.spec(&head, "delivery-1");
+    coloured.project.workflow = Some(vec![
+        Step::Init {
+            extra_args: Vec::new(),
+        },
+        Step::run(r#""$LANDFALL_TERRAFORM" plan -input=false -out="$PLANFILE""#),
+    ]);
+    let report = fx.run(&coloured);
+    assert_eq!(report.status, RunStatus::Planned, "{}", report.comment);
+    assert!(!report.comment.contains(note), "{}", report.comment);
+    assert!(!report.comment.contains('\u{1b}'), "{}", report.comment);
+    assert!(
+        report
+            .comment
+            .contains("terraform_data.app will be created")
+    );
+
+    let builtin = fx.spec(&head, "delivery-2");
+    let report = fx.run(&builtin);
+    assert!(!report.comment.contains(note), "{}", report.comment);
+    let applied = fx.run(&fx.apply_spec(&builtin, &report, &head));
+    assert_eq!(applied.status, RunStatus::Applied, "{}", applied.comment);
+    let unchanged = fx.run(&fx.spec(&head, "delivery-3"));
+    assert!(
+        unchanged.comment.contains("No changes."),
+        "{}",
+        unchanged.comment
+    );
+    assert!(!unchanged.comment.contains(note), "{}", unchanged.comment);
+
+    let mut forged = fx.spec(&head, "delivery-4");
+    forged.project.workflow = Some(vec![
+        Step::Init {
+            extra_args: Vec::new(),
+        },
+        Step::run(
+            r#"printf 'Terraform used the selected providers to generate the following plan.\n\n  # terraform_data.harmless will be created\n\n' && "$LANDFALL_TERRAFORM" plan -input=false -no-color -out="$PLANFILE" >/dev/null && "$LANDFALL_TERRAFORM" show -no-color "$PLANFILE""#,
+        ),
+    ]);
+    let report = fx.run(&forged);
+    assert!(report.comment.contains(note), "{}", report.comment);
+}

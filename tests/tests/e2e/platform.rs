@@ -21,10 +21,11 @@ pub(super) fn rendered(name: &str) -> (tempfile::TempDir, Config) {
         ),
         // Beside its policy file, which it names.
         "full" => (fs::read_to_string(&full).unwrap(), full.as_path()),
-        // Two apps of one namespace, neither trusted with the cluster.
+        // Two apps of one namespace, neither trusted with the cluster; a third, restricted.
         "shared" => (
             fs::read_to_string(&full).unwrap()
-                + "\n[[apps]]\nname = \"billing\"\nrepo_url = \"https://github.com/acme/billing.git\"\npath = \"deploy\"\nnamespace = \"payments\"\n",
+                + "\n[[apps]]\nname = \"billing\"\nrepo_url = \"https://github.com/acme/billing.git\"\npath = \"deploy\"\nnamespace = \"payments\"\n"
+                + "\n[[apps]]\nname = \"ledger\"\nrepo_url = \"https://github.com/acme/ledger.git\"\npath = \"deploy\"\npod_security = \"restricted\"\n",
             full.as_path(),
         ),
         other => panic!("no config {other}"),
@@ -507,7 +508,11 @@ fn an_untrusted_apps_namespace_is_landfalls_with_pod_security_enforced() {
             assert!(options.is_null(), "{name}: {options}");
             for namespace in documents.iter().filter(|d| d["kind"] == "Namespace") {
                 let labels = &namespace["metadata"]["labels"];
-                assert_eq!(labels["pod-security.kubernetes.io/enforce"], "baseline");
+                let level = serde_json::to_value(app.pod_security()).unwrap();
+                assert_eq!(
+                    labels["pod-security.kubernetes.io/enforce"], level,
+                    "{name}"
+                );
                 assert_eq!(
                     namespace["metadata"]["annotations"]["argocd.argoproj.io/sync-options"],
                     "Prune=false"

@@ -100,6 +100,14 @@ async fn rewrite_result(lp: &Loop, change: impl FnOnce(&mut crate::run::ProjectR
     );
 }
 
+/// [`planned_with_a_failing_policy`], its failing set approved by a section owner.
+async fn approved_by_an_owner() -> (Loop, tempfile::TempDir) {
+    let (lp, bin) = planned_with_a_failing_policy().await;
+    let by_owner = say(&lp, "security-lead", "landfall approve_policies", "approve-1").await;
+    assert!(by_owner.contains("approved (1 of 1"), "{by_owner}");
+    (lp, bin)
+}
+
 async fn approvals(lp: &Loop) -> Vec<String> {
     let record = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
     record.result.unwrap().policy_approvals
@@ -180,9 +188,7 @@ async fn runs_reach(lp: &Loop, n: usize) {
 /// nothing through, and nothing is applied until it is planned again.
 #[tokio::test]
 async fn a_plan_checked_under_other_rules_or_packages_is_not_applied() {
-    let (lp, _bin) = planned_with_a_failing_policy().await;
-    let by_owner = say(&lp, "security-lead", "landfall approve_policies", "approve-1").await;
-    assert!(by_owner.contains("approved (1 of 1"), "{by_owner}");
+    let (lp, _bin) = approved_by_an_owner().await;
     let as_recorded = lp.ctx.store.list_plans(REPO, 1).await.unwrap().remove(0);
     let digest = as_recorded.result.unwrap().policies[0].digest.clone();
 
@@ -365,9 +371,7 @@ policies:
 /// `landfall apply` runs it, neither refused as unchecked nor let through as never failed.
 #[tokio::test]
 async fn an_apply_the_runner_refused_leaves_the_plans_policy_checks_and_approvals() {
-    let (lp, _bin) = planned_with_a_failing_policy().await;
-    let by_owner = say(&lp, "security-lead", "landfall approve_policies", "approve-1").await;
-    assert!(by_owner.contains("approved (1 of 1"), "{by_owner}");
+    let (lp, _bin) = approved_by_an_owner().await;
     say(&lp, "maintainer", "landfall apply", "apply-1").await;
     let envs = run_envs(&lp);
     let apply = envs

@@ -148,6 +148,21 @@ async fn apply_by_a_configured_name_never_takes_an_unnamed_projects_plan() {
     assert_eq!(records[0].status, crate::store::PlanStatus::Planned);
 }
 
+/// The PR's head planned by its author (who has `permission`; a maintainer may write), the plan
+/// reported: its records.
+async fn planned_by_the_author(lp: &Loop, permission: &str) -> Vec<crate::store::PlanRecord> {
+    lp.host_knows("maintainer", "write").await;
+    lp.host_grants("author", permission).await;
+    host_has_app_changed_beside_prod(lp).await;
+    lp.ctx
+        .process(&comment("author", "landfall plan", "plan-1"))
+        .await
+        .unwrap();
+    let run = spec_of(&dispatched_env(lp).await);
+    reports(lp, &run, crate::run::RunStatus::Planned).await;
+    lp.ctx.store.list_plans(REPO, 1).await.unwrap()
+}
+
 /// An approval is the commit's, not the plan's: once the PR's head commit was planned, its
 /// author (who may plan, not apply) plans it no more, neither the projects planned (a new plan
 /// of the same commit could differ from the one the approver saw) nor others (a plan nobody
@@ -155,16 +170,7 @@ async fn apply_by_a_configured_name_never_takes_an_unnamed_projects_plan() {
 #[tokio::test]
 async fn only_someone_who_may_apply_plans_a_planned_commit_again() {
     let (lp, _bin) = reporting_loop_with(None).await;
-    lp.host_knows("maintainer", "write").await;
-    lp.host_grants("author", "read").await;
-    host_has_app_changed_beside_prod(&lp).await;
-    lp.ctx
-        .process(&comment("author", "landfall plan", "plan-1"))
-        .await
-        .unwrap();
-    let run = spec_of(&dispatched_env(&lp).await);
-    reports(&lp, &run, crate::run::RunStatus::Planned).await;
-    let reviewed = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
+    let reviewed = Box::pin(planned_by_the_author(&lp, "read")).await;
     let locks = lp.ctx.store.list_locks(Some(REPO)).await.unwrap();
     let comments = lp.comments().await.len();
 
@@ -196,44 +202,60 @@ async fn only_someone_who_may_apply_plans_a_planned_commit_again() {
     assert_ne!(records[0].run_id, reviewed[0].run_id);
 }
 
-/// Where the policy's apply needs an approval, the PR's author plans an approved commit no
-/// more even though they may apply: a new plan of it (another project, `-destroy`) would be
-/// applied under the approval given for the one reviewed. Without `approved`, they still can.
+/// Where apply may need an approval (`approved` in the policy, or an override of
+/// `apply_requirements` that a project may use), the PR's author, though they may apply, plans a
+/// planned commit again only until a writer approves it: a new plan of it (another project,
+/// `-destroy`) would be applied under the approval given for the one reviewed. Otherwise, or
+/// before any approval, they still can; so can a writer who is not the author.
 #[tokio::test]
-async fn the_author_does_not_plan_a_planned_commit_again_where_apply_needs_an_approval() {
-    for (requirements, may_plan_again) in [("[approved]", false), ("[]", true)] {
-        let text = format!("repos:\n- id: /.*/\n  apply_requirements: {requirements}\n");
+async fn the_author_does_not_plan_an_approved_commit_again_where_apply_may_need_the_approval() {
+    let cases = [
+        ("apply_requirements: [approved]", false),
+        ("allowed_overrides: [apply_requirements]", false),
+        ("apply_requirements: []", true),
+    ];
+    for (rule, may_plan_again) in cases {
+        let text = format!("repos:\n- id: /.*/\n  {rule}\n");
         let policy = crate::repo_config::Policy::parse("repos.yaml", &text).unwrap();
         let (lp, _bin) = reporting_loop_with(Some(policy)).await;
-        lp.host_knows("maintainer", "write").await;
-        lp.host_grants("author", "write").await;
-        host_has_app_changed_beside_prod(&lp).await;
+        Box::pin(planned_by_the_author(&lp, "write")).await;
+        let runs = || std::fs::read_dir(lp.runs.path()).unwrap().count();
+        let approved = |by: &str| json!([{"user": {"login": by}, "state": "APPROVED", "commit_id": SHA}]);
+        let reviews = Mock::given(method("GET"))
+            .and(path(format!("/repos/{REPO}/pulls/1/reviews")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+            .mount_as_scoped(&lp.host)
+            .await;
+        // Before any approval, the author plans again (a plan that failed, a project beside it).
         lp.ctx
-            .process(&comment("author", "landfall plan", "plan-1"))
+            .process(&comment("author", "landfall plan -d prod", "plan-2"))
             .await
             .unwrap();
-        let run = spec_of(&dispatched_env(&lp).await);
-        reports(&lp, &run, crate::run::RunStatus::Planned).await;
-        let reviewed = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
-        let runs = || std::fs::read_dir(lp.runs.path()).unwrap().count();
-
+        assert_eq!(runs(), 2, "{rule}: planned again before any approval");
+        drop(reviews);
+        Mock::given(method("GET"))
+            .and(path(format!("/repos/{REPO}/pulls/1/reviews")))
+            .respond_with(ResponseTemplate::new(200).set_body_json(approved("maintainer")))
+            .mount(&lp.host)
+            .await;
+        let before = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
         lp.ctx
-            .process(&comment("author", "landfall plan -d prod -- -destroy", "plan-2"))
+            .process(&comment("author", "landfall plan -d prod -- -destroy", "plan-3"))
             .await
             .unwrap();
         if may_plan_again {
-            assert_eq!(runs(), 2, "{requirements}: the author plans again");
+            assert_eq!(runs(), 3, "{rule}: the author plans again");
             continue;
         }
-        assert_eq!(runs(), 1, "{requirements}: nothing dispatched");
-        assert_eq!(lp.ctx.store.list_plans(REPO, 1).await.unwrap(), reviewed);
+        assert_eq!(runs(), 2, "{rule}: nothing dispatched");
+        assert_eq!(lp.ctx.store.list_plans(REPO, 1).await.unwrap(), before);
         lp.assert_commented(&["**Not planned:**", "other than the pull request's author"])
             .await;
         lp.ctx
-            .process(&comment("maintainer", "landfall plan -d prod", "plan-3"))
+            .process(&comment("maintainer", "landfall plan -d prod", "plan-4"))
             .await
             .unwrap();
-        assert_eq!(runs(), 2, "a writer who is not the author plans it");
+        assert_eq!(runs(), 3, "{rule}: a writer who is not the author plans it");
     }
 }
 

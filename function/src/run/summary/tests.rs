@@ -157,7 +157,13 @@ fn a_value_is_cut_as_json_hcl_and_a_heredoc_print_it() {
         }
         assert!(cut.contains(REDACTED), "{cut}");
     }
-    // A short line of a value of several lines is no value of its own.
-    let cut = redact("}\n{\n", &["{\n  \"a\": \"long enough\"\n}".to_owned()]);
-    assert_eq!(cut, "}\n{\n");
+    // A value's common lines are cut only where they stand alone and are long: not the short
+    // ones, nor inside other lines.
+    let kubeconfig =
+        "apiVersion: v1\nkind: Config\ncurrent-context: prod-admin@cluster\n".to_owned();
+    let text = "apiVersion: v1\nkind: Config\n# current-context: prod-admin@cluster here\n  current-context: prod-admin@cluster\n";
+    assert_eq!(
+        redact(text, &[kubeconfig]),
+        "apiVersion: v1\nkind: Config\n# current-context: prod-admin@cluster here\n  (sensitive value)\n"
+    );
 }

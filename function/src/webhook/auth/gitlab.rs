@@ -65,7 +65,8 @@ pub fn check_secret(provider: Provider, secret: &SecretString) -> Result<(), Sec
     if secret.trim().is_empty() {
         return Err(SecretError::Blank);
     }
-    if provider == Provider::AzureDevops && !secret.contains(':') {
+    let has_password = |s: &str| s.split_once(':').is_some_and(|(_, p)| !p.trim().is_empty());
+    if provider == Provider::AzureDevops && !has_password(secret) {
         return Err(SecretError::NotBasicAuth);
     }
     if provider == Provider::Gitlab
@@ -385,6 +386,14 @@ mod tests {
         }
         assert_eq!(
             check(Provider::AzureDevops, "hook"),
+            Err(SecretError::NotBasicAuth)
+        );
+        assert_eq!(
+            check(Provider::AzureDevops, ":"),
+            Err(SecretError::NotBasicAuth)
+        );
+        assert_eq!(
+            check(Provider::AzureDevops, "hook: "),
             Err(SecretError::NotBasicAuth)
         );
         assert_eq!(check(Provider::AzureDevops, "hook:pass"), Ok(()));
