@@ -254,9 +254,16 @@ pub struct UpArgs {
     #[arg(long, value_name = "FILE")]
     pub webhook_secret_file: Option<PathBuf>,
     /// A file holding the VCS host's API token [default: $LANDFALL_VCS_TOKEN, else the one
-    /// already in Secrets Manager]. It also registers the webhook, so it needs that right.
+    /// already in Secrets Manager]. It also registers the webhook, unless --hook-token-file is
+    /// given, and then needs that right.
     #[arg(long, value_name = "FILE")]
     pub vcs_token_file: Option<PathBuf>,
+    /// A file holding a token allowed to manage webhooks (GitHub `admin:repo_hook`, GitLab
+    /// Maintainer, ...), used only to register the webhook and never stored [default: the VCS
+    /// token]. With it, the token the function keeps, and every run's Job carries, needs no
+    /// admin right.
+    #[arg(long, value_name = "FILE")]
+    pub hook_token_file: Option<PathBuf>,
     /// Register the webhook on this repository: owner/name (GitLab group/project, Bitbucket
     /// Data Center PROJECT/slug, Azure DevOps project/repo).
     #[arg(long, value_name = "REPO", conflicts_with = "org")]
@@ -308,6 +315,10 @@ pub struct DownArgs {
     /// Secrets Manager].
     #[arg(long, value_name = "FILE")]
     pub vcs_token_file: Option<PathBuf>,
+    /// A file holding a token allowed to manage webhooks, used only to remove the webhook
+    /// [default: the VCS token].
+    #[arg(long, value_name = "FILE")]
+    pub hook_token_file: Option<PathBuf>,
     /// Leave the webhook on the VCS host.
     #[arg(long)]
     pub keep_webhook: bool,

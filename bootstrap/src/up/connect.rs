@@ -106,6 +106,15 @@ fn given_token(ctx: &Ctx) -> anyhow::Result<Option<SecretString>> {
     })
 }
 
+/// The token that manages the webhook: `--hook-token-file`, read only for that and never
+/// stored, else the VCS token `token`.
+fn hook_token(ctx: &Ctx, token: SecretString) -> anyhow::Result<SecretString> {
+    match &ctx.opts.hook_token_file {
+        Some(p) => read_secret_file(p, "webhook-managing token"),
+        None => Ok(token),
+    }
+}
+
 /// A new webhook secret: 32 bytes from the system's CSPRNG, hex (Azure DevOps: `landfall:` and
 /// that, its basic-auth user and password).
 pub fn generate_secret(provider: Provider) -> anyhow::Result<SecretString> {
@@ -242,6 +251,7 @@ pub async fn webhook(ctx: &Ctx, state: &mut RunState, dry: bool) -> anyhow::Resu
         secret_version: version,
     };
     let old = read_marker(ctx);
+    let token = hook_token(ctx, token)?;
     let client = HookClient::new(ctx.provider, ctx.vcs_url.as_deref(), &token)?;
     let spec = HookSpec {
         url: url.clone(),
@@ -336,7 +346,11 @@ pub async fn remove_webhook(ctx: &Ctx) -> anyhow::Result<String> {
     else {
         bail!("the platform has no webhook_url output: cannot tell which hook to remove");
     };
-    let token = match (given_token(ctx)?, &out) {
+    let given = match &ctx.opts.hook_token_file {
+        Some(p) => Some(read_secret_file(p, "webhook-managing token")?),
+        None => given_token(ctx)?,
+    };
+    let token = match (given, &out) {
         (Some(token), _) => token,
         (None, Some(o)) => current(ctx, &o.token_arn)
             .await?

@@ -73,6 +73,8 @@ pub struct Options {
     pub webhook_secret_file: Option<PathBuf>,
     /// A file holding the VCS token.
     pub vcs_token_file: Option<PathBuf>,
+    /// A file holding the token that manages the webhook, never stored (else the VCS token).
+    pub hook_token_file: Option<PathBuf>,
     /// The VCS token from `LANDFALL_VCS_TOKEN`.
     pub vcs_token_env: Option<secrecy::SecretString>,
     /// The repository whose hook to register.

@@ -17,6 +17,7 @@ pub const NAME: &str = "t1";
 const BUCKET: &str = "t1-tfstate-us-east-1";
 const URL: &str = "https://abc.lambda-url.us-east-1.on.aws/";
 const TOKEN: &str = "ghp_test_token";
+const HOOK_TOKEN: &str = "ghp_hook_admin_token";
 /// The runner image the tests name with `--runner-image` (nothing is built).
 pub const IMAGE: &str = "registry.example/landfall-runner:test";
 
@@ -444,9 +445,33 @@ fn up_applies_migrates_connects_and_a_second_run_changes_nothing() {
     );
     assert!(!f.path("terraform/bootstrap/terraform.tfstate").exists());
 
-    let out = f.up(&[]);
+    // The webhook is registered with a token of its own, which is never stored.
+    fs::write(f.path("hook-token"), HOOK_TOKEN).unwrap();
+    let hook_token = f.path("hook-token").display().to_string();
+    let out = f.up(&["--hook-token-file", &hook_token]);
     let first = text(&out);
     assert_eq!(out.status.code(), Some(0), "{first}");
+    let hook_calls =
+        f.rt.block_on(f.github.received_requests())
+            .unwrap_or_default();
+    assert!(!hook_calls.is_empty());
+    for request in &hook_calls {
+        let auth = request
+            .headers
+            .get("authorization")
+            .map(|v| v.to_str().unwrap_or_default());
+        assert!(
+            auth.is_some_and(|a| a.ends_with(HOOK_TOKEN)),
+            "{} {}: {auth:?}",
+            request.method,
+            request.url
+        );
+    }
+    assert_ne!(
+        f.secret("t1/vcs-token"),
+        HOOK_TOKEN,
+        "the hook token is not stored"
+    );
     // The token given to `up` reached no program it started (here a provisioner of Terraform).
     assert_eq!(
         fs::read_to_string(f.path("terraform/platform/token-seen-by-terraform")).unwrap(),
