@@ -524,3 +524,11 @@ fn an_apps_pod_security_level_is_one_of_the_three_and_one_per_namespace() {
     .unwrap_err();
     assert!(err.contains("another Pod Security level"), "{err}");
 }
+
+#[test]
+fn kubernetes_before_1_30_is_refused() {
+    let with =
+        |version: &str| format!("{MINIMAL}\n[cluster]\nkubernetes_version = \"{version}\"\n");
+    assert!(parse(&with("1.29")).unwrap_err().contains("1.30 or later"));
+    parse(&with("1.30")).unwrap();
+}

@@ -116,15 +116,24 @@ impl Config {
     fn validate_cluster(&self, v: &mut Validator<'_>) {
         let c = &self.cluster;
         let version = c.kubernetes_version.get_ref();
-        let valid_version = version
+        let minor = version
             .split_once('.')
-            .is_some_and(|(major, minor)| major == "1" && minor.parse::<u32>().is_ok());
-        if !valid_version {
-            v.at(
+            .filter(|(major, _)| *major == "1")
+            .and_then(|(_, minor)| minor.parse::<u32>().ok());
+        match minor {
+            None => v.at(
                 &c.kubernetes_version,
                 format!("invalid kubernetes_version {version:?}"),
                 Some("write the EKS minor version, for example \"1.34\"".to_owned()),
-            );
+            ),
+            // The guard of the apps' namespaces (manifests/platform/namespace-guard.yaml) is a
+            // ValidatingAdmissionPolicy, GA in 1.30.
+            Some(minor) if minor < 30 => v.at(
+                &c.kubernetes_version,
+                format!("kubernetes_version {version:?} is too old: Landfall needs 1.30 or later"),
+                Some("write the EKS minor version, for example \"1.34\"".to_owned()),
+            ),
+            Some(_) => {}
         }
         let graviton = c
             .instance_types

@@ -82,8 +82,49 @@ fn checkov_fails_nothing_except_checks_skipped_with_a_reason() {
 fn the_cluster_wide_manifests_pass_strict_schema_validation() {
     let (dir, _) = rendered("full");
     let platform = files(&dir.path().join("manifests/platform"), "yaml");
-    assert_eq!(platform.len(), 1, "{platform:?}");
+    assert_eq!(platform.len(), 3, "{platform:?}");
     assert_valid_kubernetes(&platform);
+}
+
+/// The Pod Security labels of the namespaces Landfall renders are changed by nobody but Argo CD's
+/// application controller: the policy matches every update of such a namespace (by its label),
+/// excepts that controller by its service account in the configured Argo CD namespace, compares
+/// every Pod Security label before and after, and its binding denies what it refuses.
+#[test]
+fn only_argo_cd_changes_the_pod_security_labels_of_landfalls_namespaces() {
+    let (dir, config) = rendered("full");
+    let policy = yaml_as_json(&dir.path().join("manifests/platform/namespace-guard.yaml"));
+    let spec = &policy["spec"];
+    assert_eq!(spec["failurePolicy"], "Fail");
+    assert_eq!(
+        spec["matchConstraints"]["objectSelector"]["matchLabels"]["app.kubernetes.io/managed-by"],
+        "landfall"
+    );
+    let rule = &spec["matchConstraints"]["resourceRules"][0];
+    assert_eq!(rule["resources"], serde_json::json!(["namespaces"]));
+    assert_eq!(rule["operations"], serde_json::json!(["UPDATE"]));
+    let controller = format!(
+        "system:serviceaccount:{}:argocd-application-controller",
+        config.argocd.namespace.get_ref()
+    );
+    let exception = spec["matchConditions"][0]["expression"].as_str().unwrap();
+    assert!(
+        exception.contains(&format!("!= '{controller}'")),
+        "{exception}"
+    );
+    let keys = spec["variables"][0]["expression"].as_str().unwrap();
+    for level in ["'enforce'", "'warn'", "'audit'", "'enforce-version'"] {
+        assert!(keys.contains(level), "{keys}");
+    }
+    let binding = yaml_as_json(
+        &dir.path()
+            .join("manifests/platform/namespace-guard-binding.yaml"),
+    );
+    assert_eq!(binding["spec"]["policyName"], policy["metadata"]["name"]);
+    assert_eq!(
+        binding["spec"]["validationActions"],
+        serde_json::json!(["Deny"])
+    );
 }
 
 /// The default class gives every claim that names none an encrypted gp3 EBS volume, made in the
