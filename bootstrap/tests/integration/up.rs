@@ -424,6 +424,40 @@ pub fn assert_complete(f: &Fixture) {
     assert_eq!(creates[0]["events"][0], "pull_request");
 }
 
+/// Every request to the host carried the hook token, and none of what `up` keeps holds it.
+fn hook_token_used_and_not_kept(f: &Fixture) {
+    let hook_calls =
+        f.rt.block_on(f.github.received_requests())
+            .unwrap_or_default();
+    assert!(!hook_calls.is_empty());
+    for request in &hook_calls {
+        let auth = request
+            .headers
+            .get("authorization")
+            .map(|v| v.to_str().unwrap_or_default());
+        assert!(
+            auth.is_some_and(|a| a.ends_with(HOOK_TOKEN)),
+            "{} {}: {auth:?}",
+            request.method,
+            request.url
+        );
+    }
+    assert_ne!(
+        f.secret("t1/vcs-token"),
+        HOOK_TOKEN,
+        "the hook token is not stored"
+    );
+    for entry in fs::read_dir(f.path(".landfall-up")).unwrap() {
+        let path = entry.unwrap().path();
+        let kept = fs::read(&path).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&kept).contains(HOOK_TOKEN),
+            "{} holds the hook token",
+            path.display()
+        );
+    }
+}
+
 #[test]
 fn up_applies_migrates_connects_and_a_second_run_changes_nothing() {
     let f = Fixture::new();
@@ -451,27 +485,7 @@ fn up_applies_migrates_connects_and_a_second_run_changes_nothing() {
     let out = f.up(&["--hook-token-file", &hook_token]);
     let first = text(&out);
     assert_eq!(out.status.code(), Some(0), "{first}");
-    let hook_calls =
-        f.rt.block_on(f.github.received_requests())
-            .unwrap_or_default();
-    assert!(!hook_calls.is_empty());
-    for request in &hook_calls {
-        let auth = request
-            .headers
-            .get("authorization")
-            .map(|v| v.to_str().unwrap_or_default());
-        assert!(
-            auth.is_some_and(|a| a.ends_with(HOOK_TOKEN)),
-            "{} {}: {auth:?}",
-            request.method,
-            request.url
-        );
-    }
-    assert_ne!(
-        f.secret("t1/vcs-token"),
-        HOOK_TOKEN,
-        "the hook token is not stored"
-    );
+    hook_token_used_and_not_kept(&f);
     // The token given to `up` reached no program it started (here a provisioner of Terraform).
     assert_eq!(
         fs::read_to_string(f.path("terraform/platform/token-seen-by-terraform")).unwrap(),

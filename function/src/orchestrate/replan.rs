@@ -17,7 +17,6 @@ use crate::command::Action;
 use crate::event::{CommitSha, Event, PullRequestNumber, RepoName};
 use crate::markdown::inline_code;
 use crate::projects::{Request, Selection};
-use crate::repo_config::{OverrideKey, Requirement};
 use crate::store::{LockKey, PlanStatus, PullHeads as _, ReleaseOutcome, Store as _};
 
 /// How long a pull request's commit is known to have been planned after its plan records are
@@ -96,8 +95,9 @@ impl Context {
 
     /// Whether `request` may plan at the PR's head commit: only someone who may apply plans a
     /// commit the PR has a plan of already (any project, any outcome), and not the PR's author
-    /// once a writer approved the commit, where apply may need that approval (`approved` in the
-    /// policy, or an override of `apply_requirements` a project may use). The same commit can plan
+    /// once a writer approved the commit (an approval may gate apply through `approved`, an
+    /// override of `apply_requirements`, `mergeable` under branch protection, or a merge). The
+    /// same commit can plan
     /// otherwise (a data source, a module version range, a tag that moved, other flags), and a
     /// host's approval is the commit's: a second plan would be one nobody reviewed, which apply,
     /// or apply on merge, would then apply under the approval given for the first. A comment is
@@ -115,15 +115,11 @@ impl Context {
         if !planned_here {
             return Ok(true);
         }
-        let policy = self.effective_policy(ctx);
-        let approval_may_gate_apply = policy.apply_requirements.contains(&Requirement::Approved)
-            || policy
-                .allowed_overrides
-                .contains(&OverrideKey::ApplyRequirements);
-        // An approval that cannot be read counts as given: the author is then refused.
-        let author_under_approval = approval_may_gate_apply
-            && ctx.is_author(&ctx.sender)
-            && self.approved_by_writer(ctx).await.unwrap_or(true);
+        // Whatever the policy: an approval can gate apply through `approved`, a repository's
+        // override, `mergeable` under branch protection, or a merge. One that cannot be read
+        // counts as given: the author is then refused.
+        let author_under_approval =
+            ctx.is_author(&ctx.sender) && self.approved_by_writer(ctx).await.unwrap_or(true);
         if !author_under_approval && self.may(ctx, Action::Apply).await? {
             return Ok(true);
         }

@@ -370,8 +370,13 @@ async fn an_event_that_names_nobody_is_refused_where_the_rule_needs_someone() {
 async fn a_plan_never_takes_the_record_of_a_running_state_edit() {
     let lp = Loop::new().await;
     lp.host_has_a_terraform_pr("open", false).await;
-    // A writer's: the author of a PR whose commit has a record may not plan it at all.
+    // A writer's, with no approval yet: the author may plan a commit that has a record.
     lp.host_grants("author", "write").await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/pulls/1/reviews")))
+        .respond_with(ResponseTemplate::new(200).set_body_json(json!([])))
+        .mount(&lp.host)
+        .await;
     // An import of the project is running for this PR: its lock and its `applying` record.
     let key = lp.hold_lock(1, ".").await;
     let importing = crate::store::PlanRecord {

@@ -525,16 +525,45 @@ fn redact_all(text: &str, secrets: &[String]) -> String {
     if lines.is_empty() {
         return out;
     }
+    // Compared as Terraform's diff writes them too: coloured, after a `+`, `-` or `~`.
     out.split_inclusive('\n')
         .map(|line| {
-            let trimmed = line.trim();
-            if lines.contains(trimmed) {
-                line.replacen(trimmed, REDACTED, 1)
+            let plain = without_colours(line);
+            let body = plain.trim_end();
+            let lead = body.trim_start();
+            let bare = lead.trim_start_matches(['+', '-', '~']).trim_start();
+            if lines.contains(bare) {
+                let indent = &body[..body.len() - lead.len()];
+                let symbol = &lead[..lead.len() - bare.len()];
+                let end = if line.ends_with('\n') { "\n" } else { "" };
+                format!("{indent}{symbol}{REDACTED}{end}")
             } else {
                 line.to_owned()
             }
         })
         .collect()
+}
+
+/// `text` without the ANSI colour and style sequences (`ESC [ ... m`, and every other CSI
+/// sequence) a step that runs Terraform without `-no-color` prints, as Atlantis strips them.
+#[must_use]
+pub fn without_colours(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '\u{1b}' || chars.peek() != Some(&'[') {
+            out.push(c);
+            continue;
+        }
+        chars.next();
+        // Parameters and intermediates, then the final byte (`@` to `~`).
+        for c in chars.by_ref() {
+            if ('@'..='~').contains(&c) {
+                break;
+            }
+        }
+    }
+    out
 }
 
 /// The shortest line of a value of several lines that is cut where it stands alone.

@@ -139,7 +139,7 @@ fn show(run: &mut Run<'_>, dir: &Path, flags: &[&str], planfile: &Path) -> Resul
 /// rendering (warnings, a custom step's own lines) is kept. A custom step's output that does not
 /// read as a plan is shown as it is (the counts shown are the stored plan's).
 fn checked_text(run: &mut Run<'_>, dir: &Path, copy: &Path, output: &str) -> Result<String, Stop> {
-    let output = without_colours(output);
+    let output = summary::without_colours(output);
     if !reads_as_plan(&output) {
         return Ok(plan_text(&output));
     }
@@ -152,27 +152,6 @@ fn checked_text(run: &mut Run<'_>, dir: &Path, copy: &Path, output: &str) -> Res
         "(The plan the workflow printed is not the planfile it left: what follows is \
          Terraform's rendering of the planfile stored, the one `apply` applies.)\n\n{stored}"
     ))
-}
-
-/// `text` without the ANSI colour and style sequences (`ESC [ ... m`, and every other CSI
-/// sequence) a step that runs Terraform without `-no-color` prints, as Atlantis strips them.
-fn without_colours(text: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        if c != '\u{1b}' || chars.peek() != Some(&'[') {
-            out.push(c);
-            continue;
-        }
-        chars.next();
-        // Parameters and intermediates, then the final byte (`@` to `~`).
-        for c in chars.by_ref() {
-            if ('@'..='~').contains(&c) {
-                break;
-            }
-        }
-    }
-    out
 }
 
 /// `text` with every line's trailing blanks cut.
@@ -302,10 +281,10 @@ mod tests {
         let coloured =
             "\u{1b}[0m\u{1b}[1mTerraform used\u{1b}[0m\n  \u{1b}[32m+\u{1b}[0m create [x]\n";
         assert_eq!(
-            without_colours(coloured),
+            summary::without_colours(coloured),
             "Terraform used\n  + create [x]\n"
         );
-        assert_eq!(without_colours("a \u{1b} b"), "a \u{1b} b");
+        assert_eq!(summary::without_colours("a \u{1b} b"), "a \u{1b} b");
     }
 
     #[test]

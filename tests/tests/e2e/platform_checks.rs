@@ -101,7 +101,10 @@ fn only_argo_cd_changes_the_pod_security_labels_of_landfalls_namespaces() {
         "landfall"
     );
     let rule = &spec["matchConstraints"]["resourceRules"][0];
-    assert_eq!(rule["resources"], serde_json::json!(["namespaces"]));
+    assert_eq!(
+        rule["resources"],
+        serde_json::json!(["namespaces", "namespaces/status", "namespaces/finalize"])
+    );
     assert_eq!(rule["operations"], serde_json::json!(["UPDATE"]));
     let controller = format!(
         "system:serviceaccount:{}:argocd-application-controller",
@@ -112,9 +115,17 @@ fn only_argo_cd_changes_the_pod_security_labels_of_landfalls_namespaces() {
         exception.contains(&format!("!= '{controller}'")),
         "{exception}"
     );
+    let argocd = format!("request.name != '{}'", config.argocd.namespace.get_ref());
+    assert_eq!(spec["matchConditions"][1]["expression"], argocd.as_str());
     let keys = spec["variables"][0]["expression"].as_str().unwrap();
-    for level in ["'enforce'", "'warn'", "'audit'", "'enforce-version'"] {
-        assert!(keys.contains(level), "{keys}");
+    for label in [
+        "'enforce'",
+        "'warn'",
+        "'audit'",
+        "'enforce-version'",
+        "'app.kubernetes.io/managed-by'",
+    ] {
+        assert!(keys.contains(label), "{keys}");
     }
     let binding = yaml_as_json(
         &dir.path()

@@ -47,10 +47,7 @@ async fn host_has_changed_beside_prod(lp: &Loop, changed: &str) {
 
 /// `text` commented by a writer: its one run dispatched and reported planned, with a planfile.
 async fn planned_by(lp: &Loop, text: &str, delivery: &str) -> crate::run::RunSpec {
-    lp.ctx
-        .process(&comment("maintainer", text, delivery))
-        .await
-        .unwrap();
+    says(lp, "maintainer", text, delivery).await;
     let run = spec_of(&dispatched_env(lp).await);
     reports(lp, &run, crate::run::RunStatus::Planned).await;
     run.0
@@ -58,10 +55,7 @@ async fn planned_by(lp: &Loop, text: &str, delivery: &str) -> crate::run::RunSpe
 
 /// `text` commented by a writer is answered that there is nothing to apply.
 async fn nothing_applied_by(lp: &Loop, text: &str) {
-    lp.ctx
-        .process(&comment("maintainer", text, "apply-1"))
-        .await
-        .unwrap();
+    says(lp, "maintainer", text, "apply-1").await;
     let comments = lp.comments().await;
     assert!(
         comments.last().unwrap().contains("Nothing to apply"),
@@ -82,10 +76,7 @@ async fn a_plan_without_flags_discards_an_earlier_targeted_plan_so_apply_cannot_
     let spec = planned_by(&lp, "landfall plan -d prod -- -destroy", "plan-1").await;
     assert_eq!(spec.project.dir, "prod");
 
-    lp.ctx
-        .process(&comment("maintainer", "landfall plan", "plan-2"))
-        .await
-        .unwrap();
+    says(&lp, "maintainer", "landfall plan", "plan-2").await;
     let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
     assert_eq!(labels(records.into_iter().map(|r| r.key)), ["app"]);
     let locks = lp.ctx.store.list_locks(Some(REPO)).await.unwrap();
@@ -102,10 +93,7 @@ async fn a_targeted_plan_keeps_the_other_plans() {
     host_has_app_changed_beside_prod(&lp).await;
 
     planned_by(&lp, "landfall plan -d prod", "plan-1").await;
-    lp.ctx
-        .process(&comment("maintainer", "landfall plan -d app", "plan-2"))
-        .await
-        .unwrap();
+    says(&lp, "maintainer", "landfall plan -d app", "plan-2").await;
     let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
     assert_eq!(labels(records.into_iter().map(|r| r.key)), ["app", "prod"]);
 }
@@ -148,16 +136,18 @@ async fn apply_by_a_configured_name_never_takes_an_unnamed_projects_plan() {
     assert_eq!(records[0].status, crate::store::PlanStatus::Planned);
 }
 
+/// `who` comments `text` (delivery `delivery`), and the function handles it.
+async fn says(lp: &Loop, who: &str, text: &str, delivery: &str) {
+    lp.ctx.process(&comment(who, text, delivery)).await.unwrap();
+}
+
 /// The PR's head planned by its author (who has `permission`; a maintainer may write), the plan
 /// reported: its records.
 async fn planned_by_the_author(lp: &Loop, permission: &str) -> Vec<crate::store::PlanRecord> {
     lp.host_knows("maintainer", "write").await;
     lp.host_grants("author", permission).await;
     host_has_app_changed_beside_prod(lp).await;
-    lp.ctx
-        .process(&comment("author", "landfall plan", "plan-1"))
-        .await
-        .unwrap();
+    says(lp, "author", "landfall plan", "plan-1").await;
     let run = spec_of(&dispatched_env(lp).await);
     reports(lp, &run, crate::run::RunStatus::Planned).await;
     lp.ctx.store.list_plans(REPO, 1).await.unwrap()
@@ -182,10 +172,7 @@ async fn only_someone_who_may_apply_plans_a_planned_commit_again() {
     assert_eq!(lp.comments().await.len(), comments);
     // The author's plans of the same commit, of the planned project or another, are refused.
     for (text, delivery) in [("landfall plan", "plan-2"), ("landfall plan -d prod", "plan-3")] {
-        lp.ctx
-            .process(&comment("author", text, delivery))
-            .await
-            .unwrap();
+        says(&lp, "author", text, delivery).await;
         assert_eq!(lp.ctx.store.list_plans(REPO, 1).await.unwrap(), reviewed, "{text}");
         assert_eq!(lp.ctx.store.list_locks(Some(REPO)).await.unwrap(), locks, "{text}");
     }
@@ -194,27 +181,24 @@ async fn only_someone_who_may_apply_plans_a_planned_commit_again() {
         .await;
 
     // A writer's plan of the same commit replaces it.
-    lp.ctx
-        .process(&comment("maintainer", "landfall plan", "plan-4"))
-        .await
-        .unwrap();
+    says(&lp, "maintainer", "landfall plan", "plan-4").await;
     let records = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
     assert_ne!(records[0].run_id, reviewed[0].run_id);
 }
 
-/// Where apply may need an approval (`approved` in the policy, or an override of
-/// `apply_requirements` that a project may use), the PR's author, though they may apply, plans a
-/// planned commit again only until a writer approves it: a new plan of it (another project,
-/// `-destroy`) would be applied under the approval given for the one reviewed. Otherwise, or
-/// before any approval, they still can; so can a writer who is not the author.
+/// Once a writer approved the commit, the PR's author, though they may apply, plans it no more,
+/// whatever the policy (an approval can gate apply through `approved`, a repository's override,
+/// `mergeable` under branch protection, or a merge): a new plan of it (another project,
+/// `-destroy`) would be applied under the approval given for the one reviewed. Before any
+/// approval they still can; so can a writer who is not the author.
 #[tokio::test]
-async fn the_author_does_not_plan_an_approved_commit_again_where_apply_may_need_the_approval() {
-    let cases = [
-        ("apply_requirements: [approved]", false),
-        ("allowed_overrides: [apply_requirements]", false),
-        ("apply_requirements: []", true),
-    ];
-    for (rule, may_plan_again) in cases {
+async fn the_author_does_not_plan_an_approved_commit_again_whatever_the_policy() {
+    for rule in [
+        "apply_requirements: [approved]",
+        "allowed_overrides: [apply_requirements]",
+        "apply_requirements: [mergeable]",
+        "apply_requirements: []",
+    ] {
         let text = format!("repos:\n- id: /.*/\n  {rule}\n");
         let policy = crate::repo_config::Policy::parse("repos.yaml", &text).unwrap();
         let (lp, _bin) = reporting_loop_with(Some(policy)).await;
@@ -227,10 +211,7 @@ async fn the_author_does_not_plan_an_approved_commit_again_where_apply_may_need_
             .mount_as_scoped(&lp.host)
             .await;
         // Before any approval, the author plans again (a plan that failed, a project beside it).
-        lp.ctx
-            .process(&comment("author", "landfall plan -d prod", "plan-2"))
-            .await
-            .unwrap();
+        says(&lp, "author", "landfall plan -d prod", "plan-2").await;
         assert_eq!(runs(), 2, "{rule}: planned again before any approval");
         drop(reviews);
         Mock::given(method("GET"))
@@ -239,24 +220,28 @@ async fn the_author_does_not_plan_an_approved_commit_again_where_apply_may_need_
             .mount(&lp.host)
             .await;
         let before = lp.ctx.store.list_plans(REPO, 1).await.unwrap();
-        lp.ctx
-            .process(&comment("author", "landfall plan -d prod -- -destroy", "plan-3"))
-            .await
-            .unwrap();
-        if may_plan_again {
-            assert_eq!(runs(), 3, "{rule}: the author plans again");
-            continue;
-        }
+        says(&lp, "author", "landfall plan -d prod -- -destroy", "plan-3").await;
         assert_eq!(runs(), 2, "{rule}: nothing dispatched");
         assert_eq!(lp.ctx.store.list_plans(REPO, 1).await.unwrap(), before);
         lp.assert_commented(&["**Not planned:**", "other than the pull request's author"])
             .await;
-        lp.ctx
-            .process(&comment("maintainer", "landfall plan -d prod", "plan-4"))
-            .await
-            .unwrap();
+        says(&lp, "maintainer", "landfall plan -d prod", "plan-4").await;
         assert_eq!(runs(), 3, "{rule}: a writer who is not the author plans it");
     }
+}
+
+/// An approval that cannot be read counts as given: the author is refused, not let through.
+#[tokio::test]
+async fn the_author_does_not_plan_a_planned_commit_again_when_approvals_cannot_be_read() {
+    let (lp, _bin) = reporting_loop_with(None).await;
+    Box::pin(planned_by_the_author(&lp, "write")).await;
+    Mock::given(method("GET"))
+        .and(path(format!("/repos/{REPO}/pulls/1/reviews")))
+        .respond_with(ResponseTemplate::new(502))
+        .mount(&lp.host)
+        .await;
+    says(&lp, "author", "landfall plan -d prod", "plan-2").await;
+    assert_eq!(std::fs::read_dir(lp.runs.path()).unwrap().count(), 1, "nothing dispatched");
 }
 
 /// A commit stays planned after its records are gone (an `unlock`, a close and reopen): its

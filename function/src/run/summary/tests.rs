@@ -163,7 +163,13 @@ fn a_value_is_cut_as_json_hcl_and_a_heredoc_print_it() {
         "apiVersion: v1\nkind: Config\ncurrent-context: prod-admin@cluster\n".to_owned();
     let text = "apiVersion: v1\nkind: Config\n# current-context: prod-admin@cluster here\n  current-context: prod-admin@cluster\n";
     assert_eq!(
-        redact(text, &[kubeconfig]),
+        redact(text, std::slice::from_ref(&kubeconfig)),
         "apiVersion: v1\nkind: Config\n# current-context: prod-admin@cluster here\n  (sensitive value)\n"
+    );
+    // ... and as Terraform's diff of a changed value writes them: after `-` or `+`, coloured.
+    let diff = "      - current-context: prod-admin@cluster\n      \u{1b}[32m+\u{1b}[0m current-context: prod-admin@cluster\n";
+    assert_eq!(
+        redact(diff, &[kubeconfig]),
+        "      - (sensitive value)\n      + (sensitive value)\n"
     );
 }
