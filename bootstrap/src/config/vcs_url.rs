@@ -34,7 +34,8 @@ pub(crate) fn vcs_url_issue(provider: Provider, url: Option<&str>) -> Option<Vcs
             Some(VcsUrlIssue::Invalid { value, reason })
         }
         Err(_) => None,
-        Ok(checked) if plain_http_to_another_host(&checked) => {
+        // The function's own rule, as for its drift webhook: http only to this machine.
+        Ok(checked) if checked.starts_with("http://") && !config::is_loopback_http(&checked) => {
             Some(VcsUrlIssue::PlainHttp { url: checked })
         }
         Ok(checked) => {
@@ -44,17 +45,4 @@ pub(crate) fn vcs_url_issue(provider: Provider, url: Option<&str>) -> Option<Vcs
             })
         }
     }
-}
-
-/// Whether `url` is `http://` to a host other than this machine's loopback.
-fn plain_http_to_another_host(url: &str) -> bool {
-    let Some(rest) = url.strip_prefix("http://") else {
-        return false;
-    };
-    let authority = rest.split('/').next().unwrap_or_default();
-    let host = match authority.rsplit_once(':') {
-        Some((host, port)) if port.bytes().all(|b| b.is_ascii_digit()) => host,
-        _ => authority,
-    };
-    !matches!(host, "localhost" | "127.0.0.1" | "[::1]")
 }

@@ -313,6 +313,24 @@ fn vcs_url(
     }
 }
 
+/// Whether `secret` is basic auth's `user:password` with a password: what an Azure DevOps service
+/// hook sends (`:` alone, from two empty variables, would let anyone in).
+#[must_use]
+pub fn is_basic_auth(secret: &str) -> bool {
+    secret
+        .split_once(':')
+        .is_some_and(|(_, password)| !password.trim().is_empty())
+}
+
+/// Whether `url` is plain `http://` to this machine's loopback (`localhost`, `127.0.0.1`,
+/// `[::1]`): the one place a credential may be sent unencrypted (a test's fake host).
+#[must_use]
+pub fn is_loopback_http(url: &str) -> bool {
+    url::Url::parse(url.trim()).is_ok_and(|u| {
+        u.scheme() == "http" && matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+    })
+}
+
 /// `LANDFALL_VCS_URL` as the function uses it: an http(s) URL without a trailing slash. The
 /// bootstrap CLI checks `landfall.toml`'s `vcs_url` with this too.
 ///
@@ -423,7 +441,7 @@ fn webhook_secret(
         })?;
     if vcs == Provider::AzureDevops
         && let SecretSource::Value(value) = &secret
-        && !secrecy::ExposeSecret::expose_secret(value).contains(':')
+        && !is_basic_auth(secrecy::ExposeSecret::expose_secret(value))
     {
         return Err(ConfigError::Invalid {
             var: env_vars::WEBHOOK_SECRET,

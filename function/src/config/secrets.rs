@@ -231,12 +231,9 @@ fn check_webhook_url(
     shown: &str,
     url: &SecretString,
 ) -> Result<(), ConfigError> {
-    let parsed = url::Url::parse(secrecy::ExposeSecret::expose_secret(url).trim());
-    let allowed = parsed.is_ok_and(|u| match (u.scheme(), u.host_str()) {
-        ("https", Some(_)) => true,
-        ("http", Some(host)) => matches!(host, "localhost" | "127.0.0.1" | "[::1]"),
-        _ => false,
-    });
+    let url = secrecy::ExposeSecret::expose_secret(url);
+    let https = url::Url::parse(url.trim()).is_ok_and(|u| u.scheme() == "https" && u.has_host());
+    let allowed = https || super::is_loopback_http(url);
     if allowed {
         return Ok(());
     }

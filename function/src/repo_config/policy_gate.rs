@@ -65,10 +65,11 @@ pub(crate) fn unchecked(
     packages: Option<&Namespaces>,
 ) -> Option<String> {
     let checked_against = |set: &PolicySet| {
+        let digest = set.digest();
         result.is_some_and(|r| {
             r.policies.iter().any(|p| {
                 p.name == set.name
-                    && p.digest == set.digest()
+                    && p.digest == digest
                     && packages.is_none_or(|packages| &p.namespaces == packages)
             })
         })

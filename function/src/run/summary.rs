@@ -471,18 +471,19 @@ pub const REDACTED: &str = "(sensitive value)";
 /// reviewers what the plan does.
 #[must_use]
 pub fn redact(text: &str, secrets: &[String]) -> String {
+    let cut = Cut::new(secrets);
     // The text between counts lines is cut whole, so a value of several lines is cut too.
     let mut out = String::with_capacity(text.len());
     let (mut uncut, mut at) = (0, 0);
     for line in text.split_inclusive('\n') {
         if is_counts_line(line.trim_end()) {
-            out.push_str(&redact_all(&text[uncut..at], secrets));
+            out.push_str(&cut.apply(&text[uncut..at]));
             out.push_str(line);
             uncut = at + line.len();
         }
         at += line.len();
     }
-    out.push_str(&redact_all(&text[uncut..], secrets));
+    out.push_str(&cut.apply(&text[uncut..]));
     out
 }
 
@@ -504,29 +505,49 @@ fn is_counts_line(line: &str) -> bool {
     })
 }
 
-fn redact_all(text: &str, secrets: &[String]) -> String {
-    let mut out = text.to_owned();
-    let mut ordered: Vec<String> = secrets.iter().flat_map(|s| printed_forms(s)).collect();
-    ordered.sort_by_key(|secret| std::cmp::Reverse(secret.len()));
-    for secret in ordered {
-        if !secret.is_empty() && out.contains(secret.as_str()) {
-            out = out.replace(secret.as_str(), REDACTED);
+/// What [`redact`] cuts, worked out once for every part of a text: each value in every form
+/// it is printed in, longest first, and the lines of values of several lines.
+struct Cut<'a> {
+    forms: Vec<String>,
+    lines: std::collections::HashSet<&'a str>,
+}
+
+impl<'a> Cut<'a> {
+    fn new(secrets: &'a [String]) -> Self {
+        let mut forms: Vec<String> = secrets.iter().flat_map(|s| printed_forms(s)).collect();
+        forms.retain(|form| !form.is_empty());
+        forms.sort_by_key(|form| std::cmp::Reverse(form.len()));
+        // A value of several lines (a key) as a plan's heredoc shows it: each of its lines,
+        // indented, on a line of its own. Only whole lines, and long ones, so that a value's
+        // common lines (`apiVersion: v1`) are not cut from everything else.
+        let lines = secrets
+            .iter()
+            .filter(|secret| secret.contains('\n'))
+            .flat_map(|secret| secret.lines().map(str::trim))
+            .filter(|line| line.chars().count() >= SECRET_LINE_MIN)
+            .collect();
+        Cut { forms, lines }
+    }
+
+    fn apply(&self, text: &str) -> String {
+        let mut out = text.to_owned();
+        for form in &self.forms {
+            if out.contains(form.as_str()) {
+                out = out.replace(form.as_str(), REDACTED);
+            }
         }
+        if self.lines.is_empty() {
+            return out;
+        }
+        cut_lines(&out, &self.lines)
     }
-    // A value of several lines (a key) as a plan's heredoc shows it: each of its lines, indented,
-    // on a line of its own. Only whole lines, and long ones, so that a value's common lines
-    // (`apiVersion: v1`) are not cut from everything else.
-    let lines: std::collections::HashSet<&str> = secrets
-        .iter()
-        .filter(|secret| secret.contains('\n'))
-        .flat_map(|secret| secret.lines().map(str::trim))
-        .filter(|line| line.chars().count() >= SECRET_LINE_MIN)
-        .collect();
-    if lines.is_empty() {
-        return out;
-    }
+}
+
+/// `text` with each line that is one of `lines` (as it stands, or after Terraform's diff symbol,
+/// coloured or not) cut.
+fn cut_lines(text: &str, lines: &std::collections::HashSet<&str>) -> String {
     // Compared as Terraform's diff writes them too: coloured, after a `+`, `-` or `~`.
-    out.split_inclusive('\n')
+    text.split_inclusive('\n')
         .map(|line| {
             let plain = without_colours(line);
             let body = plain.trim_end();
@@ -569,16 +590,23 @@ pub fn without_colours(text: &str) -> String {
 /// The shortest line of a value of several lines that is cut where it stands alone.
 const SECRET_LINE_MIN: usize = 16;
 
+/// `value` as it stands inside a JSON string: quotes, backslashes and control characters
+/// escaped.
+#[must_use]
+pub fn json_form(value: &str) -> String {
+    let quoted = serde_json::to_string(value).unwrap_or_default();
+    quoted
+        .get(1..quoted.len().saturating_sub(1))
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// The forms `secret` takes in what Terraform and the tools of a workflow print: as it is,
 /// inside a JSON string (`terraform show -json`, `$SHOWFILE`, `jsonencode`: `\"`, `\\`, `\n`,
 /// and Go's `\u003c`, `\u003e`, `\u0026` for `<`, `>`, `&`), and as a plan shows a string
 /// (escaped so, with HCL's `$${` and `%%{` for `${` and `%{`).
 fn printed_forms(secret: &str) -> Vec<String> {
-    let quoted = serde_json::to_string(secret).unwrap_or_default();
-    let json = quoted
-        .get(1..quoted.len().saturating_sub(1))
-        .unwrap_or_default()
-        .to_owned();
+    let json = json_form(secret);
     let go = json
         .replace('<', "\\u003c")
         .replace('>', "\\u003e")

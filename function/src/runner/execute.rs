@@ -334,13 +334,7 @@ impl Run<'_> {
 fn redact_report(report: RunReport, secrets: &[String]) -> RunReport {
     let json = serde_json::to_string(&report).expect("a report serialises");
     // As JSON writes them (a quote or a backslash is escaped).
-    let escaped: Vec<String> = secrets
-        .iter()
-        .map(|secret| {
-            let quoted = serde_json::to_string(secret).expect("a string serialises");
-            quoted[1..quoted.len() - 1].to_owned()
-        })
-        .collect();
+    let escaped: Vec<String> = secrets.iter().map(|s| summary::json_form(s)).collect();
     let redacted = summary::redact(&json, &escaped);
     if redacted == json {
         return report;

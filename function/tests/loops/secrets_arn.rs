@@ -38,6 +38,21 @@ fn create_secret(moto: &MotoServer, name: &str, value: &str) -> String {
     })
 }
 
+/// `landfall-function serve` on `port`, given the webhook secret only by `arn` (in moto), its
+/// data in the temporary folder `data`, its stdout piped.
+fn serve_with_secret_arn(moto: &MotoServer, arn: &str, port: u16, data: &str) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_landfall-function"));
+    command
+        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
+        .env_remove("LANDFALL_WEBHOOK_SECRET")
+        .env_remove("AWS_LAMBDA_RUNTIME_API")
+        .env("LANDFALL_WEBHOOK_SECRET_ARN", arn)
+        .env("LANDFALL_DATA_DIR", std::env::temp_dir().join(data))
+        .stdout(Stdio::piped());
+    moto.aws_env(&mut command);
+    command
+}
+
 #[test]
 fn the_webhook_secret_is_read_from_secrets_manager_by_arn() {
     let moto = MotoServer::start().unwrap();
@@ -47,20 +62,8 @@ fn the_webhook_secret_is_read_from_secrets_manager_by_arn() {
         .local_addr()
         .unwrap()
         .port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_landfall-function"));
-    command
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}")])
-        .env_remove("LANDFALL_WEBHOOK_SECRET")
-        .env_remove("AWS_LAMBDA_RUNTIME_API")
-        .env("LANDFALL_WEBHOOK_SECRET_ARN", &arn)
-        .env(
-            "LANDFALL_DATA_DIR",
-            std::env::temp_dir().join("landfall-arn-test"),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    moto.aws_env(&mut command);
-    let mut child = command.spawn().unwrap();
+    let mut command = serve_with_secret_arn(&moto, &arn, port, "landfall-arn-test");
+    let mut child = command.stderr(Stdio::inherit()).spawn().unwrap();
     let stdout = child.stdout.take().unwrap();
     let mut lines = BufReader::new(stdout).lines();
     let listening = lines
@@ -99,20 +102,8 @@ fn the_webhook_secret_is_read_from_secrets_manager_by_arn() {
 fn a_blank_webhook_secret_in_secrets_manager_stops_start_up() {
     let moto = MotoServer::start().unwrap();
     let arn = create_secret(&moto, "landfall/blank", "\n");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_landfall-function"));
-    command
-        .args(["serve", "--listen", "127.0.0.1:0"])
-        .env_remove("LANDFALL_WEBHOOK_SECRET")
-        .env_remove("AWS_LAMBDA_RUNTIME_API")
-        .env("LANDFALL_WEBHOOK_SECRET_ARN", &arn)
-        .env(
-            "LANDFALL_DATA_DIR",
-            std::env::temp_dir().join("landfall-arn-blank-test"),
-        )
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    moto.aws_env(&mut command);
-    let mut child = command.spawn().unwrap();
+    let mut command = serve_with_secret_arn(&moto, &arn, 0, "landfall-arn-blank-test");
+    let mut child = command.stderr(Stdio::piped()).spawn().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_mins(1);
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {

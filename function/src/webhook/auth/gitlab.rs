@@ -65,8 +65,7 @@ pub fn check_secret(provider: Provider, secret: &SecretString) -> Result<(), Sec
     if secret.trim().is_empty() {
         return Err(SecretError::Blank);
     }
-    let has_password = |s: &str| s.split_once(':').is_some_and(|(_, p)| !p.trim().is_empty());
-    if provider == Provider::AzureDevops && !has_password(secret) {
+    if provider == Provider::AzureDevops && !crate::config::is_basic_auth(secret) {
         return Err(SecretError::NotBasicAuth);
     }
     if provider == Provider::Gitlab
